@@ -1,0 +1,3 @@
+from saqmigrate.cli.main import main
+
+main()

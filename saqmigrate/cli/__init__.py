@@ -1,0 +1,1 @@
+"""Command-line interface: argument handling and rendering only; logic lives below."""

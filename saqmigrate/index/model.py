@@ -1,0 +1,171 @@
+"""Index data model.
+
+Everything here is plain data: built by ``index/extract.py`` (one file, stdlib ``ast``),
+linked across modules by ``index/resolve.py``, classified by ``classify/``. ``to_json()``
+gives the documented ``saqmigrate.scan/1`` contract (docs/scan-json.md).
+
+Values taken from source code are *literal-evaluated* when they are literals; anything
+else is kept as ``{"dynamic": "<source text>"}`` so nothing is guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "saqmigrate.scan/1"
+
+MIGRATABILITY = ("auto", "assisted", "manual")
+
+
+def dynamic(src: str) -> dict[str, str]:
+    """Marker for a value that is not a literal: the source text, never a guess."""
+    return {"dynamic": src}
+
+
+def is_dynamic(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"dynamic"}
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    file: str
+    line: int
+    column: int
+    message: str
+    subject: str = ""  # e.g. the task or schedule entry name this is about
+
+    def key(self) -> tuple:
+        return (self.file, self.line, self.column, self.rule, self.message)
+
+
+@dataclass
+class FileError:
+    file: str
+    message: str
+
+
+@dataclass
+class Param:
+    name: str
+    kind: str  # positional_only | positional | keyword_only | var_positional | var_keyword
+    default: Any = None  # literal value, dynamic(...) or None
+    has_default: bool = False
+
+
+@dataclass
+class App:
+    """A ``Celery(...)`` instance or subclass."""
+
+    name: str  # variable name (or class name for subclasses)
+    file: str
+    line: int
+    module: str
+    kind: str = "instance"  # instance | subclass
+    main: Any = None  # Celery(main=...) / first positional
+    task_cls: Any = None  # Celery(task_cls=...) or app.Task = ...
+    config_from_object: list[dict] = field(default_factory=list)  # [{"obj": ..., "namespace": ...}]
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Task:
+    name: str | None  # Celery task name; None when it cannot be known statically
+    function: str  # qualified name inside its module (e.g. "send_email", "Cls.run")
+    file: str
+    line: int  # line of the def / class
+    decorator_line: int | None
+    module: str
+    kind: str  # shared_task | app_task | legacy_task | periodic_task | alias | registration | class
+    decorator: str = ""  # source text of the decorator callee, e.g. "app.task", "shared_task"
+    app: str | None = None  # the app variable for @app.task
+    options: dict = field(default_factory=dict)
+    bind: bool = False
+    is_async: bool = False
+    params: list[Param] = field(default_factory=list)
+    base: Any = None  # base= option or the Task base class chain for class tasks
+    nested: bool = False  # defined inside a function
+    in_loop: bool = False  # defined or registered inside a loop
+    features: dict = field(default_factory=dict)  # body features: request_attrs, retry, update_state, blocking[...]
+    stacked: list[str] = field(default_factory=list)  # other decorators on the function
+    end_line: int = 0
+    migratability: str = "auto"
+    rules: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Schedule:
+    entry: str | None  # beat entry name (dict key / add_periodic_task name=)
+    task: Any  # task name string, or dynamic(...)
+    file: str
+    line: int
+    module: str
+    source: str  # CELERY_BEAT_SCHEDULE | CELERYBEAT_SCHEDULE | beat_schedule | conf.beat_schedule | conf.update | add_periodic_task | dict_literal | item_assignment | update
+    container: str = ""  # the variable/attribute that holds the schedule dict
+    kind: str = "dynamic"  # crontab | interval | schedule | solar | custom | dynamic
+    celery: dict = field(default_factory=dict)  # crontab fields / {"seconds": ..} / {"expr": src}
+    args: Any = None
+    kwargs: Any = None
+    options: Any = None
+    relative: Any = False
+    in_loop: bool = False
+    from_settings: bool = False
+    cron: str | None = None
+    exact: bool | None = None
+    translation: dict | None = None  # filled by translate/ (CronJob description)
+    migratability: str = "auto"
+    rules: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Call:
+    kind: str  # delay | apply_async | signature | s | si | send_task | chain | group | chord | pipe | retry | map | starmap | chunks | async_result | apply
+    file: str
+    line: int
+    column: int
+    module: str
+    target: str = ""  # source text of what is called on, e.g. "tasks.send_email"
+    task: str | None = None  # resolved Celery task name, or None if unknown
+    options: dict = field(default_factory=dict)
+    dynamic_name: str | None = None  # send_task with a non-literal name: its source
+    on_commit: bool = False
+    in_function: str | None = None
+    migratability: str = "auto"
+    rules: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Setting:
+    name: str  # normalised name: timezone, enable_utc, task_serializer, task_routes, ...
+    raw_name: str  # as written: CELERY_TIMEZONE, TIME_ZONE, app.conf.timezone
+    value: Any
+    file: str
+    line: int
+    module: str
+    namespace: str | None = None
+
+
+@dataclass
+class ProjectIndex:
+    root: str
+    files_scanned: int = 0
+    files_parsed: int = 0
+    errors: list[FileError] = field(default_factory=list)
+    apps: list[App] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    settings: list[Setting] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        out = {"schema": SCHEMA}
+        out.update(data)
+        return out
+
+    def task_by_name(self) -> dict[str, Task]:
+        return {t.name: t for t in self.tasks if t.name}

