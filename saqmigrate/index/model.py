@@ -85,7 +85,9 @@ class Task:
     bind: bool = False
     is_async: bool = False
     params: list[Param] = field(default_factory=list)
-    base: Any = None  # base= option or the Task base class chain for class tasks
+    base: Any = None  # base= option source, or the base classes of a class-based task
+    inherited_options: dict = field(default_factory=dict)  # from base classes, task_cls, app.conf task_* defaults
+    hooks: list[str] = field(default_factory=list)  # on_failure/on_success/... defined by the task or its bases
     nested: bool = False  # defined inside a function
     in_loop: bool = False  # defined or registered inside a loop
     features: dict = field(default_factory=dict)  # body features: request_attrs, retry, update_state, blocking[...]

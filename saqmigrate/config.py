@@ -1,0 +1,86 @@
+"""``[tool.saqmigrate]`` in the scanned project's ``pyproject.toml``.
+
+Keys (all optional; documented in docs/configuration.md):
+  include = ["src/**"]            only these paths (globs relative to the root)
+  exclude = ["migrations/**"]     never these
+  disable = ["SM109"]             rule codes that never produce findings
+  baseline = ".saqmigrate-baseline.json"
+  [tool.saqmigrate.accept]        "entry name" = "reason" for accepted schedule differences
+  [tool.saqmigrate.window]        start = "2026-11-01", days = 60
+  flag_store_env = "SAQMIGRATE_REDIS_URL"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Config:
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)
+    baseline: str = ".saqmigrate-baseline.json"
+    accept: dict[str, str] = field(default_factory=dict)
+    window: dict[str, Any] = field(default_factory=dict)
+    flag_store_env: str = "SAQMIGRATE_REDIS_URL"
+    source: str | None = None  # the pyproject.toml it came from
+
+
+def find_pyproject(root: Path) -> Path | None:
+    root = root.resolve()
+    for d in [root, *root.parents]:
+        p = d / "pyproject.toml"
+        if p.is_file():
+            return p
+        if (d / ".git").exists():
+            break
+    return None
+
+
+def load_config(root: Path, explicit: Path | None = None) -> Config:
+    path = explicit or find_pyproject(root)
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    section = data.get("tool", {}).get("saqmigrate", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.saqmigrate] must be a table")
+    known = {f for f in Config.__dataclass_fields__ if f != "source"}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [tool.saqmigrate]: {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(known))})")
+    cfg = Config(source=str(path))
+    for key in ("include", "exclude", "disable"):
+        value = section.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: [tool.saqmigrate] {key} must be a list of strings")
+        setattr(cfg, key, value)
+    # a config found above the scanned root is relative to its own folder: only apply it
+    # when it sits at the root itself, so scanning a subfolder is not excluded by accident
+    if path.parent.resolve() != root.resolve():
+        cfg.include, cfg.exclude = [], []
+    for key in ("baseline", "flag_store_env"):
+        if key in section:
+            if not isinstance(section[key], str):
+                raise ConfigError(f"{path}: [tool.saqmigrate] {key} must be a string")
+            setattr(cfg, key, section[key])
+    for key in ("accept", "window"):
+        if key in section:
+            if not isinstance(section[key], dict):
+                raise ConfigError(f"{path}: [tool.saqmigrate.{key}] must be a table")
+            setattr(cfg, key, dict(section[key]))
+    return cfg

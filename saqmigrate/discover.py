@@ -1,0 +1,167 @@
+"""Step 1 of the pipeline: which files to look at.
+
+Walks the tree once (``os.scandir``), skipping VCS/virtualenv/build folders and paths that
+``.gitignore`` files or ``[tool.saqmigrate] exclude`` patterns exclude. Directory symlinks
+are followed once; a symlink that loops is reported, not followed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ALWAYS_SKIP_DIRS = {
+    ".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+    ".tox", ".nox", ".venv", "venv", "env", ".env", "node_modules", "site-packages",
+    ".saqmigrate_cache", ".eggs", "build", "dist", ".hypothesis", ".idea", ".vscode",
+}
+
+
+@dataclass
+class Discovered:
+    root: Path
+    files: list[str] = field(default_factory=list)  # relative posix paths of .py files
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (relpath, message)
+
+
+class _IgnoreRules:
+    """A small, honest subset of gitignore: globs, dir-only (trailing /), anchored (leading /), negation."""
+
+    def __init__(self) -> None:
+        self.rules: list[tuple[str, re.Pattern, bool, bool]] = []  # (base, regex, negate, dir_only)
+
+    def add_file(self, base: str, path: Path) -> None:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            if negate:
+                line = line[1:]
+            dir_only = line.endswith("/")
+            line = line.strip("/") if dir_only else line
+            anchored = line.startswith("/") or "/" in line.rstrip("/")
+            line = line.lstrip("/")
+            pat = fnmatch.translate(line).replace("(?s:", "(?s:", 1)
+            if "**" in line:
+                pat = fnmatch.translate(line.replace("**/", "*").replace("/**", "/*"))
+            regex = re.compile(pat)
+            self.rules.append((base if anchored else "", regex, negate, dir_only, anchored))  # type: ignore[arg-type]
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        result = False
+        name = rel.rsplit("/", 1)[-1]
+        for base, regex, negate, dir_only, anchored in self.rules:  # type: ignore[misc]
+            if dir_only and not is_dir:
+                continue
+            if anchored:
+                if base and not rel.startswith(base + "/"):
+                    continue
+                target = rel[len(base) + 1:] if base else rel
+            else:
+                target = name
+            if regex.match(target):
+                result = not negate
+        return result
+
+
+def _match_any(rel: str, patterns: list[str]) -> bool:
+    for pat in patterns:
+        p = pat.rstrip("/")
+        if fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel, p + "/*") or rel == p or rel.startswith(p + "/"):
+            return True
+    return False
+
+
+def discover(root: Path, *, exclude: list[str] | None = None, include: list[str] | None = None,
+             use_gitignore: bool = True) -> Discovered:
+    root = root.resolve()
+    out = Discovered(root=root)
+    exclude = list(exclude or [])
+    ignore = _IgnoreRules()
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def walk(dir_path: Path, rel_dir: str) -> None:
+        try:
+            st = dir_path.stat()
+        except OSError as exc:
+            out.errors.append((rel_dir or ".", f"cannot read directory: {exc.strerror or exc}"))
+            return
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen_dirs:
+            out.errors.append((rel_dir or ".", "symlink loop: this directory was already scanned; not following it again"))
+            return
+        seen_dirs.add(ident)
+        if use_gitignore and (dir_path / ".gitignore").is_file():
+            ignore.add_file(rel_dir, dir_path / ".gitignore")
+        try:
+            entries = sorted(os.scandir(dir_path), key=lambda e: e.name)
+        except OSError as exc:
+            out.errors.append((rel_dir or ".", f"cannot list directory: {exc.strerror or exc}"))
+            return
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+                is_file = not is_dir and entry.is_file(follow_symlinks=True)
+            except OSError as exc:  # ELOOP on a self-referencing symlink
+                out.errors.append((rel, f"cannot follow: {exc.strerror or exc}"))
+                continue
+            if entry.is_symlink() and not is_dir and not is_file:
+                if entry.name.endswith(".py"):
+                    out.errors.append((rel, "broken or looping symlink"))
+                continue
+            if is_dir:
+                if entry.name in ALWAYS_SKIP_DIRS or entry.name.endswith(".egg-info"):
+                    continue
+                if exclude and _match_any(rel, exclude):
+                    continue
+                if use_gitignore and ignore.ignored(rel, True):
+                    continue
+                walk(Path(entry.path), rel)
+            elif is_file and entry.name.endswith((".py", ".pyi")) and not entry.name.endswith(".pyi"):
+                if exclude and _match_any(rel, exclude):
+                    continue
+                if include and not _match_any(rel, include):
+                    continue
+                if use_gitignore and ignore.ignored(rel, False):
+                    continue
+                out.files.append(rel)
+
+    if not root.exists():
+        raise FileNotFoundError(str(root))
+    if not root.is_dir():
+        raise NotADirectoryError(str(root))
+    walk(root, "")
+    return out
+
+
+def module_name(rel: str, has_init: set[str]) -> str:
+    """Dotted module name the way Celery sees ``__module__``: the package chain of ``__init__.py`` files.
+
+    ``has_init`` is the set of relative directory paths that contain an ``__init__.py``.
+    A file in a directory without ``__init__.py`` is a top-level module.
+    """
+    parts = rel[:-3].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+        dirs = rel.split("/")[:-1]
+    else:
+        dirs = rel.split("/")[:-1]
+    # climb while the containing directories are packages
+    keep = 0
+    for i in range(len(dirs), 0, -1):
+        if "/".join(dirs[:i]) in has_init:
+            keep += 1
+        else:
+            break
+    if rel.endswith("__init__.py"):
+        return ".".join(parts[len(parts) - keep:]) if keep else (parts[-1] if parts else "")
+    return ".".join(parts[len(parts) - 1 - keep:])

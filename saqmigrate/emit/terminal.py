@@ -1,0 +1,59 @@
+"""The default human report: totals, readiness per module, top blockers with file:line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from saqmigrate.index.model import ProjectIndex
+
+VERDICT_STYLE = {"auto": "green", "assisted": "yellow", "manual": "red"}
+SEV_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: bool = False) -> None:
+    s = index.summary
+    console.print(f"[bold]saqmigrate scan[/bold] {index.root}")
+    console.print(f"{index.files_scanned} Python files, {index.files_parsed} with Celery usage, "
+                  f"{len(index.apps)} Celery app(s), timezone {s.get('timezone') or 'UTC (default)'}")
+    totals = Table(title="Inventory", show_edge=False)
+    for col in ("", "total", "auto", "assisted", "manual"):
+        totals.add_column(col, justify="right" if col else "left")
+    for key in ("tasks", "schedules", "calls"):
+        c = s[key]
+        totals.add_row(key, str(c["total"]), f"[green]{c['auto']}[/]", f"[yellow]{c['assisted']}[/]",
+                       f"[red]{c['manual']}[/]")
+    console.print(totals)
+
+    mods = sorted(s["modules"], key=lambda m: (m["ready"], -m["total"]))
+    if mods:
+        t = Table(title="Readiness per module (least ready first)", show_edge=False)
+        for col in ("file", "items", "auto", "assisted", "manual", "ready"):
+            t.add_column(col, justify="left" if col == "file" else "right")
+        shown = mods if verbose else mods[:top]
+        for m in shown:
+            t.add_row(m["file"], str(m["total"]), str(m["auto"]), str(m["assisted"]), str(m["manual"]),
+                      f"{m['ready']:.0f}%")
+        console.print(t)
+        if len(mods) > len(shown):
+            console.print(f"  … {len(mods) - len(shown)} more modules (use --verbose or --format markdown)")
+
+    blockers = [f for f in index.findings if f.severity in ("error", "warning")]
+    blockers.sort(key=lambda f: (SEV_RANK[f.severity], f.file, f.line))
+    if blockers:
+        t = Table(title=f"Top blockers ({len(blockers)} errors/warnings)", show_edge=False)
+        t.add_column("rule")
+        t.add_column("location")
+        t.add_column("message", overflow="fold")
+        for f in blockers if verbose else blockers[:top]:
+            style = "red" if f.severity == "error" else "yellow"
+            t.add_row(f"[{style}]{f.rule}[/]", f"{f.file}:{f.line}", f.message)
+        console.print(t)
+    if index.errors:
+        console.print(f"[red]{len(index.errors)} file(s) not indexed:[/]")
+        for e in index.errors[: (None if verbose else top)]:
+            console.print(f"  {e.file}: {e.message}")
+    info = s["findings"]["info"]
+    console.print(f"{s['findings']['total']} findings ({s['findings']['error']} errors, "
+                  f"{s['findings']['warning']} warnings, {info} info). "
+                  "Details: saqmigrate scan --format json|markdown|sarif; rules: docs/rules/.")

@@ -1,0 +1,910 @@
+"""Step 3a: one parsed module -> its Celery facts (pure data, cached per content hash).
+
+Nothing here looks at other files. Names are recorded as *references*: dotted paths
+resolved through this module's imports (``from a.tasks import f`` makes ``f`` the ref
+``a.tasks.f``); names this module cannot resolve start with ``?``. ``index/resolve.py``
+links references across modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from saqmigrate.index.model import dynamic
+
+FACTS_VERSION = 3
+
+SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
+LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
+LEGACY_PERIODIC = {"celery.task.periodic_task", "celery.decorators.periodic_task", "celery.task.base.periodic_task"}
+CELERY_CLS = {"celery.Celery", "celery.app.Celery", "celery.app.base.Celery"}
+TASK_CLS = {"celery.Task", "celery.app.task.Task", "celery.task.Task", "celery.task.base.Task",
+            "celery.app.Task", "celery.task.PeriodicTask", "celery.task.base.PeriodicTask"}
+CRONTAB = {"celery.schedules.crontab", "celery.crontab", "celery.task.crontab"}
+SCHEDULE_CLS = {"celery.schedules.schedule", "celery.schedule"}
+SOLAR = {"celery.schedules.solar"}
+TIMEDELTA = {"datetime.timedelta"}
+CANVAS = {
+    "chain": {"celery.chain", "celery.canvas.chain"},
+    "group": {"celery.group", "celery.canvas.group"},
+    "chord": {"celery.chord", "celery.canvas.chord"},
+    "signature": {"celery.signature", "celery.canvas.signature", "celery.canvas.Signature", "celery.Signature",
+                  "celery.subtask", "celery.canvas.subtask"},
+    "chunks": {"celery.chunks", "celery.canvas.chunks"},
+}
+ASYNC_RESULT = {"celery.result.AsyncResult", "celery.AsyncResult"}
+ON_COMMIT = re.compile(r"(^|\.)on_commit$")
+
+SCHEDULE_NAMES = {"CELERY_BEAT_SCHEDULE", "CELERYBEAT_SCHEDULE", "beat_schedule", "BEAT_SCHEDULE"}
+ENTRY_KEYS = {"task", "schedule", "args", "kwargs", "options", "relative"}
+CRONTAB_POSITIONAL = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+TIMEDELTA_POSITIONAL = ("days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks")
+TIMEDELTA_FACTORS = {"days": 86400, "seconds": 1, "microseconds": 1e-6, "milliseconds": 1e-3,
+                     "minutes": 60, "hours": 3600, "weeks": 604800}
+
+CALL_METHODS = {"delay": "delay", "apply_async": "apply_async", "s": "s", "si": "si",
+                "signature": "signature", "map": "map", "starmap": "starmap", "chunks": "chunks",
+                "apply": "apply", "retry": "retry", "delay_on_commit": "delay"}
+
+BLOCKING = [
+    (re.compile(r"^time\.sleep$"), "time.sleep"),
+    (re.compile(r"^requests\.\w+"), "requests"),
+    (re.compile(r"^urllib\.request\.urlopen$"), "urllib.request.urlopen"),
+    (re.compile(r"^asyncio\.run$"), "asyncio.run"),
+    (re.compile(r"(^|\.)async_to_sync$"), "async_to_sync"),
+    (re.compile(r"^subprocess\.\w+"), "subprocess"),
+    (re.compile(r"^smtplib\.\w+"), "smtplib"),
+    (re.compile(r"(^|\.)objects\.\w+"), "django ORM"),
+    (re.compile(r"(^|\.)send_mail$|(^|\.)send_mass_mail$"), "django.core.mail"),
+    (re.compile(r"^httpx\.(get|post|put|patch|delete|head|request|Client)$"), "httpx (sync)"),
+]
+
+SETTING_ALIASES = {
+    # old (no namespace) and namespaced names -> the new lowercase setting
+    "CELERY_TIMEZONE": "timezone", "TIMEZONE": "timezone", "timezone": "timezone",
+    "TIME_ZONE": "django_time_zone",
+    "CELERY_ENABLE_UTC": "enable_utc", "enable_utc": "enable_utc",
+    "CELERY_TASK_SERIALIZER": "task_serializer", "task_serializer": "task_serializer",
+    "CELERY_RESULT_SERIALIZER": "result_serializer", "result_serializer": "result_serializer",
+    "CELERY_ACCEPT_CONTENT": "accept_content", "accept_content": "accept_content",
+    "CELERY_TASK_ROUTES": "task_routes", "CELERY_ROUTES": "task_routes", "task_routes": "task_routes",
+    "CELERY_TASK_ALWAYS_EAGER": "task_always_eager", "CELERY_ALWAYS_EAGER": "task_always_eager",
+    "task_always_eager": "task_always_eager",
+    "CELERY_BEAT_SCHEDULER": "beat_scheduler", "CELERYBEAT_SCHEDULER": "beat_scheduler", "beat_scheduler": "beat_scheduler",
+    "CELERY_TASK_DEFAULT_QUEUE": "task_default_queue", "CELERY_DEFAULT_QUEUE": "task_default_queue",
+    "task_default_queue": "task_default_queue",
+    "CELERY_TASK_TIME_LIMIT": "task_time_limit", "CELERYD_TASK_TIME_LIMIT": "task_time_limit", "task_time_limit": "task_time_limit",
+    "CELERY_TASK_SOFT_TIME_LIMIT": "task_soft_time_limit", "CELERYD_TASK_SOFT_TIME_LIMIT": "task_soft_time_limit",
+    "task_soft_time_limit": "task_soft_time_limit",
+    "CELERY_TASK_ACKS_LATE": "task_acks_late", "CELERY_ACKS_LATE": "task_acks_late", "task_acks_late": "task_acks_late",
+    "CELERY_TASK_IGNORE_RESULT": "task_ignore_result", "CELERY_IGNORE_RESULT": "task_ignore_result",
+    "task_ignore_result": "task_ignore_result",
+    "CELERY_TASK_DEFAULT_RATE_LIMIT": "task_default_rate_limit", "task_default_rate_limit": "task_default_rate_limit",
+    "CELERY_TASK_DEFAULT_RETRY_DELAY": "task_default_retry_delay", "task_default_retry_delay": "task_default_retry_delay",
+    "CELERY_BROKER_URL": "broker_url", "BROKER_URL": "broker_url", "broker_url": "broker_url",
+    "CELERY_TASK_CLS": "task_cls",
+}
+
+SUPPRESS = re.compile(r"#\s*saqmigrate:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
+
+
+def literal(node: ast.AST | None, text: str) -> Any:
+    """A node's literal value made JSON-safe, or ``{"dynamic": src}``."""
+    if node is None:
+        return None
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        if isinstance(node, ast.Call) and _name(node.func) == "range":
+            try:
+                return list(range(*[ast.literal_eval(a) for a in node.args]))
+            except Exception:  # noqa: BLE001 - a non-literal range is dynamic
+                pass
+        return dynamic(segment(node, text))
+    return _jsonable(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        try:
+            return sorted(_jsonable(v) for v in value)
+        except TypeError:
+            return [_jsonable(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, complex) or (isinstance(value, float) and value != value):
+        return str(value)
+    if isinstance(value, int) and abs(value) > 2**63:
+        return str(value)
+    return value
+
+
+def segment(node: ast.AST, text: str) -> str:
+    src = ast.get_source_segment(text, node)
+    if src is None:
+        try:
+            src = ast.unparse(node)
+        except Exception:  # noqa: BLE001
+            src = "<expr>"
+    return src if len(src) <= 300 else src[:297] + "..."
+
+
+def _name(node: ast.AST) -> str | None:
+    """Dotted source name of a Name/Attribute chain, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
+    base = module.split(".") if module else []
+    if not is_package:
+        base = base[:-1]
+    if level > 1:
+        base = base[: len(base) - (level - 1)] if level - 1 <= len(base) else []
+    parts = base + ([target] if target else [])
+    return ".".join(p for p in parts if p)
+
+
+class Extractor(ast.NodeVisitor):
+    def __init__(self, text: str, module: str, is_package: bool) -> None:
+        self.text = text
+        self.module = module
+        self.is_package = is_package
+        self.imports: dict[str, str] = {}  # local name -> dotted ref
+        self.star_imports: list[str] = []
+        self.defs: dict[str, str] = {}  # module-level name -> function|class|assign
+        self.assign_calls: dict[str, str] = {}  # module-level name = <call ref>(...)
+        self.apps: list[dict] = []
+        self.app_attr_sets: list[dict] = []  # app.Task = X / app.conf.task_cls
+        self.decorated: list[dict] = []
+        self.aliases: dict[str, dict] = {}
+        self.registrations: list[dict] = []
+        self.classes: list[dict] = []
+        self.functions: dict[str, dict] = {}  # module-level plain functions (for app.task(fn))
+        self.factories: list[str] = []  # module functions that build a Celery app
+        self.schedules: list[dict] = []
+        self.calls: list[dict] = []
+        self.settings: list[dict] = []
+        self.uses_celery = False
+        self._consumed: set[int] = set()
+        self._funcs: list[ast.AST] = []
+        self._classes: list[str] = []
+        self._loops = 0
+        self._on_commit = 0
+        self._task_fn_stack: list[dict | None] = []
+        self._module_dicts: dict[str, ast.Dict] = {}
+        self._module_values: dict[str, ast.AST] = {}
+
+    # --- references ---------------------------------------------------------------
+    def ref(self, node: ast.AST) -> str | None:
+        name = _name(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        if head in self.imports:
+            base = self.imports[head]
+        elif head in self.defs and not self._funcs:
+            base = f"{self.module}.{head}" if self.module else head
+        elif head in self.defs:
+            base = f"{self.module}.{head}" if self.module else head
+        else:
+            base = "?" + head
+        return f"{base}.{rest}" if rest else base
+
+    def ref_in(self, node: ast.AST, names: set[str]) -> bool:
+        r = self.ref(node)
+        return r is not None and r in names
+
+    # --- imports -----------------------------------------------------------------
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name.split(".")[0] == "celery":
+                self.uses_celery = True
+            if alias.asname:
+                self.imports[alias.asname] = alias.name
+            else:
+                head = alias.name.split(".")[0]
+                self.imports[head] = head
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            mod = _resolve_relative(self.module, self.is_package, node.level, node.module)
+        else:
+            mod = node.module or ""
+        if mod.split(".")[0] == "celery":
+            self.uses_celery = True
+        for alias in node.names:
+            if alias.name == "*":
+                self.star_imports.append(mod)
+                continue
+            self.imports[alias.asname or alias.name] = f"{mod}.{alias.name}" if mod else alias.name
+
+    # --- scopes -------------------------------------------------------------------
+    def _visit_loop(self, node: ast.AST) -> None:
+        self._loops += 1
+        self.generic_visit(node)
+        self._loops -= 1
+
+    visit_For = visit_AsyncFor = visit_While = _visit_loop
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_loop
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if not self._funcs and not self._classes:
+            self.defs[node.name] = "function"
+            self.functions[node.name] = {"line": node.lineno, "params": _params(node, self.text),
+                                         "is_async": isinstance(node, ast.AsyncFunctionDef),
+                                         "end_line": getattr(node, "end_lineno", node.lineno),
+                                         "features": _features(node, self, bound=False)}
+            if any(isinstance(n, ast.Call) and self.ref_in(n.func, CELERY_CLS) for n in ast.walk(node)):
+                self.factories.append(node.name)
+        task_info = self._decorated_function(node)
+        for dec in node.decorator_list:
+            self.visit(dec)
+        self._visit_signal_handler(node)
+        self._funcs.append(node)
+        self._task_fn_stack.append(task_info)
+        saved_loops, self._loops = self._loops, 0
+        for stmt in node.body:
+            self.visit(stmt)
+        self._loops = saved_loops
+        self._task_fn_stack.pop()
+        self._funcs.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if not self._funcs and not self._classes:
+            self.defs[node.name] = "class"
+        bases = [self.ref(b) or segment(b, self.text) for b in node.bases]
+        attrs: dict[str, Any] = {}
+        methods: dict[str, dict] = {}
+        for stmt in node.body:
+            if isinstance(stmt, ast.Assign):
+                for t in stmt.targets:
+                    if isinstance(t, ast.Name):
+                        attrs[t.id] = literal(stmt.value, self.text)
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+                attrs[stmt.target.id] = literal(stmt.value, self.text)
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                methods[stmt.name] = {"line": stmt.lineno, "params": _params(stmt, self.text, skip_self=True),
+                                      "is_async": isinstance(stmt, ast.AsyncFunctionDef),
+                                      "features": _features(stmt, self, bound=True),
+                                      "end_line": getattr(stmt, "end_lineno", stmt.lineno)}
+        qual = ".".join(self._classes + [node.name])
+        self.classes.append({
+            "name": node.name, "qualname": qual, "line": node.lineno, "bases": bases, "attrs": attrs,
+            "methods": methods, "nested": bool(self._funcs), "in_loop": self._loops > 0,
+            "end_line": getattr(node, "end_lineno", node.lineno),
+            "decorators": [segment(d, self.text) for d in node.decorator_list],
+        })
+        self._classes.append(node.name)
+        self.generic_visit(node)
+        self._classes.pop()
+
+    # --- task definitions ---------------------------------------------------------
+    def _decorated_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict | None:
+        candidates = []
+        for dec in node.decorator_list:
+            callee = dec.func if isinstance(dec, ast.Call) else dec
+            r = self.ref(callee)
+            if r is None:
+                if isinstance(callee, ast.Call):  # @app.task(name='x')(...)? unusual
+                    continue
+                continue
+            opts, pos = ({}, [])
+            if isinstance(dec, ast.Call):
+                opts = {kw.arg: literal(kw.value, self.text) for kw in dec.keywords if kw.arg}
+                if any(kw.arg is None for kw in dec.keywords):
+                    opts["**"] = dynamic(", ".join(segment(kw.value, self.text) for kw in dec.keywords if kw.arg is None))
+                pos = [literal(a, self.text) for a in dec.args]
+            candidates.append({"ref": r, "src": segment(callee, self.text), "options": opts, "args": pos,
+                               "is_call": isinstance(dec, ast.Call), "line": dec.lineno})
+        if not candidates:
+            return None
+        for dec in node.decorator_list:
+            if isinstance(dec, ast.Call) and self.ref(dec.func) in LEGACY_PERIODIC:
+                run_every = next((k.value for k in dec.keywords if k.arg == "run_every"), None)
+                kind, celery, fs = self._schedule_kind(run_every)
+                self.schedules.append({
+                    "entry": None, "task": {"ref": f"{self.module}.{node.name}", "src": node.name},
+                    "line": dec.lineno, "source": "periodic_task", "container": "periodic_task",
+                    "kind": kind, "celery": celery, "args": None, "kwargs": None, "options": None,
+                    "relative": False, "in_loop": self._loops > 0, "from_settings": fs, "entry_is_task": True,
+                })
+        qual = ".".join(self._classes + [node.name]) if not self._funcs else node.name
+        info = {
+            "function": qual, "name": node.name, "line": node.lineno, "decorators": candidates,
+            "is_async": isinstance(node, ast.AsyncFunctionDef), "params": _params(node, self.text),
+            "nested": bool(self._funcs) or bool(self._classes), "in_loop": self._loops > 0,
+            "features": _features(node, self, bound=True), "end_line": getattr(node, "end_lineno", node.lineno),
+        }
+        self.decorated.append(info)
+        return info
+
+    def _visit_signal_handler(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        pass  # add_periodic_task calls inside handlers are found by visit_Call
+
+    # --- assignments --------------------------------------------------------------
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._assign(target, node.value, node)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self._assign(node.target, node.value, node)
+        self.generic_visit(node)
+
+    def _assign(self, target: ast.AST, value: ast.AST, stmt: ast.AST) -> None:
+        module_level = not self._funcs and not self._classes
+        if isinstance(target, ast.Name) and module_level:
+            self.defs.setdefault(target.id, "assign")
+            self._module_values[target.id] = value
+            if isinstance(value, ast.Dict):
+                self._module_dicts[target.id] = value
+        if isinstance(value, ast.Call):
+            callee_ref = self.ref(value.func)
+            if isinstance(target, ast.Name) and module_level and callee_ref:
+                self.assign_calls[target.id] = callee_ref
+            if callee_ref in CELERY_CLS or (callee_ref and self._is_local_celery_subclass(callee_ref)):
+                self._app(target, value, stmt)
+            # aliases and registrations: x = app.task(...), x = shared_task(...), x = app.task(fn)
+            self._task_factory_assign(target, value, stmt)
+        elif isinstance(value, ast.Attribute) and isinstance(target, ast.Name) and value.attr == "task":
+            # task = app.task  (alias without options)
+            r = self.ref(value)
+            if r:
+                self.aliases[target.id] = {"ref": r, "options": {}, "line": stmt.lineno, "is_call": False}
+        # app.Task = BaseTask
+        tname = _name(target)
+        if tname and tname.endswith(".Task") and tname.count(".") == 1:
+            self.app_attr_sets.append({"app": self.ref(target.value), "attr": "Task",  # type: ignore[attr-defined]
+                                       "value": self.ref(value) or segment(value, self.text), "line": stmt.lineno})
+        # schedules
+        if tname is not None:
+            short = tname.rsplit(".", 1)[-1]
+            if short in SCHEDULE_NAMES and (module_level or "." in tname):
+                self._schedule_container(value, container=tname, source=_source_for(tname), stmt=stmt)
+            elif "." in tname and ".conf." in f".{tname}." and module_level:
+                pass
+            self._setting_assign(tname, value, stmt, module_level)
+        if isinstance(target, ast.Subscript):
+            base = _name(target.value)
+            if base and base.rsplit(".", 1)[-1] in SCHEDULE_NAMES:
+                key = literal(target.slice, self.text)
+                self._schedule_entry(key, value, container=base, source="item_assignment", line=stmt.lineno)
+
+    def _is_local_celery_subclass(self, ref: str) -> bool:
+        local = ref.rsplit(".", 1)[-1]
+        for cls in self.classes:
+            if cls["name"] == local and any(b in CELERY_CLS for b in cls["bases"]):
+                return True
+        return False
+
+    def _app(self, target: ast.AST, call: ast.Call, stmt: ast.AST) -> None:
+        name = _name(target) or segment(target, self.text)
+        opts = {kw.arg: literal(kw.value, self.text) for kw in call.keywords if kw.arg}
+        main = literal(call.args[0], self.text) if call.args else opts.pop("main", None)
+        self.apps.append({"name": name, "line": stmt.lineno, "kind": "instance", "main": main,
+                          "task_cls": opts.get("task_cls"), "options": opts, "config_from_object": [],
+                          "in_function": bool(self._funcs)})
+
+    def _task_factory_assign(self, target: ast.AST, value: ast.Call, stmt: ast.AST) -> None:
+        tname = _name(target)
+        func = value.func
+        # app.task(name='x')(fn) -> registration
+        if isinstance(func, ast.Call) and value.args:
+            inner_ref = self.ref(func.func)
+            if inner_ref and (inner_ref in SHARED_TASK or inner_ref.endswith(".task") or inner_ref in LEGACY_TASK):
+                self._registration(inner_ref, func, value.args[0], tname, stmt)
+            return
+        r = self.ref(func)
+        if not r:
+            return
+        is_task_factory = r in SHARED_TASK or r in LEGACY_TASK or r.endswith(".task")
+        if not is_task_factory:
+            # x = my_alias(fn)? handled in resolve via registrations with alias refs
+            if r.split(".")[-1] in self.aliases and value.args and isinstance(value.args[0], ast.Name):
+                self._registration(r, value, value.args[0], tname, stmt)
+            return
+        if value.args and isinstance(value.args[0], (ast.Name, ast.Attribute, ast.Lambda)):
+            self._registration(r, value, value.args[0], tname, stmt)
+        elif isinstance(target, ast.Name):
+            opts = {kw.arg: literal(kw.value, self.text) for kw in value.keywords if kw.arg}
+            self.aliases[target.id] = {"ref": r, "options": opts, "line": stmt.lineno, "is_call": True,
+                                       "module_level": not self._funcs}
+
+    def _registration(self, decorator_ref: str, call: ast.Call, fn_node: ast.AST, bound: str | None, stmt: ast.AST) -> None:
+        opts = {kw.arg: literal(kw.value, self.text) for kw in call.keywords if kw.arg}
+        self.registrations.append({
+            "ref": decorator_ref, "options": opts, "fn": self.ref(fn_node) or segment(fn_node, self.text),
+            "fn_src": segment(fn_node, self.text), "bound": bound, "line": stmt.lineno,
+            "in_loop": self._loops > 0, "nested": bool(self._funcs),
+        })
+
+    # --- settings -------------------------------------------------------------------
+    def _setting_assign(self, tname: str, value: ast.AST, stmt: ast.AST, module_level: bool) -> None:
+        short = tname.rsplit(".", 1)[-1]
+        if short in SCHEDULE_NAMES or ("." in tname and ".conf" not in tname):
+            return
+        if "." not in tname and not module_level:
+            return
+        norm = SETTING_ALIASES.get(short)
+        if norm is None and short.startswith("CELERY_") and module_level:
+            norm = short[len("CELERY_"):].lower()
+        if norm is None and "." in tname and short.islower():
+            norm = short
+        if norm is None:
+            return
+        self.settings.append({"name": norm, "raw_name": tname, "value": literal(value, self.text),
+                              "line": stmt.lineno})
+
+    # --- calls ------------------------------------------------------------------------
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        fref = self.ref(func)
+        handled_children = False
+        if fref and ON_COMMIT.search(fref):
+            self._on_commit += 1
+            # partial(t.delay, x) passes a reference, not a call
+            for arg in node.args:
+                if isinstance(arg, ast.Call) and (_name(arg.func) or "").endswith("partial") and arg.args:
+                    inner = arg.args[0]
+                    if isinstance(inner, ast.Attribute) and inner.attr in ("delay", "apply_async"):
+                        self._call(inner.attr, inner.value, arg, options={})
+            self.generic_visit(node)
+            self._on_commit -= 1
+            return
+        if isinstance(func, ast.Attribute):
+            attr = func.attr
+            if attr in CALL_METHODS:
+                self._method_call(attr, func, node)
+            elif attr == "send_task":
+                self._send_task(node)
+            elif attr == "add_periodic_task":
+                self._add_periodic_task(node)
+            elif attr == "config_from_object":
+                self._config_from_object(func, node)
+            elif attr == "update" and isinstance(func.value, ast.Attribute) and func.value.attr == "conf":
+                self._conf_update(func, node)
+            elif attr == "update" and (_name(func.value) or "").rsplit(".", 1)[-1] in SCHEDULE_NAMES:
+                for arg in node.args:
+                    self._schedule_container(arg, container=_name(func.value) or "", source="update", stmt=node)
+                for kw in node.keywords:
+                    if kw.arg:
+                        self._schedule_entry(kw.arg, kw.value, container=_name(func.value) or "", source="update",
+                                             line=kw.value.lineno)
+            elif attr == "register_task" or (attr == "register" and (_name(func.value) or "").endswith("tasks")):
+                if node.args:
+                    self.registrations.append({
+                        "ref": "celery.register_task", "options": {}, "fn": self.ref(
+                            node.args[0].func if isinstance(node.args[0], ast.Call) else node.args[0]) or segment(node.args[0], self.text),
+                        "fn_src": segment(node.args[0], self.text), "bound": None, "line": node.lineno,
+                        "in_loop": self._loops > 0, "nested": bool(self._funcs), "class_instance": True,
+                    })
+            elif attr == "AsyncResult":
+                self._simple_call("async_result", node, target=segment(func.value, self.text))
+        if fref:
+            for kind, names in CANVAS.items():
+                if fref in names:
+                    self._simple_call(kind, node, target=fref)
+            if fref in ASYNC_RESULT:
+                self._simple_call("async_result", node, target=fref)
+            if fref in {"celery.execute.send_task"}:
+                self._send_task(node)
+        if not handled_children:
+            self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        if isinstance(node.op, ast.BitOr) and (_is_sig(node.left, self) or _is_sig(node.right, self)):
+            if not (isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.BitOr)):
+                self._simple_call("pipe", node, target=segment(node, self.text))
+            elif not _is_sig(node.left, self):
+                self._simple_call("pipe", node, target=segment(node, self.text))
+        self.generic_visit(node)
+
+    def _enclosing_task(self) -> dict | None:
+        for info in reversed(self._task_fn_stack):
+            if info is not None:
+                return info
+        return None
+
+    def _method_call(self, attr: str, func: ast.Attribute, node: ast.Call) -> None:
+        kind = CALL_METHODS[attr]
+        target = func.value
+        tname = _name(target)
+        if attr == "retry":
+            if tname == "self" or (tname and tname.split(".")[0] == "self"):
+                info = self._enclosing_task()
+                self._call("retry", target, node, options=self._kw(node),
+                           task_fn=info["function"] if info else None)
+            return
+        if attr == "signature" and not tname:
+            return
+        if attr in ("map", "starmap", "chunks", "apply", "s", "si", "signature") and tname is None:
+            # e.g. foo().map(...) -- not a task reference we can see
+            if not isinstance(target, ast.Call):
+                return
+        if attr in ("map", "starmap", "apply") and not self._looks_like_task_ref(target):
+            return
+        options = self._kw(node) if attr == "apply_async" else {}
+        if attr == "apply_async":
+            options["_args"] = literal(node.args[0], self.text) if node.args else options.pop("args", None)
+            if len(node.args) > 1:
+                options["_kwargs"] = literal(node.args[1], self.text)
+        self._call(kind, target, node, options=options)
+
+    def _looks_like_task_ref(self, target: ast.AST) -> bool:
+        r = self.ref(target)
+        if r is None:
+            return False
+        if r.startswith("?"):
+            return False  # local variable: a list, a Pool, a DataFrame...
+        return True
+
+    def _kw(self, node: ast.Call) -> dict:
+        out = {kw.arg: literal(kw.value, self.text) for kw in node.keywords if kw.arg}
+        if any(kw.arg is None for kw in node.keywords):
+            out["**"] = dynamic(", ".join(segment(kw.value, self.text) for kw in node.keywords if kw.arg is None))
+        return out
+
+    def _call(self, kind: str, target: ast.AST, node: ast.AST, options: dict, task_fn: str | None = None,
+              dynamic_name: str | None = None, task_name: str | None = None) -> None:
+        self.calls.append({
+            "kind": kind, "line": node.lineno, "column": node.col_offset,
+            "target": segment(target, self.text) if isinstance(target, ast.AST) else str(target),
+            "target_ref": self.ref(target) if isinstance(target, ast.AST) else None,
+            "options": options, "on_commit": self._on_commit > 0, "dynamic_name": dynamic_name,
+            "task_name": task_name, "task_fn": task_fn,
+            "in_function": getattr(self._funcs[-1], "name", None) if self._funcs else None,
+        })
+
+    def _simple_call(self, kind: str, node: ast.AST, target: str) -> None:
+        opts = self._kw(node) if isinstance(node, ast.Call) else {}
+        self.calls.append({"kind": kind, "line": node.lineno, "column": node.col_offset, "target": target,
+                           "target_ref": None, "options": opts, "on_commit": self._on_commit > 0,
+                           "dynamic_name": None, "task_name": None, "task_fn": None,
+                           "in_function": getattr(self._funcs[-1], "name", None) if self._funcs else None})
+
+    def _send_task(self, node: ast.Call) -> None:
+        name_node = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
+        opts = {k: v for k, v in self._kw(node).items() if k != "name"}
+        if len(node.args) > 1:
+            opts["_args"] = literal(node.args[1], self.text)
+        if len(node.args) > 2:
+            opts["_kwargs"] = literal(node.args[2], self.text)
+        value = literal(name_node, self.text) if name_node is not None else None
+        if isinstance(value, str):
+            self._call("send_task", node.func, node, options=opts, task_name=value)
+        else:
+            src = segment(name_node, self.text) if name_node is not None else "<missing>"
+            self._call("send_task", node.func, node, options=opts, dynamic_name=src)
+
+    # --- beat schedules -----------------------------------------------------------
+    def _schedule_container(self, value: ast.AST, container: str, source: str, stmt: ast.AST) -> None:
+        if isinstance(value, ast.Name) and value.id in self._module_dicts:
+            value = self._module_dicts[value.id]
+        if isinstance(value, ast.Dict):
+            self._consumed.add(id(value))
+            for k, v in zip(value.keys, value.values):
+                if k is None:  # {**BASE}
+                    if isinstance(v, ast.Name) and v.id in self._module_dicts:
+                        self._schedule_container(v, container, source, stmt)
+                    else:
+                        self._dynamic_schedule(v, container, source, reason="spread")
+                    continue
+                self._schedule_entry(literal(k, self.text), v, container=container, source=source, line=k.lineno)
+        elif isinstance(value, ast.Call) and _name(value.func) == "dict":
+            self._consumed.add(id(value))
+            for kw in value.keywords:
+                if kw.arg:
+                    self._schedule_entry(kw.arg, kw.value, container=container, source=source, line=kw.value.lineno)
+                else:
+                    self._dynamic_schedule(kw.value, container, source, reason="spread")
+        elif isinstance(value, ast.DictComp):
+            self._consumed.add(id(value.value))
+            self._dynamic_schedule(value, container, source, reason="loop")
+        else:
+            self._dynamic_schedule(value, container, source, reason="settings")
+
+    def _dynamic_schedule(self, value: ast.AST, container: str, source: str, reason: str) -> None:
+        src = segment(value, self.text)
+        self.schedules.append({
+            "entry": None, "task": None, "line": value.lineno, "source": source, "container": container,
+            "kind": "dynamic", "celery": {"expr": src}, "args": None, "kwargs": None, "options": None,
+            "relative": False, "in_loop": self._loops > 0 or reason == "loop",
+            "from_settings": reason in ("settings", "spread"),
+        })
+
+    def _schedule_entry(self, key: Any, value: ast.AST, container: str, source: str, line: int) -> None:
+        if isinstance(value, ast.Name) and value.id in self._module_dicts:
+            value = self._module_dicts[value.id]
+        fields: dict[str, ast.AST] = {}
+        if isinstance(value, ast.Dict):
+            self._consumed.add(id(value))
+            for k, v in zip(value.keys, value.values):
+                if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    fields[k.value] = v
+        elif isinstance(value, ast.Call) and _name(value.func) == "dict":
+            self._consumed.add(id(value))
+            fields = {kw.arg: kw.value for kw in value.keywords if kw.arg}
+        else:
+            self.schedules.append({
+                "entry": key if isinstance(key, str) else None, "task": None, "line": line, "source": source,
+                "container": container, "kind": "dynamic", "celery": {"expr": segment(value, self.text)},
+                "args": None, "kwargs": None, "options": None, "relative": False,
+                "in_loop": self._loops > 0, "from_settings": True,
+            })
+            return
+        entry = key if isinstance(key, str) else None
+        self._emit_schedule(entry, key, fields, container, source, line)
+
+    def _emit_schedule(self, entry: str | None, key: Any, fields: dict, container: str, source: str, line: int,
+                       task_override: Any = None) -> None:
+        kind, celery, from_settings = self._schedule_kind(fields.get("schedule"))
+        task = task_override if task_override is not None else literal(fields.get("task"), self.text)
+        rec = {
+            "entry": entry, "task": task, "line": line, "source": source, "container": container,
+            "kind": kind, "celery": celery,
+            "args": literal(fields.get("args"), self.text) if "args" in fields else None,
+            "kwargs": literal(fields.get("kwargs"), self.text) if "kwargs" in fields else None,
+            "options": literal(fields.get("options"), self.text) if "options" in fields else None,
+            "relative": literal(fields.get("relative"), self.text) if "relative" in fields else False,
+            "in_loop": self._loops > 0, "from_settings": from_settings,
+            "extra_keys": sorted(k for k in fields if k not in ENTRY_KEYS),
+        }
+        if entry is None and key is not None and not isinstance(key, str):
+            rec["entry_src"] = key.get("dynamic") if isinstance(key, dict) else str(key)
+        self.schedules.append(rec)
+
+    def _schedule_kind(self, node: ast.AST | None, depth: int = 0) -> tuple[str, dict, bool]:
+        if node is None:
+            return "dynamic", {"expr": "<missing schedule>"}, False
+        if isinstance(node, ast.Name) and node.id in self._module_values and depth < 3:
+            return self._schedule_kind(self._module_values[node.id], depth + 1)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return "interval", {"seconds": float(node.value)}, False
+        if isinstance(node, ast.Call):
+            r = self.ref(node.func) or ""
+            short = r.rsplit(".", 1)[-1].lstrip("?")
+            if r in CRONTAB or short == "crontab":
+                return "crontab", self._crontab(node), False
+            if (r.endswith("crontab.from_string") or (isinstance(node.func, ast.Attribute)
+                                                       and node.func.attr == "from_string")) and node.args:
+                return "crontab", {"from_string": literal(node.args[0], self.text)}, False
+            if r in TIMEDELTA or short == "timedelta":
+                secs = self._timedelta(node)
+                return "interval", ({"seconds": secs} if isinstance(secs, float) else secs), False
+            if r in SCHEDULE_CLS or short == "schedule":
+                run_every = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "run_every"), None)
+                kind, inner, fs = self._schedule_kind(run_every, depth + 1)
+                out = dict(inner) if kind == "interval" else {"dynamic": segment(run_every, self.text) if run_every else "<missing>"}
+                return "schedule", out, fs
+            if r in SOLAR or short == "solar":
+                return "solar", {"expr": segment(node, self.text)}, False
+            src = segment(node, self.text)
+            return ("custom" if short[:1].isupper() else "dynamic"), {"expr": src}, "settings" in src
+        src = segment(node, self.text)
+        return "dynamic", {"expr": src}, ("settings" in src or "getenv" in src or "environ" in src)
+
+    def _crontab(self, node: ast.Call) -> dict:
+        out: dict[str, Any] = {}
+        for i, arg in enumerate(node.args[:5]):
+            out[CRONTAB_POSITIONAL[i]] = literal(arg, self.text)
+        for kw in node.keywords:
+            if kw.arg in CRONTAB_POSITIONAL:
+                out[kw.arg] = literal(kw.value, self.text)
+            elif kw.arg:
+                out.setdefault("_other", {})[kw.arg] = segment(kw.value, self.text)
+        return out
+
+    def _timedelta(self, node: ast.Call) -> Any:
+        total = 0.0
+        try:
+            for i, arg in enumerate(node.args[:7]):
+                total += float(ast.literal_eval(arg)) * TIMEDELTA_FACTORS[TIMEDELTA_POSITIONAL[i]]
+            for kw in node.keywords:
+                total += float(ast.literal_eval(kw.value)) * TIMEDELTA_FACTORS[kw.arg]  # type: ignore[index]
+        except (ValueError, TypeError, SyntaxError, KeyError):
+            return {"dynamic": segment(node, self.text)}
+        return total
+
+    def _add_periodic_task(self, node: ast.Call) -> None:
+        sched = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "schedule"), None)
+        sig = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg in ("sig", "signature")), None)
+        kws = {k.arg: k.value for k in node.keywords if k.arg}
+        name = literal(kws["name"], self.text) if "name" in kws else None
+        task: Any = None
+        args_node = node.args[2] if len(node.args) > 2 else kws.get("args")
+        kwargs_node = node.args[3] if len(node.args) > 3 else kws.get("kwargs")
+        sig_args = None
+        if isinstance(sig, ast.Call) and isinstance(sig.func, ast.Attribute) and sig.func.attr in ("s", "si", "signature"):
+            task = {"ref": self.ref(sig.func.value), "src": segment(sig.func.value, self.text)}
+            sig_args = [literal(a, self.text) for a in sig.args]
+            sig_kwargs = {k.arg: literal(k.value, self.text) for k in sig.keywords if k.arg}
+            if sig_kwargs and kwargs_node is None:
+                kws["_sig_kwargs"] = sig_kwargs  # type: ignore[assignment]
+        elif isinstance(sig, ast.Call) and self.ref(sig.func) in CANVAS["signature"] and sig.args:
+            task = literal(sig.args[0], self.text)
+        elif sig is not None:
+            task = {"ref": self.ref(sig), "src": segment(sig, self.text)}
+        fields = {"schedule": sched}
+        rec_task = task
+        opts = {k: literal(v, self.text) for k, v in kws.items() if k not in ("name", "args", "kwargs", "schedule", "sig", "_sig_kwargs")}
+        self._emit_schedule(name if isinstance(name, str) else None, name, fields, container="add_periodic_task",
+                            source="add_periodic_task", line=node.lineno, task_override=rec_task if rec_task is not None else dynamic("<missing>"))
+        rec = self.schedules[-1]
+        rec["args"] = literal(args_node, self.text) if args_node is not None else (sig_args or None)
+        rec["kwargs"] = literal(kwargs_node, self.text) if kwargs_node is not None else kws.get("_sig_kwargs")
+        rec["options"] = opts or None
+        if name is None:
+            rec["entry_default"] = True  # Celery names it repr(sig)
+
+    def _config_from_object(self, func: ast.Attribute, node: ast.Call) -> None:
+        obj = literal(node.args[0], self.text) if node.args else None
+        ns = next((literal(k.value, self.text) for k in node.keywords if k.arg == "namespace"), None)
+        self.app_attr_sets.append({"app": self.ref(func.value), "attr": "config_from_object",
+                                   "value": {"obj": obj, "namespace": ns}, "line": node.lineno})
+
+    def _conf_update(self, func: ast.Attribute, node: ast.Call) -> None:
+        items: list[tuple[str, ast.AST]] = [(k.arg, k.value) for k in node.keywords if k.arg]
+        for arg in node.args:
+            if isinstance(arg, ast.Dict):
+                for k, v in zip(arg.keys, arg.values):
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                        items.append((k.value, v))
+        container = f"{_name(func.value) or 'app.conf'}"
+        for key, value in items:
+            if key in SCHEDULE_NAMES:
+                self._schedule_container(value, container=f"{container}.{key}", source="conf.update", stmt=node)
+            norm = SETTING_ALIASES.get(key) or (key if key.islower() else None)
+            if norm:
+                self.settings.append({"name": norm, "raw_name": f"{container}.update({key}=)",
+                                      "value": literal(value, self.text), "line": value.lineno})
+
+    # --- any dict literal with task + schedule -------------------------------------
+    def visit_Dict(self, node: ast.Dict) -> None:
+        if id(node) not in self._consumed:
+            keys = {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+            if "task" in keys and "schedule" in keys:
+                fields = {k.value: v for k, v in zip(node.keys, node.values)
+                          if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+                self._consumed.add(id(node))
+                self._emit_schedule(None, None, fields, container="", source="dict_literal", line=node.lineno)
+            else:
+                # a dict of entries: {'name': {'task':..., 'schedule':...}}
+                for k, v in zip(node.keys, node.values):
+                    if isinstance(v, ast.Dict) and id(v) not in self._consumed:
+                        vkeys = {x.value for x in v.keys if isinstance(x, ast.Constant)}
+                        if "task" in vkeys and "schedule" in vkeys:
+                            self._schedule_entry(literal(k, self.text) if k is not None else None, v,
+                                                 container="", source="dict_literal", line=(k or v).lineno)
+        self.generic_visit(node)
+
+
+def _source_for(tname: str) -> str:
+    short = tname.rsplit(".", 1)[-1]
+    if "." in tname:
+        return "conf.beat_schedule" if ".conf." in f".{tname}" or tname.endswith("conf.beat_schedule") else short
+    return short
+
+
+def _is_sig(node: ast.AST, ex: Extractor) -> bool:
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("s", "si", "signature"):
+            return True
+        r = ex.ref(node.func) or ""
+        return any(r in names for names in CANVAS.values())
+    return False
+
+
+def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, text: str, skip_self: bool = False) -> list[dict]:
+    a = node.args
+    out: list[dict] = []
+    positional = list(a.posonlyargs) + list(a.args)
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    for i, arg in enumerate(positional):
+        kind = "positional_only" if i < len(a.posonlyargs) else "positional"
+        d = defaults[i]
+        out.append({"name": arg.arg, "kind": kind, "default": literal(d, text) if d is not None else None,
+                    "has_default": d is not None})
+    if a.vararg:
+        out.append({"name": a.vararg.arg, "kind": "var_positional", "default": None, "has_default": False})
+    for arg, d in zip(a.kwonlyargs, a.kw_defaults):
+        out.append({"name": arg.arg, "kind": "keyword_only", "default": literal(d, text) if d is not None else None,
+                    "has_default": d is not None})
+    if a.kwarg:
+        out.append({"name": a.kwarg.arg, "kind": "var_keyword", "default": None, "has_default": False})
+    if skip_self and out and out[0]["name"] in ("self", "cls"):
+        out = out[1:]
+    return out
+
+
+def _features(node: ast.AST, ex: Extractor, bound: bool) -> dict:
+    request_attrs: set[str] = set()
+    blocking: dict[str, int] = {}
+    retry = update_state = uses_self = False
+    first = None
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        args = node.args.posonlyargs + node.args.args
+        first = args[0].arg if args else None
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and \
+                isinstance(sub.value.value, ast.Name) and sub.value.value.id == first and sub.value.attr == "request":
+            request_attrs.add(sub.attr)
+        if isinstance(sub, ast.Call):
+            fname = _name(sub.func) or ""
+            if first and fname == f"{first}.retry":
+                retry = True
+            if first and fname == f"{first}.update_state":
+                update_state = True
+            r = ex.ref(sub.func) or fname
+            r = r.lstrip("?")
+            for pattern, label in BLOCKING:
+                if pattern.search(r) or (label == "django ORM" and pattern.search(fname)):
+                    blocking.setdefault(label, sub.lineno)
+                    break
+        if isinstance(sub, ast.Name) and first and sub.id == first:
+            uses_self = True
+    return {"request_attrs": sorted(request_attrs), "self_retry": retry, "update_state": update_state,
+            "blocking": blocking, "uses_first_arg": uses_self}
+
+
+def suppressions(text: str) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    if "saqmigrate" not in text:
+        return out
+    for i, line in enumerate(text.splitlines(), 1):
+        m = SUPPRESS.search(line)
+        if m:
+            codes = [c.strip() for c in (m.group(1) or "*").split(",") if c.strip()]
+            out[i] = codes
+    return out
+
+
+def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> dict:
+    ex = Extractor(text, module, is_package)
+    # a first pass over module-level imports/defs so forward references resolve
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            ex.visit(stmt)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            ex.defs[stmt.name] = "class" if isinstance(stmt, ast.ClassDef) else "function"
+    ex.visit(tree)
+    for cls in ex.classes:
+        if any(b in CELERY_CLS for b in cls["bases"]):
+            ex.apps.append({"name": cls["name"], "line": cls["line"], "kind": "subclass", "main": None,
+                            "task_cls": cls["attrs"].get("task_cls"), "options": {}, "config_from_object": [],
+                            "in_function": cls["nested"]})
+    return {
+        "v": FACTS_VERSION, "module": module, "is_package": is_package, "imports": ex.imports,
+        "star_imports": ex.star_imports, "defs": ex.defs, "assign_calls": ex.assign_calls,
+        "apps": ex.apps, "app_attr_sets": ex.app_attr_sets, "decorated": ex.decorated,
+        "aliases": ex.aliases, "registrations": ex.registrations, "classes": ex.classes,
+        "factories": ex.factories, "functions": ex.functions, "schedules": ex.schedules, "calls": ex.calls, "settings": ex.settings,
+        "uses_celery": ex.uses_celery, "suppress": suppressions(text),
+    }
+
+
+def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> dict:
+    """For files without trigger words that resolution needs (re-exporting ``__init__.py``)."""
+    ex = Extractor("", module, is_package)
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            ex.visit(stmt)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            ex.defs[stmt.name] = "function"
+    return {"v": FACTS_VERSION, "module": module, "is_package": is_package, "imports": ex.imports,
+            "star_imports": ex.star_imports, "defs": ex.defs, "imports_only": True}

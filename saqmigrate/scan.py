@@ -1,0 +1,183 @@
+"""The scan pipeline: discover -> parse -> index -> classify.
+
+``run_scan(root)`` returns a classified ProjectIndex. Files are read once; those without a
+Celery trigger word are never parsed (unless a re-export must be followed through them);
+parsing and extraction run on all cores; results are cached per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from saqmigrate.cache import FileCache
+from saqmigrate.config import Config
+from saqmigrate.discover import discover, module_name
+from saqmigrate.index.extract import extract, extract_imports_only
+from saqmigrate.index.model import FileError, ProjectIndex
+from saqmigrate.index.resolve import ModuleFacts, build_index
+from saqmigrate.parse import ParseFailure, has_triggers, parse_bytes
+
+PARALLEL_THRESHOLD = 48  # below this many files to parse, a process pool costs more than it saves
+
+
+@dataclass
+class ScanStats:
+    discovered: int = 0
+    from_cache: int = 0
+    read: int = 0
+    parsed: int = 0
+    lazily_parsed: int = 0
+    workers: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def _process(job: tuple[str, str, str, bool]) -> tuple[str, dict]:
+    root, rel, module, is_package = job
+    path = os.path.join(root, rel)
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return rel, {"status": "error", "error": f"unreadable: {exc.strerror or exc}"}
+    entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha": hashlib.sha1(data).hexdigest()}
+    if not has_triggers(data):
+        entry["status"] = "skip"
+        return rel, entry
+    try:
+        parsed = parse_bytes(data, rel)
+    except ParseFailure as exc:
+        entry.update(status="error", error=str(exc))
+        return rel, entry
+    except (RecursionError, MemoryError, ValueError) as exc:
+        entry.update(status="error", error=f"cannot parse: {type(exc).__name__}")
+        return rel, entry
+    try:
+        facts = extract(parsed.tree, parsed.text, module, is_package)
+    except RecursionError:
+        entry.update(status="error", error="expression nesting too deep to index")
+        return rel, entry
+    if parsed.recovered:
+        facts["recovered"] = parsed.recovered
+    entry.update(status="facts", facts=facts)
+    return rel, entry
+
+
+def _imports_only(root: str, rel: str, module: str, is_package: bool) -> dict | None:
+    try:
+        with open(os.path.join(root, rel), "rb") as fh:
+            data = fh.read()
+        parsed = parse_bytes(data, rel)
+    except (OSError, ParseFailure, RecursionError, ValueError):
+        return None
+    return extract_imports_only(parsed.tree, module, is_package)
+
+
+def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True, cache_dir: Path | None = None,
+             jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[ProjectIndex, ScanStats]:
+    from saqmigrate.classify import classify
+
+    config = config or Config()
+    stats = ScanStats()
+    disc = discover(root, exclude=config.exclude, include=config.include)
+    root_s = str(disc.root)
+    stats.discovered = len(disc.files)
+    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
+    modules_of = {rel: module_name(rel, has_init) for rel in disc.files}
+    rel_of_module = {}
+    for rel, mod in modules_of.items():
+        rel_of_module.setdefault(mod, rel)
+
+    cache = FileCache((cache_dir or (disc.root / ".saqmigrate_cache")) / "scan.json") if use_cache else FileCache(None)
+    results: dict[str, dict] = {}
+    todo: list[tuple[str, str, str, bool]] = []
+    for rel in disc.files:
+        if use_cache:
+            try:
+                st = os.stat(os.path.join(root_s, rel))
+            except OSError as exc:
+                results[rel] = {"status": "error", "error": f"unreadable: {exc.strerror or exc}"}
+                continue
+            hit = cache.lookup_stat(rel, st.st_size, st.st_mtime_ns)
+            if hit is not None and (hit.get("status") != "facts" or hit["facts"].get("module") == modules_of[rel]):
+                results[rel] = hit
+                stats.from_cache += 1
+                continue
+        todo.append((root_s, rel, modules_of[rel], rel.endswith("__init__.py")))
+
+    workers = jobs or min(os.cpu_count() or 1, 8)
+    done = 0
+    if len(todo) >= PARALLEL_THRESHOLD and workers > 1:
+        stats.workers = workers
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for rel, entry in pool.map(_process, todo, chunksize=max(8, len(todo) // (workers * 8))):
+                results[rel] = entry
+                done += 1
+                if progress and done % 64 == 0:
+                    progress(done, len(todo))
+    else:
+        for job in todo:
+            rel, entry = _process(job)
+            results[rel] = entry
+            done += 1
+            if progress and done % 64 == 0:
+                progress(done, len(todo))
+    if progress:
+        progress(len(todo), len(todo))
+    stats.read = len(todo)
+
+    index_errors: list[FileError] = [FileError(rel or ".", msg) for rel, msg in disc.errors]
+    modules: dict[str, ModuleFacts] = {}
+    for rel in disc.files:
+        entry = results.get(rel)
+        if entry is None:
+            continue
+        if use_cache and entry.get("status") != "error" and "size" in entry:
+            cache.store(rel, entry) if cache.entries.get(rel) is not entry else None
+        if entry["status"] == "error":
+            index_errors.append(FileError(rel, entry["error"]))
+        elif entry["status"] == "facts":
+            stats.parsed += 1
+            mod = entry["facts"]["module"]
+            if mod not in modules:
+                modules[mod] = ModuleFacts(rel, entry["facts"])
+    if use_cache:
+        cache.prune(set(disc.files))
+
+    def lazy(module: str) -> dict | None:
+        rel = rel_of_module.get(module)
+        if rel is None:
+            return None
+        entry = results.get(rel) or {}
+        if entry.get("imports_facts") is not None:
+            return entry["imports_facts"]
+        if entry.get("status") != "skip":
+            return None
+        facts = _imports_only(root_s, rel, module, rel.endswith("__init__.py"))
+        stats.lazily_parsed += 1
+        if facts is not None and use_cache:
+            entry = dict(entry)
+            entry["imports_facts"] = facts
+            results[rel] = entry
+            cache.store(rel, entry)
+        return facts
+
+    index = build_index(root_s, modules, lazy)
+    index.files_scanned = len(disc.files)
+    index.files_parsed = stats.parsed
+    index.errors = sorted(index_errors, key=lambda e: e.file)
+    for mf in modules.values():
+        for note in mf.facts.get("recovered", []):
+            stats.notes.append(f"{mf.rel}: indexed with {note} rewritten for this interpreter")
+    classify(index, config, suppress={mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()},
+             recovered={mf.rel: mf.facts.get("recovered", []) for mf in modules.values()})
+    if use_cache:
+        warn = cache.save()
+        if warn:
+            stats.notes.append(warn)
+    return index, stats
