@@ -235,10 +235,8 @@ def _options_notes(t: Task) -> list[Note]:
 
 
 def _translate_schedule(cl: Classifier, s: Schedule, params: list | None, tz: str | None) -> None:
-    try:
-        from saqmigrate.translate import schedule as sched
-    except ImportError:  # INTERIM: until translate/schedule.py lands (same session)
-        return
+    from saqmigrate.translate import schedule as sched
+
     try:
         plan = sched.translate_schedule(s.kind, s.celery, relative=s.relative, args=s.args, kwargs=s.kwargs,
                                         options=s.options, task_params=params, timezone=tz)

@@ -42,7 +42,8 @@ def to_markdown(index: ProjectIndex) -> str:
                    f"{'yes' if sc.exact else ('no' if sc.exact is False else '—')} | {sc.migratability} |")
     out += ["", "## Findings", "", "| rule | severity | location | message |", "|---|---|---|---|"]
     for f in index.findings:
-        out.append(f"| {f.rule} | {f.severity} | {f.file}:{f.line} | {f.message.replace('|', '\\|')} |")
+        message = f.message.replace("|", "\\|")
+        out.append(f"| {f.rule} | {f.severity} | {f.file}:{f.line} | {message} |")
     if index.errors:
         out += ["", "## Files not indexed", ""] + [f"- `{e.file}`: {e.message}" for e in index.errors]
     return "\n".join(out) + "\n"
