@@ -1,0 +1,89 @@
+"""Celery hooks that send every dispatch through the router, without rewriting call sites.
+
+Two pieces, use either or both (they never route a call twice):
+
+* ``RoutedTask`` - a base Task class: ``Celery(..., task_cls="saqmigrate.runtime.celery_integration:RoutedTask")``
+  or ``app.Task = RoutedTask``-style subclassing. Its ``apply_async`` consults the router,
+  so ``.delay()``, ``.apply_async()``, ``delay_on_commit`` and beat route unchanged.
+* ``install_send_task_hook(app)`` - wraps ``app.send_task`` on that app instance, so
+  name-based ``app.send_task("proj.tasks.x", ...)`` routes too (and, as a by-product, also
+  ``.delay()`` of tasks whose base is not ``RoutedTask``).
+
+A Celery retry (``Task.retry`` re-enters ``apply_async`` with ``retries>0`` and the same
+task id) always stays on Celery. With no router installed (``set_router`` never called)
+everything is plain Celery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from saqmigrate.runtime.router import Router, bypassing, get_router
+
+
+class RoutedTask(Task):
+    """Celery base task whose ``apply_async`` asks the router where to send the call."""
+
+    #: Router to use for this task class; None means the process-wide ``get_router()``.
+    saqmigrate_router: Router | None = None
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None,
+                    link_error=None, shadow=None, **options):
+        router = self.saqmigrate_router or get_router()
+        if router is None or bypassing() or self.app.conf.task_always_eager:
+            return super().apply_async(args, kwargs, task_id=task_id, producer=producer, link=link,
+                                       link_error=link_error, shadow=shadow, **options)
+        base_apply = super().apply_async
+
+        def celery_call(a, k, **opts):
+            return base_apply(a, k, **opts)
+
+        call_opts = dict(options)
+        if task_id is not None:
+            call_opts["task_id"] = task_id
+        if producer is not None:
+            call_opts["producer"] = producer
+        if link is not None:
+            call_opts["link"] = link
+        if link_error is not None:
+            call_opts["link_error"] = link_error
+        if shadow is not None:
+            call_opts["shadow"] = shadow
+        # Options fixed on the task class (expires, queue, soft_time_limit ...) count too.
+        for opt in ("expires", "soft_time_limit", "time_limit", "priority"):
+            val = getattr(self, opt, None)
+            if val is not None and opt not in call_opts:
+                call_opts[opt] = val
+        return router.apply_async(self.name, args, kwargs, celery_call=celery_call, **call_opts)
+
+
+def install_send_task_hook(app: Any, router: Router | None = None) -> Any:
+    """Make ``app.send_task`` route by name. Idempotent; returns the app."""
+    if getattr(app.send_task, "_saqmigrate_hook", False):
+        return app
+    original = app.send_task
+
+    def send_task(name, args=None, kwargs=None, **options):
+        r = router or get_router()
+        if r is None or bypassing():
+            return original(name, args, kwargs, **options)
+
+        def celery_call(a, k, **opts):
+            return original(name, a, k, **opts)
+
+        return r.apply_async(name, args, kwargs, celery_call=celery_call, **options)
+
+    send_task._saqmigrate_hook = True  # type: ignore[attr-defined]
+    send_task.__wrapped__ = original  # type: ignore[attr-defined]
+    app.send_task = send_task
+    return app
+
+
+def route_send_task(name: str, args=None, kwargs=None, **options) -> Any:
+    """Explicit helper for name-based dispatch: ``route_send_task("proj.tasks.x", (1,))``."""
+    r = get_router()
+    if r is None:
+        raise RuntimeError("saqmigrate: no router installed; call saqmigrate.runtime.router.set_router(Router(...)) at startup")
+    return r.apply_async(name, args, kwargs, **options)

@@ -1,0 +1,113 @@
+"""``saqmigrate route`` against a real Redis and a real SAQ worker."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from saqmigrate.cli.commands.route import command
+
+from .conftest import SaqWorkerThread
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def project(rt, tmp_path, monkeypatch):
+    mod = f"reg_{rt.ns}"
+    (tmp_path / f"{mod}.py").write_text(textwrap.dedent(f"""
+        TASKS = {{
+            "proj.a": {{"saq_function": "proj.a", "queue": "{rt.ns}", "params": ["x"]}},
+            "proj.b": {{"saq_function": "proj.b", "queue": "{rt.ns}", "params": ["x"]}},
+            "proj.limited": {{"saq_function": "proj.limited", "queue": "{rt.ns}", "unsupported": ["rate_limit"]}},
+        }}
+        SCHEDULES = {{"nightly": {{"task": "proj.a", "cron": "0 0 * * *", "cron_function": "cron_nightly"}}}}
+    """))
+    (tmp_path / "pyproject.toml").write_text('[tool.saqmigrate]\nwindow_start = "2026-01-01"\nwindow_days = 60\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    yield mod
+    sys.modules.pop(mod, None)
+
+
+def run(rt, *args, registry=None):
+    base = ["--redis-url", rt.url, "--namespace", rt.ns]
+    if registry:
+        base += ["--registry", registry]
+    return CliRunner().invoke(command, base + list(args))
+
+
+def test_set_saq_is_refused_until_a_live_worker_advertises_the_function(rt, project):
+    r = run(rt, "set", "proj.a", "saq", "--reason", "week 2", registry=project)
+    assert r.exit_code == 2 and "no live SAQ worker" in r.output and r.output.count("\n") == 1
+
+    async def a(ctx, *, x):
+        return x
+
+    worker = SaqWorkerThread(rt.url, rt.ns, [("proj.a", a)]).start()
+    try:
+        r = run(rt, "set", "proj.b", "saq", "--reason", "x", registry=project)
+        assert r.exit_code == 2 and "advertises 'proj.b'" in r.output
+        r = run(rt, "set", "proj.limited", "saq", "--reason", "x", registry=project)
+        assert r.exit_code == 2 and "rate_limit" in r.output
+        r = run(rt, "--format", "json", "set", "proj.a", "saq", "--percent", "10", "--reason", "ramp", registry=project)
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.output)["version"] == 1
+    finally:
+        worker.stop()
+    r = run(rt, "set", "proj.b", "saq", "--reason", "forced", "--force", registry=project)
+    assert r.exit_code == 0, r.output
+
+    r = run(rt, "--format", "json", "show", registry=project)
+    data = json.loads(r.output)
+    routes = {t["task"]: t["route"] for t in data["tasks"]}
+    assert routes == {"proj.a": "saq 10%", "proj.b": "saq", "proj.limited": "celery"}
+
+    r = run(rt, "kill", "--reason", "incident")
+    assert r.exit_code == 0
+    r = run(rt, "--format", "json", "status", registry=project)
+    st = json.loads(r.output)
+    assert st["mode"] == "force-celery" and st["window"]["days"] == 60 and "days_left" in st["window"]
+    assert st["unaudited_writes"] == 0
+    assert run(rt, "unkill", "--reason", "fixed").exit_code == 0
+    hist = json.loads(run(rt, "--format", "json", "history").output)
+    assert [h["reason"] for h in hist] == ["fixed", "incident", "forced", "ramp"]
+
+
+def test_bad_values_and_dead_redis_are_one_line_exit_2(rt, project):
+    for args in (["set", "proj.a", "rabbit", "--reason", "x"], ["set", "proj.a", "saq", "--percent", "x", "--reason", "x"],
+                 ["set", "proj.a", "celery", "--percent", "5", "--reason", "x"], ["clear", "proj.none", "--reason", "x"]):
+        r = run(rt, *args)
+        assert r.exit_code == 2 and r.output.startswith("error: ") and r.output.count("\n") == 1, (args, r.output)
+    r = CliRunner().invoke(command, ["--redis-url", "redis://127.0.0.1:1/0", "show"])
+    assert r.exit_code == 2 and "redis://127.0.0.1:1/0" in r.output and "--redis-url" in r.output
+    assert r.output.count("\n") == 1
+
+
+def test_schedules_and_drain_status(rt, project):
+    r = run(rt, "--format", "json", "schedules", registry=project)
+    assert json.loads(r.output)["schedules"][0]["owner"] == "celery"
+    r = run(rt, "schedules", "nightly", "--owner", "saq", "--reason", "move", "--force", registry=project)
+    assert r.exit_code == 0, r.output
+    r = run(rt, "--format", "json", "schedules", registry=project)
+    assert json.loads(r.output)["schedules"][0]["owner"] == "saq"
+    r = run(rt, "--format", "json", "drain-status", "proj.*", registry=project)
+    rows = json.loads(r.output)
+    assert {row["task"] for row in rows} == {"proj.a", "proj.b", "proj.limited"}
+    assert all(row["saq_incomplete"] == 0 for row in rows)
+
+
+def test_drain_status_counts_celery_messages_with_eta(rt, project):
+    from .conftest import make_celery_app
+
+    app = make_celery_app(rt.url, rt.ns)
+    app.send_task("proj.a", (1,), countdown=600)
+    app.send_task("proj.a", (2,))
+    r = run(rt, "--format", "json", "--broker-url", rt.url, "drain-status", "proj.a", registry=project)
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.output)
+    assert row["celery_queued"] == 2 and row["celery_max_eta"] and row["drained"] is False
