@@ -126,8 +126,7 @@ class Classifier:
         elif isinstance(task, str) and task not in tasks_by_name and not task.startswith("celery."):
             self.add(s, "SM252", f, ln, 0, f"beat entry {subj} names task {task!r}, which no scanned module "
                      "defines; check the name (a typo here fails silently in Celery too)", subj)
-        params = tasks_by_name[task].params if isinstance(task, str) and task in tasks_by_name else None
-        _translate_schedule(self, s, params, tz)
+        _translate_schedule(self, s, tasks_by_name.get(task) if isinstance(task, str) else None, tz)
 
     # --- calls -------------------------------------------------------------------------
     def call(self, c: Call) -> None:
@@ -226,20 +225,32 @@ def _src(value: Any) -> str:
 def _options_notes(t: Task) -> list[Note]:
     from saqmigrate.translate import options as opt
 
-    merged = {**t.inherited_options, **t.options}
     try:
-        plan = opt.translate_task_options(merged, uses_self_retry=bool(t.features.get("self_retry")))
+        plan = opt.translate_task_options(t.options, uses_self_retry=bool(t.features.get("self_retry")),
+                                          defaults=t.inherited_options, module=t.module)
     except Exception as exc:  # noqa: BLE001 - a translation bug must not kill the scan
         return [Note("SM199", f"options could not be translated ({type(exc).__name__}: {exc}); report this")]
     return list(plan.notes)
 
 
-def _translate_schedule(cl: Classifier, s: Schedule, params: list | None, tz: str | None) -> None:
+def task_job_options(t: Task) -> dict | None:
+    from saqmigrate.translate import options as opt
+
+    try:
+        return opt.translate_task_options(t.options, uses_self_retry=bool(t.features.get("self_retry")),
+                                          defaults=t.inherited_options, module=t.module).cron_kwargs()
+    except Exception:  # noqa: BLE001 - reported by the task's own SM199
+        return None
+
+
+def _translate_schedule(cl: Classifier, s: Schedule, task: Task | None, tz: str | None) -> None:
     from saqmigrate.translate import schedule as sched
 
     try:
-        plan = sched.translate_schedule(s.kind, s.celery, relative=s.relative, args=s.args, kwargs=s.kwargs,
-                                        options=s.options, task_params=params, timezone=tz)
+        plan = sched.translate_schedule(
+            s.kind, s.celery, relative=s.relative, args=s.args, kwargs=s.kwargs, options=s.options,
+            task_params=task.params if task else None, timezone=tz,
+            job_options=task_job_options(task) if task else None, bind=bool(task and task.bind), task=s.task)
     except Exception as exc:  # noqa: BLE001
         cl.add(s, "SM249", s.file, s.line, 0, f"schedule could not be translated ({type(exc).__name__}: {exc}); "
                "report this", s.entry or "")

@@ -1,0 +1,67 @@
+"""``saqmigrate rewrite PATH``: generate SAQ twins, worker settings and routing for a Celery project."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("rewrite")
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.option("--diff", "action", flag_value="diff", help="Print a unified diff of what would change (default).")
+@click.option("--check", "action", flag_value="check", help="Exit 1 if a rewrite would change anything.")
+@click.option("--write", "action", flag_value="write", help="Write the changes (atomically, file by file).")
+@click.option("--mode", type=click.Choice(["bridge", "native"]), default="bridge", show_default=True,
+              help="bridge: the SAQ twin runs the Celery implementation in a thread; native: an async port "
+                   "where the body is safe to convert (others stay bridged, with a finding).")
+@click.option("--only", metavar="GLOB", help="Only tasks whose file path or Celery name matches GLOB.")
+@click.option("--no-wire", is_flag=True, help="Do not add the routing hook to the Celery app module.")
+@click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
+def command(path: Path, action: str | None, mode: str, only: str | None, no_wire: bool, color: bool | None) -> None:
+    """Generate async SAQ tasks, CronJobs and worker settings beside the unchanged Celery code."""
+    from saqmigrate.config import ConfigError, load_config
+    from saqmigrate.rewrite import apply_changes, compute_changes
+
+    action = action or "diff"
+    if not path.is_dir():
+        click.echo(f"saqmigrate: error: {path}: {'not a directory' if path.exists() else 'no such directory'}", err=True)
+        sys.exit(2)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        click.echo(f"saqmigrate: error: {exc}", err=True)
+        sys.exit(2)
+    result = compute_changes(path, config, mode=mode, only=only, wire=not no_wire)
+    for err in result.errors:
+        click.echo(f"saqmigrate: {err}", err=True)
+    for msg in result.messages:
+        click.echo(f"saqmigrate: {msg}", err=True)
+    if action == "diff":
+        use_color = sys.stdout.isatty() if color is None else color
+        for c in result.changes:
+            for line in c.diff().splitlines():
+                if use_color and line.startswith("+") and not line.startswith("+++"):
+                    line = click.style(line, fg="green")
+                elif use_color and line.startswith("-") and not line.startswith("---"):
+                    line = click.style(line, fg="red")
+                elif use_color and line.startswith("@@"):
+                    line = click.style(line, fg="cyan")
+                click.echo(line, color=use_color)
+        click.echo(f"{len(result.changes)} file(s) would change", err=True)
+        return
+    if action == "check":
+        if result.changes:
+            for c in result.changes:
+                click.echo(f"would {c.kind}: {c.rel}")
+            sys.exit(1)
+        click.echo("rewrite is up to date", err=True)
+        return
+    errors = apply_changes(path.resolve(), result.changes)
+    for c in result.changes:
+        click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
+    for e in errors:
+        click.echo(f"saqmigrate: error: {e}", err=True)
+    if errors:
+        sys.exit(2)

@@ -1,0 +1,244 @@
+"""Step 5: decide, per task / schedule / queue, what the rewrite generates (pure data).
+
+Layout (docs/rewrite.md):
+
+* every Celery tasks module ``pkg/tasks.py`` gets a sibling ``pkg/tasks_saq.py`` holding its
+  SAQ twins (bridge mode: each twin runs the unchanged Celery implementation in a thread);
+* one package ``<app package>/saq_worker/`` holds ``registry.py`` (what the router needs),
+  ``routing.py`` (``install(app)``), and one worker settings module per Celery queue
+  (``queue_<name>.py``, start it with ``saq <app package>.saq_worker.queue_<name>.settings``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from saqmigrate.index.model import ProjectIndex, Schedule, Task, is_dynamic
+
+DEFAULT_CELERY_QUEUE = "celery"
+WORKER_PACKAGE = "saq_worker"
+_IDENT = re.compile(r"[^0-9A-Za-z_]")
+
+
+@dataclass
+class Twin:
+    task: Task
+    celery_name: str
+    function: str  # twin function name in the twin module
+    queue: str  # Celery queue == SAQ queue name
+    options_source: str  # TaskOptions(...) expression
+    job: dict  # saq.Job kwargs for the registry
+    cron_job: dict  # CronJob kwargs
+    unsupported: list[str]
+    mode: str = "bridge"  # bridge | native
+    skip: str | None = None  # why no twin is generated (the task stays Celery-only)
+
+
+@dataclass
+class TwinModule:
+    source_rel: str
+    module: str
+    rel: str  # generated file, relative to the root
+    twin_module: str
+    twins: list[Twin] = field(default_factory=list)
+
+
+@dataclass
+class CronEntry:
+    schedule: Schedule
+    entry: str
+    function: str  # generated cron function name (also its __qualname__ suffix)
+    task: str
+    twin: Twin | None
+    cron: str | None
+    guard: dict | None
+    kwargs: dict
+    strategy: str
+    cron_kwargs: dict  # timeout/retries/ttl for CronJob
+    skip: str | None = None
+
+
+@dataclass
+class QueuePlan:
+    name: str
+    rel: str
+    module: str
+    twins: list[Twin] = field(default_factory=list)
+    crons: list[CronEntry] = field(default_factory=list)
+
+
+@dataclass
+class RewritePlan:
+    root: str
+    package: str  # dotted module of the worker package
+    package_rel: str
+    app_module: str | None
+    app_var: str | None
+    timezone: str
+    modules: list[TwinModule] = field(default_factory=list)
+    queues: list[QueuePlan] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+
+
+def _ident(text: str) -> str:
+    out = _IDENT.sub("_", text).strip("_") or "entry"
+    return ("_" + out) if out[0].isdigit() else out
+
+
+def _routes(index: ProjectIndex) -> list[tuple[str, str]]:
+    """task_routes as (glob, queue) pairs, in declaration order (first match wins, as in Celery)."""
+    pairs: list[tuple[str, str]] = []
+    for s in index.settings:
+        if s.name != "task_routes" or not isinstance(s.value, dict):
+            continue
+        for pattern, route in s.value.items():
+            queue = route.get("queue") if isinstance(route, dict) else route if isinstance(route, str) else None
+            if isinstance(queue, str):
+                pairs.append((pattern, queue))
+    return pairs
+
+
+def default_queue(index: ProjectIndex) -> str:
+    for s in index.settings:
+        if s.name == "task_default_queue" and isinstance(s.value, str):
+            return s.value
+    return DEFAULT_CELERY_QUEUE
+
+
+def task_queue(t: Task, routes: list[tuple[str, str]], default: str) -> str:
+    q = t.options.get("queue", t.inherited_options.get("queue"))
+    if isinstance(q, str):
+        return q
+    if t.name:
+        for pattern, queue in routes:
+            if fnmatch.fnmatchcase(t.name, pattern):
+                return queue
+    return default
+
+
+def _skip_reason(t: Task) -> str | None:
+    if t.name is None:
+        return "SM103: the task name is not a literal"
+    if t.nested:
+        return "SM101: defined inside a function"
+    if t.in_loop:
+        return "SM102: created in a loop"
+    if t.kind == "class":
+        return "SM106: class-based task (write its SAQ twin by hand: instantiate the class and call run)"
+    if t.kind == "registration" and t.file != (t.features.get("registered_at") or "").split(":")[0]:
+        return None
+    return None
+
+
+def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = None) -> RewritePlan:
+    from saqmigrate.classify import project_timezone
+    from saqmigrate.translate import options as opt
+
+    apps = [a for a in index.apps if a.kind == "instance"]
+    app = apps[0] if apps else None
+    if app is not None:
+        pkg = app.module.rsplit(".", 1)[0] if "." in app.module else ""
+        pkg_rel = app.file.rsplit("/", 1)[0] if "/" in app.file else ""
+    else:
+        pkg, pkg_rel = "", ""
+    package = f"{pkg}.{WORKER_PACKAGE}" if pkg else WORKER_PACKAGE
+    package_rel = f"{pkg_rel}/{WORKER_PACKAGE}" if pkg_rel else WORKER_PACKAGE
+    plan = RewritePlan(root=index.root, package=package, package_rel=package_rel,
+                       app_module=app.module if app else None, app_var=app.name if app else None,
+                       timezone=project_timezone(index) or "UTC")
+    routes = _routes(index)
+    dq = default_queue(index)
+
+    by_module: dict[str, TwinModule] = {}
+    twins_by_name: dict[str, Twin] = {}
+    used_names: dict[str, set[str]] = {}
+    for t in index.tasks:
+        if only and not (fnmatch.fnmatch(t.file, only) or (t.name and fnmatch.fnmatchcase(t.name, only))):
+            continue
+        if t.file.endswith("_saq.py") or t.module.startswith(package):
+            continue  # never twin generated code
+        skip = _skip_reason(t)
+        jo = None
+        if skip is None:
+            try:
+                jo = opt.translate_task_options(t.options, uses_self_retry=bool(t.features.get("self_retry")),
+                                                defaults=t.inherited_options, module=t.module)
+            except Exception as exc:  # noqa: BLE001
+                skip = f"SM199: options could not be translated ({exc})"
+        if skip is not None:
+            plan.skipped.append((t.name or f"{t.file}:{t.line}", skip))
+            continue
+        mod = by_module.get(t.module)
+        if mod is None:
+            base, _, leaf = t.module.rpartition(".")
+            twin_module = f"{base}.{leaf}_saq" if base else f"{leaf}_saq"
+            rel = t.file[:-3] + "_saq.py" if not t.file.endswith("__init__.py") else t.file[:-11] + "__init___saq.py"
+            mod = by_module[t.module] = TwinModule(t.file, t.module, rel, twin_module)
+            used_names[t.module] = set()
+        fname = _ident(t.function.split(".")[-1] if t.kind != "class" else t.function.split(".")[0])
+        while fname in used_names[t.module]:
+            fname += "_"
+        used_names[t.module].add(fname)
+        q = task_queue(t, routes, dq)
+        twin = Twin(task=t, celery_name=t.name, function=fname, queue=q,  # type: ignore[arg-type]
+                    options_source=jo.to_source(), job=jo.job_kwargs(), cron_job=jo.cron_kwargs(),
+                    unsupported=sorted({n.code for n in jo.notes}), mode=mode)
+        mod.twins.append(twin)
+        twins_by_name[t.name] = twin  # type: ignore[index]
+    plan.modules = sorted(by_module.values(), key=lambda m: m.rel)
+
+    queues: dict[str, QueuePlan] = {}
+
+    def queue_plan(name: str) -> QueuePlan:
+        if name not in queues:
+            leaf = f"queue_{_ident(name)}"
+            queues[name] = QueuePlan(name, f"{package_rel}/{leaf}.py", f"{package}.{leaf}")
+        return queues[name]
+
+    for m in plan.modules:
+        for tw in m.twins:
+            queue_plan(tw.queue).twins.append(tw)
+
+    used_cron: set[str] = set()
+    for s in index.schedules:
+        if s.file.endswith("_saq.py"):
+            continue
+        task = s.task if isinstance(s.task, str) else None
+        entry = s.entry or (f"{task}@{s.file}:{s.line}" if task else None)
+        tr = s.translation or {}
+        if entry is None or task is None:
+            plan.skipped.append((f"beat entry at {s.file}:{s.line}", "SM250/SM254: entry or task not literal"))
+            continue
+        twin = twins_by_name.get(task)
+        skip = None
+        if s.in_loop:
+            skip = "SM251: built in a loop"
+        elif twin is None:
+            skip = "SM252: its task has no SAQ twin"
+        elif tr.get("strategy") in (None, "manual") or not tr.get("cron"):
+            skip = "no cron translation (see its findings)"
+        elif tr.get("kwargs") is None and (s.args or s.kwargs):
+            skip = "beat args could not be mapped to named kwargs"
+        if skip:
+            plan.skipped.append((f"beat entry {entry!r}", skip))
+            continue
+        fname = "beat_" + _ident(entry)
+        while fname in used_cron:
+            fname += "_"
+        used_cron.add(fname)
+        queue = tr.get("queue") or twin.queue
+        if queue in ("default", None):
+            queue = twin.queue
+        ce = CronEntry(schedule=s, entry=entry, function=fname, task=task, twin=twin, cron=tr["cron"],
+                       guard=tr.get("guard"), kwargs=dict(tr.get("kwargs") or {}), strategy=tr["strategy"],
+                       cron_kwargs={k: tr.get(k) for k in ("timeout", "retries", "ttl") if tr.get(k) is not None})
+        queue_plan(queue).crons.append(ce)
+    plan.queues = sorted(queues.values(), key=lambda q: q.name)
+    return plan
+
+
+def literal_ok(value: Any) -> bool:
+    return not is_dynamic(value)
