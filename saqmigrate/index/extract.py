@@ -753,7 +753,8 @@ class Extractor(ast.NodeVisitor):
             "args": literal(fields.get("args"), self.text) if "args" in fields else None,
             "kwargs": literal(fields.get("kwargs"), self.text) if "kwargs" in fields else None,
             "options": literal(fields.get("options"), self.text) if "options" in fields else None,
-            "relative": literal(fields.get("relative"), self.text) if "relative" in fields else False,
+            "relative": literal(fields.get("relative"), self.text) if "relative" in fields else
+            self._schedule_relative(fields.get("schedule")),
             "in_loop": self._loops > 0, "from_settings": from_settings,
             "extra_keys": sorted(k for k in fields if k not in ENTRY_KEYS),
         }
@@ -790,6 +791,16 @@ class Extractor(ast.NodeVisitor):
             return ("custom" if short[:1].isupper() else "dynamic"), {"expr": src}, "settings" in src
         src = segment(node, self.text)
         return "dynamic", {"expr": src}, ("settings" in src or "getenv" in src or "environ" in src)
+
+    def _schedule_relative(self, node: ast.AST | None) -> Any:
+        """``schedule(run_every=..., relative=True)``: the flag given to the schedule object itself."""
+        if isinstance(node, ast.Call) and (self.ref(node.func) or "").rsplit(".", 1)[-1].lstrip("?") == "schedule":
+            for kw in node.keywords:
+                if kw.arg == "relative":
+                    return literal(kw.value, self.text)
+            if len(node.args) > 1:
+                return literal(node.args[1], self.text)
+        return False
 
     def _crontab(self, node: ast.Call) -> dict:
         out: dict[str, Any] = {}
