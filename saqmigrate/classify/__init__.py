@@ -96,10 +96,11 @@ class Classifier:
         if t.stacked:
             self.add(t, "SM109", f, ln, 0, f"task {subj} has other decorators ({', '.join(t.stacked)}); the SAQ "
                      "bridge calls the decorated Celery function, so they still apply", subj)
-        if qualname_count[t.function.rsplit(".", 1)[-1]] > 1:
-            self.add(t, "SM110", f, ln, 0, f"function name {t.function.rsplit('.', 1)[-1]!r} is used by "
-                     f"{qualname_count[t.function.rsplit('.', 1)[-1]]} tasks; SAQ's default registration by "
-                     "__qualname__ would collide, so saqmigrate registers by Celery name", subj)
+        short = _short_name(t)
+        if qualname_count[short] > 1:
+            self.add(t, "SM110", f, ln, 0, f"function name {short!r} is used by {qualname_count[short]} tasks; "
+                     "SAQ's default registration by __qualname__ would collide, so saqmigrate registers by "
+                     "Celery name", subj)
         if any(p.kind in ("var_positional", "positional_only") for p in t.params):
             self.add(t, "SM111", f, ln, 0, f"task {subj} takes *args or positional-only parameters; SAQ jobs "
                      "carry keyword arguments only", subj)
@@ -192,7 +193,7 @@ class Classifier:
             if s.name == "task_routes":
                 self.add(None, "SM403", s.file, s.line, 0, f"{s.raw_name}: each Celery queue becomes its own SAQ "
                          "queue and worker settings module", s.raw_name)
-            if s.name == "enable_utc" and v is False:
+            if s.name == "enable_utc" and v is False and not project_timezone(idx):
                 self.add(None, "SM404", s.file, s.line, 0, f"{s.raw_name} = False: Celery uses the host's local "
                          "time for crontabs; saqmigrate needs an explicit timezone for cron_tz", s.raw_name)
         if "CELERY" in namespaces:
@@ -204,7 +205,7 @@ class Classifier:
         for a in idx.apps:
             if a.task_cls is not None:
                 self.add(None, "SM405", a.file, a.line, 0, f"app {a.name} uses a custom task class "
-                         f"({_src(a.task_cls)}); its options are applied to every task, and the router's base "
+                         f"({_src(a.task_cls).lstrip('?')}); its options are applied to every task, and the router's base "
                          "class must subclass it", a.name)
 
     def files(self) -> None:
@@ -214,6 +215,12 @@ class Classifier:
             for n in notes:
                 self.add(None, "SM901", rel, 1, 0, f"{n}: indexed by rewriting that syntax for Python "
                          "3.11; the rewrite tool will skip this file unless run on a newer Python", rel)
+
+
+def _short_name(t: Task) -> str:
+    """The name SAQ would register by default: the function's (the class's, for class tasks)."""
+    parts = t.function.split(".")
+    return parts[-2] if t.kind == "class" and len(parts) > 1 else parts[-1]
 
 
 def _src(value: Any) -> str:
@@ -273,7 +280,7 @@ def project_timezone(index: ProjectIndex) -> str | None:
 def classify(index: ProjectIndex, config: Config, suppress: dict[str, dict] | None = None,
              recovered: dict[str, list] | None = None) -> ProjectIndex:
     cl = Classifier(index, config, suppress or {}, recovered or {})
-    counts = Counter(t.function.rsplit(".", 1)[-1] for t in index.tasks)
+    counts = Counter(_short_name(t) for t in index.tasks)
     for t in index.tasks:
         cl.task(t, counts)
     by_name = {t.name: t for t in index.tasks if t.name}

@@ -631,6 +631,10 @@ class Extractor(ast.NodeVisitor):
                 return
         if attr in ("map", "starmap", "apply") and not self._looks_like_task_ref(target):
             return
+        if attr in ("delay", "apply_async") and isinstance(target, (ast.Call, ast.BinOp)):
+            # chain(...).delay(), a.s() | b.s() ... .apply_async(), sig.clone().delay(): the canvas or
+            # signature call is already recorded as the dispatch
+            return
         options = self._kw(node) if attr == "apply_async" else {}
         if attr == "apply_async":
             options["_args"] = literal(node.args[0], self.text) if node.args else options.pop("args", None)
