@@ -8,6 +8,7 @@ code); the only in-place edit is the routing hook after ``app = Celery(...)``.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str = "br
     index, _ = run_scan(root, config or Config(), use_cache=use_cache)
     plan = build_plan(index, mode=mode, only=only)
     result = RewriteResult(plan)
+    if mode == "native":
+        _port_natively(root, plan, result)
     for e in index.errors:
         result.errors.append(f"{e.file}: {e.message} (skipped)")
     files = render(plan)
@@ -90,6 +93,76 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str = "br
         result.messages.append(f"not migrated: {what} — {why}")
     result.changes.sort(key=lambda c: c.rel)
     return result
+
+
+def _module_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        names.add(n.id)
+    return names
+
+
+def _params_src(task, module_names: set[str]) -> str | None:
+    parts, star = [], False
+    for p in task.params:
+        if p.kind == "var_positional" or p.kind == "positional_only":
+            return None
+        if p.kind == "var_keyword":
+            parts.append(f"**{p.name}")
+            continue
+        if not p.has_default:
+            parts.append(p.name)
+        elif isinstance(p.default, dict) and "dynamic" in p.default:
+            src = p.default["dynamic"]
+            if not (src.isidentifier() and src in module_names):
+                return None
+            parts.append(f"{p.name}=_celery.{src}")
+        else:
+            parts.append(f"{p.name}={p.default!r}")
+    return ", ".join(parts)
+
+
+def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None:
+    from saqmigrate.transform.native import port_function
+
+    sources: dict[str, tuple[str, set[str]] | None] = {}
+    for m in plan.modules:
+        if m.source_rel not in sources:
+            text = _read(root / m.source_rel)
+            try:
+                sources[m.source_rel] = (text, _module_level_names(ast.parse(text))) if text else None
+            except SyntaxError:
+                sources[m.source_rel] = None
+        src = sources[m.source_rel]
+        for tw in m.twins:
+            t = tw.task
+            why = None
+            if src is None:
+                why = "its module does not parse on this Python"
+            elif t.kind not in ("shared_task", "app_task", "alias", "legacy_task", "periodic_task"):
+                why = f"{t.kind} tasks are bridged"
+            else:
+                params = _params_src(t, src[1])
+                if params is None:
+                    why = "*args, positional-only or computed default parameters"
+                else:
+                    port = port_function(src[0], t.function, bind=t.bind, blocking=t.features.get("blocking") or {},
+                                         module_names=src[1], update_state=bool(t.features.get("update_state")),
+                                         is_async=t.is_async, params_src=params)
+                    if port.code:
+                        tw.native_code, tw.mode = port.code, "native"
+                        continue
+                    why = port.reason
+            result.messages.append(f"SM113 {t.name}: kept in bridge mode: {why}")
 
 
 def _existing_generated(root: Path, plan: RewritePlan) -> list[str]:

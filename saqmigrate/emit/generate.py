@@ -35,6 +35,10 @@ def _pyrepr(value: Any, indent: int = 0) -> str:
 
 def twin_source(tw: Twin) -> list[str]:
     t = tw.task
+    if tw.native_code:
+        code = tw.native_code.replace("async def __port__(", f"async def {tw.function}(", 1).rstrip("\n")
+        return ["", "", f"# native port of {t.name} ({t.file}); the Celery task keeps its own body",
+                f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
     params = [p for p in t.params if p.kind in ("positional", "keyword_only")]
     var_kw = next((p.name for p in t.params if p.kind == "var_keyword"), None)
     sig = ["ctx"]
@@ -72,13 +76,18 @@ def twin_source(tw: Twin) -> list[str]:
 def twin_module_source(m: TwinModule) -> str:
     out = [_header(f"SAQ twins of the Celery tasks in {m.module}.", m.source_rel)]
     out.append("from __future__ import annotations\n")
-    uses = {"saq_task", "TaskOptions", "celery_impl"}
-    if any(not tw.task.is_async for tw in m.twins):
+    if any(tw.native_code and "asyncio." in tw.native_code for tw in m.twins):
+        out.append("import asyncio\n")
+    uses = {"saq_task", "TaskOptions"}
+    bridged = [tw for tw in m.twins if not tw.native_code]
+    if bridged:
+        uses.add("celery_impl")
+    if any(not tw.task.is_async for tw in bridged):
         uses.add("run_sync")
     if any(tw.task.bind for tw in m.twins):
         uses.add("task_self")
     out.append(f"from saqmigrate.runtime.task import {', '.join(sorted(uses))}")
-    if any(any(p.kind in ('positional', 'keyword_only') for p in tw.task.params) for tw in m.twins):
+    if any(any(p.kind in ('positional', 'keyword_only') for p in tw.task.params) for tw in bridged):
         out.append("from saqmigrate.runtime.twin import UNSET, given")
     out.append("")
     pkg, _, leaf = m.module.rpartition(".")

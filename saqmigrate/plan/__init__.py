@@ -35,6 +35,7 @@ class Twin:
     unsupported: list[str]
     mode: str = "bridge"  # bridge | native
     skip: str | None = None  # why no twin is generated (the task stays Celery-only)
+    native_code: str | None = None  # native mode: the ported ``async def __port__(...)``
 
 
 @dataclass

@@ -1,0 +1,142 @@
+"""Native mode: port a Celery task body to an ``async def`` SAQ function with libcst.
+
+The body is copied node for node (comments and formatting kept) with only these changes:
+
+* the signature becomes ``(ctx, *, <the task's parameters>)``; ``bind=True`` bodies get
+  ``self = task_self(ctx)`` first, so ``self.request.*`` and ``self.retry(...)`` keep working;
+* ``time.sleep(x)`` becomes ``await asyncio.sleep(x)``;
+* every module-level name of the Celery module the body uses becomes ``_celery.<name>``
+  (the port lives in the sibling ``*_saq.py`` module, where the twin functions would
+  otherwise shadow same-named tasks).
+
+A body is ported only when that is safe: no blocking call other than ``time.sleep``
+(requests, ORM, ``asyncio.run``, ``async_to_sync``, subprocess ...), no ``update_state``
+(it waits on the event loop it would be running on), no ``global``/``nonlocal``, not
+already ``async``. Otherwise ``port_function`` says why and the task stays bridged.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+import libcst as cst
+
+ALLOWED_BLOCKING = {"time.sleep"}
+
+
+@dataclass
+class Port:
+    code: str | None
+    reason: str | None = None
+
+
+def _find_function(module: cst.Module, name: str) -> cst.FunctionDef | None:
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+            return stmt
+    return None
+
+
+def _local_names(fn: ast.FunctionDef) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(fn):
+        if isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            out.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not fn:
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                out.add((a.asname or a.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+    return out
+
+
+class _Porter(cst.CSTTransformer):
+    def __init__(self, qualify: set[str], time_names: set[str]) -> None:
+        self.qualify = qualify
+        self.time_names = time_names  # local names bound to the time module
+        self.skip: set[int] = set()
+        self.problems: list[str] = []
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.skip.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self.skip.add(id(node.name))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.skip.add(id(node.name))
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.skip.add(id(node.name))
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.problems.append("uses global")
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.problems.append("uses nonlocal")
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if id(original) in self.skip or original.value not in self.qualify:
+            return updated
+        return cst.Attribute(value=cst.Name("_celery"), attr=cst.Name(original.value))
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        f = original.func
+        if isinstance(f, cst.Attribute) and f.attr.value == "sleep" and isinstance(f.value, cst.Name) \
+                and f.value.value in self.time_names:
+            return cst.Await(expression=updated.with_changes(
+                func=cst.Attribute(value=cst.Name("asyncio"), attr=cst.Name("sleep"))))
+        return updated
+
+
+def port_function(source: str, function: str, *, bind: bool, blocking: dict, module_names: set[str],
+                  update_state: bool, is_async: bool, params_src: str) -> Port:
+    if is_async:
+        return Port(None, "already async (the bridge awaits it directly)")
+    if update_state:
+        return Port(None, "self.update_state waits on the event loop; bridge mode runs it in a thread")
+    bad = sorted(set(blocking) - ALLOWED_BLOCKING)
+    if bad:
+        return Port(None, f"blocking call(s) {', '.join(bad)} would stall the event loop")
+    try:
+        tree = ast.parse(source)
+        module = cst.parse_module(source)
+    except (SyntaxError, cst.ParserSyntaxError) as exc:
+        return Port(None, f"cannot parse the task module ({exc})")
+    afn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function), None)
+    cfn = _find_function(module, function)
+    if afn is None or cfn is None:
+        return Port(None, "the function is not defined at module level in its file")
+    local = _local_names(afn)
+    time_names = {a.asname or a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names
+                  if a.name == "time"}
+    qualify = (module_names - local) | ({n for n in module_names if n in time_names} - local)
+    qualify -= {"self"}
+    porter = _Porter(qualify - time_names, time_names)
+    block = cfn.body
+    if isinstance(block, cst.SimpleStatementSuite):  # "def f(x): return x" -> an indented block
+        block = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[
+            stmt.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for stmt in block.body])])
+    body = block.visit(porter)
+    if porter.problems:
+        return Port(None, ", ".join(sorted(set(porter.problems))))
+    first_line = f"self = task_self(ctx)\n" if bind else ""
+    header = f"async def __port__(ctx{', *, ' + params_src if params_src else ''}):\n"
+    stub = cst.parse_module(header + "    " + (first_line or "pass\n"))
+    stub_fn = stub.body[0]
+    assert isinstance(stub_fn, cst.FunctionDef)
+    new_body = list(body.body)  # type: ignore[attr-defined]
+    if bind:
+        new_body = [stub_fn.body.body[0], *new_body]  # type: ignore[attr-defined]
+    port = stub_fn.with_changes(body=body.with_changes(body=new_body))  # type: ignore[attr-defined]
+    code = cst.Module(body=[port]).code
+    return Port(code)
