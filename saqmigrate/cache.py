@@ -22,12 +22,14 @@ class FileCache:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.entries: dict[str, dict] = {}
+        self.translations: dict[str, dict] = {}  # schedule translation + proof results by input
         self.dirty = False
         if path is not None and path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
                 if data.get("format") == CACHE_FORMAT:
                     self.entries = data.get("files", {})
+                    self.translations = data.get("translations", {})
             except (OSError, ValueError):
                 self.entries = {}
 
@@ -47,6 +49,13 @@ class FileCache:
         self.entries[rel] = entry
         self.dirty = True
 
+    def translation(self, key: str) -> dict | None:
+        return self.translations.get(key)
+
+    def store_translation(self, key: str, value: dict) -> None:
+        self.translations[key] = value
+        self.dirty = True
+
     def prune(self, keep: set[str]) -> None:
         for rel in list(self.entries):
             if rel not in keep:
@@ -63,7 +72,8 @@ class FileCache:
                 gi.write_text("*\n", encoding="utf-8")
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"format": CACHE_FORMAT, "files": self.entries}, fh, separators=(",", ":"))
+                json.dump({"format": CACHE_FORMAT, "files": self.entries, "translations": self.translations}, fh,
+                          separators=(",", ":"))
             os.replace(tmp, self.path)
         except OSError as exc:
             return f"cache not written ({self.path}): {exc.strerror or exc}"

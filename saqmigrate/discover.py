@@ -28,10 +28,12 @@ class Discovered:
 
 
 class _IgnoreRules:
-    """A small, honest subset of gitignore: globs, dir-only (trailing /), anchored (leading /), negation."""
+    """A small, honest subset of gitignore: globs, ``**``, dir-only (trailing /), anchored
+    (leading / or an inner /), negation (!). Rules apply below the .gitignore that holds them."""
 
     def __init__(self) -> None:
-        self.rules: list[tuple[str, re.Pattern, bool, bool]] = []  # (base, regex, negate, dir_only)
+        # (base dir, compiled glob, negate, dir_only, anchored)
+        self.rules: list[tuple[str, re.Pattern, bool, bool, bool]] = []
 
     def add_file(self, base: str, path: Path) -> None:
         try:
@@ -46,27 +48,23 @@ class _IgnoreRules:
             if negate:
                 line = line[1:]
             dir_only = line.endswith("/")
-            line = line.strip("/") if dir_only else line
-            anchored = line.startswith("/") or "/" in line.rstrip("/")
+            line = line.rstrip("/")
+            anchored = line.startswith("/") or "/" in line
             line = line.lstrip("/")
-            pat = fnmatch.translate(line).replace("(?s:", "(?s:", 1)
-            if "**" in line:
-                pat = fnmatch.translate(line.replace("**/", "*").replace("/**", "/*"))
-            regex = re.compile(pat)
-            self.rules.append((base if anchored else "", regex, negate, dir_only, anchored))  # type: ignore[arg-type]
+            if not line:
+                continue
+            glob = line.replace("**/", "*").replace("/**", "/*") if "**" in line else line
+            self.rules.append((base, re.compile(fnmatch.translate(glob)), negate, dir_only, anchored))
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         result = False
         name = rel.rsplit("/", 1)[-1]
-        for base, regex, negate, dir_only, anchored in self.rules:  # type: ignore[misc]
+        for base, regex, negate, dir_only, anchored in self.rules:
             if dir_only and not is_dir:
                 continue
-            if anchored:
-                if base and not rel.startswith(base + "/"):
-                    continue
-                target = rel[len(base) + 1:] if base else rel
-            else:
-                target = name
+            if base and not rel.startswith(base + "/"):
+                continue
+            target = (rel[len(base) + 1:] if base else rel) if anchored else name
             if regex.match(target):
                 result = not negate
         return result
@@ -106,32 +104,39 @@ def discover(root: Path, *, exclude: list[str] | None = None, include: list[str]
         except OSError as exc:
             out.errors.append((rel_dir or ".", f"cannot list directory: {exc.strerror or exc}"))
             return
+        rules_active = use_gitignore and bool(ignore.rules)
         for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            name = entry.name
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            is_py = name.endswith(".py")
             try:
-                is_dir = entry.is_dir(follow_symlinks=True)
-                is_file = not is_dir and entry.is_file(follow_symlinks=True)
+                is_dir = (not is_py or entry.is_symlink()) and entry.is_dir(follow_symlinks=True)
+                is_file = is_py and not is_dir and entry.is_file(follow_symlinks=True)
             except OSError as exc:  # ELOOP on a self-referencing symlink
                 out.errors.append((rel, f"cannot follow: {exc.strerror or exc}"))
                 continue
-            if entry.is_symlink() and not is_dir and not is_file:
-                if entry.name.endswith(".py"):
+            if is_py and not is_dir and not is_file:
+                if entry.is_symlink():
                     out.errors.append((rel, "broken or looping symlink"))
+                elif not os.path.exists(entry.path):
+                    continue
+                else:  # a FIFO, socket or device named *.py: reading it could block forever
+                    out.errors.append((rel, "not a regular file; skipped"))
                 continue
             if is_dir:
-                if entry.name in ALWAYS_SKIP_DIRS or entry.name.endswith(".egg-info"):
+                if name in ALWAYS_SKIP_DIRS or name.endswith(".egg-info"):
                     continue
                 if exclude and _match_any(rel, exclude):
                     continue
-                if use_gitignore and ignore.ignored(rel, True):
+                if rules_active and ignore.ignored(rel, True):
                     continue
                 walk(Path(entry.path), rel)
-            elif is_file and entry.name.endswith((".py", ".pyi")) and not entry.name.endswith(".pyi"):
+            elif is_file:
                 if exclude and _match_any(rel, exclude):
                     continue
                 if include and not _match_any(rel, include):
                     continue
-                if use_gitignore and ignore.ignored(rel, False):
+                if rules_active and ignore.ignored(rel, False):
                     continue
                 out.files.append(rel)
 

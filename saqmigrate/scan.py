@@ -174,8 +174,13 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
     for mf in modules.values():
         for note in mf.facts.get("recovered", []):
             stats.notes.append(f"{mf.rel}: indexed with {note} rewritten for this interpreter")
+    used_translations: dict[str, dict] = {}
     classify(index, config, suppress={mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()},
-             recovered={mf.rel: mf.facts.get("recovered", []) for mf in modules.values()})
+             recovered={mf.rel: mf.facts.get("recovered", []) for mf in modules.values()},
+             translations=(cache, used_translations) if use_cache else None)
+    if use_cache and set(cache.translations) != set(used_translations):
+        cache.translations = used_translations  # keep only what this tree still needs
+        cache.dirty = True
     if use_cache:
         warn = cache.save()
         if warn:

@@ -8,6 +8,7 @@ info findings with ``fix = "auto"`` never lower it.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -27,7 +28,9 @@ CANVAS_KINDS = {"chain", "group", "chord", "pipe"}
 
 
 class Classifier:
-    def __init__(self, index: ProjectIndex, config: Config, suppress: dict[str, dict], recovered: dict[str, list]):
+    def __init__(self, index: ProjectIndex, config: Config, suppress: dict[str, dict], recovered: dict[str, list],
+                 translations: tuple | None = None):
+        self.translations = translations  # (FileCache, dict of keys used this run) or None
         self.index = index
         self.disabled = set(config.disable)
         self.suppress = suppress
@@ -251,24 +254,37 @@ def task_job_options(t: Task) -> dict | None:
 
 
 def _translate_schedule(cl: Classifier, s: Schedule, task: Task | None, tz: str | None) -> None:
-    from saqmigrate.translate import schedule as sched
+    """Translate and prove one entry; results are cached by their inputs (proofs are the slow part)."""
+    job_options = task_job_options(task) if task else None
+    key = json.dumps([2, s.kind, s.celery, s.relative, s.args, s.kwargs, s.options,
+                      [(p.name, p.kind, p.has_default) for p in task.params] if task else None,
+                      tz, job_options, bool(task and task.bind), s.task], sort_keys=True, default=str)
+    cached = cl.translations[0].translation(key) if cl.translations else None
+    if cached is None:
+        from saqmigrate.translate import schedule as sched
 
-    try:
-        plan = sched.translate_schedule(
-            s.kind, s.celery, relative=s.relative, args=s.args, kwargs=s.kwargs, options=s.options,
-            task_params=task.params if task else None, timezone=tz,
-            job_options=task_job_options(task) if task else None, bind=bool(task and task.bind), task=s.task)
-    except Exception as exc:  # noqa: BLE001
-        cl.add(s, "SM249", s.file, s.line, 0, f"schedule could not be translated ({type(exc).__name__}: {exc}); "
-               "report this", s.entry or "")
-        return
-    s.cron = plan.cron
-    s.exact = plan.exact
-    s.translation = plan.to_json()
-    cl.notes(s, list(plan.notes), s.file, s.line, s.entry or "")
-    verdict = getattr(plan, "migratability", "auto")
-    if RANK.get(verdict, 0) > RANK[s.migratability]:
-        s.migratability = verdict
+        try:
+            plan = sched.translate_schedule(
+                s.kind, s.celery, relative=s.relative, args=s.args, kwargs=s.kwargs, options=s.options,
+                task_params=task.params if task else None, timezone=tz, job_options=job_options,
+                bind=bool(task and task.bind), task=s.task)
+        except Exception as exc:  # noqa: BLE001
+            cl.add(s, "SM249", s.file, s.line, 0, f"schedule could not be translated ({type(exc).__name__}: "
+                   f"{exc}); report this", s.entry or "")
+            return
+        cached = {"cron": plan.cron, "exact": plan.exact, "translation": plan.to_json(),
+                  "notes": [[n.code, n.message] for n in plan.notes],
+                  "migratability": getattr(plan, "migratability", "auto")}
+        if cl.translations:
+            cl.translations[0].store_translation(key, cached)
+    if cl.translations:
+        cl.translations[1][key] = cached
+    s.cron = cached["cron"]
+    s.exact = cached["exact"]
+    s.translation = cached["translation"]
+    cl.notes(s, [Note(c, m) for c, m in cached["notes"]], s.file, s.line, s.entry or "")
+    if RANK.get(cached["migratability"], 0) > RANK[s.migratability]:
+        s.migratability = cached["migratability"]
 
 
 def project_timezone(index: ProjectIndex) -> str | None:
@@ -278,8 +294,8 @@ def project_timezone(index: ProjectIndex) -> str | None:
 
 
 def classify(index: ProjectIndex, config: Config, suppress: dict[str, dict] | None = None,
-             recovered: dict[str, list] | None = None) -> ProjectIndex:
-    cl = Classifier(index, config, suppress or {}, recovered or {})
+             recovered: dict[str, list] | None = None, translations: tuple | None = None) -> ProjectIndex:
+    cl = Classifier(index, config, suppress or {}, recovered or {}, translations)
     counts = Counter(_short_name(t) for t in index.tasks)
     for t in index.tasks:
         cl.task(t, counts)

@@ -1,0 +1,85 @@
+"""Run a rewritten project's tasks both ways, in a fresh interpreter, and print JSON.
+
+    python harness.py ROOT QUEUE_MODULE CASES_JSON
+
+For each case ``{"task": name, "kwargs": {...}}``:
+* Celery: the original task object, run eagerly (``task.apply(kwargs=...)``: Celery's own code
+  path, retries included, countdowns ignored);
+* SAQ: a job enqueued on a real Redis (``REDIS_URL``) and executed by a real SAQ ``Worker``
+  built from the generated settings module, in burst mode.
+Side effects: tasks may append lines to the file named by ``SAQMIGRATE_EFFECTS``; the harness
+points it at a separate file per backend and reports the lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import sys
+import tempfile
+import uuid
+
+
+def _effects(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line.rstrip("\n") for line in fh]
+    except FileNotFoundError:
+        return []
+
+
+def main() -> None:
+    root, queue_module, cases_json = sys.argv[1:4]
+    sys.path.insert(0, root)
+    cases = json.loads(cases_json)
+    tmp = tempfile.mkdtemp()
+    out = {"celery": [], "saq": []}
+
+    # --- Celery, eagerly -----------------------------------------------------------
+    for i, case in enumerate(cases):
+        os.environ["SAQMIGRATE_EFFECTS"] = os.path.join(tmp, f"celery-{i}")
+        module_name, _, attr = case["task_object"].rpartition(".")
+        task = getattr(importlib.import_module(module_name), attr)
+        res = task.apply(kwargs=case.get("kwargs", {}))
+        state = res.state
+        value = res.result if state == "SUCCESS" else type(res.result).__name__
+        out["celery"].append({"state": state, "value": value, "retries": res._cache.get("retries")
+                              if getattr(res, "_cache", None) else None,
+                              "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"])})
+
+    # --- SAQ, a real worker on the generated settings ----------------------------------
+    os.environ["SAQMIGRATE_METRICS"] = "0"
+    mod = importlib.import_module(queue_module)
+    settings = dict(mod.settings)
+    settings["cron_jobs"] = []  # cron is tested separately; a burst worker must not wait for it
+
+    async def run() -> None:
+        from saq import Job, Worker
+
+        queue = settings["queue"]
+        queue.name = f"{queue.name}-{uuid.uuid4().hex[:8]}"  # isolate from other tests on the same Redis
+        jobs = []
+        for i, case in enumerate(cases):
+            os.environ["SAQMIGRATE_EFFECTS"] = os.path.join(tmp, f"saq-{i}")
+            from saqmigrate.runtime.task import job_options
+
+            job = Job(function=case["task"], kwargs=case.get("kwargs", {}), **job_options(case["task"]))
+            await queue.enqueue(job)
+            jobs.append((i, job))
+            worker = Worker(**{**settings, "queue": queue}, burst=True, dequeue_timeout=1)
+            await worker.start()
+            await job.refresh()
+            status = job.status.value if hasattr(job.status, "value") else str(job.status)
+            err = (job.error or "").strip().splitlines()[-1].split(":")[0] if job.error else None
+            out["saq"].append({"state": status, "value": job.result if status == "complete" else err,
+                               "attempts": job.attempts, "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"])})
+        await queue.disconnect()
+
+    asyncio.run(run())
+    print(json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main()
