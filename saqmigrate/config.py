@@ -7,6 +7,8 @@ Keys (all optional; documented in docs/configuration.md):
   baseline = ".saqmigrate-baseline.json"
   [tool.saqmigrate.accept]        "entry name" = "reason" for accepted schedule differences
   [tool.saqmigrate.window]        start = "2026-11-01", days = 60
+  window_start = "2026-11-01"     the same, as `saqmigrate route status` documents it
+  window_days = 60                (either form; both at once must agree)
   flag_store_env = "SAQMIGRATE_REDIS_URL"
 """
 
@@ -30,6 +32,8 @@ class Config:
     baseline: str = ".saqmigrate-baseline.json"
     accept: dict[str, str] = field(default_factory=dict)
     window: dict[str, Any] = field(default_factory=dict)
+    window_start: Any = None  # top-level form read by runtime/window.py; validated by check/window.py
+    window_days: Any = None
     flag_store_env: str = "SAQMIGRATE_REDIS_URL"
     source: str | None = None  # the pyproject.toml it came from
 
@@ -77,6 +81,9 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
         if key in section:
             if not isinstance(section[key], str):
                 raise ConfigError(f"{path}: [tool.saqmigrate] {key} must be a string")
+            setattr(cfg, key, section[key])
+    for key in ("window_start", "window_days"):
+        if key in section:
             setattr(cfg, key, section[key])
     for key in ("accept", "window"):
         if key in section:

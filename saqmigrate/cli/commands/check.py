@@ -1,0 +1,107 @@
+"""``saqmigrate check PATH``: the CI gate (ratchet, drift, schedules, routing, window).
+
+Exit codes (stable, docs/ci.md): 0 every check passed, 1 a check failed, 2 usage or
+internal error.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from pathlib import Path
+
+import click
+
+from saqmigrate.check import CHECKS, EXIT_ERROR
+from saqmigrate.emit.ci_formats import FORMATS
+
+
+def _die(msg: str) -> None:
+    click.echo(f"saqmigrate: error: {msg}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return _dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date like 2026-12-01, got {value!r}") from None
+
+
+@click.command("check")
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="human", show_default=True,
+              help="Report format (github = workflow annotations with file and line).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report to FILE (atomically); "
+              "a one-line summary still goes to stderr.")
+@click.option("--only", multiple=True, type=click.Choice(list(CHECKS)), help="Run only this check (repeatable).")
+@click.option("--skip", multiple=True, type=click.Choice(list(CHECKS)), help="Skip this check (repeatable).")
+@click.option("--strict", is_flag=True, help="Warnings fail the gate too (e.g. a baseline that should shrink).")
+@click.option("--redis-url", default=None, help="Flag store for the routing checks (default: the environment "
+              "variable named by flag_store_env, SAQMIGRATE_REDIS_URL).")
+@click.option("--namespace", default="saqmigrate", show_default=True, help="Flag-store key prefix.")
+@click.option("--bootstrap", type=click.Path(path_type=Path, dir_okay=False),
+              help="Check a flag snapshot file instead of (or when there is no) live flag store.")
+@click.option("--today", callback=_date, metavar="YYYY-MM-DD", help="Judge the window and rule expiry at this "
+              "date (default: today), e.g. to see whether the gate still passes next week.")
+@click.option("--mode", type=click.Choice(["bridge", "native"]), default="bridge", show_default=True,
+              help="The `rewrite --mode` the generated code was written with.")
+@click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file scan cache.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@click.option("--verbose", "-v", is_flag=True, help="Also list info findings.")
+def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], skip: tuple[str, ...], strict: bool,
+            redis_url: str | None, namespace: str, bootstrap: Path | None, today: _dt.date | None, mode: str,
+            no_cache: bool, config_path: Path | None, verbose: bool) -> None:
+    """Fail CI when the migration goes off track: new Celery usage, drifted generated code,
+    unproven schedules, inconsistent routing flags, or an expired window."""
+    from rich.console import Console
+
+    from saqmigrate.check import CheckError, Options, run_checks
+    from saqmigrate.config import ConfigError, load_config
+    from saqmigrate.emit import OutputError, write_atomic
+    from saqmigrate.emit import ci_formats
+
+    if not path.exists():
+        _die(f"{path}: no such directory")
+    if not path.is_dir():
+        _die(f"{path}: not a directory (check takes a project folder)")
+    try:
+        config = load_config(path, config_path)
+        options = Options(today=today, use_cache=not no_cache, mode=mode, redis_url=redis_url, namespace=namespace,
+                          bootstrap=bootstrap, strict=strict)
+        report = run_checks(path, config, options, only=list(only), skip=list(skip))
+    except (ConfigError, CheckError) as exc:
+        _die(str(exc))
+    except Exception as exc:  # noqa: BLE001 - exit 2, never a traceback mistaken for a failed check
+        _die(f"internal error: {type(exc).__name__}: {exc} (please report it; rerun with --no-cache to rule out "
+             "the cache)")
+    if fmt == "human":
+        if output is not None:
+            from io import StringIO
+
+            buf = StringIO()
+            ci_formats.render_human(report, Console(file=buf, width=120, color_system=None), verbose=verbose)
+            text = buf.getvalue()
+        else:
+            console = Console()
+            if not console.is_terminal:
+                console = Console(width=120)
+            ci_formats.render_human(report, console, verbose=verbose)
+            text = None
+    else:
+        text = ci_formats.render(report, fmt)
+    if text is not None:
+        if output is not None:
+            try:
+                write_atomic(output, text)
+            except (OutputError, OSError) as exc:
+                _die(str(exc))
+            c = report.counts()
+            click.echo(f"saqmigrate check {'passed' if report.passed else 'failed'}: {c['error']} error(s), "
+                       f"{c['warning']} warning(s); report written to {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+    sys.exit(report.exit_code)
