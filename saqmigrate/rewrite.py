@@ -54,11 +54,13 @@ def _read(path: Path) -> str | None:
 
 
 def compute_changes(root: Path, config: Config | None = None, *, mode: str = "bridge", only: str | None = None,
-                    use_cache: bool = True, wire: bool = True) -> RewriteResult:
+                    use_cache: bool = True, wire: bool = True, index=None) -> RewriteResult:
+    """``index``: an already computed scan of ``root`` (``check`` passes its own to avoid a second scan)."""
     from saqmigrate.scan import run_scan
 
     root = root.resolve()
-    index, _ = run_scan(root, config or Config(), use_cache=use_cache)
+    if index is None:
+        index, _ = run_scan(root, config or Config(), use_cache=use_cache)
     plan = build_plan(index, mode=mode, only=only)
     result = RewriteResult(plan)
     if mode == "native":

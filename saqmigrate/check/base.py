@@ -85,7 +85,8 @@ class Context:
     def rewrite(self):
         from saqmigrate.rewrite import compute_changes
 
-        return compute_changes(self.root, self.config, mode=self.options.mode, use_cache=self.options.use_cache)
+        return compute_changes(self.root, self.config, mode=self.options.mode, use_cache=self.options.use_cache,
+                               index=self.index)
 
     def celery_tasks(self):
         return [t for t in self.index.tasks if not is_generated_path(t.file)]
