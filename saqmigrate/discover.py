@@ -149,24 +149,23 @@ def discover(root: Path, *, exclude: list[str] | None = None, include: list[str]
 
 
 def module_name(rel: str, has_init: set[str]) -> str:
-    """Dotted module name the way Celery sees ``__module__``: the package chain of ``__init__.py`` files.
+    """Dotted module name the way Celery sees ``__module__``.
 
-    ``has_init`` is the set of relative directory paths that contain an ``__init__.py``.
-    A file in a directory without ``__init__.py`` is a top-level module.
+    The name starts at the outermost folder on the file's path that holds an ``__init__.py``
+    (the package a Django/Flask layout puts on ``sys.path``); folders below it without one are
+    namespace portions and still count (``readthedocs/projects/tasks/builds.py`` is
+    ``readthedocs.projects.tasks.builds`` although ``tasks/`` has no ``__init__.py``). A file
+    with no package folder above it is a top-level module. ``has_init`` holds the relative
+    folders that contain an ``__init__.py``.
     """
     parts = rel[:-3].split("/")
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-        dirs = rel.split("/")[:-1]
-    else:
-        dirs = rel.split("/")[:-1]
-    # climb while the containing directories are packages
-    keep = 0
-    for i in range(len(dirs), 0, -1):
-        if "/".join(dirs[:i]) in has_init:
-            keep += 1
-        else:
+    dirs = parts[:-1]
+    start = len(dirs)
+    for i in range(len(dirs)):
+        if "/".join(dirs[: i + 1]) in has_init:
+            start = i
             break
-    if rel.endswith("__init__.py"):
-        return ".".join(parts[len(parts) - keep:]) if keep else (parts[-1] if parts else "")
-    return ".".join(parts[len(parts) - 1 - keep:])
+    mod = parts[start:]
+    if mod and mod[-1] == "__init__":
+        mod = mod[:-1]
+    return ".".join(mod) if mod else parts[-1]

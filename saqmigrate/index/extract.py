@@ -232,6 +232,7 @@ class Extractor(ast.NodeVisitor):
         self._assign_target: str | None = None
         self._build_dispatch()
         self.has_celery_ctor = "Celery" in text
+        self._schedule_hint = "beat_schedule" in text or "BEAT_SCHEDULE" in text or "crontab" in text
         # module-level functions are only worth describing when something may register them
         self.may_register = bool(_REGISTRATION_HINT.search(text))
 
@@ -397,7 +398,8 @@ class Extractor(ast.NodeVisitor):
         if not candidates or not any(_may_be_task_decorator(c["ref"]) for c in candidates):
             return None
         for dec in node.decorator_list:
-            if isinstance(dec, ast.Call) and self.ref(dec.func) in LEGACY_PERIODIC:
+            dref = self.ref(dec.func) if isinstance(dec, ast.Call) else None
+            if dref and (dref in LEGACY_PERIODIC or dref.endswith(".periodic_task")):
                 run_every = next((k.value for k in dec.keywords if k.arg == "run_every"), None)
                 kind, celery, fs = self._schedule_kind(run_every)
                 self.schedules.append({
@@ -618,10 +620,13 @@ class Extractor(ast.NodeVisitor):
         target = func.value
         tname = _name(target)
         if attr == "retry":
-            if tname == "self" or (tname and tname.split(".")[0] == "self"):
-                info = self._enclosing_task()
+            info = self._enclosing_task()
+            first = info["params"][0]["name"] if info and info["params"] else None
+            if tname and (tname == first or tname == "self"):
                 self._call("retry", target, node, options=self._kw(node),
                            task_fn=info["function"] if info else None)
+            elif tname and "task" in tname.rsplit(".", 1)[-1].lower():
+                self._call("retry", target, node, options=self._kw(node))
             return
         if attr == "signature" and not tname:
             return
@@ -637,6 +642,8 @@ class Extractor(ast.NodeVisitor):
             return
         options = self._kw(node) if attr == "apply_async" else {}
         if attr == "apply_async":
+            if node.args and isinstance(node.args[0], (ast.Name, ast.Attribute)):
+                options["_first_positional"] = segment(node.args[0], self.text)
             options["_args"] = literal(node.args[0], self.text) if node.args else options.pop("args", None)
             if len(node.args) > 1:
                 options["_kwargs"] = literal(node.args[1], self.text)
@@ -880,6 +887,32 @@ class Extractor(ast.NodeVisitor):
             if norm:
                 self.settings.append({"name": norm, "raw_name": f"{container}.update({key}=)",
                                       "value": literal(value, self.text), "line": value.lineno})
+
+    # --- a list of entry dicts a loop turns into beat entries --------------------------
+    def visit_List(self, node: ast.List | ast.Tuple) -> None:
+        items = [e for e in node.elts if isinstance(e, ast.Dict)]
+        if items and len(items) == len(node.elts) and self._schedule_hint:
+            for d in items:
+                fields = {k.value: v for k, v in zip(d.keys, d.values)
+                          if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+                task = literal(fields.get("task"), self.text) if "task" in fields else None
+                if not (isinstance(task, str) and "." in task) or id(d) in self._consumed:
+                    continue
+                self._consumed.add(id(d))
+                name = literal(fields.get("name"), self.text) if "name" in fields else None
+                kind, celery, _ = self._schedule_kind(fields.get("schedule")) if "schedule" in fields else (
+                    "dynamic", {"expr": "set by the loop that turns this list into beat entries"}, True)
+                self.schedules.append({
+                    "entry": name if isinstance(name, str) else None, "task": task, "line": d.lineno,
+                    "source": "entry_list", "container": "", "kind": kind, "celery": celery,
+                    "args": literal(fields.get("args"), self.text) if "args" in fields else None,
+                    "kwargs": literal(fields.get("kwargs"), self.text) if "kwargs" in fields else None,
+                    "options": literal(fields.get("options"), self.text) if "options" in fields else None,
+                    "relative": False, "in_loop": True, "from_settings": "schedule" not in fields,
+                })
+        self.generic_visit(node)
+
+    visit_Tuple = visit_List
 
     # --- any dict literal with task + schedule -------------------------------------
     def visit_Dict(self, node: ast.Dict) -> None:

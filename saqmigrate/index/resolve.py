@@ -188,6 +188,8 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             return ("periodic_task", None, {})
         if c in LEGACY_TASK:
             return ("legacy_task", None, {})
+        if c.endswith(".periodic_task") and is_app(c[: -len(".periodic_task")], facts):
+            return ("periodic_task", c[: -len(".periodic_task")], {})
         if depth < 3:
             alias = alias_of(c)
             if alias:
@@ -462,11 +464,12 @@ def _plausible_dispatch(c: dict, facts: dict, res: Resolver) -> bool:
     ref = c.get("target_ref") or ""
     last = target.rsplit(".", 1)[-1].lower()
     if c["kind"] == "apply_async":
-        args = c["options"].get("_args")
         if "pool" in last or "executor" in last:
             return False
-        if isinstance(args, dict) and "dynamic" in args and args["dynamic"].isidentifier():
-            return False  # Pool.apply_async(func, ...): first argument is a callable
+        first = c["options"].get("_first_positional")
+        if first and (first.isidentifier() or first.replace(".", "").isidentifier()) and \
+                not any(w in first.lower() for w in ("arg", "param", "payload", "data")):
+            return False  # Pool.apply_async(func, ...): the first positional argument is a callable
     if c["kind"] in ("s", "si", "signature", "map", "starmap", "chunks", "apply"):
         return bool(facts.get("uses_celery")) and not ref.startswith("?")
     top = ref.lstrip("?").split(".")[0]
