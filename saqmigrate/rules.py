@@ -20,6 +20,7 @@ from pathlib import Path
 
 RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
 SEVERITIES = ("error", "warning", "info")
+FIX_TO_VERDICT = {"auto": "auto", "assisted": "assisted", "none": "manual"}
 FIXES = ("auto", "assisted", "none")
 
 
@@ -35,6 +36,15 @@ class Rule:
     after: str = ""
     example_kind: str = "scan"
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def verdict(self) -> str:
+        """What a finding of this rule makes its item: ``fix`` auto -> auto, assisted -> assisted,
+        none -> manual (a person ports it) — except for info rules, whose ``none`` means "nothing
+        to port, a difference to know about": assisted."""
+        if self.fix == "none" and self.severity == "info":
+            return "assisted"
+        return FIX_TO_VERDICT[self.fix]
 
 
 class RuleError(ValueError):

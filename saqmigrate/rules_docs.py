@@ -14,7 +14,7 @@ from pathlib import Path
 
 from saqmigrate import rules as rulebook
 
-FIX_TO_VERDICT = {"auto": "auto", "assisted": "assisted", "none": "manual"}  # as classify/__init__.py
+from saqmigrate.rules import FIX_TO_VERDICT  # noqa: F401  (one mapping, shared with the classifier)
 AREAS = [
     ("SM1", "Tasks"),
     ("SM2", "Schedules"),
@@ -57,7 +57,7 @@ def render_index(rules: dict[str, rulebook.Rule]) -> str:
         "Every finding of `saqmigrate scan` carries one of these stable codes. **Severity** says how serious it "
         "is; **fix** says what the rewrite does about it, and sets the verdict of the task, schedule or call it "
         "is about (`auto`: migrated as is; `assisted`: migrated, a person reviews the stated difference; "
-        "`none`: manual, a person ports it). An item's verdict is the worst among its findings.",
+        "`none`: manual, a person ports it — for an info rule, `none` means nothing to port and the verdict is assisted). An item's verdict is the worst among its findings.",
         "",
         "Suppress one line with `# saqmigrate: ignore[SM101]` (or a bare `# saqmigrate: ignore` for every code "
         "on that line); disable a rule everywhere with `disable = [\"SM101\"]` in `[tool.saqmigrate]`.",
@@ -74,7 +74,7 @@ def render_index(rules: dict[str, rulebook.Rule]) -> str:
                     "|---|---|---|---|---|---|"]
             current = area
         out.append(f"| [{code}]({code}.md) | {_cell(rule.name)} | {rule.severity} | {rule.fix} | "
-                   f"{FIX_TO_VERDICT[rule.fix]} | {_cell(rule.summary)} |")
+                   f"{rule.verdict} | {_cell(rule.summary)} |")
     out.append("")
     return "\n".join(out)
 
@@ -89,7 +89,7 @@ def render_rule(rule: rulebook.Rule, file: str = DEFAULT_EXAMPLE_FILE) -> str:
         "",
         "| Severity | Fix | Verdict | Area |",
         "|---|---|---|---|",
-        f"| {rule.severity} | {rule.fix} | {FIX_TO_VERDICT[rule.fix]} | {_area(code)} |",
+        f"| {rule.severity} | {rule.fix} | {rule.verdict} | {_area(code)} |",
         "",
         rule.summary.strip(),
         "",

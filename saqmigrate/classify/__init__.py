@@ -18,7 +18,7 @@ from saqmigrate.index.model import Call, Finding, ProjectIndex, Schedule, Task, 
 from saqmigrate.translate.base import Note
 
 RANK = {"auto": 0, "assisted": 1, "manual": 2}
-FIX_TO_VERDICT = {"auto": "auto", "assisted": "assisted", "none": "manual"}
+from saqmigrate.rules import FIX_TO_VERDICT  # noqa: E402,F401  (re-exported for docs/tests)
 
 REQUEST_EQUIVALENTS = {"id", "retries", "kwargs", "args", "eta", "hostname", "delivery_info", "task"}
 UNSUPPORTED_CALL_OPTIONS = {"link", "link_error", "expires", "headers", "shadow", "exchange", "routing_key",
@@ -51,7 +51,7 @@ class Classifier:
         if item is not None:
             if code not in item.rules:
                 item.rules.append(code)
-            verdict = FIX_TO_VERDICT[rule.fix]
+            verdict = rule.verdict
             if RANK[verdict] > RANK[item.migratability]:
                 item.migratability = verdict
 
