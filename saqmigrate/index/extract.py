@@ -504,13 +504,15 @@ class Extractor(ast.NodeVisitor):
     def _maybe_registration(self, node: ast.Call) -> None:
         """``app.task(fn)``, ``app.task(name='x')(fn)``, ``shared_task(fn)``, ``my_alias(fn)``."""
         func = node.func
-        if not node.args or not isinstance(node.args[0], (ast.Name, ast.Attribute, ast.Lambda)):
+        if not node.args:
             return
-        if isinstance(func, ast.Call):
+        if isinstance(func, ast.Call):  # app.task(name=...)(<any callable expression>)
             inner_ref = self.ref(func.func)
             if inner_ref and (inner_ref in SHARED_TASK or inner_ref in LEGACY_TASK or inner_ref.endswith(".task")
                               or inner_ref.rsplit(".", 1)[-1] in self.aliases):
                 self._registration(inner_ref, func, node.args[0], self._assign_target, node)
+            return
+        if not isinstance(node.args[0], (ast.Name, ast.Attribute, ast.Lambda)):
             return
         r = self.ref(func)
         if not r:
