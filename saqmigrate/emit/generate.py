@@ -135,7 +135,7 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
                        + ("" if sched.exact else "  [NOT EXACT: see its findings]"))
             args = [repr(c.entry), f"{aliases[c.twin.task.module]}.{c.twin.function}"]  # type: ignore[union-attr]
             if c.kwargs:
-                args.append(_pyrepr(c.kwargs))
+                args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
             if c.guard:
                 args.append(f"guard={c.guard!r}")
             args.append(f"cron_tz={plan.timezone!r}")

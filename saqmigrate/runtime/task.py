@@ -40,6 +40,7 @@ import os
 import sys
 import threading
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -395,6 +396,27 @@ async def run_sync(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
         raise
 
 
+def _shared_task_function(obj: Any) -> Callable | None:
+    """The function behind a ``@shared_task`` proxy, without asking any Celery app for it.
+
+    A shared task is a ``celery.local.Proxy`` whose factory looks the task up in the *current*
+    app's registry; in a SAQ worker the current app may be another one (or one that cannot be
+    finalized without Django settings), so the function is read from the factory's closure.
+    """
+    try:
+        factory = object.__getattribute__(obj, "_Proxy__local")
+    except AttributeError:
+        return None
+    for cell in getattr(factory, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if inspect.isfunction(value) and getattr(value, "__name__", "") != "task_by_cons":
+            return value
+    return None
+
+
 def celery_impl(task: Any) -> Callable:
     """The undecorated implementation of a function-based Celery task.
 
@@ -402,6 +424,11 @@ def celery_impl(task: Any) -> Callable:
     Celery's autoretry wrapper is bypassed: :func:`saq_task` applies those semantics.
     """
     obj = task
+    if type(obj) is types.FunctionType:  # type(), not isinstance(): a Proxy would resolve itself
+        return obj
+    fun = _shared_task_function(obj)
+    if fun is not None:
+        return fun
     get = getattr(obj, "_get_current_object", None)
     if get is not None:
         obj = get()

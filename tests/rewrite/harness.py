@@ -70,7 +70,12 @@ def main() -> None:
             jobs.append((i, job))
             worker = Worker(**{**settings, "queue": queue}, burst=True, dequeue_timeout=1)
             await worker.start()
-            await job.refresh()
+            try:
+                await job.refresh()
+            except RuntimeError:  # ttl=-1 (ignore_result=True): SAQ deleted the finished job's record
+                out["saq"].append({"state": "deleted", "value": None, "attempts": None,
+                                   "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"])})
+                continue
             status = job.status.value if hasattr(job.status, "value") else str(job.status)
             err = (job.error or "").strip().splitlines()[-1].split(":")[0] if job.error else None
             out["saq"].append({"state": status, "value": job.result if status == "complete" else err,
