@@ -33,12 +33,23 @@ def _pyrepr(value: Any, indent: int = 0) -> str:
     return pprint.pformat(value)
 
 
+def _todo_lines(tw: Twin) -> list[str]:
+    """One ``# TODO(saqmigrate SMxxx)`` per option finding a reviewer must act on (see docs/rules/)."""
+    lines = []
+    for code, message in tw.todos:
+        first = message.split("; ")[0].split(" (")[0]
+        if len(first) > 110:
+            first = first[:107].rsplit(" ", 1)[0] + " ..."
+        lines.append(f"# TODO(saqmigrate {code}): {first} (docs/rules/{code}.md)")
+    return lines
+
+
 def twin_source(tw: Twin) -> list[str]:
     t = tw.task
     if tw.native_code:
         code = tw.native_code.replace("async def __port__(", f"async def {tw.function}(", 1).rstrip("\n")
         return ["", "", f"# native port of {t.name} ({t.file}); the Celery task keeps its own body",
-                f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
+                *_todo_lines(tw), f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
     params = [p for p in t.params if p.kind in ("positional", "keyword_only")]
     var_kw = next((p.name for p in t.params if p.kind == "var_keyword"), None)
     sig = ["ctx"]
@@ -64,6 +75,7 @@ def twin_source(tw: Twin) -> list[str]:
     lines = [
         "",
         "",
+        *_todo_lines(tw),
         f"@saq_task({t.name!r}, {tw.options_source})",
         f"async def {tw.function}({', '.join(sig)}):",
         f'    """SAQ twin of {t.name} ({t.file}): runs the Celery implementation'

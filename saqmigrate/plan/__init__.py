@@ -36,6 +36,7 @@ class Twin:
     mode: str = "bridge"  # bridge | native
     skip: str | None = None  # why no twin is generated (the task stays Celery-only)
     native_code: str | None = None  # native mode: the ported ``async def __port__(...)``
+    todos: list[tuple[str, str]] = field(default_factory=list)  # (rule code, message) a reviewer must act on
 
 
 @dataclass
@@ -134,6 +135,21 @@ def _skip_reason(t: Task) -> str | None:
     return None
 
 
+def _todos(notes) -> list[tuple[str, str]]:
+    """Option findings a reviewer must act on (not the auto/info ones), for TODO comments."""
+    from saqmigrate import rules as rulebook
+
+    out = []
+    for n in notes:
+        try:
+            rule = rulebook.get(n.code)
+        except rulebook.RuleError:
+            continue
+        if rule.verdict != "auto" and rule.severity != "info":
+            out.append((n.code, n.message))
+    return out
+
+
 def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = None) -> RewritePlan:
     from saqmigrate.classify import project_timezone
     from saqmigrate.translate import options as opt
@@ -186,7 +202,8 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         q = task_queue(t, routes, dq)
         twin = Twin(task=t, celery_name=t.name, function=fname, queue=q,  # type: ignore[arg-type]
                     options_source=jo.to_source(), job=jo.job_kwargs(), cron_job=jo.cron_kwargs(),
-                    unsupported=sorted({n.code for n in jo.notes}), mode=mode)
+                    unsupported=sorted({n.code for n in jo.notes}), mode=mode,
+                    todos=_todos(jo.notes))
         mod.twins.append(twin)
         twins_by_name[t.name] = twin  # type: ignore[index]
     plan.modules = sorted(by_module.values(), key=lambda m: m.rel)

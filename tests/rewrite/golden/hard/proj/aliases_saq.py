@@ -14,24 +14,28 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import aliases as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.aliases.aliased', TaskOptions(retries=4, retry_delay=1, retry_backoff=300, autoretry_for=('ConnectionError',), module='proj.aliases'))
 async def aliased(ctx, *, x):
     """SAQ twin of proj.aliases.aliased (proj/aliases.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.aliased), task_self(ctx), **given(x=x))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.aliases.aliased_shared', TaskOptions(retries=4, autoretry_for=('Exception',), module='proj.aliases'))
 async def aliased_shared(ctx, *, y):
     """SAQ twin of proj.aliases.aliased_shared (proj/aliases.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.aliased_shared), task_self(ctx), **given(y=y))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.aliases.plain_fn', TaskOptions())
 async def plain_fn(ctx, *, a, b):
     """SAQ twin of proj.aliases.plain_fn (proj/aliases.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.plain_fn), **given(a=a, b=b))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('x.send', TaskOptions())
 async def send_email(ctx, *, to, subject):
     """SAQ twin of x.send (proj/aliases.py): runs the Celery implementation in a worker thread."""

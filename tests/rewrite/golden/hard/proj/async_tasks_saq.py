@@ -14,6 +14,7 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import async_tasks as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.async_tasks.fetch_many', TaskOptions(retries=6, retry_delay=1, retry_backoff=300, max_retries=5, autoretry_for=('ConnectionError',), module='proj.async_tasks'))
 async def fetch_many(ctx, *, urls):
     """SAQ twin of proj.async_tasks.fetch_many (proj/async_tasks.py): runs the Celery implementation on the event loop."""

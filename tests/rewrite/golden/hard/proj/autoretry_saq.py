@@ -14,18 +14,24 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import autoretry as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.autoretry.push_webhook', TaskOptions(retries=5, retry_delay=2, retry_backoff=120, autoretry_for=('requests.ConnectionError', 'requests.Timeout'), retry_kwargs={'max_retries': 4}, retry_jitter=False, module='proj.autoretry'))
 async def push_webhook(ctx, *, url, payload):
     """SAQ twin of proj.autoretry.push_webhook (proj/autoretry.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.push_webhook), **given(url=url, payload=payload))
 
 
+# TODO(saqmigrate SM151): soft_time_limit=50: SAQ has no SoftTimeLimitExceeded (docs/rules/SM151.md)
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.autoretry.reindex', TaskOptions(retries=6, retry_delay=1, retry_backoff=300, timeout=60, heartbeat=0, max_retries=5, autoretry_for=('ConnectionError',), module='proj.autoretry'))
 async def reindex(ctx, *, doc_id):
     """SAQ twin of proj.autoretry.reindex (proj/autoretry.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.reindex), **given(doc_id=doc_id))
 
 
+# TODO(saqmigrate SM152): rate_limit='10/m' has no SAQ equivalent: use a dedicated queue with low concurrency, a Postgres group_key ... (docs/rules/SM152.md)
+# TODO(saqmigrate SM154): priority=5: only SAQ's Postgres queue has priorities (docs/rules/SM154.md)
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.autoretry.crunch', TaskOptions(retries=4, retry_delay=1, retry_backoff=300, ttl=-1, autoretry_for=('Exception',), expires=300, module='proj.autoretry'))
 async def crunch(ctx, *, n):
     """SAQ twin of proj.autoretry.crunch (proj/autoretry.py): runs the Celery implementation in a worker thread."""

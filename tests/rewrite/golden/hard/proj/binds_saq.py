@@ -14,18 +14,22 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import binds as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.binds.fetch', TaskOptions(retries=4, retry_delay=1, retry_backoff=300, default_retry_delay=30, autoretry_for=('ConnectionError',), module='proj.binds'))
 async def fetch(ctx, *, url):
     """SAQ twin of proj.binds.fetch (proj/binds.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.fetch), task_self(ctx), **given(url=url))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.binds.poll', TaskOptions(retries=4))
 async def poll(ctx, *, job_id):
     """SAQ twin of proj.binds.poll (proj/binds.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.poll), task_self(ctx), **given(job_id=job_id))
 
 
+# TODO(saqmigrate SM150): max_retries=None (docs/rules/SM150.md)
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.binds.sync_account', TaskOptions(retries=1000000, retry_delay=1, retry_backoff=300, max_retries=None, autoretry_for=('ConnectionError',), module='proj.binds'))
 async def sync_account(ctx, *, account_id):
     """SAQ twin of proj.binds.sync_account (proj/binds.py): runs the Celery implementation in a worker thread."""

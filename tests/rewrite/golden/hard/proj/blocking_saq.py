@@ -14,30 +14,35 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import blocking as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.blocking.long_job', TaskOptions())
 async def long_job(ctx, *, n):
     """SAQ twin of proj.blocking.long_job (proj/blocking.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.long_job), task_self(ctx), **given(n=n))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.blocking.call_api', TaskOptions())
 async def call_api(ctx, *, url):
     """SAQ twin of proj.blocking.call_api (proj/blocking.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.call_api), **given(url=url))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.blocking.run_coroutine', TaskOptions())
 async def run_coroutine(ctx, *, n):
     """SAQ twin of proj.blocking.run_coroutine (proj/blocking.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.run_coroutine), **given(n=n))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.blocking.bridge', TaskOptions())
 async def bridge(ctx, *, n):
     """SAQ twin of proj.blocking.bridge (proj/blocking.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.bridge), **given(n=n))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.blocking.count_users', TaskOptions())
 async def count_users(ctx):
     """SAQ twin of proj.blocking.count_users (proj/blocking.py): runs the Celery implementation in a worker thread."""

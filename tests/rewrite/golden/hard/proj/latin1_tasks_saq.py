@@ -14,6 +14,7 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import latin1_tasks as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.latin1_tasks.envoyer_résumé', TaskOptions())
 async def envoyer_r_sum(ctx, *, client_id):
     """SAQ twin of proj.latin1_tasks.envoyer_résumé (proj/latin1_tasks.py): runs the Celery implementation in a worker thread."""

@@ -14,24 +14,30 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import legacy as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.legacy.legacy_add', TaskOptions())
 async def legacy_add(ctx, *, x, y):
     """SAQ twin of proj.legacy.legacy_add (proj/legacy.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.legacy_add), **given(x=x, y=y))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('legacy.multiply', TaskOptions(ttl=-1))
 async def legacy_multiply(ctx, *, x, y):
     """SAQ twin of legacy.multiply (proj/legacy.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.legacy_multiply), **given(x=x, y=y))
 
 
+# TODO(saqmigrate SM158): unknown task option run_every=crontab(minute=0, hour="*/2") is not translated (docs/rules/SM158.md)
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.legacy.legacy_sweep', TaskOptions())
 async def legacy_sweep(ctx):
     """SAQ twin of proj.legacy.legacy_sweep (proj/legacy.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.legacy_sweep))
 
 
+# TODO(saqmigrate SM158): unknown task option run_every=timedelta(minutes=10) is not translated (docs/rules/SM158.md)
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('legacy.heartbeat', TaskOptions())
 async def legacy_heartbeat(ctx):
     """SAQ twin of legacy.heartbeat (proj/legacy.py): runs the Celery implementation in a worker thread."""

@@ -14,6 +14,7 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import periodic as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.periodic.test', TaskOptions(retries=6, retry_delay=1, retry_backoff=300, max_retries=5, autoretry_for=('ConnectionError',), module='proj.periodic'))
 async def test(ctx, *, arg):
     """SAQ twin of proj.periodic.test (proj/periodic.py): runs the Celery implementation in a worker thread."""

@@ -14,6 +14,7 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import py312 as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.py312.pick_first', TaskOptions())
 async def pick_first(ctx, *, ids):
     """SAQ twin of proj.py312.pick_first (proj/py312.py): runs the Celery implementation in a worker thread."""

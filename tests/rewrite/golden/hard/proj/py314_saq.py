@@ -14,6 +14,7 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import py314 as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.py314.parse_amount', TaskOptions())
 async def parse_amount(ctx, *, text):
     """SAQ twin of proj.py314.parse_amount (proj/py314.py): runs the Celery implementation in a worker thread."""

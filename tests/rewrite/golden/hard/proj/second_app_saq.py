@@ -14,6 +14,7 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import second_app as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.second_app.render_report', TaskOptions(retries=6, retry_delay=1, retry_backoff=300, max_retries=5, autoretry_for=('ConnectionError',), module='proj.second_app'))
 async def render_report(ctx, *, report_id):
     """SAQ twin of proj.second_app.render_report (proj/second_app.py): runs the Celery implementation in a worker thread."""

@@ -14,18 +14,21 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import stacked as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.stacked.audited', TaskOptions(retries=6, retry_delay=1, retry_backoff=300, max_retries=5, autoretry_for=('ConnectionError',), module='proj.stacked'))
 async def audited(ctx, *, x):
     """SAQ twin of proj.stacked.audited (proj/stacked.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.audited), **given(x=x))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.stacked.atomic_update', TaskOptions())
 async def atomic_update(ctx, *, pk):
     """SAQ twin of proj.stacked.atomic_update (proj/stacked.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.atomic_update), **given(pk=pk))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.stacked.outer', TaskOptions(retries=6, retry_delay=1, retry_backoff=300, max_retries=5, autoretry_for=('ConnectionError',), module='proj.stacked'))
 async def outer_decorated(ctx, *, pk):
     """SAQ twin of proj.stacked.outer (proj/stacked.py): runs the Celery implementation in a worker thread."""

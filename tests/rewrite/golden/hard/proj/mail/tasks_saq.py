@@ -14,6 +14,7 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj.mail import tasks as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.mail.tasks.send_welcome', TaskOptions(ttl=-1))
 async def send_welcome(ctx, *, user_id):
     """SAQ twin of proj.mail.tasks.send_welcome (proj/mail/tasks.py): runs the Celery implementation in a worker thread."""

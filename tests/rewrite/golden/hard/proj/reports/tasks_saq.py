@@ -14,12 +14,14 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj.reports import tasks as _celery
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.reports.tasks.build', TaskOptions())
 async def build(ctx, *, kind):
     """SAQ twin of proj.reports.tasks.build (proj/reports/tasks.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.build), **given(kind=kind))
 
 
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
 @saq_task('proj.reports.tasks.cleanup', TaskOptions())
 async def cleanup(ctx):
     """SAQ twin of proj.reports.tasks.cleanup (proj/reports/tasks.py): runs the Celery implementation in a worker thread."""
