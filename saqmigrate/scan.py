@@ -7,8 +7,10 @@ parsing and extraction run on all cores; results are cached per file.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,14 +70,34 @@ def _process(job: tuple[str, str, str, bool]) -> tuple[str, dict]:
     return rel, entry
 
 
+_TOP_IMPORT = re.compile(
+    rb"^(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|[^\n]*(?:\\\n[^\n]*)*)|import[ \t]+[^\n]+)", re.M)
+_TOP_DEF = re.compile(rb"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)|^(\w+)[ \t]*(?::[^=\n]*)?=[^=]", re.M)
+
+
 def _imports_only(root: str, rel: str, module: str, is_package: bool) -> dict | None:
+    """Module-level imports and names of a file without trigger words (a re-exporting
+    ``__init__.py``): only its top-level import statements are parsed, which is ~20x cheaper
+    than parsing the whole file."""
     try:
         with open(os.path.join(root, rel), "rb") as fh:
             data = fh.read()
-        parsed = parse_bytes(data, rel)
-    except (OSError, ParseFailure, RecursionError, ValueError):
+    except OSError:
         return None
-    return extract_imports_only(parsed.tree, module, is_package)
+    snippet = b"\n".join(m.group(0) for m in _TOP_IMPORT.finditer(data))
+    try:
+        tree = ast.parse(snippet.decode("utf-8", "replace"))
+    except (SyntaxError, ValueError):
+        try:
+            tree = parse_bytes(data, rel).tree
+        except (ParseFailure, RecursionError, ValueError):
+            return None
+    facts = extract_imports_only(tree, module, is_package)
+    for m in _TOP_DEF.finditer(data):
+        name = (m.group(1) or m.group(2) or b"").decode("ascii", "replace")
+        if name:
+            facts["defs"].setdefault(name, "assign")
+    return facts
 
 
 def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True, cache_dir: Path | None = None,

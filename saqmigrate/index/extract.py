@@ -936,7 +936,7 @@ class Extractor(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-_REGISTRATION_HINT = re.compile(r"(\.task|shared_task|register_task|\w+)\((?:[^()]*\))?\(?\s*[A-Za-z_][\w.]*\s*\)")
+_REGISTRATION_HINT = re.compile(r"\.task\(\s*[A-Za-z_]|shared_task\(\s*[A-Za-z_]|\.task\([^()]*\)\(|register_task|_task\(\s*[A-Za-z_][\w.]*\s*\)")
 _NOT_TASK_DECORATORS = {"?property", "?staticmethod", "?classmethod", "?cached_property", "?abstractmethod",
                         "?overload", "?override", "?wraps", "?contextmanager", "?asynccontextmanager"}
 _NOT_TASK_PREFIXES = ("functools.", "abc.", "contextlib.", "typing.", "typing_extensions.", "dataclasses.",
