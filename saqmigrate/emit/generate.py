@@ -116,11 +116,14 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
     out = [_header(doc, "the Celery tasks and beat schedule")]
     out.append("from __future__ import annotations\n")
     needs_cron = bool(q.crons)
+    helpers = ["worker_settings"] + (["cron_function"] if needs_cron else []) + (["setup_django"] if plan.django else [])
     if needs_cron:
         out.append("from saq import CronJob\n")
-        out.append("from saqmigrate.runtime.worker import cron_function, worker_settings")
-    else:
-        out.append("from saqmigrate.runtime.worker import worker_settings")
+    out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
+    if plan.django:
+        out.append("")
+        out.append("setup_django()  # a Django project: configure it before the task modules import models")
+        out.append("")
     modules = sorted({tw.task.module for tw in q.twins} | {c.twin.task.module for c in q.crons if c.twin})
     aliases = {}
     for i, mod in enumerate(modules):
@@ -128,7 +131,8 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         pkg, _, leaf = twin_mod.rpartition(".")
         alias = f"_t{i}"
         aliases[mod] = alias
-        out.append(f"from {pkg} import {leaf} as {alias}" if pkg else f"import {leaf} as {alias}")
+        line = f"from {pkg} import {leaf} as {alias}" if pkg else f"import {leaf} as {alias}"
+        out.append(line + ("  # noqa: E402" if plan.django else ""))
     out.append("")
     out.append("# Registered under their Celery names, so every dispatch and every Celery-era name keeps working.")
     out.append("FUNCTIONS = [")

@@ -83,6 +83,7 @@ class RewritePlan:
     modules: list[TwinModule] = field(default_factory=list)
     queues: list[QueuePlan] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+    django: bool = False  # the Celery app reads Django settings: workers must django.setup() first
 
 
 def _ident(text: str) -> str:
@@ -165,7 +166,10 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
     package_rel = f"{pkg_rel}/{WORKER_PACKAGE}" if pkg_rel else WORKER_PACKAGE
     plan = RewritePlan(root=index.root, package=package, package_rel=package_rel,
                        app_module=app.module if app else None, app_var=app.name if app else None,
-                       timezone=project_timezone(index) or "UTC")
+                       timezone=project_timezone(index) or "UTC",
+                       django=any(isinstance(c, dict) and isinstance(c.get("obj"), str)
+                                  and c["obj"].startswith("django.conf") for a in index.apps
+                                  for c in a.config_from_object))
     routes = _routes(index)
     dq = default_queue(index)
 

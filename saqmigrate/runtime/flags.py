@@ -43,7 +43,8 @@ MODES = ("normal", "force-celery", "force-saq")
 BACKENDS = ("celery", "saq")
 CELERY, SAQ = "celery", "saq"
 FULL_BP = 10_000
-DEFAULT_NAMESPACE = "saqmigrate"
+# SAQMIGRATE_NAMESPACE lets several apps (or a demo) share one Redis without seeing each other's flags.
+DEFAULT_NAMESPACE = os.environ.get("SAQMIGRATE_NAMESPACE") or "saqmigrate"
 DEFAULT_POLL_INTERVAL = 1.0  # seconds; staleness bound ~ poll + socket timeout < 2 s
 DEFAULT_SOCKET_TIMEOUT = 0.25
 

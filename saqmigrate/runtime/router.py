@@ -243,6 +243,12 @@ class Router:
         self.celery_app = celery_app
         self.saq_url = saq_url or F.redis_url_from_env() or "redis://localhost:6379/0"
         self.queue_kwargs = dict(queue_kwargs or {})
+        if "dump" not in self.queue_kwargs and "load" not in self.queue_kwargs:
+            # the generated workers load with the Celery-compatible serializer: enqueue with it too,
+            # so datetime/Decimal/UUID arguments mean the same thing on both backends
+            from saqmigrate.runtime import serializer
+
+            self.queue_kwargs.update(dump=serializer.dump, load=serializer.load)
         self.bridge = bridge or default_bridge()
         self.metrics = metrics
         self.enqueue_timeout = enqueue_timeout

@@ -21,6 +21,30 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 
+def setup_django() -> None:
+    """Configure Django before the task modules (and their models) are imported.
+
+    Generated worker settings of a Django project call this first, as Celery's own Django
+    integration does. It needs ``DJANGO_SETTINGS_MODULE`` in the worker's environment, exactly
+    as the Celery worker did.
+    """
+    import logging
+
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        logging.getLogger("saqmigrate.worker").warning(
+            "DJANGO_SETTINGS_MODULE is not set: Django is not configured, so tasks that use the ORM will fail; "
+            "start the SAQ worker with the same DJANGO_SETTINGS_MODULE as the Celery worker")
+        return
+    try:
+        import django
+    except ImportError:  # what Celery does too ("Won't apply Django fix-ups!"): warn, go on
+        logging.getLogger("saqmigrate.worker").warning(
+            "DJANGO_SETTINGS_MODULE is set but Django is not installed in the worker's environment; "
+            "Django is not configured")
+        return
+    django.setup()
+
+
 def redis_url() -> str:
     return os.environ.get("SAQ_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://localhost:6379"
 

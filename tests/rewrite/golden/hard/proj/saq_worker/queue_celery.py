@@ -12,21 +12,24 @@ from __future__ import annotations
 
 from saq import CronJob
 
-from saqmigrate.runtime.worker import cron_function, worker_settings
-from proj import aliases_saq as _t0
-from proj import async_tasks_saq as _t1
-from proj import binds_saq as _t2
-from proj import blocking_saq as _t3
-from proj import canvas_saq as _t4
-from proj.cleanup import tasks_saq as _t5
-from proj import latin1_tasks_saq as _t6
-from proj import legacy_saq as _t7
-from proj import periodic_saq as _t8
-from proj import py312_saq as _t9
-from proj import py314_saq as _t10
-from proj.reports import tasks_saq as _t11
-from proj import second_app_saq as _t12
-from proj import stacked_saq as _t13
+from saqmigrate.runtime.worker import cron_function, setup_django, worker_settings
+
+setup_django()  # a Django project: configure it before the task modules import models
+
+from proj import aliases_saq as _t0  # noqa: E402
+from proj import async_tasks_saq as _t1  # noqa: E402
+from proj import binds_saq as _t2  # noqa: E402
+from proj import blocking_saq as _t3  # noqa: E402
+from proj import canvas_saq as _t4  # noqa: E402
+from proj.cleanup import tasks_saq as _t5  # noqa: E402
+from proj import latin1_tasks_saq as _t6  # noqa: E402
+from proj import legacy_saq as _t7  # noqa: E402
+from proj import periodic_saq as _t8  # noqa: E402
+from proj import py312_saq as _t9  # noqa: E402
+from proj import py314_saq as _t10  # noqa: E402
+from proj.reports import tasks_saq as _t11  # noqa: E402
+from proj import second_app_saq as _t12  # noqa: E402
+from proj import stacked_saq as _t13  # noqa: E402
 
 # Registered under their Celery names, so every dispatch and every Celery-era name keeps working.
 FUNCTIONS = [

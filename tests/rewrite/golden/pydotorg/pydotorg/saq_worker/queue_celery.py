@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from saq import CronJob
 
-from saqmigrate.runtime.worker import cron_function, worker_settings
-from blogs import tasks_saq as _t0
-from cms import tasks_saq as _t1
-from downloads import tasks_saq as _t2
-from events import tasks_saq as _t3
-from jobs import tasks_saq as _t4
-from pydotorg import celery_saq as _t5
+from saqmigrate.runtime.worker import cron_function, setup_django, worker_settings
+
+setup_django()  # a Django project: configure it before the task modules import models
+
+from blogs import tasks_saq as _t0  # noqa: E402
+from cms import tasks_saq as _t1  # noqa: E402
+from downloads import tasks_saq as _t2  # noqa: E402
+from events import tasks_saq as _t3  # noqa: E402
+from jobs import tasks_saq as _t4  # noqa: E402
+from pydotorg import celery_saq as _t5  # noqa: E402
 
 # Registered under their Celery names, so every dispatch and every Celery-era name keeps working.
 FUNCTIONS = [
