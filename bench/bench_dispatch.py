@@ -76,14 +76,17 @@ def main() -> None:
     flags = F.FlagClient(url, namespace=ns)
     router = Router(registry, flags, celery_app=app, saq_url=url, bridge=SyncBridge(mode="auto"))
     router_thread = Router(registry, flags, celery_app=app, saq_url=url, bridge=SyncBridge(mode="thread"))
+    router_loop = Router(registry, flags, celery_app=app, saq_url=url, bridge=SyncBridge(mode="auto"))
+    router_thread._direct = False  # force the event-loop bridges, to show what the direct path saves
+    router_loop._direct = False
     assert router.decide(TASK, (1,)).backend == "saq"
 
     loop = asyncio.new_event_loop()
     raw_q = make_queue(url, ns)
 
     samples: dict[str, list[float]] = {k: [] for k in
-                                       ("raw_async_enqueue", "router_async", "router_sync", "router_sync_thread",
-                                        "celery_send_task")}
+                                       ("raw_async_enqueue", "router_async", "router_sync", "router_sync_loop",
+                                        "router_sync_thread", "celery_send_task")}
 
     async def async_block(kind: str, n: int, out: list) -> None:
         for i in range(n):
@@ -101,6 +104,8 @@ def main() -> None:
                 router.dispatch(TASK, i)
             elif kind == "router_sync_thread":
                 router_thread.dispatch(TASK, i)
+            elif kind == "router_sync_loop":
+                router_loop.dispatch(TASK, i)
             else:
                 app.send_task(TASK, (i,))
             out.append(time.perf_counter() - t)
@@ -140,7 +145,7 @@ def main() -> None:
     for kind, xs in samples.items():
         results[kind] = {"n": len(xs), "p50_us": round(pct(xs, 0.5) * 1e6, 1), "p99_us": round(pct(xs, 0.99) * 1e6, 1),
                          "mean_us": round(statistics.fmean(xs) * 1e6, 1), "calls_per_s": round(len(xs) / sum(xs))}
-    for kind in ("router_sync", "router_sync_thread", "celery_send_task"):
+    for kind in ("router_sync", "router_sync_loop", "router_sync_thread", "celery_send_task"):
         results[kind]["calls_per_s_4_threads"] = round(threaded(kind))
     raw50 = results["raw_async_enqueue"]["p50_us"]
     ratio = {k: round(v["p50_us"] / raw50, 2) for k, v in results.items()}

@@ -170,14 +170,18 @@ class SyncBridge:
         return st
 
     def run_on_queue(self, url: str, name: str, fn: Callable[[Any], Awaitable[T]], *,
-                     timeout: float | None = None, what: str = "SAQ call", **queue_kwargs: Any) -> T:
-        """Run ``await fn(queue)`` for the SAQ queue (url, name), bounded by ``timeout``."""
+                     timeout: float | None = None, what: Any = "SAQ call", **queue_kwargs: Any) -> T:
+        """Run ``await fn(queue)`` for the SAQ queue (url, name), bounded by ``timeout``.
+
+        ``what`` names the call in error messages: a string, or a zero-argument callable that
+        builds one (so the hot path does not format a message it almost never shows).
+        """
         timeout = self.default_timeout if timeout is None else timeout
         if not self._use_local():
             q = self.queue(url, name, **queue_kwargs)
-            return self.run(fn, q, timeout=timeout, what=what)
+            return self.run(fn, q, timeout=timeout, what=what() if callable(what) else what)
         st = self._thread_state()
-        key = (url, name, tuple(sorted((k, id(v)) for k, v in queue_kwargs.items())))
+        key = (url, name, tuple(sorted((k, id(v)) for k, v in queue_kwargs.items()))) if queue_kwargs else (url, name, ())
         q = st.queues.get(key)
         if q is None:
             q = st.queues[key] = make_queue(url, name, **queue_kwargs)
@@ -188,6 +192,7 @@ class SyncBridge:
         try:
             return loop.run_until_complete(task)
         except asyncio.CancelledError:
+            what = what() if callable(what) else what
             raise BridgeTimeout(
                 f"{what} did not finish within {timeout:g} s (it may or may not have been enqueued); "
                 "check that SAQ's Redis answers, or raise the bridge timeout"

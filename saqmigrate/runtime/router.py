@@ -254,6 +254,7 @@ class Router:
         self.enqueue_timeout = enqueue_timeout
         self.routing_keys = dict(routing_keys or {})
         self._aqueues = LoopQueues(self.saq_url, **self.queue_kwargs)
+        self._direct: Any = None  # runtime.direct.DirectEnqueuer once needed; False when not usable
         if metrics is not None and flags is not None:
             flags.metrics = flags.metrics or metrics
             metrics.bind_flags(flags)
@@ -306,14 +307,48 @@ class Router:
             self.metrics.enqueued(p.decision.backend, time.perf_counter() - t0)
         return res
 
+    def _direct_enqueuer(self):
+        """The loop-free sync enqueuer (runtime/direct.py), or None where it does not apply."""
+        d = self._direct
+        if d is False:
+            return None
+        if d is None:
+            import os
+
+            from saqmigrate.runtime import direct
+
+            mode = os.environ.get("SAQMIGRATE_SYNC_ENQUEUE", "direct")
+            if mode != "direct" or not direct.supported() or not self.saq_url.startswith("redis"):
+                self._direct = False
+                return None
+            d = self._direct = direct.DirectEnqueuer(self.saq_url, dump=self.queue_kwargs.get("dump"),
+                                                     socket_timeout=self.enqueue_timeout)
+        return d
+
     def _enqueue_sync(self, p: Plan) -> SaqResult:
         from saq.job import Job
 
         job = Job(**p.job_fields)
+        direct = self._direct_enqueuer()
+        if direct is not None:
+            try:
+                out = direct.enqueue(p.entry.queue, job)
+            except Exception as exc:
+                if self.metrics is not None:
+                    self.metrics.enqueue_error(F.SAQ, exc)
+                from saqmigrate.runtime.bridge import BridgeTimeout
+
+                what = f"SAQ enqueue of {p.decision.task} to queue {p.entry.queue!r}"
+                if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
+                    raise BridgeTimeout(f"{what} did not finish within {self.enqueue_timeout:g} s (it may or may "
+                                        "not have been enqueued); check that SAQ's Redis answers, or raise the "
+                                        "bridge timeout") from None
+                raise RouterError(f"{what} failed: {exc}; check that SAQ's Redis answers") from exc
+            return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url)
         try:
             out = self.bridge.run_on_queue(
                 self.saq_url, p.entry.queue, lambda q: q.enqueue(job), timeout=self.enqueue_timeout,
-                what=f"SAQ enqueue of {p.decision.task} to queue {p.entry.queue!r}", **self.queue_kwargs)
+                what=lambda: f"SAQ enqueue of {p.decision.task} to queue {p.entry.queue!r}", **self.queue_kwargs)
         except Exception as exc:
             if self.metrics is not None:
                 self.metrics.enqueue_error(F.SAQ, exc)
@@ -378,6 +413,9 @@ class Router:
     def close(self) -> None:
         if self.flags is not None:
             self.flags.close()
+        if self._direct:
+            self._direct.close()
+            self._direct = False
 
 
 # -- process-wide router used by the Celery hooks ---------------------------------------
