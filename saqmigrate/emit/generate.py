@@ -115,8 +115,10 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
            f"Start a worker: saq {q.module}.settings")
     out = [_header(doc, "the Celery tasks and beat schedule")]
     out.append("from __future__ import annotations\n")
-    needs_cron = bool(q.crons)
-    helpers = ["worker_settings"] + (["cron_function"] if needs_cron else []) + (["setup_django"] if plan.django else [])
+    needs_cron = any(c.interval is None for c in q.crons)
+    needs_interval = any(c.interval is not None for c in q.crons)
+    helpers = (["worker_settings"] + (["cron_function"] if needs_cron else []) + (["setup_django"] if plan.django else [])
+               + (["IntervalJob"] if needs_interval else []))
     if needs_cron:
         out.append("from saq import CronJob\n")
     out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
@@ -140,11 +142,13 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append(f"    ({tw.celery_name!r}, {aliases[tw.task.module]}.{tw.function}),")
     out.append("]")
     out.append("")
-    if q.crons:
+    crons = [c for c in q.crons if c.interval is None]
+    intervals = [c for c in q.crons if c.interval is not None]
+    if crons:
         out.append("# One CronJob per beat entry (each with its own unique key beat:<entry>); the cron")
         out.append("# strings are proven to fire at the same instants as Celery's schedule unless noted.")
         out.append("CRON_JOBS = [")
-        for c in sorted(q.crons, key=lambda c: c.entry):
+        for c in sorted(crons, key=lambda c: c.entry):
             sched = c.schedule
             out.append(f"    # {c.entry} ({sched.file}): "
                        f"{(sched.translation or {}).get('celery_expr', '')}"
@@ -160,11 +164,27 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
                        + (f", {kw}" if kw else "") + "),")
         out.append("]")
         out.append("")
+    if intervals:
+        out.append("# Intervals no cron can express: self-rescheduling jobs (SM205 says how they differ).")
+        out.append("INTERVAL_JOBS = [")
+        for c in sorted(intervals, key=lambda c: c.entry):
+            sched = c.schedule
+            out.append(f"    # {c.entry} ({sched.file}): {(sched.translation or {}).get('celery_expr', '')}")
+            args = [repr(c.entry), f"{aliases[c.twin.task.module]}.{c.twin.function}",  # type: ignore[union-attr]
+                    f"{c.interval:g}"]
+            if c.kwargs:
+                args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
+            args += [f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items())]
+            out.append(f"    IntervalJob({', '.join(args)}),")
+        out.append("]")
+        out.append("")
     out.append("settings = worker_settings(")
     out.append(f"    {q.name!r},")
     out.append("    FUNCTIONS,")
-    if q.crons:
+    if crons:
         out.append("    CRON_JOBS,")
+    if intervals:
+        out.append("    interval_jobs=INTERVAL_JOBS,")
     out.append(f"    registry={plan.package + '.registry'!r},")
     out.append(f"    cron_tz={plan.timezone!r},")
     out.append(")")
@@ -194,6 +214,8 @@ def registry_source(plan: RewritePlan) -> str:
     for q in plan.queues:
         for c in q.crons:
             schedules[c.entry] = {"task": c.task, "cron": c.cron, "cron_function": f"beat:{c.entry}", "queue": q.name}
+            if c.interval is not None:
+                schedules[c.entry]["interval"] = c.interval
     queues = {q.name: q.name for q in plan.queues}
     out.append(f"TASKS = {_pyrepr(tasks)}\n")
     out.append(f"SCHEDULES = {_pyrepr(schedules)}\n")

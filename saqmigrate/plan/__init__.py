@@ -61,6 +61,7 @@ class CronEntry:
     strategy: str
     cron_kwargs: dict  # timeout/retries/ttl for CronJob
     skip: str | None = None
+    interval: float | None = None  # self_rescheduling: seconds between runs
 
 
 @dataclass
@@ -240,7 +241,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
             skip = "SM251: built in a loop"
         elif twin is None:
             skip = "SM252: its task has no SAQ twin"
-        elif tr.get("strategy") in (None, "manual") or not tr.get("cron"):
+        elif tr.get("strategy") in (None, "manual") or not (tr.get("cron") or tr.get("interval")):
             skip = "no cron translation (see its findings)"
         elif tr.get("kwargs") is None and (s.args or s.kwargs):
             skip = "beat args could not be mapped to named kwargs"
@@ -254,9 +255,10 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         queue = tr.get("queue") or twin.queue
         if queue in ("default", None):
             queue = twin.queue
-        ce = CronEntry(schedule=s, entry=entry, function=fname, task=task, twin=twin, cron=tr["cron"],
+        ce = CronEntry(schedule=s, entry=entry, function=fname, task=task, twin=twin, cron=tr.get("cron"),
                        guard=tr.get("guard"), kwargs=dict(tr.get("kwargs") or {}), strategy=tr["strategy"],
-                       cron_kwargs={k: tr.get(k) for k in ("timeout", "retries", "ttl") if tr.get(k) is not None})
+                       cron_kwargs={k: tr.get(k) for k in ("timeout", "retries", "ttl") if tr.get(k) is not None},
+                       interval=tr.get("interval") if not tr.get("cron") else None)
         queue_plan(queue).crons.append(ce)
     plan.queues = sorted(queues.values(), key=lambda q: q.name)
     return plan

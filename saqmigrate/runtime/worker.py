@@ -64,6 +64,7 @@ def worker_settings(
     *,
     registry: str | None = None,
     cron_tz: str = "UTC",
+    interval_jobs: Iterable["IntervalJob"] = (),
     concurrency: int | None = None,
     dead_letters: bool = True,
     metrics: bool = True,
@@ -73,7 +74,8 @@ def worker_settings(
     from saqmigrate.runtime.registry import worker_metadata
     from saqmigrate.runtime.task import apply_job_options
 
-    functions = list(functions)
+    interval_jobs = list(interval_jobs)
+    functions = list(functions) + [(j.name, j.function) for j in interval_jobs]
     cron_jobs = list(cron_jobs)
     names = [f[0] if isinstance(f, tuple) else getattr(f, "saq_name", f.__qualname__) for f in functions]
     names += [c.function.__qualname__ for c in cron_jobs]
@@ -91,6 +93,8 @@ def worker_settings(
     hook_sets: list[dict[str, Callable]] = []
     if registry:
         hook_sets.append({"startup": _ownership_startup(registry, tz)})
+    for job in interval_jobs:
+        hook_sets.append({"startup": job.startup()})
     if dead_letters and os.environ.get("SAQMIGRATE_DLQ", "1") != "0":
         from saqmigrate.runtime.dlq import DeadLetterQueue
 
@@ -147,3 +151,70 @@ def cron_function(entry: str, twin: Callable, kwargs: dict | None = None, *, gua
     run.__qualname__ = run.__name__ = f"beat:{entry}"
     run.saqmigrate_entry = entry  # type: ignore[attr-defined]
     return run
+
+
+class IntervalJob:
+    """A beat entry whose interval no cron can express (7 min, 45 s, 90 min ...).
+
+    It runs as a self-rescheduling SAQ job: every run enqueues the next one ``interval``
+    seconds after its own scheduled instant (no drift from run time). Slots are aligned on the
+    epoch (``k * interval``), so every worker computes the same next slot and the job key
+    ``beat:<entry>@<slot>`` makes the start-up bootstrap of many workers enqueue it once.
+    Like SAQ cron, missed slots are not caught up. Differences from Celery (which counts from
+    beat's start) are reported by the translation (SM205).
+    """
+
+    def __init__(self, entry: str, twin: Callable, interval: float, kwargs: dict | None = None,
+                 **job_options: Any) -> None:
+        if interval <= 0:
+            raise ValueError(f"IntervalJob({entry!r}): interval must be positive, got {interval}")
+        self.entry = entry
+        self.twin = twin
+        self.interval = float(interval)
+        self.kwargs = dict(kwargs or {})
+        self.job_options = {k: v for k, v in job_options.items() if v is not None}
+        self.name = f"beat:{entry}"
+        self.function = self._make_function()
+
+    def next_slot(self, after: float) -> int:
+        import math
+
+        return int(math.floor(after / self.interval) + 1) * int(self.interval) if self.interval.is_integer() \
+            else int(math.ceil((math.floor(after / self.interval) + 1) * self.interval))
+
+    def job(self, slot: int) -> Any:
+        from saq import Job
+
+        return Job(function=self.name, key=f"{self.name}@{slot}", scheduled=slot, **self.job_options)
+
+    async def schedule_next(self, queue: Any, after: float) -> None:
+        await queue.enqueue(self.job(self.next_slot(after)))
+
+    def _make_function(self) -> Callable:
+        from saqmigrate.runtime.ownership import saq_cron_guard
+
+        async def run(ctx: dict) -> Any:
+            job = ctx.get("job")
+            scheduled = float(getattr(job, "scheduled", 0) or 0)
+            import time
+
+            try:
+                if not await saq_cron_guard(ctx, self.entry):
+                    return None
+                return await self.twin(ctx, **self.kwargs)
+            finally:
+                # the next slot after this one (or after now, if this run was late)
+                await self.schedule_next(ctx["worker"].queue, max(scheduled, time.time()))
+
+        run.__qualname__ = run.__name__ = self.name
+        run.saqmigrate_entry = self.entry  # type: ignore[attr-defined]
+        return run
+
+    def startup(self) -> Callable:
+        async def bootstrap(ctx: dict) -> None:
+            import time
+
+            await self.schedule_next(ctx["worker"].queue, time.time())
+
+        bootstrap.__qualname__ = f"bootstrap[{self.name}]"
+        return bootstrap

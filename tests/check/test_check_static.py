@@ -182,7 +182,7 @@ def test_unproven_schedule_needs_a_reasoned_acceptance(tmp_path):
     assert (f["rule"], f["file"], f["line"]) == ("SM620", "shop/celery.py", line_of(celery, '"nightly-report"'))
     assert '[tool.saqmigrate.accept]: "nightly-report"' in f["message"]
     py = root / "pyproject.toml"
-    edit(py, "[tool.saqmigrate.accept]\n", '[tool.saqmigrate.accept]\n"nightly-report" = ""\n')
+    edit(py, "[tool.saqmigrate.window]\n", '[tool.saqmigrate.accept]\n"nightly-report" = ""\n\n[tool.saqmigrate.window]\n')
     code, rep = check(root)
     [f] = errors(rep)
     assert (f["rule"], f["file"], f["line"]) == ("SM621", "pyproject.toml", line_of(py, '"nightly-report" = ""'))
@@ -192,16 +192,20 @@ def test_unproven_schedule_needs_a_reasoned_acceptance(tmp_path):
 
 def test_entry_without_cronjob_and_stale_acceptance(tmp_path):
     root = project(tmp_path)
-    py = root / "pyproject.toml"
-    accept_line = line_of(py, '"sync-stock"')
-    edit(py, py.read_text().splitlines()[accept_line - 1] + "\n", "")
+    celery = root / "shop/celery.py"
+    # a schedule rewrite cannot generate a job for (solar): the entry has no SAQ job at all
+    edit(celery, '"schedule": timedelta(minutes=7),', '"schedule": solar("sunset", -37.81, 144.96),')
+    edit(celery, "from celery.schedules import crontab", "from celery.schedules import crontab, solar")
+    rewrite(root)
     code, rep = check(root)
     assert code == 1
     [f] = errors(rep)
-    assert (f["rule"], f["file"], f["line"]) == ("SM620", "shop/celery.py", line_of(root / "shop/celery.py", '"sync-stock"'))
+    assert (f["rule"], f["file"], f["line"]) == ("SM620", "shop/celery.py", line_of(celery, '"sync-stock"'))
     assert "no CronJob" in f["message"]
     # an acceptance for an entry that is proven exact is stale
-    edit(py, "[tool.saqmigrate.accept]\n", '[tool.saqmigrate.accept]\nnightly-report = "old"\n"sync-stock" = "ported in week 4"\n')
+    py = root / "pyproject.toml"
+    edit(py, "[tool.saqmigrate.window]\n", '[tool.saqmigrate.accept]\nnightly-report = "old"\n'
+         '"sync-stock" = "solar: beat keeps it, we port it by hand in week 4"\n\n[tool.saqmigrate.window]\n')
     code, rep = check(root)
     assert code == 0
     [w] = rep["findings"]

@@ -219,12 +219,14 @@ TASKS = {
 SCHEDULES = {
     'add every 10': {'cron': '* * * * * */10', 'cron_function': 'beat:add every 10', 'queue': 'celery', 'task': 'proj.periodic.test'},
     'add every 30': {'cron': '* * * * * */30', 'cron_function': 'beat:add every 30', 'queue': 'celery', 'task': 'proj.periodic.test'},
+    'crunch-every-7min': {'cron': None, 'cron_function': 'beat:crunch-every-7min', 'interval': 420.0, 'queue': 'slow', 'task': 'proj.autoretry.crunch'},
     'first-monday': {'cron': '0 0 * * mon', 'cron_function': 'beat:first-monday', 'queue': 'celery', 'task': 'proj.reports.tasks.build'},
     'legacy-sweep': {'cron': '0 */2 * * *', 'cron_function': 'beat:legacy-sweep', 'queue': 'celery', 'task': 'proj.legacy.legacy_sweep'},
     'legacy.heartbeat': {'cron': '*/10 * * * *', 'cron_function': 'beat:legacy.heartbeat', 'queue': 'celery', 'task': 'legacy.heartbeat'},
     'proj.legacy.legacy_sweep': {'cron': '0 */2 * * *', 'cron_function': 'beat:proj.legacy.legacy_sweep', 'queue': 'celery', 'task': 'proj.legacy.legacy_sweep'},
     'proj.periodic.test@proj/periodic.py:29': {'cron': '* * * * * */30', 'cron_function': 'beat:proj.periodic.test@proj/periodic.py:29', 'queue': 'celery', 'task': 'proj.periodic.test'},
     'proj.periodic.test@proj/periodic.py:32': {'cron': '30 7 * * 1', 'cron_function': 'beat:proj.periodic.test@proj/periodic.py:32', 'queue': 'celery', 'task': 'proj.periodic.test'},
+    'reindex-every-90min': {'cron': None, 'cron_function': 'beat:reindex-every-90min', 'interval': 5400.0, 'queue': 'slow', 'task': 'proj.autoretry.reindex'},
     'sunday-full-name': {'cron': '30 4 * * sun', 'cron_function': 'beat:sunday-full-name', 'queue': 'celery', 'task': 'proj.cleanup.tasks.cleanup'},
     'weekend-wrap': {'cron': '*/15 */2 */3 */2 *', 'cron_function': 'beat:weekend-wrap', 'queue': 'celery', 'task': 'proj.reports.tasks.cleanup'},
 }
