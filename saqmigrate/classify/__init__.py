@@ -72,6 +72,9 @@ class Classifier:
         if t.name is None:
             self.add(t, "SM103", f, ln, 0, f"task name is not a literal ({_src(t.options.get('name'))}); "
                      "SAQ registers functions by a fixed name — use a literal name=", subj)
+        if not all(part.isidentifier() for part in t.module.split(".")):
+            self.add(t, "SM114", f, ln, 0, f"task {subj} lives in {t.file}, which no import statement can name "
+                     f"(module {t.module!r}); a SAQ worker cannot import it — rename the file or folder", subj)
         if t.is_async:
             self.add(t, "SM105", f, ln, 0, f"async def task {subj}: Celery does not await it (the task returns a "
                      "coroutine object); under SAQ it runs natively — check what Celery actually did with it", subj)

@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 3
+FACTS_VERSION = 4
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -209,6 +209,7 @@ class Extractor(ast.NodeVisitor):
         self.star_imports: list[str] = []
         self.defs: dict[str, str] = {}  # module-level name -> function|class|assign
         self.assign_calls: dict[str, str] = {}  # module-level name = <call ref>(...)
+        self.assign_lines: dict[str, int] = {}
         self.apps: list[dict] = []
         self.app_attr_sets: list[dict] = []  # app.Task = X / app.conf.task_cls
         self.decorated: list[dict] = []
@@ -445,6 +446,7 @@ class Extractor(ast.NodeVisitor):
             callee_ref = self.ref(value.func)
             if isinstance(target, ast.Name) and module_level and callee_ref:
                 self.assign_calls[target.id] = callee_ref
+                self.assign_lines[target.id] = stmt.lineno
             if callee_ref in CELERY_CLS or (callee_ref and self._is_local_celery_subclass(callee_ref)):
                 self._app(target, value, stmt)
             # aliases and registrations: x = app.task(...), x = shared_task(...), x = app.task(fn)
@@ -1047,7 +1049,7 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> dict:
                             "in_function": cls["nested"]})
     return {
         "v": FACTS_VERSION, "module": module, "is_package": is_package, "imports": ex.imports,
-        "star_imports": ex.star_imports, "defs": ex.defs, "assign_calls": ex.assign_calls,
+        "star_imports": ex.star_imports, "defs": ex.defs, "assign_calls": ex.assign_calls, "assign_lines": ex.assign_lines,
         "apps": ex.apps, "app_attr_sets": ex.app_attr_sets, "decorated": ex.decorated,
         "aliases": ex.aliases, "registrations": ex.registrations, "classes": ex.classes,
         "factories": ex.factories, "functions": ex.functions, "schedules": ex.schedules, "calls": ex.calls, "settings": ex.settings,

@@ -124,6 +124,16 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             app = App(name=a["name"], file=mf.rel, line=a["line"], module=mod, kind=a["kind"], main=a["main"],
                       task_cls=a["task_cls"], options=a["options"])
             apps[f"{mod}.{a['name']}"] = app
+    # instances of Celery subclasses defined in other modules: celery = IndicoCelery('indico')
+    subclasses = {key for key, a in apps.items() if a.kind == "subclass"}
+    if subclasses:
+        for mod, mf in modules.items():
+            for var, callee in mf.facts.get("assign_calls", {}).items():
+                r = res.resolve(res.canonical(callee) or callee)
+                if r and not r[2] and f"{r[0]}.{r[1]}" in subclasses and f"{mod}.{var}" not in apps:
+                    apps[f"{mod}.{var}"] = App(name=var, file=mf.rel, line=mf.facts.get("assign_lines", {}).get(var, 1),
+                                               module=mod, kind="instance", main=None, task_cls=None,
+                                               options={"class": f"{r[0]}.{r[1]}"})
     for mod, mf in modules.items():
         for s in mf.facts.get("app_attr_sets", []):
             target = res.resolve(s["app"]) if s["app"] else None

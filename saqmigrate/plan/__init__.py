@@ -132,6 +132,8 @@ def _skip_reason(t: Task) -> str | None:
         return "SM102: created in a loop"
     if t.kind == "class":
         return "SM106: class-based task (write its SAQ twin by hand: instantiate the class and call run)"
+    if not all(part.isidentifier() for part in t.module.split(".")):
+        return f"SM114: its module {t.module!r} is not importable by that name"
     if t.kind == "registration" and t.file != (t.features.get("registered_at") or "").split(":")[0]:
         return None
     return None

@@ -49,12 +49,16 @@ def wire_app(source: str, app_var: str, routing_module: str) -> WiringResult:
         if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
             continue
         target = assign.targets[0].target
-        if not (isinstance(target, cst.Name) and target.value == app_var and _is_celery_call(assign.value)):
+        # the index already knows this name is the Celery app (Celery(...) or a subclass of it)
+        if not (isinstance(target, cst.Name) and target.value == app_var and isinstance(assign.value, cst.Call)):
             continue
         call = assign.value
         assert isinstance(call, cst.Call)
-        message = None
-        if not any(a.keyword is not None and a.keyword.value == "task_cls" for a in call.args):
+        message: str | None = None
+        if not _is_celery_call(call):
+            message = (f"{app_var} is an instance of a Celery subclass: send_task is hooked; make its task class "
+                       f"subclass {ROUTED_TASK.replace(':', '.')} so .delay()/.apply_async() consult the router too")
+        elif not any(a.keyword is not None and a.keyword.value == "task_cls" for a in call.args):
             args = list(call.args)
             if args:
                 last = args[-1]
