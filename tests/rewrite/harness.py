@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import uuid
 
 
@@ -68,16 +69,32 @@ def main() -> None:
             job = Job(function=case["task"], kwargs=case.get("kwargs", {}), **job_options(case["task"]))
             await queue.enqueue(job)
             jobs.append((i, job))
-            worker = Worker(**{**settings, "queue": queue}, burst=True, dequeue_timeout=1)
-            await worker.start()
+            # a long-running worker (not burst): retries wait in Redis for their delay, then run again
+            worker = Worker(**{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1,
+                                                                     "worker_info": 10})
+            runner = asyncio.create_task(worker.start())
+            deleted = False
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                try:
+                    await job.refresh()
+                except RuntimeError:  # ttl=-1 (ignore_result=True): SAQ deleted the finished job's record
+                    deleted = True
+                    break
+                if job.status in ("complete", "failed", "aborted"):
+                    break
+            await worker.stop()
+            runner.cancel()
             try:
-                await job.refresh()
+                if deleted:
+                    raise RuntimeError("deleted")
             except RuntimeError:  # ttl=-1 (ignore_result=True): SAQ deleted the finished job's record
                 out["saq"].append({"state": "deleted", "value": None, "attempts": None,
                                    "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"])})
                 continue
             status = job.status.value if hasattr(job.status, "value") else str(job.status)
-            err = (job.error or "").strip().splitlines()[-1].split(":")[0] if job.error else None
+            err = (job.error or "").strip().splitlines()[-1].split(":")[0].rsplit(".", 1)[-1] if job.error else None
             out["saq"].append({"state": status, "value": job.result if status == "complete" else err,
                                "attempts": job.attempts, "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"])})
         await queue.disconnect()

@@ -66,3 +66,42 @@ def test_every_pydotorg_task_runs_under_saq_like_under_celery(tmp_path: Path, re
             assert saq["attempts"] == 1, label  # no autoretry_for / self.retry path: not retried
         assert cel["effects"] == saq["effects"], label
     assert sum(1 for saq in out["saq"] if saq["effects"]) >= 4  # the comparison above compared something
+
+
+RETRY_CASES = [
+    {"task": "retries.tasks.always_retry", "task_object": "retries.tasks.always_retry", "kwargs": {"n": 1},
+     "attempts": 3, "gaps": [1, 1]},
+    {"task": "retries.tasks.succeed_on_third", "task_object": "retries.tasks.succeed_on_third",
+     "kwargs": {"key": "k"}, "attempts": 3, "gaps": [1, 1]},
+    {"task": "retries.tasks.autoretry_backoff", "task_object": "retries.tasks.autoretry_backoff",
+     "kwargs": {"tag": "b"}, "attempts": 3, "gaps": [1, 2]},  # backoff 1 s, 2 s (jitter off)
+    {"task": "retries.tasks.not_listed_exception", "task_object": "retries.tasks.not_listed_exception",
+     "kwargs": {"tag": "v"}, "attempts": 1, "gaps": []},
+    {"task": "retries.tasks.request_info", "task_object": "retries.tasks.request_info", "kwargs": {"x": 40},
+     "attempts": 1, "gaps": []},
+]
+
+
+@pytest.mark.slow
+def test_retries_delays_and_bound_requests_match_celery(tmp_path: Path, redis_url: str) -> None:
+    """self.retry, autoretry_for with backoff, exceptions outside autoretry_for and self.request, run by
+    the generated bridge twins: same attempts, same request values, same outcome, Celery's delays."""
+    root = tmp_path / "retries"
+    shutil.copytree(ROOT / "fixtures" / "retries", root)
+    result = compute_changes(root, Config(), use_cache=False)
+    assert apply_changes(root, result.changes) == []
+    cases = [{k: v for k, v in c.items() if k not in ("attempts", "gaps")} for c in RETRY_CASES]
+    out = run_both(root, "saq_worker.queue_celery", cases, redis_url)
+    for case, cel, saq in zip(RETRY_CASES, out["celery"], out["saq"]):
+        label = case["task"]
+        strip = lambda effects: [{k: v for k, v in json.loads(e).items() if k != "t"} for e in effects]  # noqa: E731
+        assert strip(cel["effects"]) == strip(saq["effects"]), label  # same attempts, same self.request values
+        assert len(saq["effects"]) == case["attempts"], label
+        if cel["state"] == "SUCCESS":
+            assert saq["state"] == "complete" and saq["value"] == json.loads(json.dumps(cel["value"])), label
+        else:
+            assert saq["state"] == "failed" and saq["value"] == cel["value"], (label, saq, cel)
+        times = [json.loads(e)["t"] for e in saq["effects"]]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert len(gaps) == len(case["gaps"]) and all(g >= want - 0.05 for g, want in zip(gaps, case["gaps"])), \
+            (label, gaps)

@@ -16,7 +16,7 @@ from saqmigrate.rewrite import apply_changes, compute_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
-FIXTURES = ["pydotorg", "hard", "flask_app"]
+FIXTURES = ["pydotorg", "hard", "flask_app", "retries"]
 
 
 def copy_fixture(name: str, tmp_path: Path) -> Path:

@@ -18,7 +18,7 @@ from saqmigrate.scan import run_scan
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = Path(__file__).resolve().parent / "expected"
-FIXTURES = ["pydotorg", "hard", "flask_app"]
+FIXTURES = ["pydotorg", "hard", "flask_app", "retries"]
 
 
 def project(index) -> dict:
