@@ -58,54 +58,49 @@ class Resolver:
         self._cache[module] = f
         return f
 
-    def resolve(self, ref: str | None, depth: int = 0) -> tuple[str, str, str] | None:
-        """ref -> (module, symbol, rest) where ``symbol`` is defined in ``module``; None if outside the tree."""
-        if not ref or ref.startswith("?") or depth > 12:
-            return None
+    def _split(self, ref: str):
+        """Longest known module prefix of ``ref``: (module, its facts, symbol, rest) or None."""
         parts = ref.split(".")
         for i in range(len(parts) - 1, 0, -1):
             mod = ".".join(parts[:i])
             facts = self.facts(mod)
-            if facts is None:
-                continue
-            sym, rest = parts[i], ".".join(parts[i + 1:])
-            if sym in facts.get("imports", {}):
-                target = facts["imports"][sym]
-                if target != ref:
-                    return self.resolve(target + (f".{rest}" if rest else ""), depth + 1)
-            if sym in facts.get("defs", {}):
-                return (mod, sym, rest)
-            # a submodule: pkg.tasks where pkg/tasks.py exists
-            sub = self.facts(f"{mod}.{sym}")
-            if sub is not None:
-                return self._resolve_in_module(f"{mod}.{sym}", rest, depth)
-            for star in facts.get("star_imports", []):
-                r = self.resolve(f"{star}.{sym}" + (f".{rest}" if rest else ""), depth + 1)
-                if r:
-                    return r
-            return None
+            if facts is not None:
+                return mod, facts, parts[i], ".".join(parts[i + 1:])
         return None
 
-    def _resolve_in_module(self, mod: str, rest: str, depth: int) -> tuple[str, str, str] | None:
-        if not rest:
-            return (mod, "", "")
-        return self.resolve(f"{mod}.{rest}", depth + 1)
+    def resolve(self, ref: str | None, depth: int = 0) -> tuple[str, str, str] | None:
+        """ref -> (module, symbol, rest) where ``symbol`` is defined in ``module``; None if outside the tree."""
+        if not ref or ref.startswith("?") or depth > 12:
+            return None
+        split = self._split(ref)
+        if split is None:
+            return None
+        mod, facts, sym, rest = split
+        suffix = f".{rest}" if rest else ""
+        target = facts.get("imports", {}).get(sym)
+        if target and target != ref:
+            return self.resolve(target + suffix, depth + 1)
+        if sym in facts.get("defs", {}):
+            return (mod, sym, rest)
+        if self.facts(f"{mod}.{sym}") is not None:  # a submodule: pkg.tasks where pkg/tasks.py exists
+            return (f"{mod}.{sym}", "", "") if not rest else self.resolve(f"{mod}.{sym}.{rest}", depth + 1)
+        for star in facts.get("star_imports", []):
+            r = self.resolve(f"{star}.{sym}{suffix}", depth + 1)
+            if r:
+                return r
+        return None
 
     def canonical(self, ref: str | None, depth: int = 0) -> str | None:
         """Follow imports until the ref leaves the project (e.g. becomes ``celery.shared_task``)."""
         if not ref or ref.startswith("?") or depth > 12:
             return ref
-        parts = ref.split(".")
-        for i in range(len(parts) - 1, 0, -1):
-            mod = ".".join(parts[:i])
-            facts = self.facts(mod)
-            if facts is None:
-                continue
-            sym, rest = parts[i], ".".join(parts[i + 1:])
-            target = facts.get("imports", {}).get(sym)
-            if target and target != ref:
-                return self.canonical(target + (f".{rest}" if rest else ""), depth + 1)
+        split = self._split(ref)
+        if split is None:
             return ref
+        _, facts, sym, rest = split
+        target = facts.get("imports", {}).get(sym)
+        if target and target != ref:
+            return self.canonical(target + (f".{rest}" if rest else ""), depth + 1)
         return ref
 
 

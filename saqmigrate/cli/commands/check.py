@@ -60,16 +60,13 @@ def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], sk
     from rich.console import Console
 
     from saqmigrate.check import CheckError, Options, run_checks
-    from saqmigrate.config import ConfigError, load_config
+    from saqmigrate.cli.common import project_config
+    from saqmigrate.config import ConfigError
     from saqmigrate.emit import OutputError, write_atomic
     from saqmigrate.emit import ci_formats
 
-    if not path.exists():
-        _die(f"{path}: no such directory")
-    if not path.is_dir():
-        _die(f"{path}: not a directory (check takes a project folder)")
+    config = project_config(path, config_path)
     try:
-        config = load_config(path, config_path)
         options = Options(today=today, use_cache=not no_cache, mode=mode, redis_url=redis_url, namespace=namespace,
                           bootstrap=bootstrap, strict=strict)
         report = run_checks(path, config, options, only=list(only), skip=list(skip))

@@ -21,18 +21,11 @@ import click
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
 def command(path: Path, action: str | None, mode: str, only: str | None, no_wire: bool, color: bool | None) -> None:
     """Generate async SAQ tasks, CronJobs and worker settings beside the unchanged Celery code."""
-    from saqmigrate.config import ConfigError, load_config
+    from saqmigrate.cli.common import project_config
     from saqmigrate.rewrite import apply_changes, compute_changes
 
     action = action or "diff"
-    if not path.is_dir():
-        click.echo(f"saqmigrate: error: {path}: {'not a directory' if path.exists() else 'no such directory'}", err=True)
-        sys.exit(2)
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        click.echo(f"saqmigrate: error: {exc}", err=True)
-        sys.exit(2)
+    config = project_config(path)
     result = compute_changes(path, config, mode=mode, only=only, wire=not no_wire)
     for err in result.errors:
         click.echo(f"saqmigrate: {err}", err=True)

@@ -29,20 +29,13 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
     """Inventory all Celery apps, tasks, beat schedules, call sites and settings under PATH."""
     from rich.console import Console
 
-    from saqmigrate.config import ConfigError, load_config
+    from saqmigrate.cli.common import project_config
     from saqmigrate.emit import OutputError, write_atomic
     from saqmigrate.emit import formats
     from saqmigrate.scan import run_scan
 
     err = Console(stderr=True)
-    if not path.exists():
-        _die(f"{path}: no such directory")
-    if not path.is_dir():
-        _die(f"{path}: not a directory (scan takes a project folder)")
-    try:
-        config = load_config(path, config_path)
-    except ConfigError as exc:
-        _die(str(exc))
+    config = project_config(path, config_path)
     started = time.perf_counter()
     progress_cb = None
     bar = None
@@ -102,5 +95,6 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
 
 
 def _die(message: str, code: int = 2) -> None:
-    click.echo(f"saqmigrate: error: {message}", err=True)
-    sys.exit(code)
+    from saqmigrate.cli.common import die
+
+    die(message, code)

@@ -19,17 +19,10 @@ def command(path: Path, fmt: str, no_cache: bool, fail_on_inexact: bool) -> None
     from rich.console import Console
     from rich.table import Table
 
-    from saqmigrate.config import ConfigError, load_config
+    from saqmigrate.cli.common import project_config
     from saqmigrate.scan import run_scan
 
-    if not path.is_dir():
-        click.echo(f"saqmigrate: error: {path}: {'not a directory' if path.exists() else 'no such directory'}", err=True)
-        sys.exit(2)
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        click.echo(f"saqmigrate: error: {exc}", err=True)
-        sys.exit(2)
+    config = project_config(path)
     index, _ = run_scan(path, config, use_cache=not no_cache)
     rows = []
     for s in index.schedules:
