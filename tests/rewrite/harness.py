@@ -96,7 +96,9 @@ def main() -> None:
             status = job.status.value if hasattr(job.status, "value") else str(job.status)
             err = (job.error or "").strip().splitlines()[-1].split(":")[0].rsplit(".", 1)[-1] if job.error else None
             out["saq"].append({"state": status, "value": job.result if status == "complete" else err,
-                               "attempts": job.attempts, "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"])})
+                               "attempts": job.attempts, "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"]),
+                               "run_ms": (job.completed - job.started) if job.completed and job.started else None,
+                               "error": (job.error or "").strip().splitlines()[-1:] or None})
         await queue.disconnect()
 
     asyncio.run(run())

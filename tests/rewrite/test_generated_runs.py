@@ -80,6 +80,7 @@ RETRY_CASES = [
     {"task": "retries.tasks.request_info", "task_object": "retries.tasks.request_info", "kwargs": {"x": 40},
      "attempts": 1, "gaps": []},
 ]
+TIME_LIMIT_CASE = {"task": "retries.tasks.too_slow", "task_object": "retries.tasks.too_slow", "kwargs": {"seconds": 3}}
 
 
 @pytest.mark.slow
@@ -91,7 +92,13 @@ def test_retries_delays_and_bound_requests_match_celery(tmp_path: Path, redis_ur
     result = compute_changes(root, Config(), use_cache=False)
     assert apply_changes(root, result.changes) == []
     cases = [{k: v for k, v in c.items() if k not in ("attempts", "gaps")} for c in RETRY_CASES]
-    out = run_both(root, "saq_worker.queue_celery", cases, redis_url)
+    out = run_both(root, "saq_worker.queue_celery", cases + [TIME_LIMIT_CASE], redis_url)
+    # time_limit: Celery's eager mode ignores it, so compare with what a Celery *worker* does: the task is
+    # failed at the limit and not retried (autoretry_for does not cover TimeLimitExceeded)
+    slow = out["saq"].pop()
+    out["celery"].pop()
+    assert slow["state"] == "failed" and slow["attempts"] == 1 and len(slow["effects"]) == 1, slow
+    assert slow["run_ms"] is not None and slow["run_ms"] < 2500, slow  # failed at the 1 s limit, not after 3 s
     for case, cel, saq in zip(RETRY_CASES, out["celery"], out["saq"]):
         label = case["task"]
         strip = lambda effects: [{k: v for k, v in json.loads(e).items() if k != "t"} for e in effects]  # noqa: E731

@@ -42,3 +42,9 @@ async def not_listed_exception(ctx, *, tag):
 async def request_info(ctx, *, x, y=UNSET):
     """SAQ twin of retries.tasks.request_info (retries/tasks.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.request_info), task_self(ctx), **given(x=x, y=y))
+
+
+@saq_task('retries.tasks.too_slow', TaskOptions(retries=4, retry_delay=1, timeout=1, heartbeat=0, default_retry_delay=1, autoretry_for=('Flaky',), module='retries.tasks'))
+async def too_slow(ctx, *, seconds):
+    """SAQ twin of retries.tasks.too_slow (retries/tasks.py): runs the Celery implementation in a worker thread."""
+    return await run_sync(celery_impl(_celery.too_slow), **given(seconds=seconds))

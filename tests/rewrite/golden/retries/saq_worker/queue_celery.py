@@ -20,6 +20,7 @@ FUNCTIONS = [
     ('retries.tasks.not_listed_exception', _t0.not_listed_exception),
     ('retries.tasks.request_info', _t0.request_info),
     ('retries.tasks.succeed_on_third', _t0.succeed_on_third),
+    ('retries.tasks.too_slow', _t0.too_slow),
 ]
 
 settings = worker_settings(

@@ -38,6 +38,12 @@ TASKS = {
         'queue': 'celery',
         'saq_function': 'retries.tasks.succeed_on_third',
     },
+    'retries.tasks.too_slow': {
+        'job': {'heartbeat': 0, 'retries': 4, 'retry_backoff': False, 'retry_delay': 1, 'timeout': 1, 'ttl': 86400},
+        'params': ['seconds'],
+        'queue': 'celery',
+        'saq_function': 'retries.tasks.too_slow',
+    },
 }
 
 SCHEDULES = {}
