@@ -73,6 +73,15 @@ class CheckReport:
         return out
 
 
+def _suppressed(ctx: "Context", f) -> bool:
+    """A `# saqmigrate: ignore[SM6xx]` comment on the reported line of a scanned file."""
+    if "scan" not in ctx.__dict__:
+        return False
+    sup = getattr(ctx.scan[0], "_suppressions", {}).get(f.file, {})
+    codes = sup.get(f.line) or sup.get(str(f.line))
+    return bool(codes) and ("*" in codes or f.rule in codes)
+
+
 def run_checks(root: Path, config: Config, options: Options | None = None, *,
                only: list[str] | None = None, skip: list[str] | None = None) -> CheckReport:
     """Run the selected checks; CheckError on bad input (exit 2)."""
@@ -88,6 +97,7 @@ def run_checks(root: Path, config: Config, options: Options | None = None, *,
             report.results.append(CheckResult(name, "skipped", "not selected"))
             continue
         result = fn(ctx)
+        result.findings = [f for f in result.findings if not _suppressed(ctx, f)]
         result.findings.sort(key=lambda f: (f.file, f.line, f.column, f.rule))
         if result.status != "skipped":
             result.status = "fail" if any(report.failing(f) for f in result.findings) else "pass"

@@ -288,3 +288,14 @@ def test_human_output(tmp_path):
     assert "SM640" in res.stdout and "pyproject.toml:" in res.stdout and "check failed" in res.stdout
     res = invoke("check", root, "--today", "2026-12-01")
     assert res.exit_code == 0 and "check passed" in res.stdout
+
+
+def test_ignore_comment_suppresses_a_check_finding_on_its_line(tmp_path):
+    root = project(tmp_path)
+    tasks = root / "shop/orders/tasks.py"
+    tasks.write_text(tasks.read_text() + "\n\n@shared_task  # saqmigrate: ignore[SM600]\ndef brand_new():\n    pass\n")
+    code, rep = check(root)
+    assert code == 0 and "SM600" not in [f["rule"] for f in rep["findings"]]
+    tasks.write_text(tasks.read_text().replace("  # saqmigrate: ignore[SM600]", ""))
+    code, rep = check(root)
+    assert code == 1 and "SM600" in [f["rule"] for f in rep["findings"]]
