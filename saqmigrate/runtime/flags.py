@@ -343,8 +343,12 @@ class FlagStore:
         raise ConflictError("flag store too busy: 20 concurrent-write retries failed")
 
     def set_rule(self, name: str, target: str | None, percent_bp: int | None = None, *, reason: str,
-                 expected_version: int | None = None, **kw) -> int:
-        """Set (or with target=None clear) the rule for an exact task name or a glob."""
+                 expected_version: int | None = None, expires_at: str | None = None, **kw) -> int:
+        """Set (or with target=None clear) the rule for an exact task name or a glob.
+
+        ``expires_at`` (ISO date) is reported by ``saqmigrate check`` once passed (SM634, like
+        Unleash's "potentially stale"); it never changes how the rule routes.
+        """
         if not name or not name.strip():
             raise FlagError("task name or pattern must not be empty")
         rule = make_rule(target, percent_bp) if target is not None else None
@@ -352,6 +356,8 @@ class FlagStore:
         old = json.loads(raw) if raw else None
         if rule is not None:
             rule = dict(rule, updated_at=time.time(), reason=reason)
+            if expires_at:
+                rule["expires_at"] = expires_at
 
         def ops(pipe):
             if rule is None:

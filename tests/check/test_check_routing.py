@@ -131,6 +131,10 @@ def test_expired_rule(tmp_path, store):
     assert (f["rule"], f["file"]) == ("SM634", "shop/orders/tasks.py") and "2026-11-30" in f["message"]
     put(time.time() + 86400 * 365)  # epoch seconds work too; judged at 2026-12-01 it is in the future
     assert routing(root, store)[0] == 0
+    # the operator's way: `saqmigrate route set ... --expires DATE`
+    store.set_rule(name, "saq", 1000, reason="10% ramp until Nov 30", expires_at="2026-11-30")
+    code, rep = routing(root, store)
+    assert code == 1 and [f["rule"] for f in rep["findings"]] == ["SM634"]
 
 
 def test_writes_outside_the_cli_break_the_audit(tmp_path, store):

@@ -311,11 +311,20 @@ def status(c: Ctx):
 @click.option("--percent", default=None, help="Share of dispatches (by stable hash of task + routing key) sent to SAQ.")
 @click.option("--reason", required=True, help="Why (goes into the audit stream).")
 @click.option("--force", is_flag=True, help="Skip the live-SAQ-worker check.")
+@click.option("--expires", default=None, metavar="YYYY-MM-DD",
+              help="Date after which `saqmigrate check` reports the rule as stale (SM634); routing is unchanged.")
 @pass_ctx
-def set_(c: Ctx, task, backend, percent, reason, force):
+def set_(c: Ctx, task, backend, percent, reason, force, expires):
     """Route TASK (exact name or glob) to celery or saq; --percent N ramps SAQ."""
     if backend not in F.BACKENDS:
         _fail(f"backend must be 'celery' or 'saq', got {backend!r}")
+    if expires is not None:
+        import datetime as _dt
+
+        try:
+            expires = _dt.date.fromisoformat(expires).isoformat()
+        except ValueError:
+            _fail(f"--expires must be a date like 2027-01-31, got {expires!r}")
     bp = F.parse_percent(percent) if percent is not None else None
     F.make_rule(backend, bp)  # validate before touching Redis
     before = c.store.snapshot()
@@ -323,8 +332,9 @@ def set_(c: Ctx, task, backend, percent, reason, force):
         problems = _check_workers(c, task)
         if problems:
             _fail("refusing to route to SAQ: " + "; ".join(problems))
-    version = c.store.set_rule(task, backend, bp, reason=reason, expected_version=before.version)
-    _written(c, before, version, f"{task} -> {_rule_text(F.make_rule(backend, bp))}")
+    version = c.store.set_rule(task, backend, bp, reason=reason, expected_version=before.version, expires_at=expires)
+    _written(c, before, version, f"{task} -> {_rule_text(F.make_rule(backend, bp))}"
+             + (f" (expires {expires})" if expires else ""))
 
 
 @command.command()
