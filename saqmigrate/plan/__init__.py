@@ -161,7 +161,10 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
     apps = [a for a in index.apps if a.kind == "instance"]
     app = apps[0] if apps else None
     if app is not None:
-        pkg = app.module.rsplit(".", 1)[0] if "." in app.module else ""
+        if app.file.endswith("__init__.py"):  # the app is created in the package itself (Flask factories)
+            pkg = app.module
+        else:
+            pkg = app.module.rsplit(".", 1)[0] if "." in app.module else ""
         pkg_rel = app.file.rsplit("/", 1)[0] if "/" in app.file else ""
     else:
         pkg, pkg_rel = "", ""

@@ -51,8 +51,9 @@ def command(path: Path, action: str | None, mode: str, only: str | None, no_wire
             sys.exit(1)
         click.echo("rewrite is up to date", err=True)
         return
-    errors = apply_changes(path.resolve(), result.changes)
-    for c in result.changes:
+    done: list = []
+    errors = apply_changes(path.resolve(), result.changes, done)
+    for c in done:
         click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
     for e in errors:
         click.echo(f"saqmigrate: error: {e}", err=True)

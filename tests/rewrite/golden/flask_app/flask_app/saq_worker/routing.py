@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-REGISTRY = "saq_worker.registry"
+REGISTRY = "flask_app.saq_worker.registry"
 
 
 def install(app):
