@@ -110,14 +110,15 @@ def to_github(report: CheckReport) -> str:
 
 
 def render_human(report: CheckReport, console: Console, *, verbose: bool = False) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    console.print(f"[bold]saqmigrate check[/bold] {report.root}")
+    console.print(f"[bold]saqmigrate check[/bold] {escape(str(report.root))}")
     mark = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ FAIL[/]", "skipped": "[dim]- skipped[/]"}
     for r in report.results:
         n = len(r.findings)
         extra = f" ({n} finding{'s' if n != 1 else ''})" if n else ""
-        console.print(f"  {mark.get(r.status, r.status)}  [bold]{r.name:<9}[/] {r.summary}{extra}",
+        console.print(f"  {mark.get(r.status, r.status)}  [bold]{r.name:<9}[/] {escape(r.summary)}{extra}",
                       highlight=False)
     shown = [f for f in report.findings if verbose or f.severity != "info"]
     if shown:
@@ -127,7 +128,7 @@ def render_human(report: CheckReport, console: Console, *, verbose: bool = False
         t.add_column("message", overflow="fold")
         for f in sorted(shown, key=lambda f: (SEV_RANK.get(f.severity, 3), f.file, f.line)):
             style = "red" if report.failing(f) else ("yellow" if f.severity == "warning" else "dim")
-            t.add_row(f"[{style}]{f.rule}[/]", f"{f.file}:{f.line}", f.message)
+            t.add_row(f"[{style}]{f.rule}[/]", escape(f"{f.file}:{f.line}"), escape(f.message))
         console.print(t)
     c = report.counts()
     if report.passed:

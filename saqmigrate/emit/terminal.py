@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from saqmigrate.index.model import ProjectIndex
@@ -13,7 +14,7 @@ SEV_RANK = {"error": 0, "warning": 1, "info": 2}
 
 def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: bool = False) -> None:
     s = index.summary
-    console.print(f"[bold]saqmigrate scan[/bold] {index.root}")
+    console.print(f"[bold]saqmigrate scan[/bold] {escape(index.root)}")
     console.print(f"{index.files_scanned} Python files, {index.files_parsed} with Celery usage, "
                   f"{len(index.apps)} Celery app(s), timezone {s.get('timezone') or 'UTC (default)'}")
     totals = Table(title="Inventory", show_edge=False)
@@ -32,7 +33,7 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
             t.add_column(col, justify="left" if col == "file" else "right")
         shown = mods if verbose else mods[:top]
         for m in shown:
-            t.add_row(m["file"], str(m["total"]), str(m["auto"]), str(m["assisted"]), str(m["manual"]),
+            t.add_row(escape(m["file"]), str(m["total"]), str(m["auto"]), str(m["assisted"]), str(m["manual"]),
                       f"{m['ready']:.0f}%")
         console.print(t)
         if len(mods) > len(shown):
@@ -47,12 +48,12 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
         t.add_column("message", overflow="fold")
         for f in blockers if verbose else blockers[:top]:
             style = "red" if f.severity == "error" else "yellow"
-            t.add_row(f"[{style}]{f.rule}[/]", f"{f.file}:{f.line}", f.message)
+            t.add_row(f"[{style}]{f.rule}[/]", escape(f"{f.file}:{f.line}"), escape(f.message))
         console.print(t)
     if index.errors:
         console.print(f"[red]{len(index.errors)} file(s) not indexed:[/]")
         for e in index.errors[: (None if verbose else top)]:
-            console.print(f"  {e.file}: {e.message}")
+            console.print(f"  {escape(e.file)}: {escape(e.message)}")
     info = s["findings"]["info"]
     console.print(f"{s['findings']['total']} findings ({s['findings']['error']} errors, "
                   f"{s['findings']['warning']} warnings, {info} info). "
