@@ -65,7 +65,7 @@ def run(ctx: Context) -> CheckResult:
         add(res.findings, ctx.finding(
             "SM640", ctx.config_rel, line,
             f"the migration window ended on {window.end.isoformat()} ({-left} day(s) ago) and Celery is still "
-            f"referenced ({where}): finish moving it to SAQ and run `saqmigrate finalize`, or extend the window "
+            f"referenced ({where}): finish moving it to SAQ and remove the Celery code (the rollback window is over), or extend the window "
             "(days) with a reason in review", subject="window"))
     elif not window.expired(today) and left <= WARN_DAYS and referenced:
         add(res.findings, ctx.finding(

@@ -51,6 +51,12 @@ class Window:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], source: str = "[tool.saqmigrate]") -> Window | None:
+        """Either ``window_start``/``window_days`` or the ``[tool.saqmigrate.window]`` table
+        (``start``/``days``), the form docs/configuration.md shows."""
+        table = cfg.get("window")
+        if isinstance(table, Mapping) and cfg.get("window_start") in (None, ""):
+            cfg = {"window_start": table.get("start"), "window_days": table.get("days", DEFAULT_DAYS)}
+            source = f"{source}.window"
         start = cfg.get("window_start")
         if start in (None, ""):
             return None

@@ -25,6 +25,34 @@ def _fail(msg: str) -> None:
     raise Fail(msg)
 
 
+def _find_registry() -> str | None:
+    """The generated registry module under the current folder (``<pkg>/saq_worker/registry.py``), if
+    there is exactly one; the folder that holds the package goes on ``sys.path``."""
+    from pathlib import Path
+
+    from saqmigrate.emit.generate import MARKER
+
+    found = []
+    for pattern in ("saq_worker/registry.py", "*/saq_worker/registry.py", "*/*/saq_worker/registry.py",
+                    "src/*/saq_worker/registry.py"):
+        for p in Path(".").glob(pattern):
+            try:
+                if MARKER in p.read_text(encoding="utf-8")[:2048]:
+                    found.append(p)
+            except (OSError, UnicodeDecodeError):
+                continue
+    found = sorted(set(found))
+    if len(found) != 1:
+        return None
+    parts = list(found[0].with_suffix("").parts)
+    root = "."
+    if parts[0] == "src":
+        root, parts = "src", parts[1:]
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return ".".join(parts)
+
+
 class Ctx:
     def __init__(self, redis_url, namespace, registry, saq_url, broker_url, config, fmt):
         self.redis_url = redis_url or F.redis_url_from_env()
@@ -57,13 +85,19 @@ class Ctx:
 
     @property
     def registry(self):
+        if self._registry is None and not self.registry_name:
+            self.registry_name = _find_registry()
         if self._registry is None and self.registry_name:
             from saqmigrate.runtime.registry import Registry, RegistryError
 
             if "." not in sys.path:
                 sys.path.insert(0, ".")
+            import warnings
+
             try:
-                self._registry = Registry.load(self.registry_name)
+                with warnings.catch_warnings():  # importing the app package may warn (Celery's Django fixup)
+                    warnings.simplefilter("ignore")
+                    self._registry = Registry.load(self.registry_name)
             except RegistryError as exc:
                 _fail(str(exc))
         return self._registry
@@ -201,7 +235,8 @@ def _check_workers(c: Ctx, pattern: str) -> list[str]:
     reg = c.registry
     if reg is None:
         return [f"no --registry given, so the SAQ function and queue of {pattern!r} are unknown "
-                "(pass --registry proj.saqmigrate_registry, or --force)"]
+                "(run it from the project folder, where `saqmigrate rewrite` generated <app package>/saq_worker/"
+                "registry.py, or pass --registry <app package>.saq_worker.registry, or --force)"]
     names = [n for n in reg.tasks if (n == pattern or fnmatch.fnmatchcase(n, pattern))]
     if not names:
         return [f"{pattern!r} matches no task in registry {c.registry_name} (typo? or --force)"]
