@@ -73,6 +73,13 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{path}: [tool.saqmigrate] {key} must be a list of strings")
         setattr(cfg, key, value)
+    if cfg.disable:
+        from saqmigrate.rules import all_rules
+
+        unknown = sorted(set(cfg.disable) - set(all_rules()))
+        if unknown:
+            raise ConfigError(f"{path}: [tool.saqmigrate] disable names unknown rule code(s) {', '.join(unknown)} "
+                              "(the codes are listed in docs/rules/index.md)")
     # a config found above the scanned root is relative to its own folder: only apply it
     # when it sits at the root itself, so scanning a subfolder is not excluded by accident
     if path.parent.resolve() != root.resolve():

@@ -124,3 +124,20 @@ def test_cache_warm_scan_reads_nothing_and_sees_changes(tmp_path):
     os.utime(tmp_path / "a.py", ns=(1, 1))
     idx, s3 = run_scan(tmp_path, Config(), use_cache=True)
     assert s3.read == 1 and [t.name for t in idx.tasks] == ["a.renamed"]
+
+
+def test_config_rejects_unknown_rule_codes(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.saqmigrate]\ndisable = ["SM999"]\n')
+    (tmp_path / "t.py").write_text(GOOD)
+    r = CliRunner().invoke(cli, ["scan", str(tmp_path), "--no-cache"])
+    assert r.exit_code == 2 and "SM999" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_generated_and_report_files_have_normal_permissions(tmp_path):
+    import stat
+
+    write_tree(tmp_path, {"pkg/__init__.py": "", "pkg/tasks.py": GOOD})
+    out = tmp_path / "report.json"
+    assert CliRunner().invoke(cli, ["scan", str(tmp_path), "--no-cache", "--format", "json", "-o", str(out)]).exit_code == 0
+    mode = stat.S_IMODE(out.stat().st_mode)
+    assert mode & 0o044 == 0o044, oct(mode)  # readable by group and others (umask 022), not mkstemp's 0600

@@ -37,9 +37,15 @@ def command(path: Path, update: bool, no_cache: bool, config_path: Path | None) 
         config = load_config(path, config_path)
         ctx = Context(path, config, Options(use_cache=not no_cache))
         target = ratchet.baseline_path(ctx)
-        old = ratchet.load(target)
     except (ConfigError, CheckError) as exc:
         _die(str(exc))
+    try:
+        old = ratchet.load(target)
+    except CheckError as exc:
+        if not update:
+            _die(str(exc))
+        click.echo(f"saqmigrate: warning: {exc}; --update writes a new one from the code", err=True)
+        old = None
     if old is not None and not update:
         _die(f"{ctx.rel(target)} exists; `saqmigrate baseline --update` rewrites it from the code")
     doc = ratchet.build(ctx)
