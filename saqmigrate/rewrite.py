@@ -63,14 +63,17 @@ def _read(path: Path) -> str | None:
         raise Unreadable(f"cannot read: {exc.strerror or exc}") from None
 
 
-def compute_changes(root: Path, config: Config | None = None, *, mode: str = "bridge", only: str | None = None,
+def compute_changes(root: Path, config: Config | None = None, *, mode: str | None = None, only: str | None = None,
                     use_cache: bool = True, wire: bool = True, index=None) -> RewriteResult:
-    """``index``: an already computed scan of ``root`` (``check`` passes its own to avoid a second scan)."""
+    """``index``: an already computed scan of ``root`` (``check`` passes its own to avoid a second scan).
+    ``mode`` None: the mode the existing generated code records (``NATIVE_MARKER``), else bridge."""
     from saqmigrate.scan import run_scan
 
     root = root.resolve()
     if index is None:
         index, _ = run_scan(root, config or Config(), use_cache=use_cache)
+    if mode is None:
+        mode = recorded_mode(root)
     plan = build_plan(index, mode=mode, only=only)
     result = RewriteResult(plan)
     if mode == "native":
@@ -155,8 +158,10 @@ def _params_src(task, module_names: set[str]) -> str | None:
 
 
 def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None:
+    from saqmigrate.transform.blocking import Finder
     from saqmigrate.transform.native import port_function
 
+    finder = Finder(root)
     sources: dict[str, tuple[str, set[str]] | None] = {}
     for m in plan.modules:
         if m.source_rel not in sources:
@@ -175,8 +180,11 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None
                 why = f"{t.kind} tasks are bridged"
             else:
                 params = _params_src(t, src[1])
+                indirect = finder.blocking(t.module, t.function)
                 if params is None:
                     why = "*args, positional-only or computed default parameters"
+                elif indirect:
+                    why = f"blocking call(s) reached through helpers: {', '.join(indirect[:3])}"
                 else:
                     port = port_function(src[0], t.function, bind=t.bind, blocking=t.features.get("blocking") or {},
                                          module_names=src[1], update_state=bool(t.features.get("update_state")),
@@ -188,10 +196,24 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None
             result.messages.append(f"SM113 {t.name}: kept in bridge mode: {why}")
 
 
-def _existing_generated(root: Path, plan: RewritePlan) -> list[str]:
+def recorded_mode(root: Path) -> str:
+    """``native`` when the generated twins were written with ``--mode native``, else ``bridge``."""
+    from saqmigrate.emit.generate import NATIVE_MARKER
+
+    for rel in _existing_generated(root, None):
+        if rel.endswith("_saq.py"):
+            try:
+                if NATIVE_MARKER in (root / rel).read_text(encoding="utf-8")[:2048]:
+                    return "native"
+            except (OSError, UnicodeDecodeError):
+                continue
+    return "bridge"
+
+
+def _existing_generated(root: Path, plan: RewritePlan | None) -> list[str]:
     out = []
-    pkg = root / plan.package_rel
-    candidates: list[Path] = list(pkg.glob("*.py")) if pkg.is_dir() else []
+    pkg = root / plan.package_rel if plan is not None else None
+    candidates: list[Path] = list(pkg.glob("*.py")) if pkg is not None and pkg.is_dir() else []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
         candidates.extend(Path(dirpath) / f for f in filenames if f.endswith("_saq.py"))

@@ -38,7 +38,7 @@ class CheckResult:
 class Options:
     today: _dt.date | None = None  # the date the window and rule expiry are judged at
     use_cache: bool = True
-    mode: str = "bridge"  # the rewrite mode the generated code was written with
+    mode: str | None = None  # the rewrite mode; None: the one recorded in the generated code
     redis_url: str | None = None  # flag store (routing checks)
     namespace: str = "saqmigrate"
     bootstrap: Path | None = None  # flag snapshot file (routing checks without Redis)

@@ -98,6 +98,12 @@ class _Porter(cst.CSTTransformer):
         return updated
 
 
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, (cst.SimpleString,
+                                                                                      cst.ConcatenatedString)))
+
+
 def port_function(source: str, function: str, *, bind: bool, blocking: dict, module_names: set[str],
                   update_state: bool, is_async: bool, params_src: str) -> Port:
     if is_async:
@@ -135,8 +141,9 @@ def port_function(source: str, function: str, *, bind: bool, blocking: dict, mod
     stub_fn = stub.body[0]
     assert isinstance(stub_fn, cst.FunctionDef)
     new_body = list(body.body)  # type: ignore[attr-defined]
-    if bind:
-        new_body = [stub_fn.body.body[0], *new_body]  # type: ignore[attr-defined]
+    if bind:  # self = task_self(ctx) goes first, after the docstring if there is one
+        at = 1 if new_body and _is_docstring(new_body[0]) else 0
+        new_body = [*new_body[:at], stub_fn.body.body[0], *new_body[at:]]  # type: ignore[attr-defined]
     port = stub_fn.with_changes(body=body.with_changes(body=new_body))  # type: ignore[attr-defined]
     code = cst.Module(body=[port]).code
     return Port(code)

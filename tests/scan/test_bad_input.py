@@ -141,3 +141,14 @@ def test_generated_and_report_files_have_normal_permissions(tmp_path):
     assert CliRunner().invoke(cli, ["scan", str(tmp_path), "--no-cache", "--format", "json", "-o", str(out)]).exit_code == 0
     mode = stat.S_IMODE(out.stat().st_mode)
     assert mode & 0o044 == 0o044, oct(mode)  # readable by group and others (umask 022), not mkstemp's 0600
+
+
+def test_output_to_a_device_writes_through_it_and_never_replaces_it(tmp_path):
+    import stat
+
+    write_tree(tmp_path, {"t.py": GOOD})
+    before = os.stat("/dev/null")
+    r = CliRunner().invoke(cli, ["scan", str(tmp_path), "--no-cache", "--format", "json", "-o", "/dev/null"])
+    assert r.exit_code == 0, r.output
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino and after.st_rdev == before.st_rdev

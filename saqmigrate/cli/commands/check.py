@@ -46,8 +46,8 @@ def _date(ctx, param, value):
               help="Check a flag snapshot file instead of (or when there is no) live flag store.")
 @click.option("--today", callback=_date, metavar="YYYY-MM-DD", help="Judge the window and rule expiry at this "
               "date (default: today), e.g. to see whether the gate still passes next week.")
-@click.option("--mode", type=click.Choice(["bridge", "native"]), default="bridge", show_default=True,
-              help="The `rewrite --mode` the generated code was written with.")
+@click.option("--mode", type=click.Choice(["bridge", "native"]), default=None,
+              help="The `rewrite --mode` the generated code was written with (default: the mode it records).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file scan cache.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")

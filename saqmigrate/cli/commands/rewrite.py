@@ -13,9 +13,10 @@ import click
 @click.option("--diff", "action", flag_value="diff", help="Print a unified diff of what would change (default).")
 @click.option("--check", "action", flag_value="check", help="Exit 1 if a rewrite would change anything.")
 @click.option("--write", "action", flag_value="write", help="Write the changes (atomically, file by file).")
-@click.option("--mode", type=click.Choice(["bridge", "native"]), default="bridge", show_default=True,
+@click.option("--mode", type=click.Choice(["bridge", "native"]), default=None,
               help="bridge: the SAQ twin runs the Celery implementation in a thread; native: an async port "
-                   "where the body is safe to convert (others stay bridged, with a finding).")
+                   "where the body is safe to convert (others stay bridged, with a finding). Default: the mode "
+                   "the existing generated code records, else bridge.")
 @click.option("--only", metavar="GLOB", help="Only tasks whose file path or Celery name matches GLOB.")
 @click.option("--no-wire", is_flag=True, help="Do not add the routing hook to the Celery app module.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
