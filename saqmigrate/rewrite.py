@@ -74,7 +74,11 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
         index, _ = run_scan(root, config or Config(), use_cache=use_cache)
     if mode is None:
         mode = recorded_mode(root)
-    plan = build_plan(index, mode=mode, only=only)
+    keep = None
+    if only:  # modules migrated by earlier runs stay registered
+        generated = set(_existing_generated(root, None))
+        keep = {t.module for t in index.tasks if t.file[:-3] + "_saq.py" in generated}
+    plan = build_plan(index, mode=mode, only=only, keep=keep)
     result = RewriteResult(plan)
     if mode == "native":
         _port_natively(root, plan, result)

@@ -154,7 +154,10 @@ def _todos(notes) -> list[tuple[str, str]]:
     return out
 
 
-def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = None) -> RewritePlan:
+def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = None,
+               keep: set[str] | None = None) -> RewritePlan:
+    """``only``: a glob on task files or names; tasks outside it are still planned when their module
+    is in ``keep`` (already migrated), so ``--only`` adds tasks without unregistering earlier ones."""
     from saqmigrate.classify import project_timezone
     from saqmigrate.translate import options as opt
 
@@ -183,7 +186,8 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
     twins_by_name: dict[str, Twin] = {}
     used_names: dict[str, set[str]] = {}
     for t in index.tasks:
-        if only and not (fnmatch.fnmatch(t.file, only) or (t.name and fnmatch.fnmatchcase(t.name, only))):
+        if only and not (fnmatch.fnmatch(t.file, only) or (t.name and fnmatch.fnmatchcase(t.name, only))) \
+                and t.module not in (keep or set()):
             continue
         if t.file.endswith("_saq.py") or t.module.startswith(package):
             continue  # never twin generated code

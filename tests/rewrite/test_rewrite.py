@@ -148,3 +148,14 @@ def test_native_port_of_a_bound_task_keeps_its_docstring_first(tmp_path: Path) -
     fn = next(n for n in ast.parse(src).body if isinstance(n, ast.AsyncFunctionDef) and n.name == "request_info")
     assert ast.get_docstring(fn) == "Report the request."
     assert ast.unparse(fn.body[1]) == "self = task_self(ctx)"
+
+
+def test_only_adds_tasks_without_unregistering_earlier_ones(tmp_path: Path) -> None:
+    root = copy_fixture("pydotorg", tmp_path)
+    apply_changes(root, compute_changes(root, Config(), only="downloads/*", use_cache=False).changes)
+    settings = (root / "pydotorg/saq_worker/queue_celery.py").read_text()
+    assert "downloads.tasks.update_download_boxes" in settings and "events.tasks.import_events" not in settings
+    apply_changes(root, compute_changes(root, Config(), only="events/*", use_cache=False).changes)
+    settings = (root / "pydotorg/saq_worker/queue_celery.py").read_text()
+    assert "downloads.tasks.update_download_boxes" in settings and "events.tasks.import_events" in settings
+    assert not (root / "jobs/tasks_saq.py").exists()
