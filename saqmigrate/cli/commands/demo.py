@@ -30,9 +30,9 @@ def command(redis_url: str | None, embedded: bool, percent: float, keep: bool, f
     progress = None if fmt == "json" else (lambda msg: err.print(f"[dim]•[/dim] {msg}"))
     try:
         result = run_demo(redis_url, embedded=embedded, keep=keep, percent=percent, progress=progress)
-    except DemoError as exc:
-        click.echo(f"saqmigrate demo: error: {exc}", err=True)
-        sys.exit(1)
+    except DemoError as exc:  # the environment (Redis, a worker that would not start): exit 2, like every command
+        click.echo(f"saqmigrate: error: demo: {exc}", err=True)
+        sys.exit(2)
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
     else:

@@ -18,15 +18,18 @@ import click
                    "where the body is safe to convert (others stay bridged, with a finding). Default: the mode "
                    "the existing generated code records, else bridge.")
 @click.option("--only", metavar="GLOB", help="Only tasks whose file path or Celery name matches GLOB.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
 @click.option("--no-wire", is_flag=True, help="Do not add the routing hook to the Celery app module.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
-def command(path: Path, action: str | None, mode: str, only: str | None, no_wire: bool, color: bool | None) -> None:
+def command(path: Path, action: str | None, mode: str | None, only: str | None, config_path: Path | None, no_wire: bool,
+            color: bool | None) -> None:
     """Generate async SAQ tasks, CronJobs and worker settings beside the unchanged Celery code."""
     from saqmigrate.cli.common import project_config
     from saqmigrate.rewrite import apply_changes, compute_changes
 
     action = action or "diff"
-    config = project_config(path)
+    config = project_config(path, config_path)
     result = compute_changes(path, config, mode=mode, only=only, wire=not no_wire)
     for err in result.errors:
         click.echo(f"saqmigrate: {err}", err=True)

@@ -13,8 +13,10 @@ import click
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-cache", is_flag=True, help="Ignore the scan cache.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
 @click.option("--fail-on-inexact", is_flag=True, help="Exit 1 unless every entry is proven exact.")
-def command(path: Path, fmt: str, no_cache: bool, fail_on_inexact: bool) -> None:
+def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail_on_inexact: bool) -> None:
     """Show each Celery beat entry next to its SAQ CronJob and the equivalence proof."""
     from rich.console import Console
     from rich.table import Table
@@ -22,7 +24,7 @@ def command(path: Path, fmt: str, no_cache: bool, fail_on_inexact: bool) -> None
     from saqmigrate.cli.common import project_config
     from saqmigrate.scan import run_scan
 
-    config = project_config(path)
+    config = project_config(path, config_path)
     index, _ = run_scan(path, config, use_cache=not no_cache)
     rows = []
     for s in index.schedules:
