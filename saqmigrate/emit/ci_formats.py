@@ -131,7 +131,9 @@ def render_human(report: CheckReport, console: Console, *, verbose: bool = False
             t.add_row(f"[{style}]{f.rule}[/]", escape(f"{f.file}:{f.line}"), escape(f.message))
         console.print(t)
     c = report.counts()
-    if report.passed:
+    if report.results and all(r.status == "skipped" for r in report.results):
+        console.print("[yellow]nothing checked[/]: every selected check was skipped (see the reasons above)")
+    elif report.passed:
         console.print(f"[green]check passed[/] ({c['warning']} warning(s)) in {report.elapsed:.2f}s")
     else:
         console.print(f"[red]check failed[/]: {c['error']} error(s), {c['warning']} warning(s) in "
