@@ -159,8 +159,8 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
         entry = results.get(rel)
         if entry is None:
             continue
-        if use_cache and entry.get("status") != "error" and "size" in entry:
-            cache.store(rel, entry) if cache.entries.get(rel) is not entry else None
+        if use_cache and entry.get("status") != "error" and "size" in entry and cache.entries.get(rel) is not entry:
+            cache.store(rel, entry)
         if entry["status"] == "error":
             index_errors.append(FileError(rel, entry["error"]))
         elif entry["status"] == "facts":

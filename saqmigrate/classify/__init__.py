@@ -235,23 +235,29 @@ def _src(value: Any) -> str:
     return repr(value)
 
 
-def _options_notes(t: Task) -> list[Note]:
-    from saqmigrate.translate import options as opt
+def options_plan(t: Task):
+    """The task's translated options, computed once per task (classify, schedules and plan all need it)."""
+    cached = t.__dict__.get("_options_plan")
+    if cached is None:
+        from saqmigrate.translate import options as opt
 
+        cached = opt.translate_task_options(t.options, uses_self_retry=bool(t.features.get("self_retry")),
+                                            defaults=t.inherited_options, module=t.module)
+        t.__dict__["_options_plan"] = cached
+    return cached
+
+
+def _options_notes(t: Task) -> list[Note]:
     try:
-        plan = opt.translate_task_options(t.options, uses_self_retry=bool(t.features.get("self_retry")),
-                                          defaults=t.inherited_options, module=t.module)
+        plan = options_plan(t)
     except Exception as exc:  # noqa: BLE001 - a translation bug must not kill the scan
         return [Note("SM199", f"options could not be translated ({type(exc).__name__}: {exc}); report this")]
     return list(plan.notes)
 
 
 def task_job_options(t: Task) -> dict | None:
-    from saqmigrate.translate import options as opt
-
     try:
-        return opt.translate_task_options(t.options, uses_self_retry=bool(t.features.get("self_retry")),
-                                          defaults=t.inherited_options, module=t.module).cron_kwargs()
+        return options_plan(t).cron_kwargs()
     except Exception:  # noqa: BLE001 - reported by the task's own SM199
         return None
 

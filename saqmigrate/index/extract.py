@@ -333,7 +333,6 @@ class Extractor(ast.NodeVisitor):
         task_info = self._decorated_function(node)
         for dec in node.decorator_list:
             self.visit(dec)
-        self._visit_signal_handler(node)
         self._funcs.append(node)
         self._task_fn_stack.append(task_info)
         saved_loops, self._loops = self._loops, 0
@@ -385,8 +384,6 @@ class Extractor(ast.NodeVisitor):
             callee = dec.func if isinstance(dec, ast.Call) else dec
             r = self.ref(callee)
             if r is None:
-                if isinstance(callee, ast.Call):  # @app.task(name='x')(...)? unusual
-                    continue
                 continue
             opts, pos = ({}, [])
             if isinstance(dec, ast.Call):
@@ -418,9 +415,6 @@ class Extractor(ast.NodeVisitor):
         }
         self.decorated.append(info)
         return info
-
-    def _visit_signal_handler(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        pass  # add_periodic_task calls inside handlers are found by visit_Call
 
     # --- assignments --------------------------------------------------------------
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -466,8 +460,6 @@ class Extractor(ast.NodeVisitor):
             short = tname.rsplit(".", 1)[-1]
             if short in SCHEDULE_NAMES and (module_level or "." in tname):
                 self._schedule_container(value, container=tname, source=_source_for(tname), stmt=stmt)
-            elif "." in tname and ".conf." in f".{tname}." and module_level:
-                pass
             self._setting_assign(tname, value, stmt, module_level)
         if isinstance(target, ast.Subscript):
             base = _name(target.value)

@@ -310,8 +310,6 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
                 continue
             cand, (kind, app_ref, alias_opts) = found
             options = {**alias_opts, **cand["options"]}
-            if kind == "app_task" and cand["args"] and not cand["options"]:
-                pass  # @app.task(fn)? not a decorator form
             name_opt = options.get("name")
             if isinstance(name_opt, str):
                 name = name_opt

@@ -158,8 +158,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
                keep: set[str] | None = None) -> RewritePlan:
     """``only``: a glob on task files or names; tasks outside it are still planned when their module
     is in ``keep`` (already migrated), so ``--only`` adds tasks without unregistering earlier ones."""
-    from saqmigrate.classify import project_timezone
-    from saqmigrate.translate import options as opt
+    from saqmigrate.classify import options_plan, project_timezone
 
     apps = [a for a in index.apps if a.kind == "instance"]
     app = apps[0] if apps else None
@@ -195,8 +194,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         jo = None
         if skip is None:
             try:
-                jo = opt.translate_task_options(t.options, uses_self_retry=bool(t.features.get("self_retry")),
-                                                defaults=t.inherited_options, module=t.module)
+                jo = options_plan(t)
             except Exception as exc:  # noqa: BLE001
                 skip = f"SM199: options could not be translated ({exc})"
         if skip is not None:
