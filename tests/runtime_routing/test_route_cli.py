@@ -111,3 +111,14 @@ def test_drain_status_counts_celery_messages_with_eta(rt, project):
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.output)
     assert row["celery_queued"] == 2 and row["celery_max_eta"] and row["drained"] is False
+
+
+@pytest.mark.slow
+def test_kill_and_unkill_are_idempotent(rt, project):
+    assert run(rt, "kill", "--reason", "incident").exit_code == 0
+    v = rt.store.version()
+    r = run(rt, "kill", "--reason", "again")
+    assert r.exit_code == 0 and "already ON" in r.output
+    assert rt.store.version() == v and rt.store.audit_length() == v  # nothing written, nothing audited
+    assert run(rt, "unkill", "--reason", "resolved").exit_code == 0
+    assert "already OFF" in run(rt, "unkill", "--reason", "twice").output

@@ -391,6 +391,10 @@ def clear(c: Ctx, task, reason):
 def kill(c: Ctx, reason):
     """Kill switch: every dispatch and schedule to Celery, in one write."""
     before = c.store.snapshot()
+    if before.mode == "force-celery":  # nothing to change: no version bump, no audit entry
+        c.out({"ok": True, "version": before.version, "previous_version": before.version, "change": None,
+               "aborted_cron": []}, f"kill switch already ON (version {before.version}); nothing written")
+        return
     version = c.store.set_mode("force-celery", reason=reason, expected_version=before.version)
     _written(c, before, version, "kill switch ON (force-celery)")
 
@@ -401,6 +405,10 @@ def kill(c: Ctx, reason):
 def unkill(c: Ctx, reason):
     """Turn the kill switch off: per-task rules apply again."""
     before = c.store.snapshot()
+    if before.mode == "normal":
+        c.out({"ok": True, "version": before.version, "previous_version": before.version, "change": None,
+               "aborted_cron": []}, f"kill switch already OFF (version {before.version}); nothing written")
+        return
     version = c.store.set_mode("normal", reason=reason, expected_version=before.version)
     _written(c, before, version, "kill switch OFF (normal)")
 

@@ -42,6 +42,8 @@ def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail
         sys.stdout.write(json.dumps({"schema": "saqmigrate.schedules/1", "schedules": rows}, indent=2) + "\n")
     else:
         console = Console()
+        if not console.is_terminal:  # piped / CI: rich would assume 80 columns and break words
+            console = Console(width=160)
         table = Table(title=f"Beat schedules in {index.root}", show_lines=False)
         for col in ("entry", "Celery", "SAQ cron", "exact", "when it fires", "rules"):
             table.add_column(col, overflow="fold")
