@@ -4,6 +4,7 @@ the right code at the right file and line, and passes again once fixed. Exit cod
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.check.helpers import (baseline_update, check, codes, edit, errors, invoke, line_of, project, rewrite)
 
@@ -299,3 +300,23 @@ def test_ignore_comment_suppresses_a_check_finding_on_its_line(tmp_path):
     tasks.write_text(tasks.read_text().replace("  # saqmigrate: ignore[SM600]", ""))
     code, rep = check(root)
     assert code == 1 and "SM600" in [f["rule"] for f in rep["findings"]]
+
+
+def test_factory_app_fails_until_routing_is_installed_by_hand(tmp_path):
+    import shutil
+
+    from saqmigrate.config import Config
+    from saqmigrate.rewrite import apply_changes, compute_changes
+
+    root = tmp_path / "flask_app"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures" / "flask_app", root)
+    apply_changes(root, compute_changes(root, Config(), use_cache=False).changes)
+    assert invoke("baseline", root).exit_code == 0
+    code, rep = check(root)
+    assert code == 1 and [f["rule"] for f in errors(rep)] == ["SM617"]
+    assert "install(celery_app)" in errors(rep)[0]["message"]
+    init = root / "flask_app" / "__init__.py"
+    init.write_text(init.read_text().replace(
+        "    celery_app.set_default()\n",
+        "    celery_app.set_default()\n    from flask_app.saq_worker.routing import install\n\n    install(celery_app)\n"))
+    assert check(root)[0] == 0
