@@ -133,6 +133,14 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
         for s in mf.facts.get("app_attr_sets", []):
             target = res.resolve(s["app"]) if s["app"] else None
             key = f"{target[0]}.{target[1]}" if target else None
+            if key and key not in apps and s["attr"] == "config_from_object" and not target[2] \
+                    and target[0] in modules:
+                # `app = celery_class('mayan')` (a factory the scan cannot follow) configured like a Celery app
+                owner = modules[target[0]]
+                apps[key] = App(name=target[1], file=owner.rel,
+                                line=owner.facts.get("assign_lines", {}).get(target[1], s["line"]), module=target[0],
+                                kind="instance", main=None, task_cls=None,
+                                options={"inferred_from": "config_from_object"})
             app = apps.get(key) if key else None
             if app is None and len(apps) == 1:
                 app = next(iter(apps.values()))
