@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from saqmigrate.config import Config
+from saqmigrate.discover import ALWAYS_SKIP_DIRS
 from saqmigrate.emit import write_atomic
 from saqmigrate.emit.generate import MARKER, render
 from saqmigrate.plan import RewritePlan, build_plan
@@ -72,11 +73,11 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
     root = root.resolve()
     if index is None:
         index, _ = run_scan(root, config or Config(), use_cache=use_cache)
+    generated = _existing_generated(root, index)  # from the scan, shared by the three uses below
     if mode is None:
-        mode = recorded_mode(root)
+        mode = recorded_mode(root, generated)
     keep = None
     if only:  # modules migrated by earlier runs stay registered
-        generated = set(_existing_generated(root, None))
         keep = {t.module for t in index.tasks if t.file[:-3] + "_saq.py" in generated}
     plan = build_plan(index, mode=mode, only=only, keep=keep)
     result = RewriteResult(plan)
@@ -99,8 +100,9 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
             result.changes.append(Change(rel, old, new))
     # generated files that are no longer produced (task renamed or deleted) go away
     if only is None:
-        for rel in _existing_generated(root, plan):
-            if rel not in files:
+        pkg = f"{plan.package_rel}/"
+        for rel in sorted(set(generated) | set(_generated_in(root / plan.package_rel, root))):
+            if rel not in files and (rel.endswith("_saq.py") or rel.startswith(pkg)):
                 try:
                     result.changes.append(Change(rel, _read(root / rel), None))
                 except Unreadable as exc:
@@ -200,11 +202,11 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None
             result.messages.append(f"SM113 {t.name}: kept in bridge mode: {why}")
 
 
-def recorded_mode(root: Path) -> str:
+def recorded_mode(root: Path, generated: list[str] | None = None) -> str:
     """``native`` when the generated twins were written with ``--mode native``, else ``bridge``."""
     from saqmigrate.emit.generate import NATIVE_MARKER
 
-    for rel in _existing_generated(root, None):
+    for rel in generated if generated is not None else _existing_generated(root, None):
         if rel.endswith("_saq.py"):
             try:
                 if NATIVE_MARKER in (root / rel).read_text(encoding="utf-8")[:2048]:
@@ -214,22 +216,40 @@ def recorded_mode(root: Path) -> str:
     return "bridge"
 
 
-def _existing_generated(root: Path, plan: RewritePlan | None) -> list[str]:
+def _is_generated(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return MARKER in fh.read(2048)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _generated_in(folder: Path, root: Path) -> list[str]:
+    """Generated files directly in ``folder`` (the worker package)."""
+    if not folder.is_dir():
+        return []
+    return [p.relative_to(root).as_posix() for p in folder.glob("*.py") if _is_generated(p)]
+
+
+def _existing_generated(root: Path, index=None) -> list[str]:
+    """Generated ``*_saq.py`` twin modules and worker-package files already in the tree.
+
+    With a scan ``index`` the twin modules come from the files the scan indexed (they import
+    ``_celery``, a trigger word, so they are always indexed) instead of a second walk of the tree;
+    the worker package is listed by ``_generated_in``.
+    """
+    if index is not None:
+        return sorted(rel for rel in getattr(index, "_indexed_files", ())
+                      if rel.endswith("_saq.py") and _is_generated(root / rel))
     out = []
-    pkg = root / plan.package_rel if plan is not None else None
-    candidates: list[Path] = list(pkg.glob("*.py")) if pkg is not None and pkg.is_dir() else []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
-        candidates.extend(Path(dirpath) / f for f in filenames if f.endswith("_saq.py"))
-    for p in candidates:
-        try:
-            with open(p, encoding="utf-8") as fh:
-                head = fh.read(2048)
-        except (OSError, UnicodeDecodeError):
-            continue
-        if MARKER in head:
-            out.append(p.relative_to(root).as_posix())
-    return sorted(set(out))
+        dirnames[:] = [d for d in dirnames if d not in ALWAYS_SKIP_DIRS and not d.endswith(".egg-info")]
+        for f in filenames:
+            if f.endswith("_saq.py") or (f.endswith(".py") and os.path.basename(dirpath) == "saq_worker"):
+                p = Path(dirpath) / f
+                if _is_generated(p):
+                    out.append(p.relative_to(root).as_posix())
+    return sorted(out)
 
 
 def apply_changes(root: Path, changes: list[Change], done: list[Change] | None = None) -> list[str]:

@@ -192,6 +192,7 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
     index = build_index(root_s, modules, lazy)
     # per-file `# saqmigrate: ignore[...]` comments, for checks that report at source lines (check/)
     index._suppressions = {mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()}  # type: ignore[attr-defined]
+    index._indexed_files = sorted(mf.rel for mf in modules.values())  # type: ignore[attr-defined]
     index.files_scanned = len(disc.files)
     index.files_parsed = stats.parsed
     index.errors = sorted(index_errors, key=lambda e: e.file)

@@ -23,13 +23,19 @@ class Literals:
     lines: dict[str, int] = field(default_factory=dict)  # TASKS -> line of the assignment
 
 
+def _parse(text: str | None) -> ast.Module | None:
+    if not text:
+        return None
+    try:
+        return ast.parse(text)
+    except SyntaxError:
+        return None
+
+
 def read_literals(text: str | None, names: tuple[str, ...] = ("TASKS", "SCHEDULES", "QUEUES")) -> Literals:
     out = Literals()
-    if not text:
-        return out
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
+    tree = _parse(text)
+    if tree is None:
         return out
     for node in tree.body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
@@ -52,11 +58,8 @@ def read_literals(text: str | None, names: tuple[str, ...] = ("TASKS", "SCHEDULE
 def read_functions(text: str | None) -> dict[str, int]:
     """``FUNCTIONS = [("celery.name", fn), ...]`` of a queue settings module: name -> line."""
     out: dict[str, int] = {}
-    if not text:
-        return out
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
+    tree = _parse(text)
+    if tree is None:
         return out
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "FUNCTIONS" for t in node.targets) \

@@ -12,36 +12,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from saqmigrate.index.extract import BLOCKING
-
-
-def _imports(tree: ast.Module, module: str, is_package: bool) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = module.split(".") if is_package else module.split(".")[:-1]
-                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            for a in node.names:
-                out[a.asname or a.name] = f"{mod}.{a.name}" if mod else a.name
-    return out
-
-
-def _dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
+from saqmigrate.index.extract import BLOCKING, extract_imports_only
+from saqmigrate.index.extract import _name as _dotted
 
 
 class Finder:
@@ -84,7 +56,7 @@ class Finder:
                   None)
         if fn is None:
             return
-        imports = _imports(tree, module, is_pkg)
+        imports = extract_imports_only(tree, module, is_pkg)["imports"]  # the scanner's own import resolution
         local = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
         for node in ast.walk(fn):
             if not isinstance(node, ast.Call):

@@ -301,6 +301,17 @@ def _written(c: Ctx, before: F.Snapshot, version: int, what: str) -> None:
            "aborted_cron": aborted}, text)
 
 
+def _switch(c: Ctx, mode: str, reason: str, done: str, already: str) -> None:
+    """Set the global mode; when it is already ``mode`` nothing is written (no version, no audit entry)."""
+    before = c.store.snapshot()
+    if before.mode == mode:
+        c.out({"ok": True, "version": before.version, "previous_version": before.version, "change": None,
+               "aborted_cron": []}, f"{already} (version {before.version}); nothing written")
+        return
+    version = c.store.set_mode(mode, reason=reason, expected_version=before.version)
+    _written(c, before, version, done)
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -390,13 +401,7 @@ def clear(c: Ctx, task, reason):
 @pass_ctx
 def kill(c: Ctx, reason):
     """Kill switch: every dispatch and schedule to Celery, in one write."""
-    before = c.store.snapshot()
-    if before.mode == "force-celery":  # nothing to change: no version bump, no audit entry
-        c.out({"ok": True, "version": before.version, "previous_version": before.version, "change": None,
-               "aborted_cron": []}, f"kill switch already ON (version {before.version}); nothing written")
-        return
-    version = c.store.set_mode("force-celery", reason=reason, expected_version=before.version)
-    _written(c, before, version, "kill switch ON (force-celery)")
+    _switch(c, "force-celery", reason, "kill switch ON (force-celery)", "kill switch already ON")
 
 
 @command.command()
@@ -404,13 +409,7 @@ def kill(c: Ctx, reason):
 @pass_ctx
 def unkill(c: Ctx, reason):
     """Turn the kill switch off: per-task rules apply again."""
-    before = c.store.snapshot()
-    if before.mode == "normal":
-        c.out({"ok": True, "version": before.version, "previous_version": before.version, "change": None,
-               "aborted_cron": []}, f"kill switch already OFF (version {before.version}); nothing written")
-        return
-    version = c.store.set_mode("normal", reason=reason, expected_version=before.version)
-    _written(c, before, version, "kill switch OFF (normal)")
+    _switch(c, "normal", reason, "kill switch OFF (normal)", "kill switch already OFF")
 
 
 @command.command()
