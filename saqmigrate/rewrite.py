@@ -144,7 +144,7 @@ def _module_level_names(tree: ast.Module) -> set[str]:
 
 
 def _params_src(task, module_names: set[str]) -> str | None:
-    parts, star = [], False
+    parts: list[str] = []
     for p in task.params:
         if p.kind == "var_positional" or p.kind == "positional_only":
             return None

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from saqmigrate import rules as rulebook
 
-from saqmigrate.rules import FIX_TO_VERDICT  # noqa: F401  (one mapping, shared with the classifier)
 AREAS = [
     ("SM1", "Tasks"),
     ("SM2", "Schedules"),

@@ -18,7 +18,6 @@ from saqmigrate.index.model import Call, Finding, ProjectIndex, Schedule, Task, 
 from saqmigrate.translate.base import Note
 
 RANK = {"auto": 0, "assisted": 1, "manual": 2}
-from saqmigrate.rules import FIX_TO_VERDICT  # noqa: E402,F401  (re-exported for docs/tests)
 
 REQUEST_EQUIVALENTS = {"id", "retries", "kwargs", "args", "eta", "hostname", "delivery_info", "task"}
 UNSUPPORTED_CALL_OPTIONS = {"link", "link_error", "expires", "headers", "shadow", "exchange", "routing_key",

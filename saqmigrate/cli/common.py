@@ -13,7 +13,9 @@ import click
 
 from saqmigrate.config import Config, ConfigError, load_config
 
-EXIT_USAGE = 2
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # a check failed, rewrite --check found changes, scan --fail-on matched
+EXIT_USAGE = 2  # bad path, config or flag value, unwritable output, service unreachable
 
 
 def die(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -11,10 +11,8 @@ import click
 from saqmigrate import __version__
 from saqmigrate.cli import commands as _commands_pkg
 
-# Exit codes, stable and documented in docs/cli.md.
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
+# Exit codes are stable and documented in docs/cli.md (0 ok, 1 findings, 2 usage/environment);
+# cli/common.py holds them.
 
 
 def _command_modules() -> dict[str, str]:

@@ -168,6 +168,3 @@ class ProjectIndex:
         out = {"schema": SCHEMA}
         out.update(data)
         return out
-
-    def task_by_name(self) -> dict[str, Task]:
-        return {t.name: t for t in self.tasks if t.name}

@@ -401,10 +401,6 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
 
     tasks.sort(key=lambda t: (t.file, t.line, t.function))
     index.tasks = tasks
-    by_name = {}
-    for t in tasks:
-        if t.name and t.name not in by_name:
-            by_name[t.name] = t
 
     def task_for_ref(ref: str | None) -> Task | None:
         r = res.resolve(ref) if ref else None
@@ -464,8 +460,6 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
                               in_function=c.get("in_function")))
     calls.sort(key=lambda c: (c.file, c.line, c.column))
     index.calls = calls
-    index._symbol_to_task = symbol_to_task  # type: ignore[attr-defined]
-    index._by_name = by_name  # type: ignore[attr-defined]
     return index
 
 

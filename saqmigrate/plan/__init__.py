@@ -14,9 +14,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-from saqmigrate.index.model import ProjectIndex, Schedule, Task, is_dynamic
+from saqmigrate.index.model import ProjectIndex, Schedule, Task
 
 DEFAULT_CELERY_QUEUE = "celery"
 WORKER_PACKAGE = "saq_worker"
@@ -269,7 +267,3 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         queue_plan(queue).crons.append(ce)
     plan.queues = sorted(queues.values(), key=lambda q: q.name)
     return plan
-
-
-def literal_ok(value: Any) -> bool:
-    return not is_dynamic(value)

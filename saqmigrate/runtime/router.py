@@ -28,7 +28,6 @@ import datetime as _dt
 import math
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 

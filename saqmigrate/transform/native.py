@@ -125,9 +125,7 @@ def port_function(source: str, function: str, *, bind: bool, blocking: dict, mod
     local = _local_names(afn)
     time_names = {a.asname or a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names
                   if a.name == "time"}
-    qualify = (module_names - local) | ({n for n in module_names if n in time_names} - local)
-    qualify -= {"self"}
-    porter = _Porter(qualify - time_names, time_names)
+    porter = _Porter(module_names - local - time_names - {"self"}, time_names)
     block = cfn.body
     if isinstance(block, cst.SimpleStatementSuite):  # "def f(x): return x" -> an indented block
         block = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[
@@ -135,7 +133,7 @@ def port_function(source: str, function: str, *, bind: bool, blocking: dict, mod
     body = block.visit(porter)
     if porter.problems:
         return Port(None, ", ".join(sorted(set(porter.problems))))
-    first_line = f"self = task_self(ctx)\n" if bind else ""
+    first_line = "self = task_self(ctx)\n" if bind else ""
     header = f"async def __port__(ctx{', *, ' + params_src if params_src else ''}):\n"
     stub = cst.parse_module(header + "    " + (first_line or "pass\n"))
     stub_fn = stub.body[0]

@@ -13,7 +13,7 @@ See docs/schedules.md.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable
 
 from saqmigrate.translate.base import Note

@@ -18,7 +18,7 @@ import pytest
 import saqmigrate
 from saqmigrate import rules as rulebook
 from saqmigrate.config import Config
-from saqmigrate.rules_docs import FIX_TO_VERDICT, example_file, render_all, render_rule_docs, stale
+from saqmigrate.rules_docs import example_file, render_all, render_rule_docs, stale
 from saqmigrate.scan import run_scan
 
 PKG = Path(saqmigrate.__file__).resolve().parent
@@ -98,10 +98,17 @@ def test_every_emitted_code_has_a_rule_file():
     assert not missing, "no rule file for: " + ", ".join(f"{c} (emitted in {emitted[c]})" for c in missing)
 
 
-def test_docs_verdicts_match_the_classifier():
-    from saqmigrate.classify import FIX_TO_VERDICT as CLASSIFIER
-
-    assert FIX_TO_VERDICT == CLASSIFIER
+def test_docs_and_classifier_give_the_same_verdict(tmp_path: Path):
+    """SM163 is info with fix 'none': a difference to know, so assisted (not manual) in both places."""
+    rule = rulebook.all_rules()["SM163"]
+    assert (rule.severity, rule.fix, rule.verdict) == ("info", "none", "assisted")
+    page = render_all()["SM163.md"]
+    assert "| info | none | assisted |" in page
+    before = _scan(tmp_path, "from celery import shared_task\n\n\n@shared_task(time_limit=5)\ndef t():\n    pass\n",
+                   "tasks.py")
+    assert "SM163" in {f.rule for f in before}
+    index, _ = run_scan(tmp_path, Config(), use_cache=False)
+    assert index.tasks[0].migratability == "assisted"
 
 
 # --- the examples ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import click
 
 from saqmigrate.runtime import flags as F
 
-EXIT_USAGE = 2
+from saqmigrate.cli.common import EXIT_USAGE  # noqa: E402
 
 
 class Fail(Exception):

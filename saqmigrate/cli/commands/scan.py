@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -37,7 +38,7 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
     err = Console(stderr=True)
     config = project_config(path, config_path)
     started = time.perf_counter()
-    progress_cb = None
+    progress_cb: Callable[[int, int], None] | None = None
     bar = None
     if err.is_terminal and fmt == "text" or (err.is_terminal and output is not None):
         from rich.progress import Progress
@@ -46,8 +47,10 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
         task_id = bar.add_task("indexing", total=None)
         bar.start()
 
-        def progress_cb(done: int, total: int) -> None:
+        def _progress(done: int, total: int) -> None:
             bar.update(task_id, completed=done, total=total)
+
+        progress_cb = _progress
     try:
         index, stats = run_scan(path, config, use_cache=not no_cache, cache_dir=cache_dir, jobs=jobs,
                                 progress=progress_cb)
