@@ -1,6 +1,7 @@
 """The rewrite pipeline: scan -> plan -> render generated modules + wire the app -> changes.
 
-``compute_changes`` is side-effect free; ``apply_changes`` writes each file atomically.
+``compute_changes`` is side-effect free and compiles every file it would write; ``apply_changes``
+writes all of them or none (``emit.transaction``).
 Generated files carry a marker line; a file at a generated path without the marker is
 never overwritten. Celery task modules are never edited (rollback runs the unchanged
 code); the only in-place edit is the routing hook after ``app = Celery(...)``.
@@ -16,7 +17,6 @@ from pathlib import Path
 
 from saqmigrate.config import Config
 from saqmigrate.discover import ALWAYS_SKIP_DIRS
-from saqmigrate.emit import write_atomic
 from saqmigrate.emit.generate import MARKER, render
 from saqmigrate.plan import RewritePlan, build_plan
 from saqmigrate.transform.app_wiring import wire_app
@@ -46,6 +46,12 @@ class RewriteResult:
     messages: list[str] = field(default_factory=list)  # one line each, for people
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def blocking(self) -> list[str]:
+        """Errors that make ``--write`` write nothing and ``--check`` fail (a file in the way, an unreadable
+        generated path, code that does not compile); a source file the scan had to skip is only reported."""
+        return [e for e in self.errors if not e.endswith("(skipped)")]
+
 
 class Unreadable(Exception):
     """A path the rewrite must read is a folder, unreadable, or not UTF-8 text (one-line message)."""
@@ -65,9 +71,13 @@ def _read(path: Path) -> str | None:
 
 
 def compute_changes(root: Path, config: Config | None = None, *, mode: str | None = None, only: str | None = None,
-                    use_cache: bool = True, wire: bool = True, index=None) -> RewriteResult:
+                    use_cache: bool = False, wire: bool = True, index=None) -> RewriteResult:
     """``index``: an already computed scan of ``root`` (``check`` passes its own to avoid a second scan).
-    ``mode`` None: the mode the existing generated code records (``NATIVE_MARKER``), else bridge."""
+    ``mode`` None: the mode the existing generated code records (``NATIVE_MARKER``), else bridge.
+
+    The scan cache is not used by default: generated text is always derived from the source files
+    themselves, never from a cache file someone could have edited (``use_cache=True`` is for callers
+    that only compare, such as ``check``)."""
     from saqmigrate.scan import run_scan
 
     root = root.resolve()
@@ -124,7 +134,33 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
     for what, why in plan.skipped:
         result.messages.append(f"not migrated: {what} — {why}")
     result.changes.sort(key=lambda c: c.rel)
+    _compile_gate(result)
     return result
+
+
+def _compiles(rel: str, text: str) -> str | None:
+    try:
+        compile(text, rel, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"{exc.msg} at line {exc.lineno}"
+    except ValueError as exc:  # NUL bytes
+        return str(exc)
+    return None
+
+
+def _compile_gate(result: RewriteResult) -> None:
+    """Every Python file rewrite would write must compile; one that does not blocks the whole write.
+    (The project's own file is held to this only when it compiled before the edit.)"""
+    for c in result.changes:
+        if c.new is None or not c.rel.endswith(".py"):
+            continue
+        why = _compiles(c.rel, c.new)
+        if why is None:
+            continue
+        if c.old is not None and MARKER not in c.old and _compiles(c.rel, c.old) is not None:
+            continue
+        result.errors.append(f"{c.rel}: the generated code does not compile ({why}); nothing is written "
+                             "(a saqmigrate defect: please report it with this line)")
 
 
 def _module_level_names(tree: ast.Module) -> set[str]:
@@ -252,22 +288,27 @@ def _existing_generated(root: Path, index=None) -> list[str]:
     return sorted(out)
 
 
+def write_order(changes: list[Change]) -> list[Change]:
+    """Generated modules first (twins, then the worker package), deletions of stale generated files
+    next, in-place edits of the project's own files (the app module's routing hook) last: a run killed
+    between two renames leaves an app that still imports."""
+    def key(c: Change) -> tuple[int, str]:
+        own = c.old is not None and MARKER not in c.old and c.new is not None
+        return (2 if own else 1 if c.new is None else 0, c.rel)
+
+    return sorted(changes, key=key)
+
+
 def apply_changes(root: Path, changes: list[Change], done: list[Change] | None = None) -> list[str]:
-    """Write every change atomically; returns one-line errors (the rest is still written).
-    ``done`` (if given) receives the changes that were made."""
-    errors = []
-    for c in changes:
-        path = root / c.rel
-        try:
-            if c.new is None:
-                path.unlink(missing_ok=True)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(path, c.new)
-        except OSError as exc:
-            msg = str(exc) if str(exc).startswith(str(path)) else f"cannot write: {getattr(exc, 'strerror', None) or exc}"
-            errors.append(f"{c.rel}: {msg.replace(str(path) + ': ', '')}")
-            continue
-        if done is not None:
-            done.append(c)
-    return errors
+    """Write every change or none (``emit.transaction``); returns one-line errors, empty on success.
+    ``done`` (if given) receives the changes that were made, in the order they were made."""
+    from saqmigrate.emit.transaction import TransactionError, Write, commit
+
+    ordered = write_order(changes)
+    try:
+        commit(root, [Write(root / c.rel, c.new, c.old) for c in ordered])
+    except TransactionError as exc:
+        return exc.problems
+    if done is not None:
+        done.extend(ordered)
+    return []

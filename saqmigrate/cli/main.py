@@ -42,11 +42,24 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Click's standalone mode turns Ctrl-C into "Aborted!" and exit 1, which CI reads as "findings";
+    an interrupt exits 130 here, like any shell tool."""
     try:
-        cli.main(args=argv, prog_name="saqmigrate", standalone_mode=True)
-    except KeyboardInterrupt:  # pragma: no cover - interactive
-        click.echo("interrupted", err=True)
+        rv = cli.main(args=argv, prog_name="saqmigrate", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, EOFError):
+            sys.exit(1)
+        click.echo("saqmigrate: interrupted", err=True)
         sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("saqmigrate: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -168,6 +168,14 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         pkg_rel = app.file.rsplit("/", 1)[0] if "/" in app.file else ""
     else:
         pkg, pkg_rel = "", ""
+    if pkg and not all(part.isidentifier() for part in pkg.split(".")):
+        # not importable by that name (a folder like "my-app"): the worker package goes to the root,
+        # and the app module is not wired (its routing import could not be written)
+        plan_note = (f"the Celery app's package {pkg!r} is not importable by that name (SM114): the worker package "
+                     "is generated at the project root and the routing hook is not added")
+        pkg, pkg_rel, app = "", "", None
+    else:
+        plan_note = None
     package = f"{pkg}.{WORKER_PACKAGE}" if pkg else WORKER_PACKAGE
     package_rel = f"{pkg_rel}/{WORKER_PACKAGE}" if pkg_rel else WORKER_PACKAGE
     plan = RewritePlan(root=index.root, package=package, package_rel=package_rel,
@@ -176,6 +184,8 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
                        django=any(isinstance(c, dict) and isinstance(c.get("obj"), str)
                                   and c["obj"].startswith("django.conf") for a in index.apps
                                   for c in a.config_from_object))
+    if plan_note:
+        plan.skipped.append(("routing hook", plan_note))
     routes = _routes(index)
     dq = default_queue(index)
 

@@ -146,6 +146,8 @@ class TaskOptions:
 
 
 def _literal(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
     if isinstance(value, float) and value.is_integer() and not math.isinf(value):
         return repr(int(value)) if abs(value) < 2**53 else repr(value)
     return repr(value)

@@ -12,7 +12,7 @@ import click
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 @click.option("--diff", "action", flag_value="diff", help="Print a unified diff of what would change (default).")
 @click.option("--check", "action", flag_value="check", help="Exit 1 if a rewrite would change anything.")
-@click.option("--write", "action", flag_value="write", help="Write the changes (atomically, file by file).")
+@click.option("--write", "action", flag_value="write", help="Write the changes: all of them or none (exit 2 and nothing written on any error).")
 @click.option("--mode", type=click.Choice(["bridge", "native"]), default=None,
               help="bridge: the SAQ twin runs the Celery implementation in a thread; native: an async port "
                    "where the body is safe to convert (others stay bridged, with a finding). Default: the mode "
@@ -49,17 +49,22 @@ def command(path: Path, action: str | None, mode: str | None, only: str | None, 
         click.echo(f"{len(result.changes)} file(s) would change", err=True)
         return
     if action == "check":
-        if result.changes:
-            for c in result.changes:
-                click.echo(f"would {c.kind}: {c.rel}")
+        for c in result.changes:
+            click.echo(f"would {c.kind}: {c.rel}")
+        if result.changes or result.blocking:
             sys.exit(1)
         click.echo("rewrite is up to date", err=True)
         return
+    if result.blocking:
+        click.echo(f"saqmigrate: error: nothing written: {len(result.blocking)} problem(s) above must be fixed first",
+                   err=True)
+        sys.exit(2)
     done: list = []
     errors = apply_changes(path.resolve(), result.changes, done)
-    for c in done:
-        click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
     for e in errors:
         click.echo(f"saqmigrate: error: {e}", err=True)
     if errors:
+        click.echo("saqmigrate: error: nothing written", err=True)
         sys.exit(2)
+    for c in done:
+        click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
