@@ -21,6 +21,7 @@ AREAS = [
     ("SM4", "Settings and apps"),
     ("SM5", "Runtime"),
     ("SM6", "Check"),
+    ("SM7", "Verify (run-time comparison)"),
     ("SM9", "Input files"),
 ]
 DEFAULT_EXAMPLE_FILE = "tasks.py"
