@@ -10,6 +10,8 @@ drift      generated SAQ code is not what ``rewrite`` writes now        SM610-SM
 schedules  a beat entry without a proven CronJob or reasoned acceptance SM620-SM622
 routing    flags disagree with the code / worker (needs a flag store)   SM630-SM635
 window     the window ended while Celery is still referenced           SM640-SM641
+verify     (--live only) the generated code differs from what the      SM700-SM713
+           imported app resolves at run time (``saqmigrate verify``)
 =========  ==========================================================  ============
 
 Exit codes (stable): 0 pass, 1 a check failed, 2 usage or internal error.
@@ -21,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from saqmigrate.check import drift, ratchet, routing, schedules, window
+from saqmigrate.check import drift, ratchet, routing, schedules, verify, window
 from saqmigrate.check.base import CheckError, CheckResult, Context, Options
 from saqmigrate.config import Config
 from saqmigrate.index.model import Finding
@@ -32,6 +34,7 @@ CHECKS = {
     "schedules": schedules.run,
     "routing": routing.run,
     "window": window.run,
+    "verify": verify.run,  # skipped unless --live
 }
 
 EXIT_PASS = 0

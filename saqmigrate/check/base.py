@@ -43,6 +43,9 @@ class Options:
     namespace: str = "saqmigrate"
     bootstrap: Path | None = None  # flag snapshot file (routing checks without Redis)
     strict: bool = False  # warnings fail too
+    live_app: str | None = None  # check --live --app: run `saqmigrate verify` against this app
+    live_python: str | None = None
+    live_timeout: float = 120.0
 
 
 def is_generated_path(rel: str) -> bool:

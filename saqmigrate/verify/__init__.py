@@ -168,13 +168,15 @@ def locations(index, root: Path) -> Locations:
 
 
 def run_verify(root: Path, app_spec: str, config, *, python: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-               keep_broker: bool = False, use_cache: bool = True) -> VerifyReport:
+               keep_broker: bool = False, use_cache: bool = True, index=None) -> VerifyReport:
+    """``index``: a scan already made of ``root`` (``check --live`` shares its own)."""
     from saqmigrate.plan import build_plan
     from saqmigrate.scan import run_scan
 
     started = time.perf_counter()
     root = root.resolve()
-    index, _ = run_scan(root, config, use_cache=use_cache)
+    if index is None:
+        index, _ = run_scan(root, config, use_cache=use_cache)
     try:
         package_rel = build_plan(index).package_rel
     except Exception:  # noqa: BLE001 - the glob below still finds a registry

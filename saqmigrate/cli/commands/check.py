@@ -52,11 +52,19 @@ def _date(ctx, param, value):
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
 @click.option("--verbose", "-v", is_flag=True, help="Also list info findings.")
+@click.option("--live", is_flag=True, help="Also run `saqmigrate verify`: IMPORTS the app given by --app (in a child "
+              "process, broker forced to memory://) and compares its run-time truth with the generated code.")
+@click.option("--app", "-A", "live_app", metavar="MODULE[:ATTR]", help="The Celery app for --live (as for `celery -A`).")
+@click.option("--python", "live_python", metavar="EXE", help="Interpreter that imports the app for --live.")
+@click.option("--live-timeout", type=click.FloatRange(min=1), default=120, show_default=True,
+              help="Seconds the app's import may take for --live.")
 def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], skip: tuple[str, ...], strict: bool,
             redis_url: str | None, namespace: str, bootstrap: Path | None, today: _dt.date | None, mode: str,
-            no_cache: bool, config_path: Path | None, verbose: bool) -> None:
+            no_cache: bool, config_path: Path | None, verbose: bool, live: bool, live_app: str | None,
+            live_python: str | None, live_timeout: float) -> None:
     """Fail CI when the migration goes off track: new Celery usage, drifted generated code,
-    unproven schedules, inconsistent routing flags, or an expired window."""
+    unproven schedules, inconsistent routing flags, or an expired window. With --live --app,
+    also verify the generated code against the imported app's run-time truth (imports the app)."""
     from rich.console import Console
 
     from saqmigrate.check import CheckError, Options, run_checks
@@ -65,10 +73,15 @@ def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], sk
     from saqmigrate.emit import OutputError, write_atomic
     from saqmigrate.emit import ci_formats
 
+    if live and not live_app:
+        _die("check --live needs --app MODULE[:ATTR] (the Celery app to import, as for `celery -A`)")
+    if live_app and not live:
+        _die("--app is only used with --live (which imports the app); add --live")
     config = project_config(path, config_path)
     try:
         options = Options(today=today, use_cache=not no_cache, mode=mode, redis_url=redis_url, namespace=namespace,
-                          bootstrap=bootstrap, strict=strict)
+                          bootstrap=bootstrap, strict=strict, live_app=live_app if live else None,
+                          live_python=live_python, live_timeout=live_timeout)
         report = run_checks(path, config, options, only=list(only), skip=list(skip))
     except (ConfigError, CheckError) as exc:
         _die(str(exc))
