@@ -221,8 +221,9 @@ def _compare_task(out: _Out, name: str, rt: dict, gen: Generated, loc: Locations
     twin = gen.twins.get(name)
     if g is None and twin is None:
         out.add(TASK_MISSING, "task", name, "task", name, None, where,
-                f"Celery registers task {name!r} ({rt.get('module')}.{rt.get('function')}, base {rt.get('base')}), "
-                "but rewrite generated no SAQ twin and no registry entry for it: its dispatches cannot move to SAQ",
+                f"Celery registers task {name!r} ({rt.get('module')}.{rt.get('function')}, base {rt.get('base')}, "
+                f"dispatched to queue {(rt.get('route') or {}).get('queue')!r}), but rewrite generated no SAQ twin and "
+                "no registry entry for it: its dispatches cannot move to SAQ",
                 gen.registry_file, None)
         return
     if g is None:
