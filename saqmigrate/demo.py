@@ -362,11 +362,7 @@ def _wait_for(cond: Callable[[], bool], timeout: float, proc: _Proc | None, fail
 # ----------------------------------------------------------------------------- Redis
 
 
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+from saqmigrate.runtime.urls import redact as _redact  # noqa: E402 - the one redaction helper
 
 
 def _start_redis(url: str | None, embedded: bool):

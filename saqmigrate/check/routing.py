@@ -11,23 +11,29 @@ default ``SAQMIGRATE_REDIS_URL``) or ``--bootstrap FILE`` is given:
 * SM633 a beat entry with two owners (defined twice in Celery code, or SAQ owns it while the
   configured beat scheduler ignores ownership);
 * SM634 a rule past its ``expires_at``;
-* SM635 (Redis only) an audit stream without an entry for every flag-store version.
+* SM635 (Redis only) an audit stream without an entry for every flag-store version;
+* SM636 the router would enqueue SAQ jobs on another Redis than the SAQ workers listen on
+  (read from the code and this process's environment; runs without a flag store too);
+* SM637 a flag-store value cannot be read (routers treat it as Celery).
 
 The registry and worker modules are read statically (never imported).
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import fnmatch
 import json
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Any, Mapping
 
 from saqmigrate.check.base import CheckError, CheckResult, Context, add
 from saqmigrate.check.generated import read, read_functions, read_literals
 from saqmigrate.runtime import flags as F
+from saqmigrate.runtime.urls import DEFAULT_SAQ_URL, SAQ_ENV, redact
 
 ROUTED_SCHEDULERS = ("saqmigrate.runtime.beat",)
 
@@ -48,16 +54,19 @@ def load_snapshot(ctx: Context) -> tuple[F.Snapshot, F.FlagStore | None, str]:
             raise CheckError(f"--redis-url: {exc}") from None
         try:
             store.ping()
-            return store.snapshot(), store, f"flag store {F._redact(url)} (namespace {ctx.options.namespace})"
+            return store.snapshot(), store, f"flag store {redact(url)} (namespace {ctx.options.namespace})"
         except F.StoreUnavailable as exc:
             raise CheckError(str(exc)) from None
         except Exception as exc:  # redis errors other than connection ones
-            raise CheckError(f"flag store {F._redact(url)}: {exc.__class__.__name__}: {exc}") from None
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise CheckError(f"flag store {redact(url)}: {exc.__class__.__name__}: {redact(first)}") from None
     assert boot is not None
     try:
         data = json.loads(Path(boot).read_text(encoding="utf-8"))
     except OSError as exc:
         raise CheckError(f"--bootstrap {boot}: cannot read: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise CheckError(f"--bootstrap {boot}: JSON nested too deeply; pass a file written by the flag client") from None
     except ValueError as exc:
         raise CheckError(f"--bootstrap {boot}: not JSON ({exc}); pass a file written by the flag client") from None
     if not isinstance(data, dict):
@@ -131,15 +140,205 @@ def _ranges(nums: list[int]) -> str:
     return ", ".join(out[:10]) + (" …" if len(out) > 10 else "")
 
 
+# --------------------------------------------------------------------------- SM636
+
+# A URL source is a chain: ("env", NAME) entries tried in order, then ("lit", URL).
+DEFAULT_CHAIN = tuple(("env", n) for n in SAQ_ENV) + (("lit", DEFAULT_SAQ_URL),)
+_DEFAULT_FUNCS = {"saq_redis_url", "redis_url"}  # runtime.urls.saq_redis_url, runtime.worker.redis_url
+
+
+def _is_environ(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "environ") or (isinstance(node, ast.Name)
+                                                                              and node.id == "environ")
+
+
+def url_chain(node: ast.AST | None) -> tuple | None:
+    """The chain of an expression giving a Redis URL, or None when it cannot be read statically."""
+    if node is None:
+        return DEFAULT_CHAIN
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return (("lit", node.value),)
+    if isinstance(node, ast.Constant) and node.value is None:
+        return DEFAULT_CHAIN  # saq_url=None: the default resolution
+    if isinstance(node, ast.Subscript) and _is_environ(node.value) and isinstance(node.slice, ast.Constant) \
+            and isinstance(node.slice.value, str):
+        return (("env", node.slice.value),)
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+        out: tuple = ()
+        for v in node.values:
+            part = url_chain(v)
+            if part is None:
+                return None
+            out += part
+        return out
+    if isinstance(node, ast.Call):
+        f = node.func
+        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+        is_get = (isinstance(f, ast.Attribute) and f.attr == "get" and _is_environ(f.value)) or name == "getenv"
+        if is_get and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            tail: tuple = ()
+            if len(node.args) > 1:
+                tail = url_chain(node.args[1]) or ()
+                if not tail:
+                    return None
+            return (("env", node.args[0].value),) + tail
+        if name in _DEFAULT_FUNCS and not node.args and not node.keywords:
+            return DEFAULT_CHAIN
+        if name == "saq_redis_url" and node.args:
+            first = url_chain(node.args[0])
+            return None if first is None else first + DEFAULT_CHAIN
+    return None
+
+
+def resolve_chain(chain: tuple, environ: Mapping[str, str]) -> tuple[str | None, bool]:
+    """(URL, determined): determined when a set variable or a leading literal decides it; a
+    literal reached only because variables are unset here is a guess about the deployment."""
+    for i, (kind, value) in enumerate(chain):
+        if kind == "env":
+            if environ.get(value):
+                return environ[value], True
+        else:
+            return value, i == 0
+    return None, False
+
+
+def _server(url: str) -> tuple | None:
+    try:
+        from redis.connection import parse_url
+
+        p = parse_url(url)
+    except Exception:  # noqa: BLE001 - an unparseable URL: compare the text
+        return ("text", url.strip())
+    return (str(p.get("host", "localhost")).lower().replace("127.0.0.1", "localhost"), int(p.get("port") or 6379),
+            int(p.get("db") or 0), p.get("path"))
+
+
+def _describe(chain: tuple) -> str:
+    if chain == DEFAULT_CHAIN:
+        return "SAQ_REDIS_URL, else REDIS_URL, else redis://localhost:6379"
+    return ", else ".join(f"${v}" if k == "env" else redact(v) for k, v in chain)
+
+
+def disagreement(router: tuple, worker: tuple, environ: Mapping[str, str]) -> str | None:
+    """Why these two chains would name different servers, or None (same, or not determinable)."""
+    if router == worker:
+        return None
+    r_url, r_known = resolve_chain(router, environ)
+    w_url, w_known = resolve_chain(worker, environ)
+    if r_known and w_known:
+        if _server(r_url) != _server(w_url):
+            return f"{redact(r_url)} vs {redact(w_url)} in this environment"
+        return None
+    r_var = next((v for k, v in router if k == "env"), None)
+    w_var = next((v for k, v in worker if k == "env"), None)
+    if r_var and w_var and r_var != w_var and not (r_known or w_known):
+        return f"they read different variables (${r_var} vs ${w_var}), neither set here"
+    if r_var and w_var and r_var != w_var and (r_known != w_known):
+        unset = r_var if not r_known else w_var
+        return f"they read different variables (${r_var} vs ${w_var}) and ${unset} is not set here"
+    return None
+
+
+def _imports_saqmigrate(text: str) -> bool:
+    return "saqmigrate" in text
+
+
+def saq_url_sites(ctx: Context) -> tuple[list[tuple[str, int, tuple]], list[tuple[str, int, tuple]]]:
+    """(router sites, worker sites): (file, line, chain) of every place that picks SAQ's Redis.
+
+    Routers: the generated ``routing.py`` (default resolution) and ``Router(..., saq_url=...)``
+    in hand-written code. Workers: the generated queue modules (``worker_settings``: default
+    resolution) and ``Queue.from_url(...)`` in hand-written SAQ code."""
+    from saqmigrate.check.base import is_generated_path
+    from saqmigrate.discover import discover
+
+    routers: list[tuple[str, int, tuple]] = []
+    workers: list[tuple[str, int, tuple]] = []
+    plan = ctx.rewrite.plan
+    routing_rel = f"{plan.package_rel}/routing.py"
+    if (ctx.root / routing_rel).is_file():
+        routers.append((routing_rel, 1, DEFAULT_CHAIN))
+    for q in plan.queues:
+        if (ctx.root / q.rel).is_file():
+            workers.append((q.rel, 1, DEFAULT_CHAIN))
+    try:
+        found = discover(ctx.root, exclude=ctx.config.exclude, include=ctx.config.include)
+    except OSError:
+        return routers, workers
+    for rel in found.files:
+        if is_generated_path(rel):
+            continue
+        try:
+            text = (ctx.root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not ("Router(" in text or "from_url" in text):
+            continue
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        saq_file = "saq" in text and ("from saq" in text or "import saq" in text)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+            if name == "Router" and _imports_saqmigrate(text):
+                kw = next((k.value for k in node.keywords if k.arg == "saq_url"), None)
+                if any(k.arg is None for k in node.keywords):
+                    continue  # **kwargs: cannot tell
+                chain = url_chain(kw)
+                if chain is not None:
+                    routers.append((rel, node.lineno, chain))
+            elif name == "from_url" and saq_file and isinstance(f, ast.Attribute) and (
+                    (isinstance(f.value, ast.Name) and f.value.id == "Queue")
+                    or (isinstance(f.value, ast.Attribute) and f.value.attr == "Queue")):
+                arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "url"), None)
+                chain = url_chain(arg) if arg is not None else None
+                if chain is not None:
+                    workers.append((rel, node.lineno, chain))
+    return routers, workers
+
+
+def saq_redis_agreement(ctx: Context, environ: Mapping[str, str] | None = None) -> list:
+    """SM636 findings: a router and a SAQ worker that would use different Redis servers."""
+    environ = os.environ if environ is None else environ
+    out: list = []
+    routers, workers = saq_url_sites(ctx)
+    for r_file, r_line, r_chain in routers:
+        for w_file, w_line, w_chain in workers:
+            why = disagreement(r_chain, w_chain, environ)
+            if why:
+                add(out, ctx.finding(
+                    "SM636", r_file, r_line,
+                    f"the router enqueues SAQ jobs on {_describe(r_chain)} but the SAQ worker at {w_file}:{w_line} "
+                    f"listens on {_describe(w_chain)} ({why}): jobs routed to SAQ would wait where no worker "
+                    "listens. Use one resolution on both sides: leave saq_url unset (or saq_redis_url()) and set "
+                    "SAQ_REDIS_URL for both (docs/operations.md, 'Which Redis')", subject=f"saq-redis:{w_file}"))
+                break  # one finding per router site
+    return out
+
+
 def run(ctx: Context) -> CheckResult:
     res = CheckResult("routing")
     url, boot = source(ctx)
+    agreement = saq_redis_agreement(ctx)
     if not url and not boot:
-        res.status = "skipped"
-        res.summary = f"no flag store given (--redis-url, ${ctx.config.flag_store_env} or --bootstrap FILE)"
+        res.findings.extend(agreement)
+        res.status = "skipped" if not agreement else "pass"
+        res.summary = (f"no flag store given (--redis-url, ${ctx.config.flag_store_env} or --bootstrap FILE): "
+                       "only the SAQ Redis of router and workers checked" if agreement else
+                       f"no flag store given (--redis-url, ${ctx.config.flag_store_env} or --bootstrap FILE)")
         return res
     snap, store, where = load_snapshot(ctx)
     out = res.findings
+    out.extend(agreement)
+    for key in sorted(snap.bad):
+        add(out, ctx.finding("SM637", ctx.config_rel, ctx.config_line("flag_store_env"),
+                             f"flag-store value {key} cannot be read ({snap.bad[key]}): routers treat it as Celery; "
+                             "rewrite it with `saqmigrate route set/clear/kill` or `route import` of a backup",
+                             subject=f"bad:{key}"))
     plan = ctx.rewrite.plan
     reg_rel = f"{plan.package_rel}/registry.py"
     reg = read_literals(read(ctx.root / reg_rel))

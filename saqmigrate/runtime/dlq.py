@@ -55,6 +55,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from saqmigrate.runtime import serializer
+from saqmigrate.runtime.urls import saq_redis_url
 
 logger = logging.getLogger("saqmigrate.runtime.dlq")
 
@@ -67,13 +68,10 @@ LOG_MAXLEN = 10_000
 
 
 def resolve_redis_url(explicit: str | None = None) -> str:
-    """``explicit``, else ``SAQMIGRATE_REDIS_URL``, else ``REDIS_URL``, else localhost."""
-    return (
-        explicit
-        or os.environ.get("SAQMIGRATE_REDIS_URL")
-        or os.environ.get("REDIS_URL")
-        or DEFAULT_REDIS_URL
-    )
+    """Where dead letters live by default: SAQ's Redis (the worker queue's), resolved as the
+    workers and the router do: ``explicit``, else ``SAQ_REDIS_URL``, else ``REDIS_URL``, else
+    localhost (runtime/urls.py). Never ``SAQMIGRATE_REDIS_URL`` (the flag store)."""
+    return saq_redis_url(explicit)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.I)
@@ -214,9 +212,42 @@ class DeadLetter:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> DeadLetter:
-        data = serializer.load(raw)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The stored entry; ValueError (one line) when it cannot be read."""
+        try:
+            data = serializer.load(raw)
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            known = {f for f in cls.__dataclass_fields__}
+            entry = cls(**{k: v for k, v in data.items() if k in known})
+            for name in ("id", "function", "queue", "key"):
+                if not isinstance(getattr(entry, name), str):
+                    raise ValueError(f"{name} is not a string")
+            entry.failed_at = float(entry.failed_at)
+            entry.attempts, entry.retries = int(entry.attempts), int(entry.retries)
+            if entry.kwargs is not None and not isinstance(entry.kwargs, dict):
+                raise ValueError("kwargs is not an object")
+            if not isinstance(entry.meta, dict):
+                entry.meta = {"repr": reprlib_repr(entry.meta)}
+            return entry
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            msg = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise ValueError(msg) from None
+
+    @classmethod
+    def corrupt(cls, entry_id: str, why: str, failed_at: float = 0.0) -> DeadLetter:
+        """A placeholder for a stored entry that cannot be read: listed (status ``corrupt``),
+        shown and purgeable, never requeued."""
+        parts = entry_id.rsplit(":", 2)
+        return cls(id=entry_id, function="?", queue=parts[0] if len(parts) == 3 else "", key="", kwargs=None,
+                   status="corrupt", reason="corrupt", error=f"the stored entry cannot be read: {why}",
+                   exception=f"corrupt entry: {why}", attempts=0, retries=0, failed_at=float(failed_at or 0.0),
+                   kwargs_error=f"corrupt entry: {why}")
+
+    @property
+    def is_corrupt(self) -> bool:
+        return self.status == "corrupt"
 
     def summary(self) -> dict:
         """A JSON-safe dict for ``--format json`` (kwargs in the Celery JSON markers)."""
@@ -313,6 +344,8 @@ class DeadLetterStore:
         if not ids:
             return 0
         entries = await self.get_many(ids)
+        queue_names = ([_text(q) for q in await self.redis.smembers(self.k_queues)]
+                       if any(e.is_corrupt for e in entries.values()) else [])
         hdel_at = []
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id in ids:
@@ -321,24 +354,39 @@ class DeadLetterStore:
                 pipe.zrem(self.k_index, entry_id)
                 pipe.hdel(self.k_requeue, entry_id)
                 entry = entries.get(entry_id)
-                if entry is not None:
+                if entry is not None and entry.is_corrupt:
+                    for q in queue_names:  # its queue is not known for sure: every per-queue index
+                        pipe.zrem(self.k_queue(q), entry_id)
+                    self._log(pipe, action, entry_id, function="?", queue=entry.queue, corrupt="1")
+                elif entry is not None:
                     pipe.zrem(self.k_queue(entry.queue), entry_id)
                     self._log(pipe, action, entry_id, function=entry.function, queue=entry.queue)
             results = await pipe.execute()
         return sum(int(results[i] or 0) for i in hdel_at)
 
     # ---- read
+    @staticmethod
+    def _decode(entry_id: str, raw: Any, failed_at: float = 0.0) -> DeadLetter:
+        try:
+            return DeadLetter.from_json(raw)
+        except ValueError as exc:
+            logger.warning("dead letter %s cannot be read (%s); purge it with `saqmigrate dlq purge %s`",
+                           entry_id, exc, entry_id)
+            return DeadLetter.corrupt(entry_id, str(exc), failed_at)
+
     async def get(self, entry_id: str) -> DeadLetter | None:
         raw = await self.redis.hget(self.k_entries, entry_id)
-        return DeadLetter.from_json(raw) if raw else None
+        if not raw:
+            return None
+        return self._decode(entry_id, raw, await self.redis.zscore(self.k_index, entry_id) or 0.0)
 
-    async def get_many(self, ids: list[str]) -> dict[str, DeadLetter]:
+    async def get_many(self, ids: list[str], scores: dict[str, float] | None = None) -> dict[str, DeadLetter]:
         out: dict[str, DeadLetter] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             for entry_id, raw in zip(chunk, await self.redis.hmget(self.k_entries, chunk)):
                 if raw:
-                    out[entry_id] = DeadLetter.from_json(raw)
+                    out[entry_id] = self._decode(entry_id, raw, (scores or {}).get(entry_id, 0.0))
         return out
 
     async def list(self, *, task: str | None = None, queue: str | None = None,
@@ -351,11 +399,12 @@ class DeadLetterStore:
         lo = since_ts if since_ts is not None else "-inf"
         hi = f"({before_ts}" if before_ts is not None else "+inf"
         if newest_first:
-            raw_ids = await self.redis.zrevrangebyscore(key, hi, lo)
+            raw_ids = await self.redis.zrevrangebyscore(key, hi, lo, withscores=True)
         else:
-            raw_ids = await self.redis.zrangebyscore(key, lo, hi)
-        ids = [_text(i) for i in raw_ids]
-        entries = await self.get_many(ids)
+            raw_ids = await self.redis.zrangebyscore(key, lo, hi, withscores=True)
+        scores = {_text(i): float(sc) for i, sc in raw_ids}
+        ids = list(scores)
+        entries = await self.get_many(ids, scores)
         out = []
         for entry_id in ids:
             e = entries.get(entry_id)
@@ -383,7 +432,15 @@ class DeadLetterStore:
 
     async def marker(self, entry_id: str) -> dict | None:
         raw = await self.redis.hget(self.k_requeue, entry_id)
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        try:
+            marker = json.loads(raw)
+        except (ValueError, RecursionError):
+            marker = None
+        if not isinstance(marker, dict) or "new_key" not in marker:
+            return {"state": "corrupt", "new_key": "?"}
+        return marker
 
     # ---- requeue: mark -> enqueue -> complete
     async def mark_requeue(self, entry_id: str) -> dict:
@@ -404,6 +461,9 @@ class DeadLetterStore:
         entry = await self.get(entry_id)
         if entry is None:
             raise DeadLetterError(f"no dead letter with id {entry_id!r}")
+        if entry.is_corrupt:
+            raise DeadLetterError(f"dead letter {entry_id} cannot be read ({entry.exception}); "
+                                  f"purge it with `saqmigrate dlq purge {entry_id}`")
         if entry.kwargs is None:
             raise DeadLetterError(
                 f"dead letter {entry_id} has no stored kwargs ({entry.kwargs_error}); re-enqueue it by hand"
@@ -450,6 +510,10 @@ class DeadLetterStore:
         ``queue`` is an SAQ queue or a ``name -> queue`` callable (given the entry's queue
         name). Safe to call again after any failure: it resumes.
         """
+        entry = await self.get(entry_id)
+        if entry is not None and entry.is_corrupt:
+            raise DeadLetterError(f"dead letter {entry_id} cannot be read ({entry.exception}); "
+                                  f"purge it with `saqmigrate dlq purge {entry_id}`")
         marker = await self.mark_requeue(entry_id)
         entry = await self.get(entry_id)
         if entry is None:  # completed concurrently

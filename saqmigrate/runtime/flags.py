@@ -37,6 +37,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from saqmigrate.runtime.urls import flag_store_url, redact, redact_argv
+
 log = logging.getLogger("saqmigrate.flags")
 
 MODES = ("normal", "force-celery", "force-saq")
@@ -58,6 +60,7 @@ R_UNAVAILABLE = "store_unavailable"
 R_RETRY = "pinned_retry"
 R_UNSUPPORTED = "unsupported_option"
 R_NOT_REGISTERED = "not_registered"
+R_BAD = "bad_flag"  # the task's rule (or the mode) in the store cannot be read: Celery
 
 
 class FlagError(ValueError):
@@ -73,7 +76,11 @@ class StoreUnavailable(RuntimeError):
 
 
 def redis_url_from_env() -> str | None:
-    return os.environ.get("SAQMIGRATE_REDIS_URL") or os.environ.get("REDIS_URL") or None
+    """The flag store's URL from the environment (``SAQMIGRATE_REDIS_URL``, else ``REDIS_URL``).
+
+    Never SAQ's Redis: that is :func:`saqmigrate.runtime.urls.saq_redis_url`.
+    """
+    return flag_store_url()
 
 
 # --------------------------------------------------------------------------- pure part
@@ -111,6 +118,96 @@ def _is_pattern(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
+BAD_VERSION = -1  # the snapshot's version when the stored one is not a whole number
+
+
+def parse_version(raw: Any) -> int | None:
+    """The stored version as an int (absent: 0); None when it is not a whole number >= 0."""
+    if raw is None or raw == "":
+        return 0
+    if isinstance(raw, bool):
+        return None
+    try:
+        v = int(raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return v if v >= 0 else None
+
+
+def parse_json(raw: Any) -> tuple[Any, str | None]:
+    """(value, None) or (None, why) for a stored JSON string; never raises (deep nesting included)."""
+    try:
+        return json.loads(raw), None
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except (TypeError, ValueError) as exc:
+        return None, f"not JSON ({str(exc).splitlines()[0][:80]})"
+
+
+def rule_problem(value: Any) -> str | None:
+    """Why a stored rule cannot be applied (None: it is fine)."""
+    if not isinstance(value, Mapping):
+        return f"not a JSON object ({type(value).__name__})"
+    target = value.get("target")
+    if target not in BACKENDS:
+        return f"target {_short(target)} is not 'celery' or 'saq'"
+    bp = value.get("percent_bp", FULL_BP)
+    if isinstance(bp, bool) or not isinstance(bp, (int, float)) or bp != bp or not 0 <= bp <= FULL_BP \
+            or int(bp) != bp:
+        return f"percent_bp {_short(bp)} is not a whole number from 0 to {FULL_BP}"
+    return None
+
+
+def schedule_problem(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"not a JSON object ({type(value).__name__})"
+    if value.get("owner") not in BACKENDS:
+        return f"owner {_short(value.get('owner'))} is not 'celery' or 'saq'"
+    return None
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - RecursionError on a deep value, odd reprs
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Unreadable:
+    """A stored value that could not be read at all (bad JSON, wrong Redis type)."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str):
+        self.why = why
+
+
+def _sanitize(kind: str, items: Any, bad: dict[str, str]) -> dict[str, Mapping[str, Any]]:
+    """Each entry checked on its own: a bad one becomes a Celery entry marked ``bad``."""
+    out: dict[str, Mapping[str, Any]] = {}
+    if isinstance(items, Unreadable):
+        bad[f"{kind}s"] = items.why
+        return out
+    if not isinstance(items, Mapping):
+        if items:
+            bad[f"{kind}s"] = f"not a JSON object ({type(items).__name__})"
+        return out
+    check = rule_problem if kind == "rule" else schedule_problem
+    for name, value in items.items():
+        name = str(name)
+        if isinstance(value, Mapping) and value.get("bad"):
+            why = str(value.get("bad"))  # already marked (a bootstrap file written from a snapshot)
+        else:
+            why = value.why if isinstance(value, Unreadable) else check(value)
+        if why:
+            bad[f"{kind}:{name}"] = why
+            value = ({"target": CELERY, "percent_bp": FULL_BP, "bad": why} if kind == "rule"
+                     else {"owner": CELERY, "bad": why})
+        out[name] = MappingProxyType(dict(value))
+    return out
+
+
 @dataclass(frozen=True)
 class Snapshot:
     version: int = 0
@@ -120,20 +217,53 @@ class Snapshot:
     source: str = "default"  # redis | bootstrap | default
     epoch: str = ""  # random id of the store's life; changes if the store lost its data
     loaded_at: float = 0.0  # wall clock of the load from Redis (or of the bootstrap file)
+    # key -> why it cannot be read ("rule:NAME", "schedule:ENTRY", "mode", "version", ...).
+    # A bad rule routes its tasks to Celery, a bad schedule owner is Celery, a bad mode is
+    # force-celery: the safe side, key by key; everything else keeps applying.
+    bad: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], source: str) -> Snapshot:
-        mode = data.get("mode") or "normal"
-        if mode not in MODES:
+    def from_json(cls, data: Mapping[str, Any], source: str, bad: Mapping[str, str] | None = None) -> Snapshot:
+        """A snapshot from a dict (a bootstrap file, an export, or a Redis load). Never raises
+        on bad values: each is recorded in ``bad`` and routed to Celery."""
+        problems: dict[str, str] = dict(bad or {})
+        if not isinstance(data, Mapping):
+            problems["snapshot"] = f"not a JSON object ({type(data).__name__})"
+            data = {}
+        stored_bad = data.get("bad")
+        if isinstance(stored_bad, Mapping):
+            problems.update({str(k): str(v) for k, v in stored_bad.items() if str(k) not in problems})
+        mode = data.get("mode")
+        if isinstance(mode, Unreadable):
+            problems["mode"], mode = mode.why, "force-celery"
+        elif mode in (None, ""):
             mode = "normal"
+        elif mode not in MODES:
+            problems["mode"], mode = f"{_short(mode)} is not one of {', '.join(MODES)}", "force-celery"
+        elif "mode" in problems:
+            mode = "force-celery"
+        raw_version = data.get("version")
+        version = parse_version(raw_version) if not isinstance(raw_version, Unreadable) else None
+        if version is None:
+            problems["version"] = (raw_version.why if isinstance(raw_version, Unreadable)
+                                   else f"{_short(raw_version)} is not a whole number")
+            version = BAD_VERSION
+        try:
+            loaded_at = float(data.get("loaded_at") or 0.0)
+        except (TypeError, ValueError):
+            loaded_at = 0.0
+        rules = _sanitize("rule", data.get("rules") or {}, problems)
+        schedules = _sanitize("schedule", data.get("schedules") or {}, problems)
+        epoch = data.get("epoch")
         return cls(
-            version=int(data.get("version") or 0),
+            version=version,
             mode=mode,
-            rules=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in (data.get("rules") or {}).items()}),
-            schedules=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in (data.get("schedules") or {}).items()}),
+            rules=MappingProxyType(rules),
+            schedules=MappingProxyType(schedules),
             source=source,
-            loaded_at=float(data.get("loaded_at") or 0.0),
-            epoch=str(data.get("epoch") or ""),
+            loaded_at=loaded_at,
+            epoch="" if epoch is None or isinstance(epoch, Unreadable) else str(epoch),
+            bad=MappingProxyType(problems),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -144,6 +274,7 @@ class Snapshot:
             "schedules": {k: dict(v) for k, v in self.schedules.items()},
             "loaded_at": self.loaded_at,
             "epoch": self.epoch,
+            "bad": dict(self.bad),
         }
 
     def rule_for(self, task: str) -> tuple[str | None, Mapping[str, Any] | None]:
@@ -165,12 +296,14 @@ def evaluate(snap: Snapshot, task: str, routing_key: Any) -> tuple[str, str]:
     """(backend, reason) from the flags alone. Pure; never raises on bad stored data."""
     try:
         if snap.mode == "force-celery":
-            return CELERY, R_KILL
+            return CELERY, (R_BAD if "mode" in snap.bad else R_KILL)
         if snap.mode == "force-saq":
             return SAQ, R_KILL
         matched, rule = snap.rule_for(task)
         if rule is None:
             return CELERY, (R_UNAVAILABLE if snap.source == "default" else R_DEFAULT)
+        if rule.get("bad"):
+            return CELERY, R_BAD
         target = rule.get("target")
         bp = int(rule.get("percent_bp", FULL_BP))
         exact = matched == task
@@ -191,10 +324,12 @@ def schedule_owner(snap: Snapshot, entry: str, task: str) -> tuple[str, str]:
     moves whole entries, deterministically, in every process.
     """
     if snap.mode == "force-celery":
-        return CELERY, R_KILL
+        return CELERY, (R_BAD if "mode" in snap.bad else R_KILL)
     if snap.mode == "force-saq":
         return SAQ, R_KILL
     explicit = snap.schedules.get(entry)
+    if explicit and explicit.get("bad"):
+        return CELERY, R_BAD
     if explicit and explicit.get("owner") in BACKENDS:
         return explicit["owner"], R_OVERRIDE
     return evaluate(snap, task, f"schedule:{entry}")
@@ -254,25 +389,34 @@ def _actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def _unreadable(exc: BaseException) -> Unreadable:
+    return Unreadable(f"unreadable ({exc.__class__.__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})")
+
+
 def _load(client, keys: Keys) -> Snapshot:
+    """One consistent read (MULTI). A key that cannot be read (wrong Redis type, bad JSON, a
+    non-integer version) is marked bad on its own; the others load normally."""
     pipe = client.pipeline(transaction=True)
     pipe.get(keys.version).hgetall(keys.global_).hgetall(keys.rules).hgetall(keys.sched).get(keys.epoch)
-    version, glob, rules, sched, epoch = pipe.execute()
+    version, glob, rules, sched, epoch = pipe.execute(raise_on_error=False)
 
-    def _parse(raw: dict) -> dict:
+    def _parse(raw: Any) -> Any:
+        if isinstance(raw, BaseException):
+            return _unreadable(raw)
         out = {}
         for k, v in raw.items():
-            try:
-                val = json.loads(v)
-            except ValueError:
-                continue  # a hand-written garbage value is ignored, never fatal
-            if isinstance(val, dict):
-                out[k] = val
+            val, why = parse_json(v)
+            out[k] = Unreadable(why) if why else val
         return out
 
+    if isinstance(glob, BaseException):
+        mode: Any = _unreadable(glob)
+    else:
+        mode = glob.get("mode", "normal")
     return Snapshot.from_json(
-        {"version": int(version or 0), "mode": glob.get("mode", "normal"), "rules": _parse(rules),
-         "schedules": _parse(sched), "loaded_at": time.time(), "epoch": epoch or ""},
+        {"version": _unreadable(version) if isinstance(version, BaseException) else version,
+         "mode": mode, "rules": _parse(rules), "schedules": _parse(sched), "loaded_at": time.time(),
+         "epoch": None if isinstance(epoch, BaseException) else (epoch or "")},
         source="redis",
     )
 
@@ -292,7 +436,7 @@ class FlagStore:
             self.client.ping()
         except redis.RedisError as exc:
             raise StoreUnavailable(
-                f"flag store Redis at {_redact(self.url)} does not answer ({exc.__class__.__name__}); "
+                f"flag store Redis at {redact(self.url)} does not answer ({exc.__class__.__name__}); "
                 "start it or point --redis-url / SAQMIGRATE_REDIS_URL at a running Redis"
             ) from None
 
@@ -300,36 +444,87 @@ class FlagStore:
         return _load(self.client, self.keys)
 
     def version(self) -> int:
-        return int(self.client.get(self.keys.version) or 0)
+        """The stored version; BAD_VERSION (-1) when it is not a whole number."""
+        import redis
+
+        try:
+            v = parse_version(self.client.get(self.keys.version))
+        except redis.ResponseError:  # wrong Redis type
+            v = None
+        return BAD_VERSION if v is None else v
 
     # -- writes --------------------------------------------------------------------
 
+    def _last_audited_version(self) -> int:
+        import redis
+
+        try:
+            for _id, fields in self.client.xrevrange(self.keys.audit, count=1):
+                v = parse_version(fields.get("version"))
+                if v is not None:
+                    return v
+            return int(self.client.xlen(self.keys.audit))
+        except redis.ResponseError:
+            return 0
+
+    def _wrong_type(self, pipe, key: str, want: str) -> bool:
+        """True when ``key`` exists with another Redis type than ``want`` (it will be set aside)."""
+        try:
+            kind = pipe.type(key)
+        except Exception:  # noqa: BLE001
+            return False
+        return kind not in ("none", want)
+
     def _write(self, target: str, old: Any, new: Any, ops, *, reason: str, expected_version: int | None,
-               actor: str | None = None, argv: list[str] | None = None) -> int:
+               actor: str | None = None, argv: list[str] | None = None, hashes: tuple[str, ...] = ()) -> int:
+        """One compare-and-set transaction: ``ops(pipe)``, bump the version, audit, publish.
+
+        Whatever else is in the store, this writes: a version that is not a whole number is
+        replaced (by the last audited version + 1), and a key of the wrong Redis type that the
+        write needs (``hashes``, the audit stream, the version) is renamed aside to
+        ``<key>:corrupt:<time>`` in the same transaction, so it can still be inspected.
+        """
         import redis
 
         if not reason or not str(reason).strip():
             raise FlagError("--reason is required for every change (it goes into the audit stream)")
         k = self.keys
+        argv_safe = redact_argv(list(argv if argv is not None else sys.argv[1:]))
         for _ in range(20):
             with self.client.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(k.version)
-                    current = int(pipe.get(k.version) or 0)
+                    try:
+                        raw = pipe.get(k.version)
+                        parsed = parse_version(raw)
+                    except redis.ResponseError:  # the version key is not a string
+                        parsed = None
+                    current = BAD_VERSION if parsed is None else parsed
                     if expected_version is not None and current != expected_version:
                         raise ConflictError(
                             f"flags changed since you read them (version {expected_version} -> {current}); "
                             "re-run `saqmigrate route show` and retry"
                         )
+                    stamp = int(time.time())
+                    aside = [key for key, want in [(h, "hash") for h in hashes] + [(k.audit, "stream")]
+                             if self._wrong_type(pipe, key, want)]
+                    new_version = current + 1 if parsed is not None else self._last_audited_version() + 1
                     pipe.multi()
+                    for key in aside:
+                        pipe.rename(key, f"{key}:corrupt:{stamp}")
                     pipe.setnx(k.epoch, uuid.uuid4().hex)
                     ops(pipe)
-                    pipe.incr(k.version)
-                    new_version = current + 1
+                    if parsed is None:
+                        pipe.delete(k.version)
+                        pipe.set(k.version, new_version)
+                    else:
+                        pipe.incr(k.version)
                     pipe.xadd(k.audit, {
                         "ts": f"{time.time():.3f}", "actor": actor or _actor(), "target": target,
-                        "old": json.dumps(old), "new": json.dumps(new), "reason": reason,
-                        "version": str(new_version), "argv": json.dumps(argv if argv is not None else sys.argv[1:]),
+                        "old": _dumps(old), "new": _dumps(new), "reason": redact(reason),
+                        "version": str(new_version), "argv": json.dumps(argv_safe),
+                        **({"repaired": json.dumps({"version": raw if isinstance(raw, str) else None,
+                                                    "set_aside": aside})} if parsed is None or aside else {}),
                     }, maxlen=100_000, approximate=True)
                     pipe.publish(k.changed, str(new_version))
                     pipe.execute()
@@ -342,6 +537,19 @@ class FlagStore:
                     continue
         raise ConflictError("flag store too busy: 20 concurrent-write retries failed")
 
+    def _old(self, key: str, field_: str) -> Any:
+        """The stored value of one hash field for the audit's ``old`` (raw text if unreadable)."""
+        import redis
+
+        try:
+            raw = self.client.hget(key, field_)
+        except redis.ResponseError:
+            return {"unreadable": "wrong Redis type"}
+        if raw is None:
+            return None
+        val, why = parse_json(raw)
+        return {"unreadable": why, "raw": raw[:200]} if why else val
+
     def set_rule(self, name: str, target: str | None, percent_bp: int | None = None, *, reason: str,
                  expected_version: int | None = None, expires_at: str | None = None, **kw) -> int:
         """Set (or with target=None clear) the rule for an exact task name or a glob.
@@ -352,10 +560,9 @@ class FlagStore:
         if not name or not name.strip():
             raise FlagError("task name or pattern must not be empty")
         rule = make_rule(target, percent_bp) if target is not None else None
-        raw = self.client.hget(self.keys.rules, name)
-        old = json.loads(raw) if raw else None
+        old = self._old(self.keys.rules, name)
         if rule is not None:
-            rule = dict(rule, updated_at=time.time(), reason=reason)
+            rule = dict(rule, updated_at=time.time(), reason=redact(reason))
             if expires_at:
                 rule["expires_at"] = expires_at
 
@@ -365,25 +572,32 @@ class FlagStore:
             else:
                 pipe.hset(self.keys.rules, name, json.dumps(rule))
 
-        return self._write(f"rule:{name}", old, rule, ops, reason=reason, expected_version=expected_version, **kw)
+        return self._write(f"rule:{name}", old, rule, ops, reason=reason, expected_version=expected_version,
+                           hashes=(self.keys.rules,), **kw)
 
     def set_mode(self, mode: str, *, reason: str, expected_version: int | None = None, **kw) -> int:
+        """The kill switch. Always writable: a global key of the wrong type is set aside."""
         if mode not in MODES:
             raise FlagError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        old = self.client.hget(self.keys.global_, "mode") or "normal"
+        import redis
+
+        try:
+            old = self.client.hget(self.keys.global_, "mode") or "normal"
+        except redis.ResponseError:
+            old = {"unreadable": "wrong Redis type"}
 
         def ops(pipe):
             pipe.hset(self.keys.global_, mapping={"mode": mode, "updated_at": f"{time.time():.3f}"})
 
-        return self._write("mode", old, mode, ops, reason=reason, expected_version=expected_version, **kw)
+        return self._write("mode", old, mode, ops, reason=reason, expected_version=expected_version,
+                           hashes=(self.keys.global_,), **kw)
 
     def set_schedule_owner(self, entry: str, owner: str | None, *, reason: str,
                            expected_version: int | None = None, **kw) -> int:
         if owner is not None and owner not in BACKENDS:
             raise FlagError(f"schedule owner must be 'celery' or 'saq', got {owner!r}")
-        raw = self.client.hget(self.keys.sched, entry)
-        old = json.loads(raw) if raw else None
-        new = {"owner": owner, "updated_at": time.time(), "reason": reason} if owner else None
+        old = self._old(self.keys.sched, entry)
+        new = {"owner": owner, "updated_at": time.time(), "reason": redact(reason)} if owner else None
 
         def ops(pipe):
             if new is None:
@@ -391,18 +605,75 @@ class FlagStore:
             else:
                 pipe.hset(self.keys.sched, entry, json.dumps(new))
 
-        return self._write(f"schedule:{entry}", old, new, ops, reason=reason, expected_version=expected_version, **kw)
+        return self._write(f"schedule:{entry}", old, new, ops, reason=reason, expected_version=expected_version,
+                           hashes=(self.keys.sched,), **kw)
+
+    # -- backup and restore ------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """Every flag as stored, for ``route import`` (and usable as a bootstrap file).
+
+        Values that cannot be read are kept verbatim under ``unreadable`` (never restored)."""
+        snap = self.snapshot()
+        rules = {k: dict(v) for k, v in snap.rules.items() if not v.get("bad")}
+        schedules = {k: dict(v) for k, v in snap.schedules.items() if not v.get("bad")}
+        unreadable: dict[str, Any] = {}
+        for key, why in snap.bad.items():
+            kind, _, name = key.partition(":")
+            raw = None
+            try:
+                if kind == "rule":
+                    raw = self.client.hget(self.keys.rules, name)
+                elif kind == "schedule":
+                    raw = self.client.hget(self.keys.sched, name)
+                elif kind == "mode":
+                    raw = self.client.hget(self.keys.global_, "mode")
+                elif kind == "version":
+                    raw = self.client.get(self.keys.version)
+            except Exception:  # noqa: BLE001 - wrong type: nothing to copy
+                raw = None
+            unreadable[key] = {"why": why, "raw": raw[:10_000] if isinstance(raw, str) else None}
+        return {"format": EXPORT_FORMAT, "namespace": self.keys.namespace, "exported_at": time.time(),
+                "version": snap.version, "epoch": snap.epoch,
+                "mode": snap.mode if "mode" not in snap.bad else "force-celery",
+                "rules": rules, "schedules": schedules, "unreadable": unreadable}
+
+    def import_flags(self, data: Mapping[str, Any], *, reason: str, expected_version: int | None = None,
+                     **kw) -> int:
+        """Replace mode, rules and schedule owners with ``data`` (an export), in one audited
+        compare-and-set write. Every value is checked first: one bad value refuses the import."""
+        mode, rules, schedules = validate_export(data)
+        before = self.snapshot()
+        old = {"mode": before.mode, "rules": len(before.rules), "schedules": len(before.schedules),
+               "bad": sorted(before.bad)}
+        new = {"mode": mode, "rules": len(rules), "schedules": len(schedules),
+               "from_version": data.get("version"), "namespace": data.get("namespace")}
+        k = self.keys
+
+        def ops(pipe):
+            pipe.delete(k.rules, k.sched)
+            if rules:
+                pipe.hset(k.rules, mapping={n: json.dumps(r) for n, r in rules.items()})
+            if schedules:
+                pipe.hset(k.sched, mapping={n: json.dumps(v) for n, v in schedules.items()})
+            pipe.hset(k.global_, mapping={"mode": mode, "updated_at": f"{time.time():.3f}"})
+
+        return self._write("import", old, new, ops, reason=reason, expected_version=expected_version,
+                           hashes=(k.global_,), **kw)
 
     def history(self, count: int = 50) -> list[dict[str, Any]]:
         out = []
         for entry_id, fields in self.client.xrevrange(self.keys.audit, count=count):
-            item = dict(fields)
+            # entries written before argv was redacted may still hold a password: mask on the way out
+            item = {k: redact(v) for k, v in dict(fields).items()}
             item["id"] = entry_id
-            for f in ("old", "new", "argv"):
-                try:
-                    item[f] = json.loads(item.get(f, "null"))
-                except ValueError:
-                    pass
+            for f in ("old", "new", "argv", "repaired"):
+                if f in item:
+                    val, why = parse_json(item[f])
+                    if why is None:
+                        item[f] = val
+            if isinstance(item.get("argv"), list):
+                item["argv"] = redact_argv([str(a) for a in item["argv"]])
             out.append(item)
         return out
 
@@ -419,14 +690,60 @@ class FlagStore:
             self.client.delete(*keys)
 
 
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+EXPORT_FORMAT = "saqmigrate.flags/1"
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(_short(value, 200))
+
+
+def validate_export(data: Any) -> tuple[str, dict[str, dict], dict[str, dict]]:
+    """(mode, rules, schedules) of an export, or FlagError naming the first bad value."""
+    if not isinstance(data, Mapping):
+        raise FlagError("not a flag export: expected a JSON object (written by `saqmigrate route export`)")
+    fmt = data.get("format")
+    if fmt not in (None, EXPORT_FORMAT):
+        raise FlagError(f"unknown export format {_short(fmt)} (this version reads {EXPORT_FORMAT})")
+    mode = data.get("mode") or "normal"
+    if mode not in MODES:
+        raise FlagError(f"mode {_short(mode)} is not one of {', '.join(MODES)}")
+    out = []
+    for kind, check in (("rules", rule_problem), ("schedules", schedule_problem)):
+        items = data.get(kind) or {}
+        if not isinstance(items, Mapping):
+            raise FlagError(f"{kind} must be a JSON object of name -> value")
+        clean = {}
+        for name, value in items.items():
+            if not isinstance(name, str) or not name.strip():
+                raise FlagError(f"{kind}: empty name")
+            why = check(value) if not (isinstance(value, Mapping) and value.get("bad")) else str(value["bad"])
+            if why:
+                raise FlagError(f"{kind[:-1]} {name!r}: {why}; fix the file, nothing was imported")
+            clean[name] = {k: v for k, v in dict(value).items() if k != "bad"}
+            if kind == "rules":
+                clean[name]["percent_bp"] = int(clean[name].get("percent_bp", FULL_BP))
+        out.append(clean)
+    return mode, out[0], out[1]
 
 
 # --------------------------------------------------------------------------- per-process client
+
+
+def default_bootstrap_path(namespace: str = DEFAULT_NAMESPACE) -> Path:
+    """``<temp>/saqmigrate-<uid>/<namespace>.flags.json``: per user, per namespace, per host."""
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
+    folder = Path(tempfile.gettempdir()) / f"saqmigrate-{uid}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        pass
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in namespace)
+    return folder / f"{safe}.flags.json"
 
 _CLIENTS: "weakref.WeakSet[FlagClient]" = weakref.WeakSet()
 _ABANDONED: list = []
@@ -456,6 +773,8 @@ class FlagClient:
         self.poll_interval = float(poll_interval)
         self.socket_timeout = float(socket_timeout)
         env_boot = os.environ.get("SAQMIGRATE_BOOTSTRAP")
+        if env_boot is not None and env_boot.strip().lower() in ("0", "off", "no", "false", ""):
+            env_boot = None
         self.bootstrap_path = Path(bootstrap_path or env_boot) if (bootstrap_path or env_boot) else None
         self.write_bootstrap = write_bootstrap
         self.metrics = metrics
@@ -467,6 +786,22 @@ class FlagClient:
         self._lock = threading.Lock()
         self.errors = 0
         _CLIENTS.add(self)
+
+    @classmethod
+    def with_bootstrap(cls, url: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
+                       **kw: Any) -> "FlagClient":
+        """The client the generated wiring uses: it keeps a bootstrap file up to date.
+
+        The file is ``SAQMIGRATE_BOOTSTRAP`` if set (``0``/``off`` turns it off), else
+        :func:`default_bootstrap_path` (private to this user, in the temp folder). A process
+        that starts while the flag store is down then routes with the last flags this host saw,
+        instead of sending everything to Celery.
+        """
+        env = os.environ.get("SAQMIGRATE_BOOTSTRAP")
+        if env is not None and env.strip().lower() in ("0", "off", "no", "false", ""):
+            return cls(url, namespace=namespace, **kw)
+        path = kw.pop("bootstrap_path", None) or env or default_bootstrap_path(namespace)
+        return cls(url, namespace=namespace, bootstrap_path=path, write_bootstrap=True, **kw)
 
     # -- public -------------------------------------------------------------------
 
@@ -537,6 +872,9 @@ class FlagClient:
     def _apply(self, snap: Snapshot) -> None:
         old = self._snap
         self._snap = snap
+        for key in sorted(set(snap.bad) - set(old.bad)):
+            log.warning("flag store value %s cannot be read (%s): routed to Celery until it is fixed "
+                        "(saqmigrate route show lists it; route set/clear/import rewrites it)", key, snap.bad[key])
         self._last_ok = time.monotonic()
         if self.metrics is not None:
             self.metrics.config_loaded(snap.version, snap.loaded_at)
@@ -548,8 +886,15 @@ class FlagClient:
         if not path:
             return
         try:
+            if path == default_bootstrap_path(self.keys.namespace):
+                st = path.stat()  # the shared temp folder: only a file this user wrote, nobody else can
+                if (hasattr(os, "getuid") and st.st_uid != os.getuid()) or st.st_mode & 0o022:
+                    raise PermissionError(f"{path} is not private to this user; ignored")
             data = json.loads(path.read_text(encoding="utf-8"))
             self._snap = Snapshot.from_json(data, source="bootstrap")
+            for key in sorted(self._snap.bad):
+                log.warning("bootstrap file %s: %s cannot be read (%s): routed to Celery", path, key,
+                            self._snap.bad[key])
         except FileNotFoundError:
             pass
         except Exception as exc:
@@ -558,7 +903,9 @@ class FlagClient:
     def _save_bootstrap(self, snap: Snapshot) -> None:
         try:
             tmp = self.bootstrap_path.with_name(self.bootstrap_path.name + f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(snap.to_json()), encoding="utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(snap.to_json()))
             os.replace(tmp, self.bootstrap_path)
         except Exception as exc:
             self._error("bootstrap_write", exc)
@@ -584,7 +931,8 @@ class FlagClient:
                 # Wait for a hint, at most one poll interval; then check the version either way.
                 pubsub.get_message(timeout=self.poll_interval)
                 version, epoch = client.mget(self.keys.version, self.keys.epoch)
-                if (int(version or 0), epoch or "") != (self._snap.version, self._snap.epoch) \
+                parsed = parse_version(version)
+                if (BAD_VERSION if parsed is None else parsed, epoch or "") != (self._snap.version, self._snap.epoch) \
                         or self._snap.source != "redis":
                     self._apply(_load(client, self.keys))
                 else:

@@ -2,7 +2,7 @@
 
 ::
 
-    router = Router(registry, FlagClient(url), celery_app=app, saq_url=url)
+    router = Router(registry, FlagClient(flag_url), celery_app=app, saq_url=saq_url)
     set_router(router)                                  # for RoutedTask / the send_task hook
     router.dispatch("proj.tasks.add", 2, 3)             # like .delay(2, 3)
     router.apply_async("proj.tasks.add", (2, 3), countdown=10)
@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.registry import Registry, TaskEntry
+from saqmigrate.runtime.urls import saq_redis_url
 
 # Set while the router itself publishes to Celery, so the hooks (RoutedTask.apply_async,
 # the send_task hook) pass the call straight through instead of routing it twice.
@@ -240,7 +241,9 @@ class Router:
         self.registry = registry
         self.flags = flags
         self.celery_app = celery_app
-        self.saq_url = saq_url or F.redis_url_from_env() or "redis://localhost:6379/0"
+        # SAQ's Redis as the generated workers resolve it (SAQ_REDIS_URL, REDIS_URL, localhost);
+        # never the flag store's SAQMIGRATE_REDIS_URL, where no worker listens
+        self.saq_url = saq_redis_url(saq_url)
         self.queue_kwargs = dict(queue_kwargs or {})
         if "dump" not in self.queue_kwargs and "load" not in self.queue_kwargs:
             # the generated workers load with the Celery-compatible serializer: enqueue with it too,

@@ -147,11 +147,12 @@ def test_redis_down_is_one_line_exit_2_naming_the_url_and_fix(unique_name, monke
     assert len(lines) == 1
     assert "cannot reach Redis at redis://:***@127.0.0.1:1/0" in lines[0] and "--redis-url" in lines[0]
     assert "secret" not in r.stderr and "Traceback" not in r.output
-    # the env fallback chain
-    monkeypatch.setenv("SAQMIGRATE_REDIS_URL", "redis://127.0.0.1:2/0")
+    # the env fallback chain: SAQ's Redis (SAQ_REDIS_URL, REDIS_URL), never the flag store's
+    monkeypatch.setenv("SAQMIGRATE_REDIS_URL", "redis://127.0.0.1:4/0")
+    monkeypatch.setenv("SAQ_REDIS_URL", "redis://127.0.0.1:2/0")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:3/0")
     r = CliRunner().invoke(cli, ["dlq", "purge", "--all", "--yes"])
     assert r.exit_code == 2 and "127.0.0.1:2" in r.stderr
-    monkeypatch.delenv("SAQMIGRATE_REDIS_URL")
+    monkeypatch.delenv("SAQ_REDIS_URL")
     r = CliRunner().invoke(cli, ["dlq", "show", "x"])
-    assert r.exit_code == 2 and "127.0.0.1:3" in r.stderr
+    assert r.exit_code == 2 and "127.0.0.1:3" in r.stderr and "127.0.0.1:4" not in r.stderr

@@ -1,8 +1,9 @@
 """``saqmigrate dlq``: list, show, requeue and purge SAQ dead letters.
 
-Redis URL: ``--redis-url``, else ``SAQMIGRATE_REDIS_URL``, else ``REDIS_URL``, else
-``redis://localhost:6379``. Exit codes: 0 ok, 1 some requeue failed / nothing matched an
-id, 2 usage error or Redis unreachable.
+Redis URL: SAQ's Redis, where the workers keep their dead letters: ``--redis-url``, else
+``SAQ_REDIS_URL``, else ``REDIS_URL``, else ``redis://localhost:6379`` (runtime/urls.py, the
+same resolution as the router and the workers). Exit codes: 0 ok, 1 some requeue failed /
+nothing matched an id, 2 usage error or Redis unreachable.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
-import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,13 +26,10 @@ from saqmigrate.runtime.dlq import (
     parse_since,
     resolve_redis_url,
 )
+from saqmigrate.runtime.urls import check_url, redact
 
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
-
-
-def _redact(url: str) -> str:
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 @dataclass
@@ -48,8 +45,8 @@ class _RedisDown(Exception):
 def _fail_redis(url: str, exc: BaseException) -> None:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     click.echo(
-        f"error: cannot reach Redis at {_redact(url)} ({reason}); start Redis there, or pass "
-        "--redis-url / set SAQMIGRATE_REDIS_URL to the Redis your SAQ queues use",
+        f"error: cannot reach Redis at {redact(url)} ({redact(reason)}); start Redis there, or pass "
+        "--redis-url / set SAQ_REDIS_URL to the Redis your SAQ queues use",
         err=True,
     )
     sys.exit(EXIT_USAGE)
@@ -87,14 +84,18 @@ def _since(value: str | None, flag: str = "--since") -> float | None:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return repr(ts)
 
 
 def _table(entries: list[DeadLetter]) -> str:
     headers = ["ID", "FAILED AT (UTC)", "QUEUE", "TASK", "ATTEMPTS", "REASON", "EXCEPTION"]
     rows = [
-        [e.id, _iso(e.failed_at), e.queue, e.function, f"{e.attempts}/{e.retries}", e.reason,
-         (e.exception or "")[:80]]
+        [e.id, _iso(e.failed_at) if e.failed_at else "-", e.queue, e.function,
+         "-" if e.is_corrupt else f"{e.attempts}/{e.retries}", e.reason,
+         (e.exception or "").splitlines()[0][:80] if e.exception else ""]
         for e in entries
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
@@ -115,14 +116,20 @@ _format = click.option("--format", "fmt", type=click.Choice(["table", "json"]), 
 
 
 @click.group(name="dlq")
-@click.option("--redis-url", help="Redis holding the dead letters and the SAQ queues "
-              "[default: $SAQMIGRATE_REDIS_URL, $REDIS_URL, redis://localhost:6379].")
+@click.option("--redis-url", help="SAQ's Redis, holding the dead letters and the SAQ queues "
+              "[default: $SAQ_REDIS_URL, $REDIS_URL, redis://localhost:6379].")
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, envvar="SAQMIGRATE_DLQ_PREFIX",
               help="Key prefix of the dead-letter store (as configured in the worker).")
 @click.pass_context
 def command(ctx: click.Context, redis_url: str | None, prefix: str) -> None:
     """Dead letters: SAQ jobs that failed for good (retries exhausted, or swept)."""
-    ctx.obj = _Cfg(resolve_redis_url(redis_url), prefix)
+    url = resolve_redis_url(redis_url)
+    try:
+        check_url(url, "--redis-url" if redis_url else "SAQ's Redis URL (SAQ_REDIS_URL / REDIS_URL)")
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    ctx.obj = _Cfg(url, prefix)
 
 
 @command.command(name="list")
@@ -228,6 +235,11 @@ def requeue_cmd(cfg: _Cfg, ids: tuple[str, ...], task: str | None, queue_name: s
     if not ids and not (task or queue_name or since_ts is not None or before_ts is not None or all_):
         raise click.UsageError("give dead-letter ids, a filter (--task/--queue/--since/--before), or --all")
     bulk = not ids
+    if queue_url:
+        try:
+            check_url(queue_url, "--queue-url")
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--queue-url") from None
     from saq import Queue
 
     async def body(store: DeadLetterStore) -> tuple[list[dict], list[str], list[str]]:
