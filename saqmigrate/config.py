@@ -38,6 +38,28 @@ class Config:
     source: str | None = None  # the pyproject.toml it came from
 
 
+def confined_path(value: str, base: Path, what: str) -> str:
+    """``value`` if it names a file inside ``base`` (the project), else ConfigError.
+
+    Refuses absolute paths, ``..`` that leaves the project, and symlinks pointing out of it:
+    a path from a config file is written to (``baseline --update``), so it must not be
+    able to overwrite a file elsewhere."""
+    if not value.strip() or "\x00" in value:
+        raise ConfigError(f"{what} must be a file name inside the project, got {value!r}")
+    p = Path(value)
+    if p.is_absolute() or p.drive or p.anchor:
+        raise ConfigError(f"{what} = {value!r} is outside the project: give a path relative to {base}")
+    base_r = base.resolve()
+    try:
+        target = (base_r / p).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ConfigError(f"{what} = {value!r} cannot be resolved ({exc})") from None
+    if target == base_r or base_r not in target.parents:
+        raise ConfigError(f"{what} = {value!r} is outside the project ({base_r}): give a path inside it, "
+                          "e.g. \".saqmigrate-baseline.json\"")
+    return value
+
+
 def find_pyproject(root: Path) -> Path | None:
     root = root.resolve()
     for d in [root, *root.parents]:
@@ -57,9 +79,16 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                          "TOML files must be UTF-8: re-save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    section = data.get("tool", {}).get("saqmigrate", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: 'tool' must be a table ([tool.saqmigrate] ...), got {type(tool).__name__} "
+                          f"{str(tool)[:40]!r}")
+    section = tool.get("saqmigrate", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tool.saqmigrate] must be a table")
     known = {f for f in Config.__dataclass_fields__ if f != "source"}
@@ -89,6 +118,8 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
             if not isinstance(section[key], str):
                 raise ConfigError(f"{path}: [tool.saqmigrate] {key} must be a string")
             setattr(cfg, key, section[key])
+    # the ratchet reads and `baseline` writes it relative to the scanned root (check/ratchet.py)
+    cfg.baseline = confined_path(cfg.baseline, root, f"{path}: [tool.saqmigrate] baseline")
     for key in ("window_start", "window_days"):
         if key in section:
             setattr(cfg, key, section[key])

@@ -97,9 +97,11 @@ def discover(root: Path, *, exclude: list[str] | None = None, include: list[str]
             out.errors.append((rel_dir or ".", "symlink loop: this directory was already scanned; not following it again"))
             return
         seen_dirs.add(ident)
-        if use_gitignore and (dir_path / ".gitignore").is_file():
-            ignore.add_file(rel_dir, dir_path / ".gitignore")
         try:
+            # is_file() raises PermissionError on an unreadable folder (Docker volumes owned by
+            # another user): that folder is an entry in the report, never a traceback
+            if use_gitignore and (dir_path / ".gitignore").is_file():
+                ignore.add_file(rel_dir, dir_path / ".gitignore")
             entries = sorted(os.scandir(dir_path), key=lambda e: e.name)
         except OSError as exc:
             out.errors.append((rel_dir or ".", f"cannot list directory: {exc.strerror or exc}"))

@@ -40,7 +40,28 @@ class RedisService:
 
 
 def env_redis_url() -> str | None:
-    return os.environ.get("SAQMIGRATE_REDIS_URL") or os.environ.get("REDIS_URL") or None
+    from saqmigrate.runtime.urls import flag_store_url
+
+    return flag_store_url()
+
+
+def probe(url: str, timeout: float = 1.0) -> str | None:
+    """None if a Redis answers PING at ``url``, else one line saying why (password masked)."""
+    from saqmigrate.runtime.urls import check_url, redact
+
+    try:
+        check_url(url, "Redis URL")
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure is "does not answer", said in one line
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"Redis at {redact(url)} does not answer ({type(exc).__name__}: {redact(first)})"
+    return None
 
 
 def ensure_redis(url: str | None = None, *, allow_embedded: bool = True) -> RedisService:

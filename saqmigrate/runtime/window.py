@@ -67,6 +67,11 @@ class Window:
         days = cfg.get("window_days", DEFAULT_DAYS)
         if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
             raise WindowError(f"{source}: window_days must be a positive whole number of days, got {days!r}")
+        try:
+            start_d + _dt.timedelta(days=days)
+        except OverflowError:
+            raise WindowError(f"{source}: window_days = {days} runs past the year 9999; use a number of days "
+                              f"such as 60") from None
         return cls(start_d, days)
 
 
@@ -81,4 +86,12 @@ def load_window(pyproject: str | Path = "pyproject.toml") -> Window | None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise WindowError(f"{path}: {exc}") from None
-    return Window.from_config(data.get("tool", {}).get("saqmigrate", {}), f"{path} [tool.saqmigrate]")
+    except UnicodeDecodeError:
+        raise WindowError(f"{path}: not UTF-8; TOML files must be UTF-8") from None
+    except OSError as exc:
+        raise WindowError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    tool = data.get("tool", {})
+    section = tool.get("saqmigrate", {}) if isinstance(tool, dict) else None
+    if not isinstance(section, dict):
+        raise WindowError(f"{path}: [tool.saqmigrate] must be a table")
+    return Window.from_config(section, f"{path} [tool.saqmigrate]")
