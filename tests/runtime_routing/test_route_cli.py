@@ -35,7 +35,7 @@ def project(rt, tmp_path, monkeypatch):
 
 
 def run(rt, *args, registry=None):
-    base = ["--redis-url", rt.url, "--namespace", rt.ns]
+    base = ["--redis-url", rt.url, "--saq-url", rt.url, "--namespace", rt.ns]  # one Redis: flag store and SAQ
     if registry:
         base += ["--registry", registry]
     return CliRunner().invoke(command, base + list(args))
