@@ -38,8 +38,9 @@ class ScanStats:
     notes: list[str] = field(default_factory=list)
 
 
-def _process(job: tuple[str, str, str, bool]) -> tuple[str, dict]:
-    root, rel, module, is_package = job
+def _process(job: tuple) -> tuple[str, dict]:
+    root, rel, module, is_package = job[:4]
+    extra: tuple[bytes, ...] = job[4] if len(job) > 4 else ()
     path = os.path.join(root, rel)
     try:
         st = os.stat(path)
@@ -48,7 +49,7 @@ def _process(job: tuple[str, str, str, bool]) -> tuple[str, dict]:
     except OSError as exc:
         return rel, {"status": "error", "error": f"unreadable: {exc.strerror or exc}"}
     entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha": hashlib.sha1(data).hexdigest()}
-    if not has_triggers(data):
+    if not has_triggers(data) and not any(t in data for t in extra):
         entry["status"] = "skip"
         return rel, entry
     try:
@@ -98,6 +99,43 @@ def _imports_only(root: str, rel: str, module: str, is_package: bool) -> dict | 
         if name:
             facts["defs"].setdefault(name, "assign")
     return facts
+
+
+def _alias_names(results: dict[str, dict]) -> set[str]:
+    """Names under which the project re-binds a Celery task decorator (``project_task = shared_task``,
+    ``task = app.task``): files that use only such a name contain no Celery trigger word."""
+    from saqmigrate.index.extract import LEGACY_TASK, SHARED_TASK
+
+    names = set()
+    for entry in results.values():
+        facts = entry.get("facts") if entry.get("status") == "facts" else None
+        if not facts:
+            continue
+        names.update(facts.get("aliases", {}))
+        for local, target in facts.get("imports", {}).items():
+            if (target in SHARED_TASK or target in LEGACY_TASK or target.endswith(".task")) \
+                    and local != target.rsplit(".", 1)[-1]:
+                names.add(local)
+    return {n for n in names if len(n) >= 3}
+
+
+def _follow_decorator_aliases(root: str, files: list[str], modules_of: dict[str, str], results: dict[str, dict]) -> None:
+    """Index the files the trigger-word prefilter skipped that use a project alias of a task decorator
+    (repeated while new aliases appear: an alias of an alias)."""
+    seen: set[str] = set()
+    for _ in range(4):
+        names = _alias_names(results) - seen
+        if not names:
+            return
+        seen |= names
+        extra = tuple(t for n in sorted(names) for t in (b"@" + n.encode(), b"." + n.encode()))
+        for rel in files:
+            entry = results.get(rel)
+            if entry is None or entry.get("status") != "skip":
+                continue
+            rel_, new = _process((root, rel, modules_of[rel], rel.endswith("__init__.py"), extra))
+            if new.get("status") != "skip":
+                results[rel] = new
 
 
 def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True, cache_dir: Path | None = None,
@@ -152,6 +190,7 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
     if progress:
         progress(len(todo), len(todo))
     stats.read = len(todo)
+    _follow_decorator_aliases(root_s, disc.files, modules_of, results)
 
     index_errors: list[FileError] = [FileError(rel or ".", msg) for rel, msg in disc.errors]
     modules: dict[str, ModuleFacts] = {}
@@ -189,7 +228,22 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
             cache.store(rel, entry)
         return facts
 
-    index = build_index(root_s, modules, lazy)
+    trees: dict[str, tuple[ast.Module, bool] | None] = {}
+
+    def load_tree(module: str) -> tuple[ast.Module, bool] | None:
+        """A module's full tree, for resolving option values through it (values.py); parsed on demand."""
+        if module not in trees:
+            rel = rel_of_module.get(module)
+            trees[module] = None
+            if rel is not None:
+                try:
+                    with open(os.path.join(root_s, rel), "rb") as fh:
+                        trees[module] = (parse_bytes(fh.read(), rel).tree, rel.endswith("__init__.py"))
+                except (OSError, ParseFailure, RecursionError, ValueError, MemoryError):
+                    trees[module] = None
+        return trees[module]
+
+    index = build_index(root_s, modules, lazy, load_tree=load_tree, is_module=rel_of_module.__contains__)
     # per-file `# saqmigrate: ignore[...]` comments, for checks that report at source lines (check/)
     index._suppressions = {mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()}  # type: ignore[attr-defined]
     index._indexed_files = sorted(mf.rel for mf in modules.values())  # type: ignore[attr-defined]

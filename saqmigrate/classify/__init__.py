@@ -109,7 +109,34 @@ class Classifier:
         if any(p.kind in ("var_positional", "positional_only") for p in t.params):
             self.add(t, "SM111", f, ln, 0, f"task {subj} takes *args or positional-only parameters; SAQ jobs "
                      "carry keyword arguments only", subj)
+        self._resolution(t, subj, f, t.decorator_line or ln)
         self.notes(t, _options_notes(t), f, t.decorator_line or ln, subj)
+
+    def _resolution(self, t: Task, subj: str, f: str, ln: int) -> None:
+        """SM115: an option (or the routing that decides the queue) that cannot be resolved statically:
+        the task stays on Celery. SM116: a value taken from an environment variable's default."""
+        from saqmigrate.translate.routing import RouteUnknown
+
+        for key, why in sorted((t.features.get("unresolved") or {}).items()):
+            v = t.options.get(key, t.inherited_options.get(key))
+            self.add(t, "SM115", f, ln, 0, f"task {subj}: {key}={_src(v)} cannot be resolved statically ({why}); "
+                     "the task stays on Celery (pinned in the registry) until it is a literal or a module constant "
+                     "— `saqmigrate verify` reads the run-time value", subj)
+        if t.name is not None and "queue" not in (t.features.get("unresolved") or {}) and self.index is not None:
+            from saqmigrate.plan import task_queue
+
+            try:
+                task_queue(t, self.index)
+            except RouteUnknown as exc:
+                self.add(t, "SM115", f, ln, 0, f"task {subj}: its queue cannot be decided statically ({exc}); the "
+                         "task stays on Celery (no SAQ twin) — `saqmigrate verify` reads the run-time route", subj)
+        for key, info in sorted((t.features.get("resolved") or {}).items()):
+            if info.get("env"):
+                value = t.options.get(key, t.inherited_options.get(key))
+                self.add(t, "SM116", f, ln, 0, f"task {subj}: {key}={info['src']} is {value!r} only while "
+                         f"${', $'.join(info['env'])} is unset (its default in the code); the generated code uses "
+                         "that default — regenerate, or check with `saqmigrate verify`, in each environment that "
+                         "sets it", subj)
 
     # --- schedules ---------------------------------------------------------------------
     def schedule(self, s: Schedule, tasks_by_name: dict[str, Task], tz: str | None) -> None:

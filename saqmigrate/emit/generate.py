@@ -235,8 +235,8 @@ def registry_source(plan: RewritePlan) -> str:
                 "params": [p.name for p in t.params if p.kind in ("positional", "positional_only", "keyword_only")],
                 "job": tw.job,
             }
-            unsupported = sorted(k for k in ("rate_limit", "soft_time_limit", "priority", "expires")
-                                 if k in t.options or k in t.inherited_options)
+            unsupported = sorted({k for k in ("rate_limit", "soft_time_limit", "priority", "expires")
+                                  if k in t.options or k in t.inherited_options} | set(tw.pinned))
             if unsupported:
                 entry["unsupported"] = unsupported
             tasks[tw.celery_name] = entry

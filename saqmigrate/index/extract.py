@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 4
+FACTS_VERSION = 5
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -222,6 +222,7 @@ class Extractor(ast.NodeVisitor):
         self.calls: list[dict] = []
         self.settings: list[dict] = []
         self.uses_celery = False
+        self.django_settings: list = []  # DJANGO_SETTINGS_MODULE values this module sets
         self._consumed: set[int] = set()
         self._funcs: list[ast.AST] = []
         self._classes: list[str] = []
@@ -461,11 +462,19 @@ class Extractor(ast.NodeVisitor):
             if short in SCHEDULE_NAMES and (module_level or "." in tname):
                 self._schedule_container(value, container=tname, source=_source_for(tname), stmt=stmt)
             self._setting_assign(tname, value, stmt, module_level)
+        if isinstance(target, ast.Subscript) and self.ref(target.value) == "os.environ":
+            self._django_settings(target.slice, value)
         if isinstance(target, ast.Subscript):
             base = _name(target.value)
             if base and base.rsplit(".", 1)[-1] in SCHEDULE_NAMES:
                 key = literal(target.slice, self.text)
                 self._schedule_entry(key, value, container=base, source="item_assignment", line=stmt.lineno)
+
+    def _django_settings(self, key: ast.AST, value: ast.AST) -> None:
+        """``os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")`` (or an assignment)."""
+        if isinstance(key, ast.Constant) and key.value == "DJANGO_SETTINGS_MODULE":
+            v = literal(value, self.text)
+            self.django_settings.append(v if isinstance(v, str) else dynamic(segment(value, self.text)))
 
     def _is_local_celery_subclass(self, ref: str) -> bool:
         local = ref.rsplit(".", 1)[-1]
@@ -545,6 +554,8 @@ class Extractor(ast.NodeVisitor):
         func = node.func
         fref = self.ref(func)
         handled_children = False
+        if fref == "os.environ.setdefault" and len(node.args) == 2:
+            self._django_settings(node.args[0], node.args[1])
         self._maybe_registration(node)
         if fref and ON_COMMIT.search(fref):
             self._on_commit += 1
@@ -1033,6 +1044,7 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> dict:
             ex.visit(stmt)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             ex.defs[stmt.name] = "class" if isinstance(stmt, ast.ClassDef) else "function"
+    _rebindings(ex, tree)
     ex.visit(tree)
     for cls in ex.classes:
         if any(b in CELERY_CLS for b in cls["bases"]):
@@ -1045,8 +1057,30 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> dict:
         "apps": ex.apps, "app_attr_sets": ex.app_attr_sets, "decorated": ex.decorated,
         "aliases": ex.aliases, "registrations": ex.registrations, "classes": ex.classes,
         "factories": ex.factories, "functions": ex.functions, "schedules": ex.schedules, "calls": ex.calls, "settings": ex.settings,
-        "uses_celery": ex.uses_celery, "suppress": suppressions(text),
+        "uses_celery": ex.uses_celery, "suppress": suppressions(text), "django_settings": ex.django_settings,
+        "uses_django": any(v == "django" or v.startswith("django.") for v in ex.imports.values()),
     }
+
+
+def _rebindings(ex: Extractor, tree: ast.Module) -> None:
+    """``project_task = shared_task`` / ``task = app.task`` / ``Base = other.Base`` at module level,
+    bound once: the name means what the right-hand side means, as an import would. Recorded with the
+    imports so every later lookup (decorators, bases, re-exports from a package ``__init__``) follows it."""
+    counts: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            counts[node.id] = counts.get(node.id, 0) + 1
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            continue
+        name = stmt.targets[0].id
+        if counts.get(name) != 1 or name in ex.imports or not isinstance(stmt.value, (ast.Name, ast.Attribute)):
+            continue
+        if isinstance(stmt.value, ast.Attribute) and stmt.value.attr == "task":
+            continue  # `task = app.task`: recorded as a decorator alias by _assign
+        r = ex.ref(stmt.value)
+        if r and not r.startswith("?") and r != f"{ex.module}.{name}":
+            ex.imports[name] = r
 
 
 def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> dict:

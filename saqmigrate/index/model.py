@@ -162,6 +162,7 @@ class ProjectIndex:
     settings: list[Setting] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    django: dict = field(default_factory=dict)  # {"signals": [...], "settings_module": "proj.settings"}
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -14,7 +14,9 @@ from typing import Any, Callable
 from saqmigrate.index.extract import (
     CELERY_CLS, LEGACY_PERIODIC, LEGACY_TASK, SHARED_TASK, TASK_CLS,
 )
+from saqmigrate.index.extract import _jsonable
 from saqmigrate.index.model import App, Call, Param, ProjectIndex, Schedule, Setting, Task, dynamic, is_dynamic
+from saqmigrate.index.values import Unresolved, Values
 
 HOOK_METHODS = ("on_failure", "on_success", "on_retry", "after_return", "before_start")
 TASK_OPTION_ATTRS = {
@@ -30,6 +32,15 @@ CONF_TASK_DEFAULTS = {
     "task_serializer": "serializer", "task_track_started": "track_started",
     "task_reject_on_worker_lost": "reject_on_worker_lost",
 }
+# options whose values rewrite uses: a name or expression in them is resolved (values.py) or reported
+VALUE_OPTIONS = {
+    "name", "queue", "routing_key", "exchange", "max_retries", "default_retry_delay", "autoretry_for",
+    "dont_autoretry_for", "retry_kwargs", "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit",
+    "soft_time_limit", "rate_limit", "ignore_result", "acks_late", "serializer", "priority", "expires",
+    "reject_on_worker_lost", "track_started",
+}
+EXCEPTION_OPTIONS = {"autoretry_for", "dont_autoretry_for", "throws"}
+RESOLVED_KEY = "__resolved__"  # options[RESOLVED_KEY][option] = {"src", "env", "origin"}: how a value was found
 OTHER_TASK_LIBS = ("huey", "dramatiq", "taskiq", "rq", "arq", "prefect", "airflow", "procrastinate", "saq",
                    "django_q", "kombu", "invoke", "luigi", "dagster", "ray", "faust", "nameko", "pytest")
 APPISH = {"app", "celery", "celery_app", "capp", "celeryapp", "worker", "application"}
@@ -104,13 +115,61 @@ class Resolver:
         return ref
 
 
+def _django_facts(modules: dict[str, ModuleFacts]) -> dict:
+    """What makes the project a Django project, and its statically visible settings module."""
+    settings = sorted({v for mf in modules.values() for v in mf.facts.get("django_settings", []) if isinstance(v, str)})
+    signals = []
+    if settings:
+        signals.append("DJANGO_SETTINGS_MODULE is set")
+    if any(mf.facts.get("uses_django") for mf in modules.values()):
+        signals.append("django is imported")
+    out: dict = {"signals": signals}
+    if len(settings) == 1:
+        out["settings_module"] = settings[0]
+    elif settings:
+        out["settings_modules"] = settings  # several: none is chosen (each environment may use another)
+    return out
+
+
 def _module_of(ref: str) -> str:
     return ref.rsplit(".", 1)[0] if "." in ref else ""
 
 
-def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str], dict | None]) -> ProjectIndex:
+def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str], dict | None],
+                load_tree: Callable[[str], Any] | None = None, is_module: Callable[[str], bool] | None = None,
+                ) -> ProjectIndex:
+    """``load_tree``/``is_module``: parse any module of the tree on demand, so option values can be
+    resolved through constants modules, re-exports and Django settings (``values.py``)."""
     res = Resolver(modules, lazy, project_uses_celery=any(m.facts.get("uses_celery") for m in modules.values()))
     index = ProjectIndex(root=root)
+    index.django = _django_facts(modules)
+    values = Values(load_tree, is_module or (lambda m: m in modules),
+                    index.django.get("settings_module")) if load_tree is not None else None
+    why_unresolved: dict[tuple[str, str], str] = {}  # (module, source) -> reason, for findings
+
+    def resolve_opts(mod: str, options: dict) -> dict:
+        """Dynamic option values replaced by what Python would bind them to, where that is exact."""
+        if values is None or not options:
+            return options
+        out = dict(options)
+        resolved = dict(options.get(RESOLVED_KEY) or {})
+        for k, v in options.items():
+            if k not in VALUE_OPTIONS or not is_dynamic(v):
+                continue
+            src = v["dynamic"]
+            try:
+                if k in EXCEPTION_OPTIONS:
+                    out[k] = values.qualify_exceptions(mod, src)
+                    resolved[k] = {"src": src, "env": []}
+                else:
+                    r = values.expr(mod, src)
+                    out[k] = _jsonable(r.value)
+                    resolved[k] = {"src": src, "env": r.env, "origin": r.origin}
+            except Unresolved as exc:
+                why_unresolved[(mod, src)] = str(exc)
+        if resolved:
+            out[RESOLVED_KEY] = resolved
+        return out
 
     # --- apps -------------------------------------------------------------------------
     apps: dict[str, App] = {}
@@ -240,7 +299,10 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
                     is_task = True
                     attrs.update(battrs)
                     hooks.extend(h for h in bhooks if h not in hooks)
-        attrs.update({k: v for k, v in cls["attrs"].items() if k in TASK_OPTION_ATTRS})
+        own = resolve_opts(mod, {k: v for k, v in cls["attrs"].items() if k in TASK_OPTION_ATTRS})
+        if RESOLVED_KEY in own and RESOLVED_KEY in attrs:
+            own[RESOLVED_KEY] = {**attrs[RESOLVED_KEY], **own[RESOLVED_KEY]}
+        attrs.update(own)
         hooks.extend(h for h in HOOK_METHODS if h in cls["methods"] and h not in hooks)
         class_cache[key] = (is_task, attrs, hooks)
         return class_cache[key]
@@ -275,10 +337,16 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
     settings: list[Setting] = []
     for mod, mf in modules.items():
         for s in mf.facts.get("settings", []):
-            settings.append(Setting(name=s["name"], raw_name=s["raw_name"], value=s["value"], file=mf.rel,
+            value = s["value"]
+            if is_dynamic(value) and values is not None:
+                try:
+                    value = _jsonable(values.expr(mod, value["dynamic"]).value)
+                except Unresolved as exc:
+                    why_unresolved[(mod, value["dynamic"])] = str(exc)
+            settings.append(Setting(name=s["name"], raw_name=s["raw_name"], value=value, file=mf.rel,
                                     line=s["line"], module=mod))
-            if s["name"] in CONF_TASK_DEFAULTS and not is_dynamic(s["value"]):
-                conf_defaults[CONF_TASK_DEFAULTS[s["name"]]] = s["value"]
+            if s["name"] in CONF_TASK_DEFAULTS and not is_dynamic(value):
+                conf_defaults[CONF_TASK_DEFAULTS[s["name"]]] = value
     index.settings = sorted(settings, key=lambda s: (s.file, s.line))
 
     def app_task_cls_options(app_ref: str | None, facts: dict) -> tuple[dict, list[str]]:
@@ -317,7 +385,7 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             if not found:
                 continue
             cand, (kind, app_ref, alias_opts) = found
-            options = {**alias_opts, **cand["options"]}
+            options = resolve_opts(mod, {**alias_opts, **cand["options"]})
             name_opt = options.get("name")
             if isinstance(name_opt, str):
                 name = name_opt
@@ -356,7 +424,7 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             r = res.resolve(fn_ref) if isinstance(fn_ref, str) else None
             fn_facts = res.facts(r[0]) if r else None
             fn = (fn_facts or {}).get("functions", {}).get(r[1]) if r else None
-            options = {**kind_info[2], **reg["options"]}
+            options = resolve_opts(mod, {**kind_info[2], **reg["options"]})
             name_opt = options.get("name")
             fn_name = (r[1] if r else str(reg["fn_src"]).rsplit(".", 1)[-1])
             fn_mod = r[0] if r else mod
@@ -400,6 +468,18 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             symbol_to_task[(mod, cls["qualname"])] = t
 
     tasks.sort(key=lambda t: (t.file, t.line, t.function))
+    reasons = {src: why for (_, src), why in why_unresolved.items()}
+    for t in tasks:
+        found: dict = {}
+        for opts in (t.inherited_options, t.options):
+            found.update(opts.pop(RESOLVED_KEY, None) or {})
+        merged = {**t.inherited_options, **t.options}
+        if found:
+            t.features = {**t.features, "resolved": {k: v for k, v in sorted(found.items()) if k in merged}}
+        unresolved = {k: reasons.get(v["dynamic"], "computed at run time") for k, v in sorted(merged.items())
+                      if k in VALUE_OPTIONS and k != "name" and is_dynamic(v)}  # a computed name is SM103
+        if unresolved and values is not None:
+            t.features = {**t.features, "unresolved": unresolved}
     index.tasks = tasks
 
     def task_for_ref(ref: str | None) -> Task | None:

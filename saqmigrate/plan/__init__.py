@@ -14,7 +14,11 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
+from typing import Any
+
 from saqmigrate.index.model import ProjectIndex, Schedule, Task
+from saqmigrate.translate import routing
+from saqmigrate.translate.routing import RouteUnknown
 
 DEFAULT_CELERY_QUEUE = "celery"
 WORKER_PACKAGE = "saq_worker"
@@ -35,6 +39,7 @@ class Twin:
     skip: str | None = None  # why no twin is generated (the task stays Celery-only)
     native_code: str | None = None  # native mode: the ported ``async def __port__(...)``
     todos: list[tuple[str, str]] = field(default_factory=list)  # (rule code, message) a reviewer must act on
+    pinned: list[str] = field(default_factory=list)  # options that could not be resolved: always Celery
 
 
 @dataclass
@@ -90,35 +95,41 @@ def _ident(text: str) -> str:
     return ("_" + out) if out[0].isdigit() else out
 
 
-def _routes(index: ProjectIndex) -> list[tuple[str, str]]:
-    """task_routes as (glob, queue) pairs, in declaration order (first match wins, as in Celery)."""
-    pairs: list[tuple[str, str]] = []
-    for s in index.settings:
-        if s.name != "task_routes" or not isinstance(s.value, dict):
-            continue
-        for pattern, route in s.value.items():
-            queue = route.get("queue") if isinstance(route, dict) else route if isinstance(route, str) else None
-            if isinstance(queue, str):
-                pairs.append((pattern, queue))
-    return pairs
+def _setting(index: ProjectIndex, name: str) -> Any:
+    """A setting's value; ``_Conflict`` when the project assigns it differently in several places."""
+    values = [s.value for s in index.settings if s.name == name]
+    if not values:
+        return None
+    if any(v != values[0] for v in values[1:]):
+        return _Conflict(name, [f"{s.file}:{s.line}" for s in index.settings if s.name == name])
+    return values[0]
+
+
+@dataclass
+class _Conflict:
+    name: str
+    places: list[str]
 
 
 def default_queue(index: ProjectIndex) -> str:
-    for s in index.settings:
-        if s.name == "task_default_queue" and isinstance(s.value, str):
-            return s.value
-    return DEFAULT_CELERY_QUEUE
+    """task_default_queue when it is a literal, else Celery's default (for reports; routing uses task_queue)."""
+    value = _setting(index, "task_default_queue")
+    return value if isinstance(value, str) else DEFAULT_CELERY_QUEUE
 
 
-def task_queue(t: Task, routes: list[tuple[str, str]], default: str) -> str:
-    q = t.options.get("queue", t.inherited_options.get("queue"))
-    if isinstance(q, str):
-        return q
-    if t.name:
-        for pattern, queue in routes:
-            if fnmatch.fnmatchcase(t.name, pattern):
-                return queue
-    return default
+def task_queue(t: Task, index: ProjectIndex) -> str:
+    """The queue Celery's router gives ``t`` (translate.routing), or RouteUnknown."""
+    own = t.options.get("queue", t.inherited_options.get("queue"))
+    routes, default = _setting(index, "task_routes"), _setting(index, "task_default_queue")
+    for v in (routes, default):
+        if isinstance(v, _Conflict):
+            raise RouteUnknown(f"{v.name} is set differently in {', '.join(v.places)}")
+    return routing.task_queue(t.name, own, routes, default)
+
+
+def _src_of(t: Task, key: str) -> str:
+    v = t.options.get(key, t.inherited_options.get(key))
+    return v["dynamic"] if isinstance(v, dict) and "dynamic" in v else repr(v)
 
 
 def _skip_reason(t: Task) -> str | None:
@@ -186,8 +197,6 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
                                   for c in a.config_from_object))
     if plan_note:
         plan.skipped.append(("routing hook", plan_note))
-    routes = _routes(index)
-    dq = default_queue(index)
 
     by_module: dict[str, TwinModule] = {}
     twins_by_name: dict[str, Twin] = {}
@@ -199,6 +208,12 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         if t.file.endswith("_saq.py") or t.module.startswith(package):
             continue  # never twin generated code
         skip = _skip_reason(t)
+        q = None
+        if skip is None:
+            try:
+                q = task_queue(t, index)
+            except RouteUnknown as exc:
+                skip = f"SM115: its queue is not known statically ({exc}); it stays on Celery"
         jo = None
         if skip is None:
             try:
@@ -219,11 +234,14 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         while fname in used_names[t.module]:
             fname += "_"
         used_names[t.module].add(fname)
-        q = task_queue(t, routes, dq)
+        pinned = sorted(t.features.get("unresolved") or {})
         twin = Twin(task=t, celery_name=t.name, function=fname, queue=q,  # type: ignore[arg-type]
                     options_source=jo.to_source(), job=jo.job_kwargs(), cron_job=jo.cron_kwargs(),
                     unsupported=sorted({n.code for n in jo.notes}), mode=mode,
-                    todos=_todos(jo.notes))
+                    todos=_todos(jo.notes) + [("SM115", f"{k}={_src_of(t, k)} is not resolvable statically "
+                                                         f"({why}); the task stays on Celery")
+                                               for k, why in sorted((t.features.get("unresolved") or {}).items())],
+                    pinned=pinned)
         mod.twins.append(twin)
         twins_by_name[t.name] = twin  # type: ignore[index]
     plan.modules = sorted(by_module.values(), key=lambda m: m.rel)

@@ -297,28 +297,43 @@ def _resolve_all(names: tuple, module: str | None) -> tuple[type, ...]:
 
 
 def _resolve(name: Any, module: str | None) -> type:
+    """An exception class from its name, the way the task module itself would see it.
+
+    ``rewrite`` emits fully qualified names (``requests.exceptions.ConnectionError``); those are
+    imported by that path first. A bare name (older generated code, hand-written options) is looked
+    up in the task module's globals before builtins, as Python does: ``from requests.exceptions
+    import ConnectionError`` in the task module shadows the builtin class of that name.
+    """
     if isinstance(name, type):
         return name
     obj: Any = None
-    head, _, rest = name.partition(".")
-    if not rest and hasattr(builtins, name):
-        obj = getattr(builtins, name)
+    _, _, rest = name.partition(".")
+    if rest:
+        obj = _import_dotted(name)
     if obj is None and module:
         mod = sys.modules.get(module) or importlib.import_module(module)
         obj = _walk(mod, name)
-    if obj is None and rest:
-        modname, _, attr = name.rpartition(".")
-        try:
-            obj = getattr(importlib.import_module(modname), attr, None)
-        except ImportError:
-            obj = None
+    if obj is None and not rest:
+        obj = getattr(builtins, name, None)
     if not (isinstance(obj, type) and issubclass(obj, BaseException)):
-        where = f" (looked in builtins, {module} and by import)" if module else " (looked in builtins and by import)"
+        where = f" (looked in {module}, builtins and by import)" if module else " (looked in builtins and by import)"
         raise LookupError(
             f"autoretry_for names {name!r}, which is not an exception class{where}; "
             "put the class or its importable dotted name in TaskOptions"
         )
     return obj
+
+
+def _import_dotted(dotted: str) -> Any:
+    """``pkg.mod.Class`` or ``pkg.mod.Outer.Inner``: import the longest importable module prefix."""
+    parts = dotted.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            mod = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        return _walk(mod, ".".join(parts[i:]))
+    return None
 
 
 def _walk(obj: Any, dotted: str) -> Any:

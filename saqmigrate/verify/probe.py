@@ -264,15 +264,35 @@ def timezone_facts(app) -> dict:
 # ---------------------------------------------------------------- generated names, resolved as the runtime does
 
 def resolve_name(name: str, module: str | None) -> str:
-    """How saqmigrate.runtime.task resolves a name in TaskOptions(autoretry_for=...): builtins first
-    (for a bare name), then an attribute path in the task's module, then an import of the dotted name."""
+    """How saqmigrate.runtime.task resolves a name in TaskOptions(autoretry_for=...): the runtime's own
+    function when it is importable here (it always is in a migrated project), else the same order:
+    a dotted name by import, then the task module's globals, then builtins for a bare name."""
     import builtins
     import importlib
 
+    try:
+        from saqmigrate.runtime.task import _resolve
+    except Exception:  # noqa: BLE001 - saq not installed in this environment: the same rules, inline
+        _resolve = None
+    if _resolve is not None:
+        try:
+            return qualname(_resolve(name, module))
+        except Exception:  # noqa: BLE001
+            raise LookupError(f"{name!r} is not an exception class") from None
     obj = None
     head, _, rest = name.partition(".")
-    if not rest and hasattr(builtins, name):
-        obj = getattr(builtins, name)
+    if rest:
+        parts = name.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except Exception:  # noqa: BLE001
+                continue
+            for part in parts[i:]:
+                obj = getattr(obj, part, None)
+                if obj is None:
+                    break
+            break
     if obj is None and module:
         try:
             mod = sys.modules.get(module) or importlib.import_module(module)
@@ -283,12 +303,8 @@ def resolve_name(name: str, module: str | None) -> str:
                     break
         except Exception:  # noqa: BLE001
             obj = None
-    if obj is None and rest:
-        modname, _, attr = name.rpartition(".")
-        try:
-            obj = getattr(importlib.import_module(modname), attr, None)
-        except Exception:  # noqa: BLE001
-            obj = None
+    if obj is None and not rest:
+        obj = getattr(builtins, name, None)
     if isinstance(obj, type) and issubclass(obj, BaseException):
         return qualname(obj)
     raise LookupError(f"{name!r} is not an exception class")

@@ -72,7 +72,7 @@ def test_aliases_registrations_and_cross_module_alias(tmp_path):
     t = tasks_by_name(scan(tmp_path))
     assert t["proj.tasks.via_alias"].bind and t["proj.tasks.via_alias"].options["max_retries"] == 3
     assert t["proj.tasks.via_alias"].kind == "alias"
-    assert t["proj.tasks.via_imported_alias"].options["autoretry_for"] == {"dynamic": "(Exception,)"}
+    assert t["proj.tasks.via_imported_alias"].options["autoretry_for"] == ["Exception"]  # resolved: the builtin
     assert t["proj.tasks.plain_fn"].kind == "registration"
     assert t["x.send"].kind == "registration" and [p.name for p in t["x.send"].params] == ["q"]
 

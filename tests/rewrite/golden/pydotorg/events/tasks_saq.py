@@ -20,7 +20,7 @@ async def import_events(ctx, *, calendar_id, ics_text=UNSET):
     return await run_sync(celery_impl(_celery.import_events), task_self(ctx), **given(calendar_id=calendar_id, ics_text=ics_text))
 
 
-@saq_task('events.tasks.import_all_calendars', TaskOptions(retries=6, retry_delay=1, retry_backoff=600, max_retries=5, autoretry_for=('FeedUnavailable',), retry_jitter=False, module='events.tasks'))
+@saq_task('events.tasks.import_all_calendars', TaskOptions(retries=6, retry_delay=1, retry_backoff=600, max_retries=5, autoretry_for=('events.helpers.FeedUnavailable',), retry_jitter=False, module='events.tasks'))
 async def import_all_calendars(ctx):
     """SAQ twin of events.tasks.import_all_calendars (events/tasks.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.import_all_calendars))

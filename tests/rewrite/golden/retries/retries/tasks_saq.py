@@ -26,13 +26,13 @@ async def succeed_on_third(ctx, *, key):
     return await run_sync(celery_impl(_celery.succeed_on_third), task_self(ctx), **given(key=key))
 
 
-@saq_task('retries.tasks.autoretry_backoff', TaskOptions(retries=3, retry_delay=1, retry_backoff=2, max_retries=2, autoretry_for=('Flaky',), retry_jitter=False, module='retries.tasks'))
+@saq_task('retries.tasks.autoretry_backoff', TaskOptions(retries=3, retry_delay=1, retry_backoff=2, max_retries=2, autoretry_for=('retries.tasks.Flaky',), retry_jitter=False, module='retries.tasks'))
 async def autoretry_backoff(ctx, *, tag):
     """SAQ twin of retries.tasks.autoretry_backoff (retries/tasks.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.autoretry_backoff), **given(tag=tag))
 
 
-@saq_task('retries.tasks.not_listed_exception', TaskOptions(retries=6, retry_delay=1, max_retries=5, default_retry_delay=1, autoretry_for=('Flaky',), module='retries.tasks'))
+@saq_task('retries.tasks.not_listed_exception', TaskOptions(retries=6, retry_delay=1, max_retries=5, default_retry_delay=1, autoretry_for=('retries.tasks.Flaky',), module='retries.tasks'))
 async def not_listed_exception(ctx, *, tag):
     """SAQ twin of retries.tasks.not_listed_exception (retries/tasks.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.not_listed_exception), **given(tag=tag))
@@ -44,7 +44,7 @@ async def request_info(ctx, *, x, y=UNSET):
     return await run_sync(celery_impl(_celery.request_info), task_self(ctx), **given(x=x, y=y))
 
 
-@saq_task('retries.tasks.too_slow', TaskOptions(retries=4, retry_delay=1, timeout=1, heartbeat=0, default_retry_delay=1, autoretry_for=('Flaky',), module='retries.tasks'))
+@saq_task('retries.tasks.too_slow', TaskOptions(retries=4, retry_delay=1, timeout=1, heartbeat=0, default_retry_delay=1, autoretry_for=('retries.tasks.Flaky',), module='retries.tasks'))
 async def too_slow(ctx, *, seconds):
     """SAQ twin of retries.tasks.too_slow (retries/tasks.py): runs the Celery implementation in a worker thread."""
     return await run_sync(celery_impl(_celery.too_slow), **given(seconds=seconds))
