@@ -18,7 +18,7 @@ from pathlib import Path
 from saqmigrate.config import Config
 from saqmigrate.discover import ALWAYS_SKIP_DIRS
 from saqmigrate.emit.generate import MARKER, render
-from saqmigrate.plan import RewritePlan, build_plan
+from saqmigrate.plan import RewritePlan, build_plan, twin_paths
 from saqmigrate.transform.app_wiring import wire_app
 
 
@@ -88,7 +88,7 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
         mode = recorded_mode(root, generated)
     keep = None
     if only:  # modules migrated by earlier runs stay registered
-        keep = {t.module for t in index.tasks if t.file[:-3] + "_saq.py" in generated}
+        keep = {t.module for t in index.tasks if twin_paths(t.module, t.file)[1] in generated}
     plan = build_plan(index, mode=mode, only=only, keep=keep)
     result = RewriteResult(plan)
     if mode == "native":

@@ -153,7 +153,10 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
     out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
     if plan.django:
         out.append("")
-        out.append("setup_django()  # a Django project: configure it before the task modules import models")
+        if plan.django_settings:
+            out.append(f"setup_django({plan.django_settings!r})  # configure Django before the task modules import models")
+        else:
+            out.append("setup_django()  # a Django project: configure it before the task modules import models")
         out.append("")
     modules = sorted({tw.task.module for tw in q.twins} | {c.twin.task.module for c in q.crons if c.twin})
     aliases = {}

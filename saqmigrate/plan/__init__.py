@@ -87,7 +87,34 @@ class RewritePlan:
     modules: list[TwinModule] = field(default_factory=list)
     queues: list[QueuePlan] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
-    django: bool = False  # the Celery app reads Django settings: workers must django.setup() first
+    django: bool = False  # a Django project: workers must django.setup() before importing task modules
+    django_settings: str | None = None  # DJANGO_SETTINGS_MODULE as the project sets it (os.environ.setdefault)
+
+
+def _is_django(index: ProjectIndex) -> bool:
+    """Any of Django's signals: DJANGO_SETTINGS_MODULE set in code, django imported, or the app configured
+    from Django's settings (``config_from_object("django.conf:settings")`` or the settings object)."""
+    if index.django.get("signals"):
+        return True
+    for a in index.apps:
+        for c in a.config_from_object:
+            obj = c.get("obj") if isinstance(c, dict) else c
+            text = obj if isinstance(obj, str) else str(obj)
+            if "django" in text or text.strip("?") in ("settings", "django.conf.settings"):
+                return True
+    return False
+
+
+def twin_paths(module: str, file: str) -> tuple[str, str]:
+    """(twin module, twin file) for a task module: ``pkg/tasks.py`` -> ``pkg/tasks_saq.py``; a package
+    ``pkg/tasks/__init__.py`` -> ``pkg/tasks_saq.py`` too (beside the package, so ``pkg.tasks_saq``
+    imports by its real path)."""
+    base, _, leaf = module.rpartition(".")
+    twin_module = f"{base}.{leaf}_saq" if base else f"{leaf}_saq"
+    if file.endswith("/__init__.py") or file == "__init__.py":
+        folder = file[: -len("__init__.py")].rstrip("/")
+        return twin_module, f"{folder}_saq.py"
+    return twin_module, file[:-3] + "_saq.py"
 
 
 def _ident(text: str) -> str:
@@ -192,9 +219,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
     plan = RewritePlan(root=index.root, package=package, package_rel=package_rel,
                        app_module=app.module if app else None, app_var=app.name if app else None,
                        timezone=project_timezone(index) or "UTC",
-                       django=any(isinstance(c, dict) and isinstance(c.get("obj"), str)
-                                  and c["obj"].startswith("django.conf") for a in index.apps
-                                  for c in a.config_from_object))
+                       django=_is_django(index), django_settings=index.django.get("settings_module"))
     if plan_note:
         plan.skipped.append(("routing hook", plan_note))
 
@@ -225,9 +250,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
             continue
         mod = by_module.get(t.module)
         if mod is None:
-            base, _, leaf = t.module.rpartition(".")
-            twin_module = f"{base}.{leaf}_saq" if base else f"{leaf}_saq"
-            rel = t.file[:-3] + "_saq.py" if not t.file.endswith("__init__.py") else t.file[:-11] + "__init___saq.py"
+            twin_module, rel = twin_paths(t.module, t.file)
             mod = by_module[t.module] = TwinModule(t.file, t.module, rel, twin_module)
             used_names[t.module] = set()
         fname = _ident(t.function.split(".")[-1] if t.kind != "class" else t.function.split(".")[0])

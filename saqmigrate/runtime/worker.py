@@ -21,15 +21,18 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 
-def setup_django() -> None:
+def setup_django(settings_module: str | None = None) -> None:
     """Configure Django before the task modules (and their models) are imported.
 
     Generated worker settings of a Django project call this first, as Celery's own Django
-    integration does. It needs ``DJANGO_SETTINGS_MODULE`` in the worker's environment, exactly
-    as the Celery worker did.
+    integration does. ``settings_module`` is what the project's Celery app module sets with
+    ``os.environ.setdefault("DJANGO_SETTINGS_MODULE", ...)``: a default, as there, so the worker's
+    environment still wins.
     """
     import logging
 
+    if settings_module:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
     if not os.environ.get("DJANGO_SETTINGS_MODULE"):
         logging.getLogger("saqmigrate.worker").warning(
             "DJANGO_SETTINGS_MODULE is not set: Django is not configured, so tasks that use the ORM will fail; "

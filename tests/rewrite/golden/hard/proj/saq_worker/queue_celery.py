@@ -14,7 +14,7 @@ from saq import CronJob
 
 from saqmigrate.runtime.worker import cron_function, setup_django, worker_settings
 
-setup_django()  # a Django project: configure it before the task modules import models
+setup_django('proj.settings')  # configure Django before the task modules import models
 
 from proj import aliases_saq as _t0  # noqa: E402
 from proj import async_tasks_saq as _t1  # noqa: E402

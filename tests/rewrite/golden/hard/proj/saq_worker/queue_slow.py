@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from saqmigrate.runtime.worker import IntervalJob, setup_django, worker_settings
 
-setup_django()  # a Django project: configure it before the task modules import models
+setup_django('proj.settings')  # configure Django before the task modules import models
 
 from proj import autoretry_saq as _t0  # noqa: E402
 

@@ -14,7 +14,7 @@ from saq import CronJob
 
 from saqmigrate.runtime.worker import cron_function, setup_django, worker_settings
 
-setup_django()  # a Django project: configure it before the task modules import models
+setup_django('pydotorg.settings.base')  # configure Django before the task modules import models
 
 from blogs import tasks_saq as _t0  # noqa: E402
 from cms import tasks_saq as _t1  # noqa: E402
