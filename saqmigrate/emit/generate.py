@@ -259,7 +259,8 @@ def registry_source(plan: RewritePlan) -> str:
 def routing_source(plan: RewritePlan) -> str:
     doc = ("Dual routing for the 60-day window: call install(app) where the Celery app is created.\n\n"
            "Every .delay()/.apply_async()/send_task then goes to Celery or SAQ per task, as the\n"
-           "flags set with `saqmigrate route` say (default: Celery).")
+           "flags set with `saqmigrate route` say (default: Celery); `celery beat` skips\n"
+           "the entries SAQ owns, whatever scheduler it runs (default, -S, beat_scheduler).")
     out = [_header(doc, "the Celery app")]
     out.append("from __future__ import annotations\n")
     out.append("import os\n")
@@ -269,12 +270,14 @@ def routing_source(plan: RewritePlan) -> str:
     out.append('    """Route this app\'s dispatches through saqmigrate (no-op when SAQMIGRATE_ROUTING=0)."""')
     out.append('    if os.environ.get("SAQMIGRATE_ROUTING", "1") == "0":')
     out.append("        return app")
+    out.append("    from saqmigrate.runtime.beat import install_ownership")
     out.append("    from saqmigrate.runtime.celery_integration import install_send_task_hook")
     out.append("    from saqmigrate.runtime.flags import FlagClient")
     out.append("    from saqmigrate.runtime.registry import Registry")
     out.append("    from saqmigrate.runtime.router import Router, set_router")
     out.append("")
     out.append("    set_router(Router(Registry.load(REGISTRY), FlagClient(), celery_app=app))")
+    out.append("    install_ownership(app)  # beat skips the entries SAQ owns")
     out.append("    return install_send_task_hook(app)")
     return "\n".join(out) + "\n"
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+import math
 import os
 import socket
 from typing import Any
@@ -48,6 +49,23 @@ def nominal_due(cron: str, now: _dt.datetime, tz: _dt.tzinfo | None = None) -> i
         now = now.astimezone(tz)
     prev = croniter(cron, now + _dt.timedelta(microseconds=1)).get_prev(_dt.datetime)
     return int(prev.timestamp())
+
+
+def interval_due(interval: float, now: _dt.datetime | float) -> int:
+    """The latest slot <= now of an interval entry, in epoch seconds.
+
+    Slots are the ones ``saqmigrate.runtime.worker.IntervalJob`` runs at (``k * interval``,
+    rounded up for fractional intervals), so beat and SAQ claim the same ``due``.
+    """
+    t = now.timestamp() if isinstance(now, _dt.datetime) else float(now)
+    interval = float(interval)
+
+    def slot(k: int) -> int:
+        return k * int(interval) if interval.is_integer() else int(math.ceil(k * interval))
+
+    k = math.floor(t / interval)
+    s = slot(k)
+    return s if s <= t else slot(k - 1)
 
 
 class Ownership:
@@ -94,17 +112,30 @@ class Ownership:
 
     def beat_should_fire(self, entry: str, task: str, now: _dt.datetime) -> bool:
         sched = self.registry.schedules.get(entry)
-        if sched is None or not sched.cron:
+        interval = getattr(sched, "interval", None) if sched is not None else None
+        if sched is not None and sched.cron:
+            due = nominal_due(sched.cron, now, self.cron_tz)
+        elif sched is not None and interval:
+            due = interval_due(interval, now)  # the IntervalJob slot this fire stands for
+        else:
             owner, _ = self.owner(entry, task)
             return owner == F.CELERY  # entries without a SAQ cron are beat's alone
-        return self.should_fire(F.CELERY, entry, nominal_due(sched.cron, now, self.cron_tz), task)
+        return self.should_fire(F.CELERY, entry, due, task)
 
     def saq_should_fire(self, entry: str, scheduled: int | float | None) -> bool:
         sched = self.registry.schedules.get(entry)
         if sched is None:
             log.warning("saqmigrate: SAQ cron guard for unknown schedule entry %r: not firing", entry)
             return False
-        due = int(scheduled) if scheduled else nominal_due(sched.cron, _dt.datetime.now(_dt.timezone.utc), self.cron_tz)
+        now = _dt.datetime.now(_dt.timezone.utc)
+        if scheduled:
+            due = int(scheduled)
+        elif sched.cron:
+            due = nominal_due(sched.cron, now, self.cron_tz)
+        elif getattr(sched, "interval", None):
+            due = interval_due(sched.interval, now)
+        else:
+            return False
         return self.should_fire(F.SAQ, entry, due)
 
 
@@ -116,14 +147,26 @@ def set_ownership(o: Ownership | None) -> None:
     _OWNERSHIP = o
 
 
-def get_ownership() -> Ownership | None:
+_FROM_ROUTER: tuple[Any, Any, Ownership] | None = None
+
+
+def get_ownership(cron_tz: _dt.tzinfo | None = None) -> Ownership | None:
+    """The process's ``Ownership``: the one ``set_ownership`` installed, else one built on the
+    router's registry and flag client (crons read in ``cron_tz``, default UTC; beat passes the
+    app's time zone). None when neither exists (beat then fires everything)."""
+    global _FROM_ROUTER
     if _OWNERSHIP is not None:
         return _OWNERSHIP
     from saqmigrate.runtime.router import get_router
 
     r = get_router()
     if r is not None and r.flags is not None:
-        return Ownership(r.registry, r.flags)
+        cached = _FROM_ROUTER
+        if cached is not None and cached[0] is r and cached[1] == cron_tz:
+            return cached[2]
+        o = Ownership(r.registry, r.flags, cron_tz=cron_tz)
+        _FROM_ROUTER = (r, cron_tz, o)
+        return o
     return None
 
 

@@ -95,6 +95,7 @@ class ScheduleEntry:
     cron: str | None = None
     cron_function: str | None = None  # __qualname__ of the generated SAQ cron function
     queue: str = "default"
+    interval: float | None = None  # seconds, for entries run by an IntervalJob (no cron)
 
     @property
     def cron_key(self) -> str | None:
@@ -122,6 +123,7 @@ class Registry:
                 cron=d.get("cron"),
                 cron_function=d.get("cron_function"),
                 queue=d.get("queue") or (t[d["task"]].queue if d["task"] in t else "default"),
+                interval=d.get("interval"),
             )
         return cls(MappingProxyType(t), MappingProxyType(s), MappingProxyType(dict(queues or {})))
 
