@@ -8,13 +8,14 @@ default ``SAQMIGRATE_REDIS_URL``) or ``--bootstrap FILE`` is given:
   Celery name in the generated registry and its queue's worker ``FUNCTIONS``;
 * SM632 a beat entry with no owner (SAQ owns it but has no CronJob, or only SAQ has it and
   Celery owns it), or an owner set for an entry that exists nowhere;
-* SM633 a beat entry with two owners (defined twice in Celery code, or SAQ owns it while the
-  configured beat scheduler ignores ownership);
+* SM633 a beat entry defined twice in Celery code (Celery keeps one);
 * SM634 a rule past its ``expires_at``;
 * SM635 (Redis only) an audit stream without an entry for every flag-store version;
 * SM636 the router would enqueue SAQ jobs on another Redis than the SAQ workers listen on
   (read from the code and this process's environment; runs without a flag store too);
-* SM637 a flag-store value cannot be read (routers treat it as Celery).
+* SM637 a flag-store value cannot be read (routers treat it as Celery);
+* SM638 a beat entry owned by SAQ while the project's beat would not consult ownership (the app
+  is not wired with the generated hook, or a custom scheduler overrides ``tick()``).
 
 The registry and worker modules are read statically (never imported).
 """
@@ -406,8 +407,7 @@ def run(ctx: Context) -> CheckResult:
             beat[s.entry].append(s)
     scheduler = next((st for st in ctx.index.settings if st.name == "beat_scheduler" and not st.file.endswith("_saq.py")),
                      None)
-    scheduler_routed = scheduler is None or (isinstance(scheduler.value, str)
-                                             and scheduler.value.startswith(ROUTED_SCHEDULERS))
+    wiring: list = []  # [WiringProblem | None], computed once, when an entry owned by SAQ needs it
     for entry in sorted(set(beat) | set(reg_sched)):
         defs = beat.get(entry, [])
         sched = reg_sched.get(entry) if isinstance(reg_sched.get(entry), dict) else None
@@ -440,12 +440,16 @@ def run(ctx: Context) -> CheckResult:
                                  "so nothing fires it: give it to SAQ with `saqmigrate route schedules "
                                  f"'{entry}' --owner saq --reason ...`, or run `saqmigrate rewrite --write`",
                                  subject=subject))
-        elif owner == F.SAQ and defs and not scheduler_routed:
-            add(out, ctx.finding("SM633", scheduler.file, scheduler.line,
-                                 f"beat entry {entry!r} is owned by SAQ ({reason}) but beat_scheduler = "
-                                 f"{scheduler.value!r} does not consult ownership, so Celery beat fires it too: use "
-                                 "saqmigrate.runtime.beat:RoutedScheduler (or mix OwnershipMixin into yours)",
-                                 subject=subject))
+        elif owner == F.SAQ and defs:
+            if not wiring:
+                from saqmigrate.check.beat_wiring import beat_wiring_problem
+
+                wiring.append(beat_wiring_problem(ctx, scheduler))
+            problem = wiring[0]
+            if problem is not None:
+                add(out, ctx.finding("SM638", problem.file, problem.line,
+                                     f"beat entry {entry!r} is owned by SAQ ({reason}) but Celery beat would fire it "
+                                     f"too: {problem.message}", subject=subject))
     for entry in sorted(set(snap.schedules) - set(beat) - set(reg_sched)):
         add(out, ctx.finding("SM632", reg_rel, 1,
                              f"the flags set an owner for beat entry {entry!r}, which exists neither in the Celery "

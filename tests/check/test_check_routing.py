@@ -93,15 +93,37 @@ def test_schedule_owners(tmp_path, store):
     store.set_schedule_owner("sync-stock", None, reason="back to auto")
     store.set_schedule_owner("sync-stok", None, reason="remove")
     assert routing(root, store)[0] == 0
-    # SAQ owns an entry while beat runs a scheduler that ignores ownership: both would fire it
+    # SAQ owns an entry; the routing hook wires ownership into whatever scheduler beat runs
     edit(celery, 'app.conf.timezone = "UTC"\n',
          'app.conf.timezone = "UTC"\napp.conf.beat_scheduler = "django_celery_beat.schedulers:DatabaseScheduler"\n')
     store.set_schedule_owner("nightly-report", "saq", reason="week 3")
+    assert routing(root, store)[0] == 0
+    # ... but without the hook, beat ignores ownership: both would fire it (SM638, at the setting)
+    hook = ("from shop.saq_worker.routing import install as _saqmigrate_install  # saqmigrate: dual routing\n"
+            "_saqmigrate_install(app)\n")
+    edit(celery, hook, "")
     code, rep = routing(root, store)
     [f] = rep["findings"]
-    assert (f["rule"], f["file"], f["line"]) == ("SM633", "shop/celery.py", line_of(celery, "beat_scheduler"))
+    assert (f["rule"], f["file"], f["line"]) == ("SM638", "shop/celery.py", line_of(celery, "beat_scheduler"))
+    assert "does not call the routing hook" in f["message"] and "rewrite --write" in f["message"]
     edit(celery, "django_celery_beat.schedulers:DatabaseScheduler", "saqmigrate.runtime.beat:RoutedScheduler")
     assert routing(root, store)[0] == 0
+    edit(celery, 'app = Celery("shop", task_cls="saqmigrate.runtime.celery_integration:RoutedTask")\n',
+         'app = Celery("shop", task_cls="saqmigrate.runtime.celery_integration:RoutedTask")\n' + hook)
+    # a custom scheduler whose tick() may bypass apply_entry: say exactly what to add
+    (root / "shop/beat.py").write_text("from celery.beat import PersistentScheduler\n\n\n"
+                                       "class Scheduler(PersistentScheduler):\n"
+                                       "    def tick(self, *a, **kw):\n        return 5.0\n")
+    edit(celery, "saqmigrate.runtime.beat:RoutedScheduler", "shop.beat:Scheduler")
+    code, rep = routing(root, store)
+    [f] = rep["findings"]
+    assert f["rule"] == "SM638" and "overrides tick()" in f["message"]
+    assert "class Scheduler(OwnershipMixin, PersistentScheduler)" in f["message"]
+    edit(root / "shop/beat.py", "from celery.beat import PersistentScheduler\n",
+         "from celery.beat import PersistentScheduler\n\nfrom saqmigrate.runtime.beat import OwnershipMixin\n")
+    edit(root / "shop/beat.py", "class Scheduler(PersistentScheduler):", "class Scheduler(OwnershipMixin, PersistentScheduler):")
+    assert routing(root, store)[0] == 0
+    edit(celery, "shop.beat:Scheduler", "django_celery_beat.schedulers:DatabaseScheduler")
     # an entry deleted from beat while its CronJob stays, owned by Celery: nobody fires it
     edit(celery, '''    "cleanup-every-5m": {
         "task": "shop.reports.tasks.cleanup",
