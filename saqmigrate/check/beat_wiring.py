@@ -55,6 +55,20 @@ def _project_files(ctx) -> list[str]:
         return []
 
 
+def _imports_routing(text: str, package: str) -> bool:
+    """Does this file import the generated routing module (any form the hook was written in)?"""
+    if f"{package}.routing" in text:  # from pkg.saq_worker.routing import install as _saqmigrate_install
+        return True
+    if "routing" not in text or package not in text:
+        return False
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return any(isinstance(n, ast.ImportFrom) and n.module == package and any(a.name == "routing" for a in n.names)
+               for n in ast.walk(tree))  # from pkg.saq_worker import routing as _saqmigrate_routing
+
+
 def _is_wired(ctx, files: list[str]) -> tuple[bool, str]:
     plan = ctx.rewrite.plan
     routing_rel = f"{plan.package_rel}/routing.py"
@@ -67,7 +81,7 @@ def _is_wired(ctx, files: list[str]) -> tuple[bool, str]:
             continue
         if "install_ownership(" in text:
             return True, ""
-        if f"{plan.package}.routing" in text:
+        if _imports_routing(text, plan.package):
             hook_imported = True
     if hook_imported and generated_wires:
         return True, ""

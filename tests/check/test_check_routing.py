@@ -62,7 +62,7 @@ def test_task_routed_to_saq_but_not_registered(tmp_path, store):
     assert "shop.orders.*" in f["message"]
     # registered in the registry but missing from the worker's FUNCTIONS is caught too
     q = root / "shop/saq_worker/queue_celery.py"
-    edit(q, "    ('shop.orders.tasks.send_receipt', _t0.send_receipt),\n", "")
+    edit(q, '    ("shop.orders.tasks.send_receipt", _t0.send_receipt),\n', "")
     code, rep = routing(root, store)
     assert {f["subject"] for f in rep["findings"]} == {"task:shop.orders.tasks.refund", "task:shop.orders.tasks.send_receipt"}
     store.set_rule("shop.orders.*", None, reason="back")
@@ -99,8 +99,9 @@ def test_schedule_owners(tmp_path, store):
     store.set_schedule_owner("nightly-report", "saq", reason="week 3")
     assert routing(root, store)[0] == 0
     # ... but without the hook, beat ignores ownership: both would fire it (SM638, at the setting)
-    hook = ("from shop.saq_worker.routing import install as _saqmigrate_install  # saqmigrate: dual routing\n"
-            "_saqmigrate_install(app)\n")
+    wired = celery.read_text()
+    hook = "".join(line for line in wired.splitlines(keepends=True) if "_saqmigrate_" in line)  # the two hook lines
+    assert hook.count("\n") == 2
     edit(celery, hook, "")
     code, rep = routing(root, store)
     [f] = rep["findings"]
@@ -108,8 +109,7 @@ def test_schedule_owners(tmp_path, store):
     assert "does not call the routing hook" in f["message"] and "rewrite --write" in f["message"]
     edit(celery, "django_celery_beat.schedulers:DatabaseScheduler", "saqmigrate.runtime.beat:RoutedScheduler")
     assert routing(root, store)[0] == 0
-    edit(celery, 'app = Celery("shop", task_cls="saqmigrate.runtime.celery_integration:RoutedTask")\n',
-         'app = Celery("shop", task_cls="saqmigrate.runtime.celery_integration:RoutedTask")\n' + hook)
+    celery.write_text(wired.replace("django_celery_beat.schedulers:DatabaseScheduler", "saqmigrate.runtime.beat:RoutedScheduler"))
     # a custom scheduler whose tick() may bypass apply_entry: say exactly what to add
     (root / "shop/beat.py").write_text("from celery.beat import PersistentScheduler\n\n\n"
                                        "class Scheduler(PersistentScheduler):\n"
