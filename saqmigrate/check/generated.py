@@ -8,12 +8,10 @@ The registry (``TASKS``/``SCHEDULES``/``QUEUES``) and the queue settings modules
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CRON_LINE = re.compile(r"cron_function\((['\"])(?P<entry>.+?)\1")
 
 
 @dataclass
@@ -72,12 +70,21 @@ def read_functions(text: str | None) -> dict[str, int]:
 
 
 def cron_lines(text: str | None) -> dict[str, tuple[int, str]]:
-    """Beat entry -> (line, source line) of its ``CronJob(cron_function('entry', ...))``."""
+    """Beat entry -> (line, normalised source) of its ``CronJob(cron_function('entry', ...), ...)``.
+
+    Read from the AST, so a formatter that splits or re-quotes the call changes nothing."""
     out: dict[str, tuple[int, str]] = {}
-    for i, line in enumerate((text or "").splitlines(), 1):
-        m = CRON_LINE.search(line)
-        if m:
-            out[m.group("entry")] = (i, line.strip())
+    tree = _parse(text)
+    if tree is None:
+        return out
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "CronJob"
+                and node.args and isinstance(node.args[0], ast.Call)):
+            continue
+        inner = node.args[0]
+        if isinstance(inner.func, ast.Name) and inner.func.id == "cron_function" and inner.args \
+                and isinstance(inner.args[0], ast.Constant) and isinstance(inner.args[0].value, str):
+            out[inner.args[0].value] = (node.lineno, ast.unparse(node))
     return out
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import pprint
+import textwrap
+from contextvars import ContextVar
 from typing import Any
 
 from saqmigrate.plan import QueuePlan, RewritePlan, Twin, TwinModule
@@ -38,10 +40,30 @@ def inert(text: object, *, docstring: bool = False) -> str:
     return "".join(out)
 
 
+_WIDTH: ContextVar[int] = ContextVar("saqmigrate_generate_width", default=88)  # the project's line length
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    """Docstring text wrapped at the project's line length (paragraphs kept)."""
+    width = max(40, _WIDTH.get() - len(indent))
+    paragraphs = text.split("\n\n")
+    return "\n\n".join("\n".join(textwrap.wrap(p, width, break_long_words=False, break_on_hyphens=False)
+                                 if "\n    " not in p else p.splitlines()) for p in paragraphs)
+
+
+def _comment(text: str, indent: str = "") -> str:
+    """A one-line comment no longer than the project's line length (cut at a word, with an ellipsis)."""
+    width = _WIDTH.get() - len(indent)
+    line = f"# {text}"
+    if len(line) > width:
+        line = line[: width - 4].rsplit(" ", 1)[0] + " ..."
+    return indent + line
+
+
 def _header(doc: str, regenerate_from: str) -> str:
-    return (f'"""{doc}\n\n{MARKER.lstrip("# ")}. Do not edit: change {regenerate_from} and run\n'
-            f'`saqmigrate rewrite --write` again (`saqmigrate check` fails when this file drifts).\n"""\n\n'
-            f"{MARKER}\n")
+    text = (f"{doc}\n\n{MARKER.lstrip('# ')}. Do not edit: change {regenerate_from} and run "
+            "`saqmigrate rewrite --write` again (`saqmigrate check` fails when this file drifts).")
+    return f'"""{_wrap(text, "   ")}\n"""\n\n{MARKER}\n'
 
 
 def _pyrepr(value: Any, indent: int = 0) -> str:
@@ -59,23 +81,24 @@ def _pyrepr(value: Any, indent: int = 0) -> str:
     return pprint.pformat(value)
 
 
-def _todo_lines(tw: Twin) -> list[str]:
-    """One ``# TODO(saqmigrate SMxxx)`` per option finding a reviewer must act on (see docs/rules/)."""
-    lines = []
-    for code, message in tw.todos:
-        first = message.split("; ")[0].split(" (")[0]
-        if len(first) > 110:
-            first = first[:107].rsplit(" ", 1)[0] + " ..."
-        lines.append(f"# TODO(saqmigrate {code}): {inert(first)} (docs/rules/{code}.md)")
-    return lines
+def _todo_text(code: str, message: str) -> str:
+    first = message.split("; ")[0].split(" (")[0]
+    return f"TODO(saqmigrate {code}): {inert(first)} (saqmigrate rule {code})"
 
 
-def twin_source(tw: Twin) -> list[str]:
+def _todo_lines(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """One ``# TODO(saqmigrate SMxxx)`` per option finding a reviewer must act on (``saqmigrate rule SMxxx``
+    explains it); the ones every twin of the module shares are said once at the top (``shared``)."""
+    return [_comment(_todo_text(code, message)) for code, message in tw.todos
+            if _todo_text(code, message) not in {_todo_text(c, m) for c, m in shared}]
+
+
+def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
     t = tw.task
     if tw.native_code:
         code = tw.native_code.replace("async def __port__(", f"async def {tw.function}(", 1).rstrip("\n")
-        return ["", "", f"# native port of {inert(t.name)} ({inert(t.file)}); the Celery task keeps its own body",
-                *_todo_lines(tw), f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
+        return ["", "", _comment(f"native port of {inert(t.name)} ({inert(t.file)}); the Celery task keeps its own body"),
+                *_todo_lines(tw, shared), f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
     params = [p for p in t.params if p.kind in ("positional", "keyword_only")]
     var_kw = next((p.name for p in t.params if p.kind == "var_keyword"), None)
     sig = ["ctx"]
@@ -98,14 +121,16 @@ def twin_source(tw: Twin) -> list[str]:
         body = f"return await {impl}({', '.join(call_args)})"
     else:
         body = f"return await run_sync({', '.join([impl] + call_args)})"
+    how = "on the event loop" if t.is_async else "in a worker thread"
+    doc = _wrap(f"SAQ twin of {inert(t.name, docstring=True)} ({inert(t.file, docstring=True)}): runs the Celery "
+                f"implementation {how}.", "       ").replace("\n", "\n    ")
     lines = [
         "",
         "",
-        *_todo_lines(tw),
+        *_todo_lines(tw, shared),
         f"@saq_task({t.name!r}, {tw.options_source})",
         f"async def {tw.function}({', '.join(sig)}):",
-        f'    """SAQ twin of {inert(t.name, docstring=True)} ({inert(t.file, docstring=True)}): runs the Celery implementation'
-        + (' on the event loop."""' if t.is_async else ' in a worker thread."""'),
+        f'    """{doc}{chr(10) + "    " if chr(10) in doc else ""}"""',
         f"    {body}",
     ]
     return lines
@@ -128,14 +153,31 @@ def twin_module_source(m: TwinModule) -> str:
     if any(tw.task.bind for tw in m.twins):
         uses.add("task_self")
     out.append(f"from saqmigrate.runtime.task import {', '.join(sorted(uses))}")
-    if any(any(p.kind in ('positional', 'keyword_only') for p in tw.task.params) for tw in bridged):
-        out.append("from saqmigrate.runtime.twin import UNSET, given")
+    twin_names = []
+    if any(any(p.kind in ("positional", "keyword_only") and p.has_default for p in tw.task.params) for tw in bridged):
+        twin_names.append("UNSET")
+    if any(any(p.kind in ("positional", "keyword_only") for p in tw.task.params) for tw in bridged):
+        twin_names.append("given")
+    if twin_names:
+        out.append(f"from saqmigrate.runtime.twin import {', '.join(twin_names)}")
     out.append("")
     pkg, _, leaf = m.module.rpartition(".")
     out.append(f"from {pkg} import {leaf} as _celery" if pkg else f"import {leaf} as _celery")
-    body = []
+    counts: dict[tuple[str, str], int] = {}
     for tw in m.twins:
-        body.extend(twin_source(tw))
+        for todo in dict.fromkeys((c, _todo_text(c, msg)) for c, msg in tw.todos):
+            counts[todo] = counts.get(todo, 0) + 1
+    shared = {(code, text) for (code, text), n in counts.items() if n > 1}
+    body = []
+    if shared:
+        body.append("")
+        body.append("")
+        body.append(_comment(f"Notes for {sum(1 for tw in m.twins if tw.todos)} twins below:"))
+        for code, text in sorted(shared):
+            body.append(_comment(text))
+    shared_pairs = {(c, msg) for tw in m.twins for c, msg in tw.todos if (c, _todo_text(c, msg)) in shared}
+    for tw in m.twins:
+        body.extend(twin_source(tw, shared_pairs))
     return "\n".join(out) + "\n" + "\n".join(body) + "\n"
 
 
@@ -153,10 +195,8 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
     out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
     if plan.django:
         out.append("")
-        if plan.django_settings:
-            out.append(f"setup_django({plan.django_settings!r})  # configure Django before the task modules import models")
-        else:
-            out.append("setup_django()  # a Django project: configure it before the task modules import models")
+        out.append("# a Django project: configure it before the task modules import models")
+        out.append(f"setup_django({plan.django_settings!r})" if plan.django_settings else "setup_django()")
         out.append("")
     modules = sorted({tw.task.module for tw in q.twins} | {c.twin.task.module for c in q.crons if c.twin})
     aliases = {}
@@ -168,7 +208,7 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         line = f"from {pkg} import {leaf} as {alias}" if pkg else f"import {leaf} as {alias}"
         out.append(line + ("  # noqa: E402" if plan.django else ""))
     out.append("")
-    out.append("# Registered under their Celery names, so every dispatch and every Celery-era name keeps working.")
+    out.append("# Registered under their Celery names: every dispatch and Celery-era name keeps working.")
     out.append("FUNCTIONS = [")
     for tw in sorted(q.twins, key=lambda t: t.celery_name):
         out.append(f"    ({tw.celery_name!r}, {aliases[tw.task.module]}.{tw.function}),")
@@ -182,9 +222,9 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append("CRON_JOBS = [")
         for c in sorted(crons, key=lambda c: c.entry):
             sched = c.schedule
-            out.append(f"    # {inert(c.entry)} ({inert(sched.file)}): "
-                       f"{inert((sched.translation or {}).get('celery_expr', ''))}"
-                       + ("" if sched.exact else "  [NOT EXACT: see its findings]"))
+            out.append(_comment(f"{inert(c.entry)} ({inert(sched.file)}): "
+                                f"{inert((sched.translation or {}).get('celery_expr', ''))}"
+                                + ("" if sched.exact else "  [NOT EXACT: see its findings]"), "    "))
             args = [repr(c.entry), f"{aliases[c.twin.task.module]}.{c.twin.function}"]  # type: ignore[union-attr]
             if c.kwargs:
                 args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
@@ -201,8 +241,8 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append("INTERVAL_JOBS = [")
         for c in sorted(intervals, key=lambda c: c.entry):
             sched = c.schedule
-            out.append(f"    # {inert(c.entry)} ({inert(sched.file)}): "
-                       f"{inert((sched.translation or {}).get('celery_expr', ''))}")
+            out.append(_comment(f"{inert(c.entry)} ({inert(sched.file)}): "
+                                f"{inert((sched.translation or {}).get('celery_expr', ''))}", "    "))
             args = [repr(c.entry), f"{aliases[c.twin.task.module]}.{c.twin.function}",  # type: ignore[union-attr]
                     f"{c.interval:g}" if math.isfinite(c.interval) else _pyrepr(float(c.interval))]
             if c.kwargs:
@@ -257,7 +297,7 @@ def registry_source(plan: RewritePlan) -> str:
 
 
 def routing_source(plan: RewritePlan) -> str:
-    doc = ("Dual routing for the 60-day window: call install(app) where the Celery app is created.\n\n"
+    doc = ("Dual routing for the 60-day window: install(app) where the Celery app is created.\n\n"
            "Every .delay()/.apply_async()/send_task then goes to Celery or SAQ per task, as the\n"
            "flags set with `saqmigrate route` say (default: Celery); `celery beat` skips\n"
            "the entries SAQ owns, whatever scheduler it runs (default, -S, beat_scheduler).")
@@ -267,7 +307,7 @@ def routing_source(plan: RewritePlan) -> str:
     assert all(part.isidentifier() for part in plan.package.split(".")), plan.package  # build_plan checks it
     out.append(f'REGISTRY = "{plan.package}.registry"\n\n')
     out.append("def install(app):")
-    out.append('    """Route this app\'s dispatches through saqmigrate (no-op when SAQMIGRATE_ROUTING=0)."""')
+    out.append('    """Route this app\'s dispatches through saqmigrate (SAQMIGRATE_ROUTING=0: off)."""')
     out.append('    if os.environ.get("SAQMIGRATE_ROUTING", "1") == "0":')
     out.append("        return app")
     out.append("    from saqmigrate.runtime.beat import install_ownership")
@@ -276,7 +316,7 @@ def routing_source(plan: RewritePlan) -> str:
     out.append("    from saqmigrate.runtime.registry import Registry")
     out.append("    from saqmigrate.runtime.router import Router, set_router")
     out.append("")
-    out.append("    set_router(Router(Registry.load(REGISTRY), FlagClient(), celery_app=app))")
+    out.append("    set_router(Router(Registry.load(REGISTRY), FlagClient.with_bootstrap(), celery_app=app))")
     out.append("    install_ownership(app)  # beat skips the entries SAQ owns")
     out.append("    return install_send_task_hook(app)")
     return "\n".join(out) + "\n"
@@ -289,7 +329,17 @@ def package_init_source(plan: RewritePlan) -> str:
 
 
 def render(plan: RewritePlan) -> dict[str, str]:
-    """rel path -> content of every generated file."""
+    """rel path -> content of every generated file, formatted in the project's style (black)."""
+    from saqmigrate.emit.style import format_python
+
+    token = _WIDTH.set(plan.style.line_length)
+    try:
+        return {rel: format_python(text, plan.style) for rel, text in _render(plan).items()}
+    finally:
+        _WIDTH.reset(token)
+
+
+def _render(plan: RewritePlan) -> dict[str, str]:
     files: dict[str, str] = {}
     for m in plan.modules:
         files[m.rel] = twin_module_source(m)

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from saqmigrate.emit.style import Style
 from saqmigrate.index.model import ProjectIndex, Schedule, Task
 from saqmigrate.translate import routing
 from saqmigrate.translate.routing import RouteUnknown
@@ -89,6 +90,7 @@ class RewritePlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
     django: bool = False  # a Django project: workers must django.setup() before importing task modules
     django_settings: str | None = None  # DJANGO_SETTINGS_MODULE as the project sets it (os.environ.setdefault)
+    style: Style = field(default_factory=Style)  # the project formatter's line length (emit/style.py)
 
 
 def _is_django(index: ProjectIndex) -> bool:

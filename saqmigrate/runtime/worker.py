@@ -49,7 +49,10 @@ def setup_django(settings_module: str | None = None) -> None:
 
 
 def redis_url() -> str:
-    return os.environ.get("SAQ_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://localhost:6379"
+    """SAQ's Redis: one resolution for workers, router, route, dlq and check (runtime/urls.py)."""
+    from saqmigrate.runtime.urls import saq_redis_url
+
+    return saq_redis_url()
 
 
 def make_queue(name: str, url: str | None = None) -> Any:
@@ -93,7 +96,10 @@ def worker_settings(
         "metadata": worker_metadata(names),
         "before_process": apply_job_options,
     }
-    hook_sets: list[dict[str, Callable]] = []
+    from saqmigrate.runtime.task_class import startup_check
+
+    # a task class whose hooks / __call__ a twin cannot honour stops the worker here, by name
+    hook_sets: list[dict[str, Callable]] = [{"startup": startup_check(functions)}]
     if registry:
         hook_sets.append({"startup": _ownership_startup(registry, tz)})
     for job in interval_jobs:

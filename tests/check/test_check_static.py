@@ -146,7 +146,7 @@ def test_renamed_task_leaves_an_orphaned_twin(tmp_path):
 def test_hand_edited_generated_file(tmp_path):
     root = project(tmp_path)
     q = root / "shop/saq_worker/queue_celery.py"
-    edit(q, "    cron_tz='UTC',\n)", "    cron_tz='UTC',\n    concurrency=50,\n)")
+    edit(q, '    cron_tz="UTC",\n)', '    cron_tz="UTC",\n    concurrency=50,\n)')
     code, rep = check(root)
     assert code == 1
     [f] = rep["findings"]
@@ -158,7 +158,7 @@ def test_hand_edited_generated_file(tmp_path):
 def test_app_unwired(tmp_path):
     root = project(tmp_path)
     celery = root / "shop/celery.py"
-    line = line_of(celery, "import install as _saqmigrate_install")
+    line = line_of(celery, "import install as _saqmigrate_install")  # wired by an earlier version
     edit(celery, celery.read_text().splitlines()[line - 1] + "\n_saqmigrate_install(app)\n", "")
     code, rep = check(root)
     assert code == 1

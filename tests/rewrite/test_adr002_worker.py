@@ -52,7 +52,7 @@ def test_adr002_task_and_cron_run_under_the_generated_worker(tmp_path: Path, red
     shutil.copytree(ROOT / "fixtures" / "pydotorg", root)
     assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
     settings = (root / "pydotorg" / "saq_worker" / "queue_celery.py").read_text()
-    assert "cron_function('update-boxes', _t2.update_download_boxes, cron_tz='UTC'), cron='* */6 * * *'" in settings
+    assert 'cron_function("update-boxes", _t2.update_download_boxes, cron_tz="UTC"),\n        cron="* */6 * * *"' in settings
 
     store = FlagStore(url)
     store.set_rule(TASK, "saq", reason="ADR-002 week 3: scheduled tasks")

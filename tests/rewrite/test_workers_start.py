@@ -95,7 +95,7 @@ def test_django_project_worker_runs_a_task_importing_models(tmp_path: Path, redi
     shutil.copytree(ROOT / "fixtures" / "django_shop", root)
     assert apply_changes(root, compute_changes(root, Config()).changes) == []
     settings = (root / "shop" / "saq_worker" / "queue_mail.py").read_text(encoding="utf-8")
-    assert "setup_django('shop.settings')" in settings
+    assert 'setup_django("shop.settings")' in settings
     assert (root / "orders" / "tasks_saq.py").is_file()  # the package's twin, importable as orders.tasks_saq
     proc = subprocess.run([sys.executable, "-c", RUN_JOB, "shop.saq_worker.queue_mail", "orders.tasks.send_receipt"],
                           cwd=root, env=_env(root, redis_url), capture_output=True, text=True, timeout=120)

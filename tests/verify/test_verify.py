@@ -77,7 +77,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 def test_seeded_wrong_queue_in_registry_is_reported(clean: Path):
     registry = clean / "shop/saq_worker/registry.py"
     text = registry.read_text()
-    text = re.sub(r"('shop\.tasks\.refund': \{.*?'queue': )'default'", r"\1'slow'", text, count=1, flags=re.S)
+    text = re.sub(r'("shop\.tasks\.refund": \{.*?"queue": )"default"', r'\1"slow"', text, count=1, flags=re.S)
     registry.write_text(text)
     code, doc = verify_json(clean, "shop.celery")
     assert code == 1
@@ -90,7 +90,7 @@ def test_seeded_wrong_queue_in_registry_is_reported(clean: Path):
 
 def test_seeded_wrong_retry_count_is_reported(clean: Path):
     registry = clean / "shop/saq_worker/registry.py"
-    _edit(registry, "'retries': 6, 'retry_backoff': 120", "'retries': 3, 'retry_backoff': 120")
+    _edit(registry, '"retries": 6,\n            "retry_backoff": 120', '"retries": 3,\n            "retry_backoff": 120')
     code, doc = verify_json(clean, "shop.celery")
     assert code == 1
     d = by(doc)[("SM704", "shop.tasks.sync_stock", "job.retries")]
@@ -108,7 +108,7 @@ def test_seeded_wrong_twin_option_is_reported(clean: Path):
 
 
 def test_seeded_wrong_cron_string_is_reported(clean: Path):
-    _edit(clean / "shop/saq_worker/queue_default.py", "cron='30 4 * * *'", "cron='30 5 * * *'")
+    _edit(clean / "shop/saq_worker/queue_default.py", 'cron="30 4 * * *"', 'cron="30 5 * * *"')
     code, doc = verify_json(clean, "shop.celery")
     assert code == 1
     d = by(doc)[("SM710", "nightly-report", "schedule")]
@@ -119,8 +119,8 @@ def test_seeded_wrong_cron_string_is_reported(clean: Path):
 
 def test_seeded_wrong_beat_kwargs_and_timezone_are_reported(clean: Path):
     queue = clean / "shop/saq_worker/queue_default.py"
-    _edit(queue, "{'batch_size': 10}", "{'batch_size': 100}")
-    _edit(queue, "    cron_tz='Europe/Berlin',\n)", "    cron_tz='UTC',\n)")
+    _edit(queue, '{"batch_size": 10}', '{"batch_size": 100}')
+    _edit(queue, '    cron_tz="Europe/Berlin",\n)', '    cron_tz="UTC",\n)')
     code, doc = verify_json(clean, "shop.celery")
     d = by(doc)
     assert d[("SM711", "sync-stock", "kwargs")]["celery"] == {"batch_size": 10}
@@ -129,7 +129,7 @@ def test_seeded_wrong_beat_kwargs_and_timezone_are_reported(clean: Path):
 
 
 def test_accepted_schedule_difference_is_reported_but_not_counted(clean: Path):
-    _edit(clean / "shop/saq_worker/queue_default.py", "cron='30 4 * * *'", "cron='30 5 * * *'")
+    _edit(clean / "shop/saq_worker/queue_default.py", 'cron="30 4 * * *"', 'cron="30 5 * * *"')
     (clean / "pyproject.toml").write_text('[tool.saqmigrate.accept]\n"nightly-report" = "an hour later is fine"\n')
     code, doc = verify_json(clean, "shop.celery")
     assert code == 0 and doc["equal"] is True
@@ -218,7 +218,7 @@ def test_shadowed_builtin_exception_hooks_and_plugin_tasks(tmp_path: Path):
 def test_seeded_builtin_class_for_a_library_exception_is_reported(tmp_path: Path):
     root = rewritten("verify_plugins", tmp_path)
     twins = root / "plug/tasks_saq.py"
-    twins.write_text(re.sub(r"autoretry_for=\('[\w.]*ConnectionError',\)", "autoretry_for=('builtins.ConnectionError',)",
+    twins.write_text(re.sub(r"autoretry_for=\(\"[\w.]*ConnectionError\",\)", "autoretry_for=('builtins.ConnectionError',)",
                             twins.read_text()))
     _, doc = verify_json(root, "plug.celery")
     assert by(doc)[("SM705", "plug.tasks.fetch", "autoretry_for")]["generated"] == ["builtins.ConnectionError"]
@@ -229,7 +229,7 @@ def test_bare_name_resolves_in_the_task_module_before_builtins(tmp_path: Path):
     by an older rewrite with 'ConnectionError' still retries on requests' ConnectionError."""
     root = rewritten("verify_plugins", tmp_path)
     twins = root / "plug/tasks_saq.py"
-    twins.write_text(re.sub(r"autoretry_for=\('[\w.]*ConnectionError',\)", "autoretry_for=('ConnectionError',)",
+    twins.write_text(re.sub(r"autoretry_for=\(\"[\w.]*ConnectionError\",\)", "autoretry_for=('ConnectionError',)",
                             twins.read_text()))
     _, doc = verify_json(root, "plug.celery")
     assert ("SM705", "plug.tasks.fetch", "autoretry_for") not in by(doc)
@@ -237,8 +237,8 @@ def test_bare_name_resolves_in_the_task_module_before_builtins(tmp_path: Path):
 
 def test_hooks_marked_as_handled_are_not_reported(tmp_path: Path):
     root = rewritten("verify_plugins", tmp_path)
-    _edit(root / "plug/tasks_saq.py", "@saq_task('plug.tasks.charge'",
-          "# saqmigrate: hooks-handled[on_failure]\n@saq_task('plug.tasks.charge'")
+    _edit(root / "plug/tasks_saq.py", '@saq_task("plug.tasks.charge"',
+          '# saqmigrate: hooks-handled[on_failure]\n@saq_task("plug.tasks.charge"')
     _, doc = verify_json(root, "plug.celery")
     assert ("SM706", "plug.tasks.charge", "hooks") not in by(doc)
 
@@ -246,7 +246,7 @@ def test_hooks_marked_as_handled_are_not_reported(tmp_path: Path):
 def test_dotted_exception_name_resolves_to_celerys_class(tmp_path: Path):
     root = rewritten("verify_plugins", tmp_path)
     twins = root / "plug/tasks_saq.py"
-    twins.write_text(re.sub(r"autoretry_for=\('[\w.]*ConnectionError',\)",
+    twins.write_text(re.sub(r"autoretry_for=\(\"[\w.]*ConnectionError\",\)",
                             "autoretry_for=('requests.exceptions.ConnectionError',)", twins.read_text()))
     _, doc = verify_json(root, "plug.celery")
     assert ("SM705", "plug.tasks.fetch", "autoretry_for") not in by(doc)

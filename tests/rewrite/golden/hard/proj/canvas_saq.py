@@ -13,16 +13,41 @@ from saqmigrate.runtime.twin import UNSET, given
 
 from proj import canvas as _celery
 
+# Notes for 2 twins below:
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
-@saq_task('proj.canvas.add', TaskOptions(retries=6, retry_delay=1, retry_backoff=300, max_retries=5, autoretry_for=('ConnectionError',), module='proj.canvas'))
+
+@saq_task(
+    "proj.canvas.add",
+    TaskOptions(
+        retries=6,
+        retry_delay=1,
+        retry_backoff=300,
+        max_retries=5,
+        autoretry_for=("ConnectionError",),
+        module="proj.canvas",
+    ),
+)
 async def add(ctx, *, x, y=UNSET):
-    """SAQ twin of proj.canvas.add (proj/canvas.py): runs the Celery implementation in a worker thread."""
+    """SAQ twin of proj.canvas.add (proj/canvas.py): runs the Celery implementation in a
+    worker thread.
+    """
     return await run_sync(celery_impl(_celery.add), **given(x=x, y=y))
 
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
-@saq_task('proj.canvas.tsum', TaskOptions(retries=6, retry_delay=1, retry_backoff=300, max_retries=5, autoretry_for=('ConnectionError',), module='proj.canvas'))
+@saq_task(
+    "proj.canvas.tsum",
+    TaskOptions(
+        retries=6,
+        retry_delay=1,
+        retry_backoff=300,
+        max_retries=5,
+        autoretry_for=("ConnectionError",),
+        module="proj.canvas",
+    ),
+)
 async def tsum(ctx, *, numbers):
-    """SAQ twin of proj.canvas.tsum (proj/canvas.py): runs the Celery implementation in a worker thread."""
+    """SAQ twin of proj.canvas.tsum (proj/canvas.py): runs the Celery implementation in
+    a worker thread.
+    """
     return await run_sync(celery_impl(_celery.tsum), **given(numbers=numbers))

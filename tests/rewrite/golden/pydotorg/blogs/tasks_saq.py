@@ -14,7 +14,11 @@ from saqmigrate.runtime.twin import UNSET, given
 from blogs import tasks as _celery
 
 
-@saq_task('blogs.tasks.update_blog_feeds', TaskOptions(timeout=120, heartbeat=0, ttl=-1))
+@saq_task(
+    "blogs.tasks.update_blog_feeds", TaskOptions(timeout=120, heartbeat=0, ttl=-1)
+)
 async def update_blog_feeds(ctx, *, feeds=UNSET):
-    """SAQ twin of blogs.tasks.update_blog_feeds (blogs/tasks.py): runs the Celery implementation in a worker thread."""
+    """SAQ twin of blogs.tasks.update_blog_feeds (blogs/tasks.py): runs the Celery
+    implementation in a worker thread.
+    """
     return await run_sync(celery_impl(_celery.update_blog_feeds), **given(feeds=feeds))

@@ -13,7 +13,9 @@ from saqmigrate.runtime.task import TaskOptions, celery_impl, run_sync, saq_task
 from downloads import tasks as _celery
 
 
-@saq_task('downloads.tasks.update_download_boxes', TaskOptions())
+@saq_task("downloads.tasks.update_download_boxes", TaskOptions())
 async def update_download_boxes(ctx):
-    """SAQ twin of downloads.tasks.update_download_boxes (downloads/tasks.py): runs the Celery implementation in a worker thread."""
+    """SAQ twin of downloads.tasks.update_download_boxes (downloads/tasks.py): runs the
+    Celery implementation in a worker thread.
+    """
     return await run_sync(celery_impl(_celery.update_download_boxes))

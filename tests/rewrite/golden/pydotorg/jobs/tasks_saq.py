@@ -14,14 +14,22 @@ from saqmigrate.runtime.twin import UNSET, given
 from jobs import tasks as _celery
 
 
-@saq_task('jobs.tasks.expire_jobs', TaskOptions())
+@saq_task("jobs.tasks.expire_jobs", TaskOptions())
 async def expire_jobs(ctx, *, postings=UNSET, today=UNSET):
-    """SAQ twin of jobs.tasks.expire_jobs (jobs/tasks.py): runs the Celery implementation in a worker thread."""
-    return await run_sync(celery_impl(_celery.expire_jobs), **given(postings=postings, today=today))
+    """SAQ twin of jobs.tasks.expire_jobs (jobs/tasks.py): runs the Celery
+    implementation in a worker thread.
+    """
+    return await run_sync(
+        celery_impl(_celery.expire_jobs), **given(postings=postings, today=today)
+    )
 
 
-# TODO(saqmigrate SM152): rate_limit='30/m' has no SAQ equivalent: use a dedicated queue with low concurrency, a Postgres group_key ... (docs/rules/SM152.md)
-@saq_task('jobs.tasks.send_job_email', TaskOptions())
+# TODO(saqmigrate SM152): rate_limit='30/m' has no SAQ equivalent: use a dedicated ...
+@saq_task("jobs.tasks.send_job_email", TaskOptions())
 async def send_job_email(ctx, *, job_id, template=UNSET):
-    """SAQ twin of jobs.tasks.send_job_email (jobs/tasks.py): runs the Celery implementation in a worker thread."""
-    return await run_sync(celery_impl(_celery.send_job_email), **given(job_id=job_id, template=template))
+    """SAQ twin of jobs.tasks.send_job_email (jobs/tasks.py): runs the Celery
+    implementation in a worker thread.
+    """
+    return await run_sync(
+        celery_impl(_celery.send_job_email), **given(job_id=job_id, template=template)
+    )

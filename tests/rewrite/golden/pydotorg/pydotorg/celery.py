@@ -9,8 +9,8 @@ from core.effects import record
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pydotorg.settings.base")
 
 app = Celery("pydotorg", task_cls="saqmigrate.runtime.celery_integration:RoutedTask")
-from pydotorg.saq_worker.routing import install as _saqmigrate_install  # saqmigrate: dual routing
-_saqmigrate_install(app)
+from pydotorg.saq_worker import routing as _saqmigrate_routing  # noqa: E402
+_saqmigrate_routing.install(app)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -13,8 +13,10 @@ from saqmigrate.runtime.task import TaskOptions, celery_impl, run_sync, saq_task
 from proj.cleanup import tasks as _celery
 
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load (docs/rules/SM156.md)
-@saq_task('proj.cleanup.tasks.cleanup', TaskOptions())
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+@saq_task("proj.cleanup.tasks.cleanup", TaskOptions())
 async def cleanup(ctx):
-    """SAQ twin of proj.cleanup.tasks.cleanup (proj/cleanup/tasks.py): runs the Celery implementation in a worker thread."""
+    """SAQ twin of proj.cleanup.tasks.cleanup (proj/cleanup/tasks.py): runs the Celery
+    implementation in a worker thread.
+    """
     return await run_sync(celery_impl(_celery.cleanup))
