@@ -212,3 +212,21 @@ def test_docs_generator_writes_every_page_and_removes_stale_ones(tmp_path: Path)
     (tmp_path / "SM101.md").write_text("edited by hand\n")
     assert stale(tmp_path) == ["SM101.md"]
     assert render_all() == render_all()  # deterministic
+
+
+# --- `saqmigrate rule`: what TODO comments in generated code point to ------------------------
+
+
+def test_rule_command_explains_every_rule_and_rejects_unknown_codes():
+    from click.testing import CliRunner
+
+    from saqmigrate.cli.main import cli
+
+    runner = CliRunner()
+    for path in RULE_FILES:
+        r = runner.invoke(cli, ["rule", path.stem.lower()])
+        assert r.exit_code == 0 and r.output.startswith(f"# {path.stem} "), r.output
+    r = runner.invoke(cli, ["rule", "SM999"])
+    assert r.exit_code == 2 and "no rule" in r.output
+    listed = runner.invoke(cli, ["rule", "--all"]).output.splitlines()
+    assert len(listed) == len(RULE_FILES)
