@@ -14,7 +14,7 @@ Two groups of fields:
   seconds, never ``True``);
 * the Celery retry semantics that the runtime wrapper enforces on top
   (``max_retries``, ``default_retry_delay``, ``autoretry_for``, ``dont_autoretry_for``,
-  ``retry_kwargs``, ``retry_jitter``, ``expires``).
+  ``retry_kwargs``, ``retry_jitter``, ``expires``, ``rate_limit``).
 
 Defaults are Celery's defaults already translated, so a plain ``@shared_task`` becomes
 ``TaskOptions()``: one attempt, 180 s retry delay, no time limit (``timeout=0`` kept alive
@@ -61,6 +61,9 @@ class TaskOptions:
     retry_jitter: bool = True
     expires: float | None = None  # seconds after enqueue; the job fails (expired) after that
     module: str | None = None  # the Celery task's module: resolves names in autoretry_for
+    #: Celery ``rate_limit`` ("10/s", "100/m", "1000/h", a number per second): a token bucket
+    #: per worker process and task name (saqmigrate.runtime.ratelimit); a job over the rate waits.
+    rate_limit: str | float | None = None
 
     def __post_init__(self) -> None:
         if self.retry_backoff is True:
@@ -76,6 +79,10 @@ class TaskOptions:
                 raise ValueError(f"TaskOptions({name}={value!r}): SAQ needs whole seconds (an int)")
         object.__setattr__(self, "autoretry_for", _as_tuple(self.autoretry_for, "autoretry_for"))
         object.__setattr__(self, "dont_autoretry_for", _as_tuple(self.dont_autoretry_for, "dont_autoretry_for"))
+        if self.rate_limit is not None:
+            from saqmigrate.runtime.ratelimit import parse_rate
+
+            parse_rate(self.rate_limit)  # ValueError at import for a value Celery would not accept
         unknown = set(self.retry_kwargs) - {"countdown", "max_retries", "eta"}
         if unknown:
             raise ValueError(f"TaskOptions(retry_kwargs=...): unsupported keys {sorted(unknown)}")
