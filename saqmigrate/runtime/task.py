@@ -144,6 +144,12 @@ class _Current:
     ctx: dict
     loop: asyncio.AbstractEventLoop
     params: tuple[str, ...]
+    #: the exception whose retry decision the hook adapter already made (``_decide`` once only)
+    decided: BaseException | None = None
+    #: the hook adapter's call in progress (``celery_impl`` inside a task class with hooks)
+    call: Any = None
+    #: SAQ cancelled the job (time limit, abort): the thread's late outcome runs no hooks
+    cancelled: bool = False
 
 
 _CURRENT: contextvars.ContextVar[_Current | None] = contextvars.ContextVar("saqmigrate_task", default=None)
@@ -211,17 +217,27 @@ async def _run_task(fn, name, options, params, ctx, kwargs):
     token = _CURRENT.set(current)
     beat = _Heartbeat(job) if job.heartbeat else None
     try:
+        if options.rate_limit:
+            # Celery: a task over its rate_limit waits in this worker process (token bucket),
+            # then runs; the event loop keeps serving other jobs meanwhile.
+            from saqmigrate.runtime.ratelimit import acquire  # noqa: PLC0415
+
+            await acquire(name, options.rate_limit)
         return await fn(ctx, **kwargs)
     except asyncio.CancelledError:
+        current.cancelled = True
         if job.timeout and job.started and (time.time() * 1000 - job.started) >= job.timeout * 1000 - 50:
             # A Celery hard time limit fails the task; SAQ would retry the TimeoutError.
             job.retries = job.attempts
+            if current.call is not None:
+                current.call.time_limit_exceeded(job.timeout)
         raise
     except Exception as exc:
         ignore = _exceptions().get("Ignore")
         if ignore is not None and isinstance(exc, ignore):
             return None  # Celery: the task asked not to record a state; SAQ completes with None
-        _decide(job, options, params, exc)
+        if current.decided is not exc:
+            _decide(job, options, params, exc)
         raise
     finally:
         _CURRENT.reset(token)
@@ -229,16 +245,21 @@ async def _run_task(fn, name, options, params, ctx, kwargs):
             await beat.stop()
 
 
-def _decide(job, options: TaskOptions, params, exc: BaseException) -> None:
-    """Set the live job so SAQ retries exactly when Celery would, after Celery's countdown."""
+def _decide(job, options: TaskOptions, params, exc: BaseException, *, from_body: bool = True) -> bool:
+    """Set the live job so SAQ retries exactly when Celery would, after Celery's countdown.
+
+    Returns True when a retry is scheduled. ``autoretry_for`` applies only to exceptions raised
+    by the task body (``from_body``): Celery's autoretry wraps ``run``, not the task class's
+    ``before_start`` or ``__call__``.
+    """
     retry_cls = _exceptions()["Retry"]
     if isinstance(exc, retry_cls):
         if exc.new_kwargs is not None:
             job.kwargs = exc.new_kwargs
         _schedule_retry(job, options, exc.countdown)
-        return
+        return True
     try:
-        auto = bool(options.autoretry_for) and _matches(exc, options.autoretry_for, options) and not (
+        auto = from_body and bool(options.autoretry_for) and _matches(exc, options.autoretry_for, options) and not (
             options.dont_autoretry_for and _matches(exc, options.dont_autoretry_for, options)
         )
     except (LookupError, ImportError):
@@ -248,8 +269,9 @@ def _decide(job, options: TaskOptions, params, exc: BaseException) -> None:
         limit = options.retry_kwargs.get("max_retries", options.max_retries)
         if limit is None or job.attempts <= limit:  # Celery: request.retries + 1 > max_retries fails
             _schedule_retry(job, options, options.autoretry_countdown(job.attempts - 1))
-            return
+            return True
     job.retries = job.attempts  # not retryable: SAQ finishes the job as failed
+    return False
 
 
 def _schedule_retry(job, options: TaskOptions, countdown: float) -> None:
@@ -437,7 +459,23 @@ def celery_impl(task: Any) -> Callable:
 
     ``bind=True`` tasks get a function taking ``self`` first (pass :func:`task_self`).
     Celery's autoretry wrapper is bypassed: :func:`saq_task` applies those semantics.
+
+    Inside a :func:`saq_task` function, when the Celery task's class overrides Celery's task
+    hooks (``before_start``, ``on_success``, ``on_failure``, ``on_retry``, ``after_return``) or
+    ``__call__``, the function returned runs the body the way Celery's tracer does: through the
+    class's ``__call__`` and with the hooks called in Celery's order, with Celery's arguments,
+    in the same thread as the body (saqmigrate.runtime.task_class).
     """
+    fun = _raw_impl(task)
+    current = _CURRENT.get()
+    if current is None:
+        return fun
+    from saqmigrate.runtime.task_class import adapt  # noqa: PLC0415
+
+    return adapt(task, fun, current)
+
+
+def _raw_impl(task: Any) -> Callable:
     obj = task
     if type(obj) is types.FunctionType:  # type(), not isinstance(): a Proxy would resolve itself
         return obj
