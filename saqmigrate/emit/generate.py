@@ -251,6 +251,7 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
             out.append(f"    IntervalJob({', '.join(args)}),")
         out.append("]")
         out.append("")
+    out.extend(_skipped_beat_lines([b for b in plan.skipped_beat if b.queue == q.name]))
     out.append("settings = worker_settings(")
     out.append(f"    {q.name!r},")
     out.append("    FUNCTIONS,")
@@ -322,10 +323,22 @@ def routing_source(plan: RewritePlan) -> str:
     return "\n".join(out) + "\n"
 
 
+def _skipped_beat_lines(skipped: list) -> list[str]:
+    """Beat entries with no CronJob, as comments with their rule codes (``saqmigrate rule SMxxx``)."""
+    if not skipped:
+        return []
+    lines = [_comment("Beat entries with no CronJob: they keep firing on Celery beat until their findings are")]
+    lines.append(_comment("resolved (saqmigrate rule <code> explains each):"))
+    for b in sorted(skipped, key=lambda b: (b.file, b.line, b.entry)):
+        lines.append(_comment(f"  {inert(b.entry)} ({inert(b.file)}:{b.line}): {inert(b.reason)}"))
+    return lines + [""]
+
+
 def package_init_source(plan: RewritePlan) -> str:
     queues = "\n".join(f"    saq {inert(q.module, docstring=True)}.settings" for q in plan.queues) or "    (no queues: no tasks were migrated)"
     doc = f"SAQ workers generated from the Celery app. Start one worker per queue:\n\n{queues}"
-    return _header(doc, "the Celery tasks and beat schedule")
+    orphans = _skipped_beat_lines([b for b in plan.skipped_beat if b.queue is None])
+    return _header(doc, "the Celery tasks and beat schedule") + ("\n" + "\n".join(orphans) if orphans else "")
 
 
 def render(plan: RewritePlan) -> dict[str, str]:

@@ -69,6 +69,16 @@ class CronEntry:
 
 
 @dataclass
+class SkippedBeat:
+    """A beat entry with no CronJob: it keeps firing on Celery beat (listed in the generated settings)."""
+    entry: str
+    file: str
+    line: int
+    queue: str | None  # its task's queue, when the task has a twin
+    reason: str  # starts with the rule code(s)
+
+
+@dataclass
 class QueuePlan:
     name: str
     rel: str
@@ -88,6 +98,7 @@ class RewritePlan:
     modules: list[TwinModule] = field(default_factory=list)
     queues: list[QueuePlan] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+    skipped_beat: list[SkippedBeat] = field(default_factory=list)
     django: bool = False  # a Django project: workers must django.setup() before importing task modules
     django_settings: str | None = None  # DJANGO_SETTINGS_MODULE as the project sets it (os.environ.setdefault)
     style: Style = field(default_factory=Style)  # the project formatter's line length (emit/style.py)
@@ -292,6 +303,8 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         tr = s.translation or {}
         if entry is None or task is None:
             plan.skipped.append((f"beat entry at {s.file}:{s.line}", "SM250/SM254: entry or task not literal"))
+            plan.skipped_beat.append(SkippedBeat(s.entry or "<computed>", s.file, s.line, None,
+                                                 "SM250/SM254: entry or task not literal"))
             continue
         twin = twins_by_name.get(task)
         skip = None
@@ -300,11 +313,13 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         elif twin is None:
             skip = "SM252: its task has no SAQ twin"
         elif tr.get("strategy") in (None, "manual") or not (tr.get("cron") or tr.get("interval")):
-            skip = "no cron translation (see its findings)"
+            codes = ", ".join(c for c in s.rules if c.startswith("SM2")) or "SM2xx"
+            skip = f"{codes}: no exact cron for its schedule"
         elif tr.get("kwargs") is None and (s.args or s.kwargs):
-            skip = "beat args could not be mapped to named kwargs"
+            skip = "SM208: beat args could not be mapped to named kwargs"
         if skip:
             plan.skipped.append((f"beat entry {entry!r}", skip))
+            plan.skipped_beat.append(SkippedBeat(entry, s.file, s.line, twin.queue if twin else None, skip))
             continue
         fname = "beat_" + _ident(entry)
         while fname in used_cron:
