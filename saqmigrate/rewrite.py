@@ -72,7 +72,7 @@ def _read(path: Path) -> str | None:
 
 
 def compute_changes(root: Path, config: Config | None = None, *, mode: str | None = None, only: str | None = None,
-                    use_cache: bool = False, wire: bool = True, index=None) -> RewriteResult:
+                    use_cache: bool = False, wire: bool = True, index=None, live: dict | None = None) -> RewriteResult:
     """``index``: an already computed scan of ``root`` (``check`` passes its own to avoid a second scan).
     ``mode`` None: the mode the existing generated code records (``NATIVE_MARKER``), else bridge.
 
@@ -83,7 +83,7 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
 
     root = root.resolve()
     if index is None:
-        index, _ = run_scan(root, config or Config(), use_cache=use_cache)
+        index, _ = run_scan(root, config or Config(), use_cache=use_cache, live=live)
     generated = _existing_generated(root, index)  # from the scan, shared by the three uses below
     if mode is None:
         mode = recorded_mode(root, generated)

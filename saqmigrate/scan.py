@@ -20,6 +20,7 @@ from saqmigrate.cache import FileCache
 from saqmigrate.config import Config
 from saqmigrate.discover import discover, module_name
 from saqmigrate.index.extract import extract, extract_imports_only
+from saqmigrate.index.live import LIVE_MODULE, apply_live, read_live_facts
 from saqmigrate.index.model import FileError, ProjectIndex
 from saqmigrate.index.resolve import ModuleFacts, build_index
 from saqmigrate.parse import ParseFailure, has_triggers, parse_bytes
@@ -49,7 +50,7 @@ def _process(job: tuple) -> tuple[str, dict]:
     except OSError as exc:
         return rel, {"status": "error", "error": f"unreadable: {exc.strerror or exc}"}
     entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha": hashlib.sha1(data).hexdigest()}
-    if not has_triggers(data) and not any(t in data for t in extra):
+    if rel.endswith(f"saq_worker/{LIVE_MODULE}") or (not has_triggers(data) and not any(t in data for t in extra)):
         entry["status"] = "skip"
         return rel, entry
     try:
@@ -139,7 +140,10 @@ def _follow_decorator_aliases(root: str, files: list[str], modules_of: dict[str,
 
 
 def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True, cache_dir: Path | None = None,
-             jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[ProjectIndex, ScanStats]:
+             jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
+             live: dict | bool | None = None) -> tuple[ProjectIndex, ScanStats]:
+    """``live``: run-time facts from the probe (``rewrite --live``); None: the facts an earlier
+    ``rewrite --live`` recorded in ``<worker package>/live_facts.py``, if any; False: none."""
     from saqmigrate.classify import classify
 
     config = config or Config()
@@ -244,6 +248,11 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
         return trees[module]
 
     index = build_index(root_s, modules, lazy, load_tree=load_tree, is_module=rel_of_module.__contains__)
+    if live is None:
+        recorded = [rel for rel in disc.files if rel == f"saq_worker/{LIVE_MODULE}" or rel.endswith(f"/saq_worker/{LIVE_MODULE}")]
+        live = read_live_facts(disc.root, recorded[0].rsplit("/", 1)[0]) if len(recorded) == 1 else None
+    if isinstance(live, dict):
+        index.live = apply_live(index, live)
     # per-file `# saqmigrate: ignore[...]` comments, for checks that report at source lines (check/)
     index._suppressions = {mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()}  # type: ignore[attr-defined]
     index._indexed_files = sorted(mf.rel for mf in modules.values())  # type: ignore[attr-defined]

@@ -93,6 +93,14 @@ def _todo_lines(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[st
             if _todo_text(code, message) not in {_todo_text(c, m) for c, m in shared}]
 
 
+def _live_lines(tw: Twin) -> list[str]:
+    live = tw.task.features.get("live") or {}
+    if not live:
+        return []
+    values = ", ".join(f"{k}={v!r}" for k, v in sorted(live.items()))
+    return [_comment(f"resolved at run time by `saqmigrate rewrite --live` (that environment): {inert(values)}")]
+
+
 def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
     t = tw.task
     if tw.native_code:
@@ -128,6 +136,7 @@ def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[st
         "",
         "",
         *_todo_lines(tw, shared),
+        *_live_lines(tw),
         f"@saq_task({t.name!r}, {tw.options_source})",
         f"async def {tw.function}({', '.join(sig)}):",
         f'    """{doc}{chr(10) + "    " if chr(10) in doc else ""}"""',
@@ -222,9 +231,11 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append("CRON_JOBS = [")
         for c in sorted(crons, key=lambda c: c.entry):
             sched = c.schedule
-            out.append(_comment(f"{inert(c.entry)} ({inert(sched.file)}): "
-                                f"{inert((sched.translation or {}).get('celery_expr', ''))}"
-                                + ("" if sched.exact else "  [NOT EXACT: see its findings]"), "    "))
+            out.append(_comment(f"{inert(c.entry)}"
+                                + (" [resolved at run time: rewrite --live]" if sched.source == "live" else "")
+                                + ("" if sched.exact else " [NOT EXACT: see its findings]")
+                                + f" ({inert(sched.file)}): {inert((sched.translation or {}).get('celery_expr', ''))}",
+                                "    "))
             args = [repr(c.entry), f"{aliases[c.twin.task.module]}.{c.twin.function}"]  # type: ignore[union-attr]
             if c.kwargs:
                 args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
@@ -352,6 +363,16 @@ def render(plan: RewritePlan) -> dict[str, str]:
         _WIDTH.reset(token)
 
 
+def live_source(plan: RewritePlan) -> str:
+    doc = ("Run-time facts `saqmigrate rewrite --live` used where the static scan had no exact answer\n"
+           "(queues from router functions, options computed at run time, beat entries built in loops or\n"
+           "from the environment), read from the Celery app in the environment it ran in. Plain `rewrite`\n"
+           "and `check` reuse them; run `rewrite --live` again to refresh them, delete this file to drop them.")
+    out = [_header(doc, "the Celery app")]
+    out.append(f"FACTS = {_pyrepr(plan.live)}")
+    return "\n".join(out) + "\n"
+
+
 def _render(plan: RewritePlan) -> dict[str, str]:
     files: dict[str, str] = {}
     for m in plan.modules:
@@ -360,6 +381,8 @@ def _render(plan: RewritePlan) -> dict[str, str]:
         files[f"{plan.package_rel}/__init__.py"] = package_init_source(plan)
         files[f"{plan.package_rel}/registry.py"] = registry_source(plan)
         files[f"{plan.package_rel}/routing.py"] = routing_source(plan)
+        if plan.live.get("tasks") or plan.live.get("beat_schedule"):
+            files[f"{plan.package_rel}/live_facts.py"] = live_source(plan)
         for q in plan.queues:
             files[q.rel] = queue_module_source(plan, q)
     return files

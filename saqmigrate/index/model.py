@@ -163,6 +163,7 @@ class ProjectIndex:
     findings: list[Finding] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     django: dict = field(default_factory=dict)  # {"signals": [...], "settings_module": "proj.settings"}
+    live: dict = field(default_factory=dict)  # run-time facts rewrite --live used (index/live.py)
 
     def to_json(self) -> dict:
         data = asdict(self)

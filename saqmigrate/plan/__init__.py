@@ -102,6 +102,7 @@ class RewritePlan:
     django: bool = False  # a Django project: workers must django.setup() before importing task modules
     django_settings: str | None = None  # DJANGO_SETTINGS_MODULE as the project sets it (os.environ.setdefault)
     style: Style = field(default_factory=Style)  # the project formatter's line length (emit/style.py)
+    live: dict = field(default_factory=dict)  # run-time facts used by rewrite --live (index/live.py)
 
 
 def _is_django(index: ProjectIndex) -> bool:
@@ -233,6 +234,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
                        app_module=app.module if app else None, app_var=app.name if app else None,
                        timezone=project_timezone(index) or "UTC",
                        django=_is_django(index), django_settings=index.django.get("settings_module"))
+    plan.live = index.live
     if plan_note:
         plan.skipped.append(("routing hook", plan_note))
 

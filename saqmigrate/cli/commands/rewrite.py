@@ -22,15 +22,41 @@ import click
               help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
 @click.option("--no-wire", is_flag=True, help="Do not add the routing hook to the Celery app module.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
+@click.option("--live", is_flag=True,
+              help="IMPORTS YOUR APP (child process, memory broker, like `verify`): use Celery's run-time values "
+                   "where the static scan could only flag (queues from router functions, computed options, beat "
+                   "entries built in loops or from the environment); recorded in <worker package>/live_facts.py.")
+@click.option("--app", "app_spec", metavar="MODULE[:ATTR]", help="With --live: the Celery app, as for `celery -A`.")
+@click.option("--python", "python_exe", metavar="EXE", help="With --live: the project's interpreter (default: this one).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=120, show_default=True,
+              help="With --live: seconds the app may take to import.")
 def command(path: Path, action: str | None, mode: str | None, only: str | None, config_path: Path | None, no_wire: bool,
-            color: bool | None) -> None:
+            color: bool | None, live: bool, app_spec: str | None, python_exe: str | None, timeout: float) -> None:
     """Generate async SAQ tasks, CronJobs and worker settings beside the unchanged Celery code."""
     from saqmigrate.cli.common import project_config
     from saqmigrate.rewrite import apply_changes, compute_changes
 
     action = action or "diff"
     config = project_config(path, config_path)
-    result = compute_changes(path, config, mode=mode, only=only, wire=not no_wire)
+    facts = None
+    if live or app_spec:
+        if not (live and app_spec):
+            click.echo("saqmigrate: error: --live needs --app MODULE[:ATTR] (and --app is only used with --live)",
+                       err=True)
+            sys.exit(2)
+        from saqmigrate.verify import VerifyError, run_probe
+
+        try:
+            facts = run_probe(path.resolve(), app_spec, {}, python=python_exe, timeout=timeout)
+        except VerifyError as exc:
+            click.echo(f"saqmigrate: error: {exc}", err=True)
+            sys.exit(2)
+    result = compute_changes(path, config, mode=mode, only=only, wire=not no_wire, live=facts)
+    used = result.plan.live
+    if facts is not None:
+        n_tasks, n_beat = len(used.get("tasks") or {}), len(used.get("beat_schedule") or {})
+        click.echo(f"saqmigrate: --live: run-time values used for {n_tasks} task(s) and {n_beat} beat entr"
+                   f"{'y' if n_beat == 1 else 'ies'} the static scan could not resolve", err=True)
     for err in result.errors:
         click.echo(f"saqmigrate: {err}", err=True)
     for msg in result.messages:

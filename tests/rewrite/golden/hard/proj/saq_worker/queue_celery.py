@@ -104,7 +104,7 @@ CRON_JOBS = [
         timeout=3600,
         ttl=86400,
     ),
-    # legacy-sweep (proj/settings.py): timedelta(seconds=7200)  [NOT EXACT: see its ...
+    # legacy-sweep [NOT EXACT: see its findings] (proj/settings.py): ...
     CronJob(
         cron_function("legacy-sweep", _t7.legacy_sweep, cron_tz="Europe/Berlin"),
         cron="0 */2 * * *",
@@ -122,7 +122,7 @@ CRON_JOBS = [
         timeout=3600,
         ttl=86400,
     ),
-    # proj.legacy.legacy_sweep (proj/legacy.py): crontab(minute=0, hour='*/2')  ...
+    # proj.legacy.legacy_sweep [NOT EXACT: see its findings] (proj/legacy.py): ...
     CronJob(
         cron_function(
             "proj.legacy.legacy_sweep", _t7.legacy_sweep, cron_tz="Europe/Berlin"
