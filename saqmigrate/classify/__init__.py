@@ -81,8 +81,8 @@ class Classifier:
             self.add(t, "SM106", f, ln, 0, f"class-based task {subj}: the rewrite bridges run(); instance state "
                      "and overridden Task methods need review", subj)
         if t.hooks:
-            self.add(t, "SM107", f, ln, 0, f"task {subj} relies on {', '.join(t.hooks)} from its Task class; SAQ has "
-                     "per-worker before_process/after_process hooks instead — port them there", subj)
+            self.add(t, "SM107", f, ln, 0, f"task {subj} relies on {', '.join(t.hooks)} from its Task class; the SAQ "
+                     "runtime calls them as Celery does (bridge mode; a native port keeps this task bridged)", subj)
         if t.kind in ("legacy_task", "periodic_task"):
             self.add(t, "SM112", f, ln, 0, f"legacy celery.task API ({t.decorator}) was removed in Celery 5; "
                      "the task is migrated as a shared_task", subj)

@@ -290,7 +290,7 @@ def registry_source(plan: RewritePlan) -> str:
                 "params": [p.name for p in t.params if p.kind in ("positional", "positional_only", "keyword_only")],
                 "job": tw.job,
             }
-            unsupported = sorted({k for k in ("rate_limit", "soft_time_limit", "priority", "expires")
+            unsupported = sorted({k for k in ("soft_time_limit", "priority", "expires")
                                   if k in t.options or k in t.inherited_options} | set(tw.pinned))
             if unsupported:
                 entry["unsupported"] = unsupported
@@ -323,12 +323,16 @@ def routing_source(plan: RewritePlan) -> str:
     out.append('    if os.environ.get("SAQMIGRATE_ROUTING", "1") == "0":')
     out.append("        return app")
     out.append("    from saqmigrate.runtime.beat import install_ownership")
-    out.append("    from saqmigrate.runtime.celery_integration import install_send_task_hook")
+    out.append("    from saqmigrate.runtime.celery_integration import (")
+    out.append("        install_routed_task_class,")
+    out.append("        install_send_task_hook,")
+    out.append("    )")
     out.append("    from saqmigrate.runtime.flags import FlagClient")
     out.append("    from saqmigrate.runtime.registry import Registry")
     out.append("    from saqmigrate.runtime.router import Router, set_router")
     out.append("")
     out.append("    set_router(Router(Registry.load(REGISTRY), FlagClient.with_bootstrap(), celery_app=app))")
+    out.append("    install_routed_task_class(app)  # .delay()/.apply_async() ask the router; keeps the app's Task class")
     out.append("    install_ownership(app)  # beat skips the entries SAQ owns")
     out.append("    return install_send_task_hook(app)")
     return "\n".join(out) + "\n"

@@ -18,7 +18,7 @@ from saqmigrate.index.extract import _jsonable
 from saqmigrate.index.model import App, Call, Param, ProjectIndex, Schedule, Setting, Task, dynamic, is_dynamic
 from saqmigrate.index.values import Unresolved, Values
 
-HOOK_METHODS = ("on_failure", "on_success", "on_retry", "after_return", "before_start")
+HOOK_METHODS = ("on_failure", "on_success", "on_retry", "after_return", "before_start", "__call__")
 TASK_OPTION_ATTRS = {
     "name", "max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_kwargs",
     "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit", "rate_limit",

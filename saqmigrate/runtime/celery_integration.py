@@ -59,6 +59,36 @@ class RoutedTask(Task):
         return router.apply_async(self.name, args, kwargs, celery_call=celery_call, **call_opts)
 
 
+def install_routed_task_class(app: Any) -> Any:
+    """Put ``RoutedTask`` in front of the task class the app already uses, keeping that class.
+
+    Celery picks the app's task class itself: ``celery.app.task:Task``, Django's ``DjangoTask``
+    (``delay_on_commit``) when ``DJANGO_SETTINGS_MODULE`` is set before ``Celery()``, or the project's
+    own ``task_cls=`` / ``app.Task = ...``. Replacing it (``task_cls=RoutedTask``) would drop what it
+    adds; mixing in keeps it: ``RoutedX(RoutedTask, X)``. Called by the generated ``install(app)`` right
+    after the app is created, before tasks are bound; tasks bound earlier keep their class (logged).
+    Idempotent; returns the app.
+    """
+    import logging
+
+    from celery.utils.imports import symbol_by_name
+
+    created = app.__dict__.get("Task")  # app.Task is a cached property: already built?
+    base = created if created is not None else symbol_by_name(app.task_cls)
+    if isinstance(base, type) and issubclass(base, RoutedTask):
+        return app
+    routed = type(f"Routed{base.__name__}", (RoutedTask, base), {"__module__": base.__module__,
+                                                                 "__qualname__": f"Routed{base.__qualname__}"})
+    if created is not None:
+        logging.getLogger("saqmigrate.routing").warning(
+            "saqmigrate: app %s built its Task class before install(app); tasks bound before it do not consult "
+            "the router (call install(app) right after Celery(...))", getattr(app, "main", app))
+        app.__dict__["Task"] = routed
+    else:
+        app.task_cls = routed
+    return app
+
+
 def install_send_task_hook(app: Any, router: Router | None = None) -> Any:
     """Make ``app.send_task`` route by name. Idempotent; returns the app."""
     if getattr(app.send_task, "_saqmigrate_hook", False):

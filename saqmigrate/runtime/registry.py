@@ -9,7 +9,7 @@
             "params": ["box_id", "force"],                    # positional -> named, in order
             "job": {"retries": 4, "retry_delay": 180.0, "retry_backoff": False,
                     "timeout": 0, "heartbeat": 0, "ttl": 600},
-            "unsupported": ["rate_limit"],   # task-level Celery options SAQ can't honour
+            "unsupported": ["priority"],     # task-level Celery options SAQ can't honour
             "routing_key": "box_id",         # optional: kwarg used for sticky % bucketing
         },
     }

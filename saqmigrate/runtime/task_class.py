@@ -413,7 +413,9 @@ def _twin_task(twin: Any) -> tuple[Any, bool] | None:
         obj = inspect.getattr_static(mod, attr, None) if isinstance(mod, types.ModuleType) else None
         if obj is None:
             continue
-        if isinstance(obj, base) or (isinstance(type(obj), type) and issubclass(type(obj), Proxy)):
+        # type(obj), never isinstance(obj, ...) first: isinstance() evaluates a @shared_task proxy, which
+        # finalizes the project's app here (Django settings, ...); task_object() below does it guarded
+        if issubclass(type(obj), Proxy) or issubclass(type(obj), base):
             return obj, "celery_impl" in code.co_names
     return None
 

@@ -57,7 +57,7 @@ SM_TIME_LIMIT_THREAD = "SM163"
 SEVERITY = {
     SM_MAX_RETRIES_NONE: "warning",
     SM_SOFT_TIME_LIMIT: "warning",
-    SM_RATE_LIMIT: "warning",
+    SM_RATE_LIMIT: "info",
     SM_EXPIRES: "info",
     SM_PRIORITY: "warning",
     SM_ACKS_LATE: "info",
@@ -500,9 +500,13 @@ def translate_task_options(
 
     # --- findings only ----------------------------------------------------------------
     rate = merged.get("rate_limit")
-    if rate not in (None, "", 0):
-        note(SM_RATE_LIMIT, f"rate_limit={_show(rate)} has no SAQ equivalent: use a dedicated queue with low concurrency, "
-                            "a Postgres group_key or an app-level limiter")
+    rate_limit = None
+    if _is_dynamic(rate):
+        note(SM_DYNAMIC, f"rate_limit={rate['dynamic']} is not a literal; not enforced — check it by hand")
+    elif rate not in (None, "", 0):
+        rate_limit = rate
+        note(SM_RATE_LIMIT, f"rate_limit={_show(rate)} is enforced per SAQ worker process like Celery's per-worker "
+                            "token bucket; a job waiting for its slot holds one of the worker's concurrency slots")
     prio = merged.get("priority")
     if prio is not None:
         note(SM_PRIORITY, f"priority={_show(prio)}: only SAQ's Postgres queue has priorities (lower runs first); Redis ignores it")
@@ -536,6 +540,7 @@ def translate_task_options(
         retry_kwargs=retry_kwargs,
         retry_jitter=jitter,
         expires=expires,
+        rate_limit=rate_limit,
         module=module if (autoretry_for or dont_autoretry_for) else None,
     )
     wrapper = {

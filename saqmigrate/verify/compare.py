@@ -40,7 +40,7 @@ SEVERITY = {TASK_MISSING: "error", TASK_UNKNOWN: "warning", QUEUE: "error", REGI
 # says where names are resolved, which SM705 judges by resolving them).
 OPTION_FIELDS = ("retries", "retry_delay", "retry_backoff", "timeout", "heartbeat", "ttl", "max_retries",
                  "default_retry_delay", "retry_kwargs", "retry_jitter", "expires")
-UNSUPPORTED_OPTIONS = ("rate_limit", "soft_time_limit", "priority", "expires")
+UNSUPPORTED_OPTIONS = ("soft_time_limit", "priority", "expires")
 BUILTIN_TASK_PREFIX = "celery."
 SCHEDULE_CODES = {ENTRY_MISSING, SCHEDULE}
 

@@ -220,7 +220,7 @@ def test_ignore_result_from_settings():
 @pytest.mark.parametrize(
     "options, code, migratability",
     [
-        ({"rate_limit": "10/m"}, "SM152", "assisted"),
+        ({"rate_limit": "10/m"}, "SM152", "auto"),
         ({"priority": 5}, "SM154", "assisted"),
         ({"acks_late": True}, "SM155", "auto"),
         ({"reject_on_worker_lost": True}, "SM155", "auto"),

@@ -59,7 +59,6 @@ async def reindex(ctx, *, doc_id):
     return await run_sync(celery_impl(_celery.reindex), **given(doc_id=doc_id))
 
 
-# TODO(saqmigrate SM152): rate_limit='10/m' has no SAQ equivalent: use a dedicated ...
 # TODO(saqmigrate SM154): priority=5: only SAQ's Postgres queue has priorities ...
 @saq_task(
     "proj.autoretry.crunch",
@@ -71,6 +70,7 @@ async def reindex(ctx, *, doc_id):
         autoretry_for=("Exception",),
         expires=300,
         module="proj.autoretry",
+        rate_limit="10/m",
     ),
 )
 async def crunch(ctx, *, n):

@@ -24,8 +24,7 @@ async def expire_jobs(ctx, *, postings=UNSET, today=UNSET):
     )
 
 
-# TODO(saqmigrate SM152): rate_limit='30/m' has no SAQ equivalent: use a dedicated ...
-@saq_task("jobs.tasks.send_job_email", TaskOptions())
+@saq_task("jobs.tasks.send_job_email", TaskOptions(rate_limit="30/m"))
 async def send_job_email(ctx, *, job_id, template=UNSET):
     """SAQ twin of jobs.tasks.send_job_email (jobs/tasks.py): runs the Celery
     implementation in a worker thread.

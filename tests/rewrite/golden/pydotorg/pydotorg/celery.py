@@ -8,7 +8,7 @@ from core.effects import record
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pydotorg.settings.base")
 
-app = Celery("pydotorg", task_cls="saqmigrate.runtime.celery_integration:RoutedTask")
+app = Celery("pydotorg")
 from pydotorg.saq_worker import routing as _saqmigrate_routing  # noqa: E402
 _saqmigrate_routing.install(app)
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -22,7 +22,10 @@ def install(app):
     if os.environ.get("SAQMIGRATE_ROUTING", "1") == "0":
         return app
     from saqmigrate.runtime.beat import install_ownership
-    from saqmigrate.runtime.celery_integration import install_send_task_hook
+    from saqmigrate.runtime.celery_integration import (
+        install_routed_task_class,
+        install_send_task_hook,
+    )
     from saqmigrate.runtime.flags import FlagClient
     from saqmigrate.runtime.registry import Registry
     from saqmigrate.runtime.router import Router, set_router
@@ -30,5 +33,8 @@ def install(app):
     set_router(
         Router(Registry.load(REGISTRY), FlagClient.with_bootstrap(), celery_app=app)
     )
+    install_routed_task_class(
+        app
+    )  # .delay()/.apply_async() ask the router; keeps the app's Task class
     install_ownership(app)  # beat skips the entries SAQ owns
     return install_send_task_hook(app)

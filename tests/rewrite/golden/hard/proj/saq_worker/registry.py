@@ -99,7 +99,7 @@ TASKS = {
         "params": ["n"],
         "queue": "slow",
         "saq_function": "proj.autoretry.crunch",
-        "unsupported": ["expires", "priority", "rate_limit"],
+        "unsupported": ["expires", "priority"],
     },
     "proj.autoretry.push_webhook": {
         "job": {

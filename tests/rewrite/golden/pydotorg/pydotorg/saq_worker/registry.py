@@ -100,7 +100,6 @@ TASKS = {
         "params": ["job_id", "template"],
         "queue": "celery",
         "saq_function": "jobs.tasks.send_job_email",
-        "unsupported": ["rate_limit"],
     },
     "pydotorg.celery.debug_task": {
         "job": {
