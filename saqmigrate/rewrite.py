@@ -19,6 +19,7 @@ from saqmigrate.config import Config
 from saqmigrate.discover import ALWAYS_SKIP_DIRS
 from saqmigrate.emit.generate import MARKER, render
 from saqmigrate.emit.style import Style, same_code
+from saqmigrate.parse import ParseFailure
 from saqmigrate.plan import RewritePlan, build_plan, twin_paths
 from saqmigrate.transform.app_wiring import wire_app
 
@@ -209,7 +210,12 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None
     sources: dict[str, tuple[str, set[str]] | None] = {}
     for m in plan.modules:
         if m.source_rel not in sources:
-            text = _read(root / m.source_rel)
+            try:
+                from saqmigrate.parse import decode
+
+                text = decode((root / m.source_rel).read_bytes())  # PEP 263 encodings, as the scan reads them
+            except (OSError, ParseFailure):
+                text = None
             try:
                 sources[m.source_rel] = (text, _module_level_names(ast.parse(text))) if text else None
             except SyntaxError:

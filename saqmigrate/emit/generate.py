@@ -171,7 +171,8 @@ def twin_module_source(m: TwinModule) -> str:
         out.append(f"from saqmigrate.runtime.twin import {', '.join(twin_names)}")
     out.append("")
     pkg, _, leaf = m.module.rpartition(".")
-    out.append(f"from {pkg} import {leaf} as _celery" if pkg else f"import {leaf} as _celery")
+    if bridged or any("_celery." in (tw.native_code or "") for tw in m.twins):  # else it would be unused
+        out.append(f"from {pkg} import {leaf} as _celery" if pkg else f"import {leaf} as _celery")
     counts: dict[tuple[str, str], int] = {}
     for tw in m.twins:
         for todo in dict.fromkeys((c, _todo_text(c, msg)) for c, msg in tw.todos):

@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 5
+FACTS_VERSION = 6
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -1002,6 +1002,14 @@ def _features(node: ast.AST, ex: Extractor, bound: bool) -> dict:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         args = node.args.posonlyargs + node.args.args
         first = args[0].arg if args else None
+    local_imports: dict[str, str] = {}  # `import time as t` inside the body binds t like a module import
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Import):
+            for a in sub.names:
+                local_imports[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(sub, ast.ImportFrom) and not sub.level and sub.module:
+            for a in sub.names:
+                local_imports[a.asname or a.name] = f"{sub.module}.{a.name}"
     for sub in ast.walk(node):
         if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and \
                 isinstance(sub.value.value, ast.Name) and sub.value.value.id == first and sub.value.attr == "request":
@@ -1012,8 +1020,11 @@ def _features(node: ast.AST, ex: Extractor, bound: bool) -> dict:
                 retry = True
             if first and fname == f"{first}.update_state":
                 update_state = True
-            r = ex.ref(sub.func) or fname
-            r = r.lstrip("?")
+            head, _, rest = fname.partition(".")
+            if head in local_imports:
+                r = local_imports[head] + (f".{rest}" if rest else "")
+            else:
+                r = (ex.ref(sub.func) or fname).lstrip("?")
             for pattern, label in BLOCKING:
                 if pattern.search(r) or (label == "django ORM" and pattern.search(fname)):
                     blocking.setdefault(label, sub.lineno)

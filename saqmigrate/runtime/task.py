@@ -561,6 +561,24 @@ class TaskSelf:
     def MaxRetriesExceededError(self) -> type:  # noqa: N802 (Celery's attribute name)
         return _exceptions()["MaxRetriesExceededError"]
 
+    def __getattr__(self, attr: str) -> Any:
+        """Anything else a body reaches through ``self`` (a helper method of its ``base=`` class, a class
+        attribute, ``self.app``) comes from the Celery task object; its methods run bound to this
+        ``self``, so inside them ``self.request``/``self.retry`` are the SAQ job's."""
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        task = _celery_task_by_name(self.name)
+        if task is None:
+            raise AttributeError(f"{type(self).__name__} of {self.name!r} has no attribute {attr!r} (and the Celery "
+                                 "task object is not registered in this process)")
+        for klass in type(task).__mro__:
+            if attr in klass.__dict__:
+                raw = klass.__dict__[attr]
+                if isinstance(raw, types.FunctionType):
+                    return types.MethodType(raw, self)
+                break
+        return getattr(task, attr)
+
     def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None, **options):
         """Celery's ``Task.retry`` with SAQ semantics: raises so the SAQ job is retried.
 
@@ -658,6 +676,25 @@ def _progress(meta: Any) -> float | None:
     cur, total = meta.get("current"), meta.get("total")
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cur, total)) and total > 0:
         return max(0.0, min(1.0, cur / total))
+    return None
+
+
+def _celery_task_by_name(name: str) -> Any:
+    """The Celery task object registered under ``name`` in this process (None without Celery or the app)."""
+    try:
+        from celery import current_app
+    except ImportError:  # after finalize: no Celery at all
+        return None
+    from celery._state import _get_active_apps
+
+    apps = [current_app._get_current_object()] + [a for a in _get_active_apps() if a is not current_app]
+    for app in apps:
+        try:
+            task = app.tasks.get(name)
+        except Exception:  # noqa: BLE001 - an app that cannot finalize here
+            continue
+        if task is not None:
+            return task
     return None
 
 

@@ -144,4 +144,20 @@ def port_function(source: str, function: str, *, bind: bool, blocking: dict, mod
         new_body = [*new_body[:at], stub_fn.body.body[0], *new_body[at:]]  # type: ignore[attr-defined]
     port = stub_fn.with_changes(body=body.with_changes(body=new_body))  # type: ignore[attr-defined]
     code = cst.Module(body=[port]).code
+    left = _sleeps_left(code)
+    if left:  # a time.sleep the porter did not turn into asyncio.sleep would stall the event loop
+        return Port(None, f"time.sleep reached as {left} (an alias or a local import) would stall the event loop")
     return Port(code)
+
+
+def _sleeps_left(code: str) -> str | None:
+    """A ``sleep(...)`` call in the port that is not ``asyncio.sleep``: proof the port is unsafe."""
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name) and f.id == "sleep":
+                return "sleep(...)"
+            if isinstance(f, ast.Attribute) and f.attr == "sleep" and not (
+                    isinstance(f.value, ast.Name) and f.value.id == "asyncio"):
+                return f"{ast.unparse(f)}(...)"
+    return None
