@@ -74,6 +74,11 @@ class Classifier:
         if not all(part.isidentifier() for part in t.module.split(".")):
             self.add(t, "SM114", f, ln, 0, f"task {subj} lives in {t.file}, which no import statement can name "
                      f"(module {t.module!r}); a SAQ worker cannot import it — rename the file or folder", subj)
+        from saqmigrate.plan import is_test_path
+
+        if is_test_path(t.file):
+            self.add(t, "SM117", f, ln, 0, f"task {subj} is defined in a test module: no SAQ twin is generated "
+                     "(production workers would have to import the test module and its test-only imports)", subj)
         if t.is_async:
             self.add(t, "SM105", f, ln, 0, f"async def task {subj}: Celery does not await it (the task returns a "
                      "coroutine object); under SAQ it runs natively — check what Celery actually did with it", subj)

@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 6
+FACTS_VERSION = 7
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -787,6 +787,10 @@ class Extractor(ast.NodeVisitor):
             return self._schedule_kind(self._module_values[node.id], depth + 1)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return "interval", {"seconds": float(node.value)}, False
+        if isinstance(node, (ast.BinOp, ast.UnaryOp)):  # 60.0 * 20.0, 24 * 3600: a number Celery reads as seconds
+            seconds = _number(node)
+            if seconds is not None:
+                return "interval", {"seconds": seconds}, False
         if isinstance(node, ast.Call):
             r = self.ref(node.func) or ""
             short = r.rsplit(".", 1)[-1].lstrip("?")
@@ -948,6 +952,27 @@ _NOT_TASK_PREFIXES = ("functools.", "abc.", "contextlib.", "typing.", "typing_ex
                       "unittest.", "pytest.", "enum.", "atexit.", "asyncio.", "django.utils.", "django.views.",
                       "django.contrib.", "django.test.", "django.urls.", "django.db.models.", "click.",
                       "flask.", "pydantic.", "sqlalchemy.", "numpy.", "builtins.")
+
+
+def _number(node: ast.AST, depth: int = 0) -> float | None:
+    """Literal arithmetic (+ - * / //, unary minus) on int/float constants, else None."""
+    if depth > 20:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _number(node.operand, depth + 1)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv)):
+        a, b = _number(node.left, depth + 1), _number(node.right, depth + 1)
+        if a is None or b is None:
+            return None
+        try:
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
+                node.op, (ast.Div, ast.FloorDiv)) else (a / b if isinstance(node.op, ast.Div) else a // b)
+        except ZeroDivisionError:
+            return None
+    return None
 
 
 def _may_be_task_decorator(ref: str) -> bool:

@@ -68,6 +68,7 @@ class App:
     task_cls: Any = None  # Celery(task_cls=...) or app.Task = ...
     config_from_object: list[dict] = field(default_factory=list)  # [{"obj": ..., "namespace": ...}]
     options: dict = field(default_factory=dict)
+    in_function: bool = False  # created inside a function (a factory, or a throwaway app for one call)
 
 
 @dataclass

@@ -176,7 +176,7 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
     for mod, mf in modules.items():
         for a in mf.facts.get("apps", []):
             app = App(name=a["name"], file=mf.rel, line=a["line"], module=mod, kind=a["kind"], main=a["main"],
-                      task_cls=a["task_cls"], options=a["options"])
+                      task_cls=a["task_cls"], options=a["options"], in_function=bool(a.get("in_function")))
             apps[f"{mod}.{a['name']}"] = app
     # instances of Celery subclasses defined in other modules: celery = IndicoCelery('indico')
     subclasses = {key for key, a in apps.items() if a.kind == "subclass"}

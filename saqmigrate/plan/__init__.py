@@ -119,6 +119,27 @@ def _is_django(index: ProjectIndex) -> bool:
     return False
 
 
+def primary_app(index: ProjectIndex):
+    """The Celery app the migration wires: of the module-level instances, the one most tasks are bound
+    to (``@app.task``), then one that is configured (config_from_object, conf.update, include=...); an
+    app created inside a function (a throwaway ``Celery(name)`` for one send_task, a factory) comes
+    last. Ties keep file order."""
+    apps = [a for a in index.apps if a.kind == "instance"]
+    if not apps:
+        return None
+
+    def bound(a) -> int:
+        key = f"{a.module}.{a.name}" if a.module else a.name
+        return sum(1 for t in index.tasks if t.app and (t.app == key or t.app.endswith(f".{a.name}")
+                                                        and key.startswith(t.app.rsplit(".", 1)[0])))
+
+    def configured(a) -> bool:
+        return bool(a.config_from_object) or any(k in a.options for k in ("include", "imports", "broker", "backend"))
+
+    order = {id(a): i for i, a in enumerate(apps)}
+    return sorted(apps, key=lambda a: (a.in_function, -bound(a), not configured(a), order[id(a)]))[0]
+
+
 def twin_paths(module: str, file: str) -> tuple[str, str]:
     """(twin module, twin file) for a task module: ``pkg/tasks.py`` -> ``pkg/tasks_saq.py``; a package
     ``pkg/tasks/__init__.py`` -> ``pkg/tasks_saq.py`` too (beside the package, so ``pkg.tasks_saq``
@@ -173,7 +194,17 @@ def _src_of(t: Task, key: str) -> str:
     return v["dynamic"] if isinstance(v, dict) and "dynamic" in v else repr(v)
 
 
+def is_test_path(rel: str) -> bool:
+    """A test module: under a tests/ or test/ folder, test_*.py, *_test(s).py, conftest.py."""
+    parts = rel.split("/")
+    leaf = parts[-1]
+    return (any(p in ("tests", "test", "testing") for p in parts[:-1]) or leaf.startswith("test_")
+            or leaf.endswith(("_test.py", "_tests.py")) or leaf in ("conftest.py", "tests.py"))
+
+
 def _skip_reason(t: Task) -> str | None:
+    if is_test_path(t.file):
+        return "SM117: defined in a test module (test helpers are not migrated; production workers never import them)"
     if t.name is None:
         return "SM103: the task name is not a literal"
     if t.nested:
@@ -210,8 +241,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
     is in ``keep`` (already migrated), so ``--only`` adds tasks without unregistering earlier ones."""
     from saqmigrate.classify import options_plan, project_timezone
 
-    apps = [a for a in index.apps if a.kind == "instance"]
-    app = apps[0] if apps else None
+    app = primary_app(index)
     if app is not None:
         if app.file.endswith("__init__.py"):  # the app is created in the package itself (Flask factories)
             pkg = app.module

@@ -184,6 +184,10 @@ def task_facts(app, name, task) -> dict:
         except Exception as exc:  # noqa: BLE001
             options[attr] = {"repr": f"<error: {describe_exc(exc)}>"}
             continue
+        if attr in ("time_limit", "soft_time_limit") and value is None:
+            # the worker's pool applies the app-wide limit to a task without its own (all Celery 5.x);
+            # Task.from_config copies it onto the task only since 5.7
+            value = getattr(app.conf, f"task_{attr}", None)
         if attr in ("autoretry_for", "dont_autoretry_for"):
             options[attr] = exc_names(value)
         else:
