@@ -1,0 +1,93 @@
+"""Shapes found on public projects (hypothesis/h, mozilla/treeherder, LAION-AI/Open-Assistant),
+rewritten here in small projects of our own."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from saqmigrate.config import Config
+from saqmigrate.plan import build_plan
+from saqmigrate.rewrite import compute_changes
+from saqmigrate.scan import run_scan
+
+
+def project(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return root
+
+
+def test_the_app_tasks_are_bound_to_is_wired_not_a_throwaway_app_in_a_function(tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/aaa_svc/__init__.py": "",
+        "proj/aaa_svc/forward.py": """
+            from celery import Celery
+
+
+            def forward(name):
+                tmp = Celery(name)
+                return tmp.send_task("proj.jobs.work.run")
+        """,
+        "proj/jobs/__init__.py": "",
+        "proj/jobs/app.py": """
+            from celery import Celery
+
+            worker_app = Celery("proj")
+            worker_app.conf.update(imports=("proj.jobs.work",))
+        """,
+        "proj/jobs/work.py": """
+            from proj.jobs.app import worker_app
+
+
+            @worker_app.task
+            def run():
+                return 1
+        """,
+    })
+    result = compute_changes(root, Config())
+    rels = {c.rel for c in result.changes}
+    assert "proj/jobs/saq_worker/routing.py" in rels and "proj/jobs/app.py" in rels
+    assert not any(r.startswith("proj/aaa_svc/saq_worker") for r in rels)
+
+
+def test_tasks_in_test_modules_get_no_twin(tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": 'from celery import Celery\n\napp = Celery("proj")\n',
+        "proj/tasks.py": "from proj.celery import app\n\n\n@app.task\ndef real():\n    return 1\n",
+        "tests/test_smoke.py": """
+            import only_in_test_env  # noqa: F401
+            from celery import current_app
+
+
+            @current_app.task
+            def echo(x):
+                return x
+        """,
+    })
+    index, _ = run_scan(root, Config(), use_cache=False)
+    assert [f.subject for f in index.findings if f.rule == "SM117"] == ["test_smoke.echo"]  # tests/ has no __init__
+    plan = build_plan(index)
+    assert [tw.celery_name for m in plan.modules for tw in m.twins] == ["proj.tasks.real"]
+
+
+def test_a_beat_schedule_written_as_arithmetic_is_an_interval(tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+
+            app = Celery("proj")
+            app.conf.beat_schedule = {
+                "reset": {"task": "proj.tasks.reset", "schedule": 60.0 * 20.0},
+                "plain": {"task": "proj.tasks.reset", "schedule": 1200.0},
+            }
+        """,
+        "proj/tasks.py": "from proj.celery import app\n\n\n@app.task\ndef reset():\n    return 1\n",
+    })
+    plan = build_plan(run_scan(root, Config(), use_cache=False)[0])
+    crons = {c.entry: c.cron for q in plan.queues for c in q.crons}
+    assert crons == {"reset": "*/20 * * * *", "plain": "*/20 * * * *"}
