@@ -24,6 +24,9 @@ from saqmigrate.plan import RewritePlan, build_plan, twin_paths
 from saqmigrate.transform.app_wiring import wire_app
 
 
+NO_APP = "no Celery app"  # the message prefix check's SM617 looks for
+
+
 @dataclass
 class Change:
     rel: str
@@ -134,6 +137,10 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
                     result.changes.append(Change(app_file, old, wired.code))
                 if wired.message:
                     result.messages.append(f"{app_file}: {wired.message}")
+    elif wire and not plan.app_module and (plan.modules or plan.queues):
+        result.messages.append(f"{NO_APP}: no `app = Celery(...)` that rewrite can wire was found (an app from "
+                               f"current_app or an extension?); add `from {plan.package}.routing import install` and "
+                               "`install(app)` where the app is configured, or no dispatch can move to SAQ")
     for what, why in plan.skipped:
         result.messages.append(f"not migrated: {what} — {why}")
     result.changes.sort(key=lambda c: c.rel)

@@ -20,9 +20,10 @@ the ratchet's message includes the rewrite step.
 
 from __future__ import annotations
 
-from saqmigrate.check.base import CheckResult, Context, add
+from saqmigrate.check.base import CheckResult, Context, add, is_generated_path
 from saqmigrate.check.generated import cron_lines, first_difference, read, read_literals
 from saqmigrate.emit.generate import MARKER, render
+from saqmigrate.rewrite import NO_APP
 
 REWRITE = "run `saqmigrate rewrite --write` and commit the result"
 
@@ -147,6 +148,17 @@ def run(ctx: Context) -> CheckResult:
         add(out, ctx.finding("SM617", rel, app.line if app else 1, f"the Celery app in {rel} is not wired to the "
                              f"saqmigrate router, so no dispatch can move to SAQ: {msg.split(': ', 1)[1]}",
                              subject=f"file:{rel}"))
+    # no app rewrite could find at all (an app from current_app, an extension): fine once routing.install(app)
+    # is called somewhere in the project, a failure until then
+    if any(m.startswith(NO_APP) for m in result.messages):
+        wired = any(".saq_worker.routing" in (read(ctx.root / rel) or "") or "saq_worker import routing"
+                    in (read(ctx.root / rel) or "") for rel in getattr(ctx.index, "_indexed_files", ())
+                    if not is_generated_path(rel))
+        if not wired:
+            add(out, ctx.finding("SM617", reg_rel, 1, "no Celery app in the project is wired to the saqmigrate router "
+                                 f"(rewrite found none it could edit), so no dispatch can move to SAQ: add `from "
+                                 f"{plan.package}.routing import install` and `install(app)` where the app is configured",
+                                 subject="file:<app>"))
     if not causes:
         for c in generated_changes:
             line, was, now = first_difference(c.old, c.new)

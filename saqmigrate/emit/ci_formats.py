@@ -110,8 +110,9 @@ def to_github(report: CheckReport) -> str:
 
 
 def render_human(report: CheckReport, console: Console, *, verbose: bool = False) -> None:
-    from rich.markup import escape
     from rich.table import Table
+
+    from saqmigrate.emit.terminal import escape  # markup and control characters both escaped
 
     console.print(f"[bold]saqmigrate check[/bold] {escape(str(report.root))}")
     mark = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ FAIL[/]", "skipped": "[dim]- skipped[/]"}

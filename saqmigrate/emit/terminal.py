@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.table import Table
 
+from saqmigrate.emit.generate import inert
+
 from saqmigrate.index.model import ProjectIndex
+
+def escape(text: object) -> str:
+    """User text for the terminal: no rich markup, no control, bidi or line-break characters (a task name
+    with a newline or U+202E cannot break the table or spoof a line)."""
+    return _markup_escape(inert(text))
+
 
 VERDICT_STYLE = {"auto": "green", "assisted": "yellow", "manual": "red"}
 SEV_RANK = {"error": 0, "warning": 1, "info": 2}

@@ -160,3 +160,22 @@ def test_app_in_a_folder_that_is_not_a_module_name_is_not_wired(tmp_path: Path) 
     for c in result.changes:
         if c.new is not None:
             compile(c.new, c.rel, "exec")
+
+
+def test_names_in_terminal_reports_cannot_break_lines(tmp_path: Path) -> None:
+    """scan's table and rewrite's messages print user names escaped: a newline or a bidi override in a
+    task name cannot forge a report line."""
+    from click.testing import CliRunner
+
+    from saqmigrate.cli.main import cli
+
+    root = make_project(tmp_path / "p", "evil\nFORGED LINE\u202e", "every five", "mail")
+    tasks = root / "proj" / "tasks.py"
+    tasks.write_text(tasks.read_text(encoding="utf-8").replace("queue='mail'", "queue=pick()"), encoding="utf-8")
+    runner = CliRunner()
+    for args in (["scan", str(root), "--format", "text"], ["rewrite", str(root), "--check"]):
+        r = runner.invoke(cli, args)
+        assert "evil" in r.output, r.output
+        assert not any(line.startswith("FORGED") or "FORGED LINE" in line and "\\n" not in line
+                       for line in r.output.splitlines()), r.output
+        assert "\u202e" not in r.output

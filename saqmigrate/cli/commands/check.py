@@ -41,7 +41,8 @@ def _date(ctx, param, value):
 @click.option("--strict", is_flag=True, help="Warnings fail the gate too (e.g. a baseline that should shrink).")
 @click.option("--redis-url", default=None, help="Flag store for the routing checks (default: the environment "
               "variable named by flag_store_env, SAQMIGRATE_REDIS_URL).")
-@click.option("--namespace", default="saqmigrate", show_default=True, help="Flag-store key prefix.")
+@click.option("--namespace", envvar="SAQMIGRATE_NAMESPACE", default="saqmigrate", show_default=True,
+              help="Flag-store key prefix (env SAQMIGRATE_NAMESPACE, as for route and the router).")
 @click.option("--bootstrap", type=click.Path(path_type=Path, dir_okay=False),
               help="Check a flag snapshot file instead of (or when there is no) live flag store.")
 @click.option("--today", callback=_date, metavar="YYYY-MM-DD", help="Judge the window and rule expiry at this "

@@ -57,10 +57,12 @@ def command(path: Path, action: str | None, mode: str | None, only: str | None, 
         n_tasks, n_beat = len(used.get("tasks") or {}), len(used.get("beat_schedule") or {})
         click.echo(f"saqmigrate: --live: run-time values used for {n_tasks} task(s) and {n_beat} beat entr"
                    f"{'y' if n_beat == 1 else 'ies'} the static scan could not resolve", err=True)
-    for err in result.errors:
-        click.echo(f"saqmigrate: {err}", err=True)
+    from saqmigrate.emit.generate import inert
+
+    for err in result.errors:  # names in them are user text: one line each, whatever they contain
+        click.echo(f"saqmigrate: {inert(err)}", err=True)
     for msg in result.messages:
-        click.echo(f"saqmigrate: {msg}", err=True)
+        click.echo(f"saqmigrate: {inert(msg)}", err=True)
     if action == "diff":
         use_color = sys.stdout.isatty() if color is None else color
         for c in result.changes:
