@@ -113,6 +113,7 @@ def _alias_names(results: dict[str, dict]) -> set[str]:
         if not facts:
             continue
         names.update(facts.get("aliases", {}))
+        names.update(facts.get("decorator_factories", {}))  # @retryable_task(...) in files that never name Celery
         for local, target in facts.get("imports", {}).items():
             if (target in SHARED_TASK or target in LEGACY_TASK or target.endswith(".task")) \
                     and local != target.rsplit(".", 1)[-1]:

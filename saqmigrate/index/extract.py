@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 7
+FACTS_VERSION = 8
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -218,6 +218,8 @@ class Extractor(ast.NodeVisitor):
         self.classes: list[dict] = []
         self.functions: dict[str, dict] = {}  # module-level plain functions (for app.task(fn))
         self.factories: list[str] = []  # module functions that build a Celery app
+        self.decorator_factories: dict[str, dict] = {}  # module-level decorator factories (_decorator_factories)
+        self._factory_nodes: dict[int, str] = {}  # id(call or def) applying the task decorator inside one
         self.schedules: list[dict] = []
         self.calls: list[dict] = []
         self.settings: list[dict] = []
@@ -414,6 +416,8 @@ class Extractor(ast.NodeVisitor):
             "nested": bool(self._funcs) or bool(self._classes), "in_loop": self._loops > 0,
             "features": _features(node, self, bound=True), "end_line": getattr(node, "end_lineno", node.lineno),
         }
+        if id(node) in self._factory_nodes:  # the wrapper a decorator factory turns into each task
+            info["factory"] = self._factory_nodes[id(node)]
         self.decorated.append(info)
         return info
 
@@ -531,6 +535,8 @@ class Extractor(ast.NodeVisitor):
             "fn_src": segment(fn_node, self.text), "bound": bound, "line": stmt.lineno,
             "in_loop": self._loops > 0, "nested": bool(self._funcs),
         })
+        if id(stmt) in self._factory_nodes:  # inside a decorator factory: one task per decorated function
+            self.registrations[-1]["factory"] = self._factory_nodes[id(stmt)]
 
     # --- settings -------------------------------------------------------------------
     def _setting_assign(self, tname: str, value: ast.AST, stmt: ast.AST, module_level: bool) -> None:
@@ -1081,6 +1087,7 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> dict:
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             ex.defs[stmt.name] = "class" if isinstance(stmt, ast.ClassDef) else "function"
     _rebindings(ex, tree)
+    _decorator_factories(ex, tree)
     ex.visit(tree)
     for cls in ex.classes:
         if any(b in CELERY_CLS for b in cls["bases"]):
@@ -1091,7 +1098,7 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> dict:
         "v": FACTS_VERSION, "module": module, "is_package": is_package, "imports": ex.imports,
         "star_imports": ex.star_imports, "defs": ex.defs, "assign_calls": ex.assign_calls, "assign_lines": ex.assign_lines,
         "apps": ex.apps, "app_attr_sets": ex.app_attr_sets, "decorated": ex.decorated,
-        "aliases": ex.aliases, "registrations": ex.registrations, "classes": ex.classes,
+        "aliases": ex.aliases, "decorator_factories": ex.decorator_factories, "registrations": ex.registrations, "classes": ex.classes,
         "factories": ex.factories, "functions": ex.functions, "schedules": ex.schedules, "calls": ex.calls, "settings": ex.settings,
         "uses_celery": ex.uses_celery, "suppress": suppressions(text), "django_settings": ex.django_settings,
         "uses_django": any(v == "django" or v.startswith("django.") for v in ex.imports.values()),
@@ -1129,3 +1136,215 @@ def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> dic
             ex.defs[stmt.name] = "function"
     return {"v": FACTS_VERSION, "module": module, "is_package": is_package, "imports": ex.imports,
             "star_imports": ex.star_imports, "defs": ex.defs, "imports_only": True}
+
+
+# --- decorator factories ---------------------------------------------------------------------
+_FUNC = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _own_nodes(fn: ast.AST):
+    """Nodes of a function's own body (not of functions, classes or lambdas nested in it)."""
+    stack = list(getattr(fn, "body", []))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        yield n
+        stack.extend(ast.iter_child_nodes(n))
+
+
+def _param_table(fn: ast.FunctionDef | ast.AsyncFunctionDef, text: Source, skip: int = 0) -> tuple[dict, str | None]:
+    """Named parameters -> {index (positional, after ``skip``), default}; and the ``**kwargs`` name."""
+    a = fn.args
+    positional = list(a.posonlyargs) + list(a.args)
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    table = {arg.arg: {"index": i, "default": literal(d, text) if d is not None else None, "has_default": d is not None}
+             for i, (arg, d) in enumerate(zip(positional[skip:], defaults[skip:]))}
+    for arg, d in zip(a.kwonlyargs, a.kw_defaults):
+        table[arg.arg] = {"index": None, "default": literal(d, text) if d is not None else None,
+                          "has_default": d is not None}
+    return table, (a.kwarg.arg if a.kwarg else None)
+
+
+def _is_wraps_of(ex: Extractor, node: ast.AST, param: str) -> bool:
+    """``wraps(param)`` / ``functools.wraps(param)``."""
+    return (isinstance(node, ast.Call) and (ex.ref(node.func) or "").lstrip("?").rsplit(".", 1)[-1] == "wraps"
+            and bool(node.args) and isinstance(node.args[0], ast.Name) and node.args[0].id == param)
+
+
+def _calls_param(wrapper: ast.AST, param: str) -> bool:
+    """The wrapper calls the function it wraps (else it is a task of its own, e.g. a closure over a prefix)."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == param
+               for n in ast.walk(wrapper))
+
+
+def _named_after(ex: Extractor, fn: ast.AST, x: ast.AST, param: str) -> tuple[str, str | None] | None:
+    """What the task built from ``x`` is named after: ("function", None) when ``x`` is the decorated
+    function or a ``functools.wraps`` copy of its name and module; ("wrapper", name) for a nested
+    wrapper that keeps its own; None when ``x`` is neither."""
+    if isinstance(x, ast.Name) and x.id == param:
+        return ("function", None)
+    if isinstance(x, ast.Call) and isinstance(x.func, ast.Call) and _is_wraps_of(ex, x.func, param):
+        return ("function", None)  # wraps(f)(inner)
+    if not isinstance(x, ast.Name):
+        return None
+    wrapper = next((s for s in getattr(fn, "body", []) if isinstance(s, _FUNC) and s.name == x.id), None)
+    if wrapper is None or not _calls_param(wrapper, param):
+        return None
+    if any(_is_wraps_of(ex, d, param) for d in wrapper.decorator_list):
+        return ("function", None)
+    for n in _own_nodes(fn):  # functools.update_wrapper(inner, f) / inner = wraps(f)(inner)
+        if isinstance(n, ast.Call) and (ex.ref(n.func) or "").lstrip("?").rsplit(".", 1)[-1] == "update_wrapper" \
+                and len(n.args) >= 2 and isinstance(n.args[0], ast.Name) and n.args[0].id == x.id \
+                and isinstance(n.args[1], ast.Name) and n.args[1].id == param:
+            return ("function", None)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Call) and _is_wraps_of(ex, n.func, param) \
+                and n.args and isinstance(n.args[0], ast.Name) and n.args[0].id == x.id:
+            return ("function", None)
+    return ("wrapper", wrapper.name)
+
+
+def _factory_options(ex: Extractor, keywords: list[ast.keyword], kwargs_names: set[str],
+                     named: dict[str, dict]) -> dict:
+    """The options a factory hands the Celery decorator: literal ones (``fixed``), the ones taken from
+    its own named parameters (``params``: option -> parameter), and whether its ``**kwargs`` pass through."""
+    fixed: dict[str, Any] = {}
+    params: dict[str, dict] = {}
+    pass_kwargs = False
+    for kw in keywords:
+        src = _name(kw.value)
+        if kw.arg is None:
+            if src in kwargs_names:
+                pass_kwargs = True
+            elif isinstance(kw.value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
+                                                       for k in kw.value.keys):
+                fixed.update({k.value: literal(v, ex.text) for k, v in zip(kw.value.keys, kw.value.values)})
+            else:
+                fixed["**"] = dynamic(segment(kw.value, ex.text))
+        elif src in named:
+            params[kw.arg] = named[src]
+        else:
+            fixed[kw.arg] = literal(kw.value, ex.text)
+    return {"fixed": fixed, "params": params, "pass_kwargs": pass_kwargs}
+
+
+def _task_application(ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[str],
+                      named: dict[str, dict]) -> dict | None:
+    """``fn`` returns a (possible) Celery task decorator applied to ``param`` or to a wrapper of it:
+    ``shared_task(**opts)(param)``, ``app.task(wrapper, bind=True)``, or a nested wrapper decorated
+    ``@shared_task(...)`` and returned. Which callee is really a task decorator is decided by resolve."""
+    local = {}
+    for s in getattr(fn, "body", []):
+        if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+            local[s.targets[0].id] = s.value
+    nested = {s.name: s for s in getattr(fn, "body", []) if isinstance(s, _FUNC)}
+    for n in _own_nodes(fn):
+        if not isinstance(n, ast.Return) or n.value is None:
+            continue
+        value = n.value
+        if isinstance(value, ast.Name) and value.id in local:
+            value = local[value.id]
+        if isinstance(value, ast.Name) and value.id in nested:  # a returned wrapper decorated @shared_task(...)
+            wrapper = nested[value.id]
+            decs = [d for d in wrapper.decorator_list if not _is_wraps_of(ex, d, param)]
+            if not decs or not _calls_param(wrapper, param):
+                continue
+            dec = decs[0]
+            callee = dec.func if isinstance(dec, ast.Call) else dec
+            keywords = dec.keywords if isinstance(dec, ast.Call) else []
+            node, after = wrapper, ("function", None) if any(_is_wraps_of(ex, d, param) for d in wrapper.decorator_list) \
+                else ("wrapper", wrapper.name)
+        elif isinstance(value, ast.Call) and len(value.args) == 1:
+            if isinstance(value.func, ast.Call):  # D(...)(x)
+                if value.keywords:
+                    continue
+                callee, keywords = value.func.func, value.func.keywords
+            else:  # D(x, **opts)
+                callee, keywords = value.func, value.keywords
+            after = _named_after(ex, fn, value.args[0], param)
+            node = value
+        else:
+            continue
+        ref = ex.ref(callee)
+        if after is None or not ref or ref.startswith("?") or not _may_be_task_decorator(ref) \
+                or (isinstance(callee, ast.Name) and callee.id == param):
+            continue
+        out = {"task_ref": ref, "task_src": segment(callee, ex.text), "named_after": after[0], "wrapper": after[1],
+               **_factory_options(ex, keywords, kwargs_names, named)}
+        return out | {"_node": node}
+    return None
+
+
+def _decorator_factories(ex: Extractor, tree: ast.Module) -> None:
+    """Module-level decorator factories that build Celery tasks (recorded in ``decorator_factories``):
+
+    * a class whose ``__call__(self, f)`` returns a task decorator applied to ``f`` or a wrapper of it
+      (``@retryable_task(name=..., max_retries=10)``: options from ``__init__``'s parameters stored on self);
+    * a function returning a nested ``decorate(fn)`` that does the same (``@project_task(queue="x")``);
+    * a function that does it itself (``@periodic``, ``called`` False).
+
+    The call or wrapper that applies the decorator inside is marked so it is not a task of its own."""
+    if not any(isinstance(s, (ast.ClassDef, *_FUNC)) for s in tree.body):
+        return
+    # module-level variables (``app = Celery()``) are only in ``defs`` once the main visit reaches them
+    early = {t.id for s in tree.body if isinstance(s, (ast.Assign, ast.AnnAssign))
+             for t in (s.targets if isinstance(s, ast.Assign) else [s.target])
+             if isinstance(t, ast.Name) and t.id not in ex.defs and t.id not in ex.imports}
+    ex.defs.update(dict.fromkeys(early, "assign"))
+    try:
+        _find_decorator_factories(ex, tree)
+    finally:
+        for name in early:
+            ex.defs.pop(name, None)
+
+
+def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
+    for stmt in tree.body:
+        found, called, own = None, True, {}
+        if isinstance(stmt, ast.ClassDef):
+            methods = {s.name: s for s in stmt.body if isinstance(s, _FUNC)}
+            call = methods.get("__call__")
+            call_params = (list(call.args.posonlyargs) + list(call.args.args))[1:] if call else []
+            if not call_params:
+                continue
+            kwargs_names: set[str] = set()
+            named: dict[str, dict] = {}
+            init = methods.get("__init__")
+            if init is not None:
+                own, kwarg = _param_table(init, ex.text, skip=1)
+                for n in _own_nodes(init):  # self.x = kwargs / dict(kwargs) / named parameter
+                    if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Attribute)
+                            and _name(n.targets[0].value) == "self"):
+                        continue
+                    v = n.value
+                    if isinstance(v, ast.Call) and _name(v.func) == "dict" and len(v.args) == 1 and not v.keywords:
+                        v = v.args[0]
+                    if isinstance(v, ast.Name) and v.id == kwarg:
+                        kwargs_names.add(f"self.{n.targets[0].attr}")
+                    elif isinstance(v, ast.Name) and v.id in own:
+                        named[f"self.{n.targets[0].attr}"] = {"param": v.id, **own[v.id]}
+            found = _task_application(ex, call, call_params[0].arg, kwargs_names, named)
+        elif isinstance(stmt, _FUNC):
+            params = list(stmt.args.posonlyargs) + list(stmt.args.args)
+            own, kwarg = _param_table(stmt, ex.text)
+            named = {p: {"param": p, **info} for p, info in own.items()}
+            if params and len(params) - len(stmt.args.defaults) == 1:  # def periodic(fn): return app.task(fn)
+                found = _task_application(ex, stmt, params[0].arg, set(), {})
+                called, own = False, {}
+            if found is None:
+                inner = {s.name: s for s in stmt.body if isinstance(s, _FUNC)}
+                for n in _own_nodes(stmt):
+                    if isinstance(n, ast.Return) and isinstance(n.value, ast.Name) and n.value.id in inner:
+                        dec = inner[n.value.id]
+                        dparams = list(dec.args.posonlyargs) + list(dec.args.args)
+                        if dparams:
+                            found = _task_application(ex, dec, dparams[0].arg, {kwarg} if kwarg else set(), named)
+                            called = True
+                        break
+        if found is None:
+            continue
+        ex._factory_nodes[id(found.pop("_node"))] = stmt.name
+        ex.decorator_factories[stmt.name] = {
+            "line": stmt.lineno, "form": "class" if isinstance(stmt, ast.ClassDef) else "function", "called": called,
+            "own_params": {p: info["index"] for p, info in own.items()}, **found,
+        }

@@ -273,6 +273,44 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             return ("app_task", c[: -len(".task")], {})
         return None
 
+    def factory_of(cand: dict) -> tuple[str, str, dict, tuple[str, str | None, dict]] | None:
+        """A decorator factory (extract's ``decorator_factories``) behind a decorator, used as it must be
+        (``@retryable_task(...)`` for a class or options factory, ``@periodic`` for one taking the function):
+        -> (its module, its name, its facts, the classification of the Celery decorator it applies)."""
+        r = res.resolve(cand["ref"])
+        if not r or r[2]:
+            return None
+        ffacts = res.facts(r[0]) or {}
+        f = ffacts.get("decorator_factories", {}).get(r[1])
+        if not f or bool(f.get("called")) != bool(cand.get("is_call")):
+            return None
+        inner = classify_decorator(f["task_ref"], ffacts)
+        return (r[0], r[1], f, inner) if inner else None
+
+    def factory_options(fmod: str, f: dict, alias_opts: dict, cand: dict, mod: str) -> tuple[dict, dict]:
+        """(options as Celery receives them, the part written inside the factory). The factory's own
+        literals (and its parameters' defaults) are merged under what the decorator call passes."""
+        call_kw, call_pos = cand["options"], cand["args"]
+        inside = {**alias_opts, **f["fixed"]}
+        given: dict = {}
+        for opt, p in f["params"].items():
+            if p["param"] in call_kw:
+                given[opt] = call_kw[p["param"]]
+            elif p.get("index") is not None and p["index"] < len(call_pos):
+                given[opt] = call_pos[p["index"]]
+            elif p.get("has_default"):
+                inside[opt] = p["default"]
+        if f.get("pass_kwargs"):
+            consumed = set(f.get("own_params", {}))  # keywords Python binds to the factory's named parameters
+            given.update({k: v for k, v in call_kw.items() if k not in consumed})
+        inside = resolve_opts(fmod, inside)
+        given = resolve_opts(mod, given)
+        found = {**(inside.pop(RESOLVED_KEY, None) or {}), **(given.pop(RESOLVED_KEY, None) or {})}
+        out = {**inside, **given}
+        if found:
+            out[RESOLVED_KEY] = found
+        return out, inside
+
     # --- Task subclasses ----------------------------------------------------------------
     class_cache: dict[str, tuple[bool, dict, list[str]]] = {}
 
@@ -371,13 +409,20 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
     def gen_name(mod: str, fn: str) -> str:
         return f"{mod}.{fn}" if mod else fn
 
+    by_wrapper: dict[str, list[Task]] = {}  # tasks named after a factory's wrapper (no functools.wraps)
     for mod, mf in modules.items():
         facts = mf.facts
         for d in facts.get("decorated", []):
+            if d.get("factory"):
+                continue  # the wrapper inside a decorator factory: each function decorated with it is a task
             found = None
             other = []
+            factory = None
             for cand in d["decorators"]:
                 kind = classify_decorator(cand["ref"], facts) if found is None else None
+                if not kind and found is None:
+                    factory = factory_of(cand)
+                    kind = ("factory", factory[3][1], factory[3][2]) if factory else None
                 if kind and found is None:
                     found = (cand, kind)
                 else:
@@ -385,15 +430,24 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             if not found:
                 continue
             cand, (kind, app_ref, alias_opts) = found
-            options = resolve_opts(mod, {**alias_opts, **cand["options"]})
+            base_facts = facts
+            if factory:
+                fmod, fname, f, _ = factory
+                options, inside = factory_options(fmod, f, alias_opts, cand, mod)
+                if "base" in inside and "base" not in cand["options"]:
+                    base_facts = res.facts(fmod) or facts
+            else:
+                options = resolve_opts(mod, {**alias_opts, **cand["options"]})
             name_opt = options.get("name")
             if isinstance(name_opt, str):
                 name = name_opt
+            elif name_opt is None and factory and f.get("named_after") == "wrapper":
+                name = gen_name(fmod, f["wrapper"])  # Celery names the task after the wrapper it was given
             elif name_opt is None:
                 name = gen_name(mod, d["name"])
             else:
                 name = None
-            base_ref = resolve_src(options.get("base"), facts) if "base" in options else None
+            base_ref = resolve_src(options.get("base"), base_facts) if "base" in options else None
             inherited, hooks, _ = base_options(base_ref)
             if not base_ref:
                 inherited, hooks = app_task_cls_options(app_ref, facts)
@@ -410,13 +464,17 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
                                                                             "self_retry": False, "update_state": False},
                 stacked=other, end_line=d["end_line"], inherited_options=inherited, hooks=hooks,
             )
+            if factory:
+                t.features = {**t.features, "factory": f"{fmod}.{fname}"}
+                if name_opt is None and f.get("named_after") == "wrapper":
+                    by_wrapper.setdefault(f"{fmod}.{fname}", []).append(t)
             tasks.append(t)
             if not d["nested"]:
                 symbol_to_task[(mod, d["function"])] = t
 
         for reg in facts.get("registrations", []):
-            if reg.get("class_instance"):
-                continue
+            if reg.get("class_instance") or reg.get("factory"):
+                continue  # factory: the call inside a decorator factory, made once per decorated function
             kind_info = classify_decorator(reg["ref"], facts)
             if not kind_info:
                 continue
@@ -466,6 +524,17 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             )
             tasks.append(t)
             symbol_to_task[(mod, cls["qualname"])] = t
+
+    for factory_ref, named_alike in by_wrapper.items():
+        if len(named_alike) > 1:
+            # Celery registers the first under <factory module>.<wrapper>; the others get that same task back
+            shared = named_alike[0].name
+            fns = ", ".join(sorted(f"{t.module}.{t.function}" for t in named_alike))
+            for t in named_alike:
+                t.name = None
+                t.options = {**t.options, "name": dynamic(
+                    f"{shared}: {factory_ref} gives its wrapper no functools.wraps, so {fns} all get this name "
+                    "and Celery keeps only the first one registered")}
 
     tasks.sort(key=lambda t: (t.file, t.line, t.function))
     reasons = {src: why for (_, src), why in why_unresolved.items()}

@@ -1,0 +1,304 @@
+"""Project decorator factories that wrap Celery's decorator (``@retryable_task(...)``, ``@project_task(...)``,
+``@periodic``): every function decorated with one is a task, and the factory's wrapper is not."""
+
+from __future__ import annotations
+
+import ast
+
+from saqmigrate.config import Config
+from saqmigrate.rewrite import compute_changes
+from tests.scan.helpers import scan, tasks_by_name, write_tree
+
+CELERY_APP = """
+from celery import Celery
+app = Celery("proj")
+"""
+
+RETRYABLE = """
+from functools import wraps
+from celery import shared_task
+
+class retryable_task:
+    def __init__(self, *args, **kwargs):
+        self.task_args = args
+        self.task_kwargs = kwargs
+
+    def __call__(self, f):
+        @wraps(f)
+        def inner(*args, **kwargs):
+            try:
+                return f(*args, **kwargs)
+            except Exception:
+                raise
+        return shared_task(*self.task_args, **self.task_kwargs)(inner)
+"""
+
+# no Celery trigger word at all: found because it uses a factory another module defines
+LOG_PARSER = """
+from proj.workers.task import retryable_task
+
+@retryable_task(name="log-parser", max_retries=10)
+def parse_logs(job_id, priority):
+    return job_id
+
+@retryable_task(soft_time_limit=60)
+def crossreference(job_id):
+    return job_id
+"""
+
+
+def class_project(tmp_path):
+    return write_tree(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": CELERY_APP,
+        "proj/workers/__init__.py": "",
+        "proj/workers/task.py": RETRYABLE,
+        "proj/log_parser/__init__.py": "",
+        "proj/log_parser/tasks.py": LOG_PARSER,
+    })
+
+
+def test_class_factory_with_wraps(tmp_path):
+    idx = scan(class_project(tmp_path))
+    t = tasks_by_name(idx)
+    assert set(t) == {"log-parser", "proj.log_parser.tasks.crossreference"}  # no proj.workers.task.inner
+    p = t["log-parser"]
+    assert (p.kind, p.module, p.function, p.file, p.line, p.decorator_line) == (
+        "factory", "proj.log_parser.tasks", "parse_logs", "proj/log_parser/tasks.py", 4, 3)
+    assert p.options == {"name": "log-parser", "max_retries": 10}
+    assert p.decorator == "retryable_task" and p.features["factory"] == "proj.workers.task.retryable_task"
+    assert [x.name for x in p.params] == ["job_id", "priority"]
+    assert "SM101" not in p.rules
+    c = t["proj.log_parser.tasks.crossreference"]  # wraps copies __module__/__name__: Celery's default name
+    assert c.options == {"soft_time_limit": 60} and not c.nested
+    assert not any(f.rule == "SM101" for f in idx.findings)
+
+
+def test_function_factory_merges_its_own_options_under_the_call(tmp_path):
+    write_tree(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": CELERY_APP,
+        "proj/factory.py": """
+            from celery import shared_task
+
+            def project_task(queue="low", **options):
+                def decorate(fn):
+                    return shared_task(bind=True, acks_late=True, queue=queue, **options)(fn)
+                return decorate
+        """,
+        "proj/jobs.py": """
+            from proj.factory import project_task
+
+            @project_task(acks_late=False, max_retries=2)
+            def sync(self, account):
+                return account
+
+            @project_task("high", name="jobs.flush")
+            def flush(self):
+                pass
+
+            @project_task(queue="mid")
+            def mid(self):
+                pass
+        """,
+    })
+    t = tasks_by_name(scan(tmp_path))
+    assert set(t) == {"proj.jobs.sync", "jobs.flush", "proj.jobs.mid"}
+    s = t["proj.jobs.sync"]
+    assert s.kind == "factory" and s.bind and [p.name for p in s.params] == ["account"]
+    assert s.options == {"bind": True, "acks_late": False, "queue": "low", "max_retries": 2}
+    assert t["jobs.flush"].options == {"bind": True, "acks_late": True, "queue": "high", "name": "jobs.flush"}
+    assert t["proj.jobs.mid"].options["queue"] == "mid"
+
+
+def test_factory_without_options_and_app_task(tmp_path):
+    write_tree(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": CELERY_APP + "\ndef periodic(fn):\n    return app.task(fn, ignore_result=True)\n",
+        "proj/beats.py": """
+            from proj.celery import periodic
+
+            @periodic
+            def heartbeat():
+                pass
+
+            @periodic()
+            def not_a_task():  # periodic() without the function: a TypeError, never a task
+                pass
+        """,
+    })
+    idx = scan(tmp_path)
+    t = tasks_by_name(idx)
+    assert set(t) == {"proj.beats.heartbeat"}
+    h = t["proj.beats.heartbeat"]
+    assert (h.kind, h.app, h.options) == ("factory", "proj.celery.app", {"ignore_result": True})
+
+
+def test_reexport_through_package_init_and_rebinding(tmp_path):
+    write_tree(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": CELERY_APP,
+        "proj/workers/__init__.py": "from .task import retryable_task, retry\n",
+        "proj/workers/task.py": RETRYABLE + "\nretry = retryable_task\n",
+        "proj/a.py": """
+            from proj.workers import retryable_task
+
+            @retryable_task(queue="a")
+            def via_init(x):
+                return x
+        """,
+        "proj/b.py": """
+            from proj import workers
+            from proj.workers import retry as rt
+
+            @workers.retryable_task()
+            def via_module(x):
+                return x
+
+            @rt(max_retries=1)
+            def via_rebinding(x):
+                return x
+        """,
+    })
+    t = tasks_by_name(scan(tmp_path))
+    assert set(t) == {"proj.a.via_init", "proj.b.via_module", "proj.b.via_rebinding"}
+    assert t["proj.a.via_init"].options == {"queue": "a"}
+    assert t["proj.b.via_rebinding"].options == {"max_retries": 1}
+    assert all(x.kind == "factory" for x in t.values())
+
+
+NO_WRAPS = """
+from celery import shared_task
+
+def plain_task(**options):
+    def decorate(f):
+        def inner(*args, **kwargs):
+            return f(*args, **kwargs)
+        return shared_task(**options)(inner)
+    return decorate
+"""
+
+
+def test_without_wraps_the_task_is_named_after_the_wrapper(tmp_path):
+    write_tree(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": CELERY_APP,
+        "proj/deco.py": NO_WRAPS,
+        "proj/one.py": """
+            from proj.deco import plain_task
+
+            @plain_task(queue="q")
+            def only(x):
+                return x
+
+            @plain_task(name="named.explicitly")
+            def named(x):
+                return x
+        """,
+    })
+    t = tasks_by_name(scan(tmp_path))
+    assert set(t) == {"proj.deco.inner", "named.explicitly"}  # Celery names it after the wrapper
+    assert (t["proj.deco.inner"].function, t["proj.deco.inner"].module) == ("only", "proj.one")
+
+
+def test_without_wraps_several_tasks_collide_and_are_reported(tmp_path):
+    write_tree(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": CELERY_APP,
+        "proj/deco.py": NO_WRAPS,
+        "proj/one.py": """
+            from proj.deco import plain_task
+
+            @plain_task()
+            def first(x):
+                return x
+
+            @plain_task()
+            def second(x):
+                return x
+        """,
+    })
+    idx = scan(tmp_path)
+    assert [(t.function, t.name, t.kind) for t in idx.tasks] == [("first", None, "factory"), ("second", None, "factory")]
+    sm103 = [f for f in idx.findings if f.rule == "SM103"]
+    assert len(sm103) == 2
+    assert all("proj.deco.inner" in f.message and "proj.one.first, proj.one.second" in f.message for f in sm103)
+
+
+def test_wrapper_decorated_inside_the_factory(tmp_path):
+    write_tree(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": CELERY_APP,
+        "proj/deco.py": """
+            import functools
+            from proj.celery import app
+
+            def logged_task(**options):
+                def decorate(fn):
+                    @app.task(**options)
+                    @functools.wraps(fn)
+                    def inner(*args, **kwargs):
+                        return fn(*args, **kwargs)
+                    return inner
+                return decorate
+        """,
+        "proj/work.py": """
+            from proj.deco import logged_task
+
+            @logged_task(rate_limit="1/s")
+            def crunch(n):
+                return n
+        """,
+    })
+    idx = scan(tmp_path)
+    t = tasks_by_name(idx)
+    assert set(t) == {"proj.work.crunch"}  # not the nested proj.deco.inner (no SM101)
+    assert (t["proj.work.crunch"].options, t["proj.work.crunch"].app) == ({"rate_limit": "1/s"}, "proj.celery.app")
+
+
+def test_look_alike_factories_are_not_tasks(tmp_path):
+    write_tree(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": CELERY_APP,
+        "proj/deco.py": """
+            import functools
+            from celery import shared_task
+
+            def cached(fn):
+                return functools.lru_cache(fn)
+
+            class timer:
+                def __call__(self, f):
+                    return record(f)
+
+            def record(f):
+                return f
+        """,
+        "proj/use.py": """
+            from celery import shared_task
+            from proj.deco import cached, timer
+
+            @cached
+            def a():
+                pass
+
+            @timer()
+            def b():
+                pass
+        """,
+    })
+    assert scan(tmp_path).tasks == []
+
+
+def test_rewrite_bridges_the_factory_task_through_its_module(tmp_path):
+    root = class_project(tmp_path)
+    result = compute_changes(root, Config(), use_cache=False)
+    twins = {c.rel: c.new for c in result.changes if c.rel.endswith("_saq.py")}
+    assert set(twins) == {"proj/log_parser/tasks_saq.py"}  # none for proj/workers/task.py
+    code = twins["proj/log_parser/tasks_saq.py"]
+    ast.parse(code)
+    assert "from proj.log_parser import tasks as _celery" in code
+    assert "_celery.parse_logs" in code and '@saq_task("log-parser"' in code
+    assert "_celery.crossreference" in code and "inner" not in code
+    native = compute_changes(root, Config(), use_cache=False, mode="native")
+    assert any(m.startswith("SM113 log-parser: kept in bridge mode: factory tasks are bridged") for m in native.messages)
