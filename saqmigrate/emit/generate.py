@@ -180,8 +180,7 @@ def twin_module_source(m: TwinModule) -> str:
     shared = {(code, text) for (code, text), n in counts.items() if n > 1}
     body = []
     if shared:
-        body.append("")
-        body.append("")
+        body.append("")  # one blank line: where black and ruff format agree after imports
         body.append(_comment(f"Notes for {sum(1 for tw in m.twins if tw.todos)} twins below:"))
         for code, text in sorted(shared):
             body.append(_comment(text))
@@ -359,11 +358,11 @@ def package_init_source(plan: RewritePlan) -> str:
 
 def render(plan: RewritePlan) -> dict[str, str]:
     """rel path -> content of every generated file, formatted in the project's style (black)."""
-    from saqmigrate.emit.style import format_python
+    from saqmigrate.emit.style import format_many
 
     token = _WIDTH.set(plan.style.line_length)
     try:
-        return {rel: format_python(text, plan.style) for rel, text in _render(plan).items()}
+        return format_many(_render(plan), plan.style)
     finally:
         _WIDTH.reset(token)
 

@@ -3,8 +3,9 @@
 * ``Style.from_project(root)`` reads the line length (and string normalisation) the project's
   formatter uses: ``[tool.black]``, ``[tool.ruff]`` / ``[tool.ruff.format]`` in ``pyproject.toml``,
   ``ruff.toml`` / ``.ruff.toml``; default black's 88.
-* ``format_python(text, style)`` runs black on a generated module, so ``black``/``ruff format`` in the
-  project's pre-commit finds nothing to change.
+* ``format_many(files, style)`` formats the generated modules with ``ruff format`` (black-compatible,
+  fast; black when ruff is missing), so ``black``/``ruff format`` in the project's pre-commit finds
+  nothing to change.
 * ``same_code(a, b)`` is true when two sources differ only in formatting: the same AST and the same
   comments. ``rewrite --check`` and ``check`` compare generated files this way, so a formatter run
   on them is never drift.
@@ -56,6 +57,53 @@ def _toml(path: Path) -> dict:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
+
+
+def format_many(files: dict[str, str], style: Style) -> dict[str, str]:
+    """Every ``.py`` file formatted in one ``ruff format`` run (black-compatible, ~100x faster than black
+    on a 3,000-task registry); black file by file when ruff is not installed or fails. A file either
+    tool cannot format is kept as it is (the compile gate then reports it)."""
+    py = {rel: text for rel, text in files.items() if rel.endswith(".py")}
+    out = dict(files)
+    formatted = _ruff_format(py, style) if py else {}
+    for rel, text in py.items():
+        out[rel] = formatted[rel] if rel in formatted else format_python(text, style)
+    return out
+
+
+def _ruff_format(files: dict[str, str], style: Style) -> dict[str, str]:
+    import os
+    import subprocess
+    import tempfile
+
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        exe = os.fsdecode(find_ruff_bin())
+    except Exception:  # noqa: BLE001 - not installed: black does it
+        return {}
+    with tempfile.TemporaryDirectory(prefix="saqmigrate-fmt-") as tmp:
+        paths = {}
+        for i, (rel, text) in enumerate(sorted(files.items())):
+            path = os.path.join(tmp, f"f{i}.py")
+            with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                fh.write(text)
+            paths[rel] = path
+        cmd = [exe, "format", "--isolated", "--quiet", "--line-length", str(style.line_length),
+               "--target-version", "py311"]
+        if not style.normalize_strings:
+            cmd += ["--config", "format.quote-style='preserve'"]
+        try:
+            proc = subprocess.run([*cmd, tmp], capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+        if proc.returncode != 0:
+            return {}
+        out = {}
+        for rel, path in paths.items():
+            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                out[rel] = fh.read()
+        return out
 
 
 def format_python(text: str, style: Style) -> str:
