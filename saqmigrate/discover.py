@@ -123,7 +123,7 @@ def discover(root: Path, *, exclude: list[str] | None = None, include: list[str]
                 elif not os.path.exists(entry.path):
                     continue
                 else:  # a FIFO, socket or device named *.py: reading it could block forever
-                    out.errors.append((rel, "not a regular file; skipped"))
+                    out.errors.append((rel, "not a regular file"))
                 continue
             if is_dir:
                 if name in ALWAYS_SKIP_DIRS or name.endswith(".egg-info"):

@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 8
+FACTS_VERSION = 10
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -501,6 +501,14 @@ class Extractor(ast.NodeVisitor):
         if isinstance(value.func, ast.Call) or not isinstance(target, ast.Name):
             return
         r = self.ref(value.func)
+        if r in ("functools.partial", "?partial") and value.args and len(value.args) == 1:
+            # task = partial(app.task, acks_late=True): a decorator alias with preset options
+            inner = self.ref(value.args[0])
+            if inner and (inner in SHARED_TASK or inner in LEGACY_TASK or inner.endswith(".task")):
+                opts = {kw.arg: literal(kw.value, self.text) for kw in value.keywords if kw.arg}
+                self.aliases[target.id] = {"ref": inner, "options": opts, "line": stmt.lineno, "is_call": True,
+                                           "module_level": not self._funcs}
+            return
         if not r or value.args:
             return
         if r in SHARED_TASK or r in LEGACY_TASK or r.endswith(".task"):
@@ -543,10 +551,13 @@ class Extractor(ast.NodeVisitor):
         short = tname.rsplit(".", 1)[-1]
         if short in SCHEDULE_NAMES or ("." in tname and ".conf" not in tname):
             return
-        if "." not in tname and not module_level:
+        # a Flask/Django config class (class Config: CELERY_TASK_DEFAULT_QUEUE = "default") counts like a
+        # settings module: config_from_object(app.config, namespace="CELERY") reads its attributes
+        in_config_class = bool(self._classes) and not self._funcs and short.startswith("CELERY_")
+        if "." not in tname and not module_level and not in_config_class:
             return
         norm = SETTING_ALIASES.get(short)
-        if norm is None and short.startswith("CELERY_") and module_level:
+        if norm is None and short.startswith("CELERY_") and (module_level or in_config_class):
             norm = short[len("CELERY_"):].lower()
         if norm is None and "." in tname and short.islower():
             norm = short

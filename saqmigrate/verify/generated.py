@@ -291,6 +291,9 @@ def _read_queue(gen: Generated, path: Path, root: Path) -> None:
                 gen.crons[entry] = c
 
 
+BRIDGE_HANDLED = frozenset({"before_start", "on_success", "on_failure", "on_retry", "after_return", "__call__"})
+
+
 def _read_twins(gen: Generated, path: Path, root: Path, text: str) -> None:
     tree = _parse(path)
     rel = _rel(path, root)
@@ -317,6 +320,10 @@ def _read_twins(gen: Generated, path: Path, root: Path, text: str) -> None:
                 if m:
                     handled |= {h.strip() for h in m.group(1).split(",") if h.strip()}
                 i -= 1
+            if any(_call_name(n) == "celery_impl" for n in ast.walk(node)):
+                # a bridge twin runs the Celery task object through saqmigrate.runtime.task_class: its class's
+                # hooks and __call__ run as Celery runs them (docs/options.md)
+                handled |= BRIDGE_HANDLED
             gen.twins[name] = GenTwin(name=name, function=node.name, module=module, file=rel, line=dec.lineno,
                                       options=options, hooks_handled=handled)
             gen.twin_functions.setdefault((module, node.name), name)

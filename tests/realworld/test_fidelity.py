@@ -20,7 +20,7 @@ from tests.realworld.compare import CORPUS, HERE, load
 NAMES = sorted(p.stem for p in HERE.glob("*.json"))
 # options that are not translated into the twin's behaviour (they select the function or its binding)
 NOT_OPTIONS = {"bind", "base", "name", "**", "typing", "shared", "filter", "lazy", "pydantic", "serializer_kwargs"}
-TRUTH_OPTIONS = ("max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_backoff",
+TRUTH_OPTIONS = ("max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_kwargs", "retry_backoff",
                  "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit", "rate_limit", "acks_late",
                  "ignore_result", "serializer", "expires")
 

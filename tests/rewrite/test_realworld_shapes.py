@@ -91,3 +91,65 @@ def test_a_beat_schedule_written_as_arithmetic_is_an_interval(tmp_path: Path) ->
     plan = build_plan(run_scan(root, Config(), use_cache=False)[0])
     crons = {c.entry: c.cron for q in plan.queues for c in q.crons}
     assert crons == {"reset": "*/20 * * * *", "plain": "*/20 * * * *"}
+
+
+def test_a_partial_of_app_task_is_a_decorator_alias(tmp_path: Path) -> None:
+    """celery-director: `task = partial(cel.task, acks_late=True)` in a package __init__."""
+    root = project(tmp_path, {
+        "pkg/__init__.py": """
+            from functools import partial
+
+            from celery import Celery
+
+            app = Celery("pkg")
+            task = partial(app.task, acks_late=True)
+        """,
+        "pkg/jobs.py": """
+            from pkg import task
+
+
+            @task(name="X")
+            def f():
+                return 1
+
+
+            @task
+            def g():
+                return 2
+        """,
+    })
+    index, _ = run_scan(root, Config(), use_cache=False)
+    assert {t.name: t.options.get("acks_late") for t in index.tasks} == {"X": True, "pkg.jobs.g": True}
+
+
+def test_settings_in_a_config_class_decide_the_queue(tmp_path: Path) -> None:
+    """flask-celery-project: config_from_object(app.config / a class, namespace="CELERY") with
+    CELERY_TASK_DEFAULT_QUEUE in a config class; a router function in task_routes pins the tasks."""
+    root = project(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery_app.py": """
+            from celery import Celery
+
+
+            class Config:
+                CELERY_TASK_DEFAULT_QUEUE = "default"
+
+
+            app = Celery("proj")
+            app.config_from_object(Config, namespace="CELERY")
+
+
+            @app.task
+            def add(x, y):
+                return x + y
+        """,
+    })
+    plan = build_plan(run_scan(root, Config(), use_cache=False)[0])
+    assert {tw.celery_name: tw.queue for m in plan.modules for tw in m.twins} == {"proj.celery_app.add": "default"}
+    routed = root / "proj" / "celery_app.py"
+    routed.write_text(routed.read_text(encoding="utf-8").replace(
+        'CELERY_TASK_DEFAULT_QUEUE = "default"',
+        'CELERY_TASK_DEFAULT_QUEUE = "default"\n    CELERY_TASK_ROUTES = (route_task,)'), encoding="utf-8")
+    index, _ = run_scan(root, Config(), use_cache=False)
+    assert [f.subject for f in index.findings if f.rule == "SM115"] == ["proj.celery_app.add"]
+    assert build_plan(index).modules == []  # pinned to Celery: no twin, never a guessed queue

@@ -207,9 +207,9 @@ def test_shadowed_builtin_exception_hooks_and_plugin_tasks(tmp_path: Path):
     else:
         assert ("SM705", "plug.tasks.fetch", "autoretry_for") not in d, names
     assert ("SM705", "plug.tasks.parse", "autoretry_for") not in d  # ValueError is the builtin on both sides
-    if "plug.tasks.charge" in gen.twins:
-        hooks = d[("SM706", "plug.tasks.charge", "hooks")]
-        assert hooks["celery"] == {"on_failure": "plug.base.NotifyingTask"}
+    # charge's base overrides on_failure: its bridge twin runs the Celery task object, whose hooks the
+    # runtime calls as Celery does, so that is not a difference
+    assert ("SM706", "plug.tasks.charge", "hooks") not in d
     for name in ("plug.plugins.resize", "plug.plugins.thumbnail", "plug.plugins.audit"):
         assert d[("SM700", name, "task")]["file"] == "plug/plugins.py"
     assert {x["code"] for x in doc["differences"]} <= {"SM700", "SM705", "SM706"}
@@ -235,10 +235,17 @@ def test_bare_name_resolves_in_the_task_module_before_builtins(tmp_path: Path):
     assert ("SM705", "plug.tasks.fetch", "autoretry_for") not in by(doc)
 
 
-def test_hooks_marked_as_handled_are_not_reported(tmp_path: Path):
+def test_hooks_of_a_twin_that_bypasses_the_task_class_are_reported_unless_marked(tmp_path: Path):
     root = rewritten("verify_plugins", tmp_path)
-    _edit(root / "plug/tasks_saq.py", '@saq_task("plug.tasks.charge"',
-          '# saqmigrate: hooks-handled[on_failure]\n@saq_task("plug.tasks.charge"')
+    twins = root / "plug/tasks_saq.py"
+    text = twins.read_text()
+    # a hand-written port that calls the body directly instead of through celery_impl (the task class)
+    text = re.sub(r"return await run_sync\(celery_impl\(_celery\.charge\)(.*)\)", r"return await run_sync(_celery.charge.run\1)",
+                  text)
+    twins.write_text(text)
+    _, doc = verify_json(root, "plug.celery")
+    assert by(doc)[("SM706", "plug.tasks.charge", "hooks")]["celery"] == {"on_failure": "plug.base.NotifyingTask"}
+    _edit(twins, '@saq_task("plug.tasks.charge"', '# saqmigrate: hooks-handled[on_failure]\n@saq_task("plug.tasks.charge"')
     _, doc = verify_json(root, "plug.celery")
     assert ("SM706", "plug.tasks.charge", "hooks") not in by(doc)
 

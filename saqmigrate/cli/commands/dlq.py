@@ -134,7 +134,7 @@ def command(ctx: click.Context, redis_url: str | None, prefix: str) -> None:
 
 @command.command(name="list")
 @_filters
-@click.option("--limit", type=int, default=None, help="At most this many (newest first).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many (newest first).")
 @_format
 @click.pass_obj
 def list_cmd(cfg: _Cfg, task: str | None, queue_name: str | None, since: str | None, before: str | None,
