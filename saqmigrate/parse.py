@@ -24,7 +24,7 @@ TRIGGERS = (
     b"elery", b"ELERY", b"shared_task", b"delay(", b"apply_async", b"eat_schedule", b"EAT_SCHEDULE",
     b"crontab", b"send_task", b"periodic_task", b".task(", b".task\n", b".task\r", b"AsyncResult", b"TIME_ZONE",
     # dispatch sites in files that never name Celery (tests calling task.apply(), helpers retrying a task)
-    b".apply(", b".si(", b".s(", b".retry(", b".chunks(", b".starmap(", b"task.signature(", b"task.map(",
+    b".apply(", b".si(", b".s(", b".subtask(", b".retry(", b".chunks(", b".starmap(", b"task.signature(", b"task.map(",
 )
 
 

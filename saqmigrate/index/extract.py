@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 10
+FACTS_VERSION = 11
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -46,7 +46,7 @@ TIMEDELTA_FACTORS = {"days": 86400, "seconds": 1, "microseconds": 1e-6, "millise
 
 CALL_METHODS = {"delay": "delay", "apply_async": "apply_async", "s": "s", "si": "si",
                 "signature": "signature", "map": "map", "starmap": "starmap", "chunks": "chunks",
-                "apply": "apply", "retry": "retry", "delay_on_commit": "delay"}
+                "apply": "apply", "retry": "retry", "delay_on_commit": "delay", "subtask": "signature"}
 
 BLOCKING = [
     (re.compile(r"^time\.sleep$"), "time.sleep"),
@@ -643,6 +643,13 @@ class Extractor(ast.NodeVisitor):
         kind = CALL_METHODS[attr]
         target = func.value
         tname = _name(target)
+        looked_up = _registry_lookup(target)
+        if looked_up is not None and kind in ("delay", "apply_async", "s", "si", "signature", "apply"):
+            # app.tasks.get("name").subtask(...) / app.tasks["name"].delay(...): a task looked up by name
+            name = looked_up.value if isinstance(looked_up, ast.Constant) and isinstance(looked_up.value, str) else None
+            self._call(kind, target, node, options=self._kw(node), task_name=name,
+                       dynamic_name=None if name else segment(looked_up, self.text))
+            return
         if attr == "retry":
             info = self._enclosing_task()
             first = info["params"][0]["name"] if info and info["params"] else None
@@ -969,6 +976,16 @@ _NOT_TASK_PREFIXES = ("functools.", "abc.", "contextlib.", "typing.", "typing_ex
                       "unittest.", "pytest.", "enum.", "atexit.", "asyncio.", "django.utils.", "django.views.",
                       "django.contrib.", "django.test.", "django.urls.", "django.db.models.", "click.",
                       "flask.", "pydantic.", "sqlalchemy.", "numpy.", "builtins.")
+
+
+def _registry_lookup(target: ast.AST) -> ast.AST | None:
+    """The name argument of ``<app>.tasks.get(name)`` / ``<app>.tasks[name]``, else None."""
+    if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr == "get" \
+            and isinstance(target.func.value, ast.Attribute) and target.func.value.attr == "tasks" and target.args:
+        return target.args[0]
+    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute) and target.value.attr == "tasks":
+        return target.slice
+    return None
 
 
 def _number(node: ast.AST, depth: int = 0) -> float | None:
