@@ -332,7 +332,8 @@ def routing_source(plan: RewritePlan) -> str:
     out.append("    from saqmigrate.runtime.router import Router, set_router")
     out.append("")
     out.append("    set_router(Router(Registry.load(REGISTRY), FlagClient.with_bootstrap(), celery_app=app))")
-    out.append("    install_routed_task_class(app)  # .delay()/.apply_async() ask the router; keeps the app's Task class")
+    out.append("    # .delay()/.apply_async() ask the router; the app's own Task class is kept")
+    out.append("    install_routed_task_class(app)")
     out.append("    install_ownership(app)  # beat skips the entries SAQ owns")
     out.append("    return install_send_task_hook(app)")
     return "\n".join(out) + "\n"

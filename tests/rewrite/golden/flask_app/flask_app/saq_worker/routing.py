@@ -33,8 +33,7 @@ def install(app):
     set_router(
         Router(Registry.load(REGISTRY), FlagClient.with_bootstrap(), celery_app=app)
     )
-    install_routed_task_class(
-        app
-    )  # .delay()/.apply_async() ask the router; keeps the app's Task class
+    # .delay()/.apply_async() ask the router; the app's own Task class is kept
+    install_routed_task_class(app)
     install_ownership(app)  # beat skips the entries SAQ owns
     return install_send_task_hook(app)
