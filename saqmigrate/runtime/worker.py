@@ -11,7 +11,10 @@ module adds what every migrated worker needs:
   (HTTP endpoint when ``SAQMIGRATE_METRICS_PORT`` is set);
 * ``metadata`` advertising the served functions (``saqmigrate route set ... saq`` checks it);
 * at startup, schedule ownership (the flag store at ``SAQMIGRATE_REDIS_URL``/``REDIS_URL``)
-  so a beat entry fires on exactly one side.
+  so a beat entry fires on exactly one side;
+* a sweep that never aborts a job dequeued but not yet marked active, and redelivers
+  ``acks_late`` jobs whose worker died (runtime/sweep.py); ``SAQMIGRATE_SWEEP_INTERVAL``
+  sets ``timers["sweep"]`` (SAQ's default 60 s).
 """
 
 from __future__ import annotations
@@ -118,8 +121,19 @@ def worker_settings(
         port = os.environ.get("SAQMIGRATE_METRICS_PORT")
         if port:
             m.start_http_server(int(port))
+    _install_sweep(settings)
     settings.update(extra or {})
     return merge_hooks(settings, *hook_sets)
+
+
+def _install_sweep(settings: dict) -> None:
+    """The race-free, redelivering sweep (runtime/sweep.py) and its interval from the env."""
+    from saqmigrate.runtime.sweep import install
+
+    install(settings["queue"])
+    interval = os.environ.get("SAQMIGRATE_SWEEP_INTERVAL")
+    if interval:
+        settings["timers"] = {**settings.get("timers", {}), "sweep": max(1, int(float(interval)))}
 
 
 def _ownership_startup(registry_module: str, tz: Any) -> Callable:
