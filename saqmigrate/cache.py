@@ -80,5 +80,7 @@ class FileCache:
             os.replace(tmp, self.path)
         except OSError as exc:
             return f"cache not written ({self.path}): {exc.strerror or exc}"
+        except (TypeError, ValueError) as exc:  # a fact JSON cannot hold: a defect, but never the scan's end
+            return f"cache not written ({self.path}): {exc} (please report it)"
         self.dirty = False
         return None

@@ -130,7 +130,9 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, int) and abs(value) > 2**63:
         return str(value)
-    return value
+    if value is None or isinstance(value, (str, int, float)):  # bool is an int
+        return value
+    return dynamic(repr(value))  # Ellipsis and anything else JSON cannot hold: kept as source, never guessed
 
 
 class Source:

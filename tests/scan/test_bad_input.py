@@ -152,3 +152,17 @@ def test_output_to_a_device_writes_through_it_and_never_replaces_it(tmp_path):
     assert r.exit_code == 0, r.output
     after = os.stat("/dev/null")
     assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino and after.st_rdev == before.st_rdev
+
+
+def test_ellipsis_defaults_and_odd_literals_do_not_break_the_cache(tmp_path):
+    """`def f(x=...)` (typing stubs, hypothesis) in a task: the fact is kept as source, the cache is written."""
+    from saqmigrate.config import Config
+    from saqmigrate.scan import run_scan
+
+    (tmp_path / "tasks.py").write_text("from celery import shared_task\n\n\n@shared_task\n"
+                                       "def f(x=..., y=b'raw', z=(1, ...)):\n    return x\n", encoding="utf-8")
+    index, stats = run_scan(tmp_path, Config(), use_cache=True)
+    [t] = index.tasks
+    assert [p.default for p in t.params] == [{"dynamic": "Ellipsis"}, "raw", [1, {"dynamic": "Ellipsis"}]]
+    assert not any("cache not written" in n for n in stats.notes)
+    assert (tmp_path / ".saqmigrate_cache" / "scan.json").is_file()
