@@ -17,6 +17,10 @@ from typing import Any, Callable
 
 SUPPORTED = ("0.26.",)
 
+
+class NotSent(ConnectionError):
+    """The connection to SAQ's Redis could not be made: nothing of the enqueue was sent."""
+
 # saq/queue/redis.py RedisQueue._enqueue, verbatim
 ENQUEUE_LUA = """
                 if not redis.call('ZSCORE', KEYS[1], KEYS[2]) and redis.call('EXISTS', KEYS[4]) == 0 then
@@ -65,7 +69,15 @@ class DirectEnqueuer:
         return q
 
     def enqueue(self, queue_name: str, job: Any) -> Any | None:
-        """Enqueue ``job`` (a ``saq.Job``) on ``queue_name``; None if its key is still incomplete."""
+        """Enqueue ``job`` (a ``saq.Job``) on ``queue_name``; None if its key is still incomplete.
+
+        One attempt on one connection, so a failure is classified exactly: :class:`NotSent`
+        when no connection could be made (refused, unreachable: nothing was written); a
+        timeout, and any error after the command was handed to the socket, is re-raised as it
+        is (the job may or may not be stored). redis-py's own retry is not used here: a retry
+        after a read timeout would hide that the first attempt may have landed.
+        """
+        import redis
         from saq.job import Status
         from saq.utils import now
 
@@ -73,8 +85,28 @@ class DirectEnqueuer:
         job.queue = q
         job.queued = now()
         job.status = Status.QUEUED
-        ok = self.script(keys=[q._incomplete, job.id, q._queued, job.abort_id],
-                         args=[q.serialize(job), job.scheduled], client=self.client)
+        args = (4, q._incomplete, job.id, q._queued, job.abort_id, q.serialize(job), job.scheduled)
+        pool = self.client.connection_pool
+        try:
+            conn = pool.get_connection()
+        except (redis.TimeoutError, TimeoutError):
+            raise  # no answer in time: treated as ambiguous by the router (conservative)
+        except (redis.ConnectionError, OSError) as exc:
+            raise NotSent(f"cannot connect to SAQ's Redis: {exc}") from exc
+        try:
+            try:
+                conn.send_command("EVALSHA", self.script.sha, *args)
+                ok = conn.read_response()
+            except redis.exceptions.NoScriptError:  # answered: the script was not run; send it
+                conn.send_command("EVAL", ENQUEUE_LUA, *args)
+                ok = conn.read_response()
+        except redis.exceptions.ResponseError:
+            raise
+        except BaseException:
+            conn.disconnect()  # a half-read reply must not be handed to the next caller
+            raise
+        finally:
+            pool.release(conn)
         return job if ok else None
 
     def close(self) -> None:

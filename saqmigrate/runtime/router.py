@@ -16,6 +16,15 @@ Order of a decision (first match wins; pure function of the snapshot and the cal
   3. the task's exact rule (``override`` / ``percentage``), else the longest glob (``pattern``);
   4. the compiled default: Celery (``default``, or ``store_unavailable`` with no flags at all).
 
+When SAQ's Redis cannot be reached *and nothing was sent* (connection refused, unreachable),
+a SAQ decision falls back to Celery (reason ``saq_unavailable``, one warning
+log line and ``saqmigrate_route_decisions_total{reason="saq_unavailable"}`` per dispatch), with
+the same task id. ``Router(fallback=False)`` or ``SAQMIGRATE_FALLBACK=0`` raise
+:class:`SaqUnavailable` instead. A timeout (also one while connecting: a frozen server
+still accepts connections) or a failure after the enqueue may have been sent is never retried elsewhere: it raises
+:class:`EnqueueUncertain` (:class:`EnqueueTimeout` for timeouts), which carries the job key and
+queue so the caller can reconcile (``exc.job_exists()``).
+
 A SAQ job is always ``Job(function=..., kwargs=..., **per-task job options)``; user kwargs
 are never spread into ``enqueue`` (SAQ would swallow ``timeout``, ``key`` ...).
 """
@@ -32,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from saqmigrate.runtime import flags as F
+from saqmigrate.runtime.bridge import BridgeTimeout
 from saqmigrate.runtime.registry import Registry, TaskEntry
 from saqmigrate.runtime.urls import saq_redis_url
 
@@ -52,6 +62,112 @@ _MAPPED_OPTIONS = frozenset({"countdown", "eta", "task_id", "time_limit", "queue
 
 class RouterError(RuntimeError):
     pass
+
+
+#: Decision reason of a SAQ dispatch that went to Celery because SAQ's Redis was unreachable.
+R_SAQ_UNAVAILABLE = "saq_unavailable"
+
+
+class _KeyedError(RouterError):
+    def __init__(self, message: str, *, task: str, key: str, queue: str, url: str | None = None):
+        super().__init__(message)
+        self.task, self.key, self.job_key, self.queue, self.url = task, key, key, queue, url
+
+    def job_exists(self, timeout: float = 2.0) -> bool:
+        """Is the job stored in SAQ's Redis now? (raises redis errors while it is still unreachable)"""
+        import redis
+        from saq.queue.redis import ID_PREFIX
+
+        client = redis.Redis.from_url(self.url or saq_redis_url(), socket_timeout=timeout,
+                                      socket_connect_timeout=timeout)
+        try:
+            return bool(client.exists(f"{ID_PREFIX}{self.queue}:{self.key}"))
+        finally:
+            client.close()
+
+
+class _Refused(_KeyedError):
+    """SAQ's Redis answered with an error (out of memory, read-only replica): nothing stored."""
+
+
+class SaqUnavailable(_KeyedError):
+    """SAQ's Redis could not be reached and nothing was sent (definite); raised when the
+    Celery fallback is off or impossible. The job was not enqueued."""
+
+
+class EnqueueUncertain(_KeyedError):
+    """The enqueue may or may not have reached SAQ's Redis. Reconcile by ``key``: the job
+    runs once if it was stored, never if not (``job_exists()``)."""
+
+
+class EnqueueTimeout(EnqueueUncertain, BridgeTimeout):
+    """An :class:`EnqueueUncertain` because no reply came in time (SAQ's Redis frozen, overloaded)."""
+
+
+class _Gate:
+    """Lets the enqueue write only while the caller still waits for it (bridge thread mode)."""
+
+    __slots__ = ("lock", "sent", "closed")
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.sent = self.closed = False
+
+    def open(self) -> bool:
+        with self.lock:
+            if self.closed:
+                return False
+            self.sent = True
+            return True
+
+    def close(self) -> bool:
+        """Stop any later write; True when nothing was sent."""
+        with self.lock:
+            self.closed = True
+            return not self.sent
+
+
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (OSError,)
+_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError,)
+try:
+    import redis.exceptions as _rexc
+
+    _CONNECT_ERRORS = (_rexc.ConnectionError, OSError)
+    _TIMEOUTS = (_rexc.TimeoutError, TimeoutError)
+except ImportError:  # pragma: no cover
+    pass
+
+
+async def _connected(queue: Any) -> None:
+    """Connect now (or reuse a live pooled connection) without sending a command.
+
+    An idle pooled connection whose socket is readable was closed by the server (a killed or
+    restarted Redis): it is reconnected here, so a dead server shows up as a refused connect,
+    before anything is written, not as a lost reply after the write. (redis-py's asyncio
+    check reads the stream's EOF flag, which the event loop may not have set yet.)
+    """
+    pool = getattr(getattr(queue, "redis", None), "connection_pool", None)
+    if pool is None:
+        return
+    conn = await pool.get_connection()
+    try:
+        if _peer_closed(conn):
+            await conn.disconnect()
+            await conn.connect()
+    finally:
+        await pool.release(conn)
+
+
+def _peer_closed(conn: Any) -> bool:
+    import select
+
+    try:
+        fd = conn._writer.transport.get_extra_info("socket").fileno()
+        return bool(select.select([fd], [], [], 0)[0]) if fd >= 0 else False
+    except Exception:  # noqa: BLE001 - another connection class: trust redis-py's own check
+        return False
 
 
 @dataclass(slots=True)
@@ -235,8 +351,13 @@ class Router:
         metrics: Any = None,
         enqueue_timeout: float = 5.0,
         routing_keys: Mapping[str, Callable[[dict], Any]] | None = None,
+        fallback: bool | None = None,
     ):
         from saqmigrate.runtime.bridge import LoopQueues, default_bridge
+
+        # SAQ's Redis unreachable, nothing sent: publish on Celery instead (default on)
+        self.fallback = (os.environ.get("SAQMIGRATE_FALLBACK", "1").strip().lower() not in ("0", "false", "no", "off")
+                         if fallback is None else bool(fallback))
 
         self.registry = registry
         self.flags = flags
@@ -302,12 +423,32 @@ class Router:
         self._count(p.decision)
         t0 = time.perf_counter()
         if p.decision.backend == F.SAQ:
-            res = self._enqueue_sync(p)
+            try:
+                res = self._enqueue_sync(p)
+            except SaqUnavailable as exc:
+                p = self._fallback_plan(p, exc, celery_call)
+                res = self._celery(name, args, kwargs, options, p, celery_call)
         else:
             res = self._celery(name, args, kwargs, options, p, celery_call)
         if self.metrics is not None:
             self.metrics.enqueued(p.decision.backend, time.perf_counter() - t0)
         return res
+
+    def _fallback_plan(self, p: Plan, exc: SaqUnavailable, celery_call: Any) -> Plan:
+        """The Celery plan for a SAQ dispatch whose Redis was unreachable (nothing sent), or raise."""
+        if not self.fallback or (self.celery_app is None and celery_call is None):
+            raise exc
+        import logging
+
+        d = Decision(p.decision.task, F.CELERY, R_SAQ_UNAVAILABLE, p.decision.version)
+        self._count(d)
+        logging.getLogger("saqmigrate.router").warning(
+            "saqmigrate fallback: %s[%s] published on Celery: SAQ's Redis is unreachable and nothing was sent "
+            "(%s); SAQMIGRATE_FALLBACK=0 raises instead", p.decision.task, p.task_id, exc.__cause__ or exc)
+        return Plan(d, p.entry, p.task_id)
+
+    def _keyed(self, cls: type, p: Plan, message: str) -> _KeyedError:
+        return cls(message, task=p.decision.task, key=p.task_id, queue=p.entry.queue, url=self.saq_url)
 
     def _direct_enqueuer(self):
         """The loop-free sync enqueuer (runtime/direct.py), or None where it does not apply."""
@@ -330,7 +471,11 @@ class Router:
     def _enqueue_sync(self, p: Plan) -> SaqResult:
         from saq.job import Job
 
+        from saqmigrate.runtime.bridge import BridgeTimeout
+        from saqmigrate.runtime.direct import NotSent
+
         job = Job(**p.job_fields)
+        what = f"SAQ enqueue of {p.decision.task}[{p.task_id}] to queue {p.entry.queue!r}"
         direct = self._direct_enqueuer()
         if direct is not None:
             try:
@@ -338,24 +483,51 @@ class Router:
             except Exception as exc:
                 if self.metrics is not None:
                     self.metrics.enqueue_error(F.SAQ, exc)
-                from saqmigrate.runtime.bridge import BridgeTimeout
-
-                what = f"SAQ enqueue of {p.decision.task} to queue {p.entry.queue!r}"
-                if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
-                    raise BridgeTimeout(f"{what} did not finish within {self.enqueue_timeout:g} s (it may or may "
-                                        "not have been enqueued); check that SAQ's Redis answers, or raise the "
-                                        "bridge timeout") from None
-                raise RouterError(f"{what} failed: {exc}; check that SAQ's Redis answers") from exc
+                raise self._classify(p, what, exc) from exc
             return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url)
+
+        gate = _Gate()
+
+        async def enqueue(q):
+            try:
+                await _connected(q)
+            except _TIMEOUTS:
+                raise  # a server that accepts but does not answer: ambiguous (conservative)
+            except _CONNECT_ERRORS as exc:
+                raise NotSent(f"cannot connect to SAQ's Redis: {exc}") from exc
+            if not gate.open():  # the caller gave up while we connected: send nothing
+                raise NotSent("the caller stopped waiting before anything was sent")
+            return await q.enqueue(job)
+
         try:
-            out = self.bridge.run_on_queue(
-                self.saq_url, p.entry.queue, lambda q: q.enqueue(job), timeout=self.enqueue_timeout,
-                what=lambda: f"SAQ enqueue of {p.decision.task} to queue {p.entry.queue!r}", **self.queue_kwargs)
+            out = self.bridge.run_on_queue(self.saq_url, p.entry.queue, enqueue, timeout=self.enqueue_timeout,
+                                           what=what, **self.queue_kwargs)
         except Exception as exc:
             if self.metrics is not None:
                 self.metrics.enqueue_error(F.SAQ, exc)
-            raise
+            if isinstance(exc, BridgeTimeout):
+                gate.close()  # a write not started yet never starts
+            raise self._classify(p, what, exc) from exc
         return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url)
+
+    def _classify(self, p: Plan, what: str, exc: BaseException) -> _KeyedError:
+        """The caller's error for a failed SAQ enqueue: definite (nothing sent) or ambiguous, keyed."""
+        from saqmigrate.runtime.direct import NotSent
+
+        if isinstance(exc, NotSent):
+            return self._keyed(SaqUnavailable, p, f"{what} failed: {exc}; nothing was sent")
+        tail = (f"it may or may not have been enqueued: check job key {p.task_id!r} in queue {p.entry.queue!r} "
+                "(EnqueueUncertain.job_exists()) before sending it again")
+        if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
+            return self._keyed(EnqueueTimeout, p, f"{what} did not finish within {self.enqueue_timeout:g} s; {tail}")
+        try:
+            import redis.exceptions as rexc
+
+            if isinstance(exc, rexc.ResponseError):  # the server answered: refused, nothing stored
+                return self._keyed(_Refused, p, f"{what} refused by SAQ's Redis: {exc}")
+        except ImportError:  # pragma: no cover
+            pass
+        return self._keyed(EnqueueUncertain, p, f"{what} failed after it was sent ({exc}); {tail}")
 
     def _celery(self, name, args, kwargs, options, p: Plan, celery_call) -> Any:
         opts = dict(options)
@@ -394,23 +566,39 @@ class Router:
         self._count(p.decision)
         t0 = time.perf_counter()
         if p.decision.backend == F.SAQ:
-            from saq.job import Job
-
-            queue = self._aqueues.get(p.entry.queue)
             try:
-                async with asyncio.timeout(self.enqueue_timeout):
-                    out = await queue.enqueue(Job(**p.job_fields))
-            except Exception as exc:
-                if self.metrics is not None:
-                    self.metrics.enqueue_error(F.SAQ, exc)
-                raise
-            res = SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url)
+                res = await self._aenqueue(p)
+            except SaqUnavailable as exc:
+                p = self._fallback_plan(p, exc, celery_call)
+                res = await asyncio.to_thread(self._celery, name, args, kwargs, options, p, celery_call)
         else:
             # Celery publishing blocks: run it in a worker thread (contextvars are copied).
             res = await asyncio.to_thread(self._celery, name, args, kwargs, options, p, celery_call)
         if self.metrics is not None:
             self.metrics.enqueued(p.decision.backend, time.perf_counter() - t0)
         return res
+
+    async def _aenqueue(self, p: Plan) -> SaqResult:
+        from saq.job import Job
+
+        from saqmigrate.runtime.direct import NotSent
+
+        what = f"SAQ enqueue of {p.decision.task}[{p.task_id}] to queue {p.entry.queue!r}"
+        queue = self._aqueues.get(p.entry.queue)
+        try:
+            async with asyncio.timeout(self.enqueue_timeout):
+                try:
+                    await _connected(queue)
+                except _TIMEOUTS:
+                    raise
+                except _CONNECT_ERRORS as exc:
+                    raise NotSent(f"cannot connect to SAQ's Redis: {exc}") from exc
+                out = await queue.enqueue(Job(**p.job_fields))
+        except Exception as exc:
+            if self.metrics is not None:
+                self.metrics.enqueue_error(F.SAQ, exc)
+            raise self._classify(p, what, exc) from exc
+        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url)
 
     def close(self) -> None:
         if self.flags is not None:
