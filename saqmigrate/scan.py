@@ -104,40 +104,64 @@ def _imports_only(root: str, rel: str, module: str, is_package: bool) -> dict | 
 
 def _alias_names(results: dict[str, dict]) -> set[str]:
     """Names under which the project re-binds a Celery task decorator (``project_task = shared_task``,
-    ``task = app.task``): files that use only such a name contain no Celery trigger word."""
+    ``task = app.task``, a decorator factory around them): files that use only such a name contain no
+    Celery trigger word."""
     from saqmigrate.index.extract import LEGACY_TASK, SHARED_TASK
 
-    names = set()
+    def celery_like(ref: str) -> bool:
+        return ref in SHARED_TASK or ref in LEGACY_TASK or ref.endswith(".task")
+
+    names: set[str] = set()
+    factories: list[tuple[str, str]] = []
     for entry in results.values():
         facts = entry.get("facts") if entry.get("status") == "facts" else None
         if not facts:
             continue
-        names.update(facts.get("aliases", {}))
-        names.update(facts.get("decorator_factories", {}))  # @retryable_task(...) in files that never name Celery
+        names.update(a for a, info in facts.get("aliases", {}).items() if celery_like(str(info.get("ref") or "")))
         for local, target in facts.get("imports", {}).items():
-            if (target in SHARED_TASK or target in LEGACY_TASK or target.endswith(".task")) \
-                    and local != target.rsplit(".", 1)[-1]:
+            if celery_like(target) and local != target.rsplit(".", 1)[-1]:
                 names.add(local)
+        factories.extend((n, str(f.get("task_ref") or "")) for n, f in facts.get("decorator_factories", {}).items())
+    # a factory counts when what it applies is Celery's decorator or one of the aliases above
+    # (library code is full of decorator factories that have nothing to do with Celery)
+    for _ in range(3):
+        more = {n for n, ref in factories if n not in names and (celery_like(ref) or ref.rsplit(".", 1)[-1] in names)}
+        if not more:
+            break
+        names |= more
     return {n for n in names if len(n) >= 3}
+
+
+_DECORATOR_USE = re.compile(rb"[@.]([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _follow_decorator_aliases(root: str, files: list[str], modules_of: dict[str, str], results: dict[str, dict]) -> None:
     """Index the files the trigger-word prefilter skipped that use a project alias of a task decorator
-    (repeated while new aliases appear: an alias of an alias)."""
+    (``@name`` / ``.name``; repeated while new aliases appear: an alias of an alias). A skipped file is
+    read once per set of alias names: its entry remembers the names it was checked against."""
     seen: set[str] = set()
     for _ in range(4):
         names = _alias_names(results) - seen
         if not names:
             return
         seen |= names
-        extra = tuple(t for n in sorted(names) for t in (b"@" + n.encode(), b"." + n.encode()))
+        key = hashlib.sha1("\n".join(sorted(seen)).encode()).hexdigest()[:16]
+        wanted = {n.encode() for n in names}
         for rel in files:
             entry = results.get(rel)
-            if entry is None or entry.get("status") != "skip":
+            if entry is None or entry.get("status") != "skip" or entry.get("aliases_checked") == key:
                 continue
-            rel_, new = _process((root, rel, modules_of[rel], rel.endswith("__init__.py"), extra))
-            if new.get("status") != "skip":
-                results[rel] = new
+            try:
+                with open(os.path.join(root, rel), "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if wanted.isdisjoint(_DECORATOR_USE.findall(data)):
+                results[rel] = {**entry, "aliases_checked": key}
+                continue
+            _, new = _process((root, rel, modules_of[rel], rel.endswith("__init__.py"),
+                               tuple(b"@" + n for n in wanted) + tuple(b"." + n for n in wanted)))
+            results[rel] = new if new.get("status") != "skip" else {**entry, "aliases_checked": key}
 
 
 def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True, cache_dir: Path | None = None,

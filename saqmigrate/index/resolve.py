@@ -337,7 +337,9 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
                     is_task = True
                     attrs.update(battrs)
                     hooks.extend(h for h in bhooks if h not in hooks)
-        own = resolve_opts(mod, {k: v for k, v in cls["attrs"].items() if k in TASK_OPTION_ATTRS})
+        own = {k: v for k, v in cls["attrs"].items() if k in TASK_OPTION_ATTRS}
+        if is_task:  # values are resolved only for Celery Task classes (library classes have `name = ...` too)
+            own = resolve_opts(mod, own)
         if RESOLVED_KEY in own and RESOLVED_KEY in attrs:
             own[RESOLVED_KEY] = {**attrs[RESOLVED_KEY], **own[RESOLVED_KEY]}
         attrs.update(own)
