@@ -79,10 +79,13 @@ def install_routed_task_class(app: Any) -> Any:
         return app
     routed = type(f"Routed{base.__name__}", (RoutedTask, base), {"__module__": base.__module__,
                                                                  "__qualname__": f"Routed{base.__qualname__}"})
-    if created is not None:
+    bound = [n for n in getattr(app, "_tasks", {}) if not str(n).startswith("celery.")] + list(
+        getattr(app, "_pending", ()))  # tasks bound already (finalized, or still pending)
+    if created is not None and bound:
         logging.getLogger("saqmigrate.routing").warning(
             "saqmigrate: app %s built its Task class before install(app); tasks bound before it do not consult "
             "the router (call install(app) right after Celery(...))", getattr(app, "main", app))
+    if created is not None:  # app.Task was set or built already (Flask's celery.Task = ContextTask): route it
         app.__dict__["Task"] = routed
     else:
         app.task_cls = routed

@@ -34,6 +34,9 @@ def wire_app(source: str, app_var: str, routing_module: str, line_length: int = 
         return WiringResult(source, False, f"cannot parse ({exc.message}); add the routing lines by hand")
     if INSTALL_NAME in source or ROUTING_NAME in source:  # wired (INSTALL_NAME: by an earlier version)
         return WiringResult(source, False)
+    package, _, leaf = routing_module.rpartition(".")
+    if routing_module in source or f"{package} import {leaf}" in source:  # wired by hand
+        return WiringResult(source, False)
     body = list(module.body)
     for i, stmt in enumerate(body):
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
@@ -51,8 +54,50 @@ def wire_app(source: str, app_var: str, routing_module: str, line_length: int = 
         line = f"from {package} import {leaf} as {ROUTING_NAME}  # noqa: E402"
         if len(line) > line_length:
             line += ", E501"
-        new = [cst.parse_statement(line), cst.parse_statement(f"{ROUTING_NAME}.install({app_var})")]
+        new = [cst.parse_statement(line), _after_import(cst.parse_statement(f"{ROUTING_NAME}.install({app_var})"))]
         body[i:i + 1] = [stmt, *new]
         return WiringResult(module.with_changes(body=body).code, True)
+    factory = _wire_factory(module, app_var, routing_module)
+    if factory is not None:
+        return WiringResult(factory.code, True)
     return WiringResult(source, False, f"no module-level `{app_var} = Celery(...)` found; add "
                         f"`from {routing_module} import install; install({app_var})` after the app is created")
+
+
+def _after_import(stmt: cst.BaseStatement) -> cst.BaseStatement:
+    """One blank line after the inserted import, as black and ruff format want it."""
+    return stmt.with_changes(leading_lines=[cst.EmptyLine(indent=False)])  # type: ignore[call-arg]
+
+
+def _assigns_app(stmt: cst.BaseStatement, app_var: str) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign)
+            and any(isinstance(t.target, cst.Name) and t.target.value == app_var for t in stmt.body[0].targets)
+            and isinstance(stmt.body[0].value, cst.Call))
+
+
+def _returns(stmt: cst.BaseStatement, app_var: str) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Return)
+            and isinstance(stmt.body[0].value, cst.Name) and stmt.body[0].value.value == app_var)
+
+
+def _wire_factory(module: cst.Module, app_var: str, routing_module: str) -> cst.Module | None:
+    """A Flask-style factory (``def make_celery(app): celery = Celery(...); ...; return celery``, Flask's
+    ``celery_init_app``): ``install(celery)`` goes right before the ``return``, after the factory has set
+    the app's Task class and configuration; the import goes with it (no import cycle, no E402)."""
+    body = list(module.body)
+    for i, fn in enumerate(body):
+        if not isinstance(fn, cst.FunctionDef) or not isinstance(fn.body, cst.IndentedBlock):
+            continue
+        stmts = list(fn.body.body)
+        if not any(_assigns_app(s, app_var) for s in stmts):
+            continue
+        at = [j for j, s in enumerate(stmts) if _returns(s, app_var)]
+        if len(at) != 1:
+            return None  # several exits (or none that returns the app): a person decides where
+        package, _, leaf = routing_module.rpartition(".")
+        new = [cst.parse_statement(f"from {package} import {leaf} as {ROUTING_NAME}"),
+               _after_import(cst.parse_statement(f"{ROUTING_NAME}.install({app_var})"))]
+        stmts[at[0]:at[0]] = new
+        body[i] = fn.with_changes(body=fn.body.with_changes(body=stmts))
+        return module.with_changes(body=body)
+    return None

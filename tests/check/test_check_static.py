@@ -302,7 +302,7 @@ def test_ignore_comment_suppresses_a_check_finding_on_its_line(tmp_path):
     assert code == 1 and "SM600" in [f["rule"] for f in rep["findings"]]
 
 
-def test_factory_app_fails_until_routing_is_installed_by_hand(tmp_path):
+def test_factory_app_is_wired_and_an_unwired_factory_fails_until_installed_by_hand(tmp_path):
     import shutil
 
     from saqmigrate.config import Config
@@ -310,12 +310,16 @@ def test_factory_app_fails_until_routing_is_installed_by_hand(tmp_path):
 
     root = tmp_path / "flask_app"
     shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures" / "flask_app", root)
+    init = root / "flask_app" / "__init__.py"
     apply_changes(root, compute_changes(root, Config(), use_cache=False).changes)
+    assert "_saqmigrate_routing.install(celery_app)" in init.read_text()  # rewrite wires the factory itself
     assert invoke("baseline", root).exit_code == 0
+    assert check(root)[0] == 0
+    # take the wiring out again (a factory rewrite cannot edit, e.g. two returns): SM617 until installed by hand
+    text = init.read_text()
+    init.write_text("\n".join(line for line in text.splitlines() if "_saqmigrate_routing" not in line) + "\n")
     code, rep = check(root)
     assert code == 1 and [f["rule"] for f in errors(rep)] == ["SM617"]
-    assert "install(celery_app)" in errors(rep)[0]["message"]
-    init = root / "flask_app" / "__init__.py"
     init.write_text(init.read_text().replace(
         "    celery_app.set_default()\n",
         "    celery_app.set_default()\n    from flask_app.saq_worker.routing import install\n\n    install(celery_app)\n"))

@@ -72,7 +72,7 @@ def test_the_celery_call_is_left_as_it_is(source: str) -> None:
     Celery(...) call keeps its layout and its task class (DjangoTask, task_cls=...)."""
     out = wire_app("from celery import Celery\n\n" + source, "app", "proj.saq_worker.routing").code
     assert out == ("from celery import Celery\n\n" + source
-                   + "from proj.saq_worker import routing as _saqmigrate_routing  # noqa: E402\n"
+                   + "from proj.saq_worker import routing as _saqmigrate_routing  # noqa: E402\n\n"
                    + "_saqmigrate_routing.install(app)\n")
 
 

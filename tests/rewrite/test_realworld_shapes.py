@@ -153,3 +153,39 @@ def test_settings_in_a_config_class_decide_the_queue(tmp_path: Path) -> None:
     index, _ = run_scan(root, Config(), use_cache=False)
     assert [f.subject for f in index.findings if f.rule == "SM115"] == ["proj.celery_app.add"]
     assert build_plan(index).modules == []  # pinned to Celery: no twin, never a guessed queue
+
+
+def test_a_flask_factory_app_is_wired_before_its_return(tmp_path: Path) -> None:
+    """Flask's celery_init_app / make_celery(app) (lemur, flaskbb): the app exists only inside a factory."""
+    root = project(tmp_path, {
+        "web/__init__.py": "",
+        "web/celery_utils.py": """
+            from celery import Celery, Task
+
+
+            def celery_init_app(app):
+                class FlaskTask(Task):
+                    def __call__(self, *args, **kwargs):
+                        with app.app_context():
+                            return self.run(*args, **kwargs)
+
+                celery_app = Celery(app.name, task_cls=FlaskTask)
+                celery_app.config_from_object(app.config["CELERY"])
+                celery_app.set_default()
+                return celery_app
+        """,
+        "web/tasks.py": "from celery import shared_task\n\n\n@shared_task\ndef ping():\n    return 'pong'\n",
+    })
+    result = compute_changes(root, Config())
+    edited = next(c.new for c in result.changes if c.rel == "web/celery_utils.py")
+    assert ("    from web.saq_worker import routing as _saqmigrate_routing\n\n"
+            "    _saqmigrate_routing.install(celery_app)\n    return celery_app\n") in edited
+    assert not any("no module-level" in m for m in result.messages)
+    from click.testing import CliRunner
+
+    from saqmigrate.cli.main import cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["rewrite", str(root), "--write"]).exit_code == 0
+    r = runner.invoke(cli, ["check", str(root), "--only", "drift"])
+    assert r.exit_code == 0, r.output  # wired: no SM617

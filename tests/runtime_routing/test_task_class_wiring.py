@@ -52,7 +52,12 @@ def test_task_cls_and_flask_context_task_are_kept() -> None:
 
 def test_a_task_class_built_before_install_is_still_routed_for_later_tasks(caplog) -> None:
     app = Celery("late", set_as_current=False)
-    _ = app.Task  # built before install
+
+    @app.task
+    def early():
+        return 0
+
+    _ = app.Task  # built (and a task bound) before install
     install_routed_task_class(app)
 
     @app.task
@@ -61,3 +66,23 @@ def test_a_task_class_built_before_install_is_still_routed_for_later_tasks(caplo
 
     assert isinstance(h, RoutedTask)
     assert "built its Task class before install" in caplog.text
+
+
+def test_flask_factory_pattern_context_task_assigned_before_install(caplog) -> None:
+    """make_celery(app): `class ContextTask(celery.Task)`, `celery.Task = ContextTask`, then the generated
+    install(celery) right before `return celery`: later tasks run through ContextTask and the router."""
+    app = Celery("factory", set_as_current=False)
+
+    class ContextTask(app.Task):
+        def __call__(self, *args, **kwargs):
+            return ("ctx", self.run(*args, **kwargs))
+
+    app.Task = ContextTask
+    install_routed_task_class(app)
+
+    @app.task
+    def k(x):
+        return x
+
+    assert isinstance(k, RoutedTask) and k(3) == ("ctx", 3)
+    assert "before install" not in caplog.text  # nothing was bound yet: nothing to warn about

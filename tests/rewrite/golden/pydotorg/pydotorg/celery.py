@@ -10,6 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pydotorg.settings.base")
 
 app = Celery("pydotorg")
 from pydotorg.saq_worker import routing as _saqmigrate_routing  # noqa: E402
+
 _saqmigrate_routing.install(app)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
