@@ -235,6 +235,8 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None
                 why = "its module does not parse on this Python"
             elif t.kind not in ("shared_task", "app_task", "alias", "legacy_task", "periodic_task"):
                 why = f"{t.kind} tasks are bridged"
+            elif any(p.name == "ctx" for p in t.params):
+                why = "a parameter named ctx (the port's SAQ context argument)"
             elif t.hooks:
                 why = f"its Task class overrides {', '.join(t.hooks)}, which only the bridge runs"
             else:

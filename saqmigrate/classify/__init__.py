@@ -76,6 +76,12 @@ class Classifier:
                      f"(module {t.module!r}); a SAQ worker cannot import it — rename the file or folder", subj)
         from saqmigrate.plan import is_test_path
 
+        from saqmigrate.plan import TWIN_BODY_NAMES
+
+        clash = sorted({p.name for p in t.params} & TWIN_BODY_NAMES)
+        if clash:
+            self.add(t, "SM118", f, ln, 0, f"task {subj} has a parameter named {', '.join(clash)}, the name of a helper "
+                     "its SAQ twin calls: no twin is generated (it stays on Celery) — rename the parameter", subj)
         if is_test_path(t.file):
             self.add(t, "SM117", f, ln, 0, f"task {subj} is defined in a test module: no SAQ twin is generated "
                      "(production workers would have to import the test module and its test-only imports)", subj)

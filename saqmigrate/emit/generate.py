@@ -109,7 +109,9 @@ def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[st
                 *_todo_lines(tw, shared), f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
     params = [p for p in t.params if p.kind in ("positional", "keyword_only")]
     var_kw = next((p.name for p in t.params if p.kind == "var_keyword"), None)
-    sig = ["ctx"]
+    names = {p.name for p in t.params}
+    ctx = next(c for c in ("ctx", "saq_ctx", "_saq_ctx", "__saq_ctx") if c not in names)  # a task parameter may be `ctx`
+    sig = [ctx]
     if params:
         sig.append("*")
         for p in params:
@@ -118,7 +120,7 @@ def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[st
         sig.append(f"**{var_kw}")
     call_args = []
     if t.bind:
-        call_args.append("task_self(ctx)")
+        call_args.append(f"task_self({ctx})")
     given = ", ".join(f"{p.name}={p.name}" for p in params)
     if params:
         call_args.append(f"**given({given})")
@@ -217,7 +219,8 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         line = f"from {pkg} import {leaf} as {alias}" if pkg else f"import {leaf} as {alias}"
         out.append(line + ("  # noqa: E402" if plan.django else ""))
     out.append("")
-    out.append("# Registered under their Celery names: every dispatch and Celery-era name keeps working.")
+    out.append(_comment("Registered under their Celery names: every dispatch and Celery-era name"))
+    out.append(_comment("keeps working."))
     out.append("FUNCTIONS = [")
     for tw in sorted(q.twins, key=lambda t: t.celery_name):
         out.append(f"    ({tw.celery_name!r}, {aliases[tw.task.module]}.{tw.function}),")
@@ -319,7 +322,10 @@ def routing_source(plan: RewritePlan) -> str:
     assert all(part.isidentifier() for part in plan.package.split(".")), plan.package  # build_plan checks it
     out.append(f'REGISTRY = "{plan.package}.registry"\n\n')
     out.append("def install(app):")
-    out.append('    """Route this app\'s dispatches through saqmigrate (SAQMIGRATE_ROUTING=0: off)."""')
+    out.append('    """Route this app\'s dispatches through saqmigrate.')
+    out.append("")
+    out.append("    SAQMIGRATE_ROUTING=0 in the environment turns it off.")
+    out.append('    """')
     out.append('    if os.environ.get("SAQMIGRATE_ROUTING", "1") == "0":')
     out.append("        return app")
     out.append("    from saqmigrate.runtime.beat import install_ownership")

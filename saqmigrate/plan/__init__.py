@@ -12,6 +12,8 @@ Layout (docs/rewrite.md):
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,11 @@ from saqmigrate.translate import routing
 from saqmigrate.translate.routing import RouteUnknown
 
 DEFAULT_CELERY_QUEUE = "celery"
+# names a generated twin module binds at module level (emit/generate.py): no twin function may take them
+TWIN_MODULE_NAMES = frozenset({"saq_task", "TaskOptions", "celery_impl", "run_sync", "task_self", "UNSET", "given",
+                               "_celery", "asyncio", "annotations"})
+# ... and the ones a twin's body uses, which a parameter of the same name would shadow
+TWIN_BODY_NAMES = frozenset({"celery_impl", "run_sync", "task_self", "UNSET", "given", "_celery"})
 WORKER_PACKAGE = "saq_worker"
 _IDENT = re.compile(r"[^0-9A-Za-z_]")
 
@@ -279,6 +286,10 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
             continue  # never twin generated code
         skip = _skip_reason(t)
         q = None
+        clash = sorted({p.name for p in t.params} & TWIN_BODY_NAMES)
+        if skip is None and clash:
+            skip = (f"SM118: parameter {', '.join(clash)} has the name of a helper its SAQ twin calls; rename the "
+                    "parameter (the job's keyword) or write this twin by hand")
         if skip is None:
             try:
                 q = task_queue(t, index)
@@ -299,6 +310,8 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
             mod = by_module[t.module] = TwinModule(t.file, t.module, rel, twin_module)
             used_names[t.module] = set()
         fname = _ident(t.function.split(".")[-1] if t.kind != "class" else t.function.split(".")[0])
+        if fname in TWIN_MODULE_NAMES or keyword.iskeyword(fname):
+            fname += "_task"  # a twin named `given` would replace the helper every twin of the module calls
         while fname in used_names[t.module]:
             fname += "_"
         used_names[t.module].add(fname)
@@ -316,9 +329,14 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
 
     queues: dict[str, QueuePlan] = {}
 
+    leaves: dict[str, str] = {}  # module leaf (lower case: case-insensitive file systems) -> queue name
+
     def queue_plan(name: str) -> QueuePlan:
         if name not in queues:
             leaf = f"queue_{_ident(name)}"
+            if leaves.get(leaf.lower(), name) != name:  # "a-b" and "a_b", "Mail" and "mail": one file each
+                leaf += "_" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+            leaves[leaf.lower()] = name
             queues[name] = QueuePlan(name, f"{package_rel}/{leaf}.py", f"{package}.{leaf}")
         return queues[name]
 

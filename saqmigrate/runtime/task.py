@@ -189,7 +189,7 @@ def saq_task(name: str, options: TaskOptions | None = None) -> Callable[[Callabl
         )
 
         @functools.wraps(fn)
-        async def task(ctx: dict, **kwargs: Any) -> Any:
+        async def task(ctx: dict, /, **kwargs: Any) -> Any:  # positional-only: a job kwarg may be named ctx
             return await _run_task(fn, name, options, params, ctx, kwargs)
 
         task.__qualname__ = name

@@ -179,3 +179,53 @@ def test_names_in_terminal_reports_cannot_break_lines(tmp_path: Path) -> None:
         assert not any(line.startswith("FORGED") or "FORGED LINE" in line and "\\n" not in line
                        for line in r.output.splitlines()), r.output
         assert "\u202e" not in r.output
+
+
+def test_task_and_parameter_names_cannot_break_the_twin_module(tmp_path: Path) -> None:
+    """A task named like a helper the twin module imports, a parameter named ctx, a parameter named like a
+    helper the body calls: every twin of the module still calls the right functions (it is imported and run)."""
+    root = tmp_path / "p"
+    (root / "app2").mkdir(parents=True)
+    (root / "app2" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "app2" / "celery.py").write_text('from celery import Celery\n\napp = Celery("app2")\n', encoding="utf-8")
+    (root / "app2" / "tasks.py").write_text(
+        "from app2.celery import app\n\n\n"
+        "@app.task\ndef given(x):\n    return x\n\n\n"
+        "@app.task\ndef run_sync(x):\n    return x\n\n\n"
+        "@app.task\ndef later(x):\n    return x + 1\n\n\n"
+        "@app.task\ndef uses_ctx(ctx, n):\n    return [ctx, n]\n\n\n"
+        "@app.task\ndef params(given, n):\n    return n\n", encoding="utf-8")
+    result = compute_changes(root, Config())
+    assert not result.blocking, result.blocking
+    assert any("SM118" in m and "params" in m for m in result.messages)
+    assert apply_changes(root, result.changes) == []
+    code = (
+        "import asyncio, json\n"
+        "from app2 import tasks_saq as t\n"
+        "from saq import Job\n"
+        "async def main():\n"
+        "    out = {}\n"
+        "    for fn, kw in ((t.given_task, {'x': 1}), (t.run_sync_task, {'x': 2}), (t.later, {'x': 3}),\n"
+        "                   (t.uses_ctx, {'ctx': 'c', 'n': 4})):\n"
+        "        out[fn.__name__] = await fn({'job': Job(function=fn.saq_name, kwargs=kw)}, **kw)\n"
+        "    print(json.dumps(out))\n"
+        "asyncio.run(main())\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(root), "SAQMIGRATE_ROUTING": "0"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"given_task": 1, "run_sync_task": 2, "later": 4,
+                                                                 "uses_ctx": ["c", 4]}
+
+
+def test_queue_names_that_differ_only_by_punctuation_or_case_get_their_own_worker(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", "proj.tasks.f", "every five", "a-b")
+    tasks = root / "proj" / "tasks.py"
+    tasks.write_text(tasks.read_text(encoding="utf-8")
+                     + "\n\n@shared_task(queue='a_b')\ndef g():\n    return 1\n"
+                     + "\n\n@shared_task(queue='A_B')\ndef h():\n    return 1\n", encoding="utf-8")
+    from saqmigrate.plan import build_plan
+    from saqmigrate.scan import run_scan
+
+    plan = build_plan(run_scan(root, Config(), use_cache=False)[0])
+    files = {q.name: q.rel.lower() for q in plan.queues}
+    assert sorted(files) == ["A_B", "a-b", "a_b"] and len(set(files.values())) == 3

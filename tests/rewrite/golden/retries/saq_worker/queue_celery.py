@@ -14,7 +14,8 @@ from __future__ import annotations
 from saqmigrate.runtime.worker import worker_settings
 from retries import tasks_saq as _t0
 
-# Registered under their Celery names: every dispatch and Celery-era name keeps working.
+# Registered under their Celery names: every dispatch and Celery-era name
+# keeps working.
 FUNCTIONS = [
     ("retries.tasks.always_retry", _t0.always_retry),
     ("retries.tasks.autoretry_backoff", _t0.autoretry_backoff),

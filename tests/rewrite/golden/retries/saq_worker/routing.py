@@ -18,7 +18,10 @@ REGISTRY = "saq_worker.registry"
 
 
 def install(app):
-    """Route this app's dispatches through saqmigrate (SAQMIGRATE_ROUTING=0: off)."""
+    """Route this app's dispatches through saqmigrate.
+
+    SAQMIGRATE_ROUTING=0 in the environment turns it off.
+    """
     if os.environ.get("SAQMIGRATE_ROUTING", "1") == "0":
         return app
     from saqmigrate.runtime.beat import install_ownership

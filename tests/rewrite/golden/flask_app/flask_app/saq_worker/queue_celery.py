@@ -16,7 +16,8 @@ from saq import CronJob
 from saqmigrate.runtime.worker import cron_function, worker_settings
 from flask_app import tasks_saq as _t0
 
-# Registered under their Celery names: every dispatch and Celery-era name keeps working.
+# Registered under their Celery names: every dispatch and Celery-era name
+# keeps working.
 FUNCTIONS = [
     ("flask_app.tasks.add", _t0.add),
     ("flask_app.tasks.block", _t0.block),

@@ -33,7 +33,8 @@ from proj.reports import tasks_saq as _t11  # noqa: E402
 from proj import second_app_saq as _t12  # noqa: E402
 from proj import stacked_saq as _t13  # noqa: E402
 
-# Registered under their Celery names: every dispatch and Celery-era name keeps working.
+# Registered under their Celery names: every dispatch and Celery-era name
+# keeps working.
 FUNCTIONS = [
     ("legacy.heartbeat", _t7.legacy_heartbeat),
     ("legacy.multiply", _t7.legacy_multiply),

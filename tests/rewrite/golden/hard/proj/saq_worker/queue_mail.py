@@ -18,7 +18,8 @@ setup_django("proj.settings")
 
 from proj.mail import tasks_saq as _t0  # noqa: E402
 
-# Registered under their Celery names: every dispatch and Celery-era name keeps working.
+# Registered under their Celery names: every dispatch and Celery-era name
+# keeps working.
 FUNCTIONS = [
     ("proj.mail.tasks.send_welcome", _t0.send_welcome),
 ]

@@ -18,7 +18,8 @@ setup_django("proj.settings")
 
 from proj import autoretry_saq as _t0  # noqa: E402
 
-# Registered under their Celery names: every dispatch and Celery-era name keeps working.
+# Registered under their Celery names: every dispatch and Celery-era name
+# keeps working.
 FUNCTIONS = [
     ("proj.autoretry.crunch", _t0.crunch),
     ("proj.autoretry.push_webhook", _t0.push_webhook),

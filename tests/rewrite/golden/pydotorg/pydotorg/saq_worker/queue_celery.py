@@ -25,7 +25,8 @@ from events import tasks_saq as _t3  # noqa: E402
 from jobs import tasks_saq as _t4  # noqa: E402
 from pydotorg import celery_saq as _t5  # noqa: E402
 
-# Registered under their Celery names: every dispatch and Celery-era name keeps working.
+# Registered under their Celery names: every dispatch and Celery-era name
+# keeps working.
 FUNCTIONS = [
     ("blogs.tasks.update_blog_feeds", _t0.update_blog_feeds),
     ("cms.tasks.refresh_cache", _t1.refresh_cache),
