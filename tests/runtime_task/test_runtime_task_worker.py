@@ -176,8 +176,10 @@ def test_retry_delays_follow_celery_countdown_without_jitter(celery_app, redis_u
     stamps = CALLS[token]
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     assert len(gaps) == 2
-    for gap in gaps:  # 1 s delay + up to one 1 s scheduler tick (+ slack for a loaded machine)
-        assert 0.95 <= gap <= 2.4, gaps
+    # the delays themselves are asserted exactly above (what SAQ schedules); the wall-clock gaps are
+    # 1 s delay + up to one 1 s scheduler tick, plus slack for a machine loaded by the parallel suite
+    for gap in gaps:
+        assert 0.95 <= gap <= 3.5, gaps
 
 
 def test_self_retry_countdown_is_the_delay(celery_app, redis_url, unique_name):
