@@ -82,6 +82,10 @@ class Classifier:
         if clash:
             self.add(t, "SM118", f, ln, 0, f"task {subj} has a parameter named {', '.join(clash)}, the name of a helper "
                      "its SAQ twin calls: no twin is generated (it stays on Celery) — rename the parameter", subj)
+        if "__call__" in t.hooks and t.is_async:
+            self.add(t, "SM119", f, ln, 0, f"async def task {subj} runs under a Task class that overrides __call__ "
+                     "(an app context, a tenant wrapper): SAQ cannot run it through that __call__, so no twin is "
+                     "generated and it stays on Celery — make the body sync, or move the wrapper into it", subj)
         if is_test_path(t.file):
             self.add(t, "SM117", f, ln, 0, f"task {subj} is defined in a test module: no SAQ twin is generated "
                      "(production workers would have to import the test module and its test-only imports)", subj)

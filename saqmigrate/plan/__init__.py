@@ -210,6 +210,9 @@ def is_test_path(rel: str) -> bool:
 
 
 def _skip_reason(t: Task) -> str | None:
+    if "__call__" in t.hooks and t.is_async:
+        return ("SM119: an async def body under its Task class's overridden __call__ cannot run through that "
+                "__call__ on SAQ (the runtime refuses it at worker start-up); it stays on Celery")
     if is_test_path(t.file):
         return "SM117: defined in a test module (test helpers are not migrated; production workers never import them)"
     if t.name is None:

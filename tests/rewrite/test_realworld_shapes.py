@@ -189,3 +189,35 @@ def test_a_flask_factory_app_is_wired_before_its_return(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["rewrite", str(root), "--write"]).exit_code == 0
     r = runner.invoke(cli, ["check", str(root), "--only", "drift"])
     assert r.exit_code == 0, r.output  # wired: no SM617
+
+
+def test_an_async_body_under_an_overridden_call_stays_on_celery(tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery, Task
+
+            app = Celery("proj")
+
+
+            class ContextTask(Task):
+                def __call__(self, *args, **kwargs):
+                    return self.run(*args, **kwargs)
+
+
+            app.Task = ContextTask
+
+
+            @app.task
+            async def refresh(key):
+                return key
+
+
+            @app.task
+            def other(x):
+                return x
+        """,
+    })
+    index, _ = run_scan(root, Config(), use_cache=False)
+    assert [f.subject for f in index.findings if f.rule == "SM119"] == ["proj.celery.refresh"]
+    assert [tw.celery_name for m in build_plan(index).modules for tw in m.twins] == ["proj.celery.other"]
