@@ -74,11 +74,14 @@ def test_check_exit_codes_and_diff(tmp_path: Path) -> None:
     r = runner.invoke(cli, ["rewrite", str(root), "--check"])
     assert r.exit_code == 1 and "would create: downloads/tasks_saq.py" in r.output
     r = runner.invoke(cli, ["rewrite", str(root), "--diff", "--no-color"])
-    assert r.exit_code == 0 and "+++ b/downloads/tasks_saq.py" in r.output
+    assert r.exit_code == 1 and "+++ b/downloads/tasks_saq.py" in r.output  # changes pending, like ruff --diff
+    r = runner.invoke(cli, ["rewrite", str(root), "--diff", "--write"])
+    assert r.exit_code == 2 and "exclude each other" in r.output
     assert not (root / "downloads" / "tasks_saq.py").exists()  # --diff writes nothing
     r = runner.invoke(cli, ["rewrite", str(root), "--write"])
     assert r.exit_code == 0, r.output
     assert runner.invoke(cli, ["rewrite", str(root), "--check"]).exit_code == 0
+    assert runner.invoke(cli, ["rewrite", str(root), "--diff"]).exit_code == 0  # nothing pending
 
 
 def test_deleted_task_removes_its_twin_module(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def test_bad_values_and_dead_redis_are_one_line_exit_2(rt, project):
     for args in (["set", "proj.a", "rabbit", "--reason", "x"], ["set", "proj.a", "saq", "--percent", "x", "--reason", "x"],
                  ["set", "proj.a", "celery", "--percent", "5", "--reason", "x"], ["clear", "proj.none", "--reason", "x"]):
         r = run(rt, *args)
-        assert r.exit_code == 2 and r.output.startswith("error: ") and r.output.count("\n") == 1, (args, r.output)
+        assert r.exit_code == 2 and r.output.startswith("saqmigrate: error: ") and r.output.count("\n") == 1, (args, r.output)
     r = CliRunner().invoke(command, ["--redis-url", "redis://127.0.0.1:1/0", "show"])
     assert r.exit_code == 2 and "redis://127.0.0.1:1/0" in r.output and "--redis-url" in r.output
     assert r.output.count("\n") == 1

@@ -45,7 +45,7 @@ class _RedisDown(Exception):
 def _fail_redis(url: str, exc: BaseException) -> None:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     click.echo(
-        f"error: cannot reach Redis at {redact(url)} ({redact(reason)}); start Redis there, or pass "
+        f"saqmigrate: error: cannot reach Redis at {redact(url)} ({redact(reason)}); start Redis there, or pass "
         "--redis-url / set SAQ_REDIS_URL to the Redis your SAQ queues use",
         err=True,
     )
@@ -127,7 +127,7 @@ def command(ctx: click.Context, redis_url: str | None, prefix: str) -> None:
     try:
         check_url(url, "--redis-url" if redis_url else "SAQ's Redis URL (SAQ_REDIS_URL / REDIS_URL)")
     except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"saqmigrate: error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     ctx.obj = _Cfg(url, prefix)
 
@@ -167,7 +167,7 @@ def show_cmd(cfg: _Cfg, entry_id: str, fmt: str) -> None:
 
     entry, marker = _run(cfg, body)
     if entry is None:
-        click.echo(f"error: no dead letter with id {entry_id!r}; list them with `saqmigrate dlq list`", err=True)
+        click.echo(f"saqmigrate: error: no dead letter with id {entry_id!r}; list them with `saqmigrate dlq list`", err=True)
         sys.exit(EXIT_PARTIAL)
     if fmt == "json":
         data = entry.summary()
@@ -279,9 +279,9 @@ def requeue_cmd(cfg: _Cfg, ids: tuple[str, ...], task: str | None, queue_name: s
         for d in done:
             click.echo(f"requeued {d['id']} -> {d['queue']}/{d['new_key']}")
         for m in missing:
-            click.echo(f"error: no dead letter with id {m!r}", err=True)
+            click.echo(f"saqmigrate: error: no dead letter with id {m!r}", err=True)
         for err in errors:
-            click.echo(f"error: requeue failed for {err}; the entry is kept, run requeue again", err=True)
+            click.echo(f"saqmigrate: error: requeue failed for {err}; the entry is kept, run requeue again", err=True)
         if not done and not missing and not errors:
             click.echo("nothing to requeue")
     if missing or errors:
@@ -319,6 +319,6 @@ def purge_cmd(cfg: _Cfg, ids: tuple[str, ...], task: str | None, queue_name: str
     else:
         click.echo(f"purged {n} dead letter(s)" if confirmed else "nothing purged")
         for m in missing:
-            click.echo(f"error: no dead letter with id {m!r}", err=True)
+            click.echo(f"saqmigrate: error: no dead letter with id {m!r}", err=True)
     if missing:
         sys.exit(EXIT_PARTIAL)

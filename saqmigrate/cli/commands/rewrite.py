@@ -10,9 +10,12 @@ import click
 
 @click.command("rewrite")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("--diff", "action", flag_value="diff", help="Print a unified diff of what would change (default).")
-@click.option("--check", "action", flag_value="check", help="Exit 1 if a rewrite would change anything.")
-@click.option("--write", "action", flag_value="write", help="Write the changes: all of them or none (exit 2 and nothing written on any error).")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print a unified diff of what would change (default); exit 1 when changes are pending, like "
+                   "ruff format --diff.")
+@click.option("--check", "check_only", is_flag=True, help="Exit 1 if a rewrite would change anything.")
+@click.option("--write", "write", is_flag=True,
+              help="Write the changes: all of them or none (exit 2 and nothing written on any error).")
 @click.option("--mode", type=click.Choice(["bridge", "native"]), default=None,
               help="bridge: the SAQ twin runs the Celery implementation in a thread; native: an async port "
                    "where the body is safe to convert (others stay bridged, with a finding). Default: the mode "
@@ -30,13 +33,17 @@ import click
 @click.option("--python", "python_exe", metavar="EXE", help="With --live: the project's interpreter (default: this one).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=120, show_default=True,
               help="With --live: seconds the app may take to import.")
-def command(path: Path, action: str | None, mode: str | None, only: str | None, config_path: Path | None, no_wire: bool,
-            color: bool | None, live: bool, app_spec: str | None, python_exe: str | None, timeout: float) -> None:
+def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: str | None, only: str | None,
+            config_path: Path | None, no_wire: bool, color: bool | None, live: bool, app_spec: str | None,
+            python_exe: str | None, timeout: float) -> None:
     """Generate async SAQ tasks, CronJobs and worker settings beside the unchanged Celery code."""
     from saqmigrate.cli.common import project_config
     from saqmigrate.rewrite import apply_changes, compute_changes
 
-    action = action or "diff"
+    chosen = [name for name, on in (("--diff", show_diff), ("--check", check_only), ("--write", write)) if on]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} exclude each other: give one")
+    action = {"--check": "check", "--write": "write"}.get(chosen[0] if chosen else "--diff", "diff")
     config = project_config(path, config_path)
     facts = None
     if live or app_spec:
@@ -75,6 +82,8 @@ def command(path: Path, action: str | None, mode: str | None, only: str | None, 
                     line = click.style(line, fg="cyan")
                 click.echo(line, color=use_color)
         click.echo(f"{len(result.changes)} file(s) would change", err=True)
+        if result.changes or result.blocking:
+            sys.exit(1)
         return
     if action == "check":
         for c in result.changes:

@@ -131,19 +131,19 @@ class RouteGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Fail as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"saqmigrate: error: {exc}", err=True)
             ctx.exit(EXIT_USAGE)
         except F.FlagError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"saqmigrate: error: {exc}", err=True)
             ctx.exit(EXIT_USAGE)
         except F.ConflictError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"saqmigrate: error: {exc}", err=True)
             ctx.exit(EXIT_USAGE)
         except Exception as exc:  # Redis errors mid-command and the like
             import redis
 
             if isinstance(exc, redis.RedisError):
-                click.echo(f"error: flag store Redis at {redact(ctx.obj.redis_url or '')} failed: "
+                click.echo(f"saqmigrate: error: flag store Redis at {redact(ctx.obj.redis_url or '')} failed: "
                            f"{redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}; "
                            "check it is up (--redis-url / SAQMIGRATE_REDIS_URL)", err=True)
                 ctx.exit(EXIT_USAGE)
