@@ -94,6 +94,7 @@ def install_routed_task_class(app: Any) -> Any:
 
 def install_send_task_hook(app: Any, router: Router | None = None) -> Any:
     """Make ``app.send_task`` route by name. Idempotent; returns the app."""
+    install_result_lookup(app, router)
     if getattr(app.send_task, "_saqmigrate_hook", False):
         return app
     original = app.send_task
@@ -111,6 +112,75 @@ def install_send_task_hook(app: Any, router: Router | None = None) -> Any:
     send_task._saqmigrate_hook = True  # type: ignore[attr-defined]
     send_task.__wrapped__ = original  # type: ignore[attr-defined]
     app.send_task = send_task
+    return app
+
+
+_UNSET = object()
+
+
+def install_result_lookup(app: Any, router: Router | None = None) -> Any:
+    """Make ``app.AsyncResult(id)`` (and ``task.AsyncResult(id)``) find jobs the router sent to SAQ.
+
+    ``app.AsyncResult`` becomes a subclass of the app's own result class (``isinstance`` checks
+    and Celery's internal uses keep working). Nothing is looked up when it is created: the first
+    call of ``state``/``status``, ``ready()``, ``successful()``, ``failed()``, ``result``/``info``,
+    ``traceback``, ``date_done``, ``get()``/``wait()`` or ``forget()`` asks the router whether
+    SAQ keeps a job with that id (the router uses the task id as the SAQ job key; one Redis round
+    trip, remembered by the instance). Found: the call is answered by a
+    :class:`~saqmigrate.runtime.router.SaqResult`; not found (or no router, or SAQ's Redis
+    unreachable): by Celery, unchanged. Called by ``install_send_task_hook``. Idempotent.
+    """
+    import logging
+
+    base = app.AsyncResult
+    if getattr(base, "_saqmigrate_lookup", False):
+        return app
+    log = logging.getLogger("saqmigrate.routing")
+
+    def _saq(self):
+        found = self.__dict__.get("_saqmigrate_saq", _UNSET)
+        if found is not _UNSET:
+            return found
+        r = router or get_router()
+        if r is None:
+            return None  # not remembered: a router installed later still gets asked
+        try:
+            found = r.saq_result(self.id)
+        except Exception as exc:  # SAQ's Redis unreachable: answer from Celery, ask again next time
+            log.warning("saqmigrate: cannot look up task id %s in SAQ (%s); answering from Celery", self.id, exc)
+            return None
+        self.__dict__["_saqmigrate_saq"] = found
+        return found
+
+    def _prop(name):
+        parent = getattr(base, name)
+
+        def fget(self):
+            s = _saq(self)
+            return getattr(s, name) if s is not None else parent.__get__(self, type(self))
+
+        return property(fget, doc=getattr(parent, "__doc__", None))
+
+    def _method(name):
+        parent = getattr(base, name)
+
+        def method(self, *args, **kwargs):
+            s = _saq(self)
+            if s is not None:
+                return getattr(s, name)(*args, **kwargs)
+            return parent(self, *args, **kwargs)
+
+        method.__name__ = name
+        method.__doc__ = parent.__doc__
+        return method
+
+    ns: dict[str, Any] = {"_saqmigrate_lookup": True, "__module__": __name__,
+                          "saqmigrate_saq_result": property(_saq)}
+    for name in ("state", "status", "result", "info", "traceback", "date_done"):
+        ns[name] = _prop(name)
+    for name in ("ready", "successful", "failed", "get", "wait", "forget"):
+        ns[name] = _method(name)
+    app.__dict__["AsyncResult"] = type(base.__name__, (base,), ns)
     return app
 
 

@@ -187,45 +187,220 @@ class Plan:
     job_fields: dict[str, Any] | None = None  # complete Job(...) arguments for the SAQ path
 
 
-class SaqResult:
-    """What a SAQ dispatch returns: the id (== SAQ job key) and the enqueued Job.
+# Celery's state names, as SaqResult reports them (celery.states).
+PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
+_READY_STATES = frozenset({SUCCESS, FAILURE})
 
-    ``job`` is None when SAQ refused a duplicate key that is still incomplete.
+
+class SaqTaskError(Exception):
+    """A SAQ job failed (or was aborted): what ``SaqResult.get()`` raises and ``.result`` holds.
+
+    SAQ keeps only the traceback text, not the exception object. When the last traceback line
+    names a built-in exception (``ValueError: boom``), the raised object is also an instance of
+    it, so ``except ValueError`` around ``.get()`` works as with Celery.
     """
 
-    def __init__(self, task_id: str, job: Any, queue: str, decision: Decision, bridge: Any = None,
-                 url: str | None = None):
+    def __init__(self, message: str, *, exc_type: str | None = None, traceback: str | None = None,
+                 status: str | None = None):
+        super().__init__(message)
+        self.exc_type, self.traceback, self.status = exc_type, traceback, status
+
+
+_ERROR_CLASSES: dict[str, type] = {}
+
+
+def _saq_error(job: Any) -> SaqTaskError:
+    """The exception-like value of a failed/aborted job, built from its error text."""
+    import builtins
+
+    text = (getattr(job, "error", None) or "").strip()
+    last = text.splitlines()[-1] if text else f"SAQ job {getattr(job, 'key', '?')} {getattr(job, 'status', '')}"
+    name, _, message = last.partition(":")
+    exc_type = name.strip().rsplit(".", 1)[-1] if _ and " " not in name.strip() else None
+    cls: type = SaqTaskError
+    base = getattr(builtins, exc_type, None) if exc_type else None
+    if isinstance(base, type) and issubclass(base, Exception) and base is not Exception:
+        cls = _ERROR_CLASSES.get(exc_type)
+        if cls is None:
+            try:
+                cls = _ERROR_CLASSES[exc_type] = type(exc_type, (SaqTaskError, base), {"__module__": __name__})
+            except TypeError:  # a layout conflict (e.g. OSError subclasses): plain SaqTaskError
+                cls = SaqTaskError
+    status = str(getattr(getattr(job, "status", None), "value", getattr(job, "status", None)))
+    return cls(message.strip() if exc_type else last, exc_type=exc_type, traceback=text or None, status=status)
+
+
+def saq_state(job: Any) -> str:
+    """Celery's state name for a SAQ job (None: not found -> PENDING, as Celery reports unknown ids)."""
+    if job is None:
+        return PENDING
+    status = getattr(job.status, "value", job.status)
+    if status == "complete":
+        return SUCCESS
+    if status in ("failed", "aborted"):
+        return FAILURE
+    if status in ("active", "aborting"):
+        return STARTED
+    if status == "queued" and getattr(job, "attempts", 0) and getattr(job, "error", None):
+        return RETRY  # SAQ re-queued it after a failed attempt
+    return PENDING  # new, queued, deferred (scheduled later)
+
+
+class SaqResult:
+    """What a SAQ dispatch returns, with the part of Celery's ``AsyncResult`` API a SAQ job can answer.
+
+    ``id`` / ``task_id`` is the Celery task id, which is also the SAQ job key. ``state`` /
+    ``status``, ``ready()``, ``successful()``, ``failed()``, ``result`` / ``info``,
+    ``traceback``, ``get()`` / ``wait()`` and ``forget()`` read the job from SAQ's Redis on each
+    call (sync, through the bridge). A job SAQ no longer keeps (its ``ttl`` ran out) reads as
+    ``PENDING``, as Celery reports an unknown id. ``job`` is the job as enqueued (None when SAQ
+    refused a duplicate key that is still incomplete, or when the result was looked up by id).
+    """
+
+    backend = "saq"
+    parent = None
+    children = None
+
+    def __init__(self, task_id: str, job: Any, queue: str, decision: Decision | None, bridge: Any = None,
+                 url: str | None = None, queue_kwargs: Mapping[str, Any] | None = None):
         self.id = self.task_id = task_id
         self._url = url
         self.job = job
         self.queue = queue
         self.saqmigrate_route = decision
         self._bridge = bridge
-
-    backend = "saq"
+        self._queue_kwargs = dict(queue_kwargs or {})
+        self._final: Any = None  # the job once it reached a terminal state (never changes after)
 
     @property
     def duplicate(self) -> bool:
-        return self.job is None
+        return self.job is None and self.saqmigrate_route is not None
 
-    def get(self, timeout: float = 10.0) -> Any:
-        """Wait for the SAQ job and return its result (sync callers only)."""
+    # -- reading the job ------------------------------------------------------------
+
+    def _run(self, fn: Callable[[Any], Any], what: str, timeout: float = 5.0) -> Any:
         if self._bridge is None or self._url is None:
-            raise RouterError(f"SAQ job {self.id}: no bridge to wait with; use `await queue.job(key)`")
+            raise RouterError(f"SAQ job {self.id}: no bridge to read it with; use `await queue.job(key)`")
+        return self._bridge.run_on_queue(self._url, self.queue, fn, timeout=timeout, what=what,
+                                         **self._queue_kwargs)
+
+    def _fetch(self) -> Any:
+        """The job as SAQ stores it now, or None when SAQ does not keep it (any more)."""
+        if self._final is not None:
+            return self._final
         key = self.id
 
-        async def _wait(queue):
-            job = await queue.job(key)
-            if job is None:
-                raise RouterError(f"SAQ job {key} not found in queue {self.queue!r} (finished and expired?)")
-            await job.refresh(until_complete=timeout)
-            return job
+        async def _job(q):
+            return await q.job(key)
 
-        job = self._bridge.run_on_queue(self._url, self.queue, _wait, timeout=timeout + 1,
-                                        what=f"waiting for SAQ job {key}")
-        if job.status != "complete":
-            raise RouterError(f"SAQ job {self.id} ended {job.status}: {(job.error or '').strip().splitlines()[-1:] or ''}")
-        return job.result
+        job = self._run(_job, f"reading SAQ job {key} in queue {self.queue!r}")
+        if job is not None and saq_state(job) in _READY_STATES:
+            self._final = job
+        return job
+
+    @property
+    def state(self) -> str:
+        return saq_state(self._fetch())
+
+    status = state
+
+    def ready(self) -> bool:
+        return self.state in _READY_STATES
+
+    def successful(self) -> bool:
+        return self.state == SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == FAILURE
+
+    @staticmethod
+    def _value(job: Any) -> Any:
+        st = saq_state(job)
+        if st == SUCCESS:
+            return job.result
+        if st in (FAILURE, RETRY):
+            return _saq_error(job)
+        return None
+
+    @property
+    def result(self) -> Any:
+        """The return value on SUCCESS; the error (a :class:`SaqTaskError`) on FAILURE/RETRY; else None."""
+        return self._value(self._fetch())
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        job = self._fetch()
+        return (job.error or None) if job is not None else None
+
+    @property
+    def date_done(self) -> _dt.datetime | None:
+        job = self._fetch()
+        if job is None or saq_state(job) not in _READY_STATES or not job.completed:
+            return None
+        return _dt.datetime.fromtimestamp(job.completed / 1000, tz=_dt.timezone.utc)
+
+    @property
+    def name(self) -> str | None:
+        meta = (getattr(self._fetch(), "meta", None) or {}).get("saqmigrate") or {}
+        return meta.get("task") or (self.saqmigrate_route.task if self.saqmigrate_route else None)
+
+    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
+            **_ignored: Any) -> Any:
+        """Block until the job is ready (sync callers only); like ``AsyncResult.get``.
+
+        Returns the job's return value; on failure raises its error (``propagate=True``) or
+        returns it. Raises ``celery.exceptions.TimeoutError`` when ``timeout`` seconds pass first
+        (``None``: wait for ever, as Celery does; an id SAQ does not keep stays PENDING).
+        """
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        step = max(float(interval or 0), 0.01)
+        while True:
+            job = self._fetch()
+            st = saq_state(job)
+            if st in _READY_STATES:
+                value = self._value(job)
+                if st == FAILURE and propagate:
+                    raise value
+                return value
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    from celery.exceptions import TimeoutError as CeleryTimeoutError
+
+                    raise CeleryTimeoutError("The operation timed out.")
+                time.sleep(min(step, left))
+            else:
+                time.sleep(step)
+
+    wait = get
+
+    def forget(self) -> None:
+        """Drop the stored outcome: a finished job's record is deleted from SAQ's Redis.
+
+        A job still queued or running is left alone (SAQ needs its record to run it); Celery's
+        ``forget`` likewise never stops a task.
+        """
+        key = self.id
+
+        async def _forget(q):
+            job = await q.job(key)
+            if job is not None and saq_state(job) in _READY_STATES:
+                await q.redis.delete(job.id)
+
+        self._run(_forget, f"forgetting SAQ job {key} in queue {self.queue!r}")
+        self._final = None
+
+    def __eq__(self, other: object) -> bool:
+        other_id = getattr(other, "id", other)
+        return isinstance(other_id, str) and other_id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __str__(self) -> str:
+        return str(self.id)
 
     def __repr__(self) -> str:
         return f"<SaqResult {self.id} queue={self.queue}>"
@@ -484,7 +659,7 @@ class Router:
                 if self.metrics is not None:
                     self.metrics.enqueue_error(F.SAQ, exc)
                 raise self._classify(p, what, exc) from exc
-            return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url)
+            return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs)
 
         gate = _Gate()
 
@@ -508,7 +683,7 @@ class Router:
             if isinstance(exc, BridgeTimeout):
                 gate.close()  # a write not started yet never starts
             raise self._classify(p, what, exc) from exc
-        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url)
+        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs)
 
     def _classify(self, p: Plan, what: str, exc: BaseException) -> _KeyedError:
         """The caller's error for a failed SAQ enqueue: definite (nothing sent) or ambiguous, keyed."""
@@ -598,7 +773,40 @@ class Router:
             if self.metrics is not None:
                 self.metrics.enqueue_error(F.SAQ, exc)
             raise self._classify(p, what, exc) from exc
-        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url)
+        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs)
+
+    # -- results by id ----------------------------------------------------------------
+
+    def saq_queues(self) -> list[str]:
+        """The SAQ queues this router may enqueue to (where a job looked up by id can be)."""
+        return sorted({e.queue for e in self.registry.tasks.values()})
+
+    def saq_result(self, task_id: str, timeout: float = 2.0) -> SaqResult | None:
+        """The SAQ-backed result for ``task_id`` when SAQ keeps a job with that key, else None.
+
+        The router sends the Celery task id as the SAQ job key, so no mapping is stored: the
+        registry's queues are probed (one Redis round trip). A job whose record SAQ dropped
+        (``ttl`` ran out) is not found, and the caller's Celery result reports ``PENDING``.
+        """
+        queues = self.saq_queues()
+        if not task_id or not queues or not self.saq_url.startswith("redis"):
+            return None
+        from saq.queue.redis import ID_PREFIX
+
+        key = str(task_id)
+
+        async def _probe(q):
+            pipe = q.redis.pipeline(transaction=False)
+            for name in queues:
+                pipe.exists(f"{ID_PREFIX}{name}:{key}")
+            return await pipe.execute()
+
+        found = self.bridge.run_on_queue(self.saq_url, queues[0], _probe, timeout=timeout,
+                                         what=f"looking up SAQ job {key}", **self.queue_kwargs)
+        for name, hit in zip(queues, found):
+            if hit:
+                return SaqResult(key, None, name, None, self.bridge, self.saq_url, self.queue_kwargs)
+        return None
 
     def close(self) -> None:
         if self.flags is not None:
