@@ -146,7 +146,7 @@ def install_result_lookup(app: Any, router: Router | None = None) -> Any:
             return None  # not remembered: a router installed later still gets asked
         try:
             found = r.saq_result(self.id)
-        except Exception as exc:  # SAQ's Redis unreachable: answer from Celery, ask again next time
+        except Exception as exc:  # noqa: BLE001 - SAQ's Redis unreachable: answer from Celery, ask again next time
             log.warning("saqmigrate: cannot look up task id %s in SAQ (%s); answering from Celery", self.id, exc)
             return None
         self.__dict__["_saqmigrate_saq"] = found

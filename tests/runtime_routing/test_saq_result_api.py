@@ -11,9 +11,18 @@ import pytest
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 
 from saqmigrate.runtime import flags as F
-from saqmigrate.runtime.celery_integration import install_routed_task_class, install_send_task_hook
+from saqmigrate.runtime.celery_integration import (
+    install_routed_task_class,
+    install_send_task_hook,
+)
 from saqmigrate.runtime.registry import Registry
-from saqmigrate.runtime.router import Router, SaqResult, SaqTaskError, saq_state, set_router
+from saqmigrate.runtime.router import (
+    Router,
+    SaqResult,
+    SaqTaskError,
+    saq_state,
+    set_router,
+)
 
 from .conftest import SaqWorkerThread, make_celery_app, wait_for
 
