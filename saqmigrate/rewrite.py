@@ -247,9 +247,15 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None
                 elif indirect:
                     why = f"blocking call(s) reached through helpers: {', '.join(indirect[:3])}"
                 else:
-                    port = port_function(src[0], t.function, bind=t.bind, blocking=t.features.get("blocking") or {},
-                                         module_names=src[1], update_state=bool(t.features.get("update_state")),
-                                         is_async=t.is_async, params_src=params)
+                    try:
+                        port = port_function(src[0], t.function, bind=t.bind,
+                                             blocking=t.features.get("blocking") or {}, module_names=src[1],
+                                             update_state=bool(t.features.get("update_state")),
+                                             is_async=t.is_async, params_src=params)
+                    except Exception as exc:  # noqa: BLE001 - never crash: the task keeps its bridge, with why
+                        result.messages.append(f"SM113 {t.name}: kept in bridge mode: the porter failed on this "
+                                               f"body ({type(exc).__name__}: {exc}); please report it")
+                        continue
                     if port.code:
                         tw.native_code, tw.mode = port.code, "native"
                         continue

@@ -134,8 +134,16 @@ def port_function(source: str, function: str, *, bind: bool, blocking: dict, mod
     if porter.problems:
         return Port(None, ", ".join(sorted(set(porter.problems))))
     first_line = "self = task_self(ctx)\n" if bind else ""
-    header = f"async def __port__(ctx{', *, ' + params_src if params_src else ''}):\n"
-    stub = cst.parse_module(header + "    " + (first_line or "pass\n"))
+    if not params_src:
+        header = "async def __port__(ctx):\n"
+    elif params_src.startswith("**"):  # only **kwargs: a bare * before it is a syntax error
+        header = f"async def __port__(ctx, {params_src}):\n"
+    else:
+        header = f"async def __port__(ctx, *, {params_src}):\n"
+    try:
+        stub = cst.parse_module(header + "    " + (first_line or "pass\n"))
+    except cst.ParserSyntaxError as exc:
+        return Port(None, f"the port's signature does not parse ({exc.message})")
     stub_fn = stub.body[0]
     assert isinstance(stub_fn, cst.FunctionDef)
     new_body = list(body.body)  # type: ignore[attr-defined]

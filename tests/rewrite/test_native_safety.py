@@ -61,3 +61,13 @@ def test_a_latin1_module_is_ported_not_a_crash(tmp_path: Path) -> None:
     assert not result.blocking
     twins = next(c.new for c in result.changes if c.rel == "proj/lat_saq.py")
     assert "# native port of proj.lat.f" in twins and '"café" + x' in twins
+
+
+def test_a_task_taking_only_kwargs_is_ported_not_a_crash(tmp_path: Path) -> None:
+    """Seen on Netflix/lemur: `def task(**kwargs)` made the port's signature `(ctx, *, **kwargs)`."""
+    src = "from proj.celery import app\n\n\n@app.task\ndef sync(**kwargs):\n    return sorted(kwargs)\n"
+    root = _project(tmp_path, {"proj/kw.py": src.encode()})
+    result = compute_changes(root, Config(), mode="native")
+    assert not result.blocking
+    twins = next(c.new for c in result.changes if c.rel == "proj/kw_saq.py")
+    assert "async def sync(ctx, **kwargs):" in twins
