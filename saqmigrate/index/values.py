@@ -25,6 +25,9 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from saqmigrate.index.extract import _name as _dotted
+from saqmigrate.index.extract import _resolve_relative
+
 MAX_DEPTH = 24
 SETTINGS_REFS = ("django.conf.settings",)
 
@@ -49,28 +52,6 @@ class _Module:
 class _Class:
     module: str
     node: ast.ClassDef
-
-
-def _dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
-
-
-def _resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
-    parts = module.split(".") if module else []
-    if not is_package:
-        parts = parts[:-1]
-    if level > 1:
-        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
-    if target:
-        parts.append(target)
-    return ".".join(p for p in parts if p)
 
 
 def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[str], dict | None]) -> dict[str, tuple]:

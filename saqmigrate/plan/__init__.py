@@ -23,7 +23,6 @@ from saqmigrate.index.model import ProjectIndex, Schedule, Task
 from saqmigrate.translate import routing
 from saqmigrate.translate.routing import RouteUnknown
 
-DEFAULT_CELERY_QUEUE = "celery"
 # names a generated twin module binds at module level (emit/generate.py): no twin function may take them
 TWIN_MODULE_NAMES = frozenset({"saq_task", "TaskOptions", "celery_impl", "run_sync", "task_self", "UNSET", "given",
                                "_celery", "asyncio", "annotations"})
@@ -178,12 +177,6 @@ def _setting(index: ProjectIndex, name: str) -> Any:
 class _Conflict:
     name: str
     places: list[str]
-
-
-def default_queue(index: ProjectIndex) -> str:
-    """task_default_queue when it is a literal, else Celery's default (for reports; routing uses task_queue)."""
-    value = _setting(index, "task_default_queue")
-    return value if isinstance(value, str) else DEFAULT_CELERY_QUEUE
 
 
 def task_queue(t: Task, index: ProjectIndex) -> str:
