@@ -990,25 +990,15 @@ def _registry_lookup(target: ast.AST) -> ast.AST | None:
     return None
 
 
-def _number(node: ast.AST, depth: int = 0) -> float | None:
-    """Literal arithmetic (+ - * / //, unary minus) on int/float constants, else None."""
-    if depth > 20:
+def _number(node: ast.AST) -> float | None:
+    """Literal arithmetic on numbers (translate/options.py's evaluator), else None."""
+    from saqmigrate.translate.options import _Dynamic, _eval_number_node
+
+    try:
+        value = _eval_number_node(node, "")
+    except (_Dynamic, RecursionError):
         return None
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return float(node.value)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        v = _number(node.operand, depth + 1)
-        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv)):
-        a, b = _number(node.left, depth + 1), _number(node.right, depth + 1)
-        if a is None or b is None:
-            return None
-        try:
-            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
-                node.op, (ast.Div, ast.FloorDiv)) else (a / b if isinstance(node.op, ast.Div) else a // b)
-        except ZeroDivisionError:
-            return None
-    return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _may_be_task_decorator(ref: str) -> bool:
