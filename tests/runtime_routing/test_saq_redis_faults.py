@@ -81,6 +81,8 @@ def _refused(port: int) -> bool:
         return False
     except ConnectionRefusedError:
         return True
+    except OSError:  # reset or timed out by a server that is still going down: not refused yet, ask again
+        return False
 
 
 @pytest.fixture
