@@ -297,6 +297,8 @@ def registry_source(plan: RewritePlan) -> str:
                                   if k in t.options or k in t.inherited_options} | set(tw.pinned))
             if unsupported:
                 entry["unsupported"] = unsupported
+            if tw.canvas:  # route set warns: these uses stay on Celery (docs/routing.md, canvases)
+                entry["canvas"] = tw.canvas
             tasks[tw.celery_name] = entry
     schedules = {}
     for q in plan.queues:

@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 11
+FACTS_VERSION = 12
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -232,6 +232,7 @@ class Extractor(ast.NodeVisitor):
         self._classes: list[str] = []
         self._loops = 0
         self._on_commit = 0
+        self._in_schedule = 0  # inside add_periodic_task(...): a signature there is a beat entry, not a canvas
         self._task_fn_stack: list[dict | None] = []
         self._module_dicts: dict[str, ast.Dict] = {}
         self._module_values: dict[str, ast.AST] = {}
@@ -595,6 +596,10 @@ class Extractor(ast.NodeVisitor):
                 self._send_task(node)
             elif attr == "add_periodic_task":
                 self._add_periodic_task(node)
+                self._in_schedule += 1
+                self.generic_visit(node)
+                self._in_schedule -= 1
+                return
             elif attr == "config_from_object":
                 self._config_from_object(func, node)
             elif attr == "update" and isinstance(func.value, ast.Attribute) and func.value.attr == "conf":
@@ -698,6 +703,8 @@ class Extractor(ast.NodeVisitor):
 
     def _call(self, kind: str, target: ast.AST, node: ast.AST, options: dict, task_fn: str | None = None,
               dynamic_name: str | None = None, task_name: str | None = None) -> None:
+        if self._in_schedule and kind in ("s", "si", "signature"):
+            options = {**options, "_in_schedule": True}
         self.calls.append({
             "kind": kind, "line": node.lineno, "column": node.col_offset,
             "target": segment(target, self.text) if isinstance(target, ast.AST) else str(target),

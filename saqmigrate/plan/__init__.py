@@ -47,6 +47,7 @@ class Twin:
     native_code: str | None = None  # native mode: the ported ``async def __port__(...)``
     todos: list[tuple[str, str]] = field(default_factory=list)  # (rule code, message) a reviewer must act on
     pinned: list[str] = field(default_factory=list)  # options that could not be resolved: always Celery
+    canvas: list[str] = field(default_factory=list)  # "file:line" where the task is used in a canvas
 
 
 @dataclass
@@ -238,6 +239,26 @@ def _todos(notes) -> list[tuple[str, str]]:
     return out
 
 
+#: Call kinds that put a task into a canvas (a signature or a map/starmap/chunks canvas over it).
+CANVAS_USES = frozenset({"s", "si", "signature", "map", "starmap", "chunks"})
+
+
+def canvas_locations(index: ProjectIndex) -> dict[str, list[str]]:
+    """Task name -> sorted ``file:line`` where it is used in a canvas (or asks for ``link=`` callbacks).
+
+    Signatures given to ``add_periodic_task`` are beat entries, not canvases, and do not count.
+    Those dispatches stay on Celery whatever the flags say (the router's ``canvas`` reason);
+    ``route set`` warns with these locations.
+    """
+    out: dict[str, set[str]] = {}
+    for c in index.calls:
+        if not c.task or c.options.get("_in_schedule"):
+            continue
+        if c.kind in CANVAS_USES or (c.kind == "apply_async" and ("link" in c.options or "link_error" in c.options)):
+            out.setdefault(c.task, set()).add(f"{c.file}:{c.line}")
+    return {k: sorted(v, key=lambda loc: (loc.rsplit(":", 1)[0], int(loc.rsplit(":", 1)[1]))) for k, v in out.items()}
+
+
 def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = None,
                keep: set[str] | None = None) -> RewritePlan:
     """``only``: a glob on task files or names; tasks outside it are still planned when their module
@@ -273,6 +294,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
 
     by_module: dict[str, TwinModule] = {}
     twins_by_name: dict[str, Twin] = {}
+    canvas_uses = canvas_locations(index)
     used_names: dict[str, set[str]] = {}
     for t in index.tasks:
         if only and not (fnmatch.fnmatch(t.file, only) or (t.name and fnmatch.fnmatchcase(t.name, only))) \
@@ -319,6 +341,7 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
                                                          f"({why}); the task stays on Celery")
                                                for k, why in sorted((t.features.get("unresolved") or {}).items())],
                     pinned=pinned)
+        twin.canvas = canvas_uses.get(t.name, [])  # type: ignore[arg-type]
         mod.twins.append(twin)
         twins_by_name[t.name] = twin  # type: ignore[index]
     plan.modules = sorted(by_module.values(), key=lambda m: m.rel)

@@ -60,6 +60,7 @@ R_UNAVAILABLE = "store_unavailable"
 R_RETRY = "pinned_retry"
 R_UNSUPPORTED = "unsupported_option"
 R_NOT_REGISTERED = "not_registered"
+R_CANVAS = "canvas"  # a continuation of a Celery canvas (chain link, group member, chord body, link callback)
 R_BAD = "bad_flag"  # the task's rule (or the mode) in the store cannot be read: Celery
 
 

@@ -50,12 +50,13 @@ class TaskEntry:
     job: Mapping[str, Any] = field(default_factory=dict)
     unsupported: frozenset[str] = frozenset()
     routing_key: str | None = None  # kwarg name used for sticky bucketing
+    canvas: tuple[str, ...] = ()  # "file:line" where the scan saw the task in a canvas (stays on Celery there)
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> TaskEntry:
         if not isinstance(data, Mapping):
             raise RegistryError(f"TASKS[{name!r}] must be a dict, got {type(data).__name__}")
-        unknown = set(data) - {"saq_function", "queue", "params", "job", "unsupported", "routing_key"}
+        unknown = set(data) - {"saq_function", "queue", "params", "job", "unsupported", "routing_key", "canvas"}
         if unknown:
             raise RegistryError(f"TASKS[{name!r}]: unknown keys {sorted(unknown)}")
         job = dict(data.get("job") or {})
@@ -73,6 +74,7 @@ class TaskEntry:
             job=MappingProxyType(job),
             unsupported=frozenset(data.get("unsupported") or ()),
             routing_key=data.get("routing_key"),
+            canvas=tuple(str(x) for x in data.get("canvas") or ()),
         )
 
     def named_kwargs(self, args: tuple | list | None, kwargs: Mapping[str, Any] | None) -> dict[str, Any] | None:

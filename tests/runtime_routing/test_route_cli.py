@@ -22,7 +22,8 @@ def project(rt, tmp_path, monkeypatch):
     (tmp_path / f"{mod}.py").write_text(textwrap.dedent(f"""
         TASKS = {{
             "proj.a": {{"saq_function": "proj.a", "queue": "{rt.ns}", "params": ["x"]}},
-            "proj.b": {{"saq_function": "proj.b", "queue": "{rt.ns}", "params": ["x"]}},
+            "proj.b": {{"saq_function": "proj.b", "queue": "{rt.ns}", "params": ["x"],
+                        "canvas": ["proj/flows.py:12", "proj/flows.py:30"]}},
             "proj.limited": {{"saq_function": "proj.limited", "queue": "{rt.ns}", "unsupported": ["rate_limit"]}},
         }}
         SCHEDULES = {{"nightly": {{"task": "proj.a", "cron": "0 0 * * *", "cron_function": "cron_nightly"}}}}
@@ -76,6 +77,23 @@ def test_set_saq_is_refused_until_a_live_worker_advertises_the_function(rt, proj
     assert run(rt, "unkill", "--reason", "fixed").exit_code == 0
     hist = json.loads(run(rt, "--format", "json", "history").output)
     assert [h["reason"] for h in hist] == ["fixed", "incident", "forced", "ramp"]
+
+
+def test_flipping_a_task_used_in_a_canvas_warns_and_show_marks_it(rt, project):
+    r = run(rt, "set", "proj.b", "saq", "--reason", "x", "--force", registry=project)
+    assert r.exit_code == 0, r.output
+    assert "warning: proj.b is used in a canvas (proj/flows.py:12, proj/flows.py:30, SM309)" in r.output
+    assert "keep running on Celery" in r.output
+    text = run(rt, "status", registry=project).output
+    assert "canvas uses stay on celery: proj/flows.py:12" in text
+    r = run(rt, "set", "proj.a", "saq", "--reason", "x", "--force", registry=project)
+    assert r.exit_code == 0 and "canvas" not in r.output
+    r = run(rt, "set", "proj.b", "celery", "--reason", "back", registry=project)
+    assert "canvas" not in r.output  # nothing moves: nothing to warn about
+    r = run(rt, "set", "proj.*", "saq", "--percent", "5", "--reason", "ramp", "--force", registry=project)
+    assert r.output.count("is used in a canvas") == 1
+    rows = {t["task"]: t for t in json.loads(run(rt, "--format", "json", "show", registry=project).output)["tasks"]}
+    assert rows["proj.b"]["canvas"] == ["proj/flows.py:12", "proj/flows.py:30"] and rows["proj.a"]["canvas"] == []
 
 
 def test_bad_values_and_dead_redis_are_one_line_exit_2(rt, project):

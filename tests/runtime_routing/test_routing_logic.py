@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.registry import Registry, RegistryError
-from saqmigrate.runtime.router import plan_dispatch
+from saqmigrate.runtime.router import canvas_options, plan_dispatch
 from saqmigrate.runtime.window import Window, WindowError
 
 REG = Registry.from_dicts(
@@ -128,13 +128,50 @@ def test_countdown_and_eta_become_scheduled_epoch_seconds():
     assert p.job_fields["timeout"] == 3
 
 
-@pytest.mark.parametrize("opts", [{"expires": 60}, {"link": object()}, {"link_error": [object()]},
-                                  {"soft_time_limit": 5}, {"priority": 3}, {"chain": [object()]},
+@pytest.mark.parametrize("opts", [{"expires": 60},
+                                  {"soft_time_limit": 5}, {"priority": 3},
                                   {"queue": "elsewhere"}, {"serializer": "pickle"}, {"headers": {"x": 1}}])
 def test_options_saq_cannot_honour_keep_the_dispatch_on_celery(opts):
     p = plan_dispatch(REG, ALL_SAQ, "app.add", (1, 2), None, opts)
     assert (p.decision.backend, p.decision.reason) == ("celery", F.R_UNSUPPORTED)
     assert set(p.decision.unsupported) == set(opts)
+
+
+# What Celery 5.7's canvas machinery passes to Task.apply_async, recorded with a real worker
+# (docs/routing.md, "Canvases stay on Celery"); the values are placeholders of the same shape.
+CANVAS_DISPATCHES = {
+    "chain, first link": {"chain": [object()], "task_id": "t1", "reply_to": "r"},
+    "chain, middle link": {"chain": [object()], "parent_id": "p", "root_id": "r0", "task_id": "t2", "reply_to": "r"},
+    "chain, last link": {"chain": [], "parent_id": "p", "root_id": "r0", "task_id": "t3", "reply_to": "r"},
+    "group member": {"add_to_parent": False, "group_id": "g", "group_index": 0, "producer": object(),
+                     "task_id": "t4", "reply_to": "r"},
+    "chord header": {"add_to_parent": False, "chord": object(), "group_id": "g", "group_index": 1,
+                     "producer": object(), "task_id": "t5", "reply_to": "r"},
+    "chord body": {"group_id": "g", "task_id": "t6", "reply_to": "r"},
+    "link callback": {"parent_id": "p", "root_id": "r0"},
+    "asks for a callback": {"link": object()},
+    "asks for an errback": {"link_error": [object()]},
+    "replaced task": {"replaced_task_nesting": 1, "task_id": "t7"},
+}
+
+
+@pytest.mark.parametrize("what", sorted(CANVAS_DISPATCHES))
+def test_a_canvas_continuation_stays_on_celery_whatever_the_flags(what):
+    opts = CANVAS_DISPATCHES[what]
+    for snapshot in (ALL_SAQ, snap({}, mode="force-saq")):
+        p = plan_dispatch(REG, snapshot, "app.add", (1, 2), None, opts)
+        assert (p.decision.backend, p.decision.reason) == ("celery", F.R_CANVAS), what
+        assert p.decision.unsupported and set(p.decision.unsupported) <= set(opts)
+
+
+def test_plain_dispatches_are_not_taken_for_canvases():
+    # .delay(), sig.delay(), explicit task_id, empty/None callback options: still routed by the flags
+    for opts in ({}, {"task_id": "x"}, {"link": None, "link_error": [], "parent_id": None, "chain": None},
+                 {"countdown": 3, "queue": "celery"}):
+        assert plan_dispatch(REG, ALL_SAQ, "app.add", (1, 2), None, opts).decision.backend == "saq", opts
+    assert canvas_options({"chain": []}) == ("chain",)
+    assert canvas_options({"group_index": 0, "group_id": "g"}) == ("group_id", "group_index")
+    assert canvas_options(None) == ()
 
 
 def test_ignored_and_mapped_options_do_not_block_saq():

@@ -218,8 +218,28 @@ def _effective(c: Ctx, snap: F.Snapshot) -> list[dict]:
             why = F.R_OVERRIDE if matched == name else f"{F.R_PATTERN} {matched}"
         if reg.tasks[name].unsupported:
             why += f" (always celery: {', '.join(sorted(reg.tasks[name].unsupported))})"
-        rows.append({"task": name, "route": eff, "why": why, "queue": reg.tasks[name].queue})
+        canvas = list(reg.tasks[name].canvas)
+        if canvas and eff != "celery":
+            why += f" (canvas uses stay on celery: {_locations(canvas)})"
+        rows.append({"task": name, "route": eff, "why": why, "queue": reg.tasks[name].queue, "canvas": canvas})
     return rows
+
+
+def _locations(locs: list[str] | tuple[str, ...], most: int = 3) -> str:
+    shown = ", ".join(locs[:most])
+    return shown + (f" and {len(locs) - most} more" if len(locs) > most else "")
+
+
+def _canvas_warnings(c: Ctx, pattern: str) -> list[str]:
+    """One line per registered task matching PATTERN that the scan saw in a canvas."""
+    import fnmatch
+
+    reg = c.registry
+    if reg is None:
+        return []
+    return [f"warning: {name} is used in a canvas ({_locations(reg.tasks[name].canvas)}, SM309): chain links, "
+            "group members, chord bodies and link callbacks keep running on Celery; only its direct dispatches move"
+            for name in sorted(reg.tasks) if reg.tasks[name].canvas and (name == pattern or fnmatch.fnmatchcase(name, pattern))]
 
 
 def _show_text(snap: F.Snapshot, rows: list[dict]) -> str:
@@ -422,6 +442,9 @@ def set_(c: Ctx, task, backend, percent, reason, force, expires):
     version = c.store.set_rule(task, backend, bp, reason=reason, expected_version=before.version, expires_at=expires)
     _written(c, before, version, f"{task} -> {_rule_text(F.make_rule(backend, bp))}"
              + (f" (expires {expires})" if expires else ""))
+    if backend == F.SAQ and (bp is None or bp > 0):
+        for line in _canvas_warnings(c, task):
+            click.echo(line, err=True)
 
 
 @command.command()

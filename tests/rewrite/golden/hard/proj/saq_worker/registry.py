@@ -233,6 +233,17 @@ TASKS = {
         "saq_function": "proj.blocking.run_coroutine",
     },
     "proj.canvas.add": {
+        "canvas": [
+            "proj/canvas.py:17",
+            "proj/canvas.py:18",
+            "proj/canvas.py:19",
+            "proj/canvas.py:20",
+            "proj/canvas.py:21",
+            "proj/canvas.py:22",
+            "proj/canvas.py:23",
+            "proj/canvas.py:24",
+            "proj/canvas.py:26",
+        ],
         "job": {
             "heartbeat": 60,
             "retries": 6,
@@ -246,6 +257,7 @@ TASKS = {
         "saq_function": "proj.canvas.add",
     },
     "proj.canvas.tsum": {
+        "canvas": ["proj/canvas.py:20", "proj/canvas.py:21"],
         "job": {
             "heartbeat": 60,
             "retries": 6,

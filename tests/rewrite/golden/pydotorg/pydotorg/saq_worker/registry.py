@@ -23,6 +23,7 @@ TASKS = {
         "saq_function": "blogs.tasks.update_blog_feeds",
     },
     "cms.tasks.refresh_cache": {
+        "canvas": ["events/management/commands/import_ics.py:21"],
         "job": {
             "heartbeat": 60,
             "retries": 1,
@@ -63,6 +64,10 @@ TASKS = {
         "saq_function": "events.tasks.import_all_calendars",
     },
     "events.tasks.import_events": {
+        "canvas": [
+            "events/management/commands/import_ics.py:17",
+            "events/management/commands/import_ics.py:21",
+        ],
         "job": {
             "heartbeat": 60,
             "retries": 4,
