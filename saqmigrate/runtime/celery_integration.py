@@ -119,22 +119,42 @@ _UNSET = object()
 
 
 def install_result_lookup(app: Any, router: Router | None = None) -> Any:
-    """Make ``app.AsyncResult(id)`` (and ``task.AsyncResult(id)``) find jobs the router sent to SAQ.
+    """Make ``app.AsyncResult(id)``, ``task.AsyncResult(id)`` and ``celery.result.AsyncResult(id)`` find
+    jobs the router sent to SAQ.
 
     ``app.AsyncResult`` becomes a subclass of the app's own result class (``isinstance`` checks
-    and Celery's internal uses keep working). Nothing is looked up when it is created: the first
-    call of ``state``/``status``, ``ready()``, ``successful()``, ``failed()``, ``result``/``info``,
-    ``traceback``, ``date_done``, ``get()``/``wait()`` or ``forget()`` asks the router whether
-    SAQ keeps a job with that id (the router uses the task id as the SAQ job key; one Redis round
-    trip, remembered by the instance). Found: the call is answered by a
+    and Celery's internal uses keep working) that asks ``router`` (else the process-wide router);
+    ``celery.result.AsyncResult`` itself, which status endpoints often build directly
+    (``AsyncResult(task_id)``), asks the process-wide router. Nothing is looked up when a result is
+    created: the first call of ``state``/``status``, ``ready()``, ``successful()``, ``failed()``,
+    ``result``/``info``, ``traceback``, ``date_done``, ``get()``/``wait()`` or ``forget()`` asks the router
+    whether SAQ keeps a job with that id (the router uses the task id as the SAQ job key; one Redis
+    round trip, remembered by the instance). Found: the call is answered by a
     :class:`~saqmigrate.runtime.router.SaqResult`; not found (or no router, or SAQ's Redis
     unreachable): by Celery, unchanged. Called by ``install_send_task_hook``. Idempotent.
     """
+    from celery.result import AsyncResult
+
+    if not AsyncResult.__dict__.get("_saqmigrate_lookup", False):  # once per process, for every app
+        ns = _lookup_namespace(AsyncResult, None)
+        for name, value in ns.items():
+            setattr(AsyncResult, name, value)
+    base = app.AsyncResult
+    if base.__dict__.get("_saqmigrate_lookup", False):
+        return app
+    ns = {**_lookup_namespace(base, router), "__module__": __name__}
+    app.__dict__["AsyncResult"] = type(base.__name__, (base,), ns)
+    return app
+
+
+_RESULT_PROPERTIES = ("state", "status", "result", "info", "traceback", "date_done")
+_RESULT_METHODS = ("ready", "successful", "failed", "get", "wait", "forget")
+
+
+def _lookup_namespace(base: type, router: Router | None) -> dict[str, Any]:
+    """Attributes that answer from SAQ when it keeps the id, else from ``base``'s own (captured now)."""
     import logging
 
-    base = app.AsyncResult
-    if getattr(base, "_saqmigrate_lookup", False):
-        return app
     log = logging.getLogger("saqmigrate.routing")
 
     def _saq(self):
@@ -174,14 +194,12 @@ def install_result_lookup(app: Any, router: Router | None = None) -> Any:
         method.__doc__ = parent.__doc__
         return method
 
-    ns: dict[str, Any] = {"_saqmigrate_lookup": True, "__module__": __name__,
-                          "saqmigrate_saq_result": property(_saq)}
-    for name in ("state", "status", "result", "info", "traceback", "date_done"):
+    ns: dict[str, Any] = {"_saqmigrate_lookup": True, "saqmigrate_saq_result": property(_saq)}
+    for name in _RESULT_PROPERTIES:
         ns[name] = _prop(name)
-    for name in ("ready", "successful", "failed", "get", "wait", "forget"):
+    for name in _RESULT_METHODS:
         ns[name] = _method(name)
-    app.__dict__["AsyncResult"] = type(base.__name__, (base,), ns)
-    return app
+    return ns
 
 
 def route_send_task(name: str, args=None, kwargs=None, **options) -> Any:

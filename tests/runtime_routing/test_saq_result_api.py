@@ -114,6 +114,13 @@ def test_flipped_results_go_pending_to_success_and_failure_and_are_found_by_id(r
     assert isinstance(by_id_bad.get(propagate=False), SaqTaskError)
     assert by_id_bad.saqmigrate_saq_result.queue == rt.ns
 
+    # the status-endpoint idiom: celery.result.AsyncResult built directly, with or without the app
+    from celery.result import AsyncResult
+
+    for direct in (AsyncResult(good.id), AsyncResult(good.id, app=app)):
+        assert direct.state == "SUCCESS" and direct.get(timeout=1) == 42 and direct.successful()
+    assert AsyncResult(failing.id).state == "FAILURE" and AsyncResult(failing.id).failed()
+
     # forget() drops a finished job's record; the id is then unknown -> PENDING (Celery's meaning)
     app.AsyncResult(good.id).forget()
     assert app.AsyncResult(good.id).saqmigrate_saq_result is None
