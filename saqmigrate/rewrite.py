@@ -209,12 +209,32 @@ def _params_src(task, module_names: set[str]) -> str | None:
     return ", ".join(parts)
 
 
+def _source_roots(root: Path, plan: RewritePlan) -> list[Path]:
+    """Where the project's modules are imported from: the scan root, and the folder each task module's
+    dotted name is relative to (``src/`` layouts)."""
+    roots = [root]
+    for m in plan.modules:
+        for tw in m.twins:
+            parts = tw.task.module.split(".")
+            path = Path(tw.task.file).with_suffix("")
+            if path.name == "__init__":
+                path = path.parent
+            if tuple(path.parts[len(path.parts) - len(parts):]) == tuple(parts):
+                base = root.joinpath(*path.parts[: len(path.parts) - len(parts)])
+                if base not in roots:
+                    roots.append(base)
+    return roots
+
+
 def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None:
-    from saqmigrate.transform.blocking import Finder
+    """Port each task body the prover shows non-blocking (``transform/blocking.py``); every other task keeps
+    its bridge with an SM113 line naming the first blocking call and its chain. Ends with a count."""
+    from saqmigrate.transform.blocking import Prover
     from saqmigrate.transform.native import port_function
 
-    finder = Finder(root)
+    prover = Prover(_source_roots(root, plan))
     sources: dict[str, tuple[str, set[str]] | None] = {}
+    ported = bridged = 0
     for m in plan.modules:
         if m.source_rel not in sources:
             try:
@@ -239,28 +259,40 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None
                 why = "a parameter named ctx (the port's SAQ context argument)"
             elif t.hooks:
                 why = f"its Task class overrides {', '.join(t.hooks)}, which only the bridge runs"
+            elif t.is_async:
+                why = "already async (the bridge awaits it directly)"
             else:
                 params = _params_src(t, src[1])
-                indirect = finder.blocking(t.module, t.function)
-                if params is None:
-                    why = "*args, positional-only or computed default parameters"
-                elif indirect:
-                    why = f"blocking call(s) reached through helpers: {', '.join(indirect[:3])}"
-                else:
-                    try:
-                        port = port_function(src[0], t.function, bind=t.bind,
-                                             blocking=t.features.get("blocking") or {}, module_names=src[1],
-                                             update_state=bool(t.features.get("update_state")),
+                try:
+                    blocked = prover.check_task(t.module, t.function, bind=t.bind) if params is not None else None
+                    port = None
+                    if params is None:
+                        why = "*args, positional-only or computed default parameters"
+                    elif blocked is not None:
+                        why = f"not proven non-blocking: {blocked.reason()}"
+                    else:
+                        port = port_function(src[0], t.function, bind=t.bind, blocking={}, module=t.module,
+                                             is_package=Path(t.file).name == "__init__.py",
+                                             module_names=src[1], update_state=bool(t.features.get("update_state")),
                                              is_async=t.is_async, params_src=params)
-                    except Exception as exc:  # noqa: BLE001 - never crash: the task keeps its bridge, with why
-                        result.messages.append(f"SM113 {t.name}: kept in bridge mode: the porter failed on this "
-                                               f"body ({type(exc).__name__}: {exc}); please report it")
-                        continue
-                    if port.code:
-                        tw.native_code, tw.mode = port.code, "native"
-                        continue
+                except Exception as exc:  # noqa: BLE001 - never crash: the task keeps its bridge, with why
+                    result.messages.append(f"SM113 {t.name}: kept in bridge mode: the porter failed on this "
+                                           f"body ({type(exc).__name__}: {exc}); please report it")
+                    bridged += 1
+                    continue
+                if port is not None and port.code:
+                    tw.native_code, tw.mode = port.code, "native"
+                    ported += 1
+                    result.messages.append(f"native {t.name}: ported (every call proven non-blocking"
+                                           f"{'; ' + port.note if port.note else ''})")
+                    continue
+                if port is not None:
                     why = port.reason
+            bridged += 1
             result.messages.append(f"SM113 {t.name}: kept in bridge mode: {why}")
+    if ported or bridged:
+        result.messages.append(f"native mode: {ported} task(s) ported to async, {bridged} kept in bridge mode "
+                               "(SM113 lines above say why)")
 
 
 def recorded_mode(root: Path, generated: list[str] | None = None) -> str:

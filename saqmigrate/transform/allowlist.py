@@ -1,0 +1,205 @@
+"""What native mode knows to be non-blocking, and the names of the families it knows to block.
+
+``rewrite --mode native`` assumes every call blocks until it is proven otherwise
+(``transform/blocking.py``). A call is proven non-blocking only by this table:
+
+* ``PURE_BUILTINS``: builtins that compute (no ``open``, ``input``, ``exec`` ...);
+* ``PURE_FUNCTIONS``: stdlib (and a few well-known third-party) functions and classes that only
+  compute or read the clock, each with the kind of value it returns;
+* ``PURE_PREFIXES``: whole stdlib modules of pure functions (``math.``, ``itertools.`` ...);
+* ``METHODS``: per kind of value, the methods that are pure. A value's kind is known only from how it
+  was built (a literal, a constructor or pure function above, a task argument: SAQ delivers JSON);
+* ``ASYNC_REPLACEMENTS``: blocking calls the porter rewrites in the task body (``time.sleep``).
+
+Everything else blocks; ``family()`` only names *why* for the report. To extend the allowlist, add the
+dotted name here with the kind of value it returns, and a test in ``tests/rewrite/test_native_blocking.py``
+(docs/native.md).
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+
+# --- kinds of values ---------------------------------------------------------------------------
+DATA = "data"  # plain data: str bytes int float bool None list dict set tuple, datetime, Decimal, UUID
+LOGGER = "logger"
+PATTERN = "pattern"  # re.Pattern
+MATCH = "match"  # re.Match
+HASH = "hash"  # hashlib / hmac objects
+SAFE_CM = "safe_cm"  # a context manager whose __enter__/__exit__ are pure (contextlib.suppress)
+
+_EXCEPTIONS = {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
+
+#: builtin name -> kind returned ("args": data when every argument is data, else unknown)
+PURE_BUILTINS: dict[str, str] = {
+    **{n: DATA for n in ("abs", "ascii", "bin", "bool", "callable", "chr", "complex", "divmod", "float", "format",
+                         "hasattr", "hash", "hex", "id", "int", "isinstance", "issubclass", "len", "oct", "ord",
+                         "pow", "repr", "round", "str", "bytes", "bytearray", "range", "slice", "print",
+                         "setattr", "delattr", "object")},
+    "type": "unknown",
+    **{n: "args" for n in ("all", "any", "dict", "enumerate", "filter", "frozenset", "iter", "list", "map", "max",
+                           "min", "next", "reversed", "set", "sorted", "sum", "tuple", "zip", "getattr", "vars")},
+    **{n: DATA for n in _EXCEPTIONS},
+}
+#: functions that call some of their arguments -> (positions, keywords) of those callables
+HIGHER_ORDER: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
+    "map": ((0,), ()), "filter": ((0,), ()), "sorted": ((), ("key",)), "min": ((), ("key",)),
+    "max": ((), ("key",)), "functools.reduce": ((0,), ()), "functools.partial": ((0,), ()),
+    "itertools.starmap": ((0,), ()), "itertools.takewhile": ((0,), ()), "itertools.dropwhile": ((0,), ()),
+    "itertools.filterfalse": ((0,), ()), "itertools.groupby": ((1,), ("key",)),
+    "itertools.accumulate": ((1,), ("func",)), "collections.defaultdict": ((0,), ("default_factory",)),
+    "sort": ((), ("key",)),  # list.sort
+}
+
+PURE_FUNCTIONS: dict[str, str] = {
+    # json (not dump/load: they call a file object's read/write)
+    "json.dumps": DATA, "json.loads": DATA, "json.JSONDecodeError": DATA,
+    # re
+    **{f"re.{n}": DATA for n in ("match", "search", "fullmatch", "findall", "finditer", "sub", "subn", "split",
+                                 "escape", "error")},
+    "re.compile": PATTERN, "re.IGNORECASE": DATA, "re.I": DATA, "re.M": DATA, "re.MULTILINE": DATA,
+    "re.S": DATA, "re.DOTALL": DATA, "re.X": DATA, "re.VERBOSE": DATA, "re.A": DATA, "re.ASCII": DATA,
+    # datetime: construction, arithmetic, clock reads (no zone database: zoneinfo reads files)
+    **{f"datetime.{n}": DATA for n in ("datetime", "date", "time", "timedelta", "timezone", "timezone.utc",
+                                        "datetime.now", "datetime.utcnow", "datetime.today", "datetime.combine",
+                                        "datetime.fromisoformat", "datetime.fromtimestamp",
+                                        "datetime.utcfromtimestamp", "datetime.strptime", "datetime.min",
+                                        "datetime.max", "date.today", "date.fromisoformat",
+                                        "date.fromtimestamp", "date.fromordinal", "date.min", "date.max",
+                                        "time.fromisoformat", "timedelta.max", "timedelta.min", "MINYEAR",
+                                        "MAXYEAR", "UTC")},
+    # time: clock reads only (time.sleep is an async replacement, below)
+    **{f"time.{n}": DATA for n in ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter",
+                                    "perf_counter_ns", "gmtime", "localtime", "mktime", "strftime", "strptime",
+                                    "process_time")},
+    "calendar.timegm": DATA, "calendar.monthrange": DATA, "calendar.isleap": DATA, "calendar.weekday": DATA,
+    # numbers
+    "decimal.Decimal": DATA, "fractions.Fraction": DATA,
+    # ids, randomness, hashing, encodings
+    "uuid.uuid4": DATA, "uuid.uuid5": DATA, "uuid.uuid3": DATA, "uuid.UUID": DATA, "uuid.NAMESPACE_DNS": DATA,
+    "uuid.NAMESPACE_URL": DATA,
+    **{f"random.{n}": DATA for n in ("random", "randint", "randrange", "choice", "choices", "shuffle", "sample",
+                                      "uniform", "gauss", "seed", "Random")},
+    **{f"secrets.{n}": DATA for n in ("token_hex", "token_urlsafe", "token_bytes", "choice", "randbelow",
+                                       "compare_digest")},
+    **{f"hashlib.{n}": HASH for n in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b",
+                                       "blake2s", "sha3_256", "sha3_512", "new")},
+    "hmac.new": HASH, "hmac.compare_digest": DATA, "hmac.digest": DATA,
+    **{f"base64.{n}": DATA for n in ("b64encode", "b64decode", "urlsafe_b64encode", "urlsafe_b64decode",
+                                      "b32encode", "b32decode", "b16encode", "b16decode", "standard_b64encode",
+                                      "standard_b64decode", "encodebytes", "decodebytes")},
+    "binascii.hexlify": DATA, "binascii.unhexlify": DATA, "binascii.crc32": DATA, "zlib.crc32": DATA,
+    "zlib.adler32": DATA,
+    # text
+    "html.escape": DATA, "html.unescape": DATA, "unicodedata.normalize": DATA, "unicodedata.category": DATA,
+    **{f"textwrap.{n}": DATA for n in ("dedent", "indent", "wrap", "fill", "shorten")},
+    **{f"string.{n}": DATA for n in ("ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits", "hexdigits",
+                                      "punctuation", "whitespace", "printable", "capwords", "Template")},
+    **{f"urllib.parse.{n}": DATA for n in ("urlparse", "urlsplit", "urlunparse", "urlunsplit", "urljoin",
+                                            "urlencode", "quote", "quote_plus", "unquote", "unquote_plus",
+                                            "parse_qs", "parse_qsl", "urldefrag")},
+    # paths as strings (not exists/isfile/getsize...: those ask the file system)
+    **{f"{m}.{n}": DATA for m in ("os.path", "posixpath") for n in ("join", "basename", "dirname", "splitext",
+                                                                       "split", "normpath", "isabs", "sep")},
+    "os.environ.get": DATA, "os.getenv": DATA, "os.environ": DATA, "os.sep": DATA, "os.linesep": DATA,
+    # containers and functional helpers
+    **{f"collections.{n}": DATA for n in ("Counter", "defaultdict", "OrderedDict", "deque", "namedtuple",
+                                           "ChainMap")},
+    "functools.reduce": "args", "functools.partial": DATA, "functools.wraps": DATA, "functools.cmp_to_key": DATA,
+    "copy.copy": "args", "copy.deepcopy": "args",
+    "operator.itemgetter": DATA, "operator.attrgetter": DATA, "operator.add": DATA, "operator.mul": DATA,
+    "heapq.heappush": DATA, "heapq.heappop": DATA, "heapq.nlargest": DATA, "heapq.nsmallest": DATA,
+    "heapq.heapify": DATA, "bisect.bisect": DATA, "bisect.bisect_left": DATA, "bisect.bisect_right": DATA,
+    "bisect.insort": DATA, "contextlib.suppress": SAFE_CM, "typing.cast": "args",
+    "dataclasses.asdict": DATA, "dataclasses.astuple": DATA, "dataclasses.replace": "args",
+    "pprint.pformat": DATA, "ipaddress.ip_address": DATA, "ipaddress.ip_network": DATA,
+    "struct.pack": DATA, "struct.unpack": DATA, "math.inf": DATA,
+    # logging: log records go to the configured handlers, as everywhere else in async code
+    "logging.getLogger": LOGGER, "celery.utils.log.get_task_logger": LOGGER,
+    "structlog.get_logger": LOGGER, "structlog.getLogger": LOGGER,
+    **{f"logging.{n}": DATA for n in ("debug", "info", "warning", "warn", "error", "exception", "critical", "log",
+                                       "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")},
+    # well-known pure third-party helpers (explicit: third-party calls are blocking unless listed)
+    "django.utils.timezone.now": DATA, "django.utils.timezone.is_aware": DATA,
+    "django.utils.timezone.is_naive": DATA, "django.utils.timezone.timedelta": DATA,
+    "django.utils.text.slugify": DATA, "django.utils.html.escape": DATA,
+}
+#: whole modules of pure functions
+PURE_PREFIXES = ("math.", "cmath.", "statistics.", "itertools.", "operator.", "string.")
+
+#: blocking calls with a faithful async counterpart the porter writes (in the task body only)
+ASYNC_REPLACEMENTS = {"time.sleep": "asyncio.sleep"}
+
+_STR = {"capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find", "format",
+        "format_map", "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower",
+        "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join", "ljust", "lower", "lstrip",
+        "maketrans", "partition", "removeprefix", "removesuffix", "replace", "rfind", "rindex", "rjust",
+        "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase", "title",
+        "translate", "upper", "zfill", "decode", "hex", "fromhex"}
+_LIST = {"append", "clear", "copy", "count", "extend", "index", "insert", "pop", "remove", "reverse", "sort"}
+_DICT = {"clear", "copy", "fromkeys", "get", "items", "keys", "pop", "popitem", "setdefault", "update", "values",
+         "most_common", "elements", "subtract", "total", "appendleft", "popleft", "extendleft", "rotate",
+         "move_to_end", "_asdict", "_replace"}
+_SET = {"add", "difference", "difference_update", "discard", "intersection", "intersection_update", "isdisjoint",
+        "issubset", "issuperset", "symmetric_difference", "symmetric_difference_update", "union"}
+_NUM = {"as_integer_ratio", "bit_length", "bit_count", "conjugate", "is_integer", "to_bytes", "from_bytes",
+        "quantize", "normalize", "to_integral_value", "is_nan", "is_zero", "sqrt", "exp", "ln", "log10", "adjusted"}
+_DATETIME = {"astimezone", "ctime", "date", "dst", "isocalendar", "isoformat", "isoweekday", "replace", "strftime",
+             "time", "timestamp", "timetuple", "timetz", "toordinal", "tzname", "utcoffset", "utctimetuple",
+             "weekday", "total_seconds", "now", "today", "fromisoformat", "fromtimestamp", "combine", "strptime"}
+
+METHODS: dict[str, set[str]] = {
+    DATA: _STR | _LIST | _DICT | _SET | _NUM | _DATETIME | {"substitute", "safe_substitute"},
+    LOGGER: {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "isEnabledFor",
+             "getChild", "bind", "msg"},
+    PATTERN: {"match", "search", "fullmatch", "findall", "finditer", "sub", "subn", "split"},
+    MATCH: {"group", "groups", "groupdict", "start", "end", "span", "expand"},
+    HASH: {"update", "digest", "hexdigest", "copy"},
+}
+#: what those methods return (default: data)
+METHOD_RESULT = {(PATTERN, "match"): MATCH, (PATTERN, "search"): MATCH, (PATTERN, "fullmatch"): MATCH,
+                 (LOGGER, "getChild"): LOGGER, (LOGGER, "bind"): LOGGER, (HASH, "copy"): HASH}
+
+
+# --- families, for the report only (anything not proven is blocking, named or not) ---------------
+FAMILIES: list[tuple[re.Pattern, str]] = [(re.compile(p), label) for p, label in [
+    (r"(^|\.)transaction\.atomic$|^django\.db\.transaction", "database transaction"),
+    (r"^django\.core\.mail\.|(^|\.)send_mail$|(^|\.)send_mass_mail$|(^|\.)EmailMessage|(^|\.)EmailMultiAlternatives",
+     "Django mail (SMTP)"),
+    (r"^django\.core\.management\.call_command$|(^|\.)call_command$", "call_command (runs a management command)"),
+    (r"^django\.core\.cache|(^|\.)cache\.(get|set|delete|add|incr|decr|get_many|set_many|clear|touch)",
+     "Django cache"),
+    (r"^django\.contrib\.sessions|SessionStore", "Django sessions"),
+    (r"^django\.db\.|(^|\.)(objects|_default_manager|_base_manager)\.", "Django ORM"),
+    (r"^django\.", "Django (not on the allowlist)"),
+    (r"^requests\b|^urllib3\b|^urllib\.request|^httpx\b|^http\.client|^pycurl\b", "HTTP client (sync)"),
+    (r"^smtplib\b", "SMTP"),
+    (r"^socket\b|^ssl\b|^select\b", "socket"),
+    (r"^subprocess\b|^os\.(system|popen|spawn|exec|fork|wait)", "subprocess"),
+    (r"^open$|^io\.|^os\.|^shutil\.|^pathlib\.|^tempfile\.|^glob\.|^fcntl\.|^csv\.|^zipfile\.|^tarfile\.|^gzip\.",
+     "file / OS I/O"),
+    (r"^time\.sleep$", "time.sleep"),
+    (r"^asyncio\.run$|(^|\.)async_to_sync$", "runs an event loop (asyncio.run / async_to_sync)"),
+    (r"^threading\.|^multiprocessing\.|^concurrent\.|^queue\.", "threads / locks"),
+    (r"^redis\b|^psycopg|^pymongo\b|^sqlalchemy\b|^boto3?\b|^botocore\b|^google\.cloud|^elasticsearch",
+     "database / cloud client"),
+    (r"^celery\b|\.(delay|apply_async|s|si|signature|apply)$", "Celery (dispatch or broker I/O)"),
+    (r"^(input|exec|eval|compile|__import__|breakpoint|open)$", "builtin with I/O or dynamic code"),
+]]
+
+
+def family(ref: str) -> str | None:
+    for pattern, label in FAMILIES:
+        if pattern.search(ref):
+            return label
+    return None
+
+
+def pure_function(ref: str) -> str | None:
+    """The kind of value ``ref(...)`` returns when ``ref`` is on the allowlist, else None."""
+    if ref in PURE_FUNCTIONS:
+        return PURE_FUNCTIONS[ref]
+    if ref.startswith(PURE_PREFIXES):
+        return "args" if ref.startswith(("itertools.", "operator.")) else DATA
+    return None
