@@ -889,10 +889,11 @@ class _Body(ast.NodeVisitor):
             return self._super(node, name)
         owner = _short(node.func.value) if isinstance(node.func, ast.Attribute) else "?"
         why = f"a method call on a value of unproven kind ({owner})"
+        fam = al.family(_short(node.func))
         if base.kind == "opaque":
             why = f"a method of the module-level object {base.ref} = {base.hint}"
-        elif base.hint:
-            why = base.hint
+        elif fam or base.hint:
+            why = fam or base.hint
         return self._blocked(node, why)
 
     def _super(self, node: ast.Call, name: str) -> tuple[Blocked | None, T]:
