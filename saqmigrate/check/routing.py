@@ -29,7 +29,7 @@ import json
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from saqmigrate.check.base import CheckError, CheckResult, Context, add
 from saqmigrate.check.generated import read, read_functions, read_literals

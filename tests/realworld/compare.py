@@ -28,7 +28,6 @@ def compare(name: str, show: bool = False) -> dict:
     truth = load(name)
     root = CORPUS / name
     index, _ = run_scan(root, Config(), use_cache=False)
-    roots = truth.get("source_roots") or [""]
 
     def norm(f: str) -> str:
         return f
@@ -76,7 +75,10 @@ def main() -> None:
             print(f"{name}: /tmp/realworld/{name} absent (see tests/realworld/README.md)")
             continue
         r = compare(name, show)
-        pct = lambda a: f"{a[0]}/{a[1]} ({100 * a[0] / a[1]:.1f}%)" if a[1] else "0/0"
+
+        def pct(a: tuple[int, int]) -> str:
+            return f"{a[0]}/{a[1]} ({100 * a[0] / a[1]:.1f}%)" if a[1] else "0/0"
+
         print(f"{name}: tasks {pct(r['tasks'])}, schedules {pct(r['schedules'])}, calls {pct(r['calls'])}, "
               f"non-tasks reported: {len(r['extra_tasks'])}, wrong task names: {len(r['wrong_names'])}")
 

@@ -7,7 +7,6 @@ on a fresh machine; on a machine that has them this is the 98%-recall acceptance
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

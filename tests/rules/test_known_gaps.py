@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from saqmigrate.config import Config
 from saqmigrate.scan import run_scan

@@ -1,6 +1,5 @@
 import json
 import os
-import sys
 
 import pytest
 from click.testing import CliRunner

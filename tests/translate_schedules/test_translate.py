@@ -10,7 +10,7 @@ import pytest
 from croniter import croniter
 
 from saqmigrate.index.model import Param, Schedule
-from saqmigrate.translate.cron import compress, field_to_cron, interval_to_cron, parse_celery_crontab
+from saqmigrate.translate.cron import compress, interval_to_cron, parse_celery_crontab
 from saqmigrate.translate.schedule import (
     DEFAULT_CRON_TIMEOUT,
     CronPlan,
