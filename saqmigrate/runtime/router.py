@@ -673,6 +673,10 @@ class Router:
         return d
 
     def _enqueue_sync(self, p: Plan) -> SaqResult:
+        from saqmigrate.runtime import testing  # [eager mode] tests: run inline, enqueue nothing
+
+        if testing.eager_enabled():  # [eager mode] (saqmigrate.runtime.testing, docs/testing.md)
+            return testing.enqueue_plan(self, p)
         from saq.job import Job
 
         from saqmigrate.runtime.bridge import BridgeTimeout
@@ -783,6 +787,10 @@ class Router:
         return res
 
     async def _aenqueue(self, p: Plan) -> SaqResult:
+        from saqmigrate.runtime import testing  # [eager mode] tests: run inline, enqueue nothing
+
+        if testing.eager_enabled():  # [eager mode] (saqmigrate.runtime.testing, docs/testing.md)
+            return await testing.aenqueue_plan(self, p)
         from saq.job import Job
 
         from saqmigrate.runtime.direct import NotSent
