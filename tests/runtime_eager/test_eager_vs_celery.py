@@ -69,16 +69,19 @@ def _outcome(tasks, call):
     }
 
 
-@pytest.fixture
-def saq_router(eagerproj, redis_url, unique_name, celery_eager_app):
+@pytest.fixture(scope="module")
+def saq_router(eagerproj, redis_url):
+    import uuid
+
     from saqmigrate.runtime import flags as F
     from saqmigrate.runtime.registry import Registry
     from saqmigrate.runtime.router import Router
 
+    unique_name = f"t{uuid.uuid4().hex[:12]}"
     store = F.FlagStore(redis_url, unique_name)
     store.set_rule("eagerproj.tasks.*", "saq", reason="eager tests: everything on SAQ")
     flags = F.FlagClient(redis_url, namespace=unique_name, poll_interval=0.5)
-    router = Router(Registry.load("saq_worker.registry"), flags, celery_app=celery_eager_app, saq_url=redis_url)
+    router = Router(Registry.load("saq_worker.registry"), flags, saq_url=redis_url, fallback=False)
     assert router.decide("eagerproj.tasks.add", (1,)).backend == "saq"  # without eager it would enqueue
     yield router
     router.close()
