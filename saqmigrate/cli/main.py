@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -69,8 +70,16 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="saqmigrate")
-def cli() -> None:
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour the output: auto = when writing to a terminal and NO_COLOR is not set.")
+@click.pass_context
+def cli(ctx: click.Context, color: str) -> None:
     """Move a Celery app to SAQ: scan, rewrite, route, check."""
+    choice = {"always": True, "never": False}.get(color)
+    if choice is None and os.environ.get("NO_COLOR"):  # https://no-color.org
+        choice = False
+    ctx.meta["saqmigrate.color"] = choice
+    ctx.color = choice  # click.echo / click.style in every command
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from saqmigrate.check import CHECKS, EXIT_ERROR
-from saqmigrate.emit.ci_formats import FORMATS
+from saqmigrate.cli.common import format_option
 
 
 def _die(msg: str) -> None:
@@ -32,8 +32,8 @@ def _date(ctx, param, value):
 
 @click.command("check")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="human", show_default=True,
-              help="Report format (github = workflow annotations with file and line).")
+@format_option("text", "json", "sarif", "junit", "github", aliases=("human",),
+               help="Report format (github = workflow annotations with file and line).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report to FILE (atomically); "
               "a one-line summary still goes to stderr.")
 @click.option("--only", multiple=True, type=click.Choice(list(CHECKS)), help="Run only this check (repeatable).")
@@ -69,6 +69,7 @@ def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], sk
     from rich.console import Console
 
     from saqmigrate.check import CheckError, Options, run_checks
+    from saqmigrate.cli.common import console as make_console
     from saqmigrate.cli.common import project_config
     from saqmigrate.config import ConfigError
     from saqmigrate.emit import OutputError, write_atomic
@@ -89,7 +90,7 @@ def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], sk
     except Exception as exc:  # noqa: BLE001 - exit 2, never a traceback mistaken for a failed check
         _die(f"internal error: {type(exc).__name__}: {exc} (please report it; rerun with --no-cache to rule out "
              "the cache)")
-    if fmt == "human":
+    if fmt == "text":
         if output is not None:
             from io import StringIO
 
@@ -97,9 +98,9 @@ def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], sk
             ci_formats.render_human(report, Console(file=buf, width=120, color_system=None), verbose=verbose)
             text = buf.getvalue()
         else:
-            console = Console()
+            console = make_console()
             if not console.is_terminal:
-                console = Console(width=120)
+                console = make_console(width=120)
             ci_formats.render_human(report, console, verbose=verbose)
             text = None
     else:

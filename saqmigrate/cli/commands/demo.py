@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from saqmigrate.cli.common import format_option
 
 @click.command("demo")
 @click.option("--redis-url", default=None,
@@ -15,18 +16,17 @@ import click
 @click.option("--percent", default=30.0, show_default=True, type=click.FloatRange(0, 100),
               help="Ramp share sent to SAQ for the ramped task.")
 @click.option("--keep", is_flag=True, help="Keep the work dir (rewritten fixture, worker logs, side effects).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("text", "json", aliases=("table",))
 def command(redis_url: str | None, embedded: bool, percent: float, keep: bool, fmt: str) -> None:
     """Run a Celery worker and a SAQ worker on the bundled python.org-like fixture; dispatch,
     flip a task to SAQ, ramp another, kill the switch, and show where every dispatch ran."""
-    from rich.console import Console
-
+    from saqmigrate.cli.common import console as make_console
     from saqmigrate.demo import DemoError, render, run_demo
 
     if redis_url and embedded:
         click.echo("saqmigrate: error: give either --redis-url or --embedded, not both", err=True)
         sys.exit(2)
-    err = Console(stderr=True, highlight=False)
+    err = make_console(stderr=True, highlight=False)
     progress = None if fmt == "json" else (lambda msg: err.print(f"[dim]•[/dim] {msg}"))
     try:
         result = run_demo(redis_url, embedded=embedded, keep=keep, percent=percent, progress=progress)
@@ -36,8 +36,8 @@ def command(redis_url: str | None, embedded: bool, percent: float, keep: bool, f
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
     else:
-        out = Console(highlight=False)
+        out = make_console(highlight=False)
         if not out.is_terminal:  # piped / CI: rich would assume 80 columns and truncate the table
-            out = Console(highlight=False, width=140)
+            out = make_console(highlight=False, width=140)
         render(result, out)
     sys.exit(0 if result.ok else 1)

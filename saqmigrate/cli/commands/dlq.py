@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from saqmigrate.cli.common import format_option
 from saqmigrate.runtime import serializer
 from saqmigrate.runtime.dlq import (
     DEFAULT_PREFIX,
@@ -111,8 +112,7 @@ def _filters(f: Any) -> Any:
     return f
 
 
-_format = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-                       show_default=True, help="Output format; json is for scripts.")
+_format = format_option("text", "json", aliases=("table",), help="Output format; json is for scripts.")
 
 
 @click.group(name="dlq")

@@ -71,7 +71,9 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: st
     for msg in result.messages:
         click.echo(f"saqmigrate: {inert(msg)}", err=True)
     if action == "diff":
-        use_color = sys.stdout.isatty() if color is None else color
+        from saqmigrate.cli.common import use_color as color_default  # saqmigrate --color, NO_COLOR
+
+        use_color = color_default(sys.stdout) if color is None else color
         for c in result.changes:
             for line in c.diff().splitlines():
                 if use_color and line.startswith("+") and not line.startswith("+++"):

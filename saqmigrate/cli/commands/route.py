@@ -478,19 +478,27 @@ def unkill(c: Ctx, reason):
 
 @command.command()
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--format", "fmt", type=click.Choice(["text", "table", "json"]), default=None,
+              help="Output format (default: the route group's --format; table = text). JSON entries keep the "
+                   "epoch `ts` and add `time`, the same instant in ISO 8601 UTC.")
 @pass_ctx
-def history(c: Ctx, limit):
-    """The audit stream, newest first: who, when, why, old -> new."""
+def history(c: Ctx, limit, fmt):
+    """The audit stream, newest first: version, time (ISO 8601 UTC), who, what, old -> new, why."""
     items = c.store.history(limit)
     lines = []
     for it in items:
         try:
-            ts = _dt.datetime.fromtimestamp(float(it.get("ts", 0)), _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+            it["time"] = _dt.datetime.fromtimestamp(float(it.get("ts", 0)), _dt.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
         except (TypeError, ValueError, OverflowError, OSError):
-            ts = f"ts={it.get('ts')!r}"
-        lines.append(f"v{it.get('version')}  {ts}  {it.get('actor')}  {it.get('target')}: "
+            it["time"] = None
+        when = it["time"] or f"ts={it.get('ts')!r}"
+        lines.append(f"v{it.get('version')}  {when}  {it.get('actor')}  {it.get('target')}: "
                      f"{json.dumps(it.get('old'))} -> {json.dumps(it.get('new'))}  ({it.get('reason')})")
-    c.out(items, "\n".join(lines) or "no changes recorded")
+    if (fmt or c.fmt) == "json":
+        click.echo(json.dumps(items, indent=2, sort_keys=True, default=str))
+    else:
+        click.echo("\n".join(lines) or "no changes recorded")
 
 
 @command.command("export")

@@ -8,11 +8,12 @@ import textwrap
 
 import click
 
+from saqmigrate.cli.common import format_option
 
 @click.command("rule")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule (code, name, summary).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 def command(code: str | None, show_all: bool, fmt: str) -> None:
     """Explain rule CODE (e.g. SM115): what it means, why, and a before/after example."""
     from saqmigrate import rules as rulebook

@@ -9,20 +9,22 @@ from typing import Callable
 
 import click
 
+from saqmigrate.cli.common import format_option
+
 FORMATS = ("text", "json", "markdown", "sarif")
 
 
 @click.command("scan")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="Report format.")
+@format_option(*FORMATS, help="Report format.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report to FILE (atomically).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache folder (default PATH/.saqmigrate_cache).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Worker processes (default: all cores).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
-@click.option("--verbose", "-v", is_flag=True, help="Show every module and finding in the text report.")
+@click.option("--verbose", "-v", is_flag=True, help="Text report: list every module, blocker and file that could "
+              "not be indexed (default: the first 15 of each; a report written with -o always lists all).")
 @click.option("--fail-on", type=click.Choice(["never", "manual", "error"]), default="never", show_default=True,
               help="Exit 1 when any item is manual / any finding is an error.")
 def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir: Path | None, jobs: int | None,
@@ -30,12 +32,13 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
     """Inventory all Celery apps, tasks, beat schedules, call sites and settings under PATH."""
     from rich.console import Console
 
+    from saqmigrate.cli.common import console as make_console
     from saqmigrate.cli.common import project_config
     from saqmigrate.emit import OutputError, write_atomic
     from saqmigrate.emit import formats
     from saqmigrate.scan import run_scan
 
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     config = project_config(path, config_path)
     started = time.perf_counter()
     progress_cb: Callable[[int, int], None] | None = None
@@ -69,7 +72,7 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
     if text is None and output is None:
         from saqmigrate.emit.terminal import render
 
-        console = Console()
+        console = make_console()
         render(index, console, verbose=verbose)
         console.print(f"[dim]scanned in {elapsed:.2f}s ({stats.read} files read, {stats.from_cache} from cache, "
                       f"{stats.workers} process(es))[/]")

@@ -8,19 +8,20 @@ from pathlib import Path
 
 import click
 
+from saqmigrate.cli.common import format_option
 
 @click.command("schedules")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @click.option("--no-cache", is_flag=True, help="Ignore the scan cache.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
 @click.option("--fail-on-inexact", is_flag=True, help="Exit 1 unless every entry is proven exact.")
 def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail_on_inexact: bool) -> None:
     """Show each Celery beat entry next to its SAQ CronJob and the equivalence proof."""
-    from rich.console import Console
     from rich.table import Table
 
+    from saqmigrate.cli.common import console as make_console
     from saqmigrate.cli.common import project_config
     from saqmigrate.scan import run_scan
 
@@ -41,9 +42,9 @@ def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail
     if fmt == "json":
         sys.stdout.write(json.dumps({"schema": "saqmigrate.schedules/1", "schedules": rows}, indent=2) + "\n")
     else:
-        console = Console()
+        console = make_console()
         if not console.is_terminal:  # piped / CI: rich would assume 80 columns and break words
-            console = Console(width=160)
+            console = make_console(width=160)
         table = Table(title=f"Beat schedules in {index.root}", show_lines=False)
         for col in ("entry", "Celery", "SAQ cron", "exact", "when it fires", "rules"):
             table.add_column(col, overflow="fold")

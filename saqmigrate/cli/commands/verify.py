@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from saqmigrate.cli.common import format_option
 
 @click.command("verify")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
@@ -22,7 +23,7 @@ import click
               help="Seconds the app's import may take before verify gives up (exit 2).")
 @click.option("--keep-broker", is_flag=True,
               help="Keep the app's broker and result backend settings (default: memory://, so nothing connects).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@format_option("text", "json", "sarif")
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the report to FILE (atomically); a one-line summary still goes to stderr.")
 @click.option("--no-cache", is_flag=True, help="Ignore the scan cache.")
