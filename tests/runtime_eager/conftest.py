@@ -34,6 +34,8 @@ def eagerproj(tmp_path_factory):
     out = subprocess.run([sys.executable, "-m", "saqmigrate", "rewrite", ".", "--write"], cwd=root,
                          capture_output=True, text=True, timeout=120)
     assert (root / "eagerproj" / "tasks_saq.py").is_file(), out.stdout + out.stderr
+    for name in [m for m in sys.modules if m.split(".")[0] in ("eagerproj", "saq_worker")]:
+        del sys.modules[name]  # another generated project's saq_worker imported in this process
     sys.path.insert(0, str(root))
     import eagerproj.tasks_saq  # noqa: F401
     from eagerproj import tasks
@@ -46,7 +48,10 @@ def eagerproj(tmp_path_factory):
 def celery_eager_app(eagerproj):
     """A Celery app, current, with Celery's eager mode on (propagation set by the test)."""
     from celery import Celery
+    from celery._state import _set_current_app, get_current_app
 
+    previous = get_current_app()
     app = Celery("eagerproj-tests", set_as_current=True)
     app.conf.update(task_always_eager=True, task_eager_propagates=False, result_backend=None)
     yield app
+    _set_current_app(previous)
