@@ -10,7 +10,7 @@ import click
 
 from saqmigrate.cli.common import format_option
 
-@click.command("rule")
+@click.command("rule", short_help="Explain a rule code (e.g. SM115): what it means, why, before/after.")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule (code, name, summary).")
 @format_option("text", "json")

@@ -1,0 +1,36 @@
+"""docs/cli.md is generated from the click definitions (python -m saqmigrate.cli.docs) and must be
+current: change a command's options or help, then regenerate."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from saqmigrate.cli import docs
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+
+
+def test_cli_reference_is_current():
+    current = DOC.read_text(encoding="utf-8")
+    recorded = re.search(r"\(click (\d+\.\d+)\)", current)
+    if recorded and recorded.group(1) != docs.click_version():
+        pytest.skip(f"docs/cli.md was rendered by click {recorded.group(1)}, this is {docs.click_version()}")
+    assert current == docs.render(), "docs/cli.md is stale: run python -m saqmigrate.cli.docs (or make docs)"
+
+
+def test_every_command_and_subcommand_has_a_section():
+    text = docs.render()
+    for name in docs.DOCS:
+        assert f"### `saqmigrate {name}`" in text
+    for sub in ("route history", "route set", "dlq requeue"):
+        assert f"#### `saqmigrate {sub}`" in text
+    assert "--color [auto|always|never]" in text
+
+
+def test_check_mode_reports_a_stale_file(tmp_path, capsys):
+    target = tmp_path / "cli.md"
+    assert docs.main(["--check", str(target)]) == 1
+    assert docs.main([str(target)]) == 0 and docs.main(["--check", str(target)]) == 0
