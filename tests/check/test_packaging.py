@@ -26,6 +26,17 @@ def test_pre_commit_hook():
     assert hook["pass_filenames"] is False and hook["language"] == "python"
 
 
+def test_contributor_pre_commit_config_runs_the_ci_lint():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
+    ci = (ROOT / ".ci/run").read_text()
+    assert "ruff check saqmigrate tests" in ci and hooks["ruff"]["entry"] == "ruff check"
+    assert hooks["cli-docs"]["entry"] == "python -m saqmigrate.cli.docs --check"
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("test", "fast", "lint", "docs", "bench"):
+        assert re.search(rf"^{target}:", makefile, re.M), target
+
+
 def test_ci_doc_has_a_valid_actions_job_and_covers_every_check_rule():
     text = (ROOT / "docs/ci.md").read_text()
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)

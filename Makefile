@@ -1,0 +1,31 @@
+# Contributor shortcuts; CI runs .ci/run (lint, then the README's test command).
+PYTHON ?= python
+JOBS ?= 2
+
+.PHONY: install test fast lint docs docs-check bench
+
+install:  ## the package, every command and the test dependencies, editable
+	$(PYTHON) -m pip install -q -e '.[dev]'
+
+test:  ## the whole suite, real Celery and SAQ workers included (as CI runs it)
+	$(PYTHON) -m pytest -n $(JOBS) -q
+
+fast:  ## skip the slow real-service tests (@pytest.mark.slow)
+	SAQMIGRATE_FAST=1 $(PYTHON) -m pytest -n $(JOBS) -q
+
+lint:  ## the [tool.ruff] rules, as .ci/run checks them
+	$(PYTHON) -m ruff check saqmigrate tests
+
+docs:  ## regenerate docs/cli.md (click help) and docs/rules/ (rule TOMLs)
+	$(PYTHON) -m saqmigrate.cli.docs
+	$(PYTHON) -m saqmigrate.rules_docs docs/rules
+
+docs-check:  ## fail when a generated doc is stale
+	$(PYTHON) -m saqmigrate.cli.docs --check
+	$(PYTHON) -m saqmigrate.rules_docs docs/rules --check
+
+bench:  ## scan, dispatch, rewrite and verify benchmarks (figures in docs/performance.md)
+	$(PYTHON) bench/bench_scan.py
+	$(PYTHON) bench/bench_dispatch.py
+	$(PYTHON) bench/bench_rewrite.py
+	$(PYTHON) bench/bench_verify.py
