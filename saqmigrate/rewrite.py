@@ -96,6 +96,7 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
         keep = {t.module for t in index.tasks if twin_paths(t.module, t.file)[1] in generated}
     plan = build_plan(index, mode=mode, only=only, keep=keep)
     plan.style = Style.from_project(root)
+    _factory_app_entry(root, index, plan)
     result = RewriteResult(plan)
     if mode == "native":
         _port_natively(root, plan, result)
@@ -146,6 +147,26 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
     result.changes.sort(key=lambda c: c.rel)
     _compile_gate(result)
     return result
+
+
+def _factory_app_entry(root: Path, index, plan: RewritePlan) -> None:
+    """A factory-built Celery app (Flask's ``celery_init_app``): the worker imports the module that
+    creates it, as ``celery -A`` does, or rewrite says it cannot tell (SM120)."""
+    from saqmigrate.index.entry import find_app_entry
+
+    app = next((a for a in index.apps if a.module == plan.app_module and a.name == plan.app_var), None)
+    if app is None or not plan.queues:
+        return
+    if not app.in_function:
+        plan.celery_app_module = app.module
+        return
+    found = find_app_entry(root, app.file, app.line)
+    if found.module:
+        plan.celery_app_module = found.module
+    else:
+        plan.skipped.append(("the Celery app in SAQ workers", f"SM120: {app.file}:{app.line} builds the app in a "
+                             f"function and {found.why}; start SAQ workers with SAQMIGRATE_CELERY_APP set to the module "
+                             "you pass to `celery -A` (workers refuse to start without the project's app)"))
 
 
 def _compiles(rel: str, text: str) -> str | None:

@@ -185,8 +185,8 @@ class Classifier:
                      "dispatch stays on Celery until ported (enqueue the next job from the task)", subj)
             return
         if c.kind == "async_result":
-            self.add(c, "SM304", f, ln, col, "AsyncResult: results live in SAQ jobs (queue.job(key), job.result) "
-                     "and expire after ttl; port the result lookup", subj)
+            self.add(c, "SM304", f, ln, col, "AsyncResult(id): during the window the routing hook answers it for SAQ "
+                     "jobs too (until the job's ttl); without Celery, port it to queue.job(key)", subj)
             return
         if c.kind == "send_task" and c.dynamic_name:
             self.add(c, "SM301", f, ln, col, f"send_task with a computed name ({c.dynamic_name}); the router "

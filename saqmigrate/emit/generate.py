@@ -275,6 +275,8 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append("    interval_jobs=INTERVAL_JOBS,")
     out.append(f"    registry={plan.package + '.registry'!r},")
     out.append(f"    cron_tz={plan.timezone!r},")
+    if plan.celery_app_module:  # tasks resolve in the project's app (Task class, config), as under `celery -A`
+        out.append(f"    celery_app={plan.celery_app_module!r},")
     out.append(")")
     return "\n".join(out) + "\n"
 

@@ -110,6 +110,9 @@ class RewritePlan:
     django_settings: str | None = None  # DJANGO_SETTINGS_MODULE as the project sets it (os.environ.setdefault)
     style: Style = field(default_factory=Style)  # the project formatter's line length (emit/style.py)
     live: dict = field(default_factory=dict)  # run-time facts used by rewrite --live (index/live.py)
+    # the module the SAQ workers import to create the Celery app (what `celery -A` names): the app's own
+    # module, or for a factory-built app the module calling the factory at import (index/entry.py)
+    celery_app_module: str | None = None
 
 
 def _is_django(index: ProjectIndex) -> bool:

@@ -420,8 +420,12 @@ def _twin_task(twin: Any) -> tuple[Any, bool] | None:
     return None
 
 
-def check_functions(functions: Iterable[Any]) -> list[str]:
-    """Problems (one line per task) with the Celery task classes of these SAQ functions."""
+def check_functions(functions: Iterable[Any], *, require_app: bool = False) -> list[str]:
+    """Problems (one line per task) with the Celery task classes of these SAQ functions.
+
+    ``require_app``: the worker imported the module that creates the project's Celery app, so a task
+    that still resolves in Celery's fallback app lost that app (its Task class and configuration):
+    a problem. Without it (no app known to the scan) that is only logged."""
     if _celery_task_base() is None:
         return []
     from saqmigrate.runtime.task import _raw_impl  # noqa: PLC0415
@@ -444,6 +448,17 @@ def check_functions(functions: Iterable[Any]) -> list[str]:
             continue
         if obj is None:
             continue
+        app = getattr(obj, "_app", None) or getattr(obj, "app", None)
+        if app is not None and getattr(app, "main", None) == "default" and not getattr(app, "fixups", True):
+            if not require_app:
+                logger.warning("%s: resolves in Celery's fallback app (no project app was imported in this worker); "
+                               "set SAQMIGRATE_CELERY_APP to the module you pass to `celery -A` if the app configures "
+                               "its tasks", name)
+                continue
+            problems.append(f"{name}: resolves in Celery's fallback app, not the project's: the module that creates "
+                            "the app was not imported in this worker; set SAQMIGRATE_CELERY_APP to the module you pass "
+                            "to `celery -A` (its Task class, e.g. Flask's app context, and its configuration apply)")
+            continue
         info = class_info(type(obj))
         try:
             fun = _raw_impl(task)
@@ -455,12 +470,12 @@ def check_functions(functions: Iterable[Any]) -> list[str]:
     return problems
 
 
-def startup_check(functions: Iterable[Any]) -> Callable:
+def startup_check(functions: Iterable[Any], *, require_app: bool = False) -> Callable:
     """A SAQ ``startup`` hook that refuses to start when a task's class cannot be honoured."""
     functions = list(functions)
 
     async def check_task_classes(ctx: dict) -> None:
-        problems = check_functions(functions)
+        problems = check_functions(functions, require_app=require_app)
         if problems:
             raise TaskClassError("saqmigrate: these tasks' Celery task classes cannot run on SAQ:\n  "
                                  + "\n  ".join(problems))

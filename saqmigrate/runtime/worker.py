@@ -58,6 +58,20 @@ def redis_url() -> str:
     return saq_redis_url()
 
 
+def import_celery_app(target: str | None) -> None:
+    """Import the module that creates the Celery app (``proj.celery`` or ``make_celery:celery_app``)."""
+    if not target:
+        return
+    import importlib
+
+    module = target.split(":", 1)[0]
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        raise RuntimeError(f"saqmigrate: cannot import the Celery app module {module!r} (celery_app= in the worker "
+                           f"settings, or SAQMIGRATE_CELERY_APP): {type(exc).__name__}: {exc}") from exc
+
+
 def make_queue(name: str, url: str | None = None) -> Any:
     from saq import Queue
 
@@ -78,7 +92,13 @@ def worker_settings(
     dead_letters: bool = True,
     metrics: bool = True,
     extra: dict | None = None,
+    celery_app: str | None = None,
 ) -> dict:
+    """``celery_app``: the module that creates the project's Celery app (what ``celery -A`` names);
+    imported first, so tasks resolve in that app, with its Task class and configuration.
+    ``SAQMIGRATE_CELERY_APP`` in the environment overrides it."""
+    app_module = os.environ.get("SAQMIGRATE_CELERY_APP") or celery_app
+    import_celery_app(app_module)
     from saqmigrate.runtime.hooks import merge_hooks
     from saqmigrate.runtime.registry import worker_metadata
     from saqmigrate.runtime.task import apply_job_options
@@ -102,7 +122,7 @@ def worker_settings(
     from saqmigrate.runtime.task_class import startup_check
 
     # a task class whose hooks / __call__ a twin cannot honour stops the worker here, by name
-    hook_sets: list[dict[str, Callable]] = [{"startup": startup_check(functions)}]
+    hook_sets: list[dict[str, Callable]] = [{"startup": startup_check(functions, require_app=bool(app_module))}]
     if registry:
         hook_sets.append({"startup": _ownership_startup(registry, tz)})
     for job in interval_jobs:

@@ -146,7 +146,7 @@ def test_renamed_task_leaves_an_orphaned_twin(tmp_path):
 def test_hand_edited_generated_file(tmp_path):
     root = project(tmp_path)
     q = root / "shop/saq_worker/queue_celery.py"
-    edit(q, '    cron_tz="UTC",\n)', '    cron_tz="UTC",\n    concurrency=50,\n)')
+    edit(q, '    cron_tz="UTC",\n', '    cron_tz="UTC",\n    concurrency=50,\n')
     code, rep = check(root)
     assert code == 1
     [f] = rep["findings"]

@@ -92,8 +92,11 @@ def main() -> None:
         from saqmigrate.runtime.task import job_options
 
         loop = asyncio.get_running_loop()
-        queue = settings["queue"]
-        queue.name = f"{queue.name}-{uuid.uuid4().hex[:8]}"
+        from saqmigrate.runtime.worker import make_queue
+
+        # a queue of its own: SAQ derives its Redis keys from the name when the queue is made, so a
+        # renamed generated queue would share keys with every other test's 'celery' queue
+        queue = make_queue(f"{settings['queue'].name}-{uuid.uuid4().hex[:8]}")
         worker = Worker(**{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1,
                                                                  "worker_info": 10})
         runner = asyncio.create_task(worker.start())

@@ -59,8 +59,11 @@ def main() -> None:
     async def run() -> None:
         from saq import Job, Worker
 
-        queue = settings["queue"]
-        queue.name = f"{queue.name}-{uuid.uuid4().hex[:8]}"  # isolate from other tests on the same Redis
+        from saqmigrate.runtime.worker import make_queue
+
+        # isolate from other tests on the same Redis: a queue of its own (SAQ derives its Redis keys
+        # from the name when the queue is made, so renaming the generated one would share its keys)
+        queue = make_queue(f"{settings['queue'].name}-{uuid.uuid4().hex[:8]}")
         jobs = []
         for i, case in enumerate(cases):
             os.environ["SAQMIGRATE_EFFECTS"] = os.path.join(tmp, f"saq-{i}")

@@ -70,8 +70,8 @@ from saq import Worker
 mod = importlib.import_module(sys.argv[1])
 settings = dict(mod.settings)
 settings["cron_jobs"] = []
-queue = settings["queue"]
-queue.name = queue.name + "-" + uuid.uuid4().hex[:8]
+from saqmigrate.runtime.worker import make_queue
+queue = make_queue(settings["queue"].name + "-" + uuid.uuid4().hex[:8])  # its own Redis keys
 
 async def main():
     from saqmigrate.runtime.task import job_options

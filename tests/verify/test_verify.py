@@ -120,7 +120,7 @@ def test_seeded_wrong_cron_string_is_reported(clean: Path):
 def test_seeded_wrong_beat_kwargs_and_timezone_are_reported(clean: Path):
     queue = clean / "shop/saq_worker/queue_default.py"
     _edit(queue, '{"batch_size": 10}', '{"batch_size": 100}')
-    _edit(queue, '    cron_tz="Europe/Berlin",\n)', '    cron_tz="UTC",\n)')
+    _edit(queue, '    cron_tz="Europe/Berlin",\n', '    cron_tz="UTC",\n')
     code, doc = verify_json(clean, "shop.celery")
     d = by(doc)
     assert d[("SM711", "sync-stock", "kwargs")]["celery"] == {"batch_size": 10}

@@ -22,6 +22,7 @@ def celery_init_app(app: Flask) -> Celery:
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
+        GREETING="Hello",
         CELERY=dict(
             broker_url="redis://localhost:6379/0",
             result_backend="redis://localhost:6379/0",
@@ -35,6 +36,11 @@ def create_app() -> Flask:
             "task": "flask_app.tasks.add",
             "schedule": 60.0,
             "args": (2, 3),
+        },
+        "greet-hourly": {
+            "task": "flask_app.tasks.greet",
+            "schedule": crontab(minute=0),
+            "args": ("team",),
         },
         "nightly-process": {
             "task": "flask_app.tasks.process",

@@ -44,3 +44,11 @@ async def process(ctx, *, total):
     return await run_sync(
         celery_impl(_celery.process), task_self(ctx), **given(total=total)
     )
+
+
+@saq_task("flask_app.tasks.greet", TaskOptions())
+async def greet(ctx, *, name):
+    """SAQ twin of flask_app.tasks.greet (flask_app/tasks.py): runs the Celery
+    implementation in a worker thread.
+    """
+    return await run_sync(celery_impl(_celery.greet), **given(name=name))

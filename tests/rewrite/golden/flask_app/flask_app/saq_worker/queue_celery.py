@@ -21,6 +21,7 @@ from flask_app import tasks_saq as _t0
 FUNCTIONS = [
     ("flask_app.tasks.add", _t0.add),
     ("flask_app.tasks.block", _t0.block),
+    ("flask_app.tasks.greet", _t0.greet),
     ("flask_app.tasks.process", _t0.process),
 ]
 
@@ -31,6 +32,14 @@ CRON_JOBS = [
     CronJob(
         cron_function("add-every-minute", _t0.add, {"a": 2, "b": 3}, cron_tz="UTC"),
         cron="* * * * *",
+        retries=1,
+        timeout=3600,
+        ttl=86400,
+    ),
+    # greet-hourly (flask_app/__init__.py): crontab(minute=0)
+    CronJob(
+        cron_function("greet-hourly", _t0.greet, {"name": "team"}, cron_tz="UTC"),
+        cron="0 * * * *",
         retries=1,
         timeout=3600,
         ttl=86400,
@@ -51,4 +60,5 @@ settings = worker_settings(
     CRON_JOBS,
     registry="flask_app.saq_worker.registry",
     cron_tz="UTC",
+    celery_app="make_celery",
 )

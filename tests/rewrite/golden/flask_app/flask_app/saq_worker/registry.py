@@ -35,6 +35,19 @@ TASKS = {
         "queue": "celery",
         "saq_function": "flask_app.tasks.block",
     },
+    "flask_app.tasks.greet": {
+        "job": {
+            "heartbeat": 60,
+            "retries": 1,
+            "retry_backoff": False,
+            "retry_delay": 180,
+            "timeout": 0,
+            "ttl": 86400,
+        },
+        "params": ["name"],
+        "queue": "celery",
+        "saq_function": "flask_app.tasks.greet",
+    },
     "flask_app.tasks.process": {
         "job": {
             "heartbeat": 60,
@@ -56,6 +69,12 @@ SCHEDULES = {
         "cron_function": "beat:add-every-minute",
         "queue": "celery",
         "task": "flask_app.tasks.add",
+    },
+    "greet-hourly": {
+        "cron": "0 * * * *",
+        "cron_function": "beat:greet-hourly",
+        "queue": "celery",
+        "task": "flask_app.tasks.greet",
     },
     "nightly-process": {
         "cron": "0 1 * * *",

@@ -195,4 +195,5 @@ settings = worker_settings(
     CRON_JOBS,
     registry="proj.saq_worker.registry",
     cron_tz="Europe/Berlin",
+    celery_app="proj.celery",
 )

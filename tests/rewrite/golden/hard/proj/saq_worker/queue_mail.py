@@ -29,4 +29,5 @@ settings = worker_settings(
     FUNCTIONS,
     registry="proj.saq_worker.registry",
     cron_tz="Europe/Berlin",
+    celery_app="proj.celery",
 )

@@ -50,4 +50,5 @@ settings = worker_settings(
     interval_jobs=INTERVAL_JOBS,
     registry="proj.saq_worker.registry",
     cron_tz="Europe/Berlin",
+    celery_app="proj.celery",
 )

@@ -94,4 +94,5 @@ settings = worker_settings(
     CRON_JOBS,
     registry="pydotorg.saq_worker.registry",
     cron_tz="UTC",
+    celery_app="pydotorg.celery",
 )

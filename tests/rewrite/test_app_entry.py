@@ -1,0 +1,83 @@
+"""Which module the SAQ worker imports to create a factory-built Celery app (index/entry.py)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from saqmigrate.config import Config
+from saqmigrate.index.entry import find_app_entry
+from saqmigrate.rewrite import compute_changes
+
+FACTORY = textwrap.dedent("""
+    from celery import Celery
+    from flask import Flask
+
+
+    def celery_init_app(app):
+        celery_app = Celery(app.name)
+        celery_app.set_default()
+        return celery_app
+
+
+    def create_app():
+        app = Flask(__name__)
+        celery_init_app(app)
+        return app
+""")
+TASKS = "from celery import shared_task\n\n\n@shared_task\ndef add(a, b):\n    return a + b\n"
+
+
+def project(tmp_path: Path, **modules: str) -> Path:
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "__init__.py").write_text(FACTORY)
+    (tmp_path / "web" / "tasks.py").write_text(TASKS)
+    for rel, text in modules.items():
+        (tmp_path / rel.replace("__", "/")).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel.replace("__", "/")).write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+def settings_text(root: Path) -> str:
+    result = compute_changes(root, Config(), use_cache=False)
+    return next(c.new for c in result.changes if "/queue_" in c.rel), result.messages
+
+
+def test_the_module_calling_the_factory_at_import_is_what_the_worker_imports(tmp_path: Path) -> None:
+    root = project(tmp_path, **{"make_celery.py": """
+        from web import create_app
+
+        flask_app = create_app()
+        celery_app = flask_app.extensions["celery"]
+    """, "run.py": """
+        from web import create_app
+
+        if __name__ == "__main__":
+            create_app().run()
+    """, "tests__test_app.py": "from web import create_app\n\napp = create_app()\n"})
+    found = find_app_entry(root, "web/__init__.py", 7)
+    assert (found.module, found.candidates) == ("make_celery", ["make_celery"])  # not run.py's __main__, not tests
+    text, _ = settings_text(root)
+    assert 'celery_app="make_celery"' in text
+
+
+def test_several_or_no_creators_are_reported_not_guessed(tmp_path: Path) -> None:
+    root = project(tmp_path, **{"wsgi.py": "from web import create_app\n\napp = create_app()\n",
+                                "asgi.py": "from web import create_app\n\napp = create_app()\n"})
+    found = find_app_entry(root, "web/__init__.py", 7)
+    assert found.module is None and found.candidates == ["asgi", "wsgi"] and "several" in found.why
+    text, messages = settings_text(root)
+    assert "celery_app=" not in text
+    assert any("SM120" in m and "SAQMIGRATE_CELERY_APP" in m for m in messages)
+    # a name that says "celery" or "worker" settles it, as it does for the people running `celery -A`
+    (root / "celery_worker.py").write_text("from web import create_app\n\napp = create_app()\n")
+    assert find_app_entry(root, "web/__init__.py", 7).module == "celery_worker"
+
+
+def test_a_module_level_app_is_imported_as_itself(tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "__init__.py").write_text("")
+    (tmp_path / "proj" / "celery.py").write_text("from celery import Celery\n\napp = Celery('proj')\n")
+    (tmp_path / "proj" / "tasks.py").write_text(TASKS)
+    text, messages = settings_text(tmp_path)
+    assert 'celery_app="proj.celery"' in text and not any("SM120" in m for m in messages)
