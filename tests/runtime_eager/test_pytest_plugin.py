@@ -66,12 +66,12 @@ def test_worker(saq_worker):
 
 @pytest.mark.slow
 def test_plugin_loads_as_a_plugin_with_the_ini_option(tmp_path, redis_url, unique_name):
-    """What the pytest11 entry point does (``-p``): fixtures, and ``saq_worker_settings`` from the ini."""
+    """Loaded by the pytest11 entry point (no ``-p``): fixtures, and ``saq_worker_settings`` from the ini."""
     (tmp_path / "test_project.py").write_text(textwrap.dedent(PROJECT_TEST).replace("QUEUE", unique_name))
     (tmp_path / "pytest.ini").write_text("[pytest]\nsaq_worker_settings = test_project.SETTINGS\n")
     env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(tmp_path)}
     env.pop("SAQ_REDIS_URL", None)
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "saqmigrate.runtime.pytest_plugin",
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q",
                           "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120, env=env)
     assert "2 passed" in out.stdout, out.stdout + out.stderr
@@ -80,7 +80,7 @@ def test_plugin_loads_as_a_plugin_with_the_ini_option(tmp_path, redis_url, uniqu
 def test_saq_worker_without_settings_says_what_to_set(tmp_path):
     (tmp_path / "test_x.py").write_text("def test_w(saq_worker):\n    pass\n")
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "saqmigrate.runtime.pytest_plugin",
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q",
                           "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120, env=env)
     assert out.returncode != 0 and "saq_worker_settings" in out.stdout + out.stderr
