@@ -105,6 +105,10 @@ class Classifier:
         if unsupported:
             self.add(t, "SM100", f, ln, 0, f"task {subj} reads self.request.{', self.request.'.join(unsupported)}, "
                      "which SAQ jobs do not have", subj)
+        if t.features.get("self_replace") and t.bind:
+            self.add(t, "SM121", f, ln, 0, f"task {subj} calls self.replace(...): the replacement continues a Celery "
+                     "canvas under this task's id, which SAQ cannot do; the task stays on Celery (route set refuses "
+                     "to flip it)", subj)
         if t.features.get("update_state"):
             self.add(t, "SM108", f, ln, 0, f"task {subj} calls self.update_state: under SAQ the meta goes to "
                      "job.meta and custom states are lost", subj)

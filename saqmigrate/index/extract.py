@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 12
+FACTS_VERSION = 13
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -1055,7 +1055,7 @@ def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, text: str, skip_self: 
 def _features(node: ast.AST, ex: Extractor, bound: bool) -> dict:
     request_attrs: set[str] = set()
     blocking: dict[str, int] = {}
-    retry = update_state = uses_self = False
+    retry = update_state = uses_self = replace = False
     first = None
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         args = node.args.posonlyargs + node.args.args
@@ -1078,6 +1078,8 @@ def _features(node: ast.AST, ex: Extractor, bound: bool) -> dict:
                 retry = True
             if first and fname == f"{first}.update_state":
                 update_state = True
+            if first and fname == f"{first}.replace":
+                replace = True
             head, _, rest = fname.partition(".")
             if head in local_imports:
                 r = local_imports[head] + (f".{rest}" if rest else "")
@@ -1090,7 +1092,7 @@ def _features(node: ast.AST, ex: Extractor, bound: bool) -> dict:
         if isinstance(sub, ast.Name) and first and sub.id == first:
             uses_self = True
     return {"request_attrs": sorted(request_attrs), "self_retry": retry, "update_state": update_state,
-            "blocking": blocking, "uses_first_arg": uses_self}
+            "blocking": blocking, "uses_first_arg": uses_self, "self_replace": replace}
 
 
 def suppressions(text: str) -> dict[int, list[str]]:

@@ -337,6 +337,8 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
             fname += "_"
         used_names[t.module].add(fname)
         pinned = sorted(t.features.get("unresolved") or {})
+        if t.features.get("self_replace") and t.bind:
+            pinned.append("replace")  # SM121: Task.replace continues a Celery canvas
         twin = Twin(task=t, celery_name=t.name, function=fname, queue=q,  # type: ignore[arg-type]
                     options_source=jo.to_source(), job=jo.job_kwargs(), cron_job=jo.cron_kwargs(),
                     unsupported=sorted({n.code for n in jo.notes}), mode=mode,
