@@ -127,11 +127,15 @@ def install_result_lookup(app: Any, router: Router | None = None) -> Any:
     ``celery.result.AsyncResult`` itself, which status endpoints often build directly
     (``AsyncResult(task_id)``), asks the process-wide router. Nothing is looked up when a result is
     created: the first call of ``state``/``status``, ``ready()``, ``successful()``, ``failed()``,
-    ``result``/``info``, ``traceback``, ``date_done``, ``get()``/``wait()`` or ``forget()`` asks the router
-    whether SAQ keeps a job with that id (the router uses the task id as the SAQ job key; one Redis
-    round trip, remembered by the instance). Found: the call is answered by a
+    ``result``/``info``, ``traceback``, ``date_done``, ``get()``/``wait()``, ``forget()`` or ``revoke()``
+    asks the router whether SAQ keeps a job with that id (the router uses the task id as the SAQ job key;
+    one Redis round trip, remembered by the instance). Found: the call is answered by a
     :class:`~saqmigrate.runtime.router.SaqResult`; not found (or no router, or SAQ's Redis
-    unreachable): by Celery, unchanged. Called by ``install_send_task_hook``. Idempotent.
+    unreachable): by Celery, unchanged.
+
+    ``app.control.revoke(ids, terminate=...)`` (and ``app.control.terminate``) revokes the ids SAQ keeps
+    through :meth:`SaqResult.revoke` and broadcasts the others to Celery's workers as before.
+    Called by ``install_send_task_hook``. Idempotent.
     """
     from celery.result import AsyncResult
 
@@ -139,6 +143,7 @@ def install_result_lookup(app: Any, router: Router | None = None) -> Any:
         ns = _lookup_namespace(AsyncResult, None)
         for name, value in ns.items():
             setattr(AsyncResult, name, value)
+    _hook_control_revoke(app, router)
     base = app.AsyncResult
     if base.__dict__.get("_saqmigrate_lookup", False):
         return app
@@ -148,7 +153,48 @@ def install_result_lookup(app: Any, router: Router | None = None) -> Any:
 
 
 _RESULT_PROPERTIES = ("state", "status", "result", "info", "traceback", "date_done")
-_RESULT_METHODS = ("ready", "successful", "failed", "get", "wait", "forget")
+_RESULT_METHODS = ("ready", "successful", "failed", "get", "wait", "forget", "revoke")
+
+
+def _hook_control_revoke(app: Any, router: Router | None) -> None:
+    """Wrap ``app.control.revoke`` on this app's Control: ids SAQ keeps are revoked there."""
+    import logging
+
+    try:
+        control = app.control
+        original = control.revoke
+    except Exception:  # noqa: BLE001 - an app without a control object: nothing to hook
+        return
+    if getattr(original, "_saqmigrate_hook", False):
+        return
+    log = logging.getLogger("saqmigrate.routing")
+
+    def revoke(task_id, destination=None, terminate=False, signal="SIGTERM", **kwargs):
+        r = router or get_router()
+        ids = [task_id] if isinstance(task_id, str) else list(task_id or ())
+        rest = ids
+        if r is not None and ids:
+            rest = []
+            for tid in ids:
+                try:
+                    found = r.saq_result(str(tid))
+                except Exception as exc:  # noqa: BLE001 - SAQ's Redis unreachable: Celery's broadcast only
+                    log.warning("saqmigrate: cannot look up task id %s in SAQ (%s); revoking on Celery only",
+                                tid, exc)
+                    found = None
+                if found is None:
+                    rest.append(tid)
+                else:
+                    found.revoke(terminate=terminate, signal=signal)
+            if not rest:  # every id was a SAQ job: no Celery worker holds any of them
+                return [] if kwargs.get("reply") else None
+            if len(rest) < len(ids):
+                task_id = rest[0] if isinstance(task_id, str) else rest
+        return original(task_id, destination=destination, terminate=terminate, signal=signal, **kwargs)
+
+    revoke._saqmigrate_hook = True  # type: ignore[attr-defined]
+    revoke.__wrapped__ = original  # type: ignore[attr-defined]
+    control.revoke = revoke
 
 
 def _lookup_namespace(base: type, router: Router | None) -> dict[str, Any]:
@@ -169,6 +215,8 @@ def _lookup_namespace(base: type, router: Router | None) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - SAQ's Redis unreachable: answer from Celery, ask again next time
             log.warning("saqmigrate: cannot look up task id %s in SAQ (%s); answering from Celery", self.id, exc)
             return None
+        if found is not None and getattr(found, "_celery_app", None) is None:
+            found._celery_app = getattr(r, "celery_app", None)  # whose task_track_started applies
         self.__dict__["_saqmigrate_saq"] = found
         return found
 

@@ -198,7 +198,13 @@ class Plan:
 
 # Celery's state names, as SaqResult reports them (celery.states).
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
-_READY_STATES = frozenset({SUCCESS, FAILURE})
+REVOKED = "REVOKED"
+_READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
+# SAQ statuses of a job a worker holds (``aborting``: an abort asked, the worker has not cancelled it yet)
+_RUNNING = frozenset({"active", "aborting"})
+_DONE = frozenset({"complete", "failed", "aborted"})
+# SAQ's error text for a job swept from a lost worker (saq.queue.base.DEFAULT_SWEPT_JOB_ERROR)
+_SWEPT = "swept"
 
 
 class SaqTaskError(Exception):
@@ -239,20 +245,117 @@ def _saq_error(job: Any) -> SaqTaskError:
     return cls(message.strip() if exc_type else last, exc_type=exc_type, traceback=text or None, status=status)
 
 
-def saq_state(job: Any) -> str:
-    """Celery's state name for a SAQ job (None: not found -> PENDING, as Celery reports unknown ids)."""
+def _status(job: Any) -> str:
+    return getattr(job.status, "value", job.status)
+
+
+def _custom_state(job: Any) -> tuple[str, Any] | None:
+    """``(state, meta)`` of the task's last ``update_state`` (stored in ``job.meta`` by
+    :meth:`saqmigrate.runtime.task.TaskSelf.update_state`), or None."""
+    meta = getattr(job, "meta", None)
+    if isinstance(meta, Mapping):
+        state = meta.get("state")
+        if isinstance(state, str) and state:
+            return state, meta.get("info")
+    return None
+
+
+def saq_state(job: Any, track_started: bool | None = None) -> str:
+    """Celery's state name for a SAQ job (None: not found -> PENDING, as Celery reports unknown ids).
+
+    A running job (SAQ ``active``/``aborting``) reads as the custom state of its last
+    ``update_state`` when it made one (``PROGRESS`` ...), else ``STARTED``, or ``PENDING`` when
+    ``track_started`` is False (Celery's default: a running task without ``task_track_started``
+    reads ``PENDING``). ``aborted`` reads ``REVOKED`` (a job SAQ swept from a lost worker:
+    ``FAILURE``, as Celery reports a ``WorkerLostError``).
+    """
     if job is None:
         return PENDING
-    status = getattr(job.status, "value", job.status)
+    status = _status(job)
     if status == "complete":
         return SUCCESS
-    if status in ("failed", "aborted"):
+    if status == "failed":
         return FAILURE
-    if status in ("active", "aborting"):
-        return STARTED
+    if status == "aborted":
+        return FAILURE if (getattr(job, "error", None) or "").strip() == _SWEPT else REVOKED
+    if status in _RUNNING:
+        custom = _custom_state(job)
+        if custom is not None:
+            return custom[0]
+        return PENDING if track_started is False else STARTED
     if status == "queued" and getattr(job, "attempts", 0) and getattr(job, "error", None):
         return RETRY  # SAQ re-queued it after a failed attempt
     return PENDING  # new, queued, deferred (scheduled later)
+
+
+def _revoked_error(job: Any) -> Exception:
+    """Celery's value of a revoked task: a ``TaskRevokedError(reason)`` (also a :class:`SaqTaskError`)."""
+    reason = (getattr(job, "error", None) or "revoked").strip()
+    try:
+        from celery.exceptions import TaskRevokedError
+    except ImportError:  # pragma: no cover - Celery gone after the window
+        return SaqTaskError(reason, exc_type="TaskRevokedError", status="aborted")
+    cls = _ERROR_CLASSES.get("TaskRevokedError")
+    if cls is None:
+        cls = _ERROR_CLASSES["TaskRevokedError"] = type(
+            "TaskRevokedError", (SaqTaskError, TaskRevokedError), {"__module__": __name__})
+    return cls(reason, exc_type="TaskRevokedError", status="aborted")
+
+
+# Atomically takes a job that waits (queued, or deferred in the incomplete set) away from every
+# worker: 1 = it was queued, 2 = deferred, 0 = a worker holds it (or it is done). SAQ 0.26
+# RedisQueue layout: `queued` list, `incomplete` sorted set (score 0 once due), job id key.
+_CLAIM_WAITING = """
+if redis.call('LREM', KEYS[1], 0, KEYS[3]) > 0 then
+    redis.call('ZREM', KEYS[2], KEYS[3])
+    return 1
+end
+local score = redis.call('ZSCORE', KEYS[2], KEYS[3])
+if score and tonumber(score) > 0 then
+    redis.call('ZREM', KEYS[2], KEYS[3])
+    return 2
+end
+return 0
+"""
+
+
+async def _abort_job(q: Any, key: str, terminate: bool) -> str | None:
+    """Revoke SAQ job ``key`` as Celery revokes a task; the SAQ status it was found in (None: not kept).
+
+    Waiting (new, queued, deferred, queued again for a retry): taken away from the workers
+    atomically and finished ``aborted``: it never runs. Running: with ``terminate`` SAQ's
+    ``Queue.abort`` (the worker cancels it on its next abort check); without, left to finish, as
+    Celery does. Done: nothing.
+    """
+    from saq.job import Status
+
+    reason = "terminated" if terminate else "revoked"
+    job = await q.job(key)
+    if job is None or _status(job) in _DONE:
+        return None if job is None else _status(job)
+    found = _status(job)
+    if found not in _RUNNING:
+        queued, incomplete = getattr(q, "_queued", None), getattr(q, "_incomplete", None)
+        if queued is None or incomplete is None or not hasattr(q, "redis"):  # not SAQ's Redis queue
+            await q.abort(job, reason)
+            return found
+        claimed = await q.redis.eval(_CLAIM_WAITING, 3, queued, incomplete, job.id)
+        if int(claimed or 0):
+            await q.finish(job, Status.ABORTED, error=reason)
+            return found
+        # a worker dequeued it between the read and the claim: wait for it to mark the job
+        # active (its own write would overwrite an abort stored before it)
+        deadline = time.monotonic() + 2.0
+        while True:
+            job = await q.job(key)
+            if job is None or _status(job) in _DONE or _status(job) in _RUNNING or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        if job is None or _status(job) in _DONE:
+            return None if job is None else _status(job)
+    if terminate and _status(job) == "active":
+        await q.abort(job, reason)
+    return _status(job)
 
 
 class SaqResult:
@@ -260,18 +363,29 @@ class SaqResult:
 
     ``id`` / ``task_id`` is the Celery task id, which is also the SAQ job key. ``state`` /
     ``status``, ``ready()``, ``successful()``, ``failed()``, ``result`` / ``info``,
-    ``traceback``, ``get()`` / ``wait()`` and ``forget()`` read the job from SAQ's Redis on each
-    call (sync, through the bridge). A job SAQ no longer keeps (its ``ttl`` ran out) reads as
-    ``PENDING``, as Celery reports an unknown id. ``job`` is the job as enqueued (None when SAQ
-    refused a duplicate key that is still incomplete, or when the result was looked up by id).
+    ``traceback``, ``get()`` / ``wait()``, ``forget()`` and ``revoke()`` read (or change) the job
+    in SAQ's Redis on each call (sync, through the bridge). A job SAQ no longer keeps (its ``ttl``
+    ran out) reads as ``PENDING``, as Celery reports an unknown id. ``job`` is the job as enqueued
+    (None when SAQ refused a duplicate key that is still incomplete, or when the result was
+    looked up by id).
+
+    While the job runs, ``state`` is the custom state of its last ``update_state`` (``info`` /
+    ``result``: its ``meta``), else ``STARTED`` (``info``: ``{"pid": None, "hostname": <SAQ
+    worker id>}``) when the task tracks started (``track_started``, else the Celery task's
+    ``track_started`` / the app's ``task_track_started``), ``PENDING`` when it does not (Celery's
+    default), ``STARTED`` when no Celery app or task can be found to ask.
     """
 
     backend = "saq"
     parent = None
     children = None
 
+    #: True/False: report a running job without a custom state as STARTED/PENDING; None: ask Celery.
+    track_started: bool | None = None
+
     def __init__(self, task_id: str, job: Any, queue: str, decision: Decision | None, bridge: Any = None,
-                 url: str | None = None, queue_kwargs: Mapping[str, Any] | None = None):
+                 url: str | None = None, queue_kwargs: Mapping[str, Any] | None = None, *,
+                 celery_app: Any = None):
         self.id = self.task_id = task_id
         self._url = url
         self.job = job
@@ -280,6 +394,8 @@ class SaqResult:
         self._bridge = bridge
         self._queue_kwargs = dict(queue_kwargs or {})
         self._final: Any = None  # the job once it reached a terminal state (never changes after)
+        self._celery_app = celery_app  # where task_track_started is read (else the process router's app)
+        self._tracks: bool | None | object = _NOT_ASKED
 
     @property
     def duplicate(self) -> bool:
@@ -303,13 +419,55 @@ class SaqResult:
             return await q.job(key)
 
         job = self._run(_job, f"reading SAQ job {key} in queue {self.queue!r}")
-        if job is not None and saq_state(job) in _READY_STATES:
+        if job is not None and _status(job) in _DONE:
             self._final = job
         return job
 
+    def _task_name(self, job: Any) -> str | None:
+        meta = (getattr(job, "meta", None) or {}).get("saqmigrate") or {}
+        return meta.get("task") or (self.saqmigrate_route.task if self.saqmigrate_route else None)
+
+    def _track_started(self, job: Any) -> bool | None:
+        """Celery's ``track_started`` for this task: the task's own, else the app's
+        ``task_track_started``; None when no Celery app or task can be found."""
+        if self.track_started is not None:
+            return bool(self.track_started)
+        if self._tracks is not _NOT_ASKED:
+            return self._tracks  # type: ignore[return-value]
+        name = self._task_name(job)
+        app = self._celery_app
+        if app is None:
+            router = get_router()
+            app = getattr(router, "celery_app", None) if router is not None else None
+        task = None
+        try:
+            if app is not None:
+                task = app.tasks.get(name) if name else None
+            elif name:
+                from saqmigrate.runtime.task import _celery_task_by_name
+
+                task = _celery_task_by_name(name)
+        except Exception:  # noqa: BLE001 - an app that cannot finalize here: fall back to its conf
+            task = None
+        tracks: bool | None = None
+        if task is not None and getattr(task, "track_started", None) is not None:
+            tracks = bool(task.track_started)
+        elif app is not None:
+            try:
+                tracks = bool(app.conf.task_track_started)
+            except Exception:  # noqa: BLE001
+                tracks = None
+        self._tracks = tracks
+        return tracks
+
+    def _state_of(self, job: Any) -> str:
+        if job is not None and _status(job) in _RUNNING and _custom_state(job) is None:
+            return saq_state(job, self._track_started(job))
+        return saq_state(job)
+
     @property
     def state(self) -> str:
-        return saq_state(self._fetch())
+        return self._state_of(self._fetch())
 
     status = state
 
@@ -322,18 +480,28 @@ class SaqResult:
     def failed(self) -> bool:
         return self.state == FAILURE
 
-    @staticmethod
-    def _value(job: Any) -> Any:
-        st = saq_state(job)
+    def _value(self, job: Any, state: str | None = None) -> Any:
+        st = self._state_of(job) if state is None else state
         if st == SUCCESS:
             return job.result
         if st in (FAILURE, RETRY):
             return _saq_error(job)
+        if st == REVOKED:
+            return _revoked_error(job)
+        if job is None or _status(job) not in _RUNNING:
+            return None
+        custom = _custom_state(job)
+        if custom is not None:
+            return custom[1]
+        if st == STARTED:
+            return {"pid": None, "hostname": getattr(job, "worker_id", None)}
         return None
 
     @property
     def result(self) -> Any:
-        """The return value on SUCCESS; the error (a :class:`SaqTaskError`) on FAILURE/RETRY; else None."""
+        """As Celery: the return value on SUCCESS; the error on FAILURE/RETRY (a :class:`SaqTaskError`)
+        and REVOKED (a ``TaskRevokedError``); the ``meta`` of a running job's last ``update_state``;
+        ``{"pid": None, "hostname": ...}`` for STARTED; else None."""
         return self._value(self._fetch())
 
     info = result
@@ -341,19 +509,20 @@ class SaqResult:
     @property
     def traceback(self) -> str | None:
         job = self._fetch()
-        return (job.error or None) if job is not None else None
+        if job is None or saq_state(job) == REVOKED:  # Celery stores no traceback for a revoked task
+            return None
+        return job.error or None
 
     @property
     def date_done(self) -> _dt.datetime | None:
         job = self._fetch()
-        if job is None or saq_state(job) not in _READY_STATES or not job.completed:
+        if job is None or _status(job) not in _DONE or not job.completed:
             return None
         return _dt.datetime.fromtimestamp(job.completed / 1000, tz=_dt.timezone.utc)
 
     @property
     def name(self) -> str | None:
-        meta = (getattr(self._fetch(), "meta", None) or {}).get("saqmigrate") or {}
-        return meta.get("task") or (self.saqmigrate_route.task if self.saqmigrate_route else None)
+        return self._task_name(self._fetch())
 
     def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
             **_ignored: Any) -> Any:
@@ -369,8 +538,8 @@ class SaqResult:
             job = self._fetch()
             st = saq_state(job)
             if st in _READY_STATES:
-                value = self._value(job)
-                if st == FAILURE and propagate:
+                value = self._value(job, st)
+                if st in (FAILURE, REVOKED) and propagate:  # Celery's PROPAGATE_STATES
                     raise value
                 return value
             if deadline is not None:
@@ -395,11 +564,39 @@ class SaqResult:
 
         async def _forget(q):
             job = await q.job(key)
-            if job is not None and saq_state(job) in _READY_STATES:
+            if job is not None and _status(job) in _DONE:
                 await q.redis.delete(job.id)
 
         self._run(_forget, f"forgetting SAQ job {key} in queue {self.queue!r}")
         self._final = None
+
+    def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None, wait: bool = False,
+               timeout: float | None = None, **_ignored: Any) -> None:
+        """Revoke the job, as Celery's ``AsyncResult.revoke`` does.
+
+        A job that waits (queued, deferred by ``countdown``/``eta``, queued again for a retry) is
+        taken away from the workers atomically and never runs: ``REVOKED``. A running job goes on to
+        its end unless ``terminate=True``: then SAQ's ``Queue.abort`` marks it ``aborting`` and the
+        worker cancels it on its next abort check (SAQ's ``timers["abort"]``, 1 s; a job that has run
+        for less than that is cancelled on a later check), then ``REVOKED``. The asyncio task is
+        cancelled, a sync Celery body's thread runs on to its end (no process to kill); ``signal`` is
+        ignored. A finished job is left as it is. ``wait=True`` waits up to ``timeout`` (default 1 s)
+        for a terminated job to stop.
+        """
+        key = self.id
+
+        async def _revoke(q):
+            return await _abort_job(q, key, bool(terminate))
+
+        self._run(_revoke, f"revoking SAQ job {key} in queue {self.queue!r}")
+        self._final = None
+        if wait and terminate:
+            deadline = time.monotonic() + (1.0 if timeout is None else float(timeout))
+            while time.monotonic() < deadline:
+                job = self._fetch()
+                if job is None or _status(job) in _DONE:
+                    break
+                time.sleep(0.05)
 
     def __eq__(self, other: object) -> bool:
         other_id = getattr(other, "id", other)
@@ -419,6 +616,9 @@ try:  # the sentinel send_task uses for expires / time limits it was not given
     from celery.app.base import _OMITTED
 except Exception:  # pragma: no cover - celery not importable
     _OMITTED = object()
+
+
+_NOT_ASKED = object()
 
 
 def _absent(v: Any) -> bool:

@@ -44,15 +44,15 @@ def wired(rt):
     install_send_task_hook(app)  # installs the result lookup too
     install_send_task_hook(app)  # idempotent
 
-    @app.task(name=OK)
+    @app.task(name=OK, shared=False)
     def ok(x):
         return x * 2
 
-    @app.task(name=BAD)
+    @app.task(name=BAD, shared=False)
     def bad(x):
         raise ValueError(x)
 
-    @app.task(name=STAY)
+    @app.task(name=STAY, shared=False)
     def stay(x):
         return x
 
@@ -137,11 +137,19 @@ def test_ids_not_in_saq_are_answered_by_celery(rt, wired):
 
 
 def test_state_names_for_every_saq_status():
-    def job(status, attempts=0, error=None):
-        return types.SimpleNamespace(status=status, attempts=attempts, error=error, key="k")
+    def job(status, attempts=0, error=None, meta=None):
+        return types.SimpleNamespace(status=status, attempts=attempts, error=error, key="k", meta=meta)
 
     assert saq_state(None) == "PENDING"
     assert [saq_state(job(s)) for s in ("new", "queued", "active", "aborting", "complete", "failed", "aborted")] == [
-        "PENDING", "PENDING", "STARTED", "STARTED", "SUCCESS", "FAILURE", "FAILURE"]
+        "PENDING", "PENDING", "STARTED", "STARTED", "SUCCESS", "FAILURE", "REVOKED"]
+    # running: Celery's PENDING unless the task tracks started; a custom update_state wins either way
+    assert saq_state(job("active"), track_started=False) == "PENDING"
+    assert saq_state(job("active"), track_started=True) == "STARTED"
+    progress = {"saqmigrate": {"task": "t"}, "state": "PROGRESS", "info": {"current": 1}}
+    assert saq_state(job("active", meta=progress), track_started=False) == "PROGRESS"
+    assert saq_state(job("complete", meta=progress)) == "SUCCESS"  # the final state replaces it, as in Celery
+    assert saq_state(job("active", meta={"saqmigrate": {"task": "t"}})) == "STARTED"
+    assert saq_state(job("aborted", error="swept")) == "FAILURE"  # lost worker: Celery's WorkerLostError
     assert saq_state(job("queued", attempts=1, error="Traceback ...\nKeyError: 'a'")) == "RETRY"
     assert saq_state(job("queued", attempts=1)) == "PENDING"  # a deferred / swept job, no failure
