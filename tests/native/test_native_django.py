@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing
+
 from saqmigrate.config import Config
 from saqmigrate.rewrite import apply_changes, compute_changes
 
@@ -47,11 +49,14 @@ def _cases(tmp: Path) -> list[dict]:
 
 
 def _pg():
-    psycopg = pytest.importorskip("psycopg")
+    try:
+        import psycopg
+    except ImportError:
+        missing("psycopg is not installed (pip install -e '.[dev]')")
     try:
         return psycopg.connect(**PG, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc})")
+        missing(f"no PostgreSQL on 127.0.0.1:5432 ({exc})")
 
 
 @pytest.fixture
@@ -85,7 +90,7 @@ def test_the_rewrite_ports_exactly_the_non_blocking_tasks(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_every_task_runs_under_a_real_saq_worker_like_the_celery_function(tmp_path: Path, redis_url: str,
                                                                           database: str) -> None:
-    pytest.importorskip("django")
+    import django  # noqa: F401 - a dev dependency: an ImportError here is a broken install
     root = tmp_path / "native_django"
     shutil.copytree(ROOT / "fixtures" / "native_django", root)
     result = compute_changes(root, Config(), mode="native")

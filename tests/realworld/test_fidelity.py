@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import missing
+
 from saqmigrate.config import Config
 from saqmigrate.index.model import is_dynamic
 from saqmigrate.plan import build_plan
@@ -33,7 +35,8 @@ def _roots(name: str, truth: dict) -> list:
 @pytest.mark.parametrize("name", NAMES)
 def test_every_option_is_translated_exactly_or_reported(name: str) -> None:
     if not (CORPUS / name).is_dir():
-        pytest.skip(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it")
+        missing(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it",
+                "SAQMIGRATE_REQUIRE_CORPUS")
     truth = load(name)
     problems: list[str] = []
     for root in _roots(name, truth):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import missing
+
 from tests.realworld.compare import CORPUS, HERE, compare
 
 NAMES = sorted(p.stem for p in HERE.glob("*.json"))
@@ -19,7 +21,8 @@ NAMES = sorted(p.stem for p in HERE.glob("*.json"))
 @pytest.mark.parametrize("name", NAMES)
 def test_recall_and_precision_on_real_projects(name: str) -> None:
     if not (CORPUS / name).is_dir():
-        pytest.skip(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it")
+        missing(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it",
+                "SAQMIGRATE_REQUIRE_CORPUS")
     r = compare(name)
     for kind in ("tasks", "schedules", "calls"):
         found, true = r[kind]

@@ -23,6 +23,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import missing
 import redis
 
 from saqmigrate.runtime.flags import FlagStore
@@ -287,7 +289,7 @@ def _pg_available() -> bool:
 @pytest.fixture
 def pg_database(unique_name):
     if not _pg_available():
-        pytest.skip("needs django, django-celery-beat, psycopg and PostgreSQL on 127.0.0.1:5432 (database test)")
+        missing("needs django, django-celery-beat, psycopg and PostgreSQL on 127.0.0.1:5432 (database test)")
     import psycopg
 
     name = f"saqmigrate_beat_{unique_name}"
