@@ -213,7 +213,8 @@ def _lookup_namespace(base: type, router: Router | None) -> dict[str, Any]:
         try:
             found = r.saq_result(self.id)
         except Exception as exc:  # noqa: BLE001 - SAQ's Redis unreachable: answer from Celery, ask again next time
-            log.warning("saqmigrate: cannot look up task id %s in SAQ (%s); answering from Celery", self.id, exc)
+            # the router logs once per outage (and skips lookups for a few seconds); per result: debug
+            log.debug("saqmigrate: cannot look up task id %s in SAQ (%s); answering from Celery", self.id, exc)
             return None
         if found is not None and getattr(found, "_celery_app", None) is None:
             found._celery_app = getattr(r, "celery_app", None)  # whose task_track_started applies

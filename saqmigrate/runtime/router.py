@@ -73,6 +73,10 @@ class RouterError(RuntimeError):
     pass
 
 
+class SaqLookupUnavailable(RouterError):
+    """A result lookup skipped because SAQ's Redis failed one moments ago (``Router.lookup_backoff``)."""
+
+
 #: Decision reason of a SAQ dispatch that went to Celery because SAQ's Redis was unreachable.
 R_SAQ_UNAVAILABLE = "saq_unavailable"
 
@@ -779,6 +783,10 @@ class Router:
         self.bridge = bridge or default_bridge()
         self.metrics = metrics
         self.enqueue_timeout = enqueue_timeout
+        # a failed result lookup (SAQ's Redis down or hanging) makes the next ones answer "not on SAQ"
+        # at once for this long, instead of each attribute of each AsyncResult waiting out a timeout
+        self.lookup_backoff = 5.0
+        self._lookup_down_until = 0.0
         self.routing_keys = dict(routing_keys or {})
         self._aqueues = LoopQueues(self.saq_url, **self.queue_kwargs)
         self._direct: Any = None  # runtime.direct.DirectEnqueuer once needed; False when not usable
@@ -1031,6 +1039,8 @@ class Router:
         from saq.queue.redis import ID_PREFIX
 
         key = str(task_id)
+        if time.monotonic() < self._lookup_down_until:
+            raise SaqLookupUnavailable(f"SAQ's Redis failed a result lookup less than {self.lookup_backoff:g} s ago")
 
         async def _probe(q):
             pipe = q.redis.pipeline(transaction=False)
@@ -1038,8 +1048,16 @@ class Router:
                 pipe.exists(f"{ID_PREFIX}{name}:{key}")
             return await pipe.execute()
 
-        found = self.bridge.run_on_queue(self.saq_url, queues[0], _probe, timeout=timeout,
-                                         what=f"looking up SAQ job {key}", **self.queue_kwargs)
+        try:
+            found = self.bridge.run_on_queue(self.saq_url, queues[0], _probe, timeout=timeout,
+                                             what=f"looking up SAQ job {key}", **self.queue_kwargs)
+        except Exception as exc:
+            self._lookup_down_until = time.monotonic() + self.lookup_backoff
+            import logging
+
+            logging.getLogger("saqmigrate.routing").warning(
+                "saqmigrate: SAQ result lookups answer from Celery for %g s: %s", self.lookup_backoff, exc)
+            raise
         for name, hit in zip(queues, found):
             if hit:
                 return SaqResult(key, None, name, None, self.bridge, self.saq_url, self.queue_kwargs)
