@@ -16,6 +16,8 @@ def _jsonable_index(index: ProjectIndex) -> dict:
     data = index.to_json()
     for t in data["tasks"]:
         t.pop("end_line", None)
+    for c in data["calls"]:  # the dispatch's own keyword options; "_..." keys are the analysis' markers
+        c["options"] = {k: v for k, v in c["options"].items() if not k.startswith("_")}
     return data
 
 
