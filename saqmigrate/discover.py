@@ -171,3 +171,11 @@ def module_name(rel: str, has_init: set[str]) -> str:
     if mod and mod[-1] == "__init__":
         mod = mod[:-1]
     return ".".join(mod) if mod else parts[-1]
+
+
+def is_test_path(rel: str) -> bool:
+    """A test module: under a tests/ or test/ folder, test_*.py, *_test(s).py, conftest.py."""
+    parts = rel.split("/")
+    leaf = parts[-1]
+    return (any(p in ("tests", "test", "testing") for p in parts[:-1]) or leaf.startswith("test_")
+            or leaf.endswith(("_test.py", "_tests.py")) or leaf in ("conftest.py", "tests.py"))

@@ -96,8 +96,10 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
         keep = {t.module for t in index.tasks if twin_paths(t.module, t.file)[1] in generated}
     plan = build_plan(index, mode=mode, only=only, keep=keep)
     plan.style = Style.from_project(root)
-    _factory_app_entry(root, index, plan)
+    app_note = _factory_app_entry(root, index, plan, config)
     result = RewriteResult(plan)
+    if app_note:
+        result.messages.append(app_note)
     if mode == "native":
         _port_natively(root, plan, result)
     for e in index.errors:
@@ -149,24 +151,28 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
     return result
 
 
-def _factory_app_entry(root: Path, index, plan: RewritePlan) -> None:
-    """A factory-built Celery app (Flask's ``celery_init_app``): the worker imports the module that
-    creates it, as ``celery -A`` does, or rewrite says it cannot tell (SM120)."""
+def _factory_app_entry(root: Path, index, plan: RewritePlan, config: Config | None) -> str | None:
+    """The module SAQ workers import to create the Celery app, as ``celery -A`` does: the app's own module,
+    or for a factory-built app (Flask's ``celery_init_app``) the module calling the factory at import;
+    when that is unknown, or a choice among several, rewrite says so (SM120)."""
     from saqmigrate.index.entry import find_app_entry
 
     app = next((a for a in index.apps if a.module == plan.app_module and a.name == plan.app_var), None)
     if app is None or not plan.queues:
-        return
+        return None
     if not app.in_function:
         plan.celery_app_module = app.module
-        return
-    found = find_app_entry(root, app.file, app.line)
-    if found.module:
-        plan.celery_app_module = found.module
-    else:
-        plan.skipped.append(("the Celery app in SAQ workers", f"SM120: {app.file}:{app.line} builds the app in a "
-                             f"function and {found.why}; start SAQ workers with SAQMIGRATE_CELERY_APP set to the module "
-                             "you pass to `celery -A` (workers refuse to start without the project's app)"))
+        return None
+    found = find_app_entry(root, app.file, app.line, config)
+    plan.celery_app_module = found.module
+    if found.module and found.why:
+        return (f"SM120: {found.why}: SAQ workers import it to create the Celery app; set SAQMIGRATE_CELERY_APP to "
+                "the module you pass to `celery -A` if it is another")
+    if not found.module:
+        return (f"SM120: {app.file}:{app.line} builds the Celery app in a function and {found.why}; start SAQ workers "
+                "with SAQMIGRATE_CELERY_APP set to the module you pass to `celery -A` (workers refuse to start "
+                "without the project's app)")
+    return None
 
 
 def _compiles(rel: str, text: str) -> str | None:

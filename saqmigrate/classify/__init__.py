@@ -74,7 +74,7 @@ class Classifier:
         if not all(part.isidentifier() for part in t.module.split(".")):
             self.add(t, "SM114", f, ln, 0, f"task {subj} lives in {t.file}, which no import statement can name "
                      f"(module {t.module!r}); a SAQ worker cannot import it — rename the file or folder", subj)
-        from saqmigrate.plan import is_test_path
+        from saqmigrate.discover import is_test_path
 
         from saqmigrate.plan import TWIN_BODY_NAMES
 

@@ -200,7 +200,7 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
     needs_cron = any(c.interval is None for c in q.crons)
     needs_interval = any(c.interval is not None for c in q.crons)
     helpers = (["worker_settings"] + (["cron_function"] if needs_cron else []) + (["setup_django"] if plan.django else [])
-               + (["IntervalJob"] if needs_interval else []))
+               + (["IntervalJob"] if needs_interval else []) + (["import_celery_app"] if plan.celery_app_module else []))
     if needs_cron:
         out.append("from saq import CronJob\n")
     out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
@@ -209,6 +209,13 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append("# a Django project: configure it before the task modules import models")
         out.append(f"setup_django({plan.django_settings!r})" if plan.django_settings else "setup_django()")
         out.append("")
+    if plan.celery_app_module:
+        if not plan.django:
+            out.append("")
+        out.append("# create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)")
+        out.append(f"import_celery_app({plan.celery_app_module!r})")
+        out.append("")
+    late_imports = plan.django or bool(plan.celery_app_module)
     modules = sorted({tw.task.module for tw in q.twins} | {c.twin.task.module for c in q.crons if c.twin})
     aliases = {}
     for i, mod in enumerate(modules):
@@ -217,7 +224,7 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         alias = f"_t{i}"
         aliases[mod] = alias
         line = f"from {pkg} import {leaf} as {alias}" if pkg else f"import {leaf} as {alias}"
-        out.append(line + ("  # noqa: E402" if plan.django else ""))
+        out.append(line + ("  # noqa: E402" if late_imports else ""))
     out.append("")
     out.append(_comment("Registered under their Celery names: every dispatch and Celery-era name"))
     out.append(_comment("keeps working."))
@@ -275,8 +282,6 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append("    interval_jobs=INTERVAL_JOBS,")
     out.append(f"    registry={plan.package + '.registry'!r},")
     out.append(f"    cron_tz={plan.timezone!r},")
-    if plan.celery_app_module:  # tasks resolve in the project's app (Task class, config), as under `celery -A`
-        out.append(f"    celery_app={plan.celery_app_module!r},")
     out.append(")")
     return "\n".join(out) + "\n"
 

@@ -18,7 +18,8 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from saqmigrate.discover import discover
+from saqmigrate.config import Config
+from saqmigrate.discover import discover, is_test_path, module_name
 
 
 @dataclass
@@ -64,22 +65,12 @@ def _module_level(tree: ast.Module) -> list[ast.stmt]:
     return out
 
 
-def _module_name(rel: str) -> str | None:
-    parts = rel[:-3].split("/")
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    if parts and parts[0] == "src":
-        parts = parts[1:]
-    return ".".join(parts) if parts and all(p.isidentifier() for p in parts) else None
+def find_app_entry(root: Path, app_file: str, app_line: int, config: Config | None = None) -> AppEntry:
+    """The module that creates the factory-built app defined at ``app_file:app_line``.
 
-
-def _is_test(rel: str) -> bool:
-    parts = rel.split("/")
-    return any(p in ("tests", "test", "testing") for p in parts[:-1]) or parts[-1].startswith(("test_", "conftest"))
-
-
-def find_app_entry(root: Path, app_file: str, app_line: int, *, exclude: set[str] = frozenset()) -> AppEntry:
-    """The module that creates the factory-built app defined at ``app_file:app_line``."""
+    Files are the scan's (``discover`` with the project's include/exclude, module names by
+    ``discover.module_name``, tests left out as ``discover.is_test_path`` says); only files that mention
+    one of the factory functions by name are parsed."""
     try:
         tree = ast.parse((root / app_file).read_bytes())
     except (OSError, SyntaxError, ValueError) as exc:
@@ -88,36 +79,38 @@ def find_app_entry(root: Path, app_file: str, app_line: int, *, exclude: set[str
                     and n.lineno <= app_line <= (n.end_lineno or n.lineno)), None)
     if factory is None:
         return AppEntry(None, why="the app is not created inside a function")
-    trees: dict[str, ast.Module] = {}
-    for rel in discover(root).files:
-        path = root / rel
-        if _is_test(rel) or rel in exclude or "/saq_worker/" in f"/{rel}":
+    config = config or Config()
+    disc = discover(root, exclude=config.exclude, include=config.include)
+    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
+    texts: dict[str, bytes] = {}
+    for rel in disc.files:
+        if is_test_path(rel) or "/saq_worker/" in f"/{rel}":
             continue
         try:
-            text = path.read_bytes()
+            texts[rel] = (disc.root / rel).read_bytes()
         except OSError:
             continue
-        if factory.encode() not in text and b"create_app" not in text and b"make_app" not in text:
-            continue
-        try:
-            trees[rel] = ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue
-    makers = {factory}
-    for _ in range(2):  # create_app() calls celery_init_app(app); a wsgi module calls create_app()
-        for t in trees.values():
-            for fn in t.body:
-                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name not in makers \
-                        and _called_names(fn) & makers:
-                    makers.add(fn.name)
-    candidates = sorted(m for rel, t in trees.items()
-                        if any(_called_names(stmt) & makers for stmt in _module_level(t))
-                        and (m := _module_name(rel)) is not None)
+    makers, trees = {factory}, {}
+    for _ in range(3):  # the factory, create_app() calling it, a build_app() calling that
+        for rel, text in texts.items():
+            if rel not in trees and any(m.encode() in text for m in makers):
+                try:
+                    trees[rel] = ast.parse(text)
+                except (SyntaxError, ValueError):
+                    trees[rel] = ast.Module(body=[], type_ignores=[])
+        more = {fn.name for t in trees.values() for fn in t.body
+                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and _called_names(fn) & makers}
+        if more <= makers:
+            break
+        makers |= more
+    candidates = sorted(module_name(rel, has_init) for rel, t in trees.items()
+                        if any(_called_names(stmt) & makers for stmt in _module_level(t)))
     if len(candidates) == 1:
         return AppEntry(candidates[0], candidates)
-    preferred = [c for c in candidates if any(w in c.rsplit(".", 1)[-1] for w in ("celery", "worker"))]
-    if len(preferred) == 1:
-        return AppEntry(preferred[0], candidates)
     if not candidates:
         return AppEntry(None, candidates, f"no module calls {factory}() (or a function calling it) at import time")
+    preferred = [c for c in candidates if any(w in c.rsplit(".", 1)[-1] for w in ("celery", "worker"))]
+    if len(preferred) == 1:
+        return AppEntry(preferred[0], candidates, f"several modules create the app at import time "
+                        f"({', '.join(candidates)}); {preferred[0]} is named for the worker")
     return AppEntry(None, candidates, f"several modules create the app at import time ({', '.join(candidates)})")

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from saqmigrate.discover import is_test_path
 from saqmigrate.emit.style import Style
 from saqmigrate.index.model import ProjectIndex, Schedule, Task
 from saqmigrate.translate import routing
@@ -196,14 +197,6 @@ def task_queue(t: Task, index: ProjectIndex) -> str:
 def _src_of(t: Task, key: str) -> str:
     v = t.options.get(key, t.inherited_options.get(key))
     return v["dynamic"] if isinstance(v, dict) and "dynamic" in v else repr(v)
-
-
-def is_test_path(rel: str) -> bool:
-    """A test module: under a tests/ or test/ folder, test_*.py, *_test(s).py, conftest.py."""
-    parts = rel.split("/")
-    leaf = parts[-1]
-    return (any(p in ("tests", "test", "testing") for p in parts[:-1]) or leaf.startswith("test_")
-            or leaf.endswith(("_test.py", "_tests.py")) or leaf in ("conftest.py", "tests.py"))
 
 
 def _skip_reason(t: Task) -> str | None:

@@ -58,18 +58,28 @@ def redis_url() -> str:
     return saq_redis_url()
 
 
-def import_celery_app(target: str | None) -> None:
-    """Import the module that creates the Celery app (``proj.celery`` or ``make_celery:celery_app``)."""
+_celery_app_module: str | None = None  # what import_celery_app imported in this process
+
+
+def import_celery_app(default: str | None = None) -> str | None:
+    """Create the project's Celery app as ``celery -A`` does: import ``SAQMIGRATE_CELERY_APP``, else
+    ``default`` (``proj.celery`` or ``make_celery:celery_app``). Generated worker settings call it before
+    they import the task modules, so tasks resolve in that app, with its Task class and configuration.
+    Returns the module imported (None: nothing to import)."""
+    global _celery_app_module
+    target = os.environ.get("SAQMIGRATE_CELERY_APP") or default
     if not target:
-        return
+        return None
     import importlib
 
     module = target.split(":", 1)[0]
     try:
         importlib.import_module(module)
     except Exception as exc:
-        raise RuntimeError(f"saqmigrate: cannot import the Celery app module {module!r} (celery_app= in the worker "
-                           f"settings, or SAQMIGRATE_CELERY_APP): {type(exc).__name__}: {exc}") from exc
+        raise RuntimeError(f"saqmigrate: cannot import the Celery app module {module!r} (the worker settings' "
+                           f"import_celery_app, or SAQMIGRATE_CELERY_APP): {type(exc).__name__}: {exc}") from exc
+    _celery_app_module = module
+    return module
 
 
 def make_queue(name: str, url: str | None = None) -> Any:
@@ -94,11 +104,11 @@ def worker_settings(
     extra: dict | None = None,
     celery_app: str | None = None,
 ) -> dict:
-    """``celery_app``: the module that creates the project's Celery app (what ``celery -A`` names);
-    imported first, so tasks resolve in that app, with its Task class and configuration.
-    ``SAQMIGRATE_CELERY_APP`` in the environment overrides it."""
-    app_module = os.environ.get("SAQMIGRATE_CELERY_APP") or celery_app
-    import_celery_app(app_module)
+    """``celery_app``: for hand-written settings, the module that creates the project's Celery app
+    (generated settings call :func:`import_celery_app` before importing the task modules instead).
+    When an app module was imported, a task that still resolves in Celery's fallback app stops the
+    worker at start-up."""
+    app_module = import_celery_app(celery_app) or _celery_app_module
     from saqmigrate.runtime.hooks import merge_hooks
     from saqmigrate.runtime.registry import worker_metadata
     from saqmigrate.runtime.task import apply_job_options

@@ -58,20 +58,43 @@ def test_the_module_calling_the_factory_at_import_is_what_the_worker_imports(tmp
     found = find_app_entry(root, "web/__init__.py", 7)
     assert (found.module, found.candidates) == ("make_celery", ["make_celery"])  # not run.py's __main__, not tests
     text, _ = settings_text(root)
-    assert 'celery_app="make_celery"' in text
+    assert 'import_celery_app("make_celery")' in text
 
 
-def test_several_or_no_creators_are_reported_not_guessed(tmp_path: Path) -> None:
+def test_no_creator_is_reported_with_the_variable_to_set(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    found = find_app_entry(root, "web/__init__.py", 7)
+    assert found.module is None and found.candidates == [] and "no module calls celery_init_app()" in found.why
+    text, messages = settings_text(root)
+    assert "import_celery_app" not in text
+    assert any(m.startswith("SM120:") and "SAQMIGRATE_CELERY_APP" in m for m in messages)
+
+
+def test_several_creators_are_reported_and_a_worker_named_one_is_chosen_out_loud(tmp_path: Path) -> None:
     root = project(tmp_path, **{"wsgi.py": "from web import create_app\n\napp = create_app()\n",
                                 "asgi.py": "from web import create_app\n\napp = create_app()\n"})
     found = find_app_entry(root, "web/__init__.py", 7)
     assert found.module is None and found.candidates == ["asgi", "wsgi"] and "several" in found.why
     text, messages = settings_text(root)
-    assert "celery_app=" not in text
-    assert any("SM120" in m and "SAQMIGRATE_CELERY_APP" in m for m in messages)
-    # a name that says "celery" or "worker" settles it, as it does for the people running `celery -A`
+    assert "import_celery_app" not in text
+    assert any(m.startswith("SM120:") and "asgi, wsgi" in m for m in messages)
+    # a name that says "celery" or "worker" settles it, as for the people running `celery -A`, and says so
     (root / "celery_worker.py").write_text("from web import create_app\n\napp = create_app()\n")
     assert find_app_entry(root, "web/__init__.py", 7).module == "celery_worker"
+    text, messages = settings_text(root)
+    assert 'import_celery_app("celery_worker")' in text
+    assert any(m.startswith("SM120:") and "celery_worker is named for the worker" in m for m in messages)
+
+
+def test_any_factory_name_and_the_scans_module_names(tmp_path: Path) -> None:
+    # build_app() (not create_app) calls the factory; the entry module sits in a folder without
+    # __init__.py above the package, so its module name starts at the package, as the scan names it
+    (tmp_path / "backend" / "web").mkdir(parents=True)
+    (tmp_path / "backend" / "web" / "__init__.py").write_text(FACTORY.replace("create_app", "build_app"))
+    (tmp_path / "backend" / "web" / "tasks.py").write_text(TASKS)
+    (tmp_path / "backend" / "web" / "wsgi.py").write_text("from web import build_app\n\napplication = build_app()\n")
+    found = find_app_entry(tmp_path, "backend/web/__init__.py", 7)
+    assert found.module == "web.wsgi", found
 
 
 def test_a_module_level_app_is_imported_as_itself(tmp_path: Path) -> None:
@@ -80,4 +103,4 @@ def test_a_module_level_app_is_imported_as_itself(tmp_path: Path) -> None:
     (tmp_path / "proj" / "celery.py").write_text("from celery import Celery\n\napp = Celery('proj')\n")
     (tmp_path / "proj" / "tasks.py").write_text(TASKS)
     text, messages = settings_text(tmp_path)
-    assert 'celery_app="proj.celery"' in text and not any("SM120" in m for m in messages)
+    assert 'import_celery_app("proj.celery")' in text and not any("SM120" in m for m in messages)

@@ -437,3 +437,47 @@ def test_time_limit_calls_on_failure_with_time_limit_exceeded(redis_url, unique_
     assert done.status == Status.FAILED and done.attempts == 1
     assert TL_LOG[unique_name] == [("on_failure", "TimeLimitExceeded", True),
                                    ("after_return", "FAILURE", "TimeLimitExceeded")]
+
+
+FALLBACK_SCRIPT = """
+import sys
+from celery import shared_task
+from saqmigrate.runtime.task import celery_impl, run_sync, saq_task
+from saqmigrate.runtime.task_class import check_functions
+
+
+@shared_task(name="p.orphan")
+def orphan():
+    return 1
+
+
+_celery = sys.modules[__name__]  # as generated twins reach their Celery module
+
+
+@saq_task("p.orphan")
+async def twin(ctx):
+    return await run_sync(celery_impl(_celery.orphan))
+
+
+if sys.argv[1] == "app":  # the project's app exists (what import_celery_app provides): no problem
+    from celery import Celery
+
+    Celery("proj", set_as_current=True)
+print(check_functions([("p.orphan", twin)], require_app=True))
+print(check_functions([("p.orphan", twin)], require_app=False))
+"""
+
+
+@pytest.mark.parametrize("app", ["app", "none"])
+def test_a_task_left_in_celerys_fallback_app_stops_a_worker_that_named_an_app(app):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FALLBACK_SCRIPT, app], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    required, optional = out.stdout.strip().splitlines()
+    if app == "app":
+        assert required == optional == "[]"
+    else:
+        assert "p.orphan: resolves in Celery's fallback app" in required and "SAQMIGRATE_CELERY_APP" in required
+        assert optional == "[]" and "fallback app" in out.stderr  # only logged when no app module is known

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from saq import CronJob
 
-from saqmigrate.runtime.worker import cron_function, worker_settings
-from flask_app import tasks_saq as _t0
+from saqmigrate.runtime.worker import cron_function, import_celery_app, worker_settings
+
+# create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)
+import_celery_app("make_celery")
+
+from flask_app import tasks_saq as _t0  # noqa: E402
 
 # Registered under their Celery names: every dispatch and Celery-era name
 # keeps working.
@@ -60,5 +64,4 @@ settings = worker_settings(
     CRON_JOBS,
     registry="flask_app.saq_worker.registry",
     cron_tz="UTC",
-    celery_app="make_celery",
 )

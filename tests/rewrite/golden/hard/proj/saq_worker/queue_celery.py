@@ -13,10 +13,18 @@ from __future__ import annotations
 
 from saq import CronJob
 
-from saqmigrate.runtime.worker import cron_function, setup_django, worker_settings
+from saqmigrate.runtime.worker import (
+    cron_function,
+    import_celery_app,
+    setup_django,
+    worker_settings,
+)
 
 # a Django project: configure it before the task modules import models
 setup_django("proj.settings")
+
+# create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)
+import_celery_app("proj.celery")
 
 from proj import aliases_saq as _t0  # noqa: E402
 from proj import async_tasks_saq as _t1  # noqa: E402
@@ -195,5 +203,4 @@ settings = worker_settings(
     CRON_JOBS,
     registry="proj.saq_worker.registry",
     cron_tz="Europe/Berlin",
-    celery_app="proj.celery",
 )

@@ -11,10 +11,13 @@ this file drifts).
 
 from __future__ import annotations
 
-from saqmigrate.runtime.worker import setup_django, worker_settings
+from saqmigrate.runtime.worker import import_celery_app, setup_django, worker_settings
 
 # a Django project: configure it before the task modules import models
 setup_django("proj.settings")
+
+# create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)
+import_celery_app("proj.celery")
 
 from proj.mail import tasks_saq as _t0  # noqa: E402
 
@@ -29,5 +32,4 @@ settings = worker_settings(
     FUNCTIONS,
     registry="proj.saq_worker.registry",
     cron_tz="Europe/Berlin",
-    celery_app="proj.celery",
 )

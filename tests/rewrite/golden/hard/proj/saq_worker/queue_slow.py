@@ -11,10 +11,18 @@ this file drifts).
 
 from __future__ import annotations
 
-from saqmigrate.runtime.worker import IntervalJob, setup_django, worker_settings
+from saqmigrate.runtime.worker import (
+    IntervalJob,
+    import_celery_app,
+    setup_django,
+    worker_settings,
+)
 
 # a Django project: configure it before the task modules import models
 setup_django("proj.settings")
+
+# create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)
+import_celery_app("proj.celery")
 
 from proj import autoretry_saq as _t0  # noqa: E402
 
@@ -50,5 +58,4 @@ settings = worker_settings(
     interval_jobs=INTERVAL_JOBS,
     registry="proj.saq_worker.registry",
     cron_tz="Europe/Berlin",
-    celery_app="proj.celery",
 )
