@@ -122,14 +122,14 @@ def install_result_lookup(app: Any, router: Router | None = None) -> Any:
     """Make ``app.AsyncResult(id)``, ``task.AsyncResult(id)`` and ``celery.result.AsyncResult(id)`` find
     jobs the router sent to SAQ.
 
-    ``app.AsyncResult`` becomes a subclass of the app's own result class (``isinstance`` checks
-    and Celery's internal uses keep working) that asks ``router`` (else the process-wide router);
-    ``celery.result.AsyncResult`` itself, which status endpoints often build directly
-    (``AsyncResult(task_id)``), asks the process-wide router. Nothing is looked up when a result is
-    created: the first call of ``state``/``status``, ``ready()``, ``successful()``, ``failed()``,
+    Celery's result class (``celery.result.AsyncResult``, which every app's ``AsyncResult`` and
+    ``task.AsyncResult`` subclass, and which status endpoints often build directly) is patched once per
+    process; a result asks the router installed for its app (``router``), else the process-wide one.
+    Nothing is looked up when a result is created: the first call of ``state``/``status``, ``ready()``, ``successful()``, ``failed()``,
     ``result``/``info``, ``traceback``, ``date_done``, ``get()``/``wait()``, ``forget()`` or ``revoke()``
     asks the router whether SAQ keeps a job with that id (the router uses the task id as the SAQ job key;
-    one Redis round trip, remembered by the instance). Found: the call is answered by a
+    one Redis round trip, remembered by the instance; after a failed lookup none for
+    ``Router.lookup_backoff`` seconds). Found: the call is answered by a
     :class:`~saqmigrate.runtime.router.SaqResult`; not found (or no router, or SAQ's Redis
     unreachable): by Celery, unchanged.
 
@@ -139,16 +139,12 @@ def install_result_lookup(app: Any, router: Router | None = None) -> Any:
     """
     from celery.result import AsyncResult
 
-    if not AsyncResult.__dict__.get("_saqmigrate_lookup", False):  # once per process, for every app
-        ns = _lookup_namespace(AsyncResult, None)
-        for name, value in ns.items():
+    if not AsyncResult.__dict__.get("_saqmigrate_lookup", False):  # once per process: every app's results
+        for name, value in _lookup_namespace(AsyncResult).items():
             setattr(AsyncResult, name, value)
+    if router is not None:
+        app._saqmigrate_router = router  # results of this app ask it; others the process-wide router
     _hook_control_revoke(app, router)
-    base = app.AsyncResult
-    if base.__dict__.get("_saqmigrate_lookup", False):
-        return app
-    ns = {**_lookup_namespace(base, router), "__module__": __name__}
-    app.__dict__["AsyncResult"] = type(base.__name__, (base,), ns)
     return app
 
 
@@ -197,7 +193,7 @@ def _hook_control_revoke(app: Any, router: Router | None) -> None:
     control.revoke = revoke
 
 
-def _lookup_namespace(base: type, router: Router | None) -> dict[str, Any]:
+def _lookup_namespace(base: type) -> dict[str, Any]:
     """Attributes that answer from SAQ when it keeps the id, else from ``base``'s own (captured now)."""
     import logging
 
@@ -207,7 +203,7 @@ def _lookup_namespace(base: type, router: Router | None) -> dict[str, Any]:
         found = self.__dict__.get("_saqmigrate_saq", _UNSET)
         if found is not _UNSET:
             return found
-        r = router or get_router()
+        r = getattr(self.app, "_saqmigrate_router", None) or get_router()
         if r is None:
             return None  # not remembered: a router installed later still gets asked
         try:
@@ -216,8 +212,6 @@ def _lookup_namespace(base: type, router: Router | None) -> dict[str, Any]:
             # the router logs once per outage (and skips lookups for a few seconds); per result: debug
             log.debug("saqmigrate: cannot look up task id %s in SAQ (%s); answering from Celery", self.id, exc)
             return None
-        if found is not None and getattr(found, "_celery_app", None) is None:
-            found._celery_app = getattr(r, "celery_app", None)  # whose task_track_started applies
         self.__dict__["_saqmigrate_saq"] = found
         return found
 

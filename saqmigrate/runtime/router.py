@@ -439,10 +439,7 @@ class SaqResult:
         if self._tracks is not _NOT_ASKED:
             return self._tracks  # type: ignore[return-value]
         name = self._task_name(job)
-        app = self._celery_app
-        if app is None:
-            router = get_router()
-            app = getattr(router, "celery_app", None) if router is not None else None
+        app = self._celery_app  # the Router passes its celery_app; a hand-made SaqResult may have none
         task = None
         try:
             if app is not None:
@@ -900,7 +897,8 @@ class Router:
                 if self.metrics is not None:
                     self.metrics.enqueue_error(F.SAQ, exc)
                 raise self._classify(p, what, exc) from exc
-            return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs)
+            return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
+                             celery_app=self.celery_app)
 
         gate = _Gate()
 
@@ -924,7 +922,8 @@ class Router:
             if isinstance(exc, BridgeTimeout):
                 gate.close()  # a write not started yet never starts
             raise self._classify(p, what, exc) from exc
-        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs)
+        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
+                             celery_app=self.celery_app)
 
     def _classify(self, p: Plan, what: str, exc: BaseException) -> _KeyedError:
         """The caller's error for a failed SAQ enqueue: definite (nothing sent) or ambiguous, keyed."""
@@ -1018,7 +1017,8 @@ class Router:
             if self.metrics is not None:
                 self.metrics.enqueue_error(F.SAQ, exc)
             raise self._classify(p, what, exc) from exc
-        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs)
+        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
+                             celery_app=self.celery_app)
 
     # -- results by id ----------------------------------------------------------------
 
@@ -1060,7 +1060,8 @@ class Router:
             raise
         for name, hit in zip(queues, found):
             if hit:
-                return SaqResult(key, None, name, None, self.bridge, self.saq_url, self.queue_kwargs)
+                return SaqResult(key, None, name, None, self.bridge, self.saq_url, self.queue_kwargs,
+                             celery_app=self.celery_app)
         return None
 
     def close(self) -> None:
