@@ -298,10 +298,10 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None
                     elif blocked is not None:
                         why = f"not proven non-blocking: {blocked.reason()}"
                     else:
-                        port = port_function(src[0], t.function, bind=t.bind, blocking={}, module=t.module,
+                        port = port_function(src[0], t.function, bind=t.bind, module=t.module,
                                              is_package=Path(t.file).name == "__init__.py",
                                              module_names=src[1], update_state=bool(t.features.get("update_state")),
-                                             is_async=t.is_async, params_src=params)
+                                             params_src=params)
                 except Exception as exc:  # noqa: BLE001 - never crash: the task keeps its bridge, with why
                     result.messages.append(f"SM113 {t.name}: kept in bridge mode: the porter failed on this "
                                            f"body ({type(exc).__name__}: {exc}); please report it")

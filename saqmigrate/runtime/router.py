@@ -63,8 +63,8 @@ _IGNORED_OPTIONS = frozenset({
 # belongs to a canvas Celery started and runs there: SAQ has no canvas to continue it (the chain's
 # result would wait forever). ``send_task`` sets parent/root ids of a task called from a task itself,
 # after this decision, so plain dispatches from inside a task are not affected.
-_CANVAS_OPTIONS = ("chain", "parent_id", "root_id", "group_id", "group_index", "chord", "link", "link_error",
-                   "replaced_task_nesting")
+_CANVAS_OPTIONS = frozenset({"chain", "parent_id", "root_id", "group_id", "group_index", "chord", "link",
+                             "link_error", "replaced_task_nesting"})
 # Options the router maps onto the SAQ job.
 _MAPPED_OPTIONS = frozenset({"countdown", "eta", "task_id", "time_limit", "queue", "serializer", "retries"})
 
@@ -664,7 +664,7 @@ def plan_dispatch(
         return Plan(Decision(name, F.CELERY, F.R_NOT_REGISTERED, version), None, task_id)
     if int(opts.get("retries") or 0) > 0:
         return Plan(Decision(name, F.CELERY, F.R_RETRY, version), entry, task_id)
-    canvas = canvas_options(options)
+    canvas = canvas_options(opts)  # opts: absent values already dropped
     if canvas:
         return Plan(Decision(name, F.CELERY, F.R_CANVAS, version, canvas), entry, task_id)
 
@@ -673,7 +673,7 @@ def plan_dispatch(
         if k in _MAPPED_OPTIONS:
             continue
         if k in _CANVAS_OPTIONS or k in ("callbacks", "errbacks", "headers") and not v:
-            continue  # an empty list / dict asks for nothing
+            continue  # a canvas option here is an empty one; an empty list / dict asks for nothing
         bad.add(k)
     if "serializer" in opts and opts["serializer"] != "json":
         bad.add("serializer")

@@ -28,7 +28,6 @@ import libcst as cst
 
 from saqmigrate.index.extract import _resolve_relative
 
-ALLOWED_BLOCKING = {"time.sleep"}
 _PROVIDED = {"ctx", "asyncio", "task_self", "_celery"}  # names the twin module binds for a port
 
 
@@ -176,16 +175,12 @@ def _grouped(lines: list[str]) -> list[str]:
     return plain + [f"from {mod} import {', '.join(sorted(names))}" for mod, names in sorted(froms.items())]
 
 
-def port_function(source: str, function: str, *, bind: bool, blocking: dict, module_names: set[str],
-                  update_state: bool, is_async: bool, params_src: str, module: str = "",
-                  is_package: bool = False) -> Port:
-    if is_async:
-        return Port(None, "already async (the bridge awaits it directly)")
+def port_function(source: str, function: str, *, bind: bool, module_names: set[str], update_state: bool,
+                  params_src: str, module: str = "", is_package: bool = False) -> Port:
+    """The port of a body the prover (transform/blocking.py) found non-blocking, or why not.
+    Async bodies never get here (rewrite keeps them bridged: the bridge awaits them)."""
     if update_state:
         return Port(None, "self.update_state waits on the event loop; bridge mode runs it in a thread")
-    bad = sorted(set(blocking) - ALLOWED_BLOCKING)
-    if bad:
-        return Port(None, f"blocking call(s) {', '.join(bad)} would stall the event loop")
     try:
         tree = ast.parse(source)
         cmodule = cst.parse_module(source)
