@@ -83,4 +83,4 @@ def test_saq_worker_without_settings_says_what_to_set(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pytest", "-q",
                           "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120, env=env)
-    assert out.returncode != 0 and "saq_worker_settings" in out.stdout + out.stderr
+    assert out.returncode != 0 and "saq_worker needs worker settings: set `saq_worker_settings = " in out.stdout + out.stderr

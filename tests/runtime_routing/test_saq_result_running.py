@@ -222,8 +222,17 @@ def test_revoked_waiting_jobs_never_run(rt, wired):
     # revoking a finished job changes nothing (Celery: no effect on a stored result)
     keep.revoke()
     assert keep.state == "SUCCESS" and keep.get(timeout=1) == 7
-    # an id neither system knows is Celery's business (broadcast to its workers, no error)
-    assert wired.app.control.revoke("not-a-saq-job") is None
+    # an id neither system knows is Celery's business: broadcast to its workers, the SAQ ids left out
+    sent = []
+    control = wired.app.control
+    real_broadcast = control.broadcast
+    control.broadcast = lambda command, arguments=None, **kw: sent.append((command, arguments["task_id"]))
+    try:
+        assert control.revoke("not-a-saq-job") is None
+        assert control.revoke(["not-a-saq-job-2", keep.id]) is None
+    finally:
+        control.broadcast = real_broadcast
+    assert sent == [("revoke", "not-a-saq-job"), ("revoke", ["not-a-saq-job-2"])], sent
 
 
 def test_revoke_of_a_running_job_stops_it_only_with_terminate(rt, wired):
