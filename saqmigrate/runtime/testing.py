@@ -67,7 +67,7 @@ from saq.queue.base import Queue
 from saq.utils import now
 
 from saqmigrate.runtime import serializer
-from saqmigrate.runtime.router import FAILURE, SUCCESS, SaqResult, new_task_id
+from saqmigrate.runtime.router import FAILURE, REVOKED, SUCCESS, SaqResult, _revoked_error, new_task_id
 
 __all__ = [
     "ENV_EAGER", "ENV_PROPAGATES", "eager", "set_eager", "eager_enabled", "eager_propagates",
@@ -80,7 +80,6 @@ logger = logging.getLogger("saqmigrate.runtime.testing")
 #: Environment variables, and Django settings of the same names.
 ENV_EAGER = "SAQMIGRATE_EAGER"
 ENV_PROPAGATES = "SAQMIGRATE_EAGER_PROPAGATES"
-REVOKED = "REVOKED"
 _PROPAGATE_STATES = frozenset({FAILURE, REVOKED})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -261,14 +260,6 @@ def function_for(name: str) -> Callable:
 # --- results -----------------------------------------------------------------------------------
 
 
-def _revoked_error() -> BaseException:
-    try:
-        from celery.exceptions import TaskRevokedError  # noqa: PLC0415
-    except ImportError:
-        return RuntimeError("revoked")
-    return TaskRevokedError("revoked")
-
-
 class EagerSaqResult(SaqResult):
     """The result of an eager SAQ enqueue: Celery's ``EagerResult`` API over a finished job.
 
@@ -338,7 +329,7 @@ class EagerSaqResult(SaqResult):
         pass
 
     def revoke(self, *args: Any, **kwargs: Any) -> None:
-        self._state, self._value, self._tb = REVOKED, _revoked_error(), None
+        self._state, self._value, self._tb = REVOKED, _revoked_error(None), None
 
     def then(self, callback: Callable, on_error: Callable | None = None, weak: bool = False) -> Any:
         return callback(self)
