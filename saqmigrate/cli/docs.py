@@ -86,6 +86,7 @@ cannot be indexed is an entry in the report, not an error exit.
 | `SAQMIGRATE_BRIDGE=auto\\|thread` | router | which event-loop bridge |
 | `SAQMIGRATE_METRICS=0`, `SAQMIGRATE_METRICS_PORT` | generated workers | Prometheus metrics off / served on a port |
 | `SAQMIGRATE_DLQ=0` | generated workers | no dead-letter capture |
+| `SAQMIGRATE_EAGER`, `SAQMIGRATE_EAGER_PROPAGATES` | router (tests) | eager mode: SAQ enqueues run inline (Celery's `task_always_eager` / `task_eager_propagates`; docs/testing.md) |
 | `SAQMIGRATE_CELERY_APP` | generated workers | the module that creates the Celery app (what you pass to `celery -A`); overrides the module the generated settings import |
 | `SAQMIGRATE_FALLBACK=0` | router | no fallback to Celery when SAQ's Redis refuses connections and nothing was sent |
 | `SAQ_CONCURRENCY` | generated workers | worker concurrency (default 10) |

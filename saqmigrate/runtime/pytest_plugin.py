@@ -16,8 +16,8 @@ in the rootdir conftest. docs/testing.md maps Celery's fixtures onto these.
   or a list of functions instead.
 * ``saq_worker`` — a real ``saq.Worker`` for those functions in a thread, on ``saq_redis_url``,
   with what every generated worker has (the Celery-compatible serializer,
-  ``before_process=apply_job_options``). ``SAQ_REDIS_URL`` points at it for the test, so the
-  app's own enqueues reach it. The value: ``url``, ``queue_name``, ``enqueue(name, **kwargs)`` ->
+  ``before_process=apply_job_options``). ``SAQ_REDIS_URL`` points at it for the test, so
+  enqueues of a router or queue built during the test reach it (one built earlier keeps its URL). The value: ``url``, ``queue_name``, ``enqueue(name, **kwargs)`` ->
   a :class:`~saqmigrate.runtime.router.SaqResult` (``.get(timeout=...)`` waits for the worker).
   The queue's keys are deleted before and after the test (give it a queue of its own on a shared Redis).
 """
