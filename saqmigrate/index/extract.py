@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 13
+FACTS_VERSION = 14
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -461,8 +461,13 @@ class Extractor(ast.NodeVisitor):
         # app.Task = BaseTask
         tname = _name(target)
         if tname and tname.endswith(".Task") and tname.count(".") == 1:
+            ref = self.ref(value)
+            # a resolved reference is stored as "module:Name" (resolve.py reads it as it is); anything else as
+            # source text, which resolve.py reads through the module's imports
+            qualified = f"{ref.rpartition('.')[0]}:{ref.rpartition('.')[2]}" if ref and "." in ref \
+                and not ref.startswith("?") else None
             self.app_attr_sets.append({"app": self.ref(target.value), "attr": "Task",  # type: ignore[attr-defined]
-                                       "value": self.ref(value) or segment(value, self.text), "line": stmt.lineno})
+                                       "value": qualified or segment(value, self.text), "line": stmt.lineno})
         # schedules
         if tname is not None:
             short = tname.rsplit(".", 1)[-1]

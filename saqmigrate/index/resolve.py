@@ -352,16 +352,9 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             src = src["dynamic"]
         if not isinstance(src, str):
             return None
-        if ":" in src:  # 'proj.base:BaseTask'
+        if ":" in src:  # 'proj.base:BaseTask', or a reference extract.py resolved (`app.Task = ContextTask`)
             m, _, n = src.partition(":")
             return f"{m}.{n}"
-        # `celery.Task = ContextTask` / `task_cls=ContextTask` are recorded as references already qualified
-        # with their module ("app.ContextTask" in app.py); only source text ("tasks.Base") needs the
-        # module's imports. Read as text, "app.ContextTask" in a module that also binds `app` (a Flask
-        # app) would wrongly become "app.app.ContextTask".
-        r = res.resolve(src) if "." in src else None
-        if r and not r[2] and f"{r[0]}.{r[1]}" == src:
-            return src
         head, _, rest = src.partition(".")
         imports = facts.get("imports", {})
         if head in imports:
