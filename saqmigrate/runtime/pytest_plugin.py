@@ -117,8 +117,8 @@ class SaqWorkerHandle:
     """The running worker of the ``saq_worker`` fixture."""
 
     def __init__(self, url: str, queue_name: str, functions: Iterable[Any], cron_jobs: Iterable[Any] = (),
-                 concurrency: int = 10) -> None:
-        self.url, self.queue_name = url, queue_name
+                 concurrency: int = 10, settings: dict | None = None) -> None:
+        self.url, self.queue_name, self.settings = url, queue_name, settings
         self.functions, self.cron_jobs, self.concurrency = list(functions), list(cron_jobs), concurrency
         self.worker: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -142,9 +142,14 @@ class SaqWorkerHandle:
         from saqmigrate.runtime.task import apply_job_options
 
         queue = make_queue(self.url, self.queue_name, dump=dump, load=load)
-        self.worker = Worker(queue, functions=self.functions, cron_jobs=self.cron_jobs, concurrency=self.concurrency,
-                             before_process=apply_job_options, metadata=worker_metadata(self.functions),
-                             dequeue_timeout=0.2, timers={"schedule": 1, "worker_info": 1, "sweep": 60, "abort": 1})
+        fast = {"dequeue_timeout": 0.2, "timers": {"schedule": 1, "worker_info": 1, "sweep": 60, "abort": 1}}
+        if self.settings is not None:  # generated worker settings: their hooks and start-up checks too
+            given = {k: v for k, v in self.settings.items() if k != "queue_name"}  # queue_name: this fixture's
+            self.worker = Worker(**{**given, "queue": queue, **fast})
+        else:  # a bare list of functions
+            self.worker = Worker(queue, functions=self.functions, cron_jobs=self.cron_jobs,
+                                 concurrency=self.concurrency, before_process=apply_job_options,
+                                 metadata=worker_metadata(self.functions), **fast)
         self.worker.SIGNALS = []  # not the main thread
         self.loop = asyncio.get_running_loop()
         self.loop.call_later(0.1, self._ready.set)
@@ -169,16 +174,12 @@ class SaqWorkerHandle:
 
     def enqueue(self, name: str, /, *, _key: str | None = None, **kwargs: Any) -> Any:
         """Enqueue SAQ function ``name`` with ``kwargs`` (and its registered job options); a SaqResult."""
-        from saq.job import Job
-
         from saqmigrate.runtime.bridge import default_bridge
-        from saqmigrate.runtime.router import SaqResult, new_task_id
+        from saqmigrate.runtime.router import SaqResult
         from saqmigrate.runtime.serializer import dump, load
-        from saqmigrate.runtime.task import registered_options
+        from saqmigrate.runtime.testing import _job
 
-        opts = registered_options()
-        job = Job(function=name, kwargs=kwargs, key=_key or new_task_id(),
-                  **(opts[name].job_kwargs() if name in opts else {}))
+        job = _job(name, kwargs, _key, None)
         bridge = default_bridge()
 
         async def _enqueue(q):
@@ -192,8 +193,10 @@ class SaqWorkerHandle:
 
         client = redis.Redis.from_url(self.url)
         try:
+            from saq.queue.redis import ID_PREFIX
+
             keys = list(client.scan_iter(f"saq:{self.queue_name}:*", count=1000))
-            keys += list(client.scan_iter(f"saq:job:{self.queue_name}:*", count=1000))
+            keys += list(client.scan_iter(f"{ID_PREFIX}{self.queue_name}:*", count=1000))
             if keys:
                 client.delete(*keys)
         finally:
@@ -205,7 +208,9 @@ def saq_worker(saq_redis_url: str, saq_worker_settings: Any, monkeypatch: Any):
     """A real SAQ worker for ``saq_worker_settings`` on ``saq_redis_url`` for this test."""
     functions, queue_name, cron_jobs = _functions_and_queue(saq_worker_settings)
     monkeypatch.setenv("SAQ_REDIS_URL", saq_redis_url)
-    handle = SaqWorkerHandle(saq_redis_url, queue_name, functions, cron_jobs)
+    handle = SaqWorkerHandle(saq_redis_url, queue_name, functions, cron_jobs,
+                             settings=saq_worker_settings if isinstance(saq_worker_settings, dict)
+                             and "queue" in saq_worker_settings else None)  # worker_settings() output
     handle.clear()
     handle.start()
     try:
