@@ -37,6 +37,7 @@ import contextvars
 import datetime as _dt
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -239,14 +240,54 @@ def _saq_error(job: Any) -> SaqTaskError:
     cls: type = SaqTaskError
     base = getattr(builtins, exc_type, None) if exc_type else None
     if isinstance(base, type) and issubclass(base, Exception) and base is not Exception:
-        cls = _ERROR_CLASSES.get(exc_type)
-        if cls is None:
-            try:
-                cls = _ERROR_CLASSES[exc_type] = type(exc_type, (SaqTaskError, base), {"__module__": __name__})
-            except TypeError:  # a layout conflict (e.g. OSError subclasses): plain SaqTaskError
-                cls = SaqTaskError
+        cls = _error_class(exc_type, base)  # type: ignore[arg-type]
     status = str(getattr(getattr(job, "status", None), "value", getattr(job, "status", None)))
     return cls(message.strip() if exc_type else last, exc_type=exc_type, traceback=text or None, status=status)
+
+
+# The text SAQ keeps for a job retried by ``self.retry(exc=...)``: the last traceback line is the Retry,
+# ``<module>.Retry: Retry in 2s: ValueError('boom')`` (Celery's ``str(Retry)``: the cause's repr).
+_RETRY_LINE = re.compile(r"^(?:[\w.<>]+\.)?Retry: Retry in [0-9.eE+-]+s(?:: (?P<exc>.+))?$")
+_NO_CAUSE = object()
+
+
+def _retry_cause(job: Any) -> Any:
+    """Celery's value of a task waiting for (or running) its retry: the ``exc`` given to ``retry()``
+    (None when none was), rebuilt from SAQ's error text; ``_NO_CAUSE`` when the error is not a Retry."""
+    import ast
+    import builtins
+
+    text = (getattr(job, "error", None) or "").strip()
+    m = _RETRY_LINE.match(text.splitlines()[-1].strip()) if text else None
+    if m is None:
+        return _NO_CAUSE
+    cause = m.group("exc")
+    if cause is None:
+        return None  # self.retry() without exc: Celery stores None
+    try:
+        node = ast.parse(cause, mode="eval").body
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords):
+            raise ValueError(cause)
+        name, args = node.func.id, tuple(ast.literal_eval(a) for a in node.args)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return SaqTaskError(cause, traceback=text, status="queued")
+    base = getattr(builtins, name, None)
+    cls: type = SaqTaskError
+    if isinstance(base, type) and issubclass(base, Exception) and base is not Exception:
+        cls = _error_class(name, base)
+    err = cls(str(args[0]) if len(args) == 1 else cause, exc_type=name, traceback=text, status="queued")
+    err.args = args  # repr(err) is the cause's repr, as Celery shows it
+    return err
+
+
+def _error_class(name: str, base: type) -> type:
+    cls = _ERROR_CLASSES.get(name)
+    if cls is None:
+        try:
+            cls = _ERROR_CLASSES[name] = type(name, (SaqTaskError, base), {"__module__": __name__})
+        except TypeError:  # a layout conflict (e.g. OSError subclasses): plain SaqTaskError
+            cls = SaqTaskError
+    return cls
 
 
 def _status(job: Any) -> str:
@@ -254,23 +295,34 @@ def _status(job: Any) -> str:
 
 
 def _custom_state(job: Any) -> tuple[str, Any] | None:
-    """``(state, meta)`` of the task's last ``update_state`` (stored in ``job.meta`` by
-    :meth:`saqmigrate.runtime.task.TaskSelf.update_state`), or None."""
+    """``(state, meta)`` of the task's last ``update_state`` in the job's *current* attempt (stored in
+    ``job.meta`` by :meth:`saqmigrate.runtime.task.TaskSelf.update_state`, tagged with the attempt), or
+    None. A state stored by an earlier attempt is stale once SAQ retries the job: Celery's retry
+    replaces it with ``RETRY`` (then ``STARTED`` when the task tracks starts), so it is not reported.
+    An untagged state (written by an older runtime) counts only on the first attempt."""
     meta = getattr(job, "meta", None)
     if isinstance(meta, Mapping):
         state = meta.get("state")
         if isinstance(state, str) and state:
-            return state, meta.get("info")
+            attempts = getattr(job, "attempts", 0) or 0
+            stored = meta.get("attempt")
+            if (attempts <= 1 and stored in (None, attempts)) or stored == attempts:
+                return state, meta.get("info")
     return None
+
+
+def _retried(job: Any) -> bool:
+    """The job runs (or waits) again after a failed attempt: SAQ keeps that attempt's error."""
+    return (getattr(job, "attempts", 0) or 0) >= 1 and bool(getattr(job, "error", None))
 
 
 def saq_state(job: Any, track_started: bool | None = None) -> str:
     """Celery's state name for a SAQ job (None: not found -> PENDING, as Celery reports unknown ids).
 
     A running job (SAQ ``active``/``aborting``) reads as the custom state of its last
-    ``update_state`` when it made one (``PROGRESS`` ...), else ``STARTED``, or ``PENDING`` when
-    ``track_started`` is False (Celery's default: a running task without ``task_track_started``
-    reads ``PENDING``). ``aborted`` reads ``REVOKED`` (a job SAQ swept from a lost worker:
+    ``update_state`` in this attempt when it made one (``PROGRESS`` ...), else ``STARTED``, or when
+    ``track_started`` is False (Celery's default stores nothing at a task's start) ``PENDING`` on the
+    first attempt and ``RETRY`` on a retry. A job waiting for its retry reads ``RETRY``. ``aborted`` reads ``REVOKED`` (a job SAQ swept from a lost worker:
     ``FAILURE``, as Celery reports a ``WorkerLostError``).
     """
     if job is None:
@@ -286,8 +338,11 @@ def saq_state(job: Any, track_started: bool | None = None) -> str:
         custom = _custom_state(job)
         if custom is not None:
             return custom[0]
-        return PENDING if track_started is False else STARTED
-    if status == "queued" and getattr(job, "attempts", 0) and getattr(job, "error", None):
+        if track_started is False:
+            # Celery stores nothing when an untracked task starts: a retry still reads RETRY
+            return RETRY if getattr(job, "attempts", 0) > 1 and _retried(job) else PENDING
+        return STARTED
+    if status == "queued" and _retried(job):
         return RETRY  # SAQ re-queued it after a failed attempt
     return PENDING  # new, queued, deferred (scheduled later)
 
@@ -485,7 +540,10 @@ class SaqResult:
         st = self._state_of(job) if state is None else state
         if st == SUCCESS:
             return job.result
-        if st in (FAILURE, RETRY):
+        if st == RETRY:
+            cause = _retry_cause(job)
+            return _saq_error(job) if cause is _NO_CAUSE else cause
+        if st == FAILURE:
             return _saq_error(job)
         if st == REVOKED:
             return _revoked_error(job)

@@ -632,6 +632,7 @@ class TaskSelf:
         new_meta = dict(job.meta or {})
         new_meta["state"] = state
         new_meta["info"] = meta
+        new_meta["attempt"] = job.attempts  # read by router._custom_state: a retry's state is not the last attempt's
         changes: dict[str, Any] = {"meta": new_meta}
         progress = _progress(meta)
         if progress is not None:
@@ -644,7 +645,7 @@ class TaskSelf:
             raise ValueError(f"{self.name}: update_state(task_id={task_id!r}) for another task is not supported under SAQ")
         job = self._ctx["job"]
         progress = _progress(meta)
-        await job.update(meta={**(job.meta or {}), "state": state, "info": meta},
+        await job.update(meta={**(job.meta or {}), "state": state, "info": meta, "attempt": job.attempts},
                          **({"progress": progress} if progress is not None else {}))
 
     def _submit(self, coro) -> None:
