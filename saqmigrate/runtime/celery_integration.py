@@ -93,8 +93,14 @@ def install_routed_task_class(app: Any) -> Any:
 
 
 def install_send_task_hook(app: Any, router: Router | None = None) -> Any:
-    """Make ``app.send_task`` route by name. Idempotent; returns the app."""
+    """Make ``app.send_task`` route by name. Idempotent; returns the app.
+
+    Also connects the outcome recording (runtime/outcomes.py: runs, failures, retries, run time and
+    queue wait per task on Celery, for ``saqmigrate route compare``; ``SAQMIGRATE_OUTCOMES=0`` off)."""
     install_result_lookup(app, router)
+    from saqmigrate.runtime.outcomes import install_celery
+
+    install_celery(app)
     if getattr(app.send_task, "_saqmigrate_hook", False):
         return app
     original = app.send_task

@@ -16,6 +16,20 @@ metric                                 type       labels                        
 ``saq_worker_concurrency_in_use``      gauge      queue                         jobs running now (this process)
 =====================================  =========  ============================  =========================================
 
+Per task and backend (the migration cockpit's outcomes, :mod:`saqmigrate.runtime.outcomes`;
+recorded on Celery from its task signals and on SAQ from the worker hooks):
+
+=============================================  =========  ========================  ===================================
+metric                                         type       labels                    meaning
+=============================================  =========  ========================  ===================================
+``saqmigrate_jobs_total``                      counter    task, backend, status     runs finished: complete | failed
+``saqmigrate_job_retries_total``               counter    task, backend             attempts that failed, retried
+``saqmigrate_job_dead_letters_total``          counter    task, backend             final failures sent to the DLQ
+``saqmigrate_job_duration_seconds``            histogram  task, backend             run time of each attempt
+``saqmigrate_job_queue_wait_seconds``          histogram  task, backend             publish to start, first attempts
+``saqmigrate_outcome_record_errors_total``     counter    op                        recording errors (swallowed)
+=============================================  =========  ========================  ===================================
+
 The counters and histograms come from ``before_process``/``after_process`` hooks; the
 gauges from a refresh loop that ``startup`` starts (every ``refresh_interval`` seconds).
 Swept jobs never reach ``after_process`` (see ``runtime/dlq.py``): they appear in
@@ -240,3 +254,57 @@ def default_metrics(**kwargs: Any) -> SaqMetrics:
     if _default is None:
         _default = SaqMetrics(**kwargs)
     return _default
+
+
+class OutcomeMetrics:
+    """Per task and backend outcomes (``saqmigrate_jobs_total{task,backend,status}`` ...), fed by
+    :class:`saqmigrate.runtime.outcomes.OutcomeRecorder`. Labels are bounded: task names and the
+    two backends, never job ids."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, namespace: str = "saqmigrate",
+                 duration_buckets: tuple[float, ...] = DURATION_BUCKETS,
+                 wait_buckets: tuple[float, ...] = WAIT_BUCKETS) -> None:
+        r = self.registry = registry if registry is not None else REGISTRY
+        ns = namespace
+        self.jobs = Counter(f"{ns}_jobs", "Task runs finished per backend, by final status (complete | failed).",
+                            ["task", "backend", "status"], registry=r)
+        self.retries = Counter(f"{ns}_job_retries", "Task attempts that failed and will be retried, per backend.",
+                               ["task", "backend"], registry=r)
+        self.dead = Counter(f"{ns}_job_dead_letters", "Final failures kept in the dead-letter store, per backend.",
+                            ["task", "backend"], registry=r)
+        self.duration = Histogram(f"{ns}_job_duration_seconds", "Run time of each task attempt, per backend.",
+                                  ["task", "backend"], buckets=duration_buckets, registry=r)
+        self.queue_wait = Histogram(f"{ns}_job_queue_wait_seconds",
+                                    "Time from publish (or eta) to the first start, per backend.",
+                                    ["task", "backend"], buckets=wait_buckets, registry=r)
+        self.errors = Counter(f"{ns}_outcome_record_errors", "Outcome recording errors (swallowed), by operation.",
+                              ["op"], registry=r)
+
+    def observe(self, task: str, backend: str, status: str | None, duration: float | None, wait: float | None,
+                dead: bool = False) -> None:
+        if status == "success":
+            self.jobs.labels(task, backend, "complete").inc()
+        elif status == "failure":
+            self.jobs.labels(task, backend, "failed").inc()
+        elif status == "retry":
+            self.retries.labels(task, backend).inc()
+        if dead:
+            self.dead.labels(task, backend).inc()
+        if duration is not None:
+            self.duration.labels(task, backend).observe(duration)
+        if wait is not None:
+            self.queue_wait.labels(task, backend).observe(wait)
+
+    def record_error(self, op: str) -> None:
+        self.errors.labels(op).inc()
+
+
+_default_outcomes: OutcomeMetrics | None = None
+
+
+def default_outcome_metrics(**kwargs: Any) -> OutcomeMetrics:
+    """The process-wide :class:`OutcomeMetrics` on prometheus_client's default registry."""
+    global _default_outcomes
+    if _default_outcomes is None:
+        _default_outcomes = OutcomeMetrics(**kwargs)
+    return _default_outcomes

@@ -151,6 +151,10 @@ def worker_settings(
         port = os.environ.get("SAQMIGRATE_METRICS_PORT")
         if port:
             m.start_http_server(int(port))
+    if os.environ.get("SAQMIGRATE_OUTCOMES", "1") != "0":  # per-task outcomes for the cockpit (runtime/outcomes.py)
+        from saqmigrate.runtime.outcomes import saq_hooks
+
+        hook_sets.append(saq_hooks(dead_letters=dead_letters and os.environ.get("SAQMIGRATE_DLQ", "1") != "0"))
     _install_sweep(settings)
     settings.update(extra or {})
     return merge_hooks(settings, *hook_sets)
@@ -180,13 +184,16 @@ def _ownership_startup(registry_module: str, tz: Any) -> Callable:
 
 
 def cron_function(entry: str, twin: Callable, kwargs: dict | None = None, *, guard: dict | None = None,
-                  cron_tz: str = "UTC") -> Callable:
+                  cron_tz: str = "UTC", shared: bool = True) -> Callable:
     """The function a generated ``CronJob`` runs for beat entry ``entry``.
 
     Its ``__qualname__`` is ``beat:<entry>`` so every entry has its own SAQ unique key
     (two entries for one task no longer share ``cron:<task>``). It fires only when SAQ owns
     the entry (``saq_cron_guard``) and, for day-of-month AND day-of-week crontabs, when the
     scheduled instant also passes the calendar ``guard``.
+
+    ``shared=False`` (settings written by ``saqmigrate finalize``): there is no Celery beat any
+    more and no ownership to ask; the entry always fires on SAQ.
     """
     from saqmigrate.runtime.cronguard import guard_allows, _scheduled_instant
     from saqmigrate.runtime.ownership import saq_cron_guard
@@ -197,7 +204,7 @@ def cron_function(entry: str, twin: Callable, kwargs: dict | None = None, *, gua
     async def run(ctx: dict) -> Any:
         if guard and not guard_allows(guard, _scheduled_instant(ctx), zone):
             return None
-        if not await saq_cron_guard(ctx, entry):
+        if shared and not await saq_cron_guard(ctx, entry):
             return None
         return await twin(ctx, **fixed)
 
