@@ -192,15 +192,31 @@ def twin_module_source(m: TwinModule) -> str:
     return "\n".join(out) + "\n" + "\n".join(body) + "\n"
 
 
-def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
-    doc = (f"SAQ worker settings for the Celery queue {inert(repr(q.name), docstring=True)}.\n\n"
-           f"Start a worker: saq {inert(q.module, docstring=True)}.settings")
-    out = [_header(doc, "the Celery tasks and beat schedule")]
+FINALIZED_MARKER = "# Written by saqmigrate finalize"
+
+
+def _finalized_header(doc: str) -> str:
+    text = f"{doc}\n\n{FINALIZED_MARKER.lstrip('# ')}: this file is the project's own now."
+    return f'"""{_wrap(text, "   ")}\n"""\n\n{FINALIZED_MARKER}\n'
+
+
+def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = False) -> str:
+    """``finalized``: the settings ``saqmigrate finalize`` leaves: the task modules' ``@saq_job`` functions,
+    no Celery app, no registry, CronJobs that always fire (no Celery beat to share them with)."""
+    if finalized:
+        doc = (f"SAQ worker settings for the queue {inert(repr(q.name), docstring=True)}.\n\n"
+               f"Start a worker: saq {inert(q.module, docstring=True)}.settings")
+        out = [_finalized_header(doc)]
+    else:
+        doc = (f"SAQ worker settings for the Celery queue {inert(repr(q.name), docstring=True)}.\n\n"
+               f"Start a worker: saq {inert(q.module, docstring=True)}.settings")
+        out = [_header(doc, "the Celery tasks and beat schedule")]
     out.append("from __future__ import annotations\n")
     needs_cron = any(c.interval is None for c in q.crons)
     needs_interval = any(c.interval is not None for c in q.crons)
     helpers = (["worker_settings"] + (["cron_function"] if needs_cron else []) + (["setup_django"] if plan.django else [])
-               + (["IntervalJob"] if needs_interval else []) + (["import_celery_app"] if plan.celery_app_module else []))
+               + (["IntervalJob"] if needs_interval else [])
+               + (["import_celery_app"] if plan.celery_app_module and not finalized else []))
     if needs_cron:
         out.append("from saq import CronJob\n")
     out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
@@ -209,17 +225,22 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append("# a Django project: configure it before the task modules import models")
         out.append(f"setup_django({plan.django_settings!r})" if plan.django_settings else "setup_django()")
         out.append("")
-    if plan.celery_app_module:
+    if plan.celery_app_module and not finalized:
         if not plan.django:
             out.append("")
         out.append("# create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)")
         out.append(f"import_celery_app({plan.celery_app_module!r})")
         out.append("")
-    late_imports = plan.django or bool(plan.celery_app_module)
+    late_imports = plan.django or (bool(plan.celery_app_module) and not finalized)
     modules = sorted({tw.task.module for tw in q.twins} | {c.twin.task.module for c in q.crons if c.twin})
     aliases = {}
+
+    def ref(tw: Twin) -> str:  # the SAQ function of a task, in these settings
+        return (f"{aliases[tw.task.module]}.{tw.task.function}.saq" if finalized
+                else f"{aliases[tw.task.module]}.{tw.function}")
+
     for i, mod in enumerate(modules):
-        twin_mod = next(m.twin_module for m in plan.modules if m.module == mod)
+        twin_mod = mod if finalized else next(m.twin_module for m in plan.modules if m.module == mod)
         pkg, _, leaf = twin_mod.rpartition(".")
         alias = f"_t{i}"
         aliases[mod] = alias
@@ -230,7 +251,7 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
     out.append(_comment("keeps working."))
     out.append("FUNCTIONS = [")
     for tw in sorted(q.twins, key=lambda t: t.celery_name):
-        out.append(f"    ({tw.celery_name!r}, {aliases[tw.task.module]}.{tw.function}),")
+        out.append(f"    ({tw.celery_name!r}, {ref(tw)}),")
     out.append("]")
     out.append("")
     crons = [c for c in q.crons if c.interval is None]
@@ -246,12 +267,14 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
                                 + ("" if sched.exact else " [NOT EXACT: see its findings]")
                                 + f" ({inert(sched.file)}): {inert((sched.translation or {}).get('celery_expr', ''))}",
                                 "    "))
-            args = [repr(c.entry), f"{aliases[c.twin.task.module]}.{c.twin.function}"]  # type: ignore[union-attr]
+            args = [repr(c.entry), ref(c.twin)]  # type: ignore[arg-type]
             if c.kwargs:
                 args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
             if c.guard:
                 args.append(f"guard={c.guard!r}")
             args.append(f"cron_tz={plan.timezone!r}")
+            if finalized:
+                args.append("shared=False")
             kw = ", ".join(f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items()))
             out.append(f"    CronJob(cron_function({', '.join(args)}), cron={c.cron!r}"
                        + (f", {kw}" if kw else "") + "),")
@@ -264,15 +287,18 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
             sched = c.schedule
             out.append(_comment(f"{inert(c.entry)} ({inert(sched.file)}): "
                                 f"{inert((sched.translation or {}).get('celery_expr', ''))}", "    "))
-            args = [repr(c.entry), f"{aliases[c.twin.task.module]}.{c.twin.function}",  # type: ignore[union-attr]
+            args = [repr(c.entry), ref(c.twin),  # type: ignore[arg-type]
                     f"{c.interval:g}" if math.isfinite(c.interval) else _pyrepr(float(c.interval))]
             if c.kwargs:
                 args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
             args += [f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items())]
+            if finalized:
+                args.append("shared=False")
             out.append(f"    IntervalJob({', '.join(args)}),")
         out.append("]")
         out.append("")
-    out.extend(_skipped_beat_lines([b for b in plan.skipped_beat if b.queue == q.name]))
+    if not finalized:  # finalize refuses while a beat entry has no CronJob (SM806)
+        out.extend(_skipped_beat_lines([b for b in plan.skipped_beat if b.queue == q.name]))
     out.append("settings = worker_settings(")
     out.append(f"    {q.name!r},")
     out.append("    FUNCTIONS,")
@@ -280,7 +306,8 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan) -> str:
         out.append("    CRON_JOBS,")
     if intervals:
         out.append("    interval_jobs=INTERVAL_JOBS,")
-    out.append(f"    registry={plan.package + '.registry'!r},")
+    if not finalized:
+        out.append(f"    registry={plan.package + '.registry'!r},")
     out.append(f"    cron_tz={plan.timezone!r},")
     out.append(")")
     return "\n".join(out) + "\n"
@@ -370,6 +397,25 @@ def package_init_source(plan: RewritePlan) -> str:
     doc = f"SAQ workers generated from the Celery app. Start one worker per queue:\n\n{queues}"
     orphans = _skipped_beat_lines([b for b in plan.skipped_beat if b.queue is None])
     return _header(doc, "the Celery tasks and beat schedule") + ("\n" + "\n".join(orphans) if orphans else "")
+
+
+def finalized_init_source(plan: RewritePlan) -> str:
+    queues = "\n".join(f"    saq {inert(q.module, docstring=True)}.settings" for q in plan.queues)
+    return _finalized_header(f"SAQ workers of the project. Start one worker per queue:\n\n{queues}")
+
+
+def render_finalized(plan: RewritePlan) -> dict[str, str]:
+    """The worker package ``saqmigrate finalize`` leaves (rel path -> content), formatted."""
+    from saqmigrate.emit.style import format_many
+
+    token = _WIDTH.set(plan.style.line_length)
+    try:
+        files = {f"{plan.package_rel}/__init__.py": finalized_init_source(plan)}
+        for q in plan.queues:
+            files[q.rel] = queue_module_source(plan, q, finalized=True)
+        return format_many(files, plan.style)
+    finally:
+        _WIDTH.reset(token)
 
 
 def render(plan: RewritePlan) -> dict[str, str]:

@@ -224,8 +224,8 @@ class IntervalJob:
     beat's start) are reported by the translation (SM205).
     """
 
-    def __init__(self, entry: str, twin: Callable, interval: float, kwargs: dict | None = None,
-                 **job_options: Any) -> None:
+    def __init__(self, entry: str, twin: Callable, interval: float, kwargs: dict | None = None, *,
+                 shared: bool = True, **job_options: Any) -> None:
         if interval <= 0:
             raise ValueError(f"IntervalJob({entry!r}): interval must be positive, got {interval}")
         self.entry = entry
@@ -233,6 +233,7 @@ class IntervalJob:
         self.interval = float(interval)
         self.kwargs = dict(kwargs or {})
         self.job_options = {k: v for k, v in job_options.items() if v is not None}
+        self.shared = shared  # False after finalize: no Celery beat to share the entry with
         self.name = f"beat:{entry}"
         self.function = self._make_function()
 
@@ -259,7 +260,7 @@ class IntervalJob:
             import time
 
             try:
-                if not await saq_cron_guard(ctx, self.entry):
+                if self.shared and not await saq_cron_guard(ctx, self.entry):
                     return None
                 return await self.twin(ctx, **self.kwargs)
             finally:

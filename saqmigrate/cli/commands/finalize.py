@@ -1,0 +1,93 @@
+"""``saqmigrate finalize PATH``: day 60 — the project without Celery (docs/finalize.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("finalize")
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print a unified diff of the end state (default; works on any day of the window); exit 1 when "
+                   "changes are pending.")
+@click.option("--check", "check_only", is_flag=True, help="Exit 1 if finalize would change anything.")
+@click.option("--write", "write", is_flag=True,
+              help="Write the changes, all of them or none; refused (exit 2) until it is safe (see --force).")
+@click.option("--force", is_flag=True,
+              help="Write although the safety checks fail or code is left that only Celery runs (each is "
+                   "listed as it is skipped).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@click.option("--registry", metavar="MODULE", help="The generated registry (default: found in PATH) for the "
+              "safety checks against the flag store.")
+@click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
+def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: bool, config_path: Path | None,
+            registry: str | None, color: bool | None) -> None:
+    """Remove Celery: tasks become @saq_job functions, dispatches SAQ enqueues, the window's code goes."""
+    from saqmigrate.cli.common import project_config
+    from saqmigrate.emit.generate import inert
+    from saqmigrate.finalize import compute_finalize, gate
+    from saqmigrate.rewrite import apply_changes
+
+    chosen = [name for name, on in (("--diff", show_diff), ("--check", check_only), ("--write", write)) if on]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} exclude each other: give one")
+    action = {"--check": "check", "--write": "write"}.get(chosen[0] if chosen else "--diff", "diff")
+    if not path.is_dir():
+        click.echo(f"saqmigrate: error: {path}: not a folder (finalize works on a project)", err=True)
+        sys.exit(2)
+    config = project_config(path, config_path)
+    result = compute_finalize(path, config)
+    for err in result.errors:
+        click.echo(f"saqmigrate: error: {inert(err)}", err=True)
+    for msg in result.messages:
+        click.echo(f"saqmigrate: {inert(msg)}", err=True)
+    for b in result.blockers:
+        click.echo(f"saqmigrate: {inert(b.text())}", err=True)
+    if action in ("diff", "check"):
+        if action == "diff":
+            from saqmigrate.cli.common import use_color as color_default
+
+            use_color = color_default(sys.stdout) if color is None else color
+            for c in result.changes:
+                for line in c.diff().splitlines():
+                    if use_color and line.startswith("+") and not line.startswith("+++"):
+                        line = click.style(line, fg="green")
+                    elif use_color and line.startswith("-") and not line.startswith("---"):
+                        line = click.style(line, fg="red")
+                    click.echo(line, color=use_color)
+        else:
+            for c in result.changes:
+                click.echo(f"would {c.kind}: {c.rel}")
+        n = len(result.changes)
+        click.echo(f"{n} file(s) would change; {len(result.blockers)} place(s) finalize leaves to you", err=True)
+        sys.exit(1 if n or result.errors else 0)
+    if result.errors:
+        click.echo("saqmigrate: error: nothing written: the problems above must be fixed first", err=True)
+        sys.exit(2)
+    if not result.changes:
+        click.echo("finalize: nothing to change", err=True)
+        return
+    refusals = gate(path.resolve(), result, config, registry=registry)
+    if result.blockers:
+        refusals.append(f"{len(result.blockers)} place(s) above still need Celery (SM80x): fix them, or --force to "
+                        "leave them as they are")
+    if refusals:
+        for r in refusals:
+            click.echo(f"saqmigrate: {'skipped (--force)' if force else 'refused'}: {inert(r)}", err=True)
+        if not force:
+            sys.exit(2)
+    done: list = []
+    errors = apply_changes(path.resolve(), result.changes, done)
+    for e in errors:
+        click.echo(f"saqmigrate: error: {e}", err=True)
+    if errors:
+        click.echo("saqmigrate: error: nothing written", err=True)
+        sys.exit(2)
+    for c in done:
+        click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
+    click.echo("finalize: done. Run the project's tests; `saqmigrate route purge --after-finalize` removes the "
+               "flag store's keys once no Celery-era process runs.", err=True)

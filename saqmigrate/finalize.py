@@ -1,0 +1,313 @@
+"""The finalize pipeline: scan -> rewrite plan -> finalize plan -> edits of the project's files -> changes.
+
+Day 60 of the window: every task runs on SAQ, so the Celery side goes. ``compute_finalize`` is
+side-effect free and compiles every Python file it would write; the CLI writes them with
+``rewrite.apply_changes`` (all files or none). ``gate`` says whether it is safe to write.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from saqmigrate.config import Config
+from saqmigrate.discover import discover, module_name
+from saqmigrate.emit.generate import FINALIZED_MARKER, MARKER, render_finalized
+from saqmigrate.emit.style import Style, same_code
+from saqmigrate.plan import RewritePlan, build_plan
+from saqmigrate.plan.finalize import CELERY_PACKAGES, Blocker, FinalizePlan, build_finalize_plan
+from saqmigrate.rewrite import Change, Unreadable, _compiles, _read, recorded_mode
+from saqmigrate.transform.finalize import FileEdit, finalize_source
+
+
+@dataclass
+class FinalizeResult:
+    plan: FinalizePlan | None
+    changes: list[Change] = field(default_factory=list)
+    blockers: list[Blocker] = field(default_factory=list)  # SM8xx: code finalize leaves (refuses without --force)
+    errors: list[str] = field(default_factory=list)  # nothing may be written
+    messages: list[str] = field(default_factory=list)
+    already: bool = False  # the project was finalized before
+
+
+def is_finalized(root: Path, package_rel: str | None = None) -> bool:
+    """The worker package carries finalize's marker (``check`` then treats Celery as gone)."""
+    candidates = [root / package_rel / "__init__.py"] if package_rel else list(root.glob("**/saq_worker/__init__.py"))
+    for p in candidates:
+        try:
+            if FINALIZED_MARKER in p.read_text(encoding="utf-8")[:2048]:
+                return True
+        except (OSError, UnicodeDecodeError):
+            continue
+    return False
+
+
+def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult:
+    from saqmigrate.scan import run_scan
+
+    root = root.resolve()
+    config = config or Config()
+    index, _ = run_scan(root, config, use_cache=False)
+    generated = _generated(root, index)
+    plan = build_plan(index, mode=recorded_mode(root, generated))
+    plan.style = Style.from_project(root)
+    fp = build_finalize_plan(index, plan)
+    result = FinalizeResult(fp, blockers=list(fp.blockers))
+    if is_finalized(root, plan.package_rel):
+        result.already = True
+    for e in index.errors:
+        result.messages.append(f"{e.file}: {e.message} (skipped)")
+
+    disc = discover(root, exclude=config.exclude, include=config.include)
+    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
+    worker_pkg = f"{plan.package_rel}/"
+    sources = [rel for rel in disc.files if rel not in generated and not rel.startswith(worker_pkg)]
+    edits = _file_edits(fp, sources, has_init, plan.style.line_length)
+    app_deleted = False
+    # the app module first: whether it is deleted decides what its importers lose
+    order = sorted(edits, key=lambda rel: (rel != fp.app_file, rel))
+    for rel in order:
+        edit = edits[rel]
+        try:
+            old = _read(root / rel)
+        except Unreadable as exc:
+            result.errors.append(f"{rel}: {exc}")
+            continue
+        if old is None or not _mentions(old, edit, fp):
+            continue
+        if app_deleted and fp.app_module:
+            edit.removed_modules.add(fp.app_module)
+        try:
+            out = finalize_source(old, edit)
+        except Exception as exc:  # libcst cannot parse it (the scan skipped it too)
+            result.errors.append(f"{rel}: cannot edit ({type(exc).__name__}: {exc}); nothing is written")
+            continue
+        for line, code, message in out.problems:
+            result.blockers.append(Blocker(code, rel, line, message))
+        if rel == fp.app_file and out.empty:
+            app_deleted = True
+            result.changes.append(Change(rel, old, None))
+            continue
+        if out.code != old:
+            result.changes.append(Change(rel, old, out.code))
+
+    # the window's generated code goes; the worker settings stay, in the project's hands
+    files = render_finalized(plan) if plan.queues else {}
+    for rel in sorted(set(generated) | set(_worker_files(root, plan))):
+        if rel not in files:
+            result.changes.append(Change(rel, _read(root / rel), None))
+    for rel, new in sorted(files.items()):
+        old = _read(root / rel)
+        if old is not None and MARKER not in old and FINALIZED_MARKER not in old:
+            result.errors.append(f"{rel}: exists and was not written by saqmigrate; not overwritten (move it away)")
+            continue
+        if not same_code(old, new) and not (old is not None and FINALIZED_MARKER in old):
+            result.changes.append(Change(rel, old, new))
+    if result.blockers:  # code left on Celery still needs the package
+        result.messages.append("requirements keep celery: finalize leaves code that imports it (the places below)")
+    else:
+        for rel, old, new in _requirements(root):
+            result.changes.append(Change(rel, old, new))
+    result.messages.extend(fp.notes)
+    result.changes.sort(key=lambda c: c.rel)
+    for c in result.changes:
+        if c.new is not None and c.rel.endswith(".py"):
+            why = _compiles(c.rel, c.new)
+            if why is not None and (c.old is None or _compiles(c.rel, c.old) is None):
+                result.errors.append(f"{c.rel}: the finalized code does not compile ({why}); nothing is written "
+                                     "(a saqmigrate defect: please report it with this line)")
+    result.blockers.sort(key=lambda b: (b.file, b.line, b.code))
+    return result
+
+
+def _generated(root: Path, index) -> list[str]:
+    from saqmigrate.rewrite import _existing_generated
+
+    return _existing_generated(root, index)
+
+
+def _worker_files(root: Path, plan: RewritePlan) -> list[str]:
+    folder = root / plan.package_rel
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.glob("*.py")):
+        try:
+            head = p.read_text(encoding="utf-8")[:2048]
+        except (OSError, UnicodeDecodeError):
+            continue
+        if MARKER in head:
+            out.append(p.relative_to(root).as_posix())
+    return out
+
+
+def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_length: int) -> dict[str, FileEdit]:
+    edits: dict[str, FileEdit] = {}
+    by_file = fp.by_file()
+    keeps_app = any(b.file == fp.app_file for b in fp.blockers)
+    removed_names = {fp.app_module: {fp.app_var}} if fp.app_module and fp.app_var and not keeps_app else {}
+    for rel in sources:
+        jobs, calls = by_file.get(rel, ([], []))
+        edit = FileEdit(jobs=jobs, calls=calls, module=module_name(rel, has_init),
+                        is_package=rel.endswith("__init__.py"), removed_names=dict(removed_names),
+                        line_length=line_length)
+        if rel == fp.app_file and not any(b.file == rel for b in fp.blockers):
+            edit.app_var = fp.app_var  # (an app module with a task left on Celery keeps its app)
+        if rel in fp.settings_files:
+            edit.settings_prefix = (fp.config_namespace or "CELERY") + "_"
+        edits[rel] = edit
+    return edits
+
+
+def _mentions(text: str, edit: FileEdit, fp: FinalizePlan) -> bool:
+    """Cheap filter: only files with something to change are parsed by libcst."""
+    if edit.jobs or edit.calls or edit.app_var or edit.settings_prefix:
+        return True
+    if "celery" in text.lower():
+        return True
+    leaf = (fp.app_module or "").rpartition(".")[2]
+    return bool(leaf) and leaf in text
+
+
+_REQ_LINE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*([<>=!~;@ ].*)?$")
+
+
+def _requirement_name(line: str) -> str | None:
+    m = _REQ_LINE.match(line.split("#", 1)[0].rstrip())
+    return m.group(1).lower().replace("_", "-") if m else None
+
+
+_DROP = {p.replace("_", "-") for p in CELERY_PACKAGES}
+
+
+def _requirements(root: Path) -> list[tuple[str, str, str]]:
+    """requirements*.txt (top level and requirements/): Celery's packages removed, saqmigrate kept or added."""
+    out = []
+    paths = sorted(set(root.glob("requirements*.txt")) | set(root.glob("requirements/*.txt")))
+    for p in paths:
+        try:
+            old = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        lines = old.splitlines(keepends=True)
+        kept = [ln for ln in lines if _requirement_name(ln) not in _DROP]
+        if len(kept) == len(lines):
+            continue
+        names = {_requirement_name(ln) for ln in kept}
+        if "saqmigrate" not in names:
+            kept.append("saqmigrate\n" if not kept or kept[-1].endswith("\n") else "\nsaqmigrate\n")
+        out.append((p.relative_to(root).as_posix(), old, "".join(kept)))
+    return out
+
+
+DEFAULT_SETTLED_DAYS = 7
+
+
+def settled_days(config: Config) -> float:
+    """``[tool.saqmigrate.window] settled_days``: how long the end state must have held (default 7)."""
+    value = (config.window or {}).get("settled_days", DEFAULT_SETTLED_DAYS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"[tool.saqmigrate.window] settled_days = {value!r}: give a number of days >= 0")
+    return float(value)
+
+
+def gate(root: Path, result: FinalizeResult, config: Config, *, registry: str | None = None,
+         now: float | None = None) -> list[str]:
+    """Why writing the end state is not safe yet (empty: safe). One line each.
+
+    * the flag store says every converted task runs 100 % on SAQ, the kill switch is off, and no routing
+      write happened in the last ``settled_days`` (the audit stream's newest entry is older);
+    * Celery's queues hold no message of these tasks (CELERY_BROKER_URL; unknown counts as not drained);
+    * ``saqmigrate check`` passes.
+    """
+    import os
+    import time
+
+    from saqmigrate.runtime import flags as F
+
+    out: list[str] = []
+    plan = result.plan
+    names = sorted(plan.jobs) if plan else []
+    try:
+        days = settled_days(config)
+    except ValueError as exc:
+        return [str(exc)]
+    url = os.environ.get("SAQMIGRATE_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    namespace = os.environ.get("SAQMIGRATE_NAMESPACE", F.DEFAULT_NAMESPACE)
+    try:
+        store = F.FlagStore(url, namespace)
+        snap = store.snapshot()
+        history = store.history(count=1)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not proven"
+        return [f"the flag store at {F.redact(url)} cannot be read ({type(exc).__name__}): routing is not proven "
+                "(SAQMIGRATE_REDIS_URL)"]
+    if snap.mode == "force-celery":
+        out.append("the kill switch is on: everything runs on Celery (`saqmigrate route unkill`)")
+    elif snap.mode != "force-saq":
+        not_saq = []
+        for name in names:
+            _, rule = snap.rule_for(name)
+            if not rule or rule.get("target") != F.SAQ or int(rule.get("percent_bp", F.FULL_BP)) < F.FULL_BP:
+                not_saq.append(name)
+        if not_saq:
+            more = f" and {len(not_saq) - 3} more" if len(not_saq) > 3 else ""
+            out.append(f"{len(not_saq)} task(s) not routed 100 % to SAQ: {', '.join(not_saq[:3])}{more} "
+                       "(`saqmigrate route set TASK saq`)")
+    if history:
+        age = ((time.time() if now is None else now) - float(history[0].get("ts") or 0)) / 86400
+        if age < days:
+            out.append(f"the last routing change was {age:.1f} day(s) ago; finalize waits until the end state has held "
+                       f"{days:g} days ([tool.saqmigrate.window] settled_days)")
+    elif names:
+        out.append("the flag store has no audit entries: the tasks were never routed to SAQ")
+    broker = os.environ.get("CELERY_BROKER_URL")
+    if not broker:
+        out.append("Celery's queues are not proven drained: set CELERY_BROKER_URL (`saqmigrate route drain-status`)")
+    else:
+        waiting = _celery_waiting(broker, set(names))
+        if waiting is None:
+            out.append(f"Celery's broker at {F.redact(broker)} cannot be read: its queues are not proven drained")
+        elif waiting:
+            out.append(f"{sum(waiting.values())} Celery message(s) still wait for "
+                       f"{', '.join(sorted(waiting)[:3])} (`saqmigrate route drain-status`)")
+    from saqmigrate.check import run_checks
+
+    try:
+        report = run_checks(root, config)
+    except Exception as exc:  # noqa: BLE001
+        out.append(f"`saqmigrate check` could not run ({exc})")
+    else:
+        if not report.passed:
+            out.append(f"`saqmigrate check` fails ({report.counts()['error']} error(s)): run it and fix them first")
+    return out
+
+
+def _celery_waiting(broker_url: str, names: set[str]) -> dict[str, int] | None:
+    """Messages per task name on a Celery Redis broker (queue lists and ``unacked``); None if unreadable."""
+    import json
+
+    from saqmigrate.runtime import flags as F
+
+    try:
+        r = F.make_client(broker_url, 2.0)
+        payloads = []
+        for key in r.scan_iter(count=1000, _type="list"):
+            if key.startswith(("_kombu", "saq:", "unacked")):
+                continue
+            payloads += list(r.lrange(key, 0, -1))
+        payloads += list(r.hvals("unacked"))
+    except Exception:  # noqa: BLE001
+        return None
+    out: dict[str, int] = {}
+    for raw in payloads:
+        try:
+            msg = json.loads(raw)
+            if isinstance(msg, list):
+                msg = msg[0]
+            name = (msg.get("headers") or {}).get("task")
+        except (ValueError, AttributeError, IndexError):
+            continue
+        if name in names:
+            out[name] = out.get(name, 0) + 1
+    return out

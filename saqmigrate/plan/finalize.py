@@ -1,0 +1,191 @@
+"""What ``saqmigrate finalize`` changes: the end state of the migration, as data (no I/O).
+
+From the scan and the rewrite plan (the twins, queues and CronJobs the window ran on):
+
+* every Celery task becomes a :class:`JobDecl` — its decorator is replaced by
+  ``@saq_job(name, TaskOptions(...), queue=...)`` (saqmigrate.runtime.jobs), the body is kept;
+* every dispatch becomes a :class:`CallEdit` — ``.delay``/``.apply_async``/``send_task`` turn into
+  ``.enqueue``/``.enqueue_with``/``send_job`` with the same meaning;
+* what has no SAQ equivalent is a :class:`Blocker` with a rule code (SM8xx): finalize refuses to
+  write while any is left, unless ``--force`` (then that code is left as it is, and reported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from saqmigrate.index.model import Call, ProjectIndex, Task
+from saqmigrate.plan import RewritePlan, Twin
+
+#: Call options ``SaqJob.enqueue_with`` takes as they are.
+MAPPED_OPTIONS = ("countdown", "eta", "task_id", "time_limit")
+#: Call options that change nothing a SAQ job does (Celery transport details): dropped.
+DROPPED_OPTIONS = frozenset({
+    "retry", "retry_policy", "exchange", "routing_key", "compression", "producer", "connection", "publisher",
+    "add_to_parent", "serializer", "ignore_result", "delivery_mode", "immediate", "mandatory", "reply_to",
+})
+CANVAS_KINDS = frozenset({"s", "si", "signature", "chain", "group", "chord", "pipe", "map", "starmap", "chunks"})
+#: Packages finalize removes from the requirements (``flower`` and the Django integrations: only Celery uses them).
+CELERY_PACKAGES = ("celery", "django-celery-beat", "django-celery-results", "flower", "django_celery_beat",
+                   "django_celery_results")
+
+
+@dataclass
+class JobDecl:
+    task: Task
+    twin: Twin
+    name: str
+    queue: str
+    options_source: str
+    bind: bool
+
+
+@dataclass
+class CallEdit:
+    call: Call
+    job: JobDecl | None  # None: send_task of a name with no task in the project
+    kind: str  # enqueue | enqueue_with | send_job
+    queue: str | None = None  # send_job: the queue to enqueue on
+
+
+@dataclass
+class Blocker:
+    code: str
+    file: str
+    line: int
+    message: str
+
+    def text(self) -> str:
+        return f"{self.file}:{self.line}: {self.code} {self.message}"
+
+
+@dataclass
+class FinalizePlan:
+    rewrite: RewritePlan
+    jobs: dict[str, JobDecl] = field(default_factory=dict)  # Celery name -> declaration
+    calls: list[CallEdit] = field(default_factory=list)
+    blockers: list[Blocker] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # behaviour differences the window already ran with
+    app_module: str | None = None
+    app_file: str | None = None
+    app_var: str | None = None
+    config_namespace: str | None = None  # config_from_object(..., namespace="CELERY"): settings prefix
+    settings_files: list[str] = field(default_factory=list)  # files whose CELERY_* settings go
+
+    def by_file(self) -> dict[str, tuple[list[JobDecl], list[CallEdit]]]:
+        out: dict[str, tuple[list[JobDecl], list[CallEdit]]] = {}
+        for j in self.jobs.values():
+            out.setdefault(j.task.file, ([], []))[0].append(j)
+        for c in self.calls:
+            out.setdefault(c.call.file, ([], []))[1].append(c)
+        return out
+
+
+def _unsupported_task(t: Task, tw: Twin | None) -> tuple[str, str] | None:
+    if tw is None or tw.skip:
+        return "SM804", f"task {t.name or t.function} has no SAQ twin ({tw.skip if tw else 'not planned'}): it cannot leave Celery"
+    if tw.pinned:
+        return "SM804", f"task {t.name} is pinned to Celery (options not resolved: {', '.join(tw.pinned)})"
+    if t.hooks or (t.base and t.kind != "class"):
+        what = ", ".join(t.hooks) if t.hooks else f"base={t.base}"
+        return "SM803", (f"task {t.name} runs through a custom Celery Task class ({what}): move that behaviour "
+                         "into the body or a SAQ before/after_process hook")
+    if t.kind not in ("shared_task", "app_task", "alias", "periodic_task"):
+        return "SM803", f"task {t.name} is declared as a {t.kind} (only decorated functions are converted)"
+    return None
+
+
+def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan) -> FinalizePlan:
+    from saqmigrate.plan import primary_app  # noqa: PLC0415
+
+    fp = FinalizePlan(rewrite)
+    twins = {tw.task.name: tw for m in rewrite.modules for tw in m.twins}
+    for t in index.tasks:
+        tw = twins.get(t.name)
+        problem = _unsupported_task(t, tw)
+        if problem:
+            fp.blockers.append(Blocker(problem[0], t.file, t.decorator_line or t.line, problem[1]))
+            continue
+        assert tw is not None
+        fp.jobs[t.name] = JobDecl(t, tw, t.name, tw.queue, tw.options_source, t.bind)  # type: ignore[arg-type]
+        for code, message in dict.fromkeys(tw.todos):  # accepted through the window: said again, not blocking
+            fp.notes.append(f"{t.file}:{t.decorator_line or t.line}: {code} {t.name}: {message}")
+    for c in index.calls:
+        edit = _call_edit(c, fp)
+        if isinstance(edit, Blocker):
+            fp.blockers.append(edit)
+        elif edit is not None:
+            fp.calls.append(edit)
+    for b in rewrite.skipped_beat:
+        fp.blockers.append(Blocker("SM806", b.file, b.line, f"beat entry {b.entry!r} has no CronJob ({b.reason}): "
+                                   "after finalize nothing would run it"))
+    app = primary_app(index)
+    if app is not None and not app.in_function:
+        fp.app_module, fp.app_file, fp.app_var = app.module, app.file, app.name
+        for c in app.config_from_object:
+            ns = c.get("namespace") if isinstance(c, dict) else None
+            if isinstance(ns, str) and ns:
+                fp.config_namespace = ns
+    prefix = (fp.config_namespace or "CELERY") + "_"
+    fp.settings_files = sorted({s.file for s in index.settings if s.raw_name.startswith(prefix)})
+    fp.blockers.sort(key=lambda b: (b.file, b.line, b.code))
+    return fp
+
+
+def _call_edit(c: Call, fp: FinalizePlan) -> CallEdit | Blocker | None:
+    if c.options.get("_in_schedule"):
+        return None  # a beat entry's signature: the beat configuration goes, the CronJob stays
+    if c.kind in CANVAS_KINDS:
+        return Blocker("SM801", c.file, c.line, f"{c.kind}() canvas over {c.task or c.target}: SAQ has no canvas; "
+                       "enqueue the next job from the task (docs/finalize.md)")
+    if c.kind in ("retry",):
+        return None  # self.retry(...) inside a bound task: the runtime's self handles it
+    if c.kind == "async_result":
+        return Blocker("SM803", c.file, c.line, f"result looked up through Celery ({c.target}): use the SaqResult "
+                       "the enqueue returns, or saqmigrate.runtime.jobs to look a job up")
+    if c.kind == "apply":
+        return Blocker("SM803", c.file, c.line, f"{c.target}.apply() runs the task through Celery's tracer: call "
+                       "the task function directly instead")
+    if c.kind == "send_task":
+        if c.dynamic_name or not c.task:
+            return Blocker("SM803", c.file, c.line, "send_task with a name finalize cannot read: "
+                           "replace it with send_job(name, kwargs, queue=...)")
+        job = fp.jobs.get(c.task)
+        if job is None:
+            return Blocker("SM803", c.file, c.line, f"send_task({c.task!r}): no convertible task of that name")
+        bad = _bad_options(c, job)
+        if bad:
+            return bad
+        return CallEdit(c, job, "send_job", job.queue)
+    if c.kind not in ("delay", "apply_async"):
+        return None
+    if not c.task:
+        return Blocker("SM803", c.file, c.line, f"{c.target}.{c.kind}(): finalize cannot tell which task this is")
+    job = fp.jobs.get(c.task)
+    if job is None:
+        return Blocker("SM804", c.file, c.line, f"{c.target}.{c.kind}() dispatches {c.task}, which stays on Celery")
+    if c.kind == "delay":
+        return CallEdit(c, job, "enqueue")
+    bad = _bad_options(c, job)
+    if bad:
+        return bad
+    return CallEdit(c, job, "enqueue_with")
+
+
+def _bad_options(c: Call, job: JobDecl) -> Blocker | None:
+    problems = []
+    for k, v in c.options.items():
+        if k.startswith("_") or k in ("args", "kwargs") or k in MAPPED_OPTIONS or k in DROPPED_OPTIONS:
+            continue
+        if k == "queue":
+            if v != job.queue:
+                problems.append(f"queue={v!r} (the task's SAQ queue is {job.queue!r})")
+            continue
+        if k == "**":
+            problems.append("**options")
+            continue
+        problems.append(f"{k}=")
+    if problems:
+        return Blocker("SM802", c.file, c.line, f"{c.target}.{c.kind}(): {', '.join(problems)} has no SAQ "
+                       "equivalent; remove it or enqueue differently")
+    return None

@@ -1,0 +1,286 @@
+"""SAQ tasks after ``saqmigrate finalize``: the project's task functions, without Celery.
+
+Finalize turns each Celery task into a plain function decorated with :func:`saq_job`::
+
+    from saqmigrate.runtime.jobs import saq_job
+    from saqmigrate.runtime.task import TaskOptions
+
+    @saq_job("orders.tasks.send_receipt", TaskOptions(retries=4, max_retries=3), queue="mail")
+    def send_receipt(order_id):
+        ...
+
+    send_receipt(7)                                   # runs inline, as calling a Celery task did
+    send_receipt.enqueue(order_id=7)                  # was send_receipt.delay(7)
+    await send_receipt.aenqueue(order_id=7)           # the same from async code
+    send_receipt.enqueue_with({"order_id": 7}, countdown=60)   # was .apply_async((7,), countdown=60)
+
+The body is unchanged (a sync body runs in a worker thread, an ``async def`` body on the loop);
+the worker settings register ``send_receipt.saq`` under the Celery name, so jobs already queued
+and cron keys keep working. Enqueues go through the same code as the window's router
+(``saqmigrate.runtime.router``): the per-task job options, Celery-compatible JSON, the
+loop-free sync enqueue, classified connection errors and eager mode for tests
+(``saqmigrate.runtime.testing``); they return a :class:`~saqmigrate.runtime.router.SaqResult`
+(``.id``, ``.state``, ``.get()`` ...). Nothing here imports Celery.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from saqmigrate.runtime import flags as F
+from saqmigrate.runtime.registry import Registry, TaskEntry
+from saqmigrate.runtime.task import TaskOptions, run_sync, saq_task, task_self
+
+__all__ = ["saq_job", "SaqJob", "send_job", "asend_job", "JobOptionError", "registered_jobs"]
+
+#: The decision reason finalized enqueues carry (there is no routing any more).
+R_FINALIZED = "finalized"
+_ALL_SAQ = F.Snapshot(mode="force-saq", source="finalized")
+
+_JOBS: dict[str, SaqJob] = {}
+_LOCK = threading.Lock()
+_ROUTER: list[Any] = [None]
+
+
+class JobOptionError(ValueError):
+    """An enqueue option SAQ cannot honour (the message names it)."""
+
+
+def registered_jobs() -> dict[str, SaqJob]:
+    """Celery name → :class:`SaqJob` of every ``@saq_job`` function imported in this process."""
+    return dict(_JOBS)
+
+
+class _InlineRequest:
+    """``self.request`` of a bound task called directly (``task(...)``), as Celery gives it."""
+
+    def __init__(self, name: str) -> None:
+        self.id = None
+        self.task = name
+        self.retries = 0
+        self.args: tuple = ()
+        self.kwargs: dict = {}
+        self.called_directly = True
+        self.is_eager = False
+        self.delivery_info: dict = {}
+        self.hostname = None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+class _InlineSelf:
+    """``self`` for a bound body called directly: its name, options and an empty request."""
+
+    def __init__(self, job: SaqJob) -> None:
+        self.name = job.name
+        self.request = _InlineRequest(job.name)
+        self.max_retries = job.options.max_retries
+        self.default_retry_delay = job.options.default_retry_delay
+
+    def retry(self, *args: Any, exc: BaseException | None = None, **kwargs: Any) -> Any:
+        # Celery re-raises the exception of a task called directly (there is no message to retry)
+        if exc is not None:
+            raise exc
+        raise RuntimeError(f"{self.name}: self.retry() outside a worker (the task was called directly)")
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        return None  # Celery: no task id when called directly, nothing is stored
+
+
+class SaqJob:
+    """A task function with its SAQ registration and enqueue methods (see the module doc)."""
+
+    def __init__(self, fn: Callable, name: str, options: TaskOptions, queue: str, bind: bool) -> None:
+        self.function = fn
+        self.name = name
+        self.options = options
+        self.queue = queue
+        self.bind = bind
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())[1 if bind else 0:]
+        self.params = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+        self.saq = self._saq_function(fn, inspect.iscoroutinefunction(fn))
+        self.entry = TaskEntry(name=name, saq_function=name, queue=queue, params=self.params,
+                               job=MappingProxyType(options.job_kwargs()))
+        self.__wrapped__ = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", name)
+        self.__qualname__ = getattr(fn, "__qualname__", name)
+        self.__module__ = getattr(fn, "__module__", None)
+
+    def _saq_function(self, fn: Callable, is_async: bool) -> Callable:
+        bind = self.bind
+
+        async def run(ctx: dict, /, **kwargs: Any) -> Any:
+            args = (task_self(ctx),) if bind else ()
+            if is_async:
+                return await fn(*args, **kwargs)
+            return await run_sync(fn, *args, **kwargs)
+
+        run.__name__ = run.__qualname__ = getattr(fn, "__name__", "run")
+        # saq_task reads the parameter names from the signature (ctx first, then the task's)
+        run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)]
+            + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in self.params])
+        return saq_task(self.name, self.options)(run)
+
+    # -- inline ----------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the body here and now, as calling a Celery task object did."""
+        if self.bind:
+            return self.function(_InlineSelf(self), *args, **kwargs)
+        return self.function(*args, **kwargs)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self  # a job stored as a class attribute stays the job
+
+    def __repr__(self) -> str:
+        return f"<SaqJob {self.name} queue={self.queue!r}>"
+
+    # -- enqueue ---------------------------------------------------------------------
+
+    def enqueue(self, **kwargs: Any) -> Any:
+        """Enqueue a job with these keyword arguments (was ``.delay(...)``); a ``SaqResult``."""
+        return self.enqueue_with(kwargs=kwargs)
+
+    async def aenqueue(self, **kwargs: Any) -> Any:
+        """:meth:`enqueue` from async code."""
+        return await self.aenqueue_with(kwargs=kwargs)
+
+    def enqueue_with(self, kwargs: Mapping[str, Any] | None = None, *, args: Any = None, countdown: float | None = None,
+                     eta: Any = None, queue: str | None = None, task_id: str | None = None,
+                     time_limit: float | None = None) -> Any:
+        """Enqueue with Celery's call options (was ``.apply_async(...)``): ``countdown``/``eta`` set the
+        job's ``scheduled`` time, ``time_limit`` its ``timeout``, ``task_id`` its key; ``queue`` must
+        be the task's own (another queue has no worker for it: :class:`JobOptionError`)."""
+        r = _router()
+        p = self._plan(r, args, kwargs, countdown=countdown, eta=eta, queue=queue, task_id=task_id,
+                       time_limit=time_limit)
+        return r._enqueue_sync(p)
+
+    async def aenqueue_with(self, kwargs: Mapping[str, Any] | None = None, *, args: Any = None,
+                            countdown: float | None = None, eta: Any = None, queue: str | None = None,
+                            task_id: str | None = None, time_limit: float | None = None) -> Any:
+        """:meth:`enqueue_with` from async code."""
+        r = _router()
+        p = self._plan(r, args, kwargs, countdown=countdown, eta=eta, queue=queue, task_id=task_id,
+                       time_limit=time_limit)
+        return await r._aenqueue(p)
+
+    def _plan(self, router: Any, args: Any, kwargs: Mapping[str, Any] | None, **options: Any) -> Any:
+        from saqmigrate.runtime.router import plan_dispatch  # noqa: PLC0415
+
+        _register(self)
+        opts = {k: v for k, v in options.items() if v is not None}
+        p = plan_dispatch(router.registry, _ALL_SAQ, self.name, args, kwargs, opts)
+        if p.decision.backend != F.SAQ:
+            what = ", ".join(p.decision.unsupported) or p.decision.reason
+            raise JobOptionError(f"{self.name}: cannot enqueue on SAQ ({what}): "
+                                 f"queue {self.queue!r}, parameters {list(self.params)}")
+        p.decision = replace(p.decision, reason=R_FINALIZED)
+        p.job_fields["meta"] = {"saqmigrate": {"task": self.name, "v": 0, "reason": R_FINALIZED}}
+        return p
+
+
+def _register(job: SaqJob) -> None:
+    if _JOBS.get(job.name) is job:
+        return
+    with _LOCK:
+        _JOBS[job.name] = job
+        r = _ROUTER[0]
+        if r is not None:
+            r.registry = _registry()
+
+
+def _registry() -> Registry:
+    tasks = {name: job.entry for name, job in _JOBS.items()}
+    return Registry(MappingProxyType(tasks), MappingProxyType({}), MappingProxyType({}))
+
+
+def _router() -> Any:
+    r = _ROUTER[0]
+    if r is None:
+        from saqmigrate.runtime.router import Router  # noqa: PLC0415
+
+        with _LOCK:
+            r = _ROUTER[0]
+            if r is None:
+                r = _ROUTER[0] = Router(_registry(), None, fallback=False)
+    return r
+
+
+def reset() -> None:
+    """Forget the process's enqueuer (tests; a new ``SAQ_REDIS_URL`` takes effect)."""
+    with _LOCK:
+        r, _ROUTER[0] = _ROUTER[0], None
+    if r is not None:
+        r.close()
+
+
+def saq_job(name: str, options: TaskOptions | None = None, *, queue: str = "default",
+            bind: bool = False) -> Callable[[Callable], SaqJob]:
+    """Make ``fn`` the SAQ task registered as ``name`` on ``queue`` (see the module doc).
+
+    ``bind=True``: the body takes ``self`` first (``self.request``, ``self.retry``,
+    ``self.update_state``) as a ``bind=True`` Celery task did."""
+    options = options if options is not None else TaskOptions()
+
+    def decorate(fn: Callable) -> SaqJob:
+        job = SaqJob(fn, name, options, queue, bind)
+        _register(job)
+        return job
+
+    return decorate
+
+
+def _named(name: str, queue: str | None) -> SaqJob | TaskEntry:
+    job = _JOBS.get(name)
+    if job is not None:
+        return job
+    if not queue:
+        raise LookupError(f"no @saq_job task {name!r} in this process: import the module that defines it, "
+                          "or pass queue=")
+    # not imported here (the web process enqueues by name, as send_task did): the worker's
+    # before_process hook gives the job the task's options (runtime.task.apply_job_options)
+    return TaskEntry(name=name, saq_function=name, queue=queue)
+
+
+def _entry_plan(entry: TaskEntry, kwargs: Mapping[str, Any] | None, options: dict) -> Any:
+    from saqmigrate.runtime.router import plan_dispatch  # noqa: PLC0415
+
+    registry = Registry(MappingProxyType({entry.name: entry}), MappingProxyType({}), MappingProxyType({}))
+    p = plan_dispatch(registry, _ALL_SAQ, entry.name, None, kwargs,
+                      {k: v for k, v in options.items() if v is not None})
+    if p.decision.backend != F.SAQ:
+        raise JobOptionError(f"{entry.name}: cannot enqueue on SAQ ({', '.join(p.decision.unsupported) or p.decision.reason})")
+    p.decision = replace(p.decision, reason=R_FINALIZED)
+    p.job_fields["meta"] = {"saqmigrate": {"task": entry.name, "v": 0, "reason": R_FINALIZED}}
+    return p
+
+
+def send_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None,
+             **options: Any) -> Any:
+    """Enqueue the task registered as ``name`` (was ``app.send_task(name, ...)``) without importing
+    it: ``queue`` says where its worker listens (finalize writes it). Options as
+    :meth:`SaqJob.enqueue_with`."""
+    target = _named(name, queue)
+    if isinstance(target, SaqJob):
+        return target.enqueue_with(kwargs, queue=queue, **options)
+    r = _router()
+    return r._enqueue_sync(_entry_plan(target, kwargs, options))
+
+
+async def asend_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None,
+                    **options: Any) -> Any:
+    """:func:`send_job` from async code."""
+    target = _named(name, queue)
+    if isinstance(target, SaqJob):
+        return await target.aenqueue_with(kwargs, queue=queue, **options)
+    r = _router()
+    return await r._aenqueue(_entry_plan(target, kwargs, options))
