@@ -10,6 +10,8 @@ Keys (all optional; documented in docs/configuration.md):
   window_start = "2026-11-01"     the same, as `saqmigrate route status` documents it
   window_days = 60                (either form; both at once must agree)
   flag_store_env = "SAQMIGRATE_REDIS_URL"
+  [tool.saqmigrate.analysis]      thresholds of `route compare` / `route autopilot` (cockpit/analysis.py):
+                                  max_failure_rate_diff_pp, max_p95_ratio, min_runs, p95_floor_seconds, baseline
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Config:
     window_start: Any = None  # top-level form read by runtime/window.py; validated by check/window.py
     window_days: Any = None
     flag_store_env: str = "SAQMIGRATE_REDIS_URL"
+    analysis: dict[str, Any] = field(default_factory=dict)  # [tool.saqmigrate.analysis], checked by analysis.Thresholds
     source: str | None = None  # the pyproject.toml it came from
 
 
@@ -128,4 +131,14 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
             if not isinstance(section[key], dict):
                 raise ConfigError(f"{path}: [tool.saqmigrate.{key}] must be a table")
             setattr(cfg, key, dict(section[key]))
+    if "analysis" in section:
+        from saqmigrate.cockpit.analysis import AnalysisConfigError, Thresholds
+
+        if not isinstance(section["analysis"], dict):
+            raise ConfigError(f"{path}: [tool.saqmigrate.analysis] must be a table")
+        try:
+            Thresholds.from_config(section["analysis"], f"{path}: [tool.saqmigrate.analysis]")
+        except AnalysisConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        cfg.analysis = dict(section["analysis"])
     return cfg

@@ -21,6 +21,7 @@ Redis layout (the flag store's Redis and namespace ``ns``; docs/cockpit.md has t
 
     {ns}:out:{bucket}:{backend}:{task}   HASH  ok, fail, retry, dead, d<bin>, w<bin>   (EXPIRE = retention)
     {ns}:out:tasks                       ZSET  "backend|task" -> last time seen (trimmed to the retention)
+    {ns}:out:bucket                      STRING  the bucket size every writer and reader of ``ns`` uses
 
 ``bucket`` is the Unix time of the bucket's start (``bucket_seconds``, default 60). ``d<bin>`` /
 ``w<bin>`` count run times / queue waits in log-spaced bins of ratio 2^(1/4) (about 19 %), so a
@@ -172,6 +173,7 @@ class OutcomeKeys:
         self.namespace = namespace
         self.prefix = f"{namespace}:out"
         self.tasks = f"{self.prefix}:tasks"
+        self.bucket_size = f"{self.prefix}:bucket"
 
     def bucket(self, start: int, backend: str, task: str) -> str:
         return f"{self.prefix}:{start}:{backend}:{task}"
@@ -227,7 +229,7 @@ class OutcomeRecorder:
         self.dropped = 0
         self.flushes = 0
         self._last_error_log = 0.0
-        self._pending: dict[str, dict[str, int]] = {}
+        self._pending: dict[tuple[int, str, str], dict[str, int]] = {}
         self._seen: dict[str, float] = {}  # "backend|task" -> last time
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -262,8 +264,7 @@ class OutcomeRecorder:
             if m is not None:
                 m.observe(task, backend, status, duration, wait, dead)
             t = time.time() if now is None else now
-            start = int(t // self.bucket_seconds) * self.bucket_seconds
-            key = f"{start}:{backend}:{task}"
+            key = (int(t), backend, task)  # the bucket is chosen at flush time (the namespace's bucket size)
             fields: list[str] = []
             if status == SUCCESS:
                 fields.append("ok")
@@ -320,8 +321,14 @@ class OutcomeRecorder:
             return False
         from saqmigrate.runtime.flags import make_client
 
-        self._client = make_client(url, self.socket_timeout)
-        self._keys = OutcomeKeys(ns or _namespace_default())
+        client = make_client(url, self.socket_timeout)
+        keys = OutcomeKeys(ns or _namespace_default())
+        # every writer of a namespace uses one bucket size: the first one stored (readers read it too)
+        client.set(keys.bucket_size, self.bucket_seconds, nx=True)
+        stored = client.get(keys.bucket_size)
+        if stored and str(stored).isdigit() and int(stored) > 0:
+            self.bucket_seconds = int(stored)
+        self._client, self._keys = client, keys
         return True
 
     def flush(self) -> bool:
@@ -336,9 +343,14 @@ class OutcomeRecorder:
                 return False
             k = self._keys
             assert k is not None
+            size = self.bucket_seconds
+            buckets: dict[str, dict[str, int]] = {}
+            for (sec, backend, task), agg in pending.items():
+                into = buckets.setdefault(k.bucket(sec // size * size, backend, task), {})
+                for f, n in agg.items():
+                    into[f] = into.get(f, 0) + n
             pipe = self._client.pipeline(transaction=False)
-            for key, agg in pending.items():
-                full = f"{k.prefix}:{key}"
+            for full, agg in buckets.items():
                 for f, n in agg.items():
                     pipe.hincrby(full, f, n)
                 pipe.expire(full, self.retention)
@@ -417,8 +429,20 @@ class OutcomeStore:
 
         self.url = url
         self.keys = OutcomeKeys(namespace or _namespace_default())
-        self.bucket_seconds = int(bucket_seconds or _env_int(ENV_BUCKET, DEFAULT_BUCKET))
         self.client = client if client is not None else make_client(url, socket_timeout)
+        self._bucket_seconds = int(bucket_seconds) if bucket_seconds else None
+
+    @property
+    def bucket_seconds(self) -> int:
+        """What the writers use (stored by the first one; read until it is there), else the default."""
+        if self._bucket_seconds is not None:
+            return self._bucket_seconds
+        stored = self.client.get(self.keys.bucket_size)
+        stored = stored.decode() if isinstance(stored, bytes) else stored
+        if stored and str(stored).isdigit() and int(stored) > 0:
+            self._bucket_seconds = int(stored)
+            return self._bucket_seconds
+        return _env_int(ENV_BUCKET, DEFAULT_BUCKET)
 
     def _starts(self, since: float, until: float) -> list[int]:
         b = self.bucket_seconds

@@ -54,9 +54,9 @@ def test_record_aggregates_per_bucket_without_io():
     r.record("t.a", "saq", O.SUCCESS, duration=0.01, wait=0.002, now=120.5)
     r.record("t.a", "saq", O.FAILURE, duration=0.01, dead=True, now=179.0)
     r.record("t.a", "saq", O.RETRY, now=180.0)
-    assert r._pending["120:saq:t.a"] == {"ok": 1, "fail": 1, "dead": 1, f"d{O.bin_of(0.01)}": 2,
-                                         f"w{O.bin_of(0.002)}": 1}
-    assert r._pending["180:saq:t.a"] == {"retry": 1}
+    assert r._pending[(120, "saq", "t.a")] == {"ok": 1, f"d{O.bin_of(0.01)}": 1, f"w{O.bin_of(0.002)}": 1}
+    assert r._pending[(179, "saq", "t.a")] == {"fail": 1, "dead": 1, f"d{O.bin_of(0.01)}": 1}
+    assert r._pending[(180, "saq", "t.a")] == {"retry": 1}
     assert reg.get_sample_value("saqmigrate_jobs_total", {"task": "t.a", "backend": "saq", "status": "failed"}) == 1
     assert reg.get_sample_value("saqmigrate_job_dead_letters_total", {"task": "t.a", "backend": "saq"}) == 1
     assert reg.get_sample_value("saqmigrate_job_retries_total", {"task": "t.a", "backend": "saq"}) == 1
@@ -100,3 +100,23 @@ def test_saq_task_name_prefers_the_routers_meta():
     assert O.saq_task_name(J()) == "proj.tasks.add"
     J.meta = {}
     assert O.saq_task_name(J()) == "proj.tasks.add_twin"
+
+
+def test_flush_writes_buckets_of_the_namespaces_size_in_one_pipeline(ns):
+    from saqmigrate.runtime.outcomes import OutcomeStore
+
+    ns.redis.set(f"{ns.name}:out:bucket", 60)  # a writer before us chose 60 s
+    r = O.OutcomeRecorder(ns.url, ns.name, bucket_seconds=5, flush_interval=0, metrics=None)
+    for t in (1000.0, 1019.0, 1079.0, 1080.5):
+        r.record("t.a", "celery", O.SUCCESS, duration=0.2, now=t)
+    r.record("t.a", "celery", O.FAILURE, now=1081.0)
+    assert r.flush() and r.bucket_seconds == 60
+    assert ns.redis.hgetall(f"{ns.name}:out:960:celery:t.a")["ok"] == "2"
+    assert ns.redis.hgetall(f"{ns.name}:out:1020:celery:t.a")["ok"] == "1"
+    assert ns.redis.hgetall(f"{ns.name}:out:1080:celery:t.a") == {"ok": "1", "fail": "1", f"d{O.bin_of(0.2)}": "1"}
+    assert 0 < ns.redis.ttl(f"{ns.name}:out:1080:celery:t.a") <= O.DEFAULT_RETENTION
+    store = OutcomeStore(ns.url, ns.name)
+    assert store.bucket_seconds == 60
+    w = store.window(["t.a"], 1000, 1100, backends=["celery"])[("t.a", "celery")]
+    assert (w.runs, w.successes, w.failures) == (5, 4, 1)
+    assert [st.runs for _s, st in store.series(["t.a"], 1000, 1100, backends=["celery"])[("t.a", "celery")]] == [2, 1, 2]

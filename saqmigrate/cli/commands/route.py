@@ -464,8 +464,13 @@ def clear(c: Ctx, task, reason):
 @click.option("--reason", required=True)
 @pass_ctx
 def kill(c: Ctx, reason):
-    """Kill switch: every dispatch and schedule to Celery, in one write."""
+    """Kill switch: every dispatch and schedule to Celery, in one write (and every ramp plan paused)."""
     _switch(c, "force-celery", reason, "kill switch ON (force-celery)", "kill switch already ON")
+    from saqmigrate.cockpit.ramp import pause_all
+
+    paused = pause_all(c.store, reason=f"kill switch: {reason}")
+    if paused:
+        click.echo(f"ramp plans paused: {', '.join(paused)}", err=True)
 
 
 @command.command()
@@ -711,3 +716,149 @@ def _saq_counts(c: Ctx, reg, rows: dict) -> None:
         raise
     except Exception as exc:
         _fail(f"cannot read SAQ queues at {redact(c.saq)}: {exc}; pass --saq-url")
+
+
+# ------------------------------------------------------------------ the cockpit (saqmigrate/cockpit/)
+
+
+def _outcomes(c: Ctx):
+    from saqmigrate.runtime.outcomes import OutcomeStore
+
+    st = c.store  # pings the flag store: outcomes live in its Redis, under the same namespace
+    return OutcomeStore(st.url, c.namespace, client=st.client)
+
+
+def _thresholds(c: Ctx):
+    from saqmigrate.cockpit.analysis import AnalysisConfigError
+    from saqmigrate.cockpit.service import load_thresholds
+
+    try:
+        return load_thresholds(c.config)
+    except AnalysisConfigError as exc:
+        _fail(str(exc))
+
+
+def _seconds(text: str, what: str) -> float:
+    from saqmigrate.cockpit.analysis import AnalysisConfigError, parse_duration
+
+    try:
+        return parse_duration(text, what)
+    except AnalysisConfigError as exc:
+        _fail(str(exc))
+
+
+@command.command()
+@click.argument("tasks", nargs=-1)
+@click.option("--since", default="1h", show_default=True, help="Window of outcomes to compare (30m, 1h, 2d ...).")
+@click.option("--baseline", default=None, help="Celery's window, when it should be longer than --since (e.g. 1d "
+              "while SAQ takes most of the traffic); default: --since.")
+@click.option("--format", "fmt", type=click.Choice(["text", "table", "json"]), default=None,
+              help="Output format (default: the route group's --format; table = text).")
+@pass_ctx
+def compare(c: Ctx, tasks, since, baseline, fmt):
+    """Celery vs SAQ per task: runs, failure rate, p50/p95 run time, p95 queue wait, and a verdict
+    against [tool.saqmigrate.analysis] (TASKS: names or globs; default every task with outcomes)."""
+    import time as _time
+
+    from saqmigrate.cockpit.analysis import format_duration, render_text
+    from saqmigrate.cockpit.service import compare_tasks, task_names
+
+    window = _seconds(since, "--since")
+    base = _seconds(baseline, "--baseline") if baseline else None
+    thresholds = _thresholds(c)
+    outcomes = _outcomes(c)
+    now = _time.time()
+    names = task_names(outcomes, now - max(window, base or 0), tasks)
+    rows = compare_tasks(outcomes, names, since=window, baseline=base, thresholds=thresholds, now=now)
+    if (fmt or c.fmt) == "json":
+        click.echo(json.dumps({"since": format_duration(window), "baseline": format_duration(base or window),
+                               "thresholds": thresholds.to_json(), "tasks": [r.to_json() for r in rows]},
+                              indent=2, sort_keys=True))
+    else:
+        click.echo(render_text(rows, since=format_duration(window), baseline=format_duration(base) if base else None))
+
+
+@command.command()
+@click.argument("task", required=False)
+@click.option("--steps", default=None, help="Percentages to SAQ, in order (default 1,5,25,50,100).")
+@click.option("--every", default=None, help="Least time at each step before the autopilot advances (default 30m).")
+@click.option("--pause", "op", flag_value="pause", help="Stop moving TASK (its route stays).")
+@click.option("--resume", "op", flag_value="resume", help="Go on (after a roll back: from the first step).")
+@click.option("--cancel", "op", flag_value="cancel", help="Forget TASK's plan (its route stays).")
+@click.option("--reason", default=None, help="Why (goes into the audit stream); required for every change.")
+@click.option("--force", is_flag=True, help="Skip the live-SAQ-worker check.")
+@pass_ctx
+def ramp(c: Ctx, task, steps, every, op, reason, force):
+    """A ramp plan for TASK (advanced by `route autopilot`); no TASK: list the plans."""
+    from saqmigrate.cockpit import ramp as R
+
+    if task is None:
+        if op or steps or every:
+            _fail("give the TASK to ramp, pause, resume or cancel")
+        plans, status = R.load_plans(c.store), R.load_status(c.store)
+        data = [{**p.to_json(), "last_analysis": status.get(t)} for t, p in sorted(plans.items())]
+        lines = [f"  {p['task']:<50} {p['state']:<7} step {p['index'] + 1}/{len(p['steps'])} "
+                 f"({p['steps'][min(p['index'], len(p['steps']) - 1)]:g}%)  "
+                 f"{(p['last_analysis'] or {}).get('summary') or p['reason']}" for p in data]
+        c.out(data, "\n".join(lines) or "no ramp plans (`saqmigrate route ramp TASK --reason ...` starts one)")
+        return
+    if not reason:
+        _fail("--reason is required for every change (it goes into the audit stream)")
+    try:
+        if op == "pause":
+            plan, version = R.pause(c.store, task, reason=reason)
+        elif op == "resume":
+            plan, version = R.resume(c.store, task, reason=reason)
+        elif op == "cancel":
+            plan, version = None, R.cancel(c.store, task, reason=reason)
+        else:
+            seconds = _seconds(every or "30m", "--every")
+            first = R.parse_steps(steps or "1,5,25,50,100")
+            if not force:
+                problems = _check_workers(c, task)
+                if problems:
+                    _fail("refusing to ramp to SAQ: " + "; ".join(problems))
+            plan, version = R.start(c.store, task, first, seconds, reason=reason)
+    except R.RampError as exc:
+        _fail(str(exc))
+    what = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}.get(op, "started")
+    if version is None:
+        c.out({"ok": True, "version": None, "plan": plan.to_json()}, f"ramp of {task} already {plan.state}; "
+              "nothing written")
+        return
+    text = f"ramp of {task} {what}: version {version}"
+    if plan is not None and what in ("started", "resumed"):
+        text += f"; at step {plan.index + 1}/{len(plan.steps)} ({plan.percent:g}% to SAQ), `route autopilot` moves it"
+    c.out({"ok": True, "version": version, "plan": plan.to_json() if plan else None}, text)
+
+
+@command.command()
+@click.option("--interval", default="30s", show_default=True, help="How often to analyse every active plan.")
+@click.option("--lock-ttl", default=None, help="Lock expiry (default 3 x --interval, at least 10s): when this "
+              "autopilot dies, another takes over after it.")
+@click.option("--once", is_flag=True, help="One pass, then exit (from cron, or to see what it would do now).")
+@pass_ctx
+def autopilot(c: Ctx, interval, lock_ttl, once):
+    """Advance, hold or roll back every active ramp plan on the analysis (long-running; several may
+    run, the one holding the lock acts; the kill switch pauses every plan)."""
+    from saqmigrate.cockpit.autopilot import Autopilot
+
+    tick = _seconds(interval, "--interval")
+    ttl = _seconds(lock_ttl, "--lock-ttl") if lock_ttl else max(10.0, 3 * tick)
+    pilot = Autopilot(c.store, _outcomes(c), _thresholds(c), lock_ttl=ttl)
+
+    def show(actions):
+        for a in actions:
+            if c.fmt == "json":
+                click.echo(json.dumps(a.to_json(), sort_keys=True))
+            else:
+                click.echo(f"{_dt.datetime.now(_dt.timezone.utc):%H:%M:%SZ} {a.text()}")
+
+    if once:
+        try:
+            show(pilot.tick())
+        finally:
+            pilot.release()
+        return
+    click.echo(f"autopilot {pilot.holder}: every {interval}, lock expiry {ttl:g} s (Ctrl-C stops)", err=True)
+    pilot.run(tick, on_actions=show)

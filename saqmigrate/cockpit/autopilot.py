@@ -1,0 +1,182 @@
+"""``saqmigrate route autopilot``: moves every active ramp plan on evidence.
+
+Several autopilots may run (one per deployment, say); only the one holding the lock acts. The lock
+is a Redis key with an expiry (``P:autopilot:lock``, ``SET NX PX``), renewed on every tick by its
+holder (compare-and-expire in Lua) and released on exit; when a holder dies, another takes over
+after at most ``lock_ttl`` seconds.
+
+On each tick the holder, for every active plan:
+
+* the kill switch is on (any mode other than ``normal``): pauses **every** plan (audited), moves nothing;
+* the task's rule is no longer the plan's step (someone ran ``route set``): pauses the plan;
+* analyses SAQ since the step started against Celery over the baseline window
+  (``[tool.saqmigrate.analysis]``, :mod:`saqmigrate.cockpit.analysis`):
+
+  - ``fail``: rolls the task back to Celery and pauses the plan, at once (it does not wait for the
+    step's interval to end);
+  - ``insufficient``: holds;
+  - ``pass``: advances once the step has lasted ``every`` seconds (after the last step: ``done``).
+
+Every move is one audited compare-and-set write whose reason is the analysis. A write that loses
+the compare-and-set (someone changed the flags meanwhile) is retried on the next tick with fresh data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from saqmigrate.cockpit import ramp as R
+from saqmigrate.cockpit.analysis import FAIL, PASS, Thresholds, format_duration
+from saqmigrate.cockpit.service import compare_tasks
+from saqmigrate.runtime import flags as F
+from saqmigrate.runtime.outcomes import OutcomeStore
+
+log = logging.getLogger("saqmigrate.autopilot")
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def lock_key(store: F.FlagStore) -> str:
+    return f"{store.keys.prefix}:autopilot:lock"
+
+
+@dataclass
+class Action:
+    task: str
+    action: str  # advance | done | rollback | pause | hold | standby | conflict
+    verdict: str | None
+    reason: str
+    percent: float | None = None
+    version: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def text(self) -> str:
+        pct = f" -> {self.percent:g}%" if self.percent is not None and self.action == "advance" else ""
+        v = f" (v{self.version})" if self.version is not None else ""
+        return f"{self.action:<8} {self.task}{pct}{v}: {self.reason}"
+
+
+class Autopilot:
+    def __init__(self, store: F.FlagStore, outcomes: OutcomeStore, thresholds: Thresholds, *,
+                 lock_ttl: float = 30.0, holder: str | None = None, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.outcomes = outcomes
+        self.thresholds = thresholds
+        self.lock_ttl = float(lock_ttl)
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.actor = f"autopilot@{self.holder}"
+        self.clock = clock
+        self._renew = store.client.register_script(_RENEW)
+        self._release = store.client.register_script(_RELEASE)
+        self.holding = False
+
+    # -- the lock ---------------------------------------------------------------------------
+
+    def acquire(self) -> bool:
+        key, ms = lock_key(self.store), int(self.lock_ttl * 1000)
+        if self.holding and int(self._renew(keys=[key], args=[self.holder, ms]) or 0):
+            return True
+        self.holding = bool(self.store.client.set(key, self.holder, nx=True, px=ms))
+        return self.holding
+
+    def release(self) -> None:
+        try:
+            self._release(keys=[lock_key(self.store)], args=[self.holder])
+        finally:
+            self.holding = False
+
+    # -- one pass -----------------------------------------------------------------------------
+
+    def tick(self) -> list[Action]:
+        """One pass over every plan (nothing when another autopilot holds the lock)."""
+        if not self.acquire():
+            return [Action("*", "standby", None, "another autopilot holds the lock")]
+        now = self.clock()
+        snap = self.store.snapshot()
+        plans = {t: p for t, p in R.load_plans(self.store).items() if p.state == R.ACTIVE}
+        if not plans:
+            return []
+        if snap.mode != "normal":
+            why = f"kill switch on (mode {snap.mode}): every ramp paused"
+            paused = R.pause_all(self.store, reason=why, actor=self.actor, argv=[])
+            return [Action(t, "pause", None, why) for t in paused]
+        out: list[Action] = []
+        t = self.thresholds
+        rows = compare_tasks(self.outcomes, list(plans), since=max(1.0, t.baseline_seconds), thresholds=t,
+                             saq_since={n: p.step_started_at for n, p in plans.items()},
+                             baseline=t.baseline_seconds, now=now)
+        for cmp in rows:
+            plan = plans[cmp.task]
+            _matched, rule = snap.rule_for(plan.task)
+            if _matched != plan.task or not plan.rule_matches(rule):
+                out.append(self._move(R.pause_plan, plan, snap.version, now, cmp))
+                continue
+            at_step = now - plan.step_started_at
+            step = f"step {plan.index + 1}/{len(plan.steps)} ({plan.percent:g}%, {format_duration(at_step)} in)"
+            R.save_status(self.store, plan.task, {"at": now, "verdict": cmp.verdict, "summary": cmp.summary,
+                                                  "step": step, "analysis": cmp.to_json()})
+            reason = f"autopilot {step}: {cmp.summary}"
+            if cmp.verdict == FAIL:
+                out.append(self._move(R.rollback, plan, snap.version, now, cmp, reason, "rollback"))
+            elif cmp.verdict == PASS and at_step >= plan.every:
+                out.append(self._move(R.advance, plan, snap.version, now, cmp, reason,
+                                      "done" if plan.last_step else "advance"))
+            else:
+                wait = "" if cmp.verdict != PASS else f"; next step after {format_duration(plan.every)}"
+                out.append(Action(plan.task, "hold", cmp.verdict, f"{step}: {cmp.summary}{wait}", plan.percent))
+            snap = self.store.snapshot() if out and out[-1].version is not None else snap
+        return out
+
+    def _move(self, fn, plan: R.Plan, version: int, now: float, cmp, reason: str | None = None,
+              action: str = "pause") -> Action:
+        if reason is None:
+            reason = (f"autopilot: the rule of {plan.task} is no longer the plan's step "
+                      f"({plan.percent:g}% to SAQ): changed by hand; plan paused")
+        try:
+            new, v = fn(self.store, plan, reason=reason, expected_version=version, now=now, actor=self.actor)
+        except F.ConflictError as exc:
+            return Action(plan.task, "conflict", cmp.verdict, f"{exc}; retried on the next tick")
+        log.info("autopilot %s %s: %s", action, plan.task, reason)
+        return Action(plan.task, action, cmp.verdict, reason, new.percent if action == "advance" else None, v)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, interval: float, stop: threading.Event | None = None,
+            on_actions: Callable[[list[Action]], None] | None = None) -> None:
+        """Tick every ``interval`` seconds until ``stop`` is set; Redis errors are logged, not fatal."""
+        stop = stop or threading.Event()
+        try:
+            while not stop.is_set():
+                try:
+                    actions = self.tick()
+                except Exception as exc:  # noqa: BLE001 - a Redis hiccup: try again next tick
+                    log.warning("autopilot tick failed: %s", exc)
+                    actions = [Action("*", "error", None, f"{type(exc).__name__}: {exc}")]
+                if on_actions is not None:
+                    on_actions(actions)
+                stop.wait(interval)
+        finally:
+            try:
+                self.release()
+            except Exception:  # noqa: BLE001
+                pass
