@@ -89,8 +89,9 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
             app_deleted = True
             result.changes.append(Change(rel, old, None))
             continue
-        if out.code != old:
-            result.changes.append(Change(rel, old, out.code))
+        code = out.code if out.code.strip() else ""  # a package __init__ left with nothing in it
+        if code != old:
+            result.changes.append(Change(rel, old, code))
 
     # the window's generated code goes; the worker settings stay, in the project's hands
     files = render_finalized(plan) if plan.queues else {}
@@ -240,9 +241,12 @@ def gate(root: Path, result: FinalizeResult, config: Config, *, registry: str | 
         snap = store.snapshot()
         history = store.history(count=1)
     except Exception as exc:  # noqa: BLE001 - any failure means "not proven"
-        return [f"the flag store at {F.redact(url)} cannot be read ({type(exc).__name__}): routing is not proven "
-                "(SAQMIGRATE_REDIS_URL)"]
-    if snap.mode == "force-celery":
+        out.append(f"the flag store at {F.redact(url)} cannot be read ({type(exc).__name__}): routing is not proven "
+                   "(SAQMIGRATE_REDIS_URL)")
+        snap, history = None, None
+    if snap is None:
+        pass
+    elif snap.mode == "force-celery":
         out.append("the kill switch is on: everything runs on Celery (`saqmigrate route unkill`)")
     elif snap.mode != "force-saq":
         not_saq = []
@@ -259,7 +263,7 @@ def gate(root: Path, result: FinalizeResult, config: Config, *, registry: str | 
         if age < days:
             out.append(f"the last routing change was {age:.1f} day(s) ago; finalize waits until the end state has held "
                        f"{days:g} days ([tool.saqmigrate.window] settled_days)")
-    elif names:
+    elif history is not None and names:
         out.append("the flag store has no audit entries: the tasks were never routed to SAQ")
     broker = os.environ.get("CELERY_BROKER_URL")
     if not broker:

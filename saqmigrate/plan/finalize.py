@@ -120,7 +120,14 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan) -> FinalizePl
         fp.blockers.append(Blocker("SM806", b.file, b.line, f"beat entry {b.entry!r} has no CronJob ({b.reason}): "
                                    "after finalize nothing would run it"))
     app = primary_app(index)
-    if app is not None and not app.in_function:
+    if app is not None and app.task_cls:
+        fp.blockers.append(Blocker("SM803", app.file, app.line, f"the app's Task class ({_src(app.task_cls)}) runs every task "
+                                   "(its __call__ and hooks, e.g. Flask's app context): finalize cannot carry it; move "
+                                   "it into the bodies or a SAQ before_process/after_process hook"))
+    if app is not None and app.in_function:
+        fp.blockers.append(Blocker("SM803", app.file, app.line, "the Celery app is built in a function (a factory): "
+                                   "finalize does not remove it; delete the factory and its callers by hand"))
+    elif app is not None:
         fp.app_module, fp.app_file, fp.app_var = app.module, app.file, app.name
         for c in app.config_from_object:
             ns = c.get("namespace") if isinstance(c, dict) else None
@@ -189,3 +196,7 @@ def _bad_options(c: Call, job: JobDecl) -> Blocker | None:
         return Blocker("SM802", c.file, c.line, f"{c.target}.{c.kind}(): {', '.join(problems)} has no SAQ "
                        "equivalent; remove it or enqueue differently")
     return None
+
+
+def _src(value: object) -> str:
+    return str(value["dynamic"]) if isinstance(value, dict) and "dynamic" in value else str(value)

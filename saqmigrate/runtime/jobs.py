@@ -173,6 +173,24 @@ class SaqJob:
                        time_limit=time_limit)
         return await r._aenqueue(p)
 
+    # -- Celery's spelling, for call sites finalize could not see (``getattr(task, "delay")``,
+    # code generated at run time): the same enqueue; ``saqmigrate check`` reports them (SM805)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery's ``.delay``: positional arguments are named by the task's parameters."""
+        return self.enqueue_with(kwargs, args=args)
+
+    def apply_async(self, args: Any = None, kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Celery's ``.apply_async`` for the options :meth:`enqueue_with` takes; any other raises
+        :class:`JobOptionError` (transport-only options such as ``routing_key`` are ignored)."""
+        from saqmigrate.runtime.router import _IGNORED_OPTIONS  # noqa: PLC0415
+
+        mapped = {k: v for k, v in options.items() if k not in _IGNORED_OPTIONS}
+        unknown = sorted(set(mapped) - {"countdown", "eta", "queue", "task_id", "time_limit"})
+        if unknown:
+            raise JobOptionError(f"{self.name}.apply_async(): {', '.join(unknown)} cannot be expressed on SAQ")
+        return self.enqueue_with(kwargs, args=args, **mapped)
+
     def _plan(self, router: Any, args: Any, kwargs: Mapping[str, Any] | None, **options: Any) -> Any:
         from saqmigrate.runtime.router import plan_dispatch  # noqa: PLC0415
 

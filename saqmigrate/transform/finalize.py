@@ -201,8 +201,25 @@ class _Edits(cst.CSTTransformer):
             body.append(stmt)
         return updated.with_changes(body=body)
 
+    def visit_Module(self, node: cst.Module) -> None:
+        # what the module calls Celery's task decorator: `X = shared_task` aliases of it go with Celery
+        self.decorators = {"celery.shared_task"}
+        for stmt in node.body:
+            if _is_import_line(stmt):
+                for imp in stmt.body:  # type: ignore[attr-defined]
+                    if isinstance(imp, cst.ImportFrom) and not imp.relative and imp.module is not None and \
+                            cst.Module([]).code_for_node(imp.module) == "celery" and \
+                            not isinstance(imp.names, cst.ImportStar):
+                        for a in imp.names:
+                            if cst.Module([]).code_for_node(a.name) == "shared_task":
+                                self.decorators.add(a.asname.name.value if a.asname else "shared_task")  # type: ignore[union-attr]
+
     def _drop_statement(self, stmt: cst.CSTNode) -> bool:
         e = self.edit
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign):
+            value = cst.Module([]).code_for_node(stmt.body[0].value)
+            if value in self.decorators or (e.app_var and value == f"{e.app_var}.task"):
+                return True  # `project_task = shared_task`: a decorator alias, now unused
         if e.app_var and not isinstance(stmt, (cst.Import, cst.ImportFrom)) and not _is_import_line(stmt):
             if e.app_var in _names_used(stmt) and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
                 return True

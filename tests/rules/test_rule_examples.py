@@ -71,7 +71,7 @@ def test_rule_file_is_valid(path: Path):
     assert rule.fix in rulebook.FIXES
     assert rule.summary.strip() and "\n" not in rule.summary.strip(), f"{rule.code}: summary must be one line"
     assert len(rule.rationale.split()) >= 20, f"{rule.code}: the rationale should explain the difference and the fix"
-    assert rule.example_kind in ("scan", "none"), f"{rule.code}: [example] kind must be 'scan' or 'none'"
+    assert rule.example_kind in ("scan", "none", "finalize"), f"{rule.code}: [example] kind must be scan, none or finalize"
     assert rule.before.strip() and rule.after.strip(), f"{rule.code}: [example] needs before and after"
     assert rule.before.strip() != rule.after.strip()
     extra = set(_raw(path).get("example", {})) - EXAMPLE_KEYS

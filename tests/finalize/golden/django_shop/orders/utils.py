@@ -1,0 +1,2 @@
+from requests.exceptions import ConnectionError
+RETRY_ON = (ConnectionError,)

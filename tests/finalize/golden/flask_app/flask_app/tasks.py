@@ -1,0 +1,30 @@
+import time
+
+from saqmigrate.runtime.jobs import saq_job
+from saqmigrate.runtime.task import TaskOptions
+from flask import current_app
+
+
+@saq_job("flask_app.tasks.add", TaskOptions(), queue="celery")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@saq_job("flask_app.tasks.block", TaskOptions(), queue="celery")
+def block() -> None:
+    time.sleep(5)
+
+
+@saq_job("flask_app.tasks.process", TaskOptions(), queue="celery", bind=True)
+def process(self, total: int) -> object:
+    for i in range(total):
+        self.update_state(state="PROGRESS", meta={"current": i + 1, "total": total})
+        time.sleep(1)
+
+    return {"current": total, "total": total}
+
+
+@saq_job("flask_app.tasks.greet", TaskOptions(), queue="celery")
+def greet(name: str) -> str:
+    # needs the Flask app context: FlaskTask.__call__ provides it, on Celery and on SAQ
+    return f"{current_app.config['GREETING']}, {name}"
