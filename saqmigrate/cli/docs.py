@@ -22,6 +22,7 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 DOCS = {
     "baseline": "ci.md",
     "check": "ci.md",
+    "dashboard": "cockpit.md",
     "demo": "demo.md",
     "dlq": "operations.md",
     "rewrite": "rewrite.md",

@@ -1,0 +1,87 @@
+"""A small HTTP/1.1 server for one ASGI app (``saqmigrate dashboard``), so the core install serves
+the page without an ASGI server dependency. One request per connection, bodies up to 1 MiB; for
+more, run the app under uvicorn/hypercorn or mount it in the project's Litestar app."""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+from typing import Any, Callable
+
+MAX_HEADER = 64 * 1024
+MAX_BODY = 1024 * 1024
+
+
+async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
+        writer.close()
+        return
+    try:
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _version = lines[0].split(" ", 2)
+        headers = []
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers.append((name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")))
+        length = int(dict(headers).get(b"content-length", b"0") or 0)
+        if length > MAX_BODY:
+            raise ValueError("body too large")
+        body = await reader.readexactly(length) if length else b""
+    except (ValueError, asyncio.IncompleteReadError):
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+        return
+    path, _, query = target.partition("?")
+    peer = writer.get_extra_info("peername") or ("?", 0)
+    sock = writer.get_extra_info("sockname") or ("?", 0)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method.upper(),
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode("latin-1"),
+             "root_path": "", "headers": headers, "client": (peer[0], peer[1]), "server": (sock[0], sock[1])}
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    out: list[bytes] = []
+
+    async def send(msg: dict[str, Any]) -> None:
+        if msg["type"] == "http.response.start":
+            status = msg["status"]
+            reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+            out.append(f"HTTP/1.1 {status} {reason}\r\n".encode())
+            for k, v in msg.get("headers", []):
+                out.append(k + b": " + v + b"\r\n")
+            out.append(b"Connection: close\r\n\r\n")
+        elif msg["type"] == "http.response.body" and method.upper() != "HEAD":
+            out.append(msg.get("body", b""))
+
+    try:
+        await app(scope, receive, send)
+        writer.write(b"".join(out))
+        await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def serve(app: Callable, host: str, port: int, ready: Callable[[int], None] | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Serve ``app`` on host:port until ``stop`` is set (or for ever). ``ready(port)`` once listening."""
+    server = await asyncio.start_server(lambda r, w: _handle(app, r, w), host, port, limit=MAX_HEADER)
+    bound = server.sockets[0].getsockname()[1]
+    if ready is not None:
+        ready(bound)
+    async with server:
+        if stop is None:
+            await server.serve_forever()
+        else:
+            await stop.wait()

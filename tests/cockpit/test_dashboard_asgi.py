@@ -1,0 +1,150 @@
+"""The dashboard as an ASGI app: reads without a token, writes only with the token, a reason, JSON and
+a same-origin request; mounted in Litestar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+
+from saqmigrate.cockpit import ramp as R
+from saqmigrate.cockpit.analysis import Thresholds
+from saqmigrate.cockpit.dashboard import Dashboard, chart_svg, render
+from saqmigrate.runtime import outcomes as O
+from saqmigrate.runtime.registry import Registry
+
+TOKEN = "s3cret-token"
+TASK = "shop.tasks.send_receipt"
+
+
+def call(app, method, path, *, headers=None, body=None, root=""):
+    async def go():
+        transport = httpx.ASGITransport(app=app, root_path=root)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cockpit.test") as client:
+            return await client.request(method, root + path, headers=headers or {},
+                                        content=json.dumps(body).encode() if body is not None else None)
+
+    return asyncio.run(go())
+
+
+def auth(token=TOKEN, **extra):
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json", **extra}
+
+
+@pytest.fixture
+def app(ns):
+    rec = O.OutcomeRecorder(ns.url, ns.name, bucket_seconds=60, flush_interval=0, metrics=None)
+    now = time.time()
+    for i in range(120):
+        rec.record(TASK, "celery", O.SUCCESS, duration=0.05, wait=0.01, now=now - 600)
+        rec.record(TASK, "saq", O.FAILURE if i < 12 else O.SUCCESS, duration=0.05, now=now - 30, dead=i < 12)
+    assert rec.flush()
+    reg = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": "q", "params": [], "job": {}},
+                               "shop.tasks.other": {"saq_function": "shop.tasks.other", "queue": "q", "params": [],
+                                                    "job": {}}})
+    return Dashboard(ns.store, registry=reg, thresholds=Thresholds(min_runs=50), token=TOKEN)
+
+
+def test_page_and_state_without_a_token(app):
+    r = call(app, "GET", "/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    page = r.text
+    assert TASK in page and "shop.tasks.other" in page and "<svg" in page and "verdict-fail" in page
+    assert "http://" not in page.replace("http://cockpit.test", "") and "https://" not in page  # nothing external
+    state = call(app, "GET", "/api/state").json()
+    row = next(t for t in state["tasks"] if t["task"] == TASK)
+    assert row["comparison"]["verdict"] == "fail" and row["comparison"]["saq"]["dead_letters"] == 12
+    assert row["route"] == "celery (default)" and state["mode"] == "normal" and state["writable"] is True
+    assert sum(p["runs"] for p in row["chart"]["saq"]) == 120
+
+
+@pytest.mark.parametrize("headers,status", [
+    ({"Content-Type": "application/json"}, 401),
+    (auth("wrong"), 401),
+    (auth(TOKEN, **{"Content-Type": "application/x-www-form-urlencoded"}), 415),
+    (auth(TOKEN, Origin="http://evil.example"), 403),
+])
+def test_writes_are_refused_without_token_json_or_same_origin(app, ns, headers, status):
+    r = call(app, "POST", "/api/kill", headers=headers, body={"reason": "x"})
+    assert r.status_code == status and r.json()["ok"] is False
+    assert ns.store.snapshot().mode == "normal" and ns.store.history(5) == []
+
+
+def test_a_read_only_dashboard_refuses_every_write(ns):
+    app = Dashboard(ns.store, token="")
+    r = call(app, "POST", "/api/kill", headers=auth(), body={"reason": "x"})
+    assert r.status_code == 403 and "read-only" in r.json()["error"]
+
+
+def test_kill_needs_a_reason_and_is_audited(app, ns):
+    r = call(app, "POST", "/api/kill", headers=auth(), body={"reason": " "})
+    assert r.status_code == 400 and "reason is required" in r.json()["error"]
+    R.start(ns.store, TASK, "10,100", 60, reason="ramp")
+    r = call(app, "POST", "/api/kill", headers=auth(Origin="http://cockpit.test"), body={"reason": "pager at 3am"})
+    assert r.status_code == 200 and r.json()["ok"], r.text
+    assert ns.store.snapshot().mode == "force-celery"
+    h = ns.store.history(2)
+    assert h[1]["target"] == "mode" and h[1]["reason"] == "pager at 3am" and h[1]["actor"].startswith("dashboard@")
+    assert h[0]["target"] == f"ramp:{TASK}" and R.load_plans(ns.store)[TASK].state == R.PAUSED
+    assert "KILL SWITCH ON" in call(app, "GET", "/").text
+    r = call(app, "POST", "/api/unkill", headers=auth(), body={"reason": "fixed"})
+    assert r.json()["ok"] and ns.store.snapshot().mode == "normal"
+
+
+def test_pause_resume_and_set_route(app, ns):
+    R.start(ns.store, TASK, "10,100", 60, reason="ramp")
+    assert call(app, "POST", "/api/ramp/pause", headers=auth(), body={"task": TASK, "reason": "wait"}).json()["ok"]
+    assert R.load_plans(ns.store)[TASK].state == R.PAUSED
+    assert call(app, "POST", "/api/ramp/resume", headers=auth(), body={"task": TASK, "reason": "go"}).json()["ok"]
+    assert R.load_plans(ns.store)[TASK].state == R.ACTIVE
+    r = call(app, "POST", "/api/ramp/pause", headers=auth(), body={"task": "nope", "reason": "x"})
+    assert r.status_code == 400 and "no ramp plan" in r.json()["error"]
+    r = call(app, "POST", "/api/route", headers=auth(), body={"task": TASK, "backend": "celery", "reason": "back"})
+    assert r.json()["ok"] and ns.store.snapshot().rules[TASK]["target"] == "celery"
+    # to SAQ: refused while no SAQ worker serves it (the check `route set` makes)
+    r = call(app, "POST", "/api/route", headers=auth(), body={"task": TASK, "backend": "saq", "percent": "5",
+                                                            "reason": "try"})
+    assert r.status_code == 400 and "refusing to route to SAQ" in r.json()["error"]
+    r = call(app, "POST", "/api/route", headers=auth(), body={"task": TASK, "backend": "mars", "reason": "x"})
+    assert r.status_code == 400
+    assert call(app, "GET", "/api/kill").status_code == 405
+    assert call(app, "GET", "/nope").status_code == 404
+
+
+def test_mounted_in_litestar(app, ns):
+    from litestar import Litestar, get
+    from litestar.testing import TestClient
+
+    from saqmigrate.cockpit.dashboard import litestar_route
+
+    @get("/")
+    async def home() -> str:
+        return "the app"
+
+    with TestClient(Litestar([home, litestar_route(app, "/cockpit")])) as client:
+        assert client.get("/").text == "the app"
+        page = client.get("/cockpit/")
+        assert page.status_code == 200 and TASK in page.text and 'data-root="/cockpit"' in page.text
+        assert client.get("/cockpit/api/state").json()["namespace"] == ns.name
+        r = client.post("/cockpit/api/kill", headers=auth(), content=json.dumps({"reason": "from litestar"}))
+        assert r.status_code == 200, r.text
+    assert ns.store.snapshot().mode == "force-celery"
+
+
+def test_render_escapes_names_and_reasons():
+    state = {"namespace": "<ns>", "version": 1, "mode": "normal", "since": "1h", "window": None,
+             "thresholds": Thresholds().to_json(), "dead_letters": None, "writable": False,
+             "tasks": [{"task": "<script>alert(1)</script>", "route": "celery", "last_change": {"reason": "<b>"},
+                        "plan": None, "comparison": None, "chart": {}}]}
+    page = render(state)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page and "&lt;b&gt;" in page
+
+
+def test_chart_svg_marks_failures():
+    svg = chart_svg({"celery": [{"t": 0, "runs": 5, "failures": 0}, {"t": 60, "runs": 7, "failures": 0}],
+                     "saq": [{"t": 0, "runs": 2, "failures": 1}, {"t": 60, "runs": 3, "failures": 0}]})
+    assert svg.count("<polyline") == 2 and svg.count("<circle") == 1 and "saq: 1 failed" in svg
