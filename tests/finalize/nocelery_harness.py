@@ -1,0 +1,94 @@
+"""Run a finalized pydotorg fixture's former call sites in an interpreter where Celery cannot be imported.
+
+    python nocelery_harness.py ROOT
+
+A real SAQ Worker from the finalized settings runs what the call sites enqueue (signal handlers, a
+view with send_job, a task enqueueing another); prints JSON: the effects recorded and each result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.abc
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from types import SimpleNamespace
+
+BLOCKED = ("celery", "kombu", "billiard", "django_celery_beat", "django_celery_results")
+
+
+class _NoCelery(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked: Celery is uninstalled)", name=name)
+        return None
+
+
+def main() -> None:
+    sys.meta_path.insert(0, _NoCelery())
+    root = sys.argv[1]
+    sys.path.insert(0, root)
+    effects = os.path.join(tempfile.mkdtemp(), "effects")
+    os.environ["SAQMIGRATE_EFFECTS"] = effects
+    os.environ["SAQMIGRATE_METRICS"] = "0"
+    settings_mod = importlib.import_module("pydotorg.saq_worker.queue_celery")  # also django.setup()
+    settings = dict(settings_mod.settings)
+    settings["cron_jobs"] = []
+
+    from django.test import RequestFactory
+
+    results: list = []
+
+    def call_sites() -> None:  # sync code, as Django runs it
+        from cms.signals import refresh_page_cache
+        from downloads.signals import purge_download_boxes
+        from downloads.views import refresh_boxes
+        from events.tasks import import_all_calendars
+
+        purge_download_boxes(sender=None, instance=SimpleNamespace(is_published=True))
+        refresh_page_cache(sender=None, instance=SimpleNamespace(cache_key="homepage"))
+        response = refresh_boxes(RequestFactory().post("/boxes/refresh"))
+        results.append(("view", response.status_code, json.loads(response.content)["task_id"] is not None))
+        results.append(("inline", import_all_calendars()))  # runs here; enqueues import_events per calendar
+
+    async def run() -> None:
+        from saq import Worker
+
+        queue = settings["queue"]
+        await queue.connect()
+        await queue.redis.flushdb()
+        worker = Worker(**settings, timers={"schedule": 1, "sweep": 60, "abort": 1, "worker_info": 10})
+        runner = asyncio.create_task(worker.start())
+        thread = threading.Thread(target=call_sites)
+        thread.start()
+        while thread.is_alive():
+            await asyncio.sleep(0.05)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            info = await queue.info(jobs=True)
+            if info["queued"] == 0 and info["active"] == 0 and len(_lines(effects)) >= 5:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
+        await worker.stop()
+        runner.cancel()
+
+    asyncio.run(run())
+    print(json.dumps({"celery_imported": any(m.split(".")[0] == "celery" for m in sys.modules),
+                      "results": results, "effects": sorted(_lines(effects))}))
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line.rstrip("\n") for line in fh]
+    except FileNotFoundError:
+        return []
+
+
+if __name__ == "__main__":
+    main()

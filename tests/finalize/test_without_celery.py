@@ -1,0 +1,64 @@
+"""Acceptance: the finalized python.org-like fixture runs with Celery uninstalled (imports of celery, kombu,
+billiard blocked in the interpreter): the former call sites enqueue, a real SAQ worker from the finalized
+settings runs the tasks, and the side effects are those of the Celery originals (recorded first, under
+Celery's own code path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saqmigrate.config import Config
+from saqmigrate.finalize import compute_finalize
+from saqmigrate.rewrite import apply_changes, compute_changes
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+CALLS = [  # what the call sites dispatch, run first by Celery (eagerly, the task objects themselves)
+    {"task": "downloads.tasks.update_download_boxes", "task_object": "downloads.tasks.update_download_boxes"},
+    {"task": "cms.tasks.refresh_cache", "task_object": "cms.tasks.refresh_cache",
+     "kwargs": {"key": "homepage", "timeout": 600}},
+    {"task": "downloads.tasks.update_download_boxes", "task_object": "downloads.tasks.update_download_boxes"},
+    {"task": "events.tasks.import_all_calendars", "task_object": "events.tasks.import_all_calendars"},
+    # ... whose .delay() calls publish (Celery's eager apply() does not run them inline): the two calendars
+    {"task": "events.tasks.import_events", "task_object": "events.tasks.import_events", "kwargs": {"calendar_id": 1}},
+    {"task": "events.tasks.import_events", "task_object": "events.tasks.import_events", "kwargs": {"calendar_id": 2}},
+]
+
+
+def _db(url: str, n: int) -> str:
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{n}"
+
+
+@pytest.mark.slow
+def test_finalized_pydotorg_runs_without_celery(tmp_path: Path, redis_url: str) -> None:
+    root = tmp_path / "pydotorg"
+    shutil.copytree(ROOT / "fixtures" / "pydotorg", root)
+    assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
+    url = _db(redis_url, 11)  # a database of its own: the finalized queue keeps its real name, "celery"
+    env = dict(os.environ, REDIS_URL=url, SAQ_REDIS_URL=url, PYTHONPATH=str(root), SAQMIGRATE_ROUTING="0",
+               SAQMIGRATE_DLQ="0")
+    celery = subprocess.run([sys.executable, str(ROOT / "tests/rewrite/harness.py"), str(root),
+                             "pydotorg.saq_worker.queue_celery", json.dumps(CALLS)],
+                            capture_output=True, text=True, timeout=240, env=env, cwd=root)
+    assert celery.returncode == 0, celery.stderr[-3000:]
+    recorded = sorted(line for case in json.loads(celery.stdout.splitlines()[-1])["celery"] for line in case["effects"])
+
+    result = compute_finalize(root, Config())
+    assert apply_changes(root, result.changes) == []
+    proc = subprocess.run([sys.executable, str(HERE / "nocelery_harness.py"), str(root)],
+                          capture_output=True, text=True, timeout=240, env=env, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["celery_imported"] is False
+    assert ["view", 202, True] in out["results"]
+    assert ["inline", 2] in out["results"]  # import_all_calendars called directly: the body, inline
+    assert out["effects"] == recorded
+    assert len(recorded) == 5  # boxes twice, the page cache, both calendars: the comparison compared something
