@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 14
+FACTS_VERSION = 15
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -225,6 +225,7 @@ class Extractor(ast.NodeVisitor):
         self.schedules: list[dict] = []
         self.calls: list[dict] = []
         self.settings: list[dict] = []
+        self.flask_config: list[dict] = []  # writes to a Flask app's config (resolve.py: app.config["CELERY"] sources)
         self.uses_celery = False
         self.django_settings: list = []  # DJANGO_SETTINGS_MODULE values this module sets
         self._consumed: set[int] = set()
@@ -477,6 +478,8 @@ class Extractor(ast.NodeVisitor):
         if isinstance(target, ast.Subscript) and self.ref(target.value) == "os.environ":
             self._django_settings(target.slice, value)
         if isinstance(target, ast.Subscript):
+            self._flask_config_item(target, value, stmt)
+        if isinstance(target, ast.Subscript):
             base = _name(target.value)
             if base and base.rsplit(".", 1)[-1] in SCHEDULE_NAMES:
                 key = literal(target.slice, self.text)
@@ -502,6 +505,23 @@ class Extractor(ast.NodeVisitor):
         self.apps.append({"name": name, "line": stmt.lineno, "kind": "instance", "main": main,
                           "task_cls": opts.get("task_cls"), "options": opts, "config_from_object": [],
                           "in_function": bool(self._funcs)})
+        # Celery(config_source=X) is config_from_object(X); changes= and setting keywords are app.conf changes
+        app_ref = self.ref(target) if isinstance(target, (ast.Name, ast.Attribute)) else None
+        ns = next((literal(kw.value, self.text) for kw in call.keywords if kw.arg == "namespace"), None)
+        for kw in call.keywords:
+            if kw.arg == "config_source":
+                self.app_attr_sets.append({"app": app_ref, "attr": "config_from_object", "line": kw.value.lineno,
+                                           "value": {"obj": literal(kw.value, self.text), "namespace": ns,
+                                                     "source": self._source_fact(kw.value), "line": kw.value.lineno,
+                                                     "via": "Celery(config_source=)"}})
+            elif kw.arg == "changes" or kw.arg is None:
+                self.app_attr_sets.append({"app": app_ref, "attr": "conf.update", "line": kw.value.lineno,
+                                           "value": {"source": self._source_fact(kw.value), "line": kw.value.lineno,
+                                                     "via": "Celery(changes=)" if kw.arg else "Celery(**)"}})
+            elif kw.arg in CELERY_CTOR_SETTINGS:
+                self.settings.append({"name": kw.arg, "raw_name": f"{name} = Celery({kw.arg}=)",
+                                      "value": literal(kw.value, self.text), "line": kw.value.lineno,
+                                      "layer": "changes", "app": app_ref})
 
     def _task_factory_assign(self, target: ast.AST, value: ast.Call, stmt: ast.AST) -> None:
         """``x = app.task(bind=True)`` / ``x = shared_task(...)``: an alias decorator (registrations are
@@ -571,8 +591,14 @@ class Extractor(ast.NodeVisitor):
             norm = short
         if norm is None:
             return
-        self.settings.append({"name": norm, "raw_name": tname, "value": literal(value, self.text),
-                              "line": stmt.lineno})
+        fact = {"name": norm, "raw_name": tname, "value": literal(value, self.text), "line": stmt.lineno}
+        if ".conf." in f"{tname}." and "." in tname:  # app.conf.x = v: a change, over any config source
+            owner = _conf_owner(stmt)
+            fact.update(layer="changes", app=self.ref(owner) if owner is not None else None)
+        why = self._local_why(value) if self._funcs else None
+        if why:
+            fact["why"] = why
+        self.settings.append(fact)
 
     # --- calls ------------------------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
@@ -607,6 +633,10 @@ class Extractor(ast.NodeVisitor):
                 return
             elif attr == "config_from_object":
                 self._config_from_object(func, node)
+            elif attr in FLASK_CONFIG_CALLS and isinstance(func.value, ast.Attribute) and func.value.attr == "config":
+                self._flask_config_call(attr, func, node)
+            elif attr == "update" and _flask_config_key(func.value) is not None:
+                self._flask_config_mutation(_flask_config_key(func.value), node)
             elif attr == "update" and isinstance(func.value, ast.Attribute) and func.value.attr == "conf":
                 self._conf_update(func, node)
             elif attr == "update" and (_name(func.value) or "").rsplit(".", 1)[-1] in SCHEDULE_NAMES:
@@ -916,26 +946,182 @@ class Extractor(ast.NodeVisitor):
             rec["entry_default"] = True  # Celery names it repr(sig)
 
     def _config_from_object(self, func: ast.Attribute, node: ast.Call) -> None:
-        obj = literal(node.args[0], self.text) if node.args else None
+        arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "obj"), None)
+        obj = literal(arg, self.text) if arg is not None else None
         ns = next((literal(k.value, self.text) for k in node.keywords if k.arg == "namespace"), None)
+        value = {"obj": obj, "namespace": ns}
+        if arg is not None:
+            value.update(source=self._source_fact(arg), line=node.lineno)
         self.app_attr_sets.append({"app": self.ref(func.value), "attr": "config_from_object",
-                                   "value": {"obj": obj, "namespace": ns}, "line": node.lineno})
+                                   "value": value, "line": node.lineno})
 
     def _conf_update(self, func: ast.Attribute, node: ast.Call) -> None:
         items: list[tuple[str, ast.AST]] = [(k.arg, k.value) for k in node.keywords if k.arg]
-        for arg in node.args:
-            if isinstance(arg, ast.Dict):
+        app_ref = self.ref(func.value.value) if isinstance(func.value, ast.Attribute) else None
+        for arg in list(node.args) + [k.value for k in node.keywords if k.arg is None]:
+            if isinstance(arg, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
+                                                 for k in arg.keys):
                 for k, v in zip(arg.keys, arg.values):
-                    if isinstance(k, ast.Constant) and isinstance(k.value, str):
-                        items.append((k.value, v))
+                    items.append((k.value, v))  # type: ignore[union-attr]
+            else:  # conf.update(SOME_DICT) / conf.update(**x) / conf.update(dict(...)): resolve.py reads it
+                self.app_attr_sets.append({"app": app_ref, "attr": "conf.update", "line": node.lineno,
+                                           "value": {"source": self._source_fact(arg), "line": node.lineno,
+                                                     "via": f"{_name(func.value) or 'app.conf'}.update()"}})
         container = f"{_name(func.value) or 'app.conf'}"
         for key, value in items:
             if key in SCHEDULE_NAMES:
                 self._schedule_container(value, container=f"{container}.{key}", source="conf.update", stmt=node)
             norm = SETTING_ALIASES.get(key) or (key if key.islower() else None)
             if norm:
-                self.settings.append({"name": norm, "raw_name": f"{container}.update({key}=)",
-                                      "value": literal(value, self.text), "line": value.lineno})
+                fact = {"name": norm, "raw_name": f"{container}.update({key}=)", "value": literal(value, self.text),
+                        "line": value.lineno, "layer": "changes", "app": app_ref}
+                why = self._local_why(value) if self._funcs else None
+                if why:
+                    fact["why"] = why
+                self.settings.append(fact)
+
+    # --- config sources: what resolve.py needs to read them as Celery does ---------------
+    def _local_names(self) -> set[str]:
+        """Names bound in the enclosing function (parameters, assignments, loop targets ...)."""
+        if not self._funcs:
+            return set()
+        fn = self._funcs[-1]
+        cached = getattr(fn, "_saqmigrate_locals", None)
+        if cached is None:
+            a = fn.args  # type: ignore[attr-defined]
+            cached = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
+            cached |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+            declared_global: set[str] = set()
+            for n in ast.walk(fn):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                    cached.add(n.id)
+                elif isinstance(n, (ast.Global, ast.Nonlocal)):
+                    declared_global.update(n.names)
+                elif isinstance(n, (ast.Import, ast.ImportFrom)):
+                    cached.update((x.asname or x.name).split(".")[0] for x in n.names)
+                elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n is not fn:
+                    cached.add(n.name)
+            cached -= declared_global
+            fn._saqmigrate_locals = cached  # type: ignore[attr-defined]
+        return cached
+
+    def _local_why(self, node: ast.AST) -> str | None:
+        """Why ``node`` (inside a function) cannot be evaluated at module level, or None when it can."""
+        local = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & self._local_names())
+        if not local:
+            return None
+        fn = getattr(self._funcs[-1], "name", "<function>")
+        return f"`{local[0]}` is a local variable of {fn}()"
+
+    def _inline_local(self, node: ast.AST) -> ast.AST:
+        """A local name bound once, by a plain top-level assignment of the function, and used nowhere
+        else (so never changed in place) stands for the value assigned to it."""
+        if not (self._funcs and isinstance(node, ast.Name) and node.id in self._local_names()):
+            return node
+        fn = self._funcs[-1]
+        uses = [n for n in ast.walk(fn) if isinstance(n, ast.Name) and n.id == node.id]
+        stores = [n for n in uses if isinstance(n.ctx, ast.Store)]
+        if len(uses) != 2 or len(stores) != 1:
+            return node
+        for stmt in fn.body:  # type: ignore[attr-defined]
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is stores[0] \
+                    and stmt.lineno < node.lineno:
+                return stmt.value
+        return node
+
+    def _source_fact(self, node: ast.AST) -> dict:
+        """What a config source expression is (resolve.py reads it): a Flask config item, a module path,
+        an expression evaluable at module level (values.py), or something local to a function."""
+        node = self._inline_local(node)
+        src = segment(node, self.text)
+        key = _flask_config_key(node)
+        if key is not None:
+            return {"kind": "flask_config", "key": key, "src": src}
+        if isinstance(node, ast.Attribute) and node.attr == "config" and self._flaskish():
+            return {"kind": "flask_config_all", "src": src}
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {"kind": "import_path", "src": src, "path": node.value}
+        items = _mapping_items(node)
+        if items is not None:  # {...} / dict(k=v, ...): item by item (a long literal's source text is abbreviated)
+            return {"kind": "mapping", "src": src, "items": {k: self._item_fact(v) for k, v in items}}
+        why = self._local_why(node)
+        if why:
+            return {"kind": "local", "src": src, "why": why}
+        return {"kind": "expr", "src": src}
+
+    def _item_fact(self, node: ast.AST) -> dict:
+        lit = literal(node, self.text)
+        if not is_dynamic_value(lit):
+            return {"value": lit}
+        return {"source": self._source_fact(node)}
+
+    def _flaskish(self) -> bool:
+        return any(v.split(".")[0] in ("flask", "quart") for v in self.imports.values())
+
+    def _flask_write(self, key: str, value: ast.AST, line: int, how: str) -> None:
+        fact = {"kind": "set", "key": key, "line": line, "how": how, "func": self._func_name()}
+        value = self._inline_local(value)
+        lit = literal(value, self.text)
+        fact.update(self._item_fact(value))
+        self.flask_config.append(fact)
+        if key.startswith("CELERY_") and key not in SCHEDULE_NAMES:  # read like a Flask config class's attribute
+            norm = SETTING_ALIASES.get(key) or key[len("CELERY_"):].lower()
+            setting = {"name": norm, "raw_name": f"app.config[{key!r}]", "value": lit, "line": line}
+            why = self._local_why(value) if self._funcs else None
+            if why:
+                setting["why"] = why
+            self.settings.append(setting)
+
+    def _func_name(self) -> str | None:
+        return getattr(self._funcs[-1], "name", None) if self._funcs else None
+
+    def _flask_config_call(self, attr: str, func: ast.Attribute, node: ast.Call) -> None:
+        """``app.config.from_mapping(CELERY=...)``, ``.update(...)``, ``.setdefault(k, v)``, ``.from_object(x)``,
+        the file and environment loaders: what may set a key of a Flask config."""
+        if not self._flaskish() and not (_name(func.value.value) or "").endswith("current_app"):  # type: ignore[attr-defined]
+            return
+        base = {"line": node.lineno, "func": self._func_name(), "src": segment(node, self.text)}
+        if attr in ("from_mapping", "update"):
+            for kw in node.keywords:
+                if kw.arg:
+                    self._flask_write(kw.arg, kw.value, node.lineno, attr)
+                else:
+                    self.flask_config.append({"kind": "unknown", **base})
+            for arg in node.args:
+                if isinstance(arg, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
+                                                     for k in arg.keys):
+                    for k, v in zip(arg.keys, arg.values):
+                        self._flask_write(k.value, v, node.lineno, attr)  # type: ignore[union-attr]
+                else:
+                    self.flask_config.append({"kind": "unknown", **base})
+        elif attr == "setdefault" and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) and len(node.args) > 1:
+            self._flask_write(node.args[0].value, node.args[1], node.lineno, attr)
+        elif attr == "from_object" and node.args:
+            self.flask_config.append({"kind": "from_object", "source": self._source_fact(node.args[0]), **base})
+        elif attr == "from_prefixed_env":
+            prefix = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "prefix"), None)
+            p = literal(prefix, self.text) if prefix is not None else "FLASK"
+            self.flask_config.append({"kind": "env", "prefix": p if isinstance(p, str) else None, **base})
+        elif attr in ("from_pyfile", "from_file", "from_envvar"):
+            self.flask_config.append({"kind": "loader", **base})
+
+    def _flask_config_item(self, target: ast.Subscript, value: ast.AST, stmt: ast.AST) -> None:
+        """``app.config["CELERY"] = {...}`` (a write) or ``app.config["CELERY"]["x"] = v`` (a change in place)."""
+        if not self._flaskish():
+            return
+        key = _flask_config_key(target)
+        if key is not None:
+            self._flask_write(key, value, stmt.lineno, "item")
+            return
+        inner = _flask_config_key(target.value)
+        if inner is not None:
+            self._flask_config_mutation(inner, stmt)
+
+    def _flask_config_mutation(self, key: str, node: ast.AST) -> None:
+        if self._flaskish():
+            self.flask_config.append({"kind": "mutation", "key": key, "line": node.lineno, "func": self._func_name(),
+                                      "src": segment(node, self.text)})
 
     # --- a list of entry dicts a loop turns into beat entries --------------------------
     def visit_List(self, node: ast.List | ast.Tuple) -> None:
@@ -990,6 +1176,49 @@ _NOT_TASK_PREFIXES = ("functools.", "abc.", "contextlib.", "typing.", "typing_ex
                       "unittest.", "pytest.", "enum.", "atexit.", "asyncio.", "django.utils.", "django.views.",
                       "django.contrib.", "django.test.", "django.urls.", "django.db.models.", "click.",
                       "flask.", "pydantic.", "sqlalchemy.", "numpy.", "builtins.")
+
+
+# Flask's Config methods that may set keys (flask/config.py)
+FLASK_CONFIG_CALLS = {"from_mapping", "update", "setdefault", "from_object", "from_prefixed_env", "from_pyfile",
+                      "from_file", "from_envvar"}
+# Celery(...) keywords that are settings (celery/app/base.py: Celery.__init__ hands **kwargs to app.conf)
+CELERY_CTOR_SETTINGS = {"task_ignore_result", "task_default_queue", "task_routes", "timezone", "enable_utc",
+                        "task_time_limit", "task_soft_time_limit", "task_acks_late", "task_serializer",
+                        "result_expires", "task_track_started", "task_default_rate_limit", "beat_schedule"}
+
+
+def is_dynamic_value(v: Any) -> bool:
+    return isinstance(v, dict) and set(v) == {"dynamic"}
+
+
+def _flask_config_key(node: ast.AST) -> str | None:
+    """``X.config["KEY"]`` / ``X.config.get("KEY")`` -> "KEY"."""
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "config" \
+            and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        return node.slice.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+            and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "config" \
+            and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        return node.args[0].value
+    return None
+
+
+def _mapping_items(node: ast.AST) -> list[tuple[str, ast.AST]] | None:
+    """``{"k": v, ...}`` / ``dict(k=v, ...)`` with literal string keys and no ``**``: its items, else None."""
+    if isinstance(node, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
+        return [(k.value, v) for k, v in zip(node.keys, node.values)]  # type: ignore[union-attr]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args \
+            and all(kw.arg for kw in node.keywords):
+        return [(kw.arg, kw.value) for kw in node.keywords]  # type: ignore[misc]
+    return None
+
+
+def _conf_owner(stmt: ast.AST) -> ast.AST | None:
+    """``app`` in ``app.conf.x = v``."""
+    target = stmt.targets[0] if isinstance(stmt, ast.Assign) else getattr(stmt, "target", None)
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute) and target.value.attr == "conf":
+        return target.value.value
+    return None
 
 
 def _registry_lookup(target: ast.AST) -> ast.AST | None:
@@ -1135,6 +1364,7 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> dict:
         "aliases": ex.aliases, "decorator_factories": ex.decorator_factories, "registrations": ex.registrations, "classes": ex.classes,
         "factories": ex.factories, "functions": ex.functions, "schedules": ex.schedules, "calls": ex.calls, "settings": ex.settings,
         "uses_celery": ex.uses_celery, "suppress": suppressions(text), "django_settings": ex.django_settings,
+        "flask_config": ex.flask_config,
         "uses_django": any(v == "django" or v.startswith("django.") for v in ex.imports.values()),
     }
 

@@ -16,7 +16,7 @@ from saqmigrate.index.extract import (
 )
 from saqmigrate.index.extract import _jsonable
 from saqmigrate.index.model import App, Call, Param, ProjectIndex, Schedule, Setting, Task, dynamic, is_dynamic
-from saqmigrate.index.values import Unresolved, Values
+from saqmigrate.index.values import Resolved, Unresolved, Values
 
 HOOK_METHODS = ("on_failure", "on_success", "on_retry", "after_return", "before_start", "__call__")
 TASK_OPTION_ATTRS = {
@@ -30,14 +30,24 @@ CONF_TASK_DEFAULTS = {
     "task_time_limit": "time_limit", "task_soft_time_limit": "soft_time_limit", "task_acks_late": "acks_late",
     "task_ignore_result": "ignore_result", "task_default_rate_limit": "rate_limit",
     "task_serializer": "serializer", "task_track_started": "track_started",
-    "task_reject_on_worker_lost": "reject_on_worker_lost",
+    "task_reject_on_worker_lost": "reject_on_worker_lost", "result_expires": "result_expires",
 }
+# app settings the analysis reads from a config source (the rest of Celery's settings do not change the rewrite)
+USED_SETTINGS = set(CONF_TASK_DEFAULTS) | {
+    "task_routes", "task_default_queue", "timezone", "enable_utc", "task_serializer", "result_serializer",
+    "accept_content", "task_always_eager", "beat_scheduler", "broker_url", "result_expires",
+}
+# settings a config source that cannot be read may set and that change the generated code: tasks that take
+# them from the app (no option of their own) stay on Celery (SM115), as for any value that cannot be resolved
+# (acks_late, reject_on_worker_lost: notes only; track_started: the runtime asks the Celery app at run time)
+TRANSLATION_SETTINGS = {"task_time_limit", "task_soft_time_limit", "task_ignore_result", "task_default_rate_limit",
+                        "task_serializer", "result_expires", "task_routes", "task_default_queue"}
 # options whose values rewrite uses: a name or expression in them is resolved (values.py) or reported
 VALUE_OPTIONS = {
     "name", "queue", "routing_key", "exchange", "max_retries", "default_retry_delay", "autoretry_for",
     "dont_autoretry_for", "retry_kwargs", "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit",
     "soft_time_limit", "rate_limit", "ignore_result", "acks_late", "serializer", "priority", "expires",
-    "reject_on_worker_lost", "track_started",
+    "reject_on_worker_lost", "track_started", "result_expires",
 }
 EXCEPTION_OPTIONS = {"autoretry_for", "dont_autoretry_for", "throws"}
 RESOLVED_KEY = "__resolved__"  # options[RESOLVED_KEY][option] = {"src", "env", "origin"}: how a value was found
@@ -188,6 +198,7 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
                     apps[f"{mod}.{var}"] = App(name=var, file=mf.rel, line=mf.facts.get("assign_lines", {}).get(var, 1),
                                                module=mod, kind="instance", main=None, task_cls=None,
                                                options={"class": f"{r[0]}.{r[1]}"})
+    config_sources: list[dict] = []  # config_from_object / conf.update sources to read (below, with the settings)
     for mod, mf in modules.items():
         for s in mf.facts.get("app_attr_sets", []):
             target = res.resolve(s["app"]) if s["app"] else None
@@ -201,15 +212,36 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
                                 kind="instance", main=None, task_cls=None,
                                 options={"inferred_from": "config_from_object"})
             app = apps.get(key) if key else None
+            if app is None and isinstance(s["app"], str) and s["app"].startswith("?"):
+                app = apps.get(f"{mod}.{s['app'][1:]}")  # an app local to the function that configures it
             if app is None and len(apps) == 1:
                 app = next(iter(apps.values()))
             if app is None:
                 continue
-            if s["attr"] == "config_from_object":
-                app.config_from_object.append(s["value"])
+            if s["attr"] in ("config_from_object", "conf.update"):
+                value = dict(s["value"])
+                source = value.pop("source", None)
+                if s["attr"] == "conf.update":
+                    value = {"obj": dynamic(source["src"]) if source else None, "namespace": None, **value}
+                entry = {**value, "file": mf.rel}
+                app.config_from_object.append(entry)
+                if source is not None:
+                    config_sources.append({"app": app, "attr": s["attr"], "module": mod, "rel": mf.rel,
+                                           "line": value.get("line", s["line"]), "source": source, "entry": entry})
             elif s["attr"] == "Task":
                 app.task_cls = s["value"]
     index.apps = sorted(apps.values(), key=lambda a: (a.file, a.line))
+
+    def app_key(ref: str | None, mod: str) -> str | None:
+        """The app a ``conf.x = v`` / ``conf.update`` changes (None: not known)."""
+        if not ref:
+            return None
+        r = res.resolve(ref)
+        if r and f"{r[0]}.{r[1]}" in apps:
+            return f"{r[0]}.{r[1]}"
+        if ref.startswith("?") and f"{mod}.{ref[1:]}" in apps:
+            return f"{mod}.{ref[1:]}"
+        return None
 
     def is_app(base_ref: str, facts: dict) -> bool:
         if base_ref in CELERY_CLS or res.facts(base_ref) is not None:
@@ -372,22 +404,28 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
         is_task, attrs, hooks = class_info(r[0], r[1])
         return dict(attrs), list(hooks), is_task
 
-    # app-level task defaults from settings
-    conf_defaults: dict = {}
-    settings: list[Setting] = []
+    # app-level settings: every place Celery reads them from, in Celery's precedence; task defaults from them
+    entries: list[tuple[Setting, dict]] = []
     for mod, mf in modules.items():
         for s in mf.facts.get("settings", []):
-            value = s["value"]
-            if is_dynamic(value) and values is not None:
+            value, env = s["value"], []
+            if is_dynamic(value) and s.get("why"):
+                why_unresolved[(mod, value["dynamic"])] = s["why"]
+            elif is_dynamic(value) and values is not None:
                 try:
-                    value = _jsonable(values.expr(mod, value["dynamic"]).value)
+                    r = values.expr(mod, value["dynamic"])
+                    value, env = _jsonable(r.value), r.env
                 except Unresolved as exc:
                     why_unresolved[(mod, value["dynamic"])] = str(exc)
-            settings.append(Setting(name=s["name"], raw_name=s["raw_name"], value=value, file=mf.rel,
-                                    line=s["line"], module=mod))
-            if s["name"] in CONF_TASK_DEFAULTS and not is_dynamic(value):
-                conf_defaults[CONF_TASK_DEFAULTS[s["name"]]] = value
-    index.settings = sorted(settings, key=lambda s: (s.file, s.line))
+            owner = app_key(s.get("app"), mod) if s.get("layer") == "changes" else None
+            entries.append((Setting(name=s["name"], raw_name=s["raw_name"], value=value, file=mf.rel, line=s["line"],
+                                    module=mod),
+                            {"layer": s.get("layer", "source"), "app": owner, "env": env, "source": None}))
+    if values is not None:
+        entries.extend(_config_source_settings(config_sources, modules, values, apps, why_unresolved))
+    settings = _in_effect(entries, len([a for a in apps.values() if a.kind == "instance"]))
+    index.settings = sorted((st for st, _ in settings), key=lambda s: (s.file, s.line))
+    conf_defaults = _task_defaults(settings, why_unresolved)
 
     def app_task_cls_options(app_ref: str | None, facts: dict) -> tuple[dict, list[str]]:
         app = None
@@ -453,7 +491,7 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             inherited, hooks, _ = base_options(base_ref)
             if not base_ref:
                 inherited, hooks = app_task_cls_options(app_ref, facts)
-            inherited = {**conf_defaults, **inherited}
+            inherited = _over_defaults(conf_defaults, inherited)
             bind = options.get("bind") is True
             params = [Param(**p) for p in d["params"]]
             if bind and params:
@@ -541,9 +579,9 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
     tasks.sort(key=lambda t: (t.file, t.line, t.function))
     reasons = {src: why for (_, src), why in why_unresolved.items()}
     for t in tasks:
-        found: dict = {}
-        for opts in (t.inherited_options, t.options):
-            found.update(opts.pop(RESOLVED_KEY, None) or {})
+        found: dict = {k: v for k, v in (t.inherited_options.pop(RESOLVED_KEY, None) or {}).items()
+                       if k not in t.options}  # a task's own option hides how the inherited value was found
+        found.update(t.options.pop(RESOLVED_KEY, None) or {})
         merged = {**t.inherited_options, **t.options}
         if found:
             t.features = {**t.features, "resolved": {k: v for k, v in sorted(found.items()) if k in merged}}
@@ -612,6 +650,264 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
     calls.sort(key=lambda c: (c.file, c.line, c.column))
     index.calls = calls
     return index
+
+
+# --- config sources ------------------------------------------------------------------------------------
+# What Celery reads a setting from (celery/app/base.py Celery._load_config, celery/app/utils.py
+# detect_settings, celery/utils/collections.py ConfigurationView): ``app.conf`` changes (``conf.update``,
+# ``conf.x = v``, ``Celery(**settings)``) over the config source of the *last* ``config_from_object`` (or
+# ``Celery(config_source=)``) over the defaults. In each, the key looked up for setting ``x`` is
+# ``<NAMESPACE>_X`` (cased like the namespace) when the app has a namespace, then ``x``, then its old name.
+
+
+def _celery_key_tables() -> tuple[frozenset, dict]:
+    """Celery's setting names and new name -> old name (celery.app.defaults)."""
+    global _KEY_TABLES
+    if _KEY_TABLES is None:
+        try:
+            from celery.app.defaults import _TO_OLD_KEY, SETTING_KEYS
+            _KEY_TABLES = (frozenset(SETTING_KEYS), dict(_TO_OLD_KEY))
+        except Exception:  # noqa: BLE001 - Celery is a dependency; without it, the names saqmigrate knows
+            from saqmigrate.index.extract import SETTING_ALIASES
+            new = frozenset(v for k, v in SETTING_ALIASES.items() if k == v)
+            _KEY_TABLES = (new, {v: k for k, v in SETTING_ALIASES.items() if k != v and k.startswith(("CELERY", "BROKER"))})
+    return _KEY_TABLES
+
+
+_KEY_TABLES: tuple[frozenset, dict] | None = None
+
+
+def celery_settings(keys: Any, namespace: str | None) -> dict[str, str]:
+    """Setting name -> the key of ``keys`` Celery reads it from, under ``namespace`` (only USED_SETTINGS)."""
+    new, old = _celery_key_tables()
+    prefix = namespace.rstrip("_") + "_" if isinstance(namespace, str) and namespace else None
+    out: dict[str, str] = {}
+    for name in USED_SETTINGS & new:
+        candidates = ([(prefix + name).upper() if prefix.isupper() else (prefix + name).lower()] if prefix else [])
+        candidates += [name] + ([old[name]] if old.get(name) else [])
+        hit = next((k for k in candidates if k in keys), None)
+        if hit is not None:
+            out[name] = hit
+    return out
+
+
+def _flask_item(key: str, modules: dict[str, ModuleFacts], values: Values) -> tuple[dict, list[str], str]:
+    """The mapping a Flask app's ``app.config[key]`` holds: (items, environment variables that may replace
+    them, where it is set). Raises Unresolved when the project does not show it exactly."""
+    writes, others = [], []
+    for mod, mf in modules.items():
+        for f in mf.facts.get("flask_config", []):
+            f = {**f, "module": mod, "rel": mf.rel}
+            if f["kind"] == "set" and f["key"] == key:
+                writes.append(f)
+            elif f["kind"] == "mutation" and f["key"] == key:
+                raise Unresolved(f"`{f['src']}` ({mf.rel}:{f['line']}) changes app.config[{key!r}] in place")
+            elif f["kind"] != "set":
+                others.append(f)
+    if not writes:
+        raise Unresolved(f"nothing in the scanned project sets app.config[{key!r}]")
+    last = max(writes, key=lambda w: w["line"])
+    if any((w["module"], w["func"]) != (last["module"], last["func"]) for w in writes):
+        places = ", ".join(sorted(f"{w['rel']}:{w['line']}" for w in writes))
+        raise Unresolved(f"app.config[{key!r}] is set in several places ({places})")
+
+    def before(f: dict) -> bool:  # run before the write, in the same function: the write replaces what it set
+        return (f["module"], f["func"]) == (last["module"], last["func"]) and f["line"] < last["line"]
+
+    env: list[str] = []
+    for f in others:
+        if before(f):
+            continue
+        where = f"`{f['src']}` ({f['rel']}:{f['line']})"
+        if f["kind"] == "env":
+            if not f.get("prefix"):
+                raise Unresolved(f"{where} reads the environment with a prefix that is not a literal")
+            env.append(f"{f['prefix']}_{key}")
+        elif f["kind"] == "from_object" and not key.isupper():
+            continue  # Flask's from_object copies upper-case attributes only
+        else:
+            raise Unresolved(f"{where} may set app.config[{key!r}]")
+    where = f"{last['rel']}:{last['line']}"
+    if "value" in last:
+        if not isinstance(last["value"], dict):
+            raise Unresolved(f"app.config[{key!r}] ({where}) is not a dict")
+        items: dict = {k: Resolved(v) for k, v in last["value"].items()}
+    else:
+        got = _source_mapping(last["module"], last["source"], modules, values)
+        if not isinstance(got, dict):
+            raise Unresolved(f"app.config[{key!r}] ({where}) is not a dict")
+        items = got
+    return items, env, where
+
+
+def _source_mapping(mod: str, source: dict, modules: dict[str, ModuleFacts], values: Values) -> Any:
+    """A config source fact (extract.Extractor._source_fact) -> {key: Resolved | Unresolved}, or the
+    string "object" for a module or class (read by attribute: the settings scan covers their assignments)."""
+    kind = source.get("kind")
+    if kind == "local":
+        raise Unresolved(source["why"])
+    if kind in ("import_path", "flask_config_all"):
+        return "object"
+    if kind == "flask_config":
+        items, env, _ = _flask_item(source["key"], modules, values)
+        if env:  # Flask's from_prefixed_env: FLASK_CELERY replaces the dict, FLASK_CELERY__x one item
+            items = {k: (Resolved(v.value, list(v.env) + [e for p in env for e in (p, f"{p}__{k}")], v.origin)
+                         if isinstance(v, Resolved) else v) for k, v in items.items()}
+        return items
+    if kind == "mapping":
+        out: dict = {}
+        for k, item in source["items"].items():
+            try:
+                out[k] = _item_value(mod, item, modules, values)
+            except Unresolved as exc:
+                out[k] = exc
+        return out
+    got = values.mapping(mod, source["src"])
+    return got if isinstance(got, dict) else "object"
+
+
+def _item_value(mod: str, item: dict, modules: dict[str, ModuleFacts], values: Values) -> Resolved:
+    """One value of a config mapping: a literal, an expression evaluated at module level, a nested mapping."""
+    if "value" in item:
+        return Resolved(item["value"])
+    source = item["source"]
+    if source["kind"] == "local":
+        raise Unresolved(source["why"])
+    if source["kind"] in ("mapping", "flask_config"):
+        items = _source_mapping(mod, source, modules, values)
+        bad = [v for v in items.values() if not isinstance(v, Resolved)] if isinstance(items, dict) else [None]
+        if bad:
+            raise Unresolved(str(bad[0]) if bad[0] is not None else f"`{source['src']}` is not a dict")
+        return Resolved({k: v.value for k, v in items.items()}, [e for v in items.values() for e in v.env])
+    if source["kind"] != "expr":
+        raise Unresolved(f"`{source['src']}` is not a value")
+    return values.expr(mod, source["src"])
+
+
+def _config_source_settings(config_sources: list[dict], modules: dict[str, ModuleFacts], values: Values,
+                            apps: dict[str, App], why_unresolved: dict) -> list[tuple[Setting, dict]]:
+    """Settings read from config sources (config_from_object, conf.update, Celery(config_source=/changes=)):
+    exact values where the source is shown in the project, else placeholders that keep what depends on them
+    on Celery (and the source's entry says why: SM122)."""
+    out: list[tuple[Setting, dict]] = []
+    key_of = {id(a): k for k, a in apps.items()}
+    for c in config_sources:
+        app, entry, mod, src = c["app"], c["entry"], c["module"], c["source"].get("src", "")
+        layer = "changes" if c["attr"] == "conf.update" else "source"
+        namespace = entry.get("namespace") or next(
+            (e.get("namespace") for e in app.config_from_object if e.get("namespace")), None) or app.options.get("namespace")
+        meta = {"layer": layer, "app": key_of.get(id(app)), "source": (mod, c["line"])}
+        try:
+            items = _source_mapping(mod, c["source"], modules, values)
+        except Unresolved as exc:
+            why = str(exc)
+            entry["unresolved"] = why
+            for name in sorted(TRANSLATION_SETTINGS):
+                dyn = f"{name} from {src}"
+                why_unresolved[(mod, dyn)] = (f"the app's settings come from `{src}` ({c['rel']}:{c['line']}), which "
+                                              f"cannot be read statically: {why}")
+                out.append((Setting(name=name, raw_name=f"{src} (not readable statically)", value=dynamic(dyn),
+                                    file=c["rel"], line=c["line"], module=mod), {**meta, "env": [], "placeholder": True}))
+            continue
+        if items == "object":
+            entry["read"] = "by attribute (settings scan)"
+            continue
+        if not isinstance(items, dict):
+            continue
+        entry["read"] = "exactly"
+        for name, key in sorted(celery_settings(items, namespace).items()):
+            got = items[key]
+            raw = f"{src if len(src) < 60 else src[:57] + '...'}[{key!r}]"
+            if isinstance(got, Resolved):
+                value, env = _jsonable(got.value), list(got.env)
+            else:
+                value, env = dynamic(raw), []
+                why_unresolved[(mod, raw)] = str(got)
+            out.append((Setting(name=name, raw_name=raw, value=value, file=c["rel"], line=c["line"], module=mod),
+                        {**meta, "env": env}))
+    return out
+
+
+def _in_effect(entries: list[tuple[Setting, dict]], n_apps: int) -> list[tuple[Setting, dict]]:
+    """The settings Celery uses: a change (``conf.update``, ``conf.x = v``, ``Celery(x=)``) hides what a config
+    source says for the same setting and app; of one app's config_from_object calls in one module only the
+    last is read. What cannot be ordered (other modules, other apps) is kept: a conflict is reported, not chosen."""
+    # only the last config_from_object of an app (when all of them are in one module) is its source
+    by_app: dict[str, list[tuple[str, int]]] = {}
+    for _, m in entries:
+        if m.get("source") and m["layer"] == "source" and m["app"]:
+            by_app.setdefault(m["app"], []).append(m["source"])
+    dropped_sources = set()
+    for app_key, srcs in by_app.items():
+        if len({mod for mod, _ in srcs}) == 1:
+            last = max(srcs, key=lambda s: s[1])
+            dropped_sources |= {(app_key, s) for s in srcs if s != last}
+    kept = [(st, m) for st, m in entries
+            if not (m.get("source") and m["layer"] == "source" and (m["app"], m["source"]) in dropped_sources)]
+    by_name: dict[str, list[tuple[Setting, dict]]] = {}
+    for st, m in kept:
+        by_name.setdefault(st.name, []).append((st, m))
+    out: list[tuple[Setting, dict]] = []
+    for name, group in by_name.items():
+        changes = [(st, m) for st, m in group if m["layer"] == "changes"]
+        if changes:
+            apps_changed = {m["app"] for _, m in changes}
+            # one app, or the change is known to be that app's: the config source's value is not in effect
+            group = changes + [(st, m) for st, m in group if m["layer"] != "changes"
+                               and not (n_apps <= 1 or (m["app"] and m["app"] in apps_changed))]
+            # in one module, for one app, the last change wins
+            mods = {(st.module, m["app"]) for st, m in changes}
+            if len(mods) == 1 and len(group) == len(changes):
+                group = [max(changes, key=lambda x: x[0].line)]
+        out.extend(group)
+    return out
+
+
+def _task_defaults(settings: list[tuple[Setting, dict]], why_unresolved: dict) -> dict:
+    """Task option defaults from the app settings in effect (celery/app/task.py from_config). A value that
+    cannot be resolved, or one set differently in several places, is kept as a dynamic value: the tasks that
+    take it stay on Celery (SM115), never on a default."""
+    out: dict = {}
+    found: dict = {}
+    by_name: dict[str, list[tuple[Setting, dict]]] = {}
+    for st, m in settings:
+        if st.name in CONF_TASK_DEFAULTS:
+            by_name.setdefault(st.name, []).append((st, m))
+    for name, group in sorted(by_name.items()):
+        opt = CONF_TASK_DEFAULTS[name]
+        dyn = next((st for st, _ in group if is_dynamic(st.value)), None)
+        distinct = {repr(st.value) for st, _ in group}
+        if dyn is not None:
+            out[opt] = dyn.value
+        elif len(distinct) > 1:
+            places = ", ".join(f"{st.raw_name} = {st.value!r} ({st.file}:{st.line})" for st, _ in group)
+            text = f"{name} set differently: {places}"
+            out[opt] = dynamic(text)
+            why_unresolved[("", text)] = ("the project sets it differently in several places and Celery's choice "
+                                          "depends on which runs (environments, import order)")
+        else:
+            st, m = group[0]
+            out[opt] = st.value
+            envs = sorted({e for _, mm in group for e in mm.get("env") or []})
+            if envs:
+                found[opt] = {"src": st.raw_name, "env": envs, "origin": f"{st.file}:{st.line}"}
+    if found:
+        out[RESOLVED_KEY] = found
+    return out
+
+
+def _over_defaults(defaults: dict, inherited: dict) -> dict:
+    """A base class's (or task_cls's) options over the app's defaults, keeping how each value was found."""
+    out = {**defaults, **inherited}
+    found = {**(defaults.get(RESOLVED_KEY) or {}), **(inherited.get(RESOLVED_KEY) or {})}
+    for k in list(found):
+        if k in inherited and k not in (inherited.get(RESOLVED_KEY) or {}):
+            del found[k]  # the base class sets it: the default's origin does not apply
+    if found:
+        out[RESOLVED_KEY] = found
+    else:
+        out.pop(RESOLVED_KEY, None)
+    return out
 
 
 def _plausible_dispatch(c: dict, facts: dict, res: Resolver) -> bool:

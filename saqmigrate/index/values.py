@@ -186,6 +186,84 @@ class Values:
             return got
         raise Unresolved(f"`{src}` is a {'module' if isinstance(got, _Module) else 'class'}, not a value")
 
+    def mapping(self, module: str, src: str) -> "dict[str, Resolved | Unresolved] | _Module | _Class":
+        """The items of the mapping ``src`` evaluates to at module level of ``module``, each resolved on its
+        own (one value that cannot be known leaves the others known: the caller reports the keys it needs).
+        A module or a class (read by attribute, as Celery's ``config_from_object`` does) is returned as such.
+        Raises Unresolved when the keys themselves cannot be known."""
+        try:
+            node = ast.parse(src.strip(), mode="eval").body
+        except (SyntaxError, ValueError):
+            raise Unresolved(f"`{src}` is not an expression") from None
+        return self._mapping(module, node, 0)
+
+    def _mapping(self, module: str, node: ast.AST, depth: int) -> "dict[str, Resolved | Unresolved] | _Module | _Class":
+        if depth > MAX_DEPTH:
+            raise Unresolved("too many indirections")
+        items = _literal_items(node)
+        if items is not None:
+            out: dict[str, Resolved | Unresolved] = {}
+            for k, v in items:
+                if k is None:
+                    more = self._mapping(module, v, depth + 1)
+                    if not isinstance(more, dict):
+                        raise Unresolved(f"`**{ast.unparse(v)}` is not a dict")
+                    out.update(more)
+                    continue
+                key = k if isinstance(k, str) else self._value(module, k, depth + 1).value
+                if not isinstance(key, str):
+                    raise Unresolved(f"a key of `{ast.unparse(node)}` is not a string")
+                try:
+                    out[key] = self._value(module, v, depth + 1)
+                except Unresolved as exc:
+                    out[key] = exc
+            return out
+        dotted = _dotted(node)
+        if dotted is not None:  # a name: follow it to the expression bound to it, keeping its items apart
+            bound = self._bound(module, dotted, depth + 1)
+            if isinstance(bound, tuple):
+                return self._mapping(bound[0], bound[1], depth + 1)
+            got = bound
+        else:
+            got = self._eval(module, node, depth + 1)
+        if not isinstance(got, Resolved):
+            return got
+        if not isinstance(got.value, dict):
+            raise Unresolved(f"`{ast.unparse(node)}` is not a dict")
+        return {str(k): Resolved(v, list(got.env), got.origin) for k, v in got.value.items()}
+
+    def _bound(self, module: str, dotted: str, depth: int) -> "tuple[str, ast.AST] | Resolved | _Module | _Class":
+        """Where the dotted name is bound: (module, the expression assigned to it), a module or a class; or
+        its value when it is reached some other way."""
+        if depth > MAX_DEPTH:
+            raise Unresolved("too many indirections")
+        head, _, rest = dotted.partition(".")
+        env = self.env(module)
+        if env is None:
+            raise Unresolved(f"module {module} is not in the scanned tree")
+        b = env.get(head)
+        if b is None:
+            star = next((v for k, v in env.items() if k.startswith("*")), None)
+            raise Unresolved(star[1] if star else f"`{head}` is not defined at module level in {module}")
+        if b[0] == "ambiguous":
+            raise Unresolved(f"`{head}` in {module} is {b[1]}")
+        if b[0] == "expr" and not rest:
+            return module, b[1]
+        if b[0] in ("ref", "module"):
+            target = b[1] + (f".{rest}" if rest else "")
+            if b[0] == "module" and not rest:
+                return _Module(b[1])
+            split = self._split(target)
+            if split is not None:
+                mod, sym, more = split
+                if not sym:
+                    return _Module(mod)
+                return self._bound(mod, sym + (f".{more}" if more else ""), depth + 1)
+        if b[0] == "class" and not rest:
+            return _Class(module, b[1])
+        # a value reached otherwise (a class attribute, Django's settings.X ...): whole, as Python computes it
+        return self._eval(module, ast.parse(dotted, mode="eval").body, depth + 1)
+
     def qualify_exceptions(self, module: str, src: str) -> list[str]:
         """``(ConnectionError, Timeout)`` in ``module`` -> importable names, builtins bare."""
         try:
@@ -278,11 +356,20 @@ class Values:
             items = [self._value(module, e, depth + 1) for e in node.elts]
             return Resolved([i.value for i in items], [e for i in items for e in i.env])
         if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
-                raise Unresolved("a dict with ** unpacking")
-            keys = [self._value(module, k, depth + 1) for k in node.keys if k is not None]
-            vals = [self._value(module, v, depth + 1) for v in node.values]
-            return Resolved({k.value: v.value for k, v in zip(keys, vals)}, [e for i in keys + vals for e in i.env])
+            out: dict = {}
+            env_: list[str] = []
+            for k, v in zip(node.keys, node.values):
+                val = self._value(module, v, depth + 1)
+                env_ += val.env
+                if k is None:  # {**BASE, ...}: a dict's items, in order
+                    if not isinstance(val.value, dict):
+                        raise Unresolved(f"`**{ast.unparse(v)}` is not a dict")
+                    out.update(val.value)
+                else:
+                    key = self._value(module, k, depth + 1)
+                    out[key.value] = val.value
+                    env_ += key.env
+            return Resolved(out, env_)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = self._value(module, node.operand, depth + 1)
             if isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
@@ -294,6 +381,8 @@ class Values:
                    ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
             op = ops.get(type(node.op))
             simple = (str, int, float)
+            if isinstance(node.op, ast.BitOr) and isinstance(left.value, dict) and isinstance(right.value, dict):
+                return Resolved({**left.value, **right.value}, left.env + right.env)  # PEP 584 dict union
             if op is None or not (isinstance(left.value, simple) and isinstance(right.value, simple)):
                 raise Unresolved(f"`{ast.unparse(node)}` is not a constant expression")
             try:
@@ -428,6 +517,22 @@ class Values:
             if cast is not None or fn.endswith((".int", ".bool", ".float", ".list")):
                 raise Unresolved(f"`{ast.unparse(node)}` converts an environment value")
             return Resolved(got.value, [str(var.value)] + got.env, f"${var.value}")
+        if fn == "dict" and head not in env and len(node.args) <= 1:
+            # dict(k=v, ...), dict(mapping, k=v), dict(**mapping): the items Python builds, in order
+            out: dict = {}
+            found_env: list[str] = []
+            for part in list(node.args) + [kw.value for kw in node.keywords if kw.arg is None]:
+                got = self._value(module, part, depth + 1)
+                if not isinstance(got.value, dict):
+                    raise Unresolved(f"`{ast.unparse(part)}` is not a dict")
+                out.update(got.value)
+                found_env += got.env
+            for kw in node.keywords:
+                if kw.arg is not None:
+                    got = self._value(module, kw.value, depth + 1)
+                    out[kw.arg] = got.value
+                    found_env += got.env
+            return Resolved(out, found_env)
         if fn in ("str", "int", "float", "bool", "tuple", "list") and head not in env and len(node.args) == 1 \
                 and not node.keywords:
             inner = self._value(module, node.args[0], depth + 1)
@@ -436,3 +541,12 @@ class Values:
             except Exception:  # noqa: BLE001
                 raise Unresolved(f"`{ast.unparse(node)}` does not evaluate") from None
         raise Unresolved(f"`{ast.unparse(node)}` is a call, computed at run time")
+
+
+def _literal_items(node: ast.AST) -> list[tuple] | None:
+    """``{k: v, **m}`` / ``dict(m, k=v, **m)`` as (key node or str, value node) pairs (key None: ``**m``)."""
+    if isinstance(node, ast.Dict):
+        return list(zip(node.keys, node.values))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and len(node.args) <= 1:
+        return [(None, a) for a in node.args] + [(kw.arg, kw.value) for kw in node.keywords]
+    return None

@@ -175,6 +175,19 @@ def test_a_flask_factory_app_is_wired_before_its_return(tmp_path: Path) -> None:
                 return celery_app
         """,
         "web/tasks.py": "from celery import shared_task\n\n\n@shared_task\ndef ping():\n    return 'pong'\n",
+        # the settings celery_init_app reads (without them the tasks stay on Celery: SM122)
+        "web/app.py": """
+            from flask import Flask
+
+            from web.celery_utils import celery_init_app
+
+
+            def create_app():
+                app = Flask(__name__)
+                app.config.from_mapping(CELERY=dict(broker_url="redis://localhost:6379/0"))
+                celery_init_app(app)
+                return app
+        """,
     })
     result = compute_changes(root, Config())
     edited = next(c.new for c in result.changes if c.rel == "web/celery_utils.py")

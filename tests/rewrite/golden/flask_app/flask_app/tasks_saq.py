@@ -28,7 +28,7 @@ async def add(ctx, *, a, b):
     return await run_sync(celery_impl(_celery.add), **given(a=a, b=b))
 
 
-@saq_task("flask_app.tasks.block", TaskOptions())
+@saq_task("flask_app.tasks.block", TaskOptions(ttl=-1))
 async def block(ctx):
     """SAQ twin of flask_app.tasks.block (flask_app/tasks.py): runs the Celery
     implementation in a worker thread.

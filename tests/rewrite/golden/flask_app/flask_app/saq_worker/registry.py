@@ -29,7 +29,7 @@ TASKS = {
             "retry_backoff": False,
             "retry_delay": 180,
             "timeout": 0,
-            "ttl": 86400,
+            "ttl": -1,
         },
         "params": [],
         "queue": "celery",
