@@ -279,21 +279,34 @@ class OutcomeMetrics:
                                     ["task", "backend"], buckets=wait_buckets, registry=r)
         self.errors = Counter(f"{ns}_outcome_record_errors", "Outcome recording errors (swallowed), by operation.",
                               ["op"], registry=r)
+        self._cache: dict[tuple[str, str], tuple] = {}
+
+    def _children(self, task: str, backend: str) -> tuple:
+        # labels() costs a lock and a dict lookup per metric: keep each (task, backend)'s children (bounded
+        # like the label values themselves: task names x two backends)
+        key = (task, backend)
+        c = self._cache.get(key)
+        if c is None:
+            c = self._cache[key] = (self.jobs.labels(task, backend, "complete"), self.jobs.labels(task, backend, "failed"),
+                                    self.retries.labels(task, backend), self.dead.labels(task, backend),
+                                    self.duration.labels(task, backend), self.queue_wait.labels(task, backend))
+        return c
 
     def observe(self, task: str, backend: str, status: str | None, duration: float | None, wait: float | None,
                 dead: bool = False) -> None:
+        complete, failed, retries, dead_c, dur, qwait = self._children(task, backend)
         if status == "success":
-            self.jobs.labels(task, backend, "complete").inc()
+            complete.inc()
         elif status == "failure":
-            self.jobs.labels(task, backend, "failed").inc()
+            failed.inc()
         elif status == "retry":
-            self.retries.labels(task, backend).inc()
+            retries.inc()
         if dead:
-            self.dead.labels(task, backend).inc()
+            dead_c.inc()
         if duration is not None:
-            self.duration.labels(task, backend).observe(duration)
+            dur.observe(duration)
         if wait is not None:
-            self.queue_wait.labels(task, backend).observe(wait)
+            qwait.observe(wait)
 
     def record_error(self, op: str) -> None:
         self.errors.labels(op).inc()
