@@ -85,6 +85,12 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
             continue
         for line, code, message in out.problems:
             result.blockers.append(Blocker(code, rel, line, message))
+        if not out.empty:
+            left = _CELERY_IMPORT.search(out.code)
+            if left and not any(b.file == rel for b in result.blockers):
+                line = out.code.count("\n", 0, left.start()) + 1
+                result.blockers.append(Blocker("SM803", rel, line, f"still imports Celery ({left.group(0).strip()}): "
+                                           "finalize has no conversion for what it uses here"))
         if rel == fp.app_file and out.empty:
             app_deleted = True
             result.changes.append(Change(rel, old, None))
@@ -94,7 +100,8 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
             result.changes.append(Change(rel, old, code))
 
     # the window's generated code goes; the worker settings stay, in the project's hands
-    files = render_finalized(plan) if plan.queues else {}
+    # a second run (after --force left code on Celery) keeps the settings the first one wrote
+    files = render_finalized(plan) if plan.queues and not is_finalized(root) else {}
     for rel in sorted(set(generated) | set(_worker_files(root, plan))):
         if rel not in files:
             result.changes.append(Change(rel, _read(root / rel), None))
@@ -146,15 +153,22 @@ def _worker_files(root: Path, plan: RewritePlan) -> list[str]:
 def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_length: int) -> dict[str, FileEdit]:
     edits: dict[str, FileEdit] = {}
     by_file = fp.by_file()
-    keeps_app = any(b.file == fp.app_file for b in fp.blockers)
-    removed_names = {fp.app_module: {fp.app_var}} if fp.app_module and fp.app_var and not keeps_app else {}
+    apps = ([(fp.app_module, fp.app_file, fp.app_var)] if fp.app_module and fp.app_file and fp.app_var else [])
+    apps += fp.other_apps
+    blocked = {b.file for b in fp.blockers}
+    removed_names: dict[str, set[str]] = {}
+    app_vars: dict[str, str] = {}
+    for module, file, var in apps:
+        if file in blocked:
+            continue  # an app module with a task left on Celery keeps its app
+        removed_names.setdefault(module, set()).add(var)
+        app_vars[file] = var
     for rel in sources:
         jobs, calls = by_file.get(rel, ([], []))
         edit = FileEdit(jobs=jobs, calls=calls, module=module_name(rel, has_init),
                         is_package=rel.endswith("__init__.py"), removed_names=dict(removed_names),
                         line_length=line_length)
-        if rel == fp.app_file and not any(b.file == rel for b in fp.blockers):
-            edit.app_var = fp.app_var  # (an app module with a task left on Celery keeps its app)
+        edit.app_var = app_vars.get(rel)
         if rel in fp.settings_files:
             edit.settings_prefix = (fp.config_namespace or "CELERY") + "_"
         edits[rel] = edit
@@ -171,6 +185,7 @@ def _mentions(text: str, edit: FileEdit, fp: FinalizePlan) -> bool:
     return bool(leaf) and leaf in text
 
 
+_CELERY_IMPORT = re.compile(r"^[ \t]*(?:import celery\b|from celery\b)[^\n]*", re.M)
 _REQ_LINE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*([<>=!~;@ ].*)?$")
 
 

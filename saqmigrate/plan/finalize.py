@@ -71,6 +71,7 @@ class FinalizePlan:
     app_var: str | None = None
     config_namespace: str | None = None  # config_from_object(..., namespace="CELERY"): settings prefix
     settings_files: list[str] = field(default_factory=list)  # files whose CELERY_* settings go
+    other_apps: list[tuple[str, str, str]] = field(default_factory=list)  # (module, file, var) of every other app
 
     def by_file(self) -> dict[str, tuple[list[JobDecl], list[CallEdit]]]:
         out: dict[str, tuple[list[JobDecl], list[CallEdit]]] = {}
@@ -133,6 +134,13 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan) -> FinalizePl
             ns = c.get("namespace") if isinstance(c, dict) else None
             if isinstance(ns, str) and ns:
                 fp.config_namespace = ns
+    for a in index.apps:  # every module-level app goes, not only the one the window wired
+        if a.kind == "instance" and not a.in_function and a is not app:
+            fp.other_apps.append((a.module, a.file, a.name))
+            for c in a.config_from_object:
+                ns = c.get("namespace") if isinstance(c, dict) else None
+                if isinstance(ns, str) and ns and not fp.config_namespace:
+                    fp.config_namespace = ns
     prefix = (fp.config_namespace or "CELERY") + "_"
     fp.settings_files = sorted({s.file for s in index.settings if s.raw_name.startswith(prefix)})
     fp.blockers.sort(key=lambda b: (b.file, b.line, b.code))

@@ -10,7 +10,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@saq_job("flask_app.tasks.block", TaskOptions(), queue="celery")
+@saq_job("flask_app.tasks.block", TaskOptions(ttl=-1), queue="celery")
 def block() -> None:
     time.sleep(5)
 
