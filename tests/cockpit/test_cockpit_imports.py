@@ -10,7 +10,7 @@ RUNTIME = r"""
 import sys
 import saqmigrate.runtime.outcomes, saqmigrate.runtime.celery_integration, saqmigrate.runtime.worker
 import saqmigrate.runtime.metrics, saqmigrate.runtime.router
-bad = [m for m in sys.modules if m.startswith(('saqmigrate.cockpit', 'rich', 'libcst'))  # click: Celery imports it]
+bad = [m for m in sys.modules if m.startswith(('saqmigrate.cockpit', 'rich', 'libcst'))]  # not click: Celery imports it
 assert not bad, bad
 print('ok')
 """
