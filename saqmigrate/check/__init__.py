@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from saqmigrate.check import drift, ratchet, routing, schedules, verify, window
+from saqmigrate.check import drift, finalized, ratchet, routing, schedules, verify, window
 from saqmigrate.check.base import CheckError, CheckResult, Context, Options
 from saqmigrate.config import Config
 from saqmigrate.index.model import Finding
@@ -34,6 +34,7 @@ CHECKS = {
     "schedules": schedules.run,
     "routing": routing.run,
     "window": window.run,
+    "finalized": finalized.run,
     "verify": verify.run,  # skipped unless --live
 }
 

@@ -132,6 +132,10 @@ def _line_of(path: Path, needle: str) -> int:
 
 
 def run(ctx: Context) -> CheckResult:
+    from saqmigrate.finalize import is_finalized
+
+    if is_finalized(ctx.root):
+        return CheckResult("ratchet", "skipped", "finalized: the `finalized` check reports any Celery usage (SM805)")
     res = CheckResult("ratchet")
     path = baseline_path(ctx)
     brel = ctx.rel(path)

@@ -16,10 +16,10 @@ WARN_DAYS = 7
 def load(ctx: Context) -> Window | None:
     cfg = ctx.config
     src = f"{ctx.config_rel} [tool.saqmigrate]"
-    unknown = sorted(set(cfg.window) - {"start", "days"})
+    unknown = sorted(set(cfg.window) - {"start", "days", "settled_days"})  # settled_days: saqmigrate finalize
     if unknown:
         raise CheckError(f"{ctx.config_rel}: unknown key(s) in [tool.saqmigrate.window]: {', '.join(unknown)} "
-                         "(known: start, days)")
+                         "(known: start, days, settled_days)")
     try:
         table = Window.from_config({"window_start": cfg.window.get("start"),
                                     "window_days": cfg.window.get("days", 60)}, f"{src}.window") if cfg.window else None

@@ -147,3 +147,17 @@ def test_settled_days_is_read_from_the_window_table() -> None:
     cfg.window = {"settled_days": "soon"}
     with pytest.raises(ValueError, match="settled_days"):
         settled_days(cfg)
+
+
+def test_check_after_finalize_passes_and_reports_new_celery_usage(tmp_path: Path) -> None:
+    from saqmigrate.check import run_checks
+
+    root = migrated(tmp_path, "retries")
+    finalized(root)
+    report = run_checks(root, Config())
+    assert report.passed, [(f.rule, f.message) for f in report.findings]
+    assert {r.name: r.status for r in report.results}["finalized"] == "pass"
+    (root / "newtasks.py").write_text("from celery import shared_task\n\n\n@shared_task\ndef again():\n    return 1\n")
+    report = run_checks(root, Config())
+    assert not report.passed
+    assert [f.rule for f in report.findings if f.file == "newtasks.py"] == ["SM805"]
