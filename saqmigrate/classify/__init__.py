@@ -253,15 +253,16 @@ class Classifier:
                     self.add(sch, "SM406", sch.file, sch.line, 0, "CELERYBEAT_SCHEDULE is an old setting name, "
                              "which Celery ignores under config_from_object(namespace='CELERY'): this schedule "
                              "never ran; rename it CELERY_BEAT_SCHEDULE if it should", sch.entry or "")
+        from saqmigrate.index.resolve import UNREADABLE_MARK
+
+        for s in idx.settings:  # the settings a config source that resolve.py could not read may set
+            if is_dynamic(s.value) and UNREADABLE_MARK in s.raw_name:
+                src, _, why = s.raw_name.partition(f" {UNREADABLE_MARK} ")
+                self.add(None, "SM122", s.file, s.line, 0, f"the Celery app reads its settings from {src}, which "
+                         f"cannot be read statically ({why.rstrip(')')}); tasks that take the time limit, result, rate "
+                         "limit, serializer or queue settings from the app stay on Celery (SM115) — make it a literal "
+                         "or module constant, or use `rewrite --live`", src)
         for a in idx.apps:
-            for c in a.config_from_object:  # a config source resolve.py could not read (index/resolve.py)
-                if isinstance(c, dict) and c.get("unresolved"):
-                    src = _src(c.get("obj")) if c.get("obj") is not None else c.get("via", "a config source")
-                    self.add(None, "SM122", c.get("file") or a.file, c.get("line") or a.line, 0, f"app {a.name} "
-                             f"reads its settings from {src}, which cannot be read statically ({c['unresolved']}); "
-                             "tasks that take the time limit, result, rate limit, serializer or queue settings from "
-                             "the app stay on Celery (SM115) — make it a literal or module constant, or use "
-                             "`rewrite --live`", a.name)
             if a.task_cls is not None:
                 self.add(None, "SM405", a.file, a.line, 0, f"app {a.name} uses a custom task class "
                          f"({_src(a.task_cls).lstrip('?')}); its options are applied to every task, and the router's base "

@@ -42,12 +42,24 @@ def apply_live(index: ProjectIndex, doc: dict) -> dict:
             continue
         live: dict[str, Any] = {}
         unresolved = dict(t.features.get("unresolved") or {})
+        opts = dict(rt.get("options") or {})
+        if "result_expires" not in opts and "result_expires" in doc:  # an app setting: the probe reports it once
+            opts["result_expires"] = doc["result_expires"]
         for key in list(unresolved):
-            value = (rt.get("options") or {}).get(key)
-            if value is not None and not (isinstance(value, dict) and "repr" in value):
+            if key not in opts:
+                continue
+            value = opts[key]
+            if isinstance(value, dict) and "repr" in value:
+                continue
+            if value is None:  # Celery's answer too: no time limit, no rate limit (the option's default)
+                t.options.pop(key, None)
+                t.inherited_options.pop(key, None)
+            elif key == "result_expires":  # an app setting, not a task option
+                t.inherited_options[key] = value
+            else:
                 t.options[key] = value
-                live[key] = value
-                del unresolved[key]
+            live[key] = value
+            del unresolved[key]
         try:
             task_queue(t, index)
         except RouteUnknown:

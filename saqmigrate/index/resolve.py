@@ -42,6 +42,8 @@ USED_SETTINGS = set(CONF_TASK_DEFAULTS) | {
 # (acks_late, reject_on_worker_lost: notes only; track_started: the runtime asks the Celery app at run time)
 TRANSLATION_SETTINGS = {"task_time_limit", "task_soft_time_limit", "task_ignore_result", "task_default_rate_limit",
                         "task_serializer", "result_expires", "task_routes", "task_default_queue"}
+# raw_name of the settings a config source that cannot be read may set: "<source> (cannot be read statically: why)"
+UNREADABLE_MARK = "(cannot be read statically:"
 # options whose values rewrite uses: a name or expression in them is resolved (values.py) or reported
 VALUE_OPTIONS = {
     "name", "queue", "routing_key", "exchange", "max_retries", "default_retry_delay", "autoretry_for",
@@ -217,6 +219,11 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             if app is None and len(apps) == 1:
                 app = next(iter(apps.values()))
             if app is None:
+                if not apps and s["attr"] in ("config_from_object", "conf.update") and s["value"].get("source"):
+                    # no Celery(...) in the project: Celery's default app (current_app) is the one configured
+                    config_sources.append({"app": None, "attr": s["attr"], "module": mod, "rel": mf.rel,
+                                           "line": s["value"].get("line", s["line"]), "source": s["value"]["source"],
+                                           "entry": {k: v for k, v in s["value"].items() if k != "source"}})
                 continue
             if s["attr"] in ("config_from_object", "conf.update"):
                 value = dict(s["value"])
@@ -794,8 +801,10 @@ def _config_source_settings(config_sources: list[dict], modules: dict[str, Modul
     for c in config_sources:
         app, entry, mod, src = c["app"], c["entry"], c["module"], c["source"].get("src", "")
         layer = "changes" if c["attr"] == "conf.update" else "source"
-        namespace = entry.get("namespace") or next(
-            (e.get("namespace") for e in app.config_from_object if e.get("namespace")), None) or app.options.get("namespace")
+        namespace = entry.get("namespace")
+        if app is not None:
+            namespace = namespace or next((e.get("namespace") for e in app.config_from_object if e.get("namespace")),
+                                          None) or app.options.get("namespace")
         meta = {"layer": layer, "app": key_of.get(id(app)), "source": (mod, c["line"])}
         try:
             items = _source_mapping(mod, c["source"], modules, values)
@@ -806,7 +815,7 @@ def _config_source_settings(config_sources: list[dict], modules: dict[str, Modul
                 dyn = f"{name} from {src}"
                 why_unresolved[(mod, dyn)] = (f"the app's settings come from `{src}` ({c['rel']}:{c['line']}), which "
                                               f"cannot be read statically: {why}")
-                out.append((Setting(name=name, raw_name=f"{src} (not readable statically)", value=dynamic(dyn),
+                out.append((Setting(name=name, raw_name=f"{src} {UNREADABLE_MARK} {why})", value=dynamic(dyn),
                                     file=c["rel"], line=c["line"], module=mod), {**meta, "env": [], "placeholder": True}))
             continue
         if items == "object":
@@ -849,6 +858,9 @@ def _in_effect(entries: list[tuple[Setting, dict]], n_apps: int) -> list[tuple[S
         by_name.setdefault(st.name, []).append((st, m))
     out: list[tuple[Setting, dict]] = []
     for name, group in by_name.items():
+        unreadable = [(st, m) for st, m in group if m.get("placeholder") and m["layer"] == "source"]
+        if unreadable:  # the source the app reads cannot be read: what else the project assigns is not known to apply
+            group = [(st, m) for st, m in group if m["layer"] == "changes"] + unreadable
         changes = [(st, m) for st, m in group if m["layer"] == "changes"]
         if changes:
             apps_changed = {m["app"] for _, m in changes}

@@ -166,3 +166,31 @@ def test_tasks_whose_settings_cannot_be_read_get_no_twin(tmp_path: Path) -> None
     rels = {c.rel for c in result.changes}
     assert "app/worker_saq.py" not in rels  # no twin: every task takes its settings from the app
     assert not any(r.startswith("app/saq_worker/queue_") for r in rels)
+
+
+def test_rewrite_live_fills_in_what_an_unreadable_source_left_unknown(tmp_path: Path) -> None:
+    """`rewrite --live`'s run-time values (verify's probe document) clear the pins: None is Celery's answer
+    for a limit (no limit), result_expires is the app's setting."""
+    from saqmigrate.plan import build_plan
+    from saqmigrate.scan import run_scan
+
+    files = dict(FASTAPI_SHAPE)
+    files["app/worker.py"] = files["app/worker.py"].replace(
+        "from app.core.config import CELERY_CONFIG", "from app.core.config import celery_settings"
+    ).replace("celery_app.conf.update(CELERY_CONFIG)", "celery_app.conf.update(celery_settings())")
+    root = project(tmp_path, files)
+    options = {"time_limit": 120, "soft_time_limit": None, "rate_limit": None, "ignore_result": False,
+               "serializer": "json", "acks_late": False}
+    doc = {"app": "celery.app.base.Celery 'worker'", "result_expires": 3600.0, "beat_schedule": {}, "tasks": {
+        name: {"options": dict(options), "route": {"queue": "reports" if name.endswith("render_report") else "celery"}}
+        for name in ("app.worker.send_email", "app.worker.render_report")}}
+    index, _ = run_scan(root, Config(), use_cache=False, live=doc)  # as `rewrite --live` does
+    used = index.live
+    assert used["tasks"]["app.worker.send_email"]["options"]["result_expires"] == 3600.0
+    send = next(t for t in index.tasks if t.name == "app.worker.send_email")
+    assert "unresolved" not in send.features and "soft_time_limit" not in send.options
+    plan = build_plan(index)
+    twins = {tw.celery_name: tw for m in plan.modules for tw in m.twins}
+    assert set(twins) == {"app.worker.send_email", "app.worker.render_report"}  # ping: no run-time facts given
+    assert twins["app.worker.send_email"].job["timeout"] == 120 and twins["app.worker.send_email"].job["ttl"] == 3600
+    assert twins["app.worker.render_report"].queue == "reports" and not twins["app.worker.send_email"].pinned
