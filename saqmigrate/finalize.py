@@ -197,6 +197,15 @@ def _requirement_name(line: str) -> str | None:
 _DROP = {p.replace("_", "-") for p in CELERY_PACKAGES}
 
 
+def _without_celery_extra(line: str) -> str:
+    """``saqmigrate[celery,cli]>=0.1`` -> ``saqmigrate[cli]>=0.1``: the window's extra is not needed any more."""
+    m = _REQ_LINE.match(line.split("#", 1)[0].rstrip())
+    if not m or m.group(1).lower() != "saqmigrate" or not m.group(2):
+        return line
+    extras = [e.strip() for e in m.group(2)[1:-1].split(",") if e.strip() and e.strip().lower() != "celery"]
+    return line.replace(m.group(2), f"[{','.join(extras)}]" if extras else "", 1)
+
+
 def _requirements(root: Path) -> list[tuple[str, str, str]]:
     """requirements*.txt (top level and requirements/): Celery's packages removed, saqmigrate kept or added."""
     out = []
@@ -207,8 +216,8 @@ def _requirements(root: Path) -> list[tuple[str, str, str]]:
         except (OSError, UnicodeDecodeError):
             continue
         lines = old.splitlines(keepends=True)
-        kept = [ln for ln in lines if _requirement_name(ln) not in _DROP]
-        if len(kept) == len(lines):
+        kept = [_without_celery_extra(ln) for ln in lines if _requirement_name(ln) not in _DROP]
+        if kept == lines:
             continue
         names = {_requirement_name(ln) for ln in kept}
         if "saqmigrate" not in names:

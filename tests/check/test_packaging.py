@@ -107,8 +107,9 @@ for m in mods:
         optional[m] = exc.name
 print(json.dumps({"modules": mods, "optional": optional, "cli_only_installed": [d for d in sys.argv[1:] if installed(d)]}))
 """
-# Runtime modules that integrate with a framework the app brings itself, and only that framework.
-INTEGRATIONS = {"pytest", "litestar", "litestar_saq", "django", "flask"}
+# Runtime modules that integrate with a framework the app brings itself, and only that framework
+# (Celery: the window's routing hook, base task and beat scheduler; `saqmigrate[celery]`).
+INTEGRATIONS = {"pytest", "litestar", "litestar_saq", "django", "flask", "celery"}
 
 
 @pytest.mark.slow
@@ -140,6 +141,9 @@ def test_wheel_without_the_cli_extra_runs_the_runtime_and_route(tmp_path):
     assert all(missing.split(".")[0] in INTEGRATIONS for missing in found["optional"].values()), found["optional"]
     assert {"saqmigrate.runtime.router", "saqmigrate.runtime.worker", "saqmigrate.runtime.flags"} <= set(
         found["modules"])
+    # what a finalized project imports works without Celery installed (docs/finalize.md)
+    assert not {"saqmigrate.runtime.jobs", "saqmigrate.runtime.worker", "saqmigrate.runtime.task",
+                "saqmigrate.runtime.router", "saqmigrate.runtime.testing"} & set(found["optional"]), found["optional"]
     for args in (["--help"], ["route", "--help"], ["dlq", "--help"]):
         out = run(exe, *args)
         assert out.returncode == 0, (args, out.stderr)

@@ -161,3 +161,14 @@ def test_check_after_finalize_passes_and_reports_new_celery_usage(tmp_path: Path
     report = run_checks(root, Config())
     assert not report.passed
     assert [f.rule for f in report.findings if f.file == "newtasks.py"] == ["SM805"]
+
+
+def test_requirements_lose_celery_and_the_window_extra(tmp_path: Path) -> None:
+    root = migrated(tmp_path, "retries")
+    (root / "requirements.txt").write_text("celery[redis]==5.4.0  # the queue\ndjango-celery-beat>=2.5\n"
+                                           "saqmigrate[celery,cli]>=0.1\nrequests\n")
+    (root / "requirements").mkdir()
+    (root / "requirements" / "base.txt").write_text("Celery>=5\nflower\nredis\n")
+    finalized(root)
+    assert (root / "requirements.txt").read_text() == "saqmigrate[cli]>=0.1\nrequests\n"
+    assert (root / "requirements" / "base.txt").read_text() == "redis\nsaqmigrate\n"
