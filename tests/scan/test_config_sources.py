@@ -403,3 +403,27 @@ def test_flask_prefixed_environment_overrides_are_reported(tmp_path: Path) -> No
     assert t.inherited_options["ignore_result"] is True
     assert t.features["resolved"]["ignore_result"]["env"] == ["FLASK_CELERY", "FLASK_CELERY__task_ignore_result"]
     assert any(f.rule == "SM116" and "FLASK_CELERY__task_ignore_result" in f.message for f in index.findings)
+
+
+def test_recorded_real_world_config_sources() -> None:
+    """tests/realworld/<name>.json ``config_sources``: what the scan must say about a public project's config
+    source (the tree is fetched into /tmp/realworld/<name>, tests/realworld/README.md)."""
+    from tests.conftest import missing
+    from tests.realworld.compare import CORPUS, HERE, load
+
+    names = [p.stem for p in sorted(HERE.glob("*.json")) if "config_sources" in load(p.stem)]
+    assert names
+    for name in names:
+        if not (CORPUS / name).is_dir():
+            missing(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it",
+                    "SAQMIGRATE_REQUIRE_CORPUS")
+        want = load(name)["config_sources"]
+        index = scan(CORPUS / name)
+        got = [{"file": f.file, "line": f.line, "rule": f.rule, "source": f.subject} for f in index.findings
+               if f.rule == "SM122"]
+        assert got == [{k: u[k] for k in ("file", "line", "rule", "source")} for u in want["unreadable"]], name
+        assert all(u["why"] in f.message for u, f in zip(want["unreadable"],
+                                                          [f for f in index.findings if f.rule == "SM122"]))
+        for t in index.tasks:
+            assert set(want["pinned_options"]) <= set((t.features.get("unresolved") or {})), (name, t.name)
+        assert sum(len(m.twins) for m in build_plan(index).modules) == want["static_twins"], name
