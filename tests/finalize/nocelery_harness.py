@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.abc
+import io
 import json
 import os
 import sys
@@ -55,6 +56,15 @@ def main() -> None:
         results.append(("view", response.status_code, json.loads(response.content)["task_id"] is not None))
         results.append(("inline", import_all_calendars()))  # runs here; enqueues import_events per calendar
 
+        from django.core.management import call_command
+        from downloads.api import refresh_boxes_async
+
+        response = asyncio.run(refresh_boxes_async(RequestFactory().post("/boxes/refresh")))  # an async view
+        results.append(("async_view", response.status_code, json.loads(response.content)["task_id"] is not None))
+        out = io.StringIO()
+        call_command("refresh_boxes", stdout=out)  # a management command
+        results.append(("command", out.getvalue().startswith("queued ")))
+
     async def run() -> None:
         from saq import Worker
 
@@ -70,7 +80,7 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             info = await queue.info(jobs=True)
-            if info["queued"] == 0 and info["active"] == 0 and len(_lines(effects)) >= 5:
+            if info["queued"] == 0 and info["active"] == 0 and len(_lines(effects)) >= 7:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)

@@ -1,5 +1,6 @@
 """Acceptance: the finalized python.org-like fixture runs with Celery uninstalled (imports of celery, kombu,
-billiard blocked in the interpreter): the former call sites enqueue, a real SAQ worker from the finalized
+billiard blocked in the interpreter): the former call sites (signal handlers, a sync view with send_job, an
+async view, a management command, a task enqueueing another) enqueue, a real SAQ worker from the finalized
 settings runs the tasks, and the side effects are those of the Celery originals (recorded first, under
 Celery's own code path)."""
 
@@ -29,6 +30,9 @@ CALLS = [  # what the call sites dispatch, run first by Celery (eagerly, the tas
     # ... whose .delay() calls publish (Celery's eager apply() does not run them inline): the two calendars
     {"task": "events.tasks.import_events", "task_object": "events.tasks.import_events", "kwargs": {"calendar_id": 1}},
     {"task": "events.tasks.import_events", "task_object": "events.tasks.import_events", "kwargs": {"calendar_id": 2}},
+    # the async view and the management command
+    {"task": "downloads.tasks.update_download_boxes", "task_object": "downloads.tasks.update_download_boxes"},
+    {"task": "downloads.tasks.update_download_boxes", "task_object": "downloads.tasks.update_download_boxes"},
 ]
 
 
@@ -60,5 +64,6 @@ def test_finalized_pydotorg_runs_without_celery(tmp_path: Path, redis_url: str) 
     assert out["celery_imported"] is False
     assert ["view", 202, True] in out["results"]
     assert ["inline", 2] in out["results"]  # import_all_calendars called directly: the body, inline
+    assert ["async_view", 202, True] in out["results"] and ["command", True] in out["results"]
     assert out["effects"] == recorded
-    assert len(recorded) == 5  # boxes twice, the page cache, both calendars: the comparison compared something
+    assert len(recorded) == 7  # boxes four times, the page cache, both calendars: the comparison compared something
