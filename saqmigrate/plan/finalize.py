@@ -121,7 +121,7 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan) -> FinalizePl
         fp.blockers.append(Blocker("SM806", b.file, b.line, f"beat entry {b.entry!r} has no CronJob ({b.reason}): "
                                    "after finalize nothing would run it"))
     app = primary_app(index)
-    if app is not None and app.task_cls:
+    if app is not None and app.task_cls and not _src(app.task_cls).startswith("saqmigrate."):  # not our RoutedTask
         fp.blockers.append(Blocker("SM803", app.file, app.line, f"the app's Task class ({_src(app.task_cls)}) runs every task "
                                    "(its __call__ and hooks, e.g. Flask's app context): finalize cannot carry it; move "
                                    "it into the bodies or a SAQ before_process/after_process hook"))

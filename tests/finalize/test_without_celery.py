@@ -67,3 +67,38 @@ def test_finalized_pydotorg_runs_without_celery(tmp_path: Path, redis_url: str) 
     assert ["async_view", 202, True] in out["results"] and ["command", True] in out["results"]
     assert out["effects"] == recorded
     assert len(recorded) == 7  # boxes four times, the page cache, both calendars: the comparison compared something
+
+
+@pytest.mark.slow
+def test_finalized_midmigration_fixture_runs_without_celery(tmp_path: Path, redis_url: str) -> None:
+    """The mid-migration fixture (twins, registry, routing hook checked in) finalized: its views' apply_async
+    with countdown and .delay calls become enqueues a real SAQ worker runs, with the values Celery's task
+    bodies return for the same calls (run eagerly by Celery first)."""
+    root = tmp_path / "mm"
+    shutil.copytree(ROOT / "fixtures" / "check_midmigration", root, ignore=shutil.ignore_patterns(".saqmigrate_cache"))
+    url = _db(redis_url, 12)
+    env = dict(os.environ, REDIS_URL=url, SAQ_REDIS_URL=url, PYTHONPATH=f"{root}{os.pathsep}{HERE}",
+               SAQMIGRATE_ROUTING="0", SAQMIGRATE_DLQ="0", SAQMIGRATE_METRICS="0")
+    cases = [{"task": "shop.orders.tasks.charge_card", "task_object": "shop.orders.tasks.charge_card",
+              "kwargs": {"order_id": 1, "amount": 9.5}},
+             {"task": "shop.orders.tasks.send_receipt", "task_object": "shop.orders.tasks.send_receipt",
+              "kwargs": {"order_id": 1, "email": "a@example.com"}},
+             {"task": "shop.orders.tasks.send_receipt", "task_object": "shop.orders.tasks.send_receipt",
+              "kwargs": {"order_id": 2, "email": "b@example.com"}}]
+    celery = subprocess.run([sys.executable, str(ROOT / "tests/rewrite/harness.py"), str(root),
+                             "shop.saq_worker.queue_celery", json.dumps(cases)],
+                            capture_output=True, text=True, timeout=240, env=env, cwd=root)
+    assert celery.returncode == 0, celery.stderr[-3000:]
+    want: dict = {}
+    for case, res in zip(cases, json.loads(celery.stdout.splitlines()[-1])["celery"]):
+        assert res["state"] == "SUCCESS"
+        want.setdefault(case["task"], []).append(res["value"])
+    want = {k: sorted(v, key=json.dumps) for k, v in want.items()}
+
+    assert apply_changes(root, compute_finalize(root, Config()).changes) == []
+    proc = subprocess.run([sys.executable, str(HERE / "nocelery_midmigration.py"), str(root)],
+                          capture_output=True, text=True, timeout=240, env=env, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["celery_imported"] is False
+    assert out["results"] == json.loads(json.dumps(want))
