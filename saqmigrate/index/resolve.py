@@ -16,7 +16,7 @@ from saqmigrate.index.extract import (
 )
 from saqmigrate.index.extract import _jsonable
 from saqmigrate.index.model import App, Call, Param, ProjectIndex, Schedule, Setting, Task, dynamic, is_dynamic
-from saqmigrate.index.values import Resolved, Unresolved, Values
+from saqmigrate.index.values import Resolved, Unresolved, Values, _Class
 
 HOOK_METHODS = ("on_failure", "on_success", "on_retry", "after_return", "before_start", "__call__")
 TASK_OPTION_ATTRS = {
@@ -753,8 +753,14 @@ def _source_mapping(mod: str, source: dict, modules: dict[str, ModuleFacts], val
     kind = source.get("kind")
     if kind == "local":
         raise Unresolved(source["why"])
-    if kind in ("import_path", "flask_config_all"):
+    if kind == "flask_config_all":
         return "object"
+    if kind == "import_path":  # "proj.celeryconfig" (a module: the settings scan reads it) or "proj.config:Config"
+        try:
+            got = values.object_at(mod, source.get("path") or "")
+        except Unresolved:
+            return "object"  # outside the project (django.conf:settings ...): the settings scan, as before
+        return values.class_items(got) if isinstance(got, _Class) else "object"
     if kind == "flask_config":
         items, env, _ = _flask_item(source["key"], modules, values)
         if env:  # Flask's from_prefixed_env: FLASK_CELERY replaces the dict, FLASK_CELERY__x one item
@@ -770,6 +776,8 @@ def _source_mapping(mod: str, source: dict, modules: dict[str, ModuleFacts], val
                 out[k] = exc
         return out
     got = values.mapping(mod, source["src"])
+    if isinstance(got, _Class):  # config_from_object(Config): its attributes, inherited ones included
+        return values.class_items(got)
     return got if isinstance(got, dict) else "object"
 
 

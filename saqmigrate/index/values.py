@@ -232,6 +232,59 @@ class Values:
             raise Unresolved(f"`{ast.unparse(node)}` is not a dict")
         return {str(k): Resolved(v, list(got.env), got.origin) for k, v in got.value.items()}
 
+    def class_items(self, got: _Class, depth: int = 0) -> "dict[str, Resolved | Unresolved]":
+        """The attributes Celery reads from a class given as a config source (``config_from_object(Config)``:
+        ``getattr``, so inherited ones too): its body's plain assignments over its project bases'."""
+        if depth > MAX_DEPTH:
+            raise Unresolved("too many indirections")
+        cls = got.node
+        if cls.keywords:
+            raise Unresolved(f"class {cls.name} has a metaclass or class keywords")
+        out: dict[str, Resolved | Unresolved] = {}
+        for b in cls.bases:
+            if _dotted(b) == "object":
+                continue
+            try:
+                base = self._eval(got.module, b, depth + 1)
+            except Unresolved as exc:
+                raise Unresolved(f"class {cls.name} inherits from `{ast.unparse(b)}` ({exc})") from None
+            if not isinstance(base, _Class):
+                raise Unresolved(f"class {cls.name} inherits from `{ast.unparse(b)}`, which is not a class of the project")
+            out.update(self.class_items(base, depth + 1))
+        own = {t.id for stmt in cls.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+               for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]) if isinstance(t, ast.Name)}
+        for stmt in cls.body:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                if stmt.value is None:
+                    continue
+                names = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+                for t in targets:
+                    if not isinstance(t, ast.Name):
+                        raise Unresolved(f"class {cls.name} assigns `{ast.unparse(t)}`")
+                    if names & own:  # a class-body name: not the module-level one values would read
+                        out[t.id] = Unresolved(f"`{cls.name}.{t.id}` is computed from other class attributes")
+                        continue
+                    try:
+                        out[t.id] = self._value(got.module, stmt.value, depth + 1)
+                    except Unresolved as exc:
+                        out[t.id] = exc
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out[stmt.name] = Unresolved(f"`{cls.name}.{stmt.name}` is a method or property")
+            elif isinstance(stmt, ast.ClassDef) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)) \
+                    or isinstance(stmt, ast.Pass):
+                continue
+            else:
+                raise Unresolved(f"class {cls.name} binds names in a `{type(stmt).__name__.lower()}` statement")
+        return out
+
+    def object_at(self, module: str, path: str) -> "Resolved | _Module | _Class":
+        """What an import path (``"proj.config.Config"`` / ``"proj.config:Config"``) names, read from ``module``."""
+        dotted = path.replace(":", ".")
+        if self._is_module(dotted):
+            return _Module(dotted)
+        return self._ref(dotted, 0)
+
     def _bound(self, module: str, dotted: str, depth: int) -> "tuple[str, ast.AST] | Resolved | _Module | _Class":
         """Where the dotted name is bound: (module, the expression assigned to it), a module or a class; or
         its value when it is reached some other way."""

@@ -155,6 +155,26 @@ READABLE = {
 
         app = make_celery()
     """}, "from proj.celery import app"),
+    "a class, as in Celery's docs, with an inherited attribute; and an import path to it": ({
+        "proj/celeryconfig.py": """
+            class Base:
+                task_ignore_result = True
+                task_default_queue = "from-base"
+
+
+            class Config(Base):
+                task_time_limit = 45
+                task_default_queue = "from-class"
+
+                def helper(self):
+                    return 1
+        """,
+        CELERY_PY: """
+            from celery import Celery
+
+            app = Celery("proj")
+            app.config_from_object("proj.celeryconfig:Config")
+        """}, "from proj.celery import app"),
     "Flask's documented pattern: from_mapping(CELERY=dict(...)) then config_from_object(app.config['CELERY'])": ({
         "proj/__init__.py": """
             from flask import Flask
@@ -209,6 +229,8 @@ def test_the_values_seen_are_the_expected_ones(tmp_path: Path) -> None:
         "the last config_from_object replaces the source": (False, None, "10/m", "celery"),
         "conf.update(**mapping) and Celery(**settings)": (True, 12, None, "ctor"),
         "a local dict in a factory, assigned once": (True, None, None, "factory"),
+        "a class, as in Celery's docs, with an inherited attribute; and an import path to it":
+            (True, 45, None, "from-class"),
         "Flask's documented pattern: from_mapping(CELERY=dict(...)) then config_from_object(app.config['CELERY'])":
             (True, 15, None, "celery"),
     }
@@ -274,6 +296,18 @@ UNREADABLE = {
                 celery_app.config_from_object(app.config["CELERY"])
                 return celery_app
         """}, 'app.config["CELERY"]', "nothing in the scanned project sets"),
+    "a class whose base is a library's (settings read from the environment)": ({CELERY_PY: """
+        from celery import Celery
+        from pydantic_settings import BaseSettings
+
+
+        class CelerySettings(BaseSettings):
+            task_ignore_result: bool = True
+
+
+        app = Celery("proj")
+        app.config_from_object(CelerySettings)
+    """}, "CelerySettings", "inherits from `BaseSettings`"),
     "a dict changed in place elsewhere": ({
         "proj/__init__.py": """
             from flask import Flask
