@@ -167,7 +167,7 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
         jobs, calls = by_file.get(rel, ([], []))
         edit = FileEdit(jobs=jobs, calls=calls, module=module_name(rel, has_init),
                         is_package=rel.endswith("__init__.py"), removed_names=dict(removed_names),
-                        line_length=line_length)
+                        line_length=line_length, django=fp.rewrite.django)
         edit.app_var = app_vars.get(rel)
         if rel in fp.settings_files:
             edit.settings_prefix = (fp.config_namespace or "CELERY") + "_"

@@ -18,6 +18,15 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from saqmigrate.plan.finalize import DROPPED_OPTIONS, MAPPED_OPTIONS, CallEdit, JobDecl
 
+#: Celery's eager-mode settings (after the ``CELERY_`` prefix) -> saqmigrate's switch of the same meaning
+#: (saqmigrate.runtime.testing, docs/testing.md).
+EAGER_SETTINGS = {"TASK_ALWAYS_EAGER": "SAQMIGRATE_EAGER", "ALWAYS_EAGER": "SAQMIGRATE_EAGER",
+                  "TASK_EAGER_PROPAGATES": "SAQMIGRATE_EAGER_PROPAGATES",
+                  "EAGER_PROPAGATES_EXCEPTIONS": "SAQMIGRATE_EAGER_PROPAGATES"}
+EAGER_CONF = ("task_always_eager", "task_eager_propagates", "always_eager")
+CELERY_FIXTURES = frozenset({"celery_app", "celery_worker", "celery_session_app", "celery_session_worker",
+                             "celery_config", "celery_parameters", "celery_includes"})
+
 RUNTIME_NAMES = {"saq_job": "saqmigrate.runtime.jobs", "send_job": "saqmigrate.runtime.jobs",
                  "asend_job": "saqmigrate.runtime.jobs", "TaskOptions": "saqmigrate.runtime.task"}
 
@@ -33,6 +42,7 @@ class FileEdit:
     module: str = ""  # this file's dotted module name (resolves relative imports)
     is_package: bool = False
     line_length: int = 88  # the project's formatter's (long decorators are wrapped as it would)
+    django: bool = False  # Django settings carry saqmigrate's eager switch; elsewhere it is reported
 
 
 @dataclass
@@ -88,6 +98,15 @@ class _Edits(cst.CSTTransformer):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.func_stack.append(node.asynchronous is not None)
+        used = [p.name.value for p in node.params.params if p.name.value in CELERY_FIXTURES]
+        if used:
+            self.problems.append((self._line(node), "SM807", f"{node.name.value} uses Celery's pytest fixture(s) "
+                                  f"{', '.join(used)}: use saq_eager / saq_worker (docs/testing.md)"))
+        for dec in node.decorators:
+            code = cst.Module([]).code_for_node(dec.decorator)
+            if code.startswith("pytest.mark.celery"):
+                self.problems.append((self._line(dec), "SM807", f"{node.name.value}: @{code.split('(')[0]} "
+                                      "configures Celery's test app: use saq_eager / saq_worker (docs/testing.md)"))
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
         self.func_stack.append(False)
@@ -126,6 +145,7 @@ class _Edits(cst.CSTTransformer):
     # -- call sites ------------------------------------------------------------------------
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        updated = self._eager_keywords(original, updated)
         if not isinstance(original.func, cst.Attribute):
             return updated
         attr = original.func.attr.value
@@ -190,6 +210,38 @@ class _Edits(cst.CSTTransformer):
         new_args += [cst.Arg(cst.SimpleString(_s(edit.queue)), keyword=cst.Name("queue"), equal=_EQ)]
         new_args += _options({k: a.value for k, a in by_kw.items()}, edit)
         return cst.Call(func=cst.Name(self.aliases[fn]), args=_commas(new_args))
+
+    # -- eager mode (issue 17): Celery's switches become saqmigrate's -------------------------
+
+    def _eager_keywords(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        func = cst.Module([]).code_for_node(original.func)
+        if func.rsplit(".", 1)[-1] in ("override_settings", "modify_settings", "settings"):
+            args = []
+            for a in updated.args:
+                new = _eager_name(a.keyword.value) if a.keyword and self.edit.django else None
+                args.append(a.with_changes(keyword=cst.Name(new)) if new else a)
+            return updated.with_changes(args=args)
+        if func.endswith("conf.update") and any(a.keyword and a.keyword.value in EAGER_CONF for a in original.args):
+            self.problems.append((self._line(original), "SM807", f"{func}(task_always_eager=...) switches Celery's "
+                                  "eager mode: use saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)"))
+        return updated
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        for t in original.targets:
+            target = cst.Module([]).code_for_node(t.target)
+            if target.rsplit(".", 1)[-1] in EAGER_CONF and ".conf." in f".{target}":
+                self.problems.append((self._line(original), "SM807", f"{target} = ... switches Celery's eager mode: "
+                                      "use saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)"))
+        if len(updated.targets) == 1 and isinstance(updated.targets[0].target, cst.Name):
+            old = updated.targets[0].target.value
+            new = _eager_name(old)
+            if new and self.edit.django:
+                return updated.with_changes(targets=[updated.targets[0].with_changes(target=cst.Name(new))])
+            if new:
+                self.problems.append((self._line(original), "SM807", f"{old} switches Celery's eager mode outside "
+                                      f"Django settings: set {new}=1 in the test environment or call "
+                                      "saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)"))
+        return updated
 
     # -- module level ----------------------------------------------------------------------
 
@@ -266,6 +318,14 @@ def _formatted_decorator(expr: str, line_length: int) -> cst.Decorator:
     func = cst.parse_module(stub).body[0]
     assert isinstance(func, cst.FunctionDef)
     return func.decorators[0]
+
+
+def _eager_name(name: str) -> str | None:
+    """``CELERY_TASK_ALWAYS_EAGER`` -> ``SAQMIGRATE_EAGER`` (any ``*_`` namespace prefix), else None."""
+    for suffix, new in EAGER_SETTINGS.items():
+        if name == suffix or (name.endswith("_" + suffix) and name[: -len(suffix) - 1].isupper()):
+            return new
+    return None
 
 
 def _is_import_line(stmt: cst.CSTNode) -> bool:

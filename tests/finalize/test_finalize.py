@@ -102,6 +102,8 @@ def test_pydotorg_end_state_is_what_a_maintainer_expects(tmp_path: Path) -> None
     settings = (root / "pydotorg/settings/base.py").read_text()
     assert "CELERY_" not in settings and "crontab" not in settings
     assert not list(root.rglob("*_saq.py")) and not (root / "pydotorg/saq_worker/registry.py").exists()
+    test_settings = (root / "pydotorg/settings/test.py").read_text()  # eager mode: the same switch, saqmigrate's
+    assert "SAQMIGRATE_EAGER = True" in test_settings and "SAQMIGRATE_EAGER_PROPAGATES = True" in test_settings
     worker = (root / "pydotorg/saq_worker/queue_celery.py").read_text()
     assert "shared=False" in worker and "registry=" not in worker and "import_celery_app" not in worker
 
