@@ -19,7 +19,6 @@ from saqmigrate.config import Config
 from saqmigrate.discover import ALWAYS_SKIP_DIRS
 from saqmigrate.emit.generate import MARKER, render
 from saqmigrate.emit.style import Style, same_code
-from saqmigrate.parse import ParseFailure
 from saqmigrate.plan import RewritePlan, build_plan, twin_paths
 from saqmigrate.transform.app_wiring import wire_app
 
@@ -101,7 +100,7 @@ def compute_changes(root: Path, config: Config | None = None, *, mode: str | Non
     if app_note:
         result.messages.append(app_note)
     if mode == "native":
-        _port_natively(root, plan, result)
+        _port_natively(root, plan, result, index)
     for e in index.errors:
         result.errors.append(f"{e.file}: {e.message} (skipped)")
     files = render(plan)
@@ -253,73 +252,14 @@ def _source_roots(root: Path, plan: RewritePlan) -> list[Path]:
     return roots
 
 
-def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult) -> None:
-    """Port each task body the prover shows non-blocking (``transform/blocking.py``); every other task keeps
-    its bridge with an SM113 line naming the first blocking call and its chain. Ends with a count."""
-    from saqmigrate.transform.blocking import Prover
-    from saqmigrate.transform.native import port_function
+def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult, index=None) -> None:
+    """Port each task body as the prover plans it (``transform/native.py``: ported, partly ported through
+    ``sync_to_async`` segments, or bridged with an SM113 line naming the first blocking call)."""
+    from saqmigrate.transform.native import native_prover, port_tasks
 
-    prover = Prover(_source_roots(root, plan))
-    sources: dict[str, tuple[str, set[str]] | None] = {}
-    ported = bridged = 0
-    for m in plan.modules:
-        if m.source_rel not in sources:
-            try:
-                from saqmigrate.parse import decode
-
-                text = decode((root / m.source_rel).read_bytes())  # PEP 263 encodings, as the scan reads them
-            except (OSError, ParseFailure):
-                text = None
-            try:
-                sources[m.source_rel] = (text, _module_level_names(ast.parse(text))) if text else None
-            except SyntaxError:
-                sources[m.source_rel] = None
-        src = sources[m.source_rel]
-        for tw in m.twins:
-            t = tw.task
-            why = None
-            if src is None:
-                why = "its module does not parse on this Python"
-            elif t.kind not in ("shared_task", "app_task", "alias", "legacy_task", "periodic_task"):
-                why = f"{t.kind} tasks are bridged"
-            elif any(p.name == "ctx" for p in t.params):
-                why = "a parameter named ctx (the port's SAQ context argument)"
-            elif t.hooks:
-                why = f"its Task class overrides {', '.join(t.hooks)}, which only the bridge runs"
-            elif t.is_async:
-                why = "already async (the bridge awaits it directly)"
-            else:
-                params = _params_src(t, src[1])
-                try:
-                    blocked = prover.check_task(t.module, t.function, bind=t.bind) if params is not None else None
-                    port = None
-                    if params is None:
-                        why = "*args, positional-only or computed default parameters"
-                    elif blocked is not None:
-                        why = f"not proven non-blocking: {blocked.reason()}"
-                    else:
-                        port = port_function(src[0], t.function, bind=t.bind, module=t.module,
-                                             is_package=Path(t.file).name == "__init__.py",
-                                             module_names=src[1], update_state=bool(t.features.get("update_state")),
-                                             params_src=params)
-                except Exception as exc:  # noqa: BLE001 - never crash: the task keeps its bridge, with why
-                    result.messages.append(f"SM113 {t.name}: kept in bridge mode: the porter failed on this "
-                                           f"body ({type(exc).__name__}: {exc}); please report it")
-                    bridged += 1
-                    continue
-                if port is not None and port.code:
-                    tw.native_code, tw.mode = port.code, "native"
-                    ported += 1
-                    result.messages.append(f"native {t.name}: ported (every call proven non-blocking"
-                                           f"{'; ' + port.note if port.note else ''})")
-                    continue
-                if port is not None:
-                    why = port.reason
-            bridged += 1
-            result.messages.append(f"SM113 {t.name}: kept in bridge mode: {why}")
-    if ported or bridged:
-        result.messages.append(f"native mode: {ported} task(s) ported to async, {bridged} kept in bridge mode "
-                               "(SM113 lines above say why)")
+    prover = native_prover(root, _source_roots(root, plan), django=plan.django, index=index)
+    port_tasks(root, plan, result.messages, prover=prover, params_src=_params_src,
+               module_names_of=_module_level_names)
 
 
 def recorded_mode(root: Path, generated: list[str] | None = None) -> str:

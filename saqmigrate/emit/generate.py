@@ -104,7 +104,7 @@ def _live_lines(tw: Twin) -> list[str]:
 def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
     t = tw.task
     if tw.native_code:
-        code = tw.native_code.replace("async def __port__(", f"async def {tw.function}(", 1).rstrip("\n")
+        code = _port_body(tw.native_code).replace("async def __port__(", f"async def {tw.function}(", 1).rstrip("\n")
         return ["", "", _comment(f"native port of {inert(t.name)} ({inert(t.file)}); the Celery task keeps its own body"),
                 *_todo_lines(tw, shared), f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
     params = [p for p in t.params if p.kind in ("positional", "keyword_only")]
@@ -147,6 +147,15 @@ def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[st
     return lines
 
 
+def _port_body(native_code: str) -> str:
+    """A native port is ``async def __port__(...)``, after the module-level imports it needs (httpx ...)."""
+    return "async def __port__(" + native_code.partition("async def __port__(")[2]
+
+
+def _port_imports(native_code: str) -> list[str]:
+    return [line for line in native_code.partition("async def __port__(")[0].splitlines() if line.strip()]
+
+
 def twin_module_source(m: TwinModule) -> str:
     out = [_header(f"SAQ twins of the Celery tasks in {inert(m.module, docstring=True)}.",
                    inert(m.source_rel, docstring=True))]
@@ -155,6 +164,9 @@ def twin_module_source(m: TwinModule) -> str:
     out.append("from __future__ import annotations\n")
     if any(tw.native_code and "asyncio." in tw.native_code for tw in m.twins):
         out.append("import asyncio\n")
+    hoisted = sorted({line for tw in m.twins if tw.native_code for line in _port_imports(tw.native_code)})
+    if hoisted:  # imported when the worker starts, not by a job on the event loop
+        out.append("\n".join(hoisted) + "\n")
     uses = {"saq_task", "TaskOptions"}
     bridged = [tw for tw in m.twins if not tw.native_code]
     if bridged:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import builtins
 import re
 
+from saqmigrate.transform.ports_django import EXPRESSIONS
+
 # --- kinds of values ---------------------------------------------------------------------------
 DATA = "data"  # plain data: str bytes int float bool None list dict set tuple, datetime, Decimal, UUID
 LOGGER = "logger"
@@ -124,6 +126,8 @@ PURE_FUNCTIONS: dict[str, str] = {
     "django.utils.timezone.now": DATA, "django.utils.timezone.is_aware": DATA,
     "django.utils.timezone.is_naive": DATA, "django.utils.timezone.timedelta": DATA,
     "django.utils.text.slugify": DATA, "django.utils.html.escape": DATA,
+    # Django query expressions: building one is pure (the query resolves it later, in the ORM's thread)
+    **{name: DATA for name in EXPRESSIONS},
 }
 #: whole modules of pure functions
 PURE_PREFIXES = ("math.", "cmath.", "statistics.", "itertools.", "operator.", "string.")

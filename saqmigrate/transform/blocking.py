@@ -19,6 +19,16 @@ with its chain (``jobs.tasks.expire_jobs → core.effects.record → open()``).
 The invariant that makes attribute reads, iteration and operators safe: every value in a proven body
 comes from a literal, a task argument, a proven call or a module-level constant of a proven kind,
 never from an unproven call (those block), so there is no lazy queryset or socket to iterate.
+
+Ports (``Prover.plan_task``): in the task body itself, a blocking call with a faithful async
+counterpart is not blocking but *rewritten* (``time.sleep`` -> ``asyncio.sleep``, Django's async ORM
+``aget``/``acount``/``async for``/``asave`` ..., ``requests.get`` -> ``httpx.AsyncClient`` when exact:
+``transform/ports_django.py``, ``ports_http.py``). Values the ORM returns have kinds of their own
+(manager, queryset, instance) whose every use is checked: a loaded instance's plain fields are
+``__dict__`` reads, anything else may query. The body is then planned statement by statement: what is
+proven runs on the loop; contiguous statements that are not become one ``sync_to_async`` segment
+each (``transform/native.py`` writes them). A value computed by blocking code is *tainted*: reading
+it on the loop is blocking too.
 """
 
 from __future__ import annotations
@@ -29,9 +39,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import Callable
+
 from saqmigrate.index.extract import _name as _dotted
 from saqmigrate.index.extract import _resolve_relative
 from saqmigrate.transform import allowlist as al
+from saqmigrate.transform import ports_django as dj
+from saqmigrate.transform import ports_http as http
 
 _BUILTIN_NAMES = set(dir(builtins))
 _TRANSPARENT_DECORATORS = {"staticmethod", "classmethod", "property", "functools.wraps", "functools.lru_cache",
@@ -42,7 +56,9 @@ _TRANSPARENT_DECORATORS = {"staticmethod", "classmethod", "property", "functools
 @dataclass(frozen=True)
 class T:
     """The kind of a value: data, logger, ref (a non-project dotted name), module, func, cls, inst, self,
-    request, localfunc, lambda, opaque (a module-level object built by an unproven call), unknown."""
+    request, localfunc, lambda, opaque (a module-level object built by an unproven call), unknown;
+    Django's manager / queryset / instance / pair (``get_or_create``) with the model's ref; response
+    and headers (a ported HTTP call); tainted (computed by blocking code)."""
 
     kind: str
     ref: str = ""
@@ -51,6 +67,8 @@ class T:
 
 UNKNOWN = T("unknown")
 DATA = T(al.DATA)
+ORM = ("manager", "queryset", "instance", "pair")  # values whose every use is checked
+CHECKED = (*ORM, "response", "headers")
 
 
 @dataclass
@@ -59,6 +77,7 @@ class Blocked:
     why: str  # the family, or why it is not proven
     where: str  # "blog/helpers.py:12"
     chain: list[str] = field(default_factory=list)  # task, helper, ... (qualified)
+    result: T | None = None  # the kind of what the call returns when it runs elsewhere (a thread)
 
     def reason(self) -> str:
         return " → ".join([*self.chain, self.call]) + f" ({self.why}; {self.where})"
@@ -67,6 +86,55 @@ class Blocked:
 class _Stop(Exception):
     def __init__(self, blocked: Blocked) -> None:
         self.blocked = blocked
+
+
+class _CannotSplit(Exception):
+    """A blocking segment inside a nested block would have to return, break or continue."""
+
+
+@dataclass
+class Rewrite:
+    """One edit of the task body the porter makes. ``key``: where, as (end line, end column in UTF-8
+    bytes) of the anchor node: the called attribute or name, or the loop's target."""
+
+    kind: str  # await | async_for | async_comp | list_async | sleep | http
+    key: tuple[int, int]
+    new: str = ""  # the async method (aget ...) or the HTTP method
+    label: str = ""  # for the report: "Book.objects.count() -> acount()"
+    http: dict | None = None  # ports_http: the client and request keywords
+
+
+@dataclass
+class Unit:
+    """A statement of the task body as it will run: ``loop`` (on the event loop, with ``rewrites``),
+    ``sync`` (blocking: run in a ``sync_to_async`` segment with its neighbours) or ``compound`` (an
+    if/for/try whose header runs on the loop and whose blocks are planned in turn)."""
+
+    kind: str
+    stmt: ast.stmt
+    rewrites: list[Rewrite] = field(default_factory=list)
+    blocked: Blocked | None = None
+    blocks: list[list[Unit]] = field(default_factory=list)  # compound: one per block, in ast field order
+
+
+@dataclass
+class TaskPlan:
+    verdict: str  # ported | partly | bridged
+    units: list[Unit]
+    blocked: Blocked | None = None  # the first call that stays blocking
+    segments: int = 0
+    rewrites: list[Rewrite] = field(default_factory=list)
+    why: str = ""  # bridged although the calls alone would allow a (partial) port
+
+    def reason(self) -> str:
+        return self.why or (self.blocked.reason() if self.blocked else "")
+
+    def summary(self) -> str:
+        """What the port changed, for the report: ``Book.objects.count() -> acount() x1, ...``."""
+        counts: dict[str, int] = {}
+        for r in self.rewrites:
+            counts[r.label] = counts.get(r.label, 0) + 1
+        return ", ".join(f"{k} x{n}" for k, n in counts.items())
 
 
 @dataclass
@@ -98,9 +166,14 @@ def _join(types: list[T]) -> T:
     types = [t for t in types if t is not None]
     if not types:
         return UNKNOWN
+    tainted = next((t for t in types if t.kind == "tainted"), None)
+    if tainted is not None:
+        return tainted
     first = types[0]
     if all(t == first for t in types):
         return first
+    if any(t.kind in CHECKED for t in types):  # a queryset or a list: what is iterated cannot be known
+        return T("tainted", hint="a value that is sometimes a Django ORM object")
     return UNKNOWN
 
 
@@ -150,54 +223,71 @@ def _module_bindings(body: list[ast.stmt], imports: dict, defs: dict, classes: d
                     assigns.setdefault(n.id, []).append(None)
 
 
+Loader = Callable[[str], "tuple[ast.Module, bool, str] | None"]
+
+
 class Prover:
-    def __init__(self, roots: list[Path] | Path, max_depth: int = 4) -> None:
+    """``loader``: module name -> (tree, is_package, path relative to the root), or None when the module
+    is not the project's. The scan passes its own (the trees it already parsed are not read again);
+    the default reads ``<root>/<module path>.py`` under each of ``roots``."""
+
+    def __init__(self, roots: list[Path] | Path, max_depth: int = 4, loader: Loader | None = None,
+                 http_client: bool = False, segments: bool = True) -> None:
         self.roots = [roots] if isinstance(roots, Path) else list(dict.fromkeys(roots))
         self.max_depth = max_depth
+        self.loader = loader
+        self.http_client = http_client  # the project depends on httpx: requests calls may be ported to it
+        self.segments = segments  # asgiref is there (a Django project): blocking segments may be wrapped
         self._modules: dict[str, _Module | None] = {}
         self._cache: dict[tuple, tuple[Blocked | None, T]] = {}
         self._stack: list[tuple] = []
         self._globals: dict[tuple[str, str], T] = {}
         self._globals_busy: set[tuple[str, str]] = set()
+        self.django = dj.DjangoModels(self)
 
     # --- project modules -------------------------------------------------------------------------
+    def _read(self, name: str) -> tuple[ast.Module | None, bool, str] | None:
+        if self.loader is not None:
+            return self.loader(name)
+        for root in self.roots:
+            base = root.joinpath(*name.split("."))
+            for path, is_pkg in ((base.with_suffix(".py"), False), (base / "__init__.py", True)):
+                if not path.is_file():
+                    continue
+                try:
+                    from saqmigrate.parse import decode
+
+                    tree = ast.parse(decode(path.read_bytes()))
+                except Exception:  # noqa: BLE001 - unparseable: not provable, calls into it block
+                    tree = None
+                try:
+                    rel = path.relative_to(self.roots[0]).as_posix()
+                except ValueError:
+                    rel = path.as_posix()
+                return tree, is_pkg, rel
+        return None
+
     def module(self, name: str) -> _Module | None:
         if name in self._modules:
             return self._modules[name]
         found = None
         self._modules[name] = None  # a cycle while loading sees "not a project module"
         if name and all(p.isidentifier() for p in name.split(".")):
-            for root in self.roots:
-                base = root.joinpath(*name.split("."))
-                for path, is_pkg in ((base.with_suffix(".py"), False), (base / "__init__.py", True)):
-                    if not path.is_file():
-                        continue
-                    try:
-                        from saqmigrate.parse import decode
-
-                        tree = ast.parse(decode(path.read_bytes()))
-                    except Exception:  # noqa: BLE001 - unparseable: not provable, calls into it block
-                        tree = None
-                    if tree is not None:
-                        imports: dict[str, str] = {}
-                        defs: dict = {}
-                        classes: dict = {}
-                        assigns: dict = {}
-                        _module_bindings(tree.body, imports, defs, classes, assigns, name, is_pkg)
-                        try:
-                            rel = path.relative_to(self.roots[0]).as_posix()
-                        except ValueError:
-                            rel = path.as_posix()
-                        found = _Module(name, rel, tree, is_pkg, imports, defs, classes, assigns)
-                    break
-                if found is not None:
-                    break
+            read = self._read(name)
+            if read is not None and read[0] is not None:
+                tree, is_pkg, rel = read
+                imports: dict[str, str] = {}
+                defs: dict = {}
+                classes: dict = {}
+                assigns: dict = {}
+                _module_bindings(tree.body, imports, defs, classes, assigns, name, is_pkg)
+                found = _Module(name, rel, tree, is_pkg, imports, defs, classes, assigns)
         self._modules[name] = found
         return found
 
     def is_project(self, dotted: str) -> bool:
-        return self.module(dotted.split(".")[0]) is not None or any(
-            (r / dotted.split(".")[0]).is_dir() for r in self.roots)
+        head = dotted.split(".")[0]
+        return self.module(head) is not None or any((r / head).is_dir() for r in self.roots)
 
     def resolve(self, dotted: str, hops: int = 0) -> T:
         """The kind of the value a dotted name denotes, following the project's modules and re-exports."""
@@ -258,8 +348,30 @@ class Prover:
         k = base.kind
         if k in ("module", "ref"):
             return self.resolve(f"{base.ref}.{attr}") if k == "module" else T("ref", f"{base.ref}.{attr}")
-        if k == al.DATA:
-            return DATA
+        if k in (al.DATA, "tainted"):
+            return base if k == "tainted" else DATA
+        if k == "instance":
+            model = self.django.info(base.ref)
+            if model is not None and attr in model.plain and base.hint == "full":
+                return DATA
+            rel = self.django.related(model, attr) if model is not None else None
+            if rel is not None and not rel[1]:
+                return T("manager", rel[0], "related")
+            return T("unknown", f"{base.ref.split(':')[-1]}.{attr}", "an attribute of a model instance that "
+                     "may query (a relation, a deferred field, a property)")
+        if k == "cls":
+            model = self.django.info(base.ref)
+            if model is not None and not model.problem and (attr in model.managers or attr == "_default_manager"):
+                why = self.django.manager(model, attr)
+                if why is None:
+                    return T("manager", base.ref, attr)
+                return T("unknown", f"{model.label}.{attr}", why)
+        if k == "response":
+            if attr in http.RESPONSE_DATA:
+                return DATA
+            if attr == "headers":
+                return T("headers")
+            return T("unknown", f"response.{attr}", http.why_not_attr(attr))
         if k == "self":
             if attr == "request":
                 return T("request")
@@ -319,10 +431,19 @@ class Prover:
 
     # --- functions -------------------------------------------------------------------------------
     def check_task(self, module: str, function: str, *, bind: bool) -> Blocked | None:
-        """The first blocking call reachable from the task body, or None when it is proven safe."""
+        """The first call reachable from the task body that stays blocking in a port, or None when the
+        whole body runs on the event loop (with its rewrites)."""
+        plan = self.plan_task(module, function, bind=bind)
+        return None if plan.verdict == "ported" else plan.blocked
+
+    def plan_task(self, module: str, function: str, *, bind: bool, retry_on: tuple[str, ...] = ()) -> TaskPlan:
+        """How the task body runs natively: each statement on the loop (with the rewrites of calls that
+        have a faithful async counterpart) or in a blocking segment; the verdict ported / partly / bridged.
+        ``retry_on``: the exception names of the task's ``autoretry_for`` (an HTTP port changes the
+        exception classes a failed request raises, so it is refused when they could matter)."""
         mod = self.module(module)
         if mod is None or function not in mod.defs:
-            return Blocked(function, "its module or function cannot be read", module)
+            return TaskPlan("bridged", [], Blocked(function, "its module or function cannot be read", module))
         fn = mod.defs[function]
         args = {}
         params = [*fn.args.posonlyargs, *fn.args.args]
@@ -333,8 +454,30 @@ class Prover:
         for p in (fn.args.vararg, fn.args.kwarg):
             if p is not None:
                 args[p.arg] = DATA
-        blocked, _ = self.function(mod, fn, function, args, 0, [])
-        return blocked
+        for http_ok in (True, False):
+            body = _Body(self, mod, fn, args, 0, [f"{mod.name}.{function}"], port=True)
+            body.retry_on, body.http_ok = retry_on, http_ok
+            units = body.plan_block(fn.body, nested=False)
+            flat = list(_walk_units(units))
+            syncs = [u for u in flat if u.kind == "sync"]
+            rewrites = [r for u in flat if u.kind != "sync" for r in u.rewrites]
+            # an httpx response read by blocking code would be read as if it were requests': plan again
+            # with every requests call blocking (the value is then requests' own response everywhere)
+            names = {r.http["target"] for r in rewrites if r.kind == "http" and r.http and r.http.get("target")}
+            if not names or not any(isinstance(n, ast.Name) and n.id in names for u in syncs
+                                    for n in ast.walk(u.stmt)):
+                break
+        if not syncs:
+            return TaskPlan("ported", units, None, 0, rewrites)
+        first = next((u.blocked for u in syncs if u.blocked is not None), None)
+        segments = _count_segments(units)
+        if not rewrites:
+            return TaskPlan("bridged", units, first, segments, [])
+        if not self.segments:
+            return TaskPlan("bridged", units, first, segments, rewrites,
+                            why=f"{first.reason() if first else 'blocking code'}; running the rest through "
+                                "sync_to_async needs asgiref, which the project does not declare")
+        return TaskPlan("partly", units, first, segments, rewrites)
 
     def function(self, mod: _Module, fn: ast.FunctionDef | ast.AsyncFunctionDef, qual: str, args: dict[str, T],
                  depth: int, chain: list[str]) -> tuple[Blocked | None, T]:
@@ -361,6 +504,83 @@ class Prover:
         return res
 
 
+def _walk_units(units: list[Unit]):
+    for u in units:
+        yield u
+        for block in u.blocks:
+            yield from _walk_units(block)
+
+
+def _count_segments(units: list[Unit]) -> int:
+    """Maximal runs of adjacent ``sync`` units, in every block: one ``sync_to_async`` wrapper each."""
+    n = 0
+    prev = False
+    for u in units:
+        if u.kind == "sync" and not prev:
+            n += 1
+        prev = u.kind == "sync"
+        for block in u.blocks:
+            n += _count_segments(block)
+    return n
+
+
+def _scope_walk(node: ast.AST):
+    """The nodes of ``node`` that run in its scope (not in nested functions, classes or lambdas)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        for child in ast.iter_child_nodes(n):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                stack.append(child)
+
+
+def returns(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Return) for n in _scope_walk(node))
+
+
+def escapes(node: ast.AST) -> bool:
+    """A ``return``, or a ``break``/``continue`` of a loop outside ``node``: control leaving it
+    otherwise than by falling through or raising (a segment cannot do that from its thread)."""
+    if returns(node):
+        return True
+
+    def walk(n: ast.AST, in_loop: bool) -> bool:
+        if isinstance(n, (ast.Break, ast.Continue)) and not in_loop:
+            return True
+        for child in ast.iter_child_nodes(n):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            loop = in_loop or (isinstance(n, (ast.For, ast.While, ast.AsyncFor)) and child in n.body)
+            if walk(child, loop):
+                return True
+        return False
+
+    return walk(node, False)
+
+
+def _combine(types: list[T]) -> T:
+    """The kind of an operation on values of these kinds (an operator, a boolean operation)."""
+    if any(t.kind in ("tainted", "opaque", *CHECKED) for t in types):
+        bad = next(t for t in types if t.kind in ("tainted", "opaque", *CHECKED))
+        return bad if bad.kind == "tainted" else T("tainted", hint=f"computed from {bad.kind} {bad.ref}".strip())
+    return DATA if all(t == DATA for t in types) else UNKNOWN
+
+
+def _misuse(t: T) -> str:
+    what = {"manager": "a Django manager", "queryset": "a Django queryset", "instance": "a model instance",
+            "pair": "a get_or_create() result", "response": "an HTTP response", "headers": "response headers"}
+    if t.kind == "queryset":
+        return "a queryset used where it may be evaluated (len(), bool(), list(), an argument): a query"
+    if t.kind == "instance":
+        return "a model instance used where Django may query (str(), a relation, an argument of a non-ORM call)"
+    return f"{what.get(t.kind, t.kind)} used where it is not proven non-blocking"
+
+
+def key_of(node: ast.AST) -> tuple[int, int]:
+    return (getattr(node, "end_lineno", 0) or 0, getattr(node, "end_col_offset", 0) or 0)
+
+
 def t_is_type(name: str) -> bool:
     return name in ("str", "bytes", "int", "float", "dict", "list", "set", "tuple", "frozenset", "bytearray")
 
@@ -369,15 +589,27 @@ class _Body(ast.NodeVisitor):
     """One function body (or a module-level expression) under proof."""
 
     def __init__(self, prover: Prover, mod: _Module, fn: ast.AST | None, args: dict[str, T], depth: int,
-                 chain: list[str], module_level: bool = False, parent: _Body | None = None) -> None:
+                 chain: list[str], module_level: bool = False, parent: _Body | None = None,
+                 port: bool = False) -> None:
         self.p, self.mod, self.fn, self.depth, self.chain = prover, mod, fn, depth, chain
         self.module_level = module_level
         self.parent = parent
+        self.port = port  # the task body itself: calls with an async counterpart are rewritten
         self.env: dict[str, T] = dict(args)
         self.local: set[str] = set(args)
         self.lambda_params: dict[int, T] = {}
         self.calls: dict[int, T] = {}
         self.returns: list[T] = []
+        self.pending: dict[int, Rewrite] = {}  # node id -> the rewrite that makes it non-blocking
+        self.allowed: set[int] = set()  # expressions of a checked kind used where that is proven safe
+        self.callee: set[int] = set()  # attributes in call position (a method, not a value)
+        self.no_await = 0  # inside a generator expression: an await would make it an async generator
+        self.stmts: list[ast.stmt] = []  # the statements being visited, innermost last
+        self.try_depth = 0
+        self.retry_on: tuple[str, ...] = ()
+        self.http_ok = True  # requests calls may become httpx ones (plan_task turns it off when unsafe)
+        self.comp: list[dict[str, T]] = []  # the targets of the comprehensions being visited
+        self._current: ast.Call | None = None  # the call visit_Call is deciding (rewrites are recorded then)
         if fn is not None:
             self._bind_locals()
 
@@ -404,10 +636,10 @@ class _Body(ast.NodeVisitor):
                                      else n.value))
             elif isinstance(n, ast.NamedExpr):
                 bindings.append((n.target.id, n.value))
-            elif isinstance(n, (ast.For, ast.comprehension)):
+            elif isinstance(n, ast.For):  # a comprehension's targets are its own scope (_comprehension)
                 self._targets(n.target, ("iter", n.iter), bindings)
             elif isinstance(n, ast.withitem) and n.optional_vars is not None:
-                self._targets(n.optional_vars, ("unknown",), bindings)
+                self._targets(n.optional_vars, ("with", n.context_expr), bindings)
             elif isinstance(n, ast.ExceptHandler) and n.name:
                 bindings.append((n.name, ("unknown",)))
             elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n is not self.fn:
@@ -442,8 +674,9 @@ class _Body(ast.NodeVisitor):
         if isinstance(target, ast.Name):
             out.append((target.id, src))
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:
-                self._targets(elt.value if isinstance(elt, ast.Starred) else elt, ("elem", src), out)
+            for i, elt in enumerate(target.elts):
+                self._targets(elt.value if isinstance(elt, ast.Starred) else elt,
+                              ("elem", src, None if isinstance(elt, ast.Starred) else i), out)
 
     def _binding_type(self, src) -> T:
         try:
@@ -454,7 +687,14 @@ class _Body(ast.NodeVisitor):
                 return self._element(self.type_of(src[1]))
             if tag == "elem":
                 inner = src[1]
-                return self._element(self._binding_type(inner) if isinstance(inner, tuple) else self.type_of(inner))
+                whole = self._binding_type(inner) if isinstance(inner, tuple) else self.type_of(inner)
+                if whole.kind == "pair":  # obj, created = Model.objects.get_or_create(...)
+                    return T("instance", whole.ref, whole.hint or "full") if src[2] == 0 else \
+                        DATA if src[2] == 1 else T("tainted", hint="a get_or_create() result")
+                return self._element(whole)
+            if tag == "with":
+                t = self.type_of(src[1])
+                return UNKNOWN if t.kind == al.SAFE_CM else T("tainted", hint=f"with {_short(src[1])}")
             if tag == "aug":
                 a, b = self.env.get(src[1], UNKNOWN), self.type_of(src[2])
                 return DATA if a == DATA and b == DATA else UNKNOWN
@@ -468,10 +708,23 @@ class _Body(ast.NodeVisitor):
 
     @staticmethod
     def _element(t: T) -> T:
-        return DATA if t.kind in (al.DATA, al.PATTERN) else UNKNOWN if t.kind != "opaque" else t
+        if t.kind == "queryset":
+            if t.hint == "data":
+                return DATA
+            return T("instance", t.ref, "partial" if t.hint == "partial" else "full")
+        if t.kind in ("tainted", "opaque"):
+            return t
+        if t.kind == "headers":
+            return DATA
+        if t.kind in CHECKED:
+            return T("tainted", hint=f"an element of a {t.kind}")
+        return DATA if t.kind in (al.DATA, al.PATTERN) else UNKNOWN
 
     # --- kinds of expressions ------------------------------------------------------------------
     def lookup(self, name: str) -> T:
+        for frame in reversed(self.comp):
+            if name in frame:
+                return frame[name]
         if name in self.local:
             return self.env.get(name, UNKNOWN)
         if self.parent is not None:
@@ -491,19 +744,25 @@ class _Body(ast.NodeVisitor):
 
     def type_of(self, node: ast.AST) -> T:
         if isinstance(node, (ast.Constant, ast.JoinedStr, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp,
-                             ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Compare)):
+                             ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             return DATA
+        if isinstance(node, ast.Compare):
+            tainted = [t for t in map(self.type_of, [node.left, *node.comparators]) if t.kind == "tainted"]
+            return tainted[0] if tainted else DATA
         if isinstance(node, ast.Name):
             return self.lookup(node.id)
         if isinstance(node, ast.Attribute):
             return self.p.attr_type(self.type_of(node.value), node.attr)
         if isinstance(node, ast.Subscript):
-            return self._element(self.type_of(node.value))
+            base = self.type_of(node.value)
+            if base.kind == "queryset" and isinstance(node.slice, ast.Slice) and node.slice.step is None:
+                return base  # qs[:10] is a query with limits
+            return self._element(base)
         if isinstance(node, (ast.BinOp, ast.BoolOp)):
             parts = [node.left, node.right] if isinstance(node, ast.BinOp) else node.values
-            return DATA if all(self.type_of(v) == DATA for v in parts) else UNKNOWN
+            return _combine([self.type_of(v) for v in parts])
         if isinstance(node, ast.UnaryOp):
-            return DATA if self.type_of(node.operand) == DATA else UNKNOWN
+            return _combine([self.type_of(node.operand)])
         if isinstance(node, ast.IfExp):
             return _join([self.type_of(node.body), self.type_of(node.orelse)])
         if isinstance(node, ast.NamedExpr):
@@ -515,7 +774,9 @@ class _Body(ast.NodeVisitor):
         if isinstance(node, ast.Call):
             if id(node) in self.calls:
                 return self.calls[id(node)]
-            _, t = self.call(node)
+            blocked, t = self.call(node)
+            if blocked is not None:  # computed by blocking code: reading it on the loop is blocking too
+                return blocked.result or T("tainted", hint=blocked.call)
             return t
         return UNKNOWN
 
@@ -530,8 +791,278 @@ class _Body(ast.NodeVisitor):
     def block(self, node: ast.AST, call: str, why: str) -> None:
         raise _Stop(Blocked(call, why, f"{self.mod.rel}:{getattr(node, 'lineno', '?')}", list(self.chain)))
 
+    def _porting(self) -> bool:
+        """Calls with an async counterpart are rewritten here: the task body itself, outside generator
+        expressions (an ``await`` there would make an async generator) and nested scopes."""
+        return self.port and not self.no_await and self.depth == 0 and self.parent is None and not self.module_level
+
+    # --- planning a port, statement by statement --------------------------------------------------
+    def plan_block(self, stmts: list[ast.stmt], nested: bool) -> list[Unit]:
+        units = [self.plan_stmt(s) for s in stmts]
+        if nested:  # a segment here cannot return, break or continue for the enclosing code
+            if any(u.kind == "sync" and escapes(u.stmt) for u in units):
+                raise _CannotSplit
+            return units
+        for i, u in enumerate(units):  # top level: a segment that returns runs to the end of the body
+            if u.kind == "sync" and returns(u.stmt) and i + 1 < len(units):
+                return units[:i] + [u] + [Unit("sync", x.stmt, blocked=x.blocked if x.kind == "sync" else None)
+                                          for x in units[i + 1:]]
+        return units
+
+    def plan_stmt(self, stmt: ast.stmt) -> Unit:
+        try:
+            self.visit(stmt)
+            return Unit("loop", stmt, self._collect(stmt))
+        except _Stop as stop:
+            blocked = stop.blocked
+        if self.p.segments and isinstance(stmt, (ast.If, ast.For, ast.Try)):
+            try:
+                unit = self._plan_compound(stmt)
+            except (_Stop, _CannotSplit):
+                unit = None
+            if unit is not None and (unit.rewrites or any(x.rewrites for block in unit.blocks
+                                                          for x in _walk_units(block) if x.kind != "sync")):
+                unit.blocked = blocked
+                return unit
+        return Unit("sync", stmt, blocked=blocked)
+
+    def _plan_compound(self, stmt: ast.If | ast.For | ast.Try) -> Unit:
+        if isinstance(stmt, ast.If):
+            self._truth_test(stmt.test)
+            self.visit(stmt.test)
+            header = self._collect(stmt.test)
+            blocks = [stmt.body, stmt.orelse]
+        elif isinstance(stmt, ast.For):
+            self._for_header(stmt)
+            header = self._collect(stmt.iter) + ([self.pending[id(stmt)]] if id(stmt) in self.pending else [])
+            blocks = [stmt.body, stmt.orelse]
+        else:
+            header = []
+            for h in stmt.handlers:
+                if h.type is not None:
+                    self.visit(h.type)
+                    header += self._collect(h.type)
+            blocks = [stmt.body, *[h.body for h in stmt.handlers], stmt.orelse, stmt.finalbody]
+        self.stmts.append(stmt)
+        self.try_depth += isinstance(stmt, ast.Try)
+        try:
+            planned = [self.plan_block(b, nested=True) for b in blocks]
+        finally:
+            self.try_depth -= isinstance(stmt, ast.Try)
+            self.stmts.pop()
+        return Unit("compound", stmt, header, blocks=planned)
+
+    def _collect(self, node: ast.AST) -> list[Rewrite]:
+        return [self.pending[id(n)] for n in ast.walk(node) if id(n) in self.pending]
+
+    def _record(self, node: ast.AST, rewrite: Rewrite) -> None:
+        if self._current is node or isinstance(node, (ast.For, ast.comprehension)):
+            self.pending[id(node)] = rewrite
+
+    # --- the walk --------------------------------------------------------------------------------
+    def visit(self, node: ast.AST):
+        if isinstance(node, ast.stmt):
+            self.stmts.append(node)
+            try:
+                return super().visit(node)
+            finally:
+                self.stmts.pop()
+        result = super().visit(node)
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)) and id(node) not in self.allowed \
+                and not (isinstance(node, (ast.Name, ast.Attribute, ast.Subscript))
+                         and not isinstance(node.ctx, ast.Load)) and id(node) not in self.callee:
+            t = self.type_of(node)
+            if t.kind in CHECKED:
+                self.block(node, _short(node), _misuse(t))
+        return result
+
+    def _allow(self, node: ast.AST | None) -> None:
+        if node is not None:
+            self.allowed.add(id(node))
+
+    def _truth_test(self, node: ast.AST) -> None:
+        """``if obj:`` on a model instance is ``object.__bool__`` (Model defines no __bool__/__len__)."""
+        parts = node.values if isinstance(node, ast.BoolOp) else [node.operand] \
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) else [node]
+        for part in parts:
+            t = self.type_of(part)
+            if t.kind == "instance":
+                model = self.p.django.info(t.ref)
+                if model is not None and not model.methods & {"__bool__", "__len__"}:
+                    self._allow(part)
+
+    def visit_If(self, node: ast.If) -> None:
+        self._truth_test(node.test)
+        self.generic_visit(node)
+
+    def visit_While(self, node: ast.While) -> None:
+        self._truth_test(node.test)
+        self.generic_visit(node)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        self._truth_test(node.test)
+        self.generic_visit(node)
+
+    def visit_Assert(self, node: ast.Assert) -> None:
+        self._truth_test(node.test)
+        self.generic_visit(node)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        self._truth_test(node)
+        self.generic_visit(node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
+        self._truth_test(node)
+        self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        if all(isinstance(op, (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)) for op in node.ops):
+            for part in [node.left, *node.comparators]:  # Model.__eq__ compares the concrete model and pk
+                t = self.type_of(part)
+                if t.kind == "instance" and not (self.p.django.info(t.ref) or dj.ModelInfo("", "", "")).methods \
+                        & {"__eq__"} or t.kind == "response" and all(isinstance(op, (ast.Is, ast.IsNot))
+                                                                       for op in node.ops):
+                    self._allow(part)
+        self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        value_t = self.type_of(node.value) if isinstance(node.value, (ast.Call, ast.Name, ast.Attribute,
+                                                                      ast.Subscript)) else None
+        if value_t is not None and value_t.kind in CHECKED:
+            names = all(isinstance(t, ast.Name) for t in node.targets)
+            pair = value_t.kind == "pair" and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple) \
+                and len(node.targets[0].elts) == 2 and all(isinstance(e, ast.Name) for e in node.targets[0].elts)
+            if names or pair:
+                self._allow(node.value)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if isinstance(node.target, ast.Name):
+            self._allow(node.value)
+        self.generic_visit(node)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self._allow(node.value)
+        self.generic_visit(node)
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        self._allow(node.value)  # a value computed and dropped (a lazy queryset is never evaluated)
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        base = self.type_of(node.value)
+        if base.kind in CHECKED:
+            self._allow(node.value)
+        self.generic_visit(node)
+        if base.kind in CHECKED and id(node) not in self.callee:
+            why = self._attribute_problem(base, node.attr, node.ctx)
+            if why:
+                self.block(node, _short(node), why)
+
+    def _attribute_problem(self, base: T, attr: str, ctx: ast.expr_context) -> str:
+        if base.kind == "instance":
+            model = self.p.django.info(base.ref)
+            if model is None or model.problem:
+                return f"a model instance of a model not read from source ({model.problem if model else base.ref})"
+            if model.methods & {"__getattribute__", "__setattr__", "__getattr__"}:
+                return f"{model.label} customises attribute access"
+            if isinstance(ctx, ast.Load):
+                if attr in model.plain and (base.hint == "full" or attr in ("pk", "id")):
+                    return ""
+                if self.p.attr_type(base, attr).kind == "manager":
+                    return ""
+                if base.hint == "partial" and attr in model.plain:
+                    return f"{model.label}.{attr} may be deferred (only()/defer()): reading it is a query"
+                if attr in model.relations:
+                    return f"{model.label}.{attr} is a relation: reading it is a query unless cached"
+                return f"{model.label}.{attr} is not a field read from the instance (a property, a relation, " \
+                       "a method): it may query"
+            if isinstance(ctx, ast.Store) and attr in model.plain:
+                return ""
+            return f"assigning {model.label}.{attr} (not a plain field)"
+        if base.kind == "response" and isinstance(ctx, ast.Load) and (attr in http.RESPONSE_DATA or attr == "headers"):
+            return ""
+        if base.kind == "response":
+            return http.why_not_attr(attr)
+        return f"{attr} of a Django {base.kind} (only its query-building and async methods are proven)"
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        base = self.type_of(node.value)
+        if base.kind in CHECKED:
+            self._allow(node.value)
+        self.generic_visit(node)
+        if base.kind in CHECKED:
+            sliced = isinstance(node.slice, ast.Slice) and node.slice.step is None
+            if not isinstance(node.ctx, ast.Load) or not (base.kind == "headers" or base.kind == "queryset" and sliced):
+                self.block(node, _short(node), "Django ORM (indexing a queryset runs a query)"
+                           if base.kind == "queryset" else f"indexing a {base.kind}")
+
+    def _for_header(self, node: ast.For | ast.comprehension, key: tuple = ()) -> None:
+        t = self.type_of(node.iter)
+        if t.kind == "queryset":
+            if not self._porting():
+                self.block(node.iter, f"for ... in {_short(node.iter)}", "Django ORM (iterating a queryset runs a "
+                           "query; only the task body's own loops become async for)")
+            self._allow(node.iter)
+            if isinstance(node, ast.For):
+                self._record(node, Rewrite("async_for", ("for", node.lineno, node.col_offset),
+                                           label="for over a queryset -> async for"))
+            else:
+                self._record(node, Rewrite("async_comp", key, label="comprehension over a queryset -> async for"))
+        self.visit(node.iter)
+        self.visit(node.target)
+
+    def visit_For(self, node: ast.For) -> None:
+        self._for_header(node)
+        for stmt in [*node.body, *node.orelse]:
+            self.visit(stmt)
+
+    def _comprehension(self, node: ast.AST, parts: list[ast.AST]) -> None:
+        frame: dict[str, T] = {}
+        self.comp.append(frame)
+        try:
+            for i, gen in enumerate(node.generators):
+                self._for_header(gen, ("comp", node.lineno, node.col_offset, i))
+                found: list = []
+                self._targets(gen.target, ("iter", gen.iter), found)
+                for name, src in found:
+                    frame[name] = self._binding_type(src)
+                for cond in gen.ifs:
+                    self.visit(cond)
+            for part in parts:
+                self.visit(part)
+        finally:
+            self.comp.pop()
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    def visit_SetComp(self, node: ast.SetComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        self._comprehension(node, [node.key, node.value])
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> None:
+        self.no_await += 1
+        try:
+            self._comprehension(node, [node.elt])
+        finally:
+            self.no_await -= 1
+
+    def visit_Try(self, node: ast.Try) -> None:
+        self.try_depth += 1
+        try:
+            self.generic_visit(node)
+        finally:
+            self.try_depth -= 1
+
+    visit_TryStar = visit_Try
+
     def visit_Return(self, node: ast.Return) -> None:
         if node.value is not None:
+            if self.fn is not None and self.parent is None and self.depth > 0:
+                self._allow(node.value)  # a helper returns a queryset: its caller checks every use
             self.visit(node.value)
             self.returns.append(self.type_of(node.value))
         else:
@@ -543,6 +1074,8 @@ class _Body(ast.NodeVisitor):
             if t.kind == "opaque":
                 self.block(node, node.id, f"the module-level object {t.ref} = {t.hint} is built by a call not proven "
                                           "non-blocking")
+            if t.kind == "tainted":
+                self.block(node, node.id, f"reads {node.id}, which blocking code computes ({t.hint or 'unknown'})")
 
     def visit_With(self, node: ast.With) -> None:
         for item in node.items:
@@ -590,8 +1123,25 @@ class _Body(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         self._lambdas_for(node)
+        f = node.func
+        if isinstance(f, ast.Attribute):
+            self.callee.add(id(f))
+        receiver = self.type_of(f.value) if isinstance(f, ast.Attribute) else None
+        target = self.type_of(f)
+        orm_call = receiver is not None and receiver.kind in CHECKED
+        into_project = target.kind in ("func", "cls") or (receiver is not None and receiver.kind == "inst")
+        list_of_rows = target.kind == "builtin" and target.ref == "list" and len(node.args) == 1 and \
+            not node.keywords and self.type_of(node.args[0]).kind == "queryset"
+        if orm_call or into_project or list_of_rows:  # the callee is proven with the kinds it is given
+            for a in [*node.args, *(k.value for k in node.keywords if k.arg)]:
+                if not isinstance(a, ast.Starred):  # f(*qs) iterates the queryset
+                    self._allow(a)
         self.generic_visit(node)
-        blocked, t = self.call(node)
+        self._current = node
+        try:
+            blocked, t = self.call(node)
+        finally:
+            self._current = None
         if blocked is not None:
             raise _Stop(blocked)
         self.calls[id(node)] = t
@@ -655,6 +1205,16 @@ class _Body(ast.NodeVisitor):
         if k == "builtin":
             if t.ref == "super" and not node.args and self.fn is not None:
                 return None, T("super")
+            if t.ref == "list" and len(node.args) == 1 and not node.keywords:
+                arg = self.type_of(node.args[0])
+                if arg.kind == "queryset":
+                    if arg.hint != "data" or not self._porting():
+                        return self._blocked(node, "list() of a queryset runs a query (Django ORM)" + (
+                            "; only rows of values()/values_list() become a list on the loop"
+                            if self._porting() else ""))
+                    self._record(node, Rewrite("list_async", key_of(node.func), label="list(queryset) -> "
+                                               "[row async for row in queryset]"))
+                    return None, DATA
             kind = al.PURE_BUILTINS.get(t.ref)
             if kind is None:
                 return self._blocked(node, al.family(t.ref) or "a builtin not on the allowlist")
@@ -682,11 +1242,27 @@ class _Body(ast.NodeVisitor):
 
     def _external(self, node: ast.Call, ref: str) -> tuple[Blocked | None, T]:
         if ref in al.ASYNC_REPLACEMENTS:
-            if self.depth == 0 and self._rewritable_sleep(node):
+            if self._porting() and self._rewritable_sleep(node):
+                self._record(node, Rewrite("sleep", key_of(node.func), label="time.sleep -> await asyncio.sleep"))
                 return None, DATA
             where = "a helper (only the task body is ported)" if self.depth else \
+                "a generator expression" if self.port and self.no_await else \
                 f"the form {_short(node.func)}(...), which the porter does not rewrite"
             return self._blocked(node, f"time.sleep in {where}")
+        if ref in http.PORTABLE:
+            spec, why = http.spec(node, ref)
+            if spec is not None and self._porting():
+                why = self._http_context(node)
+                if not why:
+                    stmt = self.stmts[-1] if self._current is node and self.stmts else None
+                    spec["target"] = stmt.targets[0].id if isinstance(stmt, ast.Assign) else None  # type: ignore
+                    self._record(node, Rewrite("http", key_of(node.func), new=ref.rsplit(".", 1)[1], http=spec,
+                                               label=f"{ref} -> httpx.AsyncClient"))
+                    return None, T("response")
+            blocked, _ = self._blocked(node, f"HTTP client (sync){'; not ported to httpx: ' + why if why else ''}",
+                                       f"{ref}()" if ref != _short(node.func) else None)
+            blocked.result = T("response") if spec is not None else None
+            return blocked, UNKNOWN
         kind = al.pure_function(ref)
         if kind is not None:
             if ref in al.HIGHER_ORDER:
@@ -706,6 +1282,25 @@ class _Body(ast.NodeVisitor):
         f = node.func
         return (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id not in self.local
                 and self.mod.imports.get(f.value.id) == "time" and self.parent is None)
+
+    def _http_context(self, node: ast.Call) -> str:
+        """Why a requests call that could be an httpx one is not ported here ("" when it is)."""
+        if not self.p.http_client:
+            return "the project does not declare httpx"
+        if not self.http_ok:
+            return "its response is read by blocking code, which expects requests' response"
+        if self._current is not node:
+            return ""  # decided when the call itself is visited
+        stmt = self.stmts[-1] if self.stmts else None
+        simple = isinstance(stmt, ast.Expr) and stmt.value is node or isinstance(stmt, ast.Assign) \
+            and stmt.value is node and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        if not simple:
+            return "the call is not a statement of its own (`r = requests.get(...)` or `requests.post(...)`)"
+        if self.try_depth:
+            return "inside try: httpx raises other exception classes than requests"
+        if any(r.rsplit(".", 1)[-1] not in ("Exception", "BaseException") for r in self.retry_on):
+            return f"autoretry_for={', '.join(self.retry_on)}: httpx raises other exception classes than requests"
+        return ""
 
     def _decorators_ok(self, node: ast.Call, fn: ast.AST, mod: _Module) -> tuple[Blocked, T] | None:
         for d in getattr(fn, "decorator_list", []):
@@ -822,6 +1417,12 @@ class _Body(ast.NodeVisitor):
         label = f"{t.ref.replace(':', '.')}()"
         if mod is None or cls is None:
             return self._blocked(node, "a project class that cannot be read", label)
+        model = self.p.django.info(t.ref)
+        if model is not None:  # pre_init/post_init receivers and default callables: never on the loop
+            blocked, _ = self._blocked(node, "Django ORM (constructing a model runs pre_init/post_init receivers "
+                                             "and field defaults)", label)
+            blocked.result = T("instance", t.ref, "full") if not model.problem else None
+            return blocked, UNKNOWN
         for d in cls.decorator_list:
             name = _dotted(d.func if isinstance(d, ast.Call) else d) or ""
             ref = mod.imports.get(name.split(".")[0], name.split(".")[0]) + name[len(name.split(".")[0]):]
@@ -845,6 +1446,18 @@ class _Body(ast.NodeVisitor):
         k = base.kind
         if k in ("module", "ref"):
             return self._callee(node, self.p.attr_type(base, name))
+        if k in ("manager", "queryset"):
+            return self._orm(node, base, name)
+        if k == "instance":
+            return self._instance_method(node, base, name)
+        if k == "headers":
+            if name == "get":
+                return None, DATA
+            return self._blocked(node, f"headers.{name}() (only get() and [] are proven the same in httpx)")
+        if k in ("response", "pair"):
+            return self._blocked(node, http.why_not_attr(name) if k == "response" else "a get_or_create() result")
+        if k == "tainted":
+            return self._blocked(node, f"a method of a value blocking code computes ({base.hint or 'unknown'})")
         if k in al.METHODS:
             if name not in al.METHODS[k]:
                 return self._blocked(node, f"{name}() is not a known pure method of a {k} value")
@@ -895,6 +1508,88 @@ class _Body(ast.NodeVisitor):
         elif fam or base.hint:
             why = fam or base.hint
         return self._blocked(node, why)
+
+    # --- the Django ORM (transform/ports_django.py) ---------------------------------------------------
+    def _orm(self, node: ast.Call, base: T, name: str) -> tuple[Blocked | None, T]:
+        model = self.p.django.info(base.ref)
+        label = f"{_short(node.func)}()"
+        if model is None or model.problem:
+            return self._blocked(node, f"Django ORM ({model.problem if model else 'a model not read from source'})")
+        if name in dj.LAZY:
+            why = self._lazy_args(node, name, model)
+            if why:
+                return self._blocked(node, f"Django ORM (building this query runs code not proven: {why})")
+            variant = base.hint if base.kind == "queryset" else ""
+            new = dj.LAZY[name]
+            if variant != "data" and new:
+                variant = new
+            return None, T("queryset", base.ref, variant)
+        table = dj.TERMINAL.get(name) or (dj.RELATED.get(name) if base.kind == "manager" and base.hint == "related"
+                                          else None)
+        if table is None:
+            return self._blocked(node, f"Django ORM ({name}() of a {base.kind} has no proven async counterpart)")
+        anew, result = table
+        variant = base.hint if base.kind == "queryset" else ""
+        kind = {"row": DATA if variant == "data" else T("instance", base.ref, "partial" if variant == "partial"
+                                                          else "full"),
+                "instance": T("instance", base.ref, "full"), "data": DATA,
+                "pair": T("pair", base.ref, "full")}.get(result, T("tainted", hint=f"{name}() returns model objects"))
+        if self._porting():
+            self._record(node, Rewrite("await", key_of(node.func), new=anew, label=f"{name}() -> await {anew}()"))
+            return None, kind
+        blocked, _ = self._blocked(node, "Django ORM" + ("" if self.port and not self.depth else
+                                                         " (only the task body's own ORM calls are ported)"), label)
+        blocked.result = kind
+        return blocked, UNKNOWN
+
+    def _lazy_args(self, node: ast.Call, name: str, model: dj.ModelInfo) -> str:
+        """Why building ``qs.name(*args)`` on the loop is not proven ("" when it is): a filter touches only
+        Django's own field classes (their get_prep_value runs then); other arguments are plain data."""
+        for k in node.keywords:
+            if k.arg is None:
+                return "**kwargs"
+            if name in dj.LOOKUP_METHODS and not self.p.django.lookup_ok(model, k.arg):
+                return f"the lookup {k.arg} is not on a field class of Django's"
+            if name not in dj.LOOKUP_METHODS and self.type_of(k.value) != DATA:
+                return f"{k.arg}={_short(k.value)}"
+            if name in dj.LOOKUP_METHODS and self.type_of(k.value).kind not in (al.DATA, "instance", "queryset"):
+                return f"{k.arg}={_short(k.value)}"
+        for a in node.args:
+            if name in dj.LOOKUP_METHODS:
+                why = self._q_problem(a, model)
+                if why:
+                    return why
+            elif self.type_of(a) != DATA:
+                return _short(a)
+        return ""
+
+    def _q_problem(self, node: ast.AST, model: dj.ModelInfo) -> str:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+            return self._q_problem(node.left, model) or self._q_problem(node.right, model)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+            return self._q_problem(node.operand, model)
+        if isinstance(node, ast.Call) and self.type_of(node.func) == T("ref", "django.db.models.Q"):
+            for k in node.keywords:
+                if k.arg is None or not self.p.django.lookup_ok(model, k.arg):
+                    return f"Q({k.arg or '**'}=...) is not on a field class of Django's"
+            if node.args:
+                return "Q() with positional arguments"
+            return ""
+        return f"{_short(node)} (a filter argument that is not an inline Q(...))"
+
+    def _instance_method(self, node: ast.Call, base: T, name: str) -> tuple[Blocked | None, T]:
+        model = self.p.django.info(base.ref)
+        if model is None or model.problem:
+            return self._blocked(node, f"Django ORM ({model.problem if model else 'a model not read from source'})")
+        if name in dj.INSTANCE:
+            anew, _ = dj.INSTANCE[name]
+            if self._porting() and anew not in model.methods:
+                self._record(node, Rewrite("await", key_of(node.func), new=anew, label=f"{name}() -> await {anew}()"))
+                return None, DATA
+            why = f"{model.label} defines its own {anew}()" if anew in model.methods else \
+                "only the task body's own ORM calls are ported"
+            return self._blocked(node, f"Django ORM (model instance method; {why})")
+        return self._blocked(node, f"Django ORM ({model.label}.{name}() is a model method: project code or a query)")
 
     def _super(self, node: ast.Call, name: str) -> tuple[Blocked | None, T]:
         """``super().name(...)`` in a method of a project class: proven through the bases."""

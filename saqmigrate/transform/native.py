@@ -1,34 +1,49 @@
-"""Native mode: port a Celery task body to an ``async def`` SAQ function with libcst.
+"""Native mode: write the ``async def`` SAQ function for a task body the prover planned, with libcst.
 
-The body is copied node for node (comments kept; the emitter formats the module) with only these changes:
+``transform/blocking.py`` decides (``Prover.plan_task``): each statement of the body runs on the event
+loop, with its calls that have a faithful async counterpart rewritten, or is blocking. This module
+writes that plan, copying the body node for node (comments kept; the emitter formats the module):
 
 * the signature becomes ``(ctx, *, <the task's parameters>)``; ``bind=True`` bodies get
   ``self = task_self(ctx)`` first, so ``self.request.*`` and ``self.retry(...)`` keep working;
-* ``time.sleep(x)`` becomes ``await asyncio.sleep(x)``;
+* the planned rewrites, found by position: ``time.sleep(x)`` -> ``await asyncio.sleep(x)``;
+  ``qs.get(...)`` -> ``await qs.aget(...)`` (and the other async ORM methods, ``obj.save()`` ->
+  ``await obj.asave()``); ``for obj in qs`` -> ``async for``; ``list(qs.values_list(...))`` -> an async
+  comprehension; ``r = requests.get(...)`` -> ``async with httpx.AsyncClient(...)`` (transform/ports_http.py);
+* each run of adjacent blocking statements becomes one nested ``def _blocking_N()`` called as
+  ``await sync_to_async(_blocking_N)()``: the statements unchanged, in order, in asgiref's thread,
+  reading the port's variables by closure and writing them back through ``nonlocal`` (a name only a
+  segment binds is declared ``name: object`` first, which binds nothing: reading it unbound still
+  raises ``UnboundLocalError``). A segment that returns is the last statement: ``return await ...``;
 * every module-level name of the Celery module the body uses is imported at the top of the port from
   where it really comes from (``import datetime as dt``, ``from core.effects import record``, a
   relative import made absolute; a name the module defines itself from the module): never through
   the Celery module's namespace. Imports inside the function cannot clash with the twin functions
   of the ``*_saq.py`` module, which are named like the tasks.
 
-Whether the body may run on the event loop at all is decided before, by ``transform/blocking.py``
-(blocking assumed, safety proven). This module still refuses what it cannot express: ``update_state``
-(it waits on the event loop it would be running on), ``global``/``nonlocal``, a generator body, a
-name bound by a star import, and any ``sleep`` left unported. ``port_function`` then says why and the
-task stays bridged.
+It still refuses what it cannot express: ``update_state`` (it waits on the event loop it would be
+running on), ``global``/``nonlocal``, a generator body, a name bound by a star import, statements joined
+by ``;`` that the plan splits, a rewrite it cannot find. ``port_function`` then says why and the task
+stays bridged.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import re
 from dataclasses import dataclass
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from saqmigrate.index.extract import _resolve_relative
+from saqmigrate.transform import ports_http as http
+from saqmigrate.transform.blocking import Rewrite, TaskPlan, Unit
 
 _PROVIDED = {"ctx", "asyncio", "task_self", "_celery"}  # names the twin module binds for a port
+_GENERATED = {"sync_to_async": "from asgiref.sync import sync_to_async", "_httpx": "import httpx as _httpx",
+              "_requests": "import requests as _requests"}
 
 
 @dataclass
@@ -38,6 +53,10 @@ class Port:
     note: str = ""  # what the port changed beyond the signature, for the report
 
 
+class _Refused(Exception):
+    """The plan cannot be written (the message says why); the task keeps its bridge."""
+
+
 def _find_function(module: cst.Module, name: str) -> cst.FunctionDef | None:
     for stmt in module.body:
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
@@ -45,45 +64,309 @@ def _find_function(module: cst.Module, name: str) -> cst.FunctionDef | None:
     return None
 
 
-class _Porter(cst.CSTTransformer):
-    def __init__(self, time_names: set[str]) -> None:
-        self.time_names = time_names  # local names bound to the time module
-        self.problems: list[str] = []
-        self.sleeps = 0
-        self.depth = 0  # nested function/lambda/class definitions
+def _problems(fn: ast.FunctionDef) -> list[str]:
+    out = []
+    stack: list[tuple[ast.AST, bool]] = [(s, False) for s in fn.body]
+    while stack:
+        node, nested = stack.pop()
+        if isinstance(node, ast.Global):
+            out.append("uses global")
+        elif isinstance(node, ast.Nonlocal):
+            out.append("uses nonlocal")
+        elif isinstance(node, (ast.Yield, ast.YieldFrom)) and not nested:
+            out.append("a generator body (yield) has no async port")
+        inner = nested or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef))
+        stack.extend((c, inner) for c in ast.iter_child_nodes(node))
+    return sorted(set(out))
 
-    def visit_Global(self, node: cst.Global) -> None:
-        self.problems.append("uses global")
 
-    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
-        self.problems.append("uses nonlocal")
+def _char_col(lines: list[str], line: int, col_bytes: int) -> int:
+    if not 0 < line <= len(lines):
+        return col_bytes
+    return len(lines[line - 1].encode("utf-8")[:col_bytes].decode("utf-8", "replace"))
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.depth += 1
 
-    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
-        self.depth -= 1
-        return updated
+class _Anchors(cst.CSTVisitor):
+    """Where each rewrite's anchor is in the libcst tree: position (line, character column) -> node."""
 
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        self.depth += 1
+    METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def leave_Lambda(self, original: cst.Lambda, updated: cst.Lambda) -> cst.Lambda:
-        self.depth -= 1
-        return updated
+    def __init__(self) -> None:
+        self.found: dict[tuple, cst.CSTNode] = {}
 
-    def visit_Yield(self, node: cst.Yield) -> None:
-        if not self.depth:
-            self.problems.append("a generator body (yield) has no async port")
+    def _pos(self, node: cst.CSTNode, end: bool = True) -> tuple[int, int]:
+        r = self.get_metadata(PositionProvider, node)
+        p = r.end if end else r.start
+        return p.line, p.column
+
+    def visit_Call(self, node: cst.Call) -> None:
+        anchor = node.func.attr if isinstance(node.func, cst.Attribute) else node.func
+        self.found[("call", *self._pos(anchor))] = node
+
+    def visit_For(self, node: cst.For) -> None:
+        self.found[("for", *self._pos(node, end=False))] = node
+
+    def _comp(self, node: cst.ListComp | cst.SetComp | cst.DictComp) -> None:
+        start = self._pos(node, end=False)
+        comp: cst.CompFor | None = node.for_in
+        i = 0
+        while comp is not None:
+            self.found[("comp", *start, i)] = comp
+            comp, i = comp.inner_for_in, i + 1
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._comp(node)
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._comp(node)
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._comp(node)
+
+
+def _await(call: cst.BaseExpression) -> cst.Await:
+    return cst.Await(expression=call)
+
+
+def _paren(node: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(node, cst.Await) and not node.lpar:
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
+
+
+class _Rewriter(cst.CSTTransformer):
+    """Applies the planned rewrites whose anchors are in ``targets`` (id of the original node)."""
+
+    def __init__(self, targets: dict[int, Rewrite], source_of) -> None:
+        self.targets = targets
+        self.source_of = source_of  # ast node -> its source text
+        self.applied: set[int] = set()
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        f = original.func
-        if isinstance(f, cst.Attribute) and f.attr.value == "sleep" and isinstance(f.value, cst.Name) \
-                and f.value.value in self.time_names and not self.depth:
-            self.sleeps += 1
-            return cst.Await(expression=updated.with_changes(
-                func=cst.Attribute(value=cst.Name("asyncio"), attr=cst.Name("sleep"))))
+        updated = updated.with_changes(func=_paren(updated.func))
+        r = self.targets.get(id(original))
+        if r is None or r.kind == "http":
+            return updated
+        self.applied.add(id(original))
+        if r.kind == "await":
+            assert isinstance(updated.func, cst.Attribute)
+            return _await(updated.with_changes(func=updated.func.with_changes(attr=cst.Name(r.new))))
+        if r.kind == "sleep":
+            return _await(updated.with_changes(func=cst.Attribute(value=cst.Name("asyncio"), attr=cst.Name("sleep"))))
+        if r.kind == "list_async":
+            row = cst.Name("_row")
+            return cst.ListComp(elt=row, for_in=cst.CompFor(target=row, iter=updated.args[0].value,
+                                                           asynchronous=cst.Asynchronous()))
+        raise _Refused(f"unknown rewrite {r.kind}")
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.Attribute:
+        return updated.with_changes(value=_paren(updated.value))
+
+    def leave_Subscript(self, original: cst.Subscript, updated: cst.Subscript) -> cst.Subscript:
+        return updated.with_changes(value=_paren(updated.value))
+
+    def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
+        if id(original) in self.targets:
+            self.applied.add(id(original))
+            return updated.with_changes(asynchronous=cst.Asynchronous())
         return updated
+
+    def leave_CompFor(self, original: cst.CompFor, updated: cst.CompFor) -> cst.CompFor:
+        if id(original) in self.targets:
+            self.applied.add(id(original))
+            return updated.with_changes(asynchronous=cst.Asynchronous())
+        return updated
+
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+                                  ) -> cst.BaseStatement:
+        for small in original.body:
+            value = getattr(small, "value", None)
+            r = self.targets.get(id(value)) if value is not None else None
+            if r is None or r.kind != "http":
+                continue
+            if len(original.body) != 1 or not isinstance(small, (cst.Expr, cst.Assign)):
+                raise _Refused("an HTTP call joined to other statements by ';'")
+            target = ""
+            if isinstance(small, cst.Assign):
+                target = cst.Module(body=[]).code_for_node(small.targets[0].target) + " = "
+            spec = r.http or {}
+            text = (f"async with await asyncio.to_thread(_httpx.AsyncClient, {http.client_source(spec)}) "
+                    "as _http_client:\n"
+                    f"    {target}await _http_client.{r.new}({http.request_source(spec, self.source_of)})\n")
+            self.applied.add(id(value))
+            return cst.parse_statement(text).with_changes(leading_lines=updated.leading_lines)
+        return updated
+
+
+_BINDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _bound_names(stmts: list[ast.stmt]) -> set[str]:
+    """Names these statements bind in the function's own scope (what a segment declares nonlocal)."""
+    out: set[str] = set()
+    stack: list[ast.AST] = list(stmts)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            out.add(n.id)
+        elif isinstance(n, _BINDERS):
+            out.add(n.name)
+            stack.extend(n.decorator_list)
+            continue
+        elif isinstance(n, ast.Lambda):
+            continue
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in n.names if a.name != "*")
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            out.add(n.name)
+        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            out.add(n.name)
+        elif isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            # a comprehension's targets are its own; a walrus in it binds in the function
+            out.update(w.target.id for w in ast.walk(n) if isinstance(w, ast.NamedExpr))
+            stack.append(n.generators[0].iter)
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+    return out
+
+
+def _own_bound(fn: ast.AsyncFunctionDef) -> set[str]:
+    """Names the port binds in its own scope (parameters included), not counting nested functions."""
+    a = fn.args
+    out = {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+    out |= {p.arg for p in (a.vararg, a.kwarg) if p is not None}
+    return out | _bound_names(fn.body)
+
+
+class _Writer:
+    """Renders the planned body: loop statements rewritten, blocking runs wrapped in segments."""
+
+    def __init__(self, rewriter: _Rewriter, names_in_use: set[str]) -> None:
+        self.rw = rewriter
+        self.segments: list[tuple[str, set[str]]] = []  # (function name, names it declares nonlocal)
+        self.names_in_use = names_in_use
+
+    def _segment_name(self) -> str:
+        n = len(self.segments) + 1
+        name = f"_blocking_{n}"
+        while name in self.names_in_use:
+            n += 1
+            name = f"_blocking_{n}"
+        self.names_in_use.add(name)
+        return name
+
+    def block(self, body: list[cst.BaseStatement], units: list[Unit], top: bool) -> list[cst.BaseStatement]:
+        pairs: list[tuple[cst.BaseStatement, list[Unit]]] = []
+        i = 0
+        for stmt in body:
+            n = len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
+            group = units[i:i + n]
+            i += n
+            if len(group) != n:
+                raise _Refused("the body's statements do not match the plan")
+            if len({u.kind for u in group}) > 1:
+                raise _Refused("statements joined by ';' that run in different places")
+            pairs.append((stmt, group))
+        if i != len(units):
+            raise _Refused("the body's statements do not match the plan")
+        out: list[cst.BaseStatement] = []
+        run: list[tuple[cst.BaseStatement, list[Unit]]] = []
+
+        def flush() -> None:
+            if run:
+                out.extend(self._segment([s for s, _ in run], [u.stmt for _, us in run for u in us]))
+                run.clear()
+
+        for stmt, group in pairs:
+            kind = group[0].kind
+            if kind == "sync":
+                run.append((stmt, group))
+                continue
+            flush()
+            if kind == "loop":
+                out.append(stmt.visit(self.rw))
+            else:
+                out.append(self._compound(stmt, group[0]))
+        flush()
+        return out
+
+    def _segment(self, stmts: list[cst.BaseStatement], nodes: list[ast.stmt]) -> list[cst.BaseStatement]:
+        name = self._segment_name()
+        bound = _bound_names(nodes)
+        self.segments.append((name, bound))
+        head = cst.parse_statement(f"def {name}():\n    pass\n")
+        assert isinstance(head, cst.FunctionDef)
+        inner: list[cst.BaseStatement] = []
+        if bound:
+            inner.append(cst.parse_statement(f"nonlocal {', '.join(sorted(bound))}\n"))
+        inner.extend(stmts)
+        fn = head.with_changes(body=head.body.with_changes(body=inner))
+        ret = any(isinstance(n, ast.Return) for node in nodes for n in _own_nodes(node))
+        call = cst.parse_statement(f"{'return ' if ret else ''}await sync_to_async({name})()\n")
+        return [fn, call]
+
+    def _suite(self, body: cst.BaseSuite) -> list[cst.BaseStatement]:
+        if isinstance(body, cst.SimpleStatementSuite):
+            return [cst.SimpleStatementLine(body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+                                                  for s in body.body])]
+        return list(body.body)
+
+    def _block(self, suite: cst.BaseSuite, units: list[Unit]) -> cst.IndentedBlock:
+        stmts = self.block(self._suite(suite), units, top=False)
+        if isinstance(suite, cst.IndentedBlock):
+            return suite.with_changes(body=stmts)
+        return cst.IndentedBlock(body=stmts)
+
+    def _compound(self, stmt: cst.BaseStatement, unit: Unit) -> cst.BaseStatement:
+        blocks = unit.blocks
+        if isinstance(stmt, cst.If):
+            return self._if(stmt, blocks)
+        if isinstance(stmt, cst.For):
+            new = stmt.with_changes(iter=stmt.iter.visit(self.rw), body=self._block(stmt.body, blocks[0]),
+                                    orelse=self._else(stmt.orelse, blocks[1]))
+            if id(stmt) in self.rw.targets:
+                self.rw.applied.add(id(stmt))
+                new = new.with_changes(asynchronous=cst.Asynchronous())
+            return new
+        if isinstance(stmt, cst.Try):
+            handlers = []
+            for h, units in zip(stmt.handlers, blocks[1:1 + len(stmt.handlers)]):
+                handlers.append(h.with_changes(type=h.type.visit(self.rw) if h.type is not None else None,
+                                               body=self._block(h.body, units)))
+            final = stmt.finalbody
+            if final is not None:
+                final = final.with_changes(body=self._block(final.body, blocks[-1]))
+            return stmt.with_changes(body=self._block(stmt.body, blocks[0]), handlers=handlers,
+                                     orelse=self._else(stmt.orelse, blocks[-2]), finalbody=final)
+        raise _Refused(f"a {type(stmt).__name__} the plan splits")
+
+    def _else(self, orelse: cst.Else | None, units: list[Unit]) -> cst.Else | None:
+        if orelse is None:
+            return None
+        return orelse.with_changes(body=self._block(orelse.body, units))
+
+    def _if(self, stmt: cst.If, blocks: list[list[Unit]]) -> cst.If:
+        body = self._block(stmt.body, blocks[0])
+        orelse: cst.If | cst.Else | None = stmt.orelse
+        if isinstance(orelse, cst.If):  # elif: ast's orelse is [If]
+            (unit,) = blocks[1]
+            if unit.kind == "loop":
+                orelse = orelse.visit(self.rw)
+            elif unit.kind == "compound":
+                orelse = self._if(orelse, unit.blocks)
+            else:  # the elif runs in a segment: written as else: <segment>
+                orelse = cst.Else(body=cst.IndentedBlock(body=self._segment([orelse], [unit.stmt])))
+        elif isinstance(orelse, cst.Else):
+            orelse = self._else(orelse, blocks[1])
+        return stmt.with_changes(test=stmt.test.visit(self.rw), body=body, orelse=orelse)
+
+
+def _own_nodes(node: ast.AST):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(c for c in ast.iter_child_nodes(n) if not isinstance(c, (*_BINDERS, ast.Lambda)))
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
@@ -176,8 +459,9 @@ def _grouped(lines: list[str]) -> list[str]:
 
 
 def port_function(source: str, function: str, *, bind: bool, module_names: set[str], update_state: bool,
-                  params_src: str, module: str = "", is_package: bool = False) -> Port:
-    """The port of a body the prover (transform/blocking.py) found non-blocking, or why not.
+                  params_src: str, module: str = "", is_package: bool = False, plan: TaskPlan | None = None) -> Port:
+    """The port of a body as the prover planned it (transform/blocking.py), or why it cannot be written.
+    ``plan`` None: the whole body on the loop, unchanged (only for bodies without rewrites).
     Async bodies never get here (rewrite keeps them bridged: the bridge awaits them)."""
     if update_state:
         return Port(None, "self.update_state waits on the event loop; bridge mode runs it in a thread")
@@ -187,19 +471,58 @@ def port_function(source: str, function: str, *, bind: bool, module_names: set[s
     except (SyntaxError, cst.ParserSyntaxError) as exc:
         return Port(None, f"cannot parse the task module ({exc})")
     afn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function), None)
-    cfn = _find_function(cmodule, function)
+    wrapper = MetadataWrapper(cmodule, unsafe_skip_copy=True)
+    cfn = _find_function(wrapper.module, function)
     if afn is None or cfn is None:
         return Port(None, "the function is not defined at module level in its file")
-    time_names = {a.asname or a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names
-                  if a.name == "time"}
-    porter = _Porter(time_names)
+    problems = _problems(afn)
+    if problems:
+        return Port(None, ", ".join(problems))
+    if plan is None:
+        plan = TaskPlan("ported", [Unit("loop", stmt) for stmt in afn.body])
+    try:
+        return _write(source, tree, afn, cfn, wrapper, plan, bind=bind, module_names=module_names,
+                      params_src=params_src, module=module, is_package=is_package)
+    except _Refused as exc:
+        return Port(None, str(exc))
+
+
+def _targets(source: str, wrapper: MetadataWrapper, plan: TaskPlan) -> dict[int, Rewrite]:
+    anchors = _Anchors()
+    wrapper.visit(anchors)
+    lines = re.split(r"\r\n|\r|\n", source)
+    targets: dict[int, Rewrite] = {}
+    for r in plan.rewrites:
+        if r.kind == "async_for":
+            _, line, col = r.key
+            key: tuple = ("for", line, _char_col(lines, line, col))
+        elif r.kind == "async_comp":
+            _, line, col, i = r.key
+            key = ("comp", line, _char_col(lines, line, col), i)
+        else:
+            line, col = r.key
+            key = ("call", line, _char_col(lines, line, col))
+        node = anchors.found.get(key)
+        if node is None:
+            raise _Refused(f"the porter cannot find {r.label} at line {key[1]}")
+        targets[id(node)] = r
+    return targets
+
+
+def _write(source: str, tree: ast.Module, afn: ast.FunctionDef, cfn: cst.FunctionDef, wrapper: MetadataWrapper,
+           plan: TaskPlan, *, bind: bool, module_names: set[str], params_src: str, module: str,
+           is_package: bool) -> Port:
+    targets = _targets(source, wrapper, plan)
+    rewriter = _Rewriter(targets, lambda node: ast.get_source_segment(source, node, padded=False) or ast.unparse(node))
+    in_use = {n.id for n in ast.walk(afn) if isinstance(n, ast.Name)} | set(module_names)
+    writer = _Writer(rewriter, in_use)
     block = cfn.body
-    if isinstance(block, cst.SimpleStatementSuite):  # "def f(x): return x" -> an indented block
-        block = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[
-            stmt.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for stmt in block.body])])
-    body = block.visit(porter)
-    if porter.problems:
-        return Port(None, ", ".join(sorted(set(porter.problems))))
+    stmts = writer._suite(block)
+    new_body = writer.block(stmts, plan.units, top=True)
+    if len(rewriter.applied) != len(targets):
+        raise _Refused("a planned rewrite was not applied")
+    if not isinstance(block, cst.IndentedBlock):
+        block = cst.IndentedBlock(body=[])
     if not params_src:
         header = "async def __port__(ctx):\n"
     elif params_src.startswith("**"):  # only **kwargs: a bare * before it is a syntax error
@@ -212,20 +535,27 @@ def port_function(source: str, function: str, *, bind: bool, module_names: set[s
         return Port(None, f"the port's signature does not parse ({exc.message})")
     stub_fn = stub.body[0]
     assert isinstance(stub_fn, cst.FunctionDef)
-    new_body = list(body.body)  # type: ignore[attr-defined]
     at = 1 if new_body and _is_docstring(new_body[0]) else 0
-    draft = stub_fn.with_changes(body=body.with_changes(body=new_body))  # type: ignore[attr-defined]
+    draft = stub_fn.with_changes(body=block.with_changes(body=new_body))
     try:
         draft_ast = ast.parse(cst.Module(body=[draft]).code).body[0]
     except SyntaxError as exc:
         return Port(None, f"the port does not compile ({exc.msg})")
     assert isinstance(draft_ast, ast.AsyncFunctionDef)
     bindings = _bindings(tree, module, is_package) if module else {}
+    original = {n.id for n in ast.walk(afn) if isinstance(n, ast.Name)}
     lines: list[str] = []
+    hoisted: list[str] = []  # module-level imports of the twin module: imported at worker start, not on the loop
     for name in _free_names(draft_ast):
         if name in _PROVIDED or (name == "self" and bind):
             continue
-        if name in bindings:
+        if name in _GENERATED and name not in original:
+            hoisted.append(_GENERATED[name])
+            if name == "_httpx":  # what httpx imports on its first request, on the event loop (~50-100 ms)
+                hoisted.extend(http.WARM_IMPORTS)
+        elif name in _GENERATED and bindings.get(name) == [_GENERATED[name]]:
+            lines.append(_GENERATED[name])
+        elif name in bindings:
             lines.extend(bindings[name])
         elif name in module_names:
             return Port(None, f"uses {name}, bound at module level in a way the port cannot import")
@@ -234,19 +564,40 @@ def port_function(source: str, function: str, *, bind: bool, module_names: set[s
     prelude = [cst.parse_statement(line + "\n") for line in _grouped(lines)]
     if bind:  # self = task_self(ctx) goes first, after the docstring (and the imports) if there is one
         prelude.append(cst.parse_statement("self = task_self(ctx)\n"))
-    new_body = [*new_body[:at], *prelude, *new_body[at:]]
-    port = stub_fn.with_changes(body=body.with_changes(body=new_body))  # type: ignore[attr-defined]
+    body = [*new_body[:at], *prelude, *new_body[at:]]
+    port = stub_fn.with_changes(body=block.with_changes(body=body))
     code = cst.Module(body=[port]).code
+    if writer.segments:  # a name only segments bind: declared in the port (binding nothing) for nonlocal
+        port_ast = ast.parse(code).body[0]
+        assert isinstance(port_ast, ast.AsyncFunctionDef)
+        own = _own_bound(port_ast)
+        missing = sorted({n for _, bound in writer.segments for n in bound} - own)
+        if missing:
+            declared = [cst.parse_statement(f"{n}: object\n") for n in missing]
+            body = [*new_body[:at], *prelude, *declared, *new_body[at:]]
+            code = cst.Module(body=[stub_fn.with_changes(body=block.with_changes(body=body))]).code
+    try:
+        compile(code, "<native port>", "exec")
+    except SyntaxError as exc:
+        return Port(None, f"the port does not compile ({exc.msg})")
     left = _sleeps_left(code)
     if left:  # a time.sleep the porter did not turn into asyncio.sleep would stall the event loop
         return Port(None, f"time.sleep reached as {left} (an alias or a local import) would stall the event loop")
-    note = f"time.sleep -> await asyncio.sleep x{porter.sleeps}" if porter.sleeps else ""
+    code = "".join(f"{line}\n" for line in sorted(set(hoisted))) + code
+    note = plan.summary()
+    if writer.segments:
+        note = f"{len(writer.segments)} blocking segment(s) through sync_to_async" + (f"; {note}" if note else "")
     return Port(code, note=note)
 
 
 def _sleeps_left(code: str) -> str | None:
-    """A ``sleep(...)`` call in the port that is not ``asyncio.sleep``: proof the port is unsafe."""
-    for node in ast.walk(ast.parse(code)):
+    """A ``sleep(...)`` call on the event loop that is not ``asyncio.sleep``: proof the port is unsafe
+    (a blocking segment, ``def _blocking_N``, runs in a thread: its sleeps are fine)."""
+    stack: list[ast.AST] = [ast.parse(code)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("_blocking_"):
+            continue
         if isinstance(node, ast.Call):
             f = node.func
             if isinstance(f, ast.Name) and f.id == "sleep":
@@ -254,4 +605,132 @@ def _sleeps_left(code: str) -> str | None:
             if isinstance(f, ast.Attribute) and f.attr == "sleep" and not (
                     isinstance(f.value, ast.Name) and f.value.id == "asyncio"):
                 return f"{ast.unparse(f)}(...)"
+        stack.extend(ast.iter_child_nodes(node))
     return None
+
+
+# --- the rewrite's native pass -----------------------------------------------------------------------
+
+_DEP_FILES = ("requirements*.txt", "requirements/*.txt", "requirements/*.in", "requirements*.in", "pyproject.toml",
+              "setup.py", "setup.cfg", "Pipfile", "environment.yml")
+
+
+def project_declares(root, package: str) -> bool:
+    """Whether the project's dependency files name ``package`` (requirements, pyproject, setup, Pipfile)."""
+    from pathlib import Path
+
+    pattern = re.compile(rf"(?im)^[\s\"'-]*{re.escape(package)}\b|[\"']{re.escape(package)}[\"'<>=~!\[ ;]")
+    for glob in _DEP_FILES:
+        for path in sorted(Path(root).glob(glob))[:50]:
+            try:
+                if pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _retry_on(task) -> tuple[str, ...]:
+    out: list[str] = []
+    for options in (task.inherited_options or {}, task.options or {}):
+        value = options.get("autoretry_for")
+        if isinstance(value, dict):  # {"dynamic": source}: every dotted name in it
+            out.extend(re.findall(r"[A-Za-z_][\w.]*", str(value.get("dynamic", ""))) or ["<dynamic>"])
+        elif isinstance(value, (list, tuple)):
+            out.extend(str(v) for v in value)
+        elif value is not None:
+            out.append(str(value))
+    return tuple(out)
+
+
+def verdict_of(task, prover, *, params: str | None, parses: bool = True) -> tuple[str, TaskPlan | None, str]:
+    """(ported | partly | bridged, the plan, why) for one task: what rewrite --mode native does with it."""
+    t = task
+    if not parses:
+        return "bridged", None, "its module does not parse on this Python"
+    if t.kind not in ("shared_task", "app_task", "alias", "legacy_task", "periodic_task"):
+        return "bridged", None, f"{t.kind} tasks are bridged"
+    if any(p.name == "ctx" for p in t.params):
+        return "bridged", None, "a parameter named ctx (the port's SAQ context argument)"
+    if t.hooks:
+        return "bridged", None, f"its Task class overrides {', '.join(t.hooks)}, which only the bridge runs"
+    if t.is_async:
+        return "bridged", None, "already async (the bridge awaits it directly)"
+    if t.stacked:
+        return "bridged", None, f"decorated by @{t.stacked[0]} too, which a port of the body would drop"
+    if params is None:
+        return "bridged", None, "*args, positional-only or computed default parameters"
+    if t.features.get("update_state"):
+        return "bridged", None, "self.update_state waits on the event loop; bridge mode runs it in a thread"
+    plan = prover.plan_task(t.module, t.function, bind=t.bind, retry_on=_retry_on(t))
+    if plan.verdict == "bridged":
+        return "bridged", plan, f"not proven non-blocking: {plan.reason()}"
+    return plan.verdict, plan, ""
+
+
+def port_tasks(root, rplan, messages: list[str], *, prover, params_src, module_names_of) -> dict[str, int]:
+    """Port each task of the rewrite plan as the prover plans it; one report line per task
+    (``native X: ported (...)``, ``SM130 X: partly ported (...)``, ``SM113 X: kept in bridge mode: why``)
+    and a count. Never raises for a task: a porter failure keeps the bridge, named."""
+    from pathlib import Path
+
+    from saqmigrate.parse import ParseFailure, decode
+
+    sources: dict[str, tuple[str, set[str]] | None] = {}
+    counts = {"ported": 0, "partly": 0, "bridged": 0}
+    for m in rplan.modules:
+        if m.source_rel not in sources:
+            try:
+                text = decode((Path(root) / m.source_rel).read_bytes())  # PEP 263 encodings, as the scan
+            except (OSError, ParseFailure):
+                text = None
+            try:
+                sources[m.source_rel] = (text, module_names_of(ast.parse(text))) if text else None
+            except (SyntaxError, ValueError):
+                sources[m.source_rel] = None
+        src = sources[m.source_rel]
+        for tw in m.twins:
+            t = tw.task
+            try:
+                params = params_src(t, src[1]) if src else None
+                verdict, plan, why = verdict_of(t, prover, params=params, parses=src is not None)
+                port = None
+                if verdict != "bridged" and src is not None and plan is not None:
+                    port = port_function(src[0], t.function, bind=t.bind, module=t.module,
+                                         is_package=Path(t.file).name == "__init__.py", module_names=src[1],
+                                         update_state=bool(t.features.get("update_state")),
+                                         params_src=params or "", plan=plan)
+                    if not port.code:
+                        verdict, why = "bridged", port.reason or "the porter refused it"
+            except Exception as exc:  # noqa: BLE001 - never crash: the task keeps its bridge, with why
+                verdict, why, port = "bridged", (f"the porter failed on this body ({type(exc).__name__}: {exc}); "
+                                                 "please report it"), None
+            counts[verdict] += 1
+            if verdict == "bridged":
+                messages.append(f"SM113 {t.name}: kept in bridge mode: {why}")
+                continue
+            assert port is not None and port.code
+            tw.native_code, tw.mode = port.code, "native"
+            if verdict == "ported":
+                messages.append(f"native {t.name}: ported (every call proven non-blocking"
+                                f"{'; ' + port.note if port.note else ''})")
+            else:
+                assert plan is not None and plan.blocked is not None
+                messages.append(f"SM130 {t.name}: partly ported ({port.note}; first blocking call: "
+                                f"{plan.blocked.reason()})")
+    if any(counts.values()):
+        messages.append(f"native mode: {counts['ported']} task(s) ported to async, {counts['partly']} partly ported "
+                        f"(blocking segments through sync_to_async), {counts['bridged']} kept in bridge mode "
+                        "(SM130/SM113 lines above say why)")
+    return counts
+
+
+def native_prover(root, roots: list, *, django: bool, index=None):
+    """The prover for a project: the scan's module loader when ``index`` carries one (the trees the scan
+    parsed are not read again), httpx ports when the project declares httpx, blocking segments when
+    asgiref is there (a Django project, or declared)."""
+    from saqmigrate.transform.blocking import Prover
+
+    loader = getattr(index, "_module_loader", None) if index is not None else None
+    return Prover(roots, loader=loader, http_client=project_declares(root, "httpx"),
+                  segments=bool(django) or project_declares(root, "asgiref") or project_declares(root, "django"))

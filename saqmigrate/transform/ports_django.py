@@ -1,0 +1,402 @@
+"""What native mode knows about the Django ORM: which models, fields and managers a project defines
+(read from its source, never imported), which queryset methods only build a query, and which
+blocking ORM calls have a faithful async counterpart in Django itself.
+
+The facts relied on (Django 4.2 - 5.2, read in ``django/db/models/query.py``, ``base.py``,
+``manager.py``, ``fields/related_descriptors.py``, ``query_utils.py``; docs/native.md lists them):
+
+* ``QuerySet.aget/afirst/acount/...`` are ``return await sync_to_async(self.get)(...)``: the same sync
+  method, run by asgiref in its thread-sensitive executor. ``async for obj in qs`` is
+  ``await sync_to_async(self._fetch_all)()`` then iterating the result cache, as ``for`` does.
+  ``Model.asave/adelete/arefresh_from_db`` are ``sync_to_async(self.save)(...)`` and so on, so a
+  project's ``save()`` override still runs. Related managers' ``aadd/aremove/aclear/aset/acreate``
+  wrap their sync twins the same way.
+* A manager method is ``getattr(self.get_queryset(), name)(*args, **kwargs)`` (``manager.py``), so
+  ``Book.objects.filter(...)`` runs ``get_queryset()`` where it is called: only managers whose
+  ``get_queryset`` is Django's, or a project override that only chains query-building methods on
+  ``super().get_queryset()``, are proven.
+* ``filter``/``exclude``/``order_by``/``values``/... only build a query (``_chain()`` and a
+  ``sql.Query``); a lookup's right-hand side is prepared then (``Lookup.get_prep_lookup`` calls the
+  field's ``get_prep_value``), so a filter is proven only on Django's own field classes.
+* A concrete field's value on a loaded instance is ``DeferredAttribute.__get__``: a read of
+  ``instance.__dict__``, or ``refresh_from_db()`` (a query) when the field was deferred
+  (``only()``/``defer()``). A forward foreign key or one-to-one read is a query unless cached; a
+  related manager (``author.books``) is built without a query.
+* Constructing a model runs ``pre_init``/``post_init`` receivers and field default callables:
+  project code, so construction is never proven (``acreate`` runs it in the thread).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from saqmigrate.transform.blocking import Prover, _Module
+
+_DB = ("django.db.models.", "django.db.models.fields.", "django.db.models.fields.related.",
+       "django.db.models.fields.json.", "django.db.models.base.", "django.db.models.manager.")
+
+
+def _names(*names: str) -> set[str]:
+    return {p + n for p in _DB for n in names}
+
+
+MODEL_BASES = _names("Model")
+MANAGER_CLASSES = _names("Manager")
+#: Django's own field classes whose value on a loaded instance is a plain ``__dict__`` read
+PLAIN_FIELDS = _names(
+    "AutoField", "BigAutoField", "SmallAutoField", "BigIntegerField", "BinaryField", "BooleanField", "CharField",
+    "DateField", "DateTimeField", "DecimalField", "DurationField", "EmailField", "FilePathField", "FloatField",
+    "GenericIPAddressField", "IPAddressField", "IntegerField", "JSONField", "NullBooleanField",
+    "PositiveBigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField", "SlugField",
+    "SmallIntegerField", "TextField", "TimeField", "URLField", "UUIDField")
+FOREIGN_KEYS = _names("ForeignKey", "OneToOneField")
+MANY_TO_MANY = _names("ManyToManyField")
+
+#: queryset (and manager) methods that only build a query -> what the rows become
+LAZY = {"all": "", "filter": "", "exclude": "", "order_by": "", "select_related": "", "prefetch_related": "",
+        "distinct": "", "reverse": "", "annotate": "", "alias": "", "using": "", "none": "",
+        "select_for_update": "", "only": "partial", "defer": "partial", "values": "data", "values_list": "data",
+        "dates": "data", "datetimes": "data"}
+#: methods whose arguments are field paths checked against the model (lookups)
+LOOKUP_METHODS = {"filter", "exclude"}
+#: blocking queryset/manager methods -> (the async method Django defines, the kind of the result)
+TERMINAL = {"get": ("aget", "row"), "first": ("afirst", "row"), "last": ("alast", "row"),
+            "latest": ("alatest", "row"), "earliest": ("aearliest", "row"), "create": ("acreate", "instance"),
+            "count": ("acount", "data"), "exists": ("aexists", "data"), "aggregate": ("aaggregate", "data"),
+            "update": ("aupdate", "data"), "delete": ("adelete", "data"), "contains": ("acontains", "data"),
+            "get_or_create": ("aget_or_create", "pair"), "update_or_create": ("aupdate_or_create", "pair"),
+            "bulk_update": ("abulk_update", "data"), "in_bulk": ("ain_bulk", "unknown"),
+            "bulk_create": ("abulk_create", "unknown"), "explain": ("aexplain", "data")}
+#: on related managers only (``author.books.add(book)``)
+RELATED = {"add": ("aadd", "data"), "remove": ("aremove", "data"), "clear": ("aclear", "data"),
+           "set": ("aset", "data")}
+#: model instance methods -> Model's async counterpart
+INSTANCE = {"save": ("asave", "data"), "delete": ("adelete", "data"),
+            "refresh_from_db": ("arefresh_from_db", "data")}
+ASYNC_NAMES = {a for a, _ in [*TERMINAL.values(), *RELATED.values(), *INSTANCE.values()]}
+#: Django expressions: building them is pure (resolved later, by the query)
+EXPRESSIONS = {f"django.db.models.{n}" for n in (
+    "Q", "F", "Value", "Count", "Sum", "Avg", "Max", "Min", "StdDev", "Variance", "Case", "When",
+    "ExpressionWrapper", "OuterRef")} | {f"django.db.models.functions.{n}" for n in (
+        "Lower", "Upper", "Coalesce", "Now", "Length", "Concat", "Greatest", "Least", "TruncDate", "TruncDay",
+        "TruncHour", "TruncMonth", "TruncYear", "ExtractYear", "ExtractMonth", "ExtractDay", "Cast", "Abs")}
+
+
+@dataclass
+class ModelInfo:
+    ref: str  # "module:Class"
+    label: str  # Class
+    app_label: str
+    plain: set[str] = field(default_factory=set)  # attributes read from __dict__ on a loaded instance
+    relations: dict[str, str] = field(default_factory=dict)  # forward fk / o2o field -> target ref ("" unknown)
+    m2m: dict[str, str] = field(default_factory=dict)  # forward many-to-many field -> target ref
+    fields: set[str] = field(default_factory=set)  # every field name (a lookup's first part)
+    managers: dict[str, str] = field(default_factory=dict)  # attribute -> "" (proven) or why not
+    default_manager: str | None = None
+    methods: set[str] = field(default_factory=set)  # defined by the project's classes in the model's MRO
+    problem: str = ""  # why this model is not known well enough (a third-party base ...)
+
+
+class DjangoModels:
+    """Project models read from source through the prover's module loader; cached per model."""
+
+    def __init__(self, prover: Prover) -> None:
+        self.p = prover
+        self._info: dict[str, ModelInfo | None] = {}
+        self._busy: set[str] = set()
+        self._managers: dict[str, str] = {}
+
+    # --- which classes are models --------------------------------------------------------------
+    def _ref_of(self, mod: _Module, node: ast.expr) -> str | None:
+        """The dotted name a class-level expression denotes (a base, a field class, a manager class)."""
+        from saqmigrate.index.extract import _name
+
+        name = _name(node)
+        if not name:
+            return None
+        head, _, rest = name.partition(".")
+        if head in mod.classes:
+            return f"{mod.name}:{head}" if not rest else None
+        target = mod.imports.get(head)
+        if target is None:
+            return None
+        t = self.p.resolve(target + (f".{rest}" if rest else ""))
+        if t.kind == "cls":
+            return t.ref
+        return t.ref if t.kind == "ref" else None
+
+    def info(self, ref: str) -> ModelInfo | None:
+        """The model a class reference denotes, or None when it is not a Django model of the project."""
+        if ref in self._info:
+            return self._info[ref]
+        if ref in self._busy:
+            return None
+        self._busy.add(ref)
+        try:
+            info = self._build(ref)
+        finally:
+            self._busy.discard(ref)
+        self._info[ref] = info
+        return info
+
+    def _build(self, ref: str) -> ModelInfo | None:
+        modname, _, name = ref.partition(":")
+        mod = self.p.module(modname)
+        cls = mod.classes.get(name) if mod else None
+        if mod is None or cls is None:
+            return None
+        bases = [self._ref_of(mod, b) for b in cls.bases]
+        parents: list[ModelInfo] = []
+        is_model = False
+        problem = ""
+        for b, node in zip(bases, cls.bases):
+            if b in MODEL_BASES:
+                is_model = True
+            elif b and ":" in b:
+                parent = self.info(b)
+                if parent is not None:
+                    is_model = True
+                    parents.append(parent)
+                else:
+                    problem = problem or self._mixin_problem(b)
+            else:
+                problem = problem or f"a base class that is not read ({ast.unparse(node)})"
+        if not is_model:
+            return None
+        meta = next((s for s in cls.body if isinstance(s, ast.ClassDef) and s.name == "Meta"), None)
+        meta_values = {}
+        for s in meta.body if meta else []:
+            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+                meta_values[s.targets[0].id] = s.value
+        app_label = modname.rsplit(".", 2)[-2] if modname.count(".") >= 1 and modname.endswith(".models") \
+            else modname.split(".")[-1]
+        if isinstance(meta_values.get("app_label"), ast.Constant):
+            app_label = str(meta_values["app_label"].value)
+        info = ModelInfo(ref, name, app_label, problem=problem)
+        own_managers: list[str] = []
+        has_pk = False
+        for parent in parents:
+            info.plain |= parent.plain
+            info.relations.update(parent.relations)
+            info.m2m.update(parent.m2m)
+            info.fields |= parent.fields
+            info.methods |= parent.methods
+            info.problem = info.problem or parent.problem
+            has_pk = has_pk or "pk:explicit" in parent.methods
+        for stmt in cls.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                info.methods.add(stmt.name)
+            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                attr, value = stmt.targets[0].id, stmt.value
+                if not isinstance(value, ast.Call):
+                    continue
+                kind = self._ref_of(mod, value.func)
+                kw = {k.arg: k.value for k in value.keywords if k.arg}
+                if kind in PLAIN_FIELDS:
+                    info.fields.add(attr)
+                    info.plain.add(attr)
+                    if isinstance(kw.get("primary_key"), ast.Constant) and kw["primary_key"].value is True:
+                        has_pk = True
+                elif kind in FOREIGN_KEYS:
+                    info.fields.add(attr)
+                    info.plain.add(f"{attr}_id" if "db_column" not in kw else f"{attr}_id")
+                    info.relations[attr] = self._target(mod, name, value)
+                    if isinstance(kw.get("primary_key"), ast.Constant) and kw["primary_key"].value is True:
+                        has_pk = True
+                elif kind in MANY_TO_MANY:
+                    info.fields.add(attr)
+                    info.m2m[attr] = self._target(mod, name, value)
+                elif kind is not None and (kind in MANAGER_CLASSES or ":" in kind):
+                    why = self.manager_problem(kind, value)
+                    if why is not None:
+                        info.managers[attr] = why
+                        own_managers.append(attr)
+                    else:
+                        info.fields.add(attr)  # a field class of the project or a third party: not plain
+                elif isinstance(value.func, ast.Attribute) and value.func.attr in ("as_manager", "from_queryset") \
+                        or (isinstance(value.func, ast.Call) and isinstance(value.func.func, ast.Attribute)
+                            and value.func.func.attr == "from_queryset"):
+                    info.managers[attr] = "a manager built from a queryset class (from_queryset/as_manager)"
+                    own_managers.append(attr)
+                else:
+                    info.fields.add(attr)  # some other field class: its value is not proven plain
+        inherited = {k: v for parent in parents for k, v in parent.managers.items()}
+        for k, v in inherited.items():
+            info.managers.setdefault(k, v)
+        if not info.managers and not info.problem:
+            info.managers["objects"] = ""  # Django adds `objects` when no manager is declared
+        dmn = meta_values.get("default_manager_name")
+        if isinstance(dmn, ast.Constant) and isinstance(dmn.value, str):
+            info.default_manager = dmn.value
+        elif own_managers:
+            info.default_manager = own_managers[0]
+        elif parents and parents[0].default_manager:
+            info.default_manager = parents[0].default_manager
+        elif "objects" in info.managers:
+            info.default_manager = "objects"
+        if not has_pk and not parents:
+            info.plain.add("id")
+            info.fields.add("id")
+        if has_pk:
+            info.methods.add("pk:explicit")
+        info.plain.add("pk")
+        return info
+
+    def _mixin_problem(self, ref: str) -> str:
+        """A project base that is not a model: a plain mixin is fine unless it changes attribute access."""
+        modname, _, name = ref.partition(":")
+        mod = self.p.module(modname)
+        cls = mod.classes.get(name) if mod else None
+        if cls is None:
+            return f"a base class that cannot be read ({ref.replace(':', '.')})"
+        if cls.bases and not all(isinstance(b, ast.Name) and b.id == "object" for b in cls.bases):
+            return f"a base class that is not proven ({ref.replace(':', '.')})"
+        return ""
+
+    def _target(self, mod: _Module, own: str, call: ast.Call) -> str:
+        """The model a relation points to: a class, "self", "Model" or "app_label.Model" ("" when unknown)."""
+        arg = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "to"), None)
+        if arg is None:
+            return ""
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            text = arg.value
+            if text == "self":
+                return f"{mod.name}:{own}"
+            if "." not in text:
+                return f"{mod.name}:{text}" if text in mod.classes else ""
+            app, _, cls = text.rpartition(".")
+            for m in list(self.p._modules.values()):
+                if m is not None and cls in m.classes:
+                    info = self.info(f"{m.name}:{cls}")
+                    if info is not None and info.app_label == app:
+                        return info.ref
+            return ""
+        ref = self._ref_of(mod, arg)
+        return ref if ref and ":" in ref else ""
+
+    # --- managers ------------------------------------------------------------------------------
+    def manager_problem(self, cls_ref: str, call: ast.Call | None = None) -> str | None:
+        """None when ``cls_ref`` is not a manager class; "" when it is a proven manager class
+        (Django's, or a project subclass that only narrows ``get_queryset``); else why not."""
+        if cls_ref in MANAGER_CLASSES:
+            return ""
+        if cls_ref in self._managers:
+            return self._managers[cls_ref]
+        self._managers[cls_ref] = None  # type: ignore[assignment] - a cycle: not a manager
+        modname, _, name = cls_ref.partition(":")
+        mod = self.p.module(modname)
+        cls = mod.classes.get(name) if mod else None
+        result: str | None = None
+        if cls is not None:
+            bases = [self._ref_of(mod, b) for b in cls.bases]
+            if any(b in MANAGER_CLASSES or (b and ":" in b and self.manager_problem(b) is not None) for b in bases):
+                result = ""
+                for b in bases:
+                    why = self.manager_problem(b) if b and ":" in b else ("" if b in MANAGER_CLASSES else
+                                                                         f"a base that is not proven ({b})")
+                    if why:
+                        result = why
+                        break
+                if not result:
+                    result = self._manager_body_problem(mod, cls)
+        self._managers[cls_ref] = result  # type: ignore[assignment]
+        return result
+
+    def _manager_body_problem(self, mod: _Module, cls: ast.ClassDef) -> str:
+        for stmt in cls.body:
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if stmt.name in TERMINAL or stmt.name in LAZY or stmt.name in ASYNC_NAMES or stmt.name.startswith("__"):
+                return f"the manager class {cls.name} defines {stmt.name}()"
+            if stmt.name == "get_queryset" and not self._narrowing(stmt):
+                return f"{cls.name}.get_queryset() does more than narrow super().get_queryset()"
+        return ""
+
+    @staticmethod
+    def _narrowing(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """``return super().get_queryset().filter(<constants>)...``: builds a query, nothing else."""
+        body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+            return False
+        node = body[0].value
+        while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LAZY:
+            if not all(_constant(a) for a in [*node.args, *(k.value for k in node.keywords)]):
+                return False
+            if any(k.arg is None for k in node.keywords):
+                return False
+            node = node.func.value
+        return (isinstance(node, ast.Call) and not node.args and not node.keywords
+                and isinstance(node.func, ast.Attribute) and node.func.attr == "get_queryset"
+                and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
+                and node.func.value.func.id == "super")
+
+    def manager(self, model: ModelInfo, attr: str) -> str | None:
+        """None when ``Model.attr`` is a proven manager; else why not."""
+        if attr in ("_default_manager", "_base_manager"):
+            if attr == "_base_manager":
+                return "Model._base_manager (not read from source)"
+            attr = model.default_manager or ""
+        if attr not in model.managers:
+            return f"{model.label}.{attr} is not a manager the model declares"
+        return model.managers[attr] or None
+
+    def related(self, model: ModelInfo, attr: str) -> tuple[str, str] | None:
+        """``instance.attr`` as a related manager: (the related model's ref, why not or "")."""
+        if attr in model.m2m:
+            target = model.m2m[attr]
+            return (target, "" if target else f"the target of {model.label}.{attr} is not known")
+        for m in list(self.p._modules.values()):
+            if m is None:
+                continue
+            for cname, cls in m.classes.items():
+                for stmt in cls.body:
+                    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                            and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)):
+                        continue
+                    kind = self._ref_of(m, stmt.value.func)
+                    if kind not in FOREIGN_KEYS and kind not in MANY_TO_MANY:
+                        continue
+                    if kind.endswith("OneToOneField"):
+                        continue  # the reverse of a one-to-one is an instance: a query
+                    kw = {k.arg: k.value for k in stmt.value.keywords if k.arg}
+                    rn = kw.get("related_name")
+                    if rn is not None:
+                        if not (isinstance(rn, ast.Constant) and isinstance(rn.value, str)) or "%" in rn.value:
+                            continue
+                        accessor = rn.value
+                    else:
+                        accessor = f"{cname.lower()}_set"
+                    if accessor != attr:
+                        continue
+                    other = self.info(f"{m.name}:{cname}")
+                    if other is None or self._target(m, cname, stmt.value) != model.ref:
+                        continue
+                    return (other.ref, "")
+        return None
+
+    # --- lookups --------------------------------------------------------------------------------
+    def lookup_ok(self, model: ModelInfo, path: str, hops: int = 0) -> bool:
+        """A filter keyword (``author__name__icontains``) only touches Django's own field classes."""
+        head, _, rest = path.partition("__")
+        if head == "pk" or head in model.plain:
+            return True  # transforms and lookups of Django's fields
+        if head in model.relations or head in model.m2m:
+            target = model.relations.get(head) or model.m2m.get(head) or ""
+            if not rest:
+                return True
+            other = self.info(target) if target else None
+            if other is None or hops > 4:
+                return rest in ("in", "isnull", "exact", "id", "pk")
+            return self.lookup_ok(other, rest, hops + 1)
+        return False
+
+
+def _constant(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_constant(e) for e in node.elts)
+    return False
