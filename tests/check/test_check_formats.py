@@ -65,9 +65,9 @@ def test_junit(failing):
     assert res.exit_code == 1
     root = ET.fromstring(res.stdout)
     suite = root.find("testsuite")
-    assert suite.get("tests") == "5" and suite.get("failures") == "2" and suite.get("skipped") == "1"
+    assert suite.get("tests") == "6" and suite.get("failures") == "2" and suite.get("skipped") == "2"  # finalized: skipped
     cases = {c.get("name"): c for c in suite.findall("testcase")}
-    assert set(cases) == {"ratchet", "drift", "schedules", "routing", "window"}
+    assert set(cases) == {"ratchet", "drift", "schedules", "routing", "window", "finalized"}
     assert "SM600" in cases["ratchet"].find("failure").text
     assert "shop/celery.py" in cases["drift"].find("failure").text
     assert cases["schedules"].find("failure") is None

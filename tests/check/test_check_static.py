@@ -15,7 +15,8 @@ def test_fixture_as_committed_passes(tmp_path):
     assert code == 0, rep
     assert rep["passed"] is True and rep["findings"] == []
     status = {c["name"]: c["status"] for c in rep["checks"]}
-    assert status == {"ratchet": "pass", "drift": "pass", "schedules": "pass", "routing": "skipped", "window": "pass"}
+    assert status == {"ratchet": "pass", "drift": "pass", "schedules": "pass", "routing": "skipped", "window": "pass",
+                      "finalized": "skipped"}
     # warm run (scan cache present) gives the same answer
     assert check(root)[0] == 0
 
