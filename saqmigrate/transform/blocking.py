@@ -454,6 +454,9 @@ class Prover:
         for p in (fn.args.vararg, fn.args.kwarg):
             if p is not None:
                 args[p.arg] = DATA
+        manual = self._manual_transaction(mod, fn)
+        if manual is not None:
+            return TaskPlan("bridged", [], manual)
         for http_ok in (True, False):
             body = _Body(self, mod, fn, args, 0, [f"{mod.name}.{function}"], port=True)
             body.retry_on, body.http_ok = retry_on, http_ok
@@ -478,6 +481,37 @@ class Prover:
                             why=f"{first.reason() if first else 'blocking code'}; running the rest through "
                                 "sync_to_async needs asgiref, which the project does not declare")
         return TaskPlan("partly", units, first, segments, rewrites)
+
+    def _manual_transaction(self, mod: _Module, fn: ast.FunctionDef) -> Blocked | None:
+        """The body drives the database connection or a transaction itself (``set_autocommit``, ``commit``,
+        ``connection.cursor()``, ``atomic`` outside a ``with``): split into segments with awaits between them,
+        other jobs' queries would run on the same connection in between (asgiref's one shared thread)."""
+        in_with = {id(item.context_expr.func if isinstance(item.context_expr, ast.Call) else item.context_expr)
+                   for node in ast.walk(fn) if isinstance(node, ast.With) for item in node.items}
+        imports = dict(mod.imports)
+        local: dict = {}
+        _module_bindings([n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))], local, {}, {}, {},
+                         mod.name, mod.is_pkg)
+        imports.update(local)
+        for node in ast.walk(fn):
+            if not isinstance(node, (ast.Name, ast.Attribute)) or not isinstance(node.ctx, ast.Load):
+                continue
+            name = _dotted(node)
+            if not name:
+                continue
+            head, _, rest = name.partition(".")
+            ref = imports.get(head)
+            if ref is None:
+                continue
+            ref = f"{ref}.{rest}" if rest else ref
+            transaction = ref.startswith("django.db.transaction.") and not (
+                ref == "django.db.transaction.atomic" and id(node) in in_with)
+            if transaction or ref in ("django.db.connection", "django.db.connections") or \
+                    ref.startswith(("django.db.connection.", "django.db.connections.")):
+                return Blocked(_short(node), "manages the database connection or a transaction by hand: split "
+                               "into segments, other jobs' queries would run on the same connection in between",
+                               f"{mod.rel}:{node.lineno}", [f"{mod.name}.{fn.name}"])
+        return None
 
     def function(self, mod: _Module, fn: ast.FunctionDef | ast.AsyncFunctionDef, qual: str, args: dict[str, T],
                  depth: int, chain: list[str]) -> tuple[Blocked | None, T]:

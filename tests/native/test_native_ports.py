@@ -537,3 +537,43 @@ def test_a_partly_ported_body_runs_like_the_celery_function(tmp_path: Path) -> N
             del sys.modules[name]
     assert got == expected
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text()
+
+
+MANUAL = '''from celery import shared_task
+from django.db import connection, transaction
+
+from .models import Post
+
+
+@shared_task
+def by_hand(pk):
+    transaction.set_autocommit(False)
+    n = Post.objects.count()
+    Post.objects.filter(pk=pk).update(stock=n)
+    transaction.commit()
+
+
+@shared_task
+def cursor(pk):
+    n = Post.objects.count()
+    with connection.cursor() as c:
+        c.execute("select 1")
+    return n
+
+
+@shared_task
+def local_import(pk):
+    from django.db import transaction as tx
+
+    n = Post.objects.count()
+    sp = tx.savepoint()
+    return [n, sp]
+'''
+
+
+@pytest.mark.parametrize("task", ["by_hand", "cursor", "local_import"])
+def test_a_body_driving_the_connection_stays_bridged(tmp_path: Path, task: str) -> None:
+    """Segments share asgiref's one thread, and so one connection, with every other job's queries."""
+    prover = Prover(_project(tmp_path, {**PROJECT, "proj/manual.py": MANUAL}))
+    plan = prover.plan_task("proj.manual", task, bind=False)
+    assert plan.verdict == "bridged" and "manages the database connection or a transaction by hand" in plan.reason()
