@@ -279,7 +279,8 @@ def test_update_state_visible_while_running(redis_url, unique_name):
 
     live, done = asyncio.run(main())
     assert live.status == Status.ACTIVE
-    assert live.meta == {"state": "PROGRESS", "info": {"current": 1, "total": 4}}
+    # the attempt tag lets a retry tell its own state from the previous attempt's (router.SaqResult)
+    assert live.meta == {"state": "PROGRESS", "info": {"current": 1, "total": 4}, "attempt": 1}
     assert live.progress == 0.25
     assert done.status == Status.COMPLETE and done.result == 5
     assert done.meta["info"] == {"current": 3, "total": 4} and done.progress == 1.0
