@@ -48,18 +48,8 @@ CALL_METHODS = {"delay": "delay", "apply_async": "apply_async", "s": "s", "si": 
                 "signature": "signature", "map": "map", "starmap": "starmap", "chunks": "chunks",
                 "apply": "apply", "retry": "retry", "delay_on_commit": "delay", "subtask": "signature"}
 
-BLOCKING = [
-    (re.compile(r"^time\.sleep$"), "time.sleep"),
-    (re.compile(r"^requests\.\w+"), "requests"),
-    (re.compile(r"^urllib\.request\.urlopen$"), "urllib.request.urlopen"),
-    (re.compile(r"^asyncio\.run$"), "asyncio.run"),
-    (re.compile(r"(^|\.)async_to_sync$"), "async_to_sync"),
-    (re.compile(r"^subprocess\.\w+"), "subprocess"),
-    (re.compile(r"^smtplib\.\w+"), "smtplib"),
-    (re.compile(r"(^|\.)objects\.\w+"), "django ORM"),
-    (re.compile(r"(^|\.)send_mail$|(^|\.)send_mass_mail$"), "django.core.mail"),
-    (re.compile(r"^httpx\.(get|post|put|patch|delete|head|request|Client)$"), "httpx (sync)"),
-]
+# known blocking calls (SM104, features.blocking): one table with native mode's, in transform/allowlist.py
+from saqmigrate.transform.allowlist import SCAN_BLOCKING as BLOCKING  # noqa: E402
 
 SETTING_ALIASES = {
     # old (no namespace) and namespaced names -> the new lowercase setting

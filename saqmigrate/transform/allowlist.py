@@ -166,31 +166,49 @@ METHOD_RESULT = {(PATTERN, "match"): MATCH, (PATTERN, "search"): MATCH, (PATTERN
                  (LOGGER, "getChild"): LOGGER, (LOGGER, "bind"): LOGGER, (HASH, "copy"): HASH}
 
 
-# --- families, for the report only (anything not proven is blocking, named or not) ---------------
-FAMILIES: list[tuple[re.Pattern, str]] = [(re.compile(p), label) for p, label in [
-    (r"(^|\.)transaction\.atomic$|^django\.db\.transaction", "database transaction"),
-    (r"^django\.core\.mail\.|(^|\.)send_mail$|(^|\.)send_mass_mail$|(^|\.)EmailMessage|(^|\.)EmailMultiAlternatives",
-     "Django mail (SMTP)"),
-    (r"^django\.core\.management\.call_command$|(^|\.)call_command$", "call_command (runs a management command)"),
+# --- the one table of known blocking calls -----------------------------------------------------------
+#: (pattern on the resolved dotted name, family for native mode's report, label for the scan or None).
+#: Native mode blocks everything it does not prove; the family only names *why* (first match wins).
+#: The scan (``index/extract.py`` BLOCKING, SM104 and ``features.blocking`` in the scan JSON) flags the
+#: rows that have a scan label: its labels are part of the saqmigrate.scan/1 contract, so a row gets one
+#: only when flagging it is certain (a known blocking call as written, not "anything under django.").
+BLOCKING_CALLS: list[tuple[str, str, str | None]] = [
+    (r"(^|\.)transaction\.atomic$|^django\.db\.transaction", "database transaction", None),
+    (r"(^|\.)send_mail$|(^|\.)send_mass_mail$", "Django mail (SMTP)", "django.core.mail"),
+    (r"^django\.core\.mail\.|(^|\.)(EmailMessage|EmailMultiAlternatives|mail_admins|mail_managers)$",
+     "Django mail (SMTP)", None),
+    (r"^django\.core\.management\.call_command$|(^|\.)call_command$", "call_command (runs a management command)",
+     None),
     (r"^django\.core\.cache|(^|\.)cache\.(get|set|delete|add|incr|decr|get_many|set_many|clear|touch)",
-     "Django cache"),
-    (r"^django\.contrib\.sessions|SessionStore", "Django sessions"),
-    (r"^django\.db\.|(^|\.)(objects|_default_manager|_base_manager)\.", "Django ORM"),
-    (r"^django\.", "Django (not on the allowlist)"),
-    (r"^requests\b|^urllib3\b|^urllib\.request|^httpx\b|^http\.client|^pycurl\b", "HTTP client (sync)"),
-    (r"^smtplib\b", "SMTP"),
-    (r"^socket\b|^ssl\b|^select\b", "socket"),
-    (r"^subprocess\b|^os\.(system|popen|spawn|exec|fork|wait)", "subprocess"),
+     "Django cache", None),
+    (r"^django\.contrib\.sessions|SessionStore", "Django sessions", None),
+    (r"(^|\.)objects\.\w+", "Django ORM", "django ORM"),
+    (r"^django\.db\.|(^|\.)(_default_manager|_base_manager)\.", "Django ORM", None),
+    (r"^django\.", "Django (not on the allowlist)", None),
+    (r"^requests\.\w+", "HTTP client (sync)", "requests"),
+    (r"^urllib\.request\.urlopen$", "HTTP client (sync)", "urllib.request.urlopen"),
+    (r"^httpx\.(get|post|put|patch|delete|head|request|Client)$", "HTTP client (sync)", "httpx (sync)"),
+    (r"^requests\b|^urllib3\b|^urllib\.request|^httpx\b|^http\.client|^pycurl\b", "HTTP client (sync)", None),
+    (r"^smtplib\.\w+", "SMTP", "smtplib"),
+    (r"^smtplib\b", "SMTP", None),
+    (r"^socket\b|^ssl\b|^select\b", "socket", None),
+    (r"^subprocess\.\w+", "subprocess", "subprocess"),
+    (r"^subprocess\b|^os\.(system|popen|spawn|exec|fork|wait)", "subprocess", None),
     (r"^open$|^io\.|^os\.|^shutil\.|^pathlib\.|^tempfile\.|^glob\.|^fcntl\.|^csv\.|^zipfile\.|^tarfile\.|^gzip\.",
-     "file / OS I/O"),
-    (r"^time\.sleep$", "time.sleep"),
-    (r"^asyncio\.run$|(^|\.)async_to_sync$", "runs an event loop (asyncio.run / async_to_sync)"),
-    (r"^threading\.|^multiprocessing\.|^concurrent\.|^queue\.", "threads / locks"),
+     "file / OS I/O", None),
+    (r"^time\.sleep$", "time.sleep", "time.sleep"),
+    (r"^asyncio\.run$", "runs an event loop (asyncio.run / async_to_sync)", "asyncio.run"),
+    (r"(^|\.)async_to_sync$", "runs an event loop (asyncio.run / async_to_sync)", "async_to_sync"),
+    (r"^threading\.|^multiprocessing\.|^concurrent\.|^queue\.", "threads / locks", None),
     (r"^redis\b|^psycopg|^pymongo\b|^sqlalchemy\b|^boto3?\b|^botocore\b|^google\.cloud|^elasticsearch",
-     "database / cloud client"),
-    (r"^celery\b|\.(delay|apply_async|s|si|signature|apply)$", "Celery (dispatch or broker I/O)"),
-    (r"^(input|exec|eval|compile|__import__|breakpoint|open)$", "builtin with I/O or dynamic code"),
-]]
+     "database / cloud client", None),
+    (r"^celery\b|\.(delay|apply_async|s|si|signature|apply)$", "Celery (dispatch or broker I/O)", None),
+    (r"^(input|exec|eval|compile|__import__|breakpoint|open)$", "builtin with I/O or dynamic code", None),
+]
+#: native mode's report: pattern -> family
+FAMILIES: list[tuple[re.Pattern, str]] = [(re.compile(p), label) for p, label, _ in BLOCKING_CALLS]
+#: the scan's detector (index/extract.py BLOCKING): pattern -> label, the rows with a scan label, in order
+SCAN_BLOCKING: list[tuple[re.Pattern, str]] = [(re.compile(p), scan) for p, _, scan in BLOCKING_CALLS if scan]
 
 
 def family(ref: str) -> str | None:
