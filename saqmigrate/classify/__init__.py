@@ -263,7 +263,8 @@ class Classifier:
                          "limit, serializer or queue settings from the app stay on Celery (SM115) — make it a literal "
                          "or module constant, or use `rewrite --live`", src)
         for a in idx.apps:
-            if a.task_cls is not None:
+            # saqmigrate's own wiring (RoutedTask, set by the routing hook) is not the project's task class
+            if a.task_cls is not None and not _src(a.task_cls).lstrip("?").startswith("saqmigrate."):
                 self.add(None, "SM405", a.file, a.line, 0, f"app {a.name} uses a custom task class "
                          f"({_src(a.task_cls).lstrip('?')}); its options are applied to every task, and the router's base "
                          "class must subclass it", a.name)
