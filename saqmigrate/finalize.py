@@ -15,6 +15,7 @@ from saqmigrate.config import Config
 from saqmigrate.discover import discover, module_name
 from saqmigrate.emit.generate import FINALIZED_MARKER, MARKER, render_finalized
 from saqmigrate.emit.style import Style, same_code
+from saqmigrate.markers import finalized_package
 from saqmigrate.plan import RewritePlan, build_plan
 from saqmigrate.plan.finalize import CELERY_PACKAGES, Blocker, FinalizePlan, build_finalize_plan
 from saqmigrate.rewrite import Change, Unreadable, _compiles, _read, recorded_mode
@@ -33,14 +34,12 @@ class FinalizeResult:
 
 def is_finalized(root: Path, package_rel: str | None = None) -> bool:
     """The worker package carries finalize's marker (``check`` then treats Celery as gone)."""
-    candidates = [root / package_rel / "__init__.py"] if package_rel else list(root.glob("**/saq_worker/__init__.py"))
-    for p in candidates:
-        try:
-            if FINALIZED_MARKER in p.read_text(encoding="utf-8")[:2048]:
-                return True
-        except (OSError, UnicodeDecodeError):
-            continue
-    return False
+    if package_rel is None:
+        return finalized_package(root) is not None
+    try:
+        return FINALIZED_MARKER in (root / package_rel / "__init__.py").read_text(encoding="utf-8")[:2048]
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult:

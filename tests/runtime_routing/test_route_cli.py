@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from saqmigrate.cli.commands.route import command
+from saqmigrate.runtime import flags as F
 
 from .conftest import SaqWorkerThread
 
@@ -140,3 +141,23 @@ def test_kill_and_unkill_are_idempotent(rt, project):
     assert rt.store.version() == v and rt.store.audit_length() == v  # nothing written, nothing audited
     assert run(rt, "unkill", "--reason", "resolved").exit_code == 0
     assert "already OFF" in run(rt, "unkill", "--reason", "twice").output
+
+
+def test_purge_after_finalize_deletes_the_namespace_only_for_a_finalized_project(rt, project, tmp_path):
+    from saqmigrate.markers import FINALIZED
+
+    assert run(rt, "kill", "--reason", "before purge").exit_code == 0
+    other = F.FlagStore(rt.url, f"{rt.ns}x")  # a neighbouring namespace sharing the prefix: never touched
+    other.set_mode("force-celery", reason="neighbour")
+    r = run(rt, "purge", "--after-finalize", "--yes")
+    assert r.exit_code == 2 and "is not finalized" in r.output
+    assert rt.store.version() > 0
+    pkg = tmp_path / "proj" / "saq_worker"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(f'"""Workers."""\n\n{FINALIZED}\n')
+    r = run(rt, "purge", "--after-finalize", "--yes", "--project", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    assert "deleted" in r.output
+    assert not list(rt.store.client.scan_iter(f"{rt.ns}:*"))
+    assert other.snapshot().mode == "force-celery"
+    other.delete_all()

@@ -862,3 +862,32 @@ def autopilot(c: Ctx, interval, lock_ttl, once):
         return
     click.echo(f"autopilot {pilot.holder}: every {interval}, lock expiry {ttl:g} s (Ctrl-C stops)", err=True)
     pilot.run(tick, on_actions=show)
+
+
+@command.command()
+@click.option("--after-finalize", "after_finalize", is_flag=True, required=True,
+              help="Required: the project was finalized, no Celery-era process reads the flags any more.")
+@click.option("--project", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
+              help="The finalized project (its worker package carries finalize's marker).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def purge(c: Ctx, after_finalize: bool, project: str, yes: bool):
+    """Delete every key of the flag store's namespace (flags, audit, claims, ramp plans, outcomes) once
+    the project is finalized. Take a `route export` first if you want the audit trail."""
+    from saqmigrate.markers import finalized_package
+
+    if finalized_package(project) is None:
+        _fail(f"{project} is not finalized (no saq_worker package written by `saqmigrate finalize`): the flags "
+              "still route dispatches; nothing deleted")
+    client = c.store.client
+    ns = c.store.keys.namespace
+    pattern = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in ns) + ":*"  # the namespace, literally
+    keys = sorted(set(client.scan_iter(pattern, count=1000)))
+    if not keys:
+        click.echo(f"route purge: no keys under {ns}:*")
+        return
+    if not yes and not click.confirm(f"delete {len(keys)} key(s) under {ns}:* at {redact(c.redis_url)}?"):
+        _fail("nothing deleted")
+    for i in range(0, len(keys), 500):
+        client.delete(*keys[i:i + 500])
+    click.echo(f"route purge: deleted {len(keys)} key(s) under {ns}:* (the flag store of the finalized project)")
