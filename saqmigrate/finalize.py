@@ -114,8 +114,11 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
     if result.blockers:  # code left on Celery still needs the package
         result.messages.append("requirements keep celery: finalize leaves code that imports it (the places below)")
     else:
-        for rel, old, new in _requirements(root):
+        for rel, old, new in _requirements(root) + _package_metadata(root):
             result.changes.append(Change(rel, old, new))
+        for rel, line in _unedited_mentions(root):
+            result.messages.append(f"{rel}:{line}: names a Celery package finalize could not remove from this line; "
+                                   "remove it by hand")
     result.messages.extend(fp.notes)
     result.changes.sort(key=lambda c: c.rel)
     for c in result.changes:
@@ -337,4 +340,79 @@ def _celery_waiting(broker_url: str, names: set[str]) -> dict[str, int] | None:
             continue
         if name in names:
             out[name] = out.get(name, 0) + 1
+    return out
+
+
+_NAMES = "|".join(re.escape(p) for p in sorted(_DROP | {p.replace("-", "_") for p in _DROP}, key=len, reverse=True))
+# one dependency per line: "celery[redis]>=5.4", in a pyproject/setup.cfg/setup.py list
+_LIST_LINE = re.compile(rf"""^[ \t]*["']?(?:{_NAMES})(?:\[[^\]]*\])?[ \t]*(?:[<>=!~][^"'#\n]*)?["']?[ \t]*,?[ \t]*(?:#[^\n]*)?\n?$""",
+                        re.I)
+# poetry / pdm tables: celery = "^5.4" or celery = {version = ..., extras = [...]}
+_TABLE_LINE = re.compile(rf"^[ \t]*[\"']?(?:{_NAMES})[\"']?[ \t]*=[^\n]*\n?$", re.I)
+_MENTION = re.compile(rf"(?<![\w.-])(?:{_NAMES})(?![\w-])", re.I)
+
+
+def _dependency_lines(name: str, text: str) -> list[tuple[str, bool]]:
+    """Each line of a metadata file and whether it declares only a Celery package (to be removed).
+
+    pyproject.toml / setup.cfg: only inside dependency sections (``[project]``'s ``dependencies`` and
+    ``[project.optional-dependencies]``, poetry/pdm dependency tables, setup.cfg ``[options]`` and
+    ``[options.extras_require]``); setup.py: a string on its own line in a list."""
+    out = []
+    section = ""
+    for ln in text.splitlines(keepends=True):
+        head = re.match(r"^\s*\[([^\]]+)\]\s*$", ln)
+        if head:
+            section = head.group(1).strip().lower()
+            out.append((ln, False))
+            continue
+        if name == "setup.py":
+            drop = bool(_LIST_LINE.match(ln))
+        else:
+            in_deps = section in ("project", "project.optional-dependencies", "options", "options.extras_require") \
+                or "dependencies" in section
+            drop = in_deps and bool(_LIST_LINE.match(ln) or (section != "project" and _TABLE_LINE.match(ln)))
+        out.append((ln, drop))
+    return out
+
+
+def _package_metadata(root: Path) -> list[tuple[str, str, str]]:
+    """pyproject.toml, setup.cfg and setup.py: lines that declare only a Celery package go."""
+    out = []
+    for name in ("pyproject.toml", "setup.cfg", "setup.py"):
+        p = root / name
+        try:
+            old = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        new = "".join(_without_celery_extra_anywhere(ln) for ln, drop in _dependency_lines(name, old) if not drop)
+        if new != old:
+            out.append((name, old, new))
+    return out
+
+
+def _without_celery_extra_anywhere(line: str) -> str:
+    """``"saqmigrate[celery]>=0.1",`` inside a dependency list: the window's extra goes."""
+    return re.sub(r"saqmigrate\[([^\]]*)\]", lambda m: _extras_without_celery(m.group(1)), line)
+
+
+def _extras_without_celery(extras: str) -> str:
+    kept = [e.strip() for e in extras.split(",") if e.strip() and e.strip().lower() != "celery"]
+    return f"saqmigrate[{','.join(kept)}]" if kept else "saqmigrate"
+
+
+def _unedited_mentions(root: Path) -> list[tuple[str, int]]:
+    """Dependency declarations still naming a Celery package after the edits (several on one line ...)."""
+    out = []
+    for name in ("pyproject.toml", "setup.cfg", "setup.py"):
+        p = root / name
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        text = "".join(ln for ln, drop in _dependency_lines(name, text) if not drop)
+        for i, ln in enumerate(text.splitlines(), 1):
+            code = ln.split("#", 1)[0]
+            if _MENTION.search(code) and re.search(r"""["'][^"']*(?:celery|flower)[^"']*["']""", code, re.I):
+                out.append((name, i))
     return out

@@ -176,3 +176,21 @@ def test_requirements_lose_celery_and_the_window_extra(tmp_path: Path) -> None:
     finalized(root)
     assert (root / "requirements.txt").read_text() == "saqmigrate[cli]>=0.1\nrequests\n"
     assert (root / "requirements" / "base.txt").read_text() == "redis\nsaqmigrate\n"
+
+
+def test_package_metadata_loses_celery_in_dependency_sections_only(tmp_path: Path) -> None:
+    root = migrated(tmp_path, "retries")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = [\n  "celery[redis]>=5.4",\n  "saqmigrate[celery]>=0.1",\n'
+        '  "requests",\n]\n\n[project.optional-dependencies]\nmonitor = [\n  "flower>=2",\n]\n\n'
+        '[tool.poetry.dependencies]\ncelery = {version = "^5.4", extras = ["redis"]}\n\n'
+        '[tool.other]\ncelery = true\n')
+    (root / "setup.py").write_text('from setuptools import setup\n\nsetup(\n    install_requires=[\n'
+                                   '        "celery>=5",\n        "django",\n    ],\n    extras_require={"x": ["celery", "y"]},\n)\n')
+    result = compute_finalize(root, Config())
+    assert apply_changes(root, result.changes) == []
+    assert (root / "pyproject.toml").read_text() == (
+        '[project]\nname = "x"\ndependencies = [\n  "saqmigrate>=0.1",\n  "requests",\n]\n\n'
+        '[project.optional-dependencies]\nmonitor = [\n]\n\n[tool.poetry.dependencies]\n\n[tool.other]\ncelery = true\n')
+    assert '"celery>=5"' not in (root / "setup.py").read_text() and '"django"' in (root / "setup.py").read_text()
+    assert any(m.startswith("setup.py:") and "by hand" in m for m in result.messages)  # ["celery", "y"] on one line
