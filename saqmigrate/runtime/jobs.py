@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
@@ -35,7 +35,8 @@ from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.registry import Registry, TaskEntry
 from saqmigrate.runtime.task import TaskOptions, run_sync, saq_task, task_self
 
-__all__ = ["saq_job", "SaqJob", "send_job", "asend_job", "JobOptionError", "registered_jobs"]
+__all__ = ["saq_job", "SaqJob", "send_job", "asend_job", "JobOptionError", "registered_jobs", "chain", "group",
+           "Step", "Chain", "Group", "GroupResult"]
 
 #: The decision reason finalized enqueues carry (there is no routing any more).
 R_FINALIZED = "finalized"
@@ -119,8 +120,13 @@ class SaqJob:
         async def run(ctx: dict, /, **kwargs: Any) -> Any:
             args = (task_self(ctx),) if bind else ()
             if is_async:
-                return await fn(*args, **kwargs)
-            return await run_sync(fn, *args, **kwargs)
+                result = await fn(*args, **kwargs)
+            else:
+                result = await run_sync(fn, *args, **kwargs)
+            then = ((getattr(ctx.get("job"), "meta", None) or {}).get("saqmigrate") or {}).get("then")
+            if then:  # the next step of a chain (saqmigrate.runtime.jobs.chain): enqueued once this one succeeded
+                await _continue(then, result)
+            return result
 
         run.__name__ = run.__qualname__ = getattr(fn, "__name__", "run")
         # saq_task reads the parameter names from the signature (ctx first, then the task's)
@@ -172,6 +178,12 @@ class SaqJob:
         p = self._plan(r, args, kwargs, countdown=countdown, eta=eta, queue=queue, task_id=task_id,
                        time_limit=time_limit)
         return await r._aenqueue(p)
+
+    # -- canvas ------------------------------------------------------------------------
+
+    def step(self, **kwargs: Any) -> Step:
+        """This task with these arguments, as a step of :func:`chain` or :func:`group` (was ``.s()``/``.si()``)."""
+        return Step(self.name, self.queue, dict(kwargs))
 
     # -- Celery's spelling, for call sites finalize could not see (``getattr(task, "delay")``,
     # code generated at run time): the same enqueue; ``saqmigrate check`` reports them (SM805)
@@ -280,6 +292,131 @@ def _entry_plan(entry: TaskEntry, kwargs: Mapping[str, Any] | None, options: dic
     p.decision = replace(p.decision, reason=R_FINALIZED)
     p.job_fields["meta"] = {"saqmigrate": {"task": entry.name, "v": 0, "reason": R_FINALIZED}}
     return p
+
+
+# --- canvas: chain and group -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One task call in a :func:`chain` or :func:`group`: ``task.step(**kwargs)``.
+
+    ``taking_result("param")``: in a chain, the previous step's return value is passed as ``param``
+    (Celery's ``.s()`` prepends it as the first positional argument; ``.si()`` takes nothing)."""
+
+    task: str
+    queue: str
+    kwargs: dict
+    result_to: str | None = None
+
+    def taking_result(self, param: str) -> Step:
+        return replace(self, result_to=param)
+
+    def _entry(self) -> TaskEntry:
+        job = _JOBS.get(self.task)
+        return job.entry if job is not None else TaskEntry(name=self.task, saq_function=self.task, queue=self.queue)
+
+
+class Chain:
+    """Steps run one after the other; each is enqueued when the one before it succeeded (a failure,
+    after its retries, stops the chain, as in Celery). ``enqueue()`` returns the *last* step's
+    result (its job exists once the chain reaches it; until then it reads ``PENDING``)."""
+
+    def __init__(self, *steps: Step) -> None:
+        if not steps:
+            raise ValueError("chain() needs at least one step")
+        self.steps = steps
+
+    def _links(self) -> list[dict]:
+        from saqmigrate.runtime.router import new_task_id  # noqa: PLC0415
+
+        return [{"task": s.task, "queue": s.queue, "kwargs": dict(s.kwargs), "key": new_task_id(),
+                 "result_to": s.result_to} for s in self.steps]
+
+    def enqueue(self) -> Any:
+        links = self._links()
+        r = _router()
+        r._enqueue_sync(_link_plan(links[0], links[1:]))
+        return _pending_result(r, links[-1])
+
+    async def aenqueue(self) -> Any:
+        links = self._links()
+        r = _router()
+        await r._aenqueue(_link_plan(links[0], links[1:]))
+        return _pending_result(r, links[-1])
+
+
+class Group:
+    """Steps enqueued together (was ``group(...)``); ``enqueue()`` returns a :class:`GroupResult`."""
+
+    def __init__(self, steps: Any) -> None:
+        self.steps = list(steps)
+
+    def enqueue(self) -> GroupResult:
+        r = _router()
+        return GroupResult([r._enqueue_sync(_step_plan(s)) for s in self.steps])
+
+    async def aenqueue(self) -> GroupResult:
+        r = _router()
+        return GroupResult([await r._aenqueue(_step_plan(s)) for s in self.steps])
+
+
+class GroupResult:
+    """The results of a :class:`Group`, in order (``.results``), with Celery's ``GroupResult`` basics."""
+
+    def __init__(self, results: list) -> None:
+        self.results = results
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> list:
+        return [r.get(timeout=timeout, propagate=propagate) for r in self.results]
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+
+def chain(*steps: Step) -> Chain:
+    """``chain(a.step(x=1), b.step().taking_result("total")).enqueue()`` (see :class:`Chain`)."""
+    return Chain(*steps)
+
+
+def group(steps: Any) -> Group:
+    """``group(t.step(n=n) for n in ns).enqueue()`` (see :class:`Group`)."""
+    return Group(steps)
+
+
+def _step_plan(step: Step) -> Any:
+    return _entry_plan(step._entry(), step.kwargs, {})
+
+
+def _link_plan(link: dict, rest: list[dict]) -> Any:
+    job = _JOBS.get(link["task"])
+    entry = job.entry if job is not None else TaskEntry(name=link["task"], saq_function=link["task"], queue=link["queue"])
+    p = _entry_plan(entry, link["kwargs"], {"task_id": link["key"]})
+    if rest:
+        p.job_fields["meta"]["saqmigrate"]["then"] = rest
+    return p
+
+
+def _pending_result(router: Any, link: dict) -> Any:
+    from saqmigrate.runtime.router import SaqResult  # noqa: PLC0415
+
+    return SaqResult(link["key"], None, link["queue"], None, router.bridge, router.saq_url, router.queue_kwargs)
+
+
+async def _continue(then: list[dict], result: Any) -> None:
+    nxt = dict(then[0])
+    if nxt.get("result_to"):
+        nxt["kwargs"] = {**nxt["kwargs"], nxt["result_to"]: result}
+    await _router()._aenqueue(_link_plan(nxt, then[1:]))
 
 
 def send_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None,

@@ -604,8 +604,10 @@ class SaqResult:
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    from celery.exceptions import TimeoutError as CeleryTimeoutError
-
+                    try:
+                        from celery.exceptions import TimeoutError as CeleryTimeoutError
+                    except ImportError:  # a finalized project: no Celery (a TimeoutError all the same)
+                        raise TimeoutError("The operation timed out.") from None
                     raise CeleryTimeoutError("The operation timed out.")
                 time.sleep(min(step, left))
             else:

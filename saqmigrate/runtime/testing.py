@@ -225,6 +225,8 @@ def _scan(modules: Iterable[Any]) -> None:
                 name = v.__dict__.get("saq_name")
                 if isinstance(name, str):
                     _FUNCTIONS.setdefault(name, v)
+            elif type(v).__name__ == "SaqJob" and type(v).__module__ == "saqmigrate.runtime.jobs":
+                _FUNCTIONS.setdefault(v.name, v.saq)  # a finalized task (@saq_job): its SAQ function
 
 
 def function_for(name: str) -> Callable:

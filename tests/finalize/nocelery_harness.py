@@ -64,6 +64,13 @@ def main() -> None:
         out = io.StringIO()
         call_command("refresh_boxes", stdout=out)  # a management command
         results.append(("command", out.getvalue().startswith("queued ")))
+        from jobs.tasks import expire_jobs
+
+        late = expire_jobs.enqueue_with({"postings": []}, countdown=60)  # not due for a minute
+        try:
+            late.get(timeout=0.5)
+        except TimeoutError:  # without Celery installed, SaqResult.get raises the builtin TimeoutError
+            results.append(("timeout", True))
 
     async def run() -> None:
         from saq import Worker

@@ -65,6 +65,7 @@ def test_finalized_pydotorg_runs_without_celery(tmp_path: Path, redis_url: str) 
     assert ["view", 202, True] in out["results"]
     assert ["inline", 2] in out["results"]  # import_all_calendars called directly: the body, inline
     assert ["async_view", 202, True] in out["results"] and ["command", True] in out["results"]
+    assert ["timeout", True] in out["results"]  # SaqResult.get(timeout=) without Celery: the builtin TimeoutError
     assert out["effects"] == recorded
     assert len(recorded) == 7  # boxes four times, the page cache, both calendars: the comparison compared something
 
