@@ -182,7 +182,8 @@ def commit(root: Path, writes: list[Write], *, _fail_at: int | None = None) -> N
                 if w.new is None:
                     w.path.unlink(missing_ok=True)
                 else:
-                    os.replace(tmp_of.pop(id(w)), w.path)
+                    os.replace(tmp_of[id(w)], w.path)
+                    del tmp_of[id(w)]  # only once it is in place: a failed replace leaves it to the cleanup below
                 done.append(w)
         except OSError as exc:
             failed = rel(w.path)

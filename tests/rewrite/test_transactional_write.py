@@ -156,3 +156,15 @@ def test_sigkill_leaves_an_importable_tree_and_the_next_run_finishes(n: int, tmp
     r = CliRunner().invoke(cli, ["rewrite", str(root), "--write"])
     assert r.exit_code == 0, r.output
     assert compute_changes(root, Config()).changes == [] and temp_files(root) == []
+
+
+def test_a_rename_that_fails_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """A real failure of the rename itself (here: a non-empty folder where the file goes; `chattr +i` on a
+    file does the same): nothing written and no `.saqmigrate-*.tmp` left behind (found by the finalize attack)."""
+    (tmp_path / "a.py").write_text("old\n")
+    (tmp_path / "b.py").mkdir()
+    (tmp_path / "b.py" / "x").write_text("")
+    with pytest.raises(TransactionError):
+        commit(tmp_path, [Write(tmp_path / "a.py", "new\n", "old\n"), Write(tmp_path / "b.py", "new\n", None)])
+    assert (tmp_path / "a.py").read_text() == "old\n"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
