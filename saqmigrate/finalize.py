@@ -18,7 +18,7 @@ from saqmigrate.emit.style import Style, same_code
 from saqmigrate.markers import finalized_package
 from saqmigrate.plan import RewritePlan, build_plan
 from saqmigrate.plan.finalize import CELERY_PACKAGES, Blocker, FinalizePlan, build_finalize_plan
-from saqmigrate.rewrite import Change, Unreadable, _compiles, _read, recorded_mode
+from saqmigrate.rewrite import Change, _compiles, _read, recorded_mode
 from saqmigrate.transform.finalize import FileEdit, finalize_source
 
 
@@ -62,41 +62,25 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
     has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
     worker_pkg = f"{plan.package_rel}/"
     sources = [rel for rel in disc.files if rel not in generated and not rel.startswith(worker_pkg)]
-    edits = _file_edits(fp, sources, has_init, plan.style.line_length)
-    app_deleted = False
-    # the app module first: whether it is deleted decides what its importers lose
-    order = sorted(edits, key=lambda rel: (rel != fp.app_file, rel))
-    for rel in order:
-        edit = edits[rel]
-        try:
-            old = _read(root / rel)
-        except Unreadable as exc:
-            result.errors.append(f"{rel}: {exc}")
-            continue
-        if old is None or not _mentions(old, edit, fp):
-            continue
-        if app_deleted and fp.app_module:
-            edit.removed_modules.add(fp.app_module)
-        try:
-            out = finalize_source(old, edit)
-        except Exception as exc:  # libcst cannot parse it (the scan skipped it too)
-            result.errors.append(f"{rel}: cannot edit ({type(exc).__name__}: {exc}); nothing is written")
-            continue
-        for line, code, message in out.problems:
-            result.blockers.append(Blocker(code, rel, line, message))
-        if not out.empty:
-            left = _CELERY_IMPORT.search(out.code)
-            if left and not any(b.file == rel for b in result.blockers):
-                line = out.code.count("\n", 0, left.start()) + 1
-                result.blockers.append(Blocker("SM803", rel, line, f"still imports Celery ({left.group(0).strip()}): "
-                                           "finalize has no conversion for what it uses here"))
-        if rel == fp.app_file and out.empty:
-            app_deleted = True
-            result.changes.append(Change(rel, old, None))
-            continue
-        code = out.code if out.code.strip() else ""  # a package __init__ left with nothing in it
-        if code != old:
-            result.changes.append(Change(rel, old, code))
+    wiring = {module_name(rel, has_init) for rel in set(generated) | set(_worker_files(root, plan))}
+    texts = _texts(root, sources, fp, result)
+    for rel in (e.file for e in index.errors):  # a file the scan could not parse: its Celery use is unseen
+        text = texts.get(rel) or ""
+        if re.search(r"\bcelery\b|\.(delay|apply_async|send_task)\(", text, re.I):
+            result.blockers.append(Blocker("SM803", rel, 1, "the scan could not read this file (see its SM900): "
+                                           "finalize cannot convert the Celery use in it"))
+    keep_apps = False
+    for _attempt in range(2):  # a second pass keeps the Celery app when code finalize leaves still uses it
+        edits = _file_edits(fp, sources, has_init, plan.style.line_length, keep_apps=keep_apps)
+        for edit in edits.values():
+            edit.wiring_modules = wiring
+            edit.settings_keep = _still_read(texts, fp.config_namespace)
+        changes, blockers, dangling_app, converted = _edit_sources(fp, edits, texts)
+        if not dangling_app or keep_apps:
+            break
+        keep_apps = True
+    result.changes.extend(changes)
+    result.blockers = _merge_blockers(result.blockers, blockers, converted)
 
     # the window's generated code goes; the worker settings stay, in the project's hands
     # a second run (after --force left code on Celery) keeps the settings the first one wrote
@@ -131,6 +115,115 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
     return result
 
 
+def _texts(root: Path, sources: list[str], fp: FinalizePlan, result: FinalizeResult) -> dict[str, str]:
+    """The text of every source file finalize may edit (UTF-8, or the encoding its PEP 263 line declares)."""
+    import tokenize
+
+    out: dict[str, str] = {}
+    for rel in sources:
+        try:
+            raw = (root / rel).read_bytes()
+        except OSError as exc:
+            result.errors.append(f"{rel}: cannot read: {exc.strerror or exc}")
+            continue
+        try:
+            out[rel] = raw.decode("utf-8")
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            import io
+
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+            text = raw.decode(encoding)
+        except (SyntaxError, UnicodeDecodeError, LookupError):
+            continue  # not text finalize can read; the scan reported it
+        if "celery" in text.lower() or any(j.task.file == rel for j in fp.jobs.values()):
+            result.blockers.append(Blocker("SM803", rel, 1, f"declares the {encoding} encoding: finalize edits UTF-8 "
+                                           "files only; convert it to UTF-8 (and drop the coding line) first"))
+    return out
+
+
+def _still_read(texts: dict[str, str], namespace: str | None) -> set[str]:
+    """Celery setting names the project reads somewhere besides assigning them (``if not CELERY_BROKER_URL``,
+    ``settings.CELERY_TASK_ALWAYS_EAGER``): their assignments stay. Names in code only: an environment
+    variable of the same name (``os.environ.get("CELERY_BROKER_URL")``) is not a read."""
+    import io
+    import tokenize
+
+    counts: dict[str, int] = {}
+    assigned: dict[str, int] = {}
+    for text in texts.values():
+        if "CELERY" not in text and "BROKER" not in text:
+            continue
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except (tokenize.TokenError, SyntaxError, IndentationError):
+            continue
+        for i, tok in enumerate(tokens):
+            if tok.type != tokenize.NAME or not tok.string.isupper():
+                continue
+            counts[tok.string] = counts.get(tok.string, 0) + 1
+            nxt = next((t for t in tokens[i + 1:] if t.type not in (tokenize.NL, tokenize.COMMENT)), None)
+            line_start = tok.start[1] == len(tok.line) - len(tok.line.lstrip())
+            if line_start and nxt is not None and nxt.string in ("=", ":"):
+                assigned[tok.string] = assigned.get(tok.string, 0) + 1
+    return {n for n, c in counts.items() if n in assigned and c > assigned[n]}
+
+
+def _edit_sources(fp: FinalizePlan, edits: dict[str, FileEdit], texts: dict[str, str]):
+    """Run the per-file edits; (changes, blockers, whether the removed Celery app is still used somewhere)."""
+    changes: list[Change] = []
+    blockers: list[Blocker] = []
+    dangling_app = False
+    converted: dict[str, list[tuple[int, int]]] = {}
+    deleted_apps: set[str] = set()
+    # app modules first: whether one is deleted decides what its importers lose
+    order = sorted(edits, key=lambda rel: (edits[rel].app_var is None, rel))
+    for rel in order:
+        edit = edits[rel]
+        old = texts.get(rel)
+        if old is None or not _mentions(old, edit, fp):
+            continue
+        edit.removed_modules |= deleted_apps
+        try:
+            out = finalize_source(old, edit)
+        except Exception as exc:  # noqa: BLE001 - libcst cannot parse it (the scan skipped it too)
+            blockers.append(Blocker("SM803", rel, 1, f"finalize cannot edit it ({type(exc).__name__}); its Celery "
+                                    "use is left as it is"))
+            continue
+        if out.converted:
+            converted[rel] = out.converted
+        for line, code, message in out.problems:
+            if code == "SM803" and "came from Celery code finalize removes" in message:
+                dangling_app = True  # a name of a removed Celery app is still used: the next pass keeps the apps
+            blockers.append(Blocker(code, rel, line, message))
+        if not out.empty:
+            left = _CELERY_IMPORT.search(out.code)
+            if left and not any(b.file == rel for b in blockers) and not any(b.file == rel for b in fp.blockers):
+                line = out.code.count("\n", 0, left.start()) + 1
+                blockers.append(Blocker("SM803", rel, line, f"still imports Celery ({left.group(0).strip()}): "
+                                        "finalize has no conversion for what it uses here"))
+        if edit.app_var and out.empty:
+            deleted_apps.add(edit.module)
+            changes.append(Change(rel, old, None))
+            continue
+        code = out.code if out.code.strip() else ""  # a package __init__ left with nothing in it
+        if code != old:
+            changes.append(Change(rel, old, code))
+    return changes, blockers, dangling_app, converted
+
+
+def _merge_blockers(planned: list[Blocker], found: list[Blocker],
+                    converted: dict[str, list[tuple[int, int]]]) -> list[Blocker]:
+    """The plan's findings less those a conversion answered (a canvas now written with runtime.jobs' chain or
+    group, and its dispatch), plus what the edits found."""
+    def answered(b: Blocker) -> bool:
+        return b.code in ("SM801", "SM803") and any(a <= b.line <= z for a, z in converted.get(b.file, ()))
+
+    return [b for b in planned if not answered(b)] + found
+
+
 def _generated(root: Path, index) -> list[str]:
     from saqmigrate.rewrite import _existing_generated
 
@@ -152,7 +245,8 @@ def _worker_files(root: Path, plan: RewritePlan) -> list[str]:
     return out
 
 
-def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_length: int) -> dict[str, FileEdit]:
+def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_length: int, *,
+                keep_apps: bool = False) -> dict[str, FileEdit]:
     edits: dict[str, FileEdit] = {}
     by_file = fp.by_file()
     apps = ([(fp.app_module, fp.app_file, fp.app_var)] if fp.app_module and fp.app_file and fp.app_var else [])
@@ -161,15 +255,16 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
     removed_names: dict[str, set[str]] = {}
     app_vars: dict[str, str] = {}
     for module, file, var in apps:
-        if file in blocked:
-            continue  # an app module with a task left on Celery keeps its app
+        if file in blocked or keep_apps:
+            continue  # an app module with a task left on Celery (or an app still used) keeps its app
         removed_names.setdefault(module, set()).add(var)
         app_vars[file] = var
     for rel in sources:
         jobs, calls = by_file.get(rel, ([], []))
         edit = FileEdit(jobs=jobs, calls=calls, module=module_name(rel, has_init),
                         is_package=rel.endswith("__init__.py"), removed_names=dict(removed_names),
-                        line_length=line_length, django=fp.rewrite.django)
+                        line_length=line_length, django=fp.rewrite.django,
+                        canvas_members=fp.canvas_members.get(rel, {}))
         edit.app_var = app_vars.get(rel)
         if rel in fp.settings_files:
             edit.settings_prefix = (fp.config_namespace or "CELERY") + "_"

@@ -72,6 +72,9 @@ class FinalizePlan:
     config_namespace: str | None = None  # config_from_object(..., namespace="CELERY"): settings prefix
     settings_files: list[str] = field(default_factory=list)  # files whose CELERY_* settings go
     other_apps: list[tuple[str, str, str]] = field(default_factory=list)  # (module, file, var) of every other app
+    # file -> {signature target text -> task}: the tasks a canvas in that file names (`t.s()` / `t.si()`),
+    # for the chain/group conversion to runtime.jobs (transform/finalize.py)
+    canvas_members: dict[str, dict[str, JobDecl]] = field(default_factory=dict)
 
     def by_file(self) -> dict[str, tuple[list[JobDecl], list[CallEdit]]]:
         out: dict[str, tuple[list[JobDecl], list[CallEdit]]] = {}
@@ -111,6 +114,9 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan) -> FinalizePl
         fp.jobs[t.name] = JobDecl(t, tw, t.name, tw.queue, tw.options_source, t.bind)  # type: ignore[arg-type]
         for code, message in dict.fromkeys(tw.todos):  # accepted through the window: said again, not blocking
             fp.notes.append(f"{t.file}:{t.decorator_line or t.line}: {code} {t.name}: {message}")
+    for c in index.calls:
+        if c.kind in ("s", "si") and c.task in fp.jobs and not c.options.get("_in_schedule"):
+            fp.canvas_members.setdefault(c.file, {})[c.target] = fp.jobs[c.task]
     for c in index.calls:
         edit = _call_edit(c, fp)
         if isinstance(edit, Blocker):
@@ -208,3 +214,21 @@ def _bad_options(c: Call, job: JobDecl) -> Blocker | None:
 
 def _src(value: object) -> str:
     return str(value["dynamic"]) if isinstance(value, dict) and "dynamic" in value else str(value)
+
+
+_SETTINGS: list[frozenset] = []
+
+
+def is_celery_setting(name: str, prefix: str = "CELERY_") -> bool:
+    """``name`` configures Celery: ``<PREFIX><KEY>`` for a key of Celery's settings (``CELERY_BROKER_URL``),
+    or an old-style name Celery still reads (``CELERYBEAT_SCHEDULE``, ``BROKER_URL``). A project's own
+    ``CELERY_ENABLED`` is not, and stays. Celery's own table is the truth (``celery.app.defaults``)."""
+    if not _SETTINGS:
+        from celery.app.defaults import _TO_NEW_KEY, NAMESPACES, flatten  # noqa: PLC0415 - the cli extra has Celery
+
+        _SETTINGS.append(frozenset(k for k, _ in flatten(NAMESPACES)))
+        _SETTINGS.append(frozenset(_TO_NEW_KEY))
+    keys, old = _SETTINGS
+    if name.startswith(prefix) and name[len(prefix):].lower() in keys:
+        return True
+    return name in old

@@ -105,6 +105,7 @@ class SaqJob:
         sig = inspect.signature(fn)
         params = list(sig.parameters.values())[1 if bind else 0:]
         self.params = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+        self.positional_only = tuple(p.name for p in params if p.kind == p.POSITIONAL_ONLY)
         self.saq = self._saq_function(fn, inspect.iscoroutinefunction(fn))
         self.entry = TaskEntry(name=name, saq_function=name, queue=queue, params=self.params,
                                job=MappingProxyType(options.job_kwargs()))
@@ -116,9 +117,12 @@ class SaqJob:
 
     def _saq_function(self, fn: Callable, is_async: bool) -> Callable:
         bind = self.bind
+        posonly = self.positional_only
 
         async def run(ctx: dict, /, **kwargs: Any) -> Any:
-            args = (task_self(ctx),) if bind else ()
+            args: tuple = (task_self(ctx),) if bind else ()
+            if posonly:  # a job carries names; `def f(a, /, b)` takes `a` by position
+                args += tuple(kwargs.pop(p) for p in posonly if p in kwargs)
             if is_async:
                 result = await fn(*args, **kwargs)
             else:
@@ -184,6 +188,26 @@ class SaqJob:
     def step(self, **kwargs: Any) -> Step:
         """This task with these arguments, as a step of :func:`chain` or :func:`group` (was ``.s()``/``.si()``)."""
         return Step(self.name, self.queue, dict(kwargs))
+
+    def s(self, *args: Any, **kwargs: Any) -> Step:
+        """Celery's ``.s()`` for code finalize could not convert: positional arguments named by the parameters."""
+        if len(args) > len(self.params):
+            raise JobOptionError(f"{self.name}.s(): {len(args)} positional arguments for parameters {list(self.params)}")
+        return Step(self.name, self.queue, {**dict(zip(self.params, args)), **kwargs})
+
+    si = s
+
+    def enqueue_on_commit(self, **kwargs: Any) -> None:
+        """Enqueue when the current Django transaction commits (was ``.delay_on_commit(...)``)."""
+        from django.db import transaction  # noqa: PLC0415 - only Django projects call this
+
+        transaction.on_commit(lambda: self.enqueue(**kwargs))
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        """Celery's ``.delay_on_commit`` (5.4+), for call sites finalize could not see."""
+        from django.db import transaction  # noqa: PLC0415
+
+        transaction.on_commit(lambda: self.delay(*args, **kwargs))
 
     # -- Celery's spelling, for call sites finalize could not see (``getattr(task, "delay")``,
     # code generated at run time): the same enqueue; ``saqmigrate check`` reports them (SM805)
@@ -281,11 +305,11 @@ def _named(name: str, queue: str | None) -> SaqJob | TaskEntry:
     return TaskEntry(name=name, saq_function=name, queue=queue)
 
 
-def _entry_plan(entry: TaskEntry, kwargs: Mapping[str, Any] | None, options: dict) -> Any:
+def _entry_plan(entry: TaskEntry, kwargs: Mapping[str, Any] | None, options: dict, args: Any = None) -> Any:
     from saqmigrate.runtime.router import plan_dispatch  # noqa: PLC0415
 
     registry = Registry(MappingProxyType({entry.name: entry}), MappingProxyType({}), MappingProxyType({}))
-    p = plan_dispatch(registry, _ALL_SAQ, entry.name, None, kwargs,
+    p = plan_dispatch(registry, _ALL_SAQ, entry.name, args, kwargs,
                       {k: v for k, v in options.items() if v is not None})
     if p.decision.backend != F.SAQ:
         raise JobOptionError(f"{entry.name}: cannot enqueue on SAQ ({', '.join(p.decision.unsupported) or p.decision.reason})")
@@ -311,6 +335,18 @@ class Step:
 
     def taking_result(self, param: str) -> Step:
         return replace(self, result_to=param)
+
+    def enqueue(self) -> Any:
+        """Enqueue this one step on its own (``t.s(1).delay()`` in Celery's spelling)."""
+        return _router()._enqueue_sync(_step_plan(self))
+
+    async def aenqueue(self) -> Any:
+        return await _router()._aenqueue(_step_plan(self))
+
+    def delay(self) -> Any:
+        return self.enqueue()
+
+    apply_async = delay
 
     def _entry(self) -> TaskEntry:
         job = _JOBS.get(self.task)
@@ -345,6 +381,11 @@ class Chain:
         await r._aenqueue(_link_plan(links[0], links[1:]))
         return _pending_result(r, links[-1])
 
+    def delay(self) -> Any:  # Celery's spelling, for `job = chain(...); job.delay()` finalize did not see
+        return self.enqueue()
+
+    apply_async = delay
+
 
 class Group:
     """Steps enqueued together (was ``group(...)``); ``enqueue()`` returns a :class:`GroupResult`."""
@@ -359,6 +400,11 @@ class Group:
     async def aenqueue(self) -> GroupResult:
         r = _router()
         return GroupResult([await r._aenqueue(_step_plan(s)) for s in self.steps])
+
+    def delay(self) -> GroupResult:  # Celery's spelling
+        return self.enqueue()
+
+    apply_async = delay
 
 
 class GroupResult:
@@ -419,23 +465,23 @@ async def _continue(then: list[dict], result: Any) -> None:
     await _router()._aenqueue(_link_plan(nxt, then[1:]))
 
 
-def send_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None,
+def send_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None, args: Any = None,
              **options: Any) -> Any:
     """Enqueue the task registered as ``name`` (was ``app.send_task(name, ...)``) without importing
     it: ``queue`` says where its worker listens (finalize writes it). Options as
     :meth:`SaqJob.enqueue_with`."""
     target = _named(name, queue)
     if isinstance(target, SaqJob):
-        return target.enqueue_with(kwargs, queue=queue, **options)
+        return target.enqueue_with(kwargs, args=args, queue=queue, **options)
     r = _router()
-    return r._enqueue_sync(_entry_plan(target, kwargs, options))
+    return r._enqueue_sync(_entry_plan(target, kwargs, options, args))
 
 
 async def asend_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None,
-                    **options: Any) -> Any:
+                    args: Any = None, **options: Any) -> Any:
     """:func:`send_job` from async code."""
     target = _named(name, queue)
     if isinstance(target, SaqJob):
-        return await target.aenqueue_with(kwargs, queue=queue, **options)
+        return await target.aenqueue_with(kwargs, args=args, queue=queue, **options)
     r = _router()
-    return await r._aenqueue(_entry_plan(target, kwargs, options))
+    return await r._aenqueue(_entry_plan(target, kwargs, options, args))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from saqmigrate.plan.finalize import DROPPED_OPTIONS, MAPPED_OPTIONS, CallEdit, JobDecl
+from saqmigrate.plan.finalize import DROPPED_OPTIONS, MAPPED_OPTIONS, CallEdit, JobDecl, is_celery_setting
 
 #: Celery's eager-mode settings (after the ``CELERY_`` prefix) -> saqmigrate's switch of the same meaning
 #: (saqmigrate.runtime.testing, docs/testing.md).
@@ -43,12 +43,16 @@ class FileEdit:
     is_package: bool = False
     line_length: int = 88  # the project's formatter's (long decorators are wrapped as it would)
     django: bool = False  # Django settings carry saqmigrate's eager switch; elsewhere it is reported
+    canvas_members: dict = field(default_factory=dict)  # `t.s`/`t.si` target text -> JobDecl (chains, groups)
+    wiring_modules: set[str] = field(default_factory=set)  # the window's generated modules finalize deletes
+    settings_keep: set[str] = field(default_factory=set)  # CELERY_* names the project still reads: kept
 
 
 @dataclass
 class FileResult:
     code: str
     problems: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule code, message)
+    converted: list[tuple[int, int]] = field(default_factory=list)  # line spans of canvases now runtime.jobs
     empty: bool = False  # nothing but docstring, imports and os.environ.setdefault(...) is left
 
 
@@ -91,13 +95,21 @@ class _Edits(cst.CSTTransformer):
         for c in edit.calls:
             self.calls.setdefault(c.call.line, []).append(c)
         self.func_stack: list[bool] = []  # async?
+        self.scopes: list[set[str]] = []  # names a function binds other than by import (innermost last)
         self.used_runtime: set[str] = set()
+        self.used_canvas: set[str] = set()  # chain / group of saqmigrate.runtime.jobs
+        self.canvas_nodes: set[int] = set()  # ids of the runtime chain/group calls written here
+        self.canvas_vars: set[str] = set()  # names bound to one of them
+        self.inner_pipes: set[int] = set()
+        self.operands: set[int] = set()  # calls whose value is read further (x.attr, x[...], x(...)): await in parens
+        self.converted: list[tuple[int, int]] = []
         self.problems: list[tuple[int, str, str]] = []
 
     # -- where we are ------------------------------------------------------------------
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.func_stack.append(node.asynchronous is not None)
+        self.scopes.append(_local_bindings(node))
         used = [p.name.value for p in node.params.params if p.name.value in CELERY_FIXTURES]
         if used:
             self.problems.append((self._line(node), "SM807", f"{node.name.value} uses Celery's pytest fixture(s) "
@@ -111,9 +123,50 @@ class _Edits(cst.CSTTransformer):
     def visit_Lambda(self, node: cst.Lambda) -> None:
         self.func_stack.append(False)
 
+    # a class body and a generator expression are not the coroutine's own code: no await there
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.func_stack.append(False)
+
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+        self.func_stack.pop()
+        return updated
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self.func_stack.append(False)
+
+    def leave_GeneratorExp(self, original: cst.GeneratorExp, updated: cst.GeneratorExp) -> cst.BaseExpression:
+        self.func_stack.pop()
+        return updated
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.operands.add(id(node.value))
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self.operands.add(id(node.value))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.operands.add(id(node.func))
+
+    def _await(self, original: cst.BaseExpression, call: cst.BaseExpression) -> cst.Await:
+        """``await call``, in parentheses where the value is read further (``(await t.aenqueue()).id``)."""
+        if id(original) in self.operands:
+            return cst.Await(call, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return cst.Await(call)
+
     def leave_Lambda(self, original: cst.Lambda, updated: cst.Lambda) -> cst.BaseExpression:
         self.func_stack.pop()
         return updated
+
+    def _rebound(self, target: cst.BaseExpression) -> str | None:
+        """The dispatch's root name when this scope binds it by something else than an import (``send =
+        other_task``, a parameter, a loop variable): which task it is cannot be proven statically."""
+        root = target  # a bare name: `send.delay()`; attribute chains (`tasks.send`) resolve through imports
+        if not isinstance(root, cst.Name):
+            return None
+        for scope in reversed(self.scopes):
+            if root.value in scope:
+                return root.value
+        return root.value if root.value in self.module_rebound else None
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.get_metadata(PositionProvider, node).start.line
@@ -122,6 +175,7 @@ class _Edits(cst.CSTTransformer):
 
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
         self.func_stack.pop()
+        self.scopes.pop()
         for i, dec in enumerate(original.decorators):
             job = self.jobs.get(self._line(dec))
             if job is None:
@@ -146,24 +200,42 @@ class _Edits(cst.CSTTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         updated = self._eager_keywords(original, updated)
+        canvas = self._canvas_constructor(original, updated)
+        if canvas is not None:
+            return canvas
         if not isinstance(original.func, cst.Attribute):
             return updated
         attr = original.func.attr.value
-        if attr not in ("delay", "apply_async", "send_task"):
+        if attr in ("delay", "apply_async") and not original.args and self._is_converted_canvas(updated.func.value):
+            in_async = bool(self.func_stack) and self.func_stack[-1]
+            pos = self.get_metadata(PositionProvider, original)
+            self.converted.append((pos.start.line, pos.end.line))
+            call = updated.with_changes(func=updated.func.with_changes(  # type: ignore[attr-defined]
+                attr=cst.Name("aenqueue" if in_async else "enqueue")))
+            return self._await(original, call) if in_async else call
+        if attr not in ("delay", "apply_async", "send_task", "delay_on_commit"):
             return updated
         candidates = self.calls.get(self._line(original), [])
-        kind = {"delay": "enqueue", "apply_async": "enqueue_with", "send_task": "send_job"}[attr]
+        kind = {"delay": "enqueue", "apply_async": "enqueue_with", "send_task": "send_job",
+                "delay_on_commit": "enqueue"}[attr]
         edit = next((c for c in candidates if c.kind == kind), None)
         if edit is None:
             return updated
         candidates.remove(edit)
-        in_async = bool(self.func_stack) and self.func_stack[-1]
+        if attr == "delay_on_commit":  # runs later, after the commit: never awaited
+            edit = CallEdit(edit.call, edit.job, "enqueue_on_commit", edit.queue)
+        rebound = self._rebound(original.func.value) if attr != "send_task" else None
+        if rebound:
+            self.problems.append((edit.call.line, "SM803", f"{rebound} is bound again in this scope: finalize cannot "
+                                  f"prove {cst.Module([]).code_for_node(original.func)}() dispatches {edit.job.name if edit.job else 'the task'}"))
+            return updated
+        in_async = bool(self.func_stack) and self.func_stack[-1] and attr != "delay_on_commit"
         try:
             new = self._call(edit, updated, in_async)
         except _Unconvertible as exc:
             self.problems.append((edit.call.line, "SM802", str(exc)))
             return updated
-        return cst.Await(new) if in_async else new
+        return self._await(original, new) if in_async else new
 
     def _call(self, edit: CallEdit, node: cst.Call, in_async: bool) -> cst.Call:
         assert edit.job is not None
@@ -171,21 +243,34 @@ class _Edits(cst.CSTTransformer):
         assert isinstance(func, cst.Attribute)
         params = [p.name for p in edit.job.task.params if p.kind in ("positional_only", "positional")]
         prefix = "a" if in_async else ""
-        if edit.kind == "enqueue":
+        if edit.kind in ("enqueue", "enqueue_on_commit"):
             positional = [a for a in node.args if not a.keyword and not a.star]
             stars = [a for a in node.args if a.star == "*"]
             keywords = [a for a in node.args if a.keyword or a.star == "**"]
-            if stars or len(positional) > len(params):
-                args_list = cst.List([cst.Element(a.value) if not a.star else cst.StarredElement(a.value)
-                                      for a in node.args if not a.keyword and a.star != "**"])
-                kw = _dict_of(keywords)
-                new_args = ([cst.Arg(kw)] if kw is not None else []) + [cst.Arg(args_list, keyword=cst.Name("args"))]
+            var_positional = any(p.kind == "var_positional" for p in edit.job.task.params)
+            if len(positional) > len(params) and var_positional:
+                raise _Unconvertible(f"{len(positional)} positional arguments for {len(params)} named parameters "
+                                     "(the rest go to *args): a SAQ job has keyword arguments only")
+            if edit.kind == "enqueue_on_commit" and (stars or len(positional) > len(params)):
+                raise _Unconvertible("delay_on_commit(*args): positional arguments finalize cannot name")
+            names = [p for p, _ in zip(params, positional)] + [a.keyword.value for a in keywords if a.keyword]
+            if stars or len(positional) > len(params) or "self" in names:
+                # `self` is the method's own parameter: a task parameter named so goes in the dict form
+                args_list = [a for a in node.args if not a.keyword and a.star != "**"]
+                named = [cst.DictElement(cst.SimpleString(_s(p)), a.value) for p, a in zip(params, positional)] \
+                    if not stars and len(positional) <= len(params) else []
+                kw = _dict_of(keywords, named)
+                new_args = [cst.Arg(kw)] if kw is not None else []
+                if not named and args_list:
+                    new_args.append(cst.Arg(cst.List([cst.Element(a.value) if not a.star else
+                                                      cst.StarredElement(a.value) for a in args_list]),
+                                            keyword=cst.Name("args"), equal=_EQ))
                 return node.with_changes(func=func.with_changes(attr=cst.Name(f"{prefix}enqueue_with")),
                                          args=_commas(new_args))
-            named = [cst.Arg(a.value, keyword=cst.Name(p), equal=_EQ) for p, a in zip(params, positional)]
+            named_args = [cst.Arg(a.value, keyword=cst.Name(p), equal=_EQ) for p, a in zip(params, positional)]
             rest = [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in keywords]
-            return node.with_changes(func=func.with_changes(attr=cst.Name(f"{prefix}enqueue")),
-                                     args=_commas(named + rest))
+            method = "enqueue_on_commit" if edit.kind == "enqueue_on_commit" else f"{prefix}enqueue"
+            return node.with_changes(func=func.with_changes(attr=cst.Name(method)), args=_commas(named_args + rest))
         if edit.kind == "enqueue_with":
             args, kwargs, options = _apply_async_parts(node)
             new_args = _payload(args, kwargs, params) + _options(options, edit)
@@ -211,6 +296,112 @@ class _Edits(cst.CSTTransformer):
         new_args += _options({k: a.value for k, a in by_kw.items()}, edit)
         return cst.Call(func=cst.Name(self.aliases[fn]), args=_commas(new_args))
 
+    # -- canvases: chain / group of known tasks -> saqmigrate.runtime.jobs -------------------------
+
+    def _canvas_constructor(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression | None:
+        """``chain(a.si(x), b.s())`` -> ``chain(a.step(p=x), b.step().taking_result("q"))`` of
+        saqmigrate.runtime.jobs, ``group(t.s(n) for n in ns)`` likewise, when every member is a known task
+        with arguments finalize can name; None otherwise (the canvas stays, SM801)."""
+        kind = self.canvas_names.get(cst.Module([]).code_for_node(original.func))
+        steps: list[cst.BaseExpression] | None = None
+        if kind == "chain" and all(not a.keyword and not a.star for a in updated.args):
+            steps = self._steps([a.value for a in updated.args], chained=True)
+        elif kind == "group":
+            steps = self._group_steps(updated)
+        if steps is None or kind is None:
+            return None
+        return self._runtime_canvas(original, kind, steps)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.BitOr):
+            for side in (node.left, node.right):
+                if isinstance(side, cst.BinaryOperation) and isinstance(side.operator, cst.BitOr):
+                    self.inner_pipes.add(id(side))  # only the whole pipe becomes a chain
+
+    def leave_BinaryOperation(self, original: cst.BinaryOperation, updated: cst.BinaryOperation):
+        if not isinstance(updated.operator, cst.BitOr) or id(original) in self.inner_pipes:
+            return updated
+        members = _pipe_members(updated)
+        if len(members) < 2 or not all(isinstance(m, cst.Call) and isinstance(m.func, cst.Attribute)
+                                       and m.func.attr.value in ("s", "si") for m in members):
+            return updated
+        steps = self._steps(members, chained=True)
+        if steps is None:
+            return updated
+        return self._runtime_canvas(original, "chain", steps)
+
+    def _runtime_canvas(self, original: cst.CSTNode, kind: str, steps: list[cst.BaseExpression]) -> cst.Call:
+        self.used_canvas.add(kind)
+        if kind == "group" and len(steps) == 1 and isinstance(steps[0], (cst.GeneratorExp, cst.ListComp)):
+            args = [cst.Arg(steps[0])]
+        else:
+            args = _commas([cst.Arg(st) for st in steps])
+        pos = self.get_metadata(PositionProvider, original)
+        self.converted.append((pos.start.line, pos.end.line))
+        node = cst.Call(cst.Name(f"__saq_{kind}__"), args)
+        self.canvas_nodes.add(id(node))
+        return node
+
+    def _is_converted_canvas(self, node: cst.BaseExpression) -> bool:
+        if id(node) in self.canvas_nodes:
+            return True
+        return isinstance(node, cst.Name) and node.value in self.canvas_vars
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        if id(updated.value) in self.canvas_nodes:  # job = group(...): job.apply_async() later is an enqueue
+            for t in updated.targets:
+                if isinstance(t.target, cst.Name):
+                    self.canvas_vars.add(t.target.value)
+        return self._eager_assign(original, updated)
+
+    def _group_steps(self, target: cst.Call) -> list[cst.BaseExpression] | None:
+        if len(target.args) == 1 and not target.args[0].keyword and not target.args[0].star:
+            only = target.args[0].value
+            if isinstance(only, (cst.GeneratorExp, cst.ListComp)):
+                step = self._step(only.elt, position=0, chained=False)
+                if step is None:
+                    return None
+                return [cst.GeneratorExp(step, only.for_in, lpar=[], rpar=[])]  # the call's own parentheses
+            if isinstance(only, (cst.List, cst.Tuple)):
+                if not all(isinstance(e, cst.Element) for e in only.elements):
+                    return None
+                return self._steps([e.value for e in only.elements], chained=False)
+        if any(a.keyword or a.star for a in target.args):
+            return None
+        return self._steps([a.value for a in target.args], chained=False)
+
+    def _steps(self, members: list[cst.BaseExpression], *, chained: bool) -> list[cst.BaseExpression] | None:
+        out = []
+        for i, m in enumerate(members):
+            step = self._step(m, position=i, chained=chained)
+            if step is None:
+                return None
+            out.append(step)
+        return out or None
+
+    def _step(self, member: cst.BaseExpression, *, position: int, chained: bool) -> cst.BaseExpression | None:
+        if not (isinstance(member, cst.Call) and isinstance(member.func, cst.Attribute)
+                and member.func.attr.value in ("s", "si")):
+            return None
+        job = self.edit.canvas_members.get(cst.Module([]).code_for_node(member.func.value))
+        if job is None or any(a.star for a in member.args):
+            return None
+        params = [p.name for p in job.task.params if p.kind in ("positional_only", "positional")]
+        takes_result = chained and position > 0 and member.func.attr.value == "s"
+        free = params[1:] if takes_result else params
+        positional = [a for a in member.args if not a.keyword]
+        keywords = [a for a in member.args if a.keyword]
+        if len(positional) > len(free) or (takes_result and not params):
+            return None
+        if any(a.keyword.value not in {p.name for p in job.task.params} for a in keywords):  # type: ignore[union-attr]
+            return None  # a Celery option (countdown=...) or an unknown name
+        named = [cst.Arg(a.value, keyword=cst.Name(p), equal=_EQ) for p, a in zip(free, positional)]
+        step = cst.Call(cst.Attribute(member.func.value, cst.Name("step")),
+                        _commas(named + [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in keywords]))
+        if takes_result:
+            step = cst.Call(cst.Attribute(step, cst.Name("taking_result")), [cst.Arg(cst.SimpleString(_s(params[0])))])
+        return step
+
     # -- eager mode (issue 17): Celery's switches become saqmigrate's -------------------------
 
     def _eager_keywords(self, original: cst.Call, updated: cst.Call) -> cst.Call:
@@ -226,7 +417,7 @@ class _Edits(cst.CSTTransformer):
                                   "eager mode: use saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)"))
         return updated
 
-    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+    def _eager_assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
         for t in original.targets:
             target = cst.Module([]).code_for_node(t.target)
             if target.rsplit(".", 1)[-1] in EAGER_CONF and ".conf." in f".{target}":
@@ -254,8 +445,21 @@ class _Edits(cst.CSTTransformer):
         return updated.with_changes(body=body)
 
     def visit_Module(self, node: cst.Module) -> None:
+        self.module_rebound = _plain_bindings(node.body) & _import_bound(node)  # imported, then assigned again
+        # names bound from the window's generated modules (`routing as _saqmigrate_routing`): their uses go with them
+        self.wiring_names: set[str] = set()
+        for stmt in node.body:
+            if _is_import_line(stmt):
+                for imp in stmt.body:  # type: ignore[attr-defined]
+                    if isinstance(imp, cst.ImportFrom) and not isinstance(imp.names, cst.ImportStar):
+                        mod = _resolve_relative(self.edit.module, self.edit.is_package, imp)
+                        for a in imp.names:
+                            name = cst.Module([]).code_for_node(a.name)
+                            if mod in self.edit.wiring_modules or f"{mod}.{name}" in self.edit.wiring_modules:
+                                self.wiring_names.add(a.asname.name.value if a.asname else name)  # type: ignore[union-attr]
         # what the module calls Celery's task decorator: `X = shared_task` aliases of it go with Celery
         self.decorators = {"celery.shared_task"}
+        self.canvas_names = {"celery.chain": "chain", "celery.group": "group"}  # local name -> runtime name
         for stmt in node.body:
             if _is_import_line(stmt):
                 for imp in stmt.body:  # type: ignore[attr-defined]
@@ -265,9 +469,18 @@ class _Edits(cst.CSTTransformer):
                         for a in imp.names:
                             if cst.Module([]).code_for_node(a.name) == "shared_task":
                                 self.decorators.add(a.asname.name.value if a.asname else "shared_task")  # type: ignore[union-attr]
+                    if isinstance(imp, cst.ImportFrom) and not imp.relative and imp.module is not None and \
+                            cst.Module([]).code_for_node(imp.module) in ("celery", "celery.canvas") and \
+                            not isinstance(imp.names, cst.ImportStar):
+                        for a in imp.names:
+                            orig = cst.Module([]).code_for_node(a.name)
+                            if orig in ("chain", "group"):
+                                self.canvas_names[a.asname.name.value if a.asname else orig] = orig  # type: ignore[union-attr]
 
     def _drop_statement(self, stmt: cst.CSTNode) -> bool:
         e = self.edit
+        if self.wiring_names and not _is_import_line(stmt) and self.wiring_names & _names_used(stmt):
+            return True  # the window's routing hook (`_saqmigrate_routing.install(app)`): its module is deleted
         if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign):
             value = cst.Module([]).code_for_node(stmt.body[0].value)
             if value in self.decorators or (e.app_var and value == f"{e.app_var}.task"):
@@ -285,8 +498,8 @@ class _Edits(cst.CSTTransformer):
                     targets = [t.target for t in small.targets]
                 elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
                     targets = [small.target]
-                if targets and all(isinstance(t, cst.Name) and t.value.startswith(e.settings_prefix)
-                                   for t in targets):
+                if targets and all(isinstance(t, cst.Name) and is_celery_setting(t.value, e.settings_prefix)
+                                   and t.value not in e.settings_keep for t in targets):
                     return True
         return False
 
@@ -328,6 +541,98 @@ def _eager_name(name: str) -> str | None:
     return None
 
 
+class _Bindings(cst.CSTVisitor):
+    """Names bound in one scope other than by import or def/class (nested scopes not entered)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.depth = 0
+
+    def _target(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Name):
+            self.names.add(node.value)
+        elif isinstance(node, (cst.Tuple, cst.List)):
+            for e in node.elements:
+                self._target(e.value)
+        elif isinstance(node, cst.StarredElement):
+            self._target(node.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._target(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._target(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._target(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._target(node.target)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._target(node.target)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._target(node.asname.name)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self._target(node.name.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._target(node.target)
+
+
+def _local_bindings(func: cst.FunctionDef) -> set[str]:
+    v = _Bindings()
+    for stmt in (func.body.body if isinstance(func.body, cst.IndentedBlock) else [func.body]):
+        stmt.visit(v)
+    p = func.params
+    for param in [*p.posonly_params, *p.params, *p.kwonly_params]:
+        v.names.add(param.name.value)
+    for star in (p.star_arg, p.star_kwarg):
+        if isinstance(star, cst.Param):
+            v.names.add(star.name.value)
+    return v.names
+
+
+def _plain_bindings(body) -> set[str]:
+    v = _Bindings()
+    for stmt in body:
+        stmt.visit(v)
+    return v.names
+
+
+def _import_bound(module: cst.Module) -> set[str]:
+    out: set[str] = set()
+    for stmt in module.body:
+        if _is_import_line(stmt):
+            for imp in stmt.body:  # type: ignore[attr-defined]
+                if isinstance(imp, cst.ImportFrom) and not isinstance(imp.names, cst.ImportStar):
+                    out |= {a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name)  # type: ignore[union-attr]
+                            for a in imp.names}
+                elif isinstance(imp, cst.Import):
+                    out |= {a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name).split(".")[0]  # type: ignore[union-attr]
+                            for a in imp.names}
+    return out
+
+
+def _pipe_members(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+        return _pipe_members(node.left) + _pipe_members(node.right)
+    return [node]
+
+
 def _is_import_line(stmt: cst.CSTNode) -> bool:
     return isinstance(stmt, cst.SimpleStatementLine) and all(
         isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
@@ -342,17 +647,17 @@ def _commas(args: list[cst.Arg]) -> list[cst.Arg]:
     return out
 
 
-def _dict_of(keywords: list[cst.Arg]) -> cst.BaseExpression | None:
-    if not keywords:
+def _dict_of(keywords: list[cst.Arg], first: list[cst.BaseDictElement] | None = None) -> cst.BaseExpression | None:
+    if not keywords and not first:
         return None
-    elements: list[cst.BaseDictElement] = []
+    elements: list[cst.BaseDictElement] = list(first or [])
     for a in keywords:
         if a.star == "**":
             elements.append(cst.StarredDictElement(a.value))
         else:
             assert a.keyword is not None
             elements.append(cst.DictElement(cst.SimpleString(_s(a.keyword.value)), a.value))
-    return cst.Dict(elements)
+    return cst.Dict(_dict_commas(elements))
 
 
 def _apply_async_parts(node: cst.Call) -> tuple[cst.BaseExpression | None, cst.BaseExpression | None, dict]:
@@ -373,8 +678,11 @@ def _payload(args: cst.BaseExpression | None, kwargs: cst.BaseExpression | None,
     """The job's kwargs (first, positional) and, when they cannot be named here, ``args=``."""
     if _is_none(args):
         return [] if _is_none(kwargs) else [cst.Arg(kwargs)]  # type: ignore[arg-type]
+    given = {e.key.value.strip("'\"") for e in kwargs.elements if isinstance(e, cst.DictElement)  # type: ignore[union-attr]
+             and isinstance(e.key, cst.SimpleString)} if isinstance(kwargs, cst.Dict) else set()
     if (isinstance(args, (cst.List, cst.Tuple)) and all(isinstance(e, cst.Element) for e in args.elements)
-            and len(args.elements) <= len(params) and (_is_none(kwargs) or isinstance(kwargs, cst.Dict))):
+            and len(args.elements) <= len(params) and (_is_none(kwargs) or isinstance(kwargs, cst.Dict))
+            and not given & set(params[:len(args.elements)])):  # a name given twice stays an error, as in Celery
         elements: list[cst.BaseDictElement] = [
             cst.DictElement(cst.SimpleString(_s(p)), e.value) for p, e in zip(params, args.elements)]
         if isinstance(kwargs, cst.Dict):
@@ -404,8 +712,10 @@ def _options(options: dict[str, cst.BaseExpression], edit: CallEdit) -> list[cst
 class _Imports(cst.CSTTransformer):
     """Remove import aliases whose bound name the edits left unused, or that name a removed module or name."""
 
-    def __init__(self, before: set[str], after: set[str], edit: FileEdit, new_imports: list[str]) -> None:
+    def __init__(self, before: set[str], after: set[str], edit: FileEdit, new_imports: list[str],
+                 replaced: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         self.before, self.after, self.edit = before, after, edit
+        self.replaced = replaced  # Celery names the runtime's now bind (chain, group): their import goes
         self.dangling: list[str] = []
         self.new_imports = new_imports  # placed where the first removed Celery import was
         self.inserted = not new_imports
@@ -435,6 +745,8 @@ class _Imports(cst.CSTTransformer):
         for alias in updated.names:
             name = cst.Module([]).code_for_node(alias.name)
             bound = alias.asname.name.value if alias.asname else name  # type: ignore[union-attr]
+            if module.split(".")[0] == "celery" and bound in self.replaced:
+                continue
             if self._gone(module, name):
                 if bound in self.after:
                     self.dangling.append(bound)
@@ -556,9 +868,22 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
     aliases = _aliases(tree)
     edits = _Edits(edit, aliases)
     new = MetadataWrapper(tree).visit(edits)
+    canvas_imports = []
+    replaced: set[str] = set()  # Celery's chain/group names now bound by the runtime's
+    for kind in sorted(edits.used_canvas):
+        # the runtime's chain/group take Celery's local name once Celery's is no longer used, else saq_<kind>
+        local = kind if kind not in _names_used(new) and kind not in _bound_names(new) - _celery_bound(new) \
+            else f"saq_{kind}"
+        new = new.visit(_Rename(f"__saq_{kind}__", local))
+        canvas_imports.append(kind if local == kind else f"{kind} as {local}")
+        if local == kind:
+            replaced.add(kind)
     after = _names_used(new)
     lines = _import_lines(edits.used_runtime, aliases)
-    imports = _Imports(before, after, edit, lines)
+    if canvas_imports:
+        lines.append(f"from saqmigrate.runtime.jobs import {', '.join(canvas_imports)}")
+        lines.sort()
+    imports = _Imports(before, after, edit, lines, replaced)
     new = new.visit(imports)
     if not imports.inserted:
         new = _insert_imports(new, lines)
@@ -572,7 +897,29 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
     for lst in edits.calls.values():
         for c in lst:
             problems.append((c.call.line, "SM802", f"{c.call.target}.{c.call.kind}(): not found where the scan saw it"))
-    return FileResult(new.code, problems, _is_empty(new))
+    return FileResult(new.code, problems, converted=edits.converted, empty=_is_empty(new))
+
+
+class _Rename(cst.CSTTransformer):
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        return updated.with_changes(value=self.new) if updated.value == self.old else updated
+
+
+def _celery_bound(module: cst.Module) -> set[str]:
+    """Names bound by ``from celery[.canvas] import ...`` (they go with Celery when unused)."""
+    out: set[str] = set()
+    for stmt in module.body:
+        if _is_import_line(stmt):
+            for imp in stmt.body:  # type: ignore[attr-defined]
+                if isinstance(imp, cst.ImportFrom) and not imp.relative and imp.module is not None and \
+                        cst.Module([]).code_for_node(imp.module).split(".")[0] == "celery" and \
+                        not isinstance(imp.names, cst.ImportStar):
+                    out |= {a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name)  # type: ignore[union-attr]
+                            for a in imp.names}
+    return out
 
 
 def _prune_all(module: cst.Module, bound: set[str]) -> cst.Module:
