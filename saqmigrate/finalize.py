@@ -70,12 +70,14 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
             result.blockers.append(Blocker("SM803", rel, 1, "the scan could not read this file (see its SM900): "
                                            "finalize cannot convert the Celery use in it"))
     keep_apps = False
+    still_read = _still_read(texts, fp.config_namespace)
+    cache: dict = {}
     for _attempt in range(2):  # a second pass keeps the Celery app when code finalize leaves still uses it
         edits = _file_edits(fp, sources, has_init, plan.style.line_length, keep_apps=keep_apps)
         for edit in edits.values():
             edit.wiring_modules = wiring
-            edit.settings_keep = _still_read(texts, fp.config_namespace)
-        changes, blockers, dangling_app, converted = _edit_sources(fp, edits, texts)
+            edit.settings_keep = still_read
+        changes, blockers, dangling_app, converted = _edit_sources(fp, edits, texts, cache)
         if not dangling_app or keep_apps:
             break
         keep_apps = True
@@ -96,14 +98,14 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
         if not same_code(old, new) and not (old is not None and FINALIZED_MARKER in old):
             result.changes.append(Change(rel, old, new))
     if result.blockers:  # code left on Celery still needs the package
-        result.messages.append("requirements keep celery: finalize leaves code that imports it (the places below)")
+        result.messages.append("requirements keep celery until the places below are resolved (finalize again then)")
     else:
-        for rel, old, new in _requirements(root) + _package_metadata(root):
+        for rel, old, new in _requirements(root, result.messages) + _package_metadata(root):
             result.changes.append(Change(rel, old, new))
         for rel, line in _unedited_mentions(root):
             result.messages.append(f"{rel}:{line}: names a Celery package finalize could not remove from this line; "
                                    "remove it by hand")
-    result.messages.extend(fp.notes)
+    result.messages.extend(f"note: {n}" for n in fp.notes)
     result.changes.sort(key=lambda c: c.rel)
     for c in result.changes:
         if c.new is not None and c.rel.endswith(".py"):
@@ -171,8 +173,9 @@ def _still_read(texts: dict[str, str], namespace: str | None) -> set[str]:
     return {n for n, c in counts.items() if n in assigned and c > assigned[n]}
 
 
-def _edit_sources(fp: FinalizePlan, edits: dict[str, FileEdit], texts: dict[str, str]):
-    """Run the per-file edits; (changes, blockers, whether the removed Celery app is still used somewhere)."""
+def _edit_sources(fp: FinalizePlan, edits: dict[str, FileEdit], texts: dict[str, str], cache: dict):
+    """Run the per-file edits; (changes, blockers, whether the removed Celery app is still used somewhere).
+    ``cache``: outputs by (file, what of its edit can differ between passes), reused by the second pass."""
     changes: list[Change] = []
     blockers: list[Blocker] = []
     dangling_app = False
@@ -186,12 +189,16 @@ def _edit_sources(fp: FinalizePlan, edits: dict[str, FileEdit], texts: dict[str,
         if old is None or not _mentions(old, edit, fp):
             continue
         edit.removed_modules |= deleted_apps
+        key = (rel, edit.app_var,  # what differs between the passes, as far as this file can see it
+               tuple(sorted(m for m in edit.removed_modules if m.rpartition(".")[2] in old)),
+               tuple(sorted((m, tuple(sorted(n))) for m, n in edit.removed_names.items() if m.rpartition(".")[2] in old)))
         try:
-            out = finalize_source(old, edit)
+            out = cache.get(key) or finalize_source(old, edit)
         except Exception as exc:  # noqa: BLE001 - libcst cannot parse it (the scan skipped it too)
             blockers.append(Blocker("SM803", rel, 1, f"finalize cannot edit it ({type(exc).__name__}); its Celery "
                                     "use is left as it is"))
             continue
+        cache[key] = out
         if out.converted:
             converted[rel] = out.converted
         for line, code, message in out.problems:
@@ -272,14 +279,23 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
     return edits
 
 
+_TOUCHES = re.compile(r"^[ \t]*(?:from|import)[ \t]+\.?celery\b|CELERY_\w*EAGER|celery_(?:app|worker|session)|"
+                      r"pytest\.mark\.celery|task_always_eager|task_eager_propagates|\bsaq_worker\b|_saqmigrate_routing",
+                      re.M)
+
+
 def _mentions(text: str, edit: FileEdit, fp: FinalizePlan) -> bool:
-    """Cheap filter: only files with something to change are parsed by libcst."""
-    if edit.jobs or edit.calls or edit.app_var or edit.settings_prefix:
+    """Cheap filter: only files with something to change are parsed by libcst (an import of Celery, of an
+    app module or of the window's generated code, an eager switch, a Celery test fixture, a planned edit)."""
+    if edit.jobs or edit.calls or edit.app_var or edit.settings_prefix or edit.canvas_members:
         return True
-    if "celery" in text.lower():
+    if _TOUCHES.search(text):
         return True
-    leaf = (fp.app_module or "").rpartition(".")[2]
-    return bool(leaf) and leaf in text
+    for module in [fp.app_module, *(m for m, _, _ in fp.other_apps), *edit.removed_modules]:
+        if module and re.search(rf"^[ \t]*(?:from|import)[ \t]+[\w.]*{re.escape(module.rpartition('.')[2])}\b",
+                                text, re.M):
+            return True
+    return False
 
 
 _CELERY_IMPORT = re.compile(r"^[ \t]*(?:import celery\b|from celery\b)[^\n]*", re.M)
@@ -303,25 +319,44 @@ def _without_celery_extra(line: str) -> str:
     return line.replace(m.group(2), f"[{','.join(extras)}]" if extras else "", 1)
 
 
-def _requirements(root: Path) -> list[tuple[str, str, str]]:
-    """requirements*.txt (top level and requirements/): Celery's packages removed, saqmigrate kept or added."""
+def _requirements(root: Path, messages: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """requirements*.txt / *.in (top level and requirements/): Celery's packages removed (with their
+    continuation lines), saqmigrate kept or added. A compiled file (``--hash``, ``# via``) is not edited:
+    its source is, and the message says to regenerate it."""
     out = []
-    paths = sorted(set(root.glob("requirements*.txt")) | set(root.glob("requirements/*.txt")))
+    paths = sorted({*root.glob("requirements*.txt"), *root.glob("requirements/*.txt"),
+                    *root.glob("requirements*.in"), *root.glob("requirements/*.in")})
     for p in paths:
         try:
             old = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
+        rel = p.relative_to(root).as_posix()
         lines = old.splitlines(keepends=True)
-        kept = [_without_celery_extra(ln) for ln in lines if _requirement_name(ln) not in _DROP]
+        if not any(_requirement_name(ln) in _DROP for ln in lines):
+            continue
+        if "--hash=" in old or re.search(r"^\s*#\s+via\b", old, re.M):
+            if messages is not None:
+                messages.append(f"{rel}: compiled (hashes or `# via` lines): remove Celery from its source file and "
+                                "regenerate it (pip-compile / uv pip compile)")
+            continue
+        kept: list[str] = []
+        skipping = False
+        for ln in lines:
+            if skipping:  # a continuation of a removed requirement
+                skipping = ln.rstrip("\n").rstrip().endswith("\\")
+                continue
+            if _requirement_name(ln) in _DROP:
+                skipping = ln.rstrip("\n").rstrip().endswith("\\")
+                continue
+            kept.append(_without_celery_extra(ln))
         if kept == lines:
             continue
         names = {_requirement_name(ln) for ln in kept}
         if "saqmigrate" not in names:
             kept.append("saqmigrate\n" if not kept or kept[-1].endswith("\n") else "\nsaqmigrate\n")
-        out.append((p.relative_to(root).as_posix(), old, "".join(kept)))
+        out.append((rel, old, "".join(kept)))
     return out
-
 
 DEFAULT_SETTLED_DAYS = 7
 

@@ -27,7 +27,7 @@ DROPPED_OPTIONS = frozenset({
 CANVAS_KINDS = frozenset({"s", "si", "signature", "chain", "group", "chord", "pipe", "map", "starmap", "chunks"})
 #: Packages finalize removes from the requirements (``flower`` and the Django integrations: only Celery uses them).
 CELERY_PACKAGES = ("celery", "django-celery-beat", "django-celery-results", "flower", "django_celery_beat",
-                   "django_celery_results")
+                   "django_celery_results", "celery-redbeat", "pytest-celery")
 
 
 @dataclass
@@ -90,6 +90,9 @@ def _unsupported_task(t: Task, tw: Twin | None) -> tuple[str, str] | None:
         return "SM804", f"task {t.name or t.function} has no SAQ twin ({tw.skip if tw else 'not planned'}): it cannot leave Celery"
     if tw.pinned:
         return "SM804", f"task {t.name} is pinned to Celery (options not resolved: {', '.join(tw.pinned)})"
+    if "SM156" in tw.unsupported:
+        return "SM804", (f"task {t.name} uses a non-JSON serializer (SM156): a SAQ job carries JSON, so callers passing "
+                         "objects (model instances, sets) would fail at enqueue; pass ids, then finalize")
     if t.hooks or (t.base and t.kind != "class"):
         what = ", ".join(t.hooks) if t.hooks else f"base={t.base}"
         return "SM803", (f"task {t.name} runs through a custom Celery Task class ({what}): move that behaviour "
@@ -181,10 +184,10 @@ def _call_edit(c: Call, fp: FinalizePlan) -> CallEdit | Blocker | None:
     if c.kind not in ("delay", "apply_async"):
         return None
     if not c.task:
-        return Blocker("SM803", c.file, c.line, f"{c.target}.{c.kind}(): finalize cannot tell which task this is")
+        return Blocker("SM803", c.file, c.line, f"{_callee(c)}(): finalize cannot tell which task this is")
     job = fp.jobs.get(c.task)
     if job is None:
-        return Blocker("SM804", c.file, c.line, f"{c.target}.{c.kind}() dispatches {c.task}, which stays on Celery")
+        return Blocker("SM804", c.file, c.line, f"{_callee(c)}() dispatches {c.task}, which stays on Celery")
     if c.kind == "delay":
         return CallEdit(c, job, "enqueue")
     bad = _bad_options(c, job)
@@ -207,7 +210,7 @@ def _bad_options(c: Call, job: JobDecl) -> Blocker | None:
             continue
         problems.append(f"{k}=")
     if problems:
-        return Blocker("SM802", c.file, c.line, f"{c.target}.{c.kind}(): {', '.join(problems)} has no SAQ "
+        return Blocker("SM802", c.file, c.line, f"{_callee(c)}(): {', '.join(problems)} has no SAQ "
                        "equivalent; remove it or enqueue differently")
     return None
 
@@ -232,3 +235,8 @@ def is_celery_setting(name: str, prefix: str = "CELERY_") -> bool:
     if name.startswith(prefix) and name[len(prefix):].lower() in keys:
         return True
     return name in old
+
+
+def _callee(c: Call) -> str:
+    """``t.delay`` / ``app.send_task`` as written (the target of a send_task already ends with it)."""
+    return c.target if c.target.rsplit(".", 1)[-1] == c.kind else f"{c.target}.{c.kind}"

@@ -522,6 +522,10 @@ def _s(text: str) -> str:
 def _formatted_decorator(expr: str, line_length: int) -> cst.Decorator:
     """``@expr`` laid out as the project's formatter would (black/ruff), so a later format run changes nothing."""
     stub = f"@{expr}\ndef f():\n    pass\n"
+    if len(expr) + 1 <= line_length and "'" not in expr:  # already as a formatter writes it: no subprocess
+        func = cst.parse_module(stub).body[0]
+        assert isinstance(func, cst.FunctionDef)
+        return func.decorators[0]
     try:
         from saqmigrate.emit.style import Style, format_python
 
@@ -887,7 +891,8 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
     new = new.visit(imports)
     if not imports.inserted:
         new = _insert_imports(new, lines)
-    new = _prune_all(new, _bound_names(new))
+    if "__all__" in source:
+        new = _prune_all(new, _bound_names(new))
     if new.body and not new.header and new.body[0].leading_lines and tree.body and \
             new.body[0].leading_lines != tree.body[0].leading_lines:
         new = new.with_changes(body=[new.body[0].with_changes(leading_lines=()), *new.body[1:]])

@@ -194,3 +194,19 @@ def test_package_metadata_loses_celery_in_dependency_sections_only(tmp_path: Pat
         '[project.optional-dependencies]\nmonitor = [\n]\n\n[tool.poetry.dependencies]\n\n[tool.other]\ncelery = true\n')
     assert '"celery>=5"' not in (root / "setup.py").read_text() and '"django"' in (root / "setup.py").read_text()
     assert any(m.startswith("setup.py:") and "by hand" in m for m in result.messages)  # ["celery", "y"] on one line
+
+
+def test_requirements_continuations_compiled_files_and_in_files(tmp_path: Path) -> None:
+    root = migrated(tmp_path, "retries")
+    (root / "requirements.in").write_text("celery[redis]>=5.4\ncelery-redbeat\nrequests\n")
+    compiled = ("celery[redis]==5.4.0 \\\\\n    --hash=sha256:aaaa\n    # via -r requirements.in\n"
+                "requests==2.32.0 \\\\\n    --hash=sha256:bbbb\n")
+    (root / "requirements.txt").write_text(compiled)
+    (root / "requirements-dev.txt").write_text("pytest\npytest-celery==1.0 ; python_version > \"3\" \\\\\n"
+                                               "    --no-binary pytest-celery\nruff\n")
+    result = compute_finalize(root, Config())
+    assert apply_changes(root, result.changes) == []
+    assert (root / "requirements.in").read_text() == "requests\nsaqmigrate\n"
+    assert (root / "requirements.txt").read_text() == compiled  # compiled: regenerate it, never hand-edited
+    assert any(m.startswith("requirements.txt: compiled") for m in result.messages)
+    assert (root / "requirements-dev.txt").read_text() == "pytest\nruff\nsaqmigrate\n"
