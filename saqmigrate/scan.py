@@ -291,6 +291,17 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
     classify(index, config, suppress={mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()},
              recovered={mf.rel: mf.facts.get("recovered", []) for mf in modules.values()},
              translations=(cache, used_translations) if use_cache else None)
+    # rewrite --mode native's verdict per task (docs/native.md); its prover reads the trees load_tree parsed
+    from saqmigrate.plan import _is_django
+    from saqmigrate.transform.native import scan_verdicts
+
+    def module_loader(module: str) -> tuple[ast.Module, bool, str] | None:
+        found = load_tree(module)
+        return (found[0], found[1], rel_of_module[module]) if found is not None else None
+
+    index._module_loader = module_loader  # type: ignore[attr-defined] - reused by rewrite's prover
+    index.native = scan_verdicts(disc.root, index.tasks, module_loader, rel_of_module, django=_is_django(index),
+                                 cache_dir=(cache_dir or disc.root / ".saqmigrate_cache") if use_cache else None)
     if use_cache and set(cache.translations) != set(used_translations):
         cache.translations = used_translations  # keep only what this tree still needs
         cache.dirty = True

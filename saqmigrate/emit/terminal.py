@@ -58,6 +58,26 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
             style = "red" if f.severity == "error" else "yellow"
             t.add_row(f"[{style}]{f.rule}[/]", escape(f"{f.file}:{f.line}"), escape(f.message))
         console.print(t)
+    native = getattr(index, "native", None) or {}
+    if native.get("tasks"):  # rewrite --mode native's verdict per task (docs/native.md)
+        c = native["summary"]
+        t = Table(title=f"Native mode (rewrite --mode native): {c['ported']} ported, {c['partly']} partly ported, "
+                        f"{c['bridged']} bridged", show_edge=False)
+        t.add_column("task")
+        t.add_column("verdict")
+        t.add_column("why: the first blocking call and its chain, or what is rewritten", overflow="fold")
+        rows = sorted(native["tasks"], key=lambda r: ({"bridged": 0, "partly": 1, "ported": 2}[r["verdict"]],
+                                                     r["file"], r["line"]))
+        for r in rows if verbose else rows[:top]:
+            b = r["blocking"]
+            chain = b["chain"][1:] if b and b["chain"][:1] == [r["task"]] else (b["chain"] if b else [])
+            why = (" → ".join([*chain, b["call"]]) + f" ({b['why']}; {b['where']})") if b else \
+                (r["reason"] or ", ".join(r["rewrites"]) or "pure code")
+            style = {"ported": "green", "partly": "yellow", "bridged": "dim"}[r["verdict"]]
+            t.add_row(escape(r["task"]), f"[{style}]{r['verdict']}[/]", escape(why))
+        console.print(t)
+        if len(rows) > top and not verbose:
+            console.print(f"  … {len(rows) - top} more tasks (use --verbose or --format json)")
     if index.errors:
         console.print(f"[red]{len(index.errors)} file(s) not indexed:[/]")
         for e in index.errors[: (None if verbose else top)]:

@@ -165,6 +165,7 @@ class ProjectIndex:
     summary: dict = field(default_factory=dict)
     django: dict = field(default_factory=dict)  # {"signals": [...], "settings_module": "proj.settings"}
     live: dict = field(default_factory=dict)  # run-time facts rewrite --live used (index/live.py)
+    native: dict = field(default_factory=dict)  # rewrite --mode native's verdict per task (transform/native.py)
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -1617,6 +1617,10 @@ class _Body(ast.NodeVisitor):
             return self._blocked(node, f"Django ORM ({model.problem if model else 'a model not read from source'})")
         if name in dj.INSTANCE:
             anew, _ = dj.INSTANCE[name]
+            override = model.signatures.get(name)
+            if override is not None and not dj.accepts(override, dj.INSTANCE_KEYWORDS[name]):
+                return self._blocked(node, f"Django ORM ({model.label}.{name}() is overridden without the keywords "
+                                           f"Model.{anew}() passes it: {', '.join(sorted(dj.INSTANCE_KEYWORDS[name]))})")
             if self._porting() and anew not in model.methods:
                 self._record(node, Rewrite("await", key_of(node.func), new=anew, label=f"{name}() -> await {anew}()"))
                 return None, DATA

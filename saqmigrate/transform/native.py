@@ -299,7 +299,12 @@ class _Writer:
         inner: list[cst.BaseStatement] = []
         if bound:
             inner.append(cst.parse_statement(f"nonlocal {', '.join(sorted(bound))}\n"))
-        inner.extend(stmts)
+        first = stmts[0]  # its comments stay with it; blank lines before it do not open the function
+        lines = list(getattr(first, "leading_lines", []))
+        while lines and lines[0].comment is None:
+            lines.pop(0)
+        inner.extend([first.with_changes(leading_lines=lines) if hasattr(first, "leading_lines") else first,
+                      *stmts[1:]])
         fn = head.with_changes(body=head.body.with_changes(body=inner))
         ret = any(isinstance(n, ast.Return) for node in nodes for n in _own_nodes(node))
         call = cst.parse_statement(f"{'return ' if ret else ''}await sync_to_async({name})()\n")
@@ -329,6 +334,7 @@ class _Writer:
                 new = new.with_changes(asynchronous=cst.Asynchronous())
             return new
         if isinstance(stmt, cst.Try):
+            body = self._block(stmt.body, blocks[0])  # segments numbered in source order
             handlers = []
             for h, units in zip(stmt.handlers, blocks[1:1 + len(stmt.handlers)]):
                 handlers.append(h.with_changes(type=h.type.visit(self.rw) if h.type is not None else None,
@@ -336,7 +342,7 @@ class _Writer:
             final = stmt.finalbody
             if final is not None:
                 final = final.with_changes(body=self._block(final.body, blocks[-1]))
-            return stmt.with_changes(body=self._block(stmt.body, blocks[0]), handlers=handlers,
+            return stmt.with_changes(body=body, handlers=handlers,
                                      orelse=self._else(stmt.orelse, blocks[-2]), finalbody=final)
         raise _Refused(f"a {type(stmt).__name__} the plan splits")
 
@@ -676,28 +682,30 @@ def port_tasks(root, rplan, messages: list[str], *, prover, params_src, module_n
 
     from saqmigrate.parse import ParseFailure, decode
 
-    sources: dict[str, tuple[str, set[str]] | None] = {}
+    texts: dict[str, str | None] = {}
     counts = {"ported": 0, "partly": 0, "bridged": 0}
-    for m in rplan.modules:
-        if m.source_rel not in sources:
+
+    def text_of(rel: str) -> str | None:  # read only for the modules that get a port
+        if rel not in texts:
             try:
-                text = decode((Path(root) / m.source_rel).read_bytes())  # PEP 263 encodings, as the scan
+                texts[rel] = decode((Path(root) / rel).read_bytes())  # PEP 263 encodings, as the scan
             except (OSError, ParseFailure):
-                text = None
-            try:
-                sources[m.source_rel] = (text, module_names_of(ast.parse(text))) if text else None
-            except (SyntaxError, ValueError):
-                sources[m.source_rel] = None
-        src = sources[m.source_rel]
+                texts[rel] = None
+        return texts[rel]
+
+    for m in rplan.modules:
         for tw in m.twins:
             t = tw.task
             try:
-                params = params_src(t, src[1]) if src else None
-                verdict, plan, why = verdict_of(t, prover, params=params, parses=src is not None)
+                mod = prover.module(t.module)  # the tree the scan parsed (or the prover's own read)
+                names = module_names_of(mod.tree) if mod is not None else set()
+                params = params_src(t, names) if mod is not None else None
+                verdict, plan, why = verdict_of(t, prover, params=params, parses=mod is not None)
                 port = None
-                if verdict != "bridged" and src is not None and plan is not None:
-                    port = port_function(src[0], t.function, bind=t.bind, module=t.module,
-                                         is_package=Path(t.file).name == "__init__.py", module_names=src[1],
+                if verdict != "bridged" and plan is not None:
+                    text = text_of(m.source_rel)
+                    port = port_function(text or "", t.function, bind=t.bind, module=t.module,
+                                         is_package=Path(t.file).name == "__init__.py", module_names=names,
                                          update_state=bool(t.features.get("update_state")),
                                          params_src=params or "", plan=plan)
                     if not port.code:
@@ -734,3 +742,130 @@ def native_prover(root, roots: list, *, django: bool, index=None):
     loader = getattr(index, "_module_loader", None) if index is not None else None
     return Prover(roots, loader=loader, http_client=project_declares(root, "httpx"),
                   segments=bool(django) or project_declares(root, "asgiref") or project_declares(root, "django"))
+
+
+# --- the scan's verdicts -------------------------------------------------------------------------------
+
+NATIVE_CACHE_VERSION = 1
+
+
+def _task_facts_key(t) -> str:
+    """What a verdict depends on in the task's own facts (params, options, hooks, decorators ...)."""
+    import hashlib
+    import json
+
+    facts = {"m": t.module, "f": t.function, "k": t.kind, "b": t.bind, "a": t.is_async, "h": t.hooks, "s": t.stacked,
+             "p": [[p.name, p.kind, p.has_default, p.default] for p in t.params], "r": list(_retry_on(t)),
+             "u": bool(t.features.get("update_state"))}
+    return hashlib.sha1(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+class _VerdictCache:
+    """``<cache dir>/native.json``: per task, its verdict and the modules the prover read for it (with their
+    size and mtime, or absent): a warm scan re-plans only tasks whose modules changed."""
+
+    def __init__(self, path, version: str) -> None:
+        import json
+
+        self.path, self.version, self.entries, self.dirty = path, version, {}, False
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if data.get("version") == version:
+                    self.entries = data.get("tasks", {})
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def save(self, keep: set[str]) -> None:
+        import json
+        import os
+        import tempfile
+
+        if self.path is None:
+            return
+        if set(self.entries) - keep:
+            self.entries = {k: v for k, v in self.entries.items() if k in keep}
+            self.dirty = True
+        if not self.dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-native-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"version": self.version, "tasks": self.entries}, separators=(",", ":")))
+            os.replace(tmp, self.path)
+        except OSError:
+            return  # a cache never changes a result
+
+
+def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, django: bool,
+                  cache_dir=None) -> dict:
+    """``rewrite --mode native``'s verdict per task, for the scan: ``{"summary": {...}, "tasks": [...]}``
+    (docs/scan-json.md). The prover reads modules through the scan's ``loader`` (trees the scan parsed are
+    not read again); verdicts are cached by the size and mtime of every module each one read."""
+    import os
+    from pathlib import Path
+
+    from saqmigrate import __version__
+    from saqmigrate.plan import _skip_reason
+    from saqmigrate.rewrite import _module_level_names, _params_src
+    from saqmigrate.transform.blocking import Prover
+
+    root = Path(root)
+    http_client = project_declares(root, "httpx")
+    segments = bool(django) or project_declares(root, "asgiref") or project_declares(root, "django")
+    version = f"{__version__}/{NATIVE_CACHE_VERSION}/{int(http_client)}{int(segments)}"
+    cache = _VerdictCache(Path(cache_dir) / "native.json" if cache_dir is not None else None, version)
+    touched: dict[str, str | None] = {}
+
+    def stat(rel: str | None) -> list | None:
+        if rel is None:
+            return None
+        try:
+            st = os.stat(root / rel)
+        except OSError:
+            return None
+        return [rel, st.st_size, st.st_mtime_ns]
+
+    def tracking(name: str):
+        touched[name] = rel_of_module.get(name)
+        return loader(name)
+
+    rows: list[dict] = []
+    keep: set[str] = set()
+    counts = {"ported": 0, "partly": 0, "bridged": 0}
+    for t in tasks:
+        if _skip_reason(t) is not None or t.file.endswith("_saq.py"):
+            continue  # not twinned at all (tests, nested, names not known ...): the scan says why elsewhere
+        key = f"{t.file}:{t.function}:{_task_facts_key(t)}"
+        keep.add(key)
+        hit = cache.entries.get(key)
+        if hit is not None and all(stat(rel_of_module.get(name)) == dep for name, dep in hit["deps"].items()):
+            row = hit["row"]
+        else:
+            touched.clear()  # a prover of its own: every module the verdict reads is recorded for it
+            prover = Prover([root], loader=tracking, http_client=http_client, segments=segments)
+            mod = prover.module(t.module)
+            params = _params_src(t, _module_level_names(mod.tree)) if mod is not None else None
+            try:
+                verdict, plan, why = verdict_of(t, prover, params=params, parses=mod is not None)
+                if verdict != "bridged" and plan is not None and mod is not None:
+                    problems = _problems(mod.defs[t.function]) if t.function in mod.defs else []
+                    if problems:
+                        verdict, why = "bridged", ", ".join(problems)
+            except Exception as exc:  # noqa: BLE001 - a scan never crashes on a body
+                verdict, plan, why = "bridged", None, f"the prover failed on this body ({type(exc).__name__}: {exc})"
+            blocked = plan.blocked if plan is not None and verdict != "ported" else None
+            row = {"task": t.name, "file": t.file, "line": t.line, "verdict": verdict,
+                   "reason": why if verdict == "bridged" else "",
+                   "blocking": None if blocked is None else {"call": blocked.call, "why": blocked.why,
+                                                             "where": blocked.where, "chain": blocked.chain},
+                   "rewrites": [x for x in (plan.summary() if plan is not None and verdict != "bridged" else "")
+                                .split(", ") if x],
+                   "segments": plan.segments if plan is not None and verdict == "partly" else 0}
+            cache.entries[key] = {"row": row, "deps": {name: stat(rel) for name, rel in touched.items()}}
+            cache.dirty = True
+        counts[row["verdict"]] += 1
+        rows.append(row)
+    cache.save(keep)
+    return {"summary": counts, "tasks": rows}

@@ -44,7 +44,21 @@ def _names(*names: str) -> set[str]:
 
 
 MODEL_BASES = _names("Model")
-MANAGER_CLASSES = _names("Manager")
+MANAGER_CLASSES = _names("Manager") | {  # Django's own, none overrides get_queryset
+    "django.contrib.auth.models.UserManager", "django.contrib.auth.base_user.BaseUserManager",
+    "django.contrib.auth.models.BaseUserManager"}
+QUERYSET_CLASSES = {"django.db.models.QuerySet", "django.db.models.query.QuerySet"}
+#: Django's abstract models a project model may extend: (plain fields, many-to-many fields, managers)
+_AUTH_BASE = ({"password", "last_login"}, set(), {})
+_PERMISSIONS = ({"is_superuser"}, {"groups", "user_permissions"}, {})
+_ABSTRACT_USER = (_AUTH_BASE[0] | _PERMISSIONS[0] | {"username", "first_name", "last_name", "email", "is_staff",
+                                                       "is_active", "date_joined"}, _PERMISSIONS[1], {"objects": ""})
+KNOWN_ABSTRACT = {
+    "django.contrib.auth.base_user.AbstractBaseUser": _AUTH_BASE,
+    "django.contrib.auth.models.AbstractBaseUser": _AUTH_BASE,
+    "django.contrib.auth.models.PermissionsMixin": _PERMISSIONS,
+    "django.contrib.auth.models.AbstractUser": _ABSTRACT_USER,
+}
 #: Django's own field classes whose value on a loaded instance is a plain ``__dict__`` read
 PLAIN_FIELDS = _names(
     "AutoField", "BigAutoField", "SmallAutoField", "BigIntegerField", "BinaryField", "BooleanField", "CharField",
@@ -77,6 +91,20 @@ RELATED = {"add": ("aadd", "data"), "remove": ("aremove", "data"), "clear": ("ac
 INSTANCE = {"save": ("asave", "data"), "delete": ("adelete", "data"),
             "refresh_from_db": ("arefresh_from_db", "data")}
 ASYNC_NAMES = {a for a, _ in [*TERMINAL.values(), *RELATED.values(), *INSTANCE.values()]}
+#: async methods that call their sync twin with keywords the caller did not give (aget_or_create passes
+#: defaults=None, asave passes force_insert/force_update/using/update_fields ...): a project override of the
+#: sync method must accept them, or the port raises TypeError where the original did not
+ADDS_ARGUMENTS = {"get_or_create", "update_or_create", "in_bulk", "bulk_create", "bulk_update", "explain", "contains"}
+INSTANCE_KEYWORDS = {"save": {"force_insert", "force_update", "using", "update_fields"},
+                     "delete": {"using", "keep_parents"}, "refresh_from_db": {"using", "fields", "from_queryset"}}
+
+
+def accepts(args: ast.arguments, keywords: set[str]) -> bool:
+    """A signature that accepts these keyword arguments (a ``**kwargs``, or each one named)."""
+    if args.kwarg is not None:
+        return True
+    named = {a.arg for a in [*args.args, *args.kwonlyargs]}
+    return keywords <= named
 #: Django expressions: building them is pure (resolved later, by the query)
 EXPRESSIONS = {f"django.db.models.{n}" for n in (
     "Q", "F", "Value", "Count", "Sum", "Avg", "Max", "Min", "StdDev", "Variance", "Case", "When",
@@ -97,6 +125,7 @@ class ModelInfo:
     managers: dict[str, str] = field(default_factory=dict)  # attribute -> "" (proven) or why not
     default_manager: str | None = None
     methods: set[str] = field(default_factory=set)  # defined by the project's classes in the model's MRO
+    signatures: dict[str, ast.arguments] = field(default_factory=dict)  # the first definition of each
     problem: str = ""  # why this model is not known well enough (a third-party base ...)
 
 
@@ -108,6 +137,7 @@ class DjangoModels:
         self._info: dict[str, ModelInfo | None] = {}
         self._busy: set[str] = set()
         self._managers: dict[str, str] = {}
+        self._querysets: dict[str, str] = {}
 
     # --- which classes are models --------------------------------------------------------------
     def _ref_of(self, mod: _Module, node: ast.expr) -> str | None:
@@ -150,11 +180,16 @@ class DjangoModels:
             return None
         bases = [self._ref_of(mod, b) for b in cls.bases]
         parents: list[ModelInfo] = []
+        mixins: list[str] = []
         is_model = False
         problem = ""
+        known: list[tuple[set[str], set[str], dict[str, str]]] = []
         for b, node in zip(bases, cls.bases):
             if b in MODEL_BASES:
                 is_model = True
+            elif b in KNOWN_ABSTRACT:
+                is_model = True
+                known.append(KNOWN_ABSTRACT[b])
             elif b and ":" in b:
                 parent = self.info(b)
                 if parent is not None:
@@ -162,6 +197,7 @@ class DjangoModels:
                     parents.append(parent)
                 else:
                     problem = problem or self._mixin_problem(b)
+                    mixins.append(b)
             else:
                 problem = problem or f"a base class that is not read ({ast.unparse(node)})"
         if not is_model:
@@ -186,10 +222,30 @@ class DjangoModels:
             info.methods |= parent.methods
             info.problem = info.problem or parent.problem
             has_pk = has_pk or "pk:explicit" in parent.methods
-        for stmt in cls.body:
+        for plain, m2m, managers in known:  # Django's abstract user models
+            info.plain |= plain
+            info.fields |= plain | m2m
+            info.m2m.update({f: "" for f in m2m})
+            for k, v in managers.items():
+                info.managers.setdefault(k, v)
+        signatures: dict[str, ast.arguments] = {}
+        for stmt in cls.body:  # the model's own methods first, then mixins', then its parents'
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 info.methods.add(stmt.name)
-            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                signatures.setdefault(stmt.name, stmt.args)
+        for ref in mixins:  # a plain mixin's methods are the model's (attribute hooks included)
+            mm = self.p.module(ref.partition(":")[0])
+            mcls = mm.classes.get(ref.partition(":")[2]) if mm else None
+            for stmt in mcls.body if mcls else []:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    info.methods.add(stmt.name)
+                    signatures.setdefault(stmt.name, stmt.args)
+        for parent in parents:
+            for k, v in parent.signatures.items():
+                signatures.setdefault(k, v)
+        info.signatures = signatures
+        for stmt in cls.body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
                 attr, value = stmt.targets[0].id, stmt.value
                 if not isinstance(value, ast.Call):
                     continue
@@ -202,7 +258,7 @@ class DjangoModels:
                         has_pk = True
                 elif kind in FOREIGN_KEYS:
                     info.fields.add(attr)
-                    info.plain.add(f"{attr}_id" if "db_column" not in kw else f"{attr}_id")
+                    info.plain.add(f"{attr}_id")  # the column's attname, whatever db_column says
                     info.relations[attr] = self._target(mod, name, value)
                     if isinstance(kw.get("primary_key"), ast.Constant) and kw["primary_key"].value is True:
                         has_pk = True
@@ -216,10 +272,10 @@ class DjangoModels:
                         own_managers.append(attr)
                     else:
                         info.fields.add(attr)  # a field class of the project or a third party: not plain
-                elif isinstance(value.func, ast.Attribute) and value.func.attr in ("as_manager", "from_queryset") \
+                elif isinstance(value.func, ast.Attribute) and value.func.attr == "as_manager" \
                         or (isinstance(value.func, ast.Call) and isinstance(value.func.func, ast.Attribute)
                             and value.func.func.attr == "from_queryset"):
-                    info.managers[attr] = "a manager built from a queryset class (from_queryset/as_manager)"
+                    info.managers[attr] = self._built_manager_problem(mod, value)
                     own_managers.append(attr)
                 else:
                     info.fields.add(attr)  # some other field class: its value is not proven plain
@@ -268,7 +324,11 @@ class DjangoModels:
             if "." not in text:
                 return f"{mod.name}:{text}" if text in mod.classes else ""
             app, _, cls = text.rpartition(".")
-            for m in list(self.p._modules.values()):
+            # "app_label.Model": the models module of that app, as a top-level package or a sibling of this
+            # one (deterministic: what files exist, never what happens to be loaded already)
+            parent = mod.name.rsplit(".", 2)[0] if mod.name.count(".") >= 2 else ""
+            for name in dict.fromkeys([f"{app}.models", *([f"{parent}.{app}.models"] if parent else [])]):
+                m = self.p.module(name)
                 if m is not None and cls in m.classes:
                     info = self.info(f"{m.name}:{cls}")
                     if info is not None and info.app_label == app:
@@ -311,13 +371,56 @@ class DjangoModels:
                 continue
             if stmt.name in TERMINAL or stmt.name in LAZY or stmt.name in ASYNC_NAMES or stmt.name.startswith("__"):
                 return f"the manager class {cls.name} defines {stmt.name}()"
-            if stmt.name == "get_queryset" and not self._narrowing(stmt):
+            if stmt.name == "get_queryset" and not self._narrowing(mod, stmt):
                 return f"{cls.name}.get_queryset() does more than narrow super().get_queryset()"
         return ""
 
-    @staticmethod
-    def _narrowing(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """``return super().get_queryset().filter(<constants>)...``: builds a query, nothing else."""
+    def queryset_problem(self, cls_ref: str | None) -> str:
+        """"" when ``cls_ref`` is Django's QuerySet or a project subclass whose query building is Django's:
+        it may override the blocking methods (``delete()`` for a soft delete ...), which the async ones call
+        in the thread (``adelete`` is ``sync_to_async(self.delete)``), but not a query-building method, an
+        async one, iteration or cloning, which would run on the loop. Else why not."""
+        if cls_ref in QUERYSET_CLASSES:
+            return ""
+        if not cls_ref or ":" not in cls_ref:
+            return f"a queryset class that is not read ({cls_ref})"
+        if cls_ref in self._querysets:
+            return self._querysets[cls_ref]
+        self._querysets[cls_ref] = "a queryset class defined in terms of itself"
+        modname, _, name = cls_ref.partition(":")
+        mod = self.p.module(modname)
+        cls = mod.classes.get(name) if mod else None
+        why = f"a queryset class that cannot be read ({cls_ref})"
+        if mod is not None and cls is not None:
+            bases = [self._ref_of(mod, b) for b in cls.bases]
+            why = next((w for w in (self.queryset_problem(b) for b in bases) if w), "") if bases else \
+                f"{name} is not a QuerySet"
+            for stmt in cls.body:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and not why and (
+                        stmt.name in LAZY or stmt.name in ASYNC_NAMES or stmt.name.startswith("__")
+                        or stmt.name in ("_clone", "_chain", "_fetch_all", "_filter_or_exclude", "iterator")
+                        or stmt.name in ADDS_ARGUMENTS):
+                    why = f"the queryset class {name} defines {stmt.name}()"
+        self._querysets[cls_ref] = why
+        return why
+
+    def _built_manager_problem(self, mod: _Module, call: ast.Call) -> str:
+        """``QS.as_manager()`` / ``Manager.from_queryset(QS)()``: proven when both classes are."""
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "as_manager":
+            return self.queryset_problem(self._ref_of(mod, func.value))
+        inner = func  # Manager.from_queryset(QS)
+        assert isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
+        manager = self._ref_of(mod, inner.func.value)
+        why = self.manager_problem(manager) if manager else "a manager class that is not read"
+        if why is None:
+            why = f"{ast.unparse(inner.func.value)} is not a manager class"
+        qs = self._ref_of(mod, inner.args[0]) if len(inner.args) == 1 else None
+        return why or self.queryset_problem(qs)
+
+    def _narrowing(self, mod: _Module, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """``return super().get_queryset().filter(<constants>)...`` or ``return QS(self.model, using=self._db)
+        .filter(...)`` with a proven queryset class: builds a query, nothing else."""
         body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
         if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
             return False
@@ -328,10 +431,22 @@ class DjangoModels:
             if any(k.arg is None for k in node.keywords):
                 return False
             node = node.func.value
-        return (isinstance(node, ast.Call) and not node.args and not node.keywords
-                and isinstance(node.func, ast.Attribute) and node.func.attr == "get_queryset"
-                and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
-                and node.func.value.func.id == "super")
+        if not isinstance(node, ast.Call):
+            return False
+        if (not node.args and not node.keywords and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get_queryset" and isinstance(node.func.value, ast.Call)
+                and isinstance(node.func.value.func, ast.Name) and node.func.value.func.id == "super"):
+            return True
+        # QS(self.model, using=self._db[, hints=self._hints]): what Manager.get_queryset does, with QS
+        expected = {"model": "self.model", "using": "self._db", "hints": "self._hints"}
+        given = {k.arg: ast.unparse(k.value) for k in node.keywords}
+        if node.args:
+            if len(node.args) > 1 or ast.unparse(node.args[0]) != "self.model" or "model" in given:
+                return False
+            given["model"] = "self.model"
+        if given.get("model") != "self.model" or any(expected.get(k) != v for k, v in given.items()):
+            return False
+        return self.queryset_problem(self._ref_of(mod, node.func)) == ""
 
     def manager(self, model: ModelInfo, attr: str) -> str | None:
         """None when ``Model.attr`` is a proven manager; else why not."""
@@ -347,8 +462,14 @@ class DjangoModels:
         """``instance.attr`` as a related manager: (the related model's ref, why not or "")."""
         if attr in model.m2m:
             target = model.m2m[attr]
-            return (target, "" if target else f"the target of {model.label}.{attr} is not known")
-        for m in list(self.p._modules.values()):
+            other = self.info(target) if target else None
+            if other is None:
+                return (target, f"the target of {model.label}.{attr} is not known")
+            return (target, other.problem or self.manager(other, "_default_manager") or "")
+        # reverse relations declared in the model's own module (others are not searched: a verdict must not
+        # depend on which modules earlier tasks happened to load)
+        modname = model.ref.partition(":")[0]
+        for m in [self.p.module(modname)]:
             if m is None:
                 continue
             for cname, cls in m.classes.items():
@@ -374,7 +495,9 @@ class DjangoModels:
                     other = self.info(f"{m.name}:{cname}")
                     if other is None or self._target(m, cname, stmt.value) != model.ref:
                         continue
-                    return (other.ref, "")
+                    # the related manager subclasses the related model's default manager class
+                    why = other.problem or self.manager(other, "_default_manager") or ""
+                    return (other.ref, why)
         return None
 
     # --- lookups --------------------------------------------------------------------------------

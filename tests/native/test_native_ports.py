@@ -577,3 +577,79 @@ def test_a_body_driving_the_connection_stays_bridged(tmp_path: Path, task: str) 
     prover = Prover(_project(tmp_path, {**PROJECT, "proj/manual.py": MANUAL}))
     plan = prover.plan_task("proj.manual", task, bind=False)
     assert plan.verdict == "bridged" and "manages the database connection or a transaction by hand" in plan.reason()
+
+
+OVERRIDES = '''from celery import shared_task
+from django.db import models
+from django.contrib.auth.models import AbstractUser
+
+
+class SoftQuerySet(models.QuerySet):
+    def delete(self):
+        return self.update(gone=True)
+
+
+class CleverQuerySet(models.QuerySet):
+    def filter(self, *args, **kwargs):
+        return super().filter(*args, **kwargs)
+
+
+class Soft(models.Manager):
+    def get_queryset(self):
+        return SoftQuerySet(self.model, using=self._db).filter(gone=False)
+
+
+class Note(models.Model):
+    text = models.TextField()
+    gone = models.BooleanField(default=False)
+    objects = Soft()
+    clever = CleverQuerySet.as_manager()
+    plain = SoftQuerySet.as_manager()
+
+    def save(self):
+        super().save()
+
+
+class Member(AbstractUser):
+    nickname = models.CharField(max_length=10)
+
+
+@shared_task
+def soft_delete(pk):
+    return Note.objects.filter(pk=pk).delete()
+
+
+@shared_task
+def clever():
+    return Note.clever.count()
+
+
+@shared_task
+def as_manager():
+    return Note.plain.count()
+
+
+@shared_task
+def narrow_save(pk):
+    note = Note.objects.get(pk=pk)
+    note.save()
+
+
+@shared_task
+def member_email(pk):
+    return Member.objects.get(pk=pk).email
+'''
+
+
+@pytest.mark.parametrize("task,verdict,why", [
+    ("soft_delete", "ported", "delete() -> await adelete() x1"),  # adelete calls the override, in the thread
+    ("clever", "bridged", "the queryset class CleverQuerySet defines filter()"),
+    ("as_manager", "ported", "count() -> await acount() x1"),
+    ("narrow_save", "partly", "Note.save() is overridden without the keywords Model.asave() passes it"),
+    ("member_email", "ported", "get() -> await aget() x1"),  # AbstractUser's fields and UserManager are known
+])
+def test_custom_querysets_overrides_and_django_user_bases(tmp_path: Path, task: str, verdict: str, why: str) -> None:
+    prover = Prover(_project(tmp_path, {**PROJECT, "proj/notes.py": OVERRIDES}))
+    plan = prover.plan_task("proj.notes", task, bind=False)
+    assert plan.verdict == verdict, plan.reason()
+    assert why in (plan.summary() if verdict == "ported" else plan.reason())
