@@ -63,6 +63,7 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
     worker_pkg = f"{plan.package_rel}/"
     sources = [rel for rel in disc.files if rel not in generated and not rel.startswith(worker_pkg)]
     wiring = {module_name(rel, has_init) for rel in set(generated) | set(_worker_files(root, plan))}
+    wiring |= {f"{plan.package}.routing", f"{plan.package}.registry", f"{plan.package}.live_facts"}
     texts = _texts(root, sources, fp, result)
     for rel in (e.file for e in index.errors):  # a file the scan could not parse: its Celery use is unseen
         text = texts.get(rel) or ""
@@ -140,7 +141,8 @@ def _texts(root: Path, sources: list[str], fp: FinalizePlan, result: FinalizeRes
             text = raw.decode(encoding)
         except (SyntaxError, UnicodeDecodeError, LookupError):
             continue  # not text finalize can read; the scan reported it
-        if "celery" in text.lower() or any(j.task.file == rel for j in fp.jobs.values()):
+        if re.search(r"celery|\.(delay|apply_async|send_task|s|si)\(", text, re.I) or \
+                any(j.task.file == rel for j in fp.jobs.values()):
             result.blockers.append(Blocker("SM803", rel, 1, f"declares the {encoding} encoding: finalize edits UTF-8 "
                                            "files only; convert it to UTF-8 (and drop the coding line) first"))
     return out

@@ -108,20 +108,23 @@ def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[st
         code = _port_body(tw.native_code).replace("async def __port__(", f"async def {tw.function}(", 1).rstrip("\n")
         return ["", "", _comment(f"native port of {inert(t.name)} ({inert(t.file)}); the Celery task keeps its own body"),
                 *_todo_lines(tw, shared), f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
+    posonly = [p for p in t.params if p.kind == "positional_only"]  # passed by position (given_positional)
     params = [p for p in t.params if p.kind in ("positional", "keyword_only")]
     var_kw = next((p.name for p in t.params if p.kind == "var_keyword"), None)
     names = {p.name for p in t.params}
     ctx = next(c for c in ("ctx", "saq_ctx", "_saq_ctx", "__saq_ctx") if c not in names)  # a task parameter may be `ctx`
     sig = [ctx]
-    if params:
+    if posonly or params:
         sig.append("*")
-        for p in params:
+        for p in posonly + params:
             sig.append(f"{p.name}=UNSET" if p.has_default else p.name)
     if var_kw:
         sig.append(f"**{var_kw}")
     call_args = []
     if t.bind:
         call_args.append(f"task_self({ctx})")
+    if posonly:
+        call_args.append(f"*given_positional({', '.join(f'{p.name}={p.name}' for p in posonly)})")
     given = ", ".join(f"{p.name}={p.name}" for p in params)
     if params:
         call_args.append(f"**given({given})")
@@ -178,10 +181,13 @@ def twin_module_source(m: TwinModule) -> str:
         uses.add("task_self")
     out.append(f"from saqmigrate.runtime.task import {', '.join(sorted(uses))}")
     twin_names = []
-    if any(any(p.kind in ("positional", "keyword_only") and p.has_default for p in tw.task.params) for tw in bridged):
+    if any(any(p.kind in ("positional", "keyword_only", "positional_only") and p.has_default for p in tw.task.params)
+           for tw in bridged):
         twin_names.append("UNSET")
     if any(any(p.kind in ("positional", "keyword_only") for p in tw.task.params) for tw in bridged):
         twin_names.append("given")
+    if any(any(p.kind == "positional_only" for p in tw.task.params) for tw in bridged):
+        twin_names.append("given_positional")
     if twin_names:
         out.append(f"from saqmigrate.runtime.twin import {', '.join(twin_names)}")
     out.append("")

@@ -28,7 +28,7 @@ from saqmigrate.translate.routing import RouteUnknown
 TWIN_MODULE_NAMES = frozenset({"saq_task", "TaskOptions", "celery_impl", "run_sync", "task_self", "UNSET", "given",
                                "_celery", "asyncio", "annotations"})
 # ... and the ones a twin's body uses, which a parameter of the same name would shadow
-TWIN_BODY_NAMES = frozenset({"celery_impl", "run_sync", "task_self", "UNSET", "given", "_celery"})
+TWIN_BODY_NAMES = frozenset({"celery_impl", "run_sync", "task_self", "UNSET", "given", "given_positional", "_celery"})
 WORKER_PACKAGE = "saq_worker"
 _IDENT = re.compile(r"[^0-9A-Za-z_]")
 
