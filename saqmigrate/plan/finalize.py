@@ -160,8 +160,8 @@ def _call_edit(c: Call, fp: FinalizePlan) -> CallEdit | Blocker | None:
     if c.options.get("_in_schedule"):
         return None  # a beat entry's signature: the beat configuration goes, the CronJob stays
     if c.kind in CANVAS_KINDS:
-        return Blocker("SM801", c.file, c.line, f"{c.kind}() canvas over {c.task or c.target}: SAQ has no canvas; "
-                       "enqueue the next job from the task (docs/finalize.md)")
+        return Blocker("SM801", c.file, c.line, f"{c.kind}() canvas over {c.task or c.target}: no runtime.jobs "
+                       "chain/group can express it; rewrite it with enqueues (docs/finalize.md)")
     if c.kind in ("retry",):
         return None  # self.retry(...) inside a bound task: the runtime's self handles it
     if c.kind == "async_result":

@@ -206,6 +206,9 @@ class _Edits(cst.CSTTransformer):
         if not isinstance(original.func, cst.Attribute):
             return updated
         attr = original.func.attr.value
+        lone = self._lone_signature(original, updated) if attr in ("delay", "apply_async") else None
+        if lone is not None:
+            return lone
         if attr in ("delay", "apply_async") and not original.args and self._is_converted_canvas(updated.func.value):
             in_async = bool(self.func_stack) and self.func_stack[-1]
             pos = self.get_metadata(PositionProvider, original)
@@ -341,6 +344,20 @@ class _Edits(cst.CSTTransformer):
         node = cst.Call(cst.Name(f"__saq_{kind}__"), args)
         self.canvas_nodes.add(id(node))
         return node
+
+    def _lone_signature(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression | None:
+        """``t.s(1).delay()`` / ``t.si(1).apply_async()``: one signature dispatched at once is an enqueue."""
+        assert isinstance(updated.func, cst.Attribute)
+        if original.args or not isinstance(updated.func.value, cst.Call):
+            return None
+        step = self._step(updated.func.value, position=0, chained=False)
+        if not isinstance(step, cst.Call) or not isinstance(step.func, cst.Attribute):
+            return None
+        in_async = bool(self.func_stack) and self.func_stack[-1]
+        call = step.with_changes(func=step.func.with_changes(attr=cst.Name("aenqueue" if in_async else "enqueue")))
+        pos = self.get_metadata(PositionProvider, original)
+        self.converted.append((pos.start.line, pos.end.line))
+        return self._await(original, call) if in_async else call
 
     def _is_converted_canvas(self, node: cst.BaseExpression) -> bool:
         if id(node) in self.canvas_nodes:

@@ -214,3 +214,34 @@ def test_a_non_json_serializer_task_is_not_converted(tmp_path, serializer):
     """})
     result = compute_finalize(root, Config())
     assert any(b.code == "SM804" and "serializer" in b.message for b in result.blockers)
+
+
+def test_canvases_of_known_tasks_become_runtime_chains_groups_and_enqueues(tmp_path):
+    root = project(tmp_path, {"proj/a.py": TASKS, "proj/flows.py": """
+        from celery import chain, chord, group
+
+        from proj.a import send, star
+
+
+        def run(xs):
+            chain(send.si(1, 2), send.s(3)).apply_async()
+            job = group(send.s(x, 0) for x in xs)
+            job.delay()
+            (send.s(1, 1) | send.s(2)).delay()
+            send.s(7, 7).delay()
+            chord([send.s(1, 1)])(star.s())
+
+
+        async def arun():
+            return chain(send.si(1, 2), send.s(3)).apply_async().id
+    """})
+    result = finalize(root)
+    flows = (root / "proj/flows.py").read_text()
+    assert "from saqmigrate.runtime.jobs import chain, group" in flows and "from celery import chord" in flows
+    assert 'chain(send.step(to=1, body=2), send.step(body=3).taking_result("to")).enqueue()' in flows
+    assert "job = group(send.step(to=x, body=0) for x in xs)" in flows and "job.enqueue()" in flows
+    assert 'chain(send.step(to=1, body=1), send.step(body=2).taking_result("to")).enqueue()' in flows
+    assert "send.enqueue(to=7, body=7)" in flows
+    assert '(await chain(send.step(to=1, body=2), send.step(body=3).taking_result("to")).aenqueue()).id' in flows
+    assert [b.code for b in result.blockers if b.file == "proj/flows.py"] and all(
+        b.code == "SM801" and b.line == 12 for b in result.blockers if b.file == "proj/flows.py")  # the chord only
