@@ -457,19 +457,31 @@ class Prover:
         manual = self._manual_transaction(mod, fn)
         if manual is not None:
             return TaskPlan("bridged", [], manual)
-        for http_ok in (True, False):
-            body = _Body(self, mod, fn, args, 0, [f"{mod.name}.{function}"], port=True)
+        http_ok, forced = True, frozenset()
+        reasons: dict[int, Blocked] = {}  # a statement's own first blocking call, from the pass that found it
+        for _ in range(8):
+            body = _Body(self, mod, fn, args, 0, [f"{mod.name}.{function}"], port=True, forced=forced)
             body.retry_on, body.http_ok = retry_on, http_ok
             units = body.plan_block(fn.body, nested=False)
             flat = list(_walk_units(units))
             syncs = [u for u in flat if u.kind == "sync"]
+            for u in syncs:
+                if u.blocked is not None:
+                    u.blocked = reasons.setdefault(id(u.stmt), u.blocked)
             rewrites = [r for u in flat if u.kind != "sync" for r in u.rewrites]
             # an httpx response read by blocking code would be read as if it were requests': plan again
             # with every requests call blocking (the value is then requests' own response everywhere)
             names = {r.http["target"] for r in rewrites if r.kind == "http" and r.http and r.http.get("target")}
-            if not names or not any(isinstance(n, ast.Name) and n.id in names for u in syncs
-                                    for n in ast.walk(u.stmt)):
+            if http_ok and names and any(isinstance(n, ast.Name) and n.id in names for u in syncs
+                                         for n in ast.walk(u.stmt)):
+                http_ok = False
+                continue
+            # a container a segment may fill (lst.append(obj), d[k] = qs, helper(lst)) may hold model
+            # instances or querysets afterwards: on the loop it is tainted, whatever it was built as
+            filled = body.filled_by([u.stmt for u in syncs]) - forced
+            if not filled:
                 break
+            forced = forced | filled
         if not syncs:
             return TaskPlan("ported", units, None, 0, rewrites)
         first = next((u.blocked for u in syncs if u.blocked is not None), None)
@@ -624,11 +636,12 @@ class _Body(ast.NodeVisitor):
 
     def __init__(self, prover: Prover, mod: _Module, fn: ast.AST | None, args: dict[str, T], depth: int,
                  chain: list[str], module_level: bool = False, parent: _Body | None = None,
-                 port: bool = False) -> None:
+                 port: bool = False, forced: frozenset = frozenset()) -> None:
         self.p, self.mod, self.fn, self.depth, self.chain = prover, mod, fn, depth, chain
         self.module_level = module_level
         self.parent = parent
         self.port = port  # the task body itself: calls with an async counterpart are rewritten
+        self.forced = forced  # locals a blocking segment may fill: tainted on the loop
         self.env: dict[str, T] = dict(args)
         self.local: set[str] = set(args)
         self.lambda_params: dict[int, T] = {}
@@ -760,6 +773,8 @@ class _Body(ast.NodeVisitor):
             if name in frame:
                 return frame[name]
         if name in self.local:
+            if name in self.forced:
+                return T("tainted", hint=f"{name}, which a blocking segment may fill")
             return self.env.get(name, UNKNOWN)
         if self.parent is not None:
             return self.parent.lookup(name)
@@ -824,6 +839,56 @@ class _Body(ast.NodeVisitor):
 
     def block(self, node: ast.AST, call: str, why: str) -> None:
         raise _Stop(Blocked(call, why, f"{self.mod.rel}:{getattr(node, 'lineno', '?')}", list(self.chain)))
+
+    _READS = {"get", "keys", "items", "values", "copy", "count", "index", "format", "join", "startswith", "endswith",
+              "lower", "upper", "strip", "split", "replace", "isoformat", "encode", "decode", "pop", "remove",
+              "clear", "discard", "sort", "reverse"}  # neither stores a new object in the value
+
+    def filled_by(self, stmts: list[ast.stmt]) -> set[str]:
+        """Locals of plain or unknown kind that these (blocking) statements may fill with other objects: the
+        receiver of a method that stores (``append``, ``update`` ... or unknown), the base of an item or
+        attribute store, an augmented assignment, an argument of a call not proven to leave it alone."""
+        out: set[str] = set()
+
+        def local(node: ast.AST) -> str | None:
+            if isinstance(node, ast.Name) and node.id in self.local and node.id not in self.forced:
+                t = self.env.get(node.id, UNKNOWN)
+                if t.kind in (al.DATA, "unknown"):
+                    return node.id
+            return None
+
+        def harmless(call: ast.Call) -> bool:
+            f = call.func
+            try:
+                if isinstance(f, ast.Attribute) and self.type_of(f.value).kind in ORM:
+                    return True  # Django's query methods do not store their arguments' contents
+                t = self.type_of(f)
+            except _Stop:
+                return False
+            return t.kind == "builtin" and t.ref in al.PURE_BUILTINS or t.kind == "ref" and \
+                al.pure_function(t.ref) is not None
+
+        for stmt in stmts:
+            for node in _scope_walk(stmt):
+                if isinstance(node, ast.Call):
+                    f = node.func
+                    if isinstance(f, ast.Attribute) and f.attr not in self._READS:
+                        name = local(f.value)
+                        if name:
+                            out.add(name)
+                    if not harmless(node):
+                        out.update(n for n in map(local, [*node.args, *(k.value for k in node.keywords),
+                                                           *(a.value for a in node.args
+                                                             if isinstance(a, ast.Starred))]) if n)
+                elif isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
+                    name = local(node.value)
+                    if name:
+                        out.add(name)
+                elif isinstance(node, ast.AugAssign):
+                    name = local(node.target)
+                    if name:
+                        out.add(name)
+        return out
 
     def _porting(self) -> bool:
         """Calls with an async counterpart are rewritten here: the task body itself, outside generator

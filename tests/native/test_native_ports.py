@@ -653,3 +653,43 @@ def test_custom_querysets_overrides_and_django_user_bases(tmp_path: Path, task: 
     plan = prover.plan_task("proj.notes", task, bind=False)
     assert plan.verdict == verdict, plan.reason()
     assert why in (plan.summary() if verdict == "ported" else plan.reason())
+
+
+FILLED = '''from celery import shared_task
+
+from .models import Post
+
+
+@shared_task
+def fill_dict(pk):
+    n = Post.objects.count()
+    found = {}
+    found["post"] = Post.objects.get(pk=pk)
+    return [n, found["post"].author.name]
+
+
+@shared_task
+def fill_list(author_id):
+    posts = []
+    for p in Post.objects.filter(author_id=author_id):
+        posts.append(p)
+    return [p.author.name for p in posts]
+
+
+@shared_task
+def read_only(pk):
+    n = Post.objects.count()
+    label = f"post {pk}"
+    print(Post.objects.get(pk=pk).author.name, label)
+    return [n, label.upper()]
+'''
+
+
+@pytest.mark.parametrize("task,loop_after", [("fill_dict", False), ("fill_list", False), ("read_only", True)])
+def test_a_container_a_segment_may_fill_is_not_read_on_the_loop(tmp_path: Path, task: str, loop_after: bool) -> None:
+    """found["post"] = <instance> in a segment: found was built as {} but may now hold a model instance, whose
+    relation read on the loop would be a query. Only containers a segment may store into are tainted."""
+    prover = Prover(_project(tmp_path, {**PROJECT, "proj/filled.py": FILLED}))
+    plan = prover.plan_task("proj.filled", task, bind=False)
+    assert plan.verdict == "partly", plan.reason()
+    assert (plan.units[-1].kind == "loop") is loop_after, [u.kind for u in plan.units]
