@@ -8,6 +8,8 @@ info findings with ``fix = "auto"`` never lower it.
 
 from __future__ import annotations
 
+import re
+
 import json
 from collections import Counter, defaultdict
 from typing import Any
@@ -271,7 +273,8 @@ class Classifier:
 
     def files(self) -> None:
         for e in self.index.errors:
-            self.add(None, "SM900", e.file, 1, 0, e.message, e.file)
+            at = re.search(r"\bline (\d+)", e.message)  # the line the parser stopped at, where the message says
+            self.add(None, "SM900", e.file, int(at.group(1)) if at else 1, 0, e.message, e.file)
         for rel, notes in self.recovered.items():
             for n in notes:
                 self.add(None, "SM901", rel, 1, 0, f"{n}: indexed by rewriting that syntax for Python "
