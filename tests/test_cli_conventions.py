@@ -83,3 +83,19 @@ def test_route_history_prints_iso_times(redis_url, unique_name):
 def test_rule_works_with_the_shared_options(args):
     out = invoke(*args)
     assert out.exit_code == 0 and out.output.startswith("# SM101")
+
+
+def test_piped_reports_never_cut_paths(tmp_path):
+    """Piped into a CI log (not a terminal), a long path and its line number arrive whole (issue 15)."""
+    import subprocess
+    import sys
+
+    deep = tmp_path / "a_rather_long_package_name" / "with_a_nested_module_folder" / "and_more"
+    deep.mkdir(parents=True)
+    (deep / "tasks_for_the_reporting_pipeline.py").write_text(
+        "from celery import shared_task\n\n\n@shared_task(soft_time_limit=3)\ndef t():\n    return 1\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "COLUMNS"}
+    proc = subprocess.run([sys.executable, "-m", "saqmigrate", "scan", str(tmp_path)], capture_output=True, text=True,
+                          env=env, timeout=120)
+    rel = "a_rather_long_package_name/with_a_nested_module_folder/and_more/tasks_for_the_reporting_pipeline.py"
+    assert f"{rel}:4" in proc.stdout, proc.stdout

@@ -83,6 +83,10 @@ def console(*, stderr: bool = False, **kwargs: Any) -> Any:
     from rich.console import Console
 
     choice = color_choice()
+    stream = sys.stderr if stderr else sys.stdout
+    if "width" not in kwargs and "file" not in kwargs and not getattr(stream, "isatty", lambda: False)() \
+            and not os.environ.get("COLUMNS"):
+        kwargs["width"] = 160  # piped into a CI log: wide lines, not paths cut at 80 columns
     if choice is False:
         kwargs.setdefault("color_system", None)
     elif choice is True:  # colours even when piped (CI logs); terminal-only behaviour stays off

@@ -38,7 +38,8 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
     if mods:
         t = Table(title="Readiness per module (least ready first)", show_edge=False)
         for col in ("file", "items", "auto", "assisted", "manual", "ready"):
-            t.add_column(col, justify="left" if col == "file" else "right")
+            t.add_column(col, justify="left" if col == "file" else "right",
+                         overflow="fold" if col == "file" else "ellipsis")  # a path is folded, never cut
         shown = mods if verbose else mods[:top]
         for m in shown:
             t.add_row(escape(m["file"]), str(m["total"]), str(m["auto"]), str(m["assisted"]), str(m["manual"]),
@@ -51,8 +52,8 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
     blockers.sort(key=lambda f: (SEV_RANK[f.severity], f.file, f.line))
     if blockers:
         t = Table(title=f"Top blockers ({len(blockers)} errors/warnings)", show_edge=False)
-        t.add_column("rule")
-        t.add_column("location")
+        t.add_column("rule", no_wrap=True)
+        t.add_column("location", overflow="fold")  # file:line stays whole (folded at worst), never "…"
         t.add_column("message", overflow="fold")
         for f in blockers if verbose else blockers[:top]:
             style = "red" if f.severity == "error" else "yellow"
