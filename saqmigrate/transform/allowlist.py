@@ -52,6 +52,9 @@ HIGHER_ORDER: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "itertools.filterfalse": ((0,), ()), "itertools.groupby": ((1,), ("key",)),
     "itertools.accumulate": ((1,), ("func",)), "collections.defaultdict": ((0,), ("default_factory",)),
     "sort": ((), ("key",)),  # list.sort
+    # json calls its hooks and encoder class (a project default= could do anything)
+    "json.dumps": ((), ("cls", "default")), "json.loads": ((), ("cls", "object_hook", "object_pairs_hook",
+                                                              "parse_float", "parse_int", "parse_constant")),
 }
 
 PURE_FUNCTIONS: dict[str, str] = {
@@ -126,6 +129,8 @@ PURE_FUNCTIONS: dict[str, str] = {
     "django.utils.timezone.now": DATA, "django.utils.timezone.is_aware": DATA,
     "django.utils.timezone.is_naive": DATA, "django.utils.timezone.timedelta": DATA,
     "django.utils.text.slugify": DATA, "django.utils.html.escape": DATA,
+    # formats datetimes, Decimals, UUIDs (and lazy strings, which task arguments never are: SAQ delivers JSON)
+    "django.core.serializers.json.DjangoJSONEncoder": DATA,
     # Django query expressions: building one is pure (the query resolves it later, in the ORM's thread)
     **{name: DATA for name in EXPRESSIONS},
 }
