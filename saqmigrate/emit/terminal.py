@@ -37,10 +37,10 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
     mods = sorted(s["modules"], key=lambda m: (m["ready"], -m["total"]))
     if mods:
         t = Table(title="Readiness per module (least ready first)", show_edge=False)
-        for col in ("file", "items", "auto", "assisted", "manual", "ready"):
-            t.add_column(col, justify="left" if col == "file" else "right",
-                         overflow="fold" if col == "file" else "ellipsis")  # a path is folded, never cut
         shown = mods if verbose else mods[:top]
+        for col in ("file", "items", "auto", "assisted", "manual", "ready"):
+            t.add_column(col, justify="left" if col == "file" else "right", no_wrap=True,
+                         min_width=max(len(m["file"]) for m in shown) if col == "file" else None)  # never cut
         for m in shown:
             t.add_row(escape(m["file"]), str(m["total"]), str(m["auto"]), str(m["assisted"]), str(m["manual"]),
                       f"{m['ready']:.0f}%")
@@ -53,7 +53,9 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
     if blockers:
         t = Table(title=f"Top blockers ({len(blockers)} errors/warnings)", show_edge=False)
         t.add_column("rule", no_wrap=True)
-        t.add_column("location", overflow="fold")  # file:line stays whole (folded at worst), never "…"
+        shown_b = blockers if verbose else blockers[:top]
+        t.add_column("location", no_wrap=True,  # file:line stays whole on one line: the message wraps instead
+                     min_width=max(len(f"{f.file}:{f.line}") for f in shown_b))
         t.add_column("message", overflow="fold")
         for f in blockers if verbose else blockers[:top]:
             style = "red" if f.severity == "error" else "yellow"
