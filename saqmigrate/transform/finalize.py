@@ -56,6 +56,17 @@ class FileResult:
     empty: bool = False  # nothing but docstring, imports and os.environ.setdefault(...) is left
 
 
+def _code_names(code: str) -> set[str]:
+    """Every name the code reads or binds outside import statements (``ast``: ~10x faster than a libcst walk)."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return _names_used(cst.parse_module(code))
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
 def _names_used(node: cst.CSTNode) -> set[str]:
     found: set[str] = set()
 
@@ -733,6 +744,11 @@ def _options(options: dict[str, cst.BaseExpression], edit: CallEdit) -> list[cst
 class _Imports(cst.CSTTransformer):
     """Remove import aliases whose bound name the edits left unused, or that name a removed module or name."""
 
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseExpression) and not isinstance(node, (cst.Name, cst.Attribute)):
+            return False  # imports are statements: expressions need no visit (speed)
+        return super().on_visit(node)
+
     def __init__(self, before: set[str], after: set[str], edit: FileEdit, new_imports: list[str],
                  replaced: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         self.before, self.after, self.edit = before, after, edit
@@ -834,7 +850,7 @@ def _bound_names(module: cst.Module) -> set[str]:
 
 
 def _aliases(module: cst.Module) -> dict[str, str]:
-    taken = _bound_names(module) | _names_used(module)
+    taken = _bound_names(module) | _code_names(module.code)
     out = {}
     for name, home in RUNTIME_NAMES.items():
         out[name] = name if name not in taken else f"_{name}"
@@ -885,21 +901,21 @@ def _is_empty(module: cst.Module) -> bool:
 def finalize_source(source: str, edit: FileEdit) -> FileResult:
     """Apply ``edit`` to ``source`` (the text of one module)."""
     tree = cst.parse_module(source)
-    before = _names_used(tree)
+    before = _code_names(source)
     aliases = _aliases(tree)
     edits = _Edits(edit, aliases)
-    new = MetadataWrapper(tree).visit(edits)
+    new = MetadataWrapper(tree, unsafe_skip_copy=True).visit(edits)  # the tree is not used again
     canvas_imports = []
     replaced: set[str] = set()  # Celery's chain/group names now bound by the runtime's
     for kind in sorted(edits.used_canvas):
         # the runtime's chain/group take Celery's local name once Celery's is no longer used, else saq_<kind>
-        local = kind if kind not in _names_used(new) and kind not in _bound_names(new) - _celery_bound(new) \
+        local = kind if kind not in _code_names(new.code) and kind not in _bound_names(new) - _celery_bound(new) \
             else f"saq_{kind}"
         new = new.visit(_Rename(f"__saq_{kind}__", local))
         canvas_imports.append(kind if local == kind else f"{kind} as {local}")
         if local == kind:
             replaced.add(kind)
-    after = _names_used(new)
+    after = _code_names(new.code)
     lines = _import_lines(edits.used_runtime, aliases)
     if canvas_imports:
         lines.append(f"from saqmigrate.runtime.jobs import {', '.join(canvas_imports)}")
@@ -969,5 +985,8 @@ def _prune_all(module: cst.Module, bound: set[str]) -> cst.Module:
 
 
 class _EmptyLines(cst.CSTTransformer):
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return not isinstance(node, cst.BaseExpression) and super().on_visit(node)
+
     def leave_SimpleStatementLine(self, original, updated):
         return cst.RemovalSentinel.REMOVE if not updated.body else updated
