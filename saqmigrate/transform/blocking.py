@@ -459,6 +459,7 @@ class Prover:
             return TaskPlan("bridged", [], manual)
         http_ok, forced = True, frozenset()
         reasons: dict[int, Blocked] = {}  # a statement's own first blocking call, from the pass that found it
+        genuine: Blocked | None = None
         for _ in range(8):
             body = _Body(self, mod, fn, args, 0, [f"{mod.name}.{function}"], port=True, forced=forced)
             body.retry_on, body.http_ok = retry_on, http_ok
@@ -468,6 +469,8 @@ class Prover:
             for u in syncs:
                 if u.blocked is not None:
                     u.blocked = reasons.setdefault(id(u.stmt), u.blocked)
+            if genuine is None:  # the first pass's first blocking call: a real one, not a taint it caused
+                genuine = next((u.blocked for u in syncs if u.blocked is not None), None)
             rewrites = [r for u in flat if u.kind != "sync" for r in u.rewrites]
             # an httpx response read by blocking code would be read as if it were requests': plan again
             # with every requests call blocking (the value is then requests' own response everywhere)
@@ -484,7 +487,7 @@ class Prover:
             forced = forced | filled
         if not syncs:
             return TaskPlan("ported", units, None, 0, rewrites)
-        first = next((u.blocked for u in syncs if u.blocked is not None), None)
+        first = genuine or next((u.blocked for u in syncs if u.blocked is not None), None)
         segments = _count_segments(units)
         if not rewrites:
             return TaskPlan("bridged", units, first, segments, [])
