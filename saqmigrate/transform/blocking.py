@@ -477,7 +477,7 @@ class Prover:
             names = {r.http["target"] for r in rewrites if r.kind == "http" and r.http and r.http.get("target")}
             if http_ok and names and any(isinstance(n, ast.Name) and n.id in names for u in syncs
                                          for n in ast.walk(u.stmt)):
-                http_ok = False
+                http_ok, genuine, reasons = False, None, {}  # that pass's reasons assumed the ports
                 continue
             # a container a segment may fill (lst.append(obj), d[k] = qs, helper(lst)) may hold model
             # instances or querysets afterwards: on the loop it is tainted, whatever it was built as
