@@ -499,6 +499,9 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             if not base_ref:
                 inherited, hooks = app_task_cls_options(app_ref, facts)
             inherited = _over_defaults(conf_defaults, inherited)
+            # @shared_task(on_failure=f): Celery makes f a method of the task's class, a hook like a base class's
+            hooks = [*hooks, *(h for h in HOOK_METHODS if h in options and h not in hooks)]
+            options = {k: v for k, v in options.items() if k not in HOOK_METHODS}
             bind = options.get("bind") is True
             params = [Param(**p) for p in d["params"]]
             if bind and params:
