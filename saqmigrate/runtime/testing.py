@@ -197,8 +197,9 @@ def register(*items: Any) -> None:
 
     Accepts ``@saq_task`` functions, plain async functions (registered by ``__qualname__`` as SAQ
     does), ``(name, fn)`` tuples, lists of those and worker settings dicts (their ``functions``).
-    Rarely needed: a name not registered is looked up among the ``@saq_task`` functions of
-    imported modules, then in the generated twin module (``pkg/tasks.py`` -> ``pkg.tasks_saq``).
+    Rarely needed: a name not registered is the ``@saq_job`` task registered under it (a finalized
+    project), else looked up among the ``@saq_task`` functions of imported modules, then in the
+    generated twin module (``pkg/tasks.py`` -> ``pkg.tasks_saq``).
     """
     for item in items:
         if isinstance(item, Mapping):
@@ -234,6 +235,11 @@ def function_for(name: str) -> Callable:
     fn = _FUNCTIONS.get(name)
     if fn is not None:
         return fn
+    jobs = sys.modules.get("saqmigrate.runtime.jobs")
+    if jobs is not None:  # every @saq_job registers itself, wherever it is bound (class attribute, dict, factory)
+        job = jobs.registered_jobs().get(name)
+        if job is not None:
+            return job.saq
     if len(sys.modules) != _SCANNED[0]:
         _SCANNED[0] = len(sys.modules)
         _scan(list(sys.modules.values()))
