@@ -43,6 +43,8 @@ def main() -> None:
     from django.test import RequestFactory
 
     results: list = []
+    crons: list = []
+    effects_of_calls: list = []
 
     def call_sites() -> None:  # sync code, as Django runs it
         from cms.signals import refresh_page_cache
@@ -91,12 +93,23 @@ def main() -> None:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
+        effects_of_calls.extend(_lines(effects))
         await worker.stop()
         runner.cancel()
+        # every CronJob of the finalized settings fires its task with no flag store and no Celery beat
+        from croniter import croniter
+        from saq import Job
+
+        for cj in settings_mod.CRON_JOBS:
+            due = int(croniter(cj.cron, time.time()).get_next(float))
+            before = len(_lines(effects))
+            value = await cj.function({"job": Job(function=cj.function.__qualname__, scheduled=due), "worker": None})
+            # it ran the task: a side effect was recorded, or the task's value came back (a guard returns None)
+            crons.append([cj.function.__qualname__, cj.cron, len(_lines(effects)) > before or value is not None])
 
     asyncio.run(run())
     print(json.dumps({"celery_imported": any(m.split(".")[0] == "celery" for m in sys.modules),
-                      "results": results, "effects": sorted(_lines(effects))}))
+                      "results": results, "effects": sorted(effects_of_calls), "crons": crons}))
 
 
 def _lines(path: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,8 +56,11 @@ def test_finalized_pydotorg_runs_without_celery(tmp_path: Path, redis_url: str) 
     assert celery.returncode == 0, celery.stderr[-3000:]
     recorded = sorted(line for case in json.loads(celery.stdout.splitlines()[-1])["celery"] for line in case["effects"])
 
+    window_crons = re.findall(r'cron="([^"]+)"', (root / "pydotorg/saq_worker/queue_celery.py").read_text())
     result = compute_finalize(root, Config())
     assert apply_changes(root, result.changes) == []
+    # the finalized settings keep the window's cron strings, proven against Celery's crontab (`saqmigrate schedules`)
+    assert re.findall(r'cron="([^"]+)"', (root / "pydotorg/saq_worker/queue_celery.py").read_text()) == window_crons
     proc = subprocess.run([sys.executable, str(HERE / "nocelery_harness.py"), str(root)],
                           capture_output=True, text=True, timeout=240, env=env, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -67,6 +71,8 @@ def test_finalized_pydotorg_runs_without_celery(tmp_path: Path, redis_url: str) 
     assert ["async_view", 202, True] in out["results"] and ["command", True] in out["results"]
     assert ["timeout", True] in out["results"]  # SaqResult.get(timeout=) without Celery: the builtin TimeoutError
     assert out["effects"] == recorded
+    assert len(out["crons"]) == len(window_crons) >= 4
+    assert all(fired for _, _, fired in out["crons"]), out["crons"]  # each ran its task: no flag store, no beat
     assert len(recorded) == 7  # boxes four times, the page cache, both calendars: the comparison compared something
 
 
