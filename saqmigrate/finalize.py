@@ -42,7 +42,8 @@ def is_finalized(root: Path, package_rel: str | None = None) -> bool:
         return False
 
 
-def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult:
+def compute_finalize(root: Path, config: Config | None = None, *, rename: bool = False) -> FinalizeResult:
+    """``rename``: tasks are registered as ``module.function``; their Celery names stay as aliases."""
     from saqmigrate.scan import run_scan
 
     root = root.resolve()
@@ -51,7 +52,7 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
     generated = _generated(root, index)
     plan = build_plan(index, mode=recorded_mode(root, generated))
     plan.style = Style.from_project(root)
-    fp = build_finalize_plan(index, plan)
+    fp = build_finalize_plan(index, plan, rename=rename)
     result = FinalizeResult(fp, blockers=list(fp.blockers))
     if is_finalized(root, plan.package_rel):
         result.already = True
@@ -87,7 +88,7 @@ def compute_finalize(root: Path, config: Config | None = None) -> FinalizeResult
 
     # the window's generated code goes; the worker settings stay, in the project's hands
     # a second run (after --force left code on Celery) keeps the settings the first one wrote
-    files = render_finalized(plan) if plan.queues and not is_finalized(root) else {}
+    files = render_finalized(plan, fp.renames()) if plan.queues and not is_finalized(root) else {}
     for rel in sorted(set(generated) | set(_worker_files(root, plan))):
         if rel not in files:
             result.changes.append(Change(rel, _read(root / rel), None))

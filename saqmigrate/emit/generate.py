@@ -218,7 +218,8 @@ def _finalized_header(doc: str) -> str:
     return f'"""{_wrap(text, "   ")}\n"""\n\n{FINALIZED_MARKER}\n'
 
 
-def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = False) -> str:
+def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = False,
+                        renames: dict[str, str] | None = None) -> str:
     """``finalized``: the settings ``saqmigrate finalize`` leaves: the task modules' ``@saq_job`` functions,
     no Celery app, no registry, CronJobs that always fire (no Celery beat to share them with)."""
     if finalized:
@@ -268,8 +269,14 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = Fa
     out.append(_comment("Registered under their Celery names: every dispatch and Celery-era name"))
     out.append(_comment("keeps working."))
     out.append("FUNCTIONS = [")
+    renames = renames or {}
     for tw in sorted(q.twins, key=lambda t: t.celery_name):
-        out.append(f"    ({tw.celery_name!r}, {ref(tw)}),")
+        if tw.celery_name in renames:  # finalize --rename: the new name, and the Celery name for queued jobs
+            out.append(f"    ({renames[tw.celery_name]!r}, {ref(tw)}),")
+            out.append("    # the Celery name: jobs queued before the rename")
+            out.append(f"    ({tw.celery_name!r}, {ref(tw)}),")
+        else:
+            out.append(f"    ({tw.celery_name!r}, {ref(tw)}),")
     out.append("]")
     out.append("")
     crons = [c for c in q.crons if c.interval is None]
@@ -422,7 +429,7 @@ def finalized_init_source(plan: RewritePlan) -> str:
     return _finalized_header(f"SAQ workers of the project. Start one worker per queue:\n\n{queues}")
 
 
-def render_finalized(plan: RewritePlan) -> dict[str, str]:
+def render_finalized(plan: RewritePlan, renames: dict[str, str] | None = None) -> dict[str, str]:
     """The worker package ``saqmigrate finalize`` leaves (rel path -> content), formatted."""
     from saqmigrate.emit.style import format_many
 
@@ -430,7 +437,7 @@ def render_finalized(plan: RewritePlan) -> dict[str, str]:
     try:
         files = {f"{plan.package_rel}/__init__.py": finalized_init_source(plan)}
         for q in plan.queues:
-            files[q.rel] = queue_module_source(plan, q, finalized=True)
+            files[q.rel] = queue_module_source(plan, q, finalized=True, renames=renames)
         return format_many(files, plan.style)
     finally:
         _WIDTH.reset(token)

@@ -34,10 +34,11 @@ CELERY_PACKAGES = ("celery", "django-celery-beat", "django-celery-results", "flo
 class JobDecl:
     task: Task
     twin: Twin
-    name: str
+    name: str  # the name registered with SAQ (the Celery name, or with --rename module.function)
     queue: str
     options_source: str
     bind: bool
+    aliases: tuple[str, ...] = ()  # --rename: the Celery name, still run for jobs queued under it
 
 
 @dataclass
@@ -76,6 +77,10 @@ class FinalizePlan:
     # for the chain/group conversion to runtime.jobs (transform/finalize.py)
     canvas_members: dict[str, dict[str, JobDecl]] = field(default_factory=dict)
 
+    def renames(self) -> dict[str, str]:
+        """Celery name -> the name registered with SAQ, where ``--rename`` changed it."""
+        return {celery: j.name for celery, j in self.jobs.items() if j.name != celery}
+
     def by_file(self) -> dict[str, tuple[list[JobDecl], list[CallEdit]]]:
         out: dict[str, tuple[list[JobDecl], list[CallEdit]]] = {}
         for j in self.jobs.values():
@@ -102,7 +107,8 @@ def _unsupported_task(t: Task, tw: Twin | None) -> tuple[str, str] | None:
     return None
 
 
-def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan) -> FinalizePlan:
+def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan, *, rename: bool = False) -> FinalizePlan:
+    """``rename``: register each task as ``module.function`` (its Celery name kept as an alias)."""
     from saqmigrate.plan import primary_app  # noqa: PLC0415
 
     fp = FinalizePlan(rewrite)
@@ -114,7 +120,11 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan) -> FinalizePl
             fp.blockers.append(Blocker(problem[0], t.file, t.decorator_line or t.line, problem[1]))
             continue
         assert tw is not None
-        fp.jobs[t.name] = JobDecl(t, tw, t.name, tw.queue, tw.options_source, t.bind)  # type: ignore[arg-type]
+        plain = f"{t.module}.{t.function}"
+        if rename and plain != t.name:
+            fp.jobs[t.name] = JobDecl(t, tw, plain, tw.queue, tw.options_source, t.bind, (t.name,))  # type: ignore[arg-type]
+        else:
+            fp.jobs[t.name] = JobDecl(t, tw, t.name, tw.queue, tw.options_source, t.bind)  # type: ignore[arg-type]
         for code, message in dict.fromkeys(tw.todos):  # accepted through the window: said again, not blocking
             fp.notes.append(f"{t.file}:{t.decorator_line or t.line}: {code} {t.name}: {message}")
     for c in index.calls:

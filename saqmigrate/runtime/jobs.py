@@ -96,9 +96,11 @@ class _InlineSelf:
 class SaqJob:
     """A task function with its SAQ registration and enqueue methods (see the module doc)."""
 
-    def __init__(self, fn: Callable, name: str, options: TaskOptions, queue: str, bind: bool) -> None:
+    def __init__(self, fn: Callable, name: str, options: TaskOptions, queue: str, bind: bool,
+                 aliases: tuple[str, ...] = ()) -> None:
         self.function = fn
         self.name = name
+        self.aliases = tuple(aliases)  # former (Celery) names the workers still run, for jobs queued under them
         self.options = options
         self.queue = queue
         self.bind = bind
@@ -114,6 +116,15 @@ class SaqJob:
         self.__name__ = getattr(fn, "__name__", name)
         self.__qualname__ = getattr(fn, "__qualname__", name)
         self.__module__ = getattr(fn, "__module__", None)
+        from saqmigrate.runtime.task import _REGISTRY  # noqa: PLC0415 - jobs queued under an alias get the options
+
+        for alias in self.aliases:
+            _REGISTRY[alias] = options
+
+    @property
+    def registrations(self) -> list[tuple[str, Callable]]:
+        """``(name, function)`` for a worker's ``functions``: the name, then every alias (``--rename``)."""
+        return [(self.name, self.saq), *((alias, self.saq) for alias in self.aliases)]
 
     def _saq_function(self, fn: Callable, is_async: bool) -> Callable:
         bind = self.bind
@@ -247,6 +258,8 @@ def _register(job: SaqJob) -> None:
         return
     with _LOCK:
         _JOBS[job.name] = job
+        for alias in job.aliases:  # send_job("old.name") still finds it
+            _JOBS.setdefault(alias, job)
         r = _ROUTER[0]
         if r is not None:
             r.registry = _registry()
@@ -278,15 +291,16 @@ def reset() -> None:
 
 
 def saq_job(name: str, options: TaskOptions | None = None, *, queue: str = "default",
-            bind: bool = False) -> Callable[[Callable], SaqJob]:
+            bind: bool = False, aliases: tuple[str, ...] = ()) -> Callable[[Callable], SaqJob]:
     """Make ``fn`` the SAQ task registered as ``name`` on ``queue`` (see the module doc).
 
     ``bind=True``: the body takes ``self`` first (``self.request``, ``self.retry``,
-    ``self.update_state``) as a ``bind=True`` Celery task did."""
+    ``self.update_state``) as a ``bind=True`` Celery task did. ``aliases``: former names the workers
+    also run (``finalize --rename``: jobs already queued under the Celery name); enqueues use ``name``."""
     options = options if options is not None else TaskOptions()
 
     def decorate(fn: Callable) -> SaqJob:
-        job = SaqJob(fn, name, options, queue, bind)
+        job = SaqJob(fn, name, options, queue, bind, aliases)
         _register(job)
         return job
 

@@ -227,7 +227,8 @@ def _scan(modules: Iterable[Any]) -> None:
                 if isinstance(name, str):
                     _FUNCTIONS.setdefault(name, v)
             elif type(v).__name__ == "SaqJob" and type(v).__module__ == "saqmigrate.runtime.jobs":
-                _FUNCTIONS.setdefault(v.name, v.saq)  # a finalized task (@saq_job): its SAQ function
+                for alias, fn in v.registrations:  # a finalized task (@saq_job): its SAQ function, every name
+                    _FUNCTIONS.setdefault(alias, fn)
 
 
 def function_for(name: str) -> Callable:

@@ -205,6 +205,8 @@ class _Edits(cst.CSTTransformer):
         args = [_s(job.name), options, f"queue={_s(job.queue)}"]
         if job.bind:
             args.append("bind=True")
+        if job.aliases:
+            args.append(f"aliases=({', '.join(_s(a) for a in job.aliases)},)")
         return f"{self.aliases['saq_job']}({', '.join(args)})"
 
     # -- call sites ------------------------------------------------------------------------
@@ -305,7 +307,10 @@ class _Edits(cst.CSTTransformer):
             raise _Unconvertible("send_task(**options) cannot be read")
         fn = f"{prefix}send_job"
         self.used_runtime.add(fn)
-        new_args = [cst.Arg(name.value)] + _payload(args, kwargs, params)
+        name_value = name.value
+        if edit.job.name != edit.job.task.name and isinstance(name_value, cst.SimpleString):
+            name_value = cst.SimpleString(_s(edit.job.name))  # --rename: the registered name (the old one is an alias)
+        new_args = [cst.Arg(name_value)] + _payload(args, kwargs, params)
         new_args += [cst.Arg(cst.SimpleString(_s(edit.queue)), keyword=cst.Name("queue"), equal=_EQ)]
         new_args += _options({k: a.value for k, a in by_kw.items()}, edit)
         return cst.Call(func=cst.Name(self.aliases[fn]), args=_commas(new_args))

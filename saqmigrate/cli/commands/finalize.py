@@ -19,13 +19,16 @@ import click
 @click.option("--force", is_flag=True,
               help="Write although the safety checks fail or code is left that only Celery runs (each is "
                    "listed as it is skipped).")
+@click.option("--rename", is_flag=True,
+              help="Register each task as module.function (e.g. a task Celery knew as 'send-receipt'); the Celery "
+                   "name stays registered as an alias so jobs queued before keep running (drop it a release later).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
 @click.option("--registry", metavar="MODULE", help="The generated registry (default: found in PATH) for the "
               "safety checks against the flag store.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
-def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: bool, config_path: Path | None,
-            registry: str | None, color: bool | None) -> None:
+def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: bool, rename: bool,
+            config_path: Path | None, registry: str | None, color: bool | None) -> None:
     """Remove Celery: tasks become @saq_job functions, dispatches SAQ enqueues, the window's code goes."""
     from saqmigrate.cli.common import project_config
     from saqmigrate.emit.generate import inert
@@ -40,7 +43,7 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
         click.echo(f"saqmigrate: error: {path}: not a folder (finalize works on a project)", err=True)
         sys.exit(2)
     config = project_config(path, config_path)
-    result = compute_finalize(path, config)
+    result = compute_finalize(path, config, rename=rename)
     for err in result.errors:
         click.echo(f"saqmigrate: error: {inert(err)}", err=True)
     for msg in result.messages:
