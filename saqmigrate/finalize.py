@@ -50,8 +50,13 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
     config = config or Config()
     index, _ = run_scan(root, config, use_cache=False)
     generated = _generated(root, index)
-    plan = build_plan(index, mode=recorded_mode(root, generated))
+    mode = recorded_mode(root, generated)
+    plan = build_plan(index, mode=mode)
     plan.style = Style.from_project(root)
+    if mode == "native":  # the window ran rewrite --mode native's ports: they become the tasks themselves
+        from saqmigrate.rewrite import RewriteResult, _port_natively
+
+        _port_natively(root, plan, RewriteResult(plan), index)
     fp = build_finalize_plan(index, plan, rename=rename)
     result = FinalizeResult(fp, blockers=list(fp.blockers))
     if is_finalized(root, plan.package_rel):

@@ -39,6 +39,7 @@ class JobDecl:
     options_source: str
     bind: bool
     aliases: tuple[str, ...] = ()  # --rename: the Celery name, still run for jobs queued under it
+    native_code: str | None = None  # rewrite --mode native's port (``async def __port__(ctx, *, ...)``): the body
 
 
 @dataclass
@@ -120,11 +121,15 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan, *, rename: bo
             fp.blockers.append(Blocker(problem[0], t.file, t.decorator_line or t.line, problem[1]))
             continue
         assert tw is not None
+        native = tw.native_code if tw.native_code and not _port_uses_ctx(tw.native_code) and "." not in t.function \
+            else None
         plain = f"{t.module}.{t.function}"
         if rename and plain != t.name:
-            fp.jobs[t.name] = JobDecl(t, tw, plain, tw.queue, tw.options_source, t.bind, (t.name,))  # type: ignore[arg-type]
+            fp.jobs[t.name] = JobDecl(t, tw, plain, tw.queue, tw.options_source, t.bind, (t.name,),  # type: ignore[arg-type]
+                                      native)
         else:
-            fp.jobs[t.name] = JobDecl(t, tw, t.name, tw.queue, tw.options_source, t.bind)  # type: ignore[arg-type]
+            fp.jobs[t.name] = JobDecl(t, tw, t.name, tw.queue, tw.options_source, t.bind,  # type: ignore[arg-type]
+                                      native_code=native)
         for code, message in dict.fromkeys(tw.todos):  # accepted through the window: said again, not blocking
             fp.notes.append(f"{t.file}:{t.decorator_line or t.line}: {code} {t.name}: {message}")
     for c in index.calls:
@@ -250,3 +255,15 @@ def is_celery_setting(name: str, prefix: str = "CELERY_") -> bool:
 def _callee(c: Call) -> str:
     """``t.delay`` / ``app.send_task`` as written (the target of a send_task already ends with it)."""
     return c.target if c.target.rsplit(".", 1)[-1] == c.kind else f"{c.target}.{c.kind}"
+
+
+def _port_uses_ctx(code: str) -> bool:
+    """The port reaches SAQ's ``ctx`` (``task_self(ctx)`` ...): it cannot become the plain task function."""
+    import ast
+
+    try:
+        func = ast.parse(code).body[0]
+    except SyntaxError:
+        return True
+    body = func.body if isinstance(func, ast.AsyncFunctionDef) else []
+    return any(isinstance(n, ast.Name) and n.id == "ctx" for stmt in body for n in ast.walk(stmt))

@@ -153,10 +153,20 @@ class SaqJob:
     # -- inline ----------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the body here and now, as calling a Celery task object did."""
+        """Run the body here and now, as calling a Celery task object did. An ``async def`` body (a native
+        port) called from sync code runs to its end on a loop of its own and returns its value, as the
+        Celery task did; called where a loop runs, it returns the coroutine to await."""
         if self.bind:
-            return self.function(_InlineSelf(self), *args, **kwargs)
-        return self.function(*args, **kwargs)
+            args = (_InlineSelf(self), *args)
+        result = self.function(*args, **kwargs)
+        if inspect.iscoroutine(result):
+            import asyncio  # noqa: PLC0415
+
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return asyncio.run(result)
+        return result
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         return self  # a job stored as a class attribute stays the job

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -109,6 +110,7 @@ class _Edits(cst.CSTTransformer):
         self.scopes: list[set[str]] = []  # names a function binds other than by import (innermost last)
         self.used_runtime: set[str] = set()
         self.used_canvas: set[str] = set()  # chain / group of saqmigrate.runtime.jobs
+        self.port_imports: list[str] = []  # module-level imports the carried-over native ports use
         self.canvas_nodes: set[int] = set()  # ids of the runtime chain/group calls written here
         self.canvas_vars: set[str] = set()  # names bound to one of them
         self.inner_pipes: set[int] = set()
@@ -195,6 +197,14 @@ class _Edits(cst.CSTTransformer):
             decs = list(updated.decorators)
             decs[i] = _formatted_decorator(self._decorator(job), self.edit.line_length).with_changes(
                 leading_lines=dec.leading_lines)
+            if job.native_code and not updated.asynchronous:  # rewrite --mode native's port becomes the task
+                code = cst.parse_module(job.native_code)
+                port = next(st for st in code.body if isinstance(st, cst.FunctionDef))
+                # the imports the port needs at module level (asyncio, sync_to_async, httpx as _httpx ...)
+                self.port_imports += [code.code_for_node(st).strip() for st in code.body if _is_import_line(st)]
+                if "asyncio." in job.native_code:
+                    self.port_imports.append("import asyncio")
+                return updated.with_changes(decorators=decs, asynchronous=cst.Asynchronous(), body=port.body)
             return updated.with_changes(decorators=decs)
         return updated
 
@@ -664,6 +674,18 @@ def _import_bound(module: cst.Module) -> set[str]:
     return out
 
 
+def _import_line_names(line: str) -> set[str]:
+    import ast
+
+    try:
+        stmt = ast.parse(line).body[0]
+    except (SyntaxError, IndexError):
+        return set()
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return {a.asname or a.name.split(".")[0] for a in stmt.names}
+    return set()
+
+
 def _pipe_members(node: cst.BaseExpression) -> list[cst.BaseExpression]:
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
         return _pipe_members(node.left) + _pipe_members(node.right)
@@ -827,7 +849,7 @@ class _Imports(cst.CSTTransformer):
         if not updated.body:
             if not self.inserted and self.depth == 0:
                 self.inserted = True
-                stmts = [cst.parse_statement(line + "\n") for line in self.new_imports]
+                stmts = _import_statements(self.new_imports)
                 stmts[0] = stmts[0].with_changes(leading_lines=original.leading_lines)
                 return cst.FlattenSentinel(stmts)
             return cst.RemovalSentinel.REMOVE
@@ -862,6 +884,27 @@ def _aliases(module: cst.Module) -> dict[str, str]:
     return out
 
 
+def _import_order(line: str) -> tuple:
+    """isort's order, roughly: the standard library, then everything else; ``import x`` before ``from x``."""
+    words = line.split()
+    top = words[1].split(".")[0] if len(words) > 1 else ""
+    return (0 if top in sys.stdlib_module_names else 1, 0 if words[:1] == ["import"] else 1, top, line)
+
+
+def _import_statements(lines: list[str]) -> list[cst.BaseStatement]:
+    """The lines as statements, a blank line between the standard library's and the rest (isort's sections)."""
+    out: list[cst.BaseStatement] = []
+    group = None
+    for line in lines:
+        stmt = cst.parse_statement(line + "\n")
+        g = _import_order(line)[0]
+        if group is not None and g != group:
+            stmt = stmt.with_changes(leading_lines=[cst.EmptyLine()])
+        group = g
+        out.append(stmt)
+    return out
+
+
 def _import_lines(used: set[str], aliases: dict[str, str]) -> list[str]:
     by_module: dict[str, list[str]] = {}
     for name in sorted(used):
@@ -873,7 +916,7 @@ def _import_lines(used: set[str], aliases: dict[str, str]) -> list[str]:
 def _insert_imports(module: cst.Module, lines: list[str]) -> cst.Module:
     if not lines:
         return module
-    new = [cst.parse_statement(line + "\n") for line in lines]
+    new = _import_statements(lines)
     body = list(module.body)
     last = -1
     for i, stmt in enumerate(body):
@@ -922,6 +965,13 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
             replaced.add(kind)
     after = _code_names(new.code)
     lines = _import_lines(edits.used_runtime, aliases)
+    if edits.port_imports:
+        bound = _bound_names(new)
+        for ln in dict.fromkeys(ln.split("  #")[0].strip() for ln in edits.port_imports):
+            names = _import_line_names(ln)
+            if names - bound and not (names & {n for n in names if n.startswith(("anyio", "httpcore"))}):
+                lines.append(ln)
+        lines.sort(key=_import_order)
     if canvas_imports:
         lines.append(f"from saqmigrate.runtime.jobs import {', '.join(canvas_imports)}")
         lines.sort()
