@@ -66,7 +66,12 @@ def main() -> None:
         out = io.StringIO()
         call_command("refresh_boxes", stdout=out)  # a management command
         results.append(("command", out.getvalue().startswith("queued ")))
-        from jobs.tasks import expire_jobs
+        from jobs.tasks import expire_jobs, send_job_email
+        from pydotorg.celery import debug_task
+
+        results.append(("mail", send_job_email.enqueue(job_id=7).get(timeout=20) is not None))  # the rest of
+        debug_task.enqueue()  # the tasks, enqueued directly (ignore_result: no result to read, only its effect)
+        results.append(("debug", True))
 
         late = expire_jobs.enqueue_with({"postings": []}, countdown=60)  # not due for a minute
         try:
@@ -89,7 +94,7 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             info = await queue.info(jobs=True)
-            if info["queued"] == 0 and info["active"] == 0 and len(_lines(effects)) >= 7:
+            if info["queued"] == 0 and info["active"] == 0 and len(_lines(effects)) >= 9:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
