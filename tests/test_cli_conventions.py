@@ -99,3 +99,17 @@ def test_piped_reports_never_cut_paths(tmp_path):
                           env=env, timeout=120)
     rel = "a_rather_long_package_name/with_a_nested_module_folder/and_more/tasks_for_the_reporting_pipeline.py"
     assert f"{rel}:4" in proc.stdout, proc.stdout
+
+
+def test_route_subcommands_take_format_where_users_put_it(redis_url):
+    """`route show --format json` works like `route --format json show` (issue 15)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from saqmigrate.cli.commands.route import command
+
+    after = CliRunner().invoke(command, ["--redis-url", redis_url, "--namespace", "fmt-test", "show", "--format", "json"])
+    before = CliRunner().invoke(command, ["--redis-url", redis_url, "--namespace", "fmt-test", "--format", "json", "show"])
+    assert after.exit_code == 0 and before.exit_code == 0, after.output
+    assert json.loads(after.output) == json.loads(before.output)

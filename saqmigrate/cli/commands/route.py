@@ -891,3 +891,18 @@ def purge(c: Ctx, after_finalize: bool, project: str, yes: bool):
     for i in range(0, len(keys), 500):
         client.delete(*keys[i:i + 500])
     click.echo(f"route purge: deleted {len(keys)} key(s) under {ns}:* (the flag store of the finalized project)")
+
+
+# `route show --format json` as well as `route --format json show` (issue 15: where users look for it)
+def _subcommand_format(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        obj = ctx.find_object(Ctx)
+        if obj is not None:
+            obj.fmt = "json" if value == "json" else "table"
+
+
+for _cmd in command.commands.values():
+    if not any("--format" in getattr(p, "opts", ()) for p in _cmd.params):
+        _cmd.params.append(click.Option(["--format"], type=click.Choice(["text", "table", "json"]), default=None,
+                                        expose_value=False, callback=_subcommand_format,
+                                        help="Output format (also accepted before the subcommand; table = text)."))
