@@ -1,8 +1,8 @@
 """Native mode on the real-world corpus (issue 13): `rewrite --mode native` never crashes, and the verdicts
-(ported / partly ported / bridged) are the ones recorded in native_rates.json (counts only; docs/native.md
+(ported / partly ported / bridged) are the ones recorded in native/rates.json (counts only; docs/native.md
 has the table). The trees are fetched into /tmp/realworld/<name> (README.md); absent ones are skipped.
 
-A change of the prover that moves a count is a change of behaviour: update native_rates.json on purpose
+A change of the prover that moves a count is a change of behaviour: update native/rates.json on purpose
 (python tests/realworld/test_native_rates.py --record) and say why in the commit."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.conftest import missing
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path("/tmp/realworld")
-RATES = HERE / "native_rates.json"
+RATES = HERE / "native" / "rates.json"
 
 
 def _recorded() -> dict:
