@@ -93,7 +93,8 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
 
     # the window's generated code goes; the worker settings stay, in the project's hands
     # a second run (after --force left code on Celery) keeps the settings the first one wrote
-    files = render_finalized(plan, fp.renames()) if plan.queues and not is_finalized(root) else {}
+    converted = _converted_plan(plan, fp)
+    files = render_finalized(converted, fp.renames()) if converted.queues and not is_finalized(root) else {}
     for rel in sorted(set(generated) | set(_worker_files(root, plan))):
         if rel not in files:
             result.changes.append(Change(rel, _read(root / rel), None))
@@ -122,6 +123,23 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
                                      "(a saqmigrate defect: please report it with this line)")
     result.blockers.sort(key=lambda b: (b.file, b.line, b.code))
     return result
+
+
+def _converted_plan(plan: RewritePlan, fp: FinalizePlan) -> RewritePlan:
+    """The rewrite plan with only what finalize converts: the worker settings it writes run the @saq_job
+    tasks and their CronJobs, never a task left on Celery (SM804)."""
+    import copy
+
+    out = copy.copy(plan)
+    out.queues = []
+    for q in plan.queues:
+        twins = [tw for tw in q.twins if tw.celery_name in fp.jobs]
+        crons = [c for c in q.crons if c.twin is not None and c.twin.celery_name in fp.jobs]
+        if twins or crons:
+            q2 = copy.copy(q)
+            q2.twins, q2.crons = twins, crons
+            out.queues.append(q2)
+    return out
 
 
 def _texts(root: Path, sources: list[str], fp: FinalizePlan, result: FinalizeResult) -> dict[str, str]:
@@ -267,11 +285,12 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
     apps = ([(fp.app_module, fp.app_file, fp.app_var)] if fp.app_module and fp.app_file and fp.app_var else [])
     apps += fp.other_apps
     blocked = {b.file for b in fp.blockers}
+    celery_stays = any(b.code in ("SM804", "SM806") for b in fp.blockers)  # tasks / beat entries keep running there
     removed_names: dict[str, set[str]] = {}
     app_vars: dict[str, str] = {}
     for module, file, var in apps:
-        if file in blocked or keep_apps:
-            continue  # an app module with a task left on Celery (or an app still used) keeps its app
+        if file in blocked or keep_apps or celery_stays:
+            continue  # tasks or beat entries left on Celery (or code still using the app) keep the Celery app
         removed_names.setdefault(module, set()).add(var)
         app_vars[file] = var
     for rel in sources:
@@ -281,7 +300,7 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
                         line_length=line_length, django=fp.rewrite.django,
                         canvas_members=fp.canvas_members.get(rel, {}))
         edit.app_var = app_vars.get(rel)
-        if rel in fp.settings_files:
+        if rel in fp.settings_files and not celery_stays:  # a task or beat entry left on Celery needs them
             edit.settings_prefix = (fp.config_namespace or "CELERY") + "_"
         edits[rel] = edit
     return edits

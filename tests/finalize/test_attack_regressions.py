@@ -164,9 +164,7 @@ def test_kept_app_module_loses_the_routing_hook_and_settings_the_project_reads_s
     app = (root / "proj/celery.py").read_text()
     assert "_saqmigrate_routing" not in app  # its module is deleted: the hook goes with it
     settings = (root / "proj/settings.py").read_text()
-    assert "CELERY_ENABLED = True" in settings  # the project's own flag
-    assert 'CELERY_BROKER_URL = "redis://localhost:6379/0"' in settings  # Celery's, but read below: kept
-    assert "CELERY_TIMEZONE" not in settings  # Celery's and read nowhere: gone
+    assert "CELERY_TIMEZONE" in settings  # a beat entry stays on Celery (SM806): Celery keeps its settings
     assert any(b.code == "SM806" for b in result.blockers)  # the dynamic beat entry keeps the app
     for rel in ("proj/celery.py", "proj/settings.py"):
         compile((root / rel).read_text(), rel, "exec")
@@ -245,3 +243,56 @@ def test_canvases_of_known_tasks_become_runtime_chains_groups_and_enqueues(tmp_p
     assert '(await chain(send.step(to=1, body=2), send.step(body=3).taking_result("to")).aenqueue()).id' in flows
     assert [b.code for b in result.blockers if b.file == "proj/flows.py"] and all(
         b.code == "SM801" and b.line == 12 for b in result.blockers if b.file == "proj/flows.py")  # the chord only
+
+
+def test_celery_settings_go_unless_the_project_still_reads_them(tmp_path):
+    root = project(tmp_path, {"proj/a.py": TASKS, "proj/celery.py": """
+        from celery import Celery
+
+        app = Celery("proj")
+        app.config_from_object("proj.settings", namespace="CELERY")
+    """, "proj/settings.py": """
+        CELERY_ENABLED = True
+        CELERY_BROKER_URL = "redis://localhost:6379/0"
+        CELERY_TIMEZONE = "UTC"
+        USE_CELERY = CELERY_ENABLED
+        if not CELERY_BROKER_URL:
+            raise RuntimeError("no broker")
+    """})
+    result = finalize(root)
+    assert not [b for b in result.blockers if b.code in ("SM804", "SM806")]
+    settings = (root / "proj/settings.py").read_text()
+    assert "CELERY_ENABLED = True" in settings  # the project's own flag
+    assert 'CELERY_BROKER_URL = "redis://localhost:6379/0"' in settings  # Celery's, but read below: kept
+    assert "CELERY_TIMEZONE" not in settings  # Celery's and read nowhere: gone
+    compile(settings, "settings.py", "exec")
+
+
+def test_tasks_left_on_celery_keep_the_app_settings_and_are_not_in_the_worker_settings(tmp_path):
+    root = project(tmp_path, {"proj/celery.py": """
+        from celery import Celery
+
+        app = Celery("proj")
+        app.config_from_object("proj.settings", namespace="CELERY")
+    """, "proj/settings.py": """
+        CELERY_TIMEZONE = "UTC"
+    """, "proj/a.py": """
+        from celery import shared_task
+
+
+        @shared_task(serializer="pickle")
+        def export(project):
+            return project
+
+
+        @shared_task
+        def ping():
+            return "pong"
+    """})
+    assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
+    finalize(root)
+    assert "app = Celery" in (root / "proj/celery.py").read_text()  # export still runs on Celery
+    assert "CELERY_TIMEZONE" in (root / "proj/settings.py").read_text()
+    worker = (root / "proj/saq_worker/queue_celery.py").read_text()
+    assert "ping.saq" in worker and "export" not in worker  # only what finalize converted
+    assert compute_finalize(root, Config()).changes == []  # and a second run changes nothing
