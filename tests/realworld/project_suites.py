@@ -80,7 +80,9 @@ PROJECTS: dict[str, dict] = {
             # 46 = 21 reads of settings.CELERY_TASK_ALWAYS_EAGER after finalize renamed its assignments,
             # 12 .apply() (SM803, reported), 9 mocks of task.apply_async that the converted call sites
             # (enqueue_with) bypass, 4 task.retry / task.MaxRetriesExceededError on the job object
-            "3a": {"selection": (820, 46, 0, 0)},
+            # full: 70 = 28 reads of the setting, 28 .apply() (13 in test_update_check.py, which the selection's
+            # grep misses), 10 bypassed mocks, 4 retry / MaxRetriesExceededError
+            "3a": {"selection": (820, 46, 0, 0), "full": (9598, 70, 0, 2)},
             # ModuleNotFoundError: celery at django.setup(): pretalx/common/checks.py imports
             # pretalx/celery_app.py, which finalize keeps (SM803: the checks and the admin use app)
             "3": {"selection": None, "full": None},
@@ -109,11 +111,11 @@ PROJECTS: dict[str, dict] = {
             # full: test_sync_exercises (exercises.tests.test_management_commands) reaches wger.de when the
             # order differs (it fails alone in the stage-1 tree too): no network here
             "2": {"selection": (70, 0, 0, 0), "full": (1906, 0, 1, 36)},
-            "3a": {"selection": (70, 0, 0, 0)},
+            "3a": {"selection": (70, 0, 0, 0), "full": (1907, 0, 0, 36)},
             # ModuleNotFoundError: celery: wger/__init__.py imports wger/celery_configuration.py, kept (SM803)
             # because the tasks modules still register beat entries with no exact cron (SM806)
             "3": {"selection": None, "full": None},
-            "3c": {"selection": (70, 0, 0, 0)},
+            "3c": {"selection": (70, 0, 0, 0), "full": (1906, 0, 1, 36)},  # the same network test as stage 2
         },
         # 3c: what the team does with finalize's findings, as commands on the stage-3 copy (tests/realworld
         # keeps no project code): drop the app import from wger/__init__.py and delete celery_configuration.py
@@ -125,6 +127,8 @@ PROJECTS: dict[str, dict] = {
     },
 }
 STAGES = ("1", "2", "3a", "3", "3c")
+# what finalize takes out of the requirements (flower depends on celery: wger lists it)
+UNINSTALL = "celery kombu billiard flower django-celery-beat django-celery-results"
 
 # wger's stage-3c follow-up as one edit script (import lines and call shapes only, as sed would take them)
 WGER_PORT = r'''"""The hand follow-up of wger's finalize findings (SM803 app module, SM806 beat entries, SM801 group)."""
@@ -173,12 +177,11 @@ def commands(name: str, stage: str, full: bool = False) -> list[tuple[Path, str]
         out.append((SUITES, f"rm -rf {root} && cp -a {_tree(name, '2')} {root}"))
         out.append((root, "saqmigrate finalize . --force --write"))
     elif stage == "3":
-        out.append((SUITES, f"{venv}/bin/pip uninstall -y celery kombu billiard django-celery-beat "
-                            "django-celery-results"))
+        out.append((SUITES, f"{venv}/bin/pip uninstall -y {UNINSTALL}"))
     elif stage == "3c":
         if "ports" not in p:
             raise SystemExit(f"{name}: no hand follow-up recorded for stage 3c")
-        out.append((SUITES, f"{venv}/bin/pip uninstall -y celery kombu billiard"))
+        out.append((SUITES, f"{venv}/bin/pip uninstall -y {UNINSTALL}"))
         out.append((SUITES, f"rm -rf {root} && cp -a {_tree(name, '3')} {root}"))
         script = Path(tempfile.gettempdir()) / f"{name}_port.py"
         script.write_text(WGER_PORT)
