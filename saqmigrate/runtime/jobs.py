@@ -75,19 +75,21 @@ class _InlineRequest:
 
 
 class _InlineSelf:
-    """``self`` for a bound body called directly: its name, options and an empty request."""
+    """``self`` for a bound body called directly: its name, options and an empty request. Anything else
+    (``self.retry``, ``self.MaxRetriesExceededError``, a patched attribute) comes from the job object, as a
+    Celery body's ``self`` was the task object itself (``patch.object(task, "retry")`` reaches it)."""
 
     def __init__(self, job: SaqJob) -> None:
+        self._job = job
         self.name = job.name
         self.request = _InlineRequest(job.name)
         self.max_retries = job.options.max_retries
         self.default_retry_delay = job.options.default_retry_delay
 
-    def retry(self, *args: Any, exc: BaseException | None = None, **kwargs: Any) -> Any:
-        # Celery re-raises the exception of a task called directly (there is no message to retry)
-        if exc is not None:
-            raise exc
-        raise RuntimeError(f"{self.name}: self.retry() outside a worker (the task was called directly)")
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._job, attr)
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         return None  # Celery: no task id when called directly, nothing is stored
@@ -229,6 +231,30 @@ class SaqJob:
         from django.db import transaction  # noqa: PLC0415
 
         transaction.on_commit(lambda: self.delay(*args, **kwargs))
+
+    # -- what a bound body's ``self`` offered as the task object, called directly ----------------
+
+    def retry(self, *args: Any, exc: BaseException | None = None, **kwargs: Any) -> Any:
+        """``self.retry()`` in a body called directly (not by a worker): Celery re-raises ``exc`` (there is no
+        message to retry). Under a worker, ``self`` is the SAQ job's (runtime.task.TaskSelf)."""
+        if exc is not None:
+            raise exc
+        raise RuntimeError(f"{self.name}: self.retry() outside a worker (the task was called directly)")
+
+    @property
+    def MaxRetriesExceededError(self) -> type:  # noqa: N802 - Celery's attribute name
+        from saqmigrate.runtime.task import _exceptions  # noqa: PLC0415
+
+        return _exceptions()["MaxRetriesExceededError"]
+
+    def apply(self, args: Any = None, kwargs: Mapping[str, Any] | None = None, *, throw: bool | None = None,
+              **options: Any) -> Any:
+        """Celery's ``.apply()``: run the task here, through the worker's code path (retries inline), and
+        return an eager result (``.get()``, ``.state``) — saqmigrate's eager mode for this one call."""
+        from saqmigrate.runtime.testing import eager  # noqa: PLC0415
+
+        with eager(propagate=bool(throw)):
+            return self.enqueue_with(kwargs, args=args)
 
     # -- Celery's spelling, for call sites finalize could not see (``getattr(task, "delay")``,
     # code generated at run time): the same enqueue; ``saqmigrate check`` reports them (SM805)

@@ -118,7 +118,24 @@ def eager_enabled() -> bool:
     value = _flag(_django_setting(ENV_EAGER))
     if value is not None:
         return value
+    value = _celery_named(_CELERY_EAGER)
+    if value is not None:
+        return value
     return bool(_flag(os.environ.get(ENV_EAGER)))
+
+
+#: The project's own Celery switches in Django settings, honoured when SAQMIGRATE_* is not set: a project that
+#: still reads or sets them (``settings.CELERY_TASK_ALWAYS_EAGER = False`` in a test) keeps them after finalize.
+_CELERY_EAGER = ("CELERY_TASK_ALWAYS_EAGER", "CELERY_ALWAYS_EAGER")
+_CELERY_PROPAGATES = ("CELERY_TASK_EAGER_PROPAGATES", "CELERY_EAGER_PROPAGATES_EXCEPTIONS")
+
+
+def _celery_named(names: tuple[str, ...]) -> bool | None:
+    for name in names:
+        value = _flag(_django_setting(name))
+        if value is not None:
+            return value
+    return None
 
 
 def eager_propagates() -> bool:
@@ -127,6 +144,9 @@ def eager_propagates() -> bool:
     if o is not None and o[1] is not None:
         return o[1]
     value = _flag(_django_setting(ENV_PROPAGATES))
+    if value is not None:
+        return value
+    value = _celery_named(_CELERY_PROPAGATES)
     if value is not None:
         return value
     return bool(_flag(os.environ.get(ENV_PROPAGATES)))

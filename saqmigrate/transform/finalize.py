@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -452,9 +453,16 @@ class _Edits(cst.CSTTransformer):
         if func.rsplit(".", 1)[-1] in ("override_settings", "modify_settings", "settings"):
             args = []
             for a in updated.args:
-                new = _eager_name(a.keyword.value) if a.keyword and self.edit.django else None
+                new = _eager_name(a.keyword.value) if a.keyword and self.edit.django and \
+                    a.keyword.value not in self.edit.settings_keep else None
                 args.append(a.with_changes(keyword=cst.Name(new)) if new else a)
             return updated.with_changes(args=args)
+        if func.rsplit(".", 1)[-1] in ("object", "patch", "setattr") and any(
+                isinstance(a.value, cst.SimpleString)
+                and re.search(r"(^|\.)(delay|apply_async|send_task)$", a.value.value.strip("'\"")) for a in original.args):
+            self.problems.append((self._line(original), "SM807", f"{func}(...) replaces a Celery dispatch method: the "
+                                  "code now calls .enqueue()/.enqueue_with() with keyword arguments; update the "
+                                  "mock and its assertions"))
         if func.endswith("conf.update") and any(a.keyword and a.keyword.value in EAGER_CONF for a in original.args):
             self.problems.append((self._line(original), "SM807", f"{func}(task_always_eager=...) switches Celery's "
                                   "eager mode: use saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)"))
@@ -469,6 +477,8 @@ class _Edits(cst.CSTTransformer):
         if len(updated.targets) == 1 and isinstance(updated.targets[0].target, cst.Name):
             old = updated.targets[0].target.value
             new = _eager_name(old)
+            if new and self.edit.django and old in self.edit.settings_keep:
+                return updated  # the project reads or sets it elsewhere: kept (eager mode honours the name too)
             if new and self.edit.django:
                 return updated.with_changes(targets=[updated.targets[0].with_changes(target=cst.Name(new))])
             if new:

@@ -296,3 +296,73 @@ def test_tasks_left_on_celery_keep_the_app_settings_and_are_not_in_the_worker_se
     worker = (root / "proj/saq_worker/queue_celery.py").read_text()
     assert "ping.saq" in worker and "export" not in worker  # only what finalize converted
     assert compute_finalize(root, Config()).changes == []  # and a second run changes nothing
+
+
+def test_the_project_s_test_habits_found_by_running_pretalx_s_suite(tmp_path):
+    """From the issue-17 acceptance on pretalx: an eager switch the project reads elsewhere stays as it is
+    (eager mode honours Celery's name), a test mocking `.apply_async` is reported, and `task.apply()`,
+    `task.MaxRetriesExceededError` and `patch.object(task, "retry")` keep working on a finalized task."""
+    root = project(tmp_path, {"proj/a.py": TASKS, "proj/settings.py": """
+        import os
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
+        CELERY_TASK_ALWAYS_EAGER = True
+    """, "proj/checks.py": """
+        from django.conf import settings
+
+
+        def eager():
+            return settings.CELERY_TASK_ALWAYS_EAGER
+    """, "proj/test_calls.py": """
+        from unittest.mock import patch
+
+        from proj.a import send
+
+
+        def test_it():
+            with patch.object(send, "apply_async") as m:
+                send.apply_async((1, 2))
+            assert m.called
+    """})
+    result = finalize(root)
+    assert "CELERY_TASK_ALWAYS_EAGER = True" in (root / "proj/settings.py").read_text()
+    assert any(b.code == "SM807" and b.file == "proj/test_calls.py" for b in result.blockers)
+
+
+def test_a_finalized_task_keeps_what_tests_use_of_the_task_object():
+    from unittest.mock import patch
+
+    from saqmigrate.runtime.jobs import saq_job
+    from saqmigrate.runtime.task import TaskOptions
+
+    @saq_job("tattack.flaky", TaskOptions(retries=3, max_retries=2), queue="tattack", bind=True)
+    def flaky(self, n):
+        try:
+            raise OSError(n)
+        except OSError as exc:
+            raise self.retry(exc=exc)
+
+    assert issubclass(flaky.MaxRetriesExceededError, Exception)
+    with patch.object(flaky, "retry", side_effect=ValueError("patched")) as m:  # self.retry is the task's
+        with pytest.raises(ValueError, match="patched"):
+            flaky(1)
+    assert m.called
+    res = flaky.apply(args=(1,))  # Celery's .apply(): inline, through the worker's code path
+    assert res.state == "FAILURE" and isinstance(res.result, OSError)
+
+
+def test_eager_mode_honours_celery_s_switch_names_in_django_settings():
+    code = """
+import django
+from django.conf import settings
+settings.configure(CELERY_TASK_ALWAYS_EAGER=True, CELERY_TASK_EAGER_PROPAGATES=False)
+django.setup()
+from saqmigrate.runtime import testing
+a = (testing.eager_enabled(), testing.eager_propagates())
+settings.CELERY_TASK_ALWAYS_EAGER = False  # what pytest-django's `settings` fixture does in a test
+settings.SAQMIGRATE_EAGER_PROPAGATES = True  # saqmigrate's own name wins
+print(a, (testing.eager_enabled(), testing.eager_propagates()))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "(True, False) (False, True)"
