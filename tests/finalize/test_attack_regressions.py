@@ -340,7 +340,7 @@ def test_a_finalized_task_keeps_what_tests_use_of_the_task_object():
         try:
             raise OSError(n)
         except OSError as exc:
-            raise self.retry(exc=exc)
+            raise self.retry(exc=exc)  # noqa: B904 - Celery's idiom
 
     assert issubclass(flaky.MaxRetriesExceededError, Exception)
     with patch.object(flaky, "retry", side_effect=ValueError("patched")) as m:  # self.retry is the task's
