@@ -19,7 +19,8 @@ Stages (each a copy of the previous tree: <name>, <name>-s2, <name>-s3, <name>-s
   3   the same tree, ``pip uninstall -y celery kombu billiard`` (the literal acceptance)
   3c  (wger) 3 with the places finalize reported resolved by hand (PORTS below), Celery uninstalled
 
-Measured 2026-11-29 with saqmigrate 7b83834 (+ the eager registry fix, runtime/testing.py), CPython 3.13.0
+Measured 2026-11-29 with saqmigrate 7b83834 (+ the eager registry fix, runtime/testing.py), stage 3a of pretalx
+again at 32c3ec9 (the "3a@7b83834" counts are the first measurement), CPython 3.13.0
 (pretalx) / 3.12.1 (wger), on the shared 2-core machine.
 """
 
@@ -82,7 +83,11 @@ PROJECTS: dict[str, dict] = {
             # (enqueue_with) bypass, 4 task.retry / task.MaxRetriesExceededError on the job object
             # full: 70 = 28 reads of the setting, 28 .apply() (13 in test_update_check.py, which the selection's
             # grep misses), 10 bypassed mocks, 4 retry / MaxRetriesExceededError
-            "3a": {"selection": (820, 46, 0, 0), "full": (9598, 70, 0, 2)},
+            "3a@7b83834": {"selection": (820, 46, 0, 0), "full": (9598, 70, 0, 2)},
+            # at 32c3ec9 (finalize keeps an eager switch the project reads, eager mode honours it, SaqJob has
+            # apply/retry/MaxRetriesExceededError): only the 10 bypassed apply_async mocks are left, unreported
+            # (test_send.py 7, test_image.py 2, test_event.py 1: files finalize does not otherwise edit)
+            "3a": {"selection": (856, 10, 0, 0), "full": (9658, 10, 0, 2)},
             # ModuleNotFoundError: celery at django.setup(): pretalx/common/checks.py imports
             # pretalx/celery_app.py, which finalize keeps (SM803: the checks and the admin use app)
             "3": {"selection": None, "full": None},
