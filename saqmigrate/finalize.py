@@ -307,7 +307,8 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
 
 
 _TOUCHES = re.compile(r"^[ \t]*(?:from|import)[ \t]+\.?celery\b|CELERY_\w*EAGER|celery_(?:app|worker|session)|"
-                      r"pytest\.mark\.celery|task_always_eager|task_eager_propagates|\bsaq_worker\b|_saqmigrate_routing",
+                      r"pytest\.mark\.celery|task_always_eager|task_eager_propagates|\bsaq_worker\b|_saqmigrate_routing|"
+                      r"[\"'](?:[\w.]*\.)?(?:delay|apply_async|send_task)[\"']",  # a test mocking a dispatch method
                       re.M)
 
 

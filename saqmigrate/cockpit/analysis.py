@@ -15,6 +15,7 @@ property of the fleet's size, not of the task's port).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
@@ -37,11 +38,17 @@ class AnalysisConfigError(ValueError):
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+#: The longest duration any cockpit option takes (a step, a window, a baseline): 366 days.
+MAX_DURATION = 366 * 86400.0
+
+
 def parse_duration(text: Any, what: str = "duration") -> float:
     """``"90s"``, ``"30m"``, ``"1h"``, ``"2d"``, ``"1h30m"`` or a number of seconds -> seconds (> 0)."""
     if isinstance(text, bool):
         raise AnalysisConfigError(f"{what} must be a duration like 30m, 1h or 2d, got {text!r}")
     if isinstance(text, (int, float)):
+        if not math.isfinite(text) or text > MAX_DURATION:
+            raise AnalysisConfigError(f"{what} must be at most {format_duration(MAX_DURATION)}, got {text!r}")
         if text > 0:
             return float(text)
         raise AnalysisConfigError(f"{what} must be positive, got {text!r}")
@@ -52,6 +59,8 @@ def parse_duration(text: Any, what: str = "duration") -> float:
     if not parts or "".join(n + u for n, u in parts) != s:
         raise AnalysisConfigError(f"{what} must be a duration like 30m, 1h or 2d, got {text!r}")
     total = sum(float(n) * _UNITS[u] for n, u in parts)
+    if not math.isfinite(total) or total > MAX_DURATION:  # "9999...9d" is inf: never a step length or a window
+        raise AnalysisConfigError(f"{what} must be at most {format_duration(MAX_DURATION)}, got {text!r}")
     if total <= 0:
         raise AnalysisConfigError(f"{what} must be positive, got {text!r}")
     return total
@@ -87,7 +96,7 @@ class Thresholds:
         def number(key: str, low: float, integer: bool = False) -> Any:
             v = section.get(key, DEFAULTS[key])
             ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-            if isinstance(v, bool) or not ok or v != v or v < low:
+            if isinstance(v, bool) or not ok or v != v or v < low or not math.isfinite(v):
                 kind = "a whole number" if integer else "a number"
                 raise AnalysisConfigError(f"{source}: {key} must be {kind} >= {low:g}, got {v!r}")
             return v

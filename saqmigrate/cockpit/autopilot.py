@@ -125,27 +125,37 @@ class Autopilot:
         rows = compare_tasks(self.outcomes, list(plans), since=max(1.0, t.baseline_seconds), thresholds=t,
                              saq_since={n: p.step_started_at for n, p in plans.items()},
                              baseline=t.baseline_seconds, now=now)
+        # roll-backs first: a slow or failing analysis of one plan must not delay another's roll-back
+        rows = sorted(rows, key=lambda c: (c.verdict != FAIL, c.task))
         for cmp in rows:
             plan = plans[cmp.task]
-            _matched, rule = snap.rule_for(plan.task)
-            if _matched != plan.task or not plan.rule_matches(rule):
-                out.append(self._move(R.pause_plan, plan, snap.version, now, cmp))
-                continue
-            at_step = now - plan.step_started_at
-            step = f"step {plan.index + 1}/{len(plan.steps)} ({plan.percent:g}%, {format_duration(at_step)} in)"
-            R.save_status(self.store, plan.task, {"at": now, "verdict": cmp.verdict, "summary": cmp.summary,
-                                                  "step": step, "analysis": cmp.to_json()})
-            reason = f"autopilot {step}: {cmp.summary}"
-            if cmp.verdict == FAIL:
-                out.append(self._move(R.rollback, plan, snap.version, now, cmp, reason, "rollback"))
-            elif cmp.verdict == PASS and at_step >= plan.every:
-                out.append(self._move(R.advance, plan, snap.version, now, cmp, reason,
-                                      "done" if plan.last_step else "advance"))
-            else:
-                wait = "" if cmp.verdict != PASS else f"; next step after {format_duration(plan.every)}"
-                out.append(Action(plan.task, "hold", cmp.verdict, f"{step}: {cmp.summary}{wait}", plan.percent))
-            snap = self.store.snapshot() if out and out[-1].version is not None else snap
+            try:
+                snap = self._one(plan, cmp, snap, now, out)
+            except Exception as exc:  # noqa: BLE001 - one plan's error never stops the others
+                log.warning("autopilot: plan %s failed: %s", plan.task, exc)
+                out.append(Action(plan.task, "error", cmp.verdict, f"{type(exc).__name__}: {exc}"))
         return out
+
+    def _one(self, plan: R.Plan, cmp: Any, snap: F.Snapshot, now: float, out: list[Action]) -> F.Snapshot:
+        """One plan's move for this tick (appended to ``out``); the snapshot to use next."""
+        _matched, rule = snap.rule_for(plan.task)
+        if _matched != plan.task or not plan.rule_matches(rule):
+            out.append(self._move(R.pause_plan, plan, snap.version, now, cmp))
+            return self.store.snapshot()
+        at_step = now - plan.step_started_at
+        step = f"step {plan.index + 1}/{len(plan.steps)} ({plan.percent:g}%, {format_duration(at_step)} in)"
+        R.save_status(self.store, plan.task, {"at": now, "verdict": cmp.verdict, "summary": cmp.summary,
+                                              "step": step, "analysis": cmp.to_json()})
+        reason = f"autopilot {step}: {cmp.summary}"
+        if cmp.verdict == FAIL:
+            out.append(self._move(R.rollback, plan, snap.version, now, cmp, reason, "rollback"))
+        elif cmp.verdict == PASS and at_step >= plan.every:
+            out.append(self._move(R.advance, plan, snap.version, now, cmp, reason,
+                                  "done" if plan.last_step else "advance"))
+        else:
+            wait = "" if cmp.verdict != PASS else f"; next step after {format_duration(plan.every)}"
+            out.append(Action(plan.task, "hold", cmp.verdict, f"{step}: {cmp.summary}{wait}", plan.percent))
+        return self.store.snapshot() if out and out[-1].version is not None else snap
 
     def _move(self, fn, plan: R.Plan, version: int, now: float, cmp, reason: str | None = None,
               action: str = "pause") -> Action:

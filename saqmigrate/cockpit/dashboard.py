@@ -41,6 +41,7 @@ from saqmigrate.cockpit.service import compare_tasks
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.outcomes import BACKENDS, OutcomeStore, Stats
 
+HOSTS_ENV = "SAQMIGRATE_DASHBOARD_HOSTS"
 TOKEN_ENV = "SAQMIGRATE_DASHBOARD_TOKEN"
 MAX_BODY = 64 * 1024
 CHART_POINTS = 30
@@ -51,7 +52,8 @@ class Dashboard:
 
     def __init__(self, store: F.FlagStore, *, registry: Any = None, thresholds: Thresholds | None = None,
                  since: float = 3600.0, token: str | None = None, pyproject: str = "pyproject.toml",
-                 saq_url: str | None = None, dlq_prefix: str | None = None, clock: Callable[[], float] = time.time):
+                 saq_url: str | None = None, dlq_prefix: str | None = None, clock: Callable[[], float] = time.time,
+                 hosts: Any = None):
         self.store = store
         self.outcomes = OutcomeStore(store.url, store.keys.namespace, client=store.client)
         self.registry = registry
@@ -62,6 +64,11 @@ class Dashboard:
         self.saq_url = saq_url
         self.dlq_prefix = dlq_prefix
         self.clock = clock
+        # the Host names this page answers to (a DNS-rebound name, evil.example -> 127.0.0.1, gets nothing):
+        # `hosts` (the built-in server passes localhost and its bind address) plus SAQMIGRATE_DASHBOARD_HOSTS;
+        # None with no variable: no check (mounted in an app, whose own allowed-hosts setting applies)
+        extra = {h.strip().lower() for h in os.environ.get(HOSTS_ENV, "").split(",") if h.strip()}
+        self.hosts = ({h.lower() for h in hosts} | extra) if hosts is not None else (extra or None)
 
     # -- ASGI -----------------------------------------------------------------------------------
 
@@ -83,6 +90,11 @@ class Dashboard:
         if len(path) > 1:
             path = path.rstrip("/") or "/"  # Litestar's mount hands "/api/state/"
         method = scope.get("method", "GET")
+        host = _host_of(scope)
+        if self.hosts is not None and "*" not in self.hosts and host not in self.hosts:
+            await _json(send, 400, {"ok": False, "error": f"unknown Host {host!r}: add it to {HOSTS_ENV} "
+                                    "(comma-separated) to serve the dashboard under that name"})
+            return
         try:
             if method in ("GET", "HEAD") and path in ("/", ""):
                 page = await asyncio.to_thread(self.render_page, root, self._query(scope))
@@ -119,9 +131,10 @@ class Dashboard:
         if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return 415, {"ok": False, "error": "changes are JSON requests (Content-Type: application/json)"}
         origin = headers.get("origin")
-        if origin and origin != "null":
-            host = origin.split("://", 1)[-1].rstrip("/")
-            if host != headers.get("host", ""):
+        if origin is not None:  # a browser sends it: the page's own scheme and host, never "null"
+            scheme, _, host = origin.partition("://")
+            if origin == "null" or host.rstrip("/") != headers.get("host", "") or \
+                    scheme != scope.get("scheme", "http"):
                 return 403, {"ok": False, "error": f"cross-origin change refused (Origin {origin})"}
         body = b""
         while True:
@@ -285,6 +298,17 @@ async def _respond(send: Callable, status: int, body: bytes, ctype: str) -> None
          b"connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"),
     ]})
     await send({"type": "http.response.body", "body": body})
+
+
+def _host_of(scope: dict) -> str:
+    """The request's Host header without its port, lower case ('' when absent)."""
+    for k, v in scope.get("headers", []):
+        if k.lower() == b"host":
+            h = v.decode("latin-1").strip().lower()
+            if h.startswith("["):
+                return h.split("]", 1)[0] + "]"
+            return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+    return ""
 
 
 async def _json(send: Callable, status: int, data: dict) -> None:

@@ -30,6 +30,11 @@ def call(app, method, path, *, headers=None, body=None, root=""):
     return asyncio.run(go())
 
 
+@pytest.fixture(autouse=True)
+def _cockpit_host(monkeypatch):
+    monkeypatch.setenv("SAQMIGRATE_DASHBOARD_HOSTS", "cockpit.test,testserver.local")  # these clients' Host names
+
+
 def auth(token=TOKEN, **extra):
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json", **extra}
 
@@ -148,3 +153,18 @@ def test_chart_svg_marks_failures():
     svg = chart_svg({"celery": [{"t": 0, "runs": 5, "failures": 0}, {"t": 60, "runs": 7, "failures": 0}],
                      "saq": [{"t": 0, "runs": 2, "failures": 1}, {"t": 60, "runs": 3, "failures": 0}]})
     assert svg.count("<polyline") == 2 and svg.count("<circle") == 1 and "saq: 1 failed" in svg
+
+
+def test_an_unknown_host_gets_nothing_and_origin_null_or_another_scheme_cannot_write(app, monkeypatch):
+    """DNS rebinding (a hostile name resolving to 127.0.0.1) reads nothing; a write whose Origin is "null" or
+    https:// on the plain-http page is refused even with the token (found by the cockpit attack)."""
+    async def go(host, **headers):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
+            return await client.get("/api/state", headers=headers)
+
+    assert asyncio.run(go("evil.example")).status_code == 400
+    assert asyncio.run(go("cockpit.test")).status_code == 200
+    for origin in ("null", "https://cockpit.test"):
+        r = call(app, "POST", "/api/kill", headers=auth(Origin=origin), body={"reason": "x"})
+        assert r.status_code == 403, origin

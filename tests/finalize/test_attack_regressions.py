@@ -366,3 +366,20 @@ print(a, (testing.eager_enabled(), testing.eager_propagates()))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "(True, False) (False, True)"
+
+
+def test_a_test_file_that_only_mocks_apply_async_is_reported(tmp_path):
+    """From pretalx's suite: the mock is in a file finalize has no other reason to read (helper repro)."""
+    root = project(tmp_path, {"proj/a.py": TASKS, "tests/test_send.py": """
+        from unittest.mock import patch
+
+        from proj import a
+
+
+        def test_go():
+            with patch.object(a.send, "apply_async") as m:
+                a.send.apply_async((1, 2))
+            m.assert_called_once()
+    """})
+    result = compute_finalize(root, Config())
+    assert any(b.code == "SM807" and b.file == "tests/test_send.py" for b in result.blockers)

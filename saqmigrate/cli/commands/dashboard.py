@@ -68,7 +68,8 @@ def command(host, port, redis_url, namespace, registry, saq_url, since, config):
         except Exception as exc:  # noqa: BLE001 - the module raised while importing: one line, not a traceback
             _die(f"registry module {registry!r} failed to import: {type(exc).__name__}: {exc}")
     app = Dashboard(store, registry=reg, thresholds=thresholds, since=window, pyproject=config,
-                    saq_url=saq_redis_url(saq_url))
+                    saq_url=saq_redis_url(saq_url),
+                    hosts={"localhost", "127.0.0.1", "::1", "[::1]", host})  # no DNS-rebound name answers
     mode = "changes need the token and a reason" if app.token else f"read-only ({TOKEN_ENV} not set)"
 
     def ready(bound: int) -> None:

@@ -844,7 +844,12 @@ def autopilot(c: Ctx, interval, lock_ttl, once):
     from saqmigrate.cockpit.autopilot import Autopilot
 
     tick = _seconds(interval, "--interval")
+    if tick < 0.5:
+        _fail(f"--interval {interval}: at least 0.5s (each tick reads every plan's outcomes)")
     ttl = _seconds(lock_ttl, "--lock-ttl") if lock_ttl else max(10.0, 3 * tick)
+    if ttl <= tick:
+        _fail(f"--lock-ttl {lock_ttl} must be longer than --interval {interval}: the lock would expire between "
+              "two ticks and a second autopilot would act too")
     pilot = Autopilot(c.store, _outcomes(c), _thresholds(c), lock_ttl=ttl)
 
     def show(actions):
@@ -860,8 +865,18 @@ def autopilot(c: Ctx, interval, lock_ttl, once):
         finally:
             pilot.release()
         return
-    click.echo(f"autopilot {pilot.holder}: every {interval}, lock expiry {ttl:g} s (Ctrl-C stops)", err=True)
-    pilot.run(tick, on_actions=show)
+    click.echo(f"autopilot {pilot.holder}: every {interval}, lock expiry {ttl:g} s (Ctrl-C or SIGTERM stops)",
+               err=True)
+    import signal
+    import threading
+
+    stop = threading.Event()
+    # SIGTERM (systemd, Kubernetes, docker stop) stops it like Ctrl-C: the lock is released at once, not after its ttl
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        pilot.run(tick, stop=stop, on_actions=show)
+    except KeyboardInterrupt:
+        pass
 
 
 @command.command()
