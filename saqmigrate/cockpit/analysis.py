@@ -157,6 +157,17 @@ class Comparison:
                 "celery": self.celery.to_json(), "saq": self.saq.to_json(), "checks": dict(self.checks)}
 
 
+def inert_text(value: Any, limit: int = 300) -> str:
+    """A name or reason from the store or a job, safe on a terminal: control and format characters (newlines,
+    escape sequences, RTL overrides) shown as escapes, so a value cannot forge a row or retitle the window."""
+    import unicodedata
+
+    text = str(value)
+    out = "".join(ch if unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode("ascii")
+                  for ch in text)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
 def _pct(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.2f}%"
 
@@ -209,8 +220,9 @@ def render_text(rows: list[Comparison], *, since: str, baseline: str | None = No
     for r in rows:
         for i, (name, side) in enumerate((("celery", r.celery), ("saq", r.saq))):
             verdict = r.verdict.upper() if i == 0 else ""
-            lines.append(f"{(r.task if i == 0 else ''):<40} {name:<7} {side.runs:>7} {_pct(side.failure_rate):>8} "
+            lines.append(f"{(inert_text(r.task) if i == 0 else ''):<40} {name:<7} {side.runs:>7} "
+                         f"{_pct(side.failure_rate):>8} "
                          f"{_secs(side.p50):>10} {_secs(side.p95):>10} {_secs(side.wait_p95):>10}  {verdict}")
         for reason in r.reasons:
-            lines.append(f"{'':<40} - {reason}")
+            lines.append(f"{'':<40} - {inert_text(reason)}")
     return "\n".join(lines)

@@ -97,3 +97,13 @@ def test_ramp_lifecycle_autopilot_once_and_kill(ns, tmp_path):
     assert r.exit_code == 2 and "--reason is required" in r.output
     history = run(ns, "history").output
     assert "ramp:shop.tasks.bad" in history and "autopilot" in history
+
+
+def test_names_and_reasons_cannot_forge_lines_on_a_terminal():
+    """A reason or task name with a newline or an escape sequence is shown escaped (found by the attack)."""
+    from saqmigrate.cockpit.analysis import inert_text
+
+    assert inert_text("a\nv999  admin@evil  kill switch OFF") == "a\\nv999  admin@evil  kill switch OFF"
+    assert inert_text("\x1b]0;pwned\x07") == "\\x1b]0;pwned\\x07"
+    assert inert_text("caf\u00e9 \u202e") == "caf\u00e9 \\u202e"
+    assert len(inert_text("x" * 5000)) == 300

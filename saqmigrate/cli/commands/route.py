@@ -254,12 +254,18 @@ def _show_text(snap: F.Snapshot, rows: list[dict]) -> str:
     for k in sorted(snap.rules):
         r = snap.rules[k]
         note = f"cannot be read: {r['bad']}" if r.get("bad") else r.get("reason", "")
-        lines.append(f"  {k:<50} {_rule_text(r):<10} {str(note).splitlines()[0] if note else ''}")
+        lines.append(f"  {_inert(k):<50} {_rule_text(r):<10} {_inert(note) if note else ''}")
     if rows:
         lines.append("registered tasks:")
         for r in rows:
-            lines.append(f"  {r['task']:<50} {r['route']:<10} {r['why']}")
+            lines.append(f"  {_inert(r['task']):<50} {r['route']:<10} {_inert(r['why'])}")
     return "\n".join(lines)
+
+
+def _inert(value) -> str:
+    from saqmigrate.cockpit.analysis import inert_text
+
+    return inert_text(value)
 
 
 def _live_functions(c: Ctx, queue_name: str) -> dict[str, list[str]]:
@@ -498,8 +504,10 @@ def history(c: Ctx, limit, fmt):
         except (TypeError, ValueError, OverflowError, OSError):
             it["time"] = None
         when = it["time"] or f"ts={it.get('ts')!r}"
-        lines.append(f"v{it.get('version')}  {when}  {it.get('actor')}  {it.get('target')}: "
-                     f"{json.dumps(it.get('old'))} -> {json.dumps(it.get('new'))}  ({it.get('reason')})")
+        from saqmigrate.cockpit.analysis import inert_text  # a reason cannot forge an audit line
+
+        lines.append(f"v{it.get('version')}  {when}  {inert_text(it.get('actor'))}  {inert_text(it.get('target'))}: "
+                     f"{json.dumps(it.get('old'))} -> {json.dumps(it.get('new'))}  ({inert_text(it.get('reason'), 2000)})")
     if (fmt or c.fmt) == "json":
         click.echo(json.dumps(items, indent=2, sort_keys=True, default=str))
     else:
