@@ -85,11 +85,13 @@ def test_ramp_lifecycle_autopilot_once_and_kill(ns, tmp_path):
     r = run(ns, "ramp", GOOD, "--pause", "--reason", "hold on")
     assert r.exit_code == 0 and "paused" in r.output
     r = run(ns, "ramp", GOOD, "--resume", "--reason", "go on")
+    assert r.exit_code == 2 and "refusing to resume" in r.output  # no live worker is proven: as `set` (attack)
+    r = run(ns, "ramp", GOOD, "--resume", "--force", "--reason", "go on")
     assert "resumed" in r.output
     r = run(ns, "kill", "--reason", "incident")
     assert r.exit_code == 0 and f"ramp plans paused: {GOOD}" in r.output
     assert R.load_plans(ns.store)[GOOD].state == R.PAUSED
-    r = run(ns, "ramp", GOOD, "--resume", "--reason", "too early")
+    r = run(ns, "ramp", GOOD, "--resume", "--force", "--reason", "too early")
     assert r.exit_code == 2 and "kill switch is on" in r.output
     r = run(ns, "ramp", GOOD, "--cancel", "--reason", "done by hand")
     assert r.exit_code == 0 and GOOD not in R.load_plans(ns.store)

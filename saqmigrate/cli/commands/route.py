@@ -816,6 +816,10 @@ def ramp(c: Ctx, task, steps, every, op, reason, force):
         if op == "pause":
             plan, version = R.pause(c.store, task, reason=reason)
         elif op == "resume":
+            if not force:  # resuming routes traffic to SAQ again: the same check as starting a ramp
+                problems = _check_workers(c, task)
+                if problems:
+                    _fail("refusing to resume the ramp to SAQ: " + "; ".join(problems))
             plan, version = R.resume(c.store, task, reason=reason)
         elif op == "cancel":
             plan, version = None, R.cancel(c.store, task, reason=reason)
