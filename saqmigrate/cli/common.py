@@ -93,3 +93,19 @@ def console(*, stderr: bool = False, **kwargs: Any) -> Any:
         kwargs.setdefault("color_system", "standard")
         kwargs.setdefault("no_color", False)  # the flag wins over NO_COLOR
     return Console(stderr=stderr, **kwargs)
+
+
+def echo_diff(changes: Any, color: bool | None) -> None:
+    """Print the unified diff of each change (rewrite/finalize --diff), coloured like git when asked."""
+    import click
+
+    use = use_color(sys.stdout) if color is None else color
+    for c in changes:
+        for line in c.diff().splitlines():
+            if use and line.startswith("+") and not line.startswith("+++"):
+                line = click.style(line, fg="green")
+            elif use and line.startswith("-") and not line.startswith("---"):
+                line = click.style(line, fg="red")
+            elif use and line.startswith("@@"):
+                line = click.style(line, fg="cyan")
+            click.echo(line, color=use)

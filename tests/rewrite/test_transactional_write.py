@@ -158,17 +158,23 @@ def test_sigkill_leaves_an_importable_tree_and_the_next_run_finishes(n: int, tmp
     assert compute_changes(root, Config()).changes == [] and temp_files(root) == []
 
 
-def test_a_rename_that_fails_leaves_no_temporary_file(tmp_path: Path) -> None:
-    """A real failure of the rename itself (`chattr +i` on the file: staging works, os.replace fails): nothing
-    written and no `.saqmigrate-*.tmp` left behind (found by the finalize attack)."""
+def test_a_rename_that_fails_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    """A failure of the rename itself (as `chattr +i` on the file gives: staging works, os.replace fails):
+    nothing written and no `.saqmigrate-*.tmp` left behind (found by the finalize attack). The refusal is
+    os.replace's own OSError, raised for the second file only."""
+    import saqmigrate.emit.transaction as T
+
     (tmp_path / "a.py").write_text("old\n")
     (tmp_path / "b.py").write_text("old\n")
-    if subprocess.run(["chattr", "+i", str(tmp_path / "b.py")], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not available here (needs root and a filesystem that supports it)")
-    try:
-        with pytest.raises(TransactionError):
-            commit(tmp_path, [Write(tmp_path / "a.py", "new\n", "old\n"), Write(tmp_path / "b.py", "new\n", "old\n")])
-    finally:
-        subprocess.run(["chattr", "-i", str(tmp_path / "b.py")], capture_output=True)
-    assert (tmp_path / "a.py").read_text() == "old\n"
+    real = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == "b.py" and str(src).endswith(".tmp"):
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(T.os, "replace", replace)
+    with pytest.raises(TransactionError, match="b.py"):
+        commit(tmp_path, [Write(tmp_path / "a.py", "new\n", "old\n"), Write(tmp_path / "b.py", "new\n", "old\n")])
+    assert (tmp_path / "a.py").read_text() == "old\n" and (tmp_path / "b.py").read_text() == "old\n"
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

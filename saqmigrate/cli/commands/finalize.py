@@ -52,16 +52,9 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
         click.echo(f"saqmigrate: {inert(b.text())}", err=True)
     if action in ("diff", "check"):
         if action == "diff":
-            from saqmigrate.cli.common import use_color as color_default
+            from saqmigrate.cli.common import echo_diff
 
-            use_color = color_default(sys.stdout) if color is None else color
-            for c in result.changes:
-                for line in c.diff().splitlines():
-                    if use_color and line.startswith("+") and not line.startswith("+++"):
-                        line = click.style(line, fg="green")
-                    elif use_color and line.startswith("-") and not line.startswith("---"):
-                        line = click.style(line, fg="red")
-                    click.echo(line, color=use_color)
+            echo_diff(result.changes, color)
         else:
             for c in result.changes:
                 click.echo(f"would {c.kind}: {c.rel}")

@@ -71,18 +71,9 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: st
     for msg in result.messages:
         click.echo(f"saqmigrate: {inert(msg)}", err=True)
     if action == "diff":
-        from saqmigrate.cli.common import use_color as color_default  # saqmigrate --color, NO_COLOR
+        from saqmigrate.cli.common import echo_diff
 
-        use_color = color_default(sys.stdout) if color is None else color
-        for c in result.changes:
-            for line in c.diff().splitlines():
-                if use_color and line.startswith("+") and not line.startswith("+++"):
-                    line = click.style(line, fg="green")
-                elif use_color and line.startswith("-") and not line.startswith("---"):
-                    line = click.style(line, fg="red")
-                elif use_color and line.startswith("@@"):
-                    line = click.style(line, fg="cyan")
-                click.echo(line, color=use_color)
+        echo_diff(result.changes, color)
         click.echo(f"{len(result.changes)} file(s) would change", err=True)
         if result.changes or result.blocking:
             sys.exit(1)
