@@ -87,14 +87,13 @@ def _names_used(node: cst.CSTNode) -> set[str]:
 
 
 def _resolve_relative(module: str, is_package: bool, node: cst.ImportFrom) -> str:
-    dots = len(node.relative)
-    target = cst.Module([]).code_for_node(node.module) if node.module is not None else ""
-    if not dots:
-        return target
-    parts = module.split(".")
-    base = parts if is_package else parts[:-1]
-    base = base[: len(base) - (dots - 1)] if dots > 1 else base
-    return ".".join([*base, target] if target else base)
+    """The module a (relative) ``from ... import`` names, as the scan resolves it (index/extract.py)."""
+    from saqmigrate.index.extract import _resolve_relative as resolve  # noqa: PLC0415
+
+    target = cst.Module([]).code_for_node(node.module) if node.module is not None else None
+    if not node.relative:
+        return target or ""
+    return resolve(module, is_package, len(node.relative), target)
 
 
 class _Edits(cst.CSTTransformer):
