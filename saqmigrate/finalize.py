@@ -472,33 +472,13 @@ def gate(root: Path, result: FinalizeResult, config: Config, *, registry: str | 
 
 
 def _celery_waiting(broker_url: str, names: set[str]) -> dict[str, int] | None:
-    """Messages per task name on a Celery Redis broker (queue lists and ``unacked``); None if unreadable."""
-    import json
-
-    from saqmigrate.runtime import flags as F
+    """Messages per task name on a Celery Redis broker (runtime/drain.py); None if unreadable."""
+    from saqmigrate.runtime.drain import celery_waiting
 
     try:
-        r = F.make_client(broker_url, 2.0)
-        payloads = []
-        for key in r.scan_iter(count=1000, _type="list"):
-            if key.startswith(("_kombu", "saq:", "unacked")):
-                continue
-            payloads += list(r.lrange(key, 0, -1))
-        payloads += list(r.hvals("unacked"))
-    except Exception:  # noqa: BLE001
+        return {n: w.queued + w.unacked for n, w in celery_waiting(broker_url, names).items()}
+    except Exception:  # noqa: BLE001 - any failure means "not proven drained"
         return None
-    out: dict[str, int] = {}
-    for raw in payloads:
-        try:
-            msg = json.loads(raw)
-            if isinstance(msg, list):
-                msg = msg[0]
-            name = (msg.get("headers") or {}).get("task")
-        except (ValueError, AttributeError, IndexError):
-            continue
-        if name in names:
-            out[name] = out.get(name, 0) + 1
-    return out
 
 
 _NAMES = "|".join(re.escape(p) for p in sorted(_DROP | {p.replace("-", "_") for p in _DROP}, key=len, reverse=True))

@@ -210,3 +210,24 @@ def test_requirements_continuations_compiled_files_and_in_files(tmp_path: Path) 
     assert (root / "requirements.txt").read_text() == compiled  # compiled: regenerate it, never hand-edited
     assert any(m.startswith("requirements.txt: compiled") for m in result.messages)
     assert (root / "requirements-dev.txt").read_text() == "pytest\nruff\nsaqmigrate\n"
+
+
+def test_the_gate_counts_celery_messages_per_task_on_the_broker(redis_url: str) -> None:
+    """finalize's drain check and `route drain-status` read the broker through one function (runtime/drain.py)."""
+    import json as _json
+
+    import redis
+
+    from saqmigrate.finalize import _celery_waiting
+
+    url = redis_url.rsplit("/", 1)[0] + "/10" if redis_url.count("/") > 2 else redis_url + "/10"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    try:
+        msg = {"headers": {"task": "proj.tasks.t", "eta": "2026-12-01T00:00:00"}, "body": ""}
+        r.lpush("celery", _json.dumps(msg), _json.dumps({"headers": {"task": "other.task"}}))
+        r.hset("unacked", "tag", _json.dumps([msg, "", "celery"]))
+        assert _celery_waiting(url, {"proj.tasks.t"}) == {"proj.tasks.t": 2}
+        assert _celery_waiting("redis://127.0.0.1:1/0", {"proj.tasks.t"}) is None  # unreadable: not drained
+    finally:
+        r.flushdb()

@@ -665,35 +665,19 @@ def drain_status(c: Ctx, task):
 
 
 def _celery_counts(broker_url: str, rows: dict) -> None:
-    """Count messages per task on a Celery Redis broker: every queue list plus ``unacked``."""
+    """Count messages per task on a Celery Redis broker (runtime/drain.py): every queue list plus ``unacked``."""
     import redis
 
+    from saqmigrate.runtime.drain import celery_waiting
+
     try:
-        r = F.make_client(broker_url, 2.0)
-        for n in rows.values():
-            n["celery_queued"] = n["celery_unacked"] = 0
-        payloads = []
-        for key in r.scan_iter(count=1000, _type="list"):
-            if key.startswith("_kombu") or key.startswith("saq:") or key.startswith("unacked"):
-                continue
-            payloads += [("celery_queued", m) for m in r.lrange(key, 0, -1)]
-        payloads += [("celery_unacked", m) for m in r.hvals("unacked")]
+        waiting = celery_waiting(broker_url, set(rows))
     except redis.RedisError as exc:
         _fail(f"Celery broker at {redact(broker_url)} does not answer ({exc}); check --broker-url")
-    for kind, raw in payloads:
-        try:
-            msg = json.loads(raw)
-            if isinstance(msg, list):  # unacked: [message, exchange, routing_key]
-                msg = msg[0]
-            headers = msg.get("headers") or {}
-        except (ValueError, AttributeError, IndexError):
-            continue
-        name = headers.get("task")
-        if name in rows:
-            rows[name][kind] += 1
-            eta = headers.get("eta")
-            if eta and (rows[name]["celery_max_eta"] is None or eta > rows[name]["celery_max_eta"]):
-                rows[name]["celery_max_eta"] = eta
+    for name, row in rows.items():
+        w = waiting.get(name)
+        row["celery_queued"], row["celery_unacked"] = (w.queued, w.unacked) if w else (0, 0)
+        row["celery_max_eta"] = w.max_eta if w else None
 
 
 def _saq_counts(c: Ctx, reg, rows: dict) -> None:
