@@ -3,7 +3,9 @@
 Each file has ``code``, ``name``, ``severity`` (error|warning|info), ``fix``
 (auto|assisted|none), ``summary``, ``rationale``, and an ``[example]`` table with
 ``before`` (code that triggers the rule) and ``after`` (code that does not, usually the
-migrated or fixed form). ``kind`` says what the example is fed to: ``scan`` (default: the
+migrated or fixed form). Rules the classifier detects also have ``message`` (or a ``[messages]``
+table of variants): the text of a finding, with ``{placeholders}`` its detection function in
+``saqmigrate/classify/rules.py`` fills. ``kind`` says what the example is fed to: ``scan`` (default: the
 snippet is scanned as ``tasks.py``), or ``none`` for rules that are not about source code
 (the suite then checks only that the example is present).
 
@@ -22,6 +24,7 @@ RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
 SEVERITIES = ("error", "warning", "info")
 FIX_TO_VERDICT = {"auto": "auto", "assisted": "assisted", "none": "manual"}
 FIXES = ("auto", "assisted", "none")
+_KNOWN_KEYS = {"code", "name", "severity", "fix", "summary", "rationale", "example", "message", "messages"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,23 @@ class Rule:
     before: str = ""
     after: str = ""
     example_kind: str = "scan"
+    #: what a finding says, with named ``{placeholders}`` the detection function fills
+    #: (classify/rules.py); ``messages`` when the rule has several (the detector names the variant)
+    message: str = ""
+    messages: dict = field(default_factory=dict, compare=False, hash=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def render(self, variant: str | None, values: dict) -> str:
+        """The finding's message: the ``message`` template (or ``messages[variant]``) with ``values``."""
+        template = self.messages.get(variant) if variant else self.message
+        if not template:
+            raise RuleError(f"{self.code}.toml has no {'[messages] ' + variant if variant else 'message'} template "
+                            "for its detection function")
+        try:
+            return template.format_map(values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise RuleError(f"{self.code}.toml: its message template needs {exc}, which the detection function "
+                            "did not give") from None
 
     @property
     def verdict(self) -> str:
@@ -68,7 +87,9 @@ def _load_one(path: Path) -> Rule:
             before=ex.get("before", ""),
             after=ex.get("after", ""),
             example_kind=ex.get("kind", "scan"),
-            extra={k: v for k, v in data.items() if k not in {"code", "name", "severity", "fix", "summary", "rationale", "example"}},
+            message=data.get("message", ""),
+            messages=dict(data.get("messages", {})),
+            extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
         )
     except KeyError as exc:
         raise RuleError(f"{path}: missing key {exc}") from exc

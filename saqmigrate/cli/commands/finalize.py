@@ -72,6 +72,8 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
         refusals.append(f"{len(result.blockers)} place(s) above still need Celery (SM80x): fix them, or --force to "
                         "leave them as they are")
     if refusals:
+        click.echo(f"saqmigrate: SM800: finalize --write is not safe yet ({len(refusals)} reason(s)"
+                   f"{'; writing anyway, --force' if force else ''}; `saqmigrate rule SM800` explains)", err=True)
         for r in refusals:
             click.echo(f"saqmigrate: {'skipped (--force)' if force else 'refused'}: {inert(r)}", err=True)
         if not force:
