@@ -178,13 +178,37 @@ class DjangoModels:
         cls = mod.classes.get(name) if mod else None
         if mod is None or cls is None:
             return None
-        bases = [self._ref_of(mod, b) for b in cls.bases]
+        bases = self._read_bases(mod, cls)
+        if bases is None:
+            return None
+        parents, mixins, known, problem = bases
+        meta_values = self._meta_values(cls)
+        info = ModelInfo(ref, name, self._app_label(modname, meta_values), problem=problem)
+        has_pk = self._inherit(info, parents, known)
+        info.signatures, methods = self._signatures(cls, mixins, parents)
+        info.methods |= methods
+        own_managers, own_pk = self._read_fields(info, mod, name, cls)
+        has_pk = has_pk or own_pk
+        self._settle_managers(info, parents, own_managers, meta_values)
+        if not has_pk and not parents:
+            info.plain.add("id")
+            info.fields.add("id")
+        if has_pk:
+            info.methods.add("pk:explicit")
+        info.plain.add("pk")
+        return info
+
+    def _read_bases(self, mod: _Module, cls: ast.ClassDef) -> tuple[
+            list[ModelInfo], list[str], list[tuple[set[str], set[str], dict[str, str]]], str] | None:
+        """The model's parents, plain mixins, Django abstract bases and the first unreadable base; None
+        when the class is not a model."""
         parents: list[ModelInfo] = []
         mixins: list[str] = []
+        known: list[tuple[set[str], set[str], dict[str, str]]] = []
         is_model = False
         problem = ""
-        known: list[tuple[set[str], set[str], dict[str, str]]] = []
-        for b, node in zip(bases, cls.bases):
+        for node in cls.bases:
+            b = self._ref_of(mod, node)
             if b in MODEL_BASES:
                 is_model = True
             elif b in KNOWN_ABSTRACT:
@@ -200,19 +224,30 @@ class DjangoModels:
                     mixins.append(b)
             else:
                 problem = problem or f"a base class that is not read ({ast.unparse(node)})"
-        if not is_model:
-            return None
+        return (parents, mixins, known, problem) if is_model else None
+
+    @staticmethod
+    def _meta_values(cls: ast.ClassDef) -> dict[str, ast.expr]:
         meta = next((s for s in cls.body if isinstance(s, ast.ClassDef) and s.name == "Meta"), None)
-        meta_values = {}
+        values: dict[str, ast.expr] = {}
         for s in meta.body if meta else []:
             if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
-                meta_values[s.targets[0].id] = s.value
-        app_label = modname.rsplit(".", 2)[-2] if modname.count(".") >= 1 and modname.endswith(".models") \
-            else modname.split(".")[-1]
-        if isinstance(meta_values.get("app_label"), ast.Constant):
-            app_label = str(meta_values["app_label"].value)
-        info = ModelInfo(ref, name, app_label, problem=problem)
-        own_managers: list[str] = []
+                values[s.targets[0].id] = s.value
+        return values
+
+    @staticmethod
+    def _app_label(modname: str, meta_values: dict[str, ast.expr]) -> str:
+        label = meta_values.get("app_label")
+        if isinstance(label, ast.Constant):
+            return str(label.value)
+        if modname.count(".") >= 1 and modname.endswith(".models"):
+            return modname.rsplit(".", 2)[-2]
+        return modname.split(".")[-1]
+
+    @staticmethod
+    def _inherit(info: ModelInfo, parents: list[ModelInfo],
+                 known: list[tuple[set[str], set[str], dict[str, str]]]) -> bool:
+        """Copy what the parents and Django's abstract user models give; True when a parent sets the pk."""
         has_pk = False
         for parent in parents:
             info.plain |= parent.plain
@@ -222,63 +257,80 @@ class DjangoModels:
             info.methods |= parent.methods
             info.problem = info.problem or parent.problem
             has_pk = has_pk or "pk:explicit" in parent.methods
-        for plain, m2m, managers in known:  # Django's abstract user models
+        for plain, m2m, managers in known:
             info.plain |= plain
             info.fields |= plain | m2m
             info.m2m.update({f: "" for f in m2m})
             for k, v in managers.items():
                 info.managers.setdefault(k, v)
+        return has_pk
+
+    def _signatures(self, cls: ast.ClassDef, mixins: list[str],
+                    parents: list[ModelInfo]) -> tuple[dict[str, ast.arguments], set[str]]:
+        """Method signatures: the model's own first, then its plain mixins' (attribute hooks included),
+        then its parents'. Their names are the model's methods too (recorded on the way)."""
         signatures: dict[str, ast.arguments] = {}
-        for stmt in cls.body:  # the model's own methods first, then mixins', then its parents'
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                info.methods.add(stmt.name)
-                signatures.setdefault(stmt.name, stmt.args)
-        for ref in mixins:  # a plain mixin's methods are the model's (attribute hooks included)
+        bodies: list[list[ast.stmt]] = [cls.body]
+        for ref in mixins:
             mm = self.p.module(ref.partition(":")[0])
             mcls = mm.classes.get(ref.partition(":")[2]) if mm else None
-            for stmt in mcls.body if mcls else []:
+            bodies.append(mcls.body if mcls else [])
+        names: set[str] = set()
+        for body in bodies:
+            for stmt in body:
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    info.methods.add(stmt.name)
+                    names.add(stmt.name)
                     signatures.setdefault(stmt.name, stmt.args)
         for parent in parents:
             for k, v in parent.signatures.items():
                 signatures.setdefault(k, v)
-        info.signatures = signatures
+        return signatures, names
+
+    def _read_fields(self, info: ModelInfo, mod: _Module, name: str, cls: ast.ClassDef) -> tuple[list[str], bool]:
+        """Fields, relations and managers declared in the class body; the managers it declares and
+        whether one of its fields is the primary key."""
+        own_managers: list[str] = []
+        has_pk = False
         for stmt in cls.body:
-            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-                attr, value = stmt.targets[0].id, stmt.value
-                if not isinstance(value, ast.Call):
-                    continue
-                kind = self._ref_of(mod, value.func)
-                kw = {k.arg: k.value for k in value.keywords if k.arg}
-                if kind in PLAIN_FIELDS:
-                    info.fields.add(attr)
-                    info.plain.add(attr)
-                    if isinstance(kw.get("primary_key"), ast.Constant) and kw["primary_key"].value is True:
-                        has_pk = True
-                elif kind in FOREIGN_KEYS:
-                    info.fields.add(attr)
-                    info.plain.add(f"{attr}_id")  # the column's attname, whatever db_column says
-                    info.relations[attr] = self._target(mod, name, value)
-                    if isinstance(kw.get("primary_key"), ast.Constant) and kw["primary_key"].value is True:
-                        has_pk = True
-                elif kind in MANY_TO_MANY:
-                    info.fields.add(attr)
-                    info.m2m[attr] = self._target(mod, name, value)
-                elif kind is not None and (kind in MANAGER_CLASSES or ":" in kind):
-                    why = self.manager_problem(kind, value)
-                    if why is not None:
-                        info.managers[attr] = why
-                        own_managers.append(attr)
-                    else:
-                        info.fields.add(attr)  # a field class of the project or a third party: not plain
-                elif isinstance(value.func, ast.Attribute) and value.func.attr == "as_manager" \
-                        or (isinstance(value.func, ast.Call) and isinstance(value.func.func, ast.Attribute)
-                            and value.func.func.attr == "from_queryset"):
-                    info.managers[attr] = self._built_manager_problem(mod, value)
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)):
+                continue
+            attr, value = stmt.targets[0].id, stmt.value
+            kind = self._ref_of(mod, value.func)
+            kw = {k.arg: k.value for k in value.keywords if k.arg}
+            is_pk = isinstance(kw.get("primary_key"), ast.Constant) and kw["primary_key"].value is True
+            if kind in PLAIN_FIELDS:
+                info.fields.add(attr)
+                info.plain.add(attr)
+                has_pk = has_pk or is_pk
+            elif kind in FOREIGN_KEYS:
+                info.fields.add(attr)
+                info.plain.add(f"{attr}_id")  # the column's attname, whatever db_column says
+                info.relations[attr] = self._target(mod, name, value)
+                has_pk = has_pk or is_pk
+            elif kind in MANY_TO_MANY:
+                info.fields.add(attr)
+                info.m2m[attr] = self._target(mod, name, value)
+            elif kind is not None and (kind in MANAGER_CLASSES or ":" in kind):
+                why = self.manager_problem(kind, value)
+                if why is not None:
+                    info.managers[attr] = why
                     own_managers.append(attr)
                 else:
-                    info.fields.add(attr)  # some other field class: its value is not proven plain
+                    info.fields.add(attr)  # a field class of the project or a third party: not plain
+            elif isinstance(value.func, ast.Attribute) and value.func.attr == "as_manager" \
+                    or (isinstance(value.func, ast.Call) and isinstance(value.func.func, ast.Attribute)
+                        and value.func.func.attr == "from_queryset"):
+                info.managers[attr] = self._built_manager_problem(mod, value)
+                own_managers.append(attr)
+            else:
+                info.fields.add(attr)  # some other field class: its value is not proven plain
+        return own_managers, has_pk
+
+    @staticmethod
+    def _settle_managers(info: ModelInfo, parents: list[ModelInfo], own_managers: list[str],
+                         meta_values: dict[str, ast.expr]) -> None:
+        """Inherited managers, Django's implicit `objects`, and which one is the default manager."""
         inherited = {k: v for parent in parents for k, v in parent.managers.items()}
         for k, v in inherited.items():
             info.managers.setdefault(k, v)
@@ -293,13 +345,6 @@ class DjangoModels:
             info.default_manager = parents[0].default_manager
         elif "objects" in info.managers:
             info.default_manager = "objects"
-        if not has_pk and not parents:
-            info.plain.add("id")
-            info.fields.add("id")
-        if has_pk:
-            info.methods.add("pk:explicit")
-        info.plain.add("pk")
-        return info
 
     def _mixin_problem(self, ref: str) -> str:
         """A project base that is not a model: a plain mixin is fine unless it changes attribute access."""
