@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saqmigrate.cockpit import analysis as A
 from saqmigrate.cockpit.analysis import FAIL, INSUFFICIENT, PASS, Side, Thresholds, compare
@@ -17,8 +19,8 @@ def side(runs=1000, failures=0, p95=0.1, p50=0.05, wait=0.01, retries=0, dead=0)
 
 def test_defaults_are_the_documented_ones():
     t = Thresholds()
-    assert (t.max_failure_rate_diff_pp, t.max_p95_ratio, t.min_runs, t.p95_floor_seconds, t.baseline_seconds) == \
-        (0.5, 1.5, 100, 0.01, 86400.0)
+    assert (t.max_failure_rate_diff_pp, t.max_p95_ratio, t.min_runs, t.p95_floor_seconds, t.baseline_seconds,
+            t.confidence_z) == (0.5, 1.5, 100, 0.01, 86400.0, 4.0)
     assert Thresholds.from_config({}) == t
     assert t.to_json()["baseline"] == "1d"
 
@@ -31,7 +33,7 @@ def test_equal_backends_pass():
 
 @pytest.mark.parametrize("celery_runs,saq_runs", [(99, 1000), (1000, 99), (0, 0), (99, 99)])
 def test_too_few_runs_on_either_side_gives_no_verdict(celery_runs, saq_runs):
-    c = compare("t", side(runs=celery_runs, failures=0), side(runs=saq_runs, failures=saq_runs))
+    c = compare("t", side(runs=celery_runs, failures=0), side(runs=saq_runs, failures=min(saq_runs, 9)))
     assert c.verdict == INSUFFICIENT
     assert any("fewer than min_runs=100" in r for r in c.reasons)
 
@@ -40,20 +42,87 @@ def test_exactly_min_runs_is_enough():
     assert compare("t", side(runs=100), side(runs=100)).verdict == PASS
 
 
-@pytest.mark.parametrize("celery_f,saq_f,verdict", [
-    (0, 5, PASS),      # +0.5 pp: at the threshold
-    (0, 6, FAIL),      # +0.6 pp
-    (10, 15, PASS),    # 1.0% -> 1.5%
-    (10, 16, FAIL),
-    (50, 0, PASS),     # SAQ better: never a failure
-    (0, 50, FAIL),     # the injected 5 % fault
+@pytest.mark.parametrize("celery,saq,verdict", [
+    # (failures, runs) on each side; default z = 4, max 0.5 pp, min_runs = 100
+    ((0, 1000), (5, 1000), PASS),          # +0.5 pp observed: at the threshold
+    ((0, 1000), (6, 1000), INSUFFICIENT),  # +0.6 pp observed, not significant: hold, more runs decide
+    ((0, 1000), (20, 1000), INSUFFICIENT),  # +2 pp, lower bound still under 0.5 pp against 1,000 Celery runs
+    ((0, 100_000), (20, 1000), FAIL),      # ... and over it against a large Celery baseline
+    ((0, 1000), (50, 1000), FAIL),         # the injected 5 % fault
+    ((0, 100_000), (5, 100), FAIL),        # 5 % at min_runs against a clean baseline
+    ((10, 1000), (15, 1000), PASS),        # 1.0 % -> 1.5 %
+    ((10, 1000), (16, 1000), INSUFFICIENT),
+    ((200, 1000), (230, 1000), INSUFFICIENT),  # 20 % -> 23 %: within the noise of 1,000 runs at 20 %
+    ((2000, 10_000), (2600, 10_000), FAIL),  # 20 % -> 26 % over 10,000 runs
+    ((50, 1000), (0, 1000), PASS),         # SAQ better: never a failure
+    ((0, 1000), (1000, 1000), FAIL),
 ])
-def test_failure_rate_difference_threshold(celery_f, saq_f, verdict):
-    c = compare("t", side(failures=celery_f), side(failures=saq_f), T)
-    assert c.verdict == verdict
-    assert c.checks["failure_rate_diff_pp"]["ok"] is (verdict == PASS)
+def test_failure_rate_decision_table(celery, saq, verdict):
+    c = compare("t", side(failures=celery[0], runs=celery[1]), side(failures=saq[0], runs=saq[1]), T)
+    assert c.verdict == verdict, c.reasons
+    check = c.checks["failure_rate_diff_pp"]
+    assert check["ok"] is {PASS: True, FAIL: False, INSUFFICIENT: None}[verdict]
+    assert check["lower"] <= check["value"] <= check["upper"]
     if verdict == FAIL:
-        assert c.reasons[0].startswith("failure rate saq")
+        assert c.reasons[0].startswith("failure rate saq") and "at 100.00 % confidence" not in c.reasons[0]
+        assert check["lower"] > 0.5
+    if verdict == INSUFFICIENT:
+        assert "not significantly" in c.reasons[0] and check["value"] > 0.5 >= check["lower"]
+
+
+@pytest.mark.parametrize("saq_failures,saq_runs,verdict", [
+    (10, 10, FAIL),          # the brief's clear failure: 10 of 10 while Celery ran 500 clean
+    (9, 9, INSUFFICIENT),    # fewer than EARLY_FAILURES: Wilson bounds of a few runs are too optimistic
+    (3, 3, INSUFFICIENT),
+    (10, 99, FAIL),          # 10 % over 99 runs against 0 of 500
+    (10, 60, FAIL),
+    (1, 1, INSUFFICIENT),
+])
+def test_a_clear_failure_fails_before_min_runs(saq_failures, saq_runs, verdict):
+    c = compare("t", side(runs=500, failures=0), side(runs=saq_runs, failures=saq_failures), T)
+    assert c.verdict == verdict, c.reasons
+    if verdict == FAIL:
+        assert f"{saq_failures} failures before min_runs" in c.reasons[0]
+    assert A.EARLY_FAILURES == 10
+
+
+def test_wilson_and_the_difference_bounds():
+    assert A.wilson(0, 0, 3) == (0.0, 1.0)
+    lo, hi = A.wilson(0, 100, 3)
+    assert lo == 0.0 and hi == pytest.approx(9 / 109)
+    lo, hi = A.wilson(100, 100, 3)
+    assert hi == 1.0 and lo == pytest.approx(100 / 109)
+    lo, hi = A.wilson(50, 100, 1.959964)  # the textbook 95 % Wilson interval of 50/100
+    assert (round(lo, 4), round(hi, 4)) == (0.4038, 0.5962)
+    # Newcombe (1998) table II, example (a): 56/70 vs 48/80, method 10 (95 %): 0.0524 to 0.3339
+    lo, hi = A.diff_bounds(56, 70, 48, 80, 1.959964)
+    assert (round(lo, 4), round(hi, 4)) == (0.0524, 0.3339)
+    # (e): 5/56 vs 0/29: -0.0381 to 0.1926
+    lo, hi = A.diff_bounds(5, 56, 0, 29, 1.959964)
+    assert (round(lo, 4), round(hi, 4)) == (-0.0381, 0.1926)
+
+
+@given(cf=st.integers(0, 2000), cn=st.integers(0, 2000), sf=st.integers(0, 2000), sn=st.integers(0, 2000),
+       z=st.floats(0.5, 6), more=st.integers(1, 50))
+@settings(max_examples=400, deadline=None)
+def test_decision_properties(cf, cn, sf, sn, z, more):
+    cf, sf = min(cf, cn), min(sf, sn)
+    t = Thresholds(confidence_z=z, min_runs=50)
+    verdict, lo, hi = A.failure_rate_decision(cf, cn, sf, sn, t)
+    d = (sf / sn if sn else 0.0) - (cf / cn if cn else 0.0)
+    assert -1.0 - 1e-9 <= lo <= d + 1e-9 and d - 1e-9 <= hi <= 1.0 + 1e-9
+    if verdict == FAIL:
+        assert lo > 0.005
+    if verdict == PASS:
+        assert cn >= 50 and sn >= 50 and d <= 0.005 + 1e-9 and lo <= 0.005
+    # more SAQ failures (same runs) never turn a fail into anything else, nor anything into a pass
+    if sf + more <= sn:
+        v2 = A.failure_rate_decision(cf, cn, sf + more, sn, t)[0]
+        assert not (verdict == FAIL and v2 != FAIL)
+        assert not (verdict != PASS and v2 == PASS)
+    # a higher confidence never fails what a lower one passes
+    if verdict != FAIL:
+        assert A.failure_rate_decision(cf, cn, sf, sn, Thresholds(confidence_z=z + 1, min_runs=50))[0] != FAIL
 
 
 @pytest.mark.parametrize("celery_p95,saq_p95,verdict", [
@@ -68,7 +137,7 @@ def test_p95_ratio_threshold_with_a_floor(celery_p95, saq_p95, verdict):
 
 
 def test_every_failing_check_is_named():
-    c = compare("t", side(), side(failures=100, p95=1.0), T)
+    c = compare("t", side(), side(failures=200, p95=1.0), T)
     assert c.verdict == FAIL and len(c.reasons) == 2
     assert c.reasons[0].startswith("failure rate") and c.reasons[1].startswith("p95 saq")
 
@@ -80,10 +149,20 @@ def test_missing_run_times_are_not_judged():
 
 
 def test_custom_thresholds_change_the_verdict():
-    strict = Thresholds(max_failure_rate_diff_pp=0.0, max_p95_ratio=1.0, min_runs=10)
-    assert compare("t", side(runs=10), side(runs=10, failures=1), strict).verdict == FAIL
+    strict = Thresholds(max_failure_rate_diff_pp=0.0, max_p95_ratio=1.0, min_runs=10, confidence_z=1)
+    assert compare("t", side(runs=100), side(runs=100, failures=5), strict).verdict == FAIL
+    assert compare("t", side(runs=100), side(runs=100, failures=5), Thresholds(min_runs=10)).verdict == INSUFFICIENT
     loose = Thresholds(max_failure_rate_diff_pp=20, max_p95_ratio=5, min_runs=10)
     assert compare("t", side(runs=10), side(runs=10, failures=1, p95=0.4), loose).verdict == PASS
+
+
+def test_p95_needs_min_runs_run_times_on_each_side():
+    few = Side(runs=1000, failures=0, p95=1.0, duration_samples=99)
+    c = compare("t", side(p95=0.1), few, T)
+    assert c.verdict == PASS and c.checks["p95_ratio"]["ok"] is None and "fewer than min_runs=100 run times" in \
+        c.reasons[-1]
+    enough = Side(runs=1000, failures=0, p95=1.0, duration_samples=100)
+    assert compare("t", side(p95=0.1), enough, T).verdict == FAIL
 
 
 def test_side_from_recorded_stats():
@@ -101,7 +180,7 @@ def test_side_from_recorded_stats():
 
 
 def test_json_shape():
-    data = compare("proj.t", side(), side(failures=100), T).to_json()
+    data = compare("proj.t", side(), side(failures=200), T).to_json()
     assert data["task"] == "proj.t" and data["verdict"] == FAIL
     assert set(data["celery"]) >= {"runs", "failures", "failure_rate", "p50", "p95", "wait_p95", "dead_letters"}
 
@@ -132,6 +211,8 @@ def test_format_duration():
     ({"min_runs": True}, "min_runs must be a whole number"),
     ({"baseline": "yesterday"}, "baseline must be a duration"),
     ({"max_p95": 2}, "unknown key(s) max_p95"),
+    ({"confidence_z": 11}, "confidence_z must be a number >= 0 and <= 10"),
+    ({"confidence_z": -1}, "confidence_z must be a number >= 0"),
 ])
 def test_config_errors_are_one_line(section, message):
     with pytest.raises(A.AnalysisConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

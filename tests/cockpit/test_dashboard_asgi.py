@@ -45,7 +45,7 @@ def app(ns):
     now = time.time()
     for i in range(120):
         rec.record(TASK, "celery", O.SUCCESS, duration=0.05, wait=0.01, now=now - 600)
-        rec.record(TASK, "saq", O.FAILURE if i < 12 else O.SUCCESS, duration=0.05, now=now - 30, dead=i < 12)
+        rec.record(TASK, "saq", O.FAILURE if i < 36 else O.SUCCESS, duration=0.05, now=now - 30, dead=i < 36)
     assert rec.flush()
     reg = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": "q", "params": [], "job": {}},
                                "shop.tasks.other": {"saq_function": "shop.tasks.other", "queue": "q", "params": [],
@@ -62,7 +62,7 @@ def test_page_and_state_without_a_token(app):
     assert "http://" not in page.replace("http://cockpit.test", "") and "https://" not in page  # nothing external
     state = call(app, "GET", "/api/state").json()
     row = next(t for t in state["tasks"] if t["task"] == TASK)
-    assert row["comparison"]["verdict"] == "fail" and row["comparison"]["saq"]["dead_letters"] == 12
+    assert row["comparison"]["verdict"] == "fail" and row["comparison"]["saq"]["dead_letters"] == 36
     assert row["route"] == "celery (default)" and state["mode"] == "normal" and state["writable"] is True
     assert sum(p["runs"] for p in row["chart"]["saq"]) == 120
 
