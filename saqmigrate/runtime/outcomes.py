@@ -39,6 +39,7 @@ import os
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -591,9 +592,101 @@ def _celery_postrun(sender=None, task_id=None, task=None, state=None, **_kw) -> 
             return
         status = _CELERY_STATES.get(str(state))
         duration = None if t0 is None else time.perf_counter() - t0
+        if status is None and task_id is not None:
+            # an unfinished state (gevent's hard limit cancels the body): its failure comes from on_timeout
+            _remember(_ended_here, str(task_id))
         default_recorder().record(name, CELERY, status, duration=duration, wait=_celery_wait(task))
     except Exception:  # noqa: BLE001 - never break a task
         pass
+
+
+# task ids whose failure was recorded from the worker's main process (a hard time limit, a lost child):
+# newer Celery (5.7; not 5.4) sends task_failure from Request.on_timeout *and* the wrapper below sees it, so the
+# second one must not count it again (bounded: the oldest are forgotten)
+_parent_recorded: "OrderedDict[str, None]" = OrderedDict()
+_PARENT_RECORDED_MAX = 10_000
+_ended_here: "OrderedDict[str, None]" = OrderedDict()  # postrun seen in this process (its run time is recorded)
+
+
+def _remember(d: "OrderedDict[str, None]", task_id: str) -> bool:
+    """Add ``task_id``; False when it was there already."""
+    if task_id in d:
+        return False
+    d[task_id] = None
+    while len(d) > _PARENT_RECORDED_MAX:
+        d.popitem(last=False)
+    return True
+
+
+def _celery_lost(task: Any, task_id: Any, exc: Any, limit: float | None = None) -> None:
+    """A final failure Celery reports from the worker's main process, not from the child that ran the task:
+    a hard time limit (the prefork child is killed: neither task_failure nor task_postrun fire in it) or a
+    lost child (WorkerLostError). Counted once per task id."""
+    try:
+        name = getattr(task, "name", None)
+        if not name or name.startswith("celery.") or task_id is None:
+            return
+        if task_id in _starts:  # prerun seen in this process: the run's own postrun counts it
+            return
+        if not _remember(_parent_recorded, str(task_id)):
+            return
+        duration = None
+        if limit is not None and str(task_id) not in _ended_here:
+            duration = float(limit)  # it ran for the whole hard limit (its child never reported a run time)
+        default_recorder().record(name, CELERY, FAILURE, duration=duration)
+    except Exception:  # noqa: BLE001 - never break the worker
+        pass
+
+
+def _celery_task_failure(sender=None, task_id=None, exception=None, **_kw) -> None:
+    """``task_failure``: only what the main process reports (hard time limit, lost child); a failure
+    raised by the task itself is counted by ``task_postrun`` in the process that ran it."""
+    try:
+        from celery.exceptions import TimeLimitExceeded, WorkerLostError
+
+        if isinstance(exception, TimeLimitExceeded):
+            limit = exception.args[0] if exception.args and isinstance(exception.args[0], (int, float)) else None
+            _celery_lost(sender, task_id, exception, limit)
+        elif isinstance(exception, WorkerLostError):
+            _celery_lost(sender, task_id, exception)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+_orig_on_timeout: Any = None
+
+
+def _patch_on_timeout() -> None:
+    """Older Celery (5.4) sends no signal for a hard time limit (``Request.on_timeout`` only marks the result
+    failed): wrap it so that every Celery version counts it. Undone by :func:`uninstall_celery`."""
+    global _orig_on_timeout
+    from celery.worker.request import Request
+
+    if _orig_on_timeout is not None:
+        return
+    orig = Request.on_timeout
+
+    def on_timeout(self, soft, timeout):
+        if not soft:
+            try:
+                _celery_lost(self.task, self.id, None, timeout)
+            except Exception:  # noqa: BLE001
+                pass
+        return orig(self, soft, timeout)
+
+    on_timeout.__wrapped__ = orig  # type: ignore[attr-defined]
+    _orig_on_timeout = orig
+    Request.on_timeout = on_timeout
+
+
+def _unpatch_on_timeout() -> None:
+    global _orig_on_timeout
+    if _orig_on_timeout is None:
+        return
+    from celery.worker.request import Request
+
+    Request.on_timeout = _orig_on_timeout
+    _orig_on_timeout = None
 
 
 def _celery_flush(**_kw) -> None:
@@ -617,8 +710,13 @@ def install_celery(app: Any = None) -> bool:
         signals.before_task_publish.connect(_stamp_publish, weak=False)
         signals.task_prerun.connect(_celery_prerun, weak=False)
         signals.task_postrun.connect(_celery_postrun, weak=False)
+        signals.task_failure.connect(_celery_task_failure, weak=False)
         signals.worker_process_shutdown.connect(_celery_flush, weak=False)
         signals.worker_shutdown.connect(_celery_flush, weak=False)
+        try:
+            _patch_on_timeout()
+        except Exception:  # noqa: BLE001 - a Celery without worker.request.Request: the signal alone
+            pass
         _celery_installed = True
     return True
 
@@ -632,8 +730,10 @@ def uninstall_celery() -> None:
         signals.before_task_publish.disconnect(_stamp_publish)
         signals.task_prerun.disconnect(_celery_prerun)
         signals.task_postrun.disconnect(_celery_postrun)
+        signals.task_failure.disconnect(_celery_task_failure)
         signals.worker_process_shutdown.disconnect(_celery_flush)
         signals.worker_shutdown.disconnect(_celery_flush)
+        _unpatch_on_timeout()
         _celery_installed = False
 
 
