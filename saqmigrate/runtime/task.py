@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from saqmigrate.runtime import django_db
 from saqmigrate.runtime.task_options import JOB_FIELDS, TaskOptions
 
 __all__ = [
@@ -421,11 +422,13 @@ async def run_sync(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
     The thread sees a copy of the caller's contextvars (as ``asyncio.to_thread`` does).
     The pool has ``SAQMIGRATE_BRIDGE_THREADS`` threads (default 64, above SAQ's default
     concurrency of 10). Cancelling the await (SAQ timeout or abort) does not stop the
-    thread: it runs to completion and its result is dropped.
+    thread: it runs to completion and its result is dropped. In a Django project the thread's
+    unusable or obsolete database connections are closed before and after the call, as Celery's
+    Django fixup does around a task (runtime/django_db.py).
     """
     loop = asyncio.get_running_loop()
     call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-    future = loop.run_in_executor(_executor(), call)
+    future = loop.run_in_executor(_executor(), django_db.around(call))
     try:
         return await future
     except asyncio.CancelledError:

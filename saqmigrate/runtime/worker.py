@@ -155,6 +155,9 @@ def worker_settings(
         from saqmigrate.runtime.outcomes import saq_hooks
 
         hook_sets.append(saq_hooks(dead_letters=dead_letters and os.environ.get("SAQMIGRATE_DLQ", "1") != "0"))
+    from saqmigrate.runtime import django_db
+
+    hook_sets.append(django_db.hooks())  # Celery's Django fixup: close dead connections around each job
     _install_sweep(settings)
     settings.update(extra or {})
     return merge_hooks(settings, *hook_sets)
