@@ -53,9 +53,18 @@ def pause_ramp(store: F.FlagStore, task: str, reason: str, *, actor: str, argv: 
             + ("" if version is not None else " already; nothing written")}
 
 
-def resume_ramp(store: F.FlagStore, task: str, reason: str, *, actor: str, argv: list[str]) -> dict[str, Any]:
+def resume_ramp(store: F.FlagStore, task: str, reason: str, *, actor: str, argv: list[str], registry: Any = None,
+                saq_url: str | None = None) -> dict[str, Any]:
+    """``route ramp TASK --resume``: resuming routes TASK to SAQ again, so it makes the check starting a ramp
+    and ``route set ... saq`` make (:func:`live_worker_problems`); the page has no ``--force``."""
+    reason = _reason(reason)
+    from saqmigrate.runtime.urls import saq_redis_url
+
+    problems = live_worker_problems(registry, saq_redis_url(saq_url), str(task or ""))
+    if problems:
+        raise ActionError("refusing to resume the ramp to SAQ: " + "; ".join(problems))
     try:
-        plan, version = R.resume(store, str(task), reason=_reason(reason), actor=actor, argv=argv)
+        plan, version = R.resume(store, str(task), reason=reason, actor=actor, argv=argv)
     except R.RampError as exc:
         raise ActionError(str(exc)) from None
     return {"ok": True, "version": version, "message": f"ramp of {task} {plan.state} at {plan.percent:g}%"
@@ -63,7 +72,9 @@ def resume_ramp(store: F.FlagStore, task: str, reason: str, *, actor: str, argv:
 
 
 def live_worker_problems(registry: Any, saq_url: str, pattern: str) -> list[str]:
-    """What forbids sending ``pattern`` to SAQ now (the check ``route set ... saq`` makes)."""
+    """What forbids sending ``pattern`` to SAQ now (the check ``route set ... saq``, ``route ramp`` and
+    ``route ramp --resume`` make): every matching task needs a live SAQ worker on its queue advertising its
+    SAQ function, and no Celery option SAQ cannot honour."""
     from saqmigrate.runtime.bridge import make_queue
     from saqmigrate.runtime.registry import METADATA_KEY
 
@@ -74,26 +85,31 @@ def live_worker_problems(registry: Any, saq_url: str, pattern: str) -> list[str]
     if not names:
         return [f"{pattern!r} matches no task in the registry"]
 
-    async def functions(queue: str) -> set[str]:
+    async def functions(queue: str) -> dict[str, list[str]]:
         q = make_queue(saq_url, queue)
         try:
             info = await q.info()
         finally:
             await q.disconnect()
-        out: set[str] = set()
-        for w in (info.get("workers") or {}).values():
-            out.update(((w or {}).get("metadata") or {}).get(METADATA_KEY, {}).get("functions") or [])
-        return out
+        return {str(wid): list(((w or {}).get("metadata") or {}).get(METADATA_KEY, {}).get("functions") or [])
+                for wid, w in (info.get("workers") or {}).items()}
 
-    problems, seen = [], {}
+    problems: list[str] = []
+    seen: dict[str, dict[str, list[str]]] = {}
     for n in names:
         e = registry.tasks[n]
+        if getattr(e, "unsupported", None):
+            problems.append(f"{n} uses Celery options SAQ cannot honour ({', '.join(sorted(e.unsupported))}); "
+                            "its dispatches stay on Celery whatever the flag says")
         if e.queue not in seen:
             try:
                 seen[e.queue] = asyncio.run(functions(e.queue))
             except Exception as exc:  # noqa: BLE001
                 return [f"cannot read the SAQ workers of queue {e.queue!r}: {exc}"]
-        if e.saq_function not in seen[e.queue]:
+        workers = seen[e.queue]
+        if not workers:
+            problems.append(f"no live SAQ worker on queue {e.queue!r}")
+        elif not any(e.saq_function in funcs for funcs in workers.values()):
             problems.append(f"no live SAQ worker on queue {e.queue!r} serves {e.saq_function!r}")
     return problems
 

@@ -275,7 +275,8 @@ def _pause(d: Dashboard, data: dict, actor: str, argv: list[str]) -> dict:
 
 
 def _resume(d: Dashboard, data: dict, actor: str, argv: list[str]) -> dict:
-    return A.resume_ramp(d.store, data.get("task"), data.get("reason"), actor=actor, argv=argv)
+    return A.resume_ramp(d.store, data.get("task"), data.get("reason"), actor=actor, argv=argv, registry=d.registry,
+                         saq_url=d.saq_url)
 
 
 def _route(d: Dashboard, data: dict, actor: str, argv: list[str]) -> dict:

@@ -104,8 +104,10 @@ def test_pause_resume_and_set_route(app, ns):
     R.start(ns.store, TASK, "10,100", 60, reason="ramp")
     assert call(app, "POST", "/api/ramp/pause", headers=auth(), body={"task": TASK, "reason": "wait"}).json()["ok"]
     assert R.load_plans(ns.store)[TASK].state == R.PAUSED
-    assert call(app, "POST", "/api/ramp/resume", headers=auth(), body={"task": TASK, "reason": "go"}).json()["ok"]
-    assert R.load_plans(ns.store)[TASK].state == R.ACTIVE
+    # resuming routes to SAQ again: refused while no live SAQ worker serves it (the check `route ramp --resume` makes)
+    r = call(app, "POST", "/api/ramp/resume", headers=auth(), body={"task": TASK, "reason": "go"})
+    assert r.status_code == 400 and "refusing to resume the ramp to SAQ: no live SAQ worker" in r.json()["error"]
+    assert R.load_plans(ns.store)[TASK].state == R.PAUSED
     r = call(app, "POST", "/api/ramp/pause", headers=auth(), body={"task": "nope", "reason": "x"})
     assert r.status_code == 400 and "no ramp plan" in r.json()["error"]
     r = call(app, "POST", "/api/route", headers=auth(), body={"task": TASK, "backend": "celery", "reason": "back"})
@@ -118,6 +120,41 @@ def test_pause_resume_and_set_route(app, ns):
     assert r.status_code == 400
     assert call(app, "GET", "/api/kill").status_code == 405
     assert call(app, "GET", "/nope").status_code == 404
+
+
+def test_resume_needs_a_live_saq_worker_serving_the_task(ns):
+    """The page's resume button makes the live-worker check of `route ramp --resume` (a real SAQ worker)."""
+    from saqmigrate.runtime.registry import Registry
+
+    from .harness import SaqWorker, recorder
+
+    async def fn(ctx):
+        return None
+
+    reg = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": ns.name, "params": [], "job": {}},
+                               "shop.tasks.unserved": {"saq_function": "shop.tasks.unserved", "queue": ns.name,
+                                                       "params": [], "job": {}}})
+    dash = Dashboard(ns.store, registry=reg, token=TOKEN, saq_url=ns.url)
+    for task in (TASK, "shop.tasks.unserved"):
+        R.start(ns.store, task, "10,100", 60, reason="ramp")
+        R.pause(ns.store, task, reason="wait")
+    r = call(dash, "POST", "/api/ramp/resume", headers=auth(), body={"task": TASK, "reason": "go"})
+    assert r.status_code == 400 and f"no live SAQ worker on queue {ns.name!r}" in r.json()["error"]
+    rec = recorder(ns.url, ns.name)
+    worker = SaqWorker(ns.url, ns.name, [(TASK, fn)], rec).start()
+    try:
+        time.sleep(1.5)  # the worker's info is written on its first worker_info timer
+        r = call(dash, "POST", "/api/ramp/resume", headers=auth(), body={"task": TASK, "reason": "go"})
+        assert r.status_code == 200 and r.json()["ok"], r.json()
+        assert R.load_plans(ns.store)[TASK].state == R.ACTIVE
+        # a worker on the queue that does not serve the task is not enough
+        r = call(dash, "POST", "/api/ramp/resume", headers=auth(), body={"task": "shop.tasks.unserved", "reason": "go"})
+        assert r.status_code == 400 and "serves 'shop.tasks.unserved'" in r.json()["error"]
+        assert R.load_plans(ns.store)["shop.tasks.unserved"].state == R.PAUSED
+    finally:
+        worker.stop()
+        rec.close()
+        O.set_default_recorder(None)
 
 
 def test_mounted_in_litestar(app, ns):
