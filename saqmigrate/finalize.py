@@ -76,14 +76,20 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
         if re.search(r"\bcelery\b|\.(delay|apply_async|send_task)\(", text, re.I):
             result.blockers.append(Blocker("SM803", rel, 1, "the scan could not read this file (see its SM900): "
                                            "finalize cannot convert the Celery use in it"))
+    hooks = _beat_hooks(index, fp, texts)
+    if hooks:  # their beat entries become CronJobs at worker start: not SM806 any more, and Celery may go
+        fp.blockers = [b for b in fp.blockers if not (b.code == "SM806" and _in_hook(hooks, b.file, b.line))]
+        result.blockers = [b for b in result.blockers
+                           if not (b.code == "SM806" and _in_hook(hooks, b.file, b.line))]
     keep_apps = False
     still_read = _still_read(texts, fp.config_namespace)
     cache: dict = {}
     for _attempt in range(2):  # a second pass keeps the Celery app when code finalize leaves still uses it
         edits = _file_edits(fp, sources, has_init, plan.style.line_length, keep_apps=keep_apps)
-        for edit in edits.values():
+        for rel, edit in edits.items():
             edit.wiring_modules = wiring
             edit.settings_keep = still_read
+            edit.beat_hooks = {h.function for h in hooks if h.file == rel and not h.done}
         changes, blockers, dangling_app, converted = _edit_sources(fp, edits, texts, cache)
         if not dangling_app or keep_apps:
             break
@@ -93,8 +99,10 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
 
     # the window's generated code goes; the worker settings stay, in the project's hands
     # a second run (after --force left code on Celery) keeps the settings the first one wrote
-    converted = _converted_plan(plan, fp)
+    converted = _converted_plan(plan, fp, hooks)
     files = render_finalized(converted, fp.renames()) if converted.queues and not is_finalized(root) else {}
+    if hooks and files:
+        files = _with_beat_hooks(files, converted, hooks, result.errors)
     for rel in sorted(set(generated) | set(_worker_files(root, plan))):
         if rel not in files:
             result.changes.append(Change(rel, _read(root / rel), None))
@@ -125,20 +133,169 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
     return result
 
 
-def _converted_plan(plan: RewritePlan, fp: FinalizePlan) -> RewritePlan:
+def _converted_plan(plan: RewritePlan, fp: FinalizePlan, hooks: list[BeatHook] = ()) -> RewritePlan:  # type: ignore[assignment]
     """The rewrite plan with only what finalize converts: the worker settings it writes run the @saq_job
-    tasks and their CronJobs, never a task left on Celery (SM804)."""
+    tasks and their CronJobs, never a task left on Celery (SM804). A beat entry of a converted beat hook
+    is the hook's (built when the worker starts), not a second static CronJob."""
     import copy
 
     out = copy.copy(plan)
     out.queues = []
     for q in plan.queues:
         twins = [tw for tw in q.twins if tw.celery_name in fp.jobs]
-        crons = [c for c in q.crons if c.twin is not None and c.twin.celery_name in fp.jobs]
+        crons = [c for c in q.crons if c.twin is not None and c.twin.celery_name in fp.jobs
+                 and not _in_hook(hooks, c.schedule.file, c.schedule.line)]
         if twins or crons:
             q2 = copy.copy(q)
             q2.twins, q2.crons = twins, crons
             out.queues.append(q2)
+    return out
+
+
+@dataclass
+class BeatHook:
+    """``@app.on_after_finalize.connect def setup_periodic_tasks(sender, **kw): sender.add_periodic_task(...)``
+    that finalize turns into ``@beat_hook`` (saqmigrate.runtime.jobs): its entries become CronJobs when a
+    worker starts, whatever their schedule computes (a random minute included)."""
+
+    file: str
+    module: str
+    function: str
+    start: int
+    end: int
+    queues: set[str] = field(default_factory=set)
+    done: bool = False  # already @beat_hook (a second finalize): only its entries' findings go
+
+
+_HOOK_SIGNALS = ("on_after_finalize", "on_after_configure")
+
+
+def _in_hook(hooks, file: str, line: int) -> bool:
+    return any(h.file == file and h.start <= line <= h.end for h in hooks)
+
+
+def _beat_hooks(index, fp: FinalizePlan, texts: dict[str, str]) -> list[BeatHook]:
+    """The beat hooks finalize can carry over as they are: a module-level function connected to the
+    Celery app's ``on_after_finalize``/``on_after_configure`` whose ``sender`` is used only to call
+    ``sender.add_periodic_task(crontab(...), task.s(...), name="...")`` for tasks finalize converts.
+    Anything else in the body (settings checks, ``random``) stays as written and runs at worker start."""
+    import ast
+
+    app_names = {v for v in ([fp.app_var] if fp.app_var else []) + [v for _, _, v in fp.other_apps]}
+    sigs = {(c.file, c.line): c.task for c in index.calls if c.kind in ("s", "si") and c.task}
+    out: list[BeatHook] = []
+    for rel, text in texts.items():
+        if "add_periodic_task" not in text:
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        crontab_names = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                         and n.module == "celery.schedules" and not n.level for a in n.names if a.name == "crontab"}
+        defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        runtime_hook = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                        and n.module == "saqmigrate.runtime.jobs" for a in n.names if a.name == "beat_hook"}
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef) or len(node.decorator_list) != 1 or defined.count(node.name) > 1:
+                continue
+            dec = node.decorator_list[0]
+            if isinstance(dec, ast.Name) and dec.id in runtime_hook:
+                out.append(BeatHook(rel, module_name_of(index, rel), node.name, node.lineno,
+                                    node.end_lineno or node.lineno, done=True))
+                continue
+            if isinstance(dec, ast.Call) and not dec.args and not dec.keywords:
+                dec = dec.func
+            if not (isinstance(dec, ast.Attribute) and dec.attr == "connect" and isinstance(dec.value, ast.Attribute)
+                    and dec.value.attr in _HOOK_SIGNALS and isinstance(dec.value.value, ast.Name)
+                    and dec.value.value.id in app_names):
+                continue
+            params = node.args.posonlyargs + node.args.args
+            if not params:
+                continue
+            hook = BeatHook(rel, module_name_of(index, rel), node.name, node.lineno,
+                            node.end_lineno or node.lineno)
+            if _hook_entries(node, params[0].arg, crontab_names, sigs, rel, fp, hook):
+                out.append(hook)
+    return out
+
+
+def _hook_entries(node, sender: str, crontab_names: set[str], sigs: dict, rel: str, fp: FinalizePlan,
+                  hook: BeatHook) -> bool:
+    import ast
+
+    calls = 0
+    uses = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == sender]
+    for n in ast.walk(node):
+        if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_periodic_task"
+                and isinstance(n.func.value, ast.Name) and n.func.value.id == sender):
+            continue
+        calls += 1
+        if len(n.args) != 2 or [k.arg for k in n.keywords] != ["name"] or \
+                not (isinstance(n.keywords[0].value, ast.Constant) and isinstance(n.keywords[0].value.value, str)):
+            return False
+        sched, sig = n.args
+        if not (isinstance(sched, ast.Call) and isinstance(sched.func, ast.Name) and sched.func.id in crontab_names
+                and len(sched.args) <= 5 and all(k.arg for k in sched.keywords)):
+            return False
+        if not (isinstance(sig, ast.Call) and isinstance(sig.func, ast.Attribute) and sig.func.attr in ("s", "si")
+                and not any(isinstance(a, ast.Starred) for a in sig.args) and all(k.arg for k in sig.keywords)):
+            return False
+        job = fp.jobs.get(sigs.get((rel, sig.lineno)) or "")
+        if job is None:
+            return False
+        hook.queues.add(job.queue)
+    return calls > 0 and calls == len(uses)
+
+
+def module_name_of(index, rel: str) -> str:
+    for t in index.tasks:
+        if t.file == rel:
+            return t.module
+    for c in index.calls:
+        if c.file == rel:
+            return c.module
+    for s in index.schedules:
+        if s.file == rel:
+            return s.module
+    return rel[:-3].replace("/", ".").removesuffix(".__init__")
+
+
+def _with_beat_hooks(files: dict[str, str], plan: RewritePlan, hooks: list[BeatHook],
+                     errors: list[str]) -> dict[str, str]:
+    """The worker settings of each queue a converted beat hook adds entries to also take the hooks'
+    CronJobs (``beat_cron_jobs``), built when the worker starts."""
+    from saqmigrate.emit.style import format_many
+
+    out = dict(files)
+    changed = {}
+    for q in plan.queues:
+        mods = sorted({h.module for h in hooks if q.name in h.queues})
+        text = out.get(q.rel)
+        if not mods:
+            continue
+        if text is None or "\nsettings = worker_settings(\n" not in text:
+            errors.append(f"{q.rel}: finalize cannot add the beat hooks' CronJobs to these settings (a saqmigrate "
+                          "defect: please report it with this line)")
+            continue
+        head, _, tail = text.partition("\nsettings = worker_settings(\n")
+        add = ["# the beat entries of the project's @beat_hook functions (built when this worker starts)"]
+        call = f"beat_cron_jobs({q.name!r}, {mods!r}, cron_tz={plan.timezone!r})"
+        if "\nCRON_JOBS = [" in head:
+            add.append(f"CRON_JOBS += {call}")
+        else:
+            add.append(f"CRON_JOBS = {call}")
+            tail = tail.replace("    FUNCTIONS,\n", "    FUNCTIONS,\n    CRON_JOBS,\n", 1)
+        m = re.search(r"^from saqmigrate\.runtime\.worker import [^\n]*\n", head, re.M)
+        if m is None:
+            errors.append(f"{q.rel}: finalize cannot add the beat hooks' CronJobs to these settings (a saqmigrate "
+                          "defect: please report it with this line)")
+            continue
+        head = head[:m.start()] + "from saqmigrate.runtime.jobs import beat_cron_jobs\n" + head[m.start():]
+        head = head.rstrip("\n") + "\n\n" + "\n".join(add) + "\n"
+        changed[q.rel] = head + "\nsettings = worker_settings(\n" + tail
+    if changed:
+        out.update(format_many(changed, plan.style))
     return out
 
 

@@ -36,7 +36,7 @@ from saqmigrate.runtime.registry import Registry, TaskEntry
 from saqmigrate.runtime.task import TaskOptions, run_sync, saq_task, task_self
 
 __all__ = ["saq_job", "SaqJob", "send_job", "asend_job", "JobOptionError", "registered_jobs", "chain", "group",
-           "Step", "Chain", "Group", "GroupResult"]
+           "Step", "Chain", "Group", "GroupResult", "crontab", "beat_hook", "beat_cron_jobs"]
 
 #: The decision reason finalized enqueues carry (there is no routing any more).
 R_FINALIZED = "finalized"
@@ -484,8 +484,11 @@ def chain(*steps: Step) -> Chain:
     return Chain(*steps)
 
 
-def group(steps: Any) -> Group:
-    """``group(t.step(n=n) for n in ns).enqueue()`` (see :class:`Group`)."""
+def group(*steps: Any) -> Group:
+    """``group(t.step(n=n) for n in ns).enqueue()`` (see :class:`Group`). Celery's call shapes work too:
+    ``group(a, b)``, ``group([a, b])``, ``group(*steps)``."""
+    if len(steps) == 1 and not isinstance(steps[0], Step):
+        return Group(steps[0])
     return Group(steps)
 
 
@@ -535,3 +538,130 @@ async def asend_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue
         return await target.aenqueue_with(kwargs, args=args, queue=queue, **options)
     r = _router()
     return await r._aenqueue(_entry_plan(target, kwargs, options, args))
+
+
+# --- beat hooks: ``@app.on_after_finalize.connect`` / ``on_after_configure`` handlers that call
+# ``sender.add_periodic_task(crontab(...), task.s(...), name=...)`` -----------------------------------
+
+_BEAT_HOOKS: list[Callable] = []
+_CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")  # cron's order
+
+
+class crontab:  # noqa: N801 - Celery's name, so a converted beat hook reads as before
+    """Celery's ``crontab(minute, hour, day_of_week, day_of_month, month_of_year)`` as a cron string,
+    without Celery. Every field defaults to ``*`` as in Celery (``crontab(hour=3)`` fires every minute of
+    hour 3). Full day/month names are cut to three letters (what Celery reads; croniter rejects the
+    long ones). When both day_of_month and day_of_week are restricted Celery fires only on days matching
+    both, and cron on days matching either: the cron keeps day_of_week and :attr:`guard` drops the runs
+    whose day of the month does not match (the same guard the window's CronJobs use)."""
+
+    def __init__(self, minute: Any = "*", hour: Any = "*", day_of_week: Any = "*", day_of_month: Any = "*",
+                 month_of_year: Any = "*") -> None:
+        import re  # noqa: PLC0415
+
+        from croniter import croniter  # noqa: PLC0415 - SAQ's own dependency
+
+        given = {"minute": minute, "hour": hour, "day_of_week": day_of_week, "day_of_month": day_of_month,
+                 "month_of_year": month_of_year}
+        fields = {}
+        for name, value in given.items():
+            if isinstance(value, bool):
+                raise TypeError(f"crontab({name}={value!r}): not a cron field")
+            if isinstance(value, int):
+                text = str(value)
+            elif isinstance(value, str):
+                text = re.sub(r"[A-Za-z]+", lambda m: m.group(0)[:3].lower(), value.strip()) or "*"
+            elif isinstance(value, (list, tuple, set, frozenset, range)):
+                text = ",".join(str(v) for v in sorted(value))
+            else:
+                raise TypeError(f"crontab({name}={value!r}): give a str, an int or a collection of ints")
+            fields[name] = text
+        self.guard: dict | None = None
+        if fields["day_of_month"] != "*" and fields["day_of_week"] != "*":
+            from saqmigrate.translate.cron import _croniter_set  # noqa: PLC0415 - pure, no Celery
+
+            days = _croniter_set("day_of_month", fields["day_of_month"])
+            if days is None:
+                raise ValueError(f"crontab(day_of_month={day_of_month!r}): not a valid day of the month")
+            self.guard = {"field": "day_of_month", "values": list(days)}
+            fields["day_of_month"] = "*"
+        self.cron = " ".join(fields[f] for f in _CRON_FIELDS)
+        if not croniter.is_valid(self.cron):
+            raise ValueError(f"crontab({', '.join(f'{k}={v!r}' for k, v in given.items())}) gives the cron "
+                             f"{self.cron!r}, which croniter (SAQ's cron) rejects")
+
+    def __repr__(self) -> str:
+        return f"<crontab: {self.cron}{' (day of month AND day of week)' if self.guard else ''}>"
+
+
+def beat_hook(fn: Callable) -> Callable:
+    """Was ``@app.on_after_finalize.connect`` (or ``on_after_configure``) on a function that adds beat
+    entries with ``sender.add_periodic_task(...)``. The function is kept as it is; every worker calls it
+    when its settings are built (:func:`beat_cron_jobs`), as Celery beat called it when it started, so a
+    schedule computed there (``crontab(minute=random.randint(0, 59))``) is drawn once per worker start."""
+    if fn not in _BEAT_HOOKS:
+        _BEAT_HOOKS.append(fn)
+    return fn
+
+
+@dataclass
+class _BeatEntry:
+    name: str
+    schedule: crontab
+    step: Step
+
+
+class _BeatSender:
+    """What a beat hook's ``sender`` offers: ``add_periodic_task`` (the only use finalize converts)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, _BeatEntry] = {}
+
+    def add_periodic_task(self, schedule: Any, sig: Any, args: Any = (), kwargs: Any = (), name: str | None = None,
+                          **opts: Any) -> None:
+        if not isinstance(schedule, crontab):
+            raise TypeError(f"add_periodic_task({schedule!r}, ...): only saqmigrate.runtime.jobs.crontab schedules "
+                            "become CronJobs here")
+        if not isinstance(sig, Step):
+            raise TypeError(f"add_periodic_task(..., {sig!r}): give task.s(...) of a @saq_job task")
+        if opts:
+            raise JobOptionError(f"add_periodic_task(..., {', '.join(sorted(opts))}=...): CronJobs have no such option")
+        if args or kwargs:
+            job = _JOBS.get(sig.task)
+            params = job.params if job is not None else ()
+            if len(tuple(args)) > len(params):
+                raise JobOptionError(f"add_periodic_task({sig.task}): {len(tuple(args))} positional arguments for "
+                                     f"parameters {list(params)}")
+            sig = replace(sig, kwargs={**sig.kwargs, **dict(zip(params, args)), **dict(kwargs or {})})
+        if name is None:
+            raise JobOptionError(f"add_periodic_task(..., {sig.task}) without name=: the CronJob needs a stable name")
+        self.entries[name] = _BeatEntry(name, schedule, sig)  # Celery: a later entry of the same name wins
+
+
+def beat_cron_jobs(queue: str, modules: Any = (), *, cron_tz: str = "UTC") -> list:
+    """The ``CronJob`` of every beat entry the ``@beat_hook`` functions add for tasks on ``queue``
+    (finalize's worker settings call it). ``modules``: the modules that define the hooks, imported first.
+    Each entry's function is ``beat:<entry name>``, the key the window's CronJobs used."""
+    import importlib  # noqa: PLC0415
+
+    from saq import CronJob  # noqa: PLC0415
+
+    from saqmigrate.runtime.worker import cron_function  # noqa: PLC0415
+
+    for module in modules:
+        importlib.import_module(module)
+    sender = _BeatSender()
+    for hook in list(_BEAT_HOOKS):
+        hook(signal=None, sender=sender)
+    out = []
+    for entry in sender.entries.values():
+        job = _JOBS.get(entry.step.task)
+        if job is None:
+            raise LookupError(f"beat entry {entry.name!r}: no @saq_job task {entry.step.task!r} is imported")
+        if job.queue != queue:
+            continue
+        fn = cron_function(entry.name, job.saq, dict(entry.step.kwargs), guard=entry.schedule.guard, cron_tz=cron_tz,
+                           shared=False)
+        extra = {k: v for k, v in job.options.cron_kwargs().items() if v is not None}
+        out.append(CronJob(fn, cron=entry.schedule.cron, **extra))
+    return out

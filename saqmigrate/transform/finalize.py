@@ -30,7 +30,11 @@ CELERY_FIXTURES = frozenset({"celery_app", "celery_worker", "celery_session_app"
                              "celery_config", "celery_parameters", "celery_includes"})
 
 RUNTIME_NAMES = {"saq_job": "saqmigrate.runtime.jobs", "send_job": "saqmigrate.runtime.jobs",
-                 "asend_job": "saqmigrate.runtime.jobs", "TaskOptions": "saqmigrate.runtime.task"}
+                 "asend_job": "saqmigrate.runtime.jobs", "TaskOptions": "saqmigrate.runtime.task",
+                 "beat_hook": "saqmigrate.runtime.jobs"}
+#: The last name of a Celery canvas constructor: a `.s()` on the same line as one finalize did not convert
+#: is that canvas's member, not a signature standing alone.
+CANVAS_CALLS = frozenset({"chord", "chain", "group", "signature", "chunks", "map", "starmap", "xmap", "xstarmap"})
 
 
 @dataclass
@@ -48,6 +52,7 @@ class FileEdit:
     canvas_members: dict = field(default_factory=dict)  # `t.s`/`t.si` target text -> JobDecl (chains, groups)
     wiring_modules: set[str] = field(default_factory=set)  # the window's generated modules finalize deletes
     settings_keep: set[str] = field(default_factory=set)  # CELERY_* names the project still reads: kept
+    beat_hooks: set[str] = field(default_factory=set)  # module-level beat hooks that become @beat_hook
 
 
 @dataclass
@@ -117,6 +122,9 @@ class _Edits(cst.CSTTransformer):
         self.operands: set[int] = set()  # calls whose value is read further (x.attr, x[...], x(...)): await in parens
         self.converted: list[tuple[int, int]] = []
         self.problems: list[tuple[int, str, str]] = []
+        self.hooks_converted = False
+        self.loose_sigs: list[tuple[int, int]] = []  # `t.s(...)` of a converted task, outside any canvas call
+        self.canvas_left: list[tuple[int, int]] = []  # canvas constructor calls left as they were
 
     # -- where we are ------------------------------------------------------------------
 
@@ -189,6 +197,12 @@ class _Edits(cst.CSTTransformer):
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
         self.func_stack.pop()
         self.scopes.pop()
+        if not self.func_stack and original.name.value in self.edit.beat_hooks and len(original.decorators) == 1:
+            # @app.on_after_finalize.connect -> @beat_hook: the body runs when a SAQ worker builds its settings
+            self.used_runtime.add("beat_hook")
+            self.hooks_converted = True
+            dec = updated.decorators[0]
+            return updated.with_changes(decorators=[dec.with_changes(decorator=cst.Name(self.aliases["beat_hook"]))])
         for i, dec in enumerate(original.decorators):
             job = self.jobs.get(self._line(dec))
             if job is None:
@@ -226,9 +240,18 @@ class _Edits(cst.CSTTransformer):
         canvas = self._canvas_constructor(original, updated)
         if canvas is not None:
             return canvas
+        callee = cst.Module([]).code_for_node(original.func).rsplit(".", 1)[-1]
+        if callee in CANVAS_CALLS:
+            pos = self.get_metadata(PositionProvider, original)
+            self.canvas_left.append((pos.start.line, pos.end.line))
         if not isinstance(original.func, cst.Attribute):
             return updated
         attr = original.func.attr.value
+        if attr in ("s", "si") and cst.Module([]).code_for_node(original.func.value) in self.edit.canvas_members:
+            # a signature of a converted task kept for later (`sigs.append(t.s(a, b))`): SaqJob.s gives the
+            # runtime's Step, which the runtime's group/chain take (unless a Celery canvas on its lines does)
+            pos = self.get_metadata(PositionProvider, original)
+            self.loose_sigs.append((pos.start.line, pos.end.line))
         lone = self._lone_signature(original, updated) if attr in ("delay", "apply_async") else None
         if lone is not None:
             return lone
@@ -336,6 +359,14 @@ class _Edits(cst.CSTTransformer):
         if kind == "chain" and all(not a.keyword and not a.star for a in updated.args):
             steps = self._steps([a.value for a in updated.args], chained=True)
         elif kind == "group":
+            if len(updated.args) == 1 and updated.args[0].star == "*" and not updated.args[0].keyword:
+                # group(*sigs): the runtime's group takes Celery's call shapes; the members are the Steps
+                # SaqJob.s gives, and `.apply_async()`/`.delay()` on it keep their names (a test mocking
+                # them keeps intercepting)
+                self.used_canvas.add("group")
+                pos = self.get_metadata(PositionProvider, original)
+                self.converted.append((pos.start.line, pos.end.line))
+                return cst.Call(cst.Name("__saq_group__"), [updated.args[0]])
             steps = self._group_steps(updated)
         if steps is None or kind is None:
             return None
@@ -964,6 +995,9 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
     new = MetadataWrapper(tree, unsafe_skip_copy=True).visit(edits)  # the tree is not used again
     canvas_imports = []
     replaced: set[str] = set()  # Celery's chain/group names now bound by the runtime's
+    if edits.hooks_converted and "crontab" in _celery_bound(tree):
+        canvas_imports.append("crontab")  # the hooks' schedules: the runtime's crontab (no Celery)
+        replaced.add("crontab")
     for kind in sorted(edits.used_canvas):
         # the runtime's chain/group take Celery's local name once Celery's is no longer used, else saq_<kind>
         local = kind if kind not in _code_names(new.code) and kind not in _bound_names(new) - _celery_bound(new) \
@@ -982,8 +1016,9 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
                 lines.append(ln)
         lines.sort(key=_import_order)
     if canvas_imports:
-        lines.append(f"from saqmigrate.runtime.jobs import {', '.join(canvas_imports)}")
+        lines.append(f"from saqmigrate.runtime.jobs import {', '.join(sorted(canvas_imports))}")
         lines.sort()
+    lines = _merged_imports(lines)
     imports = _Imports(before, after, edit, lines, replaced)
     new = new.visit(imports)
     if not imports.inserted:
@@ -999,7 +1034,27 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
     for lst in edits.calls.values():
         for c in lst:
             problems.append((c.call.line, "SM802", f"{c.call.target}.{c.call.kind}(): not found where the scan saw it"))
-    return FileResult(new.code, problems, converted=edits.converted, empty=_is_empty(new))
+    converted = list(edits.converted)
+    converted += [(a, z) for a, z in edits.loose_sigs
+                  if not any(a <= z2 and a2 <= z for a2, z2 in edits.canvas_left)]
+    return FileResult(new.code, problems, converted=converted, empty=_is_empty(new))
+
+
+def _merged_imports(lines: list[str]) -> list[str]:
+    """``from m import a`` and ``from m import b`` as one line ``from m import a, b`` (runtime.jobs' names)."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for line in lines:
+        m = re.match(r"from (\S+) import ([^()#]+)$", line)
+        if m and m.group(1) in seen:
+            i = seen[m.group(1)]
+            names = out[i].split(" import ", 1)[1].split(", ") + m.group(2).split(", ")
+            out[i] = f"from {m.group(1)} import {', '.join(sorted(dict.fromkeys(names)))}"
+            continue
+        if m:
+            seen[m.group(1)] = len(out)
+        out.append(line)
+    return out
 
 
 class _Rename(cst.CSTTransformer):
