@@ -20,9 +20,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from saqmigrate.errors import SaqmigrateError
 
 
-class ConfigError(ValueError):
+class ConfigError(SaqmigrateError, ValueError):
     pass
 
 

@@ -45,6 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from saqmigrate.errors import SaqmigrateError
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "pydotorg"
 
 # The scenario: which fixture tasks the demo moves, and how each dispatch is recognised in the
@@ -64,7 +66,7 @@ EFFECT_TAG = {  # effect event -> how to read the dispatch tag out of it
 WEB_MARK = "@@saqmigrate-demo "  # protocol lines of the web process on its stdout
 
 
-class DemoError(RuntimeError):
+class DemoError(SaqmigrateError, RuntimeError):
     """A step of the demo failed; the message is one line naming the step and its log."""
 
 

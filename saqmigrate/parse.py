@@ -14,6 +14,7 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
+from saqmigrate.errors import SaqmigrateError
 
 MAX_BYTES = 5 * 1024 * 1024  # larger files are almost always generated code
 
@@ -28,7 +29,7 @@ TRIGGERS = (
 )
 
 
-class ParseFailure(Exception):
+class ParseFailure(SaqmigrateError):
     """A file that cannot be indexed; ``str()`` is the one-line message for the report."""
 
 

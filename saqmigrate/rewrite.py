@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.config import Config
 from saqmigrate.discover import ALWAYS_SKIP_DIRS
 from saqmigrate.emit.generate import MARKER, render
@@ -57,7 +58,7 @@ class RewriteResult:
         return [e for e in self.errors if not e.endswith("(skipped)")]
 
 
-class Unreadable(Exception):
+class Unreadable(SaqmigrateError):
     """A path the rewrite must read is a folder, unreadable, or not UTF-8 text (one-line message)."""
 
 

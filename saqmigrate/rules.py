@@ -19,6 +19,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from saqmigrate.errors import SaqmigrateError
 
 RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
 SEVERITIES = ("error", "warning", "info")
@@ -66,7 +67,7 @@ class Rule:
         return FIX_TO_VERDICT[self.fix]
 
 
-class RuleError(ValueError):
+class RuleError(SaqmigrateError, ValueError):
     pass
 
 

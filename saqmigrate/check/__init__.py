@@ -14,7 +14,7 @@ verify     (--live only) the generated code differs from what the      SM700-SM7
            imported app resolves at run time (``saqmigrate verify``)
 =========  ==========================================================  ============
 
-Exit codes (stable): 0 pass, 1 a check failed, 2 usage or internal error.
+Exit codes (stable, saqmigrate/errors.py): 0 pass, 1 a check failed, 2 usage or internal error.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from saqmigrate.check import drift, finalized, ratchet, routing, schedules, verify, window
 from saqmigrate.check.base import CheckError, CheckResult, Context, Options
 from saqmigrate.config import Config
+from saqmigrate.errors import EXIT_FINDINGS, EXIT_OK
 from saqmigrate.index.model import Finding
 
 CHECKS = {
@@ -40,12 +41,7 @@ CHECKS = {
 
 LIVE_ONLY = {"verify"}
 
-EXIT_PASS = 0
-EXIT_FAIL = 1
-EXIT_ERROR = 2
-
-__all__ = ["CHECKS", "CheckError", "CheckReport", "CheckResult", "Options", "run_checks",
-           "EXIT_PASS", "EXIT_FAIL", "EXIT_ERROR"]
+__all__ = ["CHECKS", "CheckError", "CheckReport", "CheckResult", "Options", "run_checks"]
 
 
 @dataclass
@@ -70,7 +66,7 @@ class CheckReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PASS if self.passed else EXIT_FAIL
+        return EXIT_OK if self.passed else EXIT_FINDINGS
 
     def counts(self) -> dict[str, int]:
         out = {"error": 0, "warning": 0, "info": 0}

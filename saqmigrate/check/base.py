@@ -18,11 +18,12 @@ from pathlib import Path
 
 from saqmigrate import rules as rulebook
 from saqmigrate.config import Config
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.index.model import Finding, ProjectIndex
 from saqmigrate.plan import WORKER_PACKAGE
 
 
-class CheckError(Exception):
+class CheckError(SaqmigrateError):
     """Bad input to ``check`` (usage error, exit code 2); the message is one line for a person."""
 
 

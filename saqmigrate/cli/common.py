@@ -1,6 +1,9 @@
-"""What every project command does first: check the folder, read ``[tool.saqmigrate]``.
+"""What every command shares: the error handling, the project folder and ``[tool.saqmigrate]``,
+and the options every command spells the same way.
 
-Errors are one line on stderr naming the path or the fix, and exit code 2 (usage error).
+Errors are :class:`saqmigrate.errors.SaqmigrateError`: one line on stderr naming the path or the fix
+(``saqmigrate: error: ...``) and the error's exit code (2, usage error, unless it says otherwise),
+reported in one place, :class:`SaqmigrateGroup`.
 """
 
 from __future__ import annotations
@@ -12,16 +15,34 @@ from typing import IO, Any, Callable, NoReturn
 
 import click
 
-from saqmigrate.config import Config, ConfigError, load_config
+from saqmigrate.config import Config, load_config
+from saqmigrate.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, SaqmigrateError
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1  # a check failed, rewrite --check found changes, scan --fail-on matched
-EXIT_USAGE = 2  # bad path, config or flag value, unwritable output, service unreachable
+__all__ = ["EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "SaqmigrateError", "SaqmigrateGroup", "die", "project_config",
+           "config_option", "format_option", "console", "use_color", "color_choice", "echo_diff"]
 
 
 def die(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"saqmigrate: error: {message}", err=True)
-    sys.exit(code)
+    """Stop the command with one error line and ``code`` (reported by :class:`SaqmigrateGroup`)."""
+    raise SaqmigrateError(message, code)
+
+
+def report_error(exc: SaqmigrateError) -> int:
+    """Print ``exc`` as the one error line every command uses; return its exit code."""
+    click.echo(f"saqmigrate: error: {exc}", err=True)
+    return exc.exit_code
+
+
+class SaqmigrateGroup(click.Group):
+    """A click group whose commands' :class:`SaqmigrateError` end as one line on stderr and the error's
+    exit code: the one place errors are reported (the root group; ``route`` and ``dlq`` are groups of
+    this class too, so invoking them on their own behaves the same)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SaqmigrateError as exc:
+            ctx.exit(report_error(exc))
 
 
 def project_config(path: Path, config_path: Path | None = None) -> Config:
@@ -30,13 +51,17 @@ def project_config(path: Path, config_path: Path | None = None) -> Config:
         die(f"{path}: no such directory")
     if not path.is_dir():
         die(f"{path}: not a directory (give the project folder)")
-    try:
-        return load_config(path, config_path)
-    except ConfigError as exc:
-        die(str(exc))
+    return load_config(path, config_path)  # ConfigError is a SaqmigrateError: one line, exit 2
 
 
 # --- options every command spells the same way ---------------------------------------------------
+
+def config_option(help: str = "pyproject.toml to read [tool.saqmigrate] from (default: PATH's).") -> Callable[[Any], Any]:  # noqa: A002
+    """``--config FILE``, passed to the command as ``config_path`` (a Path or None), for every command
+    that reads ``[tool.saqmigrate]`` of a project (give it to :func:`project_config`)."""
+    return click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+                        help=help)
+
 
 #: Spellings kept for compatibility: `check --format human` and `--format table` (demo, dlq, route)
 #: mean the text report.

@@ -11,9 +11,11 @@ import click
 
 from saqmigrate import __version__
 from saqmigrate.cli import commands as _commands_pkg
+from saqmigrate.cli.common import SaqmigrateGroup, die, report_error
+from saqmigrate.errors import EXIT_INTERRUPTED, SaqmigrateError
 
 # Exit codes are stable and documented in docs/cli.md (0 ok, 1 findings, 2 usage/environment);
-# cli/common.py holds them.
+# saqmigrate/errors.py defines them.
 
 
 def _command_modules() -> dict[str, str]:
@@ -36,9 +38,7 @@ def _needs_cli_extra(name: str, missing: str) -> click.Command:
     and one error line naming the extra when run."""
 
     def run(**_: object) -> None:
-        click.echo(f"saqmigrate: error: `saqmigrate {name}` needs the analyzer dependencies ({missing} is not "
-                   f"installed): {INSTALL_CLI}", err=True)
-        sys.exit(2)
+        die(f"`saqmigrate {name}` needs the analyzer dependencies ({missing} is not installed): {INSTALL_CLI}")
 
     return click.Command(name, callback=run, help=f"(needs {INSTALL_CLI})", add_help_option=False,
                          context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -51,7 +51,7 @@ def missing_cli_dependency(exc: BaseException) -> str | None:
     return None
 
 
-class LazyGroup(click.Group):
+class LazyGroup(SaqmigrateGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_command_modules())
 
@@ -91,10 +91,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc.__context__, EOFError):
             sys.exit(1)
         click.echo("saqmigrate: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         click.echo("saqmigrate: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except SaqmigrateError as exc:  # raised outside a command (the root group's own options)
+        sys.exit(report_error(exc))
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -104,9 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         missing = missing_cli_dependency(exc)
         if missing is None:
             raise
-        click.echo(f"saqmigrate: error: this command needs the analyzer dependencies ({missing} is not "
-                   f"installed): {INSTALL_CLI}", err=True)
-        sys.exit(2)
+        sys.exit(report_error(SaqmigrateError(f"this command needs the analyzer dependencies ({missing} is not "
+                                              f"installed): {INSTALL_CLI}")))
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

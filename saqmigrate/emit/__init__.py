@@ -6,10 +6,11 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from saqmigrate.errors import SaqmigrateError
 
 
-class OutputError(OSError):
-    pass
+class OutputError(SaqmigrateError, OSError):
+    """An output file saqmigrate cannot write (exit 2)."""
 
 
 def _umask() -> int:

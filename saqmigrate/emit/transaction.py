@@ -29,6 +29,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.emit import _umask
 
 _TMP = re.compile(r"^\..+\.saqmigrate-(\d+)-[^.]+\.tmp$")
@@ -41,7 +42,7 @@ class Write:
     old: str | None  # the content it replaces (None: a new file), for the rollback
 
 
-class TransactionError(Exception):
+class TransactionError(SaqmigrateError):
     """Nothing was written (or everything written was rolled back); one line per problem."""
 
     def __init__(self, problems: list[str]):

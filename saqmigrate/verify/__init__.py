@@ -22,16 +22,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from saqmigrate.errors import EXIT_FINDINGS, EXIT_OK, SaqmigrateError
 from saqmigrate.verify.compare import Difference, Locations, compare, resolve_requests
 from saqmigrate.verify.generated import GeneratedError, find_registry, read_generated
 
 SCHEMA = "saqmigrate.verify/1"
 PROBE = Path(__file__).resolve().parent / "probe.py"
 DEFAULT_TIMEOUT = 120.0
-EXIT_EQUAL, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
 
-class VerifyError(Exception):
+class VerifyError(SaqmigrateError):
     """verify could not run (exit 2); the message is one line for a person."""
 
 
@@ -54,7 +54,7 @@ class VerifyReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_DIFFERENT if self.counted else EXIT_EQUAL
+        return EXIT_FINDINGS if self.counted else EXIT_OK
 
     def to_json(self) -> dict:
         return {

@@ -182,8 +182,8 @@ def test_missing_fixture_is_one_line_error(tmp_path):
 def test_cli_rejects_redis_url_with_embedded():
     from click.testing import CliRunner
 
-    from saqmigrate.cli.commands.demo import command
+    from saqmigrate.cli.main import cli
 
-    res = CliRunner().invoke(command, ["--embedded", "--redis-url", "redis://localhost:6379/0"])
+    res = CliRunner().invoke(cli, ["demo", "--embedded", "--redis-url", "redis://localhost:6379/0"])
     assert res.exit_code == 2
     assert "either --redis-url or --embedded" in res.output

@@ -6,15 +6,11 @@ Exit codes: 0 written (or already up to date), 2 usage error (e.g. the file exis
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-
-def _die(msg: str) -> None:
-    click.echo(f"saqmigrate: error: {msg}", err=True)
-    sys.exit(2)
+from saqmigrate.cli.common import config_option, die
 
 
 @click.command("baseline")
@@ -22,32 +18,28 @@ def _die(msg: str) -> None:
 @click.option("--update", is_flag=True, help="Rewrite an existing baseline from the code as it is now "
               "(shrinks it when usage went away; lists every added and removed entry).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file scan cache.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@config_option()
 def command(path: Path, update: bool, no_cache: bool, config_path: Path | None) -> None:
     """Write the committed baseline of remaining Celery tasks, beat entries and dispatch sites."""
     from saqmigrate.check import ratchet
     from saqmigrate.check.base import CheckError, Context, Options
-    from saqmigrate.config import ConfigError, load_config
-    from saqmigrate.emit import OutputError, write_atomic
+    from saqmigrate.config import load_config
+    from saqmigrate.emit import write_atomic
 
     if not path.is_dir():
-        _die(f"{path}: {'not a directory' if path.exists() else 'no such directory'}")
-    try:
-        config = load_config(path, config_path)
-        ctx = Context(path, config, Options(use_cache=not no_cache))
-        target = ratchet.baseline_path(ctx)
-    except (ConfigError, CheckError) as exc:
-        _die(str(exc))
+        die(f"{path}: {'not a directory' if path.exists() else 'no such directory'}")
+    config = load_config(path, config_path)  # ConfigError, CheckError: SaqmigrateError, one line and exit 2
+    ctx = Context(path, config, Options(use_cache=not no_cache))
+    target = ratchet.baseline_path(ctx)
     try:
         old = ratchet.load(target)
     except CheckError as exc:
         if not update:
-            _die(str(exc))
+            die(str(exc))
         click.echo(f"saqmigrate: warning: {exc}; --update writes a new one from the code", err=True)
         old = None
     if old is not None and not update:
-        _die(f"{ctx.rel(target)} exists; `saqmigrate baseline --update` rewrites it from the code")
+        die(f"{ctx.rel(target)} exists; `saqmigrate baseline --update` rewrites it from the code")
     doc = ratchet.build(ctx)
     for err in ctx.index.errors:
         click.echo(f"saqmigrate: warning: {err.file}: {err.message} (not in the baseline)", err=True)
@@ -59,8 +51,8 @@ def command(path: Path, update: bool, no_cache: bool, config_path: Path | None) 
         return
     try:
         write_atomic(target, ratchet.dumps(doc))
-    except (OutputError, OSError) as exc:
-        _die(str(exc))
+    except OSError as exc:
+        die(str(exc))
     for line in removed:
         click.echo(f"- {line}")
     for line in added:

@@ -12,13 +12,8 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.check import CHECKS, EXIT_ERROR
-from saqmigrate.cli.common import format_option
-
-
-def _die(msg: str) -> None:
-    click.echo(f"saqmigrate: error: {msg}", err=True)
-    sys.exit(EXIT_ERROR)
+from saqmigrate.check import CHECKS
+from saqmigrate.cli.common import config_option, die, format_option
 
 
 def _date(ctx, param, value):
@@ -50,8 +45,7 @@ def _date(ctx, param, value):
 @click.option("--mode", type=click.Choice(["bridge", "native"]), default=None,
               help="The `rewrite --mode` the generated code was written with (default: the mode it records).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file scan cache.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@config_option()
 @click.option("--verbose", "-v", is_flag=True, help="Also list info findings.")
 @click.option("--live", is_flag=True, help="Also run `saqmigrate verify`: IMPORTS the app given by --app (in a child "
               "process, broker forced to memory://) and compares its run-time truth with the generated code.")
@@ -68,27 +62,27 @@ def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], sk
     also verify the generated code against the imported app's run-time truth (imports the app)."""
     from rich.console import Console
 
-    from saqmigrate.check import CheckError, Options, run_checks
+    from saqmigrate.check import Options, run_checks
     from saqmigrate.cli.common import console as make_console
     from saqmigrate.cli.common import project_config
-    from saqmigrate.config import ConfigError
-    from saqmigrate.emit import OutputError, write_atomic
+    from saqmigrate.emit import write_atomic
+    from saqmigrate.errors import SaqmigrateError
     from saqmigrate.emit import ci_formats
 
     if live and not live_app:
-        _die("check --live needs --app MODULE[:ATTR] (the Celery app to import, as for `celery -A`)")
+        die("check --live needs --app MODULE[:ATTR] (the Celery app to import, as for `celery -A`)")
     if live_app and not live:
-        _die("--app is only used with --live (which imports the app); add --live")
+        die("--app is only used with --live (which imports the app); add --live")
     config = project_config(path, config_path)
     try:
         options = Options(today=today, use_cache=not no_cache, mode=mode, redis_url=redis_url, namespace=namespace,
                           bootstrap=bootstrap, strict=strict, live_app=live_app if live else None,
                           live_python=live_python, live_timeout=live_timeout)
         report = run_checks(path, config, options, only=list(only), skip=list(skip))
-    except (ConfigError, CheckError) as exc:
-        _die(str(exc))
+    except SaqmigrateError:
+        raise
     except Exception as exc:  # noqa: BLE001 - exit 2, never a traceback mistaken for a failed check
-        _die(f"internal error: {type(exc).__name__}: {exc} (please report it; rerun with --no-cache to rule out "
+        die(f"internal error: {type(exc).__name__}: {exc} (please report it; rerun with --no-cache to rule out "
              "the cache)")
     if fmt == "text":
         if output is not None:
@@ -109,8 +103,8 @@ def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], sk
         if output is not None:
             try:
                 write_atomic(output, text)
-            except (OutputError, OSError) as exc:
-                _die(str(exc))
+            except OSError as exc:
+                die(str(exc))
             c = report.counts()
             click.echo(f"saqmigrate check {'passed' if report.passed else 'failed'}: {c['error']} error(s), "
                        f"{c['warning']} warning(s); report written to {output}", err=True)

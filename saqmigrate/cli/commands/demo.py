@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from saqmigrate.cli.common import format_option
+from saqmigrate.cli.common import die, format_option
+
 
 @click.command("demo")
 @click.option("--redis-url", default=None,
@@ -24,15 +25,13 @@ def command(redis_url: str | None, embedded: bool, percent: float, keep: bool, f
     from saqmigrate.demo import DemoError, render, run_demo
 
     if redis_url and embedded:
-        click.echo("saqmigrate: error: give either --redis-url or --embedded, not both", err=True)
-        sys.exit(2)
+        die("give either --redis-url or --embedded, not both")
     err = make_console(stderr=True, highlight=False)
     progress = None if fmt == "json" else (lambda msg: err.print(f"[dim]•[/dim] {msg}"))
     try:
         result = run_demo(redis_url, embedded=embedded, keep=keep, percent=percent, progress=progress)
     except DemoError as exc:  # the environment (Redis, a worker that would not start): exit 2, like every command
-        click.echo(f"saqmigrate: error: demo: {exc}", err=True)
-        sys.exit(2)
+        die(f"demo: {exc}")
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
     else:

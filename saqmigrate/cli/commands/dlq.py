@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-from saqmigrate.cli.common import format_option
+from saqmigrate.cli.common import SaqmigrateGroup, die, format_option
+from saqmigrate.errors import EXIT_FINDINGS
 from saqmigrate.runtime import serializer
 from saqmigrate.runtime.dlq import (
     DEFAULT_PREFIX,
@@ -29,8 +30,7 @@ from saqmigrate.runtime.dlq import (
 )
 from saqmigrate.runtime.urls import check_url, redact
 
-EXIT_PARTIAL = 1
-EXIT_USAGE = 2
+EXIT_PARTIAL = EXIT_FINDINGS  # some requeue failed, nothing matched an id (saqmigrate/errors.py)
 
 
 @dataclass
@@ -45,12 +45,8 @@ class _RedisDown(Exception):
 
 def _fail_redis(url: str, exc: BaseException) -> None:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    click.echo(
-        f"saqmigrate: error: cannot reach Redis at {redact(url)} ({redact(reason)}); start Redis there, or pass "
-        "--redis-url / set SAQ_REDIS_URL to the Redis your SAQ queues use",
-        err=True,
-    )
-    sys.exit(EXIT_USAGE)
+    die(f"cannot reach Redis at {redact(url)} ({redact(reason)}); start Redis there, or pass "
+        "--redis-url / set SAQ_REDIS_URL to the Redis your SAQ queues use")
 
 
 def _run(cfg: _Cfg, body: Any) -> Any:
@@ -115,7 +111,7 @@ def _filters(f: Any) -> Any:
 _format = format_option("text", "json", aliases=("table",), help="Output format; json is for scripts.")
 
 
-@click.group(name="dlq")
+@click.group(name="dlq", cls=SaqmigrateGroup)
 @click.option("--redis-url", help="SAQ's Redis, holding the dead letters and the SAQ queues "
               "[default: $SAQ_REDIS_URL, $REDIS_URL, redis://localhost:6379].")
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, envvar="SAQMIGRATE_DLQ_PREFIX",
@@ -127,8 +123,7 @@ def command(ctx: click.Context, redis_url: str | None, prefix: str) -> None:
     try:
         check_url(url, "--redis-url" if redis_url else "SAQ's Redis URL (SAQ_REDIS_URL / REDIS_URL)")
     except ValueError as exc:
-        click.echo(f"saqmigrate: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        die(str(exc))
     ctx.obj = _Cfg(url, prefix)
 
 
@@ -167,8 +162,7 @@ def show_cmd(cfg: _Cfg, entry_id: str, fmt: str) -> None:
 
     entry, marker = _run(cfg, body)
     if entry is None:
-        click.echo(f"saqmigrate: error: no dead letter with id {entry_id!r}; list them with `saqmigrate dlq list`", err=True)
-        sys.exit(EXIT_PARTIAL)
+        die(f"no dead letter with id {entry_id!r}; list them with `saqmigrate dlq list`", EXIT_PARTIAL)
     if fmt == "json":
         data = entry.summary()
         data["requeue_marker"] = marker

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from saqmigrate.cli.common import config_option, die
+
 
 @click.command("finalize")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
@@ -22,8 +24,7 @@ import click
 @click.option("--rename", is_flag=True,
               help="Register each task as module.function (e.g. a task Celery knew as 'send-receipt'); the Celery "
                    "name stays registered as an alias so jobs queued before keep running (drop it a release later).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@config_option()
 @click.option("--registry", metavar="MODULE", help="The generated registry (default: found in PATH) for the "
               "safety checks against the flag store.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
@@ -40,8 +41,7 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
         raise click.UsageError(f"{' and '.join(chosen)} exclude each other: give one")
     action = {"--check": "check", "--write": "write"}.get(chosen[0] if chosen else "--diff", "diff")
     if not path.is_dir():
-        click.echo(f"saqmigrate: error: {path}: not a folder (finalize works on a project)", err=True)
-        sys.exit(2)
+        die(f"{path}: not a folder (finalize works on a project)")
     config = project_config(path, config_path)
     result = compute_finalize(path, config, rename=rename)
     for err in result.errors:
@@ -62,8 +62,7 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
         click.echo(f"{n} file(s) would change; {len(result.blockers)} place(s) finalize leaves to you", err=True)
         sys.exit(1 if n or result.errors else 0)
     if result.errors:
-        click.echo("saqmigrate: error: nothing written: the problems above must be fixed first", err=True)
-        sys.exit(2)
+        die("nothing written: the problems above must be fixed first")
     if not result.changes:
         click.echo("finalize: nothing to change", err=True)
         return
@@ -83,8 +82,7 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
     for e in errors:
         click.echo(f"saqmigrate: error: {e}", err=True)
     if errors:
-        click.echo("saqmigrate: error: nothing written", err=True)
-        sys.exit(2)
+        die("nothing written")
     for c in done:
         click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
     click.echo("finalize: done. Run the project's tests; `saqmigrate route purge --after-finalize` removes the "

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from saqmigrate.cli.common import config_option, die
+
 
 @click.command("rewrite")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
@@ -21,8 +23,7 @@ import click
                    "where the body is safe to convert (others stay bridged, with a finding). Default: the mode "
                    "the existing generated code records, else bridge.")
 @click.option("--only", metavar="GLOB", help="Only tasks whose file path or Celery name matches GLOB.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@config_option()
 @click.option("--no-wire", is_flag=True, help="Do not add the routing hook to the Celery app module.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
 @click.option("--live", is_flag=True,
@@ -48,16 +49,10 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: st
     facts = None
     if live or app_spec:
         if not (live and app_spec):
-            click.echo("saqmigrate: error: --live needs --app MODULE[:ATTR] (and --app is only used with --live)",
-                       err=True)
-            sys.exit(2)
-        from saqmigrate.verify import VerifyError, run_probe
+            die("--live needs --app MODULE[:ATTR] (and --app is only used with --live)")
+        from saqmigrate.verify import run_probe
 
-        try:
-            facts = run_probe(path.resolve(), app_spec, {}, python=python_exe, timeout=timeout)
-        except VerifyError as exc:
-            click.echo(f"saqmigrate: error: {exc}", err=True)
-            sys.exit(2)
+        facts = run_probe(path.resolve(), app_spec, {}, python=python_exe, timeout=timeout)  # VerifyError: exit 2
     result = compute_changes(path, config, mode=mode, only=only, wire=not no_wire, live=facts)
     used = result.plan.live
     if facts is not None:
@@ -86,15 +81,12 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: st
         click.echo("rewrite is up to date", err=True)
         return
     if result.blocking:
-        click.echo(f"saqmigrate: error: nothing written: {len(result.blocking)} problem(s) above must be fixed first",
-                   err=True)
-        sys.exit(2)
+        die(f"nothing written: {len(result.blocking)} problem(s) above must be fixed first")
     done: list = []
     errors = apply_changes(path.resolve(), result.changes, done)
     for e in errors:
         click.echo(f"saqmigrate: error: {e}", err=True)
     if errors:
-        click.echo("saqmigrate: error: nothing written", err=True)
-        sys.exit(2)
+        die("nothing written")
     for c in done:
         click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 
 import click
 
-from saqmigrate.cli.common import format_option
+from saqmigrate.cli.common import die, format_option
 
 @click.command("rule", short_help="Explain a rule code (e.g. SM115): what it means, why, before/after.")
 @click.argument("code", required=False)
@@ -30,8 +29,7 @@ def command(code: str | None, show_all: bool, fmt: str) -> None:
     try:
         rule = rulebook.get(code.strip().upper())
     except rulebook.RuleError:
-        click.echo(f"saqmigrate: error: no rule {code!r} (saqmigrate rule --all lists them)", err=True)
-        sys.exit(2)
+        die(f"no rule {code!r} (saqmigrate rule --all lists them)")
     if fmt == "json":
         click.echo(json.dumps({"code": rule.code, "name": rule.name, "severity": rule.severity, "fix": rule.fix,
                                "verdict": rule.verdict, "summary": rule.summary,

@@ -9,7 +9,7 @@ from typing import Callable
 
 import click
 
-from saqmigrate.cli.common import format_option
+from saqmigrate.cli.common import config_option, format_option
 
 FORMATS = ("text", "json", "markdown", "sarif")
 
@@ -21,8 +21,7 @@ FORMATS = ("text", "json", "markdown", "sarif")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache folder (default PATH/.saqmigrate_cache).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Worker processes (default: all cores).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@config_option()
 @click.option("--verbose", "-v", is_flag=True, help="Text report: list every module, blocker and file that could "
               "not be indexed (default: the first 15 of each; a report written with -o always lists all).")
 @click.option("--fail-on", type=click.Choice(["never", "manual", "error"]), default="never", show_default=True,
@@ -34,7 +33,7 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
 
     from saqmigrate.cli.common import console as make_console
     from saqmigrate.cli.common import project_config
-    from saqmigrate.emit import OutputError, write_atomic
+    from saqmigrate.emit import write_atomic
     from saqmigrate.emit import formats
     from saqmigrate.scan import run_scan
 
@@ -86,10 +85,7 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
             render(index, Console(file=buf, width=120, color_system=None), verbose=True)
             text = buf.getvalue()
         if output is not None:
-            try:
-                write_atomic(output, text)
-            except OutputError as exc:
-                _die(str(exc))
+            write_atomic(output, text)  # OutputError: one line, exit 2 (saqmigrate.errors)
         else:
             sys.stdout.write(text)
     for note in stats.notes:
@@ -98,9 +94,3 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
         sys.exit(1)
     if fail_on == "error" and any(f.severity == "error" for f in index.findings):
         sys.exit(1)
-
-
-def _die(message: str, code: int = 2) -> None:
-    from saqmigrate.cli.common import die
-
-    die(message, code)

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.cli.common import format_option
+from saqmigrate.cli.common import config_option, format_option
 
 @click.command("schedules")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 @format_option("text", "json")
 @click.option("--no-cache", is_flag=True, help="Ignore the scan cache.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@config_option()
 @click.option("--fail-on-inexact", is_flag=True, help="Exit 1 unless every entry is proven exact.")
 def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail_on_inexact: bool) -> None:
     """Show each Celery beat entry next to its SAQ CronJob and the equivalence proof."""

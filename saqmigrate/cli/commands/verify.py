@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.cli.common import format_option
+from saqmigrate.cli.common import config_option, format_option
 
 @click.command("verify")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
@@ -27,8 +27,7 @@ from saqmigrate.cli.common import format_option
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the report to FILE (atomically); a one-line summary still goes to stderr.")
 @click.option("--no-cache", is_flag=True, help="Ignore the scan cache.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="pyproject.toml to read [tool.saqmigrate] from (default: PATH's).")
+@config_option()
 def command(path: Path, app_spec: str, python: str | None, timeout: float, keep_broker: bool, fmt: str,
             output: Path | None, no_cache: bool, config_path: Path | None) -> None:
     """Prove the migration against Celery's run-time truth. IMPORTS YOUR APP (opt-in).
@@ -44,25 +43,26 @@ def command(path: Path, app_spec: str, python: str | None, timeout: float, keep_
     Exit 0: all equal; 1: differences (each with the Celery value, the generated value, file and
     line); 2: the app could not be imported, or no generated code was found.
     """
-    from saqmigrate.cli.common import EXIT_USAGE, die, project_config
-    from saqmigrate.verify import RENDERERS, VerifyError, run_verify
+    from saqmigrate.cli.common import die, project_config
+    from saqmigrate.errors import SaqmigrateError
+    from saqmigrate.verify import RENDERERS, run_verify
 
     config = project_config(path, config_path)
     try:
         report = run_verify(path, app_spec, config, python=python, timeout=timeout, keep_broker=keep_broker,
                             use_cache=not no_cache)
-    except VerifyError as exc:
-        die(str(exc), EXIT_USAGE)
+    except SaqmigrateError:  # VerifyError and the like: one line, exit 2
+        raise
     except Exception as exc:  # noqa: BLE001 - exit 2, never a traceback mistaken for differences
-        die(f"internal error: {type(exc).__name__}: {exc} (please report it)", EXIT_USAGE)
+        die(f"internal error: {type(exc).__name__}: {exc} (please report it)")
     text = RENDERERS[fmt](report)
     if output is not None:
-        from saqmigrate.emit import OutputError, write_atomic
+        from saqmigrate.emit import write_atomic
 
         try:
             write_atomic(output, text)
-        except (OutputError, OSError) as exc:
-            die(str(exc), EXIT_USAGE)
+        except OSError as exc:
+            die(str(exc))
         n = len(report.counted)
         click.echo(f"saqmigrate verify: {'all equal' if not n else f'{n} difference(s)'}; report written to {output}",
                    err=True)
