@@ -7,14 +7,9 @@ import os
 
 import click
 
-from saqmigrate.cli.common import EXIT_USAGE
+from saqmigrate.cli.common import die
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.urls import check_url, flag_store_url, redact, saq_redis_url
-
-
-def _die(msg: str) -> None:
-    click.echo(f"saqmigrate: error: {msg}", err=True)
-    raise SystemExit(EXIT_USAGE)
 
 
 @click.command()
@@ -40,7 +35,7 @@ def command(host, port, redis_url, namespace, registry, saq_url, since, config):
 
     url = flag_store_url(redis_url)
     if not url:
-        _die("no flag store configured: pass --redis-url or set SAQMIGRATE_REDIS_URL (or REDIS_URL)")
+        die("no flag store configured: pass --redis-url or set SAQMIGRATE_REDIS_URL (or REDIS_URL)")
     try:
         check_url(url, "flag store URL (--redis-url / SAQMIGRATE_REDIS_URL)")
         window = parse_duration(since, "--since")
@@ -48,25 +43,11 @@ def command(host, port, redis_url, namespace, registry, saq_url, since, config):
         store = F.FlagStore(url, namespace)
         store.ping()
     except (ValueError, AnalysisConfigError, F.FlagError, F.StoreUnavailable) as exc:
-        _die(str(exc))
-    reg = None
-    if registry is None:
-        from saqmigrate.cli.commands.route import _find_registry
+        die(str(exc))
+    from saqmigrate.ops.registry import find_registry, load_registry
 
-        registry = _find_registry()
-    if registry:
-        import sys
-
-        from saqmigrate.runtime.registry import Registry, RegistryError
-
-        if "." not in sys.path:
-            sys.path.insert(0, ".")
-        try:
-            reg = Registry.load(registry)
-        except RegistryError as exc:
-            _die(str(exc))
-        except Exception as exc:  # noqa: BLE001 - the module raised while importing: one line, not a traceback
-            _die(f"registry module {registry!r} failed to import: {type(exc).__name__}: {exc}")
+    registry = registry or find_registry()
+    reg = load_registry(registry) if registry else None
     app = Dashboard(store, registry=reg, thresholds=thresholds, since=window, pyproject=config,
                     saq_url=saq_redis_url(saq_url),
                     hosts={"localhost", "127.0.0.1", "::1", "[::1]", host})  # no DNS-rebound name answers
@@ -81,4 +62,4 @@ def command(host, port, redis_url, namespace, registry, saq_url, since, config):
     try:
         asyncio.run(serve(app, host, port, ready))
     except OSError as exc:
-        _die(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        die(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

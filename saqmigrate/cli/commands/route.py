@@ -2,56 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
-import fnmatch
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from saqmigrate.cli.common import SaqmigrateGroup, die, report_error
+from saqmigrate.errors import SaqmigrateError
+from saqmigrate.ops import drain as drain_ops
+from saqmigrate.ops import registry as registry_ops
+from saqmigrate.ops import routes as R
+from saqmigrate.ops import store as store_ops
+from saqmigrate.ops import workers as worker_ops
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.urls import check_url, flag_store_url, redact, saq_redis_url
 
-from saqmigrate.cli.common import EXIT_USAGE  # noqa: E402
 
-
-class Fail(Exception):
-    """A one-line error for a person; exits 2."""
-
-
-def _fail(msg: str) -> None:
-    raise Fail(msg)
-
-
-def _find_registry() -> str | None:
-    """The generated registry module under the current folder (``<pkg>/saq_worker/registry.py``), if
-    there is exactly one; the folder that holds the package goes on ``sys.path``."""
-    from pathlib import Path
-
-    from saqmigrate.emit.generate import MARKER
-
-    found = []
-    for pattern in ("saq_worker/registry.py", "*/saq_worker/registry.py", "*/*/saq_worker/registry.py",
-                    "src/*/saq_worker/registry.py"):
-        for p in Path(".").glob(pattern):
-            try:
-                if MARKER in p.read_text(encoding="utf-8")[:2048]:
-                    found.append(p)
-            except (OSError, UnicodeDecodeError):
-                continue
-    found = sorted(set(found))
-    if len(found) != 1:
-        return None
-    parts = list(found[0].with_suffix("").parts)
-    root = "."
-    if parts[0] == "src":
-        root, parts = "src", parts[1:]
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return ".".join(parts)
+def _fail(msg: str) -> NoReturn:
+    die(msg)
 
 
 class Ctx:
@@ -91,20 +62,9 @@ class Ctx:
     @property
     def registry(self):
         if self._registry is None and not self.registry_name:
-            self.registry_name = _find_registry()
+            self.registry_name = registry_ops.find_registry()
         if self._registry is None and self.registry_name:
-            from saqmigrate.runtime.registry import Registry, RegistryError
-
-            if "." not in sys.path:
-                sys.path.insert(0, ".")
-            import warnings
-
-            try:
-                with warnings.catch_warnings():  # importing the app package may warn (Celery's Django fixup)
-                    warnings.simplefilter("ignore")
-                    self._registry = Registry.load(self.registry_name)
-            except RegistryError as exc:
-                _fail(str(exc))
+            self._registry = registry_ops.load_registry(self.registry_name)
         return self._registry
 
     @property
@@ -126,28 +86,22 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
-class RouteGroup(click.Group):
+class RouteGroup(SaqmigrateGroup):
+    """SaqmigrateError is reported by the base class; the flag store's own errors (runtime/flags.py, not
+    SaqmigrateError subclasses) and Redis failing mid-command are reported the same way."""
+
     def invoke(self, ctx):
+        import redis
+
         try:
             return super().invoke(ctx)
-        except Fail as exc:
-            click.echo(f"saqmigrate: error: {exc}", err=True)
-            ctx.exit(EXIT_USAGE)
-        except F.FlagError as exc:
-            click.echo(f"saqmigrate: error: {exc}", err=True)
-            ctx.exit(EXIT_USAGE)
-        except F.ConflictError as exc:
-            click.echo(f"saqmigrate: error: {exc}", err=True)
-            ctx.exit(EXIT_USAGE)
-        except Exception as exc:  # Redis errors mid-command and the like
-            import redis
-
-            if isinstance(exc, redis.RedisError):
-                click.echo(f"saqmigrate: error: flag store Redis at {redact(ctx.obj.redis_url or '')} failed: "
-                           f"{redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}; "
-                           "check it is up (--redis-url / SAQMIGRATE_REDIS_URL)", err=True)
-                ctx.exit(EXIT_USAGE)
-            raise
+        except (F.FlagError, F.ConflictError) as exc:
+            ctx.exit(report_error(SaqmigrateError(str(exc))))
+        except redis.RedisError as exc:
+            ctx.exit(report_error(SaqmigrateError(
+                f"flag store Redis at {redact(ctx.obj.redis_url or '')} failed: "
+                f"{redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}; "
+                "check it is up (--redis-url / SAQMIGRATE_REDIS_URL)")))
 
 
 @click.group(cls=RouteGroup)
@@ -169,79 +123,6 @@ def command(ctx, redis_url, namespace, registry, saq_url, broker_url, config, fm
 # ------------------------------------------------------------------ helpers
 
 
-def _rule_text(rule: dict | None) -> str:
-    if not rule:
-        return "-"
-    if rule.get("bad"):
-        return "BAD"
-    if rule.get("target") == "saq" and int(rule.get("percent_bp", F.FULL_BP)) < F.FULL_BP:
-        return f"saq {int(rule['percent_bp']) / 100:g}%"
-    return str(rule.get("target"))
-
-
-def _snapshot_json(snap: F.Snapshot) -> dict:
-    return {"version": snap.version, "mode": snap.mode, "rules": {k: dict(v) for k, v in snap.rules.items()},
-            "schedules": {k: dict(v) for k, v in snap.schedules.items()}, "bad": dict(snap.bad)}
-
-
-def _bad_lines(snap: F.Snapshot) -> list[str]:
-    """One line per stored value that cannot be read (it routes to Celery)."""
-    lines = []
-    for key in sorted(snap.bad):
-        fix = {"mode": "`route kill` or `route unkill` rewrites it",
-               "version": "the next write (e.g. `route kill`) repairs it"}.get(key)
-        if fix is None:
-            kind, _, name = key.partition(":")
-            fix = (f"`route set '{name}' celery|saq` or `route clear '{name}'` rewrites it" if kind == "rule"
-                   else f"`route schedules '{name}' --owner ...` rewrites it" if kind == "schedule"
-                   else "`route import` of a backup rewrites it")
-        lines.append(f"BAD {key}: {snap.bad[key]}; treated as Celery ({fix})")
-    return lines
-
-
-def _effective(c: Ctx, snap: F.Snapshot) -> list[dict]:
-    reg = c.registry
-    if reg is None:
-        return []
-    rows = []
-    for name in sorted(reg.tasks):
-        matched, rule = snap.rule_for(name)
-        if snap.mode != "normal":
-            eff = "celery" if snap.mode == "force-celery" else "saq"
-            why = F.R_KILL
-        elif rule is None:
-            eff, why = "celery", F.R_DEFAULT
-        elif rule.get("bad"):
-            eff, why = "celery", f"{F.R_BAD} ({'rule ' + repr(matched)} cannot be read)"
-        else:
-            eff = _rule_text(rule)
-            why = F.R_OVERRIDE if matched == name else f"{F.R_PATTERN} {matched}"
-        if reg.tasks[name].unsupported:
-            why += f" (always celery: {', '.join(sorted(reg.tasks[name].unsupported))})"
-        canvas = list(reg.tasks[name].canvas)
-        if canvas and eff != "celery":
-            why += f" (canvas uses stay on celery: {_locations(canvas)})"
-        rows.append({"task": name, "route": eff, "why": why, "queue": reg.tasks[name].queue, "canvas": canvas})
-    return rows
-
-
-def _locations(locs: list[str] | tuple[str, ...], most: int = 3) -> str:
-    shown = ", ".join(locs[:most])
-    return shown + (f" and {len(locs) - most} more" if len(locs) > most else "")
-
-
-def _canvas_warnings(c: Ctx, pattern: str) -> list[str]:
-    """One line per registered task matching PATTERN that the scan saw in a canvas."""
-    import fnmatch
-
-    reg = c.registry
-    if reg is None:
-        return []
-    return [f"warning: {name} is used in a canvas ({_locations(reg.tasks[name].canvas)}, SM309): chain links, "
-            "group members, chord bodies and link callbacks keep running on Celery; only its direct dispatches move"
-            for name in sorted(reg.tasks) if reg.tasks[name].canvas and (name == pattern or fnmatch.fnmatchcase(name, pattern))]
-
-
 def _show_text(snap: F.Snapshot, rows: list[dict]) -> str:
     version = "BAD" if "version" in snap.bad else snap.version
     lines = [f"flag version {version}   mode {snap.mode}"]
@@ -249,12 +130,12 @@ def _show_text(snap: F.Snapshot, rows: list[dict]) -> str:
         lines.append("mode cannot be read: every dispatch goes to Celery (`saqmigrate route kill` or `unkill` rewrites it)")
     elif snap.mode == "force-celery":
         lines.append("KILL SWITCH ON: every dispatch goes to Celery (`saqmigrate route unkill` to undo)")
-    lines += _bad_lines(snap)
+    lines += R.bad_lines(snap)
     lines.append("rules:" if snap.rules else "rules: none (everything on Celery)")
     for k in sorted(snap.rules):
         r = snap.rules[k]
         note = f"cannot be read: {r['bad']}" if r.get("bad") else r.get("reason", "")
-        lines.append(f"  {_inert(k):<50} {_rule_text(r):<10} {_inert(note) if note else ''}")
+        lines.append(f"  {_inert(k):<50} {R.rule_text(r):<10} {_inert(note) if note else ''}")
     if rows:
         lines.append("registered tasks:")
         for r in rows:
@@ -268,86 +149,17 @@ def _inert(value) -> str:
     return inert_text(value)
 
 
-def _live_functions(c: Ctx, queue_name: str) -> dict[str, list[str]]:
-    """worker id -> functions it advertises (Worker(metadata=worker_metadata(...)))."""
-    from saqmigrate.runtime.bridge import make_queue
-    from saqmigrate.runtime.registry import METADATA_KEY
-
-    async def info():
-        q = make_queue(c.saq, queue_name)
-        try:
-            return await q.info()
-        finally:
-            await q.disconnect()
-
-    try:
-        data = asyncio.run(info())
-    except Exception as exc:
-        _fail(f"cannot read SAQ workers of queue {queue_name!r} at {redact(c.saq)}: {exc}; pass --saq-url")
-    out = {}
-    for wid, winfo in (data.get("workers") or {}).items():
-        meta = (winfo or {}).get("metadata") or {}
-        funcs = (meta.get(METADATA_KEY) or {}).get("functions") or []
-        out[str(wid)] = list(funcs)
-    return out
-
-
 def _check_workers(c: Ctx, pattern: str) -> list[str]:
     """Problems that forbid sending ``pattern`` to SAQ now (empty list: OK)."""
-    reg = c.registry
-    if reg is None:
-        return [f"no --registry given, so the SAQ function and queue of {pattern!r} are unknown "
-                "(run it from the project folder, where `saqmigrate rewrite` generated <app package>/saq_worker/"
-                "registry.py, or pass --registry <app package>.saq_worker.registry, or --force)"]
-    names = [n for n in reg.tasks if (n == pattern or fnmatch.fnmatchcase(n, pattern))]
-    if not names:
-        return [f"{pattern!r} matches no task in registry {c.registry_name} (typo? or --force)"]
-    problems = []
-    by_queue: dict[str, dict] = {}
-    for n in names:
-        e = reg.tasks[n]
-        if e.unsupported:
-            problems.append(f"{n} uses Celery options SAQ cannot honour ({', '.join(sorted(e.unsupported))}); "
-                            "its dispatches stay on Celery whatever the flag says")
-        if e.queue not in by_queue:
-            by_queue[e.queue] = _live_functions(c, e.queue)
-        workers = by_queue[e.queue]
-        if not workers:
-            problems.append(f"no live SAQ worker on queue {e.queue!r} (start one, or --force)")
-        elif not any(e.saq_function in funcs for funcs in workers.values()):
-            problems.append(f"no live SAQ worker on queue {e.queue!r} advertises {e.saq_function!r} "
-                            f"(deploy it with Worker(metadata=worker_metadata(functions)), or --force)")
-    return problems
+    return worker_ops.worker_problems(c.registry, c.registry_name, pattern, c.saq)
 
 
 def _abort_moved_crons(c: Ctx, before: F.Snapshot, after: F.Snapshot) -> list[str]:
-    """Schedules whose owner went SAQ -> Celery: abort their already-scheduled SAQ cron job."""
-    reg = c.registry
-    if reg is None:
-        return []
-    from saqmigrate.runtime.bridge import make_queue
-    from saqmigrate.runtime.ownership import abort_pending_cron
-
-    moved = [s for s in reg.schedules.values() if s.cron_function
-             and F.schedule_owner(before, s.name, s.task)[0] == F.SAQ
-             and F.schedule_owner(after, s.name, s.task)[0] == F.CELERY]
-    if not moved:
-        return []
-
-    async def run():
-        done = []
-        for s in moved:
-            q = make_queue(c.saq, s.queue)
-            try:
-                if await abort_pending_cron(q, s):
-                    done.append(s.name)
-            finally:
-                await q.disconnect()
-        return done
-
     try:
-        return asyncio.run(run())
-    except Exception as exc:
+        return worker_ops.abort_moved_crons(c.registry, c.saq, before, after)
+    except SaqmigrateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the SAQ cron guard still skips them: a warning, not an error
         click.echo(f"warning: could not abort pending SAQ cron jobs ({exc}); the SAQ cron guard still skips them",
                    err=True)
         return []
@@ -382,8 +194,8 @@ def _switch(c: Ctx, mode: str, reason: str, done: str, already: str) -> None:
 def show(c: Ctx):
     """The flags as stored, and (with --registry) where each task goes."""
     snap = c.store.snapshot()
-    rows = _effective(c, snap)
-    c.out({**_snapshot_json(snap), "tasks": rows}, _show_text(snap, rows))
+    rows = R.effective_routes(c.registry, snap)
+    c.out({**R.snapshot_json(snap), "tasks": rows}, _show_text(snap, rows))
 
 
 @command.command()
@@ -401,10 +213,10 @@ def status(c: Ctx):
         audit_len = c.store.audit_length()
     except Exception:  # noqa: BLE001 - an audit key of the wrong type: say so, keep going
         audit_len = None
-    data = {**_snapshot_json(snap), "audit_entries": audit_len,
+    data = {**R.snapshot_json(snap), "audit_entries": audit_len,
             "window": window.to_json() if window else None,
             "unaudited_writes": max(0, snap.version - audit_len) if audit_len is not None else None}
-    lines = [_show_text(snap, _effective(c, snap))]
+    lines = [_show_text(snap, R.effective_routes(c.registry, snap))]
     if window:
         w = window.to_json()
         state = "EXPIRED" if w["expired"] else f"{w['days_left']} days left"
@@ -446,10 +258,10 @@ def set_(c: Ctx, task, backend, percent, reason, force, expires):
         if problems:
             _fail("refusing to route to SAQ: " + "; ".join(problems))
     version = c.store.set_rule(task, backend, bp, reason=reason, expected_version=before.version, expires_at=expires)
-    _written(c, before, version, f"{task} -> {_rule_text(F.make_rule(backend, bp))}"
+    _written(c, before, version, f"{task} -> {R.rule_text(F.make_rule(backend, bp))}"
              + (f" (expires {expires})" if expires else ""))
     if backend == F.SAQ and (bp is None or bp > 0):
-        for line in _canvas_warnings(c, task):
+        for line in R.canvas_warnings(c.registry, task):
             click.echo(line, err=True)
 
 
@@ -640,14 +452,13 @@ def drain_status(c: Ctx, task):
     reg = c.registry
     if reg is None:
         _fail("drain-status needs --registry (to know each task's SAQ function and queue)")
-    names = [n for n in reg.tasks if task is None or n == task or fnmatch.fnmatchcase(n, task)]
+    names = R.matching_tasks(reg, task)
     if not names:
         _fail(f"{task!r} matches no registered task")
-    rows = {n: {"task": n, "celery_queued": None, "celery_unacked": None, "celery_max_eta": None,
-                "saq_incomplete": 0, "saq_max_scheduled": None} for n in names}
+    rows = drain_ops.drain_rows(names)
     if c.broker_url:
-        _celery_counts(c.broker_url, rows)
-    _saq_counts(c, reg, rows)
+        drain_ops.add_celery_counts(c.broker_url, rows)
+    drain_ops.add_saq_counts(reg, c.saq, rows)
     now = time.time()
     lines = []
     for r in rows.values():
@@ -662,52 +473,6 @@ def drain_status(c: Ctx, task):
     if not c.broker_url:
         lines.append("(Celery side unknown: pass --broker-url or set CELERY_BROKER_URL)")
     c.out(list(rows.values()), "\n".join(lines))
-
-
-def _celery_counts(broker_url: str, rows: dict) -> None:
-    """Count messages per task on a Celery Redis broker (runtime/drain.py): every queue list plus ``unacked``."""
-    import redis
-
-    from saqmigrate.runtime.drain import celery_waiting
-
-    try:
-        waiting = celery_waiting(broker_url, set(rows))
-    except redis.RedisError as exc:
-        _fail(f"Celery broker at {redact(broker_url)} does not answer ({exc}); check --broker-url")
-    for name, row in rows.items():
-        w = waiting.get(name)
-        row["celery_queued"], row["celery_unacked"] = (w.queued, w.unacked) if w else (0, 0)
-        row["celery_max_eta"] = w.max_eta if w else None
-
-
-def _saq_counts(c: Ctx, reg, rows: dict) -> None:
-    from saqmigrate.runtime.bridge import make_queue
-
-    func_to_task = {reg.tasks[n].saq_function: n for n in rows}
-    queues = sorted({reg.tasks[n].queue for n in rows})
-
-    async def run():
-        for qn in queues:
-            q = make_queue(c.saq, qn)
-            try:
-                from saq.job import Status
-
-                async for job in q.iter_jobs(statuses=[Status.NEW, Status.QUEUED, Status.ACTIVE, Status.ABORTING]):
-                    t = func_to_task.get(job.function)
-                    if t is None:
-                        continue
-                    rows[t]["saq_incomplete"] += 1
-                    if job.scheduled and (rows[t]["saq_max_scheduled"] or 0) < job.scheduled:
-                        rows[t]["saq_max_scheduled"] = job.scheduled
-            finally:
-                await q.disconnect()
-
-    try:
-        asyncio.run(run())
-    except Fail:
-        raise
-    except Exception as exc:
-        _fail(f"cannot read SAQ queues at {redact(c.saq)}: {exc}; pass --saq-url")
 
 
 # ------------------------------------------------------------------ the cockpit (saqmigrate/cockpit/)
@@ -890,17 +655,14 @@ def purge(c: Ctx, after_finalize: bool, project: str, yes: bool):
     if finalized_package(project) is None:
         _fail(f"{project} is not finalized (no saq_worker package written by `saqmigrate finalize`): the flags "
               "still route dispatches; nothing deleted")
-    client = c.store.client
     ns = c.store.keys.namespace
-    pattern = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in ns) + ":*"  # the namespace, literally
-    keys = sorted(set(client.scan_iter(pattern, count=1000)))
+    keys = store_ops.namespace_keys(c.store)
     if not keys:
         click.echo(f"route purge: no keys under {ns}:*")
         return
     if not yes and not click.confirm(f"delete {len(keys)} key(s) under {ns}:* at {redact(c.redis_url)}?"):
         _fail("nothing deleted")
-    for i in range(0, len(keys), 500):
-        client.delete(*keys[i:i + 500])
+    store_ops.delete_keys(c.store, keys)
     click.echo(f"route purge: deleted {len(keys)} key(s) under {ns}:* (the flag store of the finalized project)")
 
 

@@ -1,0 +1,93 @@
+"""Where each registered task goes under a flag snapshot, and the explanations ``route show`` prints."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING, Any
+
+from saqmigrate.runtime import flags as F
+
+if TYPE_CHECKING:
+    from saqmigrate.runtime.registry import Registry
+
+
+def rule_text(rule: dict | None) -> str:
+    """A rule as one word: ``-`` (none), ``BAD`` (unreadable), ``celery``, ``saq`` or ``saq 30%``."""
+    if not rule:
+        return "-"
+    if rule.get("bad"):
+        return "BAD"
+    if rule.get("target") == "saq" and int(rule.get("percent_bp", F.FULL_BP)) < F.FULL_BP:
+        return f"saq {int(rule['percent_bp']) / 100:g}%"
+    return str(rule.get("target"))
+
+
+def snapshot_json(snap: F.Snapshot) -> dict[str, Any]:
+    """The flags as stored, as JSON-ready data."""
+    return {"version": snap.version, "mode": snap.mode, "rules": {k: dict(v) for k, v in snap.rules.items()},
+            "schedules": {k: dict(v) for k, v in snap.schedules.items()}, "bad": dict(snap.bad)}
+
+
+def bad_lines(snap: F.Snapshot) -> list[str]:
+    """One line per stored value that cannot be read (it routes to Celery), naming the command that
+    rewrites it."""
+    lines = []
+    for key in sorted(snap.bad):
+        fix = {"mode": "`route kill` or `route unkill` rewrites it",
+               "version": "the next write (e.g. `route kill`) repairs it"}.get(key)
+        if fix is None:
+            kind, _, name = key.partition(":")
+            fix = (f"`route set '{name}' celery|saq` or `route clear '{name}'` rewrites it" if kind == "rule"
+                   else f"`route schedules '{name}' --owner ...` rewrites it" if kind == "schedule"
+                   else "`route import` of a backup rewrites it")
+        lines.append(f"BAD {key}: {snap.bad[key]}; treated as Celery ({fix})")
+    return lines
+
+
+def locations(locs: list[str] | tuple[str, ...], most: int = 3) -> str:
+    """``a, b, c and 2 more``."""
+    shown = ", ".join(locs[:most])
+    return shown + (f" and {len(locs) - most} more" if len(locs) > most else "")
+
+
+def effective_routes(registry: Registry | None, snap: F.Snapshot) -> list[dict[str, Any]]:
+    """Per registered task: the route the router takes under ``snap`` (``task``, ``route``, ``why``,
+    ``queue``, ``canvas``); empty without a registry."""
+    if registry is None:
+        return []
+    rows = []
+    for name in sorted(registry.tasks):
+        entry = registry.tasks[name]
+        matched, rule = snap.rule_for(name)
+        if snap.mode != "normal":
+            eff = "celery" if snap.mode == "force-celery" else "saq"
+            why = F.R_KILL
+        elif rule is None:
+            eff, why = "celery", F.R_DEFAULT
+        elif rule.get("bad"):
+            eff, why = "celery", f"{F.R_BAD} ({'rule ' + repr(matched)} cannot be read)"
+        else:
+            eff = rule_text(rule)
+            why = F.R_OVERRIDE if matched == name else f"{F.R_PATTERN} {matched}"
+        if entry.unsupported:
+            why += f" (always celery: {', '.join(sorted(entry.unsupported))})"
+        canvas = list(entry.canvas)
+        if canvas and eff != "celery":
+            why += f" (canvas uses stay on celery: {locations(canvas)})"
+        rows.append({"task": name, "route": eff, "why": why, "queue": entry.queue, "canvas": canvas})
+    return rows
+
+
+def matching_tasks(registry: Registry, pattern: str | None) -> list[str]:
+    """Registered task names equal to ``pattern`` or matching it as a glob (all when None)."""
+    return [n for n in registry.tasks if pattern is None or n == pattern or fnmatch.fnmatchcase(n, pattern)]
+
+
+def canvas_warnings(registry: Registry | None, pattern: str) -> list[str]:
+    """One warning per registered task matching ``pattern`` that the scan saw in a canvas: those uses
+    stay on Celery whatever the flag says."""
+    if registry is None:
+        return []
+    return [f"warning: {name} is used in a canvas ({locations(registry.tasks[name].canvas)}, SM309): chain links, "
+            "group members, chord bodies and link callbacks keep running on Celery; only its direct dispatches move"
+            for name in sorted(matching_tasks(registry, pattern)) if registry.tasks[name].canvas]

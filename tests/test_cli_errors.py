@@ -1,0 +1,66 @@
+"""One error type, reported in one place: every SaqmigrateError a command raises ends as one line
+``saqmigrate: error: ...`` and the error's exit code, whichever command and whether the command runs
+under the root group or its own group (route, dlq)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+import saqmigrate
+from saqmigrate.cli.common import SaqmigrateGroup, die
+from saqmigrate.cli.main import cli
+from saqmigrate.errors import EXIT_FINDINGS, EXIT_USAGE, SaqmigrateError
+
+PKG = Path(saqmigrate.__file__).resolve().parent
+
+
+def test_error_is_one_line_with_its_exit_code():
+    @click.group(cls=SaqmigrateGroup)
+    def root() -> None:
+        pass
+
+    @root.command()
+    def usage() -> None:
+        die("pyproject.toml: bad value for window_start (give a date like 2027-01-31)")
+
+    @root.command()
+    def partial() -> None:
+        raise SaqmigrateError("2 entries could not be requeued", EXIT_FINDINGS)
+
+    res = CliRunner().invoke(root, ["usage"])
+    assert res.exit_code == EXIT_USAGE
+    assert res.output == "saqmigrate: error: pyproject.toml: bad value for window_start (give a date like 2027-01-31)\n"
+    res = CliRunner().invoke(root, ["partial"])
+    assert (res.exit_code, res.output) == (EXIT_FINDINGS, "saqmigrate: error: 2 entries could not be requeued\n")
+
+
+def test_config_error_through_the_entry_point(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text("[tool.saqmigrate]\nexclude = 3\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["scan", str(tmp_path)])
+    assert res.exit_code == EXIT_USAGE, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("saqmigrate: error: ") and "exclude" in lines[0], res.output
+
+
+def test_exit_codes_are_defined_once():
+    """EXIT_* = <int> appears in saqmigrate/errors.py only."""
+    defined = [(p.relative_to(PKG).as_posix(), m.group(0)) for p in PKG.rglob("*.py")
+               for m in re.finditer(r"^EXIT_\w+\s*(?:,\s*EXIT_\w+\s*)*=\s*\d", p.read_text(encoding="utf-8"), re.M)]
+    assert {f for f, _ in defined} == {"errors.py"}, defined
+
+
+def test_cli_prints_no_error_line_by_hand():
+    """Commands raise (die / SaqmigrateError); only the handler writes 'saqmigrate: error:', except the
+    per-item lines that precede a final error (rewrite/finalize list every problem, then stop)."""
+    allowed = {"common.py"}
+    offenders = []
+    for p in (PKG / "cli").rglob("*.py"):
+        for m in re.finditer(r"click\.echo\(f?\"saqmigrate: error: [^\"]*\",\s*err=True\)\s*\n\s*(sys\.exit|ctx\.exit|raise SystemExit)",
+                             p.read_text(encoding="utf-8")):
+            if p.name not in allowed:
+                offenders.append(f"{p.relative_to(PKG)}: {m.group(0)[:60]}")
+    assert not offenders, offenders
