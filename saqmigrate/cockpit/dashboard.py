@@ -30,14 +30,16 @@ import hmac
 import html
 import json
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from saqmigrate.cockpit import actions as A
 from saqmigrate.cockpit import ramp as R
 from saqmigrate.cockpit.analysis import Thresholds, format_duration
-from saqmigrate.cockpit.service import compare_tasks
+from saqmigrate.cockpit.service import clamp_window, compare_tasks
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.outcomes import BACKENDS, OutcomeStore, Stats
 
@@ -53,7 +55,7 @@ class Dashboard:
     def __init__(self, store: F.FlagStore, *, registry: Any = None, thresholds: Thresholds | None = None,
                  since: float = 3600.0, token: str | None = None, pyproject: str = "pyproject.toml",
                  saq_url: str | None = None, dlq_prefix: str | None = None, clock: Callable[[], float] = time.time,
-                 hosts: Any = None):
+                 hosts: Any = None, cache_seconds: float = 5.0):
         self.store = store
         self.outcomes = OutcomeStore(store.url, store.keys.namespace, client=store.client)
         self.registry = registry
@@ -69,6 +71,14 @@ class Dashboard:
         # None with no variable: no check (mounted in an app, whose own allowed-hosts setting applies)
         extra = {h.strip().lower() for h in os.environ.get(HOSTS_ENV, "").split(",") if h.strip()}
         self.hosts = ({h.lower() for h in hosts} | extra) if hosts is not None else (extra or None)
+        # reads of the outcomes (every bucket of every task in the window) are computed at most once per
+        # `cache_seconds`, by one thread at a time, on a pool of their own: readers, however many, share one
+        # computation and can never hold up a write (the kill switch runs on the write pool)
+        self.cache_seconds = float(cache_seconds)
+        self._view: tuple[float, tuple, Any] | None = None
+        self._view_lock = threading.Lock()
+        self._reads = ThreadPoolExecutor(2, thread_name_prefix="cockpit-read")
+        self._writes = ThreadPoolExecutor(2, thread_name_prefix="cockpit-write")
 
     # -- ASGI -----------------------------------------------------------------------------------
 
@@ -96,11 +106,12 @@ class Dashboard:
                                     "(comma-separated) to serve the dashboard under that name"})
             return
         try:
+            loop = asyncio.get_running_loop()
             if method in ("GET", "HEAD") and path in ("/", ""):
-                page = await asyncio.to_thread(self.render_page, root, self._query(scope))
+                page = await loop.run_in_executor(self._reads, self.render_page, root, self._query(scope))
                 await _respond(send, 200, page.encode(), "text/html; charset=utf-8")
             elif method in ("GET", "HEAD") and path == "/api/state":
-                data = await asyncio.to_thread(self.state, self._query(scope))
+                data = await loop.run_in_executor(self._reads, self.state, self._query(scope))
                 await _respond(send, 200, json.dumps(data, default=str).encode(), "application/json")
             elif path.startswith("/api/") and path[5:] in _WRITES:
                 if method != "POST":
@@ -154,32 +165,33 @@ class Dashboard:
         actor = f"dashboard@{client[0]}"
         argv = ["dashboard", action] + [str(data.get(k)) for k in ("task", "backend", "percent") if data.get(k)]
         try:
-            out = await asyncio.to_thread(_WRITES[action], self, data, actor, argv)
+            out = await asyncio.get_running_loop().run_in_executor(self._writes, _WRITES[action], self, data, actor,
+                                                                   argv)
         except (A.ActionError, F.FlagError, F.ConflictError, R.RampError) as exc:
             return 400, {"ok": False, "error": str(exc)}
+        self._view = None  # the next read shows the change
         return 200, out
 
     # -- reads ----------------------------------------------------------------------------------
 
     def state(self, query: dict[str, str] | None = None) -> dict[str, Any]:
-        """Everything the page shows, as JSON (also ``GET api/state``)."""
+        """Everything the page shows, as JSON (also ``GET api/state``). The flags and plans are read each time;
+        the comparisons and charts (the outcomes' buckets) come from :meth:`outcome_view`."""
         now = self.clock()
-        since = self.since
+        win = clamp_window(self.outcomes, self.since)
+        since = win.since
         snap = self.store.snapshot()
         plans = R.load_plans(self.store)
         status = R.load_status(self.store)
-        seen = self.outcomes.tasks(now - max(since, self.thresholds.baseline_seconds))
+        seen = self.outcomes.tasks(now - max(since, min(self.thresholds.baseline_seconds, win.retention)))
         names = set(seen) | set(plans) | {n for n in snap.rules if not F._is_pattern(n)}
         if self.registry is not None:
             names |= set(self.registry.tasks)
         names = sorted(names)
-        rows = {c.task: c for c in compare_tasks(self.outcomes, names, since=since, thresholds=self.thresholds,
-                                                 now=now)}
-        series = self.outcomes.series(names, now - since, now) if names else {}
+        rows, series, computed_at = self.outcome_view(names, since, now)
         tasks = []
         for name in names:
             matched, rule = snap.rule_for(name)
-            backend, reason = F.evaluate(snap, name, "dashboard")
             tasks.append({
                 "task": name,
                 "route": _route_text(snap, matched, rule),
@@ -195,9 +207,35 @@ class Dashboard:
             })
         return {
             "namespace": self.store.keys.namespace, "version": snap.version, "mode": snap.mode, "bad": dict(snap.bad),
-            "since": format_duration(since), "thresholds": self.thresholds.to_json(), "window": self._window(),
-            "dead_letters": self._dead_letters(), "writable": bool(self.token), "now": now, "tasks": tasks,
+            "since": format_duration(since), "clamped": win.clamped or None, "notes": win.notes,
+            "thresholds": self.thresholds.to_json(), "window": self._window(),
+            "dead_letters": self._dead_letters(), "writable": bool(self.token), "now": now,
+            "outcomes_at": computed_at, "tasks": tasks,
         }
+
+    def outcome_view(self, names: list[str], since: float, now: float) -> tuple[dict[str, Any], dict, float]:
+        """(comparison per task, chart series, when computed): computed at most once per ``cache_seconds`` for
+        the same tasks and window, one computation at a time (readers arriving meanwhile wait for it and share
+        it), so N readers cost one pass over the buckets, not N."""
+        key = (tuple(names), since)
+
+        def fresh() -> Any:
+            v = self._view
+            return v[2] if v is not None and v[1] == key and time.monotonic() - v[0] < self.cache_seconds else None
+
+        hit = fresh()
+        if hit is not None:
+            return hit
+        with self._view_lock:
+            hit = fresh()
+            if hit is not None:
+                return hit
+            rows = {c.task: c for c in compare_tasks(self.outcomes, names, since=since, thresholds=self.thresholds,
+                                                     now=now)}
+            series = self.outcomes.series(names, now - since, now) if names else {}
+            value = (rows, series, now)
+            self._view = (time.monotonic(), key, value)
+            return value
 
     def _window(self) -> dict[str, Any] | None:
         from saqmigrate.runtime.window import WindowError, load_window
@@ -467,9 +505,11 @@ def render(state: dict[str, Any], root: str = "") -> str:
 <body data-root="{_e(root)}">
 <h1>saqmigrate cockpit</h1>
 <div class="meta">namespace {_e(state["namespace"])} · flag version {_e(state["version"])} · {_e(window)} ·
-comparison over the last {_e(state["since"])} (verdict: failure rate ≤ +{t["max_failure_rate_diff_pp"]:g} pp,
+comparison over the last {_e(state["since"])} (verdict: failure rate ≤ +{t["max_failure_rate_diff_pp"]:g} pp
+at z = {t.get("confidence_z", 4):g},
 p95 ≤ ×{t["max_p95_ratio"]:g}, ≥ {t["min_runs"]} runs per side) · {dead}</div>
 {banner}
+{"".join(f'<div class="small" id="note">note: {_e(n)}</div>' for n in state.get("notes") or [])}
 <div class="controls"><label>token <input id="token" type="password" autocomplete="off"></label>
 <label>reason <input id="reason" size="40" placeholder="why (goes into the audit stream)"></label>
 <button data-action="kill" id="kill">Kill switch: everything to Celery</button>

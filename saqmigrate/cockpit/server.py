@@ -1,6 +1,11 @@
 """A small HTTP/1.1 server for one ASGI app (``saqmigrate dashboard``), so the core install serves
 the page without an ASGI server dependency. One request per connection, bodies up to 1 MiB; for
-more, run the app under uvicorn/hypercorn or mount it in the project's Litestar app."""
+more, run the app under uvicorn/hypercorn or mount it in the project's Litestar app.
+
+Bounded: the whole request (head and body) must arrive within ``READ_TIMEOUT`` seconds (a slow
+client cannot hold a connection open), the response must be taken within ``WRITE_TIMEOUT``, and
+at most ``MAX_CONNECTIONS`` connections are served at once (more are answered ``503`` at once and
+closed)."""
 
 from __future__ import annotations
 
@@ -10,12 +15,41 @@ from typing import Any, Callable
 
 MAX_HEADER = 64 * 1024
 MAX_BODY = 1024 * 1024
+READ_TIMEOUT = 10.0
+WRITE_TIMEOUT = 30.0
+MAX_CONNECTIONS = 64
+
+_BUSY_BODY = b'{"ok": false, "error": "too many connections now, try again"}'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+         b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
 
 
-async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip() or 0)
+    if length < 0 or length > MAX_BODY:
+        raise ValueError("body too large")
+    body = await reader.readexactly(length) if length else b""
+    return head, body
+
+
+async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  read_timeout: float = READ_TIMEOUT) -> None:
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        head, body = await asyncio.wait_for(_read_request(reader), read_timeout)
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
+        writer.close()
+        return
+    except ValueError:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        try:
+            await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
         writer.close()
         return
     try:
@@ -26,11 +60,7 @@ async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.S
             if line:
                 name, _, value = line.partition(":")
                 headers.append((name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")))
-        length = int(dict(headers).get(b"content-length", b"0") or 0)
-        if length > MAX_BODY:
-            raise ValueError("body too large")
-        body = await reader.readexactly(length) if length else b""
-    except (ValueError, asyncio.IncompleteReadError):
+    except ValueError:
         writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         await writer.drain()
         writer.close()
@@ -66,17 +96,37 @@ async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.S
     try:
         await app(scope, receive, send)
         writer.write(b"".join(out))
-        await writer.drain()
-    except ConnectionError:
+        await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
+    except (ConnectionError, asyncio.TimeoutError):
         pass
     finally:
         writer.close()
 
 
 async def serve(app: Callable, host: str, port: int, ready: Callable[[int], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None, *, max_connections: int = MAX_CONNECTIONS,
+                read_timeout: float = READ_TIMEOUT) -> None:
     """Serve ``app`` on host:port until ``stop`` is set (or for ever). ``ready(port)`` once listening."""
-    server = await asyncio.start_server(lambda r, w: _handle(app, r, w), host, port, limit=MAX_HEADER)
+    active = 0
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active
+        if active >= max_connections:
+            try:
+                writer.write(_BUSY)
+                await asyncio.wait_for(writer.drain(), 5)
+            except (ConnectionError, asyncio.TimeoutError):
+                pass
+            finally:
+                writer.close()
+            return
+        active += 1
+        try:
+            await _handle(app, reader, writer, read_timeout)
+        finally:
+            active -= 1
+
+    server = await asyncio.start_server(connection, host, port, limit=MAX_HEADER)
     bound = server.sockets[0].getsockname()[1]
     if ready is not None:
         ready(bound)

@@ -22,6 +22,7 @@ Redis layout (the flag store's Redis and namespace ``ns``; docs/cockpit.md has t
     {ns}:out:{bucket}:{backend}:{task}   HASH  ok, fail, retry, dead, d<bin>, w<bin>   (EXPIRE = retention)
     {ns}:out:tasks                       ZSET  "backend|task" -> last time seen (trimmed to the retention)
     {ns}:out:bucket                      STRING  the bucket size every writer and reader of ``ns`` uses
+    {ns}:out:retention                   STRING  the longest retention of its writers (readers clamp to it)
 
 ``bucket`` is the Unix time of the bucket's start (``bucket_seconds``, default 60). ``d<bin>`` /
 ``w<bin>`` count run times / queue waits in log-spaced bins of ratio 2^(1/4) (about 19 %), so a
@@ -175,6 +176,7 @@ class OutcomeKeys:
         self.prefix = f"{namespace}:out"
         self.tasks = f"{self.prefix}:tasks"
         self.bucket_size = f"{self.prefix}:bucket"
+        self.retention = f"{self.prefix}:retention"  # the longest retention a writer of the namespace uses
 
     def bucket(self, start: int, backend: str, task: str) -> str:
         return f"{self.prefix}:{start}:{backend}:{task}"
@@ -329,6 +331,9 @@ class OutcomeRecorder:
         stored = client.get(keys.bucket_size)
         if stored and str(stored).isdigit() and int(stored) > 0:
             self.bucket_seconds = int(stored)
+        kept = client.get(keys.retention)  # readers clamp a window to it (a longer one would read nothing)
+        if not (kept and str(kept).isdigit() and int(kept) >= self.retention):
+            client.set(keys.retention, self.retention)
         self._client, self._keys = client, keys
         return True
 
@@ -444,6 +449,15 @@ class OutcomeStore:
             self._bucket_seconds = int(stored)
             return self._bucket_seconds
         return _env_int(ENV_BUCKET, DEFAULT_BUCKET)
+
+    @property
+    def retention(self) -> int:
+        """Seconds the writers keep a bucket (the longest one stored by a writer), else the default."""
+        stored = self.client.get(self.keys.retention)
+        stored = stored.decode() if isinstance(stored, bytes) else stored
+        if stored and str(stored).isdigit() and int(stored) > 0:
+            return int(stored)
+        return _env_int(ENV_RETENTION, DEFAULT_RETENTION)
 
     def _starts(self, since: float, until: float) -> list[int]:
         b = self.bucket_seconds
