@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, TypedDict
 
+from saqmigrate.index.facts import (
+    AliasFact, AppAttrSet, AppConfigSet, ConfigSourceValue, AppFact, AppTaskSet, CallFact, ClassFact, DecoratedFact, DecoratorCandidate, DecoratorFactoryFact,
+    FactoryParam, Facts, Features, FlaskConfigFact, FunctionFact, ItemFact, MethodFact, Options,
+    ParamFact, RegistrationFact, ScheduleFact, SettingFact, SourceFact, TaskRef, Value,
+)
 from saqmigrate.index.model import dynamic
 
 FACTS_VERSION = 15
@@ -88,7 +94,7 @@ CLASS_ATTRS = {
 SUPPRESS = re.compile(r"#\s*saqmigrate:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
 
 
-def literal(node: ast.AST | None, text: str) -> Any:
+def literal(node: ast.AST | None, text: "Source | str") -> Value:
     """A node's literal value made JSON-safe, or ``{"dynamic": src}``."""
     if node is None:
         return None
@@ -202,29 +208,31 @@ class Extractor(ast.NodeVisitor):
         self.defs: dict[str, str] = {}  # module-level name -> function|class|assign
         self.assign_calls: dict[str, str] = {}  # module-level name = <call ref>(...)
         self.assign_lines: dict[str, int] = {}
-        self.apps: list[dict] = []
-        self.app_attr_sets: list[dict] = []  # app.Task = X / app.conf.task_cls
-        self.decorated: list[dict] = []
-        self.aliases: dict[str, dict] = {}
-        self.registrations: list[dict] = []
-        self.classes: list[dict] = []
-        self.functions: dict[str, dict] = {}  # module-level plain functions (for app.task(fn))
+        self.apps: list[AppFact] = []
+        self.app_attr_sets: list[AppAttrSet] = []  # app.Task = X / app.conf.task_cls
+        self.decorated: list[DecoratedFact] = []
+        self.aliases: dict[str, AliasFact] = {}
+        self.registrations: list[RegistrationFact] = []
+        self.classes: list[ClassFact] = []
+        self.functions: dict[str, FunctionFact] = {}  # module-level plain functions (for app.task(fn))
         self.factories: list[str] = []  # module functions that build a Celery app
-        self.decorator_factories: dict[str, dict] = {}  # module-level decorator factories (_decorator_factories)
+        # module-level decorator factories (_decorator_factories)
+        self.decorator_factories: dict[str, DecoratorFactoryFact] = {}
         self._factory_nodes: dict[int, str] = {}  # id(call or def) applying the task decorator inside one
-        self.schedules: list[dict] = []
-        self.calls: list[dict] = []
-        self.settings: list[dict] = []
-        self.flask_config: list[dict] = []  # writes to a Flask app's config (resolve.py: app.config["CELERY"] sources)
+        self.schedules: list[ScheduleFact] = []
+        self.calls: list[CallFact] = []
+        self.settings: list[SettingFact] = []
+        # writes to a Flask app's config (resolve.py: app.config["CELERY"] sources)
+        self.flask_config: list[FlaskConfigFact] = []
         self.uses_celery = False
-        self.django_settings: list = []  # DJANGO_SETTINGS_MODULE values this module sets
+        self.django_settings: list[Value] = []  # DJANGO_SETTINGS_MODULE values this module sets
         self._consumed: set[int] = set()
-        self._funcs: list[ast.AST] = []
+        self._funcs: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
         self._classes: list[str] = []
         self._loops = 0
         self._on_commit = 0
         self._in_schedule = 0  # inside add_periodic_task(...): a signature there is a beat entry, not a canvas
-        self._task_fn_stack: list[dict | None] = []
+        self._task_fn_stack: list[DecoratedFact | None] = []
         self._module_dicts: dict[str, ast.Dict] = {}
         self._module_values: dict[str, ast.AST] = {}
         self._assign_target: str | None = None
@@ -346,7 +354,7 @@ class Extractor(ast.NodeVisitor):
             self.defs[node.name] = "class"
         bases = [self.ref(b) or "<expr>" for b in node.bases]
         attrs: dict[str, Any] = {}
-        methods: dict[str, dict] = {}
+        methods: dict[str, MethodFact] = {}
         for stmt in node.body:
             if isinstance(stmt, ast.Assign):
                 for t in stmt.targets:
@@ -375,14 +383,15 @@ class Extractor(ast.NodeVisitor):
         self._classes.pop()
 
     # --- task definitions ---------------------------------------------------------
-    def _decorated_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict | None:
-        candidates = []
+    def _decorated_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> DecoratedFact | None:
+        candidates: list[DecoratorCandidate] = []
         for dec in node.decorator_list:
             callee = dec.func if isinstance(dec, ast.Call) else dec
             r = self.ref(callee)
             if r is None:
                 continue
-            opts, pos = ({}, [])
+            opts: Options = {}
+            pos: list[Value] = []
             if isinstance(dec, ast.Call):
                 opts = {kw.arg: literal(kw.value, self.text) for kw in dec.keywords if kw.arg}
                 if any(kw.arg is None for kw in dec.keywords):
@@ -394,7 +403,7 @@ class Extractor(ast.NodeVisitor):
             return None
         for dec in node.decorator_list:
             dref = self.ref(dec.func) if isinstance(dec, ast.Call) else None
-            if dref and (dref in LEGACY_PERIODIC or dref.endswith(".periodic_task")):
+            if isinstance(dec, ast.Call) and dref and (dref in LEGACY_PERIODIC or dref.endswith(".periodic_task")):
                 run_every = next((k.value for k in dec.keywords if k.arg == "run_every"), None)
                 kind, celery, fs = self._schedule_kind(run_every)
                 self.schedules.append({
@@ -404,7 +413,7 @@ class Extractor(ast.NodeVisitor):
                     "relative": False, "in_loop": self._loops > 0, "from_settings": fs, "entry_is_task": True,
                 })
         qual = ".".join(self._classes + [node.name]) if not self._funcs else node.name
-        info = {
+        info: DecoratedFact = {
             "function": qual, "name": node.name, "line": node.lineno, "decorators": candidates,
             "is_async": isinstance(node, ast.AsyncFunctionDef), "params": _params(node, self.text),
             "nested": bool(self._funcs) or bool(self._classes), "in_loop": self._loops > 0,
@@ -428,7 +437,7 @@ class Extractor(ast.NodeVisitor):
             self._assign(node.target, node.value, node)
         self.generic_visit(node)
 
-    def _assign(self, target: ast.AST, value: ast.AST, stmt: ast.AST) -> None:
+    def _assign(self, target: ast.expr, value: ast.expr, stmt: ast.stmt) -> None:
         module_level = not self._funcs and not self._classes
         if isinstance(target, ast.Name) and module_level:
             self.defs.setdefault(target.id, "assign")
@@ -451,14 +460,15 @@ class Extractor(ast.NodeVisitor):
                 self.aliases[target.id] = {"ref": r, "options": {}, "line": stmt.lineno, "is_call": False}
         # app.Task = BaseTask
         tname = _name(target)
-        if tname and tname.endswith(".Task") and tname.count(".") == 1:
+        if isinstance(target, ast.Attribute) and tname and tname.endswith(".Task") and tname.count(".") == 1:
             ref = self.ref(value)
             # a resolved reference is stored as "module:Name" (resolve.py reads it as it is); anything else as
             # source text, which resolve.py reads through the module's imports
             qualified = f"{ref.rpartition('.')[0]}:{ref.rpartition('.')[2]}" if ref and "." in ref \
                 and not ref.startswith("?") else None
-            self.app_attr_sets.append({"app": self.ref(target.value), "attr": "Task",  # type: ignore[attr-defined]
-                                       "value": qualified or segment(value, self.text), "line": stmt.lineno})
+            task_set: AppTaskSet = {"app": self.ref(target.value), "attr": "Task",
+                                    "value": qualified or segment(value, self.text), "line": stmt.lineno}
+            self.app_attr_sets.append(task_set)
         # schedules
         if tname is not None:
             short = tname.rsplit(".", 1)[-1]
@@ -475,7 +485,7 @@ class Extractor(ast.NodeVisitor):
                 key = literal(target.slice, self.text)
                 self._schedule_entry(key, value, container=base, source="item_assignment", line=stmt.lineno)
 
-    def _django_settings(self, key: ast.AST, value: ast.AST) -> None:
+    def _django_settings(self, key: ast.expr, value: ast.expr) -> None:
         """``os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")`` (or an assignment)."""
         if isinstance(key, ast.Constant) and key.value == "DJANGO_SETTINGS_MODULE":
             v = literal(value, self.text)
@@ -488,7 +498,7 @@ class Extractor(ast.NodeVisitor):
                 return True
         return False
 
-    def _app(self, target: ast.AST, call: ast.Call, stmt: ast.AST) -> None:
+    def _app(self, target: ast.expr, call: ast.Call, stmt: ast.stmt) -> None:
         name = _name(target) or segment(target, self.text)
         opts = {kw.arg: literal(kw.value, self.text) for kw in call.keywords if kw.arg}
         main = literal(call.args[0], self.text) if call.args else opts.pop("main", None)
@@ -513,7 +523,7 @@ class Extractor(ast.NodeVisitor):
                                       "value": literal(kw.value, self.text), "line": kw.value.lineno,
                                       "layer": "changes", "app": app_ref})
 
-    def _task_factory_assign(self, target: ast.AST, value: ast.Call, stmt: ast.AST) -> None:
+    def _task_factory_assign(self, target: ast.expr, value: ast.Call, stmt: ast.stmt) -> None:
         """``x = app.task(bind=True)`` / ``x = shared_task(...)``: an alias decorator (registrations are
         found by ``_maybe_registration`` wherever the call appears)."""
         if isinstance(value.func, ast.Call) or not isinstance(target, ast.Name):
@@ -554,7 +564,7 @@ class Extractor(ast.NodeVisitor):
                 (r.rsplit(".", 1)[-1] in self.aliases and not r.startswith("?")):
             self._registration(r, node, node.args[0], self._assign_target, node)
 
-    def _registration(self, decorator_ref: str, call: ast.Call, fn_node: ast.AST, bound: str | None, stmt: ast.AST) -> None:
+    def _registration(self, decorator_ref: str, call: ast.Call, fn_node: ast.expr, bound: str | None, stmt: ast.expr) -> None:
         opts = {kw.arg: literal(kw.value, self.text) for kw in call.keywords if kw.arg}
         self.registrations.append({
             "ref": decorator_ref, "options": opts, "fn": self.ref(fn_node) or segment(fn_node, self.text),
@@ -565,7 +575,7 @@ class Extractor(ast.NodeVisitor):
             self.registrations[-1]["factory"] = self._factory_nodes[id(stmt)]
 
     # --- settings -------------------------------------------------------------------
-    def _setting_assign(self, tname: str, value: ast.AST, stmt: ast.AST, module_level: bool) -> None:
+    def _setting_assign(self, tname: str, value: ast.expr, stmt: ast.stmt, module_level: bool) -> None:
         short = tname.rsplit(".", 1)[-1]
         if short in SCHEDULE_NAMES or ("." in tname and ".conf" not in tname):
             return
@@ -581,10 +591,11 @@ class Extractor(ast.NodeVisitor):
             norm = short
         if norm is None:
             return
-        fact = {"name": norm, "raw_name": tname, "value": literal(value, self.text), "line": stmt.lineno}
+        fact: SettingFact = {"name": norm, "raw_name": tname, "value": literal(value, self.text), "line": stmt.lineno}
         if ".conf." in f"{tname}." and "." in tname:  # app.conf.x = v: a change, over any config source
             owner = _conf_owner(stmt)
-            fact.update(layer="changes", app=self.ref(owner) if owner is not None else None)
+            fact["layer"] = "changes"
+            fact["app"] = self.ref(owner) if owner is not None else None
         why = self._local_why(value) if self._funcs else None
         if why:
             fact["why"] = why
@@ -625,8 +636,8 @@ class Extractor(ast.NodeVisitor):
                 self._config_from_object(func, node)
             elif attr in FLASK_CONFIG_CALLS and isinstance(func.value, ast.Attribute) and func.value.attr == "config":
                 self._flask_config_call(attr, func, node)
-            elif attr == "update" and _flask_config_key(func.value) is not None:
-                self._flask_config_mutation(_flask_config_key(func.value), node)
+            elif attr == "update" and (flask_key := _flask_config_key(func.value)) is not None:
+                self._flask_config_mutation(flask_key, node)
             elif attr == "update" and isinstance(func.value, ast.Attribute) and func.value.attr == "conf":
                 self._conf_update(func, node)
             elif attr == "update" and (_name(func.value) or "").rsplit(".", 1)[-1] in SCHEDULE_NAMES:
@@ -665,7 +676,7 @@ class Extractor(ast.NodeVisitor):
                 self._simple_call("pipe", node, target=segment(node, self.text))
         self.generic_visit(node)
 
-    def _enclosing_task(self) -> dict | None:
+    def _enclosing_task(self) -> DecoratedFact | None:
         for info in reversed(self._task_fn_stack):
             if info is not None:
                 return info
@@ -720,13 +731,13 @@ class Extractor(ast.NodeVisitor):
             return False  # local variable: a list, a Pool, a DataFrame...
         return True
 
-    def _kw(self, node: ast.Call) -> dict:
+    def _kw(self, node: ast.Call) -> Options:
         out = {kw.arg: literal(kw.value, self.text) for kw in node.keywords if kw.arg}
         if any(kw.arg is None for kw in node.keywords):
             out["**"] = dynamic(", ".join(segment(kw.value, self.text) for kw in node.keywords if kw.arg is None))
         return out
 
-    def _call(self, kind: str, target: ast.AST, node: ast.AST, options: dict, task_fn: str | None = None,
+    def _call(self, kind: str, target: ast.expr, node: ast.expr, options: Options, task_fn: str | None = None,
               dynamic_name: str | None = None, task_name: str | None = None) -> None:
         if self._in_schedule and kind in ("s", "si", "signature"):
             options = {**options, "_in_schedule": True}
@@ -739,7 +750,7 @@ class Extractor(ast.NodeVisitor):
             "in_function": getattr(self._funcs[-1], "name", None) if self._funcs else None,
         })
 
-    def _simple_call(self, kind: str, node: ast.AST, target: str) -> None:
+    def _simple_call(self, kind: str, node: ast.expr, target: str) -> None:
         opts = self._kw(node) if isinstance(node, ast.Call) else {}
         self.calls.append({"kind": kind, "line": node.lineno, "column": node.col_offset, "target": target,
                            "target_ref": None, "options": opts, "on_commit": self._on_commit > 0,
@@ -761,7 +772,7 @@ class Extractor(ast.NodeVisitor):
             self._call("send_task", node.func, node, options=opts, dynamic_name=src)
 
     # --- beat schedules -----------------------------------------------------------
-    def _schedule_container(self, value: ast.AST, container: str, source: str, stmt: ast.AST) -> None:
+    def _schedule_container(self, value: ast.expr, container: str, source: str, stmt: ast.AST) -> None:
         if isinstance(value, ast.Name) and value.id in self._module_dicts:
             value = self._module_dicts[value.id]
         if isinstance(value, ast.Dict):
@@ -787,7 +798,7 @@ class Extractor(ast.NodeVisitor):
         else:
             self._dynamic_schedule(value, container, source, reason="settings")
 
-    def _dynamic_schedule(self, value: ast.AST, container: str, source: str, reason: str) -> None:
+    def _dynamic_schedule(self, value: ast.expr, container: str, source: str, reason: str) -> None:
         src = segment(value, self.text)
         self.schedules.append({
             "entry": None, "task": None, "line": value.lineno, "source": source, "container": container,
@@ -796,10 +807,10 @@ class Extractor(ast.NodeVisitor):
             "from_settings": reason in ("settings", "spread"),
         })
 
-    def _schedule_entry(self, key: Any, value: ast.AST, container: str, source: str, line: int) -> None:
+    def _schedule_entry(self, key: Value, value: ast.expr, container: str, source: str, line: int) -> None:
         if isinstance(value, ast.Name) and value.id in self._module_dicts:
             value = self._module_dicts[value.id]
-        fields: dict[str, ast.AST] = {}
+        fields: dict[str, ast.expr] = {}
         if isinstance(value, ast.Dict):
             self._consumed.add(id(value))
             for k, v in zip(value.keys, value.values):
@@ -819,11 +830,11 @@ class Extractor(ast.NodeVisitor):
         entry = key if isinstance(key, str) else None
         self._emit_schedule(entry, key, fields, container, source, line)
 
-    def _emit_schedule(self, entry: str | None, key: Any, fields: dict, container: str, source: str, line: int,
-                       task_override: Any = None) -> None:
+    def _emit_schedule(self, entry: str | None, key: Value, fields: Mapping[str, ast.expr | None], container: str, source: str,
+                       line: int, task_override: Value | TaskRef = None) -> None:
         kind, celery, from_settings = self._schedule_kind(fields.get("schedule"))
         task = task_override if task_override is not None else literal(fields.get("task"), self.text)
-        rec = {
+        rec: ScheduleFact = {
             "entry": entry, "task": task, "line": line, "source": source, "container": container,
             "kind": kind, "celery": celery,
             "args": literal(fields.get("args"), self.text) if "args" in fields else None,
@@ -838,7 +849,7 @@ class Extractor(ast.NodeVisitor):
             rec["entry_src"] = key.get("dynamic") if isinstance(key, dict) else str(key)
         self.schedules.append(rec)
 
-    def _schedule_kind(self, node: ast.AST | None, depth: int = 0) -> tuple[str, dict, bool]:
+    def _schedule_kind(self, node: ast.AST | None, depth: int = 0) -> tuple[str, dict[str, Value], bool]:
         if node is None:
             return "dynamic", {"expr": "<missing schedule>"}, False
         if isinstance(node, ast.Name) and node.id in self._module_values and depth < 3:
@@ -872,7 +883,7 @@ class Extractor(ast.NodeVisitor):
         src = segment(node, self.text)
         return "dynamic", {"expr": src}, ("settings" in src or "getenv" in src or "environ" in src)
 
-    def _schedule_relative(self, node: ast.AST | None) -> Any:
+    def _schedule_relative(self, node: ast.AST | None) -> Value:
         """``schedule(run_every=..., relative=True)``: the flag given to the schedule object itself."""
         if isinstance(node, ast.Call) and (self.ref(node.func) or "").rsplit(".", 1)[-1].lstrip("?") == "schedule":
             for kw in node.keywords:
@@ -882,7 +893,7 @@ class Extractor(ast.NodeVisitor):
                 return literal(node.args[1], self.text)
         return False
 
-    def _crontab(self, node: ast.Call) -> dict:
+    def _crontab(self, node: ast.Call) -> dict[str, Value]:
         out: dict[str, Any] = {}
         for i, arg in enumerate(node.args[:5]):
             out[CRONTAB_POSITIONAL[i]] = literal(arg, self.text)
@@ -893,7 +904,7 @@ class Extractor(ast.NodeVisitor):
                 out.setdefault("_other", {})[kw.arg] = segment(kw.value, self.text)
         return out
 
-    def _timedelta(self, node: ast.Call) -> Any:
+    def _timedelta(self, node: ast.Call) -> float | dict[str, str]:
         total = 0.0
         try:
             for i, arg in enumerate(node.args[:7]):
@@ -909,28 +920,27 @@ class Extractor(ast.NodeVisitor):
         sig = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg in ("sig", "signature")), None)
         kws = {k.arg: k.value for k in node.keywords if k.arg}
         name = literal(kws["name"], self.text) if "name" in kws else None
-        task: Any = None
+        task: Value | TaskRef = None
         args_node = node.args[2] if len(node.args) > 2 else kws.get("args")
         kwargs_node = node.args[3] if len(node.args) > 3 else kws.get("kwargs")
         sig_args = None
+        sig_kwargs: Options = {}
         if isinstance(sig, ast.Call) and isinstance(sig.func, ast.Attribute) and sig.func.attr in ("s", "si", "signature"):
             task = {"ref": self.ref(sig.func.value), "src": segment(sig.func.value, self.text)}
             sig_args = [literal(a, self.text) for a in sig.args]
             sig_kwargs = {k.arg: literal(k.value, self.text) for k in sig.keywords if k.arg}
-            if sig_kwargs and kwargs_node is None:
-                kws["_sig_kwargs"] = sig_kwargs  # type: ignore[assignment]
         elif isinstance(sig, ast.Call) and self.ref(sig.func) in CANVAS["signature"] and sig.args:
             task = literal(sig.args[0], self.text)
         elif sig is not None:
             task = {"ref": self.ref(sig), "src": segment(sig, self.text)}
         fields = {"schedule": sched}
         rec_task = task
-        opts = {k: literal(v, self.text) for k, v in kws.items() if k not in ("name", "args", "kwargs", "schedule", "sig", "_sig_kwargs")}
+        opts = {k: literal(v, self.text) for k, v in kws.items() if k not in ("name", "args", "kwargs", "schedule", "sig")}
         self._emit_schedule(name if isinstance(name, str) else None, name, fields, container="add_periodic_task",
                             source="add_periodic_task", line=node.lineno, task_override=rec_task if rec_task is not None else dynamic("<missing>"))
         rec = self.schedules[-1]
         rec["args"] = literal(args_node, self.text) if args_node is not None else (sig_args or None)
-        rec["kwargs"] = literal(kwargs_node, self.text) if kwargs_node is not None else kws.get("_sig_kwargs")
+        rec["kwargs"] = literal(kwargs_node, self.text) if kwargs_node is not None else (sig_kwargs or None)
         rec["options"] = opts or None
         if name is None:
             rec["entry_default"] = True  # Celery names it repr(sig)
@@ -939,32 +949,36 @@ class Extractor(ast.NodeVisitor):
         arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "obj"), None)
         obj = literal(arg, self.text) if arg is not None else None
         ns = next((literal(k.value, self.text) for k in node.keywords if k.arg == "namespace"), None)
-        value = {"obj": obj, "namespace": ns}
+        value: ConfigSourceValue = {"obj": obj, "namespace": ns}
         if arg is not None:
-            value.update(source=self._source_fact(arg), line=node.lineno)
-        self.app_attr_sets.append({"app": self.ref(func.value), "attr": "config_from_object",
-                                   "value": value, "line": node.lineno})
+            value["source"] = self._source_fact(arg)
+            value["line"] = node.lineno
+        config_set: AppConfigSet = {"app": self.ref(func.value), "attr": "config_from_object", "value": value,
+                                    "line": node.lineno}
+        self.app_attr_sets.append(config_set)
 
     def _conf_update(self, func: ast.Attribute, node: ast.Call) -> None:
-        items: list[tuple[str, ast.AST]] = [(k.arg, k.value) for k in node.keywords if k.arg]
+        items: list[tuple[str, ast.expr]] = [(k.arg, k.value) for k in node.keywords if k.arg]
         app_ref = self.ref(func.value.value) if isinstance(func.value, ast.Attribute) else None
         for arg in list(node.args) + [k.value for k in node.keywords if k.arg is None]:
             if isinstance(arg, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
                                                  for k in arg.keys):
-                for k, v in zip(arg.keys, arg.values):
-                    items.append((k.value, v))  # type: ignore[union-attr]
+                items.extend((k.value, v) for k, v in zip(arg.keys, arg.values)
+                             if isinstance(k, ast.Constant) and isinstance(k.value, str))
             else:  # conf.update(SOME_DICT) / conf.update(**x) / conf.update(dict(...)): resolve.py reads it
-                self.app_attr_sets.append({"app": app_ref, "attr": "conf.update", "line": node.lineno,
-                                           "value": {"source": self._source_fact(arg), "line": node.lineno,
-                                                     "via": f"{_name(func.value) or 'app.conf'}.update()"}})
+                update: AppConfigSet = {"app": app_ref, "attr": "conf.update", "line": node.lineno,
+                                        "value": {"source": self._source_fact(arg), "line": node.lineno,
+                                                  "via": f"{_name(func.value) or 'app.conf'}.update()"}}
+                self.app_attr_sets.append(update)
         container = f"{_name(func.value) or 'app.conf'}"
         for key, value in items:
             if key in SCHEDULE_NAMES:
                 self._schedule_container(value, container=f"{container}.{key}", source="conf.update", stmt=node)
             norm = SETTING_ALIASES.get(key) or (key if key.islower() else None)
             if norm:
-                fact = {"name": norm, "raw_name": f"{container}.update({key}=)", "value": literal(value, self.text),
-                        "line": value.lineno, "layer": "changes", "app": app_ref}
+                fact: SettingFact = {"name": norm, "raw_name": f"{container}.update({key}=)",
+                                     "value": literal(value, self.text), "line": value.lineno, "layer": "changes",
+                                     "app": app_ref}
                 why = self._local_why(value) if self._funcs else None
                 if why:
                     fact["why"] = why
@@ -976,9 +990,9 @@ class Extractor(ast.NodeVisitor):
         if not self._funcs:
             return set()
         fn = self._funcs[-1]
-        cached = getattr(fn, "_saqmigrate_locals", None)
+        cached: set[str] | None = getattr(fn, "_saqmigrate_locals", None)
         if cached is None:
-            a = fn.args  # type: ignore[attr-defined]
+            a = fn.args
             cached = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
             cached |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
             declared_global: set[str] = set()
@@ -992,10 +1006,10 @@ class Extractor(ast.NodeVisitor):
                 elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n is not fn:
                     cached.add(n.name)
             cached -= declared_global
-            fn._saqmigrate_locals = cached  # type: ignore[attr-defined]
+            setattr(fn, "_saqmigrate_locals", cached)  # noqa: B010 - a cache on the node, not an ast field
         return cached
 
-    def _local_why(self, node: ast.AST) -> str | None:
+    def _local_why(self, node: ast.expr) -> str | None:
         """Why ``node`` (inside a function) cannot be evaluated at module level, or None when it can."""
         local = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & self._local_names())
         if not local:
@@ -1003,7 +1017,7 @@ class Extractor(ast.NodeVisitor):
         fn = getattr(self._funcs[-1], "name", "<function>")
         return f"`{local[0]}` is a local variable of {fn}()"
 
-    def _inline_local(self, node: ast.AST) -> ast.AST:
+    def _inline_local(self, node: ast.expr) -> ast.expr:
         """A local name bound once, by a plain top-level assignment of the function, and used nowhere
         else (so never changed in place) stands for the value assigned to it."""
         if not (self._funcs and isinstance(node, ast.Name) and node.id in self._local_names()):
@@ -1013,13 +1027,13 @@ class Extractor(ast.NodeVisitor):
         stores = [n for n in uses if isinstance(n.ctx, ast.Store)]
         if len(uses) != 2 or len(stores) != 1:
             return node
-        for stmt in fn.body:  # type: ignore[attr-defined]
+        for stmt in fn.body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is stores[0] \
                     and stmt.lineno < node.lineno:
                 return stmt.value
         return node
 
-    def _source_fact(self, node: ast.AST) -> dict:
+    def _source_fact(self, node: ast.expr) -> SourceFact:
         """What a config source expression is (resolve.py reads it): a Flask config item, a module path,
         an expression evaluable at module level (values.py), or something local to a function."""
         node = self._inline_local(node)
@@ -1039,7 +1053,7 @@ class Extractor(ast.NodeVisitor):
             return {"kind": "local", "src": src, "why": why}
         return {"kind": "expr", "src": src}
 
-    def _item_fact(self, node: ast.AST) -> dict:
+    def _item_fact(self, node: ast.expr) -> ItemFact:
         lit = literal(node, self.text)
         if not is_dynamic_value(lit):
             return {"value": lit}
@@ -1048,15 +1062,19 @@ class Extractor(ast.NodeVisitor):
     def _flaskish(self) -> bool:
         return any(v.split(".")[0] in ("flask", "quart") for v in self.imports.values())
 
-    def _flask_write(self, key: str, value: ast.AST, line: int, how: str) -> None:
-        fact = {"kind": "set", "key": key, "line": line, "how": how, "func": self._func_name()}
+    def _flask_write(self, key: str, value: ast.expr, line: int, how: str) -> None:
+        fact: FlaskConfigFact = {"kind": "set", "key": key, "line": line, "how": how, "func": self._func_name()}
         value = self._inline_local(value)
         lit = literal(value, self.text)
-        fact.update(self._item_fact(value))
+        item = self._item_fact(value)
+        if "value" in item:
+            fact["value"] = item["value"]
+        else:
+            fact["source"] = item["source"]
         self.flask_config.append(fact)
         if key.startswith("CELERY_") and key not in SCHEDULE_NAMES:  # read like a Flask config class's attribute
             norm = SETTING_ALIASES.get(key) or key[len("CELERY_"):].lower()
-            setting = {"name": norm, "raw_name": f"app.config[{key!r}]", "value": lit, "line": line}
+            setting: SettingFact = {"name": norm, "raw_name": f"app.config[{key!r}]", "value": lit, "line": line}
             why = self._local_why(value) if self._funcs else None
             if why:
                 setting["why"] = why
@@ -1068,35 +1086,44 @@ class Extractor(ast.NodeVisitor):
     def _flask_config_call(self, attr: str, func: ast.Attribute, node: ast.Call) -> None:
         """``app.config.from_mapping(CELERY=...)``, ``.update(...)``, ``.setdefault(k, v)``, ``.from_object(x)``,
         the file and environment loaders: what may set a key of a Flask config."""
-        if not self._flaskish() and not (_name(func.value.value) or "").endswith("current_app"):  # type: ignore[attr-defined]
+        owner = func.value.value if isinstance(func.value, ast.Attribute) else func.value
+        if not self._flaskish() and not (_name(owner) or "").endswith("current_app"):
             return
-        base = {"line": node.lineno, "func": self._func_name(), "src": segment(node, self.text)}
+
+        def fact(kind: Literal["unknown", "from_object", "env", "loader"]) -> FlaskConfigFact:
+            return {"kind": kind, "line": node.lineno, "func": self._func_name(), "src": segment(node, self.text)}
+
         if attr in ("from_mapping", "update"):
             for kw in node.keywords:
                 if kw.arg:
                     self._flask_write(kw.arg, kw.value, node.lineno, attr)
                 else:
-                    self.flask_config.append({"kind": "unknown", **base})
+                    self.flask_config.append(fact("unknown"))
             for arg in node.args:
                 if isinstance(arg, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
                                                      for k in arg.keys):
                     for k, v in zip(arg.keys, arg.values):
-                        self._flask_write(k.value, v, node.lineno, attr)  # type: ignore[union-attr]
+                        if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                            self._flask_write(k.value, v, node.lineno, attr)
                 else:
-                    self.flask_config.append({"kind": "unknown", **base})
+                    self.flask_config.append(fact("unknown"))
         elif attr == "setdefault" and node.args and isinstance(node.args[0], ast.Constant) \
                 and isinstance(node.args[0].value, str) and len(node.args) > 1:
             self._flask_write(node.args[0].value, node.args[1], node.lineno, attr)
         elif attr == "from_object" and node.args:
-            self.flask_config.append({"kind": "from_object", "source": self._source_fact(node.args[0]), **base})
+            loaded = fact("from_object")
+            loaded["source"] = self._source_fact(node.args[0])
+            self.flask_config.append(loaded)
         elif attr == "from_prefixed_env":
             prefix = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "prefix"), None)
             p = literal(prefix, self.text) if prefix is not None else "FLASK"
-            self.flask_config.append({"kind": "env", "prefix": p if isinstance(p, str) else None, **base})
+            env = fact("env")
+            env["prefix"] = p if isinstance(p, str) else None
+            self.flask_config.append(env)
         elif attr in ("from_pyfile", "from_file", "from_envvar"):
-            self.flask_config.append({"kind": "loader", **base})
+            self.flask_config.append(fact("loader"))
 
-    def _flask_config_item(self, target: ast.Subscript, value: ast.AST, stmt: ast.AST) -> None:
+    def _flask_config_item(self, target: ast.Subscript, value: ast.expr, stmt: ast.stmt) -> None:
         """``app.config["CELERY"] = {...}`` (a write) or ``app.config["CELERY"]["x"] = v`` (a change in place)."""
         if not self._flaskish():
             return
@@ -1108,7 +1135,7 @@ class Extractor(ast.NodeVisitor):
         if inner is not None:
             self._flask_config_mutation(inner, stmt)
 
-    def _flask_config_mutation(self, key: str, node: ast.AST) -> None:
+    def _flask_config_mutation(self, key: str, node: ast.stmt | ast.expr) -> None:
         if self._flaskish():
             self.flask_config.append({"kind": "mutation", "key": key, "line": node.lineno, "func": self._func_name(),
                                       "src": segment(node, self.text)})
@@ -1177,7 +1204,7 @@ CELERY_CTOR_SETTINGS = {"task_ignore_result", "task_default_queue", "task_routes
                         "result_expires", "task_track_started", "task_default_rate_limit", "beat_schedule"}
 
 
-def is_dynamic_value(v: Any) -> bool:
+def is_dynamic_value(v: Value) -> bool:
     return isinstance(v, dict) and set(v) == {"dynamic"}
 
 
@@ -1193,7 +1220,7 @@ def _flask_config_key(node: ast.AST) -> str | None:
     return None
 
 
-def _mapping_items(node: ast.AST) -> list[tuple[str, ast.AST]] | None:
+def _mapping_items(node: ast.AST) -> list[tuple[str, ast.expr]] | None:
     """``{"k": v, ...}`` / ``dict(k=v, ...)`` with literal string keys and no ``**``: its items, else None."""
     if isinstance(node, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
         return [(k.value, v) for k, v in zip(node.keys, node.values)]  # type: ignore[union-attr]
@@ -1203,7 +1230,7 @@ def _mapping_items(node: ast.AST) -> list[tuple[str, ast.AST]] | None:
     return None
 
 
-def _conf_owner(stmt: ast.AST) -> ast.AST | None:
+def _conf_owner(stmt: ast.AST) -> ast.expr | None:
     """``app`` in ``app.conf.x = v``."""
     target = stmt.targets[0] if isinstance(stmt, ast.Assign) else getattr(stmt, "target", None)
     if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute) and target.value.attr == "conf":
@@ -1211,7 +1238,7 @@ def _conf_owner(stmt: ast.AST) -> ast.AST | None:
     return None
 
 
-def _registry_lookup(target: ast.AST) -> ast.AST | None:
+def _registry_lookup(target: ast.AST) -> ast.expr | None:
     """The name argument of ``<app>.tasks.get(name)`` / ``<app>.tasks[name]``, else None."""
     if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr == "get" \
             and isinstance(target.func.value, ast.Attribute) and target.func.value.attr == "tasks" and target.args:
@@ -1254,9 +1281,9 @@ def _is_sig(node: ast.AST, ex: Extractor) -> bool:
     return False
 
 
-def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, text: str, skip_self: bool = False) -> list[dict]:
+def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, text: Source | str, skip_self: bool = False) -> list[ParamFact]:
     a = node.args
-    out: list[dict] = []
+    out: list[ParamFact] = []
     positional = list(a.posonlyargs) + list(a.args)
     defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     for i, arg in enumerate(positional):
@@ -1276,7 +1303,7 @@ def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, text: str, skip_self: 
     return out
 
 
-def _features(node: ast.AST, ex: Extractor, bound: bool) -> dict:
+def _features(node: ast.AST, ex: Extractor, bound: bool) -> Features:
     request_attrs: set[str] = set()
     blocking: dict[str, int] = {}
     retry = update_state = uses_self = replace = False
@@ -1331,7 +1358,7 @@ def suppressions(text: str) -> dict[int, list[str]]:
     return out
 
 
-def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> dict:
+def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> Facts:
     ex = Extractor(text, module, is_package)
     # a first pass over module-level imports/defs so forward references resolve
     for stmt in tree.body:
@@ -1380,7 +1407,7 @@ def _rebindings(ex: Extractor, tree: ast.Module) -> None:
             ex.imports[name] = r
 
 
-def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> dict:
+def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> Facts:
     """For files without trigger words that resolution needs (re-exporting ``__init__.py``)."""
     ex = Extractor("", module, is_package)
     for stmt in tree.body:
@@ -1396,7 +1423,7 @@ def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> dic
 _FUNC = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def _own_nodes(fn: ast.AST):
+def _own_nodes(fn: ast.AST) -> Iterator[ast.AST]:
     """Nodes of a function's own body (not of functions, classes or lambdas nested in it)."""
     stack = list(getattr(fn, "body", []))
     while stack:
@@ -1407,13 +1434,21 @@ def _own_nodes(fn: ast.AST):
         stack.extend(ast.iter_child_nodes(n))
 
 
-def _param_table(fn: ast.FunctionDef | ast.AsyncFunctionDef, text: Source, skip: int = 0) -> tuple[dict, str | None]:
+class _ParamSlot(TypedDict):
+    index: int | None  # positional index after ``skip`` (None: keyword-only)
+    default: Value
+    has_default: bool
+
+
+def _param_table(fn: ast.FunctionDef | ast.AsyncFunctionDef, text: Source,
+                 skip: int = 0) -> tuple[dict[str, _ParamSlot], str | None]:
     """Named parameters -> {index (positional, after ``skip``), default}; and the ``**kwargs`` name."""
     a = fn.args
     positional = list(a.posonlyargs) + list(a.args)
-    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
-    table = {arg.arg: {"index": i, "default": literal(d, text) if d is not None else None, "has_default": d is not None}
-             for i, (arg, d) in enumerate(zip(positional[skip:], defaults[skip:]))}
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    table: dict[str, _ParamSlot] = {
+        arg.arg: {"index": i, "default": literal(d, text) if d is not None else None, "has_default": d is not None}
+        for i, (arg, d) in enumerate(zip(positional[skip:], defaults[skip:]))}
     for arg, d in zip(a.kwonlyargs, a.kw_defaults):
         table[arg.arg] = {"index": None, "default": literal(d, text) if d is not None else None,
                           "has_default": d is not None}
@@ -1432,7 +1467,10 @@ def _calls_param(wrapper: ast.AST, param: str) -> bool:
                for n in ast.walk(wrapper))
 
 
-def _named_after(ex: Extractor, fn: ast.AST, x: ast.AST, param: str) -> tuple[str, str | None] | None:
+_NamedAfter = tuple[Literal["function", "wrapper"], str | None]
+
+
+def _named_after(ex: Extractor, fn: ast.AST, x: ast.AST, param: str) -> _NamedAfter | None:
     """What the task built from ``x`` is named after: ("function", None) when ``x`` is the decorated
     function or a ``functools.wraps`` copy of its name and module; ("wrapper", name) for a nested
     wrapper that keeps its own; None when ``x`` is neither."""
@@ -1458,12 +1496,25 @@ def _named_after(ex: Extractor, fn: ast.AST, x: ast.AST, param: str) -> tuple[st
     return ("wrapper", wrapper.name)
 
 
+class _FactoryOptions(TypedDict):
+    fixed: Options
+    params: dict[str, FactoryParam]
+    pass_kwargs: bool
+
+
+class _Application(_FactoryOptions):
+    task_ref: str
+    task_src: str
+    named_after: Literal["function", "wrapper"]
+    wrapper: str | None
+
+
 def _factory_options(ex: Extractor, keywords: list[ast.keyword], kwargs_names: set[str],
-                     named: dict[str, dict]) -> dict:
+                     named: dict[str, FactoryParam]) -> _FactoryOptions:
     """The options a factory hands the Celery decorator: literal ones (``fixed``), the ones taken from
     its own named parameters (``params``: option -> parameter), and whether its ``**kwargs`` pass through."""
-    fixed: dict[str, Any] = {}
-    params: dict[str, dict] = {}
+    fixed: Options = {}
+    params: dict[str, FactoryParam] = {}
     pass_kwargs = False
     for kw in keywords:
         src = _name(kw.value)
@@ -1472,7 +1523,8 @@ def _factory_options(ex: Extractor, keywords: list[ast.keyword], kwargs_names: s
                 pass_kwargs = True
             elif isinstance(kw.value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
                                                        for k in kw.value.keys):
-                fixed.update({k.value: literal(v, ex.text) for k, v in zip(kw.value.keys, kw.value.values)})
+                fixed.update({k.value: literal(v, ex.text) for k, v in zip(kw.value.keys, kw.value.values)
+                              if isinstance(k, ast.Constant) and isinstance(k.value, str)})
             else:
                 fixed["**"] = dynamic(segment(kw.value, ex.text))
         elif src in named:
@@ -1483,11 +1535,11 @@ def _factory_options(ex: Extractor, keywords: list[ast.keyword], kwargs_names: s
 
 
 def _task_application(ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[str],
-                      named: dict[str, dict]) -> dict | None:
+                      named: dict[str, FactoryParam]) -> tuple[_Application, ast.AST] | None:
     """``fn`` returns a (possible) Celery task decorator applied to ``param`` or to a wrapper of it:
     ``shared_task(**opts)(param)``, ``app.task(wrapper, bind=True)``, or a nested wrapper decorated
     ``@shared_task(...)`` and returned. Which callee is really a task decorator is decided by resolve."""
-    local = {}
+    local: dict[str, ast.expr] = {}
     for s in getattr(fn, "body", []):
         if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
             local[s.targets[0].id] = s.value
@@ -1496,6 +1548,8 @@ def _task_application(ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[
         if not isinstance(n, ast.Return) or n.value is None:
             continue
         value = n.value
+        node: ast.AST
+        after: _NamedAfter | None
         if isinstance(value, ast.Name) and value.id in local:
             value = local[value.id]
         if isinstance(value, ast.Name) and value.id in nested:  # a returned wrapper decorated @shared_task(...)
@@ -1506,7 +1560,8 @@ def _task_application(ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[
             dec = decs[0]
             callee = dec.func if isinstance(dec, ast.Call) else dec
             keywords = dec.keywords if isinstance(dec, ast.Call) else []
-            node, after = wrapper, ("function", None) if any(_is_wraps_of(ex, d, param) for d in wrapper.decorator_list) \
+            node = wrapper
+            after = ("function", None) if any(_is_wraps_of(ex, d, param) for d in wrapper.decorator_list) \
                 else ("wrapper", wrapper.name)
         elif isinstance(value, ast.Call) and len(value.args) == 1:
             if isinstance(value.func, ast.Call):  # D(...)(x)
@@ -1523,9 +1578,9 @@ def _task_application(ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[
         if after is None or not ref or ref.startswith("?") or not _may_be_task_decorator(ref) \
                 or (isinstance(callee, ast.Name) and callee.id == param):
             continue
-        out = {"task_ref": ref, "task_src": segment(callee, ex.text), "named_after": after[0], "wrapper": after[1],
-               **_factory_options(ex, keywords, kwargs_names, named)}
-        return out | {"_node": node}
+        options = _factory_options(ex, keywords, kwargs_names, named)
+        return {"task_ref": ref, "task_src": segment(callee, ex.text), "named_after": after[0], "wrapper": after[1],
+                "fixed": options["fixed"], "params": options["params"], "pass_kwargs": options["pass_kwargs"]}, node
     return None
 
 
@@ -1554,7 +1609,10 @@ def _decorator_factories(ex: Extractor, tree: ast.Module) -> None:
 
 def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
     for stmt in tree.body:
-        found, called, own = None, True, {}
+        found: tuple[_Application, ast.AST] | None = None
+        called = True
+        own: dict[str, _ParamSlot] = {}
+        named: dict[str, FactoryParam]
         if isinstance(stmt, ast.ClassDef):
             methods = {s.name: s for s in stmt.body if isinstance(s, _FUNC)}
             call = methods.get("__call__")
@@ -1562,7 +1620,7 @@ def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
             if not call_params:
                 continue
             kwargs_names: set[str] = set()
-            named: dict[str, dict] = {}
+            named = {}
             init = methods.get("__init__")
             if init is not None:
                 own, kwarg = _param_table(init, ex.text, skip=1)
@@ -1577,7 +1635,8 @@ def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
                         kwargs_names.add(f"self.{n.targets[0].attr}")
                     elif isinstance(v, ast.Name) and v.id in own:
                         named[f"self.{n.targets[0].attr}"] = {"param": v.id, **own[v.id]}
-            found = _task_application(ex, call, call_params[0].arg, kwargs_names, named)
+            if call is not None:
+                found = _task_application(ex, call, call_params[0].arg, kwargs_names, named)
         elif isinstance(stmt, _FUNC):
             params = list(stmt.args.posonlyargs) + list(stmt.args.args)
             own, kwarg = _param_table(stmt, ex.text)
@@ -1595,10 +1654,16 @@ def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
                             found = _task_application(ex, dec, dparams[0].arg, {kwarg} if kwarg else set(), named)
                             called = True
                         break
+        else:
+            continue
         if found is None:
             continue
-        ex._factory_nodes[id(found.pop("_node"))] = stmt.name
+        app, node = found
+        ex._factory_nodes[id(node)] = stmt.name
         ex.decorator_factories[stmt.name] = {
             "line": stmt.lineno, "form": "class" if isinstance(stmt, ast.ClassDef) else "function", "called": called,
-            "own_params": {p: info["index"] for p, info in own.items()}, **found,
+            "own_params": {p: info["index"] for p, info in own.items()},
+            "task_ref": app["task_ref"], "task_src": app["task_src"], "named_after": app["named_after"],
+            "wrapper": app["wrapper"], "fixed": app["fixed"], "params": app["params"],
+            "pass_kwargs": app["pass_kwargs"],
         }

@@ -8,13 +8,18 @@ of our own base classes; resolves call targets and beat ``task`` names to tasks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, TypedDict
 
 from saqmigrate.index.extract import (
-    CELERY_CLS, LEGACY_PERIODIC, LEGACY_TASK, SHARED_TASK, TASK_CLS,
+    CELERY_CLS, FACTS_VERSION, LEGACY_PERIODIC, LEGACY_TASK, SHARED_TASK, TASK_CLS,
 )
 from saqmigrate.index.extract import _jsonable
+from saqmigrate.index.facts import (
+    AliasFact, AppAttrSet, CallFact, DecoratedFact, DecoratorCandidate, DecoratorFactoryFact, Facts,
+    FlaskConfigFact, ItemFact, Options, SourceFact, Value,
+)
 from saqmigrate.index.model import App, Call, Param, ProjectIndex, Schedule, Setting, Task, dynamic, is_dynamic
 from saqmigrate.index.values import Resolved, Unresolved, Values, _Class
 
@@ -56,22 +61,24 @@ RESOLVED_KEY = "__resolved__"  # options[RESOLVED_KEY][option] = {"src", "env", 
 OTHER_TASK_LIBS = ("huey", "dramatiq", "taskiq", "rq", "arq", "prefect", "airflow", "procrastinate", "saq",
                    "django_q", "kombu", "invoke", "luigi", "dagster", "ray", "faust", "nameko", "pytest")
 APPISH = {"app", "celery", "celery_app", "capp", "celeryapp", "worker", "application"}
+# the facts of a module the resolver does not know (read only)
+_NO_FACTS: Facts = {"v": FACTS_VERSION, "module": "", "is_package": False, "imports": {}, "star_imports": [], "defs": {}}
 
 
 @dataclass
 class ModuleFacts:
     rel: str
-    facts: dict
+    facts: Facts
 
 
 @dataclass
 class Resolver:
     modules: dict[str, ModuleFacts]
-    lazy: Callable[[str], dict | None]  # module name -> imports-only facts for unparsed files
+    lazy: Callable[[str], Facts | None]  # module name -> imports-only facts for unparsed files
     project_uses_celery: bool = False
-    _cache: dict = field(default_factory=dict)
+    _cache: dict[str, Facts | None] = field(default_factory=dict)
 
-    def facts(self, module: str) -> dict | None:
+    def facts(self, module: str) -> Facts | None:
         mf = self.modules.get(module)
         if mf is not None:
             return mf.facts
@@ -81,7 +88,7 @@ class Resolver:
         self._cache[module] = f
         return f
 
-    def _split(self, ref: str):
+    def _split(self, ref: str) -> tuple[str, Facts, str, str] | None:
         """Longest known module prefix of ``ref``: (module, its facts, symbol, rest) or None."""
         parts = ref.split(".")
         for i in range(len(parts) - 1, 0, -1):
@@ -127,7 +134,7 @@ class Resolver:
         return ref
 
 
-def _django_facts(modules: dict[str, ModuleFacts]) -> dict:
+def _django_facts(modules: dict[str, ModuleFacts]) -> dict[str, Any]:
     """What makes the project a Django project, and its statically visible settings module."""
     settings = sorted({v for mf in modules.values() for v in mf.facts.get("django_settings", []) if isinstance(v, str)})
     signals = []
@@ -135,7 +142,7 @@ def _django_facts(modules: dict[str, ModuleFacts]) -> dict:
         signals.append("DJANGO_SETTINGS_MODULE is set")
     if any(mf.facts.get("uses_django") for mf in modules.values()):
         signals.append("django is imported")
-    out: dict = {"signals": signals}
+    out: dict[str, Any] = {"signals": signals}
     if len(settings) == 1:
         out["settings_module"] = settings[0]
     elif settings:
@@ -147,20 +154,85 @@ def _module_of(ref: str) -> str:
     return ref.rsplit(".", 1)[0] if "." in ref else ""
 
 
-def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str], dict | None],
+def _gen_name(mod: str, fn: str) -> str:
+    return f"{mod}.{fn}" if mod else fn
+
+
+class ConfigSource(TypedDict):
+    """A config_from_object / conf.update source of an app, read with the settings (_config_source_settings)."""
+
+    app: App | None  # None: Celery's default app (no Celery(...) in the project)
+    attr: str
+    module: str
+    rel: str
+    line: int
+    source: SourceFact
+    entry: dict[str, Any]  # the app's config_from_object entry (gets "read" / "unresolved")
+
+
+class SettingMeta(TypedDict, total=False):
+    """Where a setting's value comes from (_in_effect decides which are in effect)."""
+
+    layer: str  # "changes" | "source"
+    app: str | None
+    env: list[str]
+    source: tuple[str, int] | None  # (module, line) of its config source
+    placeholder: bool  # a config source that cannot be read
+
+
+DecoratorKind = tuple[str, str | None, Options]  # (kind, app reference, alias options)
+ClassInfo = tuple[bool, Options, list[str]]  # (is a Celery Task subclass, inherited option attrs, hook methods)
+Factory = tuple[str, str, DecoratorFactoryFact, DecoratorKind]  # (module, name, facts, what it applies)
+
+
+def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str], Facts | None],
                 load_tree: Callable[[str], Any] | None = None, is_module: Callable[[str], bool] | None = None,
                 ) -> ProjectIndex:
     """``load_tree``/``is_module``: parse any module of the tree on demand, so option values can be
     resolved through constants modules, re-exports and Django settings (``values.py``)."""
-    res = Resolver(modules, lazy, project_uses_celery=any(m.facts.get("uses_celery") for m in modules.values()))
-    index = ProjectIndex(root=root)
-    index.django = _django_facts(modules)
-    values = Values(load_tree, is_module or (lambda m: m in modules),
-                    index.django.get("settings_module")) if load_tree is not None else None
-    why_unresolved: dict[tuple[str, str], str] = {}  # (module, source) -> reason, for findings
+    return _IndexBuilder(root, modules, lazy, load_tree, is_module).build()
 
-    def resolve_opts(mod: str, options: dict) -> dict:
+
+class _IndexBuilder:
+    """Links every module's facts, in Celery's order: apps and their config, app settings (task defaults),
+    tasks (decorated, registered, classes), then the schedules and calls that name them."""
+
+    def __init__(self, root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str], Facts | None],
+                 load_tree: Callable[[str], Any] | None, is_module: Callable[[str], bool] | None) -> None:
+        self.modules = modules
+        self.res = Resolver(modules, lazy, project_uses_celery=any(m.facts.get("uses_celery") for m in modules.values()))
+        self.index = ProjectIndex(root=root)
+        self.index.django = _django_facts(modules)
+        self.values = Values(load_tree, is_module or (lambda m: m in modules),
+                             self.index.django.get("settings_module")) if load_tree is not None else None
+        self.why_unresolved: dict[tuple[str, str], str] = {}  # (module, source) -> reason, for findings
+        self.apps: dict[str, App] = {}
+        self.config_sources: list[ConfigSource] = []  # read below, with the settings
+        self.class_cache: dict[str, ClassInfo] = {}
+        self.conf_defaults: Options = {}
+        self.tasks: list[Task] = []
+        self.symbol_to_task: dict[tuple[str, str], Task] = {}
+        self.by_wrapper: dict[str, list[Task]] = {}  # tasks named after a factory's wrapper (no functools.wraps)
+
+    def build(self) -> ProjectIndex:
+        self.collect_apps()
+        self.index.apps = sorted(self.apps.values(), key=lambda a: (a.file, a.line))
+        self.collect_settings()
+        for mod, mf in self.modules.items():
+            self.decorated_tasks(mod, mf)
+            self.registered_tasks(mod, mf)
+            self.class_tasks(mod, mf)
+        self.name_shared_wrappers()
+        self.tasks.sort(key=lambda t: (t.file, t.line, t.function))
+        self.record_resolution()
+        self.index.tasks = self.tasks
+        self.index.schedules = self.collect_schedules()
+        self.index.calls = self.collect_calls()
+        return self.index
+
+    def resolve_opts(self, mod: str, options: Options) -> Options:
         """Dynamic option values replaced by what Python would bind them to, where that is exact."""
+        values = self.values
         if values is None or not options:
             return options
         out = dict(options)
@@ -178,79 +250,91 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
                     out[k] = _jsonable(r.value)
                     resolved[k] = {"src": src, "env": r.env, "origin": r.origin}
             except Unresolved as exc:
-                why_unresolved[(mod, src)] = str(exc)
+                self.why_unresolved[(mod, src)] = str(exc)
         if resolved:
             out[RESOLVED_KEY] = resolved
         return out
 
-    # --- apps -------------------------------------------------------------------------
-    apps: dict[str, App] = {}
-    for mod, mf in modules.items():
-        for a in mf.facts.get("apps", []):
-            app = App(name=a["name"], file=mf.rel, line=a["line"], module=mod, kind=a["kind"], main=a["main"],
-                      task_cls=a["task_cls"], options=a["options"], in_function=bool(a.get("in_function")))
-            apps[f"{mod}.{a['name']}"] = app
-    # instances of Celery subclasses defined in other modules: celery = IndicoCelery('indico')
-    subclasses = {key for key, a in apps.items() if a.kind == "subclass"}
-    if subclasses:
-        for mod, mf in modules.items():
+    # apps
+    def collect_apps(self) -> None:
+        apps = self.apps
+        for mod, mf in self.modules.items():
+            for a in mf.facts.get("apps", []):
+                app = App(name=a["name"], file=mf.rel, line=a["line"], module=mod, kind=a["kind"], main=a["main"],
+                          task_cls=a["task_cls"], options=a["options"], in_function=bool(a.get("in_function")))
+                apps[f"{mod}.{a['name']}"] = app
+        self.instances_of_subclasses()
+        for mod, mf in self.modules.items():
+            for s in mf.facts.get("app_attr_sets", []):
+                self.configure_app(mod, mf, s)
+
+    def instances_of_subclasses(self) -> None:
+        """Instances of Celery subclasses defined in other modules: celery = IndicoCelery('indico')."""
+        apps, res = self.apps, self.res
+        subclasses = {key for key, a in apps.items() if a.kind == "subclass"}
+        if not subclasses:
+            return
+        for mod, mf in self.modules.items():
             for var, callee in mf.facts.get("assign_calls", {}).items():
                 r = res.resolve(res.canonical(callee) or callee)
                 if r and not r[2] and f"{r[0]}.{r[1]}" in subclasses and f"{mod}.{var}" not in apps:
                     apps[f"{mod}.{var}"] = App(name=var, file=mf.rel, line=mf.facts.get("assign_lines", {}).get(var, 1),
                                                module=mod, kind="instance", main=None, task_cls=None,
                                                options={"class": f"{r[0]}.{r[1]}"})
-    config_sources: list[dict] = []  # config_from_object / conf.update sources to read (below, with the settings)
-    for mod, mf in modules.items():
-        for s in mf.facts.get("app_attr_sets", []):
-            target = res.resolve(s["app"]) if s["app"] else None
-            key = f"{target[0]}.{target[1]}" if target else None
-            if key and key not in apps and s["attr"] == "config_from_object" and not target[2] \
-                    and target[0] in modules:
-                # `app = celery_class('mayan')` (a factory the scan cannot follow) configured like a Celery app
-                owner = modules[target[0]]
-                apps[key] = App(name=target[1], file=owner.rel,
-                                line=owner.facts.get("assign_lines", {}).get(target[1], s["line"]), module=target[0],
-                                kind="instance", main=None, task_cls=None,
-                                options={"inferred_from": "config_from_object"})
-            app = apps.get(key) if key else None
-            if app is None and isinstance(s["app"], str) and s["app"].startswith("?"):
-                app = apps.get(f"{mod}.{s['app'][1:]}")  # an app local to the function that configures it
-            if app is None and len(apps) == 1:
-                app = next(iter(apps.values()))
-            if app is None:
-                if not apps and s["attr"] in ("config_from_object", "conf.update") and s["value"].get("source"):
-                    # no Celery(...) in the project: Celery's default app (current_app) is the one configured
-                    config_sources.append({"app": None, "attr": s["attr"], "module": mod, "rel": mf.rel,
-                                           "line": s["value"].get("line", s["line"]), "source": s["value"]["source"],
-                                           "entry": {k: v for k, v in s["value"].items() if k != "source"}})
-                continue
-            if s["attr"] in ("config_from_object", "conf.update"):
-                value = dict(s["value"])
-                source = value.pop("source", None)
-                if s["attr"] == "conf.update":
-                    value = {"obj": dynamic(source["src"]) if source else None, "namespace": None, **value}
-                entry = {**value, "file": mf.rel}
-                app.config_from_object.append(entry)
-                if source is not None:
-                    config_sources.append({"app": app, "attr": s["attr"], "module": mod, "rel": mf.rel,
-                                           "line": value.get("line", s["line"]), "source": source, "entry": entry})
-            elif s["attr"] == "Task":
-                app.task_cls = s["value"]
-    index.apps = sorted(apps.values(), key=lambda a: (a.file, a.line))
 
-    def app_key(ref: str | None, mod: str) -> str | None:
+    def configure_app(self, mod: str, mf: ModuleFacts, s: AppAttrSet) -> None:
+        """``app.Task = X``, ``config_from_object``, ``conf.update``: on the app they configure."""
+        apps, modules = self.apps, self.modules
+        target = self.res.resolve(s["app"]) if s["app"] else None
+        key = f"{target[0]}.{target[1]}" if target else None
+        if target and key and key not in apps and s["attr"] == "config_from_object" and not target[2] \
+                and target[0] in modules:
+            # `app = celery_class('mayan')` (a factory the scan cannot follow) configured like a Celery app
+            owner = modules[target[0]]
+            apps[key] = App(name=target[1], file=owner.rel,
+                            line=owner.facts.get("assign_lines", {}).get(target[1], s["line"]), module=target[0],
+                            kind="instance", main=None, task_cls=None,
+                            options={"inferred_from": "config_from_object"})
+        app = apps.get(key) if key else None
+        if app is None and isinstance(s["app"], str) and s["app"].startswith("?"):
+            app = apps.get(f"{mod}.{s['app'][1:]}")  # an app local to the function that configures it
+        if app is None and len(apps) == 1:
+            app = next(iter(apps.values()))
+        if s["attr"] == "Task":
+            if app is not None:
+                app.task_cls = s["value"]
+            return
+        if app is None:
+            if not apps and s["value"].get("source"):
+                # no Celery(...) in the project: Celery's default app (current_app) is the one configured
+                self.config_sources.append({
+                    "app": None, "attr": s["attr"], "module": mod, "rel": mf.rel,
+                    "line": s["value"].get("line", s["line"]), "source": s["value"]["source"],
+                    "entry": {k: v for k, v in s["value"].items() if k != "source"}})
+            return
+        value: dict[str, Any] = dict(s["value"])
+        source = value.pop("source", None)
+        if s["attr"] == "conf.update":
+            value = {"obj": dynamic(source["src"]) if source else None, "namespace": None, **value}
+        entry = {**value, "file": mf.rel}
+        app.config_from_object.append(entry)
+        if source is not None:
+            self.config_sources.append({"app": app, "attr": s["attr"], "module": mod, "rel": mf.rel,
+                                        "line": value.get("line", s["line"]), "source": source, "entry": entry})
+
+    def app_key(self, ref: str | None, mod: str) -> str | None:
         """The app a ``conf.x = v`` / ``conf.update`` changes (None: not known)."""
         if not ref:
             return None
-        r = res.resolve(ref)
-        if r and f"{r[0]}.{r[1]}" in apps:
+        r = self.res.resolve(ref)
+        if r and f"{r[0]}.{r[1]}" in self.apps:
             return f"{r[0]}.{r[1]}"
-        if ref.startswith("?") and f"{mod}.{ref[1:]}" in apps:
+        if ref.startswith("?") and f"{mod}.{ref[1:]}" in self.apps:
             return f"{mod}.{ref[1:]}"
         return None
 
-    def is_app(base_ref: str, facts: dict) -> bool:
+    def is_app(self, base_ref: str, facts: Facts) -> bool:
+        res = self.res
         if base_ref in CELERY_CLS or res.facts(base_ref) is not None:
             return False  # the class itself, or a module (``proj.celery``), is not an app
         r = res.resolve(base_ref)
@@ -258,16 +342,16 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             mod, sym, rest = r
             if rest:
                 return False
-            if f"{mod}.{sym}" in apps:
+            if f"{mod}.{sym}" in self.apps:
                 return True
-            mfacts = res.facts(mod) or {}
+            mfacts = res.facts(mod) or _NO_FACTS
             call = mfacts.get("assign_calls", {}).get(sym)
             if call:
                 c = res.canonical(call) or call
                 if c in CELERY_CLS or "celery" in c.lower():
                     return True
                 cr = res.resolve(c)
-                if cr and cr[1] in (res.facts(cr[0]) or {}).get("factories", []):
+                if cr and cr[1] in (res.facts(cr[0]) or _NO_FACTS).get("factories", []):
                     return True
                 if any(c.split(".")[0].lstrip("?") == lib for lib in OTHER_TASK_LIBS):
                     return False
@@ -281,112 +365,115 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
         if "celery" in head.lower():
             return True
         last = head.rsplit(".", 1)[-1].lower()
-        return (last in APPISH) and (facts.get("uses_celery") or res.project_uses_celery)
+        return (last in APPISH) and bool(facts.get("uses_celery") or res.project_uses_celery)
 
-    def alias_of(ref: str) -> dict | None:
-        r = res.resolve(ref)
+    # task decorators
+    def alias_of(self, ref: str) -> AliasFact | None:
+        r = self.res.resolve(ref)
         if not r or r[2]:
             return None
-        facts = res.facts(r[0]) or {}
+        facts = self.res.facts(r[0]) or _NO_FACTS
         return facts.get("aliases", {}).get(r[1])
 
-    def classify_decorator(ref: str, facts: dict, depth: int = 0) -> tuple[str, str | None, dict] | None:
+    def classify_decorator(self, ref: str, facts: Facts, depth: int = 0) -> DecoratorKind | None:
         """-> (kind, app_ref, alias_options) if ref is a Celery task decorator."""
-        c = res.canonical(ref) or ref
+        c = self.res.canonical(ref) or ref
         if c in SHARED_TASK:
             return ("shared_task", None, {})
         if c in LEGACY_PERIODIC:
             return ("periodic_task", None, {})
         if c in LEGACY_TASK:
             return ("legacy_task", None, {})
-        if c.endswith(".periodic_task") and is_app(c[: -len(".periodic_task")], facts):
+        if c.endswith(".periodic_task") and self.is_app(c[: -len(".periodic_task")], facts):
             return ("periodic_task", c[: -len(".periodic_task")], {})
         if depth < 3:
-            alias = alias_of(c)
+            alias = self.alias_of(c)
             if alias:
-                inner = classify_decorator(alias["ref"], res.facts(_module_of(c)) or facts, depth + 1)
+                inner = self.classify_decorator(alias["ref"], self.res.facts(_module_of(c)) or facts, depth + 1)
                 if inner:
                     return ("alias", inner[1], {**inner[2], **alias.get("options", {})})
                 return None
-        if c.endswith(".task") and is_app(c[: -len(".task")], facts):
+        if c.endswith(".task") and self.is_app(c[: -len(".task")], facts):
             return ("app_task", c[: -len(".task")], {})
         return None
 
-    def factory_of(cand: dict) -> tuple[str, str, dict, tuple[str, str | None, dict]] | None:
+    def factory_of(self, cand: DecoratorCandidate) -> Factory | None:
         """A decorator factory (extract's ``decorator_factories``) behind a decorator, used as it must be
         (``@retryable_task(...)`` for a class or options factory, ``@periodic`` for one taking the function):
         -> (its module, its name, its facts, the classification of the Celery decorator it applies)."""
-        r = res.resolve(cand["ref"])
+        r = self.res.resolve(cand["ref"])
         if not r or r[2]:
             return None
-        ffacts = res.facts(r[0]) or {}
+        ffacts = self.res.facts(r[0]) or _NO_FACTS
         f = ffacts.get("decorator_factories", {}).get(r[1])
         if not f or bool(f.get("called")) != bool(cand.get("is_call")):
             return None
-        inner = classify_decorator(f["task_ref"], ffacts)
+        inner = self.classify_decorator(f["task_ref"], ffacts)
         return (r[0], r[1], f, inner) if inner else None
 
-    def factory_options(fmod: str, f: dict, alias_opts: dict, cand: dict, mod: str) -> tuple[dict, dict]:
+    def factory_options(self, fmod: str, f: DecoratorFactoryFact, alias_opts: Options, cand: DecoratorCandidate,
+                        mod: str) -> tuple[Options, Options]:
         """(options as Celery receives them, the part written inside the factory). The factory's own
         literals (and its parameters' defaults) are merged under what the decorator call passes."""
         call_kw, call_pos = cand["options"], cand["args"]
         inside = {**alias_opts, **f["fixed"]}
-        given: dict = {}
+        given: Options = {}
         for opt, p in f["params"].items():
             if p["param"] in call_kw:
                 given[opt] = call_kw[p["param"]]
-            elif p.get("index") is not None and p["index"] < len(call_pos):
-                given[opt] = call_pos[p["index"]]
+            elif (index := p["index"]) is not None and index < len(call_pos):
+                given[opt] = call_pos[index]
             elif p.get("has_default"):
                 inside[opt] = p["default"]
         if f.get("pass_kwargs"):
             consumed = set(f.get("own_params", {}))  # keywords Python binds to the factory's named parameters
             given.update({k: v for k, v in call_kw.items() if k not in consumed})
-        inside = resolve_opts(fmod, inside)
-        given = resolve_opts(mod, given)
+        inside = self.resolve_opts(fmod, inside)
+        given = self.resolve_opts(mod, given)
         found = {**(inside.pop(RESOLVED_KEY, None) or {}), **(given.pop(RESOLVED_KEY, None) or {})}
         out = {**inside, **given}
         if found:
             out[RESOLVED_KEY] = found
         return out, inside
 
-    # --- Task subclasses ----------------------------------------------------------------
-    class_cache: dict[str, tuple[bool, dict, list[str]]] = {}
-
-    def class_info(mod: str, name: str, depth: int = 0) -> tuple[bool, dict, list[str]]:
+    # Task subclasses
+    def class_info(self, mod: str, name: str, depth: int = 0) -> ClassInfo:
         """(is a celery Task subclass, inherited option attrs, hook methods) for class ``mod.name``."""
         key = f"{mod}.{name}"
-        if key in class_cache:
-            return class_cache[key]
-        class_cache[key] = (False, {}, [])
-        facts = res.facts(mod) or {}
+        if key in self.class_cache:
+            return self.class_cache[key]
+        self.class_cache[key] = (False, {}, [])
+        facts = self.res.facts(mod) or _NO_FACTS
         cls = next((c for c in facts.get("classes", []) if c["qualname"] == name or c["name"] == name), None)
         if cls is None or depth > 10:
-            return class_cache[key]
-        is_task, attrs, hooks = False, {}, []
+            return self.class_cache[key]
+        is_task = False
+        attrs: Options = {}
+        hooks: list[str] = []
         for b in cls["bases"]:
-            c = res.canonical(b) or b
+            c = self.res.canonical(b) or b
             if c in TASK_CLS:
                 is_task = True
                 continue
-            r = res.resolve(c)
+            r = self.res.resolve(c)
             if r and not r[2]:
-                bt, battrs, bhooks = class_info(r[0], r[1], depth + 1)
+                bt, battrs, bhooks = self.class_info(r[0], r[1], depth + 1)
                 if bt:
                     is_task = True
                     attrs.update(battrs)
                     hooks.extend(h for h in bhooks if h not in hooks)
         own = {k: v for k, v in cls["attrs"].items() if k in TASK_OPTION_ATTRS}
         if is_task:  # values are resolved only for Celery Task classes (library classes have `name = ...` too)
-            own = resolve_opts(mod, own)
+            own = self.resolve_opts(mod, own)
         if RESOLVED_KEY in own and RESOLVED_KEY in attrs:
             own[RESOLVED_KEY] = {**attrs[RESOLVED_KEY], **own[RESOLVED_KEY]}
         attrs.update(own)
         hooks.extend(h for h in HOOK_METHODS if h in cls["methods"] and h not in hooks)
-        class_cache[key] = (is_task, attrs, hooks)
-        return class_cache[key]
+        self.class_cache[key] = (is_task, attrs, hooks)
+        return self.class_cache[key]
 
-    def resolve_src(src: Any, facts: dict) -> str | None:
+    @staticmethod
+    def resolve_src(src: Value, facts: Facts) -> str | None:
         if isinstance(src, dict) and "dynamic" in src:
             src = src["dynamic"]
         if not isinstance(src, str):
@@ -402,264 +489,281 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
             return f"{facts['module']}.{src}"
         return src if "." in src else None
 
-    def base_options(base_ref: str | None) -> tuple[dict, list[str], bool]:
+    def base_options(self, base_ref: str | None) -> tuple[Options, list[str], bool]:
         if not base_ref:
             return {}, [], False
-        r = res.resolve(base_ref)
+        r = self.res.resolve(base_ref)
         if not r or r[2]:
             return {}, [], False
-        is_task, attrs, hooks = class_info(r[0], r[1])
+        is_task, attrs, hooks = self.class_info(r[0], r[1])
         return dict(attrs), list(hooks), is_task
 
-    # app-level settings: every place Celery reads them from, in Celery's precedence; task defaults from them
-    entries: list[tuple[Setting, dict]] = []
-    for mod, mf in modules.items():
-        for s in mf.facts.get("settings", []):
-            value, env = s["value"], []
-            if is_dynamic(value) and s.get("why"):
-                why_unresolved[(mod, value["dynamic"])] = s["why"]
-            elif is_dynamic(value) and values is not None:
-                try:
-                    r = values.expr(mod, value["dynamic"])
-                    value, env = _jsonable(r.value), r.env
-                except Unresolved as exc:
-                    why_unresolved[(mod, value["dynamic"])] = str(exc)
-            owner = app_key(s.get("app"), mod) if s.get("layer") == "changes" else None
-            entries.append((Setting(name=s["name"], raw_name=s["raw_name"], value=value, file=mf.rel, line=s["line"],
-                                    module=mod),
-                            {"layer": s.get("layer", "source"), "app": owner, "env": env, "source": None}))
-    if values is not None:
-        entries.extend(_config_source_settings(config_sources, modules, values, apps, why_unresolved))
-    settings = _in_effect(entries, len([a for a in apps.values() if a.kind == "instance"]))
-    index.settings = sorted((st for st, _ in settings), key=lambda s: (s.file, s.line))
-    conf_defaults = _task_defaults(settings, why_unresolved)
-
-    def app_task_cls_options(app_ref: str | None, facts: dict) -> tuple[dict, list[str]]:
+    def app_task_cls_options(self, app_ref: str | None) -> tuple[Options, list[str]]:
         app = None
         if app_ref:
-            r = res.resolve(app_ref)
+            r = self.res.resolve(app_ref)
             if r:
-                app = apps.get(f"{r[0]}.{r[1]}")
-        if app is None and len(apps) == 1:
-            app = next(iter(apps.values()))
+                app = self.apps.get(f"{r[0]}.{r[1]}")
+        if app is None and len(self.apps) == 1:
+            app = next(iter(self.apps.values()))
         if app is None or app.task_cls is None:
             return {}, []
-        app_facts = res.facts(app.module) or {}
-        ref = resolve_src(app.task_cls, app_facts)
-        attrs, hooks, _ = base_options(ref)
+        app_facts = self.res.facts(app.module) or _NO_FACTS
+        ref = self.resolve_src(app.task_cls, app_facts)
+        attrs, hooks, _ = self.base_options(ref)
         return attrs, hooks
 
-    # --- tasks ------------------------------------------------------------------------
-    tasks: list[Task] = []
-    symbol_to_task: dict[tuple[str, str], Task] = {}
+    # app-level settings
+    def collect_settings(self) -> None:
+        """Every place Celery reads app settings from, in Celery's precedence; task defaults from them."""
+        values = self.values
+        entries: list[tuple[Setting, SettingMeta]] = []
+        for mod, mf in self.modules.items():
+            for s in mf.facts.get("settings", []):
+                value, env = s["value"], []
+                if is_dynamic(value) and s.get("why"):
+                    self.why_unresolved[(mod, value["dynamic"])] = s["why"]
+                elif is_dynamic(value) and values is not None:
+                    try:
+                        r = values.expr(mod, value["dynamic"])
+                        value, env = _jsonable(r.value), r.env
+                    except Unresolved as exc:
+                        self.why_unresolved[(mod, value["dynamic"])] = str(exc)
+                owner = self.app_key(s.get("app"), mod) if s.get("layer") == "changes" else None
+                entries.append((Setting(name=s["name"], raw_name=s["raw_name"], value=value, file=mf.rel,
+                                        line=s["line"], module=mod),
+                                {"layer": s.get("layer", "source"), "app": owner, "env": env, "source": None}))
+        if values is not None:
+            entries.extend(_config_source_settings(self.config_sources, self.modules, values, self.apps,
+                                                   self.why_unresolved))
+        settings = _in_effect(entries, len([a for a in self.apps.values() if a.kind == "instance"]))
+        self.index.settings = sorted((st for st, _ in settings), key=lambda s: (s.file, s.line))
+        self.conf_defaults = _task_defaults(settings, self.why_unresolved)
 
-    def gen_name(mod: str, fn: str) -> str:
-        return f"{mod}.{fn}" if mod else fn
+    # tasks
+    def decorated_tasks(self, mod: str, mf: ModuleFacts) -> None:
+        for d in mf.facts.get("decorated", []):
+            if not d.get("factory"):  # the wrapper inside a decorator factory: each function decorated with it is a task
+                self.decorated_task(mod, mf, d)
 
-    by_wrapper: dict[str, list[Task]] = {}  # tasks named after a factory's wrapper (no functools.wraps)
-    for mod, mf in modules.items():
+    def task_decorator(self, d: DecoratedFact, facts: Facts
+                       ) -> tuple[DecoratorCandidate, DecoratorKind, Factory | None, list[str]] | None:
+        """The first of a function's decorators that makes it a Celery task (directly or through a
+        decorator factory), and the source of the others."""
+        found = None
+        other = []
+        factory = None
+        for cand in d["decorators"]:
+            kind = self.classify_decorator(cand["ref"], facts) if found is None else None
+            if not kind and found is None:
+                factory = self.factory_of(cand)
+                kind = ("factory", factory[3][1], factory[3][2]) if factory else None
+            if kind and found is None:
+                found = (cand, kind)
+            else:
+                other.append(cand["src"])
+        if not found:
+            return None
+        return found[0], found[1], factory, other
+
+    def decorated_task(self, mod: str, mf: ModuleFacts, d: DecoratedFact) -> None:
         facts = mf.facts
-        for d in facts.get("decorated", []):
-            if d.get("factory"):
-                continue  # the wrapper inside a decorator factory: each function decorated with it is a task
-            found = None
-            other = []
-            factory = None
-            for cand in d["decorators"]:
-                kind = classify_decorator(cand["ref"], facts) if found is None else None
-                if not kind and found is None:
-                    factory = factory_of(cand)
-                    kind = ("factory", factory[3][1], factory[3][2]) if factory else None
-                if kind and found is None:
-                    found = (cand, kind)
-                else:
-                    other.append(cand["src"])
-            if not found:
-                continue
-            cand, (kind, app_ref, alias_opts) = found
-            base_facts = facts
-            if factory:
-                fmod, fname, f, _ = factory
-                options, inside = factory_options(fmod, f, alias_opts, cand, mod)
-                if "base" in inside and "base" not in cand["options"]:
-                    base_facts = res.facts(fmod) or facts
-            else:
-                options = resolve_opts(mod, {**alias_opts, **cand["options"]})
-            name_opt = options.get("name")
-            if isinstance(name_opt, str):
-                name = name_opt
-            elif name_opt is None and factory and f.get("named_after") == "wrapper":
-                name = gen_name(fmod, f["wrapper"])  # Celery names the task after the wrapper it was given
-            elif name_opt is None:
-                name = gen_name(mod, d["name"])
-            else:
-                name = None
-            base_ref = resolve_src(options.get("base"), base_facts) if "base" in options else None
-            inherited, hooks, _ = base_options(base_ref)
-            if not base_ref:
-                inherited, hooks = app_task_cls_options(app_ref, facts)
-            inherited = _over_defaults(conf_defaults, inherited)
-            # @shared_task(on_failure=f): Celery makes f a method of the task's class, a hook like a base class's
-            hooks = [*hooks, *(h for h in HOOK_METHODS if h in options and h not in hooks)]
-            options = {k: v for k, v in options.items() if k not in HOOK_METHODS}
-            bind = options.get("bind") is True
-            params = [Param(**p) for p in d["params"]]
-            if bind and params:
-                params = params[1:]
-            t = Task(
-                name=name, function=d["function"], file=mf.rel, line=d["line"], decorator_line=cand["line"],
-                module=mod, kind=kind, decorator=cand["src"], app=app_ref, options=options, bind=bind,
-                is_async=d["is_async"], params=params, base=options.get("base"), nested=d["nested"],
-                in_loop=d["in_loop"], features=d["features"] if bind else {**d["features"], "request_attrs": [],
-                                                                            "self_retry": False, "update_state": False},
-                stacked=other, end_line=d["end_line"], inherited_options=inherited, hooks=hooks,
-            )
-            if factory:
-                t.features = {**t.features, "factory": f"{fmod}.{fname}"}
-                if name_opt is None and f.get("named_after") == "wrapper":
-                    by_wrapper.setdefault(f"{fmod}.{fname}", []).append(t)
-            tasks.append(t)
-            if not d["nested"]:
-                symbol_to_task[(mod, d["function"])] = t
+        decorator = self.task_decorator(d, facts)
+        if decorator is None:
+            return
+        cand, (kind, app_ref, alias_opts), factory, other = decorator
+        base_facts = facts
+        if factory:
+            fmod, fname, f, _ = factory
+            options, inside = self.factory_options(fmod, f, alias_opts, cand, mod)
+            if "base" in inside and "base" not in cand["options"]:
+                base_facts = self.res.facts(fmod) or facts
+        else:
+            options = self.resolve_opts(mod, {**alias_opts, **cand["options"]})
+        name_opt = options.get("name")
+        name: str | None
+        if isinstance(name_opt, str):
+            name = name_opt
+        elif name_opt is None and factory and f.get("named_after") == "wrapper":
+            name = _gen_name(fmod, f["wrapper"] or "")  # Celery names the task after the wrapper it was given
+        elif name_opt is None:
+            name = _gen_name(mod, d["name"])
+        else:
+            name = None
+        base_ref = self.resolve_src(options.get("base"), base_facts) if "base" in options else None
+        inherited, hooks, _ = self.base_options(base_ref)
+        if not base_ref:
+            inherited, hooks = self.app_task_cls_options(app_ref)
+        inherited = _over_defaults(self.conf_defaults, inherited)
+        # @shared_task(on_failure=f): Celery makes f a method of the task's class, a hook like a base class's
+        hooks = [*hooks, *(h for h in HOOK_METHODS if h in options and h not in hooks)]
+        options = {k: v for k, v in options.items() if k not in HOOK_METHODS}
+        bind = options.get("bind") is True
+        params = [Param(**p) for p in d["params"]]
+        if bind and params:
+            params = params[1:]
+        t = Task(
+            name=name, function=d["function"], file=mf.rel, line=d["line"], decorator_line=cand["line"],
+            module=mod, kind=kind, decorator=cand["src"], app=app_ref, options=options, bind=bind,
+            is_async=d["is_async"], params=params, base=options.get("base"), nested=d["nested"],
+            in_loop=d["in_loop"], features=dict(d["features"]) if bind else {**d["features"], "request_attrs": [],
+                                                                              "self_retry": False, "update_state": False},
+            stacked=other, end_line=d["end_line"], inherited_options=inherited, hooks=hooks,
+        )
+        if factory:
+            t.features = {**t.features, "factory": f"{fmod}.{fname}"}
+            if name_opt is None and f.get("named_after") == "wrapper":
+                self.by_wrapper.setdefault(f"{fmod}.{fname}", []).append(t)
+        self.tasks.append(t)
+        if not d["nested"]:
+            self.symbol_to_task[(mod, d["function"])] = t
 
+    def registered_tasks(self, mod: str, mf: ModuleFacts) -> None:
+        """``app.task(fn)``: the task is the registered function."""
+        res, facts = self.res, mf.facts
         for reg in facts.get("registrations", []):
             if reg.get("class_instance") or reg.get("factory"):
                 continue  # factory: the call inside a decorator factory, made once per decorated function
-            kind_info = classify_decorator(reg["ref"], facts)
+            kind_info = self.classify_decorator(reg["ref"], facts)
             if not kind_info:
                 continue
             fn_ref = reg["fn"]
             r = res.resolve(fn_ref) if isinstance(fn_ref, str) else None
             fn_facts = res.facts(r[0]) if r else None
-            fn = (fn_facts or {}).get("functions", {}).get(r[1]) if r else None
-            options = resolve_opts(mod, {**kind_info[2], **reg["options"]})
+            fn = (fn_facts or _NO_FACTS).get("functions", {}).get(r[1]) if r else None
+            options = self.resolve_opts(mod, {**kind_info[2], **reg["options"]})
             name_opt = options.get("name")
             fn_name = (r[1] if r else str(reg["fn_src"]).rsplit(".", 1)[-1])
             fn_mod = r[0] if r else mod
-            name = name_opt if isinstance(name_opt, str) else (gen_name(fn_mod, fn_name) if name_opt is None else None)
+            name = name_opt if isinstance(name_opt, str) else (_gen_name(fn_mod, fn_name) if name_opt is None else None)
             bind = options.get("bind") is True
-            params = [Param(**p) for p in (fn or {}).get("params", [])]
+            params = [Param(**p) for p in (fn["params"] if fn else [])]
             if bind and params:
                 params = params[1:]
             t = Task(
                 name=name, function=fn_name, file=(res.modules[fn_mod].rel if fn_mod in res.modules else mf.rel),
-                line=(fn or {}).get("line", reg["line"]), decorator_line=reg["line"], module=fn_mod,
+                line=fn["line"] if fn else reg["line"], decorator_line=reg["line"], module=fn_mod,
                 kind="registration", decorator=reg["ref"].rsplit(".", 1)[-1] if reg["ref"] else "",
-                app=kind_info[1], options=options, bind=bind, is_async=(fn or {}).get("is_async", False),
+                app=kind_info[1], options=options, bind=bind, is_async=fn["is_async"] if fn else False,
                 params=params, nested=reg["nested"], in_loop=reg["in_loop"],
-                features=(fn or {}).get("features", {}), end_line=(fn or {}).get("end_line", 0),
-                inherited_options=dict(conf_defaults),
+                features=dict(fn["features"]) if fn else {}, end_line=fn["end_line"] if fn else 0,
+                inherited_options=dict(self.conf_defaults),
             )
             t.features = {**t.features, "registered_at": f"{mf.rel}:{reg['line']}"}
-            tasks.append(t)
-            if reg.get("bound"):
-                symbol_to_task[(mod, reg["bound"])] = t
+            self.tasks.append(t)
+            if bound := reg["bound"]:
+                self.symbol_to_task[(mod, bound)] = t
             if r:
-                symbol_to_task.setdefault((r[0], r[1]), t)
+                self.symbol_to_task.setdefault((r[0], r[1]), t)
 
-        for cls in facts.get("classes", []):
-            is_task, attrs, hooks = class_info(mod, cls["qualname"])
+    def class_tasks(self, mod: str, mf: ModuleFacts) -> None:
+        """``class X(Task)`` with a ``run`` method (not abstract)."""
+        for cls in mf.facts.get("classes", []):
+            is_task, attrs, hooks = self.class_info(mod, cls["qualname"])
             if not is_task or "run" not in cls["methods"] or cls["attrs"].get("abstract") is True:
                 continue
             run = cls["methods"]["run"]
             name_attr = cls["attrs"].get("name")
-            name = name_attr if isinstance(name_attr, str) else (gen_name(mod, cls["name"]) if name_attr is None else None)
+            name = name_attr if isinstance(name_attr, str) else (_gen_name(mod, cls["name"]) if name_attr is None else None)
             options = {k: v for k, v in attrs.items() if k != "abstract"}
             t = Task(
                 name=name, function=f"{cls['qualname']}.run", file=mf.rel, line=cls["line"], decorator_line=None,
                 module=mod, kind="class", decorator="", options=options, bind=True, is_async=run["is_async"],
                 params=[Param(**p) for p in run["params"]], base=cls["bases"], nested=cls["nested"],
-                in_loop=cls["in_loop"], features=run["features"], end_line=cls["end_line"],
-                inherited_options=dict(conf_defaults), hooks=hooks,
+                in_loop=cls["in_loop"], features=dict(run["features"]), end_line=cls["end_line"],
+                inherited_options=dict(self.conf_defaults), hooks=hooks,
             )
-            tasks.append(t)
-            symbol_to_task[(mod, cls["qualname"])] = t
+            self.tasks.append(t)
+            self.symbol_to_task[(mod, cls["qualname"])] = t
 
-    for factory_ref, named_alike in by_wrapper.items():
-        if len(named_alike) > 1:
-            # Celery registers the first under <factory module>.<wrapper>; the others get that same task back
-            shared = named_alike[0].name
-            fns = ", ".join(sorted(f"{t.module}.{t.function}" for t in named_alike))
-            for t in named_alike:
-                t.name = None
-                t.options = {**t.options, "name": dynamic(
-                    f"{shared}: {factory_ref} gives its wrapper no functools.wraps, so {fns} all get this name "
-                    "and Celery keeps only the first one registered")}
+    def name_shared_wrappers(self) -> None:
+        for factory_ref, named_alike in self.by_wrapper.items():
+            if len(named_alike) > 1:
+                # Celery registers the first under <factory module>.<wrapper>; the others get that same task back
+                shared = named_alike[0].name
+                fns = ", ".join(sorted(f"{t.module}.{t.function}" for t in named_alike))
+                for t in named_alike:
+                    t.name = None
+                    t.options = {**t.options, "name": dynamic(
+                        f"{shared}: {factory_ref} gives its wrapper no functools.wraps, so {fns} all get this name "
+                        "and Celery keeps only the first one registered")}
 
-    tasks.sort(key=lambda t: (t.file, t.line, t.function))
-    reasons = {src: why for (_, src), why in why_unresolved.items()}
-    for t in tasks:
-        found: dict = {k: v for k, v in (t.inherited_options.pop(RESOLVED_KEY, None) or {}).items()
-                       if k not in t.options}  # a task's own option hides how the inherited value was found
-        found.update(t.options.pop(RESOLVED_KEY, None) or {})
-        merged = {**t.inherited_options, **t.options}
-        if found:
-            t.features = {**t.features, "resolved": {k: v for k, v in sorted(found.items()) if k in merged}}
-        unresolved = {k: reasons.get(v["dynamic"], "computed at run time") for k, v in sorted(merged.items())
-                      if k in VALUE_OPTIONS and k != "name" and is_dynamic(v)}  # a computed name is SM103
-        if unresolved and values is not None:
-            t.features = {**t.features, "unresolved": unresolved}
-    index.tasks = tasks
+    def record_resolution(self) -> None:
+        """How each option value was found (features.resolved), and why the others were not (features.unresolved)."""
+        reasons = {src: why for (_, src), why in self.why_unresolved.items()}
+        for t in self.tasks:
+            found: Options = {k: v for k, v in (t.inherited_options.pop(RESOLVED_KEY, None) or {}).items()
+                              if k not in t.options}  # a task's own option hides how the inherited value was found
+            found.update(t.options.pop(RESOLVED_KEY, None) or {})
+            merged = {**t.inherited_options, **t.options}
+            if found:
+                t.features = {**t.features, "resolved": {k: v for k, v in sorted(found.items()) if k in merged}}
+            unresolved = {k: reasons.get(v["dynamic"], "computed at run time") for k, v in sorted(merged.items())
+                          if k in VALUE_OPTIONS and k != "name" and is_dynamic(v)}  # a computed name is SM103
+            if unresolved and self.values is not None:
+                t.features = {**t.features, "unresolved": unresolved}
 
-    def task_for_ref(ref: str | None) -> Task | None:
-        r = res.resolve(ref) if ref else None
+    def task_for_ref(self, ref: str | None) -> Task | None:
+        r = self.res.resolve(ref) if ref else None
         if not r:
             return None
         mod, sym, rest = r
-        t = symbol_to_task.get((mod, sym))
+        t = self.symbol_to_task.get((mod, sym))
         if t and not rest:
             return t
-        if rest and (mod, f"{sym}.{rest}") in symbol_to_task:
-            return symbol_to_task[(mod, f"{sym}.{rest}")]
+        if rest and (mod, f"{sym}.{rest}") in self.symbol_to_task:
+            return self.symbol_to_task[(mod, f"{sym}.{rest}")]
         return None
 
-    # --- schedules ------------------------------------------------------------------------
-    schedules: list[Schedule] = []
-    for mod, mf in modules.items():
-        for s in mf.facts.get("schedules", []):
-            task = s["task"]
-            if isinstance(task, dict) and "ref" in task:
-                t = task_for_ref(task["ref"])
-                task = t.name if t else dynamic(task.get("src") or task["ref"])
-            entry = s["entry"]
-            if s.get("entry_is_task") and isinstance(task, str):
-                entry = task
-            sch = Schedule(
-                entry=entry, task=task, file=mf.rel, line=s["line"], module=mod, source=s["source"],
-                container=s["container"], kind=s["kind"], celery=s["celery"], args=s["args"], kwargs=s["kwargs"],
-                options=s["options"], relative=s["relative"], in_loop=s["in_loop"], from_settings=s["from_settings"],
-            )
-            if s.get("extra_keys"):
-                sch.celery = {**sch.celery, "_extra_keys": s["extra_keys"]}
-            schedules.append(sch)
-    schedules.sort(key=lambda s: (s.file, s.line))
-    index.schedules = schedules
+    # schedules and calls
+    def collect_schedules(self) -> list[Schedule]:
+        schedules: list[Schedule] = []
+        for mod, mf in self.modules.items():
+            for s in mf.facts.get("schedules", []):
+                task = s["task"]
+                if isinstance(task, dict) and "ref" in task:
+                    t = self.task_for_ref(task["ref"])
+                    task = t.name if t else dynamic(task.get("src") or task["ref"] or "")
+                entry = s["entry"]
+                if s.get("entry_is_task") and isinstance(task, str):
+                    entry = task
+                sch = Schedule(
+                    entry=entry, task=task, file=mf.rel, line=s["line"], module=mod, source=s["source"],
+                    container=s["container"], kind=s["kind"], celery=s["celery"], args=s["args"], kwargs=s["kwargs"],
+                    options=s["options"], relative=s["relative"], in_loop=s["in_loop"],
+                    from_settings=s["from_settings"],
+                )
+                if s.get("extra_keys"):
+                    sch.celery = {**sch.celery, "_extra_keys": s["extra_keys"]}
+                schedules.append(sch)
+        schedules.sort(key=lambda s: (s.file, s.line))
+        return schedules
 
-    # --- calls ------------------------------------------------------------------------
-    calls: list[Call] = []
-    for mod, mf in modules.items():
-        facts = mf.facts
-        for c in facts.get("calls", []):
-            task_name = c.get("task_name")
-            if c["kind"] == "retry" and c.get("task_fn"):
-                t = symbol_to_task.get((mod, c["task_fn"]))
-                if t is None:
-                    t = next((x for x in tasks if x.module == mod and x.function == c["task_fn"]), None)
-                task_name = t.name if t else None
-            elif c.get("target_ref") and not task_name:
-                t = task_for_ref(c["target_ref"])
-                task_name = t.name if t else None
-            if task_name is None and c["kind"] in ("delay", "apply_async", "s", "si", "signature", "map",
-                                                   "starmap", "chunks", "apply"):
-                if not _plausible_dispatch(c, facts, res):
-                    continue
-            calls.append(Call(kind=c["kind"], file=mf.rel, line=c["line"], column=c["column"], module=mod,
-                              target=c["target"], task=task_name, options=c["options"],
-                              dynamic_name=c.get("dynamic_name"), on_commit=c["on_commit"],
-                              in_function=c.get("in_function")))
-    calls.sort(key=lambda c: (c.file, c.line, c.column))
-    index.calls = calls
-    return index
+    def collect_calls(self) -> list[Call]:
+        calls: list[Call] = []
+        for mod, mf in self.modules.items():
+            facts = mf.facts
+            for c in facts.get("calls", []):
+                task_name = c.get("task_name")
+                task_fn = c.get("task_fn")
+                if c["kind"] == "retry" and task_fn:
+                    t = self.symbol_to_task.get((mod, task_fn))
+                    if t is None:
+                        t = next((x for x in self.tasks if x.module == mod and x.function == task_fn), None)
+                    task_name = t.name if t else None
+                elif c.get("target_ref") and not task_name:
+                    t = self.task_for_ref(c["target_ref"])
+                    task_name = t.name if t else None
+                if task_name is None and c["kind"] in ("delay", "apply_async", "s", "si", "signature", "map",
+                                                       "starmap", "chunks", "apply"):
+                    if not _plausible_dispatch(c, facts, self.res):
+                        continue
+                calls.append(Call(kind=c["kind"], file=mf.rel, line=c["line"], column=c["column"], module=mod,
+                                  target=c["target"], task=task_name, options=c["options"],
+                                  dynamic_name=c.get("dynamic_name"), on_commit=c["on_commit"],
+                                  in_function=c.get("in_function")))
+        calls.sort(key=lambda c: (c.file, c.line, c.column))
+        return calls
 
 
 # --- config sources ------------------------------------------------------------------------------------
@@ -670,7 +774,7 @@ def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str]
 # ``<NAMESPACE>_X`` (cased like the namespace) when the app has a namespace, then ``x``, then its old name.
 
 
-def _celery_key_tables() -> tuple[frozenset, dict]:
+def _celery_key_tables() -> tuple[frozenset[str], dict[str, str]]:
     """Celery's setting names and new name -> old name (celery.app.defaults)."""
     global _KEY_TABLES
     if _KEY_TABLES is None:
@@ -684,7 +788,7 @@ def _celery_key_tables() -> tuple[frozenset, dict]:
     return _KEY_TABLES
 
 
-_KEY_TABLES: tuple[frozenset, dict] | None = None
+_KEY_TABLES: tuple[frozenset[str], dict[str, str]] | None = None
 
 
 def celery_settings(keys: Any, namespace: str | None) -> dict[str, str]:
@@ -701,13 +805,22 @@ def celery_settings(keys: Any, namespace: str | None) -> dict[str, str]:
     return out
 
 
-def _flask_item(key: str, modules: dict[str, ModuleFacts], values: Values) -> tuple[dict, list[str], str]:
+class _PlacedFlaskFact(FlaskConfigFact):
+    module: str
+    rel: str
+
+
+_Items = dict[str, "Resolved | Unresolved"]  # a config mapping read item by item
+
+
+def _flask_item(key: str, modules: dict[str, ModuleFacts], values: Values) -> tuple[_Items, list[str], str]:
     """The mapping a Flask app's ``app.config[key]`` holds: (items, environment variables that may replace
     them, where it is set). Raises Unresolved when the project does not show it exactly."""
-    writes, others = [], []
+    writes: list[_PlacedFlaskFact] = []
+    others: list[_PlacedFlaskFact] = []
     for mod, mf in modules.items():
-        for f in mf.facts.get("flask_config", []):
-            f = {**f, "module": mod, "rel": mf.rel}
+        for fact in mf.facts.get("flask_config", []):
+            f: _PlacedFlaskFact = {**fact, "module": mod, "rel": mf.rel}
             if f["kind"] == "set" and f["key"] == key:
                 writes.append(f)
             elif f["kind"] == "mutation" and f["key"] == key:
@@ -721,7 +834,7 @@ def _flask_item(key: str, modules: dict[str, ModuleFacts], values: Values) -> tu
         places = ", ".join(sorted(f"{w['rel']}:{w['line']}" for w in writes))
         raise Unresolved(f"app.config[{key!r}] is set in several places ({places})")
 
-    def before(f: dict) -> bool:  # run before the write, in the same function: the write replaces what it set
+    def before(f: _PlacedFlaskFact) -> bool:  # run before the write, in the same function: the write replaces what it set
         return (f["module"], f["func"]) == (last["module"], last["func"]) and f["line"] < last["line"]
 
     env: list[str] = []
@@ -741,7 +854,7 @@ def _flask_item(key: str, modules: dict[str, ModuleFacts], values: Values) -> tu
     if "value" in last:
         if not isinstance(last["value"], dict):
             raise Unresolved(f"app.config[{key!r}] ({where}) is not a dict")
-        items: dict = {k: Resolved(v) for k, v in last["value"].items()}
+        items: _Items = {k: Resolved(v) for k, v in last["value"].items()}
     else:
         got = _source_mapping(last["module"], last["source"], modules, values)
         if not isinstance(got, dict):
@@ -750,7 +863,7 @@ def _flask_item(key: str, modules: dict[str, ModuleFacts], values: Values) -> tu
     return items, env, where
 
 
-def _source_mapping(mod: str, source: dict, modules: dict[str, ModuleFacts], values: Values) -> Any:
+def _source_mapping(mod: str, source: SourceFact, modules: dict[str, ModuleFacts], values: Values) -> Any:
     """A config source fact (extract.Extractor._source_fact) -> {key: Resolved | Unresolved}, or the
     string "object" for a module or class (read by attribute: the settings scan covers their assignments)."""
     kind = source.get("kind")
@@ -771,20 +884,20 @@ def _source_mapping(mod: str, source: dict, modules: dict[str, ModuleFacts], val
                          if isinstance(v, Resolved) else v) for k, v in items.items()}
         return items
     if kind == "mapping":
-        out: dict = {}
+        out: _Items = {}
         for k, item in source["items"].items():
             try:
                 out[k] = _item_value(mod, item, modules, values)
             except Unresolved as exc:
                 out[k] = exc
         return out
-    got = values.mapping(mod, source["src"])
-    if isinstance(got, _Class):  # config_from_object(Config): its attributes, inherited ones included
-        return values.class_items(got)
-    return got if isinstance(got, dict) else "object"
+    mapping = values.mapping(mod, source["src"])
+    if isinstance(mapping, _Class):  # config_from_object(Config): its attributes, inherited ones included
+        return values.class_items(mapping)
+    return mapping if isinstance(mapping, dict) else "object"
 
 
-def _item_value(mod: str, item: dict, modules: dict[str, ModuleFacts], values: Values) -> Resolved:
+def _item_value(mod: str, item: ItemFact, modules: dict[str, ModuleFacts], values: Values) -> Resolved:
     """One value of a config mapping: a literal, an expression evaluated at module level, a nested mapping."""
     if "value" in item:
         return Resolved(item["value"])
@@ -802,12 +915,12 @@ def _item_value(mod: str, item: dict, modules: dict[str, ModuleFacts], values: V
     return values.expr(mod, source["src"])
 
 
-def _config_source_settings(config_sources: list[dict], modules: dict[str, ModuleFacts], values: Values,
-                            apps: dict[str, App], why_unresolved: dict) -> list[tuple[Setting, dict]]:
+def _config_source_settings(config_sources: list[ConfigSource], modules: dict[str, ModuleFacts], values: Values,
+                            apps: dict[str, App], why_unresolved: dict[tuple[str, str], str]) -> list[tuple[Setting, SettingMeta]]:
     """Settings read from config sources (config_from_object, conf.update, Celery(config_source=/changes=)):
     exact values where the source is shown in the project, else placeholders that keep what depends on them
     on Celery (and the source's entry says why: SM122)."""
-    out: list[tuple[Setting, dict]] = []
+    out: list[tuple[Setting, SettingMeta]] = []
     key_of = {id(a): k for k, a in apps.items()}
     for c in config_sources:
         app, entry, mod, src = c["app"], c["entry"], c["module"], c["source"].get("src", "")
@@ -816,7 +929,7 @@ def _config_source_settings(config_sources: list[dict], modules: dict[str, Modul
         if app is not None:
             namespace = namespace or next((e.get("namespace") for e in app.config_from_object if e.get("namespace")),
                                           None) or app.options.get("namespace")
-        meta = {"layer": layer, "app": key_of.get(id(app)), "source": (mod, c["line"])}
+        meta: SettingMeta = {"layer": layer, "app": key_of.get(id(app)), "source": (mod, c["line"])}
         try:
             items = _source_mapping(mod, c["source"], modules, values)
         except Unresolved as exc:
@@ -848,15 +961,15 @@ def _config_source_settings(config_sources: list[dict], modules: dict[str, Modul
     return out
 
 
-def _in_effect(entries: list[tuple[Setting, dict]], n_apps: int) -> list[tuple[Setting, dict]]:
+def _in_effect(entries: list[tuple[Setting, SettingMeta]], n_apps: int) -> list[tuple[Setting, SettingMeta]]:
     """The settings Celery uses: a change (``conf.update``, ``conf.x = v``, ``Celery(x=)``) hides what a config
     source says for the same setting and app; of one app's config_from_object calls in one module only the
     last is read. What cannot be ordered (other modules, other apps) is kept: a conflict is reported, not chosen."""
     # only the last config_from_object of an app (when all of them are in one module) is its source
     by_app: dict[str, list[tuple[str, int]]] = {}
     for _, m in entries:
-        if m.get("source") and m["layer"] == "source" and m["app"]:
-            by_app.setdefault(m["app"], []).append(m["source"])
+        if (source := m.get("source")) and m["layer"] == "source" and m["app"]:
+            by_app.setdefault(m["app"], []).append(source)
     dropped_sources = set()
     for app_key, srcs in by_app.items():
         if len({mod for mod, _ in srcs}) == 1:
@@ -864,10 +977,10 @@ def _in_effect(entries: list[tuple[Setting, dict]], n_apps: int) -> list[tuple[S
             dropped_sources |= {(app_key, s) for s in srcs if s != last}
     kept = [(st, m) for st, m in entries
             if not (m.get("source") and m["layer"] == "source" and (m["app"], m["source"]) in dropped_sources)]
-    by_name: dict[str, list[tuple[Setting, dict]]] = {}
+    by_name: dict[str, list[tuple[Setting, SettingMeta]]] = {}
     for st, m in kept:
         by_name.setdefault(st.name, []).append((st, m))
-    out: list[tuple[Setting, dict]] = []
+    out: list[tuple[Setting, SettingMeta]] = []
     for name, group in by_name.items():
         unreadable = [(st, m) for st, m in group if m.get("placeholder") and m["layer"] == "source"]
         if unreadable:  # the source the app reads cannot be read: what else the project assigns is not known to apply
@@ -886,13 +999,13 @@ def _in_effect(entries: list[tuple[Setting, dict]], n_apps: int) -> list[tuple[S
     return out
 
 
-def _task_defaults(settings: list[tuple[Setting, dict]], why_unresolved: dict) -> dict:
+def _task_defaults(settings: list[tuple[Setting, SettingMeta]], why_unresolved: dict[tuple[str, str], str]) -> Options:
     """Task option defaults from the app settings in effect (celery/app/task.py from_config). A value that
     cannot be resolved, or one set differently in several places, is kept as a dynamic value: the tasks that
     take it stay on Celery (SM115), never on a default."""
-    out: dict = {}
-    found: dict = {}
-    by_name: dict[str, list[tuple[Setting, dict]]] = {}
+    out: Options = {}
+    found: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, list[tuple[Setting, SettingMeta]]] = {}
     for st, m in settings:
         if st.name in CONF_TASK_DEFAULTS:
             by_name.setdefault(st.name, []).append((st, m))
@@ -919,7 +1032,7 @@ def _task_defaults(settings: list[tuple[Setting, dict]], why_unresolved: dict) -
     return out
 
 
-def _over_defaults(defaults: dict, inherited: dict) -> dict:
+def _over_defaults(defaults: Options, inherited: Options) -> Options:
     """A base class's (or task_cls's) options over the app's defaults, keeping how each value was found."""
     out = {**defaults, **inherited}
     found = {**(defaults.get(RESOLVED_KEY) or {}), **(inherited.get(RESOLVED_KEY) or {})}
@@ -933,7 +1046,7 @@ def _over_defaults(defaults: dict, inherited: dict) -> dict:
     return out
 
 
-def _plausible_dispatch(c: dict, facts: dict, res: Resolver) -> bool:
+def _plausible_dispatch(c: CallFact, facts: Facts, res: Resolver) -> bool:
     """An unresolved ``x.delay()``: keep it unless it is clearly not Celery."""
     target = c.get("target") or ""
     ref = c.get("target_ref") or ""

@@ -120,12 +120,12 @@ def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[st
             elif isinstance(stmt, ast.If):
                 walk(stmt.body, "assigned under an `if`")
                 walk(stmt.orelse, "assigned under an `if`")
-            elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            elif isinstance(stmt, (ast.Try, ast.TryStar)):
                 walk(stmt.body, "try: assigned in a `try` block")
-                for h in stmt.handlers:  # type: ignore[attr-defined]
+                for h in stmt.handlers:
                     walk(h.body, "assigned in an `except` block")
-                walk(stmt.orelse, "assigned in a `try` block")  # type: ignore[attr-defined]
-                walk(stmt.finalbody, "assigned in a `try` block")  # type: ignore[attr-defined]
+                walk(stmt.orelse, "assigned in a `try` block")
+                walk(stmt.finalbody, "assigned in a `try` block")
             elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
                 walk(stmt.body, "assigned in a loop")
                 walk(stmt.orelse, "assigned in a loop")
@@ -419,14 +419,14 @@ class Values:
                         raise Unresolved(f"`**{ast.unparse(v)}` is not a dict")
                     out.update(val.value)
                 else:
-                    key = self._value(module, k, depth + 1)
-                    out[key.value] = val.value
-                    env_ += key.env
+                    key_value = self._value(module, k, depth + 1)
+                    out[key_value.value] = val.value
+                    env_ += key_value.env
             return Resolved(out, env_)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            v = self._value(module, node.operand, depth + 1)
-            if isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
-                return Resolved(-v.value if isinstance(node.op, ast.USub) else v.value, v.env)
+            operand = self._value(module, node.operand, depth + 1)
+            if isinstance(operand.value, (int, float)) and not isinstance(operand.value, bool):
+                return Resolved(-operand.value if isinstance(node.op, ast.USub) else operand.value, operand.env)
             raise Unresolved(f"`{ast.unparse(node)}` is not a number")
         if isinstance(node, ast.BinOp):
             left, right = self._value(module, node.left, depth + 1), self._value(module, node.right, depth + 1)
