@@ -47,7 +47,7 @@ class CeleryCrontab:
         return {f: field_to_cron(f, self.given.get(f, "*"), self.sets[f]) for f in FIELDS}
 
 
-def _celery_crontab_class():
+def _celery_crontab_class() -> Any:  # celery.schedules.crontab
     from celery.schedules import crontab
 
     return crontab

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from saqmigrate.translate.cron import CELERY_RANGES, human_seconds
 
 DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -37,7 +39,7 @@ def _step(values: tuple[int, ...], lo: int, size: int) -> int | None:
     return None
 
 
-def _list(values, name=str, words=False) -> str:
+def _list(values: tuple[int, ...], name: Callable[[int], str] = str, words: bool = False) -> str:
     parts = []
     for a, b in _runs(values):
         if a == b:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from saqmigrate.runtime.task_options import (
     CELERY_DEFAULT_MAX_RETRIES,
@@ -136,7 +136,7 @@ class JobOptions:
     notes: tuple[Note, ...] = ()
     migratability: str = "auto"  # auto | assisted | manual (the options alone)
     uses_retry: bool = False  # the task retries at all (autoretry_for or self.retry)
-    wrapper: dict = field(default_factory=dict, hash=False)  # what the runtime wrapper must do
+    wrapper: dict[str, Any] = field(default_factory=dict, hash=False)  # what the runtime wrapper must do
 
     # The SAQ Job fields, for convenience.
     @property
@@ -187,7 +187,7 @@ class _Dynamic(Exception):
     """A value that cannot be known statically."""
 
 
-def _is_dynamic(value: Any) -> bool:
+def _is_dynamic(value: Any) -> TypeGuard[dict[str, str]]:
     return isinstance(value, dict) and set(value) == {"dynamic"}
 
 
@@ -303,7 +303,7 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-def _normalise_defaults(defaults: dict | None) -> dict[str, Any]:
+def _normalise_defaults(defaults: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (defaults or {}).items():
         k = key.lower()
@@ -317,10 +317,10 @@ def _normalise_defaults(defaults: dict | None) -> dict[str, Any]:
 
 
 def translate_task_options(
-    options: dict,
+    options: dict[str, Any],
     *,
     uses_self_retry: bool,
-    defaults: dict | None = None,
+    defaults: dict[str, Any] | None = None,
     module: str | None = None,
 ) -> JobOptions:
     """Translate one Celery task's options (see the module docstring).
@@ -330,215 +330,33 @@ def translate_task_options(
     attributes, already merged by the caller (decorator options win); ``module``: the
     task's module, recorded so the runtime can resolve exception names.
     """
-    merged = _normalise_defaults(defaults)
-    merged.update(options or {})
-    notes: list[Note] = []
-
-    def note(code: str, message: str) -> None:
-        notes.append(Note(code, message))
-
-    def num(key: str, default: Any) -> Any:
-        value = merged.get(key, default)
-        try:
-            return _number(value)
-        except _Dynamic as exc:
-            note(SM_DYNAMIC, f"{key}={exc.args[0]} is not a literal; used Celery's default {default!r} — set it on the SAQ task by hand")
-            return default
-
-    def flag(key: str, default: bool) -> bool:
-        value = merged.get(key, default)
-        if _is_dynamic(value):
-            note(SM_DYNAMIC, f"{key}={value['dynamic']} is not a literal; assumed {default!r}")
-            return default
-        return bool(value)
-
-    # --- unknown options -------------------------------------------------------------
-    for key in sorted(options or {}):
-        if key not in KNOWN:
-            note(SM_UNKNOWN, f"unknown task option {key}={_show(options[key])} is not translated; check it by hand")
-
-    # --- retries ---------------------------------------------------------------------
-    retry_kwargs: dict[str, Any] = {}
-    raw_rk = merged.get("retry_kwargs", {})
-    if _is_dynamic(raw_rk):
-        try:
-            node = ast.parse(raw_rk["dynamic"].strip(), mode="eval").body
-            if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
-                raise _Dynamic(raw_rk["dynamic"])
-            raw_rk = {ast.literal_eval(k): {"dynamic": ast.unparse(v)} for k, v in zip(node.keys, node.values)}
-        except (_Dynamic, ValueError, SyntaxError):
-            note(SM_DYNAMIC, f"retry_kwargs={raw_rk['dynamic']} is not a literal dict; retry countdown and limit use the task defaults")
-            raw_rk = {}
-    if not isinstance(raw_rk, dict):
-        note(SM_DYNAMIC, f"retry_kwargs={raw_rk!r} is not a dict; ignored")
-        raw_rk = {}
-    for k, v in raw_rk.items():
-        if k in ("countdown", "max_retries"):
-            try:
-                retry_kwargs[k] = _number(v)
-            except _Dynamic as exc:
-                note(SM_DYNAMIC, f"retry_kwargs[{k!r}]={exc.args[0]} is not a literal; ignored")
-        else:
-            note(SM_UNKNOWN, f"retry_kwargs[{k!r}] is not translated (only countdown and max_retries are)")
-
-    autoretry_for: tuple[str, ...] = ()
-    dont_autoretry_for: tuple[str, ...] = ()
-    for key in ("autoretry_for", "dont_autoretry_for"):
-        try:
-            names = exception_names(merged.get(key))
-        except _Dynamic as exc:
-            names = ()
-            note(SM_DYNAMIC, f"{key}={exc.args[0]} names no exception classes statically; list them in TaskOptions({key}=...) by hand")
-        if key == "autoretry_for":
-            autoretry_for = names
-        else:
-            dont_autoretry_for = names
-    dynamic_autoretry = _is_dynamic(merged.get("autoretry_for")) and not autoretry_for
-
+    t = _OptionTranslation(options, defaults)
+    t.check_unknown()
+    retry_kwargs = t.retry_kwargs()
+    autoretry_for, dont_autoretry_for = t.exception_list("autoretry_for"), t.exception_list("dont_autoretry_for")
+    dynamic_autoretry = _is_dynamic(t.merged.get("autoretry_for")) and not autoretry_for
     uses_retry = bool(autoretry_for) or bool(uses_self_retry) or dynamic_autoretry
-
-    max_retries_value = merged.get("max_retries", CELERY_DEFAULT_MAX_RETRIES)
-    if max_retries_value is None:
-        max_retries = None
-    else:
-        max_retries = num("max_retries", CELERY_DEFAULT_MAX_RETRIES)
-        max_retries = None if max_retries is None else int(max_retries)
-    limits = []
-    if uses_self_retry or dynamic_autoretry:
-        limits.append(max_retries)
-    if retry_kwargs.get("max_retries") is not None:
-        retry_kwargs["max_retries"] = int(retry_kwargs["max_retries"])
-    else:
-        retry_kwargs.pop("max_retries", None)  # None means "the task's max_retries" (Task.retry)
-    if autoretry_for:
-        limits.append(retry_kwargs.get("max_retries", max_retries))
-    if uses_retry:
-        if any(limit is None for limit in limits):
-            retries = UNBOUNDED_ATTEMPTS
-            note(SM_MAX_RETRIES_NONE, f"max_retries=None (retry forever) has no SAQ equivalent; bounded at {UNBOUNDED_ATTEMPTS} attempts")
-        else:
-            retries = max(limits) + 1
-    else:
-        retries = 1
-
-    default_retry_delay = num("default_retry_delay", CELERY_DEFAULT_RETRY_DELAY)
-    if default_retry_delay is None:
-        default_retry_delay = CELERY_DEFAULT_RETRY_DELAY
-
-    backoff_value = merged.get("retry_backoff", False)
-    try:
-        backoff = float(_number(backoff_value) or 0)
-    except _Dynamic as exc:
-        note(SM_DYNAMIC, f"retry_backoff={exc.args[0]} is not a literal; assumed no backoff")
-        backoff = 0.0
-    backoff_max = num("retry_backoff_max", 600)
-    backoff_max = 600 if backoff_max is None else int(backoff_max)
-    jitter = flag("retry_jitter", True)
-
-    if backoff and autoretry_for or backoff and dynamic_autoretry:
-        retry_delay: float = int(max(1.0, backoff))
-        retry_backoff: float | bool = backoff_max
-    else:
-        if backoff and not autoretry_for:
-            note(SM_DROPPED, "retry_backoff only applies to autoretry_for in Celery; it has no effect on this task and is dropped")
-        retry_delay = retry_kwargs.get("countdown", default_retry_delay) if autoretry_for else default_retry_delay
-        retry_backoff = False
-    retry_delay = _tidy(retry_delay)
-    default_retry_delay = _tidy(default_retry_delay)
-    if autoretry_for and backoff and jitter:
-        note(SM_JITTER, "retry_jitter=True: the runtime draws Celery's integer jitter in [0, d]; only a retry after a lost "
-                        "worker (SAQ sweep) uses SAQ's own float jitter in [0, d)")
-
-    # --- time limits ------------------------------------------------------------------
-    time_limit = num("time_limit", None)
-    if time_limit:
-        timeout = int(math.ceil(time_limit))
-        heartbeat = 0
-        note(SM_TIME_LIMIT_THREAD, f"time_limit={_show(merged.get('time_limit'))} → timeout={timeout}: SAQ cancels the async "
-                                   "task, but a synchronous body keeps running in its thread until it returns")
-    else:
-        # No limit, as in Celery; the heartbeat (kept alive by the runtime) lets SAQ's sweep
-        # still find a job whose worker died. Never SAQ's 10 s default (docs/options.md).
-        timeout = 0
-        heartbeat = DEFAULT_HEARTBEAT
-    soft = merged.get("soft_time_limit")
-    if soft not in (None, 0):
-        note(SM_SOFT_TIME_LIMIT, f"soft_time_limit={_show(soft)}: SAQ has no SoftTimeLimitExceeded; the body is not "
-                                 "interrupted (port it to asyncio.timeout() in native mode)")
-
-    # --- results ----------------------------------------------------------------------
-    ignore_result = flag("ignore_result", False)
-    store_errors = flag("store_errors_even_if_ignored", False)
-    expires_setting = merged.get("result_expires", DEFAULT_TTL)
-    try:
-        result_expires = _number(expires_setting)
-    except _Dynamic as exc:
-        note(SM_DYNAMIC, f"result_expires={exc.args[0]} is not a literal; ttl uses Celery's default of 1 day")
-        result_expires = DEFAULT_TTL
-    ttl_keep = 0 if not result_expires else max(1, int(math.ceil(result_expires)))
-    if ignore_result and not store_errors:
-        ttl = -1
-        note(SM_IGNORE_RESULT, "ignore_result=True → ttl=-1: SAQ deletes the job record on finish, failures included; "
-                               "the worker log (or a dead-letter hook) is the only trace of a failure")
-    else:
-        ttl = ttl_keep
-        if ignore_result:
-            note(SM_IGNORE_RESULT, f"ignore_result=True with store_errors_even_if_ignored: SAQ has one ttl for results "
-                                   f"and errors, kept {ttl}s for both")
-
-    # --- expires ----------------------------------------------------------------------
-    expires = None
-    raw_expires = merged.get("expires")
-    if raw_expires is not None:
-        try:
-            expires = _tidy(_number(raw_expires))
-            note(SM_EXPIRES, f"expires={_show(raw_expires)}: SAQ has no expiry; the runtime fails a job that starts more "
-                             f"than {expires}s after it was enqueued (Celery marks it REVOKED)")
-        except _Dynamic:
-            note(SM_DYNAMIC, f"expires={raw_expires['dynamic']} is not a number of seconds; not enforced — check it "
-                             "by hand (SM153)")
-
-    # --- findings only ----------------------------------------------------------------
-    rate = merged.get("rate_limit")
-    rate_limit = None
-    if _is_dynamic(rate):
-        note(SM_DYNAMIC, f"rate_limit={rate['dynamic']} is not a literal; not enforced — check it by hand")
-    elif rate not in (None, "", 0):
-        rate_limit = rate
-        note(SM_RATE_LIMIT, f"rate_limit={_show(rate)} is enforced per SAQ worker process like Celery's per-worker "
-                            "token bucket; a job waiting for its slot holds one of the worker's concurrency slots")
-    prio = merged.get("priority")
-    if prio is not None:
-        note(SM_PRIORITY, f"priority={_show(prio)}: only SAQ's Postgres queue has priorities (lower runs first); Redis ignores it")
-    acks = [k for k in sorted(ACKS) if merged.get(k) not in (None, False, CELERY_DEFAULTS.get(k))]
-    if acks:
-        note(SM_ACKS_LATE, f"{', '.join(f'{k}={_show(merged[k])}' for k in acks)}: not configurable in SAQ, which is "
-                           "at-least-once (a job whose worker died is re-run by the sweep while retries remain)")
-    ser = merged.get("serializer")
-    if ser not in (None, "json"):
-        note(SM_SERIALIZER, f"serializer={_show(ser)}: SAQ serializes with the queue's dump/load (json by default); "
-                            "give the queue a matching dump/load")
-    for key in sorted(DROPPED_INFO & set(options or {})):
-        if merged.get(key) == CELERY_DEFAULTS.get(key, object()):
-            continue
-        note(SM_DROPPED, f"{key}={_show(merged[key])} has no SAQ counterpart and is dropped"
-                         + (" (SAQ always records the active status)" if key == "track_started" else ""))
-    if "store_errors_even_if_ignored" in (options or {}) and not ignore_result:
-        note(SM_DROPPED, "store_errors_even_if_ignored only matters with ignore_result; dropped")
+    autoretry = bool(autoretry_for)
+    max_retries, retries = t.attempts(retry_kwargs, autoretry, uses_self_retry or dynamic_autoretry, uses_retry)
+    timing = t.retry_timing(retry_kwargs, autoretry, dynamic_autoretry)
+    timeout, heartbeat = t.time_limits()
+    ignore_result, ttl = t.result_ttl()
+    expires = t.expires()
+    rate_limit = t.findings_only(ignore_result)
 
     task = TaskOptions(
         retries=retries,
-        retry_delay=retry_delay,
-        retry_backoff=retry_backoff,
+        retry_delay=timing.retry_delay,
+        retry_backoff=timing.retry_backoff,
         timeout=timeout,
         heartbeat=heartbeat,
         ttl=ttl,
         max_retries=max_retries,
-        default_retry_delay=default_retry_delay,
+        default_retry_delay=timing.default_retry_delay,
         autoretry_for=autoretry_for,
         dont_autoretry_for=dont_autoretry_for,
         retry_kwargs=retry_kwargs,
-        retry_jitter=jitter,
+        retry_jitter=timing.jitter,
         expires=expires,
         rate_limit=rate_limit,
         module=module if (autoretry_for or dont_autoretry_for) else None,
@@ -547,15 +365,245 @@ def translate_task_options(
         "autoretry_for": list(autoretry_for),
         "dont_autoretry_for": list(dont_autoretry_for),
         "retry_jitter_off": None
-        if (jitter or not backoff or not autoretry_for)
-        else {"factor": int(retry_delay), "cap": int(retry_backoff)},
+        if (timing.jitter or not timing.backoff or not autoretry_for)
+        else {"factor": int(timing.retry_delay), "cap": int(timing.retry_backoff)},
         "expires": expires,
         "self_retry": bool(uses_self_retry),
         "heartbeat": heartbeat,
     }
-    worst = max((SEVERITY_ORDER[SEVERITY[n.code]] for n in notes), default=0)
+    worst = max((SEVERITY_ORDER[SEVERITY[n.code]] for n in t.notes), default=0)
     migratability = ("auto", "assisted", "manual")[worst]
-    return JobOptions(task=task, notes=tuple(notes), migratability=migratability, uses_retry=uses_retry, wrapper=wrapper)
+    return JobOptions(task=task, notes=tuple(t.notes), migratability=migratability, uses_retry=uses_retry,
+                      wrapper=wrapper)
+
+
+@dataclass(frozen=True)
+class _RetryTiming:
+    retry_delay: float
+    retry_backoff: float | bool
+    default_retry_delay: float
+    backoff: float  # Celery's retry_backoff factor (0: none)
+    jitter: bool
+
+
+class _OptionTranslation:
+    """One task's merged options (defaults, then the decorator's) and the findings made reading them,
+    in the order translate_task_options asks: unknown options, retries, time limits, results, the rest."""
+
+    def __init__(self, options: dict[str, Any] | None, defaults: dict[str, Any] | None) -> None:
+        self.options = options or {}
+        self.merged = _normalise_defaults(defaults)
+        self.merged.update(self.options)
+        self.notes: list[Note] = []
+
+    def note(self, code: str, message: str) -> None:
+        self.notes.append(Note(code, message))
+
+    def num(self, key: str, default: Any) -> Any:
+        value = self.merged.get(key, default)
+        try:
+            return _number(value)
+        except _Dynamic as exc:
+            self.note(SM_DYNAMIC, f"{key}={exc.args[0]} is not a literal; used Celery's default {default!r} — set it on "
+                                  "the SAQ task by hand")
+            return default
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.merged.get(key, default)
+        if _is_dynamic(value):
+            self.note(SM_DYNAMIC, f"{key}={value['dynamic']} is not a literal; assumed {default!r}")
+            return default
+        return bool(value)
+
+    def check_unknown(self) -> None:
+        for key in sorted(self.options):
+            if key not in KNOWN:
+                self.note(SM_UNKNOWN, f"unknown task option {key}={_show(self.options[key])} is not translated; "
+                                      "check it by hand")
+
+    def retry_kwargs(self) -> dict[str, Any]:
+        """``retry_kwargs``: countdown and max_retries (numbers), the rest reported."""
+        retry_kwargs: dict[str, Any] = {}
+        raw_rk = self.merged.get("retry_kwargs", {})
+        if _is_dynamic(raw_rk):
+            try:
+                node = ast.parse(raw_rk["dynamic"].strip(), mode="eval").body
+                if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
+                    raise _Dynamic(raw_rk["dynamic"])
+                raw_rk = {ast.literal_eval(k): {"dynamic": ast.unparse(v)} for k, v in zip(node.keys, node.values)
+                          if k is not None}
+            except (_Dynamic, ValueError, SyntaxError):
+                self.note(SM_DYNAMIC, f"retry_kwargs={raw_rk['dynamic']} is not a literal dict; retry countdown and "
+                                      "limit use the task defaults")
+                raw_rk = {}
+        if not isinstance(raw_rk, dict):
+            self.note(SM_DYNAMIC, f"retry_kwargs={raw_rk!r} is not a dict; ignored")
+            raw_rk = {}
+        for k, v in raw_rk.items():
+            if k in ("countdown", "max_retries"):
+                try:
+                    retry_kwargs[k] = _number(v)
+                except _Dynamic as exc:
+                    self.note(SM_DYNAMIC, f"retry_kwargs[{k!r}]={exc.args[0]} is not a literal; ignored")
+            else:
+                self.note(SM_UNKNOWN, f"retry_kwargs[{k!r}] is not translated (only countdown and max_retries are)")
+        return retry_kwargs
+
+    def exception_list(self, key: str) -> tuple[str, ...]:
+        """``autoretry_for`` / ``dont_autoretry_for`` as dotted exception names."""
+        try:
+            return exception_names(self.merged.get(key))
+        except _Dynamic as exc:
+            self.note(SM_DYNAMIC, f"{key}={exc.args[0]} names no exception classes statically; list them in "
+                                  f"TaskOptions({key}=...) by hand")
+            return ()
+
+    def attempts(self, retry_kwargs: dict[str, Any], autoretry: bool, task_limit: bool,
+                 uses_retry: bool) -> tuple[int | None, int]:
+        """(max_retries, SAQ retries): attempts are max_retries + 1 when the task retries at all.
+        ``task_limit``: self.retry (or an autoretry_for not known statically) is bounded by max_retries."""
+        max_retries_value = self.merged.get("max_retries", CELERY_DEFAULT_MAX_RETRIES)
+        max_retries: int | None
+        if max_retries_value is None:
+            max_retries = None
+        else:
+            number = self.num("max_retries", CELERY_DEFAULT_MAX_RETRIES)
+            max_retries = None if number is None else int(number)
+        limits: list[int | None] = []
+        if task_limit:
+            limits.append(max_retries)
+        if retry_kwargs.get("max_retries") is not None:
+            retry_kwargs["max_retries"] = int(retry_kwargs["max_retries"])
+        else:
+            retry_kwargs.pop("max_retries", None)  # None means "the task's max_retries" (Task.retry)
+        if autoretry:
+            limits.append(retry_kwargs.get("max_retries", max_retries))
+        if not uses_retry:
+            return max_retries, 1
+        bounded = [limit for limit in limits if limit is not None]
+        if len(bounded) < len(limits):
+            self.note(SM_MAX_RETRIES_NONE, f"max_retries=None (retry forever) has no SAQ equivalent; bounded at "
+                                           f"{UNBOUNDED_ATTEMPTS} attempts")
+            return max_retries, UNBOUNDED_ATTEMPTS
+        return max_retries, max(bounded) + 1
+
+    def retry_timing(self, retry_kwargs: dict[str, Any], autoretry: bool, dynamic_autoretry: bool) -> _RetryTiming:
+        """retry_delay (always explicit), retry_backoff (a numeric cap or False) and jitter."""
+        default_retry_delay = self.num("default_retry_delay", CELERY_DEFAULT_RETRY_DELAY)
+        if default_retry_delay is None:
+            default_retry_delay = CELERY_DEFAULT_RETRY_DELAY
+        backoff_value = self.merged.get("retry_backoff", False)
+        try:
+            backoff = float(_number(backoff_value) or 0)
+        except _Dynamic as exc:
+            self.note(SM_DYNAMIC, f"retry_backoff={exc.args[0]} is not a literal; assumed no backoff")
+            backoff = 0.0
+        backoff_max = self.num("retry_backoff_max", 600)
+        backoff_max = 600 if backoff_max is None else int(backoff_max)
+        jitter = self.flag("retry_jitter", True)
+
+        if backoff and autoretry or backoff and dynamic_autoretry:
+            retry_delay: float = int(max(1.0, backoff))
+            retry_backoff: float | bool = backoff_max
+        else:
+            if backoff and not autoretry:
+                self.note(SM_DROPPED, "retry_backoff only applies to autoretry_for in Celery; it has no effect on this "
+                                      "task and is dropped")
+            retry_delay = retry_kwargs.get("countdown", default_retry_delay) if autoretry else default_retry_delay
+            retry_backoff = False
+        if autoretry and backoff and jitter:
+            self.note(SM_JITTER, "retry_jitter=True: the runtime draws Celery's integer jitter in [0, d]; only a retry "
+                                 "after a lost worker (SAQ sweep) uses SAQ's own float jitter in [0, d)")
+        return _RetryTiming(retry_delay=_tidy(retry_delay), retry_backoff=retry_backoff,
+                            default_retry_delay=_tidy(default_retry_delay), backoff=backoff, jitter=jitter)
+
+    def time_limits(self) -> tuple[int, int]:
+        """(timeout, heartbeat)."""
+        time_limit = self.num("time_limit", None)
+        if time_limit:
+            timeout = int(math.ceil(time_limit))
+            heartbeat = 0
+            self.note(SM_TIME_LIMIT_THREAD, f"time_limit={_show(self.merged.get('time_limit'))} → timeout={timeout}: SAQ "
+                                            "cancels the async task, but a synchronous body keeps running in its thread "
+                                            "until it returns")
+        else:
+            # No limit, as in Celery; the heartbeat (kept alive by the runtime) lets SAQ's sweep
+            # still find a job whose worker died. Never SAQ's 10 s default (docs/options.md).
+            timeout = 0
+            heartbeat = DEFAULT_HEARTBEAT
+        soft = self.merged.get("soft_time_limit")
+        if soft not in (None, 0):
+            self.note(SM_SOFT_TIME_LIMIT, f"soft_time_limit={_show(soft)}: SAQ has no SoftTimeLimitExceeded; the body is "
+                                          "not interrupted (port it to asyncio.timeout() in native mode)")
+        return timeout, heartbeat
+
+    def result_ttl(self) -> tuple[bool, int]:
+        """(ignore_result, ttl)."""
+        ignore_result = self.flag("ignore_result", False)
+        store_errors = self.flag("store_errors_even_if_ignored", False)
+        expires_setting = self.merged.get("result_expires", DEFAULT_TTL)
+        try:
+            result_expires = _number(expires_setting)
+        except _Dynamic as exc:
+            self.note(SM_DYNAMIC, f"result_expires={exc.args[0]} is not a literal; ttl uses Celery's default of 1 day")
+            result_expires = DEFAULT_TTL
+        ttl_keep = 0 if not result_expires else max(1, int(math.ceil(result_expires)))
+        if ignore_result and not store_errors:
+            self.note(SM_IGNORE_RESULT, "ignore_result=True → ttl=-1: SAQ deletes the job record on finish, failures "
+                                        "included; the worker log (or a dead-letter hook) is the only trace of a failure")
+            return ignore_result, -1
+        if ignore_result:
+            self.note(SM_IGNORE_RESULT, f"ignore_result=True with store_errors_even_if_ignored: SAQ has one ttl for "
+                                        f"results and errors, kept {ttl_keep}s for both")
+        return ignore_result, ttl_keep
+
+    def expires(self) -> float | None:
+        raw_expires = self.merged.get("expires")
+        if raw_expires is None:
+            return None
+        try:
+            expires = _tidy(_number(raw_expires) or 0.0)
+        except _Dynamic:
+            self.note(SM_DYNAMIC, f"expires={raw_expires['dynamic']} is not a number of seconds; not enforced — check "
+                                  "it by hand (SM153)")
+            return None
+        self.note(SM_EXPIRES, f"expires={_show(raw_expires)}: SAQ has no expiry; the runtime fails a job that starts "
+                              f"more than {expires}s after it was enqueued (Celery marks it REVOKED)")
+        return expires
+
+    def findings_only(self, ignore_result: bool) -> Any:
+        """Options SAQ has no field for (rate_limit: enforced by the runtime; returned), reported."""
+        merged = self.merged
+        rate = merged.get("rate_limit")
+        rate_limit = None
+        if _is_dynamic(rate):
+            self.note(SM_DYNAMIC, f"rate_limit={rate['dynamic']} is not a literal; not enforced — check it by hand")
+        elif rate not in (None, "", 0):
+            rate_limit = rate
+            self.note(SM_RATE_LIMIT, f"rate_limit={_show(rate)} is enforced per SAQ worker process like Celery's "
+                                     "per-worker token bucket; a job waiting for its slot holds one of the worker's "
+                                     "concurrency slots")
+        prio = merged.get("priority")
+        if prio is not None:
+            self.note(SM_PRIORITY, f"priority={_show(prio)}: only SAQ's Postgres queue has priorities (lower runs "
+                                   "first); Redis ignores it")
+        acks = [k for k in sorted(ACKS) if merged.get(k) not in (None, False, CELERY_DEFAULTS.get(k))]
+        if acks:
+            self.note(SM_ACKS_LATE, f"{', '.join(f'{k}={_show(merged[k])}' for k in acks)}: not configurable in SAQ, "
+                                    "which is at-least-once (a job whose worker died is re-run by the sweep while "
+                                    "retries remain)")
+        ser = merged.get("serializer")
+        if ser not in (None, "json"):
+            self.note(SM_SERIALIZER, f"serializer={_show(ser)}: SAQ serializes with the queue's dump/load (json by "
+                                     "default); give the queue a matching dump/load")
+        for key in sorted(DROPPED_INFO & set(self.options)):
+            if merged.get(key) == CELERY_DEFAULTS.get(key, object()):
+                continue
+            self.note(SM_DROPPED, f"{key}={_show(merged[key])} has no SAQ counterpart and is dropped"
+                                  + (" (SAQ always records the active status)" if key == "track_started" else ""))
+        if "store_errors_even_if_ignored" in self.options and not ignore_result:
+            self.note(SM_DROPPED, "store_errors_even_if_ignored only matters with ignore_result; dropped")
+        return rate_limit
 
 
 def _tidy(value: float) -> float:

@@ -38,9 +38,10 @@ import copy
 import math
 import time as _time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
-from typing import Callable, Iterator
+from typing import Any, overload
 
 from croniter import croniter
 
@@ -64,21 +65,21 @@ class ProofResult:
     end: str
     celery_fires: int | None = None
     saq_fires: int | None = None
-    differences: tuple = ()  # ((celery_iso|None, saq_iso|None), ...) first few, in time order
+    differences: tuple[tuple[str | None, str | None], ...] = ()  # ((celery_iso|None, saq_iso|None), ...) first few, in time order
     dst_only: bool = False  # every difference found lies on a UTC-offset change (±WINDOW)
     phase_seconds: float | None = None  # intervals: SAQ fire − Celery fire (mod interval)
-    saq_gaps: tuple = ()  # intervals: ((gap_seconds, count), ...) between SAQ fires
-    celery_gaps: tuple = ()  # intervals: gaps seen in Celery's own schedule
+    saq_gaps: tuple[tuple[float, int], ...] = ()  # intervals: ((gap_seconds, count), ...) between SAQ fires
+    celery_gaps: tuple[tuple[float, int], ...] = ()  # intervals: gaps seen in Celery's own schedule
     detail: str = ""
     elapsed_s: float = 0.0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 # ------------------------------------------------------------------ time zones
 
-def get_tz(name: str):
+def get_tz(name: str) -> tzinfo:
     if name.upper() == "UTC":
         return UTC
     from zoneinfo import ZoneInfo
@@ -86,7 +87,7 @@ def get_tz(name: str):
     return ZoneInfo(name)
 
 
-def horizon(tz_name: str, start: tuple | date | None = None, days: int = DEFAULT_DAYS) -> tuple[float, float]:
+def horizon(tz_name: str, start: tuple[int, int, int] | date | None = None, days: int = DEFAULT_DAYS) -> tuple[float, float]:
     tz = get_tz(tz_name)
     d = start or DEFAULT_START
     if isinstance(d, tuple):
@@ -104,10 +105,10 @@ def offset_changes(tz_name: str, begin: float, end: float) -> tuple[float, ...]:
     if tz is UTC:
         return ()
 
-    def off(t: float):
+    def off(t: float) -> timedelta | None:
         return datetime.fromtimestamp(t, tz).utcoffset()
 
-    out = []
+    out: list[float] = []
     step = 6 * 3600
     t = begin - WINDOW
     o = off(t)
@@ -130,7 +131,7 @@ def offset_changes(tz_name: str, begin: float, end: float) -> tuple[float, ...]:
 # ------------------------------------------------------------------ the two sides
 
 @lru_cache(maxsize=32)
-def _celery_app(tz_name: str):
+def _celery_app(tz_name: str) -> Any:  # a celery.Celery
     from celery import Celery
 
     app = Celery("saqmigrate-proof", set_as_current=False)
@@ -334,8 +335,8 @@ class _Walker:
             lf = self.local(f)
             d = lf.date()
             new_day = prev is None or prev.date() != d
-            new_hour = new_day or prev.hour != lf.hour
-            new_minute = new_hour or prev.minute != lf.minute
+            new_hour = new_day or (prev is not None and prev.hour != lf.hour)
+            new_minute = new_hour or (prev is not None and prev.minute != lf.minute)
             if new_day and (lf.hour, lf.minute, lf.second) == (H[0], M[0], S[0]):
                 a, b = self.day_span(d)
                 if not self.near_change(a, b):
@@ -381,11 +382,12 @@ class _Walker:
         return out
 
 
-def _expand(events: list, pat: _Pattern | None, tz, from_index: int = 0) -> Iterator[float]:
+def _expand(events: list[tuple[str, float]], pat: _Pattern | None, tz: tzinfo, from_index: int = 0) -> Iterator[float]:
     for kind, t in events[from_index:]:
         if kind == "I":
             yield t
             continue
+        assert pat is not None, "block events come from a pattern walk"
         S, M, H = pat.seconds, pat.minutes, pat.hours
         lt = datetime.fromtimestamp(t, tz)
         if kind == "M":
@@ -405,11 +407,16 @@ def _expand(events: list, pat: _Pattern | None, tz, from_index: int = 0) -> Iter
                         yield base + h * 3600 + m * 60 + s
 
 
-def _iso(t: float | None, tz) -> str | None:
+@overload
+def _iso(t: float, tz: tzinfo) -> str: ...
+@overload
+def _iso(t: float | None, tz: tzinfo) -> str | None: ...
+def _iso(t: float | None, tz: tzinfo) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, tz).isoformat()
 
 
-def _first_differences(a: _Walk, b: _Walk, tz, limit: int = 3, end: float = math.inf) -> list[tuple]:
+def _first_differences(a: _Walk, b: _Walk, tz: tzinfo, limit: int = 3,
+                       end: float = math.inf) -> list[tuple[float | None, float | None]]:
     """Earliest instants fired by one side only, as (celery_ts|None, saq_ts|None)."""
     start = 0
     if a.pattern == b.pattern:
@@ -417,7 +424,7 @@ def _first_differences(a: _Walk, b: _Walk, tz, limit: int = 3, end: float = math
             start += 1
     ia = _expand(a.events, a.pattern, tz, start)
     ib = _expand(b.events, b.pattern, tz, start)
-    out: list[tuple] = []
+    out: list[tuple[float | None, float | None]] = []
     x, y = next(ia, None), next(ib, None)
     while (x is not None or y is not None) and len(out) < limit:
         if x is not None and x >= end:
@@ -437,14 +444,14 @@ def _first_differences(a: _Walk, b: _Walk, tz, limit: int = 3, end: float = math
     return out
 
 
-def _compare(celery_next, saq_next, *, kind: str, tz_name: str, begin: float, end: float, method: str, t0: float) -> ProofResult:
+def _compare(celery_next: Callable[[float], float], saq_next: Callable[[float], float], *, kind: str, tz_name: str, begin: float, end: float, method: str, t0: float) -> ProofResult:
     tz = get_tz(tz_name)
     wa = _Walker(celery_next, tz_name, begin, end)
     wb = _Walker(saq_next, tz_name, begin, end)
     a = wa.walk() if method == "fast" else wa.walk_full()
     b = wb.walk() if method == "fast" else wb.walk_full()
     exact = a.pattern == b.pattern and a.events == b.events
-    diffs: list[tuple] = []
+    diffs: list[tuple[float | None, float | None]] = []
     if not exact:
         diffs = _first_differences(a, b, tz, end=end)
         exact = not diffs  # identical instants reached through different walks
@@ -473,7 +480,7 @@ def prove_crontab(celery: dict, cron: str, guard: dict | None = None, *, tz: str
                     kind="crontab", tz_name=tz, begin=begin, end=end, method=method, t0=t0)
 
 
-def _gap_counts(times: list[float]) -> tuple:
+def _gap_counts(times: list[float]) -> tuple[tuple[float, int], ...]:
     counts: dict[float, int] = {}
     for x, y in zip(times, times[1:]):
         g = round(y - x, 6)
@@ -528,9 +535,10 @@ def prove_interval(seconds: float, *, cron: str | None = None, self_rescheduling
         for _ in range(50):
             seq.append(snext(seq[-1]))
         saq_gaps = _gap_counts(seq)
-        first_saq = seq[0]
-        saq_fires = int((end - first_saq) // seconds) + 1
+        first_saq: float | None = seq[0]
+        saq_fires = int((end - seq[0]) // seconds) + 1
     else:
+        assert cron is not None, "prove_interval needs cron= or self_rescheduling=True"
         w = _Walker(saq_cron_next(cron, tz), tz, begin, end)
         walk = w.walk()
         saq_gaps = _walk_gaps(walk, zone)
@@ -540,7 +548,8 @@ def prove_interval(seconds: float, *, cron: str | None = None, self_rescheduling
     phase = None
     if first_saq is not None:
         phase = round((first_saq - first_celery) % seconds, 6)
-    diffs, dst_only = (), False
+    diffs: tuple[tuple[str | None, str | None], ...] = ()
+    dst_only = False
     if not exact and not self_rescheduling and cron:
         raw = _first_gap_differences(walk, zone, seconds)
         diffs = tuple((_iso(x, zone), _iso(y, zone)) for x, y in raw)
@@ -558,16 +567,16 @@ def prove_interval(seconds: float, *, cron: str | None = None, self_rescheduling
     )
 
 
-def _walk_gaps(walk: _Walk, tz) -> tuple:
+def _walk_gaps(walk: _Walk, tz: tzinfo) -> tuple[tuple[float, int], ...]:
     """Gap counts between consecutive SAQ fires, from the compact walk (no full expansion)."""
     counts: dict[float, int] = {}
 
-    def add(g: float, n: int = 1):
+    def add(g: float, n: int = 1) -> None:
         g = round(g, 6)
         counts[g] = counts.get(g, 0) + n
 
     pat = walk.pattern
-    inner: dict[str, tuple] = {}  # block kind -> (gap counts inside one block, span)
+    inner: dict[str, tuple[tuple[tuple[float, int], ...], float]] = {}  # block kind -> (gap counts inside one block, span)
     if pat is not None:
         for kind in ("M", "H", "D"):
             offs = _block_offsets(kind, pat)
@@ -599,10 +608,10 @@ def _block_offsets(kind: str, pat: _Pattern) -> list[float]:
     return [h * 3600 + m * 60 + s for h in H for m in M for s in S]
 
 
-def _first_gap_differences(walk: _Walk, tz, seconds: float, limit: int = 3) -> list[tuple]:
+def _first_gap_differences(walk: _Walk, tz: tzinfo, seconds: float, limit: int = 3) -> list[tuple[float, float]]:
     """The first SAQ fires that do not follow the previous one by exactly ``seconds``:
     (where Celery's next run would be, where SAQ's is)."""
-    out = []
+    out: list[tuple[float, float]] = []
     prev = None
     for t in _expand(walk.events, walk.pattern, tz):
         if prev is not None and round(t - prev, 6) != round(seconds, 6):
@@ -613,7 +622,8 @@ def _first_gap_differences(walk: _Walk, tz, seconds: float, limit: int = 3) -> l
     return out
 
 
-def cron_gaps(cron: str, tz: str = "UTC", cycle_seconds: int = 86400, start: tuple | date | None = None) -> tuple:
+def cron_gaps(cron: str, tz: str = "UTC", cycle_seconds: int = 86400,
+              start: tuple[int, int, int] | date | None = None) -> tuple[tuple[float, int], ...]:
     """Gaps between consecutive fires of ``cron`` over one cycle, measured with croniter."""
     begin, _ = horizon(tz, start, 1)
     nxt = saq_cron_next(cron, tz)

@@ -51,7 +51,7 @@ def _src(value: Any) -> str:
 
 
 def _map_route(name: str, pairs: list[tuple[Any, Any]], where: str) -> str | None:
-    exact = {}
+    exact: dict[Any, Any] = {}
     patterns: list[tuple[Any, Any]] = []
     for key, route in pairs:
         if _is_dynamic(key) or not isinstance(key, str):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from saqmigrate.translate.base import Note
 from saqmigrate.translate.cron import (
@@ -26,6 +27,9 @@ from saqmigrate.translate.cron import (
     parse_celery_crontab,
 )
 from saqmigrate.translate.describe import describe_interval, describe_sets
+
+if TYPE_CHECKING:
+    from saqmigrate.translate.proof import ProofResult
 
 STRATEGIES = ("cron", "cron+guard", "self_rescheduling", "manual")
 # CronJob.timeout=None means SAQ's Job default of 10 s, which would kill most periodic
@@ -193,10 +197,10 @@ def translate_schedule(kind: str, celery: dict, *, relative: Any = False, args: 
         timeout = DEFAULT_CRON_TIMEOUT
     else:
         notes_timeout = None
-    base = dict(kind=kind, celery_expr=celery_expression(kind, celery, relative), queue=queue, cron_tz=tz,
+    base: dict[str, Any] = dict(kind=kind, celery_expr=celery_expression(kind, celery, relative), queue=queue, cron_tz=tz,
                 timeout=timeout, retries=jo.get("retries"), ttl=jo.get("ttl"), kwargs=mapped)
 
-    def finish(plan_notes: list[Note], **fields) -> CronPlan:
+    def finish(plan_notes: list[Note], **fields: Any) -> CronPlan:
         all_notes = plan_notes + arg_notes + opt_notes + ([notes_timeout] if notes_timeout and fields.get("strategy") != "manual" else [])
         plan = CronPlan(**base, **fields, notes=tuple(all_notes))
         return replace(plan, migratability=_migratability(plan))
@@ -215,7 +219,11 @@ def translate_schedule(kind: str, celery: dict, *, relative: Any = False, args: 
     return finish(notes, cron=None, guard=None, exact=None, strategy="manual", description=desc)
 
 
-def _translate_crontab(celery: dict, tz: str, prove: bool, notes: list[Note], finish, horizon: dict) -> CronPlan:
+_Finish = Callable[..., "CronPlan"]  # translate_schedule's finish(notes, **CronPlan fields)
+
+
+def _translate_crontab(celery: dict[str, Any], tz: str, prove: bool, notes: list[Note], finish: _Finish,
+                       horizon: dict[str, Any]) -> CronPlan:
     from saqmigrate.translate.proof import prove_crontab
 
     dyn = {k: v for k, v in celery.items() if _is_dynamic(v)}
@@ -249,7 +257,7 @@ def _translate_crontab(celery: dict, tz: str, prove: bool, notes: list[Note], fi
         other = guard["field"].replace("_", "-")
         notes.append(Note("SM201", (
             f"Celery runs this only on days matching BOTH day_of_month and day_of_week; cron (croniter, as SAQ calls it) "
-            f"would run on days matching EITHER. The cron keeps {kept.replace('_', '-')} and the generated job returns early "
+            f"would run on days matching EITHER. The cron keeps {(kept or '').replace('_', '-')} and the generated job returns early "
             f"unless the {other} is in {guard['values']} (saqmigrate.runtime.cronguard, evaluated in {tz})")))
     if ct.full_names:
         notes.append(Note("SM202", f"full names {', '.join(sorted(set(ct.full_names)))} are cut to 3 letters (Celery reads only those; croniter rejects full names)"))
@@ -267,7 +275,7 @@ def _translate_crontab(celery: dict, tz: str, prove: bool, notes: list[Note], fi
     return finish(notes, cron=cron, guard=guard, exact=exact, strategy=strategy, description=description, proof=proof)
 
 
-def _difference_note(res, cron: str) -> Note:
+def _difference_note(res: ProofResult, cron: str) -> Note:
     pairs = "; ".join(f"Celery {c or '—'} vs SAQ {s or '—'}" for c, s in res.differences[:3])
     if res.dst_only:
         return Note("SM211", (
@@ -277,7 +285,8 @@ def _difference_note(res, cron: str) -> Note:
     return Note("SM212", f"the cron '{cron}' does not fire when Celery does: first differences {pairs} (Celery {res.celery_fires} runs/yr, SAQ {res.saq_fires})")
 
 
-def _translate_interval(celery: dict, relative: Any, tz: str, prove: bool, notes: list[Note], finish, horizon: dict) -> CronPlan:
+def _translate_interval(celery: dict[str, Any], relative: Any, tz: str, prove: bool, notes: list[Note], finish: _Finish,
+                        horizon: dict[str, Any]) -> CronPlan:
     from saqmigrate.translate.proof import cron_gaps, prove_interval
 
     seconds = celery.get("seconds")
@@ -314,8 +323,8 @@ def _translate_interval(celery: dict, relative: Any, tz: str, prove: bool, notes
     # no cron has this period
     if ic.cron:
         cycle = {"minute": 60, "hour": 3600, "day": 86400}[ic.cycle]
-        gaps = cron_gaps(ic.cron, "UTC", cycle) if prove else tuple((g, n) for g, n in ic.gaps)
-        gap_text = " and ".join(f"{human_seconds(g)} ({n} per {ic.cycle})" for g, n in gaps)
+        cycle_gaps = cron_gaps(ic.cron, "UTC", cycle) if prove else tuple((g, n) for g, n in ic.gaps)
+        gap_text = " and ".join(f"{human_seconds(g)} ({n} per {ic.cycle})" for g, n in cycle_gaps)
         near = f"the nearest cron '{ic.cron}' restarts every {ic.cycle}, so its gaps are {gap_text}"
     else:
         near = "no cron expression has this period"
