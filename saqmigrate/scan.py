@@ -37,6 +37,11 @@ class ScanStats:
     lazily_parsed: int = 0
     workers: int = 1
     notes: list[str] = field(default_factory=list)
+    #: per-file ``# saqmigrate: ignore[...]`` comments (rel -> {line: codes}); classify applies them, and
+    #: the checks that report at source lines (check/) too
+    suppressions: dict[str, dict] = field(default_factory=dict)
+    #: the files indexed for facts (relative paths, sorted)
+    indexed_files: list[str] = field(default_factory=list)
 
 
 def _process(job: tuple) -> tuple[str, dict]:
@@ -164,47 +169,59 @@ def _follow_decorator_aliases(root: str, files: list[str], modules_of: dict[str,
             results[rel] = new if new.get("status") != "skip" else {**entry, "aliases_checked": key}
 
 
-def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True, cache_dir: Path | None = None,
-             jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
-             live: dict | bool | None = None) -> tuple[ProjectIndex, ScanStats]:
-    """``live``: run-time facts from the probe (``rewrite --live``); None: the facts an earlier
-    ``rewrite --live`` recorded in ``<worker package>/live_facts.py``, if any; False: none."""
-    from saqmigrate.classify import classify
+@dataclass
+class _Tree:
+    """The discovered files of one scan and their module names."""
 
-    config = config or Config()
-    stats = ScanStats()
+    root: Path
+    root_s: str
+    files: list[str]
+    errors: list[tuple[str, str]]
+    modules_of: dict[str, str]  # rel -> dotted module
+    rel_of_module: dict[str, str]  # dotted module -> rel (the first file of that name)
+
+
+def _discover(root: Path, config: Config) -> _Tree:
     disc = discover(root, exclude=config.exclude, include=config.include)
-    root_s = str(disc.root)
-    stats.discovered = len(disc.files)
     has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
     modules_of = {rel: module_name(rel, has_init) for rel in disc.files}
-    rel_of_module = {}
+    rel_of_module: dict[str, str] = {}
     for rel, mod in modules_of.items():
         rel_of_module.setdefault(mod, rel)
+    return _Tree(disc.root, str(disc.root), disc.files, disc.errors, modules_of, rel_of_module)
 
-    cache = FileCache((cache_dir or (disc.root / ".saqmigrate_cache")) / "scan.json") if use_cache else FileCache(None)
+
+def _from_cache(tree: _Tree, cache: FileCache, use_cache: bool, stats: ScanStats) -> tuple[dict[str, dict], list[tuple]]:
+    """The per-file results the cache still holds (same size and mtime, same module name), and the jobs
+    for the rest."""
     results: dict[str, dict] = {}
-    todo: list[tuple[str, str, str, bool]] = []
-    for rel in disc.files:
+    todo: list[tuple] = []
+    for rel in tree.files:
         if use_cache:
             try:
-                st = os.stat(os.path.join(root_s, rel))
+                st = os.stat(os.path.join(tree.root_s, rel))
             except OSError as exc:
                 results[rel] = {"status": "error", "error": f"unreadable: {exc.strerror or exc}"}
                 continue
             hit = cache.lookup_stat(rel, st.st_size, st.st_mtime_ns)
-            if hit is not None and (hit.get("status") != "facts" or hit["facts"].get("module") == modules_of[rel]):
+            if hit is not None and (hit.get("status") != "facts" or hit["facts"].get("module") == tree.modules_of[rel]):
                 results[rel] = hit
                 stats.from_cache += 1
                 continue
-        todo.append((root_s, rel, modules_of[rel], rel.endswith("__init__.py")))
+        todo.append((tree.root_s, rel, tree.modules_of[rel], rel.endswith("__init__.py")))
+    return results, todo
 
+
+def _process_all(todo: list[tuple], results: dict[str, dict], jobs: int | None,
+                 progress: Callable[[int, int], None] | None, stats: ScanStats) -> None:
+    """Read, parse and extract every job: in a process pool from PARALLEL_THRESHOLD files on."""
     workers = jobs or min(os.cpu_count() or 1, 8)
     done = 0
     if len(todo) >= PARALLEL_THRESHOLD and workers > 1:
         stats.workers = workers
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for rel, entry in pool.map(_process, todo, chunksize=max(8, len(todo) // (workers * 8))):
+            outcomes = pool.map(_process, todo, chunksize=max(8, len(todo) // (workers * 8)))
+            for rel, entry in outcomes:
                 results[rel] = entry
                 done += 1
                 if progress and done % 64 == 0:
@@ -219,11 +236,14 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
     if progress:
         progress(len(todo), len(todo))
     stats.read = len(todo)
-    _follow_decorator_aliases(root_s, disc.files, modules_of, results)
 
-    index_errors: list[FileError] = [FileError(rel or ".", msg) for rel, msg in disc.errors]
+
+def _collect(tree: _Tree, results: dict[str, dict], cache: FileCache, use_cache: bool,
+             stats: ScanStats) -> tuple[dict[str, ModuleFacts], list[FileError]]:
+    """The facts per module and the files that could not be indexed; new results go into the cache."""
+    index_errors: list[FileError] = [FileError(rel or ".", msg) for rel, msg in tree.errors]
     modules: dict[str, ModuleFacts] = {}
-    for rel in disc.files:
+    for rel in tree.files:
         entry = results.get(rel)
         if entry is None:
             continue
@@ -237,76 +257,122 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
             if mod not in modules:
                 modules[mod] = ModuleFacts(rel, entry["facts"])
     if use_cache:
-        cache.prune(set(disc.files))
+        cache.prune(set(tree.files))
+    return modules, index_errors
 
-    def lazy(module: str) -> dict | None:
-        rel = rel_of_module.get(module)
+
+class _Loaders:
+    """What index resolution reads on demand: the imports of a file the prefilter skipped (``imports``)
+    and a module's whole tree (``tree``, for resolving option values; also the native prover's)."""
+
+    def __init__(self, tree: _Tree, results: dict[str, dict], cache: FileCache, use_cache: bool, stats: ScanStats):
+        self.scan_tree, self.results, self.cache, self.use_cache, self.stats = tree, results, cache, use_cache, stats
+        self.trees: dict[str, tuple[ast.Module, bool] | None] = {}
+
+    def imports(self, module: str) -> dict | None:
+        rel = self.scan_tree.rel_of_module.get(module)
         if rel is None:
             return None
-        entry = results.get(rel) or {}
+        entry = self.results.get(rel) or {}
         if entry.get("imports_facts") is not None:
             return entry["imports_facts"]
         if entry.get("status") != "skip":
             return None
-        facts = _imports_only(root_s, rel, module, rel.endswith("__init__.py"))
-        stats.lazily_parsed += 1
-        if facts is not None and use_cache:
+        facts = _imports_only(self.scan_tree.root_s, rel, module, rel.endswith("__init__.py"))
+        self.stats.lazily_parsed += 1
+        if facts is not None and self.use_cache:
             entry = dict(entry)
             entry["imports_facts"] = facts
-            results[rel] = entry
-            cache.store(rel, entry)
+            self.results[rel] = entry
+            self.cache.store(rel, entry)
         return facts
 
-    trees: dict[str, tuple[ast.Module, bool] | None] = {}
-
-    def load_tree(module: str) -> tuple[ast.Module, bool] | None:
+    def tree(self, module: str) -> tuple[ast.Module, bool] | None:
         """A module's full tree, for resolving option values through it (values.py); parsed on demand."""
-        if module not in trees:
-            rel = rel_of_module.get(module)
-            trees[module] = None
+        if module not in self.trees:
+            rel = self.scan_tree.rel_of_module.get(module)
+            self.trees[module] = None
             if rel is not None:
                 try:
-                    with open(os.path.join(root_s, rel), "rb") as fh:
-                        trees[module] = (parse_bytes(fh.read(), rel).tree, rel.endswith("__init__.py"))
+                    with open(os.path.join(self.scan_tree.root_s, rel), "rb") as fh:
+                        self.trees[module] = (parse_bytes(fh.read(), rel).tree, rel.endswith("__init__.py"))
                 except (OSError, ParseFailure, RecursionError, ValueError, MemoryError):
-                    trees[module] = None
-        return trees[module]
+                    self.trees[module] = None
+        return self.trees[module]
 
-    index = build_index(root_s, modules, lazy, load_tree=load_tree, is_module=rel_of_module.__contains__)
+    def with_path(self, module: str) -> tuple[ast.Module, bool, str] | None:
+        found = self.tree(module)
+        return (found[0], found[1], self.scan_tree.rel_of_module[module]) if found is not None else None
+
+
+def _apply_recorded_live(index: ProjectIndex, tree: _Tree, live: dict | bool | None) -> None:
+    """Run-time facts: given (``rewrite --live``), or recorded by an earlier one in ``live_facts.py``."""
     if live is None:
-        recorded = [rel for rel in disc.files if rel == f"saq_worker/{LIVE_MODULE}" or rel.endswith(f"/saq_worker/{LIVE_MODULE}")]
-        live = read_live_facts(disc.root, recorded[0].rsplit("/", 1)[0]) if len(recorded) == 1 else None
+        recorded = [rel for rel in tree.files
+                    if rel == f"saq_worker/{LIVE_MODULE}" or rel.endswith(f"/saq_worker/{LIVE_MODULE}")]
+        live = read_live_facts(tree.root, recorded[0].rsplit("/", 1)[0]) if len(recorded) == 1 else None
     if isinstance(live, dict):
         index.live = apply_live(index, live)
-    # per-file `# saqmigrate: ignore[...]` comments, for checks that report at source lines (check/)
-    index._suppressions = {mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()}  # type: ignore[attr-defined]
-    index._indexed_files = sorted(mf.rel for mf in modules.values())  # type: ignore[attr-defined]
-    index.files_scanned = len(disc.files)
+
+
+def _native_verdicts(index: ProjectIndex, tree: _Tree, loaders: _Loaders, use_cache: bool,
+                     cache_dir: Path | None) -> None:
+    """rewrite --mode native's verdict per task (docs/native.md); its prover reads the trees the scan parsed."""
+    from saqmigrate.plan import _is_django
+    from saqmigrate.transform.native import scan_verdicts
+
+    index._module_loader = loaders.with_path  # type: ignore[attr-defined] - reused by rewrite's prover (transform/native.py)
+    index.native = scan_verdicts(tree.root, index.tasks, loaders.with_path, tree.rel_of_module, django=_is_django(index),
+                                 cache_dir=(cache_dir or tree.root / ".saqmigrate_cache") if use_cache else None)
+
+
+def _save_cache(cache: FileCache, used_translations: dict[str, dict], use_cache: bool, stats: ScanStats) -> None:
+    if not use_cache:
+        return
+    if set(cache.translations) != set(used_translations):
+        cache.translations = used_translations  # keep only what this tree still needs
+        cache.dirty = True
+    warn = cache.save()
+    if warn:
+        stats.notes.append(warn)
+
+
+def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True, cache_dir: Path | None = None,
+             jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
+             live: dict | bool | None = None) -> tuple[ProjectIndex, ScanStats]:
+    """Discover, read (from the cache where it can), index, classify.
+
+    ``live``: run-time facts from the probe (``rewrite --live``); None: the facts an earlier
+    ``rewrite --live`` recorded in ``<worker package>/live_facts.py``, if any; False: none."""
+    from saqmigrate.classify import classify
+
+    config = config or Config()
+    stats = ScanStats()
+    tree = _discover(root, config)
+    stats.discovered = len(tree.files)
+    cache = FileCache((cache_dir or (tree.root / ".saqmigrate_cache")) / "scan.json") if use_cache else FileCache(None)
+    results, todo = _from_cache(tree, cache, use_cache, stats)
+    _process_all(todo, results, jobs, progress, stats)
+    _follow_decorator_aliases(tree.root_s, tree.files, tree.modules_of, results)
+    modules, index_errors = _collect(tree, results, cache, use_cache, stats)
+
+    loaders = _Loaders(tree, results, cache, use_cache, stats)
+    index = build_index(tree.root_s, modules, loaders.imports, load_tree=loaders.tree,
+                        is_module=tree.rel_of_module.__contains__)
+    _apply_recorded_live(index, tree, live)
+    stats.suppressions = {mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()}
+    stats.indexed_files = sorted(mf.rel for mf in modules.values())
+    index._indexed_files = stats.indexed_files  # type: ignore[attr-defined] - read by check/drift.py and finalize.py
+    index.files_scanned = len(tree.files)
     index.files_parsed = stats.parsed
     index.errors = sorted(index_errors, key=lambda e: e.file)
     for mf in modules.values():
         for note in mf.facts.get("recovered", []):
             stats.notes.append(f"{mf.rel}: indexed with {note} rewritten for this interpreter")
     used_translations: dict[str, dict] = {}
-    classify(index, config, suppress={mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()},
+    classify(index, config, suppress=stats.suppressions,
              recovered={mf.rel: mf.facts.get("recovered", []) for mf in modules.values()},
              translations=(cache, used_translations) if use_cache else None)
-    # rewrite --mode native's verdict per task (docs/native.md); its prover reads the trees load_tree parsed
-    from saqmigrate.plan import _is_django
-    from saqmigrate.transform.native import scan_verdicts
-
-    def module_loader(module: str) -> tuple[ast.Module, bool, str] | None:
-        found = load_tree(module)
-        return (found[0], found[1], rel_of_module[module]) if found is not None else None
-
-    index._module_loader = module_loader  # type: ignore[attr-defined] - reused by rewrite's prover
-    index.native = scan_verdicts(disc.root, index.tasks, module_loader, rel_of_module, django=_is_django(index),
-                                 cache_dir=(cache_dir or disc.root / ".saqmigrate_cache") if use_cache else None)
-    if use_cache and set(cache.translations) != set(used_translations):
-        cache.translations = used_translations  # keep only what this tree still needs
-        cache.dirty = True
-    if use_cache:
-        warn = cache.save()
-        if warn:
-            stats.notes.append(warn)
+    _native_verdicts(index, tree, loaders, use_cache, cache_dir)
+    _save_cache(cache, used_translations, use_cache, stats)
     return index, stats

@@ -79,7 +79,7 @@ def _suppressed(ctx: "Context", f) -> bool:
     """A `# saqmigrate: ignore[SM6xx]` comment on the reported line of a scanned file."""
     if "scan" not in ctx.__dict__:
         return False
-    sup = getattr(ctx.scan[0], "_suppressions", {}).get(f.file, {})
+    sup = ctx.scan[1].suppressions.get(f.file, {})
     codes = sup.get(f.line) or sup.get(str(f.line))
     return bool(codes) and ("*" in codes or f.rule in codes)
 
