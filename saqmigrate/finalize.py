@@ -77,6 +77,13 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
             result.blockers.append(Blocker("SM803", rel, 1, "the scan could not read this file (see its SM900): "
                                            "finalize cannot convert the Celery use in it"))
     hooks = _beat_hooks(index, fp, texts)
+    for h in hooks:
+        if h.computed:  # the one difference a computed schedule can make: say it, do not hide it
+            fp.notes.append(f"{h.file}:{h.start}: {h.function} is now @beat_hook: the schedules of "
+                            f"{', '.join(repr(e) for e in h.computed)} are computed when each SAQ worker starts, "
+                            "as when Celery beat started; with several workers on a queue each computes its own "
+                            "and the entry fires at each worker's time (SAQ's cron key only stops overlaps): run "
+                            "one worker with these settings, or make the schedule fixed")
     if hooks:  # their beat entries become CronJobs at worker start: not SM806 any more, and Celery may go
         fp.blockers = [b for b in fp.blockers if not (b.code == "SM806" and _in_hook(hooks, b.file, b.line))]
         result.blockers = [b for b in result.blockers
@@ -165,6 +172,7 @@ class BeatHook:
     end: int
     queues: set[str] = field(default_factory=set)
     done: bool = False  # already @beat_hook (a second finalize): only its entries' findings go
+    computed: list[str] = field(default_factory=list)  # entries whose crontab is computed (random.randint ...)
 
 
 _HOOK_SIGNALS = ("on_after_finalize", "on_after_configure")
@@ -245,6 +253,8 @@ def _hook_entries(node, sender: str, crontab_names: set[str], sigs: dict, rel: s
         if job is None:
             return False
         hook.queues.add(job.queue)
+        if not all(isinstance(v, ast.Constant) for v in [*sched.args, *(k.value for k in sched.keywords)]):
+            hook.computed.append(n.keywords[0].value.value)
     return calls > 0 and calls == len(uses)
 
 

@@ -183,6 +183,8 @@ def _call_edit(c: Call, fp: FinalizePlan) -> CallEdit | Blocker | None:
         return Blocker("SM803", c.file, c.line, f"result looked up through Celery ({c.target}): use the SaqResult "
                        "the enqueue returns, or saqmigrate.runtime.jobs to look a job up")
     if c.kind == "apply":
+        if c.task and c.task in fp.jobs:
+            return None  # SaqJob.apply: inline, with the task's retries, an eager result (as Celery's apply)
         return Blocker("SM803", c.file, c.line, f"{c.target}.apply() runs the task through Celery's tracer: call "
                        "the task function directly instead")
     if c.kind == "send_task":

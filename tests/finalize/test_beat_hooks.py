@@ -139,6 +139,9 @@ def finalized(tmp_path: Path) -> Path:
     result = compute_finalize(root, Config())
     assert result.errors == []
     assert [b.text() for b in result.blockers] == []  # nothing left to Celery: no SM806, SM801 or SM803
+    # the random crontabs: said, with what differs under several workers
+    notes = [m for m in result.messages if "@beat_hook" in m]
+    assert len(notes) == 1 and "'Purge carts', 'Sync prices'" in notes[0] and "several workers" in notes[0]
     assert apply_changes(root, result.changes) == []
     return root
 
@@ -299,3 +302,43 @@ def test_a_hook_finalize_cannot_carry_stays_reported(tmp_path: Path) -> None:
     tasks = next(c.new for c in result.changes if c.rel == "shop/tasks.py")
     assert "@app.on_after_finalize.connect" in tasks and "beat_hook" not in tasks
     assert any(b.code == "SM806" and "Purge carts" in b.message for b in result.blockers)
+
+
+def test_apply_of_a_converted_task_is_left_and_of_a_celery_task_reported(tmp_path: Path) -> None:
+    """``task.apply(...)`` (tests run a task inline with it) is SaqJob.apply after finalize: inline, retries, an
+    eager result. Of a task that stays on Celery (a pickle serializer: SM804) it is still SM803."""
+    root = tmp_path / "q"
+    files = {
+        "proj/__init__.py": "",
+        "proj/tasks.py": """
+            from celery import shared_task
+
+
+            @shared_task
+            def add(x, y):
+                return x + y
+
+
+            @shared_task(serializer="pickle")
+            def pickled(obj):
+                return obj
+
+
+            def inline(x):
+                return add.apply(args=(x, 1)).get()
+
+
+            def legacy(x):
+                return pickled.apply(args=(x,)).get()
+        """,
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
+    result = compute_finalize(root, Config())
+    assert result.errors == []
+    apply_lines = [b for b in result.blockers if b.code == "SM803" and ".apply()" in b.message]
+    assert [(b.file, b.line) for b in apply_lines] == [("proj/tasks.py", 19)]  # pickled.apply only
+    new = next(c.new for c in result.changes if c.rel == "proj/tasks.py")
+    assert "return add.apply(args=(x, 1)).get()" in new
