@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from saqmigrate.errors import SaqmigrateError
+from saqmigrate.runtime.urls import redact
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "pydotorg"
 
@@ -364,9 +365,6 @@ def _wait_for(cond: Callable[[], bool], timeout: float, proc: _Proc | None, fail
 # ----------------------------------------------------------------------------- Redis
 
 
-from saqmigrate.runtime.urls import redact as _redact  # noqa: E402 - the one redaction helper
-
-
 def _start_redis(url: str | None, embedded: bool):
     from saqmigrate.services import RedisService, ensure_redis
 
@@ -391,7 +389,7 @@ def _start_redis(url: str | None, embedded: bool):
         redis.Redis.from_url(svc.url, socket_timeout=2, socket_connect_timeout=2).ping()
     except Exception as exc:
         svc.stop()
-        raise DemoError(f"Redis at {_redact(svc.url)} does not answer ({exc.__class__.__name__}); "
+        raise DemoError(f"Redis at {redact(svc.url)} does not answer ({exc.__class__.__name__}); "
                         "pass --redis-url or --embedded") from None
     return svc
 
@@ -450,42 +448,74 @@ def run_demo(
     ``run_id``: names every key and queue of the run (default: random).
     On failure the work dir is kept so the logs named in the message stay readable.
     """
-    say = progress or (lambda _msg: None)
-    t_start = time.monotonic()
     if not (fixture / "pydotorg").is_dir():
         raise DemoError(f"fixture not found at {fixture}; run from a source checkout (pip install -e .)")
-    prefix = f"saqmigrate-demo-{run_id or uuid.uuid4().hex[:10]}"
-    base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="saqmigrate-demo-"))
-    base.mkdir(parents=True, exist_ok=True)
-    project, logs, effects = base / "project", base / "logs", base / "effects"
-    logs.mkdir(exist_ok=True)
-    effects.mkdir(exist_ok=True)
-
-    result = DemoResult(redis_url="", embedded=False, namespace=prefix, workdir=str(base), kept=keep,
-                        percent=percent)
-    procs: list[_Proc] = []
-    svc = None
+    run = _DemoRun(fixture=fixture, workdir=workdir, run_id=run_id, keep=keep, percent=percent, ramp_count=ramp_count,
+                   progress=progress, startup_timeout=startup_timeout, exec_timeout=exec_timeout)
     failed = True
-    last = [time.monotonic()]
-
-    def step(what: str) -> None:
-        now = time.monotonic()
-        result.steps.append((what, round(now - last[0], 3)))
-        last[0] = now
-
     try:
-        # 1. Redis
-        svc = _start_redis(redis_url, embedded)
-        result.redis_url, result.embedded = _redact(svc.url), svc.embedded is not None
-        where = "embedded valkey (started for this run, isolated)" if result.embedded else \
-            f"existing Redis; every key under run id {prefix}, removed afterwards"
-        say(f"Redis: {result.redis_url} — {where}")
-        step("redis")
+        run.start_redis(redis_url, embedded)
+        run.rewrite_fixture()
+        run.start_workers()
+        run.window()
+        run.check_executions()
+        run.read_history()
+        failed = False
+        return run.result
+    finally:
+        run.clean_up(failed)
 
-        # 2. rewrite a copy of the fixture
+
+class _DemoRun:
+    """One run of the demo, step by step (the numbered steps of the module docstring); every step
+    records its duration in ``result.steps``."""
+
+    def __init__(self, *, fixture: Path, workdir: Path | None, run_id: str | None, keep: bool, percent: float,
+                 ramp_count: int, progress: Callable[[str], None] | None, startup_timeout: float,
+                 exec_timeout: float) -> None:
+        self.say = progress or (lambda _msg: None)
+        self.t_start = time.monotonic()
+        self.fixture, self.keep, self.percent, self.ramp_count = fixture, keep, percent, ramp_count
+        self.startup_timeout, self.exec_timeout = startup_timeout, exec_timeout
+        self.prefix = f"saqmigrate-demo-{run_id or uuid.uuid4().hex[:10]}"
+        self.base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="saqmigrate-demo-"))
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.project, self.logs, self.effects = self.base / "project", self.base / "logs", self.base / "effects"
+        self.logs.mkdir(exist_ok=True)
+        self.effects.mkdir(exist_ok=True)
+        self.result = DemoResult(redis_url="", embedded=False, namespace=self.prefix, workdir=str(self.base),
+                                 kept=keep, percent=percent)
+        self.procs: list[_Proc] = []
+        self.svc: Any = None
+        self.last = time.monotonic()
+        self.n = 0  # dispatches so far
+        # set by rewrite_fixture / start_workers
+        self.env: dict[str, str] = {}
+        self.registry: dict[str, Any] = {}
+        self.registry_rel = ""
+        self.saq_modules: list[str] = []
+        self.web: _Proc | None = None
+
+    def step(self, what: str) -> None:
+        now = time.monotonic()
+        self.result.steps.append((what, round(now - self.last, 3)))
+        self.last = now
+
+    # 1. Redis
+    def start_redis(self, redis_url: str | None, embedded: bool) -> None:
+        self.svc = _start_redis(redis_url, embedded)
+        self.result.redis_url, self.result.embedded = redact(self.svc.url), self.svc.embedded is not None
+        where = "embedded valkey (started for this run, isolated)" if self.result.embedded else \
+            f"existing Redis; every key under run id {self.prefix}, removed afterwards"
+        self.say(f"Redis: {self.result.redis_url} — {where}")
+        self.step("redis")
+
+    # 2. rewrite a copy of the fixture, and the demo's own modules next to it
+    def rewrite_fixture(self) -> None:
         from saqmigrate.rewrite import apply_changes, compute_changes
 
-        shutil.copytree(fixture, project, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".saqmigrate*"))
+        project = self.project
+        shutil.copytree(self.fixture, project, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".saqmigrate*"))
         rw = compute_changes(project, mode="bridge", use_cache=False)
         if rw.errors:
             raise DemoError(f"rewrite of the fixture failed: {rw.errors[0]}")
@@ -495,187 +525,199 @@ def run_demo(
         queue_modules = sorted((c.rel, c.new) for c in rw.changes if "/saq_worker/queue_" in c.rel and c.new is not None)
         if not queue_modules:
             raise DemoError("rewrite generated no SAQ worker settings (saq_worker/queue_*.py) for the fixture")
-        say(f"rewrite (bridge mode): {len(rw.changes)} files generated or wired in {project}")
+        self.say(f"rewrite (bridge mode): {len(rw.changes)} files generated or wired in {project}")
         registry_rel = next((c.rel for c in rw.changes if c.rel.endswith("/saq_worker/registry.py")), None)
         if registry_rel is None:
             raise DemoError("rewrite generated no saq_worker/registry.py for the fixture")
+        self.registry_rel = registry_rel
         (project / "demo_registry.py").write_text(
             _REGISTRY_SRC.replace("{registry_package}", registry_rel.rpartition("/")[0].replace("/", ".")),
             encoding="utf-8")
         (project / "demo_celery.py").write_text(_CELERY_SRC, encoding="utf-8")
-        saq_modules = []
         for rel, source in queue_modules:
             module = rel[:-3].replace("/", ".")
             package, _, leaf = module.rpartition(".")
             (project / f"demo_saq_{leaf}.py").write_text(_SAQ_SRC.format(
                 module=module, package=package, leaf=leaf, queue=_settings_queue(source, rel)), encoding="utf-8")
-            saq_modules.append(f"demo_saq_{leaf}")
-        step("rewrite")
-
-        env = _child_env(svc.url, prefix, project)
-        registry = _load_demo_registry(project / registry_rel, prefix)
-        celery_queues = sorted(registry["QUEUES"])
-        saq_queues = sorted({e["queue"] for e in registry["TASKS"].values()})
+            self.saq_modules.append(f"demo_saq_{leaf}")
+        self.step("rewrite")
+        self.env = _child_env(self.svc.url, self.prefix, project)
+        self.registry = _load_demo_registry(project / registry_rel, self.prefix)
         for t in DEMO_TASKS:
-            if t not in registry["TASKS"]:
+            if t not in self.registry["TASKS"]:
                 raise DemoError(f"the rewrite's registry has no {t}; the fixture and the demo disagree")
 
-        def route(*args: str, expect_fail: bool = False) -> Any:
-            argv = [sys.executable, "-m", "saqmigrate", "route", "--redis-url", svc.url, "--namespace", prefix,
-                    "--registry", "demo_registry", "--format", "json", *args]
-            shown = "saqmigrate route " + " ".join(a if " " not in a else repr(a) for a in args)
-            try:
-                p = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True, timeout=30)
-            except subprocess.TimeoutExpired:
-                raise DemoError(f"`{shown}` did not finish within 30 s") from None
-            with open(logs / "route.log", "a", encoding="utf-8") as fh:
-                fh.write(f"$ {shown}\n{p.stdout}{p.stderr}\n")
-            err = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
-            if expect_fail:
-                if p.returncode == 0:
-                    raise DemoError(f"`{shown}` was accepted although no SAQ worker was running")
-                if "refusing to route to SAQ" not in err:
-                    raise DemoError(f"`{shown}` failed for another reason than the missing SAQ worker: {err}")
-                return err.removeprefix("error: ")
-            if p.returncode != 0:
-                raise DemoError(f"`{shown}` failed (exit {p.returncode}): {err}")
-            say(f"$ {shown}")
-            return json.loads(p.stdout)
+    def route(self, *args: str, expect_fail: bool = False) -> Any:
+        """Run ``saqmigrate route ...`` as the operator would (a subprocess, JSON output)."""
+        argv = [sys.executable, "-m", "saqmigrate", "route", "--redis-url", self.svc.url, "--namespace", self.prefix,
+                "--registry", "demo_registry", "--format", "json", *args]
+        shown = "saqmigrate route " + " ".join(a if " " not in a else repr(a) for a in args)
+        try:
+            p = subprocess.run(argv, cwd=self.project, env=self.env, capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise DemoError(f"`{shown}` did not finish within 30 s") from None
+        with open(self.logs / "route.log", "a", encoding="utf-8") as fh:
+            fh.write(f"$ {shown}\n{p.stdout}{p.stderr}\n")
+        err = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if expect_fail:
+            if p.returncode == 0:
+                raise DemoError(f"`{shown}` was accepted although no SAQ worker was running")
+            if "refusing to route to SAQ" not in err:
+                raise DemoError(f"`{shown}` failed for another reason than the missing SAQ worker: {err}")
+            return err.removeprefix("error: ")
+        if p.returncode != 0:
+            raise DemoError(f"`{shown}` failed (exit {p.returncode}): {err}")
+        self.say(f"$ {shown}")
+        return json.loads(p.stdout)
 
-        # 3. workers (the SAQ worker starts after `route set ... saq` has been refused without it)
-        ready = base / "celery.ready"
-        procs.append(_Proc("Celery worker", [
+    # 3. workers (the SAQ worker starts after `route set ... saq` has been refused without it)
+    def start_workers(self) -> None:
+        celery_queues = sorted(self.registry["QUEUES"])
+        saq_queues = sorted({e["queue"] for e in self.registry["TASKS"].values()})
+        ready = self.base / "celery.ready"
+        celery_proc = _Proc("Celery worker", [
             sys.executable, "-m", "celery", "-A", "demo_celery", "worker", "-P", "threads", "-c", "4",
-            "-Q", ",".join(celery_queues), "-n", f"{prefix}@%h", "--loglevel=warning",
+            "-Q", ",".join(celery_queues), "-n", f"{self.prefix}@%h", "--loglevel=warning",
             "--without-heartbeat", "--without-mingle", "--without-gossip",
-        ], cwd=project, env={**env, "SAQMIGRATE_EFFECTS": str(effects / "celery.jsonl"),
-                             "SAQMIGRATE_DEMO_READY": str(ready)}, log=logs / "celery-worker.log"))
-        celery_proc = procs[-1]
-        web = _Proc("web", [sys.executable, "-m", "saqmigrate.demo", "web"], cwd=project, env=env,
-                    log=logs / "web.log", stdin=True, stdout_pipe=True)
-        procs.append(web)
-        say("starting a Celery worker and a web process …")
-        refusal = route("set", FLIP_TASK, "saq", "--reason", "demo: too early, no SAQ worker yet", expect_fail=True)
-        result.refused = refusal
-        say(f"  refused as it should be (no SAQ worker yet): {refusal}")
-        saq_procs = []
-        for mod in saq_modules:
-            saq_procs.append(_Proc(f"SAQ worker ({mod})", [sys.executable, "-m", "saq", f"{mod}.settings"],
-                                   cwd=project, env={**env, "SAQMIGRATE_EFFECTS": str(effects / "saq.jsonl")},
-                                   log=logs / f"saq-worker-{mod}.log"))
-        procs.extend(saq_procs)
-        say("starting a SAQ worker …")
-
-        hello = web.receive(startup_timeout, "web process start")
-        for module, why in sorted(hello.get("unavailable", {}).items()):
-            result.notes.append(f"{module} does not import here ({why}); the demo's workers leave it out")
-            say(f"note: {result.notes[-1]}")
-        missing = [t for t in DEMO_TASKS if t.rpartition(".")[0] in hello.get("unavailable", {})]
-        if missing:
-            raise DemoError(f"{missing[0]} cannot be imported here: {hello['unavailable'][missing[0].rpartition('.')[0]]}")
-        waited = _wait_for(ready.exists, startup_timeout, celery_proc, "Celery worker did not start")
-        say(f"Celery worker ready after {waited:.1f} s; queue {', '.join(celery_queues)}")
-        needed = {registry["TASKS"][t]["saq_function"] for t in DEMO_TASKS}
+        ], cwd=self.project, env={**self.env, "SAQMIGRATE_EFFECTS": str(self.effects / "celery.jsonl"),
+                                  "SAQMIGRATE_DEMO_READY": str(ready)}, log=self.logs / "celery-worker.log")
+        self.procs.append(celery_proc)
+        self.web = _Proc("web", [sys.executable, "-m", "saqmigrate.demo", "web"], cwd=self.project, env=self.env,
+                         log=self.logs / "web.log", stdin=True, stdout_pipe=True)
+        self.procs.append(self.web)
+        self.say("starting a Celery worker and a web process …")
+        refusal = self.route("set", FLIP_TASK, "saq", "--reason", "demo: too early, no SAQ worker yet", expect_fail=True)
+        self.result.refused = refusal
+        self.say(f"  refused as it should be (no SAQ worker yet): {refusal}")
+        saq_procs = [_Proc(f"SAQ worker ({mod})", [sys.executable, "-m", "saq", f"{mod}.settings"], cwd=self.project,
+                           env={**self.env, "SAQMIGRATE_EFFECTS": str(self.effects / "saq.jsonl")},
+                           log=self.logs / f"saq-worker-{mod}.log") for mod in self.saq_modules]
+        self.procs.extend(saq_procs)
+        self.say("starting a SAQ worker …")
+        self._web_hello()
+        waited = _wait_for(ready.exists, self.startup_timeout, celery_proc, "Celery worker did not start")
+        self.say(f"Celery worker ready after {waited:.1f} s; queue {', '.join(celery_queues)}")
+        needed = {self.registry["TASKS"][t]["saq_function"] for t in DEMO_TASKS}
         for p in saq_procs:
-            waited = _wait_for(lambda: _saq_advertises(svc.url, saq_queues, needed), startup_timeout, p,
+            waited = _wait_for(lambda: _saq_advertises(self.svc.url, saq_queues, needed), self.startup_timeout, p,
                                "SAQ worker did not start", step=0.2)
-        say(f"SAQ worker ready after {waited:.1f} s; advertises its functions on {', '.join(saq_queues)}")
-        step("workers")
+        self.say(f"SAQ worker ready after {waited:.1f} s; advertises its functions on {', '.join(saq_queues)}")
+        self.step("workers")
 
-        n = [0]
+    def _web_hello(self) -> None:
+        """The web process's first line: which fixture modules do not import here."""
+        assert self.web is not None
+        hello = self.web.receive(self.startup_timeout, "web process start")
+        unavailable = hello.get("unavailable", {})
+        for module, why in sorted(unavailable.items()):
+            self.result.notes.append(f"{module} does not import here ({why}); the demo's workers leave it out")
+            self.say(f"note: {self.result.notes[-1]}")
+        missing = [t for t in DEMO_TASKS if t.rpartition(".")[0] in unavailable]
+        if missing:
+            raise DemoError(f"{missing[0]} cannot be imported here: {unavailable[missing[0].rpartition('.')[0]]}")
 
-        def dispatch(phase: str, calls: list[dict], min_version: int, change: str | None) -> None:
-            web.send({"phase": phase, "min_version": min_version, "calls": calls})
-            out = web.receive(exec_timeout, f"dispatch round '{phase}'")
-            if change:
-                result.propagation[change] = round(out["waited"], 3)
-            for c, r in zip(calls, out["results"]):
-                n[0] += 1
-                result.dispatches.append(Dispatch(
-                    n=n[0], phase=phase, task=c["task"], tag=c["tag"], task_id=r["task_id"], flag=r["flag"],
-                    version=r["version"], routed=r["backend"], reason=r["reason"]))
+    def dispatch(self, phase: str, calls: list[dict], min_version: int, change: str | None) -> None:
+        """One round: the web process dispatches ``calls`` once it has seen flag version ``min_version``."""
+        assert self.web is not None
+        self.web.send({"phase": phase, "min_version": min_version, "calls": calls})
+        out = self.web.receive(self.exec_timeout, f"dispatch round '{phase}'")
+        if change:
+            self.result.propagation[change] = round(out["waited"], 3)
+        for c, r in zip(calls, out["results"]):
+            self.n += 1
+            self.result.dispatches.append(Dispatch(
+                n=self.n, phase=phase, task=c["task"], tag=c["tag"], task_id=r["task_id"], flag=r["flag"],
+                version=r["version"], routed=r["backend"], reason=r["reason"]))
 
-        # 4. the window
+    # 4. the window: before, flip + ramp, kill
+    def window(self) -> None:
         before = [_call(t, f"before-{t.split('.')[-1]}-{i}") for i in range(2) for t in DEMO_TASKS]
-        dispatch("before", before, 0, None)
-        say(f"round 1: {len(before)} dispatches, no flags set")
-        step("round before")
+        self.dispatch("before", before, 0, None)
+        self.say(f"round 1: {len(before)} dispatches, no flags set")
+        self.step("round before")
+        on_saq, ids = self._flip_and_ramp()
+        self._kill(on_saq[:4] or ids[:2])
 
-        v = route("set", FLIP_TASK, "saq", "--reason", "demo: week 2, move a simple task")["version"]
-        v = route("set", RAMP_TASK, "saq", "--percent", f"{percent:g}",
-                  "--reason", f"demo: ramp {percent:g}% of {RAMP_TASK}")["version"]
-        step("flip + ramp")
-        ids = ramp_task_ids(ramp_count)
+    def _flip_and_ramp(self) -> tuple[list[str], list[str]]:
+        percent = self.percent
+        self.route("set", FLIP_TASK, "saq", "--reason", "demo: week 2, move a simple task")
+        v = self.route("set", RAMP_TASK, "saq", "--percent", f"{percent:g}",
+                       "--reason", f"demo: ramp {percent:g}% of {RAMP_TASK}")["version"]
+        self.step("flip + ramp")
+        ids = ramp_task_ids(self.ramp_count)
         after = [_call(FLIP_TASK, f"flip-{i}") for i in range(3)] + [_call(CONTROL_TASK, "flip-control-0")]
         after += [_call(RAMP_TASK, f"ramp-{i:02d}", tid) for i, tid in enumerate(ids)]
-        dispatch("flipped", after, v, f"flip+ramp -> v{v}")
-        step("round flipped")
-        ramped = result.by_phase("flipped", RAMP_TASK)
+        self.dispatch("flipped", after, v, f"flip+ramp -> v{v}")
+        self.step("round flipped")
+        ramped = self.result.by_phase("flipped", RAMP_TASK)
         on_saq = [d.task_id for d in ramped if d.routed == "saq"]
-        say(f"round 2: {FLIP_TASK} flipped, {RAMP_TASK} at {percent:g}%: "
-            f"{len(on_saq)}/{len(ramped)} ramp dispatches routed to SAQ")
+        self.say(f"round 2: {FLIP_TASK} flipped, {RAMP_TASK} at {percent:g}%: "
+                 f"{len(on_saq)}/{len(ramped)} ramp dispatches routed to SAQ")
+        return on_saq, ids
 
-        v = route("kill", "--reason", "demo: something looks off, everything back to Celery")["version"]
-        again = on_saq[:4] or ids[:2]
+    def _kill(self, again: list[str]) -> None:
+        v = self.route("kill", "--reason", "demo: something looks off, everything back to Celery")["version"]
         killed = [_call(FLIP_TASK, f"kill-{i}") for i in range(2)] + [_call(CONTROL_TASK, "kill-control-0")]
         killed += [_call(RAMP_TASK, f"kill-{tid}", tid) for tid in again]
-        dispatch("killed", killed, v, f"kill -> v{v}")
-        say(f"round 3: kill switch on, {len(killed)} dispatches")
-        step("kill + round killed")
+        self.dispatch("killed", killed, v, f"kill -> v{v}")
+        self.say(f"round 3: kill switch on, {len(killed)} dispatches")
+        self.step("kill + round killed")
 
-        # 5. every dispatch executed, exactly once, where it was routed
-        tags = {d.tag for d in result.dispatches}
+    # 5. every dispatch executed, exactly once, where it was routed
+    def check_executions(self) -> None:
+        tags = {d.tag for d in self.result.dispatches}
         seen: dict[str, list[str]] = {}
 
         def all_seen() -> bool:
             seen.clear()
-            seen.update(_read_effects(effects))
+            seen.update(_read_effects(self.effects))
             return tags <= set(seen)
 
         try:
-            _wait_for(all_seen, exec_timeout, None, "not every dispatch executed", step=0.1)
+            _wait_for(all_seen, self.exec_timeout, None, "not every dispatch executed", step=0.1)
         except DemoError:
             missing = sorted(tags - set(seen))
-            routed = {d.tag: d.routed for d in result.dispatches}
+            routed = {d.tag: d.routed for d in self.result.dispatches}
             backends = sorted({routed[m] for m in missing})
-            logs_of = ", ".join(str(p.log) for p in procs if any(b in p.name.lower() for b in backends))
-            raise DemoError(f"{len(missing)} dispatches never executed within {exec_timeout:g} s "
+            logs_of = ", ".join(str(p.log) for p in self.procs if any(b in p.name.lower() for b in backends))
+            raise DemoError(f"{len(missing)} dispatches never executed within {self.exec_timeout:g} s "
                             f"(e.g. {missing[0]} routed to {routed[missing[0]]}); worker log: {logs_of}") from None
         time.sleep(0.5)  # a late duplicate would show up here
-        seen = _read_effects(effects)
-        for d in result.dispatches:
+        seen = _read_effects(self.effects)
+        for d in self.result.dispatches:
             d.ran_on = list(seen.get(d.tag, []))
-        step("executions")
+        self.step("executions")
 
+    def read_history(self) -> None:
         from saqmigrate.runtime.flags import FlagStore
 
-        store = FlagStore(svc.url, prefix)
+        store = FlagStore(self.svc.url, self.prefix)
         try:
-            result.history = list(reversed(store.history(50)))
+            self.result.history = list(reversed(store.history(50)))
         finally:
             store.client.close()
-        failed = False
-        return result
-    finally:
-        for p in reversed(procs):
+
+    def clean_up(self, failed: bool) -> None:
+        """Stop every process, remove the run's keys (or the embedded server), and the work dir unless kept."""
+        for p in reversed(self.procs):
             try:
                 p.stop()
-            except Exception:
+            except Exception:  # noqa: BLE001 - stopping the others matters more
                 pass
-        if svc is not None:
-            if svc.embedded is not None:
-                svc.stop()
+        if self.svc is not None:
+            if self.svc.embedded is not None:
+                self.svc.stop()
             else:
                 try:
-                    _delete_run_keys(svc.url, prefix)
-                except Exception:
+                    _delete_run_keys(self.svc.url, self.prefix)
+                except Exception:  # noqa: BLE001 - best effort; the keys are namespaced by the run id
                     pass
-        result.duration = round(time.monotonic() - t_start, 2)
+        self.result.duration = round(time.monotonic() - self.t_start, 2)
         # On failure keep the logs the error names (if any process ran); else honour --keep.
-        if failed and procs:
-            result.kept = True
-        elif not keep or failed:
-            shutil.rmtree(base, ignore_errors=True)
+        if failed and self.procs:
+            self.result.kept = True
+        elif not self.keep or failed:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def _child_env(url: str, prefix: str, project: Path) -> dict[str, str]:
