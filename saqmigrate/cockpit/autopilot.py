@@ -36,7 +36,7 @@ from saqmigrate.cockpit import ramp as R
 from saqmigrate.cockpit.analysis import FAIL, PASS, Thresholds, format_duration
 from saqmigrate.cockpit.service import compare_tasks
 from saqmigrate.runtime import flags as F
-from saqmigrate.runtime.outcomes import OutcomeStore
+from saqmigrate.runtime.outcomes import SKEW_WARN, OutcomeStore, redis_time
 
 log = logging.getLogger("saqmigrate.autopilot")
 
@@ -61,7 +61,7 @@ def lock_key(store: F.FlagStore) -> str:
 @dataclass
 class Action:
     task: str
-    action: str  # advance | done | rollback | pause | hold | standby | conflict
+    action: str  # advance | done | rollback | pause | hold | standby | conflict | error | warning
     verdict: str | None
     reason: str
     percent: float | None = None
@@ -78,14 +78,20 @@ class Action:
 
 class Autopilot:
     def __init__(self, store: F.FlagStore, outcomes: OutcomeStore, thresholds: Thresholds, *,
-                 lock_ttl: float = 30.0, holder: str | None = None, clock: Callable[[], float] = time.time):
+                 lock_ttl: float = 30.0, holder: str | None = None, clock: Callable[[], float] | None = None,
+                 local_clock: Callable[[], float] = time.time):
         self.store = store
         self.outcomes = outcomes
         self.thresholds = thresholds
         self.lock_ttl = float(lock_ttl)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.actor = f"autopilot@{self.holder}"
-        self.clock = clock
+        # step times and windows are the Redis server's clock, as the outcomes' buckets are (the recorders
+        # write in Redis time): autopilots, CLIs and workers on hosts whose clocks differ agree on them
+        self.clock = clock or (lambda: redis_time(store.client))
+        self.local_clock = local_clock
+        self.skew: float | None = None  # this host's clock - Redis's, measured once a minute
+        self._skew_at = -1e9
         self._renew = store.client.register_script(_RENEW)
         self._release = store.client.register_script(_RELEASE)
         self.holding = False
@@ -112,15 +118,16 @@ class Autopilot:
         if not self.acquire():
             return [Action("*", "standby", None, "another autopilot holds the lock")]
         now = self.clock()
+        skew = self._check_skew()
         snap = self.store.snapshot()
         plans = {t: p for t, p in R.load_plans(self.store).items() if p.state == R.ACTIVE}
         if not plans:
-            return []
+            return skew
         if snap.mode != "normal":
             why = f"kill switch on (mode {snap.mode}): every ramp paused"
             paused = R.pause_all(self.store, reason=why, actor=self.actor, argv=[])
             return [Action(t, "pause", None, why) for t in paused]
-        out: list[Action] = []
+        out: list[Action] = list(skew)
         t = self.thresholds
         rows = compare_tasks(self.outcomes, list(plans), since=max(1.0, t.baseline_seconds), thresholds=t,
                              saq_since={n: p.step_started_at for n, p in plans.items()},
@@ -135,6 +142,23 @@ class Autopilot:
                 log.warning("autopilot: plan %s failed: %s", plan.task, exc)
                 out.append(Action(plan.task, "error", cmp.verdict, f"{type(exc).__name__}: {exc}"))
         return out
+
+    def _check_skew(self) -> list[Action]:
+        """A warning (logged, and an action in this tick's output) at most once a minute while this host's
+        clock is more than SKEW_WARN seconds off the Redis server's: the autopilot itself uses Redis time,
+        but an operator reading local times, or workers whose recorders cannot reach TIME, would not."""
+        if time.monotonic() - self._skew_at < 60:
+            return []
+        self._skew_at = time.monotonic()
+        t0 = self.local_clock()
+        rt = redis_time(self.store.client)
+        self.skew = (t0 + self.local_clock()) / 2 - rt
+        if abs(self.skew) <= SKEW_WARN:
+            return []
+        why = (f"clock skew: this host's clock is {self.skew:+.1f} s off the Redis server's; steps and windows "
+               "use Redis time, keep the hosts' clocks in sync (NTP)")
+        log.warning("autopilot: %s", why)
+        return [Action("*", "warning", None, why)]
 
     def _one(self, plan: R.Plan, cmp: Any, snap: F.Snapshot, now: float, out: list[Action]) -> F.Snapshot:
         """One plan's move for this tick (appended to ``out``); the snapshot to use next."""

@@ -41,7 +41,7 @@ from saqmigrate.cockpit import ramp as R
 from saqmigrate.cockpit.analysis import Thresholds, format_duration
 from saqmigrate.cockpit.service import clamp_window, compare_tasks
 from saqmigrate.runtime import flags as F
-from saqmigrate.runtime.outcomes import BACKENDS, OutcomeStore, Stats
+from saqmigrate.runtime.outcomes import BACKENDS, OutcomeStore, Stats, redis_time
 
 HOSTS_ENV = "SAQMIGRATE_DASHBOARD_HOSTS"
 TOKEN_ENV = "SAQMIGRATE_DASHBOARD_TOKEN"
@@ -54,7 +54,7 @@ class Dashboard:
 
     def __init__(self, store: F.FlagStore, *, registry: Any = None, thresholds: Thresholds | None = None,
                  since: float = 3600.0, token: str | None = None, pyproject: str = "pyproject.toml",
-                 saq_url: str | None = None, dlq_prefix: str | None = None, clock: Callable[[], float] = time.time,
+                 saq_url: str | None = None, dlq_prefix: str | None = None, clock: Callable[[], float] | None = None,
                  hosts: Any = None, cache_seconds: float = 5.0):
         self.store = store
         self.outcomes = OutcomeStore(store.url, store.keys.namespace, client=store.client)
@@ -65,7 +65,7 @@ class Dashboard:
         self.pyproject = pyproject
         self.saq_url = saq_url
         self.dlq_prefix = dlq_prefix
-        self.clock = clock
+        self.clock = clock or (lambda: redis_time(store.client))  # the clock the outcomes' buckets use
         # the Host names this page answers to (a DNS-rebound name, evil.example -> 127.0.0.1, gets nothing):
         # `hosts` (the built-in server passes localhost and its bind address) plus SAQMIGRATE_DASHBOARD_HOSTS;
         # None with no variable: no check (mounted in an app, whose own allowed-hosts setting applies)

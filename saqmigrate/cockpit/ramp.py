@@ -14,18 +14,20 @@ Plan::
 Every move of a plan (start, advance, roll back, pause, resume, cancel) is **one** audited
 compare-and-set write of the flag store (``FlagStore._write``: version bump, audit entry, change
 notification): the plan and the task's routing rule change together, with the analysis (or the
-operator's reason) as the audit entry's reason. A plan never moves a rule it did not set: when the
+operator's reason) as the audit entry's reason. Times (``step_started_at``, ``created_at``) are the
+Redis server's clock, as the outcomes' buckets are: a host with a skewed clock starts no step in the
+future or the past. A plan never moves a rule it did not set: when the
 task's rule no longer is the plan's step (someone ran ``route set``), the autopilot pauses the plan.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 from saqmigrate.runtime import flags as F
+from saqmigrate.runtime.outcomes import redis_time
 
 ACTIVE, PAUSED, DONE = "active", "paused", "done"
 
@@ -176,7 +178,7 @@ def start(store: F.FlagStore, task: str, steps: Any, every: float, *, reason: st
         raise RampError(f"a ramp needs one exact task name, got {task!r}")
     if every <= 0:
         raise RampError("--every must be a positive duration")
-    now = time.time() if now is None else now
+    now = redis_time(store.client) if now is None else now
     snap = store.snapshot()
     if snap.mode != "normal":
         raise RampError(f"the kill switch is on (mode {snap.mode}): no ramp starts until `route unkill`")
@@ -190,7 +192,7 @@ def start(store: F.FlagStore, task: str, steps: Any, every: float, *, reason: st
 def advance(store: F.FlagStore, plan: Plan, *, reason: str, expected_version: int, now: float | None = None,
             actor: str | None = None) -> tuple[Plan, int]:
     """The next step (or ``done`` after the last one passed)."""
-    now = time.time() if now is None else now
+    now = redis_time(store.client) if now is None else now
     new = Plan(**{**asdict(plan)})
     if plan.last_step:
         new.state, new.reason = DONE, reason
@@ -204,7 +206,7 @@ def advance(store: F.FlagStore, plan: Plan, *, reason: str, expected_version: in
 def rollback(store: F.FlagStore, plan: Plan, *, reason: str, expected_version: int, now: float | None = None,
              actor: str | None = None) -> tuple[Plan, int]:
     """Back to Celery (an explicit ``celery`` rule) and the plan paused."""
-    now = time.time() if now is None else now
+    now = redis_time(store.client) if now is None else now
     new = Plan(**{**asdict(plan)})
     new.state, new.rolled_back, new.reason = PAUSED, True, reason
     return new, _write(store, plan.task, plan, new, rule=_celery_rule(now, reason), reason=reason,
@@ -243,7 +245,7 @@ def pause(store: F.FlagStore, task: str, *, reason: str, actor: str | None = Non
 def resume(store: F.FlagStore, task: str, *, reason: str, now: float | None = None, actor: str | None = None,
            argv: list[str] | None = None) -> tuple[Plan, int | None]:
     """Go on from the current step (its rule set again); after a roll back, from the first step."""
-    now = time.time() if now is None else now
+    now = redis_time(store.client) if now is None else now
     snap = store.snapshot()
     if snap.mode != "normal":
         raise RampError(f"the kill switch is on (mode {snap.mode}): `route unkill` first")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from saqmigrate.cockpit.analysis import (AnalysisConfigError, Comparison, Side, Thresholds, compare,
                                          format_duration, render_text)
-from saqmigrate.runtime.outcomes import CELERY, SAQ, OutcomeStore, Stats
+from saqmigrate.runtime.outcomes import CELERY, SAQ, OutcomeStore, Stats, redis_time
 
 
 def load_thresholds(pyproject: str | Path = "pyproject.toml") -> Thresholds:
@@ -96,7 +95,7 @@ def compare_report(outcomes: OutcomeStore, patterns: Iterable[str], *, since: fl
                    baseline: float | None = None, now: float | None = None) -> Report:
     """``route compare``: the windows (clamped to the retention, and said so), the thresholds and a comparison
     per task (names or globs; none: every task with outcomes in the window)."""
-    now = time.time() if now is None else now
+    now = redis_time(outcomes.client) if now is None else now
     w = clamp_window(outcomes, since, baseline)
     names = task_names(outcomes, now - max(w.since, w.baseline or 0), patterns)
     rows = compare_tasks(outcomes, names, since=w.since, baseline=w.baseline, thresholds=thresholds, now=now)
@@ -108,7 +107,7 @@ def compare_tasks(outcomes: OutcomeStore, tasks: Iterable[str], *, since: float,
                   now: float | None = None) -> list[Comparison]:
     """Celery (over ``baseline`` seconds, default ``since``) vs SAQ (over ``since`` seconds, or from
     ``saq_since[task]`` epoch) for each task, in two pipelines."""
-    now = time.time() if now is None else now
+    now = redis_time(outcomes.client) if now is None else now
     tasks = list(tasks)
     if not tasks:
         return []

@@ -194,6 +194,17 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def redis_time(client: Any) -> float:
+    """The Redis server's clock (``TIME``), epoch seconds: the one clock every host of a namespace shares."""
+    sec, usec = client.time()
+    return int(sec) + int(usec) / 1e6
+
+
+#: seconds of difference between a host's clock and Redis's above which it is logged (and corrected: the
+#: recorders write buckets in Redis time, the cockpit reads and stamps steps in Redis time)
+SKEW_WARN = 2.0
+
+
 # ---------------------------------------------------------------------------- writing
 
 
@@ -241,6 +252,9 @@ class OutcomeRecorder:
         self._client: Any = None
         self._keys: OutcomeKeys | None = None
         self._last_trim = 0.0
+        self.skew = 0.0  # Redis time - this host's time, measured at most once a minute by the flusher
+        self._skew_at = -1e9
+        self._skew_logged = False
         _RECORDERS.add(self)
 
     # -- recording (hot path: no I/O) ---------------------------------------------------
@@ -337,6 +351,19 @@ class OutcomeRecorder:
         self._client, self._keys = client, keys
         return True
 
+    def _measure_skew(self) -> None:
+        """Redis time - local time (a flush writes buckets in Redis time: the hosts' clocks may differ)."""
+        if time.monotonic() - self._skew_at < 60:
+            return
+        self._skew_at = time.monotonic()
+        t0 = time.time()
+        rt = redis_time(self._client)
+        self.skew = rt - (t0 + time.time()) / 2
+        if abs(self.skew) > SKEW_WARN and not self._skew_logged:
+            self._skew_logged = True
+            log.warning("saqmigrate outcomes: this host's clock is %+.1f s off the Redis server's; outcomes are "
+                        "bucketed in Redis time (keep the clocks in sync with NTP)", -self.skew)
+
     def flush(self) -> bool:
         """Write what is pending in one pipeline; False (batch dropped, error counted) on failure."""
         with self._lock:
@@ -349,9 +376,18 @@ class OutcomeRecorder:
                 return False
             k = self._keys
             assert k is not None
+            try:
+                self._measure_skew()
+            except Exception:  # noqa: BLE001 - no TIME (a proxy refusing it): local time
+                self._skew_at = time.monotonic()
+            # whole seconds only: under a second, the clocks agree at bucket resolution
+            off = round(self.skew) if abs(self.skew) >= 1 else 0
+            if off:
+                seen = {m: t + off for m, t in seen.items()}
             size = self.bucket_seconds
             buckets: dict[str, dict[str, int]] = {}
             for (sec, backend, task), agg in pending.items():
+                sec += off
                 into = buckets.setdefault(k.bucket(sec // size * size, backend, task), {})
                 for f, n in agg.items():
                     into[f] = into.get(f, 0) + n
@@ -362,7 +398,7 @@ class OutcomeRecorder:
                 pipe.expire(full, self.retention)
             if seen:
                 pipe.zadd(k.tasks, seen)
-            now = time.time()
+            now = time.time() + off
             if now - self._last_trim > 60:
                 pipe.zremrangebyscore(k.tasks, "-inf", now - self.retention)
                 self._last_trim = now
