@@ -182,6 +182,23 @@ def _in_hook(hooks, file: str, line: int) -> bool:
     return any(h.file == file and h.start <= line <= h.end for h in hooks)
 
 
+def runtime_beat_hook_spans(text: str) -> list[tuple[int, int]]:
+    """Line spans of the module-level functions decorated with saqmigrate.runtime.jobs' ``beat_hook`` (their
+    ``sender.add_periodic_task(...)`` calls are the project's CronJobs now, not Celery beat entries)."""
+    import ast
+
+    if "beat_hook" not in text:
+        return []
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    names = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+             and n.module == "saqmigrate.runtime.jobs" for a in n.names if a.name == "beat_hook"}
+    return [(n.lineno, n.end_lineno or n.lineno) for n in tree.body if isinstance(n, ast.FunctionDef)
+            and any(isinstance(d, ast.Name) and d.id in names for d in n.decorator_list)]
+
+
 def _beat_hooks(index, fp: FinalizePlan, texts: dict[str, str]) -> list[BeatHook]:
     """The beat hooks finalize can carry over as they are: a module-level function connected to the
     Celery app's ``on_after_finalize``/``on_after_configure`` whose ``sender`` is used only to call

@@ -10,7 +10,7 @@ from saqmigrate.check.base import CheckResult, Context, add
 
 
 def run(ctx: Context) -> CheckResult:
-    from saqmigrate.finalize import is_finalized
+    from saqmigrate.finalize import is_finalized, runtime_beat_hook_spans
 
     if not is_finalized(ctx.root):
         return CheckResult("finalized", "skipped", "the project is not finalized (saqmigrate finalize)")
@@ -23,7 +23,16 @@ def run(ctx: Context) -> CheckResult:
         if c.kind in ("delay", "apply_async", "send_task") and c.task and c.task in {t.name for t in ctx.celery_tasks()}:
             add(findings, ctx.finding("SM805", c.file, c.line, f"{c.target}.{c.kind}() dispatches a Celery task "
                                       "after finalize", subject=c.task))
+    hooks: dict[str, list[tuple[int, int]]] = {}
     for s in ctx.celery_schedules():
+        if s.source == "add_periodic_task":  # in a @beat_hook function finalize wrote: a CronJob of the worker
+            if s.file not in hooks:
+                try:
+                    hooks[s.file] = runtime_beat_hook_spans((ctx.root / s.file).read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError):
+                    hooks[s.file] = []
+            if any(a <= s.line <= z for a, z in hooks[s.file]):
+                continue
         add(findings, ctx.finding("SM805", s.file, s.line, f"beat entry {s.entry!r} after finalize: add a CronJob "
                                   "to the worker settings", subject=str(s.entry)))
     n = len(findings)
