@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from saqmigrate import rules as rulebook
 from saqmigrate.errors import SaqmigrateError
 from saqmigrate.config import Config
 from saqmigrate.discover import ALWAYS_SKIP_DIRS
@@ -165,13 +166,11 @@ def _factory_app_entry(root: Path, index, plan: RewritePlan, config: Config | No
         return None
     found = find_app_entry(root, app.file, app.line, config)
     plan.celery_app_module = found.module
+    sm120 = rulebook.get("SM120")  # the words are the scan's finding's (data/rules/SM120.toml)
     if found.module and found.why:
-        return (f"SM120: {found.why}: SAQ workers import it to create the Celery app; set SAQMIGRATE_CELERY_APP to "
-                "the module you pass to `celery -A` if it is another")
+        return "SM120: " + sm120.render("chosen", {"why": found.why})
     if not found.module:
-        return (f"SM120: {app.file}:{app.line} builds the Celery app in a function and {found.why}; start SAQ workers "
-                "with SAQMIGRATE_CELERY_APP set to the module you pass to `celery -A` (workers refuse to start "
-                "without the project's app)")
+        return "SM120: " + sm120.render("unknown", {"file": app.file, "line": app.line, "why": found.why})
     return None
 
 

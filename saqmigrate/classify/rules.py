@@ -348,3 +348,25 @@ def file_not_indexed(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
 @rule("SM901", on="project")
 def newer_syntax_recovered(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
     return [hit(at=(rel, 1), item=None, subject=rel, note=n) for rel, notes in cl.recovered.items() for n in notes]
+
+
+@rule("SM120", on="project")
+def factory_app_entry_unknown(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
+    """The app the migration wires is built by a factory, and no single module creates it at import
+    time: SAQ workers need SAQMIGRATE_CELERY_APP (rewrite says the same, from this rule's template)."""
+    from pathlib import Path
+
+    from saqmigrate.discover import is_test_path
+    from saqmigrate.index.entry import find_app_entry
+    from saqmigrate.plan import primary_app
+
+    app = primary_app(idx)
+    if app is None or not app.in_function or not any(not is_test_path(t.file) for t in idx.tasks):
+        return []
+    found = find_app_entry(Path(idx.root), app.file, app.line, cl.config)
+    if found.module and found.why:
+        return [hit("chosen", at=(app.file, app.line), item=None, subject=app.name, why=found.why)]
+    if not found.module:
+        return [hit("unknown", at=(app.file, app.line), item=None, subject=app.name, file=app.file, line=app.line,
+                    why=found.why)]
+    return []

@@ -103,3 +103,16 @@ def test_contributing_worked_example_adds_a_rule_with_two_files(tmp_path: Path, 
         del registry.DETECTORS[before_count:]
         monkeypatch.undo()
         rulebook.all_rules.cache_clear()
+
+
+def test_sm120_scan_finding_and_rewrite_message_say_the_same(tmp_path: Path):
+    """SM120 was only a rewrite message; the scan reports it too, in the words of its TOML template."""
+    from saqmigrate.rewrite import compute_changes
+
+    rule = rulebook.all_rules()["SM120"]
+    (tmp_path / "tasks.py").write_text(rule.before, encoding="utf-8")
+    index, _ = run_scan(tmp_path, Config(), use_cache=False)
+    found = [f for f in index.findings if f.rule == "SM120"]
+    assert len(found) == 1 and found[0].file == "tasks.py" and "SAQMIGRATE_CELERY_APP" in found[0].message
+    messages = compute_changes(tmp_path, use_cache=False).messages
+    assert f"SM120: {found[0].message}" in messages, messages
