@@ -62,3 +62,36 @@ def test_under_another_click_a_missing_option_still_fails(tmp_path, monkeypatch)
         raise AssertionError("a doc missing --color passed under another click version")
     monkeypatch.setattr(module, "DOC", real)
     test_cli_reference_is_current()  # the real file agrees with the render, whatever the layout
+
+
+REPO = DOC.parent.parent
+CITATION = re.compile(r"DESIGN\.md|\bfacts §|celery-saq-facts\.md|routing-design\.md|codemod-anchors\.md|shared/reference")
+
+
+def test_docs_cite_only_what_the_repository_contains():
+    """Decisions are cited from docs/adr/ (not a DESIGN.md, a facts file or an ADR outside the repo), and
+    every relative Markdown link in docs/, README.md and CONTRIBUTING.md names a file that exists."""
+    pages = [*sorted((REPO / "docs").rglob("*.md")), REPO / "README.md", REPO / "CONTRIBUTING.md"]
+    dangling, broken = [], []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        rel = page.relative_to(REPO).as_posix()
+        dangling += [f"{rel}: {m.group(0)}" for m in CITATION.finditer(text)]
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text):
+            if "://" in target or target.startswith("mailto:") or not re.fullmatch(r"[\w./-]*\w[\w./-]*", target):
+                continue  # a URL, or code that looks like a link (`def f[T](...)`)
+            if not (page.parent / target).exists():
+                broken.append(f"{rel}: {target}")
+    assert not dangling, f"citations of documents outside the repository (cite docs/adr/): {dangling}"
+    assert not broken, f"links to files the repository does not have: {broken}"
+
+
+def test_every_adr_is_listed_in_the_index():
+    adr = REPO / "docs" / "adr"
+    index = (adr / "README.md").read_text(encoding="utf-8")
+    files = sorted(p.name for p in adr.glob("[0-9][0-9][0-9][0-9]-*.md"))
+    assert len(files) >= 10
+    assert [f for f in files if f"]({f})" not in index] == [], "docs/adr/README.md must list every ADR"
+    for f in files:
+        head = (adr / f).read_text(encoding="utf-8").splitlines()[0]
+        assert head.startswith(f"# {f[:4]}. "), f"{f}: the title starts with its number"
