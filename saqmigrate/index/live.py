@@ -29,7 +29,7 @@ LIVE_SCHEMA = "saqmigrate.live/1"
 LIVE_MODULE = "live_facts.py"
 
 
-def apply_live(index: ProjectIndex, doc: dict) -> dict:
+def apply_live(index: ProjectIndex, doc: dict[str, Any]) -> dict[str, Any]:
     """Fill in the run-time values; returns the subset of ``doc`` that was used (for live_facts.py)."""
     from saqmigrate.plan import task_queue
     from saqmigrate.translate.routing import RouteUnknown
@@ -78,7 +78,7 @@ def apply_live(index: ProjectIndex, doc: dict) -> dict:
     return used
 
 
-def _apply_beat(index: ProjectIndex, doc: dict, used: dict) -> None:
+def _apply_beat(index: ProjectIndex, doc: dict[str, Any], used: dict[str, Any]) -> None:
     def known(s: Schedule) -> bool:  # everything Celery needs to run the entry is literal in the source
         values = list((s.celery or {}).values()) + [s.task, s.args, s.kwargs]
         return bool(s.entry) and not s.in_loop and s.kind not in ("dynamic", "custom") \
@@ -116,7 +116,7 @@ def _apply_beat(index: ProjectIndex, doc: dict, used: dict) -> None:
         index.schedules.sort(key=lambda s: (s.file, s.line, s.entry or ""))
 
 
-def read_live_facts(root: Path, package_rel: str) -> dict | None:
+def read_live_facts(root: Path, package_rel: str) -> dict[str, Any] | None:
     """The facts an earlier ``rewrite --live`` recorded (``FACTS = {...}``, a literal), or None."""
     path = root / package_rel / LIVE_MODULE
     try:

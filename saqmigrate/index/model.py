@@ -37,7 +37,7 @@ class Finding:
     message: str
     subject: str = ""  # e.g. the task or schedule entry name this is about
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, int, int, str, str]:
         return (self.file, self.line, self.column, self.rule, self.message)
 
 
@@ -66,8 +66,8 @@ class App:
     kind: str = "instance"  # instance | subclass
     main: Any = None  # Celery(main=...) / first positional
     task_cls: Any = None  # Celery(task_cls=...) or app.Task = ...
-    config_from_object: list[dict] = field(default_factory=list)  # [{"obj": ..., "namespace": ...}]
-    options: dict = field(default_factory=dict)
+    config_from_object: list[dict[str, Any]] = field(default_factory=list)  # [{"obj": ..., "namespace": ...}]
+    options: dict[str, Any] = field(default_factory=dict)
     in_function: bool = False  # created inside a function (a factory, or a throwaway app for one call)
 
 
@@ -82,16 +82,16 @@ class Task:
     kind: str  # shared_task | app_task | legacy_task | periodic_task | alias | registration | class
     decorator: str = ""  # source text of the decorator callee, e.g. "app.task", "shared_task"
     app: str | None = None  # the app variable for @app.task
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     bind: bool = False
     is_async: bool = False
     params: list[Param] = field(default_factory=list)
     base: Any = None  # base= option source, or the base classes of a class-based task
-    inherited_options: dict = field(default_factory=dict)  # from base classes, task_cls, app.conf task_* defaults
+    inherited_options: dict[str, Any] = field(default_factory=dict)  # from base classes, task_cls, app.conf task_* defaults
     hooks: list[str] = field(default_factory=list)  # on_failure/on_success/... defined by the task or its bases
     nested: bool = False  # defined inside a function
     in_loop: bool = False  # defined or registered inside a loop
-    features: dict = field(default_factory=dict)  # body features: request_attrs, retry, update_state, blocking[...]
+    features: dict[str, Any] = field(default_factory=dict)  # body features: request_attrs, retry, update_state, blocking[...]
     stacked: list[str] = field(default_factory=list)  # other decorators on the function
     end_line: int = 0
     migratability: str = "auto"
@@ -108,7 +108,7 @@ class Schedule:
     source: str  # CELERY_BEAT_SCHEDULE | CELERYBEAT_SCHEDULE | beat_schedule | conf.beat_schedule | conf.update | add_periodic_task | dict_literal | item_assignment | update
     container: str = ""  # the variable/attribute that holds the schedule dict
     kind: str = "dynamic"  # crontab | interval | schedule | solar | custom | dynamic
-    celery: dict = field(default_factory=dict)  # crontab fields / {"seconds": ..} / {"expr": src}
+    celery: dict[str, Any] = field(default_factory=dict)  # crontab fields / {"seconds": ..} / {"expr": src}
     args: Any = None
     kwargs: Any = None
     options: Any = None
@@ -117,7 +117,7 @@ class Schedule:
     from_settings: bool = False
     cron: str | None = None
     exact: bool | None = None
-    translation: dict | None = None  # filled by translate/ (CronJob description)
+    translation: dict[str, Any] | None = None  # filled by translate/ (CronJob description)
     migratability: str = "auto"
     rules: list[str] = field(default_factory=list)
 
@@ -131,7 +131,7 @@ class Call:
     module: str
     target: str = ""  # source text of what is called on, e.g. "tasks.send_email"
     task: str | None = None  # resolved Celery task name, or None if unknown
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     dynamic_name: str | None = None  # send_task with a non-literal name: its source
     on_commit: bool = False
     in_function: str | None = None
@@ -162,12 +162,12 @@ class ProjectIndex:
     calls: list[Call] = field(default_factory=list)
     settings: list[Setting] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-    django: dict = field(default_factory=dict)  # {"signals": [...], "settings_module": "proj.settings"}
-    live: dict = field(default_factory=dict)  # run-time facts rewrite --live used (index/live.py)
-    native: dict = field(default_factory=dict)  # rewrite --mode native's verdict per task (transform/native.py)
+    summary: dict[str, Any] = field(default_factory=dict)
+    django: dict[str, Any] = field(default_factory=dict)  # {"signals": [...], "settings_module": "proj.settings"}
+    live: dict[str, Any] = field(default_factory=dict)  # run-time facts rewrite --live used (index/live.py)
+    native: dict[str, Any] = field(default_factory=dict)  # rewrite --mode native's verdict per task (transform/native.py)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         out = {"schema": SCHEMA}
         out.update(data)

@@ -54,13 +54,13 @@ class _Class:
     node: ast.ClassDef
 
 
-def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[str], dict | None]) -> dict[str, tuple]:
+def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[str], dict[str, Any] | None]) -> dict[str, tuple[Any, ...]]:
     """Module-level name -> its binding, in statement order (the last plain binding wins).
 
     Kinds: ("expr", node), ("ref", dotted), ("module", dotted), ("class", node), ("def",),
     ("ambiguous", why). ``star(module)`` gives another module's bindings for ``from m import *``.
     """
-    env: dict[str, tuple] = {}
+    env: dict[str, tuple[Any, ...]] = {}
 
     def bind_import(stmt: ast.AST, conditional: str | None) -> None:
         if isinstance(stmt, ast.Import):
@@ -87,7 +87,7 @@ def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[st
             target = ("ref", f"{mod}.{a.name}" if mod else a.name)
             env[a.asname or a.name] = target if not conditional else ("ambiguous", conditional)
 
-    def bind_targets(target: ast.AST, value: tuple) -> None:
+    def bind_targets(target: ast.AST, value: tuple[Any, ...]) -> None:
         if isinstance(target, ast.Name):
             env[target.id] = value
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -153,11 +153,11 @@ class Values:
         self._load_tree = load_tree  # module -> (tree, is_package) or None (not in the tree / unparsable)
         self._is_module = is_module
         self.settings_module = settings_module
-        self._env: dict[str, dict[str, tuple] | None] = {}
+        self._env: dict[str, dict[str, tuple[Any, ...]] | None] = {}
         self._in_progress: set[str] = set()
 
     # --- bindings -----------------------------------------------------------------------------
-    def env(self, module: str) -> dict[str, tuple] | None:
+    def env(self, module: str) -> dict[str, tuple[Any, ...]] | None:
         if module in self._env:
             return self._env[module]
         if module in self._in_progress:  # a star-import cycle
@@ -355,7 +355,7 @@ class Values:
             raise Unresolved(f"`{head}` is not defined in {module}")
         return self._exception_binding(module, head, rest, b, depth)
 
-    def _exception_binding(self, module: str, head: str, rest: str, b: tuple, depth: int) -> list[str]:
+    def _exception_binding(self, module: str, head: str, rest: str, b: tuple[Any, ...], depth: int) -> list[str]:
         suffix = f".{rest}" if rest else ""
         kind = b[0]
         if kind == "ambiguous":
@@ -409,7 +409,7 @@ class Values:
             items = [self._value(module, e, depth + 1) for e in node.elts]
             return Resolved([i.value for i in items], [e for i in items for e in i.env])
         if isinstance(node, ast.Dict):
-            out: dict = {}
+            out: dict[str, Any] = {}
             env_: list[str] = []
             for k, v in zip(node.keys, node.values):
                 val = self._value(module, v, depth + 1)
@@ -430,7 +430,7 @@ class Values:
             raise Unresolved(f"`{ast.unparse(node)}` is not a number")
         if isinstance(node, ast.BinOp):
             left, right = self._value(module, node.left, depth + 1), self._value(module, node.right, depth + 1)
-            ops = {ast.Add: lambda a, b: a + b, ast.Mult: lambda a, b: a * b, ast.Sub: lambda a, b: a - b,
+            ops: dict[type[ast.operator], Callable[[Any, Any], Any]] = {ast.Add: lambda a, b: a + b, ast.Mult: lambda a, b: a * b, ast.Sub: lambda a, b: a - b,
                    ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
             op = ops.get(type(node.op))
             simple = (str, int, float)
@@ -572,7 +572,7 @@ class Values:
             return Resolved(got.value, [str(var.value)] + got.env, f"${var.value}")
         if fn == "dict" and head not in env and len(node.args) <= 1:
             # dict(k=v, ...), dict(mapping, k=v), dict(**mapping): the items Python builds, in order
-            out: dict = {}
+            out: dict[str, Any] = {}
             found_env: list[str] = []
             for part in list(node.args) + [kw.value for kw in node.keywords if kw.arg is None]:
                 got = self._value(module, part, depth + 1)
@@ -596,7 +596,7 @@ class Values:
         raise Unresolved(f"`{ast.unparse(node)}` is a call, computed at run time")
 
 
-def _literal_items(node: ast.AST) -> list[tuple] | None:
+def _literal_items(node: ast.AST) -> list[tuple[Any, ...]] | None:
     """``{k: v, **m}`` / ``dict(m, k=v, **m)`` as (key node or str, value node) pairs (key None: ``**m``)."""
     if isinstance(node, ast.Dict):
         return list(zip(node.keys, node.values))

@@ -26,6 +26,8 @@ import logging
 import os
 import threading
 
+from typing import Any
+
 from celery.beat import PersistentScheduler, Scheduler, Service
 
 from saqmigrate.runtime.ownership import Ownership, get_ownership
@@ -51,10 +53,12 @@ class OwnershipMixin:
             tz = None
         return get_ownership(cron_tz=tz)
 
-    def apply_entry(self, entry, producer=None):
+    app: Any  # the Celery app (celery.beat.Scheduler sets it)
+
+    def apply_entry(self, entry: Any, producer: Any = None) -> Any:
         o = self._saqmigrate_get_ownership()
         if o is None:
-            return super().apply_entry(entry, producer=producer)
+            return super().apply_entry(entry, producer=producer)  # type: ignore[misc]  # the scheduler after the mixin
         try:
             fire = o.beat_should_fire(entry.name, entry.task, self.app.now())
         except Exception:  # ownership must never stop beat; beat is the default owner
@@ -63,7 +67,7 @@ class OwnershipMixin:
         if not fire:
             log.info("saqmigrate: beat entry %r is owned by SAQ (or already fired); skipped", entry.name)
             return None
-        return super().apply_entry(entry, producer=producer)
+        return super().apply_entry(entry, producer=producer)  # type: ignore[misc]
 
 
 class RoutedScheduler(OwnershipMixin, PersistentScheduler):
@@ -77,11 +81,11 @@ class RoutedMemoryScheduler(OwnershipMixin, Scheduler):
 # --- automatic wiring -----------------------------------------------------------------------
 
 
-def _name(cls) -> str:
+def _name(cls: Any) -> str:
     return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}"
 
 
-def unsafe_reason(cls) -> str | None:
+def unsafe_reason(cls: Any) -> str | None:
     """Why ``OwnershipMixin`` in front of ``cls`` might not gate every fire (None: it does).
 
     The mixin checks ownership in ``apply_entry``; Celery's ``Scheduler.tick`` (and
@@ -139,7 +143,7 @@ def _patch_service() -> None:
     original = current
 
     @functools.wraps(original)
-    def get_scheduler(self, lazy=False, extension_namespace="celery.beat_schedulers"):
+    def get_scheduler(self: Any, lazy: bool = False, extension_namespace: str = "celery.beat_schedulers") -> Any:
         if not getattr(self.app, APP_FLAG, False) or _routing_off():
             return original(self, lazy=lazy, extension_namespace=extension_namespace)
         resolved = resolve_scheduler(self.scheduler_cls, extension_namespace)
@@ -169,7 +173,7 @@ def _patch_service() -> None:
     Service.get_scheduler = get_scheduler
 
 
-def resolve_scheduler(name, extension_namespace: str = "celery.beat_schedulers"):
+def resolve_scheduler(name: Any, extension_namespace: str = "celery.beat_schedulers") -> Any:
     """The class ``celery beat`` builds for ``name`` (``-S``/``beat_scheduler``), as Celery resolves it:
     ``symbol_by_name`` with the ``celery.beat_schedulers`` entry-point aliases (``django``).
     None when it cannot be imported (Celery then raises its own error)."""
@@ -182,7 +186,7 @@ def resolve_scheduler(name, extension_namespace: str = "celery.beat_schedulers")
         return None
 
 
-def install_ownership(app):
+def install_ownership(app: Any) -> Any:
     """Make every beat of ``app`` consult schedule ownership, whatever scheduler it runs.
 
     Called by the generated ``install(app)``. Idempotent, cheap (no import of the scheduler,

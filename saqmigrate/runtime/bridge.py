@@ -27,7 +27,11 @@ import asyncio
 import os
 import threading
 import weakref
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from saq import Queue
 
 T = TypeVar("T")
 
@@ -58,7 +62,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def make_queue(url: str, name: str, **queue_kwargs: Any):
+def make_queue(url: str, name: str, **queue_kwargs: Any) -> Queue:
     """A SAQ Queue with short Redis timeouts (redis-py's defaults would block for seconds)."""
     from saq import Queue
 
@@ -161,7 +165,7 @@ class SyncBridge:
             return False
         return asyncio._get_running_loop() is None
 
-    def _thread_state(self):
+    def _thread_state(self) -> Any:
         st = self._local
         if getattr(st, "pid", None) != os.getpid():
             st.loop = asyncio.new_event_loop()
@@ -169,7 +173,7 @@ class SyncBridge:
             st.pid = os.getpid()
         return st
 
-    def run_on_queue(self, url: str, name: str, fn: Callable[[Any], Awaitable[T]], *,
+    def run_on_queue(self, url: str, name: str, fn: Callable[[Any], Coroutine[Any, Any, T]], *,
                      timeout: float | None = None, what: Any = "SAQ call", **queue_kwargs: Any) -> T:
         """Run ``await fn(queue)`` for the SAQ queue (url, name), bounded by ``timeout``.
 
@@ -200,7 +204,7 @@ class SyncBridge:
         finally:
             timer.cancel()
 
-    def queue(self, url: str, name: str, **queue_kwargs: Any):
+    def queue(self, url: str, name: str, **queue_kwargs: Any) -> Queue:
         """The Queue for (url, name) owned by this bridge's loop (created once per process)."""
         key = (url, name, tuple(sorted((k, id(v)) for k, v in queue_kwargs.items())))
         q = self._queues.get(key) if self._pid == os.getpid() else None
@@ -210,7 +214,7 @@ class SyncBridge:
             self._queues[key] = q
         return q
 
-    def run(self, fn: Callable[..., Awaitable[T]], *args: Any, timeout: float | None = None, what: str = "SAQ call") -> T:
+    def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, timeout: float | None = None, what: str = "SAQ call") -> T:
         """Run ``await fn(*args)`` on the bridge loop and wait at most ``timeout`` seconds."""
         loop = self._ensure()
         if threading.current_thread() is self._thread:
@@ -222,12 +226,12 @@ class SyncBridge:
 
         def start() -> None:
             try:
-                w.task = loop.create_task(fn(*args))
+                task = w.task = loop.create_task(fn(*args))
             except BaseException as exc:  # the coroutine could not even be created
                 w.exc = exc
                 w.lock.release()
                 return
-            w.task.add_done_callback(w.done)
+            task.add_done_callback(w.done)
 
         loop.call_soon_threadsafe(start)
         if not w.lock.acquire(timeout=timeout):
@@ -238,7 +242,8 @@ class SyncBridge:
             )
         if w.exc is not None:
             raise w.exc
-        return w.result
+        result: T = w.result
+        return result
 
 
 class _Waiter:
@@ -249,11 +254,11 @@ class _Waiter:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.lock.acquire()
-        self.task = None
-        self.result = None
-        self.exc = None
+        self.task: asyncio.Task[Any] | None = None
+        self.result: Any = None
+        self.exc: BaseException | None = None
 
-    def done(self, task: asyncio.Task) -> None:
+    def done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled():
             self.exc = BridgeError("SAQ call was cancelled (bridge shutting down?)")
         else:
@@ -288,7 +293,7 @@ class LoopQueues:
         self.queue_kwargs = queue_kwargs
         self._by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]" = weakref.WeakKeyDictionary()
 
-    def get(self, name: str):
+    def get(self, name: str) -> Any:
         loop = asyncio.get_running_loop()
         per = self._by_loop.get(loop)
         if per is None:

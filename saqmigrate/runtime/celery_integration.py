@@ -16,6 +16,7 @@ everything is plain Celery.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
@@ -29,15 +30,15 @@ class RoutedTask(Task):
     #: Router to use for this task class; None means the process-wide ``get_router()``.
     saqmigrate_router: Router | None = None
 
-    def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None,
-                    link_error=None, shadow=None, **options):
+    def apply_async(self, args: Any = None, kwargs: Any = None, task_id: str | None = None, producer: Any = None,
+                    link: Any = None, link_error: Any = None, shadow: str | None = None, **options: Any) -> Any:
         router = self.saqmigrate_router or get_router()
         if router is None or bypassing() or self.app.conf.task_always_eager:
             return super().apply_async(args, kwargs, task_id=task_id, producer=producer, link=link,
                                        link_error=link_error, shadow=shadow, **options)
         base_apply = super().apply_async
 
-        def celery_call(a, k, **opts):
+        def celery_call(a: Any, k: Any, **opts: Any) -> Any:
             return base_apply(a, k, **opts)
 
         call_opts = dict(options)
@@ -105,12 +106,12 @@ def install_send_task_hook(app: Any, router: Router | None = None) -> Any:
         return app
     original = app.send_task
 
-    def send_task(name, args=None, kwargs=None, **options):
+    def send_task(name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         r = router or get_router()
         if r is None or bypassing():
             return original(name, args, kwargs, **options)
 
-        def celery_call(a, k, **opts):
+        def celery_call(a: Any, k: Any, **opts: Any) -> Any:
             return original(name, a, k, **opts)
 
         return r.apply_async(name, args, kwargs, celery_call=celery_call, **options)
@@ -171,7 +172,8 @@ def _hook_control_revoke(app: Any, router: Router | None) -> None:
         return
     log = logging.getLogger("saqmigrate.routing")
 
-    def revoke(task_id, destination=None, terminate=False, signal="SIGTERM", **kwargs):
+    def revoke(task_id: Any, destination: Any = None, terminate: bool = False, signal: Any = "SIGTERM",
+               **kwargs: Any) -> Any:
         r = router or get_router()
         ids = [task_id] if isinstance(task_id, str) else list(task_id or ())
         rest = ids
@@ -205,7 +207,7 @@ def _lookup_namespace(base: type) -> dict[str, Any]:
 
     log = logging.getLogger("saqmigrate.routing")
 
-    def _saq(self):
+    def _saq(self: Any) -> Any:
         found = self.__dict__.get("_saqmigrate_saq", _UNSET)
         if found is not _UNSET:
             return found
@@ -221,19 +223,19 @@ def _lookup_namespace(base: type) -> dict[str, Any]:
         self.__dict__["_saqmigrate_saq"] = found
         return found
 
-    def _prop(name):
+    def _prop(name: str) -> property:
         parent = getattr(base, name)
 
-        def fget(self):
+        def fget(self: Any) -> Any:
             s = _saq(self)
             return getattr(s, name) if s is not None else parent.__get__(self, type(self))
 
         return property(fget, doc=getattr(parent, "__doc__", None))
 
-    def _method(name):
+    def _method(name: str) -> Callable[..., Any]:
         parent = getattr(base, name)
 
-        def method(self, *args, **kwargs):
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
             s = _saq(self)
             if s is not None:
                 return getattr(s, name)(*args, **kwargs)
@@ -251,7 +253,7 @@ def _lookup_namespace(base: type) -> dict[str, Any]:
     return ns
 
 
-def route_send_task(name: str, args=None, kwargs=None, **options) -> Any:
+def route_send_task(name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
     """Explicit helper for name-based dispatch: ``route_send_task("proj.tasks.x", (1,))``."""
     r = get_router()
     if r is None:

@@ -78,7 +78,7 @@ def guarded(function: Callable, guard: dict | None, tz: str | tzinfo | None = "U
     if inspect.iscoroutinefunction(function):
 
         @functools.wraps(function)
-        async def wrapper(ctx, **kwargs):
+        async def wrapper(ctx: dict[str, Any], **kwargs: Any) -> Any:
             if not guard_allows(guard, _scheduled_instant(ctx), zone):
                 return None
             return await function(ctx, **kwargs)
@@ -86,7 +86,7 @@ def guarded(function: Callable, guard: dict | None, tz: str | tzinfo | None = "U
     else:
 
         @functools.wraps(function)
-        def wrapper(ctx, **kwargs):
+        def wrapper(ctx: dict[str, Any], **kwargs: Any) -> Any:
             if not guard_allows(guard, _scheduled_instant(ctx), zone):
                 return None
             return function(ctx, **kwargs)

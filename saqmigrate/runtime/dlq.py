@@ -477,7 +477,7 @@ class DeadLetterStore:
                 function=entry.function,
                 kwargs=entry.kwargs,
                 key=new_key,
-                timeout=entry.timeout,
+                timeout=entry.timeout,  # type: ignore[arg-type]  # as the dead job had it (None: SAQ's default)
                 heartbeat=entry.heartbeat,
                 retries=entry.retries,
                 ttl=entry.ttl,

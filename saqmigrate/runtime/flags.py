@@ -35,7 +35,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from saqmigrate.runtime.urls import flag_store_url, redact, redact_argv
 
@@ -198,7 +199,7 @@ def _sanitize(kind: str, items: Any, bad: dict[str, str]) -> dict[str, Mapping[s
     for name, value in items.items():
         name = str(name)
         if isinstance(value, Mapping) and value.get("bad"):
-            why = str(value.get("bad"))  # already marked (a bootstrap file written from a snapshot)
+            why: str | None = str(value.get("bad"))  # already marked (a bootstrap file written from a snapshot)
         else:
             why = value.why if isinstance(value, Unreadable) else check(value)
         if why:
@@ -365,7 +366,7 @@ class Keys:
         return f"{self.claims}:{entry}:{due}"
 
 
-def make_client(url: str, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT):
+def make_client(url: str, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> Any:  # a redis.Redis
     """A sync redis-py client with short timeouts and no retries (flag reads must be cheap)."""
     import redis
     from redis.backoff import NoBackoff
@@ -394,7 +395,7 @@ def _unreadable(exc: BaseException) -> Unreadable:
     return Unreadable(f"unreadable ({exc.__class__.__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})")
 
 
-def _load(client, keys: Keys) -> Snapshot:
+def _load(client: Any, keys: Keys) -> Snapshot:
     """One consistent read (MULTI). A key that cannot be read (wrong Redis type, bad JSON, a
     non-integer version) is marked bad on its own; the others load normally."""
     pipe = client.pipeline(transaction=True)
@@ -468,7 +469,7 @@ class FlagStore:
         except redis.ResponseError:
             return 0
 
-    def _wrong_type(self, pipe, key: str, want: str) -> bool:
+    def _wrong_type(self, pipe: Any, key: str, want: str) -> bool:
         """True when ``key`` exists with another Redis type than ``want`` (it will be set aside)."""
         try:
             kind = pipe.type(key)
@@ -476,7 +477,7 @@ class FlagStore:
             return False
         return kind not in ("none", want)
 
-    def _write(self, target: str, old: Any, new: Any, ops, *, reason: str, expected_version: int | None,
+    def _write(self, target: str, old: Any, new: Any, ops: Callable[[Any], None], *, reason: str, expected_version: int | None,
                actor: str | None = None, argv: list[str] | None = None, hashes: tuple[str, ...] = ()) -> int:
         """One compare-and-set transaction: ``ops(pipe)``, bump the version, audit, publish.
 
@@ -552,7 +553,7 @@ class FlagStore:
         return {"unreadable": why, "raw": raw[:200]} if why else val
 
     def set_rule(self, name: str, target: str | None, percent_bp: int | None = None, *, reason: str,
-                 expected_version: int | None = None, expires_at: str | None = None, **kw) -> int:
+                 expected_version: int | None = None, expires_at: str | None = None, **kw: Any) -> int:
         """Set (or with target=None clear) the rule for an exact task name or a glob.
 
         ``expires_at`` (ISO date) is reported by ``saqmigrate check`` once passed (SM634, like
@@ -567,7 +568,7 @@ class FlagStore:
             if expires_at:
                 rule["expires_at"] = expires_at
 
-        def ops(pipe):
+        def ops(pipe: Any) -> None:
             if rule is None:
                 pipe.hdel(self.keys.rules, name)
             else:
@@ -576,7 +577,7 @@ class FlagStore:
         return self._write(f"rule:{name}", old, rule, ops, reason=reason, expected_version=expected_version,
                            hashes=(self.keys.rules,), **kw)
 
-    def set_mode(self, mode: str, *, reason: str, expected_version: int | None = None, **kw) -> int:
+    def set_mode(self, mode: str, *, reason: str, expected_version: int | None = None, **kw: Any) -> int:
         """The kill switch. Always writable: a global key of the wrong type is set aside."""
         if mode not in MODES:
             raise FlagError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -587,20 +588,20 @@ class FlagStore:
         except redis.ResponseError:
             old = {"unreadable": "wrong Redis type"}
 
-        def ops(pipe):
+        def ops(pipe: Any) -> None:
             pipe.hset(self.keys.global_, mapping={"mode": mode, "updated_at": f"{time.time():.3f}"})
 
         return self._write("mode", old, mode, ops, reason=reason, expected_version=expected_version,
                            hashes=(self.keys.global_,), **kw)
 
     def set_schedule_owner(self, entry: str, owner: str | None, *, reason: str,
-                           expected_version: int | None = None, **kw) -> int:
+                           expected_version: int | None = None, **kw: Any) -> int:
         if owner is not None and owner not in BACKENDS:
             raise FlagError(f"schedule owner must be 'celery' or 'saq', got {owner!r}")
         old = self._old(self.keys.sched, entry)
         new = {"owner": owner, "updated_at": time.time(), "reason": redact(reason)} if owner else None
 
-        def ops(pipe):
+        def ops(pipe: Any) -> None:
             if new is None:
                 pipe.hdel(self.keys.sched, entry)
             else:
@@ -640,7 +641,7 @@ class FlagStore:
                 "rules": rules, "schedules": schedules, "unreadable": unreadable}
 
     def import_flags(self, data: Mapping[str, Any], *, reason: str, expected_version: int | None = None,
-                     **kw) -> int:
+                     **kw: Any) -> int:
         """Replace mode, rules and schedule owners with ``data`` (an export), in one audited
         compare-and-set write. Every value is checked first: one bad value refuses the import."""
         mode, rules, schedules = validate_export(data)
@@ -651,7 +652,7 @@ class FlagStore:
                "from_version": data.get("version"), "namespace": data.get("namespace")}
         k = self.keys
 
-        def ops(pipe):
+        def ops(pipe: Any) -> None:
             pipe.delete(k.rules, k.sched)
             if rules:
                 pipe.hset(k.rules, mapping={n: json.dumps(r) for n, r in rules.items()})
@@ -666,7 +667,7 @@ class FlagStore:
         out = []
         for entry_id, fields in self.client.xrevrange(self.keys.audit, count=count):
             # entries written before argv was redacted may still hold a password: mask on the way out
-            item = {k: redact(v) for k, v in dict(fields).items()}
+            item: dict[str, Any] = {k: redact(v) for k, v in dict(fields).items()}
             item["id"] = entry_id
             for f in ("old", "new", "argv", "repaired"):
                 if f in item:
@@ -776,7 +777,8 @@ class FlagClient:
         env_boot = os.environ.get("SAQMIGRATE_BOOTSTRAP")
         if env_boot is not None and env_boot.strip().lower() in ("0", "off", "no", "false", ""):
             env_boot = None
-        self.bootstrap_path = Path(bootstrap_path or env_boot) if (bootstrap_path or env_boot) else None
+        boot = bootstrap_path or env_boot
+        self.bootstrap_path = Path(boot) if boot else None
         self.write_bootstrap = write_bootstrap
         self.metrics = metrics
         self._snap: Snapshot = DEFAULT_SNAPSHOT
@@ -847,7 +849,7 @@ class FlagClient:
         # keep the parent's client alive (never GC'd here) so its sockets are never closed
         _ABANDONED.append(self.__dict__.pop("_redis", None))
 
-    def _client(self):
+    def _client(self) -> Any:
         c = self.__dict__.get("_redis")
         if c is None and self.url:
             try:
@@ -903,11 +905,13 @@ class FlagClient:
 
     def _save_bootstrap(self, snap: Snapshot) -> None:
         try:
-            tmp = self.bootstrap_path.with_name(self.bootstrap_path.name + f".{os.getpid()}.tmp")
+            path = self.bootstrap_path
+            assert path is not None, "written only with a bootstrap path"
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(json.dumps(snap.to_json()))
-            os.replace(tmp, self.bootstrap_path)
+            os.replace(tmp, path)
         except Exception as exc:
             self._error("bootstrap_write", exc)
 

@@ -132,8 +132,8 @@ class Ownership:
             due = int(scheduled)
         elif sched.cron:
             due = nominal_due(sched.cron, now, self.cron_tz)
-        elif getattr(sched, "interval", None):
-            due = interval_due(sched.interval, now)
+        elif interval := getattr(sched, "interval", None):
+            due = interval_due(interval, now)
         else:
             return False
         return self.should_fire(F.SAQ, entry, due)

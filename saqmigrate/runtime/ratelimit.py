@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["parse_rate", "TokenBucket", "acquire", "reset", "bucket"]
@@ -56,7 +57,7 @@ class TokenBucket:
     so one bucket serves every loop of the process, as Celery's serves every pool child's feed.
     """
 
-    def __init__(self, rate: float, clock=time.monotonic) -> None:
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0:
             raise ValueError("TokenBucket needs a positive rate")
         self.rate = rate

@@ -28,7 +28,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
-from typing import Any, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 # The Job fields a per-task entry may set (saq/job.py:Job). Everything else is refused so a
 # typo cannot silently fall back to SAQ's defaults (10 s timeout, 1 attempt, 600 s ttl).
@@ -148,7 +149,7 @@ class Registry:
         return [s for s in self.schedules.values() if s.task == task]
 
 
-def worker_metadata(function_names, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def worker_metadata(function_names: Iterable[str], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Metadata for ``Worker(metadata=...)`` advertising the functions a SAQ worker serves.
 
     SAQ writes it to ``saq:{queue}:worker_info:{id}`` every ``timers['worker_info']`` seconds

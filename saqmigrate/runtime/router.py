@@ -201,6 +201,18 @@ class Plan:
     job_fields: dict[str, Any] | None = None  # complete Job(...) arguments for the SAQ path
 
 
+def _saq_entry(p: Plan) -> TaskEntry:
+    """The registry entry of a plan routed to SAQ (plan_dispatch sets it on every SAQ plan)."""
+    assert p.entry is not None, "a SAQ plan has its registry entry"
+    return p.entry
+
+
+def _saq_key(p: Plan) -> str:
+    """The job key (the task id) of a plan routed to SAQ."""
+    assert p.task_id is not None, "a SAQ plan has its task id"
+    return p.task_id
+
+
 # Celery's state names, as SaqResult reports them (celery.states).
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
 REVOKED = "REVOKED"
@@ -474,7 +486,7 @@ class SaqResult:
             return self._final
         key = self.id
 
-        async def _job(q):
+        async def _job(q: Any) -> Any:
             return await q.job(key)
 
         job = self._run(_job, f"reading SAQ job {key} in queue {self.queue!r}")
@@ -623,7 +635,7 @@ class SaqResult:
         """
         key = self.id
 
-        async def _forget(q):
+        async def _forget(q: Any) -> None:
             job = await q.job(key)
             if job is not None and _status(job) in _DONE:
                 await q.redis.delete(job.id)
@@ -646,7 +658,7 @@ class SaqResult:
         """
         key = self.id
 
-        async def _revoke(q):
+        async def _revoke(q: Any) -> Any:
             return await _abort_job(q, key, bool(terminate))
 
         self._run(_revoke, f"revoking SAQ job {key} in queue {self.queue!r}")
@@ -754,6 +766,7 @@ def plan_dispatch(
     if bad:
         return Plan(Decision(name, F.CELERY, F.R_UNSUPPORTED, version, tuple(sorted(bad))), entry, task_id)
 
+    assert named is not None  # else "args" is bad
     task_id = str(task_id) if task_id else new_task_id()
     rkey = None
     try:
@@ -916,10 +929,10 @@ class Router:
             "(%s); SAQMIGRATE_FALLBACK=0 raises instead", p.decision.task, p.task_id, exc.__cause__ or exc)
         return Plan(d, p.entry, p.task_id)
 
-    def _keyed(self, cls: type, p: Plan, message: str) -> _KeyedError:
-        return cls(message, task=p.decision.task, key=p.task_id, queue=p.entry.queue, url=self.saq_url)
+    def _keyed(self, cls: type[_KeyedError], p: Plan, message: str) -> _KeyedError:
+        return cls(message, task=p.decision.task, key=_saq_key(p), queue=_saq_entry(p).queue, url=self.saq_url)
 
-    def _direct_enqueuer(self):
+    def _direct_enqueuer(self) -> Any:  # a direct.DirectEnqueuer or None
         """The loop-free sync enqueuer (runtime/direct.py), or None where it does not apply."""
         d = self._direct
         if d is False:
@@ -947,22 +960,23 @@ class Router:
         from saqmigrate.runtime.bridge import BridgeTimeout
         from saqmigrate.runtime.direct import NotSent
 
-        job = Job(**p.job_fields)
-        what = f"SAQ enqueue of {p.decision.task}[{p.task_id}] to queue {p.entry.queue!r}"
+        entry = _saq_entry(p)
+        job = Job(**(p.job_fields or {}))
+        what = f"SAQ enqueue of {p.decision.task}[{p.task_id}] to queue {entry.queue!r}"
         direct = self._direct_enqueuer()
         if direct is not None:
             try:
-                out = direct.enqueue(p.entry.queue, job)
+                out = direct.enqueue(entry.queue, job)
             except Exception as exc:
                 if self.metrics is not None:
                     self.metrics.enqueue_error(F.SAQ, exc)
                 raise self._classify(p, what, exc) from exc
-            return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
+            return SaqResult(_saq_key(p), out, entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
                              celery_app=self.celery_app)
 
         gate = _Gate()
 
-        async def enqueue(q):
+        async def enqueue(q: Any) -> Any:
             try:
                 await _connected(q)
             except _TIMEOUTS:
@@ -974,7 +988,7 @@ class Router:
             return await q.enqueue(job)
 
         try:
-            out = self.bridge.run_on_queue(self.saq_url, p.entry.queue, enqueue, timeout=self.enqueue_timeout,
+            out = self.bridge.run_on_queue(self.saq_url, entry.queue, enqueue, timeout=self.enqueue_timeout,
                                            what=what, **self.queue_kwargs)
         except Exception as exc:
             if self.metrics is not None:
@@ -982,7 +996,7 @@ class Router:
             if isinstance(exc, BridgeTimeout):
                 gate.close()  # a write not started yet never starts
             raise self._classify(p, what, exc) from exc
-        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
+        return SaqResult(_saq_key(p), out, entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
                              celery_app=self.celery_app)
 
     def _classify(self, p: Plan, what: str, exc: BaseException) -> _KeyedError:
@@ -991,7 +1005,7 @@ class Router:
 
         if isinstance(exc, NotSent):
             return self._keyed(SaqUnavailable, p, f"{what} failed: {exc}; nothing was sent")
-        tail = (f"it may or may not have been enqueued: check job key {p.task_id!r} in queue {p.entry.queue!r} "
+        tail = (f"it may or may not have been enqueued: check job key {p.task_id!r} in queue {_saq_entry(p).queue!r} "
                 "(EnqueueUncertain.job_exists()) before sending it again")
         if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
             return self._keyed(EnqueueTimeout, p, f"{what} did not finish within {self.enqueue_timeout:g} s; {tail}")
@@ -1004,7 +1018,7 @@ class Router:
             pass
         return self._keyed(EnqueueUncertain, p, f"{what} failed after it was sent ({exc}); {tail}")
 
-    def _celery(self, name, args, kwargs, options, p: Plan, celery_call) -> Any:
+    def _celery(self, name: str, args: Any, kwargs: Any, options: Mapping[str, Any], p: Plan, celery_call: Any) -> Any:
         opts = dict(options)
         if p.task_id and not opts.get("task_id"):
             opts["task_id"] = p.task_id
@@ -1062,8 +1076,9 @@ class Router:
 
         from saqmigrate.runtime.direct import NotSent
 
-        what = f"SAQ enqueue of {p.decision.task}[{p.task_id}] to queue {p.entry.queue!r}"
-        queue = self._aqueues.get(p.entry.queue)
+        entry = _saq_entry(p)
+        what = f"SAQ enqueue of {p.decision.task}[{p.task_id}] to queue {entry.queue!r}"
+        queue = self._aqueues.get(entry.queue)
         try:
             async with asyncio.timeout(self.enqueue_timeout):
                 try:
@@ -1072,12 +1087,12 @@ class Router:
                     raise
                 except _CONNECT_ERRORS as exc:
                     raise NotSent(f"cannot connect to SAQ's Redis: {exc}") from exc
-                out = await queue.enqueue(Job(**p.job_fields))
+                out = await queue.enqueue(Job(**(p.job_fields or {})))
         except Exception as exc:
             if self.metrics is not None:
                 self.metrics.enqueue_error(F.SAQ, exc)
             raise self._classify(p, what, exc) from exc
-        return SaqResult(p.task_id, out, p.entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
+        return SaqResult(_saq_key(p), out, entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
                              celery_app=self.celery_app)
 
     # -- results by id ----------------------------------------------------------------
@@ -1102,7 +1117,7 @@ class Router:
         if time.monotonic() < self._lookup_down_until:
             raise SaqLookupUnavailable(f"SAQ's Redis failed a result lookup less than {self.lookup_backoff:g} s ago")
 
-        async def _probe(q):
+        async def _probe(q: Any) -> Any:
             pipe = q.redis.pipeline(transaction=False)
             for name in queues:
                 pipe.exists(f"{ID_PREFIX}{name}:{key}")

@@ -44,10 +44,14 @@ import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from saqmigrate.runtime import django_db
 from saqmigrate.runtime.task_options import JOB_FIELDS, TaskOptions
+
+if TYPE_CHECKING:
+    from saq.job import Job
 
 __all__ = [
     "TaskOptions",
@@ -84,11 +88,11 @@ class TaskExpired(Exception):
 
 # --- exceptions compatible with celery.exceptions when Celery is installed ----------------
 
-_EXC: dict[str, type] = {}
+_EXC: dict[str, type[Any]] = {}
 _EXC_LOCK = threading.Lock()
 
 
-def _exceptions() -> dict[str, type]:
+def _exceptions() -> dict[str, type[Any]]:
     if _EXC:
         return _EXC
     with _EXC_LOCK:
@@ -97,15 +101,16 @@ def _exceptions() -> dict[str, type]:
         try:
             from celery import exceptions as cex  # noqa: PLC0415 (only when the app still has Celery)
 
-            retry_base: type = cex.Retry
-            max_base: type = cex.MaxRetriesExceededError
+            retry_base: type[Any] = cex.Retry
+            max_base: type[Any] = cex.MaxRetriesExceededError
         except ImportError:  # after finalize: Celery is gone
             retry_base, max_base = Exception, Exception
 
-        class Retry(retry_base):  # type: ignore[valid-type,misc]
+        class Retry(retry_base):
             """Raised by ``self.retry()``: the job is retried after ``when`` seconds."""
 
-            def __init__(self, message=None, exc=None, when=None, kwargs=None):
+            def __init__(self, message: Any = None, exc: BaseException | None = None, when: Any = None,
+                         kwargs: dict[str, Any] | None = None) -> None:
                 self.countdown = 0.0 if when is None else float(when)
                 self.new_kwargs = kwargs
                 if retry_base is Exception:
@@ -114,7 +119,7 @@ def _exceptions() -> dict[str, type]:
                 else:
                     retry_base.__init__(self, message, exc=exc, when=when)
 
-        class MaxRetriesExceededError(max_base):  # type: ignore[valid-type,misc]
+        class MaxRetriesExceededError(max_base):
             """``self.retry()`` without ``exc`` after the last allowed retry."""
 
         Retry.__module__ = MaxRetriesExceededError.__module__ = __name__
@@ -206,7 +211,8 @@ def saq_task(name: str, options: TaskOptions | None = None) -> Callable[[Callabl
     return decorate
 
 
-async def _run_task(fn, name, options, params, ctx, kwargs):
+async def _run_task(fn: Callable[..., Any], name: str, options: TaskOptions, params: tuple[str, ...],
+                    ctx: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     job = ctx["job"]
     _fill_defaults(job, options, include_timeout=False)
     if options.expires is not None and job.queued:
@@ -246,7 +252,7 @@ async def _run_task(fn, name, options, params, ctx, kwargs):
             await beat.stop()
 
 
-def _decide(job, options: TaskOptions, params, exc: BaseException, *, from_body: bool = True) -> bool:
+def _decide(job: Job, options: TaskOptions, params: tuple[str, ...], exc: BaseException, *, from_body: bool = True) -> bool:
     """Set the live job so SAQ retries exactly when Celery would, after Celery's countdown.
 
     Returns True when a retry is scheduled. ``autoretry_for`` applies only to exceptions raised
@@ -275,13 +281,13 @@ def _decide(job, options: TaskOptions, params, exc: BaseException, *, from_body:
     return False
 
 
-def _schedule_retry(job, options: TaskOptions, countdown: float) -> None:
+def _schedule_retry(job: Job, options: TaskOptions, countdown: float) -> None:
     job.retries = max(job.attempts + 1, options.retries)
     job.retry_delay = max(0.0, float(countdown))
     job.retry_backoff = False
 
 
-def _fill_defaults(job, options: TaskOptions, *, include_timeout: bool) -> dict[str, Any]:
+def _fill_defaults(job: Job, options: TaskOptions, *, include_timeout: bool) -> dict[str, Any]:
     changed = {}
     for field_name in JOB_FIELDS:
         if field_name == "timeout" and not include_timeout:
@@ -374,7 +380,7 @@ class _Heartbeat:
     stops touching its jobs and SAQ's sweep re-runs or aborts them.
     """
 
-    def __init__(self, job) -> None:
+    def __init__(self, job: Job) -> None:
         self.job = job
         self.stopped = asyncio.Event()
         self.interval = max(0.2, job.heartbeat / 3)
@@ -582,7 +588,9 @@ class TaskSelf:
                 break
         return getattr(task, attr)
 
-    def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None, **options):
+    def retry(self, args: Any = None, kwargs: dict[str, Any] | None = None, exc: BaseException | None = None,
+              throw: bool = True, eta: Any = None, countdown: float | None = None, max_retries: int | None = None,
+              **options: Any) -> NoReturn:
         """Celery's ``Task.retry`` with SAQ semantics: raises so the SAQ job is retried.
 
         Past the limit (``max_retries``, or this call's override) it raises ``exc`` (or
@@ -623,7 +631,8 @@ class TaskSelf:
                 new_kwargs.update(zip(self._params, args))
         raise exc_types["Retry"](exc=exc, when=countdown, kwargs=new_kwargs)
 
-    def update_state(self, task_id=None, state=None, meta=None, **kwargs) -> None:
+    def update_state(self, task_id: str | None = None, state: str | None = None, meta: Any = None,
+                     **kwargs: Any) -> None:
         """Store ``state`` and ``meta`` in ``job.meta`` (``{"state": ..., "info": ...}``).
 
         ``progress`` is set from ``meta["progress"]`` (0..1) or ``current/total`` when given.
@@ -642,7 +651,8 @@ class TaskSelf:
             changes["progress"] = progress
         self._submit(job.update(**changes))
 
-    async def aupdate_state(self, task_id=None, state=None, meta=None, **kwargs) -> None:
+    async def aupdate_state(self, task_id: str | None = None, state: str | None = None, meta: Any = None,
+                            **kwargs: Any) -> None:
         """``update_state`` for native async bodies (awaits the write)."""
         if task_id not in (None, self.request.id):
             raise ValueError(f"{self.name}: update_state(task_id={task_id!r}) for another task is not supported under SAQ")
@@ -651,7 +661,7 @@ class TaskSelf:
         await job.update(meta={**(job.meta or {}), "state": state, "info": meta, "attempt": job.attempts},
                          **({"progress": progress} if progress is not None else {}))
 
-    def _submit(self, coro) -> None:
+    def _submit(self, coro: Coroutine[Any, Any, Any]) -> None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -677,7 +687,8 @@ def _progress(meta: Any) -> float | None:
     p = meta.get("progress")
     if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1:
         return float(p)
-    cur, total = meta.get("current"), meta.get("total")
+    cur: Any = meta.get("current")
+    total: Any = meta.get("total")
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cur, total)) and total > 0:
         return max(0.0, min(1.0, cur / total))
     return None

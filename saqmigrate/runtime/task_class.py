@@ -415,7 +415,7 @@ def _twin_task(twin: Any) -> tuple[Any, bool] | None:
             continue
         # type(obj), never isinstance(obj, ...) first: isinstance() evaluates a @shared_task proxy, which
         # finalizes the project's app here (Django settings, ...); task_object() below does it guarded
-        if issubclass(type(obj), Proxy) or issubclass(type(obj), base):
+        if issubclass(type(obj), Proxy) or (base is not None and issubclass(type(obj), base)):
             return obj, "celery_impl" in code.co_names
     return None
 

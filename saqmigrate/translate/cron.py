@@ -35,9 +35,9 @@ class CrontabError(ValueError):
 class CeleryCrontab:
     """A crontab as Celery expands it: field → sorted tuple of values; plus what was written."""
 
-    sets: dict  # field -> tuple[int, ...]
-    given: dict  # field -> the value as written (only fields present in source)
-    full_names: tuple  # full day/month names that had to be shortened for croniter
+    sets: dict[str, tuple[int, ...]]  # field -> tuple[int, ...]
+    given: dict[str, Any]  # field -> the value as written (only fields present in source)
+    full_names: tuple[str, ...]  # full day/month names that had to be shortened for croniter
 
     def is_full(self, field: str) -> bool:
         hi, lo = CELERY_RANGES[field]
@@ -53,7 +53,7 @@ def _celery_crontab_class() -> Any:  # celery.schedules.crontab
     return crontab
 
 
-def parse_celery_crontab(celery: dict) -> CeleryCrontab:
+def parse_celery_crontab(celery: dict[str, Any]) -> CeleryCrontab:
     """Expand a scanner ``celery`` dict (kind ``crontab``) with Celery's own parser.
 
     Raises ``CrontabError`` with Celery's message when Celery would reject it, and
@@ -98,7 +98,7 @@ def parse_celery_crontab(celery: dict) -> CeleryCrontab:
     return CeleryCrontab(sets=sets, given=given, full_names=tuple(full_names))
 
 
-def format_crontab(given: dict) -> str:
+def format_crontab(given: dict[str, Any]) -> str:
     """``crontab(minute=0, hour='*/6')`` as written (fields in Celery's keyword order)."""
     order = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
     parts = [f"{k}={given[k]!r}" for k in order if k in given]
@@ -171,7 +171,7 @@ def field_to_cron(field: str, written: Any, celery_set: tuple[int, ...]) -> str:
     return compress(tuple(celery_set), lo, lo + hi - 1)
 
 
-def crontab_to_cron(ct: CeleryCrontab, *, swap: str | None = None) -> tuple[str, dict | None, str | None]:
+def crontab_to_cron(ct: CeleryCrontab, *, swap: str | None = None) -> tuple[str, dict[str, Any] | None, str | None]:
     """The 5-field cron and, when Celery ANDs a restricted day-of-month with a restricted
     day-of-week, a guard for the day field left out of the cron.
 
@@ -203,7 +203,7 @@ def choose_cron_day_field(ct: CeleryCrontab) -> str:
 class IntervalCron:
     cron: str | None  # exact-period cron, or the nearest one when not exact
     exact_period: bool  # every gap of the cron equals the interval (away from DST changes)
-    gaps: tuple  # ((gap_seconds, count_per_cycle), ...) of `cron` over one cycle
+    gaps: tuple[tuple[float, int], ...]  # ((gap_seconds, count_per_cycle), ...) of `cron` over one cycle
     cycle: str  # the cycle the gaps are counted over ("minute", "hour", "day", "week")
 
 
@@ -242,7 +242,7 @@ def interval_to_cron(seconds: float) -> IntervalCron:
     return IntervalCron(None, False, (), "")
 
 
-def _gaps(step: int, cycle: int) -> tuple:
+def _gaps(step: int, cycle: int) -> tuple[Any, ...]:
     """Gaps of a '*/step' field over one cycle of ``cycle`` units, as ((gap, count), ...)."""
     points = list(range(0, cycle, step))
     gaps = [b - a for a, b in zip(points, points[1:])] + [cycle - points[-1] + points[0]]

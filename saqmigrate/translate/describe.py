@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from saqmigrate.translate.cron import CELERY_RANGES, human_seconds
 
@@ -55,7 +56,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def describe_sets(sets: dict, tz: str = "UTC") -> str:
+def describe_sets(sets: dict[str, Any], tz: str = "UTC") -> str:
     M, H = tuple(sets["minute"]), tuple(sets["hour"])
     dom, dow, moy = tuple(sets["day_of_month"]), tuple(sets["day_of_week"]), tuple(sets["month_of_year"])
     full = {f: len(sets[f]) == CELERY_RANGES[f][0] for f in sets}

@@ -225,7 +225,8 @@ def _eval_number_node(node: ast.AST, src: str) -> float:
                 return a // b
             if abs(b) > 64:
                 raise _Dynamic(src)
-            return a**b
+            power: float = a**b
+            return power
         except (ZeroDivisionError, OverflowError):
             raise _Dynamic(src) from None
     if isinstance(node, ast.Call):

@@ -140,7 +140,7 @@ def _celery_app(tz_name: str) -> Any:  # a celery.Celery
     return app
 
 
-def celery_crontab_next(celery: dict, tz_name: str) -> Callable[[float], float]:
+def celery_crontab_next(celery: dict[str, Any], tz_name: str) -> Callable[[float], float]:
     """Celery beat's next-fire function for a crontab (epoch s → epoch s)."""
     from celery.schedules import crontab
 
@@ -158,7 +158,7 @@ def celery_crontab_next(celery: dict, tz_name: str) -> Callable[[float], float]:
             # beat treats a non-positive remaining time as due at once: it fires on its
             # next tick (modelled as one second later) and continues from there.
             return t + 1.0
-        return n
+        return float(n)
 
     return nxt
 
@@ -175,7 +175,7 @@ def celery_interval_next(seconds: float, relative: bool, tz_name: str) -> Callab
     return nxt
 
 
-def saq_cron_next(cron: str, tz_name: str, guard: dict | None = None, *, reuse_parse: bool = True) -> Callable[[float], float]:
+def saq_cron_next(cron: str, tz_name: str, guard: dict[str, Any] | None = None, *, reuse_parse: bool = True) -> Callable[[float], float]:
     """SAQ's next run: ``croniter(cron, now_in_cron_tz).get_next()``, filtered by the guard.
 
     A guard rejects whole local days, so a rejected fire jumps to the end of its day
@@ -220,15 +220,15 @@ def self_rescheduling_next(seconds: float, anchor: float) -> Callable[[float], f
 
 @dataclass
 class _Pattern:
-    seconds: tuple
-    minutes: tuple
-    hours: tuple
+    seconds: tuple[int, ...]
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
 
 
 @dataclass
 class _Walk:
     pattern: _Pattern | None
-    events: list = field(default_factory=list)  # ("D", ts_first) | ("H", ts_first) | ("M", ts_first) | ("I", ts)
+    events: list[tuple[str, float]] = field(default_factory=list)  # ("D", ts_first) | ("H", ts_first) | ("M", ts_first) | ("I", ts)
     fires: int = 0
     calls: int = 0
 
@@ -471,8 +471,8 @@ def _compare(celery_next: Callable[[float], float], saq_next: Callable[[float], 
 
 # ------------------------------------------------------------------ public entry points
 
-def prove_crontab(celery: dict, cron: str, guard: dict | None = None, *, tz: str = "UTC",
-                  start: tuple | date | None = None, days: int = DEFAULT_DAYS, method: str = "fast") -> ProofResult:
+def prove_crontab(celery: dict[str, Any], cron: str, guard: dict[str, Any] | None = None, *, tz: str = "UTC",
+                  start: tuple[Any, ...] | date | None = None, days: int = DEFAULT_DAYS, method: str = "fast") -> ProofResult:
     """Compare Celery's crontab(**celery) with SAQ's croniter(cron) + guard over the horizon."""
     t0 = _time.perf_counter()
     begin, end = horizon(tz, start, days)
@@ -490,7 +490,7 @@ def _gap_counts(times: list[float]) -> tuple[tuple[float, int], ...]:
 
 def prove_interval(seconds: float, *, cron: str | None = None, self_rescheduling: bool = False,
                    relative: bool = False, tz: str = "UTC", beat_start: float | None = None,
-                   start: tuple | date | None = None, days: int = DEFAULT_DAYS) -> ProofResult:
+                   start: tuple[Any, ...] | date | None = None, days: int = DEFAULT_DAYS) -> ProofResult:
     """Compare Celery's ``schedule(run_every=seconds)`` (anchored on beat's start) with
     SAQ's cron (or a self-rescheduling job).
 

@@ -44,10 +44,10 @@ class CronPlan:
     kind: str  # the scanner's Schedule.kind
     celery_expr: str  # the Celery schedule as written (for tables and messages)
     cron: str | None  # croniter / SAQ cron; 6 fields = seconds LAST
-    guard: dict | None  # {"field": ..., "values": [...]} evaluated by runtime.cronguard
+    guard: dict[str, Any] | None  # {"field": ..., "values": [...]} evaluated by runtime.cronguard
     exact: bool | None  # proven equal (intervals: equal gaps); None = not provable
     strategy: str  # cron | cron+guard | self_rescheduling | manual
-    kwargs: dict | None  # CronJob kwargs (beat args mapped to names)
+    kwargs: dict[str, Any] | None  # CronJob kwargs (beat args mapped to names)
     queue: str
     cron_tz: str  # IANA name for Worker(cron_tz=ZoneInfo(...))
     timeout: int | None
@@ -55,12 +55,12 @@ class CronPlan:
     ttl: int | None
     unique: bool = True
     interval: float | None = None  # seconds, for self_rescheduling
-    notes: tuple = ()  # tuple[Note, ...]
+    notes: tuple[Note, ...] = ()
     migratability: str = "auto"
     description: str = ""
-    proof: dict | None = None  # ProofResult.to_json()
+    proof: dict[str, Any] | None = None  # ProofResult.to_json()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["notes"] = [{"code": n.code, "message": n.message} for n in self.notes]
         return data
@@ -80,7 +80,7 @@ def _src(value: Any) -> str:
 
 # ------------------------------------------------------------------ expressions
 
-def celery_expression(kind: str, celery: dict, relative: Any = False) -> str:
+def celery_expression(kind: str, celery: dict[str, Any], relative: Any = False) -> str:
     celery = celery or {}
     if kind == "crontab":
         if "from_string" in celery:
@@ -89,7 +89,8 @@ def celery_expression(kind: str, celery: dict, relative: Any = False) -> str:
     if kind in ("interval", "schedule"):
         sec = celery.get("seconds")
         if _is_dynamic(celery) or sec is None:
-            return celery.get("dynamic", "<dynamic interval>")
+            expr: str = celery.get("dynamic", "<dynamic interval>")
+            return expr
         s = f"{sec:g}"
         rel = ", relative=True" if relative is True else ""
         if kind == "schedule":
@@ -100,13 +101,13 @@ def celery_expression(kind: str, celery: dict, relative: Any = False) -> str:
 
 # ------------------------------------------------------------------ args / options
 
-def map_args(args: Any, kwargs: Any, task_params: list | None, *, bind: bool = False, task: Any = None) -> tuple[dict | None, list[Note]]:
+def map_args(args: Any, kwargs: Any, task_params: list[Any] | None, *, bind: bool = False, task: Any = None) -> tuple[dict[str, Any] | None, list[Note]]:
     """Beat ``args`` → names through the task signature, merged with ``kwargs``.
 
     SAQ calls ``function(ctx, **job.kwargs)``: there are no positional arguments.
     """
     notes: list[Note] = []
-    out: dict = {}
+    out: dict[str, Any] = {}
     name = f"task {task!r}" if task else "the task"
     if _is_dynamic(args):
         notes.append(Note("SM208", f"beat args {args['dynamic']} are computed at run time; map them to keyword names by hand for the CronJob kwargs"))
@@ -145,7 +146,7 @@ def map_args(args: Any, kwargs: Any, task_params: list | None, *, bind: bool = F
     return (out or None), notes
 
 
-def _options(options: Any, job_options: dict | None) -> tuple[str, dict, list[Note]]:
+def _options(options: Any, job_options: dict[str, Any] | None) -> tuple[str, dict[str, Any], list[Note]]:
     notes: list[Note] = []
     jo = dict(job_options or {})
     queue = "default"
@@ -171,10 +172,10 @@ def _options(options: Any, job_options: dict | None) -> tuple[str, dict, list[No
 
 # ------------------------------------------------------------------ translation
 
-def translate_schedule(kind: str, celery: dict, *, relative: Any = False, args: Any = None, kwargs: Any = None,
-                       options: Any = None, task_params: list | None = None, timezone: str | None = None,
-                       job_options: dict | None = None, bind: bool = False, task: Any = None,
-                       prove: bool = True, proof_start: tuple | None = None, proof_days: int | None = None) -> CronPlan:
+def translate_schedule(kind: str, celery: dict[str, Any], *, relative: Any = False, args: Any = None, kwargs: Any = None,
+                       options: Any = None, task_params: list[Any] | None = None, timezone: str | None = None,
+                       job_options: dict[str, Any] | None = None, bind: bool = False, task: Any = None,
+                       prove: bool = True, proof_start: tuple[Any, ...] | None = None, proof_days: int | None = None) -> CronPlan:
     """Translate one beat entry. Pure: no I/O (the proof only computes).
 
     ``proof_start`` (y, m, d) / ``proof_days`` change the proof horizon (default: 366 days
@@ -357,7 +358,7 @@ def _migratability(plan: CronPlan) -> str:
 # ------------------------------------------------------------------ index adapters
 
 def plan_for_schedule(schedule: Any, *, task: Any = None, timezone: str | None = None,
-                      job_options: dict | None = None, prove: bool = True) -> CronPlan:
+                      job_options: dict[str, Any] | None = None, prove: bool = True) -> CronPlan:
     """Translate an ``index.model.Schedule`` (``task``: its ``index.model.Task`` if known)."""
     return translate_schedule(
         schedule.kind, schedule.celery, relative=schedule.relative, args=schedule.args, kwargs=schedule.kwargs,
@@ -366,8 +367,8 @@ def plan_for_schedule(schedule: Any, *, task: Any = None, timezone: str | None =
         task=schedule.task if not _is_dynamic(schedule.task) else schedule.task["dynamic"], prove=prove)
 
 
-def render_rows(schedules: Iterable[Any], *, tasks: dict | None = None, timezone: str | None = None,
-                job_options: dict | None = None, prove: bool = True) -> list[dict]:
+def render_rows(schedules: Iterable[Any], *, tasks: dict[str, Any] | None = None, timezone: str | None = None,
+                job_options: dict[str, Any] | None = None, prove: bool = True) -> list[dict[str, Any]]:
     """Rows for the ``schedules`` command: one per beat entry.
 
     ``tasks``: Celery task name → ``index.model.Task`` (for args → names);
@@ -378,7 +379,8 @@ def render_rows(schedules: Iterable[Any], *, tasks: dict | None = None, timezone
     for s in schedules:
         name = s.task if isinstance(s.task, str) else None
         task = (tasks or {}).get(name) if name else None
-        plan = plan_for_schedule(s, task=task, timezone=timezone, job_options=(job_options or {}).get(name), prove=prove)
+        plan = plan_for_schedule(s, task=task, timezone=timezone, job_options=(job_options or {}).get(name) if name else None,
+                                 prove=prove)
         rows.append({
             "entry": s.entry,
             "task": name or _src(s.task),
@@ -394,7 +396,7 @@ def render_rows(schedules: Iterable[Any], *, tasks: dict | None = None, timezone
     return rows
 
 
-def render_table_rows(rows: list[dict]) -> list[tuple[str, str, str, str, str]]:
+def render_table_rows(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
     """(entry, Celery expression, SAQ cron, exact, description) tuples for a plain table."""
     out = []
     for r in rows:
