@@ -140,15 +140,20 @@ ACCEPTANCE = Scenario("acceptance test", runs_per_tick=14, every_ticks=32, basel
 RATES = (0.001, 0.01, 0.05, 0.20)
 
 
-def main(reps: int = 2000) -> None:  # pragma: no cover - prints the table for docs/cockpit.md
+def main(reps: int = 2000, faults_only: bool = False) -> None:  # pragma: no cover - the table in docs/cockpit.md
     import time
 
     t = Thresholds()
     for sc in SCENARIOS:
-        print(f"\n{sc.name} (steps {','.join(f'{s:g}' for s in sc.steps)}, {reps} ramps per cell)")
-        print(f"{'true rate (both)':>16}  {'before: rolled back':>20}  {'after: rolled back':>19}  "
-              f"{'after: done':>11}  {'after: stalled':>14}")
-        for rate in RATES:
+        if faults_only:
+            print(f"\n{sc.name}")
+            rates: tuple[float, ...] = ()
+        else:
+            rates = RATES
+            print(f"\n{sc.name} (steps {','.join(f'{s:g}' for s in sc.steps)}, {reps} ramps per cell)")
+            print(f"{'true rate (both)':>16}  {'before: rolled back':>20}  {'after: rolled back':>19}  "
+                  f"{'after: done':>11}  {'after: stalled':>14}")
+        for rate in rates:
             t0 = time.time()
             before = run(sc, rate, rate, t, decide_before, reps=reps)
             after = run(sc, rate, rate, t, decide_after, reps=reps)
@@ -159,7 +164,8 @@ def main(reps: int = 2000) -> None:  # pragma: no cover - prints the table for d
             ticks = sorted(after.rollback_ticks or [0])
             steps = sorted(after.rollback_step or [0])
             print(f"fault: celery {base * 100:g}% vs saq {fault * 100:g}%: rolled back in "
-                  f"{after.rollback_rate * 100:.1f}% of ramps, at step {steps[len(steps) // 2] + 1} (median), "
+                  f"{after.rollback_rate * 100:.1f}% of ramps (completed {after.done / after.reps * 100:.1f}%, "
+                  f"held {after.stalled / after.reps * 100:.1f}%), at step {steps[len(steps) // 2] + 1} (median), "
                   f"tick {ticks[len(ticks) // 2]} of the step (median), {ticks[int(len(ticks) * 0.95)]} (95th pct)")
 
 
@@ -186,4 +192,4 @@ if __name__ == "__main__":  # pragma: no cover
     if "acceptance" in sys.argv:
         acceptance(reps)
     else:
-        main(reps)
+        main(reps, faults_only="faults" in sys.argv)
