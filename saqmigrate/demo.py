@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from saqmigrate.errors import SaqmigrateError
-from saqmigrate.runtime.urls import redact
+from saqmigrate.runtime.urls import redact as _redact  # the one redaction helper (tests/runtime_routing/test_redaction.py)
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "pydotorg"
 
@@ -389,7 +389,7 @@ def _start_redis(url: str | None, embedded: bool):
         redis.Redis.from_url(svc.url, socket_timeout=2, socket_connect_timeout=2).ping()
     except Exception as exc:
         svc.stop()
-        raise DemoError(f"Redis at {redact(svc.url)} does not answer ({exc.__class__.__name__}); "
+        raise DemoError(f"Redis at {_redact(svc.url)} does not answer ({exc.__class__.__name__}); "
                         "pass --redis-url or --embedded") from None
     return svc
 
@@ -504,7 +504,7 @@ class _DemoRun:
     # 1. Redis
     def start_redis(self, redis_url: str | None, embedded: bool) -> None:
         self.svc = _start_redis(redis_url, embedded)
-        self.result.redis_url, self.result.embedded = redact(self.svc.url), self.svc.embedded is not None
+        self.result.redis_url, self.result.embedded = _redact(self.svc.url), self.svc.embedded is not None
         where = "embedded valkey (started for this run, isolated)" if self.result.embedded else \
             f"existing Redis; every key under run id {self.prefix}, removed afterwards"
         self.say(f"Redis: {self.result.redis_url} — {where}")

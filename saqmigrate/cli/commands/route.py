@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from saqmigrate.cli.common import SaqmigrateGroup, die, report_error
+from saqmigrate.cli.common import SaqmigrateGroup, die, format_option, report_error
 from saqmigrate.errors import SaqmigrateError
 from saqmigrate.ops import drain as drain_ops
 from saqmigrate.ops import registry as registry_ops
@@ -113,7 +113,7 @@ class RouteGroup(SaqmigrateGroup):
               "else REDIS_URL, else redis://localhost:6379 -- what the router and the generated workers use).")
 @click.option("--broker-url", default=None, envvar="CELERY_BROKER_URL", help="Celery's Redis broker, for drain-status.")
 @click.option("--config", default="pyproject.toml", show_default=True, help="Where [tool.saqmigrate] window_start lives.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("text", "json", aliases=("table",), help="Output format (also accepted after the subcommand).")
 @click.pass_context
 def command(ctx, redis_url, namespace, registry, saq_url, broker_url, config, fmt):
     """Per-task routing between Celery and SAQ during the migration window."""
@@ -671,7 +671,7 @@ def _subcommand_format(ctx: click.Context, param: click.Parameter, value: str | 
     if value is not None:
         obj = ctx.find_object(Ctx)
         if obj is not None:
-            obj.fmt = "json" if value == "json" else "table"
+            obj.fmt = "json" if value == "json" else "text"
 
 
 for _cmd in command.commands.values():
