@@ -19,7 +19,11 @@ dotted name here with the kind of value it returns, and a test in ``tests/rewrit
 from __future__ import annotations
 
 import builtins
+import functools
+import importlib.machinery
+import importlib.util
 import re
+import sys
 
 from saqmigrate.transform.ports_django import EXPRESSIONS
 
@@ -230,3 +234,42 @@ def pure_function(ref: str) -> str | None:
     if ref.startswith(PURE_PREFIXES):
         return "args" if ref.startswith(("itertools.", "operator.")) else DATA
     return None
+
+
+#: third-party objects (not modules) whose attribute reads are plain data: Django's settings are read from
+#: the settings module once configured. Any other third-party object may run code on an attribute read
+#: (a property, ``__getattr__``: django-constance's ``config.X`` is a database or cache read).
+PURE_ATTRIBUTE_OBJECTS = {"django.conf.settings"}
+
+
+@functools.lru_cache(maxsize=4096)
+def is_module(dotted: str) -> bool:
+    """Is ``dotted`` an importable module of the environment the tool runs in? Found with the import
+    system's finders, without importing (or running) anything: a top-level name with ``find_spec``,
+    submodules with the path finder on the parent package's search locations. The standard library
+    counts as modules and data (its attribute reads do no I/O). False when not found: not installed
+    here, or an object inside a module."""
+    parts = dotted.split(".")
+    if parts[0] in sys.stdlib_module_names:
+        return True
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return False
+    for i in range(1, len(parts)):
+        locations = spec.submodule_search_locations if spec is not None else None
+        if not locations:
+            return False
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]), list(locations))
+        except (ImportError, ValueError):
+            return False
+    return spec is not None
+
+
+def attribute_read_problem(ref: str) -> str:
+    """Why reading ``ref.<attr>`` may run code, or "": ``ref`` is a module or an allowlisted object."""
+    if ref in PURE_ATTRIBUTE_OBJECTS or is_module(ref):
+        return ""
+    return f"{ref} is a third-party object (or not installed here): reading an attribute of it may run code " \
+           "(a property, __getattr__)"

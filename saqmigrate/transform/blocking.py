@@ -147,6 +147,9 @@ class _Module:
     defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
     classes: dict[str, ast.ClassDef]
     assigns: dict[str, list[ast.expr | None]]  # None: bound some other way (for, with, del ...)
+    #: names bound more than once (two imports, an import then an assignment, two defs, ``global`` in a
+    #: function ...): which binding a call sees depends on the order of execution, so none is assumed
+    rebound: frozenset[str] = frozenset()
 
 
 def _short(node: ast.AST, limit: int = 60) -> str:
@@ -223,7 +226,138 @@ def _module_bindings(body: list[ast.stmt], imports: dict, defs: dict, classes: d
                     assigns.setdefault(n.id, []).append(None)
 
 
+def _rebound(tree: ast.Module) -> frozenset[str]:
+    """Module-level names with more than one binding: at module level (imports, defs, classes,
+    assignments, loop and ``with`` targets, ``del``), or assigned in a function that declares them
+    ``global``."""
+    counts: dict[str, int] = {}
+
+    def bind(name: str) -> None:
+        counts[name] = counts.get(name, 0) + 1
+
+    def walk(body: list[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(stmt.name)
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for a in stmt.names:
+                    if a.name != "*":
+                        bind(a.asname or a.name.split(".")[0])
+            elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) \
+                    or type(stmt).__name__ == "TryStar":
+                for n in ast.walk(stmt):
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)) \
+                            and n in _header_names(stmt):
+                        bind(n.id)
+                inner = list(getattr(stmt, "body", [])) + list(getattr(stmt, "orelse", [])) + \
+                    list(getattr(stmt, "finalbody", []))
+                for h in getattr(stmt, "handlers", []):
+                    if h.name:
+                        bind(h.name)
+                    inner += h.body
+                walk(inner)
+            else:
+                for n in ast.walk(stmt):
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                        bind(n.id)
+
+    walk(tree.body)
+    rebound = {name for name, c in counts.items() if c > 1}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            declared = {n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names}
+            rebound |= declared & {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                                   and isinstance(n.ctx, (ast.Store, ast.Del))}
+    return frozenset(rebound)
+
+
+def _rebound_why(mod: _Module, name: str) -> str:
+    return f"{name} is bound more than once in {mod.name} (which binding a call sees depends on the order " \
+           "of execution)"
+
+
+def _header_names(stmt: ast.stmt) -> set[ast.Name]:
+    """The names a compound statement's own header binds (loop targets, ``with ... as``, walrus in a test),
+    not those of its body (walked as statements)."""
+    parts: list[ast.AST] = []
+    if isinstance(stmt, ast.For):
+        parts = [stmt.target, stmt.iter]
+    elif isinstance(stmt, (ast.If, ast.While)):
+        parts = [stmt.test]
+    elif isinstance(stmt, ast.With):
+        parts = [i for item in stmt.items for i in (item.context_expr, item.optional_vars) if i is not None]
+    return {n for p in parts for n in ast.walk(p) if isinstance(n, ast.Name)}
+
+
+def _literal(node: ast.AST) -> bool:
+    """A value of a size the source fixes: a constant, a display of constants, a comprehension over those."""
+    if isinstance(node, (ast.GeneratorExp, ast.ListComp, ast.SetComp)):
+        return all(_literal(g.iter) for g in node.generators)
+    return isinstance(node, ast.Constant) or (isinstance(node, (ast.List, ast.Tuple, ast.Set))
+                                              and all(_literal(e) for e in node.elts))
+
+
+def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
+    """A proven call that is still more CPU work than its input's size bounds (the loop would stall):
+    ``range()`` of a computed size consumed at once, sorting, regular expressions (backtracking can be
+    exponential). Linear builtins over the task's input (``list``, ``sum``, ``join`` ...) are accepted:
+    SAQ decodes that input on the loop too."""
+    args = [*node.args, *(k.value for k in node.keywords)]
+    for a in args:
+        if isinstance(a, ast.Call) and isinstance(a.func, ast.Name) and a.func.id == "range" \
+                and not all(isinstance(x, ast.Constant) for x in a.args):
+            return "range() of a computed size consumed at once: CPU work no input bounds, on the event loop"
+    if all(_literal(a) for a in args) and (receiver is None or not isinstance(node.func, ast.Attribute)
+                                           or _literal(node.func.value)):
+        return ""
+    name = target.ref if target.kind in ("builtin", "ref") else ""
+    method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+    if name in ("sorted", "heapq.nlargest", "heapq.nsmallest", "heapq.heapify") or method == "sort":
+        return "sorting input of any size (n log n) on the event loop"
+    if name.startswith("re.") or (receiver is not None and receiver.kind in (al.PATTERN, "ref")
+                                  and receiver.ref.startswith("re.")) or (receiver is not None
+                                                                          and receiver.kind == al.PATTERN):
+        return "a regular expression on the event loop (backtracking can take exponential time)"
+    return ""
+
+
 Loader = Callable[[str], "tuple[ast.Module, bool, str] | None"]
+
+#: dunders that run when the class is built or called with its constructor (proven there), not on use
+_PASSIVE_DUNDERS = {"__init__", "__new__", "__post_init__", "__init_subclass__", "__class_getitem__", "__set_name__"}
+_PROPERTY_DECORATORS = {"property", "cached_property", "functools.cached_property"}
+
+
+def _is_active(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A member that runs when an instance is used, not called: a property (getter, setter, deleter) or a
+    dunder method (``__str__``, ``__len__``, ``__eq__``, ``__getattr__``, ``__del__`` ...)."""
+    if fn.name.startswith("__") and fn.name.endswith("__"):
+        return fn.name not in _PASSIVE_DUNDERS
+    for d in fn.decorator_list:
+        name = _dotted(d.func if isinstance(d, ast.Call) else d) or ""
+        if name in _PROPERTY_DECORATORS or name.rsplit(".", 1)[-1] in ("setter", "getter", "deleter"):
+            return True
+    return False
+
+
+def _class_attribute_problem(stmt: ast.stmt) -> str:
+    """A class attribute built by a call may be a descriptor (its ``__get__`` runs on every read) or a
+    dataclass field whose ``default_factory`` runs in ``__init__``: only constants, builtin containers and
+    ``field()`` with a builtin container factory are proven."""
+    value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+    if not isinstance(value, ast.Call):
+        return ""
+    name = _dotted(value.func) or ""
+    target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+    label = _short(target)
+    if name in ("field", "dataclasses.field"):
+        factory = next((k.value for k in value.keywords if k.arg == "default_factory"), None)
+        if factory is None or (isinstance(factory, ast.Name) and factory.id in ("list", "dict", "set", "tuple")):
+            return ""
+        return f"{label} has default_factory={_short(factory)}, not proven"
+    if name in ("frozenset", "tuple", "list", "dict", "set") and not value.keywords:
+        return ""
+    return f"{label} is built by {_short(value.func)}() (a descriptor would run on every read), not proven"
 
 
 class Prover:
@@ -281,7 +415,7 @@ class Prover:
                 classes: dict = {}
                 assigns: dict = {}
                 _module_bindings(tree.body, imports, defs, classes, assigns, name, is_pkg)
-                found = _Module(name, rel, tree, is_pkg, imports, defs, classes, assigns)
+                found = _Module(name, rel, tree, is_pkg, imports, defs, classes, assigns, _rebound(tree))
         self._modules[name] = found
         return found
 
@@ -300,6 +434,8 @@ class Prover:
             if not rest:
                 return T("module", mod.name)
             head = rest[0]
+            if head in mod.rebound:
+                return T("unknown", dotted, _rebound_why(mod, head))
             if head in mod.defs:
                 t = T("func", f"{mod.name}:{head}")
             elif head in mod.classes:
@@ -444,6 +580,8 @@ class Prover:
         mod = self.module(module)
         if mod is None or function not in mod.defs:
             return TaskPlan("bridged", [], Blocked(function, "its module or function cannot be read", module))
+        if function in mod.rebound:  # Celery keeps the first registration of a name; which def is the port's?
+            return TaskPlan("bridged", [], Blocked(function, _rebound_why(mod, function), mod.rel))
         fn = mod.defs[function]
         args = {}
         params = [*fn.args.posonlyargs, *fn.args.args]
@@ -654,6 +792,7 @@ class _Body(ast.NodeVisitor):
         self.allowed: set[int] = set()  # expressions of a checked kind used where that is proven safe
         self.callee: set[int] = set()  # attributes in call position (a method, not a value)
         self.no_await = 0  # inside a generator expression: an await would make it an async generator
+        self.loop_depth = 0  # loops (and comprehension clauses) around the node being visited, in this body
         self.stmts: list[ast.stmt] = []  # the statements being visited, innermost last
         self.try_depth = 0
         self.retry_on: tuple[str, ...] = ()
@@ -782,6 +921,8 @@ class _Body(ast.NodeVisitor):
         if self.parent is not None:
             return self.parent.lookup(name)
         mod = self.mod
+        if name in mod.rebound:
+            return T("unknown", name, _rebound_why(mod, name))
         if name in mod.defs:
             return T("func", f"{mod.name}:{name}")
         if name in mod.classes:
@@ -999,7 +1140,12 @@ class _Body(ast.NodeVisitor):
 
     def visit_While(self, node: ast.While) -> None:
         self._truth_test(node.test)
-        self.generic_visit(node)
+        self.loop_depth += 1
+        try:
+            self.generic_visit(node)
+            self._cpu_loop(node, [])
+        finally:
+            self.loop_depth -= 1
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
         self._truth_test(node.test)
@@ -1008,6 +1154,18 @@ class _Body(ast.NodeVisitor):
     def visit_Assert(self, node: ast.Assert) -> None:
         self._truth_test(node.test)
         self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Pow) and not isinstance(node.right, ast.Constant):
+            self.block(node, _short(node), "a power with a computed exponent (unbounded CPU and memory) on the "
+                                           "event loop")
+        if isinstance(node.op, ast.Mult) and any(isinstance(x, (ast.List, ast.Tuple, ast.JoinedStr))
+                                                 or isinstance(x, ast.Constant) and isinstance(x.value, (str, bytes))
+                                                 for x in (node.left, node.right)) \
+                and not all(isinstance(x, ast.Constant) or _literal(x) for x in (node.left, node.right)):
+            self.block(node, _short(node), "a sequence repeated a computed number of times (unbounded CPU and "
+                                           "memory) on the event loop")
 
     def visit_BoolOp(self, node: ast.BoolOp) -> None:
         self._truth_test(node)
@@ -1056,10 +1214,37 @@ class _Body(ast.NodeVisitor):
         if base.kind in CHECKED:
             self._allow(node.value)
         self.generic_visit(node)
+        if base.kind == "cls" and id(node) not in self.callee:
+            why = self._class_attribute(base, node.attr)
+            if why:
+                self.block(node, _short(node), why)
+        if base.kind == "ref" and id(node) not in self.callee and isinstance(node.ctx, ast.Load):
+            why = al.attribute_read_problem(base.ref)
+            if why:
+                self.block(node, _short(node), why)
         if base.kind in CHECKED and id(node) not in self.callee:
             why = self._attribute_problem(base, node.attr, node.ctx)
             if why:
                 self.block(node, _short(node), why)
+
+    def _class_attribute(self, base: T, attr: str, seen: frozenset = frozenset()) -> str:
+        """Reading ``Class.attr`` runs a descriptor's ``__get__`` when the class (or a project base) sets
+        ``attr`` to an object built by a call: why that is not proven, or ""."""
+        mod, cls = self.p.class_of(base)
+        if mod is None or cls is None or base.ref in seen or self.p.django.info(base.ref) is not None:
+            return ""  # a model's managers and fields are the ORM's (ports_django)
+        for stmt in cls.body:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
+                if isinstance(stmt, ast.AnnAssign) else []
+            if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+                why = _class_attribute_problem(stmt)
+                return f"{cls.name}.{why}" if why else ""
+        for b in self.p.bases(base):
+            if b.kind == "cls":
+                why = self._class_attribute(b, attr, seen | {base.ref})
+                if why:
+                    return why
+        return ""
 
     def _attribute_problem(self, base: T, attr: str, ctx: ast.expr_context) -> str:
         if base.kind == "instance":
@@ -1114,14 +1299,37 @@ class _Body(ast.NodeVisitor):
         self.visit(node.iter)
         self.visit(node.target)
 
+    def _cpu_loop(self, node: ast.AST, iters: list[ast.expr]) -> None:
+        """Work on the loop must stay linear in the task's input, as SAQ's own decoding of that input is:
+        a loop over a ``range()`` of a computed size, a loop inside another loop (quadratic) or a
+        ``while`` is CPU work no input bounds, unless it awaits (a port's ``async for``: the loop yields)."""
+        if any(id(n) in self.pending for n in ast.walk(node)):
+            return  # an async rewrite inside: each round awaits
+        label = f"{'while' if isinstance(node, ast.While) else 'for'} ... {_short(node, 40)}"
+        if isinstance(node, ast.While):
+            self.block(node, label, "a while loop with no await: CPU work no input bounds, on the event loop")
+        for it in iters:
+            if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
+                    and not all(isinstance(a, ast.Constant) for a in it.args):
+                self.block(node, label, "a loop over range() of a computed size: CPU work no input bounds, on "
+                                        "the event loop")
+        if self.loop_depth > 1:
+            self.block(node, label, "a loop inside a loop (quadratic CPU work) on the event loop")
+
     def visit_For(self, node: ast.For) -> None:
         self._for_header(node)
-        for stmt in [*node.body, *node.orelse]:
-            self.visit(stmt)
+        self.loop_depth += 1
+        try:
+            for stmt in [*node.body, *node.orelse]:
+                self.visit(stmt)
+            self._cpu_loop(node, [node.iter])
+        finally:
+            self.loop_depth -= 1
 
     def _comprehension(self, node: ast.AST, parts: list[ast.AST]) -> None:
         frame: dict[str, T] = {}
         self.comp.append(frame)
+        self.loop_depth += len(node.generators)
         try:
             for i, gen in enumerate(node.generators):
                 self._for_header(gen, ("comp", node.lineno, node.col_offset, i))
@@ -1133,7 +1341,9 @@ class _Body(ast.NodeVisitor):
                     self.visit(cond)
             for part in parts:
                 self.visit(part)
+            self._cpu_loop(node, [g.iter for g in node.generators])
         finally:
+            self.loop_depth -= len(node.generators)
             self.comp.pop()
 
     def visit_ListComp(self, node: ast.ListComp) -> None:
@@ -1246,6 +1456,9 @@ class _Body(ast.NodeVisitor):
             self._current = None
         if blocked is not None:
             raise _Stop(blocked)
+        why = _cpu_call(node, target, receiver)
+        if why:
+            self.block(node, _call_label(node), why)
         self.calls[id(node)] = t
 
     def _lambdas_for(self, node: ast.Call) -> None:
@@ -1382,8 +1595,10 @@ class _Body(ast.NodeVisitor):
     def _rewritable_sleep(self, node: ast.Call) -> bool:
         """``<time module>.sleep(...)`` with the module imported at module level: what the porter rewrites."""
         f = node.func
+        negative = bool(node.args) and isinstance(node.args[0], ast.UnaryOp) and isinstance(node.args[0].op, ast.USub)
         return (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id not in self.local
-                and self.mod.imports.get(f.value.id) == "time" and self.parent is None)
+                and self.mod.imports.get(f.value.id) == "time" and f.value.id not in self.mod.rebound and self.parent is None
+                and not negative)  # time.sleep(-1) raises ValueError; asyncio.sleep(-1) returns at once
 
     def _http_context(self, node: ast.Call) -> str:
         """Why a requests call that could be an httpx one is not ported here ("" when it is)."""
@@ -1542,6 +1757,46 @@ class _Body(ast.NodeVisitor):
             blocked, _ = self._enter(node, mod2, fn, f"{found[1].name}.{special}", args)
             if blocked is not None:
                 return blocked, UNKNOWN
+        return self._active_members(node, t, label)
+
+    def _active_members(self, node: ast.Call, t: T, label: str) -> tuple[Blocked | None, T]:
+        """An instance's attribute reads, operators and builtins (``len``, ``str``, ``in``, iteration,
+        formatting ...) run the class's own code: its properties, its dunder methods, descriptors and
+        dataclass default factories set on the class. The instance is proven safe to use only when every
+        such member of the class and its project bases is proven, each with ``self`` the instance and its
+        other parameters of unknown kind; otherwise building it is blocking (its use may query)."""
+        seen: set[str] = set()
+        todo = [t]
+        while todo:
+            cur = todo.pop()
+            if cur.ref in seen:
+                continue
+            seen.add(cur.ref)
+            mod, cls = self.p.class_of(cur)
+            if mod is None or cls is None:
+                continue
+            todo += [b for b in self.p.bases(cur) if b.kind == "cls"]
+            for stmt in cls.body:
+                why = _class_attribute_problem(stmt)
+                if why:
+                    return self._blocked(node, f"{cls.name}.{why}", label)
+                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _is_active(stmt):
+                    continue
+                if isinstance(stmt, ast.AsyncFunctionDef):
+                    return self._blocked(node, f"{cls.name}.{stmt.name} is a coroutine function", label)
+                bad = self._decorators_ok(node, stmt, mod)
+                if bad:
+                    return bad
+                params = [*stmt.args.posonlyargs, *stmt.args.args, *stmt.args.kwonlyargs]
+                args = {p.arg: UNKNOWN for p in params}
+                if params:
+                    args[params[0].arg] = T("inst", t.ref)
+                for extra in (stmt.args.vararg, stmt.args.kwarg):
+                    if extra is not None:
+                        args[extra.arg] = UNKNOWN
+                blocked, _ = self._enter(node, mod, stmt, f"{cls.name}.{stmt.name}", args)
+                if blocked is not None:
+                    return blocked, UNKNOWN
         return None, T("inst", t.ref)
 
     def _method(self, node: ast.Call, base: T, name: str) -> tuple[Blocked | None, T]:
@@ -1607,6 +1862,8 @@ class _Body(ast.NodeVisitor):
         fam = al.family(_short(node.func))
         if base.kind == "opaque":
             why = f"a method of the module-level object {base.ref} = {base.hint}"
+        elif base.hint and "bound more than once" in base.hint:
+            why = base.hint  # not the library its text names (the name was rebound)
         elif fam or base.hint:
             why = fam or base.hint
         return self._blocked(node, why)

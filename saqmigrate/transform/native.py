@@ -746,7 +746,7 @@ def native_prover(root, roots: list, *, django: bool, index=None):
 
 # --- the scan's verdicts -------------------------------------------------------------------------------
 
-NATIVE_CACHE_VERSION = 1
+NATIVE_CACHE_VERSION = 2
 
 
 def _task_facts_key(t) -> str:

@@ -465,12 +465,15 @@ class DjangoModels:
 
     def _narrowing(self, mod: _Module, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """``return super().get_queryset().filter(<constants>)...`` or ``return QS(self.model, using=self._db)
-        .filter(...)`` with a proven queryset class: builds a query, nothing else."""
+        .filter(...)`` with a proven queryset class: builds a query, nothing else. Not ``only()``, ``defer()``
+        or ``values()``: the rows would not be whole instances (reading a deferred field is a query)."""
         body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
         if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
             return False
         node = body[0].value
         while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LAZY:
+            if LAZY[node.func.attr]:  # only()/defer()/values(): every row it gives is partial or not a model
+                return False
             if not all(_constant(a) for a in [*node.args, *(k.value for k in node.keywords)]):
                 return False
             if any(k.arg is None for k in node.keywords):
