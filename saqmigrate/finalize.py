@@ -76,6 +76,20 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
         if re.search(r"\bcelery\b|\.(delay|apply_async|send_task)\(", text, re.I):
             result.blockers.append(Blocker("SM803", rel, 1, "the scan could not read this file (see its SM900): "
                                            "finalize cannot convert the Celery use in it"))
+    mocked = _mocked_dispatch(texts, fp)
+    saq_functions = _saq_job_functions(texts)
+    # a second run: the tasks are @saq_job functions already, and their mocked dispatches are what the first kept
+    mocked_functions = {fp.jobs[n].task.function for n in mocked} | \
+        {obj for obj, _ in (_mock_targets(texts) if saq_functions else []) if obj in saq_functions}
+    if saq_functions:  # `t.delay()` of a @saq_job task (kept because a test mocks it, or written since): not SM803
+        def unknown_saq_dispatch(b: Blocker) -> bool:
+            m = re.match(r"([\w.]+)\.(?:delay|apply_async)\(\): finalize cannot tell which task this is", b.message)
+            return b.code == "SM803" and m is not None and m.group(1).rsplit(".", 1)[-1] in saq_functions
+
+        fp.blockers = [b for b in fp.blockers if not unknown_saq_dispatch(b)]
+        result.blockers = [b for b in result.blockers if not unknown_saq_dispatch(b)]
+    if mocked:  # a dispatch method the project's tests mock keeps its name: SaqJob.delay/apply_async enqueue the same
+        fp.calls = [c for c in fp.calls if not (c.job is not None and c.call.kind in mocked.get(c.job.task.name, ()))]
     hooks = _beat_hooks(index, fp, texts)
     for h in hooks:
         if h.computed:  # the one difference a computed schedule can make: say it, do not hide it
@@ -97,6 +111,7 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
             edit.wiring_modules = wiring
             edit.settings_keep = still_read
             edit.beat_hooks = {h.function for h in hooks if h.file == rel and not h.done}
+            edit.mocked_tasks = mocked_functions
         changes, blockers, dangling_app, converted = _edit_sources(fp, edits, texts, cache)
         if not dangling_app or keep_apps:
             break
@@ -180,6 +195,63 @@ _HOOK_SIGNALS = ("on_after_finalize", "on_after_configure")
 
 def _in_hook(hooks, file: str, line: int) -> bool:
     return any(h.file == file and h.start <= line <= h.end for h in hooks)
+
+
+_MOCK_PATH = re.compile(r"""(?:\bpatch|\bsetattr)\(\s*(?:target\s*=\s*)?["']([\w.]+)["']""")
+_MOCK_OBJECT = re.compile(r"""(?:\bpatch\.object|\bsetattr)\(\s*([\w.]+)\s*,\s*["'](delay|apply_async)["']""")
+
+
+def _mocked_dispatch(texts: dict[str, str], fp: FinalizePlan) -> dict[str, set[str]]:
+    """Celery name -> the dispatch methods (``delay``, ``apply_async``) the project's code mocks for that task:
+    ``patch("app.tasks.send.delay")``, ``patch.object(send, "apply_async")``, ``monkeypatch.setattr(...)``, or
+    the whole task object (``patch("app.views.send")``: then both). Their call sites keep Celery's spelling
+    (a @saq_job task's ``delay``/``apply_async`` are the same enqueue), so the mocks keep intercepting and
+    their assertions on the arguments keep their meaning; converted to ``enqueue`` they would not."""
+    by_function: dict[str, list[str]] = {}
+    for name, job in fp.jobs.items():
+        by_function.setdefault(job.task.function, []).append(name)
+    out: dict[str, set[str]] = {}
+    for obj, methods in _mock_targets(texts):
+        for name in by_function.get(obj, ()):
+            out.setdefault(name, set()).update(methods)
+    return out
+
+
+def _mock_targets(texts: dict[str, str]) -> list[tuple[str, set[str]]]:
+    """(object name, dispatch methods) of every mock of a dispatch method or of a whole object by dotted path."""
+    found: list[tuple[str, set[str]]] = []
+    for text in texts.values():
+        if "patch" not in text and "setattr" not in text:
+            continue
+        for m in _MOCK_PATH.finditer(text):
+            parts = m.group(1).split(".")
+            if parts[-1] in ("delay", "apply_async") and len(parts) >= 2:
+                found.append((parts[-2], {parts[-1]}))
+            elif len(parts) >= 2:
+                found.append((parts[-1], {"delay", "apply_async"}))
+        for m in _MOCK_OBJECT.finditer(text):
+            found.append((m.group(1).rsplit(".", 1)[-1], {m.group(2)}))
+    return found
+
+
+def _saq_job_functions(texts: dict[str, str]) -> set[str]:
+    """Names of the functions decorated with ``@saq_job(...)`` (a finalized task) anywhere in the project."""
+    import ast
+
+    out: set[str] = set()
+    for text in texts.values():
+        if "saq_job" not in text:
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for n in ast.walk(tree):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                    isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "saq_job"
+                    for d in n.decorator_list):
+                out.add(n.name)
+    return out
 
 
 def runtime_beat_hook_spans(text: str) -> list[tuple[int, int]]:

@@ -53,6 +53,7 @@ class FileEdit:
     wiring_modules: set[str] = field(default_factory=set)  # the window's generated modules finalize deletes
     settings_keep: set[str] = field(default_factory=set)  # CELERY_* names the project still reads: kept
     beat_hooks: set[str] = field(default_factory=set)  # module-level beat hooks that become @beat_hook
+    mocked_tasks: set[str] = field(default_factory=set)  # task functions whose mocked dispatches keep their name
 
 
 @dataclass
@@ -478,6 +479,16 @@ class _Edits(cst.CSTTransformer):
 
     # -- eager mode (issue 17): Celery's switches become saqmigrate's -------------------------
 
+    def _mocks_kept_dispatch(self, call: cst.Call) -> bool:
+        """The mock replaces ``delay``/``apply_async`` of a task whose call sites finalize left in that spelling."""
+        texts = [cst.Module([]).code_for_node(a.value).strip("'\"") for a in call.args[:2]]
+        if len(texts) == 2 and texts[1] in ("delay", "apply_async"):  # patch.object(task, "delay")
+            obj = texts[0].rsplit(".", 1)[-1]
+        else:
+            parts = texts[0].split(".") if texts else []
+            obj = parts[-2] if len(parts) >= 2 else ""
+        return obj in self.edit.mocked_tasks
+
     def _eager_keywords(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         func = cst.Module([]).code_for_node(original.func)
         if func.rsplit(".", 1)[-1] in ("override_settings", "modify_settings", "settings"):
@@ -489,7 +500,8 @@ class _Edits(cst.CSTTransformer):
             return updated.with_changes(args=args)
         if func.rsplit(".", 1)[-1] in ("object", "patch", "setattr") and any(
                 isinstance(a.value, cst.SimpleString)
-                and re.search(r"(^|\.)(delay|apply_async|send_task)$", a.value.value.strip("'\"")) for a in original.args):
+                and re.search(r"(^|\.)(delay|apply_async|send_task)$", a.value.value.strip("'\"")) for a in original.args) \
+                and not self._mocks_kept_dispatch(original):
             self.problems.append((self._line(original), "SM807", f"{func}(...) replaces a Celery dispatch method: the "
                                   "code now calls .enqueue()/.enqueue_with() with keyword arguments; update the "
                                   "mock and its assertions"))
