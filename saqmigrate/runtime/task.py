@@ -184,6 +184,7 @@ def saq_task(name: str, options: TaskOptions | None = None) -> Callable[[Callabl
     options = options if options is not None else TaskOptions()
     if not isinstance(options, TaskOptions):
         raise TypeError(f"saq_task({name!r}, options=...): expected TaskOptions, got {type(options).__name__}")
+    install_retry_log_filter()
 
     def decorate(fn: Callable) -> Callable:
         if not inspect.iscoroutinefunction(fn):
@@ -263,7 +264,7 @@ def _decide(job: Job, options: TaskOptions, params: tuple[str, ...], exc: BaseEx
     if isinstance(exc, retry_cls):
         if exc.new_kwargs is not None:
             job.kwargs = exc.new_kwargs
-        _schedule_retry(job, options, exc.countdown)
+        _schedule_retry(job, options, exc.countdown, exc)
         return True
     try:
         auto = from_body and bool(options.autoretry_for) and _matches(exc, options.autoretry_for, options) and not (
@@ -275,16 +276,69 @@ def _decide(job: Job, options: TaskOptions, params: tuple[str, ...], exc: BaseEx
     if auto:
         limit = options.retry_kwargs.get("max_retries", options.max_retries)
         if limit is None or job.attempts <= limit:  # Celery: request.retries + 1 > max_retries fails
-            _schedule_retry(job, options, options.autoretry_countdown(job.attempts - 1))
+            _schedule_retry(job, options, options.autoretry_countdown(job.attempts - 1), exc)
             return True
     job.retries = job.attempts  # not retryable: SAQ finishes the job as failed
     return False
 
 
-def _schedule_retry(job: Job, options: TaskOptions, countdown: float) -> None:
+def _schedule_retry(job: Job, options: TaskOptions, countdown: float, exc: BaseException) -> None:
     job.retries = max(job.attempts + 1, options.retries)
     job.retry_delay = max(0.0, float(countdown))
     job.retry_backoff = False
+    current = _CURRENT.get()
+    name = current.name if current is not None else job.function
+    # read by _PlannedRetryLog when SAQ's worker logs this exception (an attribute, not a field: never stored)
+    job.__dict__[_PLANNED_RETRY] = (exc, name, _retry_text(exc, job.retry_delay))
+
+
+# --- logging a planned retry as Celery does -----------------------------------------------------
+
+_PLANNED_RETRY = "_saqmigrate_planned_retry"
+_SAQ_JOB_ERROR = "Error processing job %s"  # saq/worker.py Worker.process: logger.exception(...) for every job error
+
+
+def _retry_text(exc: BaseException, countdown: float) -> str:
+    """Celery's ``str(Retry)``: ``Retry in 10s: ValueError('boom')`` (celery/exceptions.py Retry.__str__)."""
+    retry_cls = _exceptions()["Retry"]
+    message = getattr(exc, "message", None) if isinstance(exc, retry_cls) else None
+    if message:
+        return str(message)
+    cause = getattr(exc, "exc", None) if isinstance(exc, retry_cls) else exc
+    when = f"{countdown:g}"
+    return f"Retry in {when}s: {cause!r}" if cause is not None else f"Retry in {when}s"
+
+
+class _PlannedRetryLog(logging.Filter):
+    """On the ``saq`` logger: SAQ's worker logs every job error at ERROR with a traceback, a retry the task
+    planned (``self.retry()``, ``autoretry_for`` within its limit) included, which trips log-based alerting.
+    Celery logs that retry as one INFO line (``Task x[id] retry: Retry in 10s: exc``, celery/app/trace.py
+    LOG_RETRY). This filter drops SAQ's record for exactly the exception the runtime planned a retry for,
+    while the job is still retryable, and logs Celery's line instead (logger ``saqmigrate.runtime.task``).
+    The final failure (no retry left) and any other error keep SAQ's ERROR record and its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != _SAQ_JOB_ERROR or not record.args or not record.exc_info:
+            return True
+        job: Any = record.args[0] if isinstance(record.args, tuple) else None
+        planned = getattr(job, "__dict__", {}).get(_PLANNED_RETRY)
+        if planned is None:
+            return True
+        exc, name, text = planned
+        if record.exc_info[1] is not exc or not getattr(job, "retryable", False):
+            return True
+        logger.info("Task %s[%s] retry: %s (attempt %s of %s)", name, job.key, text, job.attempts, job.retries)
+        return False
+
+
+_RETRY_LOG_FILTER = _PlannedRetryLog()
+
+
+def install_retry_log_filter() -> None:
+    """Log planned retries at INFO as Celery does (idempotent; saq_task() calls it)."""
+    saq_logger = logging.getLogger("saq")
+    if _RETRY_LOG_FILTER not in saq_logger.filters:
+        saq_logger.addFilter(_RETRY_LOG_FILTER)
 
 
 def _fill_defaults(job: Job, options: TaskOptions, *, include_timeout: bool) -> dict[str, Any]:
