@@ -333,90 +333,126 @@ def run(ctx: Context) -> CheckResult:
                        f"no flag store given (--redis-url, ${ctx.config.flag_store_env} or --bootstrap FILE)")
         return res
     snap, store, where = load_snapshot(ctx)
-    out = res.findings
-    out.extend(agreement)
-    for key in sorted(snap.bad):
-        add(out, ctx.finding("SM637", ctx.config_rel, ctx.config_line("flag_store_env"),
-                             f"flag-store value {key} cannot be read ({snap.bad[key]}): routers treat it as Celery; "
-                             "rewrite it with `saqmigrate route set/clear/kill` or `route import` of a backup",
-                             subject=f"bad:{key}"))
-    plan = ctx.rewrite.plan
-    reg_rel = f"{plan.package_rel}/registry.py"
-    reg = read_literals(read(ctx.root / reg_rel))
-    reg_tasks = reg.values.get("TASKS", {}) or {}
-    reg_sched = reg.values.get("SCHEDULES", {}) or {}
-    reg_task_lines = reg.key_lines.get("TASKS", {})
-    functions: dict[str, dict[str, int]] = {}
-    for q in plan.queues:
-        functions[q.name] = read_functions(read(ctx.root / q.rel))
-    for q in {e.get("queue") for e in reg_tasks.values() if isinstance(e, dict)} - set(functions):
-        rel = f"{plan.package_rel}/queue_{''.join(c if c.isalnum() or c == '_' else '_' for c in str(q))}.py"
-        functions[str(q)] = read_functions(read(ctx.root / rel))
+    res.findings.extend(agreement)
+    check = _FlagsAgainstCode(ctx, snap, res.findings)
+    check.unreadable_values()
+    check.rules()
+    check.routed_tasks()
+    check.schedules()
+    audited = check.audit(store)
+    res.summary = (f"{where}: version {snap.version}, mode {snap.mode}, {len(snap.rules)} rule(s), "
+                   f"{len(snap.schedules)} schedule owner(s){audited}")
+    return res
 
-    tasks = {t.name: t for t in ctx.celery_tasks() if t.name}
-    known = set(tasks) | set(reg_tasks)
 
-    def task_where(name: str) -> tuple[str, int]:
-        t = tasks.get(name)
+class _FlagsAgainstCode:
+    """The flag store's rules and schedule owners checked against the Celery code and the generated
+    worker (registry.py, each queue module's FUNCTIONS); findings go to ``out``."""
+
+    def __init__(self, ctx: Context, snap: F.Snapshot, out: list) -> None:
+        self.ctx, self.snap, self.out = ctx, snap, out
+        plan = ctx.rewrite.plan
+        self.reg_rel = f"{plan.package_rel}/registry.py"
+        self.reg = read_literals(read(ctx.root / self.reg_rel))
+        self.reg_tasks = self.reg.values.get("TASKS", {}) or {}
+        self.reg_sched = self.reg.values.get("SCHEDULES", {}) or {}
+        self.reg_task_lines = self.reg.key_lines.get("TASKS", {})
+        self.functions: dict[str, dict[str, int]] = {}
+        for q in plan.queues:
+            self.functions[q.name] = read_functions(read(ctx.root / q.rel))
+        for q in {e.get("queue") for e in self.reg_tasks.values() if isinstance(e, dict)} - set(self.functions):
+            rel = f"{plan.package_rel}/queue_{''.join(c if c.isalnum() or c == '_' else '_' for c in str(q))}.py"
+            self.functions[str(q)] = read_functions(read(ctx.root / rel))
+        self.tasks = {t.name: t for t in ctx.celery_tasks() if t.name}
+        self.known = set(self.tasks) | set(self.reg_tasks)
+
+    def task_where(self, name: str) -> tuple[str, int]:
+        t = self.tasks.get(name)
         if t is not None:
             return t.file, t.decorator_line or t.line
-        return reg_rel, reg_task_lines.get(name, 1)
+        return self.reg_rel, self.reg_task_lines.get(name, 1)
 
-    # rules naming unknown tasks; expired rules
-    for name, rule in sorted(snap.rules.items()):
-        pattern = F._is_pattern(name)
-        if (pattern and not any(fnmatch.fnmatchcase(t, name) for t in known)) or (not pattern and name not in known):
-            what = "matches no known task" if pattern else "names no known task"
-            add(out, ctx.finding("SM630", reg_rel, 1,
-                                 f"routing rule {name!r} {what} (not a Celery task in the code, not in {reg_rel}): "
-                                 f"fix the name, or remove it with `saqmigrate route clear '{name}' --reason ...`",
-                                 subject=f"rule:{name}"))
-        exp = _expiry(rule)
-        if exp is not None and exp <= ctx.now:
-            when = _dt.datetime.fromtimestamp(exp, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            add(out, ctx.finding("SM634", *(task_where(name) if name in known else (reg_rel, 1)),
-                                 f"routing rule {name!r} expired on {when}: decide — set it again without an expiry "
-                                 f"to keep it, or `saqmigrate route clear '{name}' --reason ...`", subject=f"rule:{name}"))
+    def unreadable_values(self) -> None:
+        ctx, snap = self.ctx, self.snap
+        for key in sorted(snap.bad):
+            add(self.out, ctx.finding("SM637", ctx.config_rel, ctx.config_line("flag_store_env"),
+                                      f"flag-store value {key} cannot be read ({snap.bad[key]}): routers treat it as "
+                                      "Celery; rewrite it with `saqmigrate route set/clear/kill` or `route import` of "
+                                      "a backup", subject=f"bad:{key}"))
 
-    # tasks routed to SAQ but not registered under their Celery name
-    for name in sorted(known):
-        why = _to_saq(snap, name)
-        if why is None:
-            continue
-        entry = reg_tasks.get(name)
-        problem = None
-        if not isinstance(entry, dict):
-            problem = f"{reg_rel} has no entry for it"
-        else:
-            fn = entry.get("saq_function") or name
-            q = entry.get("queue") or "default"
-            if fn != name:
-                problem = f"{reg_rel} registers it as {fn!r}, not under its Celery name"
-            elif name not in functions.get(q, {}):
-                problem = f"the SAQ worker for queue {q!r} does not list it in FUNCTIONS"
-        if problem:
-            add(out, ctx.finding("SM631", *task_where(name),
-                                 f"{name} is routed to SAQ ({why}) but {problem}, so a SAQ worker cannot run it: run "
-                                 f"`saqmigrate rewrite --write` and deploy the SAQ worker, or `saqmigrate route set "
-                                 f"{name} celery --reason ...`", subject=f"task:{name}"))
+    def rules(self) -> None:
+        """Rules naming unknown tasks; expired rules."""
+        ctx, known, reg_rel = self.ctx, self.known, self.reg_rel
+        for name, rule in sorted(self.snap.rules.items()):
+            pattern = F._is_pattern(name)
+            if (pattern and not any(fnmatch.fnmatchcase(t, name) for t in known)) or (not pattern and name not in known):
+                what = "matches no known task" if pattern else "names no known task"
+                add(self.out, ctx.finding("SM630", reg_rel, 1,
+                                          f"routing rule {name!r} {what} (not a Celery task in the code, not in "
+                                          f"{reg_rel}): fix the name, or remove it with `saqmigrate route clear "
+                                          f"'{name}' --reason ...`", subject=f"rule:{name}"))
+            exp = _expiry(rule)
+            if exp is not None and exp <= ctx.now:
+                when = _dt.datetime.fromtimestamp(exp, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                add(self.out, ctx.finding("SM634", *(self.task_where(name) if name in known else (reg_rel, 1)),
+                                          f"routing rule {name!r} expired on {when}: decide — set it again without an "
+                                          f"expiry to keep it, or `saqmigrate route clear '{name}' --reason ...`",
+                                          subject=f"rule:{name}"))
 
-    # schedule ownership
-    beat: dict[str, list] = defaultdict(list)
-    for s in ctx.celery_schedules():
-        if s.entry:
-            beat[s.entry].append(s)
-    scheduler = next((st for st in ctx.index.settings if st.name == "beat_scheduler" and not st.file.endswith("_saq.py")),
-                     None)
-    wiring: list = []  # [WiringProblem | None], computed once, when an entry owned by SAQ needs it
-    for entry in sorted(set(beat) | set(reg_sched)):
-        defs = beat.get(entry, [])
-        sched = reg_sched.get(entry) if isinstance(reg_sched.get(entry), dict) else None
+    def routed_tasks(self) -> None:
+        """Tasks routed to SAQ but not registered under their Celery name."""
+        reg_rel = self.reg_rel
+        for name in sorted(self.known):
+            why = _to_saq(self.snap, name)
+            if why is None:
+                continue
+            entry = self.reg_tasks.get(name)
+            problem = None
+            if not isinstance(entry, dict):
+                problem = f"{reg_rel} has no entry for it"
+            else:
+                fn = entry.get("saq_function") or name
+                q = entry.get("queue") or "default"
+                if fn != name:
+                    problem = f"{reg_rel} registers it as {fn!r}, not under its Celery name"
+                elif name not in self.functions.get(q, {}):
+                    problem = f"the SAQ worker for queue {q!r} does not list it in FUNCTIONS"
+            if problem:
+                add(self.out, self.ctx.finding(
+                    "SM631", *self.task_where(name),
+                    f"{name} is routed to SAQ ({why}) but {problem}, so a SAQ worker cannot run it: run "
+                    f"`saqmigrate rewrite --write` and deploy the SAQ worker, or `saqmigrate route set "
+                    f"{name} celery --reason ...`", subject=f"task:{name}"))
+
+    def schedules(self) -> None:
+        """Schedule ownership: each beat entry (in the code or the generated registry) and each owner flag."""
+        ctx = self.ctx
+        beat: dict[str, list] = defaultdict(list)
+        for s in ctx.celery_schedules():
+            if s.entry:
+                beat[s.entry].append(s)
+        scheduler = next((st for st in ctx.index.settings
+                          if st.name == "beat_scheduler" and not st.file.endswith("_saq.py")), None)
+        wiring: list = []  # [WiringProblem | None], computed once, when an entry owned by SAQ needs it
+        for entry in sorted(set(beat) | set(self.reg_sched)):
+            self.schedule_entry(entry, beat.get(entry, []), scheduler, wiring)
+        for entry in sorted(set(self.snap.schedules) - set(beat) - set(self.reg_sched)):
+            add(self.out, ctx.finding("SM632", self.reg_rel, 1,
+                                      f"the flags set an owner for beat entry {entry!r}, which exists neither in the "
+                                      f"Celery code nor in {self.reg_rel}: remove it with `saqmigrate route schedules "
+                                      f"'{entry}' --owner auto --reason ...` or fix the name",
+                                      subject=f"schedule:{entry}"))
+
+    def schedule_entry(self, entry: str, defs: list, scheduler: object, wiring: list) -> None:
+        ctx, out, snap = self.ctx, self.out, self.snap
+        sched = self.reg_sched.get(entry) if isinstance(self.reg_sched.get(entry), dict) else None
         task = (sched or {}).get("task") or next((d.task for d in defs if isinstance(d.task, str)), None)
         if task is None:
-            continue
+            return
         owner, reason = F.schedule_owner(snap, entry, task)
         subject = f"schedule:{entry}"
-        file, line = (defs[0].file, defs[0].line) if defs else (reg_rel, reg.key_lines.get("SCHEDULES", {}).get(entry, 1))
+        file, line = (defs[0].file, defs[0].line) if defs else \
+            (self.reg_rel, self.reg.key_lines.get("SCHEDULES", {}).get(entry, 1))
         if len(defs) > 1:
             places = ", ".join(f"{d.file}:{d.line}" for d in defs)
             add(out, ctx.finding("SM633", defs[1].file, defs[1].line,
@@ -433,7 +469,7 @@ def run(ctx: Context) -> CheckResult:
                                      "flag does nothing. Run `saqmigrate rewrite --write`, or reset it with "
                                      f"`saqmigrate route schedules '{entry}' --owner auto --reason ...`",
                                      subject=subject))
-            continue
+            return
         if owner == F.CELERY and not defs:
             add(out, ctx.finding("SM632", file, line,
                                  f"beat entry {entry!r} exists only as a SAQ CronJob, but Celery owns it ({reason}), "
@@ -450,23 +486,17 @@ def run(ctx: Context) -> CheckResult:
                 add(out, ctx.finding("SM638", problem.file, problem.line,
                                      f"beat entry {entry!r} is owned by SAQ ({reason}) but Celery beat would fire it "
                                      f"too: {problem.message}", subject=subject))
-    for entry in sorted(set(snap.schedules) - set(beat) - set(reg_sched)):
-        add(out, ctx.finding("SM632", reg_rel, 1,
-                             f"the flags set an owner for beat entry {entry!r}, which exists neither in the Celery "
-                             f"code nor in {reg_rel}: remove it with `saqmigrate route schedules '{entry}' --owner "
-                             "auto --reason ...` or fix the name", subject=f"schedule:{entry}"))
 
-    # audit stream accounts for every version
-    audited = ""
-    if store is not None:
+    def audit(self, store: F.FlagStore | None) -> str:
+        """The audit stream accounts for every version (SM635); the summary's suffix."""
+        if store is None:
+            return ""
+        ctx, snap = self.ctx, self.snap
         gaps, start = audit_gaps(store, snap.version)
         if gaps:
-            add(out, ctx.finding("SM635", ctx.config_rel, ctx.config_line("flag_store_env"),
-                                 f"flag store version is {snap.version} but the audit stream has no entry for version(s) "
-                                 f"{_ranges(gaps)}: flags were written outside `saqmigrate route` (who and why is "
-                                 "unknown); review `saqmigrate route show` and re-apply the intended flags with "
-                                 "--reason", subject="audit"))
-        audited = f", audit checked from version {start}"
-    res.summary = (f"{where}: version {snap.version}, mode {snap.mode}, {len(snap.rules)} rule(s), "
-                   f"{len(snap.schedules)} schedule owner(s){audited}")
-    return res
+            add(self.out, ctx.finding("SM635", ctx.config_rel, ctx.config_line("flag_store_env"),
+                                      f"flag store version is {snap.version} but the audit stream has no entry for "
+                                      f"version(s) {_ranges(gaps)}: flags were written outside `saqmigrate route` "
+                                      "(who and why is unknown); review `saqmigrate route show` and re-apply the "
+                                      "intended flags with --reason", subject="audit"))
+        return f", audit checked from version {start}"

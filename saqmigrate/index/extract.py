@@ -242,7 +242,7 @@ class Extractor(ast.NodeVisitor):
         # module-level functions are only worth describing when something may register them
         self.may_register = bool(_REGISTRATION_HINT.search(text))
 
-    # --- traversal (a type-keyed dispatch table: ~2x faster than NodeVisitor's getattr) ---
+    # traversal (a type-keyed dispatch table: ~2x faster than NodeVisitor's getattr)
     _LEAVES = (ast.Constant, ast.Name, ast.Load, ast.Store, ast.Del, ast.operator, ast.unaryop, ast.cmpop,
                ast.boolop, ast.expr_context, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal,
                ast.alias)
@@ -271,7 +271,7 @@ class Extractor(ast.NodeVisitor):
                     table[cls] = getattr(self, name)
         self._dispatch = table
 
-    # --- references ---------------------------------------------------------------
+    # references
     def ref(self, node: ast.AST) -> str | None:
         name = _name(node)
         if name is None:
@@ -291,7 +291,7 @@ class Extractor(ast.NodeVisitor):
         r = self.ref(node)
         return r is not None and r in names
 
-    # --- imports -----------------------------------------------------------------
+    # imports
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name.split(".")[0] == "celery":
@@ -315,7 +315,7 @@ class Extractor(ast.NodeVisitor):
                 continue
             self.imports[alias.asname or alias.name] = f"{mod}.{alias.name}" if mod else alias.name
 
-    # --- scopes -------------------------------------------------------------------
+    # scopes
     def _visit_loop(self, node: ast.AST) -> None:
         self._loops += 1
         self.generic_visit(node)
@@ -382,7 +382,7 @@ class Extractor(ast.NodeVisitor):
         self.generic_visit(node)
         self._classes.pop()
 
-    # --- task definitions ---------------------------------------------------------
+    # task definitions
     def _decorated_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> DecoratedFact | None:
         candidates: list[DecoratorCandidate] = []
         for dec in node.decorator_list:
@@ -424,7 +424,7 @@ class Extractor(ast.NodeVisitor):
         self.decorated.append(info)
         return info
 
-    # --- assignments --------------------------------------------------------------
+    # assignments
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             self._assign(target, node.value, node)
@@ -574,7 +574,7 @@ class Extractor(ast.NodeVisitor):
         if id(stmt) in self._factory_nodes:  # inside a decorator factory: one task per decorated function
             self.registrations[-1]["factory"] = self._factory_nodes[id(stmt)]
 
-    # --- settings -------------------------------------------------------------------
+    # settings
     def _setting_assign(self, tname: str, value: ast.expr, stmt: ast.stmt, module_level: bool) -> None:
         short = tname.rsplit(".", 1)[-1]
         if short in SCHEDULE_NAMES or ("." in tname and ".conf" not in tname):
@@ -601,7 +601,7 @@ class Extractor(ast.NodeVisitor):
             fact["why"] = why
         self.settings.append(fact)
 
-    # --- calls ------------------------------------------------------------------------
+    # calls
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         fref = self.ref(func)
@@ -771,7 +771,7 @@ class Extractor(ast.NodeVisitor):
             src = segment(name_node, self.text) if name_node is not None else "<missing>"
             self._call("send_task", node.func, node, options=opts, dynamic_name=src)
 
-    # --- beat schedules -----------------------------------------------------------
+    # beat schedules
     def _schedule_container(self, value: ast.expr, container: str, source: str, stmt: ast.AST) -> None:
         if isinstance(value, ast.Name) and value.id in self._module_dicts:
             value = self._module_dicts[value.id]
@@ -984,7 +984,7 @@ class Extractor(ast.NodeVisitor):
                     fact["why"] = why
                 self.settings.append(fact)
 
-    # --- config sources: what resolve.py needs to read them as Celery does ---------------
+    # config sources: what resolve.py needs to read them as Celery does
     def _local_names(self) -> set[str]:
         """Names bound in the enclosing function (parameters, assignments, loop targets ...)."""
         if not self._funcs:
@@ -1140,7 +1140,7 @@ class Extractor(ast.NodeVisitor):
             self.flask_config.append({"kind": "mutation", "key": key, "line": node.lineno, "func": self._func_name(),
                                       "src": segment(node, self.text)})
 
-    # --- a list of entry dicts a loop turns into beat entries --------------------------
+    # a list of entry dicts a loop turns into beat entries
     def visit_List(self, node: ast.List | ast.Tuple) -> None:
         items = [e for e in node.elts if isinstance(e, ast.Dict)]
         if items and len(items) == len(node.elts) and self._schedule_hint:
@@ -1166,7 +1166,7 @@ class Extractor(ast.NodeVisitor):
 
     visit_Tuple = visit_List
 
-    # --- any dict literal with task + schedule -------------------------------------
+    # any dict literal with task + schedule
     def visit_Dict(self, node: ast.Dict) -> None:
         if id(node) not in self._consumed:
             keys = {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
@@ -1419,7 +1419,7 @@ def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> Fac
             "star_imports": ex.star_imports, "defs": ex.defs, "imports_only": True}
 
 
-# --- decorator factories ---------------------------------------------------------------------
+# decorator factories
 _FUNC = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 

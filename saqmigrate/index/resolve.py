@@ -766,7 +766,7 @@ class _IndexBuilder:
         return calls
 
 
-# --- config sources ------------------------------------------------------------------------------------
+# config sources
 # What Celery reads a setting from (celery/app/base.py Celery._load_config, celery/app/utils.py
 # detect_settings, celery/utils/collections.py ConfigurationView): ``app.conf`` changes (``conf.update``,
 # ``conf.x = v``, ``Celery(**settings)``) over the config source of the *last* ``config_from_object`` (or

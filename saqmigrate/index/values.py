@@ -156,7 +156,7 @@ class Values:
         self._env: dict[str, dict[str, tuple[Any, ...]] | None] = {}
         self._in_progress: set[str] = set()
 
-    # --- bindings -----------------------------------------------------------------------------
+    # bindings
     def env(self, module: str) -> dict[str, tuple[Any, ...]] | None:
         if module in self._env:
             return self._env[module]
@@ -174,7 +174,7 @@ class Values:
             self._in_progress.discard(module)
         return self._env[module]
 
-    # --- entry points -------------------------------------------------------------------------
+    # entry points
     def expr(self, module: str, src: str) -> Resolved:
         """The value of the expression ``src`` evaluated at module level of ``module``."""
         try:
@@ -325,7 +325,7 @@ class Values:
             raise Unresolved(f"`{src}` is not an expression") from None
         return self._exceptions(module, node, 0)
 
-    # --- evaluation ---------------------------------------------------------------------------
+    # evaluation
     def _exceptions(self, module: str, node: ast.AST, depth: int) -> list[str]:
         if depth > MAX_DEPTH:
             raise Unresolved("too many indirections")

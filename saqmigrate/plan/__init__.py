@@ -20,7 +20,7 @@ from typing import Any
 
 from saqmigrate.discover import is_test_path
 from saqmigrate.emit.style import Style
-from saqmigrate.index.model import ProjectIndex, Schedule, Task
+from saqmigrate.index.model import App, ProjectIndex, Schedule, Task
 from saqmigrate.translate import routing
 from saqmigrate.translate.routing import RouteUnknown
 
@@ -259,8 +259,31 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
                keep: set[str] | None = None) -> RewritePlan:
     """``only``: a glob on task files or names; tasks outside it are still planned when their module
     is in ``keep`` (already migrated), so ``--only`` adds tasks without unregistering earlier ones."""
-    from saqmigrate.classify import options_plan, project_timezone
+    from saqmigrate.classify import project_timezone
 
+    pkg, pkg_rel, app, plan_note = _worker_package(index)
+    package = f"{pkg}.{WORKER_PACKAGE}" if pkg else WORKER_PACKAGE
+    package_rel = f"{pkg_rel}/{WORKER_PACKAGE}" if pkg_rel else WORKER_PACKAGE
+    plan = RewritePlan(root=index.root, package=package, package_rel=package_rel,
+                       app_module=app.module if app else None, app_var=app.name if app else None,
+                       timezone=project_timezone(index) or "UTC",
+                       django=_is_django(index), django_settings=index.django.get("settings_module"))
+    plan.live = index.live
+    if plan_note:
+        plan.skipped.append(("routing hook", plan_note))
+    twins_by_name = _plan_twins(index, plan, mode=mode, only=only, keep=keep or set())
+    queues = _QueueFiles(package, package_rel)
+    for m in plan.modules:
+        for tw in m.twins:
+            queues.get(tw.queue).twins.append(tw)
+    _plan_crons(index, plan, twins_by_name, queues)
+    plan.queues = sorted(queues.plans.values(), key=lambda q: q.name)
+    return plan
+
+
+def _worker_package(index: ProjectIndex) -> tuple[str, str, App | None, str | None]:
+    """(package of the Celery app, its folder, the app, a note when it cannot be used): the worker
+    package is generated next to the app."""
     app = primary_app(index)
     if app is not None:
         if app.file.endswith("__init__.py"):  # the app is created in the package itself (Flask factories)
@@ -273,48 +296,50 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
     if pkg and not all(part.isidentifier() for part in pkg.split(".")):
         # not importable by that name (a folder like "my-app"): the worker package goes to the root,
         # and the app module is not wired (its routing import could not be written)
-        plan_note = (f"the Celery app's package {pkg!r} is not importable by that name (SM114): the worker package "
-                     "is generated at the project root and the routing hook is not added")
-        pkg, pkg_rel, app = "", "", None
-    else:
-        plan_note = None
-    package = f"{pkg}.{WORKER_PACKAGE}" if pkg else WORKER_PACKAGE
-    package_rel = f"{pkg_rel}/{WORKER_PACKAGE}" if pkg_rel else WORKER_PACKAGE
-    plan = RewritePlan(root=index.root, package=package, package_rel=package_rel,
-                       app_module=app.module if app else None, app_var=app.name if app else None,
-                       timezone=project_timezone(index) or "UTC",
-                       django=_is_django(index), django_settings=index.django.get("settings_module"))
-    plan.live = index.live
-    if plan_note:
-        plan.skipped.append(("routing hook", plan_note))
+        return "", "", None, (f"the Celery app's package {pkg!r} is not importable by that name (SM114): the worker "
+                              "package is generated at the project root and the routing hook is not added")
+    return pkg, pkg_rel, app, None
 
+
+def _twin_blocker(t: Task, index: ProjectIndex) -> tuple[str | None, str | None, Any]:
+    """(why task ``t`` gets no SAQ twin or None, its queue, its translated options)."""
+    from saqmigrate.classify import options_plan
+
+    skip = _skip_reason(t)
+    clash = sorted({p.name for p in t.params} & TWIN_BODY_NAMES)
+    if skip is None and clash:
+        skip = (f"SM118: parameter {', '.join(clash)} has the name of a helper its SAQ twin calls; rename the "
+                "parameter (the job's keyword) or write this twin by hand")
+    q = None
+    if skip is None:
+        try:
+            q = task_queue(t, index)
+        except RouteUnknown as exc:
+            skip = f"SM115: its queue is not known statically ({exc}); it stays on Celery"
+    jo = None
+    if skip is None:
+        try:
+            jo = options_plan(t)
+        except Exception as exc:  # noqa: BLE001
+            skip = f"SM199: options could not be translated ({exc})"
+    return skip, q, jo
+
+
+def _plan_twins(index: ProjectIndex, plan: RewritePlan, *, mode: str, only: str | None,
+                keep: set[str]) -> dict[str, Twin]:
+    """A twin per task that can have one (plan.modules, one TwinModule per task module); the others
+    in plan.skipped. Returns the twins by Celery task name."""
     by_module: dict[str, TwinModule] = {}
     twins_by_name: dict[str, Twin] = {}
     canvas_uses = canvas_locations(index)
     used_names: dict[str, set[str]] = {}
     for t in index.tasks:
         if only and not (fnmatch.fnmatch(t.file, only) or (t.name and fnmatch.fnmatchcase(t.name, only))) \
-                and t.module not in (keep or set()):
+                and t.module not in keep:
             continue
-        if t.file.endswith("_saq.py") or t.module.startswith(package):
+        if t.file.endswith("_saq.py") or t.module.startswith(plan.package):
             continue  # never twin generated code
-        skip = _skip_reason(t)
-        q = None
-        clash = sorted({p.name for p in t.params} & TWIN_BODY_NAMES)
-        if skip is None and clash:
-            skip = (f"SM118: parameter {', '.join(clash)} has the name of a helper its SAQ twin calls; rename the "
-                    "parameter (the job's keyword) or write this twin by hand")
-        if skip is None:
-            try:
-                q = task_queue(t, index)
-            except RouteUnknown as exc:
-                skip = f"SM115: its queue is not known statically ({exc}); it stays on Celery"
-        jo = None
-        if skip is None:
-            try:
-                jo = options_plan(t)
-            except Exception as exc:  # noqa: BLE001
-                skip = f"SM199: options could not be translated ({exc})"
+        skip, q, jo = _twin_blocker(t, index)
         if skip is not None:
             plan.skipped.append((t.name or f"{t.file}:{t.line}", skip))
             continue
@@ -343,24 +368,43 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
         mod.twins.append(twin)
         twins_by_name[t.name] = twin  # type: ignore[index]
     plan.modules = sorted(by_module.values(), key=lambda m: m.rel)
+    return twins_by_name
 
-    queues: dict[str, QueuePlan] = {}
 
-    leaves: dict[str, str] = {}  # module leaf (lower case: case-insensitive file systems) -> queue name
+class _QueueFiles:
+    """One generated queue module per SAQ queue, with file names that cannot collide."""
 
-    def queue_plan(name: str) -> QueuePlan:
-        if name not in queues:
+    def __init__(self, package: str, package_rel: str) -> None:
+        self.package, self.package_rel = package, package_rel
+        self.plans: dict[str, QueuePlan] = {}
+        self.leaves: dict[str, str] = {}  # module leaf (lower case: case-insensitive file systems) -> queue name
+
+    def get(self, name: str) -> QueuePlan:
+        if name not in self.plans:
             leaf = f"queue_{_ident(name)}"
-            if leaves.get(leaf.lower(), name) != name:  # "a-b" and "a_b", "Mail" and "mail": one file each
+            if self.leaves.get(leaf.lower(), name) != name:  # "a-b" and "a_b", "Mail" and "mail": one file each
                 leaf += "_" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:6]
-            leaves[leaf.lower()] = name
-            queues[name] = QueuePlan(name, f"{package_rel}/{leaf}.py", f"{package}.{leaf}")
-        return queues[name]
+            self.leaves[leaf.lower()] = name
+            self.plans[name] = QueuePlan(name, f"{self.package_rel}/{leaf}.py", f"{self.package}.{leaf}")
+        return self.plans[name]
 
-    for m in plan.modules:
-        for tw in m.twins:
-            queue_plan(tw.queue).twins.append(tw)
 
+def _beat_blocker(s: Schedule, twin: Twin | None, tr: dict[str, Any]) -> str | None:
+    """Why beat entry ``s`` (with a literal name and task) gets no SAQ CronJob, or None."""
+    if s.in_loop:
+        return "SM251: built in a loop"
+    if twin is None:
+        return "SM252: its task has no SAQ twin"
+    if tr.get("strategy") in (None, "manual") or not (tr.get("cron") or tr.get("interval")):
+        codes = ", ".join(c for c in s.rules if c.startswith("SM2")) or "SM2xx"
+        return f"{codes}: no exact cron for its schedule"
+    if tr.get("kwargs") is None and (s.args or s.kwargs):
+        return "SM208: beat args could not be mapped to named kwargs"
+    return None
+
+
+def _plan_crons(index: ProjectIndex, plan: RewritePlan, twins_by_name: dict[str, Twin], queues: _QueueFiles) -> None:
+    """A CronJob per beat entry whose task has a twin and whose schedule translates exactly."""
     used_cron: set[str] = set()
     for s in index.schedules:
         if s.file.endswith("_saq.py"):
@@ -374,20 +418,12 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
                                                  "SM250/SM254: entry or task not literal"))
             continue
         twin = twins_by_name.get(task)
-        skip = None
-        if s.in_loop:
-            skip = "SM251: built in a loop"
-        elif twin is None:
-            skip = "SM252: its task has no SAQ twin"
-        elif tr.get("strategy") in (None, "manual") or not (tr.get("cron") or tr.get("interval")):
-            codes = ", ".join(c for c in s.rules if c.startswith("SM2")) or "SM2xx"
-            skip = f"{codes}: no exact cron for its schedule"
-        elif tr.get("kwargs") is None and (s.args or s.kwargs):
-            skip = "SM208: beat args could not be mapped to named kwargs"
-        if skip:
+        skip = _beat_blocker(s, twin, tr)
+        if skip is not None:
             plan.skipped.append((f"beat entry {entry!r}", skip))
             plan.skipped_beat.append(SkippedBeat(entry, s.file, s.line, twin.queue if twin else None, skip))
             continue
+        assert twin is not None  # _beat_blocker: no twin is a reason
         fname = "beat_" + _ident(entry)
         while fname in used_cron:
             fname += "_"
@@ -399,6 +435,4 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
                        guard=tr.get("guard"), kwargs=dict(tr.get("kwargs") or {}), strategy=tr["strategy"],
                        cron_kwargs={k: tr.get(k) for k in ("timeout", "retries", "ttl") if tr.get(k) is not None},
                        interval=tr.get("interval") if not tr.get("cron") else None)
-        queue_plan(queue).crons.append(ce)
-    plan.queues = sorted(queues.values(), key=lambda q: q.name)
-    return plan
+        queues.get(queue).crons.append(ce)

@@ -78,7 +78,7 @@ class RoutedMemoryScheduler(OwnershipMixin, Scheduler):
     """In-memory ``Scheduler`` variant (no shelve file)."""
 
 
-# --- automatic wiring -----------------------------------------------------------------------
+# automatic wiring
 
 
 def _name(cls: Any) -> str:

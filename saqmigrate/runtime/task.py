@@ -86,7 +86,7 @@ class TaskExpired(Exception):
     """The job started after its Celery ``expires`` deadline (Celery would mark it REVOKED)."""
 
 
-# --- exceptions compatible with celery.exceptions when Celery is installed ----------------
+# exceptions compatible with celery.exceptions when Celery is installed
 
 _EXC: dict[str, type[Any]] = {}
 _EXC_LOCK = threading.Lock()
@@ -140,7 +140,7 @@ def __getattr__(name: str) -> Any:  # PEP 562: Retry / MaxRetriesExceededError b
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# --- per-job state ------------------------------------------------------------------------
+# per-job state
 
 
 @dataclass
@@ -292,7 +292,7 @@ def _schedule_retry(job: Job, options: TaskOptions, countdown: float, exc: BaseE
     job.__dict__[_PLANNED_RETRY] = (exc, name, _retry_text(exc, job.retry_delay))
 
 
-# --- logging a planned retry as Celery does -----------------------------------------------------
+# logging a planned retry as Celery does
 
 _PLANNED_RETRY = "_saqmigrate_planned_retry"
 _SAQ_JOB_ERROR = "Error processing job %s"  # saq/worker.py Worker.process: logger.exception(...) for every job error
@@ -460,7 +460,7 @@ class _Heartbeat:
             self.task.cancel()
 
 
-# --- the sync bridge --------------------------------------------------------------------
+# the sync bridge
 
 _EXECUTOR: ThreadPoolExecutor | None = None
 _EXECUTOR_LOCK = threading.Lock()
@@ -561,7 +561,7 @@ def _raw_impl(task: Any) -> Callable:
     return raw
 
 
-# --- bind=True: the self adapter ----------------------------------------------------------
+# bind=True: the self adapter
 
 
 class Request:

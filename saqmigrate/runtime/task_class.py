@@ -396,7 +396,7 @@ def _einfo(exc: BaseException, tb: Any) -> Any:
     return ExceptionInfo((type(exc), exc, tb))
 
 
-# --- worker start-up ------------------------------------------------------------------------------
+# worker start-up
 
 
 def _twin_task(twin: Any) -> tuple[Any, bool] | None:

@@ -45,14 +45,14 @@ CRON_FIELDS = ("timeout", "heartbeat", "retries", "ttl")
 
 @dataclass(frozen=True)
 class TaskOptions:
-    # --- saq.Job fields -------------------------------------------------------------
+    # saq.Job fields
     retries: int = 1
     retry_delay: float = CELERY_DEFAULT_RETRY_DELAY
     retry_backoff: float | bool = False
     timeout: int = 0
     heartbeat: int = DEFAULT_HEARTBEAT
     ttl: int = DEFAULT_TTL
-    # --- Celery semantics enforced by saqmigrate.runtime.task --------------------------
+    # Celery semantics enforced by saqmigrate.runtime.task
     max_retries: int | None = CELERY_DEFAULT_MAX_RETRIES
     default_retry_delay: float = CELERY_DEFAULT_RETRY_DELAY
     autoretry_for: tuple = ()  # exception classes, or names resolved against ``module``
@@ -87,7 +87,7 @@ class TaskOptions:
         if unknown:
             raise ValueError(f"TaskOptions(retry_kwargs=...): unsupported keys {sorted(unknown)}")
 
-    # --- derived -----------------------------------------------------------------------
+    # derived
     @property
     def backoff(self) -> bool:
         """Celery ``retry_backoff`` is on (``retry_delay`` is the factor, ``retry_backoff`` the cap)."""
