@@ -989,7 +989,7 @@ def _is_empty(module: cst.Module) -> bool:
         if _is_import_line(stmt):
             continue
         if isinstance(stmt, cst.SimpleStatementLine):
-            code = cst.Module([]).code_for_node(stmt).strip()
+            code = cst.Module([]).code_for_node(stmt.with_changes(leading_lines=())).strip()  # not its comments
             if i == 0 and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.SimpleString):
                 continue
             if code.startswith(("os.environ.setdefault(", "__all__")):

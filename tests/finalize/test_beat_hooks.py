@@ -33,7 +33,9 @@ FILES = {
 
         from celery import Celery
 
+        # set the default settings module for the 'celery' program (a comment the module is deleted with)
         os.environ.setdefault("SHOP_SETTINGS", "shop.settings")
+
         app = Celery("shop")
 
         app.config_from_object("shop.settings", namespace="CELERY")
