@@ -156,6 +156,44 @@ def test_custom_thresholds_change_the_verdict():
     assert compare("t", side(runs=10), side(runs=10, failures=1, p95=0.4), loose).verdict == PASS
 
 
+def recorded(runs, times):
+    """A Side from recorded run times: ``times`` is [(seconds, count), ...]."""
+    st = O.Stats(successes=runs)
+    for sec, n in times:
+        st.duration[O.bin_of(sec)] = st.duration.get(O.bin_of(sec), 0) + n
+    return Side.from_stats(st)
+
+
+@pytest.mark.parametrize("saq_times,verdict", [
+    # the acceptance run that rolled a healthy task back on the ratio alone: 2 slow warm-up runs in 20
+    ([(0.025, 18), (0.109, 2)], INSUFFICIENT),
+    ([(0.025, 185), (0.109, 15)], INSUFFICIENT),  # 7.5 % slow: p95 above, not significantly
+    ([(0.025, 150), (0.109, 50)], FAIL),          # a quarter of SAQ's runs 4x slower
+    ([(0.025, 199), (0.109, 1)], PASS),
+    ([(0.030, 200)], PASS),
+])
+def test_p95_is_judged_on_the_share_of_slow_runs(saq_times, verdict):
+    t = Thresholds(min_runs=20, max_p95_ratio=3)
+    celery = recorded(1000, [(0.025, 950), (0.0267, 50)])
+    saq = recorded(sum(n for _s, n in saq_times), saq_times)
+    c = compare("t", celery, saq, t)
+    assert c.verdict == verdict, c.reasons
+    check = c.checks["p95_ratio"]
+    assert check["ok"] is {PASS: True, FAIL: False, INSUFFICIENT: None}[verdict]
+    if verdict == FAIL:
+        assert check["slow_share_lower"] > 0.05 and "saq runs slower than" in c.reasons[-1]
+    if verdict == INSUFFICIENT:
+        assert check["value"] > 3 and any(r.startswith("p95 saq") and "not significantly" in r for r in c.reasons)
+
+
+def test_slower_than_counts_a_bin_in_proportion():
+    s = recorded(100, [(0.1, 100)])
+    lo, hi = O.bin_bounds(O.bin_of(0.1))
+    assert s.slower_than(lo) == 100 and s.slower_than(hi) == 0
+    assert 0 < s.slower_than((lo * hi) ** 0.5) == pytest.approx(50)
+    assert "durations" not in s.to_json()
+
+
 def test_p95_needs_min_runs_run_times_on_each_side():
     few = Side(runs=1000, failures=0, p95=1.0, duration_samples=99)
     c = compare("t", side(p95=0.1), few, T)
