@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,27 +298,39 @@ def _literal(node: ast.AST) -> bool:
                                               and all(_literal(e) for e in node.elts))
 
 
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)[*+{]")
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+
+
+def _risky_pattern(node: ast.AST) -> bool:
+    """A regular expression that can backtrack exponentially (a quantified group holding a quantifier:
+    ``(a+)+``; a backreference), or one the source does not fix (a computed pattern)."""
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return True
+    return bool(_NESTED_QUANTIFIER.search(node.value) or _BACKREFERENCE.search(node.value))
+
+
 def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
     """A proven call that is still more CPU work than its input's size bounds (the loop would stall):
-    ``range()`` of a computed size consumed at once, sorting, regular expressions (backtracking can be
-    exponential). Linear builtins over the task's input (``list``, ``sum``, ``join`` ...) are accepted:
-    SAQ decodes that input on the loop too."""
+    ``range()`` of a computed size consumed at once, sorting non-literal data, a regular expression that
+    can backtrack exponentially (judged where the pattern is written: ``re.compile``, ``re.match`` ...).
+    Linear builtins over the task's input (``list``, ``sum``, ``join`` ...) are accepted: SAQ decodes that
+    input on the loop too."""
     args = [*node.args, *(k.value for k in node.keywords)]
     for a in args:
         if isinstance(a, ast.Call) and isinstance(a.func, ast.Name) and a.func.id == "range" \
                 and not all(isinstance(x, ast.Constant) for x in a.args):
             return "range() of a computed size consumed at once: CPU work no input bounds, on the event loop"
-    if all(_literal(a) for a in args) and (receiver is None or not isinstance(node.func, ast.Attribute)
-                                           or _literal(node.func.value)):
-        return ""
     name = target.ref if target.kind in ("builtin", "ref") else ""
     method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
-    if name in ("sorted", "heapq.nlargest", "heapq.nsmallest", "heapq.heapify") or method == "sort":
+    if method == "sort" and receiver is not None and receiver.kind not in ("ref", "module") \
+            and not _literal(node.func.value):
         return "sorting input of any size (n log n) on the event loop"
-    if name.startswith("re.") or (receiver is not None and receiver.kind in (al.PATTERN, "ref")
-                                  and receiver.ref.startswith("re.")) or (receiver is not None
-                                                                          and receiver.kind == al.PATTERN):
-        return "a regular expression on the event loop (backtracking can take exponential time)"
+    if name in ("sorted", "heapq.nlargest", "heapq.nsmallest", "heapq.heapify") \
+            and not all(_literal(a) for a in args):
+        return "sorting input of any size (n log n) on the event loop"
+    if name.startswith("re.") and name != "re.escape" and (not node.args or _risky_pattern(node.args[0])):
+        return "a regular expression that can backtrack exponentially (or a computed pattern) on the event loop"
     return ""
 
 

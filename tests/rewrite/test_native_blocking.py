@@ -167,7 +167,7 @@ def pure(text, n=3):
     time.sleep(0.01)
     c = Counter()
     c.add(len(ws))
-    top = sorted(ws, key=lambda w: (w.count("a"), w))[:n]
+    top = max(ws, key=lambda w: (w.count("a"), w))  # linear: sorting input of any size is not ported
     return {"top": top, "s": helpers.summarize([{"k": w} for w in ws]), "when": helpers.when(n),
             "env": helpers.env(), "n": c.n, "data": text.upper()}
 
