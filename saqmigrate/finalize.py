@@ -556,13 +556,15 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
                         line_length=line_length, django=fp.rewrite.django,
                         canvas_members=fp.canvas_members.get(rel, {}))
         edit.app_var = app_vars.get(rel)
+        edit.drop_celery_apps = not (celery_stays or keep_apps)  # Celery's tasks, beat and app leave
         if rel in fp.settings_files and not celery_stays:  # a task or beat entry left on Celery needs them
             edit.settings_prefix = (fp.config_namespace or "CELERY") + "_"
         edits[rel] = edit
     return edits
 
 
-_TOUCHES = re.compile(r"^[ \t]*(?:from|import)[ \t]+\.?celery\b|CELERY_\w*EAGER|celery_(?:app|worker|session)|"
+_TOUCHES = re.compile(r"^[ \t]*(?:from|import)[ \t]+\.?celery\b|[\"'](?:django_celery_beat|django_celery_results)[\"']|"
+                      r"INSTALLED_APPS[^\n]*[\[(,][^\n]*[\"']celery[\"']|^[ \t]+[\"']celery[\"'],|CELERY_\w*EAGER|celery_(?:app|worker|session)|"
                       r"pytest\.mark\.celery|task_always_eager|task_eager_propagates|\bsaq_worker\b|_saqmigrate_routing|"
                       r"[\"'](?:[\w.]*\.)?(?:delay|apply_async|send_task)[\"']",  # a test mocking a dispatch method
                       re.M)

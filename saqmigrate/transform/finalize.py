@@ -32,6 +32,8 @@ CELERY_FIXTURES = frozenset({"celery_app", "celery_worker", "celery_session_app"
 RUNTIME_NAMES = {"saq_job": "saqmigrate.runtime.jobs", "send_job": "saqmigrate.runtime.jobs",
                  "asend_job": "saqmigrate.runtime.jobs", "TaskOptions": "saqmigrate.runtime.task",
                  "beat_hook": "saqmigrate.runtime.jobs"}
+#: Django apps of Celery's packages (finalize removes the packages from the requirements).
+CELERY_DJANGO_APPS = frozenset({"celery", "django_celery_beat", "django_celery_results"})
 #: The last name of a Celery canvas constructor: a `.s()` on the same line as one finalize did not convert
 #: is that canvas's member, not a signature standing alone.
 CANVAS_CALLS = frozenset({"chord", "chain", "group", "signature", "chunks", "map", "starmap", "xmap", "xstarmap"})
@@ -54,6 +56,7 @@ class FileEdit:
     settings_keep: set[str] = field(default_factory=set)  # CELERY_* names the project still reads: kept
     beat_hooks: set[str] = field(default_factory=set)  # module-level beat hooks that become @beat_hook
     mocked_tasks: set[str] = field(default_factory=set)  # task functions whose mocked dispatches keep their name
+    drop_celery_apps: bool = False  # Celery leaves the requirements: its Django apps leave INSTALLED_APPS
 
 
 @dataclass
@@ -427,7 +430,20 @@ class _Edits(cst.CSTTransformer):
             for t in updated.targets:
                 if isinstance(t.target, cst.Name):
                     self.canvas_vars.add(t.target.value)
+        if self.edit.drop_celery_apps and len(updated.targets) == 1 and \
+                cst.Module([]).code_for_node(updated.targets[0].target).endswith("INSTALLED_APPS"):
+            updated = updated.with_changes(value=_without_celery_apps(updated.value))
         return self._eager_assign(original, updated)
+
+    def leave_AugAssign(self, original: cst.AugAssign, updated: cst.AugAssign):
+        if self.edit.drop_celery_apps and cst.Module([]).code_for_node(updated.target).endswith("INSTALLED_APPS"):
+            value = updated.value
+            if isinstance(value, (cst.List, cst.Tuple)) and value.elements and all(
+                    isinstance(e, cst.Element) and isinstance(e.value, cst.SimpleString)
+                    and e.value.evaluated_value in CELERY_DJANGO_APPS for e in value.elements):
+                return cst.RemovalSentinel.REMOVE  # `INSTALLED_APPS += ["django_celery_beat"]`: nothing left to add
+            return updated.with_changes(value=_without_celery_apps(value))
+        return updated
 
     def _group_steps(self, target: cst.Call) -> list[cst.BaseExpression] | None:
         if len(target.args) == 1 and not target.args[0].keyword and not target.args[0].star:
@@ -1050,6 +1066,23 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
     converted += [(a, z) for a, z in edits.loose_sigs
                   if not any(a <= z2 and a2 <= z for a2, z2 in edits.canvas_left)]
     return FileResult(new.code, problems, converted=converted, empty=_is_empty(new))
+
+
+def _without_celery_apps(value: cst.BaseExpression) -> cst.BaseExpression:
+    """``INSTALLED_APPS = [..., "celery", "django_celery_beat", ...]`` without Celery's apps (the packages go
+    with finalize: Django's setup() would fail to import them). A list emptied of them is left as it is."""
+    if not isinstance(value, (cst.List, cst.Tuple)):
+        return value
+    keep = [e for e in value.elements if not (isinstance(e, cst.Element) and isinstance(e.value, cst.SimpleString)
+                                              and e.value.evaluated_value in CELERY_DJANGO_APPS)]
+    if len(keep) == len(value.elements) or not keep:
+        return value
+    last = value.elements[-1]
+    if keep[-1] is not last:  # the trailing comma (or none) of the old last element
+        keep[-1] = keep[-1].with_changes(comma=last.comma)
+    if isinstance(value, cst.Tuple) and len(keep) == 1 and not isinstance(keep[0].comma, cst.Comma):
+        keep[0] = keep[0].with_changes(comma=cst.Comma())
+    return value.with_changes(elements=keep)
 
 
 def _merged_imports(lines: list[str]) -> list[str]:

@@ -348,3 +348,30 @@ def test_apply_of_a_converted_task_is_left_and_of_a_celery_task_reported(tmp_pat
     assert [(b.file, b.line) for b in apply_lines] == [("proj/tasks.py", 19)]  # pickled.apply only
     new = next(c.new for c in result.changes if c.rel == "proj/tasks.py")
     assert "return add.apply(args=(x, 1)).get()" in new
+
+
+def test_celery_s_django_apps_leave_installed_apps(tmp_path: Path) -> None:
+    """Misago lists "celery" in INSTALLED_APPS (django_celery_beat/results are common too): with the packages
+    uninstalled, Django's setup() fails on them, so they go when Celery leaves the requirements."""
+    files = dict(FILES)
+    files["shop/apps_settings.py"] = """
+        INSTALLED_APPS = [
+            "django.contrib.auth",
+            "celery",
+            "django_celery_results",
+            "shop",
+        ]
+        INSTALLED_APPS += ("django_celery_beat",)
+    """
+    root = tmp_path / "p"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
+    result = compute_finalize(root, Config())
+    assert result.errors == [] and result.blockers == []
+    assert apply_changes(root, result.changes) == []
+    ns: dict = {}
+    exec((root / "shop/apps_settings.py").read_text(), ns)
+    assert ns["INSTALLED_APPS"] == ["django.contrib.auth", "shop"]  # `INSTALLED_APPS += ("django_celery_beat",)` went
+    assert '"shop",\n]' in (root / "shop/apps_settings.py").read_text()  # the trailing comma as it was
