@@ -21,7 +21,10 @@ Stages (each a copy of the previous tree: <name>, <name>-s2, <name>-s3, <name>-s
 
 Measured 2026-11-29 with saqmigrate 7b83834 (+ the eager registry fix, runtime/testing.py), stage 3a of pretalx
 again at 32c3ec9 (the "3a@7b83834" counts are the first measurement), CPython 3.13.0
-(pretalx) / 3.12.1 (wger), on the shared 2-core machine.
+(pretalx) / 3.12.1 (wger), on the shared 2-core machine. wger's stages 3a and 3 and all of Misago again later
+that day with saqmigrate 1ddcae3..6488e5f (finalize converts beat hooks, group(*sigs), keeps mocked dispatch
+methods' names, takes Celery's Django apps out of INSTALLED_APPS): wger and Misago reach stage 3 with Celery
+uninstalled, without hand edits ("3@7b83834" is the first measurement, when stage 3 did not start).
 """
 
 from __future__ import annotations
@@ -116,11 +119,16 @@ PROJECTS: dict[str, dict] = {
             # full: test_sync_exercises (exercises.tests.test_management_commands) reaches wger.de when the
             # order differs (it fails alone in the stage-1 tree too): no network here
             "2": {"selection": (70, 0, 0, 0), "full": (1906, 0, 1, 36)},
-            "3a": {"selection": (70, 0, 0, 0), "full": (1907, 0, 0, 36)},
-            # ModuleNotFoundError: celery: wger/__init__.py imports wger/celery_configuration.py, kept (SM803)
-            # because the tasks modules still register beat entries with no exact cron (SM806)
-            "3": {"selection": None, "full": None},
+            "3a@7b83834": {"selection": (70, 0, 0, 0), "full": (1907, 0, 0, 36)},
+            # at 7b83834: ModuleNotFoundError: celery: wger/__init__.py imports wger/celery_configuration.py,
+            # kept (SM803) because the tasks modules still registered beat entries with no exact cron (SM806)
+            "3@7b83834": {"selection": None, "full": None},
             "3c": {"selection": (70, 0, 0, 0), "full": (1906, 0, 1, 36)},  # the same network test as stage 2
+            # at d87550b: 0 findings; the three setup_periodic_tasks hooks are @beat_hook (their random crontabs
+            # drawn when a worker starts), group(*tasks).apply_async() takes the runtime's group,
+            # celery_configuration.py is deleted and wger/__init__.py no longer imports it
+            "3a": {"selection": (70, 0, 0, 0), "full": None},  # full: not rerun with Celery installed
+            "3": {"selection": (70, 0, 0, 0), "full": (1907, 0, 0, 36)},  # Celery, kombu, billiard uninstalled
         },
         # 3c: what the team does with finalize's findings, as commands on the stage-3 copy (tests/realworld
         # keeps no project code): drop the app import from wger/__init__.py and delete celery_configuration.py
@@ -129,6 +137,53 @@ PROJECTS: dict[str, dict] = {
         # saqmigrate.runtime.jobs.group(tasks).enqueue() (SM801) and the one test asserting
         # mock_group.return_value.apply_async -> .enqueue
         "ports": "python {port} .",
+    },
+}
+PROJECTS["misago"] = {
+    "repo": "rafalp/Misago",
+    "commit": "c7ffe0b6d3739efc534d0e6d60a6b9ee959ae789",
+    "python": "~/.pyenv/versions/3.12.1/bin/python",  # the project's CI runs 3.12
+    # requirements.txt is pip-compiled (celery 5.3.6, redis 5.0.1: SAQ's redis<8 is met); pytest-xdist for -n 2
+    "install": ["{venv}/bin/pip install -e /work/main -r requirements.txt pytest-xdist"],
+    "celery": "celery[redis]==5.3.6",  # the version its requirements.txt pins (stage 3a reinstalls it)
+    # Misago requires PostgreSQL: the local one (trust auth); pytest-django creates test_misago
+    "env": {"POSTGRES_DB": "misago", "POSTGRES_USER": "postgres", "POSTGRES_HOST": "127.0.0.1"},
+    "test": "{venv}/bin/python -m pytest -q -p no:cacheprovider -n 2 {tests}",
+    "full": "misago",  # 9032 tests: longer than the 15 minutes on this shared machine; the selection is run
+    # test files that name tasks, their dispatch or Celery: grep -rlE "tasks|\.delay\b|apply_async|celery" misago
+    # --include=*.py | grep -E "/tests?/|test_" (conftest files left out). Most patch a task object where the
+    # caller imported it and assert mock.delay.assert_called_once_with(...)
+    "selection": [
+        "misago/account/tests/test_account_delete.py", "misago/admin/tests/test_group_delete.py",
+        "misago/categories/tests/test_synchronize_categories_task.py",
+        "misago/notifications/tests/test_delete_duplicate_watched_threads.py",
+        "misago/notifications/tests/test_notify_on_new_private_thread.py",
+        "misago/notifications/tests/test_notify_on_new_thread_reply.py", "misago/posting/tests/test_post_edit_state.py",
+        "misago/posting/tests/test_private_thread_reply_view.py",
+        "misago/posting/tests/test_private_thread_start_view.py", "misago/posting/tests/test_reply_state.py",
+        "misago/posting/tests/test_start_state.py", "misago/posting/tests/test_thread_reply_view.py",
+        "misago/posting/tests/test_upgrade_post_content_task.py",
+        "misago/privatethreads/tests/test_private_thread_detail_view_moderation.py",
+        "misago/privatethreads/tests/test_private_thread_detail_view_moderation_actions.py",
+        "misago/privatethreads/tests/test_private_thread_members_add_view.py",
+        "misago/themes/admin/tests/test_building_css_files.py",
+        "misago/themes/admin/tests/test_getting_remote_css_size.py",
+        "misago/threads/tests/test_category_thread_list_view_moderation.py",
+        "misago/threads/tests/test_category_thread_list_view_moderation_actions.py",
+        "misago/threads/tests/test_synchronize_threads_task.py",
+        "misago/threads/tests/test_thread_detail_view_moderation.py",
+        "misago/threads/tests/test_thread_detail_view_moderation_actions.py",
+        "misago/threads/tests/test_thread_list_view_moderation.py",
+        "misago/threads/tests/test_thread_list_view_moderation_actions.py",
+        "misago/users/admin/tests/test_deleting_user_with_content.py", "misago/users/tests/test_delete_group.py",
+        "misago/users/tests/test_delete_user_task.py", "misago/users/tests/test_remove_group_from_users_groups_ids.py",
+    ],
+    "expected": {  # pytest: (passed, failed, errors, skipped)
+        "1": {"selection": (874, 0, 0, 0)},
+        "2": {"selection": (874, 0, 0, 0)},
+        "3a": {"selection": (874, 0, 0, 0)},  # at d87550b, before "celery" left INSTALLED_APPS (no effect here)
+        # Celery, kombu, billiard uninstalled; at d87550b Django's setup() failed on INSTALLED_APPS' "celery"
+        "3": {"selection": (874, 0, 0, 0)},
     },
 }
 STAGES = ("1", "2", "3a", "3", "3c")
@@ -178,7 +233,7 @@ def commands(name: str, stage: str, full: bool = False) -> list[tuple[Path, str]
         out.append((root, "saqmigrate rewrite . --write"))
         out.append((root, f"{venv}/bin/saqmigrate route set '*' saq --reason acceptance --force"))
     elif stage == "3a":
-        out.append((SUITES, f"{venv}/bin/pip install -q 'celery[redis]~=5.6.0'"))
+        out.append((SUITES, f"{venv}/bin/pip install -q '{p.get('celery', 'celery[redis]~=5.6.0')}'"))
         out.append((SUITES, f"rm -rf {root} && cp -a {_tree(name, '2')} {root}"))
         out.append((root, "saqmigrate finalize . --force --write"))
     elif stage == "3":
