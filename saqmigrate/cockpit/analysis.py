@@ -10,15 +10,16 @@ A verdict is one of:
 
 * ``fail``: ``lower > delta`` (SAQ is worse than Celery by more than the threshold *with confidence*)
   and either both sides have ``min_runs`` finished runs or SAQ has at least :data:`EARLY_FAILURES`
-  failures (a clear failure rolls back before ``min_runs``); or, with ``min_runs`` duration samples on
-  both sides, SAQ's p95 run time is above ``max_p95_ratio`` times Celery's. Every failing check is named.
+  failures (a clear failure rolls back before ``min_runs``); or, with ``min_runs`` run times on both
+  sides, SAQ's p95 is *significantly* above ``max_p95_ratio`` times Celery's: the one-sided Wilson bound
+  of the share of SAQ runs slower than that limit is above 5 %. Every failing check is named.
 * ``pass``: both sides have ``min_runs`` runs, ``lower <= delta`` and the point estimate
-  ``d <= delta``, and the p95 check (when judged) holds;
+  ``d <= delta``, and the p95 check (when judged) holds on the observed p95s;
 * ``insufficient``: not enough evidence either way: fewer than ``min_runs`` runs on a side, or SAQ's
-  observed rate is above the threshold but not significantly (more runs decide).
+  observed rate or p95 is above its threshold but not significantly (more runs decide).
 
 SAQ doing *better* than Celery never fails a check. The p95 ratio is judged only with ``min_runs``
-duration samples on each side (a p95 of a handful of runs is its maximum), and a p95 below
+run times on each side (a p95 of a handful of runs is its maximum), and a p95 below
 ``p95_floor_seconds`` counts as the floor (at a few milliseconds the ratio measures timers, not the
 task). Queue wait is reported, never judged (it is a property of the fleet's size, not of the port).
 """

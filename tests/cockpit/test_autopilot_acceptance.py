@@ -116,6 +116,8 @@ def test_autopilot_rolls_back_the_faulty_task_and_completes_the_healthy_one(ns):
             while time.monotonic() < end and not finished():
                 time.sleep(0.2)
             plans = R.load_plans(ns.store)
+            if not finished():
+                print("\n".join(f"{a.action} {a.text()}" for a in log if a.action != "standby"))
             assert finished(), (plans, [a.text() for a in log if a.action != "standby"][-20:])
             # the router now sends the faulty task to Celery and the healthy one to SAQ
             assert router.decide(BAD, (1,)).backend == "celery"
