@@ -113,3 +113,218 @@ def test_route_subcommands_take_format_where_users_put_it(redis_url):
     before = CliRunner().invoke(command, ["--redis-url", redis_url, "--namespace", "fmt-test", "--format", "json", "show"])
     assert after.exit_code == 0 and before.exit_code == 0, after.output
     assert json.loads(after.output) == json.loads(before.output)
+
+
+# --- -q/--quiet and -v/--verbose: declared once (cli/common.py), the same meaning everywhere -----------
+
+QUIET_COMMANDS = ["scan", "check", "rewrite", "finalize", "verify", "schedules", "baseline", "route show",
+                  "route status", "route history", "dlq list"]
+VERBOSE_COMMANDS = ["scan", "check", "dlq list"]  # only where -v adds per-item detail (docs/cli.md)
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def copy_fixture(fixtures_dir, tmp_path, name: str):
+    import shutil
+
+    root = tmp_path / name
+    shutil.copytree(fixtures_dir / name, root)
+    return root
+
+
+def test_quiet_and_verbose_are_declared_where_documented():
+    for spelled in QUIET_COMMANDS:
+        help_text = invoke(*spelled.split(), "--help").output
+        assert "-q, --quiet" in help_text, spelled
+        assert ("-v, --verbose" in help_text) == (spelled in VERBOSE_COMMANDS), spelled
+    assert "-v, --verbose" not in invoke("rewrite", "--help").output
+    assert invoke("rewrite", ".", "-v").exit_code == 2  # no -v where it would change nothing
+
+
+@pytest.mark.parametrize("spelled", VERBOSE_COMMANDS)
+@pytest.mark.parametrize("order", [("-q", "-v"), ("-v", "-q"), ("--quiet", "--verbose")])
+def test_quiet_with_verbose_is_one_line_usage_error(spelled, order, fixtures_dir):
+    group = ["dlq", "--redis-url", "redis://127.0.0.1:6379/6"] if spelled == "dlq list" else []
+    args = [*group, *spelled.split()[len(group) and 1:], *([] if group else [str(fixtures_dir / "hard")]), *order]
+    out = invoke(*args)
+    assert out.exit_code == 2, out.output
+    assert out.output == "saqmigrate: error: -q/--quiet and -v/--verbose exclude each other: give one\n"
+
+
+def test_scan_quiet_prints_the_summary_line_and_keeps_the_exit_code(fixtures_dir):
+    project = str(fixtures_dir / "hard")
+    full = invoke("scan", project, "--no-cache", "--fail-on", "error")
+    quiet = invoke("scan", project, "--no-cache", "--fail-on", "error", "-q")
+    assert full.exit_code == quiet.exit_code == 1  # hard has error findings
+    [line] = lines(quiet.output)
+    assert re.fullmatch(r"\d+ findings \(\d+ errors, \d+ warnings, \d+ info\)\. Details: .*", line), line
+    assert line in " ".join(full.output.split()) and len(lines(full.output)) > 10
+    # machine formats are the same with or without --quiet
+    assert invoke("scan", project, "--format", "json", "-q").stdout == invoke("scan", project, "--format", "json").stdout
+
+
+def test_scan_quiet_follows_color(fixtures_dir):
+    project = str(fixtures_dir / "hard")
+    assert ANSI in invoke("--color", "always", "scan", project, "-q").output
+    assert ANSI not in invoke("--color", "never", "scan", project, "-q").output
+
+
+def _no_time(text: str) -> str:
+    return re.sub(r"in \d+\.\d\ds", "in Ts", text)
+
+
+@pytest.mark.parametrize("name,code", [("check_midmigration", 0), ("hard", 1)])
+def test_check_quiet_prints_the_verdict_line_only(fixtures_dir, name, code):
+    project = str(fixtures_dir / name)
+    full = invoke("check", project)
+    quiet = invoke("check", project, "-q")
+    assert full.exit_code == quiet.exit_code == code, full.output
+    [line] = lines(quiet.output)
+    assert line.startswith("check passed" if code == 0 else "check failed:"), line
+    assert _no_time(line) == _no_time(lines(full.output)[-1])
+
+
+def test_rewrite_quiet_each_action(fixtures_dir, tmp_path):
+    root = str(copy_fixture(fixtures_dir, tmp_path, "pydotorg"))
+    full = invoke("rewrite", root)
+    assert full.exit_code == 1 and "+++ b/" in full.output  # --diff (the default) with changes pending: exit 1
+    diff = invoke("rewrite", root, "-q")
+    assert diff.exit_code == 1
+    [line] = lines(diff.output)
+    assert re.fullmatch(r"\d+ file\(s\) would change", line) and line in full.output
+    check = invoke("rewrite", root, "--check", "-q")
+    assert check.exit_code == 1 and lines(check.output) == [line]
+    assert "would create:" in invoke("rewrite", root, "--check").output
+    write = invoke("rewrite", root, "--write", "-q")
+    assert write.exit_code == 0 and lines(write.output) == [f"rewrite: {line.split()[0]} file(s) written"]
+    assert invoke("rewrite", root, "--diff", "-q").exit_code == 0  # nothing pending
+    done = invoke("rewrite", root, "--check", "-q")
+    assert done.exit_code == 0 and lines(done.output) == ["rewrite is up to date"]
+
+
+def test_finalize_quiet_and_diff_exit_code(fixtures_dir, tmp_path):
+    root = copy_fixture(fixtures_dir, tmp_path, "pydotorg")
+    assert invoke("rewrite", str(root), "--write").exit_code == 0
+    full = invoke("finalize", str(root))
+    assert full.exit_code == 1 and "+++ b/" in full.output  # --diff with changes pending: exit 1
+    for action in ([], ["--diff"], ["--check"]):
+        quiet = invoke("finalize", str(root), *action, "-q")
+        assert quiet.exit_code == 1
+        [line] = lines(quiet.output)
+        assert re.fullmatch(r"\d+ file\(s\) would change; \d+ place\(s\) finalize leaves to you", line), line
+        assert line in full.output
+    assert len(lines(full.output)) > 3
+
+
+def test_schedules_quiet(fixtures_dir):
+    project = str(fixtures_dir / "pydotorg")
+    full, quiet = invoke("schedules", project), invoke("schedules", project, "-q")
+    assert full.exit_code == quiet.exit_code == 0
+    assert lines(quiet.output) == [lines(full.output)[-1]] and lines(quiet.output)[0].startswith("5 entries, ")
+    assert json.loads(invoke("schedules", project, "--format", "json", "-q").output)["schedules"]
+    inexact = invoke("schedules", str(fixtures_dir / "hard"), "--fail-on-inexact", "-q")
+    assert inexact.exit_code == invoke("schedules", str(fixtures_dir / "hard"), "--fail-on-inexact").exit_code == 1
+
+
+def test_baseline_quiet(fixtures_dir, tmp_path):
+    loud_root = copy_fixture(fixtures_dir, tmp_path / "loud", "hard")
+    quiet_root = copy_fixture(fixtures_dir, tmp_path / "quiet", "hard")
+    loud, quiet = invoke("baseline", str(loud_root)), invoke("baseline", str(quiet_root), "-q")
+    assert loud.exit_code == quiet.exit_code == 0
+    assert any(line.startswith("+ ") for line in lines(loud.output))
+    [line] = lines(quiet.output)
+    assert line.startswith("wrote .saqmigrate-baseline.json: ") and line == lines(loud.output)[-1]
+    assert (quiet_root / ".saqmigrate-baseline.json").read_text() == (loud_root / ".saqmigrate-baseline.json").read_text()
+    again = invoke("baseline", str(quiet_root), "-q")
+    assert again.exit_code == 2 and lines(again.output)[0].startswith("saqmigrate: error: ")  # errors stay
+
+
+def test_verify_quiet(fixtures_dir, tmp_path):
+    root = copy_fixture(fixtures_dir, tmp_path, "verify_clean")
+    assert invoke("rewrite", str(root), "--write").exit_code == 0
+    import subprocess
+    import sys
+
+    run = lambda *a: subprocess.run([sys.executable, "-m", "saqmigrate", "verify", ".", "--app", "shop.celery", *a],  # noqa: E731
+                                    cwd=root, capture_output=True, text=True, timeout=120)
+    full, quiet = run(), run("-q")
+    assert full.returncode == quiet.returncode == 0, full.stdout + full.stderr
+    [line] = lines(quiet.stdout)
+    assert line.startswith("5 tasks, 3 beat entries compared: all equal") and quiet.stderr == ""
+    assert re.sub(r"[\d.]+ s", "T s", line) == re.sub(r"[\d.]+ s", "T s", lines(full.stdout)[-1])
+
+
+def test_route_quiet(redis_url, unique_name):
+    base = ["route", "--redis-url", redis_url, "--namespace", unique_name]
+    assert invoke(*base, "set", "proj.tasks.a", "celery", "--reason", "drill").exit_code == 0
+    assert invoke(*base, "kill", "--reason", "drill").exit_code == 0
+    show = invoke(*base, "show", "-q")
+    assert show.exit_code == 0 and lines(show.output) == ["flag version 2   mode force-celery   1 rule(s)"]
+    assert len(lines(invoke(*base, "show").output)) > 1
+    status = invoke(*base, "status", "-q")
+    assert status.exit_code == 0 and len(lines(status.output)) == 1 and "window" in status.output
+    history = invoke(*base, "history", "-q")
+    assert history.exit_code == 0
+    assert re.fullmatch(r"2 change\(s\) shown, newest v2 at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n", history.output)
+    assert len(lines(invoke(*base, "history").output)) == 2
+    assert json.loads(invoke(*base, "show", "-q", "--format", "json").output)["mode"] == "force-celery"
+
+
+def test_dlq_list_quiet_and_verbose(redis_url, unique_name):
+    import asyncio
+
+    from saq import Job
+
+    from saqmigrate.runtime.dlq import DeadLetter, DeadLetterStore
+    from saqmigrate.runtime.worker import make_queue
+
+    url = redis_url.rsplit("/", 1)[0] + "/6"  # this helper's scratch database
+    prefix = f"saqmigrate:{{{unique_name}}}:v1:dlq"
+    reason = "ValueError: " + "the upstream answered with something long " * 4
+
+    async def seed() -> None:
+        store, queue = DeadLetterStore.from_url(url, prefix), make_queue(unique_name, url)
+        try:
+            job = Job("send_email", kwargs={"n": 1}, retries=1, queue=queue)
+            job.attempts, job.started = 1, 1_700_000_000_000
+            assert await store.add(DeadLetter.from_job(job, status="failed", error=f"Traceback...\n{reason}\n",
+                                                       reason="failed", completed_ms=1_700_000_000_500))
+        finally:
+            await store.close()
+            await queue.disconnect()
+
+    asyncio.run(seed())
+    base = ["dlq", "--redis-url", url, "--prefix", prefix, "list"]
+    try:
+        full, quiet, verbose = invoke(*base), invoke(*base, "-q"), invoke(*base, "-v")
+        assert full.exit_code == quiet.exit_code == verbose.exit_code == 0
+        assert lines(quiet.output) == ["1 dead letter(s)"]
+        assert reason.strip() not in full.output and reason[:80] in full.output  # cut at 80 by default
+        assert reason.strip() in verbose.output
+    finally:
+        import redis
+
+        r = redis.Redis.from_url(url)
+        for key in r.scan_iter(f"*{unique_name}*"):
+            r.delete(key)
+
+
+def test_scan_takes_a_python_file(fixtures_dir):
+    """`scan path/to/file.py` like `ruff check file.py`: the project is scanned for context, the report
+    lists that file only, the same items a scan of the folder lists for it."""
+    project = fixtures_dir / "hard"
+    whole = json.loads(invoke("scan", str(project), "--format", "json").stdout)
+    one = invoke("scan", str(project / "proj" / "mail" / "tasks.py"), "--format", "json")
+    assert one.exit_code == 0, one.output
+    doc = json.loads(one.stdout)
+    rel = "proj/mail/tasks.py"
+    for key in ("tasks", "schedules", "calls", "findings"):
+        assert doc[key] == [item for item in whole[key] if item["file"] == rel], key
+    assert doc["tasks"] and doc["files_scanned"] == 1
+    assert doc["summary"]["findings"]["total"] == len(doc["findings"])
+    text = invoke("scan", str(project / "proj" / "mail" / "tasks.py"), "--no-cache")
+    assert text.exit_code == 0 and rel in text.output
+    bad = invoke("scan", str(project / "EXPECTED.md"))
+    assert bad.exit_code == 2 and bad.output.startswith("saqmigrate: error: ") and "not a Python file" in bad.output

@@ -9,6 +9,7 @@ reported in one place, :class:`SaqmigrateGroup`.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import IO, Any, Callable, NoReturn
@@ -19,7 +20,8 @@ from saqmigrate.config import Config, load_config
 from saqmigrate.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, SaqmigrateError
 
 __all__ = ["EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "SaqmigrateError", "SaqmigrateGroup", "die", "project_config",
-           "config_option", "format_option", "console", "use_color", "color_choice", "echo_diff"]
+           "config_option", "format_option", "quiet_option", "verbose_option", "summary_line", "console", "use_color",
+           "color_choice", "echo_diff"]
 
 
 def die(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -80,6 +82,45 @@ def format_option(*formats: str, default: str = "text", aliases: tuple[str, ...]
     extra = f" ({', '.join(f'{a} = {FORMAT_ALIASES[a]}' for a in aliases)})" if aliases else ""
     return click.option("--format", "fmt", type=click.Choice(names), default=default, show_default=True,
                         callback=canonical, help=help + extra)
+
+
+def _exclusive(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """-q and -v exclude each other: one error line, exit 2 (whichever is processed second notices)."""
+    other = {"quiet": "verbose", "verbose": "quiet"}.get(param.name or "")
+    if value and other and ctx.params.get(other):
+        raise SaqmigrateError("-q/--quiet and -v/--verbose exclude each other: give one")
+    return value
+
+
+QUIET_HELP = "Print only errors and the final one-line summary (exit codes unchanged)."
+
+
+def quiet_option(help: str = QUIET_HELP) -> Callable[[Any], Any]:  # noqa: A002 - click's name
+    """``-q/--quiet``, passed as ``quiet``: the command prints its error lines and its final one-line
+    summary, nothing else; the exit code does not change. Machine formats (``--format json`` ...) and
+    reports written with ``-o`` are the same with or without it."""
+    return click.option("--quiet", "-q", "quiet", is_flag=True, callback=_exclusive, help=help)
+
+
+def verbose_option(help: str) -> Callable[[Any], Any]:  # noqa: A002 - click's name
+    """``-v/--verbose``, passed as ``verbose``, only on commands where it adds per-item detail (``help``
+    says which); given with ``--quiet`` it is a usage error."""
+    return click.option("--verbose", "-v", "verbose", is_flag=True, callback=_exclusive, help=help)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def summary_line(render: Callable[[Any], None]) -> str:
+    """The last line ``render(console)`` prints, for ``--quiet``: reports rendered with rich end with
+    their one-line summary, so quiet output is that line, worded and coloured (per --color) the same."""
+    from io import StringIO
+
+    buf = StringIO()
+    colour = {"color_system": "standard"} if use_color() else {}  # auto on a terminal: as the full report
+    render(console(file=buf, width=100_000, **colour))
+    lines = [line for line in buf.getvalue().splitlines() if _ANSI.sub("", line).strip()]
+    return lines[-1].rstrip() if lines else ""
 
 
 # --- colour: `saqmigrate --color auto|always|never`, NO_COLOR ------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.cli.common import config_option, die
+from saqmigrate.cli.common import config_option, die, quiet_option
 
 
 @click.command("baseline")
@@ -19,7 +19,9 @@ from saqmigrate.cli.common import config_option, die
               "(shrinks it when usage went away; lists every added and removed entry).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file scan cache.")
 @config_option()
-def command(path: Path, update: bool, no_cache: bool, config_path: Path | None) -> None:
+@quiet_option(help="Only errors and the final line (written / updated with the counts, or up to date): no added "
+              "and removed entries, no warnings.")
+def command(path: Path, update: bool, no_cache: bool, config_path: Path | None, quiet: bool) -> None:
     """Write the committed baseline of remaining Celery tasks, beat entries and dispatch sites."""
     from saqmigrate.check import ratchet
     from saqmigrate.check.base import CheckError, Context, Options
@@ -36,12 +38,13 @@ def command(path: Path, update: bool, no_cache: bool, config_path: Path | None) 
     except CheckError as exc:
         if not update:
             die(str(exc))
-        click.echo(f"saqmigrate: warning: {exc}; --update writes a new one from the code", err=True)
+        if not quiet:
+            click.echo(f"saqmigrate: warning: {exc}; --update writes a new one from the code", err=True)
         old = None
     if old is not None and not update:
         die(f"{ctx.rel(target)} exists; `saqmigrate baseline --update` rewrites it from the code")
     doc = ratchet.build(ctx)
-    for err in ctx.index.errors:
+    for err in [] if quiet else ctx.index.errors:
         click.echo(f"saqmigrate: warning: {err.file}: {err.message} (not in the baseline)", err=True)
     added, removed = ratchet.diff(old or {}, doc)
     if old is not None and not added and not removed:
@@ -53,9 +56,9 @@ def command(path: Path, update: bool, no_cache: bool, config_path: Path | None) 
         write_atomic(target, ratchet.dumps(doc))
     except OSError as exc:
         die(str(exc))
-    for line in removed:
+    for line in [] if quiet else removed:
         click.echo(f"- {line}")
-    for line in added:
+    for line in [] if quiet else added:
         click.echo(f"+ {line}")
     n = len(doc["tasks"]), len(doc["schedules"]), sum(sum(c.values()) for c in doc["calls"].values())
     verb = "updated" if old is not None else "wrote"

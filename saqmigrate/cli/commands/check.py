@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from saqmigrate.check import CHECKS
-from saqmigrate.cli.common import config_option, die, format_option
+from saqmigrate.cli.common import config_option, die, format_option, quiet_option, verbose_option
 
 
 def _date(ctx, param, value):
@@ -46,7 +46,9 @@ def _date(ctx, param, value):
               help="The `rewrite --mode` the generated code was written with (default: the mode it records).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file scan cache.")
 @config_option()
-@click.option("--verbose", "-v", is_flag=True, help="Also list info findings.")
+@verbose_option(help="Text report: also list info findings.")
+@quiet_option(help="Text report: only its final line (passed / failed with the counts). Errors and exit codes "
+              "unchanged.")
 @click.option("--live", is_flag=True, help="Also run `saqmigrate verify`: IMPORTS the app given by --app (in a child "
               "process, broker forced to memory://) and compares its run-time truth with the generated code.")
 @click.option("--app", "-A", "live_app", metavar="MODULE[:ATTR]", help="The Celery app for --live (as for `celery -A`).")
@@ -55,7 +57,7 @@ def _date(ctx, param, value):
               help="Seconds the app's import may take for --live.")
 def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], skip: tuple[str, ...], strict: bool,
             redis_url: str | None, namespace: str, bootstrap: Path | None, today: _dt.date | None, mode: str,
-            no_cache: bool, config_path: Path | None, verbose: bool, live: bool, live_app: str | None,
+            no_cache: bool, config_path: Path | None, verbose: bool, quiet: bool, live: bool, live_app: str | None,
             live_python: str | None, live_timeout: float) -> None:
     """Fail CI when the migration goes off track: new Celery usage, drifted generated code,
     unproven schedules, inconsistent routing flags, or an expired window. With --live --app,
@@ -91,6 +93,11 @@ def command(path: Path, fmt: str, output: Path | None, only: tuple[str, ...], sk
             buf = StringIO()
             ci_formats.render_human(report, Console(file=buf, width=120, color_system=None), verbose=verbose)
             text = buf.getvalue()
+        elif quiet:
+            from saqmigrate.cli.common import summary_line
+
+            click.echo(summary_line(lambda c: ci_formats.render_human(report, c)))
+            text = None
         else:
             console = make_console()
             if not console.is_terminal:

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from saqmigrate.cli.common import SaqmigrateGroup, die, format_option
+from saqmigrate.cli.common import SaqmigrateGroup, die, format_option, quiet_option, verbose_option
 from saqmigrate.errors import EXIT_FINDINGS
 from saqmigrate.runtime import serializer
 from saqmigrate.runtime.dlq import (
@@ -87,12 +87,12 @@ def _iso(ts: float) -> str:
         return repr(ts)
 
 
-def _table(entries: list[DeadLetter]) -> str:
+def _table(entries: list[DeadLetter], *, verbose: bool = False) -> str:
     headers = ["ID", "FAILED AT (UTC)", "QUEUE", "TASK", "ATTEMPTS", "REASON", "EXCEPTION"]
     rows = [
         [e.id, _iso(e.failed_at) if e.failed_at else "-", e.queue, e.function,
          "-" if e.is_corrupt else f"{e.attempts}/{e.retries}", e.reason,
-         (e.exception or "").splitlines()[0][:80] if e.exception else ""]
+         (e.exception or "").splitlines()[0][:None if verbose else 80] if e.exception else ""]
         for e in entries
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
@@ -131,9 +131,11 @@ def command(ctx: click.Context, redis_url: str | None, prefix: str) -> None:
 @_filters
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many (newest first).")
 @_format
+@verbose_option(help="Text: the exception's whole first line (default: its first 80 characters).")
+@quiet_option(help="Text: only the final line (how many dead letters); no table.")
 @click.pass_obj
 def list_cmd(cfg: _Cfg, task: str | None, queue_name: str | None, since: str | None, before: str | None,
-             limit: int | None, fmt: str) -> None:
+             limit: int | None, fmt: str, verbose: bool, quiet: bool) -> None:
     """List dead letters, newest first."""
     since_ts, before_ts = _since(since), _since(before, "--before")
 
@@ -146,7 +148,8 @@ def list_cmd(cfg: _Cfg, task: str | None, queue_name: str | None, since: str | N
     elif not entries:
         click.echo("no dead letters" + (" match the filters" if (task or queue_name or since or before) else ""))
     else:
-        click.echo(_table(entries))
+        if not quiet:
+            click.echo(_table(entries, verbose=verbose))
         click.echo(f"{len(entries)} dead letter(s)")
 
 

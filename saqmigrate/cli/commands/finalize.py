@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.cli.common import config_option, die
+from saqmigrate.cli.common import config_option, die, quiet_option
 
 
 @click.command("finalize")
@@ -28,8 +28,10 @@ from saqmigrate.cli.common import config_option, die
 @click.option("--registry", metavar="MODULE", help="The generated registry (default: found in PATH) for the "
               "safety checks against the flag store.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
+@quiet_option(help="Only errors (and --write's refusals) and the final line: no diff, no file list, no notes or "
+              "places left to you (the final line counts them). Exit codes unchanged.")
 def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: bool, rename: bool,
-            config_path: Path | None, registry: str | None, color: bool | None) -> None:
+            config_path: Path | None, registry: str | None, color: bool | None, quiet: bool) -> None:
     """Remove Celery: tasks become @saq_job functions, dispatches SAQ enqueues, the window's code goes."""
     from saqmigrate.cli.common import project_config
     from saqmigrate.emit.generate import inert
@@ -46,16 +48,16 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
     result = compute_finalize(path, config, rename=rename)
     for err in result.errors:
         click.echo(f"saqmigrate: error: {inert(err)}", err=True)
-    for msg in result.messages:
+    for msg in [] if quiet else result.messages:
         click.echo(f"saqmigrate: {inert(msg)}", err=True)
-    for b in result.blockers:
+    for b in [] if quiet and action != "write" else result.blockers:  # --write: the reasons it is refused
         click.echo(f"saqmigrate: {inert(b.text())}", err=True)
     if action in ("diff", "check"):
-        if action == "diff":
+        if action == "diff" and not quiet:
             from saqmigrate.cli.common import echo_diff
 
             echo_diff(result.changes, color)
-        else:
+        elif not quiet:
             for c in result.changes:
                 click.echo(f"would {c.kind}: {c.rel}")
         n = len(result.changes)
@@ -83,7 +85,8 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
         click.echo(f"saqmigrate: error: {e}", err=True)
     if errors:
         die("nothing written")
-    for c in done:
+    for c in [] if quiet else done:
         click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
-    click.echo("finalize: done. Run the project's tests; `saqmigrate route purge --after-finalize` removes the "
-               "flag store's keys once no Celery-era process runs.", err=True)
+    written = f" ({len(done)} file(s) written)" if quiet else ""
+    click.echo(f"finalize: done{written}. Run the project's tests; `saqmigrate route purge --after-finalize` removes "
+               "the flag store's keys once no Celery-era process runs.", err=True)

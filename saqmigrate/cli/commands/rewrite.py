@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.cli.common import config_option, die
+from saqmigrate.cli.common import config_option, die, quiet_option
 
 
 @click.command("rewrite")
@@ -26,6 +26,8 @@ from saqmigrate.cli.common import config_option, die
 @config_option()
 @click.option("--no-wire", is_flag=True, help="Do not add the routing hook to the Celery app module.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
+@quiet_option(help="Only errors and the final line (N file(s) would change / written): no diff, no file list, no "
+              "notes. Exit codes unchanged.")
 @click.option("--live", is_flag=True,
               help="IMPORTS YOUR APP (child process, memory broker, like `verify`): use Celery's run-time values "
                    "where the static scan could only flag (queues from router functions, computed options, beat "
@@ -35,8 +37,8 @@ from saqmigrate.cli.common import config_option, die
 @click.option("--timeout", type=click.FloatRange(min=1), default=120, show_default=True,
               help="With --live: seconds the app may take to import.")
 def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: str | None, only: str | None,
-            config_path: Path | None, no_wire: bool, color: bool | None, live: bool, app_spec: str | None,
-            python_exe: str | None, timeout: float) -> None:
+            config_path: Path | None, no_wire: bool, color: bool | None, quiet: bool, live: bool,
+            app_spec: str | None, python_exe: str | None, timeout: float) -> None:
     """Generate async SAQ tasks, CronJobs and worker settings beside the unchanged Celery code."""
     from saqmigrate.cli.common import project_config
     from saqmigrate.rewrite import apply_changes, compute_changes
@@ -55,7 +57,7 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: st
         facts = run_probe(path.resolve(), app_spec, {}, python=python_exe, timeout=timeout)  # VerifyError: exit 2
     result = compute_changes(path, config, mode=mode, only=only, wire=not no_wire, live=facts)
     used = result.plan.live
-    if facts is not None:
+    if facts is not None and not quiet:
         n_tasks, n_beat = len(used.get("tasks") or {}), len(used.get("beat_schedule") or {})
         click.echo(f"saqmigrate: --live: run-time values used for {n_tasks} task(s) and {n_beat} beat entr"
                    f"{'y' if n_beat == 1 else 'ies'} the static scan could not resolve", err=True)
@@ -63,19 +65,22 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: st
 
     for err in result.errors:  # names in them are user text: one line each, whatever they contain
         click.echo(f"saqmigrate: {inert(err)}", err=True)
-    for msg in result.messages:
+    for msg in [] if quiet else result.messages:
         click.echo(f"saqmigrate: {inert(msg)}", err=True)
     if action == "diff":
         from saqmigrate.cli.common import echo_diff
 
-        echo_diff(result.changes, color)
+        if not quiet:
+            echo_diff(result.changes, color)
         click.echo(f"{len(result.changes)} file(s) would change", err=True)
         if result.changes or result.blocking:
             sys.exit(1)
         return
     if action == "check":
-        for c in result.changes:
+        for c in [] if quiet else result.changes:
             click.echo(f"would {c.kind}: {c.rel}")
+        if quiet and (result.changes or result.blocking):
+            click.echo(f"{len(result.changes)} file(s) would change", err=True)
         if result.changes or result.blocking:
             sys.exit(1)
         click.echo("rewrite is up to date", err=True)
@@ -88,5 +93,7 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: st
         click.echo(f"saqmigrate: error: {e}", err=True)
     if errors:
         die("nothing written")
-    for c in done:
+    for c in [] if quiet else done:
         click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
+    if quiet:
+        click.echo(f"rewrite: {len(done)} file(s) written", err=True)

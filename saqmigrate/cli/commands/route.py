@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from saqmigrate.cli.common import SaqmigrateGroup, die, format_option, report_error
+from saqmigrate.cli.common import SaqmigrateGroup, die, format_option, quiet_option, report_error
 from saqmigrate.errors import SaqmigrateError
 from saqmigrate.ops import drain as drain_ops
 from saqmigrate.ops import registry as registry_ops
@@ -143,6 +143,13 @@ def _show_text(snap: F.Snapshot, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _show_summary(snap: F.Snapshot, rows: list[dict]) -> str:
+    """`route show -q`: the first line of the text, with the counts of what it lists."""
+    version = "BAD" if "version" in snap.bad else snap.version
+    text = f"flag version {version}   mode {snap.mode}   {len(snap.rules)} rule(s)"
+    return text + (f", {len(rows)} registered task(s)" if rows else "")
+
+
 def _inert(value) -> str:
     from saqmigrate.cockpit.analysis import inert_text
 
@@ -190,17 +197,19 @@ def _switch(c: Ctx, mode: str, reason: str, done: str, already: str) -> None:
 
 
 @command.command()
+@quiet_option(help="Text: one line (flag version, mode, how many rules and registered tasks).")
 @pass_ctx
-def show(c: Ctx):
+def show(c: Ctx, quiet: bool):
     """The flags as stored, and (with --registry) where each task goes."""
     snap = c.store.snapshot()
     rows = R.effective_routes(c.registry, snap)
-    c.out({**R.snapshot_json(snap), "tasks": rows}, _show_text(snap, rows))
+    c.out({**R.snapshot_json(snap), "tasks": rows}, _show_summary(snap, rows) if quiet else _show_text(snap, rows))
 
 
 @command.command()
+@quiet_option(help="Text: one line (flag version, mode, rules, the window's state); no warnings.")
 @pass_ctx
-def status(c: Ctx):
+def status(c: Ctx, quiet: bool):
     """Flags, the migration window's days left, and audit consistency."""
     from saqmigrate.runtime.window import WindowError, load_window
 
@@ -216,7 +225,14 @@ def status(c: Ctx):
     data = {**R.snapshot_json(snap), "audit_entries": audit_len,
             "window": window.to_json() if window else None,
             "unaudited_writes": max(0, snap.version - audit_len) if audit_len is not None else None}
-    lines = [_show_text(snap, R.effective_routes(c.registry, snap))]
+    routes = R.effective_routes(c.registry, snap)
+    if quiet:
+        w = window.to_json() if window else None
+        state = ("window EXPIRED" if w["expired"] else f"window day {w['day']} of {w['days']}") if w else \
+            "window not configured"
+        c.out(data, f"{_show_summary(snap, routes)}   {state}")
+        return
+    lines = [_show_text(snap, routes)]
     if window:
         w = window.to_json()
         state = "EXPIRED" if w["expired"] else f"{w['days_left']} days left"
@@ -304,8 +320,9 @@ def unkill(c: Ctx, reason):
 @click.option("--format", "fmt", type=click.Choice(["text", "table", "json"]), default=None,
               help="Output format (default: the route group's --format; table = text). JSON entries keep the "
                    "epoch `ts` and add `time`, the same instant in ISO 8601 UTC.")
+@quiet_option(help="Text: one line (how many changes are shown, the newest version and its time).")
 @pass_ctx
-def history(c: Ctx, limit, fmt):
+def history(c: Ctx, limit, fmt, quiet):
     """The audit stream, newest first: version, time (ISO 8601 UTC), who, what, old -> new, why."""
     items = c.store.history(limit)
     lines = []
@@ -322,6 +339,9 @@ def history(c: Ctx, limit, fmt):
                      f"{json.dumps(it.get('old'))} -> {json.dumps(it.get('new'))}  ({inert_text(it.get('reason'), 2000)})")
     if (fmt or c.fmt) == "json":
         click.echo(json.dumps(items, indent=2, sort_keys=True, default=str))
+    elif quiet and items:
+        click.echo(f"{len(items)} change(s) shown, newest v{items[0].get('version')} at "
+                   f"{items[0]['time'] or items[0].get('ts')}")
     else:
         click.echo("\n".join(lines) or "no changes recorded")
 

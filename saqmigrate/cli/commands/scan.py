@@ -9,26 +9,62 @@ from typing import Callable
 
 import click
 
-from saqmigrate.cli.common import config_option, format_option
+from saqmigrate.cli.common import config_option, format_option, quiet_option, verbose_option
 
 FORMATS = ("text", "json", "markdown", "sarif")
 
 
+def project_of(file: Path) -> Path:
+    """The folder a file is scanned in: above its outermost package (the folder Python imports it
+    from, e.g. a Django project's root for app/tasks.py), so its imports, task names and app settings
+    resolve as in a scan of that folder; ``[tool.saqmigrate]`` is found from there as usual."""
+    folder = file.resolve().parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def narrow_to_file(index, root: Path, file: Path) -> None:
+    """Keep only what is in ``file`` (the project was scanned for context); counts recomputed."""
+    from collections import Counter
+
+    from saqmigrate.classify import summarize
+
+    rel = file.resolve().relative_to(root.resolve()).as_posix()
+    for name in ("errors", "apps", "tasks", "schedules", "calls", "settings", "findings"):
+        setattr(index, name, [item for item in getattr(index, name) if item.file == rel])
+    timezone = index.summary.get("timezone")  # the project's, wherever it is set
+    index.summary = summarize(index)
+    index.summary["timezone"] = timezone
+    index.files_scanned = 1
+    index.files_parsed = int(any(rel == m["file"] for m in index.summary["modules"]) or bool(index.apps))
+    if index.native.get("tasks"):
+        rows = [r for r in index.native["tasks"] if r["file"] == rel]
+        counts = Counter({k: 0 for k in index.native.get("summary", {})})
+        counts.update(r["verdict"] for r in rows)
+        index.native = {"summary": dict(counts), "tasks": rows}
+
+
 @click.command("scan")
-@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.argument("path", type=click.Path(path_type=Path), default=".", metavar="PATH")
 @format_option(*FORMATS, help="Report format.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report to FILE (atomically).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache folder (default PATH/.saqmigrate_cache).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Worker processes (default: all cores).")
 @config_option()
-@click.option("--verbose", "-v", is_flag=True, help="Text report: list every module, blocker and file that could "
-              "not be indexed (default: the first 15 of each; a report written with -o always lists all).")
+@verbose_option(help="Text report: list every module, blocker and file that could not be indexed (default: the "
+               "first 15 of each; a report written with -o always lists all).")
+@quiet_option(help="Text report: only its final line (the finding counts); no notes. Errors and exit codes "
+              "unchanged.")
 @click.option("--fail-on", type=click.Choice(["never", "manual", "error"]), default="never", show_default=True,
               help="Exit 1 when any item is manual / any finding is an error.")
 def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir: Path | None, jobs: int | None,
-            config_path: Path | None, verbose: bool, fail_on: str) -> None:
-    """Inventory all Celery apps, tasks, beat schedules, call sites and settings under PATH."""
+            config_path: Path | None, verbose: bool, quiet: bool, fail_on: str) -> None:
+    """Inventory all Celery apps, tasks, beat schedules, call sites and settings under PATH.
+
+    PATH is a project folder, or one Python file: the folder above the file's outermost package is
+    scanned for context (imports, task names, the app) and the report lists only that file."""
     from rich.console import Console
 
     from saqmigrate.cli.common import console as make_console
@@ -37,7 +73,14 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
     from saqmigrate.emit import formats
     from saqmigrate.scan import run_scan
 
+    from saqmigrate.cli.common import die
+
     err = make_console(stderr=True)
+    file = None
+    if path.is_file():
+        if path.suffix != ".py":
+            die(f"{path}: not a Python file (give a .py file or the project folder)")
+        file, path = path, project_of(path)
     config = project_config(path, config_path)
     started = time.perf_counter()
     progress_cb: Callable[[int, int], None] | None = None
@@ -59,6 +102,9 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
     finally:
         if bar is not None:
             bar.stop()
+    if file is not None:
+        narrow_to_file(index, path, file)
+        stats.notes = [n for n in stats.notes if n.startswith(f"{file.resolve().relative_to(path).as_posix()}:")]
     elapsed = time.perf_counter() - started
     if fmt == "json":
         text = formats.to_json(index)
@@ -68,7 +114,12 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
         text = formats.to_sarif(index)
     else:
         text = None
-    if text is None and output is None:
+    if text is None and output is None and quiet:
+        from saqmigrate.cli.common import summary_line
+        from saqmigrate.emit.terminal import render
+
+        click.echo(summary_line(lambda c: render(index, c)))
+    elif text is None and output is None:
         from saqmigrate.emit.terminal import render
 
         console = make_console()
@@ -88,7 +139,7 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
             write_atomic(output, text)  # OutputError: one line, exit 2 (saqmigrate.errors)
         else:
             sys.stdout.write(text)
-    for note in stats.notes:
+    for note in [] if quiet else stats.notes:
         err.print(f"[dim]note: {note}[/]", highlight=False)
     if fail_on == "manual" and any(i.migratability == "manual" for g in (index.tasks, index.schedules, index.calls) for i in g):
         sys.exit(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.cli.common import config_option, format_option
+from saqmigrate.cli.common import config_option, format_option, quiet_option
 
 @click.command("schedules")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
@@ -16,7 +16,10 @@ from saqmigrate.cli.common import config_option, format_option
 @click.option("--no-cache", is_flag=True, help="Ignore the scan cache.")
 @config_option()
 @click.option("--fail-on-inexact", is_flag=True, help="Exit 1 unless every entry is proven exact.")
-def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail_on_inexact: bool) -> None:
+@quiet_option(help="Text report: only its final line (entries, how many proven exact); no table. Exit codes "
+              "unchanged.")
+def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail_on_inexact: bool,
+            quiet: bool) -> None:
     """Show each Celery beat entry next to its SAQ CronJob and the equivalence proof."""
     from rich.table import Table
 
@@ -54,7 +57,8 @@ def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail
             exact = {True: "[green]yes[/]", False: "[red]no[/]", None: "[yellow]n/a[/]"}[r["exact"]]
             table.add_row(r["entry"] or f"({r['file']}:{r['line']})", r["celery"] or "?", cron, exact,
                           r["description"], " ".join(r["rules"]))
-        console.print(table)
+        if not quiet:
+            console.print(table)
         n_exact = sum(1 for r in rows if r["exact"] is True)
         console.print(f"{len(rows)} entries, {n_exact} proven exact; details: saqmigrate scan --format json "
                       "(schedules[].translation) and docs/schedules.md")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.cli.common import config_option, format_option
+from saqmigrate.cli.common import config_option, format_option, quiet_option
 
 @click.command("verify")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
@@ -28,8 +28,10 @@ from saqmigrate.cli.common import config_option, format_option
               help="Write the report to FILE (atomically); a one-line summary still goes to stderr.")
 @click.option("--no-cache", is_flag=True, help="Ignore the scan cache.")
 @config_option()
+@quiet_option(help="Text report: only its final line (tasks and beat entries compared, the verdict). Errors and "
+              "exit codes unchanged.")
 def command(path: Path, app_spec: str, python: str | None, timeout: float, keep_broker: bool, fmt: str,
-            output: Path | None, no_cache: bool, config_path: Path | None) -> None:
+            output: Path | None, no_cache: bool, config_path: Path | None, quiet: bool) -> None:
     """Prove the migration against Celery's run-time truth. IMPORTS YOUR APP (opt-in).
 
     Unlike scan and rewrite, which never run your code, verify imports the Celery app given by
@@ -66,6 +68,8 @@ def command(path: Path, app_spec: str, python: str | None, timeout: float, keep_
         n = len(report.counted)
         click.echo(f"saqmigrate verify: {'all equal' if not n else f'{n} difference(s)'}; report written to {output}",
                    err=True)
+    elif quiet and fmt == "text":
+        click.echo(text.rstrip("\n").splitlines()[-1])
     else:
         click.echo(text, nl=False)
     sys.exit(report.exit_code)
