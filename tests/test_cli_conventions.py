@@ -55,8 +55,10 @@ def test_format_option_maps_aliases_to_the_canonical_name():
         click.echo(fmt)
 
     runner = CliRunner()
-    assert [runner.invoke(show, args).output.strip() for args in ([], ["--format", "table"], ["--format", "human"],
-                                                                  ["--format", "json"])] == ["text"] * 3 + ["json"]
+    assert [
+        runner.invoke(show, args).output.strip()
+        for args in ([], ["--format", "table"], ["--format", "human"], ["--format", "json"])
+    ] == ["text"] * 3 + ["json"]
     assert "table = text" in runner.invoke(show, ["--help"]).output
 
 
@@ -93,10 +95,16 @@ def test_piped_reports_never_cut_paths(tmp_path):
     deep = tmp_path / "a_rather_long_package_name" / "with_a_nested_module_folder" / "and_more"
     deep.mkdir(parents=True)
     (deep / "tasks_for_the_reporting_pipeline.py").write_text(
-        "from celery import shared_task\n\n\n@shared_task(soft_time_limit=3)\ndef t():\n    return 1\n")
+        "from celery import shared_task\n\n\n@shared_task(soft_time_limit=3)\ndef t():\n    return 1\n"
+    )
     env = {k: v for k, v in __import__("os").environ.items() if k != "COLUMNS"}
-    proc = subprocess.run([sys.executable, "-m", "saqmigrate", "scan", str(tmp_path)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "saqmigrate", "scan", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     rel = "a_rather_long_package_name/with_a_nested_module_folder/and_more/tasks_for_the_reporting_pipeline.py"
     assert f"{rel}:4" in proc.stdout, proc.stdout
 
@@ -109,16 +117,31 @@ def test_route_subcommands_take_format_where_users_put_it(redis_url):
 
     from saqmigrate.cli.commands.route import command
 
-    after = CliRunner().invoke(command, ["--redis-url", redis_url, "--namespace", "fmt-test", "show", "--format", "json"])
-    before = CliRunner().invoke(command, ["--redis-url", redis_url, "--namespace", "fmt-test", "--format", "json", "show"])
+    after = CliRunner().invoke(
+        command, ["--redis-url", redis_url, "--namespace", "fmt-test", "show", "--format", "json"]
+    )
+    before = CliRunner().invoke(
+        command, ["--redis-url", redis_url, "--namespace", "fmt-test", "--format", "json", "show"]
+    )
     assert after.exit_code == 0 and before.exit_code == 0, after.output
     assert json.loads(after.output) == json.loads(before.output)
 
 
 # --- -q/--quiet and -v/--verbose: declared once (cli/common.py), the same meaning everywhere -----------
 
-QUIET_COMMANDS = ["scan", "check", "rewrite", "finalize", "verify", "schedules", "baseline", "route show",
-                  "route status", "route history", "dlq list"]
+QUIET_COMMANDS = [
+    "scan",
+    "check",
+    "rewrite",
+    "finalize",
+    "verify",
+    "schedules",
+    "baseline",
+    "route show",
+    "route status",
+    "route history",
+    "dlq list",
+]
 VERBOSE_COMMANDS = ["scan", "check", "dlq list"]  # only where -v adds per-item detail (docs/cli.md)
 
 
@@ -147,7 +170,7 @@ def test_quiet_and_verbose_are_declared_where_documented():
 @pytest.mark.parametrize("order", [("-q", "-v"), ("-v", "-q"), ("--quiet", "--verbose")])
 def test_quiet_with_verbose_is_one_line_usage_error(spelled, order, fixtures_dir):
     group = ["dlq", "--redis-url", "redis://127.0.0.1:6379/6"] if spelled == "dlq list" else []
-    args = [*group, *spelled.split()[len(group) and 1:], *([] if group else [str(fixtures_dir / "hard")]), *order]
+    args = [*group, *spelled.split()[len(group) and 1 :], *([] if group else [str(fixtures_dir / "hard")]), *order]
     out = invoke(*args)
     assert out.exit_code == 2, out.output
     assert out.output == "saqmigrate: error: -q/--quiet and -v/--verbose exclude each other: give one\n"
@@ -162,7 +185,9 @@ def test_scan_quiet_prints_the_summary_line_and_keeps_the_exit_code(fixtures_dir
     assert re.fullmatch(r"\d+ findings \(\d+ errors, \d+ warnings, \d+ info\)\. Details: .*", line), line
     assert line in " ".join(full.output.split()) and len(lines(full.output)) > 10
     # machine formats are the same with or without --quiet
-    assert invoke("scan", project, "--format", "json", "-q").stdout == invoke("scan", project, "--format", "json").stdout
+    assert (
+        invoke("scan", project, "--format", "json", "-q").stdout == invoke("scan", project, "--format", "json").stdout
+    )
 
 
 def test_scan_quiet_follows_color(fixtures_dir):
@@ -236,7 +261,9 @@ def test_baseline_quiet(fixtures_dir, tmp_path):
     assert any(line.startswith("+ ") for line in lines(loud.output))
     [line] = lines(quiet.output)
     assert line.startswith("wrote .saqmigrate-baseline.json: ") and line == lines(loud.output)[-1]
-    assert (quiet_root / ".saqmigrate-baseline.json").read_text() == (loud_root / ".saqmigrate-baseline.json").read_text()
+    assert (quiet_root / ".saqmigrate-baseline.json").read_text() == (
+        loud_root / ".saqmigrate-baseline.json"
+    ).read_text()
     again = invoke("baseline", str(quiet_root), "-q")
     assert again.exit_code == 2 and lines(again.output)[0].startswith("saqmigrate: error: ")  # errors stay
 
@@ -247,8 +274,10 @@ def test_verify_quiet(fixtures_dir, tmp_path):
     import subprocess
     import sys
 
-    run = lambda *a: subprocess.run([sys.executable, "-m", "saqmigrate", "verify", ".", "--app", "shop.celery", *a],  # noqa: E731
-                                    cwd=root, capture_output=True, text=True, timeout=120)
+    def run(*a: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "saqmigrate", "verify", ".", "--app", "shop.celery", *a]
+        return subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120)
+
     full, quiet = run(), run("-q")
     assert full.returncode == quiet.returncode == 0, full.stdout + full.stderr
     [line] = lines(quiet.stdout)
@@ -289,8 +318,15 @@ def test_dlq_list_quiet_and_verbose(redis_url, unique_name):
         try:
             job = Job("send_email", kwargs={"n": 1}, retries=1, queue=queue)
             job.attempts, job.started = 1, 1_700_000_000_000
-            assert await store.add(DeadLetter.from_job(job, status="failed", error=f"Traceback...\n{reason}\n",
-                                                       reason="failed", completed_ms=1_700_000_000_500))
+            assert await store.add(
+                DeadLetter.from_job(
+                    job,
+                    status="failed",
+                    error=f"Traceback...\n{reason}\n",
+                    reason="failed",
+                    completed_ms=1_700_000_000_500,
+                )
+            )
         finally:
             await store.close()
             await queue.disconnect()

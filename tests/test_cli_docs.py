@@ -19,14 +19,17 @@ def test_cli_reference_is_current():
     if recorded and recorded.group(1) != docs.click_version():
         # another click lays help out differently: the commands and their options must still agree
         def surface(text: str) -> tuple[set, set]:
-            return set(re.findall(r"^#+ `saqmigrate [^`]+`", text, re.M)), set(re.findall(r"(?<![\w-])--[a-z][\w-]*", text))
+            return set(re.findall(r"^#+ `saqmigrate [^`]+`", text, re.M)), set(
+                re.findall(r"(?<![\w-])--[a-z][\w-]*", text)
+            )
 
         assert surface(current) == surface(docs.render()), "docs/cli.md is stale: run python -m saqmigrate.cli.docs"
         return
     # A fresh process: click caches each command's help option on first use, so a command invoked
     # on its own earlier in this process would render "--help" without the root's "-h".
-    out = subprocess.run([sys.executable, "-m", "saqmigrate.cli.docs", "--check", str(DOC)], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "saqmigrate.cli.docs", "--check", str(DOC)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, "docs/cli.md is stale: run python -m saqmigrate.cli.docs (or make docs)\n" + out.stderr
 
 
@@ -65,7 +68,9 @@ def test_under_another_click_a_missing_option_still_fails(tmp_path, monkeypatch)
 
 
 REPO = DOC.parent.parent
-CITATION = re.compile(r"DESIGN\.md|\bfacts §|celery-saq-facts\.md|routing-design\.md|codemod-anchors\.md|shared/reference")
+CITATION = re.compile(
+    r"DESIGN\.md|\bfacts §|celery-saq-facts\.md|routing-design\.md|codemod-anchors\.md|shared/reference"
+)
 
 
 def test_docs_cite_only_what_the_repository_contains():

@@ -48,8 +48,11 @@ def test_config_error_through_the_entry_point(tmp_path: Path):
 
 def test_exit_codes_are_defined_once():
     """EXIT_* = <int> appears in saqmigrate/errors.py only."""
-    defined = [(p.relative_to(PKG).as_posix(), m.group(0)) for p in PKG.rglob("*.py")
-               for m in re.finditer(r"^EXIT_\w+\s*(?:,\s*EXIT_\w+\s*)*=\s*\d", p.read_text(encoding="utf-8"), re.M)]
+    defined = [
+        (p.relative_to(PKG).as_posix(), m.group(0))
+        for p in PKG.rglob("*.py")
+        for m in re.finditer(r"^EXIT_\w+\s*(?:,\s*EXIT_\w+\s*)*=\s*\d", p.read_text(encoding="utf-8"), re.M)
+    ]
     assert {f for f, _ in defined} == {"errors.py"}, defined
 
 
@@ -59,8 +62,10 @@ def test_cli_prints_no_error_line_by_hand():
     allowed = {"common.py"}
     offenders = []
     for p in (PKG / "cli").rglob("*.py"):
-        for m in re.finditer(r"click\.echo\(f?\"saqmigrate: error: [^\"]*\",\s*err=True\)\s*\n\s*(sys\.exit|ctx\.exit|raise SystemExit)",
-                             p.read_text(encoding="utf-8")):
+        for m in re.finditer(
+            r"click\.echo\(f?\"saqmigrate: error: [^\"]*\",\s*err=True\)\s*\n\s*(sys\.exit|ctx\.exit|raise SystemExit)",
+            p.read_text(encoding="utf-8"),
+        ):
             if p.name not in allowed:
                 offenders.append(f"{p.relative_to(PKG)}: {m.group(0)[:60]}")
     assert not offenders, offenders

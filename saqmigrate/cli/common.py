@@ -19,9 +19,24 @@ import click
 from saqmigrate.config import Config, load_config
 from saqmigrate.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, SaqmigrateError
 
-__all__ = ["EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "SaqmigrateError", "SaqmigrateGroup", "die", "project_config",
-           "config_option", "format_option", "quiet_option", "verbose_option", "summary_line", "console", "use_color",
-           "color_choice", "echo_diff"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FINDINGS",
+    "EXIT_USAGE",
+    "SaqmigrateError",
+    "SaqmigrateGroup",
+    "die",
+    "project_config",
+    "config_option",
+    "format_option",
+    "quiet_option",
+    "verbose_option",
+    "summary_line",
+    "console",
+    "use_color",
+    "color_choice",
+    "echo_diff",
+]
 
 
 def die(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -58,11 +73,15 @@ def project_config(path: Path, config_path: Path | None = None) -> Config:
 
 # --- options every command spells the same way ---------------------------------------------------
 
-def config_option(help: str = "pyproject.toml to read [tool.saqmigrate] from (default: PATH's).") -> Callable[[Any], Any]:  # noqa: A002
+
+def config_option(
+    help: str = "pyproject.toml to read [tool.saqmigrate] from (default: PATH's).",
+) -> Callable[[Any], Any]:  # noqa: A002
     """``--config FILE``, passed to the command as ``config_path`` (a Path or None), for every command
     that reads ``[tool.saqmigrate]`` of a project (give it to :func:`project_config`)."""
-    return click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-                        help=help)
+    return click.option(
+        "--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), help=help
+    )
 
 
 #: Spellings kept for compatibility: `check --format human` and `--format table` (demo, dlq, route)
@@ -70,8 +89,9 @@ def config_option(help: str = "pyproject.toml to read [tool.saqmigrate] from (de
 FORMAT_ALIASES = {"human": "text", "table": "text"}
 
 
-def format_option(*formats: str, default: str = "text", aliases: tuple[str, ...] = (),
-                  help: str = "Output format.") -> Callable[[Any], Any]:  # noqa: A002 - click's name
+def format_option(
+    *formats: str, default: str = "text", aliases: tuple[str, ...] = (), help: str = "Output format."
+) -> Callable[[Any], Any]:  # noqa: A002 - click's name
     """``--format`` with ``text`` as the human report and ``json`` for scripts, like ruff and black;
     ``aliases`` (from FORMAT_ALIASES) are accepted and passed to the command as their canonical name."""
 
@@ -80,8 +100,15 @@ def format_option(*formats: str, default: str = "text", aliases: tuple[str, ...]
 
     names = [*formats, *aliases]
     extra = f" ({', '.join(f'{a} = {FORMAT_ALIASES[a]}' for a in aliases)})" if aliases else ""
-    return click.option("--format", "fmt", type=click.Choice(names), default=default, show_default=True,
-                        callback=canonical, help=help + extra)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(names),
+        default=default,
+        show_default=True,
+        callback=canonical,
+        help=help + extra,
+    )
 
 
 def _exclusive(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
@@ -150,8 +177,12 @@ def console(*, stderr: bool = False, **kwargs: Any) -> Any:
 
     choice = color_choice()
     stream = sys.stderr if stderr else sys.stdout
-    if "width" not in kwargs and "file" not in kwargs and not getattr(stream, "isatty", lambda: False)() \
-            and not os.environ.get("COLUMNS"):
+    if (
+        "width" not in kwargs
+        and "file" not in kwargs
+        and not getattr(stream, "isatty", lambda: False)()
+        and not os.environ.get("COLUMNS")
+    ):
         kwargs["width"] = 160  # piped into a CI log: wide lines, not paths cut at 80 columns
     if choice is False:
         kwargs.setdefault("color_system", None)

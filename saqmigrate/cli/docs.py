@@ -147,8 +147,9 @@ def render() -> str:
         short = " ".join((command.short_help or (command.help or "").split("\n\n")[0]).split()).replace("|", "\\|")
         rows.append(f"| [`{name}{subs}`](#saqmigrate-{name}) | {short} | {DOCS.get(name, '')} |")
         reference += _section(["saqmigrate", name], command, ctx, 3)
-    return TEMPLATE.format(click=click_version(), summary="\n".join(rows),
-                           reference="\n".join(reference).rstrip() + "\n")
+    return TEMPLATE.format(
+        click=click_version(), summary="\n".join(rows), reference="\n".join(reference).rstrip() + "\n"
+    )
 
 
 def click_version() -> str:

@@ -40,8 +40,13 @@ def _needs_cli_extra(name: str, missing: str) -> click.Command:
     def run(**_: object) -> None:
         die(f"`saqmigrate {name}` needs the analyzer dependencies ({missing} is not installed): {INSTALL_CLI}")
 
-    return click.Command(name, callback=run, help=f"(needs {INSTALL_CLI})", add_help_option=False,
-                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    return click.Command(
+        name,
+        callback=run,
+        help=f"(needs {INSTALL_CLI})",
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 def missing_cli_dependency(exc: BaseException) -> str | None:
@@ -70,8 +75,13 @@ class LazyGroup(SaqmigrateGroup):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="saqmigrate")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Colour the output: auto = when writing to a terminal and NO_COLOR is not set.")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour the output: auto = when writing to a terminal and NO_COLOR is not set.",
+)
 @click.pass_context
 def cli(ctx: click.Context, color: str) -> None:
     """Move a Celery app to SAQ: scan, rewrite, route, check."""
@@ -106,8 +116,13 @@ def main(argv: list[str] | None = None) -> None:
         missing = missing_cli_dependency(exc)
         if missing is None:
             raise
-        sys.exit(report_error(SaqmigrateError(f"this command needs the analyzer dependencies ({missing} is not "
-                                              f"installed): {INSTALL_CLI}")))
+        sys.exit(
+            report_error(
+                SaqmigrateError(
+                    f"this command needs the analyzer dependencies ({missing} is not installed): {INSTALL_CLI}"
+                )
+            )
+        )
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

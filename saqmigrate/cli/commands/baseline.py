@@ -15,12 +15,18 @@ from saqmigrate.cli.common import config_option, die, quiet_option
 
 @click.command("baseline")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("--update", is_flag=True, help="Rewrite an existing baseline from the code as it is now "
-              "(shrinks it when usage went away; lists every added and removed entry).")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Rewrite an existing baseline from the code as it is now "
+    "(shrinks it when usage went away; lists every added and removed entry).",
+)
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file scan cache.")
 @config_option()
-@quiet_option(help="Only errors and the final line (written / updated with the counts, or up to date): no added "
-              "and removed entries, no warnings.")
+@quiet_option(
+    help="Only errors and the final line (written / updated with the counts, or up to date): no added "
+    "and removed entries, no warnings."
+)
 def command(path: Path, update: bool, no_cache: bool, config_path: Path | None, quiet: bool) -> None:
     """Write the committed baseline of remaining Celery tasks, beat entries and dispatch sites."""
     from saqmigrate.check import ratchet
@@ -62,6 +68,8 @@ def command(path: Path, update: bool, no_cache: bool, config_path: Path | None, 
         click.echo(f"+ {line}")
     n = len(doc["tasks"]), len(doc["schedules"]), sum(sum(c.values()) for c in doc["calls"].values())
     verb = "updated" if old is not None else "wrote"
-    click.echo(f"{verb} {ctx.rel(target)}: {n[0]} task(s), {n[1]} beat entr{'y' if n[1] == 1 else 'ies'}, "
-               f"{n[2]} dispatch site(s)" + (f" ({len(added)} added, {len(removed)} removed)" if old is not None else ""),
-               err=True)
+    click.echo(
+        f"{verb} {ctx.rel(target)}: {n[0]} task(s), {n[1]} beat entr{'y' if n[1] == 1 else 'ies'}, "
+        f"{n[2]} dispatch site(s)" + (f" ({len(added)} added, {len(removed)} removed)" if old is not None else ""),
+        err=True,
+    )

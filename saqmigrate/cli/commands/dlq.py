@@ -45,8 +45,10 @@ class _RedisDown(Exception):
 
 def _fail_redis(url: str, exc: BaseException) -> None:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    die(f"cannot reach Redis at {redact(url)} ({redact(reason)}); start Redis there, or pass "
-        "--redis-url / set SAQ_REDIS_URL to the Redis your SAQ queues use")
+    die(
+        f"cannot reach Redis at {redact(url)} ({redact(reason)}); start Redis there, or pass "
+        "--redis-url / set SAQ_REDIS_URL to the Redis your SAQ queues use"
+    )
 
 
 def _run(cfg: _Cfg, body: Any) -> Any:
@@ -90,9 +92,15 @@ def _iso(ts: float) -> str:
 def _table(entries: list[DeadLetter], *, verbose: bool = False) -> str:
     headers = ["ID", "FAILED AT (UTC)", "QUEUE", "TASK", "ATTEMPTS", "REASON", "EXCEPTION"]
     rows = [
-        [e.id, _iso(e.failed_at) if e.failed_at else "-", e.queue, e.function,
-         "-" if e.is_corrupt else f"{e.attempts}/{e.retries}", e.reason,
-         (e.exception or "").splitlines()[0][:None if verbose else 80] if e.exception else ""]
+        [
+            e.id,
+            _iso(e.failed_at) if e.failed_at else "-",
+            e.queue,
+            e.function,
+            "-" if e.is_corrupt else f"{e.attempts}/{e.retries}",
+            e.reason,
+            (e.exception or "").splitlines()[0][: None if verbose else 80] if e.exception else "",
+        ]
         for e in entries
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
@@ -112,10 +120,18 @@ _format = format_option("text", "json", aliases=("table",), help="Output format;
 
 
 @click.group(name="dlq", cls=SaqmigrateGroup)
-@click.option("--redis-url", help="SAQ's Redis, holding the dead letters and the SAQ queues "
-              "[default: $SAQ_REDIS_URL, $REDIS_URL, redis://localhost:6379].")
-@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, envvar="SAQMIGRATE_DLQ_PREFIX",
-              help="Key prefix of the dead-letter store (as configured in the worker).")
+@click.option(
+    "--redis-url",
+    help="SAQ's Redis, holding the dead letters and the SAQ queues "
+    "[default: $SAQ_REDIS_URL, $REDIS_URL, redis://localhost:6379].",
+)
+@click.option(
+    "--prefix",
+    default=DEFAULT_PREFIX,
+    show_default=True,
+    envvar="SAQMIGRATE_DLQ_PREFIX",
+    help="Key prefix of the dead-letter store (as configured in the worker).",
+)
 @click.pass_context
 def command(ctx: click.Context, redis_url: str | None, prefix: str) -> None:
     """Dead letters: SAQ jobs that failed for good (retries exhausted, or swept)."""
@@ -134,8 +150,17 @@ def command(ctx: click.Context, redis_url: str | None, prefix: str) -> None:
 @verbose_option(help="Text: the exception's whole first line (default: its first 80 characters).")
 @quiet_option(help="Text: only the final line (how many dead letters); no table.")
 @click.pass_obj
-def list_cmd(cfg: _Cfg, task: str | None, queue_name: str | None, since: str | None, before: str | None,
-             limit: int | None, fmt: str, verbose: bool, quiet: bool) -> None:
+def list_cmd(
+    cfg: _Cfg,
+    task: str | None,
+    queue_name: str | None,
+    since: str | None,
+    before: str | None,
+    limit: int | None,
+    fmt: str,
+    verbose: bool,
+    quiet: bool,
+) -> None:
     """List dead letters, newest first."""
     since_ts, before_ts = _since(since), _since(before, "--before")
 
@@ -172,43 +197,65 @@ def show_cmd(cfg: _Cfg, entry_id: str, fmt: str) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     rows = [
-        ("id", entry.id), ("task", entry.function), ("queue", entry.queue), ("job key", entry.key),
-        ("status", f"{entry.status} ({entry.reason})"), ("attempts", f"{entry.attempts} of {entry.retries}"),
+        ("id", entry.id),
+        ("task", entry.function),
+        ("queue", entry.queue),
+        ("job key", entry.key),
+        ("status", f"{entry.status} ({entry.reason})"),
+        ("attempts", f"{entry.attempts} of {entry.retries}"),
         ("failed at", _iso(entry.failed_at)),
         ("enqueued at", _iso(entry.queued / 1000) if entry.queued else "-"),
         ("started at", _iso(entry.started / 1000) if entry.started else "-"),
-        ("options", f"timeout={entry.timeout} retry_delay={entry.retry_delay} "
-                    f"retry_backoff={entry.retry_backoff} ttl={entry.ttl} heartbeat={entry.heartbeat}"),
+        (
+            "options",
+            f"timeout={entry.timeout} retry_delay={entry.retry_delay} "
+            f"retry_backoff={entry.retry_backoff} ttl={entry.ttl} heartbeat={entry.heartbeat}",
+        ),
         ("worker", entry.worker_id or "-"),
     ]
     if marker:
-        rows.append(("requeue", f"interrupted earlier ({marker['state']}, new key {marker['new_key']}); "
-                                "`requeue` again resumes it"))
+        rows.append(
+            (
+                "requeue",
+                f"interrupted earlier ({marker['state']}, new key {marker['new_key']}); `requeue` again resumes it",
+            )
+        )
     for k, v in rows:
         click.echo(f"{k:>12}: {v}")
-    kwargs_text = (json.dumps(json.loads(serializer.dump(entry.kwargs)), indent=2)
-                   if entry.kwargs is not None else f"(not stored: {entry.kwargs_error})")
+    kwargs_text = (
+        json.dumps(json.loads(serializer.dump(entry.kwargs)), indent=2)
+        if entry.kwargs is not None
+        else f"(not stored: {entry.kwargs_error})"
+    )
     click.echo("      kwargs:")
     click.echo("\n".join("    " + line for line in kwargs_text.splitlines()))
     click.echo("       error:")
     click.echo("\n".join("    " + line for line in (entry.error or "-").splitlines()))
 
 
-def _select(store: DeadLetterStore, ids: tuple[str, ...], task: str | None, queue_name: str | None,
-            since_ts: float | None, before_ts: float | None):
+def _select(
+    store: DeadLetterStore,
+    ids: tuple[str, ...],
+    task: str | None,
+    queue_name: str | None,
+    since_ts: float | None,
+    before_ts: float | None,
+):
     async def pick() -> tuple[list[DeadLetter], list[str]]:
         if ids:
             found = await store.get_many(list(ids))
             entries = [found[i] for i in ids if i in found]
             missing = [i for i in ids if i not in found]
-            entries = [e for e in entries
-                       if (not task or e.function == task or fnmatch.fnmatchcase(e.function, task))
-                       and (not queue_name or e.queue == queue_name)
-                       and (since_ts is None or e.failed_at >= since_ts)
-                       and (before_ts is None or e.failed_at < before_ts)]
+            entries = [
+                e
+                for e in entries
+                if (not task or e.function == task or fnmatch.fnmatchcase(e.function, task))
+                and (not queue_name or e.queue == queue_name)
+                and (since_ts is None or e.failed_at >= since_ts)
+                and (before_ts is None or e.failed_at < before_ts)
+            ]
             return entries, missing
-        return await store.list(task=task, queue=queue_name, since=since_ts, before=before_ts,
-                                newest_first=False), []
+        return await store.list(task=task, queue=queue_name, since=since_ts, before=before_ts, newest_first=False), []
 
     return pick()
 
@@ -221,8 +268,18 @@ def _select(store: DeadLetterStore, ids: tuple[str, ...], task: str | None, queu
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before a bulk requeue (filters / --all).")
 @_format
 @click.pass_obj
-def requeue_cmd(cfg: _Cfg, ids: tuple[str, ...], task: str | None, queue_name: str | None, since: str | None,
-                before: str | None, all_: bool, queue_url: str | None, yes: bool, fmt: str) -> None:
+def requeue_cmd(
+    cfg: _Cfg,
+    ids: tuple[str, ...],
+    task: str | None,
+    queue_name: str | None,
+    since: str | None,
+    before: str | None,
+    all_: bool,
+    queue_url: str | None,
+    yes: bool,
+    fmt: str,
+) -> None:
     """Enqueue dead letters again under new job keys, same kwargs and options.
 
     A requeue interrupted halfway (Redis down, ^C) leaves the entry in place; running the
@@ -248,8 +305,9 @@ def requeue_cmd(cfg: _Cfg, ids: tuple[str, ...], task: str | None, queue_name: s
 
         def queue_for(name: str) -> Any:
             if name not in queues:
-                queues[name] = Queue.from_url(queue_url or cfg.url, name=name, dump=serializer.dump,
-                                              load=serializer.load)
+                queues[name] = Queue.from_url(
+                    queue_url or cfg.url, name=name, dump=serializer.dump, load=serializer.load
+                )
             return queues[name]
 
         done, errors = [], []
@@ -257,8 +315,9 @@ def requeue_cmd(cfg: _Cfg, ids: tuple[str, ...], task: str | None, queue_name: s
             for e in entries:
                 try:
                     r = await store.requeue(e.id, queue_for)
-                    done.append({"id": r.id, "queue": r.queue, "task": e.function, "new_key": r.new_key,
-                                 "enqueued": r.enqueued})
+                    done.append(
+                        {"id": r.id, "queue": r.queue, "task": e.function, "new_key": r.new_key, "enqueued": r.enqueued}
+                    )
                 except Exception as exc:  # keep going; report each (the entry is kept)
                     errors.append(f"{e.id}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         finally:
@@ -292,12 +351,23 @@ def requeue_cmd(cfg: _Cfg, ids: tuple[str, ...], task: str | None, queue_name: s
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @_format
 @click.pass_obj
-def purge_cmd(cfg: _Cfg, ids: tuple[str, ...], task: str | None, queue_name: str | None, since: str | None,
-              before: str | None, all_: bool, yes: bool, fmt: str) -> None:
+def purge_cmd(
+    cfg: _Cfg,
+    ids: tuple[str, ...],
+    task: str | None,
+    queue_name: str | None,
+    since: str | None,
+    before: str | None,
+    all_: bool,
+    yes: bool,
+    fmt: str,
+) -> None:
     """Delete dead letters for good (asks first unless --yes)."""
     since_ts, before_ts = _since(since), _since(before, "--before")
     if not ids and not (task or queue_name or since_ts is not None or before_ts is not None or all_):
-        raise click.UsageError("refusing to purge everything: give ids, a filter (--task/--queue/--since/--before), or --all")
+        raise click.UsageError(
+            "refusing to purge everything: give ids, a filter (--task/--queue/--since/--before), or --all"
+        )
 
     async def body(store: DeadLetterStore) -> tuple[int, list[str], bool]:
         entries, missing = await _select(store, ids, task, queue_name, since_ts, before_ts)

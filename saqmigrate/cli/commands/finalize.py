@@ -12,26 +12,55 @@ from saqmigrate.cli.common import config_option, die, quiet_option
 
 @click.command("finalize")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("--diff", "show_diff", is_flag=True,
-              help="Print a unified diff of the end state (default; works on any day of the window); exit 1 when "
-                   "changes are pending.")
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Print a unified diff of the end state (default; works on any day of the window); exit 1 when "
+    "changes are pending.",
+)
 @click.option("--check", "check_only", is_flag=True, help="Exit 1 if finalize would change anything.")
-@click.option("--write", "write", is_flag=True,
-              help="Write the changes, all of them or none; refused (exit 2) until it is safe (see --force).")
-@click.option("--force", is_flag=True,
-              help="Write although the safety checks fail or code is left that only Celery runs (each is "
-                   "listed as it is skipped).")
-@click.option("--rename", is_flag=True,
-              help="Register each task as module.function (e.g. a task Celery knew as 'send-receipt'); the Celery "
-                   "name stays registered as an alias so jobs queued before keep running (drop it a release later).")
+@click.option(
+    "--write",
+    "write",
+    is_flag=True,
+    help="Write the changes, all of them or none; refused (exit 2) until it is safe (see --force).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write although the safety checks fail or code is left that only Celery runs (each is "
+    "listed as it is skipped).",
+)
+@click.option(
+    "--rename",
+    is_flag=True,
+    help="Register each task as module.function (e.g. a task Celery knew as 'send-receipt'); the Celery "
+    "name stays registered as an alias so jobs queued before keep running (drop it a release later).",
+)
 @config_option()
-@click.option("--registry", metavar="MODULE", help="The generated registry (default: found in PATH) for the "
-              "safety checks against the flag store.")
+@click.option(
+    "--registry",
+    metavar="MODULE",
+    help="The generated registry (default: found in PATH) for the safety checks against the flag store.",
+)
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
-@quiet_option(help="Only errors (and --write's refusals) and the final line: no diff, no file list, no notes or "
-              "places left to you (the final line counts them). Exit codes unchanged.")
-def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: bool, rename: bool,
-            config_path: Path | None, registry: str | None, color: bool | None, quiet: bool) -> None:
+@quiet_option(
+    help="Only errors (and --write's refusals) and the final line: no diff, no file list, no notes or "
+    "places left to you (the final line counts them). Exit codes unchanged."
+)
+def command(
+    path: Path,
+    show_diff: bool,
+    check_only: bool,
+    write: bool,
+    force: bool,
+    rename: bool,
+    config_path: Path | None,
+    registry: str | None,
+    color: bool | None,
+    quiet: bool,
+) -> None:
     """Remove Celery: tasks become @saq_job functions, dispatches SAQ enqueues, the window's code goes."""
     from saqmigrate.cli.common import project_config
     from saqmigrate.emit.generate import inert
@@ -70,11 +99,16 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
         return
     refusals = gate(path.resolve(), result, config, registry=registry)
     if result.blockers:
-        refusals.append(f"{len(result.blockers)} place(s) above still need Celery (SM80x): fix them, or --force to "
-                        "leave them as they are")
+        refusals.append(
+            f"{len(result.blockers)} place(s) above still need Celery (SM80x): fix them, or --force to "
+            "leave them as they are"
+        )
     if refusals:
-        click.echo(f"saqmigrate: SM800: finalize --write is not safe yet ({len(refusals)} reason(s)"
-                   f"{'; writing anyway, --force' if force else ''}; `saqmigrate rule SM800` explains)", err=True)
+        click.echo(
+            f"saqmigrate: SM800: finalize --write is not safe yet ({len(refusals)} reason(s)"
+            f"{'; writing anyway, --force' if force else ''}; `saqmigrate rule SM800` explains)",
+            err=True,
+        )
         for r in refusals:
             click.echo(f"saqmigrate: {'skipped (--force)' if force else 'refused'}: {inert(r)}", err=True)
         if not force:
@@ -88,5 +122,8 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, force: b
     for c in [] if quiet else done:
         click.echo(f"{c.kind[:-1] if c.kind.endswith('e') else c.kind}ed: {c.rel}")
     written = f" ({len(done)} file(s) written)" if quiet else ""
-    click.echo(f"finalize: done{written}. Run the project's tests; `saqmigrate route purge --after-finalize` removes "
-               "the flag store's keys once no Celery-era process runs.", err=True)
+    click.echo(
+        f"finalize: done{written}. Run the project's tests; `saqmigrate route purge --after-finalize` removes "
+        "the flag store's keys once no Celery-era process runs.",
+        err=True,
+    )

@@ -12,33 +12,70 @@ from saqmigrate.cli.common import config_option, die, quiet_option
 
 @click.command("rewrite")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("--diff", "show_diff", is_flag=True,
-              help="Print a unified diff of what would change (default); exit 1 when changes are pending, like "
-                   "ruff format --diff.")
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Print a unified diff of what would change (default); exit 1 when changes are pending, like "
+    "ruff format --diff.",
+)
 @click.option("--check", "check_only", is_flag=True, help="Exit 1 if a rewrite would change anything.")
-@click.option("--write", "write", is_flag=True,
-              help="Write the changes: all of them or none (exit 2 and nothing written on any error).")
-@click.option("--mode", type=click.Choice(["bridge", "native"]), default=None,
-              help="bridge: the SAQ twin runs the Celery implementation in a thread; native: an async port "
-                   "where the body is safe to convert (others stay bridged, with a finding). Default: the mode "
-                   "the existing generated code records, else bridge.")
+@click.option(
+    "--write",
+    "write",
+    is_flag=True,
+    help="Write the changes: all of them or none (exit 2 and nothing written on any error).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["bridge", "native"]),
+    default=None,
+    help="bridge: the SAQ twin runs the Celery implementation in a thread; native: an async port "
+    "where the body is safe to convert (others stay bridged, with a finding). Default: the mode "
+    "the existing generated code records, else bridge.",
+)
 @click.option("--only", metavar="GLOB", help="Only tasks whose file path or Celery name matches GLOB.")
 @config_option()
 @click.option("--no-wire", is_flag=True, help="Do not add the routing hook to the Celery app module.")
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
-@quiet_option(help="Only errors and the final line (N file(s) would change / written): no diff, no file list, no "
-              "notes. Exit codes unchanged.")
-@click.option("--live", is_flag=True,
-              help="IMPORTS YOUR APP (child process, memory broker, like `verify`): use Celery's run-time values "
-                   "where the static scan could only flag (queues from router functions, computed options, beat "
-                   "entries built in loops or from the environment); recorded in <worker package>/live_facts.py.")
+@quiet_option(
+    help="Only errors and the final line (N file(s) would change / written): no diff, no file list, no "
+    "notes. Exit codes unchanged."
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="IMPORTS YOUR APP (child process, memory broker, like `verify`): use Celery's run-time values "
+    "where the static scan could only flag (queues from router functions, computed options, beat "
+    "entries built in loops or from the environment); recorded in <worker package>/live_facts.py.",
+)
 @click.option("--app", "app_spec", metavar="MODULE[:ATTR]", help="With --live: the Celery app, as for `celery -A`.")
-@click.option("--python", "python_exe", metavar="EXE", help="With --live: the project's interpreter (default: this one).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=120, show_default=True,
-              help="With --live: seconds the app may take to import.")
-def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: str | None, only: str | None,
-            config_path: Path | None, no_wire: bool, color: bool | None, quiet: bool, live: bool,
-            app_spec: str | None, python_exe: str | None, timeout: float) -> None:
+@click.option(
+    "--python", "python_exe", metavar="EXE", help="With --live: the project's interpreter (default: this one)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120,
+    show_default=True,
+    help="With --live: seconds the app may take to import.",
+)
+def command(
+    path: Path,
+    show_diff: bool,
+    check_only: bool,
+    write: bool,
+    mode: str | None,
+    only: str | None,
+    config_path: Path | None,
+    no_wire: bool,
+    color: bool | None,
+    quiet: bool,
+    live: bool,
+    app_spec: str | None,
+    python_exe: str | None,
+    timeout: float,
+) -> None:
     """Generate async SAQ tasks, CronJobs and worker settings beside the unchanged Celery code."""
     from saqmigrate.cli.common import project_config
     from saqmigrate.rewrite import apply_changes, compute_changes
@@ -59,8 +96,11 @@ def command(path: Path, show_diff: bool, check_only: bool, write: bool, mode: st
     used = result.plan.live
     if facts is not None and not quiet:
         n_tasks, n_beat = len(used.get("tasks") or {}), len(used.get("beat_schedule") or {})
-        click.echo(f"saqmigrate: --live: run-time values used for {n_tasks} task(s) and {n_beat} beat entr"
-                   f"{'y' if n_beat == 1 else 'ies'} the static scan could not resolve", err=True)
+        click.echo(
+            f"saqmigrate: --live: run-time values used for {n_tasks} task(s) and {n_beat} beat entr"
+            f"{'y' if n_beat == 1 else 'ies'} the static scan could not resolve",
+            err=True,
+        )
     from saqmigrate.emit.generate import inert
 
     for err in result.errors:  # names in them are user text: one line each, whatever they contain

@@ -53,14 +53,30 @@ def narrow_to_file(index, root: Path, file: Path) -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache folder (default PATH/.saqmigrate_cache).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Worker processes (default: all cores).")
 @config_option()
-@verbose_option(help="Text report: list every module, blocker and file that could not be indexed (default: the "
-               "first 15 of each; a report written with -o always lists all).")
-@quiet_option(help="Text report: only its final line (the finding counts); no notes. Errors and exit codes "
-              "unchanged.")
-@click.option("--fail-on", type=click.Choice(["never", "manual", "error"]), default="never", show_default=True,
-              help="Exit 1 when any item is manual / any finding is an error.")
-def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir: Path | None, jobs: int | None,
-            config_path: Path | None, verbose: bool, quiet: bool, fail_on: str) -> None:
+@verbose_option(
+    help="Text report: list every module, blocker and file that could not be indexed (default: the "
+    "first 15 of each; a report written with -o always lists all)."
+)
+@quiet_option(help="Text report: only its final line (the finding counts); no notes. Errors and exit codes unchanged.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["never", "manual", "error"]),
+    default="never",
+    show_default=True,
+    help="Exit 1 when any item is manual / any finding is an error.",
+)
+def command(
+    path: Path,
+    fmt: str,
+    output: Path | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+    jobs: int | None,
+    config_path: Path | None,
+    verbose: bool,
+    quiet: bool,
+    fail_on: str,
+) -> None:
     """Inventory all Celery apps, tasks, beat schedules, call sites and settings under PATH.
 
     PATH is a project folder, or one Python file: the folder above the file's outermost package is
@@ -97,8 +113,9 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
 
         progress_cb = _progress
     try:
-        index, stats = run_scan(path, config, use_cache=not no_cache, cache_dir=cache_dir, jobs=jobs,
-                                progress=progress_cb)
+        index, stats = run_scan(
+            path, config, use_cache=not no_cache, cache_dir=cache_dir, jobs=jobs, progress=progress_cb
+        )
     finally:
         if bar is not None:
             bar.stop()
@@ -124,8 +141,10 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
 
         console = make_console()
         render(index, console, verbose=verbose)
-        console.print(f"[dim]scanned in {elapsed:.2f}s ({stats.read} files read, {stats.from_cache} from cache, "
-                      f"{stats.workers} process(es))[/]")
+        console.print(
+            f"[dim]scanned in {elapsed:.2f}s ({stats.read} files read, {stats.from_cache} from cache, "
+            f"{stats.workers} process(es))[/]"
+        )
     else:
         if text is None:
             from io import StringIO
@@ -141,7 +160,9 @@ def command(path: Path, fmt: str, output: Path | None, no_cache: bool, cache_dir
             sys.stdout.write(text)
     for note in [] if quiet else stats.notes:
         err.print(f"[dim]note: {note}[/]", highlight=False)
-    if fail_on == "manual" and any(i.migratability == "manual" for g in (index.tasks, index.schedules, index.calls) for i in g):
+    if fail_on == "manual" and any(
+        i.migratability == "manual" for g in (index.tasks, index.schedules, index.calls) for i in g
+    ):
         sys.exit(1)
     if fail_on == "error" and any(f.severity == "error" for f in index.findings):
         sys.exit(1)
