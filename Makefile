@@ -2,7 +2,7 @@
 PYTHON ?= python
 JOBS ?= 2
 
-.PHONY: install test fast lint docs docs-check bench
+.PHONY: install test fast lint format format-check typecheck docs docs-check bench
 
 install:  ## the package, every command and the test dependencies, editable
 	$(PYTHON) -m pip install -q -e '.[dev]'
@@ -15,6 +15,15 @@ fast:  ## skip the slow real-service tests (@pytest.mark.slow)
 
 lint:  ## the [tool.ruff] rules, as .ci/run checks them
 	$(PYTHON) -m ruff check saqmigrate tests
+
+format:  ## reformat with ruff's formatter ([tool.ruff]: line length 120; fixtures and golden trees excluded)
+	$(PYTHON) -m ruff format saqmigrate tests
+
+format-check:  ## fail when a file is not formatted (writes nothing)
+	$(PYTHON) -m ruff format --check saqmigrate tests
+
+typecheck:  ## mypy on what [tool.mypy] lists (index/, translate/, runtime/), as .ci/run runs it
+	$(PYTHON) -m mypy
 
 docs:  ## regenerate docs/cli.md (click help) and docs/rules/ (rule TOMLs)
 	$(PYTHON) -m saqmigrate.cli.docs
