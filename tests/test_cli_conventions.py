@@ -130,6 +130,7 @@ def test_route_subcommands_take_format_where_users_put_it(redis_url):
 # --- -q/--quiet and -v/--verbose: declared once (cli/common.py), the same meaning everywhere -----------
 
 QUIET_COMMANDS = [
+    "route compare",
     "scan",
     "check",
     "rewrite",
@@ -285,8 +286,28 @@ def test_verify_quiet(fixtures_dir, tmp_path):
     assert re.sub(r"[\d.]+ s", "T s", line) == re.sub(r"[\d.]+ s", "T s", lines(full.stdout)[-1])
 
 
-def test_route_quiet(redis_url, unique_name):
-    base = ["route", "--redis-url", redis_url, "--namespace", unique_name]
+def scratch(redis_url: str) -> str:
+    """This file's own Redis database (6) on the test Redis, so parallel work does not clash."""
+    return redis_url.rsplit("/", 1)[0] + "/6"
+
+
+def drop(url: str, unique: str) -> None:
+    import redis
+
+    r = redis.Redis.from_url(url)
+    for key in r.scan_iter(f"*{unique}*"):
+        r.delete(key)
+
+
+@pytest.fixture
+def scratch_url(redis_url, unique_name):
+    url = scratch(redis_url)
+    yield url
+    drop(url, unique_name)
+
+
+def test_route_quiet(scratch_url, unique_name):
+    base = ["route", "--redis-url", scratch_url, "--namespace", unique_name]
     assert invoke(*base, "set", "proj.tasks.a", "celery", "--reason", "drill").exit_code == 0
     assert invoke(*base, "kill", "--reason", "drill").exit_code == 0
     show = invoke(*base, "show", "-q")
@@ -301,7 +322,7 @@ def test_route_quiet(redis_url, unique_name):
     assert json.loads(invoke(*base, "show", "-q", "--format", "json").output)["mode"] == "force-celery"
 
 
-def test_dlq_list_quiet_and_verbose(redis_url, unique_name):
+def test_dlq_list_quiet_and_verbose(scratch_url, unique_name):
     import asyncio
 
     from saq import Job
@@ -309,7 +330,7 @@ def test_dlq_list_quiet_and_verbose(redis_url, unique_name):
     from saqmigrate.runtime.dlq import DeadLetter, DeadLetterStore
     from saqmigrate.runtime.worker import make_queue
 
-    url = redis_url.rsplit("/", 1)[0] + "/6"  # this helper's scratch database
+    url = scratch_url
     prefix = f"saqmigrate:{{{unique_name}}}:v1:dlq"
     reason = "ValueError: " + "the upstream answered with something long " * 4
 
@@ -333,18 +354,11 @@ def test_dlq_list_quiet_and_verbose(redis_url, unique_name):
 
     asyncio.run(seed())
     base = ["dlq", "--redis-url", url, "--prefix", prefix, "list"]
-    try:
-        full, quiet, verbose = invoke(*base), invoke(*base, "-q"), invoke(*base, "-v")
-        assert full.exit_code == quiet.exit_code == verbose.exit_code == 0
-        assert lines(quiet.output) == ["1 dead letter(s)"]
-        assert reason.strip() not in full.output and reason[:80] in full.output  # cut at 80 by default
-        assert reason.strip() in verbose.output
-    finally:
-        import redis
-
-        r = redis.Redis.from_url(url)
-        for key in r.scan_iter(f"*{unique_name}*"):
-            r.delete(key)
+    full, quiet, verbose = invoke(*base), invoke(*base, "-q"), invoke(*base, "-v")
+    assert full.exit_code == quiet.exit_code == verbose.exit_code == 0
+    assert lines(quiet.output) == ["1 dead letter(s)"]
+    assert reason.strip() not in full.output and reason[:80] in full.output  # cut at 80 by default
+    assert reason.strip() in verbose.output
 
 
 def test_scan_takes_a_python_file(fixtures_dir):
@@ -364,3 +378,24 @@ def test_scan_takes_a_python_file(fixtures_dir):
     assert text.exit_code == 0 and rel in text.output
     bad = invoke("scan", str(project / "EXPECTED.md"))
     assert bad.exit_code == 2 and bad.output.startswith("saqmigrate: error: ") and "not a Python file" in bad.output
+
+
+def test_route_compare_quiet(scratch_url, unique_name):
+    """One line with the verdict counts; the table and its per-task reasons only without -q."""
+    import time
+
+    from saqmigrate.runtime import outcomes as O
+
+    url = scratch_url
+    rec = O.OutcomeRecorder(url, unique_name, bucket_seconds=60, flush_interval=0, metrics=None)
+    now = time.time()
+    for i in range(60):
+        for _ in range(10):
+            rec.record("shop.tasks.bad", "celery", O.SUCCESS, duration=0.1, wait=0.02, now=now - 300)
+        rec.record("shop.tasks.bad", "saq", O.FAILURE if i % 10 < 3 else O.SUCCESS, duration=0.1, now=now - 60)
+    assert rec.flush()
+    base = ["route", "--redis-url", url, "--namespace", unique_name, "compare"]
+    full, quiet = invoke(*base), invoke(*base, "-q")
+    assert full.exit_code == quiet.exit_code == 0, full.output
+    assert "FAIL" in full.output and len(lines(full.output)) > 3
+    assert quiet.output == "1 task(s) compared over the last 1h: 1 fail\n"

@@ -55,10 +55,11 @@ commands need `pip install 'saqmigrate[cli]'` and say so when it is missing.
   and `--format table` (demo, dlq, route) mean `text` and keep working.
 - `-o/--output FILE` writes the report atomically; `--config FILE` reads `[tool.saqmigrate]` from
   another `pyproject.toml`; `--no-cache` ignores the per-file scan cache.
-- `-q/--quiet` (scan, check, rewrite, finalize, verify, schedules, baseline, `route show|status|history`,
-  `dlq list`): print only errors and the final one-line summary (the finding counts, passed/failed,
-  N file(s) would change or written, ...); the exit code is the same as without it. Machine formats
-  (`--format json` ...) and reports written with `-o` do not change.
+- `-q/--quiet` (scan, check, rewrite, finalize, verify, schedules, baseline,
+  `route show|status|history|compare`, `dlq list`): print only errors and the final one-line
+  summary (the finding counts, passed/failed, N file(s) would change or written, ...); the exit
+  code is the same as without it. Machine formats (`--format json` ...) and reports written with
+  `-o` do not change.
 - `-v/--verbose`, only where it adds per-item detail: `scan` lists every module, blocker and
   unindexable file in the text report (default: the first 15 of each); `check` also lists info
   findings; `dlq list` shows each exception's whole first line (default: 80 characters). The other

@@ -621,8 +621,9 @@ def _seconds(text: str, what: str) -> float:
     default=None,
     help="Output format (default: the route group's --format; table = text).",
 )
+@quiet_option(help="Text: one line (how many tasks were compared, how many of each verdict).")
 @pass_ctx
-def compare(c: Ctx, tasks, since, baseline, fmt):
+def compare(c: Ctx, tasks, since, baseline, fmt, quiet):
     """Celery vs SAQ per task: runs, failure rate, p50/p95 run time, p95 queue wait, and a verdict
     against [tool.saqmigrate.analysis] (TASKS: names or globs; default every task with outcomes)."""
     import time as _time
@@ -649,6 +650,14 @@ def compare(c: Ctx, tasks, since, baseline, fmt):
                 indent=2,
                 sort_keys=True,
             )
+        )
+    elif quiet and rows:
+        from collections import Counter
+
+        counts = Counter(r.verdict for r in rows)
+        click.echo(
+            f"{len(rows)} task(s) compared over the last {format_duration(window)}: "
+            + ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
         )
     else:
         click.echo(render_text(rows, since=format_duration(window), baseline=format_duration(base) if base else None))
