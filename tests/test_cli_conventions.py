@@ -399,3 +399,24 @@ def test_route_compare_quiet(scratch_url, unique_name):
     assert full.exit_code == quiet.exit_code == 0, full.output
     assert "FAIL" in full.output and len(lines(full.output)) > 3
     assert quiet.output == "1 task(s) compared over the last 1h: 1 fail\n"
+
+
+def test_scan_of_an_excluded_file_says_so(tmp_path):
+    """A file the project's [tool.saqmigrate] exclude leaves out is one error line, not an empty report."""
+    (tmp_path / "pyproject.toml").write_text('[tool.saqmigrate]\nexclude = ["pkg/skip.py"]\n')
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    task = "from celery import shared_task\n\n\n@shared_task\ndef t():\n    return 1\n"
+    for name in ("skip.py", "keep.py"):
+        (tmp_path / "pkg" / name).write_text(task)
+    (tmp_path / "pkg" / "plain.py").write_text("x = 1\n")
+    skipped = invoke("scan", str(tmp_path / "pkg" / "skip.py"), "--no-cache")
+    assert skipped.exit_code == 2 and lines(skipped.output) == [
+        f"saqmigrate: error: {tmp_path / 'pkg' / 'skip.py'}: not scanned: excluded in {tmp_path} (by "
+        "[tool.saqmigrate] exclude/include, .gitignore or a build/virtualenv folder); scan the folder to see what "
+        "is included"
+    ]
+    kept = json.loads(invoke("scan", str(tmp_path / "pkg" / "keep.py"), "--no-cache", "--format", "json").stdout)
+    assert [(t["name"], t["file"]) for t in kept["tasks"]] == [("pkg.keep.t", "pkg/keep.py")]
+    plain = invoke("scan", str(tmp_path / "pkg" / "plain.py"), "--no-cache", "-q")  # no Celery usage: an empty report
+    assert plain.exit_code == 0 and plain.output.startswith("0 findings (")

@@ -120,8 +120,17 @@ def command(
         if bar is not None:
             bar.stop()
     if file is not None:
+        rel = file.resolve().relative_to(path.resolve()).as_posix()
+        if rel not in stats.indexed_files and not any(e.file == rel for e in index.errors):
+            from saqmigrate.discover import discover
+
+            if rel not in discover(path, exclude=config.exclude, include=config.include).files:
+                die(
+                    f"{file}: not scanned: excluded in {path} (by [tool.saqmigrate] exclude/include, .gitignore "
+                    "or a build/virtualenv folder); scan the folder to see what is included"
+                )
         narrow_to_file(index, path, file)
-        stats.notes = [n for n in stats.notes if n.startswith(f"{file.resolve().relative_to(path).as_posix()}:")]
+        stats.notes = [n for n in stats.notes if n.startswith(f"{rel}:")]
     elapsed = time.perf_counter() - started
     if fmt == "json":
         text = formats.to_json(index)
