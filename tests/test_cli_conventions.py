@@ -242,6 +242,14 @@ def test_finalize_quiet_and_diff_exit_code(fixtures_dir, tmp_path):
         assert re.fullmatch(r"\d+ file\(s\) would change; \d+ place\(s\) finalize leaves to you", line), line
         assert line in full.output
     assert len(lines(full.output)) > 3
+    # --write: what --force skips stays (a forced unsafe write is never silent), the file list goes
+    forced = CliRunner().invoke(
+        cli, ["finalize", str(root), "--write", "--force", "-q"], env={"CELERY_BROKER_URL": None}
+    )
+    assert forced.exit_code == 0, forced.output
+    assert "skipped (--force): Celery's queues are not proven drained" in forced.output
+    assert re.search(r"^finalize: done \(\d+ file\(s\) written\)\. ", forced.output, re.M), forced.output
+    assert not re.search(r"^(updat|delet|creat)ed: ", forced.output, re.M)
 
 
 def test_schedules_quiet(fixtures_dir):

@@ -46,8 +46,8 @@ from saqmigrate.cli.common import config_option, die, quiet_option
 )
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
 @quiet_option(
-    help="Only errors (and --write's refusals) and the final line: no diff, no file list, no notes or "
-    "places left to you (the final line counts them). Exit codes unchanged."
+    help="Only errors (with --write: its refusals, or what --force skips) and the final line: no diff, no "
+    "file list, no notes or places left to you (the final line counts them). Exit codes unchanged."
 )
 def command(
     path: Path,
