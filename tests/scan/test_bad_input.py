@@ -82,8 +82,11 @@ def test_cli_missing_path_and_not_a_directory(tmp_path):
     assert r.exit_code == 2 and "no such directory" in r.output and len(r.output.strip().splitlines()) == 1
     f = tmp_path / "f.py"
     f.write_text("x = 1\n")
-    r = CliRunner().invoke(cli, ["scan", str(f)])
-    assert r.exit_code == 2 and "not a directory" in r.output
+    r = CliRunner().invoke(cli, ["scan", str(f), "--no-cache"])
+    assert r.exit_code == 0 and "1 Python files" in r.output  # a file is a PATH too (issue 15), like ruff
+    (tmp_path / "notes.txt").write_text("x\n")
+    r = CliRunner().invoke(cli, ["scan", str(tmp_path / "notes.txt")])
+    assert r.exit_code == 2 and "not a Python file" in r.output and len(r.output.strip().splitlines()) == 1
 
 
 def test_cli_unwritable_output(tmp_path):
