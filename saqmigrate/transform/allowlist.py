@@ -242,6 +242,11 @@ def pure_function(ref: str) -> str | None:
 PURE_ATTRIBUTE_OBJECTS = {"django.conf.settings"}
 
 
+def _plain_data(ref: str) -> bool:
+    """One of PURE_ATTRIBUTE_OBJECTS or a value read from one (``settings.X``, ``settings.X.y``)."""
+    return any(ref == obj or ref.startswith(obj + ".") for obj in PURE_ATTRIBUTE_OBJECTS)
+
+
 @functools.lru_cache(maxsize=4096)
 def is_module(dotted: str) -> bool:
     """Is ``dotted`` an importable module of the environment the tool runs in? Found with the import
@@ -269,7 +274,30 @@ def is_module(dotted: str) -> bool:
 
 def attribute_read_problem(ref: str) -> str:
     """Why reading ``ref.<attr>`` may run code, or "": ``ref`` is a module or an allowlisted object."""
-    if ref in PURE_ATTRIBUTE_OBJECTS or is_module(ref):
+    if _plain_data(ref) or is_module(ref):
         return ""
     return f"{ref} is a third-party object (or not installed here): reading an attribute of it may run code " \
            "(a property, __getattr__)"
+
+
+def value_problem(ref: str) -> str:
+    """Why using the third-party name ``ref`` as a value (an argument, an operand, subscripted, iterated,
+    formatted) may run code, or "": a module, the standard library, an allowlisted function or a plain-data
+    object are fine; any other third-party object may define operators, ``__getitem__``, ``__str__`` ..."""
+    if _plain_data(ref) or pure_function(ref) is not None or is_module(ref):
+        return ""
+    return f"{ref} is a third-party object (or not installed here): using it as a value may run its code " \
+           "(operators, __getitem__, __str__)"
+
+
+#: allowlisted functions whose cost grows with an argument's *value*, not the input's size: a computed
+#: argument may stall the loop for seconds (``pow(3, 10**8)``, ``math.factorial(10**6)``, ``permutations``),
+#: or never end (a loop over ``itertools.count()``)
+VALUE_COST = {
+    "pow", "math.factorial", "math.comb", "math.perm", "itertools.permutations", "itertools.combinations",
+    "itertools.combinations_with_replacement", "itertools.product", "itertools.count", "itertools.cycle",
+    "itertools.repeat", "secrets.token_bytes", "secrets.token_hex", "secrets.token_urlsafe", "os.urandom",
+    "random.randbytes", "random.getrandbits", "decimal.Decimal", "fractions.Fraction", "bytes", "bytearray",
+}
+#: str/bytes methods whose result size is an argument's value (a width, a tab size)
+VALUE_COST_METHODS = {"ljust", "rjust", "center", "zfill", "expandtabs"}

@@ -329,6 +329,13 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
     if name in ("sorted", "heapq.nlargest", "heapq.nsmallest", "heapq.heapify") \
             and not all(_literal(a) for a in args):
         return "sorting input of any size (n log n) on the event loop"
+    literal_args = all(_literal(a) for a in args)
+    if name in ("itertools.count", "itertools.cycle") or (name == "itertools.repeat" and len(args) < 2):
+        return f"{name}() is endless: a loop over it is bounded only by the values it meets"
+    if name in al.VALUE_COST and not literal_args:
+        return f"{name}() of a computed value: its cost grows with the value, not the input's size"
+    if method in al.VALUE_COST_METHODS and not literal_args:
+        return f"{method}() to a computed width: its cost grows with the value, not the input's size"
     if name.startswith("re.") and name != "re.escape" and (not node.args or _risky_pattern(node.args[0])):
         return "a regular expression that can backtrack exponentially (or a computed pattern) on the event loop"
     return ""
@@ -804,6 +811,9 @@ class _Body(ast.NodeVisitor):
         self.pending: dict[int, Rewrite] = {}  # node id -> the rewrite that makes it non-blocking
         self.allowed: set[int] = set()  # expressions of a checked kind used where that is proven safe
         self.callee: set[int] = set()  # attributes in call position (a method, not a value)
+        # third-party names not judged as values here: exception classes in except clauses, classes given to
+        # isinstance, a method call's receiver (the call is proven), arguments of project calls (proven there)
+        self.type_refs: set[int] = set()
         self.no_await = 0  # inside a generator expression: an await would make it an async generator
         self.loop_depth = 0  # loops (and comprehension clauses) around the node being visited, in this body
         self.stmts: list[ast.stmt] = []  # the statements being visited, innermost last
@@ -1124,6 +1134,13 @@ class _Body(ast.NodeVisitor):
             finally:
                 self.stmts.pop()
         result = super().visit(node)
+        if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load) \
+                and id(node) not in self.callee and id(node) not in self.type_refs:
+            t = self.type_of(node)
+            if t.kind == "ref":
+                why = al.value_problem(t.ref)
+                if why:
+                    self.block(node, _short(node), why)
         if isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)) and id(node) not in self.allowed \
                 and not (isinstance(node, (ast.Name, ast.Attribute, ast.Subscript))
                          and not isinstance(node.ctx, ast.Load)) and id(node) not in self.callee:
@@ -1167,6 +1184,13 @@ class _Body(ast.NodeVisitor):
     def visit_Assert(self, node: ast.Assert) -> None:
         self._truth_test(node.test)
         self.generic_visit(node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
+        self.generic_visit(node)
+        spec = node.format_spec
+        if spec is not None and any(isinstance(v, ast.FormattedValue) for v in ast.walk(spec) if v is not node):
+            self.block(node, _short(node), "a format with a computed width or precision (its cost grows with the "
+                                           "value) on the event loop")
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         self.generic_visit(node)
@@ -1228,7 +1252,7 @@ class _Body(ast.NodeVisitor):
             self._allow(node.value)
         self.generic_visit(node)
         if base.kind == "cls" and id(node) not in self.callee:
-            why = self._class_attribute(base, node.attr)
+            why = self._class_attribute(base, node.attr) or self._metaclass_problem(base)
             if why:
                 self.block(node, _short(node), why)
         if base.kind == "ref" and id(node) not in self.callee and isinstance(node.ctx, ast.Load):
@@ -1239,6 +1263,29 @@ class _Body(ast.NodeVisitor):
             why = self._attribute_problem(base, node.attr, node.ctx)
             if why:
                 self.block(node, _short(node), why)
+
+    _PLAIN_METACLASS_BASES = ("enum.Enum", "enum.IntEnum", "enum.StrEnum", "enum.Flag", "enum.IntFlag")
+
+    def _metaclass_problem(self, t: T, seen: frozenset = frozenset()) -> str:
+        """Code that runs on class-level use (``Class.anything``, ``isinstance(x, Class)``, ``Class()``): a
+        metaclass of the project (``__getattr__``, ``__instancecheck__``, ``__call__``) or an ABC's
+        ``__subclasshook__``. Builtin bases, Django models and the stdlib's enums are plain."""
+        mod, cls = self.p.class_of(t)
+        if mod is None or cls is None or t.ref in seen or self.p.django.info(t.ref) is not None:
+            return ""
+        for k in cls.keywords:
+            if k.arg == "metaclass":
+                return f"{cls.name} has the metaclass {_short(k.value)}, whose hooks run on class-level use"
+        for b in self.p.bases(t):
+            if b.kind == "cls":
+                why = self._metaclass_problem(b, seen | {t.ref})
+                if why:
+                    return why
+            elif b.kind == "ref" and b.ref not in self._PLAIN_METACLASS_BASES:
+                return f"{cls.name} derives from {b.ref}, whose metaclass may run code on class-level use"
+            elif b.kind not in ("builtin", "ref"):
+                return f"{cls.name} has a base that is not read ({b.ref or b.hint})"
+        return ""
 
     def _class_attribute(self, base: T, attr: str, seen: frozenset = frozenset()) -> str:
         """Reading ``Class.attr`` runs a descriptor's ``__get__`` when the class (or a project base) sets
@@ -1375,6 +1422,11 @@ class _Body(ast.NodeVisitor):
         finally:
             self.no_await -= 1
 
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:  # exception classes matched against, not used
+            self.type_refs.update(id(n) for n in ast.walk(node.type))
+        self.generic_visit(node)
+
     def visit_Try(self, node: ast.Try) -> None:
         self.try_depth += 1
         try:
@@ -1449,8 +1501,17 @@ class _Body(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         self._lambdas_for(node)
         f = node.func
-        if isinstance(f, ast.Attribute):
+        if isinstance(f, (ast.Attribute, ast.Name)):
             self.callee.add(id(f))
+        if isinstance(f, ast.Name) and f.id in ("isinstance", "issubclass") and len(node.args) == 2:
+            self.type_refs.update(id(n) for n in ast.walk(node.args[1]))  # a class looked at, not used
+            for n in ast.walk(node.args[1]):
+                t = self.type_of(n) if isinstance(n, (ast.Name, ast.Attribute)) else None
+                why = self._metaclass_problem(t) if t is not None and t.kind == "cls" else ""
+                if why:
+                    self.block(node, _call_label(node), why)
+        if isinstance(f, ast.Attribute):
+            self.type_refs.add(id(f.value))  # a method's receiver: the call itself is proven (or not)
         receiver = self.type_of(f.value) if isinstance(f, ast.Attribute) else None
         target = self.type_of(f)
         orm_call = receiver is not None and receiver.kind in CHECKED
@@ -1461,6 +1522,8 @@ class _Body(ast.NodeVisitor):
             for a in [*node.args, *(k.value for k in node.keywords if k.arg)]:
                 if not isinstance(a, ast.Starred):  # f(*qs) iterates the queryset
                     self._allow(a)
+                    if into_project:
+                        self.type_refs.add(id(a))  # a third-party value is proven where the project uses it
         self.generic_visit(node)
         self._current = node
         try:
@@ -1526,6 +1589,32 @@ class _Body(ast.NodeVisitor):
             return self._blocked(node, f"calls its argument {_short(a)}, which is not proven non-blocking")
         return None
 
+    def _callables_passed(self, node: ast.Call, ref: str) -> tuple[Blocked, T] | None:
+        """A project function, class or method given to an allowlisted function where it is not one of the
+        arguments that function is known to call (``HIGHER_ORDER``) may still be called by it
+        (``operator.call(f, x)``, ``functools.cmp_to_key(f)``): it is not proven there. ``isinstance`` and
+        ``issubclass`` only look at a class (a metaclass hook is refused where the class is read)."""
+        positions, keywords = al.HIGHER_ORDER.get(ref, ((), ()))
+        if ref in ("isinstance", "issubclass"):
+            return None
+        given = [(i, a) for i, a in enumerate(node.args) if i not in positions]
+        given += [(k.arg, k.value) for k in node.keywords if k.arg not in keywords]
+        for _, a in given:
+            value = a.value if isinstance(a, ast.Starred) else a
+            if self._project_callable(value):
+                return self._blocked(node, f"passes {_short(value)} to {ref}(), which may call it (not proven)")
+        return None
+
+    def _project_callable(self, node: ast.AST) -> bool:
+        t = self.type_of(node)
+        if t.kind in ("func", "cls"):
+            return True
+        if isinstance(node, ast.Attribute):
+            base = self.type_of(node.value)
+            if base.kind in ("inst", "cls", "self"):
+                return base.kind == "self" or isinstance(self._find_method(base, node.attr), tuple)
+        return False
+
     def _callee(self, node: ast.Call, t: T, arg_types: list[T] | None = None) -> tuple[Blocked | None, T]:
         k = t.kind
         if self.module_level and k == "func":
@@ -1550,6 +1639,9 @@ class _Body(ast.NodeVisitor):
                 bad = self._callable_args(node, t.ref)
                 if bad:
                     return bad
+            bad = self._callables_passed(node, t.ref)
+            if bad:
+                return bad
             if t.ref == "type":
                 return None, UNKNOWN
             return None, self._result(node, kind)
@@ -1597,6 +1689,9 @@ class _Body(ast.NodeVisitor):
                 bad = self._callable_args(node, ref)
                 if bad:
                     return bad
+            bad = self._callables_passed(node, ref)
+            if bad:
+                return bad
             return None, self._result(node, kind)
         fam = al.family(ref)
         top = ref.split(".")[0]
@@ -1758,6 +1853,9 @@ class _Body(ast.NodeVisitor):
             ref = mod.imports.get(name.split(".")[0], name.split(".")[0]) + name[len(name.split(".")[0]):]
             if ref not in _TRANSPARENT_DECORATORS:
                 return self._blocked(node, f"a class decorated by @{name}, not proven", label)
+        meta = self._metaclass_problem(t)
+        if meta and any(k.arg == "metaclass" for k in cls.keywords):  # its __call__ builds the instance
+            return self._blocked(node, meta, label)
         for special in ("__new__", "__init__", "__post_init__"):
             found = self._find_method(t, special)
             if found is None:

@@ -34,7 +34,9 @@ class Note(models.Model):
     light = Light()
     lively = Live()
 '''
-SHAPES = '''from dataclasses import dataclass, field
+SHAPES = '''import abc
+import enum
+from dataclasses import dataclass, field
 
 from .models import Note
 
@@ -86,6 +88,32 @@ class Point:
     def __init__(self, x):
         self.x = x
 
+    def slow_key(self, a, b):
+        return Note.objects.count()
+
+
+def title_of(pk):
+    return Note.objects.get(pk=pk).title
+
+
+class Meta(type):
+    def __getattr__(cls, name):
+        return Note.objects.count()
+
+
+class Registry(metaclass=Meta):
+    pass
+
+
+class Checker(abc.ABC):
+    @classmethod
+    def __subclasshook__(cls, other):
+        return Note.objects.exists()
+
+
+class Color(enum.Enum):
+    RED = 1
+
     @property
     def double(self):
         return self.x * 2
@@ -94,15 +122,21 @@ CLOCK = '''class FakeTime:
     def sleep(self, s):
         return None
 '''
-TASKS = '''import re
+TASKS = '''import functools
+import itertools
+import math
+import operator
+import re
+import secrets
 import time
 
 from celery import shared_task
-from thirdparty import config
+from django.conf import settings
+from thirdparty import config, SETTINGS
 
 from . import clock
 from .models import Note
-from .shapes import Holder, Made, Plain, Point, Shown, Sized, Tally
+from .shapes import Checker, Color, Holder, Made, Plain, Point, Registry, Shown, Sized, Tally, title_of
 
 try:
     import fastjson as js
@@ -207,6 +241,84 @@ def negative_sleep():
     return "slept"
 
 
+@shared_task
+def callable_to_operator(pk):
+    return operator.call(title_of, pk)
+
+
+@shared_task
+def callable_to_cmp_to_key(items):
+    return min(items, key=functools.cmp_to_key(Point(1).slow_key))
+
+
+@shared_task
+def third_party_getattr():
+    return getattr(config, "SITE")
+
+
+@shared_task
+def third_party_subscript():
+    return SETTINGS["x"]
+
+
+@shared_task
+def third_party_in():
+    return "x" in SETTINGS
+
+
+@shared_task
+def third_party_format():
+    return f"{config}"
+
+
+@shared_task
+def metaclass_getattr():
+    return Registry.anything
+
+
+@shared_task
+def abc_isinstance(x):
+    return isinstance(x, Checker)
+
+
+@shared_task
+def value_pow(n):
+    return pow(3, n)
+
+
+@shared_task
+def value_factorial(n):
+    return math.factorial(n)
+
+
+@shared_task
+def value_permutations(items, n):
+    return len(list(itertools.permutations(items, n)))
+
+
+@shared_task
+def value_token(n):
+    return secrets.token_hex(n)
+
+
+@shared_task
+def value_ljust(n):
+    return "x".ljust(n)
+
+
+@shared_task
+def value_width(x, n):
+    return f"{x:>{n}}"
+
+
+@shared_task
+def endless(n):
+    for i in itertools.count():
+        if i >= n:
+            break
+    return n
+
+
 # --- controls: the same shapes without the hazard stay ported ------------------------------------------
 
 @shared_task
@@ -246,6 +358,31 @@ def sleep_positive(s):
 @shared_task
 def stdlib_attribute():
     return time.timezone
+
+
+@shared_task
+def enum_member():
+    return Color.RED.value
+
+
+@shared_task
+def plain_isinstance(x):
+    return isinstance(x, Point)
+
+
+@shared_task
+def settings_value():
+    return settings.DEBUG, settings.CACHES["default"]
+
+
+@shared_task
+def literal_pow():
+    return pow(3, 4), "x".ljust(8), f"{1:>4}"
+
+
+@shared_task
+def builtin_key(items):
+    return min(items, key=len)
 '''
 REBOUND = '''import time
 
@@ -283,9 +420,24 @@ NOT_PORTED = {  # task -> what the reason names
     "cpu_power": "a power with a computed exponent",
     "cpu_repeat": "a sequence repeated a computed number of times",
     "negative_sleep": "time.sleep",
+    "callable_to_operator": "passes title_of to operator.call()",
+    "callable_to_cmp_to_key": "passes Point(1).slow_key to functools.cmp_to_key()",
+    "third_party_getattr": "thirdparty.config is a third-party object",
+    "third_party_subscript": "thirdparty.SETTINGS is a third-party object",
+    "third_party_in": "thirdparty.SETTINGS is a third-party object",
+    "third_party_format": "thirdparty.config is a third-party object",
+    "metaclass_getattr": "Registry has the metaclass Meta",
+    "abc_isinstance": "Checker derives from abc.ABC",
+    "value_pow": "pow() of a computed value",
+    "value_factorial": "math.factorial() of a computed value",
+    "value_permutations": "itertools.permutations() of a computed value",
+    "value_token": "secrets.token_hex() of a computed value",
+    "value_ljust": "ljust() to a computed width",
+    "value_width": "a format with a computed width",
+    "endless": "itertools.count() is endless",
 }
 PORTED = {"plain_property", "class_constant", "builtin_factory", "narrowing_manager", "linear_loop", "sleep_positive",
-          "stdlib_attribute"}
+          "stdlib_attribute", "enum_member", "plain_isinstance", "settings_value", "literal_pow", "builtin_key"}
 
 
 @pytest.fixture(scope="module")

@@ -347,7 +347,7 @@ BRIDGED = {  # task -> what the reason says
     "indexed": "indexing a queryset runs a query",
     "custom_field_lookup": "the lookup secret is not on a field class of Django's",
     "unproven_manager": "Clever.get_queryset() does more than narrow super().get_queryset()",
-    "third_party_base": "third_party_base → Stamped.objects.count()",
+    "third_party_base": "Stamped derives from thirdparty.models.TimeStamped",
     "sometimes_queryset": "proj.helpers.maybe → Post.objects.all() (a queryset used where it may be evaluated",
     "helper_iterates": "a queryset used where it may be evaluated",
     "ping_text": "requests.get() (HTTP client (sync); not ported to httpx: its response is read by blocking code",
