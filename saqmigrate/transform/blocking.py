@@ -272,6 +272,32 @@ def _rebound(tree: ast.Module) -> frozenset[str]:
     return frozenset(rebound)
 
 
+#: names a port's generated code binds or reads (the twin module's ``ctx``/``asyncio``/``task_self``, the
+#: imports the writer adds, its segment and row names): a body that binds one of them would capture it.
+#: transform/native.py's _PROVIDED and _GENERATED must stay inside this set (tests/native checks it).
+RESERVED = frozenset({"ctx", "asyncio", "task_self", "_celery", "sync_to_async", "_httpx", "_requests", "run_sync",
+                      "_row", "httpx", "saqmigrate"})
+
+
+def _bound_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Every name the function binds anywhere in its body (parameters, assignments, imports, loop and
+    ``with``/``except`` targets, comprehension variables, nested defs and classes)."""
+    names = {a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]}
+    names |= {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {a.asname or a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not fn:
+            names.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return names
+
+
 def _rebound_why(mod: _Module, name: str) -> str:
     return f"{name} is bound more than once in {mod.name} (which binding a call sees depends on the order " \
            "of execution)"
@@ -603,6 +629,10 @@ class Prover:
         if function in mod.rebound:  # Celery keeps the first registration of a name; which def is the port's?
             return TaskPlan("bridged", [], Blocked(function, _rebound_why(mod, function), mod.rel))
         fn = mod.defs[function]
+        captured = sorted(n for n in _bound_names(fn) if n in RESERVED or n.startswith("_blocking_"))
+        if captured:
+            return TaskPlan("bridged", [], Blocked(
+                function, f"the body binds {', '.join(captured)}, a name the port's own code uses", mod.rel))
         args = {}
         params = [*fn.args.posonlyargs, *fn.args.args]
         for i, p in enumerate(params):

@@ -312,6 +312,19 @@ def value_width(x, n):
 
 
 @shared_task
+def param_asyncio(asyncio):
+    time.sleep(0.01)
+    return asyncio
+
+
+@shared_task
+def local_sync_to_async(x):
+    sync_to_async = x
+    time.sleep(0.01)
+    return sync_to_async
+
+
+@shared_task
 def endless(n):
     for i in itertools.count():
         if i >= n:
@@ -435,6 +448,8 @@ NOT_PORTED = {  # task -> what the reason names
     "value_ljust": "ljust() to a computed width",
     "value_width": "a format with a computed width",
     "endless": "itertools.count() is endless",
+    "param_asyncio": "the body binds asyncio",
+    "local_sync_to_async": "the body binds sync_to_async",
 }
 PORTED = {"plain_property", "class_constant", "builtin_factory", "narrowing_manager", "linear_loop", "sleep_positive",
           "stdlib_attribute", "enum_member", "plain_isinstance", "settings_value", "literal_pow", "builtin_key"}
@@ -466,3 +481,11 @@ def test_a_module_name_rebound_after_its_import_is_not_the_module(prover: Prover
     plan = prover.plan_task("proj.rebound", "rebound_time", bind=False)
     assert plan.verdict == "bridged"
     assert "time is bound more than once in proj.rebound" in plan.reason()
+
+
+def test_every_name_the_writer_provides_is_reserved() -> None:
+    """A body binding a name the port's code uses is refused by the prover (RESERVED): the writer's own
+    list must stay inside it, or a new generated name could be captured again."""
+    from saqmigrate.transform import blocking, native
+
+    assert set(native._PROVIDED) | set(native._GENERATED) <= blocking.RESERVED
