@@ -276,7 +276,7 @@ def _rebound(tree: ast.Module) -> frozenset[str]:
 #: imports the writer adds, its segment and row names): a body that binds one of them would capture it.
 #: transform/native.py's _PROVIDED and _GENERATED must stay inside this set (tests/native checks it).
 RESERVED = frozenset({"ctx", "asyncio", "task_self", "_celery", "sync_to_async", "_httpx", "_requests", "run_sync",
-                      "_row", "httpx", "saqmigrate"})
+                      "_row", "httpx", "saqmigrate", "_aio"})
 
 
 def _bound_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:

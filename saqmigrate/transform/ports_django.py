@@ -74,6 +74,17 @@ LAZY = {"all": "", "filter": "", "exclude": "", "order_by": "", "select_related"
         "distinct": "", "reverse": "", "annotate": "", "alias": "", "using": "", "none": "",
         "select_for_update": "", "only": "partial", "defer": "partial", "values": "data", "values_list": "data",
         "dates": "data", "datetimes": "data"}
+#: the lookups and transforms Django registers on its own fields (django.db.models.lookups, functions.datetime,
+#: contrib.postgres): any other name in a filter was registered by the project or a third party
+BUILTIN_LOOKUPS = frozenset({
+    "exact", "iexact", "contains", "icontains", "in", "gt", "gte", "lt", "lte", "startswith", "istartswith",
+    "endswith", "iendswith", "range", "isnull", "regex", "iregex", "date", "year", "iso_year", "month", "day",
+    "week", "week_day", "iso_week_day", "quarter", "time", "hour", "minute", "second", "contained_by",
+    "overlap", "has_key", "has_keys", "has_any_keys", "search", "trigram_similar", "trigram_word_similar",
+    "trigram_strict_word_similar", "unaccent", "len", "keys", "values", "isempty", "lower_inc",
+    "lower_inf", "upper_inc", "upper_inf", "adjacent_to", "fully_lt", "fully_gt", "not_lt",
+    "not_gt", "pk", "id",
+})
 #: methods whose arguments are field paths checked against the model (lookups)
 LOOKUP_METHODS = {"filter", "exclude"}
 #: blocking queryset/manager methods -> (the async method Django defines, the kind of the result)
@@ -127,6 +138,7 @@ class ModelInfo:
     methods: set[str] = field(default_factory=set)  # defined by the project's classes in the model's MRO
     signatures: dict[str, ast.arguments] = field(default_factory=dict)  # the first definition of each
     problem: str = ""  # why this model is not known well enough (a third-party base ...)
+    json: set[str] = field(default_factory=set)  # JSONField names: any key is a transform (KeyTransform)
 
 
 class DjangoModels:
@@ -303,6 +315,8 @@ class DjangoModels:
                 info.fields.add(attr)
                 info.plain.add(attr)
                 has_pk = has_pk or is_pk
+                if kind.endswith("JSONField"):
+                    info.json.add(attr)
             elif kind in FOREIGN_KEYS:
                 info.fields.add(attr)
                 info.plain.add(f"{attr}_id")  # the column's attname, whatever db_column says
@@ -552,8 +566,12 @@ class DjangoModels:
     def lookup_ok(self, model: ModelInfo, path: str, hops: int = 0) -> bool:
         """A filter keyword (``author__name__icontains``) only touches Django's own field classes."""
         head, _, rest = path.partition("__")
+        if head in model.json:
+            return True  # any key is a KeyTransform of Django's JSONField
         if head == "pk" or head in model.plain:
-            return True  # transforms and lookups of Django's fields
+            # Django's own transforms and lookups; a name the project registered (Field.register_lookup) runs
+            # the project's code (get_prep_lookup, as_sql) when the query is built, on the loop
+            return all(part in BUILTIN_LOOKUPS for part in rest.split("__")) if rest else True
         if head in model.relations or head in model.m2m:
             target = model.relations.get(head) or model.m2m.get(head) or ""
             if not rest:

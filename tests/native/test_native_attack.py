@@ -26,8 +26,20 @@ class Live(models.Manager):
         return super().get_queryset().filter(live=True)
 
 
+class SlowMatch(models.Lookup):
+    lookup_name = "slowmatch"
+
+    def get_prep_lookup(self):
+        Note.objects.count()
+        return super().get_prep_lookup()
+
+
+models.CharField.register_lookup(SlowMatch)
+
+
 class Note(models.Model):
     title = models.CharField(max_length=10)
+    data = models.JSONField(default=dict)
     body = models.TextField(default="")
     live = models.BooleanField(default=True)
     objects = models.Manager()
@@ -312,6 +324,11 @@ def value_width(x, n):
 
 
 @shared_task
+def project_lookup(t):
+    return Note.objects.filter(title__slowmatch=t).count()
+
+
+@shared_task
 def param_asyncio(asyncio):
     time.sleep(0.01)
     return asyncio
@@ -394,6 +411,11 @@ def literal_pow():
 
 
 @shared_task
+def django_lookups(t):
+    return Note.objects.filter(title__icontains=t, data__owner__name=t).count()
+
+
+@shared_task
 def builtin_key(items):
     return min(items, key=len)
 '''
@@ -449,10 +471,12 @@ NOT_PORTED = {  # task -> what the reason names
     "value_width": "a format with a computed width",
     "endless": "itertools.count() is endless",
     "param_asyncio": "the body binds asyncio",
+    "project_lookup": "the lookup title__slowmatch",
     "local_sync_to_async": "the body binds sync_to_async",
 }
 PORTED = {"plain_property", "class_constant", "builtin_factory", "narrowing_manager", "linear_loop", "sleep_positive",
-          "stdlib_attribute", "enum_member", "plain_isinstance", "settings_value", "literal_pow", "builtin_key"}
+          "stdlib_attribute", "enum_member", "plain_isinstance", "settings_value", "literal_pow", "builtin_key",
+          "django_lookups"}
 
 
 @pytest.fixture(scope="module")
