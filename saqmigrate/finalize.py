@@ -95,9 +95,9 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
         if h.computed:  # the one difference a computed schedule can make: say it, do not hide it
             fp.notes.append(f"{h.file}:{h.start}: {h.function} is now @beat_hook: the schedules of "
                             f"{', '.join(repr(e) for e in h.computed)} are computed when each SAQ worker starts, "
-                            "as when Celery beat started; with several workers on a queue each computes its own "
-                            "and the entry fires at each worker's time (SAQ's cron key only stops overlaps): run "
-                            "one worker with these settings, or make the schedule fixed")
+                            "as when Celery beat started; with several workers on a queue, the first worker's draw is stored in SAQ's Redis "
+                            "(saqmigrate-beat-draw:<queue>:<name>) and every worker of the queue uses it, so the "
+                            "entry fires once, as under one beat; it is drawn again only when that key is deleted")
     if hooks:  # their beat entries become CronJobs at worker start: not SM806 any more, and Celery may go
         fp.blockers = [b for b in fp.blockers if not (b.code == "SM806" and _in_hook(hooks, b.file, b.line))]
         result.blockers = [b for b in result.blockers

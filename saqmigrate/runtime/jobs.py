@@ -650,9 +650,14 @@ def beat_cron_jobs(queue: str, modules: Any = (), *, cron_tz: str = "UTC") -> li
 
     for module in modules:
         importlib.import_module(module)
-    sender = _BeatSender()
+    sender, again = _BeatSender(), _BeatSender()
     for hook in list(_BEAT_HOOKS):
         hook(signal=None, sender=sender)
+    for hook in list(_BEAT_HOOKS):  # a second draw tells computed schedules (random minutes) from fixed ones
+        hook(signal=None, sender=again)
+    drawn = {name for name, e in sender.entries.items()
+             if name in again.entries and again.entries[name].schedule.cron != e.schedule.cron}
+    shared = _shared_draws(queue, {name: sender.entries[name].schedule.cron for name in drawn}) if drawn else {}
     out = []
     for entry in sender.entries.values():
         job = _JOBS.get(entry.step.task)
@@ -663,5 +668,28 @@ def beat_cron_jobs(queue: str, modules: Any = (), *, cron_tz: str = "UTC") -> li
         fn = cron_function(entry.name, job.saq, dict(entry.step.kwargs), guard=entry.schedule.guard, cron_tz=cron_tz,
                            shared=False)
         extra = {k: v for k, v in job.options.cron_kwargs().items() if v is not None}
-        out.append(CronJob(fn, cron=entry.schedule.cron, **extra))
+        out.append(CronJob(fn, cron=shared.get(entry.name, entry.schedule.cron), **extra))
     return out
+
+
+def _shared_draws(queue: str, crons: dict[str, str]) -> dict[str, str]:
+    """One draw per computed schedule for every worker of the queue. Celery beat is one process: it draws
+    a random minute once when it starts and fires at that minute. Several SAQ workers each drawing their own
+    would fire the entry once per distinct draw. The first worker stores its draw in SAQ's Redis (``SET
+    NX``, no expiry); every worker uses the stored one. To draw again, stop every worker of the queue and
+    delete ``saqmigrate-beat-draw:<queue>:<name>`` (outside the flag store's namespace: ``route purge``
+    leaves it, as a purge while workers run would let a restarted one draw apart from the others)."""
+    import redis  # noqa: PLC0415
+
+    from saqmigrate.runtime.worker import redis_url  # noqa: PLC0415
+
+    client = redis.Redis.from_url(redis_url(), socket_timeout=5, decode_responses=True)
+    try:
+        out = {}
+        for name, cron in crons.items():
+            key = f"saqmigrate-beat-draw:{queue}:{name}"
+            client.set(key, cron, nx=True)
+            out[name] = client.get(key) or cron
+        return out
+    finally:
+        client.close()

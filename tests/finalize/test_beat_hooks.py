@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import redis
 
 from saqmigrate.config import Config
 from saqmigrate.finalize import compute_finalize
@@ -219,6 +220,8 @@ def _run_worker_settings(root: Path, tmp_path: Path, seed: int, sync: str = "1")
 def test_the_hooks_entries_are_cron_jobs_of_the_worker_without_celery(finalized: Path, tmp_path: Path) -> None:
     """A worker's settings, with Celery blocked: every entry of the hook is a CronJob named as the window's
     (beat:<entry>), its schedule drawn when the worker starts, and firing it runs the task."""
+    draws = redis.Redis.from_url("redis://127.0.0.1:6379/10")
+    draws.delete("saqmigrate-beat-draw:celery:Purge carts", "saqmigrate-beat-draw:celery:Sync prices")
     crons, effects = _run_worker_settings(finalized, tmp_path, seed=1)
     random.seed(1)  # the same draws as the hook in the worker (the order the hook makes them)
     hour, minute, minute2 = random.randint(0, 23), random.randint(0, 59), random.randint(0, 59)
@@ -232,8 +235,17 @@ def test_the_hooks_entries_are_cron_jobs_of_the_worker_without_celery(finalized:
     # (eager mode)
     assert sorted(e for e in effects if e.startswith("sync_prices")) == sorted(
         2 * [f"sync_prices {s}-{s + 100}" for s in range(0, 1000, 100)])
+    # a second worker of the queue (another seed: its own draw would differ) uses the first one's draw, so the
+    # entry fires once per day as under the one beat process, not once per worker
     other, _ = _run_worker_settings(finalized, tmp_path, seed=2)
-    assert other["beat:Purge carts"][0] != crons["beat:Purge carts"][0]  # drawn again at each start, as beat did
+    assert other["beat:Purge carts"][0] == crons["beat:Purge carts"][0]
+    assert other["beat:Sync prices"][0] == crons["beat:Sync prices"][0]
+    assert other["beat:First Monday report"][0] == "0 6 * * mon"  # a fixed schedule is not stored
+    assert not draws.exists("saqmigrate-beat-draw:celery:First Monday report")
+    draws.delete("saqmigrate-beat-draw:celery:Purge carts")  # every worker stopped: the next start draws again
+    fresh, _ = _run_worker_settings(finalized, tmp_path, seed=2)
+    assert fresh["beat:Purge carts"][0] != crons["beat:Purge carts"][0]
+    draws.delete("saqmigrate-beat-draw:celery:Purge carts", "saqmigrate-beat-draw:celery:Sync prices")
     off, _ = _run_worker_settings(finalized, tmp_path, seed=1, sync="0")
     assert "beat:Sync prices" not in off  # the hook's own condition, evaluated when the worker starts
 
