@@ -6,12 +6,14 @@ writes that plan, copying the body node for node (comments kept; the emitter for
 
 * the signature becomes ``(ctx, *, <the task's parameters>)``; ``bind=True`` bodies get
   ``self = task_self(ctx)`` first, so ``self.request.*`` and ``self.retry(...)`` keep working;
-* the planned rewrites, found by position: ``time.sleep(x)`` -> ``await asyncio.sleep(x)``;
+* the planned rewrites, found by position: ``time.sleep(x)`` -> ``await _aio.sleep(x)`` (the runtime's sleep,
+  which raises what time.sleep raises for ``x``), ``await asyncio.sleep(0.5)`` for a literal time.sleep accepts;
   ``qs.get(...)`` -> ``await qs.aget(...)`` (and the other async ORM methods, ``obj.save()`` ->
   ``await obj.asave()``); ``for obj in qs`` -> ``async for``; ``list(qs.values_list(...))`` -> an async
   comprehension; ``r = requests.get(...)`` -> ``async with httpx.AsyncClient(...)`` (transform/ports_http.py);
 * each run of adjacent blocking statements becomes one nested ``def _blocking_N()`` called as
-  ``await sync_to_async(_blocking_N)()``: the statements unchanged, in order, in asgiref's thread,
+  ``await _aio.run_segment(_blocking_N)`` (saqmigrate/runtime/aio.py): the statements unchanged, in order,
+  in one of the bridge's threads (not asgiref's one shared thread),
   reading the port's variables by closure and writing them back through ``nonlocal`` (a name only a
   segment binds is declared ``name: object`` first, which binds nothing: reading it unbound still
   raises ``UnboundLocalError``). A segment that returns is the last statement: ``return await ...``;
@@ -42,8 +44,9 @@ from saqmigrate.transform import ports_http as http
 from saqmigrate.transform.blocking import Rewrite, TaskPlan, Unit
 
 _PROVIDED = {"ctx", "asyncio", "task_self", "_celery"}  # names the twin module binds for a port
-_GENERATED = {"sync_to_async": "from asgiref.sync import sync_to_async", "_httpx": "import httpx as _httpx",
+_GENERATED = {"_aio": "from saqmigrate.runtime import aio as _aio", "_httpx": "import httpx as _httpx",
               "_requests": "import requests as _requests"}
+_SLEEP_LITERAL_MAX = 10**9  # seconds: a literal up to this (31 years) stays asyncio.sleep (time.sleep accepts it)
 
 
 @dataclass
@@ -124,6 +127,21 @@ class _Anchors(cst.CSTVisitor):
         self._comp(node)
 
 
+def _sleep_literal(call: cst.Call) -> bool:
+    """``time.sleep(<literal>)`` whose literal time.sleep accepts (finite, non-negative, not too large): the
+    same as ``asyncio.sleep``. Anything else is checked at run time by ``saqmigrate.runtime.aio.sleep``."""
+    if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+        return False
+    value = call.args[0].value
+    if not isinstance(value, (cst.Integer, cst.Float)):
+        return False
+    try:
+        number = ast.literal_eval(value.value)
+    except (ValueError, SyntaxError):
+        return False
+    return isinstance(number, (int, float)) and 0 <= number <= _SLEEP_LITERAL_MAX
+
+
 def _await(call: cst.BaseExpression) -> cst.Await:
     return cst.Await(expression=call)
 
@@ -151,8 +169,9 @@ class _Rewriter(cst.CSTTransformer):
         if r.kind == "await":
             assert isinstance(updated.func, cst.Attribute)
             return _await(updated.with_changes(func=updated.func.with_changes(attr=cst.Name(r.new))))
-        if r.kind == "sleep":
-            return _await(updated.with_changes(func=cst.Attribute(value=cst.Name("asyncio"), attr=cst.Name("sleep"))))
+        if r.kind == "sleep":  # a literal time.sleep accepts: asyncio.sleep; else the runtime's checked sleep
+            module = "asyncio" if _sleep_literal(updated) else "_aio"
+            return _await(updated.with_changes(func=cst.Attribute(value=cst.Name(module), attr=cst.Name("sleep"))))
         if r.kind == "list_async":
             row = cst.Name("_row")
             return cst.ListComp(elt=row, for_in=cst.CompFor(target=row, iter=updated.args[0].value,
@@ -245,6 +264,7 @@ class _Writer:
         self.rw = rewriter
         self.segments: list[tuple[str, set[str]]] = []  # (function name, names it declares nonlocal)
         self.names_in_use = names_in_use
+        self.handler_names: list[str] = []  # ``except E as name`` around the statements being written
 
     def _segment_name(self) -> str:
         n = len(self.segments) + 1
@@ -294,7 +314,11 @@ class _Writer:
         name = self._segment_name()
         bound = _bound_names(nodes)
         self.segments.append((name, bound))
-        head = cst.parse_statement(f"def {name}():\n    pass\n")
+        # the exception an enclosing ``except ... as e`` bound, read by the segment: passed as a default
+        # value (the same object), so linters see it used there and defined in the segment (F841, F821)
+        read = {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
+        passed = [n for n in dict.fromkeys(self.handler_names) if n in read and n not in bound]
+        head = cst.parse_statement(f"def {name}({', '.join(f'{n}={n}' for n in passed)}):\n    pass\n")
         assert isinstance(head, cst.FunctionDef)
         inner: list[cst.BaseStatement] = []
         if bound:
@@ -307,7 +331,7 @@ class _Writer:
                       *stmts[1:]])
         fn = head.with_changes(body=head.body.with_changes(body=inner))
         ret = any(isinstance(n, ast.Return) for node in nodes for n in _own_nodes(node))
-        call = cst.parse_statement(f"{'return ' if ret else ''}await sync_to_async({name})()\n")
+        call = cst.parse_statement(f"{'return ' if ret else ''}await _aio.run_segment({name})\n")
         return [fn, call]
 
     def _suite(self, body: cst.BaseSuite) -> list[cst.BaseStatement]:
@@ -337,8 +361,16 @@ class _Writer:
             body = self._block(stmt.body, blocks[0])  # segments numbered in source order
             handlers = []
             for h, units in zip(stmt.handlers, blocks[1:1 + len(stmt.handlers)]):
+                named = isinstance(h.name, cst.AsName) and isinstance(h.name.name, cst.Name)
+                if named:
+                    self.handler_names.append(h.name.name.value)
+                try:
+                    handler_body = self._block(h.body, units)
+                finally:
+                    if named:
+                        self.handler_names.pop()
                 handlers.append(h.with_changes(type=h.type.visit(self.rw) if h.type is not None else None,
-                                               body=self._block(h.body, units)))
+                                               body=handler_body))
             final = stmt.finalbody
             if final is not None:
                 final = final.with_changes(body=self._block(final.body, blocks[-1]))
@@ -447,10 +479,45 @@ def _free_names(fn: ast.AsyncFunctionDef) -> list[str]:
         elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
             bound.add(node.name)
     free: dict[str, None] = {}
-    for node in ast.walk(fn):
+    # the body only: default values are evaluated where the port is defined, at the twin module's top level
+    for node in (n for stmt in fn.body for n in ast.walk(stmt)):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
             free[node.id] = None
     return list(free)
+
+
+#: names the twin module binds itself (emit/generate.py): a default value's name must not replace one of them
+_TWIN_NAMES = frozenset({"annotations", "asyncio", "saq_task", "TaskOptions", "celery_impl", "run_sync", "task_self",
+                         "UNSET", "given", "given_positional", "_celery", *_GENERATED})
+
+
+def _defaults_imported(params_src: str, bindings: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """Default values written ``_celery.NAME`` (a module-level name of the Celery module) become ``NAME``,
+    imported at the top of the twin module from where it really comes from (defaults are evaluated when
+    the twin module runs the ``def``, at import, like the Celery module's own). A name with no such import
+    (bound by a star import, or one the twin module binds itself) keeps ``_celery.NAME``."""
+    if "_celery." not in params_src:
+        return params_src, []
+    header = f"def f(*, {params_src}): pass" if not params_src.startswith("**") else f"def f({params_src}): pass"
+    try:
+        fn = ast.parse(header).body[0]
+    except SyntaxError:
+        return params_src, []
+    assert isinstance(fn, ast.FunctionDef)
+    spans: list[tuple[int, int, str]] = []
+    lines: list[str] = []
+    for d in [*fn.args.defaults, *fn.args.kw_defaults]:
+        if not (isinstance(d, ast.Attribute) and isinstance(d.value, ast.Name) and d.value.id == "_celery"):
+            continue
+        found = bindings.get(d.attr)
+        if not found or d.attr in _TWIN_NAMES or any(x == "defined" for x in found):
+            continue
+        spans.append((d.col_offset, d.end_col_offset or d.col_offset, d.attr))
+        lines.extend(found)
+    offset = header.index(params_src)
+    for start, end, name in sorted(spans, reverse=True):
+        header = header[:start] + name + header[end:]
+    return header[offset:len(header) - len("): pass")], lines
 
 
 def _grouped(lines: list[str]) -> list[str]:
@@ -529,6 +596,8 @@ def _write(source: str, tree: ast.Module, afn: ast.FunctionDef, cfn: cst.Functio
         raise _Refused("a planned rewrite was not applied")
     if not isinstance(block, cst.IndentedBlock):
         block = cst.IndentedBlock(body=[])
+    bindings = _bindings(tree, module, is_package) if module else {}
+    params_src, default_imports = _defaults_imported(params_src, bindings)
     if not params_src:
         header = "async def __port__(ctx):\n"
     elif params_src.startswith("**"):  # only **kwargs: a bare * before it is a syntax error
@@ -548,13 +617,14 @@ def _write(source: str, tree: ast.Module, afn: ast.FunctionDef, cfn: cst.Functio
     except SyntaxError as exc:
         return Port(None, f"the port does not compile ({exc.msg})")
     assert isinstance(draft_ast, ast.AsyncFunctionDef)
-    bindings = _bindings(tree, module, is_package) if module else {}
     original = {n.id for n in ast.walk(afn) if isinstance(n, ast.Name)}
     lines: list[str] = []
     hoisted: list[str] = []  # module-level imports of the twin module: imported at worker start, not on the loop
     for name in _free_names(draft_ast):
         if name in _PROVIDED or (name == "self" and bind):
             continue
+        if name == "_aio" and name in original:
+            return Port(None, "the body uses _aio, a name the port's own code uses")
         if name in _GENERATED and name not in original:
             hoisted.append(_GENERATED[name])
             if name == "_httpx":  # what httpx imports on its first request, on the event loop (~50-100 ms)
@@ -589,10 +659,10 @@ def _write(source: str, tree: ast.Module, afn: ast.FunctionDef, cfn: cst.Functio
     left = _sleeps_left(code)
     if left:  # a time.sleep the porter did not turn into asyncio.sleep would stall the event loop
         return Port(None, f"time.sleep reached as {left} (an alias or a local import) would stall the event loop")
-    code = "".join(f"{line}\n" for line in sorted(set(hoisted))) + code
+    code = "".join(f"{line}\n" for line in sorted(set(hoisted + default_imports))) + code
     note = plan.summary()
     if writer.segments:
-        note = f"{len(writer.segments)} blocking segment(s) through sync_to_async" + (f"; {note}" if note else "")
+        note = f"{len(writer.segments)} blocking segment(s) in the bridge's threads" + (f"; {note}" if note else "")
     return Port(code, note=note)
 
 
@@ -609,7 +679,7 @@ def _sleeps_left(code: str) -> str | None:
             if isinstance(f, ast.Name) and f.id == "sleep":
                 return "sleep(...)"
             if isinstance(f, ast.Attribute) and f.attr == "sleep" and not (
-                    isinstance(f.value, ast.Name) and f.value.id == "asyncio"):
+                    isinstance(f.value, ast.Name) and f.value.id in ("asyncio", "_aio")):
                 return f"{ast.unparse(f)}(...)"
         stack.extend(ast.iter_child_nodes(node))
     return None
@@ -728,15 +798,18 @@ def port_tasks(root, rplan, messages: list[str], *, prover, params_src, module_n
                                 f"{plan.blocked.reason()})")
     if any(counts.values()):
         messages.append(f"native mode: {counts['ported']} task(s) ported to async, {counts['partly']} partly ported "
-                        f"(blocking segments through sync_to_async), {counts['bridged']} kept in bridge mode "
+                        f"(blocking segments in the bridge's threads), {counts['bridged']} kept in bridge mode "
                         "(SM130/SM113 lines above say why)")
     return counts
 
 
 def native_prover(root, roots: list, *, django: bool, index=None):
     """The prover for a project: the scan's module loader when ``index`` carries one (the trees the scan
-    parsed are not read again), httpx ports when the project declares httpx, blocking segments when
-    asgiref is there (a Django project, or declared)."""
+    parsed are not read again), httpx ports when the project declares httpx, blocking segments in a
+    Django project (or one that declares asgiref or django). The segments' runtime (runtime/aio.py) does
+    not need asgiref, but spread over the pool's threads they would each see their own thread-scoped
+    state (an SQLAlchemy ``scoped_session``, a ``threading.local``), which only Django's per-thread
+    connections in autocommit are known to tolerate (docs/native.md)."""
     from saqmigrate.transform.blocking import Prover
 
     loader = getattr(index, "_module_loader", None) if index is not None else None

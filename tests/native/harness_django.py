@@ -2,6 +2,11 @@
 fresh interpreter; print JSON.
 
     python harness_django.py ROOT QUEUE_MODULE CASES_JSON
+    python harness_django.py ROOT QUEUE_MODULE CASES_JSON --concurrent
+
+``--concurrent``: only the SAQ worker; the cases are enqueued together (each ``after`` seconds from the start)
+on one worker and run at the same time; per case its status, value and when it finished (seconds from the
+start). The database is reset once, before.
 
 Per case: the database (sequences included), the mail outbox, the case's file and the HTTP server's log
 are reset; the task is sent to a real Celery worker (solo pool, Redis broker with keys of its own) and its
@@ -61,6 +66,59 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = _answer
 
 
+def concurrent(queue_module: str, cases: list[dict]) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from shop.catalog.models import Author, Book
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE catalog_book, catalog_author RESTART IDENTITY CASCADE")
+    Author.objects.create(name="Ann")
+    Book.objects.create(title="Alpha", stock=5, author_id=1)
+    connection.close()  # the harness' own connection is not held while the jobs run
+    os.environ["SAQMIGRATE_METRICS"] = "0"
+    settings = dict(importlib.import_module(queue_module).settings)
+    settings["cron_jobs"] = []
+    out: list[dict] = []
+
+    async def run() -> None:
+        from saq import Job, Worker
+
+        from saqmigrate.runtime.task import job_options
+        from saqmigrate.runtime.worker import make_queue
+
+        queue = make_queue(f"{settings['queue'].name}-{uuid.uuid4().hex[:8]}")
+        worker = Worker(**{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1,
+                                                                 "worker_info": 10})
+        runner = asyncio.create_task(worker.start())
+        await asyncio.sleep(0.5)  # the worker's start-up hooks
+        start = time.monotonic()
+
+        async def one(case: dict) -> dict:
+            await asyncio.sleep(case.get("after", 0))
+            job = Job(function=case["task"], kwargs=case.get("kwargs", {}), **job_options(case["task"]))
+            await queue.enqueue(job)
+            while True:
+                await asyncio.sleep(0.02)
+                await job.refresh()
+                if job.status in ("complete", "failed", "aborted"):
+                    break
+            status = job.status.value if hasattr(job.status, "value") else str(job.status)
+            return {"status": status, "value": job.result if status == "complete" else None,
+                    "error": (job.error or "").strip().splitlines()[-1:] or None,
+                    "finished": round(time.monotonic() - start, 2)}
+
+        out.extend(await asyncio.wait_for(asyncio.gather(*(one(c) for c in cases)), 60))
+        await worker.stop()
+        runner.cancel()
+        await queue.disconnect()
+
+    asyncio.run(run())
+    print(json.dumps(out, default=str))
+
+
 def main() -> None:
     root, queue_module, cases_json = sys.argv[1:4]
     sys.path.insert(0, root)
@@ -78,6 +136,10 @@ def main() -> None:
 
     from shop.catalog.models import Author, Book
 
+    if sys.argv[4:] == ["--concurrent"]:
+        concurrent(queue_module, cases)
+        server.shutdown()
+        return
     call_command("migrate", run_syncdb=True, verbosity=0)
 
     def reset(case: dict) -> None:

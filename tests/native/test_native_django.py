@@ -1,7 +1,7 @@
 """Acceptance for native mode on a Django project (fixtures/native_django) with the machine's real
 PostgreSQL, a real Celery worker and a real SAQ worker: the rewrite ports the bodies it proves non-blocking
 (Django's async ORM, asyncio.sleep, httpx where exact), ports partly those with blocking segments
-(sync_to_async) and bridges the rest; every task gives the same result and side effects (rows, mail, file,
+(run in the bridge's threads) and bridges the rest; every task gives the same result and side effects (rows, mail, file,
 the HTTP requests a server receives) under SAQ as under Celery; none raises SynchronousOnlyOperation; a
 heartbeat on the SAQ worker's loop never stalls more than 50 ms while a ported or partly ported task runs
 (and does see a 200 ms stall from a deliberately blocking probe)."""
@@ -110,7 +110,7 @@ def test_the_rewrite_ports_exactly_the_non_blocking_tasks(tmp_path: Path) -> Non
     assert "shop.catalog.helpers.summary → shop.catalog.helpers.titles_for" in reasons["author_summary"]
     assert "(database transaction" in reasons["move_stock"] and "(Django mail" in reasons["notify"]
     assert "open() (file / OS I/O" in reasons["write_report"] and "call_command" in reasons["restock"]
-    assert "1 blocking segment(s) through sync_to_async; count() -> await acount() x2; first blocking call: " \
+    assert "1 blocking segment(s) in the bridge's threads; count() -> await acount() x2; first blocking call: " \
            "shop.catalog.tasks.count_then_move → django.db.transaction.atomic()" in reasons["count_then_move"]
 
 
@@ -156,3 +156,65 @@ def test_every_task_runs_under_a_real_saq_worker_like_under_a_real_celery_worker
         post[0][2].startswith("python-requests/") and post[0][5] == '{"event": "sold", "note": "caf\\u00e9"}'
     redirected = [e for c, e in zip(cases, out["celery"]) if c.get("kwargs", {}).get("url", "").endswith("/redirect")]
     assert redirected[0]["value"] == [200, "yes", "GET /ok"]
+
+
+WAITING = {"shop/catalog/helpers.py": '''
+
+def poll_for(name, seconds):
+    """Waits for a row another job creates (ORM and time.sleep in a helper: a blocking segment)."""
+    import time
+
+    from .models import Author
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if Author.objects.filter(name=name).exists():
+            return True
+        time.sleep(0.05)
+    return False
+''', "shop/catalog/tasks.py": '''
+
+@shared_task
+def wait_for_author(name, seconds):
+    """Partly ported: a count on the loop, then a segment polling for a row a concurrent job creates."""
+    before = Author.objects.count()
+    found = helpers.poll_for(name, seconds)
+    return [before, found]
+
+
+@shared_task
+def create_author(name):
+    """Manager.create() -> acreate(): what wait_for_author waits for."""
+    Author.objects.create(name=name)
+    return name
+'''}
+
+
+@pytest.mark.slow
+def test_a_segment_waiting_for_another_jobs_row_sees_it(tmp_path: Path, redis_url: str, database: str) -> None:
+    """Attack 13b #8: a partly ported task polls in its segment for a row that a ported job enqueued 0.5 s later
+    creates with acreate. Segments on asgiref's one thread made the creator's query wait behind the poll:
+    the waiter returned [1, False] after its 5 s and the creator finished after it. On a Celery worker
+    (prefork -c 2) the waiter returns [1, True] within a second. Segments now run in the bridge's threads."""
+    import django  # noqa: F401 - a dev dependency: an ImportError here is a broken install
+    root = tmp_path / "native_django"
+    shutil.copytree(ROOT / "fixtures" / "native_django", root)
+    for rel, text in WAITING.items():  # added to the copy: the fixture's task list stays the scan tests'
+        with (root / rel).open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    result = compute_changes(root, Config(), mode="native")
+    assert apply_changes(root, result.changes) == []
+    waiter = next(m for m in result.messages if m.startswith("SM130 shop.catalog.tasks.wait_for_author"))
+    assert "count() -> await acount() x1" in waiter  # partly ported: the poll is the segment
+    cases = [{"task": T + "wait_for_author", "kwargs": {"name": "Zed", "seconds": 5}, "after": 0},
+             {"task": T + "create_author", "kwargs": {"name": "Zed"}, "after": 0.5}]
+    env = dict(os.environ, REDIS_URL=redis_url, SAQ_REDIS_URL=redis_url, PYTHONPATH=str(root),
+               SAQMIGRATE_ROUTING="0", SAQMIGRATE_DLQ="0", NATIVE_DJANGO_DB=database,
+               DJANGO_SETTINGS_MODULE="shop.settings")
+    proc = subprocess.run([sys.executable, str(HARNESS), str(root), "shop.saq_worker.queue_celery", json.dumps(cases),
+                           "--concurrent"], capture_output=True, text=True, timeout=120, env=env, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    wait, create = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert create["status"] == "complete" and create["value"] == "Zed", create
+    assert wait["status"] == "complete" and wait["value"] == [1, True], wait  # the row was seen, as on Celery
+    assert create["finished"] < 2.5 and wait["finished"] < 2.5, (wait, create)  # neither waited out the 5 s

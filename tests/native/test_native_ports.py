@@ -428,7 +428,7 @@ def test_the_rewrite_reports_each_verdict(twins) -> None:
     bridged = {m.split()[1].rstrip(":").removeprefix("proj.tasks.") for m in messages if m.startswith("SM113 proj")}
     assert ported == set(PORTED) and partly == set(PARTLY) and bridged == set(BRIDGED)
     line = next(m for m in messages if m.startswith("SM130 proj.tasks.mail_after_get"))
-    assert "1 blocking segment(s) through sync_to_async; get() -> await aget() x1; first blocking call: " \
+    assert "1 blocking segment(s) in the bridge's threads; get() -> await aget() x1; first blocking call: " \
            "proj.tasks.mail_after_get → django.core.mail.send_mail()" in line
 
 
@@ -443,21 +443,21 @@ def test_orm_ports_are_written_with_the_async_methods(twins) -> None:
     assert "[_row async for _row in Post.objects.values_list('title', flat=True)]" in _fn(code, "flat_titles")
     assert "obj, created = await Post.objects.aget_or_create(" in _fn(code, "ensure")
     assert "await post.tags.aadd(tag_id)" in _fn(code, "tag_it")
-    assert "await asyncio.sleep(seconds)" in _fn(code, "nap_and_count")
+    assert "await _aio.sleep(seconds)" in _fn(code, "nap_and_count")  # computed: checked like time.sleep
 
 
 def test_segments_keep_order_and_share_variables(twins) -> None:
     _, code, _ = twins
     src = _fn(code, "atomic_then_count")
     assert "p: object" in src and "nonlocal p" in src
-    assert src.index("with transaction.atomic():") < src.index("await sync_to_async(_blocking_1)()") < \
+    assert src.index("with transaction.atomic():") < src.index("await _aio.run_segment(_blocking_1)") < \
         src.index("return [p.stock, await Post.objects.acount()]")
     early = _fn(code, "returns_early")  # a segment that returns runs to the end of the body
-    assert "return await sync_to_async(_blocking_1)()" in early and "n = await Post.objects.filter(pk=pk).acount()" \
+    assert "return await _aio.run_segment(_blocking_1)" in early and "n = await Post.objects.filter(pk=pk).acount()" \
         in early
     loop = _fn(code, "in_loop")  # one segment per iteration, inside the async for; the counter stays on the loop
     assert "async for p in Post.objects.filter(published=True):" in loop and "nonlocal" not in loop
-    assert loop.index("send_mail('s', p.title, 'f@x', [to])") < loop.index("await sync_to_async(_blocking_1)()") \
+    assert loop.index("send_mail('s', p.title, 'f@x', [to])") < loop.index("await _aio.run_segment(_blocking_1)") \
         < loop.index("sent += 1")
 
 
@@ -516,7 +516,7 @@ def journal(path, entries, pause):
 
 
 def test_a_partly_ported_body_runs_like_the_celery_function(tmp_path: Path) -> None:
-    """The generated port is run: segments in asgiref's thread, the sleep on the loop, same result and file."""
+    """The generated port is run: segments in the bridge's threads, the sleep on the loop, same result and file."""
     root = _project(tmp_path / "p", {"filesproj/__init__.py": "", "filesproj/celery.py": APP.replace("proj", "fp"),
                                      "filesproj/files.py": FILES, "requirements.txt": "asgiref\n"})
     result = compute_changes(root, Config(), mode="native")
@@ -573,7 +573,8 @@ def local_import(pk):
 
 @pytest.mark.parametrize("task", ["by_hand", "cursor", "local_import"])
 def test_a_body_driving_the_connection_stays_bridged(tmp_path: Path, task: str) -> None:
-    """Segments share asgiref's one thread, and so one connection, with every other job's queries."""
+    """Split into segments, the body's statements would run on the connections of different threads (and the
+    async ORM's on asgiref's): a transaction or session state opened by hand would not reach the next one."""
     prover = Prover(_project(tmp_path, {**PROJECT, "proj/manual.py": MANUAL}))
     plan = prover.plan_task("proj.manual", task, bind=False)
     assert plan.verdict == "bridged" and "manages the database connection or a transaction by hand" in plan.reason()
@@ -693,3 +694,94 @@ def test_a_container_a_segment_may_fill_is_not_read_on_the_loop(tmp_path: Path, 
     plan = prover.plan_task("proj.filled", task, bind=False)
     assert plan.verdict == "partly", plan.reason()
     assert (plan.units[-1].kind == "loop") is loop_after, [u.kind for u in plan.units]
+
+
+WRITER = '''import time
+
+from celery import shared_task
+from django.core.mail import send_mail
+
+from .models import Post
+from .limits import PAUSE
+
+DEFAULT = 7
+
+
+@shared_task
+def sleep_computed(delay):
+    time.sleep(delay)
+    return "slept"
+
+
+@shared_task
+def sleep_literal():
+    time.sleep(0.01)
+    time.sleep(1e20)
+    return "slept"
+
+
+@shared_task
+def handler_segment(pk, to):
+    log = []
+    try:
+        log.append(Post.objects.filter(pk=pk).count())
+        raise ValueError("x")
+    except ValueError as exc:
+        send_mail("s", "caught " + str(exc), "f@x", [to])
+        log.append("caught " + str(exc))
+    return log
+
+
+@shared_task
+def default_constant(x=DEFAULT, pause=PAUSE):
+    time.sleep(pause)
+    return x
+'''
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> tuple[Path, str, list[str]]:
+    root = _project(tmp_path_factory.mktemp("writer"), {**PROJECT, "proj/writer.py": WRITER,
+                                                        "proj/limits.py": "PAUSE = 0.01\n"})
+    result = compute_changes(root, Config(), mode="native")
+    assert not result.blocking, result.errors
+    assert apply_changes(root, result.changes) == []
+    return root, (root / "proj/writer_saq.py").read_text(), result.messages
+
+
+def test_time_sleep_keeps_asyncio_sleep_only_for_literals_it_accepts(written) -> None:
+    """Attack 13b #9: time.sleep(1e20), inf, nan, a negative value raise at once under Celery; a computed
+    delay goes through saqmigrate.runtime.aio.sleep, which raises the same (tests/native/test_native_aio.py)."""
+    _, code, messages = written
+    assert any(m.startswith("native proj.writer.sleep_computed: ported") for m in messages), messages
+    assert "await _aio.sleep(delay)" in _fn(code, "sleep_computed")
+    literal = _fn(code, "sleep_literal")
+    assert "await asyncio.sleep(0.01)" in literal and "await _aio.sleep(1e+20)" in literal.replace("1e20", "1e+20")
+    assert "from saqmigrate.runtime import aio as _aio" in code[: code.index("@saq_task")]
+
+
+def test_a_segment_in_an_except_handler_gets_the_exception_as_a_default(written) -> None:
+    """Attack 13b #11: ruff F821/F841 on ``except E as exc`` whose handler is a segment reading exc."""
+    _, code, messages = written
+    assert any(m.startswith("SM130 proj.writer.handler_segment: partly ported") for m in messages), messages
+    assert "def _blocking_1(exc=exc):" in _fn(code, "handler_segment")
+
+
+def test_a_default_value_is_imported_from_its_module(written) -> None:
+    """Attack 13b #12: ``x=DEFAULT`` was written ``x=_celery.DEFAULT``, through the Celery module."""
+    _, code, _ = written
+    assert "async def default_constant(ctx, *, x=DEFAULT, pause=PAUSE):" in code
+    head = code[: code.index("@saq_task")]
+    assert "from proj.writer import DEFAULT" in head and "from proj.limits import PAUSE" in head
+    assert "_celery" not in code
+
+
+def test_the_written_module_is_lint_clean_and_runs_like_celery(written) -> None:
+    root, _, _ = written
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,W,F",
+                           "--line-length", "88", "proj/writer_saq.py"], cwd=root, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+    for cmd in (["ruff", "format", "--isolated", "--check"], ["black", "--check", "-q"]):
+        fmt = subprocess.run([sys.executable, "-m", *cmd, "proj/writer_saq.py"], cwd=root, capture_output=True,
+                             text=True)
+        assert fmt.returncode == 0, fmt.stdout + fmt.stderr

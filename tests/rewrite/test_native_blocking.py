@@ -404,7 +404,7 @@ def test_rewrite_reports_every_task_and_ports_with_real_imports(tmp_path: Path) 
     assert partly == {f"proj.tasks.{t}" for t in PARTLY}
     assert bridged == {f"proj.tasks.{t}" for t in set(BLOCKED) - PARTLY}
     summary = (f"native mode: {len(SAFE)} task(s) ported to async, {len(PARTLY)} partly ported (blocking segments "
-               f"through sync_to_async), {len(BLOCKED) - len(PARTLY)} kept in bridge mode")
+               f"in the bridge's threads), {len(BLOCKED) - len(PARTLY)} kept in bridge mode")
     assert summary in result.messages[-1]
     twins = next(c.new for c in result.changes if c.rel == "proj/tasks_saq.py")
     fn = next(n for n in ast.parse(twins).body if isinstance(n, ast.AsyncFunctionDef) and n.name == "pure")
