@@ -29,7 +29,7 @@ import inspect
 import threading
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping, cast
 
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.registry import Registry, TaskEntry
@@ -117,7 +117,7 @@ class SaqJob:
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
         self.__qualname__ = getattr(fn, "__qualname__", name)
-        self.__module__ = getattr(fn, "__module__", None)
+        self.__module__ = cast(str, getattr(fn, "__module__", None))  # None when fn has none, as functools.wraps
         from saqmigrate.runtime.task import _REGISTRY  # noqa: PLC0415 - jobs queued under an alias get the options
 
         for alias in self.aliases:
@@ -285,7 +285,7 @@ class SaqJob:
             raise JobOptionError(f"{self.name}: cannot enqueue on SAQ ({what}): "
                                  f"queue {self.queue!r}, parameters {list(self.params)}")
         p.decision = replace(p.decision, reason=R_FINALIZED)
-        p.job_fields["meta"] = {"saqmigrate": {"task": self.name, "v": 0, "reason": R_FINALIZED}}
+        _saq_fields(p)["meta"] = {"saqmigrate": {"task": self.name, "v": 0, "reason": R_FINALIZED}}
         return p
 
 
@@ -364,8 +364,15 @@ def _entry_plan(entry: TaskEntry, kwargs: Mapping[str, Any] | None, options: dic
     if p.decision.backend != F.SAQ:
         raise JobOptionError(f"{entry.name}: cannot enqueue on SAQ ({', '.join(p.decision.unsupported) or p.decision.reason})")
     p.decision = replace(p.decision, reason=R_FINALIZED)
-    p.job_fields["meta"] = {"saqmigrate": {"task": entry.name, "v": 0, "reason": R_FINALIZED}}
+    _saq_fields(p)["meta"] = {"saqmigrate": {"task": entry.name, "v": 0, "reason": R_FINALIZED}}
     return p
+
+
+def _saq_fields(p: Any) -> dict[str, Any]:
+    """The Job(...) arguments of a plan routed to SAQ (plan_dispatch sets them on every SAQ plan)."""
+    fields: dict[str, Any] | None = p.job_fields
+    assert fields is not None, "a SAQ plan has its Job fields"
+    return fields
 
 
 # --- canvas: chain and group -----------------------------------------------------------------
@@ -472,7 +479,7 @@ class GroupResult:
     def successful(self) -> bool:
         return all(r.successful() for r in self.results)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.results)
 
     def __len__(self) -> int:
@@ -685,11 +692,12 @@ def _shared_draws(queue: str, crons: dict[str, str]) -> dict[str, str]:
 
     client = redis.Redis.from_url(redis_url(), socket_timeout=5, decode_responses=True)
     try:
-        out = {}
+        out: dict[str, str] = {}
         for name, cron in crons.items():
             key = f"saqmigrate-beat-draw:{queue}:{name}"
             client.set(key, cron, nx=True)
-            out[name] = client.get(key) or cron
+            stored = client.get(key)  # a str (decode_responses)
+            out[name] = str(stored) if stored else cron
         return out
     finally:
         client.close()

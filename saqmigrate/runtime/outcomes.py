@@ -272,7 +272,7 @@ class OutcomeRecorder:
             self._metrics = m
         return m
 
-    def record(self, task: str, backend: str, status: str, *, duration: float | None = None,
+    def record(self, task: str, backend: str, status: str | None, *, duration: float | None = None,
                wait: float | None = None, dead: bool = False, now: float | None = None) -> None:
         """One attempt's outcome: ``status`` success | failure (final) | retry (will run again);
         ``None`` status: only the duration/wait (an aborted job). Never raises."""
@@ -589,7 +589,7 @@ _celery_lock = threading.Lock()
 _starts: dict[str, float] = {}  # task id -> perf_counter at prerun (threads / gevent pools share the process)
 
 
-def _stamp_publish(sender=None, headers=None, **_kw) -> None:
+def _stamp_publish(sender: Any = None, headers: Any = None, **_kw: Any) -> None:
     """``before_task_publish``: the publish time, read back by the worker for the queue wait."""
     try:
         if isinstance(headers, dict) and SENT_HEADER not in headers:
@@ -598,7 +598,7 @@ def _stamp_publish(sender=None, headers=None, **_kw) -> None:
         pass
 
 
-def _celery_prerun(sender=None, task_id=None, task=None, **_kw) -> None:
+def _celery_prerun(sender: Any = None, task_id: Any = None, task: Any = None, **_kw: Any) -> None:
     try:
         if task_id is not None:
             _starts[task_id] = time.perf_counter()
@@ -634,7 +634,8 @@ def _celery_wait(task: Any) -> float | None:
 _CELERY_STATES = {"SUCCESS": SUCCESS, "FAILURE": FAILURE, "RETRY": RETRY}
 
 
-def _celery_postrun(sender=None, task_id=None, task=None, state=None, **_kw) -> None:
+def _celery_postrun(sender: Any = None, task_id: Any = None, task: Any = None, state: Any = None,
+                    **_kw: Any) -> None:
     try:
         t0 = _starts.pop(task_id, None) if task_id is not None else None
         name = getattr(task, "name", None) or getattr(sender, "name", None)
@@ -688,7 +689,7 @@ def _celery_lost(task: Any, task_id: Any, exc: Any, limit: float | None = None) 
         pass
 
 
-def _celery_task_failure(sender=None, task_id=None, exception=None, **_kw) -> None:
+def _celery_task_failure(sender: Any = None, task_id: Any = None, exception: Any = None, **_kw: Any) -> None:
     """``task_failure``: only what the main process reports (hard time limit, lost child); a failure
     raised by the task itself is counted by ``task_postrun`` in the process that ran it."""
     try:
@@ -716,7 +717,7 @@ def _patch_on_timeout() -> None:
         return
     orig = Request.on_timeout
 
-    def on_timeout(self, soft, timeout):
+    def on_timeout(self: Any, soft: bool, timeout: float) -> Any:
         if not soft:
             try:
                 _celery_lost(self.task, self.id, None, timeout)
@@ -739,7 +740,7 @@ def _unpatch_on_timeout() -> None:
     _orig_on_timeout = None
 
 
-def _celery_flush(**_kw) -> None:
+def _celery_flush(**_kw: Any) -> None:
     r = _default
     if r is not None:
         r.flush()

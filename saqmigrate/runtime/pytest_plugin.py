@@ -28,7 +28,7 @@ import asyncio
 import importlib
 import os
 import threading
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pytest
 
@@ -59,7 +59,7 @@ class _EagerFixture:
 
 
 @pytest.fixture
-def saq_eager(saq_eager_propagates: bool):
+def saq_eager(saq_eager_propagates: bool) -> Iterator[_EagerFixture]:
     """Eager mode for this test; its value lists the eager results (``.results``, ``.names()``)."""
     from saqmigrate.runtime import testing
 
@@ -72,7 +72,7 @@ def saq_eager(saq_eager_propagates: bool):
 
 
 @pytest.fixture(scope="session")
-def saq_redis_url() -> str:
+def saq_redis_url() -> Iterator[str]:
     url = os.environ.get("SAQ_REDIS_URL") or os.environ.get("REDIS_URL")
     if url:
         yield url
@@ -142,7 +142,8 @@ class SaqWorkerHandle:
         from saqmigrate.runtime.task import apply_job_options
 
         queue = make_queue(self.url, self.queue_name, dump=dump, load=load)
-        fast = {"dequeue_timeout": 0.2, "timers": {"schedule": 1, "worker_info": 1, "sweep": 60, "abort": 1}}
+        fast: dict[str, Any] = {"dequeue_timeout": 0.2,
+                                "timers": {"schedule": 1, "worker_info": 1, "sweep": 60, "abort": 1}}
         if self.settings is not None:  # generated worker settings: their hooks and start-up checks too
             given = {k: v for k, v in self.settings.items() if k != "queue_name"}  # queue_name: this fixture's
             self.worker = Worker(**{**given, "queue": queue, **fast})
@@ -182,7 +183,7 @@ class SaqWorkerHandle:
         job = _job(name, kwargs, _key, None)
         bridge = default_bridge()
 
-        async def _enqueue(q):
+        async def _enqueue(q: Any) -> Any:
             return await q.enqueue(job)
 
         out = bridge.run_on_queue(self.url, self.queue_name, _enqueue, what=f"enqueue {name}", dump=dump, load=load)
@@ -204,7 +205,7 @@ class SaqWorkerHandle:
 
 
 @pytest.fixture
-def saq_worker(saq_redis_url: str, saq_worker_settings: Any, monkeypatch: Any):
+def saq_worker(saq_redis_url: str, saq_worker_settings: Any, monkeypatch: Any) -> Iterator[SaqWorkerHandle]:
     """A real SAQ worker for ``saq_worker_settings`` on ``saq_redis_url`` for this test."""
     functions, queue_name, cron_jobs = _functions_and_queue(saq_worker_settings)
     monkeypatch.setenv("SAQ_REDIS_URL", saq_redis_url)

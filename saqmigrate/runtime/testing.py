@@ -60,7 +60,7 @@ import sys
 import threading
 import traceback as _traceback
 import types
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar, TypeVarTuple, Unpack
 
 from saq.job import Job, Status
 from saq.queue.base import Queue
@@ -303,10 +303,10 @@ class EagerSaqResult(SaqResult):
     def __init__(self, task_id: str, job: Any, queue: str, decision: Any, state: str, value: Any,
                  traceback: str | None, name: str | None):
         super().__init__(task_id, job, queue, decision)
-        self._state, self._value, self._tb, self._name = state, value, traceback, name
+        self._state, self._outcome, self._tb, self._name = state, value, traceback, name
 
     @property
-    def state(self) -> str:  # type: ignore[override]
+    def state(self) -> str:
         return self._state
 
     status = state
@@ -325,31 +325,31 @@ class EagerSaqResult(SaqResult):
         return self._state == FAILURE
 
     @property
-    def result(self) -> Any:  # type: ignore[override]
-        return self._value
+    def result(self) -> Any:
+        return self._outcome
 
     info = result
 
     @property
-    def traceback(self) -> str | None:  # type: ignore[override]
+    def traceback(self) -> str | None:
         return self._tb
 
     @property
-    def date_done(self) -> None:  # type: ignore[override]
+    def date_done(self) -> None:
         return None  # as Celery's EagerResult
 
     @property
-    def name(self) -> str | None:  # type: ignore[override]
+    def name(self) -> str | None:
         return self._name
 
     def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
             **_ignored: Any) -> Any:
         if self._state == SUCCESS:
-            return self._value
+            return self._outcome
         if self._state in _PROPAGATE_STATES:
             if propagate:
-                raise self._value if isinstance(self._value, BaseException) else Exception(self._value)
-            return self._value
+                raise self._outcome if isinstance(self._outcome, BaseException) else Exception(self._outcome)
+            return self._outcome
         return None
 
     wait = get
@@ -358,7 +358,7 @@ class EagerSaqResult(SaqResult):
         pass
 
     def revoke(self, *args: Any, **kwargs: Any) -> None:
-        self._state, self._value, self._tb = REVOKED, _revoked_error(None), None
+        self._state, self._outcome, self._tb = REVOKED, _revoked_error(None), None
 
     def then(self, callback: Callable, on_error: Callable | None = None, weak: bool = False) -> Any:
         return callback(self)
@@ -496,7 +496,7 @@ class EagerQueue(Queue):
     async def jobs(self, job_keys: Iterable[str]) -> list[Job | None]:
         return [self._jobs.get(k) for k in job_keys]
 
-    async def iter_jobs(self, statuses: Any = None, batch_size: int = 100) -> Any:  # type: ignore[override]
+    async def iter_jobs(self, statuses: Any = None, batch_size: int = 100) -> Any:
         for job in list(self._jobs.values()):
             if statuses is None or job.status in statuses:
                 yield job
@@ -544,6 +544,8 @@ class EagerQueue(Queue):
 # --- sync callers: the coroutine on a private loop, the body in the caller's thread ------------
 
 _DONE = object()
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 
 class _EagerLoop(asyncio.SelectorEventLoop):
@@ -553,9 +555,11 @@ class _EagerLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self._inbox = inbox
 
-    def run_in_executor(self, executor: Any, func: Callable, *args: Any) -> asyncio.Future:
-        self._check_closed()
-        cf: concurrent.futures.Future = concurrent.futures.Future()
+    def run_in_executor(self, executor: concurrent.futures.Executor | None, func: Callable[[Unpack[_Ts]], _T],
+                        *args: Unpack[_Ts]) -> asyncio.Future[_T]:
+        if self.is_closed():
+            raise RuntimeError("Event loop is closed")  # as BaseEventLoop._check_closed
+        cf: concurrent.futures.Future[_T] = concurrent.futures.Future()
         self._inbox.put((cf, func, args))
         return asyncio.wrap_future(cf, loop=self)
 
