@@ -30,8 +30,8 @@ AIO = Path(aio.__file__)
 
 
 def _real(value) -> tuple:
-    """What time.sleep does with it: ('ok',) when it returns quickly, ('sleeps',) when it is still sleeping
-    after 0.3 s (a daemon thread: never joined), else the exception's class name and message."""
+    """What time.sleep does with it: ('ok',) when it returns, ('sleeps',) when it is still sleeping after 1 s
+    (a daemon thread: never joined), else the exception's class name and message."""
     box: dict = {}
 
     def run() -> None:
@@ -43,7 +43,7 @@ def _real(value) -> tuple:
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
-    t.join(0.3)
+    t.join(1.0)
     return box.get("r", ("sleeps",))
 
 
@@ -56,7 +56,7 @@ def _ours(*args, **kwargs) -> tuple:
 
 def _same(value) -> None:
     ours = _ours(value)
-    if ours[0] == "ok" and ours[1] > 0.25:
+    if ours[0] == "ok" and ours[1] > 0.05:
         return  # a long valid sleep: not run here (see the boundaries below)
     real = _real(value)
     if ours[0] == "ok":
@@ -78,7 +78,7 @@ def test_sleep_raises_what_time_sleep_raises(value) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
-                 st.floats(min_value=-1e-6, max_value=0.2),
+                 st.floats(min_value=-1e-6, max_value=0.05),
                  st.integers(min_value=-(2**80), max_value=2**80),
                  st.integers(min_value=-9223372040, max_value=-9223372030),
                  st.integers(min_value=9223372030, max_value=9223372040),
@@ -117,7 +117,7 @@ def test_sleep_follows_time_sleep_through_dunder_methods(value) -> None:
 
 
 def test_sleep_accepts_long_sleeps_time_sleep_accepts() -> None:
-    """Values just inside the limits sleep under time.sleep (still sleeping after 0.3 s); ours says so too."""
+    """Values just inside the limits sleep under time.sleep (still sleeping after 1 s); ours says so too."""
     edge = (2**63 - time.monotonic_ns()) / 1e9  # Linux: the deadline of clock_nanosleep must fit in int64 ns
     for value in (1e9, int(edge) - 5, 9223372036.0 if edge > 9223372036.0 else 1e8):
         assert _ours(value)[0] == "ok" and _real(value) == ("sleeps",), value
