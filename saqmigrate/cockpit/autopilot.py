@@ -137,7 +137,23 @@ class Autopilot:
         for cmp in rows:
             plan = plans[cmp.task]
             try:
-                snap = self._one(plan, cmp, snap, now, out)
+                # Right before each move: the flags' version first, then the plan and the kill switch. Every
+                # plan write and every mode write bumps that version, so the compare-and-set on it fails for
+                # anything written after these reads: an operator's pause or a kill between two moves of this
+                # tick is never overwritten with the copy of the plan read at the start of the tick.
+                snap = self.store.snapshot()
+                if snap.mode != "normal":
+                    why = f"kill switch on (mode {snap.mode}): every ramp paused"
+                    paused = R.pause_all(self.store, reason=why, actor=self.actor, argv=[])
+                    out.extend(Action(t, "pause", None, why) for t in paused)
+                    break
+                fresh = R.load_plans(self.store).get(plan.task)
+                if fresh is None or fresh.to_json() != plan.to_json():
+                    out.append(Action(plan.task, "conflict", cmp.verdict,
+                                      "the plan changed during this tick (an operator's pause, resume or cancel); "
+                                      "judged again on the next tick"))
+                    continue
+                self._one(plan, cmp, snap, now, out)
             except Exception as exc:  # noqa: BLE001 - one plan's error never stops the others
                 log.warning("autopilot: plan %s failed: %s", plan.task, exc)
                 out.append(Action(plan.task, "error", cmp.verdict, f"{type(exc).__name__}: {exc}"))
@@ -160,12 +176,13 @@ class Autopilot:
         log.warning("autopilot: %s", why)
         return [Action("*", "warning", None, why)]
 
-    def _one(self, plan: R.Plan, cmp: Any, snap: F.Snapshot, now: float, out: list[Action]) -> F.Snapshot:
-        """One plan's move for this tick (appended to ``out``); the snapshot to use next."""
+    def _one(self, plan: R.Plan, cmp: Any, snap: F.Snapshot, now: float, out: list[Action]) -> None:
+        """One plan's move for this tick (appended to ``out``), compare-and-set on ``snap.version``
+        (read before ``plan``)."""
         _matched, rule = snap.rule_for(plan.task)
         if _matched != plan.task or not plan.rule_matches(rule):
             out.append(self._move(R.pause_plan, plan, snap.version, now, cmp))
-            return self.store.snapshot()
+            return
         at_step = now - plan.step_started_at
         step = f"step {plan.index + 1}/{len(plan.steps)} ({plan.percent:g}%, {format_duration(at_step)} in)"
         R.save_status(self.store, plan.task, {"at": now, "verdict": cmp.verdict, "summary": cmp.summary,
@@ -179,7 +196,6 @@ class Autopilot:
         else:
             wait = "" if cmp.verdict != PASS else f"; next step after {format_duration(plan.every)}"
             out.append(Action(plan.task, "hold", cmp.verdict, f"{step}: {cmp.summary}{wait}", plan.percent))
-        return self.store.snapshot() if out and out[-1].version is not None else snap
 
     def _move(self, fn, plan: R.Plan, version: int, now: float, cmp, reason: str | None = None,
               action: str = "pause") -> Action:

@@ -275,20 +275,23 @@ def pause_all(store: F.FlagStore, *, reason: str, tasks: Iterable[str] | None = 
               argv: list[str] | None = None) -> list[str]:
     """Pause every active plan (the kill switch), one audited write per plan; the tasks paused."""
     done = []
-    for task, plan in sorted(load_plans(store).items()):
-        if plan.state != ACTIVE or (tasks is not None and task not in tasks):
+    for task in sorted(load_plans(store)):
+        if tasks is not None and task not in tasks:
             continue
-        for _ in range(5):
+        for _ in range(20):
+            # the version first, then the plan: a move written in between fails the compare-and-set, so
+            # the paused copy is never an older plan than the one stored
+            snap_v = store.snapshot().version
+            plan = load_plans(store).get(task)
+            if plan is None or plan.state != ACTIVE:
+                break
+            new = Plan(**{**asdict(plan)})
+            new.state, new.reason = PAUSED, reason
             try:
-                snap_v = store.snapshot().version
-                new = Plan(**{**asdict(plan)})
-                new.state, new.reason = PAUSED, reason
                 _write(store, task, plan, new, rule=False, reason=reason, expected_version=snap_v, actor=actor,
                        argv=argv)
-                done.append(task)
-                break
             except F.ConflictError:
-                plan = load_plans(store).get(task) or plan
-                if plan.state != ACTIVE:
-                    break
+                continue
+            done.append(task)
+            break
     return done
