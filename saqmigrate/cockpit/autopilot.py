@@ -79,7 +79,8 @@ class Action:
 class Autopilot:
     def __init__(self, store: F.FlagStore, outcomes: OutcomeStore, thresholds: Thresholds, *,
                  lock_ttl: float = 30.0, holder: str | None = None, clock: Callable[[], float] | None = None,
-                 local_clock: Callable[[], float] = time.time):
+                 local_clock: Callable[[], float] = time.time, registry: Any = None, saq_url: str | None = None,
+                 worker_check: Callable[[str], list[str]] | None = None):
         self.store = store
         self.outcomes = outcomes
         self.thresholds = thresholds
@@ -95,6 +96,11 @@ class Autopilot:
         self._renew = store.client.register_script(_RENEW)
         self._release = store.client.register_script(_RELEASE)
         self.holding = False
+        # the live-SAQ-worker check `route ramp`, `--resume` and the page make, before every move of a plan
+        self.worker_check, self.worker_check_off = worker_check, None
+        if worker_check is None:
+            self.worker_check, self.worker_check_off = _default_worker_check(registry, saq_url)
+        self._warned_off = False
 
     # -- the lock ---------------------------------------------------------------------------
 
@@ -128,6 +134,10 @@ class Autopilot:
             paused = R.pause_all(self.store, reason=why, actor=self.actor, argv=[])
             return [Action(t, "pause", None, why) for t in paused]
         out: list[Action] = list(skew)
+        if self.worker_check_off and not self._warned_off:
+            self._warned_off = True
+            log.warning("autopilot: %s", self.worker_check_off)
+            out.append(Action("*", "warning", None, self.worker_check_off))
         t = self.thresholds
         rows = compare_tasks(self.outcomes, list(plans), since=max(1.0, t.baseline_seconds), thresholds=t,
                              saq_since={n: p.step_started_at for n, p in plans.items()},
@@ -188,6 +198,16 @@ class Autopilot:
         R.save_status(self.store, plan.task, {"at": now, "verdict": cmp.verdict, "summary": cmp.summary,
                                               "step": step, "analysis": cmp.to_json()})
         reason = f"autopilot {step}: {cmp.summary}"
+        problems = self.worker_check(plan.task) if self.worker_check is not None else []
+        if problems:
+            # a dead (or wrong) SAQ fleet: the step's dispatches wait in a queue nobody consumes, and the runs
+            # finished before it died must not advance the ramp into it (attack 16 C2)
+            why = (f"autopilot {step}: no live SAQ worker for {plan.task} ({'; '.join(problems)}): "
+                   "rolled back to Celery")
+            R.save_status(self.store, plan.task, {"at": now, "verdict": FAIL, "summary": why, "step": step,
+                                                  "analysis": cmp.to_json()})
+            out.append(self._move(R.rollback, plan, snap.version, now, cmp, why, "rollback"))
+            return
         if cmp.verdict == FAIL:
             out.append(self._move(R.rollback, plan, snap.version, now, cmp, reason, "rollback"))
         elif cmp.verdict == PASS and at_step >= plan.every:
@@ -230,3 +250,28 @@ class Autopilot:
                 self.release()
             except Exception:  # noqa: BLE001
                 pass
+
+
+def _default_worker_check(registry: Any, saq_url: str | None) -> tuple[Callable[[str], list[str]] | None, str | None]:
+    """The live-worker check of ``route ramp`` (:func:`saqmigrate.cockpit.actions.live_worker_problems`) on
+    ``registry`` (default: ``SAQMIGRATE_REGISTRY``, else the one generated registry under the current folder, as
+    the ``route`` commands find it) and SAQ's Redis (``saq_url``, else ``SAQ_REDIS_URL`` / ``REDIS_URL``).
+    Without a registry there is nothing to check: (None, the warning the autopilot prints once)."""
+    from saqmigrate.cockpit.actions import live_worker_problems
+    from saqmigrate.runtime.urls import saq_redis_url
+
+    if registry is None:
+        try:
+            from saqmigrate.ops import registry as registry_ops
+
+            name = os.environ.get("SAQMIGRATE_REGISTRY") or registry_ops.find_registry()
+            registry = registry_ops.load_registry(name) if name else None
+        except Exception as exc:  # noqa: BLE001 - reported as the warning below
+            return None, (f"the live-SAQ-worker check is off: the registry did not load ({exc}); "
+                          "a dead SAQ fleet is not noticed (run from the project folder or set SAQMIGRATE_REGISTRY)")
+        if registry is None:
+            return None, ("the live-SAQ-worker check is off: no registry found (run from the project folder or set "
+                          "SAQMIGRATE_REGISTRY); a dead SAQ fleet is not noticed")
+    url = saq_redis_url(saq_url)
+    reg = registry
+    return (lambda task: live_worker_problems(reg, url, task)), None

@@ -85,7 +85,8 @@ def test_autopilot_rolls_back_the_faulty_task_and_completes_the_healthy_one(ns):
             time.sleep(0.004)
 
     outcomes = O.OutcomeStore(ns.url, ns.name)
-    pilots = [Autopilot(ns.store, outcomes, THRESHOLDS, lock_ttl=2) for _ in range(2)]  # two run, one acts
+    # two run, one acts; each makes the live-SAQ-worker check against the real SAQ worker before every move
+    pilots = [Autopilot(ns.store, outcomes, THRESHOLDS, lock_ttl=2, registry=registry, saq_url=ns.url) for _ in range(2)]
     log: list = []
     threads = [threading.Thread(target=p.run, args=(TICK, stop_pilot, log.extend)) for p in pilots]
     disp = threading.Thread(target=dispatcher)

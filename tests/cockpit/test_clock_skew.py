@@ -51,7 +51,7 @@ def test_in_sync_hosts_are_not_shifted(ns):
 def test_ramps_use_redis_time_and_the_autopilot_warns_about_its_skewed_host(ns, caplog):
     plan, _v = R.start(ns.store, TASK, "10,100", 60, reason="ramp")
     assert abs(plan.step_started_at - O.redis_time(ns.store.client)) < 2
-    pilot = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=10), lock_ttl=5,
+    pilot = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=10), lock_ttl=5, worker_check=lambda task: [],
                       local_clock=lambda: time.time() - 45)  # this autopilot's host is 45 s behind
     with caplog.at_level(logging.WARNING, "saqmigrate.autopilot"):
         acts = pilot.tick()
@@ -62,7 +62,8 @@ def test_ramps_use_redis_time_and_the_autopilot_warns_about_its_skewed_host(ns, 
     hold = next(a for a in acts if a.task == TASK)
     assert hold.action == "hold" and ("(10%, 0s in)" in hold.reason or "(10%, 1s in)" in hold.reason), hold.reason
     assert not [a for a in pilot.tick() if a.action == "warning"]  # at most once a minute
-    in_sync = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=10), lock_ttl=5)
+    in_sync = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=10), lock_ttl=5,
+                        worker_check=lambda task: [])
     in_sync.release()
     pilot.release()
     assert not [a for a in in_sync.tick() if a.action == "warning"] and abs(in_sync.skew) < 1

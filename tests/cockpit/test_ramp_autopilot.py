@@ -27,6 +27,7 @@ def feed(ns, backend, n, failures=0, *, at=None, task=TASK, duration=0.05):
 
 
 def pilot(ns, clock=None, **kw):
+    kw.setdefault("worker_check", lambda task: [])  # no SAQ fleet here: the live-worker check has its own tests
     return Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), T, lock_ttl=5, clock=clock or time.time, **kw)
 
 
