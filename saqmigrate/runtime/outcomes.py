@@ -842,13 +842,81 @@ def saq_hooks(recorder: OutcomeRecorder | None = None, *, dead_letters: bool | N
     before_process.__qualname__ = "saqmigrate_outcomes_before_process"
     after_process.__qualname__ = "saqmigrate_outcomes_after_process"
 
+    async def startup(ctx: dict) -> None:
+        try:
+            worker = ctx.get("worker")
+            if worker is not None:
+                install_sweep_counting(worker.queue, rec, dead_on)
+        except Exception:  # noqa: BLE001
+            pass
+
     async def shutdown(ctx: dict) -> None:
         import asyncio
 
         try:
+            worker = ctx.get("worker")
+            if worker is not None:
+                uninstall_sweep_counting(worker.queue)
             await asyncio.to_thread(rec().flush)
         except Exception:  # noqa: BLE001
             pass
 
+    startup.__qualname__ = "saqmigrate_outcomes_startup"
     shutdown.__qualname__ = "saqmigrate_outcomes_shutdown"
-    return {"before_process": before_process, "after_process": after_process, "shutdown": shutdown}
+    return {"startup": startup, "before_process": before_process, "after_process": after_process,
+            "shutdown": shutdown}
+
+
+_SWEEP_ATTR = "_saqmigrate_outcomes_sweep"
+
+
+def install_sweep_counting(queue: Any, rec: Any, dead: bool) -> None:
+    """Count the jobs SAQ's sweep ends as the task's final failures (and as retries when it retries them).
+
+    A job whose worker died (SIGKILL, OOM kill, segfault) never reaches ``after_process``: the sweep of a
+    surviving or restarted worker finds it stuck and ends it with ``queue.finish(job, ABORTED,
+    error=queue.swept_error_message)`` (``queue.retry`` when it has attempts left; saqmigrate's SafeSweep does
+    the same). Celery counts the same event (``WorkerLostError``) as a failure, so without this a SAQ port that
+    crashes its worker compared clean (attack 16 C1). Wraps ``queue.finish`` / ``queue.retry`` (instance
+    attributes, like the dead-letter queue's interceptor); ``rec`` returns the recorder."""
+    if getattr(queue, _SWEEP_ATTR, None) is not None:
+        return
+    finish, retry = queue.finish, queue.retry
+
+    def swept(job: Any, status: Any, error: Any) -> str | None:
+        if error is None or error != getattr(queue, "swept_error_message", "swept"):
+            return None
+        s = getattr(status, "value", None) or str(status)
+        return FAILURE if s == "aborted" else RETRY
+
+    async def counted_finish(job: Any, status: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            if swept(job, status, kw.get("error")) == FAILURE:
+                rec().record(saq_task_name(job), SAQ, FAILURE, dead=dead)
+        except Exception:  # noqa: BLE001 - never break the sweep
+            pass
+        return await finish(job, status, *args, **kw)
+
+    async def counted_retry(job: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            error = kw.get("error", args[0] if args else None)
+            if swept(job, "queued", error) == RETRY:
+                rec().record(saq_task_name(job), SAQ, RETRY)
+        except Exception:  # noqa: BLE001
+            pass
+        return await retry(job, *args, **kw)
+
+    queue.finish, queue.retry = counted_finish, counted_retry
+    setattr(queue, _SWEEP_ATTR, (finish, retry, counted_finish, counted_retry))
+
+
+def uninstall_sweep_counting(queue: Any) -> None:
+    saved = getattr(queue, _SWEEP_ATTR, None)
+    if saved is None:
+        return
+    finish, retry, counted_finish, counted_retry = saved
+    if queue.finish is counted_finish:  # wrapped again since (the dead-letter queue): leave the chain alone
+        queue.finish = finish
+    if queue.retry is counted_retry:
+        queue.retry = retry
+    setattr(queue, _SWEEP_ATTR, None)

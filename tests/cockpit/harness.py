@@ -39,9 +39,9 @@ def celery_app(url: str, queue: str, name: str = "cockpit-tests"):
 class SaqWorker:
     """A real ``saq.Worker`` with the outcome hooks (merged as worker_settings merges them), in a thread."""
 
-    def __init__(self, url, queue_name, functions, rec: O.OutcomeRecorder, concurrency=20):
+    def __init__(self, url, queue_name, functions, rec: O.OutcomeRecorder, concurrency=20, sweep=60):
         self.url, self.queue_name, self.functions, self.rec = url, queue_name, functions, rec
-        self.concurrency = concurrency
+        self.concurrency, self.sweep = concurrency, sweep
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"saq-{queue_name}")
         self.worker = self.loop = self.error = None
@@ -63,7 +63,7 @@ class SaqWorker:
         settings.pop("functions")
         self.worker = Worker(q, functions=self.functions, concurrency=self.concurrency,
                              metadata=worker_metadata(self.functions), dequeue_timeout=0.5,
-                             timers={"worker_info": 1, "schedule": 1, "sweep": 60, "abort": 1}, **settings)
+                             timers={"worker_info": 1, "schedule": 1, "sweep": self.sweep, "abort": 1}, **settings)
         self.worker.SIGNALS = []
         self.loop = asyncio.get_running_loop()
         self.loop.call_later(0.2, self.ready.set)
