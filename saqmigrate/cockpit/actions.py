@@ -8,10 +8,11 @@ import fnmatch
 from typing import Any
 
 from saqmigrate.cockpit import ramp as R
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.runtime import flags as F
 
 
-class ActionError(ValueError):
+class ActionError(SaqmigrateError, ValueError):
     """A refused write; one line for a person."""
 
 

@@ -31,6 +31,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from saqmigrate.errors import SaqmigrateError
+
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient"
 
 DEFAULTS: dict[str, Any] = {
@@ -48,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
 EARLY_FAILURES = 10
 
 
-class AnalysisConfigError(ValueError):
+class AnalysisConfigError(SaqmigrateError, ValueError):
     """A bad ``[tool.saqmigrate.analysis]`` value; one line for a person."""
 
 

@@ -26,13 +26,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.outcomes import redis_time
 
 ACTIVE, PAUSED, DONE = "active", "paused", "done"
 
 
-class RampError(ValueError):
+class RampError(SaqmigrateError, ValueError):
     """A bad plan request; one line for a person."""
 
 

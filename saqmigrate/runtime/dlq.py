@@ -54,6 +54,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.runtime import serializer
 from saqmigrate.runtime.urls import saq_redis_url
 
@@ -268,7 +269,7 @@ class RequeueResult:
     enqueued: bool  # False when a previous attempt had already enqueued it
 
 
-class DeadLetterError(RuntimeError):
+class DeadLetterError(SaqmigrateError, RuntimeError):
     pass
 
 
@@ -321,8 +322,8 @@ class DeadLetterStore:
         return store
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self.redis.aclose()
+        if self._owns_client:  # aclose: redis-py 5.0.1+; close on older ones (as SAQ does)
+            await (getattr(self.redis, "aclose", None) or self.redis.close)()
 
     # ---- write
     async def add(self, entry: DeadLetter) -> bool:

@@ -38,6 +38,7 @@ from types import MappingProxyType
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.runtime.urls import flag_store_url, redact, redact_argv
 
 log = logging.getLogger("saqmigrate.flags")
@@ -65,15 +66,15 @@ R_CANVAS = "canvas"  # a continuation of a Celery canvas (chain link, group memb
 R_BAD = "bad_flag"  # the task's rule (or the mode) in the store cannot be read: Celery
 
 
-class FlagError(ValueError):
+class FlagError(SaqmigrateError, ValueError):
     """A bad flag value; the message is one line for a person."""
 
 
-class ConflictError(RuntimeError):
+class ConflictError(SaqmigrateError, RuntimeError):
     """Compare-and-set failed: someone else changed the flags first."""
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(SaqmigrateError, RuntimeError):
     """The flag store's Redis does not answer."""
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping, cast
 
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.registry import Registry, TaskEntry
 from saqmigrate.runtime.task import TaskOptions, run_sync, saq_task, task_self
@@ -47,7 +48,7 @@ _LOCK = threading.Lock()
 _ROUTER: list[Any] = [None]
 
 
-class JobOptionError(ValueError):
+class JobOptionError(SaqmigrateError, ValueError):
     """An enqueue option SAQ cannot honour (the message names it)."""
 
 

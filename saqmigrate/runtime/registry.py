@@ -31,6 +31,8 @@ from types import MappingProxyType, ModuleType
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from saqmigrate.errors import SaqmigrateError
+
 # The Job fields a per-task entry may set (saq/job.py:Job). Everything else is refused so a
 # typo cannot silently fall back to SAQ's defaults (10 s timeout, 1 attempt, 600 s ttl).
 JOB_OPTION_NAMES = frozenset({"retries", "retry_delay", "retry_backoff", "timeout", "heartbeat", "ttl"})
@@ -38,7 +40,7 @@ JOB_OPTION_NAMES = frozenset({"retries", "retry_delay", "retry_backoff", "timeou
 METADATA_KEY = "saqmigrate"
 
 
-class RegistryError(ValueError):
+class RegistryError(SaqmigrateError, ValueError):
     """A registry module is malformed; the message names the entry and the field."""
 
 

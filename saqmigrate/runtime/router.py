@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from saqmigrate.errors import SaqmigrateError
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.bridge import BridgeTimeout
 from saqmigrate.runtime.registry import Registry, TaskEntry
@@ -70,7 +71,7 @@ _CANVAS_OPTIONS = frozenset({"chain", "parent_id", "root_id", "group_id", "group
 _MAPPED_OPTIONS = frozenset({"countdown", "eta", "task_id", "time_limit", "queue", "serializer", "retries"})
 
 
-class RouterError(RuntimeError):
+class RouterError(SaqmigrateError, RuntimeError):
     pass
 
 
@@ -165,7 +166,11 @@ async def _connected(queue: Any) -> None:
     pool = getattr(getattr(queue, "redis", None), "connection_pool", None)
     if pool is None:
         return
-    conn = await pool.get_connection()
+    try:
+        pending = pool.get_connection()
+    except TypeError:  # redis-py < 5.1 requires a command name
+        pending = pool.get_connection("PING")
+    conn = await pending
     try:
         if _peer_closed(conn):
             await conn.disconnect()

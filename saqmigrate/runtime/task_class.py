@@ -48,6 +48,8 @@ import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from saqmigrate.errors import SaqmigrateError
+
 logger = logging.getLogger("saqmigrate.runtime.task_class")
 
 HOOKS = ("before_start", "on_success", "on_failure", "on_retry", "after_return")
@@ -55,7 +57,7 @@ HOOKS = ("before_start", "on_success", "on_failure", "on_retry", "after_return")
 __all__ = ["HOOKS", "TaskClassError", "TaskClassInfo", "class_info", "adapt", "check_functions", "startup_check"]
 
 
-class TaskClassError(RuntimeError):
+class TaskClassError(SaqmigrateError, RuntimeError):
     """A Celery task class whose hooks or ``__call__`` the SAQ twin cannot honour."""
 
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from saqmigrate.errors import SaqmigrateError
+
 DEFAULT_DAYS = 60
 
 
-class WindowError(ValueError):
+class WindowError(SaqmigrateError, ValueError):
     pass
 
 
