@@ -587,6 +587,7 @@ _T0_ATTR = "_saqmigrate_outcome_t0"
 _celery_installed = False
 _celery_lock = threading.Lock()
 _starts: dict[str, float] = {}  # task id -> perf_counter at prerun (threads / gevent pools share the process)
+_waits: dict[str, float] = {}  # task id -> its queue wait, measured at prerun (publish -> start, not -> end)
 
 
 def _stamp_publish(sender: Any = None, headers: Any = None, **_kw: Any) -> None:
@@ -602,6 +603,9 @@ def _celery_prerun(sender: Any = None, task_id: Any = None, task: Any = None, **
     try:
         if task_id is not None:
             _starts[task_id] = time.perf_counter()
+            wait = _celery_wait(task)  # at the start: measured at postrun it included the run time (attack 16 M1)
+            if wait is not None:
+                _waits[task_id] = wait
     except Exception:  # noqa: BLE001
         pass
 
@@ -638,15 +642,19 @@ def _celery_postrun(sender: Any = None, task_id: Any = None, task: Any = None, s
                     **_kw: Any) -> None:
     try:
         t0 = _starts.pop(task_id, None) if task_id is not None else None
+        wait = _waits.pop(task_id, None) if task_id is not None else None
         name = getattr(task, "name", None) or getattr(sender, "name", None)
         if not name or name.startswith("celery."):
             return
         status = _CELERY_STATES.get(str(state))
         duration = None if t0 is None else time.perf_counter() - t0
         if status is None and task_id is not None:
-            # an unfinished state (gevent's hard limit cancels the body): its failure comes from on_timeout
+            # an unfinished state (a hard time limit cancels the body, under gevent and in a prefork child): its
+            # failure and its run time (the limit) come from the main process's on_timeout, which cannot know
+            # about this process's sample: one run, one run-time sample (attack 16 M2)
             _remember(_ended_here, str(task_id))
-        default_recorder().record(name, CELERY, status, duration=duration, wait=_celery_wait(task))
+            duration = None
+        default_recorder().record(name, CELERY, status, duration=duration, wait=wait)
     except Exception:  # noqa: BLE001 - never break a task
         pass
 
@@ -681,9 +689,8 @@ def _celery_lost(task: Any, task_id: Any, exc: Any, limit: float | None = None) 
             return
         if not _remember(_parent_recorded, str(task_id)):
             return
-        duration = None
-        if limit is not None and str(task_id) not in _ended_here:
-            duration = float(limit)  # it ran for the whole hard limit (its child never reported a run time)
+        # it ran for the whole hard limit (the body's own postrun, if any, records no run time for it)
+        duration = float(limit) if limit is not None else None
         default_recorder().record(name, CELERY, FAILURE, duration=duration)
     except Exception:  # noqa: BLE001 - never break the worker
         pass
