@@ -1,6 +1,7 @@
 """Litestar integration: wire the DLQ, metrics and Celery-compatible JSON into litestar-saq.
 
-litestar-saq (0.8) already gives the conventions ADR-002 wants: queues as a dependency
+litestar-saq (0.8) already gives the conventions python.org's ADR-002 wants
+(docs/adr/0001-python-org-adr-002-is-the-acceptance-material.md): queues as a dependency
 (``task_queues: TaskQueues``), workers started with the app (``separate_process=False``)
 or by ``litestar workers run``, and per-queue hook lists in ``QueueConfig``. A second
 plugin would add nothing, so this module is three small helpers (see docs/operations.md,

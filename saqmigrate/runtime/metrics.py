@@ -57,7 +57,8 @@ logger = logging.getLogger("saqmigrate.runtime.metrics")
 PORT_ENV = "SAQMIGRATE_METRICS_PORT"
 ADDR_ENV = "SAQMIGRATE_METRICS_ADDR"
 
-# Seconds. Dense below 1 s (ADR-002: p95 latency < 1 s), then up to 30 min.
+# Seconds. Dense below 1 s (python.org's ADR-002: p95 latency < 1 s, see
+# docs/adr/0001-python-org-adr-002-is-the-acceptance-material.md), then up to 30 min.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                     120.0, 300.0, 600.0, 1800.0)
 WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,

@@ -3,7 +3,7 @@
 Pure functions, no I/O. The Celery side is always parsed by Celery's own parser
 (``celery.schedules.crontab``), so the value sets we translate are exactly the ones Celery
 fires on; the cron side is checked against ``croniter``'s own expansion before it is
-returned. Facts: ../shared/reference/celery-saq-facts.md §3 and §4.3.
+returned. The semantics and their findings: docs/schedules.md; the decision: docs/adr/0007-exact-or-flagged.md.
 """
 
 from __future__ import annotations

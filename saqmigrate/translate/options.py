@@ -1,4 +1,4 @@
-"""Celery task options → SAQ job options (pure; facts §2 and §4.1).
+"""Celery task options → SAQ job options (pure; docs/options.md, docs/adr/0005-job-defaults-from-celery-never-saqs.md).
 
 ``translate_task_options(options, uses_self_retry=..., defaults=...)`` takes the decorator
 options of one task as the index stores them (``Task.options``: literals evaluated,
