@@ -3,9 +3,15 @@ the page without an ASGI server dependency. One request per connection, bodies u
 more, run the app under uvicorn/hypercorn or mount it in the project's Litestar app.
 
 Bounded: the whole request (head and body) must arrive within ``READ_TIMEOUT`` seconds (a slow
-client cannot hold a connection open), the response must be taken within ``WRITE_TIMEOUT``, and
-at most ``MAX_CONNECTIONS`` connections are served at once (more are answered ``503`` at once and
-closed)."""
+client cannot hold a connection open), the response must be taken within ``WRITE_TIMEOUT``, at most
+``MAX_CONNECTIONS`` connections may be sending their request at once, and at most ``MAX_CONNECTIONS``
+requests are served at once (more are answered ``503`` at once and closed), plus ``RESERVED_WRITES``
+for ``POST`` (the kill switch and the other writes).
+
+Idle or slow connections never lock the page's kill switch out (attack 16 M3: 64 sockets sending half a
+request head made every request, the kill included, answer 503): a connection still sending its request
+holds no serving slot, and when ``MAX_CONNECTIONS`` of them are open the oldest is closed to make room (a
+complete request arrives in one packet, so it is never the oldest one still reading)."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ MAX_BODY = 1024 * 1024
 READ_TIMEOUT = 10.0
 WRITE_TIMEOUT = 30.0
 MAX_CONNECTIONS = 64
+RESERVED_WRITES = 8  # serving slots only a POST (a write: kill, pause, resume, set) may take
 
 _BUSY_BODY = b'{"ok": false, "error": "too many connections now, try again"}'
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
@@ -37,8 +44,19 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, body
 
 
+async def _busy(writer: asyncio.StreamWriter) -> None:
+    try:
+        writer.write(_BUSY)
+        await asyncio.wait_for(writer.drain(), 5)
+    except (ConnectionError, asyncio.TimeoutError):
+        pass
+    finally:
+        writer.close()
+
+
 async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                  read_timeout: float = READ_TIMEOUT) -> None:
+                  read_timeout: float = READ_TIMEOUT, admit: Callable[[str], bool] | None = None) -> None:
+    """One request; ``admit(method)`` (once it is read) may refuse to serve it (503)."""
     try:
         head, body = await asyncio.wait_for(_read_request(reader), read_timeout)
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
@@ -64,6 +82,9 @@ async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.S
         writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         await writer.drain()
         writer.close()
+        return
+    if admit is not None and not admit(method.upper()):
+        await _busy(writer)
         return
     path, _, query = target.partition("?")
     peer = writer.get_extra_info("peername") or ("?", 0)
@@ -107,24 +128,33 @@ async def serve(app: Callable, host: str, port: int, ready: Callable[[int], None
                 stop: asyncio.Event | None = None, *, max_connections: int = MAX_CONNECTIONS,
                 read_timeout: float = READ_TIMEOUT) -> None:
     """Serve ``app`` on host:port until ``stop`` is set (or for ever). ``ready(port)`` once listening."""
-    active = 0
+    reading: dict[asyncio.StreamWriter, None] = {}  # connections still sending their request, oldest first
+    serving = 0
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal active
-        if active >= max_connections:
-            try:
-                writer.write(_BUSY)
-                await asyncio.wait_for(writer.drain(), 5)
-            except (ConnectionError, asyncio.TimeoutError):
-                pass
-            finally:
-                writer.close()
-            return
-        active += 1
+        nonlocal serving
+        reading[writer] = None
+        while len(reading) > max_connections:
+            oldest = next(iter(reading))  # the slowest sender: its read fails and its connection is closed
+            reading.pop(oldest)
+            oldest.close()
+        admitted = False
+
+        def admit(method: str) -> bool:
+            nonlocal serving, admitted
+            reading.pop(writer, None)
+            if serving >= max_connections + (RESERVED_WRITES if method == "POST" else 0):
+                return False
+            serving += 1
+            admitted = True
+            return True
+
         try:
-            await _handle(app, reader, writer, read_timeout)
+            await _handle(app, reader, writer, read_timeout, admit)
         finally:
-            active -= 1
+            reading.pop(writer, None)
+            if admitted:
+                serving -= 1
 
     server = await asyncio.start_server(connection, host, port, limit=MAX_HEADER)
     bound = server.sockets[0].getsockname()[1]
