@@ -88,6 +88,8 @@ def parse_duration(text: Any, what: str = "duration") -> float:
 def format_duration(seconds: float) -> str:
     """The shortest of ``2d`` / ``1h30m`` / ``45s`` for a number of seconds."""
     seconds = int(round(seconds))
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
     out = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         n, seconds = divmod(seconds, size)

@@ -134,6 +134,7 @@ class Autopilot:
             paused = R.pause_all(self.store, reason=why, actor=self.actor, argv=[])
             return [Action(t, "pause", None, why) for t in paused]
         out: list[Action] = list(skew)
+        now = self._clock_went_back(now, plans, out)
         if self.worker_check_off and not self._warned_off:
             self._warned_off = True
             log.warning("autopilot: %s", self.worker_check_off)
@@ -168,6 +169,29 @@ class Autopilot:
                 log.warning("autopilot: plan %s failed: %s", plan.task, exc)
                 out.append(Action(plan.task, "error", cmp.verdict, f"{type(exc).__name__}: {exc}"))
         return out
+
+    def _clock_went_back(self, now: float, plans: dict[str, R.Plan], out: list[Action]) -> float:
+        """The end of this tick's windows: ``now``, unless the Redis clock is behind a step's start or the
+        outcomes already recorded for the plans' tasks (a failover to a server whose clock is behind): then the
+        latest of those, with a warning. Windows ending at a ``now`` in the past saw no runs and held a failing
+        step for as long as the clocks differed (attack 16 M5)."""
+        latest = max([p.step_started_at for p in plans.values()] or [now])
+        try:
+            pipe = self.outcomes.client.pipeline(transaction=False)
+            members = [f"{b}|{t}" for t in plans for b in ("celery", "saq")]
+            for m in members:
+                pipe.zscore(self.outcomes.keys.tasks, m)
+            latest = max([latest] + [float(x) for x in pipe.execute() if x is not None])
+        except Exception as exc:  # noqa: BLE001 - the steps' starts alone still catch a clock gone back
+            log.warning("autopilot: cannot read the outcomes' last times: %s", exc)
+        if latest <= now + SKEW_WARN:
+            return now
+        why = (f"clock: the Redis server's time is {format_duration(latest - now)} behind the latest step start or "
+               "recorded outcome of the active ramps (it went back: a failover?); judged on the outcomes up to the "
+               "latest recorded, keep the servers' clocks in sync (NTP)")
+        log.warning("autopilot: %s", why)
+        out.append(Action("*", "warning", None, why))
+        return latest
 
     def _check_skew(self) -> list[Action]:
         """A warning (logged, and an action in this tick's output) at most once a minute while this host's

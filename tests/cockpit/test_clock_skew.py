@@ -68,3 +68,30 @@ def test_ramps_use_redis_time_and_the_autopilot_warns_about_its_skewed_host(ns, 
     pilot.release()
     assert not [a for a in in_sync.tick() if a.action == "warning"] and abs(in_sync.skew) < 1
     in_sync.release()
+
+
+def test_a_failing_step_is_rolled_back_while_the_redis_clock_is_behind(ns):
+    """Attack 16 M5: the Redis clock goes back 1 h (a failover to a server whose clock is behind) during a step
+    whose SAQ side fails half its runs: the windows ended at that "now", saw no runs and held the step."""
+    now = time.time()
+    R.start(ns.store, TASK, "10,50", 60, reason="start", now=now - 120)
+    rec = O.OutcomeRecorder(ns.url, ns.name, bucket_seconds=1, flush_interval=0, metrics=None)
+    for _ in range(300):
+        rec.record(TASK, "celery", O.SUCCESS, duration=0.01, now=now - 100)
+    for i in range(60):
+        rec.record(TASK, "saq", O.FAILURE if i % 2 else O.SUCCESS, duration=0.01, now=now - 30)
+    assert rec.flush()
+    pilot = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=30), lock_ttl=5,
+                      clock=lambda: now - 3600, local_clock=lambda: time.time() - 3600, worker_check=lambda task: [])
+    acts = pilot.tick()
+    assert any(a.action == "warning" and "went back" in a.reason for a in acts), [a.text() for a in acts]
+    moves = [a for a in acts if a.task == TASK]
+    assert [a.action for a in moves] == ["rollback"], [a.text() for a in acts]
+    assert "failure rate saq 50.00%" in moves[0].reason
+    assert ns.store.snapshot().rules[TASK]["target"] == "celery"
+
+
+def test_format_duration_of_a_negative_span():
+    from saqmigrate.cockpit.analysis import format_duration
+
+    assert format_duration(-58 * 60) == "-58m" and format_duration(90) == "1m30s"
