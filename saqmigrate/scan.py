@@ -362,7 +362,9 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
     _apply_recorded_live(index, tree, live)
     stats.suppressions = {mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()}
     stats.indexed_files = sorted(mf.rel for mf in modules.values())
-    index._indexed_files = stats.indexed_files  # type: ignore[attr-defined] - read by check/drift.py and finalize.py
+    # read by rewrite._existing_generated (compute_changes and finalize get the index, not these stats): to become
+    # a declared ProjectIndex field (index/model.py); check/drift.py reads stats.indexed_files
+    index._indexed_files = stats.indexed_files  # type: ignore[attr-defined]
     index.files_scanned = len(tree.files)
     index.files_parsed = stats.parsed
     index.errors = sorted(index_errors, key=lambda e: e.file)

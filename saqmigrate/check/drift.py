@@ -183,7 +183,7 @@ class _Drift:
         # is called somewhere in the project, a failure until then
         if any(m.startswith(NO_APP) for m in result.messages):
             wired = any(".saq_worker.routing" in (read(ctx.root / rel) or "") or "saq_worker import routing"
-                        in (read(ctx.root / rel) or "") for rel in getattr(ctx.index, "_indexed_files", ())
+                        in (read(ctx.root / rel) or "") for rel in ctx.scan[1].indexed_files
                         if not is_generated_path(rel))
             if not wired:
                 add(out, ctx.finding("SM617", self.reg_rel, 1, "no Celery app in the project is wired to the saqmigrate "
