@@ -90,8 +90,7 @@ def test_hard_time_limit_in_a_prefork_child_is_a_celery_failure(ns, tmp_path):
     assert sleeps.duration_q(0.5) == pytest.approx(1.0, rel=0.2)
     # one run-time sample per run (attack 16 M2: the child's interrupted postrun added a second one)
     assert sum(sleeps.duration.values()) == 2, sleeps
-    # queue wait is publish -> start (attack 16 M1: measured at the end it was ~ the 1 s limit); both started at once
-    assert sum(sleeps.wait.values()) <= 2 and (not sleeps.wait or sleeps.wait_q(1.0) < 0.6), sleeps
+    # (queue wait is not judged here: the tasks are sent while the worker starts; test_outcomes_celery_wait.py)
     # an ordinary failure still counts once (the child's postrun; the main process adds nothing)
     assert (raises.failures, raises.successes) == (1, 0), raises
     assert (ok.successes, ok.failures) == (1, 0), ok
