@@ -430,12 +430,24 @@ class Chain:
     def enqueue(self) -> Any:
         links = self._links()
         r = _router()
+        from saqmigrate.runtime import testing  # noqa: PLC0415
+
+        if testing.eager_enabled():  # every step runs inline: the result is the last step's eager result
+            with testing.record() as results:
+                r._enqueue_sync(_link_plan(links[0], links[1:]))
+            return _eager_chain_result(results, links)
         r._enqueue_sync(_link_plan(links[0], links[1:]))
         return _pending_result(r, links[-1])
 
     async def aenqueue(self) -> Any:
         links = self._links()
         r = _router()
+        from saqmigrate.runtime import testing  # noqa: PLC0415
+
+        if testing.eager_enabled():
+            with testing.record() as results:
+                await r._aenqueue(_link_plan(links[0], links[1:]))
+            return _eager_chain_result(results, links)
         await r._aenqueue(_link_plan(links[0], links[1:]))
         return _pending_result(r, links[-1])
 
@@ -517,6 +529,23 @@ def _pending_result(router: Any, link: dict) -> Any:
     from saqmigrate.runtime.router import SaqResult  # noqa: PLC0415
 
     return SaqResult(link["key"], None, link["queue"], None, router.bridge, router.saq_url, router.queue_kwargs)
+
+
+def _eager_chain_result(results: list, links: list[dict]) -> Any:
+    """A chain run inline (eager mode), as Celery's eager ``chain.apply()``: the last step's eager result,
+    each step's result its ``parent``; a step before the last that failed stops the chain and its
+    exception is raised here (Celery's next step calls ``previous.get()``, which raises it)."""
+    by_key = {r.id: r for r in results}
+    previous = None
+    for link in links:
+        res = by_key.get(link["key"])
+        if res is None:
+            if previous is not None:
+                previous.get()  # raises the failed step's exception
+            raise RuntimeError(f"eager chain: step {link['task']!r} did not run")  # pragma: no cover
+        res.parent = previous
+        previous = res
+    return previous
 
 
 async def _continue(then: list[dict], result: Any) -> None:
