@@ -61,8 +61,8 @@ def test_native_ports_become_the_tasks_and_run_without_celery(tmp_path: Path, re
     result = compute_finalize(root, Config())
     assert result.blockers == [] and apply_changes(root, result.changes) == []
     tasks = (root / "proj" / "tasks.py").read_text()
-    assert tasks.startswith("import asyncio\n\nfrom saqmigrate.runtime.jobs import saq_job\n")
-    assert "async def pause(seconds):\n    await asyncio.sleep(seconds)" in tasks and "import time" not in tasks
+    assert tasks.startswith("from saqmigrate.runtime import aio as _aio\nfrom saqmigrate.runtime.jobs import saq_job\n")
+    assert "async def pause(seconds):\n    await _aio.sleep(seconds)" in tasks and "import time" not in tasks
     compile(tasks, "tasks.py", "exec")
 
     url = redis_url.rsplit("/", 1)[0] + "/14" if redis_url.count("/") > 2 else redis_url + "/14"
