@@ -88,8 +88,12 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
 
         fp.blockers = [b for b in fp.blockers if not unknown_saq_dispatch(b)]
         result.blockers = [b for b in result.blockers if not unknown_saq_dispatch(b)]
-    if mocked:  # a dispatch method the project's tests mock keeps its name: SaqJob.delay/apply_async enqueue the same
-        fp.calls = [c for c in fp.calls if not (c.job is not None and c.call.kind in mocked.get(c.job.task.name, ()))]
+    holders = _mocked_holders(texts)
+    if mocked or holders:  # a dispatch method the project's tests mock keeps its name: SaqJob.delay/apply_async
+        # enqueue the same; so does a dispatch reached through a mocked object (the module holding the task)
+        fp.calls = [c for c in fp.calls if not (c.job is not None and (
+            c.call.kind in mocked.get(c.job.task.name, ()) or (
+                c.call.kind in ("delay", "apply_async") and holders & set(c.call.target.split(".")[:-1]))))]
     hooks = _beat_hooks(index, fp, texts)
     for h in hooks:
         if h.computed:  # the one difference a computed schedule can make: say it, do not hide it
@@ -232,6 +236,26 @@ def _mock_targets(texts: dict[str, str]) -> list[tuple[str, set[str]]]:
         for m in _MOCK_OBJECT.finditer(text):
             found.append((m.group(1).rsplit(".", 1)[-1], {m.group(2)}))
     return found
+
+
+_MOCK_ATTRIBUTE = re.compile(r"""(?:\bpatch\.object|\bsetattr)\(\s*[\w.]+\s*,\s*["'](\w+)["']""")
+
+
+def _mocked_holders(texts: dict[str, str]) -> set[str]:
+    """Last names of every object the project's code mocks by dotted path or by attribute (``patch(
+    "app.callers.tasks")``, ``patch.object(callers, "tasks")``): a dispatch ``tasks.notify.delay(...)`` reached
+    through one of them goes to the mock, whose ``notify.delay`` the test asserts on; converted to
+    ``.enqueue(...)`` the assertion would check a method nobody calls (attack 17 #3)."""
+    out: set[str] = set()
+    for text in texts.values():
+        if "patch" not in text and "setattr" not in text:
+            continue
+        for m in _MOCK_PATH.finditer(text):
+            parts = m.group(1).split(".")
+            if len(parts) >= 2 and parts[-1] not in ("delay", "apply_async"):
+                out.add(parts[-1])  # the object the patch replaces (dispatches through it reach the mock)
+        out.update(m.group(1) for m in _MOCK_ATTRIBUTE.finditer(text))
+    return out
 
 
 def _saq_job_functions(texts: dict[str, str]) -> set[str]:
@@ -435,16 +459,25 @@ def _still_read(texts: dict[str, str], namespace: str | None) -> set[str]:
     import io
     import tokenize
 
+    from saqmigrate.transform.finalize import _eager_name
+
     counts: dict[str, int] = {}
     assigned: dict[str, int] = {}
     for text in texts.values():
-        if "CELERY" not in text and "BROKER" not in text:
+        if "CELERY" not in text and "BROKER" not in text and "EAGER" not in text:
             continue
         try:
             tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
         except (tokenize.TokenError, SyntaxError, IndentationError):
             continue
         for i, tok in enumerate(tokens):
+            if tok.type == tokenize.STRING and "EAGER" in tok.string:  # an eager switch set by its name (attack 17
+                # #4): setattr(settings, "CELERY_TASK_EAGER_PROPAGATES", v), override_settings(**{"...": v}),
+                # self.settings(**opts): the test overrides Celery's name, which must then still be the one set
+                name = tok.string.strip("'\"rbuRBU")
+                if name.isidentifier() and name.isupper() and _eager_name(name):
+                    counts[name] = counts.get(name, 0) + 1
+                continue
             if tok.type != tokenize.NAME or not tok.string.isupper():
                 continue
             counts[tok.string] = counts.get(tok.string, 0) + 1
