@@ -80,7 +80,8 @@ class Autopilot:
     def __init__(self, store: F.FlagStore, outcomes: OutcomeStore, thresholds: Thresholds, *,
                  lock_ttl: float = 30.0, holder: str | None = None, clock: Callable[[], float] | None = None,
                  local_clock: Callable[[], float] = time.time, registry: Any = None, saq_url: str | None = None,
-                 worker_check: Callable[[str], list[str]] | None = None):
+                 worker_check: Callable[[str], list[str]] | None = None,
+                 stall_check: Callable[[str, float, float], str | None] | None = None):
         self.store = store
         self.outcomes = outcomes
         self.thresholds = thresholds
@@ -97,9 +98,16 @@ class Autopilot:
         self._release = store.client.register_script(_RELEASE)
         self.holding = False
         # the live-SAQ-worker check `route ramp`, `--resume` and the page make, before every move of a plan
-        self.worker_check, self.worker_check_off = worker_check, None
+        # and, once a step has lasted --every without a SAQ run, the stuck-fleet check (:func:`_stall_check`)
+        self.worker_check, self.stall_check, self.worker_check_off = worker_check, stall_check, None
         if worker_check is None:
-            self.worker_check, self.worker_check_off = _default_worker_check(registry, saq_url)
+            from saqmigrate.cockpit.actions import live_worker_problems
+
+            reg, url, self.worker_check_off = _resolve_registry(registry, saq_url)
+            if reg is not None:
+                self.worker_check = lambda task: live_worker_problems(reg, url, task)
+                if stall_check is None:
+                    self.stall_check = _stall_check(reg, url, outcomes)
         self._warned_off = False
 
     # -- the lock ---------------------------------------------------------------------------
@@ -232,6 +240,14 @@ class Autopilot:
                                                   "analysis": cmp.to_json()})
             out.append(self._move(R.rollback, plan, snap.version, now, cmp, why, "rollback"))
             return
+        stalled = (self.stall_check(plan.task, plan.step_started_at, now)
+                   if self.stall_check is not None and at_step >= plan.every and not cmp.saq.runs else None)
+        if stalled:
+            why = f"autopilot {step}: {stalled}: rolled back to Celery"
+            R.save_status(self.store, plan.task, {"at": now, "verdict": FAIL, "summary": why, "step": step,
+                                                  "analysis": cmp.to_json()})
+            out.append(self._move(R.rollback, plan, snap.version, now, cmp, why, "rollback"))
+            return
         if cmp.verdict == FAIL:
             out.append(self._move(R.rollback, plan, snap.version, now, cmp, reason, "rollback"))
         elif cmp.verdict == PASS and at_step >= plan.every:
@@ -276,14 +292,14 @@ class Autopilot:
                 pass
 
 
-def _default_worker_check(registry: Any, saq_url: str | None) -> tuple[Callable[[str], list[str]] | None, str | None]:
-    """The live-worker check of ``route ramp`` (:func:`saqmigrate.cockpit.actions.live_worker_problems`) on
-    ``registry`` (default: ``SAQMIGRATE_REGISTRY``, else the one generated registry under the current folder, as
-    the ``route`` commands find it) and SAQ's Redis (``saq_url``, else ``SAQ_REDIS_URL`` / ``REDIS_URL``).
-    Without a registry there is nothing to check: (None, the warning the autopilot prints once)."""
-    from saqmigrate.cockpit.actions import live_worker_problems
+def _resolve_registry(registry: Any, saq_url: str | None) -> tuple[Any, str, str | None]:
+    """The registry of the live-worker check of ``route ramp`` (default: ``SAQMIGRATE_REGISTRY``, else the one
+    generated registry under the current folder, as the ``route`` commands find it) and SAQ's Redis (``saq_url``,
+    else ``SAQ_REDIS_URL`` / ``REDIS_URL``). Without a registry there is nothing to check: (None, url, the warning
+    the autopilot prints once)."""
     from saqmigrate.runtime.urls import saq_redis_url
 
+    url = saq_redis_url(saq_url)
     if registry is None:
         try:
             from saqmigrate.ops import registry as registry_ops
@@ -291,11 +307,42 @@ def _default_worker_check(registry: Any, saq_url: str | None) -> tuple[Callable[
             name = os.environ.get("SAQMIGRATE_REGISTRY") or registry_ops.find_registry()
             registry = registry_ops.load_registry(name) if name else None
         except Exception as exc:  # noqa: BLE001 - reported as the warning below
-            return None, (f"the live-SAQ-worker check is off: the registry did not load ({exc}); "
-                          "a dead SAQ fleet is not noticed (run from the project folder or set SAQMIGRATE_REGISTRY)")
+            return None, url, (f"the live-SAQ-worker check is off: the registry did not load ({exc}); a dead SAQ "
+                               "fleet is not noticed (run from the project folder or set SAQMIGRATE_REGISTRY)")
         if registry is None:
-            return None, ("the live-SAQ-worker check is off: no registry found (run from the project folder or set "
-                          "SAQMIGRATE_REGISTRY); a dead SAQ fleet is not noticed")
-    url = saq_redis_url(saq_url)
-    reg = registry
-    return (lambda task: live_worker_problems(reg, url, task)), None
+            return None, url, ("the live-SAQ-worker check is off: no registry found (run from the project folder or "
+                               "set SAQMIGRATE_REGISTRY); a dead SAQ fleet is not noticed")
+    return registry, url, None
+
+
+def _stall_check(registry: Any, saq_url: str, outcomes: OutcomeStore) -> Callable[[str, float, float], str | None]:
+    """A stuck SAQ fleet: workers registered (the live-worker check passes) but no SAQ run of *any* task of the
+    task's queue finished (or was retried) between ``since`` and ``until`` while jobs wait in that queue. Asked
+    only once a step has lasted ``--every`` with no SAQ run of the task: a fleet that works finishes something;
+    a task that merely got no dispatches does not make its queue's other tasks stop."""
+    import asyncio
+
+    from saqmigrate.runtime.bridge import make_queue
+
+    async def queued(queue: str) -> int:
+        q = make_queue(saq_url, queue)
+        try:
+            return int(await q.count("queued"))
+        finally:
+            await q.disconnect()
+
+    def check(task: str, since: float, until: float) -> str | None:
+        entry = registry.tasks.get(task)
+        if entry is None:
+            return None
+        peers = [n for n, e in registry.tasks.items() if e.queue == entry.queue]
+        done = outcomes.window(peers, since, until, backends=["saq"])
+        if any(st.runs or st.retries for st in done.values()):
+            return None
+        waiting = asyncio.run(queued(entry.queue))
+        if waiting <= 0:
+            return None
+        return (f"no SAQ run of any task of queue {entry.queue!r} finished in {format_duration(until - since)} "
+                f"while {waiting} job(s) wait in it: the SAQ fleet is stuck")
+
+    return check

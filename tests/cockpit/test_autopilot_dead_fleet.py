@@ -70,3 +70,52 @@ def test_the_autopilot_rolls_back_when_the_saq_fleet_dies(ns):
     assert ns.store.snapshot().rules[TASK]["target"] == "celery"
     h = ns.store.history(1)[0]
     assert h["target"] == f"ramp:{TASK}" and "no live SAQ worker" in h["reason"]
+
+
+def test_the_autopilot_rolls_back_when_the_saq_fleet_is_stuck(ns):
+    """A live worker that finishes nothing (its one slot hangs) while jobs wait in its queue: once the step has
+    lasted --every with no SAQ run, it is trouble, not a hold (real SAQ worker, real queue)."""
+    import asyncio
+    import threading
+
+    from saqmigrate.runtime.bridge import make_queue
+
+    release = threading.Event()
+
+    async def hangs(ctx):
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+
+    reg = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": ns.name, "params": [], "job": {}}})
+    now = time.time()
+    R.start(ns.store, TASK, "10,50,100", 2, reason="ramp", now=now)
+    feed(ns, "celery", 300, now - 100)
+    rec = recorder(ns.url, ns.name)
+    worker = SaqWorker(ns.url, ns.name, [(TASK, hangs)], rec, concurrency=1).start()
+
+    async def enqueue(n):
+        q = make_queue(ns.url, ns.name)
+        try:
+            for _ in range(n):
+                await q.enqueue(TASK, timeout=60)
+        finally:
+            await q.disconnect()
+
+    try:
+        asyncio.run(enqueue(4))
+        deadline = time.time() + 10
+        while live_worker_problems(reg, ns.url, TASK) and time.time() < deadline:
+            time.sleep(0.2)
+        pilot = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=30, baseline_seconds=3600),
+                          lock_ttl=10, clock=time.time, registry=reg, saq_url=ns.url)
+        assert [a.action for a in pilot.tick() if a.task == TASK] == ["hold"]  # within --every: no verdict yet
+        time.sleep(2.2)
+        acts = pilot.tick()
+        moves = [a for a in acts if a.task == TASK]
+        assert [a.action for a in moves] == ["rollback"], [a.text() for a in acts]  # before: hold for ever
+        assert "the SAQ fleet is stuck" in moves[0].reason and "job(s) wait" in moves[0].reason
+        assert ns.store.snapshot().rules[TASK]["target"] == "celery"
+    finally:
+        release.set()
+        worker.stop()
+        rec.close()
+        O.set_default_recorder(None)
