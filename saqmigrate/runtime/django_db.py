@@ -11,7 +11,7 @@ A SAQ worker of a migrated project touches Django's connections in two kinds of 
 
 * the bridge's threads (:func:`saqmigrate.runtime.task.run_sync`): Django connections are per thread,
   so the hygiene runs in that thread, right before and after the body (:func:`around`);
-* asgiref's one thread per process that ported code's ``sync_to_async`` segments and Django's async ORM
+* asgiref's one thread per process that Django's async ORM methods (``aget`` ...) of ported code
   use (docs/native.md, "thread_sensitive"): :func:`hooks` runs the hygiene there before and after each
   job, once that thread exists, like Django's own ``close_old_connections`` does under ASGI, between
   other requests' calls on the same thread.

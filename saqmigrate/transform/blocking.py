@@ -688,7 +688,7 @@ class Prover:
     def _manual_transaction(self, mod: _Module, fn: ast.FunctionDef) -> Blocked | None:
         """The body drives the database connection or a transaction itself (``set_autocommit``, ``commit``,
         ``connection.cursor()``, ``atomic`` outside a ``with``): split into segments with awaits between them,
-        other jobs' queries would run on the same connection in between (asgiref's one shared thread)."""
+        its statements would run on different threads' connections, with other jobs' work in between."""
         in_with = {id(item.context_expr.func if isinstance(item.context_expr, ast.Call) else item.context_expr)
                    for node in ast.walk(fn) if isinstance(node, ast.With) for item in node.items}
         imports = dict(mod.imports)
@@ -712,7 +712,7 @@ class Prover:
             if transaction or ref in ("django.db.connection", "django.db.connections") or \
                     ref.startswith(("django.db.connection.", "django.db.connections.")):
                 return Blocked(_short(node), "manages the database connection or a transaction by hand: split "
-                               "into segments, other jobs' queries would run on the same connection in between",
+                               "into segments, its statements would run on different threads' connections",
                                f"{mod.rel}:{node.lineno}", [f"{mod.name}.{fn.name}"])
         return None
 
@@ -1733,10 +1733,9 @@ class _Body(ast.NodeVisitor):
     def _rewritable_sleep(self, node: ast.Call) -> bool:
         """``<time module>.sleep(...)`` with the module imported at module level: what the porter rewrites."""
         f = node.func
-        negative = bool(node.args) and isinstance(node.args[0], ast.UnaryOp) and isinstance(node.args[0].op, ast.USub)
         return (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id not in self.local
-                and self.mod.imports.get(f.value.id) == "time" and f.value.id not in self.mod.rebound and self.parent is None
-                and not negative)  # time.sleep(-1) raises ValueError; asyncio.sleep(-1) returns at once
+                and self.mod.imports.get(f.value.id) == "time" and f.value.id not in self.mod.rebound
+                and self.parent is None)  # the writer's _aio.sleep raises what time.sleep raises (-1, nan, 1e20)
 
     def _http_context(self, node: ast.Call) -> str:
         """Why a requests call that could be an httpx one is not ported here ("" when it is)."""
