@@ -127,6 +127,8 @@ def set_route(store: F.FlagStore, task: str, backend: str, percent: Any, reason:
         F.make_rule(backend, bp)
     except F.FlagError as exc:
         raise ActionError(str(exc)) from None
+    if bp == 0 and float(percent) > 0:  # stored in basis points: 1e-9 % would be 0 % to SAQ, said as "saq"
+        raise ActionError(f"--percent {percent} rounds to 0 % (a rule is stored in 0.01 % steps): use at least 0.01")
     if backend == F.SAQ and (bp is None or bp > 0):
         from saqmigrate.runtime.urls import saq_redis_url
 

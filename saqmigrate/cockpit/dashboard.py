@@ -494,7 +494,7 @@ def render(state: dict[str, Any], root: str = "") -> str:
     if dl is None:
         dead = "dead-letter store: not read (start with --saq-url)"
     elif "error" in dl:
-        dead = f"dead-letter store: {dl['error']}"
+        dead = f"dead-letter store: {_e(dl['error'])}"
     else:
         dead = "dead letters: " + (", ".join(f"{_e(q)} {n}" for q, n in dl.items()) or "none")
     writable = ("changes need the token and a reason" if state.get("writable")

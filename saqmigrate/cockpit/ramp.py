@@ -112,6 +112,8 @@ def parse_steps(steps: Any) -> list[float]:
         raise RampError("--steps must name at least one percentage (e.g. 1,5,25,50,100)")
     if any(not (0 < s <= 100) or s != s for s in out):
         raise RampError(f"--steps must be percentages above 0 and at most 100, got {steps!r}")
+    if any(F.parse_percent(s) == 0 for s in out):  # stored in basis points: 0.001 % would be 0 % to SAQ
+        raise RampError(f"--steps must be at least 0.01 % each (a rule is stored in 0.01 % steps), got {steps!r}")
     if any(b <= a for a, b in zip(out, out[1:])):
         raise RampError(f"--steps must increase, got {steps!r}")
     return [int(s) if float(s).is_integer() else s for s in out]

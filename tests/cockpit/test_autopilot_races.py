@@ -80,3 +80,13 @@ def test_pause_all_never_writes_an_older_plan_than_the_stored_one(ns, monkeypatc
     p = R.load_plans(ns.store)["app.b"]
     assert p.state == R.PAUSED and p.index == 1 and p.percent == 50
     assert ns.store.snapshot().rules["app.b"]["percent_bp"] == 5000
+
+
+def test_a_percentage_that_rounds_to_zero_is_refused(ns):
+    """Attack 16 m1: 1e-9 % to SAQ was stored as 0 bp and reported as "saq 0%"; 0.001 % steps as a ramp."""
+    with pytest.raises(A.ActionError, match="rounds to 0 %"):
+        A.set_route(ns.store, "app.x", "saq", "1e-9", "tiny", actor="t", argv=[])
+    with pytest.raises(R.RampError, match="at least 0.01 %"):
+        R.start(ns.store, "app.x", "0.001,100", 60, reason="tiny")
+    assert A.set_route(ns.store, "app.x", "saq", "0", "explicitly 0 % to SAQ", actor="t", argv=[])["ok"]
+    assert ns.store.snapshot().rules["app.x"]["percent_bp"] == 0

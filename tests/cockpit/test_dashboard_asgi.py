@@ -184,6 +184,9 @@ def test_render_escapes_names_and_reasons():
                         "plan": None, "comparison": None, "chart": {}}]}
     page = render(state)
     assert "<script>alert(1)" not in page and "&lt;script&gt;" in page and "&lt;b&gt;" in page
+    # attack 16 m2: the dead-letter store's error (its URL comes from --saq-url) was not escaped
+    page = render({**state, "dead_letters": {"error": "bad url <img src=x onerror=alert(1)>"}})
+    assert "<img src=x" not in page and "&lt;img src=x" in page
 
 
 def test_chart_svg_marks_failures():

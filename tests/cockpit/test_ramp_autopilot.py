@@ -45,7 +45,7 @@ def test_start_sets_the_first_step_in_one_audited_write(ns):
     assert h[0]["version"] == str(v)
 
 
-@pytest.mark.parametrize("steps", ["", "0,10", "5,5", "50,10", "1,x", "101", [], "nan"])
+@pytest.mark.parametrize("steps", ["", "0,10", "5,5", "50,10", "1,x", "101", [], "nan", "0.001,100", "0.004"])
 def test_bad_steps_are_refused(ns, steps):
     with pytest.raises(R.RampError):
         R.start(ns.store, TASK, steps, 60, reason="x")
