@@ -167,6 +167,16 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan, *, rename: bo
                     fp.config_namespace = ns
     prefix = (fp.config_namespace or "CELERY") + "_"
     fp.settings_files = sorted({s.file for s in index.settings if s.raw_name.startswith(prefix)})
+    for st in index.settings:  # beat entries kept outside code (attack 17 #5): deleting the setting stops them
+        if st.name == "beat_scheduler" and not (isinstance(st.value, str) and st.value.replace(":", ".") in (
+                "celery.beat.PersistentScheduler", "celery.beat.Scheduler")):
+            value = repr(st.value) if isinstance(st.value, str) else "a value finalize cannot read"
+            where = "database rows (django-celery-beat's PeriodicTask)" if "DatabaseScheduler" in str(st.value) \
+                else "the scheduler's own store"
+            fp.blockers.append(Blocker("SM806", st.file, st.line, f"{st.raw_name} = {value}: the periodic tasks in "
+                                       f"{where} run only on Celery beat, and no static scan sees them; export the "
+                                       "enabled ones into CronJobs of the worker settings (or a literal "
+                                       "beat_schedule, then rewrite), remove this setting, and finalize again"))
     fp.blockers.sort(key=lambda b: (b.file, b.line, b.code))
     return fp
 

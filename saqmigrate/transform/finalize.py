@@ -431,12 +431,12 @@ class _Edits(cst.CSTTransformer):
                 if isinstance(t.target, cst.Name):
                     self.canvas_vars.add(t.target.value)
         if self.edit.drop_celery_apps and len(updated.targets) == 1 and \
-                cst.Module([]).code_for_node(updated.targets[0].target).endswith("INSTALLED_APPS"):
+                cst.Module([]).code_for_node(updated.targets[0].target).endswith("APPS"):  # THIRD_PARTY_APPS too
             updated = updated.with_changes(value=_without_celery_apps(updated.value))
         return self._eager_assign(original, updated)
 
     def leave_AugAssign(self, original: cst.AugAssign, updated: cst.AugAssign):
-        if self.edit.drop_celery_apps and cst.Module([]).code_for_node(updated.target).endswith("INSTALLED_APPS"):
+        if self.edit.drop_celery_apps and cst.Module([]).code_for_node(updated.target).endswith("APPS"):
             value = updated.value
             if isinstance(value, (cst.List, cst.Tuple)) and value.elements and all(
                     isinstance(e, cst.Element) and isinstance(e.value, cst.SimpleString)
@@ -1059,6 +1059,11 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
             new.body[0].leading_lines != tree.body[0].leading_lines:
         new = new.with_changes(body=[new.body[0].with_changes(leading_lines=()), *new.body[1:]])
     problems = list(edits.problems)
+    if edit.drop_celery_apps:  # an app list finalize could not edit: Django's setup() would import Celery
+        for m in re.finditer(r"""["'](django_celery_beat|django_celery_results)["']""", new.code):
+            problems.append((new.code.count("\n", 0, m.start()) + 1, "SM803", f"still lists {m.group(1)}, which "
+                             "imports Celery when Django sets up: take it out of INSTALLED_APPS (and its migrations' "
+                             "tables when no longer needed)"))
     for name in sorted(set(imports.dangling)):
         problems.append((1, "SM803", f"{name} came from Celery code finalize removes and is still used here"))
     for lst in edits.calls.values():

@@ -237,3 +237,60 @@ def test_the_splatted_dict_alone_keeps_the_name(tmp_path: Path) -> None:
     assert result.errors == [] and apply_changes(root, result.changes) == []
     settings = (root / "proj/settings.py").read_text()
     assert "CELERY_TASK_EAGER_PROPAGATES = True" in settings and "SAQMIGRATE_EAGER = True" in settings
+
+
+def _celery_django_project(tmp_path: Path, settings: str) -> Path:
+    root = tmp_path / "p"
+    files = {k: v for k, v in FILES.items() if not k.startswith("tests/") and k != "proj/settings.py"}
+    files["proj/settings.py"] = settings
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
+    return root
+
+
+def test_a_database_beat_scheduler_is_reported_and_kept(tmp_path: Path) -> None:
+    """cookiecutter-django (attack 17 #5): ``CELERY_BEAT_SCHEDULER = DatabaseScheduler`` was deleted with no
+    finding (every PeriodicTask row an admin made stops), ``django_celery_beat`` stayed in THIRD_PARTY_APPS."""
+    root = _celery_django_project(tmp_path, """
+        SECRET_KEY = "x"
+        DJANGO_APPS = ["django.contrib.contenttypes"]
+        THIRD_PARTY_APPS = [
+            "django_celery_beat",
+            "rest_framework",
+        ]
+        INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS
+        CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+        CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+    """)
+    result = compute_finalize(root, Config())
+    sm806 = [b for b in result.blockers if b.code == "SM806"]
+    assert [(b.file, b.line) for b in sm806] == [("proj/settings.py", 9)] and "PeriodicTask" in sm806[0].message
+    # the rest is what keeping Celery for beat means: its app module still imports Celery
+    assert {b.code for b in result.blockers} == {"SM806", "SM803"}
+    assert apply_changes(root, result.changes) == []
+    settings = (root / "proj/settings.py").read_text()  # beat stays on Celery: its scheduler and app stay
+    assert "CELERY_BEAT_SCHEDULER" in settings and '"django_celery_beat",' in settings
+
+
+def test_celery_s_django_apps_leave_every_apps_list(tmp_path: Path) -> None:
+    root = _celery_django_project(tmp_path, """
+        SECRET_KEY = "x"
+        THIRD_PARTY_APPS = [
+            "django_celery_beat",
+            "rest_framework",
+        ]
+        LOCAL_APPS = ("proj",)
+        LOCAL_APPS += ("django_celery_results",)
+        INSTALLED_APPS = THIRD_PARTY_APPS + list(LOCAL_APPS) + ["django_celery_results"][:0]
+        CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    """)
+    result = compute_finalize(root, Config())
+    assert apply_changes(root, result.changes) == []
+    settings = (root / "proj/settings.py").read_text()
+    assert "THIRD_PARTY_APPS = [\n    \"rest_framework\",\n]" in settings
+    assert "LOCAL_APPS +=" not in settings
+    # an apps list finalize cannot edit is reported, not left silently
+    assert [(b.code, b.file) for b in result.blockers] == [("SM803", "proj/settings.py")]
+    assert "still lists django_celery_results" in result.blockers[0].message
