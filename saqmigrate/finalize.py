@@ -109,7 +109,8 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
     keep_apps = False
     still_read = _still_read(texts, fp.config_namespace)
     cache: dict = {}
-    for _attempt in range(2):  # a second pass keeps the Celery app when code finalize leaves still uses it
+    for _attempt in range(6):  # another pass keeps the Celery app when code finalize leaves still uses it, and
+        # drops a setting whose only reader this pass removed (CELERY_B = CELERY_A: A goes too, as a 2nd run would)
         edits = _file_edits(fp, sources, has_init, plan.style.line_length, keep_apps=keep_apps)
         for rel, edit in edits.items():
             edit.wiring_modules = wiring
@@ -117,9 +118,13 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
             edit.beat_hooks = {h.function for h in hooks if h.file == rel and not h.done}
             edit.mocked_tasks = mocked_functions
         changes, blockers, dangling_app, converted = _edit_sources(fp, edits, texts, cache)
-        if not dangling_app or keep_apps:
+        if dangling_app and not keep_apps:
+            keep_apps = True
+            continue
+        fewer = _still_read({**texts, **{c.rel: c.new or "" for c in changes}}, fp.config_namespace) & still_read
+        if fewer == still_read:
             break
-        keep_apps = True
+        still_read = fewer
     result.changes.extend(changes)
     result.blockers = _merge_blockers(result.blockers, blockers, converted)
 
@@ -506,7 +511,8 @@ def _edit_sources(fp: FinalizePlan, edits: dict[str, FileEdit], texts: dict[str,
         edit.removed_modules |= deleted_apps
         key = (rel, edit.app_var,  # what differs between the passes, as far as this file can see it
                tuple(sorted(m for m in edit.removed_modules if m.rpartition(".")[2] in old)),
-               tuple(sorted((m, tuple(sorted(n))) for m, n in edit.removed_names.items() if m.rpartition(".")[2] in old)))
+               tuple(sorted((m, tuple(sorted(n))) for m, n in edit.removed_names.items() if m.rpartition(".")[2] in old)),
+               tuple(sorted(n for n in edit.settings_keep if n in old)))
         try:
             out = cache.get(key) or finalize_source(old, edit)
         except Exception as exc:  # noqa: BLE001 - libcst cannot parse it (the scan skipped it too)

@@ -294,3 +294,22 @@ def test_celery_s_django_apps_leave_every_apps_list(tmp_path: Path) -> None:
     # an apps list finalize cannot edit is reported, not left silently
     assert [(b.code, b.file) for b in result.blockers] == [("SM803", "proj/settings.py")]
     assert "still lists django_celery_results" in result.blockers[0].message
+
+
+def test_a_setting_read_only_by_a_setting_finalize_removes_goes_in_one_run(tmp_path: Path) -> None:
+    """cookiecutter-django's base.py (attack 17 #9): the second run removed what the first kept."""
+    root = _celery_django_project(tmp_path, """
+        import ssl
+
+        SECRET_KEY = "x"
+        REDIS_SSL = False
+        CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+        CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_NONE} if REDIS_SSL else None
+        CELERY_REDIS_BACKEND_USE_SSL = CELERY_BROKER_USE_SSL
+    """)
+    result = compute_finalize(root, Config())
+    assert result.errors == [] and result.blockers == []
+    assert apply_changes(root, result.changes) == []
+    assert (root / "proj/settings.py").read_text() == 'SECRET_KEY = "x"\nREDIS_SSL = False\n'
+    again = compute_finalize(root, Config())
+    assert again.changes == [] and again.blockers == []
