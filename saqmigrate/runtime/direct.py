@@ -88,7 +88,10 @@ class DirectEnqueuer:
         args = (4, q._incomplete, job.id, q._queued, job.abort_id, q.serialize(job), job.scheduled)
         pool = self.client.connection_pool
         try:
-            conn = pool.get_connection()
+            try:
+                conn = pool.get_connection()
+            except TypeError:  # redis-py < 5.1 requires a command name
+                conn = pool.get_connection("EVALSHA")
         except (redis.TimeoutError, TimeoutError):
             raise  # no answer in time: treated as ambiguous by the router (conservative)
         except (redis.ConnectionError, OSError) as exc:
