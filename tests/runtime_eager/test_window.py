@@ -93,3 +93,20 @@ def test_without_celery_eager_the_same_dispatch_goes_to_saq(window):
     assert r.saqmigrate_route.backend == "saq"
     assert w.redis.exists(f"saq:job:{w.queue}:{r.id}")
     assert w.ran == []
+
+
+@pytest.mark.xfail(strict=True, reason="attack 17 #7, open: Router._celery publishes a Celery-routed dispatch to the "
+                   "real broker while saqmigrate's eager mode is on (runtime/router.py, not the eager module)")
+def test_saq_eager_keeps_a_celery_routed_dispatch_inline(window):
+    """docs/testing.md: saqmigrate's eager switch keeps dispatch inline whatever the flags say. With Celery's
+    eager mode off and the task's flag on Celery, ``.delay()`` must run inline, not reach the broker."""
+    w = window
+    w.app.conf.task_always_eager = False
+    w.store.set_rule(TASK, "celery", reason="window test")
+    assert w.router.flags.refresh_now() and w.router.decide(TASK, (1,)).backend == "celery"
+    with testing.eager(propagate=True):
+        r = w.task.delay(7)
+    published = w.redis.llen(w.queue)
+    w.redis.delete(w.queue)  # what a wrong answer left in the broker
+    assert published == 0
+    assert [n for n, *_ in w.ran] == [7] and r.get() == 14
