@@ -214,8 +214,11 @@ def saq_worker(saq_redis_url: str, saq_worker_settings: Any, monkeypatch: Any) -
                              and "queue" in saq_worker_settings else None)  # worker_settings() output
     handle.clear()
     handle.start()
+    from saqmigrate.runtime import testing  # noqa: PLC0415
+
     try:
-        yield handle
+        with testing.eager(False):  # the test settings' eager switch is off here: the worker runs the jobs
+            yield handle
     finally:
         handle.stop()
         handle.clear()

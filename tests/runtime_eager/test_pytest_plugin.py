@@ -44,6 +44,22 @@ def test_saq_worker_fixture_runs_the_generated_functions_on_a_real_worker(eagerp
     assert bad.state == "FAILURE"
 
 
+@pytest.fixture
+def eager_test_settings(monkeypatch):
+    """What most projects' test settings do (CELERY_TASK_ALWAYS_EAGER = True, finalized to SAQMIGRATE_EAGER)."""
+    monkeypatch.setenv("SAQMIGRATE_EAGER", "1")
+
+
+@pytest.mark.slow
+def test_saq_worker_switches_the_test_settings_eager_mode_off(eagerproj, eager_test_settings, saq_worker):
+    """attack 17 #12: with eager test settings the enqueues ran inline and the worker was never exercised."""
+    from saqmigrate.runtime import testing
+
+    assert testing.eager_enabled() is False  # the router's enqueues reach the worker (was True: inline)
+    ok = saq_worker.enqueue("eagerproj.tasks.add", x=2, y=3)
+    assert not isinstance(ok, testing.EagerSaqResult) and ok.get(timeout=20) == 5
+
+
 PROJECT_TEST = '''
 import asyncio
 from saq import Worker
