@@ -313,3 +313,25 @@ def test_a_setting_read_only_by_a_setting_finalize_removes_goes_in_one_run(tmp_p
     assert (root / "proj/settings.py").read_text() == 'SECRET_KEY = "x"\nREDIS_SSL = False\n'
     again = compute_finalize(root, Config())
     assert again.changes == [] and again.blockers == []
+
+
+def test_a_celery_import_left_is_reported_beside_another_finding(tmp_path: Path) -> None:
+    """attack 17 #10: the file had an SM802 (``link=``), so its unconverted ``from celery import ...`` went
+    unmentioned and the file failed to import once Celery left."""
+    root = _celery_django_project(tmp_path, FILES["proj/settings.py"])
+    (root / "tests").mkdir()
+    (root / "tests/test_link.py").write_text(textwrap.dedent("""
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        from proj.tasks import count
+
+
+        def test_link():
+            assert SoftTimeLimitExceeded
+            count.apply_async(link=count.s())
+    """).lstrip())
+    result = compute_finalize(root, Config())
+    found = {(b.code, b.file) for b in result.blockers}
+    assert ("SM802", "tests/test_link.py") in found and ("SM803", "tests/test_link.py") in found
+    assert any("still imports Celery (from celery.exceptions import SoftTimeLimitExceeded)" in b.message
+               for b in result.blockers)
