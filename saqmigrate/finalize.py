@@ -108,10 +108,12 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
                            if not (b.code == "SM806" and _in_hook(hooks, b.file, b.line))]
     keep_apps = False
     still_read = _still_read(texts, fp.config_namespace)
+    # a Django project whose Celery app (the scan's Django signal) a first run removed is still one (attack 17 #11)
+    django = fp.rewrite.django or any(_DJANGO_SETTINGS_MODULE.search(t) for t in texts.values())
     cache: dict = {}
     for _attempt in range(6):  # another pass keeps the Celery app when code finalize leaves still uses it, and
         # drops a setting whose only reader this pass removed (CELERY_B = CELERY_A: A goes too, as a 2nd run would)
-        edits = _file_edits(fp, sources, has_init, plan.style.line_length, keep_apps=keep_apps)
+        edits = _file_edits(fp, sources, has_init, plan.style.line_length, keep_apps=keep_apps, django=django)
         for rel, edit in edits.items():
             edit.wiring_modules = wiring
             edit.settings_keep = still_read
@@ -577,8 +579,11 @@ def _worker_files(root: Path, plan: RewritePlan) -> list[str]:
     return out
 
 
+_DJANGO_SETTINGS_MODULE = re.compile(r"""os\.environ\.setdefault\(\s*["']DJANGO_SETTINGS_MODULE["']""")
+
+
 def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_length: int, *,
-                keep_apps: bool = False) -> dict[str, FileEdit]:
+                keep_apps: bool = False, django: bool | None = None) -> dict[str, FileEdit]:
     edits: dict[str, FileEdit] = {}
     by_file = fp.by_file()
     apps = ([(fp.app_module, fp.app_file, fp.app_var)] if fp.app_module and fp.app_file and fp.app_var else [])
@@ -596,7 +601,7 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
         jobs, calls = by_file.get(rel, ([], []))
         edit = FileEdit(jobs=jobs, calls=calls, module=module_name(rel, has_init),
                         is_package=rel.endswith("__init__.py"), removed_names=dict(removed_names),
-                        line_length=line_length, django=fp.rewrite.django,
+                        line_length=line_length, django=fp.rewrite.django if django is None else django,
                         canvas_members=fp.canvas_members.get(rel, {}))
         edit.app_var = app_vars.get(rel)
         edit.drop_celery_apps = not (celery_stays or keep_apps)  # Celery's tasks, beat and app leave

@@ -335,3 +335,26 @@ def test_a_celery_import_left_is_reported_beside_another_finding(tmp_path: Path)
     assert ("SM802", "tests/test_link.py") in found and ("SM803", "tests/test_link.py") in found
     assert any("still imports Celery (from celery.exceptions import SoftTimeLimitExceeded)" in b.message
                for b in result.blockers)
+
+
+def test_a_second_run_still_knows_the_project_is_django(tmp_path: Path) -> None:
+    """attack 17 #11: once the Celery app (the scan's Django signal) was gone, a second run called the test
+    settings "outside Django settings" (SM807) and kept Celery in the requirements."""
+    root = _celery_django_project(tmp_path, """
+        SECRET_KEY = "x"
+        CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+        CELERY_TASK_ALWAYS_EAGER = True
+    """)
+    (root / "conftest.py").unlink()  # (it imports django: a signal cookiecutter's suite does not give)
+    (root / "manage.py").write_text(  # as cookiecutter-django's: in main()
+        'import os\n\n\ndef main():\n    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")\n')
+    (root / "tests").mkdir()
+    (root / "tests/test_flip.py").write_text("def test_flip(settings):\n    settings.CELERY_TASK_ALWAYS_EAGER = False\n")
+    (root / "requirements.txt").write_text("celery==5.4.0\ndjango\n")
+    first = compute_finalize(root, Config())
+    assert first.errors == [] and first.blockers == [] and apply_changes(root, first.changes) == []
+    assert not (root / "proj/celery.py").exists()
+    assert "CELERY_TASK_ALWAYS_EAGER = True" in (root / "proj/settings.py").read_text()  # the test sets it
+    assert (root / "requirements.txt").read_text() == "django\nsaqmigrate\n"
+    again = compute_finalize(root, Config())
+    assert [b.text() for b in again.blockers] == [] and again.changes == []
