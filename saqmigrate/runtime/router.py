@@ -53,11 +53,29 @@ from saqmigrate.runtime.urls import saq_redis_url
 _BYPASS: contextvars.ContextVar[bool] = contextvars.ContextVar("saqmigrate_bypass", default=False)
 
 # Celery call options that do not change what the task does; dropped on the SAQ path.
-_IGNORED_OPTIONS = frozenset({
-    "retry", "retry_policy", "exchange", "routing_key", "compression", "producer", "connection",
-    "publisher", "add_to_parent", "result_cls", "task_type", "router", "route_name", "reply_to",
-    "shadow", "ignore_result", "delivery_mode", "immediate", "mandatory",
-})
+_IGNORED_OPTIONS = frozenset(
+    {
+        "retry",
+        "retry_policy",
+        "exchange",
+        "routing_key",
+        "compression",
+        "producer",
+        "connection",
+        "publisher",
+        "add_to_parent",
+        "result_cls",
+        "task_type",
+        "router",
+        "route_name",
+        "reply_to",
+        "shadow",
+        "ignore_result",
+        "delivery_mode",
+        "immediate",
+        "mandatory",
+    }
+)
 # Options only Celery's canvas machinery sets (measured on Celery 5.7 with a real worker): chain links
 # carry ``chain`` (even ``[]`` for the last link) with ``parent_id``/``root_id``; group members and chord
 # headers ``group_id``/``group_index`` (+ ``chord``); a chord body ``group_id``; link callbacks
@@ -65,10 +83,18 @@ _IGNORED_OPTIONS = frozenset({
 # belongs to a canvas Celery started and runs there: SAQ has no canvas to continue it (the chain's
 # result would wait forever). ``send_task`` sets parent/root ids of a task called from a task itself,
 # after this decision, so plain dispatches from inside a task are not affected.
-_CANVAS_OPTIONS = frozenset({"chain", "parent_id", "root_id", "group_id", "group_index", "chord", "link",
-                             "link_error", "replaced_task_nesting"})
+_CANVAS_OPTIONS = frozenset(
+    {"chain", "parent_id", "root_id", "group_id", "group_index", "chord", "link", "link_error", "replaced_task_nesting"}
+)
 # Options the router maps onto the SAQ job.
 _MAPPED_OPTIONS = frozenset({"countdown", "eta", "task_id", "time_limit", "queue", "serializer", "retries"})
+
+
+def _saq_eager() -> bool:
+    """saqmigrate's eager switch (runtime/testing.py; imported on the first Celery-routed dispatch)."""
+    from saqmigrate.runtime import testing  # noqa: PLC0415
+
+    return bool(testing.eager_enabled())
 
 
 class RouterError(SaqmigrateError, RuntimeError):
@@ -93,8 +119,9 @@ class _KeyedError(RouterError):
         import redis
         from saq.queue.redis import ID_PREFIX
 
-        client = redis.Redis.from_url(self.url or saq_redis_url(), socket_timeout=timeout,
-                                      socket_connect_timeout=timeout)
+        client = redis.Redis.from_url(
+            self.url or saq_redis_url(), socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         try:
             return bool(client.exists(f"{ID_PREFIX}{self.queue}:{self.key}"))
         finally:
@@ -237,8 +264,9 @@ class SaqTaskError(Exception):
     it, so ``except ValueError`` around ``.get()`` works as with Celery.
     """
 
-    def __init__(self, message: str, *, exc_type: str | None = None, traceback: str | None = None,
-                 status: str | None = None):
+    def __init__(
+        self, message: str, *, exc_type: str | None = None, traceback: str | None = None, status: str | None = None
+    ):
         super().__init__(message)
         self.exc_type, self.traceback, self.status = exc_type, traceback, status
 
@@ -374,7 +402,8 @@ def _revoked_error(job: Any) -> Exception:
     cls = _ERROR_CLASSES.get("TaskRevokedError")
     if cls is None:
         cls = _ERROR_CLASSES["TaskRevokedError"] = type(
-            "TaskRevokedError", (SaqTaskError, TaskRevokedError), {"__module__": __name__})
+            "TaskRevokedError", (SaqTaskError, TaskRevokedError), {"__module__": __name__}
+        )
     return cls(reason, exc_type="TaskRevokedError", status="aborted")
 
 
@@ -459,9 +488,18 @@ class SaqResult:
     #: True/False: report a running job without a custom state as STARTED/PENDING; None: ask Celery.
     track_started: bool | None = None
 
-    def __init__(self, task_id: str, job: Any, queue: str, decision: Decision | None, bridge: Any = None,
-                 url: str | None = None, queue_kwargs: Mapping[str, Any] | None = None, *,
-                 celery_app: Any = None):
+    def __init__(
+        self,
+        task_id: str,
+        job: Any,
+        queue: str,
+        decision: Decision | None,
+        bridge: Any = None,
+        url: str | None = None,
+        queue_kwargs: Mapping[str, Any] | None = None,
+        *,
+        celery_app: Any = None,
+    ):
         self.id = self.task_id = task_id
         self._url = url
         self.job = job
@@ -482,8 +520,7 @@ class SaqResult:
     def _run(self, fn: Callable[[Any], Any], what: str, timeout: float = 5.0) -> Any:
         if self._bridge is None or self._url is None:
             raise RouterError(f"SAQ job {self.id}: no bridge to read it with; use `await queue.job(key)`")
-        return self._bridge.run_on_queue(self._url, self.queue, fn, timeout=timeout, what=what,
-                                         **self._queue_kwargs)
+        return self._bridge.run_on_queue(self._url, self.queue, fn, timeout=timeout, what=what, **self._queue_kwargs)
 
     def _fetch(self) -> Any:
         """The job as SAQ stores it now, or None when SAQ does not keep it (any more)."""
@@ -600,8 +637,7 @@ class SaqResult:
     def name(self) -> str | None:
         return self._task_name(self._fetch())
 
-    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
-            **_ignored: Any) -> Any:
+    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **_ignored: Any) -> Any:
         """Block until the job is ready (sync callers only); like ``AsyncResult.get``.
 
         Returns the job's return value; on failure raises its error (``propagate=True``) or
@@ -648,8 +684,15 @@ class SaqResult:
         self._run(_forget, f"forgetting SAQ job {key} in queue {self.queue!r}")
         self._final = None
 
-    def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None, wait: bool = False,
-               timeout: float | None = None, **_ignored: Any) -> None:
+    def revoke(
+        self,
+        connection: Any = None,
+        terminate: bool = False,
+        signal: Any = None,
+        wait: bool = False,
+        timeout: float | None = None,
+        **_ignored: Any,
+    ) -> None:
         """Revoke the job, as Celery's ``AsyncResult.revoke`` does.
 
         A job that waits (queued, deferred by ``countdown``/``eta``, queued again for a retry) is
@@ -839,8 +882,11 @@ class Router:
         from saqmigrate.runtime.bridge import LoopQueues, default_bridge
 
         # SAQ's Redis unreachable, nothing sent: publish on Celery instead (default on)
-        self.fallback = (os.environ.get("SAQMIGRATE_FALLBACK", "1").strip().lower() not in ("0", "false", "no", "off")
-                         if fallback is None else bool(fallback))
+        self.fallback = (
+            os.environ.get("SAQMIGRATE_FALLBACK", "1").strip().lower() not in ("0", "false", "no", "off")
+            if fallback is None
+            else bool(fallback)
+        )
 
         self.registry = registry
         self.flags = flags
@@ -881,8 +927,9 @@ class Router:
 
     def plan(self, name: str, args: Any = None, kwargs: Mapping[str, Any] | None = None, **options: Any) -> Plan:
         try:
-            return plan_dispatch(self.registry, self.snapshot(), name, args, kwargs, options,
-                                 routing_key_fn=self.routing_keys.get(name))
+            return plan_dispatch(
+                self.registry, self.snapshot(), name, args, kwargs, options, routing_key_fn=self.routing_keys.get(name)
+            )
         except Exception:  # evaluation never raises into the caller
             return Plan(Decision(name, F.CELERY, F.R_UNAVAILABLE, 0), self.registry.get(name), options.get("task_id"))
 
@@ -899,8 +946,15 @@ class Router:
         """Like ``task.delay(*args, **kwargs)``, by task name."""
         return self.apply_async(name, args, kwargs)
 
-    def apply_async(self, name: str, args: Any = None, kwargs: Mapping[str, Any] | None = None,
-                    *, celery_call: Callable[..., Any] | None = None, **options: Any) -> Any:
+    def apply_async(
+        self,
+        name: str,
+        args: Any = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        celery_call: Callable[..., Any] | None = None,
+        **options: Any,
+    ) -> Any:
         """Like ``task.apply_async(args, kwargs, **options)`` / ``app.send_task(name, ...)``.
 
         ``celery_call(args, kwargs, **options)`` publishes on the Celery path (default:
@@ -931,7 +985,11 @@ class Router:
         self._count(d)
         logging.getLogger("saqmigrate.router").warning(
             "saqmigrate fallback: %s[%s] published on Celery: SAQ's Redis is unreachable and nothing was sent "
-            "(%s); SAQMIGRATE_FALLBACK=0 raises instead", p.decision.task, p.task_id, exc.__cause__ or exc)
+            "(%s); SAQMIGRATE_FALLBACK=0 raises instead",
+            p.decision.task,
+            p.task_id,
+            exc.__cause__ or exc,
+        )
         return Plan(d, p.entry, p.task_id)
 
     def _keyed(self, cls: type[_KeyedError], p: Plan, message: str) -> _KeyedError:
@@ -951,8 +1009,9 @@ class Router:
             if mode != "direct" or not direct.supported() or not self.saq_url.startswith("redis"):
                 self._direct = False
                 return None
-            d = self._direct = direct.DirectEnqueuer(self.saq_url, dump=self.queue_kwargs.get("dump"),
-                                                     socket_timeout=self.enqueue_timeout)
+            d = self._direct = direct.DirectEnqueuer(
+                self.saq_url, dump=self.queue_kwargs.get("dump"), socket_timeout=self.enqueue_timeout
+            )
         return d
 
     def _enqueue_sync(self, p: Plan) -> SaqResult:
@@ -976,8 +1035,16 @@ class Router:
                 if self.metrics is not None:
                     self.metrics.enqueue_error(F.SAQ, exc)
                 raise self._classify(p, what, exc) from exc
-            return SaqResult(_saq_key(p), out, entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
-                             celery_app=self.celery_app)
+            return SaqResult(
+                _saq_key(p),
+                out,
+                entry.queue,
+                p.decision,
+                self.bridge,
+                self.saq_url,
+                self.queue_kwargs,
+                celery_app=self.celery_app,
+            )
 
         gate = _Gate()
 
@@ -993,16 +1060,25 @@ class Router:
             return await q.enqueue(job)
 
         try:
-            out = self.bridge.run_on_queue(self.saq_url, entry.queue, enqueue, timeout=self.enqueue_timeout,
-                                           what=what, **self.queue_kwargs)
+            out = self.bridge.run_on_queue(
+                self.saq_url, entry.queue, enqueue, timeout=self.enqueue_timeout, what=what, **self.queue_kwargs
+            )
         except Exception as exc:
             if self.metrics is not None:
                 self.metrics.enqueue_error(F.SAQ, exc)
             if isinstance(exc, BridgeTimeout):
                 gate.close()  # a write not started yet never starts
             raise self._classify(p, what, exc) from exc
-        return SaqResult(_saq_key(p), out, entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
-                             celery_app=self.celery_app)
+        return SaqResult(
+            _saq_key(p),
+            out,
+            entry.queue,
+            p.decision,
+            self.bridge,
+            self.saq_url,
+            self.queue_kwargs,
+            celery_app=self.celery_app,
+        )
 
     def _classify(self, p: Plan, what: str, exc: BaseException) -> _KeyedError:
         """The caller's error for a failed SAQ enqueue: definite (nothing sent) or ambiguous, keyed."""
@@ -1010,8 +1086,10 @@ class Router:
 
         if isinstance(exc, NotSent):
             return self._keyed(SaqUnavailable, p, f"{what} failed: {exc}; nothing was sent")
-        tail = (f"it may or may not have been enqueued: check job key {p.task_id!r} in queue {_saq_entry(p).queue!r} "
-                "(EnqueueUncertain.job_exists()) before sending it again")
+        tail = (
+            f"it may or may not have been enqueued: check job key {p.task_id!r} in queue {_saq_entry(p).queue!r} "
+            "(EnqueueUncertain.job_exists()) before sending it again"
+        )
         if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
             return self._keyed(EnqueueTimeout, p, f"{what} did not finish within {self.enqueue_timeout:g} s; {tail}")
         try:
@@ -1029,7 +1107,9 @@ class Router:
             opts["task_id"] = p.task_id
         token = _BYPASS.set(True)
         try:
-            if celery_call is not None:
+            if _saq_eager():
+                res = self._celery_inline(name, args, kwargs, opts, celery_call)
+            elif celery_call is not None:
                 res = celery_call(args, kwargs, **opts)
             else:
                 if self.celery_app is None:
@@ -1049,13 +1129,38 @@ class Router:
             pass
         return res
 
+    def _celery_inline(self, name: str, args: Any, kwargs: Any, opts: Mapping[str, Any], celery_call: Any) -> Any:
+        """saqmigrate's eager mode keeps every dispatch inline whatever the flags say (docs/testing.md): a
+        Celery-routed one runs through Celery's own eager path, ``Task.apply``, and returns its
+        ``EagerResult``, never reaching the broker."""
+        from saqmigrate.runtime.testing import eager_propagates  # noqa: PLC0415
+
+        task = getattr(celery_call, "__self__", None)
+        if task is None or not hasattr(task, "apply"):
+            tasks = getattr(self.celery_app, "tasks", None)
+            task = tasks.get(name) if tasks is not None else None
+        if task is None:
+            raise RouterError(
+                f"{name}: saqmigrate's eager mode is on and the task routes to Celery, but no Celery task of "
+                "that name is registered here: running it inline is impossible and publishing it would reach "
+                "the broker"
+            )
+        return task.apply(args, kwargs, task_id=opts.get("task_id"), throw=eager_propagates())
+
     # -- async ------------------------------------------------------------------------
 
     async def adispatch(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return await self.aapply_async(name, args, kwargs)
 
-    async def aapply_async(self, name: str, args: Any = None, kwargs: Mapping[str, Any] | None = None,
-                           *, celery_call: Callable[..., Any] | None = None, **options: Any) -> Any:
+    async def aapply_async(
+        self,
+        name: str,
+        args: Any = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        celery_call: Callable[..., Any] | None = None,
+        **options: Any,
+    ) -> Any:
         p = self.plan(name, args, kwargs, **options)
         self._count(p.decision)
         t0 = time.perf_counter()
@@ -1097,8 +1202,16 @@ class Router:
             if self.metrics is not None:
                 self.metrics.enqueue_error(F.SAQ, exc)
             raise self._classify(p, what, exc) from exc
-        return SaqResult(_saq_key(p), out, entry.queue, p.decision, self.bridge, self.saq_url, self.queue_kwargs,
-                             celery_app=self.celery_app)
+        return SaqResult(
+            _saq_key(p),
+            out,
+            entry.queue,
+            p.decision,
+            self.bridge,
+            self.saq_url,
+            self.queue_kwargs,
+            celery_app=self.celery_app,
+        )
 
     # -- results by id ----------------------------------------------------------------
 
@@ -1129,19 +1242,22 @@ class Router:
             return await pipe.execute()
 
         try:
-            found = self.bridge.run_on_queue(self.saq_url, queues[0], _probe, timeout=timeout,
-                                             what=f"looking up SAQ job {key}", **self.queue_kwargs)
+            found = self.bridge.run_on_queue(
+                self.saq_url, queues[0], _probe, timeout=timeout, what=f"looking up SAQ job {key}", **self.queue_kwargs
+            )
         except Exception as exc:
             self._lookup_down_until = time.monotonic() + self.lookup_backoff
             import logging
 
             logging.getLogger("saqmigrate.routing").warning(
-                "saqmigrate: SAQ result lookups answer from Celery for %g s: %s", self.lookup_backoff, exc)
+                "saqmigrate: SAQ result lookups answer from Celery for %g s: %s", self.lookup_backoff, exc
+            )
             raise
         for name, hit in zip(queues, found):
             if hit:
-                return SaqResult(key, None, name, None, self.bridge, self.saq_url, self.queue_kwargs,
-                             celery_app=self.celery_app)
+                return SaqResult(
+                    key, None, name, None, self.bridge, self.saq_url, self.queue_kwargs, celery_app=self.celery_app
+                )
         return None
 
     def close(self) -> None:

@@ -95,8 +95,6 @@ def test_without_celery_eager_the_same_dispatch_goes_to_saq(window):
     assert w.ran == []
 
 
-@pytest.mark.xfail(strict=True, reason="attack 17 #7, open: Router._celery publishes a Celery-routed dispatch to the "
-                   "real broker while saqmigrate's eager mode is on (runtime/router.py, not the eager module)")
 def test_saq_eager_keeps_a_celery_routed_dispatch_inline(window):
     """docs/testing.md: saqmigrate's eager switch keeps dispatch inline whatever the flags say. With Celery's
     eager mode off and the task's flag on Celery, ``.delay()`` must run inline, not reach the broker."""
