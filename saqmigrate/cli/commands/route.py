@@ -749,7 +749,11 @@ def autopilot(c: Ctx, interval, lock_ttl, once):
             f"--lock-ttl {lock_ttl} must be longer than --interval {interval}: the lock would expire between "
             "two ticks and a second autopilot would act too"
         )
-    pilot = Autopilot(c.store, _outcomes(c), _thresholds(c), lock_ttl=ttl)
+    try:  # the live-worker check before every move needs the generated registry (cockpit/autopilot.py)
+        registry = c.registry
+    except Exception:  # noqa: BLE001 - none or unreadable: the autopilot warns that the check is off
+        registry = None
+    pilot = Autopilot(c.store, _outcomes(c), _thresholds(c), lock_ttl=ttl, registry=registry, saq_url=c.saq)
 
     def show(actions):
         for a in actions:
