@@ -65,8 +65,9 @@ def main() -> None:
     ns = f"bench{uuid.uuid4().hex[:8]}"
     store = F.FlagStore(url, ns)
     store.set_rule(TASK, "saq", reason="benchmark")
-    registry = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": ns, "params": ["i"],
-                                           "job": {"timeout": 0, "retries": 1, "ttl": 600}}})
+    registry = Registry.from_dicts(
+        {TASK: {"saq_function": TASK, "queue": ns, "params": ["i"], "job": {"timeout": 0, "retries": 1, "ttl": 600}}}
+    )
 
     from celery import Celery
 
@@ -84,9 +85,17 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     raw_q = make_queue(url, ns)
 
-    samples: dict[str, list[float]] = {k: [] for k in
-                                       ("raw_async_enqueue", "router_async", "router_sync", "router_sync_loop",
-                                        "router_sync_thread", "celery_send_task")}
+    samples: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "raw_async_enqueue",
+            "router_async",
+            "router_sync",
+            "router_sync_loop",
+            "router_sync_thread",
+            "celery_send_task",
+        )
+    }
 
     async def async_block(kind: str, n: int, out: list) -> None:
         for i in range(n):
@@ -122,7 +131,7 @@ def main() -> None:
     block_p50: dict[str, list[float]] = {k: [] for k in samples}
     for r in range(rounds):
         order = list(samples)
-        order = order[r % len(order):] + order[: r % len(order)]
+        order = order[r % len(order) :] + order[: r % len(order)]
         for kind in order:
             xs: list[float] = []
             run_block(kind, a.block, xs)
@@ -143,24 +152,37 @@ def main() -> None:
 
     results = {}
     for kind, xs in samples.items():
-        results[kind] = {"n": len(xs), "p50_us": round(pct(xs, 0.5) * 1e6, 1), "p99_us": round(pct(xs, 0.99) * 1e6, 1),
-                         "mean_us": round(statistics.fmean(xs) * 1e6, 1), "calls_per_s": round(len(xs) / sum(xs))}
+        results[kind] = {
+            "n": len(xs),
+            "p50_us": round(pct(xs, 0.5) * 1e6, 1),
+            "p99_us": round(pct(xs, 0.99) * 1e6, 1),
+            "mean_us": round(statistics.fmean(xs) * 1e6, 1),
+            "calls_per_s": round(len(xs) / sum(xs)),
+        }
     for kind in ("router_sync", "router_sync_loop", "router_sync_thread", "celery_send_task"):
         results[kind]["calls_per_s_4_threads"] = round(threaded(kind))
     raw50 = results["raw_async_enqueue"]["p50_us"]
     ratio = {k: round(v["p50_us"] / raw50, 2) for k, v in results.items()}
     # paired: the same round's raw block is the reference, so load drift cancels
-    paired = {k: round(statistics.median(b / r for b, r in zip(block_p50[k], block_p50["raw_async_enqueue"])), 2)
-              for k in samples}
+    paired = {
+        k: round(statistics.median(b / r for b, r in zip(block_p50[k], block_p50["raw_async_enqueue"])), 2)
+        for k in samples
+    }
     verdict = {
         "sync_router_p50_over_raw_async_p50": ratio["router_sync"],
         "paired_sync_router_over_raw": paired["router_sync"],
         "target_le_1_2x": paired["router_sync"] <= 1.2,
-        "sync_router_below_celery_send_task_p50": results["router_sync"]["p50_us"] < results["celery_send_task"]["p50_us"],
+        "sync_router_below_celery_send_task_p50": results["router_sync"]["p50_us"]
+        < results["celery_send_task"]["p50_us"],
     }
-    report = {"machine": machine(), "redis": url.split("@")[-1], "results": results, "p50_ratio_to_raw": ratio,
-              "paired_p50_ratio_to_raw": paired,
-              "verdict": verdict}
+    report = {
+        "machine": machine(),
+        "redis": url.split("@")[-1],
+        "results": results,
+        "p50_ratio_to_raw": ratio,
+        "paired_p50_ratio_to_raw": paired,
+        "verdict": verdict,
+    }
 
     # clean up
     async def cleanup():
@@ -185,8 +207,10 @@ def main() -> None:
     print(f"machine: {m['nproc']} CPU(s), {m['cpu']}, Python {m['python']}")
     print(f"{'method':<22}{'p50 us':>10}{'p99 us':>10}{'calls/s':>10}{'4 thr/s':>10}{'p50/raw':>9}{'paired':>8}")
     for kind, r in results.items():
-        print(f"{kind:<22}{r['p50_us']:>10}{r['p99_us']:>10}{r['calls_per_s']:>10}"
-              f"{r.get('calls_per_s_4_threads', ''):>10}{ratio[kind]:>9}{paired[kind]:>8}")
+        print(
+            f"{kind:<22}{r['p50_us']:>10}{r['p99_us']:>10}{r['calls_per_s']:>10}"
+            f"{r.get('calls_per_s_4_threads', ''):>10}{ratio[kind]:>9}{paired[kind]:>8}"
+        )
     print(json.dumps(verdict))
 
 

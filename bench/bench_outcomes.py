@@ -44,8 +44,14 @@ def celery_app(url: str, queue: str):
     from saqmigrate.runtime.celery_integration import RoutedTask, install_send_task_hook
 
     app = Celery("bench-outcomes", broker=url, task_cls=RoutedTask, set_as_current=False)
-    app.conf.update(task_default_queue=queue, broker_connection_retry_on_startup=True, task_ignore_result=True,
-                    result_backend=None, worker_hijack_root_logger=False, worker_prefetch_multiplier=16)
+    app.conf.update(
+        task_default_queue=queue,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        result_backend=None,
+        worker_hijack_root_logger=False,
+        worker_prefetch_multiplier=16,
+    )
     install_send_task_hook(app)
     return app
 
@@ -89,8 +95,13 @@ def bench_dispatch(url: str, ns: str, n: int, block: int) -> dict:
     client.delete(f"{ns}-dispatch")
     client.close()
     off, on = pct(samples["off"], 0.5), pct(samples["on"], 0.5)
-    return {"p50_off_us": round(off * 1e6, 1), "p50_on_us": round(on * 1e6, 1),
-            "p50_ratio": round(on / off, 4), "paired_ratio": round(statistics.median(ratios), 4), "calls": len(samples["on"])}
+    return {
+        "p50_off_us": round(off * 1e6, 1),
+        "p50_on_us": round(on * 1e6, 1),
+        "p50_ratio": round(on / off, 4),
+        "paired_ratio": round(statistics.median(ratios), 4),
+        "calls": len(samples["on"]),
+    }
 
 
 async def _saq_round(url: str, queue_name: str, jobs: int, hooks: bool, rec: O.OutcomeRecorder) -> float:
@@ -103,11 +114,22 @@ async def _saq_round(url: str, queue_name: str, jobs: int, hooks: bool, rec: O.O
 
     q = make_queue(url, queue_name)
     for start in range(0, jobs, 500):
-        await asyncio.gather(*(q.enqueue(Job(function="noop", kwargs={"i": i}, timeout=0, retries=1, ttl=-1))
-                               for i in range(start, min(jobs, start + 500))))
+        await asyncio.gather(
+            *(
+                q.enqueue(Job(function="noop", kwargs={"i": i}, timeout=0, retries=1, ttl=-1))
+                for i in range(start, min(jobs, start + 500))
+            )
+        )
     extra = merge_hooks({}, O.saq_hooks(rec, dead_letters=False)) if hooks else {}
-    worker = Worker(q, functions=[("noop", noop)], concurrency=20, burst=True, dequeue_timeout=0.05,
-                    timers={"worker_info": 60, "schedule": 60, "sweep": 600, "abort": 60}, **extra)
+    worker = Worker(
+        q,
+        functions=[("noop", noop)],
+        concurrency=20,
+        burst=True,
+        dequeue_timeout=0.05,
+        timers={"worker_info": 60, "schedule": 60, "sweep": 600, "abort": 60},
+        **extra,
+    )
     worker.SIGNALS = []
     t0, c0 = time.perf_counter(), time.process_time()
     await worker.start()
@@ -132,11 +154,17 @@ def bench_saq_worker(url: str, ns: str, jobs: int, rounds: int) -> dict:
 def _summary(rates: dict, cpus: dict, unit: str, rec: O.OutcomeRecorder) -> dict:
     off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
     c_off, c_on = statistics.median(cpus["off"]), statistics.median(cpus["on"])
-    return {f"{unit}_per_s_off": round(off), f"{unit}_per_s_on": round(on), "throughput_ratio": round(on / off, 4),
-            "cpu_us_per_job_off": round(c_off * 1e6, 1), "cpu_us_per_job_on": round(c_on * 1e6, 1),
-            "cpu_bound_throughput_ratio": round(c_off / c_on, 4),
-            "rounds": {k: [round(x) for x in v] for k, v in rates.items()},
-            "cpu_rounds_us": {k: [round(x * 1e6, 1) for x in v] for k, v in cpus.items()}, "recorder_errors": rec.errors}
+    return {
+        f"{unit}_per_s_off": round(off),
+        f"{unit}_per_s_on": round(on),
+        "throughput_ratio": round(on / off, 4),
+        "cpu_us_per_job_off": round(c_off * 1e6, 1),
+        "cpu_us_per_job_on": round(c_on * 1e6, 1),
+        "cpu_bound_throughput_ratio": round(c_off / c_on, 4),
+        "rounds": {k: [round(x) for x in v] for k, v in rates.items()},
+        "cpu_rounds_us": {k: [round(x * 1e6, 1) for x in v] for k, v in cpus.items()},
+        "recorder_errors": rec.errors,
+    }
 
 
 def _noop_task(app, name: str, done: list, cpu_at: list):
@@ -171,8 +199,9 @@ def bench_celery_worker(url: str, ns: str, jobs: int, rounds: int) -> dict:
             noop.apply_async((i,))
         if kind == "on":
             O.install_celery()
-        with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING",
-                          shutdown_timeout=30):
+        with start_worker(
+            app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+        ):
             end = time.monotonic() + 300
             while len(done) < jobs and time.monotonic() < end:
                 time.sleep(0.05)
@@ -204,8 +233,13 @@ def attributed_costs(url: str, ns: str, n: int = 20000) -> dict:
     O.set_default_recorder(rec)
     hooks = merge_hooks({}, O.saq_hooks(rec, dead_letters=False))
     before, after = hooks["before_process"], hooks["after_process"]
-    job = Job(function="noop", kwargs={"i": 1}, attempts=1, queued=int(time.time() * 1000) - 3,
-              started=int(time.time() * 1000))
+    job = Job(
+        function="noop",
+        kwargs={"i": 1},
+        attempts=1,
+        queued=int(time.time() * 1000) - 3,
+        started=int(time.time() * 1000),
+    )
     from saq.job import Status
 
     job.status = Status.COMPLETE
@@ -236,8 +270,9 @@ def attributed_costs(url: str, ns: str, n: int = 20000) -> dict:
         for i in range(n):
             tid = f"t{i}"
             signals.task_prerun.send(sender=task, task_id=tid, task=task, args=(), kwargs={})
-            signals.task_postrun.send(sender=task, task_id=tid, task=task, args=(), kwargs={}, retval=None,
-                                      state="SUCCESS")
+            signals.task_postrun.send(
+                sender=task, task_id=tid, task=task, args=(), kwargs={}, retval=None, state="SUCCESS"
+            )
         return (time.thread_time() - t) / n
 
     O.uninstall_celery()
@@ -250,15 +285,25 @@ def attributed_costs(url: str, ns: str, n: int = 20000) -> dict:
     flush_cpu, outcomes = 0.0, 0
     for k in range(50):
         for i in range(200):
-            rec.record(f"bench.t{i % 2}", ("celery", "saq")[i % 2], O.SUCCESS, duration=0.01 * (1 + i % 5),
-                       wait=0.001 * (1 + i % 3), now=1_000_000.0 + k)
+            rec.record(
+                f"bench.t{i % 2}",
+                ("celery", "saq")[i % 2],
+                O.SUCCESS,
+                duration=0.01 * (1 + i % 5),
+                wait=0.001 * (1 + i % 3),
+                now=1_000_000.0 + k,
+            )
         outcomes += 200
         t = time.thread_time()
         rec.flush()
         flush_cpu += time.thread_time() - t
     O.set_default_recorder(None)
-    return {"saq_hooks_us_per_job": round(saq_us, 2), "celery_signals_us_per_task": round(celery_us, 2),
-            "flush_us_per_outcome": round(flush_cpu / outcomes * 1e6, 2), "recorder_errors": rec.errors}
+    return {
+        "saq_hooks_us_per_job": round(saq_us, 2),
+        "celery_signals_us_per_task": round(celery_us, 2),
+        "flush_us_per_outcome": round(flush_cpu / outcomes * 1e6, 2),
+        "recorder_errors": rec.errors,
+    }
 
 
 def bytes_per_task_day(url: str, ns: str) -> dict:
@@ -268,16 +313,26 @@ def bytes_per_task_day(url: str, ns: str) -> dict:
     rec = O.OutcomeRecorder(url, ns, bucket_seconds=60, flush_interval=0, metrics=None)
     now = 1_000_000 * 60.0
     for i in range(600):  # 10 runs a second for a minute: ~6 duration bins, ~4 wait bins
-        rec.record("proj.tasks.typical_task_name", "saq", O.FAILURE if i % 50 == 0 else O.SUCCESS,
-                   duration=0.02 * (1 + (i % 7) / 3), wait=0.002 * (1 + (i % 5)), now=now + i / 10)
+        rec.record(
+            "proj.tasks.typical_task_name",
+            "saq",
+            O.FAILURE if i % 50 == 0 else O.SUCCESS,
+            duration=0.02 * (1 + (i % 7) / 3),
+            wait=0.002 * (1 + (i % 5)),
+            now=now + i / 10,
+        )
     rec.flush()
     client = redis.Redis.from_url(url)
     key = f"{ns}:out:{int(now)}:saq:proj.tasks.typical_task_name"
     used = int(client.memory_usage(key, samples=0) or 0)
     fields = int(client.hlen(key))
     client.close()
-    return {"bytes_per_bucket": used, "fields_per_bucket": fields, "buckets_per_day": 1440,
-            "bytes_per_task_backend_day_busy": used * 1440}
+    return {
+        "bytes_per_bucket": used,
+        "fields_per_bucket": fields,
+        "buckets_per_day": 1440,
+        "bytes_per_task_backend_day_busy": used * 1440,
+    }
 
 
 def main() -> None:
@@ -295,10 +350,14 @@ def main() -> None:
     url = svc.url
     ns = f"bench-outcomes-{uuid.uuid4().hex[:8]}"
     try:
-        out = {"machine": machine(), "dispatch": bench_dispatch(url, ns, a.dispatch, a.block),
-               "saq_worker": bench_saq_worker(url, ns, a.jobs, a.rounds),
-               "celery_worker": bench_celery_worker(url, ns, max(500, a.jobs // 2), a.rounds),
-               "memory": bytes_per_task_day(url, ns), "attributed": attributed_costs(url, ns)}
+        out = {
+            "machine": machine(),
+            "dispatch": bench_dispatch(url, ns, a.dispatch, a.block),
+            "saq_worker": bench_saq_worker(url, ns, a.jobs, a.rounds),
+            "celery_worker": bench_celery_worker(url, ns, max(500, a.jobs // 2), a.rounds),
+            "memory": bytes_per_task_day(url, ns),
+            "attributed": attributed_costs(url, ns),
+        }
         at, sw, cw = out["attributed"], out["saq_worker"], out["celery_worker"]
         saq_add = at["saq_hooks_us_per_job"] + at["flush_us_per_outcome"]
         cel_add = at["celery_signals_us_per_task"] + at["flush_us_per_outcome"]
@@ -318,21 +377,31 @@ def main() -> None:
         return
     d, s, c, m = out["dispatch"], out["saq_worker"], out["celery_worker"], out["memory"]
     print(f"machine: {out['machine']['nproc']} cpu, {out['machine']['cpu']}, Python {out['machine']['python']}")
-    print(f"dispatch p50 (router -> Celery): off {d['p50_off_us']} us, on {d['p50_on_us']} us, "
-          f"x{d['p50_ratio']} (paired x{d['paired_ratio']}, {d['calls']} calls per mode)")
-    print(f"SAQ worker, no-op jobs: off {s['jobs_per_s_off']}/s, on {s['jobs_per_s_on']}/s, x{s['throughput_ratio']} "
-          f"{s['rounds']}; CPU per job {s['cpu_us_per_job_off']} -> {s['cpu_us_per_job_on']} us "
-          f"(CPU-bound throughput x{s['cpu_bound_throughput_ratio']})")
-    print(f"Celery worker (threads 4), no-op tasks: off {c['tasks_per_s_off']}/s, on {c['tasks_per_s_on']}/s, "
-          f"x{c['throughput_ratio']} {c['rounds']}; CPU per task {c['cpu_us_per_job_off']} -> "
-          f"{c['cpu_us_per_job_on']} us (CPU-bound throughput x{c['cpu_bound_throughput_ratio']})")
+    print(
+        f"dispatch p50 (router -> Celery): off {d['p50_off_us']} us, on {d['p50_on_us']} us, "
+        f"x{d['p50_ratio']} (paired x{d['paired_ratio']}, {d['calls']} calls per mode)"
+    )
+    print(
+        f"SAQ worker, no-op jobs: off {s['jobs_per_s_off']}/s, on {s['jobs_per_s_on']}/s, x{s['throughput_ratio']} "
+        f"{s['rounds']}; CPU per job {s['cpu_us_per_job_off']} -> {s['cpu_us_per_job_on']} us "
+        f"(CPU-bound throughput x{s['cpu_bound_throughput_ratio']})"
+    )
+    print(
+        f"Celery worker (threads 4), no-op tasks: off {c['tasks_per_s_off']}/s, on {c['tasks_per_s_on']}/s, "
+        f"x{c['throughput_ratio']} {c['rounds']}; CPU per task {c['cpu_us_per_job_off']} -> "
+        f"{c['cpu_us_per_job_on']} us (CPU-bound throughput x{c['cpu_bound_throughput_ratio']})"
+    )
     at = out["attributed"]
-    print(f"attributed CPU: SAQ hooks {at['saq_hooks_us_per_job']} us/job, Celery signals "
-          f"{at['celery_signals_us_per_task']} us/task, flush {at['flush_us_per_outcome']} us/outcome -> "
-          f"SAQ worker +{at['saq_worker_overhead'] * 100:.1f} %, Celery worker +{at['celery_worker_overhead'] * 100:.1f} % "
-          "of the no-op CPU per job")
-    print(f"memory: {m['bytes_per_bucket']} B per busy 1-minute bucket ({m['fields_per_bucket']} fields) -> "
-          f"{m['bytes_per_task_backend_day_busy'] / 1024:.0f} KiB per task and backend per busy day")
+    print(
+        f"attributed CPU: SAQ hooks {at['saq_hooks_us_per_job']} us/job, Celery signals "
+        f"{at['celery_signals_us_per_task']} us/task, flush {at['flush_us_per_outcome']} us/outcome -> "
+        f"SAQ worker +{at['saq_worker_overhead'] * 100:.1f} %, Celery worker +{at['celery_worker_overhead'] * 100:.1f} % "
+        "of the no-op CPU per job"
+    )
+    print(
+        f"memory: {m['bytes_per_bucket']} B per busy 1-minute bucket ({m['fields_per_bucket']} fields) -> "
+        f"{m['bytes_per_task_backend_day_busy'] / 1024:.0f} KiB per task and backend per busy day"
+    )
 
 
 if __name__ == "__main__":

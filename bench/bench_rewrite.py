@@ -29,21 +29,32 @@ def build(root: Path, n_tasks: int) -> None:
     (pkg / "jobs" / "__init__.py").write_text("", encoding="utf-8")
     (pkg / "queues.py").write_text('MAIL = "mail"\nREPORTS = "reports"\n', encoding="utf-8")
     (pkg / "errors.py").write_text("class Flaky(Exception):\n    pass\n", encoding="utf-8")
-    beat = ",\n".join(f'    "entry-{i}": {{"task": "proj.jobs.m{i % 100}.t{i}", "schedule": crontab(minute={i % 60})}}'
-                      for i in range(min(200, n_tasks)))
+    beat = ",\n".join(
+        f'    "entry-{i}": {{"task": "proj.jobs.m{i % 100}.t{i}", "schedule": crontab(minute={i % 60})}}'
+        for i in range(min(200, n_tasks))
+    )
     (pkg / "celery.py").write_text(
         "from celery import Celery\nfrom celery.schedules import crontab\n\n"
         'app = Celery("proj")\n'
         'app.conf.task_routes = {"proj.jobs.m1*": {"queue": "bulk"}}\n'
-        f"app.conf.beat_schedule = {{\n{beat}\n}}\n", encoding="utf-8")
+        f"app.conf.beat_schedule = {{\n{beat}\n}}\n",
+        encoding="utf-8",
+    )
     per = max(1, n_tasks // 100)
     for m in range(100):
-        lines = ["from celery import shared_task", "", "from proj.errors import Flaky",
-                 "from proj.queues import MAIL, REPORTS", ""]
+        lines = [
+            "from celery import shared_task",
+            "",
+            "from proj.errors import Flaky",
+            "from proj.queues import MAIL, REPORTS",
+            "",
+        ]
         for j in range(per):
             i = m * per + j
-            opts = ["queue=MAIL" if i % 3 == 0 else "queue=REPORTS" if i % 3 == 1 else "max_retries=4",
-                    "autoretry_for=(Flaky,)" if i % 2 else "bind=True"]
+            opts = [
+                "queue=MAIL" if i % 3 == 0 else "queue=REPORTS" if i % 3 == 1 else "max_retries=4",
+                "autoretry_for=(Flaky,)" if i % 2 else "bind=True",
+            ]
             params = "self, x, y=1" if "bind=True" in opts else "x, y=1"
             lines += ["", f"@shared_task({', '.join(opts)})", f"def t{i}({params}):", "    return x", ""]
         (pkg / "jobs" / f"m{m}.py").write_text("\n".join(lines), encoding="utf-8")
@@ -64,8 +75,9 @@ def main() -> None:
     build(root, args.tasks)
     exe = [sys.executable, "-m", "saqmigrate"]
     rw = min(timed([*exe, "rewrite", ".", "--check"], root) for _ in range(args.runs))
-    sc = min(timed([*exe, "scan", ".", "--no-cache", "--format", "json", "-o", "/dev/null"], root)
-             for _ in range(args.runs))
+    sc = min(
+        timed([*exe, "scan", ".", "--no-cache", "--format", "json", "-o", "/dev/null"], root) for _ in range(args.runs)
+    )
     print(f"{args.tasks} tasks: rewrite --check {rw:.2f} s, scan --no-cache {sc:.2f} s (best of {args.runs})")
 
 

@@ -132,13 +132,23 @@ def main() -> None:
     t_cst, n_cst = parse_sample_libcst(files, args.libcst_sample)
     cst_total = t_cst / n_cst * len(files)
     report = {
-        "machine": machine(), "files": len(files), "files_with_celery_usage": result["files_parsed"],
-        "tasks": len(result["tasks"]), "schedules": len(result["schedules"]), "calls": len(result["calls"]),
+        "machine": machine(),
+        "files": len(files),
+        "files_with_celery_usage": result["files_parsed"],
+        "tasks": len(result["tasks"]),
+        "schedules": len(result["schedules"]),
+        "calls": len(result["calls"]),
         "errors": len(result["errors"]),
-        "scan_cold_s": min(cold), "scan_cold_all": cold, "scan_warm_s": min(warm), "scan_warm_all": warm,
+        "scan_cold_s": min(cold),
+        "scan_cold_all": cold,
+        "scan_warm_s": min(warm),
+        "scan_warm_all": warm,
         "scan_cold_one_process_s": one_core,
-        "ast_parse_all_s": t_ast, "ast_parsed_ok": ok_ast,
-        "libcst_sample_files": n_cst, "libcst_sample_s": t_cst, "libcst_all_estimated_s": cst_total,
+        "ast_parse_all_s": t_ast,
+        "ast_parsed_ok": ok_ast,
+        "libcst_sample_files": n_cst,
+        "libcst_sample_s": t_cst,
+        "libcst_all_estimated_s": cst_total,
         "ratio_libcst_to_scan_cold": cst_total / min(cold),
     }
     print(json.dumps(report, indent=2))

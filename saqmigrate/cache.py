@@ -73,8 +73,10 @@ class FileCache:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
             # json.dumps (the C encoder) then one write: json.dump() streams through the pure-Python
             # encoder and was 5x slower on a 20k-file cache
-            text = json.dumps({"format": CACHE_FORMAT, "files": self.entries, "translations": self.translations},
-                              separators=(",", ":"))
+            text = json.dumps(
+                {"format": CACHE_FORMAT, "files": self.entries, "translations": self.translations},
+                separators=(",", ":"),
+            )
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.replace(tmp, self.path)

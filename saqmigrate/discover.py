@@ -14,9 +14,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ALWAYS_SKIP_DIRS = {
-    ".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-    ".tox", ".nox", ".venv", "venv", "env", ".env", "node_modules", "site-packages",
-    ".saqmigrate_cache", ".eggs", "build", "dist", ".hypothesis", ".idea", ".vscode",
+    ".git",
+    ".hg",
+    ".svn",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+    ".nox",
+    ".venv",
+    "venv",
+    "env",
+    ".env",
+    "node_modules",
+    "site-packages",
+    ".saqmigrate_cache",
+    ".eggs",
+    "build",
+    "dist",
+    ".hypothesis",
+    ".idea",
+    ".vscode",
 }
 
 
@@ -64,7 +83,7 @@ class _IgnoreRules:
                 continue
             if base and not rel.startswith(base + "/"):
                 continue
-            target = (rel[len(base) + 1:] if base else rel) if anchored else name
+            target = (rel[len(base) + 1 :] if base else rel) if anchored else name
             if regex.match(target):
                 result = not negate
         return result
@@ -78,8 +97,9 @@ def _match_any(rel: str, patterns: list[str]) -> bool:
     return False
 
 
-def discover(root: Path, *, exclude: list[str] | None = None, include: list[str] | None = None,
-             use_gitignore: bool = True) -> Discovered:
+def discover(
+    root: Path, *, exclude: list[str] | None = None, include: list[str] | None = None, use_gitignore: bool = True
+) -> Discovered:
     root = root.resolve()
     out = Discovered(root=root)
     exclude = list(exclude or [])
@@ -94,7 +114,9 @@ def discover(root: Path, *, exclude: list[str] | None = None, include: list[str]
             return
         ident = (st.st_dev, st.st_ino)
         if ident in seen_dirs:
-            out.errors.append((rel_dir or ".", "symlink loop: this directory was already scanned; not following it again"))
+            out.errors.append(
+                (rel_dir or ".", "symlink loop: this directory was already scanned; not following it again")
+            )
             return
         seen_dirs.add(ident)
         try:
@@ -177,5 +199,9 @@ def is_test_path(rel: str) -> bool:
     """A test module: under a tests/ or test/ folder, test_*.py, *_test(s).py, conftest.py."""
     parts = rel.split("/")
     leaf = parts[-1]
-    return (any(p in ("tests", "test", "testing") for p in parts[:-1]) or leaf.startswith("test_")
-            or leaf.endswith(("_test.py", "_tests.py")) or leaf in ("conftest.py", "tests.py"))
+    return (
+        any(p in ("tests", "test", "testing") for p in parts[:-1])
+        or leaf.startswith("test_")
+        or leaf.endswith(("_test.py", "_tests.py"))
+        or leaf in ("conftest.py", "tests.py")
+    )

@@ -74,14 +74,22 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
     for rel in (e.file for e in index.errors):  # a file the scan could not parse: its Celery use is unseen
         text = texts.get(rel) or ""
         if re.search(r"\bcelery\b|\.(delay|apply_async|send_task)\(", text, re.I):
-            result.blockers.append(Blocker("SM803", rel, 1, "the scan could not read this file (see its SM900): "
-                                           "finalize cannot convert the Celery use in it"))
+            result.blockers.append(
+                Blocker(
+                    "SM803",
+                    rel,
+                    1,
+                    "the scan could not read this file (see its SM900): finalize cannot convert the Celery use in it",
+                )
+            )
     mocked = _mocked_dispatch(texts, fp)
     saq_functions = _saq_job_functions(texts)
     # a second run: the tasks are @saq_job functions already, and their mocked dispatches are what the first kept
-    mocked_functions = {fp.jobs[n].task.function for n in mocked} | \
-        {obj for obj, _ in (_mock_targets(texts) if saq_functions else []) if obj in saq_functions}
+    mocked_functions = {fp.jobs[n].task.function for n in mocked} | {
+        obj for obj, _ in (_mock_targets(texts) if saq_functions else []) if obj in saq_functions
+    }
     if saq_functions:  # `t.delay()` of a @saq_job task (kept because a test mocks it, or written since): not SM803
+
         def unknown_saq_dispatch(b: Blocker) -> bool:
             m = re.match(r"([\w.]+)\.(?:delay|apply_async)\(\): finalize cannot tell which task this is", b.message)
             return b.code == "SM803" and m is not None and m.group(1).rsplit(".", 1)[-1] in saq_functions
@@ -91,21 +99,30 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
     holders = _mocked_holders(texts)
     if mocked or holders:  # a dispatch method the project's tests mock keeps its name: SaqJob.delay/apply_async
         # enqueue the same; so does a dispatch reached through a mocked object (the module holding the task)
-        fp.calls = [c for c in fp.calls if not (c.job is not None and (
-            c.call.kind in mocked.get(c.job.task.name, ()) or (
-                c.call.kind in ("delay", "apply_async") and holders & set(c.call.target.split(".")[:-1]))))]
+        fp.calls = [
+            c
+            for c in fp.calls
+            if not (
+                c.job is not None
+                and (
+                    c.call.kind in mocked.get(c.job.task.name, ())
+                    or (c.call.kind in ("delay", "apply_async") and holders & set(c.call.target.split(".")[:-1]))
+                )
+            )
+        ]
     hooks = _beat_hooks(index, fp, texts)
     for h in hooks:
         if h.computed:  # the one difference a computed schedule can make: say it, do not hide it
-            fp.notes.append(f"{h.file}:{h.start}: {h.function} is now @beat_hook: the schedules of "
-                            f"{', '.join(repr(e) for e in h.computed)} are computed when each SAQ worker starts, "
-                            "as when Celery beat started; with several workers on a queue, the first worker's draw is stored in SAQ's Redis "
-                            "(saqmigrate-beat-draw:<queue>:<name>) and every worker of the queue uses it, so the "
-                            "entry fires once, as under one beat; it is drawn again only when that key is deleted")
+            fp.notes.append(
+                f"{h.file}:{h.start}: {h.function} is now @beat_hook: the schedules of "
+                f"{', '.join(repr(e) for e in h.computed)} are computed when each SAQ worker starts, "
+                "as when Celery beat started; with several workers on a queue, the first worker's draw is stored in SAQ's Redis "
+                "(saqmigrate-beat-draw:<queue>:<name>) and every worker of the queue uses it, so the "
+                "entry fires once, as under one beat; it is drawn again only when that key is deleted"
+            )
     if hooks:  # their beat entries become CronJobs at worker start: not SM806 any more, and Celery may go
         fp.blockers = [b for b in fp.blockers if not (b.code == "SM806" and _in_hook(hooks, b.file, b.line))]
-        result.blockers = [b for b in result.blockers
-                           if not (b.code == "SM806" and _in_hook(hooks, b.file, b.line))]
+        result.blockers = [b for b in result.blockers if not (b.code == "SM806" and _in_hook(hooks, b.file, b.line))]
     keep_apps = False
     still_read = _still_read(texts, fp.config_namespace)
     # a Django project whose Celery app (the scan's Django signal) a first run removed is still one (attack 17 #11)
@@ -152,16 +169,19 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
         for rel, old, new in _requirements(root, result.messages) + _package_metadata(root):
             result.changes.append(Change(rel, old, new))
         for rel, line in _unedited_mentions(root):
-            result.messages.append(f"{rel}:{line}: names a Celery package finalize could not remove from this line; "
-                                   "remove it by hand")
+            result.messages.append(
+                f"{rel}:{line}: names a Celery package finalize could not remove from this line; remove it by hand"
+            )
     result.messages.extend(f"note: {n}" for n in fp.notes)
     result.changes.sort(key=lambda c: c.rel)
     for c in result.changes:
         if c.new is not None and c.rel.endswith(".py"):
             why = _compiles(c.rel, c.new)
             if why is not None and (c.old is None or _compiles(c.rel, c.old) is None):
-                result.errors.append(f"{c.rel}: the finalized code does not compile ({why}); nothing is written "
-                                     "(a saqmigrate defect: please report it with this line)")
+                result.errors.append(
+                    f"{c.rel}: the finalized code does not compile ({why}); nothing is written "
+                    "(a saqmigrate defect: please report it with this line)"
+                )
     result.blockers.sort(key=lambda b: (b.file, b.line, b.code))
     return result
 
@@ -176,8 +196,13 @@ def _converted_plan(plan: RewritePlan, fp: FinalizePlan, hooks: list[BeatHook] =
     out.queues = []
     for q in plan.queues:
         twins = [tw for tw in q.twins if tw.celery_name in fp.jobs]
-        crons = [c for c in q.crons if c.twin is not None and c.twin.celery_name in fp.jobs
-                 and not _in_hook(hooks, c.schedule.file, c.schedule.line)]
+        crons = [
+            c
+            for c in q.crons
+            if c.twin is not None
+            and c.twin.celery_name in fp.jobs
+            and not _in_hook(hooks, c.schedule.file, c.schedule.line)
+        ]
         if twins or crons:
             q2 = copy.copy(q)
             q2.twins, q2.crons = twins, crons
@@ -279,8 +304,9 @@ def _saq_job_functions(texts: dict[str, str]) -> set[str]:
             continue
         for n in ast.walk(tree):
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
-                    isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "saq_job"
-                    for d in n.decorator_list):
+                isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "saq_job"
+                for d in n.decorator_list
+            ):
                 out.add(n.name)
     return out
 
@@ -296,10 +322,18 @@ def runtime_beat_hook_spans(text: str) -> list[tuple[int, int]]:
         tree = ast.parse(text)
     except SyntaxError:
         return []
-    names = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
-             and n.module == "saqmigrate.runtime.jobs" for a in n.names if a.name == "beat_hook"}
-    return [(n.lineno, n.end_lineno or n.lineno) for n in tree.body if isinstance(n, ast.FunctionDef)
-            and any(isinstance(d, ast.Name) and d.id in names for d in n.decorator_list)]
+    names = {
+        a.asname or a.name
+        for n in tree.body
+        if isinstance(n, ast.ImportFrom) and n.module == "saqmigrate.runtime.jobs"
+        for a in n.names
+        if a.name == "beat_hook"
+    }
+    return [
+        (n.lineno, n.end_lineno or n.lineno)
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and any(isinstance(d, ast.Name) and d.id in names for d in n.decorator_list)
+    ]
 
 
 def _beat_hooks(index, fp: FinalizePlan, texts: dict[str, str]) -> list[BeatHook]:
@@ -319,55 +353,96 @@ def _beat_hooks(index, fp: FinalizePlan, texts: dict[str, str]) -> list[BeatHook
             tree = ast.parse(text)
         except SyntaxError:
             continue
-        crontab_names = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
-                         and n.module == "celery.schedules" and not n.level for a in n.names if a.name == "crontab"}
+        crontab_names = {
+            a.asname or a.name
+            for n in tree.body
+            if isinstance(n, ast.ImportFrom) and n.module == "celery.schedules" and not n.level
+            for a in n.names
+            if a.name == "crontab"
+        }
         defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-        runtime_hook = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
-                        and n.module == "saqmigrate.runtime.jobs" for a in n.names if a.name == "beat_hook"}
+        runtime_hook = {
+            a.asname or a.name
+            for n in tree.body
+            if isinstance(n, ast.ImportFrom) and n.module == "saqmigrate.runtime.jobs"
+            for a in n.names
+            if a.name == "beat_hook"
+        }
         for node in tree.body:
             if not isinstance(node, ast.FunctionDef) or len(node.decorator_list) != 1 or defined.count(node.name) > 1:
                 continue
             dec = node.decorator_list[0]
             if isinstance(dec, ast.Name) and dec.id in runtime_hook:
-                out.append(BeatHook(rel, module_name_of(index, rel), node.name, node.lineno,
-                                    node.end_lineno or node.lineno, done=True))
+                out.append(
+                    BeatHook(
+                        rel,
+                        module_name_of(index, rel),
+                        node.name,
+                        node.lineno,
+                        node.end_lineno or node.lineno,
+                        done=True,
+                    )
+                )
                 continue
             if isinstance(dec, ast.Call) and not dec.args and not dec.keywords:
                 dec = dec.func
-            if not (isinstance(dec, ast.Attribute) and dec.attr == "connect" and isinstance(dec.value, ast.Attribute)
-                    and dec.value.attr in _HOOK_SIGNALS and isinstance(dec.value.value, ast.Name)
-                    and dec.value.value.id in app_names):
+            if not (
+                isinstance(dec, ast.Attribute)
+                and dec.attr == "connect"
+                and isinstance(dec.value, ast.Attribute)
+                and dec.value.attr in _HOOK_SIGNALS
+                and isinstance(dec.value.value, ast.Name)
+                and dec.value.value.id in app_names
+            ):
                 continue
             params = node.args.posonlyargs + node.args.args
             if not params:
                 continue
-            hook = BeatHook(rel, module_name_of(index, rel), node.name, node.lineno,
-                            node.end_lineno or node.lineno)
+            hook = BeatHook(rel, module_name_of(index, rel), node.name, node.lineno, node.end_lineno or node.lineno)
             if _hook_entries(node, params[0].arg, crontab_names, sigs, rel, fp, hook):
                 out.append(hook)
     return out
 
 
-def _hook_entries(node, sender: str, crontab_names: set[str], sigs: dict, rel: str, fp: FinalizePlan,
-                  hook: BeatHook) -> bool:
+def _hook_entries(
+    node, sender: str, crontab_names: set[str], sigs: dict, rel: str, fp: FinalizePlan, hook: BeatHook
+) -> bool:
     import ast
 
     calls = 0
     uses = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == sender]
     for n in ast.walk(node):
-        if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_periodic_task"
-                and isinstance(n.func.value, ast.Name) and n.func.value.id == sender):
+        if not (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "add_periodic_task"
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id == sender
+        ):
             continue
         calls += 1
-        if len(n.args) != 2 or [k.arg for k in n.keywords] != ["name"] or \
-                not (isinstance(n.keywords[0].value, ast.Constant) and isinstance(n.keywords[0].value.value, str)):
+        if (
+            len(n.args) != 2
+            or [k.arg for k in n.keywords] != ["name"]
+            or not (isinstance(n.keywords[0].value, ast.Constant) and isinstance(n.keywords[0].value.value, str))
+        ):
             return False
         sched, sig = n.args
-        if not (isinstance(sched, ast.Call) and isinstance(sched.func, ast.Name) and sched.func.id in crontab_names
-                and len(sched.args) <= 5 and all(k.arg for k in sched.keywords)):
+        if not (
+            isinstance(sched, ast.Call)
+            and isinstance(sched.func, ast.Name)
+            and sched.func.id in crontab_names
+            and len(sched.args) <= 5
+            and all(k.arg for k in sched.keywords)
+        ):
             return False
-        if not (isinstance(sig, ast.Call) and isinstance(sig.func, ast.Attribute) and sig.func.attr in ("s", "si")
-                and not any(isinstance(a, ast.Starred) for a in sig.args) and all(k.arg for k in sig.keywords)):
+        if not (
+            isinstance(sig, ast.Call)
+            and isinstance(sig.func, ast.Attribute)
+            and sig.func.attr in ("s", "si")
+            and not any(isinstance(a, ast.Starred) for a in sig.args)
+            and all(k.arg for k in sig.keywords)
+        ):
             return False
         job = fp.jobs.get(sigs.get((rel, sig.lineno)) or "")
         if job is None:
@@ -391,8 +466,9 @@ def module_name_of(index, rel: str) -> str:
     return rel[:-3].replace("/", ".").removesuffix(".__init__")
 
 
-def _with_beat_hooks(files: dict[str, str], plan: RewritePlan, hooks: list[BeatHook],
-                     errors: list[str]) -> dict[str, str]:
+def _with_beat_hooks(
+    files: dict[str, str], plan: RewritePlan, hooks: list[BeatHook], errors: list[str]
+) -> dict[str, str]:
     """The worker settings of each queue a converted beat hook adds entries to also take the hooks'
     CronJobs (``beat_cron_jobs``), built when the worker starts."""
     from saqmigrate.emit.style import format_many
@@ -405,8 +481,10 @@ def _with_beat_hooks(files: dict[str, str], plan: RewritePlan, hooks: list[BeatH
         if not mods:
             continue
         if text is None or "\nsettings = worker_settings(\n" not in text:
-            errors.append(f"{q.rel}: finalize cannot add the beat hooks' CronJobs to these settings (a saqmigrate "
-                          "defect: please report it with this line)")
+            errors.append(
+                f"{q.rel}: finalize cannot add the beat hooks' CronJobs to these settings (a saqmigrate "
+                "defect: please report it with this line)"
+            )
             continue
         head, _, tail = text.partition("\nsettings = worker_settings(\n")
         add = ["# the beat entries of the project's @beat_hook functions (built when this worker starts)"]
@@ -418,10 +496,12 @@ def _with_beat_hooks(files: dict[str, str], plan: RewritePlan, hooks: list[BeatH
             tail = tail.replace("    FUNCTIONS,\n", "    FUNCTIONS,\n    CRON_JOBS,\n", 1)
         m = re.search(r"^from saqmigrate\.runtime\.worker import [^\n]*\n", head, re.M)
         if m is None:
-            errors.append(f"{q.rel}: finalize cannot add the beat hooks' CronJobs to these settings (a saqmigrate "
-                          "defect: please report it with this line)")
+            errors.append(
+                f"{q.rel}: finalize cannot add the beat hooks' CronJobs to these settings (a saqmigrate "
+                "defect: please report it with this line)"
+            )
             continue
-        head = head[:m.start()] + "from saqmigrate.runtime.jobs import beat_cron_jobs\n" + head[m.start():]
+        head = head[: m.start()] + "from saqmigrate.runtime.jobs import beat_cron_jobs\n" + head[m.start() :]
         head = head.rstrip("\n") + "\n\n" + "\n".join(add) + "\n"
         changed[q.rel] = head + "\nsettings = worker_settings(\n" + tail
     if changed:
@@ -452,10 +532,18 @@ def _texts(root: Path, sources: list[str], fp: FinalizePlan, result: FinalizeRes
             text = raw.decode(encoding)
         except (SyntaxError, UnicodeDecodeError, LookupError):
             continue  # not text finalize can read; the scan reported it
-        if re.search(r"celery|\.(delay|apply_async|send_task|s|si)\(", text, re.I) or \
-                any(j.task.file == rel for j in fp.jobs.values()):
-            result.blockers.append(Blocker("SM803", rel, 1, f"declares the {encoding} encoding: finalize edits UTF-8 "
-                                           "files only; convert it to UTF-8 (and drop the coding line) first"))
+        if re.search(r"celery|\.(delay|apply_async|send_task|s|si)\(", text, re.I) or any(
+            j.task.file == rel for j in fp.jobs.values()
+        ):
+            result.blockers.append(
+                Blocker(
+                    "SM803",
+                    rel,
+                    1,
+                    f"declares the {encoding} encoding: finalize edits UTF-8 "
+                    "files only; convert it to UTF-8 (and drop the coding line) first",
+                )
+            )
     return out
 
 
@@ -488,7 +576,7 @@ def _still_read(texts: dict[str, str], namespace: str | None) -> set[str]:
             if tok.type != tokenize.NAME or not tok.string.isupper():
                 continue
             counts[tok.string] = counts.get(tok.string, 0) + 1
-            nxt = next((t for t in tokens[i + 1:] if t.type not in (tokenize.NL, tokenize.COMMENT)), None)
+            nxt = next((t for t in tokens[i + 1 :] if t.type not in (tokenize.NL, tokenize.COMMENT)), None)
             line_start = tok.start[1] == len(tok.line) - len(tok.line.lstrip())
             if line_start and nxt is not None and nxt.string in ("=", ":"):
                 assigned[tok.string] = assigned.get(tok.string, 0) + 1
@@ -511,15 +599,21 @@ def _edit_sources(fp: FinalizePlan, edits: dict[str, FileEdit], texts: dict[str,
         if old is None or not _mentions(old, edit, fp):
             continue
         edit.removed_modules |= deleted_apps
-        key = (rel, edit.app_var,  # what differs between the passes, as far as this file can see it
-               tuple(sorted(m for m in edit.removed_modules if m.rpartition(".")[2] in old)),
-               tuple(sorted((m, tuple(sorted(n))) for m, n in edit.removed_names.items() if m.rpartition(".")[2] in old)),
-               tuple(sorted(n for n in edit.settings_keep if n in old)))
+        key = (
+            rel,
+            edit.app_var,  # what differs between the passes, as far as this file can see it
+            tuple(sorted(m for m in edit.removed_modules if m.rpartition(".")[2] in old)),
+            tuple(sorted((m, tuple(sorted(n))) for m, n in edit.removed_names.items() if m.rpartition(".")[2] in old)),
+            tuple(sorted(n for n in edit.settings_keep if n in old)),
+        )
         try:
             out = cache.get(key) or finalize_source(old, edit)
         except Exception as exc:  # noqa: BLE001 - libcst cannot parse it (the scan skipped it too)
-            blockers.append(Blocker("SM803", rel, 1, f"finalize cannot edit it ({type(exc).__name__}); its Celery "
-                                    "use is left as it is"))
+            blockers.append(
+                Blocker(
+                    "SM803", rel, 1, f"finalize cannot edit it ({type(exc).__name__}); its Celery use is left as it is"
+                )
+            )
             continue
         cache[key] = out
         if out.converted:
@@ -532,12 +626,22 @@ def _edit_sources(fp: FinalizePlan, edits: dict[str, FileEdit], texts: dict[str,
             left = _CELERY_IMPORT.search(out.code)
             explains = ("SM801", "SM803", "SM804", "SM806")  # findings whose code keeps Celery imported there
             spans = converted.get(rel, [])  # a planned finding the conversion answered explains nothing
-            if left and not any(b.file == rel and b.code in explains and not (
-                    b.code in ("SM801", "SM803") and any(a <= b.line <= z for a, z in spans))
-                    for b in [*blockers, *fp.blockers]):
+            if left and not any(
+                b.file == rel
+                and b.code in explains
+                and not (b.code in ("SM801", "SM803") and any(a <= b.line <= z for a, z in spans))
+                for b in [*blockers, *fp.blockers]
+            ):
                 line = out.code.count("\n", 0, left.start()) + 1
-                blockers.append(Blocker("SM803", rel, line, f"still imports Celery ({left.group(0).strip()}): "
-                                        "finalize has no conversion for what it uses here"))
+                blockers.append(
+                    Blocker(
+                        "SM803",
+                        rel,
+                        line,
+                        f"still imports Celery ({left.group(0).strip()}): "
+                        "finalize has no conversion for what it uses here",
+                    )
+                )
         if edit.app_var and out.empty:
             deleted_apps.add(edit.module)
             changes.append(Change(rel, old, None))
@@ -548,10 +652,12 @@ def _edit_sources(fp: FinalizePlan, edits: dict[str, FileEdit], texts: dict[str,
     return changes, blockers, dangling_app, converted
 
 
-def _merge_blockers(planned: list[Blocker], found: list[Blocker],
-                    converted: dict[str, list[tuple[int, int]]]) -> list[Blocker]:
+def _merge_blockers(
+    planned: list[Blocker], found: list[Blocker], converted: dict[str, list[tuple[int, int]]]
+) -> list[Blocker]:
     """The plan's findings less those a conversion answered (a canvas now written with runtime.jobs' chain or
     group, and its dispatch), plus what the edits found."""
+
     def answered(b: Blocker) -> bool:
         return b.code in ("SM801", "SM803") and any(a <= b.line <= z for a, z in converted.get(b.file, ()))
 
@@ -582,11 +688,18 @@ def _worker_files(root: Path, plan: RewritePlan) -> list[str]:
 _DJANGO_SETTINGS_MODULE = re.compile(r"""os\.environ\.setdefault\(\s*["']DJANGO_SETTINGS_MODULE["']""")
 
 
-def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_length: int, *,
-                keep_apps: bool = False, django: bool | None = None) -> dict[str, FileEdit]:
+def _file_edits(
+    fp: FinalizePlan,
+    sources: list[str],
+    has_init: set[str],
+    line_length: int,
+    *,
+    keep_apps: bool = False,
+    django: bool | None = None,
+) -> dict[str, FileEdit]:
     edits: dict[str, FileEdit] = {}
     by_file = fp.by_file()
-    apps = ([(fp.app_module, fp.app_file, fp.app_var)] if fp.app_module and fp.app_file and fp.app_var else [])
+    apps = [(fp.app_module, fp.app_file, fp.app_var)] if fp.app_module and fp.app_file and fp.app_var else []
     apps += fp.other_apps
     blocked = {b.file for b in fp.blockers}
     celery_stays = any(b.code in ("SM804", "SM806") for b in fp.blockers)  # tasks / beat entries keep running there
@@ -599,10 +712,16 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
         app_vars[file] = var
     for rel in sources:
         jobs, calls = by_file.get(rel, ([], []))
-        edit = FileEdit(jobs=jobs, calls=calls, module=module_name(rel, has_init),
-                        is_package=rel.endswith("__init__.py"), removed_names=dict(removed_names),
-                        line_length=line_length, django=fp.rewrite.django if django is None else django,
-                        canvas_members=fp.canvas_members.get(rel, {}))
+        edit = FileEdit(
+            jobs=jobs,
+            calls=calls,
+            module=module_name(rel, has_init),
+            is_package=rel.endswith("__init__.py"),
+            removed_names=dict(removed_names),
+            line_length=line_length,
+            django=fp.rewrite.django if django is None else django,
+            canvas_members=fp.canvas_members.get(rel, {}),
+        )
         edit.app_var = app_vars.get(rel)
         edit.drop_celery_apps = not (celery_stays or keep_apps)  # Celery's tasks, beat and app leave
         if rel in fp.settings_files and not celery_stays:  # a task or beat entry left on Celery needs them
@@ -611,11 +730,13 @@ def _file_edits(fp: FinalizePlan, sources: list[str], has_init: set[str], line_l
     return edits
 
 
-_TOUCHES = re.compile(r"^[ \t]*(?:from|import)[ \t]+\.?celery\b|[\"'](?:django_celery_beat|django_celery_results)[\"']|"
-                      r"INSTALLED_APPS[^\n]*[\[(,][^\n]*[\"']celery[\"']|^[ \t]+[\"']celery[\"'],|CELERY_\w*EAGER|celery_(?:app|worker|session)|"
-                      r"pytest\.mark\.celery|task_always_eager|task_eager_propagates|\bsaq_worker\b|_saqmigrate_routing|"
-                      r"[\"'](?:[\w.]*\.)?(?:delay|apply_async|send_task)[\"']",  # a test mocking a dispatch method
-                      re.M)
+_TOUCHES = re.compile(
+    r"^[ \t]*(?:from|import)[ \t]+\.?celery\b|[\"'](?:django_celery_beat|django_celery_results)[\"']|"
+    r"INSTALLED_APPS[^\n]*[\[(,][^\n]*[\"']celery[\"']|^[ \t]+[\"']celery[\"'],|CELERY_\w*EAGER|celery_(?:app|worker|session)|"
+    r"pytest\.mark\.celery|task_always_eager|task_eager_propagates|\bsaq_worker\b|_saqmigrate_routing|"
+    r"[\"'](?:[\w.]*\.)?(?:delay|apply_async|send_task)[\"']",  # a test mocking a dispatch method
+    re.M,
+)
 
 
 def _mentions(text: str, edit: FileEdit, fp: FinalizePlan) -> bool:
@@ -626,8 +747,9 @@ def _mentions(text: str, edit: FileEdit, fp: FinalizePlan) -> bool:
     if _TOUCHES.search(text):
         return True
     for module in [fp.app_module, *(m for m, _, _ in fp.other_apps), *edit.removed_modules]:
-        if module and re.search(rf"^[ \t]*(?:from|import)[ \t]+[\w.]*{re.escape(module.rpartition('.')[2])}\b",
-                                text, re.M):
+        if module and re.search(
+            rf"^[ \t]*(?:from|import)[ \t]+[\w.]*{re.escape(module.rpartition('.')[2])}\b", text, re.M
+        ):
             return True
     return False
 
@@ -658,8 +780,14 @@ def _requirements(root: Path, messages: list[str] | None = None) -> list[tuple[s
     continuation lines), saqmigrate kept or added. A compiled file (``--hash``, ``# via``) is not edited:
     its source is, and the message says to regenerate it."""
     out = []
-    paths = sorted({*root.glob("requirements*.txt"), *root.glob("requirements/*.txt"),
-                    *root.glob("requirements*.in"), *root.glob("requirements/*.in")})
+    paths = sorted(
+        {
+            *root.glob("requirements*.txt"),
+            *root.glob("requirements/*.txt"),
+            *root.glob("requirements*.in"),
+            *root.glob("requirements/*.in"),
+        }
+    )
     for p in paths:
         try:
             old = p.read_text(encoding="utf-8")
@@ -671,8 +799,10 @@ def _requirements(root: Path, messages: list[str] | None = None) -> list[tuple[s
             continue
         if "--hash=" in old or re.search(r"^\s*#\s+via\b", old, re.M):
             if messages is not None:
-                messages.append(f"{rel}: compiled (hashes or `# via` lines): remove Celery from its source file and "
-                                "regenerate it (pip-compile / uv pip compile)")
+                messages.append(
+                    f"{rel}: compiled (hashes or `# via` lines): remove Celery from its source file and "
+                    "regenerate it (pip-compile / uv pip compile)"
+                )
             continue
         kept: list[str] = []
         skipping = False
@@ -692,6 +822,7 @@ def _requirements(root: Path, messages: list[str] | None = None) -> list[tuple[s
         out.append((rel, old, "".join(kept)))
     return out
 
+
 DEFAULT_SETTLED_DAYS = 7
 
 
@@ -703,8 +834,9 @@ def settled_days(config: Config) -> float:
     return float(value)
 
 
-def gate(root: Path, result: FinalizeResult, config: Config, *, registry: str | None = None,
-         now: float | None = None) -> list[str]:
+def gate(
+    root: Path, result: FinalizeResult, config: Config, *, registry: str | None = None, now: float | None = None
+) -> list[str]:
     """Why writing the end state is not safe yet (empty: safe). One line each.
 
     * the flag store says every converted task runs 100 % on SAQ, the kill switch is off, and no routing
@@ -731,8 +863,10 @@ def gate(root: Path, result: FinalizeResult, config: Config, *, registry: str | 
         snap = store.snapshot()
         history = store.history(count=1)
     except Exception as exc:  # noqa: BLE001 - any failure means "not proven"
-        out.append(f"the flag store at {F.redact(url)} cannot be read ({type(exc).__name__}): routing is not proven "
-                   "(SAQMIGRATE_REDIS_URL)")
+        out.append(
+            f"the flag store at {F.redact(url)} cannot be read ({type(exc).__name__}): routing is not proven "
+            "(SAQMIGRATE_REDIS_URL)"
+        )
         snap, history = None, None
     if snap is None:
         pass
@@ -746,13 +880,17 @@ def gate(root: Path, result: FinalizeResult, config: Config, *, registry: str | 
                 not_saq.append(name)
         if not_saq:
             more = f" and {len(not_saq) - 3} more" if len(not_saq) > 3 else ""
-            out.append(f"{len(not_saq)} task(s) not routed 100 % to SAQ: {', '.join(not_saq[:3])}{more} "
-                       "(`saqmigrate route set TASK saq`)")
+            out.append(
+                f"{len(not_saq)} task(s) not routed 100 % to SAQ: {', '.join(not_saq[:3])}{more} "
+                "(`saqmigrate route set TASK saq`)"
+            )
     if history:
         age = ((time.time() if now is None else now) - float(history[0].get("ts") or 0)) / 86400
         if age < days:
-            out.append(f"the last routing change was {age:.1f} day(s) ago; finalize waits until the end state has held "
-                       f"{days:g} days ([tool.saqmigrate.window] settled_days)")
+            out.append(
+                f"the last routing change was {age:.1f} day(s) ago; finalize waits until the end state has held "
+                f"{days:g} days ([tool.saqmigrate.window] settled_days)"
+            )
     elif history is not None and names:
         out.append("the flag store has no audit entries: the tasks were never routed to SAQ")
     broker = os.environ.get("CELERY_BROKER_URL")
@@ -763,8 +901,10 @@ def gate(root: Path, result: FinalizeResult, config: Config, *, registry: str | 
         if waiting is None:
             out.append(f"Celery's broker at {F.redact(broker)} cannot be read: its queues are not proven drained")
         elif waiting:
-            out.append(f"{sum(waiting.values())} Celery message(s) still wait for "
-                       f"{', '.join(sorted(waiting)[:3])} (`saqmigrate route drain-status`)")
+            out.append(
+                f"{sum(waiting.values())} Celery message(s) still wait for "
+                f"{', '.join(sorted(waiting)[:3])} (`saqmigrate route drain-status`)"
+            )
     from saqmigrate.check import run_checks
 
     try:
@@ -789,8 +929,9 @@ def _celery_waiting(broker_url: str, names: set[str]) -> dict[str, int] | None:
 
 _NAMES = "|".join(re.escape(p) for p in sorted(_DROP | {p.replace("-", "_") for p in _DROP}, key=len, reverse=True))
 # one dependency per line: "celery[redis]>=5.4", in a pyproject/setup.cfg/setup.py list
-_LIST_LINE = re.compile(rf"""^[ \t]*["']?(?:{_NAMES})(?:\[[^\]]*\])?[ \t]*(?:[<>=!~][^"'#\n]*)?["']?[ \t]*,?[ \t]*(?:#[^\n]*)?\n?$""",
-                        re.I)
+_LIST_LINE = re.compile(
+    rf"""^[ \t]*["']?(?:{_NAMES})(?:\[[^\]]*\])?[ \t]*(?:[<>=!~][^"'#\n]*)?["']?[ \t]*,?[ \t]*(?:#[^\n]*)?\n?$""", re.I
+)
 # poetry / pdm tables: celery = "^5.4" or celery = {version = ..., extras = [...]}
 _TABLE_LINE = re.compile(rf"^[ \t]*[\"']?(?:{_NAMES})[\"']?[ \t]*=[^\n]*\n?$", re.I)
 _MENTION = re.compile(rf"(?<![\w.-])(?:{_NAMES})(?![\w-])", re.I)
@@ -813,8 +954,10 @@ def _dependency_lines(name: str, text: str) -> list[tuple[str, bool]]:
         if name == "setup.py":
             drop = bool(_LIST_LINE.match(ln))
         else:
-            in_deps = section in ("project", "project.optional-dependencies", "options", "options.extras_require") \
+            in_deps = (
+                section in ("project", "project.optional-dependencies", "options", "options.extras_require")
                 or "dependencies" in section
+            )
             drop = in_deps and bool(_LIST_LINE.match(ln) or (section != "project" and _TABLE_LINE.match(ln)))
         out.append((ln, drop))
     return out

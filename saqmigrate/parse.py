@@ -22,10 +22,31 @@ MAX_BYTES = 5 * 1024 * 1024  # larger files are almost always generated code
 # A file without any of these is never parsed: no Celery app, task, schedule or dispatch can
 # be written without one of them (re-exports are followed lazily by the resolver).
 TRIGGERS = (
-    b"elery", b"ELERY", b"shared_task", b"delay(", b"apply_async", b"eat_schedule", b"EAT_SCHEDULE",
-    b"crontab", b"send_task", b"periodic_task", b".task(", b".task\n", b".task\r", b"AsyncResult", b"TIME_ZONE",
+    b"elery",
+    b"ELERY",
+    b"shared_task",
+    b"delay(",
+    b"apply_async",
+    b"eat_schedule",
+    b"EAT_SCHEDULE",
+    b"crontab",
+    b"send_task",
+    b"periodic_task",
+    b".task(",
+    b".task\n",
+    b".task\r",
+    b"AsyncResult",
+    b"TIME_ZONE",
     # dispatch sites in files that never name Celery (tests calling task.apply(), helpers retrying a task)
-    b".apply(", b".si(", b".s(", b".subtask(", b".retry(", b".chunks(", b".starmap(", b"task.signature(", b"task.map(",
+    b".apply(",
+    b".si(",
+    b".s(",
+    b".subtask(",
+    b".retry(",
+    b".chunks(",
+    b".starmap(",
+    b"task.signature(",
+    b"task.map(",
 )
 
 
@@ -42,8 +63,23 @@ class Parsed:
 
 # A cheaper first pass (half as many substrings, each covering several triggers): 90% of files
 # in a typical tree fail it and never pay for the precise list above.
-_STAGE1 = (b"elery", b"ELERY", b"task", b"delay(", b"apply", b"crontab", b"chedule", b"CHEDULE", b"AsyncResult",
-           b"TIME_ZONE", b".s(", b".si(", b".retry(", b".chunks(", b".starmap(")
+_STAGE1 = (
+    b"elery",
+    b"ELERY",
+    b"task",
+    b"delay(",
+    b"apply",
+    b"crontab",
+    b"chedule",
+    b"CHEDULE",
+    b"AsyncResult",
+    b"TIME_ZONE",
+    b".s(",
+    b".si(",
+    b".retry(",
+    b".chunks(",
+    b".starmap(",
+)
 
 
 def has_triggers(data: bytes) -> bool:

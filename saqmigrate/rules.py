@@ -49,13 +49,16 @@ class Rule:
         """The finding's message: the ``message`` template (or ``messages[variant]``) with ``values``."""
         template = self.messages.get(variant) if variant else self.message
         if not template:
-            raise RuleError(f"{self.code}.toml has no {'[messages] ' + variant if variant else 'message'} template "
-                            "for its detection function")
+            raise RuleError(
+                f"{self.code}.toml has no {'[messages] ' + variant if variant else 'message'} template "
+                "for its detection function"
+            )
         try:
             return template.format_map(values)
         except (KeyError, IndexError, ValueError) as exc:
-            raise RuleError(f"{self.code}.toml: its message template needs {exc}, which the detection function "
-                            "did not give") from None
+            raise RuleError(
+                f"{self.code}.toml: its message template needs {exc}, which the detection function did not give"
+            ) from None
 
     @property
     def verdict(self) -> str:

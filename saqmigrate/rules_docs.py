@@ -60,7 +60,7 @@ def render_index(rules: dict[str, rulebook.Rule]) -> str:
         "`none`: manual, a person ports it — for an info rule, `none` means nothing to port and the verdict is assisted). An item's verdict is the worst among its findings.",
         "",
         "Suppress one line with `# saqmigrate: ignore[SM101]` (or a bare `# saqmigrate: ignore` for every code "
-        "on that line); disable a rule everywhere with `disable = [\"SM101\"]` in `[tool.saqmigrate]`.",
+        'on that line); disable a rule everywhere with `disable = ["SM101"]` in `[tool.saqmigrate]`.',
         "",
     ]
     current = None
@@ -70,11 +70,17 @@ def render_index(rules: dict[str, rulebook.Rule]) -> str:
         if area != current:
             if current is not None:
                 out.append("")
-            out += [f"## {area}", "", "| Code | Name | Severity | Fix | Verdict | Summary |",
-                    "|---|---|---|---|---|---|"]
+            out += [
+                f"## {area}",
+                "",
+                "| Code | Name | Severity | Fix | Verdict | Summary |",
+                "|---|---|---|---|---|---|",
+            ]
             current = area
-        out.append(f"| [{code}]({code}.md) | {_cell(rule.name)} | {rule.severity} | {rule.fix} | "
-                   f"{rule.verdict} | {_cell(rule.summary)} |")
+        out.append(
+            f"| [{code}]({code}.md) | {_cell(rule.name)} | {rule.severity} | {rule.fix} | "
+            f"{rule.verdict} | {_cell(rule.summary)} |"
+        )
     out.append("")
     return "\n".join(out)
 
@@ -135,7 +141,7 @@ def render_rule(rule: rulebook.Rule, file: str = DEFAULT_EXAMPLE_FILE) -> str:
         "",
         "## Silencing it",
         "",
-        f"Add `# saqmigrate: ignore[{code}]` to the reported line, or `disable = [\"{code}\"]` to "
+        f'Add `# saqmigrate: ignore[{code}]` to the reported line, or `disable = ["{code}"]` to '
         "`[tool.saqmigrate]` in pyproject.toml.",
         "",
         "[All rules](index.md)",
@@ -193,8 +199,10 @@ def main(argv: list[str]) -> int:
         if check:
             diff = stale(args[0])
             if diff:
-                print(f"{args[0]} is out of date ({', '.join(diff)}); run: python -m saqmigrate.rules_docs {args[0]}",
-                      file=sys.stderr)
+                print(
+                    f"{args[0]} is out of date ({', '.join(diff)}); run: python -m saqmigrate.rules_docs {args[0]}",
+                    file=sys.stderr,
+                )
                 return 1
             return 0
         paths = render_rule_docs(args[0])

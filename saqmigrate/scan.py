@@ -78,7 +78,8 @@ def _process(job: tuple) -> tuple[str, dict]:
 
 
 _TOP_IMPORT = re.compile(
-    rb"^(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|[^\n]*(?:\\\n[^\n]*)*)|import[ \t]+[^\n]+)", re.M)
+    rb"^(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|[^\n]*(?:\\\n[^\n]*)*)|import[ \t]+[^\n]+)", re.M
+)
 _TOP_DEF = re.compile(rb"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)|^(\w+)[ \t]*(?::[^=\n]*)?=[^=]", re.M)
 
 
@@ -140,7 +141,9 @@ def _alias_names(results: dict[str, dict]) -> set[str]:
 _DECORATOR_USE = re.compile(rb"[@.]([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def _follow_decorator_aliases(root: str, files: list[str], modules_of: dict[str, str], results: dict[str, dict]) -> None:
+def _follow_decorator_aliases(
+    root: str, files: list[str], modules_of: dict[str, str], results: dict[str, dict]
+) -> None:
     """Index the files the trigger-word prefilter skipped that use a project alias of a task decorator
     (``@name`` / ``.name``; repeated while new aliases appear: an alias of an alias). A skipped file is
     read once per set of alias names: its entry remembers the names it was checked against."""
@@ -164,8 +167,15 @@ def _follow_decorator_aliases(root: str, files: list[str], modules_of: dict[str,
             if wanted.isdisjoint(_DECORATOR_USE.findall(data)):
                 results[rel] = {**entry, "aliases_checked": key}
                 continue
-            _, new = _process((root, rel, modules_of[rel], rel.endswith("__init__.py"),
-                               tuple(b"@" + n for n in wanted) + tuple(b"." + n for n in wanted)))
+            _, new = _process(
+                (
+                    root,
+                    rel,
+                    modules_of[rel],
+                    rel.endswith("__init__.py"),
+                    tuple(b"@" + n for n in wanted) + tuple(b"." + n for n in wanted),
+                )
+            )
             results[rel] = new if new.get("status") != "skip" else {**entry, "aliases_checked": key}
 
 
@@ -191,7 +201,9 @@ def _discover(root: Path, config: Config) -> _Tree:
     return _Tree(disc.root, str(disc.root), disc.files, disc.errors, modules_of, rel_of_module)
 
 
-def _from_cache(tree: _Tree, cache: FileCache, use_cache: bool, stats: ScanStats) -> tuple[dict[str, dict], list[tuple]]:
+def _from_cache(
+    tree: _Tree, cache: FileCache, use_cache: bool, stats: ScanStats
+) -> tuple[dict[str, dict], list[tuple]]:
     """The per-file results the cache still holds (same size and mtime, same module name), and the jobs
     for the rest."""
     results: dict[str, dict] = {}
@@ -212,8 +224,13 @@ def _from_cache(tree: _Tree, cache: FileCache, use_cache: bool, stats: ScanStats
     return results, todo
 
 
-def _process_all(todo: list[tuple], results: dict[str, dict], jobs: int | None,
-                 progress: Callable[[int, int], None] | None, stats: ScanStats) -> None:
+def _process_all(
+    todo: list[tuple],
+    results: dict[str, dict],
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+    stats: ScanStats,
+) -> None:
     """Read, parse and extract every job: in a process pool from PARALLEL_THRESHOLD files on."""
     workers = jobs or min(os.cpu_count() or 1, 8)
     done = 0
@@ -238,8 +255,9 @@ def _process_all(todo: list[tuple], results: dict[str, dict], jobs: int | None,
     stats.read = len(todo)
 
 
-def _collect(tree: _Tree, results: dict[str, dict], cache: FileCache, use_cache: bool,
-             stats: ScanStats) -> tuple[dict[str, ModuleFacts], list[FileError]]:
+def _collect(
+    tree: _Tree, results: dict[str, dict], cache: FileCache, use_cache: bool, stats: ScanStats
+) -> tuple[dict[str, ModuleFacts], list[FileError]]:
     """The facts per module and the files that could not be indexed; new results go into the cache."""
     index_errors: list[FileError] = [FileError(rel or ".", msg) for rel, msg in tree.errors]
     modules: dict[str, ModuleFacts] = {}
@@ -308,22 +326,32 @@ class _Loaders:
 def _apply_recorded_live(index: ProjectIndex, tree: _Tree, live: dict | bool | None) -> None:
     """Run-time facts: given (``rewrite --live``), or recorded by an earlier one in ``live_facts.py``."""
     if live is None:
-        recorded = [rel for rel in tree.files
-                    if rel == f"saq_worker/{LIVE_MODULE}" or rel.endswith(f"/saq_worker/{LIVE_MODULE}")]
+        recorded = [
+            rel
+            for rel in tree.files
+            if rel == f"saq_worker/{LIVE_MODULE}" or rel.endswith(f"/saq_worker/{LIVE_MODULE}")
+        ]
         live = read_live_facts(tree.root, recorded[0].rsplit("/", 1)[0]) if len(recorded) == 1 else None
     if isinstance(live, dict):
         index.live = apply_live(index, live)
 
 
-def _native_verdicts(index: ProjectIndex, tree: _Tree, loaders: _Loaders, use_cache: bool,
-                     cache_dir: Path | None) -> None:
+def _native_verdicts(
+    index: ProjectIndex, tree: _Tree, loaders: _Loaders, use_cache: bool, cache_dir: Path | None
+) -> None:
     """rewrite --mode native's verdict per task (docs/native.md); its prover reads the trees the scan parsed."""
     from saqmigrate.plan import _is_django
     from saqmigrate.transform.native import scan_verdicts
 
     index._module_loader = loaders.with_path  # type: ignore[attr-defined] - reused by rewrite's prover (transform/native.py)
-    index.native = scan_verdicts(tree.root, index.tasks, loaders.with_path, tree.rel_of_module, django=_is_django(index),
-                                 cache_dir=(cache_dir or tree.root / ".saqmigrate_cache") if use_cache else None)
+    index.native = scan_verdicts(
+        tree.root,
+        index.tasks,
+        loaders.with_path,
+        tree.rel_of_module,
+        django=_is_django(index),
+        cache_dir=(cache_dir or tree.root / ".saqmigrate_cache") if use_cache else None,
+    )
 
 
 def _save_cache(cache: FileCache, used_translations: dict[str, dict], use_cache: bool, stats: ScanStats) -> None:
@@ -337,9 +365,16 @@ def _save_cache(cache: FileCache, used_translations: dict[str, dict], use_cache:
         stats.notes.append(warn)
 
 
-def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True, cache_dir: Path | None = None,
-             jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
-             live: dict | bool | None = None) -> tuple[ProjectIndex, ScanStats]:
+def run_scan(
+    root: Path,
+    config: Config | None = None,
+    *,
+    use_cache: bool = True,
+    cache_dir: Path | None = None,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    live: dict | bool | None = None,
+) -> tuple[ProjectIndex, ScanStats]:
     """Discover, read (from the cache where it can), index, classify.
 
     ``live``: run-time facts from the probe (``rewrite --live``); None: the facts an earlier
@@ -357,8 +392,9 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
     modules, index_errors = _collect(tree, results, cache, use_cache, stats)
 
     loaders = _Loaders(tree, results, cache, use_cache, stats)
-    index = build_index(tree.root_s, modules, loaders.imports, load_tree=loaders.tree,
-                        is_module=tree.rel_of_module.__contains__)
+    index = build_index(
+        tree.root_s, modules, loaders.imports, load_tree=loaders.tree, is_module=tree.rel_of_module.__contains__
+    )
     _apply_recorded_live(index, tree, live)
     stats.suppressions = {mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()}
     stats.indexed_files = sorted(mf.rel for mf in modules.values())
@@ -372,9 +408,13 @@ def run_scan(root: Path, config: Config | None = None, *, use_cache: bool = True
         for note in mf.facts.get("recovered", []):
             stats.notes.append(f"{mf.rel}: indexed with {note} rewritten for this interpreter")
     used_translations: dict[str, dict] = {}
-    classify(index, config, suppress=stats.suppressions,
-             recovered={mf.rel: mf.facts.get("recovered", []) for mf in modules.values()},
-             translations=(cache, used_translations) if use_cache else None)
+    classify(
+        index,
+        config,
+        suppress=stats.suppressions,
+        recovered={mf.rel: mf.facts.get("recovered", []) for mf in modules.values()},
+        translations=(cache, used_translations) if use_cache else None,
+    )
     _native_verdicts(index, tree, loaders, use_cache, cache_dir)
     _save_cache(cache, used_translations, use_cache, stats)
     return index, stats

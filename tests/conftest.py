@@ -29,8 +29,11 @@ def pytest_sessionstart(session):
 
             problem = probe(url)
             if problem:
-                pytest.exit(f"{name}: {problem}; start it, or unset {name} to use 127.0.0.1:6379 or the "
-                            "embedded server (SAQMIGRATE_EMBEDDED=1)", returncode=4)
+                pytest.exit(
+                    f"{name}: {problem}; start it, or unset {name} to use 127.0.0.1:6379 or the "
+                    "embedded server (SAQMIGRATE_EMBEDDED=1)",
+                    returncode=4,
+                )
             return  # the first one set is the one the tests use
 
 

@@ -23,19 +23,28 @@ def _sources() -> list[tuple[str, str]]:
 
 
 def test_no_citation_of_documents_outside_the_repository() -> None:
-    found = [f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
-             for rel, text in _sources() for m in OUTSIDE.finditer(text)]
+    found = [
+        f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+        for rel, text in _sources()
+        for m in OUTSIDE.finditer(text)
+    ]
     assert not found, f"cite docs/adr/ or docs/*.md instead: {found}"
 
 
 def test_cited_docs_exist() -> None:
-    missing = sorted({f"{rel}: {m.group(0)}" for rel, text in _sources() for m in DOC_PATH.finditer(text)
-                      if not (REPO / m.group(0)).exists()})
+    missing = sorted(
+        {
+            f"{rel}: {m.group(0)}"
+            for rel, text in _sources()
+            for m in DOC_PATH.finditer(text)
+            if not (REPO / m.group(0)).exists()
+        }
+    )
     assert not missing, missing
 
 
 def test_python_orgs_adr_002_is_cited_with_the_adr_that_records_it() -> None:
-    """"ADR-002" is python.org's document; a module naming it also names docs/adr/0001, which records
+    """ "ADR-002" is python.org's document; a module naming it also names docs/adr/0001, which records
     what saqmigrate takes from it."""
     bare = [rel for rel, text in _sources() if "ADR-002" in text and PYORG_ADR not in text]
     assert not bare, bare

@@ -84,8 +84,14 @@ def _suppressed(ctx: "Context", f) -> bool:
     return bool(codes) and ("*" in codes or f.rule in codes)
 
 
-def run_checks(root: Path, config: Config, options: Options | None = None, *,
-               only: list[str] | None = None, skip: list[str] | None = None) -> CheckReport:
+def run_checks(
+    root: Path,
+    config: Config,
+    options: Options | None = None,
+    *,
+    only: list[str] | None = None,
+    skip: list[str] | None = None,
+) -> CheckReport:
     """Run the selected checks; CheckError on bad input (exit 2)."""
     options = options or Options()
     started = time.perf_counter()

@@ -89,8 +89,9 @@ class Context:
     def rewrite(self):
         from saqmigrate.rewrite import compute_changes
 
-        return compute_changes(self.root, self.config, mode=self.options.mode, use_cache=self.options.use_cache,
-                               index=self.index)
+        return compute_changes(
+            self.root, self.config, mode=self.options.mode, use_cache=self.options.use_cache, index=self.index
+        )
 
     def celery_tasks(self):
         return [t for t in self.index.tasks if not is_generated_path(t.file)]
@@ -143,15 +144,23 @@ class Context:
                 return i
         return default
 
-    def finding(self, code: str, file: str, line: int, message: str, subject: str = "",
-                column: int = 0) -> Finding | None:
+    def finding(
+        self, code: str, file: str, line: int, message: str, subject: str = "", column: int = 0
+    ) -> Finding | None:
         if code in self.disabled:
             return None
         rule = self._catalogue.get(code)
         if rule is None:
             raise rulebook.RuleError(f"unknown rule code {code}: add saqmigrate/data/rules/{code}.toml")
-        return Finding(rule=code, severity=rule.severity, file=file, line=max(1, int(line or 1)), column=column,
-                       message=message, subject=subject)
+        return Finding(
+            rule=code,
+            severity=rule.severity,
+            file=file,
+            line=max(1, int(line or 1)),
+            column=column,
+            message=message,
+            subject=subject,
+        )
 
 
 def add(findings: list[Finding], f: Finding | None) -> None:

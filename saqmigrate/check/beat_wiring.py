@@ -24,9 +24,13 @@ from saqmigrate.check.base import is_generated_path
 
 ROUTED_PREFIX = "saqmigrate.runtime.beat"
 KNOWN_SAFE = {
-    "celery.beat:PersistentScheduler", "celery.beat.PersistentScheduler",
-    "celery.beat:Scheduler", "celery.beat.Scheduler",
-    "django", "django_celery_beat.schedulers:DatabaseScheduler", "django_celery_beat.schedulers.DatabaseScheduler",
+    "celery.beat:PersistentScheduler",
+    "celery.beat.PersistentScheduler",
+    "celery.beat:Scheduler",
+    "celery.beat.Scheduler",
+    "django",
+    "django_celery_beat.schedulers:DatabaseScheduler",
+    "django_celery_beat.schedulers.DatabaseScheduler",
 }
 MIXIN = "OwnershipMixin"
 
@@ -49,8 +53,11 @@ def _project_files(ctx) -> list[str]:
     from saqmigrate.discover import discover
 
     try:
-        return [rel for rel in discover(ctx.root, exclude=ctx.config.exclude, include=ctx.config.include).files
-                if not is_generated_path(rel)]
+        return [
+            rel
+            for rel in discover(ctx.root, exclude=ctx.config.exclude, include=ctx.config.include).files
+            if not is_generated_path(rel)
+        ]
     except OSError:
         return []
 
@@ -65,8 +72,10 @@ def _imports_routing(text: str, package: str) -> bool:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    return any(isinstance(n, ast.ImportFrom) and n.module == package and any(a.name == "routing" for a in n.names)
-               for n in ast.walk(tree))  # from pkg.saq_worker import routing as _saqmigrate_routing
+    return any(
+        isinstance(n, ast.ImportFrom) and n.module == package and any(a.name == "routing" for a in n.names)
+        for n in ast.walk(tree)
+    )  # from pkg.saq_worker import routing as _saqmigrate_routing
 
 
 def _is_wired(ctx, files: list[str]) -> tuple[bool, str]:
@@ -86,10 +95,14 @@ def _is_wired(ctx, files: list[str]) -> tuple[bool, str]:
     if hook_imported and generated_wires:
         return True, ""
     if hook_imported:
-        return False, (f"{routing_rel} predates automatic beat wiring (it does not call install_ownership): "
-                       "run `saqmigrate rewrite --write`")
-    return False, (f"the Celery app module does not call the routing hook {plan.package}.routing.install(app): "
-                   "run `saqmigrate rewrite --write` (or add the two lines it generates after `app = Celery(...)`)")
+        return False, (
+            f"{routing_rel} predates automatic beat wiring (it does not call install_ownership): "
+            "run `saqmigrate rewrite --write`"
+        )
+    return False, (
+        f"the Celery app module does not call the routing hook {plan.package}.routing.install(app): "
+        "run `saqmigrate rewrite --write` (or add the two lines it generates after `app = Celery(...)`)"
+    )
 
 
 def _split(value: str) -> tuple[str, str] | None:
@@ -125,11 +138,13 @@ def _custom_class_problem(ctx, value: str) -> str | None:
                 return None
             if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "tick" for n in node.body):
                 base_txt = ", ".join(ast.unparse(b) for b in node.bases) or "Scheduler"
-                return (f"{cls} ({path.relative_to(ctx.root).as_posix()}:{node.lineno}) overrides tick(), so "
-                        "saqmigrate cannot tell that every due entry goes through apply_entry(), where ownership "
-                        f"is checked: declare `class {cls}(OwnershipMixin, {base_txt})` (from "
-                        "saqmigrate.runtime.beat import OwnershipMixin) and publish each due entry with "
-                        "self.apply_entry(entry, producer=self.producer) in tick()")
+                return (
+                    f"{cls} ({path.relative_to(ctx.root).as_posix()}:{node.lineno}) overrides tick(), so "
+                    "saqmigrate cannot tell that every due entry goes through apply_entry(), where ownership "
+                    f"is checked: declare `class {cls}(OwnershipMixin, {base_txt})` (from "
+                    "saqmigrate.runtime.beat import OwnershipMixin) and publish each due entry with "
+                    "self.apply_entry(entry, producer=self.producer) in tick()"
+                )
         return None
     return None  # not in the project: resolved and mixed in at run time (a warning if unsafe)
 
@@ -144,8 +159,11 @@ def beat_wiring_problem(ctx, scheduler) -> WiringProblem | None:
     wired, why = _is_wired(ctx, files)
     plan = ctx.rewrite.plan
     app = next((a for a in ctx.index.apps if a.module == plan.app_module and not is_generated_path(a.file)), None)
-    where = (scheduler.file, scheduler.line) if scheduler is not None else ((app.file, app.line) if app else
-                                                                             (f"{plan.package_rel}/routing.py", 1))
+    where = (
+        (scheduler.file, scheduler.line)
+        if scheduler is not None
+        else ((app.file, app.line) if app else (f"{plan.package_rel}/routing.py", 1))
+    )
     shown = f"beat_scheduler = {value!r}" if scheduler is not None else "Celery's default beat scheduler"
     if not wired:
         return WiringProblem(*where, f"{shown} does not consult schedule ownership, because {why}")

@@ -41,8 +41,16 @@ def run(ctx: Context) -> CheckResult:
     d = _Drift(ctx, res.findings)
     if d.reg_rel in d.expected and d.committed_text is None:
         app_file = next((a.file for a in ctx.index.apps if a.module == d.plan.app_module), d.reg_rel)
-        add(res.findings, ctx.finding("SM610", app_file, 1, f"no generated SAQ code yet ({d.reg_rel} is missing): "
-                                      f"{REWRITE}", subject=f"file:{d.reg_rel}"))
+        add(
+            res.findings,
+            ctx.finding(
+                "SM610",
+                app_file,
+                1,
+                f"no generated SAQ code yet ({d.reg_rel} is missing): {REWRITE}",
+                subject=f"file:{d.reg_rel}",
+            ),
+        )
         res.summary = "generated code missing"
         return res
     d.registry_tasks()
@@ -100,12 +108,22 @@ class _Drift:
             if name not in cur_tasks:
                 report("SM611", *where, f"Celery task {name} has no SAQ twin in the generated code: {REWRITE}", subject)
             elif name not in exp_tasks:
-                report("SM612", reg_rel, cur_task_lines.get(name, 1),
-                       f"a SAQ twin is still generated for {name}, but no Celery task has that name any more (renamed "
-                       f"or deleted): {REWRITE} to remove it", subject)
+                report(
+                    "SM612",
+                    reg_rel,
+                    cur_task_lines.get(name, 1),
+                    f"a SAQ twin is still generated for {name}, but no Celery task has that name any more (renamed "
+                    f"or deleted): {REWRITE} to remove it",
+                    subject,
+                )
             elif exp_tasks[name] != cur_tasks[name]:
-                report("SM613", *where, f"Celery task {name} changed after its SAQ twin was generated "
-                       f"({_fields(cur_tasks[name], exp_tasks[name])}): {REWRITE}", subject)
+                report(
+                    "SM613",
+                    *where,
+                    f"Celery task {name} changed after its SAQ twin was generated "
+                    f"({_fields(cur_tasks[name], exp_tasks[name])}): {REWRITE}",
+                    subject,
+                )
 
     def entry_where(self, entry: str) -> tuple[str, int]:
         ce = self.entries.get(entry)
@@ -116,15 +134,29 @@ class _Drift:
     def sched_diff(self, entry: str, kind: str, detail: str = "", orphan_at: tuple[str, int] | None = None) -> None:
         subject = f"schedule:{entry}"
         if kind == "missing":
-            self.report("SM614", *self.entry_where(entry), f"beat entry {entry!r} has no SAQ CronJob in the generated "
-                        f"code: {REWRITE}", subject)
+            self.report(
+                "SM614",
+                *self.entry_where(entry),
+                f"beat entry {entry!r} has no SAQ CronJob in the generated code: {REWRITE}",
+                subject,
+            )
         elif kind == "orphaned":
             file, line = orphan_at or (self.reg_rel, self.cur_s_lines.get(entry, 1))
-            self.report("SM615", file, line, f"a SAQ CronJob is still generated for beat entry {entry!r}, which no "
-                        f"longer exists (renamed or deleted): {REWRITE} to remove it", subject)
+            self.report(
+                "SM615",
+                file,
+                line,
+                f"a SAQ CronJob is still generated for beat entry {entry!r}, which no "
+                f"longer exists (renamed or deleted): {REWRITE} to remove it",
+                subject,
+            )
         else:
-            self.report("SM616", *self.entry_where(entry), f"beat entry {entry!r} was edited after its SAQ CronJob was "
-                        f"generated ({detail}): {REWRITE}", subject)
+            self.report(
+                "SM616",
+                *self.entry_where(entry),
+                f"beat entry {entry!r} was edited after its SAQ CronJob was generated ({detail}): {REWRITE}",
+                subject,
+            )
 
     def registry_schedules(self) -> None:
         """SCHEDULES of the registry, entry by entry."""
@@ -161,9 +193,17 @@ class _Drift:
         for c in result.changes:
             if c.old is not None and MARKER not in c.old:
                 line, was, now = first_difference(c.old, c.new)
-                add(out, ctx.finding("SM617", c.rel, line, f"the Celery app in {c.rel} is not wired to the saqmigrate "
-                                     f"router (expected `{now}`), so no dispatch can move to SAQ: {REWRITE}",
-                                     subject=f"file:{c.rel}"))
+                add(
+                    out,
+                    ctx.finding(
+                        "SM617",
+                        c.rel,
+                        line,
+                        f"the Celery app in {c.rel} is not wired to the saqmigrate "
+                        f"router (expected `{now}`), so no dispatch can move to SAQ: {REWRITE}",
+                        subject=f"file:{c.rel}",
+                    ),
+                )
             else:
                 generated_changes.append(c)
         # an app rewrite cannot wire by itself (created in a factory function): fine once the user calls
@@ -176,20 +216,40 @@ class _Drift:
             if ".saq_worker.routing" in source or "saq_worker import routing" in source:
                 continue
             app = next((a for a in ctx.index.apps if a.file == rel), None)
-            add(out, ctx.finding("SM617", rel, app.line if app else 1, f"the Celery app in {rel} is not wired to the "
-                                 f"saqmigrate router, so no dispatch can move to SAQ: {msg.split(': ', 1)[1]}",
-                                 subject=f"file:{rel}"))
+            add(
+                out,
+                ctx.finding(
+                    "SM617",
+                    rel,
+                    app.line if app else 1,
+                    f"the Celery app in {rel} is not wired to the "
+                    f"saqmigrate router, so no dispatch can move to SAQ: {msg.split(': ', 1)[1]}",
+                    subject=f"file:{rel}",
+                ),
+            )
         # no app rewrite could find at all (an app from current_app, an extension): fine once routing.install(app)
         # is called somewhere in the project, a failure until then
         if any(m.startswith(NO_APP) for m in result.messages):
-            wired = any(".saq_worker.routing" in (read(ctx.root / rel) or "") or "saq_worker import routing"
-                        in (read(ctx.root / rel) or "") for rel in ctx.scan[1].indexed_files
-                        if not is_generated_path(rel))
+            wired = any(
+                ".saq_worker.routing" in (read(ctx.root / rel) or "")
+                or "saq_worker import routing" in (read(ctx.root / rel) or "")
+                for rel in ctx.scan[1].indexed_files
+                if not is_generated_path(rel)
+            )
             if not wired:
-                add(out, ctx.finding("SM617", self.reg_rel, 1, "no Celery app in the project is wired to the saqmigrate "
-                                     "router (rewrite found none it could edit), so no dispatch can move to SAQ: add "
-                                     f"`from {plan.package}.routing import install` and `install(app)` where the app "
-                                     "is configured", subject="file:<app>"))
+                add(
+                    out,
+                    ctx.finding(
+                        "SM617",
+                        self.reg_rel,
+                        1,
+                        "no Celery app in the project is wired to the saqmigrate "
+                        "router (rewrite found none it could edit), so no dispatch can move to SAQ: add "
+                        f"`from {plan.package}.routing import install` and `install(app)` where the app "
+                        "is configured",
+                        subject="file:<app>",
+                    ),
+                )
         return generated_changes
 
     def hand_edits(self, generated_changes: list) -> None:
@@ -197,9 +257,19 @@ class _Drift:
         for c in generated_changes:
             line, was, now = first_difference(c.old, c.new)
             what = {"create": "is missing", "delete": "is generated for code that no longer exists"}.get(
-                c.kind, f"differs from what `saqmigrate rewrite` generates now (line {line}: `{was}` — expected `{now}`)")
-            add(self.out, self.ctx.finding("SM610", c.rel, line if c.kind == "update" else 1,
-                                           f"{c.rel} {what}: {REWRITE}", subject=f"file:{c.rel}"))
+                c.kind,
+                f"differs from what `saqmigrate rewrite` generates now (line {line}: `{was}` — expected `{now}`)",
+            )
+            add(
+                self.out,
+                self.ctx.finding(
+                    "SM610",
+                    c.rel,
+                    line if c.kind == "update" else 1,
+                    f"{c.rel} {what}: {REWRITE}",
+                    subject=f"file:{c.rel}",
+                ),
+            )
 
     def unreadable(self) -> None:
         for err in self.result.errors:

@@ -16,13 +16,32 @@ def run(ctx: Context) -> CheckResult:
         return CheckResult("finalized", "skipped", "the project is not finalized (saqmigrate finalize)")
     findings: list = []
     for t in ctx.celery_tasks():
-        add(findings, ctx.finding("SM805", t.file, t.decorator_line or t.line,
-                                  f"Celery task {t.name or t.function} after finalize: declare it with @saq_job",
-                                  subject=t.name or t.function))
+        add(
+            findings,
+            ctx.finding(
+                "SM805",
+                t.file,
+                t.decorator_line or t.line,
+                f"Celery task {t.name or t.function} after finalize: declare it with @saq_job",
+                subject=t.name or t.function,
+            ),
+        )
     for c in ctx.celery_calls():
-        if c.kind in ("delay", "apply_async", "send_task") and c.task and c.task in {t.name for t in ctx.celery_tasks()}:
-            add(findings, ctx.finding("SM805", c.file, c.line, f"{c.target}.{c.kind}() dispatches a Celery task "
-                                      "after finalize", subject=c.task))
+        if (
+            c.kind in ("delay", "apply_async", "send_task")
+            and c.task
+            and c.task in {t.name for t in ctx.celery_tasks()}
+        ):
+            add(
+                findings,
+                ctx.finding(
+                    "SM805",
+                    c.file,
+                    c.line,
+                    f"{c.target}.{c.kind}() dispatches a Celery task after finalize",
+                    subject=c.task,
+                ),
+            )
     hooks: dict[str, list[tuple[int, int]]] = {}
     for s in ctx.celery_schedules():
         if s.source == "add_periodic_task":  # in a @beat_hook function finalize wrote: a CronJob of the worker
@@ -33,7 +52,15 @@ def run(ctx: Context) -> CheckResult:
                     hooks[s.file] = []
             if any(a <= s.line <= z for a, z in hooks[s.file]):
                 continue
-        add(findings, ctx.finding("SM805", s.file, s.line, f"beat entry {s.entry!r} after finalize: add a CronJob "
-                                  "to the worker settings", subject=str(s.entry)))
+        add(
+            findings,
+            ctx.finding(
+                "SM805",
+                s.file,
+                s.line,
+                f"beat entry {s.entry!r} after finalize: add a CronJob to the worker settings",
+                subject=str(s.entry),
+            ),
+        )
     n = len(findings)
     return CheckResult("finalized", "pass", f"finalized project: {n} Celery use(s) found", findings)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 @dataclass
 class Literals:
     values: dict[str, Any] = field(default_factory=dict)  # TASKS -> {...}
@@ -48,8 +47,9 @@ def read_literals(text: str | None, names: tuple[str, ...] = ("TASKS", "SCHEDULE
         out.values[name] = value
         out.lines[name] = node.lineno
         if isinstance(node.value, ast.Dict):
-            out.key_lines[name] = {k.value: k.lineno for k in node.value.keys
-                                   if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+            out.key_lines[name] = {
+                k.value: k.lineno for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)
+            }
     return out
 
 
@@ -60,11 +60,18 @@ def read_functions(text: str | None) -> dict[str, int]:
     if tree is None:
         return out
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "FUNCTIONS" for t in node.targets) \
-                and isinstance(node.value, (ast.List, ast.Tuple)):
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "FUNCTIONS" for t in node.targets)
+            and isinstance(node.value, (ast.List, ast.Tuple))
+        ):
             for elt in node.value.elts:
-                if isinstance(elt, ast.Tuple) and elt.elts and isinstance(elt.elts[0], ast.Constant) \
-                        and isinstance(elt.elts[0].value, str):
+                if (
+                    isinstance(elt, ast.Tuple)
+                    and elt.elts
+                    and isinstance(elt.elts[0], ast.Constant)
+                    and isinstance(elt.elts[0].value, str)
+                ):
                     out[elt.elts[0].value] = elt.lineno
     return out
 
@@ -78,12 +85,22 @@ def cron_lines(text: str | None) -> dict[str, tuple[int, str]]:
     if tree is None:
         return out
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "CronJob"
-                and node.args and isinstance(node.args[0], ast.Call)):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "CronJob"
+            and node.args
+            and isinstance(node.args[0], ast.Call)
+        ):
             continue
         inner = node.args[0]
-        if isinstance(inner.func, ast.Name) and inner.func.id == "cron_function" and inner.args \
-                and isinstance(inner.args[0], ast.Constant) and isinstance(inner.args[0].value, str):
+        if (
+            isinstance(inner.func, ast.Name)
+            and inner.func.id == "cron_function"
+            and inner.args
+            and isinstance(inner.args[0], ast.Constant)
+            and isinstance(inner.args[0].value, str)
+        ):
             out[inner.args[0].value] = (node.lineno, ast.unparse(node))
     return out
 

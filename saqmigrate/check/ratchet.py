@@ -25,8 +25,10 @@ from saqmigrate.check.base import CheckError, CheckResult, Context, add
 from saqmigrate.index.model import Call, Schedule, Task
 
 SCHEMA = "saqmigrate.baseline/1"
-NOTE = ("Remaining Celery usage allowed by `saqmigrate check` (the ratchet). Regenerate it with "
-        "`saqmigrate baseline --update` when usage goes away; review every entry it adds.")
+NOTE = (
+    "Remaining Celery usage allowed by `saqmigrate check` (the ratchet). Regenerate it with "
+    "`saqmigrate baseline --update` when usage goes away; review every entry it adds."
+)
 
 
 def task_key(t: Task) -> str:
@@ -142,17 +144,35 @@ def run(ctx: Context) -> CheckResult:
     out = res.findings
     for err in ctx.index.errors:
         m = re.search(r"\bline (\d+)", err.message)
-        add(out, ctx.finding("SM900", err.file, int(m.group(1)) if m else 1, f"{err.message}: this file is not "
-                             "checked (fix it, or exclude it in [tool.saqmigrate] exclude)", subject=f"file:{err.file}"))
+        add(
+            out,
+            ctx.finding(
+                "SM900",
+                err.file,
+                int(m.group(1)) if m else 1,
+                f"{err.message}: this file is not checked (fix it, or exclude it in [tool.saqmigrate] exclude)",
+                subject=f"file:{err.file}",
+            ),
+        )
     base = load(path)
     if base is None:
-        add(out, ctx.finding("SM604", brel, 1, f"no baseline at {brel}: run `saqmigrate baseline` and commit the file "
-                             "(it records the Celery usage that is still allowed)"))
+        add(
+            out,
+            ctx.finding(
+                "SM604",
+                brel,
+                1,
+                f"no baseline at {brel}: run `saqmigrate baseline` and commit the file "
+                "(it records the Celery usage that is still allowed)",
+            ),
+        )
         res.summary = "no baseline"
         return res
     tasks, schedules, calls = base.get("tasks", {}), base.get("schedules", {}), base.get("calls", {})
-    fix_new = ("write new background work as a SAQ task instead; if it must stay on Celery for now, run "
-               "`saqmigrate rewrite --write` and `saqmigrate baseline --update` and commit both")
+    fix_new = (
+        "write new background work as a SAQ task instead; if it must stay on Celery for now, run "
+        "`saqmigrate rewrite --write` and `saqmigrate baseline --update` and commit both"
+    )
 
     cur_tasks = ctx.celery_tasks()
     for t in cur_tasks:
@@ -160,48 +180,96 @@ def run(ctx: Context) -> CheckResult:
         if key not in tasks:
             subject = f"task:{t.name}" if t.name else f"task:{key}"
             ctx.absorbed.add(subject)
-            add(out, ctx.finding("SM600", t.file, t.decorator_line or t.line,
-                                 f"new Celery task {key} (not in {brel}): {fix_new}", subject=subject))
+            add(
+                out,
+                ctx.finding(
+                    "SM600",
+                    t.file,
+                    t.decorator_line or t.line,
+                    f"new Celery task {key} (not in {brel}): {fix_new}",
+                    subject=subject,
+                ),
+            )
     cur_sched = ctx.celery_schedules()
     for key, s in zip(schedule_keys(cur_sched), cur_sched):
         if key not in schedules:
             subject = f"schedule:{key}"
             ctx.absorbed.add(subject)
-            add(out, ctx.finding("SM601", s.file, s.line,
-                                 f"new beat entry {key!r} (not in {brel}): add a SAQ CronJob instead; if it must "
-                                 "stay on Celery beat for now, run `saqmigrate rewrite --write` and "
-                                 "`saqmigrate baseline --update` and commit both", subject=subject))
+            add(
+                out,
+                ctx.finding(
+                    "SM601",
+                    s.file,
+                    s.line,
+                    f"new beat entry {key!r} (not in {brel}): add a SAQ CronJob instead; if it must "
+                    "stay on Celery beat for now, run `saqmigrate rewrite --write` and "
+                    "`saqmigrate baseline --update` and commit both",
+                    subject=subject,
+                ),
+            )
     by_key: dict[tuple[str, str], list[Call]] = defaultdict(list)
     for c in sorted(ctx.celery_calls(), key=lambda c: (c.file, c.line, c.column)):
         by_key[(c.file, call_key(c))].append(c)
     for (file, key), sites in sorted(by_key.items()):
         allowed = calls.get(file, {}).get(key, 0)
         for c in sites[allowed:]:
-            add(out, ctx.finding("SM602", c.file, c.line,
-                                 f"new Celery dispatch {c.target or c.task}.{c.kind}() in "
-                                 f"{c.in_function or 'module level'} ({key!r}: {len(sites)} in this file, "
-                                 f"{allowed} in {brel}): dispatch through SAQ instead; if it must stay on Celery "
-                                 "for now, run `saqmigrate baseline --update` and commit it",
-                                 subject=f"call:{file}:{key}", column=c.column))
+            add(
+                out,
+                ctx.finding(
+                    "SM602",
+                    c.file,
+                    c.line,
+                    f"new Celery dispatch {c.target or c.task}.{c.kind}() in "
+                    f"{c.in_function or 'module level'} ({key!r}: {len(sites)} in this file, "
+                    f"{allowed} in {brel}): dispatch through SAQ instead; if it must stay on Celery "
+                    "for now, run `saqmigrate baseline --update` and commit it",
+                    subject=f"call:{file}:{key}",
+                    column=c.column,
+                ),
+            )
 
     # usage that went away: the baseline should shrink
     cur_task_keys = {task_key(t) for t in cur_tasks}
     cur_sched_keys = set(schedule_keys(cur_sched))
     shrink = "shrink the baseline: run `saqmigrate baseline --update` and commit it"
     for key in sorted(set(tasks) - cur_task_keys):
-        add(out, ctx.finding("SM603", brel, _line_of(path, json.dumps(key) + ":"),
-                             f"task {key} is in the baseline but no longer in the code: {shrink}", subject=f"task:{key}"))
+        add(
+            out,
+            ctx.finding(
+                "SM603",
+                brel,
+                _line_of(path, json.dumps(key) + ":"),
+                f"task {key} is in the baseline but no longer in the code: {shrink}",
+                subject=f"task:{key}",
+            ),
+        )
     for key in sorted(set(schedules) - cur_sched_keys):
-        add(out, ctx.finding("SM603", brel, _line_of(path, json.dumps(key) + ":"),
-                             f"beat entry {key!r} is in the baseline but no longer in the code: {shrink}",
-                             subject=f"schedule:{key}"))
+        add(
+            out,
+            ctx.finding(
+                "SM603",
+                brel,
+                _line_of(path, json.dumps(key) + ":"),
+                f"beat entry {key!r} is in the baseline but no longer in the code: {shrink}",
+                subject=f"schedule:{key}",
+            ),
+        )
     for file, cnt in sorted(calls.items()):
         for key, n in sorted(cnt.items()):
             now = len(by_key.get((file, key), []))
             if now < n:
-                add(out, ctx.finding("SM603", brel, _line_of(path, json.dumps(key) + ":"),
-                                     f"{file}: {n - now} of {n} dispatch site(s) {key!r} are gone: {shrink}",
-                                     subject=f"call:{file}:{key}"))
-    res.summary = (f"{len(cur_tasks)} tasks, {len(cur_sched)} beat entries, {len(ctx.celery_calls())} dispatch sites "
-                   f"against {brel}")
+                add(
+                    out,
+                    ctx.finding(
+                        "SM603",
+                        brel,
+                        _line_of(path, json.dumps(key) + ":"),
+                        f"{file}: {n - now} of {n} dispatch site(s) {key!r} are gone: {shrink}",
+                        subject=f"call:{file}:{key}",
+                    ),
+                )
+    res.summary = (
+        f"{len(cur_tasks)} tasks, {len(cur_sched)} beat entries, {len(ctx.celery_calls())} dispatch sites "
+        f"against {brel}"
+    )
     return res

@@ -67,7 +67,9 @@ def load_snapshot(ctx: Context) -> tuple[F.Snapshot, F.FlagStore | None, str]:
     except OSError as exc:
         raise CheckError(f"--bootstrap {boot}: cannot read: {exc.strerror or exc}") from None
     except RecursionError:
-        raise CheckError(f"--bootstrap {boot}: JSON nested too deeply; pass a file written by the flag client") from None
+        raise CheckError(
+            f"--bootstrap {boot}: JSON nested too deeply; pass a file written by the flag client"
+        ) from None
     except ValueError as exc:
         raise CheckError(f"--bootstrap {boot}: not JSON ({exc}); pass a file written by the flag client") from None
     if not isinstance(data, dict):
@@ -149,8 +151,9 @@ _DEFAULT_FUNCS = {"saq_redis_url", "redis_url"}  # runtime.urls.saq_redis_url, r
 
 
 def _is_environ(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Attribute) and node.attr == "environ") or (isinstance(node, ast.Name)
-                                                                              and node.id == "environ")
+    return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+        isinstance(node, ast.Name) and node.id == "environ"
+    )
 
 
 def url_chain(node: ast.AST | None) -> tuple | None:
@@ -161,8 +164,12 @@ def url_chain(node: ast.AST | None) -> tuple | None:
         return (("lit", node.value),)
     if isinstance(node, ast.Constant) and node.value is None:
         return DEFAULT_CHAIN  # saq_url=None: the default resolution
-    if isinstance(node, ast.Subscript) and _is_environ(node.value) and isinstance(node.slice, ast.Constant) \
-            and isinstance(node.slice.value, str):
+    if (
+        isinstance(node, ast.Subscript)
+        and _is_environ(node.value)
+        and isinstance(node.slice, ast.Constant)
+        and isinstance(node.slice.value, str)
+    ):
         return (("env", node.slice.value),)
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
         out: tuple = ()
@@ -210,8 +217,12 @@ def _server(url: str) -> tuple | None:
         p = parse_url(url)
     except Exception:  # noqa: BLE001 - an unparseable URL: compare the text
         return ("text", url.strip())
-    return (str(p.get("host", "localhost")).lower().replace("127.0.0.1", "localhost"), int(p.get("port") or 6379),
-            int(p.get("db") or 0), p.get("path"))
+    return (
+        str(p.get("host", "localhost")).lower().replace("127.0.0.1", "localhost"),
+        int(p.get("port") or 6379),
+        int(p.get("db") or 0),
+        p.get("path"),
+    )
 
 
 def _describe(chain: tuple) -> str:
@@ -292,9 +303,15 @@ def saq_url_sites(ctx: Context) -> tuple[list[tuple[str, int, tuple]], list[tupl
                 chain = url_chain(kw)
                 if chain is not None:
                     routers.append((rel, node.lineno, chain))
-            elif name == "from_url" and saq_file and isinstance(f, ast.Attribute) and (
+            elif (
+                name == "from_url"
+                and saq_file
+                and isinstance(f, ast.Attribute)
+                and (
                     (isinstance(f.value, ast.Name) and f.value.id == "Queue")
-                    or (isinstance(f.value, ast.Attribute) and f.value.attr == "Queue")):
+                    or (isinstance(f.value, ast.Attribute) and f.value.attr == "Queue")
+                )
+            ):
                 arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "url"), None)
                 chain = url_chain(arg) if arg is not None else None
                 if chain is not None:
@@ -311,12 +328,19 @@ def saq_redis_agreement(ctx: Context, environ: Mapping[str, str] | None = None) 
         for w_file, w_line, w_chain in workers:
             why = disagreement(r_chain, w_chain, environ)
             if why:
-                add(out, ctx.finding(
-                    "SM636", r_file, r_line,
-                    f"the router enqueues SAQ jobs on {_describe(r_chain)} but the SAQ worker at {w_file}:{w_line} "
-                    f"listens on {_describe(w_chain)} ({why}): jobs routed to SAQ would wait where no worker "
-                    "listens. Use one resolution on both sides: leave saq_url unset (or saq_redis_url()) and set "
-                    "SAQ_REDIS_URL for both (docs/operations.md, 'Which Redis')", subject=f"saq-redis:{w_file}"))
+                add(
+                    out,
+                    ctx.finding(
+                        "SM636",
+                        r_file,
+                        r_line,
+                        f"the router enqueues SAQ jobs on {_describe(r_chain)} but the SAQ worker at {w_file}:{w_line} "
+                        f"listens on {_describe(w_chain)} ({why}): jobs routed to SAQ would wait where no worker "
+                        "listens. Use one resolution on both sides: leave saq_url unset (or saq_redis_url()) and set "
+                        "SAQ_REDIS_URL for both (docs/operations.md, 'Which Redis')",
+                        subject=f"saq-redis:{w_file}",
+                    ),
+                )
                 break  # one finding per router site
     return out
 
@@ -328,9 +352,12 @@ def run(ctx: Context) -> CheckResult:
     if not url and not boot:
         res.findings.extend(agreement)
         res.status = "skipped" if not agreement else "pass"
-        res.summary = (f"no flag store given (--redis-url, ${ctx.config.flag_store_env} or --bootstrap FILE): "
-                       "only the SAQ Redis of router and workers checked" if agreement else
-                       f"no flag store given (--redis-url, ${ctx.config.flag_store_env} or --bootstrap FILE)")
+        res.summary = (
+            f"no flag store given (--redis-url, ${ctx.config.flag_store_env} or --bootstrap FILE): "
+            "only the SAQ Redis of router and workers checked"
+            if agreement
+            else f"no flag store given (--redis-url, ${ctx.config.flag_store_env} or --bootstrap FILE)"
+        )
         return res
     snap, store, where = load_snapshot(ctx)
     res.findings.extend(agreement)
@@ -340,8 +367,10 @@ def run(ctx: Context) -> CheckResult:
     check.routed_tasks()
     check.schedules()
     audited = check.audit(store)
-    res.summary = (f"{where}: version {snap.version}, mode {snap.mode}, {len(snap.rules)} rule(s), "
-                   f"{len(snap.schedules)} schedule owner(s){audited}")
+    res.summary = (
+        f"{where}: version {snap.version}, mode {snap.mode}, {len(snap.rules)} rule(s), "
+        f"{len(snap.schedules)} schedule owner(s){audited}"
+    )
     return res
 
 
@@ -375,29 +404,53 @@ class _FlagsAgainstCode:
     def unreadable_values(self) -> None:
         ctx, snap = self.ctx, self.snap
         for key in sorted(snap.bad):
-            add(self.out, ctx.finding("SM637", ctx.config_rel, ctx.config_line("flag_store_env"),
-                                      f"flag-store value {key} cannot be read ({snap.bad[key]}): routers treat it as "
-                                      "Celery; rewrite it with `saqmigrate route set/clear/kill` or `route import` of "
-                                      "a backup", subject=f"bad:{key}"))
+            add(
+                self.out,
+                ctx.finding(
+                    "SM637",
+                    ctx.config_rel,
+                    ctx.config_line("flag_store_env"),
+                    f"flag-store value {key} cannot be read ({snap.bad[key]}): routers treat it as "
+                    "Celery; rewrite it with `saqmigrate route set/clear/kill` or `route import` of "
+                    "a backup",
+                    subject=f"bad:{key}",
+                ),
+            )
 
     def rules(self) -> None:
         """Rules naming unknown tasks; expired rules."""
         ctx, known, reg_rel = self.ctx, self.known, self.reg_rel
         for name, rule in sorted(self.snap.rules.items()):
             pattern = F._is_pattern(name)
-            if (pattern and not any(fnmatch.fnmatchcase(t, name) for t in known)) or (not pattern and name not in known):
+            if (pattern and not any(fnmatch.fnmatchcase(t, name) for t in known)) or (
+                not pattern and name not in known
+            ):
                 what = "matches no known task" if pattern else "names no known task"
-                add(self.out, ctx.finding("SM630", reg_rel, 1,
-                                          f"routing rule {name!r} {what} (not a Celery task in the code, not in "
-                                          f"{reg_rel}): fix the name, or remove it with `saqmigrate route clear "
-                                          f"'{name}' --reason ...`", subject=f"rule:{name}"))
+                add(
+                    self.out,
+                    ctx.finding(
+                        "SM630",
+                        reg_rel,
+                        1,
+                        f"routing rule {name!r} {what} (not a Celery task in the code, not in "
+                        f"{reg_rel}): fix the name, or remove it with `saqmigrate route clear "
+                        f"'{name}' --reason ...`",
+                        subject=f"rule:{name}",
+                    ),
+                )
             exp = _expiry(rule)
             if exp is not None and exp <= ctx.now:
                 when = _dt.datetime.fromtimestamp(exp, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-                add(self.out, ctx.finding("SM634", *(self.task_where(name) if name in known else (reg_rel, 1)),
-                                          f"routing rule {name!r} expired on {when}: decide — set it again without an "
-                                          f"expiry to keep it, or `saqmigrate route clear '{name}' --reason ...`",
-                                          subject=f"rule:{name}"))
+                add(
+                    self.out,
+                    ctx.finding(
+                        "SM634",
+                        *(self.task_where(name) if name in known else (reg_rel, 1)),
+                        f"routing rule {name!r} expired on {when}: decide — set it again without an "
+                        f"expiry to keep it, or `saqmigrate route clear '{name}' --reason ...`",
+                        subject=f"rule:{name}",
+                    ),
+                )
 
     def routed_tasks(self) -> None:
         """Tasks routed to SAQ but not registered under their Celery name."""
@@ -418,11 +471,17 @@ class _FlagsAgainstCode:
                 elif name not in self.functions.get(q, {}):
                     problem = f"the SAQ worker for queue {q!r} does not list it in FUNCTIONS"
             if problem:
-                add(self.out, self.ctx.finding(
-                    "SM631", *self.task_where(name),
-                    f"{name} is routed to SAQ ({why}) but {problem}, so a SAQ worker cannot run it: run "
-                    f"`saqmigrate rewrite --write` and deploy the SAQ worker, or `saqmigrate route set "
-                    f"{name} celery --reason ...`", subject=f"task:{name}"))
+                add(
+                    self.out,
+                    self.ctx.finding(
+                        "SM631",
+                        *self.task_where(name),
+                        f"{name} is routed to SAQ ({why}) but {problem}, so a SAQ worker cannot run it: run "
+                        f"`saqmigrate rewrite --write` and deploy the SAQ worker, or `saqmigrate route set "
+                        f"{name} celery --reason ...`",
+                        subject=f"task:{name}",
+                    ),
+                )
 
     def schedules(self) -> None:
         """Schedule ownership: each beat entry (in the code or the generated registry) and each owner flag."""
@@ -431,17 +490,25 @@ class _FlagsAgainstCode:
         for s in ctx.celery_schedules():
             if s.entry:
                 beat[s.entry].append(s)
-        scheduler = next((st for st in ctx.index.settings
-                          if st.name == "beat_scheduler" and not st.file.endswith("_saq.py")), None)
+        scheduler = next(
+            (st for st in ctx.index.settings if st.name == "beat_scheduler" and not st.file.endswith("_saq.py")), None
+        )
         wiring: list = []  # [WiringProblem | None], computed once, when an entry owned by SAQ needs it
         for entry in sorted(set(beat) | set(self.reg_sched)):
             self.schedule_entry(entry, beat.get(entry, []), scheduler, wiring)
         for entry in sorted(set(self.snap.schedules) - set(beat) - set(self.reg_sched)):
-            add(self.out, ctx.finding("SM632", self.reg_rel, 1,
-                                      f"the flags set an owner for beat entry {entry!r}, which exists neither in the "
-                                      f"Celery code nor in {self.reg_rel}: remove it with `saqmigrate route schedules "
-                                      f"'{entry}' --owner auto --reason ...` or fix the name",
-                                      subject=f"schedule:{entry}"))
+            add(
+                self.out,
+                ctx.finding(
+                    "SM632",
+                    self.reg_rel,
+                    1,
+                    f"the flags set an owner for beat entry {entry!r}, which exists neither in the "
+                    f"Celery code nor in {self.reg_rel}: remove it with `saqmigrate route schedules "
+                    f"'{entry}' --owner auto --reason ...` or fix the name",
+                    subject=f"schedule:{entry}",
+                ),
+            )
 
     def schedule_entry(self, entry: str, defs: list, scheduler: object, wiring: list) -> None:
         ctx, out, snap = self.ctx, self.out, self.snap
@@ -451,31 +518,56 @@ class _FlagsAgainstCode:
             return
         owner, reason = F.schedule_owner(snap, entry, task)
         subject = f"schedule:{entry}"
-        file, line = (defs[0].file, defs[0].line) if defs else \
-            (self.reg_rel, self.reg.key_lines.get("SCHEDULES", {}).get(entry, 1))
+        file, line = (
+            (defs[0].file, defs[0].line)
+            if defs
+            else (self.reg_rel, self.reg.key_lines.get("SCHEDULES", {}).get(entry, 1))
+        )
         if len(defs) > 1:
             places = ", ".join(f"{d.file}:{d.line}" for d in defs)
-            add(out, ctx.finding("SM633", defs[1].file, defs[1].line,
-                                 f"beat entry {entry!r} is defined {len(defs)} times ({places}): Celery keeps one and "
-                                 "the other silently disappears; give each a unique name", subject=subject))
+            add(
+                out,
+                ctx.finding(
+                    "SM633",
+                    defs[1].file,
+                    defs[1].line,
+                    f"beat entry {entry!r} is defined {len(defs)} times ({places}): Celery keeps one and "
+                    "the other silently disappears; give each a unique name",
+                    subject=subject,
+                ),
+            )
         has_cron = sched is not None and bool(sched.get("cron"))
         explicit = (snap.schedules.get(entry) or {}).get("owner")
         if not has_cron:
             # the runtime keeps an entry without a SAQ cron on beat (ownership.py: not_registered)
             if explicit == F.SAQ:
-                add(out, ctx.finding("SM632", file, line,
-                                     f"the flags give beat entry {entry!r} to SAQ, but the generated worker has no "
-                                     "CronJob for it: SAQ cannot fire it and beat keeps it (not_registered), so the "
-                                     "flag does nothing. Run `saqmigrate rewrite --write`, or reset it with "
-                                     f"`saqmigrate route schedules '{entry}' --owner auto --reason ...`",
-                                     subject=subject))
+                add(
+                    out,
+                    ctx.finding(
+                        "SM632",
+                        file,
+                        line,
+                        f"the flags give beat entry {entry!r} to SAQ, but the generated worker has no "
+                        "CronJob for it: SAQ cannot fire it and beat keeps it (not_registered), so the "
+                        "flag does nothing. Run `saqmigrate rewrite --write`, or reset it with "
+                        f"`saqmigrate route schedules '{entry}' --owner auto --reason ...`",
+                        subject=subject,
+                    ),
+                )
             return
         if owner == F.CELERY and not defs:
-            add(out, ctx.finding("SM632", file, line,
-                                 f"beat entry {entry!r} exists only as a SAQ CronJob, but Celery owns it ({reason}), "
-                                 "so nothing fires it: give it to SAQ with `saqmigrate route schedules "
-                                 f"'{entry}' --owner saq --reason ...`, or run `saqmigrate rewrite --write`",
-                                 subject=subject))
+            add(
+                out,
+                ctx.finding(
+                    "SM632",
+                    file,
+                    line,
+                    f"beat entry {entry!r} exists only as a SAQ CronJob, but Celery owns it ({reason}), "
+                    "so nothing fires it: give it to SAQ with `saqmigrate route schedules "
+                    f"'{entry}' --owner saq --reason ...`, or run `saqmigrate rewrite --write`",
+                    subject=subject,
+                ),
+            )
         elif owner == F.SAQ and defs:
             if not wiring:
                 from saqmigrate.check.beat_wiring import beat_wiring_problem
@@ -483,9 +575,17 @@ class _FlagsAgainstCode:
                 wiring.append(beat_wiring_problem(ctx, scheduler))
             problem = wiring[0]
             if problem is not None:
-                add(out, ctx.finding("SM638", problem.file, problem.line,
-                                     f"beat entry {entry!r} is owned by SAQ ({reason}) but Celery beat would fire it "
-                                     f"too: {problem.message}", subject=subject))
+                add(
+                    out,
+                    ctx.finding(
+                        "SM638",
+                        problem.file,
+                        problem.line,
+                        f"beat entry {entry!r} is owned by SAQ ({reason}) but Celery beat would fire it "
+                        f"too: {problem.message}",
+                        subject=subject,
+                    ),
+                )
 
     def audit(self, store: F.FlagStore | None) -> str:
         """The audit stream accounts for every version (SM635); the summary's suffix."""
@@ -494,9 +594,17 @@ class _FlagsAgainstCode:
         ctx, snap = self.ctx, self.snap
         gaps, start = audit_gaps(store, snap.version)
         if gaps:
-            add(self.out, ctx.finding("SM635", ctx.config_rel, ctx.config_line("flag_store_env"),
-                                      f"flag store version is {snap.version} but the audit stream has no entry for "
-                                      f"version(s) {_ranges(gaps)}: flags were written outside `saqmigrate route` "
-                                      "(who and why is unknown); review `saqmigrate route show` and re-apply the "
-                                      "intended flags with --reason", subject="audit"))
+            add(
+                self.out,
+                ctx.finding(
+                    "SM635",
+                    ctx.config_rel,
+                    ctx.config_line("flag_store_env"),
+                    f"flag store version is {snap.version} but the audit stream has no entry for "
+                    f"version(s) {_ranges(gaps)}: flags were written outside `saqmigrate route` "
+                    "(who and why is unknown); review `saqmigrate route show` and re-apply the "
+                    "intended flags with --reason",
+                    subject="audit",
+                ),
+            )
         return f", audit checked from version {start}"

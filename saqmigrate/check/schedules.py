@@ -56,17 +56,33 @@ def run(ctx: Context) -> CheckResult:
         if s.exact is True and not no_cron:
             proven += 1
             if reason is not None:
-                add(out, ctx.finding("SM622", ctx.config_rel, ctx.config_key_line(key),
-                                     f"beat entry {key!r} is accepted in [tool.saqmigrate.accept] but its CronJob is "
-                                     "now proven equivalent: remove the acceptance", subject=f"schedule:{key}"))
+                add(
+                    out,
+                    ctx.finding(
+                        "SM622",
+                        ctx.config_rel,
+                        ctx.config_key_line(key),
+                        f"beat entry {key!r} is accepted in [tool.saqmigrate.accept] but its CronJob is "
+                        "now proven equivalent: remove the acceptance",
+                        subject=f"schedule:{key}",
+                    ),
+                )
             continue
         if reason is not None and reason.strip():
             accepted += 1
             continue
         if reason is not None:
-            add(out, ctx.finding("SM621", ctx.config_rel, ctx.config_key_line(key),
-                                 f"beat entry {key!r} is accepted without a reason: write why the difference is "
-                                 "acceptable (reviewers and later readers need it)", subject=f"schedule:{key}"))
+            add(
+                out,
+                ctx.finding(
+                    "SM621",
+                    ctx.config_rel,
+                    ctx.config_key_line(key),
+                    f"beat entry {key!r} is accepted without a reason: write why the difference is "
+                    "acceptable (reviewers and later readers need it)",
+                    subject=f"schedule:{key}",
+                ),
+            )
             continue
         if no_cron:
             why = f"rewrite generates no CronJob for it ({no_cron})"
@@ -74,14 +90,29 @@ def run(ctx: Context) -> CheckResult:
             why = f"its schedule ({celery}) is not a literal saqmigrate can translate"
         else:
             why = _why(tr)
-        add(out, ctx.finding("SM620", s.file, s.line,
-                             f"beat entry {key!r} ({celery}) has no SAQ CronJob proven to fire at the same times: "
-                             f"{why}. Make the schedule exactly translatable, or accept the difference with a reason "
-                             f'under [tool.saqmigrate.accept]: "{key}" = "why this is fine"', subject=f"schedule:{key}"))
+        add(
+            out,
+            ctx.finding(
+                "SM620",
+                s.file,
+                s.line,
+                f"beat entry {key!r} ({celery}) has no SAQ CronJob proven to fire at the same times: "
+                f"{why}. Make the schedule exactly translatable, or accept the difference with a reason "
+                f'under [tool.saqmigrate.accept]: "{key}" = "why this is fine"',
+                subject=f"schedule:{key}",
+            ),
+        )
     present = set(keys)
     for key in sorted(set(accept) - present):
-        add(out, ctx.finding("SM622", ctx.config_rel, ctx.config_key_line(key),
-                             f"[tool.saqmigrate.accept] names beat entry {key!r}, which no longer exists: remove it",
-                             subject=f"schedule:{key}"))
+        add(
+            out,
+            ctx.finding(
+                "SM622",
+                ctx.config_rel,
+                ctx.config_key_line(key),
+                f"[tool.saqmigrate.accept] names beat entry {key!r}, which no longer exists: remove it",
+                subject=f"schedule:{key}",
+            ),
+        )
     res.summary = f"{len(scheds)} beat entries: {proven} proven, {accepted} accepted"
     return res

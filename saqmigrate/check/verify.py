@@ -20,12 +20,21 @@ def run(ctx: Context) -> CheckResult:
     from saqmigrate.verify import VerifyError, as_findings, run_verify
 
     try:
-        report = run_verify(ctx.root, app, ctx.config, python=ctx.options.live_python,
-                            timeout=ctx.options.live_timeout, use_cache=ctx.options.use_cache, index=ctx.index)
+        report = run_verify(
+            ctx.root,
+            app,
+            ctx.config,
+            python=ctx.options.live_python,
+            timeout=ctx.options.live_timeout,
+            use_cache=ctx.options.use_cache,
+            index=ctx.index,
+        )
     except VerifyError as exc:
         raise CheckError(f"check --live: {exc}") from None
     for f in as_findings(report):
         add(res.findings, ctx.finding(f.rule, f.file, f.line, f.message, subject=f.subject))
-    res.summary = (f"app {app}: {report.tasks} tasks, {report.entries} beat entries compared with the generated code "
-                   f"(import {report.timings.get('import_s', 0):.2f}s)")
+    res.summary = (
+        f"app {app}: {report.tasks} tasks, {report.entries} beat entries compared with the generated code "
+        f"(import {report.timings.get('import_s', 0):.2f}s)"
+    )
     return res

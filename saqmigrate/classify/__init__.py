@@ -26,8 +26,14 @@ class Classifier:
     """Runs the registered detectors (classify/rules.py, one per rule) over the index, stage by stage;
     each hit becomes a Finding whose message is the rule's TOML template filled with the hit's values."""
 
-    def __init__(self, index: ProjectIndex, config: Config, suppress: dict[str, dict], recovered: dict[str, list],
-                 translations: tuple | None = None):
+    def __init__(
+        self,
+        index: ProjectIndex,
+        config: Config,
+        suppress: dict[str, dict],
+        recovered: dict[str, list],
+        translations: tuple | None = None,
+    ):
         self.translations = translations  # (FileCache, dict of keys used this run) or None
         self.index = index
         self.disabled = set(config.disable)
@@ -47,8 +53,11 @@ class Classifier:
         if codes and ("*" in codes or code in codes):
             return
         rule = rulebook.get(code)
-        self.findings.append(Finding(rule=code, severity=rule.severity, file=file, line=line, column=column,
-                                     message=message, subject=subject))
+        self.findings.append(
+            Finding(
+                rule=code, severity=rule.severity, file=file, line=line, column=column, message=message, subject=subject
+            )
+        )
         if item is not None:
             if code not in item.rules:
                 item.rules.append(code)
@@ -60,8 +69,9 @@ class Classifier:
         for n in notes:
             self.add(item, n.code, file, line, 0, n.message, subject)
 
-    def detect(self, stage: str, obj: Any, file: str, line: int, column: int, subject: str,
-               item: Any = SAME_ITEM) -> bool:
+    def detect(
+        self, stage: str, obj: Any, file: str, line: int, column: int, subject: str, item: Any = SAME_ITEM
+    ) -> bool:
         """Run ``stage``'s detectors on ``obj``; their findings are about ``item`` (default ``obj``: its
         verdict; None: no item). False when a detector registered with ``stop`` fired."""
         item = obj if item is SAME_ITEM else item
@@ -70,8 +80,15 @@ class Classifier:
             for h in hits:
                 subj = subject if h.subject is None else h.subject
                 message = rulebook.get(det.code).render(h.variant, {"subject": subj, **h.values})
-                self.add(item if h.item is SAME_ITEM else h.item, det.code, file if h.file is None else h.file,
-                         line if h.line is None else h.line, column if h.column is None else h.column, message, subj)
+                self.add(
+                    item if h.item is SAME_ITEM else h.item,
+                    det.code,
+                    file if h.file is None else h.file,
+                    line if h.line is None else h.line,
+                    column if h.column is None else h.column,
+                    message,
+                    subj,
+                )
             if hits and det.stop:
                 return False
         return True
@@ -103,8 +120,9 @@ def options_plan(t: Task):
     if cached is None:
         from saqmigrate.translate import options as opt
 
-        cached = opt.translate_task_options(t.options, uses_self_retry=bool(t.features.get("self_retry")),
-                                            defaults=t.inherited_options, module=t.module)
+        cached = opt.translate_task_options(
+            t.options, uses_self_retry=bool(t.features.get("self_retry")), defaults=t.inherited_options, module=t.module
+        )
         t.__dict__["_options_plan"] = cached
     return cached
 
@@ -127,25 +145,60 @@ def task_job_options(t: Task) -> dict | None:
 def _translate_schedule(cl: Classifier, s: Schedule, task: Task | None, tz: str | None) -> None:
     """Translate and prove one entry; results are cached by their inputs (proofs are the slow part)."""
     job_options = task_job_options(task) if task else None
-    key = json.dumps([2, s.kind, s.celery, s.relative, s.args, s.kwargs, s.options,
-                      [(p.name, p.kind, p.has_default) for p in task.params] if task else None,
-                      tz, job_options, bool(task and task.bind), s.task], sort_keys=True, default=str)
+    key = json.dumps(
+        [
+            2,
+            s.kind,
+            s.celery,
+            s.relative,
+            s.args,
+            s.kwargs,
+            s.options,
+            [(p.name, p.kind, p.has_default) for p in task.params] if task else None,
+            tz,
+            job_options,
+            bool(task and task.bind),
+            s.task,
+        ],
+        sort_keys=True,
+        default=str,
+    )
     cached = cl.translations[0].translation(key) if cl.translations else None
     if cached is None:
         from saqmigrate.translate import schedule as sched
 
         try:
             plan = sched.translate_schedule(
-                s.kind, s.celery, relative=s.relative, args=s.args, kwargs=s.kwargs, options=s.options,
-                task_params=task.params if task else None, timezone=tz, job_options=job_options,
-                bind=bool(task and task.bind), task=s.task)
+                s.kind,
+                s.celery,
+                relative=s.relative,
+                args=s.args,
+                kwargs=s.kwargs,
+                options=s.options,
+                task_params=task.params if task else None,
+                timezone=tz,
+                job_options=job_options,
+                bind=bool(task and task.bind),
+                task=s.task,
+            )
         except Exception as exc:  # noqa: BLE001
-            cl.add(s, "SM249", s.file, s.line, 0, f"schedule could not be translated ({type(exc).__name__}: "
-                   f"{exc}); report this", s.entry or "")
+            cl.add(
+                s,
+                "SM249",
+                s.file,
+                s.line,
+                0,
+                f"schedule could not be translated ({type(exc).__name__}: {exc}); report this",
+                s.entry or "",
+            )
             return
-        cached = {"cron": plan.cron, "exact": plan.exact, "translation": plan.to_json(),
-                  "notes": [[n.code, n.message] for n in plan.notes],
-                  "migratability": getattr(plan, "migratability", "auto")}
+        cached = {
+            "cron": plan.cron,
+            "exact": plan.exact,
+            "translation": plan.to_json(),
+            "notes": [[n.code, n.message] for n in plan.notes],
+            "migratability": getattr(plan, "migratability", "auto"),
+        }
         if cl.translations:
             cl.translations[0].store_translation(key, cached)
     if cl.translations:
@@ -164,8 +217,13 @@ def project_timezone(index: ProjectIndex) -> str | None:
     return tz if isinstance(tz, str) else None
 
 
-def classify(index: ProjectIndex, config: Config, suppress: dict[str, dict] | None = None,
-             recovered: dict[str, list] | None = None, translations: tuple | None = None) -> ProjectIndex:
+def classify(
+    index: ProjectIndex,
+    config: Config,
+    suppress: dict[str, dict] | None = None,
+    recovered: dict[str, list] | None = None,
+    translations: tuple | None = None,
+) -> ProjectIndex:
     cl = Classifier(index, config, suppress or {}, recovered or {}, translations)
     for t in index.tasks:
         cl.task(t)
@@ -176,7 +234,9 @@ def classify(index: ProjectIndex, config: Config, suppress: dict[str, dict] | No
         cl.call(c)
     cl.settings()
     cl.project()
-    index.findings = sorted({f.key(): f for f in cl.findings}.values(), key=lambda f: (f.file, f.line, f.column, f.rule))
+    index.findings = sorted(
+        {f.key(): f for f in cl.findings}.values(), key=lambda f: (f.file, f.line, f.column, f.rule)
+    )
     index.summary = summarize(index)
     return index
 
@@ -193,15 +253,31 @@ def summarize(index: ProjectIndex) -> dict:
     readiness = []
     for file, c in sorted(per_module.items()):
         total = sum(c.values())
-        readiness.append({"file": file, "total": total, "auto": c["auto"], "assisted": c["assisted"],
-                          "manual": c["manual"], "ready": round(100.0 * c["auto"] / total, 1) if total else 100.0})
+        readiness.append(
+            {
+                "file": file,
+                "total": total,
+                "auto": c["auto"],
+                "assisted": c["assisted"],
+                "manual": c["manual"],
+                "ready": round(100.0 * c["auto"] / total, 1) if total else 100.0,
+            }
+        )
     by_rule = Counter(f.rule for f in index.findings)
     by_sev = Counter(f.severity for f in index.findings)
     return {
-        "tasks": counts(index.tasks), "schedules": counts(index.schedules), "calls": counts(index.calls),
-        "apps": len(index.apps), "errors": len(index.errors),
-        "findings": {"total": len(index.findings), "error": by_sev["error"], "warning": by_sev["warning"],
-                     "info": by_sev["info"], "by_rule": dict(sorted(by_rule.items()))},
+        "tasks": counts(index.tasks),
+        "schedules": counts(index.schedules),
+        "calls": counts(index.calls),
+        "apps": len(index.apps),
+        "errors": len(index.errors),
+        "findings": {
+            "total": len(index.findings),
+            "error": by_sev["error"],
+            "warning": by_sev["warning"],
+            "info": by_sev["info"],
+            "by_rule": dict(sorted(by_rule.items())),
+        },
         "modules": readiness,
         "timezone": project_timezone(index),
     }

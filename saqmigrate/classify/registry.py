@@ -50,8 +50,15 @@ class Hit:
     item: Any = SAME_ITEM
 
 
-def hit(variant: str | None = None, *, at: tuple[str, int] | None = None, column: int | None = None,
-        subject: str | None = None, item: Any = SAME_ITEM, **values: Any) -> Hit:
+def hit(
+    variant: str | None = None,
+    *,
+    at: tuple[str, int] | None = None,
+    column: int | None = None,
+    subject: str | None = None,
+    item: Any = SAME_ITEM,
+    **values: Any,
+) -> Hit:
     """A finding with the message template's ``values``; ``at=(file, line)`` places it elsewhere than
     the item (``project`` detectors always say where)."""
     file, line = at if at is not None else (None, None)

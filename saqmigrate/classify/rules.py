@@ -19,9 +19,26 @@ if TYPE_CHECKING:
     from saqmigrate.classify import Classifier
 
 REQUEST_EQUIVALENTS = {"id", "retries", "kwargs", "args", "eta", "hostname", "delivery_info", "task"}
-UNSUPPORTED_CALL_OPTIONS = {"link", "link_error", "expires", "headers", "shadow", "exchange", "routing_key",
-                            "priority", "soft_time_limit", "serializer", "compression", "producer",
-                            "connection", "add_to_parent", "chord", "group_id", "parent_id", "root_id"}
+UNSUPPORTED_CALL_OPTIONS = {
+    "link",
+    "link_error",
+    "expires",
+    "headers",
+    "shadow",
+    "exchange",
+    "routing_key",
+    "priority",
+    "soft_time_limit",
+    "serializer",
+    "compression",
+    "producer",
+    "connection",
+    "add_to_parent",
+    "chord",
+    "group_id",
+    "parent_id",
+    "root_id",
+}
 CANVAS_KINDS = {"chain", "group", "chord", "pipe"}
 _NAMED_TASK_KINDS = ("delay", "apply_async", "s", "si", "signature", "map", "starmap", "chunks", "apply")
 
@@ -153,8 +170,10 @@ def option_not_static(t: Task, cl: Classifier) -> list[Hit]:
 
     at = (t.file, t.decorator_line or t.line)
     unresolved = t.features.get("unresolved") or {}
-    hits = [hit("option", at=at, key=key, value_src=src(t.options.get(key, t.inherited_options.get(key))), why=why)
-            for key, why in sorted(unresolved.items())]
+    hits = [
+        hit("option", at=at, key=key, value_src=src(t.options.get(key, t.inherited_options.get(key))), why=why)
+        for key, why in sorted(unresolved.items())
+    ]
     if t.name is not None and "queue" not in unresolved and cl.index is not None:
         from saqmigrate.plan import task_queue
 
@@ -168,9 +187,17 @@ def option_not_static(t: Task, cl: Classifier) -> list[Hit]:
 @rule("SM116", on="task")
 def option_from_environment(t: Task, cl: Classifier) -> list[Hit]:
     """A value taken from an environment variable's default."""
-    return [hit(at=(t.file, t.decorator_line or t.line), key=key, src=info["src"],
-                value=t.options.get(key, t.inherited_options.get(key)), env="$" + ", $".join(info["env"]))
-            for key, info in sorted((t.features.get("resolved") or {}).items()) if info.get("env")]
+    return [
+        hit(
+            at=(t.file, t.decorator_line or t.line),
+            key=key,
+            src=info["src"],
+            value=t.options.get(key, t.inherited_options.get(key)),
+            env="$" + ", $".join(info["env"]),
+        )
+        for key, info in sorted((t.features.get("resolved") or {}).items())
+        if info.get("env")
+    ]
 
 
 # --- schedules -----------------------------------------------------------------------------------
@@ -325,15 +352,21 @@ def old_beat_schedule_name(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
     namespaces = {c.get("namespace") for a in idx.apps for c in a.config_from_object if isinstance(c, dict)}
     if "CELERY" not in namespaces:
         return []
-    return [hit(at=(s.file, s.line), item=s, subject=s.entry or "") for s in idx.schedules
-            if s.container == "CELERYBEAT_SCHEDULE" or s.source == "CELERYBEAT_SCHEDULE"]
+    return [
+        hit(at=(s.file, s.line), item=s, subject=s.entry or "")
+        for s in idx.schedules
+        if s.container == "CELERYBEAT_SCHEDULE" or s.source == "CELERYBEAT_SCHEDULE"
+    ]
 
 
 @rule("SM405", on="project")
 def custom_task_class(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
     # saqmigrate's own wiring (RoutedTask, set by the routing hook) is not the project's task class
-    return [hit(at=(a.file, a.line), item=None, subject=a.name, app=a.name, task_cls=src(a.task_cls).lstrip("?"))
-            for a in idx.apps if a.task_cls is not None and not src(a.task_cls).lstrip("?").startswith("saqmigrate.")]
+    return [
+        hit(at=(a.file, a.line), item=None, subject=a.name, app=a.name, task_cls=src(a.task_cls).lstrip("?"))
+        for a in idx.apps
+        if a.task_cls is not None and not src(a.task_cls).lstrip("?").startswith("saqmigrate.")
+    ]
 
 
 @rule("SM900", on="project")
@@ -367,6 +400,15 @@ def factory_app_entry_unknown(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
     if found.module and found.why:
         return [hit("chosen", at=(app.file, app.line), item=None, subject=app.name, why=found.why)]
     if not found.module:
-        return [hit("unknown", at=(app.file, app.line), item=None, subject=app.name, file=app.file, line=app.line,
-                    why=found.why)]
+        return [
+            hit(
+                "unknown",
+                at=(app.file, app.line),
+                item=None,
+                subject=app.name,
+                file=app.file,
+                line=app.line,
+                why=found.why,
+            )
+        ]
     return []

@@ -31,8 +31,13 @@ def kill(store: F.FlagStore, reason: str, *, actor: str, argv: list[str]) -> dic
         return {"ok": True, "version": before.version, "change": None, "message": "kill switch already ON"}
     version = store.set_mode("force-celery", reason=reason, actor=actor, argv=argv)
     paused = R.pause_all(store, reason=f"kill switch: {reason}", actor=actor, argv=argv)
-    return {"ok": True, "version": version, "change": "kill switch ON", "paused": paused,
-            "message": f"kill switch ON (version {version})" + (f"; ramps paused: {', '.join(paused)}" if paused else "")}
+    return {
+        "ok": True,
+        "version": version,
+        "change": "kill switch ON",
+        "paused": paused,
+        "message": f"kill switch ON (version {version})" + (f"; ramps paused: {', '.join(paused)}" if paused else ""),
+    }
 
 
 def unkill(store: F.FlagStore, reason: str, *, actor: str, argv: list[str]) -> dict[str, Any]:
@@ -41,8 +46,12 @@ def unkill(store: F.FlagStore, reason: str, *, actor: str, argv: list[str]) -> d
     if before.mode == "normal" and "mode" not in before.bad:
         return {"ok": True, "version": before.version, "change": None, "message": "kill switch already OFF"}
     version = store.set_mode("normal", reason=reason, actor=actor, argv=argv)
-    return {"ok": True, "version": version, "change": "kill switch OFF",
-            "message": f"kill switch OFF (version {version}); paused ramps stay paused until resumed"}
+    return {
+        "ok": True,
+        "version": version,
+        "change": "kill switch OFF",
+        "message": f"kill switch OFF (version {version}); paused ramps stay paused until resumed",
+    }
 
 
 def pause_ramp(store: F.FlagStore, task: str, reason: str, *, actor: str, argv: list[str]) -> dict[str, Any]:
@@ -50,12 +59,23 @@ def pause_ramp(store: F.FlagStore, task: str, reason: str, *, actor: str, argv: 
         plan, version = R.pause(store, str(task), reason=_reason(reason), actor=actor, argv=argv)
     except R.RampError as exc:
         raise ActionError(str(exc)) from None
-    return {"ok": True, "version": version, "message": f"ramp of {task} {plan.state}"
-            + ("" if version is not None else " already; nothing written")}
+    return {
+        "ok": True,
+        "version": version,
+        "message": f"ramp of {task} {plan.state}" + ("" if version is not None else " already; nothing written"),
+    }
 
 
-def resume_ramp(store: F.FlagStore, task: str, reason: str, *, actor: str, argv: list[str], registry: Any = None,
-                saq_url: str | None = None) -> dict[str, Any]:
+def resume_ramp(
+    store: F.FlagStore,
+    task: str,
+    reason: str,
+    *,
+    actor: str,
+    argv: list[str],
+    registry: Any = None,
+    saq_url: str | None = None,
+) -> dict[str, Any]:
     """``route ramp TASK --resume``: resuming routes TASK to SAQ again, so it makes the check starting a ramp
     and ``route set ... saq`` make (:func:`live_worker_problems`); the page has no ``--force``."""
     reason = _reason(reason)
@@ -68,8 +88,12 @@ def resume_ramp(store: F.FlagStore, task: str, reason: str, *, actor: str, argv:
         plan, version = R.resume(store, str(task), reason=reason, actor=actor, argv=argv)
     except R.RampError as exc:
         raise ActionError(str(exc)) from None
-    return {"ok": True, "version": version, "message": f"ramp of {task} {plan.state} at {plan.percent:g}%"
-            + ("" if version is not None else " already; nothing written")}
+    return {
+        "ok": True,
+        "version": version,
+        "message": f"ramp of {task} {plan.state} at {plan.percent:g}%"
+        + ("" if version is not None else " already; nothing written"),
+    }
 
 
 def live_worker_problems(registry: Any, saq_url: str, pattern: str) -> list[str]:
@@ -80,8 +104,9 @@ def live_worker_problems(registry: Any, saq_url: str, pattern: str) -> list[str]
     from saqmigrate.runtime.registry import METADATA_KEY
 
     if registry is None:
-        return [f"no registry: the SAQ function and queue of {pattern!r} are unknown (start the dashboard with "
-                "--registry)"]
+        return [
+            f"no registry: the SAQ function and queue of {pattern!r} are unknown (start the dashboard with --registry)"
+        ]
     names = [n for n in registry.tasks if n == pattern or fnmatch.fnmatchcase(n, pattern)]
     if not names:
         return [f"{pattern!r} matches no task in the registry"]
@@ -92,16 +117,20 @@ def live_worker_problems(registry: Any, saq_url: str, pattern: str) -> list[str]
             info = await q.info()
         finally:
             await q.disconnect()
-        return {str(wid): list(((w or {}).get("metadata") or {}).get(METADATA_KEY, {}).get("functions") or [])
-                for wid, w in (info.get("workers") or {}).items()}
+        return {
+            str(wid): list(((w or {}).get("metadata") or {}).get(METADATA_KEY, {}).get("functions") or [])
+            for wid, w in (info.get("workers") or {}).items()
+        }
 
     problems: list[str] = []
     seen: dict[str, dict[str, list[str]]] = {}
     for n in names:
         e = registry.tasks[n]
         if getattr(e, "unsupported", None):
-            problems.append(f"{n} uses Celery options SAQ cannot honour ({', '.join(sorted(e.unsupported))}); "
-                            "its dispatches stay on Celery whatever the flag says")
+            problems.append(
+                f"{n} uses Celery options SAQ cannot honour ({', '.join(sorted(e.unsupported))}); "
+                "its dispatches stay on Celery whatever the flag says"
+            )
         if e.queue not in seen:
             try:
                 seen[e.queue] = asyncio.run(functions(e.queue))
@@ -115,8 +144,18 @@ def live_worker_problems(registry: Any, saq_url: str, pattern: str) -> list[str]
     return problems
 
 
-def set_route(store: F.FlagStore, task: str, backend: str, percent: Any, reason: str, *, actor: str,
-              argv: list[str], registry: Any = None, saq_url: str | None = None) -> dict[str, Any]:
+def set_route(
+    store: F.FlagStore,
+    task: str,
+    backend: str,
+    percent: Any,
+    reason: str,
+    *,
+    actor: str,
+    argv: list[str],
+    registry: Any = None,
+    saq_url: str | None = None,
+) -> dict[str, Any]:
     """``route set TASK celery|saq [--percent P]``; to SAQ only with a live SAQ worker for it."""
     reason = _reason(reason)
     task = str(task or "").strip()
@@ -136,7 +175,6 @@ def set_route(store: F.FlagStore, task: str, backend: str, percent: Any, reason:
         if problems:
             raise ActionError("refusing to route to SAQ: " + "; ".join(problems))
     before = store.snapshot()
-    version = store.set_rule(task, backend, bp, reason=reason, expected_version=before.version, actor=actor,
-                             argv=argv)
+    version = store.set_rule(task, backend, bp, reason=reason, expected_version=before.version, actor=actor, argv=argv)
     shown = f"saq {bp / 100:g}%" if backend == F.SAQ and bp is not None and bp < F.FULL_BP else backend
     return {"ok": True, "version": version, "message": f"{task} -> {shown} (version {version})"}

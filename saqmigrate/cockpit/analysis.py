@@ -118,8 +118,14 @@ class Thresholds:
         def number(key: str, low: float, integer: bool = False, high: float | None = None) -> Any:
             v = section.get(key, DEFAULTS[key])
             ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-            if isinstance(v, bool) or not ok or v != v or v < low or not math.isfinite(v) or \
-                    (high is not None and v > high):
+            if (
+                isinstance(v, bool)
+                or not ok
+                or v != v
+                or v < low
+                or not math.isfinite(v)
+                or (high is not None and v > high)
+            ):
                 kind = "a whole number" if integer else "a number"
                 upto = f" and <= {high:g}" if high is not None else ""
                 raise AnalysisConfigError(f"{source}: {key} must be {kind} >= {low:g}{upto}, got {v!r}")
@@ -158,10 +164,17 @@ class Side:
 
     @classmethod
     def from_stats(cls, st: Any) -> "Side":
-        return cls(runs=st.runs, failures=st.failures, retries=st.retries, dead_letters=st.dead,
-                   p50=st.duration_q(0.5), p95=st.duration_q(0.95), wait_p95=st.wait_q(0.95),
-                   duration_samples=sum(c for c in st.duration.values() if c > 0),
-                   durations=tuple(sorted((b, c) for b, c in st.duration.items() if c > 0)))
+        return cls(
+            runs=st.runs,
+            failures=st.failures,
+            retries=st.retries,
+            dead_letters=st.dead,
+            p50=st.duration_q(0.5),
+            p95=st.duration_q(0.95),
+            wait_p95=st.wait_q(0.95),
+            duration_samples=sum(c for c in st.duration.values() if c > 0),
+            durations=tuple(sorted((b, c) for b, c in st.duration.items() if c > 0)),
+        )
 
     def slower_than(self, seconds: float) -> float:
         """How many recorded run times are above ``seconds`` (the bin holding it counted in proportion,
@@ -198,8 +211,14 @@ class Comparison:
         return f"{self.verdict}: " + "; ".join(self.reasons)
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "verdict": self.verdict, "reasons": list(self.reasons),
-                "celery": self.celery.to_json(), "saq": self.saq.to_json(), "checks": dict(self.checks)}
+        return {
+            "task": self.task,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "celery": self.celery.to_json(),
+            "saq": self.saq.to_json(),
+            "checks": dict(self.checks),
+        }
 
 
 def inert_text(value: Any, limit: int = 300) -> str:
@@ -208,8 +227,9 @@ def inert_text(value: Any, limit: int = 300) -> str:
     import unicodedata
 
     text = str(value)
-    out = "".join(ch if unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode("ascii")
-                  for ch in text)
+    out = "".join(
+        ch if unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
@@ -236,8 +256,9 @@ def wilson(failures: float, runs: int, z: float) -> tuple[float, float]:
     return (0.0 if failures <= 0 else lo), (1.0 if failures >= runs else hi)
 
 
-def diff_bounds(saq_failures: int, saq_runs: int, celery_failures: int, celery_runs: int,
-                z: float) -> tuple[float, float]:
+def diff_bounds(
+    saq_failures: int, saq_runs: int, celery_failures: int, celery_runs: int, z: float
+) -> tuple[float, float]:
     """Confidence bounds (lower, upper), each one-sided at ``z``, of SAQ's failure rate minus Celery's:
     Newcombe's hybrid score interval (Statistics in Medicine 17, 1998, method 10), Wilson bounds of
     each rate combined. Without runs on a side its rate is anywhere in [0, 1]."""
@@ -249,8 +270,9 @@ def diff_bounds(saq_failures: int, saq_runs: int, celery_failures: int, celery_r
     return d - math.hypot(ps - ls, uc - pc), d + math.hypot(us - ps, pc - lc)
 
 
-def failure_rate_decision(celery_failures: int, celery_runs: int, saq_failures: int, saq_runs: int,
-                          t: Thresholds) -> tuple[str, float, float]:
+def failure_rate_decision(
+    celery_failures: int, celery_runs: int, saq_failures: int, saq_runs: int, t: Thresholds
+) -> tuple[str, float, float]:
     """The failure-rate check alone: (``fail`` | ``pass`` | ``insufficient``, lower, upper bound of the
     difference as a rate). What :func:`compare` decides on, and what the Monte Carlo of
     tests/cockpit/montecarlo.py exercises:
@@ -294,10 +316,17 @@ def compare(task: str, celery: Side, saq: Side, t: Thresholds = Thresholds()) ->
     early = rate == FAIL and not enough
     rate_ok = {FAIL: False, PASS: True}.get(rate)
     checks["failure_rate_diff_pp"] = {
-        "value": round(diff_pp, 4), "lower": round(lower * 100, 4), "upper": round(upper * 100, 4),
-        "max": t.max_failure_rate_diff_pp, "z": t.confidence_z, "ok": rate_ok}
-    text = (f"failure rate saq {_pct(s_rate)} vs celery {_pct(c_rate)} ({diff_pp:+.2f} pp, max "
-            f"{t.max_failure_rate_diff_pp:g} pp")
+        "value": round(diff_pp, 4),
+        "lower": round(lower * 100, 4),
+        "upper": round(upper * 100, 4),
+        "max": t.max_failure_rate_diff_pp,
+        "z": t.confidence_z,
+        "ok": rate_ok,
+    }
+    text = (
+        f"failure rate saq {_pct(s_rate)} vs celery {_pct(c_rate)} ({diff_pp:+.2f} pp, max "
+        f"{t.max_failure_rate_diff_pp:g} pp"
+    )
     bound = f"at least {lower * 100:+.2f} pp at {_confidence(t.confidence_z)} confidence"
     if rate_ok is False:
         failed.append(f"{text}; {bound}" + (f", {saq.failures} failures before min_runs)" if early else ")"))
@@ -312,8 +341,12 @@ def compare(task: str, celery: Side, saq: Side, t: Thresholds = Thresholds()) ->
         ratio = max(saq.p95, t.p95_floor_seconds) / base if base > 0 else 1.0
         within_p95 = ratio <= t.max_p95_ratio + 1e-9
         text = f"p95 saq {_secs(saq.p95)} vs celery {_secs(celery.p95)} (x{ratio:.2f}, max x{t.max_p95_ratio:g})"
-        check: dict[str, Any] = {"value": round(ratio, 4), "max": t.max_p95_ratio,
-                                 "floor_seconds": t.p95_floor_seconds, "samples": min(samples)}
+        check: dict[str, Any] = {
+            "value": round(ratio, 4),
+            "max": t.max_p95_ratio,
+            "floor_seconds": t.p95_floor_seconds,
+            "samples": min(samples),
+        }
         if saq.durations is None:  # numbers without a histogram: the ratio alone
             ok_p95: bool | None = within_p95
         else:
@@ -323,29 +356,40 @@ def compare(task: str, celery: Side, saq: Side, t: Thresholds = Thresholds()) ->
             n = samples[1]
             slow = saq.slower_than(limit)
             lower = wilson(slow, n, t.confidence_z)[0] if n else 0.0
-            check.update({"slower_than_limit": round(slow, 1), "limit_seconds": limit,
-                          "slow_share_lower": round(lower, 4)})
+            check.update(
+                {"slower_than_limit": round(slow, 1), "limit_seconds": limit, "slow_share_lower": round(lower, 4)}
+            )
             ok_p95 = False if lower > 0.05 else (True if within_p95 else None)
             if ok_p95 is False:
                 text += f"; {slow:.0f} of {n} saq runs slower than {_secs(limit)}: at least {lower * 100:.1f} %"
             elif ok_p95 is None:
-                text += (f"; above the threshold but not significantly: {slow:.0f} of {n} saq runs slower than "
-                         f"{_secs(limit)} (at least {lower * 100:.1f} %, a p95 over it needs more than 5 %); "
-                         "more runs decide")
+                text += (
+                    f"; above the threshold but not significantly: {slow:.0f} of {n} saq runs slower than "
+                    f"{_secs(limit)} (at least {lower * 100:.1f} %, a p95 over it needs more than 5 %); "
+                    "more runs decide"
+                )
         check["ok"] = ok_p95
         checks["p95_ratio"] = check
         (passed if ok_p95 else failed if ok_p95 is False else held).append(text)
     else:
         checks["p95_ratio"] = {"value": None, "max": t.max_p95_ratio, "ok": None, "samples": min(samples)}
         if enough:
-            passed.append("p95 not compared (" + ("no run times recorded on one side)"
-                                                   if celery.p95 is None or saq.p95 is None
-                                                   else f"fewer than min_runs={t.min_runs} run times on one side)"))
+            passed.append(
+                "p95 not compared ("
+                + (
+                    "no run times recorded on one side)"
+                    if celery.p95 is None or saq.p95 is None
+                    else f"fewer than min_runs={t.min_runs} run times on one side)"
+                )
+            )
     if failed:
         return Comparison(task, celery, saq, FAIL, tuple(failed), checks)
     if not enough:
-        short = [f"{name} has {side.runs} run(s), fewer than min_runs={t.min_runs}"
-                 for name, side in (("celery", celery), ("saq", saq)) if side.runs < t.min_runs]
+        short = [
+            f"{name} has {side.runs} run(s), fewer than min_runs={t.min_runs}"
+            for name, side in (("celery", celery), ("saq", saq))
+            if side.runs < t.min_runs
+        ]
         return Comparison(task, celery, saq, INSUFFICIENT, tuple(short), checks)
     if held:
         return Comparison(task, celery, saq, INSUFFICIENT, tuple(held + passed), checks)
@@ -357,14 +401,18 @@ def render_text(rows: list[Comparison], *, since: str, baseline: str | None = No
     if not rows:
         return f"no outcomes recorded in the last {since} (are the workers wired? docs/cockpit.md)"
     head = f"last {since}" + (f" (celery baseline: last {baseline})" if baseline and baseline != since else "")
-    lines = [head,
-             f"{'task':<40} {'backend':<7} {'runs':>7} {'fail%':>8} {'p50':>10} {'p95':>10} {'wait p95':>10}  verdict"]
+    lines = [
+        head,
+        f"{'task':<40} {'backend':<7} {'runs':>7} {'fail%':>8} {'p50':>10} {'p95':>10} {'wait p95':>10}  verdict",
+    ]
     for r in rows:
         for i, (name, side) in enumerate((("celery", r.celery), ("saq", r.saq))):
             verdict = r.verdict.upper() if i == 0 else ""
-            lines.append(f"{(inert_text(r.task) if i == 0 else ''):<40} {name:<7} {side.runs:>7} "
-                         f"{_pct(side.failure_rate):>8} "
-                         f"{_secs(side.p50):>10} {_secs(side.p95):>10} {_secs(side.wait_p95):>10}  {verdict}")
+            lines.append(
+                f"{(inert_text(r.task) if i == 0 else ''):<40} {name:<7} {side.runs:>7} "
+                f"{_pct(side.failure_rate):>8} "
+                f"{_secs(side.p50):>10} {_secs(side.p95):>10} {_secs(side.wait_p95):>10}  {verdict}"
+            )
         for reason in r.reasons:
             lines.append(f"{'':<40} - {inert_text(reason)}")
     return "\n".join(lines)

@@ -77,11 +77,21 @@ class Action:
 
 
 class Autopilot:
-    def __init__(self, store: F.FlagStore, outcomes: OutcomeStore, thresholds: Thresholds, *,
-                 lock_ttl: float = 30.0, holder: str | None = None, clock: Callable[[], float] | None = None,
-                 local_clock: Callable[[], float] = time.time, registry: Any = None, saq_url: str | None = None,
-                 worker_check: Callable[[str], list[str]] | None = None,
-                 stall_check: Callable[[str, float, float], str | None] | None = None):
+    def __init__(
+        self,
+        store: F.FlagStore,
+        outcomes: OutcomeStore,
+        thresholds: Thresholds,
+        *,
+        lock_ttl: float = 30.0,
+        holder: str | None = None,
+        clock: Callable[[], float] | None = None,
+        local_clock: Callable[[], float] = time.time,
+        registry: Any = None,
+        saq_url: str | None = None,
+        worker_check: Callable[[str], list[str]] | None = None,
+        stall_check: Callable[[str, float, float], str | None] | None = None,
+    ):
         self.store = store
         self.outcomes = outcomes
         self.thresholds = thresholds
@@ -148,9 +158,15 @@ class Autopilot:
             log.warning("autopilot: %s", self.worker_check_off)
             out.append(Action("*", "warning", None, self.worker_check_off))
         t = self.thresholds
-        rows = compare_tasks(self.outcomes, list(plans), since=max(1.0, t.baseline_seconds), thresholds=t,
-                             saq_since={n: p.step_started_at for n, p in plans.items()},
-                             baseline=t.baseline_seconds, now=now)
+        rows = compare_tasks(
+            self.outcomes,
+            list(plans),
+            since=max(1.0, t.baseline_seconds),
+            thresholds=t,
+            saq_since={n: p.step_started_at for n, p in plans.items()},
+            baseline=t.baseline_seconds,
+            now=now,
+        )
         # roll-backs first: a slow or failing analysis of one plan must not delay another's roll-back
         rows = sorted(rows, key=lambda c: (c.verdict != FAIL, c.task))
         for cmp in rows:
@@ -168,9 +184,15 @@ class Autopilot:
                     break
                 fresh = R.load_plans(self.store).get(plan.task)
                 if fresh is None or fresh.to_json() != plan.to_json():
-                    out.append(Action(plan.task, "conflict", cmp.verdict,
-                                      "the plan changed during this tick (an operator's pause, resume or cancel); "
-                                      "judged again on the next tick"))
+                    out.append(
+                        Action(
+                            plan.task,
+                            "conflict",
+                            cmp.verdict,
+                            "the plan changed during this tick (an operator's pause, resume or cancel); "
+                            "judged again on the next tick",
+                        )
+                    )
                     continue
                 self._one(plan, cmp, snap, now, out)
             except Exception as exc:  # noqa: BLE001 - one plan's error never stops the others
@@ -194,9 +216,11 @@ class Autopilot:
             log.warning("autopilot: cannot read the outcomes' last times: %s", exc)
         if latest <= now + SKEW_WARN:
             return now
-        why = (f"clock: the Redis server's time is {format_duration(latest - now)} behind the latest step start or "
-               "recorded outcome of the active ramps (it went back: a failover?); judged on the outcomes up to the "
-               "latest recorded, keep the servers' clocks in sync (NTP)")
+        why = (
+            f"clock: the Redis server's time is {format_duration(latest - now)} behind the latest step start or "
+            "recorded outcome of the active ramps (it went back: a failover?); judged on the outcomes up to the "
+            "latest recorded, keep the servers' clocks in sync (NTP)"
+        )
         log.warning("autopilot: %s", why)
         out.append(Action("*", "warning", None, why))
         return latest
@@ -213,8 +237,10 @@ class Autopilot:
         self.skew = (t0 + self.local_clock()) / 2 - rt
         if abs(self.skew) <= SKEW_WARN:
             return []
-        why = (f"clock skew: this host's clock is {self.skew:+.1f} s off the Redis server's; steps and windows "
-               "use Redis time, keep the hosts' clocks in sync (NTP)")
+        why = (
+            f"clock skew: this host's clock is {self.skew:+.1f} s off the Redis server's; steps and windows "
+            "use Redis time, keep the hosts' clocks in sync (NTP)"
+        )
         log.warning("autopilot: %s", why)
         return [Action("*", "warning", None, why)]
 
@@ -227,41 +253,56 @@ class Autopilot:
             return
         at_step = now - plan.step_started_at
         step = f"step {plan.index + 1}/{len(plan.steps)} ({plan.percent:g}%, {format_duration(at_step)} in)"
-        R.save_status(self.store, plan.task, {"at": now, "verdict": cmp.verdict, "summary": cmp.summary,
-                                              "step": step, "analysis": cmp.to_json()})
+        R.save_status(
+            self.store,
+            plan.task,
+            {"at": now, "verdict": cmp.verdict, "summary": cmp.summary, "step": step, "analysis": cmp.to_json()},
+        )
         reason = f"autopilot {step}: {cmp.summary}"
         problems = self.worker_check(plan.task) if self.worker_check is not None else []
         if problems:
             # a dead (or wrong) SAQ fleet: the step's dispatches wait in a queue nobody consumes, and the runs
             # finished before it died must not advance the ramp into it (attack 16 C2)
-            why = (f"autopilot {step}: no live SAQ worker for {plan.task} ({'; '.join(problems)}): "
-                   "rolled back to Celery")
-            R.save_status(self.store, plan.task, {"at": now, "verdict": FAIL, "summary": why, "step": step,
-                                                  "analysis": cmp.to_json()})
+            why = f"autopilot {step}: no live SAQ worker for {plan.task} ({'; '.join(problems)}): rolled back to Celery"
+            R.save_status(
+                self.store,
+                plan.task,
+                {"at": now, "verdict": FAIL, "summary": why, "step": step, "analysis": cmp.to_json()},
+            )
             out.append(self._move(R.rollback, plan, snap.version, now, cmp, why, "rollback"))
             return
-        stalled = (self.stall_check(plan.task, plan.step_started_at, now)
-                   if self.stall_check is not None and at_step >= plan.every and not cmp.saq.runs else None)
+        stalled = (
+            self.stall_check(plan.task, plan.step_started_at, now)
+            if self.stall_check is not None and at_step >= plan.every and not cmp.saq.runs
+            else None
+        )
         if stalled:
             why = f"autopilot {step}: {stalled}: rolled back to Celery"
-            R.save_status(self.store, plan.task, {"at": now, "verdict": FAIL, "summary": why, "step": step,
-                                                  "analysis": cmp.to_json()})
+            R.save_status(
+                self.store,
+                plan.task,
+                {"at": now, "verdict": FAIL, "summary": why, "step": step, "analysis": cmp.to_json()},
+            )
             out.append(self._move(R.rollback, plan, snap.version, now, cmp, why, "rollback"))
             return
         if cmp.verdict == FAIL:
             out.append(self._move(R.rollback, plan, snap.version, now, cmp, reason, "rollback"))
         elif cmp.verdict == PASS and at_step >= plan.every:
-            out.append(self._move(R.advance, plan, snap.version, now, cmp, reason,
-                                  "done" if plan.last_step else "advance"))
+            out.append(
+                self._move(R.advance, plan, snap.version, now, cmp, reason, "done" if plan.last_step else "advance")
+            )
         else:
             wait = "" if cmp.verdict != PASS else f"; next step after {format_duration(plan.every)}"
             out.append(Action(plan.task, "hold", cmp.verdict, f"{step}: {cmp.summary}{wait}", plan.percent))
 
-    def _move(self, fn, plan: R.Plan, version: int, now: float, cmp, reason: str | None = None,
-              action: str = "pause") -> Action:
+    def _move(
+        self, fn, plan: R.Plan, version: int, now: float, cmp, reason: str | None = None, action: str = "pause"
+    ) -> Action:
         if reason is None:
-            reason = (f"autopilot: the rule of {plan.task} is no longer the plan's step "
-                      f"({plan.percent:g}% to SAQ): changed by hand; plan paused")
+            reason = (
+                f"autopilot: the rule of {plan.task} is no longer the plan's step "
+                f"({plan.percent:g}% to SAQ): changed by hand; plan paused"
+            )
         try:
             new, v = fn(self.store, plan, reason=reason, expected_version=version, now=now, actor=self.actor)
         except F.ConflictError as exc:
@@ -271,8 +312,12 @@ class Autopilot:
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def run(self, interval: float, stop: threading.Event | None = None,
-            on_actions: Callable[[list[Action]], None] | None = None) -> None:
+    def run(
+        self,
+        interval: float,
+        stop: threading.Event | None = None,
+        on_actions: Callable[[list[Action]], None] | None = None,
+    ) -> None:
         """Tick every ``interval`` seconds until ``stop`` is set; Redis errors are logged, not fatal."""
         stop = stop or threading.Event()
         try:
@@ -307,11 +352,23 @@ def _resolve_registry(registry: Any, saq_url: str | None) -> tuple[Any, str, str
             name = os.environ.get("SAQMIGRATE_REGISTRY") or registry_ops.find_registry()
             registry = registry_ops.load_registry(name) if name else None
         except Exception as exc:  # noqa: BLE001 - reported as the warning below
-            return None, url, (f"the live-SAQ-worker check is off: the registry did not load ({exc}); a dead SAQ "
-                               "fleet is not noticed (run from the project folder or set SAQMIGRATE_REGISTRY)")
+            return (
+                None,
+                url,
+                (
+                    f"the live-SAQ-worker check is off: the registry did not load ({exc}); a dead SAQ "
+                    "fleet is not noticed (run from the project folder or set SAQMIGRATE_REGISTRY)"
+                ),
+            )
         if registry is None:
-            return None, url, ("the live-SAQ-worker check is off: no registry found (run from the project folder or "
-                               "set SAQMIGRATE_REGISTRY); a dead SAQ fleet is not noticed")
+            return (
+                None,
+                url,
+                (
+                    "the live-SAQ-worker check is off: no registry found (run from the project folder or "
+                    "set SAQMIGRATE_REGISTRY); a dead SAQ fleet is not noticed"
+                ),
+            )
     return registry, url, None
 
 
@@ -342,7 +399,9 @@ def _stall_check(registry: Any, saq_url: str, outcomes: OutcomeStore) -> Callabl
         waiting = asyncio.run(queued(entry.queue))
         if waiting <= 0:
             return None
-        return (f"no SAQ run of any task of queue {entry.queue!r} finished in {format_duration(until - since)} "
-                f"while {waiting} job(s) wait in it: the SAQ fleet is stuck")
+        return (
+            f"no SAQ run of any task of queue {entry.queue!r} finished in {format_duration(until - since)} "
+            f"while {waiting} job(s) wait in it: the SAQ fleet is stuck"
+        )
 
     return check

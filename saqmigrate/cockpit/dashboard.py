@@ -52,10 +52,21 @@ CHART_POINTS = 30
 class Dashboard:
     """The ASGI app. ``token=None`` reads ``SAQMIGRATE_DASHBOARD_TOKEN`` (empty: read-only)."""
 
-    def __init__(self, store: F.FlagStore, *, registry: Any = None, thresholds: Thresholds | None = None,
-                 since: float = 3600.0, token: str | None = None, pyproject: str = "pyproject.toml",
-                 saq_url: str | None = None, dlq_prefix: str | None = None, clock: Callable[[], float] | None = None,
-                 hosts: Any = None, cache_seconds: float = 5.0):
+    def __init__(
+        self,
+        store: F.FlagStore,
+        *,
+        registry: Any = None,
+        thresholds: Thresholds | None = None,
+        since: float = 3600.0,
+        token: str | None = None,
+        pyproject: str = "pyproject.toml",
+        saq_url: str | None = None,
+        dlq_prefix: str | None = None,
+        clock: Callable[[], float] | None = None,
+        hosts: Any = None,
+        cache_seconds: float = 5.0,
+    ):
         self.store = store
         self.outcomes = OutcomeStore(store.url, store.keys.namespace, client=store.client)
         self.registry = registry
@@ -96,14 +107,21 @@ class Dashboard:
         root = scope.get("root_path", "") or ""
         path = scope.get("path", "/") or "/"
         if root and (path == root or path.startswith(root + "/")):
-            path = path[len(root):] or "/"
+            path = path[len(root) :] or "/"
         if len(path) > 1:
             path = path.rstrip("/") or "/"  # Litestar's mount hands "/api/state/"
         method = scope.get("method", "GET")
         host = _host_of(scope)
         if self.hosts is not None and "*" not in self.hosts and host not in self.hosts:
-            await _json(send, 400, {"ok": False, "error": f"unknown Host {host!r}: add it to {HOSTS_ENV} "
-                                    "(comma-separated) to serve the dashboard under that name"})
+            await _json(
+                send,
+                400,
+                {
+                    "ok": False,
+                    "error": f"unknown Host {host!r}: add it to {HOSTS_ENV} "
+                    "(comma-separated) to serve the dashboard under that name",
+                },
+            )
             return
         try:
             loop = asyncio.get_running_loop()
@@ -144,8 +162,7 @@ class Dashboard:
         origin = headers.get("origin")
         if origin is not None:  # a browser sends it: the page's own scheme and host, never "null"
             scheme, _, host = origin.partition("://")
-            if origin == "null" or host.rstrip("/") != headers.get("host", "") or \
-                    scheme != scope.get("scheme", "http"):
+            if origin == "null" or host.rstrip("/") != headers.get("host", "") or scheme != scope.get("scheme", "http"):
                 return 403, {"ok": False, "error": f"cross-origin change refused (Origin {origin})"}
         body = b""
         while True:
@@ -165,8 +182,9 @@ class Dashboard:
         actor = f"dashboard@{client[0]}"
         argv = ["dashboard", action] + [str(data.get(k)) for k in ("task", "backend", "percent") if data.get(k)]
         try:
-            out = await asyncio.get_running_loop().run_in_executor(self._writes, _WRITES[action], self, data, actor,
-                                                                   argv)
+            out = await asyncio.get_running_loop().run_in_executor(
+                self._writes, _WRITES[action], self, data, actor, argv
+            )
         except (A.ActionError, F.FlagError, F.ConflictError, R.RampError) as exc:
             return 400, {"ok": False, "error": str(exc)}
         self._view = None  # the next read shows the change
@@ -192,25 +210,37 @@ class Dashboard:
         tasks = []
         for name in names:
             matched, rule = snap.rule_for(name)
-            tasks.append({
-                "task": name,
-                "route": _route_text(snap, matched, rule),
-                "rule": dict(rule) if rule else None,
-                "matched": matched,
-                "last_change": {"at": (rule or {}).get("updated_at"), "reason": (rule or {}).get("reason")},
-                "plan": plans[name].to_json() if name in plans else None,
-                "plan_status": status.get(name),
-                "comparison": rows[name].to_json() if name in rows else None,
-                "chart": {b: _points(series.get((name, b), [])) for b in BACKENDS},
-                "queue": self.registry.tasks[name].queue if self.registry is not None and name in self.registry.tasks
-                else None,
-            })
+            tasks.append(
+                {
+                    "task": name,
+                    "route": _route_text(snap, matched, rule),
+                    "rule": dict(rule) if rule else None,
+                    "matched": matched,
+                    "last_change": {"at": (rule or {}).get("updated_at"), "reason": (rule or {}).get("reason")},
+                    "plan": plans[name].to_json() if name in plans else None,
+                    "plan_status": status.get(name),
+                    "comparison": rows[name].to_json() if name in rows else None,
+                    "chart": {b: _points(series.get((name, b), [])) for b in BACKENDS},
+                    "queue": self.registry.tasks[name].queue
+                    if self.registry is not None and name in self.registry.tasks
+                    else None,
+                }
+            )
         return {
-            "namespace": self.store.keys.namespace, "version": snap.version, "mode": snap.mode, "bad": dict(snap.bad),
-            "since": format_duration(since), "clamped": win.clamped or None, "notes": win.notes,
-            "thresholds": self.thresholds.to_json(), "window": self._window(),
-            "dead_letters": self._dead_letters(), "writable": bool(self.token), "now": now,
-            "outcomes_at": computed_at, "tasks": tasks,
+            "namespace": self.store.keys.namespace,
+            "version": snap.version,
+            "mode": snap.mode,
+            "bad": dict(snap.bad),
+            "since": format_duration(since),
+            "clamped": win.clamped or None,
+            "notes": win.notes,
+            "thresholds": self.thresholds.to_json(),
+            "window": self._window(),
+            "dead_letters": self._dead_letters(),
+            "writable": bool(self.token),
+            "now": now,
+            "outcomes_at": computed_at,
+            "tasks": tasks,
         }
 
     def outcome_view(self, names: list[str], since: float, now: float) -> tuple[dict[str, Any], dict, float]:
@@ -230,8 +260,9 @@ class Dashboard:
             hit = fresh()
             if hit is not None:
                 return hit
-            rows = {c.task: c for c in compare_tasks(self.outcomes, names, since=since, thresholds=self.thresholds,
-                                                     now=now)}
+            rows = {
+                c.task: c for c in compare_tasks(self.outcomes, names, since=since, thresholds=self.thresholds, now=now)
+            }
             series = self.outcomes.series(names, now - since, now) if names else {}
             value = (rows, series, now)
             self._view = (time.monotonic(), key, value)
@@ -291,9 +322,10 @@ def _points(row: list[tuple[int, Stats]], n: int = CHART_POINTS) -> list[dict[st
     size = max(1, -(-len(row) // n))
     out = []
     for i in range(0, len(row), size):
-        chunk = row[i:i + size]
-        out.append({"t": chunk[0][0], "runs": sum(s.runs for _t, s in chunk),
-                    "failures": sum(s.failures for _t, s in chunk)})
+        chunk = row[i : i + size]
+        out.append(
+            {"t": chunk[0][0], "runs": sum(s.runs for _t, s in chunk), "failures": sum(s.failures for _t, s in chunk)}
+        )
     return out
 
 
@@ -313,29 +345,54 @@ def _pause(d: Dashboard, data: dict, actor: str, argv: list[str]) -> dict:
 
 
 def _resume(d: Dashboard, data: dict, actor: str, argv: list[str]) -> dict:
-    return A.resume_ramp(d.store, data.get("task"), data.get("reason"), actor=actor, argv=argv, registry=d.registry,
-                         saq_url=d.saq_url)
+    return A.resume_ramp(
+        d.store, data.get("task"), data.get("reason"), actor=actor, argv=argv, registry=d.registry, saq_url=d.saq_url
+    )
 
 
 def _route(d: Dashboard, data: dict, actor: str, argv: list[str]) -> dict:
-    return A.set_route(d.store, data.get("task"), str(data.get("backend") or ""), data.get("percent"),
-                       data.get("reason"), actor=actor, argv=argv, registry=d.registry, saq_url=d.saq_url)
+    return A.set_route(
+        d.store,
+        data.get("task"),
+        str(data.get("backend") or ""),
+        data.get("percent"),
+        data.get("reason"),
+        actor=actor,
+        argv=argv,
+        registry=d.registry,
+        saq_url=d.saq_url,
+    )
 
 
 _WRITES: dict[str, Callable[[Dashboard, dict, str, list[str]], dict]] = {
-    "kill": _kill, "unkill": _unkill, "ramp/pause": _pause, "ramp/resume": _resume, "route": _route,
+    "kill": _kill,
+    "unkill": _unkill,
+    "ramp/pause": _pause,
+    "ramp/resume": _resume,
+    "route": _route,
 }
 
 
 async def _respond(send: Callable, status: int, body: bytes, ctype: str) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer"),
-        (b"content-security-policy",
-         b"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; "
-         b"connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"),
-    ]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", ctype.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"x-content-type-options", b"nosniff"),
+                (b"x-frame-options", b"DENY"),
+                (b"referrer-policy", b"no-referrer"),
+                (
+                    b"content-security-policy",
+                    b"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; "
+                    b"connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+                ),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -384,21 +441,28 @@ def chart_svg(chart: dict[str, list[dict[str, int]]], width: int = 180, height: 
     top = max([p["runs"] for pts in chart.values() for p in pts] + [1])
     n = max([len(pts) for pts in chart.values()] + [1])
     step = width / max(1, n - 1)
-    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="runs per interval: celery blue, saq green, failures red">',
-             f'<line x1="0" y1="{height - 1}" x2="{width}" y2="{height - 1}" stroke="#ccc"/>']
+    parts = [
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="runs per interval: celery blue, saq green, failures red">',
+        f'<line x1="0" y1="{height - 1}" x2="{width}" y2="{height - 1}" stroke="#ccc"/>',
+    ]
     for backend, pts in chart.items():
         if not pts:
             continue
-        coords = " ".join(f"{i * step:.1f},{height - 2 - (p['runs'] / top) * (height - 6):.1f}"
-                          for i, p in enumerate(pts))
-        parts.append(f'<polyline class="line-{backend}" fill="none" stroke="{colours.get(backend, "#555")}" '
-                     f'stroke-width="1.5" points="{coords}"/>')
+        coords = " ".join(
+            f"{i * step:.1f},{height - 2 - (p['runs'] / top) * (height - 6):.1f}" for i, p in enumerate(pts)
+        )
+        parts.append(
+            f'<polyline class="line-{backend}" fill="none" stroke="{colours.get(backend, "#555")}" '
+            f'stroke-width="1.5" points="{coords}"/>'
+        )
         for i, p in enumerate(pts):
             if p["failures"]:
                 y = height - 2 - (p["runs"] / top) * (height - 6)
-                parts.append(f'<circle class="fail-{backend}" cx="{i * step:.1f}" cy="{y:.1f}" r="2.5" '
-                             f'fill="#c62828"><title>{backend}: {p["failures"]} failed</title></circle>')
+                parts.append(
+                    f'<circle class="fail-{backend}" cx="{i * step:.1f}" cy="{y:.1f}" r="2.5" '
+                    f'fill="#c62828"><title>{backend}: {p["failures"]} failed</title></circle>'
+                )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -453,10 +517,16 @@ def render(state: dict[str, Any], root: str = "") -> str:
     elif "error" in w:
         window = f"window: {w['error']}"
     else:
-        window = (f"window: day {w['day']} of {w['days']}, " + ("EXPIRED" if w["expired"] else f"{w['days_left']} days left")
-                  + f" (ends {w['end']})")
-    banner = (f'<div class="kill" id="mode">KILL SWITCH ON: every dispatch goes to Celery (mode {_e(mode)})</div>'
-              if mode != "normal" else '<div class="ok" id="mode">routing normal: per-task rules apply</div>')
+        window = (
+            f"window: day {w['day']} of {w['days']}, "
+            + ("EXPIRED" if w["expired"] else f"{w['days_left']} days left")
+            + f" (ends {w['end']})"
+        )
+    banner = (
+        f'<div class="kill" id="mode">KILL SWITCH ON: every dispatch goes to Celery (mode {_e(mode)})</div>'
+        if mode != "normal"
+        else '<div class="ok" id="mode">routing normal: per-task rules apply</div>'
+    )
     t = state["thresholds"]
     rows = []
     for task in state["tasks"]:
@@ -465,11 +535,16 @@ def render(state: dict[str, Any], root: str = "") -> str:
         plan = task.get("plan")
         if plan:
             idx = min(plan["index"], len(plan["steps"]) - 1)
-            ramp = (f'{_e(plan["state"])} step {idx + 1}/{len(plan["steps"])} ({plan["steps"][idx]:g}%)'
-                    f'<div class="small">{_e((task.get("plan_status") or {}).get("summary") or plan.get("reason"))}</div>')
+            ramp = (
+                f"{_e(plan['state'])} step {idx + 1}/{len(plan['steps'])} ({plan['steps'][idx]:g}%)"
+                f'<div class="small">{_e((task.get("plan_status") or {}).get("summary") or plan.get("reason"))}</div>'
+            )
             button = ("ramp/pause", "pause") if plan["state"] == R.ACTIVE else ("ramp/resume", "resume")
-            ramp += (f'<button data-action="{button[0]}" data-task="{_e(task["task"])}">{button[1]} ramp</button>'
-                     if plan["state"] != R.DONE else "")
+            ramp += (
+                f'<button data-action="{button[0]}" data-task="{_e(task["task"])}">{button[1]} ramp</button>'
+                if plan["state"] != R.DONE
+                else ""
+            )
         else:
             ramp = "–"
         change = task.get("last_change") or {}
@@ -486,10 +561,11 @@ def render(state: dict[str, Any], root: str = "") -> str:
             f'<td class="num">{_ms(cel.get("p95"))}<br>{_ms(saq.get("p95"))}</td>'
             f'<td class="num">{cel.get("dead_letters", 0)}<br>{saq.get("dead_letters", 0)}</td>'
             f'<td class="verdict-{_e(verdict)}" title="{_e(reasons)}">{_e(verdict)}</td>'
-            f'<td>{chart_svg(task.get("chart") or {})}</td>'
+            f"<td>{chart_svg(task.get('chart') or {})}</td>"
             f'<td><select class="backend"><option>celery</option><option>saq</option></select>'
             f'<input class="percent" size="4" placeholder="%">'
-            f'<button data-action="route" data-task="{_e(task["task"])}">set</button></td></tr>')
+            f'<button data-action="route" data-task="{_e(task["task"])}">set</button></td></tr>'
+        )
     dl = state.get("dead_letters")
     if dl is None:
         dead = "dead-letter store: not read (start with --saq-url)"
@@ -497,8 +573,11 @@ def render(state: dict[str, Any], root: str = "") -> str:
         dead = f"dead-letter store: {_e(dl['error'])}"
     else:
         dead = "dead letters: " + (", ".join(f"{_e(q)} {n}" for q, n in dl.items()) or "none")
-    writable = ("changes need the token and a reason" if state.get("writable")
-                else "read-only: the server has no SAQMIGRATE_DASHBOARD_TOKEN")
+    writable = (
+        "changes need the token and a reason"
+        if state.get("writable")
+        else "read-only: the server has no SAQMIGRATE_DASHBOARD_TOKEN"
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>saqmigrate cockpit</title><style>{_CSS}</style></head>
@@ -545,7 +624,7 @@ def litestar_route(dashboard: Dashboard, path: str = "/cockpit") -> Any:
         root = (scope.get("root_path") or "").rstrip("/")
         scope["root_path"] = root if root.endswith(mount) else root + mount
         if scope.get("path", "").startswith(scope["root_path"] + "/"):
-            scope["path"] = scope["path"][len(scope["root_path"]):]
+            scope["path"] = scope["path"][len(scope["root_path"]) :]
         await dashboard(scope, receive, send)
 
     return saqmigrate_cockpit

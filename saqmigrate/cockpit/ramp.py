@@ -68,8 +68,12 @@ class Plan:
 
     def rule(self, now: float, reason: str) -> dict[str, Any]:
         """The routing rule of the current step (what ``route set TASK saq --percent P`` stores)."""
-        return dict(F.make_rule(F.SAQ, F.parse_percent(self.percent)), updated_at=now, reason=reason,
-                    ramp=f"step {self.index + 1}/{len(self.steps)}")
+        return dict(
+            F.make_rule(F.SAQ, F.parse_percent(self.percent)),
+            updated_at=now,
+            reason=reason,
+            ramp=f"step {self.index + 1}/{len(self.steps)}",
+        )
 
     def rule_matches(self, rule: Any) -> bool:
         """Is ``rule`` (from a snapshot) the one this plan's current step set?"""
@@ -88,8 +92,9 @@ class Plan:
             raise RampError(f"stored ramp plan is not a JSON object ({type(data).__name__})")
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         try:
-            plan = cls(**{k: data[k] for k in known if k in data},
-                       extra={k: v for k, v in data.items() if k not in known})
+            plan = cls(
+                **{k: data[k] for k in known if k in data}, extra={k: v for k, v in data.items() if k not in known}
+            )
             plan.steps = parse_steps(plan.steps)
             plan.every = float(plan.every)
             plan.index = int(plan.index)
@@ -146,16 +151,24 @@ def save_status(store: F.FlagStore, task: str, data: dict[str, Any]) -> None:
     store.client.hset(status_key(store), task, json.dumps(data, default=str))
 
 
-def _write(store: F.FlagStore, task: str, old_plan: Plan | None, new_plan: Plan | None, *,
-           rule: dict[str, Any] | None | bool, reason: str, expected_version: int | None,
-           actor: str | None = None, argv: list[str] | None = None) -> int:
+def _write(
+    store: F.FlagStore,
+    task: str,
+    old_plan: Plan | None,
+    new_plan: Plan | None,
+    *,
+    rule: dict[str, Any] | None | bool,
+    reason: str,
+    expected_version: int | None,
+    actor: str | None = None,
+    argv: list[str] | None = None,
+) -> int:
     """One audited CAS write of the plan and (``rule`` not False) the task's rule (None: Celery)."""
     k = store.keys
     rk = ramps_key(store)
     old_rule = store._old(k.rules, task)
     old = {"plan": old_plan.to_json() if old_plan else None, "rule": old_rule}
-    new = {"plan": new_plan.to_json() if new_plan else None,
-           "rule": old_rule if rule is False else rule}
+    new = {"plan": new_plan.to_json() if new_plan else None, "rule": old_rule if rule is False else rule}
 
     def ops(pipe):
         if new_plan is None:
@@ -166,16 +179,34 @@ def _write(store: F.FlagStore, task: str, old_plan: Plan | None, new_plan: Plan 
             pipe.hset(k.rules, task, json.dumps(rule))
 
     # the flag store's own compare-and-set transaction: version, audit entry, change notification
-    return store._write(f"ramp:{task}", old, new, ops, reason=reason, expected_version=expected_version,
-                        actor=actor, argv=argv, hashes=(k.rules, rk))
+    return store._write(
+        f"ramp:{task}",
+        old,
+        new,
+        ops,
+        reason=reason,
+        expected_version=expected_version,
+        actor=actor,
+        argv=argv,
+        hashes=(k.rules, rk),
+    )
 
 
 def _celery_rule(now: float, reason: str) -> dict[str, Any]:
     return dict(F.make_rule(F.CELERY), updated_at=now, reason=reason, ramp="rolled back")
 
 
-def start(store: F.FlagStore, task: str, steps: Any, every: float, *, reason: str, now: float | None = None,
-          actor: str | None = None, argv: list[str] | None = None) -> tuple[Plan, int]:
+def start(
+    store: F.FlagStore,
+    task: str,
+    steps: Any,
+    every: float,
+    *,
+    reason: str,
+    now: float | None = None,
+    actor: str | None = None,
+    argv: list[str] | None = None,
+) -> tuple[Plan, int]:
     """Create (or replace) TASK's plan at its first step; sets the rule to that step."""
     if not task or F._is_pattern(task):
         raise RampError(f"a ramp needs one exact task name, got {task!r}")
@@ -187,42 +218,100 @@ def start(store: F.FlagStore, task: str, steps: Any, every: float, *, reason: st
         raise RampError(f"the kill switch is on (mode {snap.mode}): no ramp starts until `route unkill`")
     old = load_plans(store).get(task)
     plan = Plan(task, parse_steps(steps), float(every), 0, ACTIVE, now, now, False, reason)
-    version = _write(store, task, old, plan, rule=plan.rule(now, reason), reason=reason,
-                     expected_version=snap.version, actor=actor, argv=argv)
+    version = _write(
+        store,
+        task,
+        old,
+        plan,
+        rule=plan.rule(now, reason),
+        reason=reason,
+        expected_version=snap.version,
+        actor=actor,
+        argv=argv,
+    )
     return plan, version
 
 
-def advance(store: F.FlagStore, plan: Plan, *, reason: str, expected_version: int, now: float | None = None,
-            actor: str | None = None) -> tuple[Plan, int]:
+def advance(
+    store: F.FlagStore,
+    plan: Plan,
+    *,
+    reason: str,
+    expected_version: int,
+    now: float | None = None,
+    actor: str | None = None,
+) -> tuple[Plan, int]:
     """The next step (or ``done`` after the last one passed)."""
     now = redis_time(store.client) if now is None else now
     new = Plan(**{**asdict(plan)})
     if plan.last_step:
         new.state, new.reason = DONE, reason
-        return new, _write(store, plan.task, plan, new, rule=False, reason=reason,
-                           expected_version=expected_version, actor=actor, argv=[])
+        return new, _write(
+            store,
+            plan.task,
+            plan,
+            new,
+            rule=False,
+            reason=reason,
+            expected_version=expected_version,
+            actor=actor,
+            argv=[],
+        )
     new.index, new.step_started_at, new.reason = plan.index + 1, now, reason
-    return new, _write(store, plan.task, plan, new, rule=new.rule(now, reason), reason=reason,
-                       expected_version=expected_version, actor=actor, argv=[])
+    return new, _write(
+        store,
+        plan.task,
+        plan,
+        new,
+        rule=new.rule(now, reason),
+        reason=reason,
+        expected_version=expected_version,
+        actor=actor,
+        argv=[],
+    )
 
 
-def rollback(store: F.FlagStore, plan: Plan, *, reason: str, expected_version: int, now: float | None = None,
-             actor: str | None = None) -> tuple[Plan, int]:
+def rollback(
+    store: F.FlagStore,
+    plan: Plan,
+    *,
+    reason: str,
+    expected_version: int,
+    now: float | None = None,
+    actor: str | None = None,
+) -> tuple[Plan, int]:
     """Back to Celery (an explicit ``celery`` rule) and the plan paused."""
     now = redis_time(store.client) if now is None else now
     new = Plan(**{**asdict(plan)})
     new.state, new.rolled_back, new.reason = PAUSED, True, reason
-    return new, _write(store, plan.task, plan, new, rule=_celery_rule(now, reason), reason=reason,
-                       expected_version=expected_version, actor=actor, argv=[])
+    return new, _write(
+        store,
+        plan.task,
+        plan,
+        new,
+        rule=_celery_rule(now, reason),
+        reason=reason,
+        expected_version=expected_version,
+        actor=actor,
+        argv=[],
+    )
 
 
-def pause_plan(store: F.FlagStore, plan: Plan, *, reason: str, expected_version: int, now: float | None = None,
-               actor: str | None = None) -> tuple[Plan, int]:
+def pause_plan(
+    store: F.FlagStore,
+    plan: Plan,
+    *,
+    reason: str,
+    expected_version: int,
+    now: float | None = None,
+    actor: str | None = None,
+) -> tuple[Plan, int]:
     """Pause ``plan`` as read (compare-and-set on ``expected_version``); the rule stays."""
     new = Plan(**{**asdict(plan)})
     new.state, new.reason = PAUSED, reason
-    return new, _write(store, plan.task, plan, new, rule=False, reason=reason, expected_version=expected_version,
-                       actor=actor, argv=[])
+    return new, _write(
+        store, plan.task, plan, new, rule=False, reason=reason, expected_version=expected_version, actor=actor, argv=[]
+    )
 
 
 def _get(store: F.FlagStore, task: str) -> Plan:
@@ -232,8 +321,9 @@ def _get(store: F.FlagStore, task: str) -> Plan:
     return plan
 
 
-def pause(store: F.FlagStore, task: str, *, reason: str, actor: str | None = None,
-          argv: list[str] | None = None) -> tuple[Plan, int | None]:
+def pause(
+    store: F.FlagStore, task: str, *, reason: str, actor: str | None = None, argv: list[str] | None = None
+) -> tuple[Plan, int | None]:
     """Stop moving TASK (its rule stays where it is). None version: already paused, nothing written."""
     snap_v = store.snapshot().version
     plan = _get(store, task)
@@ -241,12 +331,20 @@ def pause(store: F.FlagStore, task: str, *, reason: str, actor: str | None = Non
         return plan, None
     new = Plan(**{**asdict(plan)})
     new.state, new.reason = PAUSED, reason
-    return new, _write(store, task, plan, new, rule=False, reason=reason, expected_version=snap_v, actor=actor,
-                       argv=argv)
+    return new, _write(
+        store, task, plan, new, rule=False, reason=reason, expected_version=snap_v, actor=actor, argv=argv
+    )
 
 
-def resume(store: F.FlagStore, task: str, *, reason: str, now: float | None = None, actor: str | None = None,
-           argv: list[str] | None = None) -> tuple[Plan, int | None]:
+def resume(
+    store: F.FlagStore,
+    task: str,
+    *,
+    reason: str,
+    now: float | None = None,
+    actor: str | None = None,
+    argv: list[str] | None = None,
+) -> tuple[Plan, int | None]:
     """Go on from the current step (its rule set again); after a roll back, from the first step."""
     now = redis_time(store.client) if now is None else now
     snap = store.snapshot()
@@ -261,21 +359,36 @@ def resume(store: F.FlagStore, task: str, *, reason: str, now: float | None = No
     if plan.rolled_back:
         new.index, new.rolled_back = 0, False
     new.state, new.step_started_at, new.reason = ACTIVE, now, reason
-    return new, _write(store, task, plan, new, rule=new.rule(now, reason), reason=reason,
-                       expected_version=snap.version, actor=actor, argv=argv)
+    return new, _write(
+        store,
+        task,
+        plan,
+        new,
+        rule=new.rule(now, reason),
+        reason=reason,
+        expected_version=snap.version,
+        actor=actor,
+        argv=argv,
+    )
 
 
-def cancel(store: F.FlagStore, task: str, *, reason: str, actor: str | None = None,
-           argv: list[str] | None = None) -> int:
+def cancel(
+    store: F.FlagStore, task: str, *, reason: str, actor: str | None = None, argv: list[str] | None = None
+) -> int:
     """Forget TASK's plan; its rule stays where it is (``route set`` / ``clear`` changes it)."""
     snap_v = store.snapshot().version
     plan = _get(store, task)
-    return _write(store, task, plan, None, rule=False, reason=reason, expected_version=snap_v, actor=actor,
-                  argv=argv)
+    return _write(store, task, plan, None, rule=False, reason=reason, expected_version=snap_v, actor=actor, argv=argv)
 
 
-def pause_all(store: F.FlagStore, *, reason: str, tasks: Iterable[str] | None = None, actor: str | None = None,
-              argv: list[str] | None = None) -> list[str]:
+def pause_all(
+    store: F.FlagStore,
+    *,
+    reason: str,
+    tasks: Iterable[str] | None = None,
+    actor: str | None = None,
+    argv: list[str] | None = None,
+) -> list[str]:
     """Pause every active plan (the kill switch), one audited write per plan; the tasks paused."""
     done = []
     for task in sorted(load_plans(store)):
@@ -291,8 +404,9 @@ def pause_all(store: F.FlagStore, *, reason: str, tasks: Iterable[str] | None = 
             new = Plan(**{**asdict(plan)})
             new.state, new.reason = PAUSED, reason
             try:
-                _write(store, task, plan, new, rule=False, reason=reason, expected_version=snap_v, actor=actor,
-                       argv=argv)
+                _write(
+                    store, task, plan, new, rule=False, reason=reason, expected_version=snap_v, actor=actor, argv=argv
+                )
             except F.ConflictError:
                 continue
             done.append(task)

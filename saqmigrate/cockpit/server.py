@@ -27,8 +27,10 @@ MAX_CONNECTIONS = 64
 RESERVED_WRITES = 8  # serving slots only a POST (a write: kill, pause, resume, set) may take
 
 _BUSY_BODY = b'{"ok": false, "error": "too many connections now, try again"}'
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-         b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)
+) + _BUSY_BODY
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
@@ -54,8 +56,13 @@ async def _busy(writer: asyncio.StreamWriter) -> None:
         writer.close()
 
 
-async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                  read_timeout: float = READ_TIMEOUT, admit: Callable[[str], bool] | None = None) -> None:
+async def _handle(
+    app: Callable,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    read_timeout: float = READ_TIMEOUT,
+    admit: Callable[[str], bool] | None = None,
+) -> None:
     """One request; ``admit(method)`` (once it is read) may refuse to serve it (503)."""
     try:
         head, body = await asyncio.wait_for(_read_request(reader), read_timeout)
@@ -89,9 +96,20 @@ async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.S
     path, _, query = target.partition("?")
     peer = writer.get_extra_info("peername") or ("?", 0)
     sock = writer.get_extra_info("sockname") or ("?", 0)
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method.upper(),
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode("latin-1"),
-             "root_path": "", "headers": headers, "client": (peer[0], peer[1]), "server": (sock[0], sock[1])}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method.upper(),
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode("latin-1"),
+        "root_path": "",
+        "headers": headers,
+        "client": (peer[0], peer[1]),
+        "server": (sock[0], sock[1]),
+    }
     sent = False
 
     async def receive() -> dict[str, Any]:
@@ -124,9 +142,16 @@ async def _handle(app: Callable, reader: asyncio.StreamReader, writer: asyncio.S
         writer.close()
 
 
-async def serve(app: Callable, host: str, port: int, ready: Callable[[int], None] | None = None,
-                stop: asyncio.Event | None = None, *, max_connections: int = MAX_CONNECTIONS,
-                read_timeout: float = READ_TIMEOUT) -> None:
+async def serve(
+    app: Callable,
+    host: str,
+    port: int,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
+    read_timeout: float = READ_TIMEOUT,
+) -> None:
     """Serve ``app`` on host:port until ``stop`` is set (or for ever). ``ready(port)`` once listening."""
     reading: dict[asyncio.StreamWriter, None] = {}  # connections still sending their request, oldest first
     serving = 0

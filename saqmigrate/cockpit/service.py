@@ -7,8 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from saqmigrate.cockpit.analysis import (AnalysisConfigError, Comparison, Side, Thresholds, compare,
-                                         format_duration, render_text)
+from saqmigrate.cockpit.analysis import (
+    AnalysisConfigError,
+    Comparison,
+    Side,
+    Thresholds,
+    compare,
+    format_duration,
+    render_text,
+)
 from saqmigrate.runtime.outcomes import CELERY, SAQ, OutcomeStore, Stats, redis_time
 
 
@@ -53,12 +60,19 @@ class Window:
 
     @property
     def notes(self) -> list[str]:
-        return [f"{what} {v['asked']} is longer than the outcomes are kept ({v['used']}, "
-                "SAQMIGRATE_OUTCOMES_RETENTION of the writers): clamped to it" for what, v in self.clamped.items()]
+        return [
+            f"{what} {v['asked']} is longer than the outcomes are kept ({v['used']}, "
+            "SAQMIGRATE_OUTCOMES_RETENTION of the writers): clamped to it"
+            for what, v in self.clamped.items()
+        ]
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": format_duration(self.since), "baseline": format_duration(self.baseline or self.since),
-                "retention": format_duration(self.retention), "clamped": dict(self.clamped) or None}
+        return {
+            "since": format_duration(self.since),
+            "baseline": format_duration(self.baseline or self.since),
+            "retention": format_duration(self.retention),
+            "clamped": dict(self.clamped) or None,
+        }
 
 
 def clamp_window(outcomes: OutcomeStore, since: float, baseline: float | None = None) -> Window:
@@ -81,18 +95,30 @@ class Report:
     rows: list[Comparison]
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.window.to_json(), "notes": self.window.notes, "thresholds": self.thresholds.to_json(),
-                "tasks": [r.to_json() for r in self.rows]}
+        return {
+            **self.window.to_json(),
+            "notes": self.window.notes,
+            "thresholds": self.thresholds.to_json(),
+            "tasks": [r.to_json() for r in self.rows],
+        }
 
     def text(self) -> str:
         w = self.window
-        table = render_text(self.rows, since=format_duration(w.since),
-                            baseline=format_duration(w.baseline) if w.baseline else None)
+        table = render_text(
+            self.rows, since=format_duration(w.since), baseline=format_duration(w.baseline) if w.baseline else None
+        )
         return "\n".join([f"note: {n}" for n in w.notes] + [table])
 
 
-def compare_report(outcomes: OutcomeStore, patterns: Iterable[str], *, since: float, thresholds: Thresholds,
-                   baseline: float | None = None, now: float | None = None) -> Report:
+def compare_report(
+    outcomes: OutcomeStore,
+    patterns: Iterable[str],
+    *,
+    since: float,
+    thresholds: Thresholds,
+    baseline: float | None = None,
+    now: float | None = None,
+) -> Report:
     """``route compare``: the windows (clamped to the retention, and said so), the thresholds and a comparison
     per task (names or globs; none: every task with outcomes in the window)."""
     now = redis_time(outcomes.client) if now is None else now
@@ -102,9 +128,16 @@ def compare_report(outcomes: OutcomeStore, patterns: Iterable[str], *, since: fl
     return Report(w, thresholds, rows)
 
 
-def compare_tasks(outcomes: OutcomeStore, tasks: Iterable[str], *, since: float, thresholds: Thresholds,
-                  saq_since: dict[str, float] | None = None, baseline: float | None = None,
-                  now: float | None = None) -> list[Comparison]:
+def compare_tasks(
+    outcomes: OutcomeStore,
+    tasks: Iterable[str],
+    *,
+    since: float,
+    thresholds: Thresholds,
+    saq_since: dict[str, float] | None = None,
+    baseline: float | None = None,
+    now: float | None = None,
+) -> list[Comparison]:
     """Celery (over ``baseline`` seconds, default ``since``) vs SAQ (over ``since`` seconds, or from
     ``saq_since[task]`` epoch) for each task, in two pipelines."""
     now = redis_time(outcomes.client) if now is None else now

@@ -68,17 +68,26 @@ def to_junit(report: CheckReport) -> str:
             failures += 1
             text = "\n".join(f"{f.file}:{f.line}: {f.rule} {f.message}" for f in failing)
             msg = f"{len(failing)} finding(s): " + "; ".join(f"{f.rule} {f.file}:{f.line}" for f in failing[:5])
-            body.append(f"<failure type=\"saqmigrate.{r.name}\" message={quoteattr(msg)}>{escape(text)}</failure>")
-        out_lines = ([r.summary] if r.summary else []) + [f"{f.file}:{f.line}: {f.rule} ({f.severity}) {f.message}"
-                                                         for f in others]
+            body.append(f'<failure type="saqmigrate.{r.name}" message={quoteattr(msg)}>{escape(text)}</failure>')
+        out_lines = ([r.summary] if r.summary else []) + [
+            f"{f.file}:{f.line}: {f.rule} ({f.severity}) {f.message}" for f in others
+        ]
         if out_lines and r.status != "skipped":
             body.append(f"<system-out>{escape(chr(10).join(out_lines))}</system-out>")
-        cases.append(f'    <testcase classname="saqmigrate.check" name={name} time="0">'
-                     + "".join(body) + "</testcase>")
-    head = (f'<testsuite name="saqmigrate check" tests="{len(report.results)}" failures="{failures}" '
-            f'errors="0" skipped="{skipped}" time="{report.elapsed:.3f}">')
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  ' + head + "\n" + "\n".join(cases)
-            + "\n  </testsuite>\n</testsuites>\n")
+        cases.append(
+            f'    <testcase classname="saqmigrate.check" name={name} time="0">' + "".join(body) + "</testcase>"
+        )
+    head = (
+        f'<testsuite name="saqmigrate check" tests="{len(report.results)}" failures="{failures}" '
+        f'errors="0" skipped="{skipped}" time="{report.elapsed:.3f}">'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  '
+        + head
+        + "\n"
+        + "\n".join(cases)
+        + "\n  </testsuite>\n</testsuites>\n"
+    )
 
 
 def _gh_data(text: str) -> str:
@@ -119,8 +128,9 @@ def render_human(report: CheckReport, console: Console, *, verbose: bool = False
     for r in report.results:
         n = len(r.findings)
         extra = f" ({n} finding{'s' if n != 1 else ''})" if n else ""
-        console.print(f"  {mark.get(r.status, r.status)}  [bold]{r.name:<9}[/] {escape(r.summary)}{extra}",
-                      highlight=False)
+        console.print(
+            f"  {mark.get(r.status, r.status)}  [bold]{r.name:<9}[/] {escape(r.summary)}{extra}", highlight=False
+        )
     shown = [f for f in report.findings if verbose or f.severity != "info"]
     if shown:
         t = Table(show_edge=False, show_header=True, pad_edge=False)
@@ -137,8 +147,10 @@ def render_human(report: CheckReport, console: Console, *, verbose: bool = False
     elif report.passed:
         console.print(f"[green]check passed[/] ({c['warning']} warning(s)) in {report.elapsed:.2f}s")
     else:
-        console.print(f"[red]check failed[/]: {c['error']} error(s), {c['warning']} warning(s) in "
-                      f"{report.elapsed:.2f}s — each message says how to fix it; rules: docs/rules/")
+        console.print(
+            f"[red]check failed[/]: {c['error']} error(s), {c['warning']} warning(s) in "
+            f"{report.elapsed:.2f}s — each message says how to fix it; rules: docs/rules/"
+        )
 
 
 def render(report: CheckReport, fmt: str) -> str:

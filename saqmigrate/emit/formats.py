@@ -27,21 +27,34 @@ def to_json(index: ProjectIndex) -> str:
 
 def to_markdown(index: ProjectIndex) -> str:
     s = index.summary
-    out = ["# saqmigrate scan", "", f"Root: `{index.root}` — {index.files_scanned} files, "
-           f"{index.files_parsed} with Celery usage, {len(index.errors)} errors.", "",
-           "| | total | auto | assisted | manual |", "|---|---:|---:|---:|---:|"]
+    out = [
+        "# saqmigrate scan",
+        "",
+        f"Root: `{index.root}` — {index.files_scanned} files, "
+        f"{index.files_parsed} with Celery usage, {len(index.errors)} errors.",
+        "",
+        "| | total | auto | assisted | manual |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for key in ("tasks", "schedules", "calls"):
         c = s[key]
         out.append(f"| {key} | {c['total']} | {c['auto']} | {c['assisted']} | {c['manual']} |")
     out += ["", "## Tasks", "", "| task | file:line | verdict | rules |", "|---|---|---|---|"]
     for t in index.tasks:
         out.append(f"| `{t.name or t.function}` | {t.file}:{t.line} | {t.migratability} | {' '.join(t.rules)} |")
-    out += ["", "## Beat schedules", "", "| entry | task | celery | SAQ cron | exact | verdict |",
-            "|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "## Beat schedules",
+        "",
+        "| entry | task | celery | SAQ cron | exact | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
     for sc in index.schedules:
         celery = _celery_expr(sc.kind, sc.celery)
-        out.append(f"| {sc.entry or '—'} | `{_s(sc.task)}` | `{celery}` | `{sc.cron or '—'}` | "
-                   f"{'yes' if sc.exact else ('no' if sc.exact is False else '—')} | {sc.migratability} |")
+        out.append(
+            f"| {sc.entry or '—'} | `{_s(sc.task)}` | `{celery}` | `{sc.cron or '—'}` | "
+            f"{'yes' if sc.exact else ('no' if sc.exact is False else '—')} | {sc.migratability} |"
+        )
     out += ["", "## Findings", "", "| rule | severity | location | message |", "|---|---|---|---|"]
     for f in index.findings:
         message = f.message.replace("|", "\\|")
@@ -61,8 +74,11 @@ def _celery_expr(kind: str, celery: dict) -> str:
     if kind == "crontab":
         if "from_string" in celery:
             return f"crontab.from_string({celery['from_string']!r})"
-        parts = [f"{k}={_s(celery[k])!r}" if not isinstance(celery[k], dict) else f"{k}={_s(celery[k])}"
-                 for k in ("minute", "hour", "day_of_week", "day_of_month", "month_of_year") if k in celery]
+        parts = [
+            f"{k}={_s(celery[k])!r}" if not isinstance(celery[k], dict) else f"{k}={_s(celery[k])}"
+            for k in ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+            if k in celery
+        ]
         return f"crontab({', '.join(parts)})"
     if kind in ("interval", "schedule") and "seconds" in celery:
         return f"every {celery['seconds']:g}s"
@@ -75,35 +91,51 @@ def sarif(findings: list[Finding], tool_name: str = "saqmigrate") -> dict:
     rules = []
     for code in used:
         r = catalogue.get(code)
-        rules.append({
-            "id": code,
-            "name": r.name if r else code,
-            "shortDescription": {"text": r.summary if r else code},
-            "fullDescription": {"text": r.rationale if r else code},
-            "helpUri": f"https://saqmigrate.invalid/rules/{code}",
-            "defaultConfiguration": {"level": SARIF_LEVEL.get(r.severity if r else "warning", "warning")},
-        })
+        rules.append(
+            {
+                "id": code,
+                "name": r.name if r else code,
+                "shortDescription": {"text": r.summary if r else code},
+                "fullDescription": {"text": r.rationale if r else code},
+                "helpUri": f"https://saqmigrate.invalid/rules/{code}",
+                "defaultConfiguration": {"level": SARIF_LEVEL.get(r.severity if r else "warning", "warning")},
+            }
+        )
     results = []
     for f in findings:
-        results.append({
-            "ruleId": f.rule,
-            "ruleIndex": used.index(f.rule),
-            "level": SARIF_LEVEL.get(f.severity, "warning"),
-            "message": {"text": f.message},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"},
-                "region": {"startLine": max(1, f.line), "startColumn": max(1, f.column + 1)},
-            }}],
-        })
+        results.append(
+            {
+                "ruleId": f.rule,
+                "ruleIndex": used.index(f.rule),
+                "level": SARIF_LEVEL.get(f.severity, "warning"),
+                "message": {"text": f.message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"},
+                            "region": {"startLine": max(1, f.line), "startColumn": max(1, f.column + 1)},
+                        }
+                    }
+                ],
+            }
+        )
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": tool_name, "version": __version__,
-                                "informationUri": "https://saqmigrate.invalid/", "rules": rules}},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": tool_name,
+                        "version": __version__,
+                        "informationUri": "https://saqmigrate.invalid/",
+                        "rules": rules,
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
+                "results": results,
+            }
+        ],
     }
 
 

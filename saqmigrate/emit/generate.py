@@ -48,8 +48,14 @@ def _wrap(text: str, indent: str = "") -> str:
     """Docstring text wrapped at the project's line length (paragraphs kept)."""
     width = max(40, _WIDTH.get() - len(indent))
     paragraphs = text.split("\n\n")
-    return "\n\n".join("\n".join(textwrap.wrap(p, width, break_long_words=False, break_on_hyphens=False)
-                                 if "\n    " not in p else p.splitlines()) for p in paragraphs)
+    return "\n\n".join(
+        "\n".join(
+            textwrap.wrap(p, width, break_long_words=False, break_on_hyphens=False)
+            if "\n    " not in p
+            else p.splitlines()
+        )
+        for p in paragraphs
+    )
 
 
 def _comment(text: str, indent: str = "") -> str:
@@ -62,8 +68,10 @@ def _comment(text: str, indent: str = "") -> str:
 
 
 def _header(doc: str, regenerate_from: str) -> str:
-    text = (f"{doc}\n\n{MARKER.lstrip('# ')}. Do not edit: change {regenerate_from} and run "
-            "`saqmigrate rewrite --write` again (`saqmigrate check` fails when this file drifts).")
+    text = (
+        f"{doc}\n\n{MARKER.lstrip('# ')}. Do not edit: change {regenerate_from} and run "
+        "`saqmigrate rewrite --write` again (`saqmigrate check` fails when this file drifts)."
+    )
     return f'"""{_wrap(text, "   ")}\n"""\n\n{MARKER}\n'
 
 
@@ -90,8 +98,11 @@ def _todo_text(code: str, message: str) -> str:
 def _todo_lines(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
     """One ``# TODO(saqmigrate SMxxx)`` per option finding a reviewer must act on (``saqmigrate rule SMxxx``
     explains it); the ones every twin of the module shares are said once at the top (``shared``)."""
-    return [_comment(_todo_text(code, message)) for code, message in tw.todos
-            if _todo_text(code, message) not in {_todo_text(c, m) for c, m in shared}]
+    return [
+        _comment(_todo_text(code, message))
+        for code, message in tw.todos
+        if _todo_text(code, message) not in {_todo_text(c, m) for c, m in shared}
+    ]
 
 
 def _live_lines(tw: Twin) -> list[str]:
@@ -106,13 +117,21 @@ def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[st
     t = tw.task
     if tw.native_code:
         code = _port_body(tw.native_code).replace("async def __port__(", f"async def {tw.function}(", 1).rstrip("\n")
-        return ["", "", _comment(f"native port of {inert(t.name)} ({inert(t.file)}); the Celery task keeps its own body"),
-                *_todo_lines(tw, shared), f"@saq_task({t.name!r}, {tw.options_source})", *code.splitlines()]
+        return [
+            "",
+            "",
+            _comment(f"native port of {inert(t.name)} ({inert(t.file)}); the Celery task keeps its own body"),
+            *_todo_lines(tw, shared),
+            f"@saq_task({t.name!r}, {tw.options_source})",
+            *code.splitlines(),
+        ]
     posonly = [p for p in t.params if p.kind == "positional_only"]  # passed by position (given_positional)
     params = [p for p in t.params if p.kind in ("positional", "keyword_only")]
     var_kw = next((p.name for p in t.params if p.kind == "var_keyword"), None)
     names = {p.name for p in t.params}
-    ctx = next(c for c in ("ctx", "saq_ctx", "_saq_ctx", "__saq_ctx") if c not in names)  # a task parameter may be `ctx`
+    ctx = next(
+        c for c in ("ctx", "saq_ctx", "_saq_ctx", "__saq_ctx") if c not in names
+    )  # a task parameter may be `ctx`
     sig = [ctx]
     if posonly or params:
         sig.append("*")
@@ -136,8 +155,11 @@ def twin_source(tw: Twin, shared: set[tuple[str, str]] = frozenset()) -> list[st
     else:
         body = f"return await run_sync({', '.join([impl] + call_args)})"
     how = "on the event loop" if t.is_async else "in a worker thread"
-    doc = _wrap(f"SAQ twin of {inert(t.name, docstring=True)} ({inert(t.file, docstring=True)}): runs the Celery "
-                f"implementation {how}.", "       ").replace("\n", "\n    ")
+    doc = _wrap(
+        f"SAQ twin of {inert(t.name, docstring=True)} ({inert(t.file, docstring=True)}): runs the Celery "
+        f"implementation {how}.",
+        "       ",
+    ).replace("\n", "\n    ")
     lines = [
         "",
         "",
@@ -161,8 +183,11 @@ def _port_imports(native_code: str) -> list[str]:
 
 
 def twin_module_source(m: TwinModule) -> str:
-    out = [_header(f"SAQ twins of the Celery tasks in {inert(m.module, docstring=True)}.",
-                   inert(m.source_rel, docstring=True))]
+    out = [
+        _header(
+            f"SAQ twins of the Celery tasks in {inert(m.module, docstring=True)}.", inert(m.source_rel, docstring=True)
+        )
+    ]
     if any(tw.mode == "native" for tw in m.twins):
         out.append(NATIVE_MARKER + "\n")
     out.append("from __future__ import annotations\n")
@@ -181,8 +206,10 @@ def twin_module_source(m: TwinModule) -> str:
         uses.add("task_self")
     out.append(f"from saqmigrate.runtime.task import {', '.join(sorted(uses))}")
     twin_names = []
-    if any(any(p.kind in ("positional", "keyword_only", "positional_only") and p.has_default for p in tw.task.params)
-           for tw in bridged):
+    if any(
+        any(p.kind in ("positional", "keyword_only", "positional_only") and p.has_default for p in tw.task.params)
+        for tw in bridged
+    ):
         twin_names.append("UNSET")
     if any(any(p.kind in ("positional", "keyword_only") for p in tw.task.params) for tw in bridged):
         twin_names.append("given")
@@ -211,31 +238,38 @@ def twin_module_source(m: TwinModule) -> str:
     return "\n".join(out) + "\n" + "\n".join(body) + "\n"
 
 
-
-
 def _finalized_header(doc: str) -> str:
     text = f"{doc}\n\n{FINALIZED_MARKER.lstrip('# ')}: this file is the project's own now."
     return f'"""{_wrap(text, "   ")}\n"""\n\n{FINALIZED_MARKER}\n'
 
 
-def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = False,
-                        renames: dict[str, str] | None = None) -> str:
+def queue_module_source(
+    plan: RewritePlan, q: QueuePlan, *, finalized: bool = False, renames: dict[str, str] | None = None
+) -> str:
     """``finalized``: the settings ``saqmigrate finalize`` leaves: the task modules' ``@saq_job`` functions,
     no Celery app, no registry, CronJobs that always fire (no Celery beat to share them with)."""
     if finalized:
-        doc = (f"SAQ worker settings for the queue {inert(repr(q.name), docstring=True)}.\n\n"
-               f"Start a worker: saq {inert(q.module, docstring=True)}.settings")
+        doc = (
+            f"SAQ worker settings for the queue {inert(repr(q.name), docstring=True)}.\n\n"
+            f"Start a worker: saq {inert(q.module, docstring=True)}.settings"
+        )
         out = [_finalized_header(doc)]
     else:
-        doc = (f"SAQ worker settings for the Celery queue {inert(repr(q.name), docstring=True)}.\n\n"
-               f"Start a worker: saq {inert(q.module, docstring=True)}.settings")
+        doc = (
+            f"SAQ worker settings for the Celery queue {inert(repr(q.name), docstring=True)}.\n\n"
+            f"Start a worker: saq {inert(q.module, docstring=True)}.settings"
+        )
         out = [_header(doc, "the Celery tasks and beat schedule")]
     out.append("from __future__ import annotations\n")
     needs_cron = any(c.interval is None for c in q.crons)
     needs_interval = any(c.interval is not None for c in q.crons)
-    helpers = (["worker_settings"] + (["cron_function"] if needs_cron else []) + (["setup_django"] if plan.django else [])
-               + (["IntervalJob"] if needs_interval else [])
-               + (["import_celery_app"] if plan.celery_app_module and not finalized else []))
+    helpers = (
+        ["worker_settings"]
+        + (["cron_function"] if needs_cron else [])
+        + (["setup_django"] if plan.django else [])
+        + (["IntervalJob"] if needs_interval else [])
+        + (["import_celery_app"] if plan.celery_app_module and not finalized else [])
+    )
     if needs_cron:
         out.append("from saq import CronJob\n")
     out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
@@ -255,8 +289,11 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = Fa
     aliases = {}
 
     def ref(tw: Twin) -> str:  # the SAQ function of a task, in these settings
-        return (f"{aliases[tw.task.module]}.{tw.task.function}.saq" if finalized
-                else f"{aliases[tw.task.module]}.{tw.function}")
+        return (
+            f"{aliases[tw.task.module]}.{tw.task.function}.saq"
+            if finalized
+            else f"{aliases[tw.task.module]}.{tw.function}"
+        )
 
     for i, mod in enumerate(modules):
         twin_mod = mod if finalized else next(m.twin_module for m in plan.modules if m.module == mod)
@@ -287,11 +324,15 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = Fa
         out.append("CRON_JOBS = [")
         for c in sorted(crons, key=lambda c: c.entry):
             sched = c.schedule
-            out.append(_comment(f"{inert(c.entry)}"
-                                + (" [resolved at run time: rewrite --live]" if sched.source == "live" else "")
-                                + ("" if sched.exact else " [NOT EXACT: see its findings]")
-                                + f" ({inert(sched.file)}): {inert((sched.translation or {}).get('celery_expr', ''))}",
-                                "    "))
+            out.append(
+                _comment(
+                    f"{inert(c.entry)}"
+                    + (" [resolved at run time: rewrite --live]" if sched.source == "live" else "")
+                    + ("" if sched.exact else " [NOT EXACT: see its findings]")
+                    + f" ({inert(sched.file)}): {inert((sched.translation or {}).get('celery_expr', ''))}",
+                    "    ",
+                )
+            )
             args = [repr(c.entry), ref(c.twin)]  # type: ignore[arg-type]
             if c.kwargs:
                 args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
@@ -301,8 +342,9 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = Fa
             if finalized:
                 args.append("shared=False")
             kw = ", ".join(f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items()))
-            out.append(f"    CronJob(cron_function({', '.join(args)}), cron={c.cron!r}"
-                       + (f", {kw}" if kw else "") + "),")
+            out.append(
+                f"    CronJob(cron_function({', '.join(args)}), cron={c.cron!r}" + (f", {kw}" if kw else "") + "),"
+            )
         out.append("]")
         out.append("")
     if intervals:
@@ -310,10 +352,18 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = Fa
         out.append("INTERVAL_JOBS = [")
         for c in sorted(intervals, key=lambda c: c.entry):
             sched = c.schedule
-            out.append(_comment(f"{inert(c.entry)} ({inert(sched.file)}): "
-                                f"{inert((sched.translation or {}).get('celery_expr', ''))}", "    "))
-            args = [repr(c.entry), ref(c.twin),  # type: ignore[arg-type]
-                    f"{c.interval:g}" if math.isfinite(c.interval) else _pyrepr(float(c.interval))]
+            out.append(
+                _comment(
+                    f"{inert(c.entry)} ({inert(sched.file)}): "
+                    f"{inert((sched.translation or {}).get('celery_expr', ''))}",
+                    "    ",
+                )
+            )
+            args = [
+                repr(c.entry),
+                ref(c.twin),  # type: ignore[arg-type]
+                f"{c.interval:g}" if math.isfinite(c.interval) else _pyrepr(float(c.interval)),
+            ]
             if c.kwargs:
                 args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
             args += [f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items())]
@@ -339,8 +389,10 @@ def queue_module_source(plan: RewritePlan, q: QueuePlan, *, finalized: bool = Fa
 
 
 def registry_source(plan: RewritePlan) -> str:
-    doc = ("What the dual-routing shim needs: every Celery task's SAQ function, queue, parameter\n"
-           "order and job options, and every beat entry's cron (saqmigrate.runtime.registry).")
+    doc = (
+        "What the dual-routing shim needs: every Celery task's SAQ function, queue, parameter\n"
+        "order and job options, and every beat entry's cron (saqmigrate.runtime.registry)."
+    )
     out = [_header(doc, "the Celery tasks and beat schedule")]
     tasks = {}
     for m in plan.modules:
@@ -352,8 +404,10 @@ def registry_source(plan: RewritePlan) -> str:
                 "params": [p.name for p in t.params if p.kind in ("positional", "positional_only", "keyword_only")],
                 "job": tw.job,
             }
-            unsupported = sorted({k for k in ("soft_time_limit", "priority", "expires")
-                                  if k in t.options or k in t.inherited_options} | set(tw.pinned))
+            unsupported = sorted(
+                {k for k in ("soft_time_limit", "priority", "expires") if k in t.options or k in t.inherited_options}
+                | set(tw.pinned)
+            )
             if unsupported:
                 entry["unsupported"] = unsupported
             if tw.canvas:  # route set warns: these uses stay on Celery (docs/routing.md, canvases)
@@ -373,10 +427,12 @@ def registry_source(plan: RewritePlan) -> str:
 
 
 def routing_source(plan: RewritePlan) -> str:
-    doc = ("Dual routing for the 60-day window: install(app) where the Celery app is created.\n\n"
-           "Every .delay()/.apply_async()/send_task then goes to Celery or SAQ per task, as the\n"
-           "flags set with `saqmigrate route` say (default: Celery); `celery beat` skips\n"
-           "the entries SAQ owns, whatever scheduler it runs (default, -S, beat_scheduler).")
+    doc = (
+        "Dual routing for the 60-day window: install(app) where the Celery app is created.\n\n"
+        "Every .delay()/.apply_async()/send_task then goes to Celery or SAQ per task, as the\n"
+        "flags set with `saqmigrate route` say (default: Celery); `celery beat` skips\n"
+        "the entries SAQ owns, whatever scheduler it runs (default, -S, beat_scheduler)."
+    )
     out = [_header(doc, "the Celery app")]
     out.append("from __future__ import annotations\n")
     out.append("import os\n")
@@ -418,7 +474,10 @@ def _skipped_beat_lines(skipped: list) -> list[str]:
 
 
 def package_init_source(plan: RewritePlan) -> str:
-    queues = "\n".join(f"    saq {inert(q.module, docstring=True)}.settings" for q in plan.queues) or "    (no queues: no tasks were migrated)"
+    queues = (
+        "\n".join(f"    saq {inert(q.module, docstring=True)}.settings" for q in plan.queues)
+        or "    (no queues: no tasks were migrated)"
+    )
     doc = f"SAQ workers generated from the Celery app. Start one worker per queue:\n\n{queues}"
     orphans = _skipped_beat_lines([b for b in plan.skipped_beat if b.queue is None])
     return _header(doc, "the Celery tasks and beat schedule") + ("\n" + "\n".join(orphans) if orphans else "")
@@ -455,10 +514,12 @@ def render(plan: RewritePlan) -> dict[str, str]:
 
 
 def live_source(plan: RewritePlan) -> str:
-    doc = ("Run-time facts `saqmigrate rewrite --live` used where the static scan had no exact answer\n"
-           "(queues from router functions, options computed at run time, beat entries built in loops or\n"
-           "from the environment), read from the Celery app in the environment it ran in. Plain `rewrite`\n"
-           "and `check` reuse them; run `rewrite --live` again to refresh them, delete this file to drop them.")
+    doc = (
+        "Run-time facts `saqmigrate rewrite --live` used where the static scan had no exact answer\n"
+        "(queues from router functions, options computed at run time, beat entries built in loops or\n"
+        "from the environment), read from the Celery app in the environment it ran in. Plain `rewrite`\n"
+        "and `check` reuse them; run `rewrite --live` again to refresh them, delete this file to drop them."
+    )
     out = [_header(doc, "the Celery app")]
     out.append(f"FACTS = {_pyrepr(plan.live)}")
     return "\n".join(out) + "\n"

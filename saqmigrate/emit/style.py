@@ -89,8 +89,16 @@ def _ruff_format(files: dict[str, str], style: Style) -> dict[str, str]:
             with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
                 fh.write(text)
             paths[rel] = path
-        cmd = [exe, "format", "--isolated", "--quiet", "--line-length", str(style.line_length),
-               "--target-version", "py311"]
+        cmd = [
+            exe,
+            "format",
+            "--isolated",
+            "--quiet",
+            "--line-length",
+            str(style.line_length),
+            "--target-version",
+            "py311",
+        ]
         if not style.normalize_strings:
             cmd += ["--config", "format.quote-style='preserve'"]
         try:
@@ -113,8 +121,11 @@ def format_python(text: str, style: Style) -> str:
         import black
     except ImportError:  # pragma: no cover - a dependency; keep the unformatted (valid) code
         return text
-    mode = black.Mode(line_length=style.line_length, string_normalization=style.normalize_strings,
-                      target_versions={black.TargetVersion.PY311})
+    mode = black.Mode(
+        line_length=style.line_length,
+        string_normalization=style.normalize_strings,
+        target_versions={black.TargetVersion.PY311},
+    )
     try:
         return black.format_str(text, mode=mode)
     except Exception:  # noqa: BLE001 - black.InvalidInput and friends
@@ -149,8 +160,12 @@ def _dump(tree: ast.Module) -> str:
     """The AST with docstrings' whitespace normalised (formatters re-indent and strip docstrings)."""
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body \
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             body[0].value.value = " ".join(body[0].value.value.split())
     return ast.dump(tree)

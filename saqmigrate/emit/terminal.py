@@ -10,6 +10,7 @@ from saqmigrate.emit.generate import inert
 
 from saqmigrate.index.model import ProjectIndex
 
+
 def escape(text: object) -> str:
     """User text for the terminal: no rich markup, no control, bidi or line-break characters (a task name
     with a newline or U+202E cannot break the table or spoof a line)."""
@@ -23,15 +24,18 @@ SEV_RANK = {"error": 0, "warning": 1, "info": 2}
 def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: bool = False) -> None:
     s = index.summary
     console.print(f"[bold]saqmigrate scan[/bold] {escape(index.root)}")
-    console.print(f"{index.files_scanned} Python files, {index.files_parsed} with Celery usage, "
-                  f"{len(index.apps)} Celery app(s), timezone {s.get('timezone') or 'UTC (default)'}")
+    console.print(
+        f"{index.files_scanned} Python files, {index.files_parsed} with Celery usage, "
+        f"{len(index.apps)} Celery app(s), timezone {s.get('timezone') or 'UTC (default)'}"
+    )
     totals = Table(title="Inventory", show_edge=False)
     for col in ("", "total", "auto", "assisted", "manual"):
         totals.add_column(col, justify="right" if col else "left")
     for key in ("tasks", "schedules", "calls"):
         c = s[key]
-        totals.add_row(key, str(c["total"]), f"[green]{c['auto']}[/]", f"[yellow]{c['assisted']}[/]",
-                       f"[red]{c['manual']}[/]")
+        totals.add_row(
+            key, str(c["total"]), f"[green]{c['auto']}[/]", f"[yellow]{c['assisted']}[/]", f"[red]{c['manual']}[/]"
+        )
     console.print(totals)
 
     mods = sorted(s["modules"], key=lambda m: (m["ready"], -m["total"]))
@@ -39,11 +43,21 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
         t = Table(title="Readiness per module (least ready first)", show_edge=False)
         shown = mods if verbose else mods[:top]
         for col in ("file", "items", "auto", "assisted", "manual", "ready"):
-            t.add_column(col, justify="left" if col == "file" else "right", no_wrap=True,
-                         min_width=max(len(m["file"]) for m in shown) if col == "file" else None)  # never cut
+            t.add_column(
+                col,
+                justify="left" if col == "file" else "right",
+                no_wrap=True,
+                min_width=max(len(m["file"]) for m in shown) if col == "file" else None,
+            )  # never cut
         for m in shown:
-            t.add_row(escape(m["file"]), str(m["total"]), str(m["auto"]), str(m["assisted"]), str(m["manual"]),
-                      f"{m['ready']:.0f}%")
+            t.add_row(
+                escape(m["file"]),
+                str(m["total"]),
+                str(m["auto"]),
+                str(m["assisted"]),
+                str(m["manual"]),
+                f"{m['ready']:.0f}%",
+            )
         console.print(t)
         if len(mods) > len(shown):
             console.print(f"  … {len(mods) - len(shown)} more modules (use --verbose or --format markdown)")
@@ -54,8 +68,11 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
         t = Table(title=f"Top blockers ({len(blockers)} errors/warnings)", show_edge=False)
         t.add_column("rule", no_wrap=True)
         shown_b = blockers if verbose else blockers[:top]
-        t.add_column("location", no_wrap=True,  # file:line stays whole on one line: the message wraps instead
-                     min_width=max(len(f"{f.file}:{f.line}") for f in shown_b))
+        t.add_column(
+            "location",
+            no_wrap=True,  # file:line stays whole on one line: the message wraps instead
+            min_width=max(len(f"{f.file}:{f.line}") for f in shown_b),
+        )
         t.add_column("message", overflow="fold")
         for f in blockers if verbose else blockers[:top]:
             style = "red" if f.severity == "error" else "yellow"
@@ -64,18 +81,26 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
     native = getattr(index, "native", None) or {}
     if native.get("tasks"):  # rewrite --mode native's verdict per task (docs/native.md)
         c = native["summary"]
-        t = Table(title=f"Native mode (rewrite --mode native): {c['ported']} ported, {c['partly']} partly ported, "
-                        f"{c['bridged']} bridged", show_edge=False)
+        t = Table(
+            title=f"Native mode (rewrite --mode native): {c['ported']} ported, {c['partly']} partly ported, "
+            f"{c['bridged']} bridged",
+            show_edge=False,
+        )
         t.add_column("task")
         t.add_column("verdict")
         t.add_column("why: the first blocking call and its chain, or what is rewritten", overflow="fold")
-        rows = sorted(native["tasks"], key=lambda r: ({"bridged": 0, "partly": 1, "ported": 2}[r["verdict"]],
-                                                     r["file"], r["line"]))
+        rows = sorted(
+            native["tasks"],
+            key=lambda r: ({"bridged": 0, "partly": 1, "ported": 2}[r["verdict"]], r["file"], r["line"]),
+        )
         for r in rows if verbose else rows[:top]:
             b = r["blocking"]
             chain = b["chain"][1:] if b and b["chain"][:1] == [r["task"]] else (b["chain"] if b else [])
-            why = (" → ".join([*chain, b["call"]]) + f" ({b['why']}; {b['where']})") if b else \
-                (r["reason"] or ", ".join(r["rewrites"]) or "pure code")
+            why = (
+                (" → ".join([*chain, b["call"]]) + f" ({b['why']}; {b['where']})")
+                if b
+                else (r["reason"] or ", ".join(r["rewrites"]) or "pure code")
+            )
             style = {"ported": "green", "partly": "yellow", "bridged": "dim"}[r["verdict"]]
             t.add_row(escape(r["task"]), f"[{style}]{r['verdict']}[/]", escape(why))
         console.print(t)
@@ -86,6 +111,8 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
         for e in index.errors[: (None if verbose else top)]:
             console.print(f"  {escape(e.file)}: {escape(e.message)}")
     info = s["findings"]["info"]
-    console.print(f"{s['findings']['total']} findings ({s['findings']['error']} errors, "
-                  f"{s['findings']['warning']} warnings, {info} info). "
-                  "Details: saqmigrate scan --format json|markdown|sarif; rules: docs/rules/.")
+    console.print(
+        f"{s['findings']['total']} findings ({s['findings']['error']} errors, "
+        f"{s['findings']['warning']} warnings, {info} info). "
+        "Details: saqmigrate scan --format json|markdown|sarif; rules: docs/rules/."
+    )

@@ -195,8 +195,9 @@ def commit(root: Path, writes: list[Write], *, _fail_at: int | None = None) -> N
             for d in reversed(made_dirs):
                 with contextlib.suppress(OSError):
                     d.rmdir()
-            raise TransactionError([f"{failed}: {_why(exc)}; every file written before it was restored"]
-                                   + rollback_problems) from None
+            raise TransactionError(
+                [f"{failed}: {_why(exc)}; every file written before it was restored"] + rollback_problems
+            ) from None
 
 
 def _rollback(done: list[Write]) -> list[str]:

@@ -75,8 +75,15 @@ def find_app_entry(root: Path, app_file: str, app_line: int, config: Config | No
         tree = ast.parse((root / app_file).read_bytes())
     except (OSError, SyntaxError, ValueError) as exc:
         return AppEntry(None, why=f"cannot read {app_file} ({exc})")
-    factory = next((n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                    and n.lineno <= app_line <= (n.end_lineno or n.lineno)), None)
+    factory = next(
+        (
+            n.name
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.lineno <= app_line <= (n.end_lineno or n.lineno)
+        ),
+        None,
+    )
     if factory is None:
         return AppEntry(None, why="the app is not created inside a function")
     config = config or Config()
@@ -98,19 +105,30 @@ def find_app_entry(root: Path, app_file: str, app_line: int, config: Config | No
                     trees[rel] = ast.parse(text)
                 except (SyntaxError, ValueError):
                     trees[rel] = ast.Module(body=[], type_ignores=[])
-        more = {fn.name for t in trees.values() for fn in t.body
-                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and _called_names(fn) & makers}
+        more = {
+            fn.name
+            for t in trees.values()
+            for fn in t.body
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and _called_names(fn) & makers
+        }
         if more <= makers:
             break
         makers |= more
-    candidates = sorted(module_name(rel, has_init) for rel, t in trees.items()
-                        if any(_called_names(stmt) & makers for stmt in _module_level(t)))
+    candidates = sorted(
+        module_name(rel, has_init)
+        for rel, t in trees.items()
+        if any(_called_names(stmt) & makers for stmt in _module_level(t))
+    )
     if len(candidates) == 1:
         return AppEntry(candidates[0], candidates)
     if not candidates:
         return AppEntry(None, candidates, f"no module calls {factory}() (or a function calling it) at import time")
     preferred = [c for c in candidates if any(w in c.rsplit(".", 1)[-1] for w in ("celery", "worker"))]
     if len(preferred) == 1:
-        return AppEntry(preferred[0], candidates, f"several modules create the app at import time "
-                        f"({', '.join(candidates)}); {preferred[0]} is named for the worker")
+        return AppEntry(
+            preferred[0],
+            candidates,
+            f"several modules create the app at import time "
+            f"({', '.join(candidates)}); {preferred[0]} is named for the worker",
+        )
     return AppEntry(None, candidates, f"several modules create the app at import time ({', '.join(candidates)})")

@@ -14,9 +14,32 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal, TypedDict
 
 from saqmigrate.index.facts import (
-    AliasFact, AppAttrSet, AppConfigSet, ConfigSourceValue, AppFact, AppTaskSet, CallFact, ClassFact, DecoratedFact, DecoratorCandidate, DecoratorFactoryFact,
-    FactoryParam, Facts, Features, FlaskConfigFact, FunctionFact, ItemFact, MethodFact, Options,
-    ParamFact, RegistrationFact, ScheduleFact, SettingFact, SourceFact, TaskRef, Value,
+    AliasFact,
+    AppAttrSet,
+    AppConfigSet,
+    ConfigSourceValue,
+    AppFact,
+    AppTaskSet,
+    CallFact,
+    ClassFact,
+    DecoratedFact,
+    DecoratorCandidate,
+    DecoratorFactoryFact,
+    FactoryParam,
+    Facts,
+    Features,
+    FlaskConfigFact,
+    FunctionFact,
+    ItemFact,
+    MethodFact,
+    Options,
+    ParamFact,
+    RegistrationFact,
+    ScheduleFact,
+    SettingFact,
+    SourceFact,
+    TaskRef,
+    Value,
 )
 from saqmigrate.index.model import dynamic
 
@@ -26,8 +49,15 @@ SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
 LEGACY_PERIODIC = {"celery.task.periodic_task", "celery.decorators.periodic_task", "celery.task.base.periodic_task"}
 CELERY_CLS = {"celery.Celery", "celery.app.Celery", "celery.app.base.Celery"}
-TASK_CLS = {"celery.Task", "celery.app.task.Task", "celery.task.Task", "celery.task.base.Task",
-            "celery.app.Task", "celery.task.PeriodicTask", "celery.task.base.PeriodicTask"}
+TASK_CLS = {
+    "celery.Task",
+    "celery.app.task.Task",
+    "celery.task.Task",
+    "celery.task.base.Task",
+    "celery.app.Task",
+    "celery.task.PeriodicTask",
+    "celery.task.base.PeriodicTask",
+}
 CRONTAB = {"celery.schedules.crontab", "celery.crontab", "celery.task.crontab"}
 SCHEDULE_CLS = {"celery.schedules.schedule", "celery.schedule"}
 SOLAR = {"celery.schedules.solar"}
@@ -36,8 +66,14 @@ CANVAS = {
     "chain": {"celery.chain", "celery.canvas.chain"},
     "group": {"celery.group", "celery.canvas.group"},
     "chord": {"celery.chord", "celery.canvas.chord"},
-    "signature": {"celery.signature", "celery.canvas.signature", "celery.canvas.Signature", "celery.Signature",
-                  "celery.subtask", "celery.canvas.subtask"},
+    "signature": {
+        "celery.signature",
+        "celery.canvas.signature",
+        "celery.canvas.Signature",
+        "celery.Signature",
+        "celery.subtask",
+        "celery.canvas.subtask",
+    },
     "chunks": {"celery.chunks", "celery.canvas.chunks"},
 }
 ASYNC_RESULT = {"celery.result.AsyncResult", "celery.AsyncResult"}
@@ -47,48 +83,112 @@ SCHEDULE_NAMES = {"CELERY_BEAT_SCHEDULE", "CELERYBEAT_SCHEDULE", "beat_schedule"
 ENTRY_KEYS = {"task", "schedule", "args", "kwargs", "options", "relative"}
 CRONTAB_POSITIONAL = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
 TIMEDELTA_POSITIONAL = ("days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks")
-TIMEDELTA_FACTORS = {"days": 86400, "seconds": 1, "microseconds": 1e-6, "milliseconds": 1e-3,
-                     "minutes": 60, "hours": 3600, "weeks": 604800}
+TIMEDELTA_FACTORS = {
+    "days": 86400,
+    "seconds": 1,
+    "microseconds": 1e-6,
+    "milliseconds": 1e-3,
+    "minutes": 60,
+    "hours": 3600,
+    "weeks": 604800,
+}
 
-CALL_METHODS = {"delay": "delay", "apply_async": "apply_async", "s": "s", "si": "si",
-                "signature": "signature", "map": "map", "starmap": "starmap", "chunks": "chunks",
-                "apply": "apply", "retry": "retry", "delay_on_commit": "delay", "subtask": "signature"}
+CALL_METHODS = {
+    "delay": "delay",
+    "apply_async": "apply_async",
+    "s": "s",
+    "si": "si",
+    "signature": "signature",
+    "map": "map",
+    "starmap": "starmap",
+    "chunks": "chunks",
+    "apply": "apply",
+    "retry": "retry",
+    "delay_on_commit": "delay",
+    "subtask": "signature",
+}
 
 # known blocking calls (SM104, features.blocking): one table with native mode's, in transform/allowlist.py
 from saqmigrate.transform.allowlist import SCAN_BLOCKING as BLOCKING  # noqa: E402
 
 SETTING_ALIASES = {
     # old (no namespace) and namespaced names -> the new lowercase setting
-    "CELERY_TIMEZONE": "timezone", "TIMEZONE": "timezone", "timezone": "timezone",
+    "CELERY_TIMEZONE": "timezone",
+    "TIMEZONE": "timezone",
+    "timezone": "timezone",
     "TIME_ZONE": "django_time_zone",
-    "CELERY_ENABLE_UTC": "enable_utc", "enable_utc": "enable_utc",
-    "CELERY_TASK_SERIALIZER": "task_serializer", "task_serializer": "task_serializer",
-    "CELERY_RESULT_SERIALIZER": "result_serializer", "result_serializer": "result_serializer",
-    "CELERY_ACCEPT_CONTENT": "accept_content", "accept_content": "accept_content",
-    "CELERY_TASK_ROUTES": "task_routes", "CELERY_ROUTES": "task_routes", "task_routes": "task_routes",
-    "CELERY_TASK_ALWAYS_EAGER": "task_always_eager", "CELERY_ALWAYS_EAGER": "task_always_eager",
+    "CELERY_ENABLE_UTC": "enable_utc",
+    "enable_utc": "enable_utc",
+    "CELERY_TASK_SERIALIZER": "task_serializer",
+    "task_serializer": "task_serializer",
+    "CELERY_RESULT_SERIALIZER": "result_serializer",
+    "result_serializer": "result_serializer",
+    "CELERY_ACCEPT_CONTENT": "accept_content",
+    "accept_content": "accept_content",
+    "CELERY_TASK_ROUTES": "task_routes",
+    "CELERY_ROUTES": "task_routes",
+    "task_routes": "task_routes",
+    "CELERY_TASK_ALWAYS_EAGER": "task_always_eager",
+    "CELERY_ALWAYS_EAGER": "task_always_eager",
     "task_always_eager": "task_always_eager",
-    "CELERY_BEAT_SCHEDULER": "beat_scheduler", "CELERYBEAT_SCHEDULER": "beat_scheduler", "beat_scheduler": "beat_scheduler",
-    "CELERY_TASK_DEFAULT_QUEUE": "task_default_queue", "CELERY_DEFAULT_QUEUE": "task_default_queue",
+    "CELERY_BEAT_SCHEDULER": "beat_scheduler",
+    "CELERYBEAT_SCHEDULER": "beat_scheduler",
+    "beat_scheduler": "beat_scheduler",
+    "CELERY_TASK_DEFAULT_QUEUE": "task_default_queue",
+    "CELERY_DEFAULT_QUEUE": "task_default_queue",
     "task_default_queue": "task_default_queue",
-    "CELERY_TASK_TIME_LIMIT": "task_time_limit", "CELERYD_TASK_TIME_LIMIT": "task_time_limit", "task_time_limit": "task_time_limit",
-    "CELERY_TASK_SOFT_TIME_LIMIT": "task_soft_time_limit", "CELERYD_TASK_SOFT_TIME_LIMIT": "task_soft_time_limit",
+    "CELERY_TASK_TIME_LIMIT": "task_time_limit",
+    "CELERYD_TASK_TIME_LIMIT": "task_time_limit",
+    "task_time_limit": "task_time_limit",
+    "CELERY_TASK_SOFT_TIME_LIMIT": "task_soft_time_limit",
+    "CELERYD_TASK_SOFT_TIME_LIMIT": "task_soft_time_limit",
     "task_soft_time_limit": "task_soft_time_limit",
-    "CELERY_TASK_ACKS_LATE": "task_acks_late", "CELERY_ACKS_LATE": "task_acks_late", "task_acks_late": "task_acks_late",
-    "CELERY_TASK_IGNORE_RESULT": "task_ignore_result", "CELERY_IGNORE_RESULT": "task_ignore_result",
+    "CELERY_TASK_ACKS_LATE": "task_acks_late",
+    "CELERY_ACKS_LATE": "task_acks_late",
+    "task_acks_late": "task_acks_late",
+    "CELERY_TASK_IGNORE_RESULT": "task_ignore_result",
+    "CELERY_IGNORE_RESULT": "task_ignore_result",
     "task_ignore_result": "task_ignore_result",
-    "CELERY_TASK_DEFAULT_RATE_LIMIT": "task_default_rate_limit", "task_default_rate_limit": "task_default_rate_limit",
-    "CELERY_TASK_DEFAULT_RETRY_DELAY": "task_default_retry_delay", "task_default_retry_delay": "task_default_retry_delay",
-    "CELERY_BROKER_URL": "broker_url", "BROKER_URL": "broker_url", "broker_url": "broker_url",
+    "CELERY_TASK_DEFAULT_RATE_LIMIT": "task_default_rate_limit",
+    "task_default_rate_limit": "task_default_rate_limit",
+    "CELERY_TASK_DEFAULT_RETRY_DELAY": "task_default_retry_delay",
+    "task_default_retry_delay": "task_default_retry_delay",
+    "CELERY_BROKER_URL": "broker_url",
+    "BROKER_URL": "broker_url",
+    "broker_url": "broker_url",
     "CELERY_TASK_CLS": "task_cls",
 }
 
 CLASS_ATTRS = {
-    "name", "max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_kwargs",
-    "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit", "rate_limit",
-    "ignore_result", "acks_late", "track_started", "serializer", "priority", "queue", "expires",
-    "reject_on_worker_lost", "typing", "throws", "trail", "send_events", "store_errors_even_if_ignored",
-    "acks_on_failure_or_timeout", "abstract", "task_cls", "run_every",
+    "name",
+    "max_retries",
+    "default_retry_delay",
+    "autoretry_for",
+    "dont_autoretry_for",
+    "retry_kwargs",
+    "retry_backoff",
+    "retry_backoff_max",
+    "retry_jitter",
+    "time_limit",
+    "soft_time_limit",
+    "rate_limit",
+    "ignore_result",
+    "acks_late",
+    "track_started",
+    "serializer",
+    "priority",
+    "queue",
+    "expires",
+    "reject_on_worker_lost",
+    "typing",
+    "throws",
+    "trail",
+    "send_events",
+    "store_errors_even_if_ignored",
+    "acks_on_failure_or_timeout",
+    "abstract",
+    "task_cls",
+    "run_every",
 }
 
 SUPPRESS = re.compile(r"#\s*saqmigrate:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
@@ -243,9 +343,24 @@ class Extractor(ast.NodeVisitor):
         self.may_register = bool(_REGISTRATION_HINT.search(text))
 
     # traversal (a type-keyed dispatch table: ~2x faster than NodeVisitor's getattr)
-    _LEAVES = (ast.Constant, ast.Name, ast.Load, ast.Store, ast.Del, ast.operator, ast.unaryop, ast.cmpop,
-               ast.boolop, ast.expr_context, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal,
-               ast.alias)
+    _LEAVES = (
+        ast.Constant,
+        ast.Name,
+        ast.Load,
+        ast.Store,
+        ast.Del,
+        ast.operator,
+        ast.unaryop,
+        ast.cmpop,
+        ast.boolop,
+        ast.expr_context,
+        ast.Pass,
+        ast.Break,
+        ast.Continue,
+        ast.Global,
+        ast.Nonlocal,
+        ast.alias,
+    )
 
     def visit(self, node: ast.AST) -> None:
         method = self._dispatch.get(node.__class__)
@@ -328,12 +443,16 @@ class Extractor(ast.NodeVisitor):
         if not self._funcs and not self._classes:
             self.defs[node.name] = "function"
             if self.may_register:
-                self.functions[node.name] = {"line": node.lineno, "params": _params(node, self.text),
-                                             "is_async": isinstance(node, ast.AsyncFunctionDef),
-                                             "end_line": getattr(node, "end_lineno", node.lineno),
-                                             "features": _features(node, self, bound=False)}
-            if self.has_celery_ctor and any(isinstance(n, ast.Call) and self.ref_in(n.func, CELERY_CLS)
-                                            for n in ast.walk(node)):
+                self.functions[node.name] = {
+                    "line": node.lineno,
+                    "params": _params(node, self.text),
+                    "is_async": isinstance(node, ast.AsyncFunctionDef),
+                    "end_line": getattr(node, "end_lineno", node.lineno),
+                    "features": _features(node, self, bound=False),
+                }
+            if self.has_celery_ctor and any(
+                isinstance(n, ast.Call) and self.ref_in(n.func, CELERY_CLS) for n in ast.walk(node)
+            ):
                 self.factories.append(node.name)
         task_info = self._decorated_function(node)
         for dec in node.decorator_list:
@@ -360,24 +479,39 @@ class Extractor(ast.NodeVisitor):
                 for t in stmt.targets:
                     if isinstance(t, ast.Name) and t.id in CLASS_ATTRS:
                         attrs[t.id] = literal(stmt.value, self.text)
-            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None \
-                    and stmt.target.id in CLASS_ATTRS:
+            elif (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and stmt.value is not None
+                and stmt.target.id in CLASS_ATTRS
+            ):
                 attrs[stmt.target.id] = literal(stmt.value, self.text)
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 if stmt.name == "run":
-                    methods[stmt.name] = {"line": stmt.lineno, "params": _params(stmt, self.text, skip_self=True),
-                                          "is_async": isinstance(stmt, ast.AsyncFunctionDef),
-                                          "features": _features(stmt, self, bound=True),
-                                          "end_line": getattr(stmt, "end_lineno", stmt.lineno)}
+                    methods[stmt.name] = {
+                        "line": stmt.lineno,
+                        "params": _params(stmt, self.text, skip_self=True),
+                        "is_async": isinstance(stmt, ast.AsyncFunctionDef),
+                        "features": _features(stmt, self, bound=True),
+                        "end_line": getattr(stmt, "end_lineno", stmt.lineno),
+                    }
                 else:
                     methods[stmt.name] = {"line": stmt.lineno}
         qual = ".".join(self._classes + [node.name])
-        self.classes.append({
-            "name": node.name, "qualname": qual, "line": node.lineno, "bases": bases, "attrs": attrs,
-            "methods": methods, "nested": bool(self._funcs), "in_loop": self._loops > 0,
-            "end_line": getattr(node, "end_lineno", node.lineno),
-            "decorators": [segment(d, self.text) for d in node.decorator_list],
-        })
+        self.classes.append(
+            {
+                "name": node.name,
+                "qualname": qual,
+                "line": node.lineno,
+                "bases": bases,
+                "attrs": attrs,
+                "methods": methods,
+                "nested": bool(self._funcs),
+                "in_loop": self._loops > 0,
+                "end_line": getattr(node, "end_lineno", node.lineno),
+                "decorators": [segment(d, self.text) for d in node.decorator_list],
+            }
+        )
         self._classes.append(node.name)
         self.generic_visit(node)
         self._classes.pop()
@@ -395,10 +529,20 @@ class Extractor(ast.NodeVisitor):
             if isinstance(dec, ast.Call):
                 opts = {kw.arg: literal(kw.value, self.text) for kw in dec.keywords if kw.arg}
                 if any(kw.arg is None for kw in dec.keywords):
-                    opts["**"] = dynamic(", ".join(segment(kw.value, self.text) for kw in dec.keywords if kw.arg is None))
+                    opts["**"] = dynamic(
+                        ", ".join(segment(kw.value, self.text) for kw in dec.keywords if kw.arg is None)
+                    )
                 pos = [literal(a, self.text) for a in dec.args]
-            candidates.append({"ref": r, "src": segment(callee, self.text), "options": opts, "args": pos,
-                               "is_call": isinstance(dec, ast.Call), "line": dec.lineno})
+            candidates.append(
+                {
+                    "ref": r,
+                    "src": segment(callee, self.text),
+                    "options": opts,
+                    "args": pos,
+                    "is_call": isinstance(dec, ast.Call),
+                    "line": dec.lineno,
+                }
+            )
         if not candidates or not any(_may_be_task_decorator(c["ref"]) for c in candidates):
             return None
         for dec in node.decorator_list:
@@ -406,18 +550,36 @@ class Extractor(ast.NodeVisitor):
             if isinstance(dec, ast.Call) and dref and (dref in LEGACY_PERIODIC or dref.endswith(".periodic_task")):
                 run_every = next((k.value for k in dec.keywords if k.arg == "run_every"), None)
                 kind, celery, fs = self._schedule_kind(run_every)
-                self.schedules.append({
-                    "entry": None, "task": {"ref": f"{self.module}.{node.name}", "src": node.name},
-                    "line": dec.lineno, "source": "periodic_task", "container": "periodic_task",
-                    "kind": kind, "celery": celery, "args": None, "kwargs": None, "options": None,
-                    "relative": False, "in_loop": self._loops > 0, "from_settings": fs, "entry_is_task": True,
-                })
+                self.schedules.append(
+                    {
+                        "entry": None,
+                        "task": {"ref": f"{self.module}.{node.name}", "src": node.name},
+                        "line": dec.lineno,
+                        "source": "periodic_task",
+                        "container": "periodic_task",
+                        "kind": kind,
+                        "celery": celery,
+                        "args": None,
+                        "kwargs": None,
+                        "options": None,
+                        "relative": False,
+                        "in_loop": self._loops > 0,
+                        "from_settings": fs,
+                        "entry_is_task": True,
+                    }
+                )
         qual = ".".join(self._classes + [node.name]) if not self._funcs else node.name
         info: DecoratedFact = {
-            "function": qual, "name": node.name, "line": node.lineno, "decorators": candidates,
-            "is_async": isinstance(node, ast.AsyncFunctionDef), "params": _params(node, self.text),
-            "nested": bool(self._funcs) or bool(self._classes), "in_loop": self._loops > 0,
-            "features": _features(node, self, bound=True), "end_line": getattr(node, "end_lineno", node.lineno),
+            "function": qual,
+            "name": node.name,
+            "line": node.lineno,
+            "decorators": candidates,
+            "is_async": isinstance(node, ast.AsyncFunctionDef),
+            "params": _params(node, self.text),
+            "nested": bool(self._funcs) or bool(self._classes),
+            "in_loop": self._loops > 0,
+            "features": _features(node, self, bound=True),
+            "end_line": getattr(node, "end_lineno", node.lineno),
         }
         if id(node) in self._factory_nodes:  # the wrapper a decorator factory turns into each task
             info["factory"] = self._factory_nodes[id(node)]
@@ -464,10 +626,17 @@ class Extractor(ast.NodeVisitor):
             ref = self.ref(value)
             # a resolved reference is stored as "module:Name" (resolve.py reads it as it is); anything else as
             # source text, which resolve.py reads through the module's imports
-            qualified = f"{ref.rpartition('.')[0]}:{ref.rpartition('.')[2]}" if ref and "." in ref \
-                and not ref.startswith("?") else None
-            task_set: AppTaskSet = {"app": self.ref(target.value), "attr": "Task",
-                                    "value": qualified or segment(value, self.text), "line": stmt.lineno}
+            qualified = (
+                f"{ref.rpartition('.')[0]}:{ref.rpartition('.')[2]}"
+                if ref and "." in ref and not ref.startswith("?")
+                else None
+            )
+            task_set: AppTaskSet = {
+                "app": self.ref(target.value),
+                "attr": "Task",
+                "value": qualified or segment(value, self.text),
+                "line": stmt.lineno,
+            }
             self.app_attr_sets.append(task_set)
         # schedules
         if tname is not None:
@@ -502,26 +671,61 @@ class Extractor(ast.NodeVisitor):
         name = _name(target) or segment(target, self.text)
         opts = {kw.arg: literal(kw.value, self.text) for kw in call.keywords if kw.arg}
         main = literal(call.args[0], self.text) if call.args else opts.pop("main", None)
-        self.apps.append({"name": name, "line": stmt.lineno, "kind": "instance", "main": main,
-                          "task_cls": opts.get("task_cls"), "options": opts, "config_from_object": [],
-                          "in_function": bool(self._funcs)})
+        self.apps.append(
+            {
+                "name": name,
+                "line": stmt.lineno,
+                "kind": "instance",
+                "main": main,
+                "task_cls": opts.get("task_cls"),
+                "options": opts,
+                "config_from_object": [],
+                "in_function": bool(self._funcs),
+            }
+        )
         # Celery(config_source=X) is config_from_object(X); changes= and setting keywords are app.conf changes
         app_ref = self.ref(target) if isinstance(target, (ast.Name, ast.Attribute)) else None
         ns = next((literal(kw.value, self.text) for kw in call.keywords if kw.arg == "namespace"), None)
         for kw in call.keywords:
             if kw.arg == "config_source":
-                self.app_attr_sets.append({"app": app_ref, "attr": "config_from_object", "line": kw.value.lineno,
-                                           "value": {"obj": literal(kw.value, self.text), "namespace": ns,
-                                                     "source": self._source_fact(kw.value), "line": kw.value.lineno,
-                                                     "via": "Celery(config_source=)"}})
+                self.app_attr_sets.append(
+                    {
+                        "app": app_ref,
+                        "attr": "config_from_object",
+                        "line": kw.value.lineno,
+                        "value": {
+                            "obj": literal(kw.value, self.text),
+                            "namespace": ns,
+                            "source": self._source_fact(kw.value),
+                            "line": kw.value.lineno,
+                            "via": "Celery(config_source=)",
+                        },
+                    }
+                )
             elif kw.arg == "changes" or kw.arg is None:
-                self.app_attr_sets.append({"app": app_ref, "attr": "conf.update", "line": kw.value.lineno,
-                                           "value": {"source": self._source_fact(kw.value), "line": kw.value.lineno,
-                                                     "via": "Celery(changes=)" if kw.arg else "Celery(**)"}})
+                self.app_attr_sets.append(
+                    {
+                        "app": app_ref,
+                        "attr": "conf.update",
+                        "line": kw.value.lineno,
+                        "value": {
+                            "source": self._source_fact(kw.value),
+                            "line": kw.value.lineno,
+                            "via": "Celery(changes=)" if kw.arg else "Celery(**)",
+                        },
+                    }
+                )
             elif kw.arg in CELERY_CTOR_SETTINGS:
-                self.settings.append({"name": kw.arg, "raw_name": f"{name} = Celery({kw.arg}=)",
-                                      "value": literal(kw.value, self.text), "line": kw.value.lineno,
-                                      "layer": "changes", "app": app_ref})
+                self.settings.append(
+                    {
+                        "name": kw.arg,
+                        "raw_name": f"{name} = Celery({kw.arg}=)",
+                        "value": literal(kw.value, self.text),
+                        "line": kw.value.lineno,
+                        "layer": "changes",
+                        "app": app_ref,
+                    }
+                )
 
     def _task_factory_assign(self, target: ast.expr, value: ast.Call, stmt: ast.stmt) -> None:
         """``x = app.task(bind=True)`` / ``x = shared_task(...)``: an alias decorator (registrations are
@@ -534,15 +738,25 @@ class Extractor(ast.NodeVisitor):
             inner = self.ref(value.args[0])
             if inner and (inner in SHARED_TASK or inner in LEGACY_TASK or inner.endswith(".task")):
                 opts = {kw.arg: literal(kw.value, self.text) for kw in value.keywords if kw.arg}
-                self.aliases[target.id] = {"ref": inner, "options": opts, "line": stmt.lineno, "is_call": True,
-                                           "module_level": not self._funcs}
+                self.aliases[target.id] = {
+                    "ref": inner,
+                    "options": opts,
+                    "line": stmt.lineno,
+                    "is_call": True,
+                    "module_level": not self._funcs,
+                }
             return
         if not r or value.args:
             return
         if r in SHARED_TASK or r in LEGACY_TASK or r.endswith(".task"):
             opts = {kw.arg: literal(kw.value, self.text) for kw in value.keywords if kw.arg}
-            self.aliases[target.id] = {"ref": r, "options": opts, "line": stmt.lineno, "is_call": True,
-                                       "module_level": not self._funcs}
+            self.aliases[target.id] = {
+                "ref": r,
+                "options": opts,
+                "line": stmt.lineno,
+                "is_call": True,
+                "module_level": not self._funcs,
+            }
 
     def _maybe_registration(self, node: ast.Call) -> None:
         """``app.task(fn)``, ``app.task(name='x')(fn)``, ``shared_task(fn)``, ``my_alias(fn)``."""
@@ -551,8 +765,12 @@ class Extractor(ast.NodeVisitor):
             return
         if isinstance(func, ast.Call):  # app.task(name=...)(<any callable expression>)
             inner_ref = self.ref(func.func)
-            if inner_ref and (inner_ref in SHARED_TASK or inner_ref in LEGACY_TASK or inner_ref.endswith(".task")
-                              or inner_ref.rsplit(".", 1)[-1] in self.aliases):
+            if inner_ref and (
+                inner_ref in SHARED_TASK
+                or inner_ref in LEGACY_TASK
+                or inner_ref.endswith(".task")
+                or inner_ref.rsplit(".", 1)[-1] in self.aliases
+            ):
                 self._registration(inner_ref, func, node.args[0], self._assign_target, node)
             return
         if not isinstance(node.args[0], (ast.Name, ast.Attribute, ast.Lambda)):
@@ -560,17 +778,30 @@ class Extractor(ast.NodeVisitor):
         r = self.ref(func)
         if not r:
             return
-        if r in SHARED_TASK or r in LEGACY_TASK or r.endswith(".task") or \
-                (r.rsplit(".", 1)[-1] in self.aliases and not r.startswith("?")):
+        if (
+            r in SHARED_TASK
+            or r in LEGACY_TASK
+            or r.endswith(".task")
+            or (r.rsplit(".", 1)[-1] in self.aliases and not r.startswith("?"))
+        ):
             self._registration(r, node, node.args[0], self._assign_target, node)
 
-    def _registration(self, decorator_ref: str, call: ast.Call, fn_node: ast.expr, bound: str | None, stmt: ast.expr) -> None:
+    def _registration(
+        self, decorator_ref: str, call: ast.Call, fn_node: ast.expr, bound: str | None, stmt: ast.expr
+    ) -> None:
         opts = {kw.arg: literal(kw.value, self.text) for kw in call.keywords if kw.arg}
-        self.registrations.append({
-            "ref": decorator_ref, "options": opts, "fn": self.ref(fn_node) or segment(fn_node, self.text),
-            "fn_src": segment(fn_node, self.text), "bound": bound, "line": stmt.lineno,
-            "in_loop": self._loops > 0, "nested": bool(self._funcs),
-        })
+        self.registrations.append(
+            {
+                "ref": decorator_ref,
+                "options": opts,
+                "fn": self.ref(fn_node) or segment(fn_node, self.text),
+                "fn_src": segment(fn_node, self.text),
+                "bound": bound,
+                "line": stmt.lineno,
+                "in_loop": self._loops > 0,
+                "nested": bool(self._funcs),
+            }
+        )
         if id(stmt) in self._factory_nodes:  # inside a decorator factory: one task per decorated function
             self.registrations[-1]["factory"] = self._factory_nodes[id(stmt)]
 
@@ -586,7 +817,7 @@ class Extractor(ast.NodeVisitor):
             return
         norm = SETTING_ALIASES.get(short)
         if norm is None and short.startswith("CELERY_") and (module_level or in_config_class):
-            norm = short[len("CELERY_"):].lower()
+            norm = short[len("CELERY_") :].lower()
         if norm is None and "." in tname and short.islower():
             norm = short
         if norm is None:
@@ -645,16 +876,25 @@ class Extractor(ast.NodeVisitor):
                     self._schedule_container(arg, container=_name(func.value) or "", source="update", stmt=node)
                 for kw in node.keywords:
                     if kw.arg:
-                        self._schedule_entry(kw.arg, kw.value, container=_name(func.value) or "", source="update",
-                                             line=kw.value.lineno)
+                        self._schedule_entry(
+                            kw.arg, kw.value, container=_name(func.value) or "", source="update", line=kw.value.lineno
+                        )
             elif attr == "register_task" or (attr == "register" and (_name(func.value) or "").endswith("tasks")):
                 if node.args:
-                    self.registrations.append({
-                        "ref": "celery.register_task", "options": {}, "fn": self.ref(
-                            node.args[0].func if isinstance(node.args[0], ast.Call) else node.args[0]) or segment(node.args[0], self.text),
-                        "fn_src": segment(node.args[0], self.text), "bound": None, "line": node.lineno,
-                        "in_loop": self._loops > 0, "nested": bool(self._funcs), "class_instance": True,
-                    })
+                    self.registrations.append(
+                        {
+                            "ref": "celery.register_task",
+                            "options": {},
+                            "fn": self.ref(node.args[0].func if isinstance(node.args[0], ast.Call) else node.args[0])
+                            or segment(node.args[0], self.text),
+                            "fn_src": segment(node.args[0], self.text),
+                            "bound": None,
+                            "line": node.lineno,
+                            "in_loop": self._loops > 0,
+                            "nested": bool(self._funcs),
+                            "class_instance": True,
+                        }
+                    )
             elif attr == "AsyncResult":
                 self._simple_call("async_result", node, target=segment(func.value, self.text))
         if fref:
@@ -690,15 +930,20 @@ class Extractor(ast.NodeVisitor):
         if looked_up is not None and kind in ("delay", "apply_async", "s", "si", "signature", "apply"):
             # app.tasks.get("name").subtask(...) / app.tasks["name"].delay(...): a task looked up by name
             name = looked_up.value if isinstance(looked_up, ast.Constant) and isinstance(looked_up.value, str) else None
-            self._call(kind, target, node, options=self._kw(node), task_name=name,
-                       dynamic_name=None if name else segment(looked_up, self.text))
+            self._call(
+                kind,
+                target,
+                node,
+                options=self._kw(node),
+                task_name=name,
+                dynamic_name=None if name else segment(looked_up, self.text),
+            )
             return
         if attr == "retry":
             info = self._enclosing_task()
             first = info["params"][0]["name"] if info and info["params"] else None
             if tname and (tname == first or tname == "self"):
-                self._call("retry", target, node, options=self._kw(node),
-                           task_fn=info["function"] if info else None)
+                self._call("retry", target, node, options=self._kw(node), task_fn=info["function"] if info else None)
             elif tname and "task" in tname.rsplit(".", 1)[-1].lower():
                 self._call("retry", target, node, options=self._kw(node))
             return
@@ -737,25 +982,51 @@ class Extractor(ast.NodeVisitor):
             out["**"] = dynamic(", ".join(segment(kw.value, self.text) for kw in node.keywords if kw.arg is None))
         return out
 
-    def _call(self, kind: str, target: ast.expr, node: ast.expr, options: Options, task_fn: str | None = None,
-              dynamic_name: str | None = None, task_name: str | None = None) -> None:
+    def _call(
+        self,
+        kind: str,
+        target: ast.expr,
+        node: ast.expr,
+        options: Options,
+        task_fn: str | None = None,
+        dynamic_name: str | None = None,
+        task_name: str | None = None,
+    ) -> None:
         if self._in_schedule and kind in ("s", "si", "signature"):
             options = {**options, "_in_schedule": True}
-        self.calls.append({
-            "kind": kind, "line": node.lineno, "column": node.col_offset,
-            "target": segment(target, self.text) if isinstance(target, ast.AST) else str(target),
-            "target_ref": self.ref(target) if isinstance(target, ast.AST) else None,
-            "options": options, "on_commit": self._on_commit > 0, "dynamic_name": dynamic_name,
-            "task_name": task_name, "task_fn": task_fn,
-            "in_function": getattr(self._funcs[-1], "name", None) if self._funcs else None,
-        })
+        self.calls.append(
+            {
+                "kind": kind,
+                "line": node.lineno,
+                "column": node.col_offset,
+                "target": segment(target, self.text) if isinstance(target, ast.AST) else str(target),
+                "target_ref": self.ref(target) if isinstance(target, ast.AST) else None,
+                "options": options,
+                "on_commit": self._on_commit > 0,
+                "dynamic_name": dynamic_name,
+                "task_name": task_name,
+                "task_fn": task_fn,
+                "in_function": getattr(self._funcs[-1], "name", None) if self._funcs else None,
+            }
+        )
 
     def _simple_call(self, kind: str, node: ast.expr, target: str) -> None:
         opts = self._kw(node) if isinstance(node, ast.Call) else {}
-        self.calls.append({"kind": kind, "line": node.lineno, "column": node.col_offset, "target": target,
-                           "target_ref": None, "options": opts, "on_commit": self._on_commit > 0,
-                           "dynamic_name": None, "task_name": None, "task_fn": None,
-                           "in_function": getattr(self._funcs[-1], "name", None) if self._funcs else None})
+        self.calls.append(
+            {
+                "kind": kind,
+                "line": node.lineno,
+                "column": node.col_offset,
+                "target": target,
+                "target_ref": None,
+                "options": opts,
+                "on_commit": self._on_commit > 0,
+                "dynamic_name": None,
+                "task_name": None,
+                "task_fn": None,
+                "in_function": getattr(self._funcs[-1], "name", None) if self._funcs else None,
+            }
+        )
 
     def _send_task(self, node: ast.Call) -> None:
         name_node = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
@@ -800,12 +1071,23 @@ class Extractor(ast.NodeVisitor):
 
     def _dynamic_schedule(self, value: ast.expr, container: str, source: str, reason: str) -> None:
         src = segment(value, self.text)
-        self.schedules.append({
-            "entry": None, "task": None, "line": value.lineno, "source": source, "container": container,
-            "kind": "dynamic", "celery": {"expr": src}, "args": None, "kwargs": None, "options": None,
-            "relative": False, "in_loop": self._loops > 0 or reason == "loop",
-            "from_settings": reason in ("settings", "spread"),
-        })
+        self.schedules.append(
+            {
+                "entry": None,
+                "task": None,
+                "line": value.lineno,
+                "source": source,
+                "container": container,
+                "kind": "dynamic",
+                "celery": {"expr": src},
+                "args": None,
+                "kwargs": None,
+                "options": None,
+                "relative": False,
+                "in_loop": self._loops > 0 or reason == "loop",
+                "from_settings": reason in ("settings", "spread"),
+            }
+        )
 
     def _schedule_entry(self, key: Value, value: ast.expr, container: str, source: str, line: int) -> None:
         if isinstance(value, ast.Name) and value.id in self._module_dicts:
@@ -820,29 +1102,55 @@ class Extractor(ast.NodeVisitor):
             self._consumed.add(id(value))
             fields = {kw.arg: kw.value for kw in value.keywords if kw.arg}
         else:
-            self.schedules.append({
-                "entry": key if isinstance(key, str) else None, "task": None, "line": line, "source": source,
-                "container": container, "kind": "dynamic", "celery": {"expr": segment(value, self.text)},
-                "args": None, "kwargs": None, "options": None, "relative": False,
-                "in_loop": self._loops > 0, "from_settings": True,
-            })
+            self.schedules.append(
+                {
+                    "entry": key if isinstance(key, str) else None,
+                    "task": None,
+                    "line": line,
+                    "source": source,
+                    "container": container,
+                    "kind": "dynamic",
+                    "celery": {"expr": segment(value, self.text)},
+                    "args": None,
+                    "kwargs": None,
+                    "options": None,
+                    "relative": False,
+                    "in_loop": self._loops > 0,
+                    "from_settings": True,
+                }
+            )
             return
         entry = key if isinstance(key, str) else None
         self._emit_schedule(entry, key, fields, container, source, line)
 
-    def _emit_schedule(self, entry: str | None, key: Value, fields: Mapping[str, ast.expr | None], container: str, source: str,
-                       line: int, task_override: Value | TaskRef = None) -> None:
+    def _emit_schedule(
+        self,
+        entry: str | None,
+        key: Value,
+        fields: Mapping[str, ast.expr | None],
+        container: str,
+        source: str,
+        line: int,
+        task_override: Value | TaskRef = None,
+    ) -> None:
         kind, celery, from_settings = self._schedule_kind(fields.get("schedule"))
         task = task_override if task_override is not None else literal(fields.get("task"), self.text)
         rec: ScheduleFact = {
-            "entry": entry, "task": task, "line": line, "source": source, "container": container,
-            "kind": kind, "celery": celery,
+            "entry": entry,
+            "task": task,
+            "line": line,
+            "source": source,
+            "container": container,
+            "kind": kind,
+            "celery": celery,
             "args": literal(fields.get("args"), self.text) if "args" in fields else None,
             "kwargs": literal(fields.get("kwargs"), self.text) if "kwargs" in fields else None,
             "options": literal(fields.get("options"), self.text) if "options" in fields else None,
-            "relative": literal(fields.get("relative"), self.text) if "relative" in fields else
-            self._schedule_relative(fields.get("schedule")),
-            "in_loop": self._loops > 0, "from_settings": from_settings,
+            "relative": literal(fields.get("relative"), self.text)
+            if "relative" in fields
+            else self._schedule_relative(fields.get("schedule")),
+            "in_loop": self._loops > 0,
+            "from_settings": from_settings,
             "extra_keys": sorted(k for k in fields if k not in ENTRY_KEYS),
         }
         if entry is None and key is not None and not isinstance(key, str):
@@ -865,16 +1173,24 @@ class Extractor(ast.NodeVisitor):
             short = r.rsplit(".", 1)[-1].lstrip("?")
             if r in CRONTAB or short == "crontab":
                 return "crontab", self._crontab(node), False
-            if (r.endswith("crontab.from_string") or (isinstance(node.func, ast.Attribute)
-                                                       and node.func.attr == "from_string")) and node.args:
+            if (
+                r.endswith("crontab.from_string")
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "from_string")
+            ) and node.args:
                 return "crontab", {"from_string": literal(node.args[0], self.text)}, False
             if r in TIMEDELTA or short == "timedelta":
                 secs = self._timedelta(node)
                 return "interval", ({"seconds": secs} if isinstance(secs, float) else secs), False
             if r in SCHEDULE_CLS or short == "schedule":
-                run_every = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "run_every"), None)
+                run_every = (
+                    node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "run_every"), None)
+                )
                 kind, inner, fs = self._schedule_kind(run_every, depth + 1)
-                out = dict(inner) if kind == "interval" else {"dynamic": segment(run_every, self.text) if run_every else "<missing>"}
+                out = (
+                    dict(inner)
+                    if kind == "interval"
+                    else {"dynamic": segment(run_every, self.text) if run_every else "<missing>"}
+                )
                 return "schedule", out, fs
             if r in SOLAR or short == "solar":
                 return "solar", {"expr": segment(node, self.text)}, False
@@ -917,7 +1233,11 @@ class Extractor(ast.NodeVisitor):
 
     def _add_periodic_task(self, node: ast.Call) -> None:
         sched = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "schedule"), None)
-        sig = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg in ("sig", "signature")), None)
+        sig = (
+            node.args[1]
+            if len(node.args) > 1
+            else next((k.value for k in node.keywords if k.arg in ("sig", "signature")), None)
+        )
         kws = {k.arg: k.value for k in node.keywords if k.arg}
         name = literal(kws["name"], self.text) if "name" in kws else None
         task: Value | TaskRef = None
@@ -925,7 +1245,11 @@ class Extractor(ast.NodeVisitor):
         kwargs_node = node.args[3] if len(node.args) > 3 else kws.get("kwargs")
         sig_args = None
         sig_kwargs: Options = {}
-        if isinstance(sig, ast.Call) and isinstance(sig.func, ast.Attribute) and sig.func.attr in ("s", "si", "signature"):
+        if (
+            isinstance(sig, ast.Call)
+            and isinstance(sig.func, ast.Attribute)
+            and sig.func.attr in ("s", "si", "signature")
+        ):
             task = {"ref": self.ref(sig.func.value), "src": segment(sig.func.value, self.text)}
             sig_args = [literal(a, self.text) for a in sig.args]
             sig_kwargs = {k.arg: literal(k.value, self.text) for k in sig.keywords if k.arg}
@@ -935,9 +1259,18 @@ class Extractor(ast.NodeVisitor):
             task = {"ref": self.ref(sig), "src": segment(sig, self.text)}
         fields = {"schedule": sched}
         rec_task = task
-        opts = {k: literal(v, self.text) for k, v in kws.items() if k not in ("name", "args", "kwargs", "schedule", "sig")}
-        self._emit_schedule(name if isinstance(name, str) else None, name, fields, container="add_periodic_task",
-                            source="add_periodic_task", line=node.lineno, task_override=rec_task if rec_task is not None else dynamic("<missing>"))
+        opts = {
+            k: literal(v, self.text) for k, v in kws.items() if k not in ("name", "args", "kwargs", "schedule", "sig")
+        }
+        self._emit_schedule(
+            name if isinstance(name, str) else None,
+            name,
+            fields,
+            container="add_periodic_task",
+            source="add_periodic_task",
+            line=node.lineno,
+            task_override=rec_task if rec_task is not None else dynamic("<missing>"),
+        )
         rec = self.schedules[-1]
         rec["args"] = literal(args_node, self.text) if args_node is not None else (sig_args or None)
         rec["kwargs"] = literal(kwargs_node, self.text) if kwargs_node is not None else (sig_kwargs or None)
@@ -953,22 +1286,37 @@ class Extractor(ast.NodeVisitor):
         if arg is not None:
             value["source"] = self._source_fact(arg)
             value["line"] = node.lineno
-        config_set: AppConfigSet = {"app": self.ref(func.value), "attr": "config_from_object", "value": value,
-                                    "line": node.lineno}
+        config_set: AppConfigSet = {
+            "app": self.ref(func.value),
+            "attr": "config_from_object",
+            "value": value,
+            "line": node.lineno,
+        }
         self.app_attr_sets.append(config_set)
 
     def _conf_update(self, func: ast.Attribute, node: ast.Call) -> None:
         items: list[tuple[str, ast.expr]] = [(k.arg, k.value) for k in node.keywords if k.arg]
         app_ref = self.ref(func.value.value) if isinstance(func.value, ast.Attribute) else None
         for arg in list(node.args) + [k.value for k in node.keywords if k.arg is None]:
-            if isinstance(arg, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
-                                                 for k in arg.keys):
-                items.extend((k.value, v) for k, v in zip(arg.keys, arg.values)
-                             if isinstance(k, ast.Constant) and isinstance(k.value, str))
+            if isinstance(arg, ast.Dict) and all(
+                isinstance(k, ast.Constant) and isinstance(k.value, str) for k in arg.keys
+            ):
+                items.extend(
+                    (k.value, v)
+                    for k, v in zip(arg.keys, arg.values)
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                )
             else:  # conf.update(SOME_DICT) / conf.update(**x) / conf.update(dict(...)): resolve.py reads it
-                update: AppConfigSet = {"app": app_ref, "attr": "conf.update", "line": node.lineno,
-                                        "value": {"source": self._source_fact(arg), "line": node.lineno,
-                                                  "via": f"{_name(func.value) or 'app.conf'}.update()"}}
+                update: AppConfigSet = {
+                    "app": app_ref,
+                    "attr": "conf.update",
+                    "line": node.lineno,
+                    "value": {
+                        "source": self._source_fact(arg),
+                        "line": node.lineno,
+                        "via": f"{_name(func.value) or 'app.conf'}.update()",
+                    },
+                }
                 self.app_attr_sets.append(update)
         container = f"{_name(func.value) or 'app.conf'}"
         for key, value in items:
@@ -976,9 +1324,14 @@ class Extractor(ast.NodeVisitor):
                 self._schedule_container(value, container=f"{container}.{key}", source="conf.update", stmt=node)
             norm = SETTING_ALIASES.get(key) or (key if key.islower() else None)
             if norm:
-                fact: SettingFact = {"name": norm, "raw_name": f"{container}.update({key}=)",
-                                     "value": literal(value, self.text), "line": value.lineno, "layer": "changes",
-                                     "app": app_ref}
+                fact: SettingFact = {
+                    "name": norm,
+                    "raw_name": f"{container}.update({key}=)",
+                    "value": literal(value, self.text),
+                    "line": value.lineno,
+                    "layer": "changes",
+                    "app": app_ref,
+                }
                 why = self._local_why(value) if self._funcs else None
                 if why:
                     fact["why"] = why
@@ -1028,8 +1381,12 @@ class Extractor(ast.NodeVisitor):
         if len(uses) != 2 or len(stores) != 1:
             return node
         for stmt in fn.body:
-            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is stores[0] \
-                    and stmt.lineno < node.lineno:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and stmt.targets[0] is stores[0]
+                and stmt.lineno < node.lineno
+            ):
                 return stmt.value
         return node
 
@@ -1073,7 +1430,7 @@ class Extractor(ast.NodeVisitor):
             fact["source"] = item["source"]
         self.flask_config.append(fact)
         if key.startswith("CELERY_") and key not in SCHEDULE_NAMES:  # read like a Flask config class's attribute
-            norm = SETTING_ALIASES.get(key) or key[len("CELERY_"):].lower()
+            norm = SETTING_ALIASES.get(key) or key[len("CELERY_") :].lower()
             setting: SettingFact = {"name": norm, "raw_name": f"app.config[{key!r}]", "value": lit, "line": line}
             why = self._local_why(value) if self._funcs else None
             if why:
@@ -1100,15 +1457,21 @@ class Extractor(ast.NodeVisitor):
                 else:
                     self.flask_config.append(fact("unknown"))
             for arg in node.args:
-                if isinstance(arg, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
-                                                     for k in arg.keys):
+                if isinstance(arg, ast.Dict) and all(
+                    isinstance(k, ast.Constant) and isinstance(k.value, str) for k in arg.keys
+                ):
                     for k, v in zip(arg.keys, arg.values):
                         if isinstance(k, ast.Constant) and isinstance(k.value, str):
                             self._flask_write(k.value, v, node.lineno, attr)
                 else:
                     self.flask_config.append(fact("unknown"))
-        elif attr == "setdefault" and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str) and len(node.args) > 1:
+        elif (
+            attr == "setdefault"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and len(node.args) > 1
+        ):
             self._flask_write(node.args[0].value, node.args[1], node.lineno, attr)
         elif attr == "from_object" and node.args:
             loaded = fact("from_object")
@@ -1137,31 +1500,53 @@ class Extractor(ast.NodeVisitor):
 
     def _flask_config_mutation(self, key: str, node: ast.stmt | ast.expr) -> None:
         if self._flaskish():
-            self.flask_config.append({"kind": "mutation", "key": key, "line": node.lineno, "func": self._func_name(),
-                                      "src": segment(node, self.text)})
+            self.flask_config.append(
+                {
+                    "kind": "mutation",
+                    "key": key,
+                    "line": node.lineno,
+                    "func": self._func_name(),
+                    "src": segment(node, self.text),
+                }
+            )
 
     # a list of entry dicts a loop turns into beat entries
     def visit_List(self, node: ast.List | ast.Tuple) -> None:
         items = [e for e in node.elts if isinstance(e, ast.Dict)]
         if items and len(items) == len(node.elts) and self._schedule_hint:
             for d in items:
-                fields = {k.value: v for k, v in zip(d.keys, d.values)
-                          if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+                fields = {
+                    k.value: v
+                    for k, v in zip(d.keys, d.values)
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                }
                 task = literal(fields.get("task"), self.text) if "task" in fields else None
                 if not (isinstance(task, str) and "." in task) or id(d) in self._consumed:
                     continue
                 self._consumed.add(id(d))
                 name = literal(fields.get("name"), self.text) if "name" in fields else None
-                kind, celery, _ = self._schedule_kind(fields.get("schedule")) if "schedule" in fields else (
-                    "dynamic", {"expr": "set by the loop that turns this list into beat entries"}, True)
-                self.schedules.append({
-                    "entry": name if isinstance(name, str) else None, "task": task, "line": d.lineno,
-                    "source": "entry_list", "container": "", "kind": kind, "celery": celery,
-                    "args": literal(fields.get("args"), self.text) if "args" in fields else None,
-                    "kwargs": literal(fields.get("kwargs"), self.text) if "kwargs" in fields else None,
-                    "options": literal(fields.get("options"), self.text) if "options" in fields else None,
-                    "relative": False, "in_loop": True, "from_settings": "schedule" not in fields,
-                })
+                kind, celery, _ = (
+                    self._schedule_kind(fields.get("schedule"))
+                    if "schedule" in fields
+                    else ("dynamic", {"expr": "set by the loop that turns this list into beat entries"}, True)
+                )
+                self.schedules.append(
+                    {
+                        "entry": name if isinstance(name, str) else None,
+                        "task": task,
+                        "line": d.lineno,
+                        "source": "entry_list",
+                        "container": "",
+                        "kind": kind,
+                        "celery": celery,
+                        "args": literal(fields.get("args"), self.text) if "args" in fields else None,
+                        "kwargs": literal(fields.get("kwargs"), self.text) if "kwargs" in fields else None,
+                        "options": literal(fields.get("options"), self.text) if "options" in fields else None,
+                        "relative": False,
+                        "in_loop": True,
+                        "from_settings": "schedule" not in fields,
+                    }
+                )
         self.generic_visit(node)
 
     visit_Tuple = visit_List
@@ -1171,8 +1556,11 @@ class Extractor(ast.NodeVisitor):
         if id(node) not in self._consumed:
             keys = {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
             if "task" in keys and "schedule" in keys:
-                fields = {k.value: v for k, v in zip(node.keys, node.values)
-                          if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+                fields = {
+                    k.value: v
+                    for k, v in zip(node.keys, node.values)
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                }
                 self._consumed.add(id(node))
                 self._emit_schedule(None, None, fields, container="", source="dict_literal", line=node.lineno)
             else:
@@ -1181,27 +1569,85 @@ class Extractor(ast.NodeVisitor):
                     if isinstance(v, ast.Dict) and id(v) not in self._consumed:
                         vkeys = {x.value for x in v.keys if isinstance(x, ast.Constant)}
                         if "task" in vkeys and "schedule" in vkeys:
-                            self._schedule_entry(literal(k, self.text) if k is not None else None, v,
-                                                 container="", source="dict_literal", line=(k or v).lineno)
+                            self._schedule_entry(
+                                literal(k, self.text) if k is not None else None,
+                                v,
+                                container="",
+                                source="dict_literal",
+                                line=(k or v).lineno,
+                            )
         self.generic_visit(node)
 
 
-_REGISTRATION_HINT = re.compile(r"\.task\(\s*[A-Za-z_]|shared_task\(\s*[A-Za-z_]|\.task\([^()]*\)\(|register_task|_task\(\s*[A-Za-z_][\w.]*\s*\)")
-_NOT_TASK_DECORATORS = {"?property", "?staticmethod", "?classmethod", "?cached_property", "?abstractmethod",
-                        "?overload", "?override", "?wraps", "?contextmanager", "?asynccontextmanager"}
-_NOT_TASK_PREFIXES = ("functools.", "abc.", "contextlib.", "typing.", "typing_extensions.", "dataclasses.",
-                      "unittest.", "pytest.", "enum.", "atexit.", "asyncio.", "django.utils.", "django.views.",
-                      "django.contrib.", "django.test.", "django.urls.", "django.db.models.", "click.",
-                      "flask.", "pydantic.", "sqlalchemy.", "numpy.", "builtins.")
+_REGISTRATION_HINT = re.compile(
+    r"\.task\(\s*[A-Za-z_]|shared_task\(\s*[A-Za-z_]|\.task\([^()]*\)\(|register_task|_task\(\s*[A-Za-z_][\w.]*\s*\)"
+)
+_NOT_TASK_DECORATORS = {
+    "?property",
+    "?staticmethod",
+    "?classmethod",
+    "?cached_property",
+    "?abstractmethod",
+    "?overload",
+    "?override",
+    "?wraps",
+    "?contextmanager",
+    "?asynccontextmanager",
+}
+_NOT_TASK_PREFIXES = (
+    "functools.",
+    "abc.",
+    "contextlib.",
+    "typing.",
+    "typing_extensions.",
+    "dataclasses.",
+    "unittest.",
+    "pytest.",
+    "enum.",
+    "atexit.",
+    "asyncio.",
+    "django.utils.",
+    "django.views.",
+    "django.contrib.",
+    "django.test.",
+    "django.urls.",
+    "django.db.models.",
+    "click.",
+    "flask.",
+    "pydantic.",
+    "sqlalchemy.",
+    "numpy.",
+    "builtins.",
+)
 
 
 # Flask's Config methods that may set keys (flask/config.py)
-FLASK_CONFIG_CALLS = {"from_mapping", "update", "setdefault", "from_object", "from_prefixed_env", "from_pyfile",
-                      "from_file", "from_envvar"}
+FLASK_CONFIG_CALLS = {
+    "from_mapping",
+    "update",
+    "setdefault",
+    "from_object",
+    "from_prefixed_env",
+    "from_pyfile",
+    "from_file",
+    "from_envvar",
+}
 # Celery(...) keywords that are settings (celery/app/base.py: Celery.__init__ hands **kwargs to app.conf)
-CELERY_CTOR_SETTINGS = {"task_ignore_result", "task_default_queue", "task_routes", "timezone", "enable_utc",
-                        "task_time_limit", "task_soft_time_limit", "task_acks_late", "task_serializer",
-                        "result_expires", "task_track_started", "task_default_rate_limit", "beat_schedule"}
+CELERY_CTOR_SETTINGS = {
+    "task_ignore_result",
+    "task_default_queue",
+    "task_routes",
+    "timezone",
+    "enable_utc",
+    "task_time_limit",
+    "task_soft_time_limit",
+    "task_acks_late",
+    "task_serializer",
+    "result_expires",
+    "task_track_started",
+    "task_default_rate_limit",
+    "beat_schedule",
+}
 
 
 def is_dynamic_value(v: Value) -> bool:
@@ -1210,12 +1656,24 @@ def is_dynamic_value(v: Value) -> bool:
 
 def _flask_config_key(node: ast.AST) -> str | None:
     """``X.config["KEY"]`` / ``X.config.get("KEY")`` -> "KEY"."""
-    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "config" \
-            and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "config"
+        and isinstance(node.slice, ast.Constant)
+        and isinstance(node.slice.value, str)
+    ):
         return node.slice.value
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
-            and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "config" \
-            and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "config"
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
         return node.args[0].value
     return None
 
@@ -1224,8 +1682,13 @@ def _mapping_items(node: ast.AST) -> list[tuple[str, ast.expr]] | None:
     """``{"k": v, ...}`` / ``dict(k=v, ...)`` with literal string keys and no ``**``: its items, else None."""
     if isinstance(node, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
         return [(k.value, v) for k, v in zip(node.keys, node.values)]  # type: ignore[union-attr]
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args \
-            and all(kw.arg for kw in node.keywords):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and not node.args
+        and all(kw.arg for kw in node.keywords)
+    ):
         return [(kw.arg, kw.value) for kw in node.keywords]  # type: ignore[misc]
     return None
 
@@ -1240,8 +1703,14 @@ def _conf_owner(stmt: ast.AST) -> ast.expr | None:
 
 def _registry_lookup(target: ast.AST) -> ast.expr | None:
     """The name argument of ``<app>.tasks.get(name)`` / ``<app>.tasks[name]``, else None."""
-    if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr == "get" \
-            and isinstance(target.func.value, ast.Attribute) and target.func.value.attr == "tasks" and target.args:
+    if (
+        isinstance(target, ast.Call)
+        and isinstance(target.func, ast.Attribute)
+        and target.func.attr == "get"
+        and isinstance(target.func.value, ast.Attribute)
+        and target.func.value.attr == "tasks"
+        and target.args
+    ):
         return target.args[0]
     if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute) and target.value.attr == "tasks":
         return target.slice
@@ -1281,7 +1750,9 @@ def _is_sig(node: ast.AST, ex: Extractor) -> bool:
     return False
 
 
-def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, text: Source | str, skip_self: bool = False) -> list[ParamFact]:
+def _params(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, text: Source | str, skip_self: bool = False
+) -> list[ParamFact]:
     a = node.args
     out: list[ParamFact] = []
     positional = list(a.posonlyargs) + list(a.args)
@@ -1289,13 +1760,25 @@ def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, text: Source | str, sk
     for i, arg in enumerate(positional):
         kind = "positional_only" if i < len(a.posonlyargs) else "positional"
         d = defaults[i]
-        out.append({"name": arg.arg, "kind": kind, "default": literal(d, text) if d is not None else None,
-                    "has_default": d is not None})
+        out.append(
+            {
+                "name": arg.arg,
+                "kind": kind,
+                "default": literal(d, text) if d is not None else None,
+                "has_default": d is not None,
+            }
+        )
     if a.vararg:
         out.append({"name": a.vararg.arg, "kind": "var_positional", "default": None, "has_default": False})
     for arg, d in zip(a.kwonlyargs, a.kw_defaults):
-        out.append({"name": arg.arg, "kind": "keyword_only", "default": literal(d, text) if d is not None else None,
-                    "has_default": d is not None})
+        out.append(
+            {
+                "name": arg.arg,
+                "kind": "keyword_only",
+                "default": literal(d, text) if d is not None else None,
+                "has_default": d is not None,
+            }
+        )
     if a.kwarg:
         out.append({"name": a.kwarg.arg, "kind": "var_keyword", "default": None, "has_default": False})
     if skip_self and out and out[0]["name"] in ("self", "cls"):
@@ -1320,8 +1803,13 @@ def _features(node: ast.AST, ex: Extractor, bound: bool) -> Features:
             for a in sub.names:
                 local_imports[a.asname or a.name] = f"{sub.module}.{a.name}"
     for sub in ast.walk(node):
-        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and \
-                isinstance(sub.value.value, ast.Name) and sub.value.value.id == first and sub.value.attr == "request":
+        if (
+            isinstance(sub, ast.Attribute)
+            and isinstance(sub.value, ast.Attribute)
+            and isinstance(sub.value.value, ast.Name)
+            and sub.value.value.id == first
+            and sub.value.attr == "request"
+        ):
             request_attrs.add(sub.attr)
         if isinstance(sub, ast.Call):
             fname = _name(sub.func) or ""
@@ -1342,8 +1830,14 @@ def _features(node: ast.AST, ex: Extractor, bound: bool) -> Features:
                     break
         if isinstance(sub, ast.Name) and first and sub.id == first:
             uses_self = True
-    return {"request_attrs": sorted(request_attrs), "self_retry": retry, "update_state": update_state,
-            "blocking": blocking, "uses_first_arg": uses_self, "self_replace": replace}
+    return {
+        "request_attrs": sorted(request_attrs),
+        "self_retry": retry,
+        "update_state": update_state,
+        "blocking": blocking,
+        "uses_first_arg": uses_self,
+        "self_replace": replace,
+    }
 
 
 def suppressions(text: str) -> dict[int, list[str]]:
@@ -1371,16 +1865,42 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> Facts
     ex.visit(tree)
     for cls in ex.classes:
         if any(b in CELERY_CLS for b in cls["bases"]):
-            ex.apps.append({"name": cls["name"], "line": cls["line"], "kind": "subclass", "main": None,
-                            "task_cls": cls["attrs"].get("task_cls"), "options": {}, "config_from_object": [],
-                            "in_function": cls["nested"]})
+            ex.apps.append(
+                {
+                    "name": cls["name"],
+                    "line": cls["line"],
+                    "kind": "subclass",
+                    "main": None,
+                    "task_cls": cls["attrs"].get("task_cls"),
+                    "options": {},
+                    "config_from_object": [],
+                    "in_function": cls["nested"],
+                }
+            )
     return {
-        "v": FACTS_VERSION, "module": module, "is_package": is_package, "imports": ex.imports,
-        "star_imports": ex.star_imports, "defs": ex.defs, "assign_calls": ex.assign_calls, "assign_lines": ex.assign_lines,
-        "apps": ex.apps, "app_attr_sets": ex.app_attr_sets, "decorated": ex.decorated,
-        "aliases": ex.aliases, "decorator_factories": ex.decorator_factories, "registrations": ex.registrations, "classes": ex.classes,
-        "factories": ex.factories, "functions": ex.functions, "schedules": ex.schedules, "calls": ex.calls, "settings": ex.settings,
-        "uses_celery": ex.uses_celery, "suppress": suppressions(text), "django_settings": ex.django_settings,
+        "v": FACTS_VERSION,
+        "module": module,
+        "is_package": is_package,
+        "imports": ex.imports,
+        "star_imports": ex.star_imports,
+        "defs": ex.defs,
+        "assign_calls": ex.assign_calls,
+        "assign_lines": ex.assign_lines,
+        "apps": ex.apps,
+        "app_attr_sets": ex.app_attr_sets,
+        "decorated": ex.decorated,
+        "aliases": ex.aliases,
+        "decorator_factories": ex.decorator_factories,
+        "registrations": ex.registrations,
+        "classes": ex.classes,
+        "factories": ex.factories,
+        "functions": ex.functions,
+        "schedules": ex.schedules,
+        "calls": ex.calls,
+        "settings": ex.settings,
+        "uses_celery": ex.uses_celery,
+        "suppress": suppressions(text),
+        "django_settings": ex.django_settings,
         "flask_config": ex.flask_config,
         "uses_django": any(v == "django" or v.startswith("django.") for v in ex.imports.values()),
     }
@@ -1415,8 +1935,15 @@ def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> Fac
             ex.visit(stmt)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             ex.defs[stmt.name] = "function"
-    return {"v": FACTS_VERSION, "module": module, "is_package": is_package, "imports": ex.imports,
-            "star_imports": ex.star_imports, "defs": ex.defs, "imports_only": True}
+    return {
+        "v": FACTS_VERSION,
+        "module": module,
+        "is_package": is_package,
+        "imports": ex.imports,
+        "star_imports": ex.star_imports,
+        "defs": ex.defs,
+        "imports_only": True,
+    }
 
 
 # decorator factories
@@ -1440,31 +1967,42 @@ class _ParamSlot(TypedDict):
     has_default: bool
 
 
-def _param_table(fn: ast.FunctionDef | ast.AsyncFunctionDef, text: Source,
-                 skip: int = 0) -> tuple[dict[str, _ParamSlot], str | None]:
+def _param_table(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, text: Source, skip: int = 0
+) -> tuple[dict[str, _ParamSlot], str | None]:
     """Named parameters -> {index (positional, after ``skip``), default}; and the ``**kwargs`` name."""
     a = fn.args
     positional = list(a.posonlyargs) + list(a.args)
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     table: dict[str, _ParamSlot] = {
         arg.arg: {"index": i, "default": literal(d, text) if d is not None else None, "has_default": d is not None}
-        for i, (arg, d) in enumerate(zip(positional[skip:], defaults[skip:]))}
+        for i, (arg, d) in enumerate(zip(positional[skip:], defaults[skip:]))
+    }
     for arg, d in zip(a.kwonlyargs, a.kw_defaults):
-        table[arg.arg] = {"index": None, "default": literal(d, text) if d is not None else None,
-                          "has_default": d is not None}
+        table[arg.arg] = {
+            "index": None,
+            "default": literal(d, text) if d is not None else None,
+            "has_default": d is not None,
+        }
     return table, (a.kwarg.arg if a.kwarg else None)
 
 
 def _is_wraps_of(ex: Extractor, node: ast.AST, param: str) -> bool:
     """``wraps(param)`` / ``functools.wraps(param)``."""
-    return (isinstance(node, ast.Call) and (ex.ref(node.func) or "").lstrip("?").rsplit(".", 1)[-1] == "wraps"
-            and bool(node.args) and isinstance(node.args[0], ast.Name) and node.args[0].id == param)
+    return (
+        isinstance(node, ast.Call)
+        and (ex.ref(node.func) or "").lstrip("?").rsplit(".", 1)[-1] == "wraps"
+        and bool(node.args)
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == param
+    )
 
 
 def _calls_param(wrapper: ast.AST, param: str) -> bool:
     """The wrapper calls the function it wraps (else it is a task of its own, e.g. a closure over a prefix)."""
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == param
-               for n in ast.walk(wrapper))
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == param for n in ast.walk(wrapper)
+    )
 
 
 _NamedAfter = tuple[Literal["function", "wrapper"], str | None]
@@ -1486,12 +2024,24 @@ def _named_after(ex: Extractor, fn: ast.AST, x: ast.AST, param: str) -> _NamedAf
     if any(_is_wraps_of(ex, d, param) for d in wrapper.decorator_list):
         return ("function", None)
     for n in _own_nodes(fn):  # functools.update_wrapper(inner, f) / inner = wraps(f)(inner)
-        if isinstance(n, ast.Call) and (ex.ref(n.func) or "").lstrip("?").rsplit(".", 1)[-1] == "update_wrapper" \
-                and len(n.args) >= 2 and isinstance(n.args[0], ast.Name) and n.args[0].id == x.id \
-                and isinstance(n.args[1], ast.Name) and n.args[1].id == param:
+        if (
+            isinstance(n, ast.Call)
+            and (ex.ref(n.func) or "").lstrip("?").rsplit(".", 1)[-1] == "update_wrapper"
+            and len(n.args) >= 2
+            and isinstance(n.args[0], ast.Name)
+            and n.args[0].id == x.id
+            and isinstance(n.args[1], ast.Name)
+            and n.args[1].id == param
+        ):
             return ("function", None)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Call) and _is_wraps_of(ex, n.func, param) \
-                and n.args and isinstance(n.args[0], ast.Name) and n.args[0].id == x.id:
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Call)
+            and _is_wraps_of(ex, n.func, param)
+            and n.args
+            and isinstance(n.args[0], ast.Name)
+            and n.args[0].id == x.id
+        ):
             return ("function", None)
     return ("wrapper", wrapper.name)
 
@@ -1509,8 +2059,9 @@ class _Application(_FactoryOptions):
     wrapper: str | None
 
 
-def _factory_options(ex: Extractor, keywords: list[ast.keyword], kwargs_names: set[str],
-                     named: dict[str, FactoryParam]) -> _FactoryOptions:
+def _factory_options(
+    ex: Extractor, keywords: list[ast.keyword], kwargs_names: set[str], named: dict[str, FactoryParam]
+) -> _FactoryOptions:
     """The options a factory hands the Celery decorator: literal ones (``fixed``), the ones taken from
     its own named parameters (``params``: option -> parameter), and whether its ``**kwargs`` pass through."""
     fixed: Options = {}
@@ -1521,10 +2072,16 @@ def _factory_options(ex: Extractor, keywords: list[ast.keyword], kwargs_names: s
         if kw.arg is None:
             if src in kwargs_names:
                 pass_kwargs = True
-            elif isinstance(kw.value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
-                                                       for k in kw.value.keys):
-                fixed.update({k.value: literal(v, ex.text) for k, v in zip(kw.value.keys, kw.value.values)
-                              if isinstance(k, ast.Constant) and isinstance(k.value, str)})
+            elif isinstance(kw.value, ast.Dict) and all(
+                isinstance(k, ast.Constant) and isinstance(k.value, str) for k in kw.value.keys
+            ):
+                fixed.update(
+                    {
+                        k.value: literal(v, ex.text)
+                        for k, v in zip(kw.value.keys, kw.value.values)
+                        if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                    }
+                )
             else:
                 fixed["**"] = dynamic(segment(kw.value, ex.text))
         elif src in named:
@@ -1534,8 +2091,9 @@ def _factory_options(ex: Extractor, keywords: list[ast.keyword], kwargs_names: s
     return {"fixed": fixed, "params": params, "pass_kwargs": pass_kwargs}
 
 
-def _task_application(ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[str],
-                      named: dict[str, FactoryParam]) -> tuple[_Application, ast.AST] | None:
+def _task_application(
+    ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[str], named: dict[str, FactoryParam]
+) -> tuple[_Application, ast.AST] | None:
     """``fn`` returns a (possible) Celery task decorator applied to ``param`` or to a wrapper of it:
     ``shared_task(**opts)(param)``, ``app.task(wrapper, bind=True)``, or a nested wrapper decorated
     ``@shared_task(...)`` and returned. Which callee is really a task decorator is decided by resolve."""
@@ -1561,8 +2119,11 @@ def _task_application(ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[
             callee = dec.func if isinstance(dec, ast.Call) else dec
             keywords = dec.keywords if isinstance(dec, ast.Call) else []
             node = wrapper
-            after = ("function", None) if any(_is_wraps_of(ex, d, param) for d in wrapper.decorator_list) \
+            after = (
+                ("function", None)
+                if any(_is_wraps_of(ex, d, param) for d in wrapper.decorator_list)
                 else ("wrapper", wrapper.name)
+            )
         elif isinstance(value, ast.Call) and len(value.args) == 1:
             if isinstance(value.func, ast.Call):  # D(...)(x)
                 if value.keywords:
@@ -1575,12 +2136,24 @@ def _task_application(ex: Extractor, fn: ast.AST, param: str, kwargs_names: set[
         else:
             continue
         ref = ex.ref(callee)
-        if after is None or not ref or ref.startswith("?") or not _may_be_task_decorator(ref) \
-                or (isinstance(callee, ast.Name) and callee.id == param):
+        if (
+            after is None
+            or not ref
+            or ref.startswith("?")
+            or not _may_be_task_decorator(ref)
+            or (isinstance(callee, ast.Name) and callee.id == param)
+        ):
             continue
         options = _factory_options(ex, keywords, kwargs_names, named)
-        return {"task_ref": ref, "task_src": segment(callee, ex.text), "named_after": after[0], "wrapper": after[1],
-                "fixed": options["fixed"], "params": options["params"], "pass_kwargs": options["pass_kwargs"]}, node
+        return {
+            "task_ref": ref,
+            "task_src": segment(callee, ex.text),
+            "named_after": after[0],
+            "wrapper": after[1],
+            "fixed": options["fixed"],
+            "params": options["params"],
+            "pass_kwargs": options["pass_kwargs"],
+        }, node
     return None
 
 
@@ -1596,9 +2169,13 @@ def _decorator_factories(ex: Extractor, tree: ast.Module) -> None:
     if not any(isinstance(s, (ast.ClassDef, *_FUNC)) for s in tree.body):
         return
     # module-level variables (``app = Celery()``) are only in ``defs`` once the main visit reaches them
-    early = {t.id for s in tree.body if isinstance(s, (ast.Assign, ast.AnnAssign))
-             for t in (s.targets if isinstance(s, ast.Assign) else [s.target])
-             if isinstance(t, ast.Name) and t.id not in ex.defs and t.id not in ex.imports}
+    early = {
+        t.id
+        for s in tree.body
+        if isinstance(s, (ast.Assign, ast.AnnAssign))
+        for t in (s.targets if isinstance(s, ast.Assign) else [s.target])
+        if isinstance(t, ast.Name) and t.id not in ex.defs and t.id not in ex.imports
+    }
     ex.defs.update(dict.fromkeys(early, "assign"))
     try:
         _find_decorator_factories(ex, tree)
@@ -1625,8 +2202,12 @@ def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
             if init is not None:
                 own, kwarg = _param_table(init, ex.text, skip=1)
                 for n in _own_nodes(init):  # self.x = kwargs / dict(kwargs) / named parameter
-                    if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Attribute)
-                            and _name(n.targets[0].value) == "self"):
+                    if not (
+                        isinstance(n, ast.Assign)
+                        and len(n.targets) == 1
+                        and isinstance(n.targets[0], ast.Attribute)
+                        and _name(n.targets[0].value) == "self"
+                    ):
                         continue
                     v = n.value
                     if isinstance(v, ast.Call) and _name(v.func) == "dict" and len(v.args) == 1 and not v.keywords:
@@ -1661,9 +2242,15 @@ def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
         app, node = found
         ex._factory_nodes[id(node)] = stmt.name
         ex.decorator_factories[stmt.name] = {
-            "line": stmt.lineno, "form": "class" if isinstance(stmt, ast.ClassDef) else "function", "called": called,
+            "line": stmt.lineno,
+            "form": "class" if isinstance(stmt, ast.ClassDef) else "function",
+            "called": called,
             "own_params": {p: info["index"] for p, info in own.items()},
-            "task_ref": app["task_ref"], "task_src": app["task_src"], "named_after": app["named_after"],
-            "wrapper": app["wrapper"], "fixed": app["fixed"], "params": app["params"],
+            "task_ref": app["task_ref"],
+            "task_src": app["task_src"],
+            "named_after": app["named_after"],
+            "wrapper": app["wrapper"],
+            "fixed": app["fixed"],
+            "params": app["params"],
             "pass_kwargs": app["pass_kwargs"],
         }

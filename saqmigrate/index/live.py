@@ -72,8 +72,10 @@ def apply_live(index: ProjectIndex, doc: dict[str, Any]) -> dict[str, Any]:
             t.features = {**t.features, "live": live, "unresolved": unresolved}
             if not unresolved:
                 t.features.pop("unresolved")
-            used["tasks"][t.name] = {"options": {k: v for k, v in live.items() if k != "queue"},
-                                     "route": {"queue": live["queue"]} if "queue" in live else {}}
+            used["tasks"][t.name] = {
+                "options": {k: v for k, v in live.items() if k != "queue"},
+                "route": {"queue": live["queue"]} if "queue" in live else {},
+            }
     _apply_beat(index, doc, used)
     return used
 
@@ -81,8 +83,12 @@ def apply_live(index: ProjectIndex, doc: dict[str, Any]) -> dict[str, Any]:
 def _apply_beat(index: ProjectIndex, doc: dict[str, Any], used: dict[str, Any]) -> None:
     def known(s: Schedule) -> bool:  # everything Celery needs to run the entry is literal in the source
         values = list((s.celery or {}).values()) + [s.task, s.args, s.kwargs]
-        return bool(s.entry) and not s.in_loop and s.kind not in ("dynamic", "custom") \
+        return (
+            bool(s.entry)
+            and not s.in_loop
+            and s.kind not in ("dynamic", "custom")
             and not any(is_dynamic(v) for v in values)
+        )
 
     static = {s.entry for s in index.schedules if known(s)}
     placeholders = [s for s in index.schedules if not known(s)]
@@ -103,15 +109,30 @@ def _apply_beat(index: ProjectIndex, doc: dict[str, Any], used: dict[str, Any]) 
             kind, celery = "interval", {"seconds": float(sched["seconds"])}
         else:
             continue  # solar and custom schedule classes stay findings
-        added.append(Schedule(entry=entry, task=rt["task"], file=where[0], line=where[1], module=where[2],
-                              source="live", container="beat_schedule", kind=kind, celery=celery,
-                              args=rt.get("args") or None, kwargs=rt.get("kwargs") or None,
-                              options=rt.get("options") or None, relative=bool(sched.get("relative"))))
+        added.append(
+            Schedule(
+                entry=entry,
+                task=rt["task"],
+                file=where[0],
+                line=where[1],
+                module=where[2],
+                source="live",
+                container="beat_schedule",
+                kind=kind,
+                celery=celery,
+                args=rt.get("args") or None,
+                kwargs=rt.get("kwargs") or None,
+                options=rt.get("options") or None,
+                relative=bool(sched.get("relative")),
+            )
+        )
         used["beat_schedule"][entry] = rt
     if added:
         covered = {s.entry for s in added}
         # the loop / environment placeholders whose entries are now known
-        index.schedules = [s for s in index.schedules if not (s in placeholders and (s.entry is None or s.entry in covered))]
+        index.schedules = [
+            s for s in index.schedules if not (s in placeholders and (s.entry is None or s.entry in covered))
+        ]
         index.schedules.extend(added)
         index.schedules.sort(key=lambda s: (s.file, s.line, s.entry or ""))
 

@@ -87,11 +87,15 @@ class Task:
     is_async: bool = False
     params: list[Param] = field(default_factory=list)
     base: Any = None  # base= option source, or the base classes of a class-based task
-    inherited_options: dict[str, Any] = field(default_factory=dict)  # from base classes, task_cls, app.conf task_* defaults
+    inherited_options: dict[str, Any] = field(
+        default_factory=dict
+    )  # from base classes, task_cls, app.conf task_* defaults
     hooks: list[str] = field(default_factory=list)  # on_failure/on_success/... defined by the task or its bases
     nested: bool = False  # defined inside a function
     in_loop: bool = False  # defined or registered inside a loop
-    features: dict[str, Any] = field(default_factory=dict)  # body features: request_attrs, retry, update_state, blocking[...]
+    features: dict[str, Any] = field(
+        default_factory=dict
+    )  # body features: request_attrs, retry, update_state, blocking[...]
     stacked: list[str] = field(default_factory=list)  # other decorators on the function
     end_line: int = 0
     migratability: str = "auto"
@@ -165,7 +169,9 @@ class ProjectIndex:
     summary: dict[str, Any] = field(default_factory=dict)
     django: dict[str, Any] = field(default_factory=dict)  # {"signals": [...], "settings_module": "proj.settings"}
     live: dict[str, Any] = field(default_factory=dict)  # run-time facts rewrite --live used (index/live.py)
-    native: dict[str, Any] = field(default_factory=dict)  # rewrite --mode native's verdict per task (transform/native.py)
+    native: dict[str, Any] = field(
+        default_factory=dict
+    )  # rewrite --mode native's verdict per task (transform/native.py)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

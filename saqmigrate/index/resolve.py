@@ -13,56 +13,159 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from saqmigrate.index.extract import (
-    CELERY_CLS, FACTS_VERSION, LEGACY_PERIODIC, LEGACY_TASK, SHARED_TASK, TASK_CLS,
+    CELERY_CLS,
+    FACTS_VERSION,
+    LEGACY_PERIODIC,
+    LEGACY_TASK,
+    SHARED_TASK,
+    TASK_CLS,
 )
 from saqmigrate.index.extract import _jsonable
 from saqmigrate.index.facts import (
-    AliasFact, AppAttrSet, CallFact, DecoratedFact, DecoratorCandidate, DecoratorFactoryFact, Facts,
-    FlaskConfigFact, ItemFact, Options, SourceFact, Value,
+    AliasFact,
+    AppAttrSet,
+    CallFact,
+    DecoratedFact,
+    DecoratorCandidate,
+    DecoratorFactoryFact,
+    Facts,
+    FlaskConfigFact,
+    ItemFact,
+    Options,
+    SourceFact,
+    Value,
 )
 from saqmigrate.index.model import App, Call, Param, ProjectIndex, Schedule, Setting, Task, dynamic, is_dynamic
 from saqmigrate.index.values import Resolved, Unresolved, Values, _Class
 
 HOOK_METHODS = ("on_failure", "on_success", "on_retry", "after_return", "before_start", "__call__")
 TASK_OPTION_ATTRS = {
-    "name", "max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_kwargs",
-    "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit", "rate_limit",
-    "ignore_result", "acks_late", "track_started", "serializer", "priority", "queue", "expires",
-    "reject_on_worker_lost", "typing", "throws", "trail", "send_events", "store_errors_even_if_ignored",
-    "acks_on_failure_or_timeout", "abstract",
+    "name",
+    "max_retries",
+    "default_retry_delay",
+    "autoretry_for",
+    "dont_autoretry_for",
+    "retry_kwargs",
+    "retry_backoff",
+    "retry_backoff_max",
+    "retry_jitter",
+    "time_limit",
+    "soft_time_limit",
+    "rate_limit",
+    "ignore_result",
+    "acks_late",
+    "track_started",
+    "serializer",
+    "priority",
+    "queue",
+    "expires",
+    "reject_on_worker_lost",
+    "typing",
+    "throws",
+    "trail",
+    "send_events",
+    "store_errors_even_if_ignored",
+    "acks_on_failure_or_timeout",
+    "abstract",
 }
 CONF_TASK_DEFAULTS = {
-    "task_time_limit": "time_limit", "task_soft_time_limit": "soft_time_limit", "task_acks_late": "acks_late",
-    "task_ignore_result": "ignore_result", "task_default_rate_limit": "rate_limit",
-    "task_serializer": "serializer", "task_track_started": "track_started",
-    "task_reject_on_worker_lost": "reject_on_worker_lost", "result_expires": "result_expires",
+    "task_time_limit": "time_limit",
+    "task_soft_time_limit": "soft_time_limit",
+    "task_acks_late": "acks_late",
+    "task_ignore_result": "ignore_result",
+    "task_default_rate_limit": "rate_limit",
+    "task_serializer": "serializer",
+    "task_track_started": "track_started",
+    "task_reject_on_worker_lost": "reject_on_worker_lost",
+    "result_expires": "result_expires",
 }
 # app settings the analysis reads from a config source (the rest of Celery's settings do not change the rewrite)
 USED_SETTINGS = set(CONF_TASK_DEFAULTS) | {
-    "task_routes", "task_default_queue", "timezone", "enable_utc", "task_serializer", "result_serializer",
-    "accept_content", "task_always_eager", "beat_scheduler", "broker_url", "result_expires",
+    "task_routes",
+    "task_default_queue",
+    "timezone",
+    "enable_utc",
+    "task_serializer",
+    "result_serializer",
+    "accept_content",
+    "task_always_eager",
+    "beat_scheduler",
+    "broker_url",
+    "result_expires",
 }
 # settings a config source that cannot be read may set and that change the generated code: tasks that take
 # them from the app (no option of their own) stay on Celery (SM115), as for any value that cannot be resolved
 # (acks_late, reject_on_worker_lost: notes only; track_started: the runtime asks the Celery app at run time)
-TRANSLATION_SETTINGS = {"task_time_limit", "task_soft_time_limit", "task_ignore_result", "task_default_rate_limit",
-                        "task_serializer", "result_expires", "task_routes", "task_default_queue"}
+TRANSLATION_SETTINGS = {
+    "task_time_limit",
+    "task_soft_time_limit",
+    "task_ignore_result",
+    "task_default_rate_limit",
+    "task_serializer",
+    "result_expires",
+    "task_routes",
+    "task_default_queue",
+}
 # raw_name of the settings a config source that cannot be read may set: "<source> (cannot be read statically: why)"
 UNREADABLE_MARK = "(cannot be read statically:"
 # options whose values rewrite uses: a name or expression in them is resolved (values.py) or reported
 VALUE_OPTIONS = {
-    "name", "queue", "routing_key", "exchange", "max_retries", "default_retry_delay", "autoretry_for",
-    "dont_autoretry_for", "retry_kwargs", "retry_backoff", "retry_backoff_max", "retry_jitter", "time_limit",
-    "soft_time_limit", "rate_limit", "ignore_result", "acks_late", "serializer", "priority", "expires",
-    "reject_on_worker_lost", "track_started", "result_expires",
+    "name",
+    "queue",
+    "routing_key",
+    "exchange",
+    "max_retries",
+    "default_retry_delay",
+    "autoretry_for",
+    "dont_autoretry_for",
+    "retry_kwargs",
+    "retry_backoff",
+    "retry_backoff_max",
+    "retry_jitter",
+    "time_limit",
+    "soft_time_limit",
+    "rate_limit",
+    "ignore_result",
+    "acks_late",
+    "serializer",
+    "priority",
+    "expires",
+    "reject_on_worker_lost",
+    "track_started",
+    "result_expires",
 }
 EXCEPTION_OPTIONS = {"autoretry_for", "dont_autoretry_for", "throws"}
 RESOLVED_KEY = "__resolved__"  # options[RESOLVED_KEY][option] = {"src", "env", "origin"}: how a value was found
-OTHER_TASK_LIBS = ("huey", "dramatiq", "taskiq", "rq", "arq", "prefect", "airflow", "procrastinate", "saq",
-                   "django_q", "kombu", "invoke", "luigi", "dagster", "ray", "faust", "nameko", "pytest")
+OTHER_TASK_LIBS = (
+    "huey",
+    "dramatiq",
+    "taskiq",
+    "rq",
+    "arq",
+    "prefect",
+    "airflow",
+    "procrastinate",
+    "saq",
+    "django_q",
+    "kombu",
+    "invoke",
+    "luigi",
+    "dagster",
+    "ray",
+    "faust",
+    "nameko",
+    "pytest",
+)
 APPISH = {"app", "celery", "celery_app", "capp", "celeryapp", "worker", "application"}
 # the facts of a module the resolver does not know (read only)
-_NO_FACTS: Facts = {"v": FACTS_VERSION, "module": "", "is_package": False, "imports": {}, "star_imports": [], "defs": {}}
+_NO_FACTS: Facts = {
+    "v": FACTS_VERSION,
+    "module": "",
+    "is_package": False,
+    "imports": {},
+    "star_imports": [],
+    "defs": {},
+}
 
 
 @dataclass
@@ -95,7 +198,7 @@ class Resolver:
             mod = ".".join(parts[:i])
             facts = self.facts(mod)
             if facts is not None:
-                return mod, facts, parts[i], ".".join(parts[i + 1:])
+                return mod, facts, parts[i], ".".join(parts[i + 1 :])
         return None
 
     def resolve(self, ref: str | None, depth: int = 0) -> tuple[str, str, str] | None:
@@ -185,9 +288,13 @@ ClassInfo = tuple[bool, Options, list[str]]  # (is a Celery Task subclass, inher
 Factory = tuple[str, str, DecoratorFactoryFact, DecoratorKind]  # (module, name, facts, what it applies)
 
 
-def build_index(root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str], Facts | None],
-                load_tree: Callable[[str], Any] | None = None, is_module: Callable[[str], bool] | None = None,
-                ) -> ProjectIndex:
+def build_index(
+    root: str,
+    modules: dict[str, ModuleFacts],
+    lazy: Callable[[str], Facts | None],
+    load_tree: Callable[[str], Any] | None = None,
+    is_module: Callable[[str], bool] | None = None,
+) -> ProjectIndex:
     """``load_tree``/``is_module``: parse any module of the tree on demand, so option values can be
     resolved through constants modules, re-exports and Django settings (``values.py``)."""
     return _IndexBuilder(root, modules, lazy, load_tree, is_module).build()
@@ -197,14 +304,25 @@ class _IndexBuilder:
     """Links every module's facts, in Celery's order: apps and their config, app settings (task defaults),
     tasks (decorated, registered, classes), then the schedules and calls that name them."""
 
-    def __init__(self, root: str, modules: dict[str, ModuleFacts], lazy: Callable[[str], Facts | None],
-                 load_tree: Callable[[str], Any] | None, is_module: Callable[[str], bool] | None) -> None:
+    def __init__(
+        self,
+        root: str,
+        modules: dict[str, ModuleFacts],
+        lazy: Callable[[str], Facts | None],
+        load_tree: Callable[[str], Any] | None,
+        is_module: Callable[[str], bool] | None,
+    ) -> None:
         self.modules = modules
-        self.res = Resolver(modules, lazy, project_uses_celery=any(m.facts.get("uses_celery") for m in modules.values()))
+        self.res = Resolver(
+            modules, lazy, project_uses_celery=any(m.facts.get("uses_celery") for m in modules.values())
+        )
         self.index = ProjectIndex(root=root)
         self.index.django = _django_facts(modules)
-        self.values = Values(load_tree, is_module or (lambda m: m in modules),
-                             self.index.django.get("settings_module")) if load_tree is not None else None
+        self.values = (
+            Values(load_tree, is_module or (lambda m: m in modules), self.index.django.get("settings_module"))
+            if load_tree is not None
+            else None
+        )
         self.why_unresolved: dict[tuple[str, str], str] = {}  # (module, source) -> reason, for findings
         self.apps: dict[str, App] = {}
         self.config_sources: list[ConfigSource] = []  # read below, with the settings
@@ -260,8 +378,17 @@ class _IndexBuilder:
         apps = self.apps
         for mod, mf in self.modules.items():
             for a in mf.facts.get("apps", []):
-                app = App(name=a["name"], file=mf.rel, line=a["line"], module=mod, kind=a["kind"], main=a["main"],
-                          task_cls=a["task_cls"], options=a["options"], in_function=bool(a.get("in_function")))
+                app = App(
+                    name=a["name"],
+                    file=mf.rel,
+                    line=a["line"],
+                    module=mod,
+                    kind=a["kind"],
+                    main=a["main"],
+                    task_cls=a["task_cls"],
+                    options=a["options"],
+                    in_function=bool(a.get("in_function")),
+                )
                 apps[f"{mod}.{a['name']}"] = app
         self.instances_of_subclasses()
         for mod, mf in self.modules.items():
@@ -278,23 +405,42 @@ class _IndexBuilder:
             for var, callee in mf.facts.get("assign_calls", {}).items():
                 r = res.resolve(res.canonical(callee) or callee)
                 if r and not r[2] and f"{r[0]}.{r[1]}" in subclasses and f"{mod}.{var}" not in apps:
-                    apps[f"{mod}.{var}"] = App(name=var, file=mf.rel, line=mf.facts.get("assign_lines", {}).get(var, 1),
-                                               module=mod, kind="instance", main=None, task_cls=None,
-                                               options={"class": f"{r[0]}.{r[1]}"})
+                    apps[f"{mod}.{var}"] = App(
+                        name=var,
+                        file=mf.rel,
+                        line=mf.facts.get("assign_lines", {}).get(var, 1),
+                        module=mod,
+                        kind="instance",
+                        main=None,
+                        task_cls=None,
+                        options={"class": f"{r[0]}.{r[1]}"},
+                    )
 
     def configure_app(self, mod: str, mf: ModuleFacts, s: AppAttrSet) -> None:
         """``app.Task = X``, ``config_from_object``, ``conf.update``: on the app they configure."""
         apps, modules = self.apps, self.modules
         target = self.res.resolve(s["app"]) if s["app"] else None
         key = f"{target[0]}.{target[1]}" if target else None
-        if target and key and key not in apps and s["attr"] == "config_from_object" and not target[2] \
-                and target[0] in modules:
+        if (
+            target
+            and key
+            and key not in apps
+            and s["attr"] == "config_from_object"
+            and not target[2]
+            and target[0] in modules
+        ):
             # `app = celery_class('mayan')` (a factory the scan cannot follow) configured like a Celery app
             owner = modules[target[0]]
-            apps[key] = App(name=target[1], file=owner.rel,
-                            line=owner.facts.get("assign_lines", {}).get(target[1], s["line"]), module=target[0],
-                            kind="instance", main=None, task_cls=None,
-                            options={"inferred_from": "config_from_object"})
+            apps[key] = App(
+                name=target[1],
+                file=owner.rel,
+                line=owner.facts.get("assign_lines", {}).get(target[1], s["line"]),
+                module=target[0],
+                kind="instance",
+                main=None,
+                task_cls=None,
+                options={"inferred_from": "config_from_object"},
+            )
         app = apps.get(key) if key else None
         if app is None and isinstance(s["app"], str) and s["app"].startswith("?"):
             app = apps.get(f"{mod}.{s['app'][1:]}")  # an app local to the function that configures it
@@ -307,10 +453,17 @@ class _IndexBuilder:
         if app is None:
             if not apps and s["value"].get("source"):
                 # no Celery(...) in the project: Celery's default app (current_app) is the one configured
-                self.config_sources.append({
-                    "app": None, "attr": s["attr"], "module": mod, "rel": mf.rel,
-                    "line": s["value"].get("line", s["line"]), "source": s["value"]["source"],
-                    "entry": {k: v for k, v in s["value"].items() if k != "source"}})
+                self.config_sources.append(
+                    {
+                        "app": None,
+                        "attr": s["attr"],
+                        "module": mod,
+                        "rel": mf.rel,
+                        "line": s["value"].get("line", s["line"]),
+                        "source": s["value"]["source"],
+                        "entry": {k: v for k, v in s["value"].items() if k != "source"},
+                    }
+                )
             return
         value: dict[str, Any] = dict(s["value"])
         source = value.pop("source", None)
@@ -319,8 +472,17 @@ class _IndexBuilder:
         entry = {**value, "file": mf.rel}
         app.config_from_object.append(entry)
         if source is not None:
-            self.config_sources.append({"app": app, "attr": s["attr"], "module": mod, "rel": mf.rel,
-                                        "line": value.get("line", s["line"]), "source": source, "entry": entry})
+            self.config_sources.append(
+                {
+                    "app": app,
+                    "attr": s["attr"],
+                    "module": mod,
+                    "rel": mf.rel,
+                    "line": value.get("line", s["line"]),
+                    "source": source,
+                    "entry": entry,
+                }
+            )
 
     def app_key(self, ref: str | None, mod: str) -> str | None:
         """The app a ``conf.x = v`` / ``conf.update`` changes (None: not known)."""
@@ -411,8 +573,9 @@ class _IndexBuilder:
         inner = self.classify_decorator(f["task_ref"], ffacts)
         return (r[0], r[1], f, inner) if inner else None
 
-    def factory_options(self, fmod: str, f: DecoratorFactoryFact, alias_opts: Options, cand: DecoratorCandidate,
-                        mod: str) -> tuple[Options, Options]:
+    def factory_options(
+        self, fmod: str, f: DecoratorFactoryFact, alias_opts: Options, cand: DecoratorCandidate, mod: str
+    ) -> tuple[Options, Options]:
         """(options as Celery receives them, the part written inside the factory). The factory's own
         literals (and its parameters' defaults) are merged under what the decorator call passes."""
         call_kw, call_pos = cand["options"], cand["args"]
@@ -530,12 +693,18 @@ class _IndexBuilder:
                     except Unresolved as exc:
                         self.why_unresolved[(mod, value["dynamic"])] = str(exc)
                 owner = self.app_key(s.get("app"), mod) if s.get("layer") == "changes" else None
-                entries.append((Setting(name=s["name"], raw_name=s["raw_name"], value=value, file=mf.rel,
-                                        line=s["line"], module=mod),
-                                {"layer": s.get("layer", "source"), "app": owner, "env": env, "source": None}))
+                entries.append(
+                    (
+                        Setting(
+                            name=s["name"], raw_name=s["raw_name"], value=value, file=mf.rel, line=s["line"], module=mod
+                        ),
+                        {"layer": s.get("layer", "source"), "app": owner, "env": env, "source": None},
+                    )
+                )
         if values is not None:
-            entries.extend(_config_source_settings(self.config_sources, self.modules, values, self.apps,
-                                                   self.why_unresolved))
+            entries.extend(
+                _config_source_settings(self.config_sources, self.modules, values, self.apps, self.why_unresolved)
+            )
         settings = _in_effect(entries, len([a for a in self.apps.values() if a.kind == "instance"]))
         self.index.settings = sorted((st for st, _ in settings), key=lambda s: (s.file, s.line))
         self.conf_defaults = _task_defaults(settings, self.why_unresolved)
@@ -543,11 +712,14 @@ class _IndexBuilder:
     # tasks
     def decorated_tasks(self, mod: str, mf: ModuleFacts) -> None:
         for d in mf.facts.get("decorated", []):
-            if not d.get("factory"):  # the wrapper inside a decorator factory: each function decorated with it is a task
+            if not d.get(
+                "factory"
+            ):  # the wrapper inside a decorator factory: each function decorated with it is a task
                 self.decorated_task(mod, mf, d)
 
-    def task_decorator(self, d: DecoratedFact, facts: Facts
-                       ) -> tuple[DecoratorCandidate, DecoratorKind, Factory | None, list[str]] | None:
+    def task_decorator(
+        self, d: DecoratedFact, facts: Facts
+    ) -> tuple[DecoratorCandidate, DecoratorKind, Factory | None, list[str]] | None:
         """The first of a function's decorators that makes it a Celery task (directly or through a
         decorator factory), and the source of the others."""
         found = None
@@ -603,12 +775,29 @@ class _IndexBuilder:
         if bind and params:
             params = params[1:]
         t = Task(
-            name=name, function=d["function"], file=mf.rel, line=d["line"], decorator_line=cand["line"],
-            module=mod, kind=kind, decorator=cand["src"], app=app_ref, options=options, bind=bind,
-            is_async=d["is_async"], params=params, base=options.get("base"), nested=d["nested"],
-            in_loop=d["in_loop"], features=dict(d["features"]) if bind else {**d["features"], "request_attrs": [],
-                                                                              "self_retry": False, "update_state": False},
-            stacked=other, end_line=d["end_line"], inherited_options=inherited, hooks=hooks,
+            name=name,
+            function=d["function"],
+            file=mf.rel,
+            line=d["line"],
+            decorator_line=cand["line"],
+            module=mod,
+            kind=kind,
+            decorator=cand["src"],
+            app=app_ref,
+            options=options,
+            bind=bind,
+            is_async=d["is_async"],
+            params=params,
+            base=options.get("base"),
+            nested=d["nested"],
+            in_loop=d["in_loop"],
+            features=dict(d["features"])
+            if bind
+            else {**d["features"], "request_attrs": [], "self_retry": False, "update_state": False},
+            stacked=other,
+            end_line=d["end_line"],
+            inherited_options=inherited,
+            hooks=hooks,
         )
         if factory:
             t.features = {**t.features, "factory": f"{fmod}.{fname}"}
@@ -633,7 +822,7 @@ class _IndexBuilder:
             fn = (fn_facts or _NO_FACTS).get("functions", {}).get(r[1]) if r else None
             options = self.resolve_opts(mod, {**kind_info[2], **reg["options"]})
             name_opt = options.get("name")
-            fn_name = (r[1] if r else str(reg["fn_src"]).rsplit(".", 1)[-1])
+            fn_name = r[1] if r else str(reg["fn_src"]).rsplit(".", 1)[-1]
             fn_mod = r[0] if r else mod
             name = name_opt if isinstance(name_opt, str) else (_gen_name(fn_mod, fn_name) if name_opt is None else None)
             bind = options.get("bind") is True
@@ -641,12 +830,23 @@ class _IndexBuilder:
             if bind and params:
                 params = params[1:]
             t = Task(
-                name=name, function=fn_name, file=(res.modules[fn_mod].rel if fn_mod in res.modules else mf.rel),
-                line=fn["line"] if fn else reg["line"], decorator_line=reg["line"], module=fn_mod,
-                kind="registration", decorator=reg["ref"].rsplit(".", 1)[-1] if reg["ref"] else "",
-                app=kind_info[1], options=options, bind=bind, is_async=fn["is_async"] if fn else False,
-                params=params, nested=reg["nested"], in_loop=reg["in_loop"],
-                features=dict(fn["features"]) if fn else {}, end_line=fn["end_line"] if fn else 0,
+                name=name,
+                function=fn_name,
+                file=(res.modules[fn_mod].rel if fn_mod in res.modules else mf.rel),
+                line=fn["line"] if fn else reg["line"],
+                decorator_line=reg["line"],
+                module=fn_mod,
+                kind="registration",
+                decorator=reg["ref"].rsplit(".", 1)[-1] if reg["ref"] else "",
+                app=kind_info[1],
+                options=options,
+                bind=bind,
+                is_async=fn["is_async"] if fn else False,
+                params=params,
+                nested=reg["nested"],
+                in_loop=reg["in_loop"],
+                features=dict(fn["features"]) if fn else {},
+                end_line=fn["end_line"] if fn else 0,
                 inherited_options=dict(self.conf_defaults),
             )
             t.features = {**t.features, "registered_at": f"{mf.rel}:{reg['line']}"}
@@ -664,14 +864,32 @@ class _IndexBuilder:
                 continue
             run = cls["methods"]["run"]
             name_attr = cls["attrs"].get("name")
-            name = name_attr if isinstance(name_attr, str) else (_gen_name(mod, cls["name"]) if name_attr is None else None)
+            name = (
+                name_attr
+                if isinstance(name_attr, str)
+                else (_gen_name(mod, cls["name"]) if name_attr is None else None)
+            )
             options = {k: v for k, v in attrs.items() if k != "abstract"}
             t = Task(
-                name=name, function=f"{cls['qualname']}.run", file=mf.rel, line=cls["line"], decorator_line=None,
-                module=mod, kind="class", decorator="", options=options, bind=True, is_async=run["is_async"],
-                params=[Param(**p) for p in run["params"]], base=cls["bases"], nested=cls["nested"],
-                in_loop=cls["in_loop"], features=dict(run["features"]), end_line=cls["end_line"],
-                inherited_options=dict(self.conf_defaults), hooks=hooks,
+                name=name,
+                function=f"{cls['qualname']}.run",
+                file=mf.rel,
+                line=cls["line"],
+                decorator_line=None,
+                module=mod,
+                kind="class",
+                decorator="",
+                options=options,
+                bind=True,
+                is_async=run["is_async"],
+                params=[Param(**p) for p in run["params"]],
+                base=cls["bases"],
+                nested=cls["nested"],
+                in_loop=cls["in_loop"],
+                features=dict(run["features"]),
+                end_line=cls["end_line"],
+                inherited_options=dict(self.conf_defaults),
+                hooks=hooks,
             )
             self.tasks.append(t)
             self.symbol_to_task[(mod, cls["qualname"])] = t
@@ -684,22 +902,30 @@ class _IndexBuilder:
                 fns = ", ".join(sorted(f"{t.module}.{t.function}" for t in named_alike))
                 for t in named_alike:
                     t.name = None
-                    t.options = {**t.options, "name": dynamic(
-                        f"{shared}: {factory_ref} gives its wrapper no functools.wraps, so {fns} all get this name "
-                        "and Celery keeps only the first one registered")}
+                    t.options = {
+                        **t.options,
+                        "name": dynamic(
+                            f"{shared}: {factory_ref} gives its wrapper no functools.wraps, so {fns} all get this name "
+                            "and Celery keeps only the first one registered"
+                        ),
+                    }
 
     def record_resolution(self) -> None:
         """How each option value was found (features.resolved), and why the others were not (features.unresolved)."""
         reasons = {src: why for (_, src), why in self.why_unresolved.items()}
         for t in self.tasks:
-            found: Options = {k: v for k, v in (t.inherited_options.pop(RESOLVED_KEY, None) or {}).items()
-                              if k not in t.options}  # a task's own option hides how the inherited value was found
+            found: Options = {
+                k: v for k, v in (t.inherited_options.pop(RESOLVED_KEY, None) or {}).items() if k not in t.options
+            }  # a task's own option hides how the inherited value was found
             found.update(t.options.pop(RESOLVED_KEY, None) or {})
             merged = {**t.inherited_options, **t.options}
             if found:
                 t.features = {**t.features, "resolved": {k: v for k, v in sorted(found.items()) if k in merged}}
-            unresolved = {k: reasons.get(v["dynamic"], "computed at run time") for k, v in sorted(merged.items())
-                          if k in VALUE_OPTIONS and k != "name" and is_dynamic(v)}  # a computed name is SM103
+            unresolved = {
+                k: reasons.get(v["dynamic"], "computed at run time")
+                for k, v in sorted(merged.items())
+                if k in VALUE_OPTIONS and k != "name" and is_dynamic(v)
+            }  # a computed name is SM103
             if unresolved and self.values is not None:
                 t.features = {**t.features, "unresolved": unresolved}
 
@@ -728,9 +954,20 @@ class _IndexBuilder:
                 if s.get("entry_is_task") and isinstance(task, str):
                     entry = task
                 sch = Schedule(
-                    entry=entry, task=task, file=mf.rel, line=s["line"], module=mod, source=s["source"],
-                    container=s["container"], kind=s["kind"], celery=s["celery"], args=s["args"], kwargs=s["kwargs"],
-                    options=s["options"], relative=s["relative"], in_loop=s["in_loop"],
+                    entry=entry,
+                    task=task,
+                    file=mf.rel,
+                    line=s["line"],
+                    module=mod,
+                    source=s["source"],
+                    container=s["container"],
+                    kind=s["kind"],
+                    celery=s["celery"],
+                    args=s["args"],
+                    kwargs=s["kwargs"],
+                    options=s["options"],
+                    relative=s["relative"],
+                    in_loop=s["in_loop"],
                     from_settings=s["from_settings"],
                 )
                 if s.get("extra_keys"):
@@ -754,14 +991,34 @@ class _IndexBuilder:
                 elif c.get("target_ref") and not task_name:
                     t = self.task_for_ref(c["target_ref"])
                     task_name = t.name if t else None
-                if task_name is None and c["kind"] in ("delay", "apply_async", "s", "si", "signature", "map",
-                                                       "starmap", "chunks", "apply"):
+                if task_name is None and c["kind"] in (
+                    "delay",
+                    "apply_async",
+                    "s",
+                    "si",
+                    "signature",
+                    "map",
+                    "starmap",
+                    "chunks",
+                    "apply",
+                ):
                     if not _plausible_dispatch(c, facts, self.res):
                         continue
-                calls.append(Call(kind=c["kind"], file=mf.rel, line=c["line"], column=c["column"], module=mod,
-                                  target=c["target"], task=task_name, options=c["options"],
-                                  dynamic_name=c.get("dynamic_name"), on_commit=c["on_commit"],
-                                  in_function=c.get("in_function")))
+                calls.append(
+                    Call(
+                        kind=c["kind"],
+                        file=mf.rel,
+                        line=c["line"],
+                        column=c["column"],
+                        module=mod,
+                        target=c["target"],
+                        task=task_name,
+                        options=c["options"],
+                        dynamic_name=c.get("dynamic_name"),
+                        on_commit=c["on_commit"],
+                        in_function=c.get("in_function"),
+                    )
+                )
         calls.sort(key=lambda c: (c.file, c.line, c.column))
         return calls
 
@@ -780,11 +1037,16 @@ def _celery_key_tables() -> tuple[frozenset[str], dict[str, str]]:
     if _KEY_TABLES is None:
         try:
             from celery.app.defaults import _TO_OLD_KEY, SETTING_KEYS
+
             _KEY_TABLES = (frozenset(SETTING_KEYS), dict(_TO_OLD_KEY))
         except Exception:  # noqa: BLE001 - Celery is a dependency; without it, the names saqmigrate knows
             from saqmigrate.index.extract import SETTING_ALIASES
+
             new = frozenset(v for k, v in SETTING_ALIASES.items() if k == v)
-            _KEY_TABLES = (new, {v: k for k, v in SETTING_ALIASES.items() if k != v and k.startswith(("CELERY", "BROKER"))})
+            _KEY_TABLES = (
+                new,
+                {v: k for k, v in SETTING_ALIASES.items() if k != v and k.startswith(("CELERY", "BROKER"))},
+            )
     return _KEY_TABLES
 
 
@@ -797,7 +1059,7 @@ def celery_settings(keys: Any, namespace: str | None) -> dict[str, str]:
     prefix = namespace.rstrip("_") + "_" if isinstance(namespace, str) and namespace else None
     out: dict[str, str] = {}
     for name in USED_SETTINGS & new:
-        candidates = ([(prefix + name).upper() if prefix.isupper() else (prefix + name).lower()] if prefix else [])
+        candidates = [(prefix + name).upper() if prefix.isupper() else (prefix + name).lower()] if prefix else []
         candidates += [name] + ([old[name]] if old.get(name) else [])
         hit = next((k for k in candidates if k in keys), None)
         if hit is not None:
@@ -834,7 +1096,9 @@ def _flask_item(key: str, modules: dict[str, ModuleFacts], values: Values) -> tu
         places = ", ".join(sorted(f"{w['rel']}:{w['line']}" for w in writes))
         raise Unresolved(f"app.config[{key!r}] is set in several places ({places})")
 
-    def before(f: _PlacedFlaskFact) -> bool:  # run before the write, in the same function: the write replaces what it set
+    def before(
+        f: _PlacedFlaskFact,
+    ) -> bool:  # run before the write, in the same function: the write replaces what it set
         return (f["module"], f["func"]) == (last["module"], last["func"]) and f["line"] < last["line"]
 
     env: list[str] = []
@@ -880,8 +1144,14 @@ def _source_mapping(mod: str, source: SourceFact, modules: dict[str, ModuleFacts
     if kind == "flask_config":
         items, env, _ = _flask_item(source["key"], modules, values)
         if env:  # Flask's from_prefixed_env: FLASK_CELERY replaces the dict, FLASK_CELERY__x one item
-            items = {k: (Resolved(v.value, list(v.env) + [e for p in env for e in (p, f"{p}__{k}")], v.origin)
-                         if isinstance(v, Resolved) else v) for k, v in items.items()}
+            items = {
+                k: (
+                    Resolved(v.value, list(v.env) + [e for p in env for e in (p, f"{p}__{k}")], v.origin)
+                    if isinstance(v, Resolved)
+                    else v
+                )
+                for k, v in items.items()
+            }
         return items
     if kind == "mapping":
         out: _Items = {}
@@ -915,8 +1185,13 @@ def _item_value(mod: str, item: ItemFact, modules: dict[str, ModuleFacts], value
     return values.expr(mod, source["src"])
 
 
-def _config_source_settings(config_sources: list[ConfigSource], modules: dict[str, ModuleFacts], values: Values,
-                            apps: dict[str, App], why_unresolved: dict[tuple[str, str], str]) -> list[tuple[Setting, SettingMeta]]:
+def _config_source_settings(
+    config_sources: list[ConfigSource],
+    modules: dict[str, ModuleFacts],
+    values: Values,
+    apps: dict[str, App],
+    why_unresolved: dict[tuple[str, str], str],
+) -> list[tuple[Setting, SettingMeta]]:
     """Settings read from config sources (config_from_object, conf.update, Celery(config_source=/changes=)):
     exact values where the source is shown in the project, else placeholders that keep what depends on them
     on Celery (and the source's entry says why: SM122)."""
@@ -927,8 +1202,11 @@ def _config_source_settings(config_sources: list[ConfigSource], modules: dict[st
         layer = "changes" if c["attr"] == "conf.update" else "source"
         namespace = entry.get("namespace")
         if app is not None:
-            namespace = namespace or next((e.get("namespace") for e in app.config_from_object if e.get("namespace")),
-                                          None) or app.options.get("namespace")
+            namespace = (
+                namespace
+                or next((e.get("namespace") for e in app.config_from_object if e.get("namespace")), None)
+                or app.options.get("namespace")
+            )
         meta: SettingMeta = {"layer": layer, "app": key_of.get(id(app)), "source": (mod, c["line"])}
         try:
             items = _source_mapping(mod, c["source"], modules, values)
@@ -937,10 +1215,23 @@ def _config_source_settings(config_sources: list[ConfigSource], modules: dict[st
             entry["unresolved"] = why
             for name in sorted(TRANSLATION_SETTINGS):
                 dyn = f"{name} from {src}"
-                why_unresolved[(mod, dyn)] = (f"the app's settings come from `{src}` ({c['rel']}:{c['line']}), which "
-                                              f"cannot be read statically: {why}")
-                out.append((Setting(name=name, raw_name=f"{src} {UNREADABLE_MARK} {why})", value=dynamic(dyn),
-                                    file=c["rel"], line=c["line"], module=mod), {**meta, "env": [], "placeholder": True}))
+                why_unresolved[(mod, dyn)] = (
+                    f"the app's settings come from `{src}` ({c['rel']}:{c['line']}), which "
+                    f"cannot be read statically: {why}"
+                )
+                out.append(
+                    (
+                        Setting(
+                            name=name,
+                            raw_name=f"{src} {UNREADABLE_MARK} {why})",
+                            value=dynamic(dyn),
+                            file=c["rel"],
+                            line=c["line"],
+                            module=mod,
+                        ),
+                        {**meta, "env": [], "placeholder": True},
+                    )
+                )
             continue
         if items == "object":
             entry["read"] = "by attribute (settings scan)"
@@ -956,8 +1247,12 @@ def _config_source_settings(config_sources: list[ConfigSource], modules: dict[st
             else:
                 value, env = dynamic(raw), []
                 why_unresolved[(mod, raw)] = str(got)
-            out.append((Setting(name=name, raw_name=raw, value=value, file=c["rel"], line=c["line"], module=mod),
-                        {**meta, "env": env}))
+            out.append(
+                (
+                    Setting(name=name, raw_name=raw, value=value, file=c["rel"], line=c["line"], module=mod),
+                    {**meta, "env": env},
+                )
+            )
     return out
 
 
@@ -975,8 +1270,11 @@ def _in_effect(entries: list[tuple[Setting, SettingMeta]], n_apps: int) -> list[
         if len({mod for mod, _ in srcs}) == 1:
             last = max(srcs, key=lambda s: s[1])
             dropped_sources |= {(app_key, s) for s in srcs if s != last}
-    kept = [(st, m) for st, m in entries
-            if not (m.get("source") and m["layer"] == "source" and (m["app"], m["source"]) in dropped_sources)]
+    kept = [
+        (st, m)
+        for st, m in entries
+        if not (m.get("source") and m["layer"] == "source" and (m["app"], m["source"]) in dropped_sources)
+    ]
     by_name: dict[str, list[tuple[Setting, SettingMeta]]] = {}
     for st, m in kept:
         by_name.setdefault(st.name, []).append((st, m))
@@ -989,8 +1287,11 @@ def _in_effect(entries: list[tuple[Setting, SettingMeta]], n_apps: int) -> list[
         if changes:
             apps_changed = {m["app"] for _, m in changes}
             # one app, or the change is known to be that app's: the config source's value is not in effect
-            group = changes + [(st, m) for st, m in group if m["layer"] != "changes"
-                               and not (n_apps <= 1 or (m["app"] and m["app"] in apps_changed))]
+            group = changes + [
+                (st, m)
+                for st, m in group
+                if m["layer"] != "changes" and not (n_apps <= 1 or (m["app"] and m["app"] in apps_changed))
+            ]
             # in one module, for one app, the last change wins
             mods = {(st.module, m["app"]) for st, m in changes}
             if len(mods) == 1 and len(group) == len(changes):
@@ -1019,8 +1320,10 @@ def _task_defaults(settings: list[tuple[Setting, SettingMeta]], why_unresolved: 
             places = ", ".join(f"{st.raw_name} = {st.value!r} ({st.file}:{st.line})" for st, _ in group)
             text = f"{name} set differently: {places}"
             out[opt] = dynamic(text)
-            why_unresolved[("", text)] = ("the project sets it differently in several places and Celery's choice "
-                                          "depends on which runs (environments, import order)")
+            why_unresolved[("", text)] = (
+                "the project sets it differently in several places and Celery's choice "
+                "depends on which runs (environments, import order)"
+            )
         else:
             st, m = group[0]
             out[opt] = st.value
@@ -1055,8 +1358,11 @@ def _plausible_dispatch(c: CallFact, facts: Facts, res: Resolver) -> bool:
         if "pool" in last or "executor" in last:
             return False
         first = c["options"].get("_first_positional")
-        if first and (first.isidentifier() or first.replace(".", "").isidentifier()) and \
-                not any(w in first.lower() for w in ("arg", "param", "payload", "data")):
+        if (
+            first
+            and (first.isidentifier() or first.replace(".", "").isidentifier())
+            and not any(w in first.lower() for w in ("arg", "param", "payload", "data"))
+        ):
             return False  # Pool.apply_async(func, ...): the first positional argument is a callable
     if c["kind"] in ("s", "si", "signature", "map", "starmap", "chunks", "apply"):
         return bool(facts.get("uses_celery")) and not ref.startswith("?")

@@ -54,7 +54,9 @@ class _Class:
     node: ast.ClassDef
 
 
-def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[str], dict[str, Any] | None]) -> dict[str, tuple[Any, ...]]:
+def bindings(
+    tree: ast.Module, module: str, is_package: bool, star: Callable[[str], dict[str, Any] | None]
+) -> dict[str, tuple[Any, ...]]:
     """Module-level name -> its binding, in statement order (the last plain binding wins).
 
     Kinds: ("expr", node), ("ref", dotted), ("module", dotted), ("class", node), ("def",),
@@ -99,8 +101,12 @@ def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[st
     def walk(body: list[ast.stmt], conditional: str | None) -> None:
         for stmt in body:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                if conditional and conditional.startswith("try") and isinstance(stmt, ast.ImportFrom) \
-                        and any(a.name == "*" for a in stmt.names):
+                if (
+                    conditional
+                    and conditional.startswith("try")
+                    and isinstance(stmt, ast.ImportFrom)
+                    and any(a.name == "*" for a in stmt.names)
+                ):
                     # `try: from .local import * except ImportError: pass`: it applies when the module exists
                     bind_import(stmt, None)
                 else:
@@ -141,6 +147,7 @@ def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[st
                 f = _dotted(stmt.value.func) or ""
                 if f in ("globals().update", "vars().update") or f.endswith("globals.update"):
                     env["*globals"] = ("ambiguous", "module globals are updated dynamically")
+
     walk(tree.body, None)
     return env
 
@@ -148,8 +155,12 @@ def bindings(tree: ast.Module, module: str, is_package: bool, star: Callable[[st
 class Values:
     """Resolve expressions in the context of a module of the scanned tree."""
 
-    def __init__(self, load_tree: Callable[[str], tuple[ast.Module, bool] | None], is_module: Callable[[str], bool],
-                 settings_module: str | None = None) -> None:
+    def __init__(
+        self,
+        load_tree: Callable[[str], tuple[ast.Module, bool] | None],
+        is_module: Callable[[str], bool],
+        settings_module: str | None = None,
+    ) -> None:
         self._load_tree = load_tree  # module -> (tree, is_package) or None (not in the tree / unparsable)
         self._is_module = is_module
         self.settings_module = settings_module
@@ -249,10 +260,17 @@ class Values:
             except Unresolved as exc:
                 raise Unresolved(f"class {cls.name} inherits from `{ast.unparse(b)}` ({exc})") from None
             if not isinstance(base, _Class):
-                raise Unresolved(f"class {cls.name} inherits from `{ast.unparse(b)}`, which is not a class of the project")
+                raise Unresolved(
+                    f"class {cls.name} inherits from `{ast.unparse(b)}`, which is not a class of the project"
+                )
             out.update(self.class_items(base, depth + 1))
-        own = {t.id for stmt in cls.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
-               for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]) if isinstance(t, ast.Name)}
+        own = {
+            t.id
+            for stmt in cls.body
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+            for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+            if isinstance(t, ast.Name)
+        }
         for stmt in cls.body:
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -271,8 +289,11 @@ class Values:
                         out[t.id] = exc
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 out[stmt.name] = Unresolved(f"`{cls.name}.{stmt.name}` is a method or property")
-            elif isinstance(stmt, ast.ClassDef) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)) \
-                    or isinstance(stmt, ast.Pass):
+            elif (
+                isinstance(stmt, ast.ClassDef)
+                or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
+                or isinstance(stmt, ast.Pass)
+            ):
                 continue
             else:
                 raise Unresolved(f"class {cls.name} binds names in a `{type(stmt).__name__.lower()}` statement")
@@ -397,7 +418,7 @@ class Values:
         for i in range(len(parts), 0, -1):
             mod = ".".join(parts[:i])
             if self._is_module(mod):
-                return mod, (parts[i] if i < len(parts) else ""), ".".join(parts[i + 1:])
+                return mod, (parts[i] if i < len(parts) else ""), ".".join(parts[i + 1 :])
         return None
 
     def _eval(self, module: str, node: ast.AST, depth: int) -> Resolved | _Module | _Class:
@@ -430,8 +451,14 @@ class Values:
             raise Unresolved(f"`{ast.unparse(node)}` is not a number")
         if isinstance(node, ast.BinOp):
             left, right = self._value(module, node.left, depth + 1), self._value(module, node.right, depth + 1)
-            ops: dict[type[ast.operator], Callable[[Any, Any], Any]] = {ast.Add: lambda a, b: a + b, ast.Mult: lambda a, b: a * b, ast.Sub: lambda a, b: a - b,
-                   ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
+            ops: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+                ast.Add: lambda a, b: a + b,
+                ast.Mult: lambda a, b: a * b,
+                ast.Sub: lambda a, b: a - b,
+                ast.Div: lambda a, b: a / b,
+                ast.FloorDiv: lambda a, b: a // b,
+                ast.Mod: lambda a, b: a % b,
+            }
             op = ops.get(type(node.op))
             simple = (str, int, float)
             if isinstance(node.op, ast.BitOr) and isinstance(left.value, dict) and isinstance(right.value, dict):
@@ -515,7 +542,7 @@ class Values:
             if dotted.startswith(s + "."):
                 if not self.settings_module:
                     raise Unresolved("Django's settings module is not set statically (DJANGO_SETTINGS_MODULE)")
-                return self._ref(self.settings_module + dotted[len(s):], depth + 1)
+                return self._ref(self.settings_module + dotted[len(s) :], depth + 1)
         split = self._split(dotted)
         if split is None:
             raise Unresolved(f"`{dotted}` is outside the scanned tree")
@@ -530,15 +557,22 @@ class Values:
             return self._ref(f"{got.name}.{attr}", depth + 1)
         if isinstance(got, _Class):
             cls = got.node
-            if any((_dotted(b) or "").split(".")[-1] in ("Enum", "StrEnum", "IntEnum", "TextChoices", "IntegerChoices",
-                                                          "Choices", "Flag", "IntFlag") for b in cls.bases):
+            if any(
+                (_dotted(b) or "").split(".")[-1]
+                in ("Enum", "StrEnum", "IntEnum", "TextChoices", "IntegerChoices", "Choices", "Flag", "IntFlag")
+                for b in cls.bases
+            ):
                 raise Unresolved(f"`{cls.name}.{attr}` is an Enum member (Celery would get the member, not its value)")
             value = None
             for stmt in cls.body:
                 if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr for t in stmt.targets):
                     value = stmt.value
-                elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
-                        and stmt.target.id == attr and stmt.value is not None:
+                elif (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and stmt.target.id == attr
+                    and stmt.value is not None
+                ):
                     value = stmt.value
             if value is None:
                 if cls.bases:
@@ -554,15 +588,22 @@ class Values:
         b = env.get(head)
         canonical = fn
         if b is not None and b[0] in ("module", "ref"):
-            canonical = b[1] + fn[len(head):]
-        env_object = b is not None and b[0] == "expr" and isinstance(b[1], ast.Call) \
-            and (_dotted(b[1].func) or "").endswith("Env")  # django-environ: env = environ.Env()
+            canonical = b[1] + fn[len(head) :]
+        env_object = (
+            b is not None
+            and b[0] == "expr"
+            and isinstance(b[1], ast.Call)
+            and (_dotted(b[1].func) or "").endswith("Env")
+        )  # django-environ: env = environ.Env()
         if canonical in ("os.environ.get", "os.getenv", "decouple.config") or env_object:
             if not node.args:
                 raise Unresolved(f"`{ast.unparse(node)}` reads the environment")
             var = self._value(module, node.args[0], depth + 1)
-            default = node.args[1] if len(node.args) > 1 else next(
-                (kw.value for kw in node.keywords if kw.arg == "default"), None)
+            default = (
+                node.args[1]
+                if len(node.args) > 1
+                else next((kw.value for kw in node.keywords if kw.arg == "default"), None)
+            )
             if default is None:
                 raise Unresolved(f"`{ast.unparse(node)}` reads ${var.value} from the environment, with no default")
             got = self._value(module, default, depth + 1)
@@ -586,8 +627,12 @@ class Values:
                     out[kw.arg] = got.value
                     found_env += got.env
             return Resolved(out, found_env)
-        if fn in ("str", "int", "float", "bool", "tuple", "list") and head not in env and len(node.args) == 1 \
-                and not node.keywords:
+        if (
+            fn in ("str", "int", "float", "bool", "tuple", "list")
+            and head not in env
+            and len(node.args) == 1
+            and not node.keywords
+        ):
             inner = self._value(module, node.args[0], depth + 1)
             try:
                 return Resolved(getattr(builtins, fn)(inner.value), inner.env, inner.origin)
@@ -600,6 +645,11 @@ def _literal_items(node: ast.AST) -> list[tuple[Any, ...]] | None:
     """``{k: v, **m}`` / ``dict(m, k=v, **m)`` as (key node or str, value node) pairs (key None: ``**m``)."""
     if isinstance(node, ast.Dict):
         return list(zip(node.keys, node.values))
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and len(node.args) <= 1:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and len(node.args) <= 1
+    ):
         return [(None, a) for a in node.args] + [(kw.arg, kw.value) for kw in node.keywords]
     return None

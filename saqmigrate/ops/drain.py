@@ -16,8 +16,17 @@ if TYPE_CHECKING:
 
 def drain_rows(names: list[str]) -> dict[str, dict[str, Any]]:
     """An empty row per task: Celery counts unknown (None) until :func:`add_celery_counts` fills them."""
-    return {n: {"task": n, "celery_queued": None, "celery_unacked": None, "celery_max_eta": None,
-                "saq_incomplete": 0, "saq_max_scheduled": None} for n in names}
+    return {
+        n: {
+            "task": n,
+            "celery_queued": None,
+            "celery_unacked": None,
+            "celery_max_eta": None,
+            "saq_incomplete": 0,
+            "saq_max_scheduled": None,
+        }
+        for n in names
+    }
 
 
 def add_celery_counts(broker_url: str, rows: dict[str, dict[str, Any]]) -> None:
@@ -30,8 +39,9 @@ def add_celery_counts(broker_url: str, rows: dict[str, dict[str, Any]]) -> None:
     try:
         waiting = celery_waiting(broker_url, set(rows))
     except redis.RedisError as exc:
-        raise SaqmigrateError(f"Celery broker at {redact(broker_url)} does not answer ({exc}); check --broker-url") \
-            from None
+        raise SaqmigrateError(
+            f"Celery broker at {redact(broker_url)} does not answer ({exc}); check --broker-url"
+        ) from None
     for name, row in rows.items():
         w = waiting.get(name)
         row["celery_queued"], row["celery_unacked"] = (w.queued, w.unacked) if w else (0, 0)

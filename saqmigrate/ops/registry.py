@@ -13,8 +13,12 @@ if TYPE_CHECKING:
     from saqmigrate.runtime.registry import Registry
 
 #: Where ``rewrite`` puts the registry, relative to the project folder (a package, or src/ layout).
-REGISTRY_PATTERNS = ("saq_worker/registry.py", "*/saq_worker/registry.py", "*/*/saq_worker/registry.py",
-                     "src/*/saq_worker/registry.py")
+REGISTRY_PATTERNS = (
+    "saq_worker/registry.py",
+    "*/saq_worker/registry.py",
+    "*/*/saq_worker/registry.py",
+    "src/*/saq_worker/registry.py",
+)
 
 
 def find_registry(root: Path | str = ".") -> str | None:

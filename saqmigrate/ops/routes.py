@@ -24,8 +24,13 @@ def rule_text(rule: dict | None) -> str:
 
 def snapshot_json(snap: F.Snapshot) -> dict[str, Any]:
     """The flags as stored, as JSON-ready data."""
-    return {"version": snap.version, "mode": snap.mode, "rules": {k: dict(v) for k, v in snap.rules.items()},
-            "schedules": {k: dict(v) for k, v in snap.schedules.items()}, "bad": dict(snap.bad)}
+    return {
+        "version": snap.version,
+        "mode": snap.mode,
+        "rules": {k: dict(v) for k, v in snap.rules.items()},
+        "schedules": {k: dict(v) for k, v in snap.schedules.items()},
+        "bad": dict(snap.bad),
+    }
 
 
 def bad_lines(snap: F.Snapshot) -> list[str]:
@@ -33,13 +38,19 @@ def bad_lines(snap: F.Snapshot) -> list[str]:
     rewrites it."""
     lines = []
     for key in sorted(snap.bad):
-        fix = {"mode": "`route kill` or `route unkill` rewrites it",
-               "version": "the next write (e.g. `route kill`) repairs it"}.get(key)
+        fix = {
+            "mode": "`route kill` or `route unkill` rewrites it",
+            "version": "the next write (e.g. `route kill`) repairs it",
+        }.get(key)
         if fix is None:
             kind, _, name = key.partition(":")
-            fix = (f"`route set '{name}' celery|saq` or `route clear '{name}'` rewrites it" if kind == "rule"
-                   else f"`route schedules '{name}' --owner ...` rewrites it" if kind == "schedule"
-                   else "`route import` of a backup rewrites it")
+            fix = (
+                f"`route set '{name}' celery|saq` or `route clear '{name}'` rewrites it"
+                if kind == "rule"
+                else f"`route schedules '{name}' --owner ...` rewrites it"
+                if kind == "schedule"
+                else "`route import` of a backup rewrites it"
+            )
         lines.append(f"BAD {key}: {snap.bad[key]}; treated as Celery ({fix})")
     return lines
 
@@ -88,6 +99,9 @@ def canvas_warnings(registry: Registry | None, pattern: str) -> list[str]:
     stay on Celery whatever the flag says."""
     if registry is None:
         return []
-    return [f"warning: {name} is used in a canvas ({locations(registry.tasks[name].canvas)}, SM309): chain links, "
-            "group members, chord bodies and link callbacks keep running on Celery; only its direct dispatches move"
-            for name in sorted(matching_tasks(registry, pattern)) if registry.tasks[name].canvas]
+    return [
+        f"warning: {name} is used in a canvas ({locations(registry.tasks[name].canvas)}, SM309): chain links, "
+        "group members, chord bodies and link callbacks keep running on Celery; only its direct dispatches move"
+        for name in sorted(matching_tasks(registry, pattern))
+        if registry.tasks[name].canvas
+    ]

@@ -16,5 +16,5 @@ def namespace_keys(store: F.FlagStore) -> list[str]:
 def delete_keys(store: F.FlagStore, keys: list[str], batch: int = 500) -> int:
     """Delete ``keys`` from the flag store's Redis in batches; returns how many were asked for."""
     for i in range(0, len(keys), batch):
-        store.client.delete(*keys[i:i + batch])
+        store.client.delete(*keys[i : i + batch])
     return len(keys)

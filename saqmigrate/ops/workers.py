@@ -31,8 +31,9 @@ def live_functions(saq_url: str, queue_name: str) -> dict[str, list[str]]:
     try:
         data = asyncio.run(info())
     except Exception as exc:  # noqa: BLE001 - any failure to read SAQ is one line for a person
-        raise SaqmigrateError(f"cannot read SAQ workers of queue {queue_name!r} at {redact(saq_url)}: {exc}; "
-                              "pass --saq-url") from None
+        raise SaqmigrateError(
+            f"cannot read SAQ workers of queue {queue_name!r} at {redact(saq_url)}: {exc}; pass --saq-url"
+        ) from None
     out = {}
     for wid, winfo in (data.get("workers") or {}).items():
         meta = (winfo or {}).get("metadata") or {}
@@ -45,9 +46,11 @@ def worker_problems(registry: Registry | None, registry_name: str | None, patter
     Every matching task needs a live SAQ worker on its queue that advertises its SAQ function, and
     no Celery option SAQ cannot honour."""
     if registry is None:
-        return [f"no --registry given, so the SAQ function and queue of {pattern!r} are unknown "
-                "(run it from the project folder, where `saqmigrate rewrite` generated <app package>/saq_worker/"
-                "registry.py, or pass --registry <app package>.saq_worker.registry, or --force)"]
+        return [
+            f"no --registry given, so the SAQ function and queue of {pattern!r} are unknown "
+            "(run it from the project folder, where `saqmigrate rewrite` generated <app package>/saq_worker/"
+            "registry.py, or pass --registry <app package>.saq_worker.registry, or --force)"
+        ]
     names = matching_tasks(registry, pattern)
     if not names:
         return [f"{pattern!r} matches no task in registry {registry_name} (typo? or --force)"]
@@ -56,16 +59,20 @@ def worker_problems(registry: Registry | None, registry_name: str | None, patter
     for n in names:
         e = registry.tasks[n]
         if e.unsupported:
-            problems.append(f"{n} uses Celery options SAQ cannot honour ({', '.join(sorted(e.unsupported))}); "
-                            "its dispatches stay on Celery whatever the flag says")
+            problems.append(
+                f"{n} uses Celery options SAQ cannot honour ({', '.join(sorted(e.unsupported))}); "
+                "its dispatches stay on Celery whatever the flag says"
+            )
         if e.queue not in by_queue:
             by_queue[e.queue] = live_functions(saq_url, e.queue)
         workers = by_queue[e.queue]
         if not workers:
             problems.append(f"no live SAQ worker on queue {e.queue!r} (start one, or --force)")
         elif not any(e.saq_function in funcs for funcs in workers.values()):
-            problems.append(f"no live SAQ worker on queue {e.queue!r} advertises {e.saq_function!r} "
-                            f"(deploy it with Worker(metadata=worker_metadata(functions)), or --force)")
+            problems.append(
+                f"no live SAQ worker on queue {e.queue!r} advertises {e.saq_function!r} "
+                f"(deploy it with Worker(metadata=worker_metadata(functions)), or --force)"
+            )
     return problems
 
 
@@ -78,9 +85,13 @@ def abort_moved_crons(registry: Registry | None, saq_url: str, before: F.Snapsho
     from saqmigrate.runtime.bridge import make_queue
     from saqmigrate.runtime.ownership import abort_pending_cron
 
-    moved = [s for s in registry.schedules.values() if s.cron_function
-             and F.schedule_owner(before, s.name, s.task)[0] == F.SAQ
-             and F.schedule_owner(after, s.name, s.task)[0] == F.CELERY]
+    moved = [
+        s
+        for s in registry.schedules.values()
+        if s.cron_function
+        and F.schedule_owner(before, s.name, s.task)[0] == F.SAQ
+        and F.schedule_owner(after, s.name, s.task)[0] == F.CELERY
+    ]
     if not moved:
         return []
 

@@ -25,8 +25,20 @@ from saqmigrate.translate import routing
 from saqmigrate.translate.routing import RouteUnknown
 
 # names a generated twin module binds at module level (emit/generate.py): no twin function may take them
-TWIN_MODULE_NAMES = frozenset({"saq_task", "TaskOptions", "celery_impl", "run_sync", "task_self", "UNSET", "given",
-                               "_celery", "asyncio", "annotations"})
+TWIN_MODULE_NAMES = frozenset(
+    {
+        "saq_task",
+        "TaskOptions",
+        "celery_impl",
+        "run_sync",
+        "task_self",
+        "UNSET",
+        "given",
+        "_celery",
+        "asyncio",
+        "annotations",
+    }
+)
 # ... and the ones a twin's body uses, which a parameter of the same name would shadow
 TWIN_BODY_NAMES = frozenset({"celery_impl", "run_sync", "task_self", "UNSET", "given", "given_positional", "_celery"})
 WORKER_PACKAGE = "saq_worker"
@@ -79,6 +91,7 @@ class CronEntry:
 @dataclass
 class SkippedBeat:
     """A beat entry with no CronJob: it keeps firing on Celery beat (listed in the generated settings)."""
+
     entry: str
     file: str
     line: int
@@ -141,8 +154,11 @@ def primary_app(index: ProjectIndex):
 
     def bound(a) -> int:
         key = f"{a.module}.{a.name}" if a.module else a.name
-        return sum(1 for t in index.tasks if t.app and (t.app == key or t.app.endswith(f".{a.name}")
-                                                        and key.startswith(t.app.rsplit(".", 1)[0])))
+        return sum(
+            1
+            for t in index.tasks
+            if t.app and (t.app == key or t.app.endswith(f".{a.name}") and key.startswith(t.app.rsplit(".", 1)[0]))
+        )
 
     def configured(a) -> bool:
         return bool(a.config_from_object) or any(k in a.options for k in ("include", "imports", "broker", "backend"))
@@ -201,8 +217,10 @@ def _src_of(t: Task, key: str) -> str:
 
 def _skip_reason(t: Task) -> str | None:
     if "__call__" in t.hooks and t.is_async:
-        return ("SM119: an async def body under its Task class's overridden __call__ cannot run through that "
-                "__call__ on SAQ (the runtime refuses it at worker start-up); it stays on Celery")
+        return (
+            "SM119: an async def body under its Task class's overridden __call__ cannot run through that "
+            "__call__ on SAQ (the runtime refuses it at worker start-up); it stays on Celery"
+        )
     if is_test_path(t.file):
         return "SM117: defined in a test module (test helpers are not migrated; production workers never import them)"
     if t.name is None:
@@ -255,8 +273,9 @@ def canvas_locations(index: ProjectIndex) -> dict[str, list[str]]:
     return {k: sorted(v, key=lambda loc: (loc.rsplit(":", 1)[0], int(loc.rsplit(":", 1)[1]))) for k, v in out.items()}
 
 
-def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = None,
-               keep: set[str] | None = None) -> RewritePlan:
+def build_plan(
+    index: ProjectIndex, *, mode: str = "bridge", only: str | None = None, keep: set[str] | None = None
+) -> RewritePlan:
     """``only``: a glob on task files or names; tasks outside it are still planned when their module
     is in ``keep`` (already migrated), so ``--only`` adds tasks without unregistering earlier ones."""
     from saqmigrate.classify import project_timezone
@@ -264,10 +283,16 @@ def build_plan(index: ProjectIndex, *, mode: str = "bridge", only: str | None = 
     pkg, pkg_rel, app, plan_note = _worker_package(index)
     package = f"{pkg}.{WORKER_PACKAGE}" if pkg else WORKER_PACKAGE
     package_rel = f"{pkg_rel}/{WORKER_PACKAGE}" if pkg_rel else WORKER_PACKAGE
-    plan = RewritePlan(root=index.root, package=package, package_rel=package_rel,
-                       app_module=app.module if app else None, app_var=app.name if app else None,
-                       timezone=project_timezone(index) or "UTC",
-                       django=_is_django(index), django_settings=index.django.get("settings_module"))
+    plan = RewritePlan(
+        root=index.root,
+        package=package,
+        package_rel=package_rel,
+        app_module=app.module if app else None,
+        app_var=app.name if app else None,
+        timezone=project_timezone(index) or "UTC",
+        django=_is_django(index),
+        django_settings=index.django.get("settings_module"),
+    )
     plan.live = index.live
     if plan_note:
         plan.skipped.append(("routing hook", plan_note))
@@ -296,8 +321,15 @@ def _worker_package(index: ProjectIndex) -> tuple[str, str, App | None, str | No
     if pkg and not all(part.isidentifier() for part in pkg.split(".")):
         # not importable by that name (a folder like "my-app"): the worker package goes to the root,
         # and the app module is not wired (its routing import could not be written)
-        return "", "", None, (f"the Celery app's package {pkg!r} is not importable by that name (SM114): the worker "
-                              "package is generated at the project root and the routing hook is not added")
+        return (
+            "",
+            "",
+            None,
+            (
+                f"the Celery app's package {pkg!r} is not importable by that name (SM114): the worker "
+                "package is generated at the project root and the routing hook is not added"
+            ),
+        )
     return pkg, pkg_rel, app, None
 
 
@@ -308,8 +340,10 @@ def _twin_blocker(t: Task, index: ProjectIndex) -> tuple[str | None, str | None,
     skip = _skip_reason(t)
     clash = sorted({p.name for p in t.params} & TWIN_BODY_NAMES)
     if skip is None and clash:
-        skip = (f"SM118: parameter {', '.join(clash)} has the name of a helper its SAQ twin calls; rename the "
-                "parameter (the job's keyword) or write this twin by hand")
+        skip = (
+            f"SM118: parameter {', '.join(clash)} has the name of a helper its SAQ twin calls; rename the "
+            "parameter (the job's keyword) or write this twin by hand"
+        )
     q = None
     if skip is None:
         try:
@@ -325,8 +359,9 @@ def _twin_blocker(t: Task, index: ProjectIndex) -> tuple[str | None, str | None,
     return skip, q, jo
 
 
-def _plan_twins(index: ProjectIndex, plan: RewritePlan, *, mode: str, only: str | None,
-                keep: set[str]) -> dict[str, Twin]:
+def _plan_twins(
+    index: ProjectIndex, plan: RewritePlan, *, mode: str, only: str | None, keep: set[str]
+) -> dict[str, Twin]:
     """A twin per task that can have one (plan.modules, one TwinModule per task module); the others
     in plan.skipped. Returns the twins by Celery task name."""
     by_module: dict[str, TwinModule] = {}
@@ -334,8 +369,11 @@ def _plan_twins(index: ProjectIndex, plan: RewritePlan, *, mode: str, only: str 
     canvas_uses = canvas_locations(index)
     used_names: dict[str, set[str]] = {}
     for t in index.tasks:
-        if only and not (fnmatch.fnmatch(t.file, only) or (t.name and fnmatch.fnmatchcase(t.name, only))) \
-                and t.module not in keep:
+        if (
+            only
+            and not (fnmatch.fnmatch(t.file, only) or (t.name and fnmatch.fnmatchcase(t.name, only)))
+            and t.module not in keep
+        ):
             continue
         if t.file.endswith("_saq.py") or t.module.startswith(plan.package):
             continue  # never twin generated code
@@ -357,13 +395,23 @@ def _plan_twins(index: ProjectIndex, plan: RewritePlan, *, mode: str, only: str 
         pinned = sorted(t.features.get("unresolved") or {})
         if t.features.get("self_replace") and t.bind:
             pinned.append("replace")  # SM121: Task.replace continues a Celery canvas
-        twin = Twin(task=t, celery_name=t.name, function=fname, queue=q,  # type: ignore[arg-type]
-                    options_source=jo.to_source(), job=jo.job_kwargs(), cron_job=jo.cron_kwargs(),
-                    unsupported=sorted({n.code for n in jo.notes}), mode=mode,
-                    todos=_todos(jo.notes) + [("SM115", f"{k}={_src_of(t, k)} is not resolvable statically "
-                                                         f"({why}); the task stays on Celery")
-                                               for k, why in sorted((t.features.get("unresolved") or {}).items())],
-                    pinned=pinned)
+        twin = Twin(
+            task=t,
+            celery_name=t.name,
+            function=fname,
+            queue=q,  # type: ignore[arg-type]
+            options_source=jo.to_source(),
+            job=jo.job_kwargs(),
+            cron_job=jo.cron_kwargs(),
+            unsupported=sorted({n.code for n in jo.notes}),
+            mode=mode,
+            todos=_todos(jo.notes)
+            + [
+                ("SM115", f"{k}={_src_of(t, k)} is not resolvable statically ({why}); the task stays on Celery")
+                for k, why in sorted((t.features.get("unresolved") or {}).items())
+            ],
+            pinned=pinned,
+        )
         twin.canvas = canvas_uses.get(t.name, [])  # type: ignore[arg-type]
         mod.twins.append(twin)
         twins_by_name[t.name] = twin  # type: ignore[index]
@@ -414,8 +462,9 @@ def _plan_crons(index: ProjectIndex, plan: RewritePlan, twins_by_name: dict[str,
         tr = s.translation or {}
         if entry is None or task is None:
             plan.skipped.append((f"beat entry at {s.file}:{s.line}", "SM250/SM254: entry or task not literal"))
-            plan.skipped_beat.append(SkippedBeat(s.entry or "<computed>", s.file, s.line, None,
-                                                 "SM250/SM254: entry or task not literal"))
+            plan.skipped_beat.append(
+                SkippedBeat(s.entry or "<computed>", s.file, s.line, None, "SM250/SM254: entry or task not literal")
+            )
             continue
         twin = twins_by_name.get(task)
         skip = _beat_blocker(s, twin, tr)
@@ -431,8 +480,17 @@ def _plan_crons(index: ProjectIndex, plan: RewritePlan, twins_by_name: dict[str,
         queue = tr.get("queue") or twin.queue
         if queue in ("default", None):
             queue = twin.queue
-        ce = CronEntry(schedule=s, entry=entry, function=fname, task=task, twin=twin, cron=tr.get("cron"),
-                       guard=tr.get("guard"), kwargs=dict(tr.get("kwargs") or {}), strategy=tr["strategy"],
-                       cron_kwargs={k: tr.get(k) for k in ("timeout", "retries", "ttl") if tr.get(k) is not None},
-                       interval=tr.get("interval") if not tr.get("cron") else None)
+        ce = CronEntry(
+            schedule=s,
+            entry=entry,
+            function=fname,
+            task=task,
+            twin=twin,
+            cron=tr.get("cron"),
+            guard=tr.get("guard"),
+            kwargs=dict(tr.get("kwargs") or {}),
+            strategy=tr["strategy"],
+            cron_kwargs={k: tr.get(k) for k in ("timeout", "retries", "ttl") if tr.get(k) is not None},
+            interval=tr.get("interval") if not tr.get("cron") else None,
+        )
         queues.get(queue).crons.append(ce)

@@ -20,14 +20,37 @@ from saqmigrate.plan import RewritePlan, Twin
 #: Call options ``SaqJob.enqueue_with`` takes as they are.
 MAPPED_OPTIONS = ("countdown", "eta", "task_id", "time_limit")
 #: Call options that change nothing a SAQ job does (Celery transport details): dropped.
-DROPPED_OPTIONS = frozenset({
-    "retry", "retry_policy", "exchange", "routing_key", "compression", "producer", "connection", "publisher",
-    "add_to_parent", "serializer", "ignore_result", "delivery_mode", "immediate", "mandatory", "reply_to",
-})
+DROPPED_OPTIONS = frozenset(
+    {
+        "retry",
+        "retry_policy",
+        "exchange",
+        "routing_key",
+        "compression",
+        "producer",
+        "connection",
+        "publisher",
+        "add_to_parent",
+        "serializer",
+        "ignore_result",
+        "delivery_mode",
+        "immediate",
+        "mandatory",
+        "reply_to",
+    }
+)
 CANVAS_KINDS = frozenset({"s", "si", "signature", "chain", "group", "chord", "pipe", "map", "starmap", "chunks"})
 #: Packages finalize removes from the requirements (``flower`` and the Django integrations: only Celery uses them).
-CELERY_PACKAGES = ("celery", "django-celery-beat", "django-celery-results", "flower", "django_celery_beat",
-                   "django_celery_results", "celery-redbeat", "pytest-celery")
+CELERY_PACKAGES = (
+    "celery",
+    "django-celery-beat",
+    "django-celery-results",
+    "flower",
+    "django_celery_beat",
+    "django_celery_results",
+    "celery-redbeat",
+    "pytest-celery",
+)
 
 
 @dataclass
@@ -93,16 +116,23 @@ class FinalizePlan:
 
 def _unsupported_task(t: Task, tw: Twin | None) -> tuple[str, str] | None:
     if tw is None or tw.skip:
-        return "SM804", f"task {t.name or t.function} has no SAQ twin ({tw.skip if tw else 'not planned'}): it cannot leave Celery"
+        return (
+            "SM804",
+            f"task {t.name or t.function} has no SAQ twin ({tw.skip if tw else 'not planned'}): it cannot leave Celery",
+        )
     if tw.pinned:
         return "SM804", f"task {t.name} is pinned to Celery (options not resolved: {', '.join(tw.pinned)})"
     if "SM156" in tw.unsupported:
-        return "SM804", (f"task {t.name} uses a non-JSON serializer (SM156): a SAQ job carries JSON, so callers passing "
-                         "objects (model instances, sets) would fail at enqueue; pass ids, then finalize")
+        return "SM804", (
+            f"task {t.name} uses a non-JSON serializer (SM156): a SAQ job carries JSON, so callers passing "
+            "objects (model instances, sets) would fail at enqueue; pass ids, then finalize"
+        )
     if t.hooks or (t.base and t.kind != "class"):
         what = ", ".join(t.hooks) if t.hooks else f"base={t.base}"
-        return "SM803", (f"task {t.name} runs through a custom Celery Task class ({what}): move that behaviour "
-                         "into the body or a SAQ before/after_process hook")
+        return "SM803", (
+            f"task {t.name} runs through a custom Celery Task class ({what}): move that behaviour "
+            "into the body or a SAQ before/after_process hook"
+        )
     if t.kind not in ("shared_task", "app_task", "alias", "periodic_task"):
         return "SM803", f"task {t.name} is declared as a {t.kind} (only decorated functions are converted)"
     return None
@@ -121,15 +151,31 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan, *, rename: bo
             fp.blockers.append(Blocker(problem[0], t.file, t.decorator_line or t.line, problem[1]))
             continue
         assert tw is not None
-        native = tw.native_code if tw.native_code and not _port_uses_ctx(tw.native_code) and "." not in t.function \
-            else None
+        native = (
+            tw.native_code if tw.native_code and not _port_uses_ctx(tw.native_code) and "." not in t.function else None
+        )
         plain = f"{t.module}.{t.function}"
         if rename and plain != t.name:
-            fp.jobs[t.name] = JobDecl(t, tw, plain, tw.queue, tw.options_source, t.bind, (t.name,),  # type: ignore[arg-type]
-                                      native)
+            fp.jobs[t.name] = JobDecl(
+                t,
+                tw,
+                plain,
+                tw.queue,
+                tw.options_source,
+                t.bind,
+                (t.name,),  # type: ignore[arg-type]
+                native,
+            )
         else:
-            fp.jobs[t.name] = JobDecl(t, tw, t.name, tw.queue, tw.options_source, t.bind,  # type: ignore[arg-type]
-                                      native_code=native)
+            fp.jobs[t.name] = JobDecl(
+                t,
+                tw,
+                t.name,
+                tw.queue,
+                tw.options_source,
+                t.bind,  # type: ignore[arg-type]
+                native_code=native,
+            )
         for code, message in dict.fromkeys(tw.todos):  # accepted through the window: said again, not blocking
             fp.notes.append(f"{t.file}:{t.decorator_line or t.line}: {code} {t.name}: {message}")
     for c in index.calls:
@@ -142,16 +188,36 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan, *, rename: bo
         elif edit is not None:
             fp.calls.append(edit)
     for b in rewrite.skipped_beat:
-        fp.blockers.append(Blocker("SM806", b.file, b.line, f"beat entry {b.entry!r} has no CronJob ({b.reason}): "
-                                   "after finalize nothing would run it"))
+        fp.blockers.append(
+            Blocker(
+                "SM806",
+                b.file,
+                b.line,
+                f"beat entry {b.entry!r} has no CronJob ({b.reason}): after finalize nothing would run it",
+            )
+        )
     app = primary_app(index)
     if app is not None and app.task_cls and not _src(app.task_cls).startswith("saqmigrate."):  # not our RoutedTask
-        fp.blockers.append(Blocker("SM803", app.file, app.line, f"the app's Task class ({_src(app.task_cls)}) runs every task "
-                                   "(its __call__ and hooks, e.g. Flask's app context): finalize cannot carry it; move "
-                                   "it into the bodies or a SAQ before_process/after_process hook"))
+        fp.blockers.append(
+            Blocker(
+                "SM803",
+                app.file,
+                app.line,
+                f"the app's Task class ({_src(app.task_cls)}) runs every task "
+                "(its __call__ and hooks, e.g. Flask's app context): finalize cannot carry it; move "
+                "it into the bodies or a SAQ before_process/after_process hook",
+            )
+        )
     if app is not None and app.in_function:
-        fp.blockers.append(Blocker("SM803", app.file, app.line, "the Celery app is built in a function (a factory): "
-                                   "finalize does not remove it; delete the factory and its callers by hand"))
+        fp.blockers.append(
+            Blocker(
+                "SM803",
+                app.file,
+                app.line,
+                "the Celery app is built in a function (a factory): "
+                "finalize does not remove it; delete the factory and its callers by hand",
+            )
+        )
     elif app is not None:
         fp.app_module, fp.app_file, fp.app_var = app.module, app.file, app.name
         for c in app.config_from_object:
@@ -168,15 +234,27 @@ def build_finalize_plan(index: ProjectIndex, rewrite: RewritePlan, *, rename: bo
     prefix = (fp.config_namespace or "CELERY") + "_"
     fp.settings_files = sorted({s.file for s in index.settings if s.raw_name.startswith(prefix)})
     for st in index.settings:  # beat entries kept outside code (attack 17 #5): deleting the setting stops them
-        if st.name == "beat_scheduler" and not (isinstance(st.value, str) and st.value.replace(":", ".") in (
-                "celery.beat.PersistentScheduler", "celery.beat.Scheduler")):
+        if st.name == "beat_scheduler" and not (
+            isinstance(st.value, str)
+            and st.value.replace(":", ".") in ("celery.beat.PersistentScheduler", "celery.beat.Scheduler")
+        ):
             value = repr(st.value) if isinstance(st.value, str) else "a value finalize cannot read"
-            where = "database rows (django-celery-beat's PeriodicTask)" if "DatabaseScheduler" in str(st.value) \
+            where = (
+                "database rows (django-celery-beat's PeriodicTask)"
+                if "DatabaseScheduler" in str(st.value)
                 else "the scheduler's own store"
-            fp.blockers.append(Blocker("SM806", st.file, st.line, f"{st.raw_name} = {value}: the periodic tasks in "
-                                       f"{where} run only on Celery beat, and no static scan sees them; export the "
-                                       "enabled ones into CronJobs of the worker settings (or a literal "
-                                       "beat_schedule, then rewrite), remove this setting, and finalize again"))
+            )
+            fp.blockers.append(
+                Blocker(
+                    "SM806",
+                    st.file,
+                    st.line,
+                    f"{st.raw_name} = {value}: the periodic tasks in "
+                    f"{where} run only on Celery beat, and no static scan sees them; export the "
+                    "enabled ones into CronJobs of the worker settings (or a literal "
+                    "beat_schedule, then rewrite), remove this setting, and finalize again",
+                )
+            )
     fp.blockers.sort(key=lambda b: (b.file, b.line, b.code))
     return fp
 
@@ -185,22 +263,40 @@ def _call_edit(c: Call, fp: FinalizePlan) -> CallEdit | Blocker | None:
     if c.options.get("_in_schedule"):
         return None  # a beat entry's signature: the beat configuration goes, the CronJob stays
     if c.kind in CANVAS_KINDS:
-        return Blocker("SM801", c.file, c.line, f"{c.kind}() canvas over {c.task or c.target}: no runtime.jobs "
-                       "chain/group can express it; rewrite it with enqueues (docs/finalize.md)")
+        return Blocker(
+            "SM801",
+            c.file,
+            c.line,
+            f"{c.kind}() canvas over {c.task or c.target}: no runtime.jobs "
+            "chain/group can express it; rewrite it with enqueues (docs/finalize.md)",
+        )
     if c.kind in ("retry",):
         return None  # self.retry(...) inside a bound task: the runtime's self handles it
     if c.kind == "async_result":
-        return Blocker("SM803", c.file, c.line, f"result looked up through Celery ({c.target}): use the SaqResult "
-                       "the enqueue returns, or saqmigrate.runtime.jobs to look a job up")
+        return Blocker(
+            "SM803",
+            c.file,
+            c.line,
+            f"result looked up through Celery ({c.target}): use the SaqResult "
+            "the enqueue returns, or saqmigrate.runtime.jobs to look a job up",
+        )
     if c.kind == "apply":
         if c.task and c.task in fp.jobs:
             return None  # SaqJob.apply: inline, with the task's retries, an eager result (as Celery's apply)
-        return Blocker("SM803", c.file, c.line, f"{c.target}.apply() runs the task through Celery's tracer: call "
-                       "the task function directly instead")
+        return Blocker(
+            "SM803",
+            c.file,
+            c.line,
+            f"{c.target}.apply() runs the task through Celery's tracer: call the task function directly instead",
+        )
     if c.kind == "send_task":
         if c.dynamic_name or not c.task:
-            return Blocker("SM803", c.file, c.line, "send_task with a name finalize cannot read: "
-                           "replace it with send_job(name, kwargs, queue=...)")
+            return Blocker(
+                "SM803",
+                c.file,
+                c.line,
+                "send_task with a name finalize cannot read: replace it with send_job(name, kwargs, queue=...)",
+            )
         job = fp.jobs.get(c.task)
         if job is None:
             return Blocker("SM803", c.file, c.line, f"send_task({c.task!r}): no convertible task of that name")
@@ -237,8 +333,12 @@ def _bad_options(c: Call, job: JobDecl) -> Blocker | None:
             continue
         problems.append(f"{k}=")
     if problems:
-        return Blocker("SM802", c.file, c.line, f"{_callee(c)}(): {', '.join(problems)} has no SAQ "
-                       "equivalent; remove it or enqueue differently")
+        return Blocker(
+            "SM802",
+            c.file,
+            c.line,
+            f"{_callee(c)}(): {', '.join(problems)} has no SAQ equivalent; remove it or enqueue differently",
+        )
     return None
 
 
@@ -259,7 +359,7 @@ def is_celery_setting(name: str, prefix: str = "CELERY_") -> bool:
         _SETTINGS.append(frozenset(k for k, _ in flatten(NAMESPACES)))
         _SETTINGS.append(frozenset(_TO_NEW_KEY))
     keys, old = _SETTINGS
-    if name.startswith(prefix) and name[len(prefix):].lower() in keys:
+    if name.startswith(prefix) and name[len(prefix) :].lower() in keys:
         return True
     return name in old
 

@@ -130,8 +130,10 @@ async def run_segment(fn: Callable[[], R]) -> R:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             if not future.done():
-                logger.warning("%s was cancelled; waiting for its thread to return before the job goes on",
-                               getattr(fn, "__qualname__", fn))
+                logger.warning(
+                    "%s was cancelled; waiting for its thread to return before the job goes on",
+                    getattr(fn, "__qualname__", fn),
+                )
                 while not future.done():
                     try:
                         await asyncio.wait([future])

@@ -99,8 +99,10 @@ def unsafe_reason(cls: Any) -> str | None:
         if klass is Scheduler:
             break
         if "tick" in vars(klass) and not (klass.__module__ or "").startswith(TRUSTED_TICK_MODULES):
-            return (f"{_name(klass)} overrides tick(), so saqmigrate cannot tell that every due entry goes "
-                    "through apply_entry(), where ownership is checked")
+            return (
+                f"{_name(klass)} overrides tick(), so saqmigrate cannot tell that every due entry goes "
+                "through apply_entry(), where ownership is checked"
+            )
     return None
 
 
@@ -121,12 +123,16 @@ def with_ownership(cls: type) -> type:
         owned = _OWNED.get(cls)
         if owned is None:
             name = cls.__name__ if cls.__name__.startswith("Routed") else f"Routed{cls.__name__}"
-            owned = type(name, (OwnershipMixin, cls), {
-                "__module__": __name__,
-                "__qualname__": name,
-                "__doc__": f"{_name(cls)} that skips the beat entries SAQ owns (saqmigrate).",
-                "saqmigrate_base": cls,
-            })
+            owned = type(
+                name,
+                (OwnershipMixin, cls),
+                {
+                    "__module__": __name__,
+                    "__qualname__": name,
+                    "__doc__": f"{_name(cls)} that skips the beat entries SAQ owns (saqmigrate).",
+                    "saqmigrate_base": cls,
+                },
+            )
             _OWNED[cls] = owned
         return owned
 
@@ -150,16 +156,22 @@ def _patch_service() -> None:
         owned = with_ownership(resolved) if resolved is not None else None
         if owned is None or owned is resolved:
             if resolved is not None and not issubclass(resolved, OwnershipMixin):
-                log.warning("saqmigrate: beat scheduler %s cannot consult schedule ownership (%s): entries "
-                            "owned by SAQ will fire on both sides; use a celery.beat.Scheduler subclass with "
-                            "saqmigrate.runtime.beat.OwnershipMixin first in its bases",
-                            _name(resolved), unsafe_reason(resolved))
+                log.warning(
+                    "saqmigrate: beat scheduler %s cannot consult schedule ownership (%s): entries "
+                    "owned by SAQ will fire on both sides; use a celery.beat.Scheduler subclass with "
+                    "saqmigrate.runtime.beat.OwnershipMixin first in its bases",
+                    _name(resolved),
+                    unsafe_reason(resolved),
+                )
             return original(self, lazy=lazy, extension_namespace=extension_namespace)
         why = unsafe_reason(resolved)
         if why:
-            log.warning("saqmigrate: beat scheduler %s: OwnershipMixin mixed in, but %s; make sure it does, "
-                        "or entries owned by SAQ may also fire on Celery (saqmigrate check reports SM638)",
-                        _name(resolved), why)
+            log.warning(
+                "saqmigrate: beat scheduler %s: OwnershipMixin mixed in, but %s; make sure it does, "
+                "or entries owned by SAQ may also fire on Celery (saqmigrate check reports SM638)",
+                _name(resolved),
+                why,
+            )
         else:
             log.info("saqmigrate: beat scheduler %s consults schedule ownership (%s)", _name(resolved), _name(owned))
         configured = self.scheduler_cls

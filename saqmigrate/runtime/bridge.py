@@ -76,8 +76,9 @@ def make_queue(url: str, name: str, **queue_kwargs: Any) -> Queue:
 
 
 class SyncBridge:
-    def __init__(self, name: str = "saqmigrate-bridge", default_timeout: float = DEFAULT_TIMEOUT,
-                 mode: str | None = None):
+    def __init__(
+        self, name: str = "saqmigrate-bridge", default_timeout: float = DEFAULT_TIMEOUT, mode: str | None = None
+    ):
         mode = mode or os.environ.get("SAQMIGRATE_BRIDGE") or "auto"
         if mode not in ("auto", "thread", "local"):
             raise BridgeError(f"SAQMIGRATE_BRIDGE must be auto, thread or local, got {mode!r}")
@@ -173,8 +174,16 @@ class SyncBridge:
             st.pid = os.getpid()
         return st
 
-    def run_on_queue(self, url: str, name: str, fn: Callable[[Any], Coroutine[Any, Any, T]], *,
-                     timeout: float | None = None, what: Any = "SAQ call", **queue_kwargs: Any) -> T:
+    def run_on_queue(
+        self,
+        url: str,
+        name: str,
+        fn: Callable[[Any], Coroutine[Any, Any, T]],
+        *,
+        timeout: float | None = None,
+        what: Any = "SAQ call",
+        **queue_kwargs: Any,
+    ) -> T:
         """Run ``await fn(queue)`` for the SAQ queue (url, name), bounded by ``timeout``.
 
         ``what`` names the call in error messages: a string, or a zero-argument callable that
@@ -185,7 +194,9 @@ class SyncBridge:
             q = self.queue(url, name, **queue_kwargs)
             return self.run(fn, q, timeout=timeout, what=what() if callable(what) else what)
         st = self._thread_state()
-        key = (url, name, tuple(sorted((k, id(v)) for k, v in queue_kwargs.items()))) if queue_kwargs else (url, name, ())
+        key = (
+            (url, name, tuple(sorted((k, id(v)) for k, v in queue_kwargs.items()))) if queue_kwargs else (url, name, ())
+        )
         q = st.queues.get(key)
         if q is None:
             q = st.queues[key] = make_queue(url, name, **queue_kwargs)
@@ -214,7 +225,13 @@ class SyncBridge:
             self._queues[key] = q
         return q
 
-    def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, timeout: float | None = None, what: str = "SAQ call") -> T:
+    def run(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, T]],
+        *args: Any,
+        timeout: float | None = None,
+        what: str = "SAQ call",
+    ) -> T:
         """Run ``await fn(*args)`` on the bridge loop and wait at most ``timeout`` seconds."""
         loop = self._ensure()
         if threading.current_thread() is self._thread:
@@ -291,7 +308,9 @@ class LoopQueues:
     def __init__(self, url: str, **queue_kwargs: Any):
         self.url = url
         self.queue_kwargs = queue_kwargs
-        self._by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]" = weakref.WeakKeyDictionary()
+        self._by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]" = (
+            weakref.WeakKeyDictionary()
+        )
 
     def get(self, name: str) -> Any:
         loop = asyncio.get_running_loop()

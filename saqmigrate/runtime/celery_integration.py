@@ -30,12 +30,29 @@ class RoutedTask(Task):
     #: Router to use for this task class; None means the process-wide ``get_router()``.
     saqmigrate_router: Router | None = None
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, task_id: str | None = None, producer: Any = None,
-                    link: Any = None, link_error: Any = None, shadow: str | None = None, **options: Any) -> Any:
+    def apply_async(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        task_id: str | None = None,
+        producer: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        shadow: str | None = None,
+        **options: Any,
+    ) -> Any:
         router = self.saqmigrate_router or get_router()
         if router is None or bypassing() or self.app.conf.task_always_eager:
-            return super().apply_async(args, kwargs, task_id=task_id, producer=producer, link=link,
-                                       link_error=link_error, shadow=shadow, **options)
+            return super().apply_async(
+                args,
+                kwargs,
+                task_id=task_id,
+                producer=producer,
+                link=link,
+                link_error=link_error,
+                shadow=shadow,
+                **options,
+            )
         base_apply = super().apply_async
 
         def celery_call(a: Any, k: Any, **opts: Any) -> Any:
@@ -78,14 +95,20 @@ def install_routed_task_class(app: Any) -> Any:
     base = created if created is not None else symbol_by_name(app.task_cls)
     if isinstance(base, type) and issubclass(base, RoutedTask):
         return app
-    routed = type(f"Routed{base.__name__}", (RoutedTask, base), {"__module__": base.__module__,
-                                                                 "__qualname__": f"Routed{base.__qualname__}"})
+    routed = type(
+        f"Routed{base.__name__}",
+        (RoutedTask, base),
+        {"__module__": base.__module__, "__qualname__": f"Routed{base.__qualname__}"},
+    )
     bound = [n for n in getattr(app, "_tasks", {}) if not str(n).startswith("celery.")] + list(
-        getattr(app, "_pending", ()))  # tasks bound already (finalized, or still pending)
+        getattr(app, "_pending", ())
+    )  # tasks bound already (finalized, or still pending)
     if created is not None and bound:
         logging.getLogger("saqmigrate.routing").warning(
             "saqmigrate: app %s built its Task class before install(app); tasks bound before it do not consult "
-            "the router (call install(app) right after Celery(...))", getattr(app, "main", app))
+            "the router (call install(app) right after Celery(...))",
+            getattr(app, "main", app),
+        )
     if created is not None:  # app.Task was set or built already (Flask's celery.Task = ContextTask): route it
         app.__dict__["Task"] = routed
     else:
@@ -172,8 +195,9 @@ def _hook_control_revoke(app: Any, router: Router | None) -> None:
         return
     log = logging.getLogger("saqmigrate.routing")
 
-    def revoke(task_id: Any, destination: Any = None, terminate: bool = False, signal: Any = "SIGTERM",
-               **kwargs: Any) -> Any:
+    def revoke(
+        task_id: Any, destination: Any = None, terminate: bool = False, signal: Any = "SIGTERM", **kwargs: Any
+    ) -> Any:
         r = router or get_router()
         ids = [task_id] if isinstance(task_id, str) else list(task_id or ())
         rest = ids
@@ -183,8 +207,7 @@ def _hook_control_revoke(app: Any, router: Router | None) -> None:
                 try:
                     found = r.saq_result(str(tid))
                 except Exception as exc:  # noqa: BLE001 - SAQ's Redis unreachable: Celery's broadcast only
-                    log.warning("saqmigrate: cannot look up task id %s in SAQ (%s); revoking on Celery only",
-                                tid, exc)
+                    log.warning("saqmigrate: cannot look up task id %s in SAQ (%s); revoking on Celery only", tid, exc)
                     found = None
                 if found is None:
                     rest.append(tid)
@@ -257,5 +280,7 @@ def route_send_task(name: str, args: Any = None, kwargs: Any = None, **options: 
     """Explicit helper for name-based dispatch: ``route_send_task("proj.tasks.x", (1,))``."""
     r = get_router()
     if r is None:
-        raise RuntimeError("saqmigrate: no router installed; call saqmigrate.runtime.router.set_router(Router(...)) at startup")
+        raise RuntimeError(
+            "saqmigrate: no router installed; call saqmigrate.runtime.router.set_router(Router(...)) at startup"
+        )
     return r.apply_async(name, args, kwargs, **options)

@@ -66,7 +66,9 @@ def _scheduled_instant(ctx: Any) -> float:
     return float(scheduled) if scheduled else time.time()
 
 
-def guarded(function: Callable, guard: dict | None, tz: str | tzinfo | None = "UTC", *, name: str | None = None) -> Callable:
+def guarded(
+    function: Callable, guard: dict | None, tz: str | tzinfo | None = "UTC", *, name: str | None = None
+) -> Callable:
     """Wrap an SAQ job function ``function(ctx, **kwargs)`` so it runs only when the
     scheduled instant passes ``guard`` in ``tz`` (the worker's ``cron_tz``).
 

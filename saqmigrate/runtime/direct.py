@@ -21,6 +21,7 @@ SUPPORTED = ("0.26.",)
 class NotSent(ConnectionError):
     """The connection to SAQ's Redis could not be made: nothing of the enqueue was sent."""
 
+
 # saq/queue/redis.py RedisQueue._enqueue, verbatim
 ENQUEUE_LUA = """
                 if not redis.call('ZSCORE', KEYS[1], KEYS[2]) and redis.call('EXISTS', KEYS[4]) == 0 then

@@ -163,8 +163,9 @@ class DeadLetter:
         return f"{queue}:{key}:{started or completed}"
 
     @classmethod
-    def from_job(cls, job: Any, *, status: Any = None, error: str | None = None, reason: str,
-                 completed_ms: int | None = None) -> DeadLetter:
+    def from_job(
+        cls, job: Any, *, status: Any = None, error: str | None = None, reason: str, completed_ms: int | None = None
+    ) -> DeadLetter:
         status = status if status is not None else job.status
         error = error if error is not None else job.error
         completed = completed_ms if completed_ms is not None else (job.completed or int(time.time() * 1000))
@@ -241,10 +242,21 @@ class DeadLetter:
         """A placeholder for a stored entry that cannot be read: listed (status ``corrupt``),
         shown and purgeable, never requeued."""
         parts = entry_id.rsplit(":", 2)
-        return cls(id=entry_id, function="?", queue=parts[0] if len(parts) == 3 else "", key="", kwargs=None,
-                   status="corrupt", reason="corrupt", error=f"the stored entry cannot be read: {why}",
-                   exception=f"corrupt entry: {why}", attempts=0, retries=0, failed_at=float(failed_at or 0.0),
-                   kwargs_error=f"corrupt entry: {why}")
+        return cls(
+            id=entry_id,
+            function="?",
+            queue=parts[0] if len(parts) == 3 else "",
+            key="",
+            kwargs=None,
+            status="corrupt",
+            reason="corrupt",
+            error=f"the stored entry cannot be read: {why}",
+            exception=f"corrupt entry: {why}",
+            attempts=0,
+            retries=0,
+            failed_at=float(failed_at or 0.0),
+            kwargs_error=f"corrupt entry: {why}",
+        )
 
     @property
     def is_corrupt(self) -> bool:
@@ -335,8 +347,12 @@ class DeadLetterStore:
         return bool(added)
 
     def _log(self, pipe: Any, action: str, entry_id: str, **extra: Any) -> None:
-        fields = {"action": action, "id": entry_id, "at": f"{time.time():.3f}",
-                  "by": f"{os.environ.get('USER', '?')}@{socket.gethostname()}"}
+        fields = {
+            "action": action,
+            "id": entry_id,
+            "at": f"{time.time():.3f}",
+            "by": f"{os.environ.get('USER', '?')}@{socket.gethostname()}",
+        }
         fields.update({k: str(v) for k, v in extra.items()})
         pipe.xadd(self.k_log, fields, maxlen=LOG_MAXLEN, approximate=True)
 
@@ -345,8 +361,11 @@ class DeadLetterStore:
         if not ids:
             return 0
         entries = await self.get_many(ids)
-        queue_names = ([_text(q) for q in await self.redis.smembers(self.k_queues)]
-                       if any(e.is_corrupt for e in entries.values()) else [])
+        queue_names = (
+            [_text(q) for q in await self.redis.smembers(self.k_queues)]
+            if any(e.is_corrupt for e in entries.values())
+            else []
+        )
         hdel_at = []
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id in ids:
@@ -371,8 +390,9 @@ class DeadLetterStore:
         try:
             return DeadLetter.from_json(raw)
         except ValueError as exc:
-            logger.warning("dead letter %s cannot be read (%s); purge it with `saqmigrate dlq purge %s`",
-                           entry_id, exc, entry_id)
+            logger.warning(
+                "dead letter %s cannot be read (%s); purge it with `saqmigrate dlq purge %s`", entry_id, exc, entry_id
+            )
             return DeadLetter.corrupt(entry_id, str(exc), failed_at)
 
     async def get(self, entry_id: str) -> DeadLetter | None:
@@ -390,9 +410,16 @@ class DeadLetterStore:
                     out[entry_id] = self._decode(entry_id, raw, (scores or {}).get(entry_id, 0.0))
         return out
 
-    async def list(self, *, task: str | None = None, queue: str | None = None,
-                   since: float | str | datetime | None = None, before: float | str | datetime | None = None,
-                   limit: int | None = None, newest_first: bool = True) -> list[DeadLetter]:
+    async def list(
+        self,
+        *,
+        task: str | None = None,
+        queue: str | None = None,
+        since: float | str | datetime | None = None,
+        before: float | str | datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[DeadLetter]:
         """Entries matching every given filter. ``task`` is an exact name or a glob;
         ``since`` (inclusive) and ``before`` (exclusive) bound the failure time."""
         since_ts, before_ts = parse_since(since), parse_since(before)
@@ -463,8 +490,10 @@ class DeadLetterStore:
         if entry is None:
             raise DeadLetterError(f"no dead letter with id {entry_id!r}")
         if entry.is_corrupt:
-            raise DeadLetterError(f"dead letter {entry_id} cannot be read ({entry.exception}); "
-                                  f"purge it with `saqmigrate dlq purge {entry_id}`")
+            raise DeadLetterError(
+                f"dead letter {entry_id} cannot be read ({entry.exception}); "
+                f"purge it with `saqmigrate dlq purge {entry_id}`"
+            )
         if entry.kwargs is None:
             raise DeadLetterError(
                 f"dead letter {entry_id} has no stored kwargs ({entry.kwargs_error}); re-enqueue it by hand"
@@ -501,8 +530,9 @@ class DeadLetterStore:
             pipe.hdel(self.k_requeue, entry_id)
             if entry is not None:
                 pipe.zrem(self.k_queue(entry.queue), entry_id)
-                self._log(pipe, "requeue", entry_id, function=entry.function,
-                                queue=entry.queue, new_key=marker["new_key"])
+                self._log(
+                    pipe, "requeue", entry_id, function=entry.function, queue=entry.queue, new_key=marker["new_key"]
+                )
             await pipe.execute()
 
     async def requeue(self, entry_id: str, queue: Any | Callable[[str], Any]) -> RequeueResult:
@@ -513,8 +543,10 @@ class DeadLetterStore:
         """
         entry = await self.get(entry_id)
         if entry is not None and entry.is_corrupt:
-            raise DeadLetterError(f"dead letter {entry_id} cannot be read ({entry.exception}); "
-                                  f"purge it with `saqmigrate dlq purge {entry_id}`")
+            raise DeadLetterError(
+                f"dead letter {entry_id} cannot be read ({entry.exception}); "
+                f"purge it with `saqmigrate dlq purge {entry_id}`"
+            )
         marker = await self.mark_requeue(entry_id)
         entry = await self.get(entry_id)
         if entry is None:  # completed concurrently
@@ -538,8 +570,14 @@ class DeadLetterQueue:
     Install with ``merge_hooks(settings, dlq.hooks())`` (see ``runtime/hooks.py``).
     """
 
-    def __init__(self, store: DeadLetterStore | None = None, *, redis_url: str | None = None,
-                 prefix: str = DEFAULT_PREFIX, capture_aborted: bool = False) -> None:
+    def __init__(
+        self,
+        store: DeadLetterStore | None = None,
+        *,
+        redis_url: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        capture_aborted: bool = False,
+    ) -> None:
         self.store = store
         self.redis_url = redis_url
         self.prefix = prefix
@@ -572,8 +610,15 @@ class DeadLetterQueue:
             self._stores[id(queue)] = st
         return st
 
-    async def capture(self, job: Any, *, status: Any = None, error: str | None = None,
-                      completed_ms: int | None = None, queue: Any = None) -> DeadLetter | None:
+    async def capture(
+        self,
+        job: Any,
+        *,
+        status: Any = None,
+        error: str | None = None,
+        completed_ms: int | None = None,
+        queue: Any = None,
+    ) -> DeadLetter | None:
         """Store ``job`` if it is a dead letter. Never raises: a failure is logged with
         the job's function, key and error so the log still has it."""
         queue = queue if queue is not None else getattr(job, "queue", None)
@@ -589,7 +634,9 @@ class DeadLetterQueue:
         except Exception:
             logger.exception(
                 "could not store dead letter for %s key=%s (error: %s)",
-                getattr(job, "function", "?"), getattr(job, "key", "?"), _exception_line(error),
+                getattr(job, "function", "?"),
+                getattr(job, "key", "?"),
+                _exception_line(error),
             )
             return None
 

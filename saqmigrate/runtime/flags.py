@@ -155,8 +155,7 @@ def rule_problem(value: Any) -> str | None:
     if target not in BACKENDS:
         return f"target {_short(target)} is not 'celery' or 'saq'"
     bp = value.get("percent_bp", FULL_BP)
-    if isinstance(bp, bool) or not isinstance(bp, (int, float)) or bp != bp or not 0 <= bp <= FULL_BP \
-            or int(bp) != bp:
+    if isinstance(bp, bool) or not isinstance(bp, (int, float)) or bp != bp or not 0 <= bp <= FULL_BP or int(bp) != bp:
         return f"percent_bp {_short(bp)} is not a whole number from 0 to {FULL_BP}"
     return None
 
@@ -205,8 +204,11 @@ def _sanitize(kind: str, items: Any, bad: dict[str, str]) -> dict[str, Mapping[s
             why = value.why if isinstance(value, Unreadable) else check(value)
         if why:
             bad[f"{kind}:{name}"] = why
-            value = ({"target": CELERY, "percent_bp": FULL_BP, "bad": why} if kind == "rule"
-                     else {"owner": CELERY, "bad": why})
+            value = (
+                {"target": CELERY, "percent_bp": FULL_BP, "bad": why}
+                if kind == "rule"
+                else {"owner": CELERY, "bad": why}
+            )
         out[name] = MappingProxyType(dict(value))
     return out
 
@@ -248,8 +250,11 @@ class Snapshot:
         raw_version = data.get("version")
         version = parse_version(raw_version) if not isinstance(raw_version, Unreadable) else None
         if version is None:
-            problems["version"] = (raw_version.why if isinstance(raw_version, Unreadable)
-                                   else f"{_short(raw_version)} is not a whole number")
+            problems["version"] = (
+                raw_version.why
+                if isinstance(raw_version, Unreadable)
+                else f"{_short(raw_version)} is not a whole number"
+            )
             version = BAD_VERSION
         try:
             loaded_at = float(data.get("loaded_at") or 0.0)
@@ -417,9 +422,14 @@ def _load(client: Any, keys: Keys) -> Snapshot:
     else:
         mode = glob.get("mode", "normal")
     return Snapshot.from_json(
-        {"version": _unreadable(version) if isinstance(version, BaseException) else version,
-         "mode": mode, "rules": _parse(rules), "schedules": _parse(sched), "loaded_at": time.time(),
-         "epoch": None if isinstance(epoch, BaseException) else (epoch or "")},
+        {
+            "version": _unreadable(version) if isinstance(version, BaseException) else version,
+            "mode": mode,
+            "rules": _parse(rules),
+            "schedules": _parse(sched),
+            "loaded_at": time.time(),
+            "epoch": None if isinstance(epoch, BaseException) else (epoch or ""),
+        },
         source="redis",
     )
 
@@ -478,8 +488,19 @@ class FlagStore:
             return False
         return kind not in ("none", want)
 
-    def _write(self, target: str, old: Any, new: Any, ops: Callable[[Any], None], *, reason: str, expected_version: int | None,
-               actor: str | None = None, argv: list[str] | None = None, hashes: tuple[str, ...] = ()) -> int:
+    def _write(
+        self,
+        target: str,
+        old: Any,
+        new: Any,
+        ops: Callable[[Any], None],
+        *,
+        reason: str,
+        expected_version: int | None,
+        actor: str | None = None,
+        argv: list[str] | None = None,
+        hashes: tuple[str, ...] = (),
+    ) -> int:
         """One compare-and-set transaction: ``ops(pipe)``, bump the version, audit, publish.
 
         Whatever else is in the store, this writes: a version that is not a whole number is
@@ -509,8 +530,11 @@ class FlagStore:
                             "re-run `saqmigrate route show` and retry"
                         )
                     stamp = int(time.time())
-                    aside = [key for key, want in [(h, "hash") for h in hashes] + [(k.audit, "stream")]
-                             if self._wrong_type(pipe, key, want)]
+                    aside = [
+                        key
+                        for key, want in [(h, "hash") for h in hashes] + [(k.audit, "stream")]
+                        if self._wrong_type(pipe, key, want)
+                    ]
                     new_version = current + 1 if parsed is not None else self._last_audited_version() + 1
                     pipe.multi()
                     for key in aside:
@@ -522,13 +546,30 @@ class FlagStore:
                         pipe.set(k.version, new_version)
                     else:
                         pipe.incr(k.version)
-                    pipe.xadd(k.audit, {
-                        "ts": f"{time.time():.3f}", "actor": actor or _actor(), "target": target,
-                        "old": _dumps(old), "new": _dumps(new), "reason": redact(reason),
-                        "version": str(new_version), "argv": json.dumps(argv_safe),
-                        **({"repaired": json.dumps({"version": raw if isinstance(raw, str) else None,
-                                                    "set_aside": aside})} if parsed is None or aside else {}),
-                    }, maxlen=100_000, approximate=True)
+                    pipe.xadd(
+                        k.audit,
+                        {
+                            "ts": f"{time.time():.3f}",
+                            "actor": actor or _actor(),
+                            "target": target,
+                            "old": _dumps(old),
+                            "new": _dumps(new),
+                            "reason": redact(reason),
+                            "version": str(new_version),
+                            "argv": json.dumps(argv_safe),
+                            **(
+                                {
+                                    "repaired": json.dumps(
+                                        {"version": raw if isinstance(raw, str) else None, "set_aside": aside}
+                                    )
+                                }
+                                if parsed is None or aside
+                                else {}
+                            ),
+                        },
+                        maxlen=100_000,
+                        approximate=True,
+                    )
                     pipe.publish(k.changed, str(new_version))
                     pipe.execute()
                     return new_version
@@ -553,8 +594,17 @@ class FlagStore:
         val, why = parse_json(raw)
         return {"unreadable": why, "raw": raw[:200]} if why else val
 
-    def set_rule(self, name: str, target: str | None, percent_bp: int | None = None, *, reason: str,
-                 expected_version: int | None = None, expires_at: str | None = None, **kw: Any) -> int:
+    def set_rule(
+        self,
+        name: str,
+        target: str | None,
+        percent_bp: int | None = None,
+        *,
+        reason: str,
+        expected_version: int | None = None,
+        expires_at: str | None = None,
+        **kw: Any,
+    ) -> int:
         """Set (or with target=None clear) the rule for an exact task name or a glob.
 
         ``expires_at`` (ISO date) is reported by ``saqmigrate check`` once passed (SM634, like
@@ -575,8 +625,16 @@ class FlagStore:
             else:
                 pipe.hset(self.keys.rules, name, json.dumps(rule))
 
-        return self._write(f"rule:{name}", old, rule, ops, reason=reason, expected_version=expected_version,
-                           hashes=(self.keys.rules,), **kw)
+        return self._write(
+            f"rule:{name}",
+            old,
+            rule,
+            ops,
+            reason=reason,
+            expected_version=expected_version,
+            hashes=(self.keys.rules,),
+            **kw,
+        )
 
     def set_mode(self, mode: str, *, reason: str, expected_version: int | None = None, **kw: Any) -> int:
         """The kill switch. Always writable: a global key of the wrong type is set aside."""
@@ -592,11 +650,13 @@ class FlagStore:
         def ops(pipe: Any) -> None:
             pipe.hset(self.keys.global_, mapping={"mode": mode, "updated_at": f"{time.time():.3f}"})
 
-        return self._write("mode", old, mode, ops, reason=reason, expected_version=expected_version,
-                           hashes=(self.keys.global_,), **kw)
+        return self._write(
+            "mode", old, mode, ops, reason=reason, expected_version=expected_version, hashes=(self.keys.global_,), **kw
+        )
 
-    def set_schedule_owner(self, entry: str, owner: str | None, *, reason: str,
-                           expected_version: int | None = None, **kw: Any) -> int:
+    def set_schedule_owner(
+        self, entry: str, owner: str | None, *, reason: str, expected_version: int | None = None, **kw: Any
+    ) -> int:
         if owner is not None and owner not in BACKENDS:
             raise FlagError(f"schedule owner must be 'celery' or 'saq', got {owner!r}")
         old = self._old(self.keys.sched, entry)
@@ -608,8 +668,16 @@ class FlagStore:
             else:
                 pipe.hset(self.keys.sched, entry, json.dumps(new))
 
-        return self._write(f"schedule:{entry}", old, new, ops, reason=reason, expected_version=expected_version,
-                           hashes=(self.keys.sched,), **kw)
+        return self._write(
+            f"schedule:{entry}",
+            old,
+            new,
+            ops,
+            reason=reason,
+            expected_version=expected_version,
+            hashes=(self.keys.sched,),
+            **kw,
+        )
 
     # -- backup and restore ------------------------------------------------------------
 
@@ -636,21 +704,38 @@ class FlagStore:
             except Exception:  # noqa: BLE001 - wrong type: nothing to copy
                 raw = None
             unreadable[key] = {"why": why, "raw": raw[:10_000] if isinstance(raw, str) else None}
-        return {"format": EXPORT_FORMAT, "namespace": self.keys.namespace, "exported_at": time.time(),
-                "version": snap.version, "epoch": snap.epoch,
-                "mode": snap.mode if "mode" not in snap.bad else "force-celery",
-                "rules": rules, "schedules": schedules, "unreadable": unreadable}
+        return {
+            "format": EXPORT_FORMAT,
+            "namespace": self.keys.namespace,
+            "exported_at": time.time(),
+            "version": snap.version,
+            "epoch": snap.epoch,
+            "mode": snap.mode if "mode" not in snap.bad else "force-celery",
+            "rules": rules,
+            "schedules": schedules,
+            "unreadable": unreadable,
+        }
 
-    def import_flags(self, data: Mapping[str, Any], *, reason: str, expected_version: int | None = None,
-                     **kw: Any) -> int:
+    def import_flags(
+        self, data: Mapping[str, Any], *, reason: str, expected_version: int | None = None, **kw: Any
+    ) -> int:
         """Replace mode, rules and schedule owners with ``data`` (an export), in one audited
         compare-and-set write. Every value is checked first: one bad value refuses the import."""
         mode, rules, schedules = validate_export(data)
         before = self.snapshot()
-        old = {"mode": before.mode, "rules": len(before.rules), "schedules": len(before.schedules),
-               "bad": sorted(before.bad)}
-        new = {"mode": mode, "rules": len(rules), "schedules": len(schedules),
-               "from_version": data.get("version"), "namespace": data.get("namespace")}
+        old = {
+            "mode": before.mode,
+            "rules": len(before.rules),
+            "schedules": len(before.schedules),
+            "bad": sorted(before.bad),
+        }
+        new = {
+            "mode": mode,
+            "rules": len(rules),
+            "schedules": len(schedules),
+            "from_version": data.get("version"),
+            "namespace": data.get("namespace"),
+        }
         k = self.keys
 
         def ops(pipe: Any) -> None:
@@ -661,8 +746,9 @@ class FlagStore:
                 pipe.hset(k.sched, mapping={n: json.dumps(v) for n, v in schedules.items()})
             pipe.hset(k.global_, mapping={"mode": mode, "updated_at": f"{time.time():.3f}"})
 
-        return self._write("import", old, new, ops, reason=reason, expected_version=expected_version,
-                           hashes=(k.global_,), **kw)
+        return self._write(
+            "import", old, new, ops, reason=reason, expected_version=expected_version, hashes=(k.global_,), **kw
+        )
 
     def history(self, count: int = 50) -> list[dict[str, Any]]:
         out = []
@@ -748,6 +834,7 @@ def default_bootstrap_path(namespace: str = DEFAULT_NAMESPACE) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in namespace)
     return folder / f"{safe}.flags.json"
 
+
 _CLIENTS: "weakref.WeakSet[FlagClient]" = weakref.WeakSet()
 _ABANDONED: list = []
 
@@ -767,10 +854,17 @@ class FlagClient:
     ``snapshot()`` never raises and never does I/O after the first call in a process.
     """
 
-    def __init__(self, url: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
-                 poll_interval: float = DEFAULT_POLL_INTERVAL, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
-                 bootstrap_path: str | os.PathLike | None = None, write_bootstrap: bool = False,
-                 metrics: Any = None):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        bootstrap_path: str | os.PathLike | None = None,
+        write_bootstrap: bool = False,
+        metrics: Any = None,
+    ):
         self.url = url or redis_url_from_env()
         self.keys = Keys(namespace)
         self.poll_interval = float(poll_interval)
@@ -792,8 +886,7 @@ class FlagClient:
         _CLIENTS.add(self)
 
     @classmethod
-    def with_bootstrap(cls, url: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
-                       **kw: Any) -> "FlagClient":
+    def with_bootstrap(cls, url: str | None = None, *, namespace: str = DEFAULT_NAMESPACE, **kw: Any) -> "FlagClient":
         """The client the generated wiring uses: it keeps a bootstrap file up to date.
 
         The file is ``SAQMIGRATE_BOOTSTRAP`` if set (``0``/``off`` turns it off), else
@@ -877,8 +970,12 @@ class FlagClient:
         old = self._snap
         self._snap = snap
         for key in sorted(set(snap.bad) - set(old.bad)):
-            log.warning("flag store value %s cannot be read (%s): routed to Celery until it is fixed "
-                        "(saqmigrate route show lists it; route set/clear/import rewrites it)", key, snap.bad[key])
+            log.warning(
+                "flag store value %s cannot be read (%s): routed to Celery until it is fixed "
+                "(saqmigrate route show lists it; route set/clear/import rewrites it)",
+                key,
+                snap.bad[key],
+            )
         self._last_ok = time.monotonic()
         if self.metrics is not None:
             self.metrics.config_loaded(snap.version, snap.loaded_at)
@@ -897,8 +994,9 @@ class FlagClient:
             data = json.loads(path.read_text(encoding="utf-8"))
             self._snap = Snapshot.from_json(data, source="bootstrap")
             for key in sorted(self._snap.bad):
-                log.warning("bootstrap file %s: %s cannot be read (%s): routed to Celery", path, key,
-                            self._snap.bad[key])
+                log.warning(
+                    "bootstrap file %s: %s cannot be read (%s): routed to Celery", path, key, self._snap.bad[key]
+                )
         except FileNotFoundError:
             pass
         except Exception as exc:
@@ -938,8 +1036,10 @@ class FlagClient:
                 pubsub.get_message(timeout=self.poll_interval)
                 version, epoch = client.mget(self.keys.version, self.keys.epoch)
                 parsed = parse_version(version)
-                if (BAD_VERSION if parsed is None else parsed, epoch or "") != (self._snap.version, self._snap.epoch) \
-                        or self._snap.source != "redis":
+                if (BAD_VERSION if parsed is None else parsed, epoch or "") != (
+                    self._snap.version,
+                    self._snap.epoch,
+                ) or self._snap.source != "redis":
                     self._apply(_load(client, self.keys))
                 else:
                     self._last_ok = time.monotonic()

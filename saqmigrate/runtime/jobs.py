@@ -36,8 +36,23 @@ from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.registry import Registry, TaskEntry
 from saqmigrate.runtime.task import TaskOptions, run_sync, saq_task, task_self
 
-__all__ = ["saq_job", "SaqJob", "send_job", "asend_job", "JobOptionError", "registered_jobs", "chain", "group",
-           "Step", "Chain", "Group", "GroupResult", "crontab", "beat_hook", "beat_cron_jobs"]
+__all__ = [
+    "saq_job",
+    "SaqJob",
+    "send_job",
+    "asend_job",
+    "JobOptionError",
+    "registered_jobs",
+    "chain",
+    "group",
+    "Step",
+    "Chain",
+    "Group",
+    "GroupResult",
+    "crontab",
+    "beat_hook",
+    "beat_cron_jobs",
+]
 
 #: The decision reason finalized enqueues carry (there is no routing any more).
 R_FINALIZED = "finalized"
@@ -99,8 +114,9 @@ class _InlineSelf:
 class SaqJob:
     """A task function with its SAQ registration and enqueue methods (see the module doc)."""
 
-    def __init__(self, fn: Callable, name: str, options: TaskOptions, queue: str, bind: bool,
-                 aliases: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, fn: Callable, name: str, options: TaskOptions, queue: str, bind: bool, aliases: tuple[str, ...] = ()
+    ) -> None:
         self.function = fn
         self.name = name
         self.aliases = tuple(aliases)  # former (Celery) names the workers still run, for jobs queued under them
@@ -108,12 +124,13 @@ class SaqJob:
         self.queue = queue
         self.bind = bind
         sig = inspect.signature(fn)
-        params = list(sig.parameters.values())[1 if bind else 0:]
+        params = list(sig.parameters.values())[1 if bind else 0 :]
         self.params = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
         self.positional_only = tuple(p.name for p in params if p.kind == p.POSITIONAL_ONLY)
         self.saq = self._saq_function(fn, inspect.iscoroutinefunction(fn))
-        self.entry = TaskEntry(name=name, saq_function=name, queue=queue, params=self.params,
-                               job=MappingProxyType(options.job_kwargs()))
+        self.entry = TaskEntry(
+            name=name, saq_function=name, queue=queue, params=self.params, job=MappingProxyType(options.job_kwargs())
+        )
         self.__wrapped__ = fn
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
@@ -150,7 +167,8 @@ class SaqJob:
         # saq_task reads the parameter names from the signature (ctx first, then the task's)
         run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)]
-            + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in self.params])
+            + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in self.params]
+        )
         return saq_task(self.name, self.options)(run)
 
     # -- inline ----------------------------------------------------------------------
@@ -187,24 +205,42 @@ class SaqJob:
         """:meth:`enqueue` from async code."""
         return await self.aenqueue_with(kwargs=kwargs)
 
-    def enqueue_with(self, kwargs: Mapping[str, Any] | None = None, *, args: Any = None, countdown: float | None = None,
-                     eta: Any = None, queue: str | None = None, task_id: str | None = None,
-                     time_limit: float | None = None) -> Any:
+    def enqueue_with(
+        self,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        args: Any = None,
+        countdown: float | None = None,
+        eta: Any = None,
+        queue: str | None = None,
+        task_id: str | None = None,
+        time_limit: float | None = None,
+    ) -> Any:
         """Enqueue with Celery's call options (was ``.apply_async(...)``): ``countdown``/``eta`` set the
         job's ``scheduled`` time, ``time_limit`` its ``timeout``, ``task_id`` its key; ``queue`` must
         be the task's own (another queue has no worker for it: :class:`JobOptionError`)."""
         r = _router()
-        p = self._plan(r, args, kwargs, countdown=countdown, eta=eta, queue=queue, task_id=task_id,
-                       time_limit=time_limit)
+        p = self._plan(
+            r, args, kwargs, countdown=countdown, eta=eta, queue=queue, task_id=task_id, time_limit=time_limit
+        )
         return r._enqueue_sync(p)
 
-    async def aenqueue_with(self, kwargs: Mapping[str, Any] | None = None, *, args: Any = None,
-                            countdown: float | None = None, eta: Any = None, queue: str | None = None,
-                            task_id: str | None = None, time_limit: float | None = None) -> Any:
+    async def aenqueue_with(
+        self,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        args: Any = None,
+        countdown: float | None = None,
+        eta: Any = None,
+        queue: str | None = None,
+        task_id: str | None = None,
+        time_limit: float | None = None,
+    ) -> Any:
         """:meth:`enqueue_with` from async code."""
         r = _router()
-        p = self._plan(r, args, kwargs, countdown=countdown, eta=eta, queue=queue, task_id=task_id,
-                       time_limit=time_limit)
+        p = self._plan(
+            r, args, kwargs, countdown=countdown, eta=eta, queue=queue, task_id=task_id, time_limit=time_limit
+        )
         return await r._aenqueue(p)
 
     # -- canvas ------------------------------------------------------------------------
@@ -216,7 +252,9 @@ class SaqJob:
     def s(self, *args: Any, **kwargs: Any) -> Step:
         """Celery's ``.s()`` for code finalize could not convert: positional arguments named by the parameters."""
         if len(args) > len(self.params):
-            raise JobOptionError(f"{self.name}.s(): {len(args)} positional arguments for parameters {list(self.params)}")
+            raise JobOptionError(
+                f"{self.name}.s(): {len(args)} positional arguments for parameters {list(self.params)}"
+            )
         return Step(self.name, self.queue, {**dict(zip(self.params, args)), **kwargs})
 
     si = s
@@ -248,8 +286,9 @@ class SaqJob:
 
         return _exceptions()["MaxRetriesExceededError"]
 
-    def apply(self, args: Any = None, kwargs: Mapping[str, Any] | None = None, *, throw: bool | None = None,
-              **options: Any) -> Any:
+    def apply(
+        self, args: Any = None, kwargs: Mapping[str, Any] | None = None, *, throw: bool | None = None, **options: Any
+    ) -> Any:
         """Celery's ``.apply()``: run the task here, through the worker's code path (retries inline), and
         return an eager result (``.get()``, ``.state``) — saqmigrate's eager mode for this one call."""
         from saqmigrate.runtime.testing import eager  # noqa: PLC0415
@@ -283,8 +322,9 @@ class SaqJob:
         p = plan_dispatch(router.registry, _ALL_SAQ, self.name, args, kwargs, opts)
         if p.decision.backend != F.SAQ:
             what = ", ".join(p.decision.unsupported) or p.decision.reason
-            raise JobOptionError(f"{self.name}: cannot enqueue on SAQ ({what}): "
-                                 f"queue {self.queue!r}, parameters {list(self.params)}")
+            raise JobOptionError(
+                f"{self.name}: cannot enqueue on SAQ ({what}): queue {self.queue!r}, parameters {list(self.params)}"
+            )
         p.decision = replace(p.decision, reason=R_FINALIZED)
         _saq_fields(p)["meta"] = {"saqmigrate": {"task": self.name, "v": 0, "reason": R_FINALIZED}}
         return p
@@ -327,8 +367,14 @@ def reset() -> None:
         r.close()
 
 
-def saq_job(name: str, options: TaskOptions | None = None, *, queue: str = "default",
-            bind: bool = False, aliases: tuple[str, ...] = ()) -> Callable[[Callable], SaqJob]:
+def saq_job(
+    name: str,
+    options: TaskOptions | None = None,
+    *,
+    queue: str = "default",
+    bind: bool = False,
+    aliases: tuple[str, ...] = (),
+) -> Callable[[Callable], SaqJob]:
     """Make ``fn`` the SAQ task registered as ``name`` on ``queue`` (see the module doc).
 
     ``bind=True``: the body takes ``self`` first (``self.request``, ``self.retry``,
@@ -349,8 +395,9 @@ def _named(name: str, queue: str | None) -> SaqJob | TaskEntry:
     if job is not None:
         return job
     if not queue:
-        raise LookupError(f"no @saq_job task {name!r} in this process: import the module that defines it, "
-                          "or pass queue=")
+        raise LookupError(
+            f"no @saq_job task {name!r} in this process: import the module that defines it, or pass queue="
+        )
     # not imported here (the web process enqueues by name, as send_task did): the worker's
     # before_process hook gives the job the task's options (runtime.task.apply_job_options)
     return TaskEntry(name=name, saq_function=name, queue=queue)
@@ -360,10 +407,11 @@ def _entry_plan(entry: TaskEntry, kwargs: Mapping[str, Any] | None, options: dic
     from saqmigrate.runtime.router import plan_dispatch  # noqa: PLC0415
 
     registry = Registry(MappingProxyType({entry.name: entry}), MappingProxyType({}), MappingProxyType({}))
-    p = plan_dispatch(registry, _ALL_SAQ, entry.name, args, kwargs,
-                      {k: v for k, v in options.items() if v is not None})
+    p = plan_dispatch(registry, _ALL_SAQ, entry.name, args, kwargs, {k: v for k, v in options.items() if v is not None})
     if p.decision.backend != F.SAQ:
-        raise JobOptionError(f"{entry.name}: cannot enqueue on SAQ ({', '.join(p.decision.unsupported) or p.decision.reason})")
+        raise JobOptionError(
+            f"{entry.name}: cannot enqueue on SAQ ({', '.join(p.decision.unsupported) or p.decision.reason})"
+        )
     p.decision = replace(p.decision, reason=R_FINALIZED)
     _saq_fields(p)["meta"] = {"saqmigrate": {"task": entry.name, "v": 0, "reason": R_FINALIZED}}
     return p
@@ -424,8 +472,10 @@ class Chain:
     def _links(self) -> list[dict]:
         from saqmigrate.runtime.router import new_task_id  # noqa: PLC0415
 
-        return [{"task": s.task, "queue": s.queue, "kwargs": dict(s.kwargs), "key": new_task_id(),
-                 "result_to": s.result_to} for s in self.steps]
+        return [
+            {"task": s.task, "queue": s.queue, "kwargs": dict(s.kwargs), "key": new_task_id(), "result_to": s.result_to}
+            for s in self.steps
+        ]
 
     def enqueue(self) -> Any:
         links = self._links()
@@ -518,7 +568,9 @@ def _step_plan(step: Step) -> Any:
 
 def _link_plan(link: dict, rest: list[dict]) -> Any:
     job = _JOBS.get(link["task"])
-    entry = job.entry if job is not None else TaskEntry(name=link["task"], saq_function=link["task"], queue=link["queue"])
+    entry = (
+        job.entry if job is not None else TaskEntry(name=link["task"], saq_function=link["task"], queue=link["queue"])
+    )
     p = _entry_plan(entry, link["kwargs"], {"task_id": link["key"]})
     if rest:
         p.job_fields["meta"]["saqmigrate"]["then"] = rest
@@ -555,8 +607,9 @@ async def _continue(then: list[dict], result: Any) -> None:
     await _router()._aenqueue(_link_plan(nxt, then[1:]))
 
 
-def send_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None, args: Any = None,
-             **options: Any) -> Any:
+def send_job(
+    name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None, args: Any = None, **options: Any
+) -> Any:
     """Enqueue the task registered as ``name`` (was ``app.send_task(name, ...)``) without importing
     it: ``queue`` says where its worker listens (finalize writes it). Options as
     :meth:`SaqJob.enqueue_with`."""
@@ -567,8 +620,9 @@ def send_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str |
     return r._enqueue_sync(_entry_plan(target, kwargs, options, args))
 
 
-async def asend_job(name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None,
-                    args: Any = None, **options: Any) -> Any:
+async def asend_job(
+    name: str, kwargs: Mapping[str, Any] | None = None, *, queue: str | None = None, args: Any = None, **options: Any
+) -> Any:
     """:func:`send_job` from async code."""
     target = _named(name, queue)
     if isinstance(target, SaqJob):
@@ -592,14 +646,25 @@ class crontab:  # noqa: N801 - Celery's name, so a converted beat hook reads as 
     both, and cron on days matching either: the cron keeps day_of_week and :attr:`guard` drops the runs
     whose day of the month does not match (the same guard the window's CronJobs use)."""
 
-    def __init__(self, minute: Any = "*", hour: Any = "*", day_of_week: Any = "*", day_of_month: Any = "*",
-                 month_of_year: Any = "*") -> None:
+    def __init__(
+        self,
+        minute: Any = "*",
+        hour: Any = "*",
+        day_of_week: Any = "*",
+        day_of_month: Any = "*",
+        month_of_year: Any = "*",
+    ) -> None:
         import re  # noqa: PLC0415
 
         from croniter import croniter  # noqa: PLC0415 - SAQ's own dependency
 
-        given = {"minute": minute, "hour": hour, "day_of_week": day_of_week, "day_of_month": day_of_month,
-                 "month_of_year": month_of_year}
+        given = {
+            "minute": minute,
+            "hour": hour,
+            "day_of_week": day_of_week,
+            "day_of_month": day_of_month,
+            "month_of_year": month_of_year,
+        }
         fields = {}
         for name, value in given.items():
             if isinstance(value, bool):
@@ -624,8 +689,10 @@ class crontab:  # noqa: N801 - Celery's name, so a converted beat hook reads as 
             fields["day_of_month"] = "*"
         self.cron = " ".join(fields[f] for f in _CRON_FIELDS)
         if not croniter.is_valid(self.cron):
-            raise ValueError(f"crontab({', '.join(f'{k}={v!r}' for k, v in given.items())}) gives the cron "
-                             f"{self.cron!r}, which croniter (SAQ's cron) rejects")
+            raise ValueError(
+                f"crontab({', '.join(f'{k}={v!r}' for k, v in given.items())}) gives the cron "
+                f"{self.cron!r}, which croniter (SAQ's cron) rejects"
+            )
 
     def __repr__(self) -> str:
         return f"<crontab: {self.cron}{' (day of month AND day of week)' if self.guard else ''}>"
@@ -654,11 +721,14 @@ class _BeatSender:
     def __init__(self) -> None:
         self.entries: dict[str, _BeatEntry] = {}
 
-    def add_periodic_task(self, schedule: Any, sig: Any, args: Any = (), kwargs: Any = (), name: str | None = None,
-                          **opts: Any) -> None:
+    def add_periodic_task(
+        self, schedule: Any, sig: Any, args: Any = (), kwargs: Any = (), name: str | None = None, **opts: Any
+    ) -> None:
         if not isinstance(schedule, crontab):
-            raise TypeError(f"add_periodic_task({schedule!r}, ...): only saqmigrate.runtime.jobs.crontab schedules "
-                            "become CronJobs here")
+            raise TypeError(
+                f"add_periodic_task({schedule!r}, ...): only saqmigrate.runtime.jobs.crontab schedules "
+                "become CronJobs here"
+            )
         if not isinstance(sig, Step):
             raise TypeError(f"add_periodic_task(..., {sig!r}): give task.s(...) of a @saq_job task")
         if opts:
@@ -667,8 +737,10 @@ class _BeatSender:
             job = _JOBS.get(sig.task)
             params = job.params if job is not None else ()
             if len(tuple(args)) > len(params):
-                raise JobOptionError(f"add_periodic_task({sig.task}): {len(tuple(args))} positional arguments for "
-                                     f"parameters {list(params)}")
+                raise JobOptionError(
+                    f"add_periodic_task({sig.task}): {len(tuple(args))} positional arguments for "
+                    f"parameters {list(params)}"
+                )
             sig = replace(sig, kwargs={**sig.kwargs, **dict(zip(params, args)), **dict(kwargs or {})})
         if name is None:
             raise JobOptionError(f"add_periodic_task(..., {sig.task}) without name=: the CronJob needs a stable name")
@@ -692,8 +764,11 @@ def beat_cron_jobs(queue: str, modules: Any = (), *, cron_tz: str = "UTC") -> li
         hook(signal=None, sender=sender)
     for hook in list(_BEAT_HOOKS):  # a second draw tells computed schedules (random minutes) from fixed ones
         hook(signal=None, sender=again)
-    drawn = {name for name, e in sender.entries.items()
-             if name in again.entries and again.entries[name].schedule.cron != e.schedule.cron}
+    drawn = {
+        name
+        for name, e in sender.entries.items()
+        if name in again.entries and again.entries[name].schedule.cron != e.schedule.cron
+    }
     shared = _shared_draws(queue, {name: sender.entries[name].schedule.cron for name in drawn}) if drawn else {}
     out = []
     for entry in sender.entries.values():
@@ -702,8 +777,9 @@ def beat_cron_jobs(queue: str, modules: Any = (), *, cron_tz: str = "UTC") -> li
             raise LookupError(f"beat entry {entry.name!r}: no @saq_job task {entry.step.task!r} is imported")
         if job.queue != queue:
             continue
-        fn = cron_function(entry.name, job.saq, dict(entry.step.kwargs), guard=entry.schedule.guard, cron_tz=cron_tz,
-                           shared=False)
+        fn = cron_function(
+            entry.name, job.saq, dict(entry.step.kwargs), guard=entry.schedule.guard, cron_tz=cron_tz, shared=False
+        )
         extra = {k: v for k, v in job.options.cron_kwargs().items() if v is not None}
         out.append(CronJob(fn, cron=shared.get(entry.name, entry.schedule.cron), **extra))
     return out

@@ -59,10 +59,27 @@ ADDR_ENV = "SAQMIGRATE_METRICS_ADDR"
 
 # Seconds. Dense below 1 s (python.org's ADR-002: p95 latency < 1 s, see
 # docs/adr/0001-python-org-adr-002-is-the-acceptance-material.md), then up to 30 min.
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                    120.0, 300.0, 600.0, 1800.0)
-WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                300.0, 1800.0)
+DURATION_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+)
+WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 
 _T0 = "_saqmigrate_metrics_t0"
 _TERMINAL = {"complete", "failed", "aborted"}
@@ -98,23 +115,35 @@ class SaqMetrics:
         self.registry = registry if registry is not None else REGISTRY
         r = self.registry
         ns = namespace
-        self.jobs = Counter(f"{ns}_jobs", "SAQ jobs finished, by final status.",
-                            ["queue", "function", "status"], registry=r)
-        self.retries = Counter(f"{ns}_job_retries", "SAQ job attempts that failed and will be retried.",
-                               ["queue", "function"], registry=r)
-        self.duration = Histogram(f"{ns}_job_duration_seconds", "Run time of each SAQ job attempt.",
-                                  ["queue", "function"], buckets=duration_buckets, registry=r)
-        self.queue_wait = Histogram(f"{ns}_job_queue_wait_seconds",
-                                    "Time from enqueue (or scheduled time) to first start.",
-                                    ["queue", "function"], buckets=wait_buckets, registry=r)
+        self.jobs = Counter(
+            f"{ns}_jobs", "SAQ jobs finished, by final status.", ["queue", "function", "status"], registry=r
+        )
+        self.retries = Counter(
+            f"{ns}_job_retries", "SAQ job attempts that failed and will be retried.", ["queue", "function"], registry=r
+        )
+        self.duration = Histogram(
+            f"{ns}_job_duration_seconds",
+            "Run time of each SAQ job attempt.",
+            ["queue", "function"],
+            buckets=duration_buckets,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            f"{ns}_job_queue_wait_seconds",
+            "Time from enqueue (or scheduled time) to first start.",
+            ["queue", "function"],
+            buckets=wait_buckets,
+            registry=r,
+        )
         self.queue_jobs = Gauge(f"{ns}_queue_jobs", "Jobs in the queue by state.", ["queue", "state"], registry=r)
         self.workers = Gauge(f"{ns}_workers", "Live SAQ workers registered on the queue.", ["queue"], registry=r)
-        self.dead_letter_jobs = Gauge(f"{ns}_dead_letter_jobs", "Jobs in the dead-letter store.",
-                                      ["queue"], registry=r)
-        self.concurrency = Gauge(f"{ns}_worker_concurrency", "Configured worker concurrency (this process).",
-                                 ["queue"], registry=r)
-        self.in_use = Gauge(f"{ns}_worker_concurrency_in_use", "Jobs running now (this process).",
-                            ["queue"], registry=r)
+        self.dead_letter_jobs = Gauge(f"{ns}_dead_letter_jobs", "Jobs in the dead-letter store.", ["queue"], registry=r)
+        self.concurrency = Gauge(
+            f"{ns}_worker_concurrency", "Configured worker concurrency (this process).", ["queue"], registry=r
+        )
+        self.in_use = Gauge(
+            f"{ns}_worker_concurrency_in_use", "Jobs running now (this process).", ["queue"], registry=r
+        )
         self.port = port if port is not None else (int(os.environ[PORT_ENV]) if os.environ.get(PORT_ENV) else None)
         self.addr = addr or os.environ.get(ADDR_ENV) or "0.0.0.0"
         self.refresh_interval = refresh_interval
@@ -185,8 +214,12 @@ class SaqMetrics:
             self._hook_server = False
 
     def hooks(self) -> dict[str, Callable[[dict], Any]]:
-        return {"startup": self.startup, "shutdown": self.shutdown,
-                "before_process": self.before_process, "after_process": self.after_process}
+        return {
+            "startup": self.startup,
+            "shutdown": self.shutdown,
+            "before_process": self.before_process,
+            "after_process": self.after_process,
+        }
 
     # ---- gauges
     async def refresh(self, queue: Any) -> None:
@@ -225,8 +258,9 @@ class SaqMetrics:
         try:
             server, _thread = start_http_server(port, addr=addr or self.addr, registry=self.registry)
         except OSError as exc:
-            logger.warning("metrics endpoint not started on %s:%s (%s); another process may serve it",
-                           addr or self.addr, port, exc)
+            logger.warning(
+                "metrics endpoint not started on %s:%s (%s); another process may serve it", addr or self.addr, port, exc
+            )
             return None
         self.http_server = server
         self.http_port = server.server_port
@@ -262,24 +296,51 @@ class OutcomeMetrics:
     :class:`saqmigrate.runtime.outcomes.OutcomeRecorder`. Labels are bounded: task names and the
     two backends, never job ids."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, namespace: str = "saqmigrate",
-                 duration_buckets: tuple[float, ...] = DURATION_BUCKETS,
-                 wait_buckets: tuple[float, ...] = WAIT_BUCKETS) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        namespace: str = "saqmigrate",
+        duration_buckets: tuple[float, ...] = DURATION_BUCKETS,
+        wait_buckets: tuple[float, ...] = WAIT_BUCKETS,
+    ) -> None:
         r = self.registry = registry if registry is not None else REGISTRY
         ns = namespace
-        self.jobs = Counter(f"{ns}_jobs", "Task runs finished per backend, by final status (complete | failed).",
-                            ["task", "backend", "status"], registry=r)
-        self.retries = Counter(f"{ns}_job_retries", "Task attempts that failed and will be retried, per backend.",
-                               ["task", "backend"], registry=r)
-        self.dead = Counter(f"{ns}_job_dead_letters", "Final failures kept in the dead-letter store, per backend.",
-                            ["task", "backend"], registry=r)
-        self.duration = Histogram(f"{ns}_job_duration_seconds", "Run time of each task attempt, per backend.",
-                                  ["task", "backend"], buckets=duration_buckets, registry=r)
-        self.queue_wait = Histogram(f"{ns}_job_queue_wait_seconds",
-                                    "Time from publish (or eta) to the first start, per backend.",
-                                    ["task", "backend"], buckets=wait_buckets, registry=r)
-        self.errors = Counter(f"{ns}_outcome_record_errors", "Outcome recording errors (swallowed), by operation.",
-                              ["op"], registry=r)
+        self.jobs = Counter(
+            f"{ns}_jobs",
+            "Task runs finished per backend, by final status (complete | failed).",
+            ["task", "backend", "status"],
+            registry=r,
+        )
+        self.retries = Counter(
+            f"{ns}_job_retries",
+            "Task attempts that failed and will be retried, per backend.",
+            ["task", "backend"],
+            registry=r,
+        )
+        self.dead = Counter(
+            f"{ns}_job_dead_letters",
+            "Final failures kept in the dead-letter store, per backend.",
+            ["task", "backend"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            f"{ns}_job_duration_seconds",
+            "Run time of each task attempt, per backend.",
+            ["task", "backend"],
+            buckets=duration_buckets,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            f"{ns}_job_queue_wait_seconds",
+            "Time from publish (or eta) to the first start, per backend.",
+            ["task", "backend"],
+            buckets=wait_buckets,
+            registry=r,
+        )
+        self.errors = Counter(
+            f"{ns}_outcome_record_errors", "Outcome recording errors (swallowed), by operation.", ["op"], registry=r
+        )
         self._cache: dict[tuple[str, str], tuple] = {}
 
     def _children(self, task: str, backend: str) -> tuple:
@@ -288,13 +349,25 @@ class OutcomeMetrics:
         key = (task, backend)
         c = self._cache.get(key)
         if c is None:
-            c = self._cache[key] = (self.jobs.labels(task, backend, "complete"), self.jobs.labels(task, backend, "failed"),
-                                    self.retries.labels(task, backend), self.dead.labels(task, backend),
-                                    self.duration.labels(task, backend), self.queue_wait.labels(task, backend))
+            c = self._cache[key] = (
+                self.jobs.labels(task, backend, "complete"),
+                self.jobs.labels(task, backend, "failed"),
+                self.retries.labels(task, backend),
+                self.dead.labels(task, backend),
+                self.duration.labels(task, backend),
+                self.queue_wait.labels(task, backend),
+            )
         return c
 
-    def observe(self, task: str, backend: str, status: str | None, duration: float | None, wait: float | None,
-                dead: bool = False) -> None:
+    def observe(
+        self,
+        task: str,
+        backend: str,
+        status: str | None,
+        duration: float | None,
+        wait: float | None,
+        dead: bool = False,
+    ) -> None:
         complete, failed, retries, dead_c, dur, qwait = self._children(task, backend)
         if status == "success":
             complete.inc()

@@ -150,17 +150,31 @@ class Stats:
                 hist[b] = hist.get(b, 0) + n
 
     def merge(self, other: "Stats") -> "Stats":
-        out = Stats(self.successes + other.successes, self.failures + other.failures,
-                    self.retries + other.retries, self.dead + other.dead, dict(self.duration), dict(self.wait))
+        out = Stats(
+            self.successes + other.successes,
+            self.failures + other.failures,
+            self.retries + other.retries,
+            self.dead + other.dead,
+            dict(self.duration),
+            dict(self.wait),
+        )
         for src, dst in ((other.duration, out.duration), (other.wait, out.wait)):
             for b, c in src.items():
                 dst[b] = dst.get(b, 0) + c
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"runs": self.runs, "successes": self.successes, "failures": self.failures,
-                "retries": self.retries, "dead_letters": self.dead, "failure_rate": self.failure_rate,
-                "p50": self.duration_q(0.5), "p95": self.duration_q(0.95), "wait_p95": self.wait_q(0.95)}
+        return {
+            "runs": self.runs,
+            "successes": self.successes,
+            "failures": self.failures,
+            "retries": self.retries,
+            "dead_letters": self.dead,
+            "failure_rate": self.failure_rate,
+            "p50": self.duration_q(0.5),
+            "p95": self.duration_q(0.95),
+            "wait_p95": self.wait_q(0.95),
+        }
 
 
 def _is_int(text: str) -> bool:
@@ -228,9 +242,18 @@ class OutcomeRecorder:
     are only counted in Prometheus. ``flush_interval=0``: no thread, call :meth:`flush`.
     """
 
-    def __init__(self, url: str | None = None, namespace: str | None = None, *, bucket_seconds: int | None = None,
-                 retention: int | None = None, flush_interval: float = 1.0, metrics: Any = "default",
-                 max_pending: int = 10_000, socket_timeout: float = 0.5):
+    def __init__(
+        self,
+        url: str | None = None,
+        namespace: str | None = None,
+        *,
+        bucket_seconds: int | None = None,
+        retention: int | None = None,
+        flush_interval: float = 1.0,
+        metrics: Any = "default",
+        max_pending: int = 10_000,
+        socket_timeout: float = 0.5,
+    ):
         self.url = url
         self.namespace = namespace
         self.bucket_seconds = int(bucket_seconds or _env_int(ENV_BUCKET, DEFAULT_BUCKET))
@@ -272,8 +295,17 @@ class OutcomeRecorder:
             self._metrics = m
         return m
 
-    def record(self, task: str, backend: str, status: str | None, *, duration: float | None = None,
-               wait: float | None = None, dead: bool = False, now: float | None = None) -> None:
+    def record(
+        self,
+        task: str,
+        backend: str,
+        status: str | None,
+        *,
+        duration: float | None = None,
+        wait: float | None = None,
+        dead: bool = False,
+        now: float | None = None,
+    ) -> None:
         """One attempt's outcome: ``status`` success | failure (final) | retry (will run again);
         ``None`` status: only the duration/wait (an aborted job). Never raises."""
         try:
@@ -361,8 +393,11 @@ class OutcomeRecorder:
         self.skew = rt - (t0 + time.time()) / 2
         if abs(self.skew) > SKEW_WARN and not self._skew_logged:
             self._skew_logged = True
-            log.warning("saqmigrate outcomes: this host's clock is %+.1f s off the Redis server's; outcomes are "
-                        "bucketed in Redis time (keep the clocks in sync with NTP)", -self.skew)
+            log.warning(
+                "saqmigrate outcomes: this host's clock is %+.1f s off the Redis server's; outcomes are "
+                "bucketed in Redis time (keep the clocks in sync with NTP)",
+                -self.skew,
+            )
 
     def flush(self) -> bool:
         """Write what is pending in one pipeline; False (batch dropped, error counted) on failure."""
@@ -421,8 +456,13 @@ class OutcomeRecorder:
         now = time.monotonic()
         if now - self._last_error_log > 60:
             self._last_error_log = now
-            log.warning("saqmigrate outcomes: %s failed (%s); outcomes of this batch are dropped, tasks are not "
-                        "affected (errors so far: %d)", op, exc, self.errors)
+            log.warning(
+                "saqmigrate outcomes: %s failed (%s); outcomes of this batch are dropped, tasks are not "
+                "affected (errors so far: %d)",
+                op,
+                exc,
+                self.errors,
+            )
 
     def _start(self) -> None:
         with self._lock:
@@ -465,8 +505,15 @@ class OutcomeRecorder:
 class OutcomeStore:
     """Reads what the recorders wrote (the cockpit's side)."""
 
-    def __init__(self, url: str, namespace: str | None = None, *, bucket_seconds: int | None = None,
-                 socket_timeout: float = 2.0, client: Any = None):
+    def __init__(
+        self,
+        url: str,
+        namespace: str | None = None,
+        *,
+        bucket_seconds: int | None = None,
+        socket_timeout: float = 2.0,
+        client: Any = None,
+    ):
         from saqmigrate.runtime.flags import make_client
 
         self.url = url
@@ -508,8 +555,9 @@ class OutcomeStore:
             out.setdefault(task, set()).add(backend)
         return out
 
-    def series(self, tasks: Iterable[str], since: float, until: float | None = None,
-               backends: Iterable[str] = BACKENDS) -> dict[tuple[str, str], list[tuple[int, Stats]]]:
+    def series(
+        self, tasks: Iterable[str], since: float, until: float | None = None, backends: Iterable[str] = BACKENDS
+    ) -> dict[tuple[str, str], list[tuple[int, Stats]]]:
         """(task, backend) -> [(bucket start, Stats)] for every bucket in [since, until], one pipeline."""
         until = time.time() if until is None else until
         starts = self._starts(since, until)
@@ -531,8 +579,9 @@ class OutcomeStore:
             out[pair] = row
         return out
 
-    def window(self, tasks: Iterable[str], since: float, until: float | None = None,
-               backends: Iterable[str] = BACKENDS) -> dict[tuple[str, str], Stats]:
+    def window(
+        self, tasks: Iterable[str], since: float, until: float | None = None, backends: Iterable[str] = BACKENDS
+    ) -> dict[tuple[str, str], Stats]:
         """(task, backend) -> Stats summed over [since, until] (whole buckets)."""
         out = {}
         for pair, row in self.series(tasks, since, until, backends).items():
@@ -638,8 +687,7 @@ def _celery_wait(task: Any) -> float | None:
 _CELERY_STATES = {"SUCCESS": SUCCESS, "FAILURE": FAILURE, "RETRY": RETRY}
 
 
-def _celery_postrun(sender: Any = None, task_id: Any = None, task: Any = None, state: Any = None,
-                    **_kw: Any) -> None:
+def _celery_postrun(sender: Any = None, task_id: Any = None, task: Any = None, state: Any = None, **_kw: Any) -> None:
     try:
         t0 = _starts.pop(task_id, None) if task_id is not None else None
         wait = _waits.pop(task_id, None) if task_id is not None else None
@@ -841,8 +889,9 @@ def saq_hooks(recorder: OutcomeRecorder | None = None, *, dead_letters: bool | N
             s = job.status
             s = getattr(s, "value", None) or str(s)
             status = {"complete": SUCCESS, "failed": FAILURE, "queued": RETRY}.get(s)
-            rec().record(saq_task_name(job), SAQ, status, duration=duration, wait=wait,
-                         dead=dead_on and status == FAILURE)
+            rec().record(
+                saq_task_name(job), SAQ, status, duration=duration, wait=wait, dead=dead_on and status == FAILURE
+            )
         except Exception:  # noqa: BLE001 - never break a job
             pass
 
@@ -870,8 +919,7 @@ def saq_hooks(recorder: OutcomeRecorder | None = None, *, dead_letters: bool | N
 
     startup.__qualname__ = "saqmigrate_outcomes_startup"
     shutdown.__qualname__ = "saqmigrate_outcomes_shutdown"
-    return {"startup": startup, "before_process": before_process, "after_process": after_process,
-            "shutdown": shutdown}
+    return {"startup": startup, "before_process": before_process, "after_process": after_process, "shutdown": shutdown}
 
 
 _SWEEP_ATTR = "_saqmigrate_outcomes_sweep"

@@ -69,8 +69,15 @@ def interval_due(interval: float, now: _dt.datetime | float) -> int:
 
 
 class Ownership:
-    def __init__(self, registry: Registry, flags: F.FlagClient, *, cron_tz: _dt.tzinfo | None = None,
-                 holder: str | None = None, metrics: Any = None):
+    def __init__(
+        self,
+        registry: Registry,
+        flags: F.FlagClient,
+        *,
+        cron_tz: _dt.tzinfo | None = None,
+        holder: str | None = None,
+        metrics: Any = None,
+    ):
         self.registry = registry
         self.flags = flags
         self.cron_tz = cron_tz or _dt.timezone.utc

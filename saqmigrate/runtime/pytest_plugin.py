@@ -32,13 +32,16 @@ from typing import Any, Iterable, Iterator
 
 import pytest
 
-__all__ = ["saq_eager", "saq_eager_propagates", "saq_redis_url", "saq_worker_settings", "saq_worker",
-           "SaqWorkerHandle"]
+__all__ = ["saq_eager", "saq_eager_propagates", "saq_redis_url", "saq_worker_settings", "saq_worker", "SaqWorkerHandle"]
 
 
 def pytest_addoption(parser: Any) -> None:
-    parser.addini("saq_worker_settings", "dotted path of the SAQ worker settings the saq_worker fixture runs "
-                  "(e.g. proj.saq_worker.queue_celery.settings)", default="")
+    parser.addini(
+        "saq_worker_settings",
+        "dotted path of the SAQ worker settings the saq_worker fixture runs "
+        "(e.g. proj.saq_worker.queue_celery.settings)",
+        default="",
+    )
 
 
 # --- eager ---------------------------------------------------------------------------------
@@ -100,7 +103,8 @@ def saq_worker_settings(request: Any) -> Any:
     if not path:
         raise pytest.UsageError(
             "saq_worker needs worker settings: set `saq_worker_settings = proj.saq_worker.queue_celery.settings` "
-            "in [tool.pytest.ini_options] (or pytest.ini), or override the saq_worker_settings fixture")
+            "in [tool.pytest.ini_options] (or pytest.ini), or override the saq_worker_settings fixture"
+        )
     value = _load_dotted(path)
     return getattr(value, "settings", value)
 
@@ -116,8 +120,15 @@ def _functions_and_queue(settings: Any) -> tuple[list, str, list]:
 class SaqWorkerHandle:
     """The running worker of the ``saq_worker`` fixture."""
 
-    def __init__(self, url: str, queue_name: str, functions: Iterable[Any], cron_jobs: Iterable[Any] = (),
-                 concurrency: int = 10, settings: dict | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        queue_name: str,
+        functions: Iterable[Any],
+        cron_jobs: Iterable[Any] = (),
+        concurrency: int = 10,
+        settings: dict | None = None,
+    ) -> None:
         self.url, self.queue_name, self.settings = url, queue_name, settings
         self.functions, self.cron_jobs, self.concurrency = list(functions), list(cron_jobs), concurrency
         self.worker: Any = None
@@ -142,15 +153,23 @@ class SaqWorkerHandle:
         from saqmigrate.runtime.task import apply_job_options
 
         queue = make_queue(self.url, self.queue_name, dump=dump, load=load)
-        fast: dict[str, Any] = {"dequeue_timeout": 0.2,
-                                "timers": {"schedule": 1, "worker_info": 1, "sweep": 60, "abort": 1}}
+        fast: dict[str, Any] = {
+            "dequeue_timeout": 0.2,
+            "timers": {"schedule": 1, "worker_info": 1, "sweep": 60, "abort": 1},
+        }
         if self.settings is not None:  # generated worker settings: their hooks and start-up checks too
             given = {k: v for k, v in self.settings.items() if k != "queue_name"}  # queue_name: this fixture's
             self.worker = Worker(**{**given, "queue": queue, **fast})
         else:  # a bare list of functions
-            self.worker = Worker(queue, functions=self.functions, cron_jobs=self.cron_jobs,
-                                 concurrency=self.concurrency, before_process=apply_job_options,
-                                 metadata=worker_metadata(self.functions), **fast)
+            self.worker = Worker(
+                queue,
+                functions=self.functions,
+                cron_jobs=self.cron_jobs,
+                concurrency=self.concurrency,
+                before_process=apply_job_options,
+                metadata=worker_metadata(self.functions),
+                **fast,
+            )
         self.worker.SIGNALS = []  # not the main thread
         self.loop = asyncio.get_running_loop()
         self.loop.call_later(0.1, self._ready.set)
@@ -209,9 +228,15 @@ def saq_worker(saq_redis_url: str, saq_worker_settings: Any, monkeypatch: Any) -
     """A real SAQ worker for ``saq_worker_settings`` on ``saq_redis_url`` for this test."""
     functions, queue_name, cron_jobs = _functions_and_queue(saq_worker_settings)
     monkeypatch.setenv("SAQ_REDIS_URL", saq_redis_url)
-    handle = SaqWorkerHandle(saq_redis_url, queue_name, functions, cron_jobs,
-                             settings=saq_worker_settings if isinstance(saq_worker_settings, dict)
-                             and "queue" in saq_worker_settings else None)  # worker_settings() output
+    handle = SaqWorkerHandle(
+        saq_redis_url,
+        queue_name,
+        functions,
+        cron_jobs,
+        settings=saq_worker_settings
+        if isinstance(saq_worker_settings, dict) and "queue" in saq_worker_settings
+        else None,
+    )  # worker_settings() output
     handle.clear()
     handle.start()
     from saqmigrate.runtime import testing  # noqa: PLC0415

@@ -42,8 +42,9 @@ def parse_rate(value: Any) -> float:
             per = _MODIFIERS[modifier.strip() or "s"]
             n = float(ops)
         except (KeyError, ValueError):
-            raise ValueError(f"rate_limit={value!r}: give a rate such as '10/s', '100/m', '1000/h' or a number "
-                             "per second") from None
+            raise ValueError(
+                f"rate_limit={value!r}: give a rate such as '10/s', '100/m', '1000/h' or a number per second"
+            ) from None
         if n < 0:
             raise ValueError(f"rate_limit={value!r} is negative")
         return n / per

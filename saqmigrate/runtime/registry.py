@@ -115,8 +115,12 @@ class Registry:
     queues: Mapping[str, str] = field(default_factory=dict)  # Celery queue name -> SAQ queue name
 
     @classmethod
-    def from_dicts(cls, tasks: Mapping[str, Mapping] | None = None, schedules: Mapping[str, Mapping] | None = None,
-                   queues: Mapping[str, str] | None = None) -> Registry:
+    def from_dicts(
+        cls,
+        tasks: Mapping[str, Mapping] | None = None,
+        schedules: Mapping[str, Mapping] | None = None,
+        queues: Mapping[str, str] | None = None,
+    ) -> Registry:
         t = {name: TaskEntry.from_dict(name, d) for name, d in (tasks or {}).items()}
         s = {}
         for name, d in (schedules or {}).items():
@@ -134,7 +138,9 @@ class Registry:
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Registry:
-        return cls.from_dicts(getattr(module, "TASKS", {}), getattr(module, "SCHEDULES", {}), getattr(module, "QUEUES", {}))
+        return cls.from_dicts(
+            getattr(module, "TASKS", {}), getattr(module, "SCHEDULES", {}), getattr(module, "QUEUES", {})
+        )
 
     @classmethod
     def load(cls, dotted: str) -> Registry:

@@ -20,29 +20,45 @@ class RouterMetrics:
         reg = REGISTRY if registry is None else registry
         self.registry = reg
         self.decisions = Counter(
-            "route_decisions", "Route decisions by task, backend and reason.",
-            ["task", "backend", "reason"], namespace=namespace, registry=reg,
+            "route_decisions",
+            "Route decisions by task, backend and reason.",
+            ["task", "backend", "reason"],
+            namespace=namespace,
+            registry=reg,
         )
         self.enqueue_seconds = Histogram(
-            "enqueue_duration_seconds", "Time to publish one dispatch, by backend.",
-            ["backend"], namespace=namespace, registry=reg, buckets=_LATENCY_BUCKETS,
+            "enqueue_duration_seconds",
+            "Time to publish one dispatch, by backend.",
+            ["backend"],
+            namespace=namespace,
+            registry=reg,
+            buckets=_LATENCY_BUCKETS,
         )
         self.enqueue_errors = Counter(
-            "enqueue_errors", "Publishes that raised, by backend and exception class.",
-            ["backend", "error"], namespace=namespace, registry=reg,
+            "enqueue_errors",
+            "Publishes that raised, by backend and exception class.",
+            ["backend", "error"],
+            namespace=namespace,
+            registry=reg,
         )
         self.store_errors = Counter(
-            "flag_store_errors", "Flag-store operations that failed, by operation.",
-            ["op"], namespace=namespace, registry=reg,
+            "flag_store_errors",
+            "Flag-store operations that failed, by operation.",
+            ["op"],
+            namespace=namespace,
+            registry=reg,
         )
         self.config_version = Gauge(
-            "route_config_version", "Flag-store version this process routes with.",
-            namespace=namespace, registry=reg,
+            "route_config_version",
+            "Flag-store version this process routes with.",
+            namespace=namespace,
+            registry=reg,
         )
         self.config_age = Gauge(
             "route_config_age_seconds",
             "Seconds since this process last heard from the flag store (-1: never).",
-            namespace=namespace, registry=reg,
+            namespace=namespace,
+            registry=reg,
         )
         self._flags: Any = None
         self.config_age.set_function(self._age)

@@ -119,15 +119,23 @@ def celery_redelivers(name: str) -> bool:
 class SafeSweep:
     """Callable as ``queue.sweep(lock=60, abort=5.0)``; see the module docstring."""
 
-    def __init__(self, queue: Any, *, grace: float | None = None, redeliver: str | Iterable[str] | None = None,
-                 max_redeliveries: int | None = None, abort_wait: float | None = None,
-                 is_redelivering: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        queue: Any,
+        *,
+        grace: float | None = None,
+        redeliver: str | Iterable[str] | None = None,
+        max_redeliveries: int | None = None,
+        abort_wait: float | None = None,
+        is_redelivering: Callable[[str], bool] | None = None,
+    ) -> None:
         self.queue = queue
         self.original = queue.sweep
         self.grace = float(os.environ.get("SAQMIGRATE_SWEEP_GRACE", DEFAULT_GRACE)) if grace is None else grace
         self.globs = _globs(redeliver if redeliver is not None else os.environ.get("SAQMIGRATE_REDELIVER"))
-        self.max_redeliveries = (int(os.environ.get("SAQMIGRATE_MAX_REDELIVERIES", "0"))
-                                 if max_redeliveries is None else max_redeliveries)
+        self.max_redeliveries = (
+            int(os.environ.get("SAQMIGRATE_MAX_REDELIVERIES", "0")) if max_redeliveries is None else max_redeliveries
+        )
         self.abort_wait = abort_wait
         self._is_redelivering = is_redelivering or celery_redelivers
         self._known: dict[str, bool] = {}
@@ -169,10 +177,12 @@ class SafeSweep:
             if job.status == Status.ACTIVE and not job.stuck:
                 continue
             swept.append(job_id)
-            worker_gone = bool(job.worker_id) and not await q.redis.exists(
-                q.namespace(f"worker_info:{job.worker_id}"))
-            logger.info("Sweeping job %s%s", job.info(logger.isEnabledFor(logging.DEBUG)),
-                        " (its worker is gone)" if worker_gone else "")
+            worker_gone = bool(job.worker_id) and not await q.redis.exists(q.namespace(f"worker_info:{job.worker_id}"))
+            logger.info(
+                "Sweeping job %s%s",
+                job.info(logger.isEnabledFor(logging.DEBUG)),
+                " (its worker is gone)" if worker_gone else "",
+            )
             await q.abort(job, error=q.swept_error_message)
             if not worker_gone:
                 try:
@@ -217,8 +227,12 @@ class SafeSweep:
         await q.redis.hdel(self._limbo, job_id)
         if moved:
             self.requeued += 1
-            logger.warning("job %s was dequeued %.0f s ago by a worker that never started it; requeued "
-                           "(not aborted: it never ran)", job.key, now - first)
+            logger.warning(
+                "job %s was dequeued %.0f s ago by a worker that never started it; requeued "
+                "(not aborted: it never ran)",
+                job.key,
+                now - first,
+            )
 
     def _under_cap(self, job: Any) -> bool:
         n = int((job.meta or {}).get(META_KEY, 0) or 0)
@@ -239,12 +253,19 @@ class SafeSweep:
         job.progress = 0
         job.touched = now()
         async with q.redis.pipeline(transaction=True) as pipe:
-            await (pipe.lrem(q._active, 0, job.id).lrem(q._queued, 0, job.id)
-                   .zadd(q._incomplete, {job.id: job.scheduled}).rpush(q._queued, job.id)
-                   .set(job.id, q.serialize(job)).delete(job.abort_id).execute())
+            await (
+                pipe.lrem(q._active, 0, job.id)
+                .lrem(q._queued, 0, job.id)
+                .zadd(q._incomplete, {job.id: job.scheduled})
+                .rpush(q._queued, job.id)
+                .set(job.id, q.serialize(job))
+                .delete(job.abort_id)
+                .execute()
+            )
         self.redelivered += 1
-        logger.warning("job %s (%s) redelivered: its worker was lost mid-run (loss %d)", job.key, job.function,
-                       job.meta[META_KEY])
+        logger.warning(
+            "job %s (%s) redelivered: its worker was lost mid-run (loss %d)", job.key, job.function, job.meta[META_KEY]
+        )
 
 
 def install(queue: Any, **options: Any) -> SafeSweep | None:

@@ -75,7 +75,12 @@ _REGISTRY: dict[str, TaskOptions] = {}
 
 # saq.Job dataclass defaults: a field still holding one was not set by the enqueuer.
 SAQ_JOB_DEFAULTS: dict[str, Any] = {
-    "retries": 1, "retry_delay": 0.0, "retry_backoff": False, "timeout": 10, "heartbeat": 0, "ttl": 600,
+    "retries": 1,
+    "retry_delay": 0.0,
+    "retry_backoff": False,
+    "timeout": 10,
+    "heartbeat": 0,
+    "ttl": 600,
 }
 
 #: Seconds a worker thread waits for ``update_state`` to reach Redis before going on.
@@ -109,8 +114,13 @@ def _exceptions() -> dict[str, type[Any]]:
         class Retry(retry_base):
             """Raised by ``self.retry()``: the job is retried after ``when`` seconds."""
 
-            def __init__(self, message: Any = None, exc: BaseException | None = None, when: Any = None,
-                         kwargs: dict[str, Any] | None = None) -> None:
+            def __init__(
+                self,
+                message: Any = None,
+                exc: BaseException | None = None,
+                when: Any = None,
+                kwargs: dict[str, Any] | None = None,
+            ) -> None:
                 self.countdown = 0.0 if when is None else float(when)
                 self.new_kwargs = kwargs
                 if retry_base is Exception:
@@ -171,7 +181,9 @@ def job_options(name: str) -> dict[str, Any]:
     try:
         return _REGISTRY[name].job_kwargs()
     except KeyError:
-        raise KeyError(f"no SAQ task registered as {name!r}; import the module that defines it with @saq_task") from None
+        raise KeyError(
+            f"no SAQ task registered as {name!r}; import the module that defines it with @saq_task"
+        ) from None
 
 
 def saq_task(name: str, options: TaskOptions | None = None) -> Callable[[Callable], Callable]:
@@ -212,15 +224,23 @@ def saq_task(name: str, options: TaskOptions | None = None) -> Callable[[Callabl
     return decorate
 
 
-async def _run_task(fn: Callable[..., Any], name: str, options: TaskOptions, params: tuple[str, ...],
-                    ctx: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+async def _run_task(
+    fn: Callable[..., Any],
+    name: str,
+    options: TaskOptions,
+    params: tuple[str, ...],
+    ctx: dict[str, Any],
+    kwargs: dict[str, Any],
+) -> Any:
     job = ctx["job"]
     _fill_defaults(job, options, include_timeout=False)
     if options.expires is not None and job.queued:
         age = time.time() - job.queued / 1000
         if age > options.expires:
             job.retries = job.attempts
-            raise TaskExpired(f"{name}[{job.key}] expired: started {age:.1f}s after enqueue, expires={options.expires}s")
+            raise TaskExpired(
+                f"{name}[{job.key}] expired: started {age:.1f}s after enqueue, expires={options.expires}s"
+            )
     current = _Current(name, options, ctx, asyncio.get_running_loop(), params)
     token = _CURRENT.set(current)
     beat = _Heartbeat(job) if job.heartbeat else None
@@ -253,7 +273,9 @@ async def _run_task(fn: Callable[..., Any], name: str, options: TaskOptions, par
             await beat.stop()
 
 
-def _decide(job: Job, options: TaskOptions, params: tuple[str, ...], exc: BaseException, *, from_body: bool = True) -> bool:
+def _decide(
+    job: Job, options: TaskOptions, params: tuple[str, ...], exc: BaseException, *, from_body: bool = True
+) -> bool:
     """Set the live job so SAQ retries exactly when Celery would, after Celery's countdown.
 
     Returns True when a retry is scheduled. ``autoretry_for`` applies only to exceptions raised
@@ -267,8 +289,11 @@ def _decide(job: Job, options: TaskOptions, params: tuple[str, ...], exc: BaseEx
         _schedule_retry(job, options, exc.countdown, exc)
         return True
     try:
-        auto = from_body and bool(options.autoretry_for) and _matches(exc, options.autoretry_for, options) and not (
-            options.dont_autoretry_for and _matches(exc, options.dont_autoretry_for, options)
+        auto = (
+            from_body
+            and bool(options.autoretry_for)
+            and _matches(exc, options.autoretry_for, options)
+            and not (options.dont_autoretry_for and _matches(exc, options.dont_autoretry_for, options))
         )
     except (LookupError, ImportError):
         logger.exception("job %s: cannot resolve autoretry_for/dont_autoretry_for; not retrying", job.key)
@@ -586,8 +611,23 @@ class Request:
         self.timelimit = (job.timeout or None, None)
         self.ignore_result = job.ttl == -1
         self.correlation_id = job.key
-        for missing in ("root_id", "parent_id", "group", "group_index", "chord", "callbacks", "errbacks",
-                        "reply_to", "origin", "headers", "taskset", "chain", "utc", "properties", "replaced_task_nesting"):
+        for missing in (
+            "root_id",
+            "parent_id",
+            "group",
+            "group_index",
+            "chord",
+            "callbacks",
+            "errbacks",
+            "reply_to",
+            "origin",
+            "headers",
+            "taskset",
+            "chain",
+            "utc",
+            "properties",
+            "replaced_task_nesting",
+        ):
             setattr(self, missing, None)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -608,8 +648,9 @@ class TaskSelf:
     writes (``update_state``) are scheduled on the worker's event loop.
     """
 
-    def __init__(self, ctx: dict, name: str, options: TaskOptions, loop: asyncio.AbstractEventLoop,
-                 params: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, ctx: dict, name: str, options: TaskOptions, loop: asyncio.AbstractEventLoop, params: tuple[str, ...] = ()
+    ) -> None:
         self._ctx = ctx
         self._loop = loop
         self._params = params
@@ -632,8 +673,10 @@ class TaskSelf:
             raise AttributeError(attr)
         task = _celery_task_by_name(self.name)
         if task is None:
-            raise AttributeError(f"{type(self).__name__} of {self.name!r} has no attribute {attr!r} (and the Celery "
-                                 "task object is not registered in this process)")
+            raise AttributeError(
+                f"{type(self).__name__} of {self.name!r} has no attribute {attr!r} (and the Celery "
+                "task object is not registered in this process)"
+            )
         for klass in type(task).__mro__:
             if attr in klass.__dict__:
                 raw = klass.__dict__[attr]
@@ -642,20 +685,32 @@ class TaskSelf:
                 break
         return getattr(task, attr)
 
-    def retry(self, args: Any = None, kwargs: dict[str, Any] | None = None, exc: BaseException | None = None,
-              throw: bool = True, eta: Any = None, countdown: float | None = None, max_retries: int | None = None,
-              **options: Any) -> NoReturn:
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: dict[str, Any] | None = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: Any = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> NoReturn:
         """Celery's ``Task.retry`` with SAQ semantics: raises so the SAQ job is retried.
 
         Past the limit (``max_retries``, or this call's override) it raises ``exc`` (or
         ``MaxRetriesExceededError``) and the job fails, as in Celery.
         """
         if not throw:
-            raise TypeError(f"{self.name}: self.retry(throw=False) cannot be expressed in SAQ (SM165); "
-                            "raise self.retry(...) instead")
+            raise TypeError(
+                f"{self.name}: self.retry(throw=False) cannot be expressed in SAQ (SM165); "
+                "raise self.retry(...) instead"
+            )
         ignored = sorted(set(options) - {"queue", "priority"})
         if ignored:
-            logger.warning("%s: self.retry(%s=...) has no SAQ equivalent and is ignored (SM165)", self.name, ", ".join(ignored))
+            logger.warning(
+                "%s: self.retry(%s=...) has no SAQ equivalent and is ignored (SM165)", self.name, ", ".join(ignored)
+            )
         job = self._ctx["job"]
         retries = job.attempts  # Celery: request.retries + 1
         limit = self.max_retries if max_retries is None else max_retries
@@ -680,20 +735,24 @@ class TaskSelf:
             new_kwargs = dict(self.request.kwargs if kwargs is None else kwargs)
             if args:
                 if len(args) > len(self._params):
-                    raise TypeError(f"{self.name}: self.retry(args=...) has {len(args)} values for "
-                                    f"parameters {list(self._params)}")
+                    raise TypeError(
+                        f"{self.name}: self.retry(args=...) has {len(args)} values for parameters {list(self._params)}"
+                    )
                 new_kwargs.update(zip(self._params, args))
         raise exc_types["Retry"](exc=exc, when=countdown, kwargs=new_kwargs)
 
-    def update_state(self, task_id: str | None = None, state: str | None = None, meta: Any = None,
-                     **kwargs: Any) -> None:
+    def update_state(
+        self, task_id: str | None = None, state: str | None = None, meta: Any = None, **kwargs: Any
+    ) -> None:
         """Store ``state`` and ``meta`` in ``job.meta`` (``{"state": ..., "info": ...}``).
 
         ``progress`` is set from ``meta["progress"]`` (0..1) or ``current/total`` when given.
         From a worker thread it waits up to ``UPDATE_STATE_WAIT`` seconds for the write.
         """
         if task_id not in (None, self.request.id):
-            raise ValueError(f"{self.name}: update_state(task_id={task_id!r}) for another task is not supported under SAQ")
+            raise ValueError(
+                f"{self.name}: update_state(task_id={task_id!r}) for another task is not supported under SAQ"
+            )
         job = self._ctx["job"]
         new_meta = dict(job.meta or {})
         new_meta["state"] = state
@@ -705,15 +764,20 @@ class TaskSelf:
             changes["progress"] = progress
         self._submit(job.update(**changes))
 
-    async def aupdate_state(self, task_id: str | None = None, state: str | None = None, meta: Any = None,
-                            **kwargs: Any) -> None:
+    async def aupdate_state(
+        self, task_id: str | None = None, state: str | None = None, meta: Any = None, **kwargs: Any
+    ) -> None:
         """``update_state`` for native async bodies (awaits the write)."""
         if task_id not in (None, self.request.id):
-            raise ValueError(f"{self.name}: update_state(task_id={task_id!r}) for another task is not supported under SAQ")
+            raise ValueError(
+                f"{self.name}: update_state(task_id={task_id!r}) for another task is not supported under SAQ"
+            )
         job = self._ctx["job"]
         progress = _progress(meta)
-        await job.update(meta={**(job.meta or {}), "state": state, "info": meta, "attempt": job.attempts},
-                         **({"progress": progress} if progress is not None else {}))
+        await job.update(
+            meta={**(job.meta or {}), "state": state, "info": meta, "attempt": job.attempts},
+            **({"progress": progress} if progress is not None else {}),
+        )
 
     def _submit(self, coro: Coroutine[Any, Any, Any]) -> None:
         try:
@@ -729,7 +793,9 @@ class TaskSelf:
         try:
             future.result(timeout=UPDATE_STATE_WAIT)
         except TimeoutError:
-            logger.warning("%s: update_state did not reach the queue within %ss; going on", self.name, UPDATE_STATE_WAIT)
+            logger.warning(
+                "%s: update_state did not reach the queue within %ss; going on", self.name, UPDATE_STATE_WAIT
+            )
 
     def __repr__(self) -> str:
         return f"<TaskSelf {self.name}[{self.request.id}]>"

@@ -152,8 +152,13 @@ def adapt(task: Any, fun: Callable, current: Any) -> Callable:
     except Exception as exc:  # an app that cannot be finalized here: run the body as before, loudly
         if current.name not in _WARNED:
             _WARNED.add(current.name)
-            logger.warning("%s: cannot load the Celery task object (%s: %s); its task class's hooks and __call__ "
-                           "are not run on SAQ", current.name, type(exc).__name__, exc)
+            logger.warning(
+                "%s: cannot load the Celery task object (%s: %s); its task class's hooks and __call__ "
+                "are not run on SAQ",
+                current.name,
+                type(exc).__name__,
+                exc,
+            )
         return fun
     if obj is None:
         return fun
@@ -183,19 +188,24 @@ def _problem(info: TaskClassInfo, fun: Callable | None, *, bridged: bool) -> str
     if info.problem:
         return f"{info.describe()}, but {info.problem}: run the task on Celery or make __call__ a method"
     if not bridged:
-        return (f"{info.describe()}, but its SAQ twin is a native-mode port that does not run through the task "
-                "class: regenerate it in bridge mode (saqmigrate rewrite --mode bridge) or keep the task on Celery")
+        return (
+            f"{info.describe()}, but its SAQ twin is a native-mode port that does not run through the task "
+            "class: regenerate it in bridge mode (saqmigrate rewrite --mode bridge) or keep the task on Celery"
+        )
     if info.call is not None and fun is not None and inspect.iscoroutinefunction(fun):
-        return (f"{info.describe()}, but the task body is an async def that the synchronous __call__ cannot wrap: "
-                "keep the task on Celery")
+        return (
+            f"{info.describe()}, but the task body is an async def that the synchronous __call__ cannot wrap: "
+            "keep the task on Celery"
+        )
     return None
 
 
 class _Call:
     """One run of a task through its Celery class (the bridge thread's part of Celery's tracer)."""
 
-    def __init__(self, task: Any, info: TaskClassInfo, fun: Callable, current: Any, args: tuple, kwargs: dict,
-                 *, threaded: bool) -> None:
+    def __init__(
+        self, task: Any, info: TaskClassInfo, fun: Callable, current: Any, args: tuple, kwargs: dict, *, threaded: bool
+    ) -> None:
         from celery.app.task import Context  # noqa: PLC0415
 
         from saqmigrate.runtime.task import TaskSelf  # noqa: PLC0415
@@ -205,8 +215,9 @@ class _Call:
         self.current = current
         self.threaded = threaded
         self.bind = bool(args) and isinstance(args[0], TaskSelf)
-        self.ts = args[0] if self.bind else TaskSelf(current.ctx, current.name, current.options, current.loop,
-                                                     current.params)
+        self.ts = (
+            args[0] if self.bind else TaskSelf(current.ctx, current.name, current.options, current.loop, current.params)
+        )
         self.body_args = tuple(args[1:] if self.bind else args)
         self.kwargs = dict(kwargs)
         self.task_id = current.ctx["job"].key
@@ -336,8 +347,14 @@ class _Call:
             logger.exception("Task %s[%s] %s handler raised: %r", current.name, self.task_id, hook, hook_exc)
             if hook == "on_retry":
                 try:
-                    self._hook("on_failure", hook_exc, self.task_id, self.body_args, self.kwargs,
-                               _einfo(hook_exc, hook_exc.__traceback__))
+                    self._hook(
+                        "on_failure",
+                        hook_exc,
+                        self.task_id,
+                        self.body_args,
+                        self.kwargs,
+                        _einfo(hook_exc, hook_exc.__traceback__),
+                    )
                 except Exception:
                     logger.exception("Task %s[%s] on_failure handler raised", current.name, self.task_id)
             current.decided = hook_exc
@@ -445,21 +462,31 @@ def check_functions(functions: Iterable[Any], *, require_app: bool = False) -> l
         try:
             obj = task_object(task)
         except Exception as exc:
-            logger.warning("%s: cannot load the Celery task object at start-up (%s: %s); its task class's hooks "
-                           "and __call__ are checked when it first runs", name, type(exc).__name__, exc)
+            logger.warning(
+                "%s: cannot load the Celery task object at start-up (%s: %s); its task class's hooks "
+                "and __call__ are checked when it first runs",
+                name,
+                type(exc).__name__,
+                exc,
+            )
             continue
         if obj is None:
             continue
         app = getattr(obj, "_app", None) or getattr(obj, "app", None)
         if app is not None and getattr(app, "main", None) == "default" and not getattr(app, "fixups", True):
             if not require_app:
-                logger.warning("%s: resolves in Celery's fallback app (no project app was imported in this worker); "
-                               "set SAQMIGRATE_CELERY_APP to the module you pass to `celery -A` if the app configures "
-                               "its tasks", name)
+                logger.warning(
+                    "%s: resolves in Celery's fallback app (no project app was imported in this worker); "
+                    "set SAQMIGRATE_CELERY_APP to the module you pass to `celery -A` if the app configures "
+                    "its tasks",
+                    name,
+                )
                 continue
-            problems.append(f"{name}: resolves in Celery's fallback app, not the project's: the module that creates "
-                            "the app was not imported in this worker; set SAQMIGRATE_CELERY_APP to the module you pass "
-                            "to `celery -A` (its Task class, e.g. Flask's app context, and its configuration apply)")
+            problems.append(
+                f"{name}: resolves in Celery's fallback app, not the project's: the module that creates "
+                "the app was not imported in this worker; set SAQMIGRATE_CELERY_APP to the module you pass "
+                "to `celery -A` (its Task class, e.g. Flask's app context, and its configuration apply)"
+            )
             continue
         info = class_info(type(obj))
         try:
@@ -479,8 +506,9 @@ def startup_check(functions: Iterable[Any], *, require_app: bool = False) -> Cal
     async def check_task_classes(ctx: dict) -> None:
         problems = check_functions(functions, require_app=require_app)
         if problems:
-            raise TaskClassError("saqmigrate: these tasks' Celery task classes cannot run on SAQ:\n  "
-                                 + "\n  ".join(problems))
+            raise TaskClassError(
+                "saqmigrate: these tasks' Celery task classes cannot run on SAQ:\n  " + "\n  ".join(problems)
+            )
 
     check_task_classes.__qualname__ = "saqmigrate_check_task_classes"
     return check_task_classes

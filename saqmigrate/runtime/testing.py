@@ -70,9 +70,22 @@ from saqmigrate.runtime import serializer
 from saqmigrate.runtime.router import FAILURE, REVOKED, SUCCESS, SaqResult, _revoked_error, new_task_id
 
 __all__ = [
-    "ENV_EAGER", "ENV_PROPAGATES", "eager", "set_eager", "eager_enabled", "eager_propagates",
-    "EagerSaqResult", "EagerQueue", "register", "function_for", "enqueue", "aenqueue",
-    "enqueue_plan", "aenqueue_plan", "record", "reset",
+    "ENV_EAGER",
+    "ENV_PROPAGATES",
+    "eager",
+    "set_eager",
+    "eager_enabled",
+    "eager_propagates",
+    "EagerSaqResult",
+    "EagerQueue",
+    "register",
+    "function_for",
+    "enqueue",
+    "aenqueue",
+    "enqueue_plan",
+    "aenqueue_plan",
+    "record",
+    "reset",
 ]
 
 logger = logging.getLogger("saqmigrate.runtime.testing")
@@ -300,8 +313,17 @@ class EagerSaqResult(SaqResult):
     ``kwargs`` as the function got them). Nothing is read from Redis.
     """
 
-    def __init__(self, task_id: str, job: Any, queue: str, decision: Any, state: str, value: Any,
-                 traceback: str | None, name: str | None):
+    def __init__(
+        self,
+        task_id: str,
+        job: Any,
+        queue: str,
+        decision: Any,
+        state: str,
+        value: Any,
+        traceback: str | None,
+        name: str | None,
+    ):
         super().__init__(task_id, job, queue, decision)
         self._state, self._outcome, self._tb, self._name = state, value, traceback, name
 
@@ -342,8 +364,7 @@ class EagerSaqResult(SaqResult):
     def name(self) -> str | None:
         return self._name
 
-    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
-            **_ignored: Any) -> Any:
+    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **_ignored: Any) -> Any:
         if self._state == SUCCESS:
             return self._outcome
         if self._state in _PROPAGATE_STATES:
@@ -381,6 +402,7 @@ def _result_class() -> type[EagerSaqResult]:
     except ImportError:
         cls: type[EagerSaqResult] = EagerSaqResult
     else:
+
         class CeleryEagerSaqResult(EagerSaqResult, EagerResult):
             __doc__ = EagerSaqResult.__doc__
             queue: str = None  # type: ignore[assignment]  # AsyncResult's is a read-only property: SaqResult sets it
@@ -488,8 +510,15 @@ class EagerQueue(Queue):
     :func:`eager_propagates`.
     """
 
-    def __init__(self, name: str = "default", functions: Iterable[Any] = (), *, dump: Callable | None = None,
-                 load: Callable | None = None, propagate: bool | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "default",
+        functions: Iterable[Any] = (),
+        *,
+        dump: Callable | None = None,
+        load: Callable | None = None,
+        propagate: bool | None = None,
+    ) -> None:
         super().__init__(name, dump or serializer.dump, load or serializer.load)
         self.propagate = propagate
         self.functions: dict[str, Callable] = {}
@@ -541,8 +570,9 @@ class EagerQueue(Queue):
     async def _retry(self, job: Job, error: str | None) -> None:
         pass
 
-    async def _finish(self, job: Job, status: Status, *, result: Any = None, error: str | None = None,
-                      **kwargs: Any) -> None:
+    async def _finish(
+        self, job: Job, status: Status, *, result: Any = None, error: str | None = None, **kwargs: Any
+    ) -> None:
         pass
 
     async def abort(self, job: Job, error: str, ttl: float = 5) -> None:
@@ -558,8 +588,14 @@ class EagerQueue(Queue):
         return 0  # nothing is ever queued, active or scheduled
 
     async def info(self, jobs: bool = False, offset: int = 0, limit: int = 10) -> Any:
-        return {"workers": {}, "name": self.name, "queued": 0, "active": 0, "scheduled": 0,
-                "jobs": [j.to_dict() for j in list(self._jobs.values())[offset:offset + limit]] if jobs else []}
+        return {
+            "workers": {},
+            "name": self.name,
+            "queued": 0,
+            "active": 0,
+            "scheduled": 0,
+            "jobs": [j.to_dict() for j in list(self._jobs.values())[offset : offset + limit]] if jobs else [],
+        }
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
         return []
@@ -589,8 +625,9 @@ class _EagerLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self._inbox = inbox
 
-    def run_in_executor(self, executor: concurrent.futures.Executor | None, func: Callable[[Unpack[_Ts]], _T],
-                        *args: Unpack[_Ts]) -> asyncio.Future[_T]:
+    def run_in_executor(
+        self, executor: concurrent.futures.Executor | None, func: Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts]
+    ) -> asyncio.Future[_T]:
         if self.is_closed():
             raise RuntimeError("Event loop is closed")  # as BaseEventLoop._check_closed
         cf: concurrent.futures.Future[_T] = concurrent.futures.Future()
@@ -624,8 +661,9 @@ def _run_inline(make_coro: Callable[[], Any]) -> Any:
                 loop.close()
                 inbox.put(_DONE)
 
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(helper,), daemon=True,
-                              name="saqmigrate-eager")
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(helper,), daemon=True, name="saqmigrate-eager"
+    )
     thread.start()
     while True:
         item = inbox.get()
@@ -683,13 +721,23 @@ async def aenqueue_plan(router: Any, plan: Any) -> EagerSaqResult:
 def _job(name: str, kwargs: Mapping[str, Any], key: str | None, job_options: Mapping[str, Any] | None) -> Job:
     from saqmigrate.runtime.task import registered_options  # noqa: PLC0415
 
-    opts = dict(job_options) if job_options is not None else (
-        registered_options()[name].job_kwargs() if name in registered_options() else {})
+    opts = (
+        dict(job_options)
+        if job_options is not None
+        else (registered_options()[name].job_kwargs() if name in registered_options() else {})
+    )
     return Job(function=name, kwargs=dict(kwargs), key=key or new_task_id(), **opts)
 
 
-def enqueue(name: str, /, *, _key: str | None = None, _queue_name: str = "default",
-            _job_options: Mapping[str, Any] | None = None, **kwargs: Any) -> EagerSaqResult:
+def enqueue(
+    name: str,
+    /,
+    *,
+    _key: str | None = None,
+    _queue_name: str = "default",
+    _job_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> EagerSaqResult:
     """Run SAQ function ``name`` eagerly with ``kwargs`` from sync code (whatever the switch says).
 
     The job gets the task's registered options (``@saq_task``) unless ``_job_options`` is given.
@@ -700,7 +748,14 @@ def enqueue(name: str, /, *, _key: str | None = None, _queue_name: str = "defaul
     return _run_inline(lambda: q.run(job, propagate=prop))
 
 
-async def aenqueue(name: str, /, *, _key: str | None = None, _queue_name: str = "default",
-                   _job_options: Mapping[str, Any] | None = None, **kwargs: Any) -> EagerSaqResult:
+async def aenqueue(
+    name: str,
+    /,
+    *,
+    _key: str | None = None,
+    _queue_name: str = "default",
+    _job_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> EagerSaqResult:
     """:func:`enqueue` for async code (runs on the caller's loop)."""
     return await _queue(_queue_name).run(_job(name, kwargs, _key, _job_options))

@@ -58,8 +58,10 @@ def check_url(url: str, what: str = "--redis-url") -> str:
     text = str(url or "").strip()
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme not in URL_SCHEMES:
-        raise ValueError(f"{what} {redact(text)!r} is not a Redis URL: use redis://[:password@]host[:port][/db] "
-                         "(or rediss://, unix://)")
+        raise ValueError(
+            f"{what} {redact(text)!r} is not a Redis URL: use redis://[:password@]host[:port][/db] "
+            "(or rediss://, unix://)"
+        )
     try:
         from redis.connection import parse_url
 
@@ -73,7 +75,9 @@ def check_url(url: str, what: str = "--redis-url") -> str:
 
 # scheme://userinfo@ ... ; userinfo may hold unencoded '@' (we take the last '@' before the
 # path), never whitespace, '/', '?' or '#'
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#]*)@(?=[^\s@/?#]*(?:[/?#\s\"']|$))")
+_USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#]*)@(?=[^\s@/?#]*(?:[/?#\s\"']|$))"
+)
 _QUERY_SECRET = re.compile(r"(?P<key>[?&;](?:password|passwd|pass|pwd|secret|token|auth)=)[^&#\s;\"']*", re.I)
 
 

@@ -48,8 +48,14 @@ class Window:
         return self.days_left(today) <= 0
 
     def to_json(self, today: _dt.date | None = None) -> dict[str, Any]:
-        return {"start": self.start.isoformat(), "days": self.days, "end": self.end.isoformat(),
-                "day": self.day_number(today), "days_left": self.days_left(today), "expired": self.expired(today)}
+        return {
+            "start": self.start.isoformat(),
+            "days": self.days,
+            "end": self.end.isoformat(),
+            "day": self.day_number(today),
+            "days_left": self.days_left(today),
+            "expired": self.expired(today),
+        }
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], source: str = "[tool.saqmigrate]") -> Window | None:
@@ -72,8 +78,9 @@ class Window:
         try:
             start_d + _dt.timedelta(days=days)
         except OverflowError:
-            raise WindowError(f"{source}: window_days = {days} runs past the year 9999; use a number of days "
-                              f"such as 60") from None
+            raise WindowError(
+                f"{source}: window_days = {days} runs past the year 9999; use a number of days such as 60"
+            ) from None
         return cls(start_d, days)
 
 

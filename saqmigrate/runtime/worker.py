@@ -39,14 +39,16 @@ def setup_django(settings_module: str | None = None) -> None:
     if not os.environ.get("DJANGO_SETTINGS_MODULE"):
         logging.getLogger("saqmigrate.worker").warning(
             "DJANGO_SETTINGS_MODULE is not set: Django is not configured, so tasks that use the ORM will fail; "
-            "start the SAQ worker with the same DJANGO_SETTINGS_MODULE as the Celery worker")
+            "start the SAQ worker with the same DJANGO_SETTINGS_MODULE as the Celery worker"
+        )
         return
     try:
         import django
     except ImportError:  # what Celery does too ("Won't apply Django fix-ups!"): warn, go on
         logging.getLogger("saqmigrate.worker").warning(
             "DJANGO_SETTINGS_MODULE is set but Django is not installed in the worker's environment; "
-            "Django is not configured")
+            "Django is not configured"
+        )
         return
     django.setup()
 
@@ -76,8 +78,10 @@ def import_celery_app(default: str | None = None) -> str | None:
     try:
         importlib.import_module(module)
     except Exception as exc:
-        raise RuntimeError(f"saqmigrate: cannot import the Celery app module {module!r} (the worker settings' "
-                           f"import_celery_app, or SAQMIGRATE_CELERY_APP): {type(exc).__name__}: {exc}") from exc
+        raise RuntimeError(
+            f"saqmigrate: cannot import the Celery app module {module!r} (the worker settings' "
+            f"import_celery_app, or SAQMIGRATE_CELERY_APP): {type(exc).__name__}: {exc}"
+        ) from exc
     _celery_app_module = module
     return module
 
@@ -186,8 +190,15 @@ def _ownership_startup(registry_module: str, tz: Any) -> Callable:
     return startup
 
 
-def cron_function(entry: str, twin: Callable, kwargs: dict | None = None, *, guard: dict | None = None,
-                  cron_tz: str = "UTC", shared: bool = True) -> Callable:
+def cron_function(
+    entry: str,
+    twin: Callable,
+    kwargs: dict | None = None,
+    *,
+    guard: dict | None = None,
+    cron_tz: str = "UTC",
+    shared: bool = True,
+) -> Callable:
     """The function a generated ``CronJob`` runs for beat entry ``entry``.
 
     Its ``__qualname__`` is ``beat:<entry>`` so every entry has its own SAQ unique key
@@ -227,8 +238,16 @@ class IntervalJob:
     beat's start) are reported by the translation (SM205).
     """
 
-    def __init__(self, entry: str, twin: Callable, interval: float, kwargs: dict | None = None, *,
-                 shared: bool = True, **job_options: Any) -> None:
+    def __init__(
+        self,
+        entry: str,
+        twin: Callable,
+        interval: float,
+        kwargs: dict | None = None,
+        *,
+        shared: bool = True,
+        **job_options: Any,
+    ) -> None:
         if interval <= 0:
             raise ValueError(f"IntervalJob({entry!r}): interval must be positive, got {interval}")
         self.entry = entry
@@ -243,8 +262,11 @@ class IntervalJob:
     def next_slot(self, after: float) -> int:
         import math
 
-        return int(math.floor(after / self.interval) + 1) * int(self.interval) if self.interval.is_integer() \
+        return (
+            int(math.floor(after / self.interval) + 1) * int(self.interval)
+            if self.interval.is_integer()
             else int(math.ceil((math.floor(after / self.interval) + 1) * self.interval))
+        )
 
     def job(self, slot: int) -> Any:
         from saq import Job

@@ -55,13 +55,17 @@ def wire_app(source: str, app_var: str, routing_module: str, line_length: int = 
         if len(line) > line_length:
             line += ", E501"
         new = [cst.parse_statement(line), _after_import(cst.parse_statement(f"{ROUTING_NAME}.install({app_var})"))]
-        body[i:i + 1] = [stmt, *new]
+        body[i : i + 1] = [stmt, *new]
         return WiringResult(module.with_changes(body=body).code, True)
     factory = _wire_factory(module, app_var, routing_module)
     if factory is not None:
         return WiringResult(factory.code, True)
-    return WiringResult(source, False, f"no module-level `{app_var} = Celery(...)` found; add "
-                        f"`from {routing_module} import install; install({app_var})` after the app is created")
+    return WiringResult(
+        source,
+        False,
+        f"no module-level `{app_var} = Celery(...)` found; add "
+        f"`from {routing_module} import install; install({app_var})` after the app is created",
+    )
 
 
 def _after_import(stmt: cst.BaseStatement) -> cst.BaseStatement:
@@ -70,14 +74,23 @@ def _after_import(stmt: cst.BaseStatement) -> cst.BaseStatement:
 
 
 def _assigns_app(stmt: cst.BaseStatement, app_var: str) -> bool:
-    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign)
-            and any(isinstance(t.target, cst.Name) and t.target.value == app_var for t in stmt.body[0].targets)
-            and isinstance(stmt.body[0].value, cst.Call))
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Assign)
+        and any(isinstance(t.target, cst.Name) and t.target.value == app_var for t in stmt.body[0].targets)
+        and isinstance(stmt.body[0].value, cst.Call)
+    )
 
 
 def _returns(stmt: cst.BaseStatement, app_var: str) -> bool:
-    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Return)
-            and isinstance(stmt.body[0].value, cst.Name) and stmt.body[0].value.value == app_var)
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Return)
+        and isinstance(stmt.body[0].value, cst.Name)
+        and stmt.body[0].value.value == app_var
+    )
 
 
 def _wire_factory(module: cst.Module, app_var: str, routing_module: str) -> cst.Module | None:
@@ -95,9 +108,11 @@ def _wire_factory(module: cst.Module, app_var: str, routing_module: str) -> cst.
         if len(at) != 1:
             return None  # several exits (or none that returns the app): a person decides where
         package, _, leaf = routing_module.rpartition(".")
-        new = [cst.parse_statement(f"from {package} import {leaf} as {ROUTING_NAME}"),
-               _after_import(cst.parse_statement(f"{ROUTING_NAME}.install({app_var})"))]
-        stmts[at[0]:at[0]] = new
+        new = [
+            cst.parse_statement(f"from {package} import {leaf} as {ROUTING_NAME}"),
+            _after_import(cst.parse_statement(f"{ROUTING_NAME}.install({app_var})")),
+        ]
+        stmts[at[0] : at[0]] = new
         body[i] = fn.with_changes(body=fn.body.with_changes(body=stmts))
         return module.with_changes(body=body)
     return None

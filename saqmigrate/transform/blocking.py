@@ -49,9 +49,18 @@ from saqmigrate.transform import ports_django as dj
 from saqmigrate.transform import ports_http as http
 
 _BUILTIN_NAMES = set(dir(builtins))
-_TRANSPARENT_DECORATORS = {"staticmethod", "classmethod", "property", "functools.wraps", "functools.lru_cache",
-                           "functools.cache", "functools.cached_property", "dataclasses.dataclass", "typing.overload",
-                           "abc.abstractmethod"}
+_TRANSPARENT_DECORATORS = {
+    "staticmethod",
+    "classmethod",
+    "property",
+    "functools.wraps",
+    "functools.lru_cache",
+    "functools.cache",
+    "functools.cached_property",
+    "dataclasses.dataclass",
+    "typing.overload",
+    "abc.abstractmethod",
+}
 
 
 @dataclass(frozen=True)
@@ -181,8 +190,9 @@ def _join(types: list[T]) -> T:
     return UNKNOWN
 
 
-def _module_bindings(body: list[ast.stmt], imports: dict, defs: dict, classes: dict, assigns: dict,
-                     module: str, is_pkg: bool) -> None:
+def _module_bindings(
+    body: list[ast.stmt], imports: dict, defs: dict, classes: dict, assigns: dict, module: str, is_pkg: bool
+) -> None:
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             defs[stmt.name] = stmt
@@ -212,8 +222,11 @@ def _module_bindings(body: list[ast.stmt], imports: dict, defs: dict, classes: d
                         if isinstance(n, ast.Name):
                             assigns.setdefault(n.id, []).append(None)
         elif isinstance(stmt, (ast.If, ast.Try, ast.With)) or type(stmt).__name__ == "TryStar":
-            inner = list(getattr(stmt, "body", [])) + list(getattr(stmt, "orelse", [])) + \
-                list(getattr(stmt, "finalbody", []))
+            inner = (
+                list(getattr(stmt, "body", []))
+                + list(getattr(stmt, "orelse", []))
+                + list(getattr(stmt, "finalbody", []))
+            )
             for h in getattr(stmt, "handlers", []):
                 inner += h.body
             _module_bindings(inner, imports, defs, classes, assigns, module, is_pkg)
@@ -244,14 +257,15 @@ def _rebound(tree: ast.Module) -> frozenset[str]:
                 for a in stmt.names:
                     if a.name != "*":
                         bind(a.asname or a.name.split(".")[0])
-            elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) \
-                    or type(stmt).__name__ == "TryStar":
+            elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) or type(stmt).__name__ == "TryStar":
                 for n in ast.walk(stmt):
-                    if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)) \
-                            and n in _header_names(stmt):
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)) and n in _header_names(stmt):
                         bind(n.id)
-                inner = list(getattr(stmt, "body", [])) + list(getattr(stmt, "orelse", [])) + \
-                    list(getattr(stmt, "finalbody", []))
+                inner = (
+                    list(getattr(stmt, "body", []))
+                    + list(getattr(stmt, "orelse", []))
+                    + list(getattr(stmt, "finalbody", []))
+                )
                 for h in getattr(stmt, "handlers", []):
                     if h.name:
                         bind(h.name)
@@ -267,16 +281,31 @@ def _rebound(tree: ast.Module) -> frozenset[str]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             declared = {n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names}
-            rebound |= declared & {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-                                   and isinstance(n.ctx, (ast.Store, ast.Del))}
+            rebound |= declared & {
+                n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))
+            }
     return frozenset(rebound)
 
 
 #: names a port's generated code binds or reads (the twin module's ``ctx``/``asyncio``/``task_self``, the
 #: imports the writer adds, its segment and row names): a body that binds one of them would capture it.
 #: transform/native.py's _PROVIDED and _GENERATED must stay inside this set (tests/native checks it).
-RESERVED = frozenset({"ctx", "asyncio", "task_self", "_celery", "sync_to_async", "_httpx", "_requests", "run_sync",
-                      "_row", "httpx", "saqmigrate", "_aio"})
+RESERVED = frozenset(
+    {
+        "ctx",
+        "asyncio",
+        "task_self",
+        "_celery",
+        "sync_to_async",
+        "_httpx",
+        "_requests",
+        "run_sync",
+        "_row",
+        "httpx",
+        "saqmigrate",
+        "_aio",
+    }
+)
 
 
 def _bound_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
@@ -299,8 +328,7 @@ def _bound_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
 
 
 def _rebound_why(mod: _Module, name: str) -> str:
-    return f"{name} is bound more than once in {mod.name} (which binding a call sees depends on the order " \
-           "of execution)"
+    return f"{name} is bound more than once in {mod.name} (which binding a call sees depends on the order of execution)"
 
 
 def _header_names(stmt: ast.stmt) -> set[ast.Name]:
@@ -320,8 +348,9 @@ def _literal(node: ast.AST) -> bool:
     """A value of a size the source fixes: a constant, a display of constants, a comprehension over those."""
     if isinstance(node, (ast.GeneratorExp, ast.ListComp, ast.SetComp)):
         return all(_literal(g.iter) for g in node.generators)
-    return isinstance(node, ast.Constant) or (isinstance(node, (ast.List, ast.Tuple, ast.Set))
-                                              and all(_literal(e) for e in node.elts))
+    return isinstance(node, ast.Constant) or (
+        isinstance(node, (ast.List, ast.Tuple, ast.Set)) and all(_literal(e) for e in node.elts)
+    )
 
 
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)[*+{]")
@@ -344,16 +373,23 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
     input on the loop too."""
     args = [*node.args, *(k.value for k in node.keywords)]
     for a in args:
-        if isinstance(a, ast.Call) and isinstance(a.func, ast.Name) and a.func.id == "range" \
-                and not all(isinstance(x, ast.Constant) for x in a.args):
+        if (
+            isinstance(a, ast.Call)
+            and isinstance(a.func, ast.Name)
+            and a.func.id == "range"
+            and not all(isinstance(x, ast.Constant) for x in a.args)
+        ):
             return "range() of a computed size consumed at once: CPU work no input bounds, on the event loop"
     name = target.ref if target.kind in ("builtin", "ref") else ""
     method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
-    if method == "sort" and receiver is not None and receiver.kind not in ("ref", "module") \
-            and not _literal(node.func.value):
+    if (
+        method == "sort"
+        and receiver is not None
+        and receiver.kind not in ("ref", "module")
+        and not _literal(node.func.value)
+    ):
         return "sorting input of any size (n log n) on the event loop"
-    if name in ("sorted", "heapq.nlargest", "heapq.nsmallest", "heapq.heapify") \
-            and not all(_literal(a) for a in args):
+    if name in ("sorted", "heapq.nlargest", "heapq.nsmallest", "heapq.heapify") and not all(_literal(a) for a in args):
         return "sorting input of any size (n log n) on the event loop"
     literal_args = all(_literal(a) for a in args)
     if name in ("itertools.count", "itertools.cycle") or (name == "itertools.repeat" and len(args) < 2):
@@ -411,8 +447,14 @@ class Prover:
     is not the project's. The scan passes its own (the trees it already parsed are not read again);
     the default reads ``<root>/<module path>.py`` under each of ``roots``."""
 
-    def __init__(self, roots: list[Path] | Path, max_depth: int = 4, loader: Loader | None = None,
-                 http_client: bool = False, segments: bool = True) -> None:
+    def __init__(
+        self,
+        roots: list[Path] | Path,
+        max_depth: int = 4,
+        loader: Loader | None = None,
+        http_client: bool = False,
+        segments: bool = True,
+    ) -> None:
         self.roots = [roots] if isinstance(roots, Path) else list(dict.fromkeys(roots))
         self.max_depth = max_depth
         self.loader = loader
@@ -539,8 +581,11 @@ class Prover:
             rel = self.django.related(model, attr) if model is not None else None
             if rel is not None and not rel[1]:
                 return T("manager", rel[0], "related")
-            return T("unknown", f"{base.ref.split(':')[-1]}.{attr}", "an attribute of a model instance that "
-                     "may query (a relation, a deferred field, a property)")
+            return T(
+                "unknown",
+                f"{base.ref.split(':')[-1]}.{attr}",
+                "an attribute of a model instance that may query (a relation, a deferred field, a property)",
+            )
         if k == "cls":
             model = self.django.info(base.ref)
             if model is not None and not model.problem and (attr in model.managers or attr == "_default_manager"):
@@ -564,9 +609,11 @@ class Prover:
             mod, cls = self.class_of(base)
             if mod is not None and cls is not None:
                 for stmt in cls.body:
-                    if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr
-                                                            for t in stmt.targets) \
-                            and isinstance(stmt.value, ast.Constant):
+                    if (
+                        isinstance(stmt, ast.Assign)
+                        and any(isinstance(t, ast.Name) and t.id == attr for t in stmt.targets)
+                        and isinstance(stmt.value, ast.Constant)
+                    ):
                         return DATA
             return T("unknown", f"{base.ref.replace(':', '.')}.{attr}", self.class_family(base) or "")
         if k == "opaque":
@@ -631,8 +678,11 @@ class Prover:
         fn = mod.defs[function]
         captured = sorted(n for n in _bound_names(fn) if n in RESERVED or n.startswith("_blocking_"))
         if captured:
-            return TaskPlan("bridged", [], Blocked(
-                function, f"the body binds {', '.join(captured)}, a name the port's own code uses", mod.rel))
+            return TaskPlan(
+                "bridged",
+                [],
+                Blocked(function, f"the body binds {', '.join(captured)}, a name the port's own code uses", mod.rel),
+            )
         args = {}
         params = [*fn.args.posonlyargs, *fn.args.args]
         for i, p in enumerate(params):
@@ -663,8 +713,11 @@ class Prover:
             # an httpx response read by blocking code would be read as if it were requests': plan again
             # with every requests call blocking (the value is then requests' own response everywhere)
             names = {r.http["target"] for r in rewrites if r.kind == "http" and r.http and r.http.get("target")}
-            if http_ok and names and any(isinstance(n, ast.Name) and n.id in names for u in syncs
-                                         for n in ast.walk(u.stmt)):
+            if (
+                http_ok
+                and names
+                and any(isinstance(n, ast.Name) and n.id in names for u in syncs for n in ast.walk(u.stmt))
+            ):
                 http_ok, genuine, reasons = False, None, {}  # that pass's reasons assumed the ports
                 continue
             # a container a segment may fill (lst.append(obj), d[k] = qs, helper(lst)) may hold model
@@ -680,21 +733,38 @@ class Prover:
         if not rewrites:
             return TaskPlan("bridged", units, first, segments, [])
         if not self.segments:
-            return TaskPlan("bridged", units, first, segments, rewrites,
-                            why=f"{first.reason() if first else 'blocking code'}; running the rest through "
-                                "sync_to_async needs asgiref, which the project does not declare")
+            return TaskPlan(
+                "bridged",
+                units,
+                first,
+                segments,
+                rewrites,
+                why=f"{first.reason() if first else 'blocking code'}; running the rest through "
+                "sync_to_async needs asgiref, which the project does not declare",
+            )
         return TaskPlan("partly", units, first, segments, rewrites)
 
     def _manual_transaction(self, mod: _Module, fn: ast.FunctionDef) -> Blocked | None:
         """The body drives the database connection or a transaction itself (``set_autocommit``, ``commit``,
         ``connection.cursor()``, ``atomic`` outside a ``with``): split into segments with awaits between them,
         its statements would run on different threads' connections, with other jobs' work in between."""
-        in_with = {id(item.context_expr.func if isinstance(item.context_expr, ast.Call) else item.context_expr)
-                   for node in ast.walk(fn) if isinstance(node, ast.With) for item in node.items}
+        in_with = {
+            id(item.context_expr.func if isinstance(item.context_expr, ast.Call) else item.context_expr)
+            for node in ast.walk(fn)
+            if isinstance(node, ast.With)
+            for item in node.items
+        }
         imports = dict(mod.imports)
         local: dict = {}
-        _module_bindings([n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))], local, {}, {}, {},
-                         mod.name, mod.is_pkg)
+        _module_bindings(
+            [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))],
+            local,
+            {},
+            {},
+            {},
+            mod.name,
+            mod.is_pkg,
+        )
         imports.update(local)
         for node in ast.walk(fn):
             if not isinstance(node, (ast.Name, ast.Attribute)) or not isinstance(node.ctx, ast.Load):
@@ -708,24 +778,41 @@ class Prover:
                 continue
             ref = f"{ref}.{rest}" if rest else ref
             transaction = ref.startswith("django.db.transaction.") and not (
-                ref == "django.db.transaction.atomic" and id(node) in in_with)
-            if transaction or ref in ("django.db.connection", "django.db.connections") or \
-                    ref.startswith(("django.db.connection.", "django.db.connections.")):
-                return Blocked(_short(node), "manages the database connection or a transaction by hand: split "
-                               "into segments, its statements would run on different threads' connections",
-                               f"{mod.rel}:{node.lineno}", [f"{mod.name}.{fn.name}"])
+                ref == "django.db.transaction.atomic" and id(node) in in_with
+            )
+            if (
+                transaction
+                or ref in ("django.db.connection", "django.db.connections")
+                or ref.startswith(("django.db.connection.", "django.db.connections."))
+            ):
+                return Blocked(
+                    _short(node),
+                    "manages the database connection or a transaction by hand: split "
+                    "into segments, its statements would run on different threads' connections",
+                    f"{mod.rel}:{node.lineno}",
+                    [f"{mod.name}.{fn.name}"],
+                )
         return None
 
-    def function(self, mod: _Module, fn: ast.FunctionDef | ast.AsyncFunctionDef, qual: str, args: dict[str, T],
-                 depth: int, chain: list[str]) -> tuple[Blocked | None, T]:
+    def function(
+        self,
+        mod: _Module,
+        fn: ast.FunctionDef | ast.AsyncFunctionDef,
+        qual: str,
+        args: dict[str, T],
+        depth: int,
+        chain: list[str],
+    ) -> tuple[Blocked | None, T]:
         key = (mod.name, qual, tuple(sorted(args.items(), key=lambda kv: kv[0])), depth)
         if key in self._cache:
             return self._cache[key]
         if key in self._stack:  # recursion: proven when the rest of the cycle is
             return None, UNKNOWN
         if isinstance(fn, ast.AsyncFunctionDef):
-            res: tuple[Blocked | None, T] = (Blocked(f"{qual}()", "an async def called without await from sync code",
-                                                     f"{mod.rel}:{fn.lineno}", []), UNKNOWN)
+            res: tuple[Blocked | None, T] = (
+                Blocked(f"{qual}()", "an async def called without await from sync code", f"{mod.rel}:{fn.lineno}", []),
+                UNKNOWN,
+            )
             self._cache[key] = res
             return res
         self._stack.append(key)
@@ -805,8 +892,14 @@ def _combine(types: list[T]) -> T:
 
 
 def _misuse(t: T) -> str:
-    what = {"manager": "a Django manager", "queryset": "a Django queryset", "instance": "a model instance",
-            "pair": "a get_or_create() result", "response": "an HTTP response", "headers": "response headers"}
+    what = {
+        "manager": "a Django manager",
+        "queryset": "a Django queryset",
+        "instance": "a model instance",
+        "pair": "a get_or_create() result",
+        "response": "an HTTP response",
+        "headers": "response headers",
+    }
     if t.kind == "queryset":
         return "a queryset used where it may be evaluated (len(), bool(), list(), an argument): a query"
     if t.kind == "instance":
@@ -825,9 +918,19 @@ def t_is_type(name: str) -> bool:
 class _Body(ast.NodeVisitor):
     """One function body (or a module-level expression) under proof."""
 
-    def __init__(self, prover: Prover, mod: _Module, fn: ast.AST | None, args: dict[str, T], depth: int,
-                 chain: list[str], module_level: bool = False, parent: _Body | None = None,
-                 port: bool = False, forced: frozenset = frozenset()) -> None:
+    def __init__(
+        self,
+        prover: Prover,
+        mod: _Module,
+        fn: ast.AST | None,
+        args: dict[str, T],
+        depth: int,
+        chain: list[str],
+        module_level: bool = False,
+        parent: _Body | None = None,
+        port: bool = False,
+        forced: frozenset = frozenset(),
+    ) -> None:
         self.p, self.mod, self.fn, self.depth, self.chain = prover, mod, fn, depth, chain
         self.module_level = module_level
         self.parent = parent
@@ -874,8 +977,9 @@ class _Body(ast.NodeVisitor):
                     self._targets(t, n.value, bindings)
             elif isinstance(n, (ast.AnnAssign, ast.AugAssign)) and n.value is not None:
                 if isinstance(n.target, ast.Name):
-                    bindings.append((n.target.id, ("aug", n.target.id, n.value) if isinstance(n, ast.AugAssign)
-                                     else n.value))
+                    bindings.append(
+                        (n.target.id, ("aug", n.target.id, n.value) if isinstance(n, ast.AugAssign) else n.value)
+                    )
             elif isinstance(n, ast.NamedExpr):
                 bindings.append((n.target.id, n.value))
             elif isinstance(n, ast.For):  # a comprehension's targets are its own scope (_comprehension)
@@ -888,11 +992,15 @@ class _Body(ast.NodeVisitor):
                 bindings.append((n.name, ("localfunc",)))
             elif isinstance(n, ast.Import):
                 for a in n.names:
-                    bindings.append(((a.asname or a.name.split(".")[0]),
-                                     ("import", a.name if a.asname else a.name.split(".")[0])))
+                    bindings.append(
+                        ((a.asname or a.name.split(".")[0]), ("import", a.name if a.asname else a.name.split(".")[0]))
+                    )
             elif isinstance(n, ast.ImportFrom):
-                base = _resolve_relative(self.mod.name, self.mod.is_pkg, n.level, n.module) if n.level \
+                base = (
+                    _resolve_relative(self.mod.name, self.mod.is_pkg, n.level, n.module)
+                    if n.level
                     else (n.module or "")
+                )
                 for a in n.names:
                     if a.name != "*":
                         bindings.append((a.asname or a.name, ("import", f"{base}.{a.name}" if base else a.name)))
@@ -917,8 +1025,11 @@ class _Body(ast.NodeVisitor):
             out.append((target.id, src))
         elif isinstance(target, (ast.Tuple, ast.List)):
             for i, elt in enumerate(target.elts):
-                self._targets(elt.value if isinstance(elt, ast.Starred) else elt,
-                              ("elem", src, None if isinstance(elt, ast.Starred) else i), out)
+                self._targets(
+                    elt.value if isinstance(elt, ast.Starred) else elt,
+                    ("elem", src, None if isinstance(elt, ast.Starred) else i),
+                    out,
+                )
 
     def _binding_type(self, src) -> T:
         try:
@@ -931,8 +1042,13 @@ class _Body(ast.NodeVisitor):
                 inner = src[1]
                 whole = self._binding_type(inner) if isinstance(inner, tuple) else self.type_of(inner)
                 if whole.kind == "pair":  # obj, created = Model.objects.get_or_create(...)
-                    return T("instance", whole.ref, whole.hint or "full") if src[2] == 0 else \
-                        DATA if src[2] == 1 else T("tainted", hint="a get_or_create() result")
+                    return (
+                        T("instance", whole.ref, whole.hint or "full")
+                        if src[2] == 0
+                        else DATA
+                        if src[2] == 1
+                        else T("tainted", hint="a get_or_create() result")
+                    )
                 return self._element(whole)
             if tag == "with":
                 t = self.type_of(src[1])
@@ -989,8 +1105,21 @@ class _Body(ast.NodeVisitor):
         return T("unknown", name, "a name bound by a star import or at run time")
 
     def type_of(self, node: ast.AST) -> T:
-        if isinstance(node, (ast.Constant, ast.JoinedStr, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp,
-                             ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        if isinstance(
+            node,
+            (
+                ast.Constant,
+                ast.JoinedStr,
+                ast.List,
+                ast.Tuple,
+                ast.Dict,
+                ast.Set,
+                ast.ListComp,
+                ast.SetComp,
+                ast.DictComp,
+                ast.GeneratorExp,
+            ),
+        ):
             return DATA
         if isinstance(node, ast.Compare):
             tainted = [t for t in map(self.type_of, [node.left, *node.comparators]) if t.kind == "tainted"]
@@ -1037,9 +1166,33 @@ class _Body(ast.NodeVisitor):
     def block(self, node: ast.AST, call: str, why: str) -> None:
         raise _Stop(Blocked(call, why, f"{self.mod.rel}:{getattr(node, 'lineno', '?')}", list(self.chain)))
 
-    _READS = {"get", "keys", "items", "values", "copy", "count", "index", "format", "join", "startswith", "endswith",
-              "lower", "upper", "strip", "split", "replace", "isoformat", "encode", "decode", "pop", "remove",
-              "clear", "discard", "sort", "reverse"}  # neither stores a new object in the value
+    _READS = {
+        "get",
+        "keys",
+        "items",
+        "values",
+        "copy",
+        "count",
+        "index",
+        "format",
+        "join",
+        "startswith",
+        "endswith",
+        "lower",
+        "upper",
+        "strip",
+        "split",
+        "replace",
+        "isoformat",
+        "encode",
+        "decode",
+        "pop",
+        "remove",
+        "clear",
+        "discard",
+        "sort",
+        "reverse",
+    }  # neither stores a new object in the value
 
     def filled_by(self, stmts: list[ast.stmt]) -> set[str]:
         """Locals of plain or unknown kind that these (blocking) statements may fill with other objects: the
@@ -1062,8 +1215,12 @@ class _Body(ast.NodeVisitor):
                 t = self.type_of(f)
             except _Stop:
                 return False
-            return t.kind == "builtin" and t.ref in al.PURE_BUILTINS or t.kind == "ref" and \
-                al.pure_function(t.ref) is not None
+            return (
+                t.kind == "builtin"
+                and t.ref in al.PURE_BUILTINS
+                or t.kind == "ref"
+                and al.pure_function(t.ref) is not None
+            )
 
         for stmt in stmts:
             for node in _scope_walk(stmt):
@@ -1074,9 +1231,18 @@ class _Body(ast.NodeVisitor):
                         if name:
                             out.add(name)
                     if not harmless(node):
-                        out.update(n for n in map(local, [*node.args, *(k.value for k in node.keywords),
-                                                           *(a.value for a in node.args
-                                                             if isinstance(a, ast.Starred))]) if n)
+                        out.update(
+                            n
+                            for n in map(
+                                local,
+                                [
+                                    *node.args,
+                                    *(k.value for k in node.keywords),
+                                    *(a.value for a in node.args if isinstance(a, ast.Starred)),
+                                ],
+                            )
+                            if n
+                        )
                 elif isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
                     name = local(node.value)
                     if name:
@@ -1101,8 +1267,11 @@ class _Body(ast.NodeVisitor):
             return units
         for i, u in enumerate(units):  # top level: a segment that returns runs to the end of the body
             if u.kind == "sync" and returns(u.stmt) and i + 1 < len(units):
-                return units[:i] + [u] + [Unit("sync", x.stmt, blocked=x.blocked if x.kind == "sync" else None)
-                                          for x in units[i + 1:]]
+                return (
+                    units[:i]
+                    + [u]
+                    + [Unit("sync", x.stmt, blocked=x.blocked if x.kind == "sync" else None) for x in units[i + 1 :]]
+                )
         return units
 
     def plan_stmt(self, stmt: ast.stmt) -> Unit:
@@ -1116,8 +1285,10 @@ class _Body(ast.NodeVisitor):
                 unit = self._plan_compound(stmt)
             except (_Stop, _CannotSplit):
                 unit = None
-            if unit is not None and (unit.rewrites or any(x.rewrites for block in unit.blocks
-                                                          for x in _walk_units(block) if x.kind != "sync")):
+            if unit is not None and (
+                unit.rewrites
+                or any(x.rewrites for block in unit.blocks for x in _walk_units(block) if x.kind != "sync")
+            ):
                 unit.blocked = blocked
                 return unit
         return Unit("sync", stmt, blocked=blocked)
@@ -1164,16 +1335,23 @@ class _Body(ast.NodeVisitor):
             finally:
                 self.stmts.pop()
         result = super().visit(node)
-        if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load) \
-                and id(node) not in self.callee and id(node) not in self.type_refs:
+        if (
+            isinstance(node, (ast.Name, ast.Attribute))
+            and isinstance(node.ctx, ast.Load)
+            and id(node) not in self.callee
+            and id(node) not in self.type_refs
+        ):
             t = self.type_of(node)
             if t.kind == "ref":
                 why = al.value_problem(t.ref)
                 if why:
                     self.block(node, _short(node), why)
-        if isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)) and id(node) not in self.allowed \
-                and not (isinstance(node, (ast.Name, ast.Attribute, ast.Subscript))
-                         and not isinstance(node.ctx, ast.Load)) and id(node) not in self.callee:
+        if (
+            isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript))
+            and id(node) not in self.allowed
+            and not (isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load))
+            and id(node) not in self.callee
+        ):
             t = self.type_of(node)
             if t.kind in CHECKED:
                 self.block(node, _short(node), _misuse(t))
@@ -1185,8 +1363,13 @@ class _Body(ast.NodeVisitor):
 
     def _truth_test(self, node: ast.AST) -> None:
         """``if obj:`` on a model instance is ``object.__bool__`` (Model defines no __bool__/__len__)."""
-        parts = node.values if isinstance(node, ast.BoolOp) else [node.operand] \
-            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) else [node]
+        parts = (
+            node.values
+            if isinstance(node, ast.BoolOp)
+            else [node.operand]
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+            else [node]
+        )
         for part in parts:
             t = self.type_of(part)
             if t.kind == "instance":
@@ -1219,20 +1402,33 @@ class _Body(ast.NodeVisitor):
         self.generic_visit(node)
         spec = node.format_spec
         if spec is not None and any(isinstance(v, ast.FormattedValue) for v in ast.walk(spec) if v is not node):
-            self.block(node, _short(node), "a format with a computed width or precision (its cost grows with the "
-                                           "value) on the event loop")
+            self.block(
+                node,
+                _short(node),
+                "a format with a computed width or precision (its cost grows with the value) on the event loop",
+            )
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         self.generic_visit(node)
         if isinstance(node.op, ast.Pow) and not isinstance(node.right, ast.Constant):
-            self.block(node, _short(node), "a power with a computed exponent (unbounded CPU and memory) on the "
-                                           "event loop")
-        if isinstance(node.op, ast.Mult) and any(isinstance(x, (ast.List, ast.Tuple, ast.JoinedStr))
-                                                 or isinstance(x, ast.Constant) and isinstance(x.value, (str, bytes))
-                                                 for x in (node.left, node.right)) \
-                and not all(isinstance(x, ast.Constant) or _literal(x) for x in (node.left, node.right)):
-            self.block(node, _short(node), "a sequence repeated a computed number of times (unbounded CPU and "
-                                           "memory) on the event loop")
+            self.block(
+                node, _short(node), "a power with a computed exponent (unbounded CPU and memory) on the event loop"
+            )
+        if (
+            isinstance(node.op, ast.Mult)
+            and any(
+                isinstance(x, (ast.List, ast.Tuple, ast.JoinedStr))
+                or isinstance(x, ast.Constant)
+                and isinstance(x.value, (str, bytes))
+                for x in (node.left, node.right)
+            )
+            and not all(isinstance(x, ast.Constant) or _literal(x) for x in (node.left, node.right))
+        ):
+            self.block(
+                node,
+                _short(node),
+                "a sequence repeated a computed number of times (unbounded CPU and memory) on the event loop",
+            )
 
     def visit_BoolOp(self, node: ast.BoolOp) -> None:
         self._truth_test(node)
@@ -1246,19 +1442,30 @@ class _Body(ast.NodeVisitor):
         if all(isinstance(op, (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)) for op in node.ops):
             for part in [node.left, *node.comparators]:  # Model.__eq__ compares the concrete model and pk
                 t = self.type_of(part)
-                if t.kind == "instance" and not (self.p.django.info(t.ref) or dj.ModelInfo("", "", "")).methods \
-                        & {"__eq__"} or t.kind == "response" and all(isinstance(op, (ast.Is, ast.IsNot))
-                                                                       for op in node.ops):
+                if (
+                    t.kind == "instance"
+                    and not (self.p.django.info(t.ref) or dj.ModelInfo("", "", "")).methods & {"__eq__"}
+                    or t.kind == "response"
+                    and all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops)
+                ):
                     self._allow(part)
         self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        value_t = self.type_of(node.value) if isinstance(node.value, (ast.Call, ast.Name, ast.Attribute,
-                                                                      ast.Subscript)) else None
+        value_t = (
+            self.type_of(node.value)
+            if isinstance(node.value, (ast.Call, ast.Name, ast.Attribute, ast.Subscript))
+            else None
+        )
         if value_t is not None and value_t.kind in CHECKED:
             names = all(isinstance(t, ast.Name) for t in node.targets)
-            pair = value_t.kind == "pair" and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple) \
-                and len(node.targets[0].elts) == 2 and all(isinstance(e, ast.Name) for e in node.targets[0].elts)
+            pair = (
+                value_t.kind == "pair"
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Tuple)
+                and len(node.targets[0].elts) == 2
+                and all(isinstance(e, ast.Name) for e in node.targets[0].elts)
+            )
             if names or pair:
                 self._allow(node.value)
         self.generic_visit(node)
@@ -1324,8 +1531,13 @@ class _Body(ast.NodeVisitor):
         if mod is None or cls is None or base.ref in seen or self.p.django.info(base.ref) is not None:
             return ""  # a model's managers and fields are the ORM's (ports_django)
         for stmt in cls.body:
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
-                if isinstance(stmt, ast.AnnAssign) else []
+            targets = (
+                stmt.targets
+                if isinstance(stmt, ast.Assign)
+                else [stmt.target]
+                if isinstance(stmt, ast.AnnAssign)
+                else []
+            )
             if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
                 why = _class_attribute_problem(stmt)
                 return f"{cls.name}.{why}" if why else ""
@@ -1352,8 +1564,10 @@ class _Body(ast.NodeVisitor):
                     return f"{model.label}.{attr} may be deferred (only()/defer()): reading it is a query"
                 if attr in model.relations:
                     return f"{model.label}.{attr} is a relation: reading it is a query unless cached"
-                return f"{model.label}.{attr} is not a field read from the instance (a property, a relation, " \
-                       "a method): it may query"
+                return (
+                    f"{model.label}.{attr} is not a field read from the instance (a property, a relation, "
+                    "a method): it may query"
+                )
             if isinstance(ctx, ast.Store) and attr in model.plain:
                 return ""
             return f"assigning {model.label}.{attr} (not a plain field)"
@@ -1371,19 +1585,31 @@ class _Body(ast.NodeVisitor):
         if base.kind in CHECKED:
             sliced = isinstance(node.slice, ast.Slice) and node.slice.step is None
             if not isinstance(node.ctx, ast.Load) or not (base.kind == "headers" or base.kind == "queryset" and sliced):
-                self.block(node, _short(node), "Django ORM (indexing a queryset runs a query)"
-                           if base.kind == "queryset" else f"indexing a {base.kind}")
+                self.block(
+                    node,
+                    _short(node),
+                    "Django ORM (indexing a queryset runs a query)"
+                    if base.kind == "queryset"
+                    else f"indexing a {base.kind}",
+                )
 
     def _for_header(self, node: ast.For | ast.comprehension, key: tuple = ()) -> None:
         t = self.type_of(node.iter)
         if t.kind == "queryset":
             if not self._porting():
-                self.block(node.iter, f"for ... in {_short(node.iter)}", "Django ORM (iterating a queryset runs a "
-                           "query; only the task body's own loops become async for)")
+                self.block(
+                    node.iter,
+                    f"for ... in {_short(node.iter)}",
+                    "Django ORM (iterating a queryset runs a query; only the task body's own loops become async for)",
+                )
             self._allow(node.iter)
             if isinstance(node, ast.For):
-                self._record(node, Rewrite("async_for", ("for", node.lineno, node.col_offset),
-                                           label="for over a queryset -> async for"))
+                self._record(
+                    node,
+                    Rewrite(
+                        "async_for", ("for", node.lineno, node.col_offset), label="for over a queryset -> async for"
+                    ),
+                )
             else:
                 self._record(node, Rewrite("async_comp", key, label="comprehension over a queryset -> async for"))
         self.visit(node.iter)
@@ -1399,10 +1625,15 @@ class _Body(ast.NodeVisitor):
         if isinstance(node, ast.While):
             self.block(node, label, "a while loop with no await: CPU work no input bounds, on the event loop")
         for it in iters:
-            if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
-                    and not all(isinstance(a, ast.Constant) for a in it.args):
-                self.block(node, label, "a loop over range() of a computed size: CPU work no input bounds, on "
-                                        "the event loop")
+            if (
+                isinstance(it, ast.Call)
+                and isinstance(it.func, ast.Name)
+                and it.func.id == "range"
+                and not all(isinstance(a, ast.Constant) for a in it.args)
+            ):
+                self.block(
+                    node, label, "a loop over range() of a computed size: CPU work no input bounds, on the event loop"
+                )
         if self.loop_depth > 1:
             self.block(node, label, "a loop inside a loop (quadratic CPU work) on the event loop")
 
@@ -1479,8 +1710,11 @@ class _Body(ast.NodeVisitor):
         if isinstance(node.ctx, ast.Load):
             t = self.lookup(node.id)
             if t.kind == "opaque":
-                self.block(node, node.id, f"the module-level object {t.ref} = {t.hint} is built by a call not proven "
-                                          "non-blocking")
+                self.block(
+                    node,
+                    node.id,
+                    f"the module-level object {t.ref} = {t.hint} is built by a call not proven non-blocking",
+                )
             if t.kind == "tainted":
                 self.block(node, node.id, f"reads {node.id}, which blocking code computes ({t.hint or 'unknown'})")
 
@@ -1488,10 +1722,16 @@ class _Body(ast.NodeVisitor):
         for item in node.items:
             self.visit(item.context_expr)
             if self.type_of(item.context_expr).kind != al.SAFE_CM:
-                self.block(item.context_expr, f"with {_short(item.context_expr)}",
-                           al.family(_dotted(item.context_expr.func) if isinstance(item.context_expr, ast.Call)
-                                     and _dotted(item.context_expr.func) else "")
-                           or "a context manager whose __enter__/__exit__ are not proven non-blocking")
+                self.block(
+                    item.context_expr,
+                    f"with {_short(item.context_expr)}",
+                    al.family(
+                        _dotted(item.context_expr.func)
+                        if isinstance(item.context_expr, ast.Call) and _dotted(item.context_expr.func)
+                        else ""
+                    )
+                    or "a context manager whose __enter__/__exit__ are not proven non-blocking",
+                )
         for stmt in node.body:
             self.visit(stmt)
 
@@ -1546,8 +1786,13 @@ class _Body(ast.NodeVisitor):
         target = self.type_of(f)
         orm_call = receiver is not None and receiver.kind in CHECKED
         into_project = target.kind in ("func", "cls") or (receiver is not None and receiver.kind == "inst")
-        list_of_rows = target.kind == "builtin" and target.ref == "list" and len(node.args) == 1 and \
-            not node.keywords and self.type_of(node.args[0]).kind == "queryset"
+        list_of_rows = (
+            target.kind == "builtin"
+            and target.ref == "list"
+            and len(node.args) == 1
+            and not node.keywords
+            and self.type_of(node.args[0]).kind == "queryset"
+        )
         if orm_call or into_project or list_of_rows:  # the callee is proven with the kinds it is given
             for a in [*node.args, *(k.value for k in node.keywords if k.arg)]:
                 if not isinstance(a, ast.Starred):  # f(*qs) iterates the queryset
@@ -1600,8 +1845,10 @@ class _Body(ast.NodeVisitor):
         positions, keywords = al.HIGHER_ORDER[ref]
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             return self._blocked(node, "*args/**kwargs given to a function that calls its arguments")
-        for a in [*(node.args[i] for i in positions if i < len(node.args)),
-                  *(k.value for k in node.keywords if k.arg in keywords)]:
+        for a in [
+            *(node.args[i] for i in positions if i < len(node.args)),
+            *(k.value for k in node.keywords if k.arg in keywords),
+        ]:
             t = self.type_of(a)
             if t.kind in (al.DATA, "lambda", "localfunc"):
                 continue
@@ -1656,11 +1903,21 @@ class _Body(ast.NodeVisitor):
                 arg = self.type_of(node.args[0])
                 if arg.kind == "queryset":
                     if arg.hint != "data" or not self._porting():
-                        return self._blocked(node, "list() of a queryset runs a query (Django ORM)" + (
-                            "; only rows of values()/values_list() become a list on the loop"
-                            if self._porting() else ""))
-                    self._record(node, Rewrite("list_async", key_of(node.func), label="list(queryset) -> "
-                                               "[row async for row in queryset]"))
+                        return self._blocked(
+                            node,
+                            "list() of a queryset runs a query (Django ORM)"
+                            + (
+                                "; only rows of values()/values_list() become a list on the loop"
+                                if self._porting()
+                                else ""
+                            ),
+                        )
+                    self._record(
+                        node,
+                        Rewrite(
+                            "list_async", key_of(node.func), label="list(queryset) -> [row async for row in queryset]"
+                        ),
+                    )
                     return None, DATA
             kind = al.PURE_BUILTINS.get(t.ref)
             if kind is None:
@@ -1695,9 +1952,13 @@ class _Body(ast.NodeVisitor):
             if self._porting() and self._rewritable_sleep(node):
                 self._record(node, Rewrite("sleep", key_of(node.func), label="time.sleep -> await asyncio.sleep"))
                 return None, DATA
-            where = "a helper (only the task body is ported)" if self.depth else \
-                "a generator expression" if self.port and self.no_await else \
-                f"the form {_short(node.func)}(...), which the porter does not rewrite"
+            where = (
+                "a helper (only the task body is ported)"
+                if self.depth
+                else "a generator expression"
+                if self.port and self.no_await
+                else f"the form {_short(node.func)}(...), which the porter does not rewrite"
+            )
             return self._blocked(node, f"time.sleep in {where}")
         if ref in http.PORTABLE:
             spec, why = http.spec(node, ref)
@@ -1706,11 +1967,22 @@ class _Body(ast.NodeVisitor):
                 if not why:
                     stmt = self.stmts[-1] if self._current is node and self.stmts else None
                     spec["target"] = stmt.targets[0].id if isinstance(stmt, ast.Assign) else None  # type: ignore
-                    self._record(node, Rewrite("http", key_of(node.func), new=ref.rsplit(".", 1)[1], http=spec,
-                                               label=f"{ref} -> httpx.AsyncClient"))
+                    self._record(
+                        node,
+                        Rewrite(
+                            "http",
+                            key_of(node.func),
+                            new=ref.rsplit(".", 1)[1],
+                            http=spec,
+                            label=f"{ref} -> httpx.AsyncClient",
+                        ),
+                    )
                     return None, T("response")
-            blocked, _ = self._blocked(node, f"HTTP client (sync){'; not ported to httpx: ' + why if why else ''}",
-                                       f"{ref}()" if ref != _short(node.func) else None)
+            blocked, _ = self._blocked(
+                node,
+                f"HTTP client (sync){'; not ported to httpx: ' + why if why else ''}",
+                f"{ref}()" if ref != _short(node.func) else None,
+            )
             blocked.result = T("response") if spec is not None else None
             return blocked, UNKNOWN
         kind = al.pure_function(ref)
@@ -1726,16 +1998,24 @@ class _Body(ast.NodeVisitor):
         fam = al.family(ref)
         top = ref.split(".")[0]
         if fam is None:
-            fam = "a stdlib call not on the allowlist" if top in sys.stdlib_module_names \
+            fam = (
+                "a stdlib call not on the allowlist"
+                if top in sys.stdlib_module_names
                 else "a third-party call, assumed blocking"
+            )
         return self._blocked(node, fam, f"{ref}()" if ref != _short(node.func) else None)
 
     def _rewritable_sleep(self, node: ast.Call) -> bool:
         """``<time module>.sleep(...)`` with the module imported at module level: what the porter rewrites."""
         f = node.func
-        return (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id not in self.local
-                and self.mod.imports.get(f.value.id) == "time" and f.value.id not in self.mod.rebound
-                and self.parent is None)  # the writer's _aio.sleep raises what time.sleep raises (-1, nan, 1e20)
+        return (
+            isinstance(f, ast.Attribute)
+            and isinstance(f.value, ast.Name)
+            and f.value.id not in self.local
+            and self.mod.imports.get(f.value.id) == "time"
+            and f.value.id not in self.mod.rebound
+            and self.parent is None
+        )  # the writer's _aio.sleep raises what time.sleep raises (-1, nan, 1e20)
 
     def _http_context(self, node: ast.Call) -> str:
         """Why a requests call that could be an httpx one is not ported here ("" when it is)."""
@@ -1746,8 +2026,14 @@ class _Body(ast.NodeVisitor):
         if self._current is not node:
             return ""  # decided when the call itself is visited
         stmt = self.stmts[-1] if self.stmts else None
-        simple = isinstance(stmt, ast.Expr) and stmt.value is node or isinstance(stmt, ast.Assign) \
-            and stmt.value is node and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        simple = (
+            isinstance(stmt, ast.Expr)
+            and stmt.value is node
+            or isinstance(stmt, ast.Assign)
+            and stmt.value is node
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+        )
         if not simple:
             return "the call is not a statement of its own (`r = requests.get(...)` or `requests.post(...)`)"
         if self.try_depth:
@@ -1760,7 +2046,7 @@ class _Body(ast.NodeVisitor):
         for d in getattr(fn, "decorator_list", []):
             target = d.func if isinstance(d, ast.Call) else d
             name = _dotted(target) or ""
-            ref = mod.imports.get(name.split(".")[0], name.split(".")[0]) + name[len(name.split(".")[0]):]
+            ref = mod.imports.get(name.split(".")[0], name.split(".")[0]) + name[len(name.split(".")[0]) :]
             if ref in _TRANSPARENT_DECORATORS or name in _TRANSPARENT_DECORATORS:
                 continue
             if ref.endswith("shared_task") or ref.endswith(".task") or ref.endswith("periodic_task"):
@@ -1768,8 +2054,9 @@ class _Body(ast.NodeVisitor):
             return self._blocked(node, f"decorated by @{_short(target)}, whose wrapper is not proven")
         return None
 
-    def _bind(self, fn: ast.FunctionDef, node: ast.Call, arg_types: list[T] | None, mod: _Module,
-              first: T | None) -> dict[str, T]:
+    def _bind(
+        self, fn: ast.FunctionDef, node: ast.Call, arg_types: list[T] | None, mod: _Module, first: T | None
+    ) -> dict[str, T]:
         a = fn.args
         positional = [*a.posonlyargs, *a.args]
         types: dict[str, T] = {}
@@ -1790,7 +2077,7 @@ class _Body(ast.NodeVisitor):
                     kw[k.arg] = self.type_of(k.value)
         if first is not None:
             given.insert(0, first)
-        defaults = dict(zip([p.arg for p in positional][len(positional) - len(a.defaults):], a.defaults))
+        defaults = dict(zip([p.arg for p in positional][len(positional) - len(a.defaults) :], a.defaults))
         defaults.update({p.arg: d for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None})
         module_body = _Body(self.p, mod, None, {}, 0, [], module_level=True)
 
@@ -1809,25 +2096,28 @@ class _Body(ast.NodeVisitor):
             elif p.arg in kw:
                 types[p.arg] = kw.pop(p.arg)
             elif star is not None or dstar is not None:
-                types[p.arg] = _join([x for x in (star, dstar) if x is not None] + ([default(p.arg)]
-                                                                                   if p.arg in defaults else []))
+                types[p.arg] = _join(
+                    [x for x in (star, dstar) if x is not None] + ([default(p.arg)] if p.arg in defaults else [])
+                )
             else:
                 types[p.arg] = default(p.arg)
         for p in a.kwonlyargs:
             types[p.arg] = kw.pop(p.arg) if p.arg in kw else (dstar if dstar is not None else default(p.arg))
         if a.vararg is not None:
-            extra = given[len(positional):] + ([star] if star is not None else [])
+            extra = given[len(positional) :] + ([star] if star is not None else [])
             types[a.vararg.arg] = DATA if all(x == DATA for x in extra) else UNKNOWN
         if a.kwarg is not None:
             extra = list(kw.values()) + ([dstar] if dstar is not None else [])
             types[a.kwarg.arg] = DATA if all(x == DATA for x in extra) else UNKNOWN
         return types
 
-    def _enter(self, node: ast.Call, mod: _Module, fn: ast.FunctionDef, qual: str, args: dict[str, T]
-               ) -> tuple[Blocked | None, T]:
+    def _enter(
+        self, node: ast.Call, mod: _Module, fn: ast.FunctionDef, qual: str, args: dict[str, T]
+    ) -> tuple[Blocked | None, T]:
         if self.depth + 1 > self.p.max_depth:
-            return self._blocked(node, f"more than {self.p.max_depth} calls deep into the project: not proven "
-                                       "(the depth limit)")
+            return self._blocked(
+                node, f"more than {self.p.max_depth} calls deep into the project: not proven (the depth limit)"
+            )
         blocked, t = self.p.function(mod, fn, qual, args, self.depth + 1, self.chain)
         if blocked is not None:  # results are cached: the chain above this call is added to a copy
             return Blocked(blocked.call, blocked.why, blocked.where, [*self.chain, *blocked.chain]), UNKNOWN
@@ -1844,8 +2134,9 @@ class _Body(ast.NodeVisitor):
             return bad
         return self._enter(node, mod, fn, name, self._bind(fn, node, arg_types, mod, None))
 
-    def _find_method(self, t: T, name: str, seen: frozenset = frozenset()) -> tuple[_Module, ast.ClassDef,
-                                                                                     ast.AST] | str | None:
+    def _find_method(
+        self, t: T, name: str, seen: frozenset = frozenset()
+    ) -> tuple[_Module, ast.ClassDef, ast.AST] | str | None:
         """The method ``name`` of a project class (or its project bases); "builtin" when the only base
         that can define it is ``object`` or a builtin exception; None when unknown."""
         mod, cls = self.p.class_of(t)
@@ -1873,13 +2164,14 @@ class _Body(ast.NodeVisitor):
             return self._blocked(node, "a project class that cannot be read", label)
         model = self.p.django.info(t.ref)
         if model is not None:  # pre_init/post_init receivers and default callables: never on the loop
-            blocked, _ = self._blocked(node, "Django ORM (constructing a model runs pre_init/post_init receivers "
-                                             "and field defaults)", label)
+            blocked, _ = self._blocked(
+                node, "Django ORM (constructing a model runs pre_init/post_init receivers and field defaults)", label
+            )
             blocked.result = T("instance", t.ref, "full") if not model.problem else None
             return blocked, UNKNOWN
         for d in cls.decorator_list:
             name = _dotted(d.func if isinstance(d, ast.Call) else d) or ""
-            ref = mod.imports.get(name.split(".")[0], name.split(".")[0]) + name[len(name.split(".")[0]):]
+            ref = mod.imports.get(name.split(".")[0], name.split(".")[0]) + name[len(name.split(".")[0]) :]
             if ref not in _TRANSPARENT_DECORATORS:
                 return self._blocked(node, f"a class decorated by @{name}, not proven", label)
         meta = self._metaclass_problem(t)
@@ -1989,8 +2281,7 @@ class _Body(ast.NodeVisitor):
                 mod, cls, fn = found
                 if any(_dotted(d) in ("staticmethod", "property") for d in fn.decorator_list):
                     return self._blocked(node, "a static method or property reached through an instance")
-                first = T("cls", base.ref) if any(_dotted(d) == "classmethod" for d in fn.decorator_list) \
-                    else base
+                first = T("cls", base.ref) if any(_dotted(d) == "classmethod" for d in fn.decorator_list) else base
                 return self._enter(node, mod, fn, f"{cls.name}.{name}", self._bind(fn, node, None, mod, first))
             return self._blocked(node, self.p.class_family(base) or "a method the project class does not define")
         if k == "builtin" and t_is_type(base.ref) and name in al.METHODS[al.DATA]:
@@ -2023,21 +2314,29 @@ class _Body(ast.NodeVisitor):
             if variant != "data" and new:
                 variant = new
             return None, T("queryset", base.ref, variant)
-        table = dj.TERMINAL.get(name) or (dj.RELATED.get(name) if base.kind == "manager" and base.hint == "related"
-                                          else None)
+        table = dj.TERMINAL.get(name) or (
+            dj.RELATED.get(name) if base.kind == "manager" and base.hint == "related" else None
+        )
         if table is None:
             return self._blocked(node, f"Django ORM ({name}() of a {base.kind} has no proven async counterpart)")
         anew, result = table
         variant = base.hint if base.kind == "queryset" else ""
-        kind = {"row": DATA if variant == "data" else T("instance", base.ref, "partial" if variant == "partial"
-                                                          else "full"),
-                "instance": T("instance", base.ref, "full"), "data": DATA,
-                "pair": T("pair", base.ref, "full")}.get(result, T("tainted", hint=f"{name}() returns model objects"))
+        kind = {
+            "row": DATA
+            if variant == "data"
+            else T("instance", base.ref, "partial" if variant == "partial" else "full"),
+            "instance": T("instance", base.ref, "full"),
+            "data": DATA,
+            "pair": T("pair", base.ref, "full"),
+        }.get(result, T("tainted", hint=f"{name}() returns model objects"))
         if self._porting():
             self._record(node, Rewrite("await", key_of(node.func), new=anew, label=f"{name}() -> await {anew}()"))
             return None, kind
-        blocked, _ = self._blocked(node, "Django ORM" + ("" if self.port and not self.depth else
-                                                         " (only the task body's own ORM calls are ported)"), label)
+        blocked, _ = self._blocked(
+            node,
+            "Django ORM" + ("" if self.port and not self.depth else " (only the task body's own ORM calls are ported)"),
+            label,
+        )
         blocked.result = kind
         return blocked, UNKNOWN
 
@@ -2084,13 +2383,19 @@ class _Body(ast.NodeVisitor):
             anew, _ = dj.INSTANCE[name]
             override = model.signatures.get(name)
             if override is not None and not dj.accepts(override, dj.INSTANCE_KEYWORDS[name]):
-                return self._blocked(node, f"Django ORM ({model.label}.{name}() is overridden without the keywords "
-                                           f"Model.{anew}() passes it: {', '.join(sorted(dj.INSTANCE_KEYWORDS[name]))})")
+                return self._blocked(
+                    node,
+                    f"Django ORM ({model.label}.{name}() is overridden without the keywords "
+                    f"Model.{anew}() passes it: {', '.join(sorted(dj.INSTANCE_KEYWORDS[name]))})",
+                )
             if self._porting() and anew not in model.methods:
                 self._record(node, Rewrite("await", key_of(node.func), new=anew, label=f"{name}() -> await {anew}()"))
                 return None, DATA
-            why = f"{model.label} defines its own {anew}()" if anew in model.methods else \
-                "only the task body's own ORM calls are ported"
+            why = (
+                f"{model.label} defines its own {anew}()"
+                if anew in model.methods
+                else "only the task body's own ORM calls are ported"
+            )
             return self._blocked(node, f"Django ORM (model instance method; {why})")
         return self._blocked(node, f"Django ORM ({model.label}.{name}() is a model method: project code or a query)")
 
@@ -2112,6 +2417,9 @@ class _Body(ast.NodeVisitor):
                     mod, cls, fn = found
                     first = T("inst", f"{self.mod.name}:{cls_name}")
                     return self._enter(node, mod, fn, f"{cls.name}.{name}", self._bind(fn, node, None, mod, first))
-            return self._blocked(node, self.p.class_family(T("cls", f"{self.mod.name}:{cls_name}"))
-                                 or "super() reaches a base that is not proven")
+            return self._blocked(
+                node,
+                self.p.class_family(T("cls", f"{self.mod.name}:{cls_name}"))
+                or "super() reaches a base that is not proven",
+            )
         return None, UNKNOWN

@@ -22,16 +22,32 @@ from saqmigrate.plan.finalize import DROPPED_OPTIONS, MAPPED_OPTIONS, CallEdit, 
 
 #: Celery's eager-mode settings (after the ``CELERY_`` prefix) -> saqmigrate's switch of the same meaning
 #: (saqmigrate.runtime.testing, docs/testing.md).
-EAGER_SETTINGS = {"TASK_ALWAYS_EAGER": "SAQMIGRATE_EAGER", "ALWAYS_EAGER": "SAQMIGRATE_EAGER",
-                  "TASK_EAGER_PROPAGATES": "SAQMIGRATE_EAGER_PROPAGATES",
-                  "EAGER_PROPAGATES_EXCEPTIONS": "SAQMIGRATE_EAGER_PROPAGATES"}
+EAGER_SETTINGS = {
+    "TASK_ALWAYS_EAGER": "SAQMIGRATE_EAGER",
+    "ALWAYS_EAGER": "SAQMIGRATE_EAGER",
+    "TASK_EAGER_PROPAGATES": "SAQMIGRATE_EAGER_PROPAGATES",
+    "EAGER_PROPAGATES_EXCEPTIONS": "SAQMIGRATE_EAGER_PROPAGATES",
+}
 EAGER_CONF = ("task_always_eager", "task_eager_propagates", "always_eager")
-CELERY_FIXTURES = frozenset({"celery_app", "celery_worker", "celery_session_app", "celery_session_worker",
-                             "celery_config", "celery_parameters", "celery_includes"})
+CELERY_FIXTURES = frozenset(
+    {
+        "celery_app",
+        "celery_worker",
+        "celery_session_app",
+        "celery_session_worker",
+        "celery_config",
+        "celery_parameters",
+        "celery_includes",
+    }
+)
 
-RUNTIME_NAMES = {"saq_job": "saqmigrate.runtime.jobs", "send_job": "saqmigrate.runtime.jobs",
-                 "asend_job": "saqmigrate.runtime.jobs", "TaskOptions": "saqmigrate.runtime.task",
-                 "beat_hook": "saqmigrate.runtime.jobs"}
+RUNTIME_NAMES = {
+    "saq_job": "saqmigrate.runtime.jobs",
+    "send_job": "saqmigrate.runtime.jobs",
+    "asend_job": "saqmigrate.runtime.jobs",
+    "TaskOptions": "saqmigrate.runtime.task",
+    "beat_hook": "saqmigrate.runtime.jobs",
+}
 #: Django apps of Celery's packages (finalize removes the packages from the requirements).
 CELERY_DJANGO_APPS = frozenset({"celery", "django_celery_beat", "django_celery_results"})
 #: The last name of a Celery canvas constructor: a `.s()` on the same line as one finalize did not convert
@@ -137,13 +153,25 @@ class _Edits(cst.CSTTransformer):
         self.scopes.append(_local_bindings(node))
         used = [p.name.value for p in node.params.params if p.name.value in CELERY_FIXTURES]
         if used:
-            self.problems.append((self._line(node), "SM807", f"{node.name.value} uses Celery's pytest fixture(s) "
-                                  f"{', '.join(used)}: use saq_eager / saq_worker (docs/testing.md)"))
+            self.problems.append(
+                (
+                    self._line(node),
+                    "SM807",
+                    f"{node.name.value} uses Celery's pytest fixture(s) "
+                    f"{', '.join(used)}: use saq_eager / saq_worker (docs/testing.md)",
+                )
+            )
         for dec in node.decorators:
             code = cst.Module([]).code_for_node(dec.decorator)
             if code.startswith("pytest.mark.celery"):
-                self.problems.append((self._line(dec), "SM807", f"{node.name.value}: @{code.split('(')[0]} "
-                                      "configures Celery's test app: use saq_eager / saq_worker (docs/testing.md)"))
+                self.problems.append(
+                    (
+                        self._line(dec),
+                        "SM807",
+                        f"{node.name.value}: @{code.split('(')[0]} "
+                        "configures Celery's test app: use saq_eager / saq_worker (docs/testing.md)",
+                    )
+                )
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
         self.func_stack.append(False)
@@ -214,7 +242,8 @@ class _Edits(cst.CSTTransformer):
             self.used_runtime.update({"saq_job", "TaskOptions"})
             decs = list(updated.decorators)
             decs[i] = _formatted_decorator(self._decorator(job), self.edit.line_length).with_changes(
-                leading_lines=dec.leading_lines)
+                leading_lines=dec.leading_lines
+            )
             if job.native_code and not updated.asynchronous:  # rewrite --mode native's port becomes the task
                 code = cst.parse_module(job.native_code)
                 port = next(st for st in code.body if isinstance(st, cst.FunctionDef))
@@ -229,7 +258,7 @@ class _Edits(cst.CSTTransformer):
     def _decorator(self, job: JobDecl) -> str:
         options = job.options_source
         if self.aliases["TaskOptions"] != "TaskOptions" and options.startswith("TaskOptions("):
-            options = self.aliases["TaskOptions"] + options[len("TaskOptions"):]
+            options = self.aliases["TaskOptions"] + options[len("TaskOptions") :]
         args = [_s(job.name), options, f"queue={_s(job.queue)}"]
         if job.bind:
             args.append("bind=True")
@@ -263,14 +292,21 @@ class _Edits(cst.CSTTransformer):
             in_async = bool(self.func_stack) and self.func_stack[-1]
             pos = self.get_metadata(PositionProvider, original)
             self.converted.append((pos.start.line, pos.end.line))
-            call = updated.with_changes(func=updated.func.with_changes(  # type: ignore[attr-defined]
-                attr=cst.Name("aenqueue" if in_async else "enqueue")))
+            call = updated.with_changes(
+                func=updated.func.with_changes(  # type: ignore[attr-defined]
+                    attr=cst.Name("aenqueue" if in_async else "enqueue")
+                )
+            )
             return self._await(original, call) if in_async else call
         if attr not in ("delay", "apply_async", "send_task", "delay_on_commit"):
             return updated
         candidates = self.calls.get(self._line(original), [])
-        kind = {"delay": "enqueue", "apply_async": "enqueue_with", "send_task": "send_job",
-                "delay_on_commit": "enqueue"}[attr]
+        kind = {
+            "delay": "enqueue",
+            "apply_async": "enqueue_with",
+            "send_task": "send_job",
+            "delay_on_commit": "enqueue",
+        }[attr]
         edit = next((c for c in candidates if c.kind == kind), None)
         if edit is None:
             return updated
@@ -279,8 +315,14 @@ class _Edits(cst.CSTTransformer):
             edit = CallEdit(edit.call, edit.job, "enqueue_on_commit", edit.queue)
         rebound = self._rebound(original.func.value) if attr != "send_task" else None
         if rebound:
-            self.problems.append((edit.call.line, "SM803", f"{rebound} is bound again in this scope: finalize cannot "
-                                  f"prove {cst.Module([]).code_for_node(original.func)}() dispatches {edit.job.name if edit.job else 'the task'}"))
+            self.problems.append(
+                (
+                    edit.call.line,
+                    "SM803",
+                    f"{rebound} is bound again in this scope: finalize cannot "
+                    f"prove {cst.Module([]).code_for_node(original.func)}() dispatches {edit.job.name if edit.job else 'the task'}",
+                )
+            )
             return updated
         in_async = bool(self.func_stack) and self.func_stack[-1] and attr != "delay_on_commit"
         try:
@@ -302,24 +344,36 @@ class _Edits(cst.CSTTransformer):
             keywords = [a for a in node.args if a.keyword or a.star == "**"]
             var_positional = any(p.kind == "var_positional" for p in edit.job.task.params)
             if len(positional) > len(params) and var_positional:
-                raise _Unconvertible(f"{len(positional)} positional arguments for {len(params)} named parameters "
-                                     "(the rest go to *args): a SAQ job has keyword arguments only")
+                raise _Unconvertible(
+                    f"{len(positional)} positional arguments for {len(params)} named parameters "
+                    "(the rest go to *args): a SAQ job has keyword arguments only"
+                )
             if edit.kind == "enqueue_on_commit" and (stars or len(positional) > len(params)):
                 raise _Unconvertible("delay_on_commit(*args): positional arguments finalize cannot name")
             names = [p for p, _ in zip(params, positional)] + [a.keyword.value for a in keywords if a.keyword]
             if stars or len(positional) > len(params) or "self" in names:
                 # `self` is the method's own parameter: a task parameter named so goes in the dict form
                 args_list = [a for a in node.args if not a.keyword and a.star != "**"]
-                named = [cst.DictElement(cst.SimpleString(_s(p)), a.value) for p, a in zip(params, positional)] \
-                    if not stars and len(positional) <= len(params) else []
+                named = (
+                    [cst.DictElement(cst.SimpleString(_s(p)), a.value) for p, a in zip(params, positional)]
+                    if not stars and len(positional) <= len(params)
+                    else []
+                )
                 kw = _dict_of(keywords, named)
                 new_args = [cst.Arg(kw)] if kw is not None else []
                 if not named and args_list:
-                    new_args.append(cst.Arg(cst.List([cst.Element(a.value) if not a.star else
-                                                      cst.StarredElement(a.value) for a in args_list]),
-                                            keyword=cst.Name("args"), equal=_EQ))
-                return node.with_changes(func=func.with_changes(attr=cst.Name(f"{prefix}enqueue_with")),
-                                         args=_commas(new_args))
+                    new_args.append(
+                        cst.Arg(
+                            cst.List(
+                                [cst.Element(a.value) if not a.star else cst.StarredElement(a.value) for a in args_list]
+                            ),
+                            keyword=cst.Name("args"),
+                            equal=_EQ,
+                        )
+                    )
+                return node.with_changes(
+                    func=func.with_changes(attr=cst.Name(f"{prefix}enqueue_with")), args=_commas(new_args)
+                )
             named_args = [cst.Arg(a.value, keyword=cst.Name(p), equal=_EQ) for p, a in zip(params, positional)]
             rest = [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in keywords]
             method = "enqueue_on_commit" if edit.kind == "enqueue_on_commit" else f"{prefix}enqueue"
@@ -327,19 +381,24 @@ class _Edits(cst.CSTTransformer):
         if edit.kind == "enqueue_with":
             args, kwargs, options = _apply_async_parts(node)
             new_args = _payload(args, kwargs, params) + _options(options, edit)
-            return node.with_changes(func=func.with_changes(attr=cst.Name(f"{prefix}enqueue_with")),
-                                     args=_commas(new_args))
+            return node.with_changes(
+                func=func.with_changes(attr=cst.Name(f"{prefix}enqueue_with")), args=_commas(new_args)
+            )
         # send_task(name, args=None, kwargs=None, **options)
-        name = node.args[0] if node.args and not node.args[0].keyword else next(
-            (a for a in node.args if a.keyword and a.keyword.value == "name"), None)
+        name = (
+            node.args[0]
+            if node.args and not node.args[0].keyword
+            else next((a for a in node.args if a.keyword and a.keyword.value == "name"), None)
+        )
         if name is None:
             raise _Unconvertible("send_task without a name")
         rest = [a for a in node.args if a is not name]
         positional = [a for a in rest if not a.keyword and not a.star]
         by_kw = {a.keyword.value: a for a in rest if a.keyword}
         args = positional[0].value if positional else (by_kw.pop("args").value if "args" in by_kw else None)
-        kwargs = positional[1].value if len(positional) > 1 else (
-            by_kw.pop("kwargs").value if "kwargs" in by_kw else None)
+        kwargs = (
+            positional[1].value if len(positional) > 1 else (by_kw.pop("kwargs").value if "kwargs" in by_kw else None)
+        )
         if any(a.star for a in rest):
             raise _Unconvertible("send_task(**options) cannot be read")
         fn = f"{prefix}send_job"
@@ -386,8 +445,10 @@ class _Edits(cst.CSTTransformer):
         if not isinstance(updated.operator, cst.BitOr) or id(original) in self.inner_pipes:
             return updated
         members = _pipe_members(updated)
-        if len(members) < 2 or not all(isinstance(m, cst.Call) and isinstance(m.func, cst.Attribute)
-                                       and m.func.attr.value in ("s", "si") for m in members):
+        if len(members) < 2 or not all(
+            isinstance(m, cst.Call) and isinstance(m.func, cst.Attribute) and m.func.attr.value in ("s", "si")
+            for m in members
+        ):
             return updated
         steps = self._steps(members, chained=True)
         if steps is None:
@@ -430,17 +491,27 @@ class _Edits(cst.CSTTransformer):
             for t in updated.targets:
                 if isinstance(t.target, cst.Name):
                     self.canvas_vars.add(t.target.value)
-        if self.edit.drop_celery_apps and len(updated.targets) == 1 and \
-                cst.Module([]).code_for_node(updated.targets[0].target).endswith("APPS"):  # THIRD_PARTY_APPS too
+        if (
+            self.edit.drop_celery_apps
+            and len(updated.targets) == 1
+            and cst.Module([]).code_for_node(updated.targets[0].target).endswith("APPS")
+        ):  # THIRD_PARTY_APPS too
             updated = updated.with_changes(value=_without_celery_apps(updated.value))
         return self._eager_assign(original, updated)
 
     def leave_AugAssign(self, original: cst.AugAssign, updated: cst.AugAssign):
         if self.edit.drop_celery_apps and cst.Module([]).code_for_node(updated.target).endswith("APPS"):
             value = updated.value
-            if isinstance(value, (cst.List, cst.Tuple)) and value.elements and all(
-                    isinstance(e, cst.Element) and isinstance(e.value, cst.SimpleString)
-                    and e.value.evaluated_value in CELERY_DJANGO_APPS for e in value.elements):
+            if (
+                isinstance(value, (cst.List, cst.Tuple))
+                and value.elements
+                and all(
+                    isinstance(e, cst.Element)
+                    and isinstance(e.value, cst.SimpleString)
+                    and e.value.evaluated_value in CELERY_DJANGO_APPS
+                    for e in value.elements
+                )
+            ):
                 return cst.RemovalSentinel.REMOVE  # `INSTALLED_APPS += ["django_celery_beat"]`: nothing left to add
             return updated.with_changes(value=_without_celery_apps(value))
         return updated
@@ -471,8 +542,11 @@ class _Edits(cst.CSTTransformer):
         return out or None
 
     def _step(self, member: cst.BaseExpression, *, position: int, chained: bool) -> cst.BaseExpression | None:
-        if not (isinstance(member, cst.Call) and isinstance(member.func, cst.Attribute)
-                and member.func.attr.value in ("s", "si")):
+        if not (
+            isinstance(member, cst.Call)
+            and isinstance(member.func, cst.Attribute)
+            and member.func.attr.value in ("s", "si")
+        ):
             return None
         job = self.edit.canvas_members.get(cst.Module([]).code_for_node(member.func.value))
         if job is None or any(a.star for a in member.args):
@@ -487,8 +561,10 @@ class _Edits(cst.CSTTransformer):
         if any(a.keyword.value not in {p.name for p in job.task.params} for a in keywords):  # type: ignore[union-attr]
             return None  # a Celery option (countdown=...) or an unknown name
         named = [cst.Arg(a.value, keyword=cst.Name(p), equal=_EQ) for p, a in zip(free, positional)]
-        step = cst.Call(cst.Attribute(member.func.value, cst.Name("step")),
-                        _commas(named + [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in keywords]))
+        step = cst.Call(
+            cst.Attribute(member.func.value, cst.Name("step")),
+            _commas(named + [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in keywords]),
+        )
         if takes_result:
             step = cst.Call(cst.Attribute(step, cst.Name("taking_result")), [cst.Arg(cst.SimpleString(_s(params[0])))])
         return step
@@ -510,28 +586,54 @@ class _Edits(cst.CSTTransformer):
         if func.rsplit(".", 1)[-1] in ("override_settings", "modify_settings", "settings"):
             args = []
             for a in updated.args:
-                new = _eager_name(a.keyword.value) if a.keyword and self.edit.django and \
-                    a.keyword.value not in self.edit.settings_keep else None
+                new = (
+                    _eager_name(a.keyword.value)
+                    if a.keyword and self.edit.django and a.keyword.value not in self.edit.settings_keep
+                    else None
+                )
                 args.append(a.with_changes(keyword=cst.Name(new)) if new else a)
             return updated.with_changes(args=args)
-        if func.rsplit(".", 1)[-1] in ("object", "patch", "setattr") and any(
+        if (
+            func.rsplit(".", 1)[-1] in ("object", "patch", "setattr")
+            and any(
                 isinstance(a.value, cst.SimpleString)
-                and re.search(r"(^|\.)(delay|apply_async|send_task)$", a.value.value.strip("'\"")) for a in original.args) \
-                and not self._mocks_kept_dispatch(original):
-            self.problems.append((self._line(original), "SM807", f"{func}(...) replaces a Celery dispatch method: the "
-                                  "code now calls .enqueue()/.enqueue_with() with keyword arguments; update the "
-                                  "mock and its assertions"))
+                and re.search(r"(^|\.)(delay|apply_async|send_task)$", a.value.value.strip("'\""))
+                for a in original.args
+            )
+            and not self._mocks_kept_dispatch(original)
+        ):
+            self.problems.append(
+                (
+                    self._line(original),
+                    "SM807",
+                    f"{func}(...) replaces a Celery dispatch method: the "
+                    "code now calls .enqueue()/.enqueue_with() with keyword arguments; update the "
+                    "mock and its assertions",
+                )
+            )
         if func.endswith("conf.update") and any(a.keyword and a.keyword.value in EAGER_CONF for a in original.args):
-            self.problems.append((self._line(original), "SM807", f"{func}(task_always_eager=...) switches Celery's "
-                                  "eager mode: use saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)"))
+            self.problems.append(
+                (
+                    self._line(original),
+                    "SM807",
+                    f"{func}(task_always_eager=...) switches Celery's "
+                    "eager mode: use saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)",
+                )
+            )
         return updated
 
     def _eager_assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
         for t in original.targets:
             target = cst.Module([]).code_for_node(t.target)
             if target.rsplit(".", 1)[-1] in EAGER_CONF and ".conf." in f".{target}":
-                self.problems.append((self._line(original), "SM807", f"{target} = ... switches Celery's eager mode: "
-                                      "use saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)"))
+                self.problems.append(
+                    (
+                        self._line(original),
+                        "SM807",
+                        f"{target} = ... switches Celery's eager mode: "
+                        "use saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)",
+                    )
+                )
         if len(updated.targets) == 1 and isinstance(updated.targets[0].target, cst.Name):
             old = updated.targets[0].target.value
             new = _eager_name(old)
@@ -540,9 +642,15 @@ class _Edits(cst.CSTTransformer):
             if new and self.edit.django:
                 return updated.with_changes(targets=[updated.targets[0].with_changes(target=cst.Name(new))])
             if new:
-                self.problems.append((self._line(original), "SM807", f"{old} switches Celery's eager mode outside "
-                                      f"Django settings: set {new}=1 in the test environment or call "
-                                      "saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)"))
+                self.problems.append(
+                    (
+                        self._line(original),
+                        "SM807",
+                        f"{old} switches Celery's eager mode outside "
+                        f"Django settings: set {new}=1 in the test environment or call "
+                        "saqmigrate.runtime.testing.set_eager(...) (docs/testing.md)",
+                    )
+                )
         return updated
 
     # -- module level ----------------------------------------------------------------------
@@ -574,15 +682,23 @@ class _Edits(cst.CSTTransformer):
         for stmt in node.body:
             if _is_import_line(stmt):
                 for imp in stmt.body:  # type: ignore[attr-defined]
-                    if isinstance(imp, cst.ImportFrom) and not imp.relative and imp.module is not None and \
-                            cst.Module([]).code_for_node(imp.module) == "celery" and \
-                            not isinstance(imp.names, cst.ImportStar):
+                    if (
+                        isinstance(imp, cst.ImportFrom)
+                        and not imp.relative
+                        and imp.module is not None
+                        and cst.Module([]).code_for_node(imp.module) == "celery"
+                        and not isinstance(imp.names, cst.ImportStar)
+                    ):
                         for a in imp.names:
                             if cst.Module([]).code_for_node(a.name) == "shared_task":
                                 self.decorators.add(a.asname.name.value if a.asname else "shared_task")  # type: ignore[union-attr]
-                    if isinstance(imp, cst.ImportFrom) and not imp.relative and imp.module is not None and \
-                            cst.Module([]).code_for_node(imp.module) in ("celery", "celery.canvas") and \
-                            not isinstance(imp.names, cst.ImportStar):
+                    if (
+                        isinstance(imp, cst.ImportFrom)
+                        and not imp.relative
+                        and imp.module is not None
+                        and cst.Module([]).code_for_node(imp.module) in ("celery", "celery.canvas")
+                        and not isinstance(imp.names, cst.ImportStar)
+                    ):
                         for a in imp.names:
                             orig = cst.Module([]).code_for_node(a.name)
                             if orig in ("chain", "group"):
@@ -599,8 +715,7 @@ class _Edits(cst.CSTTransformer):
         if e.app_var and not isinstance(stmt, (cst.Import, cst.ImportFrom)) and not _is_import_line(stmt):
             if e.app_var in _names_used(stmt) and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
                 return True
-            if isinstance(stmt, cst.FunctionDef) and any(
-                    e.app_var in _names_used(d) for d in stmt.decorators):
+            if isinstance(stmt, cst.FunctionDef) and any(e.app_var in _names_used(d) for d in stmt.decorators):
                 return True  # @app.on_after_configure.connect and the like: Celery signal handlers
         if e.settings_prefix and isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
@@ -609,8 +724,12 @@ class _Edits(cst.CSTTransformer):
                     targets = [t.target for t in small.targets]
                 elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
                     targets = [small.target]
-                if targets and all(isinstance(t, cst.Name) and is_celery_setting(t.value, e.settings_prefix)
-                                   and t.value not in e.settings_keep for t in targets):
+                if targets and all(
+                    isinstance(t, cst.Name)
+                    and is_celery_setting(t.value, e.settings_prefix)
+                    and t.value not in e.settings_keep
+                    for t in targets
+                ):
                     return True
         return False
 
@@ -710,7 +829,7 @@ class _Bindings(cst.CSTVisitor):
 
 def _local_bindings(func: cst.FunctionDef) -> set[str]:
     v = _Bindings()
-    for stmt in (func.body.body if isinstance(func.body, cst.IndentedBlock) else [func.body]):
+    for stmt in func.body.body if isinstance(func.body, cst.IndentedBlock) else [func.body]:
         stmt.visit(v)
     p = func.params
     for param in [*p.posonly_params, *p.params, *p.kwonly_params]:
@@ -734,11 +853,15 @@ def _import_bound(module: cst.Module) -> set[str]:
         if _is_import_line(stmt):
             for imp in stmt.body:  # type: ignore[attr-defined]
                 if isinstance(imp, cst.ImportFrom) and not isinstance(imp.names, cst.ImportStar):
-                    out |= {a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name)  # type: ignore[union-attr]
-                            for a in imp.names}
+                    out |= {
+                        a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name)  # type: ignore[union-attr]
+                        for a in imp.names
+                    }
                 elif isinstance(imp, cst.Import):
-                    out |= {a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name).split(".")[0]  # type: ignore[union-attr]
-                            for a in imp.names}
+                    out |= {
+                        a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name).split(".")[0]  # type: ignore[union-attr]
+                        for a in imp.names
+                    }
     return out
 
 
@@ -762,14 +885,18 @@ def _pipe_members(node: cst.BaseExpression) -> list[cst.BaseExpression]:
 
 def _is_import_line(stmt: cst.CSTNode) -> bool:
     return isinstance(stmt, cst.SimpleStatementLine) and all(
-        isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
+    )
 
 
 def _commas(args: list[cst.Arg]) -> list[cst.Arg]:
     out = []
     for i, a in enumerate(args):
-        a = a.with_changes(comma=cst.MaybeSentinel.DEFAULT if i == len(args) - 1 else cst.Comma(
-            whitespace_after=cst.SimpleWhitespace(" ")))
+        a = a.with_changes(
+            comma=cst.MaybeSentinel.DEFAULT
+            if i == len(args) - 1
+            else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        )
         out.append(a)
     return out
 
@@ -805,13 +932,26 @@ def _payload(args: cst.BaseExpression | None, kwargs: cst.BaseExpression | None,
     """The job's kwargs (first, positional) and, when they cannot be named here, ``args=``."""
     if _is_none(args):
         return [] if _is_none(kwargs) else [cst.Arg(kwargs)]  # type: ignore[arg-type]
-    given = {e.key.value.strip("'\"") for e in kwargs.elements if isinstance(e, cst.DictElement)  # type: ignore[union-attr]
-             and isinstance(e.key, cst.SimpleString)} if isinstance(kwargs, cst.Dict) else set()
-    if (isinstance(args, (cst.List, cst.Tuple)) and all(isinstance(e, cst.Element) for e in args.elements)
-            and len(args.elements) <= len(params) and (_is_none(kwargs) or isinstance(kwargs, cst.Dict))
-            and not given & set(params[:len(args.elements)])):  # a name given twice stays an error, as in Celery
+    given = (
+        {
+            e.key.value.strip("'\"")
+            for e in kwargs.elements
+            if isinstance(e, cst.DictElement)  # type: ignore[union-attr]
+            and isinstance(e.key, cst.SimpleString)
+        }
+        if isinstance(kwargs, cst.Dict)
+        else set()
+    )
+    if (
+        isinstance(args, (cst.List, cst.Tuple))
+        and all(isinstance(e, cst.Element) for e in args.elements)
+        and len(args.elements) <= len(params)
+        and (_is_none(kwargs) or isinstance(kwargs, cst.Dict))
+        and not given & set(params[: len(args.elements)])
+    ):  # a name given twice stays an error, as in Celery
         elements: list[cst.BaseDictElement] = [
-            cst.DictElement(cst.SimpleString(_s(p)), e.value) for p, e in zip(params, args.elements)]
+            cst.DictElement(cst.SimpleString(_s(p)), e.value) for p, e in zip(params, args.elements)
+        ]
         if isinstance(kwargs, cst.Dict):
             elements += list(kwargs.elements)
         return [cst.Arg(cst.Dict(_dict_commas(elements)))] if elements else []
@@ -820,8 +960,14 @@ def _payload(args: cst.BaseExpression | None, kwargs: cst.BaseExpression | None,
 
 
 def _dict_commas(elements: list[cst.BaseDictElement]) -> list[cst.BaseDictElement]:
-    return [e.with_changes(comma=cst.MaybeSentinel.DEFAULT if i == len(elements) - 1 else cst.Comma(
-        whitespace_after=cst.SimpleWhitespace(" "))) for i, e in enumerate(elements)]
+    return [
+        e.with_changes(
+            comma=cst.MaybeSentinel.DEFAULT
+            if i == len(elements) - 1
+            else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        )
+        for i, e in enumerate(elements)
+    ]
 
 
 def _options(options: dict[str, cst.BaseExpression], edit: CallEdit) -> list[cst.Arg]:
@@ -844,8 +990,14 @@ class _Imports(cst.CSTTransformer):
             return False  # imports are statements: expressions need no visit (speed)
         return super().on_visit(node)
 
-    def __init__(self, before: set[str], after: set[str], edit: FileEdit, new_imports: list[str],
-                 replaced: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        before: set[str],
+        after: set[str],
+        edit: FileEdit,
+        new_imports: list[str],
+        replaced: set[str] = frozenset(),
+    ) -> None:  # type: ignore[assignment]
         self.before, self.after, self.edit = before, after, edit
         self.replaced = replaced  # Celery names the runtime's now bind (chain, group): their import goes
         self.dangling: list[str] = []
@@ -890,8 +1042,9 @@ class _Imports(cst.CSTTransformer):
             return cst.RemovalSentinel.REMOVE
         if len(keep) != len(updated.names):
             keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            return updated.with_changes(names=keep, lpar=updated.lpar if len(keep) > 1 else None,
-                                        rpar=updated.rpar if len(keep) > 1 else None)
+            return updated.with_changes(
+                names=keep, lpar=updated.lpar if len(keep) > 1 else None, rpar=updated.rpar if len(keep) > 1 else None
+            )
         return updated
 
     def leave_Import(self, original: cst.Import, updated: cst.Import):
@@ -936,7 +1089,9 @@ def _bound_names(module: cst.Module) -> set[str]:
                         names.add(a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name))  # type: ignore[union-attr]
                 elif isinstance(s, cst.Import):
                     for a in s.names:
-                        names.add(a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name).split(".")[0])  # type: ignore[union-attr]
+                        names.add(
+                            a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name).split(".")[0]
+                        )  # type: ignore[union-attr]
                 elif isinstance(s, cst.Assign):
                     for t in s.targets:
                         if isinstance(t.target, cst.Name):
@@ -990,12 +1145,16 @@ def _insert_imports(module: cst.Module, lines: list[str]) -> cst.Module:
     for i, stmt in enumerate(body):
         if _is_import_line(stmt):
             last = i
-        elif i == 0 and isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr) and \
-                isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+        elif (
+            i == 0
+            and isinstance(stmt, cst.SimpleStatementLine)
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+        ):
             last = i  # the docstring
         elif last >= 0 or i > 0:
             break
-    body[last + 1:last + 1] = new
+    body[last + 1 : last + 1] = new
     return module.with_changes(body=body)
 
 
@@ -1030,8 +1189,11 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
         replaced.add("crontab")
     for kind in sorted(edits.used_canvas):
         # the runtime's chain/group take Celery's local name once Celery's is no longer used, else saq_<kind>
-        local = kind if kind not in _code_names(new.code) and kind not in _bound_names(new) - _celery_bound(new) \
+        local = (
+            kind
+            if kind not in _code_names(new.code) and kind not in _bound_names(new) - _celery_bound(new)
             else f"saq_{kind}"
+        )
         new = new.visit(_Rename(f"__saq_{kind}__", local))
         canvas_imports.append(kind if local == kind else f"{kind} as {local}")
         if local == kind:
@@ -1055,23 +1217,33 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
         new = _insert_imports(new, lines)
     if "__all__" in source:
         new = _prune_all(new, _bound_names(new))
-    if new.body and not new.header and new.body[0].leading_lines and tree.body and \
-            new.body[0].leading_lines != tree.body[0].leading_lines:
+    if (
+        new.body
+        and not new.header
+        and new.body[0].leading_lines
+        and tree.body
+        and new.body[0].leading_lines != tree.body[0].leading_lines
+    ):
         new = new.with_changes(body=[new.body[0].with_changes(leading_lines=()), *new.body[1:]])
     problems = list(edits.problems)
     if edit.drop_celery_apps:  # an app list finalize could not edit: Django's setup() would import Celery
         for m in re.finditer(r"""["'](django_celery_beat|django_celery_results)["']""", new.code):
-            problems.append((new.code.count("\n", 0, m.start()) + 1, "SM803", f"still lists {m.group(1)}, which "
-                             "imports Celery when Django sets up: take it out of INSTALLED_APPS (and its migrations' "
-                             "tables when no longer needed)"))
+            problems.append(
+                (
+                    new.code.count("\n", 0, m.start()) + 1,
+                    "SM803",
+                    f"still lists {m.group(1)}, which "
+                    "imports Celery when Django sets up: take it out of INSTALLED_APPS (and its migrations' "
+                    "tables when no longer needed)",
+                )
+            )
     for name in sorted(set(imports.dangling)):
         problems.append((1, "SM803", f"{name} came from Celery code finalize removes and is still used here"))
     for lst in edits.calls.values():
         for c in lst:
             problems.append((c.call.line, "SM802", f"{c.call.target}.{c.call.kind}(): not found where the scan saw it"))
     converted = list(edits.converted)
-    converted += [(a, z) for a, z in edits.loose_sigs
-                  if not any(a <= z2 and a2 <= z for a2, z2 in edits.canvas_left)]
+    converted += [(a, z) for a, z in edits.loose_sigs if not any(a <= z2 and a2 <= z for a2, z2 in edits.canvas_left)]
     return FileResult(new.code, problems, converted=converted, empty=_is_empty(new))
 
 
@@ -1080,8 +1252,15 @@ def _without_celery_apps(value: cst.BaseExpression) -> cst.BaseExpression:
     with finalize: Django's setup() would fail to import them). A list emptied of them is left as it is."""
     if not isinstance(value, (cst.List, cst.Tuple)):
         return value
-    keep = [e for e in value.elements if not (isinstance(e, cst.Element) and isinstance(e.value, cst.SimpleString)
-                                              and e.value.evaluated_value in CELERY_DJANGO_APPS)]
+    keep = [
+        e
+        for e in value.elements
+        if not (
+            isinstance(e, cst.Element)
+            and isinstance(e.value, cst.SimpleString)
+            and e.value.evaluated_value in CELERY_DJANGO_APPS
+        )
+    ]
     if len(keep) == len(value.elements) or not keep:
         return value
     last = value.elements[-1]
@@ -1112,10 +1291,11 @@ def _merged_imports(lines: list[str]) -> list[str]:
 #: Celery names a project's tests import that the runtime provides with the same meaning (issue 17): once
 #: Celery leaves, the import takes the runtime's, bound to the same name. ``EagerSaqResult`` and the
 #: runtime's ``Retry``/``MaxRetriesExceededError`` are Celery's classes too while Celery is importable.
-PORTED_IMPORTS = {("celery.result", "EagerResult"): ("saqmigrate.runtime.testing", "EagerSaqResult"),
-                  ("celery.exceptions", "Retry"): ("saqmigrate.runtime.task", "Retry"),
-                  ("celery.exceptions", "MaxRetriesExceededError"): ("saqmigrate.runtime.task",
-                                                                     "MaxRetriesExceededError")}
+PORTED_IMPORTS = {
+    ("celery.result", "EagerResult"): ("saqmigrate.runtime.testing", "EagerSaqResult"),
+    ("celery.exceptions", "Retry"): ("saqmigrate.runtime.task", "Retry"),
+    ("celery.exceptions", "MaxRetriesExceededError"): ("saqmigrate.runtime.task", "MaxRetriesExceededError"),
+}
 
 
 class _PortedImports(cst.CSTTransformer):
@@ -1147,8 +1327,13 @@ class _PortedImports(cst.CSTTransformer):
         if not kept:
             return new.with_changes(trailing_whitespace=updated.trailing_whitespace)  # type: ignore[union-attr]
         kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        rest = updated.with_changes(body=[imp.with_changes(names=kept, lpar=imp.lpar if len(kept) > 1 else None,
-                                                           rpar=imp.rpar if len(kept) > 1 else None)])
+        rest = updated.with_changes(
+            body=[
+                imp.with_changes(
+                    names=kept, lpar=imp.lpar if len(kept) > 1 else None, rpar=imp.rpar if len(kept) > 1 else None
+                )
+            ]
+        )
         return cst.FlattenSentinel([rest, new])
 
 
@@ -1166,11 +1351,17 @@ def _celery_bound(module: cst.Module) -> set[str]:
     for stmt in module.body:
         if _is_import_line(stmt):
             for imp in stmt.body:  # type: ignore[attr-defined]
-                if isinstance(imp, cst.ImportFrom) and not imp.relative and imp.module is not None and \
-                        cst.Module([]).code_for_node(imp.module).split(".")[0] == "celery" and \
-                        not isinstance(imp.names, cst.ImportStar):
-                    out |= {a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name)  # type: ignore[union-attr]
-                            for a in imp.names}
+                if (
+                    isinstance(imp, cst.ImportFrom)
+                    and not imp.relative
+                    and imp.module is not None
+                    and cst.Module([]).code_for_node(imp.module).split(".")[0] == "celery"
+                    and not isinstance(imp.names, cst.ImportStar)
+                ):
+                    out |= {
+                        a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name)  # type: ignore[union-attr]
+                        for a in imp.names
+                    }
     return out
 
 
@@ -1179,12 +1370,18 @@ def _prune_all(module: cst.Module, bound: set[str]) -> cst.Module:
 
     class T(cst.CSTTransformer):
         def leave_Assign(self, original: cst.Assign, updated: cst.Assign):
-            if not (len(updated.targets) == 1 and isinstance(updated.targets[0].target, cst.Name)
-                    and updated.targets[0].target.value == "__all__"
-                    and isinstance(updated.value, (cst.List, cst.Tuple))):
+            if not (
+                len(updated.targets) == 1
+                and isinstance(updated.targets[0].target, cst.Name)
+                and updated.targets[0].target.value == "__all__"
+                and isinstance(updated.value, (cst.List, cst.Tuple))
+            ):
                 return updated
-            keep = [e for e in updated.value.elements if not (
-                isinstance(e.value, cst.SimpleString) and e.value.value.strip("'\"") not in bound)]
+            keep = [
+                e
+                for e in updated.value.elements
+                if not (isinstance(e.value, cst.SimpleString) and e.value.value.strip("'\"") not in bound)
+            ]
             if len(keep) == len(updated.value.elements):
                 return updated
             if not keep:

@@ -44,8 +44,11 @@ from saqmigrate.transform import ports_http as http
 from saqmigrate.transform.blocking import Rewrite, TaskPlan, Unit
 
 _PROVIDED = {"ctx", "asyncio", "task_self", "_celery"}  # names the twin module binds for a port
-_GENERATED = {"_aio": "from saqmigrate.runtime import aio as _aio", "_httpx": "import httpx as _httpx",
-              "_requests": "import requests as _requests"}
+_GENERATED = {
+    "_aio": "from saqmigrate.runtime import aio as _aio",
+    "_httpx": "import httpx as _httpx",
+    "_requests": "import requests as _requests",
+}
 _SLEEP_LITERAL_MAX = 10**9  # seconds: a literal up to this (31 years) stays asyncio.sleep (time.sleep accepts it)
 
 
@@ -174,8 +177,9 @@ class _Rewriter(cst.CSTTransformer):
             return _await(updated.with_changes(func=cst.Attribute(value=cst.Name(module), attr=cst.Name("sleep"))))
         if r.kind == "list_async":
             row = cst.Name("_row")
-            return cst.ListComp(elt=row, for_in=cst.CompFor(target=row, iter=updated.args[0].value,
-                                                           asynchronous=cst.Asynchronous()))
+            return cst.ListComp(
+                elt=row, for_in=cst.CompFor(target=row, iter=updated.args[0].value, asynchronous=cst.Asynchronous())
+            )
         raise _Refused(f"unknown rewrite {r.kind}")
 
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.Attribute:
@@ -196,8 +200,9 @@ class _Rewriter(cst.CSTTransformer):
             return updated.with_changes(asynchronous=cst.Asynchronous())
         return updated
 
-    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
-                                  ) -> cst.BaseStatement:
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.BaseStatement:
         for small in original.body:
             value = getattr(small, "value", None)
             r = self.targets.get(id(value)) if value is not None else None
@@ -209,9 +214,11 @@ class _Rewriter(cst.CSTTransformer):
             if isinstance(small, cst.Assign):
                 target = cst.Module(body=[]).code_for_node(small.targets[0].target) + " = "
             spec = r.http or {}
-            text = (f"async with await asyncio.to_thread(_httpx.AsyncClient, {http.client_source(spec)}) "
-                    "as _http_client:\n"
-                    f"    {target}await _http_client.{r.new}({http.request_source(spec, self.source_of)})\n")
+            text = (
+                f"async with await asyncio.to_thread(_httpx.AsyncClient, {http.client_source(spec)}) "
+                "as _http_client:\n"
+                f"    {target}await _http_client.{r.new}({http.request_source(spec, self.source_of)})\n"
+            )
             self.applied.add(id(value))
             return cst.parse_statement(text).with_changes(leading_lines=updated.leading_lines)
         return updated
@@ -280,7 +287,7 @@ class _Writer:
         i = 0
         for stmt in body:
             n = len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
-            group = units[i:i + n]
+            group = units[i : i + n]
             i += n
             if len(group) != n:
                 raise _Refused("the body's statements do not match the plan")
@@ -327,8 +334,9 @@ class _Writer:
         lines = list(getattr(first, "leading_lines", []))
         while lines and lines[0].comment is None:
             lines.pop(0)
-        inner.extend([first.with_changes(leading_lines=lines) if hasattr(first, "leading_lines") else first,
-                      *stmts[1:]])
+        inner.extend(
+            [first.with_changes(leading_lines=lines) if hasattr(first, "leading_lines") else first, *stmts[1:]]
+        )
         fn = head.with_changes(body=head.body.with_changes(body=inner))
         ret = any(isinstance(n, ast.Return) for node in nodes for n in _own_nodes(node))
         call = cst.parse_statement(f"{'return ' if ret else ''}await _aio.run_segment({name})\n")
@@ -336,8 +344,9 @@ class _Writer:
 
     def _suite(self, body: cst.BaseSuite) -> list[cst.BaseStatement]:
         if isinstance(body, cst.SimpleStatementSuite):
-            return [cst.SimpleStatementLine(body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
-                                                  for s in body.body])]
+            return [
+                cst.SimpleStatementLine(body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in body.body])
+            ]
         return list(body.body)
 
     def _block(self, suite: cst.BaseSuite, units: list[Unit]) -> cst.IndentedBlock:
@@ -351,8 +360,11 @@ class _Writer:
         if isinstance(stmt, cst.If):
             return self._if(stmt, blocks)
         if isinstance(stmt, cst.For):
-            new = stmt.with_changes(iter=stmt.iter.visit(self.rw), body=self._block(stmt.body, blocks[0]),
-                                    orelse=self._else(stmt.orelse, blocks[1]))
+            new = stmt.with_changes(
+                iter=stmt.iter.visit(self.rw),
+                body=self._block(stmt.body, blocks[0]),
+                orelse=self._else(stmt.orelse, blocks[1]),
+            )
             if id(stmt) in self.rw.targets:
                 self.rw.applied.add(id(stmt))
                 new = new.with_changes(asynchronous=cst.Asynchronous())
@@ -360,7 +372,7 @@ class _Writer:
         if isinstance(stmt, cst.Try):
             body = self._block(stmt.body, blocks[0])  # segments numbered in source order
             handlers = []
-            for h, units in zip(stmt.handlers, blocks[1:1 + len(stmt.handlers)]):
+            for h, units in zip(stmt.handlers, blocks[1 : 1 + len(stmt.handlers)]):
                 named = isinstance(h.name, cst.AsName) and isinstance(h.name.name, cst.Name)
                 if named:
                     self.handler_names.append(h.name.name.value)
@@ -369,13 +381,15 @@ class _Writer:
                 finally:
                     if named:
                         self.handler_names.pop()
-                handlers.append(h.with_changes(type=h.type.visit(self.rw) if h.type is not None else None,
-                                               body=handler_body))
+                handlers.append(
+                    h.with_changes(type=h.type.visit(self.rw) if h.type is not None else None, body=handler_body)
+                )
             final = stmt.finalbody
             if final is not None:
                 final = final.with_changes(body=self._block(final.body, blocks[-1]))
-            return stmt.with_changes(body=body, handlers=handlers,
-                                     orelse=self._else(stmt.orelse, blocks[-2]), finalbody=final)
+            return stmt.with_changes(
+                body=body, handlers=handlers, orelse=self._else(stmt.orelse, blocks[-2]), finalbody=final
+            )
         raise _Refused(f"a {type(stmt).__name__} the plan splits")
 
     def _else(self, orelse: cst.Else | None, units: list[Unit]) -> cst.Else | None:
@@ -408,9 +422,12 @@ def _own_nodes(node: ast.AST):
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
-    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
-            and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, (cst.SimpleString,
-                                                                                      cst.ConcatenatedString)))
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
 
 
 def _bindings(tree: ast.Module, module: str, is_package: bool) -> dict[str, list[str]]:
@@ -427,8 +444,11 @@ def _bindings(tree: ast.Module, module: str, is_package: bool) -> dict[str, list
                     else:
                         out.setdefault(a.name.split(".")[0], []).append(f"import {a.name}")
             elif isinstance(stmt, ast.ImportFrom):
-                base = _resolve_relative(module, is_package, stmt.level, stmt.module) if stmt.level \
+                base = (
+                    _resolve_relative(module, is_package, stmt.level, stmt.module)
+                    if stmt.level
                     else (stmt.module or "")
+                )
                 for a in stmt.names:
                     if a.name == "*" or not base:
                         continue
@@ -487,8 +507,22 @@ def _free_names(fn: ast.AsyncFunctionDef) -> list[str]:
 
 
 #: names the twin module binds itself (emit/generate.py): a default value's name must not replace one of them
-_TWIN_NAMES = frozenset({"annotations", "asyncio", "saq_task", "TaskOptions", "celery_impl", "run_sync", "task_self",
-                         "UNSET", "given", "given_positional", "_celery", *_GENERATED})
+_TWIN_NAMES = frozenset(
+    {
+        "annotations",
+        "asyncio",
+        "saq_task",
+        "TaskOptions",
+        "celery_impl",
+        "run_sync",
+        "task_self",
+        "UNSET",
+        "given",
+        "given_positional",
+        "_celery",
+        *_GENERATED,
+    }
+)
 
 
 def _defaults_imported(params_src: str, bindings: dict[str, list[str]]) -> tuple[str, list[str]]:
@@ -517,7 +551,7 @@ def _defaults_imported(params_src: str, bindings: dict[str, list[str]]) -> tuple
     offset = header.index(params_src)
     for start, end, name in sorted(spans, reverse=True):
         header = header[:start] + name + header[end:]
-    return header[offset:len(header) - len("): pass")], lines
+    return header[offset : len(header) - len("): pass")], lines
 
 
 def _grouped(lines: list[str]) -> list[str]:
@@ -531,8 +565,18 @@ def _grouped(lines: list[str]) -> list[str]:
     return plain + [f"from {mod} import {', '.join(sorted(names))}" for mod, names in sorted(froms.items())]
 
 
-def port_function(source: str, function: str, *, bind: bool, module_names: set[str], update_state: bool,
-                  params_src: str, module: str = "", is_package: bool = False, plan: TaskPlan | None = None) -> Port:
+def port_function(
+    source: str,
+    function: str,
+    *,
+    bind: bool,
+    module_names: set[str],
+    update_state: bool,
+    params_src: str,
+    module: str = "",
+    is_package: bool = False,
+    plan: TaskPlan | None = None,
+) -> Port:
     """The port of a body as the prover planned it (transform/blocking.py), or why it cannot be written.
     ``plan`` None: the whole body on the loop, unchanged (only for bodies without rewrites).
     Async bodies never get here (rewrite keeps them bridged: the bridge awaits them)."""
@@ -554,8 +598,19 @@ def port_function(source: str, function: str, *, bind: bool, module_names: set[s
     if plan is None:
         plan = TaskPlan("ported", [Unit("loop", stmt) for stmt in afn.body])
     try:
-        return _write(source, tree, afn, cfn, wrapper, plan, bind=bind, module_names=module_names,
-                      params_src=params_src, module=module, is_package=is_package)
+        return _write(
+            source,
+            tree,
+            afn,
+            cfn,
+            wrapper,
+            plan,
+            bind=bind,
+            module_names=module_names,
+            params_src=params_src,
+            module=module,
+            is_package=is_package,
+        )
     except _Refused as exc:
         return Port(None, str(exc))
 
@@ -582,9 +637,20 @@ def _targets(source: str, wrapper: MetadataWrapper, plan: TaskPlan) -> dict[int,
     return targets
 
 
-def _write(source: str, tree: ast.Module, afn: ast.FunctionDef, cfn: cst.FunctionDef, wrapper: MetadataWrapper,
-           plan: TaskPlan, *, bind: bool, module_names: set[str], params_src: str, module: str,
-           is_package: bool) -> Port:
+def _write(
+    source: str,
+    tree: ast.Module,
+    afn: ast.FunctionDef,
+    cfn: cst.FunctionDef,
+    wrapper: MetadataWrapper,
+    plan: TaskPlan,
+    *,
+    bind: bool,
+    module_names: set[str],
+    params_src: str,
+    module: str,
+    is_package: bool,
+) -> Port:
     targets = _targets(source, wrapper, plan)
     rewriter = _Rewriter(targets, lambda node: ast.get_source_segment(source, node, padded=False) or ast.unparse(node))
     in_use = {n.id for n in ast.walk(afn) if isinstance(n, ast.Name)} | set(module_names)
@@ -678,8 +744,11 @@ def _sleeps_left(code: str) -> str | None:
             f = node.func
             if isinstance(f, ast.Name) and f.id == "sleep":
                 return "sleep(...)"
-            if isinstance(f, ast.Attribute) and f.attr == "sleep" and not (
-                    isinstance(f.value, ast.Name) and f.value.id in ("asyncio", "_aio")):
+            if (
+                isinstance(f, ast.Attribute)
+                and f.attr == "sleep"
+                and not (isinstance(f.value, ast.Name) and f.value.id in ("asyncio", "_aio"))
+            ):
                 return f"{ast.unparse(f)}(...)"
         stack.extend(ast.iter_child_nodes(node))
     return None
@@ -687,8 +756,17 @@ def _sleeps_left(code: str) -> str | None:
 
 # --- the rewrite's native pass -----------------------------------------------------------------------
 
-_DEP_FILES = ("requirements*.txt", "requirements/*.txt", "requirements/*.in", "requirements*.in", "pyproject.toml",
-              "setup.py", "setup.cfg", "Pipfile", "environment.yml")
+_DEP_FILES = (
+    "requirements*.txt",
+    "requirements/*.txt",
+    "requirements/*.in",
+    "requirements*.in",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "Pipfile",
+    "environment.yml",
+)
 
 
 def project_declares(root, package: str) -> bool:
@@ -774,15 +852,25 @@ def port_tasks(root, rplan, messages: list[str], *, prover, params_src, module_n
                 port = None
                 if verdict != "bridged" and plan is not None:
                     text = text_of(m.source_rel)
-                    port = port_function(text or "", t.function, bind=t.bind, module=t.module,
-                                         is_package=Path(t.file).name == "__init__.py", module_names=names,
-                                         update_state=bool(t.features.get("update_state")),
-                                         params_src=params or "", plan=plan)
+                    port = port_function(
+                        text or "",
+                        t.function,
+                        bind=t.bind,
+                        module=t.module,
+                        is_package=Path(t.file).name == "__init__.py",
+                        module_names=names,
+                        update_state=bool(t.features.get("update_state")),
+                        params_src=params or "",
+                        plan=plan,
+                    )
                     if not port.code:
                         verdict, why = "bridged", port.reason or "the porter refused it"
             except Exception as exc:  # noqa: BLE001 - never crash: the task keeps its bridge, with why
-                verdict, why, port = "bridged", (f"the porter failed on this body ({type(exc).__name__}: {exc}); "
-                                                 "please report it"), None
+                verdict, why, port = (
+                    "bridged",
+                    (f"the porter failed on this body ({type(exc).__name__}: {exc}); please report it"),
+                    None,
+                )
             counts[verdict] += 1
             if verdict == "bridged":
                 messages.append(f"SM113 {t.name}: kept in bridge mode: {why}")
@@ -790,16 +878,20 @@ def port_tasks(root, rplan, messages: list[str], *, prover, params_src, module_n
             assert port is not None and port.code
             tw.native_code, tw.mode = port.code, "native"
             if verdict == "ported":
-                messages.append(f"native {t.name}: ported (every call proven non-blocking"
-                                f"{'; ' + port.note if port.note else ''})")
+                messages.append(
+                    f"native {t.name}: ported (every call proven non-blocking{'; ' + port.note if port.note else ''})"
+                )
             else:
                 assert plan is not None and plan.blocked is not None
-                messages.append(f"SM130 {t.name}: partly ported ({port.note}; first blocking call: "
-                                f"{plan.blocked.reason()})")
+                messages.append(
+                    f"SM130 {t.name}: partly ported ({port.note}; first blocking call: {plan.blocked.reason()})"
+                )
     if any(counts.values()):
-        messages.append(f"native mode: {counts['ported']} task(s) ported to async, {counts['partly']} partly ported "
-                        f"(blocking segments in the bridge's threads), {counts['bridged']} kept in bridge mode "
-                        "(SM130/SM113 lines above say why)")
+        messages.append(
+            f"native mode: {counts['ported']} task(s) ported to async, {counts['partly']} partly ported "
+            f"(blocking segments in the bridge's threads), {counts['bridged']} kept in bridge mode "
+            "(SM130/SM113 lines above say why)"
+        )
     return counts
 
 
@@ -813,8 +905,12 @@ def native_prover(root, roots: list, *, django: bool, index=None):
     from saqmigrate.transform.blocking import Prover
 
     loader = getattr(index, "_module_loader", None) if index is not None else None
-    return Prover(roots, loader=loader, http_client=project_declares(root, "httpx"),
-                  segments=bool(django) or project_declares(root, "asgiref") or project_declares(root, "django"))
+    return Prover(
+        roots,
+        loader=loader,
+        http_client=project_declares(root, "httpx"),
+        segments=bool(django) or project_declares(root, "asgiref") or project_declares(root, "django"),
+    )
 
 
 # --- the scan's verdicts -------------------------------------------------------------------------------
@@ -827,9 +923,18 @@ def _task_facts_key(t) -> str:
     import hashlib
     import json
 
-    facts = {"m": t.module, "f": t.function, "k": t.kind, "b": t.bind, "a": t.is_async, "h": t.hooks, "s": t.stacked,
-             "p": [[p.name, p.kind, p.has_default, p.default] for p in t.params], "r": list(_retry_on(t)),
-             "u": bool(t.features.get("update_state"))}
+    facts = {
+        "m": t.module,
+        "f": t.function,
+        "k": t.kind,
+        "b": t.bind,
+        "a": t.is_async,
+        "h": t.hooks,
+        "s": t.stacked,
+        "p": [[p.name, p.kind, p.has_default, p.default] for p in t.params],
+        "r": list(_retry_on(t)),
+        "u": bool(t.features.get("update_state")),
+    }
     return hashlib.sha1(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -871,8 +976,7 @@ class _VerdictCache:
             return  # a cache never changes a result
 
 
-def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, django: bool,
-                  cache_dir=None) -> dict:
+def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, django: bool, cache_dir=None) -> dict:
     """``rewrite --mode native``'s verdict per task, for the scan: ``{"summary": {...}, "tasks": [...]}``
     (docs/scan-json.md). The prover reads modules through the scan's ``loader`` (trees the scan parsed are
     not read again); verdicts are cached by the size and mtime of every module each one read."""
@@ -929,13 +1033,20 @@ def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, d
             except Exception as exc:  # noqa: BLE001 - a scan never crashes on a body
                 verdict, plan, why = "bridged", None, f"the prover failed on this body ({type(exc).__name__}: {exc})"
             blocked = plan.blocked if plan is not None and verdict != "ported" else None
-            row = {"task": t.name, "file": t.file, "line": t.line, "verdict": verdict,
-                   "reason": why if verdict == "bridged" else "",
-                   "blocking": None if blocked is None else {"call": blocked.call, "why": blocked.why,
-                                                             "where": blocked.where, "chain": blocked.chain},
-                   "rewrites": [x for x in (plan.summary() if plan is not None and verdict != "bridged" else "")
-                                .split(", ") if x],
-                   "segments": plan.segments if plan is not None and verdict == "partly" else 0}
+            row = {
+                "task": t.name,
+                "file": t.file,
+                "line": t.line,
+                "verdict": verdict,
+                "reason": why if verdict == "bridged" else "",
+                "blocking": None
+                if blocked is None
+                else {"call": blocked.call, "why": blocked.why, "where": blocked.where, "chain": blocked.chain},
+                "rewrites": [
+                    x for x in (plan.summary() if plan is not None and verdict != "bridged" else "").split(", ") if x
+                ],
+                "segments": plan.segments if plan is not None and verdict == "partly" else 0,
+            }
             cache.entries[key] = {"row": row, "deps": {name: stat(rel) for name, rel in touched.items()}}
             cache.dirty = True
         counts[row["verdict"]] += 1

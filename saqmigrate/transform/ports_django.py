@@ -35,8 +35,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from saqmigrate.transform.blocking import Prover, _Module
 
-_DB = ("django.db.models.", "django.db.models.fields.", "django.db.models.fields.related.",
-       "django.db.models.fields.json.", "django.db.models.base.", "django.db.models.manager.")
+_DB = (
+    "django.db.models.",
+    "django.db.models.fields.",
+    "django.db.models.fields.related.",
+    "django.db.models.fields.json.",
+    "django.db.models.base.",
+    "django.db.models.manager.",
+)
 
 
 def _names(*names: str) -> set[str]:
@@ -45,14 +51,21 @@ def _names(*names: str) -> set[str]:
 
 MODEL_BASES = _names("Model")
 MANAGER_CLASSES = _names("Manager") | {  # Django's own, none overrides get_queryset
-    "django.contrib.auth.models.UserManager", "django.contrib.auth.base_user.BaseUserManager",
-    "django.contrib.auth.models.BaseUserManager"}
+    "django.contrib.auth.models.UserManager",
+    "django.contrib.auth.base_user.BaseUserManager",
+    "django.contrib.auth.models.BaseUserManager",
+}
 QUERYSET_CLASSES = {"django.db.models.QuerySet", "django.db.models.query.QuerySet"}
 #: Django's abstract models a project model may extend: (plain fields, many-to-many fields, managers)
 _AUTH_BASE = ({"password", "last_login"}, set(), {})
 _PERMISSIONS = ({"is_superuser"}, {"groups", "user_permissions"}, {})
-_ABSTRACT_USER = (_AUTH_BASE[0] | _PERMISSIONS[0] | {"username", "first_name", "last_name", "email", "is_staff",
-                                                       "is_active", "date_joined"}, _PERMISSIONS[1], {"objects": ""})
+_ABSTRACT_USER = (
+    _AUTH_BASE[0]
+    | _PERMISSIONS[0]
+    | {"username", "first_name", "last_name", "email", "is_staff", "is_active", "date_joined"},
+    _PERMISSIONS[1],
+    {"objects": ""},
+)
 KNOWN_ABSTRACT = {
     "django.contrib.auth.base_user.AbstractBaseUser": _AUTH_BASE,
     "django.contrib.auth.models.AbstractBaseUser": _AUTH_BASE,
@@ -61,53 +74,158 @@ KNOWN_ABSTRACT = {
 }
 #: Django's own field classes whose value on a loaded instance is a plain ``__dict__`` read
 PLAIN_FIELDS = _names(
-    "AutoField", "BigAutoField", "SmallAutoField", "BigIntegerField", "BinaryField", "BooleanField", "CharField",
-    "DateField", "DateTimeField", "DecimalField", "DurationField", "EmailField", "FilePathField", "FloatField",
-    "GenericIPAddressField", "IPAddressField", "IntegerField", "JSONField", "NullBooleanField",
-    "PositiveBigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField", "SlugField",
-    "SmallIntegerField", "TextField", "TimeField", "URLField", "UUIDField")
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+    "BigIntegerField",
+    "BinaryField",
+    "BooleanField",
+    "CharField",
+    "DateField",
+    "DateTimeField",
+    "DecimalField",
+    "DurationField",
+    "EmailField",
+    "FilePathField",
+    "FloatField",
+    "GenericIPAddressField",
+    "IPAddressField",
+    "IntegerField",
+    "JSONField",
+    "NullBooleanField",
+    "PositiveBigIntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SlugField",
+    "SmallIntegerField",
+    "TextField",
+    "TimeField",
+    "URLField",
+    "UUIDField",
+)
 FOREIGN_KEYS = _names("ForeignKey", "OneToOneField")
 MANY_TO_MANY = _names("ManyToManyField")
 
 #: queryset (and manager) methods that only build a query -> what the rows become
-LAZY = {"all": "", "filter": "", "exclude": "", "order_by": "", "select_related": "", "prefetch_related": "",
-        "distinct": "", "reverse": "", "annotate": "", "alias": "", "using": "", "none": "",
-        "select_for_update": "", "only": "partial", "defer": "partial", "values": "data", "values_list": "data",
-        "dates": "data", "datetimes": "data"}
+LAZY = {
+    "all": "",
+    "filter": "",
+    "exclude": "",
+    "order_by": "",
+    "select_related": "",
+    "prefetch_related": "",
+    "distinct": "",
+    "reverse": "",
+    "annotate": "",
+    "alias": "",
+    "using": "",
+    "none": "",
+    "select_for_update": "",
+    "only": "partial",
+    "defer": "partial",
+    "values": "data",
+    "values_list": "data",
+    "dates": "data",
+    "datetimes": "data",
+}
 #: the lookups and transforms Django registers on its own fields (django.db.models.lookups, functions.datetime,
 #: contrib.postgres): any other name in a filter was registered by the project or a third party
-BUILTIN_LOOKUPS = frozenset({
-    "exact", "iexact", "contains", "icontains", "in", "gt", "gte", "lt", "lte", "startswith", "istartswith",
-    "endswith", "iendswith", "range", "isnull", "regex", "iregex", "date", "year", "iso_year", "month", "day",
-    "week", "week_day", "iso_week_day", "quarter", "time", "hour", "minute", "second", "contained_by",
-    "overlap", "has_key", "has_keys", "has_any_keys", "search", "trigram_similar", "trigram_word_similar",
-    "trigram_strict_word_similar", "unaccent", "len", "keys", "values", "isempty", "lower_inc",
-    "lower_inf", "upper_inc", "upper_inf", "adjacent_to", "fully_lt", "fully_gt", "not_lt",
-    "not_gt", "pk", "id",
-})
+BUILTIN_LOOKUPS = frozenset(
+    {
+        "exact",
+        "iexact",
+        "contains",
+        "icontains",
+        "in",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "startswith",
+        "istartswith",
+        "endswith",
+        "iendswith",
+        "range",
+        "isnull",
+        "regex",
+        "iregex",
+        "date",
+        "year",
+        "iso_year",
+        "month",
+        "day",
+        "week",
+        "week_day",
+        "iso_week_day",
+        "quarter",
+        "time",
+        "hour",
+        "minute",
+        "second",
+        "contained_by",
+        "overlap",
+        "has_key",
+        "has_keys",
+        "has_any_keys",
+        "search",
+        "trigram_similar",
+        "trigram_word_similar",
+        "trigram_strict_word_similar",
+        "unaccent",
+        "len",
+        "keys",
+        "values",
+        "isempty",
+        "lower_inc",
+        "lower_inf",
+        "upper_inc",
+        "upper_inf",
+        "adjacent_to",
+        "fully_lt",
+        "fully_gt",
+        "not_lt",
+        "not_gt",
+        "pk",
+        "id",
+    }
+)
 #: methods whose arguments are field paths checked against the model (lookups)
 LOOKUP_METHODS = {"filter", "exclude"}
 #: blocking queryset/manager methods -> (the async method Django defines, the kind of the result)
-TERMINAL = {"get": ("aget", "row"), "first": ("afirst", "row"), "last": ("alast", "row"),
-            "latest": ("alatest", "row"), "earliest": ("aearliest", "row"), "create": ("acreate", "instance"),
-            "count": ("acount", "data"), "exists": ("aexists", "data"), "aggregate": ("aaggregate", "data"),
-            "update": ("aupdate", "data"), "delete": ("adelete", "data"), "contains": ("acontains", "data"),
-            "get_or_create": ("aget_or_create", "pair"), "update_or_create": ("aupdate_or_create", "pair"),
-            "bulk_update": ("abulk_update", "data"), "in_bulk": ("ain_bulk", "unknown"),
-            "bulk_create": ("abulk_create", "unknown"), "explain": ("aexplain", "data")}
+TERMINAL = {
+    "get": ("aget", "row"),
+    "first": ("afirst", "row"),
+    "last": ("alast", "row"),
+    "latest": ("alatest", "row"),
+    "earliest": ("aearliest", "row"),
+    "create": ("acreate", "instance"),
+    "count": ("acount", "data"),
+    "exists": ("aexists", "data"),
+    "aggregate": ("aaggregate", "data"),
+    "update": ("aupdate", "data"),
+    "delete": ("adelete", "data"),
+    "contains": ("acontains", "data"),
+    "get_or_create": ("aget_or_create", "pair"),
+    "update_or_create": ("aupdate_or_create", "pair"),
+    "bulk_update": ("abulk_update", "data"),
+    "in_bulk": ("ain_bulk", "unknown"),
+    "bulk_create": ("abulk_create", "unknown"),
+    "explain": ("aexplain", "data"),
+}
 #: on related managers only (``author.books.add(book)``)
-RELATED = {"add": ("aadd", "data"), "remove": ("aremove", "data"), "clear": ("aclear", "data"),
-           "set": ("aset", "data")}
+RELATED = {"add": ("aadd", "data"), "remove": ("aremove", "data"), "clear": ("aclear", "data"), "set": ("aset", "data")}
 #: model instance methods -> Model's async counterpart
-INSTANCE = {"save": ("asave", "data"), "delete": ("adelete", "data"),
-            "refresh_from_db": ("arefresh_from_db", "data")}
+INSTANCE = {"save": ("asave", "data"), "delete": ("adelete", "data"), "refresh_from_db": ("arefresh_from_db", "data")}
 ASYNC_NAMES = {a for a, _ in [*TERMINAL.values(), *RELATED.values(), *INSTANCE.values()]}
 #: async methods that call their sync twin with keywords the caller did not give (aget_or_create passes
 #: defaults=None, asave passes force_insert/force_update/using/update_fields ...): a project override of the
 #: sync method must accept them, or the port raises TypeError where the original did not
 ADDS_ARGUMENTS = {"get_or_create", "update_or_create", "in_bulk", "bulk_create", "bulk_update", "explain", "contains"}
-INSTANCE_KEYWORDS = {"save": {"force_insert", "force_update", "using", "update_fields"},
-                     "delete": {"using", "keep_parents"}, "refresh_from_db": {"using", "fields", "from_queryset"}}
+INSTANCE_KEYWORDS = {
+    "save": {"force_insert", "force_update", "using", "update_fields"},
+    "delete": {"using", "keep_parents"},
+    "refresh_from_db": {"using", "fields", "from_queryset"},
+}
 
 
 def accepts(args: ast.arguments, keywords: set[str]) -> bool:
@@ -116,12 +234,50 @@ def accepts(args: ast.arguments, keywords: set[str]) -> bool:
         return True
     named = {a.arg for a in [*args.args, *args.kwonlyargs]}
     return keywords <= named
+
+
 #: Django expressions: building them is pure (resolved later, by the query)
-EXPRESSIONS = {f"django.db.models.{n}" for n in (
-    "Q", "F", "Value", "Count", "Sum", "Avg", "Max", "Min", "StdDev", "Variance", "Case", "When",
-    "ExpressionWrapper", "OuterRef")} | {f"django.db.models.functions.{n}" for n in (
-        "Lower", "Upper", "Coalesce", "Now", "Length", "Concat", "Greatest", "Least", "TruncDate", "TruncDay",
-        "TruncHour", "TruncMonth", "TruncYear", "ExtractYear", "ExtractMonth", "ExtractDay", "Cast", "Abs")}
+EXPRESSIONS = {
+    f"django.db.models.{n}"
+    for n in (
+        "Q",
+        "F",
+        "Value",
+        "Count",
+        "Sum",
+        "Avg",
+        "Max",
+        "Min",
+        "StdDev",
+        "Variance",
+        "Case",
+        "When",
+        "ExpressionWrapper",
+        "OuterRef",
+    )
+} | {
+    f"django.db.models.functions.{n}"
+    for n in (
+        "Lower",
+        "Upper",
+        "Coalesce",
+        "Now",
+        "Length",
+        "Concat",
+        "Greatest",
+        "Least",
+        "TruncDate",
+        "TruncDay",
+        "TruncHour",
+        "TruncMonth",
+        "TruncYear",
+        "ExtractYear",
+        "ExtractMonth",
+        "ExtractDay",
+        "Cast",
+        "Abs",
+    )
+}
 
 
 @dataclass
@@ -210,8 +366,9 @@ class DjangoModels:
         info.plain.add("pk")
         return info
 
-    def _read_bases(self, mod: _Module, cls: ast.ClassDef) -> tuple[
-            list[ModelInfo], list[str], list[tuple[set[str], set[str], dict[str, str]]], str] | None:
+    def _read_bases(
+        self, mod: _Module, cls: ast.ClassDef
+    ) -> tuple[list[ModelInfo], list[str], list[tuple[set[str], set[str], dict[str, str]]], str] | None:
         """The model's parents, plain mixins, Django abstract bases and the first unreadable base; None
         when the class is not a model."""
         parents: list[ModelInfo] = []
@@ -257,8 +414,9 @@ class DjangoModels:
         return modname.split(".")[-1]
 
     @staticmethod
-    def _inherit(info: ModelInfo, parents: list[ModelInfo],
-                 known: list[tuple[set[str], set[str], dict[str, str]]]) -> bool:
+    def _inherit(
+        info: ModelInfo, parents: list[ModelInfo], known: list[tuple[set[str], set[str], dict[str, str]]]
+    ) -> bool:
         """Copy what the parents and Django's abstract user models give; True when a parent sets the pk."""
         has_pk = False
         for parent in parents:
@@ -277,8 +435,9 @@ class DjangoModels:
                 info.managers.setdefault(k, v)
         return has_pk
 
-    def _signatures(self, cls: ast.ClassDef, mixins: list[str],
-                    parents: list[ModelInfo]) -> tuple[dict[str, ast.arguments], set[str]]:
+    def _signatures(
+        self, cls: ast.ClassDef, mixins: list[str], parents: list[ModelInfo]
+    ) -> tuple[dict[str, ast.arguments], set[str]]:
         """Method signatures: the model's own first, then its plain mixins' (attribute hooks included),
         then its parents'. Their names are the model's methods too (recorded on the way)."""
         signatures: dict[str, ast.arguments] = {}
@@ -304,8 +463,12 @@ class DjangoModels:
         own_managers: list[str] = []
         has_pk = False
         for stmt in cls.body:
-            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                    and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)):
+            if not (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Call)
+            ):
                 continue
             attr, value = stmt.targets[0].id, stmt.value
             kind = self._ref_of(mod, value.func)
@@ -332,9 +495,15 @@ class DjangoModels:
                     own_managers.append(attr)
                 else:
                     info.fields.add(attr)  # a field class of the project or a third party: not plain
-            elif isinstance(value.func, ast.Attribute) and value.func.attr == "as_manager" \
-                    or (isinstance(value.func, ast.Call) and isinstance(value.func.func, ast.Attribute)
-                        and value.func.func.attr == "from_queryset"):
+            elif (
+                isinstance(value.func, ast.Attribute)
+                and value.func.attr == "as_manager"
+                or (
+                    isinstance(value.func, ast.Call)
+                    and isinstance(value.func.func, ast.Attribute)
+                    and value.func.func.attr == "from_queryset"
+                )
+            ):
                 info.managers[attr] = self._built_manager_problem(mod, value)
                 own_managers.append(attr)
             else:
@@ -342,8 +511,9 @@ class DjangoModels:
         return own_managers, has_pk
 
     @staticmethod
-    def _settle_managers(info: ModelInfo, parents: list[ModelInfo], own_managers: list[str],
-                         meta_values: dict[str, ast.expr]) -> None:
+    def _settle_managers(
+        info: ModelInfo, parents: list[ModelInfo], own_managers: list[str], meta_values: dict[str, ast.expr]
+    ) -> None:
         """Inherited managers, Django's implicit `objects`, and which one is the default manager."""
         inherited = {k: v for parent in parents for k, v in parent.managers.items()}
         for k, v in inherited.items():
@@ -414,8 +584,11 @@ class DjangoModels:
             if any(b in MANAGER_CLASSES or (b and ":" in b and self.manager_problem(b) is not None) for b in bases):
                 result = ""
                 for b in bases:
-                    why = self.manager_problem(b) if b and ":" in b else ("" if b in MANAGER_CLASSES else
-                                                                         f"a base that is not proven ({b})")
+                    why = (
+                        self.manager_problem(b)
+                        if b and ":" in b
+                        else ("" if b in MANAGER_CLASSES else f"a base that is not proven ({b})")
+                    )
                     if why:
                         result = why
                         break
@@ -435,7 +608,7 @@ class DjangoModels:
         return ""
 
     def queryset_problem(self, cls_ref: str | None) -> str:
-        """"" when ``cls_ref`` is Django's QuerySet or a project subclass whose query building is Django's:
+        """ "" when ``cls_ref`` is Django's QuerySet or a project subclass whose query building is Django's:
         it may override the blocking methods (``delete()`` for a soft delete ...), which the async ones call
         in the thread (``adelete`` is ``sync_to_async(self.delete)``), but not a query-building method, an
         async one, iteration or cloning, which would run on the loop. Else why not."""
@@ -452,13 +625,23 @@ class DjangoModels:
         why = f"a queryset class that cannot be read ({cls_ref})"
         if mod is not None and cls is not None:
             bases = [self._ref_of(mod, b) for b in cls.bases]
-            why = next((w for w in (self.queryset_problem(b) for b in bases) if w), "") if bases else \
-                f"{name} is not a QuerySet"
+            why = (
+                next((w for w in (self.queryset_problem(b) for b in bases) if w), "")
+                if bases
+                else f"{name} is not a QuerySet"
+            )
             for stmt in cls.body:
-                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and not why and (
-                        stmt.name in LAZY or stmt.name in ASYNC_NAMES or stmt.name.startswith("__")
+                if (
+                    isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    and not why
+                    and (
+                        stmt.name in LAZY
+                        or stmt.name in ASYNC_NAMES
+                        or stmt.name.startswith("__")
                         or stmt.name in ("_clone", "_chain", "_fetch_all", "_filter_or_exclude", "iterator")
-                        or stmt.name in ADDS_ARGUMENTS):
+                        or stmt.name in ADDS_ARGUMENTS
+                    )
+                ):
                     why = f"the queryset class {name} defines {stmt.name}()"
         self._querysets[cls_ref] = why
         return why
@@ -495,9 +678,15 @@ class DjangoModels:
             node = node.func.value
         if not isinstance(node, ast.Call):
             return False
-        if (not node.args and not node.keywords and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "get_queryset" and isinstance(node.func.value, ast.Call)
-                and isinstance(node.func.value.func, ast.Name) and node.func.value.func.id == "super"):
+        if (
+            not node.args
+            and not node.keywords
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get_queryset"
+            and isinstance(node.func.value, ast.Call)
+            and isinstance(node.func.value.func, ast.Name)
+            and node.func.value.func.id == "super"
+        ):
             return True
         # QS(self.model, using=self._db[, hints=self._hints]): what Manager.get_queryset does, with QS
         expected = {"model": "self.model", "using": "self._db", "hints": "self._hints"}
@@ -536,8 +725,12 @@ class DjangoModels:
                 continue
             for cname, cls in m.classes.items():
                 for stmt in cls.body:
-                    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                            and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)):
+                    if not (
+                        isinstance(stmt, ast.Assign)
+                        and len(stmt.targets) == 1
+                        and isinstance(stmt.targets[0], ast.Name)
+                        and isinstance(stmt.value, ast.Call)
+                    ):
                         continue
                     kind = self._ref_of(m, stmt.value.func)
                     if kind not in FOREIGN_KEYS and kind not in MANY_TO_MANY:

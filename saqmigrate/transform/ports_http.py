@@ -39,8 +39,10 @@ import ast
 PORTABLE = {"requests.get", "requests.post"}
 #: imported with the twin module (at worker start): httpx imports httpcore when a client is built and
 #: anyio's asyncio backend on the first request, which would stall the event loop of the first job
-WARM_IMPORTS = ["import httpcore  # noqa: F401 - imported by httpx on first use", "import "
-                "anyio._backends._asyncio  # noqa: F401 - imported by anyio on the first request"]
+WARM_IMPORTS = [
+    "import httpcore  # noqa: F401 - imported by httpx on first use",
+    "import anyio._backends._asyncio  # noqa: F401 - imported by anyio on the first request",
+]
 RESPONSE_DATA = {"status_code", "content"}
 MAX_REDIRECTS = 30  # requests.models.DEFAULT_REDIRECT_LIMIT
 
@@ -76,12 +78,14 @@ def spec(node: ast.Call, ref: str) -> tuple[dict | None, str]:
                 return None, "allow_redirects= other than True/False"
             out["follow"] = value.value
         elif name == "headers":
-            if not isinstance(value, ast.Dict) or any(k is None or not (isinstance(k, ast.Constant)
-                                                                       and isinstance(k.value, str))
-                                                      for k in value.keys):
+            if not isinstance(value, ast.Dict) or any(
+                k is None or not (isinstance(k, ast.Constant) and isinstance(k.value, str)) for k in value.keys
+            ):
                 return None, "headers= other than a dict literal with string keys"
-            if not all(isinstance(v, ast.JoinedStr) or isinstance(v, ast.Constant) and isinstance(v.value, str)
-                       for v in value.values):
+            if not all(
+                isinstance(v, ast.JoinedStr) or isinstance(v, ast.Constant) and isinstance(v.value, str)
+                for v in value.values
+            ):
                 return None, "a header value that may be None (requests then drops the header)"
             out["headers"] = list(zip([k.value for k in value.keys], value.values))  # type: ignore[union-attr]
         elif name == "json" and method == "post":
@@ -95,8 +99,10 @@ def spec(node: ast.Call, ref: str) -> tuple[dict | None, str]:
 
 def client_source(spec: dict) -> str:
     """The ``httpx.AsyncClient(...)`` arguments that make it behave like ``requests.<method>``."""
-    return (f'headers={{"User-Agent": _requests.utils.default_user_agent()}}, '
-            f'follow_redirects={spec["follow"]!r}, max_redirects={MAX_REDIRECTS}, timeout={spec["timeout"]!r}')
+    return (
+        f'headers={{"User-Agent": _requests.utils.default_user_agent()}}, '
+        f"follow_redirects={spec['follow']!r}, max_redirects={MAX_REDIRECTS}, timeout={spec['timeout']!r}"
+    )
 
 
 def request_source(spec: dict, code_of) -> str:
@@ -104,8 +110,7 @@ def request_source(spec: dict, code_of) -> str:
     parts = [code_of(spec["url"])]
     headers = [(k, code_of(v)) for k, v in spec["headers"]]
     if spec["json"] is not None:
-        parts.append(f'content=_requests.compat.json.dumps({code_of(spec["json"])}, allow_nan=False)'
-                     '.encode("utf-8")')
+        parts.append(f'content=_requests.compat.json.dumps({code_of(spec["json"])}, allow_nan=False).encode("utf-8")')
         if not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("Content-Type", '"application/json"'))
     if headers:

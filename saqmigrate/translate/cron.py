@@ -199,6 +199,7 @@ def choose_cron_day_field(ct: CeleryCrontab) -> str:
 
 # ---------------------------------------------------------------- intervals
 
+
 @dataclass(frozen=True)
 class IntervalCron:
     cron: str | None  # exact-period cron, or the nearest one when not exact

@@ -8,8 +8,21 @@ from typing import Any
 from saqmigrate.translate.cron import CELERY_RANGES, human_seconds
 
 DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-MONTHS = ("", "January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
+MONTHS = (
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def _join(items: list[str]) -> str:
@@ -81,7 +94,11 @@ def describe_sets(sets: dict[str, Any], tz: str = "UTC") -> str:
             k = _step(M, 0, 60)
             mins = f"every {_plural(k, 'minute')}" if k else f"at minute{'s' if len(M) > 1 else ''} {_list(M)}"
             kh = _step(H, 0, 24)
-            hours = f"every {_plural(kh, 'hour')} (hours {_list(H)})" if kh else f"during hour{'s' if len(H) > 1 else ''} {_list(H)}"
+            hours = (
+                f"every {_plural(kh, 'hour')} (hours {_list(H)})"
+                if kh
+                else f"during hour{'s' if len(H) > 1 else ''} {_list(H)}"
+            )
             when = f"{mins} {hours}"
 
     # days

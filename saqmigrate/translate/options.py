@@ -73,18 +73,48 @@ SEVERITY = {
 # Options consumed elsewhere (task name/registration, routing → worker settings).
 HANDLED_ELSEWHERE = frozenset({"name", "bind", "base", "queue", "routing_key", "exchange", "shared", "lazy"})
 DROPPED_INFO = frozenset(
-    {"track_started", "typing", "throws", "trail", "send_events", "resultrepr_maxsize", "autoregister",
-     "pydantic", "pydantic_strict", "pydantic_context", "pydantic_dump_kwargs", "abstract", "backend",
-     "acks_on_failure_or_timeout", "filter"}
+    {
+        "track_started",
+        "typing",
+        "throws",
+        "trail",
+        "send_events",
+        "resultrepr_maxsize",
+        "autoregister",
+        "pydantic",
+        "pydantic_strict",
+        "pydantic_context",
+        "pydantic_dump_kwargs",
+        "abstract",
+        "backend",
+        "acks_on_failure_or_timeout",
+        "filter",
+    }
 )
 ACKS = frozenset({"acks_late", "reject_on_worker_lost", "retry_on_worker_lost"})
 RETRY_OPTIONS = frozenset(
-    {"max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_kwargs",
-     "retry_backoff", "retry_backoff_max", "retry_jitter"}
+    {
+        "max_retries",
+        "default_retry_delay",
+        "autoretry_for",
+        "dont_autoretry_for",
+        "retry_kwargs",
+        "retry_backoff",
+        "retry_backoff_max",
+        "retry_jitter",
+    }
 )
 OTHER_KNOWN = frozenset(
-    {"time_limit", "soft_time_limit", "rate_limit", "ignore_result", "store_errors_even_if_ignored",
-     "serializer", "priority", "expires"}
+    {
+        "time_limit",
+        "soft_time_limit",
+        "rate_limit",
+        "ignore_result",
+        "store_errors_even_if_ignored",
+        "serializer",
+        "priority",
+        "expires",
+    }
 )
 KNOWN = HANDLED_ELSEWHERE | DROPPED_INFO | ACKS | RETRY_OPTIONS | OTHER_KNOWN
 
@@ -191,8 +221,15 @@ def _is_dynamic(value: Any) -> TypeGuard[dict[str, str]]:
     return isinstance(value, dict) and set(value) == {"dynamic"}
 
 
-_TIMEDELTA_UNITS = {"days": 86400, "seconds": 1, "microseconds": 1e-6, "milliseconds": 1e-3,
-                    "minutes": 60, "hours": 3600, "weeks": 604800}
+_TIMEDELTA_UNITS = {
+    "days": 86400,
+    "seconds": 1,
+    "microseconds": 1e-6,
+    "milliseconds": 1e-3,
+    "minutes": 60,
+    "hours": 3600,
+    "weeks": 604800,
+}
 
 
 def _eval_number_src(src: str) -> float:
@@ -210,7 +247,9 @@ def _eval_number_node(node: ast.AST, src: str) -> float:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = _eval_number_node(node.operand, src)
         return -v if isinstance(node.op, ast.USub) else v
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow)):
+    if isinstance(node, ast.BinOp) and isinstance(
+        node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow)
+    ):
         a, b = _eval_number_node(node.left, src), _eval_number_node(node.right, src)
         try:
             if isinstance(node.op, ast.Add):
@@ -309,9 +348,9 @@ def _normalise_defaults(defaults: dict[str, Any] | None) -> dict[str, Any]:
     for key, value in (defaults or {}).items():
         k = key.lower()
         if k.startswith("celery_"):
-            k = k[len("celery_"):]
+            k = k[len("celery_") :]
         if k.startswith("celeryd_"):
-            k = "task_" + k[len("celeryd_"):]
+            k = "task_" + k[len("celeryd_") :]
         k = SETTING_TO_OPTION.get(k, k)
         out[k] = value
     return out
@@ -374,8 +413,9 @@ def translate_task_options(
     }
     worst = max((SEVERITY_ORDER[SEVERITY[n.code]] for n in t.notes), default=0)
     migratability = ("auto", "assisted", "manual")[worst]
-    return JobOptions(task=task, notes=tuple(t.notes), migratability=migratability, uses_retry=uses_retry,
-                      wrapper=wrapper)
+    return JobOptions(
+        task=task, notes=tuple(t.notes), migratability=migratability, uses_retry=uses_retry, wrapper=wrapper
+    )
 
 
 @dataclass(frozen=True)
@@ -405,8 +445,11 @@ class _OptionTranslation:
         try:
             return _number(value)
         except _Dynamic as exc:
-            self.note(SM_DYNAMIC, f"{key}={exc.args[0]} is not a literal; used Celery's default {default!r} — set it on "
-                                  "the SAQ task by hand")
+            self.note(
+                SM_DYNAMIC,
+                f"{key}={exc.args[0]} is not a literal; used Celery's default {default!r} — set it on "
+                "the SAQ task by hand",
+            )
             return default
 
     def flag(self, key: str, default: bool) -> bool:
@@ -419,8 +462,10 @@ class _OptionTranslation:
     def check_unknown(self) -> None:
         for key in sorted(self.options):
             if key not in KNOWN:
-                self.note(SM_UNKNOWN, f"unknown task option {key}={_show(self.options[key])} is not translated; "
-                                      "check it by hand")
+                self.note(
+                    SM_UNKNOWN,
+                    f"unknown task option {key}={_show(self.options[key])} is not translated; check it by hand",
+                )
 
     def retry_kwargs(self) -> dict[str, Any]:
         """``retry_kwargs``: countdown and max_retries (numbers), the rest reported."""
@@ -431,11 +476,17 @@ class _OptionTranslation:
                 node = ast.parse(raw_rk["dynamic"].strip(), mode="eval").body
                 if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
                     raise _Dynamic(raw_rk["dynamic"])
-                raw_rk = {ast.literal_eval(k): {"dynamic": ast.unparse(v)} for k, v in zip(node.keys, node.values)
-                          if k is not None}
+                raw_rk = {
+                    ast.literal_eval(k): {"dynamic": ast.unparse(v)}
+                    for k, v in zip(node.keys, node.values)
+                    if k is not None
+                }
             except (_Dynamic, ValueError, SyntaxError):
-                self.note(SM_DYNAMIC, f"retry_kwargs={raw_rk['dynamic']} is not a literal dict; retry countdown and "
-                                      "limit use the task defaults")
+                self.note(
+                    SM_DYNAMIC,
+                    f"retry_kwargs={raw_rk['dynamic']} is not a literal dict; retry countdown and "
+                    "limit use the task defaults",
+                )
                 raw_rk = {}
         if not isinstance(raw_rk, dict):
             self.note(SM_DYNAMIC, f"retry_kwargs={raw_rk!r} is not a dict; ignored")
@@ -455,12 +506,16 @@ class _OptionTranslation:
         try:
             return exception_names(self.merged.get(key))
         except _Dynamic as exc:
-            self.note(SM_DYNAMIC, f"{key}={exc.args[0]} names no exception classes statically; list them in "
-                                  f"TaskOptions({key}=...) by hand")
+            self.note(
+                SM_DYNAMIC,
+                f"{key}={exc.args[0]} names no exception classes statically; list them in "
+                f"TaskOptions({key}=...) by hand",
+            )
             return ()
 
-    def attempts(self, retry_kwargs: dict[str, Any], autoretry: bool, task_limit: bool,
-                 uses_retry: bool) -> tuple[int | None, int]:
+    def attempts(
+        self, retry_kwargs: dict[str, Any], autoretry: bool, task_limit: bool, uses_retry: bool
+    ) -> tuple[int | None, int]:
         """(max_retries, SAQ retries): attempts are max_retries + 1 when the task retries at all.
         ``task_limit``: self.retry (or an autoretry_for not known statically) is bounded by max_retries."""
         max_retries_value = self.merged.get("max_retries", CELERY_DEFAULT_MAX_RETRIES)
@@ -483,8 +538,10 @@ class _OptionTranslation:
             return max_retries, 1
         bounded = [limit for limit in limits if limit is not None]
         if len(bounded) < len(limits):
-            self.note(SM_MAX_RETRIES_NONE, f"max_retries=None (retry forever) has no SAQ equivalent; bounded at "
-                                           f"{UNBOUNDED_ATTEMPTS} attempts")
+            self.note(
+                SM_MAX_RETRIES_NONE,
+                f"max_retries=None (retry forever) has no SAQ equivalent; bounded at {UNBOUNDED_ATTEMPTS} attempts",
+            )
             return max_retries, UNBOUNDED_ATTEMPTS
         return max_retries, max(bounded) + 1
 
@@ -508,15 +565,26 @@ class _OptionTranslation:
             retry_backoff: float | bool = backoff_max
         else:
             if backoff and not autoretry:
-                self.note(SM_DROPPED, "retry_backoff only applies to autoretry_for in Celery; it has no effect on this "
-                                      "task and is dropped")
+                self.note(
+                    SM_DROPPED,
+                    "retry_backoff only applies to autoretry_for in Celery; it has no effect on this "
+                    "task and is dropped",
+                )
             retry_delay = retry_kwargs.get("countdown", default_retry_delay) if autoretry else default_retry_delay
             retry_backoff = False
         if autoretry and backoff and jitter:
-            self.note(SM_JITTER, "retry_jitter=True: the runtime draws Celery's integer jitter in [0, d]; only a retry "
-                                 "after a lost worker (SAQ sweep) uses SAQ's own float jitter in [0, d)")
-        return _RetryTiming(retry_delay=_tidy(retry_delay), retry_backoff=retry_backoff,
-                            default_retry_delay=_tidy(default_retry_delay), backoff=backoff, jitter=jitter)
+            self.note(
+                SM_JITTER,
+                "retry_jitter=True: the runtime draws Celery's integer jitter in [0, d]; only a retry "
+                "after a lost worker (SAQ sweep) uses SAQ's own float jitter in [0, d)",
+            )
+        return _RetryTiming(
+            retry_delay=_tidy(retry_delay),
+            retry_backoff=retry_backoff,
+            default_retry_delay=_tidy(default_retry_delay),
+            backoff=backoff,
+            jitter=jitter,
+        )
 
     def time_limits(self) -> tuple[int, int]:
         """(timeout, heartbeat)."""
@@ -524,9 +592,12 @@ class _OptionTranslation:
         if time_limit:
             timeout = int(math.ceil(time_limit))
             heartbeat = 0
-            self.note(SM_TIME_LIMIT_THREAD, f"time_limit={_show(self.merged.get('time_limit'))} → timeout={timeout}: SAQ "
-                                            "cancels the async task, but a synchronous body keeps running in its thread "
-                                            "until it returns")
+            self.note(
+                SM_TIME_LIMIT_THREAD,
+                f"time_limit={_show(self.merged.get('time_limit'))} → timeout={timeout}: SAQ "
+                "cancels the async task, but a synchronous body keeps running in its thread "
+                "until it returns",
+            )
         else:
             # No limit, as in Celery; the heartbeat (kept alive by the runtime) lets SAQ's sweep
             # still find a job whose worker died. Never SAQ's 10 s default (docs/options.md).
@@ -534,8 +605,11 @@ class _OptionTranslation:
             heartbeat = DEFAULT_HEARTBEAT
         soft = self.merged.get("soft_time_limit")
         if soft not in (None, 0):
-            self.note(SM_SOFT_TIME_LIMIT, f"soft_time_limit={_show(soft)}: SAQ has no SoftTimeLimitExceeded; the body is "
-                                          "not interrupted (port it to asyncio.timeout() in native mode)")
+            self.note(
+                SM_SOFT_TIME_LIMIT,
+                f"soft_time_limit={_show(soft)}: SAQ has no SoftTimeLimitExceeded; the body is "
+                "not interrupted (port it to asyncio.timeout() in native mode)",
+            )
         return timeout, heartbeat
 
     def result_ttl(self) -> tuple[bool, int]:
@@ -550,12 +624,18 @@ class _OptionTranslation:
             result_expires = DEFAULT_TTL
         ttl_keep = 0 if not result_expires else max(1, int(math.ceil(result_expires)))
         if ignore_result and not store_errors:
-            self.note(SM_IGNORE_RESULT, "ignore_result=True → ttl=-1: SAQ deletes the job record on finish, failures "
-                                        "included; the worker log (or a dead-letter hook) is the only trace of a failure")
+            self.note(
+                SM_IGNORE_RESULT,
+                "ignore_result=True → ttl=-1: SAQ deletes the job record on finish, failures "
+                "included; the worker log (or a dead-letter hook) is the only trace of a failure",
+            )
             return ignore_result, -1
         if ignore_result:
-            self.note(SM_IGNORE_RESULT, f"ignore_result=True with store_errors_even_if_ignored: SAQ has one ttl for "
-                                        f"results and errors, kept {ttl_keep}s for both")
+            self.note(
+                SM_IGNORE_RESULT,
+                f"ignore_result=True with store_errors_even_if_ignored: SAQ has one ttl for "
+                f"results and errors, kept {ttl_keep}s for both",
+            )
         return ignore_result, ttl_keep
 
     def expires(self) -> float | None:
@@ -565,11 +645,16 @@ class _OptionTranslation:
         try:
             expires = _tidy(_number(raw_expires) or 0.0)
         except _Dynamic:
-            self.note(SM_DYNAMIC, f"expires={raw_expires['dynamic']} is not a number of seconds; not enforced — check "
-                                  "it by hand (SM153)")
+            self.note(
+                SM_DYNAMIC,
+                f"expires={raw_expires['dynamic']} is not a number of seconds; not enforced — check it by hand (SM153)",
+            )
             return None
-        self.note(SM_EXPIRES, f"expires={_show(raw_expires)}: SAQ has no expiry; the runtime fails a job that starts "
-                              f"more than {expires}s after it was enqueued (Celery marks it REVOKED)")
+        self.note(
+            SM_EXPIRES,
+            f"expires={_show(raw_expires)}: SAQ has no expiry; the runtime fails a job that starts "
+            f"more than {expires}s after it was enqueued (Celery marks it REVOKED)",
+        )
         return expires
 
     def findings_only(self, ignore_result: bool) -> Any:
@@ -581,27 +666,42 @@ class _OptionTranslation:
             self.note(SM_DYNAMIC, f"rate_limit={rate['dynamic']} is not a literal; not enforced — check it by hand")
         elif rate not in (None, "", 0):
             rate_limit = rate
-            self.note(SM_RATE_LIMIT, f"rate_limit={_show(rate)} is enforced per SAQ worker process like Celery's "
-                                     "per-worker token bucket; a job waiting for its slot holds one of the worker's "
-                                     "concurrency slots")
+            self.note(
+                SM_RATE_LIMIT,
+                f"rate_limit={_show(rate)} is enforced per SAQ worker process like Celery's "
+                "per-worker token bucket; a job waiting for its slot holds one of the worker's "
+                "concurrency slots",
+            )
         prio = merged.get("priority")
         if prio is not None:
-            self.note(SM_PRIORITY, f"priority={_show(prio)}: only SAQ's Postgres queue has priorities (lower runs "
-                                   "first); Redis ignores it")
+            self.note(
+                SM_PRIORITY,
+                f"priority={_show(prio)}: only SAQ's Postgres queue has priorities (lower runs "
+                "first); Redis ignores it",
+            )
         acks = [k for k in sorted(ACKS) if merged.get(k) not in (None, False, CELERY_DEFAULTS.get(k))]
         if acks:
-            self.note(SM_ACKS_LATE, f"{', '.join(f'{k}={_show(merged[k])}' for k in acks)}: not configurable in SAQ, "
-                                    "which is at-least-once (a job whose worker died is re-run by the sweep while "
-                                    "retries remain)")
+            self.note(
+                SM_ACKS_LATE,
+                f"{', '.join(f'{k}={_show(merged[k])}' for k in acks)}: not configurable in SAQ, "
+                "which is at-least-once (a job whose worker died is re-run by the sweep while "
+                "retries remain)",
+            )
         ser = merged.get("serializer")
         if ser not in (None, "json"):
-            self.note(SM_SERIALIZER, f"serializer={_show(ser)}: SAQ serializes with the queue's dump/load (json by "
-                                     "default); give the queue a matching dump/load")
+            self.note(
+                SM_SERIALIZER,
+                f"serializer={_show(ser)}: SAQ serializes with the queue's dump/load (json by "
+                "default); give the queue a matching dump/load",
+            )
         for key in sorted(DROPPED_INFO & set(self.options)):
             if merged.get(key) == CELERY_DEFAULTS.get(key, object()):
                 continue
-            self.note(SM_DROPPED, f"{key}={_show(merged[key])} has no SAQ counterpart and is dropped"
-                                  + (" (SAQ always records the active status)" if key == "track_started" else ""))
+            self.note(
+                SM_DROPPED,
+                f"{key}={_show(merged[key])} has no SAQ counterpart and is dropped"
+                + (" (SAQ always records the active status)" if key == "track_started" else ""),
+            )
         if "store_errors_even_if_ignored" in self.options and not ignore_result:
             self.note(SM_DROPPED, "store_errors_even_if_ignored only matters with ignore_result; dropped")
         return rate_limit

@@ -65,7 +65,9 @@ class ProofResult:
     end: str
     celery_fires: int | None = None
     saq_fires: int | None = None
-    differences: tuple[tuple[str | None, str | None], ...] = ()  # ((celery_iso|None, saq_iso|None), ...) first few, in time order
+    differences: tuple[
+        tuple[str | None, str | None], ...
+    ] = ()  # ((celery_iso|None, saq_iso|None), ...) first few, in time order
     dst_only: bool = False  # every difference found lies on a UTC-offset change (±WINDOW)
     phase_seconds: float | None = None  # intervals: SAQ fire − Celery fire (mod interval)
     saq_gaps: tuple[tuple[float, int], ...] = ()  # intervals: ((gap_seconds, count), ...) between SAQ fires
@@ -79,6 +81,7 @@ class ProofResult:
 
 # ------------------------------------------------------------------ time zones
 
+
 def get_tz(name: str) -> tzinfo:
     if name.upper() == "UTC":
         return UTC
@@ -87,7 +90,9 @@ def get_tz(name: str) -> tzinfo:
     return ZoneInfo(name)
 
 
-def horizon(tz_name: str, start: tuple[int, int, int] | date | None = None, days: int = DEFAULT_DAYS) -> tuple[float, float]:
+def horizon(
+    tz_name: str, start: tuple[int, int, int] | date | None = None, days: int = DEFAULT_DAYS
+) -> tuple[float, float]:
     tz = get_tz(tz_name)
     d = start or DEFAULT_START
     if isinstance(d, tuple):
@@ -130,6 +135,7 @@ def offset_changes(tz_name: str, begin: float, end: float) -> tuple[float, ...]:
 
 # ------------------------------------------------------------------ the two sides
 
+
 @lru_cache(maxsize=32)
 def _celery_app(tz_name: str) -> Any:  # a celery.Celery
     from celery import Celery
@@ -166,7 +172,9 @@ def celery_crontab_next(celery: dict[str, Any], tz_name: str) -> Callable[[float
 def celery_interval_next(seconds: float, relative: bool, tz_name: str) -> Callable[[float], float]:
     from celery.schedules import schedule
 
-    sch = schedule(run_every=timedelta(seconds=seconds), relative=relative, app=_celery_app(tz_name), nowfun=lambda: _NOW)
+    sch = schedule(
+        run_every=timedelta(seconds=seconds), relative=relative, app=_celery_app(tz_name), nowfun=lambda: _NOW
+    )
 
     def nxt(t: float) -> float:
         n = (_NOW + sch.remaining_estimate(datetime.fromtimestamp(t, UTC))).timestamp()
@@ -175,7 +183,9 @@ def celery_interval_next(seconds: float, relative: bool, tz_name: str) -> Callab
     return nxt
 
 
-def saq_cron_next(cron: str, tz_name: str, guard: dict[str, Any] | None = None, *, reuse_parse: bool = True) -> Callable[[float], float]:
+def saq_cron_next(
+    cron: str, tz_name: str, guard: dict[str, Any] | None = None, *, reuse_parse: bool = True
+) -> Callable[[float], float]:
     """SAQ's next run: ``croniter(cron, now_in_cron_tz).get_next()``, filtered by the guard.
 
     A guard rejects whole local days, so a rejected fire jumps to the end of its day
@@ -218,6 +228,7 @@ def self_rescheduling_next(seconds: float, anchor: float) -> Callable[[float], f
 
 # ------------------------------------------------------------------ walking
 
+
 @dataclass
 class _Pattern:
     seconds: tuple[int, ...]
@@ -228,7 +239,9 @@ class _Pattern:
 @dataclass
 class _Walk:
     pattern: _Pattern | None
-    events: list[tuple[str, float]] = field(default_factory=list)  # ("D", ts_first) | ("H", ts_first) | ("M", ts_first) | ("I", ts)
+    events: list[tuple[str, float]] = field(
+        default_factory=list
+    )  # ("D", ts_first) | ("H", ts_first) | ("M", ts_first) | ("I", ts)
     fires: int = 0
     calls: int = 0
 
@@ -415,8 +428,9 @@ def _iso(t: float | None, tz: tzinfo) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, tz).isoformat()
 
 
-def _first_differences(a: _Walk, b: _Walk, tz: tzinfo, limit: int = 3,
-                       end: float = math.inf) -> list[tuple[float | None, float | None]]:
+def _first_differences(
+    a: _Walk, b: _Walk, tz: tzinfo, limit: int = 3, end: float = math.inf
+) -> list[tuple[float | None, float | None]]:
     """Earliest instants fired by one side only, as (celery_ts|None, saq_ts|None)."""
     start = 0
     if a.pattern == b.pattern:
@@ -444,7 +458,17 @@ def _first_differences(a: _Walk, b: _Walk, tz: tzinfo, limit: int = 3,
     return out
 
 
-def _compare(celery_next: Callable[[float], float], saq_next: Callable[[float], float], *, kind: str, tz_name: str, begin: float, end: float, method: str, t0: float) -> ProofResult:
+def _compare(
+    celery_next: Callable[[float], float],
+    saq_next: Callable[[float], float],
+    *,
+    kind: str,
+    tz_name: str,
+    begin: float,
+    end: float,
+    method: str,
+    t0: float,
+) -> ProofResult:
     tz = get_tz(tz_name)
     wa = _Walker(celery_next, tz_name, begin, end)
     wb = _Walker(saq_next, tz_name, begin, end)
@@ -461,23 +485,47 @@ def _compare(celery_next: Callable[[float], float], saq_next: Callable[[float], 
     )
     detail = f"celery calls={a.calls}, saq calls={b.calls}, events={len(a.events)}/{len(b.events)}"
     return ProofResult(
-        exact=exact, kind=kind, method=method, tz=tz_name,
-        start=_iso(begin, tz), end=_iso(end, tz),
-        celery_fires=a.fires, saq_fires=b.fires,
+        exact=exact,
+        kind=kind,
+        method=method,
+        tz=tz_name,
+        start=_iso(begin, tz),
+        end=_iso(end, tz),
+        celery_fires=a.fires,
+        saq_fires=b.fires,
         differences=tuple((_iso(x, tz), _iso(y, tz)) for x, y in diffs),
-        dst_only=dst_only, detail=detail, elapsed_s=round(_time.perf_counter() - t0, 6),
+        dst_only=dst_only,
+        detail=detail,
+        elapsed_s=round(_time.perf_counter() - t0, 6),
     )
 
 
 # ------------------------------------------------------------------ public entry points
 
-def prove_crontab(celery: dict[str, Any], cron: str, guard: dict[str, Any] | None = None, *, tz: str = "UTC",
-                  start: tuple[Any, ...] | date | None = None, days: int = DEFAULT_DAYS, method: str = "fast") -> ProofResult:
+
+def prove_crontab(
+    celery: dict[str, Any],
+    cron: str,
+    guard: dict[str, Any] | None = None,
+    *,
+    tz: str = "UTC",
+    start: tuple[Any, ...] | date | None = None,
+    days: int = DEFAULT_DAYS,
+    method: str = "fast",
+) -> ProofResult:
     """Compare Celery's crontab(**celery) with SAQ's croniter(cron) + guard over the horizon."""
     t0 = _time.perf_counter()
     begin, end = horizon(tz, start, days)
-    return _compare(celery_crontab_next(celery, tz), saq_cron_next(cron, tz, guard),
-                    kind="crontab", tz_name=tz, begin=begin, end=end, method=method, t0=t0)
+    return _compare(
+        celery_crontab_next(celery, tz),
+        saq_cron_next(cron, tz, guard),
+        kind="crontab",
+        tz_name=tz,
+        begin=begin,
+        end=end,
+        method=method,
+        t0=t0,
+    )
 
 
 def _gap_counts(times: list[float]) -> tuple[tuple[float, int], ...]:
@@ -488,9 +536,17 @@ def _gap_counts(times: list[float]) -> tuple[tuple[float, int], ...]:
     return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def prove_interval(seconds: float, *, cron: str | None = None, self_rescheduling: bool = False,
-                   relative: bool = False, tz: str = "UTC", beat_start: float | None = None,
-                   start: tuple[Any, ...] | date | None = None, days: int = DEFAULT_DAYS) -> ProofResult:
+def prove_interval(
+    seconds: float,
+    *,
+    cron: str | None = None,
+    self_rescheduling: bool = False,
+    relative: bool = False,
+    tz: str = "UTC",
+    beat_start: float | None = None,
+    start: tuple[Any, ...] | date | None = None,
+    days: int = DEFAULT_DAYS,
+) -> ProofResult:
     """Compare Celery's ``schedule(run_every=seconds)`` (anchored on beat's start) with
     SAQ's cron (or a self-rescheduling job).
 
@@ -557,11 +613,19 @@ def prove_interval(seconds: float, *, cron: str | None = None, self_rescheduling
         # a gap is DST-made when an offset change falls inside it (or within WINDOW of it)
         dst_only = bool(raw) and all(any(x - seconds - WINDOW <= c <= y + WINDOW for c in changes) for x, y in raw)
     return ProofResult(
-        exact=exact, kind="interval", method="fast", tz=tz, start=_iso(begin, zone), end=_iso(end, zone),
+        exact=exact,
+        kind="interval",
+        method="fast",
+        tz=tz,
+        start=_iso(begin, zone),
+        end=_iso(end, zone),
         celery_fires=int((end - first_celery) // seconds) + 1 if celery_arith else None,
-        saq_fires=saq_fires, differences=diffs,
+        saq_fires=saq_fires,
+        differences=diffs,
         dst_only=dst_only,
-        phase_seconds=phase, saq_gaps=tuple(saq_gaps), celery_gaps=tuple(sorted(celery_gaps.items())),
+        phase_seconds=phase,
+        saq_gaps=tuple(saq_gaps),
+        celery_gaps=tuple(sorted(celery_gaps.items())),
         detail=f"beat start {_iso(beat_start, zone)}; Celery first fire {_iso(first_celery, zone)}; SAQ first fire {_iso(first_saq, zone)}",
         elapsed_s=round(_time.perf_counter() - t0, 6),
     )
@@ -576,7 +640,9 @@ def _walk_gaps(walk: _Walk, tz: tzinfo) -> tuple[tuple[float, int], ...]:
         counts[g] = counts.get(g, 0) + n
 
     pat = walk.pattern
-    inner: dict[str, tuple[tuple[tuple[float, int], ...], float]] = {}  # block kind -> (gap counts inside one block, span)
+    inner: dict[
+        str, tuple[tuple[tuple[float, int], ...], float]
+    ] = {}  # block kind -> (gap counts inside one block, span)
     if pat is not None:
         for kind in ("M", "H", "D"):
             offs = _block_offsets(kind, pat)
@@ -622,8 +688,9 @@ def _first_gap_differences(walk: _Walk, tz: tzinfo, seconds: float, limit: int =
     return out
 
 
-def cron_gaps(cron: str, tz: str = "UTC", cycle_seconds: int = 86400,
-              start: tuple[int, int, int] | date | None = None) -> tuple[tuple[float, int], ...]:
+def cron_gaps(
+    cron: str, tz: str = "UTC", cycle_seconds: int = 86400, start: tuple[int, int, int] | date | None = None
+) -> tuple[tuple[float, int], ...]:
     """Gaps between consecutive fires of ``cron`` over one cycle, measured with croniter."""
     begin, _ = horizon(tz, start, 1)
     nxt = saq_cron_next(cron, tz)

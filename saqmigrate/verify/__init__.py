@@ -63,8 +63,12 @@ class VerifyReport:
             "app": self.app,
             "registry": self.registry,
             "equal": not self.counted,
-            "summary": {"tasks": self.tasks, "beat_entries": self.entries, "differences": len(self.counted),
-                        "accepted": len(self.differences) - len(self.counted)},
+            "summary": {
+                "tasks": self.tasks,
+                "beat_entries": self.entries,
+                "differences": len(self.counted),
+                "accepted": len(self.differences) - len(self.counted),
+            },
             "runtime": {"python": self.python, "celery": self.celery, "timezone": self.timezone},
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "differences": [d.to_json() for d in self.differences],
@@ -73,13 +77,21 @@ class VerifyReport:
 
 # ------------------------------------------------------------------ the child process
 
+
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
 
-def run_probe(root: Path, app_spec: str, request: dict, *, python: str | None = None,
-              timeout: float = DEFAULT_TIMEOUT, keep_broker: bool = False) -> dict:
+def run_probe(
+    root: Path,
+    app_spec: str,
+    request: dict,
+    *,
+    python: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    keep_broker: bool = False,
+) -> dict:
     """Import the app in a child process and return the probe's document; VerifyError when it cannot."""
     exe = python or sys.executable
     env = dict(os.environ)
@@ -95,16 +107,25 @@ def run_probe(root: Path, app_spec: str, request: dict, *, python: str | None = 
         with open(in_path, "w", encoding="utf-8") as fh:
             json.dump(dict(request, root=str(root), keep_broker=keep_broker), fh)
         try:
-            proc = subprocess.run([exe, str(PROBE), out_path, app_spec, in_path], cwd=str(root), env=env,
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-                                  timeout=timeout)
+            proc = subprocess.run(
+                [exe, str(PROBE), out_path, app_spec, in_path],
+                cwd=str(root),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+            )
         except FileNotFoundError:
             raise VerifyError(f"--python {exe}: no such interpreter") from None
         except PermissionError:
             raise VerifyError(f"--python {exe}: not executable") from None
         except subprocess.TimeoutExpired:
-            raise VerifyError(f"could not import the app: {app_spec} did not finish importing within {timeout:g} s "
-                              "(raise --timeout, or find what blocks at import: a network call, a prompt)") from None
+            raise VerifyError(
+                f"could not import the app: {app_spec} did not finish importing within {timeout:g} s "
+                "(raise --timeout, or find what blocks at import: a network call, a prompt)"
+            ) from None
         doc = None
         if os.path.exists(out_path):
             try:
@@ -120,8 +141,11 @@ def run_probe(root: Path, app_spec: str, request: dict, *, python: str | None = 
     err = doc.get("error")
     if err:
         stage = err.get("stage", "import")
-        prefix = "could not import the app" if stage in ("import", "configure", "django.setup()", "import task modules") \
+        prefix = (
+            "could not import the app"
+            if stage in ("import", "configure", "django.setup()", "import task modules")
             else f"could not {stage}"
+        )
         msg = err.get("message") or _last_line(proc.stderr)
         if stage == "import task modules":
             msg = f"{msg} (while importing the task modules)"
@@ -130,6 +154,7 @@ def run_probe(root: Path, app_spec: str, request: dict, *, python: str | None = 
 
 
 # ------------------------------------------------------------------ the scan side
+
 
 def locations(index, root: Path) -> Locations:
     from saqmigrate.check.base import is_generated_path
@@ -167,8 +192,17 @@ def locations(index, root: Path) -> Locations:
     return loc
 
 
-def run_verify(root: Path, app_spec: str, config, *, python: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-               keep_broker: bool = False, use_cache: bool = True, index=None) -> VerifyReport:
+def run_verify(
+    root: Path,
+    app_spec: str,
+    config,
+    *,
+    python: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    keep_broker: bool = False,
+    use_cache: bool = True,
+    index=None,
+) -> VerifyReport:
     """``index``: a scan already made of ``root`` (``check --live`` shares its own)."""
     from saqmigrate.plan import build_plan
     from saqmigrate.scan import run_scan
@@ -190,24 +224,38 @@ def run_verify(root: Path, app_spec: str, config, *, python: str | None = None, 
         raise VerifyError(str(exc)) from None
     static_s = time.perf_counter() - started
     t_child = time.perf_counter()
-    doc = run_probe(root, app_spec, {"resolve": resolve_requests(gen)}, python=python, timeout=timeout,
-                    keep_broker=keep_broker)
+    doc = run_probe(
+        root, app_spec, {"resolve": resolve_requests(gen)}, python=python, timeout=timeout, keep_broker=keep_broker
+    )
     child_s = time.perf_counter() - t_child
     t_cmp = time.perf_counter()
     diffs = compare(doc, gen, locations(index, root), accept=getattr(config, "accept", None) or {})
     diffs.sort(key=lambda d: (d.file, d.line, d.code, d.subject, d.field))
     compare_s = time.perf_counter() - t_cmp
-    timings = {"static_s": static_s, "child_s": child_s, "compare_s": compare_s,
-               "import_s": (doc.get("timings") or {}).get("import_s", 0.0),
-               "total_s": time.perf_counter() - started}
+    timings = {
+        "static_s": static_s,
+        "child_s": child_s,
+        "compare_s": compare_s,
+        "import_s": (doc.get("timings") or {}).get("import_s", 0.0),
+        "total_s": time.perf_counter() - started,
+    }
     tasks = [n for n in doc.get("tasks") or {} if not n.startswith("celery.")]
-    return VerifyReport(root=str(root), app=app_spec, registry=gen.registry_file, differences=diffs,
-                        tasks=len(tasks), entries=len(doc.get("beat_schedule") or {}),
-                        python=doc.get("python", ""), celery=doc.get("celery", ""),
-                        timezone=doc.get("timezone") or {}, timings=timings)
+    return VerifyReport(
+        root=str(root),
+        app=app_spec,
+        registry=gen.registry_file,
+        differences=diffs,
+        tasks=len(tasks),
+        entries=len(doc.get("beat_schedule") or {}),
+        python=doc.get("python", ""),
+        celery=doc.get("celery", ""),
+        timezone=doc.get("timezone") or {},
+        timings=timings,
+    )
 
 
 # ------------------------------------------------------------------ reports
+
 
 def _v(value) -> str:
     if isinstance(value, float) and value.is_integer():
@@ -217,21 +265,30 @@ def _v(value) -> str:
 
 
 def render_text(report: VerifyReport) -> str:
-    out = [f"saqmigrate verify: app {report.app} (Celery {report.celery}, Python {report.python}) against "
-           f"{report.registry}"]
+    out = [
+        f"saqmigrate verify: app {report.app} (Celery {report.celery}, Python {report.python}) against "
+        f"{report.registry}"
+    ]
     for d in report.differences:
-        gen_at = f"{d.generated_file}:{d.generated_line}" if d.generated_file and d.generated_line else (
-            d.generated_file or "-")
-        out.append(f"{d.file}:{d.line}: {d.code} {d.kind} {d.subject!r} {d.field}: Celery {_v(d.celery)}, "
-                   f"generated {_v(d.generated)} ({gen_at})" + (" [accepted]" if d.accepted else ""))
+        gen_at = (
+            f"{d.generated_file}:{d.generated_line}"
+            if d.generated_file and d.generated_line
+            else (d.generated_file or "-")
+        )
+        out.append(
+            f"{d.file}:{d.line}: {d.code} {d.kind} {d.subject!r} {d.field}: Celery {_v(d.celery)}, "
+            f"generated {_v(d.generated)} ({gen_at})" + (" [accepted]" if d.accepted else "")
+        )
         out.append(f"    {d.message}" + (f" — accepted: {d.accepted}" if d.accepted else ""))
     n = len(report.counted)
     acc = len(report.differences) - n
     verdict = "all equal" if n == 0 else f"{n} difference{'s' if n != 1 else ''}"
-    out.append(f"{report.tasks} tasks, {report.entries} beat entries compared: {verdict}"
-               + (f" ({acc} accepted)" if acc else "")
-               + f"; {report.timings.get('total_s', 0):.2f} s, of which the app's import "
-                 f"{report.timings.get('import_s', 0):.2f} s")
+    out.append(
+        f"{report.tasks} tasks, {report.entries} beat entries compared: {verdict}"
+        + (f" ({acc} accepted)" if acc else "")
+        + f"; {report.timings.get('total_s', 0):.2f} s, of which the app's import "
+        f"{report.timings.get('import_s', 0):.2f} s"
+    )
     return "\n".join(out) + "\n"
 
 
@@ -246,9 +303,18 @@ def as_findings(report: VerifyReport) -> list:
     for d in report.differences:
         if d.accepted:
             continue
-        out.append(Finding(rule=d.code, severity=d.severity, file=d.file, line=d.line, column=0,
-                           message=f"{d.kind} {d.subject}: {d.field}: Celery {_v(d.celery)}, generated "
-                                   f"{_v(d.generated)}. {d.message}", subject=f"{d.kind}:{d.subject}"))
+        out.append(
+            Finding(
+                rule=d.code,
+                severity=d.severity,
+                file=d.file,
+                line=d.line,
+                column=0,
+                message=f"{d.kind} {d.subject}: {d.field}: Celery {_v(d.celery)}, generated "
+                f"{_v(d.generated)}. {d.message}",
+                subject=f"{d.kind}:{d.subject}",
+            )
+        )
     return out
 
 

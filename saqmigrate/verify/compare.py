@@ -32,14 +32,38 @@ ENTRY_ARGS = "SM711"
 TIMEZONE = "SM712"
 UNREADABLE = "SM713"
 
-SEVERITY = {TASK_MISSING: "error", TASK_UNKNOWN: "warning", QUEUE: "error", REGISTRATION: "error", OPTION: "error",
-            EXCEPTION: "error", HOOKS: "warning", ENTRY_MISSING: "error", ENTRY_UNKNOWN: "warning",
-            ENTRY_TASK: "error", SCHEDULE: "error", ENTRY_ARGS: "error", TIMEZONE: "error", UNREADABLE: "warning"}
+SEVERITY = {
+    TASK_MISSING: "error",
+    TASK_UNKNOWN: "warning",
+    QUEUE: "error",
+    REGISTRATION: "error",
+    OPTION: "error",
+    EXCEPTION: "error",
+    HOOKS: "warning",
+    ENTRY_MISSING: "error",
+    ENTRY_UNKNOWN: "warning",
+    ENTRY_TASK: "error",
+    SCHEDULE: "error",
+    ENTRY_ARGS: "error",
+    TIMEZONE: "error",
+    UNREADABLE: "warning",
+}
 
 # TaskOptions fields compared as options (exception classes have their own code; ``module`` only
 # says where names are resolved, which SM705 judges by resolving them).
-OPTION_FIELDS = ("retries", "retry_delay", "retry_backoff", "timeout", "heartbeat", "ttl", "max_retries",
-                 "default_retry_delay", "retry_kwargs", "retry_jitter", "expires")
+OPTION_FIELDS = (
+    "retries",
+    "retry_delay",
+    "retry_backoff",
+    "timeout",
+    "heartbeat",
+    "ttl",
+    "max_retries",
+    "default_retry_delay",
+    "retry_kwargs",
+    "retry_jitter",
+    "expires",
+)
 UNSUPPORTED_OPTIONS = ("soft_time_limit", "priority", "expires")
 BUILTIN_TASK_PREFIX = "celery."
 SCHEDULE_CODES = {ENTRY_MISSING, SCHEDULE}
@@ -171,9 +195,21 @@ class _Out:
         self.items: list[Difference] = []
 
     def add(self, code, kind, subject, fld, celery, generated, where, message, gen_file=None, gen_line=None):
-        self.items.append(Difference(code=code, kind=kind, subject=subject, field=fld, celery=celery,
-                                     generated=generated, file=where[0], line=int(where[1] or 1), message=message,
-                                     generated_file=gen_file, generated_line=gen_line))
+        self.items.append(
+            Difference(
+                code=code,
+                kind=kind,
+                subject=subject,
+                field=fld,
+                celery=celery,
+                generated=generated,
+                file=where[0],
+                line=int(where[1] or 1),
+                message=message,
+                generated_file=gen_file,
+                generated_line=gen_line,
+            )
+        )
 
 
 def compare(runtime: dict, gen: Generated, loc: Locations, *, accept: dict | None = None) -> list[Difference]:
@@ -183,99 +219,237 @@ def compare(runtime: dict, gen: Generated, loc: Locations, *, accept: dict | Non
         _compare_task(out, name, rt_tasks[name], gen, loc, runtime)
     for name in sorted(set(gen.tasks) - set(rt_tasks)):
         g = gen.tasks[name]
-        out.add(TASK_UNKNOWN, "task", name, "task", None, name, loc.task(name, None),
-                f"the generated registry has task {name!r}, which the running Celery app does not register "
-                "(renamed, deleted, or its module is not imported by the app)", gen.registry_file, g.line)
+        out.add(
+            TASK_UNKNOWN,
+            "task",
+            name,
+            "task",
+            None,
+            name,
+            loc.task(name, None),
+            f"the generated registry has task {name!r}, which the running Celery app does not register "
+            "(renamed, deleted, or its module is not imported by the app)",
+            gen.registry_file,
+            g.line,
+        )
     for name in sorted(set(gen.twins) - set(rt_tasks) - set(gen.tasks)):
         tw = gen.twins[name]
-        out.add(TASK_UNKNOWN, "task", name, "task", None, name, loc.task(name, None),
-                f"twin {tw.function} is registered as {name!r}, which the running Celery app does not register",
-                tw.file, tw.line)
+        out.add(
+            TASK_UNKNOWN,
+            "task",
+            name,
+            "task",
+            None,
+            name,
+            loc.task(name, None),
+            f"twin {tw.function} is registered as {name!r}, which the running Celery app does not register",
+            tw.file,
+            tw.line,
+        )
     tz = _compare_timezone(out, runtime, gen, loc)
-    beat = {e: b for e, b in (runtime.get("beat_schedule") or {}).items()
-            if not (isinstance(b.get("task"), str) and b["task"].startswith(BUILTIN_TASK_PREFIX))}
+    beat = {
+        e: b
+        for e, b in (runtime.get("beat_schedule") or {}).items()
+        if not (isinstance(b.get("task"), str) and b["task"].startswith(BUILTIN_TASK_PREFIX))
+    }
     for entry in sorted(beat):
         _compare_entry(out, entry, beat[entry], gen, loc, rt_tasks, tz)
     for entry in sorted((set(gen.schedules) | set(gen.crons)) - set(beat)):
         c = gen.crons.get(entry)
         s = gen.schedules.get(entry) or {}
-        out.add(ENTRY_UNKNOWN, "entry", entry, "entry", None, entry, loc.entry(entry, s.get("task")),
-                f"the generated code schedules beat entry {entry!r}, which the running app's beat_schedule does not have",
-                c.file if c else gen.registry_file, c.line if c else s.get("line"))
+        out.add(
+            ENTRY_UNKNOWN,
+            "entry",
+            entry,
+            "entry",
+            None,
+            entry,
+            loc.entry(entry, s.get("task")),
+            f"the generated code schedules beat entry {entry!r}, which the running app's beat_schedule does not have",
+            c.file if c else gen.registry_file,
+            c.line if c else s.get("line"),
+        )
     for d in out.items:
-        if d.code in SCHEDULE_CODES and accept and d.kind == "entry" and isinstance(accept.get(d.subject), str) \
-                and accept[d.subject].strip():
+        if (
+            d.code in SCHEDULE_CODES
+            and accept
+            and d.kind == "entry"
+            and isinstance(accept.get(d.subject), str)
+            and accept[d.subject].strip()
+        ):
             d.accepted = accept[d.subject].strip()
     return out.items
 
 
 # ------------------------------------------------------------------ tasks
 
+
 def _compare_task(out: _Out, name: str, rt: dict, gen: Generated, loc: Locations, runtime: dict) -> None:
     where = loc.task(name, rt.get("module"))
     if "error" in rt:
-        out.add(UNREADABLE, "task", name, "task", rt["error"], None, where,
-                f"task {name!r}: the running app's task could not be read ({rt['error']})")
+        out.add(
+            UNREADABLE,
+            "task",
+            name,
+            "task",
+            rt["error"],
+            None,
+            where,
+            f"task {name!r}: the running app's task could not be read ({rt['error']})",
+        )
         return
     g = gen.tasks.get(name)
     twin = gen.twins.get(name)
     if g is None and twin is None:
-        out.add(TASK_MISSING, "task", name, "task", name, None, where,
-                f"Celery registers task {name!r} ({rt.get('module')}.{rt.get('function')}, base {rt.get('base')}, "
-                f"dispatched to queue {(rt.get('route') or {}).get('queue')!r}), but rewrite generated no SAQ twin and "
-                "no registry entry for it: its dispatches cannot move to SAQ",
-                gen.registry_file, None)
+        out.add(
+            TASK_MISSING,
+            "task",
+            name,
+            "task",
+            name,
+            None,
+            where,
+            f"Celery registers task {name!r} ({rt.get('module')}.{rt.get('function')}, base {rt.get('base')}, "
+            f"dispatched to queue {(rt.get('route') or {}).get('queue')!r}), but rewrite generated no SAQ twin and "
+            "no registry entry for it: its dispatches cannot move to SAQ",
+            gen.registry_file,
+            None,
+        )
         return
     if g is None:
-        out.add(TASK_MISSING, "task", name, "registry", name, None, where,
-                f"task {name!r} has a twin ({twin.file}) but no entry in the generated registry: the router cannot "
-                "send it to SAQ", gen.registry_file, None)
+        out.add(
+            TASK_MISSING,
+            "task",
+            name,
+            "registry",
+            name,
+            None,
+            where,
+            f"task {name!r} has a twin ({twin.file}) but no entry in the generated registry: the router cannot "
+            "send it to SAQ",
+            gen.registry_file,
+            None,
+        )
     if twin is None:
-        out.add(REGISTRATION, "task", name, "twin", name, None, where,
-                f"the registry lists task {name!r} but no twin module defines @saq_task({name!r}, ...)",
-                gen.registry_file, g.line if g else None)
+        out.add(
+            REGISTRATION,
+            "task",
+            name,
+            "twin",
+            name,
+            None,
+            where,
+            f"the registry lists task {name!r} but no twin module defines @saq_task({name!r}, ...)",
+            gen.registry_file,
+            g.line if g else None,
+        )
     # --- queue
     route = rt.get("route") or {}
     rt_queue = route.get("queue")
     celery_q = rt_queue if not route.get("error") else f"<router raises {route['error']}>"
     serving = gen.queues_serving(name)
     if g is not None and not _same(celery_q, g.queue):
-        out.add(QUEUE, "task", name, "queue", celery_q, g.queue, where,
-                f"task {name!r}: Celery dispatches it to queue {celery_q!r}, the generated registry routes it to "
-                f"{g.queue!r}" + (" and registers it in that queue's worker" if g.queue in {q.name for q in serving} else ""),
-                gen.registry_file, g.line)
+        out.add(
+            QUEUE,
+            "task",
+            name,
+            "queue",
+            celery_q,
+            g.queue,
+            where,
+            f"task {name!r}: Celery dispatches it to queue {celery_q!r}, the generated registry routes it to "
+            f"{g.queue!r}"
+            + (" and registers it in that queue's worker" if g.queue in {q.name for q in serving} else ""),
+            gen.registry_file,
+            g.line,
+        )
     if g is not None or twin is not None:
         registry_says_it = g is not None and not _same(celery_q, g.queue) and g.queue in {q.name for q in serving}
-        if isinstance(rt_queue, str) and serving and rt_queue not in {q.name for q in serving} \
-                and not registry_says_it:  # one finding when the registry and its worker agree with each other
+        if (
+            isinstance(rt_queue, str) and serving and rt_queue not in {q.name for q in serving} and not registry_says_it
+        ):  # one finding when the registry and its worker agree with each other
             q = serving[0]
-            out.add(QUEUE, "task", name, "worker queue", rt_queue, sorted(str(s.name) for s in serving), where,
-                    f"task {name!r}: Celery dispatches it to queue {rt_queue!r}, but the generated SAQ worker that "
-                    f"registers it serves {', '.join(repr(s.name) for s in serving)}", q.file, None)
+            out.add(
+                QUEUE,
+                "task",
+                name,
+                "worker queue",
+                rt_queue,
+                sorted(str(s.name) for s in serving),
+                where,
+                f"task {name!r}: Celery dispatches it to queue {rt_queue!r}, but the generated SAQ worker that "
+                f"registers it serves {', '.join(repr(s.name) for s in serving)}",
+                q.file,
+                None,
+            )
         elif not serving:
-            out.add(REGISTRATION, "task", name, "worker functions", name, None, where,
-                    f"task {name!r}: no generated worker settings module registers it in FUNCTIONS, so no SAQ "
-                    "worker can run it", gen.registry_file, g.line if g else None)
+            out.add(
+                REGISTRATION,
+                "task",
+                name,
+                "worker functions",
+                name,
+                None,
+                where,
+                f"task {name!r}: no generated worker settings module registers it in FUNCTIONS, so no SAQ "
+                "worker can run it",
+                gen.registry_file,
+                g.line if g else None,
+            )
     # --- names and parameters
     if g is not None:
-        if g.saq_function is not None and g.saq_function != name and g.saq_function not in {
-                n for q in gen.queues for n in q.functions}:
-            out.add(REGISTRATION, "task", name, "saq_function", name, g.saq_function, where,
-                    f"task {name!r}: the registry sends it to SAQ function {g.saq_function!r}, which no worker "
-                    "registers", gen.registry_file, g.line)
-        rt_params = [p["name"] for p in rt.get("params") or []
-                     if p.get("kind") in ("positional", "positional_only", "keyword_only")]
+        if (
+            g.saq_function is not None
+            and g.saq_function != name
+            and g.saq_function not in {n for q in gen.queues for n in q.functions}
+        ):
+            out.add(
+                REGISTRATION,
+                "task",
+                name,
+                "saq_function",
+                name,
+                g.saq_function,
+                where,
+                f"task {name!r}: the registry sends it to SAQ function {g.saq_function!r}, which no worker registers",
+                gen.registry_file,
+                g.line,
+            )
+        rt_params = [
+            p["name"]
+            for p in rt.get("params") or []
+            if p.get("kind") in ("positional", "positional_only", "keyword_only")
+        ]
         if rt.get("params") is not None and rt_params != list(g.params):
-            out.add(REGISTRATION, "task", name, "params", rt_params, list(g.params), where,
-                    f"task {name!r}: the Celery signature takes {rt_params}, the registry maps positional arguments "
-                    f"to {list(g.params)}", gen.registry_file, g.line)
+            out.add(
+                REGISTRATION,
+                "task",
+                name,
+                "params",
+                rt_params,
+                list(g.params),
+                where,
+                f"task {name!r}: the Celery signature takes {rt_params}, the registry maps positional arguments "
+                f"to {list(g.params)}",
+                gen.registry_file,
+                g.line,
+            )
     # --- options
     try:
-        expected = expected_options(rt, self_retry=bool(loc.self_retry.get(name)),
-                                    result_expires=runtime.get("result_expires"))
+        expected = expected_options(
+            rt, self_retry=bool(loc.self_retry.get(name)), result_expires=runtime.get("result_expires")
+        )
     except Exception as exc:  # noqa: BLE001 - a value the translator rejects is itself a finding
-        out.add(UNREADABLE, "task", name, "options", rt.get("options"), None, where,
-                f"task {name!r}: its run-time options could not be translated ({type(exc).__name__}: {exc})")
+        out.add(
+            UNREADABLE,
+            "task",
+            name,
+            "options",
+            rt.get("options"),
+            None,
+            where,
+            f"task {name!r}: its run-time options could not be translated ({type(exc).__name__}: {exc})",
+        )
         expected = None
     if expected is not None:
         exp = expected.task
@@ -283,36 +457,74 @@ def _compare_task(out: _Out, name: str, rt: dict, gen: Generated, loc: Locations
             job = expected.job_kwargs()
             for key in sorted(set(job) | set(g.job)):
                 if not _same(job.get(key), g.job.get(key)):
-                    out.add(OPTION, "task", name, f"job.{key}", job.get(key), g.job.get(key), where,
-                            f"task {name!r}: SAQ job option {key} should be {_show(job.get(key))} (the translation "
-                            f"of Celery's run-time options), the registry has {_show(g.job.get(key))}",
-                            gen.registry_file, g.line)
+                    out.add(
+                        OPTION,
+                        "task",
+                        name,
+                        f"job.{key}",
+                        job.get(key),
+                        g.job.get(key),
+                        where,
+                        f"task {name!r}: SAQ job option {key} should be {_show(job.get(key))} (the translation "
+                        f"of Celery's run-time options), the registry has {_show(g.job.get(key))}",
+                        gen.registry_file,
+                        g.line,
+                    )
         if twin is not None:
             given = _generated_task_options(twin)
             for key in OPTION_FIELDS:
                 want = getattr(exp, key)
                 if not _same(want, given.get(key)):
-                    out.add(OPTION, "task", name, f"TaskOptions.{key}", want, given.get(key), where,
-                            f"task {name!r}: TaskOptions({key}=...) should be {_show(want)} (the translation of "
-                            f"Celery's run-time options), the twin has {_show(given.get(key))}", twin.file, twin.line)
+                    out.add(
+                        OPTION,
+                        "task",
+                        name,
+                        f"TaskOptions.{key}",
+                        want,
+                        given.get(key),
+                        where,
+                        f"task {name!r}: TaskOptions({key}=...) should be {_show(want)} (the translation of "
+                        f"Celery's run-time options), the twin has {_show(given.get(key))}",
+                        twin.file,
+                        twin.line,
+                    )
             _compare_exceptions(out, name, rt, twin, where, runtime)
     if g is not None:
         rt_opts = rt.get("options") or {}
         lost = [k for k in UNSUPPORTED_OPTIONS if rt_opts.get(k) not in (None, 0, "", False) and k not in g.unsupported]
         if lost:
-            out.add(OPTION, "task", name, "unsupported", {k: rt_opts[k] for k in lost}, list(g.unsupported), where,
-                    f"task {name!r}: Celery runs it with {', '.join(f'{k}={rt_opts[k]!r}' for k in lost)}, which SAQ "
-                    "cannot honour, and the generated registry does not list it as unsupported (no warning was given)",
-                    gen.registry_file, g.line)
+            out.add(
+                OPTION,
+                "task",
+                name,
+                "unsupported",
+                {k: rt_opts[k] for k in lost},
+                list(g.unsupported),
+                where,
+                f"task {name!r}: Celery runs it with {', '.join(f'{k}={rt_opts[k]!r}' for k in lost)}, which SAQ "
+                "cannot honour, and the generated registry does not list it as unsupported (no warning was given)",
+                gen.registry_file,
+                g.line,
+            )
     # --- hooks
     hooks = rt.get("hooks") or {}
     if twin is not None and hooks:
         missing = sorted(h for h in hooks if h not in twin.hooks_handled)
         if missing:
-            out.add(HOOKS, "task", name, "hooks", {h: hooks[h] for h in missing}, sorted(twin.hooks_handled), where,
-                    f"task {name!r}: its Task class {rt.get('base')} overrides {', '.join(missing)}, which the SAQ twin "
-                    "does not run (port them to worker before_process/after_process hooks, then mark the twin "
-                    f"'# saqmigrate: hooks-handled[{', '.join(missing)}]')", twin.file, twin.line)
+            out.add(
+                HOOKS,
+                "task",
+                name,
+                "hooks",
+                {h: hooks[h] for h in missing},
+                sorted(twin.hooks_handled),
+                where,
+                f"task {name!r}: its Task class {rt.get('base')} overrides {', '.join(missing)}, which the SAQ twin "
+                "does not run (port them to worker before_process/after_process hooks, then mark the twin "
+                f"'# saqmigrate: hooks-handled[{', '.join(missing)}]')",
+                twin.file,
+                twin.line,
+            )
 
 
 def _compare_exceptions(out: _Out, name: str, rt: dict, twin, where: tuple, runtime: dict) -> None:
@@ -323,8 +535,18 @@ def _compare_exceptions(out: _Out, name: str, rt: dict, twin, where: tuple, runt
         celery = [n for n in (rt.get("options") or {}).get(key) or [] if isinstance(n, str)]
         names = twin.options.get(key) or ()
         if not isinstance(names, (list, tuple)):
-            out.add(EXCEPTION, "task", name, key, celery, names, where,
-                    f"task {name!r}: TaskOptions({key}=...) is not a literal tuple of names", twin.file, twin.line)
+            out.add(
+                EXCEPTION,
+                "task",
+                name,
+                key,
+                celery,
+                names,
+                where,
+                f"task {name!r}: TaskOptions({key}=...) is not a literal tuple of names",
+                twin.file,
+                twin.line,
+            )
             continue
         got, shown = [], []
         for n in names:
@@ -337,29 +559,50 @@ def _compare_exceptions(out: _Out, name: str, rt: dict, twin, where: tuple, runt
                 got.append(f"<unresolved {n}>")
                 shown.append(f"{n} -> {err}")
         if sorted(set(celery)) != sorted(set(got)):
-            out.add(EXCEPTION, "task", name, key, sorted(set(celery)), shown, where,
-                    f"task {name!r}: Celery's {key} is ({', '.join(sorted(set(celery))) or 'none'}); the twin's names "
-                    f"resolve to ({', '.join(shown) or 'none'}) as saqmigrate's runtime resolves them, so "
-                    "different exceptions would be retried", twin.file, twin.line)
+            out.add(
+                EXCEPTION,
+                "task",
+                name,
+                key,
+                sorted(set(celery)),
+                shown,
+                where,
+                f"task {name!r}: Celery's {key} is ({', '.join(sorted(set(celery))) or 'none'}); the twin's names "
+                f"resolve to ({', '.join(shown) or 'none'}) as saqmigrate's runtime resolves them, so "
+                "different exceptions would be retried",
+                twin.file,
+                twin.line,
+            )
 
 
 # ------------------------------------------------------------------ beat
 
+
 def _compare_timezone(out: _Out, runtime: dict, gen: Generated, loc: Locations) -> str:
     tzinfo = runtime.get("timezone") or {}
     rt_tz = tzinfo.get("effective") or "UTC"
-    gen_tzs = sorted({q.cron_tz for q in gen.queues if q.cron_tz} | {c.cron_tz for c in gen.crons.values()
-                                                                      if isinstance(c.cron_tz, str)})
+    gen_tzs = sorted(
+        {q.cron_tz for q in gen.queues if q.cron_tz}
+        | {c.cron_tz for c in gen.crons.values() if isinstance(c.cron_tz, str)}
+    )
     if gen.crons or any(q.cron_tz for q in gen.queues):
         wrong = [t for t in gen_tzs if t != rt_tz]
         if wrong:
             files = sorted({q.file for q in gen.queues if q.cron_tz in wrong})
-            out.add(TIMEZONE, "app", "timezone", "timezone", rt_tz, wrong[0] if len(wrong) == 1 else wrong,
-                    loc.beat_file or loc.app,
-                    f"Celery evaluates crontabs in {rt_tz} (timezone={tzinfo.get('timezone')!r}, "
-                    f"enable_utc={tzinfo.get('enable_utc')}), the generated workers use cron_tz "
-                    f"{', '.join(wrong)}: every cron fires at other instants (the schedule proofs below use {rt_tz})",
-                    files[0] if files else None, None)
+            out.add(
+                TIMEZONE,
+                "app",
+                "timezone",
+                "timezone",
+                rt_tz,
+                wrong[0] if len(wrong) == 1 else wrong,
+                loc.beat_file or loc.app,
+                f"Celery evaluates crontabs in {rt_tz} (timezone={tzinfo.get('timezone')!r}, "
+                f"enable_utc={tzinfo.get('enable_utc')}), the generated workers use cron_tz "
+                f"{', '.join(wrong)}: every cron fires at other instants (the schedule proofs below use {rt_tz})",
+                files[0] if files else None,
+                None,
+            )
     return rt_tz
 
 
@@ -372,70 +615,177 @@ def _task_run_by(gen: Generated, c) -> str | None:
 def _compare_entry(out: _Out, entry: str, rt: dict, gen: Generated, loc: Locations, rt_tasks: dict, tz: str) -> None:
     where = loc.entry(entry, rt.get("task"))
     if "error" in rt:
-        out.add(UNREADABLE, "entry", entry, "entry", rt["error"], None, where,
-                f"beat entry {entry!r} could not be read ({rt['error']})")
+        out.add(
+            UNREADABLE,
+            "entry",
+            entry,
+            "entry",
+            rt["error"],
+            None,
+            where,
+            f"beat entry {entry!r} could not be read ({rt['error']})",
+        )
         return
     s = gen.schedules.get(entry)
     c = gen.crons.get(entry)
     sched = rt.get("schedule") or {}
     if s is None and c is None:
-        out.add(ENTRY_MISSING, "entry", entry, "entry", _schedule_text(sched), None, where,
-                f"Celery beat runs entry {entry!r} ({rt.get('task')}, {_schedule_text(sched)}), but rewrite generated "
-                "no CronJob and no registry schedule for it: it would stop running under SAQ", gen.registry_file, None)
+        out.add(
+            ENTRY_MISSING,
+            "entry",
+            entry,
+            "entry",
+            _schedule_text(sched),
+            None,
+            where,
+            f"Celery beat runs entry {entry!r} ({rt.get('task')}, {_schedule_text(sched)}), but rewrite generated "
+            "no CronJob and no registry schedule for it: it would stop running under SAQ",
+            gen.registry_file,
+            None,
+        )
         return
     if c is None:
-        out.add(ENTRY_MISSING, "entry", entry, "CronJob", _schedule_text(sched), None, where,
-                f"beat entry {entry!r} is in the generated registry but no worker settings module has its CronJob",
-                gen.registry_file, s.get("line"))
+        out.add(
+            ENTRY_MISSING,
+            "entry",
+            entry,
+            "CronJob",
+            _schedule_text(sched),
+            None,
+            where,
+            f"beat entry {entry!r} is in the generated registry but no worker settings module has its CronJob",
+            gen.registry_file,
+            s.get("line"),
+        )
     gen_file, gen_line = (c.file, c.line) if c else (gen.registry_file, s.get("line"))
     # --- task
     rt_task = rt.get("task")
     if s is not None and s.get("task") != rt_task:
-        out.add(ENTRY_TASK, "entry", entry, "task", rt_task, s.get("task"), where,
-                f"beat entry {entry!r}: Celery runs task {rt_task!r}, the generated registry says {s.get('task')!r}",
-                gen.registry_file, s.get("line"))
+        out.add(
+            ENTRY_TASK,
+            "entry",
+            entry,
+            "task",
+            rt_task,
+            s.get("task"),
+            where,
+            f"beat entry {entry!r}: Celery runs task {rt_task!r}, the generated registry says {s.get('task')!r}",
+            gen.registry_file,
+            s.get("line"),
+        )
     if c is not None:
         runs = _task_run_by(gen, c)
         if runs is not None and runs != rt_task:
-            out.add(ENTRY_TASK, "entry", entry, "CronJob function", rt_task, runs, where,
-                    f"beat entry {entry!r}: Celery runs task {rt_task!r}, the generated CronJob runs the twin of "
-                    f"{runs!r}", c.file, c.line)
+            out.add(
+                ENTRY_TASK,
+                "entry",
+                entry,
+                "CronJob function",
+                rt_task,
+                runs,
+                where,
+                f"beat entry {entry!r}: Celery runs task {rt_task!r}, the generated CronJob runs the twin of {runs!r}",
+                c.file,
+                c.line,
+            )
     if not rt.get("registered"):
-        out.add(ENTRY_TASK, "entry", entry, "task", rt_task, None, where,
-                f"beat entry {entry!r} names task {rt_task!r}, which the running app does not register: Celery beat "
-                "sends it, and no worker runs it", gen_file, gen_line)
+        out.add(
+            ENTRY_TASK,
+            "entry",
+            entry,
+            "task",
+            rt_task,
+            None,
+            where,
+            f"beat entry {entry!r} names task {rt_task!r}, which the running app does not register: Celery beat "
+            "sends it, and no worker runs it",
+            gen_file,
+            gen_line,
+        )
     # --- queue
     route = rt.get("route") or {}
     celery_q = route.get("queue") if not route.get("error") else f"<router raises {route['error']}>"
     if s is not None and "queue" in s and not _same(celery_q, s.get("queue")):
-        out.add(QUEUE, "entry", entry, "queue", celery_q, s.get("queue"), where,
-                f"beat entry {entry!r}: Celery sends it to queue {celery_q!r}, the generated registry says "
-                f"{s.get('queue')!r}" + (" and puts its CronJob in that queue's worker" if c is not None and
-                                         _same(s.get("queue"), c.queue) else ""), gen.registry_file, s.get("line"))
+        out.add(
+            QUEUE,
+            "entry",
+            entry,
+            "queue",
+            celery_q,
+            s.get("queue"),
+            where,
+            f"beat entry {entry!r}: Celery sends it to queue {celery_q!r}, the generated registry says "
+            f"{s.get('queue')!r}"
+            + (
+                " and puts its CronJob in that queue's worker"
+                if c is not None and _same(s.get("queue"), c.queue)
+                else ""
+            ),
+            gen.registry_file,
+            s.get("line"),
+        )
     if c is not None and not _same(celery_q, c.queue) and not (s is not None and _same(s.get("queue"), c.queue)):
-        out.add(QUEUE, "entry", entry, "worker queue", celery_q, c.queue, where,
-                f"beat entry {entry!r}: Celery sends it to queue {celery_q!r}, its CronJob is in the worker for queue "
-                f"{c.queue!r}", c.file, c.line)
+        out.add(
+            QUEUE,
+            "entry",
+            entry,
+            "worker queue",
+            celery_q,
+            c.queue,
+            where,
+            f"beat entry {entry!r}: Celery sends it to queue {celery_q!r}, its CronJob is in the worker for queue "
+            f"{c.queue!r}",
+            c.file,
+            c.line,
+        )
     # --- arguments
     if c is not None:
         task = rt_tasks.get(rt_task) if isinstance(rt_task, str) else None
         want, problem = _entry_kwargs(rt, task)
         if problem:
-            out.add(ENTRY_ARGS, "entry", entry, "kwargs", {"args": rt.get("args"), "kwargs": rt.get("kwargs")},
-                    c.kwargs, where, f"beat entry {entry!r}: {problem}", c.file, c.line)
+            out.add(
+                ENTRY_ARGS,
+                "entry",
+                entry,
+                "kwargs",
+                {"args": rt.get("args"), "kwargs": rt.get("kwargs")},
+                c.kwargs,
+                where,
+                f"beat entry {entry!r}: {problem}",
+                c.file,
+                c.line,
+            )
         elif not _same(want, c.kwargs or {}):
-            out.add(ENTRY_ARGS, "entry", entry, "kwargs", want, c.kwargs or {}, where,
-                    f"beat entry {entry!r}: Celery calls the task with {want!r}, the CronJob passes {c.kwargs or {}!r}",
-                    c.file, c.line)
+            out.add(
+                ENTRY_ARGS,
+                "entry",
+                entry,
+                "kwargs",
+                want,
+                c.kwargs or {},
+                where,
+                f"beat entry {entry!r}: Celery calls the task with {want!r}, the CronJob passes {c.kwargs or {}!r}",
+                c.file,
+                c.line,
+            )
     # --- schedule
     cron = c.cron if c is not None else (s or {}).get("cron")
     interval = c.interval if c is not None else (s or {}).get("interval")
     guard = c.guard if c is not None else None
     verdict = _prove(sched, cron, interval, guard, tz)
     if verdict is not None:
-        out.add(SCHEDULE, "entry", entry, "schedule", _schedule_text(sched),
-                cron if cron else (f"every {interval:g} s" if isinstance(interval, (int, float)) else None), where,
-                f"beat entry {entry!r}: {verdict}", gen_file, gen_line)
+        out.add(
+            SCHEDULE,
+            "entry",
+            entry,
+            "schedule",
+            _schedule_text(sched),
+            cron if cron else (f"every {interval:g} s" if isinstance(interval, (int, float)) else None),
+            where,
+            f"beat entry {entry!r}: {verdict}",
+            gen_file,
+            gen_line,
+        )
 
 
 def _entry_kwargs(rt: dict, task: dict | None) -> tuple[dict, str | None]:
@@ -458,9 +808,15 @@ def _schedule_text(sched: dict) -> str:
     kind = sched.get("kind")
     if kind == "crontab":
         f = sched.get("fields") or {}
-        return ("crontab(" + ", ".join(f"{k}={f[k]!r}" for k in ("minute", "hour", "day_of_week", "day_of_month",
-                                                                  "month_of_year") if f.get(k) not in (None, "*"))
-                + ")")
+        return (
+            "crontab("
+            + ", ".join(
+                f"{k}={f[k]!r}"
+                for k in ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+                if f.get(k) not in (None, "*")
+            )
+            + ")"
+        )
     if kind == "interval":
         return f"every {sched.get('seconds'):g} s" + (" (relative)" if sched.get("relative") else "")
     if kind == "solar":
@@ -477,15 +833,18 @@ def _prove(sched: dict, cron: Any, interval: Any, guard: Any, tz: str) -> str | 
         if not isinstance(cron, str):
             return f"Celery fires on {_schedule_text(sched)}; the generated job has no cron"
         try:
-            res = proof.prove_crontab(dict(sched.get("fields") or {}), cron, guard if isinstance(guard, dict) else None,
-                                      tz=tz)
+            res = proof.prove_crontab(
+                dict(sched.get("fields") or {}), cron, guard if isinstance(guard, dict) else None, tz=tz
+            )
         except Exception as exc:  # noqa: BLE001 - a cron that cannot be evaluated is a difference
             return f"the generated cron {cron!r} cannot be evaluated ({type(exc).__name__}: {exc})"
         if res.exact:
             return None
         pairs = "; ".join(f"Celery {a or '—'} vs SAQ {b or '—'}" for a, b in res.differences[:3])
-        return (f"the generated cron {cron!r} does not fire when Celery's {_schedule_text(sched)} does in {tz}: first "
-                f"differences {pairs} (Celery {res.celery_fires} runs/yr, SAQ {res.saq_fires})")
+        return (
+            f"the generated cron {cron!r} does not fire when Celery's {_schedule_text(sched)} does in {tz}: first "
+            f"differences {pairs} (Celery {res.celery_fires} runs/yr, SAQ {res.saq_fires})"
+        )
     if kind == "interval":
         seconds = sched.get("seconds")
         if isinstance(interval, (int, float)) and not isinstance(interval, bool):
@@ -502,5 +861,7 @@ def _prove(sched: dict, cron: Any, interval: Any, guard: Any, tz: str) -> str | 
             return None
         gaps = ", ".join(f"{g:g} s ×{n}" for g, n in res.saq_gaps[:4])
         return f"Celery runs it every {seconds:g} s; the generated cron {cron!r} runs with gaps {gaps} in {tz}"
-    return (f"its Celery schedule {_schedule_text(sched)} ({kind}) cannot be proven equal to any cron; the generated "
-            f"job runs {cron or interval!r}")
+    return (
+        f"its Celery schedule {_schedule_text(sched)} ({kind}) cannot be proven equal to any cron; the generated "
+        f"job runs {cron or interval!r}"
+    )

@@ -30,14 +30,35 @@ CELERY_TASK = "celery.app.task.Task"
 # Installed by `saqmigrate rewrite` as the app's task_cls: what it overrides is saqmigrate's, not the project's.
 ROUTED_TASK = "saqmigrate.runtime.celery_integration.RoutedTask"
 OPTION_ATTRS = (
-    "max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_kwargs", "retry_backoff",
-    "retry_backoff_max", "retry_jitter", "rate_limit", "time_limit", "soft_time_limit", "acks_late",
-    "reject_on_worker_lost", "ignore_result", "store_errors_even_if_ignored", "serializer", "expires", "priority",
+    "max_retries",
+    "default_retry_delay",
+    "autoretry_for",
+    "dont_autoretry_for",
+    "retry_kwargs",
+    "retry_backoff",
+    "retry_backoff_max",
+    "retry_jitter",
+    "rate_limit",
+    "time_limit",
+    "soft_time_limit",
+    "acks_late",
+    "reject_on_worker_lost",
+    "ignore_result",
+    "store_errors_even_if_ignored",
+    "serializer",
+    "expires",
+    "priority",
     "track_started",
 )
 # celery/app/autoretry.py reads these with these defaults when the task does not set them.
-AUTORETRY_DEFAULTS = {"autoretry_for": (), "dont_autoretry_for": (), "retry_kwargs": {}, "retry_backoff": False,
-                      "retry_backoff_max": 600, "retry_jitter": True}
+AUTORETRY_DEFAULTS = {
+    "autoretry_for": (),
+    "dont_autoretry_for": (),
+    "retry_kwargs": {},
+    "retry_backoff": False,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+}
 CRON_FIELDS = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
 
 
@@ -95,6 +116,7 @@ def exc_names(value) -> list:
 
 # ---------------------------------------------------------------- run-time truth
 
+
 def find_app(spec: str):
     from celery.app.utils import find_app as _find
     from celery.utils.imports import import_from_cwd, symbol_by_name
@@ -127,8 +149,13 @@ def class_facts(task) -> dict:
                     continue
                 overrides[hook] = name
                 break
-    return {"base": qualname(base), "mro": [qualname(k) for k in mro], "hooks": overrides,
-            "ignored_hooks": routed_only, "decorated": decorated}
+    return {
+        "base": qualname(base),
+        "mro": [qualname(k) for k in mro],
+        "hooks": overrides,
+        "ignored_hooks": routed_only,
+        "decorated": decorated,
+    }
 
 
 def params_of(task) -> list:
@@ -145,8 +172,10 @@ def params_of(task) -> list:
         inspect.Parameter.VAR_POSITIONAL: "var_positional",
         inspect.Parameter.VAR_KEYWORD: "var_keyword",
     }
-    return [{"name": p.name, "kind": kinds[p.kind], "has_default": p.default is not inspect.Parameter.empty}
-            for p in sig.parameters.values()]
+    return [
+        {"name": p.name, "kind": kinds[p.kind], "has_default": p.default is not inspect.Parameter.empty}
+        for p in sig.parameters.values()
+    ]
 
 
 def route(app, name, task, options=None, args=(), kwargs=None) -> dict:
@@ -215,11 +244,18 @@ def schedule_facts(schedule) -> dict:
         return {"kind": "crontab", "fields": fields, "sets": sets}
     solar = getattr(cs, "solar", None)
     if solar is not None and isinstance(schedule, solar):
-        return {"kind": "solar", "event": getattr(schedule, "event", None), "lat": getattr(schedule, "lat", None),
-                "lon": getattr(schedule, "lon", None)}
+        return {
+            "kind": "solar",
+            "event": getattr(schedule, "event", None),
+            "lat": getattr(schedule, "lat", None),
+            "lon": getattr(schedule, "lon", None),
+        }
     if isinstance(schedule, cs.schedule):
-        return {"kind": "interval", "seconds": schedule.run_every.total_seconds(),
-                "relative": bool(getattr(schedule, "relative", False))}
+        return {
+            "kind": "interval",
+            "seconds": schedule.run_every.total_seconds(),
+            "relative": bool(getattr(schedule, "relative", False)),
+        }
     return {"kind": "custom", "repr": repr(schedule)[:200], "class": qualname(type(schedule))}
 
 
@@ -261,11 +297,15 @@ def timezone_facts(app) -> dict:
         key = f"<error: {describe_exc(exc)}>"
     if not tz and not app.conf.enable_utc:
         key = "local"
-    return {"timezone": tz if isinstance(tz, str) or tz is None else str(tz), "enable_utc": bool(app.conf.enable_utc),
-            "effective": key}
+    return {
+        "timezone": tz if isinstance(tz, str) or tz is None else str(tz),
+        "enable_utc": bool(app.conf.enable_utc),
+        "effective": key,
+    }
 
 
 # ---------------------------------------------------------------- generated names, resolved as the runtime does
+
 
 def resolve_name(name: str, module: str | None) -> str:
     """How saqmigrate.runtime.task resolves a name in TaskOptions(autoretry_for=...): the runtime's own
@@ -329,6 +369,7 @@ def resolve_all(requests: list) -> list:
 
 # ---------------------------------------------------------------- main
 
+
 def collect(spec: str, request: dict) -> dict:
     timings = {}
     t0 = time.perf_counter()
@@ -374,9 +415,19 @@ def collect(spec: str, request: dict) -> dict:
         traceback.print_exc()
         return {"schema": SCHEMA, "error": {"stage": stage, "message": describe_exc(exc)}}
     timings["collect_s"] = time.perf_counter() - t1
-    return {"schema": SCHEMA, "app": qualname(type(app)) + f" {app.main!r}", "python": sys.version.split()[0],
-            "celery": _celery_version(), "tasks": tasks, "beat_schedule": beat, "timezone": tz,
-            "result_expires": result_expires, "resolved": resolved, "broker": broker, "timings": timings}
+    return {
+        "schema": SCHEMA,
+        "app": qualname(type(app)) + f" {app.main!r}",
+        "python": sys.version.split()[0],
+        "celery": _celery_version(),
+        "tasks": tasks,
+        "beat_schedule": beat,
+        "timezone": tz,
+        "result_expires": result_expires,
+        "resolved": resolved,
+        "broker": broker,
+        "timings": timings,
+    }
 
 
 def _celery_version() -> str:

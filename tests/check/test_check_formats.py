@@ -65,7 +65,9 @@ def test_junit(failing):
     assert res.exit_code == 1
     root = ET.fromstring(res.stdout)
     suite = root.find("testsuite")
-    assert suite.get("tests") == "6" and suite.get("failures") == "2" and suite.get("skipped") == "2"  # finalized: skipped
+    assert (
+        suite.get("tests") == "6" and suite.get("failures") == "2" and suite.get("skipped") == "2"
+    )  # finalized: skipped
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert set(cases) == {"ratchet", "drift", "schedules", "routing", "window", "finalized"}
     assert "SM600" in cases["ratchet"].find("failure").text
@@ -94,7 +96,10 @@ def test_github_escapes_properties_and_data():
 
     f = Finding("SM610", "error", "a,b:c.py", 3, 0, "100% wrong\nsecond line")
     text = to_github(CheckReport("/x", [CheckResult("drift", "fail", "", [f])]))
-    assert text.splitlines()[0] == "::error file=a%2Cb%3Ac.py,line=3,col=1,title=SM610 generated-code-drift::100%25 wrong%0Asecond line"
+    assert (
+        text.splitlines()[0]
+        == "::error file=a%2Cb%3Ac.py,line=3,col=1,title=SM610 generated-code-drift::100%25 wrong%0Asecond line"
+    )
 
 
 def test_json_contract(failing):

@@ -43,7 +43,9 @@ def test_rule_for_unknown_task_then_cleared(tmp_path, store):
     code, rep = routing(root, store)
     assert code == 1
     assert sorted((f["rule"], f["subject"]) for f in rep["findings"]) == [
-        ("SM630", "rule:billing.*"), ("SM630", "rule:shop.order.tasks.send_receipt")]
+        ("SM630", "rule:billing.*"),
+        ("SM630", "rule:shop.order.tasks.send_receipt"),
+    ]
     assert all(f["file"] == "shop/saq_worker/registry.py" for f in rep["findings"])
     store.set_rule("shop.order.tasks.send_receipt", None, reason="fix typo")
     store.set_rule("billing.*", None, reason="remove")
@@ -64,7 +66,10 @@ def test_task_routed_to_saq_but_not_registered(tmp_path, store):
     q = root / "shop/saq_worker/queue_celery.py"
     edit(q, '    ("shop.orders.tasks.send_receipt", _t0.send_receipt),\n', "")
     code, rep = routing(root, store)
-    assert {f["subject"] for f in rep["findings"]} == {"task:shop.orders.tasks.refund", "task:shop.orders.tasks.send_receipt"}
+    assert {f["subject"] for f in rep["findings"]} == {
+        "task:shop.orders.tasks.refund",
+        "task:shop.orders.tasks.send_receipt",
+    }
     store.set_rule("shop.orders.*", None, reason="back")
     assert routing(root, store)[0] == 0
 
@@ -88,14 +93,19 @@ def test_schedule_owners(tmp_path, store):
     code, rep = routing(root, store)
     assert code == 1
     got = sorted((f["rule"], f["file"], f["line"]) for f in rep["findings"])
-    assert got == [("SM632", "shop/celery.py", line_of(celery, '"sync-stock"')),
-                   ("SM632", "shop/saq_worker/registry.py", 1)]
+    assert got == [
+        ("SM632", "shop/celery.py", line_of(celery, '"sync-stock"')),
+        ("SM632", "shop/saq_worker/registry.py", 1),
+    ]
     store.set_schedule_owner("sync-stock", None, reason="back to auto")
     store.set_schedule_owner("sync-stok", None, reason="remove")
     assert routing(root, store)[0] == 0
     # SAQ owns an entry; the routing hook wires ownership into whatever scheduler beat runs
-    edit(celery, 'app.conf.timezone = "UTC"\n',
-         'app.conf.timezone = "UTC"\napp.conf.beat_scheduler = "django_celery_beat.schedulers:DatabaseScheduler"\n')
+    edit(
+        celery,
+        'app.conf.timezone = "UTC"\n',
+        'app.conf.timezone = "UTC"\napp.conf.beat_scheduler = "django_celery_beat.schedulers:DatabaseScheduler"\n',
+    )
     store.set_schedule_owner("nightly-report", "saq", reason="week 3")
     assert routing(root, store)[0] == 0
     # ... but without the hook, beat ignores ownership: both would fire it (SM638, at the setting)
@@ -109,31 +119,50 @@ def test_schedule_owners(tmp_path, store):
     assert "does not call the routing hook" in f["message"] and "rewrite --write" in f["message"]
     edit(celery, "django_celery_beat.schedulers:DatabaseScheduler", "saqmigrate.runtime.beat:RoutedScheduler")
     assert routing(root, store)[0] == 0
-    celery.write_text(wired.replace("django_celery_beat.schedulers:DatabaseScheduler", "saqmigrate.runtime.beat:RoutedScheduler"))
+    celery.write_text(
+        wired.replace("django_celery_beat.schedulers:DatabaseScheduler", "saqmigrate.runtime.beat:RoutedScheduler")
+    )
     # a custom scheduler whose tick() may bypass apply_entry: say exactly what to add
-    (root / "shop/beat.py").write_text("from celery.beat import PersistentScheduler\n\n\n"
-                                       "class Scheduler(PersistentScheduler):\n"
-                                       "    def tick(self, *a, **kw):\n        return 5.0\n")
+    (root / "shop/beat.py").write_text(
+        "from celery.beat import PersistentScheduler\n\n\n"
+        "class Scheduler(PersistentScheduler):\n"
+        "    def tick(self, *a, **kw):\n        return 5.0\n"
+    )
     edit(celery, "saqmigrate.runtime.beat:RoutedScheduler", "shop.beat:Scheduler")
     code, rep = routing(root, store)
     [f] = rep["findings"]
     assert f["rule"] == "SM638" and "overrides tick()" in f["message"]
     assert "class Scheduler(OwnershipMixin, PersistentScheduler)" in f["message"]
-    edit(root / "shop/beat.py", "from celery.beat import PersistentScheduler\n",
-         "from celery.beat import PersistentScheduler\n\nfrom saqmigrate.runtime.beat import OwnershipMixin\n")
-    edit(root / "shop/beat.py", "class Scheduler(PersistentScheduler):", "class Scheduler(OwnershipMixin, PersistentScheduler):")
+    edit(
+        root / "shop/beat.py",
+        "from celery.beat import PersistentScheduler\n",
+        "from celery.beat import PersistentScheduler\n\nfrom saqmigrate.runtime.beat import OwnershipMixin\n",
+    )
+    edit(
+        root / "shop/beat.py",
+        "class Scheduler(PersistentScheduler):",
+        "class Scheduler(OwnershipMixin, PersistentScheduler):",
+    )
     assert routing(root, store)[0] == 0
     edit(celery, "shop.beat:Scheduler", "django_celery_beat.schedulers:DatabaseScheduler")
     # an entry deleted from beat while its CronJob stays, owned by Celery: nobody fires it
-    edit(celery, '''    "cleanup-every-5m": {
+    edit(
+        celery,
+        """    "cleanup-every-5m": {
         "task": "shop.reports.tasks.cleanup",
         "schedule": timedelta(minutes=5),
     },
-''', "")
+""",
+        "",
+    )
     code, rep = routing(root, store)
     [f] = rep["findings"]
     reg = root / "shop/saq_worker/registry.py"
-    assert (f["rule"], f["file"], f["line"]) == ("SM632", "shop/saq_worker/registry.py", line_of(reg, "'cleanup-every-5m': {"))
+    assert (f["rule"], f["file"], f["line"]) == (
+        "SM632",
+        "shop/saq_worker/registry.py",
+        line_of(reg, "'cleanup-every-5m': {"),
+    )
     assert "nothing fires it" in f["message"]
 
 
@@ -143,8 +172,14 @@ def test_expired_rule(tmp_path, store):
 
     def put(expires_at):
         rule = {"target": "saq", "percent_bp": 1000, "expires_at": expires_at}
-        store._write(f"rule:{name}", None, rule, lambda p: p.hset(store.keys.rules, name, json.dumps(rule)),
-                     reason="10% ramp until Dec 1", expected_version=None)
+        store._write(
+            f"rule:{name}",
+            None,
+            rule,
+            lambda p: p.hset(store.keys.rules, name, json.dumps(rule)),
+            reason="10% ramp until Dec 1",
+            expected_version=None,
+        )
 
     put("2026-11-30T00:00:00+00:00")
     code, rep = routing(root, store)  # judged at 2026-12-01
@@ -164,7 +199,9 @@ def test_writes_outside_the_cli_break_the_audit(tmp_path, store):
     store.set_rule("shop.orders.tasks.send_receipt", "saq", reason="week 2")
     assert routing(root, store)[0] == 0
     # a raw write that bumps the version without an audit entry
-    store.client.hset(store.keys.rules, "shop.reports.tasks.cleanup", json.dumps({"target": "saq", "percent_bp": 10000}))
+    store.client.hset(
+        store.keys.rules, "shop.reports.tasks.cleanup", json.dumps({"target": "saq", "percent_bp": 10000})
+    )
     store.client.incr(store.keys.version)
     code, rep = routing(root, store)
     assert code == 1
@@ -196,9 +233,19 @@ def test_unreachable_flag_store_is_a_usage_error(tmp_path):
 def test_bootstrap_snapshot(tmp_path):
     root = project(tmp_path)
     boot = tmp_path / "flags.json"
-    boot.write_text(json.dumps({"version": 4, "mode": "normal", "rules": {
-        "shop.orders.tasks.send_receipt": {"target": "saq", "percent_bp": 10000},
-        "shop.gone.task": {"target": "saq", "percent_bp": 10000}}, "schedules": {}}))
+    boot.write_text(
+        json.dumps(
+            {
+                "version": 4,
+                "mode": "normal",
+                "rules": {
+                    "shop.orders.tasks.send_receipt": {"target": "saq", "percent_bp": 10000},
+                    "shop.gone.task": {"target": "saq", "percent_bp": 10000},
+                },
+                "schedules": {},
+            }
+        )
+    )
     code, rep = check(root, "--only", "routing", "--bootstrap", boot)
     assert code == 1 and [f["subject"] for f in rep["findings"]] == ["rule:shop.gone.task"]
     boot.write_text("{")

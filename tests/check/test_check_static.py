@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.check.helpers import (baseline_update, check, codes, edit, errors, invoke, line_of, project, rewrite)
+from tests.check.helpers import baseline_update, check, codes, edit, errors, invoke, line_of, project, rewrite
 
 
 def test_fixture_as_committed_passes(tmp_path):
@@ -15,8 +15,14 @@ def test_fixture_as_committed_passes(tmp_path):
     assert code == 0, rep
     assert rep["passed"] is True and rep["findings"] == []
     status = {c["name"]: c["status"] for c in rep["checks"]}
-    assert status == {"ratchet": "pass", "drift": "pass", "schedules": "pass", "routing": "skipped", "window": "pass",
-                      "finalized": "skipped"}
+    assert status == {
+        "ratchet": "pass",
+        "drift": "pass",
+        "schedules": "pass",
+        "routing": "skipped",
+        "window": "pass",
+        "finalized": "skipped",
+    }
     # warm run (scan cache present) gives the same answer
     assert check(root)[0] == 0
 
@@ -43,8 +49,11 @@ def test_new_shared_task_fails_with_one_message_then_passes_after_rewrite_and_ba
 def test_new_dispatch_site_reported_at_the_new_call(tmp_path):
     root = project(tmp_path)
     views = root / "shop/views.py"
-    edit(views, "    send_receipt.delay(order_id, email=email)\n\n\ndef resend",
-         "    send_receipt.delay(order_id, email=email)\n    send_receipt.delay(order_id, email='audit@shop')\n\n\ndef resend")
+    edit(
+        views,
+        "    send_receipt.delay(order_id, email=email)\n\n\ndef resend",
+        "    send_receipt.delay(order_id, email=email)\n    send_receipt.delay(order_id, email='audit@shop')\n\n\ndef resend",
+    )
     code, rep = check(root)
     assert code == 1
     [f] = errors(rep)
@@ -61,7 +70,11 @@ def test_unrelated_edits_do_not_break_the_baseline(tmp_path):
     views = root / "shop/views.py"
     # reorder the two functions: dispatch sites are keyed by function, not line
     text = views.read_text()
-    head, checkout, resend = text.partition("def checkout")[0], "def checkout" + text.partition("def checkout")[2].partition("def resend")[0], "def resend" + text.partition("def resend")[2]
+    head, checkout, resend = (
+        text.partition("def checkout")[0],
+        "def checkout" + text.partition("def checkout")[2].partition("def resend")[0],
+        "def resend" + text.partition("def resend")[2],
+    )
     views.write_text(head + resend + "\n\n" + checkout)
     code, rep = check(root, "--skip", "drift")  # twins import from the edited modules; drift is not the point here
     assert code == 0, rep["findings"]
@@ -151,7 +164,11 @@ def test_hand_edited_generated_file(tmp_path):
     code, rep = check(root)
     assert code == 1
     [f] = rep["findings"]
-    assert (f["rule"], f["file"], f["line"]) == ("SM610", "shop/saq_worker/queue_celery.py", line_of(q, "concurrency=50"))
+    assert (f["rule"], f["file"], f["line"]) == (
+        "SM610",
+        "shop/saq_worker/queue_celery.py",
+        line_of(q, "concurrency=50"),
+    )
     rewrite(root)
     assert check(root)[0] == 0
 
@@ -176,7 +193,9 @@ def test_unproven_schedule_needs_a_reasoned_acceptance(tmp_path):
     root = project(tmp_path)
     celery = root / "shop/celery.py"
     edit(celery, 'app.conf.timezone = "UTC"', 'app.conf.timezone = "Europe/Berlin"')
-    edit(celery, "crontab(minute=0, hour=3)", "crontab(minute=30, hour=2)")  # 02:30 does not exist / repeats on DST days
+    edit(
+        celery, "crontab(minute=0, hour=3)", "crontab(minute=30, hour=2)"
+    )  # 02:30 does not exist / repeats on DST days
     rewrite(root)
     code, rep = check(root)
     assert code == 1
@@ -184,7 +203,11 @@ def test_unproven_schedule_needs_a_reasoned_acceptance(tmp_path):
     assert (f["rule"], f["file"], f["line"]) == ("SM620", "shop/celery.py", line_of(celery, '"nightly-report"'))
     assert '[tool.saqmigrate.accept]: "nightly-report"' in f["message"]
     py = root / "pyproject.toml"
-    edit(py, "[tool.saqmigrate.window]\n", '[tool.saqmigrate.accept]\n"nightly-report" = ""\n\n[tool.saqmigrate.window]\n')
+    edit(
+        py,
+        "[tool.saqmigrate.window]\n",
+        '[tool.saqmigrate.accept]\n"nightly-report" = ""\n\n[tool.saqmigrate.window]\n',
+    )
     code, rep = check(root)
     [f] = errors(rep)
     assert (f["rule"], f["file"], f["line"]) == ("SM621", "pyproject.toml", line_of(py, '"nightly-report" = ""'))
@@ -206,8 +229,12 @@ def test_entry_without_cronjob_and_stale_acceptance(tmp_path):
     assert "no CronJob" in f["message"]
     # an acceptance for an entry that is proven exact is stale
     py = root / "pyproject.toml"
-    edit(py, "[tool.saqmigrate.window]\n", '[tool.saqmigrate.accept]\nnightly-report = "old"\n'
-         '"sync-stock" = "solar: beat keeps it, we port it by hand in week 4"\n\n[tool.saqmigrate.window]\n')
+    edit(
+        py,
+        "[tool.saqmigrate.window]\n",
+        '[tool.saqmigrate.accept]\nnightly-report = "old"\n'
+        '"sync-stock" = "solar: beat keeps it, we port it by hand in week 4"\n\n[tool.saqmigrate.window]\n',
+    )
     code, rep = check(root)
     assert code == 0
     [w] = rep["findings"]
@@ -235,8 +262,11 @@ def test_window_top_level_form_and_conflicts(tmp_path):
     root = project(tmp_path)
     py = root / "pyproject.toml"
     edit(py, '[tool.saqmigrate.window]\nstart = "2026-11-16"\ndays = 60\n', "")
-    edit(py, 'baseline = ".saqmigrate-baseline.json"\n',
-         'baseline = ".saqmigrate-baseline.json"\nwindow_start = "2026-10-01"\nwindow_days = 30\n')
+    edit(
+        py,
+        'baseline = ".saqmigrate-baseline.json"\n',
+        'baseline = ".saqmigrate-baseline.json"\nwindow_start = "2026-10-01"\nwindow_days = 30\n',
+    )
     code, rep = check(root)
     assert code == 1 and [f["rule"] for f in rep["findings"]] == ["SM640"]
     assert rep["findings"][0]["line"] == line_of(py, "window_start")
@@ -321,7 +351,10 @@ def test_factory_app_is_wired_and_an_unwired_factory_fails_until_installed_by_ha
     init.write_text("\n".join(line for line in text.splitlines() if "_saqmigrate_routing" not in line) + "\n")
     code, rep = check(root)
     assert code == 1 and [f["rule"] for f in errors(rep)] == ["SM617"]
-    init.write_text(init.read_text().replace(
-        "    celery_app.set_default()\n",
-        "    celery_app.set_default()\n    from flask_app.saq_worker.routing import install\n\n    install(celery_app)\n"))
+    init.write_text(
+        init.read_text().replace(
+            "    celery_app.set_default()\n",
+            "    celery_app.set_default()\n    from flask_app.saq_worker.routing import install\n\n    install(celery_app)\n",
+        )
+    )
     assert check(root)[0] == 0

@@ -117,8 +117,13 @@ def test_wheel_without_the_cli_extra_runs_the_runtime_and_route(tmp_path):
     """Build the wheel, install it (core dependencies only) into an empty venv and import every
     runtime module there; route and dlq work, the analyzer commands name the extra."""
     src = tmp_path / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "fixtures", "tests", "bench", "build", "dist",
-                                                             "*.egg-info", "__pycache__", ".saqmigrate_cache"))
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", "fixtures", "tests", "bench", "build", "dist", "*.egg-info", "__pycache__", ".saqmigrate_cache"
+        ),
+    )
 
     def run(*argv: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess:
         return subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=cwd)
@@ -140,10 +145,16 @@ def test_wheel_without_the_cli_extra_runs_the_runtime_and_route(tmp_path):
     assert found["cli_only_installed"] == []
     assert all(missing.split(".")[0] in INTEGRATIONS for missing in found["optional"].values()), found["optional"]
     assert {"saqmigrate.runtime.router", "saqmigrate.runtime.worker", "saqmigrate.runtime.flags"} <= set(
-        found["modules"])
+        found["modules"]
+    )
     # what a finalized project imports works without Celery installed (docs/finalize.md)
-    assert not {"saqmigrate.runtime.jobs", "saqmigrate.runtime.worker", "saqmigrate.runtime.task",
-                "saqmigrate.runtime.router", "saqmigrate.runtime.testing"} & set(found["optional"]), found["optional"]
+    assert not {
+        "saqmigrate.runtime.jobs",
+        "saqmigrate.runtime.worker",
+        "saqmigrate.runtime.task",
+        "saqmigrate.runtime.router",
+        "saqmigrate.runtime.testing",
+    } & set(found["optional"]), found["optional"]
     for args in (["--help"], ["route", "--help"], ["dlq", "--help"]):
         out = run(exe, *args)
         assert out.returncode == 0, (args, out.stderr)

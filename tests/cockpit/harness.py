@@ -29,9 +29,14 @@ def celery_app(url: str, queue: str, name: str = "cockpit-tests"):
     from saqmigrate.runtime.celery_integration import RoutedTask, install_send_task_hook
 
     app = Celery(name, broker=url, task_cls=RoutedTask, set_as_current=False)
-    app.conf.update(task_default_queue=queue, broker_connection_retry_on_startup=True,
-                    worker_hijack_root_logger=False, task_ignore_result=True, result_backend=None,
-                    worker_prefetch_multiplier=8)
+    app.conf.update(
+        task_default_queue=queue,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_ignore_result=True,
+        result_backend=None,
+        worker_prefetch_multiplier=8,
+    )
     install_send_task_hook(app)  # what the generated install(app) ends with: also the outcome signals
     return app
 
@@ -61,9 +66,15 @@ class SaqWorker:
         q = make_queue(self.url, self.queue_name)
         settings = merge_hooks({"functions": self.functions}, O.saq_hooks(self.rec, dead_letters=True))
         settings.pop("functions")
-        self.worker = Worker(q, functions=self.functions, concurrency=self.concurrency,
-                             metadata=worker_metadata(self.functions), dequeue_timeout=0.5,
-                             timers={"worker_info": 1, "schedule": 1, "sweep": self.sweep, "abort": 1}, **settings)
+        self.worker = Worker(
+            q,
+            functions=self.functions,
+            concurrency=self.concurrency,
+            metadata=worker_metadata(self.functions),
+            dequeue_timeout=0.5,
+            timers={"worker_info": 1, "schedule": 1, "sweep": self.sweep, "abort": 1},
+            **settings,
+        )
         self.worker.SIGNALS = []
         self.loop = asyncio.get_running_loop()
         self.loop.call_later(0.2, self.ready.set)

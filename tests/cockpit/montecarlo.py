@@ -85,8 +85,9 @@ class Result:
         return self.rolled_back / self.reps
 
 
-def ramp(rng: random.Random, sc: Scenario, celery_rate: float, saq_rate: float, t: Thresholds,
-         decide: Decide) -> tuple[str, int, int]:
+def ramp(
+    rng: random.Random, sc: Scenario, celery_rate: float, saq_rate: float, t: Thresholds, decide: Decide
+) -> tuple[str, int, int]:
     """One replicate: ("rollback" | "done" | "stalled", step index, ticks into that step)."""
     cn = sc.baseline_runs
     cf = binomial(rng, cn, celery_rate)
@@ -111,8 +112,16 @@ def ramp(rng: random.Random, sc: Scenario, celery_rate: float, saq_rate: float, 
     return "done", len(sc.steps) - 1, 0
 
 
-def run(sc: Scenario, celery_rate: float, saq_rate: float, t: Thresholds, decide: Decide = decide_after, *,
-        reps: int = 1000, seed: int = 16) -> Result:
+def run(
+    sc: Scenario,
+    celery_rate: float,
+    saq_rate: float,
+    t: Thresholds,
+    decide: Decide = decide_after,
+    *,
+    reps: int = 1000,
+    seed: int = 16,
+) -> Result:
     rng = random.Random(f"{seed}:{sc.name}:{celery_rate}:{saq_rate}")
     res = Result(reps, rollback_step=[], rollback_ticks=[])
     for _ in range(reps):
@@ -151,22 +160,28 @@ def main(reps: int = 2000, faults_only: bool = False) -> None:  # pragma: no cov
         else:
             rates = RATES
             print(f"\n{sc.name} (steps {','.join(f'{s:g}' for s in sc.steps)}, {reps} ramps per cell)")
-            print(f"{'true rate (both)':>16}  {'before: rolled back':>20}  {'after: rolled back':>19}  "
-                  f"{'after: done':>11}  {'after: stalled':>14}")
+            print(
+                f"{'true rate (both)':>16}  {'before: rolled back':>20}  {'after: rolled back':>19}  "
+                f"{'after: done':>11}  {'after: stalled':>14}"
+            )
         for rate in rates:
             t0 = time.time()
             before = run(sc, rate, rate, t, decide_before, reps=reps)
             after = run(sc, rate, rate, t, decide_after, reps=reps)
-            print(f"{rate * 100:>15g}%  {before.rollback_rate * 100:>19.2f}%  {after.rollback_rate * 100:>18.2f}%  "
-                  f"{after.done / reps * 100:>10.1f}%  {after.stalled / reps * 100:>13.1f}%   ({time.time() - t0:.0f} s)")
+            print(
+                f"{rate * 100:>15g}%  {before.rollback_rate * 100:>19.2f}%  {after.rollback_rate * 100:>18.2f}%  "
+                f"{after.done / reps * 100:>10.1f}%  {after.stalled / reps * 100:>13.1f}%   ({time.time() - t0:.0f} s)"
+            )
         for base, fault in ((0.0, 0.05), (0.01, 0.06), (0.01, 0.02)):
             after = run(sc, base, fault, t, decide_after, reps=max(200, reps // 5))
             ticks = sorted(after.rollback_ticks or [0])
             steps = sorted(after.rollback_step or [0])
-            print(f"fault: celery {base * 100:g}% vs saq {fault * 100:g}%: rolled back in "
-                  f"{after.rollback_rate * 100:.1f}% of ramps (completed {after.done / after.reps * 100:.1f}%, "
-                  f"held {after.stalled / after.reps * 100:.1f}%), at step {steps[len(steps) // 2] + 1} (median), "
-                  f"tick {ticks[len(ticks) // 2]} of the step (median), {ticks[int(len(ticks) * 0.95)]} (95th pct)")
+            print(
+                f"fault: celery {base * 100:g}% vs saq {fault * 100:g}%: rolled back in "
+                f"{after.rollback_rate * 100:.1f}% of ramps (completed {after.done / after.reps * 100:.1f}%, "
+                f"held {after.stalled / after.reps * 100:.1f}%), at step {steps[len(steps) // 2] + 1} (median), "
+                f"tick {ticks[len(ticks) // 2]} of the step (median), {ticks[int(len(ticks) * 0.95)]} (95th pct)"
+            )
 
 
 def acceptance(reps: int = 2000) -> None:  # pragma: no cover
@@ -176,10 +191,12 @@ def acceptance(reps: int = 2000) -> None:  # pragma: no cover
         res = run(ACCEPTANCE, 0.0, 0.05, tz, decide_after, reps=reps)
         first = [k for s_, k in zip(res.rollback_step or [], res.rollback_ticks or []) if s_ == 0]
         ticks = sorted(first or [0])
-        print(f"acceptance volumes, z={z:g}: a 5 pp fault (random, 1 run in 20 on average) rolled back in "
-              f"{res.rollback_rate * 100:.1f}% of ramps, within the first step in {len(first) / reps * 100:.1f}%; "
-              f"tick {ticks[len(ticks) // 2]} (median), {ticks[int(len(ticks) * 0.95)]} (95th pct) of "
-              f"{ACCEPTANCE.every_ticks}")
+        print(
+            f"acceptance volumes, z={z:g}: a 5 pp fault (random, 1 run in 20 on average) rolled back in "
+            f"{res.rollback_rate * 100:.1f}% of ramps, within the first step in {len(first) / reps * 100:.1f}%; "
+            f"tick {ticks[len(ticks) // 2]} (median), {ticks[int(len(ticks) * 0.95)]} (95th pct) of "
+            f"{ACCEPTANCE.every_ticks}"
+        )
     for rate in (0.0, 0.05):
         res = run(ACCEPTANCE, rate, rate, t, decide_after, reps=reps)
         print(f"acceptance volumes, equal rates {rate * 100:g}%: rolled back in {res.rollback_rate * 100:.2f}%")

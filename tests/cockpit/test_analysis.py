@@ -19,8 +19,14 @@ def side(runs=1000, failures=0, p95=0.1, p50=0.05, wait=0.01, retries=0, dead=0)
 
 def test_defaults_are_the_documented_ones():
     t = Thresholds()
-    assert (t.max_failure_rate_diff_pp, t.max_p95_ratio, t.min_runs, t.p95_floor_seconds, t.baseline_seconds,
-            t.confidence_z) == (0.5, 1.5, 100, 0.01, 86400.0, 4.0)
+    assert (
+        t.max_failure_rate_diff_pp,
+        t.max_p95_ratio,
+        t.min_runs,
+        t.p95_floor_seconds,
+        t.baseline_seconds,
+        t.confidence_z,
+    ) == (0.5, 1.5, 100, 0.01, 86400.0, 4.0)
     assert Thresholds.from_config({}) == t
     assert t.to_json()["baseline"] == "1d"
 
@@ -42,21 +48,24 @@ def test_exactly_min_runs_is_enough():
     assert compare("t", side(runs=100), side(runs=100)).verdict == PASS
 
 
-@pytest.mark.parametrize("celery,saq,verdict", [
-    # (failures, runs) on each side; default z = 4, max 0.5 pp, min_runs = 100
-    ((0, 1000), (5, 1000), PASS),          # +0.5 pp observed: at the threshold
-    ((0, 1000), (6, 1000), INSUFFICIENT),  # +0.6 pp observed, not significant: hold, more runs decide
-    ((0, 1000), (20, 1000), INSUFFICIENT),  # +2 pp, lower bound still under 0.5 pp against 1,000 Celery runs
-    ((0, 100_000), (20, 1000), FAIL),      # ... and over it against a large Celery baseline
-    ((0, 1000), (50, 1000), FAIL),         # the injected 5 % fault
-    ((0, 100_000), (5, 100), FAIL),        # 5 % at min_runs against a clean baseline
-    ((10, 1000), (15, 1000), PASS),        # 1.0 % -> 1.5 %
-    ((10, 1000), (16, 1000), INSUFFICIENT),
-    ((200, 1000), (230, 1000), INSUFFICIENT),  # 20 % -> 23 %: within the noise of 1,000 runs at 20 %
-    ((2000, 10_000), (2600, 10_000), FAIL),  # 20 % -> 26 % over 10,000 runs
-    ((50, 1000), (0, 1000), PASS),         # SAQ better: never a failure
-    ((0, 1000), (1000, 1000), FAIL),
-])
+@pytest.mark.parametrize(
+    "celery,saq,verdict",
+    [
+        # (failures, runs) on each side; default z = 4, max 0.5 pp, min_runs = 100
+        ((0, 1000), (5, 1000), PASS),  # +0.5 pp observed: at the threshold
+        ((0, 1000), (6, 1000), INSUFFICIENT),  # +0.6 pp observed, not significant: hold, more runs decide
+        ((0, 1000), (20, 1000), INSUFFICIENT),  # +2 pp, lower bound still under 0.5 pp against 1,000 Celery runs
+        ((0, 100_000), (20, 1000), FAIL),  # ... and over it against a large Celery baseline
+        ((0, 1000), (50, 1000), FAIL),  # the injected 5 % fault
+        ((0, 100_000), (5, 100), FAIL),  # 5 % at min_runs against a clean baseline
+        ((10, 1000), (15, 1000), PASS),  # 1.0 % -> 1.5 %
+        ((10, 1000), (16, 1000), INSUFFICIENT),
+        ((200, 1000), (230, 1000), INSUFFICIENT),  # 20 % -> 23 %: within the noise of 1,000 runs at 20 %
+        ((2000, 10_000), (2600, 10_000), FAIL),  # 20 % -> 26 % over 10,000 runs
+        ((50, 1000), (0, 1000), PASS),  # SAQ better: never a failure
+        ((0, 1000), (1000, 1000), FAIL),
+    ],
+)
 def test_failure_rate_decision_table(celery, saq, verdict):
     c = compare("t", side(failures=celery[0], runs=celery[1]), side(failures=saq[0], runs=saq[1]), T)
     assert c.verdict == verdict, c.reasons
@@ -70,14 +79,17 @@ def test_failure_rate_decision_table(celery, saq, verdict):
         assert "not significantly" in c.reasons[0] and check["value"] > 0.5 >= check["lower"]
 
 
-@pytest.mark.parametrize("saq_failures,saq_runs,verdict", [
-    (10, 10, FAIL),          # the brief's clear failure: 10 of 10 while Celery ran 500 clean
-    (9, 9, INSUFFICIENT),    # fewer than EARLY_FAILURES: Wilson bounds of a few runs are too optimistic
-    (3, 3, INSUFFICIENT),
-    (10, 99, FAIL),          # 10 % over 99 runs against 0 of 500
-    (10, 60, FAIL),
-    (1, 1, INSUFFICIENT),
-])
+@pytest.mark.parametrize(
+    "saq_failures,saq_runs,verdict",
+    [
+        (10, 10, FAIL),  # the brief's clear failure: 10 of 10 while Celery ran 500 clean
+        (9, 9, INSUFFICIENT),  # fewer than EARLY_FAILURES: Wilson bounds of a few runs are too optimistic
+        (3, 3, INSUFFICIENT),
+        (10, 99, FAIL),  # 10 % over 99 runs against 0 of 500
+        (10, 60, FAIL),
+        (1, 1, INSUFFICIENT),
+    ],
+)
 def test_a_clear_failure_fails_before_min_runs(saq_failures, saq_runs, verdict):
     c = compare("t", side(runs=500, failures=0), side(runs=saq_runs, failures=saq_failures), T)
     assert c.verdict == verdict, c.reasons
@@ -102,8 +114,14 @@ def test_wilson_and_the_difference_bounds():
     assert (round(lo, 4), round(hi, 4)) == (-0.0381, 0.1926)
 
 
-@given(cf=st.integers(0, 2000), cn=st.integers(0, 2000), sf=st.integers(0, 2000), sn=st.integers(0, 2000),
-       z=st.floats(0.5, 6), more=st.integers(1, 50))
+@given(
+    cf=st.integers(0, 2000),
+    cn=st.integers(0, 2000),
+    sf=st.integers(0, 2000),
+    sn=st.integers(0, 2000),
+    z=st.floats(0.5, 6),
+    more=st.integers(1, 50),
+)
 @settings(max_examples=400, deadline=None)
 def test_decision_properties(cf, cn, sf, sn, z, more):
     cf, sf = min(cf, cn), min(sf, sn)
@@ -125,12 +143,18 @@ def test_decision_properties(cf, cn, sf, sn, z, more):
         assert A.failure_rate_decision(cf, cn, sf, sn, Thresholds(confidence_z=z + 1, min_runs=50))[0] != FAIL
 
 
-@pytest.mark.parametrize("celery_p95,saq_p95,verdict", [
-    (0.1, 0.15, PASS), (0.1, 0.151, FAIL), (0.1, 0.05, PASS), (1.0, 3.0, FAIL),
-    (0.001, 0.014, PASS),  # both under / near the 10 ms floor: 14 ms vs the floor is x1.4
-    (0.001, 0.016, FAIL),  # x1.6 over the floor
-    (0.0001, 0.0009, PASS),  # x9 but both sub-millisecond: timer noise, not the task
-])
+@pytest.mark.parametrize(
+    "celery_p95,saq_p95,verdict",
+    [
+        (0.1, 0.15, PASS),
+        (0.1, 0.151, FAIL),
+        (0.1, 0.05, PASS),
+        (1.0, 3.0, FAIL),
+        (0.001, 0.014, PASS),  # both under / near the 10 ms floor: 14 ms vs the floor is x1.4
+        (0.001, 0.016, FAIL),  # x1.6 over the floor
+        (0.0001, 0.0009, PASS),  # x9 but both sub-millisecond: timer noise, not the task
+    ],
+)
 def test_p95_ratio_threshold_with_a_floor(celery_p95, saq_p95, verdict):
     c = compare("t", side(p95=celery_p95), side(p95=saq_p95), T)
     assert c.verdict == verdict, c.reasons
@@ -164,14 +188,17 @@ def recorded(runs, times):
     return Side.from_stats(st)
 
 
-@pytest.mark.parametrize("saq_times,verdict", [
-    # the acceptance run that rolled a healthy task back on the ratio alone: 2 slow warm-up runs in 20
-    ([(0.025, 18), (0.109, 2)], INSUFFICIENT),
-    ([(0.025, 185), (0.109, 15)], INSUFFICIENT),  # 7.5 % slow: p95 above, not significantly
-    ([(0.025, 150), (0.109, 50)], FAIL),          # a quarter of SAQ's runs 4x slower
-    ([(0.025, 199), (0.109, 1)], PASS),
-    ([(0.030, 200)], PASS),
-])
+@pytest.mark.parametrize(
+    "saq_times,verdict",
+    [
+        # the acceptance run that rolled a healthy task back on the ratio alone: 2 slow warm-up runs in 20
+        ([(0.025, 18), (0.109, 2)], INSUFFICIENT),
+        ([(0.025, 185), (0.109, 15)], INSUFFICIENT),  # 7.5 % slow: p95 above, not significantly
+        ([(0.025, 150), (0.109, 50)], FAIL),  # a quarter of SAQ's runs 4x slower
+        ([(0.025, 199), (0.109, 1)], PASS),
+        ([(0.030, 200)], PASS),
+    ],
+)
 def test_p95_is_judged_on_the_share_of_slow_runs(saq_times, verdict):
     t = Thresholds(min_runs=20, max_p95_ratio=3)
     celery = recorded(1000, [(0.025, 950), (0.0267, 50)])
@@ -197,8 +224,11 @@ def test_slower_than_counts_a_bin_in_proportion():
 def test_p95_needs_min_runs_run_times_on_each_side():
     few = Side(runs=1000, failures=0, p95=1.0, duration_samples=99)
     c = compare("t", side(p95=0.1), few, T)
-    assert c.verdict == PASS and c.checks["p95_ratio"]["ok"] is None and "fewer than min_runs=100 run times" in \
-        c.reasons[-1]
+    assert (
+        c.verdict == PASS
+        and c.checks["p95_ratio"]["ok"] is None
+        and "fewer than min_runs=100 run times" in c.reasons[-1]
+    )
     enough = Side(runs=1000, failures=0, p95=1.0, duration_samples=100)
     assert compare("t", side(p95=0.1), enough, T).verdict == FAIL
 
@@ -223,8 +253,20 @@ def test_json_shape():
     assert set(data["celery"]) >= {"runs", "failures", "failure_rate", "p50", "p95", "wait_p95", "dead_letters"}
 
 
-@pytest.mark.parametrize("text,seconds", [("90s", 90), ("30m", 1800), ("1h", 3600), ("2d", 172800),
-                                          ("1h30m", 5400), (" 45S ", 45), ("0.5h", 1800), ("120", 120), (7, 7.0)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("90s", 90),
+        ("30m", 1800),
+        ("1h", 3600),
+        ("2d", 172800),
+        ("1h30m", 5400),
+        (" 45S ", 45),
+        ("0.5h", 1800),
+        ("120", 120),
+        (7, 7.0),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert A.parse_duration(text) == seconds
 
@@ -236,32 +278,47 @@ def test_parse_duration_refuses(bad):
 
 
 def test_format_duration():
-    assert [A.format_duration(s) for s in (0, 45, 1800, 5400, 86400, 90061)] == ["0s", "45s", "30m", "1h30m", "1d",
-                                                                              "1d1h1m1s"]
+    assert [A.format_duration(s) for s in (0, 45, 1800, 5400, 86400, 90061)] == [
+        "0s",
+        "45s",
+        "30m",
+        "1h30m",
+        "1d",
+        "1d1h1m1s",
+    ]
 
 
-@pytest.mark.parametrize("section,message", [
-    ({"max_p95_ratio": 0.5}, "max_p95_ratio must be a number >= 1"),
-    ({"min_runs": 0}, "min_runs must be a whole number >= 1"),
-    ({"min_runs": 2.5}, "min_runs must be a whole number"),
-    ({"max_failure_rate_diff_pp": -1}, "max_failure_rate_diff_pp must be a number >= 0"),
-    ({"max_failure_rate_diff_pp": "0.5"}, "max_failure_rate_diff_pp must be a number"),
-    ({"min_runs": True}, "min_runs must be a whole number"),
-    ({"baseline": "yesterday"}, "baseline must be a duration"),
-    ({"max_p95": 2}, "unknown key(s) max_p95"),
-    ({"confidence_z": 11}, "confidence_z must be a number >= 0 and <= 10"),
-    ({"confidence_z": -1}, "confidence_z must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "section,message",
+    [
+        ({"max_p95_ratio": 0.5}, "max_p95_ratio must be a number >= 1"),
+        ({"min_runs": 0}, "min_runs must be a whole number >= 1"),
+        ({"min_runs": 2.5}, "min_runs must be a whole number"),
+        ({"max_failure_rate_diff_pp": -1}, "max_failure_rate_diff_pp must be a number >= 0"),
+        ({"max_failure_rate_diff_pp": "0.5"}, "max_failure_rate_diff_pp must be a number"),
+        ({"min_runs": True}, "min_runs must be a whole number"),
+        ({"baseline": "yesterday"}, "baseline must be a duration"),
+        ({"max_p95": 2}, "unknown key(s) max_p95"),
+        ({"confidence_z": 11}, "confidence_z must be a number >= 0 and <= 10"),
+        ({"confidence_z": -1}, "confidence_z must be a number >= 0"),
+    ],
+)
 def test_config_errors_are_one_line(section, message):
     with pytest.raises(A.AnalysisConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Thresholds.from_config(section)
 
 
 def test_config_values():
-    t = Thresholds.from_config({"max_failure_rate_diff_pp": 1, "max_p95_ratio": 2, "min_runs": 20,
-                                "p95_floor_seconds": 0, "baseline": "6h"})
-    assert (t.max_failure_rate_diff_pp, t.max_p95_ratio, t.min_runs, t.p95_floor_seconds, t.baseline_seconds) == \
-        (1.0, 2.0, 20, 0.0, 21600.0)
+    t = Thresholds.from_config(
+        {"max_failure_rate_diff_pp": 1, "max_p95_ratio": 2, "min_runs": 20, "p95_floor_seconds": 0, "baseline": "6h"}
+    )
+    assert (t.max_failure_rate_diff_pp, t.max_p95_ratio, t.min_runs, t.p95_floor_seconds, t.baseline_seconds) == (
+        1.0,
+        2.0,
+        20,
+        0.0,
+        21600.0,
+    )
 
 
 def test_pyproject_analysis_table_is_checked(tmp_path):

@@ -64,10 +64,12 @@ def test_autopilot_rolls_back_the_faulty_task_and_completes_the_healthy_one(ns):
         await asyncio.sleep(0.02)
 
     job = {"timeout": 10, "retries": 1, "ttl": 600}
-    registry = Registry.from_dicts({
-        BAD: {"saq_function": BAD, "queue": ns.name, "params": ["n"], "job": job},
-        GOOD: {"saq_function": GOOD, "queue": ns.name, "params": ["n"], "job": job},
-    })
+    registry = Registry.from_dicts(
+        {
+            BAD: {"saq_function": BAD, "queue": ns.name, "params": ["n"], "job": job},
+            GOOD: {"saq_function": GOOD, "queue": ns.name, "params": ["n"], "job": job},
+        }
+    )
     flags = F.FlagClient(ns.url, namespace=ns.name, poll_interval=0.1)
     router = Router(registry, flags, celery_app=app, saq_url=ns.url)
     set_router(router)
@@ -86,13 +88,16 @@ def test_autopilot_rolls_back_the_faulty_task_and_completes_the_healthy_one(ns):
 
     outcomes = O.OutcomeStore(ns.url, ns.name)
     # two run, one acts; each makes the live-SAQ-worker check against the real SAQ worker before every move
-    pilots = [Autopilot(ns.store, outcomes, THRESHOLDS, lock_ttl=2, registry=registry, saq_url=ns.url) for _ in range(2)]
+    pilots = [
+        Autopilot(ns.store, outcomes, THRESHOLDS, lock_ttl=2, registry=registry, saq_url=ns.url) for _ in range(2)
+    ]
     log: list = []
     threads = [threading.Thread(target=p.run, args=(TICK, stop_pilot, log.extend)) for p in pilots]
     disp = threading.Thread(target=dispatcher)
     try:
-        with start_worker(app, pool="threads", concurrency=8, perform_ping_check=False, loglevel="WARNING",
-                          shutdown_timeout=30):
+        with start_worker(
+            app, pool="threads", concurrency=8, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+        ):
             disp.start()
             # a Celery baseline first: no flags, everything on Celery
             end = time.monotonic() + 90
@@ -156,5 +161,7 @@ def test_autopilot_rolls_back_the_faulty_task_and_completes_the_healthy_one(ns):
     # SAQ ran both tasks, and the analysis saw the fault
     w = outcomes.window([BAD, GOOD], t_start - 1, backends=["saq"])
     assert w[(BAD, "saq")].failures >= 1 and w[(GOOD, "saq")].failures == 0
-    print(f"\n{dispatched[0]} dispatch pairs; rollback after {rolled_at - t_start:.2f} s; healthy done after "
-          f"{float(good[-1]['ts']) - t_start:.2f} s; {bad[1]['reason']}")
+    print(
+        f"\n{dispatched[0]} dispatch pairs; rollback after {rolled_at - t_start:.2f} s; healthy done after "
+        f"{float(good[-1]['ts']) - t_start:.2f} s; {bad[1]['reason']}"
+    )

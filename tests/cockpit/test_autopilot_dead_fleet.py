@@ -36,8 +36,15 @@ def test_the_autopilot_rolls_back_when_the_saq_fleet_dies(ns):
     R.start(ns.store, TASK, "10,50,100", 1, reason="ramp", now=now - 120)
     feed(ns, "celery", 300, now - 100)
     feed(ns, "saq", 60, now - 30)
-    pilot = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=30, baseline_seconds=3600),
-                      lock_ttl=10, clock=time.time, registry=reg, saq_url=ns.url)
+    pilot = Autopilot(
+        ns.store,
+        O.OutcomeStore(ns.url, ns.name),
+        Thresholds(min_runs=30, baseline_seconds=3600),
+        lock_ttl=10,
+        clock=time.time,
+        registry=reg,
+        saq_url=ns.url,
+    )
     assert [a.action for a in pilot.tick() if a.task == TASK] == ["rollback"]  # no worker at all: never advances
     assert "no live SAQ worker on queue" in R.load_plans(ns.store)[TASK].reason
     assert ns.store.snapshot().rules[TASK]["target"] == "celery"
@@ -105,8 +112,15 @@ def test_the_autopilot_rolls_back_when_the_saq_fleet_is_stuck(ns):
         deadline = time.time() + 10
         while live_worker_problems(reg, ns.url, TASK) and time.time() < deadline:
             time.sleep(0.2)
-        pilot = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=30, baseline_seconds=3600),
-                          lock_ttl=10, clock=time.time, registry=reg, saq_url=ns.url)
+        pilot = Autopilot(
+            ns.store,
+            O.OutcomeStore(ns.url, ns.name),
+            Thresholds(min_runs=30, baseline_seconds=3600),
+            lock_ttl=10,
+            clock=time.time,
+            registry=reg,
+            saq_url=ns.url,
+        )
         assert [a.action for a in pilot.tick() if a.task == TASK] == ["hold"]  # within --every: no verdict yet
         time.sleep(2.2)
         acts = pilot.tick()

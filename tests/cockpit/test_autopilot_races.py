@@ -28,8 +28,9 @@ def _setup(ns):
         rec.record("app.a", "saq", O.FAILURE if i % 2 else O.SUCCESS, duration=0.01, now=now - 30)
         rec.record("app.b", "saq", O.SUCCESS, duration=0.01, now=now - 30)
     assert rec.flush()
-    return Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), T, lock_ttl=10, clock=time.time,
-                     worker_check=lambda task: [])
+    return Autopilot(
+        ns.store, O.OutcomeStore(ns.url, ns.name), T, lock_ttl=10, clock=time.time, worker_check=lambda task: []
+    )
 
 
 @pytest.mark.parametrize("operator", ["pause", "kill"])

@@ -18,8 +18,9 @@ TASK = "proj.tasks.skewed"
 
 def shifted(seconds: float) -> types.SimpleNamespace:
     """A ``time`` module whose wall clock is ``seconds`` off (monotonic and perf_counter untouched)."""
-    return types.SimpleNamespace(time=lambda: time.time() + seconds, monotonic=time.monotonic,
-                                 perf_counter=time.perf_counter, sleep=time.sleep)
+    return types.SimpleNamespace(
+        time=lambda: time.time() + seconds, monotonic=time.monotonic, perf_counter=time.perf_counter, sleep=time.sleep
+    )
 
 
 def test_a_recorder_on_a_skewed_host_writes_its_buckets_in_redis_time(ns, monkeypatch, caplog):
@@ -51,8 +52,14 @@ def test_in_sync_hosts_are_not_shifted(ns):
 def test_ramps_use_redis_time_and_the_autopilot_warns_about_its_skewed_host(ns, caplog):
     plan, _v = R.start(ns.store, TASK, "10,100", 60, reason="ramp")
     assert abs(plan.step_started_at - O.redis_time(ns.store.client)) < 2
-    pilot = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=10), lock_ttl=5, worker_check=lambda task: [],
-                      local_clock=lambda: time.time() - 45)  # this autopilot's host is 45 s behind
+    pilot = Autopilot(
+        ns.store,
+        O.OutcomeStore(ns.url, ns.name),
+        Thresholds(min_runs=10),
+        lock_ttl=5,
+        worker_check=lambda task: [],
+        local_clock=lambda: time.time() - 45,
+    )  # this autopilot's host is 45 s behind
     with caplog.at_level(logging.WARNING, "saqmigrate.autopilot"):
         acts = pilot.tick()
     warn = [a for a in acts if a.action == "warning"]
@@ -62,8 +69,9 @@ def test_ramps_use_redis_time_and_the_autopilot_warns_about_its_skewed_host(ns, 
     hold = next(a for a in acts if a.task == TASK)
     assert hold.action == "hold" and ("(10%, 0s in)" in hold.reason or "(10%, 1s in)" in hold.reason), hold.reason
     assert not [a for a in pilot.tick() if a.action == "warning"]  # at most once a minute
-    in_sync = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=10), lock_ttl=5,
-                        worker_check=lambda task: [])
+    in_sync = Autopilot(
+        ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=10), lock_ttl=5, worker_check=lambda task: []
+    )
     in_sync.release()
     pilot.release()
     assert not [a for a in in_sync.tick() if a.action == "warning"] and abs(in_sync.skew) < 1
@@ -81,8 +89,15 @@ def test_a_failing_step_is_rolled_back_while_the_redis_clock_is_behind(ns):
     for i in range(60):
         rec.record(TASK, "saq", O.FAILURE if i % 2 else O.SUCCESS, duration=0.01, now=now - 30)
     assert rec.flush()
-    pilot = Autopilot(ns.store, O.OutcomeStore(ns.url, ns.name), Thresholds(min_runs=30), lock_ttl=5,
-                      clock=lambda: now - 3600, local_clock=lambda: time.time() - 3600, worker_check=lambda task: [])
+    pilot = Autopilot(
+        ns.store,
+        O.OutcomeStore(ns.url, ns.name),
+        Thresholds(min_runs=30),
+        lock_ttl=5,
+        clock=lambda: now - 3600,
+        local_clock=lambda: time.time() - 3600,
+        worker_check=lambda task: [],
+    )
     acts = pilot.tick()
     assert any(a.action == "warning" and "went back" in a.reason for a in acts), [a.text() for a in acts]
     moves = [a for a in acts if a.task == TASK]

@@ -127,8 +127,13 @@ def test_idle_connections_do_not_lock_out_the_kill_switch(dash, ns):
             for s in idle:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             time.sleep(0.3)
-            status, body = request(srv.port, "POST", "/api/kill", {"reason": "incident"},
-                                   {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+            status, body = request(
+                srv.port,
+                "POST",
+                "/api/kill",
+                {"reason": "incident"},
+                {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            )
             assert status == 200 and json.loads(body)["ok"], body
             assert ns.store.snapshot().mode == "force-celery"
         finally:
@@ -160,14 +165,20 @@ def test_readers_share_one_computation_and_a_kill_is_not_held_up(dash, ns):
     dash.outcomes.series = slow_series
     with Server(dash) as srv:
         results = []
-        readers = [threading.Thread(target=lambda: results.append(request(srv.port, "GET", "/api/state")))
-                   for _ in range(12)]
+        readers = [
+            threading.Thread(target=lambda: results.append(request(srv.port, "GET", "/api/state"))) for _ in range(12)
+        ]
         for t in readers:
             t.start()
         time.sleep(0.3)
         t0 = time.monotonic()
-        status, body = request(srv.port, "POST", "/api/kill", {"reason": "incident"},
-                               {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        status, body = request(
+            srv.port,
+            "POST",
+            "/api/kill",
+            {"reason": "incident"},
+            {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )
         kill_took = time.monotonic() - t0
         assert status == 200 and json.loads(body)["ok"], body
         assert ns.store.snapshot().mode == "force-celery"

@@ -24,8 +24,12 @@ def call(app, method, path, *, headers=None, body=None, root=""):
     async def go():
         transport = httpx.ASGITransport(app=app, root_path=root)
         async with httpx.AsyncClient(transport=transport, base_url="http://cockpit.test") as client:
-            return await client.request(method, root + path, headers=headers or {},
-                                        content=json.dumps(body).encode() if body is not None else None)
+            return await client.request(
+                method,
+                root + path,
+                headers=headers or {},
+                content=json.dumps(body).encode() if body is not None else None,
+            )
 
     return asyncio.run(go())
 
@@ -47,9 +51,12 @@ def app(ns):
         rec.record(TASK, "celery", O.SUCCESS, duration=0.05, wait=0.01, now=now - 600)
         rec.record(TASK, "saq", O.FAILURE if i < 36 else O.SUCCESS, duration=0.05, now=now - 30, dead=i < 36)
     assert rec.flush()
-    reg = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": "q", "params": [], "job": {}},
-                               "shop.tasks.other": {"saq_function": "shop.tasks.other", "queue": "q", "params": [],
-                                                    "job": {}}})
+    reg = Registry.from_dicts(
+        {
+            TASK: {"saq_function": TASK, "queue": "q", "params": [], "job": {}},
+            "shop.tasks.other": {"saq_function": "shop.tasks.other", "queue": "q", "params": [], "job": {}},
+        }
+    )
     return Dashboard(ns.store, registry=reg, thresholds=Thresholds(min_runs=50), token=TOKEN)
 
 
@@ -67,12 +74,15 @@ def test_page_and_state_without_a_token(app):
     assert sum(p["runs"] for p in row["chart"]["saq"]) == 120
 
 
-@pytest.mark.parametrize("headers,status", [
-    ({"Content-Type": "application/json"}, 401),
-    (auth("wrong"), 401),
-    (auth(TOKEN, **{"Content-Type": "application/x-www-form-urlencoded"}), 415),
-    (auth(TOKEN, Origin="http://evil.example"), 403),
-])
+@pytest.mark.parametrize(
+    "headers,status",
+    [
+        ({"Content-Type": "application/json"}, 401),
+        (auth("wrong"), 401),
+        (auth(TOKEN, **{"Content-Type": "application/x-www-form-urlencoded"}), 415),
+        (auth(TOKEN, Origin="http://evil.example"), 403),
+    ],
+)
 def test_writes_are_refused_without_token_json_or_same_origin(app, ns, headers, status):
     r = call(app, "POST", "/api/kill", headers=headers, body={"reason": "x"})
     assert r.status_code == status and r.json()["ok"] is False
@@ -113,8 +123,13 @@ def test_pause_resume_and_set_route(app, ns):
     r = call(app, "POST", "/api/route", headers=auth(), body={"task": TASK, "backend": "celery", "reason": "back"})
     assert r.json()["ok"] and ns.store.snapshot().rules[TASK]["target"] == "celery"
     # to SAQ: refused while no SAQ worker serves it (the check `route set` makes)
-    r = call(app, "POST", "/api/route", headers=auth(), body={"task": TASK, "backend": "saq", "percent": "5",
-                                                            "reason": "try"})
+    r = call(
+        app,
+        "POST",
+        "/api/route",
+        headers=auth(),
+        body={"task": TASK, "backend": "saq", "percent": "5", "reason": "try"},
+    )
     assert r.status_code == 400 and "refusing to route to SAQ" in r.json()["error"]
     r = call(app, "POST", "/api/route", headers=auth(), body={"task": TASK, "backend": "mars", "reason": "x"})
     assert r.status_code == 400
@@ -131,9 +146,12 @@ def test_resume_needs_a_live_saq_worker_serving_the_task(ns):
     async def fn(ctx):
         return None
 
-    reg = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": ns.name, "params": [], "job": {}},
-                               "shop.tasks.unserved": {"saq_function": "shop.tasks.unserved", "queue": ns.name,
-                                                       "params": [], "job": {}}})
+    reg = Registry.from_dicts(
+        {
+            TASK: {"saq_function": TASK, "queue": ns.name, "params": [], "job": {}},
+            "shop.tasks.unserved": {"saq_function": "shop.tasks.unserved", "queue": ns.name, "params": [], "job": {}},
+        }
+    )
     dash = Dashboard(ns.store, registry=reg, token=TOKEN, saq_url=ns.url)
     for task in (TASK, "shop.tasks.unserved"):
         R.start(ns.store, task, "10,100", 60, reason="ramp")
@@ -178,10 +196,26 @@ def test_mounted_in_litestar(app, ns):
 
 
 def test_render_escapes_names_and_reasons():
-    state = {"namespace": "<ns>", "version": 1, "mode": "normal", "since": "1h", "window": None,
-             "thresholds": Thresholds().to_json(), "dead_letters": None, "writable": False,
-             "tasks": [{"task": "<script>alert(1)</script>", "route": "celery", "last_change": {"reason": "<b>"},
-                        "plan": None, "comparison": None, "chart": {}}]}
+    state = {
+        "namespace": "<ns>",
+        "version": 1,
+        "mode": "normal",
+        "since": "1h",
+        "window": None,
+        "thresholds": Thresholds().to_json(),
+        "dead_letters": None,
+        "writable": False,
+        "tasks": [
+            {
+                "task": "<script>alert(1)</script>",
+                "route": "celery",
+                "last_change": {"reason": "<b>"},
+                "plan": None,
+                "comparison": None,
+                "chart": {},
+            }
+        ],
+    }
     page = render(state)
     assert "<script>alert(1)" not in page and "&lt;script&gt;" in page and "&lt;b&gt;" in page
     # attack 16 m2: the dead-letter store's error (its URL comes from --saq-url) was not escaped
@@ -190,14 +224,19 @@ def test_render_escapes_names_and_reasons():
 
 
 def test_chart_svg_marks_failures():
-    svg = chart_svg({"celery": [{"t": 0, "runs": 5, "failures": 0}, {"t": 60, "runs": 7, "failures": 0}],
-                     "saq": [{"t": 0, "runs": 2, "failures": 1}, {"t": 60, "runs": 3, "failures": 0}]})
+    svg = chart_svg(
+        {
+            "celery": [{"t": 0, "runs": 5, "failures": 0}, {"t": 60, "runs": 7, "failures": 0}],
+            "saq": [{"t": 0, "runs": 2, "failures": 1}, {"t": 60, "runs": 3, "failures": 0}],
+        }
+    )
     assert svg.count("<polyline") == 2 and svg.count("<circle") == 1 and "saq: 1 failed" in svg
 
 
 def test_an_unknown_host_gets_nothing_and_origin_null_or_another_scheme_cannot_write(app, monkeypatch):
     """DNS rebinding (a hostile name resolving to 127.0.0.1) reads nothing; a write whose Origin is "null" or
     https:// on the plain-http page is refused even with the token (found by the cockpit attack)."""
+
     async def go(host, **headers):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:

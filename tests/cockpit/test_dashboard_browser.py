@@ -41,12 +41,21 @@ def _driver():
     except ImportError:
         missing("selenium is not installed (pip install selenium)", env=BROWSER_ENV)
     if not chromium or not chromedriver:
-        missing("Debian's chromium and chromium-driver are not installed (apt-get install -y chromium "
-                "chromium-driver)", env=BROWSER_ENV)
+        missing(
+            "Debian's chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)",
+            env=BROWSER_ENV,
+        )
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1500,900", "--disable-extensions", "--no-first-run"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1500,900",
+        "--disable-extensions",
+        "--no-first-run",
+    ):
         opts.add_argument(arg)
     return webdriver.Chrome(service=Service(chromedriver), options=opts)
 
@@ -91,8 +100,9 @@ def _feed(ns):
             for i in range(20 + minute % 5):
                 rec.record(FLIPPED, "saq", O.SUCCESS, duration=0.035 + (i % 5) / 100, wait=0.004, now=at)
                 rec.record(RAMPED, "saq", O.SUCCESS, duration=0.22 + (i % 3) / 10, now=at)
-                rec.record(FAULTY, "saq", O.FAILURE if i % 12 == 0 else O.SUCCESS, duration=0.06, now=at,
-                           dead=i % 12 == 0)
+                rec.record(
+                    FAULTY, "saq", O.FAILURE if i % 12 == 0 else O.SUCCESS, duration=0.06, now=at, dead=i % 12 == 0
+                )
     assert rec.flush()
 
 

@@ -19,7 +19,7 @@ from .harness import SaqWorker, recorder
 
 TASK = "crash.tasks.t"
 
-DOOMED = textwrap.dedent('''
+DOOMED = textwrap.dedent("""
     import asyncio, sys
     from saq import Worker
     from saqmigrate.runtime.bridge import make_queue
@@ -36,7 +36,7 @@ DOOMED = textwrap.dedent('''
         await w.start()
 
     asyncio.run(main())
-''')
+""")
 
 
 async def _enqueue(url, queue_name, n):
@@ -58,8 +58,12 @@ async def _statuses(url, queue_name, keys):
 def test_jobs_of_a_killed_saq_worker_are_counted_as_failures(ns, tmp_path):
     script = tmp_path / "doomed.py"
     script.write_text(DOOMED)
-    proc = subprocess.Popen([sys.executable, str(script), ns.url, ns.name], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "SAQMIGRATE_OUTCOMES": "0"})
+    proc = subprocess.Popen(
+        [sys.executable, str(script), ns.url, ns.name],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SAQMIGRATE_OUTCOMES": "0"},
+    )
     try:
         jobs = asyncio.run(_enqueue(ns.url, ns.name, 2))
         deadline = time.time() + 30

@@ -51,13 +51,40 @@ def test_hard_time_limit_in_a_prefork_child_is_a_celery_failure(ns, tmp_path):
     from celery import Celery
 
     (tmp_path / "tlapp.py").write_text(textwrap.dedent(APP.format(url=ns.url, queue=ns.name)), encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.getcwd()]),
-               SAQMIGRATE_REDIS_URL=ns.url, SAQMIGRATE_NAMESPACE=ns.name, SAQMIGRATE_OUTCOMES_BUCKET="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.getcwd()]),
+        SAQMIGRATE_REDIS_URL=ns.url,
+        SAQMIGRATE_NAMESPACE=ns.name,
+        SAQMIGRATE_OUTCOMES_BUCKET="1",
+    )
     env.pop("SAQMIGRATE_OUTCOMES", None)
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "tlapp", "worker", "--pool", "prefork", "-c", "2",
-                             "-Q", ns.name, "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                             "--without-heartbeat"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tlapp",
+            "worker",
+            "--pool",
+            "prefork",
+            "-c",
+            "2",
+            "-Q",
+            ns.name,
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     client = Celery("tl-client", broker=ns.url, set_as_current=False)
     client.conf.update(task_default_queue=ns.name)
     store = O.OutcomeStore(ns.url, ns.name, bucket_seconds=1)

@@ -16,12 +16,12 @@ def test_bins_cover_their_value_and_clamp():
         lo, hi = O.bin_bounds(O.bin_of(seconds))
         assert lo <= seconds < hi * 1.0000001
     assert O.bin_of(0) == O.MIN_BIN and O.bin_of(-1) == O.MIN_BIN and O.bin_of(float("nan")) == O.MIN_BIN
-    assert O.bin_of(10 ** 9) == O.MAX_BIN
+    assert O.bin_of(10**9) == O.MAX_BIN
 
 
 @pytest.mark.parametrize("q", [0.5, 0.9, 0.95, 0.99])
 def test_quantile_within_a_bin_of_the_truth(q):
-    values = [0.001 * (1.01 ** i) for i in range(600)]  # 1 ms .. ~390 ms, log-uniform
+    values = [0.001 * (1.01**i) for i in range(600)]  # 1 ms .. ~390 ms, log-uniform
     hist: dict[int, int] = {}
     for v in values:
         b = O.bin_of(v)
@@ -49,8 +49,9 @@ def test_stats_from_stored_hashes_and_merge():
 
 def test_record_aggregates_per_bucket_without_io():
     reg = CollectorRegistry()
-    r = O.OutcomeRecorder("redis://127.0.0.1:1/0", "x", bucket_seconds=60, flush_interval=0,
-                          metrics=OutcomeMetrics(reg))
+    r = O.OutcomeRecorder(
+        "redis://127.0.0.1:1/0", "x", bucket_seconds=60, flush_interval=0, metrics=OutcomeMetrics(reg)
+    )
     r.record("t.a", "saq", O.SUCCESS, duration=0.01, wait=0.002, now=120.5)
     r.record("t.a", "saq", O.FAILURE, duration=0.01, dead=True, now=179.0)
     r.record("t.a", "saq", O.RETRY, now=180.0)
@@ -64,8 +65,9 @@ def test_record_aggregates_per_bucket_without_io():
 
 def test_unreachable_redis_is_counted_and_swallowed():
     reg = CollectorRegistry()
-    r = O.OutcomeRecorder("redis://127.0.0.1:1/0", "x", flush_interval=0, metrics=OutcomeMetrics(reg),
-                          socket_timeout=0.2)
+    r = O.OutcomeRecorder(
+        "redis://127.0.0.1:1/0", "x", flush_interval=0, metrics=OutcomeMetrics(reg), socket_timeout=0.2
+    )
     r.record("t.a", "celery", O.SUCCESS, duration=0.1)
     assert r.flush() is False  # no exception
     assert r.errors == 1 and r.dropped == 1 and r._pending == {}
@@ -119,4 +121,8 @@ def test_flush_writes_buckets_of_the_namespaces_size_in_one_pipeline(ns):
     assert store.bucket_seconds == 60
     w = store.window(["t.a"], 1000, 1100, backends=["celery"])[("t.a", "celery")]
     assert (w.runs, w.successes, w.failures) == (5, 4, 1)
-    assert [st.runs for _s, st in store.series(["t.a"], 1000, 1100, backends=["celery"])[("t.a", "celery")]] == [2, 1, 2]
+    assert [st.runs for _s, st in store.series(["t.a"], 1000, 1100, backends=["celery"])[("t.a", "celery")]] == [
+        2,
+        1,
+        2,
+    ]

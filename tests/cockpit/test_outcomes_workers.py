@@ -60,11 +60,13 @@ def test_both_backends_record_runs_failures_retries_durations_and_waits(ns):
             raise RuntimeError("first attempt fails")
 
     job = {"timeout": 10, "retries": 1, "ttl": 600}
-    registry = Registry.from_dicts({
-        OK: {"saq_function": OK, "queue": ns.name, "params": ["n"], "job": job},
-        BAD: {"saq_function": BAD, "queue": ns.name, "params": ["n"], "job": job},
-        RETRIED: {"saq_function": RETRIED, "queue": ns.name, "params": ["n"], "job": {**job, "retries": 2}},
-    })
+    registry = Registry.from_dicts(
+        {
+            OK: {"saq_function": OK, "queue": ns.name, "params": ["n"], "job": job},
+            BAD: {"saq_function": BAD, "queue": ns.name, "params": ["n"], "job": job},
+            RETRIED: {"saq_function": RETRIED, "queue": ns.name, "params": ["n"], "job": {**job, "retries": 2}},
+        }
+    )
     flags = F.FlagClient(ns.url, namespace=ns.name, poll_interval=0.2)
     router = Router(registry, flags, celery_app=app, saq_url=ns.url)
     set_router(router)
@@ -88,8 +90,14 @@ def test_both_backends_record_runs_failures_retries_durations_and_waits(ns):
 
             def counted():
                 w = store.window([OK, BAD, RETRIED], t0)
-                return (w[(OK, "celery")].runs, w[(OK, "saq")].runs, w[(BAD, "celery")].runs, w[(BAD, "saq")].runs,
-                        w[(RETRIED, "celery")].runs, w[(RETRIED, "saq")].runs) == (6, 4, 2, 1, 1, 1)
+                return (
+                    w[(OK, "celery")].runs,
+                    w[(OK, "saq")].runs,
+                    w[(BAD, "celery")].runs,
+                    w[(BAD, "saq")].runs,
+                    w[(RETRIED, "celery")].runs,
+                    w[(RETRIED, "saq")].runs,
+                ) == (6, 4, 2, 1, 1, 1)
 
             assert _wait(counted), store.window([OK, BAD, RETRIED], t0)
     finally:
@@ -127,8 +135,16 @@ def test_a_task_runs_normally_when_the_outcome_redis_is_down(ns):
     async def saq_ok(ctx, *, n):
         done.append(("saq", n))
 
-    registry = Registry.from_dicts({DOWN: {"saq_function": DOWN, "queue": ns.name, "params": ["n"],
-                                         "job": {"timeout": 10, "retries": 1, "ttl": 600}}})
+    registry = Registry.from_dicts(
+        {
+            DOWN: {
+                "saq_function": DOWN,
+                "queue": ns.name,
+                "params": ["n"],
+                "job": {"timeout": 10, "retries": 1, "ttl": 600},
+            }
+        }
+    )
     flags = F.FlagClient(ns.url, namespace=ns.name, poll_interval=0.2)
     router = Router(registry, flags, celery_app=app, saq_url=ns.url)
     set_router(router)

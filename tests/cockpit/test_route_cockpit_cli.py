@@ -74,7 +74,7 @@ def test_ramp_lifecycle_autopilot_once_and_kill(ns, tmp_path):
     run(ns, "ramp", GOOD, "--steps", "10,100", "--every", "1s", "--reason", "try it too", "--force")
     assert "active" in run(ns, "ramp").output
     cfg = tmp_path / "pyproject.toml"
-    cfg.write_text("[tool.saqmigrate.analysis]\nmin_runs = 50\nbaseline = \"1h\"\n", encoding="utf-8")
+    cfg.write_text('[tool.saqmigrate.analysis]\nmin_runs = 50\nbaseline = "1h"\n', encoding="utf-8")
     # the plan started now: SAQ outcomes since the step started are needed; those fed a minute ago count
     # only in the bucket of the step's start, so move the step start back
     for task in (BAD, GOOD):

@@ -96,12 +96,21 @@ def test_demo_cli_embedded_fresh_laptop(tmp_path):
     it, exits 0."""
     shadow = tmp_path / "shadow" / "requests"
     shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text('raise ImportError("No module named \'requests\'")\n')
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "SAQMIGRATE_REDIS_URL", "SAQ_REDIS_URL", "CELERY_BROKER_URL")}
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'requests'\")\n")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "SAQMIGRATE_REDIS_URL", "SAQ_REDIS_URL", "CELERY_BROKER_URL")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(shadow.parent), str(ROOT)])
-    p = subprocess.run([sys.executable, "-m", "saqmigrate", "demo", "--embedded", "--format", "json"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "saqmigrate", "demo", "--embedded", "--format", "json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     data = json.loads(p.stdout)
     _check(data)
@@ -117,8 +126,18 @@ def test_demo_cli_embedded_fresh_laptop(tmp_path):
 
 
 def _d(n, routed, ran_on, phase="before", task=D.FLIP_TASK):
-    return D.Dispatch(n=n, phase=phase, task=task, tag=f"t{n}", task_id=f"id{n}", flag="no rule", version=0,
-                      routed=routed, reason="default", ran_on=ran_on)
+    return D.Dispatch(
+        n=n,
+        phase=phase,
+        task=task,
+        tag=f"t{n}",
+        task_id=f"id{n}",
+        flag="no rule",
+        version=0,
+        routed=routed,
+        reason="default",
+        ran_on=ran_on,
+    )
 
 
 def test_problems_name_missing_duplicate_and_misrouted_dispatches():
@@ -140,10 +159,13 @@ def test_read_effects_attributes_each_execution_to_its_worker(tmp_path):
         '{"event": "jobs.expire_jobs", "expired": ["a"]}\n'
         '{"event": "cms.rebuild", "key": "b"}\n'
         '{"event": "jobs.send_mail", "to": "x"}\n'
-        '{"event": "events.import_calen', encoding="utf-8")  # a line still being written
+        '{"event": "events.import_calen',
+        encoding="utf-8",
+    )  # a line still being written
     (tmp_path / "saq.jsonl").write_text(
-        '{"event": "events.import_calendar", "calendar_id": "c"}\n'
-        '{"event": "jobs.expire_jobs", "expired": ["a"]}\n', encoding="utf-8")
+        '{"event": "events.import_calendar", "calendar_id": "c"}\n{"event": "jobs.expire_jobs", "expired": ["a"]}\n',
+        encoding="utf-8",
+    )
     assert D._read_effects(tmp_path) == {"a": ["celery", "saq"], "b": ["celery"], "c": ["saq"]}
 
 
@@ -152,8 +174,16 @@ def test_render_shows_every_dispatch_and_the_history():
 
     r = D.DemoResult(redis_url="redis://x", embedded=True, namespace="ns", workdir="/w", kept=False, percent=30)
     r.dispatches = [_d(1, "celery", ["celery"]), _d(2, "saq", [], phase="flipped", task=D.RAMP_TASK)]
-    r.history = [{"version": "1", "target": f"rule:{D.RAMP_TASK}", "old": None,
-                  "new": {"target": "saq", "percent_bp": 3000}, "reason": "ramp", "actor": "me@host"}]
+    r.history = [
+        {
+            "version": "1",
+            "target": f"rule:{D.RAMP_TASK}",
+            "old": None,
+            "new": {"target": "saq", "percent_bp": 3000},
+            "reason": "ramp",
+            "actor": "me@host",
+        }
+    ]
     con = Console(record=True, width=160)
     D.render(r, con)
     text = con.export_text()

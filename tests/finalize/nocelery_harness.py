@@ -113,8 +113,16 @@ def main() -> None:
             crons.append([cj.function.__qualname__, cj.cron, len(_lines(effects)) > before or value is not None])
 
     asyncio.run(run())
-    print(json.dumps({"celery_imported": any(m.split(".")[0] == "celery" for m in sys.modules),
-                      "results": results, "effects": sorted(effects_of_calls), "crons": crons}))
+    print(
+        json.dumps(
+            {
+                "celery_imported": any(m.split(".")[0] == "celery" for m in sys.modules),
+                "results": results,
+                "effects": sorted(effects_of_calls),
+                "crons": crons,
+            }
+        )
+    )
 
 
 def _lines(path: str) -> list[str]:

@@ -34,8 +34,9 @@ def main() -> None:
         await queue.redis.flushdb()
         worker = Worker(**settings, timers={"schedule": 1, "sweep": 60, "abort": 1, "worker_info": 10})
         runner = asyncio.create_task(worker.start())
-        thread = threading.Thread(target=lambda: (views.checkout(1, 9.5, "a@example.com"),
-                                                  views.resend(2, "b@example.com")))
+        thread = threading.Thread(
+            target=lambda: (views.checkout(1, 9.5, "a@example.com"), views.resend(2, "b@example.com"))
+        )
         thread.start()
         while thread.is_alive():
             await asyncio.sleep(0.05)
@@ -52,8 +53,14 @@ def main() -> None:
         runner.cancel()
 
     asyncio.run(run())
-    print(json.dumps({"celery_imported": any(m.split(".")[0] == "celery" for m in sys.modules),
-                      "results": {k: sorted(v, key=json.dumps) for k, v in results.items()}}))
+    print(
+        json.dumps(
+            {
+                "celery_imported": any(m.split(".")[0] == "celery" for m in sys.modules),
+                "results": {k: sorted(v, key=json.dumps) for k, v in results.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

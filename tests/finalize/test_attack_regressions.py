@@ -56,14 +56,19 @@ TASKS = """
 
 
 def test_a_rebound_name_is_not_converted_with_another_task_s_parameters(tmp_path):
-    root = project(tmp_path, {"proj/a.py": TASKS, "proj/b.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/a.py": TASKS,
+            "proj/b.py": """
         from celery import shared_task
 
 
         @shared_task
         def send(payload, retries):
             return payload
-    """, "proj/calls.py": """
+    """,
+            "proj/calls.py": """
         from proj.a import send
         from proj.b import send as b_send
 
@@ -80,7 +85,9 @@ def test_a_rebound_name_is_not_converted_with_another_task_s_parameters(tmp_path
 
         def h():
             send.delay("x", "y")
-    """})
+    """,
+        },
+    )
     result = finalize(root)
     calls = (root / "proj/calls.py").read_text()
     assert 'send.delay("p", 3)' in calls and "send.delay(1)" in calls  # left, and reported
@@ -89,7 +96,11 @@ def test_a_rebound_name_is_not_converted_with_another_task_s_parameters(tmp_path
 
 
 def test_await_binds_to_the_enqueue_and_never_lands_in_class_bodies_or_generators(tmp_path):
-    root = project(tmp_path, {"proj/a.py": TASKS, "proj/calls.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/a.py": TASKS,
+            "proj/calls.py": """
         from proj.a import send
 
 
@@ -102,7 +113,9 @@ def test_await_binds_to_the_enqueue_and_never_lands_in_class_bodies_or_generator
                 z = send.delay(5, 5)
 
             return r, gen, done, C
-    """})
+    """,
+        },
+    )
     finalize(root)
     calls = (root / "proj/calls.py").read_text()
     assert "r = (await send.aenqueue(to=1, body=2)).id" in calls
@@ -113,11 +126,16 @@ def test_await_binds_to_the_enqueue_and_never_lands_in_class_bodies_or_generator
 
 
 def test_parameter_shapes_self_positional_only_varargs_and_duplicates(tmp_path):
-    root = project(tmp_path, {"proj/a.py": TASKS, "proj/celery.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/a.py": TASKS,
+            "proj/celery.py": """
         from celery import Celery
 
         app = Celery("proj")
-    """, "proj/calls.py": """
+    """,
+            "proj/calls.py": """
         from proj.a import pos, star, u
         from proj.celery import app
 
@@ -127,7 +145,9 @@ def test_parameter_shapes_self_positional_only_varargs_and_duplicates(tmp_path):
             pos.delay(1, 2)
             star.delay(1, 2, 3, k=4)
             app.send_task("proj.a.send", args=[1], kwargs={"to": 5})
-    """})
+    """,
+        },
+    )
     result = finalize(root)
     calls = (root / "proj/calls.py").read_text()
     assert 'u.enqueue_with({"self": 1, "x": 2})' in calls  # `self` is enqueue's own parameter
@@ -138,7 +158,10 @@ def test_parameter_shapes_self_positional_only_varargs_and_duplicates(tmp_path):
 
 
 def test_kept_app_module_loses_the_routing_hook_and_settings_the_project_reads_stay(tmp_path):
-    root = project(tmp_path, {"proj/celery.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/celery.py": """
         import os
 
         from celery import Celery
@@ -150,14 +173,17 @@ def test_kept_app_module_loses_the_routing_hook_and_settings_the_project_reads_s
         @app.task(name="proj.tasks.tick")
         def tick():
             return 1
-    """, "proj/settings.py": """
+    """,
+            "proj/settings.py": """
         CELERY_ENABLED = True
         CELERY_BROKER_URL = "redis://localhost:6379/0"
         CELERY_TIMEZONE = "UTC"
         USE_CELERY = CELERY_ENABLED
         if not CELERY_BROKER_URL:
             raise RuntimeError("no broker")
-    """})
+    """,
+        },
+    )
     assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []  # the window
     assert "_saqmigrate_routing.install(app)" in (root / "proj/celery.py").read_text()
     result = finalize(root)
@@ -171,51 +197,75 @@ def test_kept_app_module_loses_the_routing_hook_and_settings_the_project_reads_s
 
 
 def test_an_app_still_used_by_code_finalize_leaves_is_kept(tmp_path):
-    root = project(tmp_path, {"proj/celery.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/celery.py": """
         from celery import Celery
 
         app = Celery("proj")
-    """, "proj/a.py": TASKS, "proj/views.py": """
+    """,
+            "proj/a.py": TASKS,
+            "proj/views.py": """
         from proj.celery import app
 
 
         def status():
             return app.conf.broker_url
-    """})
+    """,
+        },
+    )
     finalize(root)
     assert (root / "proj/celery.py").exists() and "app = Celery" in (root / "proj/celery.py").read_text()
     assert "from proj.celery import app" in (root / "proj/views.py").read_text()
-    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "F821", "proj"],
-                          cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "F821", "proj"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout
 
 
 def test_a_pep263_file_is_reported_not_fatal(tmp_path):
     root = project(tmp_path, {"proj/a.py": TASKS})
-    (root / "proj/legacy.py").write_bytes("# -*- coding: latin-1 -*-\nfrom proj.a import send\n\n\ndef f():\n"
-                                          "    send.delay('caf\xe9', 1)\n".encode("latin-1"))
+    (root / "proj/legacy.py").write_bytes(
+        "# -*- coding: latin-1 -*-\nfrom proj.a import send\n\n\ndef f():\n    send.delay('caf\xe9', 1)\n".encode(
+            "latin-1"
+        )
+    )
     result = compute_finalize(root, Config())
     assert result.errors == []
-    assert any(b.file == "proj/legacy.py" and b.code == "SM803" and "iso-8859-1 encoding" in b.message
-               for b in result.blockers)
+    assert any(
+        b.file == "proj/legacy.py" and b.code == "SM803" and "iso-8859-1 encoding" in b.message for b in result.blockers
+    )
 
 
 @pytest.mark.parametrize("serializer", ["pickle"])
 def test_a_non_json_serializer_task_is_not_converted(tmp_path, serializer):
-    root = project(tmp_path, {"proj/a.py": f"""
+    root = project(
+        tmp_path,
+        {
+            "proj/a.py": f"""
         from celery import shared_task
 
 
         @shared_task(serializer="{serializer}")
         def export(project):
             return project
-    """})
+    """
+        },
+    )
     result = compute_finalize(root, Config())
     assert any(b.code == "SM804" and "serializer" in b.message for b in result.blockers)
 
 
 def test_canvases_of_known_tasks_become_runtime_chains_groups_and_enqueues(tmp_path):
-    root = project(tmp_path, {"proj/a.py": TASKS, "proj/flows.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/a.py": TASKS,
+            "proj/flows.py": """
         from celery import chain, chord, group
 
         from proj.a import send, star
@@ -232,7 +282,9 @@ def test_canvases_of_known_tasks_become_runtime_chains_groups_and_enqueues(tmp_p
 
         async def arun():
             return chain(send.si(1, 2), send.s(3)).apply_async().id
-    """})
+    """,
+        },
+    )
     result = finalize(root)
     flows = (root / "proj/flows.py").read_text()
     assert "from saqmigrate.runtime.jobs import chain, group" in flows and "from celery import chord" in flows
@@ -242,23 +294,31 @@ def test_canvases_of_known_tasks_become_runtime_chains_groups_and_enqueues(tmp_p
     assert "send.enqueue(to=7, body=7)" in flows
     assert '(await chain(send.step(to=1, body=2), send.step(body=3).taking_result("to")).aenqueue()).id' in flows
     assert [b.code for b in result.blockers if b.file == "proj/flows.py"] and all(
-        b.code == "SM801" and b.line == 12 for b in result.blockers if b.file == "proj/flows.py")  # the chord only
+        b.code == "SM801" and b.line == 12 for b in result.blockers if b.file == "proj/flows.py"
+    )  # the chord only
 
 
 def test_celery_settings_go_unless_the_project_still_reads_them(tmp_path):
-    root = project(tmp_path, {"proj/a.py": TASKS, "proj/celery.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/a.py": TASKS,
+            "proj/celery.py": """
         from celery import Celery
 
         app = Celery("proj")
         app.config_from_object("proj.settings", namespace="CELERY")
-    """, "proj/settings.py": """
+    """,
+            "proj/settings.py": """
         CELERY_ENABLED = True
         CELERY_BROKER_URL = "redis://localhost:6379/0"
         CELERY_TIMEZONE = "UTC"
         USE_CELERY = CELERY_ENABLED
         if not CELERY_BROKER_URL:
             raise RuntimeError("no broker")
-    """})
+    """,
+        },
+    )
     result = finalize(root)
     assert not [b for b in result.blockers if b.code in ("SM804", "SM806")]
     settings = (root / "proj/settings.py").read_text()
@@ -269,14 +329,19 @@ def test_celery_settings_go_unless_the_project_still_reads_them(tmp_path):
 
 
 def test_tasks_left_on_celery_keep_the_app_settings_and_are_not_in_the_worker_settings(tmp_path):
-    root = project(tmp_path, {"proj/celery.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/celery.py": """
         from celery import Celery
 
         app = Celery("proj")
         app.config_from_object("proj.settings", namespace="CELERY")
-    """, "proj/settings.py": """
+    """,
+            "proj/settings.py": """
         CELERY_TIMEZONE = "UTC"
-    """, "proj/a.py": """
+    """,
+            "proj/a.py": """
         from celery import shared_task
 
 
@@ -288,7 +353,9 @@ def test_tasks_left_on_celery_keep_the_app_settings_and_are_not_in_the_worker_se
         @shared_task
         def ping():
             return "pong"
-    """})
+    """,
+        },
+    )
     assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
     finalize(root)
     assert "app = Celery" in (root / "proj/celery.py").read_text()  # export still runs on Celery
@@ -303,18 +370,24 @@ def test_the_project_s_test_habits_found_by_running_pretalx_s_suite(tmp_path):
     (eager mode honours Celery's name), a test mocking `.apply_async` keeps intercepting (the mocked method
     keeps its name at its call sites: test_mocked_dispatch.py), and `task.apply()`,
     `task.MaxRetriesExceededError` and `patch.object(task, "retry")` keep working on a finalized task."""
-    root = project(tmp_path, {"proj/a.py": TASKS, "proj/settings.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/a.py": TASKS,
+            "proj/settings.py": """
         import os
 
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
         CELERY_TASK_ALWAYS_EAGER = True
-    """, "proj/checks.py": """
+    """,
+            "proj/checks.py": """
         from django.conf import settings
 
 
         def eager():
             return settings.CELERY_TASK_ALWAYS_EAGER
-    """, "proj/test_calls.py": """
+    """,
+            "proj/test_calls.py": """
         from unittest.mock import patch
 
         from proj.a import send
@@ -324,7 +397,9 @@ def test_the_project_s_test_habits_found_by_running_pretalx_s_suite(tmp_path):
             with patch.object(send, "apply_async") as m:
                 send.apply_async((1, 2))
             assert m.called
-    """})
+    """,
+        },
+    )
     result = finalize(root)
     assert "CELERY_TASK_ALWAYS_EAGER = True" in (root / "proj/settings.py").read_text()
     assert not any(b.code == "SM807" for b in result.blockers)
@@ -373,7 +448,11 @@ print(a, (testing.eager_enabled(), testing.eager_propagates()))
 def test_a_test_file_that_only_mocks_a_dispatch_method_is_read(tmp_path):
     """From pretalx's suite: the mock is in a file finalize has no other reason to read (helper repro). A mock of
     a task's apply_async keeps intercepting (its call sites keep the name); a mock of send_task is reported."""
-    root = project(tmp_path, {"proj/a.py": TASKS, "tests/test_send.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/a.py": TASKS,
+            "tests/test_send.py": """
         from unittest.mock import patch
 
         from proj import a
@@ -388,7 +467,9 @@ def test_a_test_file_that_only_mocks_a_dispatch_method_is_read(tmp_path):
         def test_named():
             with patch("proj.celery.app.send_task") as m:
                 pass
-    """})
+    """,
+        },
+    )
     result = compute_finalize(root, Config())
     sm807 = [b for b in result.blockers if b.code == "SM807"]
     assert [(b.file, b.line) for b in sm807] == [("tests/test_send.py", 13)]

@@ -151,8 +151,11 @@ def finalized(tmp_path: Path) -> Path:
 
 def test_nothing_imports_celery_and_a_second_run_changes_nothing(finalized: Path) -> None:
     root = finalized
-    left = [str(p.relative_to(root)) for p in root.rglob("*.py")
-            if re.search(r"^\s*(from|import) (celery|kombu)\b", p.read_text(), re.M)]
+    left = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if re.search(r"^\s*(from|import) (celery|kombu)\b", p.read_text(), re.M)
+    ]
     assert left == []
     assert not (root / "shop/celery_setup.py").exists()  # it only built the app
     assert "celery_setup" not in (root / "shop/__init__.py").read_text()
@@ -173,7 +176,7 @@ def test_nothing_imports_celery_and_a_second_run_changes_nothing(finalized: Path
     assert compile_all.returncode == 0, compile_all.stdout
 
 
-HARNESS = r'''
+HARNESS = r"""
 import asyncio, importlib.abc, json, os, random, sys
 
 class NoCelery(importlib.abc.MetaPathFinder):
@@ -199,17 +202,28 @@ async def fire():
     return out
 
 print(json.dumps({"crons": asyncio.run(fire()), "celery": [m for m in sys.modules if m.split(".")[0] == "celery"]}))
-'''
+"""
 
 
 def _run_worker_settings(root: Path, tmp_path: Path, seed: int, sync: str = "1") -> tuple[dict, list[str]]:
     effects = tmp_path / f"effects-{seed}-{sync}"
     module = next((root / "shop/saq_worker").glob("queue_*.py")).stem
-    env = {"PATH": "/usr/bin:/bin", "SHOP_EFFECTS": str(effects), "SHOP_SYNC_PRICES": sync, "SAQMIGRATE_METRICS": "0",
-           "SAQMIGRATE_EAGER": "1", "SAQ_REDIS_URL": "redis://127.0.0.1:6379/10",
-           "PYTHONPATH": str(HERE.parents[1])}
-    proc = subprocess.run([sys.executable, "-c", HARNESS, str(root), str(seed), f"shop.saq_worker.{module}"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SHOP_EFFECTS": str(effects),
+        "SHOP_SYNC_PRICES": sync,
+        "SAQMIGRATE_METRICS": "0",
+        "SAQMIGRATE_EAGER": "1",
+        "SAQ_REDIS_URL": "redis://127.0.0.1:6379/10",
+        "PYTHONPATH": str(HERE.parents[1]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", HARNESS, str(root), str(seed), f"shop.saq_worker.{module}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["celery"] == []
@@ -234,7 +248,8 @@ def test_the_hooks_entries_are_cron_jobs_of_the_worker_without_celery(finalized:
     # sync_all_prices(1000), fired twice, fanned out through the runtime's group: ten jobs each, run inline
     # (eager mode)
     assert sorted(e for e in effects if e.startswith("sync_prices")) == sorted(
-        2 * [f"sync_prices {s}-{s + 100}" for s in range(0, 1000, 100)])
+        2 * [f"sync_prices {s}-{s + 100}" for s in range(0, 1000, 100)]
+    )
     # a second worker of the queue (another seed: its own draw would differ) uses the first one's draw, so the
     # entry fires once per day as under the one beat process, not once per worker
     other, _ = _run_worker_settings(finalized, tmp_path, seed=2)
@@ -251,17 +266,31 @@ def test_the_hooks_entries_are_cron_jobs_of_the_worker_without_celery(finalized:
 
 
 def test_the_projects_test_mocking_group_still_passes(finalized: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_tasks.py"],
-                          cwd=finalized, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{finalized}:{HERE.parents[1]}"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_tasks.py"],
+        cwd=finalized,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{finalized}:{HERE.parents[1]}"},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
 
 
-@pytest.mark.parametrize("fields", [
-    {}, {"minute": 0}, {"hour": "*/6"}, {"minute": "15,45", "hour": "9-17", "day_of_week": "monday-friday"},
-    {"minute": 5, "day_of_month": "1,15"}, {"minute": 0, "hour": 0, "month_of_year": "jan,july"},
-    {"minute": [0, 30], "hour": {3, 4}}, {"day_of_week": "sunday"}, {"minute": 0, "hour": 6, "day_of_week": "fri-mon"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"minute": 0},
+        {"hour": "*/6"},
+        {"minute": "15,45", "hour": "9-17", "day_of_week": "monday-friday"},
+        {"minute": 5, "day_of_month": "1,15"},
+        {"minute": 0, "hour": 0, "month_of_year": "jan,july"},
+        {"minute": [0, 30], "hour": {3, 4}},
+        {"day_of_week": "sunday"},
+        {"minute": 0, "hour": 6, "day_of_week": "fri-mon"},
+    ],
+)
 def test_runtime_crontab_fires_when_celerys_crontab_does(fields: dict) -> None:
     """saqmigrate.runtime.jobs.crontab against Celery's own crontab: the same instants over two weeks."""
     from datetime import datetime, timedelta, timezone
@@ -285,8 +314,13 @@ def test_runtime_crontab_fires_when_celerys_crontab_does(fields: dict) -> None:
     minutes = 0
     t = start
     while t < start + timedelta(days=14) and minutes <= len(fires):  # and no instant Celery fires is missed
-        if (t.minute in theirs.minute and t.hour in theirs.hour and t.day in theirs.day_of_month
-                and t.month in theirs.month_of_year and t.isoweekday() % 7 in theirs.day_of_week):
+        if (
+            t.minute in theirs.minute
+            and t.hour in theirs.hour
+            and t.day in theirs.day_of_month
+            and t.month in theirs.month_of_year
+            and t.isoweekday() % 7 in theirs.day_of_week
+        ):
             minutes += 1
             assert t in fires or len(fires) == 400, t
         t += timedelta(minutes=1)
@@ -307,9 +341,11 @@ def test_a_hook_finalize_cannot_carry_stays_reported(tmp_path: Path) -> None:
     """A hook that uses its sender for anything else, or an interval schedule: SM806 as before, Celery stays."""
     files = dict(FILES)
     files["shop/tasks.py"] = FILES["shop/tasks.py"].replace(
-        '                name="Purge carts",\n', '                name="Purge carts",\n            )\n'
-        '            sender.add_periodic_task(\n                30.0,\n                purge_carts.s(),\n'
-        '                name="Every 30 s",\n')
+        '                name="Purge carts",\n',
+        '                name="Purge carts",\n            )\n'
+        "            sender.add_periodic_task(\n                30.0,\n                purge_carts.s(),\n"
+        '                name="Every 30 s",\n',
+    )
     root = tmp_path / "p"
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -78,8 +78,12 @@ def test_finalize_is_idempotent_compiles_and_is_lint_clean(tmp_path: Path, name:
     for rel in changed:
         compile((root / rel).read_text(encoding="utf-8"), rel, "exec")
     # no unused import, no undefined name in what finalize wrote (F401/F811/F821)
-    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "F401,F811,F821,F841",
-                           *changed], cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "F401,F811,F821,F841", *changed],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout
     # Celery is gone except where a finding says why
     for rel in (p.relative_to(root).as_posix() for p in root.rglob("*.py")):
@@ -94,7 +98,9 @@ def test_pydotorg_end_state_is_what_a_maintainer_expects(tmp_path: Path) -> None
     tasks = (root / "events" / "tasks.py").read_text()
     assert "from celery" not in tasks and "@saq_job(" in tasks and "bind=True" in tasks
     assert "import_events.enqueue(calendar_id=calendar_id)" in tasks  # the positional argument, named
-    assert "transaction.on_commit(lambda: send_job_email.enqueue(job_id=job.pk))" in (root / "jobs/views.py").read_text()
+    assert (
+        "transaction.on_commit(lambda: send_job_email.enqueue(job_id=job.pk))" in (root / "jobs/views.py").read_text()
+    )
     views = (root / "downloads/views.py").read_text()
     assert 'send_job("downloads.tasks.update_download_boxes", queue="celery")' in views
     assert "pydotorg.celery" not in views
@@ -113,11 +119,22 @@ def test_write_refuses_until_safe_and_force_says_what_it_skipped(tmp_path: Path,
     root = migrated(tmp_path, name)
     env = dict(os.environ, SAQMIGRATE_REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens: routing unproven
     env.pop("CELERY_BROKER_URL", None)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "saqmigrate", "finalize", str(root), *a],  # noqa: E731
-                                    capture_output=True, text=True, env=env, timeout=120)
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "saqmigrate", "finalize", str(root), *a],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
     refused = run("--write")
     assert refused.returncode == 2, refused.stderr
-    assert "refused: the flag store" in refused.stderr and "refused: Celery's queues are not proven drained" in refused.stderr
+    assert (
+        "refused: the flag store" in refused.stderr
+        and "refused: Celery's queues are not proven drained" in refused.stderr
+    )
     assert (root / "events/tasks_saq.py").exists()  # nothing written
     diff = run("--diff")
     assert diff.returncode == 1 and "+++ b/events/tasks.py" in diff.stdout
@@ -169,8 +186,9 @@ def test_check_after_finalize_passes_and_reports_new_celery_usage(tmp_path: Path
 
 def test_requirements_lose_celery_and_the_window_extra(tmp_path: Path) -> None:
     root = migrated(tmp_path, "retries")
-    (root / "requirements.txt").write_text("celery[redis]==5.4.0  # the queue\ndjango-celery-beat>=2.5\n"
-                                           "saqmigrate[celery,cli]>=0.1\nrequests\n")
+    (root / "requirements.txt").write_text(
+        "celery[redis]==5.4.0  # the queue\ndjango-celery-beat>=2.5\nsaqmigrate[celery,cli]>=0.1\nrequests\n"
+    )
     (root / "requirements").mkdir()
     (root / "requirements" / "base.txt").write_text("Celery>=5\nflower\nredis\n")
     finalized(root)
@@ -184,14 +202,18 @@ def test_package_metadata_loses_celery_in_dependency_sections_only(tmp_path: Pat
         '[project]\nname = "x"\ndependencies = [\n  "celery[redis]>=5.4",\n  "saqmigrate[celery]>=0.1",\n'
         '  "requests",\n]\n\n[project.optional-dependencies]\nmonitor = [\n  "flower>=2",\n]\n\n'
         '[tool.poetry.dependencies]\ncelery = {version = "^5.4", extras = ["redis"]}\n\n'
-        '[tool.other]\ncelery = true\n')
-    (root / "setup.py").write_text('from setuptools import setup\n\nsetup(\n    install_requires=[\n'
-                                   '        "celery>=5",\n        "django",\n    ],\n    extras_require={"x": ["celery", "y"]},\n)\n')
+        "[tool.other]\ncelery = true\n"
+    )
+    (root / "setup.py").write_text(
+        "from setuptools import setup\n\nsetup(\n    install_requires=[\n"
+        '        "celery>=5",\n        "django",\n    ],\n    extras_require={"x": ["celery", "y"]},\n)\n'
+    )
     result = compute_finalize(root, Config())
     assert apply_changes(root, result.changes) == []
     assert (root / "pyproject.toml").read_text() == (
         '[project]\nname = "x"\ndependencies = [\n  "saqmigrate>=0.1",\n  "requests",\n]\n\n'
-        '[project.optional-dependencies]\nmonitor = [\n]\n\n[tool.poetry.dependencies]\n\n[tool.other]\ncelery = true\n')
+        "[project.optional-dependencies]\nmonitor = [\n]\n\n[tool.poetry.dependencies]\n\n[tool.other]\ncelery = true\n"
+    )
     assert '"celery>=5"' not in (root / "setup.py").read_text() and '"django"' in (root / "setup.py").read_text()
     assert any(m.startswith("setup.py:") and "by hand" in m for m in result.messages)  # ["celery", "y"] on one line
 
@@ -199,11 +221,14 @@ def test_package_metadata_loses_celery_in_dependency_sections_only(tmp_path: Pat
 def test_requirements_continuations_compiled_files_and_in_files(tmp_path: Path) -> None:
     root = migrated(tmp_path, "retries")
     (root / "requirements.in").write_text("celery[redis]>=5.4\ncelery-redbeat\nrequests\n")
-    compiled = ("celery[redis]==5.4.0 \\\\\n    --hash=sha256:aaaa\n    # via -r requirements.in\n"
-                "requests==2.32.0 \\\\\n    --hash=sha256:bbbb\n")
+    compiled = (
+        "celery[redis]==5.4.0 \\\\\n    --hash=sha256:aaaa\n    # via -r requirements.in\n"
+        "requests==2.32.0 \\\\\n    --hash=sha256:bbbb\n"
+    )
     (root / "requirements.txt").write_text(compiled)
-    (root / "requirements-dev.txt").write_text("pytest\npytest-celery==1.0 ; python_version > \"3\" \\\\\n"
-                                               "    --no-binary pytest-celery\nruff\n")
+    (root / "requirements-dev.txt").write_text(
+        'pytest\npytest-celery==1.0 ; python_version > "3" \\\\\n    --no-binary pytest-celery\nruff\n'
+    )
     result = compute_finalize(root, Config())
     assert apply_changes(root, result.changes) == []
     assert (root / "requirements.in").read_text() == "requests\nsaqmigrate\n"

@@ -89,13 +89,16 @@ def test_mocked_dispatch_methods_keep_their_name_and_the_tests_pass(tmp_path: Pa
     for rel, text in FILES.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    files_with_a_dispatch = {**FILES, "forum/views.py": """
+    files_with_a_dispatch = {
+        **FILES,
+        "forum/views.py": """
         from forum.tasks import notify
 
 
         def ping(post_id):
             return notify.delay(post_id)
-    """}
+    """,
+    }
     (root / "forum/views.py").write_text(textwrap.dedent(files_with_a_dispatch["forum/views.py"]).lstrip())
     assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
     result = compute_finalize(root, Config())
@@ -111,15 +114,23 @@ def test_mocked_dispatch_methods_keep_their_name_and_the_tests_pass(tmp_path: Pa
     assert "@saq_job(" in (root / "forum/tasks.py").read_text()
     again = compute_finalize(root, Config())
     assert again.changes == [] and again.blockers == []
-    blocker = "import importlib.abc, sys\n" \
-        "class B(importlib.abc.MetaPathFinder):\n" \
-        "    def find_spec(self, name, path=None, target=None):\n" \
-        "        if name.split('.')[0] in ('celery', 'kombu', 'billiard'):\n" \
-        "            raise ModuleNotFoundError(name)\n" \
-        "sys.meta_path.insert(0, B())\n" \
-        "import pytest\n" \
+    blocker = (
+        "import importlib.abc, sys\n"
+        "class B(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('celery', 'kombu', 'billiard'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, B())\n"
+        "import pytest\n"
         "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_moderation.py']))\n"
-    proc = subprocess.run([sys.executable, "-c", blocker], cwd=root, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{root}:{HERE.parents[1]}"})
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", blocker],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{root}:{HERE.parents[1]}"},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "2 passed" in proc.stdout

@@ -36,7 +36,8 @@ def test_native_ports_become_the_tasks_and_run_without_celery(tmp_path: Path, re
     root = tmp_path / "p"
     (root / "proj").mkdir(parents=True)
     (root / "proj" / "__init__.py").write_text("")
-    (root / "proj" / "tasks.py").write_text(textwrap.dedent("""
+    (root / "proj" / "tasks.py").write_text(
+        textwrap.dedent("""
         import time
 
         from celery import shared_task
@@ -56,7 +57,8 @@ def test_native_ports_become_the_tasks_and_run_without_celery(tmp_path: Path, re
         @shared_task
         def words(text):
             return len(text.split())
-    """).lstrip())
+    """).lstrip()
+    )
     assert apply_changes(root, compute_changes(root, Config(), mode="native", use_cache=False).changes) == []
     result = compute_finalize(root, Config())
     assert result.blockers == [] and apply_changes(root, result.changes) == []
@@ -66,16 +68,27 @@ def test_native_ports_become_the_tasks_and_run_without_celery(tmp_path: Path, re
     compile(tasks, "tasks.py", "exec")
 
     url = redis_url.rsplit("/", 1)[0] + "/14" if redis_url.count("/") > 2 else redis_url + "/14"
-    env = dict(os.environ, SAQ_REDIS_URL=url, REDIS_URL=url, PYTHONPATH=str(root), SAQMIGRATE_METRICS="0",
-               SAQMIGRATE_DLQ="0")
-    subprocess.run([sys.executable, "-c", "import redis,sys; redis.Redis.from_url(sys.argv[1]).flushdb()", url],
-                   check=True, env=env)
-    worker = subprocess.Popen([shutil.which("saq") or "saq", "saq_worker.queue_celery.settings"], cwd=root, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ, SAQ_REDIS_URL=url, REDIS_URL=url, PYTHONPATH=str(root), SAQMIGRATE_METRICS="0", SAQMIGRATE_DLQ="0"
+    )
+    subprocess.run(
+        [sys.executable, "-c", "import redis,sys; redis.Redis.from_url(sys.argv[1]).flushdb()", url],
+        check=True,
+        env=env,
+    )
+    worker = subprocess.Popen(
+        [shutil.which("saq") or "saq", "saq_worker.queue_celery.settings"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)
-        proc = subprocess.run([sys.executable, "-c", RUN, str(root)], capture_output=True, text=True, timeout=60,
-                              env=env, cwd=root)
+        proc = subprocess.run(
+            [sys.executable, "-c", RUN, str(root)], capture_output=True, text=True, timeout=60, env=env, cwd=root
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
     finally:
         worker.terminate()

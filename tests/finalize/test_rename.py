@@ -36,43 +36,60 @@ def test_rename_registers_module_function_and_keeps_the_celery_name(tmp_path: Pa
     root = tmp_path / "p"
     (root / "proj").mkdir(parents=True)
     (root / "proj" / "__init__.py").write_text("")
-    (root / "proj" / "tasks.py").write_text(textwrap.dedent("""
+    (root / "proj" / "tasks.py").write_text(
+        textwrap.dedent("""
         from celery import shared_task
 
 
         @shared_task(name="send-receipt")
         def send_receipt(order_id):
             return f"receipt {order_id}"
-    """))
-    (root / "proj" / "views.py").write_text(textwrap.dedent("""
+    """)
+    )
+    (root / "proj" / "views.py").write_text(
+        textwrap.dedent("""
         from celery import current_app
 
 
         def resend(order_id):
             return current_app.send_task("send-receipt", args=[order_id])
-    """))
+    """)
+    )
     assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
     result = compute_finalize(root, Config(), rename=True)
     assert apply_changes(root, result.changes) == []
     tasks = (root / "proj" / "tasks.py").read_text()
     assert '"proj.tasks.send_receipt", TaskOptions(), queue="celery", aliases=("send-receipt",)' in tasks
-    assert 'send_job("proj.tasks.send_receipt", {"order_id": order_id}, queue="celery")' in \
-        (root / "proj" / "views.py").read_text()
+    assert (
+        'send_job("proj.tasks.send_receipt", {"order_id": order_id}, queue="celery")'
+        in (root / "proj" / "views.py").read_text()
+    )
     settings = (root / "saq_worker" / "queue_celery.py").read_text()  # no app module: the package at the top
     assert "('proj.tasks.send_receipt', _t0.send_receipt.saq)" in settings.replace('"', "'")
     assert '("send-receipt", _t0.send_receipt.saq),' in settings  # the Celery name, kept as an alias
 
     url = redis_url.rsplit("/", 1)[0] + "/13" if redis_url.count("/") > 2 else redis_url + "/13"
-    env = dict(os.environ, SAQ_REDIS_URL=url, REDIS_URL=url, PYTHONPATH=str(root), SAQMIGRATE_METRICS="0",
-               SAQMIGRATE_DLQ="0")
-    subprocess.run([sys.executable, "-c", "import redis,sys; redis.Redis.from_url(sys.argv[1]).flushdb()", url],
-                   check=True, env=env)
-    worker = subprocess.Popen([shutil.which("saq") or "saq", "saq_worker.queue_celery.settings"], cwd=root,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ, SAQ_REDIS_URL=url, REDIS_URL=url, PYTHONPATH=str(root), SAQMIGRATE_METRICS="0", SAQMIGRATE_DLQ="0"
+    )
+    subprocess.run(
+        [sys.executable, "-c", "import redis,sys; redis.Redis.from_url(sys.argv[1]).flushdb()", url],
+        check=True,
+        env=env,
+    )
+    worker = subprocess.Popen(
+        [shutil.which("saq") or "saq", "saq_worker.queue_celery.settings"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)
-        proc = subprocess.run([sys.executable, "-c", RUN, str(root)], capture_output=True, text=True, timeout=60,
-                              env=env, cwd=root)
+        proc = subprocess.run(
+            [sys.executable, "-c", RUN, str(root)], capture_output=True, text=True, timeout=60, env=env, cwd=root
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
     finally:
         worker.terminate()
@@ -80,4 +97,6 @@ def test_rename_registers_module_function_and_keeps_the_celery_name(tmp_path: Pa
     import json
 
     new, old, name, aliases = json.loads(proc.stdout.splitlines()[-1])
-    assert (new, old) == ("receipt 1", "receipt 2") and name == "proj.tasks.send_receipt" and aliases == ["send-receipt"]
+    assert (
+        (new, old) == ("receipt 1", "receipt 2") and name == "proj.tasks.send_receipt" and aliases == ["send-receipt"]
+    )

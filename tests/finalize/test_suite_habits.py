@@ -176,21 +176,32 @@ FILES = {
     """,
 }
 
-BLOCKED = ("import importlib.abc, sys\n"
-           "class B(importlib.abc.MetaPathFinder):\n"
-           "    def find_spec(self, name, path=None, target=None):\n"
-           "        if name.split('.')[0] in ('celery', 'kombu', 'billiard'):\n"
-           "            raise ModuleNotFoundError(name)\n"
-           "sys.meta_path.insert(0, B())\n")
+BLOCKED = (
+    "import importlib.abc, sys\n"
+    "class B(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('celery', 'kombu', 'billiard'):\n"
+    "            raise ModuleNotFoundError(name)\n"
+    "sys.meta_path.insert(0, B())\n"
+)
 RUN = "import pytest, sys\nsys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_habits.py']))\n"
 N_TESTS = 10
 
 
 def _pytest(root: Path, *, celery: bool) -> str:
     code = (BLOCKED if not celery else "") + RUN
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=180,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{root}:{HERE.parents[1]}",
-                               "PYTEST_ADDOPTS": "-p no:django -p no:xdist"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": f"{root}:{HERE.parents[1]}",
+            "PYTEST_ADDOPTS": "-p no:django -p no:xdist",
+        },
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return proc.stdout
 
@@ -253,7 +264,9 @@ def _celery_django_project(tmp_path: Path, settings: str) -> Path:
 def test_a_database_beat_scheduler_is_reported_and_kept(tmp_path: Path) -> None:
     """cookiecutter-django (attack 17 #5): ``CELERY_BEAT_SCHEDULER = DatabaseScheduler`` was deleted with no
     finding (every PeriodicTask row an admin made stops), ``django_celery_beat`` stayed in THIRD_PARTY_APPS."""
-    root = _celery_django_project(tmp_path, """
+    root = _celery_django_project(
+        tmp_path,
+        """
         SECRET_KEY = "x"
         DJANGO_APPS = ["django.contrib.contenttypes"]
         THIRD_PARTY_APPS = [
@@ -263,7 +276,8 @@ def test_a_database_beat_scheduler_is_reported_and_kept(tmp_path: Path) -> None:
         INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS
         CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
         CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-    """)
+    """,
+    )
     result = compute_finalize(root, Config())
     sm806 = [b for b in result.blockers if b.code == "SM806"]
     assert [(b.file, b.line) for b in sm806] == [("proj/settings.py", 9)] and "PeriodicTask" in sm806[0].message
@@ -275,7 +289,9 @@ def test_a_database_beat_scheduler_is_reported_and_kept(tmp_path: Path) -> None:
 
 
 def test_celery_s_django_apps_leave_every_apps_list(tmp_path: Path) -> None:
-    root = _celery_django_project(tmp_path, """
+    root = _celery_django_project(
+        tmp_path,
+        """
         SECRET_KEY = "x"
         THIRD_PARTY_APPS = [
             "django_celery_beat",
@@ -285,11 +301,12 @@ def test_celery_s_django_apps_leave_every_apps_list(tmp_path: Path) -> None:
         LOCAL_APPS += ("django_celery_results",)
         INSTALLED_APPS = THIRD_PARTY_APPS + list(LOCAL_APPS) + ["django_celery_results"][:0]
         CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-    """)
+    """,
+    )
     result = compute_finalize(root, Config())
     assert apply_changes(root, result.changes) == []
     settings = (root / "proj/settings.py").read_text()
-    assert "THIRD_PARTY_APPS = [\n    \"rest_framework\",\n]" in settings
+    assert 'THIRD_PARTY_APPS = [\n    "rest_framework",\n]' in settings
     assert "LOCAL_APPS +=" not in settings
     # an apps list finalize cannot edit is reported, not left silently
     assert [(b.code, b.file) for b in result.blockers] == [("SM803", "proj/settings.py")]
@@ -298,7 +315,9 @@ def test_celery_s_django_apps_leave_every_apps_list(tmp_path: Path) -> None:
 
 def test_a_setting_read_only_by_a_setting_finalize_removes_goes_in_one_run(tmp_path: Path) -> None:
     """cookiecutter-django's base.py (attack 17 #9): the second run removed what the first kept."""
-    root = _celery_django_project(tmp_path, """
+    root = _celery_django_project(
+        tmp_path,
+        """
         import ssl
 
         SECRET_KEY = "x"
@@ -306,7 +325,8 @@ def test_a_setting_read_only_by_a_setting_finalize_removes_goes_in_one_run(tmp_p
         CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
         CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_NONE} if REDIS_SSL else None
         CELERY_REDIS_BACKEND_USE_SSL = CELERY_BROKER_USE_SSL
-    """)
+    """,
+    )
     result = compute_finalize(root, Config())
     assert result.errors == [] and result.blockers == []
     assert apply_changes(root, result.changes) == []
@@ -320,7 +340,8 @@ def test_a_celery_import_left_is_reported_beside_another_finding(tmp_path: Path)
     unmentioned and the file failed to import once Celery left."""
     root = _celery_django_project(tmp_path, FILES["proj/settings.py"])
     (root / "tests").mkdir()
-    (root / "tests/test_link.py").write_text(textwrap.dedent("""
+    (root / "tests/test_link.py").write_text(
+        textwrap.dedent("""
         from celery.exceptions import SoftTimeLimitExceeded
 
         from proj.tasks import count
@@ -329,27 +350,36 @@ def test_a_celery_import_left_is_reported_beside_another_finding(tmp_path: Path)
         def test_link():
             assert SoftTimeLimitExceeded
             count.apply_async(link=count.s())
-    """).lstrip())
+    """).lstrip()
+    )
     result = compute_finalize(root, Config())
     found = {(b.code, b.file) for b in result.blockers}
     assert ("SM802", "tests/test_link.py") in found and ("SM803", "tests/test_link.py") in found
-    assert any("still imports Celery (from celery.exceptions import SoftTimeLimitExceeded)" in b.message
-               for b in result.blockers)
+    assert any(
+        "still imports Celery (from celery.exceptions import SoftTimeLimitExceeded)" in b.message
+        for b in result.blockers
+    )
 
 
 def test_a_second_run_still_knows_the_project_is_django(tmp_path: Path) -> None:
     """attack 17 #11: once the Celery app (the scan's Django signal) was gone, a second run called the test
     settings "outside Django settings" (SM807) and kept Celery in the requirements."""
-    root = _celery_django_project(tmp_path, """
+    root = _celery_django_project(
+        tmp_path,
+        """
         SECRET_KEY = "x"
         CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
         CELERY_TASK_ALWAYS_EAGER = True
-    """)
+    """,
+    )
     (root / "conftest.py").unlink()  # (it imports django: a signal cookiecutter's suite does not give)
     (root / "manage.py").write_text(  # as cookiecutter-django's: in main()
-        'import os\n\n\ndef main():\n    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")\n')
+        'import os\n\n\ndef main():\n    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")\n'
+    )
     (root / "tests").mkdir()
-    (root / "tests/test_flip.py").write_text("def test_flip(settings):\n    settings.CELERY_TASK_ALWAYS_EAGER = False\n")
+    (root / "tests/test_flip.py").write_text(
+        "def test_flip(settings):\n    settings.CELERY_TASK_ALWAYS_EAGER = False\n"
+    )
     (root / "requirements.txt").write_text("celery==5.4.0\ndjango\n")
     first = compute_finalize(root, Config())
     assert first.errors == [] and first.blockers == [] and apply_changes(root, first.changes) == []

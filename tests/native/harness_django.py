@@ -53,8 +53,16 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(0.2)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        RECEIVED.append([self.command, self.path, self.headers.get("User-Agent"), self.headers.get("Content-Type"),
-                         self.headers.get("Accept"), body.decode("utf-8", "replace")])
+        RECEIVED.append(
+            [
+                self.command,
+                self.path,
+                self.headers.get("User-Agent"),
+                self.headers.get("Content-Type"),
+                self.headers.get("Accept"),
+                body.decode("utf-8", "replace"),
+            ]
+        )
         payload = f"{self.command} {self.path}".encode()
         self.send_response(200)
         self.send_header("X-Shop", "yes")
@@ -90,8 +98,9 @@ def concurrent(queue_module: str, cases: list[dict]) -> None:
         from saqmigrate.runtime.worker import make_queue
 
         queue = make_queue(f"{settings['queue'].name}-{uuid.uuid4().hex[:8]}")
-        worker = Worker(**{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1,
-                                                                 "worker_info": 10})
+        worker = Worker(
+            **{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1, "worker_info": 10}
+        )
         runner = asyncio.create_task(worker.start())
         await asyncio.sleep(0.5)  # the worker's start-up hooks
         start = time.monotonic()
@@ -106,9 +115,12 @@ def concurrent(queue_module: str, cases: list[dict]) -> None:
                 if job.status in ("complete", "failed", "aborted"):
                     break
             status = job.status.value if hasattr(job.status, "value") else str(job.status)
-            return {"status": status, "value": job.result if status == "complete" else None,
-                    "error": (job.error or "").strip().splitlines()[-1:] or None,
-                    "finished": round(time.monotonic() - start, 2)}
+            return {
+                "status": status,
+                "value": job.result if status == "complete" else None,
+                "error": (job.error or "").strip().splitlines()[-1:] or None,
+                "finished": round(time.monotonic() - start, 2),
+            }
 
         out.extend(await asyncio.wait_for(asyncio.gather(*(one(c) for c in cases)), 60))
         await worker.stop()
@@ -164,11 +176,16 @@ def main() -> None:
         if path and os.path.exists(path):
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
-        return {"books": [list(r) for r in Book.objects.order_by("id").values_list("id", "title", "stock",
-                                                                                   "published", "author_id")],
-                "authors": [list(r) for r in Author.objects.order_by("id").values_list("id", "name")],
-                "mail": [[m.subject, m.body, m.to] for m in getattr(mail, "outbox", [])],
-                "file": text, "http": [list(r) for r in RECEIVED]}
+        return {
+            "books": [
+                list(r)
+                for r in Book.objects.order_by("id").values_list("id", "title", "stock", "published", "author_id")
+            ],
+            "authors": [list(r) for r in Author.objects.order_by("id").values_list("id", "name")],
+            "mail": [[m.subject, m.body, m.to] for m in getattr(mail, "outbox", [])],
+            "file": text,
+            "http": [list(r) for r in RECEIVED],
+        }
 
     out: dict = {"celery": [], "saq": [], "probe_gap": None}
     redis_url = os.environ["REDIS_URL"]
@@ -179,10 +196,14 @@ def main() -> None:
 
     from shop.celery import app
 
-    app.conf.update(broker_url=redis_url, result_backend=redis_url, task_default_queue=prefix,
-                    broker_transport_options={"global_keyprefix": f"{prefix}:"},
-                    result_backend_transport_options={"global_keyprefix": f"{prefix}:"},
-                    worker_hijack_root_logger=False)
+    app.conf.update(
+        broker_url=redis_url,
+        result_backend=redis_url,
+        task_default_queue=prefix,
+        broker_transport_options={"global_keyprefix": f"{prefix}:"},
+        result_backend_transport_options={"global_keyprefix": f"{prefix}:"},
+        worker_hijack_root_logger=False,
+    )
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
         for case in cases:
             reset(case)
@@ -216,8 +237,11 @@ def main() -> None:
     async def noop(ctx):  # the first job: the worker's own start-up (hooks, checks) overlaps it
         return None
 
-    settings["functions"] = [*settings["functions"], ("native_probe.blocking", blocking_probe),
-                             ("native_probe.noop", noop)]
+    settings["functions"] = [
+        *settings["functions"],
+        ("native_probe.blocking", blocking_probe),
+        ("native_probe.noop", noop),
+    ]
     db = ThreadPoolExecutor(1)  # the harness' own ORM calls never run on the loop's thread
 
     async def run() -> None:
@@ -230,8 +254,9 @@ def main() -> None:
         # a queue of its own: SAQ derives its Redis keys from the name when the queue is made, so a
         # renamed generated queue would share keys with every other test's 'celery' queue
         queue = make_queue(f"{settings['queue'].name}-{uuid.uuid4().hex[:8]}")
-        worker = Worker(**{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1,
-                                                                 "worker_info": 10})
+        worker = Worker(
+            **{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1, "worker_info": 10}
+        )
         runner = asyncio.create_task(worker.start())
         watch = {"on": False, "gap": 0.0}
 
@@ -247,8 +272,11 @@ def main() -> None:
         beat = asyncio.create_task(heartbeat())
 
         async def one(function: str, kwargs: dict) -> tuple[Job, float]:
-            job = Job(function=function, kwargs=kwargs, **(job_options(function) if "." in function
-                                                            and not function.startswith("native_probe") else {}))
+            job = Job(
+                function=function,
+                kwargs=kwargs,
+                **(job_options(function) if "." in function and not function.startswith("native_probe") else {}),
+            )
             watch["gap"], watch["on"] = 0.0, True
             await queue.enqueue(job)
             deadline = time.monotonic() + 60
@@ -266,11 +294,16 @@ def main() -> None:
             await loop.run_in_executor(db, reset, case)
             job, gap = await one(case["task"], case.get("kwargs", {}))
             status = job.status.value if hasattr(job.status, "value") else str(job.status)
-            out["saq"].append({"status": status, "value": job.result if status == "complete" else None,
-                               "error": (job.error or "").strip().splitlines()[-1:] or None,
-                               "sync_only": "SynchronousOnlyOperation" in (job.error or ""),
-                               "effects": await loop.run_in_executor(db, effects, case),
-                               "max_gap_ms": round(gap * 1000, 1)})
+            out["saq"].append(
+                {
+                    "status": status,
+                    "value": job.result if status == "complete" else None,
+                    "error": (job.error or "").strip().splitlines()[-1:] or None,
+                    "sync_only": "SynchronousOnlyOperation" in (job.error or ""),
+                    "effects": await loop.run_in_executor(db, effects, case),
+                    "max_gap_ms": round(gap * 1000, 1),
+                }
+            )
         job, gap = await one("native_probe.blocking", {})
         out["probe_gap"] = round(gap * 1000, 1)
         beat.cancel()

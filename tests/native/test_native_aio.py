@@ -65,10 +65,47 @@ def _same(value) -> None:
         assert ours == real, value
 
 
-EDGES = [float("nan"), float("-nan"), float("inf"), float("-inf"), 1e20, -1e20, 2**63, 2**63 - 1, -(2**63), 2**70,
-         -1, -1e-10, -5e-10, -1e-300, -0.0, 0, 0.0, 1e-300, 5e-324, 1e-9, 9223372036.854776, 9223372036.854775,
-         9223372037, 9223372036, -9223372036, -9223372037, -9223372036.854776, -9.3e9, True, False, "1", None, [],
-         decimal.Decimal("1"), decimal.Decimal("nan"), fractions.Fraction(1, 2), 1j, b"1", object()]
+EDGES = [
+    float("nan"),
+    float("-nan"),
+    float("inf"),
+    float("-inf"),
+    1e20,
+    -1e20,
+    2**63,
+    2**63 - 1,
+    -(2**63),
+    2**70,
+    -1,
+    -1e-10,
+    -5e-10,
+    -1e-300,
+    -0.0,
+    0,
+    0.0,
+    1e-300,
+    5e-324,
+    1e-9,
+    9223372036.854776,
+    9223372036.854775,
+    9223372037,
+    9223372036,
+    -9223372036,
+    -9223372037,
+    -9223372036.854776,
+    -9.3e9,
+    True,
+    False,
+    "1",
+    None,
+    [],
+    decimal.Decimal("1"),
+    decimal.Decimal("nan"),
+    fractions.Fraction(1, 2),
+    1j,
+    b"1",
+    object(),
+]
 
 
 @pytest.mark.parametrize("value", EDGES, ids=[f"{i}-{type(v).__name__}" for i, v in enumerate(EDGES)])
@@ -77,13 +114,21 @@ def test_sleep_raises_what_time_sleep_raises(value) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
-                 st.floats(min_value=-1e-6, max_value=0.05),
-                 st.integers(min_value=-(2**80), max_value=2**80),
-                 st.integers(min_value=-9223372040, max_value=-9223372030),
-                 st.integers(min_value=9223372030, max_value=9223372040),
-                 st.floats(min_value=9.2233720e9, max_value=9.2233721e9),
-                 st.text(max_size=3), st.none(), st.booleans(), st.decimals(allow_nan=True), st.fractions()))
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(min_value=-1e-6, max_value=0.05),
+        st.integers(min_value=-(2**80), max_value=2**80),
+        st.integers(min_value=-9223372040, max_value=-9223372030),
+        st.integers(min_value=9223372030, max_value=9223372040),
+        st.floats(min_value=9.2233720e9, max_value=9.2233721e9),
+        st.text(max_size=3),
+        st.none(),
+        st.booleans(),
+        st.decimals(allow_nan=True),
+        st.fractions(),
+    )
+)
 def test_sleep_raises_what_time_sleep_raises_for_any_value(value) -> None:
     _same(value)
 
@@ -110,8 +155,11 @@ class Sub(float):
         return -1.0
 
 
-@pytest.mark.parametrize("value", [Index(), BadIndex(), Sub(0.0), Sub(float("nan"))],
-                         ids=["index", "bad-index", "float-sub", "float-sub-nan"])
+@pytest.mark.parametrize(
+    "value",
+    [Index(), BadIndex(), Sub(0.0), Sub(float("nan"))],
+    ids=["index", "bad-index", "float-sub", "float-sub-nan"],
+)
 def test_sleep_follows_time_sleep_through_dunder_methods(value) -> None:
     _same(value)
 
@@ -133,15 +181,20 @@ def test_the_awaited_sleep_raises_at_once_and_sleeps_otherwise() -> None:
         except Exception as exc:  # noqa: BLE001 - compared
             return type(exc).__name__, time.monotonic() - started
 
-    for value, kind in ((1e20, "OverflowError"), (float("inf"), "OverflowError"), (float("nan"), "ValueError"),
-                        (-1, "ValueError"), ("1", "TypeError")):
+    for value, kind in (
+        (1e20, "OverflowError"),
+        (float("inf"), "OverflowError"),
+        (float("nan"), "ValueError"),
+        (-1, "ValueError"),
+        ("1", "TypeError"),
+    ):
         got, took = asyncio.run(run(value))
         assert got == kind and took < 0.1, (value, got, took)
     got, took = asyncio.run(run(0.2))
     assert got == "ok" and 0.19 < took < 0.5
 
 
-SCRIPT = r'''
+SCRIPT = r"""
 import importlib.util, json, sys, time
 spec = importlib.util.spec_from_file_location("aio_copy", sys.argv[1])
 aio = importlib.util.module_from_spec(spec)
@@ -158,7 +211,7 @@ for v in values:
             row.append(f"{type(exc).__name__}: {exc}")
     out.append(row)
 print(json.dumps(out))
-'''
+"""
 
 
 @pytest.mark.parametrize("python", ["python3.12", "python3.13"])

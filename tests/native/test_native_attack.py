@@ -13,7 +13,7 @@ import pytest
 from saqmigrate.transform.blocking import Prover
 
 APP = 'from celery import Celery\n\napp = Celery("proj")\n'
-MODELS = '''from django.db import models
+MODELS = """from django.db import models
 
 
 class Light(models.Manager):
@@ -45,8 +45,8 @@ class Note(models.Model):
     objects = models.Manager()
     light = Light()
     lively = Live()
-'''
-SHAPES = '''import abc
+"""
+SHAPES = """import abc
 import enum
 from dataclasses import dataclass, field
 
@@ -129,12 +129,12 @@ class Color(enum.Enum):
     @property
     def double(self):
         return self.x * 2
-'''
-CLOCK = '''class FakeTime:
+"""
+CLOCK = """class FakeTime:
     def sleep(self, s):
         return None
-'''
-TASKS = '''import functools
+"""
+TASKS = """import functools
 import itertools
 import math
 import operator
@@ -418,8 +418,8 @@ def django_lookups(t):
 @shared_task
 def builtin_key(items):
     return min(items, key=len)
-'''
-REBOUND = '''import time
+"""
+REBOUND = """import time
 
 from celery import shared_task
 
@@ -432,10 +432,17 @@ time = clock.FakeTime()
 def rebound_time():
     time.sleep(0.01)
     return "ok"
-'''
-PROJECT = {"proj/__init__.py": "", "proj/celery.py": APP, "proj/models.py": MODELS, "proj/shapes.py": SHAPES,
-           "proj/clock.py": CLOCK, "proj/tasks.py": TASKS, "proj/rebound.py": REBOUND,
-           "requirements.txt": "django>=4.2\n"}
+"""
+PROJECT = {
+    "proj/__init__.py": "",
+    "proj/celery.py": APP,
+    "proj/models.py": MODELS,
+    "proj/shapes.py": SHAPES,
+    "proj/clock.py": CLOCK,
+    "proj/tasks.py": TASKS,
+    "proj/rebound.py": REBOUND,
+    "requirements.txt": "django>=4.2\n",
+}
 
 NOT_PORTED = {  # task -> what the reason names
     "property_reads": "Tally.total",
@@ -473,9 +480,22 @@ NOT_PORTED = {  # task -> what the reason names
     "project_lookup": "the lookup title__slowmatch",
     "local_sync_to_async": "the body binds sync_to_async",
 }
-PORTED = {"plain_property", "class_constant", "builtin_factory", "narrowing_manager", "linear_loop", "sleep_positive",
-          "stdlib_attribute", "enum_member", "plain_isinstance", "settings_value", "literal_pow", "builtin_key",
-          "django_lookups", "negative_sleep"}  # negative_sleep: the writer's _aio.sleep raises ValueError as time.sleep
+PORTED = {
+    "plain_property",
+    "class_constant",
+    "builtin_factory",
+    "narrowing_manager",
+    "linear_loop",
+    "sleep_positive",
+    "stdlib_attribute",
+    "enum_member",
+    "plain_isinstance",
+    "settings_value",
+    "literal_pow",
+    "builtin_key",
+    "django_lookups",
+    "negative_sleep",
+}  # negative_sleep: the writer's _aio.sleep raises ValueError as time.sleep
 
 
 @pytest.fixture(scope="module")

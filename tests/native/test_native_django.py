@@ -27,9 +27,25 @@ ROOT = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).resolve().parent / "harness_django.py"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 
-PORTED = {"nap", "slugs", "count_books", "count_in_print", "default_manager_titles", "author_book_count",
-          "rename_book", "first_title", "add_book", "bump_stock", "drop_unpublished", "has_stock", "titles_in_print",
-          "ensure_author", "nap_then_save", "fetch_status", "post_event"}
+PORTED = {
+    "nap",
+    "slugs",
+    "count_books",
+    "count_in_print",
+    "default_manager_titles",
+    "author_book_count",
+    "rename_book",
+    "first_title",
+    "add_book",
+    "bump_stock",
+    "drop_unpublished",
+    "has_stock",
+    "titles_in_print",
+    "ensure_author",
+    "nap_then_save",
+    "fetch_status",
+    "post_event",
+}
 PARTLY = {"restock_and_notify", "count_then_move"}
 # crunch (a computed exponent) is pure but its CPU work is not bounded by its input: bridged, as the CPU rule says
 # (docs/native.md); slugs' helper uses literal regular expressions without nested quantifiers: ported
@@ -39,7 +55,9 @@ T = "shop.catalog.tasks."
 
 def _cases(tmp: Path) -> list[dict]:
     return [
-        {"task": T + "count_books"}, {"task": T + "count_in_print"}, {"task": T + "default_manager_titles"},
+        {"task": T + "count_books"},
+        {"task": T + "count_in_print"},
+        {"task": T + "default_manager_titles"},
         {"task": T + "author_book_count", "kwargs": {"author_id": 1}},
         {"task": T + "rename_book", "kwargs": {"book_id": 2, "title": "Beta, revised"}},
         {"task": T + "titles_of", "kwargs": {"author_id": 1}},
@@ -105,29 +123,48 @@ def test_the_rewrite_ports_exactly_the_non_blocking_tasks(tmp_path: Path) -> Non
     assert _verdicts(result.messages, "SM130") == PARTLY
     assert _verdicts(result.messages, "SM113") == BRIDGED
     reasons = {m.split()[1].rstrip(":").removeprefix(T): m for m in result.messages if m.startswith(("SM113", "SM130"))}
-    assert "titles_of → shop.catalog.helpers.titles_for → for ... in Book.objects.filter(author_id=author_id) " \
-           "(Django ORM" in reasons["titles_of"]
+    assert (
+        "titles_of → shop.catalog.helpers.titles_for → for ... in Book.objects.filter(author_id=author_id) "
+        "(Django ORM" in reasons["titles_of"]
+    )
     assert "shop.catalog.helpers.summary → shop.catalog.helpers.titles_for" in reasons["author_summary"]
     assert "(database transaction" in reasons["move_stock"] and "(Django mail" in reasons["notify"]
     assert "open() (file / OS I/O" in reasons["write_report"] and "call_command" in reasons["restock"]
-    assert "1 blocking segment(s) in the bridge's threads; count() -> await acount() x2; first blocking call: " \
-           "shop.catalog.tasks.count_then_move → django.db.transaction.atomic()" in reasons["count_then_move"]
+    assert (
+        "1 blocking segment(s) in the bridge's threads; count() -> await acount() x2; first blocking call: "
+        "shop.catalog.tasks.count_then_move → django.db.transaction.atomic()" in reasons["count_then_move"]
+    )
 
 
 @pytest.mark.slow
-def test_every_task_runs_under_a_real_saq_worker_like_under_a_real_celery_worker(tmp_path: Path, redis_url: str,
-                                                                                database: str) -> None:
+def test_every_task_runs_under_a_real_saq_worker_like_under_a_real_celery_worker(
+    tmp_path: Path, redis_url: str, database: str
+) -> None:
     import django  # noqa: F401 - a dev dependency: an ImportError here is a broken install
+
     root = tmp_path / "native_django"
     shutil.copytree(ROOT / "fixtures" / "native_django", root)
     result = compute_changes(root, Config(), mode="native")
     assert apply_changes(root, result.changes) == []
     cases = _cases(tmp_path)
-    env = dict(os.environ, REDIS_URL=redis_url, SAQ_REDIS_URL=redis_url, PYTHONPATH=str(root),
-               SAQMIGRATE_ROUTING="0", SAQMIGRATE_DLQ="0", NATIVE_DJANGO_DB=database,
-               DJANGO_SETTINGS_MODULE="shop.settings")
-    proc = subprocess.run([sys.executable, str(HARNESS), str(root), "shop.saq_worker.queue_celery",
-                           json.dumps(cases)], capture_output=True, text=True, timeout=300, env=env, cwd=root)
+    env = dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        SAQ_REDIS_URL=redis_url,
+        PYTHONPATH=str(root),
+        SAQMIGRATE_ROUTING="0",
+        SAQMIGRATE_DLQ="0",
+        NATIVE_DJANGO_DB=database,
+        DJANGO_SETTINGS_MODULE="shop.settings",
+    )
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), str(root), "shop.saq_worker.queue_celery", json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     gaps = {}
@@ -142,8 +179,10 @@ def test_every_task_runs_under_a_real_saq_worker_like_under_a_real_celery_worker
             assert saq["max_gap_ms"] < 50, (name, saq["max_gap_ms"])
     assert set(gaps) == PORTED | PARTLY
     assert out["probe_gap"] >= 150, out["probe_gap"]  # the heartbeat does see a blocked loop
-    by_case = {(c["task"].removeprefix(T), json.dumps(c.get("kwargs", {}), sort_keys=True)): e
-               for c, e in zip(cases, out["celery"])}
+    by_case = {
+        (c["task"].removeprefix(T), json.dumps(c.get("kwargs", {}), sort_keys=True)): e
+        for c, e in zip(cases, out["celery"])
+    }
     effects = {k[0]: v["effects"] for k, v in by_case.items()}
     values = {k[0]: v["value"] for k, v in by_case.items()}
     assert effects["notify"]["mail"] == [["New books", "body", ["reader@example.com"]]]  # compared something real
@@ -152,13 +191,17 @@ def test_every_task_runs_under_a_real_saq_worker_like_under_a_real_celery_worker
     assert effects["count_then_move"]["books"][0][2] == 3 and values["count_then_move"] == [3, 3, 2, 3]
     assert effects["restock_and_notify"]["mail"] == [["Restock", "1 books out of stock", ["buyer@example.com"]]]
     post = effects["post_event"]["http"]
-    assert post[0][:4] == ["POST", "/events", post[0][2], "application/json"] and \
-        post[0][2].startswith("python-requests/") and post[0][5] == '{"event": "sold", "note": "caf\\u00e9"}'
+    assert (
+        post[0][:4] == ["POST", "/events", post[0][2], "application/json"]
+        and post[0][2].startswith("python-requests/")
+        and post[0][5] == '{"event": "sold", "note": "caf\\u00e9"}'
+    )
     redirected = [e for c, e in zip(cases, out["celery"]) if c.get("kwargs", {}).get("url", "").endswith("/redirect")]
     assert redirected[0]["value"] == [200, "yes", "GET /ok"]
 
 
-WAITING = {"shop/catalog/helpers.py": '''
+WAITING = {
+    "shop/catalog/helpers.py": '''
 
 def poll_for(name, seconds):
     """Waits for a row another job creates (ORM and time.sleep in a helper: a blocking segment)."""
@@ -172,7 +215,8 @@ def poll_for(name, seconds):
             return True
         time.sleep(0.05)
     return False
-''', "shop/catalog/tasks.py": '''
+''',
+    "shop/catalog/tasks.py": '''
 
 @shared_task
 def wait_for_author(name, seconds):
@@ -187,7 +231,8 @@ def create_author(name):
     """Manager.create() -> acreate(): what wait_for_author waits for."""
     Author.objects.create(name=name)
     return name
-'''}
+''',
+}
 
 
 @pytest.mark.slow
@@ -197,6 +242,7 @@ def test_a_segment_waiting_for_another_jobs_row_sees_it(tmp_path: Path, redis_ur
     the waiter returned [1, False] after its 5 s and the creator finished after it. On a Celery worker
     (prefork -c 2) the waiter returns [1, True] within a second. Segments now run in the bridge's threads."""
     import django  # noqa: F401 - a dev dependency: an ImportError here is a broken install
+
     root = tmp_path / "native_django"
     shutil.copytree(ROOT / "fixtures" / "native_django", root)
     for rel, text in WAITING.items():  # added to the copy: the fixture's task list stays the scan tests'
@@ -206,13 +252,28 @@ def test_a_segment_waiting_for_another_jobs_row_sees_it(tmp_path: Path, redis_ur
     assert apply_changes(root, result.changes) == []
     waiter = next(m for m in result.messages if m.startswith("SM130 shop.catalog.tasks.wait_for_author"))
     assert "count() -> await acount() x1" in waiter  # partly ported: the poll is the segment
-    cases = [{"task": T + "wait_for_author", "kwargs": {"name": "Zed", "seconds": 5}, "after": 0},
-             {"task": T + "create_author", "kwargs": {"name": "Zed"}, "after": 0.5}]
-    env = dict(os.environ, REDIS_URL=redis_url, SAQ_REDIS_URL=redis_url, PYTHONPATH=str(root),
-               SAQMIGRATE_ROUTING="0", SAQMIGRATE_DLQ="0", NATIVE_DJANGO_DB=database,
-               DJANGO_SETTINGS_MODULE="shop.settings")
-    proc = subprocess.run([sys.executable, str(HARNESS), str(root), "shop.saq_worker.queue_celery", json.dumps(cases),
-                           "--concurrent"], capture_output=True, text=True, timeout=120, env=env, cwd=root)
+    cases = [
+        {"task": T + "wait_for_author", "kwargs": {"name": "Zed", "seconds": 5}, "after": 0},
+        {"task": T + "create_author", "kwargs": {"name": "Zed"}, "after": 0.5},
+    ]
+    env = dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        SAQ_REDIS_URL=redis_url,
+        PYTHONPATH=str(root),
+        SAQMIGRATE_ROUTING="0",
+        SAQMIGRATE_DLQ="0",
+        NATIVE_DJANGO_DB=database,
+        DJANGO_SETTINGS_MODULE="shop.settings",
+    )
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), str(root), "shop.saq_worker.queue_celery", json.dumps(cases), "--concurrent"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     wait, create = json.loads(proc.stdout.strip().splitlines()[-1])
     assert create["status"] == "complete" and create["value"] == "Zed", create

@@ -18,7 +18,7 @@ from saqmigrate.rewrite import apply_changes, compute_changes
 from saqmigrate.transform.blocking import Prover
 
 APP = 'from celery import Celery\n\napp = Celery("proj")\n'
-MODELS = '''from django.db import models
+MODELS = """from django.db import models
 
 from .fields import Secret
 from thirdparty.models import TimeStamped
@@ -63,15 +63,15 @@ class Tag(models.Model):
 
 class Stamped(TimeStamped):
     note = models.TextField()
-'''
-FIELDS = '''from django.db import models
+"""
+FIELDS = """from django.db import models
 
 
 class Secret(models.TextField):
     def get_prep_value(self, value):
         return value
-'''
-HELPERS = '''from .models import Post
+"""
+HELPERS = """from .models import Post
 
 
 def published():
@@ -80,8 +80,8 @@ def published():
 
 def maybe(flag):
     return Post.objects.all() if flag else []
-'''
-TASKS = '''import time
+"""
+TASKS = """import time
 
 import requests
 from celery import shared_task
@@ -309,9 +309,16 @@ def ping_in_try(url):
 def ping_retry(url):
     r = requests.get(url)
     return r.status_code
-'''
-PROJECT = {"proj/__init__.py": "", "proj/celery.py": APP, "proj/models.py": MODELS, "proj/fields.py": FIELDS,
-           "proj/helpers.py": HELPERS, "proj/tasks.py": TASKS, "requirements.txt": "django>=4.2\nhttpx\n"}
+"""
+PROJECT = {
+    "proj/__init__.py": "",
+    "proj/celery.py": APP,
+    "proj/models.py": MODELS,
+    "proj/fields.py": FIELDS,
+    "proj/helpers.py": HELPERS,
+    "proj/tasks.py": TASKS,
+    "requirements.txt": "django>=4.2\nhttpx\n",
+}
 
 PORTED = {  # task -> the rewrites the report names
     "count_all": "count() -> await acount() x1",
@@ -428,8 +435,10 @@ def test_the_rewrite_reports_each_verdict(twins) -> None:
     bridged = {m.split()[1].rstrip(":").removeprefix("proj.tasks.") for m in messages if m.startswith("SM113 proj")}
     assert ported == set(PORTED) and partly == set(PARTLY) and bridged == set(BRIDGED)
     line = next(m for m in messages if m.startswith("SM130 proj.tasks.mail_after_get"))
-    assert "1 blocking segment(s) in the bridge's threads; get() -> await aget() x1; first blocking call: " \
-           "proj.tasks.mail_after_get → django.core.mail.send_mail()" in line
+    assert (
+        "1 blocking segment(s) in the bridge's threads; get() -> await aget() x1; first blocking call: "
+        "proj.tasks.mail_after_get → django.core.mail.send_mail()" in line
+    )
 
 
 def test_orm_ports_are_written_with_the_async_methods(twins) -> None:
@@ -438,8 +447,9 @@ def test_orm_ports_are_written_with_the_async_methods(twins) -> None:
     assert "post = await Post.live.aget(pk=pk)" in _fn(code, "rename")
     assert "await post.asave()" in _fn(code, "rename")
     assert "async for p in Post.objects.filter(author_id=author_id)" in _fn(code, "titles")
-    assert "[p.title async for p in (await Author.objects.aget(pk=author_id)).posts.all()]" in \
-        _fn(code, "related_titles")
+    assert "[p.title async for p in (await Author.objects.aget(pk=author_id)).posts.all()]" in _fn(
+        code, "related_titles"
+    )
     assert "[_row async for _row in Post.objects.values_list('title', flat=True)]" in _fn(code, "flat_titles")
     assert "obj, created = await Post.objects.aget_or_create(" in _fn(code, "ensure")
     assert "await post.tags.aadd(tag_id)" in _fn(code, "tag_it")
@@ -450,23 +460,33 @@ def test_segments_keep_order_and_share_variables(twins) -> None:
     _, code, _ = twins
     src = _fn(code, "atomic_then_count")
     assert "p: object" in src and "nonlocal p" in src
-    assert src.index("with transaction.atomic():") < src.index("await _aio.run_segment(_blocking_1)") < \
-        src.index("return [p.stock, await Post.objects.acount()]")
+    assert (
+        src.index("with transaction.atomic():")
+        < src.index("await _aio.run_segment(_blocking_1)")
+        < src.index("return [p.stock, await Post.objects.acount()]")
+    )
     early = _fn(code, "returns_early")  # a segment that returns runs to the end of the body
-    assert "return await _aio.run_segment(_blocking_1)" in early and "n = await Post.objects.filter(pk=pk).acount()" \
-        in early
+    assert (
+        "return await _aio.run_segment(_blocking_1)" in early
+        and "n = await Post.objects.filter(pk=pk).acount()" in early
+    )
     loop = _fn(code, "in_loop")  # one segment per iteration, inside the async for; the counter stays on the loop
     assert "async for p in Post.objects.filter(published=True):" in loop and "nonlocal" not in loop
-    assert loop.index("send_mail('s', p.title, 'f@x', [to])") < loop.index("await _aio.run_segment(_blocking_1)") \
+    assert (
+        loop.index("send_mail('s', p.title, 'f@x', [to])")
+        < loop.index("await _aio.run_segment(_blocking_1)")
         < loop.index("sent += 1")
+    )
 
 
 def test_http_ports_match_requests_defaults(twins) -> None:
     _, code, _ = twins
     ping = _fn(code, "ping")
-    assert "async with await asyncio.to_thread(_httpx.AsyncClient, headers={'User-Agent': " \
-           "_requests.utils.default_user_agent()}, follow_redirects=True, max_redirects=30, timeout=5) as " \
-           "_http_client:" in ping  # built in a thread: its SSL context loads the CA bundle
+    assert (
+        "async with await asyncio.to_thread(_httpx.AsyncClient, headers={'User-Agent': "
+        "_requests.utils.default_user_agent()}, follow_redirects=True, max_redirects=30, timeout=5) as "
+        "_http_client:" in ping
+    )  # built in a thread: its SSL context loads the CA bundle
     assert "r = await _http_client.get(url)" in ping
     hook = _fn(code, "hook")
     assert "timeout=None" in hook  # requests waits forever; httpx's default is 5 s
@@ -477,8 +497,12 @@ def test_http_ports_match_requests_defaults(twins) -> None:
 def test_http_imports_happen_when_the_worker_starts(twins) -> None:
     _, code, _ = twins
     head = code[: code.index("@saq_task")]
-    for line in ("import httpx as _httpx", "import requests as _requests", "import httpcore  # noqa",
-                 "import anyio._backends._asyncio  # noqa"):
+    for line in (
+        "import httpx as _httpx",
+        "import requests as _requests",
+        "import httpcore  # noqa",
+        "import anyio._backends._asyncio  # noqa",
+    ):
         assert line in head
     assert "import httpx" not in _fn(code, "ping")
 
@@ -486,8 +510,12 @@ def test_http_imports_happen_when_the_worker_starts(twins) -> None:
 def test_generated_module_is_lint_clean_and_formatter_stable(twins) -> None:
     root, _, _ = twins
     rel = "proj/tasks_saq.py"
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,W,F",
-                           "--line-length", "88", rel], cwd=root, capture_output=True, text=True)
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,W,F", "--line-length", "88", rel],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout
     for cmd in (["ruff", "format", "--isolated", "--check"], ["black", "--check", "-q"]):
         fmt = subprocess.run([sys.executable, "-m", *cmd, rel], cwd=root, capture_output=True, text=True)
@@ -517,20 +545,30 @@ def journal(path, entries, pause):
 
 def test_a_partly_ported_body_runs_like_the_celery_function(tmp_path: Path) -> None:
     """The generated port is run: segments in the bridge's threads, the sleep on the loop, same result and file."""
-    root = _project(tmp_path / "p", {"filesproj/__init__.py": "", "filesproj/celery.py": APP.replace("proj", "fp"),
-                                     "filesproj/files.py": FILES, "requirements.txt": "asgiref\n"})
+    root = _project(
+        tmp_path / "p",
+        {
+            "filesproj/__init__.py": "",
+            "filesproj/celery.py": APP.replace("proj", "fp"),
+            "filesproj/files.py": FILES,
+            "requirements.txt": "asgiref\n",
+        },
+    )
     result = compute_changes(root, Config(), mode="native")
-    assert any(m.startswith("SM130 filesproj.files.journal: partly ported (2 blocking segment(s)") for m in
-               result.messages), result.messages
+    assert any(
+        m.startswith("SM130 filesproj.files.journal: partly ported (2 blocking segment(s)") for m in result.messages
+    ), result.messages
     assert apply_changes(root, result.changes) == []
     sys.path.insert(0, str(root))
     try:
         celery_fn = importlib.import_module("filesproj.files").journal
         saq_fn = importlib.import_module("filesproj.files_saq").journal
         expected = celery_fn(path=str(tmp_path / "a.txt"), entries=[{"a": 1}, {"b": 2}], pause=0.01)
-        got = asyncio.run(saq_fn.__wrapped__({}, path=str(tmp_path / "b.txt"), entries=[{"a": 1}, {"b": 2}],
-                                            pause=0.01) if hasattr(saq_fn, "__wrapped__") else
-                          saq_fn({}, path=str(tmp_path / "b.txt"), entries=[{"a": 1}, {"b": 2}], pause=0.01))
+        got = asyncio.run(
+            saq_fn.__wrapped__({}, path=str(tmp_path / "b.txt"), entries=[{"a": 1}, {"b": 2}], pause=0.01)
+            if hasattr(saq_fn, "__wrapped__")
+            else saq_fn({}, path=str(tmp_path / "b.txt"), entries=[{"a": 1}, {"b": 2}], pause=0.01)
+        )
     finally:
         sys.path.remove(str(root))
         for name in [m for m in sys.modules if m.startswith("filesproj")]:
@@ -539,7 +577,7 @@ def test_a_partly_ported_body_runs_like_the_celery_function(tmp_path: Path) -> N
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text()
 
 
-MANUAL = '''from celery import shared_task
+MANUAL = """from celery import shared_task
 from django.db import connection, transaction
 
 from .models import Post
@@ -568,7 +606,7 @@ def local_import(pk):
     n = Post.objects.count()
     sp = tx.savepoint()
     return [n, sp]
-'''
+"""
 
 
 @pytest.mark.parametrize("task", ["by_hand", "cursor", "local_import"])
@@ -580,7 +618,7 @@ def test_a_body_driving_the_connection_stays_bridged(tmp_path: Path, task: str) 
     assert plan.verdict == "bridged" and "manages the database connection or a transaction by hand" in plan.reason()
 
 
-OVERRIDES = '''from celery import shared_task
+OVERRIDES = """from celery import shared_task
 from django.db import models
 from django.contrib.auth.models import AbstractUser
 
@@ -639,16 +677,19 @@ def narrow_save(pk):
 @shared_task
 def member_email(pk):
     return Member.objects.get(pk=pk).email
-'''
+"""
 
 
-@pytest.mark.parametrize("task,verdict,why", [
-    ("soft_delete", "ported", "delete() -> await adelete() x1"),  # adelete calls the override, in the thread
-    ("clever", "bridged", "the queryset class CleverQuerySet defines filter()"),
-    ("as_manager", "ported", "count() -> await acount() x1"),
-    ("narrow_save", "partly", "Note.save() is overridden without the keywords Model.asave() passes it"),
-    ("member_email", "ported", "get() -> await aget() x1"),  # AbstractUser's fields and UserManager are known
-])
+@pytest.mark.parametrize(
+    "task,verdict,why",
+    [
+        ("soft_delete", "ported", "delete() -> await adelete() x1"),  # adelete calls the override, in the thread
+        ("clever", "bridged", "the queryset class CleverQuerySet defines filter()"),
+        ("as_manager", "ported", "count() -> await acount() x1"),
+        ("narrow_save", "partly", "Note.save() is overridden without the keywords Model.asave() passes it"),
+        ("member_email", "ported", "get() -> await aget() x1"),  # AbstractUser's fields and UserManager are known
+    ],
+)
 def test_custom_querysets_overrides_and_django_user_bases(tmp_path: Path, task: str, verdict: str, why: str) -> None:
     prover = Prover(_project(tmp_path, {**PROJECT, "proj/notes.py": OVERRIDES}))
     plan = prover.plan_task("proj.notes", task, bind=False)
@@ -656,7 +697,7 @@ def test_custom_querysets_overrides_and_django_user_bases(tmp_path: Path, task: 
     assert why in (plan.summary() if verdict == "ported" else plan.reason())
 
 
-FILLED = '''from celery import shared_task
+FILLED = """from celery import shared_task
 
 from .models import Post
 
@@ -683,7 +724,7 @@ def read_only(pk):
     label = f"post {pk}"
     print(Post.objects.get(pk=pk).author.name, label)
     return [n, label.upper()]
-'''
+"""
 
 
 @pytest.mark.parametrize("task,loop_after", [("fill_dict", False), ("fill_list", False), ("read_only", True)])
@@ -696,7 +737,7 @@ def test_a_container_a_segment_may_fill_is_not_read_on_the_loop(tmp_path: Path, 
     assert (plan.units[-1].kind == "loop") is loop_after, [u.kind for u in plan.units]
 
 
-WRITER = '''import time
+WRITER = """import time
 
 from celery import shared_task
 from django.core.mail import send_mail
@@ -736,13 +777,14 @@ def handler_segment(pk, to):
 def default_constant(x=DEFAULT, pause=PAUSE):
     time.sleep(pause)
     return x
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory) -> tuple[Path, str, list[str]]:
-    root = _project(tmp_path_factory.mktemp("writer"), {**PROJECT, "proj/writer.py": WRITER,
-                                                        "proj/limits.py": "PAUSE = 0.01\n"})
+    root = _project(
+        tmp_path_factory.mktemp("writer"), {**PROJECT, "proj/writer.py": WRITER, "proj/limits.py": "PAUSE = 0.01\n"}
+    )
     result = compute_changes(root, Config(), mode="native")
     assert not result.blocking, result.errors
     assert apply_changes(root, result.changes) == []
@@ -778,10 +820,26 @@ def test_a_default_value_is_imported_from_its_module(written) -> None:
 
 def test_the_written_module_is_lint_clean_and_runs_like_celery(written) -> None:
     root, _, _ = written
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,W,F",
-                           "--line-length", "88", "proj/writer_saq.py"], cwd=root, capture_output=True, text=True)
+    lint = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--isolated",
+            "--select",
+            "E,W,F",
+            "--line-length",
+            "88",
+            "proj/writer_saq.py",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout
     for cmd in (["ruff", "format", "--isolated", "--check"], ["black", "--check", "-q"]):
-        fmt = subprocess.run([sys.executable, "-m", *cmd, "proj/writer_saq.py"], cwd=root, capture_output=True,
-                             text=True)
+        fmt = subprocess.run(
+            [sys.executable, "-m", *cmd, "proj/writer_saq.py"], cwd=root, capture_output=True, text=True
+        )
         assert fmt.returncode == 0, fmt.stdout + fmt.stderr

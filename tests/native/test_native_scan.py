@@ -39,8 +39,12 @@ def test_scan_json_has_the_rewrites_verdicts(tmp_path: Path) -> None:
         assert names == {k for k, r in by_task.items() if r["verdict"] == verdict}, verdict
     assert native["summary"] == {"ported": 17, "partly": 2, "bridged": 7}
     notify = by_task["notify"]
-    assert notify["blocking"] == {"call": "django.core.mail.send_mail()", "why": "Django mail (SMTP)",
-                                  "where": "shop/catalog/tasks.py:69", "chain": ["shop.catalog.tasks.notify"]}
+    assert notify["blocking"] == {
+        "call": "django.core.mail.send_mail()",
+        "why": "Django mail (SMTP)",
+        "where": "shop/catalog/tasks.py:69",
+        "chain": ["shop.catalog.tasks.notify"],
+    }
     assert notify["reason"].startswith("not proven non-blocking: shop.catalog.tasks.notify → ")
     partly = by_task["count_then_move"]
     assert partly["segments"] == 1 and partly["rewrites"] == ["count() -> await acount() x2"]
@@ -79,8 +83,11 @@ def test_warm_scans_reuse_verdicts_until_a_module_they_read_changes(tmp_path: Pa
     index, _ = run_scan(root, Config())
     assert calls == [] and index.native["summary"]["bridged"] == 7
     helpers = root / "shop/catalog/helpers.py"  # titles_for no longer queries: two tasks become portable
-    helpers.write_text(helpers.read_text().replace(
-        "return [b.title for b in Book.objects.filter(author_id=author_id)]", "return [str(author_id)]"))
+    helpers.write_text(
+        helpers.read_text().replace(
+            "return [b.title for b in Book.objects.filter(author_id=author_id)]", "return [str(author_id)]"
+        )
+    )
     index, _ = run_scan(root, Config())
     assert sorted(calls) == ["author_summary", "crunch", "slugs", "titles_of"]  # the verdicts that read helpers.py
     verdicts = {r["task"].removeprefix(T): r["verdict"] for r in index.native["tasks"]}

@@ -36,16 +36,21 @@ def compare(name: str, show: bool = False) -> dict:
     got_task_lines = {(t.file, t.decorator_line) for t in index.tasks} | got_tasks
     true_tasks = {(t["file"], t["line"]) for t in truth["tasks"]}
     found_tasks = {k for k in true_tasks if k in got_task_lines}
-    extra_tasks = {(t.file, t.line, t.name) for t in index.tasks
-                   if (t.file, t.line) not in true_tasks and (t.file, t.decorator_line) not in true_tasks}
+    extra_tasks = {
+        (t.file, t.line, t.name)
+        for t in index.tasks
+        if (t.file, t.line) not in true_tasks and (t.file, t.decorator_line) not in true_tasks
+    }
 
     by_loc = {}
     for t in index.tasks:
         by_loc[(t.file, t.line)] = t.name
         by_loc.setdefault((t.file, t.decorator_line), t.name)
-    wrong_names = sorted((t["file"], t["line"], t["name"], by_loc.get((t["file"], t["line"])))
-                         for t in truth["tasks"] if (t["file"], t["line"]) in by_loc
-                         and by_loc[(t["file"], t["line"])] != t["name"])
+    wrong_names = sorted(
+        (t["file"], t["line"], t["name"], by_loc.get((t["file"], t["line"])))
+        for t in truth["tasks"]
+        if (t["file"], t["line"]) in by_loc and by_loc[(t["file"], t["line"])] != t["name"]
+    )
     got_sched = {(s.file, s.line) for s in index.schedules}
     true_sched = {(s["file"], s["line"]) for s in truth["schedules"]}
     found_sched = true_sched & got_sched
@@ -54,10 +59,13 @@ def compare(name: str, show: bool = False) -> dict:
     true_calls = {(c["file"], c["line"]) for c in truth["calls"]}
     found_calls = true_calls & got_calls
     res = {
-        "tasks": (len(found_tasks), len(true_tasks)), "extra_tasks": sorted(extra_tasks),
+        "tasks": (len(found_tasks), len(true_tasks)),
+        "extra_tasks": sorted(extra_tasks),
         "wrong_names": wrong_names,
-        "schedules": (len(found_sched), len(true_sched)), "calls": (len(found_calls), len(true_calls)),
-        "missed_tasks": sorted(true_tasks - found_tasks), "missed_schedules": sorted(true_sched - found_sched),
+        "schedules": (len(found_sched), len(true_sched)),
+        "calls": (len(found_calls), len(true_calls)),
+        "missed_tasks": sorted(true_tasks - found_tasks),
+        "missed_schedules": sorted(true_sched - found_sched),
         "missed_calls": sorted(true_calls - found_calls),
     }
     if show:
@@ -79,8 +87,10 @@ def main() -> None:
         def pct(a: tuple[int, int]) -> str:
             return f"{a[0]}/{a[1]} ({100 * a[0] / a[1]:.1f}%)" if a[1] else "0/0"
 
-        print(f"{name}: tasks {pct(r['tasks'])}, schedules {pct(r['schedules'])}, calls {pct(r['calls'])}, "
-              f"non-tasks reported: {len(r['extra_tasks'])}, wrong task names: {len(r['wrong_names'])}")
+        print(
+            f"{name}: tasks {pct(r['tasks'])}, schedules {pct(r['schedules'])}, calls {pct(r['calls'])}, "
+            f"non-tasks reported: {len(r['extra_tasks'])}, wrong task names: {len(r['wrong_names'])}"
+        )
 
 
 if __name__ == "__main__":

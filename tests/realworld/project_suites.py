@@ -65,15 +65,24 @@ PROJECTS: dict[str, dict] = {
         # test files that dispatch, mock or configure tasks: grep -rlE "\.delay\(|apply_async|CELERY_|celery|
         # \.tasks import|tasks\.task_|import tasks|\btask_[a-z_]+\(" src/tests
         "selection": [
-            "src/tests/agenda/test_tasks.py", "src/tests/common/commands/test_sendtestemail.py",
-            "src/tests/common/test_checks.py", "src/tests/common/test_exceptions.py",
-            "src/tests/common/test_image.py", "src/tests/common/test_tasks.py",
-            "src/tests/common/views/unit/test_mixins.py", "src/tests/event/test_tasks.py",
-            "src/tests/mail/domain/test_send.py", "src/tests/mail/interfaces/forms/test_compose.py",
-            "src/tests/mail/test_tasks.py", "src/tests/orga/views/integration/test_event.py",
-            "src/tests/orga/views/integration/test_mails.py", "src/tests/orga/views/integration/test_organiser.py",
-            "src/tests/orga/views/integration/test_speaker.py", "src/tests/orga/views/unit/test_admin.py",
-            "src/tests/schedule/test_tasks.py", "src/tests/submission/domain/test_submission.py",
+            "src/tests/agenda/test_tasks.py",
+            "src/tests/common/commands/test_sendtestemail.py",
+            "src/tests/common/test_checks.py",
+            "src/tests/common/test_exceptions.py",
+            "src/tests/common/test_image.py",
+            "src/tests/common/test_tasks.py",
+            "src/tests/common/views/unit/test_mixins.py",
+            "src/tests/event/test_tasks.py",
+            "src/tests/mail/domain/test_send.py",
+            "src/tests/mail/interfaces/forms/test_compose.py",
+            "src/tests/mail/test_tasks.py",
+            "src/tests/orga/views/integration/test_event.py",
+            "src/tests/orga/views/integration/test_mails.py",
+            "src/tests/orga/views/integration/test_organiser.py",
+            "src/tests/orga/views/integration/test_speaker.py",
+            "src/tests/orga/views/unit/test_admin.py",
+            "src/tests/schedule/test_tasks.py",
+            "src/tests/submission/domain/test_submission.py",
             "src/tests/submission/test_tasks.py",
         ],
         "expected": {  # (passed, failed, errors, skipped); None: the suite does not start
@@ -120,8 +129,10 @@ PROJECTS: dict[str, dict] = {
         "full": "",
         # test modules that import or patch task modules (wger/tasks.py is invoke's, not Celery's)
         "selection": [
-            "wger.core.tests.test_apikey", "wger.core.tests.test_oidc_provider",
-            "wger.exercises.tests.test_cache", "wger.nutrition.tests.test_sync",
+            "wger.core.tests.test_apikey",
+            "wger.core.tests.test_oidc_provider",
+            "wger.exercises.tests.test_cache",
+            "wger.nutrition.tests.test_sync",
         ],
         "expected": {  # Django's runner: (passed, failed, errors, skipped)
             "1": {"selection": (70, 0, 0, 0), "full": (1907, 0, 0, 36)},
@@ -163,14 +174,18 @@ PROJECTS["misago"] = {
     # --include=*.py | grep -E "/tests?/|test_" (conftest files left out). Most patch a task object where the
     # caller imported it and assert mock.delay.assert_called_once_with(...)
     "selection": [
-        "misago/account/tests/test_account_delete.py", "misago/admin/tests/test_group_delete.py",
+        "misago/account/tests/test_account_delete.py",
+        "misago/admin/tests/test_group_delete.py",
         "misago/categories/tests/test_synchronize_categories_task.py",
         "misago/notifications/tests/test_delete_duplicate_watched_threads.py",
         "misago/notifications/tests/test_notify_on_new_private_thread.py",
-        "misago/notifications/tests/test_notify_on_new_thread_reply.py", "misago/posting/tests/test_post_edit_state.py",
+        "misago/notifications/tests/test_notify_on_new_thread_reply.py",
+        "misago/posting/tests/test_post_edit_state.py",
         "misago/posting/tests/test_private_thread_reply_view.py",
-        "misago/posting/tests/test_private_thread_start_view.py", "misago/posting/tests/test_reply_state.py",
-        "misago/posting/tests/test_start_state.py", "misago/posting/tests/test_thread_reply_view.py",
+        "misago/posting/tests/test_private_thread_start_view.py",
+        "misago/posting/tests/test_reply_state.py",
+        "misago/posting/tests/test_start_state.py",
+        "misago/posting/tests/test_thread_reply_view.py",
         "misago/posting/tests/test_upgrade_post_content_task.py",
         "misago/privatethreads/tests/test_private_thread_detail_view_moderation.py",
         "misago/privatethreads/tests/test_private_thread_detail_view_moderation_actions.py",
@@ -184,8 +199,10 @@ PROJECTS["misago"] = {
         "misago/threads/tests/test_thread_detail_view_moderation_actions.py",
         "misago/threads/tests/test_thread_list_view_moderation.py",
         "misago/threads/tests/test_thread_list_view_moderation_actions.py",
-        "misago/users/admin/tests/test_deleting_user_with_content.py", "misago/users/tests/test_delete_group.py",
-        "misago/users/tests/test_delete_user_task.py", "misago/users/tests/test_remove_group_from_users_groups_ids.py",
+        "misago/users/admin/tests/test_deleting_user_with_content.py",
+        "misago/users/tests/test_delete_group.py",
+        "misago/users/tests/test_delete_user_task.py",
+        "misago/users/tests/test_remove_group_from_users_groups_ids.py",
     ],
     "expected": {  # pytest: (passed, failed, errors, skipped)
         "1": {"selection": (874, 0, 0, 0)},
@@ -221,7 +238,6 @@ edit("wger/nutrition/tests/test_sync.py", lambda s: s.replace("mock_group.return
 '''
 
 
-
 def _tree(name: str, stage: str) -> Path:
     return SUITES / {"1": name, "2": f"{name}-s2", "3a": f"{name}-s3", "3": f"{name}-s3", "3c": f"{name}-s3c"}[stage]
 
@@ -233,8 +249,13 @@ def commands(name: str, stage: str, full: bool = False) -> list[tuple[Path, str]
     root = _tree(name, stage)
     out: list[tuple[Path, str]] = []
     if stage == "1":
-        out.append((SUITES, f"mkdir -p {name} && git --git-dir=/work/.mirror/{p['repo'].replace('/', '+')}/repo "
-                            f"archive HEAD | tar -x -C {name}"))
+        out.append(
+            (
+                SUITES,
+                f"mkdir -p {name} && git --git-dir=/work/.mirror/{p['repo'].replace('/', '+')}/repo "
+                f"archive HEAD | tar -x -C {name}",
+            )
+        )
         out.append((SUITES, f"{p['python']} -m venv {venv}"))
         out += [(SUITES / name, c.format(venv=venv)) for c in p["install"]]
     elif stage == "2":

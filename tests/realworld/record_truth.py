@@ -17,9 +17,23 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-KEEP = ("max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_kwargs", "retry_backoff",
-        "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit", "rate_limit", "acks_late",
-        "ignore_result", "serializer", "expires")
+KEEP = (
+    "max_retries",
+    "default_retry_delay",
+    "autoretry_for",
+    "dont_autoretry_for",
+    "retry_kwargs",
+    "retry_backoff",
+    "retry_backoff_max",
+    "retry_jitter",
+    "time_limit",
+    "soft_time_limit",
+    "rate_limit",
+    "acks_late",
+    "ignore_result",
+    "serializer",
+    "expires",
+)
 
 
 def main() -> None:
@@ -39,10 +53,16 @@ def main() -> None:
     tasks = {}
     for name, t in sorted((probe.get("tasks") or {}).items()):
         opts = t.get("options") or {}
-        tasks[name] = {"queue": (t.get("route") or {}).get("queue"), **{k: opts.get(k) for k in KEEP},
-                       "module": t.get("module"), "base": t.get("class")}
-    beat = {entry: {"task": b.get("task"), "schedule": b.get("schedule")}
-            for entry, b in sorted((probe.get("beat_schedule") or {}).items())}
+        tasks[name] = {
+            "queue": (t.get("route") or {}).get("queue"),
+            **{k: opts.get(k) for k in KEEP},
+            "module": t.get("module"),
+            "base": t.get("class"),
+        }
+    beat = {
+        entry: {"task": b.get("task"), "schedule": b.get("schedule")}
+        for entry, b in sorted((probe.get("beat_schedule") or {}).items())
+    }
     truth.update(celery=probe.get("celery"), timezone=probe.get("timezone"), tasks=tasks, beat=beat)
     doc["celery_truth"] = truth
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -23,11 +23,36 @@ NAMES = sorted(p.stem for p in HERE.glob("*.json"))
 # options that are not translated into the twin's behaviour (they select the function or its binding)
 from saqmigrate.translate.options import DROPPED_INFO  # noqa: E402
 
-NOT_OPTIONS = {"run_every",  # a periodic_task schedule: a beat entry (index.schedules)
-               "bind", "base", "name", "**", "typing", "shared", "filter", "lazy", "pydantic", "serializer_kwargs"}
-TRUTH_OPTIONS = ("max_retries", "default_retry_delay", "autoretry_for", "dont_autoretry_for", "retry_kwargs", "retry_backoff",
-                 "retry_backoff_max", "retry_jitter", "time_limit", "soft_time_limit", "rate_limit", "acks_late",
-                 "ignore_result", "serializer", "expires")
+NOT_OPTIONS = {
+    "run_every",  # a periodic_task schedule: a beat entry (index.schedules)
+    "bind",
+    "base",
+    "name",
+    "**",
+    "typing",
+    "shared",
+    "filter",
+    "lazy",
+    "pydantic",
+    "serializer_kwargs",
+}
+TRUTH_OPTIONS = (
+    "max_retries",
+    "default_retry_delay",
+    "autoretry_for",
+    "dont_autoretry_for",
+    "retry_kwargs",
+    "retry_backoff",
+    "retry_backoff_max",
+    "retry_jitter",
+    "time_limit",
+    "soft_time_limit",
+    "rate_limit",
+    "acks_late",
+    "ignore_result",
+    "serializer",
+    "expires",
+)
 
 
 def _roots(name: str, truth: dict) -> list:
@@ -38,8 +63,7 @@ def _roots(name: str, truth: dict) -> list:
 @pytest.mark.parametrize("name", NAMES)
 def test_every_option_is_translated_exactly_or_reported(name: str) -> None:
     if not (CORPUS / name).is_dir():
-        missing(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it",
-                "SAQMIGRATE_REQUIRE_CORPUS")
+        missing(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it", "SAQMIGRATE_REQUIRE_CORPUS")
     truth = load(name)
     problems: list[str] = []
     for root in _roots(name, truth):
@@ -68,8 +92,9 @@ def test_every_option_is_translated_exactly_or_reported(name: str) -> None:
             if celery.get("queue") is not None and celery["queue"] != tw.queue:
                 problems.append(f"{t.name}: queue {tw.queue!r}, Celery says {celery['queue']!r}")
             options = {k: celery[k] for k in TRUTH_OPTIONS if k in celery and celery[k] is not None}
-            expected = translate_task_options(options, uses_self_retry=bool(t.features.get("self_retry")),
-                                              module=t.module)
+            expected = translate_task_options(
+                options, uses_self_retry=bool(t.features.get("self_retry")), module=t.module
+            )
             if expected.job_kwargs() != tw.job and not tw.pinned:
                 problems.append(f"{t.name}: job {tw.job}, from Celery's values {expected.job_kwargs()}")
     assert not problems, "\n".join(problems[:40])

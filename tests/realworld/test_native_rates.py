@@ -33,9 +33,11 @@ def measure(name: str) -> dict:
     index, _ = run_scan(root, Config(), use_cache=False)
     result = compute_changes(root, Config(), mode="native", index=index)
     lines = result.messages
-    rewrite = {"ported": sum(1 for m in lines if m.startswith("native ") and ": ported" in m),
-               "partly": sum(1 for m in lines if m.startswith("SM130 ")),
-               "bridged": sum(1 for m in lines if m.startswith("SM113 "))}
+    rewrite = {
+        "ported": sum(1 for m in lines if m.startswith("native ") and ": ported" in m),
+        "partly": sum(1 for m in lines if m.startswith("SM130 ")),
+        "bridged": sum(1 for m in lines if m.startswith("SM113 ")),
+    }
     failed = [m for m in lines if "porter failed" in m or "prover failed" in m]
     failed += [r["reason"] for r in index.native["tasks"] if "prover failed" in r["reason"]]
     return {"scan": index.native["summary"], "rewrite": rewrite, "failures": failed}

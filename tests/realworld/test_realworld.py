@@ -21,8 +21,7 @@ NAMES = sorted(p.stem for p in HERE.glob("*.json"))
 @pytest.mark.parametrize("name", NAMES)
 def test_recall_and_precision_on_real_projects(name: str) -> None:
     if not (CORPUS / name).is_dir():
-        missing(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it",
-                "SAQMIGRATE_REQUIRE_CORPUS")
+        missing(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it", "SAQMIGRATE_REQUIRE_CORPUS")
     r = compare(name)
     for kind in ("tasks", "schedules", "calls"):
         found, true = r[kind]

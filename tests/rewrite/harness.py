@@ -46,9 +46,14 @@ def main() -> None:
         res = task.apply(kwargs=case.get("kwargs", {}))
         state = res.state
         value = res.result if state == "SUCCESS" else type(res.result).__name__
-        out["celery"].append({"state": state, "value": value, "retries": res._cache.get("retries")
-                              if getattr(res, "_cache", None) else None,
-                              "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"])})
+        out["celery"].append(
+            {
+                "state": state,
+                "value": value,
+                "retries": res._cache.get("retries") if getattr(res, "_cache", None) else None,
+                "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"]),
+            }
+        )
 
     # --- SAQ, a real worker on the generated settings ----------------------------------
     os.environ["SAQMIGRATE_METRICS"] = "0"
@@ -73,8 +78,9 @@ def main() -> None:
             await queue.enqueue(job)
             jobs.append((i, job))
             # a long-running worker (not burst): retries wait in Redis for their delay, then run again
-            worker = Worker(**{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1,
-                                                                     "worker_info": 10})
+            worker = Worker(
+                **{**settings, "queue": queue}, timers={"schedule": 1, "sweep": 60, "abort": 1, "worker_info": 10}
+            )
             runner = asyncio.create_task(worker.start())
             deleted = False
             deadline = time.monotonic() + 60
@@ -93,15 +99,27 @@ def main() -> None:
                 if deleted:
                     raise RuntimeError("deleted")
             except RuntimeError:  # ttl=-1 (ignore_result=True): SAQ deleted the finished job's record
-                out["saq"].append({"state": "deleted", "value": None, "attempts": None,
-                                   "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"])})
+                out["saq"].append(
+                    {
+                        "state": "deleted",
+                        "value": None,
+                        "attempts": None,
+                        "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"]),
+                    }
+                )
                 continue
             status = job.status.value if hasattr(job.status, "value") else str(job.status)
             err = (job.error or "").strip().splitlines()[-1].split(":")[0].rsplit(".", 1)[-1] if job.error else None
-            out["saq"].append({"state": status, "value": job.result if status == "complete" else err,
-                               "attempts": job.attempts, "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"]),
-                               "run_ms": (job.completed - job.started) if job.completed and job.started else None,
-                               "error": (job.error or "").strip().splitlines()[-1:] or None})
+            out["saq"].append(
+                {
+                    "state": status,
+                    "value": job.result if status == "complete" else err,
+                    "attempts": job.attempts,
+                    "effects": _effects(os.environ["SAQMIGRATE_EFFECTS"]),
+                    "run_ms": (job.completed - job.started) if job.completed and job.started else None,
+                    "error": (job.error or "").strip().splitlines()[-1:] or None,
+                }
+            )
         await queue.disconnect()
 
     asyncio.run(run())

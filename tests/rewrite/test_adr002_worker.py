@@ -52,16 +52,31 @@ def test_adr002_task_and_cron_run_under_the_generated_worker(tmp_path: Path, red
     shutil.copytree(ROOT / "fixtures" / "pydotorg", root)
     assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
     settings = (root / "pydotorg" / "saq_worker" / "queue_celery.py").read_text()
-    assert 'cron_function("update-boxes", _t2.update_download_boxes, cron_tz="UTC"),\n        cron="* */6 * * *"' in settings
+    assert (
+        'cron_function("update-boxes", _t2.update_download_boxes, cron_tz="UTC"),\n        cron="* */6 * * *"'
+        in settings
+    )
 
     store = FlagStore(url)
     store.set_rule(TASK, "saq", reason="ADR-002 week 3: scheduled tasks")
     effects = tmp_path / "effects.jsonl"
-    env = dict(os.environ, REDIS_URL=url, SAQ_REDIS_URL=url, SAQMIGRATE_REDIS_URL=url, PYTHONPATH=str(root),
-               SAQMIGRATE_EFFECTS=str(effects), SAQMIGRATE_METRICS="0")
+    env = dict(
+        os.environ,
+        REDIS_URL=url,
+        SAQ_REDIS_URL=url,
+        SAQMIGRATE_REDIS_URL=url,
+        PYTHONPATH=str(root),
+        SAQMIGRATE_EFFECTS=str(effects),
+        SAQMIGRATE_METRICS="0",
+    )
     log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "saq", "pydotorg.saq_worker.queue_celery.settings"],
-                              cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "saq", "pydotorg.saq_worker.queue_celery.settings"],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         key = b"saq:job:celery:cron:beat:update-boxes"
         _wait(lambda: client.exists(key), 30, f"the worker to schedule {key!r} (log: {log.name})")
@@ -84,15 +99,17 @@ def test_adr002_task_and_cron_run_under_the_generated_worker(tmp_path: Path, red
         import asyncio
 
         asyncio.run(enqueue("run-now-1"))  # what the cron fires, now rather than at the next 6th hour
-        _wait(lambda: effects.exists() and "downloads.update_boxes" in effects.read_text(), 30,
-              "the SAQ worker to run update_download_boxes")
+        _wait(
+            lambda: effects.exists() and "downloads.update_boxes" in effects.read_text(),
+            30,
+            "the SAQ worker to run update_download_boxes",
+        )
         runs = effects.read_text().count("downloads.update_boxes")
 
         store.set_rule(TASK, "celery", reason="roll back")  # Celery owns the entry again
         time.sleep(2.5)  # the worker's snapshot refreshes within 2 s
         asyncio.run(enqueue("run-now-2"))
-        _wait(lambda: _status(client, "run-now-2") == "complete",
-              30, "the second cron job to finish")
+        _wait(lambda: _status(client, "run-now-2") == "complete", 30, "the second cron job to finish")
         assert effects.read_text().count("downloads.update_boxes") == runs  # skipped: beat owns it now
     finally:
         worker.terminate()

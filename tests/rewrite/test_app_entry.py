@@ -44,17 +44,24 @@ def settings_text(root: Path) -> str:
 
 
 def test_the_module_calling_the_factory_at_import_is_what_the_worker_imports(tmp_path: Path) -> None:
-    root = project(tmp_path, **{"make_celery.py": """
+    root = project(
+        tmp_path,
+        **{
+            "make_celery.py": """
         from web import create_app
 
         flask_app = create_app()
         celery_app = flask_app.extensions["celery"]
-    """, "run.py": """
+    """,
+            "run.py": """
         from web import create_app
 
         if __name__ == "__main__":
             create_app().run()
-    """, "tests__test_app.py": "from web import create_app\n\napp = create_app()\n"})
+    """,
+            "tests__test_app.py": "from web import create_app\n\napp = create_app()\n",
+        },
+    )
     found = find_app_entry(root, "web/__init__.py", 7)
     assert (found.module, found.candidates) == ("make_celery", ["make_celery"])  # not run.py's __main__, not tests
     text, _ = settings_text(root)
@@ -71,8 +78,13 @@ def test_no_creator_is_reported_with_the_variable_to_set(tmp_path: Path) -> None
 
 
 def test_several_creators_are_reported_and_a_worker_named_one_is_chosen_out_loud(tmp_path: Path) -> None:
-    root = project(tmp_path, **{"wsgi.py": "from web import create_app\n\napp = create_app()\n",
-                                "asgi.py": "from web import create_app\n\napp = create_app()\n"})
+    root = project(
+        tmp_path,
+        **{
+            "wsgi.py": "from web import create_app\n\napp = create_app()\n",
+            "asgi.py": "from web import create_app\n\napp = create_app()\n",
+        },
+    )
     found = find_app_entry(root, "web/__init__.py", 7)
     assert found.module is None and found.candidates == ["asgi", "wsgi"] and "several" in found.why
     text, messages = settings_text(root)

@@ -21,12 +21,15 @@ def _registry_tasks(root: Path) -> dict:
 def test_signatures_links_and_canvases_are_recorded_but_beat_signatures_are_not(tmp_path: Path) -> None:
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "__init__.py").write_text("")
-    (tmp_path / "proj" / "celery.py").write_text(textwrap.dedent("""
+    (tmp_path / "proj" / "celery.py").write_text(
+        textwrap.dedent("""
         from celery import Celery
 
         app = Celery("proj")
-    """))
-    (tmp_path / "proj" / "tasks.py").write_text(textwrap.dedent("""
+    """)
+    )
+    (tmp_path / "proj" / "tasks.py").write_text(
+        textwrap.dedent("""
         from celery import chain, chord
 
         from proj.celery import app
@@ -65,7 +68,8 @@ def test_signatures_links_and_canvases_are_recorded_but_beat_signatures_are_not(
             chain(fetch.s(url), parse.s()).apply_async()
             fetch.apply_async((url,), link=notify.si(None))
             chord([parse.s(1)], notify.s()).delay()
-    """))
+    """)
+    )
     lines = (tmp_path / "proj" / "tasks.py").read_text().splitlines()
 
     def at(text: str) -> str:

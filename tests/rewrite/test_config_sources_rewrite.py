@@ -99,8 +99,10 @@ def test_a_settings_dict_from_another_module_reaches_the_generated_job_options(t
 
 
 def test_flask_documented_factory_gives_ignore_result_to_the_tasks_that_inherit_it(tmp_path: Path) -> None:
-    root = project(tmp_path, {
-        "web/__init__.py": """
+    root = project(
+        tmp_path,
+        {
+            "web/__init__.py": """
             from flask import Flask
 
             from web.celery_app import celery_init_app
@@ -118,7 +120,7 @@ def test_flask_documented_factory_gives_ignore_result_to_the_tasks_that_inherit_
                 celery_init_app(app)
                 return app
         """,
-        "web/celery_app.py": """
+            "web/celery_app.py": """
             from celery import Celery, Task
             from flask import Flask
 
@@ -135,7 +137,7 @@ def test_flask_documented_factory_gives_ignore_result_to_the_tasks_that_inherit_
                 app.extensions["celery"] = celery_app
                 return celery_app
         """,
-        "web/tasks.py": """
+            "web/tasks.py": """
             from celery import shared_task
 
 
@@ -148,7 +150,8 @@ def test_flask_documented_factory_gives_ignore_result_to_the_tasks_that_inherit_
             def add(a: int, b: int) -> int:
                 return a + b
         """,
-    })
+        },
+    )
     result = compute_changes(root, Config(), use_cache=False)
     tasks = registry(result.changes, "web/saq_worker/registry.py")
     assert tasks["web.tasks.fire_and_forget"]["job"]["ttl"] == -1  # Celery ignores its result: SAQ drops the job
@@ -157,9 +160,11 @@ def test_flask_documented_factory_gives_ignore_result_to_the_tasks_that_inherit_
 
 def test_tasks_whose_settings_cannot_be_read_get_no_twin(tmp_path: Path) -> None:
     files = dict(FASTAPI_SHAPE)
-    files["app/worker.py"] = files["app/worker.py"].replace(
-        "from app.core.config import CELERY_CONFIG", "from app.core.config import celery_settings"
-    ).replace("celery_app.conf.update(CELERY_CONFIG)", "celery_app.conf.update(celery_settings())")
+    files["app/worker.py"] = (
+        files["app/worker.py"]
+        .replace("from app.core.config import CELERY_CONFIG", "from app.core.config import celery_settings")
+        .replace("celery_app.conf.update(CELERY_CONFIG)", "celery_app.conf.update(celery_settings())")
+    )
     files["app/core/config.py"] += "\n\ndef celery_settings():\n    return dict(CELERY_CONFIG)\n"
     root = project(tmp_path, files)
     result = compute_changes(root, Config(), use_cache=False)
@@ -175,15 +180,32 @@ def test_rewrite_live_fills_in_what_an_unreadable_source_left_unknown(tmp_path: 
     from saqmigrate.scan import run_scan
 
     files = dict(FASTAPI_SHAPE)
-    files["app/worker.py"] = files["app/worker.py"].replace(
-        "from app.core.config import CELERY_CONFIG", "from app.core.config import celery_settings"
-    ).replace("celery_app.conf.update(CELERY_CONFIG)", "celery_app.conf.update(celery_settings())")
+    files["app/worker.py"] = (
+        files["app/worker.py"]
+        .replace("from app.core.config import CELERY_CONFIG", "from app.core.config import celery_settings")
+        .replace("celery_app.conf.update(CELERY_CONFIG)", "celery_app.conf.update(celery_settings())")
+    )
     root = project(tmp_path, files)
-    options = {"time_limit": 120, "soft_time_limit": None, "rate_limit": None, "ignore_result": False,
-               "serializer": "json", "acks_late": False}
-    doc = {"app": "celery.app.base.Celery 'worker'", "result_expires": 3600.0, "beat_schedule": {}, "tasks": {
-        name: {"options": dict(options), "route": {"queue": "reports" if name.endswith("render_report") else "celery"}}
-        for name in ("app.worker.send_email", "app.worker.render_report")}}
+    options = {
+        "time_limit": 120,
+        "soft_time_limit": None,
+        "rate_limit": None,
+        "ignore_result": False,
+        "serializer": "json",
+        "acks_late": False,
+    }
+    doc = {
+        "app": "celery.app.base.Celery 'worker'",
+        "result_expires": 3600.0,
+        "beat_schedule": {},
+        "tasks": {
+            name: {
+                "options": dict(options),
+                "route": {"queue": "reports" if name.endswith("render_report") else "celery"},
+            }
+            for name in ("app.worker.send_email", "app.worker.render_report")
+        },
+    }
     index, _ = run_scan(root, Config(), use_cache=False, live=doc)  # as `rewrite --live` does
     used = index.live
     assert used["tasks"]["app.worker.send_email"]["options"]["result_expires"] == 3600.0

@@ -22,25 +22,48 @@ HARNESS = Path(__file__).resolve().parent / "harness.py"
 ICS = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:PyCon US\nDTSTART:20270514\nEND:VEVENT\nEND:VCALENDAR\n"
 CASES = [
     {"task": "downloads.tasks.update_download_boxes", "task_object": "downloads.tasks.update_download_boxes"},
-    {"task": "events.tasks.import_events", "task_object": "events.tasks.import_events",
-     "kwargs": {"calendar_id": 1, "ics_text": ICS}},
+    {
+        "task": "events.tasks.import_events",
+        "task_object": "events.tasks.import_events",
+        "kwargs": {"calendar_id": 1, "ics_text": ICS},
+    },
     # not in self.retry's except clause: fails once on both sides, never retried
     {"task": "events.tasks.import_events", "task_object": "events.tasks.import_events", "kwargs": {"calendar_id": 99}},
-    {"task": "blogs.tasks.update_blog_feeds", "task_object": "blogs.tasks.update_blog_feeds",
-     "kwargs": {"feeds": ["file:///dev/null"]}},
-    {"task": "jobs.tasks.expire_jobs", "task_object": "jobs.tasks.expire_jobs",
-     "kwargs": {"postings": [{"id": 1, "posted": "2020-01-01"}, {"id": 2, "posted": "2026-11-20"}],
-                "today": "2026-11-27"}},
+    {
+        "task": "blogs.tasks.update_blog_feeds",
+        "task_object": "blogs.tasks.update_blog_feeds",
+        "kwargs": {"feeds": ["file:///dev/null"]},
+    },
+    {
+        "task": "jobs.tasks.expire_jobs",
+        "task_object": "jobs.tasks.expire_jobs",
+        "kwargs": {
+            "postings": [{"id": 1, "posted": "2020-01-01"}, {"id": 2, "posted": "2026-11-20"}],
+            "today": "2026-11-27",
+        },
+    },
     {"task": "jobs.tasks.send_job_email", "task_object": "jobs.tasks.send_job_email", "kwargs": {"job_id": 7}},
     {"task": "cms.tasks.refresh_cache", "task_object": "cms.tasks.refresh_cache", "kwargs": {"key": "homepage"}},
 ]
 
 
 def run_both(root: Path, queue_module: str, cases: list[dict], redis_url: str) -> dict:
-    env = dict(os.environ, REDIS_URL=redis_url, SAQ_REDIS_URL=redis_url, PYTHONPATH=str(root),
-               SAQMIGRATE_ROUTING="0", SAQMIGRATE_DLQ="0")
-    proc = subprocess.run([sys.executable, str(HARNESS), str(root), queue_module, json.dumps(cases)],
-                          capture_output=True, text=True, timeout=240, env=env, cwd=root)
+    env = dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        SAQ_REDIS_URL=redis_url,
+        PYTHONPATH=str(root),
+        SAQMIGRATE_ROUTING="0",
+        SAQMIGRATE_DLQ="0",
+    )
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), str(root), queue_module, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -69,16 +92,41 @@ def test_every_pydotorg_task_runs_under_saq_like_under_celery(tmp_path: Path, re
 
 
 RETRY_CASES = [
-    {"task": "retries.tasks.always_retry", "task_object": "retries.tasks.always_retry", "kwargs": {"n": 1},
-     "attempts": 3, "gaps": [1, 1]},
-    {"task": "retries.tasks.succeed_on_third", "task_object": "retries.tasks.succeed_on_third",
-     "kwargs": {"key": "k"}, "attempts": 3, "gaps": [1, 1]},
-    {"task": "retries.tasks.autoretry_backoff", "task_object": "retries.tasks.autoretry_backoff",
-     "kwargs": {"tag": "b"}, "attempts": 3, "gaps": [1, 2]},  # backoff 1 s, 2 s (jitter off)
-    {"task": "retries.tasks.not_listed_exception", "task_object": "retries.tasks.not_listed_exception",
-     "kwargs": {"tag": "v"}, "attempts": 1, "gaps": []},
-    {"task": "retries.tasks.request_info", "task_object": "retries.tasks.request_info", "kwargs": {"x": 40},
-     "attempts": 1, "gaps": []},
+    {
+        "task": "retries.tasks.always_retry",
+        "task_object": "retries.tasks.always_retry",
+        "kwargs": {"n": 1},
+        "attempts": 3,
+        "gaps": [1, 1],
+    },
+    {
+        "task": "retries.tasks.succeed_on_third",
+        "task_object": "retries.tasks.succeed_on_third",
+        "kwargs": {"key": "k"},
+        "attempts": 3,
+        "gaps": [1, 1],
+    },
+    {
+        "task": "retries.tasks.autoretry_backoff",
+        "task_object": "retries.tasks.autoretry_backoff",
+        "kwargs": {"tag": "b"},
+        "attempts": 3,
+        "gaps": [1, 2],
+    },  # backoff 1 s, 2 s (jitter off)
+    {
+        "task": "retries.tasks.not_listed_exception",
+        "task_object": "retries.tasks.not_listed_exception",
+        "kwargs": {"tag": "v"},
+        "attempts": 1,
+        "gaps": [],
+    },
+    {
+        "task": "retries.tasks.request_info",
+        "task_object": "retries.tasks.request_info",
+        "kwargs": {"x": 40},
+        "attempts": 1,
+        "gaps": [],
+    },
 ]
 TIME_LIMIT_CASE = {"task": "retries.tasks.too_slow", "task_object": "retries.tasks.too_slow", "kwargs": {"seconds": 3}}
 
@@ -110,5 +158,7 @@ def test_retries_delays_and_bound_requests_match_celery(tmp_path: Path, redis_ur
             assert saq["state"] == "failed" and saq["value"] == cel["value"], (label, saq, cel)
         times = [json.loads(e)["t"] for e in saq["effects"]]
         gaps = [b - a for a, b in zip(times, times[1:])]
-        assert len(gaps) == len(case["gaps"]) and all(g >= want - 0.05 for g, want in zip(gaps, case["gaps"])), \
-            (label, gaps)
+        assert len(gaps) == len(case["gaps"]) and all(g >= want - 0.05 for g, want in zip(gaps, case["gaps"])), (
+            label,
+            gaps,
+        )

@@ -43,8 +43,13 @@ def test_generated_code_is_lint_clean_and_formatter_stable(name: str, tmp_path: 
     assert lint.returncode == 0, lint.stdout[-4000:]
     fmt = _ruff(root, "format", "--isolated", "--check", *generated)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    black = subprocess.run([sys.executable, "-m", "black", "--check", "-q", *generated], cwd=root,
-                           capture_output=True, text=True, timeout=120)
+    black = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "-q", *generated],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert black.returncode == 0, black.stderr
 
 
@@ -54,30 +59,52 @@ def test_the_app_module_edit_adds_no_lint_error(name: str, tmp_path: Path) -> No
     root, _, edited = _write(name, tmp_path)
     assert edited
     for rel in edited:
-        before = _ruff(original, "check", "--isolated", "--select", "E,W,F", "--line-length", "88",
-                       "--output-format", "concise", rel)
-        after = _ruff(root, "check", "--isolated", "--select", "E,W,F", "--line-length", "88",
-                      "--output-format", "concise", rel)
-        count = lambda out: len([ln for ln in out.splitlines() if f"{rel}:" in ln])  # noqa: E731
+        before = _ruff(
+            original,
+            "check",
+            "--isolated",
+            "--select",
+            "E,W,F",
+            "--line-length",
+            "88",
+            "--output-format",
+            "concise",
+            rel,
+        )
+        after = _ruff(
+            root, "check", "--isolated", "--select", "E,W,F", "--line-length", "88", "--output-format", "concise", rel
+        )
+
+        def count(out: str, rel: str = rel) -> int:
+            return len([ln for ln in out.splitlines() if f"{rel}:" in ln])
+
         assert count(after.stdout) <= count(before.stdout), after.stdout
 
 
-@pytest.mark.parametrize("source", [
-    'app = Celery(\n    "proj",\n    broker="redis://",\n)\n',
-    'app = Celery(\n    "tasks", broker="redis://", backend="redis://"\n)\n',
-    'app = Celery("proj")\n',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'app = Celery(\n    "proj",\n    broker="redis://",\n)\n',
+        'app = Celery(\n    "tasks", broker="redis://", backend="redis://"\n)\n',
+        'app = Celery("proj")\n',
+    ],
+)
 def test_the_celery_call_is_left_as_it_is(source: str) -> None:
     """The router is mixed into the app's own task class at run time (install(app)), so the
     Celery(...) call keeps its layout and its task class (DjangoTask, task_cls=...)."""
     out = wire_app("from celery import Celery\n\n" + source, "app", "proj.saq_worker.routing").code
-    assert out == ("from celery import Celery\n\n" + source
-                   + "from proj.saq_worker import routing as _saqmigrate_routing  # noqa: E402\n\n"
-                   + "_saqmigrate_routing.install(app)\n")
+    assert out == (
+        "from celery import Celery\n\n"
+        + source
+        + "from proj.saq_worker import routing as _saqmigrate_routing  # noqa: E402\n\n"
+        + "_saqmigrate_routing.install(app)\n"
+    )
 
 
-@pytest.mark.parametrize("formatter", [["-m", "black", "-q", "--line-length", "100"],
-                                       ["-m", "ruff", "format", "--isolated", "--line-length", "79"]])
+@pytest.mark.parametrize(
+    "formatter",
+    [["-m", "black", "-q", "--line-length", "100"], ["-m", "ruff", "format", "--isolated", "--line-length", "79"]],
+)
 def test_a_formatter_run_on_generated_files_is_not_drift(formatter: list[str], tmp_path: Path) -> None:
     root, generated, _ = _write("pydotorg", tmp_path)
     before = {rel: (root / rel).read_text(encoding="utf-8") for rel in generated}

@@ -45,12 +45,13 @@ def make_project(root: Path, task: str, entry: str, queue: str) -> Path:
         "from celery.schedules import crontab\n\n"
         'app = Celery("proj")\n'
         f"app.conf.beat_schedule = {{{entry!r}: {{'task': {task!r}, 'schedule': crontab(minute='*/5'),"
-        f" 'kwargs': {{'x': {entry!r}}}}}}}\n", encoding="utf-8")
+        f" 'kwargs': {{'x': {entry!r}}}}}}}\n",
+        encoding="utf-8",
+    )
     (pkg / "tasks.py").write_text(
-        "from celery import shared_task\n\n\n"
-        f"@shared_task(name={task!r}, queue={queue!r})\n"
-        "def f(x):\n"
-        "    return x\n", encoding="utf-8")
+        f"from celery import shared_task\n\n\n@shared_task(name={task!r}, queue={queue!r})\ndef f(x):\n    return x\n",
+        encoding="utf-8",
+    )
     return root
 
 
@@ -73,6 +74,7 @@ def _generated(tmp: Path, task: str, entry: str, queue: str) -> dict[str, str]:
 def _same_shape(tmp: Path, task: str, entry: str, queue: str) -> None:
     benign = _generated(tmp / "benign", "proj.tasks.f", "every five", "mail")
     hostile = _generated(tmp / "hostile", task, entry, queue)
+
     # the queue module's file name is derived from the queue name; compare the rest by role
     def by_role(files: dict[str, str]) -> dict[str, str]:
         return {("queue" if "/queue_" in rel else rel): text for rel, text in files.items()}
@@ -122,8 +124,9 @@ def test_payload_never_runs_when_the_worker_imports(tmp_path: Path) -> None:
     modules = [c.rel[:-3].replace("/", ".") for c in result.changes if c.rel.endswith(".py")]
     code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\nprint('ok')\n"
     env = {**os.environ, "PYTHONPATH": str(root), "SAQMIGRATE_ROUTING": "0"}
-    proc = subprocess.run([sys.executable, "-c", code, *modules], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *modules], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert not (root / "PWNED").exists()
 
@@ -137,6 +140,7 @@ def test_poisoned_scan_cache_cannot_reach_generated_code(tmp_path: Path) -> None
     cache = root / ".saqmigrate_cache" / "scan.json"
     data = json.loads(cache.read_text(encoding="utf-8"))
     facts = data["files"]["proj/tasks.py"]["facts"]
+
     def poison(value):
         if isinstance(value, dict):
             return {k: poison(v) for k, v in value.items()}
@@ -176,8 +180,9 @@ def test_names_in_terminal_reports_cannot_break_lines(tmp_path: Path) -> None:
     for args in (["scan", str(root), "--format", "text"], ["rewrite", str(root), "--check"]):
         r = runner.invoke(cli, args)
         assert "evil" in r.output, r.output
-        assert not any(line.startswith("FORGED") or "FORGED LINE" in line and "\\n" not in line
-                       for line in r.output.splitlines()), r.output
+        assert not any(
+            line.startswith("FORGED") or "FORGED LINE" in line and "\\n" not in line for line in r.output.splitlines()
+        ), r.output
         assert "\u202e" not in r.output
 
 
@@ -194,7 +199,9 @@ def test_task_and_parameter_names_cannot_break_the_twin_module(tmp_path: Path) -
         "@app.task\ndef run_sync(x):\n    return x\n\n\n"
         "@app.task\ndef later(x):\n    return x + 1\n\n\n"
         "@app.task\ndef uses_ctx(ctx, n):\n    return [ctx, n]\n\n\n"
-        "@app.task\ndef params(given, n):\n    return n\n", encoding="utf-8")
+        "@app.task\ndef params(given, n):\n    return n\n",
+        encoding="utf-8",
+    )
     result = compute_changes(root, Config())
     assert not result.blocking, result.blocking
     assert any("SM118" in m and "params" in m for m in result.messages)
@@ -209,20 +216,34 @@ def test_task_and_parameter_names_cannot_break_the_twin_module(tmp_path: Path) -
         "                   (t.uses_ctx, {'ctx': 'c', 'n': 4})):\n"
         "        out[fn.__name__] = await fn({'job': Job(function=fn.saq_name, kwargs=kw)}, **kw)\n"
         "    print(json.dumps(out))\n"
-        "asyncio.run(main())\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(root), "SAQMIGRATE_ROUTING": "0"})
+        "asyncio.run(main())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(root), "SAQMIGRATE_ROUTING": "0"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"given_task": 1, "run_sync_task": 2, "later": 4,
-                                                                 "uses_ctx": ["c", 4]}
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {
+        "given_task": 1,
+        "run_sync_task": 2,
+        "later": 4,
+        "uses_ctx": ["c", 4],
+    }
 
 
 def test_queue_names_that_differ_only_by_punctuation_or_case_get_their_own_worker(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", "proj.tasks.f", "every five", "a-b")
     tasks = root / "proj" / "tasks.py"
-    tasks.write_text(tasks.read_text(encoding="utf-8")
-                     + "\n\n@shared_task(queue='a_b')\ndef g():\n    return 1\n"
-                     + "\n\n@shared_task(queue='A_B')\ndef h():\n    return 1\n", encoding="utf-8")
+    tasks.write_text(
+        tasks.read_text(encoding="utf-8")
+        + "\n\n@shared_task(queue='a_b')\ndef g():\n    return 1\n"
+        + "\n\n@shared_task(queue='A_B')\ndef h():\n    return 1\n",
+        encoding="utf-8",
+    )
     from saqmigrate.plan import build_plan
     from saqmigrate.scan import run_scan
 

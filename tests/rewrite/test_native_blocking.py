@@ -16,7 +16,7 @@ from saqmigrate.rewrite import apply_changes, compute_changes
 from saqmigrate.transform.blocking import Prover
 
 APP = 'from celery import Celery\n\napp = Celery("proj")\n'
-MODELS = '''from django.db import models
+MODELS = """from django.db import models
 
 
 class Author(models.Model):
@@ -27,8 +27,8 @@ class Author(models.Model):
 class Post(models.Model):
     title = models.CharField(max_length=10)
     author = models.ForeignKey(Author, related_name="posts", on_delete=models.CASCADE)
-'''
-HELPERS = '''import json
+"""
+HELPERS = """import json
 import logging
 import os
 import re
@@ -137,7 +137,7 @@ def locked():
 
 def recent():
     return len(RECENT)
-'''
+"""
 TASKS = '''import os
 import shutil
 import socket
@@ -329,8 +329,13 @@ def sleep_in_helper(n):
 def unknown_name(x):
     return x.foo()
 '''
-PROJECT = {"proj/__init__.py": "", "proj/celery.py": APP, "proj/models.py": MODELS, "proj/helpers.py": HELPERS,
-           "proj/tasks.py": TASKS}
+PROJECT = {
+    "proj/__init__.py": "",
+    "proj/celery.py": APP,
+    "proj/models.py": MODELS,
+    "proj/helpers.py": HELPERS,
+    "proj/tasks.py": TASKS,
+}
 
 # ported whole: pure code, and ORM calls with an async counterpart in the task body itself (aget, aexists ...)
 SAFE = {"pure", "callable_ok", "deep_ok", "iterate_data", "objects", "default_manager", "custom_manager"}
@@ -339,9 +344,9 @@ BLOCKED = {  # task -> what the reason must say (for PARTLY: the first call that
     "related": "proj.models.Author() (Django ORM",
     "instance_save": "proj.models.Post() (Django ORM",
     "helper_one_deep": "proj.tasks.helper_one_deep → proj.helpers.titles → for ... in "
-                       "Post.objects.filter(title__startswith=x) (Django ORM",
+    "Post.objects.filter(title__startswith=x) (Django ORM",
     "helper_two_deep": "proj.tasks.helper_two_deep → proj.helpers.one_deep → proj.helpers.two_deep → "
-                       "for ... in Post.objects.filter(author_id=x) (Django ORM",
+    "for ... in Post.objects.filter(author_id=x) (Django ORM",
     "iterate_queryset": "proj.tasks.iterate_queryset → proj.helpers.iterate → for ... in qs (Django ORM",
     "callable_param": "proj.helpers.apply → requests.get() (HTTP client",
     "mail": "send_mail() (Django mail",
@@ -403,8 +408,10 @@ def test_rewrite_reports_every_task_and_ports_with_real_imports(tmp_path: Path) 
     assert ported == {f"proj.tasks.{t}" for t in SAFE}
     assert partly == {f"proj.tasks.{t}" for t in PARTLY}
     assert bridged == {f"proj.tasks.{t}" for t in set(BLOCKED) - PARTLY}
-    summary = (f"native mode: {len(SAFE)} task(s) ported to async, {len(PARTLY)} partly ported (blocking segments "
-               f"in the bridge's threads), {len(BLOCKED) - len(PARTLY)} kept in bridge mode")
+    summary = (
+        f"native mode: {len(SAFE)} task(s) ported to async, {len(PARTLY)} partly ported (blocking segments "
+        f"in the bridge's threads), {len(BLOCKED) - len(PARTLY)} kept in bridge mode"
+    )
     assert summary in result.messages[-1]
     twins = next(c.new for c in result.changes if c.rel == "proj/tasks_saq.py")
     fn = next(n for n in ast.parse(twins).body if isinstance(n, ast.AsyncFunctionDef) and n.name == "pure")
@@ -420,8 +427,12 @@ def test_ported_module_is_lint_clean_and_formatter_stable(tmp_path: Path) -> Non
     result = compute_changes(root, Config(), mode="native")
     assert apply_changes(root, result.changes) == []
     rel = "proj/tasks_saq.py"
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,W,F",
-                           "--line-length", "88", rel], cwd=root, capture_output=True, text=True)
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,W,F", "--line-length", "88", rel],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout
     for cmd in (["ruff", "format", "--isolated", "--check"], ["black", "--check", "-q"]):
         fmt = subprocess.run([sys.executable, "-m", *cmd, rel], cwd=root, capture_output=True, text=True)
@@ -450,8 +461,9 @@ def star(n):
 
 
 def test_bound_port_keeps_its_docstring_first_and_refusals_name_the_construct(tmp_path: Path) -> None:
-    root = _project(tmp_path, {"proj/__init__.py": "", "proj/celery.py": APP,
-                               "proj/b.py": "from os.path import *\n" + BOUND})
+    root = _project(
+        tmp_path, {"proj/__init__.py": "", "proj/celery.py": APP, "proj/b.py": "from os.path import *\n" + BOUND}
+    )
     result = compute_changes(root, Config(), mode="native")
     twins = next(c.new for c in result.changes if c.rel == "proj/b_saq.py")
     fn = next(n for n in ast.parse(twins).body if isinstance(n, ast.AsyncFunctionDef) and n.name == "info")

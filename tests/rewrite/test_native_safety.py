@@ -9,7 +9,7 @@ from saqmigrate.config import Config
 from saqmigrate.rewrite import compute_changes
 
 APP = 'from celery import Celery\n\napp = Celery("proj")\n'
-NAT = '''from time import sleep
+NAT = """from time import sleep
 
 from proj.celery import app
 
@@ -34,7 +34,7 @@ def s(self, n):
 @app.task
 def ok(n):
     return n * 2
-'''
+"""
 
 
 def _project(root: Path, files: dict[str, bytes]) -> Path:

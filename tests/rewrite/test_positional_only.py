@@ -45,20 +45,27 @@ def test_the_twin_passes_positional_only_parameters_by_position_like_celery(tmp_
     root = tmp_path / "p"
     (root / "proj").mkdir(parents=True)
     (root / "proj" / "__init__.py").write_text("")
-    (root / "proj" / "tasks.py").write_text(textwrap.dedent("""
+    (root / "proj" / "tasks.py").write_text(
+        textwrap.dedent("""
         from celery import shared_task
 
 
         @shared_task
         def p(a, b=1, /, c=2):
             return [a, b, c]
-    """))
+    """)
+    )
     assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
     twin = (root / "proj" / "tasks_saq.py").read_text()
     assert "async def p(ctx, *, a, b=UNSET, c=UNSET):" in twin
     assert "*given_positional(a=a, b=b)" in twin
-    proc = subprocess.run([sys.executable, "-c", RUN, str(root)], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, CELERY_TASK_ALWAYS_EAGER="1"))
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, CELERY_TASK_ALWAYS_EAGER="1"),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for saq, celery in json.loads(proc.stdout.splitlines()[-1]):
         assert saq == celery

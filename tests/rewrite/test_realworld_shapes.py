@@ -20,10 +20,12 @@ def project(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_app_tasks_are_bound_to_is_wired_not_a_throwaway_app_in_a_function(tmp_path: Path) -> None:
-    root = project(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/aaa_svc/__init__.py": "",
-        "proj/aaa_svc/forward.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/aaa_svc/__init__.py": "",
+            "proj/aaa_svc/forward.py": """
             from celery import Celery
 
 
@@ -31,14 +33,14 @@ def test_the_app_tasks_are_bound_to_is_wired_not_a_throwaway_app_in_a_function(t
                 tmp = Celery(name)
                 return tmp.send_task("proj.jobs.work.run")
         """,
-        "proj/jobs/__init__.py": "",
-        "proj/jobs/app.py": """
+            "proj/jobs/__init__.py": "",
+            "proj/jobs/app.py": """
             from celery import Celery
 
             worker_app = Celery("proj")
             worker_app.conf.update(imports=("proj.jobs.work",))
         """,
-        "proj/jobs/work.py": """
+            "proj/jobs/work.py": """
             from proj.jobs.app import worker_app
 
 
@@ -46,7 +48,8 @@ def test_the_app_tasks_are_bound_to_is_wired_not_a_throwaway_app_in_a_function(t
             def run():
                 return 1
         """,
-    })
+        },
+    )
     result = compute_changes(root, Config())
     rels = {c.rel for c in result.changes}
     assert "proj/jobs/saq_worker/routing.py" in rels and "proj/jobs/app.py" in rels
@@ -54,11 +57,13 @@ def test_the_app_tasks_are_bound_to_is_wired_not_a_throwaway_app_in_a_function(t
 
 
 def test_tasks_in_test_modules_get_no_twin(tmp_path: Path) -> None:
-    root = project(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": 'from celery import Celery\n\napp = Celery("proj")\n',
-        "proj/tasks.py": "from proj.celery import app\n\n\n@app.task\ndef real():\n    return 1\n",
-        "tests/test_smoke.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": 'from celery import Celery\n\napp = Celery("proj")\n',
+            "proj/tasks.py": "from proj.celery import app\n\n\n@app.task\ndef real():\n    return 1\n",
+            "tests/test_smoke.py": """
             import only_in_test_env  # noqa: F401
             from celery import current_app
 
@@ -67,7 +72,8 @@ def test_tasks_in_test_modules_get_no_twin(tmp_path: Path) -> None:
             def echo(x):
                 return x
         """,
-    })
+        },
+    )
     index, _ = run_scan(root, Config(), use_cache=False)
     assert [f.subject for f in index.findings if f.rule == "SM117"] == ["test_smoke.echo"]  # tests/ has no __init__
     plan = build_plan(index)
@@ -75,9 +81,11 @@ def test_tasks_in_test_modules_get_no_twin(tmp_path: Path) -> None:
 
 
 def test_a_beat_schedule_written_as_arithmetic_is_an_interval(tmp_path: Path) -> None:
-    root = project(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": """
             from celery import Celery
 
             app = Celery("proj")
@@ -86,8 +94,9 @@ def test_a_beat_schedule_written_as_arithmetic_is_an_interval(tmp_path: Path) ->
                 "plain": {"task": "proj.tasks.reset", "schedule": 1200.0},
             }
         """,
-        "proj/tasks.py": "from proj.celery import app\n\n\n@app.task\ndef reset():\n    return 1\n",
-    })
+            "proj/tasks.py": "from proj.celery import app\n\n\n@app.task\ndef reset():\n    return 1\n",
+        },
+    )
     plan = build_plan(run_scan(root, Config(), use_cache=False)[0])
     crons = {c.entry: c.cron for q in plan.queues for c in q.crons}
     assert crons == {"reset": "*/20 * * * *", "plain": "*/20 * * * *"}
@@ -95,8 +104,10 @@ def test_a_beat_schedule_written_as_arithmetic_is_an_interval(tmp_path: Path) ->
 
 def test_a_partial_of_app_task_is_a_decorator_alias(tmp_path: Path) -> None:
     """celery-director: `task = partial(cel.task, acks_late=True)` in a package __init__."""
-    root = project(tmp_path, {
-        "pkg/__init__.py": """
+    root = project(
+        tmp_path,
+        {
+            "pkg/__init__.py": """
             from functools import partial
 
             from celery import Celery
@@ -104,7 +115,7 @@ def test_a_partial_of_app_task_is_a_decorator_alias(tmp_path: Path) -> None:
             app = Celery("pkg")
             task = partial(app.task, acks_late=True)
         """,
-        "pkg/jobs.py": """
+            "pkg/jobs.py": """
             from pkg import task
 
 
@@ -117,7 +128,8 @@ def test_a_partial_of_app_task_is_a_decorator_alias(tmp_path: Path) -> None:
             def g():
                 return 2
         """,
-    })
+        },
+    )
     index, _ = run_scan(root, Config(), use_cache=False)
     assert {t.name: t.options.get("acks_late") for t in index.tasks} == {"X": True, "pkg.jobs.g": True}
 
@@ -125,9 +137,11 @@ def test_a_partial_of_app_task_is_a_decorator_alias(tmp_path: Path) -> None:
 def test_settings_in_a_config_class_decide_the_queue(tmp_path: Path) -> None:
     """flask-celery-project: config_from_object(app.config / a class, namespace="CELERY") with
     CELERY_TASK_DEFAULT_QUEUE in a config class; a router function in task_routes pins the tasks."""
-    root = project(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery_app.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery_app.py": """
             from celery import Celery
 
 
@@ -143,13 +157,18 @@ def test_settings_in_a_config_class_decide_the_queue(tmp_path: Path) -> None:
             def add(x, y):
                 return x + y
         """,
-    })
+        },
+    )
     plan = build_plan(run_scan(root, Config(), use_cache=False)[0])
     assert {tw.celery_name: tw.queue for m in plan.modules for tw in m.twins} == {"proj.celery_app.add": "default"}
     routed = root / "proj" / "celery_app.py"
-    routed.write_text(routed.read_text(encoding="utf-8").replace(
-        'CELERY_TASK_DEFAULT_QUEUE = "default"',
-        'CELERY_TASK_DEFAULT_QUEUE = "default"\n    CELERY_TASK_ROUTES = (route_task,)'), encoding="utf-8")
+    routed.write_text(
+        routed.read_text(encoding="utf-8").replace(
+            'CELERY_TASK_DEFAULT_QUEUE = "default"',
+            'CELERY_TASK_DEFAULT_QUEUE = "default"\n    CELERY_TASK_ROUTES = (route_task,)',
+        ),
+        encoding="utf-8",
+    )
     index, _ = run_scan(root, Config(), use_cache=False)
     assert [f.subject for f in index.findings if f.rule == "SM115"] == ["proj.celery_app.add"]
     assert build_plan(index).modules == []  # pinned to Celery: no twin, never a guessed queue
@@ -157,9 +176,11 @@ def test_settings_in_a_config_class_decide_the_queue(tmp_path: Path) -> None:
 
 def test_a_flask_factory_app_is_wired_before_its_return(tmp_path: Path) -> None:
     """Flask's celery_init_app / make_celery(app) (lemur, flaskbb): the app exists only inside a factory."""
-    root = project(tmp_path, {
-        "web/__init__.py": "",
-        "web/celery_utils.py": """
+    root = project(
+        tmp_path,
+        {
+            "web/__init__.py": "",
+            "web/celery_utils.py": """
             from celery import Celery, Task
 
 
@@ -174,9 +195,9 @@ def test_a_flask_factory_app_is_wired_before_its_return(tmp_path: Path) -> None:
                 celery_app.set_default()
                 return celery_app
         """,
-        "web/tasks.py": "from celery import shared_task\n\n\n@shared_task\ndef ping():\n    return 'pong'\n",
-        # the settings celery_init_app reads (without them the tasks stay on Celery: SM122)
-        "web/app.py": """
+            "web/tasks.py": "from celery import shared_task\n\n\n@shared_task\ndef ping():\n    return 'pong'\n",
+            # the settings celery_init_app reads (without them the tasks stay on Celery: SM122)
+            "web/app.py": """
             from flask import Flask
 
             from web.celery_utils import celery_init_app
@@ -188,11 +209,14 @@ def test_a_flask_factory_app_is_wired_before_its_return(tmp_path: Path) -> None:
                 celery_init_app(app)
                 return app
         """,
-    })
+        },
+    )
     result = compute_changes(root, Config())
     edited = next(c.new for c in result.changes if c.rel == "web/celery_utils.py")
-    assert ("    from web.saq_worker import routing as _saqmigrate_routing\n\n"
-            "    _saqmigrate_routing.install(celery_app)\n    return celery_app\n") in edited
+    assert (
+        "    from web.saq_worker import routing as _saqmigrate_routing\n\n"
+        "    _saqmigrate_routing.install(celery_app)\n    return celery_app\n"
+    ) in edited
     assert not any("no module-level" in m for m in result.messages)
     from click.testing import CliRunner
 
@@ -205,9 +229,11 @@ def test_a_flask_factory_app_is_wired_before_its_return(tmp_path: Path) -> None:
 
 
 def test_an_async_body_under_an_overridden_call_stays_on_celery(tmp_path: Path) -> None:
-    root = project(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": """
             from celery import Celery, Task
 
             app = Celery("proj")
@@ -230,7 +256,8 @@ def test_an_async_body_under_an_overridden_call_stays_on_celery(tmp_path: Path) 
             def other(x):
                 return x
         """,
-    })
+        },
+    )
     index, _ = run_scan(root, Config(), use_cache=False)
     assert [f.subject for f in index.findings if f.rule == "SM119"] == ["proj.celery.refresh"]
     assert [tw.celery_name for m in build_plan(index).modules for tw in m.twins] == ["proj.celery.other"]

@@ -26,8 +26,11 @@ def copy_fixture(name: str, tmp_path: Path) -> Path:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
-            if p.is_file() and ".saqmigrate_cache" not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and ".saqmigrate_cache" not in p.parts
+    }
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -41,8 +44,9 @@ def test_golden_output(name: str, tmp_path: Path) -> None:
         for rel, text in got.items():
             (golden / rel).parent.mkdir(parents=True, exist_ok=True)
             (golden / rel).write_text(text or "", encoding="utf-8")
-    expected = {p.relative_to(golden).as_posix(): p.read_text(encoding="utf-8")
-                for p in golden.rglob("*") if p.is_file()}
+    expected = {
+        p.relative_to(golden).as_posix(): p.read_text(encoding="utf-8") for p in golden.rglob("*") if p.is_file()
+    }
     assert sorted(got) == sorted(expected), "generated file set differs (SAQMIGRATE_REGEN=1 to regenerate, then review)"
     for rel in expected:
         assert got[rel] == expected[rel], f"{rel} differs from tests/rewrite/golden/{name}/{rel}"
@@ -132,8 +136,7 @@ def test_native_mode_ports_safe_bodies_only(tmp_path: Path) -> None:
     assert "native port of" not in jobs and "native port of" not in events and "run_sync(" in events
     messages = " ".join(result.messages)
     assert "SM113 jobs.tasks.expire_jobs" in messages and "jobs.tasks.expire_jobs → core.effects.record" in messages
-    assert "events.tasks.import_events → events.helpers.import_calendar → events.helpers.fetch_ics → open()" \
-        in messages
+    assert "events.tasks.import_events → events.helpers.import_calendar → events.helpers.fetch_ics → open()" in messages
     assert "SM113 blogs.tasks.update_blog_feeds" in messages and "blogs.helpers.fetch_feed → open()" in messages
     assert any(m.startswith("SM113 jobs.tasks.send_job_email") for m in result.messages)
     for c in result.changes:

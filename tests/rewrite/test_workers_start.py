@@ -20,8 +20,9 @@ from saqmigrate.scan import run_scan
 ROOT = Path(__file__).resolve().parents[2]
 # check_midmigration is already migrated; hard's proj/legacy.py imports celery.task, which Celery 5
 # removed (SM112): that module does not import under Celery either, so neither does its twin
-FIXTURES = sorted(p.name for p in (ROOT / "fixtures").iterdir()
-                  if p.is_dir() and p.name not in ("check_midmigration", "hard"))
+FIXTURES = sorted(
+    p.name for p in (ROOT / "fixtures").iterdir() if p.is_dir() and p.name not in ("check_midmigration", "hard")
+)
 
 BUILD = """
 import importlib, json, sys
@@ -38,8 +39,13 @@ print(json.dumps(out))
 
 def _env(root: Path, redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(PYTHONPATH=str(root), SAQ_REDIS_URL=redis_url, REDIS_URL=redis_url, SAQMIGRATE_ROUTING="0",
-               SAQMIGRATE_METRICS="0")
+    env.update(
+        PYTHONPATH=str(root),
+        SAQ_REDIS_URL=redis_url,
+        REDIS_URL=redis_url,
+        SAQMIGRATE_ROUTING="0",
+        SAQMIGRATE_METRICS="0",
+    )
     return env
 
 
@@ -55,8 +61,14 @@ def test_every_generated_worker_builds(name: str, tmp_path: Path, redis_url: str
     plan = build_plan(run_scan(root, Config(), use_cache=False)[0])
     modules = [q.module for q in plan.queues]
     assert modules, "no worker generated"
-    proc = subprocess.run([sys.executable, "-c", BUILD, *modules], cwd=root, env=_env(root, redis_url),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", BUILD, *modules],
+        cwd=root,
+        env=_env(root, redis_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     built = json.loads(proc.stdout.strip().splitlines()[-1])
     for q in plan.queues:
@@ -97,8 +109,14 @@ def test_django_project_worker_runs_a_task_importing_models(tmp_path: Path, redi
     settings = (root / "shop" / "saq_worker" / "queue_mail.py").read_text(encoding="utf-8")
     assert 'setup_django("shop.settings")' in settings
     assert (root / "orders" / "tasks_saq.py").is_file()  # the package's twin, importable as orders.tasks_saq
-    proc = subprocess.run([sys.executable, "-c", RUN_JOB, "shop.saq_worker.queue_mail", "orders.tasks.send_receipt"],
-                          cwd=root, env=_env(root, redis_url), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_JOB, "shop.saq_worker.queue_mail", "orders.tasks.send_receipt"],
+        cwd=root,
+        env=_env(root, redis_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "Status.COMPLETE receipt A-1 (orders.Order)"
 

@@ -71,7 +71,9 @@ def test_rule_file_is_valid(path: Path):
     assert rule.fix in rulebook.FIXES
     assert rule.summary.strip() and "\n" not in rule.summary.strip(), f"{rule.code}: summary must be one line"
     assert len(rule.rationale.split()) >= 20, f"{rule.code}: the rationale should explain the difference and the fix"
-    assert rule.example_kind in ("scan", "none", "finalize"), f"{rule.code}: [example] kind must be scan, none or finalize"
+    assert rule.example_kind in ("scan", "none", "finalize"), (
+        f"{rule.code}: [example] kind must be scan, none or finalize"
+    )
     assert rule.before.strip() and rule.after.strip(), f"{rule.code}: [example] needs before and after"
     assert rule.before.strip() != rule.after.strip()
     extra = set(_raw(path).get("example", {})) - EXAMPLE_KEYS
@@ -104,8 +106,9 @@ def test_docs_and_classifier_give_the_same_verdict(tmp_path: Path):
     assert (rule.severity, rule.fix, rule.verdict) == ("info", "none", "assisted")
     page = render_all()["SM163.md"]
     assert "| info | none | assisted |" in page
-    before = _scan(tmp_path, "from celery import shared_task\n\n\n@shared_task(time_limit=5)\ndef t():\n    pass\n",
-                   "tasks.py")
+    before = _scan(
+        tmp_path, "from celery import shared_task\n\n\n@shared_task(time_limit=5)\ndef t():\n    pass\n", "tasks.py"
+    )
     assert "SM163" in {f.rule for f in before}
     index, _ = run_scan(tmp_path, Config(), use_cache=False)
     assert index.tasks[0].migratability == "assisted"
@@ -117,8 +120,10 @@ def test_docs_and_classifier_give_the_same_verdict(tmp_path: Path):
 def _skip_if_syntax_is_native(rule) -> None:
     below = _example_table(rule.code).get("requires_python_below")
     if below and sys.version_info[:2] >= tuple(int(x) for x in below.split(".")):
-        pytest.skip(f"{rule.code}'s example uses syntax this Python {sys.version_info[0]}.{sys.version_info[1]} "
-                    "parses natively; it only triggers on older interpreters")
+        pytest.skip(
+            f"{rule.code}'s example uses syntax this Python {sys.version_info[0]}.{sys.version_info[1]} "
+            "parses natively; it only triggers on older interpreters"
+        )
 
 
 def _example_table(code: str) -> dict:
@@ -144,11 +149,14 @@ def _with_suppression(source: str, lines: set[int], marker: str) -> str:
     out = source.splitlines(keepends=True)
     for n in lines:
         text = out[n - 1].rstrip("\r\n")
-        ending = out[n - 1][len(text):]
+        ending = out[n - 1][len(text) :]
         out[n - 1] = f"{text}  {marker}{ending or chr(10)}"
     new = "".join(out)
-    comments = {t.start[0] for t in tokenize.generate_tokens(io.StringIO(new).readline)
-                if t.type == tokenize.COMMENT and marker in t.string}
+    comments = {
+        t.start[0]
+        for t in tokenize.generate_tokens(io.StringIO(new).readline)
+        if t.type == tokenize.COMMENT and marker in t.string
+    }
     bad = sorted(lines - comments)
     assert not bad, f"reported line(s) {bad} cannot carry a comment (inside a string?): reshape the example"
     return new
@@ -174,7 +182,8 @@ def test_ignore_comment_and_disable_remove_the_finding(path: Path, tmp_path: Pat
     source = _with_suppression(rule.before, lines, marker)
     ignored = _scan(tmp_path / "ignored", source, name)
     assert rule.code not in {f.rule for f in ignored}, (
-        f"{rule.code}: '{marker}' on line(s) {sorted(lines)} did not suppress it: {_summary(ignored)}")
+        f"{rule.code}: '{marker}' on line(s) {sorted(lines)} did not suppress it: {_summary(ignored)}"
+    )
 
 
 def test_ignore_comment_only_suppresses_the_named_code(tmp_path: Path):

@@ -89,9 +89,12 @@ def test_contributing_worked_example_adds_a_rule_with_two_files(tmp_path: Path, 
     before_count = len(registry.DETECTORS)
     try:
         namespace: dict = {}
-        exec("from __future__ import annotations\n"
-             "from saqmigrate.classify.registry import Hit, hit, rule\n"
-             "from saqmigrate.index.model import Task\n" + _worked_example("python"), namespace)
+        exec(
+            "from __future__ import annotations\n"
+            "from saqmigrate.classify.registry import Hit, hit, rule\n"
+            "from saqmigrate.index.model import Task\n" + _worked_example("python"),
+            namespace,
+        )
         assert len(registry.DETECTORS) == before_count + 1
         assert code in _scan_codes(tmp_path / "before", data["example"]["before"])
         assert code not in _scan_codes(tmp_path / "after", data["example"]["after"])

@@ -19,9 +19,18 @@ import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 settings.configure(
-    DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1", "PORT": 5432,
-                           "USER": "postgres", "NAME": "test", "CONN_MAX_AGE": None}},
-    INSTALLED_APPS=[], USE_TZ=True,
+    DATABASES={
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": "127.0.0.1",
+            "PORT": 5432,
+            "USER": "postgres",
+            "NAME": "test",
+            "CONN_MAX_AGE": None,
+        }
+    },
+    INSTALLED_APPS=[],
+    USE_TZ=True,
 )
 django.setup()
 
@@ -56,8 +65,9 @@ async def main(queue_name: str, hygiene: bool) -> None:
         django_db.around = lambda fn: fn
         s["before_process"] = s["after_process"] = None
     queue = s["queue"]
-    worker = Worker(**{k: v for k, v in s.items() if k in {"queue", "functions", "before_process",
-                                                          "after_process", "concurrency"}})
+    worker = Worker(
+        **{k: v for k, v in s.items() if k in {"queue", "functions", "before_process", "after_process", "concurrency"}}
+    )
     task = asyncio.create_task(worker.start())
     admin = psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test", autocommit=True)
     try:
@@ -66,8 +76,13 @@ async def main(queue_name: str, hygiene: bool) -> None:
             for _ in range(3):
                 job = await queue.enqueue(fn, timeout=10)
                 await job.refresh(until_complete=15)
-                steps.append({"status": job.status.value, "result": job.result,
-                              "error": (job.error or "").strip().splitlines()[-1:] })
+                steps.append(
+                    {
+                        "status": job.status.value,
+                        "result": job.result,
+                        "error": (job.error or "").strip().splitlines()[-1:],
+                    }
+                )
                 if job.status.value == "complete" and len(steps) == 1:
                     admin.execute("select pg_terminate_backend(%s)", (job.result,))
             print(json.dumps({"function": fn, "steps": steps}), flush=True)

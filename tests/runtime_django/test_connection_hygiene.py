@@ -36,8 +36,9 @@ def _postgres() -> None:
 
 def _run(redis_url: str, queue: str, hygiene: str) -> dict[str, list[dict]]:
     env = dict(os.environ, SAQMIGRATE_REDIS_URL=redis_url, REDIS_URL=redis_url, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(HARNESS), queue, hygiene], env=env, capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), queue, hygiene], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return {r["function"]: r["steps"] for r in rows}

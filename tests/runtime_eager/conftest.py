@@ -31,8 +31,13 @@ def eagerproj(tmp_path_factory):
     ``saq_worker.registry`` / ``saq_worker.queue_celery`` (generated)."""
     root = tmp_path_factory.mktemp("eagerproj")
     shutil.copytree(HERE / "eagerproj", root / "eagerproj", ignore=shutil.ignore_patterns("__pycache__"))
-    out = subprocess.run([sys.executable, "-m", "saqmigrate", "rewrite", ".", "--write"], cwd=root,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "saqmigrate", "rewrite", ".", "--write"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (root / "eagerproj" / "tasks_saq.py").is_file(), out.stdout + out.stderr
     for name in [m for m in sys.modules if m.split(".")[0] in ("eagerproj", "saq_worker")]:
         del sys.modules[name]  # another generated project's saq_worker imported in this process

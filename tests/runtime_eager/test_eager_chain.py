@@ -70,17 +70,17 @@ def _outcome(run):
 
 # (Celery canvas, the runtime's canvas as finalize writes it)
 CASES = {
-    "two_steps": (lambda a, b: a.s(1, 2) | a.s(3),
-                  lambda: chain(add.step(x=1, y=2), add.step(y=3).taking_result("x"))),
-    "three_steps": (lambda a, b: a.s(1, 2) | a.s(3) | a.si(10, 20),
-                    lambda: chain(add.step(x=1, y=2), add.step(y=3).taking_result("x"), add.step(x=10, y=20))),
-    "last_fails": (lambda a, b: a.s(1, 2) | b.s(),
-                   lambda: chain(add.step(x=1, y=2), boom.step().taking_result("x"))),
-    "middle_fails": (lambda a, b: a.s(1, 2) | b.s() | a.s(3),
-                     lambda: chain(add.step(x=1, y=2), boom.step().taking_result("x"),
-                                   add.step(y=3).taking_result("x"))),
-    "first_fails": (lambda a, b: b.s(5) | a.s(3),
-                    lambda: chain(boom.step(x=5), add.step(y=3).taking_result("x"))),
+    "two_steps": (lambda a, b: a.s(1, 2) | a.s(3), lambda: chain(add.step(x=1, y=2), add.step(y=3).taking_result("x"))),
+    "three_steps": (
+        lambda a, b: a.s(1, 2) | a.s(3) | a.si(10, 20),
+        lambda: chain(add.step(x=1, y=2), add.step(y=3).taking_result("x"), add.step(x=10, y=20)),
+    ),
+    "last_fails": (lambda a, b: a.s(1, 2) | b.s(), lambda: chain(add.step(x=1, y=2), boom.step().taking_result("x"))),
+    "middle_fails": (
+        lambda a, b: a.s(1, 2) | b.s() | a.s(3),
+        lambda: chain(add.step(x=1, y=2), boom.step().taking_result("x"), add.step(y=3).taking_result("x")),
+    ),
+    "first_fails": (lambda a, b: b.s(5) | a.s(3), lambda: chain(boom.step(x=5), add.step(y=3).taking_result("x"))),
 }
 
 
@@ -119,7 +119,7 @@ def test_eager_result_is_celerys_eager_result_while_celery_is_importable():
     assert ok.queue == QUEUE and ok.name == f"{QUEUE}.add"
 
 
-SCRIPT = f'''
+SCRIPT = f"""
 import sys
 for name in ("celery", "kombu", "billiard"):
     sys.modules[name] = None
@@ -136,7 +136,7 @@ with eager():
     r = add.enqueue(x=1, y=2)
 assert isinstance(r, EagerResult), type(r).__mro__
 print(type(r).__mro__[1].__name__, r.get())
-'''
+"""
 
 
 def test_eager_result_without_celery():

@@ -56,8 +56,10 @@ async def nested(ctx, *, label):
     return await run_sync(_nested, label)
 
 
-@saq_task("eagermode.native", TaskOptions(retries=3, max_retries=2, autoretry_for=(ValueError,), retry_delay=5,
-                                         default_retry_delay=5))
+@saq_task(
+    "eagermode.native",
+    TaskOptions(retries=3, max_retries=2, autoretry_for=(ValueError,), retry_delay=5, default_retry_delay=5),
+)
 async def native(ctx, *, fail_times):
     job = ctx["job"]
     if job.attempts <= fail_times:

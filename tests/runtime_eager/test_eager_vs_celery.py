@@ -62,10 +62,16 @@ def _outcome(tasks, call):
     except Exception as exc:  # noqa: BLE001
         return {"raised": _norm_exc(exc), "attempts": list(tasks.CALLS)}
     return {
-        "state": (r.state, r.status), "result": _norm_value(r.result), "info": _norm_value(r.info),
-        "ready": r.ready(), "successful": r.successful(), "failed": r.failed(),
-        "get": _get(r), "get_no_propagate": _get(r, propagate=False),
-        "traceback": bool(r.traceback), "attempts": list(tasks.CALLS),
+        "state": (r.state, r.status),
+        "result": _norm_value(r.result),
+        "info": _norm_value(r.info),
+        "ready": r.ready(),
+        "successful": r.successful(),
+        "failed": r.failed(),
+        "get": _get(r),
+        "get_no_propagate": _get(r, propagate=False),
+        "traceback": bool(r.traceback),
+        "attempts": list(tasks.CALLS),
     }
 
 
@@ -91,8 +97,9 @@ def saq_router(eagerproj, redis_url):
 @pytest.mark.parametrize("propagate", [False, True], ids=["propagates_off", "propagates_on"])
 @pytest.mark.parametrize(("task", "kwargs"), CASES, ids=IDS)
 @pytest.mark.parametrize("path", ["router_sync", "router_async", "testing_enqueue"])
-def test_eager_saq_twin_behaves_like_celery_eager(eagerproj, celery_eager_app, saq_router, redis_url,
-                                                  path, task, kwargs, propagate):
+def test_eager_saq_twin_behaves_like_celery_eager(
+    eagerproj, celery_eager_app, saq_router, redis_url, path, task, kwargs, propagate
+):
     import redis
 
     tasks = eagerproj

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-BODIES = '''
+BODIES = """
 from contextlib import suppress
 
 ATTEMPTS = []
@@ -41,9 +41,9 @@ def ok_after_two(self, n):
 
 
 CASES = [(smtp_like, {"code": 421}), (ok_after_two, {"n": 21})]
-'''
+"""
 
-CELERY_RUN = '''
+CELERY_RUN = """
 import json, sys
 import bodies
 from celery import Celery
@@ -60,9 +60,9 @@ for fn, kwargs in bodies.CASES:
     except Exception as exc:
         out.append(["raised", type(exc).__name__, list(bodies.ATTEMPTS)])
 print(json.dumps(out))
-'''
+"""
 
-SAQ_RUN = '''
+SAQ_RUN = """
 import json, sys
 for name in ("celery", "kombu", "billiard"):
     sys.modules[name] = None  # what `pip uninstall celery kombu billiard` leaves
@@ -92,14 +92,15 @@ with eager(propagate=sys.argv[1] == "1"):
         except Exception as exc:
             out.append(["raised", type(exc).__name__, list(bodies.ATTEMPTS)])
 print(json.dumps(out))
-'''
+"""
 
 
 def _run(tmp_path: Path, script: str, propagate: str) -> list:
     (tmp_path / "bodies.py").write_text(BODIES)
     (tmp_path / "run.py").write_text(script)
-    out = subprocess.run([sys.executable, "run.py", propagate], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "run.py", propagate], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -118,8 +119,10 @@ def test_finalized_jobs_eager_without_celery_match_celery_eager(tmp_path: Path, 
 
 def test_plugin_and_testing_import_without_celery(tmp_path: Path) -> None:
     """A finalized project's pytest run loads the plugin (entry point) with Celery uninstalled."""
-    code = ("import sys\nfor n in ('celery', 'kombu', 'billiard'):\n    sys.modules[n] = None\n"
-            "import saqmigrate.runtime.pytest_plugin, saqmigrate.runtime.testing, saqmigrate.runtime.jobs\n"
-            "print('ok')\n")
+    code = (
+        "import sys\nfor n in ('celery', 'kombu', 'billiard'):\n    sys.modules[n] = None\n"
+        "import saqmigrate.runtime.pytest_plugin, saqmigrate.runtime.testing, saqmigrate.runtime.jobs\n"
+        "print('ok')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr[-3000:]

@@ -60,7 +60,7 @@ def test_saq_worker_switches_the_test_settings_eager_mode_off(eagerproj, eager_t
     assert not isinstance(ok, testing.EagerSaqResult) and ok.get(timeout=20) == 5
 
 
-PROJECT_TEST = '''
+PROJECT_TEST = """
 import asyncio
 from saq import Worker
 from saqmigrate.runtime import testing
@@ -77,7 +77,7 @@ def test_eager(saq_eager):
 
 def test_worker(saq_worker):
     assert saq_worker.enqueue("plug.tasks.mul", a=6, b=7).get(timeout=20) == 42
-'''
+"""
 
 
 @pytest.mark.slow
@@ -87,16 +87,29 @@ def test_plugin_loads_as_a_plugin_with_the_ini_option(tmp_path, redis_url, uniqu
     (tmp_path / "pytest.ini").write_text("[pytest]\nsaq_worker_settings = test_project.SETTINGS\n")
     env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(tmp_path)}
     env.pop("SAQ_REDIS_URL", None)
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q",
-                          "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert "2 passed" in out.stdout, out.stdout + out.stderr
 
 
 def test_saq_worker_without_settings_says_what_to_set(tmp_path):
     (tmp_path / "test_x.py").write_text("def test_w(saq_worker):\n    pass\n")
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q",
-                          "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120, env=env)
-    assert out.returncode != 0 and "saq_worker needs worker settings: set `saq_worker_settings = " in out.stdout + out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert (
+        out.returncode != 0
+        and "saq_worker needs worker settings: set `saq_worker_settings = " in out.stdout + out.stderr
+    )

@@ -27,8 +27,9 @@ def window(redis_url, unique_name):
     from saqmigrate.runtime.router import Router, get_router, set_router
 
     app = Celery("eagerwin", broker=redis_url, task_cls=RoutedTask, set_as_current=False)
-    app.conf.update(task_always_eager=True, task_eager_propagates=True, task_default_queue=unique_name,
-                    result_backend=None)
+    app.conf.update(
+        task_always_eager=True, task_eager_propagates=True, task_default_queue=unique_name, result_backend=None
+    )
     ran: list = []
 
     @app.task(name=TASK, bind=True)
@@ -36,8 +37,16 @@ def window(redis_url, unique_name):
         ran.append((n, threading.current_thread().name, self.request.is_eager))
         return n * 2
 
-    registry = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": unique_name, "params": ["n"],
-                                           "job": {"timeout": 0, "retries": 1, "ttl": 600}}})
+    registry = Registry.from_dicts(
+        {
+            TASK: {
+                "saq_function": TASK,
+                "queue": unique_name,
+                "params": ["n"],
+                "job": {"timeout": 0, "retries": 1, "ttl": 600},
+            }
+        }
+    )
     store = F.FlagStore(redis_url, unique_name)
     store.set_rule(TASK, "saq", reason="window test")
     flags = F.FlagClient(redis_url, namespace=unique_name, poll_interval=0.2)

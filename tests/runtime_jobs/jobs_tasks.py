@@ -54,8 +54,7 @@ def bound(self, n):
 def settings_for_worker():
     from saqmigrate.runtime.worker import worker_settings
 
-    return worker_settings(QUEUE, [t.saq for t in (add, double, note, boom, bound)], metrics=False,
-                           dead_letters=False)
+    return worker_settings(QUEUE, [t.saq for t in (add, double, note, boom, bound)], metrics=False, dead_letters=False)
 
 
 if os.environ.get("JOBS_WORKER"):

@@ -31,8 +31,14 @@ def worker(redis_url, tmp_path, monkeypatch):
     monkeypatch.setenv("JOBS_LOG", str(log))
     J.reset()
     env = dict(os.environ, JOBS_WORKER="1", PYTHONPATH=str(HERE), SAQMIGRATE_METRICS="0", SAQMIGRATE_DLQ="0")
-    proc = subprocess.Popen([shutil.which("saq") or "saq", "jobs_tasks.settings"], env=env, cwd=HERE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [shutil.which("saq") or "saq", "jobs_tasks.settings"],
+        env=env,
+        cwd=HERE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
 
     def calls() -> list:

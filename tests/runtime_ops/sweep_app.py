@@ -71,7 +71,13 @@ settings = worker_settings(
     [quick_saq, slow_late_saq, slow_early_saq],
     metrics=False,
     concurrency=10,
-    extra={"timers": {"schedule": 1, "worker_info": 1, "abort": 1,
-                      "sweep": int(os.environ.get("SAQMIGRATE_SWEEP_INTERVAL", "60"))},
-           "dequeue_timeout": 0.5},
+    extra={
+        "timers": {
+            "schedule": 1,
+            "worker_info": 1,
+            "abort": 1,
+            "sweep": int(os.environ.get("SAQMIGRATE_SWEEP_INTERVAL", "60")),
+        },
+        "dequeue_timeout": 0.5,
+    },
 )

@@ -34,8 +34,15 @@ def corrupt_entry(redis_url: str, unique: str, entry_id: str, raw: str, failed_a
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("raw", ["{not json", "[" * 50_000 + "]" * 50_000, json.dumps({"id": 1}),
-                                 json.dumps({"function": "f", "failed_at": "yesterday"})])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        "[" * 50_000 + "]" * 50_000,
+        json.dumps({"id": 1}),
+        json.dumps({"function": "f", "failed_at": "yesterday"}),
+    ],
+)
 def test_corrupt_entry_is_listed_shown_and_purgeable(redis_url, unique_name, raw):
     good = seed(redis_url, unique_name)
     bad_id = f"{unique_name}a:deadbeef:{int(time.time() * 1000)}"
@@ -75,8 +82,14 @@ def test_stale_redis_url_fails_the_session_in_one_line_up_front(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SAQMIGRATE_EMBEDDED", "SAQMIGRATE_REDIS_URL")}
     env["REDIS_URL"] = "redis://:hunter2@127.0.0.1:1/0"
     t0 = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                        str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 4, p.stdout + p.stderr
     assert time.monotonic() - t0 < 30
     out = p.stdout + p.stderr

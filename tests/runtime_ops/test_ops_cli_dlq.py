@@ -30,13 +30,28 @@ def seed(redis_url: str, unique: str) -> list[DeadLetter]:
         qa, qb = make_queue(redis_url, f"{unique}a"), make_queue(redis_url, f"{unique}b")
         out = []
         now_ms = int(time.time() * 1000)
-        for q, fn, age_s, n in [(qa, "send_email", 0, 1), (qa, "send_email", 3 * 86400, 2), (qb, "import_events", 10, 3)]:
-            job = Job(fn, kwargs={"n": n, "when": WHEN, "amount": Decimal("1.5")}, retries=3, retry_delay=2.0,
-                      timeout=30, queue=qa if q is qa else qb)
+        for q, fn, age_s, n in [
+            (qa, "send_email", 0, 1),
+            (qa, "send_email", 3 * 86400, 2),
+            (qb, "import_events", 10, 3),
+        ]:
+            job = Job(
+                fn,
+                kwargs={"n": n, "when": WHEN, "amount": Decimal("1.5")},
+                retries=3,
+                retry_delay=2.0,
+                timeout=30,
+                queue=qa if q is qa else qb,
+            )
             job.attempts, job.started = 3, now_ms - age_s * 1000 - 50
             job.queued = job.started - 10
-            entry = DeadLetter.from_job(job, status="failed", error=f"Traceback...\nValueError: bad {n}\n",
-                                        reason="failed", completed_ms=now_ms - age_s * 1000)
+            entry = DeadLetter.from_job(
+                job,
+                status="failed",
+                error=f"Traceback...\nValueError: bad {n}\n",
+                reason="failed",
+                completed_ms=now_ms - age_s * 1000,
+            )
             assert await store.add(entry)
             out.append(entry)
         await store.close()
@@ -48,8 +63,9 @@ def seed(redis_url: str, unique: str) -> list[DeadLetter]:
 
 
 def run(redis_url, unique, *args, input=None):
-    return CliRunner().invoke(cli, ["dlq", "--redis-url", redis_url, "--prefix", dlq_prefix(unique), *args],
-                              input=input)
+    return CliRunner().invoke(
+        cli, ["dlq", "--redis-url", redis_url, "--prefix", dlq_prefix(unique), *args], input=input
+    )
 
 
 def test_list_filters_and_json(redis_url, unique_name):
@@ -101,8 +117,14 @@ def test_requeue_by_id_enqueues_same_kwargs_under_new_key(redis_url, unique_name
         finally:
             await q.disconnect()
 
-    assert asyncio.run(check()) == ("send_email", {"n": 1, "when": WHEN, "amount": Decimal("1.5")}, 3, 2.0, 30,
-                                    "queued")
+    assert asyncio.run(check()) == (
+        "send_email",
+        {"n": 1, "when": WHEN, "amount": Decimal("1.5")},
+        3,
+        2.0,
+        30,
+        "queued",
+    )
     listing = json.loads(run(redis_url, unique_name, "list", "--format", "json").output)
     assert e.id not in [d["id"] for d in listing] and len(listing) == 2
     r = run(redis_url, unique_name, "requeue", e.id)

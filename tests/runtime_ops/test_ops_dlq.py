@@ -30,8 +30,11 @@ async def flaky(ctx, *, token: str, when: datetime, amount: Decimal, ref: UUID):
     return {"token": token, "amount": amount}
 
 
-KW = dict(when=datetime(2025, 1, 31, 12, 0, tzinfo=timezone.utc), amount=Decimal("12.50"),
-          ref=UUID("12345678-1234-5678-1234-567812345678"))
+KW = dict(
+    when=datetime(2025, 1, 31, 12, 0, tzinfo=timezone.utc),
+    amount=Decimal("12.50"),
+    ref=UUID("12345678-1234-5678-1234-567812345678"),
+)
 
 
 @pytest.mark.slow
@@ -41,8 +44,9 @@ def test_failing_task_lands_in_dlq_after_its_attempts_with_delays(redis_url, uni
         store = make_store(redis_url, unique_name)
         dlq = DeadLetterQueue(store)
         try:
-            job = await queue.enqueue(Job("flaky", kwargs={"token": unique_name, **KW}, retries=3,
-                                          retry_delay=1.0, timeout=5, ttl=1))
+            job = await queue.enqueue(
+                Job("flaky", kwargs={"token": unique_name, **KW}, retries=3, retry_delay=1.0, timeout=5, ttl=1)
+            )
             settings = merge_hooks({}, dlq.hooks())
             await run_burst(queue, [("flaky", flaky)], dequeue_timeout=4, **settings)
             calls = CALLS[unique_name]
@@ -56,7 +60,13 @@ def test_failing_task_lands_in_dlq_after_its_attempts_with_delays(redis_url, uni
             entries = await store.list()
             assert len(entries) == 1
             e = entries[0]
-            assert (e.function, e.queue, e.key, e.status, e.reason) == ("flaky", unique_name, job.key, "failed", "failed")
+            assert (e.function, e.queue, e.key, e.status, e.reason) == (
+                "flaky",
+                unique_name,
+                job.key,
+                "failed",
+                "failed",
+            )
             assert e.attempts == 3 and e.retries == 3
             assert e.kwargs == {"token": unique_name, **KW}
             assert type(e.kwargs["amount"]) is Decimal and type(e.kwargs["ref"]) is UUID

@@ -67,12 +67,16 @@ def test_merge_hooks_order_and_shutdown_reversed():
     def rec(name):
         async def h(ctx):
             order.append(name)
+
         return h
 
     settings = {"functions": [], "startup": rec("app-start"), "shutdown": rec("app-stop")}
-    merged = merge_hooks(settings, {"startup": rec("dlq-start"), "shutdown": rec("dlq-stop")},
-                         {"startup": rec("m-start"), "shutdown": rec("m-stop"), "after_process": rec("m-after")},
-                         None)
+    merged = merge_hooks(
+        settings,
+        {"startup": rec("dlq-start"), "shutdown": rec("dlq-stop")},
+        {"startup": rec("m-start"), "shutdown": rec("m-stop"), "after_process": rec("m-after")},
+        None,
+    )
     assert "before_process" not in merged and merged["functions"] == []
     asyncio.run(merged["startup"]({}))
     asyncio.run(merged["shutdown"]({}))
@@ -113,8 +117,9 @@ def test_merged_hooks_run_in_a_real_worker_even_when_one_after_hook_fails(redis_
         queue = make_queue(redis_url, unique_name)
         try:
             await queue.enqueue(Job("ok"))
-            settings = merge_hooks({"startup": startup, "after_process": broken_after},
-                                   {"before_process": before, "after_process": after})
+            settings = merge_hooks(
+                {"startup": startup, "after_process": broken_after}, {"before_process": before, "after_process": after}
+            )
             await run_burst(queue, [ok], dequeue_timeout=0.3, **settings)
         finally:
             await queue.disconnect()

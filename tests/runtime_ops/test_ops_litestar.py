@@ -46,8 +46,14 @@ async def explode(ctx, *, order: uuid.UUID):
 async def enqueue_order(task_queues: TaskQueues, queue_name: str, kind: str) -> dict:
     order = uuid.uuid4()
     if kind == "charge":
-        job = Job("app.tasks.charge", kwargs={"order": order, "amount": Decimal("19.99"),
-                                               "at": datetime(2025, 1, 31, 9, 30, tzinfo=timezone.utc)})
+        job = Job(
+            "app.tasks.charge",
+            kwargs={
+                "order": order,
+                "amount": Decimal("19.99"),
+                "at": datetime(2025, 1, 31, 9, 30, tzinfo=timezone.utc),
+            },
+        )
     else:
         job = Job("app.tasks.explode", kwargs={"order": order}, retries=2)
     await task_queues.get(queue_name).enqueue(job)
@@ -68,15 +74,19 @@ def test_litestar_recipe_end_to_end(redis_url, unique_name):
     dead_letters = DeadLetterQueue(prefix=dlq_prefix(unique_name))  # uses the queue's own Redis
     metrics.dead_letters = dead_letters
     config = SAQConfig(
-        queue_configs=[QueueConfig(
-            dsn=redis_url, name=unique_name, concurrency=2, separate_process=False,
-            tasks=[named("app.tasks.charge", charge), named("app.tasks.explode", explode)],
-        )],
+        queue_configs=[
+            QueueConfig(
+                dsn=redis_url,
+                name=unique_name,
+                concurrency=2,
+                separate_process=False,
+                tasks=[named("app.tasks.charge", charge), named("app.tasks.explode", explode)],
+            )
+        ],
         use_server_lifespan=False,
     )
     instrument(config, dead_letters=dead_letters, metrics=metrics)
-    app = Litestar(route_handlers=[enqueue_order, job_status, metrics_route(metrics)],
-                   plugins=[SAQPlugin(config)])
+    app = Litestar(route_handlers=[enqueue_order, job_status, metrics_route(metrics)], plugins=[SAQPlugin(config)])
 
     def wait(client, key, want):
         deadline = time.monotonic() + 15
@@ -99,12 +109,18 @@ def test_litestar_recipe_end_to_end(redis_url, unique_name):
     # the Celery names were registered (litestar-saq alone would register "charge")
     for j in ok:
         got = RECEIVED[j["order"]]
-        assert got == {"order": uuid.UUID(j["order"]), "amount": Decimal("19.99"),
-                       "at": datetime(2025, 1, 31, 9, 30, tzinfo=timezone.utc)}
+        assert got == {
+            "order": uuid.UUID(j["order"]),
+            "amount": Decimal("19.99"),
+            "at": datetime(2025, 1, 31, 9, 30, tzinfo=timezone.utc),
+        }
         assert type(got["amount"]) is Decimal and type(got["order"]) is uuid.UUID
 
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
     q = unique_name
     assert samples[("saq_jobs_total", (("function", "app.tasks.charge"), ("queue", q), ("status", "complete")))] == 3
     assert samples[("saq_jobs_total", (("function", "app.tasks.explode"), ("queue", q), ("status", "failed")))] == 1
@@ -138,7 +154,10 @@ def test_named_keeps_behaviour_and_sets_the_registered_name():
     assert asyncio.run(nf({}, 1)) == 2 and ng({}, 2) == 4
     qc = QueueConfig(dsn="redis://localhost", name="x", tasks=[nf, ("app.tasks.g", g)])
     # litestar-saq keeps our wrapper's name, but drops the tuple's
-    assert [t.__qualname__ for t in qc.tasks] == ["app.tasks.f", "test_named_keeps_behaviour_and_sets_the_registered_name.<locals>.g"]
+    assert [t.__qualname__ for t in qc.tasks] == [
+        "app.tasks.f",
+        "test_named_keeps_behaviour_and_sets_the_registered_name.<locals>.g",
+    ]
 
 
 def test_instrument_refuses_built_queues():

@@ -24,8 +24,7 @@ REGISTRIES: dict[str, CollectorRegistry] = {}
 
 async def work(ctx, *, fail: bool, tag: str):
     q = ctx["job"].queue.name
-    IN_USE.setdefault(tag, []).append(
-        REGISTRIES[tag].get_sample_value("saq_worker_concurrency_in_use", {"queue": q}))
+    IN_USE.setdefault(tag, []).append(REGISTRIES[tag].get_sample_value("saq_worker_concurrency_in_use", {"queue": q}))
     await asyncio.sleep(0.05)
     if fail:
         raise RuntimeError("planned failure")
@@ -115,7 +114,9 @@ def test_worker_startup_serves_metrics_on_the_configured_port_and_shutdown_stops
         queue = make_queue(redis_url, unique_name)
         try:
             job = await queue.enqueue(Job("scrape_job"))
-            await run_burst(queue, [("scrape_job", scrape_job)], dequeue_timeout=0.3, **merge_hooks({}, metrics.hooks()))
+            await run_burst(
+                queue, [("scrape_job", scrape_job)], dequeue_timeout=0.3, **merge_hooks({}, metrics.hooks())
+            )
             done = await queue.job(job.key)
             return done.status.value, done.result
         finally:

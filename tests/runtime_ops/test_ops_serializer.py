@@ -24,20 +24,25 @@ aware_tz = st.one_of(
     st.builds(lambda m: timezone(timedelta(minutes=m)), st.integers(-14 * 60, 14 * 60)),
 )
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63),
+    st.text(max_size=20),
     st.floats(allow_nan=False, allow_infinity=False),
     st.datetimes(),  # naive
     st.datetimes(timezones=aware_tz),
     st.dates(),
-    st.times(), st.times(timezones=aware_tz),
+    st.times(),
+    st.times(timezones=aware_tz),
     st.decimals(allow_nan=False, allow_infinity=False, places=4),
     st.uuids(),
     st.binary(max_size=16),
 )
 values = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(st.text(max_size=8), children, max_size=4)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -70,8 +75,15 @@ def test_round_trip_and_kombu_interop(v):
 
 def test_same_markers_as_kombu():
     u = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    v = {"dt": datetime(2025, 1, 2, 3, 4, 5, 6), "d": date(2025, 1, 2), "t": time(1, 2, 3),
-         "dec": Decimal("1.10"), "u": u, "b": b"ok", "bin": b"\xff"}
+    v = {
+        "dt": datetime(2025, 1, 2, 3, 4, 5, 6),
+        "d": date(2025, 1, 2),
+        "t": time(1, 2, 3),
+        "dec": Decimal("1.10"),
+        "u": u,
+        "b": b"ok",
+        "bin": b"\xff",
+    }
     assert json.loads(dump(v)) == {
         "dt": {"__type__": "datetime", "__value__": "2025-01-02T03:04:05.000006"},
         "d": {"__type__": "date", "__value__": "2025-01-02"},

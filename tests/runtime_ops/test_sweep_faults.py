@@ -47,8 +47,23 @@ def wait_for(pred, timeout=10.0, interval=0.05):
 @pytest.fixture
 def server():
     port = _free_port()
-    subprocess.run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--daemonize", "yes"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+        ],
+        check=True,
+        capture_output=True,
+    )
     client = redis.Redis(host="127.0.0.1", port=port)
     assert wait_for(lambda: _pings(client)), "redis-server did not start"
     yield f"redis://127.0.0.1:{port}/0", client
@@ -70,11 +85,22 @@ class Workers:
         self.url, self.env, self.procs = url, env, []
 
     def start(self) -> subprocess.Popen:
-        env = {**os.environ, "SAQ_REDIS_URL": self.url, "SWEEP_TEST_QUEUE": QUEUE, "SAQMIGRATE_SWEEP_INTERVAL": "1",
-               "SAQMIGRATE_METRICS": "0", **self.env}
+        env = {
+            **os.environ,
+            "SAQ_REDIS_URL": self.url,
+            "SWEEP_TEST_QUEUE": QUEUE,
+            "SAQMIGRATE_SWEEP_INTERVAL": "1",
+            "SAQMIGRATE_METRICS": "0",
+            **self.env,
+        }
         env.pop("REDIS_URL", None)
-        p = subprocess.Popen([sys.executable, "-m", "saq", "tests.runtime_ops.sweep_app.settings"], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "saq", "tests.runtime_ops.sweep_app.settings"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.procs.append(p)
         return p
 
@@ -136,8 +162,18 @@ def dead_letters(client) -> int:
 
 
 def quick_jobs(n: int, tag: str) -> list[Job]:
-    return [Job(function="sweepapp.quick", kwargs={"n": f"{tag}{i}"}, key=f"{tag}{i}", retries=1, heartbeat=2,
-                timeout=0, ttl=3600) for i in range(n)]
+    return [
+        Job(
+            function="sweepapp.quick",
+            kwargs={"n": f"{tag}{i}"},
+            key=f"{tag}{i}",
+            retries=1,
+            heartbeat=2,
+            timeout=0,
+            ttl=3600,
+        )
+        for i in range(n)
+    ]
 
 
 def cold_start(url, client, workers, tag, n=20, wait=20.0, **env) -> Counter:
@@ -193,16 +229,34 @@ def test_dequeued_never_marked_job_is_requeued_after_the_grace(server, workers):
 
 def test_worker_sigkilled_mid_job_acks_late_runs_again_once(server, workers):
     url, client = server
-    enqueue(url, [
-        Job(function="sweepapp.slow_late", kwargs={"n": "late", "seconds": 3}, key="late", retries=1, heartbeat=2,
-            timeout=0, ttl=3600),
-        Job(function="sweepapp.slow_early", kwargs={"n": "early", "seconds": 3}, key="early", retries=1,
-            heartbeat=2, timeout=0, ttl=3600),
-    ])
+    enqueue(
+        url,
+        [
+            Job(
+                function="sweepapp.slow_late",
+                kwargs={"n": "late", "seconds": 3},
+                key="late",
+                retries=1,
+                heartbeat=2,
+                timeout=0,
+                ttl=3600,
+            ),
+            Job(
+                function="sweepapp.slow_early",
+                kwargs={"n": "early", "seconds": 3},
+                key="early",
+                retries=1,
+                heartbeat=2,
+                timeout=0,
+                ttl=3600,
+            ),
+        ],
+    )
     w = workers()
     a = w.start()
-    assert wait_for(lambda: {r.split(":")[1] for r in runs(client) if r.startswith("start:")} == {"late", "early"},
-                    timeout=15)
+    assert wait_for(
+        lambda: {r.split(":")[1] for r in runs(client) if r.startswith("start:")} == {"late", "early"}, timeout=15
+    )
     a.send_signal(signal.SIGKILL)
     a.wait()
     killed = time.monotonic()

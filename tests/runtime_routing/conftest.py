@@ -37,9 +37,15 @@ class SaqWorkerThread:
         from saq import Worker
 
         q = make_queue(self.url, self.queue_name)
-        self.worker = Worker(q, functions=self.functions, concurrency=self.concurrency, cron_jobs=self.cron_jobs,
-                             metadata=worker_metadata(self.functions), dequeue_timeout=0.5,
-                             timers={"worker_info": 1, "schedule": 1, "sweep": 60, "abort": 1})
+        self.worker = Worker(
+            q,
+            functions=self.functions,
+            concurrency=self.concurrency,
+            cron_jobs=self.cron_jobs,
+            metadata=worker_metadata(self.functions),
+            dequeue_timeout=0.5,
+            timers={"worker_info": 1, "schedule": 1, "sweep": 60, "abort": 1},
+        )
         self.worker.SIGNALS = []
         self.loop = asyncio.get_running_loop()
         self.loop.call_later(0.2, self.ready.set)

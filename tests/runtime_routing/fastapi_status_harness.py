@@ -41,6 +41,7 @@ def main() -> None:
     from saqmigrate.runtime.router import get_router
 
     with TestClient(app) as client:
+
         def read(rid: str) -> tuple[str, bool, Any]:
             body = client.get(f"/tasks/{rid}").json()
             assert body["task_id"] == rid

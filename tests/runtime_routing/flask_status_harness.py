@@ -25,8 +25,15 @@ from typing import Any, Callable
 
 def service_env(url: str, ns: str, **extra: str) -> None:
     """SAQ, the flag store and saqmigrate's runtime on ``url`` under namespace ``ns`` (no metrics, no DLQ)."""
-    os.environ.update(REDIS_URL=url, SAQ_REDIS_URL=url, SAQMIGRATE_REDIS_URL=url, SAQMIGRATE_NAMESPACE=ns,
-                      SAQMIGRATE_METRICS="0", SAQMIGRATE_DLQ="0", **extra)
+    os.environ.update(
+        REDIS_URL=url,
+        SAQ_REDIS_URL=url,
+        SAQMIGRATE_REDIS_URL=url,
+        SAQMIGRATE_NAMESPACE=ns,
+        SAQMIGRATE_METRICS="0",
+        SAQMIGRATE_DLQ="0",
+        **extra,
+    )
 
 
 def saq_worker_thread(settings: dict) -> Callable[[], None]:
@@ -37,8 +44,9 @@ def saq_worker_thread(settings: dict) -> Callable[[], None]:
         from saq import Worker
 
         async def run() -> None:
-            worker = Worker(**{**settings, "cron_jobs": []}, timers={"schedule": 1, "sweep": 60, "abort": 1,
-                                                                     "worker_info": 1})
+            worker = Worker(
+                **{**settings, "cron_jobs": []}, timers={"schedule": 1, "sweep": 60, "abort": 1, "worker_info": 1}
+            )
             worker.SIGNALS = []
             box["loop"], box["worker"] = asyncio.get_running_loop(), worker
             await worker.start()
@@ -81,8 +89,9 @@ def flip(url: str, ns: str, pattern: str, probe_task: str, probe_args: tuple = (
         time.sleep(0.1)
 
 
-def both_backends(celery_app: Any, settings: dict, run_all: Callable[[], dict], url: str, ns: str, pattern: str,
-                  probe_task: str) -> dict:
+def both_backends(
+    celery_app: Any, settings: dict, run_all: Callable[[], dict], url: str, ns: str, pattern: str, probe_task: str
+) -> dict:
     """``run_all()`` with a real Celery worker (no flags), then again with ``pattern`` flipped to SAQ and a real
     SAQ worker from the generated ``settings`` running: ``{"celery": ..., "saq": ...}``."""
     from celery.contrib.testing.worker import start_worker
@@ -90,8 +99,9 @@ def both_backends(celery_app: Any, settings: dict, run_all: Callable[[], dict], 
     stop = saq_worker_thread(settings)
     result: dict = {}
     try:
-        with start_worker(celery_app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING",
-                          shutdown_timeout=10):
+        with start_worker(
+            celery_app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
+        ):
             result["celery"] = run_all()
             flip(url, ns, pattern, probe_task)
             result["saq"] = run_all()
@@ -119,9 +129,11 @@ def main() -> None:
 
     def run_all() -> dict:
         out = {}
-        for label, path, form in (("add", "/tasks/add", {"a": "2", "b": "3"}),
-                                  ("add_fails", "/tasks/add", {"b": "3"}),
-                                  ("greet", "/tasks/greet", {"name": "bob"})):
+        for label, path, form in (
+            ("add", "/tasks/add", {"a": "2", "b": "3"}),
+            ("add_fails", "/tasks/add", {"b": "3"}),
+            ("greet", "/tasks/greet", {"name": "bob"}),
+        ):
             rid = client.post(path, data=form).get_json()["result_id"]
             out[label] = {**poll(read, rid), "on_saq": get_router().saq_result(rid) is not None}
         return out

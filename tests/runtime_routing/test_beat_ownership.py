@@ -13,8 +13,7 @@ import pytest
 from celery import Celery
 from celery.beat import PersistentScheduler, Scheduler, Service
 
-from saqmigrate.runtime.beat import (OwnershipMixin, RoutedScheduler, install_ownership, unsafe_reason,
-                                     with_ownership)
+from saqmigrate.runtime.beat import OwnershipMixin, RoutedScheduler, install_ownership, unsafe_reason, with_ownership
 from saqmigrate.runtime.flags import FlagClient
 from saqmigrate.runtime.ownership import Ownership, interval_due
 from saqmigrate.runtime.registry import Registry
@@ -26,7 +25,9 @@ def _app(name="beat-ownership") -> Celery:
 
 
 def _scheduler(app, tmp_path, scheduler_cls=None):
-    return Service(app, scheduler_cls=scheduler_cls, schedule_filename=str(tmp_path / "schedule")).get_scheduler(lazy=True)
+    return Service(app, scheduler_cls=scheduler_cls, schedule_filename=str(tmp_path / "schedule")).get_scheduler(
+        lazy=True
+    )
 
 
 class TickingScheduler(Scheduler):
@@ -116,9 +117,10 @@ def test_interval_due_is_the_interval_job_slot(interval):
 def test_beat_claims_interval_entries_like_the_saq_side(rt):
     """An interval entry (IntervalJob, no cron): beat claims the slot SAQ runs, so a flip between
     the two checks cannot make both fire."""
-    reg = Registry.from_dicts({"p.t": {"saq_function": "p.t", "queue": "q"}},
-                              {"every-7m": {"task": "p.t", "cron": None, "cron_function": "beat:every-7m",
-                                            "interval": 420.0, "queue": "q"}})
+    reg = Registry.from_dicts(
+        {"p.t": {"saq_function": "p.t", "queue": "q"}},
+        {"every-7m": {"task": "p.t", "cron": None, "cron_function": "beat:every-7m", "interval": 420.0, "queue": "q"}},
+    )
     assert reg.schedules["every-7m"].interval == 420.0
     o = Ownership(reg, FlagClient(rt.url, namespace=rt.ns))
     rt.store.set_schedule_owner("every-7m", "saq", reason="test")

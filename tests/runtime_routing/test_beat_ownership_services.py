@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing
-import redis
 
 from saqmigrate.runtime.flags import FlagStore
 from saqmigrate.runtime.ownership import interval_due
@@ -33,7 +31,7 @@ from saqmigrate.runtime.ownership import interval_due
 pytestmark = pytest.mark.slow
 
 INTERVAL = 2
-TASK_BODY = '''import json
+TASK_BODY = """import json
 import os
 import time
 
@@ -56,8 +54,8 @@ def tick(self):
     r.rpush(os.environ["BEAT_TEST_KEY"] + ":runs", json.dumps({
         "backend": os.environ.get("BEAT_TEST_BACKEND"), "t": time.time(), "id": self.request.id,
         "scheduled": scheduled}))
-'''
-RECORD_PUBLISH = '''
+"""
+RECORD_PUBLISH = """
 import json as _json
 import time as _time
 
@@ -71,7 +69,7 @@ def _record_publish(sender=None, headers=None, **kwargs):
 
         _redis.Redis.from_url(os.environ["REDIS_URL"]).rpush(
             os.environ["BEAT_TEST_KEY"] + ":published", _json.dumps({"id": headers["id"], "t": _time.time()}))
-'''
+"""
 
 
 def _write(path: Path, text: str) -> None:
@@ -82,7 +80,9 @@ def _write(path: Path, text: str) -> None:
 def default_project(root: Path, ns: str) -> str:
     _write(root / "beatproj/__init__.py", "")
     _write(root / "beatproj/tasks.py", TASK_BODY)
-    _write(root / "beatproj/celery.py", f'''import os
+    _write(
+        root / "beatproj/celery.py",
+        f'''import os
 
 from celery import Celery
 from celery.schedules import schedule
@@ -94,14 +94,18 @@ app.conf.imports = ("beatproj.tasks",)
 app.conf.beat_schedule = {{
     "tick": {{"task": "beatproj.tasks.tick", "schedule": schedule(run_every={INTERVAL})}},
 }}
-''' + RECORD_PUBLISH)
+'''
+        + RECORD_PUBLISH,
+    )
     return "beatproj"
 
 
 def django_project(root: Path, ns: str) -> str:
     _write(root / "dbproj/__init__.py", "")
     _write(root / "dbproj/tasks.py", TASK_BODY)
-    _write(root / "dbproj/settings.py", f'''import os
+    _write(
+        root / "dbproj/settings.py",
+        f'''import os
 
 SECRET_KEY = "beat-ownership-test"
 INSTALLED_APPS = ["django_celery_beat"]
@@ -123,8 +127,11 @@ CELERY_IMPORTS = ("dbproj.tasks",)
 CELERY_BEAT_SCHEDULE = {{
     "tick": {{"task": "dbproj.tasks.tick", "schedule": {float(INTERVAL)!r}}},
 }}
-''')
-    _write(root / "dbproj/celery.py", '''import os
+''',
+    )
+    _write(
+        root / "dbproj/celery.py",
+        """import os
 
 from celery import Celery
 
@@ -132,13 +139,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dbproj.settings")
 
 app = Celery("dbproj")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-''' + RECORD_PUBLISH)
+"""
+        + RECORD_PUBLISH,
+    )
     return "dbproj"
 
 
 def rewrite(root: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "saqmigrate", "rewrite", str(root), "--write"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "saqmigrate", "rewrite", str(root), "--write"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -149,8 +162,14 @@ class Procs:
     def start(self, name: str, argv: list[str], **extra_env) -> None:
         log = open(self.root / f"{name}.log", "w")
         self.logs[name] = log
-        self.procs[name] = subprocess.Popen([sys.executable, *argv], cwd=self.root, env={**self.env, **extra_env},
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=self.root,
+            env={**self.env, **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop(self, name: str) -> None:
         p = self.procs.get(name)
@@ -187,16 +206,27 @@ def wait_until(pred, timeout: float) -> bool:
     return pred()
 
 
-def run_flips(tmp_path: Path, rt, make_project, beat_args: list[str], extra_env: dict | None = None,
-              before_beat=None) -> dict:
+def run_flips(
+    tmp_path: Path, rt, make_project, beat_args: list[str], extra_env: dict | None = None, before_beat=None
+) -> dict:
     root = tmp_path / "proj"
     pkg = make_project(root, rt.ns)
     rewrite(root)
     assert "install_ownership(app)" in (root / pkg / "saq_worker/routing.py").read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAQMIGRATE_", "DJANGO_SETTINGS"))}
-    env.update({"PYTHONPATH": str(root), "REDIS_URL": rt.url, "SAQ_REDIS_URL": rt.url, "SAQMIGRATE_REDIS_URL": rt.url,
-                "SAQMIGRATE_NAMESPACE": rt.ns, "SAQMIGRATE_BOOTSTRAP": "off", "BEAT_TEST_KEY": rt.ns,
-                "SAQMIGRATE_METRICS": "0", **(extra_env or {})})
+    env.update(
+        {
+            "PYTHONPATH": str(root),
+            "REDIS_URL": rt.url,
+            "SAQ_REDIS_URL": rt.url,
+            "SAQMIGRATE_REDIS_URL": rt.url,
+            "SAQMIGRATE_NAMESPACE": rt.ns,
+            "SAQMIGRATE_BOOTSTRAP": "off",
+            "BEAT_TEST_KEY": rt.ns,
+            "SAQMIGRATE_METRICS": "0",
+            **(extra_env or {}),
+        }
+    )
     if before_beat is not None:
         before_beat(root, env)
     store = FlagStore(rt.url, rt.ns)
@@ -205,15 +235,48 @@ def run_flips(tmp_path: Path, rt, make_project, beat_args: list[str], extra_env:
     runs_key, pub_key = f"{rt.ns}:runs", f"{rt.ns}:published"
     flips = []
     try:
-        procs.start("celery-worker", ["-m", "celery", "-A", f"{pkg}.celery", "worker", "-P", "solo", "-Q", rt.ns,
-                                      "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO"],
-                    BEAT_TEST_BACKEND="celery")
-        procs.start("saq-worker", ["-m", "saq", f"{pkg}.saq_worker.queue_{rt.ns}.settings", "-v"],
-                    BEAT_TEST_BACKEND="saq")
-        procs.start("beat", ["-m", "celery", "-A", f"{pkg}.celery", "beat", "-s", str(root / "beat-schedule"),
-                             "-l", "INFO", *beat_args], BEAT_TEST_BACKEND="beat")
-        assert wait_until(lambda: rt.redis.llen(runs_key) >= 1, 25), \
-            "no fire on Celery:\n" + "\n".join(f"--- {n}\n{procs.log(n)}" for n in procs.procs)
+        procs.start(
+            "celery-worker",
+            [
+                "-m",
+                "celery",
+                "-A",
+                f"{pkg}.celery",
+                "worker",
+                "-P",
+                "solo",
+                "-Q",
+                rt.ns,
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            BEAT_TEST_BACKEND="celery",
+        )
+        procs.start(
+            "saq-worker", ["-m", "saq", f"{pkg}.saq_worker.queue_{rt.ns}.settings", "-v"], BEAT_TEST_BACKEND="saq"
+        )
+        procs.start(
+            "beat",
+            [
+                "-m",
+                "celery",
+                "-A",
+                f"{pkg}.celery",
+                "beat",
+                "-s",
+                str(root / "beat-schedule"),
+                "-l",
+                "INFO",
+                *beat_args,
+            ],
+            BEAT_TEST_BACKEND="beat",
+        )
+        assert wait_until(lambda: rt.redis.llen(runs_key) >= 1, 25), "no fire on Celery:\n" + "\n".join(
+            f"--- {n}\n{procs.log(n)}" for n in procs.procs
+        )
         procs.alive()
         for owner, hold in (("celery", 5), ("saq", 7), ("celery", 7), ("saq", 6)):
             if owner != "celery" or flips:
@@ -231,8 +294,11 @@ def run_flips(tmp_path: Path, rt, make_project, beat_args: list[str], extra_env:
     runs = [json.loads(x) for x in rt.redis.lrange(runs_key, 0, -1)]
     published = {d["id"]: d["t"] for d in map(json.loads, rt.redis.lrange(pub_key, 0, -1))}
     prefix = store.keys.claim("tick", 0)[:-1]
-    claims = {int(k[len(prefix):]): v for k in rt.redis.scan_iter(prefix + "*", count=1000)
-              if (v := rt.redis.get(k)) is not None}
+    claims = {
+        int(k[len(prefix) :]): v
+        for k in rt.redis.scan_iter(prefix + "*", count=1000)
+        if (v := rt.redis.get(k)) is not None
+    }
     return {"runs": runs, "published": published, "claims": claims, "flips": flips, "end": end, "banner": banner}
 
 
@@ -247,7 +313,8 @@ def check_exactly_once(r: dict, scheduler_name: str) -> dict:
             assert run["backend"] == "saq" and run["scheduled"], run
             due = int(run["scheduled"])
         assert claims.get(due) == run["backend"], (
-            f"{run['backend']} ran the due time {due} whose claim says {claims.get(due)!r}")
+            f"{run['backend']} ran the due time {due} whose claim says {claims.get(due)!r}"
+        )
         fired[due] += 1
     twice = {d: n for d, n in fired.items() if n > 1}
     assert not twice, f"due times fired more than once: {twice}"
@@ -257,7 +324,8 @@ def check_exactly_once(r: dict, scheduler_name: str) -> dict:
     assert not missing, f"due times owned by SAQ that never ran: {missing}"
     # beat fired every due it published, and each publish ran once
     assert len({run["id"] for run in runs if run["backend"] == "celery"}) == sum(
-        1 for run in runs if run["backend"] == "celery")
+        1 for run in runs if run["backend"] == "celery"
+    )
     per_backend = Counter(run["backend"] for run in runs)
     assert per_backend["celery"] >= 4 and per_backend["saq"] >= 4, per_backend
     # beat's banner names the scheduler it built: the configured one with OwnershipMixin in front
@@ -302,9 +370,14 @@ def pg_database(unique_name):
 
 def test_database_scheduler_flips_fire_each_due_time_once(tmp_path, rt, pg_database):
     def migrate(root, env):
-        out = subprocess.run([sys.executable, "-m", "django", "migrate", "--settings", "dbproj.settings", "-v", "0"],
-                             cwd=root, env={**env, "DJANGO_SETTINGS_MODULE": "dbproj.settings"},
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "django", "migrate", "--settings", "dbproj.settings", "-v", "0"],
+            cwd=root,
+            env={**env, "DJANGO_SETTINGS_MODULE": "dbproj.settings"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stdout + out.stderr
 
     r = run_flips(tmp_path, rt, django_project, ["-S", "django"], {"BEAT_TEST_DB": pg_database}, before_beat=migrate)

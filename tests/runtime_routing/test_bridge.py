@@ -55,8 +55,9 @@ def test_a_redis_that_never_answers_gives_a_bounded_clear_error(rt, mode):
     flags = F.FlagClient(rt.url, namespace=rt.ns)
     rt.store.set_rule("t.hang", "saq", reason="hang test")
     flags.refresh_now()
-    router = Router(registry, flags, saq_url=f"redis://127.0.0.1:{port}/0", bridge=SyncBridge(mode=mode),
-                    enqueue_timeout=0.5)
+    router = Router(
+        registry, flags, saq_url=f"redis://127.0.0.1:{port}/0", bridge=SyncBridge(mode=mode), enqueue_timeout=0.5
+    )
     try:
         import time
 

@@ -41,8 +41,12 @@ def canvases(a, b, tot):
 @pytest.fixture
 def world(rt):
     app = Celery("canvas-tests", broker=rt.url, backend=rt.url, set_as_current=False)
-    app.conf.update(task_default_queue=rt.ns, broker_connection_retry_on_startup=True,
-                    worker_hijack_root_logger=False, result_expires=600)
+    app.conf.update(
+        task_default_queue=rt.ns,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        result_expires=600,
+    )
     install_routed_task_class(app)
     install_send_task_hook(app)
     ran = f"{rt.ns}:ran"
@@ -75,11 +79,13 @@ def world(rt):
         return sum(xs)
 
     job = {"timeout": 10, "retries": 1, "ttl": 600}
-    registry = Registry.from_dicts({
-        A: {"saq_function": A, "queue": rt.ns, "params": ["x"], "job": job},
-        B: {"saq_function": B, "queue": rt.ns, "params": ["x"], "job": job},
-        TOT: {"saq_function": TOT, "queue": rt.ns, "params": ["xs"], "job": job},
-    })
+    registry = Registry.from_dicts(
+        {
+            A: {"saq_function": A, "queue": rt.ns, "params": ["x"], "job": job},
+            B: {"saq_function": B, "queue": rt.ns, "params": ["x"], "job": job},
+            TOT: {"saq_function": TOT, "queue": rt.ns, "params": ["xs"], "job": job},
+        }
+    )
     flags = F.FlagClient(rt.url, namespace=rt.ns, poll_interval=0.2)
     router = Router(registry, flags, celery_app=app, saq_url=rt.url)
     set_router(router)
@@ -87,8 +93,9 @@ def world(rt):
     from celery.contrib.testing.worker import start_worker
 
     try:
-        with start_worker(app, pool="threads", concurrency=6, perform_ping_check=False, loglevel="WARNING",
-                          shutdown_timeout=10):
+        with start_worker(
+            app, pool="threads", concurrency=6, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
+        ):
             yield app, (a, b, tot), router, ran
     finally:
         saq.stop()
@@ -99,8 +106,9 @@ def world(rt):
 def _flip(rt, router, flipped):
     for name in (A, B, TOT):
         rt.store.set_rule(name, "saq" if name in flipped else "celery", reason="canvas test")
-    assert wait_for(lambda: all(router.decide(n, (1,)).backend == ("saq" if n in flipped else "celery")
-                                for n in (A, B, TOT)), 5)
+    assert wait_for(
+        lambda: all(router.decide(n, (1,)).backend == ("saq" if n in flipped else "celery") for n in (A, B, TOT)), 5
+    )
 
 
 def test_canvases_complete_on_celery_with_any_subset_of_their_tasks_flipped(rt, world):

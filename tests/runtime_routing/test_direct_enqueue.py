@@ -42,7 +42,9 @@ def test_direct_enqueue_matches_saq_and_runs_on_a_real_worker(redis_url: str, un
             raw.pop("key"), raw.pop("queued")
         assert raw_a == raw_b
         assert client.lrange(f"saq:{unique_name}:queued", 0, -1) == [
-            f"saq:job:{unique_name}:k-async".encode(), f"saq:job:{unique_name}:k-direct".encode()]
+            f"saq:job:{unique_name}:k-async".encode(),
+            f"saq:job:{unique_name}:k-direct".encode(),
+        ]
         worker = Worker(q, functions=[("echo", echo)], burst=True, dequeue_timeout=1)
         await worker.start()
         job = await q.job("k-direct")

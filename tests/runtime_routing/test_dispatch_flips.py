@@ -43,8 +43,16 @@ def test_dispatches_with_flips_each_run_once_on_the_flagged_backend(rt):
     def saq_rec(ctx, *, did, n):
         rt.redis.rpush(exec_key, f"saq:{did}")
 
-    registry = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": rt.ns, "params": ["did", "n"],
-                                           "job": {"timeout": 0, "retries": 1, "ttl": 600}}})
+    registry = Registry.from_dicts(
+        {
+            TASK: {
+                "saq_function": TASK,
+                "queue": rt.ns,
+                "params": ["did", "n"],
+                "job": {"timeout": 0, "retries": 1, "ttl": 600},
+            }
+        }
+    )
     metrics = RouterMetrics(CollectorRegistry())
     flags = F.FlagClient(rt.url, namespace=rt.ns, poll_interval=1.0)
     router = Router(registry, flags, celery_app=app, saq_url=rt.url, metrics=metrics)
@@ -76,8 +84,9 @@ def test_dispatches_with_flips_each_run_once_on_the_flagged_backend(rt):
 
     saq_worker = SaqWorkerThread(rt.url, rt.ns, [(TASK, saq_rec)], concurrency=30).start()
     try:
-        with start_worker(app, pool="threads", concurrency=8, perform_ping_check=False, loglevel="WARNING",
-                          shutdown_timeout=30):
+        with start_worker(
+            app, pool="threads", concurrency=8, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+        ):
             flags.snapshot()
             t0 = time.monotonic()
             fl = threading.Thread(target=flipper)
@@ -91,8 +100,9 @@ def test_dispatches_with_flips_each_run_once_on_the_flagged_backend(rt):
             done.set()
             fl.join()
             total = THREADS * (N // THREADS)
-            assert wait_for(lambda: rt.redis.llen(exec_key) >= total, timeout=240, interval=0.2), \
+            assert wait_for(lambda: rt.redis.llen(exec_key) >= total, timeout=240, interval=0.2), (
                 f"only {rt.redis.llen(exec_key)} of {total} executed"
+            )
             time.sleep(0.5)  # anything extra (a duplicate) would land now
             run_s = time.monotonic() - t0
     finally:
@@ -119,7 +129,14 @@ def test_dispatches_with_flips_each_run_once_on_the_flagged_backend(rt):
     assert len(rules_at) == FLIPS + 1
     assert len(versions) >= 10, versions  # flips did arrive mid-stream
     assert by_backend["saq"] > total * 0.1 and by_backend["celery"] > total * 0.1, by_backend
-    counted = sum(s.value for m in metrics.registry.collect() if m.name == "saqmigrate_route_decisions"
-                  for s in m.samples if s.name.endswith("_total"))
+    counted = sum(
+        s.value
+        for m in metrics.registry.collect()
+        if m.name == "saqmigrate_route_decisions"
+        for s in m.samples
+        if s.name.endswith("_total")
+    )
     assert counted == total
-    print(f"\n{total} dispatches, {FLIPS} flips: dispatch {dispatch_s:.1f}s, all executed after {run_s:.1f}s, {dict(by_backend)}")
+    print(
+        f"\n{total} dispatches, {FLIPS} flips: dispatch {dispatch_s:.1f}s, all executed after {run_s:.1f}s, {dict(by_backend)}"
+    )

@@ -39,8 +39,9 @@ def _own_db(url: str) -> str:
     return f"{base}/11" if last.isdigit() else f"{url.rstrip('/')}/11"
 
 
-def test_fastapi_status_endpoint_reports_the_same_for_flipped_tasks(tmp_path: Path, redis_url: str,
-                                                                     unique_name: str) -> None:
+def test_fastapi_status_endpoint_reports_the_same_for_flipped_tasks(
+    tmp_path: Path, redis_url: str, unique_name: str
+) -> None:
     pytest.importorskip("fastapi")
     root = tmp_path / "fastapi_app"
     shutil.copytree(ROOT / "fixtures" / "fastapi_app", root)
@@ -51,9 +52,14 @@ def test_fastapi_status_endpoint_reports_the_same_for_flipped_tasks(tmp_path: Pa
     assert registry.count('"timeout": 30') == 3 and registry.count('"ttl": 3600') == 3
     assert registry.count('"queue": "fastapi"') == 3
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAQMIGRATE_", "CELERY_", "SAQ_"))}
-    proc = subprocess.run([sys.executable, str(HARNESS), str(root), _own_db(redis_url), unique_name],
-                          capture_output=True, text=True, timeout=240,
-                          env={**env, "PYTHONPATH": os.pathsep.join([str(root), str(HARNESS.parent)])}, cwd=root)
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), str(root), _own_db(redis_url), unique_name],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**env, "PYTHONPATH": os.pathsep.join([str(root), str(HARNESS.parent)])},
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for label, (states, value) in EXPECTED.items():

@@ -55,8 +55,14 @@ def test_a_bad_value_affects_only_its_own_key(rt):
     corrupt(rt)
     snap = rt.store.snapshot()
     assert snap.version == F.BAD_VERSION and snap.mode == "normal"
-    assert set(snap.bad) == {"rule:bad.deep", "rule:bad.percent", "rule:bad.json", "rule:bad.*",
-                             "schedule:nightly", "version"}
+    assert set(snap.bad) == {
+        "rule:bad.deep",
+        "rule:bad.percent",
+        "rule:bad.json",
+        "rule:bad.*",
+        "schedule:nightly",
+        "version",
+    }
     assert "nested too deeply" in snap.bad["rule:bad.deep"]
     assert F.evaluate(snap, "good.saq", 1) == (F.SAQ, F.R_OVERRIDE)
     assert F.evaluate(snap, "good.celery", 1) == (F.CELERY, F.R_OVERRIDE)
@@ -66,8 +72,9 @@ def test_a_bad_value_affects_only_its_own_key(rt):
 
 
 def test_a_running_router_keeps_applying_the_other_keys(rt, caplog):
-    registry = Registry.from_dicts({n: {"saq_function": n, "queue": rt.ns, "params": ["x"]}
-                                    for n in ("good.saq", "good.celery", "bad.deep")})
+    registry = Registry.from_dicts(
+        {n: {"saq_function": n, "queue": rt.ns, "params": ["x"]} for n in ("good.saq", "good.celery", "bad.deep")}
+    )
     rt.store.set_rule("good.saq", "celery", reason="start on celery")
     flags = F.FlagClient(rt.url, namespace=rt.ns, poll_interval=0.2)
     router = Router(registry, flags, saq_url=rt.url)
@@ -178,8 +185,11 @@ def test_export_import_round_trip_is_audited(rt, tmp_path):
 def test_import_refuses_a_bad_file_and_writes_nothing(rt, tmp_path):
     rt.store.set_rule("a.x", "celery", reason="start")
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"format": F.EXPORT_FORMAT, "mode": "normal",
-                               "rules": {"a.x": {"target": "saq", "percent_bp": 123456}}}))
+    bad.write_text(
+        json.dumps(
+            {"format": F.EXPORT_FORMAT, "mode": "normal", "rules": {"a.x": {"target": "saq", "percent_bp": 123456}}}
+        )
+    )
     line = one_line_error(run(rt, "import", str(bad), "--reason", "x", "--force"))
     assert "a.x" in line and "nothing was imported" in line
     deep = tmp_path / "deep.json"

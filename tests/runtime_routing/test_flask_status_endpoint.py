@@ -35,8 +35,14 @@ def test_status_endpoint_reports_the_same_for_flipped_tasks(tmp_path: Path, redi
     shutil.copytree(ROOT / "fixtures" / "flask_app", root)
     assert apply_changes(root, compute_changes(root, Config(), use_cache=False).changes) == []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAQMIGRATE_", "FLASK_"))}
-    proc = subprocess.run([sys.executable, str(HARNESS), str(root), _own_db(redis_url), unique_name],
-                          capture_output=True, text=True, timeout=180, env={**env, "PYTHONPATH": str(root)}, cwd=root)
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), str(root), _own_db(redis_url), unique_name],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**env, "PYTHONPATH": str(root)},
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for label in ("add", "add_fails", "greet"):

@@ -20,25 +20,37 @@ from .test_split_redis import start_redis_server, stop_redis_server
 PW_SIMPLE = "hunter2"
 
 
-@pytest.mark.parametrize("url, want", [
-    ("redis://:hunter2@host:6379/0", "redis://:***@host:6379/0"),
-    ("redis://user:hunter2@host", "redis://user:***@host"),
-    ("rediss://hunter2@host:6380", "rediss://***@host:6380"),
-    ("redis://:hun@ter@2@host:1/0", "redis://:***@host:1/0"),
-    ("redis://host:6379/0?password=hunter2&db=1", "redis://host:6379/0?password=***&db=1"),
-    ("unix:///run/redis.sock?db=0&password=hunter2", "unix:///run/redis.sock?db=0&password=***"),
-    ("cannot reach redis://:hunter2@h:1/0 (refused)", "cannot reach redis://:***@h:1/0 (refused)"),
-    ("redis://host:6379/0", "redis://host:6379/0"),
-    ("mail me at ops@example.com", "mail me at ops@example.com"),
-])
+@pytest.mark.parametrize(
+    "url, want",
+    [
+        ("redis://:hunter2@host:6379/0", "redis://:***@host:6379/0"),
+        ("redis://user:hunter2@host", "redis://user:***@host"),
+        ("rediss://hunter2@host:6380", "rediss://***@host:6380"),
+        ("redis://:hun@ter@2@host:1/0", "redis://:***@host:1/0"),
+        ("redis://host:6379/0?password=hunter2&db=1", "redis://host:6379/0?password=***&db=1"),
+        ("unix:///run/redis.sock?db=0&password=hunter2", "unix:///run/redis.sock?db=0&password=***"),
+        ("cannot reach redis://:hunter2@h:1/0 (refused)", "cannot reach redis://:***@h:1/0 (refused)"),
+        ("redis://host:6379/0", "redis://host:6379/0"),
+        ("mail me at ops@example.com", "mail me at ops@example.com"),
+    ],
+)
 def test_redact(url, want):
     assert redact(url) == want
     assert "hunter2" not in redact(url)
 
 
 def test_argv_redaction():
-    argv = ["route", "--redis-url", "redis://:hunter2@h/0", "--redis-url=redis://u:hunter2@h", "--password",
-            "hunter2", "set", "x", "saq"]
+    argv = [
+        "route",
+        "--redis-url",
+        "redis://:hunter2@h/0",
+        "--redis-url=redis://u:hunter2@h",
+        "--password",
+        "hunter2",
+        "set",
+        "x",
+        "saq",
+    ]
     out = redact_argv(argv)
     assert "hunter2" not in json.dumps(out) and out[-3:] == ["set", "x", "saq"]
 
@@ -73,9 +85,19 @@ def test_audit_stream_and_history_hold_no_password(unique_name):
         assert entries and PW_SIMPLE not in json.dumps(entries), entries
         assert "redis://:***@" in entries[0][1]["argv"]
         # an entry written before this fix (argv stored verbatim) is masked on the way out
-        raw.xadd(store.keys.audit, {"ts": "1", "actor": "old", "target": "mode", "old": '"normal"',
-                                    "new": '"force-celery"', "reason": "r", "version": "2",
-                                    "argv": json.dumps(["route", "--redis-url", secret_url, "kill"])})
+        raw.xadd(
+            store.keys.audit,
+            {
+                "ts": "1",
+                "actor": "old",
+                "target": "mode",
+                "old": '"normal"',
+                "new": '"force-celery"',
+                "reason": "r",
+                "version": "2",
+                "argv": json.dumps(["route", "--redis-url", secret_url, "kill"]),
+            },
+        )
         for fmt in ("json", "table"):
             r = CliRunner().invoke(route, ["--format", fmt] + args + ["history"])
             assert r.exit_code == 0, r.output

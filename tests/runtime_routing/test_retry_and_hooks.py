@@ -23,7 +23,9 @@ def test_celery_task_retrying_after_a_flip_to_saq_retries_on_celery(rt):
 
     exec_key = f"{rt.ns}:exec"
     app = make_celery_app(rt.url, rt.ns)
-    registry = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": rt.ns, "params": ["did"], "job": {"timeout": 0}}})
+    registry = Registry.from_dicts(
+        {TASK: {"saq_function": TASK, "queue": rt.ns, "params": ["did"], "job": {"timeout": 0}}}
+    )
     flags = F.FlagClient(rt.url, namespace=rt.ns, poll_interval=0.5)
     router = Router(registry, flags, celery_app=app, saq_url=rt.url)
 

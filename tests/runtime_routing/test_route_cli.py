@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def project(rt, tmp_path, monkeypatch):
     mod = f"reg_{rt.ns}"
-    (tmp_path / f"{mod}.py").write_text(textwrap.dedent(f"""
+    (tmp_path / f"{mod}.py").write_text(
+        textwrap.dedent(f"""
         TASKS = {{
             "proj.a": {{"saq_function": "proj.a", "queue": "{rt.ns}", "params": ["x"]}},
             "proj.b": {{"saq_function": "proj.b", "queue": "{rt.ns}", "params": ["x"],
@@ -28,7 +29,8 @@ def project(rt, tmp_path, monkeypatch):
             "proj.limited": {{"saq_function": "proj.limited", "queue": "{rt.ns}", "unsupported": ["rate_limit"]}},
         }}
         SCHEDULES = {{"nightly": {{"task": "proj.a", "cron": "0 0 * * *", "cron_function": "cron_nightly"}}}}
-    """))
+    """)
+    )
     (tmp_path / "pyproject.toml").write_text('[tool.saqmigrate]\nwindow_start = "2026-01-01"\nwindow_days = 60\n')
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
@@ -98,10 +100,17 @@ def test_flipping_a_task_used_in_a_canvas_warns_and_show_marks_it(rt, project):
 
 
 def test_bad_values_and_dead_redis_are_one_line_exit_2(rt, project):
-    for args in (["set", "proj.a", "rabbit", "--reason", "x"], ["set", "proj.a", "saq", "--percent", "x", "--reason", "x"],
-                 ["set", "proj.a", "celery", "--percent", "5", "--reason", "x"], ["clear", "proj.none", "--reason", "x"]):
+    for args in (
+        ["set", "proj.a", "rabbit", "--reason", "x"],
+        ["set", "proj.a", "saq", "--percent", "x", "--reason", "x"],
+        ["set", "proj.a", "celery", "--percent", "5", "--reason", "x"],
+        ["clear", "proj.none", "--reason", "x"],
+    ):
         r = run(rt, *args)
-        assert r.exit_code == 2 and r.output.startswith("saqmigrate: error: ") and r.output.count("\n") == 1, (args, r.output)
+        assert r.exit_code == 2 and r.output.startswith("saqmigrate: error: ") and r.output.count("\n") == 1, (
+            args,
+            r.output,
+        )
     r = CliRunner().invoke(command, ["--redis-url", "redis://127.0.0.1:1/0", "show"])
     assert r.exit_code == 2 and "redis://127.0.0.1:1/0" in r.output and "--redis-url" in r.output
     assert r.output.count("\n") == 1

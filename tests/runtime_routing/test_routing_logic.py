@@ -17,8 +17,12 @@ from saqmigrate.runtime.window import Window, WindowError
 
 REG = Registry.from_dicts(
     {
-        "app.add": {"saq_function": "app.add", "queue": "q", "params": ["a", "b"],
-                    "job": {"retries": 4, "retry_delay": 180.0, "timeout": 0, "ttl": 600}},
+        "app.add": {
+            "saq_function": "app.add",
+            "queue": "q",
+            "params": ["a", "b"],
+            "job": {"retries": 4, "retry_delay": 180.0, "timeout": 0, "ttl": 600},
+        },
         "app.order": {"saq_function": "app.order", "params": ["order_id", "timeout", "key"], "routing_key": "order_id"},
         "app.limited": {"saq_function": "app.limited", "params": [], "unsupported": ["rate_limit"]},
     },
@@ -40,8 +44,12 @@ def test_bucket_is_crc32_of_task_and_key_and_stable():
 
 
 @settings(max_examples=60, deadline=None)
-@given(task=st.text(min_size=1, max_size=30), keys=st.lists(st.text(max_size=20), min_size=1, max_size=40),
-       p1=st.integers(0, 10000), p2=st.integers(0, 10000))
+@given(
+    task=st.text(min_size=1, max_size=30),
+    keys=st.lists(st.text(max_size=20), min_size=1, max_size=40),
+    p1=st.integers(0, 10000),
+    p2=st.integers(0, 10000),
+)
 def test_raising_the_percentage_only_moves_keys_celery_to_saq(task, keys, p1, p2):
     lo, hi = sorted((p1, p2))
     s_lo = snap({task: {"target": "saq", "percent_bp": lo}})
@@ -128,9 +136,17 @@ def test_countdown_and_eta_become_scheduled_epoch_seconds():
     assert p.job_fields["timeout"] == 3
 
 
-@pytest.mark.parametrize("opts", [{"expires": 60},
-                                  {"soft_time_limit": 5}, {"priority": 3},
-                                  {"queue": "elsewhere"}, {"serializer": "pickle"}, {"headers": {"x": 1}}])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"expires": 60},
+        {"soft_time_limit": 5},
+        {"priority": 3},
+        {"queue": "elsewhere"},
+        {"serializer": "pickle"},
+        {"headers": {"x": 1}},
+    ],
+)
 def test_options_saq_cannot_honour_keep_the_dispatch_on_celery(opts):
     p = plan_dispatch(REG, ALL_SAQ, "app.add", (1, 2), None, opts)
     assert (p.decision.backend, p.decision.reason) == ("celery", F.R_UNSUPPORTED)
@@ -143,10 +159,23 @@ CANVAS_DISPATCHES = {
     "chain, first link": {"chain": [object()], "task_id": "t1", "reply_to": "r"},
     "chain, middle link": {"chain": [object()], "parent_id": "p", "root_id": "r0", "task_id": "t2", "reply_to": "r"},
     "chain, last link": {"chain": [], "parent_id": "p", "root_id": "r0", "task_id": "t3", "reply_to": "r"},
-    "group member": {"add_to_parent": False, "group_id": "g", "group_index": 0, "producer": object(),
-                     "task_id": "t4", "reply_to": "r"},
-    "chord header": {"add_to_parent": False, "chord": object(), "group_id": "g", "group_index": 1,
-                     "producer": object(), "task_id": "t5", "reply_to": "r"},
+    "group member": {
+        "add_to_parent": False,
+        "group_id": "g",
+        "group_index": 0,
+        "producer": object(),
+        "task_id": "t4",
+        "reply_to": "r",
+    },
+    "chord header": {
+        "add_to_parent": False,
+        "chord": object(),
+        "group_id": "g",
+        "group_index": 1,
+        "producer": object(),
+        "task_id": "t5",
+        "reply_to": "r",
+    },
     "chord body": {"group_id": "g", "task_id": "t6", "reply_to": "r"},
     "link callback": {"parent_id": "p", "root_id": "r0"},
     "asks for a callback": {"link": object()},
@@ -166,8 +195,12 @@ def test_a_canvas_continuation_stays_on_celery_whatever_the_flags(what):
 
 def test_plain_dispatches_are_not_taken_for_canvases():
     # .delay(), sig.delay(), explicit task_id, empty/None callback options: still routed by the flags
-    for opts in ({}, {"task_id": "x"}, {"link": None, "link_error": [], "parent_id": None, "chain": None},
-                 {"countdown": 3, "queue": "celery"}):
+    for opts in (
+        {},
+        {"task_id": "x"},
+        {"link": None, "link_error": [], "parent_id": None, "chain": None},
+        {"countdown": 3, "queue": "celery"},
+    ):
         assert plan_dispatch(REG, ALL_SAQ, "app.add", (1, 2), None, opts).decision.backend == "saq", opts
     assert canvas_options({"chain": []}) == ("chain",)
     assert canvas_options({"group_index": 0, "group_id": "g"}) == ("group_id", "group_index")
@@ -175,9 +208,23 @@ def test_plain_dispatches_are_not_taken_for_canvases():
 
 
 def test_ignored_and_mapped_options_do_not_block_saq():
-    p = plan_dispatch(REG, ALL_SAQ, "app.add", (1, 2), None,
-                      {"queue": "celery", "retry": True, "retry_policy": {}, "routing_key": "x", "serializer": "json",
-                       "link": None, "expires": None, "headers": {}})
+    p = plan_dispatch(
+        REG,
+        ALL_SAQ,
+        "app.add",
+        (1, 2),
+        None,
+        {
+            "queue": "celery",
+            "retry": True,
+            "retry_policy": {},
+            "routing_key": "x",
+            "serializer": "json",
+            "link": None,
+            "expires": None,
+            "headers": {},
+        },
+    )
     assert p.decision.backend == "saq", p.decision
 
 
@@ -200,8 +247,14 @@ def test_routing_key_kwarg_makes_the_split_sticky_per_entity():
 
 
 def test_schedule_owner_order():
-    s = F.Snapshot.from_json({"mode": "normal", "rules": {"t": {"target": "saq", "percent_bp": 10000}},
-                              "schedules": {"e2": {"owner": "celery"}}}, "redis")
+    s = F.Snapshot.from_json(
+        {
+            "mode": "normal",
+            "rules": {"t": {"target": "saq", "percent_bp": 10000}},
+            "schedules": {"e2": {"owner": "celery"}},
+        },
+        "redis",
+    )
     assert F.schedule_owner(s, "e1", "t") == ("saq", F.R_OVERRIDE)
     assert F.schedule_owner(s, "e2", "t") == ("celery", F.R_OVERRIDE)
     killed = F.Snapshot.from_json({**s.to_json(), "mode": "force-celery"}, "redis")
@@ -231,11 +284,17 @@ def test_runtime_imports_without_cli_packages():
     import sys
 
     base = "import sys; sys.modules['libcst']=None; sys.modules['rich']=None;"
-    core = ("sys.modules['click']=None; import saqmigrate.runtime.router, saqmigrate.runtime.flags,"
-            "saqmigrate.runtime.bridge, saqmigrate.runtime.ownership, saqmigrate.runtime.window,"
-            "saqmigrate.runtime.router_metrics, saqmigrate.runtime.registry;")
+    core = (
+        "sys.modules['click']=None; import saqmigrate.runtime.router, saqmigrate.runtime.flags,"
+        "saqmigrate.runtime.bridge, saqmigrate.runtime.ownership, saqmigrate.runtime.window,"
+        "saqmigrate.runtime.router_metrics, saqmigrate.runtime.registry;"
+    )
     # celery itself imports click, so the Celery hooks are checked without libcst/rich only
     hooks = "import saqmigrate.runtime.celery_integration, saqmigrate.runtime.beat;"
     for body in (core, hooks):
-        code = base + body + "assert 'saqmigrate.index' not in sys.modules and 'libcst' not in [m for m in sys.modules if sys.modules[m]]"
+        code = (
+            base
+            + body
+            + "assert 'saqmigrate.index' not in sys.modules and 'libcst' not in [m for m in sys.modules if sys.modules[m]]"
+        )
         subprocess.run([sys.executable, "-c", code], check=True)

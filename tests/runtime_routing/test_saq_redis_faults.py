@@ -46,9 +46,27 @@ class SaqRedis:
         self.start()
 
     def start(self):
-        subprocess.run(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
-                        "--daemonize", "yes"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.dir),
+                "--daemonize",
+                "yes",
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
         assert wait_for(self._pings, timeout=10), "redis-server did not start"
         self.pid = int(self.client.info("server")["process_id"])
@@ -110,6 +128,7 @@ def celery_ids(rt) -> list[str]:
 def dispatch_all(router, mode: str, xs) -> list:
     out = []
     if mode == "async":
+
         async def go():
             for x in xs:
                 try:
@@ -153,13 +172,16 @@ def test_saq_redis_killed_falls_back_to_celery_none_lost_none_doubled(rt, saq_se
     published = Counter(celery_ids(rt))
     lost = [r.id for r in results if r.id not in stored_saq and r.id not in published]
     doubled = [k for k in published if published[k] > 1 or k in stored_saq]
-    misrouted = [r for r in up + again if not isinstance(r, SaqResult)] + \
-                [r for r in down if isinstance(r, SaqResult) or r.saqmigrate_route.reason != R_SAQ_UNAVAILABLE]
+    misrouted = [r for r in up + again if not isinstance(r, SaqResult)] + [
+        r for r in down if isinstance(r, SaqResult) or r.saqmigrate_route.reason != R_SAQ_UNAVAILABLE
+    ]
     assert (len(results), len(raised), len(lost), len(doubled), len(misrouted)) == (3 * n, 0, 0, 0, 0)
     assert len(on_saq) == 2 * n and len(on_celery) == n
     assert sum("saqmigrate fallback" in r.getMessage() for r in caplog.records) == n
-    print(f"\n[{mode}] SAQ Redis SIGKILLed: {3 * n} dispatches, raised 0, lost 0, doubled 0, misrouted 0; "
-          f"{n} fell back to Celery at {down_ms:.2f} ms each; SAQ again right after the restart")
+    print(
+        f"\n[{mode}] SAQ Redis SIGKILLed: {3 * n} dispatches, raised 0, lost 0, doubled 0, misrouted 0; "
+        f"{n} fell back to Celery at {down_ms:.2f} ms each; SAQ again right after the restart"
+    )
 
 
 def test_fallback_off_raises_saq_unavailable_with_the_key(rt, saq_server, monkeypatch):
@@ -208,5 +230,7 @@ def test_saq_redis_frozen_raises_an_ambiguous_error_carrying_the_key(rt, saq_ser
     published = Counter(celery_ids(rt))
     assert not {e.key for e in ambiguous} & set(published)  # an ambiguous failure never falls back
     assert all(published[r.id] == 1 and not saq_server.job_exists(queue, r.id) for r in fell_back)
-    print(f"\n[{mode}] SAQ Redis SIGSTOPped: 5 dispatches: {len(ambiguous)} EnqueueTimeout with their key "
-          f"({sum(exists)} stored after SIGCONT, found by job_exists), 0 fell back; lost 0, doubled 0")
+    print(
+        f"\n[{mode}] SAQ Redis SIGSTOPped: 5 dispatches: {len(ambiguous)} EnqueueTimeout with their key "
+        f"({sum(exists)} stored after SIGCONT, found by job_exists), 0 fell back; lost 0, doubled 0"
+    )

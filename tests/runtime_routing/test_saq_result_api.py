@@ -57,10 +57,12 @@ def wired(rt):
         return x
 
     job = {"timeout": 10, "retries": 1, "ttl": 600}
-    registry = Registry.from_dicts({
-        OK: {"saq_function": OK, "queue": rt.ns, "params": ["x"], "job": job},
-        BAD: {"saq_function": BAD, "queue": rt.ns, "params": ["x"], "job": job},
-    })
+    registry = Registry.from_dicts(
+        {
+            OK: {"saq_function": OK, "queue": rt.ns, "params": ["x"], "job": job},
+            BAD: {"saq_function": BAD, "queue": rt.ns, "params": ["x"], "job": job},
+        }
+    )
     rt.store.set_rule(OK, "saq", reason="test")
     rt.store.set_rule(BAD, "saq", reason="test")
     flags = F.FlagClient(rt.url, namespace=rt.ns, poll_interval=0.5)
@@ -124,7 +126,9 @@ def test_flipped_results_go_pending_to_success_and_failure_and_are_found_by_id(r
     # forget() drops a finished job's record; the id is then unknown -> PENDING (Celery's meaning)
     app.AsyncResult(good.id).forget()
     assert app.AsyncResult(good.id).saqmigrate_saq_result is None
-    assert SaqResult(good.id, None, rt.ns, None, wired.router.bridge, rt.url, wired.router.queue_kwargs).state == "PENDING"
+    assert (
+        SaqResult(good.id, None, rt.ns, None, wired.router.bridge, rt.url, wired.router.queue_kwargs).state == "PENDING"
+    )
 
 
 def test_ids_not_in_saq_are_answered_by_celery(rt, wired):
@@ -142,7 +146,14 @@ def test_state_names_for_every_saq_status():
 
     assert saq_state(None) == "PENDING"
     assert [saq_state(job(s)) for s in ("new", "queued", "active", "aborting", "complete", "failed", "aborted")] == [
-        "PENDING", "PENDING", "STARTED", "STARTED", "SUCCESS", "FAILURE", "REVOKED"]
+        "PENDING",
+        "PENDING",
+        "STARTED",
+        "STARTED",
+        "SUCCESS",
+        "FAILURE",
+        "REVOKED",
+    ]
     # running: Celery's PENDING unless the task tracks started; a custom update_state wins either way
     assert saq_state(job("active"), track_started=False) == "PENDING"
     assert saq_state(job("active"), track_started=True) == "STARTED"

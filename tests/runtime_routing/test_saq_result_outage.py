@@ -44,8 +44,9 @@ def test_a_hanging_saq_redis_is_asked_once_per_backoff_window(rt):
     app = make_celery_app(rt.url, rt.ns)
     app.conf.update(result_backend=f"{rt.url}", task_ignore_result=False)
     registry = Registry.from_dicts({"t.x": {"saq_function": "t.x", "queue": rt.ns, "params": ["x"]}})
-    router = Router(registry, F.FlagClient(rt.url, namespace=rt.ns), celery_app=app,
-                    saq_url=f"redis://127.0.0.1:{port}/0")
+    router = Router(
+        registry, F.FlagClient(rt.url, namespace=rt.ns), celery_app=app, saq_url=f"redis://127.0.0.1:{port}/0"
+    )
     router.lookup_backoff = 1.5
     install_result_lookup(app, router)
     set_router(router)

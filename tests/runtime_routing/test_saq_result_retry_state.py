@@ -102,8 +102,9 @@ def test_a_retried_job_does_not_show_the_previous_attempts_state(rt):
     plain = app.task(name=PLAIN, bind=True, max_retries=2, shared=False)(_body)
     tracked = app.task(name=TRACKED, bind=True, max_retries=2, track_started=True, shared=False)(_body)
     job = {"timeout": 60, "retries": 3, "ttl": 600}
-    registry = Registry.from_dicts({n: {"saq_function": n, "queue": rt.ns, "params": ["x"], "job": job}
-                                    for n in (PLAIN, TRACKED)})
+    registry = Registry.from_dicts(
+        {n: {"saq_function": n, "queue": rt.ns, "params": ["x"], "job": job} for n in (PLAIN, TRACKED)}
+    )
     flags = F.FlagClient(rt.url, namespace=rt.ns, poll_interval=0.2)
     router = Router(registry, flags, celery_app=app, saq_url=rt.url)
     set_router(router)
@@ -126,24 +127,33 @@ def test_a_retried_job_does_not_show_the_previous_attempts_state(rt):
 
     error = "ValueError('first attempt fails')"
     assert got[("celery", "plain")] == [
-        ("running", ("PROGRESS", {"attempt": 0})), ("retry waits", ("RETRY", error)),
-        ("retry runs", ("RETRY", error)), ("retry progress", ("PROGRESS", {"attempt": 1})),
-        ("done", ("SUCCESS", 40))]
+        ("running", ("PROGRESS", {"attempt": 0})),
+        ("retry waits", ("RETRY", error)),
+        ("retry runs", ("RETRY", error)),
+        ("retry progress", ("PROGRESS", {"attempt": 1})),
+        ("done", ("SUCCESS", 40)),
+    ]
     assert got[("celery", "tracked")] == [
-        ("running", ("PROGRESS", {"attempt": 0})), ("retry waits", ("RETRY", error)),
-        ("retry runs", ("STARTED", ["hostname", "pid"])), ("retry progress", ("PROGRESS", {"attempt": 1})),
-        ("done", ("SUCCESS", 40))]
+        ("running", ("PROGRESS", {"attempt": 0})),
+        ("retry waits", ("RETRY", error)),
+        ("retry runs", ("STARTED", ["hostname", "pid"])),
+        ("retry progress", ("PROGRESS", {"attempt": 1})),
+        ("done", ("SUCCESS", 40)),
+    ]
     for label in ("plain", "tracked"):
         assert got[("saq", label)] == got[("celery", label)], label
 
 
 def _job(status, attempts, meta=None, error=None):
-    return types.SimpleNamespace(status=status, attempts=attempts, meta=meta or {}, error=error, key="k",
-                                 worker_id="w", result=None)
+    return types.SimpleNamespace(
+        status=status, attempts=attempts, meta=meta or {}, error=error, key="k", worker_id="w", result=None
+    )
 
 
-RETRY_TEXT = ("Traceback (most recent call last):\n  ...\n"
-              "saqmigrate.runtime.task._exceptions.<locals>.Retry: Retry in 1.5s: ValueError('first attempt fails')")
+RETRY_TEXT = (
+    "Traceback (most recent call last):\n  ...\n"
+    "saqmigrate.runtime.task._exceptions.<locals>.Retry: Retry in 1.5s: ValueError('first attempt fails')"
+)
 
 
 def test_a_custom_state_counts_only_in_the_attempt_that_stored_it():

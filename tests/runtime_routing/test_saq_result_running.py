@@ -76,8 +76,13 @@ async def saq_quick(ctx, *, x):
     return x
 
 
-FUNCTIONS = [saq_prog.registration, saq_idle.registration, saq_tracked.registration, saq_slow.registration,
-             saq_quick.registration]
+FUNCTIONS = [
+    saq_prog.registration,
+    saq_idle.registration,
+    saq_tracked.registration,
+    saq_slow.registration,
+    saq_quick.registration,
+]
 
 
 @pytest.fixture
@@ -110,9 +115,12 @@ def wired(rt):
         return x
 
     job = {"timeout": 60, "retries": 1, "ttl": 600}
-    registry = Registry.from_dicts({
-        n: {"saq_function": n, "queue": rt.ns, "params": ["x"], "job": job} for n in (PROG, IDLE, TRACKED, SLOW, QUICK)
-    })
+    registry = Registry.from_dicts(
+        {
+            n: {"saq_function": n, "queue": rt.ns, "params": ["x"], "job": job}
+            for n in (PROG, IDLE, TRACKED, SLOW, QUICK)
+        }
+    )
     rt.store.set_rule("tests.results_running.*", "saq", reason="test")
     flags = F.FlagClient(rt.url, namespace=rt.ns, poll_interval=0.5)
     router = Router(registry, flags, celery_app=app, saq_url=rt.url)
@@ -126,8 +134,16 @@ def wired(rt):
         return worker
 
     try:
-        yield types.SimpleNamespace(app=app, prog=prog, idle=idle, tracked=tracked, slow=slow, quick=quick,
-                                    router=router, start_worker=start_worker)
+        yield types.SimpleNamespace(
+            app=app,
+            prog=prog,
+            idle=idle,
+            tracked=tracked,
+            slow=slow,
+            quick=quick,
+            router=router,
+            start_worker=start_worker,
+        )
     finally:
         GATE.set()
         if worker is not None:
@@ -174,8 +190,12 @@ def test_running_without_custom_state_follows_track_started(rt, wired):
     # the app's task_track_started applies to a task that does not set its own
     wired.app.conf.task_track_started = True
     wired.idle.track_started = None
-    assert SaqResult(plain.id, None, rt.ns, None, wired.router.bridge, rt.url, wired.router.queue_kwargs,
-                     celery_app=wired.app).state == "STARTED"
+    assert (
+        SaqResult(
+            plain.id, None, rt.ns, None, wired.router.bridge, rt.url, wired.router.queue_kwargs, celery_app=wired.app
+        ).state
+        == "STARTED"
+    )
     explicit = SaqResult(plain.id, None, rt.ns, None, wired.router.bridge, rt.url, wired.router.queue_kwargs)
     explicit.track_started = False
     assert explicit.state == "PENDING"

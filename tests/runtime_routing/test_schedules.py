@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import threading
 import time
 
 import pytest
@@ -15,7 +14,7 @@ from saqmigrate.runtime.beat import RoutedMemoryScheduler
 from saqmigrate.runtime.ownership import Ownership, abort_pending_cron, nominal_due
 from saqmigrate.runtime.registry import Registry
 
-from .conftest import make_celery_app, wait_for
+from .conftest import make_celery_app
 
 pytestmark = pytest.mark.slow
 
@@ -101,8 +100,10 @@ def test_flip_back_to_celery_aborts_the_scheduled_saq_cron_job(rt):
 
     from saqmigrate.runtime.bridge import make_queue
 
-    registry = Registry.from_dicts({TASK: {"saq_function": TASK, "queue": rt.ns}},
-                                   {ENTRY: {"task": TASK, "cron": "0 0 * * *", "cron_function": "cron_nightly"}})
+    registry = Registry.from_dicts(
+        {TASK: {"saq_function": TASK, "queue": rt.ns}},
+        {ENTRY: {"task": TASK, "cron": "0 0 * * *", "cron_function": "cron_nightly"}},
+    )
     sched = registry.schedules[ENTRY]
 
     async def run():

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import socket
 import subprocess
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -41,8 +39,24 @@ def _free_port() -> int:
 def start_redis_server(*extra: str) -> tuple[str, int]:
     """A second real redis-server (no persistence); returns (url, port). Stop with stop_redis_server."""
     port = _free_port()
-    subprocess.run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--daemonize", "yes", *extra], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     password = extra[extra.index("--requirepass") + 1] if "--requirepass" in extra else None
     client = redis.Redis(host="127.0.0.1", port=port, password=password)
@@ -130,9 +144,11 @@ def test_saq_jobs_are_enqueued_on_saqs_redis_not_the_flag_store(rt, split_env):
 def test_route_set_checks_live_workers_on_saqs_redis(rt, split_env, tmp_path, monkeypatch):
     flag_url, saq_url = split_env
     mod = f"reg_{rt.ns}"
-    (tmp_path / f"{mod}.py").write_text(textwrap.dedent(f"""
+    (tmp_path / f"{mod}.py").write_text(
+        textwrap.dedent(f"""
         TASKS = {{"proj.a": {{"saq_function": "proj.a", "queue": "{rt.ns}", "params": ["x"]}}}}
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
 
@@ -140,8 +156,9 @@ def test_route_set_checks_live_workers_on_saqs_redis(rt, split_env, tmp_path, mo
         return x
 
     def set_saq():
-        return CliRunner().invoke(route, ["--namespace", rt.ns, "--registry", mod, "set", "proj.a", "saq",
-                                          "--reason", "week 2"])
+        return CliRunner().invoke(
+            route, ["--namespace", rt.ns, "--registry", mod, "set", "proj.a", "saq", "--reason", "week 2"]
+        )
 
     # a worker on the flag store's Redis does not count: the router would not enqueue there
     wrong = SaqWorkerThread(flag_url, rt.ns, [("proj.a", a)]).start()
@@ -189,7 +206,8 @@ def test_check_reports_a_router_and_workers_on_different_redis(tmp_path, monkeyp
     root.mkdir()
     # flag_store_env elsewhere: the routing check must not try the (fake) SAQMIGRATE_REDIS_URL as a flag store
     (root / "pyproject.toml").write_text('[tool.saqmigrate]\nflag_store_env = "SM636_TEST_NO_FLAG_STORE"\n')
-    (root / "app.py").write_text(textwrap.dedent("""
+    (root / "app.py").write_text(
+        textwrap.dedent("""
         import os
         from celery import Celery
         from saqmigrate.runtime.router import Router
@@ -201,13 +219,16 @@ def test_check_reports_a_router_and_workers_on_different_redis(tmp_path, monkeyp
             return x + y
 
         router = Router(None, None, celery_app=app, saq_url=os.environ["SAQMIGRATE_REDIS_URL"])
-    """))
-    (root / "worker.py").write_text(textwrap.dedent("""
+    """)
+    )
+    (root / "worker.py").write_text(
+        textwrap.dedent("""
         import os
         from saq import Queue
 
         queue = Queue.from_url(os.environ.get("SAQ_REDIS_URL", "redis://localhost:6379"), name="default")
-    """))
+    """)
+    )
     for name in ("SAQMIGRATE_REDIS_URL", "SAQ_REDIS_URL", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
 
@@ -229,8 +250,9 @@ def test_check_reports_a_router_and_workers_on_different_redis(tmp_path, monkeyp
     code, found = check()
     assert code == 1 and "redis://redis:6379/0 vs redis://other:6379/0" in found[0]["message"]
     # the fix the message gives: no saq_url
-    (root / "app.py").write_text((root / "app.py").read_text().replace(
-        ', saq_url=os.environ["SAQMIGRATE_REDIS_URL"]', ""))
+    (root / "app.py").write_text(
+        (root / "app.py").read_text().replace(', saq_url=os.environ["SAQMIGRATE_REDIS_URL"]', "")
+    )
     assert check() == (0, [])
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import redis
@@ -34,8 +33,10 @@ def test_interval_job_runs_every_interval_and_only_when_saq_owns_it(redis_url: s
     store.set_rule(task, "saq", reason="interval test")
     flags = F.FlagClient(redis_url, namespace=ns)
     flags.refresh_now()
-    registry = Registry.from_dicts({task: {"saq_function": task, "queue": unique_name}},
-                                   {entry: {"task": task, "cron": None, "cron_function": f"beat:{entry}"}})
+    registry = Registry.from_dicts(
+        {task: {"saq_function": task, "queue": unique_name}},
+        {entry: {"task": task, "cron": None, "cron_function": f"beat:{entry}"}},
+    )
     set_ownership(Ownership(registry, flags))
     runs: list[float] = []
 

@@ -41,8 +41,11 @@ def _run(redis_url: str, queue_name: str, fn, kwargs: dict) -> Job:
 
 def _records(caplog, key: str) -> tuple[list[logging.LogRecord], list[logging.LogRecord]]:
     """(Celery-style retry lines, SAQ's job-error records) for the job ``key``."""
-    retries = [r for r in caplog.records if r.name == "saqmigrate.runtime.task" and " retry: " in r.getMessage()
-               and f"[{key}]" in r.getMessage()]
+    retries = [
+        r
+        for r in caplog.records
+        if r.name == "saqmigrate.runtime.task" and " retry: " in r.getMessage() and f"[{key}]" in r.getMessage()
+    ]
     errors = [r for r in caplog.records if r.name == "saq" and r.msg == SAQ_ERROR and key in r.getMessage()]
     return retries, errors
 
@@ -51,8 +54,9 @@ def test_autoretry_within_limit_logs_info_then_one_error_with_traceback(redis_ur
     caplog.set_level(logging.INFO)
     name = f"proj.tasks.{unique_name}"
     calls: list[int] = []
-    opts = translate_task_options({"autoretry_for": ["IOError"], "max_retries": 2, "default_retry_delay": 0.1},
-                                  uses_self_retry=False).task
+    opts = translate_task_options(
+        {"autoretry_for": ["IOError"], "max_retries": 2, "default_retry_delay": 0.1}, uses_self_retry=False
+    ).task
 
     @saq_task(name, opts)
     async def flaky(ctx, *, n):
@@ -89,7 +93,8 @@ def test_self_retry_that_recovers_logs_no_error(redis_url, unique_name, caplog):
     assert job.status == Status.COMPLETE and job.result == "done"
     retries, errors = _records(caplog, job.key)
     assert [r.getMessage() for r in retries] == [
-        f"Task {name}[{job.key}] retry: Retry in 0.2s: ValueError('not yet') (attempt 1 of 4)"]
+        f"Task {name}[{job.key}] retry: Retry in 0.2s: ValueError('not yet') (attempt 1 of 4)"
+    ]
     assert retries[0].levelno == logging.INFO
     assert errors == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -158,5 +163,6 @@ def test_a_celery_task_body_retrying_through_self_retry(redis_url, unique_name, 
     assert job.status == Status.FAILED and len(calls) == 2  # one retry, then past max_retries
     retries, errors = _records(caplog, job.key)
     assert [r.getMessage() for r in retries] == [
-        f"Task {name}[{job.key}] retry: Retry in 0.1s: ConnectionError('down') (attempt 1 of 2)"]
+        f"Task {name}[{job.key}] retry: Retry in 0.1s: ConnectionError('down') (attempt 1 of 2)"
+    ]
     assert len(errors) == 1 and isinstance(errors[0].exc_info[1], ConnectionError)

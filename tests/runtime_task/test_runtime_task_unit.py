@@ -76,8 +76,14 @@ def test_saq_task_contract():
 
     assert contract.__qualname__ == "unit.tasks.contract" and contract.__name__ == "contract"
     assert contract.registration == ("unit.tasks.contract", contract) and contract.saq_options is opts
-    assert job_options("unit.tasks.contract") == {"retries": 3, "retry_delay": 180, "retry_backoff": False,
-                                                  "timeout": 5, "heartbeat": 0, "ttl": 86400}
+    assert job_options("unit.tasks.contract") == {
+        "retries": 3,
+        "retry_delay": 180,
+        "retry_backoff": False,
+        "timeout": 5,
+        "heartbeat": 0,
+        "ttl": 86400,
+    }
     assert asyncio.iscoroutinefunction(contract)
     with pytest.raises(KeyError, match="no SAQ task registered as 'nope'"):
         job_options("nope")
@@ -162,7 +168,9 @@ def test_retry_throw_false_is_refused():
 
 
 def test_decide_schedules_exact_delay_and_blocks_other_errors():
-    opts = TaskOptions(retries=4, max_retries=3, retry_delay=2, retry_backoff=5, retry_jitter=False, autoretry_for=("OSError",))
+    opts = TaskOptions(
+        retries=4, max_retries=3, retry_delay=2, retry_backoff=5, retry_jitter=False, autoretry_for=("OSError",)
+    )
     job = Job("f", **opts.job_kwargs())
     delays = []
     for attempt in (1, 2, 3):

@@ -98,17 +98,53 @@ SCENARIOS = {
     # id: (options, bind, uses_self_retry, plan)
     "plain-fails-once": ({}, False, False, ["raise:ValueError"]),
     "plain-max_retries-ignored": ({"max_retries": 5}, False, False, ["raise:ValueError"]),
-    "autoretry-exhausted": ({"autoretry_for": (IOError,), "max_retries": 2, "default_retry_delay": 0.2}, False, False, ["raise:IOError"]),
-    "autoretry-recovers": ({"autoretry_for": (IOError,), "max_retries": 3, "default_retry_delay": 0.1}, False, False,
-                           ["raise:IOError", "raise:IOError", "ok"]),
-    "autoretry-unlisted": ({"autoretry_for": (IOError,), "max_retries": 3, "default_retry_delay": 0.1}, False, False, ["raise:KeyError"]),
-    "autoretry-then-unlisted": ({"autoretry_for": (IOError,), "max_retries": 3, "default_retry_delay": 0.1}, False, False,
-                                ["raise:IOError", "raise:KeyError"]),
-    "dont-autoretry": ({"autoretry_for": (Exception,), "dont_autoretry_for": (KeyError,), "max_retries": 3,
-                        "default_retry_delay": 0.1}, False, False, ["raise:ValueError", "raise:KeyError"]),
-    "retry_kwargs": ({"autoretry_for": (IOError,), "retry_kwargs": {"max_retries": 1, "countdown": 0.1}}, False, False, ["raise:IOError"]),
-    "backoff-cap0": ({"autoretry_for": (IOError,), "retry_backoff": True, "retry_backoff_max": 0, "max_retries": 2}, False, False,
-                     ["raise:IOError"]),
+    "autoretry-exhausted": (
+        {"autoretry_for": (IOError,), "max_retries": 2, "default_retry_delay": 0.2},
+        False,
+        False,
+        ["raise:IOError"],
+    ),
+    "autoretry-recovers": (
+        {"autoretry_for": (IOError,), "max_retries": 3, "default_retry_delay": 0.1},
+        False,
+        False,
+        ["raise:IOError", "raise:IOError", "ok"],
+    ),
+    "autoretry-unlisted": (
+        {"autoretry_for": (IOError,), "max_retries": 3, "default_retry_delay": 0.1},
+        False,
+        False,
+        ["raise:KeyError"],
+    ),
+    "autoretry-then-unlisted": (
+        {"autoretry_for": (IOError,), "max_retries": 3, "default_retry_delay": 0.1},
+        False,
+        False,
+        ["raise:IOError", "raise:KeyError"],
+    ),
+    "dont-autoretry": (
+        {
+            "autoretry_for": (Exception,),
+            "dont_autoretry_for": (KeyError,),
+            "max_retries": 3,
+            "default_retry_delay": 0.1,
+        },
+        False,
+        False,
+        ["raise:ValueError", "raise:KeyError"],
+    ),
+    "retry_kwargs": (
+        {"autoretry_for": (IOError,), "retry_kwargs": {"max_retries": 1, "countdown": 0.1}},
+        False,
+        False,
+        ["raise:IOError"],
+    ),
+    "backoff-cap0": (
+        {"autoretry_for": (IOError,), "retry_backoff": True, "retry_backoff_max": 0, "max_retries": 2},
+        False,
+        False,
+        ["raise:IOError"],
+    ),
     "bind-retry-exc": ({"max_retries": 2}, True, True, ["retry_exc:IOError"]),
     "bind-retry-noexc": ({"max_retries": 2}, True, True, ["retry"]),
     "bind-retry-recovers": ({"max_retries": 3}, True, True, ["retry_exc:IOError", "ok"]),
@@ -116,8 +152,12 @@ SCENARIOS = {
     "bind-retry-default-delay": ({"max_retries": 1, "default_retry_delay": 0.2}, True, True, ["retry_default:IOError"]),
     "bind-retry-then-error": ({"max_retries": 3}, True, True, ["retry_exc:IOError", "raise:ValueError"]),
     "bind-catch-max": ({"max_retries": 1}, True, True, ["catch_max"]),
-    "bind-retry-and-autoretry": ({"max_retries": 2, "autoretry_for": (ValueError,), "default_retry_delay": 0.1}, True, True,
-                                 ["retry_exc:IOError", "raise:ValueError", "raise:ValueError"]),
+    "bind-retry-and-autoretry": (
+        {"max_retries": 2, "autoretry_for": (ValueError,), "default_retry_delay": 0.1},
+        True,
+        True,
+        ["retry_exc:IOError", "raise:ValueError", "raise:ValueError"],
+    ),
 }
 
 
@@ -152,7 +192,13 @@ def test_same_attempts_and_outcome_as_celery(scenario, celery_app, redis_url, un
 def test_retry_delays_follow_celery_countdown_without_jitter(celery_app, redis_url, unique_name):
     """retry_backoff with retry_jitter=False: exact delays min(cap, f*2**n) = 1, 1 (cap 1)."""
     name = f"proj.tasks.{unique_name}"
-    options = {"autoretry_for": (IOError,), "retry_backoff": True, "retry_backoff_max": 1, "retry_jitter": False, "max_retries": 2}
+    options = {
+        "autoretry_for": (IOError,),
+        "retry_backoff": True,
+        "retry_backoff_max": 1,
+        "retry_jitter": False,
+        "max_retries": 2,
+    }
     _, saq_fn, opts = make_pair(celery_app, name, options, False, False)
     assert (opts.retry_delay, opts.retry_backoff, opts.retries) == (1, 1, 3)
     token = f"{unique_name}-saq"
@@ -217,10 +263,22 @@ def test_bind_request_fields(redis_url, unique_name):
     def body(self, a, b=2):
         req = self.request
         REQUEST_SEEN.setdefault(unique_name, []).append(
-            dict(id=req.id, retries=req.retries, kwargs=req.kwargs, args=req.args, hostname=req.hostname,
-                 delivery_info=req.delivery_info, called_directly=req.called_directly, is_eager=req.is_eager,
-                 eta=req.eta, name=self.name, max_retries=self.max_retries, default_retry_delay=self.default_retry_delay,
-                 root_id=req.root_id, thread=threading.current_thread().name)
+            dict(
+                id=req.id,
+                retries=req.retries,
+                kwargs=req.kwargs,
+                args=req.args,
+                hostname=req.hostname,
+                delivery_info=req.delivery_info,
+                called_directly=req.called_directly,
+                is_eager=req.is_eager,
+                eta=req.eta,
+                name=self.name,
+                max_retries=self.max_retries,
+                default_retry_delay=self.default_retry_delay,
+                root_id=req.root_id,
+                thread=threading.current_thread().name,
+            )
         )
         if req.retries == 0:
             raise self.retry(countdown=0.1)
@@ -289,8 +347,10 @@ def test_update_state_visible_while_running(redis_url, unique_name):
 def test_time_limit_cancels_async_and_is_not_retried(redis_url, unique_name):
     """time_limit=1 → timeout=1: the job fails after ~1 s, once, although autoretry_for=(Exception,)."""
     name = f"proj.tasks.{unique_name}"
-    opts = translate_task_options({"time_limit": 1, "autoretry_for": ["Exception"], "max_retries": 3,
-                                   "default_retry_delay": 0}, uses_self_retry=False).task
+    opts = translate_task_options(
+        {"time_limit": 1, "autoretry_for": ["Exception"], "max_retries": 3, "default_retry_delay": 0},
+        uses_self_retry=False,
+    ).task
     assert opts.timeout == 1 and opts.retries == 4
     runs = []
 

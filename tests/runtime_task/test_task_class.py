@@ -47,12 +47,28 @@ class Recording(Task):
         self._log("on_success", retval, task_id == self.request.id, tuple(args), dict(kwargs))
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        self._log("on_failure", _exc(exc), task_id == self.request.id, tuple(args), dict(kwargs), type(einfo).__name__,
-                  _exc(einfo.exception), einfo.type.__name__, "Traceback" in str(einfo.traceback))
+        self._log(
+            "on_failure",
+            _exc(exc),
+            task_id == self.request.id,
+            tuple(args),
+            dict(kwargs),
+            type(einfo).__name__,
+            _exc(einfo.exception),
+            einfo.type.__name__,
+            "Traceback" in str(einfo.traceback),
+        )
 
     def on_retry(self, exc, task_id, args, kwargs, einfo):
-        self._log("on_retry", _exc(exc), task_id == self.request.id, tuple(args), dict(kwargs), type(einfo).__name__,
-                  _exc(einfo.exception))
+        self._log(
+            "on_retry",
+            _exc(exc),
+            task_id == self.request.id,
+            tuple(args),
+            dict(kwargs),
+            type(einfo).__name__,
+            _exc(einfo.exception),
+        )
 
     def after_return(self, status, retval, task_id, args, kwargs, einfo):
         shown = retval if status == "SUCCESS" else _exc(retval)
@@ -96,14 +112,29 @@ SCENARIOS = {
     # id: (base, options, bind, uses_self_retry, plan)
     "success": (Recording, {}, False, False, ["ok"]),
     "failure": (Recording, {}, False, False, ["raise:ValueError"]),
-    "autoretry-exhausted": (Recording, {"autoretry_for": (IOError,), "max_retries": 2, "retry_kwargs": {"countdown": 0}},
-                            False, False, ["raise:IOError"]),
-    "autoretry-recovers": (Recording, {"autoretry_for": (IOError,), "max_retries": 3, "retry_kwargs": {"countdown": 0}},
-                           False, False, ["raise:IOError", "ok"]),
+    "autoretry-exhausted": (
+        Recording,
+        {"autoretry_for": (IOError,), "max_retries": 2, "retry_kwargs": {"countdown": 0}},
+        False,
+        False,
+        ["raise:IOError"],
+    ),
+    "autoretry-recovers": (
+        Recording,
+        {"autoretry_for": (IOError,), "max_retries": 3, "retry_kwargs": {"countdown": 0}},
+        False,
+        False,
+        ["raise:IOError", "ok"],
+    ),
     "bind-retry-recovers": (Recording, {"max_retries": 2}, True, True, ["retry", "ok"]),
     "bind-retry-exc-exhausted": (Recording, {"max_retries": 1}, True, True, ["retry_exc:IOError"]),
-    "before-start-raises": (BadStart, {"autoretry_for": (KeyError,), "max_retries": 3, "retry_kwargs": {"countdown": 0}},
-                            False, False, ["ok"]),
+    "before-start-raises": (
+        BadStart,
+        {"autoretry_for": (KeyError,), "max_retries": 3, "retry_kwargs": {"countdown": 0}},
+        False,
+        False,
+        ["ok"],
+    ),
 }
 
 
@@ -130,10 +161,12 @@ def test_hooks_called_as_celery_calls_them(scenario, redis_url, unique_name):
     opts = translate_task_options(_names(options), uses_self_retry=uses_self_retry).task
 
     if bind:
+
         @saq_task(name, opts)
         async def twin(ctx, *, token, plan):
             return await run_sync(celery_impl(celery_task), task_self(ctx), token=token, plan=plan)
     else:
+
         @saq_task(name, opts)
         async def twin(ctx, *, token, plan):
             return await run_sync(celery_impl(celery_task), token=token, plan=plan)
@@ -151,8 +184,10 @@ def test_hooks_called_as_celery_calls_them(scenario, redis_url, unique_name):
     assert done.status in (Status.COMPLETE, Status.FAILED)
 
     def strip(log, token):
-        return [tuple(("TOKEN" if x == token else x) for x in e) if e[0] != "body" else e
-                for e in (tuple({**v, "token": "TOKEN"} if isinstance(v, dict) else v for v in e) for e in log)]
+        return [
+            tuple(("TOKEN" if x == token else x) for x in e) if e[0] != "body" else e
+            for e in (tuple({**v, "token": "TOKEN"} if isinstance(v, dict) else v for v in e) for e in log)
+        ]
 
     celery_log = strip(_normalise(LOGS[token_c]), token_c)
     saq_log = strip(_normalise(LOGS[token_s]), token_s)
@@ -187,6 +222,7 @@ def test_a_raising_handler_does_what_a_celery_worker_does(redis_url, unique_name
     """celery/app/trace.py (non-eager): on_success errors are logged, after_return still runs, the task
     succeeds; an on_failure error becomes the failure and after_return is skipped."""
     app = Celery(f"r{unique_name}", broker=redis_url, backend=None, set_as_current=False)
+
     def fine(token):
         return "fine"
 
@@ -239,11 +275,13 @@ def test_flask_context_task_runs_in_app_context_on_saq(style, redis_url, unique_
     flask, web = _flask_app()
 
     if style == "run":
+
         class ContextTask(Task):  # Flask's docs, older style
             def __call__(self, *args, **kwargs):
                 with web.app_context():
                     return self.run(*args, **kwargs)
     else:
+
         class ContextTask(Task):  # Flask's docs: celery_init_app
             def __call__(self, *args, **kwargs):
                 with web.app_context():
@@ -293,8 +331,13 @@ class TenantTask(Recording):
 
     def __call__(self, *args, **kwargs):
         token = kwargs["token"]
-        CALL_LOG.setdefault(token, []).append(("__call__ enter", self.request.id == FIRST_ID.get(token),
-                                              threading.current_thread().name.startswith("saqmigrate-bridge")))
+        CALL_LOG.setdefault(token, []).append(
+            (
+                "__call__ enter",
+                self.request.id == FIRST_ID.get(token),
+                threading.current_thread().name.startswith("saqmigrate-bridge"),
+            )
+        )
         reset = TENANT.set("acme")
         try:
             return super().__call__(*args, **kwargs)
@@ -347,7 +390,12 @@ def test_routed_task_and_celery_base_do_not_count():
     assert not info.overridden
     assert celery_impl(t)() == 1
     assert class_info(type(task_object(app.task(name="p.rec", base=Recording)(one)))).hooks == {
-        "before_start", "on_success", "on_failure", "on_retry", "after_return"}
+        "before_start",
+        "on_success",
+        "on_failure",
+        "on_retry",
+        "after_return",
+    }
 
 
 def test_startup_check_refuses_what_cannot_be_honoured():
@@ -364,13 +412,14 @@ def test_startup_check_refuses_what_cannot_be_honoured():
 
     mod = _types.ModuleType("chk_tasks")
     mod.aio = app.task(name="chk.aio", base=Ctx)(abody)
+
     def ident(x):
         return x
 
     mod.native = app.task(name="chk.native", base=Recording)(ident)
     mod.fine = app.task(name="chk.fine", base=Ctx)(ident)
     g = {"_celery": mod, "celery_impl": celery_impl, "run_sync": run_sync}
-    src = '''
+    src = """
 async def aio(ctx, *, x):
     return await celery_impl(_celery.aio)(x=x)
 
@@ -379,7 +428,7 @@ async def native(ctx, *, x):
 
 async def fine(ctx, *, x):
     return await run_sync(celery_impl(_celery.fine), x=x)
-'''
+"""
     exec(compile(src, "chk_tasks_saq.py", "exec"), g)
     fns = [saq_task(n)(g[n.split(".")[1]]) for n in ("chk.aio", "chk.native", "chk.fine")]
     problems = check_functions(fns)
@@ -435,8 +484,10 @@ def test_time_limit_calls_on_failure_with_time_limit_exceeded(redis_url, unique_
 
     done = asyncio.run(main())
     assert done.status == Status.FAILED and done.attempts == 1
-    assert TL_LOG[unique_name] == [("on_failure", "TimeLimitExceeded", True),
-                                   ("after_return", "FAILURE", "TimeLimitExceeded")]
+    assert TL_LOG[unique_name] == [
+        ("on_failure", "TimeLimitExceeded", True),
+        ("after_return", "FAILURE", "TimeLimitExceeded"),
+    ]
 
 
 FALLBACK_SCRIPT = """

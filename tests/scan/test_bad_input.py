@@ -17,13 +17,16 @@ def ok():
 
 
 def test_bad_files_become_errors_and_scan_goes_on(tmp_path):
-    write_tree(tmp_path, {
-        "good.py": GOOD,
-        "broken.py": "from celery import shared_task\ndef f(:\n",
-        "py2.py": 'import celery\nprint "hello"\n',
-        "latin.py": b"# celery task\nname = '\xe9t\xe9'\n",
-        "huge.py": "# celery\n" + "x = 1\n" * 1_000_000,
-    })
+    write_tree(
+        tmp_path,
+        {
+            "good.py": GOOD,
+            "broken.py": "from celery import shared_task\ndef f(:\n",
+            "py2.py": 'import celery\nprint "hello"\n',
+            "latin.py": b"# celery task\nname = '\xe9t\xe9'\n",
+            "huge.py": "# celery\n" + "x = 1\n" * 1_000_000,
+        },
+    )
     os.symlink("loop.py", tmp_path / "loop.py")
     (tmp_path / "sub").mkdir()
     os.symlink("..", tmp_path / "sub" / "up")
@@ -57,7 +60,10 @@ def test_unreadable_file_via_directory_permissions_or_fifo(tmp_path):
 
 
 def test_newer_syntax_is_still_scanned(tmp_path):
-    write_tree(tmp_path, {"new.py": """
+    write_tree(
+        tmp_path,
+        {
+            "new.py": """
         from celery import shared_task
 
         type Alias = int
@@ -71,7 +77,9 @@ def test_newer_syntax_is_still_scanned(tmp_path):
                 return int(x)
             except ValueError, TypeError:
                 return None
-    """})
+    """
+        },
+    )
     idx = scan(tmp_path)
     assert [(t.name, t.line) for t in idx.tasks] == [("new.still_found", 9)]
     assert any(f.rule == "SM901" for f in idx.findings)
@@ -91,8 +99,9 @@ def test_cli_missing_path_and_not_a_directory(tmp_path):
 
 def test_cli_unwritable_output(tmp_path):
     write_tree(tmp_path, {"good.py": GOOD})
-    r = CliRunner().invoke(cli, ["scan", str(tmp_path), "--no-cache", "--format", "json", "-o",
-                                 str(tmp_path / "missing" / "out.json")])
+    r = CliRunner().invoke(
+        cli, ["scan", str(tmp_path), "--no-cache", "--format", "json", "-o", str(tmp_path / "missing" / "out.json")]
+    )
     assert r.exit_code == 2 and "does not exist" in r.output
 
 
@@ -103,12 +112,33 @@ def test_json_contract(tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text())
     assert data["schema"] == "saqmigrate.scan/1"
-    for key in ("root", "files_scanned", "files_parsed", "errors", "apps", "tasks", "schedules", "calls",
-                "findings", "summary"):
+    for key in (
+        "root",
+        "files_scanned",
+        "files_parsed",
+        "errors",
+        "apps",
+        "tasks",
+        "schedules",
+        "calls",
+        "findings",
+        "summary",
+    ):
         assert key in data
     (t,) = data["tasks"]
-    for key in ("name", "function", "file", "line", "decorator_line", "kind", "options", "bind", "is_async",
-                "migratability", "rules"):
+    for key in (
+        "name",
+        "function",
+        "file",
+        "line",
+        "decorator_line",
+        "kind",
+        "options",
+        "bind",
+        "is_async",
+        "migratability",
+        "rules",
+    ):
         assert key in t
     assert t["file"] == "pkg/tasks.py" and t["line"] == 4 and t["name"] == "pkg.tasks.ok"
 
@@ -140,7 +170,10 @@ def test_generated_and_report_files_have_normal_permissions(tmp_path):
 
     write_tree(tmp_path, {"pkg/__init__.py": "", "pkg/tasks.py": GOOD})
     out = tmp_path / "report.json"
-    assert CliRunner().invoke(cli, ["scan", str(tmp_path), "--no-cache", "--format", "json", "-o", str(out)]).exit_code == 0
+    assert (
+        CliRunner().invoke(cli, ["scan", str(tmp_path), "--no-cache", "--format", "json", "-o", str(out)]).exit_code
+        == 0
+    )
     mode = stat.S_IMODE(out.stat().st_mode)
     assert mode & 0o044 == 0o044, oct(mode)  # readable by group and others (umask 022), not mkstemp's 0600
 
@@ -161,8 +194,10 @@ def test_ellipsis_defaults_and_odd_literals_do_not_break_the_cache(tmp_path):
     from saqmigrate.config import Config
     from saqmigrate.scan import run_scan
 
-    (tmp_path / "tasks.py").write_text("from celery import shared_task\n\n\n@shared_task\n"
-                                       "def f(x=..., y=b'raw', z=(1, ...)):\n    return x\n", encoding="utf-8")
+    (tmp_path / "tasks.py").write_text(
+        "from celery import shared_task\n\n\n@shared_task\ndef f(x=..., y=b'raw', z=(1, ...)):\n    return x\n",
+        encoding="utf-8",
+    )
     index, stats = run_scan(tmp_path, Config(), use_cache=True)
     [t] = index.tasks
     assert [p.default for p in t.params] == [{"dynamic": "Ellipsis"}, "raw", [1, {"dynamic": "Ellipsis"}]]

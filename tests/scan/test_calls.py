@@ -62,7 +62,10 @@ def test_calls_resolved_across_modules(tmp_path):
 
 
 def test_self_retry_is_a_call_of_its_task(tmp_path):
-    write_tree(tmp_path, {"t.py": """
+    write_tree(
+        tmp_path,
+        {
+            "t.py": """
         from celery import shared_task
 
         @shared_task(bind=True, max_retries=2)
@@ -71,7 +74,9 @@ def test_self_retry_is_a_call_of_its_task(tmp_path):
                 pass
             except IOError as exc:
                 raise self.retry(exc=exc, countdown=5)
-    """})
+    """
+        },
+    )
     idx = scan(tmp_path)
     (c,) = [c for c in idx.calls if c.kind == "retry"]
     assert c.task == "t.flaky" and c.options["countdown"] == 5 and c.line == 8

@@ -63,8 +63,9 @@ def scan(root: Path):
 
 
 def celery_view(root: Path, get_app: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(root), get_app], capture_output=True, text=True,
-                          timeout=60, cwd=root)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(root), get_app], capture_output=True, text=True, timeout=60, cwd=root
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -74,51 +75,75 @@ def scan_view(root: Path) -> dict:
     t = next(t for t in index.tasks if t.name == "proj.tasks.add")
     merged = {**t.inherited_options, **t.options}
     assert not any(is_dynamic(v) for v in merged.values()), merged
-    return {"ignore_result": bool(merged.get("ignore_result", False)), "time_limit": merged.get("time_limit"),
-            "rate_limit": merged.get("rate_limit"), "queue": task_queue(t, index)}
+    return {
+        "ignore_result": bool(merged.get("ignore_result", False)),
+        "time_limit": merged.get("time_limit"),
+        "rate_limit": merged.get("rate_limit"),
+        "queue": task_queue(t, index),
+    }
 
 
 CELERY_PY = "proj/celery.py"
 
 READABLE = {
-    "literal dict": ({CELERY_PY: """
+    "literal dict": (
+        {
+            CELERY_PY: """
         from celery import Celery
 
         app = Celery("proj")
         app.config_from_object({"task_ignore_result": True, "task_time_limit": 30, "task_default_queue": "lit"})
-    """}, "from proj.celery import app"),
-    "dict() with namespace: prefixed, bare and old keys": ({CELERY_PY: """
+    """
+        },
+        "from proj.celery import app",
+    ),
+    "dict() with namespace: prefixed, bare and old keys": (
+        {
+            CELERY_PY: """
         from celery import Celery
 
         app = Celery("proj")
         app.config_from_object(
             dict(CELERY_TASK_IGNORE_RESULT=True, task_time_limit=5, CELERY_DEFAULT_QUEUE="old"), namespace="CELERY"
         )
-    """}, "from proj.celery import app"),
-    "no namespace: a CELERY_ key that is not an old name is not read": ({CELERY_PY: """
+    """
+        },
+        "from proj.celery import app",
+    ),
+    "no namespace: a CELERY_ key that is not an old name is not read": (
+        {
+            CELERY_PY: """
         from celery import Celery
 
         app = Celery("proj")
         app.config_from_object({"CELERY_TASK_IGNORE_RESULT": True, "CELERY_TASK_TIME_LIMIT": 9,
                                 "CELERY_DEFAULT_RATE_LIMIT": "5/s"})
-    """}, "from proj.celery import app"),
-    "imported module constant built with ** and |": ({
-        "proj/settings.py": """
+    """
+        },
+        "from proj.celery import app",
+    ),
+    "imported module constant built with ** and |": (
+        {
+            "proj/settings.py": """
             BASE = {"task_ignore_result": True, "task_time_limit": 10}
             CELERY = {**BASE, "task_time_limit": 20} | {"task_default_queue": "merged"}
         """,
-        CELERY_PY: """
+            CELERY_PY: """
             from celery import Celery
 
             from proj.settings import CELERY
 
             app = Celery("proj")
             app.config_from_object(CELERY)
-        """}, "from proj.celery import app"),
-    "conf.update over the config source, whatever the order": ({
-        "proj/settings.py": 'SOURCE = {"task_ignore_result": True, "task_time_limit": 7}\n'
-                            'CHANGES = {"task_ignore_result": False}\n',
-        CELERY_PY: """
+        """,
+        },
+        "from proj.celery import app",
+    ),
+    "conf.update over the config source, whatever the order": (
+        {
+            "proj/settings.py": 'SOURCE = {"task_ignore_result": True, "task_time_limit": 7}\n'
+            'CHANGES = {"task_ignore_result": False}\n',
+            CELERY_PY: """
             from celery import Celery
 
             from proj import settings
@@ -126,23 +151,38 @@ READABLE = {
             app = Celery("proj")
             app.conf.update(settings.CHANGES)
             app.config_from_object(settings.SOURCE)
-        """}, "from proj.celery import app"),
-    "the last config_from_object replaces the source": ({CELERY_PY: """
+        """,
+        },
+        "from proj.celery import app",
+    ),
+    "the last config_from_object replaces the source": (
+        {
+            CELERY_PY: """
         from celery import Celery
 
         app = Celery("proj")
         app.config_from_object({"task_time_limit": 30, "task_ignore_result": True})
         app.config_from_object({"task_default_rate_limit": "10/m"})
-    """}, "from proj.celery import app"),
-    "conf.update(**mapping) and Celery(**settings)": ({CELERY_PY: """
+    """
+        },
+        "from proj.celery import app",
+    ),
+    "conf.update(**mapping) and Celery(**settings)": (
+        {
+            CELERY_PY: """
         from celery import Celery
 
         EXTRA = dict(task_time_limit=12)
 
         app = Celery("proj", task_ignore_result=True, config_source={"task_default_queue": "ctor"})
         app.conf.update(**EXTRA)
-    """}, "from proj.celery import app"),
-    "a local dict in a factory, assigned once": ({CELERY_PY: """
+    """
+        },
+        "from proj.celery import app",
+    ),
+    "a local dict in a factory, assigned once": (
+        {
+            CELERY_PY: """
         from celery import Celery
 
 
@@ -154,9 +194,13 @@ READABLE = {
 
 
         app = make_celery()
-    """}, "from proj.celery import app"),
-    "a class, as in Celery's docs, with an inherited attribute; and an import path to it": ({
-        "proj/celeryconfig.py": """
+    """
+        },
+        "from proj.celery import app",
+    ),
+    "a class, as in Celery's docs, with an inherited attribute; and an import path to it": (
+        {
+            "proj/celeryconfig.py": """
             class Base:
                 task_ignore_result = True
                 task_default_queue = "from-base"
@@ -169,14 +213,18 @@ READABLE = {
                 def helper(self):
                     return 1
         """,
-        CELERY_PY: """
+            CELERY_PY: """
             from celery import Celery
 
             app = Celery("proj")
             app.config_from_object("proj.celeryconfig:Config")
-        """}, "from proj.celery import app"),
-    "Flask's documented pattern: from_mapping(CELERY=dict(...)) then config_from_object(app.config['CELERY'])": ({
-        "proj/__init__.py": """
+        """,
+        },
+        "from proj.celery import app",
+    ),
+    "Flask's documented pattern: from_mapping(CELERY=dict(...)) then config_from_object(app.config['CELERY'])": (
+        {
+            "proj/__init__.py": """
             from flask import Flask
 
             from proj.celery_app import celery_init_app
@@ -190,7 +238,7 @@ READABLE = {
                 celery_init_app(app)
                 return app
         """,
-        "proj/celery_app.py": """
+            "proj/celery_app.py": """
             from celery import Celery, Task
 
 
@@ -205,7 +253,10 @@ READABLE = {
                 celery_app.set_default()
                 app.extensions["celery"] = celery_app
                 return celery_app
-        """}, "from proj import create_app\napp = create_app().extensions['celery']"),
+        """,
+        },
+        "from proj import create_app\napp = create_app().extensions['celery']",
+    ),
 }
 
 
@@ -229,10 +280,18 @@ def test_the_values_seen_are_the_expected_ones(tmp_path: Path) -> None:
         "the last config_from_object replaces the source": (False, None, "10/m", "celery"),
         "conf.update(**mapping) and Celery(**settings)": (True, 12, None, "ctor"),
         "a local dict in a factory, assigned once": (True, None, None, "factory"),
-        "a class, as in Celery's docs, with an inherited attribute; and an import path to it":
-            (True, 45, None, "from-class"),
-        "Flask's documented pattern: from_mapping(CELERY=dict(...)) then config_from_object(app.config['CELERY'])":
-            (True, 15, None, "celery"),
+        "a class, as in Celery's docs, with an inherited attribute; and an import path to it": (
+            True,
+            45,
+            None,
+            "from-class",
+        ),
+        "Flask's documented pattern: from_mapping(CELERY=dict(...)) then config_from_object(app.config['CELERY'])": (
+            True,
+            15,
+            None,
+            "celery",
+        ),
     }
     assert set(expected) == set(READABLE)
     for i, (case, want) in enumerate(sorted(expected.items())):
@@ -246,15 +305,24 @@ def _task(index):
 
 
 UNREADABLE = {
-    "the result of a call": ({CELERY_PY: """
+    "the result of a call": (
+        {
+            CELERY_PY: """
         from celery import Celery
 
         from proj.conf import load
 
         app = Celery("proj")
         app.config_from_object(load())
-    """, "proj/conf.py": "def load():\n    return {'task_ignore_result': True}\n"}, "load()", "is a call"),
-    "a parameter of the factory": ({CELERY_PY: """
+    """,
+            "proj/conf.py": "def load():\n    return {'task_ignore_result': True}\n",
+        },
+        "load()",
+        "is a call",
+    ),
+    "a parameter of the factory": (
+        {
+            CELERY_PY: """
         from celery import Celery
 
 
@@ -262,9 +330,14 @@ UNREADABLE = {
             celery = Celery("proj")
             celery.conf.update(config)
             return celery
-    """}, "config", "local variable of make_celery()"),
-    "a Flask config a file loader may replace": ({
-        "proj/__init__.py": """
+    """
+        },
+        "config",
+        "local variable of make_celery()",
+    ),
+    "a Flask config a file loader may replace": (
+        {
+            "proj/__init__.py": """
             from flask import Flask
 
             from proj.celery_app import celery_init_app
@@ -277,7 +350,7 @@ UNREADABLE = {
                 celery_init_app(app)
                 return app
         """,
-        "proj/celery_app.py": """
+            "proj/celery_app.py": """
             from celery import Celery
 
 
@@ -285,9 +358,14 @@ UNREADABLE = {
                 celery_app = Celery(app.name)
                 celery_app.config_from_object(app.config["CELERY"])
                 return celery_app
-        """}, 'app.config["CELERY"]', "from_pyfile"),
-    "a Flask config nobody in the project sets": ({
-        "proj/celery_app.py": """
+        """,
+        },
+        'app.config["CELERY"]',
+        "from_pyfile",
+    ),
+    "a Flask config nobody in the project sets": (
+        {
+            "proj/celery_app.py": """
             from celery import Celery
 
 
@@ -295,8 +373,14 @@ UNREADABLE = {
                 celery_app = Celery(app.name)
                 celery_app.config_from_object(app.config["CELERY"])
                 return celery_app
-        """}, 'app.config["CELERY"]', "nothing in the scanned project sets"),
-    "a class whose base is a library's (settings read from the environment)": ({CELERY_PY: """
+        """
+        },
+        'app.config["CELERY"]',
+        "nothing in the scanned project sets",
+    ),
+    "a class whose base is a library's (settings read from the environment)": (
+        {
+            CELERY_PY: """
         from celery import Celery
         from pydantic_settings import BaseSettings
 
@@ -307,9 +391,14 @@ UNREADABLE = {
 
         app = Celery("proj")
         app.config_from_object(CelerySettings)
-    """}, "CelerySettings", "inherits from `BaseSettings`"),
-    "a dict changed in place elsewhere": ({
-        "proj/__init__.py": """
+    """
+        },
+        "CelerySettings",
+        "inherits from `BaseSettings`",
+    ),
+    "a dict changed in place elsewhere": (
+        {
+            "proj/__init__.py": """
             from flask import Flask
 
             from proj.celery_app import celery_init_app
@@ -322,7 +411,7 @@ UNREADABLE = {
                 celery_init_app(app)
                 return app
         """,
-        "proj/celery_app.py": """
+            "proj/celery_app.py": """
             from celery import Celery
 
 
@@ -330,7 +419,11 @@ UNREADABLE = {
                 celery_app = Celery(app.name)
                 celery_app.config_from_object(app.config["CELERY"])
                 return celery_app
-        """}, 'app.config["CELERY"]', "changes app.config['CELERY'] in place"),
+        """,
+        },
+        'app.config["CELERY"]',
+        "changes app.config['CELERY'] in place",
+    ),
 }
 
 
@@ -343,8 +436,9 @@ def test_an_unreadable_source_is_reported_and_its_tasks_stay_on_celery(tmp_path:
     assert len(sm122) == 1 and src in sm122[0].message and why in sm122[0].message, [f.message for f in sm122]
     t = _task(index)
     # every setting that changes the twin is unknown: pinned (SM115), never Celery's default
-    assert {"ignore_result", "time_limit", "soft_time_limit", "rate_limit", "serializer",
-            "result_expires"} <= set(t.features["unresolved"])
+    assert {"ignore_result", "time_limit", "soft_time_limit", "rate_limit", "serializer", "result_expires"} <= set(
+        t.features["unresolved"]
+    )
     with pytest.raises(RouteUnknown):
         task_queue(t, index)
     plan = build_plan(index)
@@ -353,28 +447,38 @@ def test_an_unreadable_source_is_reported_and_its_tasks_stay_on_celery(tmp_path:
 
 
 def test_an_explicit_option_is_not_pinned_by_an_unreadable_source(tmp_path: Path) -> None:
-    root = project(tmp_path, {CELERY_PY: """
+    root = project(
+        tmp_path,
+        {
+            CELERY_PY: """
         from celery import Celery
 
         from proj.conf import load
 
         app = Celery("proj")
         app.config_from_object(load())
-    """, "proj/conf.py": "def load():\n    return {}\n", "proj/tasks.py": """
+    """,
+            "proj/conf.py": "def load():\n    return {}\n",
+            "proj/tasks.py": """
         from celery import shared_task
 
 
         @shared_task(ignore_result=True, time_limit=5, queue="q")
         def add(x, y):
             return x + y
-    """})
+    """,
+        },
+    )
     t = _task(scan(root))
     assert "ignore_result" not in t.features["unresolved"] and "time_limit" not in t.features["unresolved"]
     assert "rate_limit" in t.features["unresolved"]
 
 
 def test_a_later_literal_change_wins_over_an_unreadable_update_in_the_same_module(tmp_path: Path) -> None:
-    root = project(tmp_path, {CELERY_PY: """
+    root = project(
+        tmp_path,
+        {
+            CELERY_PY: """
         from celery import Celery
 
         from proj.conf import load
@@ -382,7 +486,10 @@ def test_a_later_literal_change_wins_over_an_unreadable_update_in_the_same_modul
         app = Celery("proj")
         app.conf.update(load())
         app.conf.task_ignore_result = True
-    """, "proj/conf.py": "def load():\n    return {}\n"})
+    """,
+            "proj/conf.py": "def load():\n    return {}\n",
+        },
+    )
     index = scan(root)
     t = _task(index)
     assert t.inherited_options["ignore_result"] is True and "ignore_result" not in t.features["unresolved"]
@@ -391,24 +498,32 @@ def test_a_later_literal_change_wins_over_an_unreadable_update_in_the_same_modul
 
 def test_settings_set_differently_in_two_modules_pin_the_tasks(tmp_path: Path) -> None:
     """Which one Celery uses depends on the environment (a settings module per deployment): not chosen."""
-    root = project(tmp_path, {
-        CELERY_PY: 'from celery import Celery\n\napp = Celery("proj")\napp.config_from_object("proj.settings")\n',
-        "proj/settings.py": "CELERY_TASK_TIME_LIMIT = 30\n",
-        "proj/settings_prod.py": "CELERY_TASK_TIME_LIMIT = 300\n",
-    })
+    root = project(
+        tmp_path,
+        {
+            CELERY_PY: 'from celery import Celery\n\napp = Celery("proj")\napp.config_from_object("proj.settings")\n',
+            "proj/settings.py": "CELERY_TASK_TIME_LIMIT = 30\n",
+            "proj/settings_prod.py": "CELERY_TASK_TIME_LIMIT = 300\n",
+        },
+    )
     t = _task(scan(root))
     assert "time_limit" in t.features["unresolved"] and "differently" in t.features["unresolved"]["time_limit"]
 
 
 def test_an_environment_default_in_a_dict_source_is_reported(tmp_path: Path) -> None:
-    root = project(tmp_path, {CELERY_PY: """
+    root = project(
+        tmp_path,
+        {
+            CELERY_PY: """
         import os
 
         from celery import Celery
 
         app = Celery("proj")
         app.config_from_object({"task_time_limit": int(os.environ.get("TASK_LIMIT", "40"))})
-    """})
+    """
+        },
+    )
     index = scan(root)
     t = _task(index)
     assert t.inherited_options["time_limit"] == 40
@@ -417,8 +532,10 @@ def test_an_environment_default_in_a_dict_source_is_reported(tmp_path: Path) -> 
 
 
 def test_flask_prefixed_environment_overrides_are_reported(tmp_path: Path) -> None:
-    root = project(tmp_path, {
-        "proj/__init__.py": """
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": """
             from celery import Celery
             from flask import Flask
 
@@ -431,7 +548,9 @@ def test_flask_prefixed_environment_overrides_are_reported(tmp_path: Path) -> No
                 celery_app.config_from_object(app.config["CELERY"])
                 app.extensions["celery"] = celery_app
                 return app
-        """})
+        """
+        },
+    )
     index = scan(root)
     t = _task(index)
     assert t.inherited_options["ignore_result"] is True
@@ -449,15 +568,20 @@ def test_recorded_real_world_config_sources() -> None:
     assert names
     for name in names:
         if not (CORPUS / name).is_dir():
-            missing(f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it",
-                    "SAQMIGRATE_REQUIRE_CORPUS")
+            missing(
+                f"/tmp/realworld/{name} absent; see tests/realworld/README.md to fetch it", "SAQMIGRATE_REQUIRE_CORPUS"
+            )
         want = load(name)["config_sources"]
         index = scan(CORPUS / name)
-        got = [{"file": f.file, "line": f.line, "rule": f.rule, "source": f.subject} for f in index.findings
-               if f.rule == "SM122"]
+        got = [
+            {"file": f.file, "line": f.line, "rule": f.rule, "source": f.subject}
+            for f in index.findings
+            if f.rule == "SM122"
+        ]
         assert got == [{k: u[k] for k in ("file", "line", "rule", "source")} for u in want["unreadable"]], name
-        assert all(u["why"] in f.message for u, f in zip(want["unreadable"],
-                                                          [f for f in index.findings if f.rule == "SM122"]))
+        assert all(
+            u["why"] in f.message for u, f in zip(want["unreadable"], [f for f in index.findings if f.rule == "SM122"])
+        )
         for t in index.tasks:
             assert set(want["pinned_options"]) <= set((t.features.get("unresolved") or {})), (name, t.name)
         assert sum(len(m.twins) for m in build_plan(index).modules) == want["static_twins"], name

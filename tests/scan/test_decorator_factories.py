@@ -48,14 +48,17 @@ def crossreference(job_id):
 
 
 def class_project(tmp_path):
-    return write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP,
-        "proj/workers/__init__.py": "",
-        "proj/workers/task.py": RETRYABLE,
-        "proj/log_parser/__init__.py": "",
-        "proj/log_parser/tasks.py": LOG_PARSER,
-    })
+    return write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/workers/__init__.py": "",
+            "proj/workers/task.py": RETRYABLE,
+            "proj/log_parser/__init__.py": "",
+            "proj/log_parser/tasks.py": LOG_PARSER,
+        },
+    )
 
 
 def test_class_factory_with_wraps(tmp_path):
@@ -64,7 +67,13 @@ def test_class_factory_with_wraps(tmp_path):
     assert set(t) == {"log-parser", "proj.log_parser.tasks.crossreference"}  # no proj.workers.task.inner
     p = t["log-parser"]
     assert (p.kind, p.module, p.function, p.file, p.line, p.decorator_line) == (
-        "factory", "proj.log_parser.tasks", "parse_logs", "proj/log_parser/tasks.py", 4, 3)
+        "factory",
+        "proj.log_parser.tasks",
+        "parse_logs",
+        "proj/log_parser/tasks.py",
+        4,
+        3,
+    )
     assert p.options == {"name": "log-parser", "max_retries": 10}
     assert p.decorator == "retryable_task" and p.features["factory"] == "proj.workers.task.retryable_task"
     assert [x.name for x in p.params] == ["job_id", "priority"]
@@ -75,10 +84,12 @@ def test_class_factory_with_wraps(tmp_path):
 
 
 def test_function_factory_merges_its_own_options_under_the_call(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP,
-        "proj/factory.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/factory.py": """
             from celery import shared_task
 
             def project_task(queue="low", **options):
@@ -86,7 +97,7 @@ def test_function_factory_merges_its_own_options_under_the_call(tmp_path):
                     return shared_task(bind=True, acks_late=True, queue=queue, **options)(fn)
                 return decorate
         """,
-        "proj/jobs.py": """
+            "proj/jobs.py": """
             from proj.factory import project_task
 
             @project_task(acks_late=False, max_retries=2)
@@ -101,7 +112,8 @@ def test_function_factory_merges_its_own_options_under_the_call(tmp_path):
             def mid(self):
                 pass
         """,
-    })
+        },
+    )
     t = tasks_by_name(scan(tmp_path))
     assert set(t) == {"proj.jobs.sync", "jobs.flush", "proj.jobs.mid"}
     s = t["proj.jobs.sync"]
@@ -112,10 +124,12 @@ def test_function_factory_merges_its_own_options_under_the_call(tmp_path):
 
 
 def test_factory_without_options_and_app_task(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP + "\ndef periodic(fn):\n    return app.task(fn, ignore_result=True)\n",
-        "proj/beats.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP + "\ndef periodic(fn):\n    return app.task(fn, ignore_result=True)\n",
+            "proj/beats.py": """
             from proj.celery import periodic
 
             @periodic
@@ -126,7 +140,8 @@ def test_factory_without_options_and_app_task(tmp_path):
             def not_a_task():  # periodic() without the function: a TypeError, never a task
                 pass
         """,
-    })
+        },
+    )
     idx = scan(tmp_path)
     t = tasks_by_name(idx)
     assert set(t) == {"proj.beats.heartbeat"}
@@ -135,19 +150,21 @@ def test_factory_without_options_and_app_task(tmp_path):
 
 
 def test_reexport_through_package_init_and_rebinding(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP,
-        "proj/workers/__init__.py": "from .task import retryable_task, retry\n",
-        "proj/workers/task.py": RETRYABLE + "\nretry = retryable_task\n",
-        "proj/a.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/workers/__init__.py": "from .task import retryable_task, retry\n",
+            "proj/workers/task.py": RETRYABLE + "\nretry = retryable_task\n",
+            "proj/a.py": """
             from proj.workers import retryable_task
 
             @retryable_task(queue="a")
             def via_init(x):
                 return x
         """,
-        "proj/b.py": """
+            "proj/b.py": """
             from proj import workers
             from proj.workers import retry as rt
 
@@ -159,7 +176,8 @@ def test_reexport_through_package_init_and_rebinding(tmp_path):
             def via_rebinding(x):
                 return x
         """,
-    })
+        },
+    )
     t = tasks_by_name(scan(tmp_path))
     assert set(t) == {"proj.a.via_init", "proj.b.via_module", "proj.b.via_rebinding"}
     assert t["proj.a.via_init"].options == {"queue": "a"}
@@ -180,11 +198,13 @@ def plain_task(**options):
 
 
 def test_without_wraps_the_task_is_named_after_the_wrapper(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP,
-        "proj/deco.py": NO_WRAPS,
-        "proj/one.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/deco.py": NO_WRAPS,
+            "proj/one.py": """
             from proj.deco import plain_task
 
             @plain_task(queue="q")
@@ -195,18 +215,21 @@ def test_without_wraps_the_task_is_named_after_the_wrapper(tmp_path):
             def named(x):
                 return x
         """,
-    })
+        },
+    )
     t = tasks_by_name(scan(tmp_path))
     assert set(t) == {"proj.deco.inner", "named.explicitly"}  # Celery names it after the wrapper
     assert (t["proj.deco.inner"].function, t["proj.deco.inner"].module) == ("only", "proj.one")
 
 
 def test_without_wraps_several_tasks_collide_and_are_reported(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP,
-        "proj/deco.py": NO_WRAPS,
-        "proj/one.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/deco.py": NO_WRAPS,
+            "proj/one.py": """
             from proj.deco import plain_task
 
             @plain_task()
@@ -217,19 +240,25 @@ def test_without_wraps_several_tasks_collide_and_are_reported(tmp_path):
             def second(x):
                 return x
         """,
-    })
+        },
+    )
     idx = scan(tmp_path)
-    assert [(t.function, t.name, t.kind) for t in idx.tasks] == [("first", None, "factory"), ("second", None, "factory")]
+    assert [(t.function, t.name, t.kind) for t in idx.tasks] == [
+        ("first", None, "factory"),
+        ("second", None, "factory"),
+    ]
     sm103 = [f for f in idx.findings if f.rule == "SM103"]
     assert len(sm103) == 2
     assert all("proj.deco.inner" in f.message and "proj.one.first, proj.one.second" in f.message for f in sm103)
 
 
 def test_wrapper_decorated_inside_the_factory(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP,
-        "proj/deco.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/deco.py": """
             import functools
             from proj.celery import app
 
@@ -242,14 +271,15 @@ def test_wrapper_decorated_inside_the_factory(tmp_path):
                     return inner
                 return decorate
         """,
-        "proj/work.py": """
+            "proj/work.py": """
             from proj.deco import logged_task
 
             @logged_task(rate_limit="1/s")
             def crunch(n):
                 return n
         """,
-    })
+        },
+    )
     idx = scan(tmp_path)
     t = tasks_by_name(idx)
     assert set(t) == {"proj.work.crunch"}  # not the nested proj.deco.inner (no SM101)
@@ -257,10 +287,12 @@ def test_wrapper_decorated_inside_the_factory(tmp_path):
 
 
 def test_look_alike_factories_are_not_tasks(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP,
-        "proj/deco.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/deco.py": """
             import functools
             from celery import shared_task
 
@@ -274,7 +306,7 @@ def test_look_alike_factories_are_not_tasks(tmp_path):
             def record(f):
                 return f
         """,
-        "proj/use.py": """
+            "proj/use.py": """
             from celery import shared_task
             from proj.deco import cached, timer
 
@@ -286,7 +318,8 @@ def test_look_alike_factories_are_not_tasks(tmp_path):
             def b():
                 pass
         """,
-    })
+        },
+    )
     assert scan(tmp_path).tasks == []
 
 
@@ -301,4 +334,6 @@ def test_rewrite_bridges_the_factory_task_through_its_module(tmp_path):
     assert "_celery.parse_logs" in code and '@saq_task("log-parser"' in code
     assert "_celery.crossreference" in code and "inner" not in code
     native = compute_changes(root, Config(), use_cache=False, mode="native")
-    assert any(m.startswith("SM113 log-parser: kept in bridge mode: factory tasks are bridged") for m in native.messages)
+    assert any(
+        m.startswith("SM113 log-parser: kept in bridge mode: factory tasks are bridged") for m in native.messages
+    )

@@ -47,11 +47,14 @@ def test_unreadable_subdirectory_is_a_report_entry_not_a_traceback(tmp_path, mon
     assert [t["name"] for t in json.loads(r.stdout)["tasks"]] == ["tasks.ok"]
 
 
-@pytest.mark.parametrize("content, needle", [
-    (b'[tool.saqmigrate]\nexclude = ["caf\xe9/**"]\n', "not UTF-8"),
-    (b"tool = 5\n", "'tool' must be a table"),
-    (b'[tool]\nsaqmigrate = "x"\n', "[tool.saqmigrate] must be a table"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b'[tool.saqmigrate]\nexclude = ["caf\xe9/**"]\n', "not UTF-8"),
+        (b"tool = 5\n", "'tool' must be a table"),
+        (b'[tool]\nsaqmigrate = "x"\n', "[tool.saqmigrate] must be a table"),
+    ],
+)
 def test_bad_pyproject_is_one_line(tmp_path, content, needle):
     (tmp_path / "tasks.py").write_text(TASK)
     (tmp_path / "pyproject.toml").write_bytes(content)
@@ -60,8 +63,13 @@ def test_bad_pyproject_is_one_line(tmp_path, content, needle):
         assert needle in line and "pyproject.toml" in line, line
 
 
-@pytest.mark.parametrize("table", ['window_start = "2026-01-01"\nwindow_days = 99999999999',
-                                   '[tool.saqmigrate.window]\nstart = "2026-01-01"\ndays = 3000000'])
+@pytest.mark.parametrize(
+    "table",
+    [
+        'window_start = "2026-01-01"\nwindow_days = 99999999999',
+        '[tool.saqmigrate.window]\nstart = "2026-01-01"\ndays = 3000000',
+    ],
+)
 def test_overflowing_window_days_is_one_line(tmp_path, monkeypatch, table):
     (tmp_path / "tasks.py").write_text(TASK)
     (tmp_path / "pyproject.toml").write_text(f"[tool.saqmigrate]\n{table}\n")
@@ -73,8 +81,14 @@ def test_overflowing_window_days_is_one_line(tmp_path, monkeypatch, table):
         load_window(tmp_path / "pyproject.toml")
 
 
-@pytest.mark.parametrize("content", [b"tool = 5\n", b'[tool.saqmigrate]\nwindow_start = "2026-01-01"\n'
-                                     b"window_days = 99999999999\n", b"[tool.saqmigrate]\nwindow_start = \"\xff\"\n"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"tool = 5\n",
+        b'[tool.saqmigrate]\nwindow_start = "2026-01-01"\nwindow_days = 99999999999\n',
+        b'[tool.saqmigrate]\nwindow_start = "\xff"\n',
+    ],
+)
 def test_route_status_with_a_bad_pyproject_is_one_line(tmp_path, monkeypatch, redis_url, content):
     (tmp_path / "pyproject.toml").write_bytes(content)
     monkeypatch.chdir(tmp_path)
@@ -86,7 +100,9 @@ def test_surrogate_in_a_task_name_under_rewrite_diff(tmp_path):
     """A lone surrogate in a task and beat-entry name reaches the diff only escaped (repr)."""
     (tmp_path / "tasks.py").write_text(
         'from celery import Celery\napp = Celery("p")\n\n@app.task(name="p.x\\udc80y")\ndef x(a):\n    return a\n\n'
-        'app.conf.beat_schedule = {"e\\udc80": {"task": "p.x\\udc80y", "schedule": 5.0}}\n', encoding="utf-8")
+        'app.conf.beat_schedule = {"e\\udc80": {"task": "p.x\\udc80y", "schedule": 5.0}}\n',
+        encoding="utf-8",
+    )
     r = CliRunner().invoke(cli, ["rewrite", str(tmp_path), "--diff"])
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output  # 1: changes pending
     r.output.encode("utf-8")  # nothing unencodable reached the terminal

@@ -16,9 +16,16 @@ from saqmigrate.index.extract import FACTS_VERSION, extract, extract_imports_onl
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 # fact key -> the TypedDict of each item (lists) or value (dicts keyed by name)
-LISTS = {"apps": F.AppFact, "decorated": F.DecoratedFact, "registrations": F.RegistrationFact,
-         "classes": F.ClassFact, "schedules": F.ScheduleFact, "calls": F.CallFact, "settings": F.SettingFact,
-         "flask_config": F.FlaskConfigFact}
+LISTS = {
+    "apps": F.AppFact,
+    "decorated": F.DecoratedFact,
+    "registrations": F.RegistrationFact,
+    "classes": F.ClassFact,
+    "schedules": F.ScheduleFact,
+    "calls": F.CallFact,
+    "settings": F.SettingFact,
+    "flask_config": F.FlaskConfigFact,
+}
 MAPS = {"aliases": F.AliasFact, "decorator_factories": F.DecoratorFactoryFact, "functions": F.FunctionFact}
 
 

@@ -25,8 +25,10 @@ def project(index) -> dict:
     """The parts of a scan a reviewer checks against the fixture's ground truth."""
     return {
         "tasks": [[t.name, t.file, t.line, t.kind, t.bind, t.migratability, sorted(t.rules)] for t in index.tasks],
-        "schedules": [[s.entry, s.task, s.file, s.line, s.kind, s.cron, s.exact, s.migratability, sorted(s.rules)]
-                      for s in index.schedules],
+        "schedules": [
+            [s.entry, s.task, s.file, s.line, s.kind, s.cron, s.exact, s.migratability, sorted(s.rules)]
+            for s in index.schedules
+        ],
         "calls": [[c.kind, c.file, c.line, c.task, c.on_commit, c.migratability, sorted(c.rules)] for c in index.calls],
         "errors": [[e.file, e.message] for e in index.errors],
         "apps": [[a.name, a.file, a.line, a.kind] for a in index.apps],
@@ -58,9 +60,20 @@ def test_hard_fixture_names_match_celery_ground_truth() -> None:
     """Task names that Celery 5.7 itself registered for fixtures/hard (EXPECTED.md)."""
     index, _ = run_scan(ROOT / "fixtures" / "hard", Config(), use_cache=False)
     names = {t.name for t in index.tasks}
-    for expected in ("proj.aliases.plain_fn", "x.send", "legacy.multiply", "legacy.heartbeat", "proj.images.resize",
-                     "proj.classes.notify", "factory.ping", "proj.factory.echo", "proj.mail.tasks.send_welcome",
-                     "proj.py312.pick_first", "proj.py314.parse_amount", "proj.latin1_tasks.envoyer_résumé"):
+    for expected in (
+        "proj.aliases.plain_fn",
+        "x.send",
+        "legacy.multiply",
+        "legacy.heartbeat",
+        "proj.images.resize",
+        "proj.classes.notify",
+        "factory.ping",
+        "proj.factory.echo",
+        "proj.mail.tasks.send_welcome",
+        "proj.py312.pick_first",
+        "proj.py314.parse_amount",
+        "proj.latin1_tasks.envoyer_résumé",
+    ):
         assert expected in names
     assert not {"my_task", "proj.aliases.my_task", "proj.base.BaseTask", "proj.classes.UnregisteredHelper"} & names
     assert {e.file for e in index.errors} == {"proj/broken.py", "proj/py2_legacy.py"}

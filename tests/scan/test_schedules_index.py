@@ -6,9 +6,11 @@ def entries(idx):
 
 
 def test_all_beat_schedule_forms(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": """
             from datetime import timedelta
             from celery.schedules import crontab, schedule, solar
             EVERY_HOUR = crontab(minute=0)
@@ -29,7 +31,8 @@ def test_all_beat_schedule_forms(tmp_path):
             CELERY_BEAT_SCHEDULE["item"] = {"task": "t.item", "schedule": crontab(minute=15)}
             CELERY_BEAT_SCHEDULE.update({"upd": {"task": "t.upd", "schedule": 10}})
         """,
-    })
+        },
+    )
     e = entries(scan(tmp_path))
     assert e["update-boxes"].kind == "crontab" and e["update-boxes"].celery == {"hour": "*/6"}
     assert e["update-boxes"].line == 5 and e["update-boxes"].source == "CELERY_BEAT_SCHEDULE"
@@ -47,9 +50,11 @@ def test_all_beat_schedule_forms(tmp_path):
 
 
 def test_app_conf_forms_and_add_periodic_task(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": """
             from celery import Celery
             from celery.schedules import crontab
             app = Celery("proj")
@@ -66,7 +71,8 @@ def test_app_conf_forms_and_add_periodic_task(tmp_path):
             def test(arg):
                 print(arg)
         """,
-    })
+        },
+    )
     idx = scan(tmp_path)
     e = entries(idx)
     assert {"a", "b", "c", "add every 10"} <= set(e)
@@ -76,15 +82,18 @@ def test_app_conf_forms_and_add_periodic_task(tmp_path):
 
 
 def test_dynamic_and_loop_schedules_are_reported_not_guessed(tmp_path):
-    write_tree(tmp_path, {
-        "celeryconfig.py": """
+    write_tree(
+        tmp_path,
+        {
+            "celeryconfig.py": """
             from django.conf import settings
             beat_schedule = settings.MY_SCHEDULE
             CELERY_BEAT_SCHEDULE = {}
             for name in ["x", "y"]:
                 CELERY_BEAT_SCHEDULE[f"refresh-{name}"] = {"task": "t.refresh", "schedule": 60, "args": (name,)}
         """,
-    })
+        },
+    )
     idx = scan(tmp_path)
     dyn = [s for s in idx.schedules if s.kind == "dynamic"]
     assert dyn and dyn[0].from_settings and "SM250" in dyn[0].rules and dyn[0].migratability == "manual"
@@ -93,8 +102,10 @@ def test_dynamic_and_loop_schedules_are_reported_not_guessed(tmp_path):
 
 
 def test_periodic_task_legacy_decorator(tmp_path):
-    write_tree(tmp_path, {
-        "legacy.py": """
+    write_tree(
+        tmp_path,
+        {
+            "legacy.py": """
             from celery.task import periodic_task
             from celery.schedules import crontab
 
@@ -102,7 +113,8 @@ def test_periodic_task_legacy_decorator(tmp_path):
             def every_three_hours():
                 pass
         """,
-    })
+        },
+    )
     idx = scan(tmp_path)
     (t,) = idx.tasks
     assert t.kind == "periodic_task" and "SM112" in t.rules

@@ -55,7 +55,8 @@ def test_a_task_calling_self_replace_is_pinned_to_celery(tmp_path: Path) -> None
     from saqmigrate.runtime.registry import Registry
     from saqmigrate.runtime.router import plan_dispatch
 
-    (tmp_path / "tasks.py").write_text(textwrap.dedent("""
+    (tmp_path / "tasks.py").write_text(
+        textwrap.dedent("""
         from celery import shared_task
 
 
@@ -69,14 +70,17 @@ def test_a_task_calling_self_replace_is_pinned_to_celery(tmp_path: Path) -> None
             if n > 1:
                 raise self.replace(big.s(n))
             return n
-    """))
+    """)
+    )
     result = compute_changes(tmp_path, Config(), use_cache=False)
     reg = next(c.new for c in result.changes if c.rel.endswith("registry.py"))
-    tasks = ast.literal_eval(next(n for n in ast.parse(reg).body if isinstance(n, ast.Assign)
-                                  and n.targets[0].id == "TASKS").value)
+    tasks = ast.literal_eval(
+        next(n for n in ast.parse(reg).body if isinstance(n, ast.Assign) and n.targets[0].id == "TASKS").value
+    )
     assert tasks["tasks.maybe"]["unsupported"] == ["replace"] and "unsupported" not in tasks["tasks.big"]
     registry = Registry.from_dicts(tasks)
-    all_saq = F.Snapshot.from_json({"version": 1, "mode": "normal",
-                                    "rules": {"tasks.*": {"target": "saq", "percent_bp": 10000}}}, "redis")
+    all_saq = F.Snapshot.from_json(
+        {"version": 1, "mode": "normal", "rules": {"tasks.*": {"target": "saq", "percent_bp": 10000}}}, "redis"
+    )
     assert plan_dispatch(registry, all_saq, "tasks.maybe", (3,), None, {}).decision.backend == "celery"
     assert plan_dispatch(registry, all_saq, "tasks.big", (3,), None, {}).decision.backend == "saq"

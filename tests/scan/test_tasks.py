@@ -7,10 +7,12 @@ app = Celery("proj")
 
 
 def test_shared_task_and_app_task_names_follow_celery(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP,
-        "proj/tasks.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/tasks.py": """
             from celery import shared_task
             from .celery import app
 
@@ -26,14 +28,17 @@ def test_shared_task_and_app_task_names_follow_celery(tmp_path):
             async def coro():
                 pass
         """,
-    })
+        },
+    )
     idx = scan(tmp_path)
     t = tasks_by_name(idx)
     assert set(t) == {"proj.tasks.plain", "custom.name", "proj.tasks.coro"}
     plain = t["proj.tasks.plain"]
     assert (plain.kind, plain.file, plain.line, plain.decorator_line) == ("shared_task", "proj/tasks.py", 5, 4)
     assert [(p.name, p.kind, p.has_default, p.default) for p in plain.params] == [
-        ("x", "positional", False, None), ("y", "positional", True, 2)]
+        ("x", "positional", False, None),
+        ("y", "positional", True, 2),
+    ]
     bound = t["custom.name"]
     assert bound.bind and bound.kind == "app_task" and bound.options["max_retries"] == 5
     assert [p.name for p in bound.params] == ["a", "b"]  # self dropped for bind=True
@@ -43,14 +48,16 @@ def test_shared_task_and_app_task_names_follow_celery(tmp_path):
 
 
 def test_aliases_registrations_and_cross_module_alias(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/celery.py": CELERY_APP + "task = app.task(bind=True, max_retries=3)\n",
-        "proj/utils.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP + "task = app.task(bind=True, max_retries=3)\n",
+            "proj/utils.py": """
             from celery import shared_task
             shared_task_with_retry = shared_task(bind=True, autoretry_for=(Exception,))
         """,
-        "proj/tasks.py": """
+            "proj/tasks.py": """
             from proj.celery import app, task
             from proj.utils import shared_task_with_retry
 
@@ -68,7 +75,8 @@ def test_aliases_registrations_and_cross_module_alias(tmp_path):
             plain_task = app.task(plain_fn)
             named = app.task(name="x.send")(plain_fn)
         """,
-    })
+        },
+    )
     t = tasks_by_name(scan(tmp_path))
     assert t["proj.tasks.via_alias"].bind and t["proj.tasks.via_alias"].options["max_retries"] == 3
     assert t["proj.tasks.via_alias"].kind == "alias"
@@ -78,9 +86,11 @@ def test_aliases_registrations_and_cross_module_alias(tmp_path):
 
 
 def test_class_tasks_through_own_base_and_task_cls_options(tmp_path):
-    write_tree(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/base.py": """
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/base.py": """
             from celery import Task
 
             class BaseTask(Task):
@@ -99,15 +109,16 @@ def test_class_tasks_through_own_base_and_task_cls_options(tmp_path):
                 def run(self, x):
                     return x
         """,
-        "proj/celery.py": "from celery import Celery\napp = Celery('proj', task_cls='proj.base:BaseTask')\n",
-        "proj/tasks.py": """
+            "proj/celery.py": "from celery import Celery\napp = Celery('proj', task_cls='proj.base:BaseTask')\n",
+            "proj/tasks.py": """
             from celery import shared_task
 
             @shared_task
             def inherits():
                 pass
         """,
-    })
+        },
+    )
     t = tasks_by_name(scan(tmp_path))
     assert set(t) == {"proj.concrete", "proj.tasks.inherits"}  # BaseTask/Middle have no run: not tasks
     assert t["proj.concrete"].kind == "class" and [p.name for p in t["proj.concrete"].params] == ["x"]
@@ -117,8 +128,10 @@ def test_class_tasks_through_own_base_and_task_cls_options(tmp_path):
 
 
 def test_not_tasks_other_libraries_and_lookalikes(tmp_path):
-    write_tree(tmp_path, {
-        "other.py": """
+    write_tree(
+        tmp_path,
+        {
+            "other.py": """
             from huey import RedisHuey
             from taskiq import InMemoryBroker
             from airflow.decorators import task
@@ -140,13 +153,16 @@ def test_not_tasks_other_libraries_and_lookalikes(tmp_path):
             def celery_like():
                 pass
         """,
-    })
+        },
+    )
     assert scan(tmp_path).tasks == []
 
 
 def test_nested_and_loop_tasks_are_flagged(tmp_path):
-    write_tree(tmp_path, {
-        "tasks.py": """
+    write_tree(
+        tmp_path,
+        {
+            "tasks.py": """
             from celery import shared_task, Celery
             app = Celery()
 
@@ -159,7 +175,8 @@ def test_nested_and_loop_tasks_are_flagged(tmp_path):
             for name in ["a", "b"]:
                 app.task(name=f"x.{name}")(print)
         """,
-    })
+        },
+    )
     idx = scan(tmp_path)
     inner = [t for t in idx.tasks if t.function == "inner"][0]
     assert inner.nested and "SM101" in inner.rules and inner.migratability == "manual"
@@ -168,8 +185,10 @@ def test_nested_and_loop_tasks_are_flagged(tmp_path):
 
 
 def test_blocking_calls_and_request_features(tmp_path):
-    write_tree(tmp_path, {
-        "tasks.py": """
+    write_tree(
+        tmp_path,
+        {
+            "tasks.py": """
             import time, requests
             from asgiref.sync import async_to_sync
             from celery import shared_task
@@ -182,7 +201,8 @@ def test_blocking_calls_and_request_features(tmp_path):
                 self.update_state(state="PROGRESS", meta={"p": 1})
                 return self.request.id, self.request.called_directly
         """,
-    })
+        },
+    )
     (task,) = scan(tmp_path).tasks
     assert set(task.features["blocking"]) == {"time.sleep", "requests", "async_to_sync"}
     assert task.features["request_attrs"] == ["called_directly", "id"]

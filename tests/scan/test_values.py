@@ -51,9 +51,12 @@ def findings(root: Path, rule: str) -> list[str]:
 
 
 def test_queue_from_constants_same_module_import_reexport_star_and_class(tmp_path: Path) -> None:
-    root = project(tmp_path, {**APP,
-        "proj/constants/__init__.py": "from .queues import *\nfrom .queues import Queues\n",
-        "proj/constants/queues.py": """
+    root = project(
+        tmp_path,
+        {
+            **APP,
+            "proj/constants/__init__.py": "from .queues import *\nfrom .queues import Queues\n",
+            "proj/constants/queues.py": """
             PREFIX = "prio"
             MAIL = "mail"
             FEEDS = f"{PREFIX}-feeds"
@@ -62,7 +65,7 @@ def test_queue_from_constants_same_module_import_reexport_star_and_class(tmp_pat
             class Queues:
                 REPORTS = "reports"
         """,
-        "proj/tasks.py": """
+            "proj/tasks.py": """
             from celery import shared_task
 
             from proj import constants
@@ -90,15 +93,25 @@ def test_queue_from_constants_same_module_import_reexport_star_and_class(tmp_pat
 
             @shared_task(queue=BULK)
             def e(): ...
-        """})
-    assert plan_queues(root) == {"proj.tasks.a": "mail", "proj.tasks.b": "local", "proj.tasks.c": "prio-feeds",
-                                 "proj.tasks.d": "reports", "proj.tasks.e": "prio-bulk"}
+        """,
+        },
+    )
+    assert plan_queues(root) == {
+        "proj.tasks.a": "mail",
+        "proj.tasks.b": "local",
+        "proj.tasks.c": "prio-feeds",
+        "proj.tasks.d": "reports",
+        "proj.tasks.e": "prio-bulk",
+    }
     assert findings(root, "SM115") == []
 
 
 def test_django_settings_through_star_imports_and_environment_defaults(tmp_path: Path) -> None:
-    root = project(tmp_path, {**APP,
-        "proj/celery.py": """
+    root = project(
+        tmp_path,
+        {
+            **APP,
+            "proj/celery.py": """
             import os
 
             from celery import Celery
@@ -107,14 +120,14 @@ def test_django_settings_through_star_imports_and_environment_defaults(tmp_path:
             app = Celery("proj")
             app.config_from_object("django.conf:settings", namespace="CELERY")
         """,
-        "proj/settings/__init__.py": "",
-        "proj/settings/base.py": """
+            "proj/settings/__init__.py": "",
+            "proj/settings/base.py": """
             import os
 
             CELERY_FEEDS_QUEUE = "feeds"
             CELERY_MAIL_QUEUE = os.environ.get("MAIL_QUEUE", "mail")
         """,
-        "proj/settings/prod.py": """
+            "proj/settings/prod.py": """
             from .base import *  # noqa
 
             CELERY_FEEDS_QUEUE = "feeds-prod"
@@ -123,7 +136,7 @@ def test_django_settings_through_star_imports_and_environment_defaults(tmp_path:
             except ImportError:
                 pass
         """,
-        "proj/tasks.py": """
+            "proj/tasks.py": """
             from celery import shared_task
             from django.conf import settings
 
@@ -134,7 +147,9 @@ def test_django_settings_through_star_imports_and_environment_defaults(tmp_path:
 
             @shared_task(queue=settings.CELERY_MAIL_QUEUE)
             def mail(): ...
-        """})
+        """,
+        },
+    )
     index = scan(root)
     assert index.django["settings_module"] == "proj.settings.prod"
     assert plan_queues(root) == {"proj.tasks.feeds": "feeds-prod", "proj.tasks.mail": "mail"}
@@ -142,17 +157,27 @@ def test_django_settings_through_star_imports_and_environment_defaults(tmp_path:
     assert findings(root, "SM115") == []
 
 
-@pytest.mark.parametrize("setup, expr, why", [
-    ("import random\nQ = random.choice(['a', 'b'])\n", "Q", "call"),
-    ("import sys\nif sys.platform == 'linux':\n    Q = 'a'\nelse:\n    Q = 'b'\n", "Q", "`if`"),
-    ("from enum import Enum\nclass Q(str, Enum):\n    MAIL = 'mail'\n", "Q.MAIL", "Enum"),
-    ("Q = 'a'\nQ += '-x'\n", "Q", "augmented"),
-    ("", "UNDEFINED", "not defined"),
-    ("from somelib.queues import MAIL as Q\n", "Q", "outside the scanned tree"),
-])
+@pytest.mark.parametrize(
+    "setup, expr, why",
+    [
+        ("import random\nQ = random.choice(['a', 'b'])\n", "Q", "call"),
+        ("import sys\nif sys.platform == 'linux':\n    Q = 'a'\nelse:\n    Q = 'b'\n", "Q", "`if`"),
+        ("from enum import Enum\nclass Q(str, Enum):\n    MAIL = 'mail'\n", "Q.MAIL", "Enum"),
+        ("Q = 'a'\nQ += '-x'\n", "Q", "augmented"),
+        ("", "UNDEFINED", "not defined"),
+        ("from somelib.queues import MAIL as Q\n", "Q", "outside the scanned tree"),
+    ],
+)
 def test_unresolvable_queue_pins_the_task_with_a_finding(tmp_path: Path, setup: str, expr: str, why: str) -> None:
-    root = project(tmp_path, {**APP, "proj/tasks.py": (
-        "from celery import shared_task\n" + setup + f"\n\n@shared_task(queue={expr})\ndef t(): ...\n")})
+    root = project(
+        tmp_path,
+        {
+            **APP,
+            "proj/tasks.py": (
+                "from celery import shared_task\n" + setup + f"\n\n@shared_task(queue={expr})\ndef t(): ...\n"
+            ),
+        },
+    )
     index = scan(root)
     [f] = [f for f in index.findings if f.rule == "SM115"]
     assert why in f.message and "stays on Celery" in f.message
@@ -162,7 +187,11 @@ def test_unresolvable_queue_pins_the_task_with_a_finding(tmp_path: Path, setup: 
 
 
 def test_unresolvable_retry_option_keeps_the_twin_but_pins_it_in_the_registry(tmp_path: Path) -> None:
-    root = project(tmp_path, {**APP, "proj/tasks.py": """
+    root = project(
+        tmp_path,
+        {
+            **APP,
+            "proj/tasks.py": """
         from celery import shared_task
 
         from proj.conf import retries
@@ -170,17 +199,23 @@ def test_unresolvable_retry_option_keeps_the_twin_but_pins_it_in_the_registry(tm
 
         @shared_task(queue="work", max_retries=retries())
         def t(): ...
-    """, "proj/conf.py": "def retries():\n    return 3\n"})
+    """,
+            "proj/conf.py": "def retries():\n    return 3\n",
+        },
+    )
     files = {c.rel: c.new for c in compute_changes(root, Config()).changes}
     assert '"unsupported": ["max_retries"]' in files["proj/saq_worker/registry.py"]
     assert "# TODO(saqmigrate SM115): max_retries=retries() is not resolvable" in files["proj/tasks_saq.py"]
 
 
 def test_exception_classes_are_qualified_from_the_modules_imports(tmp_path: Path) -> None:
-    root = project(tmp_path, {**APP,
-        "proj/errors.py": "class Flaky(Exception):\n    pass\n",
-        "proj/exc/__init__.py": "from proj.errors import Flaky as Transient\n",
-        "proj/tasks.py": """
+    root = project(
+        tmp_path,
+        {
+            **APP,
+            "proj/errors.py": "class Flaky(Exception):\n    pass\n",
+            "proj/exc/__init__.py": "from proj.errors import Flaky as Transient\n",
+            "proj/tasks.py": """
             from celery import shared_task
             from requests.exceptions import ConnectionError, Timeout
 
@@ -203,7 +238,9 @@ def test_exception_classes_are_qualified_from_the_modules_imports(tmp_path: Path
 
             @shared_task(autoretry_for=(Transient, KeyError, OSError))
             def c(): ...
-        """})
+        """,
+        },
+    )
     got = {t.name: (t.options.get("autoretry_for"), t.options.get("dont_autoretry_for")) for t in scan(root).tasks}
     assert got == {
         "proj.tasks.a": (["requests.exceptions.ConnectionError"], None),
@@ -213,10 +250,13 @@ def test_exception_classes_are_qualified_from_the_modules_imports(tmp_path: Path
 
 
 def test_decorator_alias_by_assignment_reexported_from_a_package(tmp_path: Path) -> None:
-    root = project(tmp_path, {**APP,
-        "proj/utils/__init__.py": "from .tasks import project_task  # noqa\n",
-        "proj/utils/tasks.py": "from celery import shared_task\n\nproject_task = shared_task\n",
-        "proj/jobs.py": """
+    root = project(
+        tmp_path,
+        {
+            **APP,
+            "proj/utils/__init__.py": "from .tasks import project_task  # noqa\n",
+            "proj/utils/tasks.py": "from celery import shared_task\n\nproject_task = shared_task\n",
+            "proj/jobs.py": """
             from proj.utils import project_task
 
 
@@ -226,7 +266,9 @@ def test_decorator_alias_by_assignment_reexported_from_a_package(tmp_path: Path)
 
             @project_task(queue="slow")
             def two(): ...
-        """})
+        """,
+        },
+    )
     assert plan_queues(root) == {"proj.jobs.one": "celery", "proj.jobs.two": "slow"}
 
 
@@ -254,12 +296,15 @@ def test_task_option_beats_routes_and_default() -> None:
     assert task_queue("t", None, None, None) == "celery"
 
 
-@pytest.mark.parametrize("routes", [
-    "proj.routers.route_task",
-    [{"x": "a"}, "proj.routers.route_task"],
-    {"dynamic": "build_routes()"},
-    {"t": {"routing_key": "k"}},
-])
+@pytest.mark.parametrize(
+    "routes",
+    [
+        "proj.routers.route_task",
+        [{"x": "a"}, "proj.routers.route_task"],
+        {"dynamic": "build_routes()"},
+        {"t": {"routing_key": "k"}},
+    ],
+)
 def test_routes_known_only_at_run_time_are_unknown_not_defaulted(routes) -> None:
     with pytest.raises(RouteUnknown):
         task_queue("t", None, routes, None)

@@ -30,8 +30,14 @@ def codes(result):
 
 def test_plain_task_defaults():
     r = t()
-    assert r.job_kwargs() == {"retries": 1, "retry_delay": 180, "retry_backoff": False, "timeout": 0,
-                              "heartbeat": 60, "ttl": 86400}
+    assert r.job_kwargs() == {
+        "retries": 1,
+        "retry_delay": 180,
+        "retry_backoff": False,
+        "timeout": 0,
+        "heartbeat": 60,
+        "ttl": 86400,
+    }
     assert codes(r) == [] and r.migratability == "auto" and not r.uses_retry
     assert r.task == TaskOptions() and r.to_source() == "TaskOptions()"
 
@@ -159,7 +165,9 @@ def test_jitter_notes_and_wrapper():
 # --- time limits ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("limit, timeout", [(30, 30), (2.5, 3), (0.1, 1), (D("60 * 5"), 300), (D("timedelta(minutes=2)"), 120)])
+@pytest.mark.parametrize(
+    "limit, timeout", [(30, 30), (2.5, 3), (0.1, 1), (D("60 * 5"), 300), (D("timedelta(minutes=2)"), 120)]
+)
 def test_time_limit_to_timeout(limit, timeout):
     r = t({"time_limit": limit})
     assert (r.timeout, r.heartbeat) == (timeout, 0)
@@ -242,8 +250,18 @@ def test_findings(options, code, migratability):
     assert code in codes(r) and r.migratability == migratability
 
 
-@pytest.mark.parametrize("options", [{"serializer": "json"}, {"queue": "emails"}, {"name": "x.y"}, {"bind": True},
-                                     {"acks_late": False}, {"track_started": False}, {"base": D("MyTask")}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"serializer": "json"},
+        {"queue": "emails"},
+        {"name": "x.y"},
+        {"bind": True},
+        {"acks_late": False},
+        {"track_started": False},
+        {"base": D("MyTask")},
+    ],
+)
 def test_no_findings_for_defaults_and_options_handled_elsewhere(options):
     assert codes(t(options)) == []
 
@@ -266,8 +284,15 @@ EXAMPLES = [
     {},
     {"autoretry_for": D("(IOError, requests.RequestException)"), "retry_backoff": True, "max_retries": 5},
     {"time_limit": 30, "ignore_result": True},
-    {"autoretry_for": ["IOError"], "retry_kwargs": {"countdown": 2.5, "max_retries": 1}, "retry_jitter": False,
-     "retry_backoff": 3, "expires": 10, "rate_limit": "1/s", "soft_time_limit": 3},
+    {
+        "autoretry_for": ["IOError"],
+        "retry_kwargs": {"countdown": 2.5, "max_retries": 1},
+        "retry_jitter": False,
+        "retry_backoff": 3,
+        "expires": 10,
+        "rate_limit": "1/s",
+        "soft_time_limit": 3,
+    },
 ]
 
 

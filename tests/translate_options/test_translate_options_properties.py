@@ -40,7 +40,9 @@ def test_pre_jitter_delays_equal_celery(backoff, cap, max_retries):
     factor = int(max(1.0, float(backoff)))
     for retries in range(max_retries):  # Celery request.retries is 0-based; SAQ attempts 1-based
         celery = get_exponential_backoff_interval(factor=factor, retries=retries, maximum=cap, full_jitter=False)
-        saq = exponential_backoff(attempts=retries + 1, base_delay=r.retry_delay, max_delay=r.retry_backoff, jitter=False)
+        saq = exponential_backoff(
+            attempts=retries + 1, base_delay=r.retry_delay, max_delay=r.retry_backoff, jitter=False
+        )
         assert saq == celery
         # and the runtime's exact countdown with jitter off
         no_jitter = r.task.__class__(**{**r.task.__dict__, "retry_jitter": False})
@@ -52,11 +54,13 @@ def test_pre_jitter_delays_equal_celery(backoff, cap, max_retries):
 @given(backoff=backoff_values, cap=caps, retries=st.integers(0, 15), seed=st.integers(0, 2**32))
 def test_runtime_jitter_is_celerys_distribution(backoff, cap, retries, seed):
     """retry_jitter=True: the runtime draws exactly what Celery draws for the same random state."""
-    r = translate_task_options({"autoretry_for": ["IOError"], "retry_backoff": backoff, "retry_backoff_max": cap},
-                               uses_self_retry=False)
+    r = translate_task_options(
+        {"autoretry_for": ["IOError"], "retry_backoff": backoff, "retry_backoff_max": cap}, uses_self_retry=False
+    )
     random.seed(seed)
-    celery = get_exponential_backoff_interval(factor=int(max(1.0, float(backoff))), retries=retries, maximum=cap,
-                                              full_jitter=True)
+    celery = get_exponential_backoff_interval(
+        factor=int(max(1.0, float(backoff))), retries=retries, maximum=cap, full_jitter=True
+    )
     random.seed(seed)
     assert r.task.autoretry_countdown(retries) == celery
 
@@ -126,7 +130,9 @@ def test_attempt_counts_equal_celery_eager(max_retries, rk, bind):
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
 def test_unlisted_exception_never_retried(max_retries):
-    opts = translate_task_options({"autoretry_for": ["OSError"], "max_retries": max_retries}, uses_self_retry=False).task
+    opts = translate_task_options(
+        {"autoretry_for": ["OSError"], "max_retries": max_retries}, uses_self_retry=False
+    ).task
     job = Job("f", **opts.job_kwargs())
     job.attempts = 1
     runtime._decide(job, opts, (), KeyError("x"))

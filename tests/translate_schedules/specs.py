@@ -9,8 +9,20 @@ from hypothesis import strategies as st
 DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 DOW_FULL = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
 MON_NAMES = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-MON_FULL = ["january", "february", "march", "april", "may", "june", "july", "august",
-            "september", "october", "november", "december"]
+MON_FULL = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 # field -> (min, max)
 RANGES = {"minute": (0, 59), "hour": (0, 23), "day_of_week": (0, 6), "day_of_month": (1, 31), "month_of_year": (1, 12)}
 
@@ -27,7 +39,9 @@ def _name(field: str, v: int, rnd: random.Random) -> str | int:
 
 def field_value(field: str, rnd: random.Random, allow_invalid: bool = False):
     lo, hi = RANGES[field]
-    form = rnd.choice(["int", "star", "step", "range", "range_step", "list_str", "list", "set", "wrap", "single_str", "step_from"])
+    form = rnd.choice(
+        ["int", "star", "step", "range", "range_step", "list_str", "list", "set", "wrap", "single_str", "step_from"]
+    )
     if allow_invalid and rnd.random() < 0.03:
         return hi + 1  # e.g. day_of_week=7: Celery raises ValueError
     if form == "int":

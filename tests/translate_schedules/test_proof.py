@@ -23,8 +23,13 @@ from saqmigrate.translate.proof import (
 from .specs import crontab_specs
 
 # short windows that contain a leap day and both EU/US DST changes
-WINDOWS = [("UTC", (2028, 2, 28), 3), ("Europe/Berlin", (2028, 3, 25), 3), ("Europe/Berlin", (2028, 10, 28), 3),
-           ("America/New_York", (2028, 3, 11), 3), ("Australia/Sydney", (2028, 4, 1), 3)]
+WINDOWS = [
+    ("UTC", (2028, 2, 28), 3),
+    ("Europe/Berlin", (2028, 3, 25), 3),
+    ("Europe/Berlin", (2028, 10, 28), 3),
+    ("America/New_York", (2028, 3, 11), 3),
+    ("Australia/Sydney", (2028, 4, 1), 3),
+]
 
 
 def translate(spec):
@@ -71,7 +76,15 @@ def _or_instead_of_and(cron: str, spec: dict) -> str:
 def test_reused_parse_equals_fresh_croniter():
     """The proof copies a parsed croniter instead of re-parsing: same answers as SAQ's fresh one."""
     rnd = random.Random(7)
-    crons = ["* * * * *", "*/7 2-5 * * *", "0 0 1 * 1", "30 2 * * *", "* * * * * */15", "0 9 * jan,jul sun", "5 4 29 2 *"]
+    crons = [
+        "* * * * *",
+        "*/7 2-5 * * *",
+        "0 0 1 * 1",
+        "30 2 * * *",
+        "* * * * * */15",
+        "0 9 * jan,jul sun",
+        "5 4 29 2 *",
+    ]
     for tzname in ("UTC", "Europe/Berlin", "America/New_York"):
         tz = ZoneInfo(tzname)
         for cron in crons:
@@ -105,7 +118,7 @@ def mutations(spec):
         out["swap dom/month"] = (f"{m} {h} {mon} {dom} {dow}", guard)
     if guard:
         vals = ",".join(map(str, guard["values"]))
-        field_or = (f"{m} {h} {vals} {mon} {dow}" if guard["field"] == "day_of_month" else f"{m} {h} {dom} {mon} {vals}")
+        field_or = f"{m} {h} {vals} {mon} {dow}" if guard["field"] == "day_of_month" else f"{m} {h} {dom} {mon} {vals}"
         out["OR instead of AND"] = (field_or, None)
         out["guard dropped"] = (cron, None)
         out["guard off by one"] = (cron, {"field": guard["field"], "values": [v + 1 for v in guard["values"]]})
@@ -179,8 +192,12 @@ def test_dst_difference_is_reported_with_instants():
 # --------------------------------------------------------------- speed
 
 SPEED_CASES = [
-    ({"hour": "*/6"}, "UTC"), ({"minute": 0, "hour": 3}, "UTC"), ({}, "UTC"), ({}, "Europe/Berlin"),
-    ({"minute": "*/15"}, "America/New_York"), ({"minute": 0, "hour": 0, "day_of_month": "1-7", "day_of_week": "mon"}, "UTC"),
+    ({"hour": "*/6"}, "UTC"),
+    ({"minute": 0, "hour": 3}, "UTC"),
+    ({}, "UTC"),
+    ({}, "Europe/Berlin"),
+    ({"minute": "*/15"}, "America/New_York"),
+    ({"minute": 0, "hour": 0, "day_of_month": "1-7", "day_of_week": "mon"}, "UTC"),
 ]
 
 

@@ -42,10 +42,41 @@ def test_crontab_specs_exact_or_flagged(spec, tz):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seconds=st.one_of(st.integers(1, 2 * 86400), st.sampled_from([1, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 420, 600,
-                                                                     900, 1800, 3600, 5400, 7200, 10800, 21600, 43200,
-                                                                     86400, 604800]), st.floats(0.1, 100)),
-       relative=st.booleans(), tz=st.sampled_from(ZONES))
+@given(
+    seconds=st.one_of(
+        st.integers(1, 2 * 86400),
+        st.sampled_from(
+            [
+                1,
+                5,
+                10,
+                15,
+                20,
+                30,
+                45,
+                60,
+                90,
+                120,
+                300,
+                420,
+                600,
+                900,
+                1800,
+                3600,
+                5400,
+                7200,
+                10800,
+                21600,
+                43200,
+                86400,
+                604800,
+            ]
+        ),
+        st.floats(0.1, 100),
+    ),
+    relative=st.booleans(),
+    tz=st.sampled_from(ZONES),
+)
 def test_intervals_exact_or_flagged(seconds, relative, tz):
     plan = translate_schedule("interval", {"seconds": float(seconds)}, relative=relative, timezone=tz)
     codes = set(plan.codes)

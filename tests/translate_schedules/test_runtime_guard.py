@@ -41,7 +41,9 @@ class _Job:
 
 
 def test_guarded_sync_and_async_with_fixed_clock():
-    plan = translate_schedule("crontab", {"minute": 0, "hour": 9, "day_of_month": "1-7", "day_of_week": "mon"}, prove=False)
+    plan = translate_schedule(
+        "crontab", {"minute": 0, "hour": 9, "day_of_month": "1-7", "day_of_week": "mon"}, prove=False
+    )
     calls = []
 
     def report(ctx, *, region="eu"):
@@ -72,8 +74,13 @@ def test_saq_worker_runs_guarded_cron_job_only_on_matching_days(redis_url, uniqu
     from saq import CronJob, Queue, Worker
     from saq.job import Job, Status
 
-    plan = translate_schedule("crontab", {"minute": 0, "hour": 9, "day_of_month": "1-7", "day_of_week": "mon"},
-                              args=["eu"], task_params=[], options={"queue": unique_name})
+    plan = translate_schedule(
+        "crontab",
+        {"minute": 0, "hour": 9, "day_of_month": "1-7", "day_of_week": "mon"},
+        args=["eu"],
+        task_params=[],
+        options={"queue": unique_name},
+    )
     assert plan.strategy == "cron+guard" and plan.exact is True
     ran: list[float] = []
 
@@ -87,10 +94,23 @@ def test_saq_worker_runs_guarded_cron_job_only_on_matching_days(redis_url, uniqu
     async def main():
         queue = Queue.from_url(redis_url, name=plan.queue)
         try:
-            cron_job = CronJob(fn, cron=plan.cron, unique=plan.unique, timeout=plan.timeout, retries=plan.retries,
-                               ttl=plan.ttl, kwargs={"region": "eu"})
-            worker = Worker(queue=queue, functions=[], cron_jobs=[cron_job], cron_tz=ZoneInfo(plan.cron_tz),
-                            burst=True, dequeue_timeout=2)
+            cron_job = CronJob(
+                fn,
+                cron=plan.cron,
+                unique=plan.unique,
+                timeout=plan.timeout,
+                retries=plan.retries,
+                ttl=plan.ttl,
+                kwargs={"region": "eu"},
+            )
+            worker = Worker(
+                queue=queue,
+                functions=[],
+                cron_jobs=[cron_job],
+                cron_tz=ZoneInfo(plan.cron_tz),
+                burst=True,
+                dequeue_timeout=2,
+            )
             assert name in worker.functions
             # the worker's own scheduling step puts the next fire into Redis, keyed cron:<name>
             await worker.schedule()
@@ -102,8 +122,12 @@ def test_saq_worker_runs_guarded_cron_job_only_on_matching_days(redis_url, uniqu
             # runs whose scheduled instant lies on a matching / non-matching day (both in the past → due now)
             match = int(datetime(2024, 1, 1, 9, 0, tzinfo=timezone.utc).timestamp())  # Mon 1 Jan 2024
             nomatch = int(datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc).timestamp())  # Mon 8 Jan 2024
-            j1 = await queue.enqueue(Job(function=name, kwargs={"region": "eu"}, scheduled=match, key=f"{unique_name}-a"))
-            j2 = await queue.enqueue(Job(function=name, kwargs={"region": "eu"}, scheduled=nomatch, key=f"{unique_name}-b"))
+            j1 = await queue.enqueue(
+                Job(function=name, kwargs={"region": "eu"}, scheduled=match, key=f"{unique_name}-a")
+            )
+            j2 = await queue.enqueue(
+                Job(function=name, kwargs={"region": "eu"}, scheduled=nomatch, key=f"{unique_name}-b")
+            )
             worker.cron_jobs = []  # process only the two jobs above
             await queue.schedule()  # move the due scheduled jobs to the queue (the worker's 1 s tick does this too)
             await worker.start()

@@ -23,8 +23,22 @@ from saqmigrate.translate.schedule import (
 from .cases import CASES
 
 GOLDEN = Path(__file__).with_name("expected_plans.json")
-KEYS = ("cron", "guard", "exact", "strategy", "kwargs", "queue", "cron_tz", "timeout", "retries", "ttl",
-        "unique", "interval", "migratability", "description")
+KEYS = (
+    "cron",
+    "guard",
+    "exact",
+    "strategy",
+    "kwargs",
+    "queue",
+    "cron_tz",
+    "timeout",
+    "retries",
+    "ttl",
+    "unique",
+    "interval",
+    "migratability",
+    "description",
+)
 
 
 def _plan(case: dict) -> CronPlan:
@@ -68,40 +82,48 @@ def test_minute_omitted_with_only_day_restricted_suggests_midnight():
     assert "'0 0 * * mon'" in note.message
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("fri-mon", "fri-mon"),
-    ("friday-monday", "fri-mon"),
-    ("Sunday", "sun"),
-    ("MON-FRI", "mon-fri"),
-    ("*/2", "*/2"),
-    ("0-6", "*"),
-    ([1, 3, 5], "1,3,5"),
-    ([0, 1, 2, 3, 4, 5, 6], "*"),
-    (2, "2"),
-    ("sat,sun", "sat,sun"),
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("fri-mon", "fri-mon"),
+        ("friday-monday", "fri-mon"),
+        ("Sunday", "sun"),
+        ("MON-FRI", "mon-fri"),
+        ("*/2", "*/2"),
+        ("0-6", "*"),
+        ([1, 3, 5], "1,3,5"),
+        ([0, 1, 2, 3, 4, 5, 6], "*"),
+        (2, "2"),
+        ("sat,sun", "sat,sun"),
+    ],
+)
 def test_day_of_week_fields(written, expected):
     ct = parse_celery_crontab({"day_of_week": written, "minute": 0, "hour": 0})
     got = ct.cron_fields()["day_of_week"]
     assert got == expected
     # croniter reads the cron field as the same set Celery does
     values = croniter(f"0 0 * * {got}").expanded[4]
-    assert (values == ["*"] and len(ct.sets["day_of_week"]) == 7) or sorted({v % 7 for v in values}) == list(ct.sets["day_of_week"])
+    assert (values == ["*"] and len(ct.sets["day_of_week"]) == 7) or sorted({v % 7 for v in values}) == list(
+        ct.sets["day_of_week"]
+    )
 
 
-@pytest.mark.parametrize("field,written", [
-    ("minute", "50-10"),  # Celery wraps numeric ranges on every field
-    ("hour", "22-2"),
-    ("day_of_month", "28-3"),
-    ("month_of_year", "nov-feb"),
-    ("month_of_year", "december-february"),
-    ("minute", "5-59/20"),
-    ("hour", "*/5"),
-    ("day_of_month", "*/10"),
-    ("month_of_year", "*/4"),
-    ("minute", [0, 59]),
-    ("hour", list(range(0, 24, 6))),
-])
+@pytest.mark.parametrize(
+    "field,written",
+    [
+        ("minute", "50-10"),  # Celery wraps numeric ranges on every field
+        ("hour", "22-2"),
+        ("day_of_month", "28-3"),
+        ("month_of_year", "nov-feb"),
+        ("month_of_year", "december-february"),
+        ("minute", "5-59/20"),
+        ("hour", "*/5"),
+        ("day_of_month", "*/10"),
+        ("month_of_year", "*/4"),
+        ("minute", [0, 59]),
+        ("hour", list(range(0, 24, 6))),
+    ],
+)
 def test_every_field_form_matches_croniter(field, written):
     ct = parse_celery_crontab({field: written})
     cron = " ".join(ct.cron_fields()[f] for f in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"))
@@ -134,13 +156,25 @@ def test_dow_7_is_invalid():
     assert "Sunday is 0" in plan.notes[0].message
 
 
-@pytest.mark.parametrize("seconds,cron,exact_period", [
-    (1, "* * * * * *", True), (5, "* * * * * */5", True), (30, "* * * * * */30", True),
-    (45, "* * * * * */45", False), (60, "* * * * *", True), (300, "*/5 * * * *", True),
-    (420, "*/7 * * * *", False), (3600, "0 * * * *", True), (6 * 3600, "0 */6 * * *", True),
-    (5 * 3600, "0 */5 * * *", False), (86400, "0 0 * * *", True), (7 * 86400, "0 0 * * 0", True),
-    (5400, None, False), (2 * 86400, None, False),
-])
+@pytest.mark.parametrize(
+    "seconds,cron,exact_period",
+    [
+        (1, "* * * * * *", True),
+        (5, "* * * * * */5", True),
+        (30, "* * * * * */30", True),
+        (45, "* * * * * */45", False),
+        (60, "* * * * *", True),
+        (300, "*/5 * * * *", True),
+        (420, "*/7 * * * *", False),
+        (3600, "0 * * * *", True),
+        (6 * 3600, "0 */6 * * *", True),
+        (5 * 3600, "0 */5 * * *", False),
+        (86400, "0 0 * * *", True),
+        (7 * 86400, "0 0 * * 0", True),
+        (5400, None, False),
+        (2 * 86400, None, False),
+    ],
+)
 def test_interval_crons(seconds, cron, exact_period):
     ic = interval_to_cron(seconds)
     assert (ic.cron, ic.exact_period) == (cron, exact_period)
@@ -184,19 +218,31 @@ def test_args_mapping():
     assert plan.kwargs == {"x": 1, "y": 2, "z": 3} and "SM208" not in plan.codes
     plan = translate_schedule("crontab", {"minute": 0}, args=[1], kwargs={"x": 3}, task_params=params, prove=False)
     assert "SM208" in plan.codes  # x given twice: Celery raises TypeError
-    plan = translate_schedule("crontab", {"minute": 0}, args=[1, 2], task_params=[Param("a", "positional"), Param("rest", "var_positional")], prove=False)
+    plan = translate_schedule(
+        "crontab",
+        {"minute": 0},
+        args=[1, 2],
+        task_params=[Param("a", "positional"), Param("rest", "var_positional")],
+        prove=False,
+    )
     assert plan.kwargs == {"a": 1} and "SM208" in plan.codes
     plan = translate_schedule("crontab", {"minute": 0}, args={"dynamic": "ARGS"}, prove=False)
     assert "SM208" in plan.codes
-    plan = translate_schedule("crontab", {"minute": 0}, args=[1], task_params=[Param("a", "positional_only")], prove=False)
+    plan = translate_schedule(
+        "crontab", {"minute": 0}, args=[1], task_params=[Param("a", "positional_only")], prove=False
+    )
     assert plan.kwargs == {"a": 1} and "SM208" in plan.codes
 
 
 def test_options_and_job_options():
-    plan = translate_schedule("crontab", {"minute": 0}, options={"queue": "q1", "expires": 30, "time_limit": 12.5}, prove=False)
+    plan = translate_schedule(
+        "crontab", {"minute": 0}, options={"queue": "q1", "expires": 30, "time_limit": 12.5}, prove=False
+    )
     assert plan.queue == "q1" and plan.timeout == 13
     assert [n.code for n in plan.notes] == ["SM209"]
-    plan = translate_schedule("crontab", {"minute": 0}, job_options={"timeout": 60, "retries": 3, "ttl": -1}, prove=False)
+    plan = translate_schedule(
+        "crontab", {"minute": 0}, job_options={"timeout": 60, "retries": 3, "ttl": -1}, prove=False
+    )
     assert (plan.timeout, plan.retries, plan.ttl, plan.unique) == (60, 3, -1, True) and plan.notes == ()
     plan = translate_schedule("crontab", {"minute": 0}, prove=False)
     assert plan.timeout == DEFAULT_CRON_TIMEOUT and plan.codes == ["SM210"] and plan.queue == "default"
@@ -212,16 +258,52 @@ def test_plan_json_roundtrip():
 
 def test_render_rows_from_index_schedules():
     schedules = [
-        Schedule(entry="feeds", task="blogs.tasks.update_feeds", file="settings.py", line=10, module="settings",
-                 source="CELERY_BEAT_SCHEDULE", kind="crontab", celery={"hour": "*/6"}),
-        Schedule(entry="poll", task="jobs.tasks.poll", file="settings.py", line=14, module="settings",
-                 source="CELERY_BEAT_SCHEDULE", kind="interval", celery={"seconds": 300.0}, args=[5]),
-        Schedule(entry="sun", task={"dynamic": "name"}, file="settings.py", line=18, module="settings",
-                 source="CELERY_BEAT_SCHEDULE", kind="solar", celery={"expr": "solar('sunset', 1, 2)"}),
+        Schedule(
+            entry="feeds",
+            task="blogs.tasks.update_feeds",
+            file="settings.py",
+            line=10,
+            module="settings",
+            source="CELERY_BEAT_SCHEDULE",
+            kind="crontab",
+            celery={"hour": "*/6"},
+        ),
+        Schedule(
+            entry="poll",
+            task="jobs.tasks.poll",
+            file="settings.py",
+            line=14,
+            module="settings",
+            source="CELERY_BEAT_SCHEDULE",
+            kind="interval",
+            celery={"seconds": 300.0},
+            args=[5],
+        ),
+        Schedule(
+            entry="sun",
+            task={"dynamic": "name"},
+            file="settings.py",
+            line=18,
+            module="settings",
+            source="CELERY_BEAT_SCHEDULE",
+            kind="solar",
+            celery={"expr": "solar('sunset', 1, 2)"},
+        ),
     ]
     from saqmigrate.index.model import Task
-    tasks = {"jobs.tasks.poll": Task(name="jobs.tasks.poll", function="poll", file="t.py", line=1, decorator_line=1,
-                                     module="jobs.tasks", kind="shared_task", params=[Param("limit", "positional")])}
+
+    tasks = {
+        "jobs.tasks.poll": Task(
+            name="jobs.tasks.poll",
+            function="poll",
+            file="t.py",
+            line=1,
+            decorator_line=1,
+            module="jobs.tasks",
+            kind="shared_task",
+            params=[Param("limit", "positional")],
+        )
+    }
     rows = render_rows(schedules, tasks=tasks, timezone="UTC")
     assert [r["cron"] for r in rows] == ["* */6 * * *", "*/5 * * * *", "—"]
     assert [r["exact"] for r in rows] == ["yes", "yes", "n/a"]

@@ -28,8 +28,9 @@ def saqmigrate(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Com
     for key in ("PROJ_DEFAULT_QUEUE", "EXPORT_HOUR", "DJANGO_SETTINGS_MODULE"):
         full_env.pop(key, None)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "saqmigrate", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "saqmigrate", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def rewritten(name: str, tmp_path: Path) -> Path:
@@ -90,7 +91,9 @@ def test_seeded_wrong_queue_in_registry_is_reported(clean: Path):
 
 def test_seeded_wrong_retry_count_is_reported(clean: Path):
     registry = clean / "shop/saq_worker/registry.py"
-    _edit(registry, '"retries": 6,\n            "retry_backoff": 120', '"retries": 3,\n            "retry_backoff": 120')
+    _edit(
+        registry, '"retries": 6,\n            "retry_backoff": 120', '"retries": 3,\n            "retry_backoff": 120'
+    )
     code, doc = verify_json(clean, "shop.celery")
     assert code == 1
     d = by(doc)[("SM704", "shop.tasks.sync_stock", "job.retries")]
@@ -218,8 +221,13 @@ def test_shadowed_builtin_exception_hooks_and_plugin_tasks(tmp_path: Path):
 def test_seeded_builtin_class_for_a_library_exception_is_reported(tmp_path: Path):
     root = rewritten("verify_plugins", tmp_path)
     twins = root / "plug/tasks_saq.py"
-    twins.write_text(re.sub(r"autoretry_for=\(\"[\w.]*ConnectionError\",\)", "autoretry_for=('builtins.ConnectionError',)",
-                            twins.read_text()))
+    twins.write_text(
+        re.sub(
+            r"autoretry_for=\(\"[\w.]*ConnectionError\",\)",
+            "autoretry_for=('builtins.ConnectionError',)",
+            twins.read_text(),
+        )
+    )
     _, doc = verify_json(root, "plug.celery")
     assert by(doc)[("SM705", "plug.tasks.fetch", "autoretry_for")]["generated"] == ["builtins.ConnectionError"]
 
@@ -229,8 +237,9 @@ def test_bare_name_resolves_in_the_task_module_before_builtins(tmp_path: Path):
     by an older rewrite with 'ConnectionError' still retries on requests' ConnectionError."""
     root = rewritten("verify_plugins", tmp_path)
     twins = root / "plug/tasks_saq.py"
-    twins.write_text(re.sub(r"autoretry_for=\(\"[\w.]*ConnectionError\",\)", "autoretry_for=('ConnectionError',)",
-                            twins.read_text()))
+    twins.write_text(
+        re.sub(r"autoretry_for=\(\"[\w.]*ConnectionError\",\)", "autoretry_for=('ConnectionError',)", twins.read_text())
+    )
     _, doc = verify_json(root, "plug.celery")
     assert ("SM705", "plug.tasks.fetch", "autoretry_for") not in by(doc)
 
@@ -240,12 +249,17 @@ def test_hooks_of_a_twin_that_bypasses_the_task_class_are_reported_unless_marked
     twins = root / "plug/tasks_saq.py"
     text = twins.read_text()
     # a hand-written port that calls the body directly instead of through celery_impl (the task class)
-    text = re.sub(r"return await run_sync\(celery_impl\(_celery\.charge\)(.*)\)", r"return await run_sync(_celery.charge.run\1)",
-                  text)
+    text = re.sub(
+        r"return await run_sync\(celery_impl\(_celery\.charge\)(.*)\)",
+        r"return await run_sync(_celery.charge.run\1)",
+        text,
+    )
     twins.write_text(text)
     _, doc = verify_json(root, "plug.celery")
     assert by(doc)[("SM706", "plug.tasks.charge", "hooks")]["celery"] == {"on_failure": "plug.base.NotifyingTask"}
-    _edit(twins, '@saq_task("plug.tasks.charge"', '# saqmigrate: hooks-handled[on_failure]\n@saq_task("plug.tasks.charge"')
+    _edit(
+        twins, '@saq_task("plug.tasks.charge"', '# saqmigrate: hooks-handled[on_failure]\n@saq_task("plug.tasks.charge"'
+    )
     _, doc = verify_json(root, "plug.celery")
     assert ("SM706", "plug.tasks.charge", "hooks") not in by(doc)
 
@@ -253,8 +267,13 @@ def test_hooks_of_a_twin_that_bypasses_the_task_class_are_reported_unless_marked
 def test_dotted_exception_name_resolves_to_celerys_class(tmp_path: Path):
     root = rewritten("verify_plugins", tmp_path)
     twins = root / "plug/tasks_saq.py"
-    twins.write_text(re.sub(r"autoretry_for=\(\"[\w.]*ConnectionError\",\)",
-                            "autoretry_for=('requests.exceptions.ConnectionError',)", twins.read_text()))
+    twins.write_text(
+        re.sub(
+            r"autoretry_for=\(\"[\w.]*ConnectionError\",\)",
+            "autoretry_for=('requests.exceptions.ConnectionError',)",
+            twins.read_text(),
+        )
+    )
     _, doc = verify_json(root, "plug.celery")
     assert ("SM705", "plug.tasks.fetch", "autoretry_for") not in by(doc)
 
@@ -268,7 +287,10 @@ def test_import_failure_is_one_line_and_exit_2(tmp_path: Path):
     proc = saqmigrate("verify", ".", "--app", "shop.celery", cwd=root)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr == "saqmigrate: error: could not import the app: ModuleNotFoundError: No module named 'shop.not_there'\n"
+    assert (
+        proc.stderr
+        == "saqmigrate: error: could not import the app: ModuleNotFoundError: No module named 'shop.not_there'\n"
+    )
 
 
 def test_unknown_app_module_and_child_noise(tmp_path: Path):
@@ -277,7 +299,11 @@ def test_unknown_app_module_and_child_noise(tmp_path: Path):
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
     assert "No module named 'nope'" in proc.stderr
     # what the app prints at import stays out of the report
-    _edit(root / "shop/celery.py", '"""The shop', 'print("NOISE from the app")\nimport sys\nprint("ERR", file=sys.stderr)\n"""The shop')
+    _edit(
+        root / "shop/celery.py",
+        '"""The shop',
+        'print("NOISE from the app")\nimport sys\nprint("ERR", file=sys.stderr)\n"""The shop',
+    )
     proc = saqmigrate("verify", ".", "--app", "shop.celery", cwd=root)
     assert proc.returncode == 0 and "NOISE" not in proc.stdout + proc.stderr and "ERR" not in proc.stderr
 
@@ -299,11 +325,18 @@ def test_no_generated_code_is_exit_2(tmp_path: Path):
 
 def test_broker_is_memory_and_nothing_is_written(tmp_path: Path):
     root = rewritten("verify_clean", tmp_path)
-    _edit(root / "shop/celery.py", "app.conf.update(",
-          "import os\nopen(os.environ['SEEN'], 'w').write(app.connection().as_uri() + ' ' + str(app.conf.result_backend))\napp.conf.update(")
+    _edit(
+        root / "shop/celery.py",
+        "app.conf.update(",
+        "import os\nopen(os.environ['SEEN'], 'w').write(app.connection().as_uri() + ' ' + str(app.conf.result_backend))\napp.conf.update(",
+    )
+
     def files():  # the scan cache is saqmigrate's own (as for scan); the child writes nothing
-        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                      if not p.relative_to(root).as_posix().startswith(".saqmigrate_cache"))
+        return sorted(
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if not p.relative_to(root).as_posix().startswith(".saqmigrate_cache")
+        )
 
     before = files()
     seen = tmp_path / "seen.txt"
@@ -322,7 +355,10 @@ def test_sarif_and_text_formats(tmp_path: Path):
     assert "SM700" in rules and rules <= {"SM700", "SM705", "SM706"}
     assert all(r["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1 for r in sarif["runs"][0]["results"])
     text = saqmigrate("verify", ".", "--app", "plug.celery", cwd=root).stdout
-    assert "plug/plugins.py:17: SM700 task 'plug.plugins.resize' task: Celery 'plug.plugins.resize', generated None" in text
+    assert (
+        "plug/plugins.py:17: SM700 task 'plug.plugins.resize' task: Celery 'plug.plugins.resize', generated None"
+        in text
+    )
     assert re.match(r"6 tasks, 0 beat entries compared: \d+ differences", text.rstrip().splitlines()[-1])
 
 
