@@ -56,3 +56,24 @@ def test_route_command_reads_no_broker_or_saq_itself():
         assert needle not in text, f"route.py still does {needle!r}: move it to saqmigrate/ops"
     drain = (PKG / "ops" / "drain.py").read_text(encoding="utf-8")
     assert "celery_waiting" in drain and "lrange" not in drain, "ops/drain.py must reuse runtime/drain.py's reading"
+
+
+def test_route_set_says_which_matched_tasks_stay_on_celery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A rule that cannot move a task (options SAQ cannot honour pin it to Celery) is never silent: `route set`
+    warns with the tasks and their options (attack 17 #6: a global soft time limit pinned every task)."""
+    from saqmigrate.ops.routes import pinned_warnings
+
+    (tmp_path / "pinned_registry_mod.py").write_text(
+        "TASKS = {\n"
+        '    "shop.tasks.a": {"saq_function": "shop.tasks.a", "queue": "default", "params": [],'
+        ' "unsupported": ["soft_time_limit"]},\n'
+        '    "shop.tasks.b": {"saq_function": "shop.tasks.b", "queue": "default", "params": []},\n'
+        "}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = load_registry("pinned_registry_mod")
+    (line,) = pinned_warnings(registry, "shop.tasks.*")
+    assert "1 of 2 task(s)" in line and "shop.tasks.a (soft_time_limit)" in line and "shop.tasks.b" not in line
+    assert pinned_warnings(registry, "shop.tasks.b") == []
+    assert pinned_warnings(None, "*") == []

@@ -105,3 +105,21 @@ def canvas_warnings(registry: Registry | None, pattern: str) -> list[str]:
         for name in sorted(matching_tasks(registry, pattern))
         if registry.tasks[name].canvas
     ]
+
+
+def pinned_warnings(registry: Registry | None, pattern: str) -> list[str]:
+    """Tasks ``pattern`` names that stay on Celery whatever a rule says (options SAQ cannot honour: the
+    registry's ``unsupported``): one warning line saying which and why, so a rule that moves nothing for
+    them is never silent."""
+    if registry is None:
+        return []
+    names = matching_tasks(registry, pattern)
+    pinned = [n for n in names if registry.tasks[n].unsupported]
+    if not pinned:
+        return []
+    shown = ", ".join(f"{n} ({', '.join(sorted(registry.tasks[n].unsupported))})" for n in pinned[:5])
+    more = f" and {len(pinned) - 5} more" if len(pinned) > 5 else ""
+    return [
+        f"saqmigrate: warning: {len(pinned)} of {len(names)} task(s) {pattern!r} matches stay on Celery "
+        f"whatever this rule says (options SAQ cannot honour): {shown}{more}; `saqmigrate route show` lists them"
+    ]

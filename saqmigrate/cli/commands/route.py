@@ -326,6 +326,12 @@ def set_(c: Ctx, task, backend, percent, reason, force, expires):
     if backend == F.SAQ and (bp is None or bp > 0):
         for line in R.canvas_warnings(c.registry, task):
             click.echo(line, err=True)
+        try:
+            registry = c.registry
+        except Exception:  # noqa: BLE001 - no readable registry: nothing more to say here
+            registry = None
+        for line in R.pinned_warnings(registry, task):
+            click.echo(line, err=True)
 
 
 @command.command()
