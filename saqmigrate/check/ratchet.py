@@ -141,7 +141,32 @@ def run(ctx: Context) -> CheckResult:
     res = CheckResult("ratchet")
     path = baseline_path(ctx)
     brel = ctx.rel(path)
-    out = res.findings
+    _unparsed_files(ctx, res.findings)
+    base = load(path)
+    if base is None:
+        add(
+            res.findings,
+            ctx.finding(
+                "SM604",
+                brel,
+                1,
+                f"no baseline at {brel}: run `saqmigrate baseline` and commit the file "
+                "(it records the Celery usage that is still allowed)",
+            ),
+        )
+        res.summary = "no baseline"
+        return res
+    by_key = _new_usage(ctx, base, brel, res.findings)
+    _gone_usage(ctx, base, path, brel, by_key, res.findings)
+    res.summary = (
+        f"{len(ctx.celery_tasks())} tasks, {len(ctx.celery_schedules())} beat entries, "
+        f"{len(ctx.celery_calls())} dispatch sites against {brel}"
+    )
+    return res
+
+
+def _unparsed_files(ctx: Context, out: list) -> None:
+    """A file that does not parse is not checked: SM900 at the parser's line."""
     for err in ctx.index.errors:
         m = re.search(r"\bline (\d+)", err.message)
         add(
@@ -154,28 +179,17 @@ def run(ctx: Context) -> CheckResult:
                 subject=f"file:{err.file}",
             ),
         )
-    base = load(path)
-    if base is None:
-        add(
-            out,
-            ctx.finding(
-                "SM604",
-                brel,
-                1,
-                f"no baseline at {brel}: run `saqmigrate baseline` and commit the file "
-                "(it records the Celery usage that is still allowed)",
-            ),
-        )
-        res.summary = "no baseline"
-        return res
+
+
+def _new_usage(ctx: Context, base: dict, brel: str, out: list) -> dict[tuple[str, str], list[Call]]:
+    """Tasks (SM600), beat entries (SM601) and dispatch sites (SM602) the baseline does not allow; returns
+    the current dispatch sites by (file, key) for the shrinkage step."""
     tasks, schedules, calls = base.get("tasks", {}), base.get("schedules", {}), base.get("calls", {})
     fix_new = (
         "write new background work as a SAQ task instead; if it must stay on Celery for now, run "
         "`saqmigrate rewrite --write` and `saqmigrate baseline --update` and commit both"
     )
-
-    cur_tasks = ctx.celery_tasks()
-    for t in cur_tasks:
+    for t in ctx.celery_tasks():
         key = task_key(t)
         if key not in tasks:
             subject = f"task:{t.name}" if t.name else f"task:{key}"
@@ -227,10 +241,16 @@ def run(ctx: Context) -> CheckResult:
                     column=c.column,
                 ),
             )
+    return by_key
 
-    # usage that went away: the baseline should shrink
-    cur_task_keys = {task_key(t) for t in cur_tasks}
-    cur_sched_keys = set(schedule_keys(cur_sched))
+
+def _gone_usage(
+    ctx: Context, base: dict, path: Path, brel: str, by_key: dict[tuple[str, str], list[Call]], out: list
+) -> None:
+    """Usage that went away (SM603): the baseline should shrink."""
+    tasks, schedules, calls = base.get("tasks", {}), base.get("schedules", {}), base.get("calls", {})
+    cur_task_keys = {task_key(t) for t in ctx.celery_tasks()}
+    cur_sched_keys = set(schedule_keys(ctx.celery_schedules()))
     shrink = "shrink the baseline: run `saqmigrate baseline --update` and commit it"
     for key in sorted(set(tasks) - cur_task_keys):
         add(
@@ -268,8 +288,3 @@ def run(ctx: Context) -> CheckResult:
                         subject=f"call:{file}:{key}",
                     ),
                 )
-    res.summary = (
-        f"{len(cur_tasks)} tasks, {len(cur_sched)} beat entries, {len(ctx.celery_calls())} dispatch sites "
-        f"against {brel}"
-    )
-    return res
