@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from saqmigrate.config import Config
 from saqmigrate.discover import discover, module_name
@@ -20,6 +21,9 @@ from saqmigrate.plan import RewritePlan, build_plan
 from saqmigrate.plan.finalize import CELERY_PACKAGES, Blocker, FinalizePlan, build_finalize_plan
 from saqmigrate.rewrite import Change, _compiles, _read, recorded_mode
 from saqmigrate.transform.finalize import FileEdit, finalize_source
+
+if TYPE_CHECKING:
+    from saqmigrate.index.model import ProjectIndex
 
 
 @dataclass
@@ -71,17 +75,7 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
     wiring = {module_name(rel, has_init) for rel in set(generated) | set(_worker_files(root, plan))}
     wiring |= {f"{plan.package}.routing", f"{plan.package}.registry", f"{plan.package}.live_facts"}
     texts = _texts(root, sources, fp, result)
-    for rel in (e.file for e in index.errors):  # a file the scan could not parse: its Celery use is unseen
-        text = texts.get(rel) or ""
-        if re.search(r"\bcelery\b|\.(delay|apply_async|send_task)\(", text, re.I):
-            result.blockers.append(
-                Blocker(
-                    "SM803",
-                    rel,
-                    1,
-                    "the scan could not read this file (see its SM900): finalize cannot convert the Celery use in it",
-                )
-            )
+    _unreadable_files(index, texts, result)
     mocked = _mocked_dispatch(texts, fp)
     saq_functions = _saq_job_functions(texts)
     # a second run: the tasks are @saq_job functions already, and their mocked dispatches are what the first kept
@@ -147,8 +141,35 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
     result.changes.extend(changes)
     result.blockers = _merge_blockers(result.blockers, blockers, converted)
 
-    # the window's generated code goes; the worker settings stay, in the project's hands
-    # a second run (after --force left code on Celery) keeps the settings the first one wrote
+    _worker_package_changes(root, plan, fp, hooks, generated, result)
+    _dependency_changes(root, result)
+    result.messages.extend(f"note: {n}" for n in fp.notes)
+    result.changes.sort(key=lambda c: c.rel)
+    _refuse_non_compiling(result)
+    result.blockers.sort(key=lambda b: (b.file, b.line, b.code))
+    return result
+
+
+def _unreadable_files(index: ProjectIndex, texts: dict[str, str], result: FinalizeResult) -> None:
+    """A file the scan could not parse: its Celery use is unseen, so finalize cannot convert it (SM803)."""
+    for rel in (e.file for e in index.errors):
+        text = texts.get(rel) or ""
+        if re.search(r"\bcelery\b|\.(delay|apply_async|send_task)\(", text, re.I):
+            result.blockers.append(
+                Blocker(
+                    "SM803",
+                    rel,
+                    1,
+                    "the scan could not read this file (see its SM900): finalize cannot convert the Celery use in it",
+                )
+            )
+
+
+def _worker_package_changes(
+    root: Path, plan: RewritePlan, fp: FinalizePlan, hooks: list[BeatHook], generated: list[str], result: FinalizeResult
+) -> None:
+    """The window's generated code goes; the worker settings stay, in the project's hands. A second run (after
+    --force left code on Celery) keeps the settings the first one wrote."""
     converted = _converted_plan(plan, fp, hooks)
     files = render_finalized(converted, fp.renames()) if converted.queues and not is_finalized(root) else {}
     if hooks and files:
@@ -163,17 +184,23 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
             continue
         if not same_code(old, new) and not (old is not None and FINALIZED_MARKER in old):
             result.changes.append(Change(rel, old, new))
-    if result.blockers:  # code left on Celery still needs the package
+
+
+def _dependency_changes(root: Path, result: FinalizeResult) -> None:
+    """Requirements and package metadata lose Celery, unless code left on Celery still needs the package."""
+    if result.blockers:
         result.messages.append("requirements keep celery until the places below are resolved (finalize again then)")
-    else:
-        for rel, old, new in _requirements(root, result.messages) + _package_metadata(root):
-            result.changes.append(Change(rel, old, new))
-        for rel, line in _unedited_mentions(root):
-            result.messages.append(
-                f"{rel}:{line}: names a Celery package finalize could not remove from this line; remove it by hand"
-            )
-    result.messages.extend(f"note: {n}" for n in fp.notes)
-    result.changes.sort(key=lambda c: c.rel)
+        return
+    for rel, old, new in _requirements(root, result.messages) + _package_metadata(root):
+        result.changes.append(Change(rel, old, new))
+    for rel, line in _unedited_mentions(root):
+        result.messages.append(
+            f"{rel}:{line}: names a Celery package finalize could not remove from this line; remove it by hand"
+        )
+
+
+def _refuse_non_compiling(result: FinalizeResult) -> None:
+    """Nothing is written when a finalized file that compiled before does not compile now."""
     for c in result.changes:
         if c.new is not None and c.rel.endswith(".py"):
             why = _compiles(c.rel, c.new)
@@ -182,8 +209,6 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
                     f"{c.rel}: the finalized code does not compile ({why}); nothing is written "
                     "(a saqmigrate defect: please report it with this line)"
                 )
-    result.blockers.sort(key=lambda b: (b.file, b.line, b.code))
-    return result
 
 
 def _converted_plan(plan: RewritePlan, fp: FinalizePlan, hooks: list[BeatHook] = ()) -> RewritePlan:  # type: ignore[assignment]
