@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from saqmigrate.index.extract import (
+    CLASS_ATTRS,
     CELERY_CLS,
     FACTS_VERSION,
     LEGACY_PERIODIC,
@@ -39,35 +40,9 @@ from saqmigrate.index.model import App, Call, Param, ProjectIndex, Schedule, Set
 from saqmigrate.index.values import Resolved, Unresolved, Values, _Class
 
 HOOK_METHODS = ("on_failure", "on_success", "on_retry", "after_return", "before_start", "__call__")
-TASK_OPTION_ATTRS = {
-    "name",
-    "max_retries",
-    "default_retry_delay",
-    "autoretry_for",
-    "dont_autoretry_for",
-    "retry_kwargs",
-    "retry_backoff",
-    "retry_backoff_max",
-    "retry_jitter",
-    "time_limit",
-    "soft_time_limit",
-    "rate_limit",
-    "ignore_result",
-    "acks_late",
-    "track_started",
-    "serializer",
-    "priority",
-    "queue",
-    "expires",
-    "reject_on_worker_lost",
-    "typing",
-    "throws",
-    "trail",
-    "send_events",
-    "store_errors_even_if_ignored",
-    "acks_on_failure_or_timeout",
-    "abstract",
-}
+#: the class attributes extract records that are task options (not ``task_cls`` / ``run_every``, which are
+#: an app's or a periodic task's)
+TASK_OPTION_ATTRS = CLASS_ATTRS - {"task_cls", "run_every"}
 CONF_TASK_DEFAULTS = {
     "task_time_limit": "time_limit",
     "task_soft_time_limit": "soft_time_limit",
