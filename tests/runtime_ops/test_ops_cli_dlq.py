@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from saq import Job
 
 from saqmigrate.cli.main import cli
@@ -20,6 +22,28 @@ from .conftest import dlq_prefix, make_queue, make_store
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cleanup")]
 
 WHEN = datetime(2025, 1, 31, 12, 0, tzinfo=timezone.utc)
+
+
+class _BothStreams:
+    """click 8.1's result (``mix_stderr=False``) read like click 8.2's: ``output`` is both streams."""
+
+    def __init__(self, result: Result) -> None:
+        self._result = result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+    @property
+    def output(self) -> str:
+        return self._result.stdout + self._result.stderr
+
+
+def invoke(args: list[str], **kwargs: Any) -> Any:
+    """``saqmigrate`` through CliRunner with ``.stderr`` separate on every click the project supports:
+    click 8.2+ always captures it (``output`` is both streams), click 8.1 only with ``mix_stderr=False``."""
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:  # click < 8.2
+        return _BothStreams(CliRunner(mix_stderr=False).invoke(cli, args, **kwargs))  # type: ignore[call-arg]
+    return CliRunner().invoke(cli, args, **kwargs)
 
 
 def seed(redis_url: str, unique: str) -> list[DeadLetter]:
@@ -63,9 +87,7 @@ def seed(redis_url: str, unique: str) -> list[DeadLetter]:
 
 
 def run(redis_url, unique, *args, input=None):
-    return CliRunner().invoke(
-        cli, ["dlq", "--redis-url", redis_url, "--prefix", dlq_prefix(unique), *args], input=input
-    )
+    return invoke(["dlq", "--redis-url", redis_url, "--prefix", dlq_prefix(unique), *args], input=input)
 
 
 def test_list_filters_and_json(redis_url, unique_name):
@@ -163,7 +185,7 @@ def test_purge_confirms_filters_and_refuses_everything_by_default(redis_url, uni
 
 
 def test_redis_down_is_one_line_exit_2_naming_the_url_and_fix(unique_name, monkeypatch):
-    r = CliRunner().invoke(cli, ["dlq", "--redis-url", "redis://:secret@127.0.0.1:1/0", "list"])
+    r = invoke(["dlq", "--redis-url", "redis://:secret@127.0.0.1:1/0", "list"])
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -173,8 +195,8 @@ def test_redis_down_is_one_line_exit_2_naming_the_url_and_fix(unique_name, monke
     monkeypatch.setenv("SAQMIGRATE_REDIS_URL", "redis://127.0.0.1:4/0")
     monkeypatch.setenv("SAQ_REDIS_URL", "redis://127.0.0.1:2/0")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:3/0")
-    r = CliRunner().invoke(cli, ["dlq", "purge", "--all", "--yes"])
+    r = invoke(["dlq", "purge", "--all", "--yes"])
     assert r.exit_code == 2 and "127.0.0.1:2" in r.stderr
     monkeypatch.delenv("SAQ_REDIS_URL")
-    r = CliRunner().invoke(cli, ["dlq", "show", "x"])
+    r = invoke(["dlq", "show", "x"])
     assert r.exit_code == 2 and "127.0.0.1:3" in r.stderr and "127.0.0.1:4" not in r.stderr
