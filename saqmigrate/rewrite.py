@@ -319,9 +319,7 @@ def _existing_generated(root: Path, index=None) -> list[str]:
     the worker package is listed by ``_generated_in``.
     """
     if index is not None:
-        return sorted(
-            rel for rel in getattr(index, "_indexed_files", ()) if rel.endswith("_saq.py") and _is_generated(root / rel)
-        )
+        return sorted(rel for rel in index.indexed_files if rel.endswith("_saq.py") and _is_generated(root / rel))
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in ALWAYS_SKIP_DIRS and not d.endswith(".egg-info")]

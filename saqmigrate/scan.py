@@ -343,7 +343,7 @@ def _native_verdicts(
     from saqmigrate.plan import _is_django
     from saqmigrate.transform.native import scan_verdicts
 
-    index._module_loader = loaders.with_path  # type: ignore[attr-defined] - reused by rewrite's prover (transform/native.py)
+    index.module_loader = loaders.with_path
     index.native = scan_verdicts(
         tree.root,
         index.tasks,
@@ -398,9 +398,7 @@ def run_scan(
     _apply_recorded_live(index, tree, live)
     stats.suppressions = {mf.rel: mf.facts.get("suppress", {}) for mf in modules.values()}
     stats.indexed_files = sorted(mf.rel for mf in modules.values())
-    # read by rewrite._existing_generated (compute_changes and finalize get the index, not these stats): to become
-    # a declared ProjectIndex field (index/model.py); check/drift.py reads stats.indexed_files
-    index._indexed_files = stats.indexed_files  # type: ignore[attr-defined]
+    index.indexed_files = stats.indexed_files
     index.files_scanned = len(tree.files)
     index.files_parsed = stats.parsed
     index.errors = sorted(index_errors, key=lambda e: e.file)

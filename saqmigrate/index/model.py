@@ -10,10 +10,15 @@ else is kept as ``{"dynamic": "<source text>"}`` so nothing is guessed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import ast
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 SCHEMA = "saqmigrate.scan/1"
+
+# module name -> (its parsed tree, whether it is a package __init__, its path relative to the root), or None
+ModuleLoader = Callable[[str], "tuple[ast.Module, bool, str] | None"]
 
 MIGRATABILITY = ("auto", "assisted", "manual")
 
@@ -172,9 +177,29 @@ class ProjectIndex:
     native: dict[str, Any] = field(
         default_factory=dict
     )  # rewrite --mode native's verdict per task (transform/native.py)
+    # What the scan hands the later stages in the same process; not part of the JSON contract:
+    # the relative paths of the files the scan parsed (rewrite lists the generated twins from them) and
+    # the scan's parsed trees by module name (rewrite's native prover reads them instead of parsing again).
+    indexed_files: list[str] = field(default_factory=list, metadata={"json": False})
+    module_loader: ModuleLoader | None = field(default=None, repr=False, compare=False, metadata={"json": False})
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        out = {"schema": SCHEMA}
-        out.update(data)
+        out: dict[str, Any] = {"schema": SCHEMA}
+        for f in fields(self):
+            if f.metadata.get("json", True):
+                value = getattr(self, f.name)
+                out[f.name] = asdict(value) if hasattr(value, "__dataclass_fields__") else _plain(value)
         return out
+
+
+def _plain(value: Any) -> Any:
+    """``asdict``'s conversion of one field value: dataclasses in lists and dicts become dicts."""
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -904,7 +904,7 @@ def native_prover(root, roots: list, *, django: bool, index=None):
     connections in autocommit are known to tolerate (docs/native.md)."""
     from saqmigrate.transform.blocking import Prover
 
-    loader = getattr(index, "_module_loader", None) if index is not None else None
+    loader = index.module_loader if index is not None else None
     return Prover(
         roots,
         loader=loader,
