@@ -20,10 +20,69 @@ the ratchet's message includes the rewrite step.
 
 from __future__ import annotations
 
+import ast
+
 from saqmigrate.check.base import CheckResult, Context, add, is_generated_path
 from saqmigrate.check.generated import cron_lines, first_difference, read, read_literals
 from saqmigrate.emit.generate import MARKER, render
 from saqmigrate.rewrite import NO_APP
+
+
+def imports_routing(source: str, package: str, rel: str) -> bool:
+    """True when ``source`` (the file at ``rel``, relative to the project root) imports the generated
+    ``<package>.routing`` module in any of Python's spellings: ``from <package>.routing import install``,
+    ``from <package> import routing``, ``import <package>.routing``, or a relative import that resolves to
+    the same module from ``rel``'s package. ``package`` is the worker package's dotted name (``saq_worker``
+    or ``proj.saq_worker``), relative to a source root, which may lie below the project root (``src/``)."""
+    if "routing" not in source:
+        return False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    target = f"{package}.routing"
+    here = rel.removesuffix(".py").split("/")[:-1]  # the file's package (an __init__.py's too)
+
+    def is_target(module: str) -> bool:
+        return module == target or module.endswith("." + target)
+
+    def absolute(module: str, level: int) -> str:
+        if not level:
+            return module
+        base = here[: len(here) - (level - 1)] if level - 1 <= len(here) else []
+        return ".".join([*base, module] if module else base)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(is_target(a.name) for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom):
+            module = absolute(node.module or "", node.level)
+            if is_target(module) or any(is_target(f"{module}.{a.name}") for a in node.names):
+                return True
+    return False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    target = f"{package}.routing"
+
+    def names(module: str, level: int) -> bool:
+        # absolute: exactly the module; relative: the module's trailing dotted parts (the dots name its package)
+        return module == target or (level > 0 and bool(module) and target.endswith("." + module))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == target for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom):
+            module, level = node.module or "", node.level
+            if names(module, level):
+                return True
+            if any(a.name == "routing" for a in node.names) and (
+                names(f"{module}.routing" if module else "routing", level)
+            ):
+                return True
+    return False
+
 
 REWRITE = "run `saqmigrate rewrite --write` and commit the result"
 
@@ -212,8 +271,7 @@ class _Drift:
             if "no module-level" not in msg or ": " not in msg:
                 continue
             rel = msg.split(": ", 1)[0]
-            source = read(ctx.root / rel) or ""
-            if ".saq_worker.routing" in source or "saq_worker import routing" in source:
+            if imports_routing(read(ctx.root / rel) or "", plan.package, rel):
                 continue
             app = next((a for a in ctx.index.apps if a.file == rel), None)
             add(
@@ -231,8 +289,7 @@ class _Drift:
         # is called somewhere in the project, a failure until then
         if any(m.startswith(NO_APP) for m in result.messages):
             wired = any(
-                ".saq_worker.routing" in (read(ctx.root / rel) or "")
-                or "saq_worker import routing" in (read(ctx.root / rel) or "")
+                imports_routing(read(ctx.root / rel) or "", plan.package, rel)
                 for rel in ctx.scan[1].indexed_files
                 if not is_generated_path(rel)
             )
