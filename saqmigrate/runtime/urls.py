@@ -20,6 +20,8 @@ import os
 import re
 from typing import Mapping
 
+from saqmigrate.errors import SaqmigrateError
+
 DEFAULT_SAQ_URL = "redis://localhost:6379"
 SAQ_ENV = ("SAQ_REDIS_URL", "REDIS_URL")
 FLAG_STORE_ENV = ("SAQMIGRATE_REDIS_URL", "REDIS_URL")
@@ -53,12 +55,16 @@ def saq_redis_source(explicit: str | None = None, environ: Mapping[str, str] | N
     return next((n for n in SAQ_ENV if env.get(n)), "default")
 
 
+class UrlError(SaqmigrateError, ValueError):
+    """A value that is not a Redis URL; the message names where it came from and the expected form."""
+
+
 def check_url(url: str, what: str = "--redis-url") -> str:
-    """``url`` if it looks like a Redis URL, else ValueError with a one-line message."""
+    """``url`` if it looks like a Redis URL, else :class:`UrlError` (a ValueError) with a one-line message."""
     text = str(url or "").strip()
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme not in URL_SCHEMES:
-        raise ValueError(
+        raise UrlError(
             f"{what} {redact(text)!r} is not a Redis URL: use redis://[:password@]host[:port][/db] "
             "(or rediss://, unix://)"
         )
@@ -69,7 +75,7 @@ def check_url(url: str, what: str = "--redis-url") -> str:
     except ImportError:  # pragma: no cover - redis is a runtime dependency
         pass
     except Exception as exc:  # noqa: BLE001 - redis-py raises ValueError / TypeError on odd URLs
-        raise ValueError(f"{what} {redact(text)!r} is not a valid Redis URL ({exc})") from None
+        raise UrlError(f"{what} {redact(text)!r} is not a valid Redis URL ({exc})") from None
     return text
 
 

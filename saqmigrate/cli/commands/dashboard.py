@@ -40,7 +40,7 @@ from saqmigrate.runtime.urls import check_url, flag_store_url, redact, saq_redis
 def command(host, port, redis_url, namespace, registry, saq_url, since, config):
     """Serve the migration cockpit: every task's route, ramp and Celery-vs-SAQ comparison, with the
     kill switch. Read-only unless SAQMIGRATE_DASHBOARD_TOKEN is set (then changes need it and a reason)."""
-    from saqmigrate.cockpit.analysis import AnalysisConfigError, parse_duration
+    from saqmigrate.cockpit.analysis import parse_duration
     from saqmigrate.cockpit.dashboard import TOKEN_ENV, Dashboard
     from saqmigrate.cockpit.server import serve
     from saqmigrate.cockpit.service import load_thresholds
@@ -48,14 +48,12 @@ def command(host, port, redis_url, namespace, registry, saq_url, since, config):
     url = flag_store_url(redis_url)
     if not url:
         die("no flag store configured: pass --redis-url or set SAQMIGRATE_REDIS_URL (or REDIS_URL)")
-    try:
-        check_url(url, "flag store URL (--redis-url / SAQMIGRATE_REDIS_URL)")
-        window = parse_duration(since, "--since")
-        thresholds = load_thresholds(config)
-        store = F.FlagStore(url, namespace)
-        store.ping()
-    except (ValueError, AnalysisConfigError, F.FlagError, F.StoreUnavailable) as exc:
-        die(str(exc))
+    # each raises a SaqmigrateError (UrlError, AnalysisConfigError, FlagError, StoreUnavailable): one line, exit 2
+    check_url(url, "flag store URL (--redis-url / SAQMIGRATE_REDIS_URL)")
+    window = parse_duration(since, "--since")
+    thresholds = load_thresholds(config)
+    store = F.FlagStore(url, namespace)
+    store.ping()
     from saqmigrate.ops.registry import find_registry, load_registry
 
     registry = registry or find_registry()

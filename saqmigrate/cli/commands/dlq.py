@@ -136,10 +136,7 @@ _format = format_option("text", "json", aliases=("table",), help="Output format;
 def command(ctx: click.Context, redis_url: str | None, prefix: str) -> None:
     """Dead letters: SAQ jobs that failed for good (retries exhausted, or swept)."""
     url = resolve_redis_url(redis_url)
-    try:
-        check_url(url, "--redis-url" if redis_url else "SAQ's Redis URL (SAQ_REDIS_URL / REDIS_URL)")
-    except ValueError as exc:
-        die(str(exc))
+    check_url(url, "--redis-url" if redis_url else "SAQ's Redis URL (SAQ_REDIS_URL / REDIS_URL)")
     ctx.obj = _Cfg(url, prefix)
 
 

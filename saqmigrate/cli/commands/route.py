@@ -6,7 +6,7 @@ import datetime as _dt
 import json
 import sys
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -19,10 +19,6 @@ from saqmigrate.ops import store as store_ops
 from saqmigrate.ops import workers as worker_ops
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.urls import check_url, flag_store_url, redact, saq_redis_url
-
-
-def _fail(msg: str) -> NoReturn:
-    die(msg)
 
 
 class Ctx:
@@ -41,21 +37,15 @@ class Ctx:
     def store(self) -> F.FlagStore:
         if self._store is None:
             if not self.redis_url:
-                _fail("no flag store configured: pass --redis-url or set SAQMIGRATE_REDIS_URL (or REDIS_URL)")
-            try:
-                check_url(self.redis_url, "flag store URL (--redis-url / SAQMIGRATE_REDIS_URL)")
-            except ValueError as exc:
-                _fail(str(exc))
+                die("no flag store configured: pass --redis-url or set SAQMIGRATE_REDIS_URL (or REDIS_URL)")
+            check_url(self.redis_url, "flag store URL (--redis-url / SAQMIGRATE_REDIS_URL)")
             try:
                 st = F.FlagStore(self.redis_url, self.namespace)
-            except F.FlagError as exc:
-                _fail(str(exc))
+            except SaqmigrateError:
+                raise
             except Exception as exc:
-                _fail(f"bad --redis-url {redact(self.redis_url)!r}: {exc}")
-            try:
-                st.ping()
-            except F.StoreUnavailable as exc:
-                _fail(str(exc))
+                die(f"bad --redis-url {redact(self.redis_url)!r}: {exc}")
+            st.ping()  # StoreUnavailable: reported by the group like every SaqmigrateError
             self._store = st
         return self._store
 
@@ -70,11 +60,7 @@ class Ctx:
     @property
     def saq(self) -> str:
         """SAQ's Redis, resolved as the router and the workers do (runtime/urls.py)."""
-        url = saq_redis_url(self.saq_url)
-        try:
-            return check_url(url, "SAQ's Redis URL (--saq-url / SAQ_REDIS_URL / REDIS_URL)")
-        except ValueError as exc:
-            _fail(str(exc))
+        return check_url(saq_redis_url(self.saq_url), "SAQ's Redis URL (--saq-url / SAQ_REDIS_URL / REDIS_URL)")
 
     def out(self, data: Any, text: str) -> None:
         if self.fmt == "json":
@@ -87,16 +73,14 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 
 class RouteGroup(SaqmigrateGroup):
-    """SaqmigrateError is reported by the base class; the flag store's own errors (runtime/flags.py, not
-    SaqmigrateError subclasses) and Redis failing mid-command are reported the same way."""
+    """Every SaqmigrateError (the flag store's FlagError, ConflictError, StoreUnavailable included) is
+    reported by the base class; Redis failing mid-command is reported the same way, naming the store."""
 
     def invoke(self, ctx):
         import redis
 
         try:
             return super().invoke(ctx)
-        except (F.FlagError, F.ConflictError) as exc:
-            ctx.exit(report_error(SaqmigrateError(str(exc))))
         except redis.RedisError as exc:
             ctx.exit(
                 report_error(
@@ -248,7 +232,7 @@ def status(c: Ctx, quiet: bool):
     try:
         window = load_window(c.config)
     except WindowError as exc:
-        _fail(str(exc))
+        die(str(exc))
     try:
         audit_len = c.store.audit_length()
     except Exception:  # noqa: BLE001 - an audit key of the wrong type: say so, keep going
@@ -301,21 +285,21 @@ def status(c: Ctx, quiet: bool):
 def set_(c: Ctx, task, backend, percent, reason, force, expires):
     """Route TASK (exact name or glob) to celery or saq; --percent N ramps SAQ."""
     if backend not in F.BACKENDS:
-        _fail(f"backend must be 'celery' or 'saq', got {backend!r}")
+        die(f"backend must be 'celery' or 'saq', got {backend!r}")
     if expires is not None:
         import datetime as _dt
 
         try:
             expires = _dt.date.fromisoformat(expires).isoformat()
         except ValueError:
-            _fail(f"--expires must be a date like 2027-01-31, got {expires!r}")
+            die(f"--expires must be a date like 2027-01-31, got {expires!r}")
     bp = F.parse_percent(percent) if percent is not None else None
     F.make_rule(backend, bp)  # validate before touching Redis
     before = c.store.snapshot()
     if backend == F.SAQ and (bp is None or bp > 0) and not force:
         problems = _check_workers(c, task)
         if problems:
-            _fail("refusing to route to SAQ: " + "; ".join(problems))
+            die("refusing to route to SAQ: " + "; ".join(problems))
     version = c.store.set_rule(task, backend, bp, reason=reason, expected_version=before.version, expires_at=expires)
     _written(
         c,
@@ -342,7 +326,7 @@ def clear(c: Ctx, task, reason):
     """Remove TASK's rule (it falls back to patterns, then Celery)."""
     before = c.store.snapshot()
     if task not in before.rules:
-        _fail(f"no rule for {task!r}; `saqmigrate route show` lists them")
+        die(f"no rule for {task!r}; `saqmigrate route show` lists them")
     version = c.store.set_rule(task, None, reason=reason, expected_version=before.version)
     _written(c, before, version, f"{task} rule cleared")
 
@@ -441,7 +425,7 @@ def export_(c: Ctx, output):
             os.unlink(tmp)
         except OSError:
             pass
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+        die(f"cannot write {output}: {exc.strerror or exc}")
     n_bad = len(data["unreadable"])
     click.echo(
         f"exported version {data['version']}: mode {data['mode']}, {len(data['rules'])} rule(s), "
@@ -462,16 +446,16 @@ def import_(c: Ctx, file, reason, force):
     try:
         raw = sys.stdin.read() if file == "-" else open(file, encoding="utf-8").read()
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror or exc}")
+        die(f"cannot read {file}: {exc.strerror or exc}")
     except UnicodeDecodeError:
-        _fail(f"{file}: not UTF-8 text (expected a JSON file from `saqmigrate route export`)")
+        die(f"{file}: not UTF-8 text (expected a JSON file from `saqmigrate route export`)")
     data, why = F.parse_json(raw)
     if why:
-        _fail(f"{file}: {why} (expected a JSON file from `saqmigrate route export`)")
+        die(f"{file}: {why} (expected a JSON file from `saqmigrate route export`)")
     try:
         mode, rules, schedules = F.validate_export(data)
     except F.FlagError as exc:
-        _fail(f"{file}: {exc}")
+        die(f"{file}: {exc}")
     before = c.store.snapshot()
     if not force:
         to_saq = [n for n, r in rules.items() if r["target"] == F.SAQ and r["percent_bp"] > 0]
@@ -485,7 +469,7 @@ def import_(c: Ctx, file, reason, force):
             else:
                 problems += _check_workers(c, name)
         if problems:
-            _fail("refusing to import rules that send work to SAQ: " + "; ".join(dict.fromkeys(problems)))
+            die("refusing to import rules that send work to SAQ: " + "; ".join(dict.fromkeys(problems)))
     version = c.store.import_flags(data, reason=reason, expected_version=before.version)
     _written(
         c, before, version, f"imported {file}: mode {mode}, {len(rules)} rule(s), {len(schedules)} schedule owner(s)"
@@ -508,7 +492,7 @@ def schedules(c: Ctx, entry, owner, reason, force):
     before = c.store.snapshot()
     if entry is None:
         if owner:
-            _fail("--owner needs an ENTRY")
+            die("--owner needs an ENTRY")
         rows = []
         reg = c.registry
         names = sorted(set(reg.schedules if reg else []) | set(before.schedules))
@@ -534,17 +518,17 @@ def schedules(c: Ctx, entry, owner, reason, force):
         c.out({"version": before.version, "schedules": rows}, text)
         return
     if owner is None:
-        _fail("give --owner celery|saq|auto to change ENTRY (or no ENTRY to list)")
+        die("give --owner celery|saq|auto to change ENTRY (or no ENTRY to list)")
     if not reason:
-        _fail("--reason is required for every change (it goes into the audit stream)")
+        die("--reason is required for every change (it goes into the audit stream)")
     reg = c.registry
     if owner == "saq" and not force:
         s = reg.schedules.get(entry) if reg else None
         if s is None or not s.cron_function:
-            _fail(f"{entry!r} has no SAQ cron in the registry (pass --registry, or --force)")
+            die(f"{entry!r} has no SAQ cron in the registry (pass --registry, or --force)")
         problems = _check_workers(c, s.task)
         if problems:
-            _fail("refusing to move the schedule to SAQ: " + "; ".join(problems))
+            die("refusing to move the schedule to SAQ: " + "; ".join(problems))
     version = c.store.set_schedule_owner(
         entry, None if owner == "auto" else owner, reason=reason, expected_version=before.version
     )
@@ -558,10 +542,10 @@ def drain_status(c: Ctx, task):
     """What is still waiting per task: Celery queued/unacked (incl. ETA) and SAQ incomplete."""
     reg = c.registry
     if reg is None:
-        _fail("drain-status needs --registry (to know each task's SAQ function and queue)")
+        die("drain-status needs --registry (to know each task's SAQ function and queue)")
     names = R.matching_tasks(reg, task)
     if not names:
-        _fail(f"{task!r} matches no registered task")
+        die(f"{task!r} matches no registered task")
     rows = drain_ops.drain_rows(names)
     if c.broker_url:
         drain_ops.add_celery_counts(c.broker_url, rows)
@@ -599,7 +583,7 @@ def _thresholds(c: Ctx):
     try:
         return load_thresholds(c.config)
     except AnalysisConfigError as exc:
-        _fail(str(exc))
+        die(str(exc))
 
 
 def _seconds(text: str, what: str) -> float:
@@ -608,7 +592,7 @@ def _seconds(text: str, what: str) -> float:
     try:
         return parse_duration(text, what)
     except AnalysisConfigError as exc:
-        _fail(str(exc))
+        die(str(exc))
 
 
 @command.command()
@@ -685,7 +669,7 @@ def ramp(c: Ctx, task, steps, every, op, reason, force):
 
     if task is None:
         if op or steps or every:
-            _fail("give the TASK to ramp, pause, resume or cancel")
+            die("give the TASK to ramp, pause, resume or cancel")
         plans, status = R.load_plans(c.store), R.load_status(c.store)
         data = [{**p.to_json(), "last_analysis": status.get(t)} for t, p in sorted(plans.items())]
         lines = [
@@ -697,7 +681,7 @@ def ramp(c: Ctx, task, steps, every, op, reason, force):
         c.out(data, "\n".join(lines) or "no ramp plans (`saqmigrate route ramp TASK --reason ...` starts one)")
         return
     if not reason:
-        _fail("--reason is required for every change (it goes into the audit stream)")
+        die("--reason is required for every change (it goes into the audit stream)")
     try:
         if op == "pause":
             plan, version = R.pause(c.store, task, reason=reason)
@@ -705,7 +689,7 @@ def ramp(c: Ctx, task, steps, every, op, reason, force):
             if not force:  # resuming routes traffic to SAQ again: the same check as starting a ramp
                 problems = _check_workers(c, task)
                 if problems:
-                    _fail("refusing to resume the ramp to SAQ: " + "; ".join(problems))
+                    die("refusing to resume the ramp to SAQ: " + "; ".join(problems))
             plan, version = R.resume(c.store, task, reason=reason)
         elif op == "cancel":
             plan, version = None, R.cancel(c.store, task, reason=reason)
@@ -715,10 +699,10 @@ def ramp(c: Ctx, task, steps, every, op, reason, force):
             if not force:
                 problems = _check_workers(c, task)
                 if problems:
-                    _fail("refusing to ramp to SAQ: " + "; ".join(problems))
+                    die("refusing to ramp to SAQ: " + "; ".join(problems))
             plan, version = R.start(c.store, task, first, seconds, reason=reason)
     except R.RampError as exc:
-        _fail(str(exc))
+        die(str(exc))
     what = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}.get(op, "started")
     if version is None:
         c.out(
@@ -748,10 +732,10 @@ def autopilot(c: Ctx, interval, lock_ttl, once):
 
     tick = _seconds(interval, "--interval")
     if tick < 0.5:
-        _fail(f"--interval {interval}: at least 0.5s (each tick reads every plan's outcomes)")
+        die(f"--interval {interval}: at least 0.5s (each tick reads every plan's outcomes)")
     ttl = _seconds(lock_ttl, "--lock-ttl") if lock_ttl else max(10.0, 3 * tick)
     if ttl <= tick:
-        _fail(
+        die(
             f"--lock-ttl {lock_ttl} must be longer than --interval {interval}: the lock would expire between "
             "two ticks and a second autopilot would act too"
         )
@@ -810,7 +794,7 @@ def purge(c: Ctx, after_finalize: bool, project: str, yes: bool):
     from saqmigrate.markers import finalized_package
 
     if finalized_package(project) is None:
-        _fail(
+        die(
             f"{project} is not finalized (no saq_worker package written by `saqmigrate finalize`): the flags "
             "still route dispatches; nothing deleted"
         )
@@ -820,7 +804,7 @@ def purge(c: Ctx, after_finalize: bool, project: str, yes: bool):
         click.echo(f"route purge: no keys under {ns}:*")
         return
     if not yes and not click.confirm(f"delete {len(keys)} key(s) under {ns}:* at {redact(c.redis_url)}?"):
-        _fail("nothing deleted")
+        die("nothing deleted")
     store_ops.delete_keys(c.store, keys)
     click.echo(f"route purge: deleted {len(keys)} key(s) under {ns}:* (the flag store of the finalized project)")
 
