@@ -91,6 +91,12 @@ def world(rt):
     set_router(router)
     saq = SaqWorkerThread(rt.url, rt.ns, [(A, saq_a), (B, saq_b), (TOT, saq_tot)]).start()
     from celery.contrib.testing.worker import start_worker
+    from kombu.asynchronous import set_event_loop
+
+    # a fresh kombu event loop, as in a worker process of its own: before kombu 5.6 (Celery 5.4/5.5) a
+    # closed worker's hub stays the process's loop, the next worker reuses it and its timer never runs
+    # the new worker's countdowns/ETAs (retries, chord_unlock) (docs/operations.md, Supported versions)
+    set_event_loop(None)
 
     try:
         with start_worker(

@@ -31,6 +31,12 @@ CYCLE = [("saq", None), ("celery", None), ("saq", 5000), ("saq", 2000), ("saq", 
 
 def test_dispatches_with_flips_each_run_once_on_the_flagged_backend(rt):
     from celery.contrib.testing.worker import start_worker
+    from kombu.asynchronous import set_event_loop
+
+    # a fresh kombu event loop, as in a worker process of its own: before kombu 5.6 (Celery 5.4/5.5) a
+    # closed worker's hub stays the process's loop, the next worker reuses it and its timer never runs
+    # the new worker's countdowns/ETAs (retries, chord_unlock) (docs/operations.md, Supported versions)
+    set_event_loop(None)
     from prometheus_client import CollectorRegistry
 
     exec_key = f"{rt.ns}:exec"

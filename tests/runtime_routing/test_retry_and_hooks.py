@@ -20,6 +20,12 @@ TASK = "tests.routing.flaky"
 
 def test_celery_task_retrying_after_a_flip_to_saq_retries_on_celery(rt):
     from celery.contrib.testing.worker import start_worker
+    from kombu.asynchronous import set_event_loop
+
+    # a fresh kombu event loop, as in a worker process of its own: before kombu 5.6 (Celery 5.4/5.5) a
+    # closed worker's hub stays the process's loop, the next worker reuses it and its timer never runs
+    # the new worker's countdowns/ETAs (retries, chord_unlock) (docs/operations.md, Supported versions)
+    set_event_loop(None)
 
     exec_key = f"{rt.ns}:exec"
     app = make_celery_app(rt.url, rt.ns)

@@ -94,6 +94,12 @@ def _sequence(task, on_saq: bool) -> list[tuple]:
 @pytest.mark.slow
 def test_a_retried_job_does_not_show_the_previous_attempts_state(rt):
     from celery.contrib.testing.worker import start_worker
+    from kombu.asynchronous import set_event_loop
+
+    # a fresh kombu event loop, as in a worker process of its own: before kombu 5.6 (Celery 5.4/5.5) a
+    # closed worker's hub stays the process's loop, the next worker reuses it and its timer never runs
+    # the new worker's countdowns/ETAs (retries, chord_unlock) (docs/operations.md, Supported versions)
+    set_event_loop(None)
 
     app = make_celery_app(rt.url, rt.ns)
     app.conf.update(result_backend=rt.url, task_ignore_result=False, result_expires=120)

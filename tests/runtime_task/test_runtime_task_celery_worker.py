@@ -13,6 +13,7 @@ import time
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
+from kombu.asynchronous import set_event_loop
 from saq.job import Job, Status
 
 from runtime_task_harness import running_worker, wait_done
@@ -36,6 +37,10 @@ def test_real_celery_worker_and_saq_worker_agree(scenario, redis_url, unique_nam
     celery_task, saq_fn, opts = make_pair(app, name, options, bind, uses_self_retry)
 
     token_c = f"{unique_name}-celery-worker"
+    # a fresh kombu event loop, as in a worker process of its own: before kombu 5.6 (Celery 5.4/5.5) a
+    # closed worker's hub stays the process's loop, the next worker reuses it and its timer never runs
+    # the new worker's countdowns/ETAs (retries, chord_unlock) (docs/operations.md, Supported versions)
+    set_event_loop(None)
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=5):
             celery_task.delay(token_c, plan)
