@@ -133,10 +133,14 @@ def worker_settings(
         "metadata": worker_metadata(names),
         "before_process": apply_job_options,
     }
+    from saqmigrate.runtime import logqueue
     from saqmigrate.runtime.task_class import startup_check
 
     # a task class whose hooks / __call__ a twin cannot honour stops the worker here, by name
     hook_sets: list[dict[str, Callable]] = [{"startup": startup_check(functions, require_app=bool(app_module))}]
+    if os.environ.get(logqueue.ENV, "1") != "0":
+        # log handlers' I/O off the loop; its shutdown runs after every later set's (it drains the queues)
+        hook_sets.append(logqueue.hooks())
     if registry:
         hook_sets.append({"startup": _ownership_startup(registry, tz)})
     for job in interval_jobs:

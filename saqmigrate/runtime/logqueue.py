@@ -1,0 +1,133 @@
+"""Log handlers' I/O off the SAQ worker's event loop.
+
+A SAQ worker runs ported task bodies, SAQ itself and the runtime's own lines (retries, dead letters)
+on one asyncio loop. Python's logging calls every handler synchronously in the thread that logs, so a
+handler that does I/O -- Django's ``AdminEmailHandler`` sending mail on an error, a syslog or HTTP
+handler, a file on a slow disk -- stalls every job of the worker for as long as it takes (measured: a
+slow SMTP server held the loop 545 ms per error). Celery's prefork worker never noticed: each task had
+its own process.
+
+:func:`install` puts each logger's I/O handlers behind a :class:`logging.handlers.QueueHandler` and runs
+them in one :class:`~logging.handlers.QueueListener` thread per logger (``respect_handler_level``), so
+the loop only formats the message and puts the record on a queue. What stays the same: which handlers
+see a record (each logger keeps its own handlers, propagation is unchanged), their levels, filters and
+formatters, and ``exc_info`` (the queue is in-process, so ``AdminEmailHandler`` still gets the
+traceback). What changes: the handlers write shortly after the call instead of during it; the message
+is rendered at the call (``%`` arguments are not read again later, when a task may have changed them).
+Handlers that keep records in memory stay where they are (``NullHandler``, a ``StreamHandler`` on an
+``io.StringIO`` such as pytest's capture), so nothing is delayed that cannot block.
+
+The worker settings (:func:`saqmigrate.runtime.worker.worker_settings`) install it at start-up and
+:func:`uninstall` at shutdown, which drains the queues (every record is written before the worker
+exits). ``SAQMIGRATE_LOG_QUEUE=0`` turns it off. Loggers given handlers after start-up are not moved.
+
+Imports nothing but the standard library: the runtime (what a production app imports) may use it.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import logging.handlers
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+ENV = "SAQMIGRATE_LOG_QUEUE"
+
+
+class RecordQueueHandler(logging.handlers.QueueHandler):
+    """A QueueHandler for an in-process queue: the message is rendered now, ``exc_info`` travels as is.
+
+    The standard ``prepare`` formats the record with this handler's own formatter and drops
+    ``exc_info`` (it is written for queues that pickle), which would leave the real handlers a flat
+    string: an error mail without its traceback page, a JSON formatter without its fields.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.msg = record.getMessage()
+        record.args = None
+        return record
+
+
+def in_memory(handler: logging.Handler) -> bool:
+    """True for handlers that cannot block: they keep records in memory (or drop them)."""
+    if isinstance(handler, (logging.NullHandler, logging.handlers.QueueHandler)):
+        return True
+    if isinstance(handler, logging.handlers.MemoryHandler):
+        return handler.target is None
+    if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+        return isinstance(handler.stream, (io.StringIO, io.BytesIO))
+    return False
+
+
+@dataclass
+class _Moved:
+    logger: logging.Logger
+    original: list[logging.Handler]
+    queue_handler: RecordQueueHandler
+    listener: logging.handlers.QueueListener
+
+
+_moved: list[_Moved] = []
+
+
+def _loggers() -> list[logging.Logger]:
+    manager = logging.Logger.manager
+    named = [lg for lg in list(manager.loggerDict.values()) if isinstance(lg, logging.Logger)]
+    return [logging.getLogger(), *named]
+
+
+def install() -> int:
+    """Move every configured logger's I/O handlers behind a queue; returns how many loggers moved.
+
+    Idempotent: a logger already moved (its handlers include our queue handler) is left alone.
+    """
+    count = 0
+    for lg in _loggers():
+        handlers = list(lg.handlers)
+        blocking = [h for h in handlers if not in_memory(h)]
+        if not blocking:
+            continue
+        records: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        qh = RecordQueueHandler(records)
+        listener = logging.handlers.QueueListener(records, *blocking, respect_handler_level=True)
+        listener.start()
+        first = handlers.index(blocking[0])
+        kept = [h for h in handlers if in_memory(h)]
+        kept.insert(min(first, len(kept)), qh)
+        lg.handlers = kept  # one assignment: a thread logging meanwhile sees the old or the new list
+        _moved.append(_Moved(lg, handlers, qh, listener))
+        count += 1
+    return count
+
+
+def uninstall() -> None:
+    """Give each moved logger its handlers back, then write what is still queued (the listeners stop
+    after draining their queue)."""
+    while _moved:
+        moved = _moved.pop()
+        current = moved.logger.handlers
+        if moved.queue_handler in current:
+            added = [h for h in current if h is not moved.queue_handler and h not in moved.original]
+            # in-memory handlers removed meanwhile (a test's capture) stay removed
+            kept = [h for h in moved.original if not in_memory(h) or h in current]
+            moved.logger.handlers = [*kept, *added]
+        moved.listener.stop()
+
+
+def hooks() -> dict[str, Callable[[dict], Any]]:
+    """``startup`` / ``shutdown`` hooks for the worker settings."""
+
+    async def startup(ctx: dict) -> None:
+        install()
+
+    async def shutdown(ctx: dict) -> None:
+        uninstall()
+
+    startup.__qualname__ = "saqmigrate_log_queue_startup"
+    shutdown.__qualname__ = "saqmigrate_log_queue_shutdown"
+    return {"startup": startup, "shutdown": shutdown}

@@ -1,0 +1,182 @@
+"""A slow log handler does not stall the SAQ worker's loop (runtime/logqueue.py).
+
+Real SAQ worker from ``worker_settings`` on the real Redis; a task on the loop logs an error with a
+traceback to a handler that takes 300 ms per record (after a first job, which pays the one-time imports) (an ``AdminEmailHandler`` on a slow SMTP server).
+A heartbeat coroutine on the same loop measures the longest stall: under 50 ms with the log queue,
+the handler's 300 ms without it (``SAQMIGRATE_LOG_QUEUE=0``: the control, so the test can fail). The
+handler still receives the record with its ``exc_info`` once the worker has stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import logging.handlers
+import threading
+import time
+
+import pytest
+from saq.job import Status
+from saq.worker import Worker
+
+from saqmigrate.runtime import logqueue
+from saqmigrate.runtime.worker import worker_settings
+
+SLOW = 0.3
+TICK = 0.005
+
+
+class SlowHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.threads: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        time.sleep(SLOW)  # the SMTP round trip
+        self.threads.add(threading.current_thread().name)
+        self.records.append(record)
+
+
+def _run_worker_with_slow_handler(unique_name: str) -> tuple[float, SlowHandler, Status]:
+    log = logging.getLogger(f"tests.logqueue.{unique_name}")
+    handler = SlowHandler()
+    log.addHandler(handler)
+    log.propagate = False
+
+    async def noisy(ctx: dict, *, n: int) -> int:
+        try:
+            raise ValueError(f"bad {n}")
+        except ValueError:
+            log.error("job failed for %s", n, exc_info=True)
+        return n
+
+    async def main() -> tuple[float, Status]:
+        settings = worker_settings(unique_name, [("noisy", noisy)], dead_letters=False, metrics=False)
+        queue = settings["queue"]
+        await queue.connect()
+        worker = Worker(**settings)
+        run = asyncio.create_task(worker.start())
+        gap = 0.0
+        watching = True
+
+        async def heartbeat() -> None:
+            nonlocal gap
+            last = time.monotonic()
+            while watching:
+                await asyncio.sleep(TICK)
+                now = time.monotonic()
+                gap = max(gap, now - last - TICK)
+                last = now
+
+        try:
+            # a first job pays the one-time costs of the first run (imports): not what is measured
+            warm = await queue.enqueue("noisy", n=0, timeout=10)
+            assert warm is not None
+            await warm.refresh(until_complete=10)
+            beat = asyncio.create_task(heartbeat())
+            job = await queue.enqueue("noisy", n=7, timeout=10)
+            assert job is not None
+            await job.refresh(until_complete=10)
+            await asyncio.sleep(0.05)
+            watching = False
+            await beat
+            status = job.status
+        finally:
+            await worker.stop()
+            run.cancel()
+            try:
+                await run
+            except (asyncio.CancelledError, Exception):
+                pass
+            await queue.disconnect()
+        return gap, status
+
+    try:
+        gap, status = asyncio.run(main())
+    finally:
+        log.removeHandler(handler)
+        logqueue.uninstall()
+    return gap, handler, status
+
+
+@pytest.mark.slow
+def test_a_slow_log_handler_does_not_stall_the_worker_loop(unique_name, monkeypatch):
+    monkeypatch.delenv(logqueue.ENV, raising=False)
+    gap, handler, status = _run_worker_with_slow_handler(unique_name)
+    assert status == Status.COMPLETE
+    assert gap < 0.05, f"the loop stalled {gap * 1000:.0f} ms"
+    # written once the worker stopped (shutdown drains the queue), off the loop's thread, traceback intact
+    assert [r.getMessage() for r in handler.records] == ["job failed for 0", "job failed for 7"]
+    assert all(r.exc_info is not None and r.exc_info[0] is ValueError for r in handler.records)
+    assert "MainThread" not in handler.threads
+
+
+@pytest.mark.slow
+def test_control_without_the_log_queue_the_handler_stalls_the_loop(unique_name, monkeypatch):
+    monkeypatch.setenv(logqueue.ENV, "0")
+    gap, handler, status = _run_worker_with_slow_handler(unique_name)
+    assert status == Status.COMPLETE
+    assert gap >= SLOW * 0.8, f"the control did not stall ({gap * 1000:.0f} ms): the test above proves nothing"
+    assert handler.threads == {"MainThread"}
+
+
+def test_install_moves_io_handlers_only_and_uninstall_restores_them(tmp_path):
+    log = logging.getLogger("tests.logqueue.restore")
+    memory = logging.StreamHandler(io.StringIO())
+    null = logging.NullHandler()
+    file = logging.FileHandler(tmp_path / "x.log")
+    slow = SlowHandler()
+    log.handlers = [memory, file, null, slow]
+    try:
+        assert logqueue.install() >= 1
+        kinds = [type(h).__name__ for h in log.handlers]
+        assert kinds == ["StreamHandler", "RecordQueueHandler", "NullHandler"]
+        assert logqueue.install() == 0 or [type(h).__name__ for h in log.handlers] == kinds  # idempotent
+        args = {"k": 1}
+        log.warning("value %(k)s", args)
+        args["k"] = 2  # changed after the call: the message was rendered at the call
+        logqueue.uninstall()  # drains
+        assert log.handlers == [memory, file, null, slow]
+        assert [r.getMessage() for r in slow.records] == ["value 1"]
+        assert "value 1" in (tmp_path / "x.log").read_text()
+        assert "value 1" in memory.stream.getvalue()
+    finally:
+        logqueue.uninstall()
+        file.close()
+        log.handlers = []
+
+
+def test_a_capture_handler_removed_meanwhile_is_not_put_back():
+    log = logging.getLogger("tests.logqueue.capture")
+    capture = logging.StreamHandler(io.StringIO())
+    slow = SlowHandler()
+    log.handlers = [capture, slow]
+    try:
+        logqueue.install()
+        log.removeHandler(capture)  # a test's capture ends before the worker's shutdown
+        extra = logging.NullHandler()
+        log.addHandler(extra)
+        logqueue.uninstall()
+        assert log.handlers == [slow, extra]
+    finally:
+        log.handlers = []
+
+
+@pytest.mark.parametrize(
+    ("handler", "memory"),
+    [
+        (logging.NullHandler(), True),
+        (logging.StreamHandler(io.StringIO()), True),
+        (logging.handlers.MemoryHandler(10), True),
+        (logging.handlers.MemoryHandler(10, target=logging.NullHandler()), False),
+        (logging.StreamHandler(), False),  # stderr: a pipe that can fill
+        (logging.handlers.SysLogHandler(address=("127.0.0.1", 9)), False),
+    ],
+)
+def test_in_memory_classification(handler, memory):
+    try:
+        assert logqueue.in_memory(handler) is memory
+    finally:
+        handler.close()
