@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from saqmigrate.verify.generated import Generated
+from saqmigrate.verify.generated import GenCron, Generated, GenTask, GenTwin
 
 # Rule codes (saqmigrate/data/rules/SM7xx.toml)
 TASK_MISSING = "SM700"
@@ -285,6 +285,8 @@ def compare(runtime: dict, gen: Generated, loc: Locations, *, accept: dict | Non
 
 
 def _compare_task(out: _Out, name: str, rt: dict, gen: Generated, loc: Locations, runtime: dict) -> None:
+    """One Celery task against what rewrite generated for it: its registry entry and twin, queue,
+    registration, options and Task-class hooks, in that order."""
     where = loc.task(name, rt.get("module"))
     if "error" in rt:
         out.add(
@@ -316,7 +318,22 @@ def _compare_task(out: _Out, name: str, rt: dict, gen: Generated, loc: Locations
             None,
         )
         return
-    if g is None:
+    _compare_task_halves(out, name, gen, g, twin, where)
+    _compare_task_queue(out, name, rt, gen, g, where)
+    if g is not None:
+        _compare_task_registration(out, name, rt, gen, g, where)
+    _compare_task_options(out, name, rt, gen, g, twin, where, loc, runtime)
+    if g is not None:
+        _compare_unsupported_options(out, name, rt, gen, g, where)
+    if twin is not None:
+        _compare_task_hooks(out, name, rt, twin, where)
+
+
+def _compare_task_halves(
+    out: _Out, name: str, gen: Generated, g: GenTask | None, twin: GenTwin | None, where: tuple
+) -> None:
+    """A task needs both a registry entry (for the router) and a twin (for the worker); one may be missing."""
+    if g is None and twin is not None:
         out.add(
             TASK_MISSING,
             "task",
@@ -343,10 +360,18 @@ def _compare_task(out: _Out, name: str, rt: dict, gen: Generated, loc: Locations
             gen.registry_file,
             g.line if g else None,
         )
-    # --- queue
+
+
+def _celery_queue(rt: dict) -> Any:
+    """The queue Celery's router sends a task or beat entry to, or what the router raised."""
     route = rt.get("route") or {}
-    rt_queue = route.get("queue")
-    celery_q = rt_queue if not route.get("error") else f"<router raises {route['error']}>"
+    return route.get("queue") if not route.get("error") else f"<router raises {route['error']}>"
+
+
+def _compare_task_queue(out: _Out, name: str, rt: dict, gen: Generated, g: GenTask | None, where: tuple) -> None:
+    """The registry routes the task to Celery's queue, and a worker serving that queue registers it."""
+    rt_queue = (rt.get("route") or {}).get("queue")
+    celery_q = _celery_queue(rt)
     serving = gen.queues_serving(name)
     if g is not None and not _same(celery_q, g.queue):
         out.add(
@@ -363,80 +388,106 @@ def _compare_task(out: _Out, name: str, rt: dict, gen: Generated, loc: Locations
             gen.registry_file,
             g.line,
         )
-    if g is not None or twin is not None:
-        registry_says_it = g is not None and not _same(celery_q, g.queue) and g.queue in {q.name for q in serving}
-        if (
-            isinstance(rt_queue, str) and serving and rt_queue not in {q.name for q in serving} and not registry_says_it
-        ):  # one finding when the registry and its worker agree with each other
-            q = serving[0]
-            out.add(
-                QUEUE,
-                "task",
-                name,
-                "worker queue",
-                rt_queue,
-                sorted(str(s.name) for s in serving),
-                where,
-                f"task {name!r}: Celery dispatches it to queue {rt_queue!r}, but the generated SAQ worker that "
-                f"registers it serves {', '.join(repr(s.name) for s in serving)}",
-                q.file,
-                None,
-            )
-        elif not serving:
-            out.add(
-                REGISTRATION,
-                "task",
-                name,
-                "worker functions",
-                name,
-                None,
-                where,
-                f"task {name!r}: no generated worker settings module registers it in FUNCTIONS, so no SAQ "
-                "worker can run it",
-                gen.registry_file,
-                g.line if g else None,
-            )
-    # --- names and parameters
+    registry_says_it = g is not None and not _same(celery_q, g.queue) and g.queue in {q.name for q in serving}
+    if (
+        isinstance(rt_queue, str) and serving and rt_queue not in {q.name for q in serving} and not registry_says_it
+    ):  # one finding when the registry and its worker agree with each other
+        q = serving[0]
+        out.add(
+            QUEUE,
+            "task",
+            name,
+            "worker queue",
+            rt_queue,
+            sorted(str(s.name) for s in serving),
+            where,
+            f"task {name!r}: Celery dispatches it to queue {rt_queue!r}, but the generated SAQ worker that "
+            f"registers it serves {', '.join(repr(s.name) for s in serving)}",
+            q.file,
+            None,
+        )
+    elif not serving:
+        out.add(
+            REGISTRATION,
+            "task",
+            name,
+            "worker functions",
+            name,
+            None,
+            where,
+            f"task {name!r}: no generated worker settings module registers it in FUNCTIONS, so no SAQ "
+            "worker can run it",
+            gen.registry_file,
+            g.line if g else None,
+        )
+
+
+def _compare_task_registration(out: _Out, name: str, rt: dict, gen: Generated, g: GenTask, where: tuple) -> None:
+    """The registry's SAQ function name is one a worker registers, and its parameter order is Celery's."""
+    if (
+        g.saq_function is not None
+        and g.saq_function != name
+        and g.saq_function not in {n for q in gen.queues for n in q.functions}
+    ):
+        out.add(
+            REGISTRATION,
+            "task",
+            name,
+            "saq_function",
+            name,
+            g.saq_function,
+            where,
+            f"task {name!r}: the registry sends it to SAQ function {g.saq_function!r}, which no worker registers",
+            gen.registry_file,
+            g.line,
+        )
+    rt_params = [
+        p["name"] for p in rt.get("params") or [] if p.get("kind") in ("positional", "positional_only", "keyword_only")
+    ]
+    if rt.get("params") is not None and rt_params != list(g.params):
+        out.add(
+            REGISTRATION,
+            "task",
+            name,
+            "params",
+            rt_params,
+            list(g.params),
+            where,
+            f"task {name!r}: the Celery signature takes {rt_params}, the registry maps positional arguments "
+            f"to {list(g.params)}",
+            gen.registry_file,
+            g.line,
+        )
+
+
+def _compare_task_options(
+    out: _Out,
+    name: str,
+    rt: dict,
+    gen: Generated,
+    g: GenTask | None,
+    twin: GenTwin | None,
+    where: tuple,
+    loc: Locations,
+    runtime: dict,
+) -> None:
+    """Celery's run-time options through rewrite's translation, against the registry's job kwargs and the
+    twin's TaskOptions (its exception classes as resolved at run time included)."""
+    expected = _translated_options(out, name, rt, where, loc, runtime)
+    if expected is None:
+        return
     if g is not None:
-        if (
-            g.saq_function is not None
-            and g.saq_function != name
-            and g.saq_function not in {n for q in gen.queues for n in q.functions}
-        ):
-            out.add(
-                REGISTRATION,
-                "task",
-                name,
-                "saq_function",
-                name,
-                g.saq_function,
-                where,
-                f"task {name!r}: the registry sends it to SAQ function {g.saq_function!r}, which no worker registers",
-                gen.registry_file,
-                g.line,
-            )
-        rt_params = [
-            p["name"]
-            for p in rt.get("params") or []
-            if p.get("kind") in ("positional", "positional_only", "keyword_only")
-        ]
-        if rt.get("params") is not None and rt_params != list(g.params):
-            out.add(
-                REGISTRATION,
-                "task",
-                name,
-                "params",
-                rt_params,
-                list(g.params),
-                where,
-                f"task {name!r}: the Celery signature takes {rt_params}, the registry maps positional arguments "
-                f"to {list(g.params)}",
-                gen.registry_file,
-                g.line,
-            )
-    # --- options
+        _compare_job_options(out, name, expected.job_kwargs(), gen, g, where)
+    if twin is not None:
+        _compare_twin_options(out, name, expected.task, twin, where)
+        _compare_exceptions(out, name, rt, twin, where, runtime)
+
+
+def _translated_options(out: _Out, name: str, rt: dict, where: tuple, loc: Locations, runtime: dict) -> Any:
+    """The task's run-time options translated as rewrite does (a ``JobOptions``), or None (SM713) when the
+    translator rejects them."""
     try:
-        expected = expected_options(
+        return expected_options(
             rt, self_retry=bool(loc.self_retry.get(name)), result_expires=runtime.get("result_expires")
         )
     except Exception as exc:  # noqa: BLE001 - a value the translator rejects is itself a finding
@@ -450,81 +501,88 @@ def _compare_task(out: _Out, name: str, rt: dict, gen: Generated, loc: Locations
             where,
             f"task {name!r}: its run-time options could not be translated ({type(exc).__name__}: {exc})",
         )
-        expected = None
-    if expected is not None:
-        exp = expected.task
-        if g is not None:
-            job = expected.job_kwargs()
-            for key in sorted(set(job) | set(g.job)):
-                if not _same(job.get(key), g.job.get(key)):
-                    out.add(
-                        OPTION,
-                        "task",
-                        name,
-                        f"job.{key}",
-                        job.get(key),
-                        g.job.get(key),
-                        where,
-                        f"task {name!r}: SAQ job option {key} should be {_show(job.get(key))} (the translation "
-                        f"of Celery's run-time options), the registry has {_show(g.job.get(key))}",
-                        gen.registry_file,
-                        g.line,
-                    )
-        if twin is not None:
-            given = _generated_task_options(twin)
-            for key in OPTION_FIELDS:
-                want = getattr(exp, key)
-                if not _same(want, given.get(key)):
-                    out.add(
-                        OPTION,
-                        "task",
-                        name,
-                        f"TaskOptions.{key}",
-                        want,
-                        given.get(key),
-                        where,
-                        f"task {name!r}: TaskOptions({key}=...) should be {_show(want)} (the translation of "
-                        f"Celery's run-time options), the twin has {_show(given.get(key))}",
-                        twin.file,
-                        twin.line,
-                    )
-            _compare_exceptions(out, name, rt, twin, where, runtime)
-    if g is not None:
-        rt_opts = rt.get("options") or {}
-        lost = [k for k in UNSUPPORTED_OPTIONS if rt_opts.get(k) not in (None, 0, "", False) and k not in g.unsupported]
-        if lost:
+        return None
+
+
+def _compare_job_options(out: _Out, name: str, job: dict, gen: Generated, g: GenTask, where: tuple) -> None:
+    """Every SAQ job option: the translation's against the registry's."""
+    for key in sorted(set(job) | set(g.job)):
+        if not _same(job.get(key), g.job.get(key)):
             out.add(
                 OPTION,
                 "task",
                 name,
-                "unsupported",
-                {k: rt_opts[k] for k in lost},
-                list(g.unsupported),
+                f"job.{key}",
+                job.get(key),
+                g.job.get(key),
                 where,
-                f"task {name!r}: Celery runs it with {', '.join(f'{k}={rt_opts[k]!r}' for k in lost)}, which SAQ "
-                "cannot honour, and the generated registry does not list it as unsupported (no warning was given)",
+                f"task {name!r}: SAQ job option {key} should be {_show(job.get(key))} (the translation "
+                f"of Celery's run-time options), the registry has {_show(g.job.get(key))}",
                 gen.registry_file,
                 g.line,
             )
-    # --- hooks
-    hooks = rt.get("hooks") or {}
-    if twin is not None and hooks:
-        missing = sorted(h for h in hooks if h not in twin.hooks_handled)
-        if missing:
+
+
+def _compare_twin_options(out: _Out, name: str, exp: Any, twin: GenTwin, where: tuple) -> None:
+    """Every compared TaskOptions field (OPTION_FIELDS): the translation's against the twin's."""
+    given = _generated_task_options(twin)
+    for key in OPTION_FIELDS:
+        want = getattr(exp, key)
+        if not _same(want, given.get(key)):
             out.add(
-                HOOKS,
+                OPTION,
                 "task",
                 name,
-                "hooks",
-                {h: hooks[h] for h in missing},
-                sorted(twin.hooks_handled),
+                f"TaskOptions.{key}",
+                want,
+                given.get(key),
                 where,
-                f"task {name!r}: its Task class {rt.get('base')} overrides {', '.join(missing)}, which the SAQ twin "
-                "does not run (port them to worker before_process/after_process hooks, then mark the twin "
-                f"'# saqmigrate: hooks-handled[{', '.join(missing)}]')",
+                f"task {name!r}: TaskOptions({key}=...) should be {_show(want)} (the translation of "
+                f"Celery's run-time options), the twin has {_show(given.get(key))}",
                 twin.file,
                 twin.line,
             )
+
+
+def _compare_unsupported_options(out: _Out, name: str, rt: dict, gen: Generated, g: GenTask, where: tuple) -> None:
+    """Options SAQ cannot honour that Celery runs the task with are listed as unsupported in the registry."""
+    rt_opts = rt.get("options") or {}
+    lost = [k for k in UNSUPPORTED_OPTIONS if rt_opts.get(k) not in (None, 0, "", False) and k not in g.unsupported]
+    if lost:
+        out.add(
+            OPTION,
+            "task",
+            name,
+            "unsupported",
+            {k: rt_opts[k] for k in lost},
+            list(g.unsupported),
+            where,
+            f"task {name!r}: Celery runs it with {', '.join(f'{k}={rt_opts[k]!r}' for k in lost)}, which SAQ "
+            "cannot honour, and the generated registry does not list it as unsupported (no warning was given)",
+            gen.registry_file,
+            g.line,
+        )
+
+
+def _compare_task_hooks(out: _Out, name: str, rt: dict, twin: GenTwin, where: tuple) -> None:
+    """The hooks the task's Task class overrides are ones the twin is marked as handling."""
+    hooks = rt.get("hooks") or {}
+    missing = sorted(h for h in hooks if h not in twin.hooks_handled)
+    if missing:
+        out.add(
+            HOOKS,
+            "task",
+            name,
+            "hooks",
+            {h: hooks[h] for h in missing},
+            sorted(twin.hooks_handled),
+            where,
+            f"task {name!r}: its Task class {rt.get('base')} overrides {', '.join(missing)}, which the SAQ twin "
+            "does not run (port them to worker before_process/after_process hooks, then mark the twin "
+            f"'# saqmigrate: hooks-handled[{', '.join(missing)}]')",
+            twin.file,
+            twin.line,
+        )
 
 
 def _compare_exceptions(out: _Out, name: str, rt: dict, twin, where: tuple, runtime: dict) -> None:
@@ -613,6 +671,8 @@ def _task_run_by(gen: Generated, c) -> str | None:
 
 
 def _compare_entry(out: _Out, entry: str, rt: dict, gen: Generated, loc: Locations, rt_tasks: dict, tz: str) -> None:
+    """One Celery beat entry against its CronJob and registry schedule: the task it runs, its queue, its
+    arguments and its schedule, in that order."""
     where = loc.entry(entry, rt.get("task"))
     if "error" in rt:
         out.add(
@@ -657,8 +717,25 @@ def _compare_entry(out: _Out, entry: str, rt: dict, gen: Generated, loc: Locatio
             gen.registry_file,
             s.get("line"),
         )
-    gen_file, gen_line = (c.file, c.line) if c else (gen.registry_file, s.get("line"))
-    # --- task
+    generated_at = (c.file, c.line) if c else (gen.registry_file, s.get("line"))
+    _compare_entry_task(out, entry, rt, gen, s, c, where, generated_at)
+    _compare_entry_queue(out, entry, rt, gen, s, c, where)
+    if c is not None:
+        _compare_entry_arguments(out, entry, rt, rt_tasks, c, where)
+    _compare_entry_schedule(out, entry, sched, s, c, tz, where, generated_at)
+
+
+def _compare_entry_task(
+    out: _Out,
+    entry: str,
+    rt: dict,
+    gen: Generated,
+    s: dict | None,
+    c: GenCron | None,
+    where: tuple,
+    generated_at: tuple,
+) -> None:
+    """The registry schedule and the CronJob run the task Celery beat sends, and the running app registers it."""
     rt_task = rt.get("task")
     if s is not None and s.get("task") != rt_task:
         out.add(
@@ -699,12 +776,16 @@ def _compare_entry(out: _Out, entry: str, rt: dict, gen: Generated, loc: Locatio
             where,
             f"beat entry {entry!r} names task {rt_task!r}, which the running app does not register: Celery beat "
             "sends it, and no worker runs it",
-            gen_file,
-            gen_line,
+            *generated_at,
         )
-    # --- queue
-    route = rt.get("route") or {}
-    celery_q = route.get("queue") if not route.get("error") else f"<router raises {route['error']}>"
+
+
+def _compare_entry_queue(
+    out: _Out, entry: str, rt: dict, gen: Generated, s: dict | None, c: GenCron | None, where: tuple
+) -> None:
+    """The registry schedule names the queue Celery sends the entry to, and its CronJob is in that queue's
+    worker (one finding when the two agree with each other)."""
+    celery_q = _celery_queue(rt)
     if s is not None and "queue" in s and not _same(celery_q, s.get("queue")):
         out.add(
             QUEUE,
@@ -738,37 +819,52 @@ def _compare_entry(out: _Out, entry: str, rt: dict, gen: Generated, loc: Locatio
             c.file,
             c.line,
         )
-    # --- arguments
-    if c is not None:
-        task = rt_tasks.get(rt_task) if isinstance(rt_task, str) else None
-        want, problem = _entry_kwargs(rt, task)
-        if problem:
-            out.add(
-                ENTRY_ARGS,
-                "entry",
-                entry,
-                "kwargs",
-                {"args": rt.get("args"), "kwargs": rt.get("kwargs")},
-                c.kwargs,
-                where,
-                f"beat entry {entry!r}: {problem}",
-                c.file,
-                c.line,
-            )
-        elif not _same(want, c.kwargs or {}):
-            out.add(
-                ENTRY_ARGS,
-                "entry",
-                entry,
-                "kwargs",
-                want,
-                c.kwargs or {},
-                where,
-                f"beat entry {entry!r}: Celery calls the task with {want!r}, the CronJob passes {c.kwargs or {}!r}",
-                c.file,
-                c.line,
-            )
-    # --- schedule
+
+
+def _compare_entry_arguments(out: _Out, entry: str, rt: dict, rt_tasks: dict, c: GenCron, where: tuple) -> None:
+    """The CronJob passes the keyword arguments Celery beat calls the task with (positional ones named)."""
+    rt_task = rt.get("task")
+    task = rt_tasks.get(rt_task) if isinstance(rt_task, str) else None
+    want, problem = _entry_kwargs(rt, task)
+    if problem:
+        out.add(
+            ENTRY_ARGS,
+            "entry",
+            entry,
+            "kwargs",
+            {"args": rt.get("args"), "kwargs": rt.get("kwargs")},
+            c.kwargs,
+            where,
+            f"beat entry {entry!r}: {problem}",
+            c.file,
+            c.line,
+        )
+    elif not _same(want, c.kwargs or {}):
+        out.add(
+            ENTRY_ARGS,
+            "entry",
+            entry,
+            "kwargs",
+            want,
+            c.kwargs or {},
+            where,
+            f"beat entry {entry!r}: Celery calls the task with {want!r}, the CronJob passes {c.kwargs or {}!r}",
+            c.file,
+            c.line,
+        )
+
+
+def _compare_entry_schedule(
+    out: _Out,
+    entry: str,
+    sched: dict,
+    s: dict | None,
+    c: GenCron | None,
+    tz: str,
+    where: tuple,
+    generated_at: tuple,
+) -> None:
+    """The generated cron or interval fires when Celery's schedule does over the proof year (``_prove``)."""
     cron = c.cron if c is not None else (s or {}).get("cron")
     interval = c.interval if c is not None else (s or {}).get("interval")
     guard = c.guard if c is not None else None
@@ -783,8 +879,7 @@ def _compare_entry(out: _Out, entry: str, rt: dict, gen: Generated, loc: Locatio
             cron if cron else (f"every {interval:g} s" if isinstance(interval, (int, float)) else None),
             where,
             f"beat entry {entry!r}: {verdict}",
-            gen_file,
-            gen_line,
+            *generated_at,
         )
 
 
