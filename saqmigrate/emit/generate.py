@@ -14,7 +14,7 @@ from typing import Any
 
 from saqmigrate.markers import FINALIZED as FINALIZED_MARKER
 from saqmigrate.markers import GENERATED as MARKER
-from saqmigrate.plan import QueuePlan, RewritePlan, Twin, TwinModule
+from saqmigrate.plan import CronEntry, QueuePlan, RewritePlan, Twin, TwinModule
 
 NATIVE_MARKER = "# saqmigrate: written with rewrite --mode native (plain `rewrite` keeps that mode)"
 
@@ -248,19 +248,42 @@ def queue_module_source(
 ) -> str:
     """``finalized``: the settings ``saqmigrate finalize`` leaves: the task modules' ``@saq_job`` functions,
     no Celery app, no registry, CronJobs that always fire (no Celery beat to share them with)."""
+    crons = [c for c in q.crons if c.interval is None]
+    intervals = [c for c in q.crons if c.interval is not None]
+    out = [_queue_module_header(q, finalized=finalized)]
+    out.extend(_queue_module_setup(plan, q, finalized=finalized))
+    aliases, imports = _task_module_imports(plan, q, finalized=finalized)
+    out.extend(imports)
+    out.extend(_functions_lines(q, aliases, renames or {}, finalized=finalized))
+    if crons:
+        out.extend(_cron_jobs_lines(plan, crons, aliases, finalized=finalized))
+    if intervals:
+        out.extend(_interval_jobs_lines(intervals, aliases, finalized=finalized))
+    if not finalized:  # finalize refuses while a beat entry has no CronJob (SM806)
+        out.extend(_skipped_beat_lines([b for b in plan.skipped_beat if b.queue == q.name]))
+    out.extend(_worker_settings_lines(plan, q, crons=bool(crons), intervals=bool(intervals), finalized=finalized))
+    return "\n".join(out) + "\n"
+
+
+def _queue_module_header(q: QueuePlan, *, finalized: bool) -> str:
+    """The module docstring (how to start the worker) and its marker: generated, or the project's own."""
     if finalized:
         doc = (
             f"SAQ worker settings for the queue {inert(repr(q.name), docstring=True)}.\n\n"
             f"Start a worker: saq {inert(q.module, docstring=True)}.settings"
         )
-        out = [_finalized_header(doc)]
-    else:
-        doc = (
-            f"SAQ worker settings for the Celery queue {inert(repr(q.name), docstring=True)}.\n\n"
-            f"Start a worker: saq {inert(q.module, docstring=True)}.settings"
-        )
-        out = [_header(doc, "the Celery tasks and beat schedule")]
-    out.append("from __future__ import annotations\n")
+        return _finalized_header(doc)
+    doc = (
+        f"SAQ worker settings for the Celery queue {inert(repr(q.name), docstring=True)}.\n\n"
+        f"Start a worker: saq {inert(q.module, docstring=True)}.settings"
+    )
+    return _header(doc, "the Celery tasks and beat schedule")
+
+
+def _queue_module_setup(plan: RewritePlan, q: QueuePlan, *, finalized: bool) -> list[str]:
+    """The runtime imports the settings use, then Django's setup and the Celery app's creation, which must
+    run before the task modules are imported."""
+    out = ["from __future__ import annotations\n"]
     needs_cron = any(c.interval is None for c in q.crons)
     needs_interval = any(c.interval is not None for c in q.crons)
     helpers = (
@@ -284,99 +307,125 @@ def queue_module_source(
         out.append("# create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)")
         out.append(f"import_celery_app({plan.celery_app_module!r})")
         out.append("")
+    return out
+
+
+def _task_module_imports(plan: RewritePlan, q: QueuePlan, *, finalized: bool) -> tuple[dict[str, str], list[str]]:
+    """Each module whose tasks the queue runs, imported as ``_t<i>``: its twin module, or (finalized) the task
+    module itself. Returns the aliases by task module and the import lines."""
     late_imports = plan.django or (bool(plan.celery_app_module) and not finalized)
     modules = sorted({tw.task.module for tw in q.twins} | {c.twin.task.module for c in q.crons if c.twin})
     aliases = {}
-
-    def ref(tw: Twin) -> str:  # the SAQ function of a task, in these settings
-        return (
-            f"{aliases[tw.task.module]}.{tw.task.function}.saq"
-            if finalized
-            else f"{aliases[tw.task.module]}.{tw.function}"
-        )
-
+    lines = []
     for i, mod in enumerate(modules):
         twin_mod = mod if finalized else next(m.twin_module for m in plan.modules if m.module == mod)
         pkg, _, leaf = twin_mod.rpartition(".")
         alias = f"_t{i}"
         aliases[mod] = alias
         line = f"from {pkg} import {leaf} as {alias}" if pkg else f"import {leaf} as {alias}"
-        out.append(line + ("  # noqa: E402" if late_imports else ""))
-    out.append("")
-    out.append(_comment("Registered under their Celery names: every dispatch and Celery-era name"))
-    out.append(_comment("keeps working."))
-    out.append("FUNCTIONS = [")
-    renames = renames or {}
+        lines.append(line + ("  # noqa: E402" if late_imports else ""))
+    lines.append("")
+    return aliases, lines
+
+
+def _saq_function_ref(tw: Twin, aliases: dict[str, str], *, finalized: bool) -> str:
+    """The SAQ function of a task, in the queue's settings: its twin, or (finalized) its ``@saq_job``."""
+    return (
+        f"{aliases[tw.task.module]}.{tw.task.function}.saq" if finalized else f"{aliases[tw.task.module]}.{tw.function}"
+    )
+
+
+def _functions_lines(q: QueuePlan, aliases: dict[str, str], renames: dict[str, str], *, finalized: bool) -> list[str]:
+    """``FUNCTIONS``: every task under its Celery name (and, after ``finalize --rename``, its new one)."""
+    out = [
+        _comment("Registered under their Celery names: every dispatch and Celery-era name"),
+        _comment("keeps working."),
+        "FUNCTIONS = [",
+    ]
     for tw in sorted(q.twins, key=lambda t: t.celery_name):
+        ref = _saq_function_ref(tw, aliases, finalized=finalized)
         if tw.celery_name in renames:  # finalize --rename: the new name, and the Celery name for queued jobs
-            out.append(f"    ({renames[tw.celery_name]!r}, {ref(tw)}),")
+            out.append(f"    ({renames[tw.celery_name]!r}, {ref}),")
             out.append("    # the Celery name: jobs queued before the rename")
-            out.append(f"    ({tw.celery_name!r}, {ref(tw)}),")
+            out.append(f"    ({tw.celery_name!r}, {ref}),")
         else:
-            out.append(f"    ({tw.celery_name!r}, {ref(tw)}),")
+            out.append(f"    ({tw.celery_name!r}, {ref}),")
     out.append("]")
     out.append("")
-    crons = [c for c in q.crons if c.interval is None]
-    intervals = [c for c in q.crons if c.interval is not None]
-    if crons:
-        out.append("# One CronJob per beat entry (each with its own unique key beat:<entry>); the cron")
-        out.append("# strings are proven to fire at the same instants as Celery's schedule unless noted.")
-        out.append("CRON_JOBS = [")
-        for c in sorted(crons, key=lambda c: c.entry):
-            sched = c.schedule
-            out.append(
-                _comment(
-                    f"{inert(c.entry)}"
-                    + (" [resolved at run time: rewrite --live]" if sched.source == "live" else "")
-                    + ("" if sched.exact else " [NOT EXACT: see its findings]")
-                    + f" ({inert(sched.file)}): {inert((sched.translation or {}).get('celery_expr', ''))}",
-                    "    ",
-                )
+    return out
+
+
+def _cron_jobs_lines(
+    plan: RewritePlan, crons: list[CronEntry], aliases: dict[str, str], *, finalized: bool
+) -> list[str]:
+    """``CRON_JOBS``: one CronJob per beat entry a cron expresses, each with the Celery schedule it was proven
+    against."""
+    out = [
+        "# One CronJob per beat entry (each with its own unique key beat:<entry>); the cron",
+        "# strings are proven to fire at the same instants as Celery's schedule unless noted.",
+        "CRON_JOBS = [",
+    ]
+    for c in sorted(crons, key=lambda c: c.entry):
+        sched = c.schedule
+        out.append(
+            _comment(
+                f"{inert(c.entry)}"
+                + (" [resolved at run time: rewrite --live]" if sched.source == "live" else "")
+                + ("" if sched.exact else " [NOT EXACT: see its findings]")
+                + f" ({inert(sched.file)}): {inert((sched.translation or {}).get('celery_expr', ''))}",
+                "    ",
             )
-            args = [repr(c.entry), ref(c.twin)]  # type: ignore[arg-type]
-            if c.kwargs:
-                args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
-            if c.guard:
-                args.append(f"guard={c.guard!r}")
-            args.append(f"cron_tz={plan.timezone!r}")
-            if finalized:
-                args.append("shared=False")
-            kw = ", ".join(f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items()))
-            out.append(
-                f"    CronJob(cron_function({', '.join(args)}), cron={c.cron!r}" + (f", {kw}" if kw else "") + "),"
+        )
+        args = [repr(c.entry), _saq_function_ref(c.twin, aliases, finalized=finalized)]  # type: ignore[arg-type]
+        if c.kwargs:
+            args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
+        if c.guard:
+            args.append(f"guard={c.guard!r}")
+        args.append(f"cron_tz={plan.timezone!r}")
+        if finalized:
+            args.append("shared=False")
+        kw = ", ".join(f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items()))
+        out.append(f"    CronJob(cron_function({', '.join(args)}), cron={c.cron!r}" + (f", {kw}" if kw else "") + "),")
+    out.append("]")
+    out.append("")
+    return out
+
+
+def _interval_jobs_lines(intervals: list[CronEntry], aliases: dict[str, str], *, finalized: bool) -> list[str]:
+    """``INTERVAL_JOBS``: the beat entries whose interval no cron can express, as self-rescheduling jobs."""
+    out = [
+        "# Intervals no cron can express: self-rescheduling jobs (SM205 says how they differ).",
+        "INTERVAL_JOBS = [",
+    ]
+    for c in sorted(intervals, key=lambda c: c.entry):
+        sched = c.schedule
+        out.append(
+            _comment(
+                f"{inert(c.entry)} ({inert(sched.file)}): {inert((sched.translation or {}).get('celery_expr', ''))}",
+                "    ",
             )
-        out.append("]")
-        out.append("")
-    if intervals:
-        out.append("# Intervals no cron can express: self-rescheduling jobs (SM205 says how they differ).")
-        out.append("INTERVAL_JOBS = [")
-        for c in sorted(intervals, key=lambda c: c.entry):
-            sched = c.schedule
-            out.append(
-                _comment(
-                    f"{inert(c.entry)} ({inert(sched.file)}): "
-                    f"{inert((sched.translation or {}).get('celery_expr', ''))}",
-                    "    ",
-                )
-            )
-            args = [
-                repr(c.entry),
-                ref(c.twin),  # type: ignore[arg-type]
-                f"{c.interval:g}" if math.isfinite(c.interval) else _pyrepr(float(c.interval)),
-            ]
-            if c.kwargs:
-                args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
-            args += [f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items())]
-            if finalized:
-                args.append("shared=False")
-            out.append(f"    IntervalJob({', '.join(args)}),")
-        out.append("]")
-        out.append("")
-    if not finalized:  # finalize refuses while a beat entry has no CronJob (SM806)
-        out.extend(_skipped_beat_lines([b for b in plan.skipped_beat if b.queue == q.name]))
-    out.append("settings = worker_settings(")
-    out.append(f"    {q.name!r},")
-    out.append("    FUNCTIONS,")
+        )
+        args = [
+            repr(c.entry),
+            _saq_function_ref(c.twin, aliases, finalized=finalized),  # type: ignore[arg-type]
+            f"{c.interval:g}" if math.isfinite(c.interval) else _pyrepr(float(c.interval)),
+        ]
+        if c.kwargs:
+            args.append(pprint.pformat(c.kwargs, width=1000, sort_dicts=True))
+        args += [f"{k}={v!r}" for k, v in sorted(c.cron_kwargs.items())]
+        if finalized:
+            args.append("shared=False")
+        out.append(f"    IntervalJob({', '.join(args)}),")
+    out.append("]")
+    out.append("")
+    return out
+
+
+def _worker_settings_lines(
+    plan: RewritePlan, q: QueuePlan, *, crons: bool, intervals: bool, finalized: bool
+) -> list[str]:
+    """The ``settings = worker_settings(...)`` call SAQ's worker loads."""
+    out = ["settings = worker_settings(", f"    {q.name!r},", "    FUNCTIONS,"]
     if crons:
         out.append("    CRON_JOBS,")
     if intervals:
@@ -385,7 +434,7 @@ def queue_module_source(
         out.append(f"    registry={plan.package + '.registry'!r},")
     out.append(f"    cron_tz={plan.timezone!r},")
     out.append(")")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def registry_source(plan: RewritePlan) -> str:
