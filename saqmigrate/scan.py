@@ -18,8 +18,8 @@ from typing import Callable
 
 from saqmigrate.cache import FileCache
 from saqmigrate.config import Config
-from saqmigrate.discover import discover, module_name
-from saqmigrate.index.extract import extract, extract_imports_only
+from saqmigrate.discover import discover, is_test_path, module_name
+from saqmigrate.index.extract import attribute_writes, extract, extract_imports_only, may_write_attributes
 from saqmigrate.index.live import LIVE_MODULE, apply_live, read_live_facts
 from saqmigrate.index.model import FileError, ProjectIndex
 from saqmigrate.index.resolve import ModuleFacts, build_index
@@ -57,6 +57,13 @@ def _process(job: tuple) -> tuple[str, dict]:
     entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha": hashlib.sha1(data).hexdigest()}
     if rel.endswith(f"saq_worker/{LIVE_MODULE}") or (not has_triggers(data) and not any(t in data for t in extra)):
         entry["status"] = "skip"
+        if not is_test_path(rel) and may_write_attributes(data):  # the native prover's rebinding facts
+            try:
+                writes = attribute_writes(parse_bytes(data, rel).tree, module, is_package)
+            except (ParseFailure, RecursionError, MemoryError, ValueError):
+                writes = []
+            if writes:
+                entry["attr_writes"] = writes
         return rel, entry
     try:
         parsed = parse_bytes(data, rel)
@@ -341,13 +348,20 @@ def _native_verdicts(
 ) -> None:
     """rewrite --mode native's verdict per task (docs/native.md); its prover reads the trees the scan parsed."""
     from saqmigrate.plan import _is_django
+    from saqmigrate.transform.blocking import ProjectLoader, Writes
     from saqmigrate.transform.native import scan_verdicts
 
-    index.module_loader = loaders.with_path
+    writes: Writes = []  # every attribute write of a non-test file (parsed or skipped): its cached fact
+    for rel in tree.files:
+        entry = loaders.results.get(rel) or {}
+        found = entry["facts"].get("attr_writes", []) if entry.get("status") == "facts" else entry.get("attr_writes")
+        if found and not is_test_path(rel):
+            writes += [(rel, w) for w in found]
+    index.module_loader = ProjectLoader(loaders.with_path, writes)
     index.native = scan_verdicts(
         tree.root,
         index.tasks,
-        loaders.with_path,
+        index.module_loader,
         tree.rel_of_module,
         django=_is_django(index),
         cache_dir=(cache_dir or tree.root / ".saqmigrate_cache") if use_cache else None,

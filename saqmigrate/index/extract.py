@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict
 
 from saqmigrate.index.facts import (
     AliasFact,
+    AttrWriteFact,
     AppAttrSet,
     AppConfigSet,
     ConfigSourceValue,
@@ -43,7 +44,7 @@ from saqmigrate.index.facts import (
 )
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 15
+FACTS_VERSION = 16
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -1903,6 +1904,7 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> Facts
         "django_settings": ex.django_settings,
         "flask_config": ex.flask_config,
         "uses_django": any(v == "django" or v.startswith("django.") for v in ex.imports.values()),
+        "attr_writes": attribute_writes(tree, module, is_package) if may_write_attributes(text) else [],
     }
 
 
@@ -1944,6 +1946,143 @@ def extract_imports_only(tree: ast.Module, module: str, is_package: bool) -> Fac
         "defs": ex.defs,
         "imports_only": True,
     }
+
+
+# attribute writes (the native prover's rebinding facts)
+_OP_ASSIGN = r"[ \t]*(?::[^=\n]+)?(?:[-+*/%&|^@]|//|\*\*|<<|>>)?=(?!=)"
+#: ``X.a = v`` / ``X.a += v`` / ``X.a: T = v`` (group 1: the head), ``del X.a`` (2), ``setattr(X, ...)`` (3)
+_WRITE_SITE = (
+    rf"\b([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)+{_OP_ASSIGN}"
+    r"|^[ \t]*del[ \t(]+([A-Za-z_]\w*)[ \t]*\."
+    r"|\b(?:set|del)attr[ \t]*\([ \t\n]*([A-Za-z_]\w*)"
+)
+#: the names import statements bind (anywhere in the file) and classes it defines
+_BINDER = r"^[ \t]*(?:(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]*(\([^)]*\)|[^\n]*)|class[ \t]+(\w+))"
+_WRITE_SITE_RE, _BINDER_RE, _WORD_RE = re.compile(_WRITE_SITE, re.M), re.compile(_BINDER, re.M), re.compile(r"\w+")
+
+
+def may_write_attributes(data: str | bytes) -> bool:
+    """Whether a file may write an attribute of a name it imports or a class it defines (a cheap look at the
+    text, before any parse): a write site whose head word is bound by an import statement or a ``class``."""
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    heads = {h for m in _WRITE_SITE_RE.finditer(text) for h in m.groups() if h} - {"self", "cls"}
+    if not heads:
+        return False
+    names = {w for m in _BINDER_RE.finditer(text) for g in m.groups() if g for w in _WORD_RE.findall(g)}
+    return not heads.isdisjoint(names)
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_Scope = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+
+
+def _split_scope(body: list[ast.AST]) -> tuple[list[ast.AST], list[_Scope]]:
+    """The nodes that run in this scope and the nested scopes (functions, classes, lambdas) it defines; a
+    nested scope's decorators, defaults and bases run in this one."""
+    own: list[ast.AST] = []
+    nested: list[_Scope] = []
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            nested.append(n)
+            if isinstance(n, ast.ClassDef):
+                stack += [*n.decorator_list, *n.bases, *(k.value for k in n.keywords)]
+            else:
+                stack += [*getattr(n, "decorator_list", []), *n.args.defaults]
+                stack += [d for d in n.args.kw_defaults if d is not None]
+            continue
+        own.append(n)
+        stack.extend(ast.iter_child_nodes(n))
+    return own, nested
+
+
+def _scope_bindings(own: list[ast.AST], params: list[str], module: str, is_package: bool) -> dict[str, str | None]:
+    """name -> the dotted reference an import binds it to, or None when the scope binds it otherwise (a
+    parameter, an assignment, a loop target ...). An import wins over other bindings (more writes kept)."""
+    ex = Extractor("", module, is_package)
+    out: dict[str, str | None] = dict.fromkeys(params)
+    for n in own:
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            out.setdefault(n.id, None)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            out.setdefault(n.name, None)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            ex.visit(n)
+    for n in own:
+        if isinstance(n, (ast.Global, ast.Nonlocal)):
+            for name in n.names:
+                out.pop(name, None)
+    out.update(ex.imports)
+    return out
+
+
+def attribute_writes(tree: ast.Module, module: str, is_package: bool) -> list[AttrWriteFact]:
+    """Every write to an attribute of a name bound by an import or a module-level class (``X.a = v``, ``X.a
+    += v``, ``del X.a``, ``setattr(X, "a", v)``, ``delattr``, with ``X`` dotted), in any scope: the name is
+    looked up as Python would (the function's own bindings, enclosing functions, then the module); a name
+    a function binds otherwise (a parameter, a local variable: ``self.x = 1``) is not followed."""
+    out: list[AttrWriteFact] = []
+
+    def visit(own: list[ast.AST], nested: list[_Scope], scopes: list[dict[str, str | None]]) -> None:
+        for n in own:
+            target: ast.AST | None = None
+            fname = ""
+            attr: str | None = None
+            how: Literal["set", "del"] = "set"
+            if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                target, attr, how = n.value, n.attr, "del" if isinstance(n.ctx, ast.Del) else "set"
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name)
+                and n.func.id in ("setattr", "delattr")
+                and len(n.args) >= 2
+            ):
+                target, fname = n.args[0], n.func.id
+                how = "set" if fname == "setattr" else "del"
+                name = n.args[1]
+                attr = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
+            dotted = _name(target) if target is not None else None
+            if dotted is None:
+                continue
+            head, _, rest = dotted.partition(".")
+            ref = next((s[head] for s in reversed(scopes) if head in s), None)
+            if ref is None:
+                continue
+            src = f"{dotted}.{attr}" if isinstance(n, ast.Attribute) else f"{fname}({dotted}, "
+            if not isinstance(n, ast.Attribute):
+                src += f"{attr!r})" if attr is not None else "<computed name>)"
+            out.append(
+                {
+                    "line": getattr(n, "lineno", 0),
+                    "target": f"{ref}.{rest}" if rest else ref,
+                    "attr": attr,
+                    "how": how,
+                    "src": src,
+                }
+            )
+        for fn in nested:
+            body: list[ast.AST] = [fn.body] if isinstance(fn, ast.Lambda) else list(fn.body)
+            inner_own, inner_nested = _split_scope(body)
+            params: list[str] = []
+            if not isinstance(fn, ast.ClassDef):
+                a = fn.args
+                params = [p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if p is not None]
+            inner = _scope_bindings(inner_own, params, module, is_package)
+            # a class body's names are not visible in its methods: only the scopes of functions enclose
+            outer = [s for s in scopes if "\0class" not in s] if not isinstance(fn, ast.ClassDef) else scopes
+            if isinstance(fn, ast.ClassDef):
+                inner["\0class"] = None
+            visit(inner_own, inner_nested, [*outer, inner])
+
+    own, nested = _split_scope(list(tree.body))
+    top = _scope_bindings(own, [], module, is_package)
+    for n in nested:
+        if isinstance(n, ast.ClassDef) and top.get(n.name) is None:
+            top[n.name] = f"{module}.{n.name}" if module else n.name
+    visit(own, nested, [top])
+    out.sort(key=lambda w: w["line"])
+    return out
 
 
 # decorator factories

@@ -266,6 +266,20 @@ class CallFact(TypedDict):
     in_function: str | None
 
 
+class AttrWriteFact(TypedDict):
+    """A write to an attribute of a name this file imports or defines (``helpers.shout = slow`` in a function,
+    ``Fmt.up = staticmethod(slow)`` after the class body, ``setattr(h, "shout", f)``, ``del h.shout``): the native
+    prover (transform/blocking.py) resolves ``target`` project-wide; a write to an attribute of a project module
+    or class replaces what the source defines. Only writes whose name the file binds by an import (in the
+    function or at module level) or a module-level class are recorded (extract.attribute_writes)."""
+
+    line: int
+    target: str  # the owner as a dotted reference: the written head resolved through this file's imports
+    attr: str | None  # None: setattr/delattr with a computed name (any attribute)
+    how: Literal["set", "del"]
+    src: str  # as written: "helpers.shout", "setattr(helpers, name)"
+
+
 class ImportFacts(TypedDict):
     """Every module's facts have these; an imports-only module has only these."""
 
@@ -302,3 +316,4 @@ class Facts(ImportFacts):
     flask_config: NotRequired[list[FlaskConfigFact]]
     uses_django: NotRequired[bool]
     recovered: NotRequired[list[str]]  # added by scan.py: what the tolerant parser skipped
+    attr_writes: NotRequired[list[AttrWriteFact]]

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Callable
 
 from saqmigrate.index.extract import _name as _dotted
+from saqmigrate.index.facts import AttrWriteFact
 from saqmigrate.index.extract import _resolve_relative
 from saqmigrate.transform import allowlist as al
 from saqmigrate.transform import ports_django as dj
@@ -91,6 +92,10 @@ class Blocked:
 
     def reason(self) -> str:
         return " → ".join([*self.chain, self.call]) + f" ({self.why}; {self.where})"
+
+
+class _Replaced(str):
+    """``_find_method``'s answer for a method other code replaces at run time: where (the reason)."""
 
 
 class _Stop(Exception):
@@ -160,6 +165,9 @@ class _Module:
     #: names bound more than once (two imports, an import then an assignment, two defs, ``global`` in a
     #: function ...): which binding a call sees depends on the order of execution, so none is assumed
     rebound: frozenset[str] = frozenset()
+    #: attributes other code replaces at run time (``helpers.shout = slow`` in ``AppConfig.ready()``): name ->
+    #: where; "*" when a ``setattr`` with a computed name may replace any (``replaced_attributes``)
+    replaced: dict[str, str] = field(default_factory=dict)
 
 
 def _short(node: ast.AST, limit: int = 60) -> str:
@@ -328,6 +336,9 @@ def _bound_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
 
 
 def _rebound_why(mod: _Module, name: str) -> str:
+    why = mod.replaced.get(name) or mod.replaced.get("*")
+    if why:
+        return why
     return f"{name} is bound more than once in {mod.name} (which binding a call sees depends on the order of execution)"
 
 
@@ -404,6 +415,88 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
 
 
 Loader = Callable[[str], "tuple[ast.Module, bool, str] | None"]
+#: (module name or class ref ``mod:Cls``, attribute or "*") -> where other code replaces it: the reason
+Replaced = dict[tuple[str, str], str]
+#: (file relative to the root, one of its attribute writes: index/extract.attribute_writes)
+Writes = list[tuple[str, AttrWriteFact]]
+
+
+#: class-level data of Django's ORM classes that no query reads (saleor sets ``Field.creation_counter``)
+_ORM_DATA = frozenset({"creation_counter", "auto_creation_counter", "description", "default_error_messages"})
+
+
+class ProjectLoader:
+    """The scan's module loader (a ``Loader``) with the attribute writes of every project file the scan read
+    (``writes``), which the rewrite's prover needs too (``transform/native.py`` ``native_prover``)."""
+
+    def __init__(self, load: Loader, writes: Writes) -> None:
+        self.load, self.writes = load, writes
+
+    def __call__(self, name: str) -> tuple[ast.Module, bool, str] | None:
+        return self.load(name)
+
+
+def project_writes(root: Path) -> Writes:
+    """The attribute writes of every project file but tests, read from disk: for a prover not given the
+    scan's (``Prover(root)``). The scan carries the same facts per file in its cache (scan.py)."""
+    from saqmigrate.discover import discover, is_test_path, module_name
+    from saqmigrate.index.extract import attribute_writes, may_write_attributes
+    from saqmigrate.parse import ParseFailure, parse_bytes
+
+    found = discover(root)
+    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in found.files if rel.endswith("__init__.py")}
+    out: Writes = []
+    for rel in found.files:
+        if is_test_path(rel):
+            continue
+        try:
+            data = (found.root / rel).read_bytes()
+            if not may_write_attributes(data):
+                continue
+            tree = parse_bytes(data, rel).tree
+        except (OSError, ParseFailure, RecursionError, ValueError, MemoryError):
+            continue
+        out += [(rel, w) for w in attribute_writes(tree, module_name(rel, has_init), rel.endswith("__init__.py"))]
+    return out
+
+
+def replaced_attributes(writes: Writes, roots: list[Path], loader: Loader | None = None) -> Replaced:
+    """The project-wide pass over attribute writes (issue 13): each write's target is resolved as the prover
+    resolves names (``Prover.resolve``: the file's import, then the project's modules and re-exports); a
+    write to an attribute of a project module or class replaces what the source defines, so the prover's
+    lookups of it answer "blocking" with where. A write to an attribute of a library's module or class (``json.dumps
+    = f``, ``BaseManager.all = f``) is kept too: a call the allowlist or the Django ports trust is then not the
+    library's (``Prover.ref_replaced``, ``orm_replaced``). Writes to anything else (a local object, a function's
+    attribute, a module-level object) are dropped. The first write of a (owner, attribute) in file order names it."""
+    if not writes:
+        return {}
+    prover = Prover(roots, loader=loader, replaced={})
+    out: Replaced = {}
+    for rel, w in sorted(writes, key=lambda rw: (rw[0], rw[1]["line"])):
+        t = prover.resolve(w["target"])
+        if t.kind not in ("module", "cls", "ref"):  # a project module or class, or a library's name
+            continue
+        label = t.ref.replace(":", ".")
+        verb = "deleted" if w["how"] == "del" else "replaced"
+        attr, src = w["attr"], w["src"]
+        if not src.endswith(")"):  # an attribute target, not setattr/delattr
+            src = f"del {src}" if w["how"] == "del" else f"{src} = ..."
+        if attr is None:
+            why = f"{label}: any attribute may be replaced at {rel}:{w['line']} by {src}"
+        else:
+            why = f"{label}.{attr} {verb} at {rel}:{w['line']} by {src}"
+        out.setdefault((t.ref, attr or "*"), why)
+    return out
+
+
+def replaced_digest(replaced: Replaced) -> str:
+    """A short hash of the resolved replacements (part of the native verdict cache's key)."""
+    import hashlib
+    import json
+
+    items = sorted([list(k) + [v] for k, v in replaced.items()])
+    return hashlib.sha1(json.dumps(items).encode()).hexdigest()[:12]
+
 
 #: dunders that run when the class is built or called with its constructor (proven there), not on use
 _PASSIVE_DUNDERS = {"__init__", "__new__", "__post_init__", "__init_subclass__", "__class_getitem__", "__set_name__"}
@@ -454,6 +547,7 @@ class Prover:
         loader: Loader | None = None,
         http_client: bool = False,
         segments: bool = True,
+        replaced: Replaced | None = None,
     ) -> None:
         self.roots = [roots] if isinstance(roots, Path) else list(dict.fromkeys(roots))
         self.max_depth = max_depth
@@ -466,6 +560,19 @@ class Prover:
         self._globals: dict[tuple[str, str], T] = {}
         self._globals_busy: set[tuple[str, str]] = set()
         self.django = dj.DjangoModels(self)
+        if replaced is None:  # not given (a prover of its own, not the scan's): read the project's writes
+            replaced = replaced_attributes(project_writes(self.roots[0]), self.roots, loader)
+        #: (module name or class ref, attribute or "*") -> where other code replaces it (replaced_attributes)
+        self.replaced: Replaced = replaced
+        self._replaced_owners: dict[str, dict[str, str]] = {}
+        for (owner, attr), why in replaced.items():
+            self._replaced_owners.setdefault(owner, {})[attr] = why
+        #: attributes of Django's ORM classes (managers, querysets, models, fields ...) the project replaces
+        self._orm_replaced = {
+            attr: why
+            for (owner, attr), why in replaced.items()
+            if (owner == "django.db.models" or owner.startswith("django.db.models.")) and attr not in _ORM_DATA
+        }
 
     # --- project modules -------------------------------------------------------------------------
     def _read(self, name: str) -> tuple[ast.Module | None, bool, str] | None:
@@ -503,7 +610,12 @@ class Prover:
                 classes: dict = {}
                 assigns: dict = {}
                 _module_bindings(tree.body, imports, defs, classes, assigns, name, is_pkg)
-                found = _Module(name, rel, tree, is_pkg, imports, defs, classes, assigns, _rebound(tree))
+                rebound = _rebound(tree)
+                replaced = self._replaced_owners.get(name, {})
+                if replaced:  # a name replaced at run time is not the one the source binds: none is assumed
+                    every = set(imports) | set(defs) | set(classes) | set(assigns)
+                    rebound |= every if "*" in replaced else set(replaced)
+                found = _Module(name, rel, tree, is_pkg, imports, defs, classes, assigns, rebound, replaced)
         self._modules[name] = found
         return found
 
@@ -514,6 +626,10 @@ class Prover:
     def resolve(self, dotted: str, hops: int = 0) -> T:
         """The kind of the value a dotted name denotes, following the project's modules and re-exports."""
         parts = dotted.split(".")
+        for j in range(1, len(parts)):  # proj.helpers read through proj, whose attribute helpers was replaced
+            owner = self._replaced_owners.get(".".join(parts[:j]))
+            if owner and (parts[j] in owner or "*" in owner) and self.module(".".join(parts[: j + 1])) is not None:
+                return T("unknown", dotted, owner.get(parts[j]) or owner["*"])
         for i in range(len(parts), 0, -1):
             mod = self.module(".".join(parts[:i]))
             if mod is None:
@@ -570,6 +686,10 @@ class Prover:
 
     def attr_type(self, base: T, attr: str) -> T:
         k = base.kind
+        if k in ("cls", "inst", "instance") and self._replaced_owners:
+            why = self.class_replaced(base, attr)
+            if why:
+                return T("unknown", f"{base.ref.replace(':', '.')}.{attr}", why)
         if k in ("module", "ref"):
             return self.resolve(f"{base.ref}.{attr}") if k == "module" else T("ref", f"{base.ref}.{attr}")
         if k in (al.DATA, "tainted"):
@@ -625,6 +745,60 @@ class Prover:
         modname, _, name = t.ref.partition(":")
         mod = self.module(modname)
         return (mod, mod.classes.get(name)) if mod else (None, None)
+
+    def class_replaced(self, t: T, attr: str, seen: frozenset = frozenset()) -> str:
+        """Where other code replaces ``attr`` of this project class, or of the project base it comes from
+        (the first class in the bases' order whose body or replacements bind it), or "": the class-level
+        twin of a module's replaced names (``Fmt.up = staticmethod(slow)`` after the class body)."""
+        if not self._replaced_owners or t.ref in seen:
+            return ""
+        own = self._replaced_owners.get(t.ref, {})
+        why = own.get(attr) or own.get("*")
+        if why:
+            return why
+        mod, cls = self.class_of(t)
+        if mod is None or cls is None:
+            return ""
+        for stmt in cls.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == attr:
+                return ""
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                if any(isinstance(x, ast.Name) and x.id == attr for x in targets):
+                    return ""
+        for b in self.bases(t):
+            if b.kind == "cls":
+                why = self.class_replaced(b, attr, seen | {t.ref})
+                if why:
+                    return why
+        return ""
+
+    def ref_replaced(self, ref: str) -> str:
+        """Where the project replaces this library name (``json.dumps``) or the module or class it is read
+        through (``setattr(json, name, f)``), or "": a call of it is not the library's."""
+        if not self._replaced_owners:
+            return ""
+        parts = ref.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            owner = self._replaced_owners.get(".".join(parts[:i]))
+            if owner and (parts[i] in owner or "*" in owner):
+                return owner.get(parts[i]) or owner["*"]
+        return ""
+
+    def orm_replaced(self, name: str) -> str:
+        """Where the project replaces Django's ORM method ``name`` (``BaseManager.all = f``), or any attribute of
+        an ORM class that is not one of the methods the ports call (``get_queryset``, ``_clone``, a field's
+        ``get_prep_value`` ...: every query built may run it), or ""."""
+        if not self._orm_replaced:
+            return ""
+        if name in self._orm_replaced:
+            return self._orm_replaced[name]
+        ported = {*dj.LAZY, *dj.TERMINAL, *dj.RELATED, *dj.INSTANCE}
+        return next((why for attr, why in self._orm_replaced.items() if attr not in ported), "")
+
+    def class_replacements(self, t: T) -> dict[str, str]:
+        """Every attribute other code replaces on this project class (name or "*" -> where)."""
+        return self._replaced_owners.get(t.ref, {})
 
     def bases(self, t: T) -> list[T]:
         mod, cls = self.class_of(t)
@@ -1488,6 +1662,10 @@ class _Body(ast.NodeVisitor):
         if base.kind in CHECKED:
             self._allow(node.value)
         self.generic_visit(node)
+        if base.kind in ("cls", "inst", "instance") and id(node) not in self.callee:
+            why = self.p.class_replaced(base, node.attr)  # a property or descriptor put there at run time
+            if why:
+                self.block(node, _short(node), why)
         if base.kind == "cls" and id(node) not in self.callee:
             why = self._class_attribute(base, node.attr) or self._metaclass_problem(base)
             if why:
@@ -1854,7 +2032,7 @@ class _Body(ast.NodeVisitor):
                 continue
             if t.kind == "builtin" and t.ref in al.PURE_BUILTINS:
                 continue
-            if t.kind == "ref" and al.pure_function(t.ref):
+            if t.kind == "ref" and al.pure_function(t.ref) and not self.p.ref_replaced(t.ref):
                 continue
             if t.kind in ("func", "cls"):
                 fake = ast.Call(func=a, args=[ast.Name("_", ast.Load())], keywords=[])
@@ -1889,7 +2067,8 @@ class _Body(ast.NodeVisitor):
         if isinstance(node, ast.Attribute):
             base = self.type_of(node.value)
             if base.kind in ("inst", "cls", "self"):
-                return base.kind == "self" or isinstance(self._find_method(base, node.attr), tuple)
+                found = self._find_method(base, node.attr)
+                return base.kind == "self" or isinstance(found, (tuple, _Replaced))
         return False
 
     def _callee(self, node: ast.Call, t: T, arg_types: list[T] | None = None) -> tuple[Blocked | None, T]:
@@ -1948,6 +2127,9 @@ class _Body(ast.NodeVisitor):
         return self._blocked(node, what)
 
     def _external(self, node: ast.Call, ref: str) -> tuple[Blocked | None, T]:
+        why = self.p.ref_replaced(ref)
+        if why:  # not the library's function the allowlist or a port trusts
+            return self._blocked(node, why)
         if ref in al.ASYNC_REPLACEMENTS:
             if self._porting() and self._rewritable_sleep(node):
                 self._record(node, Rewrite("sleep", key_of(node.func), label="time.sleep -> await asyncio.sleep"))
@@ -2138,10 +2320,14 @@ class _Body(ast.NodeVisitor):
         self, t: T, name: str, seen: frozenset = frozenset()
     ) -> tuple[_Module, ast.ClassDef, ast.AST] | str | None:
         """The method ``name`` of a project class (or its project bases); "builtin" when the only base
-        that can define it is ``object`` or a builtin exception; None when unknown."""
+        that can define it is ``object`` or a builtin exception; None when unknown; a ``_Replaced`` (where)
+        when other code replaces it at run time."""
         mod, cls = self.p.class_of(t)
         if mod is None or cls is None or t.ref in seen:
             return None
+        replaced = self.p.class_replacements(t)
+        if name in replaced or "*" in replaced:  # not the method the source defines
+            return _Replaced(replaced.get(name) or replaced["*"])
         for stmt in cls.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
                 return mod, cls, stmt
@@ -2179,6 +2365,8 @@ class _Body(ast.NodeVisitor):
             return self._blocked(node, meta, label)
         for special in ("__new__", "__init__", "__post_init__"):
             found = self._find_method(t, special)
+            if isinstance(found, _Replaced):
+                return self._blocked(node, str(found), label)
             if found is None:
                 fam = self.p.class_family(t)
                 return self._blocked(node, fam or "a class with a base that is not proven", label)
@@ -2208,6 +2396,9 @@ class _Body(ast.NodeVisitor):
             if mod is None or cls is None:
                 continue
             todo += [b for b in self.p.bases(cur) if b.kind == "cls"]
+            for attr, why in self.p.class_replacements(cur).items():
+                if attr == "*" or (attr.startswith("__") and attr.endswith("__")):  # runs on use of an instance
+                    return self._blocked(node, why, label)
             for stmt in cls.body:
                 why = _class_attribute_problem(stmt)
                 if why:
@@ -2274,6 +2465,8 @@ class _Body(ast.NodeVisitor):
                 else:
                     return self._blocked(node, "an unbound method call, not proven")
                 return self._enter(node, mod, fn, f"{cls.name}.{name}", self._bind(fn, node, None, mod, first))
+            if isinstance(found, _Replaced):
+                return self._blocked(node, str(found))
             return self._blocked(node, self.p.class_family(base) or "a class attribute, not proven")
         if k == "inst":
             found = self._find_method(base, name)
@@ -2283,6 +2476,8 @@ class _Body(ast.NodeVisitor):
                     return self._blocked(node, "a static method or property reached through an instance")
                 first = T("cls", base.ref) if any(_dotted(d) == "classmethod" for d in fn.decorator_list) else base
                 return self._enter(node, mod, fn, f"{cls.name}.{name}", self._bind(fn, node, None, mod, first))
+            if isinstance(found, _Replaced):
+                return self._blocked(node, str(found))
             return self._blocked(node, self.p.class_family(base) or "a method the project class does not define")
         if k == "builtin" and t_is_type(base.ref) and name in al.METHODS[al.DATA]:
             return None, DATA  # str.join(...), dict.fromkeys(...), int.from_bytes(...)
@@ -2301,6 +2496,9 @@ class _Body(ast.NodeVisitor):
 
     # --- the Django ORM (transform/ports_django.py) ---------------------------------------------------
     def _orm(self, node: ast.Call, base: T, name: str) -> tuple[Blocked | None, T]:
+        why = self.p.orm_replaced(name)
+        if why:
+            return self._blocked(node, f"Django ORM ({why})")
         model = self.p.django.info(base.ref)
         label = f"{_short(node.func)}()"
         if model is None or model.problem:
@@ -2376,6 +2574,9 @@ class _Body(ast.NodeVisitor):
         return f"{_short(node)} (a filter argument that is not an inline Q(...))"
 
     def _instance_method(self, node: ast.Call, base: T, name: str) -> tuple[Blocked | None, T]:
+        why = self.p.class_replaced(base, name) or self.p.orm_replaced(name)
+        if why:
+            return self._blocked(node, why)
         model = self.p.django.info(base.ref)
         if model is None or model.problem:
             return self._blocked(node, f"Django ORM ({model.problem if model else 'a model not read from source'})")
@@ -2411,6 +2612,8 @@ class _Body(ast.NodeVisitor):
                 continue
             if b.kind == "cls":
                 found = self._find_method(b, name)
+                if isinstance(found, _Replaced):
+                    return self._blocked(node, str(found))
                 if found == "builtin":
                     continue
                 if isinstance(found, tuple):

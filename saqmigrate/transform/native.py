@@ -902,20 +902,23 @@ def native_prover(root, roots: list, *, django: bool, index=None):
     not need asgiref, but spread over the pool's threads they would each see their own thread-scoped
     state (an SQLAlchemy ``scoped_session``, a ``threading.local``), which only Django's per-thread
     connections in autocommit are known to tolerate (docs/native.md)."""
-    from saqmigrate.transform.blocking import Prover
+    from saqmigrate.transform.blocking import ProjectLoader, Prover, replaced_attributes
 
     loader = index.module_loader if index is not None else None
+    # the attribute writes the scan found (None: the prover reads the project's files for them itself)
+    replaced = replaced_attributes(loader.writes, roots, loader) if isinstance(loader, ProjectLoader) else None
     return Prover(
         roots,
         loader=loader,
         http_client=project_declares(root, "httpx"),
         segments=bool(django) or project_declares(root, "asgiref") or project_declares(root, "django"),
+        replaced=replaced,
     )
 
 
 # --- the scan's verdicts -------------------------------------------------------------------------------
 
-NATIVE_CACHE_VERSION = 2
+NATIVE_CACHE_VERSION = 3  # 3: the key holds the replaced attributes' digest
 
 
 def _task_facts_key(t) -> str:
@@ -986,12 +989,21 @@ def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, d
     from saqmigrate import __version__
     from saqmigrate.plan import _skip_reason
     from saqmigrate.rewrite import _module_level_names, _params_src
-    from saqmigrate.transform.blocking import Prover
+    from saqmigrate.transform.blocking import (
+        ProjectLoader,
+        Prover,
+        project_writes,
+        replaced_attributes,
+        replaced_digest,
+    )
 
     root = Path(root)
     http_client = project_declares(root, "httpx")
     segments = bool(django) or project_declares(root, "asgiref") or project_declares(root, "django")
-    version = f"{__version__}/{NATIVE_CACHE_VERSION}/{int(http_client)}{int(segments)}"
+    # attribute writes resolved project-wide, once: a verdict is cached under the set it was proven with
+    writes = loader.writes if isinstance(loader, ProjectLoader) else project_writes(root)
+    replaced = replaced_attributes(writes, [root], loader)
+    version = f"{__version__}/{NATIVE_CACHE_VERSION}/{int(http_client)}{int(segments)}/{replaced_digest(replaced)}"
     cache = _VerdictCache(Path(cache_dir) / "native.json" if cache_dir is not None else None, version)
     touched: dict[str, str | None] = {}
 
@@ -1021,7 +1033,7 @@ def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, d
             row = hit["row"]
         else:
             touched.clear()  # a prover of its own: every module the verdict reads is recorded for it
-            prover = Prover([root], loader=tracking, http_client=http_client, segments=segments)
+            prover = Prover([root], loader=tracking, http_client=http_client, segments=segments, replaced=replaced)
             mod = prover.module(t.module)
             params = _params_src(t, _module_level_names(mod.tree)) if mod is not None else None
             try:

@@ -1,0 +1,411 @@
+"""An attribute of a project module or class replaced at run time from other code (issue 13, docs/native.md):
+``helpers.shout = slow`` in ``AppConfig.ready()``, ``Fmt.up = staticmethod(slow)`` after the class body,
+``setattr(helpers, "whisper", slow)``, ``import proj.helpers as h; h.echo = slow``, ``del helpers.hum``, a
+``setattr`` with a computed name. The prover proves the function the source defines, so a task calling one
+of them must stay bridged, with a reason naming where it was replaced; the same project without the writes
+(the control) ports every task. The scan finds the writes in files it parses and in files it skips (no
+Celery trigger word), keeps them in its per-file cache, and re-plans cached verdicts when one appears or goes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from saqmigrate.config import Config
+from saqmigrate.scan import run_scan
+from saqmigrate.transform import blocking
+from saqmigrate.transform.blocking import Prover
+from saqmigrate.transform.native import native_prover
+
+HELPERS = """import time
+
+
+def shout(x):
+    return x.upper()
+
+
+def whisper(x):
+    return x.lower()
+
+
+def echo(x):
+    return x
+
+
+def hum(x):
+    return x
+
+
+def quiet(x):
+    return x
+
+
+def _slow_up(x):
+    time.sleep(1)
+    return x
+
+
+class Fmt:
+    @staticmethod
+    def up(x):
+        return x.upper()
+
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+
+    def show(self):
+        return self.v
+
+
+class Shown:
+    def __init__(self, v):
+        self.v = v
+
+
+class Tag:
+    @classmethod
+    def make(cls, x):
+        return x
+
+
+class Plain:
+    size = 3
+"""
+OTHER = """def a(x):
+    return x
+"""
+TASKS = """from celery import shared_task
+
+import proj.helpers as h
+from proj import helpers, other
+from proj.helpers import Box, Fmt, Plain, Shown, Tag, whisper
+
+
+@shared_task
+def t_ready(x):
+    return helpers.shout(x)
+
+
+@shared_task
+def t_setattr(x):
+    return whisper(x)
+
+
+@shared_task
+def t_alias(x):
+    return h.echo(x)
+
+
+@shared_task
+def t_del(x):
+    return helpers.hum(x)
+
+
+@shared_task
+def t_static(x):
+    return Fmt.up(x)
+
+
+@shared_task
+def t_method(x):
+    return Box(x).show()
+
+
+@shared_task
+def t_dunder(x):
+    s = Shown(x)
+    return x
+
+
+@shared_task
+def t_classmethod(x):
+    return Tag.make(x)
+
+
+@shared_task
+def t_computed(x):
+    return other.a(x)
+
+
+@shared_task
+def t_class_attribute(x):
+    return Plain.size + len(x)
+
+
+@shared_task
+def t_quiet(x):
+    return helpers.quiet(x)
+"""
+APPS = """from django.apps import AppConfig
+
+
+class ProjConfig(AppConfig):
+    name = "proj"
+"""
+READY = """
+    def ready(self):
+        from . import helpers
+        from .patches import slow
+
+        helpers.shout = slow
+"""
+PATCHES = """import time
+
+import proj.helpers as h
+from proj import helpers, other
+from proj.helpers import Box, Plain, Shown, Tag
+
+
+def slow(x):
+    time.sleep(1)
+    return x
+
+
+setattr(helpers, "whisper", slow)
+del helpers.hum
+Box.show = slow
+setattr(Tag, "make", classmethod(lambda cls, x: slow(x)))
+Shown.__str__ = lambda self: slow("x")
+Plain.size = property(lambda self: slow(3))
+
+
+def install(name, helpers=None):
+    h.echo = slow
+    setattr(other, name, slow)
+    helpers.quiet = slow  # a parameter named helpers, not the module
+
+
+class Local:
+    def __init__(self):
+        self.quiet = slow
+"""
+TEST_PATCH = """from proj import helpers
+
+
+def test_quiet():
+    helpers.quiet = lambda x: x
+"""
+
+#: task -> what its reason must name (each form of the hazard)
+REPLACED = {
+    "t_ready": "proj.helpers.shout replaced at proj/apps.py:11 by helpers.shout = ...",
+    "t_setattr": "proj.helpers.whisper replaced at proj/patches.py:13 by setattr(helpers, 'whisper')",
+    "t_alias": "proj.helpers.echo replaced at proj/patches.py:22 by h.echo = ...",
+    "t_del": "proj.helpers.hum deleted at proj/patches.py:14 by del helpers.hum",
+    "t_static": "proj.helpers.Fmt.up replaced at proj/helpers.py:58 by Fmt.up = ...",
+    "t_method": "proj.helpers.Box.show replaced at proj/patches.py:15 by Box.show = ...",
+    "t_dunder": "proj.helpers.Shown.__str__ replaced at proj/patches.py:17 by Shown.__str__ = ...",
+    "t_classmethod": "proj.helpers.Tag.make replaced at proj/patches.py:16 by setattr(Tag, 'make')",
+    "t_computed": "proj.other: any attribute may be replaced at proj/patches.py:23 by setattr(other, <computed name>)",
+    "t_class_attribute": "proj.helpers.Plain.size replaced at proj/patches.py:18 by Plain.size = ...",
+}
+UNTOUCHED = {"t_quiet"}  # only a test file, a parameter and an instance attribute write `quiet`
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+def _control() -> dict[str, str]:
+    return {
+        "proj/__init__.py": "",
+        "proj/helpers.py": HELPERS,
+        "proj/other.py": OTHER,
+        "proj/tasks.py": TASKS,
+        "proj/apps.py": APPS,
+    }
+
+
+def _rebinding() -> dict[str, str]:
+    return {
+        **_control(),
+        "proj/helpers.py": HELPERS + "\n\nFmt.up = staticmethod(_slow_up)\n",
+        "proj/apps.py": APPS + READY,
+        "proj/patches.py": PATCHES,
+        "proj/tests/test_patch.py": TEST_PATCH,
+    }
+
+
+def test_the_fixture_lines_are_the_ones_named() -> None:
+    files = _rebinding()
+    assert files["proj/apps.py"].splitlines()[10].strip() == "helpers.shout = slow"
+    assert files["proj/helpers.py"].splitlines()[57] == "Fmt.up = staticmethod(_slow_up)"
+    assert files["proj/patches.py"].splitlines()[22].strip() == "setattr(other, name, slow)"
+
+
+@pytest.fixture(scope="module")
+def control(tmp_path_factory) -> Path:
+    return _write(tmp_path_factory.mktemp("control"), _control())
+
+
+@pytest.fixture(scope="module")
+def rebinding(tmp_path_factory) -> Path:
+    return _write(tmp_path_factory.mktemp("rebinding"), _rebinding())
+
+
+@pytest.mark.parametrize("task", sorted([*REPLACED, *UNTOUCHED]))
+def test_the_control_ports_every_task(control: Path, task: str) -> None:
+    plan = Prover(control).plan_task("proj.tasks", task, bind=False)
+    assert plan.verdict == "ported", plan.reason()
+
+
+@pytest.mark.parametrize("task", sorted(REPLACED))
+def test_a_replaced_attribute_keeps_the_task_bridged_naming_where(rebinding: Path, task: str) -> None:
+    plan = Prover(rebinding).plan_task("proj.tasks", task, bind=False)
+    assert plan.verdict == "bridged", plan.summary()
+    assert REPLACED[task] in plan.reason(), plan.reason()
+
+
+def test_writes_in_tests_to_parameters_and_to_instances_do_not_count(rebinding: Path) -> None:
+    plan = Prover(rebinding).plan_task("proj.tasks", "t_quiet", bind=False)
+    assert plan.verdict == "ported", plan.reason()
+
+
+def test_the_scan_and_the_rewrite_prover_see_the_writes(rebinding: Path) -> None:
+    index, _ = run_scan(rebinding, Config(), use_cache=False)
+    rows = {r["task"].removeprefix("proj.tasks."): r for r in index.native["tasks"]}
+    assert {t for t, r in rows.items() if r["verdict"] == "ported"} == UNTOUCHED
+    for task, where in REPLACED.items():
+        assert rows[task]["verdict"] == "bridged"
+        assert where in rows[task]["reason"], rows[task]["reason"]
+    prover = native_prover(rebinding, [rebinding], django=False, index=index)
+    for task, where in REPLACED.items():
+        assert where in prover.plan_task("proj.tasks", task, bind=False).reason()
+
+
+def test_a_skipped_file_is_read_for_writes_only_when_its_text_may_hold_one(tmp_path: Path) -> None:
+    """apps.py has no Celery trigger word: the scan skips it, but reads its writes (parsed once, cached)."""
+    root = _write(tmp_path / "p", _rebinding())
+    run_scan(root, Config(), use_cache=True)
+    from saqmigrate.cache import FileCache
+
+    cache = FileCache(root / ".saqmigrate_cache" / "scan.json")
+    apps = cache.entries["proj/apps.py"]
+    assert apps["status"] == "skip" and [w["attr"] for w in apps["attr_writes"]] == ["shout"]
+    assert "attr_writes" not in cache.entries["proj/other.py"]
+    assert "attr_writes" not in cache.entries["proj/tests/test_patch.py"]
+
+
+def test_a_cached_scan_sees_a_write_appear_and_go_in_another_file(tmp_path: Path, monkeypatch) -> None:
+    root = _write(tmp_path / "p", _control())
+    index, _ = run_scan(root, Config())
+    assert {r["task"]: r["verdict"] for r in index.native["tasks"]}["proj.tasks.t_ready"] == "ported"
+    planned: list[str] = []
+    real = blocking.Prover.plan_task
+
+    def counting(self, module, function, **kw):
+        planned.append(function)
+        return real(self, module, function, **kw)
+
+    monkeypatch.setattr(blocking.Prover, "plan_task", counting)
+    index, _ = run_scan(root, Config())
+    assert planned == []  # warm: every verdict from the cache
+    apps = root / "proj/apps.py"  # a file no verdict read, without a write until now
+    apps.write_text(APPS + READY.replace("from .patches import slow", "import time\n\n        slow = time.sleep"))
+    index, stats = run_scan(root, Config())
+    assert stats.read == 1  # apps.py only: tasks.py, helpers.py ... come from the cache
+    row = {r["task"]: r for r in index.native["tasks"]}["proj.tasks.t_ready"]
+    assert row["verdict"] == "bridged"
+    assert "proj.helpers.shout replaced at proj/apps.py:" in row["reason"]
+    apps.write_text(APPS)  # the write goes: the verdict comes back
+    index, _ = run_scan(root, Config())
+    assert {r["task"]: r["verdict"] for r in index.native["tasks"]}["proj.tasks.t_ready"] == "ported"
+
+
+def test_resolution_follows_the_provers_names(tmp_path: Path) -> None:
+    """The target is resolved as the prover resolves names: a class re-exported by a package is the class
+    where it is defined; a library's name stays the library's; a module-level object is not followed."""
+    root = _write(
+        tmp_path / "p",
+        {
+            "proj/__init__.py": "",
+            "proj/shapes/__init__.py": "from .impl import Fmt\n",
+            "proj/shapes/impl.py": "class Fmt:\n    @staticmethod\n    def up(x):\n        return x\n",
+            "proj/tasks.py": (
+                "from celery import shared_task\n\nfrom proj.shapes.impl import Fmt\n\n\n"
+                "@shared_task\ndef t(x):\n    return Fmt.up(x)\n"
+            ),
+            "proj/patch.py": (
+                "import json\nfrom proj.shapes import Fmt\n\nobj = object()\n\n"
+                "json.dumps = None\nobj.up = None\nFmt.up = staticmethod(print)\n"
+            ),
+        },
+    )
+    replaced = blocking.replaced_attributes(blocking.project_writes(root), [root])
+    assert sorted(replaced) == [("json", "dumps"), ("proj.shapes.impl:Fmt", "up")]
+    assert (
+        "proj.shapes.impl.Fmt.up replaced at proj/patch.py:8"
+        in Prover(root).plan_task("proj.tasks", "t", bind=False).reason()
+    )
+
+
+LIBRARY_TASKS = """import json
+
+from celery import shared_task
+
+from proj.models import Note
+
+
+@shared_task
+def t_json(x):
+    return json.dumps(x)
+
+
+@shared_task
+def t_all():
+    return [n.title for n in Note.objects.all()]
+
+
+@shared_task
+def t_count():
+    return Note.objects.count()
+"""
+MODELS = """from django.db import models
+
+
+class Note(models.Model):
+    title = models.CharField(max_length=10)
+"""
+LIBRARY_PATCHES = """import json
+import time
+
+from django.db.models.manager import BaseManager
+
+
+def slow(*a):
+    time.sleep(1)
+
+
+def install():
+    json.dumps = slow
+    BaseManager.all = slow
+"""
+
+
+def test_a_library_function_the_prover_trusts_replaced_by_the_project(tmp_path: Path) -> None:
+    """The allowlist and the Django ports trust a library's own function: replaced by the project (kitsune
+    replaces ``BaseManager.all`` in an ``AppConfig.ready()``), a call of it is not proven."""
+    files = {"proj/__init__.py": "", "proj/models.py": MODELS, "proj/tasks.py": LIBRARY_TASKS}
+    control = Prover(_write(tmp_path / "control", files))
+    for task in ("t_json", "t_all", "t_count"):
+        assert control.plan_task("proj.tasks", task, bind=False).verdict == "ported", task
+    prover = Prover(_write(tmp_path / "patched", {**files, "proj/patches.py": LIBRARY_PATCHES}))
+    plan = prover.plan_task("proj.tasks", "t_json", bind=False)
+    assert (
+        plan.verdict == "bridged" and "json.dumps replaced at proj/patches.py:12 by json.dumps = ..." in plan.reason()
+    )
+    plan = prover.plan_task("proj.tasks", "t_all", bind=False)
+    assert plan.verdict != "ported"
+    assert "django.db.models.manager.BaseManager.all replaced at proj/patches.py:13" in plan.reason()
+    assert prover.plan_task("proj.tasks", "t_count", bind=False).verdict == "ported"  # count() is Django's own
+    internal = LIBRARY_PATCHES.replace("BaseManager.all = slow", "BaseManager.get_queryset = slow")
+    prover = Prover(_write(tmp_path / "internal", {**files, "proj/patches.py": internal}))
+    plan = prover.plan_task("proj.tasks", "t_count", bind=False)  # every query is built through it
+    assert plan.verdict == "bridged" and "BaseManager.get_queryset replaced" in plan.reason()
