@@ -203,13 +203,28 @@ def test_cold_start_with_waiting_jobs_none_swept_all_run_once(server, workers):
 
 
 def test_cold_start_race_reproduces_without_the_safe_sweep(server, workers):
-    """The control: SAQ's own sweep (SAQMIGRATE_SAFE_SWEEP=0) aborts waiting jobs at start-up."""
+    """The control: SAQ's own sweep (SAQMIGRATE_SAFE_SWEEP=0) aborts waiting jobs at start-up.
+
+    A race whose window is the first Lua script call on a cold Redis (NOSCRIPT, then EVAL): on SAQ 0.26.4
+    every cold start here shows it, on 0.26.1 (the floor, .ci/lower-bounds) about one in three ends with
+    every job complete and run once. So up to eight cold starts, each on an emptied Redis with its script
+    cache flushed (a warm script cache closes the window: the later cold starts never show it)."""
     url, client = server
-    ends = cold_start(url, client, workers, "raw_", wait=8, SAQMIGRATE_SAFE_SWEEP="0")
-    ran = Counter(r.split(":")[1] for r in runs(client) if r.startswith("run:raw_"))
-    # swept jobs end aborted (never run, or run and then marked aborted) or stay aborting and re-run
-    assert ends["complete"] < 20 or max(ran.values()) > 1, (ends, ran)
-    print(f"\nSAQ's own sweep, one cold start with 20 waiting jobs: {dict(ends)}, runs per job {Counter(ran.values())}")
+    for attempt in range(8):
+        if attempt:
+            client.flushall()
+            client.script_flush()
+        tag = f"raw{attempt}_"
+        ends = cold_start(url, client, workers, tag, wait=8, SAQMIGRATE_SAFE_SWEEP="0")
+        ran = Counter(r.split(":")[1] for r in runs(client) if r.startswith(f"run:{tag}"))
+        # swept jobs end aborted (never run, or run and then marked aborted) or stay aborting and re-run
+        if ends["complete"] < 20 or max(ran.values(), default=0) > 1:
+            break
+    assert ends["complete"] < 20 or max(ran.values(), default=0) > 1, (ends, ran)
+    print(
+        f"\nSAQ's own sweep, cold start {attempt + 1} with 20 waiting jobs: {dict(ends)}, "
+        f"runs per job {Counter(ran.values())}"
+    )
 
 
 def test_dequeued_never_marked_job_is_requeued_after_the_grace(server, workers):
