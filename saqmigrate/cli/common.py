@@ -44,6 +44,11 @@ def die(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise SaqmigrateError(message, code)
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr, with the prefix every command uses (``saqmigrate: warning: ...``)."""
+    click.echo(f"saqmigrate: warning: {message}", err=True)
+
+
 def report_error(exc: SaqmigrateError) -> int:
     """Print ``exc`` as the one error line every command uses; return its exit code."""
     click.echo(f"saqmigrate: error: {exc}", err=True)
@@ -171,19 +176,21 @@ def use_color(stream: IO[str] | None = None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+# Reports that go to a pipe, a CI log or a file (-o) are as wide as their content: rich would otherwise
+# fit tables to 80 columns by cutting paths ("pkg/very_long…"), file:line and whole columns. Like ruff's
+# output, a long line stays one line that grep and an editor's "go to file:line" can use.
+NON_TTY_WIDTH = 10_000
+
+
 def console(*, stderr: bool = False, **kwargs: Any) -> Any:
-    """A rich Console that follows --color (rich itself honours NO_COLOR and FORCE_COLOR)."""
+    """A rich Console that follows --color (rich itself honours NO_COLOR and FORCE_COLOR); not on a
+    terminal (a pipe, a file given as ``file=``) and without ``COLUMNS``, never narrower than its content."""
     from rich.console import Console
 
     choice = color_choice()
-    stream = sys.stderr if stderr else sys.stdout
-    if (
-        "width" not in kwargs
-        and "file" not in kwargs
-        and not getattr(stream, "isatty", lambda: False)()
-        and not os.environ.get("COLUMNS")
-    ):
-        kwargs["width"] = 160  # piped into a CI log: wide lines, not paths cut at 80 columns
+    stream = kwargs.get("file") or (sys.stderr if stderr else sys.stdout)
+    if "width" not in kwargs and not getattr(stream, "isatty", lambda: False)() and not os.environ.get("COLUMNS"):
+        kwargs["width"] = NON_TTY_WIDTH
     if choice is False:
         kwargs.setdefault("color_system", None)
     elif choice is True:  # colours even when piped (CI logs); terminal-only behaviour stays off

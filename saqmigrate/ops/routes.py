@@ -95,12 +95,12 @@ def matching_tasks(registry: Registry, pattern: str | None) -> list[str]:
 
 
 def canvas_warnings(registry: Registry | None, pattern: str) -> list[str]:
-    """One warning per registered task matching ``pattern`` that the scan saw in a canvas: those uses
-    stay on Celery whatever the flag says."""
+    """One warning (without the ``saqmigrate: warning:`` prefix the CLI adds) per registered task matching
+    ``pattern`` that the scan saw in a canvas: those uses stay on Celery whatever the flag says."""
     if registry is None:
         return []
     return [
-        f"warning: {name} is used in a canvas ({locations(registry.tasks[name].canvas)}, SM309): chain links, "
+        f"{name} is used in a canvas ({locations(registry.tasks[name].canvas)}, SM309): chain links, "
         "group members, chord bodies and link callbacks keep running on Celery; only its direct dispatches move"
         for name in sorted(matching_tasks(registry, pattern))
         if registry.tasks[name].canvas
@@ -120,6 +120,6 @@ def pinned_warnings(registry: Registry | None, pattern: str) -> list[str]:
     shown = ", ".join(f"{n} ({', '.join(sorted(registry.tasks[n].unsupported))})" for n in pinned[:5])
     more = f" and {len(pinned) - 5} more" if len(pinned) > 5 else ""
     return [
-        f"saqmigrate: warning: {len(pinned)} of {len(names)} task(s) {pattern!r} matches stay on Celery "
+        f"{len(pinned)} of {len(names)} task(s) {pattern!r} matches stay on Celery "
         f"whatever this rule says (options SAQ cannot honour): {shown}{more}; `saqmigrate route show` lists them"
     ]

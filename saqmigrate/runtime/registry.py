@@ -147,7 +147,12 @@ class Registry:
         try:
             module = importlib.import_module(dotted)
         except ImportError as exc:
-            raise RegistryError(f"cannot import registry module {dotted!r}: {exc}; pass --registry pkg.module") from exc
+            missing = getattr(exc, "name", None)
+            if missing and (dotted == missing or dotted.startswith(missing + ".")):
+                hint = "pass --registry pkg.module (run from the folder that holds the package)"
+            else:  # the module exists; something it imports does not (the app's dependencies)
+                hint = "install the project's dependencies where saqmigrate runs, or run it in the app's environment"
+            raise RegistryError(f"cannot import registry module {dotted!r}: {exc}; {hint}") from exc
         return cls.from_module(module)
 
     def get(self, name: str) -> TaskEntry | None:

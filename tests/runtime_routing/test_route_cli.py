@@ -85,7 +85,7 @@ def test_set_saq_is_refused_until_a_live_worker_advertises_the_function(rt, proj
 def test_flipping_a_task_used_in_a_canvas_warns_and_show_marks_it(rt, project):
     r = run(rt, "set", "proj.b", "saq", "--reason", "x", "--force", registry=project)
     assert r.exit_code == 0, r.output
-    assert "warning: proj.b is used in a canvas (proj/flows.py:12, proj/flows.py:30, SM309)" in r.output
+    assert "saqmigrate: warning: proj.b is used in a canvas (proj/flows.py:12, proj/flows.py:30, SM309)" in r.output
     assert "keep running on Celery" in r.output
     text = run(rt, "status", registry=project).output
     assert "canvas uses stay on celery: proj/flows.py:12" in text
@@ -170,3 +170,40 @@ def test_purge_after_finalize_deletes_the_namespace_only_for_a_finalized_project
     assert not list(rt.store.client.scan_iter(f"{rt.ns}:*"))
     assert other.snapshot().mode == "force-celery"
     other.delete_all()
+
+
+def test_a_registry_that_cannot_be_imported_never_fails_a_write_that_happened(rt, tmp_path, monkeypatch):
+    """The app's dependencies missing where the CLI runs (attack 41 #2): `route kill` and `route set` wrote
+    the flags, then exited 2 on the registry import, so an operator read "error" during an incident. The
+    write's follow-ups and the read-only listings warn and go on; a check that must pass *before* a
+    write (workers for a move to SAQ) still refuses, and nothing is written then."""
+    mod = f"reg_broken_{rt.ns}"
+    (tmp_path / f"{mod}.py").write_text("import not_installed_dependency_xyz\nTASKS = {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    version = rt.store.snapshot().version
+    r = run(rt, "kill", "--reason", "incident", registry=mod)
+    assert r.exit_code == 0, r.output
+    assert rt.store.snapshot().mode == "force-celery" and rt.store.snapshot().version == version + 1
+    assert (
+        "saqmigrate: warning: cannot import registry module" in r.output and "not_installed_dependency_xyz" in r.output
+    )
+    assert "install the project's dependencies" in r.output  # not "pass --registry": the module is there
+    assert "pending SAQ cron jobs not aborted" in r.output and "error" not in r.output
+    r = run(rt, "set", "proj.a", "celery", "--reason", "stay", registry=mod)
+    assert r.exit_code == 0 and "its tasks were not checked" in r.output, r.output
+    r = run(rt, "show", registry=mod)
+    assert r.exit_code == 0 and "proj.a" in r.output and "without per-task routes" in r.output, r.output
+    before = rt.store.snapshot().version
+    r = run(rt, "set", "proj.a", "saq", "--reason", "go", registry=mod)
+    assert r.exit_code == 2 and "saqmigrate: error: cannot import registry module" in r.output, r.output
+    assert rt.store.snapshot().version == before  # refused before writing
+    sys.modules.pop(mod, None)
+
+
+def test_set_warns_when_the_pattern_matches_no_registered_task(rt, project):
+    r = run(rt, "set", "proj.nope", "celery", "--reason", "typo", registry=project)
+    assert r.exit_code == 0
+    assert "saqmigrate: warning: 'proj.nope' matches no task in the registry" in r.output
+    r = run(rt, "set", "proj.*", "celery", "--reason", "all", registry=project)
+    assert r.exit_code == 0 and "matches no task" not in r.output

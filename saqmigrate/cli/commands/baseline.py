@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from saqmigrate.cli.common import config_option, die, quiet_option
+from saqmigrate.cli.common import config_option, die, quiet_option, warn
 
 
 @click.command("baseline")
@@ -45,13 +45,13 @@ def command(path: Path, update: bool, no_cache: bool, config_path: Path | None, 
         if not update:
             die(str(exc))
         if not quiet:
-            click.echo(f"saqmigrate: warning: {exc}; --update writes a new one from the code", err=True)
+            warn(f"{exc}; --update writes a new one from the code")
         old = None
     if old is not None and not update:
         die(f"{ctx.rel(target)} exists; `saqmigrate baseline --update` rewrites it from the code")
     doc = ratchet.build(ctx)
     for err in [] if quiet else ctx.index.errors:
-        click.echo(f"saqmigrate: warning: {err.file}: {err.message} (not in the baseline)", err=True)
+        warn(f"{err.file}: {err.message} (not in the baseline)")
     added, removed = ratchet.diff(old or {}, doc)
     if old is not None and not added and not removed:
         if ratchet.dumps(old) != ratchet.dumps(doc):

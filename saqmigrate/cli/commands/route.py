@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from saqmigrate.cli.common import SaqmigrateGroup, die, format_option, quiet_option, report_error
+from saqmigrate.cli.common import SaqmigrateGroup, die, format_option, quiet_option, report_error, warn
 from saqmigrate.errors import SaqmigrateError
 from saqmigrate.ops import drain as drain_ops
 from saqmigrate.ops import registry as registry_ops
@@ -32,6 +32,7 @@ class Ctx:
         self.fmt = fmt
         self._store = None
         self._registry = None
+        self._registry_warned: list[str] = []
 
     @property
     def store(self) -> F.FlagStore:
@@ -56,6 +57,18 @@ class Ctx:
         if self._registry is None and self.registry_name:
             self._registry = registry_ops.load_registry(self.registry_name)
         return self._registry
+
+    def optional_registry(self, without: str) -> Any:
+        """The registry, or None with one warning on stderr when it is configured but cannot be imported
+        (the app's dependencies missing where the CLI runs): read-only listings and what follows a
+        write that already happened go on ``without`` it instead of failing."""
+        try:
+            return self.registry
+        except SaqmigrateError as exc:
+            if without not in self._registry_warned:
+                warn(f"{exc}; {without}" if not self._registry_warned else f"registry not imported: {without}")
+                self._registry_warned.append(without)
+            return None
 
     @property
     def saq(self) -> str:
@@ -113,7 +126,7 @@ class RouteGroup(SaqmigrateGroup):
 )
 @click.option("--broker-url", default=None, envvar="CELERY_BROKER_URL", help="Celery's Redis broker, for drain-status.")
 @click.option(
-    "--config", default="pyproject.toml", show_default=True, help="Where [tool.saqmigrate] window_start lives."
+    "--config", default="pyproject.toml", show_default=True, help="Where [tool.saqmigrate.window] lives (start, days)."
 )
 @format_option("text", "json", aliases=("table",), help="Output format (also accepted after the subcommand).")
 @click.pass_context
@@ -166,14 +179,13 @@ def _check_workers(c: Ctx, pattern: str) -> list[str]:
 
 
 def _abort_moved_crons(c: Ctx, before: F.Snapshot, after: F.Snapshot) -> list[str]:
+    """After a write: abort the pending SAQ cron jobs of schedules that moved back to Celery. The flags are
+    already written, so nothing here fails the command (the SAQ cron guard skips those jobs anyway)."""
+    registry = c.optional_registry("pending SAQ cron jobs not aborted (the SAQ cron guard still skips them)")
     try:
-        return worker_ops.abort_moved_crons(c.registry, c.saq, before, after)
-    except SaqmigrateError:
-        raise
+        return worker_ops.abort_moved_crons(registry, c.saq, before, after)
     except Exception as exc:  # noqa: BLE001 - the SAQ cron guard still skips them: a warning, not an error
-        click.echo(
-            f"warning: could not abort pending SAQ cron jobs ({exc}); the SAQ cron guard still skips them", err=True
-        )
+        warn(f"could not abort pending SAQ cron jobs ({exc}); the SAQ cron guard still skips them")
         return []
 
 
@@ -217,7 +229,7 @@ def _switch(c: Ctx, mode: str, reason: str, done: str, already: str) -> None:
 def show(c: Ctx, quiet: bool):
     """The flags as stored, and (with --registry) where each task goes."""
     snap = c.store.snapshot()
-    rows = R.effective_routes(c.registry, snap)
+    rows = R.effective_routes(c.optional_registry("showing the flags without per-task routes"), snap)
     c.out({**R.snapshot_json(snap), "tasks": rows}, _show_summary(snap, rows) if quiet else _show_text(snap, rows))
 
 
@@ -243,7 +255,7 @@ def status(c: Ctx, quiet: bool):
         "window": window.to_json() if window else None,
         "unaudited_writes": max(0, snap.version - audit_len) if audit_len is not None else None,
     }
-    routes = R.effective_routes(c.registry, snap)
+    routes = R.effective_routes(c.optional_registry("showing the flags without per-task routes"), snap)
     if quiet:
         w = window.to_json() if window else None
         state = (
@@ -259,7 +271,7 @@ def status(c: Ctx, quiet: bool):
         state = "EXPIRED" if w["expired"] else f"{w['days_left']} days left"
         lines.append(f"window: day {w['day']} of {w['days']} (started {w['start']}, ends {w['end']}): {state}")
     else:
-        lines.append(f'window: not configured (set window_start = "YYYY-MM-DD" under [tool.saqmigrate] in {c.config})')
+        lines.append(f'window: not configured (set start = "YYYY-MM-DD" under [tool.saqmigrate.window] in {c.config})')
     if audit_len is None:
         lines.append("warning: the audit stream cannot be read (wrong Redis type); the next write sets it aside")
     elif data["unaudited_writes"]:
@@ -307,15 +319,15 @@ def set_(c: Ctx, task, backend, percent, reason, force, expires):
         version,
         f"{task} -> {R.rule_text(F.make_rule(backend, bp))}" + (f" (expires {expires})" if expires else ""),
     )
+    registry = c.optional_registry("the rule is written; its tasks were not checked")
+    if registry is not None and not R.matching_tasks(registry, task):
+        warn(
+            f"{task!r} matches no task in the registry ({c.registry_name}): the rule routes nothing "
+            "until such a task is registered (`saqmigrate route show` lists them)"
+        )
     if backend == F.SAQ and (bp is None or bp > 0):
-        for line in R.canvas_warnings(c.registry, task):
-            click.echo(line, err=True)
-        try:
-            registry = c.registry
-        except Exception:  # noqa: BLE001 - no readable registry: nothing more to say here
-            registry = None
-        for line in R.pinned_warnings(registry, task):
-            click.echo(line, err=True)
+        for line in [*R.canvas_warnings(registry, task), *R.pinned_warnings(registry, task)]:
+            warn(line)
 
 
 @command.command()
@@ -494,7 +506,7 @@ def schedules(c: Ctx, entry, owner, reason, force):
         if owner:
             die("--owner needs an ENTRY")
         rows = []
-        reg = c.registry
+        reg = c.optional_registry("listing only the owners stored in the flags")
         names = sorted(set(reg.schedules if reg else []) | set(before.schedules))
         for n in names:
             s = reg.schedules.get(n) if reg else None
