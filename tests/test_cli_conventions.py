@@ -87,26 +87,42 @@ def test_rule_works_with_the_shared_options(args):
     assert out.exit_code == 0 and out.output.startswith("# SM101")
 
 
-def test_piped_reports_never_cut_paths(tmp_path):
-    """Piped into a CI log (not a terminal), a long path and its line number arrive whole (issue 15)."""
+@pytest.mark.parametrize("to_file", [False, True], ids=["piped", "dash-o"])
+def test_piped_reports_never_cut_paths(tmp_path, to_file):
+    """Piped into a CI log or written with -o (not a terminal), a long path and its line number arrive
+    whole, and no column is dropped to make room (issue 15; attack 41 #3: a 190-character path lost its
+    :line, the rule and message columns, and the readiness columns)."""
     import subprocess
     import sys
 
-    deep = tmp_path / "a_rather_long_package_name" / "with_a_nested_module_folder" / "and_more"
+    parts = ["a_rather_long_package_name", "with_a_nested_module_folder_whose_name_goes_on", "and_more_levels"]
+    parts += ["because_real_projects_nest_deeply_sometimes"]
+    deep = tmp_path.joinpath(*parts)
     deep.mkdir(parents=True)
-    (deep / "tasks_for_the_reporting_pipeline.py").write_text(
-        "from celery import shared_task\n\n\n@shared_task(soft_time_limit=3)\ndef t():\n    return 1\n"
+    (deep / "tasks_for_the_reporting_pipeline_of_the_quarterly_numbers.py").write_text(
+        "from celery import shared_task\n\n\n@shared_task(soft_time_limit=3)\ndef a_task_with_a_long_name():\n"
+        "    return 1\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k != "COLUMNS"}
+    out = tmp_path / "report.txt"
     proc = subprocess.run(
-        [sys.executable, "-m", "saqmigrate", "scan", str(tmp_path)],
+        [sys.executable, "-m", "saqmigrate", "scan", str(tmp_path), *(["-o", str(out)] if to_file else [])],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
-    rel = "a_rather_long_package_name/with_a_nested_module_folder/and_more/tasks_for_the_reporting_pipeline.py"
-    assert f"{rel}:4" in proc.stdout, proc.stdout
+    text = out.read_text() if to_file else proc.stdout
+    rel = "/".join(parts) + "/tasks_for_the_reporting_pipeline_of_the_quarterly_numbers.py"
+    assert len(rel) > 190
+    lines = text.splitlines()
+    blocker = next(line for line in lines if f"{rel}:4" in line)
+    assert "SM151" in blocker and "soft_time_limit=3" in blocker, text  # rule, location, message: one line
+    readiness = next(line for line in lines if line.lstrip().startswith(rel + " "))
+    assert readiness.split()[-1] == "0%" or readiness.rstrip().endswith("%"), readiness  # the "ready" column
+    name = "tasks_for_the_reporting_pipeline_of_the_quarterly_numbers.a_task_with_a_long_name"  # no __init__.py
+    assert any(line.lstrip().startswith(name + " ") for line in lines), text  # the native table's task column
+    assert "…" not in text
 
 
 def test_route_subcommands_take_format_where_users_put_it(redis_url):

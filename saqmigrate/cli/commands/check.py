@@ -123,7 +123,6 @@ def command(
     """Fail CI when the migration goes off track: new Celery usage, drifted generated code,
     unproven schedules, inconsistent routing flags, or an expired window. With --live --app,
     also verify the generated code against the imported app's run-time truth (imports the app)."""
-    from rich.console import Console
 
     from saqmigrate.check import Options, run_checks
     from saqmigrate.cli.common import console as make_console
@@ -163,7 +162,7 @@ def command(
             from io import StringIO
 
             buf = StringIO()
-            ci_formats.render_human(report, Console(file=buf, width=120, color_system=None), verbose=verbose)
+            ci_formats.render_human(report, make_console(file=buf, color_system=None), verbose=verbose)
             text = buf.getvalue()
         elif quiet:
             from saqmigrate.cli.common import summary_line
@@ -172,8 +171,6 @@ def command(
             text = None
         else:
             console = make_console()
-            if not console.is_terminal:
-                console = make_console(width=120)
             ci_formats.render_human(report, console, verbose=verbose)
             text = None
     else:

@@ -81,7 +81,6 @@ def command(
 
     PATH is a project folder, or one Python file: the folder above the file's outermost package is
     scanned for context (imports, task names, the app) and the report lists only that file."""
-    from rich.console import Console
 
     from saqmigrate.cli.common import console as make_console
     from saqmigrate.cli.common import project_config
@@ -161,7 +160,7 @@ def command(
             from saqmigrate.emit.terminal import render
 
             buf = StringIO()
-            render(index, Console(file=buf, width=120, color_system=None), verbose=True)
+            render(index, make_console(file=buf, color_system=None), verbose=True)
             text = buf.getvalue()
         if output is not None:
             write_atomic(output, text)  # OutputError: one line, exit 2 (saqmigrate.errors)

@@ -52,9 +52,7 @@ def command(path: Path, fmt: str, no_cache: bool, config_path: Path | None, fail
     if fmt == "json":
         sys.stdout.write(json.dumps({"schema": "saqmigrate.schedules/1", "schedules": rows}, indent=2) + "\n")
     else:
-        console = make_console()
-        if not console.is_terminal:  # piped / CI: rich would assume 80 columns and break words
-            console = make_console(width=160)
+        console = make_console()  # piped / CI: as wide as the table (cli/common.py NON_TTY_WIDTH)
         table = Table(title=f"Beat schedules in {index.root}", show_lines=False)
         for col in ("entry", "Celery", "SAQ cron", "exact", "when it fires", "rules"):
             table.add_column(col, overflow="fold")
