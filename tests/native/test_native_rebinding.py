@@ -409,3 +409,37 @@ def test_a_library_function_the_prover_trusts_replaced_by_the_project(tmp_path: 
     prover = Prover(_write(tmp_path / "internal", {**files, "proj/patches.py": internal}))
     plan = prover.plan_task("proj.tasks", "t_count", bind=False)  # every query is built through it
     assert plan.verdict == "bridged" and "BaseManager.get_queryset replaced" in plan.reason()
+
+
+@pytest.mark.parametrize(
+    ("text", "may"),
+    [
+        ("import h\nh.x = 1\n", True),
+        ("import h\na = h.x = 1\n", True),  # chained
+        ("import h\nif c: h.x = 1\n", True),
+        ("import h\nx = 1; h.x += 1\n", True),
+        ("from a import (\n    b,\n    h,\n)\n\n\ndef f():\n    h.y: int = 2\n", True),
+        ("import h\ndel h.x\n", True),
+        ("import h\nsetattr(h, 'a', 1)\n", True),
+        ("class F:\n    pass\n\n\nF.up = 1\n", True),
+        ("import h\nh.x == 1\n", False),
+        ("import h\nf(h.x, key=1)\n", False),
+        ("import h\ngetattr(h, 'a')\n", False),
+        ("import h\nx.y = 1\n", False),  # x is not a name an import or a class binds
+        ("import h\nself.x = 1\n", False),
+    ],
+)
+def test_the_text_look_picks_the_files_that_may_write(text: str, may: bool) -> None:
+    from saqmigrate.index.extract import may_write_attributes
+
+    assert may_write_attributes(text) is may
+    assert may_write_attributes(text.encode()) is may
+
+
+def test_a_package_attribute_replaced_is_not_the_submodule(tmp_path: Path) -> None:
+    files = {
+        **_control(),
+        "proj/patches.py": "import proj\n\n\ndef install(fake):\n    proj.helpers = fake\n",
+    }
+    plan = Prover(_write(tmp_path / "p", files)).plan_task("proj.tasks", "t_quiet", bind=False)
+    assert plan.verdict == "bridged" and "proj.helpers replaced at proj/patches.py:5" in plan.reason()
