@@ -69,3 +69,50 @@ def test_cli_prints_no_error_line_by_hand():
             if p.name not in allowed:
                 offenders.append(f"{p.relative_to(PKG)}: {m.group(0)[:60]}")
     assert not offenders, offenders
+
+
+def _entry_point(*args: str, env: dict | None = None) -> tuple[int, str, str]:
+    """The installed entry point (saqmigrate.cli.main:main), as a shell runs it."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "saqmigrate", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_click_usage_errors_have_the_same_one_line_form(tmp_path: Path):
+    """A bad option value, an unknown option or command, a missing argument: click's three-line
+    `Usage: ... Error:` block became one `saqmigrate: error:` line with where to look (attack 41 #7)."""
+    cases = [
+        (["scan", str(tmp_path), "--format", "xml"], "Invalid value for '--format'", "saqmigrate scan --help"),
+        (["scan", str(tmp_path), "--no-such-flag"], "--no-such-flag", "saqmigrate scan --help"),
+        (["no-such-command"], "No such command 'no-such-command'", "saqmigrate --help"),
+        (["route", "set", "x", "celery"], "Missing option '--reason'", "saqmigrate route set --help"),
+    ]
+    for args, what, where in cases:
+        code, out, err = _entry_point(*args)
+        assert code == EXIT_USAGE, (args, err)
+        assert out == "" and err.count("\n") == 1 and err.startswith("saqmigrate: error: "), (args, err)
+        assert what in err and f"(see `{where}`)" in err, (args, err)
+
+
+def test_a_redis_that_answers_with_an_error_is_one_line(redis_url: str):
+    """A database index out of range (or a refused AUTH) is an answer, not an outage: one line that says
+    so, for the flag store and for SAQ's Redis (dlq), never a traceback (attack 41 #6)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(redis_url)
+    bad = urlunsplit((parts.scheme, parts.netloc, "/99", "", ""))
+    code, _, err = _entry_point("dlq", "list", env={"SAQ_REDIS_URL": bad, "REDIS_URL": bad})
+    assert code == EXIT_USAGE and err.count("\n") == 1, err
+    assert err.startswith("saqmigrate: error: Redis answered with an error: DB index is out of range"), err
+    code, _, err = _entry_point("route", "--redis-url", bad, "show")
+    assert code == EXIT_USAGE and err.count("\n") == 1, err
+    assert "answered with an error: DB index is out of range" in err and "does not answer" not in err, err

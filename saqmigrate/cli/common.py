@@ -55,6 +55,19 @@ def report_error(exc: SaqmigrateError) -> int:
     return exc.exit_code
 
 
+def redis_error_line(exc: BaseException) -> str:
+    """A redis-py error as one line for a person (the URL it names is redacted)."""
+    from saqmigrate.runtime.urls import redact
+
+    text = redact(str(exc).splitlines()[0] if str(exc) else "")
+    kind = type(exc).__name__
+    if kind == "ResponseError" or "ResponseError" in [c.__name__ for c in type(exc).__mro__]:
+        what = f"Redis answered with an error: {text}"
+    else:
+        what = f"Redis failed ({kind}): {text}" if text else f"Redis failed ({kind})"
+    return f"{what}; check the Redis URL (--redis-url, SAQ_REDIS_URL / REDIS_URL) and that the server is up"
+
+
 class SaqmigrateGroup(click.Group):
     """A click group whose commands' :class:`SaqmigrateError` end as one line on stderr and the error's
     exit code: the one place errors are reported (the root group; ``route`` and ``dlq`` are groups of
@@ -65,6 +78,11 @@ class SaqmigrateGroup(click.Group):
             return super().invoke(ctx)
         except SaqmigrateError as exc:
             ctx.exit(report_error(exc))
+        except Exception as exc:
+            if not type(exc).__module__.startswith("redis."):
+                raise
+            # a Redis that is down or answers with an error, where a command did not say more: one line
+            ctx.exit(report_error(SaqmigrateError(redis_error_line(exc))))
 
 
 def project_config(path: Path, config_path: Path | None = None) -> Config:

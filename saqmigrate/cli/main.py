@@ -92,6 +92,16 @@ def cli(ctx: click.Context, color: str) -> None:
     ctx.color = choice  # click.echo / click.style in every command
 
 
+def click_error_line(exc: click.exceptions.ClickException) -> str:
+    """Click's own error (a bad option value, a missing argument, an unknown command) as one line, with
+    where to look: ``No such option: --colr (see `saqmigrate scan --help`)``."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.exceptions.UsageError) and ctx is not None:
+        return f"{message} (see `{ctx.command_path} --help`)"
+    return message
+
+
 def main(argv: list[str] | None = None) -> None:
     """Click's standalone mode turns Ctrl-C into "Aborted!" and exit 1, which CI reads as "findings";
     an interrupt exits 130 here, like any shell tool."""
@@ -107,9 +117,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except SaqmigrateError as exc:  # raised outside a command (the root group's own options)
         sys.exit(report_error(exc))
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:  # click's usage errors, in the one format every error has
+        sys.exit(report_error(SaqmigrateError(click_error_line(exc), exc.exit_code)))
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except ModuleNotFoundError as exc:  # a command importing the analyzer lazily, in the core install

@@ -447,6 +447,11 @@ class FlagStore:
 
         try:
             self.client.ping()
+        except redis.ResponseError as exc:  # it answered, with an error (a db index out of range, auth, ...)
+            raise StoreUnavailable(
+                f"flag store Redis at {redact(self.url)} answered with an error: {redact(str(exc))}; "
+                "fix --redis-url / SAQMIGRATE_REDIS_URL (database number, password)"
+            ) from None
         except redis.RedisError as exc:
             raise StoreUnavailable(
                 f"flag store Redis at {redact(self.url)} does not answer ({exc.__class__.__name__}); "
