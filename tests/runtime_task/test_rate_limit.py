@@ -89,8 +89,14 @@ def test_ten_per_second_on_one_worker_delays_without_blocking_the_loop(redis_url
     span = max(starts) - min(starts)
     assert 2.7 <= span <= 3.6, span  # 29 gaps of 0.1 s: Celery's capacity-1 bucket at 10/s
     assert 2.7 <= elapsed <= 6.0, elapsed
-    gaps = sorted(b - a for a, b in zip(sorted(starts), sorted(starts)[1:]))
-    assert gaps[0] >= 0.09, gaps[:3]  # never faster than the rate
+    # never faster than the rate. The starts are taken in the body's thread, after asyncio.sleep's wake-up
+    # and the hand-off to the thread pool: on a loaded machine that delays one start by up to a few tens of
+    # ms and not the next (a gap of 0.082 s measured in .ci/lower-bounds), without accumulating. The
+    # reservations themselves are exact (test_bucket_admits_what_kombus_capacity_one_bucket_admits).
+    s = sorted(starts)
+    gaps = sorted(b - a for a, b in zip(s, s[1:]))
+    assert gaps[0] >= 0.07, gaps[:3]
+    assert min(s[i + 10] - s[i] for i in range(len(s) - 10)) >= 0.97  # any 10 gaps: 1 s less the jitter
     loop_gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert len(ticks) > 100 and max(loop_gaps) < 0.5, max(loop_gaps)  # the loop kept running
 
