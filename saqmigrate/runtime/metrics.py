@@ -121,6 +121,12 @@ class SaqMetrics:
         self.retries = Counter(
             f"{ns}_job_retries", "SAQ job attempts that failed and will be retried.", ["queue", "function"], registry=r
         )
+        self.loop_stalls = Counter(
+            f"{ns}_loop_stalls",
+            "SAQ task bodies caught holding the event loop past SAQMIGRATE_LOOP_STALL_MS (runtime/loopguard.py).",
+            ["function"],
+            registry=r,
+        )
         self.duration = Histogram(
             f"{ns}_job_duration_seconds",
             "Run time of each SAQ job attempt.",
@@ -152,6 +158,9 @@ class SaqMetrics:
         self.http_port: int | None = None
         self._refreshers: dict[str, asyncio.Task] = {}
         self._hook_server = False
+
+    def loop_stall(self, function: str) -> None:
+        self.loop_stalls.labels(function).inc()
 
     # ---- hooks
     async def before_process(self, ctx: dict) -> None:

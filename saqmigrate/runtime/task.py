@@ -47,7 +47,7 @@ from datetime import datetime, timezone
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from saqmigrate.runtime import django_db
+from saqmigrate.runtime import django_db, loopguard
 from saqmigrate.runtime.task_options import JOB_FIELDS, TaskOptions
 
 if TYPE_CHECKING:
@@ -211,6 +211,7 @@ def saq_task(name: str, options: TaskOptions | None = None) -> Callable[[Callabl
         async def task(ctx: dict, /, **kwargs: Any) -> Any:  # positional-only: a job kwarg may be named ctx
             return await _run_task(fn, name, options, params, ctx, kwargs)
 
+        loopguard.register(fn, name)  # a stall inside fn is attributed to this task (runtime/loopguard.py)
         task.__qualname__ = name
         task.saq_name = name  # type: ignore[attr-defined]
         task.saq_options = options  # type: ignore[attr-defined]
@@ -251,6 +252,10 @@ async def _run_task(
             from saqmigrate.runtime.ratelimit import acquire  # noqa: PLC0415
 
             await acquire(name, options.rate_limit)
+        if loopguard.demoted(name):  # its port blocked the loop before: the Celery body in a thread
+            bridged = loopguard.fallback(name)
+            if bridged is not None:
+                return await bridged(ctx, kwargs)
         return await fn(ctx, **kwargs)
     except asyncio.CancelledError:
         current.cancelled = True
@@ -261,6 +266,8 @@ async def _run_task(
                 current.call.time_limit_exceeded(job.timeout)
         raise
     except Exception as exc:
+        if loopguard.sync_only_error(exc):
+            loopguard.demote(name, f"made a synchronous Django ORM call on the event loop ({exc})")
         ignore = _exceptions().get("Ignore")
         if ignore is not None and isinstance(exc, ignore):
             return None  # Celery: the task asked not to record a state; SAQ completes with None
