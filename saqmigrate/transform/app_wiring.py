@@ -1,6 +1,7 @@
 """Wire the dual-routing shim into the module that creates the Celery app.
 
-After ``app = Celery(...)`` it inserts (lint-clean: the import is below the app on purpose)::
+After ``app = Celery(...)``, and after its attribute docstring if one follows it (Sphinx keeps it with the
+app), it inserts (lint-clean: the import is below the app on purpose)::
 
     from proj.saq_worker import routing as _saqmigrate_routing  # noqa: E402
     _saqmigrate_routing.install(app)
@@ -55,7 +56,10 @@ def wire_app(source: str, app_var: str, routing_module: str, line_length: int = 
         if len(line) > line_length:
             line += ", E501"
         new = [cst.parse_statement(line), _after_import(cst.parse_statement(f"{ROUTING_NAME}.install({app_var})"))]
-        body[i : i + 1] = [stmt, *new]
+        # an attribute docstring (`app = Celery(...)` then `"""The Celery app."""`, read by Sphinx and
+        # IDEs) belongs to the assignment: the hook goes after it, not between them
+        at = i + 2 if i + 1 < len(body) and _is_docstring(body[i + 1]) else i + 1
+        body[at:at] = new
         return WiringResult(module.with_changes(body=body).code, True)
     factory = _wire_factory(module, app_var, routing_module)
     if factory is not None:
@@ -65,6 +69,16 @@ def wire_app(source: str, app_var: str, routing_module: str, line_length: int = 
         False,
         f"no module-level `{app_var} = Celery(...)` found; add "
         f"`from {routing_module} import install; install({app_var})` after the app is created",
+    )
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    """A bare string expression statement (an attribute docstring when it follows an assignment)."""
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
     )
 
 
