@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from saqmigrate.errors import SaqmigrateError
+from saqmigrate.ops.routes import audit_value_text
 from saqmigrate.runtime.urls import (
     redact as _redact,
 )  # the one redaction helper (tests/runtime_routing/test_redaction.py)
@@ -1021,16 +1022,6 @@ def _short(task: str) -> str:
     return ".".join(p for p in parts if p != "tasks") if len(parts) > 2 else task
 
 
-def _audit_text(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        bp = int(value.get("percent_bp", 10_000))
-        target = str(value.get("target"))
-        return f"{target} {bp / 100:g}%" if target == "saq" and bp < 10_000 else target
-    return str(value)
-
-
 def render(result: DemoResult, console: Any) -> None:
     """Print the dispatch table, the route history and the verdict with rich."""
     from rich import box
@@ -1065,7 +1056,7 @@ def render(result: DemoResult, console: Any) -> None:
         h.add_row(
             str(it.get("version")),
             str(it.get("target")),
-            f"{_audit_text(it.get('old'))} -> {_audit_text(it.get('new'))}",
+            f"{audit_value_text(it.get('old'))} -> {audit_value_text(it.get('new'))}",
             str(it.get("reason")),
             str(it.get("actor")),
         )

@@ -81,6 +81,22 @@ def test_route_history_prints_iso_times(redis_url, unique_name):
     assert json.loads(invoke(*base[:1], "--format", "json", *base[1:], "history").output) == [entry]
 
 
+def test_route_history_says_what_changed_in_words(redis_url, unique_name):
+    """Rules read as `celery -> saq 30%`, owners as `owner saq`, the mode as its name; the stored JSON
+    (with epoch `updated_at`) only under --format json (attack 41 #13)."""
+    base = ["route", "--redis-url", redis_url, "--namespace", unique_name]
+    assert invoke(*base, "set", "proj.a", "celery", "--reason", "start").exit_code == 0
+    r = invoke(*base, "set", "proj.a", "saq", "--percent", "30", "--reason", "ramp", "--force")
+    assert r.exit_code == 0, r.output
+    assert invoke(*base, "schedules", "nightly", "--owner", "celery", "--reason", "pin").exit_code == 0
+    assert invoke(*base, "kill", "--reason", "drill").exit_code == 0
+    out = invoke(*base, "history").output
+    assert "rule:proj.a: - -> celery  (start)" in out, out
+    assert "rule:proj.a: celery -> saq 30%  (ramp)" in out, out
+    assert "-> owner celery  (pin)" in out and "-> force-celery  (drill)" in out, out
+    assert "updated_at" not in out and "{" not in out, out
+
+
 @pytest.mark.parametrize("args", [["--color", "never", "rule", "SM101"], ["rule", "SM101", "--format", "text"]])
 def test_rule_works_with_the_shared_options(args):
     out = invoke(*args)

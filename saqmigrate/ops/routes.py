@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,22 @@ def rule_text(rule: dict | None) -> str:
     if rule.get("target") == "saq" and int(rule.get("percent_bp", F.FULL_BP)) < F.FULL_BP:
         return f"saq {int(rule['percent_bp']) / 100:g}%"
     return str(rule.get("target"))
+
+
+def audit_value_text(value: Any) -> str:
+    """An audit entry's old or new value as a person reads it: a rule as :func:`rule_text` (with its
+    expiry), a schedule owner as ``owner saq``, the mode as its name, nothing as ``-``; anything else
+    (an import's summary, a value written outside the CLI) as compact JSON."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "target" in value:
+        text = rule_text(value)
+        return text + (f" (expires {value['expires_at']})" if value.get("expires_at") else "")
+    if isinstance(value, dict) and set(value) <= {"owner", "updated_at", "actor", "reason"} and "owner" in value:
+        return f"owner {value['owner']}"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def snapshot_json(snap: F.Snapshot) -> dict[str, Any]:

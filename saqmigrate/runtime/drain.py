@@ -6,6 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from saqmigrate.errors import SaqmigrateError
+
+
+class UnsupportedBroker(SaqmigrateError, ValueError):
+    """A Celery broker whose waiting messages this reading cannot count (not Redis)."""
+
 
 @dataclass
 class Waiting:
@@ -15,8 +21,20 @@ class Waiting:
 
 
 def celery_waiting(broker_url: str, names: set[str] | None = None, *, timeout: float = 2.0) -> dict[str, Waiting]:
-    """Task name -> its messages on the broker (``names``: only these). Raises redis errors as they are."""
+    """Task name -> its messages on the broker (``names``: only these). Raises redis errors as they are,
+    and :class:`UnsupportedBroker` for a broker that is not Redis (RabbitMQ keeps a worker's unacknowledged
+    and ETA messages where AMQP cannot list them per task)."""
     from saqmigrate.runtime.flags import make_client
+    from saqmigrate.runtime.urls import URL_SCHEMES, redact
+
+    scheme = broker_url.split("://", 1)[0].lower() if "://" in broker_url else ""
+    if scheme not in URL_SCHEMES:
+        raise UnsupportedBroker(
+            f"Celery broker {redact(broker_url)}: the drain check reads Celery's Redis broker only "
+            f"({scheme or 'no'}:// is not Redis). On RabbitMQ check by hand that nothing waits: "
+            "`rabbitmqctl list_queues name messages_ready messages_unacknowledged` all 0 and "
+            "`celery -A <app> inspect scheduled` / `inspect reserved` empty"
+        )
 
     r = make_client(broker_url, timeout)
     payloads: list[tuple[str, bytes | str]] = []

@@ -139,6 +139,16 @@ def test_drain_status_counts_celery_messages_with_eta(rt, project):
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.output)
     assert row["celery_queued"] == 2 and row["celery_max_eta"] and row["drained"] is False
+    # where the docs and the hint put it: after the subcommand (attack 41 #5)
+    r = run(rt, "--format", "json", "drain-status", "proj.a", "--broker-url", rt.url, registry=project)
+    assert r.exit_code == 0 and json.loads(r.output)[0]["celery_queued"] == 2, r.output
+
+
+def test_drain_status_on_a_rabbitmq_broker_is_one_line_saying_how_to_check(rt, project):
+    r = run(rt, "drain-status", "proj.a", "--broker-url", "amqp://guest:secret@127.0.0.1:5672//", registry=project)
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "reads Celery's Redis broker only" in r.output and "rabbitmqctl list_queues" in r.output
+    assert "secret" not in r.output
 
 
 @pytest.mark.slow

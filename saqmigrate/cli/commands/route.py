@@ -377,7 +377,8 @@ def unkill(c: Ctx, reason):
 @quiet_option(help="Text: one line (how many changes are shown, the newest version and its time).")
 @pass_ctx
 def history(c: Ctx, limit, fmt, quiet):
-    """The audit stream, newest first: version, time (ISO 8601 UTC), who, what, old -> new, why."""
+    """The audit stream, newest first: version, time (ISO 8601 UTC), who, what, old -> new (``saq 30%``,
+    ``owner celery``, ``-`` for none), why; --format json has the stored values."""
     items = c.store.history(limit)
     lines = []
     for it in items:
@@ -392,7 +393,8 @@ def history(c: Ctx, limit, fmt, quiet):
 
         lines.append(
             f"v{it.get('version')}  {when}  {inert_text(it.get('actor'))}  {inert_text(it.get('target'))}: "
-            f"{json.dumps(it.get('old'))} -> {json.dumps(it.get('new'))}  ({inert_text(it.get('reason'), 2000)})"
+            f"{inert_text(R.audit_value_text(it.get('old')))} -> {inert_text(R.audit_value_text(it.get('new')))}  "
+            f"({inert_text(it.get('reason'), 2000)})"
         )
     if (fmt or c.fmt) == "json":
         click.echo(json.dumps(items, indent=2, sort_keys=True, default=str))
@@ -549,9 +551,17 @@ def schedules(c: Ctx, entry, owner, reason, force):
 
 @command.command("drain-status")
 @click.argument("task", required=False)
+@click.option(
+    "--broker-url",
+    "sub_broker_url",
+    default=None,
+    help="Celery's Redis broker (as `route --broker-url`; default: CELERY_BROKER_URL).",
+)
 @pass_ctx
-def drain_status(c: Ctx, task):
+def drain_status(c: Ctx, task, sub_broker_url):
     """What is still waiting per task: Celery queued/unacked (incl. ETA) and SAQ incomplete."""
+    if sub_broker_url:
+        c.broker_url = sub_broker_url
     reg = c.registry
     if reg is None:
         die("drain-status needs --registry (to know each task's SAQ function and queue)")
