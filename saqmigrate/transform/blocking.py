@@ -427,10 +427,12 @@ _ORM_DATA = frozenset({"creation_counter", "auto_creation_counter", "description
 
 class ProjectLoader:
     """The scan's module loader (a ``Loader``) with the attribute writes of every project file the scan read
-    (``writes``), which the rewrite's prover needs too (``transform/native.py`` ``native_prover``)."""
+    (``writes``) and, once the scan's verdicts resolved them, ``replaced``: the rewrite's prover
+    (``transform/native.py`` ``native_prover``) uses both."""
 
     def __init__(self, load: Loader, writes: Writes) -> None:
         self.load, self.writes = load, writes
+        self.replaced: Replaced | None = None  # resolved once (transform/native.py scan_verdicts)
 
     def __call__(self, name: str) -> tuple[ast.Module, bool, str] | None:
         return self.load(name)

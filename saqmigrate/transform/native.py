@@ -906,7 +906,9 @@ def native_prover(root, roots: list, *, django: bool, index=None):
 
     loader = index.module_loader if index is not None else None
     # the attribute writes the scan found (None: the prover reads the project's files for them itself)
-    replaced = replaced_attributes(loader.writes, roots, loader) if isinstance(loader, ProjectLoader) else None
+    replaced = None
+    if isinstance(loader, ProjectLoader):
+        replaced = loader.replaced if loader.replaced is not None else replaced_attributes(loader.writes, roots, loader)
     return Prover(
         roots,
         loader=loader,
@@ -979,6 +981,67 @@ class _VerdictCache:
             return  # a cache never changes a result
 
 
+def _resolved_writes(root, loader, rel_of_module: dict[str, str], cache_dir) -> dict:
+    """The project's attribute writes resolved (``blocking.replaced_attributes``), cached in
+    ``<cache dir>/native_writes.json`` by the writes themselves and the size and mtime of every module the
+    resolution read: a warm scan resolves nothing (on indico, resolving reads ~1.5 s of modules)."""
+    import hashlib
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from saqmigrate import __version__
+    from saqmigrate.transform.blocking import ProjectLoader, project_writes, replaced_attributes
+
+    writes = loader.writes if isinstance(loader, ProjectLoader) else project_writes(root)
+    digest = hashlib.sha1(json.dumps(sorted(json.dumps(w, sort_keys=True) for w in writes)).encode()).hexdigest()
+    version = f"{__version__}/{NATIVE_CACHE_VERSION}"
+    path = Path(cache_dir) / "native_writes.json" if cache_dir is not None else None
+
+    def stat(rel: str | None) -> list | None:
+        try:
+            st = os.stat(Path(root) / rel) if rel is not None else None
+        except OSError:
+            return None
+        return [rel, st.st_size, st.st_mtime_ns] if st is not None else None
+
+    if path is not None and path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if (
+                data.get("version") == version
+                and data.get("writes") == digest
+                and all(stat(rel_of_module.get(name)) == dep for name, dep in data.get("deps", {}).items())
+            ):
+                return {(owner, attr): why for owner, attr, why in data["replaced"]}
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+    read: set[str] = set()
+
+    def tracking(name: str):
+        read.add(name)
+        return loader(name)
+
+    replaced = replaced_attributes(writes, [Path(root)], tracking)
+    if path is not None:
+        entry = {
+            "version": version,
+            "writes": digest,
+            "deps": {name: stat(rel_of_module.get(name)) for name in sorted(read)},
+            "replaced": sorted([owner, attr, why] for (owner, attr), why in replaced.items()),
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-native-writes-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry, separators=(",", ":")))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache never changes a result
+    return replaced
+
+
 def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, django: bool, cache_dir=None) -> dict:
     """``rewrite --mode native``'s verdict per task, for the scan: ``{"summary": {...}, "tasks": [...]}``
     (docs/scan-json.md). The prover reads modules through the scan's ``loader`` (trees the scan parsed are
@@ -989,20 +1052,17 @@ def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, d
     from saqmigrate import __version__
     from saqmigrate.plan import _skip_reason
     from saqmigrate.rewrite import _module_level_names, _params_src
-    from saqmigrate.transform.blocking import (
-        ProjectLoader,
-        Prover,
-        project_writes,
-        replaced_attributes,
-        replaced_digest,
-    )
+    from saqmigrate.transform.blocking import ProjectLoader, Prover, replaced_digest
 
     root = Path(root)
     http_client = project_declares(root, "httpx")
     segments = bool(django) or project_declares(root, "asgiref") or project_declares(root, "django")
+    # not twinned at all (tests, nested, names not known ...): the scan says why elsewhere
+    twinned = [t for t in tasks if _skip_reason(t) is None and not t.file.endswith("_saq.py")]
     # attribute writes resolved project-wide, once: a verdict is cached under the set it was proven with
-    writes = loader.writes if isinstance(loader, ProjectLoader) else project_writes(root)
-    replaced = replaced_attributes(writes, [root], loader)
+    replaced = _resolved_writes(root, loader, rel_of_module, cache_dir) if twinned else {}
+    if twinned and isinstance(loader, ProjectLoader):
+        loader.replaced = replaced  # the rewrite's prover (native_prover) uses the same set
     version = f"{__version__}/{NATIVE_CACHE_VERSION}/{int(http_client)}{int(segments)}/{replaced_digest(replaced)}"
     cache = _VerdictCache(Path(cache_dir) / "native.json" if cache_dir is not None else None, version)
     touched: dict[str, str | None] = {}
@@ -1023,9 +1083,7 @@ def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, d
     rows: list[dict] = []
     keep: set[str] = set()
     counts = {"ported": 0, "partly": 0, "bridged": 0}
-    for t in tasks:
-        if _skip_reason(t) is not None or t.file.endswith("_saq.py"):
-            continue  # not twinned at all (tests, nested, names not known ...): the scan says why elsewhere
+    for t in twinned:
         key = f"{t.file}:{t.function}:{_task_facts_key(t)}"
         keep.add(key)
         hit = cache.entries.get(key)

@@ -443,3 +443,26 @@ def test_a_package_attribute_replaced_is_not_the_submodule(tmp_path: Path) -> No
     }
     plan = Prover(_write(tmp_path / "p", files)).plan_task("proj.tasks", "t_quiet", bind=False)
     assert plan.verdict == "bridged" and "proj.helpers replaced at proj/patches.py:5" in plan.reason()
+
+
+def test_warm_scans_do_not_resolve_the_writes_again_until_a_module_it_read_changes(tmp_path: Path, monkeypatch) -> None:
+    root = _write(tmp_path / "p", _rebinding())
+    run_scan(root, Config())
+    resolved: list[int] = []
+    real = blocking.replaced_attributes
+
+    def counting(writes, roots, loader=None):
+        resolved.append(len(writes))
+        return real(writes, roots, loader)
+
+    monkeypatch.setattr(blocking, "replaced_attributes", counting)
+    index, _ = run_scan(root, Config())
+    assert resolved == []  # <cache dir>/native_writes.json
+    rows = {r["task"].removeprefix("proj.tasks."): r for r in index.native["tasks"]}
+    assert REPLACED["t_method"] in rows["t_method"]["reason"]
+    other = root / "proj/other.py"  # a module the resolution read (setattr(other, name, ...))
+    other.write_text(OTHER + "\n\ndef b(x):\n    return x\n")
+    index, _ = run_scan(root, Config())
+    assert len(resolved) == 1
+    rows = {r["task"].removeprefix("proj.tasks."): r for r in index.native["tasks"]}
+    assert REPLACED["t_computed"] in rows["t_computed"]["reason"]
