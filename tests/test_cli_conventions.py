@@ -460,3 +460,20 @@ def test_scan_of_an_excluded_file_says_so(tmp_path):
     assert [(t["name"], t["file"]) for t in kept["tasks"]] == [("pkg.keep.t", "pkg/keep.py")]
     plain = invoke("scan", str(tmp_path / "pkg" / "plain.py"), "--no-cache", "-q")  # no Celery usage: an empty report
     assert plain.exit_code == 0 and plain.output.startswith("0 findings (")
+
+
+def test_group_options_and_color_are_accepted_after_the_subcommand(redis_url, unique_name, fixtures_dir):
+    """`route show --redis-url X`, `dlq list --redis-url X`, `scan PATH --color never` (attack 41 #8):
+    options work where users put them, declared once (cli/common.py, cli/main.py)."""
+    r = invoke("route", "show", "--redis-url", redis_url, "--namespace", unique_name)
+    assert r.exit_code == 0 and "flag version 0" in r.output, r.output
+    r = invoke("dlq", "list", "--redis-url", redis_url, "--prefix", f"dlq-{unique_name}")
+    assert r.exit_code == 0 and "no dead letters" in r.output, r.output
+    r = invoke("dlq", "list", "--redis-url", "http://nope")
+    assert r.exit_code == 2 and "is not a Redis URL" in r.output
+    plain = invoke("scan", str(fixtures_dir / "pydotorg"), "--color", "never")
+    forced = invoke("scan", str(fixtures_dir / "pydotorg"), "--color", "always")
+    assert plain.exit_code == forced.exit_code == 0
+    assert ANSI not in plain.output and ANSI in forced.output
+    later = invoke("--color", "always", "scan", str(fixtures_dir / "pydotorg"), "--color", "never")
+    assert ANSI not in later.output  # the one after the command wins

@@ -85,6 +85,35 @@ class SaqmigrateGroup(click.Group):
             ctx.exit(report_error(SaqmigrateError(redis_error_line(exc))))
 
 
+def repeat_group_options(group: click.Group, names: tuple[str, ...], apply: Callable[[Any, str, Any], None]) -> None:
+    """Accept the group options ``names`` after every subcommand too (``route show --redis-url X``,
+    ``dlq list --redis-url X``), as they are accepted before it: users put options where ruff and
+    black take them. The subcommand's copy is parsed after the group's callback made ``ctx.obj``, so
+    ``apply(ctx.obj, name, value)`` updates it; a value given after the subcommand wins. Declared once:
+    call this after the group's subcommands are defined."""
+    originals = [p for p in group.params if isinstance(p, click.Option) and p.name in names]
+    for sub in group.commands.values():
+        taken = {o for p in sub.params for o in getattr(p, "opts", [])}
+        for option in originals:
+            if any(o in taken for o in option.opts):
+                continue
+
+            def callback(ctx: click.Context, param: click.Parameter, value: Any, name: str = str(option.name)) -> None:
+                if value is not None:
+                    apply(ctx.obj, name, value)
+
+            sub.params.append(
+                click.Option(
+                    option.opts,
+                    type=option.type,
+                    default=None,
+                    expose_value=False,
+                    callback=callback,
+                    help=f"{option.help} (also before the subcommand)" if option.help else None,
+                )
+            )
+
+
 def project_config(path: Path, config_path: Path | None = None) -> Config:
     """The project's configuration, after checking that ``path`` is a folder."""
     if not path.exists():
@@ -202,13 +231,13 @@ NON_TTY_WIDTH = 10_000
 
 def console(*, stderr: bool = False, **kwargs: Any) -> Any:
     """A rich Console that follows --color (rich itself honours NO_COLOR and FORCE_COLOR); not on a
-    terminal (a pipe, a file given as ``file=``) and without ``COLUMNS``, never narrower than its content."""
+    terminal (a pipe, a file given as ``file=``), never narrower than its content, whatever ``COLUMNS`` says."""
     from rich.console import Console
 
     choice = color_choice()
     stream = kwargs.get("file") or (sys.stderr if stderr else sys.stdout)
-    if "width" not in kwargs and not getattr(stream, "isatty", lambda: False)() and not os.environ.get("COLUMNS"):
-        kwargs["width"] = NON_TTY_WIDTH
+    if "width" not in kwargs and not getattr(stream, "isatty", lambda: False)():
+        kwargs["width"] = NON_TTY_WIDTH  # COLUMNS too (CI runners set 80): a pipe is not a terminal to fit
     if choice is False:
         kwargs.setdefault("color_system", None)
     elif choice is True:  # colours even when piped (CI logs); terminal-only behaviour stays off

@@ -56,6 +56,43 @@ def missing_cli_dependency(exc: BaseException) -> str | None:
     return None
 
 
+COLOR_CHOICES = ("auto", "always", "never")
+
+
+def _set_color(ctx: click.Context, value: str | None) -> None:
+    """``--color`` as given (root or command): the choice every report and click.echo follow."""
+    if value is None:
+        return
+    choice = {"always": True, "never": False}.get(value)
+    if choice is None and os.environ.get("NO_COLOR"):  # https://no-color.org
+        choice = False
+    ctx.find_root().meta["saqmigrate.color"] = choice
+    ctx.color = choice  # click.echo / click.style in the command
+
+
+def _with_color_option(cmd: click.Command) -> click.Command:
+    """The root's ``--color`` accepted after the command too (``saqmigrate scan . --color never``), on
+    every command and subcommand that does not spell ``--color`` itself; declared here once."""
+    if getattr(cmd, "_saqmigrate_color", False):
+        return cmd
+    cmd._saqmigrate_color = True  # type: ignore[attr-defined]
+    if not any("--color" in getattr(p, "opts", ()) for p in cmd.params):
+        cmd.params.append(
+            click.Option(
+                ["--color"],
+                type=click.Choice(COLOR_CHOICES),
+                default=None,
+                expose_value=False,
+                is_eager=True,
+                callback=lambda ctx, param, value: _set_color(ctx, value),
+                help="Colour the output: auto|always|never (as `saqmigrate --color`).",
+            )
+        )
+    for sub in getattr(cmd, "commands", {}).values():
+        _with_color_option(sub)
+    return cmd
+
+
 class LazyGroup(SaqmigrateGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_command_modules())
@@ -65,7 +102,7 @@ class LazyGroup(SaqmigrateGroup):
         if module is None:
             return None
         try:
-            return importlib.import_module(module).command
+            return _with_color_option(importlib.import_module(module).command)
         except ModuleNotFoundError as exc:
             missing = missing_cli_dependency(exc)
             if missing is None:
@@ -77,7 +114,7 @@ class LazyGroup(SaqmigrateGroup):
 @click.version_option(__version__, prog_name="saqmigrate")
 @click.option(
     "--color",
-    type=click.Choice(["auto", "always", "never"]),
+    type=click.Choice(COLOR_CHOICES),
     default="auto",
     show_default=True,
     help="Colour the output: auto = when writing to a terminal and NO_COLOR is not set.",
@@ -85,11 +122,7 @@ class LazyGroup(SaqmigrateGroup):
 @click.pass_context
 def cli(ctx: click.Context, color: str) -> None:
     """Move a Celery app to SAQ: scan, rewrite, route, check."""
-    choice = {"always": True, "never": False}.get(color)
-    if choice is None and os.environ.get("NO_COLOR"):  # https://no-color.org
-        choice = False
-    ctx.meta["saqmigrate.color"] = choice
-    ctx.color = choice  # click.echo / click.style in every command
+    _set_color(ctx, color)
 
 
 def click_error_line(exc: click.exceptions.ClickException) -> str:

@@ -18,7 +18,14 @@ from typing import Any
 
 import click
 
-from saqmigrate.cli.common import SaqmigrateGroup, die, format_option, quiet_option, verbose_option
+from saqmigrate.cli.common import (
+    SaqmigrateGroup,
+    die,
+    format_option,
+    quiet_option,
+    repeat_group_options,
+    verbose_option,
+)
 from saqmigrate.errors import EXIT_FINDINGS
 from saqmigrate.runtime import serializer
 from saqmigrate.runtime.dlq import (
@@ -386,3 +393,14 @@ def purge_cmd(
             click.echo(f"saqmigrate: error: no dead letter with id {m!r}", err=True)
     if missing:
         sys.exit(EXIT_PARTIAL)
+
+
+def _late_option(cfg: _Cfg, name: str, value: Any) -> None:
+    """``--redis-url`` / ``--prefix`` given after the subcommand (cli/common.py repeat_group_options)."""
+    if name == "redis_url":
+        cfg.url = check_url(value, "--redis-url")
+    else:
+        cfg.prefix = value
+
+
+repeat_group_options(command, ("redis_url", "prefix"), _late_option)

@@ -10,7 +10,15 @@ from typing import Any
 
 import click
 
-from saqmigrate.cli.common import SaqmigrateGroup, die, format_option, quiet_option, report_error, warn
+from saqmigrate.cli.common import (
+    SaqmigrateGroup,
+    die,
+    format_option,
+    quiet_option,
+    repeat_group_options,
+    report_error,
+    warn,
+)
 from saqmigrate.errors import SaqmigrateError
 from saqmigrate.ops import drain as drain_ops
 from saqmigrate.ops import registry as registry_ops
@@ -551,17 +559,9 @@ def schedules(c: Ctx, entry, owner, reason, force):
 
 @command.command("drain-status")
 @click.argument("task", required=False)
-@click.option(
-    "--broker-url",
-    "sub_broker_url",
-    default=None,
-    help="Celery's Redis broker (as `route --broker-url`; default: CELERY_BROKER_URL).",
-)
 @pass_ctx
-def drain_status(c: Ctx, task, sub_broker_url):
+def drain_status(c: Ctx, task):
     """What is still waiting per task: Celery queued/unacked (incl. ETA) and SAQ incomplete."""
-    if sub_broker_url:
-        c.broker_url = sub_broker_url
     reg = c.registry
     if reg is None:
         die("drain-status needs --registry (to know each task's SAQ function and queue)")
@@ -851,3 +851,16 @@ for _cmd in command.commands.values():
                 help="Output format (also accepted before the subcommand; table = text).",
             )
         )
+
+
+def _late_option(c: Ctx, name: str, value: Any) -> None:
+    """A group option given after the subcommand (cli/common.py repeat_group_options)."""
+    if name == "redis_url":
+        c.redis_url = flag_store_url(value)
+    elif name == "registry":
+        c.registry_name = value
+    else:  # namespace, saq_url, broker_url, config
+        setattr(c, name, value)
+
+
+repeat_group_options(command, ("redis_url", "namespace", "registry", "saq_url", "broker_url", "config"), _late_option)
