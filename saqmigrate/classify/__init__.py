@@ -16,6 +16,7 @@ from saqmigrate import rules as rulebook
 from saqmigrate.classify.registry import SAME_ITEM, detectors
 from saqmigrate.classify.rules import short_name
 from saqmigrate.config import Config
+from saqmigrate.discover import is_test_path
 from saqmigrate.index.model import Call, Finding, ProjectIndex, Schedule, Task, is_dynamic
 from saqmigrate.translate.base import Note
 
@@ -44,6 +45,11 @@ class Classifier:
         tasks = index.tasks if index is not None else []
         self.qualname_count: Counter = Counter(short_name(t) for t in tasks)
         self.tasks_by_name: dict[str, Task] = {t.name: t for t in tasks if t.name}
+        # where each Celery name is registered outside tests (SM124: more than one place)
+        self.registrations: dict[str, list[Task]] = {}
+        for t in tasks:
+            if t.name and not is_test_path(t.file):
+                self.registrations.setdefault(t.name, []).append(t)
 
     def add(self, item: Any, code: str, file: str, line: int, column: int, message: str, subject: str = "") -> None:
         if code in self.disabled:

@@ -412,3 +412,11 @@ def factory_app_entry_unknown(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
             )
         ]
     return []
+
+
+@rule("SM124", on="task")
+def duplicate_task_name(t: Task, cl: Classifier) -> Hit | None:
+    same = cl.registrations.get(t.name or "", [])
+    if len(same) < 2 or t not in same:
+        return None
+    return hit(count=len(same), where=", ".join(f"{o.file}:{o.line}" for o in same))

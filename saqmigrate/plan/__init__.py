@@ -338,6 +338,11 @@ def _twin_blocker(t: Task, index: ProjectIndex) -> tuple[str | None, str | None,
     from saqmigrate.classify import options_plan
 
     skip = _skip_reason(t)
+    if skip is None and t.name and not is_test_path(t.file):
+        same = [o for o in index.tasks if o.name == t.name and not is_test_path(o.file)]
+        if len(same) > 1:
+            where = ", ".join(f"{o.file}:{o.line}" for o in same)
+            skip = f"SM124: {len(same)} functions register under this name ({where}); it stays on Celery"
     clash = sorted({p.name for p in t.params} & TWIN_BODY_NAMES)
     if skip is None and clash:
         skip = (

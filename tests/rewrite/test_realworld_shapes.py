@@ -261,3 +261,51 @@ def test_an_async_body_under_an_overridden_call_stays_on_celery(tmp_path: Path) 
     index, _ = run_scan(root, Config(), use_cache=False)
     assert [f.subject for f in index.findings if f.rule == "SM119"] == ["proj.celery.refresh"]
     assert [tw.celery_name for m in build_plan(index).modules for tw in m.twins] == ["proj.celery.other"]
+
+
+def test_two_functions_under_one_celery_name_both_stay_on_celery(tmp_path: Path) -> None:
+    """Celery keeps whichever registration it imports last; SAQ's worker would keep whichever its list has
+    last: neither is guessed (SM124, attack 41 #16). A test module reusing the name does not count."""
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/daily.py": """
+            from celery import shared_task
+
+
+            @shared_task(name="reports.build")
+            def build_daily():
+                return "daily"
+
+
+            @shared_task
+            def other():
+                return 1
+        """,
+            "proj/weekly.py": """
+            from celery import shared_task
+
+
+            @shared_task(name="reports.build")
+            def build_weekly():
+                return "weekly"
+        """,
+            "proj/tests/test_reports.py": """
+            from celery import shared_task
+
+
+            @shared_task(name="proj.daily.other")
+            def fake_other():
+                return 0
+        """,
+        },
+    )
+    index, _ = run_scan(root, Config())
+    found = [f for f in index.findings if f.rule == "SM124"]
+    assert sorted((f.file, f.line) for f in found) == [("proj/daily.py", 5), ("proj/weekly.py", 5)]
+    assert "registered 2 times (proj/daily.py:5, proj/weekly.py:5)" in found[0].message
+    result = compute_changes(root, Config())
+    twins = "".join(c.new or "" for c in result.changes if c.rel.endswith("_saq.py"))
+    assert '"reports.build"' not in twins and '"proj.daily.other"' in twins
+    assert any(what == "reports.build" and why.startswith("SM124") for what, why in result.plan.skipped)
