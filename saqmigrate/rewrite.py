@@ -153,7 +153,7 @@ def compute_changes(
                 result.errors.append(f"{app_file}: {exc}; the routing hook was not added")
                 old = None
             if old is not None:
-                wired = wire_app(old, plan.app_var, f"{plan.package}.routing", plan.style.line_length)
+                wired = wire_app(old, plan.app_var, f"{plan.package}.routing", plan.style.limit)
                 if wired.changed:
                     result.changes.append(Change(app_file, old, wired.code))
                 if wired.message:
@@ -284,12 +284,12 @@ def _port_natively(root: Path, plan: RewritePlan, result: RewriteResult, index=N
 
 def recorded_mode(root: Path, generated: list[str] | None = None) -> str:
     """``native`` when the generated twins were written with ``--mode native``, else ``bridge``."""
-    from saqmigrate.emit.generate import NATIVE_MARKER
+    from saqmigrate.emit.generate import NATIVE_MARKER_PREFIX
 
     for rel in generated if generated is not None else _existing_generated(root, None):
         if rel.endswith("_saq.py"):
             try:
-                if NATIVE_MARKER in (root / rel).read_text(encoding="utf-8")[:2048]:
+                if NATIVE_MARKER_PREFIX in (root / rel).read_text(encoding="utf-8")[:2048]:
                     return "native"
             except (OSError, UnicodeDecodeError):
                 continue

@@ -12,11 +12,13 @@ import textwrap
 from contextvars import ContextVar
 from typing import Any
 
+from saqmigrate.emit.style import fit_lines
 from saqmigrate.markers import FINALIZED as FINALIZED_MARKER
 from saqmigrate.markers import GENERATED as MARKER
 from saqmigrate.plan import CronEntry, QueuePlan, RewritePlan, Twin, TwinModule
 
-NATIVE_MARKER = "# saqmigrate: written with rewrite --mode native (plain `rewrite` keeps that mode)"
+NATIVE_MARKER_PREFIX = "# saqmigrate: written with rewrite --mode native"  # what rewrite looks for
+NATIVE_MARKER = NATIVE_MARKER_PREFIX + " (plain `rewrite` keeps it)"  # within flake8's 79 columns
 
 
 def inert(text: object, *, docstring: bool = False) -> str:
@@ -58,13 +60,20 @@ def _wrap(text: str, indent: str = "") -> str:
     )
 
 
-def _comment(text: str, indent: str = "") -> str:
-    """A one-line comment no longer than the project's line length (cut at a word, with an ellipsis)."""
-    width = _WIDTH.get() - len(indent)
-    line = f"# {text}"
-    if len(line) > width:
-        line = line[: width - 4].rsplit(" ", 1)[0] + " ..."
-    return indent + line
+def _comment(text: str, indent: str = "", *, hang: bool = True) -> str:
+    """The whole of ``text`` as a comment within the project's line length: wrapped at words over as many
+    lines as it needs (continuation lines indented two more when ``hang``: one item of a list), never cut.
+    A word longer than the line (a dotted name) stays whole on its own line."""
+    lead = text[: len(text) - len(text.lstrip(" "))]
+    lines = textwrap.wrap(
+        text.strip(" "),
+        max(20, _WIDTH.get() - len(indent)),
+        initial_indent=f"# {lead}",
+        subsequent_indent=f"# {lead}  " if hang else f"# {lead}",
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or ["#"]
+    return "\n".join(indent + line for line in lines)
 
 
 def _header(doc: str, regenerate_from: str) -> str:
@@ -298,13 +307,13 @@ def _queue_module_setup(plan: RewritePlan, q: QueuePlan, *, finalized: bool) -> 
     out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
     if plan.django:
         out.append("")
-        out.append("# a Django project: configure it before the task modules import models")
+        out.append(_comment("a Django project: configure it before the task modules import models"))
         out.append(f"setup_django({plan.django_settings!r})" if plan.django_settings else "setup_django()")
         out.append("")
     if plan.celery_app_module and not finalized:
         if not plan.django:
             out.append("")
-        out.append("# create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)")
+        out.append(_comment("create the Celery app as `celery -A` does (SAQMIGRATE_CELERY_APP overrides)"))
         out.append(f"import_celery_app({plan.celery_app_module!r})")
         out.append("")
     return out
@@ -324,6 +333,10 @@ def _task_module_imports(plan: RewritePlan, q: QueuePlan, *, finalized: bool) ->
         aliases[mod] = alias
         line = f"from {pkg} import {leaf} as {alias}" if pkg else f"import {leaf} as {alias}"
         lines.append(line + ("  # noqa: E402" if late_imports else ""))
+    # in isort's order (`import x` first, then by module: `from a import b` before `from a.c import d`)
+    lines.sort(key=lambda ln: (ln.startswith("from "), ln.split()[1], ln.split()[3 if ln.startswith("from ") else 1]))
+    # too long with its pragma: parenthesized with the pragma on the first line, where the formatter keeps it
+    lines = [fit_lines(line, _WIDTH.get()) for line in lines]
     lines.append("")
     return aliases, lines
 
@@ -338,8 +351,8 @@ def _saq_function_ref(tw: Twin, aliases: dict[str, str], *, finalized: bool) -> 
 def _functions_lines(q: QueuePlan, aliases: dict[str, str], renames: dict[str, str], *, finalized: bool) -> list[str]:
     """``FUNCTIONS``: every task under its Celery name (and, after ``finalize --rename``, its new one)."""
     out = [
-        _comment("Registered under their Celery names: every dispatch and Celery-era name"),
-        _comment("keeps working."),
+        _comment("Registered under their Celery names: every dispatch and Celery-era name", hang=False),
+        _comment("keeps working.", hang=False),
         "FUNCTIONS = [",
     ]
     for tw in sorted(q.twins, key=lambda t: t.celery_name):
@@ -361,8 +374,8 @@ def _cron_jobs_lines(
     """``CRON_JOBS``: one CronJob per beat entry a cron expresses, each with the Celery schedule it was proven
     against."""
     out = [
-        "# One CronJob per beat entry (each with its own unique key beat:<entry>); the cron",
-        "# strings are proven to fire at the same instants as Celery's schedule unless noted.",
+        _comment("One CronJob per beat entry (each with its own unique key beat:<entry>); the cron", hang=False),
+        _comment("strings are proven to fire at the same instants as Celery's schedule unless noted.", hang=False),
         "CRON_JOBS = [",
     ]
     for c in sorted(crons, key=lambda c: c.entry):
@@ -394,7 +407,7 @@ def _cron_jobs_lines(
 def _interval_jobs_lines(intervals: list[CronEntry], aliases: dict[str, str], *, finalized: bool) -> list[str]:
     """``INTERVAL_JOBS``: the beat entries whose interval no cron can express, as self-rescheduling jobs."""
     out = [
-        "# Intervals no cron can express: self-rescheduling jobs (SM205 says how they differ).",
+        _comment("Intervals no cron can express: self-rescheduling jobs (SM205 says how they differ)."),
         "INTERVAL_JOBS = [",
     ]
     for c in sorted(intervals, key=lambda c: c.entry):
@@ -515,8 +528,10 @@ def _skipped_beat_lines(skipped: list) -> list[str]:
     """Beat entries with no CronJob, as comments with their rule codes (``saqmigrate rule SMxxx``)."""
     if not skipped:
         return []
-    lines = [_comment("Beat entries with no CronJob: they keep firing on Celery beat until their findings are")]
-    lines.append(_comment("resolved (saqmigrate rule <code> explains each):"))
+    lines = [
+        _comment("Beat entries with no CronJob: they keep firing on Celery beat until their findings are", hang=False)
+    ]
+    lines.append(_comment("resolved (saqmigrate rule <code> explains each):", hang=False))
     for b in sorted(skipped, key=lambda b: (b.file, b.line, b.entry)):
         lines.append(_comment(f"  {inert(b.entry)} ({inert(b.file)}:{b.line}): {inert(b.reason)}"))
     return lines + [""]
@@ -539,27 +554,32 @@ def finalized_init_source(plan: RewritePlan) -> str:
 
 def render_finalized(plan: RewritePlan, renames: dict[str, str] | None = None) -> dict[str, str]:
     """The worker package ``saqmigrate finalize`` leaves (rel path -> content), formatted."""
-    from saqmigrate.emit.style import format_many
-
-    token = _WIDTH.set(plan.style.line_length)
+    token = _WIDTH.set(plan.style.limit)
     try:
         files = {f"{plan.package_rel}/__init__.py": finalized_init_source(plan)}
         for q in plan.queues:
             files[q.rel] = queue_module_source(plan, q, finalized=True, renames=renames)
-        return format_many(files, plan.style)
+        return _formatted(files, plan)
     finally:
         _WIDTH.reset(token)
 
 
 def render(plan: RewritePlan) -> dict[str, str]:
     """rel path -> content of every generated file, formatted in the project's style (black)."""
-    from saqmigrate.emit.style import format_many
-
-    token = _WIDTH.set(plan.style.line_length)
+    token = _WIDTH.set(plan.style.limit)
     try:
-        return format_many(_render(plan), plan.style)
+        return _formatted(_render(plan), plan)
     finally:
         _WIDTH.reset(token)
+
+
+def _formatted(files: dict[str, str], plan: RewritePlan) -> dict[str, str]:
+    """Formatted in the project's style, then every line within its lint length (``# noqa: E501`` where a
+    string literal cannot be wrapped): E,W,F-clean for ruff and flake8 alike."""
+    from saqmigrate.emit.style import format_many
+
+    out = format_many(files, plan.style)
+    return {rel: fit_lines(text, plan.style.limit) if rel.endswith(".py") else text for rel, text in out.items()}
 
 
 def live_source(plan: RewritePlan) -> str:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from saqmigrate.emit.style import fit_lines
+
 INSTALL_NAME = "_saqmigrate_install"  # the name earlier versions imported install() under
 ROUTING_NAME = "_saqmigrate_routing"
 
@@ -52,10 +54,12 @@ def wire_app(source: str, app_var: str, routing_module: str, line_length: int = 
         # the Celery(...) call itself is left as it is: install(app) mixes the router into whatever task
         # class the app uses (Celery's, DjangoTask, the project's own task_cls) at run time
         package, _, leaf = routing_module.rpartition(".")
-        line = f"from {package} import {leaf} as {ROUTING_NAME}  # noqa: E402"
-        if len(line) > line_length:
-            line += ", E501"
-        new = [cst.parse_statement(line), _after_import(cst.parse_statement(f"{ROUTING_NAME}.install({app_var})"))]
+        # past the line length: noqa E402 and E501, or parenthesized when only the pragma is too long
+        line = fit_lines(f"from {package} import {leaf} as {ROUTING_NAME}  # noqa: E402", line_length)
+        new = [
+            cst.parse_statement(line + "\n"),
+            _after_import(cst.parse_statement(f"{ROUTING_NAME}.install({app_var})")),
+        ]
         # an attribute docstring (`app = Celery(...)` then `"""The Celery app."""`, read by Sphinx and
         # IDEs) belongs to the assignment: the hook goes after it, not between them
         at = i + 2 if i + 1 < len(body) and _is_docstring(body[i + 1]) else i + 1

@@ -20,7 +20,8 @@ from saqmigrate.runtime.twin import given
 from proj import aliases as _celery
 
 # Notes for 4 twins below:
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 
 
 @saq_task(

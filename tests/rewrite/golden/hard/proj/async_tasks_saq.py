@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import given
 from proj import async_tasks as _celery
 
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 @saq_task(
     "proj.async_tasks.fetch_many",
     TaskOptions(

@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import given
 from proj import autoretry as _celery
 
 # Notes for 3 twins below:
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 
 
 @saq_task(
@@ -38,7 +39,8 @@ async def push_webhook(ctx, *, url, payload):
     )
 
 
-# TODO(saqmigrate SM151): soft_time_limit=50: SAQ has no SoftTimeLimitExceeded ...
+# TODO(saqmigrate SM151): soft_time_limit=50: SAQ has no SoftTimeLimitExceeded
+#   (saqmigrate rule SM151)
 @saq_task(
     "proj.autoretry.reindex",
     TaskOptions(
@@ -59,7 +61,8 @@ async def reindex(ctx, *, doc_id):
     return await run_sync(celery_impl(_celery.reindex), **given(doc_id=doc_id))
 
 
-# TODO(saqmigrate SM154): priority=5: only SAQ's Postgres queue has priorities ...
+# TODO(saqmigrate SM154): priority=5: only SAQ's Postgres queue has priorities
+#   (saqmigrate rule SM154)
 @saq_task(
     "proj.autoretry.crunch",
     TaskOptions(

@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import UNSET, given
 from proj import canvas as _celery
 
 # Notes for 2 twins below:
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 
 
 @saq_task(

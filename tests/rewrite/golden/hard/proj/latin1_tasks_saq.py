@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import given
 from proj import latin1_tasks as _celery
 
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 @saq_task("proj.latin1_tasks.envoyer_résumé", TaskOptions())
 async def envoyer_r_sum(ctx, *, client_id):
     """SAQ twin of proj.latin1_tasks.envoyer_résumé (proj/latin1_tasks.py): runs the

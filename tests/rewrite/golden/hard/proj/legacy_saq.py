@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import given
 from proj import legacy as _celery
 
 # Notes for 4 twins below:
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 
 
 @saq_task("proj.legacy.legacy_add", TaskOptions())
@@ -33,7 +34,8 @@ async def legacy_multiply(ctx, *, x, y):
     return await run_sync(celery_impl(_celery.legacy_multiply), **given(x=x, y=y))
 
 
-# TODO(saqmigrate SM158): unknown task option run_every=crontab(minute=0, ...
+# TODO(saqmigrate SM158): unknown task option run_every=crontab(minute=0, hour="*/2") is
+#   not translated (saqmigrate rule SM158)
 @saq_task("proj.legacy.legacy_sweep", TaskOptions())
 async def legacy_sweep(ctx):
     """SAQ twin of proj.legacy.legacy_sweep (proj/legacy.py): runs the Celery
@@ -42,7 +44,8 @@ async def legacy_sweep(ctx):
     return await run_sync(celery_impl(_celery.legacy_sweep))
 
 
-# TODO(saqmigrate SM158): unknown task option run_every=timedelta(minutes=10) is ...
+# TODO(saqmigrate SM158): unknown task option run_every=timedelta(minutes=10) is not
+#   translated (saqmigrate rule SM158)
 @saq_task("legacy.heartbeat", TaskOptions())
 async def legacy_heartbeat(ctx):
     """SAQ twin of legacy.heartbeat (proj/legacy.py): runs the Celery implementation in

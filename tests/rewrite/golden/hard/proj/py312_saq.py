@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import given
 from proj import py312 as _celery
 
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 @saq_task("proj.py312.pick_first", TaskOptions())
 async def pick_first(ctx, *, ids):
     """SAQ twin of proj.py312.pick_first (proj/py312.py): runs the Celery implementation

@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import given
 from proj import py314 as _celery
 
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 @saq_task("proj.py314.parse_amount", TaskOptions())
 async def parse_amount(ctx, *, text):
     """SAQ twin of proj.py314.parse_amount (proj/py314.py): runs the Celery

@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import UNSET, given
 from cms import tasks as _celery
 
 
-# TODO(saqmigrate SM151): soft_time_limit=30: SAQ has no SoftTimeLimitExceeded ...
+# TODO(saqmigrate SM151): soft_time_limit=30: SAQ has no SoftTimeLimitExceeded
+#   (saqmigrate rule SM151)
 @saq_task("cms.tasks.refresh_cache", TaskOptions())
 async def refresh_cache(ctx, *, key, timeout=UNSET):
     """SAQ twin of cms.tasks.refresh_cache (cms/tasks.py): runs the Celery

@@ -13,7 +13,8 @@ from saqmigrate.runtime.task import TaskOptions, celery_impl, run_sync, saq_task
 from proj.cleanup import tasks as _celery
 
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 @saq_task("proj.cleanup.tasks.cleanup", TaskOptions())
 async def cleanup(ctx):
     """SAQ twin of proj.cleanup.tasks.cleanup (proj/cleanup/tasks.py): runs the Celery

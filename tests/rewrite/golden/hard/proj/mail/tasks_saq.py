@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import given
 from proj.mail import tasks as _celery
 
 
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 @saq_task("proj.mail.tasks.send_welcome", TaskOptions(ttl=-1))
 async def send_welcome(ctx, *, user_id):
     """SAQ twin of proj.mail.tasks.send_welcome (proj/mail/tasks.py): runs the Celery

@@ -14,7 +14,8 @@ from saqmigrate.runtime.twin import given
 from proj.reports import tasks as _celery
 
 # Notes for 2 twins below:
-# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's ...
+# TODO(saqmigrate SM156): serializer='pickle': SAQ serializes with the queue's dump/load
+#   (saqmigrate rule SM156)
 
 
 @saq_task("proj.reports.tasks.build", TaskOptions())

@@ -31,15 +31,15 @@ from proj import async_tasks_saq as _t1  # noqa: E402
 from proj import binds_saq as _t2  # noqa: E402
 from proj import blocking_saq as _t3  # noqa: E402
 from proj import canvas_saq as _t4  # noqa: E402
-from proj.cleanup import tasks_saq as _t5  # noqa: E402
 from proj import latin1_tasks_saq as _t6  # noqa: E402
 from proj import legacy_saq as _t7  # noqa: E402
 from proj import periodic_saq as _t8  # noqa: E402
 from proj import py312_saq as _t9  # noqa: E402
 from proj import py314_saq as _t10  # noqa: E402
-from proj.reports import tasks_saq as _t11  # noqa: E402
 from proj import second_app_saq as _t12  # noqa: E402
 from proj import stacked_saq as _t13  # noqa: E402
+from proj.cleanup import tasks_saq as _t5  # noqa: E402
+from proj.reports import tasks_saq as _t11  # noqa: E402
 
 # Registered under their Celery names: every dispatch and Celery-era name
 # keeps working.
@@ -99,7 +99,8 @@ CRON_JOBS = [
         timeout=3600,
         ttl=86400,
     ),
-    # first-monday (proj/beat_conf.py): crontab(minute=0, hour=0, ...
+    # first-monday (proj/beat_conf.py): crontab(minute=0, hour=0, day_of_week='mon',
+    #   day_of_month='1-7')
     CronJob(
         cron_function(
             "first-monday",
@@ -113,7 +114,8 @@ CRON_JOBS = [
         timeout=3600,
         ttl=86400,
     ),
-    # legacy-sweep [NOT EXACT: see its findings] (proj/settings.py): ...
+    # legacy-sweep [NOT EXACT: see its findings] (proj/settings.py):
+    #   timedelta(seconds=7200)
     CronJob(
         cron_function("legacy-sweep", _t7.legacy_sweep, cron_tz="Europe/Berlin"),
         cron="0 */2 * * *",
@@ -131,7 +133,8 @@ CRON_JOBS = [
         timeout=3600,
         ttl=86400,
     ),
-    # proj.legacy.legacy_sweep [NOT EXACT: see its findings] (proj/legacy.py): ...
+    # proj.legacy.legacy_sweep [NOT EXACT: see its findings] (proj/legacy.py):
+    #   crontab(minute=0, hour='*/2')
     CronJob(
         cron_function(
             "proj.legacy.legacy_sweep", _t7.legacy_sweep, cron_tz="Europe/Berlin"
@@ -154,7 +157,8 @@ CRON_JOBS = [
         timeout=3600,
         ttl=86400,
     ),
-    # proj.periodic.test@proj/periodic.py:32 (proj/periodic.py): crontab(minute=30, ...
+    # proj.periodic.test@proj/periodic.py:32 (proj/periodic.py): crontab(minute=30,
+    #   hour=7, day_of_week=1)
     CronJob(
         cron_function(
             "proj.periodic.test@proj/periodic.py:32",
@@ -167,7 +171,8 @@ CRON_JOBS = [
         timeout=3600,
         ttl=86400,
     ),
-    # sunday-full-name (proj/beat_conf.py): crontab(minute=30, hour=4, ...
+    # sunday-full-name (proj/beat_conf.py): crontab(minute=30, hour=4,
+    #   day_of_week='sunday')
     CronJob(
         cron_function("sunday-full-name", _t5.cleanup, cron_tz="Europe/Berlin"),
         cron="30 4 * * sun",
@@ -175,7 +180,8 @@ CRON_JOBS = [
         timeout=3600,
         ttl=86400,
     ),
-    # weekend-wrap (proj/beat_conf.py): crontab(minute='*/15', hour='*/2', ...
+    # weekend-wrap (proj/beat_conf.py): crontab(minute='*/15', hour='*/2',
+    #   day_of_week='fri-mon', day_of_month='*/3', month_of_year='*/2')
     CronJob(
         cron_function(
             "weekend-wrap",
@@ -192,8 +198,10 @@ CRON_JOBS = [
 
 # Beat entries with no CronJob: they keep firing on Celery beat until their findings are
 # resolved (saqmigrate rule <code> explains each):
-#   fetch-every-45s (proj/beat_conf.py:8): SM208: beat args could not be mapped to ...
-#   poll-relative (proj/beat_conf.py:24): SM208: beat args could not be mapped to ...
+#   fetch-every-45s (proj/beat_conf.py:8): SM208: beat args could not be mapped to named
+#     kwargs
+#   poll-relative (proj/beat_conf.py:24): SM208: beat args could not be mapped to named
+#     kwargs
 #   business-hours (proj/periodic.py:37): SM207: no exact cron for its schedule
 #   melbourne-sunset (proj/periodic.py:40): SM206: no exact cron for its schedule
 
