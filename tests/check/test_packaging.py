@@ -161,3 +161,13 @@ def test_wheel_without_the_cli_extra_runs_the_runtime_and_route(tmp_path):
     out = run(exe, "scan", ".")
     assert out.returncode == 2
     assert out.stderr.startswith("saqmigrate: error:") and "saqmigrate[cli]" in out.stderr, out.stderr
+    # before any option is parsed (attack 41 #22: `verify PATH` asked for --app first), and in --help
+    out = run(exe, "verify", ".")
+    assert out.returncode == 2 and "saqmigrate[cli]" in out.stderr and "--app" not in out.stderr, out.stderr
+    listing = run(exe, "--help").stdout
+    for name in ("scan", "rewrite", "check", "verify", "finalize"):
+        line = next(ln for ln in listing.splitlines() if ln.strip().startswith(name + " "))
+        assert "needs pip install 'saqmigrate[cli]'" in line, listing
+    for name in ("route", "dlq"):
+        line = next(ln for ln in listing.splitlines() if ln.strip().startswith(name + " "))
+        assert "needs" not in line, listing
