@@ -15,6 +15,10 @@ facts. What differs by default, and what the port writes so it does not:
 * **json=**: requests serializes with ``requests.compat.json.dumps(obj, allow_nan=False)`` (", " and
   ": " separators, ASCII) and adds ``Content-Type: application/json`` unless the headers have one;
   httpx's ``json=`` is compact UTF-8. The port sends requests' bytes as ``content=`` with that header.
+* **the URL**: requests re-quotes it (``requote_uri``: ``%zz`` -> ``%25zz``, ``|`` -> ``%7C``, a bare
+  ``%`` -> ``%25``, ``%41`` -> ``A``), httpx leaves those as they are: the port sends
+  ``requests.Request("GET", url).prepare().url``, which httpx sends byte for byte (its invalid URLs raise
+  requests' own ``MissingSchema`` / ``InvalidURL``, as the original call did).
 * **headers**: a request header set to None removes it in requests: only literal string values are ported.
 * **the client is built in a thread** (``await asyncio.to_thread(httpx.AsyncClient, ...)``): its
   constructor creates the SSL context and loads the CA bundle (``ssl.create_default_context``,
@@ -107,7 +111,9 @@ def client_source(spec: dict) -> str:
 
 def request_source(spec: dict, code_of) -> str:
     """The ``client.<method>(...)`` arguments; ``code_of(node)`` gives an expression's source."""
-    parts = [code_of(spec["url"])]
+    # the URL requests would send: it percent-encodes what httpx leaves (%zz, |, {, a bare %) and decodes
+    # escaped unreserved characters (%41 -> A); httpx sends a URL prepared so unchanged (checked per case)
+    parts = [f'_requests.Request("GET", {code_of(spec["url"])}).prepare().url']
     headers = [(k, code_of(v)) for k, v in spec["headers"]]
     if spec["json"] is not None:
         parts.append(f'content=_requests.compat.json.dumps({code_of(spec["json"])}, allow_nan=False).encode("utf-8")')

@@ -487,7 +487,7 @@ def test_http_ports_match_requests_defaults(twins) -> None:
         "_requests.utils.default_user_agent()}, follow_redirects=True, max_redirects=30, timeout=5) as "
         "_http_client:" in ping
     )  # built in a thread: its SSL context loads the CA bundle
-    assert "r = await _http_client.get(url)" in ping
+    assert "r = await _http_client.get(_requests.Request('GET', url).prepare().url)" in ping
     hook = _fn(code, "hook")
     assert "timeout=None" in hook  # requests waits forever; httpx's default is 5 s
     assert "content=_requests.compat.json.dumps({'event': 'done'}, allow_nan=False).encode('utf-8')" in hook
