@@ -98,12 +98,37 @@ def decode(data: bytes) -> str:
     except (UnicodeDecodeError, LookupError) as exc:
         pos = getattr(exc, "start", 0)
         line = data[:pos].count(b"\n") + 1
+        declared = _declared_encoding(data)
+        if declared is not None:  # the file says what it is: its bytes do not match
+            raise ParseFailure(
+                f"bytes not valid in {declared}, the encoding its coding line declares (byte {pos}, line "
+                f"{line}); fix the bytes or the declaration"
+            ) from None
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise ParseFailure(
+                f"bytes not valid in UTF-8, which its byte order mark declares (byte {pos}, line {line}); "
+                "re-encode it as UTF-8"
+            ) from None
         raise ParseFailure(
             f"not valid {encoding} (byte {pos}, line {line}); add a PEP 263 coding line or re-encode as UTF-8"
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
+
+
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def _declared_encoding(data: bytes) -> str | None:
+    """The encoding a PEP 263 coding line (line 1 or 2) declares, if there is one."""
+    for raw in data.splitlines()[:2]:
+        m = _CODING.match(raw)
+        if m:
+            return m.group(1).decode("ascii", "replace")
+        if raw.strip() and not raw.lstrip().startswith(b"#"):
+            break  # code on line 1: line 2 cannot declare it
+    return None
 
 
 # --- newer-syntax recovery (layout preserving) ---------------------------------------

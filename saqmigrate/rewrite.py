@@ -58,6 +58,8 @@ class RewriteResult:
     messages: list[str] = field(default_factory=list)  # one line each, for people
     errors: list[str] = field(default_factory=list)
 
+    unparsed: list[str] = field(default_factory=list)  # "file: why" of each candidate file the scan could not parse
+
     @property
     def blocking(self) -> list[str]:
         """Errors that make ``--write`` write nothing and ``--check`` fail (a file in the way, an unreadable
@@ -120,6 +122,8 @@ def compute_changes(
         _port_natively(root, plan, result, index)
     for e in index.errors:
         result.errors.append(f"{e.file}: {e.message} (skipped)")
+        if e.file.endswith((".py", ".pyw")):  # a file with Celery trigger words: tasks in it would be missed
+            result.unparsed.append(f"{e.file}: {e.message}")
     files = render(plan)
     for rel, new in sorted(files.items()):
         try:

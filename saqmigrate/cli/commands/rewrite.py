@@ -37,6 +37,13 @@ from saqmigrate.cli.common import config_option, die, quiet_option
 @click.option("--only", metavar="GLOB", help="Only tasks whose file path or Celery name matches GLOB.")
 @config_option()
 @click.option("--no-wire", is_flag=True, help="Do not add the routing hook to the Celery app module.")
+@click.option(
+    "--skip-unparsable",
+    is_flag=True,
+    help="Go on when a file with Celery trigger words cannot be parsed (a syntax error, bytes not valid "
+    "in its encoding): its tasks are left out. Without it --check, --diff and --write stop with exit 2, "
+    "one error line per such file, and write nothing.",
+)
 @click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
 @quiet_option(
     help="Only errors and the final line (N file(s) would change / written): no diff, no file list, no "
@@ -69,6 +76,7 @@ def command(
     only: str | None,
     config_path: Path | None,
     no_wire: bool,
+    skip_unparsable: bool,
     color: bool | None,
     quiet: bool,
     live: bool,
@@ -103,6 +111,14 @@ def command(
         )
     from saqmigrate.emit.generate import inert
 
+    if result.unparsed and not skip_unparsable:
+        # like black's exit 123: a file that may hold tasks and cannot be read is not "up to date" (all or nothing)
+        for bad in result.unparsed:
+            click.echo(f"saqmigrate: error: {inert(bad)}; tasks in it would be missed", err=True)
+        die(
+            f"{'nothing written' if action == 'write' else 'cannot tell'}: {len(result.unparsed)} file(s) with "
+            "Celery trigger words do not parse; fix or exclude them, or pass --skip-unparsable"
+        )
     for err in result.errors:  # names in them are user text: one line each, whatever they contain
         click.echo(f"saqmigrate: {inert(err)}", err=True)
     for msg in [] if quiet else result.messages:
