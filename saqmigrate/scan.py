@@ -14,7 +14,7 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from saqmigrate.cache import FileCache
 from saqmigrate.config import Config
@@ -24,6 +24,9 @@ from saqmigrate.index.live import LIVE_MODULE, apply_live, read_live_facts
 from saqmigrate.index.model import FileError, ProjectIndex
 from saqmigrate.index.resolve import ModuleFacts, build_index
 from saqmigrate.parse import ParseFailure, has_triggers, parse_bytes
+
+if TYPE_CHECKING:
+    from saqmigrate.transform.blocking import Writes
 
 PARALLEL_THRESHOLD = 48  # below this many files to parse, a process pool costs more than it saves
 
@@ -57,13 +60,8 @@ def _process(job: tuple) -> tuple[str, dict]:
     entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha": hashlib.sha1(data).hexdigest()}
     if rel.endswith(f"saq_worker/{LIVE_MODULE}") or (not has_triggers(data) and not any(t in data for t in extra)):
         entry["status"] = "skip"
-        if not is_test_path(rel) and may_write_attributes(data):  # the native prover's rebinding facts
-            try:
-                writes = attribute_writes(parse_bytes(data, rel).tree, module, is_package)
-            except (ParseFailure, RecursionError, MemoryError, ValueError):
-                writes = []
-            if writes:
-                entry["attr_writes"] = writes
+        if not is_test_path(rel) and may_write_attributes(data):  # parsed for them when verdicts need them
+            entry["may_write"] = True
         return rel, entry
     try:
         parsed = parse_bytes(data, rel)
@@ -343,21 +341,42 @@ def _apply_recorded_live(index: ProjectIndex, tree: _Tree, live: dict | bool | N
         index.live = apply_live(index, live)
 
 
+def _attr_writes(tree: _Tree, loaders: _Loaders) -> Writes:
+    """Every attribute write of a non-test file (the native prover's rebinding facts, index/extract.py
+    attribute_writes): from the facts of a parsed file; a skipped file whose text may hold one is parsed for
+    them now, once (its cache entry keeps them), only when there are verdicts to prove."""
+    writes: Writes = []
+    for rel in tree.files:
+        entry = loaders.results.get(rel) or {}
+        if entry.get("status") == "facts":
+            found = entry["facts"].get("attr_writes", [])
+        elif entry.get("may_write") and "attr_writes" not in entry:
+            try:
+                with open(os.path.join(tree.root_s, rel), "rb") as fh:
+                    parsed = parse_bytes(fh.read(), rel).tree
+                found = attribute_writes(parsed, tree.modules_of[rel], rel.endswith("__init__.py"))
+            except (OSError, ParseFailure, RecursionError, MemoryError, ValueError):
+                found = []
+            entry = {**entry, "attr_writes": found}
+            loaders.results[rel] = entry
+            if loaders.use_cache:
+                loaders.cache.store(rel, entry)
+        else:
+            found = entry.get("attr_writes", [])
+        if found and not is_test_path(rel):
+            writes += [(rel, w) for w in found]
+    return writes
+
+
 def _native_verdicts(
     index: ProjectIndex, tree: _Tree, loaders: _Loaders, use_cache: bool, cache_dir: Path | None
 ) -> None:
     """rewrite --mode native's verdict per task (docs/native.md); its prover reads the trees the scan parsed."""
     from saqmigrate.plan import _is_django
-    from saqmigrate.transform.blocking import ProjectLoader, Writes
+    from saqmigrate.transform.blocking import ProjectLoader
     from saqmigrate.transform.native import scan_verdicts
 
-    writes: Writes = []  # every attribute write of a non-test file (parsed or skipped): its cached fact
-    for rel in tree.files:
-        entry = loaders.results.get(rel) or {}
-        found = entry["facts"].get("attr_writes", []) if entry.get("status") == "facts" else entry.get("attr_writes")
-        if found and not is_test_path(rel):
-            writes += [(rel, w) for w in found]
-    index.module_loader = ProjectLoader(loaders.with_path, writes)
+    index.module_loader = ProjectLoader(loaders.with_path, lambda: _attr_writes(tree, loaders))
     index.native = scan_verdicts(
         tree.root,
         index.tasks,

@@ -44,7 +44,7 @@ from saqmigrate.index.facts import (
 )
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 16
+FACTS_VERSION = 17
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}

@@ -430,9 +430,16 @@ class ProjectLoader:
     (``writes``) and, once the scan's verdicts resolved them, ``replaced``: the rewrite's prover
     (``transform/native.py`` ``native_prover``) uses both."""
 
-    def __init__(self, load: Loader, writes: Writes) -> None:
-        self.load, self.writes = load, writes
+    def __init__(self, load: Loader, writes: Writes | Callable[[], Writes]) -> None:
+        self.load = load
+        self._writes = writes  # or how to collect them (the scan parses some files for them only when asked)
         self.replaced: Replaced | None = None  # resolved once (transform/native.py scan_verdicts)
+
+    @property
+    def writes(self) -> Writes:
+        if callable(self._writes):
+            self._writes = self._writes()
+        return self._writes
 
     def __call__(self, name: str) -> tuple[ast.Module, bool, str] | None:
         return self.load(name)

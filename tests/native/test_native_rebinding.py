@@ -466,3 +466,13 @@ def test_warm_scans_do_not_resolve_the_writes_again_until_a_module_it_read_chang
     assert len(resolved) == 1
     rows = {r["task"].removeprefix("proj.tasks."): r for r in index.native["tasks"]}
     assert REPLACED["t_computed"] in rows["t_computed"]["reason"]
+
+
+def test_a_project_without_a_twinned_task_parses_no_skipped_file_for_writes(tmp_path: Path) -> None:
+    files = {**_rebinding(), "proj/tasks.py": "VALUE = 1\n"}  # no task: no verdict to prove
+    root = _write(tmp_path / "p", files)
+    run_scan(root, Config(), use_cache=True)
+    from saqmigrate.cache import FileCache
+
+    apps = FileCache(root / ".saqmigrate_cache" / "scan.json").entries["proj/apps.py"]
+    assert apps["status"] == "skip" and apps["may_write"] and "attr_writes" not in apps
