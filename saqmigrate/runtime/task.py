@@ -347,7 +347,8 @@ class _PlannedRetryLog(logging.Filter):
     Celery logs that retry as one INFO line (``Task x[id] retry: Retry in 10s: exc``, celery/app/trace.py
     LOG_RETRY). This filter drops SAQ's record for exactly the exception the runtime planned a retry for,
     while the job is still retryable, and logs Celery's line instead (logger ``saqmigrate.runtime.task``).
-    The final failure (no retry left) and any other error keep SAQ's ERROR record and its traceback."""
+    The final failure (no retry left) and any other error keep SAQ's ERROR record and its traceback, once
+    (the job text without the previous attempt's error)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg != _SAQ_JOB_ERROR or not record.args or not record.exc_info:
@@ -355,12 +356,28 @@ class _PlannedRetryLog(logging.Filter):
         job: Any = record.args[0] if isinstance(record.args, tuple) else None
         planned = getattr(job, "__dict__", {}).get(_PLANNED_RETRY)
         if planned is None:
+            _without_previous_error(record, job)
             return True
         exc, name, text = planned
         if record.exc_info[1] is not exc or not getattr(job, "retryable", False):
+            _without_previous_error(record, job)
             return True
         logger.info("Task %s[%s] retry: %s (attempt %s of %s)", name, job.key, text, job.attempts, job.retries)
         return False
+
+
+def _without_previous_error(record: logging.LogRecord, job: Any) -> None:
+    """SAQ's job text lists ``error``, which still holds the *previous* attempt's traceback when the record
+    is made: the final failure would show two tracebacks, the older one first (for ``self.retry`` a
+    misleading ``Retry in 1s``). Render the job without it; the record's own traceback is this attempt's."""
+    if getattr(job, "error", None) is None or not hasattr(job, "info"):
+        return
+    saved = job.error
+    try:
+        job.error = None  # the field's default: info() leaves it out
+        record.args = (job.info(True),)
+    finally:
+        job.error = saved
 
 
 _RETRY_LOG_FILTER = _PlannedRetryLog()

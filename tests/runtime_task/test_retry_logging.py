@@ -74,6 +74,10 @@ def test_autoretry_within_limit_logs_info_then_one_error_with_traceback(redis_ur
     # the final failure: SAQ's own ERROR record, once, with the traceback of the last attempt
     assert len(errors) == 1 and errors[0].levelno == logging.ERROR
     assert errors[0].exc_info and str(errors[0].exc_info[1]) == "boom 3"
+    # the traceback once: SAQ's job text no longer carries the previous attempt's (attack 41 #14)
+    text = logging.Formatter().format(errors[0])
+    assert text.count("Traceback (most recent call last)") == 1 and "boom 2" not in text, text
+    assert job.error and "boom 3" in job.error  # the stored job keeps its (last) error
 
 
 def test_self_retry_that_recovers_logs_no_error(redis_url, unique_name, caplog):
