@@ -1215,8 +1215,8 @@ def finalize_source(source: str, edit: FileEdit) -> FileResult:
     new = new.visit(imports)
     if not imports.inserted:
         new = _insert_imports(new, lines)
-    if "__all__" in source:
-        new = _prune_all(new, _bound_names(new))
+    if "__all__" in source:  # only the names finalize unbound go; a name bound under `if`/`try` is still bound
+        new = _prune_all(new, _module_bindings(cst.parse_module(source)) - _module_bindings(new))
     if (
         new.body
         and not new.header
@@ -1365,8 +1365,69 @@ def _celery_bound(module: cst.Module) -> set[str]:
     return out
 
 
-def _prune_all(module: cst.Module, bound: set[str]) -> cst.Module:
-    """``__all__`` entries whose binding finalize removed (``celery_app`` in a package ``__init__``)."""
+def _module_bindings(module: cst.Module) -> set[str]:
+    """Every name the module binds at module level, in any branch: ``def``/``class``, imports, assignment
+    targets (unpacking, annotated, augmented, walrus), ``for``/``with``/``except`` targets, also inside
+    ``if``/``try``/``with``/``for`` blocks (``if SPHINX: class PromiseProxy ... else: from celery.local
+    import PromiseProxy``); never inside function or class bodies."""
+    names: set[str] = set()
+
+    def targets(node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Name):
+            names.add(node.value)
+        elif isinstance(node, (cst.Tuple, cst.List)):
+            for e in node.elements:
+                targets(e.value)
+        elif isinstance(node, cst.StarredElement):
+            targets(node.value)
+
+    class V(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            names.add(node.name.value)
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            names.add(node.name.value)
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def visit_Import(self, node: cst.Import) -> None:
+            for a in node.names:
+                code = cst.Module([]).code_for_node(a.name)
+                names.add(a.asname.name.value if a.asname else code.split(".")[0])  # type: ignore[union-attr]
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            if not isinstance(node.names, cst.ImportStar):
+                for a in node.names:
+                    names.add(a.asname.name.value if a.asname else cst.Module([]).code_for_node(a.name))  # type: ignore[union-attr]
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            targets(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            targets(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            targets(node.target)
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            targets(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            targets(node.target)
+
+        def visit_AsName(self, node: cst.AsName) -> None:  # with ... as x, except E as x
+            targets(node.name)
+
+    module.visit(V())
+    return names
+
+
+def _prune_all(module: cst.Module, removed: set[str]) -> cst.Module:
+    """``__all__`` entries whose binding finalize removed (``celery_app`` in a package ``__init__``); an entry
+    it did not unbind stays, whatever binds it (a branch, a star import, ``globals()``)."""
 
     class T(cst.CSTTransformer):
         def leave_Assign(self, original: cst.Assign, updated: cst.Assign):
@@ -1380,7 +1441,7 @@ def _prune_all(module: cst.Module, bound: set[str]) -> cst.Module:
             keep = [
                 e
                 for e in updated.value.elements
-                if not (isinstance(e.value, cst.SimpleString) and e.value.value.strip("'\"") not in bound)
+                if not (isinstance(e.value, cst.SimpleString) and e.value.value.strip("'\"") in removed)
             ]
             if len(keep) == len(updated.value.elements):
                 return updated
