@@ -142,12 +142,34 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
     result.blockers = _merge_blockers(result.blockers, blockers, converted)
 
     _worker_package_changes(root, plan, fp, hooks, generated, result)
+    _tasks_left_on_celery(plan, fp, generated, result)
     _dependency_changes(root, result)
     result.messages.extend(f"note: {n}" for n in fp.notes)
     result.changes.sort(key=lambda c: c.rel)
     _refuse_non_compiling(result)
     result.blockers.sort(key=lambda b: (b.file, b.line, b.code))
     return result
+
+
+def _tasks_left_on_celery(plan: RewritePlan, fp: FinalizePlan, generated: list[str], result: FinalizeResult) -> None:
+    """Tasks of the window that finalize does not convert (SM804 ...) stay on Celery. When that is every task,
+    writing would only delete the window's SAQ side (twins, worker settings, registry, routing hook) and
+    convert nothing: an error, which ``--force`` does not lift. When it is some, it is said by name."""
+    stays = sorted({tw.celery_name for m in plan.modules for tw in m.twins} - set(fp.jobs))
+    if not stays or not generated:
+        return
+    names = ", ".join(stays[:5]) + (f" and {len(stays) - 5} more" if len(stays) > 5 else "")
+    if not fp.jobs:
+        result.errors.append(
+            f"nothing to convert: all {len(stays)} task(s) of the window stay on Celery ({names}; the SM80x "
+            "places say why); finalize would only delete their SAQ side (twins, worker settings, registry, "
+            "routing hook): resolve them first (--force does not apply to this)"
+        )
+    else:
+        result.messages.append(
+            f"note: {len(stays)} task(s) stay on Celery ({names}): with --force they run on Celery workers "
+            "only, their SAQ twins go with the window's code"
+        )
 
 
 def _unreadable_files(index: ProjectIndex, texts: dict[str, str], result: FinalizeResult) -> None:
