@@ -8,6 +8,7 @@ from typing import Any
 from saqmigrate import __version__
 from saqmigrate import rules as rulebook
 from saqmigrate.index.model import Finding, ProjectIndex
+from saqmigrate.plan import beat_entry_name
 
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
@@ -52,7 +53,7 @@ def to_markdown(index: ProjectIndex) -> str:
     for sc in index.schedules:
         celery = _celery_expr(sc.kind, sc.celery)
         out.append(
-            f"| {sc.entry or '—'} | `{_s(sc.task)}` | `{celery}` | `{sc.cron or '—'}` | "
+            f"| {_s(beat_entry_name(sc) or f'({sc.file}:{sc.line})')} | `{_s(sc.task)}` | `{celery}` | `{sc.cron or '—'}` | "
             f"{'yes' if sc.exact else ('no' if sc.exact is False else '—')} | {sc.migratability} |"
         )
     out += ["", "## Findings", "", "| rule | severity | location | message |", "|---|---|---|---|"]

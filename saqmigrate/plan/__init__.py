@@ -456,6 +456,14 @@ def _beat_blocker(s: Schedule, twin: Twin | None, tr: dict[str, Any]) -> str | N
     return None
 
 
+def beat_entry_name(s) -> str | None:
+    """The name a beat entry goes by in the generated code (CronJob key ``beat:<name>``, registry SCHEDULES):
+    its own, or for an unnamed ``add_periodic_task(3600, t.s())`` ``<task>@<file>:<line>``; None when its task
+    is not literal either. Reports show the same name."""
+    task = s.task if isinstance(s.task, str) else None
+    return s.entry or (f"{task}@{s.file}:{s.line}" if task else None)
+
+
 def _plan_crons(index: ProjectIndex, plan: RewritePlan, twins_by_name: dict[str, Twin], queues: _QueueFiles) -> None:
     """A CronJob per beat entry whose task has a twin and whose schedule translates exactly."""
     used_cron: set[str] = set()
@@ -463,7 +471,7 @@ def _plan_crons(index: ProjectIndex, plan: RewritePlan, twins_by_name: dict[str,
         if s.file.endswith("_saq.py"):
             continue
         task = s.task if isinstance(s.task, str) else None
-        entry = s.entry or (f"{task}@{s.file}:{s.line}" if task else None)
+        entry = beat_entry_name(s)
         tr = s.translation or {}
         if entry is None or task is None:
             plan.skipped.append((f"beat entry at {s.file}:{s.line}", "SM250/SM254: entry or task not literal"))
@@ -483,7 +491,10 @@ def _plan_crons(index: ProjectIndex, plan: RewritePlan, twins_by_name: dict[str,
             fname += "_"
         used_cron.add(fname)
         queue = tr.get("queue") or twin.queue
-        if queue in ("default", None):
+        # the translation says "default" when the entry sets no queue (the task's own queue applies); a queue
+        # literally named "default" in the entry's options is that queue
+        options = s.options if isinstance(s.options, dict) else {}
+        if queue in ("default", None) and options.get("queue") != "default":
             queue = twin.queue
         ce = CronEntry(
             schedule=s,
