@@ -68,6 +68,10 @@ def test_scan_verbose_lists_every_module(fixtures_dir):
     full = invoke("scan", project, "--no-cache", "-v").output
     assert "more modules (use --verbose" in short and "more modules" not in full
     assert len(full.splitlines()) > len(short.splitlines())
+    # and every finding, info ones included (attack 41 #15: -v hid the info findings)
+    info = [ln for ln in full.splitlines() if ln.lstrip().startswith("SM") and "│" in ln]
+    assert len(info) > len([ln for ln in short.splitlines() if ln.lstrip().startswith("SM") and "│" in ln])
+    assert "Findings (" in full and "Top blockers" in short
 
 
 def test_route_history_prints_iso_times(redis_url, unique_name):

@@ -62,10 +62,17 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
         if len(mods) > len(shown):
             console.print(f"  … {len(mods) - len(shown)} more modules (use --verbose or --format markdown)")
 
-    blockers = [f for f in index.findings if f.severity in ("error", "warning")]
+    # -v lists every finding, info included (scan -v used to change only the module list)
+    shown_severities = ("error", "warning", "info") if verbose else ("error", "warning")
+    blockers = [f for f in index.findings if f.severity in shown_severities]
     blockers.sort(key=lambda f: (SEV_RANK[f.severity], f.file, f.line))
     if blockers:
-        t = Table(title=f"Top blockers ({len(blockers)} errors/warnings)", show_edge=False)
+        title = (
+            f"Findings ({len(blockers)}: errors, warnings and info)"
+            if verbose
+            else f"Top blockers ({len(blockers)} errors/warnings)"
+        )
+        t = Table(title=title, show_edge=False)
         t.add_column("rule", no_wrap=True)
         shown_b = blockers if verbose else blockers[:top]
         t.add_column(
@@ -75,7 +82,7 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
         )
         t.add_column("message", overflow="fold")
         for f in blockers if verbose else blockers[:top]:
-            style = "red" if f.severity == "error" else "yellow"
+            style = {"error": "red", "warning": "yellow"}.get(f.severity, "dim")
             t.add_row(f"[{style}]{f.rule}[/]", escape(f"{f.file}:{f.line}"), escape(f.message))
         console.print(t)
     native = getattr(index, "native", None) or {}
@@ -112,7 +119,11 @@ def render(index: ProjectIndex, console: Console, *, top: int = 15, verbose: boo
             console.print(f"  {escape(e.file)}: {escape(e.message)}")
     info = s["findings"]["info"]
     console.print(
-        f"{s['findings']['total']} findings ({s['findings']['error']} errors, "
-        f"{s['findings']['warning']} warnings, {info} info). "
+        f"{_count(s['findings']['total'], 'finding')} ({_count(s['findings']['error'], 'error')}, "
+        f"{_count(s['findings']['warning'], 'warning')}, {info} info). "
         "Details: saqmigrate scan --format json|markdown|sarif; rules: docs/rules/."
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
