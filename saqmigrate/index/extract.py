@@ -2019,21 +2019,54 @@ def _split_scope(body: list[ast.AST]) -> tuple[list[ast.AST], list[_Scope]]:
 def _scope_bindings(own: list[ast.AST], params: list[str], module: str, is_package: bool) -> dict[str, str | None]:
     """name -> the dotted reference an import binds it to, or None when the scope binds it otherwise (a
     parameter, an assignment, a loop target ...). An import wins over other bindings (more writes kept)."""
-    ex = Extractor("", module, is_package)
     out: dict[str, str | None] = dict.fromkeys(params)
+    imports: list[ast.AST] = []
     for n in own:
         if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
             out.setdefault(n.id, None)
         elif isinstance(n, ast.ExceptHandler) and n.name:
             out.setdefault(n.name, None)
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            ex.visit(n)
+            imports.append(n)
     for n in own:
         if isinstance(n, (ast.Global, ast.Nonlocal)):
             for name in n.names:
                 out.pop(name, None)
-    out.update(ex.imports)
+    if imports:
+        ex = Extractor("", module, is_package)  # the names imports bind, as the facts' imports record them
+        for n in imports:
+            ex.visit(n)
+        out.update(ex.imports)
     return out
+
+
+class _Bindings:
+    """A scope's bindings (``_scope_bindings``), computed only when a write in it or a nested scope asks."""
+
+    def __init__(self, own: list[ast.AST], params: list[str], module: str, is_package: bool, is_class: bool) -> None:
+        self.own, self.params, self.module, self.is_package, self.is_class = own, params, module, is_package, is_class
+        self._map: dict[str, str | None] | None = None
+
+    def map(self) -> dict[str, str | None]:
+        if self._map is None:
+            self._map = _scope_bindings(self.own, self.params, self.module, self.is_package)
+        return self._map
+
+
+def _write_site(n: ast.AST) -> tuple[ast.AST, str | None, Literal["set", "del"], str] | None:
+    """(the object, the attribute or None when computed, set | del, setattr | delattr | "") of a write."""
+    if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del)):
+        return n.value, n.attr, "del" if isinstance(n.ctx, ast.Del) else "set", ""
+    if (
+        isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Name)
+        and n.func.id in ("setattr", "delattr")
+        and len(n.args) >= 2
+    ):
+        name = n.args[1]
+        attr = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
+        return n.args[0], attr, "set" if n.func.id == "setattr" else "del", n.func.id
+    return None
 
 
 def attribute_writes(tree: ast.Module, module: str, is_package: bool) -> list[AttrWriteFact]:
@@ -2043,34 +2076,21 @@ def attribute_writes(tree: ast.Module, module: str, is_package: bool) -> list[At
     a function binds otherwise (a parameter, a local variable: ``self.x = 1``) is not followed."""
     out: list[AttrWriteFact] = []
 
-    def visit(own: list[ast.AST], nested: list[_Scope], scopes: list[dict[str, str | None]]) -> None:
+    def visit(own: list[ast.AST], nested: list[_Scope], scopes: list[_Bindings]) -> None:
         for n in own:
-            target: ast.AST | None = None
-            fname = ""
-            attr: str | None = None
-            how: Literal["set", "del"] = "set"
-            if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del)):
-                target, attr, how = n.value, n.attr, "del" if isinstance(n.ctx, ast.Del) else "set"
-            elif (
-                isinstance(n, ast.Call)
-                and isinstance(n.func, ast.Name)
-                and n.func.id in ("setattr", "delattr")
-                and len(n.args) >= 2
-            ):
-                target, fname = n.args[0], n.func.id
-                how = "set" if fname == "setattr" else "del"
-                name = n.args[1]
-                attr = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
-            dotted = _name(target) if target is not None else None
-            if dotted is None:
+            site = _write_site(n)
+            dotted = _name(site[0]) if site is not None else None
+            if site is None or dotted is None:
                 continue
+            _, attr, how, fname = site
             head, _, rest = dotted.partition(".")
-            ref = next((s[head] for s in reversed(scopes) if head in s), None)
+            ref = next((s.map()[head] for s in reversed(scopes) if head in s.map()), None)
             if ref is None:
                 continue
-            src = f"{dotted}.{attr}" if isinstance(n, ast.Attribute) else f"{fname}({dotted}, "
-            if not isinstance(n, ast.Attribute):
-                src += f"{attr!r})" if attr is not None else "<computed name>)"
+            if fname:
+                src = f"{fname}({dotted}, " + (f"{attr!r})" if attr is not None else "<computed name>)")
+            else:
+                src = f"{dotted}.{attr}"
             out.append(
                 {
                     "line": getattr(n, "lineno", 0),
@@ -2087,18 +2107,17 @@ def attribute_writes(tree: ast.Module, module: str, is_package: bool) -> list[At
             if not isinstance(fn, ast.ClassDef):
                 a = fn.args
                 params = [p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if p is not None]
-            inner = _scope_bindings(inner_own, params, module, is_package)
-            # a class body's names are not visible in its methods: only the scopes of functions enclose
-            outer = [s for s in scopes if "\0class" not in s] if not isinstance(fn, ast.ClassDef) else scopes
-            if isinstance(fn, ast.ClassDef):
-                inner["\0class"] = None
-            visit(inner_own, inner_nested, [*outer, inner])
+            is_class = isinstance(fn, ast.ClassDef)
+            # a class body's names are not visible in the scopes nested in it: only functions' scopes enclose
+            outer = [s for s in scopes if not s.is_class]
+            visit(inner_own, inner_nested, [*outer, _Bindings(inner_own, params, module, is_package, is_class)])
 
     own, nested = _split_scope(list(tree.body))
-    top = _scope_bindings(own, [], module, is_package)
+    top = _Bindings(own, [], module, is_package, False)
+    names = top.map()
     for n in nested:
-        if isinstance(n, ast.ClassDef) and top.get(n.name) is None:
-            top[n.name] = f"{module}.{n.name}" if module else n.name
+        if isinstance(n, ast.ClassDef) and names.get(n.name) is None:
+            names[n.name] = f"{module}.{n.name}" if module else n.name
     visit(own, nested, [top])
     out.sort(key=lambda w: w["line"])
     return out
