@@ -303,7 +303,7 @@ def _queue_module_setup(plan: RewritePlan, q: QueuePlan, *, finalized: bool) -> 
         + (["import_celery_app"] if plan.celery_app_module and not finalized else [])
     )
     if needs_cron:
-        out.append("from saq import CronJob\n")
+        out.append("from saq import CronJob")  # third-party like saqmigrate: one isort section (I001)
     out.append(f"from saqmigrate.runtime.worker import {', '.join(sorted(helpers))}")
     if plan.django:
         out.append("")

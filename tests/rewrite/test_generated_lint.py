@@ -74,7 +74,7 @@ def test_generated_modules_are_lint_clean_at_the_projects_lint_length(config: st
     assert any(rel.endswith("registry.py") for rel in generated)
     texts = {rel: (root / rel).read_text() for rel in generated}
     assert max(len(line) for text in texts.values() for line in text.splitlines()) > limit  # noqa is needed
-    for select in ("E,W,F", "RUF100,E,W,F"):
+    for select in ("E,W,F", "RUF100,E,W,F", "I"):
         lint = _ruff(root, "check", "--isolated", "--select", select, "--line-length", str(limit), *generated)
         assert lint.returncode == 0, lint.stdout[-4000:]
     fmt = _ruff(root, "format", "--isolated", "--check", "--line-length", str(limit), *generated)

@@ -10,7 +10,6 @@ Written by saqmigrate finalize: this file is the project's own now.
 from __future__ import annotations
 
 from saq import CronJob
-
 from saqmigrate.runtime.worker import IntervalJob, cron_function, worker_settings
 from shop.orders import tasks as _t0
 from shop.reports import tasks as _t1

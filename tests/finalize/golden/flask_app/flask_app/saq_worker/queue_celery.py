@@ -10,7 +10,6 @@ Written by saqmigrate finalize: this file is the project's own now.
 from __future__ import annotations
 
 from saq import CronJob
-
 from saqmigrate.runtime.worker import cron_function, worker_settings
 from flask_app import tasks as _t0
 

@@ -10,7 +10,6 @@ Written by saqmigrate finalize: this file is the project's own now.
 from __future__ import annotations
 
 from saq import CronJob
-
 from saqmigrate.runtime.worker import cron_function, setup_django, worker_settings
 
 # a Django project: configure it before the task modules import models

@@ -12,7 +12,6 @@ this file drifts).
 from __future__ import annotations
 
 from saq import CronJob
-
 from saqmigrate.runtime.worker import (
     cron_function,
     import_celery_app,
