@@ -44,7 +44,7 @@ from saqmigrate.index.facts import (
 )
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 17
+FACTS_VERSION = 18  # 18: class attribute Request (SM164)
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -161,6 +161,7 @@ SETTING_ALIASES = {
 }
 
 CLASS_ATTRS = {
+    "Request",  # a custom worker request class (its hooks run only in Celery's worker: SM164)
     "name",
     "max_retries",
     "default_retry_delay",

@@ -400,6 +400,8 @@ def _plan_twins(
         pinned = sorted(t.features.get("unresolved") or {})
         if t.features.get("self_replace") and t.bind:
             pinned.append("replace")  # SM121: Task.replace continues a Celery canvas
+        if "Request" in t.options or "Request" in t.inherited_options:
+            pinned.append("Request")  # SM164: a custom worker request's hooks run only in Celery's worker
         twin = Twin(
             task=t,
             celery_name=t.name,

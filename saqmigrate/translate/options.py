@@ -53,6 +53,7 @@ SM_JITTER = "SM159"
 SM_DROPPED = "SM160"
 SM_IGNORE_RESULT = "SM161"
 SM_TIME_LIMIT_THREAD = "SM163"
+SM_CUSTOM_REQUEST = "SM164"
 
 SEVERITY = {
     SM_MAX_RETRIES_NONE: "warning",
@@ -68,6 +69,7 @@ SEVERITY = {
     SM_DROPPED: "info",
     SM_IGNORE_RESULT: "info",
     SM_TIME_LIMIT_THREAD: "info",
+    SM_CUSTOM_REQUEST: "warning",
 }
 
 # Options consumed elsewhere (task name/registration, routing → worker settings).
@@ -106,6 +108,8 @@ RETRY_OPTIONS = frozenset(
 )
 OTHER_KNOWN = frozenset(
     {
+        "Request",  # a custom worker request class (SM164)
+        "request",  # the same, from a base class (defaults' keys are lower-cased)
         "time_limit",
         "soft_time_limit",
         "rate_limit",
@@ -372,6 +376,7 @@ def translate_task_options(
     """
     t = _OptionTranslation(options, defaults)
     t.check_unknown()
+    t.check_request()
     retry_kwargs = t.retry_kwargs()
     autoretry_for, dont_autoretry_for = t.exception_list("autoretry_for"), t.exception_list("dont_autoretry_for")
     dynamic_autoretry = _is_dynamic(t.merged.get("autoretry_for")) and not autoretry_for
@@ -458,6 +463,18 @@ class _OptionTranslation:
             self.note(SM_DYNAMIC, f"{key}={value['dynamic']} is not a literal; assumed {default!r}")
             return default
         return bool(value)
+
+    def check_request(self) -> None:
+        """``Request = MyRequest`` on the task class: Celery's worker calls that request's ``on_failure``,
+        ``on_timeout``, ``on_success``, ``on_retry``, ``on_accepted`` around every run; SAQ has no worker
+        request, so nothing would call them."""
+        request = self.merged.get("Request", self.merged.get("request"))  # defaults' keys are lower-cased
+        if request is not None:
+            self.note(
+                SM_CUSTOM_REQUEST,
+                f"Request={_show(request)}: a custom worker request class, whose hooks (on_failure, on_timeout, "
+                "on_success ...) only Celery's worker calls; the task stays on Celery",
+            )
 
     def check_unknown(self) -> None:
         for key in sorted(self.options):

@@ -309,3 +309,47 @@ def test_two_functions_under_one_celery_name_both_stay_on_celery(tmp_path: Path)
     twins = "".join(c.new or "" for c in result.changes if c.rel.endswith("_saq.py"))
     assert '"reports.build"' not in twins and '"proj.daily.other"' in twins
     assert any(what == "reports.build" and why.startswith("SM124") for what, why in result.plan.skipped)
+
+
+def test_a_task_class_with_a_custom_worker_request_stays_on_celery(tmp_path: Path) -> None:
+    """`Request = LoggedRequest` on a base Task class (IntelOwl's FailureLoggedTask pattern, attack 42 G):
+    its hooks run only in Celery's worker, so the registry pins the task (the router keeps it on Celery)
+    and the scan says why (SM164)."""
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/base.py": """
+            from celery import Task
+            from celery.worker.request import Request
+
+
+            class LoggedRequest(Request):
+                def on_timeout(self, soft, timeout):
+                    super().on_timeout(soft, timeout)
+
+
+            class LoggedTask(Task):
+                Request = LoggedRequest
+        """,
+            "proj/tasks.py": """
+            from celery import shared_task
+
+            from proj.base import LoggedTask
+
+
+            @shared_task(base=LoggedTask)
+            def ingest(x):
+                return x
+
+
+            @shared_task
+            def plain(x):
+                return x
+        """,
+        },
+    )
+    index, _ = run_scan(root, Config())
+    assert [(f.rule, f.subject) for f in index.findings if f.rule == "SM164"] == [("SM164", "proj.tasks.ingest")]
+    registry = next(c.new for c in compute_changes(root, Config()).changes if c.rel.endswith("registry.py"))
+    assert '"unsupported": ["Request"]' in registry and registry.count('"unsupported"') == 1
