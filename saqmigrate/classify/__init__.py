@@ -148,6 +148,25 @@ def task_job_options(t: Task) -> dict | None:
         return None
 
 
+def _with_entry_queue(cl: Classifier, s: Schedule, task: Task | None, translation: Any) -> Any:
+    """The translation with the queue the entry's job really goes to: the translator says "default" when the
+    entry's options set none (then the task's own queue applies, as Celery's router decides it), which the
+    scan must not show as if it were a queue. Unknown statically: None (the task's SM115 says why)."""
+    options = s.options if isinstance(s.options, dict) else {}
+    if not isinstance(translation, dict) or translation.get("queue") != "default" or options.get("queue") == "default":
+        return translation
+    queue = None
+    if task is not None and cl.index is not None:
+        from saqmigrate.plan import task_queue
+        from saqmigrate.translate.routing import RouteUnknown
+
+        try:
+            queue = task_queue(task, cl.index)
+        except RouteUnknown:
+            queue = None
+    return {**translation, "queue": queue}
+
+
 def _translate_schedule(cl: Classifier, s: Schedule, task: Task | None, tz: str | None) -> None:
     """Translate and prove one entry; results are cached by their inputs (proofs are the slow part)."""
     job_options = task_job_options(task) if task else None
@@ -211,7 +230,7 @@ def _translate_schedule(cl: Classifier, s: Schedule, task: Task | None, tz: str 
         cl.translations[1][key] = cached
     s.cron = cached["cron"]
     s.exact = cached["exact"]
-    s.translation = cached["translation"]
+    s.translation = _with_entry_queue(cl, s, task, cached["translation"])
     cl.notes(s, [Note(c, m) for c, m in cached["notes"]], s.file, s.line, s.entry or "")
     if RANK.get(cached["migratability"], 0) > RANK[s.migratability]:
         s.migratability = cached["migratability"]

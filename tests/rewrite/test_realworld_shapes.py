@@ -353,3 +353,33 @@ def test_a_task_class_with_a_custom_worker_request_stays_on_celery(tmp_path: Pat
     assert [(f.rule, f.subject) for f in index.findings if f.rule == "SM164"] == [("SM164", "proj.tasks.ingest")]
     registry = next(c.new for c in compute_changes(root, Config()).changes if c.rel.endswith("registry.py"))
     assert '"unsupported": ["Request"]' in registry and registry.count('"unsupported"') == 1
+
+
+def test_a_beat_entry_without_a_queue_shows_the_task_queue_not_default(tmp_path: Path) -> None:
+    """The schedule translator says "default" when the entry sets no queue; the scan showed that as the
+    entry's queue while the registry said the task's (attack 41 #23). Now both say the task's queue."""
+    root = project(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": """
+            from celery import Celery
+
+            app = Celery("proj")
+            app.conf.task_default_queue = "work"
+
+
+            @app.on_after_configure.connect
+            def setup(sender, **kwargs):
+                sender.add_periodic_task(3600.0, tick.s())
+
+
+            @app.task
+            def tick():
+                return 1
+        """,
+        },
+    )
+    index, _ = run_scan(root, Config())
+    [entry] = index.schedules
+    assert entry.translation["queue"] == "work", entry.translation
