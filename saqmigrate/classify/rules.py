@@ -414,6 +414,22 @@ def factory_app_entry_unknown(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
     return []
 
 
+@rule("SM125", on="project")
+def task_decorator_not_followed(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
+    """A function decorated with a project decorator whose code applies a Celery task decorator in a way
+    the scan cannot follow (resolve.unfollowed_decorator): it is probably a task, and it is not migrated."""
+    return [
+        hit(
+            at=(u["file"], u["line"]),
+            item=None,
+            subject=u["function"],
+            decorator=f"@{u['decorator']}",
+            builder=u["builder"],
+        )
+        for u in idx.unfollowed
+    ]
+
+
 @rule("SM124", on="task")
 def duplicate_task_name(t: Task, cl: Classifier) -> Hit | None:
     same = cl.registrations.get(t.name or "", [])

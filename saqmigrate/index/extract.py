@@ -44,7 +44,7 @@ from saqmigrate.index.facts import (
 )
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 18  # 18: class attribute Request (SM164)
+FACTS_VERSION = 19  # 18: class attribute Request (SM164); 19: pass-through decorator factories
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -320,6 +320,7 @@ class Extractor(ast.NodeVisitor):
         self.factories: list[str] = []  # module functions that build a Celery app
         # module-level decorator factories (_decorator_factories)
         self.decorator_factories: dict[str, DecoratorFactoryFact] = {}
+        self.task_builders: dict[str, list[str]] = {}  # _task_builders
         self._factory_nodes: dict[int, str] = {}  # id(call or def) applying the task decorator inside one
         self.schedules: list[ScheduleFact] = []
         self.calls: list[CallFact] = []
@@ -1893,6 +1894,7 @@ def extract(tree: ast.Module, text: str, module: str, is_package: bool) -> Facts
         "decorated": ex.decorated,
         "aliases": ex.aliases,
         "decorator_factories": ex.decorator_factories,
+        "task_builders": ex.task_builders,
         "registrations": ex.registrations,
         "classes": ex.classes,
         "factories": ex.factories,
@@ -2228,6 +2230,8 @@ class _FactoryOptions(TypedDict):
     fixed: Options
     params: dict[str, FactoryParam]
     pass_kwargs: bool
+    clash: list[str]  # fixed keywords a call that gives them too makes a TypeError
+    over: list[str]  # fixed keywords that win over the call's
 
 
 class _Application(_FactoryOptions):
@@ -2245,11 +2249,32 @@ def _factory_options(
     fixed: Options = {}
     params: dict[str, FactoryParam] = {}
     pass_kwargs = False
+    over: list[str] = []
     for kw in keywords:
         src = _name(kw.value)
         if kw.arg is None:
             if src in kwargs_names:
                 pass_kwargs = True
+            elif (
+                isinstance(kw.value, ast.Dict)
+                and any(k is None and _name(v) in kwargs_names for k, v in zip(kw.value.keys, kw.value.values))
+                and all(
+                    (k is None and _name(v) in kwargs_names)
+                    or (isinstance(k, ast.Constant) and isinstance(k.value, str))
+                    for k, v in zip(kw.value.keys, kw.value.values)
+                )
+            ):  # **{"a": 1, **kwargs, "b": 2}: the call's keywords win over a, b wins over them
+                pass_kwargs = True
+                after = False
+                for k, v in zip(kw.value.keys, kw.value.values):
+                    if k is None:
+                        after = True
+                    elif isinstance(k, ast.Constant) and isinstance(k.value, str):
+                        fixed[k.value] = literal(v, ex.text)
+                        if after:
+                            over.append(k.value)
+                        elif k.value in over:
+                            over.remove(k.value)
             elif isinstance(kw.value, ast.Dict) and all(
                 isinstance(k, ast.Constant) and isinstance(k.value, str) for k in kw.value.keys
             ):
@@ -2266,7 +2291,13 @@ def _factory_options(
             params[kw.arg] = named[src]
         else:
             fixed[kw.arg] = literal(kw.value, ex.text)
-    return {"fixed": fixed, "params": params, "pass_kwargs": pass_kwargs}
+    # D(x=1, **kwargs): a call that passes x too makes Python raise TypeError (multiple values for x)
+    clash = (
+        [k for k in fixed if k != "**" and k not in over]
+        if any(kw.arg is None and _name(kw.value) in kwargs_names for kw in keywords)
+        else []
+    )
+    return {"fixed": fixed, "params": params, "pass_kwargs": pass_kwargs, "clash": clash, "over": over}
 
 
 def _task_application(
@@ -2331,8 +2362,142 @@ def _task_application(
             "fixed": options["fixed"],
             "params": options["params"],
             "pass_kwargs": options["pass_kwargs"],
+            "clash": options["clash"],
+            "over": options["over"],
         }, node
     return None
+
+
+def _kwargs_edits(fn: ast.AST, kwarg: str, text: Source) -> tuple[Options, list[str], list[str]] | None:
+    """What a factory's own statements write into its ``**kwarg`` before passing it on:
+    ``kwargs.setdefault("k", v)`` (the call's wins), ``kwargs["k"] = v`` / ``kwargs.update(k=v)`` (the
+    factory's wins). -> (values, the keys the factory wins on, the others); None for any other edit."""
+    values: Options = {}
+    over: list[str] = []
+    under: list[str] = []
+    for s in getattr(fn, "body", []):
+        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant):
+            continue  # docstring
+        if isinstance(s, ast.Return):
+            break
+        call = s.value if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) else None
+        if (
+            call is not None
+            and isinstance(call.func, ast.Attribute)
+            and _name(call.func.value) == kwarg
+            and call.func.attr == "setdefault"
+            and len(call.args) == 2
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, str)
+        ):
+            values[call.args[0].value] = literal(call.args[1], text)
+            under.append(call.args[0].value)
+        elif (
+            call is not None
+            and isinstance(call.func, ast.Attribute)
+            and _name(call.func.value) == kwarg
+            and call.func.attr == "update"
+            and not call.args
+            and all(k.arg for k in call.keywords)
+        ):
+            for k in call.keywords:
+                values[str(k.arg)] = literal(k.value, text)
+                over.append(str(k.arg))
+        elif (
+            isinstance(s, ast.Assign)
+            and len(s.targets) == 1
+            and isinstance(s.targets[0], ast.Subscript)
+            and _name(s.targets[0].value) == kwarg
+            and isinstance(s.targets[0].slice, ast.Constant)
+            and isinstance(s.targets[0].slice.value, str)
+        ):
+            values[s.targets[0].slice.value] = literal(s.value, text)
+            over.append(s.targets[0].slice.value)
+        elif any(isinstance(n, ast.Name) and n.id == kwarg for n in ast.walk(s)):
+            return None  # kwargs edited some other way: not followed
+    return values, over, [k for k in under if k not in over]
+
+
+def _pass_through(ex: Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[_Application, ast.AST] | None:
+    """``def task(*args, **kwargs): return app.task(*args, **kwargs, retry_backoff=True)``: Celery's
+    decorator with the call's arguments forwarded, so the factory works as ``@task(queue="x")`` and as
+    bare ``@task`` (the function is ``args[0]``)."""
+    a = fn.args
+    if a.vararg is None or a.kwarg is None or a.posonlyargs or a.args or a.kwonlyargs:
+        return None
+    var, kwarg = a.vararg.arg, a.kwarg.arg
+    edits = _kwargs_edits(fn, kwarg, ex.text)
+    if edits is None:
+        return None
+    for s in getattr(fn, "body", []):
+        if not isinstance(s, ast.Return):
+            continue
+        call = s.value
+        if not (
+            isinstance(call, ast.Call)
+            and len(call.args) == 1
+            and isinstance(call.args[0], ast.Starred)
+            and _name(call.args[0].value) == var
+        ):
+            return None
+        ref = ex.ref(call.func)
+        if not ref or ref.startswith("?") or not _may_be_task_decorator(ref):
+            return None
+        options = _factory_options(ex, call.keywords, {kwarg}, {})
+        if not options["pass_kwargs"]:
+            return None
+        values, over, _under = edits  # the others: the call's keyword wins, as for any fixed option
+        clash = options["clash"]
+        return {
+            "task_ref": ref,
+            "task_src": segment(call.func, ex.text),
+            "named_after": "function",
+            "wrapper": None,
+            "fixed": {**values, **options["fixed"]},
+            "params": {},
+            "pass_kwargs": True,
+            "clash": clash,
+            "over": [k for k in [*options["over"], *over] if k not in clash],
+        }, call
+    return None
+
+
+def _task_builders(ex: Extractor, tree: ast.Module) -> dict[str, list[str]]:
+    """Module-level functions (their whole body) and classes (their ``__call__``) that call or apply
+    something named like a task decorator (``app.task``, ``shared_task``, ``x.task``, ``*_task``):
+    name -> those references. resolve decides which really are Celery's (SM125 for the decorators
+    the scan cannot follow)."""
+    out: dict[str, list[str]] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            body: list[ast.AST] = [
+                s for s in stmt.body if isinstance(s, _FUNC) and s.name in ("__call__", "__new__", "__init__")
+            ]
+        elif isinstance(stmt, _FUNC):
+            body = [stmt]
+        else:
+            continue
+        refs: list[str] = []
+        for part in body:
+            for n in ast.walk(part):
+                callees = [n.func] if isinstance(n, ast.Call) else []
+                if isinstance(n, _FUNC) and n is not part:
+                    callees += [d.func if isinstance(d, ast.Call) else d for d in n.decorator_list]
+                for c in callees:
+                    ref = ex.ref(c)
+                    last = (ref or "").rsplit(".", 1)[-1]
+                    if (
+                        ref
+                        and not ref.startswith("?")
+                        and ref not in refs
+                        and (last == "task" or last.endswith("_task"))
+                        and last not in ("send_task", "register_task")
+                        and _may_be_task_decorator(ref)
+                    ):
+                        refs.append(ref)
+        if refs and stmt.name not in ex.decorator_factories:
+            out[stmt.name] = refs[:10]
+    return out
 
 
 def _decorator_factories(ex: Extractor, tree: ast.Module) -> None:
@@ -2357,6 +2522,7 @@ def _decorator_factories(ex: Extractor, tree: ast.Module) -> None:
     ex.defs.update(dict.fromkeys(early, "assign"))
     try:
         _find_decorator_factories(ex, tree)
+        ex.task_builders = _task_builders(ex, tree)
     finally:
         for name in early:
             ex.defs.pop(name, None)
@@ -2366,6 +2532,7 @@ def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
     for stmt in tree.body:
         found: tuple[_Application, ast.AST] | None = None
         called = True
+        either = False  # a pass-through factory: @f(...) and bare @f
         own: dict[str, _ParamSlot] = {}
         named: dict[str, FactoryParam]
         if isinstance(stmt, ast.ClassDef):
@@ -2400,7 +2567,12 @@ def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
             params = list(stmt.args.posonlyargs) + list(stmt.args.args)
             own, kwarg = _param_table(stmt, ex.text)
             named = {p: {"param": p, **info} for p, info in own.items()}
-            if params and len(params) - len(stmt.args.defaults) == 1:  # def periodic(fn): return app.task(fn)
+            if stmt.args.vararg and stmt.args.kwarg:  # def task(*args, **kwargs): return app.task(*args, **kwargs)
+                found = _pass_through(ex, stmt)
+                if found is not None:
+                    either, own = True, {}
+            if found is None and params and len(params) - len(stmt.args.defaults) == 1:
+                # def periodic(fn): return app.task(fn)
                 found = _task_application(ex, stmt, params[0].arg, set(), {})
                 called, own = False, {}
             if found is None:
@@ -2431,4 +2603,8 @@ def _find_decorator_factories(ex: Extractor, tree: ast.Module) -> None:
             "fixed": app["fixed"],
             "params": app["params"],
             "pass_kwargs": app["pass_kwargs"],
+            "clash": app["clash"],
+            "over": app["over"],
         }
+        if either:
+            ex.decorator_factories[stmt.name]["either"] = True

@@ -141,6 +141,9 @@ class DecoratorFactoryFact(TypedDict):
     fixed: Options  # literal options written inside
     params: dict[str, FactoryParam]  # option -> the factory parameter it comes from
     pass_kwargs: bool  # **kwargs passed through to the decorator
+    clash: NotRequired[list[str]]  # fixed options beside **kwargs: a call giving one too raises TypeError
+    over: NotRequired[list[str]]  # fixed options that win over the call's (kwargs["k"] = v, **{**kwargs, "k": v})
+    either: NotRequired[bool]  # pass-through (*args, **kwargs): used both as @f(...) and bare @f
 
 
 class AppFact(TypedDict):
@@ -302,6 +305,7 @@ class Facts(ImportFacts):
     decorated: NotRequired[list[DecoratedFact]]
     aliases: NotRequired[dict[str, AliasFact]]
     decorator_factories: NotRequired[dict[str, DecoratorFactoryFact]]
+    task_builders: NotRequired[dict[str, list[str]]]  # function/class -> task-decorator-like refs it calls
     registrations: NotRequired[list[RegistrationFact]]
     classes: NotRequired[list[ClassFact]]
     factories: NotRequired[list[str]]  # functions that build a Celery app

@@ -182,6 +182,9 @@ class ProjectIndex:
     # the scan's parsed trees by module name (rewrite's native prover reads them instead of parsing again).
     indexed_files: list[str] = field(default_factory=list, metadata={"json": False})
     module_loader: ModuleLoader | None = field(default=None, repr=False, compare=False, metadata={"json": False})
+    # functions decorated with a project decorator that builds Celery tasks in a way the scan cannot
+    # follow (resolve.untracked_builder): {file, line, function, decorator, builder}; findings SM125
+    unfollowed: list[dict[str, Any]] = field(default_factory=list, metadata={"json": False})
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": SCHEMA}

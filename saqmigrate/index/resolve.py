@@ -543,16 +543,22 @@ class _IndexBuilder:
             return None
         ffacts = self.res.facts(r[0]) or _NO_FACTS
         f = ffacts.get("decorator_factories", {}).get(r[1])
-        if not f or bool(f.get("called")) != bool(cand.get("is_call")):
+        if not f:
+            return None
+        if f.get("either"):  # pass-through: @f(...) forwards options; @f(x) hands Celery a non-function (TypeError)
+            if cand.get("is_call") and cand["args"]:
+                return None
+        elif bool(f.get("called")) != bool(cand.get("is_call")):
             return None
         inner = self.classify_decorator(f["task_ref"], ffacts)
         return (r[0], r[1], f, inner) if inner else None
 
     def factory_options(
         self, fmod: str, f: DecoratorFactoryFact, alias_opts: Options, cand: DecoratorCandidate, mod: str
-    ) -> tuple[Options, Options]:
-        """(options as Celery receives them, the part written inside the factory). The factory's own
-        literals (and its parameters' defaults) are merged under what the decorator call passes."""
+    ) -> tuple[Options, Options, list[str]]:
+        """(options as Celery receives them, the part written inside the factory, the options both
+        give where Python raises TypeError). The factory's own literals (and its parameters' defaults)
+        are merged under what the decorator call passes, or over it where the factory's code says so."""
         call_kw, call_pos = cand["options"], cand["args"]
         inside = {**alias_opts, **f["fixed"]}
         given: Options = {}
@@ -569,10 +575,12 @@ class _IndexBuilder:
         inside = self.resolve_opts(fmod, inside)
         given = self.resolve_opts(mod, given)
         found = {**(inside.pop(RESOLVED_KEY, None) or {}), **(given.pop(RESOLVED_KEY, None) or {})}
-        out = {**inside, **given}
+        over = {k: inside[k] for k in f.get("over", []) if k in inside}
+        clash = [k for k in f.get("clash", []) if k in given]
+        out = {**inside, **given, **over}
         if found:
             out[RESOLVED_KEY] = found
-        return out, inside
+        return out, inside, clash
 
     # Task subclasses
     def class_info(self, mod: str, name: str, depth: int = 0) -> ClassInfo:
@@ -690,7 +698,53 @@ class _IndexBuilder:
             if not d.get(
                 "factory"
             ):  # the wrapper inside a decorator factory: each function decorated with it is a task
+                before = len(self.tasks)
                 self.decorated_task(mod, mf, d)
+                if len(self.tasks) == before:
+                    self.unfollowed_decorator(mf, d)
+
+    def unfollowed_decorator(self, mf: ModuleFacts, d: DecoratedFact) -> None:
+        """A function that is not a task, decorated with a project function or class (or an instance of
+        one) whose code applies a Celery task decorator: the scan cannot follow how, so it says so (SM125)."""
+        for cand in d["decorators"]:
+            builder = self.task_builder(cand["ref"])
+            if builder:
+                self.index.unfollowed.append(
+                    {
+                        "file": mf.rel,
+                        "line": cand["line"],
+                        "function": f"{mf.facts['module']}.{d['function']}",
+                        "decorator": cand["src"],
+                        "builder": builder,
+                    }
+                )
+                return
+
+    def task_builder(self, ref: str, depth: int = 0) -> str | None:
+        """``module.name`` of the project function or class ``ref`` names (an instance: its class; a
+        class: it or a project base class) whose body applies a Celery task decorator or a known factory."""
+        r = self.res.resolve(ref)
+        if not r or r[2] or depth > 5:
+            return None
+        mod, name = r[0], r[1]
+        facts = self.res.facts(mod)
+        if not facts:
+            return None
+        for b in facts.get("task_builders", {}).get(name, []):
+            if self.classify_decorator(b, facts):
+                return f"{mod}.{name}"
+            rb = self.res.resolve(b)
+            if rb and not rb[2] and rb[1] in (self.res.facts(rb[0]) or _NO_FACTS).get("decorator_factories", {}):
+                return f"{mod}.{name}"
+        callee = facts.get("assign_calls", {}).get(name)
+        if callee and depth == 0:  # handler = Registry(): the instance is the decorator
+            return self.task_builder(callee, depth + 1)
+        cls = next((c for c in facts.get("classes", []) if c["qualname"] == name and not c["nested"]), None)
+        for base in cls["bases"] if cls else []:
+            found = self.task_builder(self.res.canonical(base) or base, depth + 1)
+            if found:
+                return found
+        return None
 
     def task_decorator(
         self, d: DecoratedFact, facts: Facts
@@ -722,7 +776,7 @@ class _IndexBuilder:
         base_facts = facts
         if factory:
             fmod, fname, f, _ = factory
-            options, inside = self.factory_options(fmod, f, alias_opts, cand, mod)
+            options, inside, clash = self.factory_options(fmod, f, alias_opts, cand, mod)
             if "base" in inside and "base" not in cand["options"]:
                 base_facts = self.res.facts(fmod) or facts
         else:
@@ -776,6 +830,12 @@ class _IndexBuilder:
         )
         if factory:
             t.features = {**t.features, "factory": f"{fmod}.{fname}"}
+            if clash:  # Celery never gets this task: importing the module raises; stays on Celery
+                t.features["option_clash"] = {
+                    k: f"TypeError at import: {cand['src']}(...) and {fmod}.{fname} both pass {k}= "
+                    f"(Python's 'got multiple values for keyword argument {k!r}'); fix one of them"
+                    for k in clash
+                }
             if name_opt is None and f.get("named_after") == "wrapper":
                 self.by_wrapper.setdefault(f"{fmod}.{fname}", []).append(t)
         self.tasks.append(t)
@@ -901,7 +961,8 @@ class _IndexBuilder:
                 for k, v in sorted(merged.items())
                 if k in VALUE_OPTIONS and k != "name" and is_dynamic(v)
             }  # a computed name is SM103
-            if unresolved and self.values is not None:
+            unresolved = dict(sorted({**unresolved, **(t.features.get("option_clash") or {})}.items()))
+            if unresolved and (self.values is not None or t.features.get("option_clash")):
                 t.features = {**t.features, "unresolved": unresolved}
 
     def task_for_ref(self, ref: str | None) -> Task | None:

@@ -119,6 +119,9 @@ def test_function_factory_merges_its_own_options_under_the_call(tmp_path):
     s = t["proj.jobs.sync"]
     assert s.kind == "factory" and s.bind and [p.name for p in s.params] == ["account"]
     assert s.options == {"bind": True, "acks_late": False, "queue": "low", "max_retries": 2}
+    # shared_task(acks_late=True, **options) with acks_late in options: Python raises TypeError, never guessed
+    assert "TypeError" in s.features["unresolved"]["acks_late"]
+    assert "unresolved" not in t["proj.jobs.mid"].features
     assert t["jobs.flush"].options == {"bind": True, "acks_late": True, "queue": "high", "name": "jobs.flush"}
     assert t["proj.jobs.mid"].options["queue"] == "mid"
 
@@ -337,3 +340,176 @@ def test_rewrite_bridges_the_factory_task_through_its_module(tmp_path):
     assert any(
         m.startswith("SM113 log-parser: kept in bridge mode: factory tasks are bridged") for m in native.messages
     )
+
+
+PASS_THROUGH = """
+from proj.celery import app
+
+
+class RetryableError(Exception):
+    pass
+
+
+def task(*args, **kwargs):
+    return app.task(*args, **kwargs, autoretry_for=(RetryableError,), retry_backoff=True)
+
+
+def task_defaults(*args, **kwargs):
+    kwargs.setdefault("queue", "low")
+    kwargs["acks_late"] = True
+    return app.task(*args, **kwargs)
+
+
+def task_merged(*args, **kwargs):
+    return app.task(*args, **{"queue": "q1", **kwargs, "ignore_result": True})
+"""
+
+
+def pass_through_project(tmp_path):
+    return write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/base.py": PASS_THROUGH,
+            "proj/work.py": """
+            from proj import base
+            from proj.base import task
+
+            @base.task(queue="special", shared=False)
+            def upload(x):
+                return x
+
+            @task
+            def bare(x):
+                return x
+
+            @task()
+            def empty_call(x):
+                return x
+
+            @base.task(retry_backoff=False)
+            def clash(x):  # TypeError in Python: retry_backoff given twice
+                return x
+
+            @base.task_defaults(acks_late=False)
+            def defaults_given(x):
+                return x
+
+            @base.task_defaults(queue="high")
+            def queue_given(x):
+                return x
+
+            @base.task_merged(queue="mine", ignore_result=False)
+            def merged(x):
+                return x
+
+            @task("not-a-function")
+            def not_a_task(x):  # Celery: argument 1 to @task() must be a callable
+                return x
+        """,
+        },
+    )
+
+
+def test_pass_through_factory_called_and_bare(tmp_path):
+    idx = scan(pass_through_project(tmp_path))
+    t = tasks_by_name(idx)
+    assert set(t) == {
+        "proj.work.upload",
+        "proj.work.bare",
+        "proj.work.empty_call",
+        "proj.work.clash",
+        "proj.work.defaults_given",
+        "proj.work.queue_given",
+        "proj.work.merged",
+    }  # no proj.base.task: the factory is not a task of its own
+    up = t["proj.work.upload"]
+    assert (up.kind, up.app, up.features["factory"]) == ("factory", "proj.celery.app", "proj.base.task")
+    assert up.options["queue"] == "special" and up.options["shared"] is False
+    assert up.options["retry_backoff"] is True and "autoretry_for" in up.options
+    assert t["proj.work.bare"].options["retry_backoff"] is True and "queue" not in t["proj.work.bare"].options
+    assert t["proj.work.empty_call"].options["retry_backoff"] is True
+    # setdefault: the call wins; kwargs["k"] = v: the factory wins
+    assert t["proj.work.defaults_given"].options == {"queue": "low", "acks_late": True}
+    assert t["proj.work.queue_given"].options == {"queue": "high", "acks_late": True}
+    # **{"queue": ..., **kwargs, "ignore_result": ...}: what comes later in the dict wins
+    assert t["proj.work.merged"].options == {"queue": "mine", "ignore_result": True}
+
+
+def test_pass_through_duplicate_keyword_is_reported_and_pinned(tmp_path):
+    idx = scan(pass_through_project(tmp_path))
+    c = tasks_by_name(idx)["proj.work.clash"]
+    assert "retry_backoff" in c.features["unresolved"] and "TypeError" in c.features["unresolved"]["retry_backoff"]
+    assert any(f.rule == "SM115" and "TypeError" in f.message and f.line == c.decorator_line for f in idx.findings)
+    assert not any("unresolved" in t.features for n, t in tasks_by_name(idx).items() if n != "proj.work.clash")
+
+
+def test_decorators_that_build_tasks_the_scan_cannot_follow_are_reported(tmp_path):
+    write_tree(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/celery.py": CELERY_APP,
+            "proj/core.py": """
+            from proj.celery import app
+
+            class Dispatch(dict):
+                def __call__(self, *keys, **kwargs):
+                    def wrap(f):
+                        f = app.task(ignore_result=True, **kwargs)(f)
+                        for key in keys:
+                            self.setdefault(key, []).append(f)
+                        return f
+                    return wrap
+
+            def looped(*names):
+                def wrap(f):
+                    for n in names:
+                        app.task(name=n)(f)
+                    return f
+                return wrap
+
+            def timed(f):  # sends tasks, builds none
+                app.send_task("x")
+                return f
+        """,
+            "proj/alerts.py": """
+            from proj.celery import app
+            from proj.core import Dispatch
+
+            class Alerts(Dispatch):
+                pass
+
+            handler = Alerts()
+        """,
+            "proj/use.py": """
+            from proj import alerts
+            from proj.core import looped, timed
+            from proj.celery import app
+
+            @alerts.handler("a", "b", queue="x")
+            def on_alert(payload):
+                return payload
+
+            @looped("one", "two")
+            def many():
+                pass
+
+            @timed
+            def plain():
+                pass
+
+            @timed
+            @app.task
+            def real():
+                pass
+        """,
+        },
+    )
+    idx = scan(tmp_path)
+    assert [t.function for t in idx.tasks if t.module == "proj.use"] == ["real"]
+    got = sorted((f.line, f.message) for f in idx.findings if f.rule == "SM125")
+    assert [line for line, _ in got] == [5, 9]
+    assert "@alerts.handler (proj.core.Dispatch)" in got[0][1] and "proj.use.on_alert is probably a task" in got[0][1]
+    assert "proj.core.looped" in got[1][1] and "proj.use.many" in got[1][1]
