@@ -124,6 +124,7 @@ def _alias_names(results: dict[str, dict]) -> set[str]:
 
     names: set[str] = set()
     factories: list[tuple[str, str]] = []
+    builders: list[tuple[str, str]] = []  # task builders (SM125), their subclasses and instances
     for entry in results.values():
         facts = entry.get("facts") if entry.get("status") == "facts" else None
         if not facts:
@@ -133,6 +134,9 @@ def _alias_names(results: dict[str, dict]) -> set[str]:
             if celery_like(target) and local != target.rsplit(".", 1)[-1]:
                 names.add(local)
         factories.extend((n, str(f.get("task_ref") or "")) for n, f in facts.get("decorator_factories", {}).items())
+        builders.extend((n, ref) for n, refs in facts.get("task_builders", {}).items() for ref in refs)
+        builders.extend((c["name"], b) for c in facts.get("classes", []) if not c.get("nested") for b in c["bases"])
+        builders.extend((n, ref) for n, ref in facts.get("assign_calls", {}).items())
     # a factory counts when what it applies is Celery's decorator or one of the aliases above
     # (library code is full of decorator factories that have nothing to do with Celery)
     for _ in range(3):
@@ -140,7 +144,22 @@ def _alias_names(results: dict[str, dict]) -> set[str]:
         if not more:
             break
         names |= more
-    return {n for n in names if len(n) >= 3}
+    # a project function or class that applies one of them (gwcelery's DispatchHandler), its subclasses
+    # and the module-level instances used as decorators (``handler = Dispatch()``): SM125 needs their uses
+    found: set[str] = set()
+    for _ in range(3):
+        more = {
+            n
+            for n, ref in builders
+            if n not in found
+            and (
+                ref.rsplit(".", 1)[-1] in found or (not found and (celery_like(ref) or ref.rsplit(".", 1)[-1] in names))
+            )
+        }
+        if not more:
+            break
+        found |= more
+    return {n for n in names | found if len(n) >= 3}
 
 
 _DECORATOR_USE = re.compile(rb"[@.]([A-Za-z_][A-Za-z0-9_]*)")

@@ -144,6 +144,7 @@ class DecoratorFactoryFact(TypedDict):
     clash: NotRequired[list[str]]  # fixed options beside **kwargs: a call giving one too raises TypeError
     over: NotRequired[list[str]]  # fixed options that win over the call's (kwargs["k"] = v, **{**kwargs, "k": v})
     either: NotRequired[bool]  # pass-through (*args, **kwargs): used both as @f(...) and bare @f
+    fixed_modules: NotRequired[dict[str, str]]  # a chain of factories (resolve only): option -> module writing it
 
 
 class AppFact(TypedDict):

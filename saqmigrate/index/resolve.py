@@ -534,6 +534,51 @@ class _IndexBuilder:
             return ("app_task", c[: -len(".task")], {})
         return None
 
+    def chained_factory(self, fmod: str, f: DecoratorFactoryFact, depth: int = 0) -> Factory | None:
+        """A pass-through factory that forwards to another pass-through factory
+        (``def ingest(*a, **kw): return gracedb.task(*a, **kw, queue="ingest")``): one factory with
+        both's options, as Python passes them (the outer's go into the inner's ``**kwargs``)."""
+        r = self.res.resolve(f["task_ref"]) if depth < 3 and f.get("either") else None
+        if not r or r[2]:
+            return None
+        gfacts = self.res.facts(r[0]) or _NO_FACTS
+        g = gfacts.get("decorator_factories", {}).get(r[1])
+        if not g or not g.get("either"):
+            return None
+        kind = self.classify_decorator(g["task_ref"], gfacts)
+        found: Factory | None = (r[0], r[1], g, kind) if kind else self.chained_factory(r[0], g, depth + 1)
+        if found is None:
+            return None
+        gmod, _, g, kind = found
+        g_mods = g.get("fixed_modules", {})
+        outer, inner = f["fixed"], g["fixed"]
+        g_over, g_clash = set(g.get("over", [])), set(g.get("clash", []))
+        fixed: Options = {}
+        modules: dict[str, str] = {}
+        clash = list(f.get("clash", []))  # the call's keyword beside the outer's: TypeError in the outer
+        over = [k for k in f.get("over", []) if k not in inner]
+        for k, v in outer.items():
+            fixed[k], modules[k] = v, fmod
+        for k, v in inner.items():
+            if k in g_over or k not in outer:  # the inner's wins, or only the inner gives it
+                fixed[k], modules[k] = v, g_mods.get(k, gmod)
+                if k in g_over:
+                    over.append(k)
+                elif k in g_clash:
+                    clash.append(k)
+            elif k in g_clash:  # both give it, beside the inner's **kwargs: TypeError (reported when the call does too)
+                clash.append(k)
+        merged: DecoratorFactoryFact = {
+            **f,
+            "task_ref": g["task_ref"],
+            "task_src": g["task_src"],
+            "fixed": fixed,
+            "clash": sorted(set(clash)),
+            "over": sorted(set(over)),
+            "fixed_modules": modules,
+        }
+        return (gmod, found[1], merged, kind)
+
     def factory_of(self, cand: DecoratorCandidate) -> Factory | None:
         """A decorator factory (extract's ``decorator_factories``) behind a decorator, used as it must be
         (``@retryable_task(...)`` for a class or options factory, ``@periodic`` for one taking the function):
@@ -551,7 +596,10 @@ class _IndexBuilder:
         elif bool(f.get("called")) != bool(cand.get("is_call")):
             return None
         inner = self.classify_decorator(f["task_ref"], ffacts)
-        return (r[0], r[1], f, inner) if inner else None
+        if inner:
+            return (r[0], r[1], f, inner)
+        chained = self.chained_factory(r[0], f)
+        return (r[0], r[1], chained[2], chained[3]) if chained else None
 
     def factory_options(
         self, fmod: str, f: DecoratorFactoryFact, alias_opts: Options, cand: DecoratorCandidate, mod: str
@@ -572,7 +620,21 @@ class _IndexBuilder:
         if f.get("pass_kwargs"):
             consumed = set(f.get("own_params", {}))  # keywords Python binds to the factory's named parameters
             given.update({k: v for k, v in call_kw.items() if k not in consumed})
-        inside = self.resolve_opts(fmod, inside)
+        modules = f.get("fixed_modules") or {}
+        if modules:  # a chain of factories: each value as Python binds it in the module that writes it
+            parts: dict[str, Options] = {}
+            for k, v in inside.items():
+                parts.setdefault(modules.get(k, fmod), {})[k] = v
+            inside = {}
+            found_in: Options = {}
+            for m, opts in parts.items():
+                got = self.resolve_opts(m, opts)
+                found_in.update(got.pop(RESOLVED_KEY, None) or {})
+                inside.update(got)
+            if found_in:
+                inside[RESOLVED_KEY] = found_in
+        else:
+            inside = self.resolve_opts(fmod, inside)
         given = self.resolve_opts(mod, given)
         found = {**(inside.pop(RESOLVED_KEY, None) or {}), **(given.pop(RESOLVED_KEY, None) or {})}
         over = {k: inside[k] for k in f.get("over", []) if k in inside}
@@ -730,7 +792,10 @@ class _IndexBuilder:
         facts = self.res.facts(mod)
         if not facts:
             return None
-        for b in facts.get("task_builders", {}).get(name, []):
+        factory = facts.get("decorator_factories", {}).get(name)
+        # a factory reached here is used in a way that makes no task (@periodic() for def periodic(fn), a
+        # chain the scan cannot follow): the function is still probably meant as a task
+        for b in [factory["task_ref"]] if factory else facts.get("task_builders", {}).get(name, []):
             if self.classify_decorator(b, facts):
                 return f"{mod}.{name}"
             rb = self.res.resolve(b)

@@ -372,6 +372,29 @@ def pass_through_project(tmp_path):
             "proj/__init__.py": "",
             "proj/celery.py": CELERY_APP,
             "proj/base.py": PASS_THROUGH,
+            "proj/ingest.py": """
+            from proj import base
+
+            INGEST = "ingest"
+
+            def ingest(*args, **kwargs):
+                return base.task(*args, **kwargs, queue=INGEST)
+        """,
+            "proj/chained.py": """
+            from proj.ingest import ingest
+
+            @ingest(shared=False)
+            def chained(x):
+                return x
+
+            @ingest
+            def chained_bare(x):
+                return x
+
+            @ingest(queue="other")
+            def chained_clash(x):  # TypeError in ingest: queue given twice
+                return x
+        """,
             "proj/work.py": """
             from proj import base
             from proj.base import task
@@ -423,6 +446,9 @@ def test_pass_through_factory_called_and_bare(tmp_path):
         "proj.work.defaults_given",
         "proj.work.queue_given",
         "proj.work.merged",
+        "proj.chained.chained",
+        "proj.chained.chained_bare",
+        "proj.chained.chained_clash",
     }  # no proj.base.task: the factory is not a task of its own
     up = t["proj.work.upload"]
     assert (up.kind, up.app, up.features["factory"]) == ("factory", "proj.celery.app", "proj.base.task")
@@ -435,6 +461,15 @@ def test_pass_through_factory_called_and_bare(tmp_path):
     assert t["proj.work.queue_given"].options == {"queue": "high", "acks_late": True}
     # **{"queue": ..., **kwargs, "ignore_result": ...}: what comes later in the dict wins
     assert t["proj.work.merged"].options == {"queue": "mine", "ignore_result": True}
+    # a pass-through factory forwarding to another: both's options, each resolved where it is written
+    ch = t["proj.chained.chained"]
+    assert (ch.kind, ch.app, ch.features["factory"]) == ("factory", "proj.celery.app", "proj.ingest.ingest")
+    assert ch.options["queue"] == "ingest" and ch.options["shared"] is False and ch.options["retry_backoff"] is True
+    assert ch.options["autoretry_for"] == ["proj.base.RetryableError"]
+    assert t["proj.chained.chained_bare"].options["queue"] == "ingest"
+    assert "TypeError" in t["proj.chained.chained_clash"].features["unresolved"]["queue"]
+    # @task("not-a-function"): Celery raises TypeError; not a task, and listed (SM125), not silent
+    assert [f.line for f in idx.findings if f.rule == "SM125" and "proj.work.not_a_task" in f.message] == [32]
 
 
 def test_pass_through_duplicate_keyword_is_reported_and_pinned(tmp_path):
@@ -442,7 +477,11 @@ def test_pass_through_duplicate_keyword_is_reported_and_pinned(tmp_path):
     c = tasks_by_name(idx)["proj.work.clash"]
     assert "retry_backoff" in c.features["unresolved"] and "TypeError" in c.features["unresolved"]["retry_backoff"]
     assert any(f.rule == "SM115" and "TypeError" in f.message and f.line == c.decorator_line for f in idx.findings)
-    assert not any("unresolved" in t.features for n, t in tasks_by_name(idx).items() if n != "proj.work.clash")
+    assert not any(
+        "unresolved" in t.features
+        for n, t in tasks_by_name(idx).items()
+        if n not in ("proj.work.clash", "proj.chained.chained_clash")
+    )
 
 
 def test_decorators_that_build_tasks_the_scan_cannot_follow_are_reported(tmp_path):
@@ -483,6 +522,13 @@ def test_decorators_that_build_tasks_the_scan_cannot_follow_are_reported(tmp_pat
 
             handler = Alerts()
         """,
+            "proj/quiet.py": """
+            from proj.alerts import handler
+
+            @handler("c")
+            def quiet(payload):  # no Celery word in this file: read because it uses the registry instance
+                return payload
+        """,
             "proj/use.py": """
             from proj import alerts
             from proj.core import looped, timed
@@ -509,7 +555,9 @@ def test_decorators_that_build_tasks_the_scan_cannot_follow_are_reported(tmp_pat
     )
     idx = scan(tmp_path)
     assert [t.function for t in idx.tasks if t.module == "proj.use"] == ["real"]
-    got = sorted((f.line, f.message) for f in idx.findings if f.rule == "SM125")
+    got = sorted((f.line, f.message) for f in idx.findings if f.rule == "SM125" and f.file == "proj/use.py")
     assert [line for line, _ in got] == [5, 9]
     assert "@alerts.handler (proj.core.Dispatch)" in got[0][1] and "proj.use.on_alert is probably a task" in got[0][1]
     assert "proj.core.looped" in got[1][1] and "proj.use.many" in got[1][1]
+    quiet = [f for f in idx.findings if f.rule == "SM125" and f.file == "proj/quiet.py"]
+    assert len(quiet) == 1 and "proj.quiet.quiet is probably a task" in quiet[0].message
