@@ -15,6 +15,7 @@ at module level (not under ``if __name__ == "__main__"``). Pure ``ast``; never i
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,8 +100,10 @@ def find_app_entry(root: Path, app_file: str, app_line: int, config: Config | No
             continue
     makers, trees = {factory}, {}
     for _ in range(3):  # the factory, create_app() calling it, a build_app() calling that
+        # one C-level search per file for all the names (a generator over names per file cost 3 s on 20k files)
+        mentions = re.compile(b"|".join(re.escape(m.encode()) for m in sorted(makers)))
         for rel, text in texts.items():
-            if rel not in trees and any(m.encode() in text for m in makers):
+            if rel not in trees and mentions.search(text):
                 try:
                     trees[rel] = ast.parse(text)
                 except (SyntaxError, ValueError):
