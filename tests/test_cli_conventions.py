@@ -481,3 +481,18 @@ def test_group_options_and_color_are_accepted_after_the_subcommand(redis_url, un
     assert ANSI not in plain.output and ANSI in forced.output
     later = invoke("--color", "always", "scan", str(fixtures_dir / "pydotorg"), "--color", "never")
     assert ANSI not in later.output  # the one after the command wins
+
+
+def test_rewrite_and_finalize_take_the_shared_color_option(fixtures_dir, tmp_path):
+    """`rewrite --color` was a --color/--no-color flag of its own; now --color auto|always|never means
+    what it means everywhere (attack 41 #8), and --no-color is still accepted."""
+    import shutil
+
+    root = tmp_path / "p"
+    shutil.copytree(fixtures_dir / "pydotorg", root)
+    forced = invoke("rewrite", str(root), "--diff", "--color", "always")
+    plain = invoke("rewrite", str(root), "--diff", "--color", "never")
+    old = invoke("rewrite", str(root), "--diff", "--no-color")
+    assert forced.exit_code == plain.exit_code == old.exit_code == 1
+    assert ANSI in forced.output and ANSI not in plain.output and ANSI not in old.output
+    assert invoke("rewrite", str(root), "--diff", "--color", "sometimes").exit_code == 2

@@ -44,7 +44,13 @@ from saqmigrate.cli.common import config_option, die, quiet_option
     metavar="MODULE",
     help="The generated registry (default: found in PATH) for the safety checks against the flag store.",
 )
-@click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
+@click.option(
+    "--no-color",
+    "no_color",
+    is_flag=True,
+    hidden=True,
+    help="Old spelling of --color never (the diff is coloured like every report: --color auto|always|never).",
+)
 @quiet_option(
     help="Only errors (with --write: its refusals, or what --force skips) and the final line: no diff, no "
     "file list, no notes or places left to you (the final line counts them). Exit codes unchanged."
@@ -58,7 +64,7 @@ def command(
     rename: bool,
     config_path: Path | None,
     registry: str | None,
-    color: bool | None,
+    no_color: bool,
     quiet: bool,
 ) -> None:
     """Remove Celery: tasks become @saq_job functions, dispatches SAQ enqueues, the window's code goes."""
@@ -85,7 +91,7 @@ def command(
         if action == "diff" and not quiet:
             from saqmigrate.cli.common import echo_diff
 
-            echo_diff(result.changes, color)
+            echo_diff(result.changes, False if no_color else None)
         elif not quiet:
             for c in result.changes:
                 click.echo(f"would {c.kind}: {c.rel}")

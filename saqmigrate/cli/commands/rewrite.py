@@ -44,7 +44,13 @@ from saqmigrate.cli.common import config_option, die, quiet_option
     "in its encoding): its tasks are left out. Without it --check, --diff and --write stop with exit 2, "
     "one error line per such file, and write nothing.",
 )
-@click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal).")
+@click.option(
+    "--no-color",
+    "no_color",
+    is_flag=True,
+    hidden=True,
+    help="Old spelling of --color never (the diff is coloured like every report: --color auto|always|never).",
+)
 @quiet_option(
     help="Only errors and the final line (N file(s) would change / written): no diff, no file list, no "
     "notes. Exit codes unchanged."
@@ -77,7 +83,7 @@ def command(
     config_path: Path | None,
     no_wire: bool,
     skip_unparsable: bool,
-    color: bool | None,
+    no_color: bool,
     quiet: bool,
     live: bool,
     app_spec: str | None,
@@ -127,7 +133,7 @@ def command(
         from saqmigrate.cli.common import echo_diff
 
         if not quiet:
-            echo_diff(result.changes, color)
+            echo_diff(result.changes, False if no_color else None)
         click.echo(f"{len(result.changes)} file(s) would change", err=True)
         if result.changes or result.blocking:
             sys.exit(1)
