@@ -165,17 +165,19 @@ def test_a_capture_handler_removed_meanwhile_is_not_put_back():
 
 
 @pytest.mark.parametrize(
-    ("handler", "memory"),
+    ("make", "memory"),
     [
-        (logging.NullHandler(), True),
-        (logging.StreamHandler(io.StringIO()), True),
-        (logging.handlers.MemoryHandler(10), True),
-        (logging.handlers.MemoryHandler(10, target=logging.NullHandler()), False),
-        (logging.StreamHandler(), False),  # stderr: a pipe that can fill
-        (logging.handlers.SysLogHandler(address=("127.0.0.1", 9)), False),
+        (logging.NullHandler, True),
+        (lambda: logging.StreamHandler(io.StringIO()), True),
+        (lambda: logging.handlers.MemoryHandler(10), True),
+        (lambda: logging.handlers.MemoryHandler(10, target=logging.NullHandler()), False),
+        (logging.StreamHandler, False),  # stderr: a pipe that can fill
+        (lambda: logging.handlers.SysLogHandler(address=("127.0.0.1", 9)), False),
     ],
+    ids=["null", "stringio", "memory-no-target", "memory-with-target", "stderr", "syslog"],
 )
-def test_in_memory_classification(handler, memory):
+def test_in_memory_classification(make, memory):
+    handler = make()  # built here: a handler built at collection could be closed before the test runs
     try:
         assert logqueue.in_memory(handler) is memory
     finally:
