@@ -569,6 +569,9 @@ class Prover:
         self._globals: dict[tuple[str, str], T] = {}
         self._globals_busy: set[tuple[str, str]] = set()
         self.django = dj.DjangoModels(self)
+        self._mros: dict[str, list[T] | str] = {}
+        self._mros_busy: set[str] = set()
+        self._inst_attrs: dict[str, dict[str, str]] = {}
         if replaced is None:  # not given (a prover of its own, not the scan's): read the project's writes
             replaced = replaced_attributes(project_writes(self.roots[0]), self.roots, loader)
         #: (module name or class ref, attribute or "*") -> where other code replaces it (replaced_attributes)
@@ -734,6 +737,8 @@ class Prover:
             return T("unknown", f"self.{attr}", "an attribute of the Celery task")
         if k == "request":
             return DATA
+        if k == "cls" and self.enum_member(base, attr):
+            return T("inst", base.ref)  # its properties and dunders are the Enum class's (proven on read)
         if k == "cls":
             mod, cls = self.class_of(base)
             if mod is not None and cls is not None:
@@ -840,6 +845,108 @@ class Prover:
                 if fam:
                     return fam
         return None
+
+    def mro(self, t: T) -> list[T] | str:
+        """Python's method resolution order of a project class (C3 linearisation over its bases), or why it
+        cannot be known: a base the prover cannot see, bases that cannot be linearised. Builtin and
+        library bases are leaves (``object`` closes the order)."""
+        key = t.ref
+        cached = self._mros.get(key)
+        if cached is not None:
+            return cached
+        if key in self._mros_busy:
+            return f"{key.replace(':', '.')} derives from itself"
+        self._mros_busy.add(key)
+        try:
+            out = self._c3(t)
+        finally:
+            self._mros_busy.discard(key)
+        self._mros[key] = out
+        return out
+
+    def _c3(self, t: T) -> list[T] | str:
+        mod, cls = self.class_of(t)
+        if mod is None or cls is None:
+            return f"a project class that cannot be read ({t.ref.replace(':', '.')})"
+        obj = T("builtin", "object")
+        bases = [T(b.kind, b.ref) for b in self.bases(t)] or [obj]
+        seqs: list[list[T]] = []
+        for b in bases:
+            if b.kind == "cls":
+                sub = self.mro(b)
+                if isinstance(sub, str):
+                    return sub
+                seqs.append(list(sub))
+            elif b.kind in ("builtin", "ref"):
+                seqs.append([b] if b == obj else [b, obj])
+            else:
+                return f"{cls.name} has a base the prover cannot see ({b.ref or b.hint or '?'})"
+        seqs.append(list(bases))
+        out = [T("cls", t.ref)]
+        while any(seqs):
+            seqs = [s for s in seqs if s]
+            head = next((s[0] for s in seqs if not any(s[0] in o[1:] for o in seqs)), None)
+            if head is None:
+                return f"{cls.name}: bases with no consistent method resolution order"
+            out.append(head)
+            seqs = [s[1:] if s[0] == head else s for s in seqs]
+        return out
+
+    def enum_member(self, t: T, attr: str) -> bool:
+        """``attr`` is a member of a project ``enum.Enum`` class (a name its body assigns that is no
+        descriptor or dunder): an instance of the class, not the value written."""
+        order = self.mro(t)
+        if isinstance(order, str) or not any(c.kind == "ref" and c.ref.startswith("enum.") for c in order):
+            return False
+        mod, cls = self.class_of(t)
+        if mod is None or cls is None or attr.startswith("_"):
+            return False
+        return any(
+            isinstance(stmt, ast.Assign) and any(isinstance(x, ast.Name) and x.id == attr for x in stmt.targets)
+            for stmt in cls.body
+        )
+
+    def instance_attributes(self, t: T) -> dict[str, str]:
+        """Attributes set on instances by the methods of a project class and of the classes in its MRO
+        (``self.run = slow`` in ``__init__``, ``setattr(self, "x", v)``, ``self.__class__ = Other``):
+        name -> where. An instance attribute shadows a method of the same name."""
+        if t.ref in self._inst_attrs:
+            return self._inst_attrs[t.ref]
+        order = self.mro(t)
+        out: dict[str, str] = {}
+        self._inst_attrs[t.ref] = out
+        for c in order if isinstance(order, list) else [t]:
+            mod, cls = self.class_of(c) if c.kind == "cls" else (None, None)
+            if mod is None or cls is None:
+                continue
+            for stmt in cls.body:
+                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                params = [*stmt.args.posonlyargs, *stmt.args.args]
+                if not params:
+                    continue
+                me = params[0].arg
+                for n in ast.walk(stmt):
+                    targets: list[ast.AST] = []
+                    if isinstance(n, ast.Assign):
+                        targets = list(n.targets)
+                    elif isinstance(n, (ast.AugAssign, ast.AnnAssign)):
+                        targets = [n.target]
+                    elif (
+                        isinstance(n, ast.Call)
+                        and isinstance(n.func, ast.Name)
+                        and n.func.id == "setattr"
+                        and len(n.args) >= 2
+                        and isinstance(n.args[0], ast.Name)
+                        and n.args[0].id == me
+                    ):
+                        name = n.args[1].value if isinstance(n.args[1], ast.Constant) else "*"
+                        out.setdefault(str(name), f"{mod.rel}:{n.lineno}")
+                    for x in targets:
+                        for y in ast.walk(x):
+                            if isinstance(y, ast.Attribute) and isinstance(y.value, ast.Name) and y.value.id == me:
+                                out.setdefault(y.attr, f"{mod.rel}:{n.lineno}")
+        return out
 
     # --- functions -------------------------------------------------------------------------------
     def check_task(self, module: str, function: str, *, bind: bool) -> Blocked | None:
@@ -1676,9 +1783,12 @@ class _Body(ast.NodeVisitor):
             if why:
                 self.block(node, _short(node), why)
         if base.kind == "cls" and id(node) not in self.callee:
-            why = self._class_attribute(base, node.attr) or self._metaclass_problem(base)
+            member = isinstance(node.ctx, ast.Load) and self.p.enum_member(base, node.attr)
+            why = ("" if member else self._class_attribute(base, node.attr)) or self._metaclass_problem(base)
             if why:
                 self.block(node, _short(node), why)
+            if member:
+                self._enum_member(node, base)
         if base.kind == "ref" and id(node) not in self.callee and isinstance(node.ctx, ast.Load):
             why = al.attribute_read_problem(base.ref)
             if why:
@@ -1687,6 +1797,14 @@ class _Body(ast.NodeVisitor):
             why = self._attribute_problem(base, node.attr, node.ctx)
             if why:
                 self.block(node, _short(node), why)
+
+    def _enum_member(self, node: ast.Attribute, base: T) -> None:
+        """A member of a project Enum is an instance of it: using it runs the class's properties and dunders,
+        proven as for a built instance."""
+        call = ast.copy_location(ast.Call(func=node, args=[], keywords=[]), node)
+        blocked, _ = self._active_members(call, base, _short(node))
+        if blocked is not None:
+            raise _Stop(blocked)
 
     _PLAIN_METACLASS_BASES = ("enum.Enum", "enum.IntEnum", "enum.StrEnum", "enum.Flag", "enum.IntFlag")
 
@@ -2331,26 +2449,45 @@ class _Body(ast.NodeVisitor):
         """The method ``name`` of a project class (or its project bases); "builtin" when the only base
         that can define it is ``object`` or a builtin exception; None when unknown; a ``_Replaced`` (where)
         when other code replaces it at run time."""
-        mod, cls = self.p.class_of(t)
-        if mod is None or cls is None or t.ref in seen:
+        order = self.p.mro(t)  # Python's lookup order (a diamond's second base before the shared one)
+        if isinstance(order, str):
             return None
+        for c in order:
+            if c.kind == "builtin" and (c.ref == "object" or c.ref in al.PURE_BUILTINS):
+                continue
+            if c.kind != "cls":
+                return None
+            found = self._own_method(c, name)
+            if found == "unknown" and not isinstance(found, _Replaced):
+                return None
+            if found is not None:
+                return found
+        return "builtin"
+
+    def _own_method(self, t: T, name: str) -> tuple[_Module, ast.ClassDef, ast.AST] | str | None:
+        """``name`` as the body of this one project class binds it: its method, a ``_Replaced``, "unknown"
+        when the body binds it otherwise (``run = slow``), None when it does not bind it."""
+        mod, cls = self.p.class_of(t)
+        if mod is None or cls is None:
+            return "unknown"
         replaced = self.p.class_replacements(t)
         if name in replaced or "*" in replaced:  # not the method the source defines
             return _Replaced(replaced.get(name) or replaced["*"])
         for stmt in cls.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
                 return mod, cls, stmt
-        bases = self.p.bases(t)
-        for b in bases or [T("builtin", "object")]:
-            if b.kind == "builtin" and (b.ref == "object" or b.ref in al.PURE_BUILTINS):
-                continue
-            if b.kind == "cls":
-                found = self._find_method(b, name, seen | {t.ref})
-                if found == "builtin":
-                    continue
-                return found
-            return None
-        return "builtin"
+            if isinstance(stmt, ast.ClassDef) and stmt.name == name:
+                return "unknown"
+            targets = (
+                stmt.targets
+                if isinstance(stmt, ast.Assign)
+                else [stmt.target]
+                if isinstance(stmt, ast.AnnAssign)
+                else []
+            )
+            if any(isinstance(x, ast.Name) and x.id == name for x in targets):
+                return "unknown"
+        return None
 
     def _construct(self, node: ast.Call, t: T, arg_types: list[T] | None) -> tuple[Blocked | None, T]:
         mod, cls = self.p.class_of(t)
@@ -2369,6 +2506,9 @@ class _Body(ast.NodeVisitor):
             ref = mod.imports.get(name.split(".")[0], name.split(".")[0]) + name[len(name.split(".")[0]) :]
             if ref not in _TRANSPARENT_DECORATORS:
                 return self._blocked(node, f"a class decorated by @{name}, not proven", label)
+        where = self.p.instance_attributes(t).get("__class__")
+        if where:  # the instance becomes one of another class: what runs on its use is not this class's
+            return self._blocked(node, f"self.__class__ is reassigned at {where}", label)
         meta = self._metaclass_problem(t)
         if meta and any(k.arg == "metaclass" for k in cls.keywords):  # its __call__ builds the instance
             return self._blocked(node, meta, label)
@@ -2410,6 +2550,8 @@ class _Body(ast.NodeVisitor):
                     return self._blocked(node, why, label)
             for stmt in cls.body:
                 why = _class_attribute_problem(stmt)
+                if why and isinstance(stmt, ast.Assign) and self.p.enum_member(cur, _short(stmt.targets[0])):
+                    why = ""  # an Enum's member: the metaclass makes it an instance, no descriptor
                 if why:
                     return self._blocked(node, f"{cls.name}.{why}", label)
                 if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _is_active(stmt):
@@ -2478,6 +2620,9 @@ class _Body(ast.NodeVisitor):
                 return self._blocked(node, str(found))
             return self._blocked(node, self.p.class_family(base) or "a class attribute, not proven")
         if k == "inst":
+            where = self.p.instance_attributes(base).get(name) or self.p.instance_attributes(base).get("*")
+            if where:  # the instance's own attribute is found before the class's method
+                return self._blocked(node, f"{name} is an instance attribute set at {where}, not the method")
             found = self._find_method(base, name)
             if isinstance(found, tuple):
                 mod, cls, fn = found
@@ -2610,28 +2755,45 @@ class _Body(ast.NodeVisitor):
         return self._blocked(node, f"Django ORM ({model.label}.{name}() is a model method: project code or a query)")
 
     def _super(self, node: ast.Call, name: str) -> tuple[Blocked | None, T]:
-        """``super().name(...)`` in a method of a project class: proven through the bases."""
+        """``super().name(...)`` in a method of a project class: the next class after it in the MRO of the
+        instance's class. Cooperative multiple inheritance makes that class depend on the subclass the
+        instance is of, so only a single chain of inheritance (each class one base) is proven."""
         if not self.chain or "." not in self.chain[-1]:
             return self._blocked(node, "super() outside a project class")
         cls_name = self.chain[-1].rsplit(".", 2)[-2] if self.chain[-1].count(".") >= 1 else ""
         if cls_name not in self.mod.classes:
             return self._blocked(node, "super() outside a project class")
-        for b in self.p.bases(T("cls", f"{self.mod.name}:{cls_name}")) or [T("builtin", "object")]:
-            if b.kind == "builtin" and (b.ref == "object" or b.ref in al.PURE_BUILTINS):
+        own = T("cls", f"{self.mod.name}:{cls_name}")
+        params = [
+            *getattr(self.fn, "args", ast.arguments()).posonlyargs,
+            *getattr(self.fn, "args", ast.arguments()).args,
+        ]
+        me = self.env.get(params[0].arg) if params else None
+        actual = T("cls", me.ref) if me is not None and me.kind in ("inst", "cls") and me.ref else own
+        order = self.p.mro(actual)
+        if isinstance(order, str):
+            return self._blocked(node, f"super() in {cls_name}: {order}")
+        for c in order:
+            if c.kind == "cls" and len([b for b in self.p.bases(c) if b.ref != "object"]) > 1:
+                return self._blocked(
+                    node,
+                    f"super() in {cls_name}: {c.ref.split(':')[-1]} has several bases, so the next class in the "
+                    "MRO depends on the instance's class",
+                )
+        after = [c for c in order if c.kind == "cls"]
+        if own not in after:
+            return self._blocked(node, f"super() in {cls_name}: the instance's class does not derive from it")
+        for c in order[order.index(own) + 1 :]:
+            if c.kind == "builtin" and (c.ref == "object" or c.ref in al.PURE_BUILTINS):
                 continue
-            if b.kind == "cls":
-                found = self._find_method(b, name)
-                if isinstance(found, _Replaced):
-                    return self._blocked(node, str(found))
-                if found == "builtin":
-                    continue
-                if isinstance(found, tuple):
-                    mod, cls, fn = found
-                    first = T("inst", f"{self.mod.name}:{cls_name}")
-                    return self._enter(node, mod, fn, f"{cls.name}.{name}", self._bind(fn, node, None, mod, first))
-            return self._blocked(
-                node,
-                self.p.class_family(T("cls", f"{self.mod.name}:{cls_name}"))
-                or "super() reaches a base that is not proven",
-            )
+            found = self._own_method(c, name) if c.kind == "cls" else "unknown"
+            if found is None:
+                continue
+            if isinstance(found, _Replaced):
+                return self._blocked(node, str(found))
+            if isinstance(found, tuple):
+                mod, cls, fn = found
+                first = me if me is not None and me.kind in ("inst", "cls") else T("inst", own.ref)
+                return self._enter(node, mod, fn, f"{cls.name}.{name}", self._bind(fn, node, None, mod, first))
+            return self._blocked(node, self.p.class_family(own) or "super() reaches a base that is not proven")
         return None, UNKNOWN

@@ -364,7 +364,37 @@ class DjangoModels:
         if has_pk:
             info.methods.add("pk:explicit")
         info.plain.add("pk")
+        self._drop_shadowed(info, ref)
         return info
+
+    def _drop_shadowed(self, info: ModelInfo, ref: str) -> None:
+        """A field name that a class earlier in the model's MRO binds otherwise (a ``@property`` in the model, a
+        mixin listed before an abstract base, a proxy subclass, a descriptor) is read through that binding,
+        not from the instance's ``__dict__``: not a plain field. A base the prover cannot see: none is."""
+        from saqmigrate.transform.blocking import T
+
+        order = self.p.mro(T("cls", ref))
+        if isinstance(order, str):
+            info.plain.clear()
+            info.problem = info.problem or order
+            return
+        for attr in list(info.plain):
+            for c in order:
+                if c.kind != "cls":
+                    continue
+                mod = self.p.module(c.ref.partition(":")[0])
+                cls = mod.classes.get(c.ref.partition(":")[2]) if mod else None
+                stmt = _binding(cls, attr) if cls is not None else None
+                if stmt is None:
+                    continue
+                if not (
+                    isinstance(stmt, ast.Assign)
+                    and isinstance(stmt.value, ast.Call)
+                    and mod is not None
+                    and self._ref_of(mod, stmt.value.func) in PLAIN_FIELDS
+                ):
+                    info.plain.discard(attr)
+                break
 
     def _read_bases(
         self, mod: _Module, cls: ast.ClassDef
@@ -782,3 +812,17 @@ def _constant(node: ast.expr) -> bool:
     if isinstance(node, (ast.Tuple, ast.List)):
         return all(_constant(e) for e in node.elts)
     return False
+
+
+def _binding(cls: ast.ClassDef, attr: str) -> ast.stmt | None:
+    """The statement of a class body that binds ``attr`` (the last one), or None."""
+    found = None
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == attr:
+            found = stmt
+        targets = (
+            stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        )
+        if any(isinstance(x, ast.Name) and x.id == attr for x in targets):
+            found = stmt
+    return found

@@ -1,0 +1,257 @@
+"""Classes of blocking code a third attack found ported onto the event loop, each with a task written by
+us and a control that still ports: class attributes resolved in Python's real MRO (diamonds, cooperative
+super(), properties shadowing Django fields, instance attributes shadowing methods, ``self.__class__``
+reassigned, Enum members' properties); module-level values (PEP 562 ``__getattr__``, containers holding
+project objects or querysets, lazy Django settings); the port reading a name the task module imported
+(its import-time copy); an annotated assignment in a blocking segment."""
+
+from __future__ import annotations
+
+import pytest
+
+from saqmigrate.transform.blocking import Prover
+
+APP = 'from celery import Celery\n\napp = Celery("proj")\n'
+MODELS = """from django.db import models
+
+
+class Titled(models.Model):
+    title = models.CharField(max_length=10)
+
+    class Meta:
+        abstract = True
+
+
+class Shadow(Titled):
+    @property
+    def title(self):
+        return Book.objects.count()
+
+
+class TitleMixin:
+    @property
+    def title(self):
+        return Book.objects.count()
+
+
+class Shadow2(TitleMixin, Titled):
+    pass
+
+
+class Plain(Titled):
+    pass
+
+
+class Book(models.Model):
+    title = models.CharField(max_length=10)
+
+
+class BookProxy(Book):
+    class Meta:
+        proxy = True
+
+    @property
+    def title(self):
+        return Book.objects.count()
+"""
+SHAPES = """import enum
+import time
+
+
+class Base:
+    def m(self):
+        return 1
+
+
+class Left(Base):
+    pass
+
+
+class Right(Base):
+    def m(self):
+        time.sleep(0.2)
+        return 2
+
+
+class Diamond(Left, Right):
+    pass
+
+
+class Single(Left):
+    pass
+
+
+class CoopLeft(Base):
+    def m(self):
+        return super().m() + 10
+
+
+class CoopDiamond(CoopLeft, Right):
+    pass
+
+
+class CoopSingle(CoopLeft):
+    pass
+
+
+def slow():
+    time.sleep(0.2)
+
+
+class Strategy:
+    def __init__(self):
+        self.run = slow
+
+    def run(self):
+        return 1
+
+
+class Steady:
+    def __init__(self):
+        self.n = 1
+
+    def run(self):
+        return self.n
+
+
+class SlowLen:
+    def __len__(self):
+        time.sleep(0.2)
+        return 1
+
+
+class Chameleon:
+    def __init__(self):
+        self.__class__ = SlowLen
+
+
+class Level(enum.Enum):
+    LOW = 1
+    HIGH = 2
+
+    @property
+    def weight(self):
+        time.sleep(0.2)
+        return self.value
+
+
+class Color(enum.Enum):
+    RED = enum.auto()
+    BLUE = enum.auto()
+
+    @property
+    def label(self):
+        return "color"
+"""
+TASKS = """from celery import shared_task
+
+from .models import Book, BookProxy, Plain, Shadow, Shadow2
+from .shapes import Chameleon, Color, CoopDiamond, CoopSingle, Diamond, Level, Single, Steady, Strategy
+
+
+@shared_task
+def abstract_shadow(pk):
+    return Shadow.objects.get(pk=pk).title
+
+
+@shared_task
+def mixin_shadow(pk):
+    return Shadow2.objects.get(pk=pk).title
+
+
+@shared_task
+def proxy_shadow(pk):
+    return BookProxy.objects.get(pk=pk).title
+
+
+@shared_task
+def abstract_field(pk):
+    return Plain.objects.get(pk=pk).title, Book.objects.get(pk=pk).title
+
+
+@shared_task
+def diamond():
+    return Diamond().m()
+
+
+@shared_task
+def single():
+    return Single().m()
+
+
+@shared_task
+def coop_diamond():
+    return CoopDiamond().m()
+
+
+@shared_task
+def coop_single():
+    return CoopSingle().m()
+
+
+@shared_task
+def instance_shadows_method():
+    return Strategy().run()
+
+
+@shared_task
+def instance_attribute():
+    return Steady().run()
+
+
+@shared_task
+def chameleon():
+    return len(Chameleon())
+
+
+@shared_task
+def enum_property():
+    return Level.HIGH.weight
+
+
+@shared_task
+def enum_plain():
+    return Color.RED.label, Color.BLUE.value
+"""
+PROJECT = {
+    "proj/__init__.py": "",
+    "proj/celery.py": APP,
+    "proj/models.py": MODELS,
+    "proj/shapes.py": SHAPES,
+    "proj/tasks.py": TASKS,
+    "requirements.txt": "django>=4.2\n",
+}
+
+NOT_PORTED = {  # task -> what the reason names
+    "abstract_shadow": "Shadow.title",
+    "mixin_shadow": "Shadow2.title",
+    "proxy_shadow": "BookProxy.title",
+    "diamond": "time.sleep",
+    "coop_diamond": "CoopDiamond has several bases",
+    "instance_shadows_method": "run is an instance attribute set at proj/shapes.py:",
+    "chameleon": "self.__class__ is reassigned",
+    "enum_property": "Level.weight",
+}
+PORTED = {"abstract_field", "single", "coop_single", "instance_attribute", "enum_plain"}
+
+
+@pytest.fixture(scope="module")
+def prover(tmp_path_factory) -> Prover:
+    root = tmp_path_factory.mktemp("attack2")
+    for rel, text in PROJECT.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return Prover(root)
+
+
+@pytest.mark.parametrize("task", sorted(NOT_PORTED))
+def test_the_hazard_is_not_ported_whole(prover: Prover, task: str) -> None:
+    plan = prover.plan_task("proj.tasks", task, bind=False)
+    assert plan.verdict != "ported", plan.summary()
+    assert NOT_PORTED[task] in plan.reason(), plan.reason()
+
+
+@pytest.mark.parametrize("task", sorted(PORTED))
+def test_the_control_is_still_ported(prover: Prover, task: str) -> None:
+    plan = prover.plan_task("proj.tasks", task, bind=False)
+    assert plan.verdict == "ported", plan.reason()
