@@ -364,6 +364,46 @@ def _literal(node: ast.AST) -> bool:
     )
 
 
+_CONTAINER_HINTS = ("a module-level container: ",)
+
+
+def _opaque_why(t: T) -> str:
+    if t.hint.startswith(_CONTAINER_HINTS):
+        return t.hint
+    return f"the module-level object {t.ref} = {t.hint} is built by a call not proven non-blocking"
+
+
+def _literal_display(node: ast.AST) -> bool:
+    """A container display whose every element (and key) is a literal: nothing in it runs code on use."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return all(_literal_display(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _literal_display(k) for k in node.keys) and all(
+            _literal_display(v) for v in node.values
+        )
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return isinstance(node.operand, ast.Constant)
+    return False
+
+
+_SETTINGS_CALLS = {"os.environ.get", "os.getenv", "int", "str", "bool", "float", "tuple", "list", "dict", "set"}
+
+
+def _settings_literal(node: ast.AST) -> bool:
+    """A settings value that is plain data: literals, names, environment reads, arithmetic and formatting of
+    those. A call of anything else (``SimpleLazyObject``, ``reverse_lazy``, ``_("...")``) is not."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            name = _dotted(n.func) or ""
+            if name not in _SETTINGS_CALLS and not name.startswith("os.path."):
+                return False
+        elif isinstance(n, (ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom)):
+            return False
+    return True
+
+
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)[*+{]")
 _BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 
@@ -572,6 +612,7 @@ class Prover:
         self._mros: dict[str, list[T] | str] = {}
         self._mros_busy: set[str] = set()
         self._inst_attrs: dict[str, dict[str, str]] = {}
+        self._settings: list[_Module] | None = None
         if replaced is None:  # not given (a prover of its own, not the scan's): read the project's writes
             replaced = replaced_attributes(project_writes(self.roots[0]), self.roots, loader)
         #: (module name or class ref, attribute or "*") -> where other code replaces it (replaced_attributes)
@@ -691,6 +732,10 @@ class Prover:
             t = _join(types)
             if any(x.kind == "opaque" for x in types):
                 t = next(x for x in types if x.kind == "opaque")
+            elif t == DATA:
+                why = self.container_problem(mod, name)
+                if why:
+                    t = T("opaque", f"{mod.name}.{name}", why)
         finally:
             self._globals_busy.discard(key)
         self._globals[key] = t
@@ -845,6 +890,74 @@ class Prover:
                 if fam:
                     return fam
         return None
+
+    _MUTATORS = frozenset(
+        {"append", "extend", "insert", "update", "setdefault", "add", "__setitem__", "appendleft", "extendleft"}
+    )
+
+    def container_problem(self, mod: _Module, name: str) -> str:
+        """Why a module-level container's elements are not plain data, or "": an element that is not a literal
+        (``ITEMS = [Sized()]``: its ``__len__`` may run project code), or the module storing into it
+        (``CACHE["books"] = Book.objects.all()`` in a function it calls): a read of an element is then a
+        value of unknown kind."""
+        values = mod.assigns.get(name) or []
+        displays = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp)
+        if not any(isinstance(v, displays) for v in values):
+            return ""
+        for v in values:
+            if isinstance(v, displays) and not _literal_display(v):
+                return f"a module-level container: {name} = {_short(v, 40)} holds values that are not literals"
+        for n in ast.walk(mod.tree):
+            target = None
+            if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                for x in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                    if isinstance(x, ast.Subscript) and isinstance(x.value, ast.Name) and x.value.id == name:
+                        target = x
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == name
+                and n.func.attr in self._MUTATORS
+            ):
+                target = n
+            if target is not None:
+                return f"a module-level container: {name} is filled at {mod.rel}:{n.lineno} ({_short(n, 40)})"
+        return ""
+
+    def settings_problem(self, ref: str) -> str:
+        """Why ``django.conf.settings.X`` is not plain data, or "": a settings module of the project assigns X
+        from something other than a literal (``SimpleLazyObject``, ``reverse_lazy``, ``gettext_lazy``, a call
+        of the project's): using it as a value may run that code."""
+        parts = ref.split(".")
+        if parts[:3] != ["django", "conf", "settings"] or len(parts) < 4:
+            return ""
+        attr = parts[3]
+        if self._settings is None:
+            self._settings = self._settings_modules()
+        for mod in self._settings:
+            for v in mod.assigns.get(attr, []):
+                if v is not None and not _settings_literal(v):
+                    return f"settings.{attr} = {_short(v, 40)} in {mod.rel} is not a literal (it may be lazy)"
+        return ""
+
+    def _settings_modules(self) -> list[_Module]:
+        """The project's settings modules: ``settings.py`` files and modules of ``settings`` packages."""
+        found: list[_Module] = []
+        for root in self.roots:
+            for path in sorted(root.glob("**/*.py")):
+                rel = path.relative_to(root)
+                if len(rel.parts) > 4 or any(p.startswith(".") or p in ("tests", "node_modules") for p in rel.parts):
+                    continue
+                if path.stem != "settings" and "settings" not in rel.parts[:-1]:
+                    continue
+                parts = list(rel.with_suffix("").parts)
+                if parts[-1] == "__init__":
+                    parts = parts[:-1]
+                mod = self.module(".".join(parts)) if parts and all(p.isidentifier() for p in parts) else None
+                if mod is not None:
+                    found.append(mod)
+        return found
 
     def mro(self, t: T) -> list[T] | str:
         """Python's method resolution order of a project class (C3 linearisation over its bases), or why it
@@ -1633,7 +1746,7 @@ class _Body(ast.NodeVisitor):
         ):
             t = self.type_of(node)
             if t.kind == "ref":
-                why = al.value_problem(t.ref)
+                why = al.value_problem(t.ref) or self.p.settings_problem(t.ref)
                 if why:
                     self.block(node, _short(node), why)
         if (
@@ -1789,6 +1902,13 @@ class _Body(ast.NodeVisitor):
                 self.block(node, _short(node), why)
             if member:
                 self._enum_member(node, base)
+        if base.kind == "module" and isinstance(node.ctx, ast.Load):
+            why = self._module_getattr(base, node.attr)
+            if why:
+                self.block(node, _short(node), why)
+            t = self.p.attr_type(base, node.attr)
+            if t.kind == "opaque" and id(node) not in self.callee:  # helpers.ITEMS[0], helpers.CACHE["k"]
+                self.block(node, _short(node), _opaque_why(t))
         if base.kind == "ref" and id(node) not in self.callee and isinstance(node.ctx, ast.Load):
             why = al.attribute_read_problem(base.ref)
             if why:
@@ -1797,6 +1917,17 @@ class _Body(ast.NodeVisitor):
             why = self._attribute_problem(base, node.attr, node.ctx)
             if why:
                 self.block(node, _short(node), why)
+
+    def _module_getattr(self, base: T, attr: str) -> str:
+        """A project module with a PEP 562 ``__getattr__`` runs it for a name it does not define: why, or ""."""
+        mod = self.p.module(base.ref)
+        if mod is None or "__getattr__" not in (set(mod.defs) | set(mod.assigns) | set(mod.imports)):
+            return ""
+        if attr in mod.defs or attr in mod.classes or attr in mod.imports or attr in mod.assigns:
+            return ""
+        if self.p.module(f"{mod.name}.{attr}") is not None:
+            return ""
+        return f"{mod.name}.{attr} is not defined there: the module's __getattr__ runs (project code)"
 
     def _enum_member(self, node: ast.Attribute, base: T) -> None:
         """A member of a project Enum is an instance of it: using it runs the class's properties and dunders,
@@ -2015,11 +2146,7 @@ class _Body(ast.NodeVisitor):
         if isinstance(node.ctx, ast.Load):
             t = self.lookup(node.id)
             if t.kind == "opaque":
-                self.block(
-                    node,
-                    node.id,
-                    f"the module-level object {t.ref} = {t.hint} is built by a call not proven non-blocking",
-                )
+                self.block(node, node.id, _opaque_why(t))
             if t.kind == "tainted":
                 self.block(node, node.id, f"reads {node.id}, which blocking code computes ({t.hint or 'unknown'})")
 

@@ -213,8 +213,109 @@ def enum_property():
 def enum_plain():
     return Color.RED.label, Color.BLUE.value
 """
+LAZYMOD = """import time
+
+KNOWN = 1
+
+
+def __getattr__(name):
+    time.sleep(0.2)
+    return 42
+"""
+HELPERS = """import time
+
+from .models import Book
+
+
+class Sized:
+    def __len__(self):
+        time.sleep(0.2)
+        return 3
+
+
+ITEMS = [Sized()]
+CACHE = {}
+LIMITS = {"a": 1, "b": [1, 2]}
+
+
+def warm():
+    CACHE["books"] = Book.objects.all()
+
+
+warm()
+"""
+SETTINGS = """from django.urls import reverse_lazy
+from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext_lazy as _
+import os
+
+
+def _slow():
+    return "site"
+
+
+SITE_NAME = SimpleLazyObject(_slow)
+LOGIN_URL = reverse_lazy("login")
+LANGUAGES = [("en", _("English"))]
+DEBUG = os.environ.get("DEBUG", "") == "1"
+PAGE = 10
+"""
+MODULE_TASKS = """from celery import shared_task
+from django.conf import settings
+
+from . import helpers, lazymod
+
+
+@shared_task
+def module_getattr():
+    return lazymod.SETTING
+
+
+@shared_task
+def module_known():
+    return lazymod.KNOWN
+
+
+@shared_task
+def container_object():
+    return len(helpers.ITEMS[0])
+
+
+@shared_task
+def container_filled():
+    return len(helpers.CACHE["books"])
+
+
+@shared_task
+def container_literal():
+    return helpers.LIMITS["a"], len(helpers.LIMITS["b"])
+
+
+@shared_task
+def settings_lazy():
+    return str(settings.SITE_NAME)
+
+
+@shared_task
+def settings_reverse_lazy():
+    return f"{settings.LOGIN_URL}"
+
+
+@shared_task
+def settings_gettext_lazy():
+    return [str(name) for code, name in settings.LANGUAGES]
+
+
+@shared_task
+def settings_plain():
+    return settings.PAGE + 1, settings.DEBUG
+"""
 PROJECT = {
     "proj/__init__.py": "",
+    "proj/lazymod.py": LAZYMOD,
+    "proj/helpers.py": HELPERS,
+    "proj/settings.py": SETTINGS,
+    "proj/module_tasks.py": MODULE_TASKS,
     "proj/celery.py": APP,
     "proj/models.py": MODELS,
     "proj/shapes.py": SHAPES,
@@ -233,6 +334,15 @@ NOT_PORTED = {  # task -> what the reason names
     "enum_property": "Level.weight",
 }
 PORTED = {"abstract_field", "single", "coop_single", "instance_attribute", "enum_plain"}
+MODULE_NOT_PORTED = {
+    "module_getattr": "proj.lazymod.SETTING is not defined there: the module's __getattr__ runs",
+    "container_object": "proj.helpers.ITEMS = [Sized()]",
+    "container_filled": "CACHE is filled at proj/helpers.py:",
+    "settings_lazy": "settings.SITE_NAME = SimpleLazyObject(_slow)",
+    "settings_reverse_lazy": "settings.LOGIN_URL = reverse_lazy('login')",
+    "settings_gettext_lazy": "settings.LANGUAGES",
+}
+MODULE_PORTED = {"module_known", "container_literal", "settings_plain"}
 
 
 @pytest.fixture(scope="module")
@@ -254,4 +364,17 @@ def test_the_hazard_is_not_ported_whole(prover: Prover, task: str) -> None:
 @pytest.mark.parametrize("task", sorted(PORTED))
 def test_the_control_is_still_ported(prover: Prover, task: str) -> None:
     plan = prover.plan_task("proj.tasks", task, bind=False)
+    assert plan.verdict == "ported", plan.reason()
+
+
+@pytest.mark.parametrize("task", sorted(MODULE_NOT_PORTED))
+def test_module_level_hazard_is_not_ported_whole(prover: Prover, task: str) -> None:
+    plan = prover.plan_task("proj.module_tasks", task, bind=False)
+    assert plan.verdict != "ported", plan.summary()
+    assert MODULE_NOT_PORTED[task] in plan.reason(), plan.reason()
+
+
+@pytest.mark.parametrize("task", sorted(MODULE_PORTED))
+def test_module_level_control_is_still_ported(prover: Prover, task: str) -> None:
+    plan = prover.plan_task("proj.module_tasks", task, bind=False)
     assert plan.verdict == "ported", plan.reason()
