@@ -481,6 +481,17 @@ def _bindings(tree: ast.Module, module: str, is_package: bool) -> dict[str, list
     return result
 
 
+def _read_through_task_module(lines: list[str], name: str, module: str) -> list[str]:
+    """How the port reads a name its task module binds by ``from M import X``: from the task module, which holds
+    the copy taken when it ran that import, as the Celery function does. ``M`` may rebind its ``X`` later
+    (``global X`` in one of its functions, ``globals()["X"] = v``, another module's ``M.X = v``): the Celery
+    function keeps reading its module's copy, and so must the port (attack 3 #15). ``import M`` lines (a
+    module object, the same either way) are kept."""
+    if module and lines and all(x.startswith("from ") for x in lines):
+        return [f"from {module} import {name}"]
+    return lines
+
+
 def _free_names(fn: ast.AsyncFunctionDef) -> list[str]:
     """Names the port reads that nothing in it binds, in order of first use."""
     bound: set[str] = set()
@@ -698,7 +709,7 @@ def _write(
         elif name in _GENERATED and bindings.get(name) == [_GENERATED[name]]:
             lines.append(_GENERATED[name])
         elif name in bindings:
-            lines.extend(bindings[name])
+            lines.extend(_read_through_task_module(bindings[name], name, module))
         elif name in module_names:
             return Port(None, f"uses {name}, bound at module level in a way the port cannot import")
         elif not hasattr(builtins, name):
@@ -920,7 +931,7 @@ def native_prover(root, roots: list, *, django: bool, index=None):
 
 # --- the scan's verdicts -------------------------------------------------------------------------------
 
-NATIVE_CACHE_VERSION = 3  # 3: the key holds the replaced attributes' digest
+NATIVE_CACHE_VERSION = 4  # 3: the key holds the replaced attributes' digest; 4: attack 3 rules
 
 
 def _task_facts_key(t) -> str:

@@ -378,3 +378,64 @@ def test_module_level_hazard_is_not_ported_whole(prover: Prover, task: str) -> N
 def test_module_level_control_is_still_ported(prover: Prover, task: str) -> None:
     plan = prover.plan_task("proj.module_tasks", task, bind=False)
     assert plan.verdict == "ported", plan.reason()
+
+
+CONF = """LIMIT = 10
+MODE = "a"
+
+
+def set_limit(v):
+    global LIMIT
+    LIMIT = v
+
+
+def reload_mode():
+    globals()["MODE"] = "b"
+"""
+COPIES = """from celery import shared_task
+
+from .conf import LIMIT, MODE, reload_mode, set_limit
+
+
+@shared_task
+def limit():
+    return LIMIT, MODE
+
+
+@shared_task
+def rebind():
+    set_limit(99)
+    reload_mode()
+    return "done"
+"""
+
+
+def test_the_port_reads_the_task_modules_copy_of_an_imported_name(tmp_path) -> None:
+    """Attack 3 #15: ``from .conf import LIMIT`` is a copy taken when the task module ran; conf rebinding its
+    LIMIT later (``global``, ``globals()[...]``) does not change what the Celery function reads, so the port
+    reads the task module's binding, not ``conf.LIMIT``."""
+    import subprocess
+    import sys
+
+    from saqmigrate.config import Config
+    from saqmigrate.rewrite import apply_changes, compute_changes
+
+    files = {**{k: v for k, v in PROJECT.items() if k in ("proj/__init__.py", "proj/celery.py")}}
+    files.update({"proj/conf.py": CONF, "proj/copies.py": COPIES, "requirements.txt": ""})
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    result = compute_changes(tmp_path, Config(), mode="native")
+    assert apply_changes(tmp_path, result.changes) == []
+    assert any(m.startswith("native proj.copies.limit: ported") for m in result.messages), result.messages
+    twin = (tmp_path / "proj/copies_saq.py").read_text()
+    assert "from proj.copies import LIMIT, MODE" in twin and "from proj.conf import" not in twin
+    run = (
+        "import asyncio, proj.copies as c, proj.copies_saq as t\n"
+        "c.rebind()\n"
+        "fn = getattr(t.limit, '__wrapped__', None) or getattr(t.limit, 'function', None) or t.limit\n"
+        "print(c.limit(), asyncio.run(fn({})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", run], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["(10,", "'a')", "(10,", "'a')"], out.stdout
