@@ -337,6 +337,8 @@ class _Writer:
         inner.extend(
             [first.with_changes(leading_lines=lines) if hasattr(first, "leading_lines") else first, *stmts[1:]]
         )
+        if bound:  # an annotated name cannot be nonlocal: ``n: int = v`` is written ``n = v`` in the segment
+            inner = [st.visit(_Unannotate()) for st in inner]
         fn = head.with_changes(body=head.body.with_changes(body=inner))
         ret = any(isinstance(n, ast.Return) for node in nodes for n in _own_nodes(node))
         call = cst.parse_statement(f"{'return ' if ret else ''}await _aio.run_segment({name})\n")
@@ -419,6 +421,25 @@ def _own_nodes(node: ast.AST):
         n = stack.pop()
         yield n
         stack.extend(c for c in ast.iter_child_nodes(n) if not isinstance(c, (*_BINDERS, ast.Lambda)))
+
+
+class _Unannotate(cst.CSTTransformer):
+    """``x: T = v`` -> ``x = v`` and ``x: T`` -> ``pass`` in a segment's own scope (not in nested functions or
+    classes): the segment declares ``x`` nonlocal, and an annotated name cannot be (a SyntaxError). The
+    annotation has no effect at run time in a function."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def leave_AnnAssign(
+        self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign
+    ) -> cst.BaseSmallStatement | cst.RemovalSentinel:
+        if updated_node.value is None:
+            return cst.Pass()
+        return cst.Assign(targets=[cst.AssignTarget(target=updated_node.target)], value=updated_node.value)
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
@@ -931,7 +952,7 @@ def native_prover(root, roots: list, *, django: bool, index=None):
 
 # --- the scan's verdicts -------------------------------------------------------------------------------
 
-NATIVE_CACHE_VERSION = 4  # 3: the key holds the replaced attributes' digest; 4: attack 3 rules
+NATIVE_CACHE_VERSION = 4  # 3: the key holds the replaced attributes' digest; 4: the porter's refusals, attack 3 rules
 
 
 def _task_facts_key(t) -> str:
@@ -1053,6 +1074,34 @@ def _resolved_writes(root, loader, rel_of_module: dict[str, str], cache_dir) -> 
     return replaced
 
 
+def _porter_refuses(root, t, mod, params: str, plan: TaskPlan, module_names_of) -> str:
+    """Why the porter cannot write this plan (as ``port_tasks`` would say it), or "": the scan's verdict is the
+    rewrite's, also when the prover allows a port the writer refuses (a port that does not compile ...)."""
+    from pathlib import Path
+
+    from saqmigrate.parse import decode
+
+    try:
+        text = decode((Path(root) / t.file).read_bytes())
+    except Exception:  # noqa: BLE001 - the rewrite cannot read it either
+        return "the task module cannot be read"
+    try:
+        port = port_function(
+            text,
+            t.function,
+            bind=t.bind,
+            module=t.module,
+            is_package=Path(t.file).name == "__init__.py",
+            module_names=module_names_of(mod.tree),
+            update_state=bool(t.features.get("update_state")),
+            params_src=params,
+            plan=plan,
+        )
+    except Exception as exc:  # noqa: BLE001 - as port_tasks: the task keeps its bridge, with why
+        return f"the porter failed on this body ({type(exc).__name__}: {exc}); please report it"
+    return "" if port.code else (port.reason or "the porter refused it")
+
+
 def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, django: bool, cache_dir=None) -> dict:
     """``rewrite --mode native``'s verdict per task, for the scan: ``{"summary": {...}, "tasks": [...]}``
     (docs/scan-json.md). The prover reads modules through the scan's ``loader`` (trees the scan parsed are
@@ -1111,6 +1160,10 @@ def scan_verdicts(root, tasks: list, loader, rel_of_module: dict[str, str], *, d
                     problems = _problems(mod.defs[t.function]) if t.function in mod.defs else []
                     if problems:
                         verdict, why = "bridged", ", ".join(problems)
+                    else:  # the rewrite keeps the bridge when the porter cannot write the plan: so does the scan
+                        refused = _porter_refuses(root, t, mod, params or "", plan, _module_level_names)
+                        if refused:
+                            verdict, why = "bridged", refused
             except Exception as exc:  # noqa: BLE001 - a scan never crashes on a body
                 verdict, plan, why = "bridged", None, f"the prover failed on this body ({type(exc).__name__}: {exc})"
             blocked = plan.blocked if plan is not None and verdict != "ported" else None

@@ -439,3 +439,64 @@ def test_the_port_reads_the_task_modules_copy_of_an_imported_name(tmp_path) -> N
     out = subprocess.run([sys.executable, "-c", run], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["(10,", "'a')", "(10,", "'a')"], out.stdout
+
+
+SEGMENTS = """from celery import shared_task
+
+from .models import Book
+
+
+@shared_task
+def annotated(pk):
+    b = Book.objects.get(pk=pk)
+    n: int = len(str(b))
+    label: str
+    return n
+
+
+@shared_task
+def joined(pk):
+    b = Book.objects.get(pk=pk); n = len(str(b))  # noqa: E702
+    return n
+
+
+@shared_task
+def plain_segment(pk):
+    b = Book.objects.get(pk=pk)
+    n = len(str(b))
+    return n
+"""
+
+
+def test_an_annotated_assignment_in_a_segment_ports_and_scan_agrees_with_rewrite(tmp_path) -> None:
+    """Attack 3 #17: ``n: int = ...`` in a blocking segment made the port fail to compile (an annotated name
+    cannot be nonlocal): the rewrite kept the bridge while the scan said partly ported. The segment now assigns
+    without the annotation; and whatever the porter refuses, the scan says bridged with the same reason."""
+    from saqmigrate.config import Config
+    from saqmigrate.rewrite import compute_changes
+    from saqmigrate.scan import run_scan
+
+    files = {k: v for k, v in PROJECT.items() if k in ("proj/__init__.py", "proj/celery.py", "proj/models.py")}
+    files.update({"proj/segments.py": SEGMENTS, "requirements.txt": "django>=4.2\n"})
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    index, _ = run_scan(tmp_path, Config(), use_cache=False)
+    scan = {r["task"].rsplit(".", 1)[-1]: (r["verdict"], r["reason"]) for r in index.native["tasks"]}
+    result = compute_changes(tmp_path, Config(), mode="native", index=index)
+    rewrite = {}
+    for m in result.messages:
+        head, _, rest = m.partition(": ")
+        name = head.split()[-1].rsplit(".", 1)[-1] if head.startswith(("native ", "SM130 ", "SM113 ")) else ""
+        if name:
+            rewrite[name] = (
+                "ported" if rest.startswith("ported") else "partly" if head.startswith("SM130") else "bridged",
+                rest.removeprefix("kept in bridge mode: ") if head.startswith("SM113") else "",
+            )
+    assert scan["annotated"][0] == "partly" == rewrite["annotated"][0], (scan, rewrite)
+    assert scan["plain_segment"][0] == "partly" == rewrite["plain_segment"][0], (scan, rewrite)
+    assert scan["joined"] == rewrite["joined"], (scan, rewrite)
+    assert scan["joined"][0] == "bridged" and ";" in scan["joined"][1], scan
+    twin = next(c.new for c in result.changes if c.rel.endswith("segments_saq.py")) or ""
+    compile(twin, "segments_saq.py", "exec")
+    assert "n = len(str(b))" in twin and "n: int" not in twin.split("def annotated")[0]
