@@ -721,6 +721,20 @@ VALUE_COST = {
     "fractions.Fraction",
     "bytes",
     "bytearray",
+    "operator.mul",
+    "operator.imul",
+    "operator.lshift",
+    "operator.pow",
+    "random.choices",
+    "statistics.quantiles",
+    "ipaddress.ip_network",
+    "ipaddress.IPv4Network",
+    "ipaddress.IPv6Network",
+    "textwrap.indent",
+    "textwrap.wrap",
+    "textwrap.fill",
+    "textwrap.shorten",
+    "textwrap.dedent",
 }
-#: str/bytes methods whose result size is an argument's value (a width, a tab size)
-VALUE_COST_METHODS = {"ljust", "rjust", "center", "zfill", "expandtabs"}
+#: str/bytes/int methods whose result size is an argument's value (a width, a tab size, a byte count, a count)
+VALUE_COST_METHODS = {"ljust", "rjust", "center", "zfill", "expandtabs", "to_bytes", "elements"}

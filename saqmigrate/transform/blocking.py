@@ -451,6 +451,58 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
         return f"{method}() to a computed width: its cost grows with the value, not the input's size"
     if name.startswith("re.") and name != "re.escape" and (not node.args or _risky_pattern(node.args[0])):
         return "a regular expression that can backtrack exponentially (or a computed pattern) on the event loop"
+    return _value_cost_call(node, name, method)
+
+
+def _value_cost_op(node: ast.BinOp) -> str:
+    """An operator whose cost is set by a computed value: a shift by a computed amount (``1 << n``), a
+    ``%`` format with a ``*`` width (``"%*d" % (n, 1)``)."""
+    if isinstance(node.op, ast.LShift) and not isinstance(node.right, ast.Constant):
+        return "a shift by a computed amount (unbounded CPU and memory) on the event loop"
+    if (
+        isinstance(node.op, ast.Mod)
+        and isinstance(node.left, ast.Constant)
+        and isinstance(node.left.value, str)
+        and "*" in node.left.value
+        and not _literal(node.right)
+    ):
+        return "a format with a computed width (%*) on the event loop"
+    return ""
+
+
+_NESTED_WIDTH = re.compile(r"\{[^{}]*:[^{}]*\{")
+
+
+def _value_cost_call(node: ast.Call, name: str, method: str) -> str:
+    """Calls whose cost is set by an argument's value, beyond VALUE_COST: ``format(x, spec)`` with a computed
+    spec, ``"{:>{}}".format(x, n)`` (a width from an argument), ``json.dumps(indent=n)``, ``struct.pack`` of a
+    computed format, ``sum(rows, [])`` and ``functools.reduce(operator.add, ...)`` (copying concatenation)."""
+    args = [*node.args, *(k.value for k in node.keywords)]
+    if name == "format" and len(node.args) >= 2 and not _literal(node.args[1]):
+        return "a format with a computed spec (its width is a value) on the event loop"
+    if (
+        method == "format"
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Constant)
+        and isinstance(node.func.value.value, str)
+        and _NESTED_WIDTH.search(node.func.value.value)
+        and not all(_literal(a) for a in args)
+    ):
+        return "a format with a width taken from an argument on the event loop"
+    if name in ("json.dumps", "json.dump") and any(k.arg == "indent" and not _literal(k.value) for k in node.keywords):
+        return "json.dumps() with a computed indent: its cost grows with the value"
+    if name in ("struct.pack", "struct.pack_into", "struct.calcsize", "struct.Struct") and (
+        not node.args or not _literal(node.args[0])
+    ):
+        return f"{name}() of a computed format: its cost grows with the value"
+    if name == "sum" and (len(node.args) >= 2 or any(k.arg == "start" for k in node.keywords)):
+        start = node.args[1] if len(node.args) >= 2 else next(k.value for k in node.keywords if k.arg == "start")
+        if not (isinstance(start, ast.Constant) and type(start.value) in (int, float)):
+            return "sum() with a sequence start concatenates by copying: quadratic CPU work"
+    if name == "functools.reduce" and node.args:
+        op = _dotted(node.args[0]) or ""
+        if op in ("operator.add", "operator.concat", "operator.mul", "operator.iadd", "operator.iconcat"):
+            return f"functools.reduce({op}, ...) concatenates or multiplies by copying: quadratic CPU work"
     return ""
 
 
@@ -1833,6 +1885,10 @@ class _Body(ast.NodeVisitor):
                 "a sequence repeated a computed number of times (unbounded CPU and memory) on the event loop",
             )
 
+        why = _value_cost_op(node)
+        if why:
+            self.block(node, _short(node), why)
+
     def visit_BoolOp(self, node: ast.BoolOp) -> None:
         self._truth_test(node)
         self.generic_visit(node)
@@ -2072,6 +2128,77 @@ class _Body(ast.NodeVisitor):
                 )
         if self.loop_depth > 1:
             self.block(node, label, "a loop inside a loop (quadratic CPU work) on the event loop")
+        if isinstance(node, ast.For):
+            why, at = self._quadratic_round(node)
+            if why:
+                self.block(at, _short(at), why)
+
+    def _initial_values(self, name: str) -> list[ast.expr]:
+        """The values this function assigns to the local ``name`` (``acc = []``)."""
+        out: list[ast.expr] = []
+        for n in self._own():
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in n.targets):
+                out.append(n.value)
+        return out
+
+    def _numeric(self, name: str) -> bool:
+        """Every assignment of the local ``name`` is a number literal or ``name + ...``: a running total."""
+        values = self._initial_values(name)
+        return bool(values) and all(
+            (
+                isinstance(v, ast.Constant)
+                and type(v.value) in (int, float)
+                and v.value == 0
+                and type(v.value) is not bool
+            )
+            or (isinstance(v, ast.BinOp) and any(isinstance(x, ast.Name) and x.id == name for x in (v.left, v.right)))
+            for v in values
+        )
+
+    def _quadratic_round(self, loop: ast.For) -> tuple[str, ast.AST]:
+        """A round of a loop over input whose cost grows with the rounds before it (quadratic in all): a value
+        that accumulates by copying (``acc = acc + [x]``, ``s += c`` on str/bytes, a running product of ints
+        ``p *= x``), ``x in some_list``, ``lst.insert(0, x)``, ``bisect.insort``. Accepted: a running sum from
+        a number literal, ``list +=`` (it extends), set/dict operations, ``append``."""
+        stack: list[ast.AST] = [*loop.body, *loop.orelse]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            stack.extend(ast.iter_child_nodes(n))
+            if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+                name = n.target.id
+                if isinstance(n.op, (ast.Mult, ast.Pow, ast.LShift, ast.MatMult)):
+                    return f"{name} grows each round ({_short(n)}: a running product): quadratic CPU work", n
+                if isinstance(n.op, ast.Add) and not self._numeric(name):
+                    values = self._initial_values(name)
+                    if not (values and all(isinstance(v, (ast.List, ast.ListComp)) for v in values)):
+                        return f"{name} is copied each round ({_short(n)} on a str/bytes/tuple): quadratic CPU work", n
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                name = n.targets[0].id
+                v = n.value
+                if (
+                    isinstance(v, ast.BinOp)
+                    and isinstance(v.op, (ast.Add, ast.Mult))
+                    and any(isinstance(x, ast.Name) and x.id == name for x in (v.left, v.right))
+                    and not (isinstance(v.op, ast.Add) and self._numeric(name))
+                ):
+                    return f"{name} is copied each round ({_short(n)}): quadratic CPU work", n
+            if isinstance(n, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in n.ops):
+                for right in n.comparators:
+                    if isinstance(right, ast.Name) and any(
+                        isinstance(v, (ast.List, ast.ListComp, ast.Tuple))
+                        or (isinstance(v, ast.Call) and _dotted(v.func) in ("list", "tuple"))
+                        for v in self._initial_values(right.id)
+                    ):
+                        return f"{_short(n)} searches a list each round: quadratic CPU work", n
+            if isinstance(n, ast.Call):
+                fname = _dotted(n.func) or ""
+                if isinstance(n.func, ast.Attribute) and n.func.attr == "insert":
+                    return f"{_short(n)} shifts a list each round: quadratic CPU work", n
+                if fname.split(".")[-1] in ("insort", "insort_left", "insort_right"):
+                    return f"{_short(n)} shifts a list each round: quadratic CPU work", n
+        return "", loop
 
     def visit_For(self, node: ast.For) -> None:
         self._for_header(node)

@@ -500,3 +500,159 @@ def test_an_annotated_assignment_in_a_segment_ports_and_scan_agrees_with_rewrite
     twin = next(c.new for c in result.changes if c.rel.endswith("segments_saq.py")) or ""
     compile(twin, "segments_saq.py", "exec")
     assert "n = len(str(b))" in twin and "n: int" not in twin.split("def annotated")[0]
+
+
+CPU = """import bisect
+import functools
+import json
+import operator
+import struct
+
+from celery import shared_task
+
+
+@shared_task
+def sum_lists(rows):
+    return len(sum(rows, []))
+
+
+@shared_task
+def concat_list(items):
+    acc = []
+    for x in items:
+        acc = acc + [x]
+    return acc
+
+
+@shared_task
+def reduce_add(rows):
+    return functools.reduce(operator.add, rows)
+
+
+@shared_task
+def search_list(items):
+    seen = []
+    for x in items:
+        if x not in seen:
+            seen.append(x)
+    return seen
+
+
+@shared_task
+def concat_bytes(chunks):
+    b = b""
+    for c in chunks:
+        b += c.encode()
+    return b
+
+
+@shared_task
+def insert_front(items):
+    acc = []
+    for x in items:
+        acc.insert(0, x)
+    return acc
+
+
+@shared_task
+def insort(items):
+    acc = []
+    for x in items:
+        bisect.insort(acc, x)
+    return acc
+
+
+@shared_task
+def product(items):
+    p = 1
+    for x in items:
+        p *= x
+    return p
+
+
+@shared_task
+def width_format(x, n):
+    return format(x, f">{n}")
+
+
+@shared_task
+def width_str_format(x, n):
+    return "{:>{}}".format(x, n)
+
+
+@shared_task
+def width_percent(n):
+    return "%*d" % (n, 1)
+
+
+@shared_task
+def dumps_indent(data, n):
+    return json.dumps(data, indent=n)
+
+
+@shared_task
+def pack_computed(n):
+    return struct.pack(f"{n}x")
+
+
+@shared_task
+def shift(n):
+    return 1 << n
+
+
+@shared_task
+def mul_operator(n):
+    return operator.mul("ab", n)
+
+
+@shared_task
+def linear(items, data):
+    total = 0
+    out = []
+    seen = set()
+    for x in items:
+        total += x
+        out.append(x)
+        if x in seen:
+            continue
+        seen.add(x)
+    return total, out, json.dumps(data, indent=2), format(1, ">4"), sum(items), 1 << 4
+"""
+CPU_NOT_PORTED = {
+    "sum_lists": "sum() with a sequence start",
+    "concat_list": "acc is copied each round",
+    "reduce_add": "functools.reduce(operator.add",
+    "search_list": "searches a list each round",
+    "concat_bytes": "b is copied each round",
+    "insert_front": "acc.insert(0, x) shifts a list",
+    "insort": "bisect.insort(acc, x) shifts a list",
+    "product": "p grows each round",
+    "width_format": "a format with a computed spec",
+    "width_str_format": "a width taken from an argument",
+    "width_percent": "a format with a computed width (%*)",
+    "dumps_indent": "json.dumps() with a computed indent",
+    "pack_computed": "struct.pack() of a computed format",
+    "shift": "a shift by a computed amount",
+    "mul_operator": "operator.mul() of a computed value",
+}
+
+
+@pytest.fixture(scope="module")
+def cpu_prover(tmp_path_factory) -> Prover:
+    root = tmp_path_factory.mktemp("attack2cpu")
+    for rel, text in {"proj/__init__.py": "", "proj/celery.py": APP, "proj/cpu.py": CPU}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return Prover(root)
+
+
+@pytest.mark.parametrize("task", sorted(CPU_NOT_PORTED))
+def test_cpu_work_not_linear_in_input_is_not_ported(cpu_prover: Prover, task: str) -> None:
+    plan = cpu_prover.plan_task("proj.cpu", task, bind=False)
+    assert plan.verdict != "ported", plan.summary()
+    assert CPU_NOT_PORTED[task] in plan.reason(), plan.reason()
+
+
+def test_linear_cpu_work_is_still_ported(cpu_prover: Prover) -> None:
+    plan = cpu_prover.plan_task("proj.cpu", "linear", bind=False)
+    assert plan.verdict == "ported", plan.reason()
