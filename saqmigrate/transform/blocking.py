@@ -451,7 +451,9 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
         return f"{method}() to a computed width: its cost grows with the value, not the input's size"
     if name.startswith("re.") and name != "re.escape" and (not node.args or _risky_pattern(node.args[0])):
         return "a regular expression that can backtrack exponentially (or a computed pattern) on the event loop"
-    return _value_cost_call(node, name, method)
+    return _value_cost_call(
+        node, name, method if receiver is None or receiver.kind not in ("ref", "module", "cls", "inst") else ""
+    )
 
 
 def _value_cost_op(node: ast.BinOp) -> str:
@@ -489,6 +491,15 @@ def _value_cost_call(node: ast.Call, name: str, method: str) -> str:
         and not all(_literal(a) for a in args)
     ):
         return "a format with a width taken from an argument on the event loop"
+    if method == "elements" and isinstance(node.func, ast.Attribute) and not _literal(node.func.value):
+        return "Counter.elements() repeats each key by its count: its cost grows with the values"
+    receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+    if method in ("format", "format_map") and receiver is not None and not isinstance(receiver, ast.Constant):
+        return "a format template from a value (its widths are values too) on the event loop"
+    if method == "join" and receiver is not None and not isinstance(receiver, ast.Constant) and node.args:
+        return "join() with a computed separator: the separator's size times the items' count, on the event loop"
+    if method == "replace" and len(node.args) >= 2 and not _literal(node.args[1]) and not _literal(receiver or node):
+        return "replace() with a computed replacement: its size times the matches' count, on the event loop"
     if name in ("json.dumps", "json.dump") and any(k.arg == "indent" and not _literal(k.value) for k in node.keywords):
         return "json.dumps() with a computed indent: its cost grows with the value"
     if name in ("struct.pack", "struct.pack_into", "struct.calcsize", "struct.Struct") and (

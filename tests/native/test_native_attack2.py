@@ -503,6 +503,7 @@ def test_an_annotated_assignment_in_a_segment_ports_and_scan_agrees_with_rewrite
 
 
 CPU = """import bisect
+import collections
 import functools
 import json
 import operator
@@ -606,6 +607,26 @@ def mul_operator(n):
 
 
 @shared_task
+def counter_elements(n):
+    return len(list(collections.Counter(a=n).elements()))
+
+
+@shared_task
+def template(tpl, name):
+    return len(tpl.format(name=name))
+
+
+@shared_task
+def join_sep(sep, items):
+    return len(sep.join(items))
+
+
+@shared_task
+def replace_value(s, new):
+    return len(s.replace("a", new))
+
+
+@shared_task
 def linear(items, data):
     total = 0
     out = []
@@ -616,7 +637,7 @@ def linear(items, data):
         if x in seen:
             continue
         seen.add(x)
-    return total, out, json.dumps(data, indent=2), format(1, ">4"), sum(items), 1 << 4
+    return total, out, json.dumps(data, indent=2), format(1, ">4"), sum(items), 1 << 4, ", ".join(out)
 """
 CPU_NOT_PORTED = {
     "sum_lists": "sum() with a sequence start",
@@ -634,6 +655,10 @@ CPU_NOT_PORTED = {
     "pack_computed": "struct.pack() of a computed format",
     "shift": "a shift by a computed amount",
     "mul_operator": "operator.mul() of a computed value",
+    "counter_elements": "Counter.elements()",
+    "template": "a format template from a value",
+    "join_sep": "join() with a computed separator",
+    "replace_value": "replace() with a computed replacement",
 }
 
 
