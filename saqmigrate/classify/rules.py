@@ -396,7 +396,22 @@ def factory_app_entry_unknown(idx: ProjectIndex, cl: Classifier) -> list[Hit]:
     app = primary_app(idx)
     if app is None or not app.in_function or not any(not is_test_path(t.file) for t in idx.tasks):
         return []
-    found = find_app_entry(Path(idx.root), app.file, app.line, cl.config)
+    cache = None
+    if cl.translations:  # the scan's cache: kept under every file's size and mtime (index/entry.py)
+        store, used = cl.translations
+
+        def get(key: str) -> dict | None:
+            hit = store.translation(key)
+            if hit is not None:
+                used[key] = hit
+            return hit
+
+        def put(key: str, value: dict) -> None:
+            store.store_translation(key, value)
+            used[key] = value
+
+        cache = (get, put)
+    found = find_app_entry(Path(idx.root), app.file, app.line, cl.config, cache=cache)
     if found.module and found.why:
         return [hit("chosen", at=(app.file, app.line), item=None, subject=app.name, why=found.why)]
     if not found.module:

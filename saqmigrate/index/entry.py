@@ -15,9 +15,12 @@ at module level (not under ``if __name__ == "__main__"``). Pure ``ast``; never i
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from saqmigrate.config import Config
 from saqmigrate.discover import discover, is_test_path, module_name
@@ -66,12 +69,18 @@ def _module_level(tree: ast.Module) -> list[ast.stmt]:
     return out
 
 
-def find_app_entry(root: Path, app_file: str, app_line: int, config: Config | None = None) -> AppEntry:
+EntryCache = tuple[Callable[[str], "dict[str, Any] | None"], Callable[[str, dict[str, Any]], None]]  # (get, put) by key
+
+
+def find_app_entry(
+    root: Path, app_file: str, app_line: int, config: Config | None = None, cache: EntryCache | None = None
+) -> AppEntry:
     """The module that creates the factory-built app defined at ``app_file:app_line``.
 
     Files are the scan's (``discover`` with the project's include/exclude, module names by
     ``discover.module_name``, tests left out as ``discover.is_test_path`` says); only files that mention
-    one of the factory functions by name are parsed."""
+    one of the factory functions by name are parsed. With ``cache`` (the scan's), the answer is kept under
+    the size and mtime of every file, so a scan of an unchanged tree does not read them all again."""
     try:
         tree = ast.parse((root / app_file).read_bytes())
     except (OSError, SyntaxError, ValueError) as exc:
@@ -89,6 +98,27 @@ def find_app_entry(root: Path, app_file: str, app_line: int, config: Config | No
         return AppEntry(None, why="the app is not created inside a function")
     config = config or Config()
     disc = discover(root, exclude=config.exclude, include=config.include)
+    key = None
+    if cache is not None:
+        stamps = hashlib.sha1(f"{app_file}:{app_line}:{factory}".encode())
+        for rel in sorted(disc.files):
+            try:
+                st = (disc.root / rel).stat()
+            except OSError:
+                continue
+            stamps.update(f"\0{rel}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        key = f"app_entry/1/{stamps.hexdigest()}"
+        hit = cache[0](key)
+        if hit is not None:
+            return AppEntry(hit["module"], list(hit["candidates"]), hit["why"])
+    found = _search_app_entry(disc, factory)
+    if cache is not None and key is not None:
+        cache[1](key, {"module": found.module, "candidates": found.candidates, "why": found.why})
+    return found
+
+
+def _search_app_entry(disc: Any, factory: str) -> AppEntry:
+    """The modules that call ``factory`` (or a function calling it, three levels deep) at import time."""
     has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
     texts: dict[str, bytes] = {}
     for rel in disc.files:

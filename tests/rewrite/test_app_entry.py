@@ -116,3 +116,35 @@ def test_a_module_level_app_is_imported_as_itself(tmp_path: Path) -> None:
     (tmp_path / "proj" / "tasks.py").write_text(TASKS)
     text, messages = settings_text(tmp_path)
     assert 'import_celery_app("proj.celery")' in text and not any("SM120" in m for m in messages)
+
+
+def test_the_answer_is_cached_under_every_files_stamp_and_follows_a_change(tmp_path: Path) -> None:
+    """The search reads every file; with the scan's cache an unchanged tree is answered from it, and a new
+    module (even one without a Celery word) changes the answer on the next scan."""
+    import os
+
+    from saqmigrate.scan import run_scan
+
+    root = project(tmp_path)
+    store: dict[str, dict] = {}
+    calls = {"get": 0, "hit": 0}
+
+    def get(key: str) -> dict | None:
+        calls["get"] += 1
+        calls["hit"] += key in store
+        return store.get(key)
+
+    cache = (get, store.__setitem__)
+    first = find_app_entry(root, "web/__init__.py", 7, cache=cache)
+    again = find_app_entry(root, "web/__init__.py", 7, cache=cache)
+    assert first == again and first.module is None and calls == {"get": 2, "hit": 1}
+    (root / "wsgi.py").write_text("from web import create_app\n\napplication = create_app()\n")
+    os.utime(root / "wsgi.py", ns=(1, 1))
+    changed = find_app_entry(root, "web/__init__.py", 7, cache=cache)
+    assert changed.module == "wsgi" and calls["hit"] == 1
+    # through the scan's own cache (SM120 disappears once a module creates the app)
+    (root / "wsgi.py").unlink()
+    codes = lambda: {f.rule for f in run_scan(root, Config())[0].findings}  # noqa: E731
+    assert "SM120" in codes() and "SM120" in codes()
+    (root / "wsgi.py").write_text("from web import create_app\n\napplication = create_app()\n")
+    assert "SM120" not in codes()
