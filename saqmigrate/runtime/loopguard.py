@@ -19,7 +19,10 @@ worker process, and says where it happened:
   ``rewrite`` twin does), when the Celery task is registered in this process; otherwise its port keeps
   running and each stall is logged again.
 
-A stall inside an ``import`` (a module's top-level code running the first time a body imports it) is
+The runtime also times each step of a task's coroutine (:class:`TimedSteps`): a step longer than the
+threshold is a stall even when the watchdog could not sample it (one long C call holds the GIL). Note that
+the bridge does not help such a body either (a C call in a thread holds the GIL too): the value is that it
+is named and counted. A stall inside an ``import`` (a module's top-level code running the first time a body imports it) is
 logged as a warning and not demoted: it happens once per process. What it cannot do: undo the stall it caught (the first job already held the loop), or see a stall
 shorter than the threshold. ``SAQMIGRATE_LOOP_GUARD=0`` turns it off. The worker settings install it
 (:func:`saqmigrate.runtime.worker.worker_settings`); the metric ``saq_loop_stalls_total{function}`` counts
@@ -202,6 +205,66 @@ class LoopGuard:
             _count(name)
             return
         demote(name, f"held the event loop more than {held * 1000:.0f} ms at {where}")
+
+
+def step_limit() -> float | None:
+    """The stall threshold in seconds, or None when the guard is off (``SAQMIGRATE_LOOP_GUARD=0``)."""
+    if os.environ.get(ENV, "1") == "0":
+        return None
+    return float(os.environ.get(THRESHOLD_ENV) or DEFAULT_THRESHOLD_MS) / 1000
+
+
+class TimedSteps:
+    """Await ``coro`` timing each of its steps (from a resume to its next suspension): a step longer than
+    ``limit`` held the event loop for that long. The watchdog cannot see a stall made of one long C call
+    (``len(set(x))``, ``math.prod``, a huge ``f"{d:f}"``): its thread needs the GIL to sample the stack and
+    gets it only after the call returned. Timing the steps needs no sampling: the task is named when the
+    step ends. A step during which modules were imported (the first run of a body importing them) only
+    warns, as in the watchdog."""
+
+    __slots__ = ("coro", "name", "limit")
+
+    def __init__(self, coro: Any, name: str, limit: float) -> None:
+        self.coro, self.name, self.limit = coro, name, limit
+
+    def __await__(self) -> Any:
+        coro = self.coro
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            start, modules = time.perf_counter(), len(sys.modules)
+            try:
+                step = coro.send(value) if error is None else coro.throw(error)
+            except StopIteration as stop:
+                self._check(start, modules)
+                return stop.value
+            except BaseException:
+                self._check(start, modules)
+                raise
+            self._check(start, modules)
+            try:
+                value, error = (yield step), None
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - thrown into the awaiting task (a cancel): pass it on
+                value, error = None, exc
+
+    def _check(self, start: float, modules: int) -> None:
+        held = time.perf_counter() - start
+        if held <= self.limit:
+            return
+        if len(sys.modules) != modules:
+            logger.warning(
+                "SAQ task %s held the event loop %.0f ms in one step while importing modules (once per process)",
+                self.name,
+                held * 1000,
+            )
+            return
+        if demoted(self.name):
+            _count(self.name)
+            return
+        demote(self.name, f"held the event loop {held * 1000:.0f} ms in one step of its body")
 
 
 def hooks() -> dict[str, Callable[[dict], Any]]:

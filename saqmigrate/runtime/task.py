@@ -256,7 +256,10 @@ async def _run_task(
             bridged = loopguard.fallback(name)
             if bridged is not None:
                 return await bridged(ctx, kwargs)
-        return await fn(ctx, **kwargs)
+        limit = loopguard.step_limit()
+        if limit is None:
+            return await fn(ctx, **kwargs)
+        return await loopguard.TimedSteps(fn(ctx, **kwargs), name, limit)  # a step over the limit held the loop
     except asyncio.CancelledError:
         current.cancelled = True
         if job.timeout and job.started and (time.time() * 1000 - job.started) >= job.timeout * 1000 - 50:

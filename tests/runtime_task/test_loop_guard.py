@@ -170,3 +170,56 @@ def test_a_stall_while_importing_a_module_is_a_warning_not_a_demotion(
     assert not loopguard.demoted(name)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("importing a module" in w and name in w for w in warnings), warnings
+
+
+def _calibrated_sum_size(seconds: float) -> int:
+    """How many numbers ``sum(range(n))`` adds in about ``seconds`` here: one C call, no GIL release."""
+    n = 2_000_000
+    start = time.perf_counter()
+    sum(range(n))
+    took = time.perf_counter() - start
+    return max(n, int(n * seconds / max(took, 1e-6)))
+
+
+def test_one_long_c_call_is_named_though_the_watchdog_cannot_sample_it(celery_app, unique_name, caplog, monkeypatch):
+    """`sum(range(n))` holds the GIL for the whole call: the watchdog thread only runs after it returned
+    (attack 46 #1: no ERROR, no demotion, the stall on every job). Timing each step of the body names it."""
+    monkeypatch.delenv(loopguard.ENV, raising=False)
+    name = f"proj.tasks.csum_{unique_name}"
+    size = _calibrated_sum_size(0.3)
+
+    @celery_app.task(name=name)
+    def csum(n):
+        return n
+
+    @saq_task(name)
+    async def csum_port(ctx, *, n):
+        return sum(range(size)) and n  # one C call on the loop
+
+    caplog.set_level(logging.WARNING, logger="saqmigrate.runtime.loopguard")
+    first, second = _worker_run(unique_name, csum_port, [{"n": 1}, {"n": 2}])
+    assert first[1:] == (Status.COMPLETE, 1) and first[0] >= 0.2  # it did hold the loop
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and name in errors[0] and "held the event loop" in errors[0], errors
+    assert loopguard.demoted(name) and second[1:] == (Status.COMPLETE, 2)  # then the Celery body (bridge)
+
+
+def test_control_a_step_under_the_threshold_is_not_a_stall(celery_app, unique_name, caplog, monkeypatch):
+    monkeypatch.delenv(loopguard.ENV, raising=False)
+    name = f"proj.tasks.quick_{unique_name}"
+    size = _calibrated_sum_size(0.02)
+
+    @celery_app.task(name=name)
+    def quick(n):
+        return n
+
+    @saq_task(name)
+    async def quick_port(ctx, *, n):
+        await asyncio.sleep(0.05)  # suspends: not a stall
+        return sum(range(size)) and n
+
+    caplog.set_level(logging.WARNING, logger="saqmigrate.runtime.loopguard")
+    runs = _worker_run(unique_name, quick_port, [{"n": 1}, {"n": 2}])
+    assert [r[1:] for r in runs] == [(Status.COMPLETE, 1), (Status.COMPLETE, 2)]
+    guard = [r for r in caplog.records if r.name == "saqmigrate.runtime.loopguard" and r.levelno >= logging.WARNING]
+    assert not loopguard.demoted(name) and not guard, [r.getMessage() for r in guard]
