@@ -627,6 +627,13 @@ def _is_active(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
+def _assign_targets(stmt: ast.stmt) -> list[ast.expr]:
+    """What an ``=`` or annotated assignment statement binds (nothing for other statements)."""
+    if isinstance(stmt, ast.Assign):
+        return list(stmt.targets)
+    return [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+
+
 def _class_attribute_problem(stmt: ast.stmt) -> str:
     """A class attribute built by a call may be a descriptor (its ``__get__`` runs on every read) or a
     dataclass field whose ``default_factory`` runs in ``__init__``: only constants, builtin containers and
@@ -2034,13 +2041,7 @@ class _Body(ast.NodeVisitor):
         if mod is None or cls is None or base.ref in seen or self.p.django.info(base.ref) is not None:
             return ""  # a model's managers and fields are the ORM's (ports_django)
         for stmt in cls.body:
-            targets = (
-                stmt.targets
-                if isinstance(stmt, ast.Assign)
-                else [stmt.target]
-                if isinstance(stmt, ast.AnnAssign)
-                else []
-            )
+            targets = _assign_targets(stmt)
             if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
                 why = _class_attribute_problem(stmt)
                 return f"{cls.name}.{why}" if why else ""
@@ -2743,13 +2744,7 @@ class _Body(ast.NodeVisitor):
                 return mod, cls, stmt
             if isinstance(stmt, ast.ClassDef) and stmt.name == name:
                 return "unknown"
-            targets = (
-                stmt.targets
-                if isinstance(stmt, ast.Assign)
-                else [stmt.target]
-                if isinstance(stmt, ast.AnnAssign)
-                else []
-            )
+            targets = _assign_targets(stmt)
             if any(isinstance(x, ast.Name) and x.id == name for x in targets):
                 return "unknown"
         return None
