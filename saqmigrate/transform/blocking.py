@@ -634,6 +634,17 @@ def _assign_targets(stmt: ast.stmt) -> list[ast.expr]:
     return [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
 
 
+def class_binding(cls: ast.ClassDef, attr: str) -> ast.stmt | None:
+    """The statement of a class body that binds ``attr`` (a ``def``, a nested class, an assignment), or
+    None: where Python's attribute lookup stops on this class."""
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == attr:
+            return stmt
+        if any(isinstance(x, ast.Name) and x.id == attr for x in _assign_targets(stmt)):
+            return stmt
+    return None
+
+
 def _class_attribute_problem(stmt: ast.stmt) -> str:
     """A class attribute built by a call may be a descriptor (its ``__get__`` runs on every read) or a
     dataclass field whose ``default_factory`` runs in ``__init__``: only constants, builtin containers and
@@ -875,32 +886,45 @@ class Prover:
         mod = self.module(modname)
         return (mod, mod.classes.get(name)) if mod else (None, None)
 
-    def class_replaced(self, t: T, attr: str, seen: frozenset = frozenset()) -> str:
-        """Where other code replaces ``attr`` of this project class, or of the project base it comes from
-        (the first class in the bases' order whose body or replacements bind it), or "": the class-level
-        twin of a module's replaced names (``Fmt.up = staticmethod(slow)`` after the class body)."""
-        if not self._replaced_owners or t.ref in seen:
+    def class_replaced(self, t: T, attr: str) -> str:
+        """Where other code replaces ``attr`` of this project class, or of the project base Python finds it
+        on (the first class in the method resolution order whose body or replacements bind it), or "": the
+        class-level twin of a module's replaced names (``Fmt.up = staticmethod(slow)`` after the class body).
+        A class whose order cannot be known counts as replaced anywhere a replacement exists in its bases."""
+        if not self._replaced_owners:
             return ""
-        own = self._replaced_owners.get(t.ref, {})
-        why = own.get(attr) or own.get("*")
-        if why:
-            return why
-        mod, cls = self.class_of(t)
-        if mod is None or cls is None:
-            return ""
-        for stmt in cls.body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == attr:
+        for c, cls in self.mro_classes(t):
+            own = self._replaced_owners.get(c.ref, {})
+            why = own.get(attr) or own.get("*")
+            if why:
+                return why
+            if cls is None:
+                continue  # an order that could not be linearised: keep looking in every base
+            if class_binding(cls, attr) is not None:
                 return ""
-            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                if any(isinstance(x, ast.Name) and x.id == attr for x in targets):
-                    return ""
-        for b in self.bases(t):
-            if b.kind == "cls":
-                why = self.class_replaced(b, attr, seen | {t.ref})
-                if why:
-                    return why
         return ""
+
+    def mro_classes(self, t: T) -> list[tuple[T, ast.ClassDef | None]]:
+        """The project classes of ``t``'s method resolution order, each with its body, in the order Python
+        searches them. When the order cannot be linearised (a base the prover cannot read), every project
+        class reachable through the bases, with no body: the caller cannot tell which binding wins."""
+        order = self.mro(t)
+        if isinstance(order, list):
+            out: list[tuple[T, ast.ClassDef | None]] = []
+            for c in order:
+                if c.kind == "cls":
+                    out.append((c, self.class_of(c)[1]))
+            return out
+        reach: list[tuple[T, ast.ClassDef | None]] = []
+        stack, seen = [t], set()
+        while stack:
+            c = stack.pop()
+            if c.ref in seen:
+                continue
+            seen.add(c.ref)
+            reach.append((c, None))
+            stack.extend(b for b in self.bases(c) if b.kind == "cls")
+        return reach
 
     def ref_replaced(self, ref: str) -> str:
         """Where the project replaces this library name (``json.dumps``) or the module or class it is read
@@ -2034,22 +2058,23 @@ class _Body(ast.NodeVisitor):
                 return f"{cls.name} has a base that is not read ({b.ref or b.hint})"
         return ""
 
-    def _class_attribute(self, base: T, attr: str, seen: frozenset = frozenset()) -> str:
-        """Reading ``Class.attr`` runs a descriptor's ``__get__`` when the class (or a project base) sets
-        ``attr`` to an object built by a call: why that is not proven, or ""."""
-        mod, cls = self.p.class_of(base)
-        if mod is None or cls is None or base.ref in seen or self.p.django.info(base.ref) is not None:
-            return ""  # a model's managers and fields are the ORM's (ports_django)
-        for stmt in cls.body:
-            targets = _assign_targets(stmt)
-            if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+    def _class_attribute(self, base: T, attr: str) -> str:
+        """Reading ``Class.attr`` runs a descriptor's ``__get__`` when the class Python finds ``attr`` on
+        (its method resolution order) sets it to an object built by a call: why that is not proven, or "".
+        When the order cannot be known, any project base's binding counts."""
+        for c, cls in self.p.mro_classes(base):
+            if self.p.django.info(c.ref) is not None:
+                return ""  # a model's managers and fields are the ORM's (ports_django)
+            body = cls if cls is not None else self.p.class_of(c)[1]
+            if body is None:
+                continue
+            stmt = class_binding(body, attr)
+            if stmt is not None:
                 why = _class_attribute_problem(stmt)
-                return f"{cls.name}.{why}" if why else ""
-        for b in self.p.bases(base):
-            if b.kind == "cls":
-                why = self._class_attribute(b, attr, seen | {base.ref})
                 if why:
-                    return why
+                    return f"{body.name}.{why}"
+                if cls is not None:
+                    return ""
         return ""
 
     def _attribute_problem(self, base: T, attr: str, ctx: ast.expr_context) -> str:

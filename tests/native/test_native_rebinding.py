@@ -476,3 +476,76 @@ def test_a_project_without_a_twinned_task_parses_no_skipped_file_for_writes(tmp_
 
     apps = FileCache(root / ".saqmigrate_cache" / "scan.json").entries["proj/apps.py"]
     assert apps["status"] == "skip" and apps["may_write"] and "attr_writes" not in apps
+
+
+DIAMOND = """class Base:
+    @staticmethod
+    def up(x):
+        return x
+
+
+class Left(Base):
+    pass
+
+
+class Right(Base):
+    @staticmethod
+    def up(x):
+        return x
+
+
+class Both(Left, Right):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("patched", "verdict"),
+    [("Right", "bridged"), ("Base", "ported")],
+)
+def test_a_replaced_method_is_looked_up_in_pythons_mro(tmp_path: Path, patched: str, verdict: str) -> None:
+    """``Both(Left, Right)``: Python finds ``up`` on Right (Both, Left, Right, Base), so a replacement of
+    ``Right.up`` is what ``Both.up`` runs, and one of ``Base.up`` is never reached. A depth-first search
+    (Left, then Base) finds Base's first: it bridged the second task and missed nothing only by luck."""
+    root = _write(
+        tmp_path / "p",
+        {
+            "proj/__init__.py": "",
+            "proj/shapes.py": DIAMOND,
+            "proj/tasks.py": (
+                "from celery import shared_task\n\nfrom proj.shapes import Both\n\n\n"
+                "@shared_task\ndef t(x):\n    return Both.up(x)\n\n\n@shared_task\ndef t_read():\n    return Both.up\n"
+            ),
+            "proj/patch.py": f"import time\n\nfrom proj.shapes import {patched}\n\n{patched}.up = time.sleep\n",
+        },
+    )
+    prover = Prover(root)
+    for task in ("t", "t_read"):  # a call, and a read of the attribute
+        plan = prover.plan_task("proj.tasks", task, bind=False)
+        assert plan.verdict == verdict, plan.summary()
+        if verdict == "bridged":
+            assert "proj.shapes.Right.up replaced at proj/patch.py:5" in plan.reason()
+
+
+def test_a_descriptor_attribute_is_looked_up_in_pythons_mro(tmp_path: Path) -> None:
+    """A class attribute built by a call runs its ``__get__`` on every read only when it is the binding
+    Python finds: Right's descriptor shadows Base's constant for ``Both``, and a constant on Right
+    shadows Base's descriptor."""
+    shapes = (
+        "import functools\n\n\nclass Base:\n    size = {base}\n\n\nclass Left(Base):\n    pass\n\n\n"
+        "class Right(Base):\n    size = {right}\n\n\nclass Both(Left, Right):\n    pass\n"
+    )
+    task = "from celery import shared_task\n\nfrom proj.shapes import Both\n\n\n@shared_task\ndef t():\n    return Both.size\n"
+    verdicts = {}
+    for name, base, right in (
+        ("hazard", "1", "functools.cached_property(len)"),
+        ("control", "functools.cached_property(len)", "1"),
+    ):
+        root = _write(
+            tmp_path / name,
+            {"proj/__init__.py": "", "proj/shapes.py": shapes.format(base=base, right=right), "proj/tasks.py": task},
+        )
+        verdicts[name] = Prover(root).plan_task("proj.tasks", "t", bind=False)
+    assert verdicts["hazard"].verdict != "ported"
+    assert "Right.size is built by functools.cached_property()" in verdicts["hazard"].reason()
+    assert verdicts["control"].verdict == "ported", verdicts["control"].summary()
