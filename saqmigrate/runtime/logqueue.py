@@ -17,9 +17,18 @@ is rendered at the call (``%`` arguments are not read again later, when a task m
 Handlers that keep records in memory stay where they are (``NullHandler``, a ``StreamHandler`` on an
 ``io.StringIO`` such as pytest's capture), so nothing is delayed that cannot block.
 
-The worker settings (:func:`saqmigrate.runtime.worker.worker_settings`) install it at start-up and
-:func:`uninstall` at shutdown, which drains the queues (every record is written before the worker
-exits). ``SAQMIGRATE_LOG_QUEUE=0`` turns it off. Loggers given handlers after start-up are not moved.
+``print()`` and ``sys.stdout.write`` are the same hazard without a handler: a write to a pipe whose
+reader is slow (a log shipper, a container runtime under load) blocks once the pipe's 64 KiB are full.
+:func:`install_stdio` puts :class:`QueuedStream` in place of ``sys.stdout`` and ``sys.stderr``: a write
+is put on a queue and one thread per stream writes it to the real stream, in order, flushing when its
+queue is empty. ``flush()`` asks the thread to flush and returns (it does not wait: a task that needs
+the bytes written before it goes on cannot have them on the loop anyway). What a task reads back
+(``encoding``, ``isatty()``, ``fileno()``, ``buffer`` ...) is the real stream's; writes through
+``sys.stdout.buffer`` or the file descriptor go straight to it, unqueued, as before.
+
+The worker settings (:func:`saqmigrate.runtime.worker.worker_settings`) install both at start-up and
+uninstall them at shutdown, which drains the queues (every record and line is written before the worker
+exits). ``SAQMIGRATE_LOG_QUEUE=0`` turns both off. Loggers given handlers after start-up are not moved.
 
 Imports nothing but the standard library: the runtime (what a production app imports) may use it.
 """
@@ -31,6 +40,8 @@ import io
 import logging
 import logging.handlers
 import queue
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -119,13 +130,111 @@ def uninstall() -> None:
         moved.listener.stop()
 
 
+_FLUSH = object()
+_STOP = object()
+
+
+class QueuedStream(io.TextIOBase):
+    """A text stream whose writes go on a queue that one thread writes to ``target`` (see the module)."""
+
+    def __init__(self, target: Any, name: str) -> None:
+        super().__init__()
+        self.target = target
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"saqmigrate-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    self.target.flush()
+                    return
+                if item is not _FLUSH:
+                    self.target.write(item)
+                if self._queue.empty():
+                    self.target.flush()
+            except Exception:  # a closed or broken stream: the line is lost, as print() would have raised
+                pass
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        self._queue.put(s)
+        return len(s)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._queue.put(_FLUSH)
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return bool(self.target.isatty())
+
+    def fileno(self) -> int:
+        return int(self.target.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.target, "encoding", "utf-8"))
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.target, "errors", None)
+
+    def __getattr__(self, name: str) -> Any:  # buffer, mode, line_buffering ...: the real stream's
+        return getattr(self.target, name)
+
+    def drain(self) -> None:
+        """Write everything queued, then stop the thread."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+
+def install_stdio() -> int:
+    """Put a :class:`QueuedStream` in place of ``sys.stdout`` and ``sys.stderr``; returns how many.
+
+    A stream that is already one, or that is missing (``pythonw``), is left alone."""
+    count = 0
+    for name in ("stdout", "stderr"):
+        current = getattr(sys, name)
+        if current is None or isinstance(current, QueuedStream):
+            continue
+        stream = QueuedStream(current, name)
+        setattr(sys, name, stream)
+        _streams.append((name, stream))
+        count += 1
+    return count
+
+
+_streams: list[tuple[str, QueuedStream]] = []
+
+
+def uninstall_stdio() -> None:
+    """Put the real streams back (where ours is still in place: a stream replaced meanwhile stays
+    replaced) and write what is queued."""
+    while _streams:
+        name, stream = _streams.pop()
+        if getattr(sys, name) is stream:
+            setattr(sys, name, stream.target)
+        stream.drain()
+
+
 def hooks() -> dict[str, Callable[[dict], Any]]:
     """``startup`` / ``shutdown`` hooks for the worker settings."""
 
     async def startup(ctx: dict) -> None:
         install()
+        install_stdio()
 
     async def shutdown(ctx: dict) -> None:
+        uninstall_stdio()
         uninstall()
 
     startup.__qualname__ = "saqmigrate_log_queue_startup"

@@ -645,6 +645,11 @@ def class_binding(cls: ast.ClassDef, attr: str) -> ast.stmt | None:
     return None
 
 
+def _std_stream(node: ast.expr) -> bool:
+    """``None``, ``sys.stdout`` or ``sys.stderr``: a stream the SAQ worker queues (runtime/logqueue.py)."""
+    return (isinstance(node, ast.Constant) and node.value is None) or _dotted(node) in ("sys.stdout", "sys.stderr")
+
+
 def _class_attribute_problem(stmt: ast.stmt) -> str:
     """A class attribute built by a call may be a descriptor (its ``__get__`` runs on every read) or a
     dataclass field whose ``default_factory`` runs in ``__init__``: only constants, builtin containers and
@@ -2528,6 +2533,11 @@ class _Body(ast.NodeVisitor):
                 return bad
             if t.ref == "type":
                 return None, UNKNOWN
+            if t.ref == "print":
+                stream = next((kw.value for kw in node.keywords if kw.arg == "file"), None)
+                if stream is not None and not _std_stream(stream):
+                    # sys.stdout / sys.stderr go through the worker's stdio queue (runtime/logqueue.py)
+                    return self._blocked(node, f"print() to {_short(stream)}: its write() is file or socket I/O")
             return None, self._result(node, kind)
         if k == "ref":
             return self._external(node, t.ref)

@@ -182,3 +182,114 @@ def test_in_memory_classification(make, memory):
         assert logqueue.in_memory(handler) is memory
     finally:
         handler.close()
+
+
+class SlowStream(io.StringIO):
+    """stdout on a pipe nobody is reading fast enough: each write waits for room."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def write(self, s: str) -> int:
+        time.sleep(SLOW)
+        self.threads.add(threading.current_thread().name)
+        return super().write(s)
+
+
+def _run_worker_printing(unique_name: str, monkeypatch) -> tuple[float, SlowStream, Status]:
+    stream = SlowStream()
+    monkeypatch.setattr("sys.stdout", stream)
+
+    async def chatty(ctx: dict, *, n: int) -> int:
+        print(f"line {n}")  # a ported body's print: the static prover lets it on the loop
+        return n
+
+    async def main() -> tuple[float, Status]:
+        settings = worker_settings(unique_name, [("chatty", chatty)], dead_letters=False, metrics=False)
+        queue = settings["queue"]
+        await queue.connect()
+        worker = Worker(**settings)
+        run = asyncio.create_task(worker.start())
+        gap = 0.0
+        watching = True
+
+        async def heartbeat() -> None:
+            nonlocal gap
+            last = time.monotonic()
+            while watching:
+                await asyncio.sleep(TICK)
+                now = time.monotonic()
+                gap = max(gap, now - last - TICK)
+                last = now
+
+        try:
+            warm = await queue.enqueue("chatty", n=0, timeout=10)
+            assert warm is not None
+            await warm.refresh(until_complete=10)
+            beat = asyncio.create_task(heartbeat())
+            job = await queue.enqueue("chatty", n=7, timeout=10)
+            assert job is not None
+            await job.refresh(until_complete=10)
+            await asyncio.sleep(0.05)
+            watching = False
+            await beat
+            status = job.status
+        finally:
+            await worker.stop()
+            run.cancel()
+            try:
+                await run
+            except (asyncio.CancelledError, Exception):
+                pass
+            await queue.disconnect()
+        return gap, status
+
+    try:
+        gap, status = asyncio.run(main())
+    finally:
+        logqueue.uninstall_stdio()
+        logqueue.uninstall()
+    return gap, stream, status
+
+
+@pytest.mark.slow
+def test_print_to_a_slow_stdout_does_not_stall_the_worker_loop(unique_name, monkeypatch):
+    monkeypatch.delenv(logqueue.ENV, raising=False)
+    gap, stream, status = _run_worker_printing(unique_name, monkeypatch)
+    assert status == Status.COMPLETE
+    assert gap < 0.05, f"the loop stalled {gap * 1000:.0f} ms"
+    import sys
+
+    assert sys.stdout is stream  # put back at shutdown
+    # every line written, in order, once the worker stopped; none from the loop's thread
+    assert stream.getvalue() == "line 0\nline 7\n"
+    assert "MainThread" not in stream.threads
+
+
+@pytest.mark.slow
+def test_control_without_the_queue_print_stalls_the_loop(unique_name, monkeypatch):
+    monkeypatch.setenv(logqueue.ENV, "0")
+    gap, stream, status = _run_worker_printing(unique_name, monkeypatch)
+    assert status == Status.COMPLETE
+    assert gap >= SLOW * 0.8, f"the control did not stall ({gap * 1000:.0f} ms): the test above proves nothing"
+    assert stream.threads == {"MainThread"}
+
+
+def test_queued_stream_delegates_what_a_task_reads_and_flush_does_not_wait():
+    target = SlowStream()
+    target.encoding_hint = "x"  # type: ignore[attr-defined]
+    q = logqueue.QueuedStream(target, "test")
+    try:
+        started = time.monotonic()
+        assert q.write("a") == 1
+        q.writelines(["b", "c"])
+        q.flush()
+        assert time.monotonic() - started < SLOW / 2  # neither write nor flush waited for the stream
+        assert q.writable() and not q.isatty()
+        assert q.encoding_hint == "x"  # anything else is the real stream's
+        with pytest.raises(TypeError):
+            q.write(b"bytes")  # type: ignore[arg-type]
+    finally:
+        q.drain()
+    assert target.getvalue() == "abc"
