@@ -47,7 +47,7 @@ from datetime import datetime, timezone
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from saqmigrate.runtime import django_db, loopguard
+from saqmigrate.runtime import django_db, loopguard, preimport
 from saqmigrate.runtime.task_options import JOB_FIELDS, TaskOptions
 
 if TYPE_CHECKING:
@@ -212,6 +212,7 @@ def saq_task(name: str, options: TaskOptions | None = None) -> Callable[[Callabl
             return await _run_task(fn, name, options, params, ctx, kwargs)
 
         loopguard.register(fn, name)  # a stall inside fn is attributed to this task (runtime/loopguard.py)
+        preimport.register(fn, name)  # its body's own imports run at worker start-up (runtime/preimport.py)
         task.__qualname__ = name
         task.saq_name = name  # type: ignore[attr-defined]
         task.saq_options = options  # type: ignore[attr-defined]

@@ -133,11 +133,13 @@ def worker_settings(
         "metadata": worker_metadata(names),
         "before_process": apply_job_options,
     }
-    from saqmigrate.runtime import logqueue, loopguard
+    from saqmigrate.runtime import logqueue, loopguard, preimport
     from saqmigrate.runtime.task_class import startup_check
 
     # a task class whose hooks / __call__ a twin cannot honour stops the worker here, by name
     hook_sets: list[dict[str, Callable]] = [{"startup": startup_check(functions, require_app=bool(app_module))}]
+    if os.environ.get(preimport.ENV, "1") != "0":
+        hook_sets.append(preimport.hooks())  # the modules task bodies import, before the first job
     if os.environ.get(loopguard.ENV, "1") != "0":
         hook_sets.append(loopguard.hooks())  # a task body that blocks the loop is named and bridged from then on
     if os.environ.get(logqueue.ENV, "1") != "0":
