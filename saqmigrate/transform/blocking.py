@@ -611,15 +611,26 @@ def replaced_digest(replaced: Replaced) -> str:
 
 
 #: dunders that run when the class is built or called with its constructor (proven there), not on use
+#: (``__class_getitem__`` runs on ``Cls[...]``: visit_Subscript)
 _PASSIVE_DUNDERS = {"__init__", "__new__", "__post_init__", "__init_subclass__", "__class_getitem__", "__set_name__"}
+#: plain-named methods that builtins and the allowlisted stdlib call on an object they are given, by name:
+#: the mapping protocol (``dict(x)``, ``{**x}``, ``f(**x)``, ``d.update(x)``, ``json.dumps`` and ``pprint``
+#: of a dict subclass, ``dataclasses.asdict``), file-likes (``json.load(fp)``, ``csv.reader(f)``), and
+#: what ``copy``/``pickle`` look up. On use of an instance they run like dunders.
+_PROTOCOL_METHODS = frozenset(
+    {"keys", "items", "values", "read", "readline", "readlines", "write", "writelines", "fileno"}
+)
 _PROPERTY_DECORATORS = {"property", "cached_property", "functools.cached_property"}
 
 
 def _is_active(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """A member that runs when an instance is used, not called: a property (getter, setter, deleter) or a
-    dunder method (``__str__``, ``__len__``, ``__eq__``, ``__getattr__``, ``__del__`` ...)."""
+    """A member that runs when an instance is used, not called: a property (getter, setter, deleter), a
+    dunder method (``__str__``, ``__len__``, ``__eq__``, ``__getattr__``, ``__del__`` ...) or a protocol
+    method builtins call by name (``keys``, ``items``, ``read`` ...: _PROTOCOL_METHODS)."""
     if fn.name.startswith("__") and fn.name.endswith("__"):
         return fn.name not in _PASSIVE_DUNDERS
+    if fn.name in _PROTOCOL_METHODS:
+        return True
     for d in fn.decorator_list:
         name = _dotted(d.func if isinstance(d, ast.Call) else d) or ""
         if name in _PROPERTY_DECORATORS or name.rsplit(".", 1)[-1] in ("setter", "getter", "deleter"):
@@ -668,6 +679,17 @@ def _class_attribute_problem(stmt: ast.stmt) -> str:
     if name in ("frozenset", "tuple", "list", "dict", "set") and not value.keywords:
         return ""
     return f"{label} is built by {_short(value.func)}() (a descriptor would run on every read), not proven"
+
+
+_DECLARED_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*(?:,|\]\s*=)\s*f?['"]([\w.]+)['"]""")
+_DECLARED_SETTINGS_INI = re.compile(r"""^\s*DJANGO_SETTINGS_MODULE\s*=\s*['"]?([\w.]+)""", re.MULTILINE)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 class Prover:
@@ -1041,21 +1063,42 @@ class Prover:
         return ""
 
     def _settings_modules(self) -> list[_Module]:
-        """The project's settings modules: ``settings.py`` files and modules of ``settings`` packages."""
-        found: list[_Module] = []
+        """The project's settings modules: ``settings.py`` files and modules of ``settings`` packages, the
+        module ``DJANGO_SETTINGS_MODULE`` names where the project sets it (``manage.py``, ``wsgi.py``, a
+        Celery module, ``pytest.ini`` ...), and every project module those star-import (``from .base
+        import *``): a setting may be assigned in any of them."""
+        names: list[str] = []
         for root in self.roots:
-            for path in sorted(root.glob("**/*.py")):
+            for path in sorted(root.glob("**/*")):
                 rel = path.relative_to(root)
-                if len(rel.parts) > 4 or any(p.startswith(".") or p in ("tests", "node_modules") for p in rel.parts):
+                if len(rel.parts) > 5 or any(p.startswith(".") or p in ("tests", "node_modules") for p in rel.parts):
                     continue
-                if path.stem != "settings" and "settings" not in rel.parts[:-1]:
-                    continue
-                parts = list(rel.with_suffix("").parts)
-                if parts[-1] == "__init__":
-                    parts = parts[:-1]
-                mod = self.module(".".join(parts)) if parts and all(p.isidentifier() for p in parts) else None
-                if mod is not None:
-                    found.append(mod)
+                if path.suffix == ".py":
+                    if path.stem == "settings" or "settings" in rel.parts[:-1]:
+                        parts = list(rel.with_suffix("").parts)
+                        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+                    if path.name in ("manage.py", "wsgi.py", "asgi.py") or "celery" in path.stem:
+                        names.extend(_DECLARED_SETTINGS.findall(_read_text(path)))
+                elif path.name in ("pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml") and len(rel.parts) <= 2:
+                    names.extend(_DECLARED_SETTINGS_INI.findall(_read_text(path)))
+        found: list[_Module] = []
+        seen: set[str] = set()
+        while names:
+            name = names.pop(0)
+            if name in seen or not name or not all(p.isidentifier() for p in name.split(".")):
+                continue
+            seen.add(name)
+            mod = self.module(name)
+            if mod is None:
+                continue
+            found.append(mod)
+            for node in ast.walk(mod.tree):
+                if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+                    names.append(
+                        _resolve_relative(mod.name, mod.is_pkg, node.level, node.module)
+                        if node.level
+                        else node.module or ""
+                    )
         return found
 
     def mro(self, t: T) -> list[T] | str:
@@ -2113,6 +2156,13 @@ class _Body(ast.NodeVisitor):
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
         base = self.type_of(node.value)
+        if base.kind == "cls":  # Cls[...] runs __class_getitem__ (or the metaclass's __getitem__)
+            for c, cls in self.p.mro_classes(base):
+                body = cls if cls is not None else self.p.class_of(c)[1]
+                stmt = class_binding(body, "__class_getitem__") if body is not None else None
+                if stmt is not None:
+                    self.block(node, _short(node), f"{body.name}.__class_getitem__ runs on {_short(node)}, not proven")
+                    break
         if base.kind in CHECKED:
             self._allow(node.value)
         self.generic_visit(node)
@@ -2841,7 +2891,7 @@ class _Body(ast.NodeVisitor):
                 continue
             todo += [b for b in self.p.bases(cur) if b.kind == "cls"]
             for attr, why in self.p.class_replacements(cur).items():
-                if attr == "*" or (attr.startswith("__") and attr.endswith("__")):  # runs on use of an instance
+                if attr == "*" or (attr.startswith("__") and attr.endswith("__")) or attr in _PROTOCOL_METHODS:
                     return self._blocked(node, why, label)
             for stmt in cls.body:
                 why = _class_attribute_problem(stmt)

@@ -1,0 +1,160 @@
+"""Classes a fifth attack found ported onto the event loop (2026-11-30, openwisp-monitoring + 48 tasks of
+ours): methods builtins and the stdlib call *by name* on an object they are given (``keys``/``items`` of
+the mapping protocol: ``dict(x)``, ``{**x}``, ``f(**x)``, ``d.update(x)``, ``json.dumps`` of a dict
+subclass, ``pprint``, ``dataclasses.asdict``), and ``__class_getitem__`` on ``Cls[...]``. Each hazard has
+a control with the same shape whose methods are plain, which still ports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from saqmigrate.transform.blocking import Prover
+
+HELPERS = """import time
+
+
+class KeysMap:
+    def __init__(self, d):
+        self.data = dict(d)
+
+    def keys(self):
+        time.sleep(0.3)
+        return self.data.keys()
+
+    def __getitem__(self, k):
+        return self.data[k]
+
+
+class PlainKeysMap:
+    def __init__(self, d):
+        self.size = len(d)
+
+    def keys(self):
+        return ["a", "b"]
+
+    def __getitem__(self, k):
+        return k * 2
+
+
+class ItemsDict(dict):
+    def items(self):
+        time.sleep(0.3)
+        return super().items()
+
+
+class PlainDict(dict):
+    pass
+
+
+class Slot:
+    def __class_getitem__(cls, item):
+        time.sleep(0.3)
+        return cls
+
+
+class PlainSlot:
+    pass
+"""
+TASKS = """import copy
+import json
+import pprint
+
+from celery import shared_task
+
+from proj.helpers import ItemsDict, KeysMap, PlainDict, PlainKeysMap, PlainSlot, Slot
+
+
+def kw_only(**kw):
+    return kw
+
+
+@shared_task
+def dict_of(data):
+    return dict(KeysMap(data))
+
+
+@shared_task
+def unpack(data):
+    m = KeysMap(data)
+    return {**m}
+
+
+@shared_task
+def format_kwargs(data):
+    return "{a}".format(**KeysMap(data))
+
+
+@shared_task
+def update(data):
+    d = {}
+    d.update(KeysMap(data))
+    return d
+
+
+@shared_task
+def call_kwargs(data):
+    return kw_only(**KeysMap(data))
+
+
+@shared_task
+def dumps(data):
+    return json.dumps(ItemsDict(data))
+
+
+@shared_task
+def deepcopy(data):
+    return len(copy.deepcopy(ItemsDict(data)))
+
+
+@shared_task
+def pformat(data):
+    return pprint.pformat(ItemsDict(data))
+
+
+@shared_task
+def class_getitem():
+    Slot[int]
+    return 6
+
+
+@shared_task
+def control(data):
+    m = PlainKeysMap(data)
+    d = {}
+    d.update(m)
+    return dict(m), {**m}, json.dumps(PlainDict(data)), pprint.pformat(PlainDict(data)), d, PlainSlot
+"""
+NOT_PORTED = {
+    "dict_of": "KeysMap.keys",
+    "unpack": "KeysMap.keys",
+    "format_kwargs": "KeysMap.keys",
+    "update": "KeysMap.keys",
+    "call_kwargs": "KeysMap.keys",
+    "dumps": "ItemsDict.items",
+    "deepcopy": "ItemsDict.items",
+    "pformat": "ItemsDict.items",
+    "class_getitem": "Slot.__class_getitem__ runs on Slot[int]",
+}
+
+
+@pytest.fixture(scope="module")
+def prover(tmp_path_factory) -> Prover:
+    root: Path = tmp_path_factory.mktemp("attack5")
+    for rel, text in {"proj/__init__.py": "", "proj/helpers.py": HELPERS, "proj/tasks.py": TASKS}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return Prover(root)
+
+
+@pytest.mark.parametrize("task", sorted(NOT_PORTED))
+def test_a_method_called_by_name_or_on_the_class_is_proven(prover: Prover, task: str) -> None:
+    plan = prover.plan_task("proj.tasks", task, bind=False)
+    assert plan.verdict != "ported", plan.summary()
+    assert NOT_PORTED[task] in plan.reason(), plan.reason()
+
+
+def test_the_same_shapes_with_plain_methods_still_port(prover: Prover) -> None:
+    plan = prover.plan_task("proj.tasks", "control", bind=False)
+    assert plan.verdict == "ported", plan.reason()
