@@ -47,7 +47,7 @@ from datetime import datetime, timezone
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from saqmigrate.runtime import django_db, loopguard, preimport
+from saqmigrate.runtime import django_db, loopguard, offloop, preimport
 from saqmigrate.runtime.task_options import JOB_FIELDS, TaskOptions
 
 if TYPE_CHECKING:
@@ -253,14 +253,7 @@ async def _run_task(
             from saqmigrate.runtime.ratelimit import acquire  # noqa: PLC0415
 
             await acquire(name, options.rate_limit)
-        if loopguard.demoted(name):  # its port blocked the loop before: the Celery body in a thread
-            bridged = loopguard.fallback(name)
-            if bridged is not None:
-                return await bridged(ctx, kwargs)
-        limit = loopguard.step_limit()
-        if limit is None:
-            return await fn(ctx, **kwargs)
-        return await loopguard.TimedSteps(fn(ctx, **kwargs), name, limit)  # a step over the limit held the loop
+        result = await _body(fn, name, ctx, kwargs)
     except asyncio.CancelledError:
         current.cancelled = True
         if job.timeout and job.started and (time.time() * 1000 - job.started) >= job.timeout * 1000 - 50:
@@ -275,6 +268,11 @@ async def _run_task(
         ignore = _exceptions().get("Ignore")
         if ignore is not None and isinstance(exc, ignore):
             return None  # Celery: the task asked not to record a state; SAQ completes with None
+        todo = offloop.needs_text(exc)
+        if todo:  # the retry log and SAQ's traceback format str() these on the loop: their text, in a thread
+            texts = await run_sync(lambda: [offloop.safe_str(e) for e in todo])
+            for e, text in zip(todo, texts):
+                offloop.freeze(e, text)
         if current.decided is not exc:
             _decide(job, options, params, exc)
         raise
@@ -282,6 +280,20 @@ async def _run_task(
         _CURRENT.reset(token)
         if beat is not None:
             await beat.stop()
+    if not offloop.plain(result):  # SAQ serialises the result on the loop: encode it in a thread
+        result = await run_sync(offloop.normalize, result)
+    return result
+
+
+async def _body(fn: Callable[..., Any], name: str, ctx: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    if loopguard.demoted(name):  # its port blocked the loop before: the Celery body in a thread
+        bridged = loopguard.fallback(name)
+        if bridged is not None:
+            return await bridged(ctx, kwargs)
+    limit = loopguard.step_limit()
+    if limit is None:
+        return await fn(ctx, **kwargs)
+    return await loopguard.TimedSteps(fn(ctx, **kwargs), name, limit)  # a step over the limit held the loop
 
 
 def _decide(

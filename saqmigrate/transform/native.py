@@ -952,7 +952,9 @@ def native_prover(root, roots: list, *, django: bool, index=None):
 
 # --- the scan's verdicts -------------------------------------------------------------------------------
 
-NATIVE_CACHE_VERSION = 5  # 3: the key holds the replaced attributes' digest; 4: the porter's refusals, attack 3 rules; 5: attack 4-5 rules
+NATIVE_CACHE_VERSION = (
+    5  # 3: the key holds the replaced attributes' digest; 4: the porter's refusals, attack 3 rules; 5: attack 4-5 rules
+)
 
 
 def _task_facts_key(t) -> str:
