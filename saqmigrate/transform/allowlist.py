@@ -698,8 +698,9 @@ def value_problem(ref: str) -> str:
 
 #: allowlisted functions whose cost grows with an argument's *value*, not the input's size: a computed
 #: argument may stall the loop for seconds (``pow(3, 10**8)``, ``math.factorial(10**6)``, ``permutations``),
-#: or never end (a loop over ``itertools.count()``)
+#: or never end (a loop over ``itertools.count()``); ``math.prod`` of many ints is a running product (it grows in bits)
 VALUE_COST = {
+    "math.prod",
     "pow",
     "math.factorial",
     "math.comb",

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -416,6 +417,194 @@ def _risky_pattern(node: ast.AST) -> bool:
     return bool(_NESTED_QUANTIFIER.search(node.value) or _BACKREFERENCE.search(node.value))
 
 
+#: the most elements (or characters, or bytes) a size the source fixes may reach on the event loop: a
+#: ``range()``, a repetition (``[0] * n``, ``"-" * n``) or a buffer (``bytes(n)``) of a constant size is CPU
+#: work no input bounds, so past this size it counts as unbounded (``sum(range(10**8))`` takes seconds)
+CONSTANT_SIZE_LIMIT = 10**6
+"""The most elements a constant-size ``range()``, repetition or buffer may have on the event loop (10**6)."""
+_LIMIT_LABEL = "10**6 (CONSTANT_SIZE_LIMIT)"
+#: an integer constant of more bits than this is not folded: it counts as too large (its cost is the value's)
+_FOLD_BITS = 4096
+
+
+def _fold(node: ast.AST, lens: bool = False) -> int | float | None:
+    """The value of an integer expression the source fixes (literals, unary ``-``, ``+ - * // % ** << >>``);
+    None when it is computed; ``math.inf`` when it would pass _FOLD_BITS bits (``10**100_000_000`` is not
+    folded: it counts as large). With ``lens``, ``len(...)`` counts as 0 where it is added or subtracted: a
+    size the input bounds (``range(len(x) - 1)``)."""
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if type(v) is not int:
+            return None
+        return v if v.bit_length() <= _FOLD_BITS else math.inf
+    if lens and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len":
+        return 0
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        u = _fold(node.operand, lens)
+        if u is None or u == math.inf:
+            return u
+        return -u if isinstance(node.op, ast.USub) else u
+    if not isinstance(node, ast.BinOp):
+        return None
+    additive = isinstance(node.op, (ast.Add, ast.Sub))
+    a, b = _fold(node.left, lens and additive), _fold(node.right, lens and additive)
+    if a is None or b is None:
+        return None
+    if a == math.inf or b == math.inf or isinstance(a, float) or isinstance(b, float):
+        return math.inf
+    if isinstance(node.op, ast.Add):
+        r = a + b
+    elif isinstance(node.op, ast.Sub):
+        r = a - b
+    elif isinstance(node.op, ast.Mult):
+        if a.bit_length() + b.bit_length() > _FOLD_BITS + 1:
+            return math.inf
+        r = a * b
+    elif isinstance(node.op, (ast.FloorDiv, ast.Mod)):
+        if b == 0:
+            return None
+        r = a // b if isinstance(node.op, ast.FloorDiv) else a % b
+    elif isinstance(node.op, ast.Pow):
+        if b < 0:
+            return None
+        if a in (0, 1, -1):
+            return a**b
+        if a.bit_length() * b > _FOLD_BITS + 1:
+            return math.inf
+        r = a**b
+    elif isinstance(node.op, (ast.LShift, ast.RShift)):
+        if b < 0:
+            return None
+        if isinstance(node.op, ast.RShift):
+            return a >> b
+        if a and a.bit_length() + b > _FOLD_BITS + 1:
+            return math.inf
+        r = a << b
+    else:
+        return None
+    return r if r.bit_length() <= _FOLD_BITS else math.inf
+
+
+def _range_size(call: ast.AST) -> int | float | None:
+    """How many elements a ``range(...)`` call has when the source fixes its size (``len(...)`` counting as
+    0: bounded by the input); None when it is not a range() or its size is computed."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"):
+        return None
+    if call.keywords or not 1 <= len(call.args) <= 3:
+        return None
+    bounds = [_fold(a, lens=True) for a in call.args]
+    if any(b is None for b in bounds):
+        return None
+    if any(b == math.inf for b in bounds):
+        return math.inf
+    ints = [int(b) for b in bounds if b is not None]
+    if len(ints) == 3 and ints[2] == 0:
+        return None
+    return len(range(*ints))
+
+
+def _size_text(size: int | float) -> str:
+    return f"{size}" if isinstance(size, int) else f"more than 2**{_FOLD_BITS}"
+
+
+def _range_problem(call: ast.AST, consumed: str) -> str:
+    """A ``range()`` of a computed size, or of a constant size over CONSTANT_SIZE_LIMIT, ``consumed``
+    ("consumed at once", or walked by a loop)."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"):
+        return ""
+    size = _range_size(call)
+    if size is None:
+        return f"range() of a computed size {consumed}: CPU work no input bounds, on the event loop"
+    if size > CONSTANT_SIZE_LIMIT:
+        return (
+            f"range() of {_size_text(size)} elements {consumed}: constant-size CPU work over {_LIMIT_LABEL},"
+            " on the event loop"
+        )
+    return ""
+
+
+_SEQ_COMPUTED = -1
+
+
+def _seq_size(node: ast.AST) -> int | float | None:
+    """The elements of a sequence built from displays and repetition (``[0] * 2 * 8`` is 16, ``"ab" * 3`` is
+    6); None when ``node`` is not such a sequence; _SEQ_COMPUTED when a repetition count is computed."""
+    if isinstance(node, (ast.List, ast.Tuple)) and not any(isinstance(e, ast.Starred) for e in node.elts):
+        return len(node.elts)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        return len(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return max(1, sum(len(v.value) for v in node.values if isinstance(v, ast.Constant)))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for seq, count in ((node.left, node.right), (node.right, node.left)):
+            size = _seq_size(seq)
+            if size is None:
+                continue
+            if size == _SEQ_COMPUTED:
+                return size
+            n = _fold(count)
+            if n is None:
+                return None if _seq_size(count) is not None else _SEQ_COMPUTED
+            return 0 if n <= 0 or size == 0 else size * n
+    return None
+
+
+def _fixed_size(it: ast.AST) -> bool:
+    """An iterable whose size the source fixes: a display of constants, a ``range()`` of folded constants."""
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
+        return bool(it.args) and not it.keywords and all(_fold(a) is not None for a in it.args)
+    return _literal(it)
+
+
+def _bound_args(fn: ast.FunctionDef, call: ast.Call) -> dict[str, ast.expr]:
+    """The call's arguments by the parameter of ``fn`` each binds (positional, then by keyword)."""
+    a = fn.args
+    positional = [p.arg for p in [*a.posonlyargs, *a.args]]
+    out: dict[str, ast.expr] = {}
+    for p, arg in zip(positional, call.args):
+        if isinstance(arg, ast.Starred):
+            break
+        out[p] = arg
+    for k in call.keywords:
+        if k.arg is not None:
+            out[k.arg] = k.value
+    return out
+
+
+def _loop_targets(node: ast.AST) -> set[str]:
+    """The names a ``for`` statement or a comprehension binds each round."""
+    targets = [node.target] if isinstance(node, ast.For) else [g.target for g in getattr(node, "generators", [])]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _own_nodes(nodes: list[ast.AST]):
+    """Every node under ``nodes``, not entering nested functions, classes or lambdas."""
+    stack = list(nodes)
+    while stack:
+        n = stack.pop()
+        yield n
+        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(n))
+
+
+def _grows_iterated(iters: list[ast.expr], nodes: list[ast.AST]) -> tuple[str, ast.AST | None]:
+    """A loop whose rounds grow the very list it walks (``for x in items: items.append(x)``): it never ends."""
+    walked = {d for d in (_dotted(it) for it in iters) if d}
+    for n in _own_nodes(nodes):
+        grown = ""
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("append", "extend", "insert")
+        ):
+            grown = _dotted(n.func.value) or ""
+        elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add):
+            grown = _dotted(n.target) or ""
+        if grown and grown in walked:
+            return f"the loop grows {grown}, the list it iterates ({_short(n)}): it never ends", n
+    return "", None
+
+
 def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
     """A proven call that is still more CPU work than its input's size bounds (the loop would stall):
     ``range()`` of a computed size consumed at once, sorting non-literal data, a regular expression that
@@ -424,14 +613,12 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
     input on the loop too."""
     args = [*node.args, *(k.value for k in node.keywords)]
     for a in args:
-        if (
-            isinstance(a, ast.Call)
-            and isinstance(a.func, ast.Name)
-            and a.func.id == "range"
-            and not all(isinstance(x, ast.Constant) for x in a.args)
-        ):
-            return "range() of a computed size consumed at once: CPU work no input bounds, on the event loop"
+        why = _range_problem(a, "consumed at once")
+        if why:
+            return why
     name = target.ref if target.kind in ("builtin", "ref") else ""
+    if name == "iter" and len(node.args) == 2:
+        return "iter(callable, sentinel) is endless unless the callable ends it: a loop over it is bounded only by the values it meets"
     method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
     if (
         method == "sort"
@@ -447,6 +634,10 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
         return f"{name}() is endless: a loop over it is bounded only by the values it meets"
     if name in al.VALUE_COST and not literal_args:
         return f"{name}() of a computed value: its cost grows with the value, not the input's size"
+    if name in al.VALUE_COST and not (name == "pow" and len(args) == 3):  # pow(b, e, m) is log(e) steps
+        big = [n for n in map(_fold, args) if n is not None and abs(n) > CONSTANT_SIZE_LIMIT]
+        if big:
+            return f"{name}() of a constant over {_LIMIT_LABEL}: its cost grows with the value, on the event loop"
     if method in al.VALUE_COST_METHODS and not literal_args:
         return f"{method}() to a computed width: its cost grows with the value, not the input's size"
     if name.startswith("re.") and name != "re.escape" and (not node.args or _risky_pattern(node.args[0])):
@@ -461,6 +652,16 @@ def _value_cost_op(node: ast.BinOp) -> str:
     ``%`` format with a ``*`` width (``"%*d" % (n, 1)``)."""
     if isinstance(node.op, ast.LShift) and not isinstance(node.right, ast.Constant):
         return "a shift by a computed amount (unbounded CPU and memory) on the event loop"
+    if isinstance(node.op, (ast.Pow, ast.LShift, ast.Mult)) and _fold(node) == math.inf:
+        return f"a constant too large to fold ({_short(node)}: over {_FOLD_BITS} bits): its cost is the value's, on the event loop"
+    size = _seq_size(node) if isinstance(node.op, ast.Mult) else None
+    if size == _SEQ_COMPUTED:
+        return "a sequence built by repetition by a computed count (unbounded CPU and memory) on the event loop"
+    if size is not None and size > CONSTANT_SIZE_LIMIT:
+        return (
+            f"a sequence repeated to {_size_text(size)} elements: constant-size CPU work and memory over"
+            f" {_LIMIT_LABEL}, on the event loop"
+        )
     if (
         isinstance(node.op, ast.Mod)
         and isinstance(node.left, ast.Constant)
@@ -510,6 +711,13 @@ def _value_cost_call(node: ast.Call, name: str, method: str) -> str:
         start = node.args[1] if len(node.args) >= 2 else next(k.value for k in node.keywords if k.arg == "start")
         if not (isinstance(start, ast.Constant) and type(start.value) in (int, float)):
             return "sum() with a sequence start concatenates by copying: quadratic CPU work"
+    if name == "round" and (len(node.args) >= 2 or any(k.arg == "ndigits" for k in node.keywords)):
+        digits = node.args[1] if len(node.args) >= 2 else next(k.value for k in node.keywords if k.arg == "ndigits")
+        n = _fold(digits)
+        if not (isinstance(digits, ast.Constant) and digits.value is None) and (n is None or abs(n) > _FOLD_BITS):
+            return (
+                "round() to a computed number of digits (round(n, -k) divides by 10**k): its cost grows with the value"
+            )
     if name == "functools.reduce" and node.args:
         op = _dotted(node.args[0]) or ""
         if op in ("operator.add", "operator.concat", "operator.mul", "operator.iadd", "operator.iconcat"):
@@ -2201,27 +2409,31 @@ class _Body(ast.NodeVisitor):
 
     def _cpu_loop(self, node: ast.AST, iters: list[ast.expr]) -> None:
         """Work on the loop must stay linear in the task's input, as SAQ's own decoding of that input is:
-        a loop over a ``range()`` of a computed size, a loop inside another loop (quadratic) or a
-        ``while`` is CPU work no input bounds, unless it awaits (a port's ``async for``: the loop yields)."""
+        a loop over a ``range()`` of a computed size (or of a constant size over CONSTANT_SIZE_LIMIT), a loop
+        inside another loop (quadratic), a ``while``, a loop growing the list it walks (endless), a round
+        whose cost grows with the rounds before it (``_quadratic_round``) or a call of a project helper that
+        loops over what the round gives it (``_looping_helper``) is CPU work no input bounds, unless it awaits
+        (a port's ``async for``: the loop yields)."""
         if any(id(n) in self.pending for n in ast.walk(node)):
             return  # an async rewrite inside: each round awaits
         label = f"{'while' if isinstance(node, ast.While) else 'for'} ... {_short(node, 40)}"
         if isinstance(node, ast.While):
             self.block(node, label, "a while loop with no await: CPU work no input bounds, on the event loop")
+        rounds = self._round_nodes(node)
+        why, grown = _grows_iterated(iters, rounds)
+        if why and grown is not None:
+            self.block(grown, _short(grown), why)
         for it in iters:
-            if (
-                isinstance(it, ast.Call)
-                and isinstance(it.func, ast.Name)
-                and it.func.id == "range"
-                and not all(isinstance(a, ast.Constant) for a in it.args)
-            ):
-                self.block(
-                    node, label, "a loop over range() of a computed size: CPU work no input bounds, on the event loop"
-                )
+            why = _range_problem(it, "walked by a loop")
+            if why:
+                self.block(node, label, why.replace("range()", "a loop over range()", 1))
         if self.loop_depth > 1:
             self.block(node, label, "a loop inside a loop (quadratic CPU work) on the event loop")
-        if isinstance(node, ast.For):
+        if rounds and not all(_fixed_size(it) for it in iters):  # a fixed number of rounds is linear
             why, at = self._quadratic_round(node)
+            if why:
+                self.block(at, _short(at), why)
+            why, at = self._looping_helper(node, rounds)
             if why:
                 self.block(at, _short(at), why)
 
@@ -2247,17 +2459,71 @@ class _Body(ast.NodeVisitor):
             for v in values
         )
 
-    def _quadratic_round(self, loop: ast.For) -> tuple[str, ast.AST]:
-        """A round of a loop over input whose cost grows with the rounds before it (quadratic in all): a value
-        that accumulates by copying (``acc = acc + [x]``, ``s += c`` on str/bytes, a running product of ints
-        ``p *= x``), ``x in some_list``, ``lst.insert(0, x)``, ``bisect.insort``. Accepted: a running sum from
-        a number literal, ``list +=`` (it extends), set/dict operations, ``append``."""
-        stack: list[ast.AST] = [*loop.body, *loop.orelse]
-        while stack:
-            n = stack.pop()
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                continue
-            stack.extend(ast.iter_child_nodes(n))
+    def _sized_list(self, node: ast.AST) -> bool:
+        """A local list (or tuple) whose size the input sets: assigned a list display, ``list()``/``tuple()``
+        or a list comprehension, and not only a fixed display of constants it never grows (``allowed =
+        ["a", "b"]`` is searched in constant time)."""
+        if not isinstance(node, ast.Name):
+            return False
+        name = node.id
+        values = self._initial_values(name)
+        if not any(
+            isinstance(v, (ast.List, ast.ListComp, ast.Tuple))
+            or (isinstance(v, ast.Call) and _dotted(v.func) in ("list", "tuple"))
+            for v in values
+        ):
+            return False
+        if not all(_literal(v) for v in values):
+            return True
+        for n in self._own():
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == name
+                and n.func.attr in ("append", "extend", "insert")
+            ) or (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and n.target.id == name):
+                return True
+        return False
+
+    def _set_or_dict(self, node: ast.AST) -> bool:
+        """A set or dict value by its display, or a local assigned one (``acc = set()``)."""
+        if isinstance(node, (ast.Set, ast.SetComp, ast.Dict, ast.DictComp)) or (
+            isinstance(node, ast.Call) and _dotted(node.func) in ("set", "frozenset", "dict")
+        ):
+            return True
+        return isinstance(node, ast.Name) and any(
+            isinstance(v, (ast.Set, ast.SetComp, ast.Dict, ast.DictComp))
+            or (isinstance(v, ast.Call) and _dotted(v.func) in ("set", "frozenset", "dict"))
+            for v in self._initial_values(node.id)
+        )
+
+    def _copied(self, name: str, v: ast.AST) -> bool:
+        """``name = <v>`` builds a new value holding all of ``name``'s: ``acc + [x]``, ``acc * 2``,
+        ``{**acc, k: v}``, ``(*acc, x)``, ``[*acc, x]``, ``{*acc, x}``, ``acc | {x}`` on a set or dict."""
+
+        def same(x: ast.AST) -> bool:
+            return isinstance(x, ast.Name) and x.id == name
+
+        if isinstance(v, ast.BinOp) and any(same(x) for x in (v.left, v.right)):
+            if isinstance(v.op, ast.Mult) or isinstance(v.op, ast.Add) and not self._numeric(name):
+                return True
+            if isinstance(v.op, (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)):
+                return any(self._set_or_dict(x) for x in (v.left, v.right))
+        if isinstance(v, ast.Dict):
+            return any(k is None and same(x) for k, x in zip(v.keys, v.values))
+        if isinstance(v, (ast.List, ast.Tuple, ast.Set)):
+            return any(isinstance(e, ast.Starred) and same(e.value) for e in v.elts)
+        return False
+
+    def _quadratic_round(self, loop: ast.AST) -> tuple[str, ast.AST]:
+        """A round of a loop (or comprehension) over input whose cost grows with the rounds before it
+        (quadratic in all): a value that accumulates by copying (``acc = acc + [x]``, ``acc = {**acc, k: v}``,
+        ``acc = (*acc, x)``, ``acc = acc | {x}``, ``s += c`` on str/bytes, a running product of ints ``p *= x``),
+        ``x in some_list``, ``lst.index(x)``/``count``/``remove`` and ``lst.pop(0)`` on a local list,
+        ``lst.insert(0, x)``, ``bisect.insort``. Accepted: a running sum from a number literal, ``list +=``
+        (it extends), set/dict operations, ``append``, ``pop()``."""
+        for n in _own_nodes(self._round_nodes(loop)):
             if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
                 name = n.target.id
                 if isinstance(n.op, (ast.Mult, ast.Pow, ast.LShift, ast.MatMult)):
@@ -2266,31 +2532,118 @@ class _Body(ast.NodeVisitor):
                     values = self._initial_values(name)
                     if not (values and all(isinstance(v, (ast.List, ast.ListComp)) for v in values)):
                         return f"{name} is copied each round ({_short(n)} on a str/bytes/tuple): quadratic CPU work", n
+            bound: tuple[str, ast.AST] | None = None
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-                name = n.targets[0].id
-                v = n.value
-                if (
-                    isinstance(v, ast.BinOp)
-                    and isinstance(v.op, (ast.Add, ast.Mult))
-                    and any(isinstance(x, ast.Name) and x.id == name for x in (v.left, v.right))
-                    and not (isinstance(v.op, ast.Add) and self._numeric(name))
-                ):
-                    return f"{name} is copied each round ({_short(n)}): quadratic CPU work", n
+                bound = (n.targets[0].id, n.value)
+            elif isinstance(n, ast.NamedExpr):
+                bound = (n.target.id, n.value)
+            if bound is not None and self._copied(*bound):
+                return f"{bound[0]} is copied each round ({_short(n)}): quadratic CPU work", n
             if isinstance(n, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in n.ops):
                 for right in n.comparators:
-                    if isinstance(right, ast.Name) and any(
-                        isinstance(v, (ast.List, ast.ListComp, ast.Tuple))
-                        or (isinstance(v, ast.Call) and _dotted(v.func) in ("list", "tuple"))
-                        for v in self._initial_values(right.id)
-                    ):
+                    if self._sized_list(right):
                         return f"{_short(n)} searches a list each round: quadratic CPU work", n
             if isinstance(n, ast.Call):
                 fname = _dotted(n.func) or ""
-                if isinstance(n.func, ast.Attribute) and n.func.attr == "insert":
+                method = n.func.attr if isinstance(n.func, ast.Attribute) else ""
+                if method == "insert":
                     return f"{_short(n)} shifts a list each round: quadratic CPU work", n
                 if fname.split(".")[-1] in ("insort", "insort_left", "insort_right"):
                     return f"{_short(n)} shifts a list each round: quadratic CPU work", n
+                receiver = n.func.value if isinstance(n.func, ast.Attribute) else None
+                if method in ("index", "count", "remove") and receiver is not None and self._sized_list(receiver):
+                    return f"{_short(n)} searches a list each round: quadratic CPU work", n
+                if (
+                    method == "pop"
+                    and n.args
+                    and _fold(n.args[0]) != -1
+                    and receiver is not None
+                    and self._sized_list(receiver)
+                ):
+                    return f"{_short(n)} shifts a list each round: quadratic CPU work", n
         return "", loop
+
+    def _looping_helper(self, loop: ast.AST, rounds: list[ast.AST]) -> tuple[str, ast.AST]:
+        """A round calling a project function (one the prover follows) that loops over one of its parameters,
+        given something other than what the round itself walks (``for x in items: total(items)``): a loop
+        inside a loop, quadratic. Handing it the round's own element (``for row in rows: fmt(row)``) walks
+        each part of the input once: linear."""
+        targets = _loop_targets(loop)
+        for n in _own_nodes(rounds):
+            if not isinstance(n, ast.Call) or not isinstance(n.func, (ast.Name, ast.Attribute)):
+                continue
+            try:
+                t = self.type_of(n.func)
+            except _Stop:
+                continue
+            if t.kind != "func":
+                continue
+            found = self._helper_fn(t.ref)
+            if found is None:
+                continue
+            for param, arg in _bound_args(found[1], n).items():
+                names = {x.id for x in ast.walk(arg) if isinstance(x, ast.Name)}
+                if names & targets or _literal(arg) or param not in self._helper_loops(t.ref, 0):
+                    continue
+                helper = t.ref.replace(":", ".")
+                return f"a loop calling {helper}(), which loops over its argument {param}: quadratic CPU work", n
+        return "", loop
+
+    def _helper_fn(self, ref: str) -> tuple[_Module, ast.FunctionDef] | None:
+        modname, _, name = ref.partition(":")
+        mod = self.p.module(modname)
+        fn = mod.defs.get(name) if mod is not None and name not in mod.rebound else None
+        return (mod, fn) if mod is not None and isinstance(fn, ast.FunctionDef) else None
+
+    def _helper_loops(self, ref: str, depth: int) -> set[str]:
+        """The parameters of the project function ``ref`` its body loops over (``for v in values``, a
+        comprehension over them), or hands to a project function that does (three calls deep)."""
+        found = self._helper_fn(ref)
+        if found is None:
+            return set()
+        mod, fn = found
+        a = fn.args
+        params = {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+        looped: set[str] = set()
+        for n in _own_nodes(list(fn.body)):
+            iters = [n.iter] if isinstance(n, ast.For) else [g.iter for g in getattr(n, "generators", [])]
+            if isinstance(n, (ast.For, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                looped |= {x.id for it in iters for x in ast.walk(it) if isinstance(x, ast.Name)} & params
+            if depth < 3 and isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+                callee = n.func.id
+                if callee in mod.rebound:
+                    continue
+                t = (
+                    T("func", f"{mod.name}:{callee}")
+                    if callee in mod.defs
+                    else self.p.resolve(mod.imports[callee])
+                    if callee in mod.imports
+                    else UNKNOWN
+                )
+                if t.kind != "func" or t.ref == ref:
+                    continue
+                inner = self._helper_fn(t.ref)
+                if inner is None:
+                    continue
+                deeper = self._helper_loops(t.ref, depth + 1)
+                for param, arg in _bound_args(inner[1], n).items():
+                    if param in deeper:
+                        looped |= {x.id for x in ast.walk(arg) if isinstance(x, ast.Name)} & params
+        return looped
+
+    @staticmethod
+    def _round_nodes(node: ast.AST) -> list[ast.AST]:
+        """What runs each round of a loop: a ``for`` statement's body (and else), a comprehension's element
+        (key and value) and conditions."""
+        if isinstance(node, ast.For):
+            return [*node.body, *node.orelse]
+        if isinstance(node, ast.DictComp):
+            parts: list[ast.AST] = [node.key, node.value]
+        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+            parts = [node.elt]
+        else:
+            return []
+        return [*parts, *(c for g in node.generators for c in g.ifs)]
 
     def visit_For(self, node: ast.For) -> None:
         self._for_header(node)
