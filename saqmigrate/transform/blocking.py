@@ -500,24 +500,27 @@ def _range_size(call: ast.AST) -> int | float | None:
     ints = [int(b) for b in bounds if b is not None]
     if len(ints) == 3 and ints[2] == 0:
         return None
-    return len(range(*ints))
+    try:
+        return len(range(*ints))
+    except OverflowError:  # more elements than sys.maxsize
+        return math.inf
 
 
 def _size_text(size: int | float) -> str:
-    return f"{size}" if isinstance(size, int) else f"more than 2**{_FOLD_BITS}"
+    return f"{size}" if isinstance(size, int) else "more than sys.maxsize"
 
 
-def _range_problem(call: ast.AST, consumed: str) -> str:
-    """A ``range()`` of a computed size, or of a constant size over CONSTANT_SIZE_LIMIT, ``consumed``
-    ("consumed at once", or walked by a loop)."""
+def _range_problem(call: ast.AST, what: str, consumed: str = "") -> str:
+    """``what`` (``range()`` consumed at once, a loop over one) of a computed size, or of a constant size
+    over CONSTANT_SIZE_LIMIT. ``range(len(x))`` is bounded by the input."""
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"):
         return ""
     size = _range_size(call)
     if size is None:
-        return f"range() of a computed size {consumed}: CPU work no input bounds, on the event loop"
+        return f"{what} of a computed size{consumed}: CPU work no input bounds, on the event loop"
     if size > CONSTANT_SIZE_LIMIT:
         return (
-            f"range() of {_size_text(size)} elements {consumed}: constant-size CPU work over {_LIMIT_LABEL},"
+            f"{what} of {_size_text(size)} elements{consumed}: constant-size CPU work over {_LIMIT_LABEL},"
             " on the event loop"
         )
     return ""
@@ -588,7 +591,8 @@ def _own_nodes(nodes: list[ast.AST]):
 
 
 def _grows_iterated(iters: list[ast.expr], nodes: list[ast.AST]) -> tuple[str, ast.AST | None]:
-    """A loop whose rounds grow the very list it walks (``for x in items: items.append(x)``): it never ends."""
+    """A loop whose rounds grow the very list it walks (``for x in items: items.append(x)``): it ends only
+    when a round stops adding, which no input bounds (a list grows while a loop walks it)."""
     walked = {d for d in (_dotted(it) for it in iters) if d}
     for n in _own_nodes(nodes):
         grown = ""
@@ -601,7 +605,10 @@ def _grows_iterated(iters: list[ast.expr], nodes: list[ast.AST]) -> tuple[str, a
         elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add):
             grown = _dotted(n.target) or ""
         if grown and grown in walked:
-            return f"the loop grows {grown}, the list it iterates ({_short(n)}): it never ends", n
+            return (
+                f"the loop grows {grown}, the list it iterates ({_short(n)}): endless unless a round stops adding",
+                n,
+            )
     return "", None
 
 
@@ -613,7 +620,7 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
     input on the loop too."""
     args = [*node.args, *(k.value for k in node.keywords)]
     for a in args:
-        why = _range_problem(a, "consumed at once")
+        why = _range_problem(a, "range()", " consumed at once")
         if why:
             return why
     name = target.ref if target.kind in ("builtin", "ref") else ""
@@ -2424,9 +2431,9 @@ class _Body(ast.NodeVisitor):
         if why and grown is not None:
             self.block(grown, _short(grown), why)
         for it in iters:
-            why = _range_problem(it, "walked by a loop")
+            why = _range_problem(it, "a loop over range()")
             if why:
-                self.block(node, label, why.replace("range()", "a loop over range()", 1))
+                self.block(node, label, why)
         if self.loop_depth > 1:
             self.block(node, label, "a loop inside a loop (quadratic CPU work) on the event loop")
         if rounds and not all(_fixed_size(it) for it in iters):  # a fixed number of rounds is linear
@@ -2583,8 +2590,8 @@ class _Body(ast.NodeVisitor):
                 continue
             for param, arg in _bound_args(found[1], n).items():
                 names = {x.id for x in ast.walk(arg) if isinstance(x, ast.Name)}
-                if names & targets or _literal(arg) or param not in self._helper_loops(t.ref, 0):
-                    continue
+                if names & targets or not names & self.local or param not in self._helper_loops(t.ref, 0):
+                    continue  # the round's own element, or a value the module fixes (a literal, a constant)
                 helper = t.ref.replace(":", ".")
                 return f"a loop calling {helper}(), which loops over its argument {param}: quadratic CPU work", n
         return "", loop

@@ -33,6 +33,8 @@ from celery import shared_task
 
 from .helpers import indirect, label, total
 
+DEFAULTS = (1, 2)
+
 
 @shared_task
 def two_arg_iter(items):
@@ -84,6 +86,11 @@ def constant_sum_range():
 @shared_task
 def constant_sum_range_literal():
     return sum(range(100_000_000))
+
+
+@shared_task
+def constant_huge_range():
+    return sum(range(2**100))
 
 
 @shared_task
@@ -275,6 +282,7 @@ def linear(items, x, text):
         cache.pop(y, None)
         flags = flags | y
         out.append(total(y))
+        out.append(total(DEFAULTS))
         out.append(text.count(str(y)))
     return (
         total_,
@@ -309,6 +317,7 @@ CPU_NOT_PORTED = {
     "comp_grows_own_list": "grows items, the list it iterates",
     "constant_sum_range": "range() of 100000000 elements",
     "constant_sum_range_literal": "range() of 100000000 elements",
+    "constant_huge_range": "range() of more than sys.maxsize elements",
     "constant_loop_range": "range() of 100000000 elements",
     "constant_comp_range": "range() of 100000000 elements",
     "constant_list_repeat": "a sequence repeated to 200000000 elements",
