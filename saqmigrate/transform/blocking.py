@@ -649,6 +649,9 @@ def _cpu_call(node: ast.Call, target: T, receiver: T | None) -> str:
         return f"{method}() to a computed width: its cost grows with the value, not the input's size"
     if name.startswith("re.") and name != "re.escape" and (not node.args or _risky_pattern(node.args[0])):
         return "a regular expression that can backtrack exponentially (or a computed pattern) on the event loop"
+    why = _log_format_cost(node, name, method, receiver)
+    if why:
+        return why
     return _value_cost_call(
         node, name, method if receiver is None or receiver.kind not in ("ref", "module", "cls", "inst") else ""
     )
@@ -672,11 +675,39 @@ def _value_cost_op(node: ast.BinOp) -> str:
     if (
         isinstance(node.op, ast.Mod)
         and isinstance(node.left, ast.Constant)
-        and isinstance(node.left.value, str)
-        and "*" in node.left.value
+        and isinstance(node.left.value, (str, bytes))
+        and ("*" in node.left.value if isinstance(node.left.value, str) else b"*" in node.left.value)
         and not _literal(node.right)
     ):
         return "a format with a computed width (%*) on the event loop"
+    if (
+        isinstance(node.op, ast.Mod)
+        and not isinstance(node.left, ast.Constant)
+        and isinstance(node.right, (ast.Tuple, ast.Dict))
+    ):  # ``tpl % (1,)``: a template from a value (``"%300000000d"``); int % tuple would raise
+        return "a % format template from a value (its widths are values too) on the event loop"
+    return ""
+
+
+_LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "msg"})
+
+
+def _log_format_cost(node: ast.Call, name: str, method: str, receiver: T | None) -> str:
+    """A logging call renders ``msg % args`` at the call (on the loop: the log queue renders it there too):
+    with a template from a value, or a ``*`` width taken from the arguments, its cost is a value."""
+    is_log = (receiver is not None and receiver.kind == "logger" and method in _LOG_METHODS) or (
+        name.startswith("logging.") and name.rsplit(".", 1)[1] in _LOG_METHODS
+    )
+    if not is_log:
+        return ""
+    at = 1 if (method or name.rsplit(".", 1)[1]) == "log" else 0
+    if len(node.args) <= at + 1:
+        return ""  # no arguments: the message is not %-formatted
+    msg, rest = node.args[at], node.args[at + 1 :]
+    if not (isinstance(msg, ast.Constant) and isinstance(msg.value, str)):
+        return "a log message template from a value, formatted with arguments (its widths are values) on the event loop"
+    if "*" in msg.value and not all(_literal(a) for a in rest):
+        return "a log message with a computed width (%*) on the event loop"
     return ""
 
 

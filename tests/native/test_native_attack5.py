@@ -158,3 +158,92 @@ def test_a_method_called_by_name_or_on_the_class_is_proven(prover: Prover, task:
 def test_the_same_shapes_with_plain_methods_still_port(prover: Prover) -> None:
     plan = prover.plan_task("proj.tasks", "control", bind=False)
     assert plan.verdict == "ported", plan.reason()
+
+
+FORMATS = """import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def percent_template(tpl):
+    return len(tpl % (1,))
+
+
+@shared_task
+def percent_bytes_template(tpl):
+    return len(tpl.encode() % (1,))
+
+
+@shared_task
+def percent_dict_template(tpl, a):
+    return tpl % {"a": a}
+
+
+@shared_task
+def percent_bytes_width(n):
+    return b"%*d" % (n, 1)
+
+
+@shared_task
+def log_template(tpl):
+    logger.warning(tpl, 1)
+
+
+@shared_task
+def log_width(n):
+    logger.warning("%*d", n, 1)
+
+
+@shared_task
+def log_level_template(tpl):
+    logger.log(logging.INFO, tpl, 1)
+
+
+@shared_task
+def logging_module_width(n):
+    logging.warning("%*d", n, 1)
+
+
+@shared_task
+def control(a, b, msg, i):
+    logger.warning("x %s %d", a, b)
+    logger.warning(msg)
+    logging.info("%s", a)
+    return "%s-%d" % (a, b), i % 2, b"%d" % (b,)
+"""
+FORMAT_NOT_PORTED = {
+    "percent_template": "a % format template from a value",
+    "percent_bytes_template": "a % format template from a value",
+    "percent_dict_template": "a % format template from a value",
+    "percent_bytes_width": "a format with a computed width (%*)",
+    "log_template": "a log message template from a value",
+    "log_width": "a log message with a computed width (%*)",
+    "log_level_template": "a log message template from a value",
+    "logging_module_width": "a log message with a computed width (%*)",
+}
+
+
+@pytest.fixture(scope="module")
+def format_prover(tmp_path_factory) -> Prover:
+    root: Path = tmp_path_factory.mktemp("attack6")
+    for rel, text in {"proj/__init__.py": "", "proj/fmt.py": FORMATS}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return Prover(root)
+
+
+@pytest.mark.parametrize("task", sorted(FORMAT_NOT_PORTED))
+def test_a_percent_format_whose_cost_is_a_value_is_not_ported(format_prover: Prover, task: str) -> None:
+    """A sixth attack (Kanomble/celery_blast + 58 tasks): ``tpl % (1,)`` with ``tpl = "%300000000d"`` held
+    the loop 550 ms, ``logger.warning(tpl, 1)`` 157 ms (the message is rendered at the call)."""
+    plan = format_prover.plan_task("proj.fmt", task, bind=False)
+    assert plan.verdict != "ported", plan.summary()
+    assert FORMAT_NOT_PORTED[task] in plan.reason(), plan.reason()
+
+
+def test_percent_formats_of_literal_templates_still_port(format_prover: Prover) -> None:
+    plan = format_prover.plan_task("proj.fmt", "control", bind=False)
+    assert plan.verdict == "ported", plan.reason()
