@@ -172,6 +172,31 @@ def discover(
     return out
 
 
+def package_dirs(root: Path, files: list[str]) -> set[str]:
+    """The relative folders that hold an ``__init__.py`` and count as packages for :func:`module_name`.
+
+    A folder holding Django's ``manage.py`` is where the project runs from: ``manage.py`` puts it on
+    ``sys.path``, so neither it nor a folder above it is a package of the project's modules, even with
+    an ``__init__.py`` (``celery_blast/__init__.py`` beside ``celery_blast/manage.py``: the task module
+    ``celery_blast/blast_project/tasks.py`` is ``blast_project.tasks``, as Celery names it). Only a
+    ``manage.py`` that runs Django's command line counts (``execute_from_command_line``)."""
+    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in files if rel.endswith("__init__.py")}
+    for rel in files:
+        if rel != "manage.py" and not rel.endswith("/manage.py"):
+            continue
+        try:
+            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if "execute_from_command_line" not in text:
+            continue
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        parts = folder.split("/") if folder else []
+        for i in range(len(parts) + 1):
+            has_init.discard("/".join(parts[:i]))
+    return has_init
+
+
 def module_name(rel: str, has_init: set[str]) -> str:
     """Dotted module name the way Celery sees ``__module__``.
 

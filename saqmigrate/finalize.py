@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from saqmigrate.config import Config
-from saqmigrate.discover import discover, module_name
+from saqmigrate.discover import discover, module_name, package_dirs
 from saqmigrate.emit.generate import FINALIZED_MARKER, MARKER, render_finalized
 from saqmigrate.emit.style import Style, same_code
 from saqmigrate.markers import finalized_package
@@ -69,7 +69,7 @@ def compute_finalize(root: Path, config: Config | None = None, *, rename: bool =
         result.messages.append(f"{e.file}: {e.message} (skipped)")
 
     disc = discover(root, exclude=config.exclude, include=config.include)
-    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
+    has_init = package_dirs(disc.root, disc.files)
     worker_pkg = f"{plan.package_rel}/"
     sources = [rel for rel in disc.files if rel not in generated and not rel.startswith(worker_pkg)]
     wiring = {module_name(rel, has_init) for rel in set(generated) | set(_worker_files(root, plan))}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 from saqmigrate.cache import FileCache
 from saqmigrate.config import Config
-from saqmigrate.discover import discover, is_test_path, module_name
+from saqmigrate.discover import discover, is_test_path, module_name, package_dirs
 from saqmigrate.index.extract import attribute_writes, extract, extract_imports_only, may_write_attributes
 from saqmigrate.index.live import LIVE_MODULE, apply_live, read_live_facts
 from saqmigrate.index.model import FileError, ProjectIndex
@@ -217,7 +217,7 @@ class _Tree:
 
 def _discover(root: Path, config: Config) -> _Tree:
     disc = discover(root, exclude=config.exclude, include=config.include)
-    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
+    has_init = package_dirs(disc.root, disc.files)
     modules_of = {rel: module_name(rel, has_init) for rel in disc.files}
     rel_of_module: dict[str, str] = {}
     for rel, mod in modules_of.items():

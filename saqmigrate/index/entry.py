@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from saqmigrate.config import Config
-from saqmigrate.discover import discover, is_test_path, module_name
+from saqmigrate.discover import discover, is_test_path, module_name, package_dirs
 
 
 @dataclass
@@ -119,7 +119,7 @@ def find_app_entry(
 
 def _search_app_entry(disc: Any, factory: str) -> AppEntry:
     """The modules that call ``factory`` (or a function calling it, three levels deep) at import time."""
-    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in disc.files if rel.endswith("__init__.py")}
+    has_init = package_dirs(disc.root, disc.files)
     texts: dict[str, bytes] = {}
     for rel in disc.files:
         if is_test_path(rel) or "/saq_worker/" in f"/{rel}":

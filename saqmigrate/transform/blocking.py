@@ -797,12 +797,12 @@ class ProjectLoader:
 def project_writes(root: Path) -> Writes:
     """The attribute writes of every project file but tests, read from disk: for a prover not given the
     scan's (``Prover(root)``). The scan carries the same facts per file in its cache (scan.py)."""
-    from saqmigrate.discover import discover, is_test_path, module_name
+    from saqmigrate.discover import discover, is_test_path, module_name, package_dirs
     from saqmigrate.index.extract import attribute_writes, may_write_attributes
     from saqmigrate.parse import ParseFailure, parse_bytes
 
     found = discover(root)
-    has_init = {rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in found.files if rel.endswith("__init__.py")}
+    has_init = package_dirs(found.root, found.files)
     out: Writes = []
     for rel in found.files:
         if is_test_path(rel):
