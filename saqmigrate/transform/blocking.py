@@ -559,10 +559,11 @@ def _fixed_size(it: ast.AST) -> bool:
     return _literal(it)
 
 
-def _bound_args(fn: ast.FunctionDef, call: ast.Call) -> dict[str, ast.expr]:
-    """The call's arguments by the parameter of ``fn`` each binds (positional, then by keyword)."""
+def _bound_args(fn: ast.FunctionDef, call: ast.Call, *, bound_first: bool = False) -> dict[str, ast.expr]:
+    """The call's arguments by the parameter of ``fn`` each binds (positional, then by keyword);
+    ``bound_first``: a method called through an instance or class (``self``/``cls`` is not in the call)."""
     a = fn.args
-    positional = [p.arg for p in [*a.posonlyargs, *a.args]]
+    positional = [p.arg for p in [*a.posonlyargs, *a.args]][1 if bound_first else 0 :]
     out: dict[str, ast.expr] = {}
     for p, arg in zip(positional, call.args):
         if isinstance(arg, ast.Starred):
@@ -2614,18 +2615,40 @@ class _Body(ast.NodeVisitor):
                 t = self.type_of(n.func)
             except _Stop:
                 continue
-            if t.kind != "func":
+            method = self._helper_method(n) if t.kind != "func" else None
+            if method is not None:
+                mod, fn, bound_first, helper = method
+                loops = self._fn_loops(mod, fn, 0, helper)
+            elif t.kind == "func" and (found := self._helper_fn(t.ref)) is not None:
+                mod, fn = found
+                bound_first, helper = False, t.ref.replace(":", ".")
+                loops = self._helper_loops(t.ref, 0)
+            else:
                 continue
-            found = self._helper_fn(t.ref)
-            if found is None:
-                continue
-            for param, arg in _bound_args(found[1], n).items():
+            for param, arg in _bound_args(fn, n, bound_first=bound_first).items():
                 names = {x.id for x in ast.walk(arg) if isinstance(x, ast.Name)}
-                if names & targets or not names & self.local or param not in self._helper_loops(t.ref, 0):
+                if names & targets or not names & self.local or param not in loops:
                     continue  # the round's own element, or a value the module fixes (a literal, a constant)
-                helper = t.ref.replace(":", ".")
                 return f"a loop calling {helper}(), which loops over its argument {param}: quadratic CPU work", n
         return "", loop
+
+    def _helper_method(self, n: ast.Call) -> tuple[_Module, ast.FunctionDef, bool, str] | None:
+        """``obj.method(...)`` / ``Cls.method(...)`` on a project class: the method's module and body, whether
+        the call binds its first parameter (not a static method), and its dotted name."""
+        if not isinstance(n.func, ast.Attribute):
+            return None
+        try:
+            base = self.type_of(n.func.value)
+        except _Stop:
+            return None
+        if base.kind not in ("inst", "self", "cls") or not base.ref:
+            return None
+        found = self._find_method(T("cls", base.ref), n.func.attr)
+        if not isinstance(found, tuple) or not isinstance(found[2], ast.FunctionDef):
+            return None
+        mod, cls, fn = found
+        static = any(_dotted(d) == "staticmethod" for d in fn.decorator_list)
+        return mod, fn, not static, f"{mod.name}.{cls.name}.{fn.name}"
 
     def _helper_fn(self, ref: str) -> tuple[_Module, ast.FunctionDef] | None:
         modname, _, name = ref.partition(":")
@@ -2639,7 +2662,9 @@ class _Body(ast.NodeVisitor):
         found = self._helper_fn(ref)
         if found is None:
             return set()
-        mod, fn = found
+        return self._fn_loops(found[0], found[1], depth, ref)
+
+    def _fn_loops(self, mod: _Module, fn: ast.FunctionDef, depth: int, ref: str) -> set[str]:
         a = fn.args
         params = {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
         looped: set[str] = set()

@@ -366,3 +366,60 @@ def test_cpu_work_not_linear_in_input_is_not_ported(cpu_prover: Prover, task: st
 def test_linear_cpu_work_is_still_ported(cpu_prover: Prover) -> None:
     plan = cpu_prover.plan_task("proj.cpu", "linear", bind=False)
     assert plan.verdict == "ported", plan.reason()
+
+
+METHOD_HELPERS = """class Agg:
+    def total(self, values):
+        s = 0
+        for v in values:
+            s += v
+        return s
+
+    @staticmethod
+    def stat(values):
+        return sum(1 for v in values if v)
+
+    def one(self, v):
+        return v + 1
+"""
+METHOD_TASKS = """from celery import shared_task
+
+from proj.helpers import Agg
+
+
+@shared_task
+def inst_method(items):
+    agg = Agg()
+    out = []
+    for x in items:
+        out.append(agg.total(items))
+    return out
+
+
+@shared_task
+def static_method(items):
+    return [Agg.stat(items) for x in items]
+
+
+@shared_task
+def control(items):
+    agg = Agg()
+    return [agg.total(x) for x in items], [agg.one(x) for x in items]
+"""
+
+
+@pytest.mark.parametrize(
+    ("task", "helper"), [("inst_method", "proj.helpers.Agg.total"), ("static_method", "proj.helpers.Agg.stat")]
+)
+def test_a_loop_calling_a_method_that_loops_over_its_argument_is_not_ported(tmp_path, task, helper) -> None:
+    """A project *method* (through an instance, or a static method through its class) that loops over what
+    the round hands it is a loop inside a loop, like a module-level helper; given the round's own element
+    it is linear (the control)."""
+    for rel, text in {"proj/__init__.py": "", "proj/helpers.py": METHOD_HELPERS, "proj/tasks.py": METHOD_TASKS}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    prover = Prover(tmp_path)
+    plan = prover.plan_task("proj.tasks", task, bind=False)
+    assert plan.verdict != "ported", plan.summary()
+    assert f"a loop calling {helper}(), which loops over its argument values" in plan.reason(), plan.reason()
+    assert prover.plan_task("proj.tasks", "control", bind=False).verdict == "ported"
