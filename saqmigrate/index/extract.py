@@ -44,7 +44,7 @@ from saqmigrate.index.facts import (
 )
 from saqmigrate.index.model import dynamic
 
-FACTS_VERSION = 19  # 18: class attribute Request (SM164); 19: pass-through decorator factories
+FACTS_VERSION = 20  # 18: class attribute Request (SM164); 19: pass-through decorator factories; 20: item writes
 
 SHARED_TASK = {"celery.shared_task", "celery.app.shared_task", "celery.app.base.shared_task"}
 LEGACY_TASK = {"celery.task", "celery.task.task", "celery.decorators.task", "celery.task.base.task"}
@@ -1965,6 +1965,12 @@ _WRITE_HEAD = re.compile(
 )
 _DEL_SITE = re.compile(r"del[ \t(]+([A-Za-z_]\w*)[ \t]*\.")
 _SETATTR_SITE = re.compile(r"attr[ \t]*\([ \t\n]*([A-Za-z_]\w*)")
+#: a store into a container: a line starting with ``X[``/``X.a[`` (``X[k] = v``), or a mutator call ``X.append(``
+_ITEM_SITE = re.compile(r"^[ \t]*([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*[ \t]*\[", re.MULTILINE)
+_MUTATOR_SITE = re.compile(
+    r"([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*[ \t]*\.[ \t]*"
+    r"(?:append|extend|insert|update|setdefault|add|appendleft|extendleft|__setitem__)[ \t]*\("
+)
 _IMPORTED = re.compile(r"import[ \t]*(\([^)]*\)|[^\n]*)")
 _CLASS = re.compile(r"class[ \t]+(\w+)")
 _WORD_RE = re.compile(r"\w+")
@@ -1986,6 +1992,8 @@ def may_write_attributes(data: str | bytes) -> bool:
         heads.update(
             m.group(1) for m in _SETATTR_SITE.finditer(text) if text[m.start() - 3 : m.start()] in ("set", "del")
         )
+    heads.update(m.group(1) for m in _ITEM_SITE.finditer(text))
+    heads.update(m.group(1) for m in _MUTATOR_SITE.finditer(text))
     heads -= {"self", "cls"}
     if not heads:
         return False
@@ -2056,10 +2064,27 @@ class _Bindings:
         return self._map
 
 
-def _write_site(n: ast.AST) -> tuple[ast.AST, str | None, Literal["set", "del"], str] | None:
-    """(the object, the attribute or None when computed, set | del, setattr | delattr | "") of a write."""
+_CONTAINER_MUTATORS = frozenset(
+    {"append", "extend", "insert", "update", "setdefault", "add", "__setitem__", "appendleft", "extendleft"}
+)
+
+
+def _write_site(n: ast.AST) -> tuple[ast.AST, str | None, Literal["set", "del", "item"], str] | None:
+    """(the object, the attribute or None when computed, set | del | item, setattr | delattr | "") of a write.
+    ``item``: a store into a container another module owns (``helpers.CACHE[k] = v``,
+    ``helpers.CACHE.append(v)``; with ``from helpers import CACHE``, ``CACHE[k] = v``: the object is the
+    name itself and the attribute ``""``)."""
     if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del)):
         return n.value, n.attr, "del" if isinstance(n.ctx, ast.Del) else "set", ""
+    container: ast.AST | None = None
+    if isinstance(n, ast.Subscript) and isinstance(n.ctx, (ast.Store, ast.Del)):
+        container = n.value
+    elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _CONTAINER_MUTATORS:
+        container = n.func.value
+    if isinstance(container, ast.Attribute):
+        return container.value, container.attr, "item", ""
+    if isinstance(container, ast.Name):
+        return container, "", "item", ""
     if (
         isinstance(n, ast.Call)
         and isinstance(n.func, ast.Name)
@@ -2090,7 +2115,14 @@ def attribute_writes(tree: ast.Module, module: str, is_package: bool) -> list[At
             ref = next((s.map()[head] for s in reversed(scopes) if head in s.map()), None)
             if ref is None:
                 continue
-            if fname:
+            if attr == "":  # ``CACHE[k] = v`` with CACHE imported: the owner is the module it comes from
+                if rest or "." not in ref:
+                    continue
+                ref, attr = ref.rsplit(".", 1)
+                src = f"{head}[...]"
+            elif how == "item":
+                src = f"{dotted}.{attr}[...]"
+            elif fname:
                 src = f"{fname}({dotted}, " + (f"{attr!r})" if attr is not None else "<computed name>)")
             else:
                 src = f"{dotted}.{attr}"

@@ -280,7 +280,7 @@ class AttrWriteFact(TypedDict):
     line: int
     target: str  # the owner as a dotted reference: the written head resolved through this file's imports
     attr: str | None  # None: setattr/delattr with a computed name (any attribute)
-    how: Literal["set", "del"]
+    how: Literal["set", "del", "item"]  # item: a store into the attribute's container (``helpers.CACHE[k] = v``)
     src: str  # as written: "helpers.shout", "setattr(helpers, name)"
 
 

@@ -836,15 +836,18 @@ def replaced_attributes(writes: Writes, roots: list[Path], loader: Loader | None
         if t.kind not in ("module", "cls", "ref"):  # a project module or class, or a library's name
             continue
         label = t.ref.replace(":", ".")
-        verb = "deleted" if w["how"] == "del" else "replaced"
+        verb = {"del": "deleted", "item": "filled"}.get(w["how"], "replaced")
         attr, src = w["attr"], w["src"]
-        if not src.endswith(")"):  # an attribute target, not setattr/delattr
+        if w["how"] == "item":  # a store into a container another module owns: its elements are not the source's
+            pass
+        elif not src.endswith(")"):  # an attribute target, not setattr/delattr
             src = f"del {src}" if w["how"] == "del" else f"{src} = ..."
         if attr is None:
             why = f"{label}: any attribute may be replaced at {rel}:{w['line']} by {src}"
         else:
             why = f"{label}.{attr} {verb} at {rel}:{w['line']} by {src}"
-        out.setdefault((t.ref, attr or "*"), why)
+        # a filled container keeps its binding (``name[]``): its elements are what the prover cannot know
+        out.setdefault((t.ref, f"{attr}[]" if w["how"] == "item" else attr or "*"), why)
     return out
 
 
@@ -979,7 +982,8 @@ class Prover:
         self._orm_replaced = {
             attr: why
             for (owner, attr), why in replaced.items()
-            if (owner == "django.db.models" or owner.startswith("django.db.models.")) and attr not in _ORM_DATA
+            if (owner == "django.db.models" or owner.startswith("django.db.models."))
+            and attr.removesuffix("[]") not in _ORM_DATA
         }
 
     # --- project modules -------------------------------------------------------------------------
@@ -1022,7 +1026,7 @@ class Prover:
                 replaced = self._replaced_owners.get(name, {})
                 if replaced:  # a name replaced at run time is not the one the source binds: none is assumed
                     every = set(imports) | set(defs) | set(classes) | set(assigns)
-                    rebound |= every if "*" in replaced else set(replaced)
+                    rebound |= every if "*" in replaced else {a for a in replaced if not a.endswith("[]")}
                 found = _Module(name, rel, tree, is_pkg, imports, defs, classes, assigns, rebound, replaced)
         self._modules[name] = found
         return found
@@ -1268,6 +1272,9 @@ class Prover:
         (``ITEMS = [Sized()]``: its ``__len__`` may run project code), or the module storing into it
         (``CACHE["books"] = Book.objects.all()`` in a function it calls): a read of an element is then a
         value of unknown kind."""
+        filled = mod.replaced.get(f"{name}[]")
+        if filled:  # another module stores into it (``helpers.CACHE[k] = v``)
+            return f"a module-level container: {filled}"
         values = mod.assigns.get(name) or []
         displays = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp)
         if not any(isinstance(v, displays) for v in values):

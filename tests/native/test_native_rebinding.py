@@ -549,3 +549,34 @@ def test_a_descriptor_attribute_is_looked_up_in_pythons_mro(tmp_path: Path) -> N
     assert verdicts["hazard"].verdict != "ported"
     assert "Right.size is built by functools.cached_property()" in verdicts["hazard"].reason()
     assert verdicts["control"].verdict == "ported", verdicts["control"].summary()
+
+
+def test_a_container_another_module_fills_is_not_plain_data(tmp_path: Path) -> None:
+    """``helpers.CACHE["books"] = Book.objects.all()`` in another module (or ``ITEMS.append(...)`` with
+    ``from helpers import ITEMS``): an element read from the container is whatever that code put there, so
+    a task reading it is not proven; a container nobody fills stays plain data (the control)."""
+    root = _write(
+        tmp_path / "p",
+        {
+            "proj/__init__.py": "",
+            "proj/helpers.py": 'CACHE = {}\nITEMS = []\nPLAIN = {"a": 1}\n',
+            "proj/fill.py": (
+                "from proj import helpers\nfrom proj.helpers import ITEMS\n\n\ndef warm(qs):\n"
+                '    helpers.CACHE["books"] = qs\n    ITEMS.append(qs)\n'
+            ),
+            "proj/tasks.py": (
+                "from celery import shared_task\n\nfrom proj import helpers\nfrom proj.helpers import ITEMS, PLAIN\n\n\n"
+                '@shared_task\ndef read_cache():\n    return len(helpers.CACHE["books"])\n\n\n'
+                "@shared_task\ndef read_items():\n    return [str(x) for x in ITEMS]\n\n\n"
+                '@shared_task\ndef read_plain():\n    return PLAIN["a"]\n'
+            ),
+        },
+    )
+    prover = Prover(root)
+    cache = prover.plan_task("proj.tasks", "read_cache", bind=False)
+    assert cache.verdict != "ported"
+    assert "proj.helpers.CACHE filled at proj/fill.py:6 by helpers.CACHE[...]" in cache.reason(), cache.reason()
+    items = prover.plan_task("proj.tasks", "read_items", bind=False)
+    assert items.verdict != "ported"
+    assert "proj.helpers.ITEMS filled at proj/fill.py:7 by ITEMS[...]" in items.reason(), items.reason()
+    assert prover.plan_task("proj.tasks", "read_plain", bind=False).verdict == "ported"
