@@ -472,6 +472,8 @@ def registry_source(plan: RewritePlan) -> str:
             )
             if unsupported:
                 entry["unsupported"] = unsupported
+            if tw.assumes_unset:  # SM116: pinned to Celery where the process sets one of them
+                entry["assumes_unset"] = tw.assumes_unset
             if tw.canvas:  # route set warns: these uses stay on Celery (docs/routing.md, canvases)
                 entry["canvas"] = tw.canvas
             tasks[tw.celery_name] = entry

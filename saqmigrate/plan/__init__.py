@@ -61,6 +61,9 @@ class Twin:
     todos: list[tuple[str, str]] = field(default_factory=list)  # (rule code, message) a reviewer must act on
     pinned: list[str] = field(default_factory=list)  # options that could not be resolved: always Celery
     canvas: list[str] = field(default_factory=list)  # "file:line" where the task is used in a canvas
+    # environment variables whose defaults in the code gave option values (SM116): the router pins the
+    # task to Celery in a process that sets any of them (runtime/registry.py TaskEntry.env_set)
+    assumes_unset: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -418,6 +421,9 @@ def _plan_twins(
                 for k, why in sorted((t.features.get("unresolved") or {}).items())
             ],
             pinned=pinned,
+            assumes_unset=sorted(
+                {e for info in (t.features.get("resolved") or {}).values() for e in info.get("env") or ()}
+            ),
         )
         twin.canvas = canvas_uses.get(t.name, [])  # type: ignore[arg-type]
         mod.twins.append(twin)

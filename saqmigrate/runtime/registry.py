@@ -11,6 +11,9 @@
                     "timeout": 0, "heartbeat": 0, "ttl": 600},
             "unsupported": ["priority"],     # task-level Celery options SAQ can't honour
             "routing_key": "box_id",         # optional: kwarg used for sticky % bucketing
+            "assumes_unset": ["MAIL_QUEUE"], # optional: option values came from these variables'
+                                             # defaults in the code (SM116); a process that sets one
+                                             # keeps the task on Celery
         },
     }
     QUEUES = {"celery": "default"}   # optional: Celery queue name -> SAQ queue name
@@ -26,6 +29,9 @@ frozen objects. Nothing here does I/O beyond the import.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
+import threading
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from collections.abc import Iterable, Mapping
@@ -38,6 +44,11 @@ from saqmigrate.errors import SaqmigrateError
 JOB_OPTION_NAMES = frozenset({"retries", "retry_delay", "retry_backoff", "timeout", "heartbeat", "ttl"})
 # Advertised in SAQ worker metadata so `route set ... saq` can see what a live worker serves.
 METADATA_KEY = "saqmigrate"
+
+
+log = logging.getLogger("saqmigrate.router")
+_warned: set[tuple[str, str, tuple[str, ...]]] = set()
+_warned_lock = threading.Lock()
 
 
 class RegistryError(SaqmigrateError, ValueError):
@@ -54,12 +65,23 @@ class TaskEntry:
     unsupported: frozenset[str] = frozenset()
     routing_key: str | None = None  # kwarg name used for sticky bucketing
     canvas: tuple[str, ...] = ()  # "file:line" where the scan saw the task in a canvas (stays on Celery there)
+    # environment variables whose defaults in the code the generated options use (SM116)
+    assumes_unset: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> TaskEntry:
         if not isinstance(data, Mapping):
             raise RegistryError(f"TASKS[{name!r}] must be a dict, got {type(data).__name__}")
-        unknown = set(data) - {"saq_function", "queue", "params", "job", "unsupported", "routing_key", "canvas"}
+        unknown = set(data) - {
+            "saq_function",
+            "queue",
+            "params",
+            "job",
+            "unsupported",
+            "routing_key",
+            "canvas",
+            "assumes_unset",
+        }
         if unknown:
             raise RegistryError(f"TASKS[{name!r}]: unknown keys {sorted(unknown)}")
         job = dict(data.get("job") or {})
@@ -78,7 +100,18 @@ class TaskEntry:
             unsupported=frozenset(data.get("unsupported") or ()),
             routing_key=data.get("routing_key"),
             canvas=tuple(str(x) for x in data.get("canvas") or ()),
+            assumes_unset=tuple(sorted(str(x) for x in data.get("assumes_unset") or ())),
         )
+
+    def env_set(self, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+        """The variables this task's generated options assume unset that the process sets (even to "").
+
+        Non-empty: the SAQ twin was generated with a default the process does not use, so the task
+        stays on Celery (router: ``unsupported_option``; worker: the function is refused)."""
+        if not self.assumes_unset:
+            return ()
+        env = os.environ if environ is None else environ
+        return tuple(v for v in self.assumes_unset if v in env)
 
     def named_kwargs(self, args: tuple | list | None, kwargs: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """Positional args -> named kwargs by the task's parameter order; None if impossible."""
@@ -126,11 +159,15 @@ class Registry:
         for name, d in (schedules or {}).items():
             if "task" not in d:
                 raise RegistryError(f"SCHEDULES[{name!r}] has no 'task'")
+            task = t.get(d["task"])
+            env = task.env_set() if task is not None else ()
+            if env:  # SM116: no SAQ cron in this process; ownership leaves the entry to Celery beat
+                warn_env_pinned(d["task"], env)
             s[name] = ScheduleEntry(
                 name=name,
                 task=d["task"],
                 cron=d.get("cron"),
-                cron_function=d.get("cron_function"),
+                cron_function=None if env else d.get("cron_function"),
                 queue=d.get("queue") or (t[d["task"]].queue if d["task"] in t else "default"),
                 interval=d.get("interval"),
             )
@@ -160,6 +197,25 @@ class Registry:
 
     def schedules_for(self, task: str) -> list[ScheduleEntry]:
         return [s for s in self.schedules.values() if s.task == task]
+
+
+def env_pin_message(task: str, names: Iterable[str]) -> str:
+    shown = ", ".join(f"${n}" for n in names)
+    return (
+        f"task {task} is pinned to Celery: its SAQ code was generated with the default in the code of {shown}, "
+        f"which this process sets (SM116); regenerate with the variable set, or check with `saqmigrate verify`"
+    )
+
+
+def warn_env_pinned(task: str, names: tuple[str, ...], level: int = logging.WARNING, where: str = "") -> bool:
+    """Log :func:`env_pin_message` once per task (and variables, and ``where``) per process; True when logged."""
+    key = (where, task, names)
+    with _warned_lock:
+        if key in _warned:
+            return False
+        _warned.add(key)
+    log.log(level, "saqmigrate: %s", env_pin_message(task, names))
+    return True
 
 
 def worker_metadata(function_names: Iterable[str], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -12,7 +12,9 @@ Order of a decision (first match wins; pure function of the snapshot and the cal
   1. structural pins, which keep the dispatch on Celery: task not in the registry
      (``not_registered``), a Celery retry (``pinned_retry``), a continuation of a Celery canvas
      (``canvas``: chain link, group member, chord body, link callback), an option or argument
-     shape SAQ cannot honour (``unsupported_option``);
+     shape SAQ cannot honour (``unsupported_option``), or an environment variable the task's generated
+     options assume unset that this process sets (``unsupported_option`` with ``$NAME``, SM116: one
+     warning per task per process);
   2. the global mode (``kill_switch``);
   3. the task's exact rule (``override`` / ``percentage``), else the longest glob (``pattern``);
   4. the compiled default: Celery (``default``, or ``store_unavailable`` with no flags at all).
@@ -45,7 +47,7 @@ from typing import Any, Callable, Mapping
 from saqmigrate.errors import SaqmigrateError
 from saqmigrate.runtime import flags as F
 from saqmigrate.runtime.bridge import BridgeTimeout
-from saqmigrate.runtime.registry import Registry, TaskEntry
+from saqmigrate.runtime.registry import Registry, TaskEntry, warn_env_pinned
 from saqmigrate.runtime.urls import saq_redis_url
 
 # Set while the router itself publishes to Celery, so the hooks (RoutedTask.apply_async,
@@ -789,6 +791,11 @@ def plan_dispatch(
         return Plan(Decision(name, F.CELERY, F.R_CANVAS, version, canvas), entry, task_id)
 
     bad = set(entry.unsupported) if entry.unsupported else set()
+    if entry.assumes_unset:
+        env = entry.env_set()
+        if env:  # SM116: the twin was generated with the default in the code; Celery reads the value set
+            warn_env_pinned(name, env)
+            bad.update("$" + v for v in env)
     for k, v in opts.items():
         if k in _MAPPED_OPTIONS:
             continue

@@ -9,6 +9,8 @@ module adds what every migrated worker needs:
   ``enqueue("name")``) get the translated timeout/retries/ttl, never SAQ's 10 s default;
 * the dead-letter queue (``after_process`` + ``queue.finish`` capture), Prometheus metrics
   (HTTP endpoint when ``SAQMIGRATE_METRICS_PORT`` is set);
+* twins whose generated options assume unset an environment variable the worker sets (SM116,
+  registry ``assumes_unset``) are not registered, with an ERROR naming the task and the variable;
 * ``metadata`` advertising the served functions (``saqmigrate route set ... saq`` checks it);
 * at startup, schedule ownership (the flag store at ``SAQMIGRATE_REDIS_URL``/``REDIS_URL``)
   so a beat entry fires on exactly one side;
@@ -118,7 +120,7 @@ def worker_settings(
     from saqmigrate.runtime.task import apply_job_options
 
     interval_jobs = list(interval_jobs)
-    functions = list(functions) + [(j.name, j.function) for j in interval_jobs]
+    functions = _refuse_env_pinned(list(functions), registry) + [(j.name, j.function) for j in interval_jobs]
     cron_jobs = list(cron_jobs)
     names = [f[0] if isinstance(f, tuple) else getattr(f, "saq_name", f.__qualname__) for f in functions]
     names += [c.function.__qualname__ for c in cron_jobs]
@@ -173,6 +175,33 @@ def worker_settings(
     _install_sweep(settings)
     settings.update(extra or {})
     return merge_hooks(settings, *hook_sets)
+
+
+def _refuse_env_pinned(functions: list[Any], registry_module: str | None) -> list[Any]:
+    """The twins to register: those whose generated options assume unset a variable this worker sets
+    (SM116, registry ``assumes_unset``) are refused, with an ERROR each. They were generated with the
+    default in the code; the router keeps their dispatches on Celery in a process that sets it, and a
+    job for them that still reaches this worker fails as an unknown function instead of running with
+    the default. Their beat entries stay on Celery beat (runtime/registry.py)."""
+    if not registry_module:
+        return functions  # finalized settings: no Celery to pin to
+    import logging
+
+    from saqmigrate.runtime.registry import Registry, env_pin_message
+
+    tasks = Registry.load(registry_module).tasks
+    kept = []
+    for f in functions:
+        name = f[0] if isinstance(f, tuple) else getattr(f, "saq_name", getattr(f, "__qualname__", None))
+        entry = tasks.get(name) if isinstance(name, str) else None
+        env = entry.env_set() if entry is not None else ()
+        if env:
+            logging.getLogger("saqmigrate.worker").error(
+                "saqmigrate: the SAQ worker does not register %s: %s", name, env_pin_message(str(name), env)
+            )
+            continue
+        kept.append(f)
+    return kept
 
 
 def _install_sweep(settings: dict) -> None:

@@ -23,6 +23,7 @@ TASKS = {
         "saq_function": "flask_app.tasks.add",
     },
     "flask_app.tasks.block": {
+        "assumes_unset": ["FLASK_CELERY", "FLASK_CELERY__task_ignore_result"],
         "job": {
             "heartbeat": 60,
             "retries": 1,
