@@ -456,6 +456,8 @@ def _beat_blocker(s: Schedule, twin: Twin | None, tr: dict[str, Any]) -> str | N
         return "SM251: built in a loop"
     if twin is None:
         return "SM252: its task has no SAQ twin"
+    if twin.pinned:  # the router keeps its task on Celery: a SAQ cron would run the twin anyway
+        return f"its task is pinned to Celery ({', '.join(twin.pinned)} cannot be honoured on SAQ)"
     if tr.get("strategy") in (None, "manual") or not (tr.get("cron") or tr.get("interval")):
         codes = ", ".join(c for c in s.rules if c.startswith("SM2")) or "SM2xx"
         return f"{codes}: no exact cron for its schedule"
