@@ -7,29 +7,53 @@ a connection that is already gone raises. Django does the same around each web r
 (``close_old_connections`` on ``request_started`` / ``request_finished``). Without it, a long-running
 worker whose database restarted keeps failing every job on the dead connection until it restarts.
 
-A SAQ worker of a migrated project touches Django's connections in two kinds of threads:
+A SAQ worker of a migrated project touches Django's connections in three kinds of threads:
 
 * the bridge's threads (:func:`saqmigrate.runtime.task.run_sync`): Django connections are per thread,
   so the hygiene runs in that thread, right before and after the body (:func:`around`);
-* asgiref's one thread per process that Django's async ORM methods (``aget`` ...) of ported code
-  use (docs/native.md, "thread_sensitive"): :func:`hooks` runs the hygiene there before and after each
-  job, once that thread exists, like Django's own ``close_old_connections`` does under ASGI, between
-  other requests' calls on the same thread.
+* one thread per running job for Django's async ORM methods (``aget``, ``acount``, ``asave`` ...) of
+  ported code (:func:`orm_context`, entered by ``saq_task``'s wrapper around the body). Django runs them
+  with ``sync_to_async(thread_sensitive=True)``, which outside a ``ThreadSensitiveContext`` means
+  asgiref's ONE thread per process: every job's ORM calls would take turns there, and a query waiting
+  on a row lock (or just slow) would hold up the ORM calls of all the other jobs. Django's ASGI handler
+  gives each request ``async with ThreadSensitiveContext()``; each job gets the same here. At the end
+  of the job, inside its context (on its thread), every connection of that thread is closed
+  (``conn.close()``, not only the unusable or obsolete ones): asgiref shuts the thread down when the
+  context exits, so a connection left open could never be used again, and with ``CONN_MAX_AGE`` > 0 or
+  ``None`` it would stay open on the server until the garbage collector happened to free it (Django's
+  ``close_old_connections`` on ``request_finished`` has this very leak under ASGI). A fresh thread holds
+  no connection, so nothing needs closing before the body. The cost: one thread and one database
+  connection per job that is running at the same time and uses the ORM (so at most SAQ's
+  ``concurrency`` of each), and a new connection per job: persistent connections are not reused
+  across jobs (use a pooler, or Django's PostgreSQL ``"pool"`` option, if connecting is expensive).
+  A job that makes no thread-sensitive call creates neither. ``SAQMIGRATE_ORM_THREAD=shared`` restores
+  asgiref's one shared thread for every job (:data:`ORM_THREAD_ENV`);
+* asgiref's one shared thread, still used by thread-sensitive calls outside a ``saq_task`` body (a
+  plain ``async def`` registered with the worker, start-up hooks) and by every job under
+  ``SAQMIGRATE_ORM_THREAD=shared``: :func:`hooks` runs the hygiene there before and after each job,
+  once that thread exists, like Django's own ``close_old_connections`` does under ASGI, between other
+  requests' calls on the same thread. Its connection is kept (persistent connections work there).
 
 A failure of the hygiene itself is logged and the job runs (Celery calls it from signal handlers, whose
 exceptions it logs). Eager runs (tests) are left alone, as Celery leaves eager tasks alone: a test's transaction must not be
-closed under it.
+closed under it (an eager job's own per-job thread is closed; a call asgiref sends to the caller's
+thread, as under ``async_to_sync``, is not, since only a thread the job's context created is touched).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 BRIDGE_THREAD_PREFIX = "saqmigrate-bridge"
+#: ``shared``: every job's async ORM calls on asgiref's one thread (the behaviour before per-job threads)
+ORM_THREAD_ENV = "SAQMIGRATE_ORM_THREAD"
+_WARNED: set[str] = set()
 logger = logging.getLogger("saqmigrate.runtime.django_db")
 
 
@@ -107,5 +131,53 @@ async def _hygiene(ctx: dict) -> None:
 
 def hooks() -> dict[str, Callable[[dict], Any]]:
     """``before_process`` / ``after_process`` hooks for the worker settings (worker_settings installs
-    them; nothing happens in a process without Django)."""
+    them; nothing happens in a process without Django). Under per-job threads (the default) ``saq_task``
+    bodies no longer use asgiref's shared thread, but a plain ``async def`` registered with the worker
+    and start-up hooks still do, so its hygiene stays; it costs nothing until that thread exists."""
     return {"before_process": _hygiene, "after_process": _hygiene}
+
+
+def per_job_orm_thread() -> bool:
+    """Does each job get its own thread for thread-sensitive calls (default), or share asgiref's one?"""
+    value = os.environ.get(ORM_THREAD_ENV, "").strip().lower()
+    if value in ("", "job"):
+        return True
+    if value != "shared" and value not in _WARNED:
+        _WARNED.add(value)
+        logger.warning("%s=%r is not 'job' or 'shared': using 'job'", ORM_THREAD_ENV, value)
+    return value != "shared"
+
+
+def close_all_connections() -> None:
+    """Close every initialised connection of this thread; one that fails to close does not keep the
+    others open (logged)."""
+    from django.db import connections
+
+    try:
+        conns = connections.all(initialized_only=True)
+    except TypeError:  # Django < 4.1 has no initialized_only
+        conns = connections.all()
+    for conn in conns:
+        try:
+            conn.close()
+        except Exception as exc:  # noqa: BLE001 - a connection that is already gone
+            logger.warning("closing Django database connection %r failed: %r", conn.alias, exc)
+
+
+@asynccontextmanager
+async def orm_context() -> AsyncIterator[None]:
+    """A job's body runs in this: its thread-sensitive calls (Django's async ORM) on a thread of its
+    own, whose connections are closed at the end, as Django's ASGI handler does per request."""
+    if not (django_configured() and per_job_orm_thread()):
+        yield
+        return
+    from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+
+    async with ThreadSensitiveContext() as context:
+        try:
+            yield
+        finally:
+            # Only when this job's calls created the context's thread: an enclosing context (ours is
+            # then not entered) or a parent async_to_sync thread belongs to someone else.
+            if context in SyncToAsync.context_to_thread_executor:
+                await sync_to_async(close_all_connections, thread_sensitive=True)()

@@ -253,7 +253,8 @@ async def _run_task(
             from saqmigrate.runtime.ratelimit import acquire  # noqa: PLC0415
 
             await acquire(name, options.rate_limit)
-        result = await _body(fn, name, ctx, kwargs)
+        async with django_db.orm_context():  # its async ORM calls on a thread of its own (runtime/django_db.py)
+            result = await _body(fn, name, ctx, kwargs)
     except asyncio.CancelledError:
         current.cancelled = True
         if job.timeout and job.started and (time.time() * 1000 - job.started) >= job.timeout * 1000 - 50:
