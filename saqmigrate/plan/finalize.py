@@ -122,6 +122,13 @@ def _unsupported_task(t: Task, tw: Twin | None) -> tuple[str, str] | None:
         )
     if tw.pinned:
         return "SM804", f"task {t.name} is pinned to Celery (options not resolved: {', '.join(tw.pinned)})"
+    if tw.assumes_unset:
+        names = ", ".join(f"${n}" for n in tw.assumes_unset)
+        return "SM804", (
+            f"task {t.name} takes options from the default in the code of {names} (SM116): the converted job "
+            "would hard-code that default where a deployment sets the variable; make the option a literal "
+            "or a module constant, then finalize"
+        )
     if "SM156" in tw.unsupported:
         return "SM804", (
             f"task {t.name} uses a non-JSON serializer (SM156): a SAQ job carries JSON, so callers passing "

@@ -1,8 +1,9 @@
 import time
 
+from celery import shared_task
+from flask import current_app
 from saqmigrate.runtime.jobs import saq_job
 from saqmigrate.runtime.task import TaskOptions
-from flask import current_app
 
 
 @saq_job("flask_app.tasks.add", TaskOptions(), queue="celery")
@@ -10,7 +11,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@saq_job("flask_app.tasks.block", TaskOptions(ttl=-1), queue="celery")
+@shared_task()
 def block() -> None:
     time.sleep(5)
 

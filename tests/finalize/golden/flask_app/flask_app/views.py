@@ -38,7 +38,7 @@ def add() -> dict[str, object]:
 
 @bp.post("/block")
 def block() -> dict[str, object]:
-    result = tasks.block.enqueue()
+    result = tasks.block.delay()
     return {"result_id": result.id}
 
 
