@@ -11,23 +11,32 @@ A SAQ worker of a migrated project touches Django's connections in three kinds o
 
 * the bridge's threads (:func:`saqmigrate.runtime.task.run_sync`): Django connections are per thread,
   so the hygiene runs in that thread, right before and after the body (:func:`around`);
-* one thread per running job for Django's async ORM methods (``aget``, ``acount``, ``asave`` ...) of
-  ported code (:func:`orm_context`, entered by ``saq_task``'s wrapper around the body). Django runs them
-  with ``sync_to_async(thread_sensitive=True)``, which outside a ``ThreadSensitiveContext`` means
-  asgiref's ONE thread per process: every job's ORM calls would take turns there, and a query waiting
-  on a row lock (or just slow) would hold up the ORM calls of all the other jobs. Django's ASGI handler
-  gives each request ``async with ThreadSensitiveContext()``; each job gets the same here. At the end
-  of the job, inside its context (on its thread), every connection of that thread is closed
-  (``conn.close()``, not only the unusable or obsolete ones): asgiref shuts the thread down when the
-  context exits, so a connection left open could never be used again, and with ``CONN_MAX_AGE`` > 0 or
-  ``None`` it would stay open on the server until the garbage collector happened to free it (Django's
-  ``close_old_connections`` on ``request_finished`` has this very leak under ASGI). A fresh thread holds
-  no connection, so nothing needs closing before the body. The cost: one thread and one database
-  connection per job that is running at the same time and uses the ORM (so at most SAQ's
-  ``concurrency`` of each), and a new connection per job: persistent connections are not reused
-  across jobs (use a pooler, or Django's PostgreSQL ``"pool"`` option, if connecting is expensive).
-  A job that makes no thread-sensitive call creates neither. ``SAQMIGRATE_ORM_THREAD=shared`` restores
-  asgiref's one shared thread for every job (:data:`ORM_THREAD_ENV`);
+* a thread of its own for each running job's Django async ORM methods (``aget``, ``acount``, ``asave``
+  ...) of ported code (:func:`orm_context`, entered by ``saq_task``'s wrapper around the body). Django
+  runs them with ``sync_to_async(thread_sensitive=True)``, which outside a ``ThreadSensitiveContext``
+  means asgiref's ONE thread per process: every job's ORM calls would take turns there, and a query
+  waiting on a row lock (or just slow) would hold up the ORM calls of all the other jobs. Django's ASGI
+  handler gives each request ``async with ThreadSensitiveContext()``; each job gets one here too, in one
+  of two ways (:data:`ORM_THREAD_ENV`):
+
+  - ``pool`` (default, with asgiref's ``ThreadSensitiveContext(executor=...)``): the job's context runs
+    on a single-thread executor taken from a pool and given back after the job. The thread keeps its
+    connection across jobs, with Celery's hygiene before and after each job (unusable or obsolete
+    connections closed: with ``CONN_MAX_AGE=0`` that is every job's, as under Celery). At most SAQ's
+    ``concurrency`` threads and connections, like a Celery worker's processes. A cancelled job's
+    thread may still be running its query: it is not reused but retired (its connections closed after
+    the query, then the thread ends). The worker's shutdown closes the idle threads' connections;
+  - ``fresh`` (and ``pool`` on an asgiref without the executor argument): a new thread per job; at the
+    end, inside its context (on its thread), every connection of that thread is closed
+    (``conn.close()``, not only the unusable or obsolete ones): asgiref shuts the thread down when the
+    context exits, so a connection left open could never be used again, and with ``CONN_MAX_AGE`` > 0
+    or ``None`` it would stay open on the server until the garbage collector happened to free it
+    (Django's ``close_old_connections`` on ``request_finished`` has this very leak under ASGI). The
+    cost: a new connection per job.
+
+  A job that makes no thread-sensitive call starts no thread. Inside another thread-sensitive context or
+  an ``async_to_sync`` call (an eager run in a test) nothing changes. ``SAQMIGRATE_ORM_THREAD=shared``
+  restores asgiref's one shared thread for every job;
 * asgiref's one shared thread, still used by thread-sensitive calls outside a ``saq_task`` body (a
   plain ``async def`` registered with the worker, start-up hooks) and by every job under
   ``SAQMIGRATE_ORM_THREAD=shared``: :func:`hooks` runs the hygiene there before and after each job,
@@ -42,10 +51,13 @@ thread, as under ``async_to_sync``, is not, since only a thread the job's contex
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-import sys
 import os
+import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -134,18 +146,31 @@ def hooks() -> dict[str, Callable[[dict], Any]]:
     them; nothing happens in a process without Django). Under per-job threads (the default) ``saq_task``
     bodies no longer use asgiref's shared thread, but a plain ``async def`` registered with the worker
     and start-up hooks still do, so its hygiene stays; it costs nothing until that thread exists."""
-    return {"before_process": _hygiene, "after_process": _hygiene}
+
+    async def shutdown(ctx: dict) -> None:
+        await asyncio.to_thread(close_pool)
+
+    return {"before_process": _hygiene, "after_process": _hygiene, "shutdown": shutdown}
+
+
+def orm_thread_mode() -> str:
+    """``pool`` (default): each job's thread-sensitive calls on a thread of its own, taken from a pool of
+    threads that keep their connections between jobs; ``fresh``: a new thread per job, its connections
+    closed at the end; ``shared``: asgiref's one thread for every job."""
+    value = os.environ.get(ORM_THREAD_ENV, "").strip().lower()
+    if value in ("pool", "fresh", "shared"):
+        return value
+    if value in ("", "job"):
+        return "pool"
+    if value not in _WARNED:
+        _WARNED.add(value)
+        logger.warning("%s=%r is not 'pool', 'fresh' or 'shared': using 'pool'", ORM_THREAD_ENV, value)
+    return "pool"
 
 
 def per_job_orm_thread() -> bool:
     """Does each job get its own thread for thread-sensitive calls (default), or share asgiref's one?"""
-    value = os.environ.get(ORM_THREAD_ENV, "").strip().lower()
-    if value in ("", "job"):
-        return True
-    if value != "shared" and value not in _WARNED:
-        _WARNED.add(value)
-        logger.warning("%s=%r is not 'job' or 'shared': using 'job'", ORM_THREAD_ENV, value)
-    return value != "shared"
+    return orm_thread_mode() != "shared"
 
 
 def close_all_connections() -> None:
@@ -164,14 +189,92 @@ def close_all_connections() -> None:
             logger.warning("closing Django database connection %r failed: %r", conn.alias, exc)
 
 
+#: idle single-thread executors of the ``pool`` mode, each thread keeping its Django connections
+_IDLE: list[ThreadPoolExecutor] = []
+_IDLE_LOCK = threading.Lock()
+
+
+def _executor_argument() -> bool:
+    """asgiref's ``ThreadSensitiveContext(executor=...)`` (a thread the caller owns and can reuse)."""
+    from asgiref.sync import ThreadSensitiveContext
+
+    return "executor" in inspect.signature(ThreadSensitiveContext.__init__).parameters
+
+
+def _started(executor: ThreadPoolExecutor) -> bool:
+    return bool(getattr(executor, "_threads", None))
+
+
+def _retire(executor: ThreadPoolExecutor) -> None:
+    """Close the thread's connections after whatever it still runs (a cancelled job's query), then let
+    the thread end; nothing waits for it."""
+    if _started(executor):
+        executor.submit(close_all_connections)
+    executor.shutdown(wait=False)
+
+
+def close_pool() -> None:
+    """Close every idle pool thread's connections and end the threads (the worker's shutdown)."""
+    with _IDLE_LOCK:
+        idle, _IDLE[:] = list(_IDLE), []
+    for executor in idle:
+        _retire(executor)
+    for executor in idle:
+        executor.shutdown(wait=True)
+
+
 @asynccontextmanager
 async def orm_context() -> AsyncIterator[None]:
     """A job's body runs in this: its thread-sensitive calls (Django's async ORM) on a thread of its
-    own, whose connections are closed at the end, as Django's ASGI handler does per request."""
-    if not (django_configured() and per_job_orm_thread()):
+    own. ``pool``: a pooled thread whose unusable or obsolete connections are closed before and after the
+    job (Celery's fixup), the others kept for the next job; ``fresh``: a new thread whose connections are
+    all closed at the end, as Django's ASGI handler does per request. Inside another thread-sensitive
+    context or an ``async_to_sync`` call (an eager run in a test) nothing changes: the caller's thread and
+    its connection (a test's transaction) stay the ones the body uses."""
+    mode = orm_thread_mode()
+    if mode == "shared" or not django_configured():
         yield
         return
-    from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+    from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
+
+    if mode == "pool" and _executor_argument():
+        try:
+            SyncToAsync.thread_sensitive_context.get()
+            nested = True
+        except LookupError:
+            nested = getattr(AsyncToSync.executors, "current", None) is not None
+        if nested:
+            yield
+            return
+        with _IDLE_LOCK:
+            executor = _IDLE.pop() if _IDLE else None
+        if executor is None:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saqmigrate-orm")
+        hygiene = sync_to_async(close_unusable_connections, thread_sensitive=True)
+        reusable = False
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                if _started(executor):
+                    await hygiene()
+                try:
+                    yield
+                except asyncio.CancelledError:
+                    raise  # its thread may still run a query: retired below, not reused
+                except BaseException:
+                    if _started(executor):
+                        await hygiene()
+                    reusable = True
+                    raise
+                if _started(executor):
+                    await hygiene()
+                reusable = True
+        finally:
+            if reusable:
+                with _IDLE_LOCK:
+                    _IDLE.append(executor)
+            else:
+                _retire(executor)
+        return
 
     async with ThreadSensitiveContext() as context:
         try:
