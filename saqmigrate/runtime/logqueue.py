@@ -35,10 +35,12 @@ Imports nothing but the standard library: the runtime (what a production app imp
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import io
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 import threading
@@ -47,6 +49,12 @@ from dataclasses import dataclass
 from typing import Any
 
 ENV = "SAQMIGRATE_LOG_QUEUE"
+#: records waiting for their handlers, per logger, and characters waiting for a stream: beyond these, a
+#: write from the event loop is dropped (counted, and said on the stream) and one from another thread waits
+RECORD_LIMIT = 10_000
+STDIO_LIMIT = int(os.environ.get("SAQMIGRATE_STDIO_BUFFER", str(16 * 1024 * 1024)))
+#: how long the worker's shutdown waits for the queues to be written (a stream nobody reads never drains)
+DRAIN_SECONDS = float(os.environ.get("SAQMIGRATE_DRAIN_SECONDS", "10"))
 
 
 class RecordQueueHandler(logging.handlers.QueueHandler):
@@ -62,6 +70,20 @@ class RecordQueueHandler(logging.handlers.QueueHandler):
         record.msg = record.getMessage()
         record.args = None
         return record
+
+    dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        """A full queue (its handlers cannot keep up) drops the record when the event loop logs it, and
+        waits for room when another thread does (backpressure, as the handler itself would give)."""
+        q: Any = self.queue
+        if threading.current_thread() is threading.main_thread():
+            try:
+                q.put_nowait(record)
+            except queue.Full:
+                RecordQueueHandler.dropped += 1
+        else:
+            q.put(record)
 
 
 def in_memory(handler: logging.Handler) -> bool:
@@ -103,7 +125,7 @@ def install() -> int:
         blocking = [h for h in handlers if not in_memory(h)]
         if not blocking:
             continue
-        records: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        records: queue.Queue[Any] = queue.Queue(maxsize=RECORD_LIMIT)
         qh = RecordQueueHandler(records)
         listener = logging.handlers.QueueListener(records, *blocking, respect_handler_level=True)
         listener.start()
@@ -137,9 +159,13 @@ _STOP = object()
 class QueuedStream(io.TextIOBase):
     """A text stream whose writes go on a queue that one thread writes to ``target`` (see the module)."""
 
-    def __init__(self, target: Any, name: str) -> None:
+    def __init__(self, target: Any, name: str, limit: int | None = None) -> None:
         super().__init__()
         self.target = target
+        self.limit = STDIO_LIMIT if limit is None else limit
+        self.pending = 0  # characters queued, not yet written
+        self.dropped = 0  # characters dropped since the last notice (the event loop wrote past the limit)
+        self._room = threading.Condition()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"saqmigrate-{name}", daemon=True)
         self._thread.start()
@@ -149,18 +175,42 @@ class QueuedStream(io.TextIOBase):
             item = self._queue.get()
             try:
                 if item is _STOP:
+                    self._notice()
                     self.target.flush()
                     return
                 if item is not _FLUSH:
                     self.target.write(item)
                 if self._queue.empty():
+                    self._notice()
                     self.target.flush()
             except Exception:  # a closed or broken stream: the line is lost, as print() would have raised
                 pass
+            finally:
+                if isinstance(item, str):
+                    with self._room:
+                        self.pending -= len(item)
+                        self._room.notify_all()
+
+    def _notice(self) -> None:
+        with self._room:
+            dropped, self.dropped = self.dropped, 0
+        if dropped:
+            self.target.write(
+                f"[saqmigrate] {dropped} characters of output dropped: this stream's reader was too slow "
+                f"and the event loop does not wait (SAQMIGRATE_STDIO_BUFFER={self.limit})\n"
+            )
 
     def write(self, s: str) -> int:
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        with self._room:
+            if self.pending + len(s) > self.limit and self.pending:
+                if threading.current_thread() is threading.main_thread():  # the event loop: never waits
+                    self.dropped += len(s)
+                    return len(s)
+                while self.pending + len(s) > self.limit and self.pending:  # a bridge thread waits, as under Celery
+                    self._room.wait()
+            self.pending += len(s)
         self._queue.put(s)
         return len(s)
 
@@ -191,10 +241,12 @@ class QueuedStream(io.TextIOBase):
     def __getattr__(self, name: str) -> Any:  # buffer, mode, line_buffering ...: the real stream's
         return getattr(self.target, name)
 
-    def drain(self) -> None:
-        """Write everything queued, then stop the thread."""
+    def drain(self, timeout: float | None = None) -> bool:
+        """Write everything queued, then stop the thread; False when ``timeout`` passed first (a stream
+        nobody reads: the thread is left to the process's exit)."""
         self._queue.put(_STOP)
-        self._thread.join()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
 
 def install_stdio() -> int:
@@ -216,14 +268,14 @@ def install_stdio() -> int:
 _streams: list[tuple[str, QueuedStream]] = []
 
 
-def uninstall_stdio() -> None:
+def uninstall_stdio(timeout: float | None = None) -> None:
     """Put the real streams back (where ours is still in place: a stream replaced meanwhile stays
-    replaced) and write what is queued."""
+    replaced) and write what is queued (each stream waits at most ``timeout``)."""
     while _streams:
         name, stream = _streams.pop()
         if getattr(sys, name) is stream:
             setattr(sys, name, stream.target)
-        stream.drain()
+        stream.drain(timeout)
 
 
 def hooks() -> dict[str, Callable[[dict], Any]]:
@@ -234,8 +286,34 @@ def hooks() -> dict[str, Callable[[dict], Any]]:
         install_stdio()
 
     async def shutdown(ctx: dict) -> None:
-        uninstall_stdio()
-        uninstall()
+        # in a thread, with a deadline: a stream or handler nobody reads (a full pipe) never drains, and
+        # the worker's other shutdown hooks and its exit must not wait for it
+        def drain() -> None:
+            uninstall_stdio(DRAIN_SECONDS)
+            uninstall()
+
+        done = asyncio.get_running_loop().create_future()
+
+        def finish() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def run() -> None:  # a daemon thread: a drain stuck on a full pipe does not hold the process's exit
+            try:
+                drain()
+            finally:
+                try:
+                    done.get_loop().call_soon_threadsafe(finish)
+                except RuntimeError:  # the loop closed meanwhile
+                    pass
+
+        threading.Thread(target=run, name="saqmigrate-drain", daemon=True).start()
+        try:
+            await asyncio.wait_for(done, DRAIN_SECONDS + 1)
+        except asyncio.TimeoutError:
+            logging.getLogger(__name__).warning(
+                "log and stdio queues not written within %ss at shutdown: their reader is too slow", DRAIN_SECONDS
+            )
 
     startup.__qualname__ = "saqmigrate_log_queue_startup"
     shutdown.__qualname__ = "saqmigrate_log_queue_shutdown"

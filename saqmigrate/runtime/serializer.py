@@ -84,7 +84,8 @@ def _default(o: Any) -> Any:
     raise TypeError(
         f"Object of type {type(o).__name__} is not JSON serializable by "
         "saqmigrate.runtime.serializer (carried: datetime, date, time, Decimal, UUID, bytes, "
-        "objects with __json__); convert it before enqueueing"
+        "objects with __json__); convert it first (a task's arguments before the enqueue, its result "
+        "before it returns)"
     )
 
 

@@ -293,3 +293,101 @@ def test_queued_stream_delegates_what_a_task_reads_and_flush_does_not_wait():
     finally:
         q.drain()
     assert target.getvalue() == "abc"
+
+
+def test_a_full_stdio_queue_drops_the_loops_writes_and_says_so():
+    """Past the limit, a write from the event loop's thread is dropped (counted, then said on the stream
+    once it drains) rather than buffered without bound (a seventh attack grew a worker 70 -> 430 MB
+    printing to a pipe nobody read)."""
+    target = SlowStream()
+    q = logqueue.QueuedStream(target, "test", limit=10)
+    try:
+        started = time.monotonic()
+        for _ in range(20):
+            q.write("0123456789")  # this test runs on the main thread, as the worker's loop does
+        assert time.monotonic() - started < SLOW, "the loop's writes waited"
+        assert q.dropped > 0
+    finally:
+        assert q.drain(timeout=30)
+    text = target.getvalue()
+    assert text.startswith("0123456789")
+    assert "characters of output dropped" in text
+
+
+def test_a_full_stdio_queue_makes_another_thread_wait():
+    """A bridge thread's write past the limit waits for room (backpressure, as print() under Celery)."""
+    target = SlowStream()
+    q = logqueue.QueuedStream(target, "test", limit=10)
+    took: list[float] = []
+
+    def writer() -> None:
+        started = time.monotonic()
+        q.write("0123456789")
+        q.write("abcdefghij")  # waits until the first is written
+        took.append(time.monotonic() - started)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    t.join(30)
+    try:
+        assert took and took[0] >= SLOW * 0.8, took
+        assert q.dropped == 0
+    finally:
+        assert q.drain(timeout=30)
+    assert target.getvalue() == "0123456789abcdefghij"
+
+
+class StuckStream(io.StringIO):
+    """A pipe nobody reads: a write never returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, s: str) -> int:
+        self.release.wait()
+        return super().write(s)
+
+
+@pytest.mark.slow
+def test_shutdown_does_not_wait_for_a_stream_nobody_reads(unique_name, monkeypatch):
+    """The worker's shutdown drains the queues in a daemon thread with a deadline: before, a stdout pipe
+    nobody read kept a stopped worker alive for good (seventh attack: over 4 minutes after SIGTERM)."""
+    monkeypatch.delenv(logqueue.ENV, raising=False)
+    monkeypatch.setattr(logqueue, "DRAIN_SECONDS", 0.5)
+    stuck = StuckStream()
+    monkeypatch.setattr("sys.stdout", stuck)
+
+    async def chatty(ctx: dict) -> int:
+        print("never written")
+        return 1
+
+    async def main() -> float:
+        settings = worker_settings(unique_name, [("chatty", chatty)], dead_letters=False, metrics=False)
+        queue = settings["queue"]
+        await queue.connect()
+        worker = Worker(**settings)
+        run = asyncio.create_task(worker.start())
+        try:
+            job = await queue.enqueue("chatty", timeout=10)
+            assert job is not None
+            await job.refresh(until_complete=10)
+        finally:
+            started = time.monotonic()
+            await worker.stop()
+            stopped = time.monotonic() - started
+            run.cancel()
+            try:
+                await run
+            except (asyncio.CancelledError, Exception):
+                pass
+            await queue.disconnect()
+        return stopped
+
+    try:
+        stopped = asyncio.run(main())
+    finally:
+        stuck.release.set()
+        logqueue.uninstall_stdio(5)
+        logqueue.uninstall()
+    assert stopped < 5, f"the worker's stop waited {stopped:.1f}s for a stream nobody reads"
