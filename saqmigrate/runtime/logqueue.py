@@ -140,7 +140,13 @@ def install() -> int:
 
 def uninstall() -> None:
     """Give each moved logger its handlers back, then write what is still queued (the listeners stop
-    after draining their queue)."""
+    after draining their queue). Records dropped meanwhile (their handlers could not keep up) are counted
+    in one WARNING."""
+    if RecordQueueHandler.dropped:
+        dropped, RecordQueueHandler.dropped = RecordQueueHandler.dropped, 0
+        logging.getLogger(__name__).warning(
+            "%d log record(s) dropped: their handlers could not keep up and the event loop does not wait", dropped
+        )
     while _moved:
         moved = _moved.pop()
         current = moved.logger.handlers

@@ -391,3 +391,19 @@ def test_shutdown_does_not_wait_for_a_stream_nobody_reads(unique_name, monkeypat
         logqueue.uninstall_stdio(5)
         logqueue.uninstall()
     assert stopped < 5, f"the worker's stop waited {stopped:.1f}s for a stream nobody reads"
+
+
+def test_a_full_record_queue_drops_the_loops_records_and_counts_them(caplog):
+    import queue as queue_mod
+
+    q: queue_mod.Queue = queue_mod.Queue(maxsize=2)
+    handler = logqueue.RecordQueueHandler(q)
+    logqueue.RecordQueueHandler.dropped = 0
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    for _ in range(5):
+        handler.enqueue(record)  # the main thread: the event loop's, never waits
+    assert q.qsize() == 2 and logqueue.RecordQueueHandler.dropped == 3
+    with caplog.at_level(logging.WARNING, logger="saqmigrate.runtime.logqueue"):
+        logqueue.uninstall()
+    assert "3 log record(s) dropped" in caplog.text
+    assert logqueue.RecordQueueHandler.dropped == 0
