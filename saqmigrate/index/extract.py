@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, TypedDict
 
@@ -1965,12 +1966,34 @@ _WRITE_HEAD = re.compile(
 )
 _DEL_SITE = re.compile(r"del[ \t(]+([A-Za-z_]\w*)[ \t]*\.")
 _SETATTR_SITE = re.compile(r"attr[ \t]*\([ \t\n]*([A-Za-z_]\w*)")
-#: a store into a container: a line starting with ``X[``/``X.a[`` (``X[k] = v``), or a mutator call ``X.append(``
-_ITEM_SITE = re.compile(r"^[ \t]*([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*[ \t]*\[", re.MULTILINE)
-_MUTATOR_SITE = re.compile(
-    r"([A-Za-z_]\w*)(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*[ \t]*\.[ \t]*"
-    r"(?:append|extend|insert|update|setdefault|add|appendleft|extendleft|__setitem__)[ \t]*\("
+#: a store into a container: a line ``X[...] = v`` / ``X.a[...] += v`` (one attempt per line), or a mutator
+#: call ``X.a.append(`` (found by its method, the head read backwards): stdlib heads (``sys.path.append``,
+#: ``os.environ[k] = v``) do not count, only what a project imports can be its container
+_ITEM_STORE_END = re.compile(r"\][ \t]*+(?:[-+*/%&|^@]|//|\*\*|<<|>>)?=(?!=)")
+_ITEM_STORE_HEAD = re.compile(r"[ \t]*+([A-Za-z_]\w*+)(?:[ \t]*+\.[ \t]*+[A-Za-z_]\w*+)*+[ \t]*+\[")
+_MUTATOR_CALL = re.compile(
+    r"\.[ \t]*(?:append|extend|insert|update|setdefault|add|appendleft|extendleft|__setitem__)[ \t]*\("
 )
+_STDLIB = frozenset(sys.stdlib_module_names)
+_HEAD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_. \t")
+
+
+def _item_heads(text: str) -> set[str]:
+    heads: set[str] = set()
+    for m in _ITEM_STORE_END.finditer(text):  # ``] =``: the line's head, if the line starts ``X[`` / ``X.a[``
+        line = _ITEM_STORE_HEAD.match(text, text.rfind("\n", 0, m.start()) + 1)
+        if line:
+            heads.add(line.group(1))
+    for m in _MUTATOR_CALL.finditer(text):
+        i = m.start()
+        while i > 0 and text[i - 1] in _HEAD_CHARS:
+            i -= 1
+        head = text[i : m.start()].strip().split(".", 1)[0].strip()
+        if head.isidentifier():
+            heads.add(head)
+    return heads - _STDLIB
+
+
 _IMPORTED = re.compile(r"import[ \t]*(\([^)]*\)|[^\n]*)")
 _CLASS = re.compile(r"class[ \t]+(\w+)")
 _WORD_RE = re.compile(r"\w+")
@@ -1992,8 +2015,7 @@ def may_write_attributes(data: str | bytes) -> bool:
         heads.update(
             m.group(1) for m in _SETATTR_SITE.finditer(text) if text[m.start() - 3 : m.start()] in ("set", "del")
         )
-    heads.update(m.group(1) for m in _ITEM_SITE.finditer(text))
-    heads.update(m.group(1) for m in _MUTATOR_SITE.finditer(text))
+    heads |= _item_heads(text)
     heads -= {"self", "cls"}
     if not heads:
         return False
