@@ -36,6 +36,7 @@ Imports nothing but the standard library: the runtime (what a production app imp
 from __future__ import annotations
 
 import asyncio
+import atexit
 import copy
 import io
 import logging
@@ -72,12 +73,14 @@ class RecordQueueHandler(logging.handlers.QueueHandler):
         return record
 
     dropped = 0
+    #: the event loop's thread: install() runs in the worker's start-up hook, on it
+    loop_thread: threading.Thread | None = None
 
     def enqueue(self, record: logging.LogRecord) -> None:
         """A full queue (its handlers cannot keep up) drops the record when the event loop logs it, and
         waits for room when another thread does (backpressure, as the handler itself would give)."""
         q: Any = self.queue
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is self.loop_thread:
             try:
                 q.put_nowait(record)
             except queue.Full:
@@ -127,6 +130,7 @@ def install() -> int:
             continue
         records: queue.Queue[Any] = queue.Queue(maxsize=RECORD_LIMIT)
         qh = RecordQueueHandler(records)
+        qh.loop_thread = threading.current_thread()
         listener = logging.handlers.QueueListener(records, *blocking, respect_handler_level=True)
         listener.start()
         first = handlers.index(blocking[0])
@@ -171,6 +175,8 @@ class QueuedStream(io.TextIOBase):
         self.limit = STDIO_LIMIT if limit is None else limit
         self.pending = 0  # characters queued, not yet written
         self.dropped = 0  # characters dropped since the last notice (the event loop wrote past the limit)
+        self.closed_queue = False  # drained: later writes go straight to the target
+        self.loop_thread = threading.current_thread()  # built by the worker's start-up hook, on its loop
         self._room = threading.Condition()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"saqmigrate-{name}", daemon=True)
@@ -210,14 +216,16 @@ class QueuedStream(io.TextIOBase):
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         with self._room:
-            if self.pending + len(s) > self.limit and self.pending:
-                if threading.current_thread() is threading.main_thread():  # the event loop: never waits
+            while not self.closed_queue and self.pending and self.pending + len(s) > self.limit:
+                if threading.current_thread() is self.loop_thread:  # the event loop: never waits
                     self.dropped += len(s)
                     return len(s)
-                while self.pending + len(s) > self.limit and self.pending:  # a bridge thread waits, as under Celery
-                    self._room.wait()
+                self._room.wait()  # a bridge thread waits, as print() does under Celery
+            if self.closed_queue:  # after the drain (a write racing the worker's shutdown): not lost
+                self.target.write(s)
+                return len(s)
             self.pending += len(s)
-        self._queue.put(s)
+            self._queue.put(s)  # under the lock: nothing lands behind the drain's stop
         return len(s)
 
     def writelines(self, lines: Any) -> None:
@@ -250,7 +258,10 @@ class QueuedStream(io.TextIOBase):
     def drain(self, timeout: float | None = None) -> bool:
         """Write everything queued, then stop the thread; False when ``timeout`` passed first (a stream
         nobody reads: the thread is left to the process's exit)."""
-        self._queue.put(_STOP)
+        with self._room:
+            if not self.closed_queue:
+                self.closed_queue = True
+                self._queue.put(_STOP)
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -268,7 +279,15 @@ def install_stdio() -> int:
         setattr(sys, name, stream)
         _streams.append((name, stream))
         count += 1
+    if count and not _at_exit:
+        _at_exit.append(True)
+        # a process that ends without the worker's shutdown hook (a worker in a thread, an exit from a
+        # task) still writes what is queued: atexit runs before daemon threads are stopped
+        atexit.register(uninstall_stdio, DRAIN_SECONDS)
     return count
+
+
+_at_exit: list[bool] = []
 
 
 _streams: list[tuple[str, QueuedStream]] = []

@@ -304,7 +304,7 @@ def test_a_full_stdio_queue_drops_the_loops_writes_and_says_so():
     try:
         started = time.monotonic()
         for _ in range(20):
-            q.write("0123456789")  # this test runs on the main thread, as the worker's loop does
+            q.write("0123456789")  # the thread that built the stream: the worker's loop
         assert time.monotonic() - started < SLOW, "the loop's writes waited"
         assert q.dropped > 0
     finally:
@@ -398,12 +398,24 @@ def test_a_full_record_queue_drops_the_loops_records_and_counts_them(caplog):
 
     q: queue_mod.Queue = queue_mod.Queue(maxsize=2)
     handler = logqueue.RecordQueueHandler(q)
+    handler.loop_thread = threading.current_thread()  # as install() sets it, on the worker's loop
     logqueue.RecordQueueHandler.dropped = 0
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     for _ in range(5):
-        handler.enqueue(record)  # the main thread: the event loop's, never waits
+        handler.enqueue(record)  # the event loop's thread: never waits
     assert q.qsize() == 2 and logqueue.RecordQueueHandler.dropped == 3
     with caplog.at_level(logging.WARNING, logger="saqmigrate.runtime.logqueue"):
         logqueue.uninstall()
     assert "3 log record(s) dropped" in caplog.text
     assert logqueue.RecordQueueHandler.dropped == 0
+
+
+def test_a_write_after_the_drain_reaches_the_stream():
+    """A print racing the worker's shutdown (a worker run in a thread, the process printing its result
+    right after stopping it) went on the queue behind the drain's stop and was lost; it is written."""
+    target = io.StringIO()
+    q = logqueue.QueuedStream(target, "test")
+    q.write("early\n")
+    assert q.drain(timeout=10)
+    q.write("late\n")
+    assert target.getvalue() == "early\nlate\n"
