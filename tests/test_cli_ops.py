@@ -77,3 +77,26 @@ def test_route_set_says_which_matched_tasks_stay_on_celery(tmp_path: Path, monke
     assert "1 of 2 task(s)" in line and "shop.tasks.a (soft_time_limit)" in line and "shop.tasks.b" not in line
     assert pinned_warnings(registry, "shop.tasks.b") == []
     assert pinned_warnings(None, "*") == []
+
+
+def test_route_set_says_which_matched_tasks_stay_on_celery_where_a_variable_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A task whose options came from an environment variable's default (SM116) stays on Celery in any
+    process that sets it, whatever the rule: `route set` says so, whatever the operator's own shell holds."""
+    from saqmigrate.ops.routes import pinned_warnings
+
+    (tmp_path / "env_registry_mod.py").write_text(
+        "TASKS = {\n"
+        '    "shop.tasks.mail": {"saq_function": "shop.tasks.mail", "queue": "mail", "params": [],'
+        ' "assumes_unset": ["MAIL_QUEUE"]},\n'
+        '    "shop.tasks.b": {"saq_function": "shop.tasks.b", "queue": "default", "params": []},\n'
+        "}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("MAIL_QUEUE", raising=False)
+    registry = load_registry("env_registry_mod")
+    (line,) = pinned_warnings(registry, "shop.tasks.*")
+    assert "1 of 2 task(s)" in line and "shop.tasks.mail ($MAIL_QUEUE)" in line and "SM116" in line
+    assert pinned_warnings(registry, "shop.tasks.b") == []

@@ -132,12 +132,22 @@ def pinned_warnings(registry: Registry | None, pattern: str) -> list[str]:
     if registry is None:
         return []
     names = matching_tasks(registry, pattern)
+    out: list[str] = []
     pinned = [n for n in names if registry.tasks[n].unsupported]
-    if not pinned:
-        return []
-    shown = ", ".join(f"{n} ({', '.join(sorted(registry.tasks[n].unsupported))})" for n in pinned[:5])
-    more = f" and {len(pinned) - 5} more" if len(pinned) > 5 else ""
-    return [
-        f"{len(pinned)} of {len(names)} task(s) {pattern!r} matches stay on Celery "
-        f"whatever this rule says (options SAQ cannot honour): {shown}{more}; `saqmigrate route show` lists them"
-    ]
+    if pinned:
+        shown = ", ".join(f"{n} ({', '.join(sorted(registry.tasks[n].unsupported))})" for n in pinned[:5])
+        more = f" and {len(pinned) - 5} more" if len(pinned) > 5 else ""
+        out.append(
+            f"{len(pinned)} of {len(names)} task(s) {pattern!r} matches stay on Celery "
+            f"whatever this rule says (options SAQ cannot honour): {shown}{more}; `saqmigrate route show` lists them"
+        )
+    # SM116: decided per process, by its environment (this shell's is not the workers')
+    assuming = [n for n in names if registry.tasks[n].assumes_unset and n not in pinned]
+    if assuming:
+        shown = ", ".join(f"{n} (${', $'.join(registry.tasks[n].assumes_unset)})" for n in assuming[:5])
+        more = f" and {len(assuming) - 5} more" if len(assuming) > 5 else ""
+        out.append(
+            f"{len(assuming)} of {len(names)} task(s) {pattern!r} matches stay on Celery in every process that "
+            f"sets a variable their options' defaults came from (SM116): {shown}{more}"
+        )
+    return out
