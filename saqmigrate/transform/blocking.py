@@ -254,6 +254,7 @@ def _rebound(tree: ast.Module) -> frozenset[str]:
     assignments, loop and ``with`` targets, ``del``), or assigned in a function that declares them
     ``global``."""
     counts: dict[str, int] = {}
+    plain: set[str] = set()  # names bound by ``import X`` / ``import X.Y``: all bind the same package X
 
     def bind(name: str) -> None:
         counts[name] = counts.get(name, 0) + 1
@@ -264,8 +265,14 @@ def _rebound(tree: ast.Module) -> frozenset[str]:
                 bind(stmt.name)
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 for a in stmt.names:
-                    if a.name != "*":
-                        bind(a.asname or a.name.split(".")[0])
+                    if a.name == "*":
+                        continue
+                    if isinstance(stmt, ast.Import) and a.asname is None:
+                        top = a.name.split(".")[0]
+                        if top in plain:
+                            continue  # ``import os`` then ``import os.path``: the same module object, once
+                        plain.add(top)
+                    bind(a.asname or a.name.split(".")[0])
             elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) or type(stmt).__name__ == "TryStar":
                 for n in ast.walk(stmt):
                     if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)) and n in _header_names(stmt):

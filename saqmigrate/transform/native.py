@@ -952,9 +952,9 @@ def native_prover(root, roots: list, *, django: bool, index=None):
 
 # --- the scan's verdicts -------------------------------------------------------------------------------
 
-NATIVE_CACHE_VERSION = (
-    5  # 3: the key holds the replaced attributes' digest; 4: the porter's refusals, attack 3 rules; 5: attack 4-5 rules
-)
+#: 3: the key holds the replaced attributes' digest; 4: the porter's refusals, attack 3 rules; 5: attack 4-5
+#: rules; 6: attacks 6-7 (% formats, container stores, one binding for ``import os`` + ``import os.path``)
+NATIVE_CACHE_VERSION = 6
 
 
 def _task_facts_key(t) -> str:

@@ -580,3 +580,27 @@ def test_a_container_another_module_fills_is_not_plain_data(tmp_path: Path) -> N
     assert items.verdict != "ported"
     assert "proj.helpers.ITEMS filled at proj/fill.py:7 by ITEMS[...]" in items.reason(), items.reason()
     assert prover.plan_task("proj.tasks", "read_plain", bind=False).verdict == "ported"
+
+
+@pytest.mark.parametrize(
+    ("header", "verdict"),
+    [
+        ("import os\nimport os.path\n", "ported"),  # both bind the os package: one binding
+        ("import os.path\nimport os\n", "ported"),
+        ("import os\nfrom proj import os\n", "bridged"),  # a second, different binding (the control)
+        ("import os\nos = None\n", "bridged"),
+    ],
+)
+def test_plain_imports_of_one_package_are_one_binding(tmp_path: Path, header: str, verdict: str) -> None:
+    root = _write(
+        tmp_path / "p",
+        {
+            "proj/__init__.py": "",
+            "proj/tasks.py": header
+            + "\nfrom celery import shared_task\n\n\n@shared_task\ndef join(a, b):\n    return os.path.join(a, b)\n",
+        },
+    )
+    plan = Prover(root).plan_task("proj.tasks", "join", bind=False)
+    assert plan.verdict == verdict, plan.summary()
+    if verdict == "bridged":
+        assert "os is bound more than once" in plan.reason(), plan.reason()
