@@ -116,3 +116,19 @@ def test_a_redis_that_answers_with_an_error_is_one_line(redis_url: str):
     code, _, err = _entry_point("route", "--redis-url", bad, "show")
     assert code == EXIT_USAGE and err.count("\n") == 1, err
     assert "answered with an error: DB index is out of range" in err and "does not answer" not in err, err
+
+
+def test_scan_output_file_takes_its_format_from_the_suffix(tmp_path: Path, fixtures_dir: Path) -> None:
+    """``scan -o report.json`` wrote the text report into a .json file; the suffix now names the format
+    (.json, .md, .sarif) unless ``--format`` is given."""
+    import json
+
+    project = fixtures_dir / "flask_app"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["scan", str(project), "-o", str(tmp_path / "r.json"), "--no-cache"]).exit_code == 0
+    assert json.loads((tmp_path / "r.json").read_text())["schema"].startswith("saqmigrate.scan/")
+    assert runner.invoke(cli, ["scan", str(project), "-o", str(tmp_path / "r.sarif"), "--no-cache"]).exit_code == 0
+    assert json.loads((tmp_path / "r.sarif").read_text())["version"] == "2.1.0"
+    explicit = ["scan", str(project), "-o", str(tmp_path / "t.json"), "--format", "text", "--no-cache"]
+    assert runner.invoke(cli, explicit).exit_code == 0
+    assert (tmp_path / "t.json").read_text().startswith("saqmigrate scan")

@@ -48,7 +48,12 @@ def narrow_to_file(index, root: Path, file: Path) -> None:
 @click.command("scan")
 @click.argument("path", type=click.Path(path_type=Path), default=".", metavar="PATH")
 @format_option(*FORMATS, help="Report format.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report to FILE (atomically).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Write the report to FILE (atomically); a .json, .md or .sarif suffix picks that format unless --format is given.",
+)
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the per-file cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache folder (default PATH/.saqmigrate_cache).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Worker processes (default: all cores).")
@@ -91,6 +96,7 @@ def command(
     from saqmigrate.cli.common import die
 
     err = make_console(stderr=True)
+    fmt = _format_for_output(fmt, output)
     file = None
     if path.is_file():
         if path.suffix != ".py":
@@ -174,3 +180,18 @@ def command(
         sys.exit(1)
     if fail_on == "error" and any(f.severity == "error" for f in index.findings):
         sys.exit(1)
+
+
+_SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".sarif": "sarif"}
+
+
+def _format_for_output(fmt: str, output: Path | None) -> str:
+    """``-o report.json`` without ``--format`` writes JSON (the format the file's suffix names: .json,
+    .md, .sarif); an explicit ``--format`` wins, and any other suffix keeps the text report."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    given = ctx is not None and ctx.get_parameter_source("fmt") not in (None, click.core.ParameterSource.DEFAULT)
+    if output is None or given:
+        return fmt
+    return _SUFFIX_FORMATS.get(output.suffix.lower(), fmt)
