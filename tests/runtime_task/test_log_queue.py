@@ -18,13 +18,13 @@ import time
 
 import pytest
 from saq.job import Status
-from saq.worker import Worker
 
 from saqmigrate.runtime import logqueue
 from saqmigrate.runtime.worker import worker_settings
 
+from tests.runtime_task.loopwatch import LoopGap, run_job, running_worker
+
 SLOW = 0.3
-TICK = 0.005
 
 
 class SlowHandler(logging.Handler):
@@ -37,6 +37,22 @@ class SlowHandler(logging.Handler):
         time.sleep(SLOW)  # the SMTP round trip
         self.threads.add(threading.current_thread().name)
         self.records.append(record)
+
+
+def _second_job_gap(unique_name: str, name: str, fn) -> tuple[float, Status]:
+    """Run ``fn`` twice on a real worker (``n=0`` then ``n=7``); the longest loop stall during the second
+    job (the first pays the one-time costs of the first run: imports) and that job's status."""
+
+    async def main() -> tuple[float, Status]:
+        settings = worker_settings(unique_name, [(name, fn)], dead_letters=False, metrics=False)
+        async with running_worker(settings) as queue:
+            await run_job(queue, name, n=0)
+            async with LoopGap() as watch:
+                job = await run_job(queue, name, n=7)
+                await asyncio.sleep(0.05)
+        return watch.gap, job.status
+
+    return asyncio.run(main())
 
 
 def _run_worker_with_slow_handler(unique_name: str) -> tuple[float, SlowHandler, Status]:
@@ -52,49 +68,8 @@ def _run_worker_with_slow_handler(unique_name: str) -> tuple[float, SlowHandler,
             log.error("job failed for %s", n, exc_info=True)
         return n
 
-    async def main() -> tuple[float, Status]:
-        settings = worker_settings(unique_name, [("noisy", noisy)], dead_letters=False, metrics=False)
-        queue = settings["queue"]
-        await queue.connect()
-        worker = Worker(**settings)
-        run = asyncio.create_task(worker.start())
-        gap = 0.0
-        watching = True
-
-        async def heartbeat() -> None:
-            nonlocal gap
-            last = time.monotonic()
-            while watching:
-                await asyncio.sleep(TICK)
-                now = time.monotonic()
-                gap = max(gap, now - last - TICK)
-                last = now
-
-        try:
-            # a first job pays the one-time costs of the first run (imports): not what is measured
-            warm = await queue.enqueue("noisy", n=0, timeout=10)
-            assert warm is not None
-            await warm.refresh(until_complete=10)
-            beat = asyncio.create_task(heartbeat())
-            job = await queue.enqueue("noisy", n=7, timeout=10)
-            assert job is not None
-            await job.refresh(until_complete=10)
-            await asyncio.sleep(0.05)
-            watching = False
-            await beat
-            status = job.status
-        finally:
-            await worker.stop()
-            run.cancel()
-            try:
-                await run
-            except (asyncio.CancelledError, Exception):
-                pass
-            await queue.disconnect()
-        return gap, status
-
     try:
-        gap, status = asyncio.run(main())
+        gap, status = _second_job_gap(unique_name, "noisy", noisy)
     finally:
         log.removeHandler(handler)
         logqueue.uninstall()
@@ -205,48 +180,8 @@ def _run_worker_printing(unique_name: str, monkeypatch) -> tuple[float, SlowStre
         print(f"line {n}")  # a ported body's print: the static prover lets it on the loop
         return n
 
-    async def main() -> tuple[float, Status]:
-        settings = worker_settings(unique_name, [("chatty", chatty)], dead_letters=False, metrics=False)
-        queue = settings["queue"]
-        await queue.connect()
-        worker = Worker(**settings)
-        run = asyncio.create_task(worker.start())
-        gap = 0.0
-        watching = True
-
-        async def heartbeat() -> None:
-            nonlocal gap
-            last = time.monotonic()
-            while watching:
-                await asyncio.sleep(TICK)
-                now = time.monotonic()
-                gap = max(gap, now - last - TICK)
-                last = now
-
-        try:
-            warm = await queue.enqueue("chatty", n=0, timeout=10)
-            assert warm is not None
-            await warm.refresh(until_complete=10)
-            beat = asyncio.create_task(heartbeat())
-            job = await queue.enqueue("chatty", n=7, timeout=10)
-            assert job is not None
-            await job.refresh(until_complete=10)
-            await asyncio.sleep(0.05)
-            watching = False
-            await beat
-            status = job.status
-        finally:
-            await worker.stop()
-            run.cancel()
-            try:
-                await run
-            except (asyncio.CancelledError, Exception):
-                pass
-            await queue.disconnect()
-        return gap, status
-
     try:
-        gap, status = asyncio.run(main())
+        gap, status = _second_job_gap(unique_name, "chatty", chatty)
     finally:
         logqueue.uninstall_stdio()
         logqueue.uninstall()
@@ -364,25 +299,11 @@ def test_shutdown_does_not_wait_for_a_stream_nobody_reads(unique_name, monkeypat
 
     async def main() -> float:
         settings = worker_settings(unique_name, [("chatty", chatty)], dead_letters=False, metrics=False)
-        queue = settings["queue"]
-        await queue.connect()
-        worker = Worker(**settings)
-        run = asyncio.create_task(worker.start())
-        try:
-            job = await queue.enqueue("chatty", timeout=10)
-            assert job is not None
-            await job.refresh(until_complete=10)
-        finally:
-            started = time.monotonic()
-            await worker.stop()
-            stopped = time.monotonic() - started
-            run.cancel()
-            try:
-                await run
-            except (asyncio.CancelledError, Exception):
-                pass
-            await queue.disconnect()
-        return stopped
+        stopping = time.monotonic()
+        async with running_worker(settings) as queue:
+            await run_job(queue, "chatty")
+            stopping = time.monotonic()
+        return time.monotonic() - stopping
 
     try:
         stopped = asyncio.run(main())

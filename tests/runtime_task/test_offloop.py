@@ -15,14 +15,14 @@ import time
 
 import pytest
 from saq.job import Status
-from saq.worker import Worker
 
 from saqmigrate.runtime import offloop
 from saqmigrate.runtime.task import TaskOptions, saq_task
 from saqmigrate.runtime.worker import worker_settings
 
+from tests.runtime_task.loopwatch import LoopGap, run_job, running_worker
+
 SLOW = 0.3
-TICK = 0.005
 
 
 class ItemsDict(dict):
@@ -65,16 +65,6 @@ async def warm(ctx):
 FUNCTIONS = {f.__name__: f for f in (returns_dict_subclass, raises_slow_str, raises_with_model)}
 
 
-async def _heartbeat(state: dict) -> None:
-    """The longest time the loop was late for a 5 ms sleep, while ``state["watching"]``."""
-    last = time.monotonic()
-    while state["watching"]:
-        await asyncio.sleep(TICK)
-        now = time.monotonic()
-        state["gap"] = max(state["gap"], now - last - TICK)
-        last = now
-
-
 def _run(unique_name: str, through_runtime: bool) -> dict[str, tuple[float, Status, object, str]]:
     every = {**FUNCTIONS, "warm": warm}
     if through_runtime:
@@ -84,34 +74,15 @@ def _run(unique_name: str, through_runtime: bool) -> dict[str, tuple[float, Stat
 
     async def main() -> dict[str, tuple[float, Status, object, str]]:
         settings = worker_settings(unique_name, functions, dead_letters=False, metrics=False)
-        queue = settings["queue"]
-        await queue.connect()
-        worker = Worker(**settings)
-        run = asyncio.create_task(worker.start())
         out = {}
-        try:
+        async with running_worker(settings) as queue:
             # the worker's start-up hooks run on the loop while its first job starts: not what is measured
-            first = await queue.enqueue("t.warm", timeout=10)
-            assert first is not None
-            await first.refresh(until_complete=10)
+            await run_job(queue, "t.warm")
             for name in FUNCTIONS:
-                state = {"gap": 0.0, "watching": True}
-                beat = asyncio.create_task(_heartbeat(state))
-                job = await queue.enqueue(f"t.{name}", timeout=10, retries=1)
-                assert job is not None
-                await job.refresh(until_complete=10)
-                await asyncio.sleep(0.05)
-                state["watching"] = False
-                await beat
-                out[name] = (state["gap"], job.status, job.result, job.error or "")
-        finally:
-            await worker.stop()
-            run.cancel()
-            try:
-                await run
-            except (asyncio.CancelledError, Exception):
-                pass
-            await queue.disconnect()
+                async with LoopGap() as watch:
+                    job = await run_job(queue, f"t.{name}", retries=1)
+                    await asyncio.sleep(0.05)
+                out[name] = (watch.gap, job.status, job.result, job.error or "")
         return out
 
     return asyncio.run(main())

@@ -14,18 +14,17 @@ import asyncio
 import importlib
 import logging
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from saq.job import Status
-from saq.worker import Worker
 
 from saqmigrate.runtime import preimport
 from saqmigrate.runtime.worker import worker_settings
 
+from tests.runtime_task.loopwatch import LoopGap, run_job, running_worker
+
 SLOW = 0.3
-TICK = 0.005
 
 TASKS = """from saqmigrate.runtime.task import TaskOptions, saq_task
 
@@ -60,40 +59,12 @@ def _first_job_gap(tmp_path: Path, unique_name: str, monkeypatch) -> tuple[float
 
     async def main() -> tuple[float, int, Status]:
         settings = worker_settings(unique_name, [tasks.lookup.registration], dead_letters=False, metrics=False)
-        queue = settings["queue"]
-        await queue.connect()
-        worker = Worker(**settings)
-        run = asyncio.create_task(worker.start())
-        gap = 0.0
-        watching = True
-
-        async def heartbeat() -> None:
-            nonlocal gap
-            last = time.monotonic()
-            while watching:
-                await asyncio.sleep(TICK)
-                now = time.monotonic()
-                gap = max(gap, now - last - TICK)
-                last = now
-
-        try:
+        async with running_worker(settings) as queue:
             await asyncio.sleep(SLOW * 2)  # the worker's start-up (where the pre-import runs) is not measured
-            beat = asyncio.create_task(heartbeat())
-            job = await queue.enqueue(f"{pkg}.tasks.lookup", n=1, timeout=10)
-            assert job is not None
-            await job.refresh(until_complete=10)
-            await asyncio.sleep(0.05)
-            watching = False
-            await beat
-            return gap, job.result, job.status
-        finally:
-            await worker.stop()
-            run.cancel()
-            try:
-                await run
-            except (asyncio.CancelledError, Exception):
-                pass
-            await queue.disconnect()
+            async with LoopGap() as watch:
+                job = await run_job(queue, f"{pkg}.tasks.lookup", n=1)
+                await asyncio.sleep(0.05)
+        return watch.gap, job.result, job.status
 
     try:
         return asyncio.run(main())
