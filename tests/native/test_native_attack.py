@@ -12,6 +12,8 @@ import pytest
 
 from saqmigrate.transform.blocking import Prover
 
+from tests.scan.helpers import write_tree
+
 APP = 'from celery import Celery\n\napp = Celery("proj")\n'
 MODELS = """from django.db import models
 
@@ -501,9 +503,7 @@ PORTED = {
 @pytest.fixture(scope="module")
 def prover(tmp_path_factory) -> Prover:
     root = tmp_path_factory.mktemp("attack")
-    for rel, text in PROJECT.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, PROJECT)
     return Prover(root)
 
 

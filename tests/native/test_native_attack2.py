@@ -11,6 +11,8 @@ import pytest
 
 from saqmigrate.transform.blocking import Prover
 
+from tests.scan.helpers import write_tree
+
 APP = 'from celery import Celery\n\napp = Celery("proj")\n'
 MODELS = """from django.db import models
 
@@ -348,9 +350,7 @@ MODULE_PORTED = {"module_known", "container_literal", "settings_plain"}
 @pytest.fixture(scope="module")
 def prover(tmp_path_factory) -> Prover:
     root = tmp_path_factory.mktemp("attack2")
-    for rel, text in PROJECT.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, PROJECT)
     return Prover(root)
 
 
@@ -422,9 +422,7 @@ def test_the_port_reads_the_task_modules_copy_of_an_imported_name(tmp_path) -> N
 
     files = {**{k: v for k, v in PROJECT.items() if k in ("proj/__init__.py", "proj/celery.py")}}
     files.update({"proj/conf.py": CONF, "proj/copies.py": COPIES, "requirements.txt": ""})
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text, encoding="utf-8")
+    write_tree(tmp_path, files)
     result = compute_changes(tmp_path, Config(), mode="native")
     assert apply_changes(tmp_path, result.changes) == []
     assert any(m.startswith("native proj.copies.limit: ported") for m in result.messages), result.messages
@@ -478,9 +476,7 @@ def test_an_annotated_assignment_in_a_segment_ports_and_scan_agrees_with_rewrite
 
     files = {k: v for k, v in PROJECT.items() if k in ("proj/__init__.py", "proj/celery.py", "proj/models.py")}
     files.update({"proj/segments.py": SEGMENTS, "requirements.txt": "django>=4.2\n"})
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text, encoding="utf-8")
+    write_tree(tmp_path, files)
     index, _ = run_scan(tmp_path, Config(), use_cache=False)
     scan = {r["task"].rsplit(".", 1)[-1]: (r["verdict"], r["reason"]) for r in index.native["tasks"]}
     result = compute_changes(tmp_path, Config(), mode="native", index=index)
@@ -665,9 +661,7 @@ CPU_NOT_PORTED = {
 @pytest.fixture(scope="module")
 def cpu_prover(tmp_path_factory) -> Prover:
     root = tmp_path_factory.mktemp("attack2cpu")
-    for rel, text in {"proj/__init__.py": "", "proj/celery.py": APP, "proj/cpu.py": CPU}.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, {"proj/__init__.py": "", "proj/celery.py": APP, "proj/cpu.py": CPU})
     return Prover(root)
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from saqmigrate.transform.blocking import Prover
 
+from tests.scan.helpers import write_tree
+
 APP = 'from celery import Celery\n\napp = Celery("proj")\n'
 HELPERS = """def total(values):
     n = 0
@@ -350,9 +352,7 @@ CPU_NOT_PORTED = {
 def cpu_prover(tmp_path_factory) -> Prover:
     root = tmp_path_factory.mktemp("attack4cpu")
     files = {"proj/__init__.py": "", "proj/celery.py": APP, "proj/helpers.py": HELPERS, "proj/cpu.py": CPU}
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, files)
     return Prover(root)
 
 
@@ -415,9 +415,7 @@ def test_a_loop_calling_a_method_that_loops_over_its_argument_is_not_ported(tmp_
     """A project *method* (through an instance, or a static method through its class) that loops over what
     the round hands it is a loop inside a loop, like a module-level helper; given the round's own element
     it is linear (the control)."""
-    for rel, text in {"proj/__init__.py": "", "proj/helpers.py": METHOD_HELPERS, "proj/tasks.py": METHOD_TASKS}.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text, encoding="utf-8")
+    write_tree(tmp_path, {"proj/__init__.py": "", "proj/helpers.py": METHOD_HELPERS, "proj/tasks.py": METHOD_TASKS})
     prover = Prover(tmp_path)
     plan = prover.plan_task("proj.tasks", task, bind=False)
     assert plan.verdict != "ported", plan.summary()

@@ -12,6 +12,8 @@ import pytest
 
 from saqmigrate.transform.blocking import Prover
 
+from tests.scan.helpers import write_tree
+
 HELPERS = """import time
 
 
@@ -142,9 +144,7 @@ NOT_PORTED = {
 @pytest.fixture(scope="module")
 def prover(tmp_path_factory) -> Prover:
     root: Path = tmp_path_factory.mktemp("attack5")
-    for rel, text in {"proj/__init__.py": "", "proj/helpers.py": HELPERS, "proj/tasks.py": TASKS}.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, {"proj/__init__.py": "", "proj/helpers.py": HELPERS, "proj/tasks.py": TASKS})
     return Prover(root)
 
 
@@ -229,9 +229,7 @@ FORMAT_NOT_PORTED = {
 @pytest.fixture(scope="module")
 def format_prover(tmp_path_factory) -> Prover:
     root: Path = tmp_path_factory.mktemp("attack6")
-    for rel, text in {"proj/__init__.py": "", "proj/fmt.py": FORMATS}.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, {"proj/__init__.py": "", "proj/fmt.py": FORMATS})
     return Prover(root)
 
 

@@ -17,6 +17,8 @@ from saqmigrate.config import Config
 from saqmigrate.scan import run_scan
 from saqmigrate.transform import blocking
 from saqmigrate.transform.blocking import Prover
+
+from tests.scan.helpers import write_tree
 from saqmigrate.transform.native import native_prover
 
 HELPERS = """import time
@@ -206,13 +208,6 @@ REPLACED = {
 UNTOUCHED = {"t_quiet"}  # only a test file, a parameter and an instance attribute write `quiet`
 
 
-def _write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    return root
-
-
 def _control() -> dict[str, str]:
     return {
         "proj/__init__.py": "",
@@ -242,12 +237,12 @@ def test_the_fixture_lines_are_the_ones_named() -> None:
 
 @pytest.fixture(scope="module")
 def control(tmp_path_factory) -> Path:
-    return _write(tmp_path_factory.mktemp("control"), _control())
+    return write_tree(tmp_path_factory.mktemp("control"), _control())
 
 
 @pytest.fixture(scope="module")
 def rebinding(tmp_path_factory) -> Path:
-    return _write(tmp_path_factory.mktemp("rebinding"), _rebinding())
+    return write_tree(tmp_path_factory.mktemp("rebinding"), _rebinding())
 
 
 @pytest.mark.parametrize("task", sorted([*REPLACED, *UNTOUCHED]))
@@ -282,7 +277,7 @@ def test_the_scan_and_the_rewrite_prover_see_the_writes(rebinding: Path) -> None
 
 def test_a_skipped_file_is_read_for_writes_only_when_its_text_may_hold_one(tmp_path: Path) -> None:
     """apps.py has no Celery trigger word: the scan skips it, but reads its writes (parsed once, cached)."""
-    root = _write(tmp_path / "p", _rebinding())
+    root = write_tree(tmp_path / "p", _rebinding())
     run_scan(root, Config(), use_cache=True)
     from saqmigrate.cache import FileCache
 
@@ -294,7 +289,7 @@ def test_a_skipped_file_is_read_for_writes_only_when_its_text_may_hold_one(tmp_p
 
 
 def test_a_cached_scan_sees_a_write_appear_and_go_in_another_file(tmp_path: Path, monkeypatch) -> None:
-    root = _write(tmp_path / "p", _control())
+    root = write_tree(tmp_path / "p", _control())
     index, _ = run_scan(root, Config())
     assert {r["task"]: r["verdict"] for r in index.native["tasks"]}["proj.tasks.t_ready"] == "ported"
     planned: list[str] = []
@@ -322,7 +317,7 @@ def test_a_cached_scan_sees_a_write_appear_and_go_in_another_file(tmp_path: Path
 def test_resolution_follows_the_provers_names(tmp_path: Path) -> None:
     """The target is resolved as the prover resolves names: a class re-exported by a package is the class
     where it is defined; a library's name stays the library's; a module-level object is not followed."""
-    root = _write(
+    root = write_tree(
         tmp_path / "p",
         {
             "proj/__init__.py": "",
@@ -393,10 +388,10 @@ def test_a_library_function_the_prover_trusts_replaced_by_the_project(tmp_path: 
     """The allowlist and the Django ports trust a library's own function: replaced by the project (kitsune
     replaces ``BaseManager.all`` in an ``AppConfig.ready()``), a call of it is not proven."""
     files = {"proj/__init__.py": "", "proj/models.py": MODELS, "proj/tasks.py": LIBRARY_TASKS}
-    control = Prover(_write(tmp_path / "control", files))
+    control = Prover(write_tree(tmp_path / "control", files))
     for task in ("t_json", "t_all", "t_count"):
         assert control.plan_task("proj.tasks", task, bind=False).verdict == "ported", task
-    prover = Prover(_write(tmp_path / "patched", {**files, "proj/patches.py": LIBRARY_PATCHES}))
+    prover = Prover(write_tree(tmp_path / "patched", {**files, "proj/patches.py": LIBRARY_PATCHES}))
     plan = prover.plan_task("proj.tasks", "t_json", bind=False)
     assert (
         plan.verdict == "bridged" and "json.dumps replaced at proj/patches.py:12 by json.dumps = ..." in plan.reason()
@@ -406,7 +401,7 @@ def test_a_library_function_the_prover_trusts_replaced_by_the_project(tmp_path: 
     assert "django.db.models.manager.BaseManager.all replaced at proj/patches.py:13" in plan.reason()
     assert prover.plan_task("proj.tasks", "t_count", bind=False).verdict == "ported"  # count() is Django's own
     internal = LIBRARY_PATCHES.replace("BaseManager.all = slow", "BaseManager.get_queryset = slow")
-    prover = Prover(_write(tmp_path / "internal", {**files, "proj/patches.py": internal}))
+    prover = Prover(write_tree(tmp_path / "internal", {**files, "proj/patches.py": internal}))
     plan = prover.plan_task("proj.tasks", "t_count", bind=False)  # every query is built through it
     assert plan.verdict == "bridged" and "BaseManager.get_queryset replaced" in plan.reason()
 
@@ -429,7 +424,7 @@ def test_a_library_function_the_prover_trusts_replaced_by_the_project(tmp_path: 
         ("import h\nself.x = 1\n", False),
     ],
 )
-def test_the_text_look_picks_the_files_that_may_write(text: str, may: bool) -> None:
+def test_the_text_look_picks_the_files_that_maywrite_tree(text: str, may: bool) -> None:
     from saqmigrate.index.extract import may_write_attributes
 
     assert may_write_attributes(text) is may
@@ -441,12 +436,12 @@ def test_a_package_attribute_replaced_is_not_the_submodule(tmp_path: Path) -> No
         **_control(),
         "proj/patches.py": "import proj\n\n\ndef install(fake):\n    proj.helpers = fake\n",
     }
-    plan = Prover(_write(tmp_path / "p", files)).plan_task("proj.tasks", "t_quiet", bind=False)
+    plan = Prover(write_tree(tmp_path / "p", files)).plan_task("proj.tasks", "t_quiet", bind=False)
     assert plan.verdict == "bridged" and "proj.helpers replaced at proj/patches.py:5" in plan.reason()
 
 
 def test_warm_scans_do_not_resolve_the_writes_again_until_a_module_it_read_changes(tmp_path: Path, monkeypatch) -> None:
-    root = _write(tmp_path / "p", _rebinding())
+    root = write_tree(tmp_path / "p", _rebinding())
     run_scan(root, Config())
     resolved: list[int] = []
     real = blocking.replaced_attributes
@@ -470,7 +465,7 @@ def test_warm_scans_do_not_resolve_the_writes_again_until_a_module_it_read_chang
 
 def test_a_project_without_a_twinned_task_parses_no_skipped_file_for_writes(tmp_path: Path) -> None:
     files = {**_rebinding(), "proj/tasks.py": "VALUE = 1\n"}  # no task: no verdict to prove
-    root = _write(tmp_path / "p", files)
+    root = write_tree(tmp_path / "p", files)
     run_scan(root, Config(), use_cache=True)
     from saqmigrate.cache import FileCache
 
@@ -507,7 +502,7 @@ def test_a_replaced_method_is_looked_up_in_pythons_mro(tmp_path: Path, patched: 
     """``Both(Left, Right)``: Python finds ``up`` on Right (Both, Left, Right, Base), so a replacement of
     ``Right.up`` is what ``Both.up`` runs, and one of ``Base.up`` is never reached. A depth-first search
     (Left, then Base) finds Base's first: it bridged the second task and missed nothing only by luck."""
-    root = _write(
+    root = write_tree(
         tmp_path / "p",
         {
             "proj/__init__.py": "",
@@ -541,7 +536,7 @@ def test_a_descriptor_attribute_is_looked_up_in_pythons_mro(tmp_path: Path) -> N
         ("hazard", "1", "functools.cached_property(len)"),
         ("control", "functools.cached_property(len)", "1"),
     ):
-        root = _write(
+        root = write_tree(
             tmp_path / name,
             {"proj/__init__.py": "", "proj/shapes.py": shapes.format(base=base, right=right), "proj/tasks.py": task},
         )
@@ -555,7 +550,7 @@ def test_a_container_another_module_fills_is_not_plain_data(tmp_path: Path) -> N
     """``helpers.CACHE["books"] = Book.objects.all()`` in another module (or ``ITEMS.append(...)`` with
     ``from helpers import ITEMS``): an element read from the container is whatever that code put there, so
     a task reading it is not proven; a container nobody fills stays plain data (the control)."""
-    root = _write(
+    root = write_tree(
         tmp_path / "p",
         {
             "proj/__init__.py": "",
@@ -592,7 +587,7 @@ def test_a_container_another_module_fills_is_not_plain_data(tmp_path: Path) -> N
     ],
 )
 def test_plain_imports_of_one_package_are_one_binding(tmp_path: Path, header: str, verdict: str) -> None:
-    root = _write(
+    root = write_tree(
         tmp_path / "p",
         {
             "proj/__init__.py": "",

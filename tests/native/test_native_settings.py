@@ -11,6 +11,8 @@ import pytest
 
 from saqmigrate.transform.blocking import Prover
 
+from tests.scan.helpers import write_tree
+
 TASKS = """from celery import shared_task
 from django.conf import settings
 
@@ -46,9 +48,7 @@ def _project(root: Path, declared_in: str | None) -> Prover:
     }
     if declared_in is not None:
         files[declared_in] = DECLARATIONS[declared_in]
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, files)
     return Prover(root)
 
 
