@@ -1328,20 +1328,28 @@ class Prover:
         module ``DJANGO_SETTINGS_MODULE`` names where the project sets it (``manage.py``, ``wsgi.py``, a
         Celery module, ``pytest.ini`` ...), and every project module those star-import (``from .base
         import *``): a setting may be assigned in any of them."""
+        from saqmigrate.discover import discover, module_name, package_dirs
+
         names: list[str] = []
         for root in self.roots:
-            for path in sorted(root.glob("**/*")):
-                rel = path.relative_to(root)
-                if len(rel.parts) > 5 or any(p.startswith(".") or p in ("tests", "node_modules") for p in rel.parts):
+            try:
+                files = discover(root).files  # the scan's walk: .py files, build/venv/node_modules skipped
+            except OSError:
+                continue
+            has_init = package_dirs(root, files)
+            for rel in files:
+                parts = rel[:-3].split("/")
+                if len(parts) > 5 or any(p.startswith(".") or p == "tests" for p in parts):
                     continue
-                if path.suffix == ".py":
-                    if path.stem == "settings" or "settings" in rel.parts[:-1]:
-                        parts = list(rel.with_suffix("").parts)
-                        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-                    if path.name in ("manage.py", "wsgi.py", "asgi.py") or "celery" in path.stem:
-                        names.extend(_DECLARED_SETTINGS.findall(_read_text(path)))
-                elif path.name in ("pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml") and len(rel.parts) <= 2:
-                    names.extend(_DECLARED_SETTINGS_INI.findall(_read_text(path)))
+                leaf = parts[-1]
+                if leaf == "settings" or "settings" in parts[:-1]:
+                    names.append(module_name(rel, has_init))  # as Python imports it (manage.py's folder)
+                if leaf in ("manage", "wsgi", "asgi") or "celery" in leaf:
+                    names.extend(_DECLARED_SETTINGS.findall(_read_text(root / rel)))
+            for ini in ("pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml"):
+                for path in (root / ini, *root.glob(f"*/{ini}")):
+                    if path.is_file():
+                        names.extend(_DECLARED_SETTINGS_INI.findall(_read_text(path)))
         found: list[_Module] = []
         seen: set[str] = set()
         while names:
