@@ -52,6 +52,7 @@ thread, as under ``async_to_sync``, is not, since only a thread the job's contex
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import os
@@ -194,6 +195,7 @@ _IDLE: list[ThreadPoolExecutor] = []
 _IDLE_LOCK = threading.Lock()
 
 
+@functools.cache
 def _executor_argument() -> bool:
     """asgiref's ``ThreadSensitiveContext(executor=...)`` (a thread the caller owns and can reuse)."""
     from asgiref.sync import ThreadSensitiveContext

@@ -41,7 +41,6 @@ import copy
 import io
 import logging
 import logging.handlers
-import os
 import queue
 import sys
 import threading
@@ -49,13 +48,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from saqmigrate.runtime.envvars import env_number
+
 ENV = "SAQMIGRATE_LOG_QUEUE"
 #: records waiting for their handlers, per logger, and characters waiting for a stream: beyond these, a
 #: write from the event loop is dropped (counted, and said on the stream) and one from another thread waits
 RECORD_LIMIT = 10_000
-STDIO_LIMIT = int(os.environ.get("SAQMIGRATE_STDIO_BUFFER", str(16 * 1024 * 1024)))
+STDIO_LIMIT = int(env_number("SAQMIGRATE_STDIO_BUFFER", 16 * 1024 * 1024))
 #: how long the worker's shutdown waits for the queues to be written (a stream nobody reads never drains)
-DRAIN_SECONDS = float(os.environ.get("SAQMIGRATE_DRAIN_SECONDS", "10"))
+DRAIN_SECONDS = env_number("SAQMIGRATE_DRAIN_SECONDS", 10.0)
 
 
 class RecordQueueHandler(logging.handlers.QueueHandler):

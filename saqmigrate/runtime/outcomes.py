@@ -201,11 +201,9 @@ def _namespace_default() -> str:
 
 
 def _env_int(name: str, default: int) -> int:
-    try:
-        v = int(float(os.environ.get(name, "") or default))
-        return v if v > 0 else default
-    except ValueError:
-        return default
+    from saqmigrate.runtime.envvars import env_number
+
+    return int(env_number(name, default))
 
 
 def redis_time(client: Any) -> float:
