@@ -1971,9 +1971,11 @@ _SETATTR_SITE = re.compile(r"attr[ \t]*\([ \t\n]*([A-Za-z_]\w*)")
 #: ``os.environ[k] = v``) do not count, only what a project imports can be its container
 _ITEM_STORE_END = re.compile(r"\][ \t]*+(?:[-+*/%&|^@]|//|\*\*|<<|>>)?=(?!=)")
 _ITEM_STORE_HEAD = re.compile(r"[ \t]*+([A-Za-z_]\w*+)(?:[ \t]*+\.[ \t]*+[A-Za-z_]\w*+)*+[ \t]*+\[")
-_MUTATOR_CALL = re.compile(
-    r"\.[ \t]*(?:append|extend|insert|update|setdefault|add|appendleft|extendleft|__setitem__)[ \t]*\("
+#: methods that store into a container (a list, dict, set, deque)
+CONTAINER_MUTATORS = frozenset(
+    {"append", "extend", "insert", "update", "setdefault", "add", "__setitem__", "appendleft", "extendleft"}
 )
+_MUTATOR_CALL = re.compile(r"\.[ \t]*(?:" + "|".join(sorted(CONTAINER_MUTATORS)) + r")[ \t]*\(")
 _STDLIB = frozenset(sys.stdlib_module_names)
 _HEAD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_. \t")
 
@@ -2086,11 +2088,6 @@ class _Bindings:
         return self._map
 
 
-_CONTAINER_MUTATORS = frozenset(
-    {"append", "extend", "insert", "update", "setdefault", "add", "__setitem__", "appendleft", "extendleft"}
-)
-
-
 def _write_site(n: ast.AST) -> tuple[ast.AST, str | None, Literal["set", "del", "item"], str] | None:
     """(the object, the attribute or None when computed, set | del | item, setattr | delattr | "") of a write.
     ``item``: a store into a container another module owns (``helpers.CACHE[k] = v``,
@@ -2101,7 +2098,7 @@ def _write_site(n: ast.AST) -> tuple[ast.AST, str | None, Literal["set", "del", 
     container: ast.AST | None = None
     if isinstance(n, ast.Subscript) and isinstance(n.ctx, (ast.Store, ast.Del)):
         container = n.value
-    elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _CONTAINER_MUTATORS:
+    elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in CONTAINER_MUTATORS:
         container = n.func.value
     if isinstance(container, ast.Attribute):
         return container.value, container.attr, "item", ""

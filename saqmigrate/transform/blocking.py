@@ -45,7 +45,7 @@ from typing import Callable
 
 from saqmigrate.index.extract import _name as _dotted
 from saqmigrate.index.facts import AttrWriteFact
-from saqmigrate.index.extract import _resolve_relative
+from saqmigrate.index.extract import CONTAINER_MUTATORS, _resolve_relative
 from saqmigrate.transform import allowlist as al
 from saqmigrate.transform import ports_django as dj
 from saqmigrate.transform import ports_http as http
@@ -1270,10 +1270,6 @@ class Prover:
                     return fam
         return None
 
-    _MUTATORS = frozenset(
-        {"append", "extend", "insert", "update", "setdefault", "add", "__setitem__", "appendleft", "extendleft"}
-    )
-
     def container_problem(self, mod: _Module, name: str) -> str:
         """Why a module-level container's elements are not plain data, or "": an element that is not a literal
         (``ITEMS = [Sized()]``: its ``__len__`` may run project code), or the module storing into it
@@ -1300,7 +1296,7 @@ class Prover:
                 and isinstance(n.func, ast.Attribute)
                 and isinstance(n.func.value, ast.Name)
                 and n.func.value.id == name
-                and n.func.attr in self._MUTATORS
+                and n.func.attr in CONTAINER_MUTATORS
             ):
                 target = n
             if target is not None:
